@@ -1,0 +1,92 @@
+/**
+ * The engine strategy interface. Every plugin form (a Wasm component on v8 or
+ * wasmtime, a native C-ABI library) is loaded by an `Engine` into an
+ * `EngineInstance`. The registry, hooks, limits and capabilities code talks
+ * only to these interfaces and never branches on which engine is in use.
+ */
+
+export type EngineName = "v8" | "wasmtime" | "native";
+export type LogLevel = "debug" | "info" | "warn" | "error";
+/** Log levels in WIT / C ABI order: LOG_DEBUG = 0 … LOG_ERROR = 3. */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+
+export type RegisterOutcome = "ok" | "invalid-name" | "limit-reached" | "denied";
+export type MessageFailure = "invalid-name" | "unknown-target" | "denied" | "queue-full" | "too-large";
+export type MessageOutcome<T> = { ok: true; value: T } | { ok: false; error: MessageFailure };
+
+/**
+ * The host side of the contract (WIT interface `plughost:plugin/host`), bound
+ * to one plugin. Engines call these from guest imports; they never throw.
+ */
+export interface HostCalls {
+  log(level: LogLevel, message: string): void;
+  registerCallback(eventName: string): RegisterOutcome;
+  emit(eventName: string, data: Uint8Array): MessageOutcome<number>;
+  send(target: string, eventName: string, data: Uint8Array): MessageOutcome<undefined>;
+  getConfig(): string;
+  getConfigValue(key: string): string | undefined;
+}
+
+/** Per-plugin limits, after the host's policy has been applied to the manifest's request. */
+export interface Limits {
+  /** Fuel budget per call, in DESIGN.md units (≈ Wasm instructions). Undefined: unmetered. */
+  fuel?: number;
+  /** Fuel budget for the plugin's whole lifetime. */
+  fuelLifetime?: number;
+  /** Cap in bytes on all linear memory of an instance. */
+  memoryBytes?: number;
+  /** Cap on table elements per table. */
+  tableElements?: number;
+  /** Wall-clock limit per call, in milliseconds. */
+  deadlineMs?: number;
+}
+
+export type Isolation = "in-process" | "worker";
+export type TrustLevel = "trusted" | "untrusted";
+
+export interface LoadRequest {
+  /** The plugin's name, for errors and logs. */
+  plugin: string;
+  /** Absolute path of the entry file (`.wasm` component or `.so` library). */
+  entryPath: string;
+  /** The entry's bytes, when already read (and verified). */
+  bytes?: Uint8Array;
+  /** The effective capability set: declared ∩ granted. */
+  capabilities: readonly string[];
+  limits: Limits;
+  host: HostCalls;
+  /** Directory for on-disk caches; undefined disables the disk cache. */
+  cacheDir?: string;
+  isolation?: Isolation;
+  trust?: TrustLevel;
+  /** Called when the engine observes a violation that did not fail the call (e.g. a refused memory.grow). */
+  onViolation?: (kind: ViolationKind, detail: string) => void;
+}
+
+export type ViolationKind = "fuel" | "memory" | "deadline" | "capability" | "trap" | "crash";
+
+export type HookOutcome = { ok: true; data: Uint8Array } | { ok: false; status: number };
+
+/**
+ * One live instance of a plugin. Calls are serialized by the caller: an
+ * instance runs one call at a time. A method throws an `InstanceFault`
+ * (trap, fuel, deadline, crash, exit) after which the instance is unusable.
+ */
+export interface EngineInstance {
+  init(apiVersion: string, configJson: string): Promise<number>;
+  teardown(): Promise<number>;
+  onEvent(eventName: string, data: Uint8Array): Promise<number>;
+  onHook(eventName: string, data: Uint8Array): Promise<HookOutcome>;
+  /** Synchronous fast path, offered by in-process engines only. */
+  onEventSync?(eventName: string, data: Uint8Array): number;
+  onHookSync?(eventName: string, data: Uint8Array): HookOutcome;
+  /** Fuel used by the last completed call, when metered. */
+  lastCallFuel?(): number;
+  /** Release everything the instance holds. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+export interface Engine {
+  readonly name: EngineName;
+  load(request: LoadRequest): Promise<EngineInstance>;
+}

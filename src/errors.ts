@@ -1,0 +1,305 @@
+/**
+ * Every error plughost raises. One hierarchy, each class with a stable `code`,
+ * the plugin's name where there is one, and the underlying `cause`.
+ * No plugin failure reaches the embedding application as a bare `Error`.
+ */
+
+export interface ErrorDetails {
+  /** The plugin concerned, when there is one. */
+  plugin?: string;
+  /** The underlying error. */
+  cause?: unknown;
+}
+
+export class PlughostError extends Error {
+  /** Stable machine-readable code, e.g. `E_MANIFEST_INVALID`. */
+  readonly code: string;
+  readonly plugin: string | undefined;
+
+  constructor(code: string, message: string, details: ErrorDetails = {}) {
+    super(details.plugin ? `[${details.plugin}] ${message}` : message, { cause: details.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.plugin = details.plugin;
+  }
+}
+
+// ── manifest, verify, resolve ───────────────────────────────────────────────
+
+export interface ManifestProblem {
+  /** JSON pointer to the offending field ("" for the whole document). */
+  pointer: string;
+  /** What is wrong, in words. */
+  message: string;
+}
+
+/** A manifest that cannot be read, parsed or validated. */
+export class ManifestError extends PlughostError {
+  readonly file: string;
+  readonly problems: readonly ManifestProblem[];
+  constructor(file: string, problems: readonly ManifestProblem[], details: ErrorDetails = {}) {
+    const lines = problems.map((p) => `${p.pointer || "/"}: ${p.message}`);
+    super("E_MANIFEST_INVALID", `invalid manifest ${file}: ${lines.join("; ")}`, details);
+    this.file = file;
+    this.problems = problems;
+  }
+}
+
+/** A plugin's integrity or signature check failed. */
+export class VerificationError extends PlughostError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super("E_VERIFICATION_FAILED", message, details);
+  }
+}
+
+/** Dependencies cannot be satisfied, or they form a cycle. */
+export class ResolutionError extends PlughostError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super("E_RESOLUTION_FAILED", message, details);
+  }
+}
+
+/** Seed 000: the plugin's API version is incompatible with the host's. */
+export class ApiVersionMismatch extends PlughostError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor(expected: string, actual: string, details: ErrorDetails = {}) {
+    super(
+      "E_API_VERSION_MISMATCH",
+      `plugin API version mismatch: host provides ${expected}, plugin requires ${actual}`,
+      details,
+    );
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+// ── compile, instantiate ────────────────────────────────────────────────────
+
+/** The entry file is not a valid Wasm component of the plughost world (or not a loadable library). */
+export class InvalidPluginBinary extends PlughostError {
+  readonly file: string;
+  constructor(file: string, reason: string, details: ErrorDetails = {}) {
+    super("E_INVALID_BINARY", `${file}: ${reason}`, details);
+    this.file = file;
+  }
+}
+
+/** The component imports something the host will not supply. */
+export class MissingImportError extends PlughostError {
+  readonly imports: readonly string[];
+  constructor(imports: readonly string[], hint: string, details: ErrorDetails = {}) {
+    super("E_MISSING_IMPORT", `component imports ${imports.join(", ")}, which the host does not supply: ${hint}`, details);
+    this.imports = imports;
+  }
+}
+
+/** A capability the plugin needs was not granted, or a call used one it does not hold. */
+export class CapabilityDenied extends PlughostError {
+  readonly capability: string;
+  constructor(capability: string, message: string, details: ErrorDetails = {}) {
+    super("E_CAPABILITY_DENIED", message, details);
+    this.capability = capability;
+  }
+}
+
+/** Seed 000: the host could not build the plugin's context / instance. */
+export class ContextCreationFailed extends PlughostError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super("E_CONTEXT_CREATION_FAILED", message, details);
+  }
+}
+
+/** The requested engine is not available on this machine (for example, its addon was not built). */
+export class EngineUnavailable extends PlughostError {
+  constructor(engine: string, reason: string, details: ErrorDetails = {}) {
+    super("E_ENGINE_UNAVAILABLE", `engine "${engine}" is not available: ${reason}`, details);
+  }
+}
+
+// ── lifecycle ──────────────────────────────────────────────────────────────
+
+/** Seed 000: `init` returned a non-zero status. */
+export class InitializationFailed extends PlughostError {
+  readonly status: number;
+  constructor(status: number, details: ErrorDetails = {}) {
+    super("E_INITIALIZATION_FAILED", `init returned ${status}`, details);
+    this.status = status;
+  }
+}
+
+/** Seed 000: `teardown` returned a non-zero status. */
+export class TeardownFailed extends PlughostError {
+  readonly status: number;
+  constructor(status: number, details: ErrorDetails = {}) {
+    super("E_TEARDOWN_FAILED", `teardown returned ${status}`, details);
+    this.status = status;
+  }
+}
+
+/** Seed 000: resources could not be released after teardown. */
+export class ResourceCleanupFailed extends PlughostError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super("E_RESOURCE_CLEANUP_FAILED", message, details);
+  }
+}
+
+/** A lifecycle transition that the state machine does not allow. */
+export class IllegalStateTransition extends PlughostError {
+  readonly from: string;
+  readonly to: string;
+  constructor(from: string, to: string, details: ErrorDetails = {}) {
+    super("E_ILLEGAL_TRANSITION", `illegal state transition ${from} -> ${to}`, details);
+    this.from = from;
+    this.to = to;
+  }
+}
+
+/** Seed 000: a call to a plugin that is not active. */
+export class PluginNotRunning extends PlughostError {
+  readonly state: string;
+  constructor(state: string, details: ErrorDetails = {}) {
+    super("E_PLUGIN_NOT_RUNNING", `plugin is ${state}, not active; load and initialise it first`, details);
+    this.state = state;
+  }
+}
+
+/** No plugin of that name is known to the registry. */
+export class PluginNotFound extends PlughostError {
+  constructor(name: string) {
+    super("E_PLUGIN_NOT_FOUND", `no plugin named "${name}" is loaded or discovered`, { plugin: name });
+  }
+}
+
+/** A plugin of that name is already loaded. */
+export class PluginAlreadyLoaded extends PlughostError {
+  constructor(name: string) {
+    super("E_PLUGIN_ALREADY_LOADED", `a plugin named "${name}" is already loaded; unload it first`, { plugin: name });
+  }
+}
+
+// ── callbacks and calls ─────────────────────────────────────────────────────
+
+/** Seed 000: an event name that breaks the naming rules. */
+export class InvalidCallbackName extends PlughostError {
+  readonly eventName: string;
+  constructor(eventName: string, reason: string, details: ErrorDetails = {}) {
+    super("E_INVALID_CALLBACK_NAME", `invalid callback name ${JSON.stringify(eventName.slice(0, 64))}: ${reason}`, details);
+    this.eventName = eventName;
+  }
+}
+
+/** Seed 000: the host refused a callback registration. */
+export class RegistrationFailed extends PlughostError {
+  readonly status: number;
+  constructor(status: number, reason: string, details: ErrorDetails = {}) {
+    super("E_REGISTRATION_FAILED", `callback registration failed (${status}): ${reason}`, details);
+    this.status = status;
+  }
+}
+
+/** Seed 000: a callback returned a non-zero status, or has not been registered. */
+export class InvocationFailed extends PlughostError {
+  readonly status: number;
+  readonly event: string;
+  constructor(event: string, status: number, reason: string, details: ErrorDetails = {}) {
+    super("E_INVOCATION_FAILED", `callback "${event}" failed (${status}): ${reason}`, details);
+    this.status = status;
+    this.event = event;
+  }
+}
+
+/** A call into a plugin while another call into the same instance is running. */
+export class ReentrancyError extends PlughostError {
+  readonly export: string;
+  constructor(exportName: string, details: ErrorDetails = {}) {
+    super("E_REENTRANCY", `re-entrant call to ${exportName} refused: the instance is already running a call`, details);
+    this.export = exportName;
+  }
+}
+
+/** The guest broke the canonical ABI (bad pointer, length or UTF-8 in what it returned). */
+export class AbiViolation extends PlughostError {
+  readonly export: string;
+  constructor(exportName: string, reason: string, details: ErrorDetails = {}) {
+    super("E_ABI_VIOLATION", `${exportName} returned an invalid value: ${reason}`, details);
+    this.export = exportName;
+  }
+}
+
+// ── limits and faults (the instance is discarded after each) ────────────────
+
+/** Base of the errors after which the instance is discarded and re-instantiated. */
+export class InstanceFault extends PlughostError {
+  readonly export: string;
+  constructor(code: string, exportName: string, message: string, details: ErrorDetails = {}) {
+    super(code, `${exportName}: ${message}`, details);
+    this.export = exportName;
+  }
+}
+
+/** The guest trapped (unreachable, out-of-bounds access, stack overflow, …). */
+export class PluginTrap extends InstanceFault {
+  constructor(exportName: string, reason: string, details: ErrorDetails = {}) {
+    super("E_TRAP", exportName, `trapped: ${reason}`, details);
+  }
+}
+
+/** The call used up its fuel budget. */
+export class FuelExhausted extends InstanceFault {
+  readonly budget: number;
+  constructor(exportName: string, budget: number, details: ErrorDetails = {}) {
+    super("E_FUEL_EXHAUSTED", exportName, `ran out of fuel (budget ${budget} units); raise limits.fuel or fix the loop`, details);
+    this.budget = budget;
+  }
+}
+
+/** The call ran past its wall-clock deadline. */
+export class DeadlineExceeded extends InstanceFault {
+  readonly deadlineMs: number;
+  constructor(exportName: string, deadlineMs: number, details: ErrorDetails = {}) {
+    super("E_DEADLINE_EXCEEDED", exportName, `exceeded its ${deadlineMs} ms deadline`, details);
+    this.deadlineMs = deadlineMs;
+  }
+}
+
+/** The guest tried to grow memory or tables past its cap. */
+export class MemoryLimitExceeded extends InstanceFault {
+  readonly limitBytes: number;
+  constructor(exportName: string, limitBytes: number, details: ErrorDetails = {}) {
+    super("E_MEMORY_LIMIT", exportName, `tried to grow memory past its ${limitBytes}-byte cap`, details);
+    this.limitBytes = limitBytes;
+  }
+}
+
+/** The guest called `exit`. Only the plugin stops; the host carries on. */
+export class PluginExited extends InstanceFault {
+  readonly exitCode: number;
+  constructor(exportName: string, exitCode: number, details: ErrorDetails = {}) {
+    super("E_PLUGIN_EXITED", exportName, `called exit(${exitCode}); a plugin cannot end the host`, details);
+    this.exitCode = exitCode;
+  }
+}
+
+/** A sandboxed native helper process died (signal or unexpected exit). */
+export class PluginCrashed extends InstanceFault {
+  readonly signal: string | null;
+  readonly exitCode: number | null;
+  constructor(exportName: string, signal: string | null, exitCode: number | null, details: ErrorDetails = {}) {
+    super("E_PLUGIN_CRASHED", exportName, `plugin process crashed (${signal ?? `exit ${exitCode}`})`, details);
+    this.signal = signal;
+    this.exitCode = exitCode;
+  }
+}
+
+/** The plugin was unloaded automatically after too many violations. */
+export class PluginUnmounted extends PlughostError {
+  constructor(violations: number, details: ErrorDetails = {}) {
+    super("E_PLUGIN_UNMOUNTED", `unloaded after ${violations} violations`, details);
+  }
+}
+
+/** True for errors after which the engine instance must be discarded. */
+export function isInstanceFault(err: unknown): err is InstanceFault {
+  return err instanceof InstanceFault;
+}
