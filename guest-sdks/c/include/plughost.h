@@ -1,0 +1,99 @@
+/*
+ * plughost.h: the plughost C plugin API.
+ *
+ * This is the legacy C plugin ABI (seed 000): a plugin exports
+ * `plugin_init(PluginContext*)` and `plugin_teardown(PluginContext*)`, and
+ * uses `ctx->register_callback` and `ctx->log`. The same source builds two
+ * ways:
+ *   - natively (`cc -shared -fPIC`): a `.so` loaded by plughost's native adapter;
+ *   - for wasm32-wasi with plughost_component.c linked in: a Wasm component of
+ *     the `plughost:plugin/plugin` world, whose glue maps `init`, `teardown`,
+ *     `on-event` and `on-hook` onto these functions.
+ *
+ * Extensions beyond the legacy ABI (hook transforms, messaging, config) are
+ * declared below as plughost_* functions; they exist in both builds where the
+ * host supports them.
+ */
+#ifndef PLUGHOST_H
+#define PLUGHOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* API version as (major << 16) | (minor << 8) | patch. 0.1.0 = 0x000100. */
+#define PLUGHOST_API_VERSION 0x000100u
+#define PLUGHOST_API_MAJOR(v) (((v) >> 16) & 0xffffu)
+
+typedef enum {
+  LOG_DEBUG = 0,
+  LOG_INFO = 1,
+  LOG_WARN = 2,
+  LOG_ERROR = 3,
+} LogLevel;
+
+typedef struct PluginContext PluginContext;
+
+typedef int32_t (*CallbackFn)(PluginContext *context, const char *event_data, uint32_t data_len);
+typedef int32_t (*RegisterCallbackFn)(PluginContext *context, const char *event_name, CallbackFn callback);
+typedef void (*LogFn)(PluginContext *context, LogLevel level, const char *message);
+
+struct PluginContext {
+  uint32_t api_version;
+  void *host_data;
+  void *plugin_data;
+  RegisterCallbackFn register_callback;
+  LogFn log;
+};
+
+/* register_callback return codes (0 = success). */
+#define PLUGHOST_OK 0
+#define PLUGHOST_ERR_INVALID_NAME 1
+#define PLUGHOST_ERR_LIMIT_REACHED 2
+#define PLUGHOST_ERR_DENIED 3
+#define PLUGHOST_ERR_NO_MEMORY 4
+
+/* The two exports every plugin defines. */
+int32_t plugin_init(PluginContext *context);
+int32_t plugin_teardown(PluginContext *context);
+
+/*
+ * Optional metadata exports for native plugins (the native adapter reads them
+ * when present and checks them against the manifest).
+ */
+const char *plugin_name(void);
+const char *plugin_version(void);
+
+/*
+ * Hook transform (plughost extension). A plugin that wants to transform data
+ * for a hook event registers a HookFn with plughost_register_hook. The
+ * function writes its output with plughost_hook_output (which copies it) and
+ * returns 0; a non-zero return fails the hook with that status. If a hook
+ * returns 0 without writing output, the input passes through unchanged.
+ */
+typedef int32_t (*HookFn)(PluginContext *context, const char *event_name, const uint8_t *data, uint32_t data_len);
+int32_t plughost_register_hook(PluginContext *context, const char *event_name, HookFn hook);
+int32_t plughost_hook_output(const uint8_t *data, uint32_t len);
+
+/* Messaging (plughost extension). Return >= 0 on success, -1 - message-error code on failure. */
+int32_t plughost_emit(const char *event_name, const uint8_t *data, uint32_t len);
+int32_t plughost_send(const char *target, const char *event_name, const uint8_t *data, uint32_t len);
+
+/* Configuration (plughost extension): the plugin's config as JSON. The string
+ * is owned by the SDK and valid until the next call. */
+const char *plughost_config(void);
+
+/* Log with printf-style formatting; truncates at 1024 bytes. */
+void plughost_logf(PluginContext *context, LogLevel level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PLUGHOST_H */
