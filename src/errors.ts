@@ -218,15 +218,6 @@ export class ReentrancyError extends PlughostError {
   }
 }
 
-/** The guest broke the canonical ABI (bad pointer, length or UTF-8 in what it returned). */
-export class AbiViolation extends PlughostError {
-  readonly export: string;
-  constructor(exportName: string, reason: string, details: ErrorDetails = {}) {
-    super("E_ABI_VIOLATION", `${exportName} returned an invalid value: ${reason}`, details);
-    this.export = exportName;
-  }
-}
-
 // ── limits and faults (the instance is discarded after each) ────────────────
 
 /** Base of the errors after which the instance is discarded and re-instantiated. */
@@ -242,6 +233,13 @@ export class InstanceFault extends PlughostError {
 export class PluginTrap extends InstanceFault {
   constructor(exportName: string, reason: string, details: ErrorDetails = {}) {
     super("E_TRAP", exportName, `trapped: ${reason}`, details);
+  }
+}
+
+/** The guest broke the canonical ABI (bad pointer, length, alignment or UTF-8). The instance is discarded. */
+export class AbiViolation extends InstanceFault {
+  constructor(exportName: string, reason: string, details: ErrorDetails = {}) {
+    super("E_ABI_VIOLATION", exportName, `broke the canonical ABI: ${reason}`, details);
   }
 }
 

@@ -86,13 +86,6 @@ int32_t plughost_send(const char *target, const char *event_name, const uint8_t 
  * is owned by the SDK and valid until the next call. */
 const char *plughost_config(void);
 
-/* Log with printf-style formatting; truncates at 1024 bytes. */
-void plughost_logf(PluginContext *context, LogLevel level, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
 #ifdef __cplusplus
 }
 #endif

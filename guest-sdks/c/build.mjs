@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// Builds a C plugin directory into a Wasm component:
+//   clang (wasm32-wasi, reactor) -> core module -> embed the WIT -> component.
+// Usage: node guest-sdks/c/build.mjs <plugin-dir> [--out plugin.wasm]
+import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const sdk = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(sdk, "..", "..");
+
+export function findClang() {
+  for (const c of ["clang-16", "clang-17", "clang-18", "clang-15", "clang"]) {
+    const r = spawnSync(c, ["--version"], { encoding: "utf8" });
+    if (r.status === 0) return c;
+  }
+  throw new Error("no clang found: install clang-16, lld-16, wasi-libc and libclang-rt-16-dev-wasm32 (npm run setup does)");
+}
+
+/** Build the C sources of `dir` (plus the SDK glue) into a component; returns its bytes. */
+export async function buildCPlugin(dir, outFile = path.join(dir, "plugin.wasm")) {
+  const { componentEmbed, componentNew } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+  const sources = readdirSync(dir).filter((f) => f.endsWith(".c")).map((f) => path.join(dir, f));
+  if (!sources.length) throw new Error(`${dir}: no .c sources`);
+  const tmp = mkdtempSync(path.join(tmpdir(), "plughost-c-"));
+  try {
+    const core = path.join(tmp, "core.wasm");
+    const args = [
+      "--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Wextra",
+      "-I", path.join(sdk, "include"),
+      ...sources, path.join(sdk, "src", "plughost_component.c"),
+      "-Wl,--strip-debug", "-o", core,
+    ];
+    const r = spawnSync(findClang(), args, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`clang failed for ${dir}:\n${r.stderr}`);
+    const binary = new Uint8Array(readFileSync(core));
+    const witSource = readFileSync(path.join(root, "wit", "plugin.wit"), "utf8");
+    const embedded = await componentEmbed({ binary, witSource, world: "plugin" });
+    const imports = WebAssembly.Module.imports(new WebAssembly.Module(binary));
+    const adapters = [];
+    if (imports.some((i) => i.module === "wasi_snapshot_preview1")) {
+      const jcoLib = path.join(root, "node_modules", "@bytecodealliance", "jco", "lib");
+      adapters.push(["wasi_snapshot_preview1", new Uint8Array(readFileSync(path.join(jcoLib, "wasi_snapshot_preview1.reactor.wasm")))]);
+    }
+    const component = await componentNew(embedded, adapters);
+    writeFileSync(outFile, component);
+    return component;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [dir, flag, out] = process.argv.slice(2);
+  if (!dir) {
+    console.error("usage: node guest-sdks/c/build.mjs <plugin-dir> [--out file.wasm]");
+    process.exit(2);
+  }
+  const bytes = await buildCPlugin(path.resolve(dir), flag === "--out" && out ? path.resolve(out) : undefined);
+  console.log(`${dir}: ${bytes.length} bytes`);
+}

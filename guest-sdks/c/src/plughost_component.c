@@ -1,0 +1,218 @@
+/*
+ * Component glue for the plughost C SDK: maps the `plughost:plugin/guest`
+ * exports onto the legacy C ABI (plugin_init, registered CallbackFns,
+ * plugin_teardown) and implements PluginContext's register_callback and log
+ * with the `plughost:plugin/host` imports. Canonical ABI by hand: no
+ * generated bindings and no WASI imports needed.
+ */
+#include "plughost.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HOST_IMPORT(name) __attribute__((import_module("plughost:plugin/host@0.1.0"), import_name(name)))
+#define GUEST_EXPORT(name) __attribute__((export_name("plughost:plugin/guest@0.1.0#" name)))
+
+HOST_IMPORT("log") extern void ph_host_log(int32_t level, const char *msg, size_t len);
+HOST_IMPORT("register-callback") extern void ph_host_register(const char *name, size_t len, uint8_t *ret);
+HOST_IMPORT("emit") extern void ph_host_emit(const char *name, size_t len, const uint8_t *data, size_t dlen, uint8_t *ret);
+HOST_IMPORT("send")
+extern void ph_host_send(const char *target, size_t tlen, const char *name, size_t len, const uint8_t *data, size_t dlen, uint8_t *ret);
+HOST_IMPORT("get-config") extern void ph_host_get_config(uint8_t *ret);
+
+/* Every allocation gets one spare byte, zeroed, so strings lowered by the
+ * host arrive NUL-terminated and can be handed to C code as they are. */
+__attribute__((export_name("cabi_realloc"))) void *cabi_realloc(void *ptr, size_t old_size, size_t align, size_t new_size) {
+  (void)old_size;
+  (void)align; /* malloc's 16-byte alignment covers every canonical ABI type */
+  if (new_size == 0) return (void *)align;
+  char *p = realloc(ptr, new_size + 1);
+  if (!p) abort();
+  p[new_size] = 0;
+  return p;
+}
+
+/* Zero-length strings and lists arrive with a dangling pointer: never free those. */
+static inline void free_arg(void *p, size_t len) {
+  if (len) free(p);
+}
+
+typedef struct {
+  char *name;
+  CallbackFn callback;
+  HookFn hook;
+} Entry;
+
+static PluginContext ctx;
+static Entry *entries;
+static size_t n_entries, cap_entries;
+static char *config_json;
+static size_t last_hit;
+
+static Entry *find(const char *name, size_t len) {
+  if (last_hit < n_entries && strncmp(entries[last_hit].name, name, len) == 0 && entries[last_hit].name[len] == 0)
+    return &entries[last_hit];
+  for (size_t i = 0; i < n_entries; i++) {
+    if (strncmp(entries[i].name, name, len) == 0 && entries[i].name[len] == 0) {
+      last_hit = i;
+      return &entries[i];
+    }
+  }
+  return NULL;
+}
+
+static int32_t host_register(const char *name) {
+  uint8_t ret[2] __attribute__((aligned(4)));
+  ph_host_register(name, strlen(name), ret);
+  return ret[0] == 0 ? PLUGHOST_OK : (int32_t)ret[1] + 1; /* register-error enum -> PLUGHOST_ERR_* */
+}
+
+static Entry *entry_for(const char *name) {
+  size_t len = strlen(name);
+  Entry *e = find(name, len);
+  if (e) return e;
+  if (n_entries == cap_entries) {
+    size_t cap = cap_entries ? cap_entries * 2 : 8;
+    Entry *grown = realloc(entries, cap * sizeof(Entry));
+    if (!grown) return NULL;
+    entries = grown;
+    cap_entries = cap;
+  }
+  e = &entries[n_entries];
+  e->name = strdup(name);
+  if (!e->name) return NULL;
+  e->callback = NULL;
+  e->hook = NULL;
+  n_entries++;
+  return e;
+}
+
+static int32_t ctx_register_callback(PluginContext *context, const char *event_name, CallbackFn callback) {
+  (void)context;
+  if (!event_name || !callback) return PLUGHOST_ERR_INVALID_NAME;
+  int32_t rc = host_register(event_name);
+  if (rc != PLUGHOST_OK) return rc;
+  Entry *e = entry_for(event_name);
+  if (!e) return PLUGHOST_ERR_NO_MEMORY;
+  e->callback = callback;
+  return PLUGHOST_OK;
+}
+
+int32_t plughost_register_hook(PluginContext *context, const char *event_name, HookFn hook) {
+  (void)context;
+  if (!event_name || !hook) return PLUGHOST_ERR_INVALID_NAME;
+  int32_t rc = host_register(event_name);
+  if (rc != PLUGHOST_OK) return rc;
+  Entry *e = entry_for(event_name);
+  if (!e) return PLUGHOST_ERR_NO_MEMORY;
+  e->hook = hook;
+  return PLUGHOST_OK;
+}
+
+static void ctx_log(PluginContext *context, LogLevel level, const char *message) {
+  (void)context;
+  if (!message) return;
+  ph_host_log((int32_t)level, message, strlen(message));
+}
+
+int32_t plughost_emit(const char *event_name, const uint8_t *data, uint32_t len) {
+  uint32_t ret[2];
+  ph_host_emit(event_name, strlen(event_name), data, len, (uint8_t *)ret);
+  uint8_t *r = (uint8_t *)ret;
+  return r[0] == 0 ? (int32_t)ret[1] : -1 - (int32_t)r[4];
+}
+
+int32_t plughost_send(const char *target, const char *event_name, const uint8_t *data, uint32_t len) {
+  uint8_t ret[2] __attribute__((aligned(4)));
+  ph_host_send(target, strlen(target), event_name, strlen(event_name), data, len, ret);
+  return ret[0] == 0 ? 0 : -1 - (int32_t)ret[1];
+}
+
+const char *plughost_config(void) { return config_json ? config_json : "{}"; }
+
+/* ── hook output: owned here until post-return ── */
+static uint8_t *hook_out;
+static uint32_t hook_out_len;
+static int hook_out_set;
+
+int32_t plughost_hook_output(const uint8_t *data, uint32_t len) {
+  uint8_t *p = len ? malloc(len) : NULL;
+  if (len && !p) return PLUGHOST_ERR_NO_MEMORY;
+  if (len) memcpy(p, data, len);
+  free(hook_out);
+  hook_out = p;
+  hook_out_len = len;
+  hook_out_set = 1;
+  return PLUGHOST_OK;
+}
+
+static uint32_t parse_version(const char *s) {
+  unsigned part[3] = {0, 0, 0};
+  for (int i = 0; i < 3 && *s; i++) {
+    while (*s >= '0' && *s <= '9') part[i] = part[i] * 10 + (unsigned)(*s++ - '0');
+    if (*s == '.') s++;
+    else break;
+  }
+  return (part[0] << 16) | ((part[1] & 0xff) << 8) | (part[2] & 0xff);
+}
+
+GUEST_EXPORT("init") int32_t ph_init(char *api, size_t api_len, char *config, size_t config_len) {
+  ctx.api_version = api_len ? parse_version(api) : 0;
+  ctx.host_data = NULL;
+  ctx.plugin_data = NULL;
+  ctx.register_callback = ctx_register_callback;
+  ctx.log = ctx_log;
+  free_arg(api, api_len);
+  free(config_json);
+  config_json = config_len ? config : NULL; /* kept: NUL-terminated by cabi_realloc */
+  return plugin_init(&ctx);
+}
+
+GUEST_EXPORT("teardown") int32_t ph_teardown(void) { return plugin_teardown(&ctx); }
+
+GUEST_EXPORT("on-event") int32_t ph_on_event(char *name, size_t name_len, uint8_t *data, size_t data_len) {
+  Entry *e = find(name, name_len);
+  int32_t rc = -1;
+  if (e && e->callback) rc = e->callback(&ctx, (const char *)data, (uint32_t)data_len);
+  free_arg(name, name_len);
+  free_arg(data, data_len);
+  return rc;
+}
+
+/* result<list<u8>, s32>: discriminant at 0, then (ptr, len) or the status at 4. */
+static uint32_t hook_ret[3];
+static uint8_t *hook_ret_owned;
+
+GUEST_EXPORT("on-hook") uint32_t *ph_on_hook(char *name, size_t name_len, uint8_t *data, size_t data_len) {
+  Entry *e = find(name, name_len);
+  int32_t rc = -1;
+  hook_out_set = 0;
+  if (e && e->hook) rc = e->hook(&ctx, name, data, (uint32_t)data_len);
+  else if (e && e->callback) rc = e->callback(&ctx, (const char *)data, (uint32_t)data_len);
+  free_arg(name, name_len);
+  if (rc != 0) {
+    free_arg(data, data_len);
+    hook_ret[0] = 1;
+    hook_ret[1] = (uint32_t)rc;
+    return hook_ret;
+  }
+  hook_ret[0] = 0;
+  if (hook_out_set) {
+    free_arg(data, data_len);
+    hook_ret[1] = (uint32_t)(uintptr_t)hook_out;
+    hook_ret[2] = hook_out_len;
+    hook_ret_owned = hook_out;
+    hook_out = NULL;
+  } else { /* pass the input through: it is ours to free after the host has read it */
+    hook_ret[1] = (uint32_t)(uintptr_t)data;
+    hook_ret[2] = (uint32_t)data_len;
+    hook_ret_owned = data_len ? data : NULL;
+  }
+  return hook_ret;
+}
+
+__attribute__((export_name("cabi_post_plughost:plugin/guest@0.1.0#on-hook"))) void ph_post_on_hook(uint32_t *ret) {
+  (void)ret;
+  free(hook_ret_owned);
+  hook_ret_owned = NULL;
+}

@@ -1,0 +1,138 @@
+/**
+ * The v8 engine: Node's own WebAssembly, driven through jco-transpiled glue.
+ * compile (v8-compile) → check imports against capabilities (v8-wasi) →
+ * instantiate with the direct host imports (v8-host-imports) → call path
+ * (v8-instance).
+ */
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { ContextCreationFailed, InvalidPluginBinary, PlughostError } from "../errors.js";
+import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
+import { GuestMemory } from "./guest-memory.js";
+import { compileComponent, type CompiledComponent } from "./v8-compile.js";
+import { createHostImports, HOST_IMPORT_MODULE, type ImportContext } from "./v8-host-imports.js";
+import { V8Instance, type CallMeter, type GuestExports } from "./v8-instance.js";
+import { checkImports, wasiImports } from "./v8-wasi.js";
+
+const GUEST = "plughost:plugin/guest@0.1.0#";
+
+/** Hooks for rewriting core modules before compilation (fuel, memory caps). */
+export interface CoreModuleInstrumenter {
+  /** A key that changes whenever the rewrite would (part of the module cache key). */
+  key(request: LoadRequest): string;
+  rewrite(bytes: Uint8Array, request: LoadRequest): Uint8Array;
+  /** Extra imports for every rewritten core module, and the per-call meter. */
+  runtime(request: LoadRequest): { imports: WebAssembly.Imports; meter: CallMeter | undefined } | undefined;
+}
+
+let instrumenter: CoreModuleInstrumenter | undefined;
+/** Installed by the limits module; keeps the engine free of instrumentation details. */
+export function setCoreModuleInstrumenter(i: CoreModuleInstrumenter | undefined): void {
+  instrumenter = i;
+}
+
+export const v8Engine: Engine = {
+  name: "v8",
+  async load(request: LoadRequest): Promise<EngineInstance> {
+    const bytes = request.bytes ?? (await readEntry(request));
+    const compiled = await compileComponent(bytes, { file: request.entryPath, plugin: request.plugin, cacheDir: request.cacheDir });
+    checkImports(compiled.imports, request.capabilities, request.plugin);
+    return instantiate(compiled, request);
+  },
+};
+
+async function readEntry(request: LoadRequest): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(request.entryPath));
+  } catch (err) {
+    throw new InvalidPluginBinary(request.entryPath, `cannot read the entry file: ${(err as Error).message}`, {
+      plugin: request.plugin,
+      cause: err,
+    });
+  }
+}
+
+async function instantiate(compiled: CompiledComponent, request: LoadRequest): Promise<V8Instance> {
+  const plugin = request.plugin;
+  const memory = new GuestMemory(plugin);
+  const ctx: ImportContext = { plugin, memory, host: request.host, currentExport: "instantiate", realloc: undefined };
+  const hostImports = createHostImports(ctx);
+  const limits = instrumenter?.runtime(request);
+  const moduleKey = instrumenter ? instrumenter.key(request) : "";
+  let guest: WebAssembly.Instance | undefined;
+
+  const getCoreModule = (name: string): WebAssembly.Module => {
+    const cacheKey = `${name}|${moduleKey}`;
+    let mod = compiled.modules.get(cacheKey);
+    if (!mod) {
+      const raw = compiled.coreBytes.get(name);
+      if (!raw) throw new InvalidPluginBinary(request.entryPath, `jco glue asked for a missing core module ${name}`, { plugin });
+      mod = new WebAssembly.Module((instrumenter ? instrumenter.rewrite(raw, request) : raw) as Uint8Array<ArrayBuffer>);
+      compiled.modules.set(cacheKey, mod);
+    }
+    return mod;
+  };
+
+  const instantiateCore = async (module: WebAssembly.Module, imports: WebAssembly.Imports = {}): Promise<WebAssembly.Instance> => {
+    const isGuest = WebAssembly.Module.exports(module).some((e) => e.name === `${GUEST}init`);
+    const wanted = WebAssembly.Module.imports(module);
+    const merged: WebAssembly.Imports = { ...imports, ...(limits?.imports ?? {}) };
+    if (isGuest && wanted.some((i) => i.module === HOST_IMPORT_MODULE)) {
+      // Direct imports instead of jco's trampolines: no per-call task records.
+      merged[HOST_IMPORT_MODULE] = { ...(imports[HOST_IMPORT_MODULE] ?? {}), ...hostImports };
+    }
+    const instance = await WebAssembly.instantiate(module, merged);
+    if (isGuest) guest = instance;
+    return instance;
+  };
+
+  // jco's glue destructures the host functions it expects; ours are wired
+  // into the guest core directly, so these are never called.
+  const unreachableHost = () => {
+    throw new Error("plughost: jco host trampoline called; the direct import wiring missed a function");
+  };
+  const imports: Record<string, unknown> = {
+    "plughost:plugin/host": {
+      log: unreachableHost,
+      registerCallback: unreachableHost,
+      emit: unreachableHost,
+      send: unreachableHost,
+      getConfig: unreachableHost,
+      getConfigValue: unreachableHost,
+    },
+    ...(await wasiImports(compiled.imports, request.capabilities, request.host, path.dirname(request.entryPath))),
+  };
+
+  try {
+    await compiled.instantiate(getCoreModule, imports, instantiateCore);
+  } catch (err) {
+    if (err instanceof PlughostError) throw err;
+    throw new ContextCreationFailed(`instantiating the component failed: ${(err as Error).message ?? String(err)}`, {
+      plugin,
+      cause: err,
+    });
+  }
+  if (!guest) throw new InvalidPluginBinary(request.entryPath, "no core module exports the plughost guest interface", { plugin });
+
+  const e = guest.exports as Record<string, unknown>;
+  const fn = <T>(name: string): T => {
+    const f = e[name];
+    if (typeof f !== "function") throw new InvalidPluginBinary(request.entryPath, `the guest core module does not export ${name}`, { plugin });
+    return f as T;
+  };
+  const mem = e.memory;
+  if (!(mem instanceof WebAssembly.Memory)) throw new InvalidPluginBinary(request.entryPath, "the guest core module exports no memory", { plugin });
+  memory.attach(mem);
+  const guestExports: GuestExports = {
+    realloc: fn("cabi_realloc"),
+    init: fn(`${GUEST}init`),
+    teardown: fn(`${GUEST}teardown`),
+    onEvent: fn(`${GUEST}on-event`),
+    onHook: fn(`${GUEST}on-hook`),
+    postOnHook: typeof e[`cabi_post_${GUEST}on-hook`] === "function" ? (e[`cabi_post_${GUEST}on-hook`] as (r: number) => void) : undefined,
+  };
+  ctx.realloc = guestExports.realloc;
+  return new V8Instance(plugin, guestExports, memory, ctx, limits?.meter, () => {
+    guest = undefined;
+  });
+}
