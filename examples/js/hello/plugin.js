@@ -1,0 +1,18 @@
+// hello-js: logs on init, registers `greet`, and answers it.
+import { definePlugin, info, registerCallback, bytes, text } from "@plughost/guest";
+
+export const guest = definePlugin({
+  init(apiVersion) {
+    info(`hello-js init (api ${apiVersion})`);
+    return registerCallback("greet").err ? 1 : 0;
+  },
+  onEvent(name, data) {
+    if (name !== "greet") return -100;
+    info(`hello, ${text(data)}!`);
+    return 0;
+  },
+  onHook(name, data) {
+    if (name !== "greet") return { err: -100 };
+    return bytes(`hello, ${text(data)}!`);
+  },
+});

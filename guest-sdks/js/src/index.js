@@ -1,0 +1,117 @@
+// plughost guest SDK for JavaScript/TypeScript plugins (runs inside the
+// component, on componentize-js / StarlingMonkey). Authors import it as
+// "@plughost/guest"; guest-sdks/js/build.mjs stages this file next to the
+// plugin's sources and points that specifier at it.
+import * as host from "plughost:plugin/host@0.1.0";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** WIT case order of `register-error`, so `index + 1` matches the C SDK's codes. */
+export const REGISTER_ERRORS = ["invalid-name", "limit-reached", "denied"];
+/** WIT case order of `message-error`. */
+export const MESSAGE_ERRORS = ["invalid-name", "unknown-target", "denied", "queue-full", "too-large"];
+
+/** Status returned for an event or hook the plugin does not handle. */
+export const UNHANDLED = -100;
+
+export function bytes(data) {
+  return typeof data === "string" ? encoder.encode(data) : data;
+}
+export function text(data) {
+  return decoder.decode(data);
+}
+
+export function log(level, message) {
+  host.log(level, String(message));
+}
+export const debug = (message) => host.log("debug", String(message));
+export const info = (message) => host.log("info", String(message));
+export const warn = (message) => host.log("warn", String(message));
+export const error = (message) => host.log("error", String(message));
+
+// componentize-js throws for a `result` import's `err`; hand it back as a value.
+function payloadOf(e) {
+  if (e !== null && typeof e === "object" && "payload" in e) return e.payload;
+  throw e;
+}
+
+export function registerCallback(eventName) {
+  try {
+    host.registerCallback(eventName);
+    return { ok: undefined };
+  } catch (e) {
+    return { err: payloadOf(e) };
+  }
+}
+
+export function emit(eventName, data) {
+  try {
+    return { ok: host.emit(eventName, bytes(data)) };
+  } catch (e) {
+    return { err: payloadOf(e) };
+  }
+}
+
+export function send(target, eventName, data) {
+  try {
+    host.send(target, eventName, bytes(data));
+    return { ok: undefined };
+  } catch (e) {
+    return { err: payloadOf(e) };
+  }
+}
+
+export function getConfigJson() {
+  return host.getConfig();
+}
+export function getConfig() {
+  return JSON.parse(host.getConfig() || "{}");
+}
+export function getConfigValue(key) {
+  const v = host.getConfigValue(key);
+  return v === undefined ? undefined : JSON.parse(v);
+}
+
+function status(v, fallback) {
+  if (v === undefined || v === null) return fallback;
+  if (typeof v === "boolean") return v ? 0 : 1;
+  return v | 0;
+}
+
+// The tagged form is what componentize-js lowers without a throw (throwing an
+// `err` costs microseconds, returning `{tag, val}` does not).
+function hookResult(r) {
+  if (r === undefined || r === null) return { tag: "err", val: UNHANDLED };
+  if (r instanceof Uint8Array || typeof r === "string") return { tag: "ok", val: bytes(r) };
+  if (typeof r === "object") {
+    if ("err" in r) return { tag: "err", val: r.err | 0 };
+    if ("ok" in r) return { tag: "ok", val: bytes(r.ok) };
+  }
+  if (typeof r === "number") return { tag: "err", val: r | 0 };
+  throw new TypeError("onHook must return Uint8Array | string | { ok } | { err }");
+}
+
+const isThenable = (v) => v !== null && typeof v === "object" && typeof v.then === "function";
+const map = (v, f) => (isThenable(v) ? v.then(f) : f(v));
+
+/**
+ * Turn a plugin definition into the object componentize-js expects for the
+ * exported `guest` interface. Use it as `export const guest = definePlugin({...})`.
+ */
+export function definePlugin(def) {
+  return {
+    init(apiVersion, config) {
+      return def.init ? map(def.init(apiVersion, config), (v) => status(v, 0)) : 0;
+    },
+    teardown() {
+      return def.teardown ? map(def.teardown(), (v) => status(v, 0)) : 0;
+    },
+    onEvent(name, data) {
+      return def.onEvent ? map(def.onEvent(name, data), (v) => status(v, 0)) : UNHANDLED;
+    },
+    onHook(name, data) {
+      return def.onHook ? map(def.onHook(name, data), hookResult) : { tag: "err", val: UNHANDLED };
+    },
+  };
+}

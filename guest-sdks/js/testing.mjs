@@ -1,0 +1,97 @@
+// A minimal in-process host for testing one plugin component without the
+// plughost engine: transpile with jco, instantiate with a recording
+// `plughost:plugin/host` and, only when the component imports WASI, a
+// per-instance preview2-shim WASIShim. For tests of guest SDKs and templates;
+// the real host is PluginRegistry.
+import { readFileSync, writeFileSync, mkdtempSync, rmSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+
+const LEVELS = ["debug", "info", "warn", "error"];
+
+/**
+ * @param {string} wasmPath
+ * @param {{ config?: object, registerError?: (name: string) => string | undefined,
+ *           emitResult?: (name: string, data: Uint8Array) => number | string,
+ *           preopens?: Record<string, string> }} [opts]
+ */
+export async function loadComponent(wasmPath, opts = {}) {
+  const { transpileBytes } = await import("@bytecodealliance/jco-transpile");
+  const bytes = new Uint8Array(readFileSync(wasmPath));
+  const { files, imports: needed } = await transpileBytes(bytes, { name: "plugin", instantiation: "async" });
+  const dir = mkdtempSync(path.join(tmpdir(), "plughost-guest-test-"));
+  let mod;
+  try {
+    for (const [name, content] of Object.entries(files)) {
+      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      writeFileSync(path.join(dir, name), content);
+    }
+    mod = await import(pathToFileURL(path.join(dir, "plugin.js")).href);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const config = opts.config ?? {};
+  const logs = [];
+  const registered = [];
+  const emitted = [];
+  const sent = [];
+  const host = {
+    log(level, message) {
+      logs.push({ level: typeof level === "number" ? LEVELS[level] : level, message });
+    },
+    registerCallback(name) {
+      const err = opts.registerError?.(name) ?? (/^[A-Za-z0-9._:/-]{1,128}$/.test(name) ? undefined : "invalid-name");
+      if (err) throw err; // jco lowers a thrown non-Error value as the `err` payload
+      if (!registered.includes(name)) registered.push(name);
+    },
+    emit(name, data) {
+      emitted.push({ name, data: new Uint8Array(data) });
+      const r = opts.emitResult ? opts.emitResult(name, data) : 0;
+      if (typeof r === "string") throw r;
+      return r;
+    },
+    send(target, name, data) {
+      sent.push({ target, name, data: new Uint8Array(data) });
+    },
+    getConfig() {
+      return JSON.stringify(config);
+    },
+    getConfigValue(key) {
+      return Object.hasOwn(config, key) ? JSON.stringify(config[key]) : undefined;
+    },
+  };
+  const importObject = { "plughost:plugin/host": host, "plughost:plugin/types": {} };
+  const wasi = needed.filter((i) => i.startsWith("wasi:"));
+  if (wasi.length) {
+    const { WASIShim } = await import("@bytecodealliance/preview2-shim/instantiation");
+    const shim = new WASIShim({ sandbox: { preopens: opts.preopens ?? {}, env: {}, args: [] } });
+    Object.assign(importObject, shim.getImportObject());
+  }
+  const instance = await mod.instantiate((name) => WebAssembly.compile(files[name]), importObject);
+  const guest = instance.guest ?? instance["plughost:plugin/guest@0.1.0"];
+  if (!guest) throw new Error(`${wasmPath}: does not export plughost:plugin/guest`);
+  return {
+    guest,
+    imports: needed,
+    logs,
+    registered,
+    emitted,
+    sent,
+    init: (apiVersion = "0.1.0", cfg = JSON.stringify(config)) => guest.init(apiVersion, cfg),
+    teardown: () => guest.teardown(),
+    onEvent: (name, data = new Uint8Array()) => guest.onEvent(name, typeof data === "string" ? new TextEncoder().encode(data) : data),
+    /** Returns `{ ok: Uint8Array } | { err: number }`. */
+    onHook(name, data = new Uint8Array()) {
+      try {
+        return { ok: guest.onHook(name, typeof data === "string" ? new TextEncoder().encode(data) : data) };
+      } catch (e) {
+        // jco's glue throws the `err` payload (a number here), or a ComponentError carrying it.
+        if (typeof e === "number") return { err: e };
+        if (e && typeof e === "object" && "payload" in e) return { err: e.payload };
+        throw e;
+      }
+    },
+  };
+}

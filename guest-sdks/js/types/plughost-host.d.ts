@@ -1,0 +1,27 @@
+// Declarations for the host interface as componentize-js exposes it inside a
+// component: `import { log } from "plughost:plugin/host@0.1.0"`.
+// Hand-written from wit/plugin.wit (package plughost:plugin@0.1.0).
+//
+// componentize-js conventions, checked against 0.23:
+// - enums are their WIT case names as strings ("info", "denied", ...);
+// - `list<u8>` is passed as a Uint8Array (a plain number[] also works);
+// - `option<T>` is `T | undefined`;
+// - a `result<T, E>` import returns T on `ok` and THROWS on `err`: the thrown
+//   value is an Error whose `payload` property is E. The SDK's wrappers in
+//   `@plughost/guest` turn that back into `{ ok } | { err }`.
+
+declare module "plughost:plugin/host@0.1.0" {
+  export type LogLevel = "debug" | "info" | "warn" | "error";
+  export type RegisterError = "invalid-name" | "limit-reached" | "denied";
+  export type MessageError = "invalid-name" | "unknown-target" | "denied" | "queue-full" | "too-large";
+
+  export function log(level: LogLevel, message: string): void;
+  /** @throws an Error with `payload: RegisterError` */
+  export function registerCallback(eventName: string): void;
+  /** @returns the number of plugins the event was queued for. @throws an Error with `payload: MessageError` */
+  export function emit(eventName: string, data: Uint8Array | number[]): number;
+  /** @throws an Error with `payload: MessageError` */
+  export function send(target: string, eventName: string, data: Uint8Array | number[]): void;
+  export function getConfig(): string;
+  export function getConfigValue(key: string): string | undefined;
+}
