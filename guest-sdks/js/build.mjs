@@ -3,7 +3,7 @@
 //   stage the sources (TypeScript -> JS, "@plughost/guest" -> the SDK file)
 //   -> componentize-js (StarlingMonkey + wizer) against wit/plugin.wit.
 // Usage: node guest-sdks/js/build.mjs <plugin-dir> [--out file.wasm] [--src file] [--features stdio,clocks,...]
-import { readdirSync, readFileSync, writeFileSync, mkdirSync, mkdtempSync, rmSync, existsSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, existsSync, statSync } from "node:fs";
 import { register } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -12,8 +12,10 @@ import { fileURLToPath } from "node:url";
 const sdk = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(sdk, "..", "..");
 
-/** The specifier plugin sources use for the SDK helper. */
-export const SDK_SPECIFIER = "@plughost/guest";
+/** Specifiers plugin sources use for the SDK, and the SDK file each one stages. */
+export const SDK_MODULES = { "@plughost/guest": "index.js", "@plughost/guest/fs": "fs.js" };
+/** The WASI version whose WIT jco ships (lib/wit/builtin); `wasi:` imports must use it. */
+export const WASI_VERSION = "0.2.12";
 /** StarlingMonkey features componentize-js can leave out; each one left in adds WASI imports. */
 export const ALL_FEATURES = ["stdio", "random", "clocks", "http", "fetch-event"];
 const ENTRY_CANDIDATES = ["plugin.ts", "plugin.js", "plugin.mjs", "index.ts", "index.js", "index.mjs", "src/plugin.ts", "src/plugin.js", "src/index.ts", "src/index.js"];
@@ -58,11 +60,14 @@ function listSources(dir, rel = "") {
 const stagedName = (rel) => rel.replace(/\.m?ts$/, ".js");
 
 // Rewrite module specifiers in `import ... from "x"`, `export ... from "x"`, `import "x"` and `import("x")`.
-function rewriteSpecifiers(code, fileRel, sdkRel) {
-  return code.replace(/(\bfrom\s*|\bimport\s*\(?\s*)(["'])([^"'\n]+)\2/g, (m, pre, q, spec) => {
+const SPECIFIER = /(\bfrom\s*|\bimport\s*\(?\s*)(["'])([^"'\n]+)\2/g;
+const sdkStaged = (spec) => `__plughost_${SDK_MODULES[spec].replace(/\.js$/, "")}.js`;
+
+function rewriteSpecifiers(code, fileRel) {
+  return code.replace(SPECIFIER, (m, pre, q, spec) => {
     let to = spec;
-    if (spec === SDK_SPECIFIER) {
-      to = path.relative(path.dirname(fileRel), sdkRel).split(path.sep).join("/");
+    if (Object.hasOwn(SDK_MODULES, spec)) {
+      to = path.relative(path.dirname(fileRel), sdkStaged(spec)).split(path.sep).join("/");
       if (!to.startsWith(".")) to = "./" + to;
     } else if (spec.startsWith(".") && /\.m?ts$/.test(spec)) {
       to = stagedName(spec);
@@ -71,9 +76,18 @@ function rewriteSpecifiers(code, fileRel, sdkRel) {
   });
 }
 
+const specifiers = (code) => [...code.matchAll(SPECIFIER)].map((m) => m[3]);
+
+/** Stage the plugin's sources; returns the staged entry and the `wasi:` interfaces they import. */
 async function stage(dir, entryRel, stageDir) {
-  const sdkRel = "__plughost_guest.js";
-  writeFileSync(path.join(stageDir, sdkRel), readFileSync(path.join(sdk, "src", "index.js")));
+  const used = new Set();
+  const wasi = new Set();
+  const scan = (code) => {
+    for (const spec of specifiers(code)) {
+      if (Object.hasOwn(SDK_MODULES, spec)) used.add(spec);
+      else if (spec.startsWith("wasi:")) wasi.add(spec);
+    }
+  };
   const sources = listSources(dir);
   if (!sources.includes(path.normalize(entryRel))) sources.push(entryRel);
   let ts;
@@ -92,9 +106,46 @@ async function stage(dir, entryRel, stageDir) {
     }
     const out = stagedName(rel);
     mkdirSync(path.dirname(path.join(stageDir, out)), { recursive: true });
-    writeFileSync(path.join(stageDir, out), rewriteSpecifiers(code, out, sdkRel));
+    scan(code);
+    writeFileSync(path.join(stageDir, out), rewriteSpecifiers(code, out));
   }
-  return path.join(stageDir, stagedName(entryRel));
+  if (used.has("@plughost/guest/fs")) used.add("@plughost/guest");
+  for (const spec of used) {
+    const code = readFileSync(path.join(sdk, "src", SDK_MODULES[spec]), "utf8");
+    scan(code);
+    writeFileSync(path.join(stageDir, sdkStaged(spec)), rewriteSpecifiers(code, sdkStaged(spec)));
+  }
+  return { entry: path.join(stageDir, stagedName(entryRel)), wasi: [...wasi].sort() };
+}
+
+/**
+ * A WIT package whose world is plughost:plugin/plugin plus the WASI interfaces
+ * the sources import, with jco's copy of the WASI WIT as deps.
+ */
+function writeWitDir(witDir, wasi) {
+  const interfaces = wasi.map((spec) => {
+    const m = /^wasi:([a-z-]+)\/([a-z-]+)(?:@(.+))?$/.exec(spec);
+    if (!m) throw new Error(`cannot import ${spec}: expected wasi:<package>/<interface>@${WASI_VERSION}`);
+    if (m[3] !== WASI_VERSION) throw new Error(`cannot import ${spec}: only WASI ${WASI_VERSION} WIT is available (write ${spec.replace(/@.*$/, "")}@${WASI_VERSION})`);
+    return { pkg: m[1], spec };
+  });
+  const builtin = path.join(root, "node_modules", "@bytecodealliance", "jco", "lib", "wit", "builtin", WASI_VERSION);
+  if (!existsSync(builtin)) throw new Error(`WASI WIT not found at ${builtin} (is @bytecodealliance/jco installed?)`);
+  mkdirSync(path.join(witDir, "deps", "plughost-plugin"), { recursive: true });
+  copyFileSync(path.join(root, "wit", "plugin.wit"), path.join(witDir, "deps", "plughost-plugin", "plugin.wit"));
+  for (const pkg of readdirSync(builtin)) {
+    mkdirSync(path.join(witDir, "deps", pkg), { recursive: true });
+    copyFileSync(path.join(builtin, pkg, "package.wit"), path.join(witDir, "deps", pkg, "package.wit"));
+  }
+  const world = [
+    "package plughost:guest-js;",
+    "world plugin {",
+    "  include plughost:plugin/plugin@0.1.0;",
+    ...interfaces.map((i) => `  import ${i.spec};`),
+    "}",
+    "",
+  ].join("\n");
+  writeFileSync(path.join(witDir, "world.wit"), world);
 }
 
 /** WASI interfaces (and anything else outside plughost:plugin) the component imports. */
@@ -115,12 +166,23 @@ export async function buildJsPlugin(dir, { out = path.join(dir, "plugin.wasm"), 
   const componentize = await loadComponentize();
   const stageDir = mkdtempSync(path.join(tmpdir(), "plughost-js-"));
   try {
-    const sourcePath = await stage(dir, entryRel, stageDir);
-    // Pass the WIT as a string (`witWorld`): a `witPath` is read through
-    // preview2-shim, which since 0.26.1 has no `/` preopen.
+    const { entry, wasi } = await stage(dir, entryRel, stageDir);
+    let wit;
+    if (wasi.length === 0) {
+      // The WIT as a string (`witWorld`): a `witPath` is read through
+      // preview2-shim, which since 0.26.1 has no `/` preopen.
+      wit = { witWorld: readFileSync(path.join(root, "wit", "plugin.wit"), "utf8") };
+    } else {
+      // WASI imports need WIT deps, so a directory; preopen it for the splicer.
+      const witDir = path.join(stageDir, "wit");
+      writeWitDir(witDir, wasi);
+      const { _addPreopen } = await import("@bytecodealliance/preview2-shim/filesystem");
+      _addPreopen(witDir, witDir);
+      wit = { witPath: witDir };
+    }
     const { component } = await componentize({
-      sourcePath,
-      witWorld: readFileSync(path.join(root, "wit", "plugin.wit"), "utf8"),
+      sourcePath: entry,
+      ...wit,
       worldName: "plugin",
       disableFeatures: ALL_FEATURES.filter((f) => !features.includes(f)),
     });

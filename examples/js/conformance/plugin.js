@@ -1,0 +1,92 @@
+// conformance-js: exactly guest-sdks/CONFORMANCE.md, in JavaScript.
+import {
+  definePlugin, info, log, registerCallback, emit, text, REGISTER_ERRORS, MESSAGE_ERRORS,
+} from "@plughost/guest";
+import { readFile } from "./read-file.js";
+
+const EVENTS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper"];
+let counter = 0;
+const kept = []; // allocations kept live by `grow`
+let sink = 0;
+
+function upper(data) {
+  const out = new Uint8Array(data);
+  for (let i = 0; i < out.length; i++) if (out[i] >= 0x61 && out[i] <= 0x7a) out[i] -= 0x20;
+  return out;
+}
+
+export const guest = definePlugin({
+  init(apiVersion, config) {
+    if (config.includes('"fail-init":true')) return -1;
+    if (!apiVersion.startsWith("0.")) return -2;
+    info(`conformance init ${apiVersion}`);
+    for (const e of EVENTS) if (registerCallback(e).err) return -3;
+    return 0;
+  },
+  teardown() {
+    info("conformance teardown");
+    return 0;
+  },
+  onEvent(name, data) {
+    switch (name) {
+      case "echo":
+        return data.length;
+      case "sum": {
+        let s = 0;
+        for (let i = 0; i < data.length; i++) s = (s + data[i]) % 0x80000000;
+        return s;
+      }
+      case "fail":
+        return -7;
+      case "log": {
+        const m = text(data);
+        for (const level of ["debug", "info", "warn", "error"]) log(level, m);
+        return 0;
+      }
+      case "register": {
+        const r = registerCallback(text(data));
+        return r.err ? REGISTER_ERRORS.indexOf(r.err) + 1 : 0;
+      }
+      case "trap":
+        // An uncaught exception out of an export is the JS guest's trap.
+        throw new Error("conformance trap");
+      case "spin":
+        for (;;) sink = (sink + 1) | 0;
+      case "grow": {
+        if (data.length < 4) return 1;
+        const mib = new DataView(data.buffer, data.byteOffset, 4).getUint32(0, true);
+        try {
+          const block = new Uint8Array(mib * 1024 * 1024);
+          // Touch every page so the memory is really committed.
+          for (let i = 0; i < block.length; i += 65536) block[i] = 1;
+          kept.push(block);
+          return 0;
+        } catch {
+          return 1;
+        }
+      }
+      case "read-file":
+        return readFile(text(data)) ? 0 : 1;
+      case "emit": {
+        const r = emit(text(data), data);
+        return r.err ? -1 - MESSAGE_ERRORS.indexOf(r.err) : r.ok;
+      }
+      case "counter":
+        return ++counter;
+      default:
+        return -100;
+    }
+  },
+  onHook(name, data) {
+    switch (name) {
+      case "echo":
+        return { ok: data };
+      case "upper":
+        return { ok: upper(data) };
+      case "fail":
+        return { err: -7 };
+      default:
+        return { err: -100 };
+    }
+  },
+});

@@ -1,0 +1,11 @@
+// `read-file`: read through WASI (wasi:filesystem preopens) via the SDK.
+import { readFile as read } from "@plughost/guest/fs";
+
+export function readFile(path) {
+  try {
+    read(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
