@@ -24,7 +24,7 @@ import { CapabilityError, parseCapability, formatCapability } from "./capabiliti
 // ajv is CommonJS; under NodeNext its classes sit on `.default`.
 const Ajv2020 = Ajv2020Module.default;
 const AjvDraft7 = AjvDraft7Module.default;
-type AjvInstance = InstanceType<typeof Ajv2020> | InstanceType<typeof AjvDraft7>;
+export type AjvInstance = InstanceType<typeof Ajv2020> | InstanceType<typeof AjvDraft7>;
 
 export const MANIFEST_FILES = ["plugin.toml", "plugin.json"] as const;
 
@@ -93,9 +93,9 @@ export const DEFAULT_HOOK_PRIORITY = 100;
 
 // ── JSON Schema plumbing ────────────────────────────────────────────────────
 
-type SyntaxFormat = "toml" | "json";
+export type SyntaxFormat = "toml" | "json";
 
-function newAjv(draft: "2020-12" | "draft-07", extra: AjvOptions = {}): AjvInstance {
+export function newAjv(draft: "2020-12" | "draft-07", extra: AjvOptions = {}): AjvInstance {
   const options: AjvOptions = {
     allErrors: true,
     verbose: true, // gives errors their parentSchema and data, for the messages

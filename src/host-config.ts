@@ -1,0 +1,264 @@
+/**
+ * The host's configuration: `plughost.config.json` / `plughost.config.toml`,
+ * which the CLI reads and the library takes as the same object. It holds the
+ * grants, default and maximum limits, violation and recovery policy, and
+ * per-plugin config overrides. Validated against schema/host-config.schema.json.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ValidateFunction } from "ajv";
+import { PlughostError, type ManifestProblem } from "./errors.js";
+import type { Isolation, Limits } from "./engine.js";
+import { CapabilityError, formatCapability, parseCapability, type EventPolicy } from "./capabilities.js";
+import { describeValue, formatOf, joinPointer, newAjv, parseByteSize, parseDocument, schemaProblems } from "./manifest.js";
+
+export const HOST_CONFIG_FILES = ["plughost.config.json", "plughost.config.toml"] as const;
+export const HOST_CONFIG_SCHEMA_PATH = fileURLToPath(new URL("../schema/host-config.schema.json", import.meta.url));
+
+/** A host config that cannot be read, parsed or validated. */
+export class HostConfigError extends PlughostError {
+  /** The file, or the name the caller gave the object. */
+  readonly source: string;
+  readonly problems: readonly ManifestProblem[];
+  constructor(source: string, problems: readonly ManifestProblem[]) {
+    const lines = problems.map((p) => `${p.pointer || "/"}: ${p.message}`);
+    super("E_HOST_CONFIG_INVALID", `invalid host config ${source}: ${lines.join("; ")}`);
+    this.source = source;
+    this.problems = problems;
+  }
+}
+
+export type RecoveryStrategy = "restart" | "disable" | "ignore";
+export type LogLevelName = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+
+/** Limits as written: `memoryBytes` may also be a size string like "16MiB". */
+export type LimitsInput = Omit<Limits, "memoryBytes"> & { memoryBytes?: number | string };
+
+export interface RecoveryPolicy {
+  strategy: RecoveryStrategy;
+  maxRetries: number;
+  backoff: "linear" | "exponential";
+  baseDelayMs: number;
+}
+
+export interface HostPolicy {
+  /** Violations after which a plugin is unmounted (seed 002: 10). */
+  violationThreshold: number;
+  autoUnmount: boolean;
+  logViolations: boolean;
+  /** See `canSubscribe` / `canPublish` in capabilities.ts. */
+  events: EventPolicy;
+  recovery: RecoveryPolicy;
+}
+
+/** What a user writes (every field optional). */
+export interface HostConfigInput {
+  $schema?: string;
+  grants?: string[] | Record<string, string[]>;
+  defaultLimits?: LimitsInput;
+  maxLimits?: LimitsInput;
+  policy?: Partial<Omit<HostPolicy, "recovery">> & { recovery?: Partial<RecoveryPolicy> };
+  engine?: "v8" | "wasmtime";
+  isolation?: Isolation;
+  cacheDir?: string;
+  pluginDirs?: string[];
+  config?: Record<string, Record<string, unknown>>;
+  logLevel?: LogLevelName;
+}
+
+/** The validated, normalized host config: defaults filled, paths absolute. */
+export interface HostConfig {
+  /** Normalized capability strings (fs dirs absolute). A record key "*" applies to every plugin. */
+  grants: string[] | Record<string, string[]>;
+  defaultLimits: Limits;
+  maxLimits: Limits;
+  policy: HostPolicy;
+  engine?: "v8" | "wasmtime";
+  isolation?: Isolation;
+  cacheDir?: string;
+  pluginDirs: string[];
+  config: Record<string, Record<string, unknown>>;
+  logLevel: LogLevelName;
+  /** Where it came from (file path or caller-given name), for messages. */
+  source: string;
+  /** What relative paths were resolved against. */
+  baseDir: string;
+}
+
+export const DEFAULT_POLICY: Readonly<HostPolicy> = Object.freeze({
+  violationThreshold: 10,
+  autoUnmount: true,
+  logViolations: true,
+  events: "open",
+  recovery: Object.freeze({ strategy: "restart", maxRetries: 3, backoff: "exponential", baseDelayMs: 100 }),
+});
+
+let hostValidator: ValidateFunction | undefined;
+function validator(): ValidateFunction {
+  hostValidator ??= newAjv("2020-12").compile(JSON.parse(readFileSync(HOST_CONFIG_SCHEMA_PATH, "utf8")) as object);
+  return hostValidator;
+}
+
+const LIMIT_KEYS = ["fuel", "fuelLifetime", "memoryBytes", "deadlineMs", "tableElements"] as const;
+
+function toLimits(raw: LimitsInput | undefined): Limits {
+  const out: Limits = {};
+  if (!raw) return out;
+  for (const key of LIMIT_KEYS) {
+    const v = key === "memoryBytes" ? parseByteSize(raw.memoryBytes) : raw[key];
+    if (typeof v === "number") out[key] = v;
+  }
+  return out;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export interface ValidateHostConfigOptions {
+  /** Directory relative paths are resolved against. Default: the source file's directory when it is a path, else the cwd. */
+  baseDir?: string;
+}
+
+/**
+ * Validate a host config object (from a file or built by the embedding
+ * application) and normalize it. Throws `HostConfigError` listing every
+ * problem with its JSON pointer.
+ */
+export function validateHostConfig(obj: unknown, source = "host config", options: ValidateHostConfigOptions = {}): HostConfig {
+  const baseDir = path.resolve(options.baseDir ?? (formatOf(source) && path.isAbsolute(source) ? path.dirname(source) : process.cwd()));
+  if (!isRecord(obj)) throw new HostConfigError(source, [{ pointer: "", message: `must be an object of host settings, got ${describeValue(obj)}` }]);
+  const validate = validator();
+  const problems = validate(obj) ? [] : schemaProblems(validate.errors ?? [], formatOf(source) ?? "json");
+  const bad = new Set(problems.map((p) => p.pointer));
+
+  // The capability grammar says more than the schema's pattern can.
+  const grants: string[] | Record<string, string[]> = Array.isArray(obj.grants) ? [] : {};
+  const normalizeList = (list: unknown, pointer: string): string[] => {
+    if (!Array.isArray(list)) return [];
+    return list.flatMap((cap: unknown, i) => {
+      const at = joinPointer(pointer, i);
+      if (typeof cap !== "string") return [];
+      try {
+        return [formatCapability(parseCapability(cap, { baseDir }))];
+      } catch (err) {
+        if (!(err instanceof CapabilityError)) throw err;
+        for (let k = problems.length - 1; k >= 0; k--) if (problems[k]?.pointer === at) problems.splice(k, 1);
+        problems.push({ pointer: at, message: err.reason });
+        return [];
+      }
+    });
+  };
+  if (Array.isArray(grants)) grants.push(...normalizeList(obj.grants, "/grants"));
+  else if (isRecord(obj.grants)) {
+    for (const [plugin, list] of Object.entries(obj.grants)) grants[plugin] = normalizeList(list, joinPointer("/grants", plugin));
+  }
+
+  const defaults = toLimits(obj.defaultLimits as LimitsInput | undefined);
+  const max = toLimits(obj.maxLimits as LimitsInput | undefined);
+  for (const [key, raw] of [["defaultLimits", obj.defaultLimits], ["maxLimits", obj.maxLimits]] as const) {
+    const memory = isRecord(raw) ? raw.memoryBytes : undefined;
+    const at = `/${key}/memoryBytes`;
+    if (memory !== undefined && !bad.has(at) && parseByteSize(memory) === undefined) {
+      problems.push({ pointer: at, message: `must be a whole number of bytes of at least 1 and at most 2^53-1, got ${describeValue(memory)}` });
+    }
+  }
+  for (const key of LIMIT_KEYS) {
+    const d = defaults[key];
+    const m = max[key];
+    if (d !== undefined && m !== undefined && d > m) {
+      problems.push({ pointer: `/defaultLimits/${key}`, message: `is ${d}, above maxLimits.${key} (${m}); lower the default or raise the maximum` });
+    }
+  }
+  if (problems.length > 0) throw new HostConfigError(source, problems);
+
+  const input = obj as HostConfigInput;
+  const policy = input.policy ?? {};
+  const config: HostConfig = {
+    grants,
+    defaultLimits: defaults,
+    maxLimits: max,
+    policy: {
+      violationThreshold: policy.violationThreshold ?? DEFAULT_POLICY.violationThreshold,
+      autoUnmount: policy.autoUnmount ?? DEFAULT_POLICY.autoUnmount,
+      logViolations: policy.logViolations ?? DEFAULT_POLICY.logViolations,
+      events: policy.events ?? DEFAULT_POLICY.events,
+      recovery: { ...DEFAULT_POLICY.recovery, ...(policy.recovery ?? {}) },
+    },
+    pluginDirs: (input.pluginDirs ?? []).map((d) => path.resolve(baseDir, d)),
+    config: structuredClone(input.config ?? {}),
+    logLevel: input.logLevel ?? "info",
+    source,
+    baseDir,
+  };
+  if (input.engine !== undefined) config.engine = input.engine;
+  if (input.isolation !== undefined) config.isolation = input.isolation;
+  if (input.cacheDir !== undefined) config.cacheDir = path.resolve(baseDir, input.cacheDir);
+  return config;
+}
+
+/**
+ * Read a host config file (.json or .toml), or find plughost.config.json /
+ * plughost.config.toml in a directory. Relative paths in it are resolved
+ * against the file's directory.
+ */
+export async function loadHostConfig(pathOrDir: string): Promise<HostConfig> {
+  const abs = path.resolve(pathOrDir);
+  let file = abs;
+  const info = await stat(abs).catch(() => undefined);
+  if (!info) throw new HostConfigError(abs, [{ pointer: "", message: `${abs} does not exist; create it or pass the path of your plughost.config.json` }]);
+  if (info.isDirectory()) {
+    const found = HOST_CONFIG_FILES.map((f) => path.join(abs, f)).filter((f) => existsSync(f));
+    if (found.length !== 1) {
+      const why = found.length === 0 ? `no ${HOST_CONFIG_FILES.join(" or ")} in ${abs}; create one` : `${abs} holds both ${HOST_CONFIG_FILES.join(" and ")}; keep only one`;
+      throw new HostConfigError(abs, [{ pointer: "", message: why }]);
+    }
+    file = found[0] as string;
+  }
+  const format = formatOf(file);
+  if (!format) throw new HostConfigError(file, [{ pointer: "", message: `unsupported file type ${JSON.stringify(path.extname(file))}; use .json or .toml` }]);
+  const parsed = parseDocument(await readFile(file, "utf8"), format);
+  if (parsed.problems.length > 0) throw new HostConfigError(file, parsed.problems);
+  // TOML tables have no prototype; plain objects keep the rest of plughost simple.
+  return validateHostConfig(structuredClone(parsed.value), file, { baseDir: path.dirname(file) });
+}
+
+/** The capabilities granted to `plugin`: the list, or its entry plus the "*" entry. */
+export function grantsFor(hostConfig: Pick<HostConfig, "grants">, plugin: string): string[] {
+  const g = hostConfig.grants;
+  if (Array.isArray(g)) return [...g];
+  return [...new Set([...(g["*"] ?? []), ...(g[plugin] ?? [])])];
+}
+
+/** The host's config overrides for `plugin` (empty when there are none). */
+export function configOverridesFor(hostConfig: Pick<HostConfig, "config">, plugin: string): Record<string, unknown> {
+  return structuredClone(hostConfig.config[plugin] ?? {});
+}
+
+/**
+ * Per field: the manifest's request, else the host's default; then capped by
+ * the host's maximum (a maximum also applies when neither asked for a value,
+ * so nothing runs unmetered past it). `onClamp` reports each lowered request.
+ */
+export function effectiveLimits(
+  manifestLimits: Limits,
+  hostConfig: { defaultLimits?: Limits; maxLimits?: Limits } = {},
+  onClamp?: (field: keyof Limits, requested: number, max: number) => void,
+): Limits {
+  const out: Limits = {};
+  for (const key of LIMIT_KEYS) {
+    let value = manifestLimits[key] ?? hostConfig.defaultLimits?.[key];
+    const max = hostConfig.maxLimits?.[key];
+    if (max !== undefined) {
+      if (value === undefined) value = max;
+      else if (value > max) {
+        if (manifestLimits[key] !== undefined) onClamp?.(key, value, max);
+        value = max;
+      }
+    }
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
