@@ -1,0 +1,31 @@
+// C guests: the examples and test plugins written with the C SDK, built into components.
+import { readdirSync, existsSync } from "node:fs";
+import path from "node:path";
+import { root, buildIfChanged } from "./_util.mjs";
+
+export const name = "C guests (clang wasm32-wasi)";
+export const aptPackages = ["clang-16", "lld-16", "wasi-libc", "libclang-rt-16-dev-wasm32"];
+
+/** Every directory holding a plugin.toml and .c sources, under examples/c and test/fixtures/c. */
+export function cPluginDirs() {
+  const dirs = [];
+  for (const base of ["examples/c", "test/fixtures/c"]) {
+    const abs = path.join(root, base);
+    if (!existsSync(abs)) continue;
+    for (const d of readdirSync(abs, { withFileTypes: true })) {
+      const dir = path.join(abs, d.name);
+      if (d.isDirectory() && existsSync(path.join(dir, "plugin.toml")) && readdirSync(dir).some((f) => f.endsWith(".c"))) dirs.push(dir);
+    }
+  }
+  return dirs;
+}
+
+export async function run() {
+  const { buildCPlugin } = await import(path.join(root, "guest-sdks/c/build.mjs"));
+  for (const dir of cPluginDirs()) {
+    const rel = path.relative(root, dir);
+    await buildIfChanged(`.cache/stamps/c-${rel.replace(/[\\/]/g, "_")}`, [rel, "guest-sdks/c", "wit"], [path.join(rel, "plugin.wasm")], () =>
+      buildCPlugin(dir),
+    );
+  }
+}

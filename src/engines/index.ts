@@ -1,0 +1,30 @@
+/** Engine lookup by name. Optional engines load lazily, so a missing addon only matters when it is asked for. */
+import { EngineUnavailable } from "../errors.js";
+import type { Engine, EngineName } from "../engine.js";
+import { v8Engine } from "./v8.js";
+
+// Resolved at run time: these modules (and their addons) are optional.
+const sibling = (file: string) => new URL(file, import.meta.url).href;
+
+const loaders: Record<EngineName, () => Promise<Engine>> = {
+  v8: async () => v8Engine,
+  wasmtime: async () => ((await import(sibling("wasmtime.js"))) as { wasmtimeEngine: Engine }).wasmtimeEngine,
+  native: async () => ((await import(sibling("native.js"))) as { nativeEngine: Engine }).nativeEngine,
+};
+
+const loaded = new Map<EngineName, Promise<Engine>>();
+
+export function getEngine(name: EngineName): Promise<Engine> {
+  let engine = loaded.get(name);
+  if (!engine) {
+    const load = loaders[name];
+    if (!load) return Promise.reject(new EngineUnavailable(String(name), "unknown engine; use v8, wasmtime or native"));
+    engine = load().catch((err: unknown) => {
+      loaded.delete(name);
+      if (err instanceof EngineUnavailable) throw err;
+      throw new EngineUnavailable(name, (err as Error).message ?? String(err), { cause: err });
+    });
+    loaded.set(name, engine);
+  }
+  return engine;
+}

@@ -1,0 +1,131 @@
+/**
+ * The host side of the contract for one plugin: `log` to a pino child logger
+ * (rate-limited and truncated), `register-callback` with validation and a cap,
+ * `emit`/`send` routed through the registry, and read-only config.
+ */
+import type { Logger } from "pino";
+import type { HostCalls, LogLevel, MessageOutcome, RegisterOutcome } from "./engine.js";
+import { eventNameProblem } from "./event-names.js";
+import type { PluginMetrics } from "./metrics.js";
+
+export interface HostCallOptions {
+  /** Most callbacks one plugin may register. */
+  maxCallbacks: number;
+  /** Longest log message kept, in characters; longer ones are truncated. */
+  maxLogMessage: number;
+  /** Log lines per second a plugin may write (token bucket; burst = one second's worth). */
+  logRatePerSecond: number;
+  /** Largest emit/send payload, in bytes. */
+  maxMessageBytes: number;
+}
+
+export const DEFAULT_HOST_CALL_OPTIONS: HostCallOptions = {
+  maxCallbacks: 256,
+  maxLogMessage: 4096,
+  logRatePerSecond: 1000,
+  maxMessageBytes: 16 * 1024 * 1024,
+};
+
+/** What the host calls need from the registry, for one plugin. */
+export interface HostCallTarget {
+  readonly name: string;
+  readonly logger: Logger;
+  readonly callbacks: Set<string>;
+  readonly capabilities: readonly string[];
+  readonly metrics: PluginMetrics;
+  config(): Record<string, unknown>;
+  onRegistered(eventName: string): void;
+  emit(eventName: string, data: Uint8Array): MessageOutcome<number>;
+  send(target: string, eventName: string, data: Uint8Array): MessageOutcome<undefined>;
+  onDenied(capability: string, detail: string): void;
+}
+
+/** `events:subscribe:<name>` / `events:publish:<name>` gate only plugins that declare some. */
+function eventAllowed(capabilities: readonly string[], kind: "subscribe" | "publish", event: string): boolean {
+  const prefix = `events:${kind}:`;
+  const scoped = capabilities.filter((c) => c.startsWith(prefix));
+  if (scoped.length === 0) return true;
+  return scoped.some((c) => c === `${prefix}*` || c === prefix + event);
+}
+
+export function createHostCalls(target: HostCallTarget, options: HostCallOptions = DEFAULT_HOST_CALL_OPTIONS): HostCalls {
+  const { logger, metrics } = target;
+  let tokens = options.logRatePerSecond;
+  let refilledAt = performance.now();
+  let dropped = 0;
+  let configJson: string | undefined;
+
+  const take = (): boolean => {
+    if (tokens >= 1) {
+      tokens--;
+      return true;
+    }
+    const now = performance.now();
+    const refill = ((now - refilledAt) / 1000) * options.logRatePerSecond;
+    if (refill >= 1) {
+      tokens = Math.min(options.logRatePerSecond, tokens + refill) - 1;
+      refilledAt = now;
+      if (dropped) {
+        logger.warn({ dropped }, `log rate limit: dropped ${dropped} messages`);
+        dropped = 0;
+      }
+      return true;
+    }
+    return false;
+  };
+
+  return {
+    log(level: LogLevel, message: string): void {
+      if (!take()) {
+        dropped++;
+        metrics.logsDropped++;
+        return;
+      }
+      metrics.logs++;
+      const text = message.length > options.maxLogMessage ? `${message.slice(0, options.maxLogMessage)}…[truncated]` : message;
+      logger[level](text);
+    },
+
+    registerCallback(eventName: string): RegisterOutcome {
+      if (eventNameProblem(eventName)) return "invalid-name";
+      if (target.callbacks.has(eventName)) return "ok";
+      if (target.callbacks.size >= options.maxCallbacks) return "limit-reached";
+      if (!eventAllowed(target.capabilities, "subscribe", eventName)) {
+        target.onDenied(`events:subscribe:${eventName}`, `register-callback("${eventName}")`);
+        return "denied";
+      }
+      target.callbacks.add(eventName);
+      target.onRegistered(eventName);
+      return "ok";
+    },
+
+    emit(eventName: string, data: Uint8Array): MessageOutcome<number> {
+      if (eventNameProblem(eventName)) return { ok: false, error: "invalid-name" };
+      if (data.length > options.maxMessageBytes) return { ok: false, error: "too-large" };
+      if (!eventAllowed(target.capabilities, "publish", eventName)) {
+        target.onDenied(`events:publish:${eventName}`, `emit("${eventName}")`);
+        return { ok: false, error: "denied" };
+      }
+      return target.emit(eventName, data);
+    },
+
+    send(to: string, eventName: string, data: Uint8Array): MessageOutcome<undefined> {
+      if (eventNameProblem(eventName)) return { ok: false, error: "invalid-name" };
+      if (data.length > options.maxMessageBytes) return { ok: false, error: "too-large" };
+      if (!eventAllowed(target.capabilities, "publish", eventName)) {
+        target.onDenied(`events:publish:${eventName}`, `send("${to}", "${eventName}")`);
+        return { ok: false, error: "denied" };
+      }
+      return target.send(to, eventName, data);
+    },
+
+    getConfig(): string {
+      return (configJson ??= JSON.stringify(target.config()));
+    },
+
+    getConfigValue(key: string): string | undefined {
+      const config = target.config();
+      return Object.prototype.hasOwnProperty.call(config, key) ? JSON.stringify(config[key]) : undefined;
+    },
+  };
+}

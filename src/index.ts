@@ -1,0 +1,39 @@
+/**
+ * plughost: a WebAssembly component plugin runtime for Node.js.
+ *
+ *   import { PluginRegistry } from "plughost";
+ *   const registry = new PluginRegistry({ grants: ["stdio"] });
+ *   const hello = await registry.load("plugins/hello");
+ *   await registry.dispatch("greet", new TextEncoder().encode("world"));
+ *   await registry.unloadAll();
+ */
+export { PluginRegistry, PluginHandle, DEFAULT_RECOVERY } from "./registry.js";
+export type { RegistryOptions, RecoveryPolicy, PluginInfo, DispatchResult, HookChainResult, RegistryEvents } from "./registry.js";
+export * from "./errors.js";
+export type {
+  Engine,
+  EngineInstance,
+  EngineName,
+  HookOutcome,
+  HostCalls,
+  Isolation,
+  Limits,
+  LoadRequest,
+  LogLevel,
+  TrustLevel,
+  ViolationKind,
+} from "./engine.js";
+export { PLUGIN_STATES, SEED_000_STATE, canTransition } from "./lifecycle.js";
+export type { PluginState } from "./lifecycle.js";
+export { loadManifest, parseManifest, MANIFEST_FILES, MANIFEST_SCHEMA_PATH } from "./manifest.js";
+export type { Manifest } from "./manifest.js";
+export { effectiveCapabilities, parseCapability, CapabilityError } from "./capabilities.js";
+export { resolveLoadOrder, checkApiVersion } from "./resolve.js";
+export { resolvePluginConfig, ConfigError } from "./plugin-config.js";
+export { eventNameProblem, MAX_EVENT_NAME_BYTES } from "./event-names.js";
+export { DEFAULT_HOST_CALL_OPTIONS } from "./host-calls.js";
+export type { HostCallOptions } from "./host-calls.js";
+export type { PluginMetrics } from "./metrics.js";
+export type { UnmountBehavior, Violation } from "./violations.js";
+export { getEngine } from "./engines/index.js";
+export { HOST_WIT_VERSION } from "./version.js";

@@ -1,0 +1,839 @@
+/**
+ * The PluginRegistry: every plugin form behind one handle type.
+ *
+ * The data path reads straight through `#loadEntry`: manifest → verify →
+ * resolve → compile and instantiate (the engine) → init → active; calls go
+ * through `invoke` / `dispatch` / `runHook`; `unload` tears down.
+ */
+import { EventEmitter } from "node:events";
+import { readdir, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import {
+  InitializationFailed,
+  InvalidCallbackName,
+  InvocationFailed,
+  isInstanceFault,
+  PluginAlreadyLoaded,
+  PluginNotFound,
+  PluginNotRunning,
+  PluginUnmounted,
+  PlughostError,
+  ResolutionError,
+  TeardownFailed,
+  type InstanceFault,
+} from "./errors.js";
+import type {
+  EngineInstance,
+  EngineName,
+  HookOutcome,
+  Isolation,
+  Limits,
+  MessageOutcome,
+  ViolationKind,
+} from "./engine.js";
+import { getEngine } from "./engines/index.js";
+import { eventNameProblem } from "./event-names.js";
+import { createHostCalls, DEFAULT_HOST_CALL_OPTIONS, type HostCallOptions } from "./host-calls.js";
+import { Lifecycle, type PluginState } from "./lifecycle.js";
+import { createLogger, type Logger } from "./logger.js";
+import { loadManifest, MANIFEST_FILES, type Manifest } from "./manifest.js";
+import { emptyMetrics, type PluginMetrics } from "./metrics.js";
+import { effectiveCapabilities, normalizeCapability } from "./capabilities.js";
+import { resolvePluginConfig } from "./plugin-config.js";
+import { checkApiVersion, resolveLoadOrder } from "./resolve.js";
+import { verifyIntegrity } from "./verify.js";
+import { HOST_WIT_VERSION } from "./version.js";
+import { DEFAULT_UNMOUNT_BEHAVIOR, ViolationTracker, type UnmountBehavior, type Violation } from "./violations.js";
+
+export interface RecoveryPolicy {
+  /** After a fault: re-instantiate (restart), stop the plugin (disable), or re-instantiate without counting (ignore). */
+  strategy: "restart" | "disable" | "ignore";
+  /** Restarts allowed before the plugin is disabled. */
+  maxRetries: number;
+  backoff: "linear" | "exponential";
+  /** Delay before the first restart, in ms; later ones grow by the backoff. */
+  baseDelayMs: number;
+}
+
+export const DEFAULT_RECOVERY: RecoveryPolicy = { strategy: "restart", maxRetries: 5, backoff: "exponential", baseDelayMs: 0 };
+
+export interface RegistryOptions {
+  /** Engine for components that do not name one: `v8` (default) or `wasmtime`. */
+  engine?: "v8" | "wasmtime";
+  isolation?: Isolation;
+  /** Capabilities the host grants: to every plugin, or per plugin name (`"*"` applies to all). */
+  grants?: readonly string[] | Record<string, readonly string[]>;
+  /** Limits applied when a manifest requests none. */
+  defaultLimits?: Limits;
+  /** Caps on what a manifest may request. */
+  maxLimits?: Limits;
+  /** Per-plugin config overrides, merged over the manifest's defaults. */
+  config?: Record<string, Record<string, unknown>>;
+  violationThreshold?: number;
+  unmountBehavior?: UnmountBehavior;
+  recovery?: Partial<RecoveryPolicy>;
+  /** On-disk cache for compiled artifacts; safe to delete. Default: `<tmpdir>/plughost-cache`. `false` disables it. */
+  cacheDir?: string | false;
+  logger?: Logger;
+  hostCalls?: Partial<HostCallOptions>;
+}
+
+export interface PluginInfo {
+  name: string;
+  version: string;
+  description: string | undefined;
+  kind: Manifest["kind"];
+  engine: EngineName;
+  state: PluginState;
+  manifestPath: string;
+  entryPath: string;
+  capabilities: readonly string[];
+  dependencies: readonly { name: string; range: string }[];
+  callbacks: readonly string[];
+  violations: number;
+}
+
+export interface DispatchResult {
+  plugin: string;
+  status?: number;
+  error?: PlughostError;
+}
+
+export interface HookChainResult {
+  /** True when every hook returned ok. */
+  ok: boolean;
+  data: Uint8Array;
+  /** The status and plugin of the hook that stopped the chain. */
+  status?: number;
+  stoppedBy?: string;
+  /** Hooks that failed with an error and were skipped. */
+  errors: { plugin: string; error: PlughostError }[];
+}
+
+const MAX_PENDING_MESSAGES = 1024;
+
+/** One plugin tracked by the registry. */
+class Entry {
+  readonly manifest: Manifest;
+  readonly lifecycle: Lifecycle;
+  readonly callbacks = new Set<string>();
+  readonly metrics: PluginMetrics = emptyMetrics();
+  readonly violations: ViolationTracker;
+  instance: EngineInstance | undefined;
+  engine: EngineName;
+  capabilities: readonly string[] = [];
+  config: Record<string, unknown> = {};
+  limits: Limits = {};
+  logger: Logger;
+  /** Serializes calls for engines without a synchronous path. */
+  queue: Promise<unknown> = Promise.resolve();
+  /** Set while the instance is being re-created after a fault. */
+  restarting: Promise<void> | undefined;
+  restartCount = 0;
+  pendingMessages = 0;
+
+  constructor(manifest: Manifest, engine: EngineName, logger: Logger, tracker: ViolationTracker, onState: (from: PluginState, to: PluginState) => void) {
+    this.manifest = manifest;
+    this.engine = engine;
+    this.logger = logger;
+    this.violations = tracker;
+    this.lifecycle = new Lifecycle(manifest.name, onState);
+  }
+
+  get name(): string {
+    return this.manifest.name;
+  }
+  get state(): PluginState {
+    return this.lifecycle.state;
+  }
+}
+
+/** A handle on one plugin: seed 000's PluginInstance view plus calls. */
+export class PluginHandle {
+  readonly #registry: PluginRegistry;
+  readonly #entry: Entry;
+
+  /** @internal */
+  constructor(registry: PluginRegistry, entry: Entry) {
+    this.#registry = registry;
+    this.#entry = entry;
+  }
+
+  get name(): string {
+    return this.#entry.name;
+  }
+  get version(): string {
+    return this.#entry.manifest.version;
+  }
+  get state(): PluginState {
+    return this.#entry.state;
+  }
+  /** Event names the plugin registered with `register-callback`. */
+  get callbacks(): readonly string[] {
+    return [...this.#entry.callbacks];
+  }
+  get manifest(): Manifest {
+    return this.#entry.manifest;
+  }
+  get metrics(): Readonly<PluginMetrics> {
+    return this.#entry.metrics;
+  }
+
+  invoke(event: string, data: Uint8Array = EMPTY): Promise<number> {
+    return this.#registry.invoke(this.#entry.name, event, data);
+  }
+
+  hook(event: string, data: Uint8Array = EMPTY): Promise<HookOutcome> {
+    return this.#registry.hook(this.#entry.name, event, data);
+  }
+
+  /**
+   * Synchronous fast path for in-process plugins. Throws `PluginNotRunning`
+   * when the plugin is not active or its engine has no synchronous path.
+   */
+  invokeSync(event: string, data: Uint8Array = EMPTY): number {
+    const entry = this.#entry;
+    const instance = entry.instance;
+    if (entry.state !== "active" || !instance?.onEventSync || entry.restarting) throw notRunning(entry);
+    if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
+    entry.metrics.calls++;
+    try {
+      return instance.onEventSync(event, data);
+    } catch (err) {
+      throw this.#registry._callFailed(entry, err);
+    }
+  }
+
+  hookSync(event: string, data: Uint8Array = EMPTY): HookOutcome {
+    const entry = this.#entry;
+    const instance = entry.instance;
+    if (entry.state !== "active" || !instance?.onHookSync || entry.restarting) throw notRunning(entry);
+    if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
+    entry.metrics.calls++;
+    try {
+      return instance.onHookSync(event, data);
+    } catch (err) {
+      throw this.#registry._callFailed(entry, err);
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function notRunning(entry: Entry): PluginNotRunning {
+  return new PluginNotRunning(entry.restarting ? "restarting" : entry.state, { plugin: entry.name });
+}
+
+function notRegistered(entry: Entry, event: string): InvocationFailed {
+  return new InvocationFailed(event, -1, `the plugin has not registered a callback for "${event}"`, { plugin: entry.name });
+}
+
+export interface RegistryEvents {
+  state: [{ plugin: string; from: PluginState; to: PluginState }];
+  violation: [{ plugin: string; kind: ViolationKind; detail: string; count: number }];
+  unmounted: [{ plugin: string; violations: number; error: PluginUnmounted }];
+  restarted: [{ plugin: string; restarts: number }];
+  fault: [{ plugin: string; error: InstanceFault }];
+}
+
+export class PluginRegistry extends EventEmitter<RegistryEvents> {
+  readonly #options: RegistryOptions;
+  readonly #entries = new Map<string, Entry>();
+  readonly #subscribers = new Map<string, Entry[]>();
+  readonly #logger: Logger;
+  readonly #hostCallOptions: HostCallOptions;
+  readonly #recovery: RecoveryPolicy;
+  readonly #cacheDir: string | undefined;
+
+  constructor(options: RegistryOptions = {}) {
+    super();
+    this.#options = options;
+    this.#logger = options.logger ?? createLogger();
+    this.#hostCallOptions = { ...DEFAULT_HOST_CALL_OPTIONS, ...options.hostCalls };
+    this.#recovery = { ...DEFAULT_RECOVERY, ...options.recovery };
+    this.#cacheDir = options.cacheDir === false ? undefined : (options.cacheDir ?? path.join(os.tmpdir(), "plughost-cache"));
+  }
+
+  /** The WIT contract version this host implements. */
+  static readonly apiVersion = HOST_WIT_VERSION;
+
+  // ── discovery ──────────────────────────────────────────────────────────
+
+  /** Read a plugin's manifest and track it as available, without loading it. */
+  async discover(pathOrDir: string): Promise<PluginInfo> {
+    const manifest = await loadManifest(pathOrDir, { checkEntry: false });
+    const existing = this.#entries.get(manifest.name);
+    if (existing && existing.state !== "unloaded") return this.#info(existing);
+    const entry = this.#track(manifest);
+    return this.#info(entry);
+  }
+
+  /** Discover every plugin under `dir` (manifests up to three levels deep). Returns how many were found. */
+  async scanDirectory(dir: string): Promise<number> {
+    let found = 0;
+    const walk = async (d: string, depth: number): Promise<void> => {
+      const names = await readdir(d);
+      if (names.some((n) => (MANIFEST_FILES as readonly string[]).includes(n))) {
+        await this.discover(d);
+        found++;
+        return;
+      }
+      if (depth === 0) return;
+      for (const n of names.sort()) {
+        if (n.startsWith(".") || n === "node_modules") continue;
+        const p = path.join(d, n);
+        if ((await stat(p)).isDirectory()) await walk(p, depth - 1);
+      }
+    };
+    await walk(path.resolve(dir), 3);
+    return found;
+  }
+
+  // ── loading ────────────────────────────────────────────────────────────
+
+  /** Load one plugin from a manifest file or a plugin directory, and initialise it. */
+  async load(pathOrDir: string): Promise<PluginHandle> {
+    const manifest = await loadManifest(pathOrDir);
+    return this.#load(manifest);
+  }
+
+  /** Load a previously discovered plugin by name. */
+  async loadByName(name: string): Promise<PluginHandle> {
+    const entry = this.#entries.get(name);
+    if (!entry) throw new PluginNotFound(name);
+    return this.#load(await loadManifest(entry.manifest.file));
+  }
+
+  /** Load several plugins, dependencies first. */
+  async loadAll(pathsOrDirs: readonly string[]): Promise<PluginHandle[]> {
+    const manifests = await Promise.all(pathsOrDirs.map((p) => loadManifest(p)));
+    const loaded = [...this.#entries.values()].filter((e) => e.state === "active").map((e) => ({ name: e.name, version: e.manifest.version }));
+    const handles: PluginHandle[] = [];
+    for (const m of resolveLoadOrder(manifests, { loaded })) handles.push(await this.#load(m));
+    return handles;
+  }
+
+  async #load(manifest: Manifest): Promise<PluginHandle> {
+    const existing = this.#entries.get(manifest.name);
+    if (existing && existing.state !== "unloaded") throw new PluginAlreadyLoaded(manifest.name);
+    const entry = existing && existing.manifest.file === manifest.file ? this.#retrack(existing, manifest) : this.#track(manifest);
+    const started = performance.now();
+    entry.lifecycle.to("loading");
+    try {
+      await this.#prepare(entry);
+      entry.instance = await this.#instantiate(entry);
+      entry.lifecycle.to("loaded");
+      await this.#init(entry);
+    } catch (err) {
+      await this.#abandon(entry);
+      throw err;
+    }
+    entry.metrics.loadMs = performance.now() - started;
+    return new PluginHandle(this, entry);
+  }
+
+  /** manifest → verify → resolve: everything that does not need the engine. */
+  async #prepare(entry: Entry): Promise<void> {
+    const m = entry.manifest;
+    await verifyIntegrity(m);
+    checkApiVersion(m, HOST_WIT_VERSION);
+    for (const dep of m.dependencies) {
+      const d = this.#entries.get(dep.name);
+      if (!d || d.state !== "active") {
+        if (dep.optional) continue;
+        throw new ResolutionError(`requires ${dep.name} ${dep.range}, which is not loaded; load it first (or use loadAll)`, { plugin: m.name });
+      }
+      const { satisfies } = await import("semver");
+      if (!satisfies(d.manifest.version, dep.range, { includePrerelease: true })) {
+        throw new ResolutionError(`requires ${dep.name} ${dep.range}, but ${d.manifest.version} is loaded`, { plugin: m.name });
+      }
+    }
+    entry.capabilities = effectiveCapabilities(m.capabilities, m.optionalCapabilities, this.#grantsFor(m.name), m.name);
+    entry.config = resolvePluginConfig(m, this.#options.config?.[m.name]);
+    entry.limits = this.#limitsFor(m);
+  }
+
+  #grantsFor(name: string): readonly string[] {
+    const g = this.#options.grants;
+    if (!g) return [];
+    const byName = g as Record<string, readonly string[]>;
+    const list = Array.isArray(g) ? (g as readonly string[]) : [...(byName["*"] ?? []), ...(byName[name] ?? [])];
+    // Relative fs grants given to the library resolve against the working directory.
+    return list.map((c) => normalizeCapability(c, { baseDir: process.cwd(), plugin: name }));
+  }
+
+  #limitsFor(m: Manifest): Limits {
+    const out: Limits = { ...this.#options.defaultLimits };
+    const max = this.#options.maxLimits ?? {};
+    for (const key of Object.keys(m.limits) as (keyof Limits)[]) {
+      const requested = m.limits[key];
+      if (requested !== undefined) out[key] = max[key] !== undefined ? Math.min(requested, max[key]!) : requested;
+    }
+    return out;
+  }
+
+  /** compile + instantiate with scoped imports (engine-specific). */
+  async #instantiate(entry: Entry): Promise<EngineInstance> {
+    const m = entry.manifest;
+    const engine = await getEngine(entry.engine);
+    const host = createHostCalls(
+      {
+        name: m.name,
+        logger: entry.logger,
+        callbacks: entry.callbacks,
+        capabilities: entry.capabilities,
+        metrics: entry.metrics,
+        config: () => entry.config,
+        onRegistered: (event) => this.#subscribe(entry, event),
+        emit: (event, data) => this.#emitFrom(entry, event, data),
+        send: (target, event, data) => this.#sendFrom(entry, target, event, data),
+        onDenied: (capability, detail) => this.recordViolation(m.name, "capability", `${detail} denied: needs ${capability}`),
+      },
+      this.#hostCallOptions,
+    );
+    return engine.load({
+      plugin: m.name,
+      entryPath: m.entryPath,
+      capabilities: entry.capabilities,
+      limits: entry.limits,
+      host,
+      cacheDir: this.#cacheDir,
+      isolation: m.isolation ?? this.#options.isolation ?? "in-process",
+      trust: m.trust,
+      onViolation: (kind, detail) => this.recordViolation(m.name, kind, detail),
+    });
+  }
+
+  /** init(api-version, config): the plugin registers its callbacks here. */
+  async #init(entry: Entry): Promise<void> {
+    entry.lifecycle.to("initializing");
+    const started = performance.now();
+    const status = await entry.instance!.init(HOST_WIT_VERSION, JSON.stringify(entry.config));
+    entry.metrics.initMs = performance.now() - started;
+    if (status !== 0) throw new InitializationFailed(status, { plugin: entry.name });
+    entry.lifecycle.to("active");
+  }
+
+  /** A load that failed part-way leaves nothing behind but the entry (in `error`, then `unloaded`). */
+  async #abandon(entry: Entry): Promise<void> {
+    if (entry.state !== "error") entry.lifecycle.to("error");
+    this.#unsubscribeAll(entry);
+    await entry.instance?.dispose().catch(() => undefined);
+    entry.instance = undefined;
+    entry.lifecycle.to("unloading");
+    entry.lifecycle.to("unloaded");
+  }
+
+  #track(manifest: Manifest): Entry {
+    const engine: EngineName = manifest.kind === "native" ? "native" : (manifest.engine ?? this.#options.engine ?? "v8");
+    const tracker = new ViolationTracker(this.#options.violationThreshold, this.#options.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR);
+    const entry = new Entry(manifest, engine, this.#logger.child({ plugin: manifest.name }), tracker, (from, to) =>
+      this.emit("state", { plugin: manifest.name, from, to }),
+    );
+    this.#entries.set(manifest.name, entry);
+    return entry;
+  }
+
+  /** Reload a tracked plugin, keeping its metrics and violations. */
+  #retrack(old: Entry, manifest: Manifest): Entry {
+    const entry = this.#track(manifest);
+    Object.assign(entry.metrics, old.metrics);
+    entry.violations.threshold = old.violations.threshold;
+    entry.violations.behavior = old.violations.behavior;
+    return entry;
+  }
+
+  // ── unloading ──────────────────────────────────────────────────────────
+
+  /** teardown → unloaded. Metrics are kept; the plugin stays available for `loadByName`. */
+  async unload(name: string): Promise<void> {
+    const entry = this.#get(name);
+    const dependents = [...this.#entries.values()].filter(
+      (e) => e.state === "active" && e.manifest.dependencies.some((d) => d.name === name && !d.optional),
+    );
+    if (dependents.length) {
+      throw new ResolutionError(`cannot unload: ${dependents.map((d) => d.name).join(", ")} depend on it; unload them first`, { plugin: name });
+    }
+    await this.#teardown(entry);
+  }
+
+  /** Unload every plugin, dependents before their dependencies. */
+  async unloadAll(): Promise<void> {
+    const active = [...this.#entries.values()].filter((e) => e.state !== "unloaded");
+    let order: Entry[];
+    try {
+      order = resolveLoadOrder(active.map((e) => e.manifest), {})
+        .map((m) => this.#entries.get(m.name)!)
+        .reverse();
+    } catch {
+      order = active.reverse();
+    }
+    const errors: unknown[] = [];
+    for (const e of order) await this.#teardown(e).catch((err: unknown) => errors.push(err));
+    if (errors.length) throw errors[0];
+  }
+
+  async #teardown(entry: Entry): Promise<void> {
+    await entry.restarting?.catch(() => undefined);
+    const state = entry.state;
+    if (state === "unloaded") return;
+    let failure: PlughostError | undefined;
+    if (state === "active" || state === "suspended") {
+      entry.lifecycle.to("stopping");
+      try {
+        const status = entry.instance ? await this.#serial(entry, () => entry.instance!.teardown()) : 0;
+        if (status !== 0) failure = new TeardownFailed(status, { plugin: entry.name });
+      } catch (err) {
+        failure = err instanceof PlughostError ? err : new TeardownFailed(-1, { plugin: entry.name, cause: err });
+      }
+      entry.lifecycle.to(failure ? "error" : "stopped");
+    } else if (state !== "stopped" && state !== "error" && state !== "loaded") {
+      entry.lifecycle.to("error");
+    }
+    entry.lifecycle.to("unloading");
+    this.#unsubscribeAll(entry);
+    await entry.instance?.dispose().catch(() => undefined);
+    entry.instance = undefined;
+    entry.lifecycle.to("unloaded");
+    if (failure) throw failure;
+  }
+
+  // ── suspend / resume ───────────────────────────────────────────────────
+
+  /** Stop delivering events to a plugin without unloading it. */
+  suspend(name: string): void {
+    this.#get(name).lifecycle.to("suspended");
+  }
+
+  resume(name: string): void {
+    this.#get(name).lifecycle.to("active");
+  }
+
+  // ── queries ────────────────────────────────────────────────────────────
+
+  get(name: string): PluginHandle {
+    return new PluginHandle(this, this.#get(name));
+  }
+
+  has(name: string): boolean {
+    return this.#entries.has(name);
+  }
+
+  /** True when the plugin is loaded (in any state between loaded and stopping). */
+  isLoaded(name: string): boolean {
+    const s = this.#entries.get(name)?.state;
+    return s !== undefined && s !== "unloaded";
+  }
+
+  info(name: string): PluginInfo {
+    return this.#info(this.#get(name));
+  }
+
+  /** Every tracked plugin, loaded or not. */
+  list(): PluginInfo[] {
+    return [...this.#entries.values()].map((e) => this.#info(e));
+  }
+
+  listLoaded(): PluginInfo[] {
+    return this.list().filter((p) => p.state !== "unloaded");
+  }
+
+  /** Discovered (or unloaded) plugins that can be loaded by name. */
+  listAvailable(): PluginInfo[] {
+    return this.list().filter((p) => p.state === "unloaded");
+  }
+
+  /** Number of loaded plugins. */
+  get count(): number {
+    return this.listLoaded().length;
+  }
+
+  /** Number of tracked plugins, loaded or not. */
+  get totalCount(): number {
+    return this.#entries.size;
+  }
+
+  metrics(name: string): Readonly<PluginMetrics> {
+    return { ...this.#get(name).metrics };
+  }
+
+  #get(name: string): Entry {
+    const entry = this.#entries.get(name);
+    if (!entry) throw new PluginNotFound(name);
+    return entry;
+  }
+
+  #info(e: Entry): PluginInfo {
+    const m = e.manifest;
+    return {
+      name: m.name,
+      version: m.version,
+      description: m.description,
+      kind: m.kind,
+      engine: e.engine,
+      state: e.state,
+      manifestPath: m.file,
+      entryPath: m.entryPath,
+      capabilities: e.capabilities,
+      dependencies: m.dependencies.map((d) => ({ name: d.name, range: d.range })),
+      callbacks: [...e.callbacks],
+      violations: e.violations.count,
+    };
+  }
+
+  // ── violations (seed 002) ──────────────────────────────────────────────
+
+  /** Record a violation; returns true when it pushed the plugin over its threshold (it is then unloaded). */
+  recordViolation(name: string, kind: ViolationKind, detail: string): boolean {
+    const entry = this.#get(name);
+    const unmount = entry.violations.record(kind, detail);
+    if (entry.violations.behavior.logViolations) entry.logger.warn({ violation: kind, count: entry.violations.count }, detail);
+    this.emit("violation", { plugin: name, kind, detail, count: entry.violations.count });
+    if (unmount && entry.state !== "unloaded" && entry.state !== "unloading") {
+      const count = entry.violations.count;
+      const error = new PluginUnmounted(count, { plugin: name });
+      void this.#teardown(entry)
+        .catch(() => undefined)
+        .then(() => this.emit("unmounted", { plugin: name, violations: count, error }));
+    }
+    return unmount;
+  }
+
+  violationCount(name: string): number {
+    return this.#get(name).violations.count;
+  }
+
+  violations(name: string): readonly Violation[] {
+    return this.#get(name).violations.recent;
+  }
+
+  resetViolations(name: string): void {
+    this.#get(name).violations.reset();
+  }
+
+  setUnmountBehavior(name: string, behavior: UnmountBehavior, threshold?: number): void {
+    const t = this.#get(name).violations;
+    t.behavior = { ...behavior };
+    if (threshold !== undefined) t.threshold = threshold;
+  }
+
+  // ── calls ──────────────────────────────────────────────────────────────
+
+  /** Invoke one plugin's callback for `event`; resolves to the callback's status (0 = success). */
+  async invoke(name: string, event: string, data: Uint8Array = EMPTY): Promise<number> {
+    const entry = this.#get(name);
+    const instance = await this.#ready(entry, event);
+    entry.metrics.calls++;
+    try {
+      return await this.#serial(entry, () => instance.onEvent(event, data));
+    } catch (err) {
+      throw this._callFailed(entry, err);
+    }
+  }
+
+  /** Run one plugin's hook transform. */
+  async hook(name: string, event: string, data: Uint8Array = EMPTY): Promise<HookOutcome> {
+    const entry = this.#get(name);
+    const instance = await this.#ready(entry, event);
+    entry.metrics.calls++;
+    try {
+      return await this.#serial(entry, () => instance.onHook(event, data));
+    } catch (err) {
+      throw this._callFailed(entry, err);
+    }
+  }
+
+  /**
+   * Deliver an event to every active plugin registered for it, in priority
+   * order. One plugin's failure never stops the others; it is reported in
+   * its result.
+   */
+  async dispatch(event: string, data: Uint8Array = EMPTY): Promise<DispatchResult[]> {
+    checkEventName(event);
+    const results: DispatchResult[] = [];
+    for (const entry of this.#subscribers.get(event) ?? []) {
+      if (entry.state !== "active") continue;
+      try {
+        results.push({ plugin: entry.name, status: await this.invoke(entry.name, event, data) });
+      } catch (err) {
+        results.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
+      }
+    }
+    return results;
+  }
+
+  /**
+   * Chain `data` through every hook registered for `event`, highest priority
+   * first: each hook's output is the next one's input. An `err(status)` stops
+   * the chain; a failing plugin is skipped and reported.
+   */
+  async runHook(event: string, data: Uint8Array = EMPTY): Promise<HookChainResult> {
+    checkEventName(event);
+    const errors: HookChainResult["errors"] = [];
+    let current = data;
+    for (const entry of this.#subscribers.get(event) ?? []) {
+      if (entry.state !== "active") continue;
+      let outcome: HookOutcome;
+      try {
+        outcome = await this.hook(entry.name, event, current);
+      } catch (err) {
+        errors.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
+        continue;
+      }
+      if (!outcome.ok) return { ok: false, data: current, status: outcome.status, stoppedBy: entry.name, errors };
+      current = outcome.data;
+    }
+    return { ok: true, data: current, errors };
+  }
+
+  /** Plugins registered for `event`, in the order dispatch visits them. */
+  subscribers(event: string): string[] {
+    return (this.#subscribers.get(event) ?? []).map((e) => e.name);
+  }
+
+  /** Wait for the instance (restarting it after a fault if needed) and check the call is allowed. */
+  async #ready(entry: Entry, event: string): Promise<EngineInstance> {
+    if (entry.restarting) await entry.restarting;
+    if (entry.state !== "active" || !entry.instance) throw notRunning(entry);
+    if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
+    return entry.instance;
+  }
+
+  /** Calls into one instance never overlap, whatever the engine. */
+  #serial<T>(entry: Entry, call: () => Promise<T>): Promise<T> {
+    const run = entry.queue.then(call, call);
+    entry.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** @internal Classify a failed call: faults are recorded and trigger recovery. */
+  _callFailed(entry: Entry, err: unknown): PlughostError {
+    const error = asPlughostError(err, entry.name);
+    entry.metrics.errors++;
+    if (isInstanceFault(error)) this.#onFault(entry, error);
+    return error;
+  }
+
+  #onFault(entry: Entry, error: InstanceFault): void {
+    entry.metrics.faults++;
+    const kind = faultKind(error);
+    if (kind === "crash") entry.metrics.crashes++;
+    this.emit("fault", { plugin: entry.name, error });
+    const broken = entry.instance;
+    entry.instance = undefined;
+    void broken?.dispose().catch(() => undefined);
+    const unmounting = this.recordViolation(entry.name, kind, error.message);
+    if (unmounting || entry.state !== "active") return;
+    const policy = this.#recovery;
+    if (policy.strategy === "disable" || (policy.strategy === "restart" && entry.restartCount >= policy.maxRetries)) {
+      entry.lifecycle.to("error");
+      entry.logger.error({ code: error.code }, `disabled after fault: ${error.message}`);
+      return;
+    }
+    entry.restarting = this.#restart(entry, policy).finally(() => {
+      entry.restarting = undefined;
+    });
+    entry.restarting.catch(() => undefined);
+  }
+
+  /** Discard the faulted instance and re-instantiate: the plugin's state is lost, as documented. */
+  async #restart(entry: Entry, policy: RecoveryPolicy): Promise<void> {
+    const n = entry.restartCount;
+    if (policy.strategy === "restart") entry.restartCount++;
+    const delay = policy.backoff === "linear" ? policy.baseDelayMs * (n + 1) : policy.baseDelayMs * 2 ** n;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    entry.lifecycle.to("error");
+    entry.lifecycle.to("loading");
+    entry.callbacks.clear();
+    this.#unsubscribeAll(entry);
+    try {
+      entry.instance = await this.#instantiate(entry);
+      entry.lifecycle.to("loaded");
+      await this.#init(entry);
+    } catch (err) {
+      entry.logger.error({ err }, "restart failed; the plugin is disabled");
+      if (entry.state !== "error") entry.lifecycle.to("error");
+      throw err;
+    }
+    entry.metrics.restarts++;
+    this.emit("restarted", { plugin: entry.name, restarts: entry.metrics.restarts });
+  }
+
+  // ── subscriptions and messaging ────────────────────────────────────────
+
+  #subscribe(entry: Entry, event: string): void {
+    const list = this.#subscribers.get(event) ?? [];
+    if (!list.includes(entry)) list.push(entry);
+    // Highest priority first; ties keep registration order (sort is stable).
+    list.sort((a, b) => hookPriority(b, event) - hookPriority(a, event));
+    this.#subscribers.set(event, list);
+  }
+
+  #unsubscribeAll(entry: Entry): void {
+    for (const [event, list] of this.#subscribers) {
+      const i = list.indexOf(entry);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.#subscribers.delete(event);
+    }
+  }
+
+  #emitFrom(from: Entry, event: string, data: Uint8Array): MessageOutcome<number> {
+    const targets = (this.#subscribers.get(event) ?? []).filter((e) => e !== from && e.state === "active");
+    if (targets.some((t) => t.pendingMessages >= MAX_PENDING_MESSAGES)) return { ok: false, error: "queue-full" };
+    for (const t of targets) this.#deliver(from, t, event, data);
+    return { ok: true, value: targets.length };
+  }
+
+  #sendFrom(from: Entry, target: string, event: string, data: Uint8Array): MessageOutcome<undefined> {
+    const t = this.#entries.get(target);
+    if (!t || t.state !== "active" || t === from) return { ok: false, error: "unknown-target" };
+    if (t.pendingMessages >= MAX_PENDING_MESSAGES) return { ok: false, error: "queue-full" };
+    this.#deliver(from, t, event, data);
+    return { ok: true, value: undefined };
+  }
+
+  /** Messages are delivered after the sender's call returns, so no instance is ever re-entered. */
+  #deliver(from: Entry, to: Entry, event: string, data: Uint8Array): void {
+    from.metrics.messagesSent++;
+    to.pendingMessages++;
+    setImmediate(() => {
+      to.pendingMessages--;
+      if (to.state !== "active" || !to.callbacks.has(event)) return;
+      to.metrics.messagesReceived++;
+      this.invoke(to.name, event, data).catch((err: unknown) =>
+        to.logger.warn({ err, from: from.name, event }, "message delivery failed"),
+      );
+    });
+  }
+}
+
+function hookPriority(entry: Entry, event: string): number {
+  return entry.manifest.hooks.find((h) => h.event === event)?.priority ?? 100;
+}
+
+function checkEventName(event: string): void {
+  const problem = eventNameProblem(event);
+  if (problem) throw new InvalidCallbackName(event, problem);
+}
+
+function faultKind(error: InstanceFault): ViolationKind {
+  switch (error.code) {
+    case "E_FUEL_EXHAUSTED":
+      return "fuel";
+    case "E_DEADLINE_EXCEEDED":
+      return "deadline";
+    case "E_MEMORY_LIMIT":
+      return "memory";
+    case "E_PLUGIN_CRASHED":
+      return "crash";
+    default:
+      return "trap";
+  }
+}
+
+function asPlughostError(err: unknown, plugin: string): PlughostError {
+  if (err instanceof PlughostError) return err;
+  return new InvocationFailed("?", -1, err instanceof Error ? err.message : String(err), { plugin, cause: err });
+}
+
