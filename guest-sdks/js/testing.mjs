@@ -3,20 +3,23 @@
 // `plughost:plugin/host` and, only when the component imports WASI, a
 // per-instance preview2-shim WASIShim. For tests of guest SDKs and templates;
 // the real host is PluginRegistry.
-import { readFileSync, writeFileSync, mkdtempSync, rmSync, mkdirSync } from "node:fs";
+import { readFileSync, writeFileSync, mkdtempSync, rmSync, mkdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 
 const LEVELS = ["debug", "info", "warn", "error"];
 
-/**
- * @param {string} wasmPath
- * @param {{ config?: object, registerError?: (name: string) => string | undefined,
- *           emitResult?: (name: string, data: Uint8Array) => number | string,
- *           preopens?: Record<string, string> }} [opts]
- */
-export async function loadComponent(wasmPath, opts = {}) {
+// Transpiling and compiling a 12 MB componentize-js component takes a second
+// or two; do it once per file version and instantiate many times.
+const cache = new Map();
+async function transpiled(wasmPath) {
+  const st = statSync(wasmPath);
+  const key = `${path.resolve(wasmPath)}:${st.size}:${st.mtimeMs}`;
+  if (!cache.has(key)) cache.set(key, transpile(wasmPath));
+  return cache.get(key);
+}
+async function transpile(wasmPath) {
   const { transpileBytes } = await import("@bytecodealliance/jco-transpile");
   const bytes = new Uint8Array(readFileSync(wasmPath));
   const { files, imports: needed } = await transpileBytes(bytes, { name: "plugin", instantiation: "async" });
@@ -31,6 +34,22 @@ export async function loadComponent(wasmPath, opts = {}) {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  const modules = new Map();
+  const getCoreModule = (name) => {
+    if (!modules.has(name)) modules.set(name, WebAssembly.compile(files[name]));
+    return modules.get(name);
+  };
+  return { mod, needed, getCoreModule };
+}
+
+/**
+ * @param {string} wasmPath
+ * @param {{ config?: object, registerError?: (name: string) => string | undefined,
+ *           emitResult?: (name: string, data: Uint8Array) => number | string,
+ *           preopens?: Record<string, string> }} [opts]
+ */
+export async function loadComponent(wasmPath, opts = {}) {
+  const { mod, needed, getCoreModule } = await transpiled(wasmPath);
 
   const config = opts.config ?? {};
   const logs = [];
@@ -69,7 +88,7 @@ export async function loadComponent(wasmPath, opts = {}) {
     const shim = new WASIShim({ sandbox: { preopens: opts.preopens ?? {}, env: {}, args: [] } });
     Object.assign(importObject, shim.getImportObject());
   }
-  const instance = await mod.instantiate((name) => WebAssembly.compile(files[name]), importObject);
+  const instance = await mod.instantiate(getCoreModule, importObject);
   const guest = instance.guest ?? instance["plughost:plugin/guest@0.1.0"];
   if (!guest) throw new Error(`${wasmPath}: does not export plughost:plugin/guest`);
   return {

@@ -1,0 +1,25 @@
+// Types for guest-sdks/js/testing.mjs: a minimal in-process host for tests.
+export interface LoadOptions {
+  /** The configuration `get-config` returns (and `init` receives, as JSON). */
+  config?: Record<string, unknown>;
+  /** Return a register-error case to refuse a `register-callback`. */
+  registerError?: (name: string) => "invalid-name" | "limit-reached" | "denied" | undefined;
+  /** The count `emit` returns, or a message-error case to fail it. */
+  emitResult?: (name: string, data: Uint8Array) => number | string;
+  /** Guest path -> host directory, when the component imports wasi:filesystem. */
+  preopens?: Record<string, string>;
+}
+export interface LoadedPlugin {
+  guest: unknown;
+  /** Unversioned import names the component needs. */
+  imports: string[];
+  logs: { level: "debug" | "info" | "warn" | "error"; message: string }[];
+  registered: string[];
+  emitted: { name: string; data: Uint8Array }[];
+  sent: { target: string; name: string; data: Uint8Array }[];
+  init(apiVersion?: string, config?: string): number;
+  teardown(): number;
+  onEvent(name: string, data?: Uint8Array | string): number;
+  onHook(name: string, data?: Uint8Array | string): { ok: Uint8Array; err?: undefined } | { err: number; ok?: undefined };
+}
+export function loadComponent(wasmPath: string, opts?: LoadOptions): Promise<LoadedPlugin>;
