@@ -30,7 +30,9 @@ export async function buildCPlugin(dir, outFile = path.join(dir, "plugin.wasm"))
     const args = [
       "--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Wextra",
       "-I", path.join(sdk, "include"),
-      ...sources, path.join(sdk, "src", "plughost_component.c"),
+      ...sources,
+      // A source that defines the guest exports itself (a raw-ABI plugin) does without the SDK glue.
+      ...(sources.some((f) => readFileSync(f, "utf8").includes('"plughost:plugin/guest@0.1.0#init"')) ? [] : [path.join(sdk, "src", "plughost_component.c")]),
       "-Wl,--strip-debug", "-o", core,
     ];
     const r = spawnSync(findClang(), args, { encoding: "utf8" });

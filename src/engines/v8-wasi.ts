@@ -11,8 +11,9 @@ import { ExitSignal } from "./v8-instance.js";
 /** Which capability an imported WASI interface needs; `null` means always supplied. */
 function capabilityFor(iface: string): { test: (caps: readonly string[]) => boolean; grant: string } | null {
   const ns = iface.split("/")[0];
-  if (iface.startsWith("wasi:io/") || iface === "wasi:cli/exit" || iface === "wasi:cli/environment") return null;
-  if (iface.startsWith("wasi:cli/")) return { test: (c) => c.includes("stdio"), grant: "stdio" };
+  // stdio streams are always instantiated (WASI adapters import stderr to report
+  // panics); without `stdio` they are closed, so a write fails rather than vanishing.
+  if (iface.startsWith("wasi:io/") || iface.startsWith("wasi:cli/")) return null;
   if (ns === "wasi:clocks") return { test: (c) => c.includes("clock"), grant: "clock" };
   if (ns === "wasi:random") return { test: (c) => c.includes("random"), grant: "random" };
   if (ns === "wasi:filesystem") return { test: (c) => c.some((x) => x.startsWith("fs:")), grant: "fs:read:<dir> or fs:write:<dir>" };
@@ -81,6 +82,7 @@ export async function wasiImports(
   const all = shim.getImportObject() as Record<string, unknown>;
 
   const OutputStream = (io.streams as unknown as { OutputStream: new () => object }).OutputStream;
+  const stdio = capabilities.includes("stdio");
   const logStream = (level: "info" | "warn") => {
     let pending = "";
     const decoder = new TextDecoder();
@@ -101,6 +103,8 @@ export async function wasiImports(
         return 65536n;
       }
       write(buf: Uint8Array): void {
+        // wasi:io stream-error `closed`: the guest sees a failed write.
+        if (!stdio) throw { tag: "closed" };
         pending += decoder.decode(buf, { stream: true });
         flushLines(false);
       }
