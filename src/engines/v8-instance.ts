@@ -28,8 +28,14 @@ export interface GuestExports {
   teardown: () => number;
   onEvent: Fn4;
   onHook: Fn4;
-  postOnHook: ((ret: number) => void) | undefined;
+  /** Post-return functions, where the guest defines them (the canonical ABI requires calling them). */
+  postInit: PostReturn | undefined;
+  postTeardown: PostReturn | undefined;
+  postOnEvent: PostReturn | undefined;
+  postOnHook: PostReturn | undefined;
 }
+
+type PostReturn = (ret: number) => void;
 
 /** Per-call metering hooks (fuel), supplied when limits are in force. */
 export interface CallMeter {
@@ -106,7 +112,9 @@ export class V8Instance implements EngineInstance {
     try {
       const [ap, al] = this.#lower(encodeString(apiVersion), EXPORTS.init);
       const [cp, cl] = this.#lower(encodeString(configJson), EXPORTS.init);
-      return this.#guest.init(ap, al, cp, cl);
+      const status = this.#guest.init(ap, al, cp, cl);
+      this.#guest.postInit?.(status);
+      return status;
     } catch (err) {
       throw this.#failed(err, EXPORTS.init);
     } finally {
@@ -117,7 +125,9 @@ export class V8Instance implements EngineInstance {
   teardownSync(): number {
     this.#enter(EXPORTS.teardown);
     try {
-      return this.#guest.teardown();
+      const status = this.#guest.teardown();
+      this.#guest.postTeardown?.(status);
+      return status;
     } catch (err) {
       throw this.#failed(err, EXPORTS.teardown);
     } finally {
@@ -130,7 +140,10 @@ export class V8Instance implements EngineInstance {
     try {
       const [np, nl] = this.#lower(encodeName(eventName), EXPORTS.onEvent);
       const [dp, dl] = this.#lower(data, EXPORTS.onEvent);
-      return this.#guest.onEvent(np, nl, dp, dl);
+      const status = this.#guest.onEvent(np, nl, dp, dl);
+      // C and Rust guests define no post-return for a status result; componentize-js guests do.
+      if (this.#guest.postOnEvent) this.#guest.postOnEvent(status);
+      return status;
     } catch (err) {
       throw this.#failed(err, EXPORTS.onEvent);
     } finally {

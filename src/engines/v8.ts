@@ -120,6 +120,10 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     if (typeof f !== "function") throw new InvalidPluginBinary(request.entryPath, `the guest core module does not export ${name}`, { plugin });
     return f as T;
   };
+  const post = (name: string) => {
+    const f = e[`cabi_post_${GUEST}${name}`];
+    return typeof f === "function" ? (f as (ret: number) => void) : undefined;
+  };
   const mem = e.memory;
   if (!(mem instanceof WebAssembly.Memory)) throw new InvalidPluginBinary(request.entryPath, "the guest core module exports no memory", { plugin });
   memory.attach(mem);
@@ -129,7 +133,10 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     teardown: fn(`${GUEST}teardown`),
     onEvent: fn(`${GUEST}on-event`),
     onHook: fn(`${GUEST}on-hook`),
-    postOnHook: typeof e[`cabi_post_${GUEST}on-hook`] === "function" ? (e[`cabi_post_${GUEST}on-hook`] as (r: number) => void) : undefined,
+    postInit: post("init"),
+    postTeardown: post("teardown"),
+    postOnEvent: post("on-event"),
+    postOnHook: post("on-hook"),
   };
   ctx.realloc = guestExports.realloc;
   return new V8Instance(plugin, guestExports, memory, ctx, limits?.meter, () => {

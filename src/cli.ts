@@ -1,0 +1,277 @@
+#!/usr/bin/env node
+/**
+ * The plughost command line: run, inspect, validate, new, build.
+ * Every command has --help; data output has --json.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { pino } from "pino";
+import { PlughostError } from "./errors.js";
+import { loadManifest, MANIFEST_FILES } from "./manifest.js";
+import { PluginRegistry, type RegistryOptions } from "./registry.js";
+import { HOST_WIT_VERSION } from "./version.js";
+
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig["options"]>;
+  run(values: Record<string, string | boolean | string[] | undefined>, positionals: string[]): Promise<number>;
+}
+
+const jsonOption = { json: { type: "boolean" as const, description: "machine-readable output" } };
+
+const commands: Record<string, Command> = {
+  run: {
+    summary: "load plugins, dispatch events, print the results, tear down",
+    usage: `plughost run <dir|manifest>... [--event name[=data]]... [--hook name[=data]]... [--grant cap]... [--config file] [--json]
+  Events come from --event/--hook, or (when none are given and stdin is not a TTY) from JSON lines on stdin:
+    {"event": "greet", "data": "world"}   or   {"hook": "transform", "data": "abc"}`,
+    options: {
+      event: { type: "string", multiple: true },
+      hook: { type: "string", multiple: true },
+      grant: { type: "string", multiple: true },
+      config: { type: "string" },
+      engine: { type: "string" },
+      ...jsonOption,
+    },
+    async run(values, positionals) {
+      if (positionals.length === 0) throw usageError("run needs at least one plugin directory or manifest");
+      const options = readHostConfig(values.config as string | undefined);
+      const grants = [...((options.grants as string[] | undefined) ?? []), ...((values.grant as string[] | undefined) ?? [])];
+      const registry = new PluginRegistry({
+        // Plugin logs go to stderr, so stdout carries only results.
+        logger: pino({ name: "plughost", level: process.env.PLUGHOST_LOG_LEVEL ?? "info" }, pino.destination(2)),
+        ...options,
+        grants,
+        ...(values.engine ? { engine: values.engine as "v8" | "wasmtime" } : {}),
+      });
+      const out: unknown[] = [];
+      const print = (record: Record<string, unknown>, text: string) => (values.json ? console.log(JSON.stringify(record)) : console.log(text));
+      let failures = 0;
+      try {
+        const handles = await registry.loadAll(positionals.map((p) => path.resolve(p)));
+        for (const h of handles) print({ loaded: h.name, version: h.version, callbacks: h.callbacks }, `loaded ${h.name}@${h.version} [${h.callbacks.join(", ")}]`);
+        const requests: { kind: "event" | "hook"; name: string; data: Uint8Array }[] = [];
+        for (const e of (values.event as string[] | undefined) ?? []) requests.push({ kind: "event", ...splitEvent(e) });
+        for (const e of (values.hook as string[] | undefined) ?? []) requests.push({ kind: "hook", ...splitEvent(e) });
+        const handle = async (r: (typeof requests)[number]) => {
+          if (r.kind === "event") {
+            for (const res of await registry.dispatch(r.name, r.data)) {
+              if (res.error) failures++;
+              print(
+                { event: r.name, plugin: res.plugin, ...(res.error ? { error: res.error.code, message: res.error.message } : { status: res.status }) },
+                `${r.name} -> ${res.plugin}: ${res.error ? `${res.error.code} ${res.error.message}` : `status ${res.status}`}`,
+              );
+            }
+          } else {
+            const res = await registry.runHook(r.name, r.data);
+            if (!res.ok || res.errors.length) failures++;
+            print(
+              { hook: r.name, ok: res.ok, data: dec.decode(res.data), status: res.status, stoppedBy: res.stoppedBy, errors: res.errors.map((e) => e.error.code) },
+              `${r.name} => ${res.ok ? JSON.stringify(dec.decode(res.data)) : `err ${res.status} from ${res.stoppedBy}`}`,
+            );
+          }
+        };
+        for (const r of requests) await handle(r);
+        if (requests.length === 0 && !process.stdin.isTTY) {
+          for await (const line of createInterface({ input: process.stdin })) {
+            if (!line.trim()) continue;
+            const msg = JSON.parse(line) as { event?: string; hook?: string; data?: string };
+            const kind = msg.hook ? "hook" : "event";
+            await handle({ kind, name: (msg.hook ?? msg.event)!, data: enc.encode(msg.data ?? "") });
+          }
+        }
+      } finally {
+        await registry.unloadAll().catch((err: unknown) => {
+          failures++;
+          console.error(describe(err));
+        });
+      }
+      void out;
+      return failures ? 1 : 0;
+    },
+  },
+
+  inspect: {
+    summary: "show a component's world, imports, exports, needed capabilities and sizes",
+    usage: "plughost inspect <component.wasm|manifest|dir> [--json]",
+    options: { ...jsonOption },
+    async run(values, positionals) {
+      const target = positionals[0];
+      if (!target) throw usageError("inspect needs a component, manifest or plugin directory");
+      let wasmPath = path.resolve(target);
+      let manifestInfo: Record<string, unknown> | undefined;
+      if (!target.endsWith(".wasm")) {
+        const m = await loadManifest(wasmPath);
+        wasmPath = m.entryPath;
+        manifestInfo = { name: m.name, version: m.version, apiVersion: m.apiVersion, capabilities: m.capabilities, hooks: m.hooks };
+      }
+      const bytes = new Uint8Array(readFileSync(wasmPath));
+      const { checkComponentHeader, compileComponent } = await import("./engines/v8-compile.js");
+      checkComponentHeader(bytes, wasmPath, manifestInfo?.name as string ?? path.basename(wasmPath));
+      const { componentWit } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+      const wit = await componentWit(bytes);
+      const compiled = await compileComponent(bytes, { file: wasmPath, plugin: String(manifestInfo?.name ?? "inspect") });
+      const coreSizes = Object.fromEntries([...compiled.coreBytes].map(([k, v]) => [k, v.length]));
+      const needs = [...new Set(compiled.imports.map(capabilityOf).filter((c): c is string => c !== undefined))];
+      const report = { file: wasmPath, size: bytes.length, imports: compiled.imports, exports: compiled.exports, capabilitiesNeeded: needs, coreModules: coreSizes, manifest: manifestInfo, wit };
+      if (values.json) console.log(JSON.stringify(report, null, 2));
+      else {
+        console.log(`${wasmPath} (${bytes.length} bytes)`);
+        console.log(`exports: ${compiled.exports.join(", ")}`);
+        console.log(`imports: ${compiled.imports.join(", ")}`);
+        console.log(`capabilities needed: ${needs.join(", ") || "(none)"}`);
+        console.log(`core modules: ${Object.entries(coreSizes).map(([k, v]) => `${k} ${v} B`).join(", ")}`);
+        if (manifestInfo) console.log(`manifest: ${JSON.stringify(manifestInfo)}`);
+        console.log(`\n${wit}`);
+      }
+      return 0;
+    },
+  },
+
+  validate: {
+    summary: "validate a manifest (plugin.toml / plugin.json)",
+    usage: "plughost validate <manifest|dir> [--json]",
+    options: { ...jsonOption },
+    async run(values, positionals) {
+      const target = positionals[0];
+      if (!target) throw usageError("validate needs a manifest or plugin directory");
+      try {
+        const m = await loadManifest(path.resolve(target));
+        if (values.json) console.log(JSON.stringify({ valid: true, manifest: m }, null, 2));
+        else console.log(`${m.file}: valid (${m.name}@${m.version}, ${m.kind}, api ${m.apiVersion})`);
+        return 0;
+      } catch (err) {
+        if (values.json && err instanceof PlughostError) {
+          const problems = (err as { problems?: unknown }).problems;
+          console.log(JSON.stringify({ valid: false, code: err.code, message: err.message, problems }, null, 2));
+          return 1;
+        }
+        throw err;
+      }
+    },
+  },
+
+  new: {
+    summary: "scaffold a plugin from a template (c, js, rust, go)",
+    usage: "plughost new <c|js|rust|go> <name> [--dir path]",
+    options: { dir: { type: "string" } },
+    async run(values, positionals) {
+      const [lang, name] = positionals;
+      if (!lang || !name) throw usageError("new needs a language and a name");
+      if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(name)) throw usageError(`"${name}" is not a valid plugin name (lowercase letters, digits, . _ -)`);
+      const template = path.join(packageRoot, "templates", lang);
+      if (!existsSync(template)) throw usageError(`no template for "${lang}"; available: ${readdirSync(path.join(packageRoot, "templates")).join(", ")}`);
+      const dest = path.resolve((values.dir as string | undefined) ?? name);
+      if (existsSync(dest) && readdirSync(dest).length) throw usageError(`${dest} exists and is not empty`);
+      copyTemplate(template, dest, { name, plughost: pathToFileURL(path.join(packageRoot, "dist", "index.js")).href, sdk: path.join(packageRoot, "guest-sdks", lang) });
+      console.log(`created ${dest}\nnext: plughost build ${path.relative(process.cwd(), dest) || "."} && node ${path.join(path.relative(process.cwd(), dest), "test.mjs")}`);
+      return 0;
+    },
+  },
+
+  build: {
+    summary: "build a plugin directory into a component (detects the language)",
+    usage: "plughost build <dir>",
+    options: {},
+    async run(_values, positionals) {
+      const dir = path.resolve(positionals[0] ?? ".");
+      const files = readdirSync(dir);
+      const script = files.some((f) => f.endsWith(".c"))
+        ? "guest-sdks/c/build.mjs"
+        : files.includes("Cargo.toml")
+          ? "guest-sdks/rust/build.mjs"
+          : files.includes("go.mod")
+            ? "guest-sdks/go/build.mjs"
+            : files.some((f) => /\.(m?js|ts)$/.test(f))
+              ? "guest-sdks/js/build.mjs"
+              : undefined;
+      if (!script) throw usageError(`cannot tell the language of ${dir}: expected .c files, Cargo.toml, go.mod or .js/.ts sources`);
+      const { spawnSync } = await import("node:child_process");
+      const r = spawnSync(process.execPath, [path.join(packageRoot, script), dir], { stdio: "inherit" });
+      return r.status ?? 1;
+    },
+  },
+};
+
+function capabilityOf(iface: string): string | undefined {
+  if (iface.startsWith("wasi:cli/std") || iface.startsWith("wasi:cli/terminal")) return "stdio";
+  if (iface.startsWith("wasi:clocks/")) return "clock";
+  if (iface.startsWith("wasi:random/")) return "random";
+  if (iface.startsWith("wasi:filesystem/")) return "fs:read:<dir> / fs:write:<dir>";
+  if (iface.startsWith("wasi:sockets/") || iface.startsWith("wasi:http/")) return "net:outbound:<host:port>";
+  return undefined;
+}
+
+function copyTemplate(from: string, to: string, vars: Record<string, string>): void {
+  mkdirSync(to, { recursive: true });
+  for (const entry of readdirSync(from)) {
+    const src = path.join(from, entry);
+    const dst = path.join(to, entry.replace(/\{\{(\w+)\}\}/g, (_, k: string) => vars[k] ?? _));
+    if (statSync(src).isDirectory()) copyTemplate(src, dst, vars);
+    else writeFileSync(dst, readFileSync(src, "utf8").replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] ?? m));
+  }
+}
+
+function splitEvent(spec: string): { name: string; data: Uint8Array } {
+  const i = spec.indexOf("=");
+  return i < 0 ? { name: spec, data: new Uint8Array(0) } : { name: spec.slice(0, i), data: enc.encode(spec.slice(i + 1)) };
+}
+
+function readHostConfig(file: string | undefined): RegistryOptions {
+  const candidate = file ?? ["plughost.config.json"].find((f) => existsSync(f));
+  if (!candidate) return {};
+  return JSON.parse(readFileSync(candidate, "utf8")) as RegistryOptions;
+}
+
+class UsageError extends Error {}
+const usageError = (m: string) => new UsageError(m);
+
+function describe(err: unknown): string {
+  if (err instanceof PlughostError) return `error ${err.code}: ${err.message}`;
+  return `error: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+function help(): string {
+  const lines = Object.entries(commands).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`);
+  return `plughost ${HOST_WIT_VERSION}: a WebAssembly component plugin runtime\n\nusage: plughost <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nRun plughost <command> --help for a command's options. Manifests: ${MANIFEST_FILES.join(", ")}.`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h" || name === "help") {
+    console.log(help());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(`${command.summary}\n\nusage: ${command.usage}`);
+    return 0;
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
+    return await command.run(values as Record<string, string | boolean | string[] | undefined>, positionals);
+  } catch (err) {
+    console.error(describe(err));
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`usage: ${command.usage}`);
+      return 2;
+    }
+    return 1;
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

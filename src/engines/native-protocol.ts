@@ -1,0 +1,144 @@
+/**
+ * The sandbox helper's wire protocol, mirrored from
+ * native/sandbox-helper/src/protocol.h. Frames are `u32 bodyLen` (LE), then
+ * `u8 type, u32 id, payload`. Everything the helper sends is untrusted: the
+ * decoder checks every length before reading.
+ */
+
+export const HEADER = 9;
+export const BODY_MAX = 64 << 20;
+export const HELPER_ID_BIT = 0x80000000;
+
+export const enum Msg {
+  // host -> helper
+  Init = 1,
+  Call = 2,
+  Hook = 3,
+  Teardown = 4,
+  Reply = 5,
+  // helper -> host
+  Ready = 64,
+  Fail = 65,
+  Result = 66,
+  HookResult = 67,
+  Log = 68,
+  Register = 69,
+  Emit = 70,
+  Send = 71,
+  Violation = 72,
+}
+
+export const enum FailKind {
+  Dlopen = 1,
+  Symbol = 2,
+  Sandbox = 3,
+}
+
+/** Sandbox measures the helper reports as in force (READY flags). */
+export const SANDBOX_FLAGS = {
+  "user-namespace": 1 << 0,
+  "net-namespace": 1 << 1,
+  "pid-namespace": 1 << 2,
+  "mount-namespace": 1 << 3,
+  "ipc-namespace": 1 << 4,
+  "uts-namespace": 1 << 5,
+  "setuid-nobody": 1 << 6,
+  "no-new-privs": 1 << 7,
+  seccomp: 1 << 8,
+  rlimits: 1 << 9,
+  libseccomp: 1 << 10,
+} as const;
+export type SandboxMeasure = keyof typeof SANDBOX_FLAGS;
+
+export const HAS_NAME = 1 << 16;
+export const HAS_VERSION = 1 << 17;
+export const HAS_API = 1 << 18;
+
+/** Helper exit codes of its own (not the plugin's). */
+export const EXIT_PROTOCOL = 97;
+export const EXIT_SANDBOX = 98;
+
+export interface Frame {
+  type: number;
+  id: number;
+  body: Buffer;
+}
+
+/** Incremental frame decoder for the helper's output stream. */
+export class FrameReader {
+  #buf: Buffer = Buffer.alloc(0);
+
+  /** Feed a chunk; calls `onFrame` per complete frame. Returns false on a malformed stream. */
+  push(chunk: Buffer, onFrame: (type: number, id: number, body: Buffer) => void): boolean {
+    const buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
+    let off = 0;
+    while (buf.length - off >= 4) {
+      const len = buf.readUInt32LE(off);
+      if (len < 5 || len > BODY_MAX) return false;
+      if (buf.length - off < 4 + len) break;
+      onFrame(buf[off + 4]!, buf.readUInt32LE(off + 5), buf.subarray(off + HEADER, off + 4 + len));
+      off += 4 + len;
+    }
+    this.#buf = off === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(off));
+    return true;
+  }
+}
+
+/** Batches outgoing frames and writes them once per microtask. */
+export class FrameWriter {
+  #out: Buffer = Buffer.allocUnsafe(1 << 16);
+  #len = 0;
+  #scheduled = false;
+  readonly #write: (chunk: Buffer) => void;
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    if (!this.#len) return;
+    const chunk = this.#out.subarray(0, this.#len);
+    this.#out = Buffer.allocUnsafe(Math.max(1 << 16, this.#out.length));
+    this.#len = 0;
+    this.#write(chunk);
+  };
+
+  constructor(write: (chunk: Buffer) => void) {
+    this.#write = write;
+  }
+
+  #reserve(n: number): number {
+    if (this.#len + n > this.#out.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.#out.length * 2, this.#len + n));
+      this.#out.copy(next, 0, 0, this.#len);
+      this.#out = next;
+    }
+    const at = this.#len;
+    this.#len += n;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
+    return at;
+  }
+
+  /** A frame whose payload is `u32 word` then `data` (CALL, HOOK, INIT) or just `word` (REPLY). */
+  frame(type: number, id: number, word: number | undefined, data?: Uint8Array): void {
+    const payload = (word === undefined ? 0 : 4) + (data ? data.length : 0);
+    if (payload + 5 > BODY_MAX) throw new RangeError(`frame of ${payload} bytes exceeds the protocol's ${BODY_MAX}-byte limit`);
+    const at = this.#reserve(HEADER + payload);
+    const out = this.#out;
+    out.writeUInt32LE(5 + payload, at);
+    out[at + 4] = type;
+    out.writeUInt32LE(id >>> 0, at + 5);
+    let p = at + HEADER;
+    if (word !== undefined) {
+      out.writeUInt32LE(word >>> 0, p);
+      p += 4;
+    }
+    if (data && data.length) out.set(data, p);
+  }
+}
+
+/** Read a NUL-terminated string from `body` at `off`; returns the string and the offset after the NUL. */
+export function cstr(body: Buffer, off: number): [string, number] {
+  let end = body.indexOf(0, off);
+  if (end < 0) end = body.length;
+  return [body.toString("utf8", off, end), Math.min(end + 1, body.length)];
+}
