@@ -3,7 +3,7 @@
 //   stage the sources (TypeScript -> JS, "@plughost/guest" -> the SDK file)
 //   -> componentize-js (StarlingMonkey + wizer) against wit/plugin.wit.
 // Usage: node guest-sdks/js/build.mjs <plugin-dir> [--out file.wasm] [--src file] [--features stdio,clocks,...]
-import { readdirSync, readFileSync, writeFileSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, existsSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync, copyFileSync, realpathSync, mkdirSync, mkdtempSync, rmSync, existsSync, statSync } from "node:fs";
 import { register } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -193,7 +193,8 @@ export async function buildJsPlugin(dir, { out = path.join(dir, "plugin.wasm"), 
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+// Compare real paths: the script is often run through node_modules/plughost (a link).
+if (process.argv[1] && realpathSync(path.resolve(process.argv[1])) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
   const opt = (name) => {
     const i = args.indexOf(name);

@@ -9,6 +9,7 @@ let counter = 0;
 const kept = []; // allocations kept live by `grow`
 let sink = 0;
 
+/** @param {Uint8Array} data */
 function upper(data) {
   const out = new Uint8Array(data);
   for (let i = 0; i < out.length; i++) if (out[i] >= 0x61 && out[i] <= 0x7a) out[i] -= 0x20;
@@ -40,7 +41,7 @@ export const guest = definePlugin({
         return -7;
       case "log": {
         const m = text(data);
-        for (const level of ["debug", "info", "warn", "error"]) log(level, m);
+        for (const level of /** @type {const} */ (["debug", "info", "warn", "error"])) log(level, m);
         return 0;
       }
       case "register": {
