@@ -1,0 +1,35 @@
+/**
+ * Errors raised while rewriting a core module. They extend the project-wide
+ * hierarchy in src/errors.ts so engines can map them without special cases.
+ */
+import { InvalidPluginBinary, MemoryLimitExceeded, type ErrorDetails } from "../errors.js";
+
+/** The bytes are not a core module the instrumenter understands (garbage, truncated, unknown opcode or section). */
+export class InstrumentError extends InvalidPluginBinary {
+  /** Byte offset in the input where the problem was found. */
+  readonly offset: number;
+  constructor(label: string, offset: number, reason: string, details: ErrorDetails = {}) {
+    super(label, `cannot instrument core module: ${reason} (at byte ${offset})`, details);
+    this.offset = offset;
+  }
+}
+
+/**
+ * A module whose declared initial memory or table size is already over the
+ * cap. Raised at instrumentation (or admission) time, before any code runs.
+ */
+export class LimitCapError extends MemoryLimitExceeded {
+  readonly kind: "memory" | "table";
+  readonly index: number;
+  readonly minimum: number;
+  readonly cap: number;
+  constructor(label: string, kind: "memory" | "table", index: number, minimum: number, cap: number, message: string, details: ErrorDetails = {}) {
+    super(label, kind === "memory" ? cap : cap, details);
+    this.kind = kind;
+    this.index = index;
+    this.minimum = minimum;
+    this.cap = cap;
+    // The base class words this as a failed grow; say what actually happened.
+    this.message = `${details.plugin ? `[${details.plugin}] ` : ""}${label}: ${message}`;
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * Fuel metering and memory/table caps for core Wasm modules, by rewriting
+ * their bytes before compilation (V8 has neither a fuel counter nor a memory
+ * limiter). See docs/fuel-and-memory.md for the runtime contract.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { InstrumentError } from "./errors.js";
+import { rewriteModule } from "./rewrite.js";
+import type { InstrumentOptions, InstrumentResult } from "./types.js";
+
+export { InstrumentError, LimitCapError } from "./errors.js";
+export { createLimits, FuelSignal, Limits, type LimitsImports, type LimitsOptions, type LimitViolationKind } from "./limits-runtime.js";
+export { LIMITS_MODULE, type InstrumentOptions, type InstrumentResult, type MemoryInfo, type TableInfo } from "./types.js";
+
+// Bump when the output for the same input and options changes.
+const FORMAT = "plughost-instrument-1";
+const MEMORY_CACHE_ENTRIES = 64;
+const memoryCache = new Map<string, InstrumentResult>();
+
+/**
+ * Rewrite a core module for fuel metering and memory/table caps. Pure function
+ * of (bytes, fuel, memoryBytes, tableElements); results are cached by content
+ * hash in memory and, with `cacheDir`, on disk.
+ */
+export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions = {}): InstrumentResult {
+  const fuel = options.fuel ?? true;
+  const label = options.label ?? "core module";
+  checkCap("memoryBytes", options.memoryBytes, label);
+  checkCap("tableElements", options.tableElements, label);
+  const h = createHash("sha256");
+  h.update(`${FORMAT}\0${fuel ? 1 : 0}\0${options.memoryBytes ?? ""}\0${options.tableElements ?? ""}\0`);
+  h.update(bytes);
+  const key = h.digest("hex");
+  const useMemory = options.memoryCache ?? true;
+  if (useMemory) {
+    const hit = memoryCache.get(key);
+    if (hit) {
+      memoryCache.delete(key); // refresh its place in the LRU order
+      memoryCache.set(key, hit);
+      return hit;
+    }
+  }
+  let result: InstrumentResult | undefined = options.cacheDir ? readDiskCache(options.cacheDir, key) : undefined;
+  if (!result) {
+    const r = rewriteModule(bytes, { fuel, memoryBytes: options.memoryBytes, tableElements: options.tableElements, label });
+    result = { key, ...r };
+    if (options.cacheDir) writeDiskCache(options.cacheDir, result);
+  }
+  if (useMemory) {
+    memoryCache.set(key, result);
+    if (memoryCache.size > MEMORY_CACHE_ENTRIES) memoryCache.delete(memoryCache.keys().next().value!);
+  }
+  return result;
+}
+
+/** Fuel metering only. */
+export function instrumentFuel(bytes: Uint8Array, options: Omit<InstrumentOptions, "fuel"> = {}): InstrumentResult {
+  return instrumentModule(bytes, { ...options, fuel: true });
+}
+
+/** Forget the in-process cache (tests, benchmarks). */
+export function clearInstrumentCache(): void {
+  memoryCache.clear();
+}
+
+function checkCap(name: string, v: number | undefined, label: string): void {
+  if (v !== undefined && !(Number.isSafeInteger(v) && v >= 0)) {
+    throw new InstrumentError(label, 0, `${name} must be a non-negative integer, got ${v}`);
+  }
+}
+
+type Meta = Omit<InstrumentResult, "bytes">;
+
+function readDiskCache(dir: string, key: string): InstrumentResult | undefined {
+  try {
+    const meta = JSON.parse(readFileSync(path.join(dir, `${key}.json`), "utf8")) as Meta;
+    const bytes = new Uint8Array(readFileSync(path.join(dir, `${key}.wasm`)));
+    if (meta.key !== key) return undefined;
+    return { ...meta, bytes };
+  } catch {
+    return undefined; // missing or damaged: rebuild
+  }
+}
+
+function writeDiskCache(dir: string, r: InstrumentResult): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    const { bytes, ...meta } = r;
+    // Write then rename, so a concurrent reader never sees half a file.
+    const tmp = `.${process.pid}.${Math.random().toString(36).slice(2)}`;
+    writeFileSync(path.join(dir, `${r.key}.wasm${tmp}`), bytes);
+    renameSync(path.join(dir, `${r.key}.wasm${tmp}`), path.join(dir, `${r.key}.wasm`));
+    writeFileSync(path.join(dir, `${r.key}.json${tmp}`), JSON.stringify(meta));
+    renameSync(path.join(dir, `${r.key}.json${tmp}`), path.join(dir, `${r.key}.json`));
+  } catch {
+    // The cache is an optimisation; a read-only or full disk must not fail the load.
+  }
+}
