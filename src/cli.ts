@@ -8,7 +8,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { pino } from "pino";
+import { pino, destination } from "pino";
 import { PlughostError } from "./errors.js";
 import { loadManifest, MANIFEST_FILES } from "./manifest.js";
 import { PluginRegistry, type RegistryOptions } from "./registry.js";
@@ -47,7 +47,7 @@ const commands: Record<string, Command> = {
       const grants = [...((options.grants as string[] | undefined) ?? []), ...((values.grant as string[] | undefined) ?? [])];
       const registry = new PluginRegistry({
         // Plugin logs go to stderr, so stdout carries only results.
-        logger: pino({ name: "plughost", level: process.env.PLUGHOST_LOG_LEVEL ?? "info" }, pino.destination(2)),
+        logger: pino({ name: "plughost", level: process.env.PLUGHOST_LOG_LEVEL ?? "info" }, destination(2)),
         ...options,
         grants,
         ...(values.engine ? { engine: values.engine as "v8" | "wasmtime" } : {}),
