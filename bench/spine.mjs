@@ -1,0 +1,110 @@
+// Spine benchmarks: the raw V8 floor, v8-engine dispatch, load and instantiate times.
+import path from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { PluginRegistry } from "../dist/index.js";
+import { v8Engine } from "../dist/engines/v8.js";
+import { clearCompileCache } from "../dist/engines/v8-compile.js";
+import { median, timePerCall } from "./stats.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const BENCH = path.join(root, "test/fixtures/c/bench");
+
+/** A raw V8 wasm call that copies 16 bytes in and checksums them: the floor. */
+async function floor() {
+  const { parse } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+  const bytes = await parse(`(module (memory (export "memory") 1)
+    (func (export "sum") (param $p i32) (param $n i32) (result i32) (local $s i32)
+      (block $done (loop $l
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $s (i32.add (local.get $s) (i32.load8_u (local.get $p))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $l)))
+      (local.get $s)))`);
+  const { instance } = await WebAssembly.instantiate(bytes);
+  const { memory, sum } = instance.exports;
+  const data = new Uint8Array(16).fill(7);
+  let view = new Uint8Array(memory.buffer);
+  return timePerCall(() => {
+    if (view.length === 0) view = new Uint8Array(memory.buffer);
+    view.set(data, 1024);
+    return sum(1024, 16);
+  });
+}
+
+export async function run() {
+  const logger = pino({ level: "silent" });
+  const floor_ns = await floor();
+
+  const registry = new PluginRegistry({ logger, cacheDir: false });
+  const plugin = await registry.load(BENCH);
+  const data = new Uint8Array(16).fill(7);
+  const v8_dispatch_status_ns = timePerCall(() => plugin.invokeSync("status", data));
+  const v8_dispatch_hook_ns = timePerCall(() => plugin.hookSync("echo", data));
+  const v8_dispatch_async_ns = await (async () => {
+    const N = 200_000;
+    const samples = [];
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < N; i++) await plugin.invoke("status", data);
+      samples.push(((performance.now() - t0) * 1e6) / N);
+    }
+    return median(samples);
+  })();
+  await registry.unloadAll();
+
+  // Manifest to active, with an empty disk cache and empty in-memory caches.
+  const cold = [];
+  const cached = [];
+  for (let i = 0; i < 5; i++) {
+    const cacheDir = mkdtempSync(path.join(tmpdir(), "plughost-bench-"));
+    clearCompileCache();
+    const r = new PluginRegistry({ logger, cacheDir });
+    let t0 = performance.now();
+    await r.load(BENCH);
+    cold.push(performance.now() - t0);
+    await r.unloadAll();
+    clearCompileCache(); // the disk cache stays warm
+    t0 = performance.now();
+    await r.load(BENCH);
+    cached.push(performance.now() - t0);
+    await r.unloadAll();
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+
+  const host = {
+    log() {},
+    registerCallback: () => "ok",
+    emit: () => ({ ok: true, value: 0 }),
+    send: () => ({ ok: true, value: undefined }),
+    getConfig: () => "{}",
+    getConfigValue: () => undefined,
+  };
+  const inst = [];
+  for (let i = 0; i < 20; i++) {
+    const t0 = performance.now();
+    const x = await v8Engine.load({ plugin: "bench", entryPath: path.join(BENCH, "plugin.wasm"), capabilities: [], limits: {}, host });
+    inst.push(performance.now() - t0);
+    await x.dispose();
+  }
+
+  const results = {
+    floor_ns,
+    v8_dispatch_status_ns,
+    v8_dispatch_hook_ns,
+    v8_dispatch_async_ns,
+    load_cold_ms: median(cold),
+    load_cached_ms: median(cached),
+    instantiate_ms: median(inst),
+  };
+  console.log("spine (medians):");
+  for (const [k, v] of Object.entries(results)) {
+    const ratio = k.endsWith("_ns") && k !== "floor_ns" ? `  (${(v / floor_ns).toFixed(1)}× floor)` : "";
+    console.log(`  ${k.padEnd(24)} ${v.toFixed(k.endsWith("_ms") ? 2 : 1)}${ratio}`);
+  }
+  console.log("  goals: v8_dispatch_status_ns ≤ 150, v8_dispatch_hook_ns ≤ 250");
+  return results;
+}
