@@ -164,7 +164,8 @@ function nameCovers(pattern: string, name: string): boolean {
 
 function dirCovers(grant: string, dir: string): boolean {
   const rel = path.relative(grant, dir);
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
+  // Segment-wise: "/data" covers "/data/..x" but not "/database" or "/data/../etc".
+  return rel === "" || (rel !== ".." && !rel.startsWith(".." + path.sep) && !path.isAbsolute(rel));
 }
 
 function hostCovers(pattern: string, host: string): boolean {

@@ -1,4 +1,7 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { validateHostConfig } from "../src/host-config.js";
+import { parseDocument } from "../src/manifest.js";
 import { CapabilityDenied } from "../src/errors.js";
 import {
   CapabilityError,
@@ -86,6 +89,7 @@ describe("covers", () => {
     ["fs:read:/data", "fs:read:/data/sub/deeper"],
     ["fs:write:/data", "fs:read:/data/sub"],
     ["fs:read:/", "fs:read:/anything"],
+    ["fs:read:/data", "fs:read:/data/..hidden"],
     ["env:*", "env:HOME"],
     ["env:APP_*", "env:APP_TOKEN"],
     ["net:outbound:*", "net:outbound:example.com:443"],
@@ -200,5 +204,19 @@ describe("helpers for engines and the registry", () => {
     expect(canSubscribe(eff, "tick", "strict")).toBe(true);
     expect(canSubscribe(eff, "order.created", "strict")).toBe(false);
     expect(canSubscribe([], "tick", "strict")).toBe(false);
+  });
+});
+
+describe("docs/capabilities.md", () => {
+  it("has grant examples that are valid host configs", () => {
+    const doc = readFileSync(new URL("../docs/capabilities.md", import.meta.url), "utf8");
+    const blocks = [...doc.matchAll(/```(toml|json)\n([\s\S]*?)```/g)];
+    expect(blocks.length).toBeGreaterThanOrEqual(3);
+    for (const [, lang, text] of blocks) {
+      const { value, problems } = parseDocument(text as string, lang as "toml" | "json");
+      expect(problems).toEqual([]);
+      const cfg = validateHostConfig(structuredClone(value), `docs example (${lang})`, { baseDir: "/srv" });
+      expect(cfg.grants).not.toEqual({});
+    }
   });
 });

@@ -211,6 +211,16 @@ describe("the shipped schema", () => {
     }
   });
 
+  it("has examples in docs/manifest.md that parse", () => {
+    const doc = readFileSync(path.join(ROOT, "docs", "manifest.md"), "utf8");
+    const blocks = [...doc.matchAll(/```(toml|json)\n([\s\S]*?)```/g)].filter((b) => /^\s*"?name"?\s*[=:]/m.test(b[2] ?? ""));
+    expect(blocks.length).toBeGreaterThanOrEqual(4);
+    for (const [, lang, text] of blocks) {
+      const m = parseManifest(text as string, `/docs/example/plugin.${lang}`, { checkEntry: false });
+      expect(m.name).toMatch(/^(hello|greeter)$/);
+    }
+  });
+
   it("exports the manifest file names in lookup order", () => {
     expect(MANIFEST_FILES).toEqual(["plugin.toml", "plugin.json"]);
   });
