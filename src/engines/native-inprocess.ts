@@ -8,7 +8,6 @@ import {
   ContextCreationFailed,
   EngineUnavailable,
   InvalidPluginBinary,
-  PlughostError,
   PluginNotRunning,
   ResourceCleanupFailed,
 } from "../errors.js";
@@ -180,5 +179,3 @@ export class NativeInProcessInstance implements EngineInstance {
     if (this.#state !== "active") throw new PluginNotRunning(this.#state, { plugin: this.#plugin });
   }
 }
-
-export { PlughostError };

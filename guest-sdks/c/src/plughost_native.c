@@ -1,0 +1,93 @@
+/*
+ * Native (.so) implementation of the plughost.h extension functions:
+ * plughost_register_hook, plughost_hook_output, plughost_emit, plughost_send
+ * and plughost_config. Link it into a native plugin:
+ *
+ *   cc -shared -fPIC -O2 -I guest-sdks/c/include plugin.c \
+ *      guest-sdks/c/src/plughost_native.c -o plugin.so
+ *
+ * A plugin written only against the legacy ABI (ctx->register_callback,
+ * ctx->log) does not need this file. One that calls a plughost_* function
+ * without it fails to load (undefined symbol at dlopen).
+ *
+ * How it reaches the host: the host (the in-process addon or the sandbox
+ * helper) looks up `plughost_native_bind` after dlopen and, before
+ * plugin_init, hands it a table of host functions. The table is kept in a
+ * static of this .so (each plugin has its own copy: RTLD_LOCAL). Without a
+ * table (an older or foreign host) every extension reports "unsupported":
+ * PLUGHOST_ERR_DENIED, -1 - denied for messaging, "{}" for config.
+ *
+ * Which functions work where:
+ *   register_hook, hook_output, config: in process and in the sandbox.
+ *   emit, send: in process from the JS thread (inside a callback) and in the
+ *     sandbox from the plugin's main call thread; from other threads they
+ *     return -1 - PH_MSG_DENIED.
+ *
+ * Compiled with PLUGHOST_NATIVE_TYPES_ONLY defined, this file declares only
+ * the table type; the host sides include it that way so the ABI has one
+ * definition.
+ */
+#include "plughost.h"
+
+#define PLUGHOST_NATIVE_ABI 1u
+/* message-error codes of the WIT `message-error` enum (plughost_emit returns -1 - code). */
+#define PH_MSG_INVALID_NAME 0
+#define PH_MSG_UNKNOWN_TARGET 1
+#define PH_MSG_DENIED 2
+#define PH_MSG_QUEUE_FULL 3
+#define PH_MSG_TOO_LARGE 4
+
+typedef struct PlughostNativeHost {
+  uint32_t abi;  /* PLUGHOST_NATIVE_ABI */
+  uint32_t size; /* sizeof(PlughostNativeHost), for additive growth */
+  void *host;
+  int32_t (*register_hook)(void *host, const char *event_name, HookFn hook);
+  int32_t (*hook_output)(void *host, const uint8_t *data, uint32_t len);
+  int32_t (*emit)(void *host, const char *event_name, const uint8_t *data, uint32_t len);
+  int32_t (*send)(void *host, const char *target, const char *event_name, const uint8_t *data, uint32_t len);
+  const char *(*config)(void *host);
+} PlughostNativeHost;
+
+#ifndef PLUGHOST_NATIVE_TYPES_ONLY
+
+#define PH_EXPORT __attribute__((visibility("default")))
+
+static const PlughostNativeHost *bound;
+
+/* Called by the host after dlopen and before plugin_init. Returns the ABI the SDK speaks. */
+PH_EXPORT uint32_t plughost_native_bind(const PlughostNativeHost *table) {
+  bound = (table && table->abi == PLUGHOST_NATIVE_ABI && table->size >= sizeof(PlughostNativeHost)) ? table : 0;
+  return PLUGHOST_NATIVE_ABI;
+}
+
+PH_EXPORT int32_t plughost_register_hook(PluginContext *context, const char *event_name, HookFn hook) {
+  (void)context;
+  if (!event_name || !hook) return PLUGHOST_ERR_INVALID_NAME;
+  if (!bound) return PLUGHOST_ERR_DENIED;
+  return bound->register_hook(bound->host, event_name, hook);
+}
+
+PH_EXPORT int32_t plughost_hook_output(const uint8_t *data, uint32_t len) {
+  if (!bound) return PLUGHOST_ERR_DENIED;
+  if (!data && len) return PLUGHOST_ERR_INVALID_NAME;
+  return bound->hook_output(bound->host, data, len);
+}
+
+PH_EXPORT int32_t plughost_emit(const char *event_name, const uint8_t *data, uint32_t len) {
+  if (!event_name || (!data && len)) return -1 - PH_MSG_INVALID_NAME;
+  if (!bound) return -1 - PH_MSG_DENIED;
+  return bound->emit(bound->host, event_name, data, len);
+}
+
+PH_EXPORT int32_t plughost_send(const char *target, const char *event_name, const uint8_t *data, uint32_t len) {
+  if (!target || !event_name || (!data && len)) return -1 - PH_MSG_INVALID_NAME;
+  if (!bound) return -1 - PH_MSG_DENIED;
+  return bound->send(bound->host, target, event_name, data, len);
+}
+
+PH_EXPORT const char *plughost_config(void) {
+  const char *c = bound ? bound->config(bound->host) : 0;
+  return c ? c : "{}";
+}
+
+#endif /* PLUGHOST_NATIVE_TYPES_ONLY */

@@ -1,0 +1,17 @@
+{
+  "targets": [
+    {
+      "target_name": "plughost_native",
+      "sources": ["src/addon.cc"],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "../../guest-sdks/c/include",
+        "../../guest-sdks/c/src"
+      ],
+      "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "cflags_cc": ["-Wall", "-Wextra", "-O2", "-std=c++17", "-fno-exceptions"],
+      "libraries": ["-ldl"]
+    }
+  ]
+}

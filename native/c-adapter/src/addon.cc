@@ -1,0 +1,430 @@
+// plughost_native: loads a legacy C-ABI plugin (.so) into this process and
+// calls it. Trusted plugins only: a crash here is a crash of the host.
+//
+// JS surface (see src/engines/native-inprocess.ts):
+//   open(path) -> { handle, name?, version?, apiVersion? }      throws {code}
+//   init(handle, host, apiVersionU32, configJson) -> int32
+//   bind(handle) -> { call(id, u8) -> int32, hook(id, u8) -> int32 | Buffer | null }
+//   teardown(handle) -> int32
+//   close(handle)                                                 throws {code: E_DLCLOSE}
+//   noop()                                                        the empty node-api floor
+//
+// The hot path (`call`) is raw node-api: no allocations, no C++ wrappers.
+// Built with NAPI_DISABLE_CPP_EXCEPTIONS so no C++ exception can unwind
+// through plugin frames.
+#include <napi.h>
+
+#include <dlfcn.h>
+#include <pthread.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+extern "C" {
+#include "plughost.h"
+#define PLUGHOST_NATIVE_TYPES_ONLY
+#include "plughost_native.c"
+}
+
+namespace {
+
+using InitFn = int32_t (*)(PluginContext *);
+using BindFn = uint32_t (*)(const PlughostNativeHost *);
+using StrFn = const char *(*)(void);
+using U32Fn = uint32_t (*)(void);
+
+constexpr size_t kMaxLog = 8192;
+constexpr size_t kMaxName = 1024;
+
+struct Entry {
+  std::string name;
+  CallbackFn cb = nullptr;
+  HookFn hook = nullptr;
+};
+
+struct Plugin {
+  PluginContext ctx{};
+  PlughostNativeHost table{};
+  void *handle = nullptr;
+  InitFn init = nullptr;
+  InitFn teardown = nullptr;
+  std::vector<Entry> entries;
+  napi_env env = nullptr;
+  napi_ref host = nullptr;
+  pthread_t js_thread{};
+  int depth = 0;  // > 0 while the JS thread is inside plugin code
+  std::mutex log_mu;
+  napi_threadsafe_function log_tsfn = nullptr;
+  bool log_open = false;
+  bool initialized = false, torn_down = false, closed = false;
+  std::vector<uint8_t> hook_out;
+  bool hook_out_set = false;
+  std::string config = "{}";
+};
+
+struct LogMsg {
+  int32_t level;
+  char text[1];
+};
+
+// dlopen returns the same handle for the same file: two plugins would share
+// the library's globals, so a second in-process load of one file is refused.
+std::unordered_set<void *> g_open;
+
+Plugin *FromCtx(PluginContext *c) { return c ? static_cast<Plugin *>(c->host_data) : nullptr; }
+
+// Host calls into JS are only legal on the JS thread while it is running
+// plugin code on our behalf (inside init/call/hook/teardown).
+bool OnJsThread(Plugin *p) { return pthread_equal(pthread_self(), p->js_thread) && p->depth > 0 && !p->closed; }
+
+void ClearException(napi_env env) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value e;
+    napi_get_and_clear_last_exception(env, &e);
+  }
+}
+
+bool CallHost(Plugin *p, const char *method, size_t argc, napi_value *argv, napi_value *result) {
+  napi_env env = p->env;
+  napi_value host, fn;
+  if (napi_get_reference_value(env, p->host, &host) != napi_ok || napi_get_named_property(env, host, method, &fn) != napi_ok ||
+      napi_call_function(env, host, fn, argc, argv, result) != napi_ok) {
+    ClearException(env);
+    return false;
+  }
+  return true;
+}
+
+int32_t ResultInt(napi_env env, napi_value v, int32_t fallback) {
+  int32_t out;
+  return napi_get_value_int32(env, v, &out) == napi_ok ? out : fallback;
+}
+
+napi_value Str(napi_env env, const char *s, size_t max) {
+  napi_value v;
+  napi_create_string_utf8(env, s, strnlen(s, max), &v);
+  return v;
+}
+
+int32_t DoRegister(Plugin *p, const char *name, CallbackFn cb, HookFn hook) {
+  if (!name || (!cb && !hook)) return PLUGHOST_ERR_INVALID_NAME;
+  if (!OnJsThread(p)) return PLUGHOST_ERR_DENIED;
+  size_t id = p->entries.size();
+  for (size_t i = 0; i < p->entries.size(); i++)
+    if (p->entries[i].name == name) id = i;
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[3], r;
+  argv[0] = Str(env, name, kMaxName);
+  napi_create_uint32(env, static_cast<uint32_t>(id), &argv[1]);
+  napi_get_boolean(env, hook != nullptr, &argv[2]);
+  int32_t code = CallHost(p, "register", 3, argv, &r) ? ResultInt(env, r, PLUGHOST_ERR_DENIED) : PLUGHOST_ERR_DENIED;
+  napi_close_handle_scope(env, scope);
+  if (code != PLUGHOST_OK) return code;
+  if (id == p->entries.size()) p->entries.push_back(Entry{name});
+  if (cb) p->entries[id].cb = cb;
+  if (hook) p->entries[id].hook = hook;
+  return PLUGHOST_OK;
+}
+
+int32_t CtxRegister(PluginContext *c, const char *name, CallbackFn cb) {
+  Plugin *p = FromCtx(c);
+  return p ? DoRegister(p, name, cb, nullptr) : PLUGHOST_ERR_DENIED;
+}
+
+void CtxLog(PluginContext *c, LogLevel level, const char *message) {
+  Plugin *p = FromCtx(c);
+  if (!p || !message) return;
+  int32_t lv = level < LOG_DEBUG ? 0 : level > LOG_ERROR ? 3 : static_cast<int32_t>(level);
+  if (OnJsThread(p)) {  // synchronous: logs keep their order relative to the call
+    napi_handle_scope scope;
+    napi_open_handle_scope(p->env, &scope);
+    napi_value argv[2], r;
+    napi_create_int32(p->env, lv, &argv[0]);
+    argv[1] = Str(p->env, message, kMaxLog);
+    CallHost(p, "log", 2, argv, &r);
+    napi_close_handle_scope(p->env, scope);
+    return;
+  }
+  // Any other thread: queue without blocking; drop when closed or the queue is full.
+  size_t n = strnlen(message, kMaxLog);
+  auto *m = static_cast<LogMsg *>(std::malloc(sizeof(LogMsg) + n));
+  if (!m) return;
+  m->level = lv;
+  std::memcpy(m->text, message, n);
+  m->text[n] = 0;
+  std::lock_guard<std::mutex> g(p->log_mu);
+  if (!p->log_open || napi_call_threadsafe_function(p->log_tsfn, m, napi_tsfn_nonblocking) != napi_ok) std::free(m);
+}
+
+void LogCallJs(napi_env env, napi_value fn, void *, void *data) {
+  auto *m = static_cast<LogMsg *>(data);
+  if (env && fn) {
+    napi_value argv[2], undef, r;
+    napi_create_int32(env, m->level, &argv[0]);
+    napi_create_string_utf8(env, m->text, NAPI_AUTO_LENGTH, &argv[1]);
+    napi_get_undefined(env, &undef);
+    if (napi_call_function(env, undef, fn, 2, argv, &r) != napi_ok) ClearException(env);
+  }
+  std::free(m);
+}
+
+int32_t HostRegisterHook(void *h, const char *name, HookFn hook) { return DoRegister(static_cast<Plugin *>(h), name, nullptr, hook); }
+
+int32_t HostHookOutput(void *h, const uint8_t *data, uint32_t len) {
+  auto *p = static_cast<Plugin *>(h);
+  if (!OnJsThread(p)) return PLUGHOST_ERR_DENIED;
+  p->hook_out.assign(data, data + len);
+  p->hook_out_set = true;
+  return PLUGHOST_OK;
+}
+
+int32_t Message(Plugin *p, const char *method, const char *target, const char *name, const uint8_t *data, uint32_t len) {
+  if (!OnJsThread(p)) return -1 - PH_MSG_DENIED;
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[3], r;
+  size_t argc = 0;
+  if (target) argv[argc++] = Str(env, target, kMaxName);
+  argv[argc++] = Str(env, name, kMaxName);
+  void *copy;
+  napi_create_buffer_copy(env, len, len ? data : reinterpret_cast<const uint8_t *>(""), &copy, &argv[argc++]);
+  int32_t rc = CallHost(p, method, argc, argv, &r) ? ResultInt(env, r, -1 - PH_MSG_DENIED) : -1 - PH_MSG_DENIED;
+  napi_close_handle_scope(env, scope);
+  return rc;
+}
+
+int32_t HostEmit(void *h, const char *name, const uint8_t *data, uint32_t len) {
+  return Message(static_cast<Plugin *>(h), "emit", nullptr, name, data, len);
+}
+int32_t HostSend(void *h, const char *target, const char *name, const uint8_t *data, uint32_t len) {
+  return Message(static_cast<Plugin *>(h), "send", target, name, data, len);
+}
+const char *HostConfig(void *h) { return static_cast<Plugin *>(h)->config.c_str(); }
+
+Napi::Value Fail(Napi::Env env, const char *code, const std::string &message, const char *symbol = nullptr) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  if (symbol) e.Set("symbol", Napi::String::New(env, symbol));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Plugin *Unwrap(const Napi::CallbackInfo &info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) return nullptr;
+  return info[0].As<Napi::External<Plugin>>().Data();
+}
+
+Napi::Value Open(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) return Fail(env, "E_ARG", "open(path): path must be a string");
+  std::string path = info[0].As<Napi::String>();
+  dlerror();
+  void *h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *e = dlerror();
+    return Fail(env, "E_DLOPEN", e ? e : "dlopen failed");
+  }
+  if (g_open.count(h)) {
+    dlclose(h);
+    return Fail(env, "E_ALREADY_LOADED", path + " is already loaded in this process; load a copy or run it untrusted");
+  }
+  auto init = reinterpret_cast<InitFn>(dlsym(h, "plugin_init"));
+  auto teardown = reinterpret_cast<InitFn>(dlsym(h, "plugin_teardown"));
+  if (!init || !teardown) {
+    const char *sym = init ? "plugin_teardown" : "plugin_init";
+    dlclose(h);
+    return Fail(env, "E_MISSING_SYMBOL", std::string("missing required export ") + sym, sym);
+  }
+  g_open.insert(h);
+  auto *p = new Plugin();
+  p->handle = h;
+  p->init = init;
+  p->teardown = teardown;
+  p->ctx.host_data = p;
+  p->ctx.register_callback = CtxRegister;
+  p->ctx.log = CtxLog;
+  p->table = PlughostNativeHost{PLUGHOST_NATIVE_ABI, sizeof(PlughostNativeHost), p, HostRegisterHook, HostHookOutput,
+                                HostEmit, HostSend, HostConfig};
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("handle", Napi::External<Plugin>::New(env, p));
+  if (auto f = reinterpret_cast<StrFn>(dlsym(h, "plugin_name"))) {
+    if (const char *s = f()) out.Set("name", Napi::String::New(env, s, strnlen(s, kMaxName)));
+  }
+  if (auto f = reinterpret_cast<StrFn>(dlsym(h, "plugin_version"))) {
+    if (const char *s = f()) out.Set("version", Napi::String::New(env, s, strnlen(s, kMaxName)));
+  }
+  if (auto f = reinterpret_cast<U32Fn>(dlsym(h, "plugin_api_version"))) out.Set("apiVersion", Napi::Number::New(env, f()));
+  return out;
+}
+
+Napi::Value Init(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Plugin *p = Unwrap(info);
+  if (!p || info.Length() < 4 || !info[1].IsObject() || !info[2].IsNumber() || !info[3].IsString())
+    return Fail(env, "E_ARG", "init(handle, host, apiVersion, config)");
+  if (p->closed || p->initialized) return Fail(env, "E_STATE", "init called twice or after close");
+  Napi::Object host = info[1].As<Napi::Object>();
+  Napi::Value log = host.Get("log");
+  if (!log.IsFunction()) return Fail(env, "E_ARG", "host.log must be a function");
+  p->env = env;
+  p->js_thread = pthread_self();
+  napi_create_reference(env, host, 1, &p->host);
+  p->config = info[3].As<Napi::String>();
+  napi_value name;
+  napi_create_string_utf8(env, "plughost-native-log", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, log, nullptr, name, 4096, 1, nullptr, nullptr, nullptr, LogCallJs, &p->log_tsfn) !=
+      napi_ok)
+    return Fail(env, "E_CONTEXT", "cannot create the log channel");
+  napi_unref_threadsafe_function(env, p->log_tsfn);  // never keeps the host alive
+  p->log_open = true;
+  if (auto bind = reinterpret_cast<BindFn>(dlsym(p->handle, "plughost_native_bind"))) bind(&p->table);
+  p->ctx.api_version = info[2].As<Napi::Number>().Uint32Value();
+  p->depth++;
+  int32_t rc = p->init(&p->ctx);
+  p->depth--;
+  p->initialized = true;
+  return Napi::Number::New(env, rc);
+}
+
+Napi::Value Teardown(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Plugin *p = Unwrap(info);
+  if (!p || p->closed || !p->initialized || p->torn_down) return Fail(env, "E_STATE", "teardown: plugin is not initialised");
+  p->depth++;
+  int32_t rc = p->teardown(&p->ctx);
+  p->depth--;
+  p->torn_down = true;
+  return Napi::Number::New(env, rc);
+}
+
+Napi::Value Close(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Plugin *p = Unwrap(info);
+  if (!p) return Fail(env, "E_ARG", "close(handle)");
+  if (p->closed) return env.Undefined();
+  p->closed = true;
+  {
+    std::lock_guard<std::mutex> g(p->log_mu);
+    if (p->log_open) napi_release_threadsafe_function(p->log_tsfn, napi_tsfn_release);
+    p->log_open = false;
+  }
+  if (p->host) napi_delete_reference(env, p->host);
+  p->host = nullptr;
+  p->entries.clear();
+  g_open.erase(p->handle);
+  // The Plugin itself is kept: a plugin thread may still hold &p->ctx and
+  // call log, which then finds log_open == false and drops the message.
+  dlerror();
+  if (dlclose(p->handle) != 0) {
+    const char *e = dlerror();
+    return Fail(env, "E_DLCLOSE", e ? e : "dlclose failed");
+  }
+  return env.Undefined();
+}
+
+// ── hot path: raw node-api ─────────────────────────────────────────────────
+
+bool ReadArgs(napi_env env, napi_callback_info info, Plugin **p, Entry **e, const uint8_t **data, size_t *len) {
+  size_t argc = 2;
+  napi_value argv[2];
+  void *self;
+  napi_get_cb_info(env, info, &argc, argv, nullptr, &self);
+  *p = static_cast<Plugin *>(self);
+  uint32_t id;
+  napi_typedarray_type t;
+  void *ptr;
+  if (argc < 2 || napi_get_value_uint32(env, argv[0], &id) != napi_ok ||
+      napi_get_typedarray_info(env, argv[1], &t, len, &ptr, nullptr, nullptr) != napi_ok || t != napi_uint8_array) {
+    napi_throw_type_error(env, "E_ARG", "call(id: number, data: Uint8Array)");
+    return false;
+  }
+  if ((*p)->closed || !(*p)->initialized || (*p)->torn_down || id >= (*p)->entries.size()) {
+    napi_throw_error(env, "E_STATE", "no such callback, or the plugin is not active");
+    return false;
+  }
+  *e = &(*p)->entries[id];
+  *data = static_cast<const uint8_t *>(ptr);
+  return true;
+}
+
+napi_value CallCb(napi_env env, napi_callback_info info) {
+  Plugin *p;
+  Entry *e;
+  const uint8_t *data;
+  size_t len;
+  if (!ReadArgs(env, info, &p, &e, &data, &len)) return nullptr;
+  if (!e->cb) {
+    napi_throw_error(env, "E_STATE", "no callback registered under this id");
+    return nullptr;
+  }
+  p->depth++;
+  int32_t rc = e->cb(&p->ctx, reinterpret_cast<const char *>(data), static_cast<uint32_t>(len));
+  p->depth--;
+  napi_value out;
+  napi_create_int32(env, rc, &out);
+  return out;
+}
+
+napi_value CallHook(napi_env env, napi_callback_info info) {
+  Plugin *p;
+  Entry *e;
+  const uint8_t *data;
+  size_t len;
+  if (!ReadArgs(env, info, &p, &e, &data, &len)) return nullptr;
+  p->hook_out_set = false;
+  p->depth++;
+  int32_t rc;
+  if (e->hook) rc = e->hook(&p->ctx, e->name.c_str(), data, static_cast<uint32_t>(len));
+  else rc = e->cb ? e->cb(&p->ctx, reinterpret_cast<const char *>(data), static_cast<uint32_t>(len)) : -1;
+  p->depth--;
+  napi_value out;
+  if (rc != 0) napi_create_int32(env, rc, &out);
+  else if (!p->hook_out_set) napi_get_null(env, &out);  // pass the input through
+  else {
+    void *copy;
+    napi_create_buffer_copy(env, p->hook_out.size(), p->hook_out.empty() ? static_cast<const void *>("") : static_cast<const void *>(p->hook_out.data()), &copy, &out);
+  }
+  p->hook_out.clear();
+  p->hook_out_set = false;
+  return out;
+}
+
+Napi::Value Bind(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Plugin *p = Unwrap(info);
+  if (!p) return Fail(env, "E_ARG", "bind(handle)");
+  napi_value call, hook;
+  napi_create_function(env, "call", NAPI_AUTO_LENGTH, CallCb, p, &call);
+  napi_create_function(env, "hook", NAPI_AUTO_LENGTH, CallHook, p, &hook);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("call", Napi::Value(env, call));
+  out.Set("hook", Napi::Value(env, hook));
+  return out;
+}
+
+napi_value Noop(napi_env, napi_callback_info) { return nullptr; }
+
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  exports.Set("open", Napi::Function::New(env, Open, "open"));
+  exports.Set("init", Napi::Function::New(env, Init, "init"));
+  exports.Set("teardown", Napi::Function::New(env, Teardown, "teardown"));
+  exports.Set("close", Napi::Function::New(env, Close, "close"));
+  exports.Set("bind", Napi::Function::New(env, Bind, "bind"));
+  napi_value noop;
+  napi_create_function(env, "noop", NAPI_AUTO_LENGTH, Noop, nullptr, &noop);
+  exports.Set("noop", Napi::Value(env, noop));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(plughost_native, InitModule)

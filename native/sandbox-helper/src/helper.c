@@ -1,0 +1,470 @@
+/*
+ * plughost-sandbox-helper: runs one untrusted native plugin in its own
+ * process, behind the sandbox in sandbox.c, and serves the binary protocol in
+ * protocol.h on fd 3 (requests in) and fd 4 (replies out). The plugin's own
+ * stdout/stderr stay on fds 1/2, which the host routes to the plugin's logger.
+ *
+ * usage: plughost-sandbox-helper [--as BYTES] [--cpu SECONDS] [--nofile N]
+ *          [--fsize BYTES] [--nproc N] [--no-namespaces] [--no-seccomp] PLUGIN.so
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "plughost.h"
+#define PLUGHOST_NATIVE_TYPES_ONLY
+#include "plughost_native.c"
+#include "protocol.h"
+#include "sandbox.h"
+
+#define IN_FD 3
+#define OUT_FD 4
+
+typedef int32_t (*InitFn)(PluginContext *);
+typedef uint32_t (*BindFn)(const PlughostNativeHost *);
+typedef const char *(*StrFn)(void);
+typedef uint32_t (*U32Fn)(void);
+
+/* ── output: one buffer, shared with plugin threads that log ── */
+
+static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t *out_buf;
+static size_t out_len, out_cap;
+static pthread_t main_thread;
+
+static void put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+static void flush_locked(void) {
+  size_t off = 0;
+  while (off < out_len) {
+    ssize_t n = write(OUT_FD, out_buf + off, out_len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) _exit(0); /* the host has gone */
+    off += (size_t)n;
+  }
+  out_len = 0;
+}
+
+static void flush_out(void) {
+  pthread_mutex_lock(&out_mu);
+  flush_locked();
+  pthread_mutex_unlock(&out_mu);
+}
+
+typedef struct {
+  const void *p;
+  size_t n;
+} Part;
+
+/* Append a frame. Frames from threads other than the main loop go out at once. */
+static void send_frame(uint8_t type, uint32_t id, const Part *parts, int nparts) {
+  size_t body = 5;
+  for (int i = 0; i < nparts; i++) body += parts[i].n;
+  if (body > PH_BODY_MAX) return;
+  pthread_mutex_lock(&out_mu);
+  if (out_len + 4 + body > out_cap) {
+    size_t cap = out_cap ? out_cap : 65536;
+    while (cap < out_len + 4 + body) cap *= 2;
+    uint8_t *b = realloc(out_buf, cap);
+    if (!b) {
+      pthread_mutex_unlock(&out_mu);
+      return;
+    }
+    out_buf = b;
+    out_cap = cap;
+  }
+  uint8_t *w = out_buf + out_len;
+  put32(w, (uint32_t)body);
+  w[4] = type;
+  put32(w + 5, id);
+  w += PH_HEADER;
+  for (int i = 0; i < nparts; i++) {
+    if (parts[i].n) memcpy(w, parts[i].p, parts[i].n);
+    w += parts[i].n;
+  }
+  out_len += 4 + body;
+  if (!pthread_equal(pthread_self(), main_thread) || out_len > 65536) flush_locked();
+  pthread_mutex_unlock(&out_mu);
+}
+
+static void send_i32(uint8_t type, uint32_t id, int32_t v) {
+  uint8_t b[4];
+  put32(b, (uint32_t)v);
+  Part p = {b, 4};
+  send_frame(type, id, &p, 1);
+}
+
+static void fail(uint8_t kind, const char *msg, int code) {
+  Part p[2] = {{&kind, 1}, {msg, strlen(msg)}};
+  send_frame(PH_FAIL, 0, p, 2);
+  flush_out();
+  _exit(code);
+}
+
+/* ── input ── */
+
+static uint8_t *in_buf;
+static size_t in_start, in_end, in_cap;
+
+typedef struct Frame {
+  uint8_t type;
+  uint32_t id;
+  uint32_t len;
+  uint8_t *data; /* owned copy for deferred frames; points into in_buf otherwise */
+  struct Frame *next;
+} Frame;
+
+static Frame *deferred_head, *deferred_tail;
+
+/* Read the next frame, blocking; 0 on end of input. */
+static int read_frame(Frame *f) {
+  for (;;) {
+    size_t avail = in_end - in_start;
+    if (avail >= 4) {
+      uint32_t body = get32(in_buf + in_start);
+      if (body < 5 || body > PH_BODY_MAX) _exit(PH_EXIT_PROTOCOL);
+      if (avail >= 4 + (size_t)body) {
+        uint8_t *b = in_buf + in_start;
+        f->type = b[4];
+        f->id = get32(b + 5);
+        f->len = body - 5;
+        f->data = b + PH_HEADER;
+        in_start += 4 + body;
+        return 1;
+      }
+      if (4 + (size_t)body > in_cap - in_start) { /* make room */
+        memmove(in_buf, in_buf + in_start, avail);
+        in_end = avail;
+        in_start = 0;
+        if (4 + (size_t)body > in_cap) {
+          size_t cap = in_cap;
+          while (cap < 4 + (size_t)body) cap *= 2;
+          uint8_t *nb = realloc(in_buf, cap);
+          if (!nb) _exit(PH_EXIT_PROTOCOL);
+          in_buf = nb;
+          in_cap = cap;
+        }
+      }
+    } else if (in_start == in_end) {
+      in_start = in_end = 0;
+    } else if (in_cap - in_start < 64) {
+      memmove(in_buf, in_buf + in_start, avail);
+      in_end = avail;
+      in_start = 0;
+    }
+    flush_out(); /* about to block: everything answered so far goes out */
+    ssize_t n = read(IN_FD, in_buf + in_end, in_cap - in_end);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;
+    in_end += (size_t)n;
+  }
+}
+
+/* ── the plugin ── */
+
+typedef struct {
+  char *name;
+  CallbackFn cb;
+  HookFn hook;
+} Entry;
+
+static PluginContext ctx;
+static PlughostNativeHost table;
+static Entry *entries;
+static uint32_t n_entries, cap_entries;
+static char *config_json;
+static uint8_t *hook_out;
+static uint32_t hook_out_len;
+static int hook_out_set;
+static int in_call;
+static uint32_t next_req = 1;
+
+static int on_main(void) { return pthread_equal(pthread_self(), main_thread) && in_call; }
+
+/* A request to the host from inside a call: send it, then read until its
+ * reply, keeping any pipelined host requests for later. */
+static int32_t host_request(uint8_t type, const Part *parts, int nparts, int32_t fallback) {
+  uint32_t id = PH_HELPER_ID_BIT | next_req++;
+  send_frame(type, id, parts, nparts);
+  Frame f;
+  while (read_frame(&f)) {
+    if (f.type == PH_REPLY && f.id == id && f.len >= 4) return (int32_t)get32(f.data);
+    if (f.type == PH_REPLY) continue;
+    Frame *d = malloc(sizeof *d);
+    uint8_t *copy = malloc(f.len ? f.len : 1);
+    if (!d || !copy) _exit(PH_EXIT_PROTOCOL);
+    memcpy(copy, f.data, f.len);
+    *d = f;
+    d->data = copy;
+    d->next = NULL;
+    if (deferred_tail) deferred_tail->next = d;
+    else deferred_head = d;
+    deferred_tail = d;
+  }
+  _exit(0); /* host closed the channel mid-call */
+  return fallback;
+}
+
+static int32_t do_register(const char *name, CallbackFn cb, HookFn hook) {
+  if (!name || (!cb && !hook)) return PLUGHOST_ERR_INVALID_NAME;
+  if (!on_main()) return PLUGHOST_ERR_DENIED;
+  size_t len = strnlen(name, 1024);
+  uint32_t id = n_entries;
+  for (uint32_t i = 0; i < n_entries; i++)
+    if (strcmp(entries[i].name, name) == 0) id = i;
+  uint8_t head[5];
+  head[0] = hook != NULL;
+  put32(head + 1, id);
+  Part p[2] = {{head, 5}, {name, len}};
+  int32_t code = host_request(PH_REGISTER, p, 2, PLUGHOST_ERR_DENIED);
+  if (code != PLUGHOST_OK) return code;
+  if (id == n_entries) {
+    if (n_entries == cap_entries) {
+      uint32_t cap = cap_entries ? cap_entries * 2 : 16;
+      Entry *e = realloc(entries, cap * sizeof(Entry));
+      if (!e) return PLUGHOST_ERR_NO_MEMORY;
+      entries = e;
+      cap_entries = cap;
+    }
+    entries[id] = (Entry){strndup(name, len), NULL, NULL};
+    n_entries++;
+  }
+  if (cb) entries[id].cb = cb;
+  if (hook) entries[id].hook = hook;
+  return PLUGHOST_OK;
+}
+
+static int32_t ctx_register(PluginContext *c, const char *name, CallbackFn cb) {
+  (void)c;
+  return do_register(name, cb, NULL);
+}
+
+static void ctx_log(PluginContext *c, LogLevel level, const char *message) {
+  (void)c;
+  if (!message) return;
+  uint8_t lv = level < LOG_DEBUG ? 0 : level > LOG_ERROR ? 3 : (uint8_t)level;
+  Part p[2] = {{&lv, 1}, {message, strnlen(message, 8192)}};
+  send_frame(PH_LOG, 0, p, 2);
+}
+
+static int32_t h_register_hook(void *h, const char *name, HookFn hook) {
+  (void)h;
+  return do_register(name, NULL, hook);
+}
+
+static int32_t h_hook_output(void *h, const uint8_t *data, uint32_t len) {
+  (void)h;
+  if (!on_main()) return PLUGHOST_ERR_DENIED;
+  uint8_t *p = malloc(len ? len : 1);
+  if (!p) return PLUGHOST_ERR_NO_MEMORY;
+  if (len) memcpy(p, data, len);
+  free(hook_out);
+  hook_out = p;
+  hook_out_len = len;
+  hook_out_set = 1;
+  return PLUGHOST_OK;
+}
+
+static int32_t h_emit(void *h, const char *name, const uint8_t *data, uint32_t len) {
+  (void)h;
+  if (!on_main()) return -1 - PH_MSG_DENIED;
+  Part p[2] = {{name, strnlen(name, 1024) + 1}, {data, len}};
+  return host_request(PH_EMIT, p, 2, -1 - PH_MSG_DENIED);
+}
+
+static int32_t h_send(void *h, const char *target, const char *name, const uint8_t *data, uint32_t len) {
+  (void)h;
+  if (!on_main()) return -1 - PH_MSG_DENIED;
+  Part p[3] = {{target, strnlen(target, 1024) + 1}, {name, strnlen(name, 1024) + 1}, {data, len}};
+  return host_request(PH_SEND, p, 3, -1 - PH_MSG_DENIED);
+}
+
+static const char *h_config(void *h) {
+  (void)h;
+  return config_json ? config_json : "{}";
+}
+
+static void send_violation(const char *name, uint32_t count) {
+  uint8_t b[4];
+  put32(b, count);
+  Part p[2] = {{b, 4}, {name, strlen(name)}};
+  send_frame(PH_VIOLATION, 0, p, 2);
+}
+
+static uint64_t arg_u64(const char *s) { return strtoull(s, NULL, 10); }
+
+int main(int argc, char **argv) {
+  PhLimits lim = {0, 0, 0, 0, 0};
+  int use_ns = 1, use_seccomp = 1;
+  const char *path = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    int more = i + 1 < argc;
+    if (!strcmp(a, "--as") && more) lim.as_bytes = arg_u64(argv[++i]);
+    else if (!strcmp(a, "--cpu") && more) lim.cpu_seconds = arg_u64(argv[++i]);
+    else if (!strcmp(a, "--nofile") && more) lim.nofile = arg_u64(argv[++i]);
+    else if (!strcmp(a, "--fsize") && more) lim.fsize_bytes = arg_u64(argv[++i]);
+    else if (!strcmp(a, "--nproc") && more) lim.nproc = arg_u64(argv[++i]);
+    else if (!strcmp(a, "--no-namespaces")) use_ns = 0;
+    else if (!strcmp(a, "--no-seccomp")) use_seccomp = 0;
+    else path = a;
+  }
+  main_thread = pthread_self();
+  signal(SIGPIPE, SIG_IGN);
+  in_cap = 65536;
+  in_buf = malloc(in_cap);
+  if (!in_buf) return PH_EXIT_PROTOCOL;
+  if (fcntl(IN_FD, F_GETFD) < 0 || fcntl(OUT_FD, F_GETFD) < 0) {
+    fprintf(stderr, "plughost-sandbox-helper: fds 3 and 4 must be the protocol channel\n");
+    return 2;
+  }
+  if (!path) fail(PH_FAIL_SANDBOX, "usage: plughost-sandbox-helper [options] PLUGIN.so", 2);
+  prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the host */
+
+  /* Open the library while we may still read it; map it after dropping privileges. */
+  int so_fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (so_fd < 0) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s: %s", path, strerror(errno));
+    fail(PH_FAIL_DLOPEN, msg, PH_EXIT_SANDBOX);
+  }
+
+  unsigned flags = 0;
+  if (use_ns) flags |= ph_enter_namespaces(); /* may fork: below runs in the namespaced child */
+  main_thread = pthread_self();
+  flags |= ph_drop_privileges();
+  prctl(PR_SET_PDEATHSIG, SIGKILL); /* again: a credential change clears it */
+  flags |= ph_set_rlimits(&lim);
+  flags |= ph_no_new_privs();
+  if (use_seccomp) {
+    unsigned s = ph_seccomp_load(1);
+    if (!s) fail(PH_FAIL_SANDBOX, "cannot load the seccomp filter", PH_EXIT_SANDBOX);
+    flags |= s;
+  }
+
+  char fdpath[64];
+  snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", so_fd);
+  void *h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
+  if (!h) h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *e = dlerror();
+    char msg[1024];
+    const char *rest = e ? strstr(e, fdpath) : NULL; /* name the real file, not the fd */
+    if (rest) snprintf(msg, sizeof msg, "%s%s", path, rest + strlen(fdpath));
+    else snprintf(msg, sizeof msg, "%s", e ? e : "dlopen failed");
+    fail(PH_FAIL_DLOPEN, msg, PH_EXIT_SANDBOX);
+  }
+  close(so_fd);
+  InitFn init = (InitFn)dlsym(h, "plugin_init");
+  InitFn teardown = (InitFn)dlsym(h, "plugin_teardown");
+  if (!init) fail(PH_FAIL_SYMBOL, "plugin_init", PH_EXIT_SANDBOX);
+  if (!teardown) fail(PH_FAIL_SYMBOL, "plugin_teardown", PH_EXIT_SANDBOX);
+  BindFn bind = (BindFn)dlsym(h, "plughost_native_bind");
+  StrFn name_fn = (StrFn)dlsym(h, "plugin_name");
+  StrFn version_fn = (StrFn)dlsym(h, "plugin_version");
+  U32Fn api_fn = (U32Fn)dlsym(h, "plugin_api_version");
+  if (use_seccomp) {
+    unsigned s = ph_seccomp_load(2);
+    if (!s) fail(PH_FAIL_SANDBOX, "cannot load the seccomp filter", PH_EXIT_SANDBOX);
+  }
+
+  ctx.register_callback = ctx_register;
+  ctx.log = ctx_log;
+  ctx.host_data = &table;
+  table = (PlughostNativeHost){PLUGHOST_NATIVE_ABI, sizeof(PlughostNativeHost), NULL, h_register_hook, h_hook_output,
+                               h_emit, h_send, h_config};
+
+  {
+    const char *nm = name_fn ? name_fn() : NULL;
+    const char *vs = version_fn ? version_fn() : NULL;
+    uint32_t api = api_fn ? api_fn() : 0;
+    flags |= (nm ? PH_HAS_NAME : 0) | (vs ? PH_HAS_VERSION : 0) | (api_fn ? PH_HAS_API : 0);
+    uint8_t head[8];
+    put32(head, flags);
+    put32(head + 4, api);
+    Part p[3] = {{head, 8}, {nm ? nm : "", nm ? strnlen(nm, 256) + 1 : 1}, {vs ? vs : "", vs ? strnlen(vs, 256) + 1 : 1}};
+    send_frame(PH_READY, 0, p, 3);
+  }
+
+  for (;;) {
+    Frame f, *d = deferred_head;
+    if (d) {
+      deferred_head = d->next;
+      if (!deferred_head) deferred_tail = NULL;
+      f = *d;
+      free(d);
+    } else if (!read_frame(&f)) {
+      break;
+    } else if (f.len) { /* own the payload: a nested host request may move in_buf */
+      uint8_t *copy = malloc(f.len);
+      if (!copy) _exit(PH_EXIT_PROTOCOL);
+      memcpy(copy, f.data, f.len);
+      f.data = copy;
+    } else {
+      f.data = NULL;
+    }
+    int32_t rc = -1;
+    in_call = 1;
+    switch (f.type) {
+      case PH_INIT: {
+        if (f.len < 4) _exit(PH_EXIT_PROTOCOL);
+        free(config_json);
+        config_json = strndup((const char *)f.data + 4, f.len - 4);
+        ctx.api_version = get32(f.data);
+        if (bind) bind(&table);
+        rc = init(&ctx);
+        ph_violations_collect(send_violation);
+        send_i32(PH_RESULT, f.id, rc);
+        break;
+      }
+      case PH_CALL:
+      case PH_HOOK: {
+        if (f.len < 4) _exit(PH_EXIT_PROTOCOL);
+        uint32_t cb = get32(f.data);
+        const uint8_t *data = f.data + 4;
+        uint32_t len = f.len - 4;
+        Entry *e = cb < n_entries ? &entries[cb] : NULL;
+        hook_out_set = 0;
+        if (f.type == PH_HOOK && e && e->hook) rc = e->hook(&ctx, e->name, data, len);
+        else if (e && e->cb) rc = e->cb(&ctx, (const char *)data, len);
+        ph_violations_collect(send_violation);
+        if (f.type == PH_CALL) {
+          send_i32(PH_RESULT, f.id, rc);
+        } else {
+          uint8_t head[5];
+          put32(head, (uint32_t)rc);
+          head[4] = rc == 0 && hook_out_set;
+          Part p[2] = {{head, 5}, {hook_out, head[4] ? hook_out_len : 0}};
+          send_frame(PH_HOOK_RESULT, f.id, p, 2);
+        }
+        break;
+      }
+      case PH_TEARDOWN:
+        rc = teardown(&ctx);
+        ph_violations_collect(send_violation);
+        send_i32(PH_RESULT, f.id, rc);
+        break;
+      default:
+        break; /* stray replies */
+    }
+    in_call = 0;
+    free(f.data);
+  }
+  flush_out();
+  _exit(0); /* plugin threads end with us; no atexit handlers of plugin code */
+}

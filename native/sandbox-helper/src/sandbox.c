@@ -1,0 +1,355 @@
+/*
+ * The sandbox measures the helper applies before plugin code runs:
+ * namespaces, privilege drop, rlimits, no_new_privs and a seccomp allow-list
+ * (libseccomp when built with HAVE_LIBSECCOMP, else a raw BPF program made
+ * from the same rule table).
+ */
+#define _GNU_SOURCE
+#include "sandbox.h"
+
+#include "protocol.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#ifdef HAVE_LIBSECCOMP
+#include <seccomp.h>
+#endif
+
+#define NOBODY 65534
+
+/* ── namespaces ─────────────────────────────────────────────────────────── */
+
+static int write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, text, strlen(text));
+  close(fd);
+  return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Waits for the namespaced child and dies the way it died, so the host sees
+ * the plugin's signal or exit status on the helper it spawned. */
+static void relay(pid_t child) {
+  for (int fd = 0; fd < 64; fd++) close(fd);
+  int st;
+  while (waitpid(child, &st, 0) < 0) {
+    if (errno != EINTR) _exit(PH_EXIT_SANDBOX);
+  }
+  if (WIFSIGNALED(st)) {
+    int sig = WTERMSIG(st);
+    signal(sig, SIG_DFL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    raise(sig);
+    _exit(128 + sig);
+  }
+  _exit(WIFEXITED(st) ? WEXITSTATUS(st) : PH_EXIT_SANDBOX);
+}
+
+static const struct {
+  int flag;
+  unsigned bit;
+} NS[] = {
+    {CLONE_NEWNET, PH_SB_NETNS}, {CLONE_NEWNS, PH_SB_MNTNS},   {CLONE_NEWPID, PH_SB_PIDNS},
+    {CLONE_NEWIPC, PH_SB_IPCNS}, {CLONE_NEWUTS, PH_SB_UTSNS},
+};
+
+unsigned ph_enter_namespaces(void) {
+  unsigned got = 0;
+  int all = 0;
+  for (size_t i = 0; i < sizeof NS / sizeof NS[0]; i++) all |= NS[i].flag;
+  uid_t uid = geteuid();
+  gid_t gid = getegid();
+  if (uid == 0) {
+    /* Root needs no user namespace; it drops to nobody afterwards instead. */
+    if (unshare(all) == 0) {
+      for (size_t i = 0; i < sizeof NS / sizeof NS[0]; i++) got |= NS[i].bit;
+    } else {
+      for (size_t i = 0; i < sizeof NS / sizeof NS[0]; i++)
+        if (unshare(NS[i].flag) == 0) got |= NS[i].bit;
+    }
+  } else if (unshare(CLONE_NEWUSER | all) == 0) {
+    char map[64];
+    snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+    write_file("/proc/self/setgroups", "deny");
+    write_file("/proc/self/uid_map", map);
+    snprintf(map, sizeof map, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+    write_file("/proc/self/gid_map", map);
+    got = PH_SB_USERNS;
+    for (size_t i = 0; i < sizeof NS / sizeof NS[0]; i++) got |= NS[i].bit;
+  } else if (unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) {
+    got = PH_SB_USERNS | PH_SB_NETNS;
+  }
+  if (got & PH_SB_MNTNS) mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+  if (got & PH_SB_PIDNS) {
+    /* A new pid namespace applies to children: fork, and let the child (pid 1
+     * of the namespace; everything it forks dies with it) run the plugin. */
+    pid_t child = fork();
+    if (child < 0) return got & ~PH_SB_PIDNS;
+    if (child > 0) relay(child);
+  }
+  return got;
+}
+
+/* ── privileges and limits ──────────────────────────────────────────────── */
+
+unsigned ph_drop_privileges(void) {
+  if (geteuid() != 0) return 0;
+  if (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0) return 0;
+  if (setuid(0) == 0) _exit(PH_EXIT_SANDBOX); /* must be irreversible */
+  return PH_SB_SETUID;
+}
+
+unsigned ph_set_rlimits(const PhLimits *l) {
+  struct rlimit r;
+  int ok = 1;
+#define SET(res, v)                  \
+  if ((v) > 0) {                     \
+    r.rlim_cur = r.rlim_max = (v);   \
+    ok &= setrlimit(res, &r) == 0;   \
+  }
+  SET(RLIMIT_AS, l->as_bytes);
+  SET(RLIMIT_NOFILE, l->nofile);
+  SET(RLIMIT_NPROC, l->nproc);
+#undef SET
+  if (l->cpu_seconds > 0) { /* soft: SIGXCPU, then SIGKILL a second later */
+    r.rlim_cur = l->cpu_seconds;
+    r.rlim_max = l->cpu_seconds + 1;
+    ok &= setrlimit(RLIMIT_CPU, &r) == 0;
+  }
+  r.rlim_cur = r.rlim_max = l->fsize_bytes; /* 0: no file may grow */
+  ok &= setrlimit(RLIMIT_FSIZE, &r) == 0;
+  r.rlim_cur = r.rlim_max = 0;
+  setrlimit(RLIMIT_CORE, &r);
+  return ok ? PH_SB_RLIMITS : 0;
+}
+
+/* ── seccomp ────────────────────────────────────────────────────────────── */
+
+#if defined(__x86_64__)
+#define PH_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define PH_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "plughost sandbox helper: unsupported architecture"
+#endif
+
+/* Actions. DENY traps to our SIGSYS handler, which fails the call with an
+ * errno and counts a violation; anything not in the table kills the process. */
+#define A_ALLOW SECCOMP_RET_ALLOW
+#define A_DENY SECCOMP_RET_TRAP
+#define A_ENOSYS (SECCOMP_RET_ERRNO | ENOSYS)
+#define A_ENOTTY (SECCOMP_RET_ERRNO | ENOTTY)
+
+typedef struct {
+  int nr;
+  const char *name;
+  uint32_t action; /* when there is no condition, or it holds */
+  int arg;         /* -1: no condition; else (args[arg] & mask) == value */
+  uint32_t mask, value;
+  uint32_t other; /* when the condition does not hold */
+} Rule;
+
+#define R(sys) {__NR_##sys, #sys, A_ALLOW, -1, 0, 0, 0}
+#define DENY(sys) {__NR_##sys, #sys, A_DENY, -1, 0, 0, 0}
+
+static const Rule BASE[] = {
+    R(read), R(write), R(readv), R(writev), R(pread64), R(pwrite64), R(close), R(fstat), R(newfstatat), R(lseek),
+    R(mmap), R(munmap), R(mprotect), R(mremap), R(brk), R(madvise), R(futex), R(set_robust_list), R(get_robust_list),
+    R(rseq), R(set_tid_address), R(exit), R(exit_group), R(rt_sigaction), R(rt_sigprocmask), R(rt_sigreturn),
+    R(sigaltstack), R(nanosleep), R(clock_nanosleep), R(clock_gettime), R(clock_getres), R(gettimeofday), R(getpid),
+    R(gettid), R(getppid), R(getuid), R(geteuid), R(getgid), R(getegid), R(getrandom), R(sched_yield),
+    R(sched_getaffinity), R(getrusage), R(uname), R(sysinfo), R(getcwd), R(ppoll), R(pselect6),
+    R(dup), R(dup3), R(fcntl), R(pipe2), R(eventfd2), R(epoll_create1), R(epoll_ctl), R(epoll_pwait),
+    R(membarrier), R(prctl), R(times),
+#ifdef __NR_poll
+    R(poll), R(select), R(dup2), R(pipe), R(epoll_wait), R(getpgrp), R(time), R(alarm),
+#endif
+    /* clone only for threads; fork-like clones are denied. clone3 cannot be
+     * inspected, so it reports ENOSYS and glibc falls back to clone. */
+    {__NR_clone, "clone", A_ALLOW, 0, CLONE_THREAD, CLONE_THREAD, A_DENY},
+    {__NR_clone3, "clone3", A_ENOSYS, -1, 0, 0, 0},
+#ifdef __NR_fork
+    DENY(fork), DENY(vfork),
+#endif
+    {__NR_ioctl, "ioctl", A_ENOTTY, -1, 0, 0, 0},
+    DENY(socket), DENY(socketpair), DENY(connect), DENY(bind), DENY(listen), DENY(accept4), DENY(execve),
+    DENY(execveat), DENY(ptrace), DENY(mount), DENY(umount2), DENY(unshare), DENY(setns), DENY(chroot),
+    DENY(unlinkat), DENY(mkdirat), DENY(renameat2), DENY(setuid), DENY(setgid), DENY(kill), DENY(tkill),
+#ifdef __NR_unlink
+    DENY(unlink), DENY(mkdir), DENY(rename),
+#endif
+};
+
+#define RO_MASK (O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND)
+
+static int count_rules(int phase, int self_pid, Rule *out, size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < sizeof BASE / sizeof BASE[0] && n < cap; i++) {
+    Rule r = BASE[i];
+    /* signals only to ourselves (abort, raise, pthread_kill) */
+    if (r.nr == __NR_kill) r = (Rule){__NR_kill, "kill", A_ALLOW, 0, 0xffffffffu, (uint32_t)self_pid, A_DENY};
+    out[n++] = r;
+  }
+  if (n + 4 > cap) return (int)n;
+  /* limits of this process only (pid 0) */
+  out[n++] = (Rule){__NR_prlimit64, "prlimit64", A_ALLOW, 0, 0xffffffffu, 0, A_DENY};
+  out[n++] = (Rule){__NR_tgkill, "tgkill", A_ALLOW, 0, 0xffffffffu, (uint32_t)self_pid, A_DENY};
+  /* Phase 1 (while the dynamic loader maps the plugin): read-only opens.
+   * Phase 2 (plugin code runs): no file may be opened. */
+  if (phase == 1) {
+    out[n++] = (Rule){__NR_openat, "openat", A_ALLOW, 2, RO_MASK, O_RDONLY, A_DENY};
+#ifdef __NR_open
+    out[n++] = (Rule){__NR_open, "open", A_ALLOW, 1, RO_MASK, O_RDONLY, A_DENY};
+#endif
+  } else {
+    out[n++] = (Rule){__NR_openat, "openat", A_DENY, -1, 0, 0, 0};
+#ifdef __NR_open
+    out[n++] = (Rule){__NR_open, "open", A_DENY, -1, 0, 0, 0};
+#endif
+  }
+  return (int)n;
+}
+
+/* Violation counts by syscall number, written by the SIGSYS handler. */
+#define NR_MAX 512
+static volatile uint32_t denied[NR_MAX];
+static uint32_t reported[NR_MAX];
+static volatile int dirty;
+
+static void on_sigsys(int sig, siginfo_t *si, void *uc_) {
+  (void)sig;
+  ucontext_t *uc = uc_;
+  int nr = si->si_syscall;
+  int err = (nr == __NR_openat
+#ifdef __NR_open
+             || nr == __NR_open
+#endif
+             ) ? EACCES : EPERM;
+  if (nr >= 0 && nr < NR_MAX) __atomic_add_fetch(&denied[nr], 1, __ATOMIC_RELAXED);
+  dirty = 1;
+#if defined(__x86_64__)
+  uc->uc_mcontext.gregs[REG_RAX] = -err;
+#elif defined(__aarch64__)
+  uc->uc_mcontext.regs[0] = (uint64_t)(int64_t)-err;
+#endif
+}
+
+void ph_violations_collect(void (*emit)(const char *name, uint32_t count)) {
+  if (!dirty) return;
+  dirty = 0;
+  Rule rules[160];
+  int n = count_rules(2, 0, rules, 160);
+  for (int nr = 0; nr < NR_MAX; nr++) {
+    uint32_t now = __atomic_load_n(&denied[nr], __ATOMIC_RELAXED);
+    if (now == reported[nr]) continue;
+    const char *name = "syscall";
+    for (int i = 0; i < n; i++)
+      if (rules[i].nr == nr) name = rules[i].name;
+    emit(name, now - reported[nr]);
+    reported[nr] = now;
+  }
+}
+
+#ifndef HAVE_LIBSECCOMP
+static int load_bpf(const Rule *rules, int n) {
+  struct sock_filter f[1024];
+  size_t k = 0;
+#define EMIT(code, jt, jf, kk) f[k++] = (struct sock_filter)BPF_JUMP(code, kk, jt, jf)
+  EMIT(BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(struct seccomp_data, arch));
+  EMIT(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, PH_AUDIT_ARCH);
+  EMIT(BPF_RET | BPF_K, 0, 0, SECCOMP_RET_KILL_PROCESS);
+  EMIT(BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(struct seccomp_data, nr));
+#if defined(__x86_64__)
+  EMIT(BPF_JMP | BPF_JGE | BPF_K, 0, 1, 0x40000000u); /* x32 ABI: refuse */
+  EMIT(BPF_RET | BPF_K, 0, 0, SECCOMP_RET_KILL_PROCESS);
+#endif
+  for (int i = 0; i < n; i++) {
+    const Rule *r = &rules[i];
+    if (r->arg < 0) {
+      EMIT(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, (uint32_t)r->nr);
+      EMIT(BPF_RET | BPF_K, 0, 0, r->action);
+    } else { /* low 32 bits of the argument (little-endian) */
+      EMIT(BPF_JMP | BPF_JEQ | BPF_K, 0, 5, (uint32_t)r->nr);
+      EMIT(BPF_LD | BPF_W | BPF_ABS, 0, 0, offsetof(struct seccomp_data, args) + 8u * (unsigned)r->arg);
+      EMIT(BPF_ALU | BPF_AND | BPF_K, 0, 0, r->mask);
+      EMIT(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, r->value);
+      EMIT(BPF_RET | BPF_K, 0, 0, r->action);
+      EMIT(BPF_RET | BPF_K, 0, 0, r->other);
+    }
+    if (k > sizeof f / sizeof f[0] - 8) return -1;
+  }
+  EMIT(BPF_RET | BPF_K, 0, 0, SECCOMP_RET_KILL_PROCESS);
+#undef EMIT
+  struct sock_fprog prog = {(unsigned short)k, f};
+  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 ? 0 : -1;
+}
+#else
+static uint32_t lib_action(uint32_t a) {
+  if (a == A_ALLOW) return SCMP_ACT_ALLOW;
+  if (a == A_DENY) return SCMP_ACT_TRAP;
+  return SCMP_ACT_ERRNO(a & SECCOMP_RET_DATA);
+}
+
+static int load_libseccomp(const Rule *rules, int n) {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+  if (!ctx) return -1;
+  int rc = 0;
+  for (int i = 0; i < n && rc == 0; i++) {
+    const Rule *r = &rules[i];
+    if (r->arg < 0) {
+      rc = seccomp_rule_add(ctx, lib_action(r->action), r->nr, 0);
+      continue;
+    }
+    rc = seccomp_rule_add(ctx, lib_action(r->action), r->nr, 1, SCMP_CMP(r->arg, SCMP_CMP_MASKED_EQ, r->mask, r->value));
+    /* The complement of (a & mask) == value: some bit of mask differs. */
+    for (int b = 0; b < 32 && rc == 0; b++) {
+      uint32_t bit = 1u << b;
+      if (!(r->mask & bit)) continue;
+      rc = seccomp_rule_add(ctx, lib_action(r->other), r->nr, 1, SCMP_CMP(r->arg, SCMP_CMP_MASKED_EQ, bit, ~r->value & bit));
+    }
+  }
+  if (rc == 0) rc = seccomp_load(ctx);
+  seccomp_release(ctx);
+  return rc == 0 ? 0 : -1;
+}
+#endif
+
+unsigned ph_seccomp_load(int phase) {
+  if (phase == 1) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigaction(SIGSYS, &sa, NULL);
+  }
+  Rule rules[160];
+  int n = count_rules(phase, getpid(), rules, 160);
+#ifdef HAVE_LIBSECCOMP
+  return load_libseccomp(rules, n) == 0 ? PH_SB_SECCOMP | PH_SB_LIBSECCOMP : 0;
+#else
+  return load_bpf(rules, n) == 0 ? PH_SB_SECCOMP : 0;
+#endif
+}
+
+unsigned ph_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? PH_SB_NO_NEW_PRIVS : 0; }

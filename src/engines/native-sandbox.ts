@@ -1,0 +1,429 @@
+/**
+ * Untrusted native plugins: one sandbox helper process per plugin
+ * (native/sandbox-helper), spoken to over fds 3/4 with the protocol in
+ * native-protocol.ts. A crash, exit or kill of the helper becomes
+ * PluginCrashed; a call past its deadline kills the helper and fails with
+ * DeadlineExceeded. Several calls may be in flight at once (pipelining): the
+ * helper runs them in order and answers each by id.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import type { Readable, Writable } from "node:stream";
+import {
+  CapabilityDenied,
+  ContextCreationFailed,
+  DeadlineExceeded,
+  EngineUnavailable,
+  InvalidPluginBinary,
+  PlughostError,
+  PluginCrashed,
+  PluginNotRunning,
+} from "../errors.js";
+import type { EngineInstance, HookOutcome, LoadRequest } from "../engine.js";
+import {
+  EXIT_PROTOCOL,
+  EXIT_SANDBOX,
+  FailKind,
+  FrameReader,
+  FrameWriter,
+  HAS_API,
+  HAS_NAME,
+  HAS_VERSION,
+  HELPER_ID_BIT,
+  Msg,
+  SANDBOX_FLAGS,
+  cstr,
+  type SandboxMeasure,
+} from "./native-protocol.js";
+import { CallbackTable, HELPER_PATH, checkApiVersion, hostMessaging, logLevel, packApiVersion } from "./native-shared.js";
+
+/** Knobs for the helper's sandbox; defaults suit a small event handler. */
+export interface SandboxOptions {
+  helperPath?: string;
+  /** RLIMIT_AS. Default: (limits.memoryBytes ?? 256 MiB) + 64 MiB for libc, stacks and the helper. */
+  addressSpaceBytes?: number;
+  /** RLIMIT_CPU over the helper's lifetime, in seconds. Default 600. */
+  cpuSeconds?: number;
+  /** RLIMIT_NOFILE. Default 32. */
+  openFiles?: number;
+  /** RLIMIT_NPROC (counts threads of uid nobody, across helpers). Default 256. */
+  processes?: number;
+  /** Enter namespaces (default true). */
+  namespaces?: boolean;
+  /** Load the seccomp filter (default true). */
+  seccomp?: boolean;
+  /** How long the helper may take to start and load the library. Default 10 s. */
+  startTimeoutMs?: number;
+}
+
+const MiB = 1 << 20;
+/** Capabilities a sandboxed native plugin can hold: the sandbox has no files, network or env to offer. */
+const GRANTABLE = /^(stdio|clock|random|events:(publish|subscribe):.+)$/;
+
+interface Pending {
+  id: number;
+  kind: "init" | "call" | "hook" | "teardown";
+  label: string;
+  resolve(v: number | HookOutcome): void;
+  reject(err: Error): void;
+  data?: Uint8Array;
+}
+
+export interface HelperInfo {
+  measures: SandboxMeasure[];
+  name?: string;
+  version?: string;
+  apiVersion?: number;
+  pid: number;
+}
+
+/**
+ * The helper process and its channel. Its promise API accepts any number of
+ * outstanding calls; the engine instance above it serializes, benchmarks may not.
+ */
+export class SandboxClient {
+  readonly #plugin: string;
+  readonly #request: LoadRequest;
+  readonly #child: ChildProcess;
+  readonly #writer: FrameWriter;
+  readonly #reader = new FrameReader();
+  readonly #queue: Pending[] = [];
+  #head = 0;
+  #nextId = 1;
+  #fault: PlughostError | undefined;
+  #closing = false;
+  #closed: Promise<void>;
+  #deadlineMs: number | undefined;
+  #headSince = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #table: CallbackTable | undefined;
+  #ready: { resolve(info: HelperInfo): void; reject(err: Error): void } | undefined;
+  readonly #messaging;
+
+  private constructor(request: LoadRequest, child: ChildProcess) {
+    this.#plugin = request.plugin;
+    this.#request = request;
+    this.#child = child;
+    this.#deadlineMs = request.limits.deadlineMs;
+    this.#messaging = hostMessaging(request.host);
+    const toHelper = child.stdio[3] as Writable;
+    const fromHelper = child.stdio[4] as Readable;
+    this.#writer = new FrameWriter((chunk) => {
+      if (!toHelper.destroyed) toHelper.write(chunk);
+    });
+    toHelper.on("error", () => {}); // EPIPE after a crash; 'close' reports it
+    fromHelper.on("data", (chunk: Buffer) => {
+      if (!this.#reader.push(chunk, this.#onFrame)) this.#kill("malformed frame from the helper");
+    });
+    for (const [stream, level] of [
+      [child.stdout, "info"],
+      [child.stderr, "warn"],
+    ] as const) {
+      stream?.setEncoding("utf8");
+      let partial = "";
+      stream?.on("data", (text: string) => {
+        const lines = (partial + text).split("\n");
+        partial = lines.pop() ?? "";
+        for (const line of lines) request.host.log(level, line);
+      });
+    }
+    // 'close' (not 'exit'): the signal is only reliable once stdio has drained.
+    this.#closed = new Promise((resolve) => child.on("close", (code, signal) => {
+      this.#onClose(code, signal);
+      resolve();
+    }));
+  }
+
+  static async start(request: LoadRequest, file: string, options: SandboxOptions = {}): Promise<{ client: SandboxClient; info: HelperInfo }> {
+    const helper = options.helperPath ?? HELPER_PATH;
+    if (!existsSync(helper)) throw new EngineUnavailable("native", `the sandbox helper is not built (${helper}); run \`npm run setup\``);
+    const as = options.addressSpaceBytes ?? (request.limits.memoryBytes ?? 256 * MiB) + 64 * MiB;
+    const args = [
+      "--as", String(as),
+      "--cpu", String(options.cpuSeconds ?? 600),
+      "--nofile", String(options.openFiles ?? 32),
+      "--nproc", String(options.processes ?? 256),
+      "--fsize", "0",
+    ];
+    if (options.namespaces === false) args.push("--no-namespaces");
+    if (options.seccomp === false) args.push("--no-seccomp");
+    args.push(file);
+    const child = spawn(helper, args, { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"], detached: true, env: {} });
+    const client = new SandboxClient(request, child);
+    const info = await new Promise<HelperInfo>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.#kill("start timeout");
+        reject(new ContextCreationFailed(`the sandbox helper did not start within ${options.startTimeoutMs ?? 10000} ms`, { plugin: request.plugin }));
+      }, options.startTimeoutMs ?? 10000);
+      const done = <T>(f: (v: T) => void) => (v: T) => {
+        clearTimeout(timer);
+        client.#ready = undefined;
+        f(v);
+      };
+      client.#ready = { resolve: done(resolve), reject: done(reject) };
+      child.on("error", (err) => client.#ready?.reject(new ContextCreationFailed(`cannot spawn the sandbox helper: ${err.message}`, { plugin: request.plugin, cause: err })));
+    });
+    return { client, info };
+  }
+
+  get pid(): number {
+    return this.#child.pid ?? -1;
+  }
+
+  /** The table the helper's REGISTER requests fill. */
+  attach(table: CallbackTable): void {
+    this.#table = table;
+  }
+
+  init(apiVersion: number, config: string): Promise<number> {
+    return this.#request_(Msg.Init, "init", "init", apiVersion, Buffer.from(config, "utf8")) as Promise<number>;
+  }
+
+  call(callbackId: number, data: Uint8Array, label = "on-event"): Promise<number> {
+    return this.#request_(Msg.Call, "call", label, callbackId, data) as Promise<number>;
+  }
+
+  hook(callbackId: number, data: Uint8Array, label = "on-hook"): Promise<HookOutcome> {
+    return this.#request_(Msg.Hook, "hook", label, callbackId, data) as Promise<HookOutcome>;
+  }
+
+  teardown(): Promise<number> {
+    return this.#request_(Msg.Teardown, "teardown", "teardown", undefined, undefined) as Promise<number>;
+  }
+
+  /** Ask the helper to finish (EOF), then make sure it is gone. */
+  async close(graceMs = 1000): Promise<void> {
+    this.#closing = true;
+    if (this.#child.exitCode === null && this.#child.signalCode === null) {
+      (this.#child.stdio[3] as Writable).end();
+      const t = setTimeout(() => this.#kill("did not exit after close"), graceMs);
+      await this.#closed;
+      clearTimeout(t);
+    } else {
+      await this.#closed;
+    }
+  }
+
+  #request_(type: Msg, kind: Pending["kind"], label: string, word: number | undefined, data: Uint8Array | undefined): Promise<number | HookOutcome> {
+    if (this.#fault) return Promise.reject(this.#fault);
+    if (this.#closing) return Promise.reject(new PluginNotRunning("stopping", { plugin: this.#plugin }));
+    const id = this.#nextId++ & 0x7fffffff;
+    return new Promise((resolve, reject) => {
+      const p: Pending = { id, kind, label, resolve, reject };
+      if (kind === "hook") p.data = data;
+      if (this.#head === this.#queue.length) this.#headSince = performance.now();
+      this.#queue.push(p);
+      this.#writer.frame(type, id, word, data);
+      if (this.#deadlineMs !== undefined && !this.#timer) this.#armDeadline(this.#deadlineMs);
+    });
+  }
+
+  // The helper runs calls in order, so only the oldest pending call can be
+  // overdue. One timer is kept while calls are pending and re-armed on fire.
+  #armDeadline(ms: number): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#head === this.#queue.length || this.#fault) return;
+      const over = performance.now() - this.#headSince;
+      const limit = this.#deadlineMs!;
+      if (over < limit) return this.#armDeadline(limit - over + 1);
+      const p = this.#queue[this.#head]!;
+      this.#fail(new DeadlineExceeded(p.label, limit, { plugin: this.#plugin }));
+      this.#request.onViolation?.("deadline", `${p.label} ran past ${limit} ms; helper killed`);
+      this.#kill("deadline");
+    }, ms);
+    this.#timer.unref();
+  }
+
+  readonly #onFrame = (type: number, id: number, body: Buffer): void => {
+    switch (type) {
+      case Msg.Result:
+      case Msg.HookResult: {
+        const p = this.#queue[this.#head];
+        if (!p || p.id !== id || body.length < 4) return this.#kill("reply out of order");
+        this.#queue[this.#head++] = undefined as unknown as Pending;
+        if (this.#head === this.#queue.length) {
+          this.#queue.length = 0;
+          this.#head = 0;
+        } else if (this.#head > 1024) {
+          this.#queue.splice(0, this.#head);
+          this.#head = 0;
+        }
+        this.#headSince = performance.now();
+        const status = body.readInt32LE(0);
+        if (type === Msg.Result) return p.resolve(status);
+        if (status !== 0) return p.resolve({ ok: false, status });
+        const out = body.length >= 5 && body[4] === 1 ? new Uint8Array(body.subarray(5)) : (p.data ?? new Uint8Array());
+        return p.resolve({ ok: true, data: out });
+      }
+      case Msg.Log:
+        if (body.length >= 1) this.#request.host.log(logLevel(body[0]!), body.toString("utf8", 1));
+        return;
+      case Msg.Register: {
+        let code = 3;
+        if (body.length >= 5 && this.#table) code = this.#table.register(body.toString("utf8", 5), body.readUInt32LE(1), body[0] === 1);
+        return this.#reply(id, code);
+      }
+      case Msg.Emit: {
+        const [name, off] = cstr(body, 0);
+        return this.#reply(id, this.#messaging.emit(name, new Uint8Array(body.subarray(off))));
+      }
+      case Msg.Send: {
+        const [target, o1] = cstr(body, 0);
+        const [name, o2] = cstr(body, o1);
+        return this.#reply(id, this.#messaging.send(target, name, new Uint8Array(body.subarray(o2))));
+      }
+      case Msg.Violation:
+        if (body.length >= 4) {
+          const count = body.readUInt32LE(0);
+          this.#request.onViolation?.("capability", `denied syscall ${body.toString("utf8", 4)} (${count}×)`);
+        }
+        return;
+      case Msg.Ready:
+        return this.#onReady(body);
+      case Msg.Fail:
+        return this.#onFailFrame(body);
+      default:
+        return this.#kill(`unknown frame type ${type}`);
+    }
+  };
+
+  #reply(id: number, value: number): void {
+    if ((id & HELPER_ID_BIT) === 0) return this.#kill("request id without the helper bit");
+    this.#writer.frame(Msg.Reply, id, value >>> 0);
+  }
+
+  #onReady(body: Buffer): void {
+    if (!this.#ready || body.length < 8) return this.#kill("unexpected READY");
+    const flags = body.readUInt32LE(0);
+    const [name, o1] = cstr(body, 8);
+    const [version] = cstr(body, o1);
+    const measures = (Object.keys(SANDBOX_FLAGS) as SandboxMeasure[]).filter((m) => flags & SANDBOX_FLAGS[m]);
+    const info: HelperInfo = { measures, pid: this.pid };
+    if (flags & HAS_NAME) info.name = name;
+    if (flags & HAS_VERSION) info.version = version;
+    if (flags & HAS_API) info.apiVersion = body.readUInt32LE(4);
+    this.#ready.resolve(info);
+  }
+
+  #onFailFrame(body: Buffer): void {
+    const kind = body[0];
+    const message = body.toString("utf8", 1);
+    const plugin = this.#plugin;
+    const file = this.#request.entryPath;
+    const err =
+      kind === FailKind.Dlopen
+        ? new InvalidPluginBinary(file, message, { plugin })
+        : kind === FailKind.Symbol
+          ? new InvalidPluginBinary(file, `missing required export ${message}`, { plugin })
+          : new ContextCreationFailed(`sandbox set-up failed: ${message}`, { plugin });
+    this.#fault = err;
+    this.#ready?.reject(err);
+  }
+
+  #onClose(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#ready) {
+      const how = signal ?? `exit ${code}`;
+      const why = code === EXIT_SANDBOX ? "sandbox set-up failed" : code === EXIT_PROTOCOL ? "protocol error" : `helper ended (${how})`;
+      this.#ready.reject(this.#fault ?? new ContextCreationFailed(`the sandbox helper did not start: ${why}`, { plugin: this.#plugin }));
+      return;
+    }
+    if (this.#fault) return this.#fail(this.#fault);
+    if (this.#closing && this.#head === this.#queue.length) return;
+    const p = this.#queue[this.#head];
+    const err = new PluginCrashed(p?.label ?? "idle", signal, code, { plugin: this.#plugin });
+    if (!p && !this.#closing) this.#request.onViolation?.("crash", err.message);
+    this.#fail(err);
+  }
+
+  /** Reject everything pending (and every later call) with `err`. */
+  #fail(err: PlughostError): void {
+    this.#fault ??= err;
+    const pending = this.#queue.slice(this.#head);
+    this.#queue.length = 0;
+    this.#head = 0;
+    for (const p of pending) p.reject(this.#fault);
+  }
+
+  #kill(reason: string): void {
+    if (!this.#fault && reason !== "deadline" && reason !== "did not exit after close") {
+      this.#fault = new PluginCrashed(this.#queue[this.#head]?.label ?? "idle", null, null, { plugin: this.#plugin, cause: new Error(reason) });
+    }
+    const pid = this.#child.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, "SIGKILL"); // the whole group: the helper and its namespaced child
+    } catch {
+      this.#child.kill("SIGKILL");
+    }
+  }
+}
+
+export function checkSandboxCapabilities(request: LoadRequest): void {
+  for (const cap of request.capabilities) {
+    if (!GRANTABLE.test(cap)) {
+      throw new CapabilityDenied(cap, `capability "${cap}" cannot be granted to an untrusted native plugin: its sandbox has no files, network or environment`, {
+        plugin: request.plugin,
+      });
+    }
+  }
+}
+
+export class NativeSandboxInstance implements EngineInstance {
+  readonly #plugin: string;
+  readonly client: SandboxClient;
+  readonly info: HelperInfo;
+  readonly #table: CallbackTable;
+  #state: "loaded" | "active" | "stopped" | "disposed" = "loaded";
+
+  constructor(request: LoadRequest, client: SandboxClient, info: HelperInfo) {
+    this.#plugin = request.plugin;
+    this.client = client;
+    this.info = info;
+    this.#table = new CallbackTable(request.plugin, request.host);
+    client.attach(this.#table);
+  }
+
+  callbackId(eventName: string): number {
+    return this.#table.callbackId(eventName);
+  }
+
+  async init(apiVersion: string, configJson: string): Promise<number> {
+    if (this.#state !== "loaded") throw new PluginNotRunning(this.#state, { plugin: this.#plugin });
+    checkApiVersion(this.#plugin, apiVersion, this.info.apiVersion);
+    const status = await this.client.init(packApiVersion(apiVersion), configJson);
+    this.#state = "active";
+    return status;
+  }
+
+  onEvent(eventName: string, data: Uint8Array): Promise<number> {
+    if (this.#state !== "active") return Promise.reject(new PluginNotRunning(this.#state, { plugin: this.#plugin }));
+    try {
+      return this.client.call(this.#table.callbackId(eventName), data, eventName);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  onHook(eventName: string, data: Uint8Array): Promise<HookOutcome> {
+    if (this.#state !== "active") return Promise.reject(new PluginNotRunning(this.#state, { plugin: this.#plugin }));
+    try {
+      return this.client.hook(this.#table.hookId(eventName), data, eventName);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async teardown(): Promise<number> {
+    if (this.#state !== "active") throw new PluginNotRunning(this.#state, { plugin: this.#plugin });
+    this.#state = "stopped";
+    return this.client.teardown();
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#state === "disposed") return;
+    this.#state = "disposed";
+    await this.client.close();
+  }
+}
