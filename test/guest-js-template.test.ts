@@ -1,66 +1,66 @@
-// templates/js, as `plughost new js <name>` would lay it out: substitute
-// {{name}}, "install" plughost (a node_modules/plughost link to this
-// checkout), then run the template's own typecheck, build and test.
+// templates/js through the CLI, as a user meets it:
+//   plughost new js <name>  ->  tsc (typecheck)  ->  plughost build  ->  node test.mjs
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync, symlinkSync, rmSync, existsSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const cli = path.join(root, "dist", "cli.js");
+const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
 const NAME = "my-js-plugin";
+let tmp: string;
 let dir: string;
 
-function run(cmd: string, args: string[]) {
-  const r = spawnSync(cmd, args, { cwd: dir, encoding: "utf8", timeout: 120_000 });
+function run(args: string[], cwd = tmp) {
+  const r = spawnSync(process.execPath, args, { cwd, encoding: "utf8", timeout: 120_000 });
   return { status: r.status, out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
 }
 
 beforeAll(() => {
-  if (!existsSync(path.join(root, "dist", "index.js"))) throw new Error("dist/index.js is missing: run `node scripts/setup.mjs` (it compiles the host library)");
-  dir = mkdtempSync(path.join(tmpdir(), "plughost-template-js-"));
-  cpSync(path.join(root, "templates", "js"), dir, { recursive: true });
-  for (const f of readdirSync(dir)) {
-    const p = path.join(dir, f);
-    if (statSync(p).isFile()) writeFileSync(p, readFileSync(p, "utf8").replaceAll("{{name}}", NAME));
-  }
-  mkdirSync(path.join(dir, "node_modules"));
-  symlinkSync(root, path.join(dir, "node_modules", "plughost"), "dir");
+  if (!existsSync(cli)) throw new Error("dist/cli.js is missing: run `node scripts/setup.mjs` (it compiles the host library and CLI)");
+  tmp = mkdtempSync(path.join(tmpdir(), "plughost-template-js-"));
+  dir = path.join(tmp, NAME);
 });
 afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 describe("templates/js", () => {
-  it("names the plugin", () => {
+  it("plughost new js <name> scaffolds it", () => {
+    const r = run([cli, "new", "js", NAME]);
+    expect(r.status, r.out).toBe(0);
     expect(readFileSync(path.join(dir, "plugin.toml"), "utf8")).toContain(`name = "${NAME}"`);
-    expect(JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")).name).toBe(NAME);
+    for (const f of ["plugin.ts", "test.mjs", "tsconfig.json", "package.json"]) {
+      expect(readFileSync(path.join(dir, f), "utf8"), f).not.toMatch(/\{\{\w+\}\}/);
+    }
   });
 
-  it("typechecks", () => {
-    const r = run(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"]);
+  it("typechecks against the SDK declarations", () => {
+    const r = run([tsc, "-p", "tsconfig.json"], dir);
     expect(r.out).toBe("");
     expect(r.status).toBe(0);
   });
 
-  it("builds (npm run build)", () => {
-    const r = run(process.execPath, ["node_modules/plughost/guest-sdks/js/build.mjs", "."]);
+  it("plughost build builds a component with no WASI imports", () => {
+    const r = run([cli, "build", dir]);
     expect(r.status, r.out).toBe(0);
     expect(r.out).toMatch(/imports no WASI/);
     expect(existsSync(path.join(dir, "plugin.wasm"))).toBe(true);
   }, 120_000);
 
-  it("passes its own test (npm test)", () => {
-    const r = run(process.execPath, ["--test"]);
+  it("passes its own test", () => {
+    const r = run(["test.mjs"], dir);
     expect(r.status, r.out).toBe(0);
   }, 60_000);
 });
 
-describe("examples/js typecheck against the SDK declarations", () => {
-  it("tsc -p examples/js", () => {
-    const r = spawnSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", path.join(root, "examples", "js", "tsconfig.json")], { encoding: "utf8" });
-    expect(`${r.stdout}${r.stderr}`).toBe("");
+describe("examples/js", () => {
+  it("typecheck against the SDK declarations (tsc -p examples/js)", () => {
+    const r = run([tsc, "-p", path.join(root, "examples", "js", "tsconfig.json")], root);
+    expect(r.out).toBe("");
     expect(r.status).toBe(0);
   });
 });

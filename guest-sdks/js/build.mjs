@@ -2,7 +2,7 @@
 // Builds a JavaScript/TypeScript plugin directory into a Wasm component:
 //   stage the sources (TypeScript -> JS, "@plughost/guest" -> the SDK file)
 //   -> componentize-js (StarlingMonkey + wizer) against wit/plugin.wit.
-// Usage: node guest-sdks/js/build.mjs <plugin-dir> [--out file.wasm] [--src file] [--features stdio,clocks,...]
+// Usage: node guest-sdks/js/build.mjs <plugin-dir>... [--out file.wasm] [--src file] [--features stdio,clocks,...]
 import { readdirSync, readFileSync, writeFileSync, copyFileSync, realpathSync, mkdirSync, mkdtempSync, rmSync, existsSync, statSync } from "node:fs";
 import { register } from "node:module";
 import { tmpdir } from "node:os";
@@ -50,7 +50,7 @@ function listSources(dir, rel = "") {
     const r = path.join(rel, e.name);
     if (e.isDirectory()) {
       if (!SKIP_DIRS.has(e.name) && !e.name.startsWith(".")) out.push(...listSources(dir, r));
-    } else if (SOURCE_EXT.test(e.name) && !e.name.endsWith(".d.ts") && !/\.test\.(m?js|ts)$/.test(e.name)) {
+    } else if (SOURCE_EXT.test(e.name) && !e.name.endsWith(".d.ts") && !/(^|\.)test\.(m?js|ts)$/.test(e.name)) {
       out.push(r);
     }
   }
@@ -206,13 +206,16 @@ if (process.argv[1] && realpathSync(path.resolve(process.argv[1])) === fileURLTo
   const out = opt("--out");
   const src = opt("--src");
   const features = (opt("--features") ?? "").split(",").filter(Boolean);
-  const [dir] = args;
-  if (!dir || !statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
-    console.error("usage: node guest-sdks/js/build.mjs <plugin-dir> [--out file.wasm] [--src entry.ts] [--features stdio,random,clocks,http,fetch-event]");
+  const dirs = args;
+  if (!dirs.length || dirs.some((d) => !statSync(d, { throwIfNoEntry: false })?.isDirectory()) || (dirs.length > 1 && (out || src))) {
+    console.error("usage: node guest-sdks/js/build.mjs <plugin-dir>... [--out file.wasm] [--src entry.ts] [--features stdio,random,clocks,http,fetch-event]");
+    console.error("       (--out and --src need a single plugin dir; several dirs build in one process, which is faster after the first)");
     process.exit(2);
   }
-  const t0 = performance.now();
-  const r = await buildJsPlugin(path.resolve(dir), { out: out && path.resolve(out), src, features });
-  const ext = r.imports.filter((i) => !i.startsWith("plughost:"));
-  console.log(`${dir}: ${r.bytes.length} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s; imports ${ext.length ? ext.join(", ") : "no WASI"}`);
+  for (const dir of dirs) {
+    const t0 = performance.now();
+    const r = await buildJsPlugin(path.resolve(dir), { out: out && path.resolve(out), src, features });
+    const ext = r.imports.filter((i) => !i.startsWith("plughost:"));
+    console.log(`${dir}: ${r.bytes.length} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s; imports ${ext.length ? ext.join(", ") : "no WASI"}`);
+  }
 }

@@ -1,5 +1,5 @@
 // The plugin: register callbacks in init, answer them in onEvent / onHook.
-// Build: npm run build (writes plugin.wasm). Test: npm test.
+// Build: `plughost build .` (writes plugin.wasm). Test: `node test.mjs`.
 import { definePlugin, info, registerCallback, bytes, text } from "@plughost/guest";
 
 export const guest = definePlugin({
