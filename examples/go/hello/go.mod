@@ -1,0 +1,4 @@
+module hello
+
+go 1.24
+

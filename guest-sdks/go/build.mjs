@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+// Builds a Go plugin directory into a Wasm component:
+//   go build (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared, a WASI reactor)
+//   -> embed wit/plugin.wit -> component with the WASI preview1 reactor adapter
+//   (plus stdio-adapter.wat when the plugin uses no files: see there).
+// The SDK module (plughost.dev/sdk) is supplied through a temporary go.work,
+// so the plugin's go.mod needs neither a version of it nor a replace.
+// Usage: node guest-sdks/go/build.mjs <plugin-dir> [--out file.wasm]
+import { readFileSync, writeFileSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const sdk = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(sdk, "..", "..");
+const MIN_MINOR = 24; // //go:wasmexport and -buildmode=c-shared for wasip1
+
+/** The `go` to use: $GO, then PATH, then /usr/local/go/bin/go. Throws unless it is Go 1.24 or later. */
+export function findGo() {
+  const candidates = [process.env.GO, "go", "/usr/local/go/bin/go"].filter(Boolean);
+  const seen = [];
+  for (const go of candidates) {
+    const r = spawnSync(go, ["env", "GOVERSION"], { encoding: "utf8" });
+    if (r.status !== 0) continue;
+    const v = r.stdout.trim();
+    const m = /^go1\.(\d+)/.exec(v);
+    if (m && Number(m[1]) >= MIN_MINOR) return go;
+    seen.push(`${go}: ${v}`);
+  }
+  throw new Error(
+    `no Go 1.${MIN_MINOR}+ found (${seen.join(", ") || "none on PATH or at /usr/local/go/bin"}): ` +
+      "install it from https://go.dev/dl/ or set GO=/path/to/go",
+  );
+}
+
+/** go env for a wasip1 build with the SDK wired in through `gowork`. */
+export function goEnv(gowork) {
+  return {
+    ...process.env,
+    GOOS: "wasip1",
+    GOARCH: "wasm",
+    GOWORK: gowork,
+    GOTOOLCHAIN: "local",
+    GOFLAGS: [process.env.GOFLAGS, "-buildvcs=false"].filter(Boolean).join(" "),
+  };
+}
+
+/** Write a go.work that uses the plugin module and the SDK; returns its path. */
+export function writeGoWork(tmp, pluginDir) {
+  const file = path.join(tmp, "go.work");
+  writeFileSync(file, `go 1.${MIN_MINOR}\n\nuse (\n\t${JSON.stringify(path.resolve(pluginDir))}\n\t${JSON.stringify(sdk)}\n)\n`);
+  return file;
+}
+
+/** Compile `dir` (a Go main package) to a core module; returns its bytes. */
+export function compileGo(dir, tmp) {
+  if (!existsSync(path.join(dir, "go.mod"))) throw new Error(`${dir}: no go.mod (a Go plugin is a main package in its own module)`);
+  const core = path.join(tmp, "core.wasm");
+  const args = ["build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", core, "."];
+  const r = spawnSync(findGo(), args, { cwd: dir, env: goEnv(writeGoWork(tmp, dir)), encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`go build failed for ${dir}:\n${r.stderr}`);
+  return new Uint8Array(readFileSync(core));
+}
+
+const PREVIEW1 = "wasi_snapshot_preview1";
+const STDIO_MODULE = "plughost_go_stdio";
+/** What stdio-adapter.wat implements. */
+const STDIO_FUNCS = new Set(["fd_write", "poll_oneoff", "fd_prestat_get", "fd_prestat_dir_name", "fd_fdstat_get", "fd_fdstat_set_flags", "fd_close"]);
+/** preview1 imports that need no file access: the runtime's own, and those of os/fmt's start-up. */
+const NO_FILES = new Set([...STDIO_FUNCS, "sched_yield", "proc_exit", "args_get", "args_sizes_get", "clock_time_get", "clock_res_get", "environ_get", "environ_sizes_get", "random_get"]);
+
+/** The jco preview1 reactor adapter (jco comes with componentize-js). */
+function preview1Adapter() {
+  const candidates = [
+    path.join(root, "node_modules", "@bytecodealliance", "jco", "lib"),
+    path.join(root, "node_modules", "@bytecodealliance", "componentize-js", "node_modules", "@bytecodealliance", "jco", "lib"),
+  ].map((d) => path.join(d, "wasi_snapshot_preview1.reactor.wasm"));
+  const file = candidates.find((f) => existsSync(f));
+  if (!file) throw new Error(`the WASI preview1 reactor adapter is missing (looked for ${candidates.join(", ")}): run npm install`);
+  return new Uint8Array(readFileSync(file));
+}
+
+function readU32(buf, pos) {
+  let result = 0, shift = 0, b;
+  do {
+    b = buf[pos++];
+    result |= (b & 0x7f) << shift;
+    shift += 7;
+  } while (b & 0x80);
+  return [result >>> 0, pos];
+}
+
+function u32(n) {
+  const out = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n) b |= 0x80;
+    out.push(b);
+  } while (n);
+  return out;
+}
+
+/**
+ * Move the imports `rename` selects to another module name by rewriting the
+ * import section; every other byte stays as it is.
+ */
+export function renameImports(binary, rename) {
+  const enc = new TextEncoder(), dec = new TextDecoder();
+  let pos = 8;
+  while (pos < binary.length) {
+    const id = binary[pos];
+    const [size, start] = readU32(binary, pos + 1);
+    const end = start + size;
+    if (id !== 2) {
+      pos = end;
+      continue;
+    }
+    const out = [];
+    let [count, p] = readU32(binary, start);
+    out.push(...u32(count));
+    const name = () => {
+      const [len, q] = readU32(binary, p);
+      p = q + len;
+      return dec.decode(binary.subarray(q, q + len));
+    };
+    for (let i = 0; i < count; i++) {
+      const module = name();
+      const field = name();
+      const descStart = p;
+      const kind = binary[p++];
+      if (kind === 0x00 || kind === 0x04) [, p] = readU32(binary, kind === 0x04 ? p + 1 : p);
+      else if (kind === 0x01 || kind === 0x02) {
+        if (kind === 0x01) p++;
+        const flags = binary[p++];
+        [, p] = readU32(binary, p);
+        if (flags & 1) [, p] = readU32(binary, p);
+      } else if (kind === 0x03) p += 2;
+      else throw new Error(`unknown import kind ${kind}`);
+      const m = enc.encode(rename(module, field) ?? module);
+      const f = enc.encode(field);
+      out.push(...u32(m.length), ...m, ...u32(f.length), ...f, ...binary.subarray(descStart, p));
+    }
+    const section = Uint8Array.from([2, ...u32(out.length), ...out]);
+    const result = new Uint8Array(pos + section.length + binary.length - end);
+    result.set(binary.subarray(0, pos));
+    result.set(section, pos);
+    result.set(binary.subarray(end), pos + section.length);
+    return result;
+  }
+  return binary;
+}
+
+/** Build the Go plugin in `dir` into a component; returns its bytes. */
+export async function buildGoPlugin(dir, outFile = path.join(dir, "plugin.wasm")) {
+  const { componentEmbed, componentNew, parse } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+  const tmp = mkdtempSync(path.join(tmpdir(), "plughost-go-"));
+  try {
+    let binary = compileGo(path.resolve(dir), tmp);
+    const witSource = readFileSync(path.join(root, "wit", "plugin.wit"), "utf8");
+    const adapters = [[PREVIEW1, preview1Adapter()]];
+    const preview1 = WebAssembly.Module.imports(new WebAssembly.Module(binary)).filter((i) => i.module === PREVIEW1);
+    if (preview1.every((i) => NO_FILES.has(i.name))) {
+      binary = renameImports(binary, (m, f) => (m === PREVIEW1 && STDIO_FUNCS.has(f) ? STDIO_MODULE : undefined));
+      const wat = readFileSync(path.join(sdk, "stdio-adapter.wat"), "utf8");
+      const stdio = await componentEmbed({
+        binary: await parse(wat),
+        witSource: `${witSource}\nworld go-stdio-adapter {\n  import host;\n}\n`,
+        world: "go-stdio-adapter",
+      });
+      adapters.push([STDIO_MODULE, stdio]);
+    }
+    const embedded = await componentEmbed({ binary, witSource, world: "plugin" });
+    const component = await componentNew(embedded, adapters);
+    writeFileSync(outFile, component);
+    return component;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [dir, flag, out] = process.argv.slice(2);
+  if (!dir) {
+    console.error("usage: node guest-sdks/go/build.mjs <plugin-dir> [--out file.wasm]");
+    process.exit(2);
+  }
+  const bytes = await buildGoPlugin(path.resolve(dir), flag === "--out" && out ? path.resolve(out) : undefined);
+  console.log(`${dir}: ${bytes.length} bytes`);
+}

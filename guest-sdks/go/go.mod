@@ -1,0 +1,3 @@
+module plughost.dev/sdk
+
+go 1.24

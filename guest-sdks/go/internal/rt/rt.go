@@ -1,0 +1,77 @@
+// Package rt holds the guest-side state shared by the public API, the Wasm
+// ABI (abi_wasip1.go) and the native test host (plughosttest): the handlers
+// the plugin registered and the host the calls go to.
+package rt
+
+// Host is what the plugin can ask of the host: plughost:plugin/host.
+// Error results are the WIT enum's index; ok reports the `ok` case.
+type Host interface {
+	Log(level uint8, msg string)
+	RegisterCallback(event string) (ok bool, code uint8)
+	Emit(event string, data []byte) (count uint32, ok bool, code uint8)
+	Send(target, event string, data []byte) (ok bool, code uint8)
+	GetConfig() string
+	GetConfigValue(key string) (value string, found bool)
+}
+
+var current Host = noHost{}
+
+// SetHost replaces the host. The Wasm build installs the real one at start-up;
+// tests install a fake.
+func SetHost(h Host) { current = h }
+
+// Current returns the host calls go to.
+func Current() Host { return current }
+
+// The handlers a plugin registers with plughost.Init and friends.
+var (
+	InitFn     func(apiVersion, config string) int32
+	TeardownFn func() int32
+	EventFn    func(event string, data []byte) int32
+	HookFn     func(event string, data []byte) ([]byte, int32)
+)
+
+// StatusUnknownEvent is what an event or hook without a handler returns,
+// as CONFORMANCE.md's "other" rows do.
+const StatusUnknownEvent = -100
+
+func CallInit(apiVersion, config string) int32 {
+	if InitFn == nil {
+		return 0
+	}
+	return InitFn(apiVersion, config)
+}
+
+func CallTeardown() int32 {
+	if TeardownFn == nil {
+		return 0
+	}
+	return TeardownFn()
+}
+
+func CallEvent(event string, data []byte) int32 {
+	if EventFn == nil {
+		return StatusUnknownEvent
+	}
+	return EventFn(event, data)
+}
+
+func CallHook(event string, data []byte) ([]byte, int32) {
+	if HookFn == nil {
+		return nil, StatusUnknownEvent
+	}
+	return HookFn(event, data)
+}
+
+// noHost is the host outside Wasm when no test host is installed.
+type noHost struct{}
+
+func (noHost) fail() {
+	panic("plughost: no host: this build is not running inside plughost; in tests, call plughosttest.New() first")
+}
+func (h noHost) Log(uint8, string)                             { h.fail() }
+func (h noHost) RegisterCallback(string) (bool, uint8)         { h.fail(); return false, 0 }
+func (h noHost) Emit(string, []byte) (uint32, bool, uint8)     { h.fail(); return 0, false, 0 }
+func (h noHost) Send(string, string, []byte) (bool, uint8)     { h.fail(); return false, 0 }
+func (h noHost) GetConfig() string                             { h.fail(); return "" }
+func (h noHost) GetConfigValue(string) (string, bool)          { h.fail(); return "", false }

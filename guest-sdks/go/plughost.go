@@ -1,0 +1,176 @@
+// Package plughost is the Go guest SDK for plughost plugins: the
+// plughost:plugin@0.1.0 world (wit/plugin.wit) for Go 1.24+ built with
+// GOOS=wasip1 GOARCH=wasm -buildmode=c-shared.
+//
+// A plugin is a main package that registers its handlers in init():
+//
+//	func init() {
+//		plughost.Init(func(apiVersion, config string) int32 {
+//			if err := plughost.Register("greet"); err != nil {
+//				return -3
+//			}
+//			return 0
+//		})
+//		plughost.OnEvent(func(event string, data []byte) int32 { return 0 })
+//	}
+//
+//	func main() {}
+//
+// main is never called: the module is a WASI reactor, and the component's
+// start-up runs the Go runtime and package init() functions.
+//
+// Outside Wasm (go test), calls go to the fake host in plughost.dev/sdk/plughosttest.
+package plughost
+
+import "plughost.dev/sdk/internal/rt"
+
+// APIVersion is the WIT contract this SDK implements.
+const APIVersion = "0.1.0"
+
+// Level is a log level, as the WIT log-level enum.
+type Level uint8
+
+const (
+	Debug Level = iota
+	Info
+	Warn
+	Error
+)
+
+func (l Level) String() string {
+	switch l {
+	case Debug:
+		return "debug"
+	case Info:
+		return "info"
+	case Warn:
+		return "warn"
+	case Error:
+		return "error"
+	}
+	return "level(" + itoa(int(l)) + ")"
+}
+
+// Log writes msg to this plugin's logger.
+func Log(level Level, msg string) { rt.Current().Log(uint8(level), msg) }
+
+// RegisterError is why the host refused Register (WIT register-error).
+type RegisterError uint8
+
+const (
+	RegisterInvalidName  RegisterError = iota // empty, over 128 bytes, or a character outside [A-Za-z0-9._:/-]
+	RegisterLimitReached                      // the plugin holds the maximum number of callbacks
+	RegisterDenied                            // events:subscribe:<name> is not granted
+)
+
+func (e RegisterError) Error() string {
+	switch e {
+	case RegisterInvalidName:
+		return "plughost: register-callback: invalid event name"
+	case RegisterLimitReached:
+		return "plughost: register-callback: callback limit reached"
+	case RegisterDenied:
+		return "plughost: register-callback: denied"
+	}
+	return "plughost: register-callback: error " + itoa(int(e))
+}
+
+// MessageError is why the host refused Emit or Send (WIT message-error).
+type MessageError uint8
+
+const (
+	MessageInvalidName   MessageError = iota // the event name is invalid
+	MessageUnknownTarget                     // Send named a plugin that is not loaded and active
+	MessageDenied                            // events:publish:<name> is not granted
+	MessageQueueFull                         // the host's queue for this plugin is full
+	MessageTooLarge                          // the payload is too large
+)
+
+func (e MessageError) Error() string {
+	switch e {
+	case MessageInvalidName:
+		return "plughost: invalid event name"
+	case MessageUnknownTarget:
+		return "plughost: unknown target plugin"
+	case MessageDenied:
+		return "plughost: publishing denied"
+	case MessageQueueFull:
+		return "plughost: message queue full"
+	case MessageTooLarge:
+		return "plughost: payload too large"
+	}
+	return "plughost: message error " + itoa(int(e))
+}
+
+// Register asks the host to deliver event to OnEvent (and OnHook, for hook
+// events). Registering a name twice is a no-op. The error is a RegisterError.
+func Register(event string) error {
+	if ok, code := rt.Current().RegisterCallback(event); !ok {
+		return RegisterError(code)
+	}
+	return nil
+}
+
+// Emit publishes event to every other plugin registered for it, after the
+// current call returns. It returns how many plugins it was queued for. The
+// error is a MessageError.
+func Emit(event string, data []byte) (uint32, error) {
+	n, ok, code := rt.Current().Emit(event, data)
+	if !ok {
+		return 0, MessageError(code)
+	}
+	return n, nil
+}
+
+// Send queues event for one plugin, by name. The error is a MessageError.
+func Send(target, event string, data []byte) error {
+	if ok, code := rt.Current().Send(target, event, data); !ok {
+		return MessageError(code)
+	}
+	return nil
+}
+
+// Config returns this plugin's configuration as a JSON object.
+func Config() string { return rt.Current().GetConfig() }
+
+// ConfigValue returns one top-level configuration value, JSON-encoded.
+func ConfigValue(key string) (string, bool) { return rt.Current().GetConfigValue(key) }
+
+// Init sets the handler for init(api-version, config). Register callbacks in
+// it and return 0; any other status fails the load. Without it, init returns 0.
+func Init(fn func(apiVersion, config string) int32) { rt.InitFn = fn }
+
+// Teardown sets the handler for teardown(). Without it, teardown returns 0.
+func Teardown(fn func() int32) { rt.TeardownFn = fn }
+
+// OnEvent sets the handler for events the plugin registered. It returns a
+// status, 0 meaning success. Without it, every event returns -100.
+func OnEvent(fn func(event string, data []byte) int32) { rt.EventFn = fn }
+
+// OnHook sets the handler for hooks: return the transformed bytes and 0, or a
+// non-zero status to fail the hook (the chain stops with it). The returned
+// slice may alias data. Without it, every hook fails with -100.
+func OnHook(fn func(event string, data []byte) ([]byte, int32)) { rt.HookFn = fn }
+
+// itoa avoids strconv/fmt to keep tiny plugins tiny.
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}
