@@ -1,0 +1,126 @@
+//! Running one export call under the plugin's limits: fuel budget, epoch
+//! deadline, host-call route; classifying the failure; poisoning the instance
+//! after a fault.
+
+use crate::engine::{deadline_ticks, CallMark};
+use crate::fault::{classify, CallContext, Fault};
+use crate::host::{Plugin, Route};
+use crate::limits::{FuelAccount, LimitSpec};
+use crate::store::StoreData;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+
+/// A live instance: its store and exports, and what it has spent.
+pub struct Live {
+    pub store: Store<StoreData>,
+    pub plugin: Option<Plugin>,
+    pub fuel: FuelAccount,
+    pub deadline_ms: Option<f64>,
+    pub memory_cap: Option<u64>,
+    pub poisoned: Option<String>,
+}
+
+/// Where the shared state array lives (see `instance.rs`); written after every call.
+#[derive(Clone, Copy)]
+pub struct StateCell(pub *mut f64);
+unsafe impl Send for StateCell {}
+
+pub const STATE_LAST_FUEL: usize = 0;
+pub const STATE_LIFETIME_FUEL: usize = 1;
+pub const STATE_PENDING_LOG: usize = 2;
+pub const STATE_PENDING_VIOLATIONS: usize = 3;
+pub const STATE_LEN: usize = 4;
+
+impl StateCell {
+    pub fn set(&self, i: usize, v: f64) {
+        if !self.0.is_null() && i < STATE_LEN {
+            // SAFETY: the TS side allocates STATE_LEN f64s in an ArrayBuffer
+            // (off the V8 heap, never moved) and keeps it alive with the
+            // instance; it reads the cells only after the call has returned.
+            unsafe { self.0.add(i).write_volatile(v) }
+        }
+    }
+}
+
+impl Live {
+    pub fn new(store: Store<StoreData>, limits: &LimitSpec) -> Live {
+        Live {
+            store,
+            plugin: None,
+            fuel: FuelAccount::new(limits),
+            deadline_ms: limits.deadline_ms,
+            memory_cap: limits.memory_bytes,
+            poisoned: None,
+        }
+    }
+
+    /// Run `f` (one export call, or instantiation) under the limits.
+    pub fn run<R>(
+        &mut self,
+        route: Route,
+        state: StateCell,
+        f: impl FnOnce(&mut Store<StoreData>, Option<&Plugin>) -> wasmtime::Result<R>,
+    ) -> Result<R, Fault> {
+        if let Some(why) = &self.poisoned {
+            return Err(Fault::Poisoned(why.clone()));
+        }
+        let budget = self.fuel.budget();
+        let route = match route {
+            Route::Threaded(_) => Route::Threaded(self.deadline_ms.map(|ms| Instant::now() + Duration::from_secs_f64(ms / 1000.0))),
+            direct => direct,
+        };
+        let _mark = CallMark::begin();
+        self.store.data_mut().host.route = route;
+        self.store.data_mut().limiter.refused_memory = false;
+        // Fuel and the deadline are set per call; setting them cannot fail
+        // while fuel metering is on.
+        let _ = self.store.set_fuel(budget.fuel);
+        self.store.set_epoch_deadline(deadline_ticks(self.deadline_ms));
+
+        let result = f(&mut self.store, self.plugin.as_ref());
+
+        let left = self.store.get_fuel().unwrap_or(0);
+        self.fuel.record(budget.fuel.saturating_sub(left));
+        self.publish(state);
+
+        result.map_err(|err| {
+            let cx = CallContext {
+                fuel_budget: if budget.lifetime_binds { self.fuel.lifetime.unwrap_or(budget.fuel) } else { budget.fuel },
+                deadline_ms: self.deadline_ms,
+                memory_cap: self.memory_cap,
+                memory_refused: self.store.data().limiter.refused_memory,
+            };
+            let fault = classify(&err, &cx);
+            if fault.poisons() {
+                self.poisoned = Some(format!("an earlier call failed: {}", describe(&fault)));
+            }
+            fault
+        })
+    }
+
+    /// Copy fuel figures and pending counts to the shared state array.
+    pub fn publish(&mut self, state: StateCell) {
+        state.set(STATE_LAST_FUEL, self.fuel.last_call as f64);
+        state.set(STATE_LIFETIME_FUEL, self.fuel.lifetime_used as f64);
+        let data = self.store.data_mut();
+        let pending_log = {
+            let mut log = data.host.log.lock().unwrap_or_else(|e| e.into_inner());
+            log.flush_partial();
+            log.pending()
+        };
+        state.set(STATE_PENDING_LOG, pending_log as f64);
+        let v = &data.limiter;
+        state.set(STATE_PENDING_VIOLATIONS, (v.violations.len() as u64 + u64::from(v.dropped_violations > 0)) as f64);
+    }
+}
+
+fn describe(f: &Fault) -> String {
+    match f {
+        Fault::Trap(d) | Fault::Abi(d) | Fault::Host(d) | Fault::Load(d) | Fault::Invalid(d) | Fault::Missing(d) => d.clone(),
+        Fault::Fuel(b) => format!("out of fuel (budget {b})"),
+        Fault::Deadline(ms) => format!("deadline of {ms} ms exceeded"),
+        Fault::Memory(cap) => format!("memory cap of {cap} bytes"),
+        Fault::Exit(code) => format!("the guest called exit({code})"),
+        Fault::Busy | Fault::Disposed | Fault::Poisoned(_) => String::new(),
+    }
+}

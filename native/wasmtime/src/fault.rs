@@ -1,0 +1,112 @@
+//! Why a call (or load) failed, in a form the TS side maps onto
+//! `src/errors.ts`. Native errors reach JS as `Error` objects whose message is
+//! `PWT:<kind>:<number>:<detail>`; `src/engines/wasmtime-errors.ts` parses it.
+
+use crate::host::{HostCallFailed, HostCallTimedOut};
+use wasmtime::Trap;
+use wasmtime_wasi::I32Exit;
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// The bytes are not a loadable component (`InvalidPluginBinary`).
+    Invalid(String),
+    /// The component needs an import the linker does not have (`MissingImportError`).
+    Missing(String),
+    /// Anything else that stopped instantiation (`ContextCreationFailed`).
+    Load(String),
+    /// A trap: unreachable, out-of-bounds, stack overflow… (`PluginTrap`).
+    Trap(String),
+    /// Out of fuel; the budget that ran out (`FuelExhausted`).
+    Fuel(u64),
+    /// Past the deadline, in ms (`DeadlineExceeded`).
+    Deadline(f64),
+    /// Memory needed at instantiation exceeds the cap (`MemoryLimitExceeded`).
+    Memory(u64),
+    /// The guest called `exit` (`PluginExited`).
+    Exit(i32),
+    /// The guest broke the canonical ABI (`AbiViolation`).
+    Abi(String),
+    /// A host function threw; the TS side has the JS error.
+    Host(String),
+    /// The instance is already running a call (`ReentrancyError`).
+    Busy,
+    /// An earlier fault made the instance unusable (`PluginTrap`).
+    Poisoned(String),
+    /// `dispose()` was called.
+    Disposed,
+}
+
+impl Fault {
+    pub fn to_napi(&self) -> napi::Error {
+        let (kind, num, detail): (&str, f64, &str) = match self {
+            Fault::Invalid(d) => ("invalid", 0.0, d),
+            Fault::Missing(d) => ("missing", 0.0, d),
+            Fault::Load(d) => ("load", 0.0, d),
+            Fault::Trap(d) => ("trap", 0.0, d),
+            Fault::Fuel(b) => ("fuel", *b as f64, ""),
+            Fault::Deadline(ms) => ("deadline", *ms, ""),
+            Fault::Memory(cap) => ("memory", *cap as f64, ""),
+            Fault::Exit(code) => ("exit", f64::from(*code), ""),
+            Fault::Abi(d) => ("abi", 0.0, d),
+            Fault::Host(d) => ("host", 0.0, d),
+            Fault::Busy => ("busy", 0.0, ""),
+            Fault::Poisoned(d) => ("poisoned", 0.0, d),
+            Fault::Disposed => ("disposed", 0.0, ""),
+        };
+        napi::Error::from_reason(format!("PWT:{kind}:{num}:{detail}"))
+    }
+
+    /// True when the instance must not be used again.
+    pub fn poisons(&self) -> bool {
+        !matches!(self, Fault::Busy | Fault::Disposed | Fault::Poisoned(_))
+    }
+}
+
+/// What a failed call tells us, given the limits it ran under.
+pub struct CallContext {
+    pub fuel_budget: u64,
+    pub deadline_ms: Option<f64>,
+    pub memory_cap: Option<u64>,
+    pub memory_refused: bool,
+}
+
+pub fn classify(err: &wasmtime::Error, cx: &CallContext) -> Fault {
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
+        return Fault::Exit(exit.0);
+    }
+    if err.downcast_ref::<HostCallTimedOut>().is_some() {
+        return Fault::Deadline(cx.deadline_ms.unwrap_or(0.0));
+    }
+    if let Some(h) = err.downcast_ref::<HostCallFailed>() {
+        return Fault::Host(h.0.clone());
+    }
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::OutOfFuel => Fault::Fuel(cx.fuel_budget),
+            Trap::Interrupt => Fault::Deadline(cx.deadline_ms.unwrap_or(0.0)),
+            other => Fault::Trap(trap_reason(other, err)),
+        };
+    }
+    if cx.memory_refused {
+        if let Some(cap) = cx.memory_cap {
+            return Fault::Memory(cap);
+        }
+    }
+    Fault::Abi(first_line(&format!("{err:#}")))
+}
+
+fn trap_reason(trap: &Trap, err: &wasmtime::Error) -> String {
+    // The trap's own text ("wasm `unreachable` instruction executed"), plus
+    // the innermost guest frame when a backtrace is attached.
+    let mut reason = trap.to_string();
+    if let Some(bt) = err.downcast_ref::<wasmtime::WasmBacktrace>() {
+        if let Some(frame) = bt.frames().iter().find_map(|f| f.func_name().map(str::to_owned)) {
+            reason.push_str(&format!(" (in {frame})"));
+        }
+    }
+    reason
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").chars().take(500).collect()
+}

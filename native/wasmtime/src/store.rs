@@ -1,0 +1,84 @@
+//! One plugin's `Store`: its WASI context, limiter and host bridge, and the
+//! instantiation that fills it.
+
+use crate::engine::engine;
+use crate::fault::Fault;
+use crate::host::{HostBridge, Plugin, PluginPre};
+use crate::limits::{LimitSpec, Limiter};
+use crate::wasi::{self, WasiGrant};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::Store;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub struct StoreData {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+    pub limiter: Limiter,
+    pub host: HostBridge,
+}
+
+impl WasiView for StoreData {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Which WASI families are linked: a linker depends only on these.
+fn linker_key(g: &WasiGrant) -> u8 {
+    u8::from(g.stdio) | u8::from(g.clock) << 1 | u8::from(g.random) << 2 | u8::from(!g.dirs.is_empty()) << 3 | u8::from(!g.net.is_empty()) << 4
+}
+
+static LINKERS: OnceLock<Mutex<HashMap<u8, Arc<Linker<StoreData>>>>> = OnceLock::new();
+
+fn linker_for(grant: &WasiGrant) -> Result<Arc<Linker<StoreData>>, Fault> {
+    let key = linker_key(grant);
+    let map = LINKERS.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(l) = map.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(l.clone());
+    }
+    let mut linker = Linker::<StoreData>::new(engine());
+    Plugin::add_to_linker::<StoreData, HasSelf<HostBridge>>(&mut linker, |d| &mut d.host)
+        .map_err(|e| Fault::Load(format!("{e:#}")))?;
+    wasi::add_to_linker(&mut linker, grant).map_err(|e| Fault::Load(format!("{e:#}")))?;
+    let linker = Arc::new(linker);
+    map.lock().unwrap_or_else(|e| e.into_inner()).insert(key, linker.clone());
+    Ok(linker)
+}
+
+/// Pre-instantiation per linked family set, kept with the compiled component.
+pub fn instance_pre(component: &Component, grant: &WasiGrant, cache: &Mutex<HashMap<u8, PluginPre<StoreData>>>) -> Result<PluginPre<StoreData>, Fault> {
+    let key = linker_key(grant);
+    if let Some(p) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(p.clone());
+    }
+    let linker = linker_for(grant)?;
+    let pre = linker.instantiate_pre(component).map_err(|e| {
+        let msg = format!("{e:#}");
+        if msg.contains("matching implementation was not found") || msg.contains("not found in the linker") || msg.contains("import") {
+            Fault::Missing(first_line(&msg))
+        } else {
+            Fault::Load(first_line(&msg))
+        }
+    })?;
+    let pre = PluginPre::new(pre).map_err(|e| Fault::Invalid(format!("the component does not export the plughost guest interface: {}", first_line(&format!("{e:#}")))))?;
+    cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, pre.clone());
+    Ok(pre)
+}
+
+pub fn new_store(data: StoreData) -> Store<StoreData> {
+    let mut store = Store::new(engine(), data);
+    store.limiter(|d| &mut d.limiter);
+    store.epoch_deadline_trap();
+    store
+}
+
+pub fn new_data(grant: &WasiGrant, limits: &LimitSpec, host: HostBridge) -> Result<StoreData, Fault> {
+    let wasi = wasi::build_ctx(grant, &host.log).map_err(|e| Fault::Load(format!("{e:#}")))?;
+    Ok(StoreData { wasi, table: ResourceTable::new(), limiter: Limiter::new(limits), host })
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_owned()
+}
