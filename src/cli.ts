@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { pino, destination } from "pino";
 import { PlughostError } from "./errors.js";
+import { HOST_CONFIG_FILES, loadHostConfig } from "./host-config.js";
 import { loadManifest, MANIFEST_FILES } from "./manifest.js";
 import { PluginRegistry, type RegistryOptions } from "./registry.js";
 import { HOST_WIT_VERSION } from "./version.js";
@@ -43,8 +44,10 @@ const commands: Record<string, Command> = {
     },
     async run(values, positionals) {
       if (positionals.length === 0) throw usageError("run needs at least one plugin directory or manifest");
-      const options = readHostConfig(values.config as string | undefined);
-      const grants = [...((options.grants as string[] | undefined) ?? []), ...((values.grant as string[] | undefined) ?? [])];
+      const options = await readHostConfig(values.config as string | undefined);
+      const extra = (values.grant as string[] | undefined) ?? [];
+      const base = options.grants ?? [];
+      const grants = Array.isArray(base) ? [...(base as string[]), ...extra] : { ...base, "*": [...((base as Record<string, readonly string[]>)["*"] ?? []), ...extra] };
       const registry = new PluginRegistry({
         // Plugin logs go to stderr, so stdout carries only results.
         logger: pino({ name: "plughost", level: process.env.PLUGHOST_LOG_LEVEL ?? "info" }, destination(2)),
@@ -225,10 +228,23 @@ function splitEvent(spec: string): { name: string; data: Uint8Array } {
   return i < 0 ? { name: spec, data: new Uint8Array(0) } : { name: spec.slice(0, i), data: enc.encode(spec.slice(i + 1)) };
 }
 
-function readHostConfig(file: string | undefined): RegistryOptions {
-  const candidate = file ?? ["plughost.config.json"].find((f) => existsSync(f));
+/** plughost.config.{json,toml} (given, or found in the working directory) as registry options. */
+async function readHostConfig(file: string | undefined): Promise<RegistryOptions> {
+  const candidate = file ?? HOST_CONFIG_FILES.find((f) => existsSync(f));
   if (!candidate) return {};
-  return JSON.parse(readFileSync(candidate, "utf8")) as RegistryOptions;
+  const c = await loadHostConfig(path.resolve(candidate));
+  return {
+    grants: c.grants,
+    defaultLimits: c.defaultLimits,
+    maxLimits: c.maxLimits,
+    config: c.config,
+    violationThreshold: c.policy.violationThreshold,
+    unmountBehavior: { autoUnmount: c.policy.autoUnmount, logViolations: c.policy.logViolations },
+    recovery: c.policy.recovery,
+    ...(c.engine ? { engine: c.engine } : {}),
+    ...(c.isolation ? { isolation: c.isolation } : {}),
+    ...(c.cacheDir ? { cacheDir: c.cacheDir } : {}),
+  };
 }
 
 class UsageError extends Error {}

@@ -37,3 +37,6 @@ export type { PluginMetrics } from "./metrics.js";
 export type { UnmountBehavior, Violation } from "./violations.js";
 export { getEngine } from "./engines/index.js";
 export { HOST_WIT_VERSION } from "./version.js";
+export { loadHostConfig, validateHostConfig, effectiveLimits, grantsFor, HostConfigError, HOST_CONFIG_FILES } from "./host-config.js";
+export type { HostConfig } from "./host-config.js";
+export { fsPreopens, canSubscribe, canPublish, netAllowed, envNames, has } from "./capabilities.js";
