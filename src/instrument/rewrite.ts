@@ -122,7 +122,7 @@ class Rewriter {
       if (this.p >= b.length) this.fail(at, "unexpected end of module in LEB128");
       const byte = b[this.p++]!;
       if (shift === 28) {
-        if ((byte & 0x70) !== 0) this.fail(at, "integer representation too long or too large");
+        if ((byte & 0xf0) !== 0) this.fail(at, "integer representation too long or too large");
         return (result | (byte << 28)) >>> 0;
       }
       result |= (byte & 0x7f) << shift;
@@ -260,7 +260,7 @@ class Rewriter {
 
   readLimits(kind: "memory" | "table"): { flags: number; min: number; max: number | undefined; at: number } {
     const at = this.p;
-    const flags = this.u32();
+    const flags = this.u8(); // a byte, not a LEB128
     const allowed = kind === "memory" ? 0x07 : 0x05;
     if (flags & ~allowed) this.fail(at, `unsupported ${kind} limits flags 0x${flags.toString(16)}`);
     if (flags & 0x04) {
@@ -311,6 +311,7 @@ class Rewriter {
     this.p = s.start;
     const n = this.u32();
     for (let i = 0; i < n; i++) this.definedFuncTypes.push(this.u32());
+    if (this.p !== s.end) this.fail(this.p, "function section size mismatch");
   }
 
 
@@ -321,6 +322,7 @@ class Rewriter {
       const l = this.readLimits("memory");
       this.memories.push({ index: this.memories.length, imported: false, minimumPages: l.min, ...(l.max !== undefined ? { maximumPages: l.max } : {}), shared: (l.flags & 2) !== 0 });
     }
+    if (this.p !== s.end) this.fail(this.p, "memory section size mismatch");
   }
 
   skipConstExpr(): void {
@@ -410,14 +412,14 @@ class Rewriter {
         case 1: this.writeSection(1, () => this.writeTypes(s)); typeDone = true; break;
         case 2: this.writeSection(2, () => this.writeImports(s)); importDone = true; break;
         case 3: this.writeSection(3, () => this.writeFunctions(s)); break;
-        case 4: if (this.o.tableElements !== undefined) this.writeSection(4, () => this.writeTables(s)); else this.copySection(s); break;
-        case 5: if (this.o.memoryBytes !== undefined) this.writeSection(5, () => this.writeMemories(s)); else this.copySection(s); break;
-        case 6: if (changed) this.writeSection(6, () => this.writeGlobals(s)); else this.copySection(s); break;
-        case 7: if (changed) this.writeSection(7, () => this.writeExports(s)); else this.copySection(s); break;
-        case 8: if (changed) this.writeSection(8, () => { this.p = s.start; out.u32(this.remapF(this.u32())); }); else this.copySection(s); break;
-        case 9: if (changed) this.writeSection(9, () => this.writeElements(s)); else this.copySection(s); break;
+        case 4: if (this.o.tableElements !== undefined) this.writeSection(4, () => this.writeTables(s), s); else this.copySection(s); break;
+        case 5: if (this.o.memoryBytes !== undefined) this.writeSection(5, () => this.writeMemories(s), s); else this.copySection(s); break;
+        case 6: if (changed) this.writeSection(6, () => this.writeGlobals(s), s); else this.copySection(s); break;
+        case 7: if (changed) this.writeSection(7, () => this.writeExports(s), s); else this.copySection(s); break;
+        case 8: if (changed) this.writeSection(8, () => { this.p = s.start; out.u32(this.remapF(this.u32())); }, s); else this.copySection(s); break;
+        case 9: if (changed) this.writeSection(9, () => this.writeElements(s), s); else this.copySection(s); break;
         case 10: this.writeSection(10, () => this.writeCode(s)); break;
-        case 11: if (changed) this.writeSection(11, () => this.writeData(s)); else this.copySection(s); break;
+        case 11: if (changed) this.writeSection(11, () => this.writeData(s), s); else this.copySection(s); break;
         case 0: this.writeCustom(s, changed); break;
         default: this.copySection(s);
       }
@@ -456,6 +458,7 @@ class Rewriter {
       this.tables.push({ index: this.tables.length, imported: false, minimum: l.min, ...(l.max !== undefined ? { maximum: l.max } : {}) });
       if (hasInit) this.skipConstExpr();
     }
+    if (this.p !== s.end) this.fail(this.p, "table section size mismatch");
   }
 
   countAt(s: Section): number {
@@ -467,11 +470,12 @@ class Rewriter {
     this.out.copy(this.b, s.headerStart, s.end);
   }
 
-  writeSection(id: number, body: () => void): void {
+  writeSection(id: number, body: () => void, s?: Section): void {
     const out = this.out;
     out.byte(id);
     const at = out.reserve5();
     body();
+    if (s && this.p !== s.end) this.fail(this.p, `section ${id} size does not match its contents`);
     out.patch5(at, out.len - at - 5);
   }
 
@@ -1053,8 +1057,12 @@ class Rewriter {
           segCost++;
           break;
         }
-        case 0x20: case 0x21: case 0x22: case 0x25: case 0x26:
-          this.skipLeb(5); segCost++; break;
+        case 0x20: case 0x21: case 0x22:
+          // Validate here: an out-of-range index could otherwise name the added fuel local.
+          if (this.u32() >= total) this.fail(at, "unknown local");
+          segCost++;
+          break;
+        case 0x25: case 0x26: this.skipLeb(5); segCost++; break;
         case 0x23: case 0x24: {
           const g = this.u32();
           segCost++;
