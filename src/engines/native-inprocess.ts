@@ -32,17 +32,18 @@ export interface OpenedLibrary {
   apiVersion?: number;
 }
 
+/** The two entry points of one registered callback, bound to its id on the C side. */
 export interface BoundCalls {
-  call(id: number, data: Uint8Array): number;
+  call(data: Uint8Array): number;
   /** Status when non-zero; else the hook's output, or null to pass the input through. */
-  hook(id: number, data: Uint8Array): number | Uint8Array | null;
+  hook(data: Uint8Array): number | Uint8Array | null;
 }
 
 /** The addon's exports (native/c-adapter/src/addon.cc). */
 export interface NativeAddon {
   open(path: string): OpenedLibrary;
   init(handle: NativeHandle, host: AddonHost, apiVersion: number, config: string): number;
-  bind(handle: NativeHandle): BoundCalls;
+  bind(handle: NativeHandle, id: number): BoundCalls;
   teardown(handle: NativeHandle): number;
   close(handle: NativeHandle): void;
   noop(): void;
@@ -86,7 +87,8 @@ export class NativeInProcessInstance implements EngineInstance {
   readonly #lib: OpenedLibrary;
   readonly #request: LoadRequest;
   readonly #table: CallbackTable;
-  readonly #calls: BoundCalls;
+  /** Bound entry points by callback id, made on first use. */
+  readonly #bound: BoundCalls[] = [];
   #state: "loaded" | "active" | "stopped" | "disposed" = "loaded";
 
   constructor(request: LoadRequest, native: NativeAddon, lib: OpenedLibrary) {
@@ -95,7 +97,6 @@ export class NativeInProcessInstance implements EngineInstance {
     this.#addon = native;
     this.#lib = lib;
     this.#table = new CallbackTable(request.plugin, request.host);
-    this.#calls = native.bind(lib.handle);
   }
 
   /** Metadata the library exports (plugin_name, plugin_version, plugin_api_version). */
@@ -104,13 +105,18 @@ export class NativeInProcessInstance implements EngineInstance {
     return { name, version, apiVersion };
   }
 
-  /** The bound hot-path function, for benchmarks: `call(callbackId, bytes)`. */
-  get rawCall(): (id: number, data: Uint8Array) => number {
-    return this.#calls.call;
+  /** The hot-path function of one event's callback: `call(bytes) -> status`, no lookups. */
+  boundCall(eventName: string): (data: Uint8Array) => number {
+    this.#checkActive();
+    return this.#boundFor(this.#table.callbackId(eventName)).call;
   }
 
   callbackId(eventName: string): number {
     return this.#table.callbackId(eventName);
+  }
+
+  #boundFor(id: number): BoundCalls {
+    return (this.#bound[id] ??= this.#addon.bind(this.#lib.handle, id));
   }
 
   async init(apiVersion: string, configJson: string): Promise<number> {
@@ -141,12 +147,12 @@ export class NativeInProcessInstance implements EngineInstance {
 
   onEventSync(eventName: string, data: Uint8Array): number {
     this.#checkActive();
-    return this.#calls.call(this.#table.callbackId(eventName), data);
+    return this.#boundFor(this.#table.callbackId(eventName)).call(data);
   }
 
   onHookSync(eventName: string, data: Uint8Array): HookOutcome {
     this.#checkActive();
-    const r = this.#calls.hook(this.#table.hookId(eventName), data);
+    const r = this.#boundFor(this.#table.hookId(eventName)).hook(data);
     if (typeof r === "number") return { ok: false, status: r };
     return { ok: true, data: r === null ? data : new Uint8Array(r.buffer, r.byteOffset, r.byteLength) };
   }

@@ -66,20 +66,25 @@ export interface Frame {
 
 /** Incremental frame decoder for the helper's output stream. */
 export class FrameReader {
-  #buf: Buffer = Buffer.alloc(0);
+  #rest: Buffer | undefined;
 
-  /** Feed a chunk; calls `onFrame` per complete frame. Returns false on a malformed stream. */
-  push(chunk: Buffer, onFrame: (type: number, id: number, body: Buffer) => void): boolean {
-    const buf = this.#buf.length ? Buffer.concat([this.#buf, chunk]) : chunk;
+  /**
+   * Feed a chunk; calls `onFrame(type, id, buf, start, end)` per complete
+   * frame, the payload being `buf[start, end)` (valid only during the call).
+   * Returns false on a malformed stream.
+   */
+  push(chunk: Buffer, onFrame: (type: number, id: number, buf: Buffer, start: number, end: number) => void): boolean {
+    const buf = this.#rest ? Buffer.concat([this.#rest, chunk]) : chunk;
     let off = 0;
-    while (buf.length - off >= 4) {
+    const n = buf.length;
+    while (n - off >= 4) {
       const len = buf.readUInt32LE(off);
       if (len < 5 || len > BODY_MAX) return false;
-      if (buf.length - off < 4 + len) break;
-      onFrame(buf[off + 4]!, buf.readUInt32LE(off + 5), buf.subarray(off + HEADER, off + 4 + len));
+      if (n - off < 4 + len) break;
+      onFrame(buf[off + 4]!, buf.readUInt32LE(off + 5), buf, off + HEADER, off + 4 + len);
       off += 4 + len;
     }
-    this.#buf = off === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(off));
+    this.#rest = off === n ? undefined : Buffer.from(buf.subarray(off));
     return true;
   }
 }
@@ -136,9 +141,9 @@ export class FrameWriter {
   }
 }
 
-/** Read a NUL-terminated string from `body` at `off`; returns the string and the offset after the NUL. */
-export function cstr(body: Buffer, off: number): [string, number] {
+/** Read a NUL-terminated string from `body` at `off` (up to `limit`); returns it and the offset after the NUL. */
+export function cstr(body: Buffer, off: number, limit = body.length): [string, number] {
   let end = body.indexOf(0, off);
-  if (end < 0) end = body.length;
-  return [body.toString("utf8", off, end), Math.min(end + 1, body.length)];
+  if (end < 0 || end > limit) end = limit;
+  return [body.toString("utf8", off, end), Math.min(end + 1, limit)];
 }

@@ -52,6 +52,11 @@ export interface SandboxOptions {
   namespaces?: boolean;
   /** Load the seccomp filter (default true). */
   seccomp?: boolean;
+  /**
+   * Microseconds the helper polls for the next request before it blocks.
+   * Trades a little CPU after each call for lower one-at-a-time latency. Default 0.
+   */
+  spinMicros?: number;
   /** How long the helper may take to start and load the library. Default 10 s. */
   startTimeoutMs?: number;
 }
@@ -145,6 +150,7 @@ export class SandboxClient {
       "--nproc", String(options.processes ?? 256),
       "--fsize", "0",
     ];
+    if (options.spinMicros) args.push("--spin-us", String(Math.round(options.spinMicros)));
     if (options.namespaces === false) args.push("--no-namespaces");
     if (options.seccomp === false) args.push("--no-seccomp");
     args.push(file);
@@ -211,7 +217,7 @@ export class SandboxClient {
     return new Promise((resolve, reject) => {
       const p: Pending = { id, kind, label, resolve, reject };
       if (kind === "hook") p.data = data;
-      if (this.#head === this.#queue.length) this.#headSince = performance.now();
+      if (this.#deadlineMs !== undefined && this.#head === this.#queue.length) this.#headSince = performance.now();
       this.#queue.push(p);
       this.#writer.frame(type, id, word, data);
       if (this.#deadlineMs !== undefined && !this.#timer) this.#armDeadline(this.#deadlineMs);
@@ -235,27 +241,10 @@ export class SandboxClient {
     this.#timer.unref();
   }
 
-  readonly #onFrame = (type: number, id: number, body: Buffer): void => {
+  readonly #onFrame = (type: number, id: number, buf: Buffer, start: number, end: number): void => {
+    if (type === Msg.Result || type === Msg.HookResult) return this.#onResult(type, id, buf, start, end);
+    const body = buf.subarray(start, end);
     switch (type) {
-      case Msg.Result:
-      case Msg.HookResult: {
-        const p = this.#queue[this.#head];
-        if (!p || p.id !== id || body.length < 4) return this.#kill("reply out of order");
-        this.#queue[this.#head++] = undefined as unknown as Pending;
-        if (this.#head === this.#queue.length) {
-          this.#queue.length = 0;
-          this.#head = 0;
-        } else if (this.#head > 1024) {
-          this.#queue.splice(0, this.#head);
-          this.#head = 0;
-        }
-        this.#headSince = performance.now();
-        const status = body.readInt32LE(0);
-        if (type === Msg.Result) return p.resolve(status);
-        if (status !== 0) return p.resolve({ ok: false, status });
-        const out = body.length >= 5 && body[4] === 1 ? new Uint8Array(body.subarray(5)) : (p.data ?? new Uint8Array());
-        return p.resolve({ ok: true, data: out });
-      }
       case Msg.Log:
         if (body.length >= 1) this.#request.host.log(logLevel(body[0]!), body.toString("utf8", 1));
         return;
@@ -287,6 +276,25 @@ export class SandboxClient {
         return this.#kill(`unknown frame type ${type}`);
     }
   };
+
+  #onResult(type: number, id: number, buf: Buffer, start: number, end: number): void {
+    const p = this.#queue[this.#head];
+    if (!p || p.id !== id || end - start < 4) return this.#kill("reply out of order");
+    this.#queue[this.#head++] = undefined as unknown as Pending;
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+    } else if (this.#head > 1024) {
+      this.#queue.splice(0, this.#head);
+      this.#head = 0;
+    }
+    if (this.#deadlineMs !== undefined) this.#headSince = performance.now();
+    const status = buf.readInt32LE(start);
+    if (type === Msg.Result) return p.resolve(status);
+    if (status !== 0) return p.resolve({ ok: false, status });
+    const out = end - start >= 5 && buf[start + 4] === 1 ? new Uint8Array(buf.subarray(start + 5, end)) : (p.data ?? new Uint8Array());
+    p.resolve({ ok: true, data: out });
+  }
 
   #reply(id: number, value: number): void {
     if ((id & HELPER_ID_BIT) === 0) return this.#kill("request id without the helper bit");

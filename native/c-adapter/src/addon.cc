@@ -4,7 +4,7 @@
 // JS surface (see src/engines/native-inprocess.ts):
 //   open(path) -> { handle, name?, version?, apiVersion? }      throws {code}
 //   init(handle, host, apiVersionU32, configJson) -> int32
-//   bind(handle) -> { call(id, u8) -> int32, hook(id, u8) -> int32 | Buffer | null }
+//   bind(handle, id) -> { call(u8) -> int32, hook(u8) -> int32 | Buffer | null }
 //   teardown(handle) -> int32
 //   close(handle)                                                 throws {code: E_DLCLOSE}
 //   noop()                                                        the empty node-api floor
@@ -333,26 +333,32 @@ Napi::Value Close(const Napi::CallbackInfo &info) {
 
 // ── hot path: raw node-api ─────────────────────────────────────────────────
 
-bool ReadArgs(napi_env env, napi_callback_info info, Plugin **p, Entry **e, const uint8_t **data, size_t *len) {
-  size_t argc = 2;
-  napi_value argv[2];
-  void *self;
-  napi_get_cb_info(env, info, &argc, argv, nullptr, &self);
-  *p = static_cast<Plugin *>(self);
+// One JS function per (plugin, callback id): the id travels as the
+// function's data, so a call reads one argument.
+struct BoundCb {
+  Plugin *p;
   uint32_t id;
+};
+
+bool ReadArgs(napi_env env, napi_callback_info info, Plugin **p, Entry **e, const uint8_t **data, size_t *len) {
+  size_t argc = 1;
+  napi_value arg;
+  void *self;
+  napi_get_cb_info(env, info, &argc, &arg, nullptr, &self);
+  auto *b = static_cast<BoundCb *>(self);
+  *p = b->p;
   napi_typedarray_type t;
   void *ptr;
-  if (argc < 2 || napi_get_value_uint32(env, argv[0], &id) != napi_ok ||
-      napi_get_typedarray_info(env, argv[1], &t, len, &ptr, nullptr, nullptr) != napi_ok || t != napi_uint8_array) {
-    napi_throw_type_error(env, "E_ARG", "call(id: number, data: Uint8Array)");
+  if (argc < 1 || napi_get_typedarray_info(env, arg, &t, len, &ptr, nullptr, nullptr) != napi_ok || t != napi_uint8_array) {
+    napi_throw_type_error(env, "E_ARG", "expected (data: Uint8Array)");
     return false;
   }
-  if ((*p)->closed || !(*p)->initialized || (*p)->torn_down || id >= (*p)->entries.size()) {
+  if ((*p)->closed || !(*p)->initialized || (*p)->torn_down || b->id >= (*p)->entries.size()) {
     napi_throw_error(env, "E_STATE", "no such callback, or the plugin is not active");
     return false;
   }
-  *e = &(*p)->entries[id];
-  *data = static_cast<const uint8_t *>(ptr);
+  *e = &(*p)->entries[b->id];
+  *data = ptr ? static_cast<const uint8_t *>(ptr) : reinterpret_cast<const uint8_t *>("");
   return true;
 }
 
@@ -391,23 +397,34 @@ napi_value CallHook(napi_env env, napi_callback_info info) {
   else if (!p->hook_out_set) napi_get_null(env, &out);  // pass the input through
   else {
     void *copy;
-    napi_create_buffer_copy(env, p->hook_out.size(), p->hook_out.empty() ? static_cast<const void *>("") : static_cast<const void *>(p->hook_out.data()), &copy, &out);
+    const void *src = p->hook_out.empty() ? static_cast<const void *>("") : static_cast<const void *>(p->hook_out.data());
+    napi_create_buffer_copy(env, p->hook_out.size(), src, &copy, &out);
   }
   p->hook_out.clear();
   p->hook_out_set = false;
   return out;
 }
 
+void FreeBound(napi_env, void *data, void *) { delete static_cast<BoundCb *>(data); }
+
+// bind(handle, id) -> { call(data) -> int32, hook(data) -> int32 | Buffer | null }
 Napi::Value Bind(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Plugin *p = Unwrap(info);
-  if (!p) return Fail(env, "E_ARG", "bind(handle)");
-  napi_value call, hook;
-  napi_create_function(env, "call", NAPI_AUTO_LENGTH, CallCb, p, &call);
-  napi_create_function(env, "hook", NAPI_AUTO_LENGTH, CallHook, p, &hook);
+  if (!p || info.Length() < 2 || !info[1].IsNumber()) return Fail(env, "E_ARG", "bind(handle, id)");
+  uint32_t id = info[1].As<Napi::Number>().Uint32Value();
   Napi::Object out = Napi::Object::New(env);
-  out.Set("call", Napi::Value(env, call));
-  out.Set("hook", Napi::Value(env, hook));
+  const struct {
+    const char *name;
+    napi_callback fn;
+  } fns[] = {{"call", CallCb}, {"hook", CallHook}};
+  for (const auto &f : fns) {
+    auto *b = new BoundCb{p, id};
+    napi_value v;
+    napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, b, &v);
+    napi_add_finalizer(env, v, b, FreeBound, nullptr, nullptr);
+    out.Set(f.name, Napi::Value(env, v));
+  }
   return out;
 }
 
