@@ -555,7 +555,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   metrics(name: string): Readonly<PluginMetrics> {
-    return { ...this.#get(name).metrics };
+    const entry = this.#get(name);
+    const lastCallFuel = entry.instance?.lastCallFuel?.();
+    return { ...entry.metrics, ...(lastCallFuel !== undefined ? { lastCallFuel } : {}) };
   }
 
   #get(name: string): Entry {

@@ -282,9 +282,9 @@ describe("faults", () => {
 
 describe("host calls", () => {
   it("validates register-callback names and caps the number of callbacks", async () => {
-    newRegistry({ hostCalls: { maxCallbacks: 10 } });
+    newRegistry({ hostCalls: { maxCallbacks: 12 } });
     const probe = await registry.load(pluginDir(PROBE));
-    expect(probe.callbacks).toHaveLength(8);
+    expect(probe.callbacks).toHaveLength(10);
     expect(await probe.invoke("register", enc("bad name!\0"))).toBe(1);
     expect(await probe.invoke("register", enc(`${"x".repeat(129)}\0`))).toBe(1);
     expect(await probe.invoke("register", enc("\0"))).toBe(1);

@@ -29,6 +29,8 @@ export interface CompiledComponent {
   exports: readonly string[];
   /** Compiled core modules, keyed by name plus instrumentation key. */
   modules: Map<string, WebAssembly.Module>;
+  /** What the instrumenter reported for each rewritten module. */
+  rewrites: Map<WebAssembly.Module, import("../instrument/index.js").InstrumentResult>;
 }
 
 const GUEST_INTERFACE = "plughost:plugin/guest";
@@ -102,7 +104,7 @@ async function compileUncached(
   const mod = (await import(url)) as { instantiate: GlueInstantiate };
   const coreBytes = new Map<string, Uint8Array>();
   for (const [name, data] of glue.files) if (name.endsWith(".wasm")) coreBytes.set(name, data);
-  return { hash, instantiate: mod.instantiate, coreBytes, imports: glue.imports, exports: glue.exports, modules: new Map() };
+  return { hash, instantiate: mod.instantiate, coreBytes, imports: glue.imports, exports: glue.exports, modules: new Map(), rewrites: new Map() };
 }
 
 async function transpile(bytes: Uint8Array, options: { file: string; plugin: string }): Promise<GlueFiles> {

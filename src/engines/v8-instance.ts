@@ -114,11 +114,10 @@ export class V8Instance implements EngineInstance {
       const [cp, cl] = this.#lower(encodeString(configJson), EXPORTS.init);
       const status = this.#guest.init(ap, al, cp, cl);
       this.#guest.postInit?.(status);
+      this.#settle();
       return status;
     } catch (err) {
       throw this.#failed(err, EXPORTS.init);
-    } finally {
-      this.#leave();
     }
   }
 
@@ -127,11 +126,10 @@ export class V8Instance implements EngineInstance {
     try {
       const status = this.#guest.teardown();
       this.#guest.postTeardown?.(status);
+      this.#settle();
       return status;
     } catch (err) {
       throw this.#failed(err, EXPORTS.teardown);
-    } finally {
-      this.#leave();
     }
   }
 
@@ -143,11 +141,10 @@ export class V8Instance implements EngineInstance {
       const status = this.#guest.onEvent(np, nl, dp, dl);
       // C and Rust guests define no post-return for a status result; componentize-js guests do.
       if (this.#guest.postOnEvent) this.#guest.postOnEvent(status);
+      this.#settle();
       return status;
     } catch (err) {
       throw this.#failed(err, EXPORTS.onEvent);
-    } finally {
-      this.#leave();
     }
   }
 
@@ -174,11 +171,10 @@ export class V8Instance implements EngineInstance {
         throw new AbiViolation(name, `result discriminant ${tag} is neither ok (0) nor err (1)`, { plugin: this.#plugin });
       }
       this.#guest.postOnHook?.(ret);
+      this.#settle();
       return outcome;
     } catch (err) {
       throw this.#failed(err, name);
-    } finally {
-      this.#leave();
     }
   }
 
@@ -207,13 +203,23 @@ export class V8Instance implements EngineInstance {
     this.#meter?.begin();
   }
 
-  #leave(): void {
+  /** End a call that returned; metering may still find it over budget (and throw). */
+  #settle(): void {
     this.#busy = false;
     if (this.#meter) this.#lastFuel = this.#meter.end();
   }
 
   /** Turn whatever the call threw into a typed error; a fault poisons the instance. */
   #failed(err: unknown, exportName: string): PlughostError {
+    if (this.#busy) {
+      // The call threw before settling: account for its fuel, ignoring a second signal.
+      this.#busy = false;
+      try {
+        if (this.#meter) this.#lastFuel = this.#meter.end();
+      } catch {
+        // already failing
+      }
+    }
     const details = { plugin: this.#plugin, cause: err };
     let fault: InstanceFault;
     if (err instanceof InstanceFault) fault = err;

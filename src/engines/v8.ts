@@ -13,23 +13,9 @@ import { compileComponent, type CompiledComponent } from "./v8-compile.js";
 import { createHostImports, HOST_IMPORT_MODULE, type ImportContext } from "./v8-host-imports.js";
 import { V8Instance, type CallMeter, type GuestExports } from "./v8-instance.js";
 import { checkImports, wasiImports } from "./v8-wasi.js";
+import { createLimits, instrumentModule, type InstrumentResult, type Limits as LimitsRuntime } from "../instrument/index.js";
 
 const GUEST = "plughost:plugin/guest@0.1.0#";
-
-/** Hooks for rewriting core modules before compilation (fuel, memory caps). */
-export interface CoreModuleInstrumenter {
-  /** A key that changes whenever the rewrite would (part of the module cache key). */
-  key(request: LoadRequest): string;
-  rewrite(bytes: Uint8Array, request: LoadRequest): Uint8Array;
-  /** Extra imports for every rewritten core module, and the per-call meter. */
-  runtime(request: LoadRequest): { imports: WebAssembly.Imports; meter: CallMeter | undefined } | undefined;
-}
-
-let instrumenter: CoreModuleInstrumenter | undefined;
-/** Installed by the limits module; keeps the engine free of instrumentation details. */
-export function setCoreModuleInstrumenter(i: CoreModuleInstrumenter | undefined): void {
-  instrumenter = i;
-}
 
 export const v8Engine: Engine = {
   name: "v8",
@@ -57,8 +43,22 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
   const memory = new GuestMemory(plugin);
   const ctx: ImportContext = { plugin, memory, host: request.host, currentExport: "instantiate", realloc: undefined };
   const hostImports = createHostImports(ctx);
-  const limits = instrumenter?.runtime(request);
-  const moduleKey = instrumenter ? instrumenter.key(request) : "";
+  const { fuel, fuelLifetime, memoryBytes, tableElements } = request.limits;
+  const metered = fuel !== undefined || fuelLifetime !== undefined;
+  const instrumented = metered || memoryBytes !== undefined || tableElements !== undefined;
+  // One fuel counter and one memory ledger for all core modules of this instance.
+  const limits: LimitsRuntime | undefined = instrumented
+    ? createLimits({
+        fuel,
+        fuelLifetime,
+        memoryBytes,
+        tableElements,
+        // Fuel exhaustion fails the call and is recorded as a fault; refused grows only report here.
+        onViolation: (kind, detail) => kind === "memory" && request.onViolation?.("memory", detail),
+      })
+    : undefined;
+  const moduleKey = instrumented ? `fuel=${metered}|mem=${memoryBytes ?? ""}|tab=${tableElements ?? ""}` : "";
+  const rewrites = new Map<WebAssembly.Module, InstrumentResult>();
   let guest: WebAssembly.Instance | undefined;
 
   const getCoreModule = (name: string): WebAssembly.Module => {
@@ -67,16 +67,32 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     if (!mod) {
       const raw = compiled.coreBytes.get(name);
       if (!raw) throw new InvalidPluginBinary(request.entryPath, `jco glue asked for a missing core module ${name}`, { plugin });
-      mod = new WebAssembly.Module((instrumenter ? instrumenter.rewrite(raw, request) : raw) as Uint8Array<ArrayBuffer>);
+      if (instrumented) {
+        const result = instrumentModule(raw, {
+          fuel: metered,
+          memoryBytes,
+          tableElements,
+          label: `${request.entryPath}#${name}`,
+          ...(request.cacheDir ? { cacheDir: path.join(request.cacheDir, "instrumented") } : {}),
+        });
+        mod = new WebAssembly.Module(result.bytes as Uint8Array<ArrayBuffer>);
+        compiled.rewrites.set(mod, result);
+      } else {
+        mod = new WebAssembly.Module(raw as Uint8Array<ArrayBuffer>);
+      }
       compiled.modules.set(cacheKey, mod);
     }
+    const meta = compiled.rewrites.get(mod);
+    if (meta) rewrites.set(mod, meta);
     return mod;
   };
 
   const instantiateCore = async (module: WebAssembly.Module, imports: WebAssembly.Imports = {}): Promise<WebAssembly.Instance> => {
     const isGuest = WebAssembly.Module.exports(module).some((e) => e.name === `${GUEST}init`);
     const wanted = WebAssembly.Module.imports(module);
-    const merged: WebAssembly.Imports = { ...imports, ...(limits?.imports ?? {}) };
+    const merged = { ...imports, ...(limits?.imports ?? {}) } as WebAssembly.Imports;
+    const meta = rewrites.get(module);
+    if (limits && meta) limits.admitModule(meta, `${request.entryPath} core module`, true);
     if (isGuest && wanted.some((i) => i.module === HOST_IMPORT_MODULE)) {
       // Direct imports instead of jco's trampolines: no per-call task records.
       merged[HOST_IMPORT_MODULE] = { ...(imports[HOST_IMPORT_MODULE] ?? {}), ...hostImports };
@@ -139,7 +155,16 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     postOnHook: post("on-hook"),
   };
   ctx.realloc = guestExports.realloc;
-  return new V8Instance(plugin, guestExports, memory, ctx, limits?.meter, () => {
+  const meter: CallMeter | undefined =
+    limits && metered
+      ? {
+          begin: () => limits.beginCall(),
+          end: () => limits.endCall(),
+          isFuelSignal: (err) => limits.isFuelSignal(err),
+          budget: () => limits.callBudget,
+        }
+      : undefined;
+  return new V8Instance(plugin, guestExports, memory, ctx, meter, () => {
     guest = undefined;
   });
 }
