@@ -45,14 +45,9 @@ static int write_file(const char *path, const char *text) {
   return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* Waits for the namespaced child and dies the way it died, so the host sees
- * the plugin's signal or exit status on the helper it spawned. */
-static void relay(pid_t child) {
-  for (int fd = 0; fd < 64; fd++) close(fd);
-  int st;
-  while (waitpid(child, &st, 0) < 0) {
-    if (errno != EINTR) _exit(PH_EXIT_SANDBOX);
-  }
+/* Die the way a waited-for process died (wait status `st`), so the host sees
+ * the plugin's own signal or exit status on the helper it spawned. */
+static void reproduce(int st) {
   if (WIFSIGNALED(st)) {
     int sig = WTERMSIG(st);
     signal(sig, SIG_DFL);
@@ -64,6 +59,41 @@ static void relay(pid_t child) {
     _exit(128 + sig);
   }
   _exit(WIFEXITED(st) ? WEXITSTATUS(st) : PH_EXIT_SANDBOX);
+}
+
+static void close_all_but(int keep) {
+  for (int fd = 0; fd < 64; fd++)
+    if (fd != keep) close(fd);
+}
+
+/* The helper as spawned: waits for the namespace's init and relays the
+ * plugin's wait status, which init sends over `status_fd`. */
+static void relay(pid_t init, int status_fd) {
+  close_all_but(status_fd);
+  int st;
+  while (waitpid(init, &st, 0) < 0) {
+    if (errno != EINTR) _exit(PH_EXIT_SANDBOX);
+  }
+  int plugin_st;
+  if (read(status_fd, &plugin_st, sizeof plugin_st) == (ssize_t)sizeof plugin_st) reproduce(plugin_st);
+  reproduce(st);
+}
+
+/* pid 1 of the namespace. The kernel drops signals that init has no handler
+ * for (abort() would not end it), so the plugin runs as pid 2 and init only
+ * reaps and reports. */
+static void ns_init(pid_t plugin, int status_fd) {
+  close_all_but(status_fd);
+  for (;;) {
+    int st;
+    pid_t w = waitpid(-1, &st, 0);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) _exit(PH_EXIT_SANDBOX);
+    if (w == plugin) {
+      ssize_t n = write(status_fd, &st, sizeof st);
+      _exit(n == (ssize_t)sizeof st ? 0 : PH_EXIT_SANDBOX);
+    }
+  }
 }
 
 static const struct {
@@ -102,11 +132,19 @@ unsigned ph_enter_namespaces(void) {
   }
   if (got & PH_SB_MNTNS) mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
   if (got & PH_SB_PIDNS) {
-    /* A new pid namespace applies to children: fork, and let the child (pid 1
-     * of the namespace; everything it forks dies with it) run the plugin. */
-    pid_t child = fork();
-    if (child < 0) return got & ~PH_SB_PIDNS;
-    if (child > 0) relay(child);
+    /* A new pid namespace applies to children: fork its init, which forks the
+     * process that runs the plugin. Everything in the namespace dies with init. */
+    int sp[2];
+    if (pipe2(sp, O_CLOEXEC) != 0) _exit(PH_EXIT_SANDBOX);
+    pid_t init = fork();
+    if (init < 0) _exit(PH_EXIT_SANDBOX);
+    if (init > 0) relay(init, sp[0]);
+    close(sp[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    pid_t plugin = fork();
+    if (plugin < 0) _exit(PH_EXIT_SANDBOX);
+    if (plugin > 0) ns_init(plugin, sp[1]);
+    close(sp[1]);
   }
   return got;
 }
