@@ -14,7 +14,7 @@
 //! (see `output.rs`) and delivered when the call returns.
 
 use crate::output::SharedLog;
-use napi::bindgen_prelude::{Either, FunctionRef, Uint8Array};
+use napi::bindgen_prelude::{Either, FnArgs, FunctionRef, Uint8Array};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use std::sync::mpsc;
@@ -41,7 +41,8 @@ pub mod op {
 /// guest then traps, and the TS side rethrows the stashed JS error.
 pub const HOST_FAILED: f64 = -2147483648.0;
 
-pub type HostArgs = (u32, String, String, Option<Uint8Array>);
+/// Spread into four JS arguments (a bare tuple would arrive as one array).
+pub type HostArgs = FnArgs<(u32, String, String, Option<Uint8Array>)>;
 pub type HostReply = Either<f64, String>;
 pub type HostTsfn = ThreadsafeFunction<HostArgs, HostReply, HostArgs, Status, false, true>;
 
@@ -159,7 +160,7 @@ impl plughost::plugin::host::Host for HostBridge {
     }
 
     fn register_callback(&mut self, event_name: String) -> wasmtime::Result<Result<(), RegisterError>> {
-        let code = self.number((op::REGISTER_CALLBACK, event_name, String::new(), None))?;
+        let code = self.number((op::REGISTER_CALLBACK, event_name, String::new(), None).into())?;
         Ok(match code as i64 {
             0 => Ok(()),
             1 => Err(RegisterError::InvalidName),
@@ -169,24 +170,24 @@ impl plughost::plugin::host::Host for HostBridge {
     }
 
     fn emit(&mut self, event_name: String, data: Vec<u8>) -> wasmtime::Result<Result<u32, MessageError>> {
-        let n = self.number((op::EMIT, event_name, String::new(), Some(Uint8Array::from(data))))?;
+        let n = self.number((op::EMIT, event_name, String::new(), Some(Uint8Array::from(data))).into())?;
         Ok(if n >= 0.0 { Ok(n as u32) } else { Err(message_error(n)) })
     }
 
     fn send(&mut self, target: String, event_name: String, data: Vec<u8>) -> wasmtime::Result<Result<(), MessageError>> {
-        let n = self.number((op::SEND, target, event_name, Some(Uint8Array::from(data))))?;
+        let n = self.number((op::SEND, target, event_name, Some(Uint8Array::from(data))).into())?;
         Ok(if n >= 0.0 { Ok(()) } else { Err(message_error(n)) })
     }
 
     fn get_config(&mut self) -> wasmtime::Result<String> {
-        match self.call((op::GET_CONFIG, String::new(), String::new(), None))? {
+        match self.call((op::GET_CONFIG, String::new(), String::new(), None).into())? {
             Either::B(s) => Ok(s),
             Either::A(_) => Ok("{}".into()),
         }
     }
 
     fn get_config_value(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        match self.call((op::GET_CONFIG_VALUE, key, String::new(), None))? {
+        match self.call((op::GET_CONFIG_VALUE, key, String::new(), None).into())? {
             Either::B(s) => Ok(Some(s)),
             Either::A(_) => Ok(None),
         }

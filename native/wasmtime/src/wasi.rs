@@ -8,7 +8,7 @@
 
 use crate::output::{LogPipe, SharedLog};
 use std::collections::HashSet;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use wasmtime::component::Linker;
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
@@ -62,10 +62,10 @@ pub fn build_ctx(grant: &WasiGrant, log: &SharedLog) -> wasmtime::Result<WasiCtx
     b.allow_tcp(grant.network());
     b.allow_udp(grant.network());
     b.allow_ip_name_lookup(grant.network());
-    let peers = Arc::new(resolve_peers(&grant.net));
+    let peers = Arc::new(grant.net.iter().filter_map(|p| NetRule::parse(p)).collect::<Vec<_>>());
     b.socket_addr_check(move |addr, use_| {
         let ok = match use_ {
-            SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => peers.contains(&addr),
+            SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => peers.iter().any(|r| r.allows(&addr)),
             // Implicit binds before a connect use the wildcard address.
             SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => addr.ip().is_unspecified() && addr.port() == 0,
             SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
@@ -75,14 +75,36 @@ pub fn build_ctx(grant: &WasiGrant, log: &SharedLog) -> wasmtime::Result<WasiCtx
     Ok(b.build())
 }
 
-fn resolve_peers(net: &[String]) -> HashSet<SocketAddr> {
-    let mut out = HashSet::new();
-    for peer in net {
-        if let Ok(addrs) = peer.to_socket_addrs() {
-            out.extend(addrs);
+/// One `net:outbound:<host>:<port>` grant, checked against socket addresses.
+/// Host names are resolved once, when the plugin is instantiated. A host of
+/// `*` allows any address; `*.domain` cannot be checked against an address
+/// and allows nothing.
+struct NetRule {
+    hosts: Option<HashSet<IpAddr>>,
+    port: Option<u16>,
+}
+
+impl NetRule {
+    fn parse(peer: &str) -> Option<NetRule> {
+        let (host, port) = peer.rsplit_once(':')?;
+        let port = if port == "*" { None } else { Some(port.parse().ok()?) };
+        if host == "*" {
+            return Some(NetRule { hosts: None, port });
         }
+        if host.starts_with("*.") {
+            return None;
+        }
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let hosts = match bare.parse::<IpAddr>() {
+            Ok(ip) => HashSet::from([ip]),
+            Err(_) => (bare, 0).to_socket_addrs().ok()?.map(|a| a.ip()).collect(),
+        };
+        Some(NetRule { hosts: Some(hosts), port })
     }
-    out
+
+    fn allows(&self, addr: &SocketAddr) -> bool {
+        self.port.is_none_or(|p| p == addr.port()) && self.hosts.as_ref().is_none_or(|h| h.contains(&addr.ip()))
+    }
 }
 
 /// Add exactly the interfaces `grant` covers. `wasi:io`, `wasi:cli/exit` and

@@ -1,0 +1,150 @@
+/**
+ * One wasmtime plugin instance behind the `EngineInstance` interface.
+ *
+ * Asynchronous calls run on libuv worker threads (so the event loop stays
+ * free and different plugins run in parallel) and are queued one after the
+ * other. The synchronous fast path runs on the JS thread. A call made while
+ * the instance is inside one of its own host functions, or a synchronous call
+ * while an asynchronous one is queued or running, is a `ReentrancyError`.
+ */
+import { LOG_LEVELS, type EngineInstance, type HookOutcome, type HostCalls, type ViolationKind } from "../engine.js";
+import { PluginNotRunning, ReentrancyError, type PlughostError } from "../errors.js";
+import {
+  STATE_LAST_FUEL,
+  STATE_LIFETIME_FUEL,
+  STATE_PENDING_LOG,
+  STATE_PENDING_VIOLATIONS,
+  type NativeInstance,
+} from "./wasmtime-addon.js";
+import { mapNativeError } from "./wasmtime-errors.js";
+import type { HostBridge } from "./wasmtime-host.js";
+
+export interface WasmtimeInstanceOptions {
+  plugin: string;
+  file: string;
+  native: NativeInstance;
+  /** The state array shared with the addon (fuel figures, pending counts). */
+  state: Float64Array;
+  bridge: HostBridge;
+  host: HostCalls;
+  onViolation: ((kind: ViolationKind, detail: string) => void) | undefined;
+}
+
+const VIOLATION_KINDS = new Set<ViolationKind>(["fuel", "memory", "deadline", "capability", "trap", "crash"]);
+
+export class WasmtimeInstance implements EngineInstance {
+  readonly #o: WasmtimeInstanceOptions;
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Async calls queued or running. */
+  #pending = 0;
+  #disposed = false;
+
+  constructor(options: WasmtimeInstanceOptions) {
+    this.#o = options;
+  }
+
+  init(apiVersion: string, configJson: string): Promise<number> {
+    return this.#async("init", () => this.#o.native.init(apiVersion, configJson));
+  }
+
+  teardown(): Promise<number> {
+    return this.#async("teardown", () => this.#o.native.teardown());
+  }
+
+  onEvent(eventName: string, data: Uint8Array): Promise<number> {
+    return this.#async("on-event", () => this.#o.native.onEvent(eventName, data));
+  }
+
+  async onHook(eventName: string, data: Uint8Array): Promise<HookOutcome> {
+    return hookOutcome(await this.#async("on-hook", () => this.#o.native.onHook(eventName, data)));
+  }
+
+  onEventSync(eventName: string, data: Uint8Array): number {
+    this.#enterSync("on-event");
+    let status: number;
+    try {
+      status = this.#o.native.onEventSync(eventName, data);
+    } catch (err) {
+      throw this.#fail(err, "on-event");
+    }
+    const s = this.#o.state;
+    if (s[STATE_PENDING_LOG] !== 0 || s[STATE_PENDING_VIOLATIONS] !== 0) this.#drain();
+    return status;
+  }
+
+  onHookSync(eventName: string, data: Uint8Array): HookOutcome {
+    this.#enterSync("on-hook");
+    let out: Uint8Array | number;
+    try {
+      out = this.#o.native.onHookSync(eventName, data);
+    } catch (err) {
+      throw this.#fail(err, "on-hook");
+    }
+    this.#drain();
+    return hookOutcome(out);
+  }
+
+  lastCallFuel(): number {
+    return this.#o.state[STATE_LAST_FUEL] ?? 0;
+  }
+
+  /** Fuel used over the instance's lifetime. */
+  lifetimeFuel(): number {
+    return this.#o.state[STATE_LIFETIME_FUEL] ?? 0;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await this.#queue.catch(() => undefined);
+    this.#o.native.dispose();
+  }
+
+  #enterSync(exportName: string): void {
+    const { plugin, bridge } = this.#o;
+    if (this.#disposed) throw new PluginNotRunning("disposed", { plugin });
+    if (bridge.depth > 0 || this.#pending > 0) throw new ReentrancyError(exportName, { plugin });
+  }
+
+  #async<T>(exportName: string, call: () => Promise<T>): Promise<T> {
+    const { plugin, bridge } = this.#o;
+    if (this.#disposed) return Promise.reject(new PluginNotRunning("disposed", { plugin }));
+    if (bridge.depth > 0) return Promise.reject(new ReentrancyError(exportName, { plugin }));
+    this.#pending++;
+    const run = this.#queue.then(async () => {
+      try {
+        const out = await call();
+        this.#drain();
+        return out;
+      } catch (err) {
+        throw this.#fail(err, exportName);
+      } finally {
+        this.#pending--;
+      }
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #fail(err: unknown, exportName: string): PlughostError {
+    this.#drain();
+    return mapNativeError(err, { plugin: this.#o.plugin, file: this.#o.file, export: exportName, hostError: this.#o.bridge.takeThrown() });
+  }
+
+  /** Deliver buffered log output and violations to the host. */
+  #drain(): void {
+    const { native, state, host, onViolation } = this.#o;
+    if (state[STATE_PENDING_LOG] !== 0) {
+      for (const e of native.takeLog()) host.log(LOG_LEVELS[e.level] ?? "info", e.message);
+    }
+    if (state[STATE_PENDING_VIOLATIONS] !== 0) {
+      for (const v of native.takeViolations()) {
+        onViolation?.(VIOLATION_KINDS.has(v.kind as ViolationKind) ? (v.kind as ViolationKind) : "memory", v.detail);
+      }
+    }
+  }
+}
+
+function hookOutcome(out: Uint8Array | number): HookOutcome {
+  return typeof out === "number" ? { ok: false, status: out } : { ok: true, data: out };
+}

@@ -1,0 +1,107 @@
+/**
+ * The wasmtime engine: plugins run in wasmtime (a node-api addon built from
+ * native/wasmtime), with calls off the JS thread. docs/engine-wasmtime.md
+ * explains each mechanism.
+ *
+ * load: read → compile (addon, cached on disk) → check exports, host
+ * version and WASI imports against the capabilities → instantiate (addon,
+ * worker thread) → `WasmtimeInstance`.
+ */
+import { readFile } from "node:fs/promises";
+import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
+import { ApiVersionMismatch, InvalidPluginBinary } from "../errors.js";
+import { HOST_WIT_VERSION } from "../version.js";
+import { loadAddon, STATE_CELLS, type NativeComponent, type WasmtimeAddon } from "./wasmtime-addon.js";
+import { checkImports, wasiGrant } from "./wasmtime-capabilities.js";
+import { mapNativeError } from "./wasmtime-errors.js";
+import { HostBridge } from "./wasmtime-host.js";
+import { WasmtimeInstance } from "./wasmtime-instance.js";
+
+export { WasmtimeInstance } from "./wasmtime-instance.js";
+
+export const wasmtimeEngine: Engine = {
+  name: "wasmtime",
+  async load(request: LoadRequest): Promise<EngineInstance> {
+    const addon = loadAddon();
+    const bytes = request.bytes ?? (await readEntry(request));
+    const scope = { plugin: request.plugin, file: request.entryPath, export: "instantiate" };
+
+    let component: NativeComponent;
+    try {
+      component = await addon.compile(bytes, request.cacheDir ?? null);
+    } catch (err) {
+      throw mapNativeError(err, scope);
+    }
+    checkContract(component, request);
+    checkImports(component.imports(), request.capabilities, request.plugin);
+
+    const { limits } = request;
+    const bridge = new HostBridge(request.host);
+    // Its own ArrayBuffer: off the V8 heap, so the addon can keep a pointer.
+    const state = new Float64Array(new ArrayBuffer(STATE_CELLS * 8));
+    let native;
+    try {
+      native = await component.instantiate(
+        {
+          ...wasiGrant(request.capabilities, request.entryPath, request.plugin),
+          fuel: limits.fuel,
+          fuelLifetime: limits.fuelLifetime,
+          memoryBytes: limits.memoryBytes,
+          tableElements: limits.tableElements,
+          deadlineMs: limits.deadlineMs,
+        },
+        bridge.dispatch,
+        state,
+      );
+    } catch (err) {
+      throw mapNativeError(err, { ...scope, hostError: bridge.takeThrown() });
+    }
+    return new WasmtimeInstance({
+      plugin: request.plugin,
+      file: request.entryPath,
+      native,
+      state,
+      bridge,
+      host: request.host,
+      onViolation: request.onViolation,
+    });
+  },
+};
+
+/** The addon, for callers that want its engine details (benchmarks, diagnostics). */
+export function wasmtimeAddon(): WasmtimeAddon {
+  return loadAddon();
+}
+
+async function readEntry(request: LoadRequest): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(request.entryPath));
+  } catch (err) {
+    throw new InvalidPluginBinary(request.entryPath, `cannot read the entry file: ${(err as Error).message}`, {
+      plugin: request.plugin,
+      cause: err,
+    });
+  }
+}
+
+const major = (v: string) => {
+  const [a = "0", b = "0"] = v.split(".");
+  // 0.x: the minor version is the breaking one.
+  return a === "0" ? `0.${b}` : a;
+};
+
+/** The component must export the guest interface, against a host of our major version. */
+function checkContract(component: NativeComponent, request: LoadRequest): void {
+  const guest = component.exports().find((e) => e.startsWith("plughost:plugin/guest"));
+  if (!guest) {
+    throw new InvalidPluginBinary(request.entryPath, "the component does not export plughost:plugin/guest; build it against wit/plugin.wit (world plugin)", {
+      plugin: request.plugin,
+    });
+  }
+  for (const name of [guest, ...component.imports().filter((i) => i.startsWith("plughost:plugin/"))]) {
+    const version = /@(.+)$/.exec(name)?.[1];
+    if (version && major(version) !== major(HOST_WIT_VERSION)) {
+      throw new ApiVersionMismatch(HOST_WIT_VERSION, version, { plugin: request.plugin });
+    }
+  }
+}
