@@ -5,7 +5,7 @@
 // stable >= 1.95); without one the step says so and skips, and the library
 // still works on the v8 engine (asking for wasmtime is EngineUnavailable).
 // Rebuilds only when the crate's sources, Cargo.toml/Cargo.lock or the WIT change.
-import { copyFileSync, existsSync } from "node:fs";
+import { copyFileSync, existsSync, renameSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
@@ -37,7 +37,9 @@ export async function run() {
       env: { ...process.env, CARGO_BUILD_JOBS: process.env.CARGO_BUILD_JOBS ?? String(Math.min(2, os.availableParallelism())) },
     });
     const lib = process.platform === "darwin" ? "libplughost_wasmtime.dylib" : process.platform === "win32" ? "plughost_wasmtime.dll" : "libplughost_wasmtime.so";
-    copyFileSync(path.join(crate, "target", "release", lib), addon);
+    // Copy then rename: overwriting in place would corrupt a running process's mapping.
+    copyFileSync(path.join(crate, "target", "release", lib), `${addon}.tmp`);
+    renameSync(`${addon}.tmp`, addon);
     console.log(`[setup] wasmtime: built in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   });
 }

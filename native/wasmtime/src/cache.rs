@@ -43,10 +43,15 @@ impl Source {
 pub fn load(bytes: &[u8], cache_dir: Option<&Path>) -> Result<(Component, Source), Fault> {
     let digest: [u8; 32] = Sha256::digest(bytes).into();
     let memory = MEMORY.get_or_init(|| Mutex::new(HashMap::new()));
-    if let Some(c) = memory.lock().unwrap_or_else(|e| e.into_inner()).get(&digest) {
-        return Ok((c.clone(), Source::Memory));
-    }
     let file = cache_dir.map(|dir| dir.join("wasmtime").join(format!("{}.cwasm", cache_key(&digest))));
+    let hit = memory.lock().unwrap_or_else(|e| e.into_inner()).get(&digest).cloned();
+    if let Some(c) = hit {
+        // Another cache dir (or a deleted one) still gets its artifact.
+        if let Some(f) = file.as_ref().filter(|f| !f.exists()) {
+            let _ = store(&c, f);
+        }
+        return Ok((c, Source::Memory));
+    }
     let mut loaded = None;
     if let Some(f) = file.as_ref().filter(|f| f.is_file()) {
         // SAFETY: the cache directory is trusted like the host (see above),

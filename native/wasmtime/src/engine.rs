@@ -71,9 +71,17 @@ fn start_ticker(engine: Engine) {
         .spawn(move || {
             let mut seen = 0u64;
             let mut idle_ticks = 0u32;
+            // The epoch follows the wall clock, not the number of wake-ups: on
+            // a loaded machine `sleep(1 ms)` often takes several.
+            let mut origin = std::time::Instant::now();
+            let mut issued = 0u128;
             loop {
                 std::thread::sleep(TICK);
-                engine.increment_epoch();
+                let due = origin.elapsed().as_micros() / TICK.as_micros();
+                while issued < due {
+                    engine.increment_epoch();
+                    issued += 1;
+                }
                 let started = CALLS_STARTED.load(Ordering::Relaxed);
                 if started != seen || ACTIVE_CALLS.load(Ordering::Relaxed) != 0 {
                     seen = started;
@@ -94,6 +102,9 @@ fn start_ticker(engine: Engine) {
                         guard = cvar.wait(guard).unwrap_or_else(|e| e.into_inner());
                     }
                     idle_ticks = 0;
+                    // Parked time does not count towards anyone's deadline.
+                    origin = std::time::Instant::now();
+                    issued = 0;
                 }
             }
         })
