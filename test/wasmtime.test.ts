@@ -25,7 +25,7 @@ describe("wasmtime engine: lifecycle", () => {
   it("loads, inits, dispatches, runs hooks and tears down", async () => {
     const { instance, host } = await load("plugin");
     expect(await instance.init("0.1.0", "{}")).toBe(0);
-    expect(host.registered).toEqual(["echo"]);
+    expect(host.registered).toEqual(["echo", "sum", "work", "spin", "trap", "grow", "log", "register", "config", "emit", "counter", "fail", "upper", "extra"]);
     expect(host.messages("info")).toEqual(["init 0.1.0"]);
 
     expect(await instance.onEvent("echo", new Uint8Array(16))).toBe(16);
