@@ -1,0 +1,119 @@
+//! The conformance plugin: exactly guest-sdks/CONFORMANCE.md, in Rust.
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use plughost::{Level, Plugin, RegisterError, UNHANDLED};
+
+const CALLBACKS: [&str; 12] = [
+    "echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper",
+];
+
+static COUNTER: AtomicI32 = AtomicI32::new(0);
+
+thread_local! {
+    // What `grow` allocated, kept alive so the linear memory stays grown.
+    static GROWN: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+struct Conformance;
+
+impl Plugin for Conformance {
+    fn init(api_version: &str, config: &str) -> i32 {
+        if config.contains("\"fail-init\":true") {
+            return -1;
+        }
+        if !api_version.starts_with("0.") {
+            return -2;
+        }
+        plughost::info!("conformance init {api_version}");
+        if CALLBACKS.iter().all(|name| plughost::register_callback(name).is_ok()) {
+            0
+        } else {
+            -3
+        }
+    }
+
+    fn teardown() -> i32 {
+        plughost::info!("conformance teardown");
+        0
+    }
+
+    fn on_event(name: &str, data: &[u8]) -> i32 {
+        match name {
+            "echo" => data.len() as i32,
+            "sum" => (data.iter().map(|&b| u64::from(b)).sum::<u64>() % (1 << 31)) as i32,
+            "fail" => -7,
+            "log" => {
+                let message = String::from_utf8_lossy(data);
+                for level in [Level::Debug, Level::Info, Level::Warn, Level::Error] {
+                    plughost::log(level, &message);
+                }
+                0
+            }
+            "register" => match plughost::register_callback(&String::from_utf8_lossy(data)) {
+                Ok(()) => 0,
+                Err(RegisterError::InvalidName) => 1,
+                Err(RegisterError::LimitReached) => 2,
+                Err(RegisterError::Denied) => 3,
+            },
+            // A panic is this SDK's trap: the build aborts on panic, which is `unreachable`.
+            "trap" => panic!("conformance: trap requested"),
+            "spin" => spin(),
+            "grow" => grow(data),
+            "read-file" => match std::fs::read(String::from_utf8_lossy(data).as_ref()) {
+                Ok(_) => 0,
+                Err(_) => 1,
+            },
+            "emit" => {
+                let event = String::from_utf8_lossy(data);
+                match plughost::emit(&event, data) {
+                    Ok(count) => count as i32,
+                    Err(e) => -1 - i32::from(e.code()),
+                }
+            }
+            "counter" => COUNTER.fetch_add(1, Ordering::Relaxed) + 1,
+            _ => UNHANDLED,
+        }
+    }
+
+    fn on_hook(name: &str, mut data: Vec<u8>) -> Result<Vec<u8>, i32> {
+        match name {
+            "echo" => Ok(data),
+            "upper" => {
+                data.make_ascii_uppercase();
+                Ok(data)
+            }
+            "fail" => Err(-7),
+            _ => Err(UNHANDLED),
+        }
+    }
+}
+
+/// Loop forever; `black_box` keeps the optimiser from proving the loop useless.
+fn spin() -> ! {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+/// `data` is a little-endian u32 count of MiB: allocate that much and keep it.
+fn grow(data: &[u8]) -> i32 {
+    let Some(mib) = data.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])) else {
+        return 1;
+    };
+    let Some(bytes) = (mib as usize).checked_mul(1 << 20) else {
+        return 1;
+    };
+    let mut block = Vec::new();
+    // try_reserve reports the allocator's refusal (memory.grow failing)
+    // instead of aborting.
+    if block.try_reserve_exact(bytes).is_err() {
+        return 1;
+    }
+    block.resize(bytes, 0);
+    GROWN.with(|g| g.borrow_mut().push(block));
+    0
+}
+
+plughost::export!(Conformance);
