@@ -108,18 +108,18 @@ export class Limits {
   }
 
   /**
-   * End a metered call and return the fuel it used (0 when unmetered). Throws a
-   * `FuelSignal` when the call went past its budget after its last check point:
-   * map it to `FuelExhausted` like a trap during the call.
+   * End a metered call (also after it threw) and return the fuel it used (0
+   * when unmetered). Throws a `FuelSignal` when a call that otherwise finished
+   * went past its budget after its last check point: map it to
+   * `FuelExhausted` like a fuel trap during the call.
    */
   endCall(): number {
     if (!this.metered) return 0;
     const used = this.#issued - (this.#global.value as number);
     this.#lastUsed = used;
     this.#totalUsed += used;
-    if (this.#lifetimeLeft !== Number.POSITIVE_INFINITY) this.#lifetimeLeft -= used;
-    if (used > this.#budget) {
-      if (this.#lifetimeLeft < 0) this.#lifetimeLeft = 0;
+    if (this.#lifetimeLeft !== Number.POSITIVE_INFINITY) this.#lifetimeLeft = Math.max(0, this.#lifetimeLeft - used);
+    if (used > this.#budget && !this.#exhausted) {
       this.#exhausted = true;
       this.#violation("fuel", `call used ${used} fuel units of its ${this.#budget}-unit budget`);
       throw new FuelSignal(used, this.#budget);

@@ -1,0 +1,401 @@
+// Fuel metering, memory/table caps and caching of src/instrument, on real
+// modules written in WAT (compiled with wabt's wat2wasm) and run on V8.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { FuelExhausted, InvalidPluginBinary, MemoryLimitExceeded } from "../src/errors.js";
+import {
+  clearInstrumentCache, createLimits, FuelSignal, InstrumentError, instrumentFuel, instrumentModule, LimitCapError,
+  LIMITS_MODULE, type Limits, type LimitsOptions,
+} from "../src/instrument/index.js";
+
+const tmp = mkdtempSync(path.join(tmpdir(), "plughost-instrument-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+let n = 0;
+function wat(src: string): Uint8Array {
+  const f = path.join(tmp, `m${n++}.wat`);
+  writeFileSync(f, src);
+  execFileSync("wat2wasm", ["--enable-all", f, "-o", `${f}.wasm`]);
+  return new Uint8Array(readFileSync(`${f}.wasm`));
+}
+
+type Fn = (...args: unknown[]) => unknown;
+interface Loaded { limits: Limits; exports: Record<string, Fn> & Record<string, unknown>; call(name: string, ...args: unknown[]): { value: unknown; fuel: number } }
+
+function load(bytes: Uint8Array, opts: LimitsOptions = {}, extraImports: WebAssembly.Imports = {}): Loaded {
+  const r = instrumentModule(bytes, { fuel: true, memoryBytes: opts.memoryBytes, tableElements: opts.tableElements });
+  const limits = createLimits(opts);
+  limits.admitModule(r);
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(r.bytes), { ...extraImports, ...limits.imports });
+  const exports = inst.exports as Loaded["exports"];
+  return {
+    limits,
+    exports,
+    call(name, ...args) {
+      limits.beginCall();
+      const value = (exports[name] as Fn)(...args);
+      return { value, fuel: limits.endCall() };
+    },
+  };
+}
+
+/** What an engine does with a failed call: map fuel exhaustion to FuelExhausted. */
+function callMapped(l: Loaded, name: string, ...args: unknown[]): unknown {
+  l.limits.beginCall();
+  try {
+    const v = (l.exports[name] as Fn)(...args);
+    l.limits.endCall();
+    return v;
+  } catch (e) {
+    l.limits.endCall(); // account for the fuel the failed call used
+    if (l.limits.isFuelSignal(e)) throw new FuelExhausted(name, l.limits.callBudget, { cause: e });
+    throw e;
+  }
+}
+
+const COUNTS = wat(`
+(module
+  (memory 1)
+  (global $g (mut i32) (i32.const 0))
+  (tag $e (param i32))
+  (func (export "straight") (result i32)
+    i32.const 1 i32.const 2 i32.add nop i32.const 5 drop
+    block (result i32) i32.const 3 end
+    i32.mul)
+  (func (export "sum") (param $n i32) (result i32) (local $s i32)
+    (block $done
+      (loop $top
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $s (i32.add (local.get $s) (local.get $n)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $top)))
+    (local.get $s))
+  (func (export "sum_eh") (param $n i32) (result i32) (local $s i32)
+    (try (do nop) (catch_all))
+    (block $done
+      (loop $top
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $s (i32.add (local.get $s) (local.get $n)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $top)))
+    (local.get $s))
+  (func (export "ifelse") (param i32) (result i32)
+    (if (result i32) (local.get 0)
+      (then (i32.const 10) (i32.const 1) (i32.add))
+      (else (i32.const 20))))
+  (func (export "table") (param i32) (result i32)
+    (block $b2 (block $b1 (block $b0
+      (br_table $b0 $b1 $b2 (local.get 0)))
+      (return (i32.const 100)))
+      (return (i32.const 101)))
+    (i32.const 102))
+  (func $callee (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+  (func (export "caller") (result i32) (global.set $g (call $callee (i32.const 21))) (global.get $g))
+  (func (export "mem") (result i32)
+    (i32.store (i32.const 0) (i32.const 7)) (i32.load (i32.const 0)) (memory.size) (i32.add))
+  (func $fac (export "fac") (param i64) (result i64)
+    (if (result i64) (i64.eqz (local.get 0))
+      (then (i64.const 1))
+      (else (i64.mul (local.get 0) (call $fac (i64.sub (local.get 0) (i64.const 1)))))))
+  (func (export "early") (param i32) (result i32)
+    (i32.const 7) (local.get 0) (br_if 0) (drop) (i32.const 9))
+  (func (export "eh") (param i32) (result i32)
+    (try (result i32)
+      (do (if (local.get 0) (then (throw $e (i32.const 5)))) (i32.const 1))
+      (catch $e (i32.const 1) (i32.add))))
+)`);
+
+describe("fuel counts follow DESIGN.md exactly (1 per operator; 0 for nop, drop, block, loop, unreachable, return, else, end)", () => {
+  const m = load(COUNTS, { fuel: 1_000_000 });
+  it("straight-line code", () => {
+    expect(m.call("straight")).toEqual({ value: 9, fuel: 6 });
+  });
+  it("a counted loop: 12 per iteration + 4", () => {
+    for (const k of [0, 1, 2, 10, 1000]) expect(m.call("sum", k)).toEqual({ value: (k * (k + 1)) / 2, fuel: 12 * k + 4 });
+  });
+  it("the same loop in a function that uses exception handling (counter kept in the global)", () => {
+    for (const k of [0, 1, 10]) expect(m.call("sum_eh", k)).toEqual({ value: (k * (k + 1)) / 2, fuel: 12 * k + 5 });
+  });
+  it("if/else arms", () => {
+    expect(m.call("ifelse", 1)).toEqual({ value: 11, fuel: 5 });
+    expect(m.call("ifelse", 0)).toEqual({ value: 20, fuel: 3 });
+  });
+  it("br_table and return", () => {
+    expect(m.call("table", 0)).toEqual({ value: 100, fuel: 3 });
+    expect(m.call("table", 1)).toEqual({ value: 101, fuel: 3 });
+    expect(m.call("table", 7)).toEqual({ value: 102, fuel: 3 });
+  });
+  it("calls and globals", () => {
+    expect(m.call("caller")).toEqual({ value: 42, fuel: 7 });
+  });
+  it("memory operators", () => {
+    expect(m.call("mem")).toEqual({ value: 8, fuel: 7 });
+  });
+  it("recursion: 9 per level + 4", () => {
+    for (const k of [0, 1, 5, 20]) expect(m.call("fac", BigInt(k)).fuel).toBe(9 * k + 4);
+  });
+  it("a branch out of the function", () => {
+    expect(m.call("early", 1)).toEqual({ value: 7, fuel: 3 });
+    expect(m.call("early", 0)).toEqual({ value: 9, fuel: 4 });
+  });
+  it("throw and catch", () => {
+    expect(m.call("eh", 0)).toEqual({ value: 1, fuel: 4 });
+    expect(m.call("eh", 1)).toEqual({ value: 6, fuel: 8 });
+  });
+  it("reports fuel used and remaining", () => {
+    m.call("sum", 10);
+    expect(m.limits.lastCallFuel).toBe(124);
+    expect(m.limits.fuelRemaining()).toBe(1_000_000 - 124);
+  });
+  it("budgets above 2^31 are refilled in chunks and counted exactly", () => {
+    const big = load(COUNTS, { fuel: 5e9 });
+    const k = 100_000_000; // 1.2e9 units: more than one 2^30 chunk
+    big.limits.beginCall();
+    (big.exports.sum as Fn)(k);
+    expect(big.limits.endCall()).toBe(12 * k + 4);
+  });
+});
+
+const RUNAWAY = wat(`
+(module
+  (global $iters (export "iters") (mut i32) (i32.const 0))
+  (func (export "spin") (loop $l (global.set $iters (i32.add (global.get $iters) (i32.const 1))) (br $l)))
+  (func $down (export "down") (param i32) (result i32)
+    (global.set $iters (i32.add (global.get $iters) (i32.const 1)))
+    (i32.add (call $down (i32.add (local.get 0) (i32.const 1))) (i32.const 1)))
+  (func (export "spin_catch") (result i32)
+    ;; tries to swallow the exhaustion and carry on
+    (block $out (loop $l
+      (try (do (call $spin_inner)) (catch_all (br $out)))
+      (br $l)))
+    (i32.const 1))
+  (func $spin_inner (loop $l (global.set $iters (i32.add (global.get $iters) (i32.const 1))) (br $l)))
+  (func (export "overrun") (result i32)
+    ;; a long straight line after a branch target: no check point inside
+    (block $b (br_if $b (i32.const 1)))
+    ${"(drop (i32.const 1))".repeat(200)}
+    (i32.const 0))
+)`);
+
+function iters(l: Loaded): number {
+  return (l.exports.iters as WebAssembly.Global).value as number;
+}
+
+describe("fuel exhaustion", () => {
+  it("stops an infinite loop, and the engine maps it to FuelExhausted", () => {
+    const l = load(RUNAWAY, { fuel: 10_000 });
+    expect(() => callMapped(l, "spin")).toThrow(FuelExhausted);
+    expect(l.limits.exhausted).toBe(true);
+    // Each iteration costs 5 units: the loop ran no further than its budget.
+    expect(iters(l)).toBeGreaterThan(1900);
+    expect(iters(l)).toBeLessThanOrEqual(2001);
+  });
+  it("stops unbounded recursion before the stack overflows", () => {
+    const l = load(RUNAWAY, { fuel: 5_000 });
+    let err: unknown;
+    try { callMapped(l, "down", 0); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(FuelExhausted);
+    expect((err as FuelExhausted).code).toBe("E_FUEL_EXHAUSTED");
+    expect(iters(l)).toBeLessThan(5_000 / 8 + 2);
+  });
+  it("cannot be swallowed by a Wasm catch_all: the module does not run on", () => {
+    const l = load(RUNAWAY, { fuel: 10_000 });
+    l.limits.beginCall();
+    let err: unknown;
+    try { (l.exports.spin_catch as Fn)(); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(WebAssembly.RuntimeError);
+    expect(l.limits.isFuelSignal(err)).toBe(true);
+    expect(iters(l)).toBeLessThanOrEqual(2001);
+  });
+  it("a call that overran its budget between check points fails at endCall", () => {
+    const l = load(RUNAWAY, { fuel: 50 });
+    l.limits.beginCall();
+    expect((l.exports.overrun as Fn)()).toBe(0);
+    let err: unknown;
+    try { l.limits.endCall(); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(FuelSignal);
+    expect(l.limits.isFuelSignal(err)).toBe(true);
+    expect((err as FuelSignal).used).toBe(203);
+  });
+  it("an ordinary trap is not a fuel signal", () => {
+    const l = load(wat(`(module (func (export "boom") unreachable))`), { fuel: 100 });
+    l.limits.beginCall();
+    let err: unknown;
+    try { (l.exports.boom as Fn)(); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(WebAssembly.RuntimeError);
+    expect(l.limits.isFuelSignal(err)).toBe(false);
+  });
+  it("reports the exhaustion as a violation", () => {
+    const seen: string[] = [];
+    const l = load(RUNAWAY, { fuel: 100, onViolation: (k) => seen.push(k) });
+    expect(() => callMapped(l, "spin")).toThrow(FuelExhausted);
+    expect(seen).toEqual(["fuel"]);
+  });
+  it("a lifetime budget spans calls", () => {
+    const l = load(COUNTS, { fuel: 1000, fuelLifetime: 100 });
+    expect(l.call("sum", 3).fuel).toBe(40);
+    expect(l.call("sum", 3).fuel).toBe(40);
+    expect(l.limits.lifetimeRemaining).toBe(20);
+    expect(() => callMapped(l, "sum", 3)).toThrow(FuelExhausted);
+    expect(l.limits.lifetimeRemaining).toBe(0);
+  });
+  it("beginCall(budget) overrides the default budget", () => {
+    const l = load(COUNTS, { fuel: 1000 });
+    expect(() => { l.limits.beginCall(30); (l.exports.sum as Fn)(3); }).toThrow(WebAssembly.RuntimeError);
+    expect(l.limits.exhausted).toBe(true);
+    l.limits.beginCall(40);
+    expect((l.exports.sum as Fn)(3)).toBe(6);
+    expect(l.limits.endCall()).toBe(40);
+  });
+  it("unmetered limits run instrumented code without a budget", () => {
+    const l = load(COUNTS, {});
+    expect(l.limits.metered).toBe(false);
+    expect(l.call("sum", 1000)).toEqual({ value: 500500, fuel: 0 });
+  });
+  it("modules of one instance share one counter", () => {
+    const a = instrumentModule(wat(`(module (func (export "f") (result i32) (i32.add (i32.const 1) (i32.const 2))))`));
+    const b = instrumentModule(wat(`(module (import "a" "f" (func $f (result i32))) (func (export "g") (result i32) (i32.mul (call $f) (i32.const 2))))`));
+    const limits = createLimits({ fuel: 1000 });
+    const ia = new WebAssembly.Instance(new WebAssembly.Module(a.bytes), limits.imports);
+    const ib = new WebAssembly.Instance(new WebAssembly.Module(b.bytes), { a: ia.exports, ...limits.imports });
+    limits.beginCall();
+    expect((ib.exports.g as Fn)()).toBe(6);
+    expect(limits.endCall()).toBe(3 + 3);
+  });
+});
+
+describe("memory and table caps", () => {
+  const GROW = wat(`
+  (module
+    (memory (export "mem") 1)
+    (table $t (export "tab") 1 funcref)
+    (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+    (func (export "size") (result i32) (memory.size))
+    (func (export "tgrow") (param i32) (result i32) (table.grow $t (ref.null func) (local.get 0))))`);
+
+  it("memory.grow past the cap returns -1 and reports a violation", () => {
+    const seen: [string, string][] = [];
+    const l = load(GROW, { memoryBytes: 4 * 65536, onViolation: (k, d) => seen.push([k, d]) });
+    expect(l.call("grow", 2).value).toBe(1);
+    expect(l.call("grow", 2).value).toBe(-1);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]![0]).toBe("memory");
+    expect(seen[0]![1]).toMatch(/refused/);
+    expect(l.call("grow", 1).value).toBe(3);
+    expect(l.call("size").value).toBe(4);
+    expect(l.call("grow", 1).value).toBe(-1);
+    expect(l.limits.memoryUsedBytes).toBe(4 * 65536);
+    expect(l.limits.violations).toBe(2);
+    // The host cannot grow it past the cap either: the maximum was rewritten.
+    expect(() => (l.exports.mem as WebAssembly.Memory).grow(1)).toThrow(RangeError);
+  });
+
+  it("the cap covers all memories of an instance", () => {
+    const r1 = instrumentModule(GROW, { memoryBytes: 3 * 65536 });
+    const limits = createLimits({ memoryBytes: 3 * 65536 });
+    limits.admitModule(r1);
+    limits.admitModule(r1);
+    const i1 = new WebAssembly.Instance(new WebAssembly.Module(r1.bytes), limits.imports);
+    const i2 = new WebAssembly.Instance(new WebAssembly.Module(r1.bytes), limits.imports);
+    // One page left in the instance's budget: whichever memory asks first gets it.
+    expect((i2.exports.grow as Fn)(1)).toBe(1);
+    expect((i1.exports.grow as Fn)(1)).toBe(-1);
+    expect(() => limits.admitModule(r1, "third")).toThrow(LimitCapError);
+  });
+
+  it("refuses a module whose initial memory is over the cap, naming the memory, its minimum and the cap", () => {
+    const big = wat(`(module (memory 10))`);
+    let err: unknown;
+    try { instrumentModule(big, { memoryBytes: 65536 * 4, label: "guest.wasm#core0" }); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(LimitCapError);
+    expect(err).toBeInstanceOf(MemoryLimitExceeded);
+    const e = err as LimitCapError;
+    expect(e.message).toContain("memory 0");
+    expect(e.message).toContain("10 pages (655360 bytes)");
+    expect(e.message).toContain("cap of 262144 bytes");
+    expect(e.message).toContain("guest.wasm#core0");
+    expect(e.minimum).toBe(655360);
+    expect(e.cap).toBe(262144);
+  });
+
+  it("reports imported memories so the host can check them", () => {
+    const r = instrumentModule(wat(`(module (import "env" "memory" (memory 2 100)) (memory 1) (func (export "f")))`), { memoryBytes: 1 << 20 });
+    expect(r.memories).toEqual([
+      { index: 0, imported: true, module: "env", name: "memory", minimumPages: 2, maximumPages: 100, shared: false },
+      { index: 1, imported: false, minimumPages: 1, maximumPages: 16, shared: false },
+    ]);
+    expect(r.definedMemoryBytes).toBe(65536);
+    const limits = createLimits({ memoryBytes: 65536 });
+    expect(() => limits.admitModule(r, "m", true)).toThrow(/imported memory 0 \(env\.memory\)/);
+  });
+
+  it("table.grow past the cap returns -1 and reports a violation", () => {
+    const seen: string[] = [];
+    const l = load(GROW, { tableElements: 10, onViolation: (_k, d) => seen.push(d) });
+    expect(l.call("tgrow", 5).value).toBe(1);
+    expect(l.call("tgrow", 10).value).toBe(-1);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatch(/table\.grow by 10 elements refused/);
+    expect(l.call("tgrow", 4).value).toBe(6);
+    expect((l.exports.tab as WebAssembly.Table).length).toBe(10);
+    expect(() => (l.exports.tab as WebAssembly.Table).grow(1)).toThrow(RangeError);
+  });
+
+  it("refuses a table whose initial size is over the cap", () => {
+    expect(() => instrumentModule(wat(`(module (table 100 funcref))`), { tableElements: 10 })).toThrow(/table 0 declares a minimum of 100 elements, over the cap of 10/);
+  });
+});
+
+describe("caching", () => {
+  it("returns identical bytes for the same module, from memory and from disk", () => {
+    const dir = path.join(tmp, "cache");
+    clearInstrumentCache();
+    const a = instrumentModule(COUNTS, { cacheDir: dir, memoryBytes: 1 << 20 });
+    const b = instrumentModule(COUNTS, { cacheDir: dir, memoryBytes: 1 << 20 });
+    expect(b).toBe(a);
+    expect(readdirSync(dir).sort()).toEqual([`${a.key}.json`, `${a.key}.wasm`]);
+    clearInstrumentCache();
+    const c = instrumentModule(COUNTS, { cacheDir: dir, memoryBytes: 1 << 20 });
+    expect(c).not.toBe(a);
+    expect(Buffer.from(c.bytes).equals(Buffer.from(a.bytes))).toBe(true);
+    expect(c.memories).toEqual(a.memories);
+    // Fresh, uncached work gives the same bytes too.
+    const d = instrumentModule(COUNTS, { memoryCache: false, memoryBytes: 1 << 20 });
+    expect(Buffer.from(d.bytes).equals(Buffer.from(a.bytes))).toBe(true);
+    // Different options, different key.
+    expect(instrumentModule(COUNTS, { memoryCache: false }).key).not.toBe(a.key);
+  });
+  it("instrumentFuel is instrumentModule with fuel on", () => {
+    const r = instrumentFuel(COUNTS, { memoryCache: false });
+    expect(r.fuel).toBe(true);
+    expect(r.limitsImports).toEqual(["fuel", "out_of_fuel"]);
+    expect(WebAssembly.Module.imports(new WebAssembly.Module(r.bytes)).map((i) => `${i.module}.${i.name}`)).toEqual([`${LIMITS_MODULE}.fuel`, `${LIMITS_MODULE}.out_of_fuel`]);
+  });
+});
+
+describe("bad input gives a typed error, never a corrupt module", () => {
+  const cases: [string, Uint8Array][] = [
+    ["garbage", new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9])],
+    ["empty", new Uint8Array(0)],
+    ["a component", new Uint8Array([0, 0x61, 0x73, 0x6d, 0x0d, 0, 0x01, 0])],
+    ["truncated", COUNTS.subarray(0, COUNTS.length - 7)],
+    ["unknown section", new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 0x63, 0x00])],
+    // type () -> (), one function whose body uses reserved opcode 0xff
+    ["unknown opcode", new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 10, 5, 1, 3, 0, 0xff, 0x0b])],
+  ];
+  for (const [name, bytes] of cases) {
+    it(name, () => {
+      let err: unknown;
+      try { instrumentModule(bytes, { memoryCache: false }); } catch (e) { err = e; }
+      expect(err).toBeInstanceOf(InstrumentError);
+      expect(err).toBeInstanceOf(InvalidPluginBinary);
+      expect((err as InstrumentError).code).toBe("E_INVALID_BINARY");
+    });
+  }
+  it("rejects nonsense caps", () => {
+    expect(() => instrumentModule(COUNTS, { memoryBytes: -1 })).toThrow(InstrumentError);
+  });
+});
