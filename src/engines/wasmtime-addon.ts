@@ -34,6 +34,8 @@ export interface NativeInstance {
   /** A Buffer is `ok(bytes)`, a number is `err(status)`. */
   onHook(eventName: string, data: Uint8Array): Promise<Uint8Array | number>;
   onEventSync(eventName: string, data: Uint8Array): number;
+  /** `onEventSync` as a bare node-api function bound to this instance (the fast path). */
+  syncCaller(): (eventName: string, data: Uint8Array) => number;
   onHookSync(eventName: string, data: Uint8Array): Uint8Array | number;
   takeLog(): { level: number; message: string }[];
   takeViolations(): { kind: string; detail: string }[];

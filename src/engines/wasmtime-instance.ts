@@ -38,9 +38,11 @@ export class WasmtimeInstance implements EngineInstance {
   /** Async calls queued or running. */
   #pending = 0;
   #disposed = false;
+  readonly #onEventSync: (eventName: string, data: Uint8Array) => number;
 
   constructor(options: WasmtimeInstanceOptions) {
     this.#o = options;
+    this.#onEventSync = options.native.syncCaller();
   }
 
   init(apiVersion: string, configJson: string): Promise<number> {
@@ -63,7 +65,7 @@ export class WasmtimeInstance implements EngineInstance {
     this.#enterSync("on-event");
     let status: number;
     try {
-      status = this.#o.native.onEventSync(eventName, data);
+      status = this.#onEventSync(eventName, data);
     } catch (err) {
       throw this.#fail(err, "on-event");
     }

@@ -159,6 +159,14 @@ impl NativeInstance {
         .map_err(|f| f.to_napi())
     }
 
+    /// The status call as a bare node-api function bound to this instance:
+    /// the fastest synchronous path (see `fast_path.rs`).
+    #[napi(ts_return_type = "(eventName: string, data: Uint8Array) => number")]
+    pub fn sync_caller(&self, env: Env) -> Result<napi::bindgen_prelude::Unknown<'_>> {
+        let f = crate::fast_path::create(env.raw(), crate::fast_path::Bound { live: self.live.clone(), state: self.state })?;
+        Ok(unsafe { napi::bindgen_prelude::Unknown::from_raw_unchecked(env.raw(), f) })
+    }
+
     // ── drains
 
     /// Log entries (`host.log` and stdio) buffered since the last drain.

@@ -13,11 +13,13 @@
 //! * `calls`     running one call under the limits
 //! * `fault`     how failures are classified and reported to JS
 //! * `component` / `instance`  the JS-facing objects and async tasks
+//! * `fast_path` the synchronous status call as a bare node-api function
 
 mod cache;
 mod calls;
 mod component;
 mod engine;
+mod fast_path;
 mod fault;
 mod host;
 mod instance;
