@@ -80,7 +80,10 @@ export function loadAddon(): WasmtimeAddon {
     );
   }
   try {
-    cached = createRequire(import.meta.url)(file) as WasmtimeAddon;
+    const addon = createRequire(import.meta.url)(file) as WasmtimeAddon;
+    // Must happen before the engine is first used (docs/engine-wasmtime.md).
+    if (process.env.PLUGHOST_WASMTIME_POOLING === "1") addon.usePoolingAllocator(true);
+    cached = addon;
   } catch (err) {
     throw new EngineUnavailable("wasmtime", `the addon ${file} failed to load: ${(err as Error).message}`, { cause: err });
   }

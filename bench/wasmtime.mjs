@@ -1,0 +1,130 @@
+// wasmtime engine benchmarks (medians): synchronous and asynchronous status
+// dispatch, instantiation (default and pooling allocator), the speed-up of
+// compute-heavy calls to two plugins on two cores, and compute speed against
+// the v8 engine on the same component.
+import { readFileSync, existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { median, timePerCall } from "./stats.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const dist = (f) => path.join(root, "dist", "engines", f);
+const C_BENCH = path.join(root, "test/fixtures/c/bench/plugin.wasm");
+
+const host = {
+  log() {},
+  registerCallback: () => "ok",
+  emit: () => ({ ok: true, value: 0 }),
+  send: () => ({ ok: true, value: undefined }),
+  getConfig: () => "{}",
+  getConfigValue: () => undefined,
+};
+
+async function loadWith(engine, file, limits = {}) {
+  const bytes = new Uint8Array(readFileSync(file));
+  const inst = await engine.load({ plugin: path.basename(path.dirname(file)), entryPath: file, bytes, capabilities: [], limits, host });
+  await inst.init("0.1.0", "{}");
+  return inst;
+}
+
+/** Median ms of `fn()` over `runs` runs after one warm-up. */
+async function timeMs(fn, runs = 7) {
+  await fn();
+  const xs = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    await fn();
+    xs.push(performance.now() - t0);
+  }
+  return median(xs);
+}
+
+/** Instantiation in a fresh process, so the pooling allocator can be chosen before the engine exists. */
+function instantiateInChild(file, pooling) {
+  const script = `
+    const { wasmtimeEngine } = await import(${JSON.stringify(dist("wasmtime.js"))});
+    const { readFileSync } = await import("node:fs");
+    const host = { log() {}, registerCallback: () => "ok", emit: () => ({ ok: true, value: 0 }), send: () => ({ ok: true, value: undefined }), getConfig: () => "{}", getConfigValue: () => undefined };
+    const bytes = new Uint8Array(readFileSync(${JSON.stringify(file)}));
+    const req = { plugin: "bench", entryPath: ${JSON.stringify(file)}, bytes, capabilities: [], limits: {}, host };
+    await (await wasmtimeEngine.load(req)).dispose();
+    const xs = [];
+    for (let i = 0; i < 50; i++) {
+      const t0 = performance.now();
+      const x = await wasmtimeEngine.load(req);
+      xs.push(performance.now() - t0);
+      await x.dispose();
+    }
+    xs.sort((a, b) => a - b);
+    console.log(xs[xs.length >> 1]);`;
+  const env = { ...process.env, PLUGHOST_WASMTIME_POOLING: pooling ? "1" : "0" };
+  return Number(execFileSync(process.execPath, ["--input-type=module", "-e", script], { env, encoding: "utf8" }).trim());
+}
+
+export async function run() {
+  if (!existsSync(dist("wasmtime.js"))) throw new Error("dist/engines/wasmtime.js is missing: run `node scripts/setup.mjs` first");
+  const { wasmtimeEngine } = await import(dist("wasmtime.js"));
+  const { buildFixtures } = await import(path.join(root, "test/fixtures/wasmtime/build.mjs"));
+  const fixture = (await buildFixtures()).plugin;
+  const statusFile = existsSync(C_BENCH) ? C_BENCH : fixture;
+  const statusEvent = statusFile === C_BENCH ? "status" : "sum";
+  const data = new Uint8Array(16).fill(7);
+
+  // Dispatch: a 16-byte status call, through EngineInstance.
+  const inst = await loadWith(wasmtimeEngine, statusFile);
+  const wasmtime_dispatch_status_ns = timePerCall(() => inst.onEventSync(statusEvent, data), { batch: 50_000 });
+  const wasmtime_dispatch_async_ns = await (async () => {
+    const N = 20_000;
+    const samples = [];
+    for (let r = 0; r < 5; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < N; i++) await inst.onEvent(statusEvent, data);
+      samples.push(((performance.now() - t0) * 1e6) / N);
+    }
+    return median(samples);
+  })();
+  await inst.dispose();
+
+  const wasmtime_instantiate_ms = instantiateInChild(statusFile, false);
+  const wasmtime_instantiate_pooling_ms = instantiateInChild(statusFile, true);
+
+  // Parallel: compute-heavy calls (~tens of ms each) to two plugins.
+  const a = await loadWith(wasmtimeEngine, fixture);
+  const b = await loadWith(wasmtimeEngine, fixture);
+  const work = new Uint8Array(4);
+  new DataView(work.buffer).setUint32(0, 20_000_000, true);
+  const serial = await timeMs(async () => {
+    await a.onEvent("work", work);
+    await b.onEvent("work", work);
+  });
+  const parallel = await timeMs(() => Promise.all([a.onEvent("work", work), b.onEvent("work", work)]));
+  const wasmtime_parallel_speedup = serial / parallel;
+  const wasmtime_work_ms = await timeMs(() => a.onEventSync("work", work));
+  await a.dispose();
+  await b.dispose();
+
+  const results = {
+    wasmtime_dispatch_status_ns,
+    wasmtime_dispatch_async_ns,
+    wasmtime_instantiate_ms,
+    wasmtime_instantiate_pooling_ms,
+    wasmtime_parallel_speedup,
+  };
+
+  // Same component and workload on the v8 engine, where it is built.
+  if (existsSync(dist("v8.js"))) {
+    const { v8Engine } = await import(dist("v8.js"));
+    const v = await loadWith(v8Engine, fixture);
+    const v8_work_ms = await timeMs(() => v.onEventSync ? v.onEventSync("work", work) : v.onEvent("work", work));
+    await v.dispose();
+    results.wasmtime_vs_v8_compute_ratio = wasmtime_work_ms / v8_work_ms;
+  }
+
+  console.log(`wasmtime (medians; status plugin: ${path.relative(root, statusFile)}):`);
+  for (const [k, v] of Object.entries(results)) console.log(`  ${k.padEnd(34)} ${v.toFixed(k.endsWith("_ns") ? 0 : 2)}`);
+  console.log("  goals: wasmtime_dispatch_status_ns ≤ 500, wasmtime_parallel_speedup ≥ 1.7 (on 2 otherwise idle cores)");
+  return results;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await run();
