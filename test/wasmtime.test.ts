@@ -167,6 +167,19 @@ describe("wasmtime engine: traps and bad binaries", () => {
     await instance.dispose();
   });
 
+  it("maps a stack overflow to PluginTrap, on a worker thread and on the JS thread", async () => {
+    const a = await load("plugin");
+    const err = await a.instance.onEvent("deep", new Uint8Array()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PluginTrap);
+    expect((err as Error).message).toMatch(/stack/i);
+    const b = await load("plugin");
+    expect(() => b.instance.onEventSync!("deep", new Uint8Array())).toThrow(/stack/i);
+    // The host thread survived: the JS thread still runs wasm.
+    const c = await load("plugin");
+    expect(c.instance.onEventSync!("echo", new Uint8Array(3))).toBe(3);
+    for (const l of [a, b, c]) await l.instance.dispose();
+  });
+
   it("rejects bytes that are not a component with InvalidPluginBinary", async () => {
     const host = new RecordingHost();
     const request = { plugin: "junk", entryPath: "/x/junk.wasm", capabilities: [], limits: {}, host };
