@@ -50,8 +50,7 @@ function callMapped(l: Loaded, name: string, ...args: unknown[]): unknown {
     l.limits.endCall();
     return v;
   } catch (e) {
-    l.limits.endCall(); // account for the fuel the failed call used
-    if (l.limits.isFuelSignal(e)) throw new FuelExhausted(name, l.limits.callBudget, { cause: e });
+    if (l.limits.abortCall(e)) throw new FuelExhausted(name, l.limits.callBudget, { cause: e });
     throw e;
   }
 }
@@ -150,9 +149,9 @@ describe("fuel counts follow DESIGN.md exactly (1 per operator; 0 for nop, drop,
     expect(m.limits.lastCallFuel).toBe(124);
     expect(m.limits.fuelRemaining()).toBe(1_000_000 - 124);
   });
-  it("budgets above 2^31 are refilled in chunks and counted exactly", () => {
+  it("budgets above 2^31 are counted exactly", () => {
     const big = load(COUNTS, { fuel: 5e9 });
-    const k = 100_000_000; // 1.2e9 units: more than one 2^30 chunk
+    const k = 200_000_000; // 2.4e9 units: past the i32 range
     big.limits.beginCall();
     (big.exports.sum as Fn)(k);
     expect(big.limits.endCall()).toBe(12 * k + 4);
@@ -371,8 +370,8 @@ describe("caching", () => {
   it("instrumentFuel is instrumentModule with fuel on", () => {
     const r = instrumentFuel(COUNTS, { memoryCache: false });
     expect(r.fuel).toBe(true);
-    expect(r.limitsImports).toEqual(["fuel", "out_of_fuel"]);
-    expect(WebAssembly.Module.imports(new WebAssembly.Module(r.bytes)).map((i) => `${i.module}.${i.name}`)).toEqual([`${LIMITS_MODULE}.fuel`, `${LIMITS_MODULE}.out_of_fuel`]);
+    expect(r.limitsImports).toEqual(["fuel"]);
+    expect(WebAssembly.Module.imports(new WebAssembly.Module(r.bytes)).map((i) => `${i.module}.${i.name}:${i.kind}`)).toEqual([`${LIMITS_MODULE}.fuel:global`]);
   });
 });
 

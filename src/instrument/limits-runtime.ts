@@ -2,18 +2,18 @@
  * The host side of `"plughost:limits"`: one fuel counter and one memory ledger
  * shared by every instrumented core module of one component instance.
  *
- * Fuel lives in a mutable i32 global. The guest subtracts from it and, when it
- * goes negative at a check point, calls `out_of_fuel()`. The host refills it
- * from the rest of the call's budget in chunks of 2^30 (so budgets beyond i32
- * work and JS never touches a BigInt), or, when the budget is spent, records
- * the exhaustion and returns 1, on which the guest executes `unreachable`.
- * A trap cannot be caught by Wasm exception handlers, so the module never runs
- * on after exhaustion.
+ * Fuel lives in a mutable i64 global holding the fuel left in the current
+ * call. The guest subtracts from it and, when it is negative at a check point
+ * (function entry, loop header), stores it and executes `unreachable`. A trap
+ * cannot be caught by Wasm exception handlers, so the module never runs on
+ * after exhaustion; `isFuelSignal` recognises that trap by the negative
+ * counter. JS reads and writes the counter through two tiny Wasm functions
+ * taking and returning f64, so no BigInt is made per call.
  */
 import { LimitCapError } from "./errors.js";
 import { LIMITS_MODULE, type InstrumentResult } from "./types.js";
 
-const CHUNK = 1 << 30;
+const UNMETERED = 2 ** 62; // never reached: ~146 years at 1e9 units/s
 const PAGE = 65536;
 
 export type LimitViolationKind = "fuel" | "memory";
@@ -45,7 +45,6 @@ export class FuelSignal extends Error {
 
 export interface LimitsImports {
   fuel: WebAssembly.Global;
-  out_of_fuel: () => number;
   memory_grow: (deltaPages: number) => number;
   memory_release: (deltaPages: number) => number;
   table_grow_failed: (size: number, delta: number) => number;
@@ -58,11 +57,11 @@ export class Limits {
   readonly memoryCap: number;
   readonly tableCap: number;
   #global: WebAssembly.Global;
+  #set: (v: number) => void;
+  #get: () => number;
   #defaultBudget: number;
   #lifetimeLeft: number;
-  #budget = 0; // fuel given to the current call
-  #issued = 0; // fuel put into the global so far in this call
-  #reserve = 0; // fuel of this call not yet put into the global
+  #budget: number; // fuel given to the current call
   #exhausted = false;
   #lastUsed = 0;
   #totalUsed = 0;
@@ -77,15 +76,16 @@ export class Limits {
     this.memoryCap = options.memoryBytes ?? Number.POSITIVE_INFINITY;
     this.tableCap = options.tableElements ?? Number.POSITIVE_INFINITY;
     this.#onViolation = options.onViolation;
-    this.#global = new WebAssembly.Global({ value: "i32", mutable: true }, CHUNK);
-    // Unmetered: the guest may still count (it was instrumented); refills never end.
-    this.#reserve = this.metered ? 0 : Number.POSITIVE_INFINITY;
-    this.#issued = CHUNK;
+    // Before the first beginCall (start functions, instantiation) the default budget applies.
+    this.#budget = this.metered ? clampBudget(Math.min(this.#defaultBudget, this.#lifetimeLeft)) : UNMETERED;
+    this.#global = new WebAssembly.Global({ value: "i64", mutable: true }, BigInt(this.#budget));
+    const access = new WebAssembly.Instance(accessModule(), { l: { g: this.#global } }).exports as { set(v: number): void; get(): number };
+    this.#set = access.set;
+    this.#get = access.get;
     const self = this;
     this.imports = {
       [LIMITS_MODULE]: {
         fuel: this.#global,
-        out_of_fuel: () => self.#outOfFuel(),
         memory_grow: (d: number) => self.#memoryGrow(d >>> 0),
         memory_release: (d: number) => { self.#memoryUsed -= (d >>> 0) * PAGE; return 0; },
         table_grow_failed: (size: number, d: number) => self.#tableGrowFailed(size >>> 0, d >>> 0),
@@ -98,13 +98,10 @@ export class Limits {
     if (!this.metered) return;
     let b = budget ?? this.#defaultBudget;
     if (b > this.#lifetimeLeft) b = this.#lifetimeLeft;
-    if (!(b >= 0)) b = 0;
+    b = clampBudget(b);
     this.#budget = b;
     this.#exhausted = false;
-    const first = b < CHUNK ? b : CHUNK;
-    this.#issued = first;
-    this.#reserve = b - first;
-    this.#global.value = first;
+    this.#set(b);
   }
 
   /**
@@ -115,11 +112,12 @@ export class Limits {
    */
   endCall(): number {
     if (!this.metered) return 0;
-    const used = this.#issued - (this.#global.value as number);
+    const left = this.#get();
+    const used = this.#budget - left;
     this.#lastUsed = used;
     this.#totalUsed += used;
     if (this.#lifetimeLeft !== Number.POSITIVE_INFINITY) this.#lifetimeLeft = Math.max(0, this.#lifetimeLeft - used);
-    if (used > this.#budget && !this.#exhausted) {
+    if (left < 0 && !this.#exhausted) {
       this.#exhausted = true;
       this.#violation("fuel", `call used ${used} fuel units of its ${this.#budget}-unit budget`);
       throw new FuelSignal(used, this.#budget);
@@ -127,9 +125,27 @@ export class Limits {
     return used;
   }
 
+  /**
+   * End a call that threw `err`: account for the fuel it used and return true
+   * when `err` means it ran out of fuel (map that to `FuelExhausted`).
+   */
+  abortCall(err: unknown): boolean {
+    const fuel = this.isFuelSignal(err);
+    if (this.metered) {
+      try { this.endCall(); } catch { /* already reported as exhaustion */ }
+    }
+    return fuel;
+  }
+
   /** True when `err` (what the call threw) means the call ran out of fuel. */
   isFuelSignal(err: unknown): boolean {
-    return err instanceof FuelSignal || (this.#exhausted && err instanceof WebAssembly.RuntimeError);
+    if (err instanceof FuelSignal) return true;
+    if (!(err instanceof WebAssembly.RuntimeError) || !this.metered || this.#get() >= 0) return false;
+    if (!this.#exhausted) {
+      this.#exhausted = true;
+      this.#violation("fuel", `call ran out of fuel (budget ${this.#budget} units)`);
+    }
+    return true;
   }
 
   /** The budget of the current call (the lifetime budget may have lowered it). */
@@ -140,7 +156,7 @@ export class Limits {
   /** Fuel left in the current call (or after the last one). */
   fuelRemaining(): number {
     if (!this.metered) return Number.POSITIVE_INFINITY;
-    return this.#budget - (this.#issued - (this.#global.value as number));
+    return Math.max(0, this.#get());
   }
 
   /** Fuel used by the last completed (or failed, then ended) call. */
@@ -158,7 +174,7 @@ export class Limits {
 
   /** True once the current call has run out of fuel. */
   get exhausted(): boolean {
-    return this.#exhausted;
+    return this.#exhausted || (this.metered && this.#get() < 0);
   }
 
   /** Bytes of linear memory accounted to this instance. */
@@ -193,21 +209,6 @@ export class Limits {
     this.#memoryUsed = next;
   }
 
-  #outOfFuel(): number {
-    let v = this.#global.value as number;
-    while (v < 0 && this.#reserve > 0) {
-      const add = this.#reserve < CHUNK ? this.#reserve : CHUNK;
-      this.#reserve -= add;
-      this.#issued += add;
-      v += add;
-    }
-    this.#global.value = v;
-    if (v >= 0) return 0;
-    this.#exhausted = true;
-    this.#violation("fuel", `call ran out of fuel (budget ${this.#budget} units)`);
-    return 1;
-  }
-
   #memoryGrow(delta: number): number {
     const bytes = delta * PAGE;
     if (this.#memoryUsed + bytes > this.memoryCap) {
@@ -234,4 +235,25 @@ export class Limits {
 /** Create the limits shared by all core modules of one component instance. */
 export function createLimits(options: LimitsOptions = {}): Limits {
   return new Limits(options);
+}
+
+function clampBudget(b: number): number {
+  if (!(b >= 0)) return 0;
+  return b > UNMETERED ? UNMETERED : Math.floor(b);
+}
+
+let access: WebAssembly.Module | undefined;
+/** (import "l" "g" (global (mut i64))) with set(f64) and get() -> f64, hand-assembled. */
+function accessModule(): WebAssembly.Module {
+  access ??= new WebAssembly.Module(new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x01, 0x09, 0x02, 0x60, 0x01, 0x7c, 0x00, 0x60, 0x00, 0x01, 0x7c, // types: (f64)->(), ()->f64
+    0x02, 0x08, 0x01, 0x01, 0x6c, 0x01, 0x67, 0x03, 0x7e, 0x01, // import l.g: mut i64
+    0x03, 0x03, 0x02, 0x00, 0x01,
+    0x07, 0x0d, 0x02, 0x03, 0x73, 0x65, 0x74, 0x00, 0x00, 0x03, 0x67, 0x65, 0x74, 0x00, 0x01,
+    0x0a, 0x10, 0x02,
+    0x08, 0x00, 0x20, 0x00, 0xfc, 0x06, 0x24, 0x00, 0x0b, // set: i64.trunc_sat_f64_s
+    0x05, 0x00, 0x23, 0x00, 0xb9, 0x0b, // get: f64.convert_i64_s
+  ]));
+  return access;
 }

@@ -30,7 +30,6 @@ const PAGE = 65536;
 const MAX_PAGES = 65536; // V8's limit for 32-bit memories
 const MAX_TABLE_INIT = 10_000_000; // V8's limit on a table's initial size
 const MAX_LOCALS = 50_000; // V8's limit on params + locals
-const FUEL_CHUNK = 1 << 30;
 
 // Section ids and their required order (custom sections, id 0, go anywhere).
 const RANK: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13 };
@@ -47,6 +46,8 @@ interface Section {
 
 /** Thrown inside a body when local-cached fuel cannot be used (exception handling); the body is redone in global mode. */
 const NEED_GLOBAL_MODE = Symbol("need-global-mode");
+/** Thrown in global mode at the first loop: loops run faster with the counter in a local. */
+const NEED_LOCAL_MODE = Symbol("need-local-mode");
 
 export function rewriteModule(input: Uint8Array, opts: RewriteOptions): RewriteOutput {
   return new Rewriter(input, opts).run();
@@ -77,12 +78,10 @@ class Rewriter {
   kF = 0; // function imports added
   kG = 0; // global imports added
   newTypes: number[][] = [];
-  tyVoidI32 = -1;
   tyI32I32 = -1;
   tyI32I32I32 = -1;
   tyTableGrow: number[] = [];
   fuelGlobal = -1;
-  oofFunc = -1;
   memGrowFunc = -1;
   memReleaseFunc = -1;
   tableFailFunc = -1;
@@ -94,7 +93,6 @@ class Rewriter {
 
   // Encoded indices used in the inserted sequences.
   encG: number[] = [];
-  encO: number[] = [];
 
   constructor(input: Uint8Array, opts: RewriteOptions) {
     this.b = input;
@@ -338,7 +336,6 @@ class Rewriter {
     this.needMem = this.o.memoryBytes !== undefined && hasCode && this.memories.length > 0;
     this.needTab = this.o.tableElements !== undefined && hasCode && this.tables.length > 0;
     const addType = (t: number[]): number => { this.newTypes.push(t); return this.typeCount + this.newTypes.length - 1; };
-    if (this.needFuel) this.tyVoidI32 = addType([0x60, 0x00, 0x01, 0x7f]);
     if (this.needMem) this.tyI32I32 = addType([0x60, 0x01, 0x7f, 0x01, 0x7f]);
     if (this.needTab) {
       this.tyI32I32I32 = addType([0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f]);
@@ -348,8 +345,7 @@ class Rewriter {
     if (this.needFuel) {
       this.fuelGlobal = this.nImpG;
       this.kG = 1;
-      this.oofFunc = f++;
-      this.limitsImports.push("fuel", "out_of_fuel");
+      this.limitsImports.push("fuel");
     }
     if (this.needMem) {
       this.memGrowFunc = f++;
@@ -365,7 +361,6 @@ class Rewriter {
     if (this.needMem) for (let m = 0; m < this.memories.length; m++) this.memHelper.push(h++);
     if (this.needTab) for (let t = 0; t < this.tables.length; t++) this.tableHelper.push(h++);
     this.encG = encodeU32(this.fuelGlobal);
-    this.encO = encodeU32(this.oofFunc);
   }
 
   remapF(i: number): number {
@@ -499,8 +494,7 @@ class Rewriter {
     const mod = encodeName(LIMITS_MODULE);
     const fn = (name: string, type: number): void => { out.bytes(mod); out.bytes(encodeName(name)); out.byte(0); out.u32(type); };
     if (this.needFuel) {
-      out.bytes(mod); out.bytes(encodeName("fuel")); out.byte(3); out.byte(0x7f); out.byte(1);
-      fn("out_of_fuel", this.tyVoidI32);
+      out.bytes(mod); out.bytes(encodeName("fuel")); out.byte(3); out.byte(0x7e); out.byte(1);
     }
     if (this.needMem) { fn("memory_grow", this.tyI32I32); fn("memory_release", this.tyI32I32); }
     if (this.needTab) fn("table_grow_failed", this.tyI32I32I32);
@@ -732,15 +726,20 @@ class Rewriter {
       if (np === undefined || np < 0) this.fail(start, `function ${i} has type ${ty}, which is not a function type`);
       const at = out.reserve5();
       const bodyStart = out.len;
-      let local = this.needFuel;
+      // Loop-free code keeps the counter in the global (no syncing around
+      // calls); code with loops keeps it in a local; exception handling
+      // forces the global. A body is redone when a later opcode says so.
+      let local = false;
+      let upgrade = this.needFuel;
       for (;;) {
         try {
-          this.writeBody(start, end, np, local);
+          this.writeBody(start, end, np, local, upgrade);
           break;
         } catch (e) {
-          if (e !== NEED_GLOBAL_MODE) throw e;
           out.len = bodyStart;
-          local = false;
+          if (e === NEED_LOCAL_MODE) local = true;
+          else if (e === NEED_GLOBAL_MODE) { local = false; upgrade = false; }
+          else throw e;
         }
       }
       out.patch5(at, out.len - at - 5);
@@ -791,7 +790,7 @@ class Rewriter {
    * counter lives in an extra local and is synced with the shared global
    * around calls and at exits.
    */
-  writeBody(start: number, end: number, nParams: number, local: boolean): void {
+  writeBody(start: number, end: number, nParams: number, local: boolean, upgrade: boolean): void {
     const b = this.b;
     const out = this.out;
     const fuel = this.needFuel;
@@ -810,18 +809,19 @@ class Rewriter {
       this.skipValType();
     }
     if (total > MAX_LOCALS) this.fail(declStart, "too many locals");
-    if (local && total + 1 > MAX_LOCALS) local = false;
-    if (local) {
+    // One extra i32 local: the cached counter (local mode) or a scratch for the check.
+    const extra = fuel && total + 1 <= MAX_LOCALS;
+    if (!extra) { local = false; upgrade = false; }
+    if (extra) {
       out.u32(nDecl + 1);
       out.copy(b, declsFrom, this.p);
       out.byte(1);
-      out.byte(0x7f);
+      out.byte(0x7e);
     } else {
       out.copy(b, declStart, this.p);
     }
     const encF = encodeU32(total);
     const encG = this.encG;
-    const encO = this.encO;
 
     // Fuel state.
     const scratch = new Uint8Array(64);
@@ -837,28 +837,31 @@ class Rewriter {
       segCost = 0;
       segKind = 0;
     };
+    // The counter is an i64: it never needs refilling, so running out is a
+    // plain trap (no call in loops, which would cost TurboFan registers).
     const prefix = (s: Uint8Array, kind: number, cost: number): number => {
       let n = 0;
       const put = (a: number[]): void => { for (const x of a) s[n++] = x; };
-      const cst = cost > 0 ? [0x41, ...encodeS32(cost), 0x6b] : [];
+      const cst = cost > 0 ? [0x42, ...encodeS32(cost), 0x7d] : []; // i64.const C; i64.sub
       if (kind === 0) {
         if (local) put([0x20, ...encF, ...cst, 0x21, ...encF]);
         else put([0x23, ...encG, ...cst, 0x24, ...encG]);
         return n;
       }
-      // Charge, then stop or refill if the counter went negative.
+      // Charge; if the counter went negative, publish it and trap.
       if (local) {
         put(kind === 2 ? [0x23, ...encG] : [0x20, ...encF]);
         put(cst);
-        put([0x22, ...encF, 0x41, 0x00, 0x48, 0x04, 0x40]);
-        put([0x20, ...encF, 0x24, ...encG, 0x10, ...encO, 0x04, 0x40, 0x00, 0x0b, 0x23, ...encG, 0x21, ...encF, 0x0b]);
+        put([0x22, ...encF, 0x42, 0x00, 0x53, 0x04, 0x40, 0x20, ...encF, 0x24, ...encG, 0x00, 0x0b]);
+      } else if (extra) {
+        put([0x23, ...encG, ...cst, 0x22, ...encF, 0x24, ...encG, 0x20, ...encF]);
+        put([0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b]);
       } else {
         if (cost > 0) put([0x23, ...encG, ...cst, 0x24, ...encG]);
-        put([0x23, ...encG, 0x41, 0x00, 0x48, 0x04, 0x40, 0x10, ...encO, 0x04, 0x40, 0x00, 0x0b, 0x0b]);
+        put([0x23, ...encG, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b]);
       }
       return n;
     };
-
     // Control stack.
     let kinds = new Uint8Array(64);
     let targeted = new Uint8Array(64);
@@ -904,6 +907,7 @@ class Rewriter {
         case 0x01: break; // nop
         case 0x02: this.skipBlockType(); push(K_BLOCK); break;
         case 0x03:
+          if (upgrade && !local) throw NEED_LOCAL_MODE;
           this.skipBlockType(); push(K_LOOP);
           if (fuel) { flush(this.p); endSeg(); segKind = 1; }
           break;
@@ -917,9 +921,11 @@ class Rewriter {
           break;
         case 0x06: // try (legacy exceptions)
           if (local) throw NEED_GLOBAL_MODE;
+          upgrade = false;
           this.skipBlockType(); push(K_TRY); segCost++; break;
         case 0x07: case 0x19: // catch, catch_all
           if (local) throw NEED_GLOBAL_MODE;
+          upgrade = false;
           if (kinds[depth - 1] !== K_TRY) this.fail(at, "catch outside try");
           if (op === 0x07) this.skipLeb(5);
           if (fuel) { flush(this.p); endSeg(); }
@@ -927,21 +933,25 @@ class Rewriter {
           break;
         case 0x08: // throw
           if (local) throw NEED_GLOBAL_MODE;
+          upgrade = false;
           this.skipLeb(5); segCost++;
           if (fuel) { flush(this.p); endSeg(); }
           break;
         case 0x09: // rethrow
           if (local) throw NEED_GLOBAL_MODE;
+          upgrade = false;
           this.skipLeb(5); segCost++;
           if (fuel) { flush(this.p); endSeg(); }
           break;
         case 0x0a: // throw_ref
           if (local) throw NEED_GLOBAL_MODE;
+          upgrade = false;
           segCost++;
           if (fuel) { flush(this.p); endSeg(); }
           break;
         case 0x18: { // delegate: ends a try like `end`
           if (local) throw NEED_GLOBAL_MODE;
+          upgrade = false;
           if (kinds[depth - 1] !== K_TRY) this.fail(at, "delegate outside try");
           depth--;
           target(this.u32());
@@ -951,6 +961,7 @@ class Rewriter {
         }
         case 0x1f: { // try_table
           if (local) throw NEED_GLOBAL_MODE;
+          upgrade = false;
           this.skipBlockType();
           const n = this.u32();
           for (let i = 0; i < n; i++) {
@@ -1168,4 +1179,3 @@ class Rewriter {
   }
 }
 
-export { FUEL_CHUNK };
