@@ -12,6 +12,8 @@ import path from "node:path";
 import { root, sh, buildIfChanged } from "./_util.mjs";
 
 export const name = "wasmtime engine addon (cargo build --release)";
+// A C toolchain for the linker and the `cc` build scripts (wasmtime's runtime has some C).
+export const aptPackages = ["gcc", "libc6-dev"];
 
 const crate = path.join(root, "native", "wasmtime");
 const addon = path.join(crate, "plughost-wasmtime.node");
