@@ -72,11 +72,13 @@ describe("native plugins in the registry", () => {
   it("denied syscalls count as capability violations; past the threshold the plugin is unloaded", async () => {
     newRegistry({ violationThreshold: 3 });
     const h = await registry.load(pluginDir("hostile", "prober", "untrusted"));
+    // The unload past the threshold tears the helper down asynchronously: wait for its event, not a fixed delay.
+    const unmounted = new Promise<{ plugin: string }>((resolve) => registry.once("unmounted", resolve));
     expect(await h.invoke("socket", bytes(""))).toBe(0);
     expect(registry.violations("prober").map((v) => v.kind)).toEqual(["capability"]);
     await h.invoke("open-passwd", bytes(""));
     await h.invoke("socket", bytes("")).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 20));
+    expect((await unmounted).plugin).toBe("prober");
     expect(registry.isLoaded("prober")).toBe(false);
   });
 });
