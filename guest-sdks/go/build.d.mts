@@ -3,5 +3,9 @@
 export function findGo(): string;
 /** Build the Go plugin in `dir` into a component (written to `outFile`); returns its bytes. */
 export function buildGoPlugin(dir: string, outFile?: string): Promise<Uint8Array>;
-/** Move the core-module imports `rename` selects to another module name. */
-export function renameImports(binary: Uint8Array, rename: (module: string, field: string) => string | undefined): Uint8Array;
+/** Move the core-module imports `rename` selects to another module; export the imported functions `reexport` names (`module/field` -> name). */
+export function rewriteImports(
+  binary: Uint8Array,
+  rename: (module: string, field: string) => string | undefined,
+  reexport?: Record<string, string>,
+): Uint8Array;

@@ -10,7 +10,15 @@ import { root, buildIfChanged } from "./_util.mjs";
 
 export const name = "Go guest examples (go wasip1 c-shared)";
 
-const SDK_INPUTS = ["guest-sdks/go", "wit/plugin.wit"];
+// What goes into a component (not plughosttest, tests or testdata builds).
+const SDK_INPUTS = [
+  "guest-sdks/go/go.mod",
+  "guest-sdks/go/plughost.go",
+  "guest-sdks/go/internal",
+  "guest-sdks/go/build.mjs",
+  "guest-sdks/go/stdio-adapter.wat",
+  "wit/plugin.wit",
+];
 
 export async function run() {
   const examples = path.join(root, "examples", "go");
