@@ -85,7 +85,9 @@ export async function run() {
   const mbps = codeBytes / 1e6 / (ms / 1000);
   result.fuel_instrument_mb_per_s = +mbps.toFixed(1);
   result.fuel_instrument_size_ratio = +(outBytes / input.length).toFixed(3);
-  console.log(`instrument ${big ? path.basename(big) : "workloads"}: ${(codeBytes / 1e6).toFixed(2)} MB of code in ${ms.toFixed(1)} ms = ${mbps.toFixed(1)} MB/s (goal >= 20); output ${(outBytes / input.length).toFixed(2)}x input`);
+  const best = codeBytes / 1e6 / (Math.min(...samples) / 1000);
+  result.fuel_instrument_mb_per_s_best = +best.toFixed(1);
+  console.log(`instrument ${big ? path.basename(big) : "workloads"}: ${(codeBytes / 1e6).toFixed(2)} MB of code in ${ms.toFixed(1)} ms = ${mbps.toFixed(1)} MB/s median, ${best.toFixed(1)} best (goal >= 20); output ${(outBytes / input.length).toFixed(2)}x input`);
 
   // Cache hit (in-memory): hash + lookup.
   instrumentModule(input, { fuel: true });

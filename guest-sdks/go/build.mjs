@@ -65,6 +65,9 @@ export function compileGo(dir, tmp) {
 
 const PREVIEW1 = "wasi_snapshot_preview1";
 const STDIO_MODULE = "plughost_go_stdio";
+const HOST_MODULE = "plughost:plugin/host@0.1.0";
+/** The host's log, re-exported by the Go module for the stdio adapter. */
+const STDIO_LOG_EXPORT = "plughost_go_log";
 /** What stdio-adapter.wat implements. */
 const STDIO_FUNCS = new Set(["fd_write", "poll_oneoff", "fd_prestat_get", "fd_prestat_dir_name", "fd_fdstat_get", "fd_fdstat_set_flags", "fd_close"]);
 /** preview1 imports that need no file access: the runtime's own, and those of os/fmt's start-up. */
@@ -102,54 +105,86 @@ function u32(n) {
   return out;
 }
 
-/**
- * Move the imports `rename` selects to another module name by rewriting the
- * import section; every other byte stays as it is.
- */
-export function renameImports(binary, rename) {
-  const enc = new TextEncoder(), dec = new TextDecoder();
+/** The sections of a module: [{ id, start, end }] (payload offsets). */
+function sections(binary) {
+  const out = [];
   let pos = 8;
   while (pos < binary.length) {
     const id = binary[pos];
     const [size, start] = readU32(binary, pos + 1);
-    const end = start + size;
-    if (id !== 2) {
-      pos = end;
-      continue;
-    }
-    const out = [];
-    let [count, p] = readU32(binary, start);
-    out.push(...u32(count));
-    const name = () => {
-      const [len, q] = readU32(binary, p);
-      p = q + len;
-      return dec.decode(binary.subarray(q, q + len));
-    };
-    for (let i = 0; i < count; i++) {
-      const module = name();
-      const field = name();
-      const descStart = p;
-      const kind = binary[p++];
-      if (kind === 0x00 || kind === 0x04) [, p] = readU32(binary, kind === 0x04 ? p + 1 : p);
-      else if (kind === 0x01 || kind === 0x02) {
-        if (kind === 0x01) p++;
-        const flags = binary[p++];
-        [, p] = readU32(binary, p);
-        if (flags & 1) [, p] = readU32(binary, p);
-      } else if (kind === 0x03) p += 2;
-      else throw new Error(`unknown import kind ${kind}`);
-      const m = enc.encode(rename(module, field) ?? module);
-      const f = enc.encode(field);
-      out.push(...u32(m.length), ...m, ...u32(f.length), ...f, ...binary.subarray(descStart, p));
-    }
-    const section = Uint8Array.from([2, ...u32(out.length), ...out]);
-    const result = new Uint8Array(pos + section.length + binary.length - end);
-    result.set(binary.subarray(0, pos));
-    result.set(section, pos);
-    result.set(binary.subarray(end), pos + section.length);
-    return result;
+    out.push({ id, pos, start, end: start + size });
+    pos = start + size;
   }
-  return binary;
+  return out;
+}
+
+function replaceSection(binary, sec, payload) {
+  const bytes = Uint8Array.from([sec.id, ...u32(payload.length), ...payload]);
+  const out = new Uint8Array(sec.pos + bytes.length + binary.length - sec.end);
+  out.set(binary.subarray(0, sec.pos));
+  out.set(bytes, sec.pos);
+  out.set(binary.subarray(sec.end), sec.pos + bytes.length);
+  return out;
+}
+
+/**
+ * Rewrite a core module's imports and exports without touching its code:
+ * move the imports `rename` selects to another module name, and export the
+ * imported functions `reexport` names (`module/field` -> export name) so that
+ * an adapter can call them through `__main_module__`.
+ */
+export function rewriteImports(binary, rename, reexport = {}) {
+  const enc = new TextEncoder(), dec = new TextDecoder();
+  const secs = sections(binary);
+  const imp = secs.find((s) => s.id === 2);
+  if (!imp) return binary;
+  const out = [];
+  const extraExports = [];
+  let funcIndex = 0;
+  let [count, p] = readU32(binary, imp.start);
+  out.push(...u32(count));
+  const name = () => {
+    const [len, q] = readU32(binary, p);
+    p = q + len;
+    return dec.decode(binary.subarray(q, q + len));
+  };
+  for (let i = 0; i < count; i++) {
+    const module = name();
+    const field = name();
+    const descStart = p;
+    const kind = binary[p++];
+    if (kind === 0x00 || kind === 0x04) [, p] = readU32(binary, kind === 0x04 ? p + 1 : p);
+    else if (kind === 0x01 || kind === 0x02) {
+      if (kind === 0x01) p++;
+      const flags = binary[p++];
+      [, p] = readU32(binary, p);
+      if (flags & 1) [, p] = readU32(binary, p);
+    } else if (kind === 0x03) p += 2;
+    else throw new Error(`unknown import kind ${kind}`);
+    if (kind === 0x00) {
+      const as = reexport[`${module}/${field}`];
+      if (as) extraExports.push([as, funcIndex]);
+      funcIndex++;
+    }
+    const m = enc.encode(rename(module, field) ?? module);
+    const f = enc.encode(field);
+    out.push(...u32(m.length), ...m, ...u32(f.length), ...f, ...binary.subarray(descStart, p));
+  }
+  const missing = Object.entries(reexport).filter(([, as]) => !extraExports.some(([n]) => n === as));
+  if (missing.length) throw new Error(`the module does not import ${missing.map(([k]) => k).join(", ")}`);
+  let result = binary;
+  // Later sections first, so earlier offsets stay valid.
+  const exp = secs.find((s) => s.id === 7);
+  if (extraExports.length) {
+    if (!exp) throw new Error("the module has no export section");
+    const [n, q] = readU32(binary, exp.start);
+    const entries = extraExports.flatMap(([as, idx]) => {
+      const b = enc.encode(as);
+      return [...u32(b.length), ...b, 0x00, ...u32(idx)];
+    });
+    result = replaceSection(result, exp, [...u32(n + extraExports.length), ...binary.subarray(q, exp.end), ...entries]);
+  }
+  return replaceSection(result, imp, out);
 }
 
 /** Build the Go plugin in `dir` into a component; returns its bytes. */
@@ -162,11 +197,13 @@ export async function buildGoPlugin(dir, outFile = path.join(dir, "plugin.wasm")
     const adapters = [[PREVIEW1, preview1Adapter()]];
     const preview1 = WebAssembly.Module.imports(new WebAssembly.Module(binary)).filter((i) => i.module === PREVIEW1);
     if (preview1.every((i) => NO_FILES.has(i.name))) {
-      binary = renameImports(binary, (m, f) => (m === PREVIEW1 && STDIO_FUNCS.has(f) ? STDIO_MODULE : undefined));
+      binary = rewriteImports(binary, (m, f) => (m === PREVIEW1 && STDIO_FUNCS.has(f) ? STDIO_MODULE : undefined), {
+        [`${HOST_MODULE}/log`]: STDIO_LOG_EXPORT,
+      });
       const wat = readFileSync(path.join(sdk, "stdio-adapter.wat"), "utf8");
       const stdio = await componentEmbed({
         binary: await parse(wat),
-        witSource: `${witSource}\nworld go-stdio-adapter {\n  import host;\n}\n`,
+        witSource: `${witSource}\nworld go-stdio-adapter {\n}\n`,
         world: "go-stdio-adapter",
       });
       adapters.push([STDIO_MODULE, stdio]);

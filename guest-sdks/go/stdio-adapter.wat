@@ -10,7 +10,10 @@
 ;;     becomes a wait on the (real) clock instead of a block.
 (module
   (import "env" "memory" (memory 0))
-  (import "plughost:plugin/host@0.1.0" "log" (func $log (param i32 i32 i32)))
+  ;; The host's log, which the Go module re-exports (build.mjs): through
+  ;; the main module, so hosts that wire host functions straight into the
+  ;; guest core serve these calls the same way.
+  (import "__main_module__" "plughost_go_log" (func $log (param i32 i32 i32)))
 
   (func (export "fd_write") (param $fd i32) (param $iovs i32) (param $n i32) (param $nwritten i32) (result i32)
     (local $i i32) (local $p i32) (local $len i32) (local $total i32) (local $level i32)

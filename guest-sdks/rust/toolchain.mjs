@@ -16,8 +16,16 @@ const sdk = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(sdk, "..", "..");
 const toolchains = process.env.PLUGHOST_TOOLCHAINS ?? path.join(root, ".cache", "toolchains");
 
-/** Shared libraries and tools the unpacked toolchain needs from the system (installed by the set-up runner). */
-export const aptPackages = ["lld-16", "wasi-libc", "gcc", "libc6-dev", "libgit2-1.5", "libcurl4", "libssh2-1", "libsqlite3-0", "libssl3"];
+/**
+ * What the unpacked toolchain needs from the system (the set-up runner installs
+ * these): wasm-ld and wasi-libc to link, gcc to link host proc macros, cargo's
+ * shared libraries, and those of the unpacked libLLVM.
+ */
+export const aptPackages = [
+  "lld-16", "wasi-libc", "gcc", "libc6-dev",
+  "libgit2-1.5", "libcurl4", "libssh2-1", "libsqlite3-0", "libssl3",
+  "libedit2", "libffi8", "libxml2", "libz3-4", "libzstd1", "zlib1g",
+];
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 64 << 20, ...opts });

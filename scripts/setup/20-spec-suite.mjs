@@ -8,7 +8,7 @@ import path from "node:path";
 import { root, sh, buildIfChanged } from "./_util.mjs";
 
 export const name = "spec test suite (wast2json)";
-export const aptPackages = ["wabt", "python3-venv"];
+export const aptPackages = ["wabt", "python3-venv", "clang-16", "lld-16"]; // clang: bench/instrument.mjs fixtures
 
 export const suiteDir = process.env.PLUGHOST_SPEC_SUITE ?? path.resolve(root, "..", "shared", "wasm-testsuite");
 const outDir = path.join(root, ".cache", "spec-suite");

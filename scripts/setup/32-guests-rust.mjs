@@ -7,8 +7,8 @@ import { pathToFileURL } from "node:url";
 import { root, buildIfChanged } from "./_util.mjs";
 
 export const name = "Rust guest examples (rustc-web, wasm32-wasip1)";
-// Kept in step with guest-sdks/rust/toolchain.mjs `aptPackages` (a test checks).
-export const aptPackages = ["lld-16", "wasi-libc", "gcc", "libc6-dev", "libgit2-1.5", "libcurl4", "libssh2-1", "libsqlite3-0", "libssl3"];
+// wasm-ld, wasi-libc, a host C linker for proc macros, and cargo's shared libraries.
+export { aptPackages } from "../../guest-sdks/rust/toolchain.mjs";
 
 const SDK_INPUTS = [
   "guest-sdks/rust/src",

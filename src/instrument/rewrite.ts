@@ -91,6 +91,10 @@ class Rewriter {
   codeBytes = 0;
   functions = 0;
 
+  // Reused across bodies: the control stack and the prefix being built.
+  scratch = new Uint8Array(64);
+  kinds = new Uint8Array(64);
+  targeted = new Uint8Array(64);
   // Encoded indices used in the inserted sequences.
   encG: number[] = [];
 
@@ -824,7 +828,7 @@ class Rewriter {
     const encG = this.encG;
 
     // Fuel state.
-    const scratch = new Uint8Array(64);
+    const scratch = this.scratch;
     let segOut = out.len;
     let segCost = 0;
     let segKind = 2; // 0 plain, 1 loop header, 2 function entry
@@ -839,38 +843,56 @@ class Rewriter {
     };
     // The counter is an i64: it never needs refilling, so running out is a
     // plain trap (no call in loops, which would cost TurboFan registers).
+    // Written byte by byte: this runs once per segment, so no temporary arrays.
     const prefix = (s: Uint8Array, kind: number, cost: number): number => {
       let n = 0;
-      const put = (a: number[]): void => { for (const x of a) s[n++] = x; };
-      const cst = cost > 0 ? [0x42, ...encodeS32(cost), 0x7d] : []; // i64.const C; i64.sub
+      const idx = (op: number, e: number[]): void => { s[n++] = op; for (let i = 0; i < e.length; i++) s[n++] = e[i]!; };
+      const charge = (): void => {
+        if (cost <= 0) return;
+        s[n++] = 0x42; // i64.const cost (signed LEB128, cost > 0)
+        let v = cost;
+        for (;;) {
+          const byte = v & 0x7f;
+          v = Math.floor(v / 128);
+          if (v === 0 && (byte & 0x40) === 0) { s[n++] = byte; break; }
+          s[n++] = byte | 0x80;
+        }
+        s[n++] = 0x7d; // i64.sub
+      };
+      const trapIfNegative = (): void => { s[n++] = 0x42; s[n++] = 0x00; s[n++] = 0x53; s[n++] = 0x04; s[n++] = 0x40; };
       if (kind === 0) {
-        if (local) put([0x20, ...encF, ...cst, 0x21, ...encF]);
-        else put([0x23, ...encG, ...cst, 0x24, ...encG]);
+        if (local) { idx(0x20, encF); charge(); idx(0x21, encF); }
+        else { idx(0x23, encG); charge(); idx(0x24, encG); }
         return n;
       }
       // Charge; if the counter went negative, publish it and trap.
       if (local) {
-        put(kind === 2 ? [0x23, ...encG] : [0x20, ...encF]);
-        put(cst);
-        put([0x22, ...encF, 0x42, 0x00, 0x53, 0x04, 0x40, 0x20, ...encF, 0x24, ...encG, 0x00, 0x0b]);
+        if (kind === 2) idx(0x23, encG); else idx(0x20, encF);
+        charge();
+        idx(0x22, encF);
+        trapIfNegative();
+        idx(0x20, encF); idx(0x24, encG); s[n++] = 0x00; s[n++] = 0x0b;
       } else if (extra) {
-        put([0x23, ...encG, ...cst, 0x22, ...encF, 0x24, ...encG, 0x20, ...encF]);
-        put([0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b]);
+        idx(0x23, encG); charge(); idx(0x22, encF); idx(0x24, encG); idx(0x20, encF);
+        trapIfNegative();
+        s[n++] = 0x00; s[n++] = 0x0b;
       } else {
-        if (cost > 0) put([0x23, ...encG, ...cst, 0x24, ...encG]);
-        put([0x23, ...encG, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b]);
+        if (cost > 0) { idx(0x23, encG); charge(); idx(0x24, encG); }
+        idx(0x23, encG);
+        trapIfNegative();
+        s[n++] = 0x00; s[n++] = 0x0b;
       }
       return n;
     };
     // Control stack.
-    let kinds = new Uint8Array(64);
-    let targeted = new Uint8Array(64);
+    let kinds = this.kinds;
+    let targeted = this.targeted;
     let depth = 1;
     kinds[0] = K_FUNC;
     const push = (k: number): void => {
       if (depth >= kinds.length) {
-        const nk = new Uint8Array(kinds.length * 2); nk.set(kinds); kinds = nk;
-        const nt = new Uint8Array(targeted.length * 2); nt.set(targeted); targeted = nt;
+        const nk = new Uint8Array(kinds.length * 2); nk.set(kinds); kinds = this.kinds = nk;
+        const nt = new Uint8Array(targeted.length * 2); nt.set(targeted); targeted = this.targeted = nt;
       }
       kinds[depth] = k;
       targeted[depth] = 0;

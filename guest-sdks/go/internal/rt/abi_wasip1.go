@@ -108,7 +108,7 @@ func take(ptr, n uint32) []byte {
 	}
 	// Not one of ours (a host that lowered elsewhere): copy it out.
 	out := make([]byte, n)
-	copy(out, unsafe.Slice((*byte)(unsafe.Pointer(uintptr(ptr))), n))
+	copy(out, unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(ptr))), n))
 	return out
 }
 

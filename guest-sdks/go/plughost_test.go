@@ -1,0 +1,71 @@
+package plughost_test
+
+import (
+	"errors"
+	"testing"
+
+	plughost "plughost.dev/sdk"
+	"plughost.dev/sdk/plughosttest"
+)
+
+func TestHostCallsAndErrors(t *testing.T) {
+	h := plughosttest.New(t)
+	h.ConfigJSON = `{"greeting":"hi","n":3}`
+	denied := plughost.RegisterDenied
+	h.RegisterError = func(e string) *plughost.RegisterError {
+		if e == "secret" {
+			return &denied
+		}
+		return nil
+	}
+	full := plughost.MessageQueueFull
+	h.EmitResult = func(e string, _ []byte) (uint32, *plughost.MessageError) {
+		if e == "busy" {
+			return 0, &full
+		}
+		return 2, nil
+	}
+
+	plughost.Log(plughost.Warn, "careful")
+	if err := plughost.Register("ok"); err != nil {
+		t.Fatal(err)
+	}
+	var re plughost.RegisterError
+	if err := plughost.Register("bad name"); !errors.As(err, &re) || re != plughost.RegisterInvalidName {
+		t.Fatalf("invalid name: %v", err)
+	}
+	if err := plughost.Register("secret"); err != plughost.RegisterDenied {
+		t.Fatalf("denied: %v", err)
+	}
+	if n, err := plughost.Emit("news", []byte("x")); n != 2 || err != nil {
+		t.Fatalf("emit: %d %v", n, err)
+	}
+	if _, err := plughost.Emit("busy", nil); err != plughost.MessageQueueFull {
+		t.Fatalf("emit busy: %v", err)
+	}
+	if err := plughost.Send("other", "ping", []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if plughost.Config() != `{"greeting":"hi","n":3}` {
+		t.Fatal("config")
+	}
+	if v, ok := plughost.ConfigValue("n"); !ok || v != "3" {
+		t.Fatalf("config value: %q %v", v, ok)
+	}
+	if _, ok := plughost.ConfigValue("missing"); ok {
+		t.Fatal("missing config value found")
+	}
+	if len(h.Logs) != 1 || h.Logs[0].Level != plughost.Warn || h.Registered[0] != "ok" || h.Sent[0].Target != "other" {
+		t.Fatalf("recorded: %+v", h)
+	}
+}
+
+func TestDefaultHandlers(t *testing.T) {
+	h := plughosttest.New(t)
+	if h.Init("0.1.0", "{}") != 0 || h.Teardown() != 0 || h.Event("x", nil) != -100 {
+		t.Fatal("defaults")
+	}
+	if _, s := h.Hook("x", nil); s != -100 {
+		t.Fatal("hook default")
+	}
+}

@@ -1,0 +1,3 @@
+module stdio
+
+go 1.24
