@@ -43,8 +43,41 @@ func retPtr() unsafe.Pointer { return unsafe.Pointer(&retArea) }
 // live holds every block cabi_realloc handed out until the guest takes
 // ownership of it (take), so the GC cannot collect memory the host is
 // writing. Blocks are []uint64 for 8-byte alignment, the most any
-// canonical ABI type needs.
-var live = map[uint32][]uint64{}
+// canonical ABI type needs. A call has at most a few blocks in flight, so a
+// short list beats a map.
+type pinned struct {
+	ptr   uint32
+	block []uint64
+}
+
+var live []pinned
+
+// spare is a small block kept for reuse: event names are interned (see
+// takeName), so the block that carried one goes back here and the next
+// name needs no allocation.
+var spare []uint64
+
+const spareWords = 16
+
+func pin(block []uint64) uint32 {
+	ptr := uint32(uintptr(unsafe.Pointer(unsafe.SliceData(block))))
+	live = append(live, pinned{ptr, block})
+	return ptr
+}
+
+func unpin(ptr uint32) []uint64 {
+	for i := len(live) - 1; i >= 0; i-- {
+		if live[i].ptr == ptr {
+			block := live[i].block
+			last := len(live) - 1
+			live[i] = live[last]
+			live[last] = pinned{}
+			live = live[:last]
+			return block
+		}
+	}
+	return nil
+}
 
 // The WASI preview1 adapter allocates its stack and state through
 // cabi_realloc on its first call, which Go's runtime makes from inside
@@ -76,22 +109,26 @@ func cabiRealloc(oldPtr, oldSize, align, newSize uint32) uint32 {
 		}
 		return earlyAlloc(newSize)
 	}
+	var old []uint64
+	if oldSize != 0 {
+		old = unpin(oldPtr)
+	}
 	if newSize == 0 {
-		if oldSize != 0 {
-			delete(live, oldPtr)
-		}
 		return align // a zero-length block: any aligned address will do
 	}
-	block := make([]uint64, (newSize+7)/8)
-	ptr := uint32(uintptr(unsafe.Pointer(unsafe.SliceData(block))))
-	if oldSize != 0 {
-		if old, ok := live[oldPtr]; ok {
-			copy(block, old)
-			delete(live, oldPtr)
+	words := (newSize + 7) / 8
+	var block []uint64
+	if old != nil && uint32(cap(old)) >= words {
+		block = old[:words]
+	} else {
+		if uint32(cap(spare)) >= words {
+			block, spare = spare[:words], nil
+		} else {
+			block = make([]uint64, words)
 		}
+		copy(block, old)
 	}
-	live[ptr] = block
-	return ptr
+	return pin(block)
 }
 
 // take returns the n bytes at ptr that the host lowered into a cabi_realloc
@@ -102,14 +139,49 @@ func take(ptr, n uint32) []byte {
 	if n == 0 {
 		return nil
 	}
-	if block, ok := live[ptr]; ok {
-		delete(live, ptr)
+	if block := unpin(ptr); block != nil {
 		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(block))), n)
 	}
 	// Not one of ours (a host that lowered elsewhere): copy it out.
 	out := make([]byte, n)
 	copy(out, unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(ptr))), n))
 	return out
+}
+
+// names interns event names: a plugin sees few distinct ones, so after the
+// first call a name costs a comparison, and its block is reused.
+var names []string
+
+const maxNames = 64
+
+func takeName(ptr, n uint32) string {
+	if n == 0 {
+		return ""
+	}
+	block := unpin(ptr)
+	var b []byte
+	if block != nil {
+		b = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(block))), n)
+	} else {
+		b = unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(ptr))), n)
+	}
+	name := ""
+	for _, s := range names {
+		if s == string(b) {
+			name = s
+			break
+		}
+	}
+	if name == "" {
+		name = string(b)
+		if len(names) < maxNames {
+			names = append(names, name)
+		}
+	}
+	if block != nil && cap(block) <= spareWords && cap(block) > cap(spare) {
+		spare = block[:cap(block)]
+	}
+	return name
 }
 
 func takeString(ptr, n uint32) string {
@@ -231,14 +303,15 @@ func exportTeardown() int32 {
 
 //go:wasmexport plughost:plugin/guest@0.1.0#on-event
 func exportOnEvent(namePtr, nameLen, dataPtr, dataLen uint32) int32 {
-	event := takeString(namePtr, nameLen)
+	event := takeName(namePtr, nameLen)
 	data := take(dataPtr, dataLen)
 	defer trapOnPanic()
 	return CallEvent(event, data)
 }
 
 // hookRet is on-hook's return area: {u8 tag; at 4: ok {ptr, len} | err s32}.
-// hookOut keeps the returned bytes referenced until post-return.
+// hookOut keeps the returned bytes referenced until the next on-hook, which
+// is after post-return, so they stay valid while the host reads them.
 var (
 	hookRet [3]uint32
 	hookOut []byte
@@ -246,12 +319,12 @@ var (
 
 //go:wasmexport plughost:plugin/guest@0.1.0#on-hook
 func exportOnHook(namePtr, nameLen, dataPtr, dataLen uint32) uint32 {
-	event := takeString(namePtr, nameLen)
+	hookOut = nil
+	event := takeName(namePtr, nameLen)
 	data := take(dataPtr, dataLen)
 	defer trapOnPanic()
 	out, status := CallHook(event, data)
 	if status != 0 {
-		hookOut = nil
 		hookRet = [3]uint32{1, uint32(status), 0}
 	} else {
 		hookOut = out
@@ -261,7 +334,9 @@ func exportOnHook(namePtr, nameLen, dataPtr, dataLen uint32) uint32 {
 	return uint32(uintptr(unsafe.Pointer(&hookRet)))
 }
 
+// Post-return must not call imports (the component model traps with "cannot
+// leave component instance"), so it runs no Go code that could reach the
+// scheduler or the allocator; hookOut is released by the next on-hook.
+//
 //go:wasmexport cabi_post_plughost:plugin/guest@0.1.0#on-hook
-func exportPostOnHook(uint32) {
-	hookOut = nil
-}
+func exportPostOnHook(uint32) {}
