@@ -40,44 +40,50 @@ var retArea [4]uint32
 
 func retPtr() unsafe.Pointer { return unsafe.Pointer(&retArea) }
 
-// live holds every block cabi_realloc handed out until the guest takes
-// ownership of it (take), so the GC cannot collect memory the host is
-// writing. Blocks are []uint64 for 8-byte alignment, the most any
-// canonical ABI type needs. A call has at most a few blocks in flight, so a
-// short list beats a map.
-type pinned struct {
-	ptr   uint32
-	block []uint64
-}
+// cabi_realloc runs while the host lowers arguments (and import results)
+// into the guest, where the component model forbids calling imports: wasmtime
+// traps with "cannot leave component instance". Go's allocator may start or
+// assist a GC, which reads the clock through WASI, so cabi_realloc never
+// allocates from the Go heap. It bump-allocates from an arena of raw linear
+// memory taken from the runtime's brk (runtime.sbrk: memory.grow plus the
+// bookkeeping that keeps the Go heap out of it; no import, no GC). Every
+// export copies its arguments out (take) and resets the arena before running
+// plugin code. When a lowering outgrows the arena, a chunk twice the size
+// replaces it; the old chunk is not reused, so raw memory stays under about
+// three times the largest lowering.
+var (
+	arenaBase uintptr
+	arenaSize uintptr
+	arenaUsed uintptr
+)
 
-var live []pinned
+const arenaInitial = 64 << 10
 
-// spare is a small block kept for reuse: event names are interned (see
-// takeName), so the block that carried one goes back here and the next
-// name needs no allocation.
-var spare []uint64
+//go:linkname sbrk runtime.sbrk
+func sbrk(n uintptr) unsafe.Pointer
 
-const spareWords = 16
-
-func pin(block []uint64) uint32 {
-	ptr := uint32(uintptr(unsafe.Pointer(unsafe.SliceData(block))))
-	live = append(live, pinned{ptr, block})
-	return ptr
-}
-
-func unpin(ptr uint32) []uint64 {
-	for i := len(live) - 1; i >= 0; i-- {
-		if live[i].ptr == ptr {
-			block := live[i].block
-			last := len(live) - 1
-			live[i] = live[last]
-			live[last] = pinned{}
-			live = live[:last]
-			return block
-		}
+func arenaAlloc(size, align uintptr) uintptr {
+	if align < 8 {
+		align = 8
 	}
-	return nil
+	start := (arenaUsed + align - 1) &^ (align - 1)
+	if start+size > arenaSize {
+		grown := max(2*arenaSize, size+align, arenaInitial)
+		grown = (grown + 65535) &^ 65535
+		p := sbrk(grown)
+		if p == nil {
+			trap() // linear memory cannot grow (the host's memory cap)
+		}
+		arenaBase, arenaSize, arenaUsed = uintptr(p), grown, 0
+		start = (arenaBase + align - 1) &^ (align - 1) - arenaBase
+	}
+	arenaUsed = start + size
+	return arenaBase + start
 }
+
+// resetArena frees the arena for the next lowering; every export calls it
+// once its arguments are taken.
+func resetArena() { arenaUsed = 0 }
 
 // The WASI preview1 adapter allocates its stack and state through
 // cabi_realloc on its first call, which Go's runtime makes from inside
@@ -101,6 +107,10 @@ func earlyAlloc(size uint32) uint32 {
 	return ptr
 }
 
+func mem(ptr, n uint32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(ptr))), n)
+}
+
 //go:wasmexport cabi_realloc
 func cabiRealloc(oldPtr, oldSize, align, newSize uint32) uint32 {
 	if !heapReady {
@@ -109,47 +119,29 @@ func cabiRealloc(oldPtr, oldSize, align, newSize uint32) uint32 {
 		}
 		return earlyAlloc(newSize)
 	}
-	var old []uint64
-	if oldSize != 0 {
-		old = unpin(oldPtr)
-	}
 	if newSize == 0 {
 		return align // a zero-length block: any aligned address will do
 	}
-	words := (newSize + 7) / 8
-	var block []uint64
-	if old != nil && uint32(cap(old)) >= words {
-		block = old[:words]
-	} else {
-		if uint32(cap(spare)) >= words {
-			block, spare = spare[:words], nil
-		} else {
-			block = make([]uint64, words)
-		}
-		copy(block, old)
+	ptr := uint32(arenaAlloc(uintptr(newSize), uintptr(align)))
+	if oldSize != 0 {
+		copy(mem(ptr, newSize), mem(oldPtr, min(oldSize, newSize)))
 	}
-	return pin(block)
+	return ptr
 }
 
-// take returns the n bytes at ptr that the host lowered into a cabi_realloc
-// block, and releases the block to the GC, which then keeps it alive for as
-// long as the returned slice is referenced. Zero-length values arrive with a
-// dangling pointer and are never looked up.
+// take returns a Go-owned copy of the n bytes the host lowered at ptr.
+// Zero-length values arrive with a dangling pointer and are never read.
 func take(ptr, n uint32) []byte {
 	if n == 0 {
 		return nil
 	}
-	if block := unpin(ptr); block != nil {
-		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(block))), n)
-	}
-	// Not one of ours (a host that lowered elsewhere): copy it out.
 	out := make([]byte, n)
-	copy(out, unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(ptr))), n))
+	copy(out, mem(ptr, n))
 	return out
 }
 
 // names interns event names: a plugin sees few distinct ones, so after the
-// first call a name costs a comparison, and its block is reused.
+// first call a name costs a comparison and no allocation.
 var names []string
 
 const maxNames = 64
@@ -158,38 +150,24 @@ func takeName(ptr, n uint32) string {
 	if n == 0 {
 		return ""
 	}
-	block := unpin(ptr)
-	var b []byte
-	if block != nil {
-		b = unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(block))), n)
-	} else {
-		b = unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(ptr))), n)
-	}
-	name := ""
+	b := mem(ptr, n)
 	for _, s := range names {
 		if s == string(b) {
-			name = s
-			break
+			return s
 		}
 	}
-	if name == "" {
-		name = string(b)
-		if len(names) < maxNames {
-			names = append(names, name)
-		}
-	}
-	if block != nil && cap(block) <= spareWords && cap(block) > cap(spare) {
-		spare = block[:cap(block)]
+	name := string(b)
+	if len(names) < maxNames {
+		names = append(names, name)
 	}
 	return name
 }
 
 func takeString(ptr, n uint32) string {
-	b := take(ptr, n)
-	if len(b) == 0 {
+	if n == 0 {
 		return ""
 	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	return string(mem(ptr, n))
 }
 
 func strPtr(s string) (unsafe.Pointer, uint32) {
@@ -244,7 +222,9 @@ func (wasmHost) Send(target, event string, data []byte) (bool, uint8) {
 
 func (wasmHost) GetConfig() string {
 	hostGetConfig(retPtr())
-	return takeString(retArea[0], retArea[1])
+	s := takeString(retArea[0], retArea[1])
+	resetArena() // the arguments were taken at entry; nothing else lives there
+	return s
 }
 
 func (wasmHost) GetConfigValue(key string) (string, bool) {
@@ -254,7 +234,9 @@ func (wasmHost) GetConfigValue(key string) (string, bool) {
 	if uint8(retArea[0]) == 0 {
 		return "", false
 	}
-	return takeString(retArea[1], retArea[2]), true
+	s := takeString(retArea[1], retArea[2])
+	resetArena()
+	return s, true
 }
 
 // A panic in a handler is logged at error level and then traps, so the host
@@ -291,12 +273,14 @@ func panicString(r any) string {
 func exportInit(apiPtr, apiLen, cfgPtr, cfgLen uint32) int32 {
 	apiVersion := takeString(apiPtr, apiLen)
 	config := takeString(cfgPtr, cfgLen)
+	resetArena()
 	defer trapOnPanic()
 	return CallInit(apiVersion, config)
 }
 
 //go:wasmexport plughost:plugin/guest@0.1.0#teardown
 func exportTeardown() int32 {
+	resetArena()
 	defer trapOnPanic()
 	return CallTeardown()
 }
@@ -305,6 +289,7 @@ func exportTeardown() int32 {
 func exportOnEvent(namePtr, nameLen, dataPtr, dataLen uint32) int32 {
 	event := takeName(namePtr, nameLen)
 	data := take(dataPtr, dataLen)
+	resetArena()
 	defer trapOnPanic()
 	return CallEvent(event, data)
 }
@@ -322,6 +307,7 @@ func exportOnHook(namePtr, nameLen, dataPtr, dataLen uint32) uint32 {
 	hookOut = nil
 	event := takeName(namePtr, nameLen)
 	data := take(dataPtr, dataLen)
+	resetArena()
 	defer trapOnPanic()
 	out, status := CallHook(event, data)
 	if status != 0 {
