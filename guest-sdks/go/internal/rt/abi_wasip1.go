@@ -88,7 +88,10 @@ func resetArena() { arenaUsed = 0 }
 // The WASI preview1 adapter allocates its stack and state through
 // cabi_realloc on its first call, which Go's runtime makes from inside
 // _initialize before the heap exists. Until package initialization has run,
-// blocks come from this static arena instead; they are never freed.
+// blocks come from this static arena instead; they are never freed. (This
+// relies on the runtime making a WASI call, nanotime, in schedinit, as Go
+// 1.24-1.26 do: an adapter allocation after init would land in the
+// resettable arena below.)
 var (
 	heapReady bool
 	early     [(256 << 10) / 8]uint64
