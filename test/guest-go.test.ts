@@ -229,6 +229,21 @@ describe.each(["v8", "wasmtime"] as const)("conformance-go (guest-sdks/CONFORMAN
     expect(empty.ok && empty.data.length).toBe(0);
   });
 
+  it("on-hook echo round-trips payloads of mixed sizes (GC and ownership)", async () => {
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0);
+    for (let i = 0; i < 400; i++) {
+      const size = i % 50 === 0 ? 1 << 20 : [0, 1, 3, 16, 100, 4096][i % 6]! + (rnd() % 64);
+      const data = new Uint8Array(size).map(() => rnd() & 0xff);
+      const name = i % 2 ? "echo" : "upper";
+      const r = await p.hook(name, data);
+      if (!r.ok) throw new Error(`call ${i}: status ${r.status}`);
+      const want = name === "echo" ? data : data.map((c) => (c >= 0x61 && c <= 0x7a ? c - 32 : c));
+      expect(Buffer.compare(Buffer.from(r.data), Buffer.from(want)), `call ${i} (${name}, ${size} bytes)`).toBe(0);
+      expect(await p.invoke("sum", data)).toBe(data.reduce((a, b) => a + b, 0) % 2 ** 31);
+    }
+  }, 120_000);
+
   it("trap: a panic is logged and becomes a trap; the instance is replaced", async () => {
     const before = env.logs.length;
     await expect(p.invoke("trap")).rejects.toMatchObject({ code: "E_TRAP" });

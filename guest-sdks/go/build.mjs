@@ -57,7 +57,8 @@ export function writeGoWork(tmp, pluginDir) {
 export function compileGo(dir, tmp) {
   if (!existsSync(path.join(dir, "go.mod"))) throw new Error(`${dir}: no go.mod (a Go plugin is a main package in its own module)`);
   const core = path.join(tmp, "core.wasm");
-  const args = ["build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w", "-o", core, "."];
+  // -checklinkname=0: the SDK reaches runtime.sbrk (see internal/rt/abi_wasip1.go).
+  const args = ["build", "-buildmode=c-shared", "-trimpath", "-ldflags=-s -w -checklinkname=0", "-o", core, "."];
   const r = spawnSync(findGo(), args, { cwd: dir, env: goEnv(writeGoWork(tmp, dir)), encoding: "utf8" });
   if (r.status !== 0) throw new Error(`go build failed for ${dir}:\n${r.stderr}`);
   return new Uint8Array(readFileSync(core));

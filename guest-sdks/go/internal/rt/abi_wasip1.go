@@ -40,16 +40,58 @@ var retArea [4]uint32
 
 func retPtr() unsafe.Pointer { return unsafe.Pointer(&retArea) }
 
-// live holds every block cabi_realloc handed out until the guest takes
-// ownership of it (take), so the GC cannot collect memory the host is
-// writing. Blocks are []uint64 for 8-byte alignment, the most any
-// canonical ABI type needs.
-var live = map[uint32][]uint64{}
+// cabi_realloc runs while the host lowers arguments (and import results)
+// into the guest, where the component model forbids calling imports: wasmtime
+// traps with "cannot leave component instance". Go's allocator may start or
+// assist a GC, which reads the clock through WASI, so cabi_realloc never
+// allocates from the Go heap. It bump-allocates from an arena of raw linear
+// memory taken from the runtime's brk (runtime.sbrk: memory.grow plus the
+// bookkeeping that keeps the Go heap out of it; no import, no GC). Every
+// export copies its arguments out (take) and resets the arena before running
+// plugin code. When a lowering outgrows the arena, a chunk twice the size
+// replaces it; the old chunk is not reused, so raw memory stays under about
+// three times the largest lowering.
+var (
+	arenaBase uintptr
+	arenaSize uintptr
+	arenaUsed uintptr
+)
+
+const arenaInitial = 64 << 10
+
+//go:linkname sbrk runtime.sbrk
+func sbrk(n uintptr) unsafe.Pointer
+
+func arenaAlloc(size, align uintptr) uintptr {
+	if align < 8 {
+		align = 8
+	}
+	start := (arenaUsed + align - 1) &^ (align - 1)
+	if start+size > arenaSize {
+		grown := max(2*arenaSize, size+align, arenaInitial)
+		grown = (grown + 65535) &^ 65535
+		p := sbrk(grown)
+		if p == nil {
+			trap() // linear memory cannot grow (the host's memory cap)
+		}
+		arenaBase, arenaSize, arenaUsed = uintptr(p), grown, 0
+		start = (arenaBase + align - 1) &^ (align - 1) - arenaBase
+	}
+	arenaUsed = start + size
+	return arenaBase + start
+}
+
+// resetArena frees the arena for the next lowering; every export calls it
+// once its arguments are taken.
+func resetArena() { arenaUsed = 0 }
 
 // The WASI preview1 adapter allocates its stack and state through
 // cabi_realloc on its first call, which Go's runtime makes from inside
 // _initialize before the heap exists. Until package initialization has run,
-// blocks come from this static arena instead; they are never freed.
+// blocks come from this static arena instead; they are never freed. (This
+// relies on the runtime making a WASI call, nanotime, in schedinit, as Go
+// 1.24-1.26 do: an adapter allocation after init would land in the
+// resettable arena below.)
 var (
 	heapReady bool
 	early     [(256 << 10) / 8]uint64
@@ -68,6 +110,10 @@ func earlyAlloc(size uint32) uint32 {
 	return ptr
 }
 
+func mem(ptr, n uint32) []byte {
+	return unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(ptr))), n)
+}
+
 //go:wasmexport cabi_realloc
 func cabiRealloc(oldPtr, oldSize, align, newSize uint32) uint32 {
 	if !heapReady {
@@ -77,47 +123,54 @@ func cabiRealloc(oldPtr, oldSize, align, newSize uint32) uint32 {
 		return earlyAlloc(newSize)
 	}
 	if newSize == 0 {
-		if oldSize != 0 {
-			delete(live, oldPtr)
-		}
 		return align // a zero-length block: any aligned address will do
 	}
-	block := make([]uint64, (newSize+7)/8)
-	ptr := uint32(uintptr(unsafe.Pointer(unsafe.SliceData(block))))
+	ptr := uint32(arenaAlloc(uintptr(newSize), uintptr(align)))
 	if oldSize != 0 {
-		if old, ok := live[oldPtr]; ok {
-			copy(block, old)
-			delete(live, oldPtr)
-		}
+		copy(mem(ptr, newSize), mem(oldPtr, min(oldSize, newSize)))
 	}
-	live[ptr] = block
 	return ptr
 }
 
-// take returns the n bytes at ptr that the host lowered into a cabi_realloc
-// block, and releases the block to the GC, which then keeps it alive for as
-// long as the returned slice is referenced. Zero-length values arrive with a
-// dangling pointer and are never looked up.
+// take returns a Go-owned copy of the n bytes the host lowered at ptr.
+// Zero-length values arrive with a dangling pointer and are never read.
 func take(ptr, n uint32) []byte {
 	if n == 0 {
 		return nil
 	}
-	if block, ok := live[ptr]; ok {
-		delete(live, ptr)
-		return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(block))), n)
-	}
-	// Not one of ours (a host that lowered elsewhere): copy it out.
 	out := make([]byte, n)
-	copy(out, unsafe.Slice((*byte)(unsafe.Add(nil, uintptr(ptr))), n))
+	copy(out, mem(ptr, n))
 	return out
 }
 
-func takeString(ptr, n uint32) string {
-	b := take(ptr, n)
-	if len(b) == 0 {
+// names interns event names: a plugin sees few distinct ones, so after the
+// first call a name costs a comparison and no allocation.
+var names []string
+
+const maxNames = 64
+
+func takeName(ptr, n uint32) string {
+	if n == 0 {
 		return ""
 	}
-	return unsafe.String(unsafe.SliceData(b), len(b))
+	b := mem(ptr, n)
+	for _, s := range names {
+		if s == string(b) {
+			return s
+		}
+	}
+	name := string(b)
+	if len(names) < maxNames {
+		names = append(names, name)
+	}
+	return name
+}
+
+func takeString(ptr, n uint32) string {
+	if n == 0 {
+		return ""
+	}
+	return string(mem(ptr, n))
 }
 
 func strPtr(s string) (unsafe.Pointer, uint32) {
@@ -172,7 +225,9 @@ func (wasmHost) Send(target, event string, data []byte) (bool, uint8) {
 
 func (wasmHost) GetConfig() string {
 	hostGetConfig(retPtr())
-	return takeString(retArea[0], retArea[1])
+	s := takeString(retArea[0], retArea[1])
+	resetArena() // the arguments were taken at entry; nothing else lives there
+	return s
 }
 
 func (wasmHost) GetConfigValue(key string) (string, bool) {
@@ -182,7 +237,9 @@ func (wasmHost) GetConfigValue(key string) (string, bool) {
 	if uint8(retArea[0]) == 0 {
 		return "", false
 	}
-	return takeString(retArea[1], retArea[2]), true
+	s := takeString(retArea[1], retArea[2])
+	resetArena()
+	return s, true
 }
 
 // A panic in a handler is logged at error level and then traps, so the host
@@ -219,26 +276,30 @@ func panicString(r any) string {
 func exportInit(apiPtr, apiLen, cfgPtr, cfgLen uint32) int32 {
 	apiVersion := takeString(apiPtr, apiLen)
 	config := takeString(cfgPtr, cfgLen)
+	resetArena()
 	defer trapOnPanic()
 	return CallInit(apiVersion, config)
 }
 
 //go:wasmexport plughost:plugin/guest@0.1.0#teardown
 func exportTeardown() int32 {
+	resetArena()
 	defer trapOnPanic()
 	return CallTeardown()
 }
 
 //go:wasmexport plughost:plugin/guest@0.1.0#on-event
 func exportOnEvent(namePtr, nameLen, dataPtr, dataLen uint32) int32 {
-	event := takeString(namePtr, nameLen)
+	event := takeName(namePtr, nameLen)
 	data := take(dataPtr, dataLen)
+	resetArena()
 	defer trapOnPanic()
 	return CallEvent(event, data)
 }
 
 // hookRet is on-hook's return area: {u8 tag; at 4: ok {ptr, len} | err s32}.
-// hookOut keeps the returned bytes referenced until post-return.
+// hookOut keeps the returned bytes referenced until the next on-hook, which
+// is after post-return, so they stay valid while the host reads them.
 var (
 	hookRet [3]uint32
 	hookOut []byte
@@ -246,12 +307,13 @@ var (
 
 //go:wasmexport plughost:plugin/guest@0.1.0#on-hook
 func exportOnHook(namePtr, nameLen, dataPtr, dataLen uint32) uint32 {
-	event := takeString(namePtr, nameLen)
+	hookOut = nil
+	event := takeName(namePtr, nameLen)
 	data := take(dataPtr, dataLen)
+	resetArena()
 	defer trapOnPanic()
 	out, status := CallHook(event, data)
 	if status != 0 {
-		hookOut = nil
 		hookRet = [3]uint32{1, uint32(status), 0}
 	} else {
 		hookOut = out
@@ -261,7 +323,9 @@ func exportOnHook(namePtr, nameLen, dataPtr, dataLen uint32) uint32 {
 	return uint32(uintptr(unsafe.Pointer(&hookRet)))
 }
 
+// Post-return must not call imports (the component model traps with "cannot
+// leave component instance"), so it runs no Go code that could reach the
+// scheduler or the allocator; hookOut is released by the next on-hook.
+//
 //go:wasmexport cabi_post_plughost:plugin/guest@0.1.0#on-hook
-func exportPostOnHook(uint32) {
-	hookOut = nil
-}
+func exportPostOnHook(uint32) {}

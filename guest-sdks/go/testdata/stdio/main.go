@@ -1,8 +1,10 @@
 // A test plugin: writes to stdout/stderr through fmt and println, which the
-// SDK's stdio adapter turns into log records without importing wasi:filesystem.
+// SDK's stdio adapter turns into log records without importing wasi:filesystem
+// (fmt, os, time and encoding/json all link in).
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"time"
@@ -32,6 +34,10 @@ func init() {
 			v, ok := plughost.ConfigValue(string(data))
 			if !ok {
 				return -1
+			}
+			var parsed any
+			if json.Unmarshal([]byte(v), &parsed) != nil {
+				return -2
 			}
 			return int32(len(v))
 		}
