@@ -103,14 +103,13 @@ impl Live {
         state.set(STATE_LAST_FUEL, self.fuel.last_call as f64);
         state.set(STATE_LIFETIME_FUEL, self.fuel.lifetime_used as f64);
         let data = self.store.data_mut();
-        let pending_log = {
-            let mut log = data.host.log.lock().unwrap_or_else(|e| e.into_inner());
-            log.flush_partial();
-            log.pending()
-        };
-        state.set(STATE_PENDING_LOG, pending_log as f64);
+        if let Some(pending) = data.host.log.settle() {
+            state.set(STATE_PENDING_LOG, pending as f64);
+        }
         let v = &data.limiter;
-        state.set(STATE_PENDING_VIOLATIONS, (v.violations.len() as u64 + u64::from(v.dropped_violations > 0)) as f64);
+        if !v.violations.is_empty() || v.dropped_violations > 0 {
+            state.set(STATE_PENDING_VIOLATIONS, (v.violations.len() as u64 + u64::from(v.dropped_violations > 0)) as f64);
+        }
     }
 }
 

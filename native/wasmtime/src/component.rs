@@ -7,7 +7,7 @@ use crate::fault::Fault;
 use crate::host::{HostArgs, HostBridge, HostReply, PluginPre, Route};
 use crate::instance::NativeInstance;
 use crate::limits::LimitSpec;
-use crate::output::{LogBuffer, SharedLog};
+use crate::output::{LogShared, SharedLog};
 use crate::store::{self, StoreData};
 use crate::wasi::WasiGrant;
 use napi::bindgen_prelude::{AsyncTask, Float64Array, Function};
@@ -122,7 +122,7 @@ impl NativeComponent {
         }
         let direct = dispatcher.create_ref()?;
         let threaded = dispatcher.build_threadsafe_function::<HostArgs>().weak::<true>().callee_handled::<false>().build()?;
-        let log: SharedLog = Arc::new(Mutex::new(LogBuffer::default()));
+        let log: SharedLog = Arc::new(LogShared::default());
         let limits = LimitSpec {
             fuel: count(options.fuel),
             fuel_lifetime: count(options.fuel_lifetime),

@@ -155,7 +155,7 @@ impl plughost::plugin::host::Host for HostBridge {
             LogLevel::Warn => 2,
             LogLevel::Error => 3,
         };
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).push(level, message);
+        self.log.lock().push(level, message);
         Ok(())
     }
 

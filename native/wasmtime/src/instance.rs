@@ -172,7 +172,7 @@ impl NativeInstance {
     /// Log entries (`host.log` and stdio) buffered since the last drain.
     #[napi]
     pub fn take_log(&self) -> Vec<LogEntry> {
-        let entries = self.log.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let entries = self.log.lock().take();
         self.state.set(crate::calls::STATE_PENDING_LOG, 0.0);
         entries.into_iter().map(|(level, message)| LogEntry { level: u32::from(level), message }).collect()
     }

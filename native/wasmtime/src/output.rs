@@ -6,7 +6,8 @@
 //! past the caps, entries are counted and dropped, never allocated.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
@@ -81,7 +82,32 @@ impl LogBuffer {
     }
 }
 
-pub type SharedLog = Arc<Mutex<LogBuffer>>;
+/// The buffer, and a flag that spares the hot path a lock when a call logged nothing.
+#[derive(Default)]
+pub struct LogShared {
+    dirty: AtomicBool,
+    buf: Mutex<LogBuffer>,
+}
+
+impl LogShared {
+    pub fn lock(&self) -> MutexGuard<'_, LogBuffer> {
+        self.dirty.store(true, Ordering::Relaxed);
+        self.buf.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// After a call: flush partial stdio lines and return the pending count,
+    /// or `None` when nothing was written since the last check.
+    pub fn settle(&self) -> Option<usize> {
+        if !self.dirty.swap(false, Ordering::Relaxed) {
+            return None;
+        }
+        let mut b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        b.flush_partial();
+        Some(b.pending())
+    }
+}
+
+pub type SharedLog = Arc<LogShared>;
 
 /// `wasi:cli/stdout` or `stderr`, writing into the plugin's log.
 #[derive(Clone)]
@@ -98,7 +124,7 @@ impl LogPipe {
         LogPipe { log, which: 1 }
     }
     fn write_bytes(&self, bytes: &[u8]) {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).write_stdio(self.which, bytes);
+        self.log.lock().write_stdio(self.which, bytes);
     }
 }
 
