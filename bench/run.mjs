@@ -1,6 +1,6 @@
 // Runs every benchmark area (bench/<area>.mjs exporting run()) and writes
 // bench/results/latest.json: a flat object of metric name to number.
-import { readdirSync, writeFileSync, mkdirSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -11,7 +11,9 @@ const areas = readdirSync(dir)
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort((a, b) => (a === "spine.mjs" ? -1 : b === "spine.mjs" ? 1 : a.localeCompare(b)));
 
-const results = {};
+// A partial run (areas named on the command line) keeps the other areas' figures.
+const latest = path.join(dir, "results", "latest.json");
+const results = only.length && existsSync(latest) ? JSON.parse(readFileSync(latest, "utf8")) : {};
 const failed = [];
 for (const file of areas) {
   console.log(`\n── ${file} ──`);
@@ -25,7 +27,7 @@ for (const file of areas) {
   }
 }
 mkdirSync(path.join(dir, "results"), { recursive: true });
-writeFileSync(path.join(dir, "results", "latest.json"), JSON.stringify(results, null, 2) + "\n");
+writeFileSync(latest, JSON.stringify(results, null, 2) + "\n");
 console.log(`\nwrote bench/results/latest.json (${Object.keys(results).length} metrics)`);
 if (failed.length) {
   console.error(`failed areas: ${failed.join(", ")}`);
