@@ -20,13 +20,35 @@ HOST_IMPORT("send")
 extern void ph_host_send(const char *target, size_t tlen, const char *name, size_t len, const uint8_t *data, size_t dlen, uint8_t *ret);
 HOST_IMPORT("get-config") extern void ph_host_get_config(uint8_t *ret);
 
-/* Every allocation gets one spare byte, zeroed, so strings lowered by the
- * host arrive NUL-terminated and can be handed to C code as they are. */
+/* Arguments the host lowers for one call come from a small bump arena that
+ * is reset when the call ends: two malloc/free pairs per dispatch cost more
+ * than the rest of the call. Anything larger, or kept past the call (the
+ * config string), lives on the heap. Every allocation gets one spare byte,
+ * zeroed, so strings lowered by the host arrive NUL-terminated and can be
+ * handed to C code as they are. */
+#define ARENA_SIZE 4096
+static _Alignas(16) char arena[ARENA_SIZE];
+static size_t arena_top;
+
+static inline int in_arena(const void *p) { return (const char *)p >= arena && (const char *)p < arena + ARENA_SIZE; }
+
 __attribute__((export_name("cabi_realloc"))) void *cabi_realloc(void *ptr, size_t old_size, size_t align, size_t new_size) {
-  (void)old_size;
-  (void)align; /* malloc's 16-byte alignment covers every canonical ABI type */
   if (new_size == 0) return (void *)align;
-  char *p = realloc(ptr, new_size + 1);
+  if (!ptr) {
+    size_t start = (arena_top + 15) & ~(size_t)15; /* 16 covers every canonical ABI alignment */
+    if (new_size < ARENA_SIZE && start + new_size + 1 <= ARENA_SIZE) {
+      arena_top = start + new_size + 1;
+      arena[start + new_size] = 0;
+      return arena + start;
+    }
+  }
+  char *p;
+  if (ptr && in_arena(ptr)) { /* growing an arena block: move it to the heap */
+    p = malloc(new_size + 1);
+    if (p) memcpy(p, ptr, old_size < new_size ? old_size : new_size);
+  } else {
+    p = realloc(ptr, new_size + 1);
+  }
   if (!p) abort();
   p[new_size] = 0;
   return p;
@@ -34,8 +56,11 @@ __attribute__((export_name("cabi_realloc"))) void *cabi_realloc(void *ptr, size_
 
 /* Zero-length strings and lists arrive with a dangling pointer: never free those. */
 static inline void free_arg(void *p, size_t len) {
-  if (len) free(p);
+  if (len && !in_arena(p)) free(p);
 }
+
+/* The call's arguments are dead: reuse the arena for the next call. */
+static inline void arena_reset(void) { arena_top = 0; }
 
 typedef struct {
   char *name;
@@ -164,7 +189,15 @@ GUEST_EXPORT("init") int32_t ph_init(char *api, size_t api_len, char *config, si
   ctx.log = ctx_log;
   free_arg(api, api_len);
   free(config_json);
-  config_json = config_len ? config : NULL; /* kept: NUL-terminated by cabi_realloc */
+  config_json = NULL;
+  if (config_len && in_arena(config)) { /* kept past the call: copy it off the arena */
+    config_json = malloc(config_len + 1);
+    if (!config_json) abort();
+    memcpy(config_json, config, config_len + 1);
+  } else if (config_len) {
+    config_json = config; /* kept: NUL-terminated by cabi_realloc */
+  }
+  arena_reset();
   return plugin_init(&ctx);
 }
 
@@ -176,6 +209,7 @@ GUEST_EXPORT("on-event") int32_t ph_on_event(char *name, size_t name_len, uint8_
   if (e && e->callback) rc = e->callback(&ctx, (const char *)data, (uint32_t)data_len);
   free_arg(name, name_len);
   free_arg(data, data_len);
+  arena_reset();
   return rc;
 }
 
@@ -213,6 +247,7 @@ GUEST_EXPORT("on-hook") uint32_t *ph_on_hook(char *name, size_t name_len, uint8_
 
 __attribute__((export_name("cabi_post_plughost:plugin/guest@0.1.0#on-hook"))) void ph_post_on_hook(uint32_t *ret) {
   (void)ret;
-  free(hook_ret_owned);
+  free_arg(hook_ret_owned, hook_ret_owned != NULL);
   hook_ret_owned = NULL;
+  arena_reset(); /* the host has read the result: the call's arguments are dead */
 }
