@@ -86,6 +86,7 @@ static int32_t on_spin(PluginContext *ctx, const char *data, uint32_t len) {
   (void)len;
   volatile uint64_t n = 0; /* volatile: the compiler cannot remove the loop */
   for (;;) n = n + 1;
+  return 0; /* not reached */
 }
 
 /* What `grow` allocated, kept live so the linear memory stays grown. */
