@@ -1,47 +1,27 @@
 /**
- * Capability-scoped WASI for the v8 engine: each plugin gets its own
- * preview2-shim `WASIShim`, and only the interfaces its effective capability
- * set covers. stdio goes to the plugin's logger, `exit` becomes an error.
+ * Capability-scoped WASI for the v8 engine: each plugin instance gets its own
+ * preview2-shim `WASIShim` (its own preopens, environment, args and network),
+ * and only the interfaces the shared table (src/capability-imports.ts) lets
+ * through. On top of the shim:
+ * - filesystem: every path is resolved here first and refused when it leaves
+ *   the granted directory (`..`, absolute paths, symlinks pointing out), and
+ *   an `fs:read` tree refuses every write; a refusal is reported as a
+ *   capability violation;
+ * - sockets: connections only to `net:outbound:<host:port>` peers, no listening;
+ * - stdio goes to the plugin's logger (closed without `stdio`), stdin is empty,
+ *   `exit` becomes an error, and the host's cwd is not shown.
  */
+import { lstatSync, readlinkSync, realpathSync } from "node:fs";
 import path from "node:path";
-import { MissingImportError } from "../errors.js";
+import { netAllowed } from "../capabilities.js";
+import { checkImports as checkImportsAgainstTable, grantedDirs, grantedEnvironment, importRule } from "../capability-imports.js";
 import type { HostCalls } from "../engine.js";
 import { ExitSignal } from "./v8-instance.js";
 
-/** Which capability an imported WASI interface needs; `null` means always supplied. */
-function capabilityFor(iface: string): { test: (caps: readonly string[]) => boolean; grant: string } | null {
-  const ns = iface.split("/")[0];
-  // stdio streams are always instantiated (WASI adapters import stderr to report
-  // panics); without `stdio` they are closed, so a write fails rather than vanishing.
-  if (iface.startsWith("wasi:io/") || iface.startsWith("wasi:cli/")) return null;
-  if (ns === "wasi:clocks") return { test: (c) => c.includes("clock"), grant: "clock" };
-  if (ns === "wasi:random") return { test: (c) => c.includes("random"), grant: "random" };
-  if (ns === "wasi:filesystem") return { test: (c) => c.some((x) => x.startsWith("fs:")), grant: "fs:read:<dir> or fs:write:<dir>" };
-  if (ns === "wasi:sockets" || ns === "wasi:http") {
-    return { test: (c) => c.some((x) => x.startsWith("net:outbound:")), grant: "net:outbound:<host:port>" };
-  }
-  return { test: () => false, grant: "(none: the host does not provide this interface)" };
-}
-
 /** Check every import against the effective capabilities before instantiating. */
 export function checkImports(imports: readonly string[], capabilities: readonly string[], plugin: string): void {
-  const missing: string[] = [];
-  const grants = new Set<string>();
-  for (const iface of imports) {
-    if (iface.startsWith("plughost:plugin/")) continue;
-    const need = capabilityFor(iface.replace(/@.*$/, ""));
-    if (need && !need.test(capabilities)) {
-      missing.push(iface);
-      grants.add(need.grant);
-    }
-  }
-  if (missing.length) {
-    throw new MissingImportError(
-      missing,
-      `declare and grant the capability ${[...grants].join(", ")} for it, or rebuild the plugin without that interface`,
-      { plugin },
-    );
-  }
+  // stdio streams without `stdio` are linked closed: a write fails rather than vanishing.
+  checkImportsAgainstTable(imports, capabilities, plugin, { inert: true });
 }
 
 type ShimModule = typeof import("@bytecodealliance/preview2-shim/instantiation");
@@ -52,36 +32,35 @@ const loadShims = () =>
 
 const MAX_LINE = 16 * 1024;
 
+/** Told about each refused operation (a denied capability), with what was attempted. */
+export type DeniedHandler = (detail: string) => void;
+
 /** Build the WASI part of the import object for one plugin instance. */
 export async function wasiImports(
   imports: readonly string[],
   capabilities: readonly string[],
   host: HostCalls,
   manifestDir: string,
+  onDenied: DeniedHandler = () => undefined,
 ): Promise<Record<string, unknown>> {
   const wanted = imports.filter((i) => i.startsWith("wasi:"));
   if (wanted.length === 0) return {};
   const [{ WASIShim }, io] = await loadShims();
 
+  const dirs = grantedDirs(capabilities, manifestDir, "plugin");
   const preopens: Record<string, string> = {};
-  for (const cap of capabilities) {
-    const m = /^fs:(read|write):(.+)$/.exec(cap);
-    if (m) {
-      const dir = path.resolve(manifestDir, m[2]!);
-      preopens[dir] = dir;
-    }
-  }
-  const env: Record<string, string> = {};
-  for (const cap of capabilities) {
-    const m = /^env:(.+)$/.exec(cap);
-    if (m && process.env[m[1]!] !== undefined) env[m[1]!] = process.env[m[1]!]!;
-  }
+  for (const d of dirs) preopens[d.dir] = d.dir;
   const shim = new WASIShim({
-    sandbox: { preopens, env, args: ["plugin"], enableNetwork: capabilities.some((c) => c.startsWith("net:outbound:")) },
+    sandbox: {
+      preopens,
+      env: Object.fromEntries(grantedEnvironment(capabilities)),
+      args: ["plugin"],
+      enableNetwork: capabilities.some((c) => c.startsWith("net:outbound:")),
+    },
   } as ConstructorParameters<typeof WASIShim>[0]);
-  const all = shim.getImportObject() as Record<string, unknown>;
+  const all = shim.getImportObject() as Record<string, Record<string, unknown>>;
 
-  const OutputStream = (io.streams as unknown as { OutputStream: new () => object }).OutputStream;
+  const streams = io.streams as unknown as { OutputStream: new () => object; InputStream: new () => object };
   const stdio = capabilities.includes("stdio");
   const logStream = (level: "info" | "warn") => {
     let pending = "";
@@ -98,7 +77,7 @@ export async function wasiImports(
       }
     };
     // Subclass the shim's stream so jco's resource checks accept it; nothing reaches the host's fds.
-    class LogOutputStream extends OutputStream {
+    class LogOutputStream extends streams.OutputStream {
       checkWrite(): bigint {
         return 65536n;
       }
@@ -122,10 +101,30 @@ export async function wasiImports(
   };
   const stdout = logStream("info");
   const stderr = logStream("warn");
+  // Never the host's stdin: an empty, closed stream.
+  class EmptyInputStream extends streams.InputStream {
+    read(): Uint8Array {
+      throw { tag: "closed" };
+    }
+    blockingRead(): Uint8Array {
+      throw { tag: "closed" };
+    }
+    skip(): bigint {
+      throw { tag: "closed" };
+    }
+    blockingSkip(): bigint {
+      throw { tag: "closed" };
+    }
+  }
+  const stdin = new EmptyInputStream();
+
+  const fs = dirs.length > 0 ? guardFilesystem(all, dirs, onDenied) : undefined;
+  const net = capabilities.some((c) => c.startsWith("net:outbound:")) ? guardSockets(all, capabilities, onDenied) : undefined;
 
   const out: Record<string, unknown> = {};
   for (const iface of wanted) {
     const key = iface.replace(/@.*$/, "");
+    if (!importRule(key)) continue; // refused by checkImports before we get here
     if (key === "wasi:cli/exit") {
       out[key] = {
         exit(status: { tag: string }) {
@@ -135,9 +134,320 @@ export async function wasiImports(
           throw new ExitSignal(code);
         },
       };
+    } else if (key === "wasi:cli/environment") {
+      // The host's cwd is not the plugin's business.
+      out[key] = { ...all[key], initialCwd: () => undefined };
     } else if (key === "wasi:cli/stdout") out[key] = { getStdout: () => stdout };
     else if (key === "wasi:cli/stderr") out[key] = { getStderr: () => stderr };
+    else if (key === "wasi:cli/stdin") out[key] = { getStdin: () => stdin };
+    else if (key.startsWith("wasi:cli/terminal-")) {
+      // Not a terminal; the terminal-input/-output resource classes pass through.
+      out[key] = { ...all[key], getTerminalStdin: () => undefined, getTerminalStdout: () => undefined, getTerminalStderr: () => undefined };
+    } else if (fs && key in fs) out[key] = fs[key];
+    else if (net && key in net) out[key] = net[key];
     else if (key in all) out[key] = all[key];
   }
   return out;
+}
+
+// ---------------------------------------------------------------- filesystem
+
+/** A refused path: it leaves the directory the descriptor stands for. */
+class Escape {
+  constructor(readonly reason: string) {}
+}
+
+interface DescriptorState {
+  /** The granted directory (real path) this descriptor lies in. */
+  root: string;
+  /** Real host path of the descriptor itself. */
+  at: string;
+  write: boolean;
+}
+
+type Method = (this: object, ...args: unknown[]) => unknown;
+type PathFlags = { symlinkFollow?: boolean };
+type OpenFlags = { create?: boolean; truncate?: boolean; directory?: boolean; exclusive?: boolean };
+type DescriptorFlags = { read?: boolean; write?: boolean; mutateDirectory?: boolean };
+
+const MAX_SYMLINKS = 40;
+
+/**
+ * Where `subpath`, taken relative to the directory `base`, lands on the host,
+ * following symlinks as WASI does; an `Escape` when any step leaves `base`.
+ * Walks segment by segment like the shim, and checks the real path at the end.
+ */
+export function resolveInside(base: string, subpath: string, followFinal: boolean): string {
+  if (subpath.startsWith("/")) throw new Escape(`absolute path "${subpath}"`);
+  const lexical = (segments: string[], from: string[]): string[] => {
+    const out = [...from];
+    for (const s of segments) {
+      if (s === "" || s === ".") continue;
+      if (s === "..") {
+        if (out.length === 0) throw new Escape(`"${subpath}" leaves the directory through ".."`);
+        out.pop();
+      } else out.push(s);
+    }
+    return out;
+  };
+  const trailing = subpath.endsWith("/");
+  let pending = lexical(subpath.split("/"), []);
+  let done: string[] = [];
+  let links = 0;
+  let unfollowedLink = false;
+  while (pending.length > 0) {
+    const seg = pending.shift() as string;
+    const candidate = path.join(base, ...done, seg);
+    let isLink: boolean;
+    try {
+      isLink = lstatSync(candidate).isSymbolicLink();
+    } catch {
+      done = [...done, seg, ...pending]; // does not exist (yet): nothing further to follow
+      break;
+    }
+    if (!isLink || (pending.length === 0 && !followFinal && !trailing)) {
+      unfollowedLink = isLink;
+      done.push(seg);
+      continue;
+    }
+    if (++links > MAX_SYMLINKS) throw new Escape(`too many symlinks in "${subpath}"`);
+    const target = readlinkSync(candidate);
+    if (path.isAbsolute(target)) throw new Escape(`"${subpath}" follows the symlink ${seg} -> ${target}, an absolute path`);
+    try {
+      pending = [...lexical(target.split("/"), done), ...pending];
+    } catch {
+      throw new Escape(`"${subpath}" follows the symlink ${seg} -> ${target}, which points out of the directory`);
+    }
+    done = [];
+  }
+  const resolved = path.join(base, ...done);
+  // Belt and braces: the deepest existing ancestor's real path must be inside base.
+  // (A final symlink that is not followed is checked by its directory.)
+  let probe = unfollowedLink ? path.dirname(resolved) : resolved;
+  for (;;) {
+    try {
+      const real = realpathSync(probe);
+      if (real !== base && !real.startsWith(base + path.sep)) throw new Escape(`"${subpath}" resolves to ${real}, outside the directory`);
+      break;
+    } catch (err) {
+      if (err instanceof Escape) throw err;
+      if (probe === base) break;
+      probe = path.dirname(probe);
+    }
+  }
+  return resolved;
+}
+
+/**
+ * The filesystem interfaces with every descriptor guarded. The shim's
+ * descriptors keep their class (jco checks resources with `instanceof`);
+ * the guards are own properties calling the original methods.
+ */
+function guardFilesystem(
+  all: Record<string, Record<string, unknown>>,
+  dirs: readonly { dir: string; write: boolean }[],
+  onDenied: DeniedHandler,
+): Record<string, unknown> {
+  const states = new WeakMap<object, DescriptorState>();
+  const realDir = (dir: string): string => {
+    try {
+      return realpathSync(dir);
+    } catch {
+      return dir; // missing: the shim reports no-entry on use
+    }
+  };
+  const refuse = (state: DescriptorState, what: string, code: string, why: string): never => {
+    onDenied(`${what} under ${state.root}: ${why}`);
+    throw code;
+  };
+  const resolve = (state: DescriptorState, what: string, subpath: unknown, follow: boolean): string => {
+    try {
+      return resolveInside(state.at, String(subpath), follow);
+    } catch (err) {
+      if (err instanceof Escape) return refuse(state, what, "not-permitted", err.reason);
+      throw "io";
+    }
+  };
+  const needWrite = (state: DescriptorState, what: string): void => {
+    if (!state.write) refuse(state, what, "read-only", "the grant is fs:read, not fs:write");
+  };
+
+  const guard = (desc: object, state: DescriptorState): void => {
+    states.set(desc, state);
+    const proto = Object.getPrototypeOf(desc) as Record<string, Method>;
+    const own = desc as Record<string, unknown>;
+    const wrap = (name: string, check: (args: unknown[]) => void, after?: (result: unknown, args: unknown[]) => void) => {
+      const original = proto[name];
+      if (typeof original !== "function") return;
+      own[name] = function (this: object, ...args: unknown[]) {
+        check(args);
+        const result = original.apply(this, args);
+        after?.(result, args);
+        return result;
+      };
+    };
+    const st = state;
+    const openAt = proto.openAt;
+    if (typeof openAt === "function") {
+      own.openAt = function (this: object, ...a: unknown[]) {
+        const [flags, p, open, dflags] = a as [PathFlags, string, OpenFlags, DescriptorFlags];
+        const at = resolve(st, `open "${p}"`, p, !!flags.symlinkFollow);
+        if (dflags.write || dflags.mutateDirectory || open.create || open.truncate) needWrite(st, `open "${p}" for writing`);
+        const child = openAt.apply(this, a);
+        // A descriptor opened here stays in this tree, with this grant.
+        if (child && typeof child === "object") guard(child, { root: st.root, at: realDir(at), write: st.write });
+        return child;
+      };
+    }
+    for (const name of ["statAt", "metadataHashAt"]) wrap(name, ([f, p]) => void resolve(st, `${name} "${String(p)}"`, p, !!(f as PathFlags).symlinkFollow));
+    wrap("readlinkAt", ([p]) => void resolve(st, `readlink "${String(p)}"`, p, false));
+    for (const name of ["createDirectoryAt", "removeDirectoryAt", "unlinkFileAt"]) {
+      wrap(name, ([p]) => {
+        resolve(st, `${name} "${String(p)}"`, p, false);
+        needWrite(st, `${name} "${String(p)}"`);
+      });
+    }
+    wrap("symlinkAt", ([target, p]) => {
+      resolve(st, `symlink "${String(p)}"`, p, false);
+      needWrite(st, `symlink "${String(p)}" -> ${String(target)}`);
+    });
+    wrap("setTimesAt", ([f, p]) => {
+      resolve(st, `set times of "${String(p)}"`, p, !!(f as PathFlags).symlinkFollow);
+      needWrite(st, `set times of "${String(p)}"`);
+    });
+    const other = (d: unknown, what: string): DescriptorState => {
+      const s = typeof d === "object" && d !== null ? states.get(d) : undefined;
+      if (!s) throw "bad-descriptor";
+      needWrite(s, what);
+      return s;
+    };
+    wrap("linkAt", ([f, from, to, p]) => {
+      resolve(st, `link "${String(from)}"`, from, !!(f as PathFlags).symlinkFollow);
+      resolve(other(to, `link to "${String(p)}"`), `link to "${String(p)}"`, p, false);
+    });
+    wrap("renameAt", ([from, to, p]) => {
+      resolve(st, `rename "${String(from)}"`, from, false);
+      needWrite(st, `rename "${String(from)}"`);
+      resolve(other(to, `rename to "${String(p)}"`), `rename to "${String(p)}"`, p, false);
+    });
+    for (const name of ["write", "writeViaStream", "appendViaStream", "setSize", "setTimes"]) wrap(name, () => needWrite(st, name));
+    if (!st.write) {
+      const getFlags = own.getFlags as (() => DescriptorFlags | undefined) | undefined;
+      if (getFlags) own.getFlags = () => ({ ...(getFlags.call(desc) ?? { read: true }), write: false, mutateDirectory: false });
+    }
+  };
+
+  const preopens = all["wasi:filesystem/preopens"] as { getDirectories(): [object, string][] };
+  const entries = preopens.getDirectories();
+  for (const [desc, guestPath] of entries) {
+    const grant = dirs.find((d) => d.dir === guestPath);
+    const root = realDir(guestPath);
+    guard(desc, { root, at: root, write: grant?.write ?? false });
+  }
+  return {
+    "wasi:filesystem/preopens": { getDirectories: () => [...entries] },
+    "wasi:filesystem/types": all["wasi:filesystem/types"],
+  };
+}
+
+// ------------------------------------------------------------------- sockets
+
+type IpAddress = { tag: "ipv4" | "ipv6"; val: number[] };
+type SocketAddress = { tag: "ipv4" | "ipv6"; val: { port: number; address: number[] } };
+
+function ipText(addr: { tag: string; val: number[] }): string {
+  return addr.tag === "ipv4" ? addr.val.join(".") : `[${addr.val.map((n) => n.toString(16)).join(":")}]`;
+}
+const isUnspecified = (a: SocketAddress): boolean => a.val.port === 0 && a.val.address.every((n) => n === 0);
+
+/**
+ * The sockets interfaces, scoped to `net:outbound:<host:port>`: connects and
+ * sends only to granted peers (named hosts match the addresses this plugin
+ * resolved them to), name lookups only of granted hosts, binds only to the
+ * wildcard address (as before a connect), and no listening.
+ */
+function guardSockets(all: Record<string, Record<string, unknown>>, capabilities: readonly string[], onDenied: DeniedHandler): Record<string, unknown> {
+  const grants = capabilities.filter((c) => c.startsWith("net:outbound:"));
+  const namesOf = new Map<string, Set<string>>(); // resolved address -> host names
+  const peerAllowed = (addr: SocketAddress): boolean => {
+    const ip = ipText({ tag: addr.tag, val: addr.val.address });
+    if (netAllowed(grants, ip, addr.val.port)) return true;
+    return [...(namesOf.get(ip) ?? [])].some((name) => netAllowed(grants, name, addr.val.port));
+  };
+  const deny = (what: string): never => {
+    onDenied(`${what}: needs net:outbound for it`);
+    throw "access-denied";
+  };
+  const patch = (obj: unknown, name: string, check: (args: unknown[]) => void, after?: (result: unknown) => void): void => {
+    if (typeof obj !== "object" || obj === null) return;
+    const original = (Object.getPrototypeOf(obj) as Record<string, Method>)[name];
+    if (typeof original !== "function") return;
+    (obj as Record<string, unknown>)[name] = function (this: object, ...args: unknown[]) {
+      check(args);
+      const result = original.apply(this, args);
+      after?.(result);
+      return result;
+    };
+  };
+  const bindCheck = ([, local]: unknown[]) => {
+    const a = local as SocketAddress;
+    if (!isUnspecified(a)) deny(`bind to ${ipText({ tag: a.tag, val: a.val.address })}:${a.val.port}`);
+  };
+  const connectCheck = (remote: unknown) => {
+    const a = remote as SocketAddress | undefined;
+    if (a && !peerAllowed(a)) deny(`connect to ${ipText({ tag: a.tag, val: a.val.address })}:${a.val.port}`);
+  };
+
+  const tcpCreate = all["wasi:sockets/tcp-create-socket"] as { createTcpSocket(family: string): unknown };
+  const udpCreate = all["wasi:sockets/udp-create-socket"] as { createUdpSocket(family: string): unknown };
+  const lookup = all["wasi:sockets/ip-name-lookup"] as { resolveAddresses(network: unknown, name: string): unknown };
+  return {
+    "wasi:sockets/tcp-create-socket": {
+      createTcpSocket(family: string) {
+        const socket = tcpCreate.createTcpSocket(family);
+        patch(socket, "startBind", bindCheck);
+        patch(socket, "startConnect", ([, remote]) => connectCheck(remote));
+        patch(socket, "startListen", () => deny("listen for connections"));
+        return socket;
+      },
+    },
+    "wasi:sockets/udp-create-socket": {
+      createUdpSocket(family: string) {
+        const socket = udpCreate.createUdpSocket(family);
+        patch(socket, "startBind", bindCheck);
+        patch(
+          socket,
+          "stream",
+          ([remote]) => connectCheck(remote),
+          (pair) => {
+            const [, outgoing] = pair as [unknown, unknown];
+            patch(outgoing, "send", ([datagrams]) => {
+              for (const d of datagrams as { remoteAddress?: SocketAddress }[]) connectCheck(d.remoteAddress);
+            });
+          },
+        );
+        return socket;
+      },
+    },
+    "wasi:sockets/ip-name-lookup": {
+      ...lookup,
+      resolveAddresses(network: unknown, name: string) {
+        const host = name.toLowerCase();
+        const any = grants.some((c) => lookupAllowed(c, host));
+        if (!any) deny(`look up ${name}`);
+        const stream = lookup.resolveAddresses(network, name);
+        patch(stream, "resolveNextAddress", () => undefined, (addr) => {
+          if (!addr) return;
+          const ip = ipText(addr as IpAddress);
+          namesOf.set(ip, (namesOf.get(ip) ?? new Set()).add(host));
+        });
+        return stream;
+      },
+    },
+  };
+}
+
+/** Whether the grant `cap` (net:outbound:…) names `host` at some port. */
+function lookupAllowed(cap: string, host: string): boolean {
+  return netAllowed([cap.replace(/:(\d+)$/, ":*")], host, 1);
 }

@@ -1,55 +1,22 @@
 /**
  * The effective capability set, as the wasmtime engine applies it: which
  * WASI interfaces a component may import, and the WASI grant the addon
- * builds its context from. The interface→capability table matches the v8
- * engine's (src/engines/v8-wasi.ts), so both engines accept the same plugins.
+ * builds its context from. The interface→capability table is shared with the
+ * v8 engine (src/capability-imports.ts).
  */
 import path from "node:path";
-import { envAllowed, has, parseCapability } from "../capabilities.js";
-import { MissingImportError } from "../errors.js";
+import { has, parseCapability } from "../capabilities.js";
+import { checkImports as checkImportsAgainstTable, grantedDirs, grantedEnvironment } from "../capability-imports.js";
 import type { NativeInstantiateOptions } from "./wasmtime-addon.js";
 
-interface Need {
-  /** Whether the effective set covers the interface. */
-  test(caps: readonly string[]): boolean;
-  /** The capability that would grant it, for the error message. */
-  grant: string;
-}
-
-const startsWith = (prefix: string) => (caps: readonly string[]) => caps.some((c) => c.startsWith(prefix));
-
-/** The capability an imported interface needs; `null`: always supplied (no authority of its own). */
-export function capabilityFor(iface: string): Need | null {
-  const name = iface.replace(/@.*$/, "");
-  const ns = name.split("/")[0];
-  if (ns === "wasi:io" || name === "wasi:cli/exit" || name === "wasi:cli/environment") return null;
-  if (ns === "wasi:cli") return { test: (c) => has(c, "stdio"), grant: "stdio" };
-  if (ns === "wasi:clocks") return { test: (c) => has(c, "clock"), grant: "clock" };
-  if (ns === "wasi:random") return { test: (c) => has(c, "random"), grant: "random" };
-  if (ns === "wasi:filesystem") return { test: startsWith("fs:"), grant: "fs:read:<dir> or fs:write:<dir>" };
-  if (ns === "wasi:sockets") return { test: startsWith("net:outbound:"), grant: "net:outbound:<host:port>" };
-  return { test: () => false, grant: "(none: the host does not provide this interface)" };
-}
-
-/** Refuse, before instantiating, a component that imports what the capabilities do not cover. */
+/**
+ * Refuse, before instantiating, a component that imports what the
+ * capabilities do not cover (the shared table in src/capability-imports.ts).
+ * The addon links stdio streams only with `stdio` (native/wasmtime/src/wasi.rs),
+ * so it has no inert stand-ins.
+ */
 export function checkImports(imports: readonly string[], capabilities: readonly string[], plugin: string): void {
-  const missing: string[] = [];
-  const grants = new Set<string>();
-  for (const iface of imports) {
-    if (iface.startsWith("plughost:plugin/")) continue;
-    const need = capabilityFor(iface);
-    if (need && !need.test(capabilities)) {
-      missing.push(iface);
-      grants.add(need.grant);
-    }
-  }
-  if (missing.length > 0) {
-    throw new MissingImportError(
-      missing,
-      `declare and grant the capability ${[...grants].join(", ")} for it, or rebuild the plugin without that interface`,
-      { plugin },
-    );
-  }
+  checkImportsAgainstTable(imports, capabilities, plugin, { inert: false });
 }
 
 /**
@@ -58,26 +25,18 @@ export function checkImports(imports: readonly string[], capabilities: readonly 
  * is mounted in the guest at its own absolute path.
  */
 export function wasiGrant(capabilities: readonly string[], entryPath: string, plugin: string): Omit<NativeInstantiateOptions, "fuel" | "fuelLifetime" | "memoryBytes" | "tableElements" | "deadlineMs"> {
-  const dirs = new Map<string, boolean>();
   const net: string[] = [];
   for (const text of capabilities) {
-    if (!text.startsWith("fs:") && !text.startsWith("net:")) continue;
-    const cap = parseCapability(text, { baseDir: path.dirname(entryPath), plugin });
-    if (cap.kind === "fs") dirs.set(cap.dir, (dirs.get(cap.dir) ?? false) || cap.access === "write");
-    else if (cap.kind === "net") net.push(`${cap.host}:${cap.port}`);
-  }
-  const env: string[][] = [];
-  if (capabilities.some((c) => c.startsWith("env:"))) {
-    for (const [name, value] of Object.entries(process.env)) {
-      if (value !== undefined && envAllowed(capabilities, name)) env.push([name, value]);
-    }
+    if (!text.startsWith("net:")) continue;
+    const cap = parseCapability(text, { plugin });
+    if (cap.kind === "net") net.push(`${cap.host}:${cap.port}`);
   }
   return {
     stdio: has(capabilities, "stdio"),
     clock: has(capabilities, "clock"),
     random: has(capabilities, "random"),
-    env,
-    dirs: [...dirs].map(([p, writable]) => ({ path: p, writable })),
+    env: grantedEnvironment(capabilities),
+    dirs: grantedDirs(capabilities, path.dirname(entryPath), plugin).map((d) => ({ path: d.dir, writable: d.write })),
     net,
   };
 }
