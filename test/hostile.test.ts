@@ -1,0 +1,374 @@
+// The hostile-plugin corpus (issue 3, item 7): plugins built from source with
+// the C SDK (test/fixtures/c/hostile-*, built by scripts/setup/34-hostile-fixtures.mjs)
+// that try to leave their directories, read variables and open sockets they
+// were not given, and exhaust the host's memory, stack, callback table and log.
+// Each attempt must be refused or fail with a typed error, the host must carry
+// on and another plugin must keep answering; on both Wasm engines (wasmtime
+// when its addon is built). Also the v8 engine's WASI guards directly
+// (src/engines/v8-wasi.ts), for what they report as violations.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import pino from "pino";
+import {
+  FuelExhausted,
+  MissingImportError,
+  PlughostError,
+  PluginRegistry,
+  PluginTrap,
+  type PluginHandle,
+} from "../src/index.js";
+import { isInstanceFault } from "../src/errors.js";
+import { addonPath } from "../src/engines/wasmtime-addon.js";
+import { wasiImports } from "../src/engines/v8-wasi.js";
+import { copyPlugin, enc, pluginDir } from "./helpers/plugins.js";
+import { RecordingHost } from "./fixtures/wasmtime/helpers.js";
+
+const FS = "test/fixtures/c/hostile-fs";
+const RES = "test/fixtures/c/hostile-resources";
+const SOCKET = "test/fixtures/c/hostile-socket";
+const HELLO = "examples/c/hello";
+const SECRET = "top secret: the host's own file";
+
+const wasmtimeBuilt = existsSync(addonPath());
+const engines = ["v8", "wasmtime"] as const;
+
+// A temp tree: the plugin gets data/ read-only and out/ read-write; secret.txt sits above them.
+let tmp: string;
+let data: string;
+let out: string;
+beforeAll(() => {
+  tmp = mkdtempSync(path.join(tmpdir(), "plughost-hostile-"));
+  data = path.join(tmp, "data");
+  out = path.join(tmp, "out");
+  mkdirSync(data);
+  mkdirSync(out);
+  writeFileSync(path.join(tmp, "secret.txt"), SECRET);
+  writeFileSync(path.join(data, "inside.txt"), "hello from inside");
+  symlinkSync(path.join(tmp, "secret.txt"), path.join(data, "link-abs")); // absolute, out
+  symlinkSync("../secret.txt", path.join(data, "link-rel")); // relative, out
+  symlinkSync("..", path.join(data, "link-up")); // a directory out
+  symlinkSync("inside.txt", path.join(data, "link-in")); // stays inside: allowed
+  process.env.PLUGHOST_HOSTILE_SECRET = "s3cret";
+  process.env.PLUGHOST_HOSTILE_OK = "fine";
+});
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+  delete process.env.PLUGHOST_HOSTILE_SECRET;
+  delete process.env.PLUGHOST_HOSTILE_OK;
+});
+
+interface Line {
+  msg: string;
+  plugin?: string;
+}
+let registry: PluginRegistry;
+let lines: Line[] = [];
+const newRegistry = (engine: (typeof engines)[number], options: ConstructorParameters<typeof PluginRegistry>[0] = {}) => {
+  lines = [];
+  const logger = pino({ level: "info" }, { write: (l: string) => void lines.push(JSON.parse(l) as Line) });
+  return (registry = new PluginRegistry({ engine, logger, cacheDir: false, ...options }));
+};
+afterEach(async () => {
+  await registry?.unloadAll().catch(() => undefined);
+});
+
+/** A copy of a fixture whose manifest declares `capabilities`. */
+const withCapabilities = (rel: string, caps: string[]) =>
+  copyPlugin(rel, (t) => t.replace(/^capabilities = .*$/m, "").replace(/^entry = .*$/m, (e) => `${e}\ncapabilities = ${JSON.stringify(caps)}`));
+
+const gc = () => {
+  const f = (globalThis as { gc?: () => void }).gc;
+  expect(f, "run vitest with --expose-gc (vitest.config.ts does)").toBeTypeOf("function");
+  f!();
+  f!();
+};
+
+describe.each(engines)("hostile plugins on %s", (engine) => {
+  const skip = engine === "wasmtime" && !wasmtimeBuilt;
+
+  describe.skipIf(skip)("filesystem escapes", () => {
+    let fs: PluginHandle;
+    let hello: PluginHandle;
+    const caps = () => ["stdio", "clock", `fs:read:${data}`, `fs:write:${out}`];
+    const load = async () => {
+      newRegistry(engine, { grants: { "hostile-fs": caps() } });
+      fs = await registry.load(withCapabilities(FS, caps()));
+      hello = await registry.load(pluginDir(HELLO));
+    };
+    const leaked = () => lines.some((l) => l.msg.includes("top secret"));
+    const stillAnswering = async () => {
+      expect(await fs.invoke("ok")).toBe(42);
+      expect(await hello.invoke("greet", enc("still here"))).toBe(0);
+    };
+
+    it("reads inside its directory, directly and through a symlink that stays inside", async () => {
+      await load();
+      expect(await fs.invoke("read", enc(path.join(data, "inside.txt")))).toBe(17);
+      expect(await fs.invoke("read", enc(path.join(data, "link-in")))).toBe(17);
+      expect(lines.filter((l) => l.msg === "hello from inside")).toHaveLength(2);
+    });
+
+    it("refuses `..` out of the directory, through libc and through raw path_open", async () => {
+      await load();
+      expect(await fs.invoke("read", enc(`${data}/../secret.txt`))).toBeLessThan(0);
+      expect(await fs.invoke("read", enc(`${data}/sub/../../secret.txt`))).toBeLessThan(0);
+      expect(await fs.invoke("raw-open", enc("../secret.txt"))).toBeLessThan(0);
+      expect(await fs.invoke("raw-open", enc("inside.txt/../../secret.txt"))).toBeLessThan(0);
+      expect(await fs.invoke("write", enc(`${out}/../escaped.txt`))).toBeLessThan(0);
+      expect(existsSync(path.join(tmp, "escaped.txt"))).toBe(false);
+      expect(leaked()).toBe(false);
+      await stillAnswering();
+    });
+
+    it("refuses absolute paths outside the grant, through libc and through raw path_open", async () => {
+      await load();
+      expect(await fs.invoke("read", enc(path.join(tmp, "secret.txt")))).toBeLessThan(0);
+      expect(await fs.invoke("read", enc("/etc/passwd"))).toBeLessThan(0);
+      // Raw: an absolute path handed to the host relative to the preopen.
+      expect(await fs.invoke("raw-open", enc(path.join(tmp, "secret.txt")))).toBeLessThan(0);
+      expect(await fs.invoke("raw-open", enc("/etc/passwd"))).toBeLessThan(0);
+      expect(leaked()).toBe(false);
+      expect(lines.some((l) => l.msg.includes("root:"))).toBe(false);
+      await stillAnswering();
+    });
+
+    it("refuses symlinks that point out of the directory (absolute, relative, a directory)", async () => {
+      await load();
+      expect(await fs.invoke("read", enc(path.join(data, "link-abs")))).toBeLessThan(0);
+      expect(await fs.invoke("read", enc(path.join(data, "link-rel")))).toBeLessThan(0);
+      expect(await fs.invoke("read", enc(path.join(data, "link-up", "secret.txt")))).toBeLessThan(0);
+      expect(await fs.invoke("raw-open", enc("link-abs"))).toBeLessThan(0);
+      expect(await fs.invoke("raw-open", enc("link-up/secret.txt"))).toBeLessThan(0);
+      expect(leaked()).toBe(false);
+      await stillAnswering();
+    });
+
+    it("refuses writes under an fs:read grant, and allows them under fs:write", async () => {
+      await load();
+      expect(await fs.invoke("write", enc(path.join(data, "new.txt")))).toBeLessThan(0);
+      expect(await fs.invoke("write", enc(path.join(data, "inside.txt")))).toBeLessThan(0);
+      expect(await fs.invoke("mkdir", enc(path.join(data, "newdir")))).toBeLessThan(0);
+      expect(await fs.invoke("raw-create", enc("raw.txt"))).toBeLessThan(0);
+      expect(existsSync(path.join(data, "new.txt"))).toBe(false);
+      expect(existsSync(path.join(data, "newdir"))).toBe(false);
+      expect(existsSync(path.join(data, "raw.txt"))).toBe(false);
+      expect(readFileSync(path.join(data, "inside.txt"), "utf8")).toBe("hello from inside");
+      // The control: the fs:write dir takes the same write.
+      expect(await fs.invoke("write", enc(path.join(out, "new.txt")))).toBe(0);
+      expect(readFileSync(path.join(out, "new.txt"), "utf8")).toBe("pwned");
+      await stillAnswering();
+    });
+
+    it("without an fs grant the plugin does not load, and the error names the capability", async () => {
+      newRegistry(engine, { grants: ["stdio", "clock"] });
+      const err = await registry.load(withCapabilities(FS, ["stdio", "clock"])).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MissingImportError);
+      expect((err as MissingImportError).imports.join(" ")).toMatch(/wasi:filesystem\//);
+      expect((err as Error).message).toMatch(/fs:read:<dir> or fs:write:<dir>/);
+      hello = await registry.load(pluginDir(HELLO));
+      expect(await hello.invoke("greet", enc("x"))).toBe(0);
+    });
+  });
+
+  describe.skipIf(skip)("environment", () => {
+    it("shows only the granted variable, nothing else of the host's environment", async () => {
+      const caps = ["stdio", "clock", `fs:read:${data}`, "env:PLUGHOST_HOSTILE_OK"];
+      newRegistry(engine, { grants: { "hostile-fs": caps } });
+      const fs = await registry.load(withCapabilities(FS, caps));
+      expect(await fs.invoke("env", enc("PLUGHOST_HOSTILE_OK"))).toBe(4);
+      expect(await fs.invoke("env", enc("PLUGHOST_HOSTILE_SECRET"))).toBe(-1);
+      expect(await fs.invoke("env", enc("PATH"))).toBe(-1);
+      expect(await fs.invoke("env", enc("HOME"))).toBe(-1);
+      expect(await fs.invoke("environ")).toBe(1);
+      expect(lines.some((l) => l.msg.includes("s3cret"))).toBe(false);
+      expect(await fs.invoke("ok")).toBe(42);
+    });
+  });
+
+  describe.skipIf(skip)("sockets", () => {
+    it("refuses a plugin that imports wasi:sockets without a net:outbound grant, naming it", async () => {
+      newRegistry(engine);
+      const err = await registry.load(pluginDir(SOCKET)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MissingImportError);
+      expect((err as MissingImportError).plugin).toBe("hostile-socket");
+      expect((err as MissingImportError).imports.join(" ")).toMatch(/wasi:sockets\/tcp-create-socket/);
+      expect((err as Error).message).toMatch(/net:outbound:<host:port>/);
+      expect(registry.isLoaded("hostile-socket")).toBe(false);
+      const hello = await registry.load(pluginDir(HELLO));
+      expect(await hello.invoke("greet", enc("x"))).toBe(0);
+    });
+
+    it("links sockets once net:outbound is declared and granted (the control)", async () => {
+      const caps = ["net:outbound:127.0.0.1:9"];
+      newRegistry(engine, { grants: { "hostile-socket": caps } });
+      const dir = copyPlugin(SOCKET);
+      const manifest = path.join(dir, "plugin.json");
+      writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, "utf8")), capabilities: caps }));
+      const sock = await registry.load(dir);
+      expect(await sock.invoke("socket")).toBeGreaterThan(0);
+      expect(await sock.invoke("ok")).toBe(42);
+    });
+  });
+
+  describe.skipIf(skip)("resources", () => {
+    it("refuses memory.grow past the cap, one page at a time and all at once, recording violations", async () => {
+      newRegistry(engine, { defaultLimits: { memoryBytes: 4 * 1024 * 1024 } });
+      const res = await registry.load(pluginDir(RES));
+      const pages = await res.invoke("grow-pages");
+      expect(pages).toBeGreaterThan(0);
+      expect(pages).toBeLessThan(64); // 4 MiB = 64 pages, some already in use
+      expect(await res.invoke("grow-pages")).toBe(0);
+      expect(await res.invoke("grow-huge")).toBe(-1);
+      const kinds = registry.violations("hostile-resources").map((v) => v.kind);
+      expect(kinds.length).toBeGreaterThanOrEqual(3);
+      expect(new Set(kinds)).toEqual(new Set(["memory"]));
+      expect(await res.invoke("ok")).toBe(42);
+    });
+
+    it("stops unbounded recursion with a typed error, re-instantiates, and keeps others answering", async () => {
+      newRegistry(engine, { defaultLimits: { fuel: 50_000_000 } });
+      const res = await registry.load(pluginDir(RES));
+      const hello = await registry.load(pluginDir(HELLO));
+      const err = await res.invoke("recurse").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PlughostError);
+      expect(err instanceof PluginTrap || err instanceof FuelExhausted).toBe(true);
+      expect(isInstanceFault(err)).toBe(true);
+      expect((err as PlughostError).plugin).toBe("hostile-resources");
+      expect(registry.violationCount("hostile-resources")).toBe(1);
+      expect(await res.invoke("ok")).toBe(42);
+      expect(await hello.invoke("greet", enc("x"))).toBe(0);
+    });
+
+    it("stops unbounded recursion without fuel too: the stack overflow is a PluginTrap", async () => {
+      newRegistry(engine);
+      const res = await registry.load(pluginDir(RES));
+      const err = await res.invoke("recurse").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PluginTrap);
+      expect((err as PluginTrap).plugin).toBe("hostile-resources");
+      expect(registry.violations("hostile-resources").map((v) => v.kind)).toEqual(["trap"]);
+      expect(await res.invoke("ok")).toBe(42);
+    });
+
+    it("caps 100,000 callback registrations at 256, with host memory bounded", async () => {
+      newRegistry(engine);
+      const res = await registry.load(pluginDir(RES));
+      const before = res.callbacks.length;
+      gc();
+      const heap = process.memoryUsage().heapUsed;
+      expect(await res.invoke("many-callbacks")).toBe(256 - before);
+      expect(res.callbacks).toHaveLength(256);
+      // A second flood: the same names again are no-ops ("ok"), the rest refused; still 256.
+      expect(await res.invoke("many-callbacks")).toBe(256 - before);
+      expect(res.callbacks).toHaveLength(256);
+      gc();
+      expect(process.memoryUsage().heapUsed - heap).toBeLessThan(8 * 1024 * 1024);
+      expect(await res.invoke("ok")).toBe(42);
+    });
+
+    it("rate-limits a million log messages from one call, with host memory bounded", async () => {
+      newRegistry(engine);
+      const res = await registry.load(pluginDir(RES));
+      const hello = await registry.load(pluginDir(HELLO));
+      gc();
+      const heap = process.memoryUsage().heapUsed;
+      expect(await res.invoke("log-flood")).toBe(0);
+      gc();
+      expect(process.memoryUsage().heapUsed - heap).toBeLessThan(8 * 1024 * 1024);
+      const m = registry.metrics("hostile-resources");
+      expect(m.logs).toBeLessThanOrEqual(2_000);
+      expect(lines.filter((l) => l.msg.startsWith("flood")).length).toBeLessThanOrEqual(2_000);
+      expect(await hello.invoke("greet", enc("x"))).toBe(0);
+      expect(await res.invoke("ok")).toBe(42);
+    }, 60_000);
+  });
+});
+
+describe("v8 WASI guards report what they refuse", () => {
+  const host = new RecordingHost();
+  type Descriptor = {
+    openAt(pathFlags: object, path: string, openFlags: object, flags: object): unknown;
+    createDirectoryAt(path: string): void;
+  };
+  const preopen = async (caps: string[], denied: string[]): Promise<Descriptor> => {
+    const imports = await wasiImports(["wasi:filesystem/preopens@0.2.0", "wasi:filesystem/types@0.2.0"], caps, host, tmp, (d) => denied.push(d));
+    const dirs = (imports["wasi:filesystem/preopens"] as { getDirectories(): [Descriptor, string][] }).getDirectories();
+    expect(dirs).toHaveLength(1);
+    return dirs[0]![0];
+  };
+  const attempt = (f: () => unknown): unknown => {
+    try {
+      f();
+      return "ok";
+    } catch (e) {
+      return e;
+    }
+  };
+
+  it("refuses escapes with not-permitted and reports each one", async () => {
+    const denied: string[] = [];
+    const d = await preopen([`fs:read:${data}`], denied);
+    const follow = { symlinkFollow: true };
+    expect(attempt(() => d.openAt(follow, "../secret.txt", {}, { read: true }))).toBe("not-permitted");
+    expect(attempt(() => d.openAt(follow, path.join(tmp, "secret.txt"), {}, { read: true }))).toBe("not-permitted");
+    expect(attempt(() => d.openAt(follow, "link-abs", {}, { read: true }))).toBe("not-permitted");
+    expect(attempt(() => d.openAt(follow, "link-rel", {}, { read: true }))).toBe("not-permitted");
+    expect(attempt(() => d.openAt(follow, "link-up/secret.txt", {}, { read: true }))).toBe("not-permitted");
+    expect(denied).toHaveLength(5);
+    expect(denied[0]).toMatch(/open "\.\.\/secret\.txt" under .*data: "\.\.\/secret\.txt" leaves the directory through "\.\."/);
+    expect(denied[2]).toMatch(/symlink link-abs -> .*secret\.txt, an absolute path/);
+    // Inside, and a child descriptor stays confined to its own directory.
+    const child = d.openAt({}, ".", { directory: true }, { read: true }) as Descriptor;
+    expect(attempt(() => child.openAt(follow, "../secret.txt", {}, { read: true }))).toBe("not-permitted");
+    expect(attempt(() => d.openAt(follow, "link-in", {}, { read: true }))).not.toBe("not-permitted");
+    expect(denied).toHaveLength(6);
+  });
+
+  it("refuses writes under fs:read with read-only and reports them", async () => {
+    const denied: string[] = [];
+    const d = await preopen([`fs:read:${data}`], denied);
+    expect(attempt(() => d.openAt({}, "w.txt", { create: true }, { write: true }))).toBe("read-only");
+    expect(attempt(() => d.openAt({}, "inside.txt", { truncate: true }, { read: true }))).toBe("read-only");
+    expect(attempt(() => d.createDirectoryAt("sub"))).toBe("read-only");
+    expect(denied).toHaveLength(3);
+    expect(denied[0]).toMatch(/the grant is fs:read, not fs:write/);
+    expect(existsSync(path.join(data, "w.txt"))).toBe(false);
+    expect(readFileSync(path.join(data, "inside.txt"), "utf8")).toBe("hello from inside");
+  });
+
+  describe("sockets", () => {
+    let server: Server;
+    let port: number;
+    beforeAll(async () => {
+      server = createServer((s) => s.end());
+      await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+      port = (server.address() as { port: number }).port;
+    });
+    afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+    type Socket = { startConnect(network: unknown, addr: unknown): void; startListen(): void };
+    const sockets = async (caps: string[], denied: string[]) => {
+      const ifaces = ["instance-network", "network", "tcp", "tcp-create-socket", "ip-name-lookup"].map((i) => `wasi:sockets/${i}@0.2.0`);
+      const imports = await wasiImports(ifaces, caps, host, tmp, (d) => denied.push(d));
+      const network = (imports["wasi:sockets/instance-network"] as { instanceNetwork(): unknown }).instanceNetwork();
+      const create = () => (imports["wasi:sockets/tcp-create-socket"] as { createTcpSocket(f: string): Socket }).createTcpSocket("ipv4");
+      const lookup = imports["wasi:sockets/ip-name-lookup"] as { resolveAddresses(n: unknown, name: string): unknown };
+      return { network, create, lookup };
+    };
+    const addr = (p: number) => ({ tag: "ipv4", val: { port: p, address: [127, 0, 0, 1] } });
+
+    it("connects only to the granted host:port, never listens, looks up only granted names", async () => {
+      const denied: string[] = [];
+      const { network, create, lookup } = await sockets([`net:outbound:127.0.0.1:${port}`], denied);
+      expect(attempt(() => create().startConnect(network, addr(port)))).toBe("ok");
+      expect(attempt(() => create().startConnect(network, addr(port + 1)))).toBe("access-denied");
+      expect(attempt(() => create().startConnect(network, { tag: "ipv4", val: { port, address: [10, 0, 0, 1] } }))).toBe("access-denied");
+      expect(attempt(() => create().startListen())).toBe("access-denied");
+      expect(attempt(() => lookup.resolveAddresses(network, "example.com"))).toBe("access-denied");
+      expect(denied).toHaveLength(4);
+      expect(denied[0]).toMatch(new RegExp(`connect to 127\\.0\\.0\\.1:${port + 1}: needs net:outbound`));
+    });
+  });
+});
