@@ -82,6 +82,8 @@ export interface EngineInstance {
   onHookSync?(eventName: string, data: Uint8Array): HookOutcome;
   /** Fuel used by the last completed call, when metered. */
   lastCallFuel?(): number;
+  /** Fuel used by every call (and instantiation) of this instance so far, when metered. */
+  lifetimeFuel?(): number;
   /** Release everything the instance holds. Idempotent. */
   dispose(): Promise<void>;
 }

@@ -177,7 +177,7 @@ export class PluginHandle {
     return this.#entry.manifest;
   }
   get metrics(): Readonly<PluginMetrics> {
-    return this.#entry.metrics;
+    return liveMetrics(this.#entry);
   }
 
   invoke(event: string, data: Uint8Array = EMPTY): Promise<number> {
@@ -220,6 +220,21 @@ export class PluginHandle {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** The entry's metrics with the live instance's fuel figures (discarded instances' fuel is banked). */
+function liveMetrics(entry: Entry): PluginMetrics {
+  const lastCallFuel = entry.instance?.lastCallFuel?.();
+  const fuelUsed = entry.metrics.fuelUsed + (entry.instance?.lifetimeFuel?.() ?? 0);
+  return { ...entry.metrics, fuelUsed, ...(lastCallFuel !== undefined ? { lastCallFuel } : {}) };
+}
+
+/** Keep a departing instance's fuel figures in the entry's metrics, which outlive it. */
+function bankFuel(entry: Entry): void {
+  const instance = entry.instance;
+  if (!instance) return;
+  entry.metrics.fuelUsed += instance.lifetimeFuel?.() ?? 0;
+  entry.metrics.lastCallFuel = instance.lastCallFuel?.() ?? entry.metrics.lastCallFuel;
+}
 
 function notRunning(entry: Entry): PluginNotRunning {
   return new PluginNotRunning(entry.restarting ? "restarting" : entry.state, { plugin: entry.name });
@@ -419,6 +434,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   async #abandon(entry: Entry): Promise<void> {
     if (entry.state !== "error") entry.lifecycle.to("error");
     this.#unsubscribeAll(entry);
+    bankFuel(entry);
     await entry.instance?.dispose().catch(() => undefined);
     entry.instance = undefined;
     entry.lifecycle.to("unloading");
@@ -493,6 +509,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     }
     entry.lifecycle.to("unloading");
     this.#unsubscribeAll(entry);
+    bankFuel(entry);
     await entry.instance?.dispose().catch(() => undefined);
     entry.instance = undefined;
     entry.lifecycle.to("unloaded");
@@ -555,9 +572,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   metrics(name: string): Readonly<PluginMetrics> {
-    const entry = this.#get(name);
-    const lastCallFuel = entry.instance?.lastCallFuel?.();
-    return { ...entry.metrics, ...(lastCallFuel !== undefined ? { lastCallFuel } : {}) };
+    return liveMetrics(this.#get(name));
   }
 
   #get(name: string): Entry {
@@ -723,6 +738,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (kind === "crash") entry.metrics.crashes++;
     this.emit("fault", { plugin: entry.name, error });
     const broken = entry.instance;
+    bankFuel(entry);
     entry.instance = undefined;
     void broken?.dispose().catch(() => undefined);
     const unmounting = this.recordViolation(entry.name, kind, error.message);

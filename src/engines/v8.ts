@@ -13,6 +13,7 @@ import { compileComponent, type CompiledComponent } from "./v8-compile.js";
 import { createHostImports, HOST_IMPORT_MODULE, type ImportContext } from "./v8-host-imports.js";
 import { V8Instance, type CallMeter, type GuestExports } from "./v8-instance.js";
 import { checkImports, wasiImports } from "./v8-wasi.js";
+import { loadInWorker } from "./v8-worker-host.js";
 import { createLimits, instrumentModule, type InstrumentResult, type Limits as LimitsRuntime } from "../instrument/index.js";
 
 const GUEST = "plughost:plugin/guest@0.1.0#";
@@ -20,6 +21,7 @@ const GUEST = "plughost:plugin/guest@0.1.0#";
 export const v8Engine: Engine = {
   name: "v8",
   async load(request: LoadRequest): Promise<EngineInstance> {
+    if (request.isolation === "worker") return loadInWorker(request);
     const bytes = request.bytes ?? (await readEntry(request));
     const compiled = await compileComponent(bytes, { file: request.entryPath, plugin: request.plugin, cacheDir: request.cacheDir });
     checkImports(compiled.imports, request.capabilities, request.plugin);
@@ -164,7 +166,11 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
           budget: () => limits.callBudget,
         }
       : undefined;
-  return new V8Instance(plugin, guestExports, memory, ctx, meter, () => {
+  const instance = new V8Instance(plugin, guestExports, memory, ctx, meter, () => {
     guest = undefined;
   });
+  if (!limits || !metered) return instance;
+  // Lifetime fuel, as on wasmtime: what instantiation (start functions) used, then every call, faulted ones included.
+  const startupFuel = limits.callBudget - limits.fuelRemaining();
+  return Object.assign(instance, { lifetimeFuel: () => startupFuel + limits.totalFuelUsed });
 }
