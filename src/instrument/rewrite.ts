@@ -36,6 +36,8 @@ const RANK: Record<number, number> = { 1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7
 
 // Control frame kinds.
 const K_FUNC = 0, K_BLOCK = 1, K_LOOP = 2, K_IF = 3, K_TRY = 4, K_TRY_TABLE = 5;
+// Segment kinds: where a straight-line segment starts.
+const SEG_PLAIN = 0, SEG_LOOP = 1, SEG_ENTRY = 2;
 
 interface Section {
   id: number;
@@ -48,9 +50,21 @@ interface Section {
 const NEED_GLOBAL_MODE = Symbol("need-global-mode");
 /** Thrown in global mode at the first loop: loops run faster with the counter in a local. */
 const NEED_LOCAL_MODE = Symbol("need-local-mode");
+/** Thrown when the module cannot use fuel threading; it is redone without it. */
+const NEED_UNTHREADED = Symbol("need-unthreaded");
+const MAX_PARAMS = 1000; // V8's limits on a function type
+const MAX_RESULTS = 1000;
+const MAX_FUNCTIONS = 1_000_000;
 
 export function rewriteModule(input: Uint8Array, opts: RewriteOptions): RewriteOutput {
-  return new Rewriter(input, opts).run();
+  try {
+    return new Rewriter(input, opts, true).run();
+  } catch (e) {
+    if (e !== NEED_UNTHREADED) throw e;
+    // Tail calls that cannot carry the fuel along (to imports, indirect), or
+    // a function at V8's locals limit: meter the module without threading.
+    return new Rewriter(input, opts, false).run();
+  }
 }
 
 class Rewriter {
@@ -63,6 +77,10 @@ class Rewriter {
   // Type section facts.
   typeCount = 0;
   funcParamCount: number[] = []; // by type index; -1 for non-function types
+  funcResultCount: number[] = [];
+  funcParamsAt: number[] = []; // input offsets: params from funcParamsAt to funcResultsAt (with the count LEB)
+  funcResultsAt: number[] = [];
+  funcTypeEnd: number[] = [];
   // Import facts.
   nImpF = 0;
   nImpG = 0;
@@ -90,6 +108,18 @@ class Rewriter {
   limitsImports: string[] = [];
   codeBytes = 0;
   functions = 0;
+  // Fuel threading: each defined function gets an extra i64 parameter and
+  // result carrying the fuel left, so direct calls keep it in registers.
+  // Functions referenced other than by a direct call (exports, tables,
+  // ref.func, start) get an entry wrapper with the original type.
+  readonly allowThreading: boolean;
+  threaded = false;
+  nDef = 0;
+  referenced = new Uint8Array(0); // by defined function: needs a wrapper
+  wrapperOf = new Int32Array(0); // by defined function: wrapper index or -1
+  wrapped: number[] = []; // defined functions with a wrapper, in wrapper order
+  threadedType: number[] = []; // by type index: the threaded type index
+  blockType: (number[] | undefined)[] = []; // by type index: block type of the body's result block
 
   // Reused across bodies: the control stack and the prefix being built.
   scratch = new Uint8Array(64);
@@ -98,9 +128,10 @@ class Rewriter {
   // Encoded indices used in the inserted sequences.
   encG: number[] = [];
 
-  constructor(input: Uint8Array, opts: RewriteOptions) {
+  constructor(input: Uint8Array, opts: RewriteOptions, allowThreading: boolean) {
     this.b = input;
     this.o = opts;
+    this.allowThreading = allowThreading;
     this.out = new ByteWriter(input.length + (input.length >> 2) + 256);
   }
 
@@ -235,23 +266,37 @@ class Rewriter {
       form = this.u8();
     }
     if (form === 0x60) {
+      const pa = this.p;
       const np = this.u32();
       for (let k = 0; k < np; k++) this.skipValType();
+      const ra = this.p;
       const nr = this.u32();
       for (let k = 0; k < nr; k++) this.skipValType();
       this.funcParamCount.push(np);
+      this.funcResultCount.push(nr);
+      this.funcParamsAt.push(pa);
+      this.funcResultsAt.push(ra);
+      this.funcTypeEnd.push(this.p);
     } else if (form === 0x5f) {
       const nf = this.u32();
       for (let k = 0; k < nf; k++) { this.skipStorageType(); this.u8(); }
-      this.funcParamCount.push(-1);
+      this.notFuncType();
     } else if (form === 0x5e) {
       this.skipStorageType();
       this.u8();
-      this.funcParamCount.push(-1);
+      this.notFuncType();
     } else {
       this.fail(this.p - 1, `unknown type form 0x${form.toString(16)}`);
     }
     this.typeCount++;
+  }
+
+  notFuncType(): void {
+    this.funcParamCount.push(-1);
+    this.funcResultCount.push(-1);
+    this.funcParamsAt.push(-1);
+    this.funcResultsAt.push(-1);
+    this.funcTypeEnd.push(-1);
   }
 
   skipStorageType(): void {
@@ -327,9 +372,51 @@ class Rewriter {
     if (this.p !== s.end) this.fail(this.p, "memory section size mismatch");
   }
 
-  skipConstExpr(): void {
-    const tmp = new ByteWriter(16);
-    this.constExpr(tmp);
+  /** Marks a defined function that is referenced other than by a direct call (it gets an entry wrapper). */
+  markRef(i: number): void {
+    const d = i - this.nImpF;
+    if (d >= 0 && d < this.referenced.length) this.referenced[d] = 1;
+  }
+
+  /** Functions referenced by exports, elements, globals and the start section. */
+  scanRefs(): void {
+    const gs = this.section(6);
+    if (gs) {
+      this.p = gs.start;
+      const n = this.u32();
+      for (let i = 0; i < n; i++) { this.skipValType(); this.u8(); this.constExpr(null); }
+    }
+    const es = this.section(7);
+    if (es) {
+      this.p = es.start;
+      const n = this.u32();
+      for (let i = 0; i < n; i++) {
+        this.skipName();
+        const kind = this.u8();
+        const idx = this.u32();
+        if (kind === 0) this.markRef(idx);
+      }
+    }
+    const ss = this.section(8);
+    if (ss) { this.p = ss.start; this.markRef(this.u32()); }
+    const els = this.section(9);
+    if (els) {
+      this.p = els.start;
+      const n = this.u32();
+      for (let i = 0; i < n; i++) {
+        const flags = this.u32();
+        if (flags > 7) this.fail(this.p, `unknown element segment flags ${flags}`);
+        if (flags === 2 || flags === 6) this.u32();
+        if ((flags & 1) === 0) this.constExpr(null);
+        const exprs = (flags & 4) !== 0;
+        if (flags & 3) { if (exprs) this.skipValType(); else this.u8(); }
+        const m = this.u32();
+        for (let j = 0; j < m; j++) {
+          if (exprs) this.constExpr(null);
+          else this.markRef(this.u32());
+        }
+      }
+    }
   }
 
   // ── plan ───────────────────────────────────────────────────────────────────
@@ -365,10 +452,60 @@ class Rewriter {
     if (this.needMem) for (let m = 0; m < this.memories.length; m++) this.memHelper.push(h++);
     if (this.needTab) for (let t = 0; t < this.tables.length; t++) this.tableHelper.push(h++);
     this.encG = encodeU32(this.fuelGlobal);
+    this.planThreading(h, addType);
   }
 
+  planThreading(firstWrapper: number, addType: (t: number[]) => number): void {
+    const nDef = this.nDef;
+    this.wrapperOf = new Int32Array(nDef).fill(-1);
+    if (!this.needFuel || !this.allowThreading) return;
+    let nWrap = 0;
+    for (let d = 0; d < nDef; d++) if (this.referenced[d]) nWrap++;
+    if (firstWrapper + nWrap > MAX_FUNCTIONS) return;
+    for (const t of this.definedFuncTypes) {
+      const np = this.funcParamCount[t];
+      if (np === undefined || np < 0) return; // a body checks this and fails
+      if (np + 1 > MAX_PARAMS || this.funcResultCount[t]! + 1 > MAX_RESULTS) return;
+    }
+    const b = this.b;
+    for (const t of this.definedFuncTypes) {
+      if (this.threadedType[t] !== undefined) continue;
+      this.p = this.funcParamsAt[t]!;
+      const np = this.u32();
+      const ps = this.p;
+      const ra = this.funcResultsAt[t]!;
+      this.p = ra;
+      const nr = this.u32();
+      const rs = this.p;
+      const re = this.funcTypeEnd[t]!;
+      const params = Array.from(b.subarray(ps, ra));
+      const results = Array.from(b.subarray(rs, re));
+      this.threadedType[t] = addType([0x60, ...encodeU32(np + 1), ...params, 0x7e, ...encodeU32(nr + 1), ...results, 0x7e]);
+      if (nr === 0) this.blockType[t] = [0x40];
+      else if (nr === 1) this.blockType[t] = results;
+      else this.blockType[t] = encodeS32(addType([0x60, 0x00, ...encodeU32(nr), ...results]));
+    }
+    this.threaded = true;
+    let w = firstWrapper;
+    for (let d = 0; d < nDef; d++) {
+      if (this.referenced[d]) { this.wrapperOf[d] = w++; this.wrapped.push(d); }
+    }
+  }
+
+  /** A function index in a direct call: defined functions move up past the added imports. */
   remapF(i: number): number {
-    return i < this.nImpF ? i : i + this.kF;
+    if (i < this.nImpF) return i;
+    if (i - this.nImpF >= this.nDef) this.fail(this.p, `unknown function ${i}`);
+    return i + this.kF;
+  }
+
+  /** A function index used as a reference (export, table, ref.func, start): the entry wrapper when there is one. */
+  remapRef(i: number): number {
+    if (i < this.nImpF) return i;
+    const d = i - this.nImpF;
+    if (d >= this.nDef) this.fail(this.p, `unknown function ${i}`);
+    const w = this.wrapperOf[d]!;
+    return w >= 0 ? w : i + this.kF;
   }
 
   remapG(i: number): number {
@@ -385,6 +522,8 @@ class Rewriter {
     if (is) this.scanImports(is);
     const fs = this.section(3);
     if (fs) this.scanFunctions(fs);
+    this.nDef = this.definedFuncTypes.length;
+    this.referenced = new Uint8Array(this.nDef);
     const tabs = this.section(4);
     if (tabs) {
       this.scanTablesSafe(tabs);
@@ -394,6 +533,7 @@ class Rewriter {
     const cs = this.section(10);
     const nBodies = cs ? this.countAt(cs) : 0;
     if (nBodies !== this.definedFuncTypes.length) this.fail(cs?.start ?? 0, "function and code section counts differ");
+    if (this.o.fuel && this.allowThreading && this.nDef > 0) this.scanRefs();
     this.plan();
 
     const out = this.out;
@@ -415,7 +555,7 @@ class Rewriter {
         case 5: if (this.o.memoryBytes !== undefined) this.writeSection(5, () => this.writeMemories(s), s); else this.copySection(s); break;
         case 6: if (changed) this.writeSection(6, () => this.writeGlobals(s), s); else this.copySection(s); break;
         case 7: if (changed) this.writeSection(7, () => this.writeExports(s), s); else this.copySection(s); break;
-        case 8: if (changed) this.writeSection(8, () => { this.p = s.start; out.u32(this.remapF(this.u32())); }, s); else this.copySection(s); break;
+        case 8: if (changed) this.writeSection(8, () => { this.p = s.start; out.u32(this.remapRef(this.u32())); }, s); else this.copySection(s); break;
         case 9: if (changed) this.writeSection(9, () => this.writeElements(s), s); else this.copySection(s); break;
         case 10: this.writeSection(10, () => this.writeCode(s)); break;
         case 11: if (changed) this.writeSection(11, () => this.writeData(s), s); else this.copySection(s); break;
@@ -455,7 +595,7 @@ class Rewriter {
       const l = this.readLimits("table");
       if (l.min > MAX_TABLE_INIT) this.fail(l.at, `table minimum ${l.min} exceeds ${MAX_TABLE_INIT}`);
       this.tables.push({ index: this.tables.length, imported: false, minimum: l.min, ...(l.max !== undefined ? { maximum: l.max } : {}) });
-      if (hasInit) this.skipConstExpr();
+      if (hasInit) this.constExpr(null);
     }
     if (this.p !== s.end) this.fail(this.p, "table section size mismatch");
   }
@@ -508,10 +648,16 @@ class Rewriter {
     const out = this.out;
     this.p = s.start;
     const n = this.u32();
-    out.u32(n + this.memHelper.length + this.tableHelper.length);
-    out.copy(this.b, this.p, s.end);
+    out.u32(n + this.memHelper.length + this.tableHelper.length + this.wrapped.length);
+    if (this.threaded) {
+      for (let i = 0; i < n; i++) out.u32(this.threadedType[this.u32()]!);
+    } else {
+      out.copy(this.b, this.p, s.end);
+      this.p = s.end;
+    }
     for (let m = 0; m < this.memHelper.length; m++) out.u32(this.tyI32I32);
     for (let t = 0; t < this.tableHelper.length; t++) out.u32(this.tyTableGrow[t]!);
+    for (const d of this.wrapped) out.u32(this.definedFuncTypes[d]!);
   }
 
   writeLimits(kind: "memory" | "table", index: number, cap: number): void {
@@ -584,7 +730,7 @@ class Rewriter {
       const kind = this.u8();
       out.copy(this.b, t, this.p);
       const idx = this.u32();
-      out.u32(kind === 0 ? this.remapF(idx) : kind === 3 ? this.remapG(idx) : idx);
+      out.u32(kind === 0 ? this.remapRef(idx) : kind === 3 ? this.remapG(idx) : idx);
     }
   }
 
@@ -609,7 +755,7 @@ class Rewriter {
       out.u32(m);
       for (let j = 0; j < m; j++) {
         if (exprs) this.constExpr(out);
-        else out.u32(this.remapF(this.u32()));
+        else out.u32(this.remapRef(this.u32()));
       }
     }
   }
@@ -633,28 +779,35 @@ class Rewriter {
     }
   }
 
-  /** Copy a constant expression, renumbering function and global references. */
-  constExpr(out: ByteWriter): void {
+  /**
+   * Copy a constant expression, renumbering function and global references.
+   * Without `out`, only read it and mark the functions it references.
+   */
+  constExpr(out: ByteWriter | null): void {
     for (;;) {
       const at = this.p;
       const op = this.u8();
       switch (op) {
-        case 0x0b: out.byte(op); return;
-        case 0x41: case 0x42: this.skipLeb(10); out.copy(this.b, at, this.p); break;
-        case 0x43: this.p += 4; out.copy(this.b, at, this.p); break;
-        case 0x44: this.p += 8; out.copy(this.b, at, this.p); break;
-        case 0x23: out.byte(op); out.u32(this.remapG(this.u32())); break;
-        case 0xd2: out.byte(op); out.u32(this.remapF(this.u32())); break;
-        case 0xd0: this.skipLeb(5); out.copy(this.b, at, this.p); break;
+        case 0x0b: out?.byte(op); return;
+        case 0x41: case 0x42: this.skipLeb(10); out?.copy(this.b, at, this.p); break;
+        case 0x43: this.p += 4; out?.copy(this.b, at, this.p); break;
+        case 0x44: this.p += 8; out?.copy(this.b, at, this.p); break;
+        case 0x23: { const g = this.u32(); if (out) { out.byte(op); out.u32(this.remapG(g)); } break; }
+        case 0xd2: {
+          const f = this.u32();
+          if (out) { out.byte(op); out.u32(this.remapRef(f)); } else this.markRef(f);
+          break;
+        }
+        case 0xd0: this.skipLeb(5); out?.copy(this.b, at, this.p); break;
         case 0xfd: {
           const sub = this.u32();
           if (sub !== 12) this.fail(at, `SIMD opcode ${sub} in a constant expression`);
           this.p += 16;
-          out.copy(this.b, at, this.p);
+          out?.copy(this.b, at, this.p);
           break;
         }
         default:
-          if (op >= 0x45 && op <= 0xc4) { out.byte(op); break; } // extended-const arithmetic
+          if (op >= 0x45 && op <= 0xc4) { out?.byte(op); break; } // extended-const arithmetic
           this.fail(at, `unsupported opcode 0x${op.toString(16)} in a constant expression`);
       }
       if (this.p > this.b.length) this.fail(at, "unexpected end of module");
@@ -695,6 +848,16 @@ class Rewriter {
           out.u32(id === 7 ? this.remapG(idx) : this.remapF(idx));
           if (id === 1 || id === 7) {
             const t = this.p; this.skipName(); out.copy(this.b, t, this.p);
+          } else if (id === 2 && this.threaded && idx >= this.nImpF && idx - this.nImpF < this.nDef) {
+            // Local names of a threaded function: the fuel parameter shifts the declared locals.
+            const np = this.funcParamCount[this.definedFuncTypes[idx - this.nImpF]!]!;
+            const m = this.u32();
+            out.u32(m);
+            for (let j = 0; j < m; j++) {
+              const l = this.u32();
+              out.u32(l >= np ? l + 1 : l);
+              const t = this.p; this.skipName(); out.copy(this.b, t, this.p);
+            }
           } else {
             const t = this.p;
             const m = this.u32();
@@ -719,7 +882,7 @@ class Rewriter {
     const out = this.out;
     this.p = s.start;
     const n = this.u32();
-    out.u32(n + this.memHelper.length + this.tableHelper.length);
+    out.u32(n + this.memHelper.length + this.tableHelper.length + this.wrapped.length);
     for (let i = 0; i < n; i++) {
       const size = this.u32();
       const start = this.p;
@@ -730,14 +893,17 @@ class Rewriter {
       if (np === undefined || np < 0) this.fail(start, `function ${i} has type ${ty}, which is not a function type`);
       const at = out.reserve5();
       const bodyStart = out.len;
-      // Loop-free code keeps the counter in the global (no syncing around
-      // calls); code with loops keeps it in a local; exception handling
-      // forces the global. A body is redone when a later opcode says so.
-      let local = false;
-      let upgrade = this.needFuel;
+      const bt = this.threaded ? this.blockType[ty]! : null;
+      // Threaded: the counter lives in the fuel parameter, except in code
+      // with exception handling, which keeps it in the global (a catch must
+      // see what the callees used). Unthreaded: loop-free code keeps it in
+      // the global (no syncing around calls), code with loops in a local.
+      // A body is redone when a later opcode says so.
+      let local = bt !== null;
+      let upgrade = bt === null && this.needFuel;
       for (;;) {
         try {
-          this.writeBody(start, end, np, local, upgrade);
+          this.writeBody(start, end, np, bt, local, upgrade);
           break;
         } catch (e) {
           out.len = bodyStart;
@@ -753,6 +919,21 @@ class Rewriter {
     if (this.p !== s.end) this.fail(this.p, "code section size mismatch");
     for (let m = 0; m < this.memHelper.length; m++) this.writeMemHelper(m);
     for (let t = 0; t < this.tableHelper.length; t++) this.writeTableHelper(t);
+    for (const d of this.wrapped) this.writeWrapper(d);
+  }
+
+  /** Entry wrapper of a threaded function: the original type, fuel from and back to the global. */
+  writeWrapper(d: number): void {
+    const out = this.out;
+    const np = this.funcParamCount[this.definedFuncTypes[d]!]!;
+    const at = out.reserve5();
+    out.byte(0); // no locals
+    for (let i = 0; i < np; i++) { out.byte(0x20); out.u32(i); }
+    out.byte(0x23); out.bytes(this.encG);
+    out.byte(0x10); out.u32(this.nImpF + this.kF + d);
+    out.byte(0x24); out.bytes(this.encG);
+    out.byte(0x0b);
+    out.patch5(at, out.len - at - 5);
   }
 
   writeMemHelper(m: number): void {
@@ -787,20 +968,134 @@ class Rewriter {
     out.bytes(body);
   }
 
+  // ── function bodies ───────────────────────────────────────────────────────
+  // Per-body state, kept on the object (not in closures) so the hot loop stays fast.
+  pending = 0; // input bytes not yet copied start here
+  segOut = 0; // output offset where the current segment starts
+  segCost = 0;
+  segKind = SEG_ENTRY;
+  entryAt = -1; // threaded: where the entry sequence goes, written last
+  entryCost = 0;
+  encF: number[] = [];
+  bodyLocal = false;
+  bodyExtra = false;
+  bodyThreaded = false;
+
+  flush(q: number): void {
+    if (q > this.pending) this.out.copy(this.b, this.pending, q);
+    this.pending = q;
+  }
+
+  /** Close the current segment: insert its charge (and check) at its start. */
+  endSeg(): void {
+    const kind = this.segKind, cost = this.segCost;
+    if (this.needFuel) {
+      if (kind === SEG_ENTRY && this.bodyThreaded) {
+        this.entryAt = this.segOut;
+        this.entryCost = cost;
+      } else if (cost > 0 || kind !== SEG_PLAIN) {
+        const n = this.prefix(kind, cost, true);
+        this.out.insert(this.segOut, this.scratch, n);
+      }
+    }
+    this.segOut = this.out.len;
+    this.segCost = 0;
+    this.segKind = SEG_PLAIN;
+  }
+
+  /**
+   * The fuel sequence of a segment, written into `scratch`; returns its length.
+   * The counter is an i64, so it never needs refilling and running out is a
+   * plain trap (no call in loops, which would cost TurboFan registers). The
+   * trap stores the negative counter first, so the host can tell it apart.
+   */
+  prefix(kind: number, cost: number, check: boolean): number {
+    const s = this.scratch, F = this.encF, G = this.encG;
+    let n = 0;
+    if (kind === SEG_PLAIN) {
+      if (this.bodyLocal) { n = putIdx(s, n, 0x20, F); n = putCharge(s, n, cost); return putIdx(s, n, 0x21, F); }
+      n = putIdx(s, n, 0x23, G); n = putCharge(s, n, cost); return putIdx(s, n, 0x24, G);
+    }
+    if (kind === SEG_ENTRY && this.bodyThreaded) {
+      if (this.bodyLocal) {
+        if (cost === 0 && !check) return 0;
+        n = putIdx(s, n, 0x20, F);
+        n = putCharge(s, n, cost);
+        if (!check) return putIdx(s, n, 0x21, F);
+        if (cost > 0) n = putIdx(s, n, 0x22, F);
+        return putCheck(s, n, F, G);
+      }
+      // Global mode: the parameter moves to the global and becomes the scratch.
+      n = putIdx(s, n, 0x20, F);
+      n = putCharge(s, n, cost);
+      if (!check) return putIdx(s, n, 0x24, G);
+      n = putIdx(s, n, 0x22, F); n = putIdx(s, n, 0x24, G); n = putIdx(s, n, 0x20, F);
+      return putCheck(s, n, null, G);
+    }
+    // A check point: a loop header, or the entry of an unthreaded function.
+    if (this.bodyLocal) {
+      n = putIdx(s, n, kind === SEG_ENTRY ? 0x23 : 0x20, kind === SEG_ENTRY ? G : F);
+      n = putCharge(s, n, cost);
+      if (cost > 0 || kind === SEG_ENTRY) n = putIdx(s, n, 0x22, F);
+      return putCheck(s, n, F, G);
+    }
+    if (this.bodyExtra) {
+      n = putIdx(s, n, 0x23, G);
+      if (cost > 0) { n = putCharge(s, n, cost); n = putIdx(s, n, 0x22, F); n = putIdx(s, n, 0x24, G); n = putIdx(s, n, 0x20, F); }
+      return putCheck(s, n, null, G);
+    }
+    if (cost > 0) { n = putIdx(s, n, 0x23, G); n = putCharge(s, n, cost); n = putIdx(s, n, 0x24, G); }
+    n = putIdx(s, n, 0x23, G);
+    return putCheck(s, n, null, G);
+  }
+
+  /** Unthreaded local mode: store the counter before control leaves for code that reads the global. */
+  sync(): void {
+    if (this.bodyLocal) { const out = this.out; out.byte(0x20); out.bytes(this.encF); out.byte(0x24); out.bytes(this.encG); }
+  }
+
+  reload(): void {
+    if (this.bodyLocal) { const out = this.out; out.byte(0x23); out.bytes(this.encG); out.byte(0x21); out.bytes(this.encF); }
+  }
+
+  /** Threaded: push the counter (the extra argument or result). */
+  pushFuel(): void {
+    const out = this.out;
+    if (this.bodyLocal) { out.byte(0x20); out.bytes(this.encF); } else { out.byte(0x23); out.bytes(this.encG); }
+  }
+
+  /** Threaded: take back the counter a callee returned. */
+  popFuel(): void {
+    const out = this.out;
+    if (this.bodyLocal) { out.byte(0x21); out.bytes(this.encF); } else { out.byte(0x24); out.bytes(this.encG); }
+  }
+
   /**
    * Rewrite one function body. Fuel: every straight-line segment (between
-   * branch sources and branch targets) is charged once at its start; the
-   * counter is checked at function entry and loop headers. In `local` mode the
-   * counter lives in an extra local and is synced with the shared global
-   * around calls and at exits.
+   * branch sources and branch targets) is charged once at its start.
+   *
+   * Threaded (`bt` given): the counter is the extra last parameter, passed to
+   * and returned from direct calls, and stored to the shared global only
+   * around calls that leave the module's threaded code (imports, indirect
+   * calls). It is checked at loop headers, and at entry only when the
+   * function calls something outside any loop (a call inside a loop is
+   * already preceded by that loop's check), so recursion and loops stay
+   * bounded. The body is wrapped in a block of the function's result type,
+   * so every branch to the function label lands where the fuel is appended.
+   *
+   * Unthreaded: the counter is checked at entry and loop headers; in `local`
+   * mode it lives in an extra local and is synced with the global around
+   * calls and at exits.
    */
-  writeBody(start: number, end: number, nParams: number, local: boolean, upgrade: boolean): void {
+  writeBody(start: number, end: number, nParams: number, bt: number[] | null, local: boolean, upgrade: boolean): void {
     const b = this.b;
     const out = this.out;
     const fuel = this.needFuel;
+    const threaded = bt !== null;
     const memHelper = this.needMem ? this.memHelper : null;
     const tabHelper = this.needTab ? this.tableHelper : null;
     const kF = this.kF, nImpF = this.nImpF, kG = this.kG, nImpG = this.nImpG;
+    const nFuncs = nImpF + this.nDef;
     this.p = start;
 
     // Locals.
@@ -813,172 +1108,125 @@ class Rewriter {
       this.skipValType();
     }
     if (total > MAX_LOCALS) this.fail(declStart, "too many locals");
-    // One extra i32 local: the cached counter (local mode) or a scratch for the check.
-    const extra = fuel && total + 1 <= MAX_LOCALS;
-    if (!extra) { local = false; upgrade = false; }
-    if (extra) {
-      out.u32(nDecl + 1);
-      out.copy(b, declsFrom, this.p);
-      out.byte(1);
-      out.byte(0x7e);
-    } else {
+    let extra: boolean;
+    if (threaded) {
+      // The fuel parameter shifts the declared locals up by one.
+      if (total + 1 > MAX_LOCALS) throw NEED_UNTHREADED;
+      extra = true;
       out.copy(b, declStart, this.p);
-    }
-    const encF = encodeU32(total);
-    const encG = this.encG;
-
-    // Fuel state.
-    const scratch = this.scratch;
-    let segOut = out.len;
-    let segCost = 0;
-    let segKind = 2; // 0 plain, 1 loop header, 2 function entry
-    const endSeg = (): void => {
-      if (fuel && (segCost > 0 || segKind !== 0)) {
-        const n = prefix(scratch, segKind, segCost);
-        out.insert(segOut, scratch, n);
-      }
-      segOut = out.len;
-      segCost = 0;
-      segKind = 0;
-    };
-    // The counter is an i64: it never needs refilling, so running out is a
-    // plain trap (no call in loops, which would cost TurboFan registers).
-    // Written byte by byte: this runs once per segment, so no temporary arrays.
-    const prefix = (s: Uint8Array, kind: number, cost: number): number => {
-      let n = 0;
-      const idx = (op: number, e: number[]): void => { s[n++] = op; for (let i = 0; i < e.length; i++) s[n++] = e[i]!; };
-      const charge = (): void => {
-        if (cost <= 0) return;
-        s[n++] = 0x42; // i64.const cost (signed LEB128, cost > 0)
-        let v = cost;
-        for (;;) {
-          const byte = v & 0x7f;
-          v = Math.floor(v / 128);
-          if (v === 0 && (byte & 0x40) === 0) { s[n++] = byte; break; }
-          s[n++] = byte | 0x80;
-        }
-        s[n++] = 0x7d; // i64.sub
-      };
-      const trapIfNegative = (): void => { s[n++] = 0x42; s[n++] = 0x00; s[n++] = 0x53; s[n++] = 0x04; s[n++] = 0x40; };
-      if (kind === 0) {
-        if (local) { idx(0x20, encF); charge(); idx(0x21, encF); }
-        else { idx(0x23, encG); charge(); idx(0x24, encG); }
-        return n;
-      }
-      // Charge; if the counter went negative, publish it and trap.
-      if (local) {
-        if (kind === 2) idx(0x23, encG); else idx(0x20, encF);
-        charge();
-        idx(0x22, encF);
-        trapIfNegative();
-        idx(0x20, encF); idx(0x24, encG); s[n++] = 0x00; s[n++] = 0x0b;
-      } else if (extra) {
-        idx(0x23, encG); charge(); idx(0x22, encF); idx(0x24, encG); idx(0x20, encF);
-        trapIfNegative();
-        s[n++] = 0x00; s[n++] = 0x0b;
+      this.encF = encodeU32(nParams);
+      out.byte(0x02);
+      out.bytes(bt);
+    } else {
+      // One extra i64 local: the cached counter (local mode) or a scratch for the check.
+      extra = fuel && total + 1 <= MAX_LOCALS;
+      if (!extra) { local = false; upgrade = false; }
+      if (extra) {
+        out.u32(nDecl + 1);
+        out.copy(b, declsFrom, this.p);
+        out.byte(1);
+        out.byte(0x7e);
       } else {
-        if (cost > 0) { idx(0x23, encG); charge(); idx(0x24, encG); }
-        idx(0x23, encG);
-        trapIfNegative();
-        s[n++] = 0x00; s[n++] = 0x0b;
+        out.copy(b, declStart, this.p);
       }
-      return n;
-    };
+      this.encF = encodeU32(total);
+    }
+    this.bodyLocal = local;
+    this.bodyExtra = extra;
+    this.bodyThreaded = threaded;
+    const syncExit = local && !threaded;
+    const shiftFrom = threaded ? nParams : MAX_LOCALS + 1;
+
+    this.segOut = out.len;
+    this.segCost = 0;
+    this.segKind = SEG_ENTRY;
+    this.entryAt = -1;
+    this.entryCost = 0;
+    let callsOutsideLoops = false;
+    let loops = 0;
     // Control stack.
     let kinds = this.kinds;
     let targeted = this.targeted;
     let depth = 1;
     kinds[0] = K_FUNC;
-    const push = (k: number): void => {
-      if (depth >= kinds.length) {
-        const nk = new Uint8Array(kinds.length * 2); nk.set(kinds); kinds = this.kinds = nk;
-        const nt = new Uint8Array(targeted.length * 2); nt.set(targeted); targeted = this.targeted = nt;
-      }
-      kinds[depth] = k;
-      targeted[depth] = 0;
-      depth++;
-    };
-    // Marks a branch target; returns true when the branch leaves the function.
-    const target = (l: number): boolean => {
-      const f = depth - 1 - l;
-      if (f < 0) this.fail(this.p, `branch depth ${l} out of range`);
-      if (f === 0) return true;
-      targeted[f] = 1;
-      return false;
-    };
-
-    let run = this.p; // input bytes not yet copied
-    const flush = (q: number): void => {
-      if (q > run) out.copy(b, run, q);
-      run = q;
-    };
-    const sync = (): void => {
-      if (local) { out.byte(0x20); out.bytes(encF); out.byte(0x24); out.bytes(encG); }
-    };
-    const reload = (): void => {
-      if (local) { out.byte(0x23); out.bytes(encG); out.byte(0x21); out.bytes(encF); }
-    };
+    this.pending = this.p;
 
     while (true) {
       const at = this.p;
       if (at >= end) this.fail(at, "function body ends without `end`");
       const op = b[this.p++]!;
+      // Most operators: an immediate-free or simple one costing 1.
+      if (op >= 0x45 && op <= 0xc4) { this.segCost++; continue; }
+      if (op >= 0x28 && op <= 0x3e) { this.skipMemarg(); this.segCost++; continue; }
       switch (op) {
+        case 0x20: case 0x21: case 0x22: {
+          let l = b[this.p]!;
+          if (l < 0x80) this.p++;
+          else l = this.u32();
+          // Validate here: an out-of-range index could otherwise name the added fuel local.
+          if (l >= total) this.fail(at, "unknown local");
+          this.segCost++;
+          if (l >= shiftFrom) {
+            this.flush(at);
+            out.byte(op);
+            out.u32(l + 1);
+            this.pending = this.p;
+          }
+          break;
+        }
+        case 0x41: this.skipLeb(5); this.segCost++; break;
         case 0x00: // unreachable
-          flush(this.p); endSeg(); break;
+          this.flush(this.p); this.endSeg(); break;
         case 0x01: break; // nop
-        case 0x02: this.skipBlockType(); push(K_BLOCK); break;
+        case 0x02: this.skipBlockType(); depth = this.pushLabel(depth, K_BLOCK); kinds = this.kinds; targeted = this.targeted; break;
         case 0x03:
           if (upgrade && !local) throw NEED_LOCAL_MODE;
-          this.skipBlockType(); push(K_LOOP);
-          if (fuel) { flush(this.p); endSeg(); segKind = 1; }
+          this.skipBlockType(); depth = this.pushLabel(depth, K_LOOP); kinds = this.kinds; targeted = this.targeted;
+          loops++;
+          if (fuel) { this.flush(this.p); this.endSeg(); this.segKind = SEG_LOOP; }
           break;
         case 0x04:
-          this.skipBlockType(); push(K_IF); segCost++;
-          if (fuel) { flush(this.p); endSeg(); }
+          this.skipBlockType(); depth = this.pushLabel(depth, K_IF); kinds = this.kinds; targeted = this.targeted;
+          this.segCost++;
+          if (fuel) { this.flush(this.p); this.endSeg(); }
           break;
         case 0x05: // else
           if (kinds[depth - 1] !== K_IF) this.fail(at, "else outside if");
-          if (fuel) { flush(this.p); endSeg(); }
+          if (fuel) { this.flush(this.p); this.endSeg(); }
           break;
         case 0x06: // try (legacy exceptions)
           if (local) throw NEED_GLOBAL_MODE;
           upgrade = false;
-          this.skipBlockType(); push(K_TRY); segCost++; break;
+          this.skipBlockType(); depth = this.pushLabel(depth, K_TRY); kinds = this.kinds; targeted = this.targeted;
+          this.segCost++; break;
         case 0x07: case 0x19: // catch, catch_all
           if (local) throw NEED_GLOBAL_MODE;
           upgrade = false;
           if (kinds[depth - 1] !== K_TRY) this.fail(at, "catch outside try");
           if (op === 0x07) this.skipLeb(5);
-          if (fuel) { flush(this.p); endSeg(); }
-          segCost++;
+          if (fuel) { this.flush(this.p); this.endSeg(); }
+          this.segCost++;
           break;
-        case 0x08: // throw
+        case 0x08: case 0x09: // throw, rethrow
           if (local) throw NEED_GLOBAL_MODE;
           upgrade = false;
-          this.skipLeb(5); segCost++;
-          if (fuel) { flush(this.p); endSeg(); }
-          break;
-        case 0x09: // rethrow
-          if (local) throw NEED_GLOBAL_MODE;
-          upgrade = false;
-          this.skipLeb(5); segCost++;
-          if (fuel) { flush(this.p); endSeg(); }
+          this.skipLeb(5); this.segCost++;
+          if (fuel) { this.flush(this.p); this.endSeg(); }
           break;
         case 0x0a: // throw_ref
           if (local) throw NEED_GLOBAL_MODE;
           upgrade = false;
-          segCost++;
-          if (fuel) { flush(this.p); endSeg(); }
+          this.segCost++;
+          if (fuel) { this.flush(this.p); this.endSeg(); }
           break;
         case 0x18: { // delegate: ends a try like `end`
           if (local) throw NEED_GLOBAL_MODE;
           upgrade = false;
           if (kinds[depth - 1] !== K_TRY) this.fail(at, "delegate outside try");
           depth--;
-          target(this.u32());
-          segCost++;
-          if (fuel) { flush(this.p); endSeg(); }
+          this.target(depth, this.u32());
+          this.segCost++;
+          if (fuel) { this.flush(this.p); this.endSeg(); }
           break;
         }
         case 0x1f: { // try_table
@@ -990,157 +1238,188 @@ class Rewriter {
             const k = this.u8();
             if (k > 3) this.fail(this.p - 1, `unknown catch kind ${k}`);
             if (k < 2) this.skipLeb(5);
-            target(this.u32());
+            this.target(depth, this.u32());
           }
-          push(K_TRY_TABLE);
-          segCost++;
+          depth = this.pushLabel(depth, K_TRY_TABLE); kinds = this.kinds; targeted = this.targeted;
+          this.segCost++;
           break;
         }
         case 0x0b: { // end
           depth--;
           if (depth === 0) {
-            if (fuel) { flush(at); sync(); flush(this.p); endSeg(); }
-            else flush(this.p);
             if (this.p !== end) this.fail(this.p, "bytes after the end of a function body");
+            if (threaded) {
+              // This `end` closes the result block; then the fuel goes on top of the results.
+              this.flush(this.p);
+              this.pushFuel();
+              out.byte(0x0b);
+              this.endSeg();
+              const n = this.prefix(SEG_ENTRY, this.entryCost, callsOutsideLoops);
+              if (n > 0) out.insert(this.entryAt, this.scratch, n);
+            } else if (fuel) {
+              this.flush(at); this.sync(); this.flush(this.p); this.endSeg();
+            } else {
+              this.flush(this.p);
+            }
             return;
           }
           const k = kinds[depth]!;
+          if (k === K_LOOP) loops--;
           if (fuel && (k === K_IF || k === K_TRY || k === K_TRY_TABLE || (k === K_BLOCK && targeted[depth]))) {
-            flush(this.p); endSeg();
+            this.flush(this.p); this.endSeg();
           }
           break;
         }
-        case 0x0c: { // br
-          const l = this.u32();
-          segCost++;
-          if (target(l) && fuel) { flush(at); sync(); }
-          if (fuel) { flush(this.p); endSeg(); }
-          break;
-        }
-        case 0x0d: case 0xd5: case 0xd6: { // br_if, br_on_null, br_on_non_null
-          const l = this.u32();
-          segCost++;
-          if (target(l) && fuel) { flush(at); sync(); }
-          if (fuel) { flush(this.p); endSeg(); }
+        case 0x0c: case 0x0d: case 0xd5: case 0xd6: { // br, br_if, br_on_null, br_on_non_null
+          let l = b[this.p]!;
+          if (l < 0x80) this.p++;
+          else l = this.u32();
+          this.segCost++;
+          if (fuel) {
+            if (this.target(depth, l) && syncExit) { this.flush(at); this.sync(); }
+            this.flush(this.p); this.endSeg();
+          } else {
+            this.target(depth, l);
+          }
           break;
         }
         case 0x0e: { // br_table
           const n = this.u32();
           let leaves = false;
-          for (let i = 0; i <= n; i++) if (target(this.u32())) leaves = true;
-          segCost++;
+          for (let i = 0; i <= n; i++) if (this.target(depth, this.u32())) leaves = true;
+          this.segCost++;
           if (fuel) {
-            if (leaves) { flush(at); sync(); }
-            flush(this.p); endSeg();
+            if (leaves && syncExit) { this.flush(at); this.sync(); }
+            this.flush(this.p); this.endSeg();
           }
           break;
         }
         case 0x0f: // return
-          if (fuel) { flush(at); sync(); flush(this.p); endSeg(); }
+          if (threaded) { this.flush(at); this.pushFuel(); this.flush(this.p); this.endSeg(); }
+          else if (fuel) { this.flush(at); this.sync(); this.flush(this.p); this.endSeg(); }
           break;
         case 0x10: { // call
           const f = this.u32();
-          segCost++;
-          if (kF > 0 || local) {
-            flush(at);
-            sync();
+          if (f >= nFuncs) this.fail(at, `unknown function ${f}`);
+          this.segCost++;
+          if (loops === 0) callsOutsideLoops = true;
+          if (threaded && f >= nImpF) {
+            this.flush(at);
+            this.pushFuel();
+            out.byte(0x10);
+            out.u32(f + kF);
+            this.pending = this.p;
+            this.popFuel();
+          } else if ((kF > 0 && f >= nImpF) || local) {
+            this.flush(at);
+            this.sync();
             out.byte(0x10);
             out.u32(f < nImpF ? f : f + kF);
-            run = this.p;
-            reload();
+            this.pending = this.p;
+            this.reload();
           }
           break;
         }
         case 0x12: { // return_call
           const f = this.u32();
-          segCost++;
-          if (kF > 0 || fuel) {
-            flush(at);
-            sync();
+          if (f >= nFuncs) this.fail(at, `unknown function ${f}`);
+          this.segCost++;
+          if (loops === 0) callsOutsideLoops = true;
+          if (threaded) {
+            // The callee must hand the fuel back to our caller: only a threaded one can.
+            if (f < nImpF) throw NEED_UNTHREADED;
+            this.flush(at);
+            this.pushFuel();
+            out.byte(0x12);
+            out.u32(f + kF);
+            this.pending = this.p;
+            this.endSeg();
+          } else if (kF > 0 || fuel) {
+            this.flush(at);
+            this.sync();
             out.byte(0x12);
             out.u32(f < nImpF ? f : f + kF);
-            run = this.p;
-            if (fuel) endSeg();
+            this.pending = this.p;
+            if (fuel) this.endSeg();
           }
           break;
         }
         case 0x11: case 0x13: // call_indirect, return_call_indirect
+          if (threaded && op === 0x13) throw NEED_UNTHREADED;
           this.skipLeb(5); this.skipLeb(5);
-          segCost++;
+          this.segCost++;
+          if (loops === 0) callsOutsideLoops = true;
           if (local) {
-            flush(at); sync(); flush(this.p);
-            if (op === 0x11) reload();
+            this.flush(at); this.sync(); this.flush(this.p);
+            if (op === 0x11) this.reload();
           }
-          if (op === 0x13 && fuel) { flush(this.p); endSeg(); }
+          if (op === 0x13 && fuel) { this.flush(this.p); this.endSeg(); }
           break;
         case 0x14: case 0x15: // call_ref, return_call_ref
+          if (threaded && op === 0x15) throw NEED_UNTHREADED;
           this.skipLeb(5);
-          segCost++;
+          this.segCost++;
+          if (loops === 0) callsOutsideLoops = true;
           if (local) {
-            flush(at); sync(); flush(this.p);
-            if (op === 0x14) reload();
+            this.flush(at); this.sync(); this.flush(this.p);
+            if (op === 0x14) this.reload();
           }
-          if (op === 0x15 && fuel) { flush(this.p); endSeg(); }
+          if (op === 0x15 && fuel) { this.flush(this.p); this.endSeg(); }
           break;
         case 0x1a: break; // drop
-        case 0x1b: segCost++; break; // select
+        case 0x1b: this.segCost++; break; // select
         case 0x1c: { // select t*
           const n = this.u32();
           for (let i = 0; i < n; i++) this.skipValType();
-          segCost++;
+          this.segCost++;
           break;
         }
-        case 0x20: case 0x21: case 0x22:
-          // Validate here: an out-of-range index could otherwise name the added fuel local.
-          if (this.u32() >= total) this.fail(at, "unknown local");
-          segCost++;
-          break;
-        case 0x25: case 0x26: this.skipLeb(5); segCost++; break;
+        case 0x25: case 0x26: this.skipLeb(5); this.segCost++; break;
         case 0x23: case 0x24: {
           const g = this.u32();
-          segCost++;
+          this.segCost++;
           if (kG > 0 && g >= nImpG) {
-            flush(at);
+            this.flush(at);
             out.byte(op);
             out.u32(g + kG);
-            run = this.p;
+            this.pending = this.p;
           }
           break;
         }
-        case 0x3f: this.skipLeb(5); segCost++; break; // memory.size
+        case 0x3f: this.skipLeb(5); this.segCost++; break; // memory.size
         case 0x40: { // memory.grow
           const m = this.u32();
-          segCost++;
+          this.segCost++;
           if (memHelper) {
             const h = memHelper[m];
             if (h === undefined) this.fail(at, `memory.grow of unknown memory ${m}`);
-            flush(at);
+            this.flush(at);
             out.byte(0x10);
             out.u32(h);
-            run = this.p;
+            this.pending = this.p;
           }
           break;
         }
-        case 0x41: this.skipLeb(5); segCost++; break;
-        case 0x42: this.skipLeb(10); segCost++; break;
-        case 0x43: this.p += 4; segCost++; break;
-        case 0x44: this.p += 8; segCost++; break;
-        case 0xd0: this.skipLeb(5); segCost++; break; // ref.null
-        case 0xd1: case 0xd3: case 0xd4: segCost++; break; // ref.is_null, ref.eq, ref.as_non_null
+        case 0x42: this.skipLeb(10); this.segCost++; break;
+        case 0x43: this.p += 4; this.segCost++; break;
+        case 0x44: this.p += 8; this.segCost++; break;
+        case 0xd0: this.skipLeb(5); this.segCost++; break; // ref.null
+        case 0xd1: case 0xd3: case 0xd4: this.segCost++; break; // ref.is_null, ref.eq, ref.as_non_null
         case 0xd2: { // ref.func
           const f = this.u32();
-          segCost++;
-          if (kF > 0 && f >= nImpF) {
-            flush(at);
+          this.segCost++;
+          const g = this.remapRef(f);
+          if (g !== f) {
+            this.flush(at);
             out.byte(0xd2);
-            out.u32(f + kF);
-            run = this.p;
+            out.u32(g);
+            this.pending = this.p;
           }
           break;
         }
         case 0xfc: {
           const sub = this.u32();
-          segCost++;
+          this.segCost++;
           if (sub <= 7) break; // saturating truncations
           switch (sub) {
             case 8: this.skipLeb(5); this.skipLeb(5); break; // memory.init
@@ -1155,10 +1434,10 @@ class Rewriter {
               if (tabHelper) {
                 const h = tabHelper[t];
                 if (h === undefined) this.fail(at, `table.grow of unknown table ${t}`);
-                flush(at);
+                this.flush(at);
                 out.byte(0x10);
                 out.u32(h);
-                run = this.p;
+                this.pending = this.p;
               }
               break;
             }
@@ -1169,7 +1448,7 @@ class Rewriter {
         }
         case 0xfd: {
           const sub = this.u32();
-          segCost++;
+          this.segCost++;
           if (sub <= 11 || sub === 92 || sub === 93) this.skipMemarg();
           else if (sub === 12 || sub === 13) this.p += 16;
           else if (sub >= 21 && sub <= 34) this.p += 1;
@@ -1179,19 +1458,37 @@ class Rewriter {
         }
         case 0xfe: {
           const sub = this.u32();
-          segCost++;
+          this.segCost++;
           if (sub === 3) { this.p += 1; break; } // atomic.fence
           if (sub > 0x4e || (sub > 3 && sub < 0x10)) this.fail(at, `unknown atomic opcode ${sub}`);
           this.skipMemarg();
           break;
         }
         default:
-          if (op >= 0x28 && op <= 0x3e) { this.skipMemarg(); segCost++; break; }
-          if (op >= 0x45 && op <= 0xc4) { segCost++; break; }
           this.fail(at, `unknown or unsupported opcode 0x${op.toString(16)}`);
       }
       if (this.p > end) this.fail(at, "instruction runs past the end of the function body");
     }
+  }
+
+  /** Push a control frame; returns the new depth (the arrays may be replaced when they grow). */
+  pushLabel(depth: number, k: number): number {
+    if (depth >= this.kinds.length) {
+      const nk = new Uint8Array(this.kinds.length * 2); nk.set(this.kinds); this.kinds = nk;
+      const nt = new Uint8Array(this.targeted.length * 2); nt.set(this.targeted); this.targeted = nt;
+    }
+    this.kinds[depth] = k;
+    this.targeted[depth] = 0;
+    return depth + 1;
+  }
+
+  /** Marks a branch target; returns true when the branch leaves the function (its label). */
+  target(depth: number, l: number): boolean {
+    const f = depth - 1 - l;
+    if (f < 0) this.fail(this.p, `branch depth ${l} out of range`);
+    if (f === 0) return true;
+    this.targeted[f] = 1;
+    return false;
   }
 
   skipMemarg(): void {
@@ -1201,3 +1498,32 @@ class Rewriter {
   }
 }
 
+
+function putIdx(s: Uint8Array, n: number, op: number, idx: number[]): number {
+  s[n++] = op;
+  for (let i = 0; i < idx.length; i++) s[n++] = idx[i]!;
+  return n;
+}
+
+/** `i64.const cost; i64.sub` (nothing for a zero cost). */
+function putCharge(s: Uint8Array, n: number, cost: number): number {
+  if (cost <= 0) return n;
+  s[n++] = 0x42; // signed LEB128, cost > 0
+  let v = cost;
+  for (;;) {
+    const byte = v & 0x7f;
+    v = Math.floor(v / 128);
+    if (v === 0 && (byte & 0x40) === 0) { s[n++] = byte; break; }
+    s[n++] = byte | 0x80;
+  }
+  s[n++] = 0x7d;
+  return n;
+}
+
+/** `if (counter < 0) { [global = local F]; unreachable }`, the counter on the stack. */
+function putCheck(s: Uint8Array, n: number, publishFrom: number[] | null, G: number[]): number {
+  s[n++] = 0x42; s[n++] = 0x00; s[n++] = 0x53; s[n++] = 0x04; s[n++] = 0x40; // i64.const 0; i64.lt_s; if
+  if (publishFrom) { n = putIdx(s, n, 0x20, publishFrom); n = putIdx(s, n, 0x24, G); }
+  s[n++] = 0x00; s[n++] = 0x0b;
+  return n;
+}
