@@ -11,7 +11,7 @@ const run = (args: string[], input?: string) =>
 
 describe("plughost CLI", () => {
   it("has --help for every command", () => {
-    for (const cmd of ["run", "inspect", "validate", "new", "build"]) {
+    for (const cmd of ["run", "inspect", "validate", "new", "conformance", "build"]) {
       const r = run([cmd, "--help"]);
       expect(r.status, cmd).toBe(0);
       expect(r.stdout).toContain(`plughost ${cmd}`);
