@@ -22,13 +22,14 @@ import {
 } from "../src/index.js";
 import { isInstanceFault } from "../src/errors.js";
 import { addonPath } from "../src/engines/wasmtime-addon.js";
-import { wasiImports } from "../src/engines/v8-wasi.js";
+import { WasiTrap, wasiImports } from "../src/engines/v8-wasi.js";
 import { copyPlugin, enc, pluginDir } from "./helpers/plugins.js";
 import { RecordingHost } from "./fixtures/wasmtime/helpers.js";
 
 const FS = "test/fixtures/c/hostile-fs";
 const RES = "test/fixtures/c/hostile-resources";
 const SOCKET = "test/fixtures/c/hostile-socket";
+const STREAM = "test/fixtures/c/hostile-stream";
 const HELLO = "examples/c/hello";
 const SECRET = "top secret: the host's own file";
 
@@ -213,6 +214,35 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
     });
   });
 
+  describe.skipIf(skip)("wasi:io streams", () => {
+    it("survives a plugin that breaks the output-stream rules on stdout", async () => {
+      newRegistry(engine, { grants: ["stdio"] });
+      const stream = await registry.load(pluginDir(STREAM));
+      const hello = await registry.load(pluginDir(HELLO));
+      const attempt = async (event: string): Promise<number | "trap"> => {
+        const r = await stream.invoke(event).catch((err: unknown) => {
+          expect(err).toBeInstanceOf(PlughostError);
+          expect(isInstanceFault(err)).toBe(true);
+          expect((err as PlughostError).plugin).toBe("hostile-stream");
+          return "trap" as const;
+        });
+        // Whatever the plugin gets, the host and the other plugins carry on.
+        expect(await hello.invoke("greet", enc("x"))).toBe(0);
+        expect(await stream.invoke("ok")).toBe(42);
+        return r;
+      };
+      gc();
+      const heap = process.memoryUsage().heapUsed;
+      const outcomes = [await attempt("zeroes"), await attempt("big-write"), await attempt("big-blocking-write")];
+      // v8: stdout is the plugin's logger, which takes any size and keeps at most one
+      // truncated line; wasmtime traps write-zeroes and blocking writes past the permit.
+      expect(outcomes).toEqual(engine === "v8" ? [0, 0, 0] : ["trap", 0, "trap"]);
+      expect(lines.every((l) => l.msg.length <= 4096 + 20)).toBe(true);
+      gc();
+      expect(process.memoryUsage().heapUsed - heap).toBeLessThan(8 * 1024 * 1024);
+    });
+  });
+
   describe.skipIf(skip)("resources", () => {
     it("refuses memory.grow past the cap, one page at a time and all at once, recording violations", async () => {
       newRegistry(engine, { defaultLimits: { memoryBytes: 4 * 1024 * 1024 } });
@@ -336,6 +366,34 @@ describe("v8 WASI guards report what they refuse", () => {
     expect(denied[0]).toMatch(/the grant is fs:read, not fs:write/);
     expect(existsSync(path.join(data, "w.txt"))).toBe(false);
     expect(readFileSync(path.join(data, "inside.txt"), "utf8")).toBe("hello from inside");
+  });
+
+  it("traps stream misuse the shim would answer with process.exit(1): writes past check-write, huge write-zeroes, foreign splices", async () => {
+    const denied: string[] = [];
+    const imports = await wasiImports(
+      ["wasi:filesystem/preopens", "wasi:filesystem/types", "wasi:cli/stdout", "wasi:cli/stdin", "wasi:io/streams"],
+      [`fs:write:${out}`, "stdio"],
+      host,
+      tmp,
+      (d) => denied.push(d),
+    );
+    type Out = { checkWrite(): bigint; write(b: Uint8Array): void; writeZeroes(n: bigint): void; splice(src: unknown, n: bigint): bigint; subscribe(): unknown };
+    const [[dir]] = (imports["wasi:filesystem/preopens"] as { getDirectories(): [Descriptor & { openAt(...a: unknown[]): { writeViaStream(o: bigint): Out } }, string][] }).getDirectories() as [[Descriptor & { openAt(...a: unknown[]): { writeViaStream(o: bigint): Out } }, string]];
+    const file = dir.openAt({}, "stream.txt", { create: true }, { write: true });
+    const s = file.writeViaStream(0n);
+    const stdin = (imports["wasi:cli/stdin"] as { getStdin(): unknown }).getStdin();
+    const stdout = (imports["wasi:cli/stdout"] as { getStdout(): Out }).getStdout();
+    const cap = Number(s.checkWrite());
+    expect(cap).toBeGreaterThan(0);
+    expect(attempt(() => s.write(new Uint8Array(cap + 1)))).toBeInstanceOf(WasiTrap);
+    expect(attempt(() => s.writeZeroes(1n << 40n))).toBeInstanceOf(WasiTrap);
+    expect(attempt(() => s.splice(stdin, 10n))).toEqual({ tag: "closed" });
+    expect(attempt(() => s.write(enc("fine")))).toBe("ok");
+    // Our own stdout stream has no shim id: its inherited methods would reach the worker.
+    expect(attempt(() => stdout.writeZeroes(1n << 40n))).toBe("ok");
+    expect(attempt(() => stdout.splice(stdin, 10n))).toEqual({ tag: "closed" });
+    expect(attempt(() => stdout.subscribe())).toBeInstanceOf(WasiTrap);
+    expect(denied).toEqual([]);
   });
 
   describe("sockets", () => {

@@ -96,6 +96,25 @@ export async function wasiImports(
       blockingFlush(): void {
         flushLines(true);
       }
+      // The inherited versions call the shim's I/O worker with no stream id,
+      // which the shim answers with process.exit(1).
+      writeZeroes(len: bigint): void {
+        this.write(new Uint8Array(Math.min(Number(len), MAX_LINE)));
+      }
+      blockingWriteZeroesAndFlush(len: bigint): void {
+        this.writeZeroes(len);
+      }
+      splice(src: { read(len: bigint): Uint8Array }, len: bigint): bigint {
+        const data = src.read(len < 65536n ? len : 65536n);
+        this.write(data);
+        return BigInt(data.length);
+      }
+      blockingSplice(src: { read(len: bigint): Uint8Array }, len: bigint): bigint {
+        return this.splice(src, len);
+      }
+      subscribe(): never {
+        throw new WasiTrap("subscribe on the plugin's stdout/stderr is not supported; use blocking-write-and-flush");
+      }
     }
     return new LogOutputStream();
   };
@@ -114,6 +133,9 @@ export async function wasiImports(
     }
     blockingSkip(): bigint {
       throw { tag: "closed" };
+    }
+    subscribe(): never {
+      throw new WasiTrap("subscribe on the plugin's stdin is not supported: stdin is empty");
     }
   }
   const stdin = new EmptyInputStream();
@@ -148,6 +170,58 @@ export async function wasiImports(
     else if (key in all) out[key] = all[key];
   }
   return out;
+}
+
+// ------------------------------------------------------------------- streams
+
+/** A guest's misuse of a WASI interface: a trap for that plugin (never the host's exit). */
+export class WasiTrap extends Error {
+  constructor(message: string) {
+    super(`wasi-io trap: ${message}`);
+    this.name = "WasiTrap";
+  }
+}
+
+type OutputStreamLike = Record<string, unknown> & { checkWrite(): bigint };
+type InputStreamLike = { read(len: bigint): Uint8Array; blockingRead(len: bigint): Uint8Array };
+const BLOCKING_WRITE_LIMIT = 4096;
+
+/**
+ * Guard an output stream the shim made (files, sockets). The shim's I/O
+ * worker treats a write past `check-write`, a huge write-zeroes or a splice
+ * from a stream it does not know as a wasi-io trap, which preview2-shim
+ * 0.26 answers with `process.exit(1)`: the whole host. Check those here and
+ * trap the plugin instead.
+ */
+function guardOutputStream(stream: unknown): void {
+  if (typeof stream !== "object" || stream === null) return;
+  const proto = Object.getPrototypeOf(stream) as Record<string, Method>;
+  const own = stream as OutputStreamLike;
+  const call = (name: string, ...args: unknown[]) => (proto[name] as Method).apply(stream, args);
+  const capacity = (): number => Number(call("checkWrite") as bigint);
+  const within = (what: string, n: number, blocking: boolean): void => {
+    if (blocking && n <= BLOCKING_WRITE_LIMIT) return;
+    const cap = capacity();
+    if (n > cap) throw new WasiTrap(`${what} of ${n} bytes is more than check-write permits (${cap})`);
+  };
+  own.write = (buf: Uint8Array) => (within("write", buf.byteLength, false), call("write", buf));
+  own.blockingWriteAndFlush = (buf: Uint8Array) => (within("blocking-write-and-flush", buf.byteLength, true), call("blockingWriteAndFlush", buf));
+  own.writeZeroes = (len: bigint) => (within("write-zeroes", Number(len), false), call("writeZeroes", len));
+  own.blockingWriteZeroesAndFlush = (len: bigint) => (within("blocking-write-zeroes-and-flush", Number(len), true), call("blockingWriteZeroesAndFlush", len));
+  // Splice in JS: read then write through the checks above, whatever `src` is.
+  own.splice = (src: InputStreamLike, len: bigint): bigint => {
+    const cap = BigInt(capacity());
+    if (cap === 0n) return 0n;
+    const data = src.read(len < cap ? len : cap);
+    if (data.length > 0) (own.write as (b: Uint8Array) => void)(data);
+    return BigInt(data.length);
+  };
+  own.blockingSplice = (src: InputStreamLike, len: bigint): bigint => {
+    const limit = BigInt(BLOCKING_WRITE_LIMIT);
+    const data = src.blockingRead(len < limit ? len : limit);
+    if (data.length > 0) (own.blockingWriteAndFlush as (b: Uint8Array) => void)(data);
+    return BigInt(data.length);
+  };
 }
 
 // ---------------------------------------------------------------- filesystem
@@ -330,7 +404,8 @@ function guardFilesystem(
       needWrite(st, `rename "${String(from)}"`);
       resolve(other(to, `rename to "${String(p)}"`), `rename to "${String(p)}"`, p, false);
     });
-    for (const name of ["write", "writeViaStream", "appendViaStream", "setSize", "setTimes"]) wrap(name, () => needWrite(st, name));
+    for (const name of ["write", "setSize", "setTimes"]) wrap(name, () => needWrite(st, name));
+    for (const name of ["writeViaStream", "appendViaStream"]) wrap(name, () => needWrite(st, name), guardOutputStream);
     if (!st.write) {
       const getFlags = own.getFlags as (() => DescriptorFlags | undefined) | undefined;
       if (getFlags) own.getFlags = () => ({ ...(getFlags.call(desc) ?? { read: true }), write: false, mutateDirectory: false });
@@ -408,6 +483,7 @@ function guardSockets(all: Record<string, Record<string, unknown>>, capabilities
         patch(socket, "startBind", bindCheck);
         patch(socket, "startConnect", ([, remote]) => connectCheck(remote));
         patch(socket, "startListen", () => deny("listen for connections"));
+        patch(socket, "finishConnect", () => undefined, (pair) => guardOutputStream((pair as [unknown, unknown])[1]));
         return socket;
       },
     },
