@@ -15,10 +15,10 @@ const tmp = mkdtempSync(path.join(tmpdir(), "plughost-instrument-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 let n = 0;
-function wat(src: string): Uint8Array {
+function wat(src: string, features = ["--enable-all"]): Uint8Array {
   const f = path.join(tmp, `m${n++}.wat`);
   writeFileSync(f, src);
-  execFileSync("wat2wasm", ["--enable-all", f, "-o", `${f}.wasm`]);
+  execFileSync("wat2wasm", [...features, f, "-o", `${f}.wasm`]);
   return new Uint8Array(readFileSync(`${f}.wasm`));
 }
 
@@ -263,6 +263,122 @@ describe("fuel exhaustion", () => {
     limits.beginCall();
     expect((ib.exports.g as Fn)()).toBe(6);
     expect(limits.endCall()).toBe(3 + 3);
+  });
+});
+
+// Fuel travels through direct calls as an extra parameter and result; other
+// ways into a function go through an entry wrapper. Counts must not change.
+const CALLS = wat(`
+(module
+  (type $ii (func (param i32) (result i32)))
+  (table $t (export "tab") 3 funcref)
+  (elem (table $t) (i32.const 0) func $dbl)
+  (tag $e)
+  (global $iters (export "iters") (mut i32) (i32.const 0))
+  (func $dbl (export "dbl") (export "dbl2") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+  (func (export "via_table") (param i32) (result i32) (call_indirect (type $ii) (local.get 0) (i32.const 0)))
+  (func (export "set_ref") (table.set $t (i32.const 1) (ref.func $dbl)))
+  (func (export "pair") (param i32) (result i32 i32)
+    (local.get 0) (local.get 0) (br_if 0 (local.get 0)) (drop) (drop) (i32.const 7) (i32.const 8))
+  (func (export "bt") (param i32) (result i32)
+    (block $a (result i32) (br_table $a 1 (i32.const 10) (local.get 0))) (i32.const 1) (i32.add))
+  (func $count (export "count") (param i32 i64) (result i64)
+    (if (result i64) (i32.eqz (local.get 0))
+      (then (local.get 1))
+      (else (return_call $count (i32.sub (local.get 0) (i32.const 1)) (i64.add (local.get 1) (i64.const 1))))))
+  (func $thrower (param i32) (result i32) (if (local.get 0) (then (throw $e))) (i32.const 1))
+  (func $middle (param i32) (result i32) (i32.add (call $thrower (local.get 0)) (i32.const 1)))
+  (func (export "catcher") (param i32) (result i32)
+    (try (result i32) (do (call $middle (local.get 0))) (catch $e (i32.const 100))))
+  (func $boom (drop (i32.add (i32.const 1) (i32.const 2))) unreachable)
+  (func (export "trap_in_callee") (drop (i32.const 1)) (call $boom))
+  (func $sum (param $n i32) (param $acc i32) (result i32) (local $tmp i32)
+    (local.set $tmp (i32.add (local.get $acc) (local.get $n)))
+    (if (result i32) (i32.eqz (local.get $n))
+      (then (local.get $acc))
+      (else (call $sum (i32.sub (local.get $n) (i32.const 1)) (local.get $tmp)))))
+  (func (export "sum") (param i32) (result i32) (call $sum (local.get 0) (i32.const 0)))
+  ;; recursion whose call sits inside a loop: bounded by the loop header's check
+  (func $r (export "loop_rec") (loop $l (global.set $iters (i32.add (global.get $iters) (i32.const 1))) (call $r) (br $l)))
+  ;; recursion through the table (and so through the entry wrapper)
+  (func $ind (export "ind_rec") (global.set $iters (i32.add (global.get $iters) (i32.const 1))) (call_indirect (i32.const 2)))
+  (elem (table $t) (i32.const 2) func $ind)
+)`, ["--enable-tail-call", "--enable-exceptions"]);
+
+describe("fuel through calls: same counts on every path into a function", () => {
+  const m = load(CALLS, { fuel: 1e9 });
+  it("direct, exported and table calls", () => {
+    expect(m.call("dbl", 5)).toEqual({ value: 10, fuel: 3 });
+    expect(m.call("via_table", 5)).toEqual({ value: 10, fuel: 6 });
+  });
+  it("a function keeps one identity as export, table element and ref.func", () => {
+    expect(m.exports.dbl).toBe(m.exports.dbl2);
+    const tab = m.exports.tab as WebAssembly.Table;
+    expect(tab.get(0)).toBe(m.exports.dbl);
+    m.call("set_ref");
+    expect(tab.get(1)).toBe(m.exports.dbl);
+  });
+  it("multiple results and branches to the function label (br_if, br_table)", () => {
+    expect(m.call("pair", 3)).toEqual({ value: [3, 3], fuel: 4 });
+    expect(m.call("pair", 0)).toEqual({ value: [7, 8], fuel: 6 });
+    expect(m.call("bt", 0)).toEqual({ value: 11, fuel: 5 });
+    expect(m.call("bt", 1)).toEqual({ value: 10, fuel: 3 });
+  });
+  it("non-tail recursion: 12 per level + 11", () => {
+    for (const k of [0, 1, 10, 100]) expect(m.call("sum", k)).toEqual({ value: (k * (k + 1)) / 2, fuel: 12 * k + 11 });
+  });
+  it("a million tail calls run in constant stack and are all counted", () => {
+    expect(m.call("count", 1_000_000, 0n)).toEqual({ value: 1_000_000n, fuel: 10 * 1_000_000 + 4 });
+  });
+  it("an exception thrown two calls down is caught with its callees' fuel counted", () => {
+    expect(m.call("catcher", 0)).toEqual({ value: 2, fuel: 10 });
+    expect(m.call("catcher", 1)).toEqual({ value: 100, fuel: 12 });
+  });
+  it("a call that traps in a callee still accounts for the fuel it used", () => {
+    m.limits.beginCall();
+    let err: unknown;
+    try { (m.exports.trap_in_callee as Fn)(); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(WebAssembly.RuntimeError);
+    expect(m.limits.abortCall(err)).toBe(false);
+    expect(m.limits.lastCallFuel).toBe(5);
+  });
+  it("recursion with the call inside a loop runs out of fuel, not stack", () => {
+    const l = load(CALLS, { fuel: 5_000 });
+    expect(() => callMapped(l, "loop_rec")).toThrow(FuelExhausted);
+    // 6 units per level (the `br` after the call is charged with its segment).
+    expect(iters(l)).toBeGreaterThan(800);
+    expect(iters(l)).toBeLessThanOrEqual(834);
+  });
+  it("recursion through a table runs out of fuel, not stack", () => {
+    const l = load(CALLS, { fuel: 3_000 });
+    expect(() => callMapped(l, "ind_rec")).toThrow(FuelExhausted);
+    // 6 units per level.
+    expect(iters(l)).toBeGreaterThan(450);
+    expect(iters(l)).toBeLessThanOrEqual(501);
+  });
+});
+
+describe("modules whose tail calls cannot carry the fuel (indirect, to imports) are metered the unthreaded way", () => {
+  const TAIL = wat(`
+  (module
+    (type $t (func (param i32) (result i32)))
+    (import "env" "id" (func $id (param i32) (result i32)))
+    (table 2 funcref)
+    (elem (i32.const 0) $f $spin)
+    (func $f (export "f") (param i32) (result i32)
+      (if (result i32) (i32.eqz (local.get 0))
+        (then (return_call $id (i32.const 7)))
+        (else (return_call_indirect (type $t) (i32.sub (local.get 0) (i32.const 1)) (i32.const 0)))))
+    (func $spin (export "spin") (param i32) (result i32)
+      (return_call_indirect (type $t) (local.get 0) (i32.const 1))))`, ["--enable-tail-call"]);
+  const env = { env: { id: (x: number) => x } };
+  it("counts the same: 8 per level + 5", () => {
+    const l = load(TAIL, { fuel: 1e9 }, env);
+    for (const k of [0, 1, 1000]) expect(l.call("f", k)).toEqual({ value: 7, fuel: 8 * k + 5 });
+  });
+  it("an endless indirect tail loop runs out of fuel", () => {
+    const l = load(TAIL, { fuel: 100_000 }, env);
+    expect(() => callMapped(l, "spin", 0)).toThrow(FuelExhausted);
   });
 });
 

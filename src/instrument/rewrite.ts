@@ -1049,7 +1049,7 @@ class Rewriter {
     return putCheck(s, n, null, G);
   }
 
-  /** Unthreaded local mode: store the counter before control leaves for code that reads the global. */
+  /** Local mode: store the counter before control leaves for code that reads the global. */
   sync(): void {
     if (this.bodyLocal) { const out = this.out; out.byte(0x20); out.bytes(this.encF); out.byte(0x24); out.bytes(this.encG); }
   }
@@ -1175,7 +1175,8 @@ class Rewriter {
           break;
         }
         case 0x41: this.skipLeb(5); this.segCost++; break;
-        case 0x00: // unreachable
+        case 0x00: // unreachable: publish the counter so a trapping call still accounts for its fuel
+          if (local) { this.flush(at); this.sync(); }
           this.flush(this.p); this.endSeg(); break;
         case 0x01: break; // nop
         case 0x02: this.skipBlockType(); depth = this.pushLabel(depth, K_BLOCK); kinds = this.kinds; targeted = this.targeted; break;
