@@ -32,6 +32,8 @@ const SOCKET = "test/fixtures/c/hostile-socket";
 const STREAM = "test/fixtures/c/hostile-stream";
 const HELLO = "examples/c/hello";
 const SECRET = "top secret: the host's own file";
+/** What hostile-fs needs besides its directories (it uses stdio, a clock and random). */
+const BASE = ["stdio", "clock", "random"];
 
 const wasmtimeBuilt = existsSync(addonPath());
 const engines = ["v8", "wasmtime"] as const;
@@ -93,7 +95,7 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
   describe.skipIf(skip)("filesystem escapes", () => {
     let fs: PluginHandle;
     let hello: PluginHandle;
-    const caps = () => ["stdio", "clock", `fs:read:${data}`, `fs:write:${out}`];
+    const caps = () => [...BASE, `fs:read:${data}`, `fs:write:${out}`];
     const load = async () => {
       newRegistry(engine, { grants: { "hostile-fs": caps() } });
       fs = await registry.load(withCapabilities(FS, caps()));
@@ -164,8 +166,8 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
     });
 
     it("without an fs grant the plugin does not load, and the error names the capability", async () => {
-      newRegistry(engine, { grants: ["stdio", "clock"] });
-      const err = await registry.load(withCapabilities(FS, ["stdio", "clock"])).catch((e: unknown) => e);
+      newRegistry(engine, { grants: BASE });
+      const err = await registry.load(withCapabilities(FS, BASE)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(MissingImportError);
       expect((err as MissingImportError).imports.join(" ")).toMatch(/wasi:filesystem\//);
       expect((err as Error).message).toMatch(/fs:read:<dir> or fs:write:<dir>/);
@@ -176,7 +178,7 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
 
   describe.skipIf(skip)("environment", () => {
     it("shows only the granted variable, nothing else of the host's environment", async () => {
-      const caps = ["stdio", "clock", `fs:read:${data}`, "env:PLUGHOST_HOSTILE_OK"];
+      const caps = [...BASE, `fs:read:${data}`, "env:PLUGHOST_HOSTILE_OK"];
       newRegistry(engine, { grants: { "hostile-fs": caps } });
       const fs = await registry.load(withCapabilities(FS, caps));
       expect(await fs.invoke("env", enc("PLUGHOST_HOSTILE_OK"))).toBe(4);
@@ -187,6 +189,48 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
       expect(lines.some((l) => l.msg.includes("s3cret"))).toBe(false);
       expect(await fs.invoke("ok")).toBe(42);
     });
+  });
+
+  describe.skipIf(skip)("isolation between plugins", () => {
+    it("gives two live plugins their own directories and environment, nothing shared", async () => {
+      const capsA = [...BASE, `fs:read:${data}`, "env:PLUGHOST_HOSTILE_OK"];
+      const capsB = [...BASE, `fs:write:${out}`];
+      newRegistry(engine, { grants: { "hostile-fs": capsA, "hostile-fs-b": capsB } });
+      const a = await registry.load(withCapabilities(FS, capsA));
+      const b = await registry.load(
+        copyPlugin(FS, (t) => t.replace('name = "hostile-fs"', 'name = "hostile-fs-b"').replace(/^capabilities = .*$/m, `capabilities = ${JSON.stringify(capsB)}`)),
+      );
+      writeFileSync(path.join(out, "b-only.txt"), "b's file");
+      // Interleaved: each sees its own grant only.
+      expect(await a.invoke("read", enc(path.join(data, "inside.txt")))).toBe(17);
+      expect(await b.invoke("read", enc(path.join(data, "inside.txt")))).toBeLessThan(0);
+      expect(await b.invoke("read", enc(path.join(out, "b-only.txt")))).toBe(8);
+      expect(await a.invoke("read", enc(path.join(out, "b-only.txt")))).toBeLessThan(0);
+      expect(await a.invoke("env", enc("PLUGHOST_HOSTILE_OK"))).toBe(4);
+      expect(await b.invoke("env", enc("PLUGHOST_HOSTILE_OK"))).toBe(-1);
+      expect(await b.invoke("environ")).toBe(0);
+      expect(await a.invoke("write", enc(path.join(out, "from-a.txt")))).toBeLessThan(0);
+      expect(existsSync(path.join(out, "from-a.txt"))).toBe(false);
+    });
+  });
+
+  describe.skipIf(skip)("clocks and random", () => {
+    for (const [missing, iface] of [
+      ["clock", /wasi:clocks\/(monotonic|wall)-clock/],
+      ["random", /wasi:random\/random/],
+    ] as const) {
+      it(`refuses a plugin that uses ${missing} without the grant, naming the capability; links it with the grant`, async () => {
+        const caps = [...BASE.filter((c) => c !== missing), `fs:read:${data}`];
+        newRegistry(engine, { grants: { "hostile-fs": caps } });
+        const err = await registry.load(withCapabilities(FS, caps)).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(MissingImportError);
+        expect((err as MissingImportError).imports.join(" ")).toMatch(iface);
+        expect((err as Error).message).toMatch(new RegExp(`capability ${missing}`));
+        newRegistry(engine, { grants: { "hostile-fs": [...caps, missing] } });
+        const fs = await registry.load(withCapabilities(FS, [...caps, missing]));
+        expect(await fs.invoke(missing === "clock" ? "time" : "random")).toBe(1);
+      });
+    }
   });
 
   describe.skipIf(skip)("sockets", () => {
@@ -321,6 +365,14 @@ describe("v8 WASI guards report what they refuse", () => {
   type Descriptor = {
     openAt(pathFlags: object, path: string, openFlags: object, flags: object): unknown;
     createDirectoryAt(path: string): void;
+    writeViaStream(offset: bigint): OutputStream;
+  };
+  type OutputStream = {
+    checkWrite(): bigint;
+    write(b: Uint8Array): void;
+    writeZeroes(n: bigint): void;
+    splice(src: unknown, n: bigint): bigint;
+    subscribe(): unknown;
   };
   const preopen = async (caps: string[], denied: string[]): Promise<Descriptor> => {
     const imports = await wasiImports(["wasi:filesystem/preopens@0.2.0", "wasi:filesystem/types@0.2.0"], caps, host, tmp, (d) => denied.push(d));
@@ -377,12 +429,11 @@ describe("v8 WASI guards report what they refuse", () => {
       tmp,
       (d) => denied.push(d),
     );
-    type Out = { checkWrite(): bigint; write(b: Uint8Array): void; writeZeroes(n: bigint): void; splice(src: unknown, n: bigint): bigint; subscribe(): unknown };
-    const [[dir]] = (imports["wasi:filesystem/preopens"] as { getDirectories(): [Descriptor & { openAt(...a: unknown[]): { writeViaStream(o: bigint): Out } }, string][] }).getDirectories() as [[Descriptor & { openAt(...a: unknown[]): { writeViaStream(o: bigint): Out } }, string]];
-    const file = dir.openAt({}, "stream.txt", { create: true }, { write: true });
+    const dirs = (imports["wasi:filesystem/preopens"] as { getDirectories(): [Descriptor, string][] }).getDirectories();
+    const file = dirs[0]![0].openAt({}, "stream.txt", { create: true }, { write: true }) as Descriptor;
     const s = file.writeViaStream(0n);
     const stdin = (imports["wasi:cli/stdin"] as { getStdin(): unknown }).getStdin();
-    const stdout = (imports["wasi:cli/stdout"] as { getStdout(): Out }).getStdout();
+    const stdout = (imports["wasi:cli/stdout"] as { getStdout(): OutputStream }).getStdout();
     const cap = Number(s.checkWrite());
     expect(cap).toBeGreaterThan(0);
     expect(attempt(() => s.write(new Uint8Array(cap + 1)))).toBeInstanceOf(WasiTrap);
