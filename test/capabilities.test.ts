@@ -2,7 +2,10 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { validateHostConfig } from "../src/host-config.js";
 import { parseDocument } from "../src/manifest.js";
-import { CapabilityDenied } from "../src/errors.js";
+import { CapabilityDenied, MissingImportError } from "../src/errors.js";
+import { CAPABILITY_IMPORTS, checkImports, grantedDirs, grantedEnvironment, importRule, missingGrant } from "../src/capability-imports.js";
+import { checkImports as v8CheckImports } from "../src/engines/v8-wasi.js";
+import { checkImports as wasmtimeCheckImports } from "../src/engines/wasmtime-capabilities.js";
 import {
   CapabilityError,
   canPublish,
@@ -218,5 +221,92 @@ describe("docs/capabilities.md", () => {
       const cfg = validateHostConfig(structuredClone(value), `docs example (${lang})`, { baseDir: "/srv" });
       expect(cfg.grants).not.toEqual({});
     }
+  });
+});
+
+describe("the shared WASI import table (src/capability-imports.ts)", () => {
+  const outcome = (f: () => void): string => {
+    try {
+      f();
+      return "ok";
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  const none: string[] = [];
+  const all = ["stdio", "clock", "random", "fs:read:/data", "net:outbound:api.example.com:443"];
+  const cases: [string, string | undefined][] = [
+    ["wasi:io/streams@0.2.0", undefined],
+    ["wasi:io/poll", undefined],
+    ["wasi:cli/exit@0.2.0", undefined],
+    ["wasi:cli/environment@0.2.0", undefined],
+    ["wasi:cli/stdout@0.2.0", "stdio"],
+    ["wasi:cli/terminal-stdin", "stdio"],
+    ["wasi:clocks/wall-clock@0.2.0", "clock"],
+    ["wasi:clocks/monotonic-clock", "clock"],
+    ["wasi:random/insecure-seed", "random"],
+    ["wasi:filesystem/types@0.2.0", "fs:read:<dir> or fs:write:<dir>"],
+    ["wasi:sockets/tcp-create-socket@0.2.0", "net:outbound:<host:port>"],
+    ["wasi:http/outgoing-handler@0.2.0", "(none: the host does not provide this interface)"],
+    ["wasi:keyvalue/store", "(none: the host does not provide this interface)"],
+  ];
+  for (const [iface, grant] of cases) {
+    it(`${iface} needs ${grant ?? "nothing"}`, () => {
+      expect(missingGrant(iface, none, { inert: false })).toBe(grant);
+      if (grant && !grant.startsWith("(none")) expect(missingGrant(iface, all, { inert: false })).toBeUndefined();
+    });
+  }
+
+  it("links stdio streams inert only on an engine that can (v8), never other interfaces", () => {
+    expect(importRule("wasi:cli/stderr@0.2.0")?.inertWithoutGrant).toBe(true);
+    expect(missingGrant("wasi:cli/stderr", none, { inert: true })).toBeUndefined();
+    expect(missingGrant("wasi:cli/stderr", none, { inert: false })).toBe("stdio");
+    expect(missingGrant("wasi:clocks/wall-clock", none, { inert: true })).toBe("clock");
+    expect(CAPABILITY_IMPORTS.filter((r) => r.inertWithoutGrant).map((r) => r.grant)).toEqual(["stdio"]);
+  });
+
+  it("checkImports names every missing interface and the capabilities that grant them", () => {
+    const imports = ["plughost:plugin/host@0.1.0", "wasi:io/streams@0.2.0", "wasi:clocks/wall-clock@0.2.0", "wasi:random/random@0.2.0", "wasi:http/types@0.2.0"];
+    let err: unknown;
+    try {
+      checkImports(imports, ["random"], "p", { inert: true });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MissingImportError);
+    expect((err as MissingImportError).imports).toEqual(["wasi:clocks/wall-clock@0.2.0", "wasi:http/types@0.2.0"]);
+    expect((err as MissingImportError).plugin).toBe("p");
+    expect((err as Error).message).toMatch(/grant the capability clock, \(none: the host does not provide this interface\)/);
+    expect(() => checkImports(imports.slice(0, 4), ["clock", "random"], "p", { inert: false })).not.toThrow();
+  });
+
+  it("both engines' import checks are the table's (v8 with inert stdio, wasmtime without)", () => {
+    const stdout = ["wasi:cli/stdout@0.2.0"];
+    expect(() => v8CheckImports(stdout, [], "p")).not.toThrow();
+    expect(() => wasmtimeCheckImports(stdout, [], "p")).toThrow(MissingImportError);
+    for (const [iface] of cases.filter(([i]) => !i.startsWith("wasi:cli/std") && !i.startsWith("wasi:cli/terminal"))) {
+      expect(outcome(() => v8CheckImports([iface], [], "p")), iface).toBe(outcome(() => wasmtimeCheckImports([iface], [], "p")));
+    }
+  });
+
+  it("grantedEnvironment exposes only env:<NAME> variables (prefix patterns too) and nothing without one", () => {
+    const saved = { ...process.env };
+    try {
+      process.env.PLUGHOST_T_A = "a";
+      process.env.PLUGHOST_T_B = "b";
+      expect(grantedEnvironment(["clock"])).toEqual([]);
+      expect(grantedEnvironment(["env:PLUGHOST_T_A"])).toEqual([["PLUGHOST_T_A", "a"]]);
+      expect(grantedEnvironment(["env:PLUGHOST_T_*"]).sort()).toEqual([["PLUGHOST_T_A", "a"], ["PLUGHOST_T_B", "b"]]);
+      expect(grantedEnvironment(["env:NOT_SET_ANYWHERE_XYZ"])).toEqual([]);
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it("grantedDirs merges read and write per dir and resolves relative dirs against the base", () => {
+    expect(grantedDirs(["fs:read:/d", "fs:write:/d", "fs:read:data", "clock"], "/p", "p")).toEqual([
+      { dir: "/d", write: true },
+      { dir: "/p/data", write: false },
+    ]);
   });
 });
