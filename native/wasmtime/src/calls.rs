@@ -71,6 +71,7 @@ impl Live {
         };
         let _mark = CallMark::begin();
         self.store.data_mut().host.route = route;
+        self.store.data_mut().host.glue_fuel = 0;
         self.store.data_mut().limiter.refused_memory = false;
         // Fuel and the deadline are set per call; setting them cannot fail
         // while fuel metering is on.
@@ -80,7 +81,8 @@ impl Live {
         let result = f(&mut self.store, self.plugin.as_ref());
 
         let left = self.store.get_fuel().unwrap_or(0);
-        self.fuel.record(budget.fuel.saturating_sub(left));
+        let used = budget.fuel.saturating_sub(left);
+        self.fuel.record(used.saturating_sub(self.store.data().host.glue_fuel));
         self.publish(state);
 
         result.map_err(|err| {

@@ -7,13 +7,13 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Duration;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OperatorCost, PoolingAllocationConfig, VariableOperatorCost};
 
 /// Wall-clock length of one epoch tick. Deadlines are rounded up to ticks.
 pub const TICK: Duration = Duration::from_millis(1);
 
 /// Part of the cache key: bump when anything below changes what is compiled.
-pub const CONFIG_TAG: &str = "fuel+epoch+cm/1";
+pub const CONFIG_TAG: &str = "fuel+epoch+cm/2";
 
 static ENGINE: OnceLock<Engine> = OnceLock::new();
 static POOLING: AtomicBool = AtomicBool::new(false);
@@ -35,8 +35,8 @@ pub fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| {
         let mut config = Config::new();
         config.wasm_component_model(true);
-        // DESIGN.md's fuel unit is wasmtime's default operator cost.
         config.consume_fuel(true);
+        config.operator_cost(design_operator_cost());
         config.epoch_interruption(true);
         config.parallel_compilation(true);
         if POOLING.load(Ordering::SeqCst) {
@@ -52,6 +52,41 @@ pub fn engine() -> &'static Engine {
         start_ticker(engine.clone());
         engine
     })
+}
+
+/// DESIGN.md's fuel unit, the one the v8 engine's instrumenter counts: 0 for
+/// `nop`, `drop`, `block`, `loop`, `unreachable`, `return`, `else`, `end`, 1
+/// for every other operator executed. wasmtime's defaults differ in two ways:
+/// bulk operators (`memory.copy`, `memory.fill`, ...) also cost 1 per byte or
+/// element, and every function entry costs 1 (hard-wired). So sizes are free,
+/// and calls are free at the call site: a call costs 1 in all, at its entry.
+fn design_operator_cost() -> OperatorCost {
+    let mut cost = OperatorCost::new();
+    cost.Call = 0;
+    cost.CallIndirect = 0;
+    cost.CallRef = 0;
+    cost.ReturnCall = 0;
+    cost.ReturnCallIndirect = 0;
+    cost.ReturnCallRef = 0;
+    let mut v = VariableOperatorCost::new();
+    v.memory_copy_per_byte = 0;
+    v.memory_fill_per_byte = 0;
+    v.memory_init_per_byte = 0;
+    v.memory_grow_per_page = 0;
+    v.table_copy_per_element = 0;
+    v.table_fill_per_element = 0;
+    v.table_init_per_element = 0;
+    v.table_grow_per_element = 0;
+    v.array_copy_per_element = 0;
+    v.array_fill_per_element = 0;
+    v.array_new_data_per_element = 0;
+    v.array_init_data_per_element = 0;
+    v.array_new_elem_per_element = 0;
+    v.array_init_elem_per_element = 0;
+    v.array_new_default_per_element = 0;
+    v.array_new_per_element = 0;
+    cost.variable = v;
+    cost
 }
 
 // ── epoch ticker ────────────────────────────────────────────────────────────

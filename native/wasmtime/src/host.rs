@@ -80,8 +80,27 @@ impl std::fmt::Display for HostCallTimedOut {
 }
 impl std::error::Error for HostCallTimedOut {}
 
+/// Fuel that wit-component's import glue costs on wasmtime per host call, to
+/// be given back (see `glue_fuel`). A component reaches each `host` import
+/// through a shim function (`local.get` of each core parameter, `i32.const`,
+/// `call_indirect`): with calls charged at entry, that is core parameters + 2
+/// units where the v8 engine, which wires the import straight into the guest,
+/// counts 1 for the `call`. A result lowered through `cabi_realloc` adds that
+/// function's entry (1), which v8 does not charge.
+mod glue {
+    pub const LOG: u64 = 3 + 1; // level, ptr, len
+    pub const REGISTER_CALLBACK: u64 = 3 + 1; // ptr, len, ret
+    pub const EMIT: u64 = 5 + 1; // ptr, len, ptr, len, ret
+    pub const SEND: u64 = 7 + 1; // 3 × (ptr, len), ret
+    pub const GET_CONFIG: u64 = 1 + 1 + 1; // ret; the string's realloc
+    pub const GET_CONFIG_VALUE: u64 = 3 + 1; // ptr, len, ret; + 1 when a string is returned
+}
+
 pub struct HostBridge {
     pub route: Route,
+    /// Glue fuel of the host calls made during the current call; the call's
+    /// fuel figure leaves it out, so both engines count the guest's own code.
+    pub glue_fuel: u64,
     direct: FunctionRef<HostArgs, HostReply>,
     threaded: HostTsfn,
     pub log: SharedLog,
@@ -89,7 +108,7 @@ pub struct HostBridge {
 
 impl HostBridge {
     pub fn new(direct: FunctionRef<HostArgs, HostReply>, threaded: HostTsfn, log: SharedLog) -> HostBridge {
-        HostBridge { route: Route::Threaded(None), direct, threaded, log }
+        HostBridge { route: Route::Threaded(None), glue_fuel: 0, direct, threaded, log }
     }
 
     fn call(&self, args: HostArgs) -> wasmtime::Result<HostReply> {
@@ -155,11 +174,13 @@ impl plughost::plugin::host::Host for HostBridge {
             LogLevel::Warn => 2,
             LogLevel::Error => 3,
         };
+        self.glue_fuel += glue::LOG;
         self.log.lock().push(level, message);
         Ok(())
     }
 
     fn register_callback(&mut self, event_name: String) -> wasmtime::Result<Result<(), RegisterError>> {
+        self.glue_fuel += glue::REGISTER_CALLBACK;
         let code = self.number((op::REGISTER_CALLBACK, event_name, String::new(), None).into())?;
         Ok(match code as i64 {
             0 => Ok(()),
@@ -170,16 +191,19 @@ impl plughost::plugin::host::Host for HostBridge {
     }
 
     fn emit(&mut self, event_name: String, data: Vec<u8>) -> wasmtime::Result<Result<u32, MessageError>> {
+        self.glue_fuel += glue::EMIT;
         let n = self.number((op::EMIT, event_name, String::new(), Some(Uint8Array::from(data))).into())?;
         Ok(if n >= 0.0 { Ok(n as u32) } else { Err(message_error(n)) })
     }
 
     fn send(&mut self, target: String, event_name: String, data: Vec<u8>) -> wasmtime::Result<Result<(), MessageError>> {
+        self.glue_fuel += glue::SEND;
         let n = self.number((op::SEND, target, event_name, Some(Uint8Array::from(data))).into())?;
         Ok(if n >= 0.0 { Ok(()) } else { Err(message_error(n)) })
     }
 
     fn get_config(&mut self) -> wasmtime::Result<String> {
+        self.glue_fuel += glue::GET_CONFIG;
         match self.call((op::GET_CONFIG, String::new(), String::new(), None).into())? {
             Either::B(s) => Ok(s),
             Either::A(_) => Ok("{}".into()),
@@ -187,8 +211,12 @@ impl plughost::plugin::host::Host for HostBridge {
     }
 
     fn get_config_value(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        self.glue_fuel += glue::GET_CONFIG_VALUE;
         match self.call((op::GET_CONFIG_VALUE, key, String::new(), None).into())? {
-            Either::B(s) => Ok(Some(s)),
+            Either::B(s) => {
+                self.glue_fuel += 1;
+                Ok(Some(s))
+            }
             Either::A(_) => Ok(None),
         }
     }
