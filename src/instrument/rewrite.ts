@@ -132,7 +132,8 @@ class Rewriter {
     this.b = input;
     this.o = opts;
     this.allowThreading = allowThreading;
-    this.out = new ByteWriter(input.length + (input.length >> 2) + 256);
+    // Fuel adds about a third to the code: size the buffer so it never has to grow.
+    this.out = new ByteWriter(input.length + (input.length >> 1) + 1024);
   }
 
   fail(at: number, reason: string): never {
