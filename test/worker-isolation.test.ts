@@ -175,13 +175,14 @@ describe("isolation: worker on the v8 engine", () => {
       answered++;
       expect(await inproc.invoke("len", data)).toBe(16);
       inprocAnswered++;
-      await new Promise((r) => setTimeout(r, 1));
+      // No explicit yield: awaiting worker calls in a tight loop must not starve timers.
     }
     clearInterval(timer);
     expect(await spin).toBeInstanceOf(DeadlineExceeded);
-    // ~600 ms of runaway: the loop kept running timers and both other plugins kept answering.
+    // ~600 ms of runaway: the loop kept running timers (the deadline's among them) and
+    // both other plugins kept answering.
     expect(ticks).toBeGreaterThan(20);
-    expect(answered).toBeGreaterThan(50);
+    expect(answered).toBeGreaterThan(100);
     expect(inprocAnswered).toBe(answered);
   });
 

@@ -123,9 +123,23 @@ class Pump {
     if (this.#sleeping) this.#wakeSelf();
     if (this.#scheduled) return;
     this.#scheduled = true;
-    this.#streakStart = performance.now();
-    queueMicrotask(this.#run);
+    this.#continue();
   }
+
+  /**
+   * Run the pump again: as a microtask while the current streak is short, else
+   * after the event loop had a turn. So even a caller awaiting worker calls in a
+   * tight loop cannot starve timers (deadlines among them) for more than ~1 ms.
+   */
+  #continue(): void {
+    if (performance.now() - this.#streakStart > MAX_MICROTASK_STREAK_MS) setImmediate(this.#runFresh);
+    else queueMicrotask(this.#run);
+  }
+
+  readonly #runFresh = (): void => {
+    this.#streakStart = performance.now();
+    this.#run();
+  };
 
   readonly #run = (): void => {
     this.#scheduled = false;
@@ -138,11 +152,7 @@ class Pump {
       if (delivered > 0) {
         // Let the callers' reactions run (they may submit more calls), then come back.
         this.#scheduled = true;
-        const now = performance.now();
-        if (now - this.#streakStart > MAX_MICROTASK_STREAK_MS) {
-          this.#streakStart = now;
-          setImmediate(this.#run);
-        } else queueMicrotask(this.#run);
+        this.#continue();
         return;
       }
       if (blocked) break;

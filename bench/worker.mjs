@@ -1,0 +1,151 @@
+// Worker isolation benchmarks (isolation: "worker" on the v8 engine):
+// sequential dispatch, pipelined throughput across two workers, and event-loop
+// lag while one worker plugin runs away into its deadline.
+import path from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+import { PluginRegistry } from "../dist/index.js";
+import { v8Engine } from "../dist/engines/v8.js";
+import { median } from "./stats.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const BENCH = path.join(root, "test/fixtures/c/bench");
+const PROBE = path.join(root, "test/fixtures/c/probe");
+const ROUNDS = 7;
+
+const host = {
+  log() {},
+  registerCallback: () => "ok",
+  emit: () => ({ ok: true, value: 0 }),
+  send: () => ({ ok: true, value: undefined }),
+  getConfig: () => "{}",
+  getConfigValue: () => undefined,
+};
+
+/** Median ns per awaited call over ROUNDS rounds of n sequential calls. */
+async function sequentialNs(call, n) {
+  for (let i = 0; i < n; i++) await call();
+  const samples = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) await call();
+    samples.push(Number(process.hrtime.bigint() - t0) / n);
+  }
+  return median(samples);
+}
+
+/** Calls per second with `inFlight` calls outstanding on each instance, spread over the instances. */
+function pipelined(instances, data, total, inFlight) {
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    let done = 0;
+    const t0 = process.hrtime.bigint();
+    const submit = (inst) => {
+      sent++;
+      inst.onEvent("status", data).then(() => {
+        done++;
+        if (sent < total) submit(inst);
+        else if (done === total) resolve(total / (Number(process.hrtime.bigint() - t0) / 1e9));
+      }, reject);
+    };
+    for (const inst of instances) for (let i = 0; i < inFlight; i++) submit(inst);
+  });
+}
+
+/**
+ * Event-loop delay (p99, ms) while one worker plugin spins into its deadline again
+ * and again (each time killed and respawned) and another keeps answering in a
+ * tight await loop.
+ */
+async function lagDuringRunaway(cacheDir, logger) {
+  const registry = new PluginRegistry({
+    logger,
+    cacheDir,
+    isolation: "worker",
+    defaultLimits: { deadlineMs: 100 },
+    violationThreshold: 1_000_000,
+    recovery: { strategy: "restart", maxRetries: 1_000_000, baseDelayMs: 0 },
+  });
+  const runaway = await registry.load(PROBE);
+  const other = await registry.load(BENCH);
+  const data = new Uint8Array(16).fill(7);
+  for (let i = 0; i < 10_000; i++) await other.invoke("status", data);
+
+  const histogram = monitorEventLoopDelay({ resolution: 1 });
+  let stop = false;
+  let kills = 0;
+  let answered = 0;
+  const spinning = (async () => {
+    while (!stop) {
+      const err = await runaway.invoke("spin").catch((e) => e);
+      if (err?.code === "E_DEADLINE_EXCEEDED") kills++;
+      else if (err?.code !== "E_PLUGIN_NOT_RUNNING") throw err;
+      else await new Promise((r) => setTimeout(r, 1));
+    }
+  })();
+  histogram.enable();
+  const until = performance.now() + 2500;
+  while (performance.now() < until) {
+    await other.invoke("status", data);
+    answered++;
+  }
+  histogram.disable();
+  stop = true;
+  await spinning;
+  await registry.unloadAll();
+  return { p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6, kills, answered };
+}
+
+export async function run() {
+  const logger = pino({ level: "silent" });
+  const cacheDir = mkdtempSync(path.join(tmpdir(), "plughost-bench-worker-"));
+  const data = new Uint8Array(16).fill(7);
+  try {
+    // Sequential 16-byte status calls through the registry, in process and in a worker.
+    const inproc = new PluginRegistry({ logger, cacheDir });
+    const worker = new PluginRegistry({ logger, cacheDir, isolation: "worker" });
+    const p = await inproc.load(BENCH);
+    const w = await worker.load(BENCH);
+    const inproc_dispatch_async_ns = await sequentialNs(() => p.invoke("status", data), 200_000);
+    const worker_dispatch_ns = await sequentialNs(() => w.invoke("status", data), 100_000);
+    await inproc.unloadAll();
+    await worker.unloadAll();
+
+    // Engine level: one instance, no registry bookkeeping; and pipelined across two workers.
+    const load = () =>
+      v8Engine.load({ plugin: "bench", entryPath: path.join(BENCH, "plugin.wasm"), capabilities: [], limits: {}, host, cacheDir, isolation: "worker" });
+    const a = await load();
+    const b = await load();
+    await a.init("0.1.0", "{}");
+    await b.init("0.1.0", "{}");
+    const worker_engine_dispatch_ns = await sequentialNs(() => a.onEvent("status", data), 100_000);
+    await pipelined([a, b], data, 200_000, 256);
+    const rates = [];
+    for (let r = 0; r < ROUNDS; r++) rates.push(await pipelined([a, b], data, 1_000_000, 256));
+    const worker_pipelined_calls_per_s = median(rates);
+    await a.dispose();
+    await b.dispose();
+
+    const lags = [];
+    let last;
+    for (let r = 0; r < 3; r++) {
+      last = await lagDuringRunaway(cacheDir, logger);
+      lags.push(last.p99);
+    }
+    const event_loop_lag_p99_ms = median(lags);
+
+    const results = { worker_dispatch_ns, worker_pipelined_calls_per_s, event_loop_lag_p99_ms };
+    console.log(`worker isolation (medians of ${ROUNDS} rounds; lag: median of 3 runs of 2.5 s):`);
+    console.log(`  in-process baseline, registry invoke (await)  ${inproc_dispatch_async_ns.toFixed(0)} ns`);
+    console.log(`  worker_dispatch_ns, registry invoke (await)   ${worker_dispatch_ns.toFixed(0)} ns   goal ≤ 5000`);
+    console.log(`  worker engine-level onEvent (await)           ${worker_engine_dispatch_ns.toFixed(0)} ns`);
+    console.log(`  worker_pipelined_calls_per_s (2 workers)      ${worker_pipelined_calls_per_s.toFixed(0)}   goal ≥ 1000000  (rounds: ${rates.map((x) => (x / 1e6).toFixed(2)).join(", ")} M/s)`);
+    console.log(`  event_loop_lag_p99_ms                         ${event_loop_lag_p99_ms.toFixed(2)}   goal ≤ 20  (runs: ${lags.map((x) => x.toFixed(2)).join(", ")}; last run: max ${last.max.toFixed(1)} ms, ${last.kills} deadline kills, ${last.answered} calls answered)`);
+    return results;
+  } finally {
+    rmSync(cacheDir, { recursive: true, force: true });
+  }
+}
