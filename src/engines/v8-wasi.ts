@@ -68,7 +68,7 @@ export async function wasiImports(
     const flushLines = (final: boolean) => {
       let nl: number;
       while ((nl = pending.indexOf("\n")) >= 0) {
-        host.log(level, pending.slice(0, nl));
+        host.log(level, pending.slice(0, Math.min(nl, MAX_LINE)));
         pending = pending.slice(nl + 1);
       }
       if ((final && pending) || pending.length > MAX_LINE) {
