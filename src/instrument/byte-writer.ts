@@ -89,12 +89,17 @@ export class ByteWriter {
   insert(at: number, src: Uint8Array, n: number): void {
     this.ensure(n);
     const b = this.buf;
-    if (at < this.len) b.copyWithin(at + n, at, this.len);
+    const len = this.len;
+    // Segments are mostly short: a JS loop beats the native call for them.
+    if (len - at > 64) b.copyWithin(at + n, at, len);
+    else for (let i = len - 1; i >= at; i--) b[i + n] = b[i]!;
     for (let i = 0; i < n; i++) b[at + i] = src[i]!;
-    this.len += n;
+    this.len = len + n;
   }
 
+  /** The bytes written; shares the buffer when little of it is unused (no copy). */
   result(): Uint8Array {
+    if (this.buf.length - this.len <= this.len >> 2) return this.buf.subarray(0, this.len);
     return this.buf.slice(0, this.len);
   }
 }

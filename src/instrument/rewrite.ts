@@ -1153,10 +1153,36 @@ class Rewriter {
     this.pending = this.p;
 
     while (true) {
+      // Fast scan over runs of the commonest operators that need no rewriting:
+      // numeric ones, local access, short i32.const, loads and stores with
+      // short immediates. Anything else, or anything odd, takes the switch.
+      {
+        let p = this.p, cost = this.segCost;
+        while (p < end) {
+          const op = b[p]!;
+          if (op >= 0x45 && op <= 0xc4) { p++; cost++; continue; }
+          if (op >= 0x20 && op <= 0x22) {
+            const l = b[p + 1]!;
+            if (l < 0x80 && l < total && l < shiftFrom) { p += 2; cost++; continue; }
+            break;
+          }
+          if (op === 0x41) {
+            if (b[p + 1]! < 0x80) { p += 2; cost++; continue; }
+            if (b[p + 2]! < 0x80) { p += 3; cost++; continue; }
+            break;
+          }
+          if (op >= 0x28 && op <= 0x3e && b[p + 1]! < 0x40) {
+            if (b[p + 2]! < 0x80) { p += 3; cost++; continue; }
+            if (b[p + 3]! < 0x80) { p += 4; cost++; continue; }
+          }
+          break;
+        }
+        this.p = p;
+        this.segCost = cost;
+      }
       const at = this.p;
       if (at >= end) this.fail(at, "function body ends without `end`");
       const op = b[this.p++]!;
-      // Most operators: an immediate-free or simple one costing 1.
       if (op >= 0x45 && op <= 0xc4) { this.segCost++; continue; }
       if (op >= 0x28 && op <= 0x3e) { this.skipMemarg(); this.segCost++; continue; }
       switch (op) {
