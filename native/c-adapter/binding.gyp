@@ -2,11 +2,12 @@
   "targets": [
     {
       "target_name": "plughost_native",
-      "sources": ["src/addon.cc"],
+      "sources": ["src/addon.cc", "src/shm.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "../../guest-sdks/c/include",
-        "../../guest-sdks/c/src"
+        "../../guest-sdks/c/src",
+        "../sandbox-helper/src"
       ],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
       "cflags": ["-Wall", "-Wextra", "-O2"],

@@ -56,7 +56,14 @@ export async function run() {
   const nodedir = existsSync("/usr/include/node/node_api.h") ? ["--nodedir=/usr"] : [];
   await buildIfChanged(
     ".cache/stamps/native-addon",
-    ["native/c-adapter/src", "native/c-adapter/binding.gyp", "guest-sdks/c/include", "guest-sdks/c/src/plughost_native.c"],
+    [
+      "native/c-adapter/src",
+      "native/c-adapter/binding.gyp",
+      "native/sandbox-helper/src/protocol.h",
+      "native/sandbox-helper/src/shm.h",
+      "guest-sdks/c/include",
+      "guest-sdks/c/src/plughost_native.c",
+    ],
     [addonOut],
     () => {
       const gyp = path.join(root, "node_modules", "node-gyp", "bin", "node-gyp.js");

@@ -39,7 +39,10 @@ export interface BoundCalls {
   hook(data: Uint8Array): number | Uint8Array | null;
 }
 
-/** The addon's exports (native/c-adapter/src/addon.cc). */
+declare const slotBrand: unique symbol;
+export type SlotHandle = { readonly [slotBrand]: true };
+
+/** The addon's exports (native/c-adapter/src/addon.cc, shm.cc). */
 export interface NativeAddon {
   open(path: string): OpenedLibrary;
   init(handle: NativeHandle, host: AddonHost, apiVersion: number, config: string): number;
@@ -47,6 +50,12 @@ export interface NativeAddon {
   teardown(handle: NativeHandle): number;
   close(handle: NativeHandle): void;
   noop(): void;
+  /** The sandbox helper's shared call slot: fd and wakeFd become the helper's fds 5 and 6. */
+  shmOpen(): { slot: SlotHandle; fd: number; wakeFd: number };
+  shmSpawned(slot: SlotHandle): void;
+  /** undefined: the answer comes on the pipe. HOOK: status, output, or null (pass through). */
+  shmCall(slot: SlotHandle, type: number, id: number, cb: number, data: Uint8Array, spinNs: number): number | Buffer | null | undefined;
+  shmClose(slot: SlotHandle): void;
 }
 
 let addon: NativeAddon | undefined;

@@ -4,7 +4,8 @@
  * native-protocol.ts. A crash, exit or kill of the helper becomes
  * PluginCrashed; a call past its deadline kills the helper and fails with
  * DeadlineExceeded. Several calls may be in flight at once (pipelining): the
- * helper runs them in order and answers each by id.
+ * helper runs them in order and answers each by id. A lone call takes the
+ * shared-memory slot (native-slot.ts) when it can.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -36,6 +37,7 @@ import {
   type SandboxMeasure,
 } from "./native-protocol.js";
 import { CallbackTable, HELPER_PATH, checkApiVersion, hostMessaging, logLevel, packApiVersion } from "./native-shared.js";
+import { SLOT_DATA_MAX, SharedSlot } from "./native-slot.js";
 
 /** Knobs for the helper's sandbox; defaults suit a small event handler. */
 export interface SandboxOptions {
@@ -54,9 +56,20 @@ export interface SandboxOptions {
   seccomp?: boolean;
   /**
    * Microseconds the helper polls for the next request before it blocks.
-   * Trades a little CPU after each call for lower one-at-a-time latency. Default 0.
+   * Trades a little CPU after each call for lower one-at-a-time latency.
+   * Default 50 with the shared slot, 0 without.
    */
   spinMicros?: number;
+  /**
+   * Use the shared-memory call slot for calls made one at a time (default
+   * true; needs the node-api addon, else the pipe alone is used).
+   */
+  sharedMemory?: boolean;
+  /**
+   * Microseconds the host's JS thread spins for a slot call's answer before
+   * it leaves the call to the pipe and returns to the event loop. Default 50.
+   */
+  hostSpinMicros?: number;
   /** How long the helper may take to start and load the library. Default 10 s. */
   startTimeoutMs?: number;
 }
@@ -104,8 +117,17 @@ export class SandboxClient {
   #table: CallbackTable | undefined;
   #ready: { resolve(info: HelperInfo): void; reject(err: Error): void } | undefined;
   readonly #messaging;
+  #slot: SharedSlot | undefined;
+  readonly #hostSpinNs: number;
+  /** Set by every call, cleared at the next microtask: calls made in one turn are pipelined. */
+  #burst = false;
+  readonly #endBurst = (): void => {
+    this.#burst = false;
+  };
 
-  private constructor(request: LoadRequest, child: ChildProcess) {
+  private constructor(request: LoadRequest, child: ChildProcess, slot: SharedSlot | undefined, hostSpinNs: number) {
+    this.#slot = slot;
+    this.#hostSpinNs = hostSpinNs;
     this.#plugin = request.plugin;
     this.#request = request;
     this.#child = child;
@@ -150,12 +172,24 @@ export class SandboxClient {
       "--nproc", String(options.processes ?? 256),
       "--fsize", "0",
     ];
-    if (options.spinMicros) args.push("--spin-us", String(Math.round(options.spinMicros)));
+    const slot = options.sharedMemory === false ? undefined : SharedSlot.open();
+    const spinMicros = options.spinMicros ?? (slot ? 50 : 0);
+    if (spinMicros) args.push("--spin-us", String(Math.round(spinMicros)));
+    if (slot) args.push("--shm");
     if (options.namespaces === false) args.push("--no-namespaces");
     if (options.seccomp === false) args.push("--no-seccomp");
     args.push(file);
-    const child = spawn(helper, args, { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"], detached: true, env: {} });
-    const client = new SandboxClient(request, child);
+    let child: ChildProcess;
+    try {
+      const extra = slot ? [slot.fd, slot.wakeFd] : [];
+      child = spawn(helper, args, { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", ...extra], detached: true, env: {} });
+    } catch (err) {
+      slot?.close();
+      throw new ContextCreationFailed(`cannot spawn the sandbox helper: ${(err as Error).message}`, { plugin: request.plugin, cause: err });
+    } finally {
+      slot?.spawned(); // the helper has its copies (or never will)
+    }
+    const client = new SandboxClient(request, child, slot, Math.round((options.hostSpinMicros ?? 50) * 1000));
     const info = await new Promise<HelperInfo>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.#kill("start timeout");
@@ -186,11 +220,41 @@ export class SandboxClient {
   }
 
   call(callbackId: number, data: Uint8Array, label = "on-event"): Promise<number> {
-    return this.#request_(Msg.Call, "call", label, callbackId, data) as Promise<number>;
+    return (this.#viaSlot(Msg.Call, "call", label, callbackId, data) ??
+      this.#request_(Msg.Call, "call", label, callbackId, data)) as Promise<number>;
   }
 
   hook(callbackId: number, data: Uint8Array, label = "on-hook"): Promise<HookOutcome> {
-    return this.#request_(Msg.Hook, "hook", label, callbackId, data) as Promise<HookOutcome>;
+    return (this.#viaSlot(Msg.Hook, "hook", label, callbackId, data) ??
+      this.#request_(Msg.Hook, "hook", label, callbackId, data)) as Promise<HookOutcome>;
+  }
+
+  /**
+   * A lone call (nothing outstanding, first of its turn, payload small
+   * enough) goes through the shared slot; undefined means "use the pipe".
+   */
+  #viaSlot(type: Msg.Call | Msg.Hook, kind: "call" | "hook", label: string, cb: number, data: Uint8Array): Promise<number | HookOutcome> | undefined {
+    const burst = this.#burst;
+    if (!burst) {
+      this.#burst = true;
+      queueMicrotask(this.#endBurst);
+    }
+    const slot = this.#slot;
+    if (burst || !slot?.open || this.#head !== this.#queue.length || data.length > SLOT_DATA_MAX || this.#fault || this.#closing || this.#ready) {
+      return undefined;
+    }
+    const id = this.#nextId++ & 0x7fffffff;
+    let r: number | Buffer | null | undefined;
+    try {
+      r = slot.call(type, id, cb, data, this.#hostSpinNs);
+    } catch (err) {
+      this.#kill(`malformed answer in the shared slot: ${(err as Error).message}`);
+      return Promise.reject(this.#fault);
+    }
+    if (r === undefined) return this.#enqueue(id, kind, label, data, undefined); // answered on the pipe
+    if (type === Msg.Call) return Promise.resolve(r as number);
+    if (typeof r === "number") return Promise.resolve({ ok: false, status: r });
+    return Promise.resolve({ ok: true, data: r === null ? data : new Uint8Array(r.buffer, r.byteOffset, r.byteLength) });
   }
 
   teardown(): Promise<number> {
@@ -214,12 +278,17 @@ export class SandboxClient {
     if (this.#fault) return Promise.reject(this.#fault);
     if (this.#closing) return Promise.reject(new PluginNotRunning("stopping", { plugin: this.#plugin }));
     const id = this.#nextId++ & 0x7fffffff;
+    return this.#enqueue(id, kind, label, data, () => this.#writer.frame(type, id, word, data));
+  }
+
+  /** Queue a pending answer; `send` writes its request (a slot call is already posted). */
+  #enqueue(id: number, kind: Pending["kind"], label: string, data: Uint8Array | undefined, send: (() => void) | undefined): Promise<number | HookOutcome> {
     return new Promise((resolve, reject) => {
+      send?.(); // may throw (frame too large): nothing is queued then
       const p: Pending = { id, kind, label, resolve, reject };
       if (kind === "hook") p.data = data;
       if (this.#deadlineMs !== undefined && this.#head === this.#queue.length) this.#headSince = performance.now();
       this.#queue.push(p);
-      this.#writer.frame(type, id, word, data);
       if (this.#deadlineMs !== undefined && !this.#timer) this.#armDeadline(this.#deadlineMs);
     });
   }
@@ -331,6 +400,8 @@ export class SandboxClient {
 
   #onClose(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#timer) clearTimeout(this.#timer);
+    this.#slot?.close(); // the helper is gone: nothing can answer in it any more
+    this.#slot = undefined;
     if (this.#ready) {
       const how = signal ?? `exit ${code}`;
       const why = code === EXIT_SANDBOX ? "sandbox set-up failed" : code === EXIT_PROTOCOL ? "protocol error" : `helper ended (${how})`;

@@ -8,6 +8,7 @@
 //   teardown(handle) -> int32
 //   close(handle)                                                 throws {code: E_DLCLOSE}
 //   noop()                                                        the empty node-api floor
+//   shmOpen / shmSpawned / shmCall / shmClose                     the sandbox helper's call slot (shm.cc)
 //
 // The hot path (`call`) is raw node-api: no allocations, no C++ wrappers.
 // Built with NAPI_DISABLE_CPP_EXCEPTIONS so no C++ exception can unwind
@@ -29,6 +30,8 @@ extern "C" {
 #define PLUGHOST_NATIVE_TYPES_ONLY
 #include "plughost_native.c"
 }
+
+void RegisterShm(napi_env env, napi_value exports);  // shm.cc
 
 namespace {
 
@@ -439,6 +442,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   napi_value noop;
   napi_create_function(env, "noop", NAPI_AUTO_LENGTH, Noop, nullptr, &noop);
   exports.Set("noop", Napi::Value(env, noop));
+  RegisterShm(env, exports);
   return exports;
 }
 

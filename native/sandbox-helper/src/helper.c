@@ -3,9 +3,11 @@
  * process, behind the sandbox in sandbox.c, and serves the binary protocol in
  * protocol.h on fd 3 (requests in) and fd 4 (replies out). The plugin's own
  * stdout/stderr stay on fds 1/2, which the host routes to the plugin's logger.
+ * With --shm, fds 5 and 6 carry the shared-memory call slot and its wake pipe
+ * (shm.h): the fast path for one call at a time.
  *
  * usage: plughost-sandbox-helper [--as BYTES] [--cpu SECONDS] [--nofile N]
- *          [--fsize BYTES] [--nproc N] [--spin-us US] [--no-namespaces]
+ *          [--fsize BYTES] [--nproc N] [--spin-us US] [--shm] [--no-namespaces]
  *          [--no-seccomp] PLUGIN.so
  */
 #define _GNU_SOURCE
@@ -19,7 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +32,7 @@
 #include "plughost_native.c"
 #include "protocol.h"
 #include "sandbox.h"
+#include "shm.h"
 
 #define IN_FD 3
 #define OUT_FD 4
@@ -43,6 +48,7 @@ static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t *out_buf;
 static size_t out_len, out_cap;
 static pthread_t main_thread;
+static uint64_t frames_sent; /* under out_mu; a call that sent frames answers on the pipe */
 
 static void put32(uint8_t *p, uint32_t v) {
   p[0] = (uint8_t)v;
@@ -101,6 +107,7 @@ static void send_frame(uint8_t type, uint32_t id, const Part *parts, int nparts)
     w += parts[i].n;
   }
   out_len += 4 + body;
+  frames_sent++;
   if (!pthread_equal(pthread_self(), main_thread) || out_len > 65536) flush_locked();
   pthread_mutex_unlock(&out_mu);
 }
@@ -170,6 +177,59 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The shared call slot (NULL without --shm) and the read end of its wake pipe. */
+static PhShm *shm;
+static int wake_fd = -1;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+/* A request waits: POSTED, or ABANDONED when the host stopped spinning before we took it. */
+static int slot_waiting(uint32_t state) { return state == PH_SLOT_POSTED || state == PH_SLOT_ABANDONED; }
+static int slot_posted(void) { return slot_waiting(__atomic_load_n(&shm->state, __ATOMIC_ACQUIRE)); }
+
+/* Idle with the slot in use: spin for spin_ns watching the slot (and now and
+ * then the pipe), then sleep in poll() on the pipe and the wake pipe.
+ * Returns 1 when a slot request is posted, 0 when the pipe has input (or EOF). */
+static int wait_input(void) {
+  struct pollfd pfd = {IN_FD, POLLIN, 0};
+  uint64_t end = spin_ns ? now_ns() + spin_ns : 0;
+  for (unsigned i = 0;; i++) {
+    if (slot_posted()) return 1;
+    if ((i & 63) == 0) {
+      if (poll(&pfd, 1, 0) > 0) return 0;
+      if (now_ns() >= end) break;
+    }
+    cpu_relax();
+  }
+  for (;;) {
+    /* Dekker with the host: it stores POSTED then reads helper_idle; we store
+     * helper_idle then read the state. One of us sees the other. */
+    __atomic_store_n(&shm->helper_idle, 1, __ATOMIC_SEQ_CST);
+    if (slot_waiting(__atomic_load_n(&shm->state, __ATOMIC_SEQ_CST))) {
+      __atomic_store_n(&shm->helper_idle, 0, __ATOMIC_SEQ_CST);
+      return 1;
+    }
+    struct pollfd p[2] = {{IN_FD, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+    int n = poll(p, wake_fd >= 0 ? 2 : 1, -1);
+    __atomic_store_n(&shm->helper_idle, 0, __ATOMIC_SEQ_CST);
+    if (n < 0 && errno != EINTR) return 0; /* let read() report it */
+    if (n > 0 && (p[1].revents & POLLIN)) {
+      char b[64];
+      while (read(wake_fd, b, sizeof b) > 0) {
+      }
+    }
+    if (n > 0 && (p[1].revents & (POLLHUP | POLLERR | POLLNVAL))) wake_fd = -1; /* host gone: the pipe tells */
+    if (n > 0 && p[0].revents) return 0;
+    if (slot_posted()) return 1;
+  }
+}
+
 static void wait_briefly(void) {
   struct pollfd pfd = {IN_FD, POLLIN, 0};
   uint64_t end = now_ns() + spin_ns;
@@ -187,8 +247,9 @@ typedef struct Frame {
 
 static Frame *deferred_head, *deferred_tail;
 
-/* Read the next frame, blocking; 0 on end of input. */
-static int read_frame(Frame *f) {
+/* Read the next frame, blocking; 0 on end of input. With `slot_ok`, returns
+ * 2 instead when the shared slot has a request and no frame is buffered. */
+static int read_frame(Frame *f, int slot_ok) {
   for (;;) {
     size_t avail = in_end - in_start;
     if (avail >= 4) {
@@ -224,7 +285,11 @@ static int read_frame(Frame *f) {
       in_start = 0;
     }
     flush_out(); /* about to block: everything answered so far goes out */
-    if (spin_ns) wait_briefly();
+    if (slot_ok && shm) {
+      if (wait_input()) return 2;
+    } else if (spin_ns) {
+      wait_briefly();
+    }
     ssize_t n = read(IN_FD, in_buf + in_end, in_cap - in_end);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return 0;
@@ -259,7 +324,7 @@ static int32_t host_request(uint8_t type, const Part *parts, int nparts, int32_t
   uint32_t id = PH_HELPER_ID_BIT | next_req++;
   send_frame(type, id, parts, nparts);
   Frame f;
-  while (read_frame(&f)) {
+  while (read_frame(&f, 0) == 1) {
     if (f.type == PH_REPLY && f.id == id && f.len >= 4) return (int32_t)get32(f.data);
     if (f.type == PH_REPLY) continue;
     Frame *d = malloc(sizeof *d);
@@ -363,11 +428,84 @@ static void send_violation(const char *name, uint32_t count) {
   send_frame(PH_VIOLATION, 0, p, 2);
 }
 
+/* ── calls ── */
+
+static InitFn plugin_init_fn, plugin_teardown_fn;
+static BindFn bind_fn;
+
+/* Run callback `cb` for a CALL or HOOK; a HOOK's output is left in hook_out. */
+static int32_t run_callback(uint8_t type, uint32_t cb, const uint8_t *data, uint32_t len) {
+  Entry *e = cb < n_entries ? &entries[cb] : NULL;
+  int32_t rc = -1;
+  hook_out_set = 0;
+  in_call = 1;
+  if (type == PH_HOOK && e && e->hook) rc = e->hook(&ctx, e->name, data, len);
+  else if (e && e->cb) rc = e->cb(&ctx, (const char *)data, len);
+  ph_violations_collect(send_violation);
+  in_call = 0;
+  return rc;
+}
+
+static void send_answer(uint8_t type, uint32_t id, int32_t rc) {
+  if (type == PH_CALL) {
+    send_i32(PH_RESULT, id, rc);
+    return;
+  }
+  uint8_t head[5];
+  put32(head, (uint32_t)rc);
+  head[4] = rc == 0 && hook_out_set;
+  Part p[2] = {{head, 5}, {hook_out, head[4] ? hook_out_len : 0}};
+  send_frame(PH_HOOK_RESULT, id, p, 2);
+}
+
+/* Serve the request in the shared slot (see shm.h for the handshake). */
+static void serve_slot(void) {
+  uint8_t type = (uint8_t)__atomic_load_n(&shm->type, __ATOMIC_RELAXED);
+  uint32_t id = __atomic_load_n(&shm->id, __ATOMIC_RELAXED);
+  uint32_t cb = __atomic_load_n(&shm->cb, __ATOMIC_RELAXED);
+  uint32_t len = __atomic_load_n(&shm->len, __ATOMIC_RELAXED);
+  if (len > PH_SHM_DATA_MAX || (type != PH_CALL && type != PH_HOOK)) _exit(PH_EXIT_PROTOCOL);
+  pthread_mutex_lock(&out_mu);
+  uint64_t before = frames_sent;
+  pthread_mutex_unlock(&out_mu);
+  int32_t rc = run_callback(type, cb, shm->in, len);
+  pthread_mutex_lock(&out_mu);
+  int quiet = frames_sent == before; /* nothing went out on the pipe that must precede the answer */
+  pthread_mutex_unlock(&out_mu);
+  int has_out = type == PH_HOOK && rc == 0 && hook_out_set;
+  if (quiet && (!has_out || hook_out_len <= PH_SHM_DATA_MAX)) {
+    shm->status = rc;
+    shm->out_set = (uint32_t)has_out;
+    shm->out_len = has_out ? hook_out_len : 0;
+    if (has_out && hook_out_len) memcpy(shm->out, hook_out, hook_out_len);
+    uint32_t expect = PH_SLOT_POSTED;
+    if (__atomic_compare_exchange_n(&shm->state, &expect, PH_SLOT_DONE, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return;
+  }
+  /* The host stopped spinning, or the answer must follow frames on the pipe. */
+  __atomic_store_n(&shm->state, PH_SLOT_IDLE, __ATOMIC_SEQ_CST);
+  send_answer(type, id, rc);
+  flush_out();
+}
+
+/* Map the slot the host created (fd 5) and keep the wake pipe (fd 6). */
+static void map_shm(void) {
+  struct stat st;
+  if (fstat(PH_SHM_FD, &st) != 0 || (size_t)st.st_size < sizeof(PhShm) || fcntl(PH_WAKE_FD, F_GETFD) < 0)
+    fail(PH_FAIL_SANDBOX, "--shm: fds 5 and 6 must be the call slot and its wake pipe", PH_EXIT_SANDBOX);
+  void *m = mmap(NULL, sizeof(PhShm), PROT_READ | PROT_WRITE, MAP_SHARED, PH_SHM_FD, 0);
+  if (m == MAP_FAILED) fail(PH_FAIL_SANDBOX, "--shm: cannot map the call slot", PH_EXIT_SANDBOX);
+  close(PH_SHM_FD);
+  shm = m;
+  wake_fd = PH_WAKE_FD;
+  fcntl(wake_fd, F_SETFL, O_NONBLOCK);
+  fcntl(wake_fd, F_SETFD, FD_CLOEXEC);
+}
+
 static uint64_t arg_u64(const char *s) { return strtoull(s, NULL, 10); }
 
 int main(int argc, char **argv) {
   PhLimits lim = {0, 0, 0, 0, 0};
-  int use_ns = 1, use_seccomp = 1;
+  int use_ns = 1, use_seccomp = 1, use_shm = 0;
   const char *path = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -378,6 +516,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--fsize") && more) lim.fsize_bytes = arg_u64(argv[++i]);
     else if (!strcmp(a, "--nproc") && more) lim.nproc = arg_u64(argv[++i]);
     else if (!strcmp(a, "--spin-us") && more) spin_ns = arg_u64(argv[++i]) * 1000u;
+    else if (!strcmp(a, "--shm")) use_shm = 1;
     else if (!strcmp(a, "--no-namespaces")) use_ns = 0;
     else if (!strcmp(a, "--no-seccomp")) use_seccomp = 0;
     else path = a;
@@ -393,6 +532,7 @@ int main(int argc, char **argv) {
   }
   if (!path) fail(PH_FAIL_SANDBOX, "usage: plughost-sandbox-helper [options] PLUGIN.so", 2);
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the host */
+  if (use_shm) map_shm(); /* before the sandbox: seccomp then needs nothing for it */
 
   /* Open the library while we may still read it; map it after dropping privileges. */
   int so_fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -428,11 +568,11 @@ int main(int argc, char **argv) {
     fail(PH_FAIL_DLOPEN, msg, PH_EXIT_SANDBOX);
   }
   close(so_fd);
-  InitFn init = (InitFn)dlsym(h, "plugin_init");
-  InitFn teardown = (InitFn)dlsym(h, "plugin_teardown");
-  if (!init) fail(PH_FAIL_SYMBOL, "plugin_init", PH_EXIT_SANDBOX);
-  if (!teardown) fail(PH_FAIL_SYMBOL, "plugin_teardown", PH_EXIT_SANDBOX);
-  BindFn bind = (BindFn)dlsym(h, "plughost_native_bind");
+  plugin_init_fn = (InitFn)dlsym(h, "plugin_init");
+  plugin_teardown_fn = (InitFn)dlsym(h, "plugin_teardown");
+  if (!plugin_init_fn) fail(PH_FAIL_SYMBOL, "plugin_init", PH_EXIT_SANDBOX);
+  if (!plugin_teardown_fn) fail(PH_FAIL_SYMBOL, "plugin_teardown", PH_EXIT_SANDBOX);
+  bind_fn = (BindFn)dlsym(h, "plughost_native_bind");
   StrFn name_fn = (StrFn)dlsym(h, "plugin_name");
   StrFn version_fn = (StrFn)dlsym(h, "plugin_version");
   U32Fn api_fn = (U32Fn)dlsym(h, "plugin_api_version");
@@ -467,61 +607,53 @@ int main(int argc, char **argv) {
       if (!deferred_head) deferred_tail = NULL;
       f = *d;
       free(d);
-    } else if (!read_frame(&f)) {
-      break;
-    } else if (f.len) { /* own the payload: a nested host request may move in_buf */
-      uint8_t *copy = malloc(f.len);
-      if (!copy) _exit(PH_EXIT_PROTOCOL);
-      memcpy(copy, f.data, f.len);
-      f.data = copy;
     } else {
-      f.data = NULL;
+      int r = read_frame(&f, 1);
+      if (r == 0) break;
+      if (r == 2) {
+        serve_slot();
+        continue;
+      }
+      if (f.len) { /* own the payload: a nested host request may move in_buf */
+        uint8_t *copy = malloc(f.len);
+        if (!copy) _exit(PH_EXIT_PROTOCOL);
+        memcpy(copy, f.data, f.len);
+        f.data = copy;
+      } else {
+        f.data = NULL;
+      }
     }
     int32_t rc = -1;
-    in_call = 1;
     switch (f.type) {
       case PH_INIT: {
         if (f.len < 4) _exit(PH_EXIT_PROTOCOL);
         free(config_json);
         config_json = strndup((const char *)f.data + 4, f.len - 4);
         ctx.api_version = get32(f.data);
-        if (bind) bind(&table);
-        rc = init(&ctx);
+        in_call = 1;
+        if (bind_fn) bind_fn(&table);
+        rc = plugin_init_fn(&ctx);
         ph_violations_collect(send_violation);
+        in_call = 0;
         send_i32(PH_RESULT, f.id, rc);
         break;
       }
       case PH_CALL:
-      case PH_HOOK: {
+      case PH_HOOK:
         if (f.len < 4) _exit(PH_EXIT_PROTOCOL);
-        uint32_t cb = get32(f.data);
-        const uint8_t *data = f.data + 4;
-        uint32_t len = f.len - 4;
-        Entry *e = cb < n_entries ? &entries[cb] : NULL;
-        hook_out_set = 0;
-        if (f.type == PH_HOOK && e && e->hook) rc = e->hook(&ctx, e->name, data, len);
-        else if (e && e->cb) rc = e->cb(&ctx, (const char *)data, len);
-        ph_violations_collect(send_violation);
-        if (f.type == PH_CALL) {
-          send_i32(PH_RESULT, f.id, rc);
-        } else {
-          uint8_t head[5];
-          put32(head, (uint32_t)rc);
-          head[4] = rc == 0 && hook_out_set;
-          Part p[2] = {{head, 5}, {hook_out, head[4] ? hook_out_len : 0}};
-          send_frame(PH_HOOK_RESULT, f.id, p, 2);
-        }
+        rc = run_callback(f.type, get32(f.data), f.data + 4, f.len - 4);
+        send_answer(f.type, f.id, rc);
         break;
-      }
       case PH_TEARDOWN:
-        rc = teardown(&ctx);
+        in_call = 1;
+        rc = plugin_teardown_fn(&ctx);
         ph_violations_collect(send_violation);
+        in_call = 0;
         send_i32(PH_RESULT, f.id, rc);
         break;
       default:
         break; /* stray replies */
     }
-    in_call = 0;
     free(f.data);
   }
   flush_out();

@@ -1,0 +1,58 @@
+/*
+ * The shared-memory call slot between the host (native/c-adapter, shm.cc)
+ * and one sandbox helper: the fast path for one call at a time.
+ *
+ * The host creates a sealed memfd (fixed size: neither side can shrink it
+ * under the other) and a wake pipe, and hands the helper fd 5 (the memfd) and
+ * fd 6 (the wake pipe's read end). The helper maps fd 5 before its sandbox
+ * goes up, so seccomp needs nothing new: the slot is plain memory, waking is
+ * read/write/poll on a pipe.
+ *
+ * One call at a time. The host posts a request (CALL or HOOK, payload up to
+ * PH_SHM_DATA_MAX) only when it has nothing else outstanding, then spins a
+ * little for the answer:
+ *
+ *   host:   fill request, state = POSTED, ring the wake pipe if helper_idle
+ *   helper: take a POSTED or ABANDONED request, run it; answer in the slot: CAS(POSTED -> DONE)
+ *           or, when it had to send frames during the call (logs, register,
+ *           violations...) or the host gave up spinning (ABANDONED), or the
+ *           output does not fit: state = IDLE, then a normal RESULT frame on
+ *           the pipe, so that ordering with those frames holds.
+ *   host:   DONE -> read the answer, state = IDLE. Spin over: CAS(POSTED ->
+ *           ABANDONED) and wait for the pipe answer like any pipelined call.
+ *
+ * The plugin runs in the helper and can write anything here at any time: the
+ * host reads each field once, bounds-checks lengths, never waits on this
+ * memory without a time bound, and treats an unknown state as "answer on the
+ * pipe" (where the deadline and crash handling apply as usual).
+ */
+#ifndef PLUGHOST_HELPER_SHM_H
+#define PLUGHOST_HELPER_SHM_H
+#include <stdint.h>
+
+#define PH_SHM_FD 5
+#define PH_WAKE_FD 6
+#define PH_SHM_DATA_MAX (64u << 10)
+
+enum { PH_SLOT_IDLE = 0, PH_SLOT_POSTED = 1, PH_SLOT_DONE = 2, PH_SLOT_ABANDONED = 3 };
+
+typedef struct {
+  /* written by both sides, with atomics */
+  uint32_t state;
+  uint32_t helper_idle; /* 1 while the helper sleeps in poll(): the host writes a byte to the wake pipe */
+  uint8_t pad0[56];
+  /* request (host -> helper), valid while POSTED */
+  uint32_t type; /* PH_CALL or PH_HOOK */
+  uint32_t id;   /* the request id, for an answer on the pipe */
+  uint32_t cb;
+  uint32_t len;
+  /* answer (helper -> host), valid once DONE */
+  int32_t status;
+  uint32_t out_set; /* hook: 1 when output was written */
+  uint32_t out_len;
+  uint8_t pad1[36];
+  uint8_t in[PH_SHM_DATA_MAX];
+  uint8_t out[PH_SHM_DATA_MAX];
+} PhShm;
+
+#endif
