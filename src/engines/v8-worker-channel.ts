@@ -39,8 +39,13 @@ export const F64 = {
 } as const;
 const F64_CELLS = 4;
 
-/** The process-wide doorbell every worker rings when the host thread sleeps. */
-export const BELL = { DOORBELL: 0, HOST_SLEEPING: 1 } as const;
+/**
+ * The process-wide cells: the doorbell every worker rings when the host thread
+ * sleeps, and whether spinning pays (1 while the busy workers plus the host
+ * thread fit on the machine's cores; spinning on an oversubscribed machine only
+ * steals the CPU from the thread being waited for).
+ */
+export const BELL = { DOORBELL: 0, HOST_SLEEPING: 1, SPIN_OK: 2 } as const;
 
 /** Request operations (host → worker). */
 export const OP = { INIT: 1, TEARDOWN: 2, EVENT: 3, HOOK: 4, DEFINE_NAME: 5, CLEAR_NAMES: 6 } as const;

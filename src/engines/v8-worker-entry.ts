@@ -96,7 +96,7 @@ function respondError(id: number, err: unknown): void {
 function hostCall(which: number, payload: Uint8Array): { code: number; value: number; bytes: Uint8Array | undefined } {
   Atomics.store(ctl, CTL.REPLY_STATE, 0);
   respond(RESP.HOST_CALL, 0, which, payload);
-  const until = performance.now() + IDLE_SPIN_MS;
+  const until = Atomics.load(bell, BELL.SPIN_OK) !== 0 ? performance.now() + IDLE_SPIN_MS : 0;
   while (Atomics.load(ctl, CTL.REPLY_STATE) === 0) {
     if (performance.now() > until) Atomics.wait(ctl, CTL.REPLY_STATE, 0, 50);
   }
@@ -234,10 +234,10 @@ function finishCall(instance: SyncInstance): void {
 
 /** Nothing to do: spin a little (cheap wake-up for back-to-back calls), then sleep until the host writes. */
 function idle(): void {
-  const until = performance.now() + IDLE_SPIN_MS;
+  const until = Atomics.load(bell, BELL.SPIN_OK) !== 0 ? performance.now() + IDLE_SPIN_MS : 0;
   let n = 0;
   while (!requests.pending()) {
-    if ((++n & 255) === 0 && performance.now() > until) {
+    if ((until === 0 || (++n & 255) === 0) && performance.now() > until) {
       Atomics.store(ctl, CTL.WORKER_SLEEPING, 1);
       const head = Atomics.load(ctl, CTL.REQ_HEAD);
       if (!requests.pending()) Atomics.wait(ctl, CTL.REQ_HEAD, head);

@@ -13,6 +13,7 @@
  * recovery path starts a fresh worker (the plugin's state is lost).
  */
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
@@ -112,13 +113,37 @@ const MAX_MICROTASK_STREAK_MS = 1;
 class Pump {
   readonly bellBuffer = new SharedArrayBuffer(16);
   readonly #bell = new Int32Array(this.bellBuffer);
-  readonly active = new Set<WorkerInstance>();
+  readonly #active = new Set<WorkerInstance>();
+  readonly #cores = availableParallelism();
+  #spinOk = true;
   #scheduled = false;
   #sleeping = false;
   #generation = 0;
   #streakStart = 0;
 
   /** A call was submitted (or a worker needs attention): make sure a drain is coming. */
+  constructor() {
+    Atomics.store(this.#bell, BELL.SPIN_OK, 1);
+  }
+
+  /** An instance has calls in flight (or no longer has): it is drained, and counts as a busy thread. */
+  enter(w: WorkerInstance): void {
+    this.#active.add(w);
+    this.#updateSpin();
+  }
+  leave(w: WorkerInstance): void {
+    this.#active.delete(w);
+    this.#updateSpin();
+  }
+
+  #updateSpin(): void {
+    const ok = this.#active.size + 1 <= this.#cores;
+    if (ok !== this.#spinOk) {
+      this.#spinOk = ok;
+      Atomics.store(this.#bell, BELL.SPIN_OK, ok ? 1 : 0);
+    }
+  }
+
   kick(): void {
     if (this.#sleeping) this.#wakeSelf();
     if (this.#scheduled) return;
@@ -147,8 +172,8 @@ class Pump {
     let blocked = false;
     for (;;) {
       let delivered = 0;
-      for (const w of this.active) delivered += w.drain();
-      if (this.active.size === 0) return;
+      for (const w of this.#active) delivered += w.drain();
+      if (this.#active.size === 0) return;
       if (delivered > 0) {
         // Let the callers' reactions run (they may submit more calls), then come back.
         this.#scheduled = true;
@@ -156,7 +181,7 @@ class Pump {
         return;
       }
       if (blocked) break;
-      if (performance.now() - started > HOST_SPIN_MS) {
+      if (!this.#spinOk || performance.now() - started > HOST_SPIN_MS) {
         this.#blockBriefly();
         blocked = true;
       }
@@ -169,7 +194,7 @@ class Pump {
     Atomics.store(this.#bell, BELL.HOST_SLEEPING, 1);
     const seen = Atomics.load(this.#bell, BELL.DOORBELL);
     let idle = true;
-    for (const w of this.active) if (w.hasWork()) idle = false;
+    for (const w of this.#active) if (w.hasWork()) idle = false;
     if (idle) Atomics.wait(this.#bell, BELL.DOORBELL, seen, HOST_BLOCK_MS);
     Atomics.store(this.#bell, BELL.HOST_SLEEPING, 0);
   }
@@ -179,7 +204,7 @@ class Pump {
     this.#sleeping = true;
     Atomics.store(this.#bell, BELL.HOST_SLEEPING, 1);
     const seen = Atomics.load(this.#bell, BELL.DOORBELL);
-    for (const w of this.active) {
+    for (const w of this.#active) {
       if (w.hasWork()) {
         this.#wakeSelf();
         this.kick();
@@ -601,13 +626,13 @@ export class WorkerInstance implements EngineInstance {
   // ── busy / idle, deadlines, faults ──
 
   #busy(): void {
-    this.#pump.active.add(this);
+    this.#pump.enter(this);
     this.#worker?.ref();
     this.#armDeadline(this.#deadlineMs ?? 0);
   }
 
   #idle(): void {
-    this.#pump.active.delete(this);
+    this.#pump.leave(this);
     // An idle worker must not keep the host process alive.
     this.#worker?.unref();
   }
