@@ -10,6 +10,7 @@ import {
   InvalidPluginBinary,
   InvocationFailed,
   PluginNotRunning,
+  ResourceCleanupFailed,
 } from "../src/errors.js";
 import { bytes, fixture, recordingHost, request, until, type RecordingHost } from "./native-helpers.js";
 
@@ -166,6 +167,38 @@ describe("native engine, trusted only", () => {
     await expect(nativeEngine.load(request("basic", "trusted", recordingHost()))).rejects.toMatchObject({
       code: "E_CONTEXT_CREATION_FAILED",
     });
+  });
+});
+
+describe("native engine, cleanup that fails", () => {
+  it("a trusted library dlclose cannot unmap (-z nodelete) is ResourceCleanupFailed, and is not loaded in process again", async () => {
+    const inst = await nativeEngine.load(request("nodelete", "trusted", recordingHost()));
+    expect(await inst.init("0.1.0", "{}")).toBe(0);
+    expect(await inst.onEvent("count", bytes(""))).toBe(1);
+    expect(await inst.teardown()).toBe(0);
+    const err = await inst.dispose().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ResourceCleanupFailed);
+    expect((err as ResourceCleanupFailed).code).toBe("E_RESOURCE_CLEANUP_FAILED");
+    expect((err as ResourceCleanupFailed).plugin).toBe("nodelete");
+    expect((err as Error).message).toContain("nodelete.so is still mapped after dlclose");
+    await inst.dispose(); // a second dispose has nothing left to do
+    // its globals survived: a new in-process load would share them, so it is refused
+    await expect(nativeEngine.load(request("nodelete", "trusted", recordingHost()))).rejects.toMatchObject({
+      code: "E_CONTEXT_CREATION_FAILED",
+    });
+    // untrusted, the same library loads in its own process, with fresh globals
+    const fresh = await nativeEngine.load(request("nodelete", "untrusted", recordingHost()));
+    live.push(fresh);
+    expect(await fresh.init("0.1.0", "{}")).toBe(0);
+    expect(await fresh.onEvent("count", bytes(""))).toBe(1);
+  });
+
+  it("a library that unloads cleanly disposes without error", async () => {
+    const inst = await nativeEngine.load(request("api-v1", "trusted", recordingHost()));
+    await expect(inst.dispose()).resolves.toBeUndefined();
+    // unmapped and forgotten: the same file loads in process again
+    const again = await nativeEngine.load(request("api-v1", "trusted", recordingHost()));
+    await expect(again.dispose()).resolves.toBeUndefined();
   });
 });
 

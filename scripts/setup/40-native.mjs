@@ -31,10 +31,16 @@ function buildHelper(out, useLib) {
 }
 
 /** gcc -shared for one plugin: its sources plus (unless legacy-only) the SDK's native extensions. */
-export function buildPlugin(sources, out, { sdk = true } = {}) {
+export function buildPlugin(sources, out, { sdk = true, extra = [] } = {}) {
   mkdirSync(path.dirname(out), { recursive: true });
-  sh("gcc", [...CFLAGS, "-shared", "-fPIC", "-pthread", "-I", include, ...sources, ...(sdk ? [sdkNative] : []), "-o", out]);
+  sh("gcc", [...CFLAGS, "-shared", "-fPIC", "-pthread", "-I", include, ...sources, ...(sdk ? [sdkNative] : []), ...extra, "-o", out]);
 }
+
+/** Fixture-specific flags: nodelete.so cannot be unmapped; hostile.c reads the helper's slot layout. */
+const FIXTURE_FLAGS = {
+  "nodelete.c": ["-Wl,-z,nodelete"],
+  "hostile.c": ["-I", path.join(helperDir, "src")],
+};
 
 function fixtureOutputs() {
   if (!existsSync(fixturesDir)) return [];
@@ -84,10 +90,17 @@ export async function run() {
   const examples = exampleOutputs();
   await buildIfChanged(
     ".cache/stamps/native-plugins",
-    ["test/fixtures/native", "examples/native", "guest-sdks/c/include", "guest-sdks/c/src/plughost_native.c", "scripts/setup/40-native.mjs"],
+    [
+      "test/fixtures/native",
+      "examples/native",
+      "guest-sdks/c/include",
+      "guest-sdks/c/src/plughost_native.c",
+      "native/sandbox-helper/src/shm.h",
+      "scripts/setup/40-native.mjs",
+    ],
     [...fixtures, ...examples].map(([, out]) => out),
     () => {
-      for (const [src, out] of fixtures) buildPlugin([src], out);
+      for (const [src, out] of fixtures) buildPlugin([src], out, { extra: FIXTURE_FLAGS[path.basename(src)] ?? [] });
       // Examples are legacy-ABI only: built without the SDK's extensions, as a user would.
       for (const [src, out] of examples) buildPlugin([src], out, { sdk: false });
     },

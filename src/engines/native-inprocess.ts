@@ -186,7 +186,9 @@ export class NativeInProcessInstance implements EngineInstance {
     try {
       this.#addon.close(this.#lib.handle);
     } catch (err) {
-      throw new ResourceCleanupFailed(`dlclose failed: ${(err as Error).message}`, { plugin: this.#plugin, cause: err });
+      // E_DLCLOSE: dlclose refused; E_STILL_MAPPED: it returned but the library stays loaded.
+      const what = codeOf(err) === "E_STILL_MAPPED" ? "the library could not be unloaded" : "dlclose failed";
+      throw new ResourceCleanupFailed(`${what}: ${(err as Error).message}`, { plugin: this.#plugin, cause: err });
     }
   }
 

@@ -6,7 +6,7 @@
 //   init(handle, host, apiVersionU32, configJson) -> int32
 //   bind(handle, id) -> { call(u8) -> int32, hook(u8) -> int32 | Buffer | null }
 //   teardown(handle) -> int32
-//   close(handle)                                                 throws {code: E_DLCLOSE}
+//   close(handle)                                                 throws {code: E_DLCLOSE | E_STILL_MAPPED}
 //   noop()                                                        the empty node-api floor
 //   shmOpen / shmSpawned / shmCall / shmClose                     the sandbox helper's call slot (shm.cc)
 //
@@ -16,6 +16,7 @@
 #include <napi.h>
 
 #include <dlfcn.h>
+#include <link.h>
 #include <pthread.h>
 
 #include <cstdlib>
@@ -309,6 +310,22 @@ Napi::Value Teardown(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, rc);
 }
 
+// dl_iterate_phdr probe: is an object with this base address and name still loaded?
+struct MappedProbe {
+  ElfW(Addr) base;
+  const char *name;
+  bool found;
+};
+
+int FindMapped(struct dl_phdr_info *info, size_t, void *data) {
+  auto *p = static_cast<MappedProbe *>(data);
+  if (info->dlpi_addr == p->base && info->dlpi_name && std::strcmp(info->dlpi_name, p->name) == 0) {
+    p->found = true;
+    return 1;
+  }
+  return 0;
+}
+
 Napi::Value Close(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Plugin *p = Unwrap(info);
@@ -323,14 +340,35 @@ Napi::Value Close(const Napi::CallbackInfo &info) {
   if (p->host) napi_delete_reference(env, p->host);
   p->host = nullptr;
   p->entries.clear();
-  g_open.erase(p->handle);
   // The Plugin itself is kept: a plugin thread may still hold &p->ctx and
   // call log, which then finds log_open == false and drops the message.
+  struct link_map *lm = nullptr;
+  std::string name;
+  ElfW(Addr) base = 0;
+  if (dlinfo(p->handle, RTLD_DI_LINKMAP, &lm) == 0 && lm && lm->l_name) {
+    name = lm->l_name;
+    base = lm->l_addr;
+  }
   dlerror();
   if (dlclose(p->handle) != 0) {
     const char *e = dlerror();
     return Fail(env, "E_DLCLOSE", e ? e : "dlclose failed");
   }
+  // dlclose succeeds without unmapping a library marked NODELETE (-z nodelete,
+  // RTLD_NODELETE) or holding STB_GNU_UNIQUE symbols (C++ inline statics):
+  // its code, globals and threads stay in the host. Say so, and keep refusing
+  // a second in-process load of that file, which would share those globals.
+  if (!name.empty()) {
+    MappedProbe probe{base, name.c_str(), false};
+    dl_iterate_phdr(FindMapped, &probe);
+    if (probe.found) {
+      return Fail(env, "E_STILL_MAPPED",
+                  name + " is still mapped after dlclose (built with -z nodelete, or it has unique symbols): its code and "
+                         "globals stay in the host process until it exits, and this file cannot be loaded in process again; "
+                         "run it untrusted, or rebuild it without nodelete / unique symbols");
+    }
+  }
+  g_open.erase(p->handle);
   return env.Undefined();
 }
 
