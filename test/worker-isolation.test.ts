@@ -113,6 +113,37 @@ describe("isolation: worker on the v8 engine", () => {
     await expect(failing.load(pluginDir(PROBE))).rejects.toBeInstanceOf(InitializationFailed);
   });
 
+  it("runs capability-scoped WASI inside the worker: stdio to the logger, clocks, random, config values", async () => {
+    const lines: { level: number; msg: string; plugin?: string }[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const registry = newRegistry({
+      isolation: "worker",
+      logger,
+      grants: ["stdio", "clock", "random"],
+      config: { "stdio-go": { name: "gopher", n: 12 } },
+    });
+    const go = await registry.load(pluginDir("guest-sdks/go/testdata/stdio"));
+    expect(await go.invoke("print", enc("x"))).toBe(0);
+    const got = lines.filter((l) => /^(to std|from println)/.test(l.msg)).map((l) => [l.level, l.msg, l.plugin]);
+    expect(got).toEqual([
+      [30, "to stdout: x", "stdio-go"],
+      [40, "to stderr", "stdio-go"],
+      [40, "from println", "stdio-go"],
+    ]);
+    expect(await go.invoke("sleep")).toBeGreaterThanOrEqual(20);
+    // get-config-value and get-config, answered by the host thread.
+    expect(await go.invoke("config", enc("name"))).toBe('"gopher"'.length);
+    expect(await go.invoke("config", enc("missing"))).toBe(-1);
+    const r = await go.hook("config");
+    expect(r.ok && JSON.parse(dec(r.data))).toEqual({ name: "gopher", n: 12 });
+
+    const dice = await registry.load(pluginDir("test/fixtures/c/random-user"));
+    const rolls = new Set<number>();
+    for (let i = 0; i < 20; i++) rolls.add(await dice.invoke("roll"));
+    expect(rolls.size).toBeGreaterThan(1);
+    for (const v of rolls) expect(v).toBeGreaterThanOrEqual(0);
+  });
+
   it("delivers emit/send between a worker plugin and an in-process one, both ways", async () => {
     const registry = newRegistry();
     const w = await registry.load(workerCopy(PROBE, "probe-w"));
