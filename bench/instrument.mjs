@@ -41,20 +41,22 @@ export async function run() {
   limits.endCall();
 
   const overhead = (name, fn, arg) => {
-    const a = [], b = [];
+    const a = [], b = [], pairs = [];
     let fuel = 0;
-    // Warm both (tier-up to TurboFan), then interleave so machine noise hits both alike.
+    // Warm both (tier-up to TurboFan), then time them in adjacent pairs, in
+    // alternating order, and take the median of the pairs' ratios: a burst of
+    // load on the machine spoils a pair, not the figure.
     for (let i = 0; i < 3; i++) { plain[fn](arg); limits.beginCall(); metered[fn](arg); limits.endCall(); }
-    for (let i = 0; i < 11; i++) {
-      let r1 = 0, r2 = 0;
-      a.push(time(() => { r1 = plain[fn](arg); }));
-      limits.beginCall();
-      b.push(time(() => { r2 = metered[fn](arg); }));
-      fuel = limits.endCall();
+    for (let i = 0; i < 15; i++) {
+      let r1 = 0, r2 = 0, t1 = 0, t2 = 0;
+      const runPlain = () => { t1 = time(() => { r1 = plain[fn](arg); }); };
+      const runMetered = () => { limits.beginCall(); t2 = time(() => { r2 = metered[fn](arg); }); fuel = limits.endCall(); };
+      if (i % 2) { runMetered(); runPlain(); } else { runPlain(); runMetered(); }
       if (r1 !== r2) throw new Error(`${name}: metered result ${r2} differs from plain ${r1}`);
+      a.push(t1); b.push(t2); pairs.push(t2 / t1);
     }
     const pa = median(a), pb = median(b);
-    const ratio = pb / pa;
+    const ratio = median(pairs);
     result[`fuel_overhead_${name}`] = +ratio.toFixed(4);
     console.log(`${name.padEnd(14)} ${pa.toFixed(2).padStart(9)} ${pb.toFixed(2).padStart(12)} ${ratio.toFixed(3).padStart(7)}   ${fuel}`);
     return ratio;
