@@ -246,15 +246,34 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
       expect(await hello.invoke("greet", enc("x"))).toBe(0);
     });
 
-    it("links sockets once net:outbound is declared and granted (the control)", async () => {
-      const caps = ["net:outbound:127.0.0.1:9"];
-      newRegistry(engine, { grants: { "hostile-socket": caps } });
-      const dir = copyPlugin(SOCKET);
-      const manifest = path.join(dir, "plugin.json");
-      writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, "utf8")), capabilities: caps }));
-      const sock = await registry.load(dir);
-      expect(await sock.invoke("socket")).toBeGreaterThan(0);
-      expect(await sock.invoke("ok")).toBe(42);
+    describe("with net:outbound for one local port", () => {
+      let server: Server;
+      let port: number;
+      beforeAll(async () => {
+        server = createServer((c) => c.end());
+        await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+        port = (server.address() as { port: number }).port;
+      });
+      afterAll(() => new Promise<void>((r) => server.close(() => r())));
+      const target = (ip: number[], p: number) => new Uint8Array([...ip, p & 0xff, p >> 8]);
+      const ACCESS_DENIED = -1 - 1; // -1 - error-code, and access-denied is case 1
+
+      it("connects to the granted host:port only; other ports and hosts are access-denied", async () => {
+        const caps = [`net:outbound:127.0.0.1:${port}`];
+        newRegistry(engine, { grants: { "hostile-socket": caps } });
+        const dir = copyPlugin(SOCKET);
+        const manifest = path.join(dir, "plugin.json");
+        writeFileSync(manifest, JSON.stringify({ ...JSON.parse(readFileSync(manifest, "utf8")), capabilities: caps }));
+        const sock = await registry.load(dir);
+        const hello = await registry.load(pluginDir(HELLO));
+        expect(await sock.invoke("socket")).toBeGreaterThan(0);
+        expect(await sock.invoke("connect", target([127, 0, 0, 1], port))).toBe(0);
+        expect(await sock.invoke("connect", target([127, 0, 0, 1], port === 65535 ? port - 1 : port + 1))).toBe(ACCESS_DENIED);
+        expect(await sock.invoke("connect", target([10, 0, 0, 1], port))).toBe(ACCESS_DENIED);
+        expect(await sock.invoke("connect", target([127, 0, 0, 2], 80))).toBe(ACCESS_DENIED);
+        expect(await sock.invoke("ok")).toBe(42);
+        expect(await hello.invoke("greet", enc("x"))).toBe(0);
+      });
     });
   });
 
