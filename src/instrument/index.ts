@@ -15,7 +15,7 @@ export { createLimits, FuelSignal, Limits, type LimitsImports, type LimitsOption
 export { LIMITS_MODULE, type InstrumentOptions, type InstrumentResult, type MemoryInfo, type TableInfo } from "./types.js";
 
 // Bump when the output for the same input and options changes.
-const FORMAT = "plughost-instrument-1";
+const FORMAT = "plughost-instrument-2"; // 2: fuel threaded through calls
 const MEMORY_CACHE_ENTRIES = 64;
 const memoryCache = new Map<string, InstrumentResult>();
 
