@@ -134,6 +134,67 @@ describe("hostile corpus, untrusted", () => {
   });
 });
 
+describe("shared call slot", () => {
+  // A generous host spin makes "answered in the slot" deterministic on a loaded machine.
+  const patient = createNativeEngine({ sandbox: { hostSpinMicros: 1_000_000 } });
+
+  it("answers lone calls and hooks in the slot; calls that log, call the host or carry big payloads use the pipe, in order", async () => {
+    const { inst, host } = await start("basic", {}, patient);
+    const c = inst.client;
+    let slot = c.slotAnswers;
+    for (let i = 0; i < 50; i++) expect(await inst.onEvent("echo", bytes("0123456789abcdef"))).toBe(16);
+    expect(c.slotAnswers - slot).toBe(50);
+    const up = await inst.onHook("upper", bytes("slot"));
+    expect(up.ok && Buffer.from(up.data).toString()).toBe("SLOT");
+    expect(await inst.onHook("echo", bytes("four"))).toEqual({ ok: false, status: 4 });
+    expect(c.slotAnswers - slot).toBe(52);
+    slot = c.slotAnswers;
+    host.logs.length = 0;
+    expect(await inst.onEvent("log", bytes("hi"))).toBe(0); // logs travel first, then the answer
+    expect(host.logs.map((l) => l.level)).toEqual(["debug", "info", "warn", "error"]);
+    const pass = await inst.onHook("log", bytes("same"));
+    expect(pass.ok && Buffer.from(pass.data).toString()).toBe("same");
+    expect(await inst.onEvent("emit", bytes("news"))).toBe(2); // a host request in mid-call
+    expect(host.emitted).toEqual([{ name: "news", data: "news" }]);
+    expect(await inst.onEvent("sum", new Uint8Array(100 << 10).fill(1))).toBe(100 << 10); // > 64 KiB
+    expect(c.slotAnswers).toBe(slot);
+    expect(await inst.onEvent("echo", bytes("again"))).toBe(5);
+    expect(c.slotAnswers).toBe(slot + 1);
+  });
+
+  it("a plugin that forges an out-of-bounds answer in the slot is killed: PluginCrashed, the host and its neighbour carry on", async () => {
+    const { inst, host } = await start("hostile", {}, patient);
+    const err = await inst.onHook("forge-slot", bytes("x")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PluginCrashed);
+    expect((err as PluginCrashed).export).toBe("forge-slot");
+    expect(String((err as PluginCrashed).cause)).toContain("malformed answer in the shared slot");
+    expect(host.violations.map((v) => v.kind)).toContain("crash");
+    await expect(inst.onEvent("ok", bytes(""))).rejects.toBeInstanceOf(PluginCrashed);
+    await until(() => { try { process.kill(inst.client.pid, 0); return false; } catch { return true; } });
+    await neighbourStillWorks();
+  });
+
+  it("a slot call the host stopped waiting for still runs before the calls pipelined behind it", async () => {
+    // hostSpinMicros 0: every slot call is left to the pipe at once, racing the frames sent after it.
+    const eager = createNativeEngine({ sandbox: { hostSpinMicros: 0, spinMicros: 0 } });
+    const { inst } = await start("basic", {}, eager);
+    const id = inst.callbackId("counter");
+    let expected = 0;
+    for (let round = 0; round < 30; round++) {
+      const batch = Array.from({ length: 20 }, () => inst.client.call(id, bytes("")));
+      expect(await Promise.all(batch)).toEqual(Array.from({ length: 20 }, () => ++expected));
+    }
+  });
+
+  it("without the slot (sharedMemory: false) the same calls work over the pipe alone", async () => {
+    const { inst } = await start("basic", {}, createNativeEngine({ sandbox: { sharedMemory: false } }));
+    expect(await inst.onEvent("echo", bytes("abc"))).toBe(3);
+    const up = await inst.onHook("upper", bytes("pipe"));
+    expect(up.ok && Buffer.from(up.data).toString()).toBe("PIPE");
+    expect(inst.client.slotAnswers).toBe(0);
+  });
+});
+
 describe("sandbox helper", () => {
   it("reports the measures in force (as root: namespaces, setuid nobody, rlimits, no_new_privs, seccomp)", async () => {
     const { inst } = await start("basic");

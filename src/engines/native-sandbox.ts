@@ -118,6 +118,7 @@ export class SandboxClient {
   #ready: { resolve(info: HelperInfo): void; reject(err: Error): void } | undefined;
   readonly #messaging;
   #slot: SharedSlot | undefined;
+  #slotAnswers = 0;
   readonly #hostSpinNs: number;
   /** Set by every call, cleared at the next microtask: calls made in one turn are pipelined. */
   #burst = false;
@@ -210,6 +211,11 @@ export class SandboxClient {
     return this.#child.pid ?? -1;
   }
 
+  /** Calls answered through the shared slot so far (the rest went over the pipe). */
+  get slotAnswers(): number {
+    return this.#slotAnswers;
+  }
+
   /** The table the helper's REGISTER requests fill. */
   attach(table: CallbackTable): void {
     this.#table = table;
@@ -248,10 +254,14 @@ export class SandboxClient {
     try {
       r = slot.call(type, id, cb, data, this.#hostSpinNs);
     } catch (err) {
-      this.#kill(`malformed answer in the shared slot: ${(err as Error).message}`);
+      const reason = new Error(`malformed answer in the shared slot: ${(err as Error).message}`);
+      this.#fault ??= new PluginCrashed(label, null, null, { plugin: this.#plugin, cause: reason });
+      this.#request.onViolation?.("crash", reason.message);
+      this.#kill(reason.message);
       return Promise.reject(this.#fault);
     }
     if (r === undefined) return this.#enqueue(id, kind, label, data, undefined); // answered on the pipe
+    this.#slotAnswers++;
     if (type === Msg.Call) return Promise.resolve(r as number);
     if (typeof r === "number") return Promise.resolve({ ok: false, status: r });
     return Promise.resolve({ ok: true, data: r === null ? data : new Uint8Array(r.buffer, r.byteOffset, r.byteLength) });

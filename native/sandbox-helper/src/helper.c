@@ -49,6 +49,7 @@ static uint8_t *out_buf;
 static size_t out_len, out_cap;
 static pthread_t main_thread;
 static uint64_t frames_sent; /* under out_mu; a call that sent frames answers on the pipe */
+static void release_slot(void);
 
 static void put32(uint8_t *p, uint32_t v) {
   p[0] = (uint8_t)v;
@@ -108,6 +109,7 @@ static void send_frame(uint8_t type, uint32_t id, const Part *parts, int nparts)
   }
   out_len += 4 + body;
   frames_sent++;
+  release_slot();
   if (!pthread_equal(pthread_self(), main_thread) || out_len > 65536) flush_locked();
   pthread_mutex_unlock(&out_mu);
 }
@@ -191,6 +193,16 @@ static inline void cpu_relax(void) {
 
 /* A request waits: POSTED, or ABANDONED when the host stopped spinning before we took it. */
 static int slot_waiting(uint32_t state) { return state == PH_SLOT_POSTED || state == PH_SLOT_ABANDONED; }
+/* While the main thread serves a slot call: the first frame it sends means the
+ * answer will come on the pipe, so free the host from spinning at once (it may
+ * be a request the host must answer before we can go on). */
+static int slot_serving;
+static void release_slot(void) {
+  if (!slot_serving || !pthread_equal(pthread_self(), main_thread)) return;
+  slot_serving = 0;
+  __atomic_store_n(&shm->state, PH_SLOT_IDLE, __ATOMIC_SEQ_CST);
+}
+
 static int slot_posted(void) { return slot_waiting(__atomic_load_n(&shm->state, __ATOMIC_ACQUIRE)); }
 
 /* Idle with the slot in use: spin for spin_ns watching the slot (and now and
@@ -225,8 +237,8 @@ static int wait_input(void) {
       }
     }
     if (n > 0 && (p[1].revents & (POLLHUP | POLLERR | POLLNVAL))) wake_fd = -1; /* host gone: the pipe tells */
-    if (n > 0 && p[0].revents) return 0;
     if (slot_posted()) return 1;
+    if (n > 0 && p[0].revents) return 0;
   }
 }
 
@@ -248,9 +260,12 @@ typedef struct Frame {
 static Frame *deferred_head, *deferred_tail;
 
 /* Read the next frame, blocking; 0 on end of input. With `slot_ok`, returns
- * 2 instead when the shared slot has a request and no frame is buffered. */
+ * 2 instead whenever the shared slot holds a request: the host posts there
+ * only with nothing outstanding, so it is older than any request on the pipe
+ * (which the host sends after giving up spinning on it). */
 static int read_frame(Frame *f, int slot_ok) {
   for (;;) {
+    if (slot_ok && shm && slot_posted()) return 2;
     size_t avail = in_end - in_start;
     if (avail >= 4) {
       uint32_t body = get32(in_buf + in_start);
@@ -468,7 +483,9 @@ static void serve_slot(void) {
   pthread_mutex_lock(&out_mu);
   uint64_t before = frames_sent;
   pthread_mutex_unlock(&out_mu);
+  slot_serving = 1;
   int32_t rc = run_callback(type, cb, shm->in, len);
+  slot_serving = 0;
   pthread_mutex_lock(&out_mu);
   int quiet = frames_sent == before; /* nothing went out on the pipe that must precede the answer */
   pthread_mutex_unlock(&out_mu);

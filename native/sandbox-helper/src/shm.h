@@ -17,7 +17,9 @@
  *           or, when it had to send frames during the call (logs, register,
  *           violations...) or the host gave up spinning (ABANDONED), or the
  *           output does not fit: state = IDLE, then a normal RESULT frame on
- *           the pipe, so that ordering with those frames holds.
+ *           the pipe, so that ordering with those frames holds. The first
+ *           frame the call sends already sets IDLE, so a host that must answer
+ *           a request (register, emit, send) stops spinning at once.
  *   host:   DONE -> read the answer, state = IDLE. Spin over: CAS(POSTED ->
  *           ABANDONED) and wait for the pipe answer like any pipelined call.
  *
