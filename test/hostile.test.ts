@@ -16,6 +16,7 @@ import {
   FuelExhausted,
   MissingImportError,
   PlughostError,
+  PluginExited,
   PluginRegistry,
   PluginTrap,
   type PluginHandle,
@@ -30,6 +31,8 @@ const FS = "test/fixtures/c/hostile-fs";
 const RES = "test/fixtures/c/hostile-resources";
 const SOCKET = "test/fixtures/c/hostile-socket";
 const STREAM = "test/fixtures/c/hostile-stream";
+const PROBE = "test/fixtures/c/probe";
+const BAD_ABI = "test/fixtures/c/bad-abi";
 const HELLO = "examples/c/hello";
 const SECRET = "top secret: the host's own file";
 /** What hostile-fs needs besides its directories (it uses stdio, a clock and random). */
@@ -303,6 +306,38 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
       expect(lines.every((l) => l.msg.length <= 4096 + 20)).toBe(true);
       gc();
       expect(process.memoryUsage().heapUsed - heap).toBeLessThan(8 * 1024 * 1024);
+    });
+  });
+
+  describe.skipIf(skip)("the earlier corpus (probe, bad-abi) on this engine", () => {
+    it("an infinite loop, exit(3), a malloc bomb, bad pointers and invalid UTF-8: typed errors, host and others fine", async () => {
+      // probe's libc imports stderr, which wasmtime links only with `stdio`.
+      newRegistry(engine, { defaultLimits: { fuel: 5_000_000, memoryBytes: 4 * 1024 * 1024 }, grants: ["stdio"] });
+      const probe = await registry.load(withCapabilities(PROBE, ["stdio"]));
+      const bad = await registry.load(pluginDir(BAD_ABI));
+      const hello = await registry.load(pluginDir(HELLO));
+      const fault = async (p: Promise<unknown>) => {
+        const err = await p.catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(PlughostError);
+        expect(await hello.invoke("greet", enc("x"))).toBe(0);
+        return err as PlughostError;
+      };
+      expect(await fault(probe.invoke("spin"))).toBeInstanceOf(FuelExhausted);
+      expect(await fault(probe.invoke("exit"))).toBeInstanceOf(PluginExited);
+      expect(await probe.invoke("grow", new Uint8Array([16]))).toBe(1); // malloc fails in the guest
+      expect(await probe.invoke("ok")).toBe(42);
+      for (const [call, code] of [
+        [() => bad.hook("oob-hook"), "E_ABI_VIOLATION"],
+        [() => bad.invoke("bad-utf8-log"), "E_ABI_VIOLATION"],
+        [() => bad.invoke("oob-log"), "E_ABI_VIOLATION"],
+      ] as const) {
+        const err = await fault(call());
+        expect(err.code, String(err.message)).toBe(code);
+        expect(err.plugin).toBe("bad-abi");
+      }
+      const kinds = new Set(registry.violations("probe").map((v) => v.kind));
+      expect(kinds.has("fuel")).toBe(true);
+      expect(kinds.has("memory")).toBe(true);
     });
   });
 
