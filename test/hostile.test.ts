@@ -414,6 +414,22 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
   });
 });
 
+describe("hostile plugins in worker isolation (v8)", () => {
+  it("the fs and env guards hold inside a plugin's worker thread too", async () => {
+    const caps = [...BASE, `fs:read:${data}`, "env:PLUGHOST_HOSTILE_OK"];
+    newRegistry("v8", { grants: { "hostile-fs": caps }, isolation: "worker" });
+    const fs = await registry.load(withCapabilities(FS, caps));
+    expect(await fs.invoke("read", enc(path.join(data, "inside.txt")))).toBe(17);
+    expect(await fs.invoke("read", enc(`${data}/../secret.txt`))).toBeLessThan(0);
+    expect(await fs.invoke("raw-open", enc("link-rel"))).toBeLessThan(0);
+    expect(await fs.invoke("write", enc(path.join(data, "new.txt")))).toBeLessThan(0);
+    expect(existsSync(path.join(data, "new.txt"))).toBe(false);
+    expect(await fs.invoke("env", enc("PLUGHOST_HOSTILE_SECRET"))).toBe(-1);
+    expect(await fs.invoke("env", enc("PLUGHOST_HOSTILE_OK"))).toBe(4);
+    expect(lines.some((l) => l.msg.includes("top secret"))).toBe(false);
+  });
+});
+
 describe("v8 WASI guards report what they refuse", () => {
   const host = new RecordingHost();
   type Descriptor = {
