@@ -246,6 +246,11 @@ class CaseScope {
     return this.p.manifest.name;
   }
 
+  /** The compile cache the registries use, for loading through an engine directly. */
+  get engineCacheDir(): string | undefined {
+    return this.#cacheDir === false ? undefined : (this.#cacheDir ?? path.join(os.tmpdir(), "plughost-cache"));
+  }
+
   /** A registry on the suite's engine that grants the plugin what it declares and records its logs. */
   registry(options: RegistryOptions = {}): PluginRegistry {
     const logs = this.logs;
@@ -441,6 +446,7 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
       capabilities: effectiveCapabilities(m.capabilities, m.optionalCapabilities, s.p.grants, m.name),
       limits: { fuel: GUARD_FUEL },
       host,
+      ...(s.engineCacheDir ? { cacheDir: s.engineCacheDir } : {}),
     });
     s.onClose(() => instance.dispose());
     eq(await instance.init("1.0.0", "{}"), -2, "init status for api-version 1.0.0");
