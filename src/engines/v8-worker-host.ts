@@ -109,6 +109,8 @@ const HOST_SPIN_MS = 0.02;
 const HOST_BLOCK_MS = 0.1;
 /** Longest run of back-to-back microtask drains before yielding to the event loop. */
 const MAX_MICROTASK_STREAK_MS = 1;
+/** After spinning stopped paying (most answers came only after the futex wait), how long until it is tried again. */
+const SPIN_RETRY_MS = 100;
 
 class Pump {
   readonly bellBuffer = new SharedArrayBuffer(16);
@@ -116,6 +118,11 @@ class Pump {
   readonly #active = new Set<WorkerInstance>();
   readonly #cores = availableParallelism();
   #spinOk = true;
+  /** Busy threads fit on the cores. */
+  #coresFree = true;
+  /** Recent share of waits that spinning answered (exponential average); on a loaded machine it drops. */
+  #spinScore = 1;
+  #spinPausedUntil = 0;
   #scheduled = false;
   #sleeping = false;
   #generation = 0;
@@ -137,7 +144,8 @@ class Pump {
   }
 
   #updateSpin(): void {
-    const ok = this.#active.size + 1 <= this.#cores;
+    this.#coresFree = this.#active.size + 1 <= this.#cores;
+    const ok = this.#coresFree && this.#spinPausedUntil === 0;
     if (ok !== this.#spinOk) {
       this.#spinOk = ok;
       Atomics.store(this.#bell, BELL.SPIN_OK, ok ? 1 : 0);
@@ -166,13 +174,33 @@ class Pump {
     this.#run();
   };
 
+  /**
+   * Spinning wins on a machine with idle cores (an answer in ~1-2 µs instead of a
+   * futex wake-up), and loses on an oversubscribed one, where it only delays the
+   * thread it waits for. Score each wait; pause spinning while it mostly fails.
+   */
+  #spinResult(hit: boolean): void {
+    this.#spinScore += hit ? (1 - this.#spinScore) / 16 : -this.#spinScore / 16;
+    if (!hit && this.#spinScore < 0.5) {
+      this.#spinPausedUntil = performance.now() + SPIN_RETRY_MS;
+      this.#updateSpin();
+    }
+  }
+
   readonly #run = (): void => {
     this.#scheduled = false;
     const started = performance.now();
+    if (this.#spinPausedUntil !== 0 && started >= this.#spinPausedUntil) {
+      this.#spinPausedUntil = 0;
+      this.#spinScore = 0.75;
+      this.#updateSpin();
+    }
+    const spinning = this.#spinOk;
     let blocked = false;
     for (;;) {
       let delivered = 0;
       for (const w of this.#active) delivered += w.drain();
+      if (delivered > 0 && spinning && !blocked) this.#spinResult(true);
       if (this.#active.size === 0) return;
       if (delivered > 0) {
         // Let the callers' reactions run (they may submit more calls), then come back.
@@ -181,7 +209,8 @@ class Pump {
         return;
       }
       if (blocked) break;
-      if (!this.#spinOk || performance.now() - started > HOST_SPIN_MS) {
+      if (!spinning || performance.now() - started > HOST_SPIN_MS) {
+        if (spinning) this.#spinResult(false);
         this.#blockBriefly();
         blocked = true;
       }
