@@ -13,15 +13,15 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { PluginRegistry, type PluginHandle } from "../src/index.js";
 import { FuelExhausted } from "../src/errors.js";
-import type { EngineName } from "../src/engine.js";
 import { enc, pluginDir, root, silentLogger } from "./helpers/plugins.js";
 import { fixtures } from "./fixtures/wasmtime/helpers.js";
 
 const TOLERANCE = 0.1;
 const BUDGET = 10_000_000_000; // metered on both engines, never reached by these workloads
-const ENGINES = ["v8", "wasmtime"] as const satisfies readonly EngineName[];
-// Compiled components are cached here between runs (the JS plugin takes tens of seconds on wasmtime).
-const cacheDir = path.join(root, ".cache", "test-fuel-cross-engine");
+const ENGINES = ["v8", "wasmtime"] as const;
+type WasmEngine = (typeof ENGINES)[number];
+// Registries use their default disk cache (shared with `plughost conformance`
+// and other tests): the JS plugin takes tens of seconds to compile on wasmtime, once.
 
 interface Call {
   label: string;
@@ -50,8 +50,8 @@ const conformanceCalls: Call[] = [
   { label: "sum of 256 B", kind: "event", event: "sum", data: bytes64k.subarray(0, 256) },
 ];
 
-async function measure(engine: EngineName, dir: string, grants: string[], calls: Call[]): Promise<Measured> {
-  const registry = new PluginRegistry({ engine, logger: silentLogger(), cacheDir, grants, defaultLimits: { fuel: BUDGET } });
+async function measure(engine: WasmEngine, dir: string, grants: string[], calls: Call[]): Promise<Measured> {
+  const registry = new PluginRegistry({ engine, logger: silentLogger(), grants, defaultLimits: { fuel: BUDGET } });
   try {
     const handle = await registry.load(dir);
     expect(registry.info(handle.name).engine).toBe(engine);
@@ -124,7 +124,7 @@ const CASES: Case[] = [
 ];
 
 describe.each(CASES)("fuel on v8 and wasmtime: $name", (c) => {
-  const results = new Map<EngineName, Measured>();
+  const results = new Map<WasmEngine, Measured>();
 
   beforeAll(async () => {
     const dir = await c.dir();
@@ -161,7 +161,6 @@ describe.each(ENGINES)("registry fuelUsed across a fuel fault on %s", (engine) =
     registry = new PluginRegistry({
       engine,
       logger: silentLogger(),
-      cacheDir,
       grants: ["stdio", "clock", `fs:read:${path.join(dir, "testdata")}`],
       defaultLimits: { fuel: 2_000_000 },
       recovery: { strategy: "restart", maxRetries: 3, backoff: "linear", baseDelayMs: 0 },
