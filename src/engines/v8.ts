@@ -118,7 +118,9 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
       getConfig: unreachableHost,
       getConfigValue: unreachableHost,
     },
-    ...(await wasiImports(compiled.imports, request.capabilities, request.host, path.dirname(request.entryPath))),
+    ...(await wasiImports(compiled.imports, request.capabilities, request.host, path.dirname(request.entryPath), (detail) =>
+      request.onViolation?.("capability", detail),
+    )),
   };
 
   try {
