@@ -55,6 +55,7 @@ export interface NativeAddon {
   shmSpawned(slot: SlotHandle): void;
   /** undefined: the answer comes on the pipe. HOOK: status, output, or null (pass through). */
   shmCall(slot: SlotHandle, type: number, id: number, cb: number, data: Uint8Array, spinNs: number): number | Buffer | null | undefined;
+  shmRing(slot: SlotHandle): void;
   shmClose(slot: SlotHandle): void;
 }
 

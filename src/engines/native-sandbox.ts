@@ -137,7 +137,9 @@ export class SandboxClient {
     const toHelper = child.stdio[3] as Writable;
     const fromHelper = child.stdio[4] as Readable;
     this.#writer = new FrameWriter((chunk) => {
-      if (!toHelper.destroyed) toHelper.write(chunk);
+      if (toHelper.destroyed) return;
+      toHelper.write(chunk);
+      this.#slot?.ring();
     });
     toHelper.on("error", () => {}); // EPIPE after a crash; 'close' reports it
     fromHelper.on("data", (chunk: Buffer) => {

@@ -55,6 +55,11 @@ export class SharedSlot {
     return this.#addon.shmCall(this.#slot, type, id, cb, data, spinNs);
   }
 
+  /** Frames went out on the pipe: wake a helper that sleeps on the slot instead of polling the pipe. */
+  ring(): void {
+    if (this.#slot) this.#addon.shmRing(this.#slot);
+  }
+
   close(): void {
     if (this.#slot) this.#addon.shmClose(this.#slot);
     this.#slot = undefined;

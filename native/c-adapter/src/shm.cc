@@ -7,6 +7,7 @@
 //   shmCall(slot, type, id, cb, data, spinNs)
 //        CALL -> int32 status | undefined (answer will come on the pipe)
 //        HOOK -> int32 (non-zero status) | Buffer (output) | null (pass through) | undefined
+//   shmRing(slot)                        the host wrote to the pipe: wake a helper asleep on the futex
 //   shmClose(slot)                       unmaps; later calls throw
 //
 // The helper is untrusted: every field is read once, lengths are checked,
@@ -140,6 +141,17 @@ inline void Relax() {
 #endif
 }
 
+// After posting (or writing to the pipe): wake the helper the way it sleeps.
+void Wake(Slot *s) {
+  uint32_t idle = __atomic_exchange_n(&s->m->helper_idle, PH_IDLE_NO, __ATOMIC_SEQ_CST);
+  if (idle == PH_IDLE_FUTEX) {
+    ph_futex_wake(&s->m->state);
+  } else if (idle == PH_IDLE_POLL) {
+    ssize_t w = write(s->wake_w, "w", 1);  // EAGAIN: already rung
+    (void)w;
+  }
+}
+
 // The answer in the slot, read once; then the slot is free again.
 napi_value Consume(napi_env env, PhShm *m, uint32_t type) {
   int32_t status = __atomic_load_n(&m->status, __ATOMIC_RELAXED);
@@ -184,24 +196,43 @@ napi_value ShmCall(napi_env env, napi_callback_info info) {
   __atomic_store_n(&m->len, static_cast<uint32_t>(len), __ATOMIC_RELAXED);
   if (len) std::memcpy(m->in, data, len);
   __atomic_store_n(&m->state, PH_SLOT_POSTED, __ATOMIC_SEQ_CST);
-  if (__atomic_exchange_n(&m->helper_idle, 0, __ATOMIC_SEQ_CST)) {
-    ssize_t w = write(s->wake_w, "w", 1);  // EAGAIN: already rung
-    (void)w;
-  }
-  const uint64_t until = NowNs() + spin;
+  Wake(s);
+  const uint64_t start = NowNs();
+  const uint64_t until = start + spin;
+  const uint64_t spin_until = start + (spin < PH_SHM_SPIN_NS ? spin : PH_SHM_SPIN_NS);
   for (uint32_t i = 0;; i++) {
     uint32_t st = __atomic_load_n(&m->state, __ATOMIC_ACQUIRE);
     if (st == PH_SLOT_DONE) return Consume(env, m, type);
     if (st != PH_SLOT_POSTED) return nullptr;  // answered on the pipe
-    if ((i & 31) == 0 && NowNs() >= until) {
-      uint32_t expect = PH_SLOT_POSTED;
-      if (__atomic_compare_exchange_n(&m->state, &expect, PH_SLOT_ABANDONED, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-        return nullptr;  // the helper will answer on the pipe
-      if (expect == PH_SLOT_DONE) return Consume(env, m, type);
-      return nullptr;
+    if ((i & 31) != 0) {
+      Relax();
+      continue;
     }
-    Relax();
+    uint64_t now = NowNs();
+    if (now >= until) break;
+    if (now >= spin_until) {
+      // Past the spin: sleep on the state word; the helper wakes us. In short
+      // naps, so that a state changed without a wake (a plugin scribbling on
+      // the slot) is still seen soon.
+      __atomic_store_n(&m->host_waiting, 1, __ATOMIC_SEQ_CST);
+      ph_futex_wait(&m->state, PH_SLOT_POSTED, until - now < 100000 ? until - now : 100000);
+      __atomic_store_n(&m->host_waiting, 0, __ATOMIC_SEQ_CST);
+    }
   }
+  uint32_t expect = PH_SLOT_POSTED;
+  if (__atomic_compare_exchange_n(&m->state, &expect, PH_SLOT_ABANDONED, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+    return nullptr;  // the helper will answer on the pipe
+  if (expect == PH_SLOT_DONE) return Consume(env, m, type);
+  return nullptr;
+}
+
+napi_value ShmRing(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr);
+  Slot *s = argc ? GetSlot(env, arg) : nullptr;
+  if (s && s->m) Wake(s);
+  return nullptr;
 }
 
 }  // namespace
@@ -211,7 +242,7 @@ void RegisterShm(napi_env env, napi_value exports) {
   const struct {
     const char *name;
     napi_callback fn;
-  } fns[] = {{"shmOpen", ShmOpen}, {"shmSpawned", ShmSpawned}, {"shmCall", ShmCall}, {"shmClose", ShmClose}};
+  } fns[] = {{"shmOpen", ShmOpen}, {"shmSpawned", ShmSpawned}, {"shmCall", ShmCall}, {"shmRing", ShmRing}, {"shmClose", ShmClose}};
   for (const auto &f : fns) {
     napi_value v;
     napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &v);

@@ -197,10 +197,15 @@ static int slot_waiting(uint32_t state) { return state == PH_SLOT_POSTED || stat
  * answer will come on the pipe, so free the host from spinning at once (it may
  * be a request the host must answer before we can go on). */
 static int slot_serving;
+/* Change the slot's state and wake the host if it sleeps on it. */
+static void slot_set(uint32_t state) {
+  __atomic_store_n(&shm->state, state, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&shm->host_waiting, __ATOMIC_SEQ_CST)) ph_futex_wake(&shm->state);
+}
 static void release_slot(void) {
   if (!slot_serving || !pthread_equal(pthread_self(), main_thread)) return;
   slot_serving = 0;
-  __atomic_store_n(&shm->state, PH_SLOT_IDLE, __ATOMIC_SEQ_CST);
+  slot_set(PH_SLOT_IDLE);
 }
 
 static int slot_posted(void) { return slot_waiting(__atomic_load_n(&shm->state, __ATOMIC_ACQUIRE)); }
@@ -210,26 +215,40 @@ static int slot_posted(void) { return slot_waiting(__atomic_load_n(&shm->state, 
  * Returns 1 when a slot request is posted, 0 when the pipe has input (or EOF). */
 static int wait_input(void) {
   struct pollfd pfd = {IN_FD, POLLIN, 0};
-  uint64_t end = spin_ns ? now_ns() + spin_ns : 0;
-  for (unsigned i = 0;; i++) {
+  uint64_t start = now_ns();
+  uint64_t end = start + spin_ns;
+  uint64_t spin_end = start + (spin_ns < PH_SHM_SPIN_NS ? spin_ns : PH_SHM_SPIN_NS);
+  for (unsigned i = 0;; i++) { /* spin */
     if (slot_posted()) return 1;
     if ((i & 63) == 0) {
       if (poll(&pfd, 1, 0) > 0) return 0;
-      if (now_ns() >= end) break;
+      if (now_ns() >= spin_end) break;
     }
     cpu_relax();
+  }
+  for (;;) { /* timed futex sleeps on the state, for the rest of spin_ns */
+    uint64_t now = now_ns();
+    if (now >= end) break;
+    uint32_t st = __atomic_load_n(&shm->state, __ATOMIC_SEQ_CST);
+    if (slot_waiting(st)) return 1;
+    __atomic_store_n(&shm->helper_idle, PH_IDLE_FUTEX, __ATOMIC_SEQ_CST);
+    st = __atomic_load_n(&shm->state, __ATOMIC_SEQ_CST);
+    if (!slot_waiting(st)) ph_futex_wait(&shm->state, st, end - now < 20000 ? end - now : 20000);
+    __atomic_store_n(&shm->helper_idle, PH_IDLE_NO, __ATOMIC_SEQ_CST);
+    if (slot_posted()) return 1;
+    if (poll(&pfd, 1, 0) > 0) return 0; /* pipe frames also ring the futex, but check */
   }
   for (;;) {
     /* Dekker with the host: it stores POSTED then reads helper_idle; we store
      * helper_idle then read the state. One of us sees the other. */
-    __atomic_store_n(&shm->helper_idle, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&shm->helper_idle, PH_IDLE_POLL, __ATOMIC_SEQ_CST);
     if (slot_waiting(__atomic_load_n(&shm->state, __ATOMIC_SEQ_CST))) {
-      __atomic_store_n(&shm->helper_idle, 0, __ATOMIC_SEQ_CST);
+      __atomic_store_n(&shm->helper_idle, PH_IDLE_NO, __ATOMIC_SEQ_CST);
       return 1;
     }
     struct pollfd p[2] = {{IN_FD, POLLIN, 0}, {wake_fd, POLLIN, 0}};
     int n = poll(p, wake_fd >= 0 ? 2 : 1, -1);
-    __atomic_store_n(&shm->helper_idle, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&shm->helper_idle, PH_IDLE_NO, __ATOMIC_SEQ_CST);
     if (n < 0 && errno != EINTR) return 0; /* let read() report it */
     if (n > 0 && (p[1].revents & POLLIN)) {
       char b[64];
@@ -496,10 +515,13 @@ static void serve_slot(void) {
     shm->out_len = has_out ? hook_out_len : 0;
     if (has_out && hook_out_len) memcpy(shm->out, hook_out, hook_out_len);
     uint32_t expect = PH_SLOT_POSTED;
-    if (__atomic_compare_exchange_n(&shm->state, &expect, PH_SLOT_DONE, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return;
+    if (__atomic_compare_exchange_n(&shm->state, &expect, PH_SLOT_DONE, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+      if (__atomic_load_n(&shm->host_waiting, __ATOMIC_SEQ_CST)) ph_futex_wake(&shm->state);
+      return;
+    }
   }
   /* The host stopped spinning, or the answer must follow frames on the pipe. */
-  __atomic_store_n(&shm->state, PH_SLOT_IDLE, __ATOMIC_SEQ_CST);
+  slot_set(PH_SLOT_IDLE);
   send_answer(type, id, rc);
   flush_out();
 }

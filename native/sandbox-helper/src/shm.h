@@ -6,13 +6,18 @@
  * under the other) and a wake pipe, and hands the helper fd 5 (the memfd) and
  * fd 6 (the wake pipe's read end). The helper maps fd 5 before its sandbox
  * goes up, so seccomp needs nothing new: the slot is plain memory, waking is
- * read/write/poll on a pipe.
+ * futex (already allowed: pthreads need it) or read/write/poll on a pipe.
+ *
+ * Waiting, both sides: spin a few microseconds (PH_SHM_SPIN_NS), then sleep
+ * on the state word with FUTEX_WAIT (timed), so that on a busy machine the
+ * waiter hands its CPU to the other side instead of burning it. The helper,
+ * idle past its spin window, sleeps in poll() on the pipe and the wake pipe.
  *
  * One call at a time. The host posts a request (CALL or HOOK, payload up to
  * PH_SHM_DATA_MAX) only when it has nothing else outstanding, then spins a
  * little for the answer:
  *
- *   host:   fill request, state = POSTED, ring the wake pipe if helper_idle
+ *   host:   fill request, state = POSTED; wake the helper as helper_idle says
  *   helper: take a POSTED or ABANDONED request, run it; answer in the slot: CAS(POSTED -> DONE)
  *           or, when it had to send frames during the call (logs, register,
  *           violations...) or the host gave up spinning (ABANDONED), or the
@@ -37,12 +42,31 @@
 #define PH_SHM_DATA_MAX (64u << 10)
 
 enum { PH_SLOT_IDLE = 0, PH_SLOT_POSTED = 1, PH_SLOT_DONE = 2, PH_SLOT_ABANDONED = 3 };
+/* helper_idle: awake; asleep in poll() (write a byte to the wake pipe); asleep in FUTEX_WAIT on state (futex wake). */
+enum { PH_IDLE_NO = 0, PH_IDLE_POLL = 1, PH_IDLE_FUTEX = 2 };
+/* Pure spinning before a futex sleep: about one fast round trip. */
+#ifndef PH_SHM_SPIN_NS
+#define PH_SHM_SPIN_NS 5000u
+#endif
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Shared (not private) futexes: the word lives in a MAP_SHARED mapping of two processes. */
+static inline void ph_futex_wait(uint32_t *word, uint32_t expect, uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  syscall(SYS_futex, word, FUTEX_WAIT, expect, &ts, NULL, 0);
+}
+static inline void ph_futex_wake(uint32_t *word) { syscall(SYS_futex, word, FUTEX_WAKE, 1, NULL, NULL, 0); }
 
 typedef struct {
   /* written by both sides, with atomics */
   uint32_t state;
-  uint32_t helper_idle; /* 1 while the helper sleeps in poll(): the host writes a byte to the wake pipe */
-  uint8_t pad0[56];
+  uint32_t helper_idle;  /* PH_IDLE_*: how the host wakes the helper after posting */
+  uint32_t host_waiting; /* 1 while the host sleeps in FUTEX_WAIT on state: the helper wakes it */
+  uint8_t pad0[52];
   /* request (host -> helper), valid while POSTED */
   uint32_t type; /* PH_CALL or PH_HOOK */
   uint32_t id;   /* the request id, for an answer on the pipe */
