@@ -117,9 +117,8 @@ class Pump {
   readonly #bell = new Int32Array(this.bellBuffer);
   readonly #active = new Set<WorkerInstance>();
   readonly #cores = availableParallelism();
+  /** Mirrors the shared SPIN_OK cell: busy threads fit on the cores and spinning is not paused. */
   #spinOk = true;
-  /** Busy threads fit on the cores. */
-  #coresFree = true;
   /** Recent share of waits that spinning answered (exponential average); on a loaded machine it drops. */
   #spinScore = 1;
   #spinPausedUntil = 0;
@@ -128,7 +127,6 @@ class Pump {
   #generation = 0;
   #streakStart = 0;
 
-  /** A call was submitted (or a worker needs attention): make sure a drain is coming. */
   constructor() {
     Atomics.store(this.#bell, BELL.SPIN_OK, 1);
   }
@@ -144,14 +142,14 @@ class Pump {
   }
 
   #updateSpin(): void {
-    this.#coresFree = this.#active.size + 1 <= this.#cores;
-    const ok = this.#coresFree && this.#spinPausedUntil === 0;
+    const ok = this.#active.size + 1 <= this.#cores && this.#spinPausedUntil === 0;
     if (ok !== this.#spinOk) {
       this.#spinOk = ok;
       Atomics.store(this.#bell, BELL.SPIN_OK, ok ? 1 : 0);
     }
   }
 
+  /** A call was submitted: make sure a drain is coming. */
   kick(): void {
     if (this.#sleeping) this.#wakeSelf();
     if (this.#scheduled) return;
