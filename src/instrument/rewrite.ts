@@ -982,8 +982,32 @@ class Rewriter {
   bodyExtra = false;
   bodyThreaded = false;
 
+  // Input offsets of one-byte local indices to copy as index + 1 (threaded
+  // bodies shift the declared locals): patched after the copy, so the copy
+  // runs stay long.
+  patchAt = new Int32Array(256);
+  nPatch = 0;
+
+  addPatch(q: number): void {
+    if (this.nPatch === this.patchAt.length) {
+      const next = new Int32Array(this.patchAt.length * 2);
+      next.set(this.patchAt);
+      this.patchAt = next;
+    }
+    this.patchAt[this.nPatch++] = q;
+  }
+
   flush(q: number): void {
-    if (q > this.pending) this.out.copy(this.b, this.pending, q);
+    if (q > this.pending) {
+      const base = this.out.len - this.pending;
+      this.out.copy(this.b, this.pending, q);
+      const n = this.nPatch;
+      if (n > 0) {
+        const buf = this.out.buf, at = this.patchAt;
+        for (let i = 0; i < n; i++) buf[base + at[i]!]!++;
+        this.nPatch = 0;
+      }
+    }
     this.pending = q;
   }
 
@@ -1143,6 +1167,7 @@ class Rewriter {
     this.segKind = SEG_ENTRY;
     this.entryAt = -1;
     this.entryCost = 0;
+    this.nPatch = 0;
     let callsOutsideLoops = false;
     let loops = 0;
     // Control stack.
@@ -1163,7 +1188,10 @@ class Rewriter {
           if (op >= 0x45 && op <= 0xc4) { p++; cost++; continue; }
           if (op >= 0x20 && op <= 0x22) {
             const l = b[p + 1]!;
-            if (l < 0x80 && l < total && l < shiftFrom) { p += 2; cost++; continue; }
+            if (l < 0x7f && l < total) {
+              if (l >= shiftFrom) this.addPatch(p + 1);
+              p += 2; cost++; continue;
+            }
             break;
           }
           if (op === 0x41) {
