@@ -89,22 +89,32 @@ export class FrameReader {
   }
 }
 
-/** Batches outgoing frames and writes them once per microtask. */
+/**
+ * Batches outgoing frames and writes them once per microtask. Two buffers
+ * take turns: the one being written comes back as the spare once the stream
+ * is done with it, so a steady pipeline allocates nothing per batch.
+ */
 export class FrameWriter {
   #out: Buffer = Buffer.allocUnsafe(1 << 16);
+  #spare: Buffer | undefined;
   #len = 0;
   #scheduled = false;
-  readonly #write: (chunk: Buffer) => void;
+  readonly #write: (chunk: Buffer, done: () => void) => void;
   readonly #flush = (): void => {
     this.#scheduled = false;
     if (!this.#len) return;
-    const chunk = this.#out.subarray(0, this.#len);
-    this.#out = Buffer.allocUnsafe(Math.max(1 << 16, this.#out.length));
+    const full = this.#out;
+    const chunk = full.subarray(0, this.#len);
+    const spare = this.#spare;
+    this.#out = spare && spare.length >= full.length ? spare : Buffer.allocUnsafe(full.length);
+    this.#spare = undefined;
     this.#len = 0;
-    this.#write(chunk);
+    this.#write(chunk, () => {
+      this.#spare = full;
+    });
   };
 
-  constructor(write: (chunk: Buffer) => void) {
+  constructor(write: (chunk: Buffer, done: () => void) => void) {
     this.#write = write;
   }
 

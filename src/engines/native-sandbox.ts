@@ -136,9 +136,9 @@ export class SandboxClient {
     this.#messaging = hostMessaging(request.host);
     const toHelper = child.stdio[3] as Writable;
     const fromHelper = child.stdio[4] as Readable;
-    this.#writer = new FrameWriter((chunk) => {
+    this.#writer = new FrameWriter((chunk, done) => {
       if (toHelper.destroyed) return;
-      toHelper.write(chunk);
+      toHelper.write(chunk, done);
       this.#slot?.ring();
     });
     toHelper.on("error", () => {}); // EPIPE after a crash; 'close' reports it
@@ -262,7 +262,7 @@ export class SandboxClient {
       this.#kill(reason.message);
       return Promise.reject(this.#fault);
     }
-    if (r === undefined) return this.#enqueue(id, kind, label, data, undefined); // answered on the pipe
+    if (r === undefined) return this.#enqueue(id, kind, label, data); // answered on the pipe
     this.#slotAnswers++;
     if (type === Msg.Call) return Promise.resolve(r as number);
     if (typeof r === "number") return Promise.resolve({ ok: false, status: r });
@@ -290,13 +290,17 @@ export class SandboxClient {
     if (this.#fault) return Promise.reject(this.#fault);
     if (this.#closing) return Promise.reject(new PluginNotRunning("stopping", { plugin: this.#plugin }));
     const id = this.#nextId++ & 0x7fffffff;
-    return this.#enqueue(id, kind, label, data, () => this.#writer.frame(type, id, word, data));
+    try {
+      this.#writer.frame(type, id, word, data);
+    } catch (err) {
+      return Promise.reject(err); // too large: nothing was queued
+    }
+    return this.#enqueue(id, kind, label, data);
   }
 
-  /** Queue a pending answer; `send` writes its request (a slot call is already posted). */
-  #enqueue(id: number, kind: Pending["kind"], label: string, data: Uint8Array | undefined, send: (() => void) | undefined): Promise<number | HookOutcome> {
+  /** Queue a pending answer to a request already sent (or posted in the slot). */
+  #enqueue(id: number, kind: Pending["kind"], label: string, data: Uint8Array | undefined): Promise<number | HookOutcome> {
     return new Promise((resolve, reject) => {
-      send?.(); // may throw (frame too large): nothing is queued then
       const p: Pending = { id, kind, label, resolve, reject };
       if (kind === "hook") p.data = data;
       if (this.#deadlineMs !== undefined && this.#head === this.#queue.length) this.#headSince = performance.now();
