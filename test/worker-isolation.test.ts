@@ -162,6 +162,22 @@ describe("isolation: worker on the v8 engine", () => {
     await nextTicks();
     await new Promise((r) => setTimeout(r, 20));
     expect(registry.metrics("probe-w").messagesReceived).toBe(1);
+
+    // A payload too big for the ring crosses over the port.
+    expect(await w.invoke("emit", new Uint8Array(200_000).fill(3))).toBe(1);
+    await nextTicks();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(registry.metrics("probe").messagesReceived).toBe(2);
+  });
+
+  it("hands a config bigger than the reply area to the worker intact, and a big hook result back", async () => {
+    const config = { name: "gopher", huge: "x".repeat(100_000), tail: "end" };
+    const registry = newRegistry({ isolation: "worker", grants: ["stdio", "clock", "random"], config: { "stdio-go": config } });
+    const go = await registry.load(pluginDir("guest-sdks/go/testdata/stdio"));
+    // get-config's reply (> 64 KiB) and the hook's result (> 64 KiB) both go over the ports.
+    const r = await go.hook("config");
+    expect(r.ok && JSON.parse(dec(r.data))).toEqual(config);
+    expect(await go.invoke("config", enc("tail"))).toBe('"end"'.length);
   });
 
   it("kills a runaway call at its deadline, records it, and respawns a worker that answers again", async () => {
