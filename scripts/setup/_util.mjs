@@ -28,6 +28,8 @@ export function hashInputs(paths) {
         walk(path.join(p, e));
       }
     } else {
+      // Build outputs (git-ignored) are never inputs: hashing them would make every build stale the next run.
+      if (/\.(wasm|so|o)$/.test(p)) return;
       h.update(path.relative(root, p));
       h.update(readFileSync(p));
     }
