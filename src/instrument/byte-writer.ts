@@ -85,7 +85,16 @@ export class ByteWriter {
     this.len = o;
   }
 
-  /** Insert `n` bytes of `src` at `at`, shifting what follows. */
+  /** The first `n` bytes of `src`. */
+  append(src: Uint8Array, n: number): void {
+    this.ensure(n);
+    const b = this.buf;
+    let o = this.len;
+    for (let i = 0; i < n; i++) b[o++] = src[i]!;
+    this.len = o;
+  }
+
+    /** Insert `n` bytes of `src` at `at`, shifting what follows. */
   insert(at: number, src: Uint8Array, n: number): void {
     this.ensure(n);
     const b = this.buf;

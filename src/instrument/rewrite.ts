@@ -1011,6 +1011,24 @@ class Rewriter {
     this.pending = q;
   }
 
+  /**
+   * Copy the input up to `q`, then close the segment. When none of the
+   * segment is written yet, its charge goes out first and nothing moves.
+   */
+  endSegAt(q: number): void {
+    const kind = this.segKind, cost = this.segCost;
+    if (this.needFuel && this.out.len === this.segOut && (cost > 0 || kind !== SEG_PLAIN) && !(kind === SEG_ENTRY && this.bodyThreaded)) {
+      this.out.append(this.scratch, this.prefix(kind, cost, true));
+      this.flush(q);
+      this.segOut = this.out.len;
+      this.segCost = 0;
+      this.segKind = SEG_PLAIN;
+      return;
+    }
+    this.flush(q);
+    this.endSeg();
+  }
+
   /** Close the current segment: insert its charge (and check) at its start. */
   endSeg(): void {
     const kind = this.segKind, cost = this.segCost;
@@ -1232,23 +1250,23 @@ class Rewriter {
         case 0x41: this.skipLeb(5); this.segCost++; break;
         case 0x00: // unreachable: publish the counter so a trapping call still accounts for its fuel
           if (local) { this.flush(at); this.sync(); }
-          this.flush(this.p); this.endSeg(); break;
+          this.endSegAt(this.p); break;
         case 0x01: break; // nop
         case 0x02: this.skipBlockType(); depth = this.pushLabel(depth, K_BLOCK); kinds = this.kinds; targeted = this.targeted; break;
         case 0x03:
           if (upgrade && !local) throw NEED_LOCAL_MODE;
           this.skipBlockType(); depth = this.pushLabel(depth, K_LOOP); kinds = this.kinds; targeted = this.targeted;
           loops++;
-          if (fuel) { this.flush(this.p); this.endSeg(); this.segKind = SEG_LOOP; }
+          if (fuel) { this.endSegAt(this.p); this.segKind = SEG_LOOP; }
           break;
         case 0x04:
           this.skipBlockType(); depth = this.pushLabel(depth, K_IF); kinds = this.kinds; targeted = this.targeted;
           this.segCost++;
-          if (fuel) { this.flush(this.p); this.endSeg(); }
+          if (fuel) { this.endSegAt(this.p); }
           break;
         case 0x05: // else
           if (kinds[depth - 1] !== K_IF) this.fail(at, "else outside if");
-          if (fuel) { this.flush(this.p); this.endSeg(); }
+          if (fuel) { this.endSegAt(this.p); }
           break;
         case 0x06: // try (legacy exceptions)
           if (local) throw NEED_GLOBAL_MODE;
@@ -1260,20 +1278,20 @@ class Rewriter {
           upgrade = false;
           if (kinds[depth - 1] !== K_TRY) this.fail(at, "catch outside try");
           if (op === 0x07) this.skipLeb(5);
-          if (fuel) { this.flush(this.p); this.endSeg(); }
+          if (fuel) { this.endSegAt(this.p); }
           this.segCost++;
           break;
         case 0x08: case 0x09: // throw, rethrow
           if (local) throw NEED_GLOBAL_MODE;
           upgrade = false;
           this.skipLeb(5); this.segCost++;
-          if (fuel) { this.flush(this.p); this.endSeg(); }
+          if (fuel) { this.endSegAt(this.p); }
           break;
         case 0x0a: // throw_ref
           if (local) throw NEED_GLOBAL_MODE;
           upgrade = false;
           this.segCost++;
-          if (fuel) { this.flush(this.p); this.endSeg(); }
+          if (fuel) { this.endSegAt(this.p); }
           break;
         case 0x18: { // delegate: ends a try like `end`
           if (local) throw NEED_GLOBAL_MODE;
@@ -1282,7 +1300,7 @@ class Rewriter {
           depth--;
           this.target(depth, this.u32());
           this.segCost++;
-          if (fuel) { this.flush(this.p); this.endSeg(); }
+          if (fuel) { this.endSegAt(this.p); }
           break;
         }
         case 0x1f: { // try_table
@@ -1313,7 +1331,7 @@ class Rewriter {
               const n = this.prefix(SEG_ENTRY, this.entryCost, callsOutsideLoops);
               if (n > 0) out.insert(this.entryAt, this.scratch, n);
             } else if (fuel) {
-              this.flush(at); this.sync(); this.flush(this.p); this.endSeg();
+              this.flush(at); this.sync(); this.endSegAt(this.p);
             } else {
               this.flush(this.p);
             }
@@ -1322,7 +1340,7 @@ class Rewriter {
           const k = kinds[depth]!;
           if (k === K_LOOP) loops--;
           if (fuel && (k === K_IF || k === K_TRY || k === K_TRY_TABLE || (k === K_BLOCK && targeted[depth]))) {
-            this.flush(this.p); this.endSeg();
+            this.endSegAt(this.p);
           }
           break;
         }
@@ -1333,7 +1351,7 @@ class Rewriter {
           this.segCost++;
           if (fuel) {
             if (this.target(depth, l) && syncExit) { this.flush(at); this.sync(); }
-            this.flush(this.p); this.endSeg();
+            this.endSegAt(this.p);
           } else {
             this.target(depth, l);
           }
@@ -1346,13 +1364,13 @@ class Rewriter {
           this.segCost++;
           if (fuel) {
             if (leaves && syncExit) { this.flush(at); this.sync(); }
-            this.flush(this.p); this.endSeg();
+            this.endSegAt(this.p);
           }
           break;
         }
         case 0x0f: // return
-          if (threaded) { this.flush(at); this.pushFuel(); this.flush(this.p); this.endSeg(); }
-          else if (fuel) { this.flush(at); this.sync(); this.flush(this.p); this.endSeg(); }
+          if (threaded) { this.flush(at); this.pushFuel(); this.endSegAt(this.p); }
+          else if (fuel) { this.flush(at); this.sync(); this.endSegAt(this.p); }
           break;
         case 0x10: { // call
           const f = this.u32();
@@ -1409,7 +1427,7 @@ class Rewriter {
             this.flush(at); this.sync(); this.flush(this.p);
             if (op === 0x11) this.reload();
           }
-          if (op === 0x13 && fuel) { this.flush(this.p); this.endSeg(); }
+          if (op === 0x13 && fuel) { this.endSegAt(this.p); }
           break;
         case 0x14: case 0x15: // call_ref, return_call_ref
           if (threaded && op === 0x15) throw NEED_UNTHREADED;
@@ -1420,7 +1438,7 @@ class Rewriter {
             this.flush(at); this.sync(); this.flush(this.p);
             if (op === 0x14) this.reload();
           }
-          if (op === 0x15 && fuel) { this.flush(this.p); this.endSeg(); }
+          if (op === 0x15 && fuel) { this.endSegAt(this.p); }
           break;
         case 0x1a: break; // drop
         case 0x1b: this.segCost++; break; // select
