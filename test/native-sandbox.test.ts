@@ -5,7 +5,7 @@ import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createNativeEngine, nativeEngine, type NativeSandboxInstance } from "../src/engines/native.js";
 import type { EngineInstance, LoadRequest } from "../src/engine.js";
-import { CapabilityDenied, DeadlineExceeded, PluginCrashed } from "../src/errors.js";
+import { CapabilityDenied, DeadlineExceeded, PluginCrashed, ResourceCleanupFailed } from "../src/errors.js";
 import { bytes, recordingHost, request, root, until, type RecordingHost } from "./native-helpers.js";
 
 const live: EngineInstance[] = [];
@@ -192,6 +192,34 @@ describe("shared call slot", () => {
     const up = await inst.onHook("upper", bytes("pipe"));
     expect(up.ok && Buffer.from(up.data).toString()).toBe("PIPE");
     expect(inst.client.slotAnswers).toBe(0);
+  });
+});
+
+describe("helper cleanup that fails", () => {
+  it("a helper whose process tree cannot be reaped fails dispose with ResourceCleanupFailed instead of hanging", async () => {
+    // Only possible with the sandbox switched off: the plugin forks a child that leaves the process group.
+    const weak = createNativeEngine({ sandbox: { namespaces: false, seccomp: false, reapTimeoutMs: 300 } });
+    const inst = (await weak.load(request("escapee", "untrusted", recordingHost()))) as NativeSandboxInstance;
+    expect(await inst.init("0.1.0", "{}")).toBe(0);
+    const escaped = await inst.onEvent("escape", bytes(""));
+    expect(escaped).toBeGreaterThan(0);
+    try {
+      expect(await inst.teardown()).toBe(0);
+      const t0 = Date.now();
+      const err = await inst.dispose().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ResourceCleanupFailed);
+      expect((err as ResourceCleanupFailed).code).toBe("E_RESOURCE_CLEANUP_FAILED");
+      expect((err as ResourceCleanupFailed).plugin).toBe("escapee");
+      expect((err as Error).message).toContain("still holds its pipes open");
+      expect(Date.now() - t0).toBeLessThan(5000);
+      expect(() => process.kill(inst.client.pid, 0)).toThrow(); // the helper itself is gone
+    } finally {
+      process.kill(escaped, "SIGKILL"); // the escaped child this test made
+    }
+    // In the sandbox the same plugin cannot fork at all, and dispose is clean.
+    const { inst: boxed } = await start("escapee");
+    expect(await boxed.onEvent("escape", bytes(""))).toBe(-1);
+    await expect(boxed.dispose()).resolves.toBeUndefined();
   });
 });
 

@@ -19,6 +19,7 @@ import {
   PlughostError,
   PluginCrashed,
   PluginNotRunning,
+  ResourceCleanupFailed,
 } from "../errors.js";
 import type { EngineInstance, HookOutcome, LoadRequest } from "../engine.js";
 import {
@@ -72,6 +73,11 @@ export interface SandboxOptions {
   hostSpinMicros?: number;
   /** How long the helper may take to start and load the library. Default 10 s. */
   startTimeoutMs?: number;
+  /**
+   * On dispose, how long to wait for the helper to be reaped (and its pipes
+   * closed) after SIGKILL before giving up with ResourceCleanupFailed. Default 2 s.
+   */
+  reapTimeoutMs?: number;
 }
 
 const MiB = 1 << 20;
@@ -119,6 +125,7 @@ export class SandboxClient {
   readonly #messaging;
   #slot: SharedSlot | undefined;
   #slotAnswers = 0;
+  #reapMs = 2000;
   readonly #hostSpinNs: number;
   /** Set by every call, cleared at the next microtask: calls made in one turn are pipelined. */
   #burst = false;
@@ -193,6 +200,7 @@ export class SandboxClient {
       slot?.spawned(); // the helper has its copies (or never will)
     }
     const client = new SandboxClient(request, child, slot, Math.round((options.hostSpinMicros ?? 50) * 1000));
+    client.#reapMs = options.reapTimeoutMs ?? 2000;
     const info = await new Promise<HelperInfo>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.#kill("start timeout");
@@ -273,17 +281,37 @@ export class SandboxClient {
     return this.#request_(Msg.Teardown, "teardown", "teardown", undefined, undefined) as Promise<number>;
   }
 
-  /** Ask the helper to finish (EOF), then make sure it is gone. */
-  async close(graceMs = 1000): Promise<void> {
+  /**
+   * Ask the helper to finish (EOF), then make sure it is gone: SIGKILL after
+   * `graceMs`, and ResourceCleanupFailed when it is still not reaped, pipes
+   * and all, `reapMs` later (its pipes are then dropped on our side).
+   */
+  async close(graceMs = 1000, reapMs = this.#reapMs): Promise<void> {
     this.#closing = true;
-    if (this.#child.exitCode === null && this.#child.signalCode === null) {
+    const running = this.#child.exitCode === null && this.#child.signalCode === null;
+    let t: NodeJS.Timeout | undefined;
+    if (running) {
       (this.#child.stdio[3] as Writable).end();
-      const t = setTimeout(() => this.#kill("did not exit after close"), graceMs);
-      await this.#closed;
-      clearTimeout(t);
-    } else {
-      await this.#closed;
+      t = setTimeout(() => this.#kill("did not exit after close"), graceMs);
     }
+    let giveUp: NodeJS.Timeout | undefined;
+    const reaped = await Promise.race([
+      this.#closed.then(() => true),
+      new Promise<boolean>((resolve) => (giveUp = setTimeout(() => resolve(false), (running ? graceMs : 0) + reapMs))),
+    ]);
+    clearTimeout(t);
+    clearTimeout(giveUp);
+    if (reaped) return;
+    const exited = this.#child.exitCode !== null || this.#child.signalCode !== null;
+    for (const stream of this.#child.stdio) stream?.destroy(); // release our ends; 'close' can then fire
+    this.#slot?.close();
+    this.#slot = undefined;
+    const why = exited
+      ? "exited, but a process outside its process group still holds its pipes open"
+      : "is still not reaped after SIGKILL";
+    throw new ResourceCleanupFailed(`the sandbox helper (pid ${this.pid}) ${why}; the host dropped its ends of the pipes, but that process may live on`, {
+      plugin: this.#plugin,
+    });
   }
 
   #request_(type: Msg, kind: Pending["kind"], label: string, word: number | undefined, data: Uint8Array | undefined): Promise<number | HookOutcome> {
