@@ -66,7 +66,7 @@ export class ByteWriter {
     const n = end - start;
     if (n <= 0) return;
     this.ensure(n);
-    if (n < 24) {
+    if (n < 128) { // a loop beats allocating a subarray for set()
       const b = this.buf;
       let o = this.len;
       for (let i = start; i < end; i++) b[o++] = src[i]!;
