@@ -99,6 +99,8 @@ export class NativeInProcessInstance implements EngineInstance {
   readonly #table: CallbackTable;
   /** Bound entry points by callback id, made on first use. */
   readonly #bound: BoundCalls[] = [];
+  /** Event name → its bound call: one lookup per synchronous call (registrations are never withdrawn). */
+  readonly #callByName = new Map<string, (data: Uint8Array) => number>();
   #state: "loaded" | "active" | "stopped" | "disposed" = "loaded";
 
   constructor(request: LoadRequest, native: NativeAddon, lib: OpenedLibrary) {
@@ -156,8 +158,13 @@ export class NativeInProcessInstance implements EngineInstance {
   }
 
   onEventSync(eventName: string, data: Uint8Array): number {
-    this.#checkActive();
-    return this.#boundFor(this.#table.callbackId(eventName)).call(data);
+    if (this.#state !== "active") throw new PluginNotRunning(this.#state, { plugin: this.#plugin });
+    let call = this.#callByName.get(eventName);
+    if (call === undefined) {
+      call = this.#boundFor(this.#table.callbackId(eventName)).call;
+      this.#callByName.set(eventName, call);
+    }
+    return call(data);
   }
 
   onHookSync(eventName: string, data: Uint8Array): HookOutcome {
