@@ -358,6 +358,22 @@ describe("fuel through calls: same counts on every path into a function", () => 
   });
 });
 
+describe("the name section follows the renumbering", () => {
+  it("local names skip the fuel parameter; function names stay with their functions", () => {
+    const src = `(module (func $sum (export "sum") (param $n i32) (param $acc i32) (result i32) (local $tmp i32)
+      (local.set $tmp (i32.add (local.get $n) (local.get $acc))) (local.get $tmp)))`;
+    const f = path.join(tmp, `m${n++}.wat`);
+    writeFileSync(f, src);
+    execFileSync("wat2wasm", ["--debug-names", f, "-o", `${f}.wasm`]);
+    const r = instrumentModule(new Uint8Array(readFileSync(`${f}.wasm`)), { memoryCache: false });
+    writeFileSync(`${f}.out.wasm`, r.bytes);
+    const text = execFileSync("wasm2wat", [`${f}.out.wasm`], { encoding: "utf8" });
+    expect(text).toContain("(func $sum (type 1) (param $n i32) (param $acc i32) (param i64) (result i32 i64)");
+    expect(text).toContain("(local $tmp i32)");
+    expect(text).toContain("local.set $tmp");
+  });
+});
+
 describe("modules whose tail calls cannot carry the fuel (indirect, to imports) are metered the unthreaded way", () => {
   const TAIL = wat(`
   (module
