@@ -4,8 +4,9 @@
  * limiter). See docs/fuel-and-memory.md for the runtime contract.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { InstrumentError } from "./errors.js";
 import { rewriteModule } from "./rewrite.js";
 import type { InstrumentOptions, InstrumentResult } from "./types.js";
@@ -30,7 +31,7 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions =
   checkCap("memoryBytes", options.memoryBytes, label);
   checkCap("tableElements", options.tableElements, label);
   const h = createHash("sha256");
-  h.update(`${FORMAT}\0${fuel ? 1 : 0}\0${options.memoryBytes ?? ""}\0${options.tableElements ?? ""}\0`);
+  h.update(`${FORMAT}\0${rewriterDigest()}\0${fuel ? 1 : 0}\0${options.memoryBytes ?? ""}\0${options.tableElements ?? ""}\0`);
   h.update(bytes);
   const key = h.digest("hex");
   const useMemory = options.memoryCache ?? true;
@@ -53,6 +54,26 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions =
     if (memoryCache.size > MEMORY_CACHE_ENTRIES) memoryCache.delete(memoryCache.keys().next().value!);
   }
   return result;
+}
+
+let ownDigest: string | undefined;
+
+/**
+ * A digest of the instrumenter's own code, so an edited rewriter never reuses
+ * a disk cache written by an older one even when FORMAT was not bumped.
+ */
+function rewriterDigest(): string {
+  if (ownDigest === undefined) {
+    const h = createHash("sha256");
+    try {
+      const dir = path.dirname(fileURLToPath(import.meta.url));
+      for (const f of readdirSync(dir).sort()) if (/\.(js|ts)$/.test(f)) h.update(f).update(readFileSync(path.join(dir, f)));
+    } catch {
+      // bundled or unreadable: FORMAT alone keys the cache
+    }
+    ownDigest = h.digest("hex").slice(0, 16);
+  }
+  return ownDigest;
 }
 
 /** Fuel metering only. */
