@@ -56,6 +56,14 @@ export function importRule(iface: string): ImportRule | undefined {
   return CAPABILITY_IMPORTS.find((r) => r.interfaces.some((p) => matches(p, name)));
 }
 
+/** The capability an imported WASI interface needs, as text for people (`plughost inspect`); undefined if none. */
+export function capabilityNeeded(iface: string): string | undefined {
+  if (!iface.startsWith("wasi:")) return undefined;
+  const rule = importRule(iface);
+  if (!rule) return `${iface.replace(/@.*$/, "")} ${NOT_PROVIDED}`;
+  return rule.grant ? GRANT_TEXT[rule.grant] : undefined;
+}
+
 /** Whether the effective set holds the grant. */
 export function holdsGrant(capabilities: readonly string[], grant: ImportGrant): boolean {
   switch (grant) {

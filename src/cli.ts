@@ -9,6 +9,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { pino, destination } from "pino";
+import { capabilityNeeded } from "./capability-imports.js";
 import { PlughostError } from "./errors.js";
 import { HOST_CONFIG_FILES, loadHostConfig } from "./host-config.js";
 import { loadManifest, MANIFEST_FILES } from "./manifest.js";
@@ -123,7 +124,7 @@ const commands: Record<string, Command> = {
       const wit = await componentWit(bytes);
       const compiled = await compileComponent(bytes, { file: wasmPath, plugin: String(manifestInfo?.name ?? "inspect") });
       const coreSizes = Object.fromEntries([...compiled.coreBytes].map(([k, v]) => [k, v.length]));
-      const needs = [...new Set(compiled.imports.map(capabilityOf).filter((c): c is string => c !== undefined))];
+      const needs = [...new Set(compiled.imports.map(capabilityNeeded).filter((c): c is string => c !== undefined))];
       const report = { file: wasmPath, size: bytes.length, imports: compiled.imports, exports: compiled.exports, capabilitiesNeeded: needs, coreModules: coreSizes, manifest: manifestInfo, wit };
       if (values.json) console.log(JSON.stringify(report, null, 2));
       else {
@@ -232,15 +233,6 @@ const commands: Record<string, Command> = {
     },
   },
 };
-
-function capabilityOf(iface: string): string | undefined {
-  if (iface.startsWith("wasi:cli/std") || iface.startsWith("wasi:cli/terminal")) return "stdio";
-  if (iface.startsWith("wasi:clocks/")) return "clock";
-  if (iface.startsWith("wasi:random/")) return "random";
-  if (iface.startsWith("wasi:filesystem/")) return "fs:read:<dir> / fs:write:<dir>";
-  if (iface.startsWith("wasi:sockets/") || iface.startsWith("wasi:http/")) return "net:outbound:<host:port>";
-  return undefined;
-}
 
 function copyTemplate(from: string, to: string, vars: Record<string, string>): void {
   mkdirSync(to, { recursive: true });
