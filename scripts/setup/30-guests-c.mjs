@@ -1,5 +1,5 @@
 // C guests: the examples and test plugins written with the C SDK, built into components.
-import { readdirSync, existsSync } from "node:fs";
+import { readdirSync, readFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { root, buildIfChanged } from "./_util.mjs";
 
@@ -20,11 +20,20 @@ export function cPluginDirs() {
   return dirs;
 }
 
+/** `.c` files a plugin's sources #include from elsewhere (a fixture built over an example), so edits there rebuild it. */
+function includedSources(dir) {
+  const found = [];
+  for (const f of readdirSync(dir).filter((n) => n.endsWith(".c"))) {
+    for (const m of readFileSync(path.join(dir, f), "utf8").matchAll(/^#include "([^"]+\.c)"/gm)) found.push(path.relative(root, path.resolve(dir, m[1])));
+  }
+  return found;
+}
+
 export async function run() {
   const { buildCPlugin } = await import(path.join(root, "guest-sdks/c/build.mjs"));
   for (const dir of cPluginDirs()) {
     const rel = path.relative(root, dir);
-    await buildIfChanged(`.cache/stamps/c-${rel.replace(/[\\/]/g, "_")}`, [rel, "guest-sdks/c", "wit"], [path.join(rel, "plugin.wasm")], () =>
+    await buildIfChanged(`.cache/stamps/c-${rel.replace(/[\\/]/g, "_")}`, [rel, "guest-sdks/c", "wit", ...includedSources(dir)], [path.join(rel, "plugin.wasm")], () =>
       buildCPlugin(dir),
     );
   }
