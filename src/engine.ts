@@ -77,6 +77,12 @@ export interface EngineInstance {
   teardown(): Promise<number>;
   onEvent(eventName: string, data: Uint8Array): Promise<number>;
   onHook(eventName: string, data: Uint8Array): Promise<HookOutcome>;
+  /**
+   * The instance accepts overlapping calls and runs them one at a time in the
+   * order they were made (a worker's call ring), so callers need not wait for
+   * one call before issuing the next.
+   */
+  readonly ordered?: boolean;
   /** Synchronous fast path, offered by in-process engines only. */
   onEventSync?(eventName: string, data: Uint8Array): number;
   onHookSync?(eventName: string, data: Uint8Array): HookOutcome;

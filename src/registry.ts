@@ -201,7 +201,7 @@ export class PluginHandle {
     try {
       return instance.onEventSync(event, data);
     } catch (err) {
-      throw this.#registry._callFailed(entry, err);
+      throw this.#registry._callFailed(entry, instance, err);
     }
   }
 
@@ -214,7 +214,7 @@ export class PluginHandle {
     try {
       return instance.onHookSync(event, data);
     } catch (err) {
-      throw this.#registry._callFailed(entry, err);
+      throw this.#registry._callFailed(entry, instance, err);
     }
   }
 }
@@ -498,7 +498,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (state === "active" || state === "suspended") {
       entry.lifecycle.to("stopping");
       try {
-        const status = entry.instance ? await this.#serial(entry, () => entry.instance!.teardown()) : 0;
+        const status = entry.instance ? await this.#serial(entry, entry.instance, () => entry.instance!.teardown()) : 0;
         if (status !== 0) failure = new TeardownFailed(status, { plugin: entry.name });
       } catch (err) {
         failure = err instanceof PlughostError ? err : new TeardownFailed(-1, { plugin: entry.name, cause: err });
@@ -643,9 +643,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const instance = await this.#ready(entry, event);
     entry.metrics.calls++;
     try {
-      return await this.#serial(entry, () => instance.onEvent(event, data));
+      return await this.#serial(entry, instance, () => instance.onEvent(event, data));
     } catch (err) {
-      throw this._callFailed(entry, err);
+      throw this._callFailed(entry, instance, err);
     }
   }
 
@@ -655,9 +655,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const instance = await this.#ready(entry, event);
     entry.metrics.calls++;
     try {
-      return await this.#serial(entry, () => instance.onHook(event, data));
+      return await this.#serial(entry, instance, () => instance.onHook(event, data));
     } catch (err) {
-      throw this._callFailed(entry, err);
+      throw this._callFailed(entry, instance, err);
     }
   }
 
@@ -717,18 +717,26 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return entry.instance;
   }
 
-  /** Calls into one instance never overlap, whatever the engine. */
-  #serial<T>(entry: Entry, call: () => Promise<T>): Promise<T> {
-    const run = entry.queue.then(call, call);
+  /**
+   * Calls into one instance never overlap, whatever the engine. An `ordered`
+   * instance (a worker) queues them itself, so they are issued at once and
+   * pipeline; the others wait for the previous call here.
+   */
+  #serial<T>(entry: Entry, instance: EngineInstance, call: () => Promise<T>): Promise<T> {
+    const run = instance.ordered ? call() : entry.queue.then(call, call);
     entry.queue = run.catch(() => undefined);
     return run;
   }
 
-  /** @internal Classify a failed call: faults are recorded and trigger recovery. */
-  _callFailed(entry: Entry, err: unknown): PlughostError {
+  /**
+   * @internal Classify a failed call: faults are recorded and trigger recovery,
+   * once per instance (calls already queued on a faulted instance fail with
+   * the same fault, which must not discard its replacement).
+   */
+  _callFailed(entry: Entry, instance: EngineInstance, err: unknown): PlughostError {
     const error = asPlughostError(err, entry.name);
     entry.metrics.errors++;
-    if (isInstanceFault(error)) this.#onFault(entry, error);
+    if (isInstanceFault(error) && instance === entry.instance) this.#onFault(entry, error);
     return error;
   }
 

@@ -220,6 +220,20 @@ describe("faults", () => {
     expect(registry.metrics("probe")).toMatchObject({ faults: 1, restarts: 1 });
   });
 
+  it("counts one fault when calls already queued on the trapped instance fail with it", async () => {
+    newRegistry();
+    const probe = await registry.load(pluginDir(PROBE));
+    // Issued together: the trap poisons the instance, and the calls queued behind it meet that fault.
+    const results = await Promise.allSettled([probe.invoke("trap"), probe.invoke("count"), probe.invoke("count")]);
+    expect(results[0]).toMatchObject({ status: "rejected", reason: expect.any(PluginTrap) });
+    expect(registry.violationCount("probe")).toBe(1);
+    expect(registry.metrics("probe")).toMatchObject({ faults: 1 });
+    // One replacement instance, not discarded by the later failures: it answers with fresh state.
+    expect(await probe.invoke("count")).toBeGreaterThanOrEqual(1);
+    expect(probe.state).toBe("active");
+    expect(registry.metrics("probe")).toMatchObject({ faults: 1, restarts: 1 });
+  });
+
   it("turns a guest exit() into PluginExited, and the host carries on", async () => {
     newRegistry();
     const probe = await registry.load(pluginDir(PROBE));

@@ -201,6 +201,31 @@ describe("isolation: worker on the v8 engine", () => {
     await vi.waitFor(() => expect(liveWorkerCount()).toBe(1), { timeout: 5000 });
   });
 
+  it("pipelines registry calls into a worker plugin: all in flight at once, answered in call order", async () => {
+    const registry = newRegistry({ isolation: "worker" });
+    const probe = await registry.load(pluginDir(PROBE));
+    const calls = Array.from({ length: 2000 }, () => registry.invoke("probe", "count"));
+    expect(await Promise.all(calls)).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
+    expect(probe.metrics.calls).toBe(2000);
+  });
+
+  it("counts one fault when calls queued behind a runaway fail with it, and respawns once", async () => {
+    const registry = newRegistry({ isolation: "worker", defaultLimits: { deadlineMs: 150 } });
+    await registry.load(pluginDir(PROBE));
+    let restarts = 0;
+    registry.on("restarted", () => restarts++);
+    const restarted = new Promise((r) => registry.once("restarted", r));
+    const spin = registry.invoke("probe", "spin").catch((e: unknown) => e);
+    const queued = Array.from({ length: 5 }, () => registry.invoke("probe", "count").catch((e: unknown) => e));
+    expect(await spin).toBeInstanceOf(DeadlineExceeded);
+    for (const r of await Promise.all(queued)) expect(typeof r === "number" || r instanceof Error).toBe(true);
+    await restarted;
+    expect(registry.violations("probe").map((v) => v.kind)).toEqual(["deadline"]);
+    expect(registry.metrics("probe")).toMatchObject({ faults: 1 });
+    expect(await registry.invoke("probe", "count")).toBeGreaterThanOrEqual(1);
+    expect(restarts).toBe(1);
+  });
+
   it("keeps the event loop and other plugins answering while a worker plugin runs away", async () => {
     const registry = newRegistry({ defaultLimits: { deadlineMs: 600 } });
     const runaway = await registry.load(workerCopy(PROBE, "runaway"));

@@ -275,6 +275,8 @@ interface Backlogged {
 const EMPTY = new Uint8Array(0);
 
 export class WorkerInstance implements EngineInstance {
+  /** Calls go through the worker's ring in order, so the registry may pipeline them. */
+  readonly ordered = true;
   readonly #plugin: string;
   readonly #host: HostCalls;
   readonly #onViolation: LoadRequest["onViolation"];
