@@ -25,15 +25,17 @@ export class SharedSlot {
     this.wakeFd = opened.wakeFd;
   }
 
-  /** A new slot, or undefined when the addon is not built (the pipe alone then serves). */
+  /**
+   * A new slot, or undefined when the addon is not built or the kernel
+   * refuses (no memfd, out of fds): the pipe alone then serves.
+   */
   static open(): SharedSlot | undefined {
-    let addon: NativeAddon;
     try {
-      addon = loadAddon();
+      const addon = loadAddon();
+      return new SharedSlot(addon, addon.shmOpen());
     } catch {
       return undefined;
     }
-    return new SharedSlot(addon, addon.shmOpen());
   }
 
   get open(): boolean {
