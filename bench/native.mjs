@@ -74,17 +74,35 @@ async function sandboxed(engine = nativeEngine) {
   return { serial: median(serial), piped: median(piped), spawn: median(spawnMs) };
 }
 
+// The pipelined figure's own floor: 20,000 promises settled later and awaited with Promise.all.
+async function promiseFloor() {
+  const samples = [];
+  for (let b = 0; b < 9; b++) {
+    const n = 20000;
+    const t0 = process.hrtime.bigint();
+    const settle = new Array(n);
+    const all = new Array(n);
+    for (let i = 0; i < n; i++) all[i] = new Promise((r) => (settle[i] = r));
+    setImmediate(() => settle.forEach((r, i) => r(i)));
+    await Promise.all(all);
+    if (b > 0) samples.push(Number(process.hrtime.bigint() - t0) / n);
+  }
+  return median(samples);
+}
+
 export async function run() {
   const a = await inProcess();
   const s = await sandboxed();
   // For comparison: no shared slot, every call over the pipe (the helper blocks between calls).
   const pipe = await sandboxed(createNativeEngine({ sandbox: { sharedMemory: false } }));
+  const floor = await promiseFloor();
   console.log(`native: empty node-api call floor       ${a.floor.toFixed(1)} ns`);
   console.log(`native: in-process 16 B call (raw)      ${a.raw.toFixed(1)} ns   (goal ≤ 60 ns)`);
   console.log(`native: in-process via onEventSync      ${a.viaEngine.toFixed(1)} ns`);
   console.log(`native: sandboxed, one at a time        ${s.serial.toFixed(0)} ns   (goal ≤ 20,000 ns; shared slot)`);
   console.log(`native: sandboxed, one at a time, pipe  ${pipe.serial.toFixed(0)} ns   (no shared slot)`);
   console.log(`native: sandboxed, pipelined            ${s.piped.toFixed(0)} ns   (goal ≤ 1,000 ns)`);
+  console.log(`native: promise + Promise.all floor      ${floor.toFixed(0)} ns   (the pipelined loop without any plugin)`);
   console.log(`native: sandboxed spawn + init          ${s.spawn.toFixed(2)} ms`);
   return {
     native_inprocess_ns: a.raw,
@@ -94,6 +112,7 @@ export async function run() {
     native_sandboxed_pipelined_ns: s.piped,
     native_sandboxed_spawn_ms: s.spawn,
     native_napi_floor_ns: a.floor,
+    native_promise_floor_ns: floor,
   };
 }
 

@@ -15,6 +15,7 @@
 #include <node_api.h>
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -199,7 +200,7 @@ napi_value ShmCall(napi_env env, napi_callback_info info) {
   Wake(s);
   const uint64_t start = NowNs();
   const uint64_t until = start + spin;
-  const uint64_t spin_until = start + (spin < PH_SHM_SPIN_NS ? spin : PH_SHM_SPIN_NS);
+  const uint64_t spin_until = start + (spin < PH_SHM_HOST_SPIN_NS ? spin : PH_SHM_HOST_SPIN_NS);
   for (uint32_t i = 0;; i++) {
     uint32_t st = __atomic_load_n(&m->state, __ATOMIC_ACQUIRE);
     if (st == PH_SLOT_DONE) return Consume(env, m, type);
@@ -210,6 +211,7 @@ napi_value ShmCall(napi_env env, napi_callback_info info) {
     }
     uint64_t now = NowNs();
     if (now >= until) break;
+    if (now - start > 1000) sched_yield();  // past a fast round trip: a helper sharing this CPU gets to run
     if (now >= spin_until) {
       // Past the spin: sleep on the state word; the helper wakes us. In short
       // naps, so that a state changed without a wake (a plugin scribbling on
