@@ -57,6 +57,14 @@ describe("native plugins in the registry", () => {
     expect(await b.invoke("ok", bytes("xyz"))).toBe(3);
   });
 
+  it("overlapping calls into an untrusted plugin are issued at once (ordered instance) and answered in order", async () => {
+    newRegistry();
+    const h = await registry.load(pluginDir("basic", "piped", "untrusted"));
+    const results = await Promise.all(Array.from({ length: 300 }, () => h.invoke("counter", bytes(""))));
+    expect(results).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(await h.invoke("echo", bytes("after"))).toBe(5);
+  });
+
   it("an untrusted crash is a PluginCrashed fault: recorded as a violation, the plugin restarts, the host carries on", async () => {
     newRegistry();
     const bad = await registry.load(pluginDir("hostile", "crashy", "untrusted"));

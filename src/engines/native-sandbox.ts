@@ -494,6 +494,8 @@ export function checkSandboxCapabilities(request: LoadRequest): void {
 }
 
 export class NativeSandboxInstance implements EngineInstance {
+  /** The helper runs calls in the order they were made: the registry may issue them without waiting (pipelining). */
+  readonly ordered = true;
   readonly #plugin: string;
   readonly client: SandboxClient;
   readonly info: HelperInfo;
