@@ -236,6 +236,10 @@ function bankFuel(entry: Entry): void {
   entry.metrics.lastCallFuel = instance.lastCallFuel?.() ?? entry.metrics.lastCallFuel;
 }
 
+function logCleanupFailure(entry: Entry, err: unknown): void {
+  entry.logger.error({ err }, `releasing the instance failed: ${(err as Error)?.message ?? String(err)}`);
+}
+
 function notRunning(entry: Entry): PluginNotRunning {
   return new PluginNotRunning(entry.restarting ? "restarting" : entry.state, { plugin: entry.name });
 }
@@ -435,7 +439,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (entry.state !== "error") entry.lifecycle.to("error");
     this.#unsubscribeAll(entry);
     bankFuel(entry);
-    await entry.instance?.dispose().catch(() => undefined);
+    await entry.instance?.dispose().catch((err: unknown) => logCleanupFailure(entry, err));
     entry.instance = undefined;
     entry.lifecycle.to("unloading");
     entry.lifecycle.to("unloaded");
@@ -510,7 +514,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     entry.lifecycle.to("unloading");
     this.#unsubscribeAll(entry);
     bankFuel(entry);
-    await entry.instance?.dispose().catch(() => undefined);
+    try {
+      await entry.instance?.dispose();
+    } catch (err) {
+      // The plugin is unloaded either way; the caller learns what could not be released.
+      logCleanupFailure(entry, err);
+      failure ??= asPlughostError(err, entry.name);
+    }
     entry.instance = undefined;
     entry.lifecycle.to("unloaded");
     if (failure) throw failure;
@@ -748,7 +758,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const broken = entry.instance;
     bankFuel(entry);
     entry.instance = undefined;
-    void broken?.dispose().catch(() => undefined);
+    void broken?.dispose().catch((err: unknown) => logCleanupFailure(entry, err));
     const unmounting = this.recordViolation(entry.name, kind, error.message);
     if (unmounting || entry.state !== "active") return;
     const policy = this.#recovery;

@@ -7,7 +7,7 @@ import path from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { PluginRegistry } from "../src/registry.js";
-import { PluginCrashed } from "../src/errors.js";
+import { PluginCrashed, ResourceCleanupFailed } from "../src/errors.js";
 import { bytes, fixture, root } from "./native-helpers.js";
 
 const dirs: string[] = [];
@@ -34,6 +34,16 @@ const newRegistry = (opts: ConstructorParameters<typeof PluginRegistry>[0] = {})
   (registry = new PluginRegistry({ logger: pino({ level: "silent" }), cacheDir: false, ...opts }));
 
 describe("native plugins in the registry", () => {
+  it("unload reports a library dlclose cannot release as ResourceCleanupFailed, and still unloads", async () => {
+    newRegistry();
+    await registry.load(pluginDir("nodelete", "nodelete", "trusted"));
+    const err = await registry.unload("nodelete").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ResourceCleanupFailed);
+    expect(err).toMatchObject({ code: "E_RESOURCE_CLEANUP_FAILED", plugin: "nodelete" });
+    expect(registry.isLoaded("nodelete")).toBe(false);
+    expect(registry.info("nodelete")?.state).toBe("unloaded");
+  });
+
   it("loads the legacy-hello example untrusted: listed, active, dispatchable", async () => {
     newRegistry();
     const handle = await registry.load(path.join(root, "examples", "native", "legacy-hello"));
