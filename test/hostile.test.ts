@@ -23,6 +23,8 @@ import {
 } from "../src/index.js";
 import { isInstanceFault } from "../src/errors.js";
 import { addonPath } from "../src/engines/wasmtime-addon.js";
+import { wasmtimeEngine } from "../src/engines/wasmtime.js";
+import { HOST_WIT_VERSION } from "../src/version.js";
 import { WasiTrap, wasiImports } from "../src/engines/v8-wasi.js";
 import { copyPlugin, enc, pluginDir } from "./helpers/plugins.js";
 import { RecordingHost } from "./fixtures/wasmtime/helpers.js";
@@ -311,11 +313,40 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
     });
   });
 
+  describe.skipIf(skip)("stdio without the grant", () => {
+    it("links closed stdout/stderr: the plugin loads and runs, its writes fail and reach no logger", async () => {
+      newRegistry(engine);
+      // hostile-stream without `stdio`: it imports wasi:cli/stdout and writes to it.
+      const dir = copyPlugin(STREAM);
+      const manifest = path.join(dir, "plugin.json");
+      writeFileSync(manifest, JSON.stringify({ ...(JSON.parse(readFileSync(manifest, "utf8")) as object), capabilities: [] }));
+      const stream = await registry.load(dir);
+      expect(registry.info("hostile-stream").capabilities).not.toContain("stdio");
+      const attempt = (event: string): Promise<number | "trap"> =>
+        stream.invoke(event).catch((err: unknown) => {
+          expect(isInstanceFault(err)).toBe(true);
+          expect((err as PlughostError).plugin).toBe("hostile-stream");
+          return "trap" as const;
+        });
+      // 1: the call got a stream-error (the stream is closed). wasmtime-wasi-io traps a
+      // blocking-write-and-flush of more than 4096 bytes before it looks at the stream,
+      // with or without `stdio` (see "wasi:io streams" above).
+      expect(await attempt("big-write")).toBe(1);
+      expect(await attempt("zeroes")).toBe(1);
+      expect(await attempt("big-blocking-write")).toBe(engine === "v8" ? 1 : "trap");
+      expect(await stream.invoke("ok")).toBe(42);
+      expect(lines.filter((l) => l.msg.includes("xxxx") || l.msg.includes("yyyy"))).toEqual([]);
+      // probe's libc imports stderr for its own faults; it loads and runs without `stdio` too.
+      const probe = await registry.load(pluginDir(PROBE));
+      expect(await probe.invoke("ok")).toBe(42);
+    });
+  });
+
   describe.skipIf(skip)("the earlier corpus (probe, bad-abi) on this engine", () => {
     it("an infinite loop, exit(3), a malloc bomb, bad pointers and invalid UTF-8: typed errors, host and others fine", async () => {
-      // probe's libc imports stderr, which wasmtime links only with `stdio`.
-      newRegistry(engine, { defaultLimits: { fuel: 5_000_000, memoryBytes: 4 * 1024 * 1024 }, grants: ["stdio"] });
-      const probe = await registry.load(withCapabilities(PROBE, ["stdio"]));
+      // probe's libc imports stderr; without `stdio` both engines link it closed.
+      newRegistry(engine, { defaultLimits: { fuel: 5_000_000, memoryBytes: 4 * 1024 * 1024 } });
+      const probe = await registry.load(pluginDir(PROBE));
       const bad = await registry.load(pluginDir(BAD_ABI));
       const hello = await registry.load(pluginDir(HELLO));
       const fault = async (p: Promise<unknown>) => {
@@ -443,6 +474,34 @@ describe("hostile plugins in worker isolation (v8)", () => {
     expect(await fs.invoke("env", enc("PLUGHOST_HOSTILE_OK"))).toBe(4);
     expect(lines.some((l) => l.msg.includes("top secret"))).toBe(false);
   });
+});
+
+describe.skipIf(!wasmtimeBuilt)("a million log messages on wasmtime: the dropped ones are counted, as v8 counts its own", () => {
+  // The per-call buffer keeps 1024 entries (native/wasmtime/src/output.rs); the other
+  // 998,976 never reach `log`, so the engine hands their count to the host, which adds
+  // it to the plugin's `logsDropped` (v8's rate limiter counts its drops there too).
+  class CountingHost extends RecordingHost {
+    dropped = 0;
+    logsDropped(count: number): void {
+      this.dropped += count;
+    }
+  }
+  it("hands the host the count on both call paths, with no warning line in its place", async () => {
+    const host = new CountingHost();
+    const entryPath = path.join(pluginDir(RES), "plugin.wasm");
+    const instance = await wasmtimeEngine.load({ plugin: "hostile-resources", entryPath, capabilities: [], limits: {}, host });
+    try {
+      expect(await instance.init(HOST_WIT_VERSION, "{}")).toBe(0);
+      expect(await instance.onEvent("log-flood", new Uint8Array())).toBe(0);
+      expect(host.logs.length + host.dropped).toBe(1_000_000);
+      expect(host.dropped).toBe(998_976);
+      expect(host.logs.every((l) => l.message.startsWith("flood"))).toBe(true);
+      expect(instance.onEventSync!("log-flood", new Uint8Array())).toBe(0);
+      expect(host.logs.length + host.dropped).toBe(2_000_000);
+    } finally {
+      await instance.dispose();
+    }
+  }, 60_000);
 });
 
 describe("v8 WASI guards report what they refuse", () => {

@@ -37,7 +37,8 @@ export interface NativeInstance {
   /** `onEventSync` as a bare node-api function bound to this instance (the fast path). */
   syncCaller(): (eventName: string, data: Uint8Array) => number;
   onHookSync(eventName: string, data: Uint8Array): Uint8Array | number;
-  takeLog(): { level: number; message: string }[];
+  /** Buffered entries, and how many were dropped because the per-call buffer was full. */
+  takeLog(): { entries: { level: number; message: string }[]; dropped: number };
   takeViolations(): { kind: string; detail: string }[];
   dispose(): void;
 }

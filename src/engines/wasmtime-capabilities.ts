@@ -12,11 +12,11 @@ import type { NativeInstantiateOptions } from "./wasmtime-addon.js";
 /**
  * Refuse, before instantiating, a component that imports what the
  * capabilities do not cover (the shared table in src/capability-imports.ts).
- * The addon links stdio streams only with `stdio` (native/wasmtime/src/wasi.rs),
- * so it has no inert stand-ins.
+ * Like the v8 engine, the addon links the stdio interfaces without `stdio` as
+ * inert stand-ins (closed stdout/stderr, empty stdin; native/wasmtime/src/wasi.rs).
  */
 export function checkImports(imports: readonly string[], capabilities: readonly string[], plugin: string): void {
-  checkImportsAgainstTable(imports, capabilities, plugin, { inert: false });
+  checkImportsAgainstTable(imports, capabilities, plugin, { inert: true });
 }
 
 /**

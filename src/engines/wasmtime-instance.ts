@@ -137,7 +137,9 @@ export class WasmtimeInstance implements EngineInstance {
   #drain(): void {
     const { native, state, host, onViolation } = this.#o;
     if (state[STATE_PENDING_LOG] !== 0) {
-      for (const e of native.takeLog()) host.log(LOG_LEVELS[e.level] ?? "info", e.message);
+      const { entries, dropped } = native.takeLog();
+      for (const e of entries) host.log(LOG_LEVELS[e.level] ?? "info", e.message);
+      if (dropped > 0) reportDropped(host, dropped);
     }
     if (state[STATE_PENDING_VIOLATIONS] !== 0) {
       for (const v of native.takeViolations()) {
@@ -145,6 +147,20 @@ export class WasmtimeInstance implements EngineInstance {
       }
     }
   }
+}
+
+/** A host that counts log lines an engine dropped before they reached `log` (its `logsDropped` metric). */
+export type DropCountingHost = HostCalls & { logsDropped?(count: number): void };
+
+/**
+ * Lines dropped because the per-call buffer was full (1024 entries or 1 MiB,
+ * native/wasmtime/src/output.rs) never reached `log`, so the rate limiter did
+ * not count them: hand the count to the host. A host without `logsDropped`
+ * gets a warning line instead.
+ */
+function reportDropped(host: DropCountingHost, dropped: number): void {
+  if (host.logsDropped) host.logsDropped(dropped);
+  else host.log("warn", `plughost: ${dropped} log entries dropped (more than 1024 entries or 1048576 bytes in one call)`);
 }
 
 function hookOutcome(out: Uint8Array | number): HookOutcome {

@@ -33,6 +33,13 @@ pub struct LogEntry {
 }
 
 #[napi(object)]
+pub struct LogDrain {
+    pub entries: Vec<LogEntry>,
+    /// Entries dropped past the buffer's caps (MAX_ENTRIES, MAX_BYTES in output.rs).
+    pub dropped: f64,
+}
+
+#[napi(object)]
 pub struct ViolationEntry {
     pub kind: String,
     pub detail: String,
@@ -169,12 +176,16 @@ impl NativeInstance {
 
     // ── drains
 
-    /// Log entries (`host.log` and stdio) buffered since the last drain.
+    /// Log entries (`host.log` and stdio) buffered since the last drain, and
+    /// how many were dropped because the per-call buffer was full.
     #[napi]
-    pub fn take_log(&self) -> Vec<LogEntry> {
-        let entries = self.log.lock().take();
+    pub fn take_log(&self) -> LogDrain {
+        let (entries, dropped) = self.log.lock().take();
         self.state.set(crate::calls::STATE_PENDING_LOG, 0.0);
-        entries.into_iter().map(|(level, message)| LogEntry { level: u32::from(level), message }).collect()
+        LogDrain {
+            entries: entries.into_iter().map(|(level, message)| LogEntry { level: u32::from(level), message }).collect(),
+            dropped: dropped as f64,
+        }
     }
 
     /// Limit breaches that did not fail a call, since the last drain.

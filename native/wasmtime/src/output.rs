@@ -70,15 +70,14 @@ impl LogBuffer {
         self.entries.len() + usize::from(self.dropped > 0)
     }
 
-    /// Everything buffered, oldest first; a note about dropped entries last.
-    pub fn take(&mut self) -> Vec<(u8, String)> {
-        let mut out = std::mem::take(&mut self.entries);
-        if self.dropped > 0 {
-            out.push((LEVEL_WARN, format!("plughost: {} log entries dropped (more than {MAX_ENTRIES} entries or {MAX_BYTES} bytes in one call)", self.dropped)));
-            self.dropped = 0;
-        }
+    /// Everything buffered, oldest first, and how many entries were dropped
+    /// (past the caps) since the last take; the TS side counts those in the
+    /// plugin's `logsDropped` metric.
+    pub fn take(&mut self) -> (Vec<(u8, String)>, u64) {
+        let out = std::mem::take(&mut self.entries);
+        let dropped = std::mem::take(&mut self.dropped);
         self.bytes = 0;
-        out
+        (out, dropped)
     }
 }
 

@@ -15,6 +15,7 @@ use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings as p2;
+use wasmtime_wasi::p2::pipe::ClosedOutputStream;
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets, WasiSocketsView};
 use wasmtime_wasi::{FsPerms, ResourceTable, WasiCtx, WasiCtxBuilder, WasiView};
@@ -42,7 +43,9 @@ impl WasiGrant {
     }
 }
 
-/// The context for one store. stdio writes go to the plugin's log.
+/// The context for one store. With `stdio`, stdout/stderr go to the plugin's
+/// log; without it they are closed (every write fails), as on the v8 engine.
+/// stdin is always empty.
 pub fn build_ctx(grant: &WasiGrant, log: &SharedLog) -> wasmtime::Result<WasiCtx> {
     let mut b = WasiCtxBuilder::new();
     b.args(&["plugin"]);
@@ -52,6 +55,9 @@ pub fn build_ctx(grant: &WasiGrant, log: &SharedLog) -> wasmtime::Result<WasiCtx
     if grant.stdio {
         b.stdout(LogPipe::stdout(log.clone()));
         b.stderr(LogPipe::stderr(log.clone()));
+    } else {
+        b.stdout(ClosedOutputStream);
+        b.stderr(ClosedOutputStream);
     }
     for (dir, writable) in &grant.dirs {
         let perms = if *writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
@@ -110,7 +116,10 @@ impl NetRule {
 /// Add exactly the interfaces `grant` covers. `wasi:io`, `wasi:cli/exit` and
 /// `wasi:cli/environment` carry no authority of their own and are always
 /// linked (exit becomes `PluginExited`; the environment holds only granted
-/// variables), matching the v8 engine.
+/// variables), matching the v8 engine. The stdio interfaces are always linked
+/// too: without `stdio` the context holds closed streams (`build_ctx`), the
+/// shared table's `inertWithoutGrant`, because the preview1 adapter imports
+/// stderr even in plugins that never print.
 pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>, grant: &WasiGrant) -> wasmtime::Result<()> {
     let l = linker;
     wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
@@ -119,16 +128,14 @@ pub fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>, grant: &Wasi
     p2::cli::exit::add_to_linker::<T, WasiCli>(l, T::cli)?;
     p2::cli::environment::add_to_linker::<T, WasiCli>(l, T::cli)?;
 
-    if grant.stdio {
-        p2::cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
-        p2::cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
-        p2::cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-        p2::cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)?;
-        p2::cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)?;
-        p2::cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
-        p2::cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
-        p2::cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
-    }
+    p2::cli::stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    p2::cli::stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    p2::cli::stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    p2::cli::terminal_input::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    p2::cli::terminal_output::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    p2::cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    p2::cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, T::cli)?;
+    p2::cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, T::cli)?;
     if grant.clock {
         p2::clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
         p2::clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
