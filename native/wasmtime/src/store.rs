@@ -5,11 +5,12 @@ use crate::engine::engine;
 use crate::fault::Fault;
 use crate::host::{HostBridge, Plugin, PluginPre};
 use crate::limits::{LimitSpec, Limiter};
-use crate::wasi::{self, WasiGrant};
+use crate::wasi::{self, GuardedLookup, NetGuard, NetGuarded, WasiGrant};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::Store;
+use wasmtime_wasi::sockets::WasiSocketsCtxView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub struct StoreData {
@@ -17,6 +18,18 @@ pub struct StoreData {
     pub table: ResourceTable,
     pub limiter: Limiter,
     pub host: HostBridge,
+    /// The plugin's network grants and what its name lookups taught them.
+    pub net: Arc<NetGuard>,
+    /// Open name-lookup streams and the ports of the grants that covered them.
+    pub lookups: HashMap<u32, Vec<Option<u16>>>,
+}
+
+impl NetGuarded for StoreData {
+    fn net(&mut self) -> GuardedLookup<'_> {
+        let guard = self.net.clone();
+        let inner = WasiSocketsCtxView { ctx: self.wasi.sockets(), table: &mut self.table };
+        GuardedLookup::new(inner, guard, &mut self.lookups)
+    }
 }
 
 impl WasiView for StoreData {
@@ -75,8 +88,8 @@ pub fn new_store(data: StoreData) -> Store<StoreData> {
 }
 
 pub fn new_data(grant: &WasiGrant, limits: &LimitSpec, host: HostBridge) -> Result<StoreData, Fault> {
-    let wasi = wasi::build_ctx(grant, &host.log).map_err(|e| Fault::Load(format!("{e:#}")))?;
-    Ok(StoreData { wasi, table: ResourceTable::new(), limiter: Limiter::new(limits), host })
+    let (wasi, net) = wasi::build_ctx(grant, &host.log).map_err(|e| Fault::Load(format!("{e:#}")))?;
+    Ok(StoreData { wasi, table: ResourceTable::new(), limiter: Limiter::new(limits), host, net, lookups: HashMap::new() })
 }
 
 fn first_line(s: &str) -> String {
