@@ -38,9 +38,10 @@ impl WasiView for StoreData {
     }
 }
 
-/// Which WASI families are linked: a linker depends only on these.
+/// Which WASI families are linked: a linker depends only on these (stdio is
+/// always linked, closed without the grant, so it is not part of the key).
 fn linker_key(g: &WasiGrant) -> u8 {
-    u8::from(g.stdio) | u8::from(g.clock) << 1 | u8::from(g.random) << 2 | u8::from(!g.dirs.is_empty()) << 3 | u8::from(!g.net.is_empty()) << 4
+    u8::from(g.clock) << 1 | u8::from(g.random) << 2 | u8::from(!g.dirs.is_empty()) << 3 | u8::from(!g.net.is_empty()) << 4
 }
 
 static LINKERS: OnceLock<Mutex<HashMap<u8, Arc<Linker<StoreData>>>>> = OnceLock::new();
