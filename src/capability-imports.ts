@@ -15,10 +15,10 @@ export interface ImportRule {
   readonly interfaces: readonly string[];
   readonly grant: ImportGrant;
   /**
-   * Without the grant, an engine that can link an inert stand-in (closed
-   * streams: every write fails) may do so instead of refusing the load.
-   * The WASI preview1 adapter imports stderr to report its own faults, so
-   * plugins without `stdio` still import it.
+   * Without the grant, the engines link an inert stand-in (closed streams:
+   * every write fails; stdin empty) instead of refusing the load. The WASI
+   * preview1 adapter imports stderr to report its own faults, so plugins
+   * without `stdio` still import it.
    */
   readonly inertWithoutGrant?: boolean;
   /** Why, for the docs and for readers. */
@@ -79,7 +79,7 @@ export function holdsGrant(capabilities: readonly string[], grant: ImportGrant):
 }
 
 export interface ImportCheckOptions {
-  /** The engine links inert stand-ins for `inertWithoutGrant` interfaces (the v8 engine does). */
+  /** The engine links inert stand-ins for `inertWithoutGrant` interfaces (both Wasm engines do). */
   inert: boolean;
 }
 

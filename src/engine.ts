@@ -25,6 +25,8 @@ export interface HostCalls {
   send(target: string, eventName: string, data: Uint8Array): MessageOutcome<undefined>;
   getConfig(): string;
   getConfigValue(key: string): string | undefined;
+  /** Log lines an engine dropped before they reached `log` (a full per-call buffer), for the plugin's metrics. */
+  logsDropped?(count: number): void;
 }
 
 /** Per-plugin limits, after the host's policy has been applied to the manifest's request. */

@@ -86,6 +86,11 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
       logger[level](text);
     },
 
+    logsDropped(count: number): void {
+      metrics.logsDropped += count;
+      logger.warn({ dropped: count }, `${count} log entries dropped (the engine's per-call log buffer was full)`);
+    },
+
     registerCallback(eventName: string): RegisterOutcome {
       if (eventNameProblem(eventName)) return "invalid-name";
       if (target.callbacks.has(eventName)) return "ok";

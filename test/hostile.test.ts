@@ -453,6 +453,7 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
         expect(flood).toBe(1024);
         expect(lines.some((l) => l.msg.includes("998976 log entries dropped"))).toBe(true);
         expect(m.logs).toBeLessThanOrEqual(1025);
+        expect(m.logs + m.logsDropped).toBe(1_000_000);
       }
       expect(await hello.invoke("greet", enc("x"))).toBe(0);
       expect(await res.invoke("ok")).toBe(42);

@@ -149,16 +149,13 @@ export class WasmtimeInstance implements EngineInstance {
   }
 }
 
-/** A host that counts log lines an engine dropped before they reached `log` (its `logsDropped` metric). */
-export type DropCountingHost = HostCalls & { logsDropped?(count: number): void };
-
 /**
  * Lines dropped because the per-call buffer was full (1024 entries or 1 MiB,
  * native/wasmtime/src/output.rs) never reached `log`, so the rate limiter did
  * not count them: hand the count to the host. A host without `logsDropped`
  * gets a warning line instead.
  */
-function reportDropped(host: DropCountingHost, dropped: number): void {
+function reportDropped(host: HostCalls, dropped: number): void {
   if (host.logsDropped) host.logsDropped(dropped);
   else host.log("warn", `plughost: ${dropped} log entries dropped (more than 1024 entries or 1048576 bytes in one call)`);
 }
