@@ -1,15 +1,14 @@
-// Go SDK details beyond the examples, on a test plugin built here
-// (guest-sdks/go/testdata/stdio): fmt/println reach the plugin's log without
+// Go SDK details beyond the examples, on a test plugin built by the set-up
+// (guest-sdks/go/testdata/stdio, scripts/setup/33-guests-go.mjs): fmt/println reach the plugin's log without
 // wasi:filesystem, time.Sleep works, config reads.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { componentWit } from "@bytecodealliance/jco-transpile/wasm-tools";
 import { PluginRegistry, type PluginHandle } from "../src/registry.js";
-import { buildGoPlugin } from "../guest-sdks/go/build.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dir = path.join(root, "guest-sdks", "go", "testdata", "stdio");
@@ -20,7 +19,8 @@ describe("Go SDK: stdio, sleep and config (testdata/stdio)", () => {
   let reg: PluginRegistry;
   let p: PluginHandle;
   beforeAll(async () => {
-    await buildGoPlugin(dir);
+    // Built once by the set-up: other test files load it too, so rebuilding here would race them.
+    expect(existsSync(path.join(dir, "plugin.wasm")), "run node scripts/setup.mjs (npm test does)").toBe(true);
     const sink = new Writable({
       write(chunk: Buffer, _e, done) {
         for (const line of chunk.toString().split("\n")) if (line) logs.push(JSON.parse(line));

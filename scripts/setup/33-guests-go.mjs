@@ -29,10 +29,12 @@ export async function run() {
   const goVersion = spawnSync(go, ["env", "GOVERSION"], { encoding: "utf8" }).stdout.trim();
   const dirs = readdirSync(examples, { withFileTypes: true })
     .filter((e) => e.isDirectory() && existsSync(path.join(examples, e.name, "plugin.toml")))
-    .map((e) => e.name)
+    .map((e) => path.join("examples", "go", e.name))
     .sort();
-  for (const ex of dirs) {
-    const rel = path.join("examples", "go", ex);
+  // The SDK's own stdio test plugin, used by the Go and worker-isolation tests.
+  dirs.push(path.join("guest-sdks", "go", "testdata", "stdio"));
+  for (const rel of dirs) {
+    const ex = rel.replace(/[\\/]/g, "_");
     const sources = readdirSync(path.join(root, rel)).filter((f) => !f.endsWith(".wasm")).map((f) => path.join(rel, f));
     await buildIfChanged(`.cache/stamps/guest-go-${ex}-${goVersion}`, [...sources, ...SDK_INPUTS], [path.join(rel, "plugin.wasm")], async () => {
       const t0 = performance.now();
