@@ -85,6 +85,7 @@ describe("native plugins in the registry", () => {
     expect(await good.invoke("echo", bytes("ok"))).toBe(2);
     expect(await bad.invoke("ok", bytes("back"))).toBe(4); // restarted
     expect(registry.info("crashy").state).toBe("active");
+    expect(registry.metrics("crashy")).toMatchObject({ faults: 1, crashes: 1, restarts: 1 });
   });
 
   it("denied syscalls count as capability violations; past the threshold the plugin is unloaded", async () => {
