@@ -36,6 +36,19 @@ export type { HostCallOptions } from "./host-calls.js";
 export type { PluginMetrics } from "./metrics.js";
 export type { UnmountBehavior, Violation } from "./violations.js";
 export { getEngine } from "./engines/index.js";
+// Fuel metering and memory/table caps for any core module (what the v8 engine applies to plugins).
+export {
+  instrumentFuel,
+  instrumentModule,
+  clearInstrumentCache,
+  createLimits,
+  Limits as FuelLimits,
+  FuelSignal,
+  InstrumentError,
+  LimitCapError,
+  LIMITS_MODULE,
+} from "./instrument/index.js";
+export type { InstrumentOptions, InstrumentResult, LimitsImports, LimitsOptions, LimitViolationKind } from "./instrument/index.js";
 export { HOST_WIT_VERSION } from "./version.js";
 export { loadHostConfig, validateHostConfig, effectiveLimits, grantsFor, HostConfigError, HOST_CONFIG_FILES } from "./host-config.js";
 export type { HostConfig } from "./host-config.js";

@@ -67,3 +67,22 @@ describe("limits on the v8 engine", () => {
     await expect(probe.invoke("ok")).rejects.toMatchObject({ code: "E_PLUGIN_NOT_RUNNING" });
   });
 });
+
+describe("the metering is public", () => {
+  it("instrumentFuel and createLimits from the package root stop a runaway loop in any core module", async () => {
+    const root = await import("../src/index.js");
+    // (module (func (export "spin") (loop (br 0))))
+    const bytes = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 7, 8, 1, 4, 115, 112, 105, 110, 0, 0, 10, 9, 1, 7, 0, 3, 64, 12, 0, 11, 11]);
+    const limits = root.createLimits({ fuel: 100_000 });
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(root.instrumentFuel(bytes).bytes), limits.imports);
+    limits.beginCall();
+    let caught: unknown;
+    try {
+      (exports.spin as () => void)();
+    } catch (err) {
+      caught = err;
+    }
+    expect(limits.abortCall(caught)).toBe(true);
+    expect(limits.lastCallFuel).toBeGreaterThanOrEqual(100_000);
+  });
+});
