@@ -42,6 +42,7 @@ import { emptyMetrics, type PluginMetrics } from "./metrics.js";
 import { effectiveCapabilities, normalizeCapability } from "./capabilities.js";
 import { resolvePluginConfig } from "./plugin-config.js";
 import { checkApiVersion, resolveLoadOrder } from "./resolve.js";
+import { compileTrustList, verifySignature, type SignaturePolicy, type TrustList } from "./signatures.js";
 import { verifyIntegrity } from "./verify.js";
 import { HOST_WIT_VERSION } from "./version.js";
 import { DEFAULT_UNMOUNT_BEHAVIOR, ViolationTracker, type UnmountBehavior, type Violation } from "./violations.js";
@@ -77,6 +78,8 @@ export interface RegistryOptions {
   cacheDir?: string | false;
   logger?: Logger;
   hostCalls?: Partial<HostCallOptions>;
+  /** Ed25519 trust list and policy; without it, plugin.sig files are not checked (docs/signatures.md). */
+  signatures?: SignaturePolicy;
 }
 
 export interface PluginInfo {
@@ -264,6 +267,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #hostCallOptions: HostCallOptions;
   readonly #recovery: RecoveryPolicy;
   readonly #cacheDir: string | undefined;
+  readonly #trust: TrustList | undefined;
 
   constructor(options: RegistryOptions = {}) {
     super();
@@ -272,6 +276,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#hostCallOptions = { ...DEFAULT_HOST_CALL_OPTIONS, ...options.hostCalls };
     this.#recovery = { ...DEFAULT_RECOVERY, ...options.recovery };
     this.#cacheDir = options.cacheDir === false ? undefined : (options.cacheDir ?? path.join(os.tmpdir(), "plughost-cache"));
+    this.#trust = options.signatures ? compileTrustList(options.signatures) : undefined;
   }
 
   /** The WIT contract version this host implements. */
@@ -356,6 +361,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   async #prepare(entry: Entry): Promise<void> {
     const m = entry.manifest;
     await verifyIntegrity(m);
+    if (this.#trust) await verifySignature(m, this.#trust);
     checkApiVersion(m, HOST_WIT_VERSION);
     for (const dep of m.dependencies) {
       const d = this.#entries.get(dep.name);
