@@ -13,6 +13,7 @@ import { PlughostError, type ManifestProblem } from "./errors.js";
 import type { Isolation, Limits } from "./engine.js";
 import { CapabilityError, formatCapability, parseCapability, type EventPolicy } from "./capabilities.js";
 import { describeValue, formatOf, joinPointer, newAjv, parseByteSize, parseDocument, schemaProblems } from "./manifest.js";
+import { trustListProblems, type SignaturePolicy } from "./signatures.js";
 
 export const HOST_CONFIG_FILES = ["plughost.config.json", "plughost.config.toml"] as const;
 export const HOST_CONFIG_SCHEMA_PATH = fileURLToPath(new URL("../schema/host-config.schema.json", import.meta.url));
@@ -66,6 +67,8 @@ export interface HostConfigInput {
   pluginDirs?: string[];
   config?: Record<string, Record<string, unknown>>;
   logLevel?: LogLevelName;
+  /** The Ed25519 trust list and policy (docs/signatures.md). */
+  signatures?: SignaturePolicy;
 }
 
 /** The validated, normalized host config: defaults filled, paths absolute. */
@@ -81,6 +84,7 @@ export interface HostConfig {
   pluginDirs: string[];
   config: Record<string, Record<string, unknown>>;
   logLevel: LogLevelName;
+  signatures?: SignaturePolicy;
   /** Where it came from (file path or caller-given name), for messages. */
   source: string;
   /** What relative paths were resolved against. */
@@ -172,6 +176,8 @@ export function validateHostConfig(obj: unknown, source = "host config", options
       problems.push({ pointer: `/defaultLimits/${key}`, message: `is ${d}, above maxLimits.${key} (${m}); lower the default or raise the maximum` });
     }
   }
+  // Keys must decode and pins must name listed keys.
+  if (obj.signatures !== undefined) problems.push(...trustListProblems(obj.signatures, "/signatures").filter((p) => ![...bad].some((b) => p.pointer.startsWith(b))));
   if (problems.length > 0) throw new HostConfigError(source, problems);
 
   const input = obj as HostConfigInput;
@@ -196,6 +202,7 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   if (input.engine !== undefined) config.engine = input.engine;
   if (input.isolation !== undefined) config.isolation = input.isolation;
   if (input.cacheDir !== undefined) config.cacheDir = path.resolve(baseDir, input.cacheDir);
+  if (input.signatures !== undefined) config.signatures = structuredClone(input.signatures);
   return config;
 }
 
