@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The plughost command line: run, inspect, validate, new, conformance, build.
+ * The plughost command line: run, inspect, validate, new, conformance, keygen, sign, build.
  * Every command has --help; data output has --json.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -210,6 +210,55 @@ const commands: Record<string, Command> = {
     },
   },
 
+  keygen: {
+    summary: "make an Ed25519 signing key: writes <name>.key (private) and <name>.pub, prints the key id and public key",
+    usage: `plughost keygen <name> [--out dir] [--json]
+  <name> is the key id. Writes <dir>/<name>.key (PKCS#8 PEM, mode 0600; keep it secret) and <dir>/<name>.pub
+  (the public key: base64 of its 32 raw bytes). Add the public key to the host's trust list:
+    "signatures": { "keys": { "<name>": "<public key>" } }`,
+    options: { out: { type: "string" }, ...jsonOption },
+    async run(values, positionals) {
+      const name = positionals[0];
+      if (!name) throw usageError("keygen needs a key name (it becomes the key id)");
+      const { KEY_ID_PATTERN, generateSigningKey } = await import("./signatures.js");
+      if (!KEY_ID_PATTERN.test(name)) throw usageError(`"${name}" is not a valid key id (letters, digits, . _ -; at most 64)`);
+      const dir = path.resolve((values.out as string | undefined) ?? ".");
+      const keyFile = path.join(dir, `${name}.key`);
+      const pubFile = path.join(dir, `${name}.pub`);
+      for (const f of [keyFile, pubFile]) if (existsSync(f)) throw usageError(`${f} exists; choose another name or move it away`);
+      const { privateKeyPem, publicKey } = generateSigningKey();
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(keyFile, privateKeyPem, { mode: 0o600, flag: "wx" });
+      writeFileSync(pubFile, publicKey + "\n", { flag: "wx" });
+      if (values.json) console.log(JSON.stringify({ keyId: name, publicKey, privateKeyFile: keyFile, publicKeyFile: pubFile }));
+      else {
+        console.log(`key id:      ${name}\npublic key:  ${publicKey}\nprivate key: ${keyFile} (keep it secret)\npublic file: ${pubFile}`);
+        console.log(`trust it:    "signatures": { "keys": { ${JSON.stringify(name)}: ${JSON.stringify(publicKey)} } }`);
+      }
+      return 0;
+    },
+  },
+
+  sign: {
+    summary: "sign a plugin with an Ed25519 key: writes plugin.sig next to its manifest",
+    usage: `plughost sign <plugin dir|manifest> --key <private key file> [--key-id id] [--json]
+  Signs the plugin's name, version and the sha256 of its manifest and entry files. The key id defaults to the
+  key file's name without .key (as plughost keygen names it). Re-sign after any change to either file.`,
+    options: { key: { type: "string" }, "key-id": { type: "string" }, ...jsonOption },
+    async run(values, positionals) {
+      const target = positionals[0];
+      if (!target) throw usageError("sign needs a plugin directory or manifest");
+      const keyFile = values.key as string | undefined;
+      if (!keyFile) throw usageError("sign needs --key <private key file> (make one with plughost keygen <name>)");
+      const { readPrivateKey, signPlugin } = await import("./signatures.js");
+      const keyId = (values["key-id"] as string | undefined) ?? path.basename(keyFile).replace(/\.(key|pem)$/, "");
+      const { file, signature } = await signPlugin(path.resolve(target), await readPrivateKey(path.resolve(keyFile)), keyId);
+      if (values.json) console.log(JSON.stringify({ file, ...signature }));
+      else console.log(`signed ${signature.name}@${signature.version} with key "${keyId}": ${file}`);
+      return 0;
+    },
+  },
+
   build: {
     summary: "build a plugin directory into a component (detects the language)",
     usage: "plughost build <dir>",
@@ -265,6 +314,7 @@ async function readHostConfig(file: string | undefined): Promise<RegistryOptions
     ...(c.engine ? { engine: c.engine } : {}),
     ...(c.isolation ? { isolation: c.isolation } : {}),
     ...(c.cacheDir ? { cacheDir: c.cacheDir } : {}),
+    ...(c.signatures ? { signatures: c.signatures } : {}),
   };
 }
 
