@@ -53,3 +53,15 @@ export { HOST_WIT_VERSION } from "./version.js";
 export { loadHostConfig, validateHostConfig, effectiveLimits, grantsFor, HostConfigError, HOST_CONFIG_FILES } from "./host-config.js";
 export type { HostConfig } from "./host-config.js";
 export { fsPreopens, canSubscribe, canPublish, netAllowed, envNames, has } from "./capabilities.js";
+export {
+  SIGNATURE_FILE,
+  SIGNATURE_FORMAT,
+  signPlugin,
+  verifySignature,
+  compileTrustList,
+  generateSigningKey,
+  readPrivateKey,
+  publicKeyToBase64,
+  signingStatement,
+} from "./signatures.js";
+export type { SignaturePolicy, SignatureFile, SignatureResult, TrustList } from "./signatures.js";
