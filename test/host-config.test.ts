@@ -185,7 +185,7 @@ describe("loadHostConfig", () => {
     expect(HOST_CONFIG_SCHEMA_PATH.endsWith(path.join("schema", "host-config.schema.json"))).toBe(true);
     const schema = JSON.parse(readFileSync(HOST_CONFIG_SCHEMA_PATH, "utf8")) as { properties: Record<string, unknown> };
     expect(Object.keys(schema.properties).sort()).toEqual(
-      ["$schema", "cacheDir", "config", "defaultLimits", "engine", "grants", "isolation", "logLevel", "maxLimits", "pluginDirs", "policy"].sort(),
+      ["$schema", "cacheDir", "config", "defaultLimits", "engine", "grants", "isolation", "logLevel", "maxLimits", "pluginDirs", "policy", "signatures"].sort(),
     );
   });
 });
