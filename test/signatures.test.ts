@@ -222,4 +222,20 @@ describe("plughost keygen + sign", () => {
     expect(run(["sign", dir, "--key", made.privateKeyFile, "--key-id", "ci"]).status).toBe(0);
     await expectRefused(newRegistry({ require: true, keys: { [made.keyId]: made.publicKey } }), dir, /key "ci", which is not in the trust list/);
   });
+
+  it("run applies the host config's signatures section", async () => {
+    const cfgDir = mkdtempSync(path.join(tmpdir(), "plughost-cfg-"));
+    dirs.push(cfgDir);
+    const config = path.join(cfgDir, "plughost.config.json");
+    writeFileSync(config, JSON.stringify({ signatures: { require: true, keys: { acme: acme.publicKey } } }));
+    const unsigned = copyPlugin(HELLO);
+    dirs.push(unsigned);
+    const refused = run(["run", unsigned, "--config", config, "--event", "greet=x"]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/E_VERIFICATION_FAILED: \[hello-c\] .*plugin\.sig: is missing and signatures are required/);
+
+    const ok = run(["run", await signedHello(), "--config", config, "--event", "greet=x", "--json"]);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('"loaded":"hello-c"');
+  });
 });
