@@ -43,7 +43,7 @@ import { effectiveCapabilities, normalizeCapability } from "./capabilities.js";
 import { resolvePluginConfig } from "./plugin-config.js";
 import { checkApiVersion, resolveLoadOrder } from "./resolve.js";
 import { compileTrustList, verifySignature, type SignaturePolicy, type TrustList } from "./signatures.js";
-import { verifyIntegrity } from "./verify.js";
+import { readEntry, verifyIntegrity } from "./verify.js";
 import { HOST_WIT_VERSION } from "./version.js";
 import { DEFAULT_UNMOUNT_BEHAVIOR, ViolationTracker, type UnmountBehavior, type Violation } from "./violations.js";
 
@@ -128,6 +128,8 @@ class Entry {
   capabilities: readonly string[] = [];
   config: Record<string, unknown> = {};
   limits: Limits = {};
+  /** The entry's bytes as verified: every instantiation (restarts too) uses these, not the file again. */
+  entryBytes: Uint8Array | undefined;
   logger: Logger;
   /** Serializes calls for engines without a synchronous path. */
   queue: Promise<unknown> = Promise.resolve();
@@ -360,8 +362,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /** manifest → verify → resolve: everything that does not need the engine. */
   async #prepare(entry: Entry): Promise<void> {
     const m = entry.manifest;
-    await verifyIntegrity(m);
-    if (this.#trust) await verifySignature(m, this.#trust);
+    entry.entryBytes = await readEntry(m.name, m.entryPath);
+    await verifyIntegrity(m, entry.entryBytes);
+    if (this.#trust) await verifySignature(m, this.#trust, entry.entryBytes);
     checkApiVersion(m, HOST_WIT_VERSION);
     for (const dep of m.dependencies) {
       const d = this.#entries.get(dep.name);
@@ -420,6 +423,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return engine.load({
       plugin: m.name,
       entryPath: m.entryPath,
+      bytes: entry.entryBytes,
       capabilities: entry.capabilities,
       limits: entry.limits,
       host,

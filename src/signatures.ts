@@ -170,9 +170,9 @@ export function compileTrustList(policy: SignaturePolicy): TrustList {
 // ── signing ─────────────────────────────────────────────────────────────────
 
 /** The statement for a plugin as it is on disk now. */
-async function statementFor(m: Manifest): Promise<SignedFields & { manifestText: string }> {
+async function statementFor(m: Manifest, entry?: Uint8Array): Promise<SignedFields & { manifestText: string }> {
   const manifestBytes = await readFile(m.file);
-  const entryBytes = await readFile(m.entryPath);
+  const entryBytes = entry ?? (await readFile(m.entryPath));
   return { name: m.name, version: m.version, manifest: sha256(manifestBytes), entry: sha256(entryBytes), manifestText: manifestBytes.toString("utf8") };
 }
 
@@ -242,7 +242,7 @@ export interface SignatureResult {
  * or unpinned key, bad signature, or a manifest / entry that changed after
  * signing. A present signature is always checked.
  */
-export async function verifySignature(m: Manifest, trust: TrustList): Promise<SignatureResult> {
+export async function verifySignature(m: Manifest, trust: TrustList, entryBytes?: Uint8Array): Promise<SignatureResult> {
   const fail = (file: string, reason: string): never => {
     throw new VerificationError(`${file}: ${reason}`, { plugin: m.name });
   };
@@ -269,7 +269,7 @@ export async function verifySignature(m: Manifest, trust: TrustList): Promise<Si
   }
 
   // The signature is authentic; now the files must be the ones it names.
-  const now = await statementFor(m);
+  const now = await statementFor(m, entryBytes);
   if (now.manifest !== sig.manifest) {
     const what = now.version !== sig.version || now.name !== sig.name ? ` (signed ${sig.name}@${sig.version}, now ${now.name}@${now.version})` : "";
     return fail(m.file, `digest mismatch: changed after signing${what}; it is ${now.manifest}, the signature covers ${sig.manifest}. Re-sign the plugin if the change is yours`);

@@ -1,17 +1,28 @@
 /**
- * verify: check the entry file against the manifest's `integrity`
- * (`sha256-<hex>` or `sha256-<base64>`) before anything compiles it.
+ * verify: read the entry file once and check those bytes against the
+ * manifest's `integrity` (`sha256-<hex>` or `sha256-<base64>`) before anything
+ * compiles them. The registry hands the same bytes to the engine, so what was
+ * verified is what runs (restarts included).
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { VerificationError } from "./errors.js";
+import { InvalidPluginBinary, VerificationError } from "./errors.js";
 import type { Manifest } from "./manifest.js";
 
-export async function verifyIntegrity(manifest: Manifest): Promise<void> {
+/** The entry file's bytes, or a typed error naming the file. */
+export async function readEntry(plugin: string, entryPath: string): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await readFile(entryPath));
+  } catch (err) {
+    throw new InvalidPluginBinary(entryPath, `cannot read the entry file: ${(err as Error).message}`, { plugin, cause: err });
+  }
+}
+
+export async function verifyIntegrity(manifest: Manifest, entryBytes?: Uint8Array): Promise<void> {
   if (!manifest.integrity) return;
   const m = /^sha256-(.+)$/.exec(manifest.integrity);
   if (!m) throw new VerificationError(`unsupported integrity "${manifest.integrity}"; use sha256-<hex>`, { plugin: manifest.name });
-  const digest = createHash("sha256").update(await readFile(manifest.entryPath)).digest();
+  const digest = createHash("sha256").update(entryBytes ?? (await readEntry(manifest.name, manifest.entryPath))).digest();
   const expected = m[1]!;
   const matches = /^[0-9a-f]{64}$/i.test(expected)
     ? digest.toString("hex") === expected.toLowerCase()

@@ -234,6 +234,19 @@ describe("faults", () => {
     expect(registry.metrics("probe")).toMatchObject({ faults: 1, restarts: 1 });
   });
 
+  it("re-instantiates from the bytes it verified at load, not from an entry file changed since", async () => {
+    newRegistry();
+    const dir = copyPlugin(PROBE);
+    const probe = await registry.load(dir);
+    writeFileSync(path.join(dir, "plugin.wasm"), readFileSync(path.join(root, HELLO, "plugin.wasm")));
+    const restarted = new Promise((r) => registry.once("restarted", r));
+    await expect(probe.invoke("trap")).rejects.toBeInstanceOf(PluginTrap);
+    await restarted;
+    // Still the probe (hello registers no "count"): the swapped file was never compiled.
+    expect(await probe.invoke("count")).toBe(1);
+    expect(probe.callbacks).toContain("trap");
+  });
+
   it("turns a guest exit() into PluginExited, and the host carries on", async () => {
     newRegistry();
     const probe = await registry.load(pluginDir(PROBE));
