@@ -4,7 +4,9 @@ import path from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import {
+  ContextCreationFailed,
   DeadlineExceeded,
+  EngineUnavailable,
   FuelExhausted,
   InitializationFailed,
   PluginExited,
@@ -13,6 +15,7 @@ import {
   type HostCalls,
 } from "../src/index.js";
 import { v8Engine } from "../src/engines/v8.js";
+import { compileComponent } from "../src/engines/v8-compile.js";
 import { liveWorkerCount } from "../src/engines/v8-worker-host.js";
 import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
 
@@ -21,6 +24,8 @@ const BENCH = "test/fixtures/c/bench";
 const TRANSFORM_C = "examples/c/transform";
 const HELLO_C = "examples/c/hello";
 const TRANSFORM_JS = "examples/js/transform";
+/** A C constructor that never returns: instantiation (the reactor's _initialize) hangs. */
+const HOSTILE_START = "test/fixtures/c/hostile-start";
 
 // A disk cache lets each new worker read the transpiled glue instead of transpiling again.
 const cacheDir = mkdtempSync(path.join(tmpdir(), "plughost-worker-test-"));
@@ -339,6 +344,88 @@ describe("isolation: worker on the v8 engine", () => {
       await transform.dispose();
     }
     expect(liveWorkerCount()).toBe(0);
+  });
+
+  it("bounds loading by the deadline: a start-up that never returns fails the load, kills its worker, and the rest keeps answering", async () => {
+    const registry = newRegistry({ isolation: "worker", defaultLimits: { deadlineMs: 200 } });
+    const other = await registry.load(workerCopy(PROBE, "probe-w"));
+    const inproc = await registry.load(copyPlugin(PROBE));
+    // Transpile on the host thread now, so the timing below is the worker's start plus the deadline.
+    const entry = path.join(pluginDir(HOSTILE_START), "plugin.wasm");
+    await compileComponent(new Uint8Array(readFileSync(entry)), { file: entry, plugin: "hostile-start", cacheDir });
+    expect(await other.invoke("count")).toBe(1);
+    const workersBefore = liveWorkerCount();
+    const threadsBefore = osThreads();
+
+    const started = performance.now();
+    let settled = false;
+    const loading = registry.load(pluginDir(HOSTILE_START)).then(
+      () => "loaded",
+      (e: unknown) => e,
+    );
+    void loading.then(() => (settled = true));
+    // While the start-up spins in its worker, both other plugins keep answering.
+    let answered = 0;
+    const data = new Uint8Array(16);
+    while (!settled) {
+      expect(await other.invoke("len", data)).toBe(16);
+      expect(await inproc.invoke("len", data)).toBe(16);
+      answered++;
+    }
+    const err = await loading;
+    const took = performance.now() - started;
+
+    expect(err).toBeInstanceOf(DeadlineExceeded);
+    expect(err).toMatchObject({ code: "E_DEADLINE_EXCEEDED", plugin: "hostile-start", deadlineMs: 200, export: "instantiate" });
+    expect((err as Error).message).toBe("[hostile-start] instantiate: exceeded its 200 ms deadline");
+    // Only the start-up's own time counts, and the kill follows the deadline closely
+    // (the rest is the worker's start, ~0.1-0.3 s, more on a loaded machine).
+    expect(took).toBeGreaterThanOrEqual(195);
+    expect(took).toBeLessThan(5000);
+    expect(answered).toBeGreaterThan(10);
+
+    // Nothing is left behind: the thread has exited by the time the load rejects.
+    expect(liveWorkerCount()).toBe(workersBefore);
+    expect(osThreads()).toBe(threadsBefore);
+    expect(registry.isLoaded("hostile-start")).toBe(false);
+    expect(registry.info("hostile-start").state).toBe("unloaded");
+    // The other worker plugin is the same instance, state intact.
+    expect(await other.invoke("count")).toBe(2);
+    expect(await inproc.invoke("ok")).toBe(42);
+    expect(registry.violations("probe-w")).toEqual([]);
+
+    // The wasmtime engine (epoch deadline) fails the same load with the same error, where its addon is built.
+    const wasmtime = newRegistry({ engine: "wasmtime", defaultLimits: { deadlineMs: 200 } });
+    const onWasmtime = await wasmtime.load(pluginDir(HOSTILE_START)).catch((e: unknown) => e);
+    if (!(onWasmtime instanceof EngineUnavailable)) {
+      const pick = (e: unknown) => {
+        const { code, plugin, message, export: exp, deadlineMs } = e as Record<string, unknown>;
+        return { cls: (e as Error).constructor, code, plugin, message, export: exp, deadlineMs };
+      };
+      expect(pick(onWasmtime)).toEqual(pick(err));
+    }
+  });
+
+  it("with fuel and no deadline, the same start-up fails the load with a typed error, in process and in a worker", async () => {
+    const results: unknown[] = [];
+    for (const isolation of ["in-process", "worker"] as const) {
+      const registry = newRegistry({ isolation, defaultLimits: { fuel: 5_000_000 } });
+      const other = await registry.load(copyPlugin(PROBE));
+      const workersBefore = liveWorkerCount();
+      const started = performance.now();
+      const err = await registry.load(pluginDir(HOSTILE_START)).catch((e: unknown) => e);
+      expect(performance.now() - started).toBeLessThan(15_000);
+      // Fuel runs out inside instantiation, which the v8 engine reports as a context
+      // it could not create, with the fuel trap as the cause (its message does not
+      // name fuel yet; wasmtime says FuelExhausted: see docs/isolation.md).
+      expect(err).toBeInstanceOf(ContextCreationFailed);
+      expect(err).toMatchObject({ code: "E_CONTEXT_CREATION_FAILED", plugin: "hostile-start" });
+      expect(liveWorkerCount()).toBe(workersBefore);
+      expect(await other.invoke("ok")).toBe(42);
+      results.push(err);
+    }
+    // The worker reports exactly what the in-process engine does.
+    expect((results[1] as Error).message).toBe((results[0] as Error).message);
   });
 
   it("terminates the worker on unload: no thread is left behind", async () => {

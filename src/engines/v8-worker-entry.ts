@@ -6,6 +6,11 @@
  * to the host thread through the response ring; the synchronous ones block
  * on the reply cell until the host answers. The host ends the thread with
  * `terminate()`, which also interrupts a runaway guest.
+ *
+ * Loading runs guest code too (start functions; a C reactor's `_initialize`,
+ * which runs its constructors). With a deadline, the worker stamps each core
+ * instantiation that runs a start function like a call, so the host's
+ * deadline timer bounds it as well.
  */
 import { receiveMessageOnPort, workerData } from "node:worker_threads";
 import { LOG_LEVELS, type EngineInstance, type HookOutcome, type HostCalls, type MessageFailure, type RegisterOutcome, type ViolationKind } from "../engine.js";
@@ -247,8 +252,104 @@ function idle(): void {
   }
 }
 
+type Instantiate = (source: unknown, imports?: WebAssembly.Imports) => Promise<unknown>;
+type Compile = (bytes: BufferSource) => Promise<WebAssembly.Module>;
+
+/** True when a core module's bytes hold a start section (id 8): instantiating it runs guest code. */
+function hasStartSection(source: BufferSource): boolean {
+  const b = ArrayBuffer.isView(source)
+    ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength)
+    : new Uint8Array(source);
+  let at = 8; // magic + version
+  while (at < b.length) {
+    const id = b[at++]!;
+    let size = 0;
+    for (let shift = 0; at < b.length && shift < 35; shift += 7) {
+      const byte = b[at++]!;
+      size += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) break;
+    }
+    if (id === 8) return true;
+    at += size;
+  }
+  return false;
+}
+
+/**
+ * Stamp, like a call, each core instantiation that runs guest code: one with a
+ * start function (jco runs the reactor's `_initialize`, hence C constructors,
+ * from a shim's start function). Only those spans count towards the deadline
+ * while loading. Booting the worker, importing the glue, compiling and the
+ * other instantiations run no guest code, and V8's own work in them took 170 ms
+ * and more on a loaded machine; counting it failed good loads. A module compiled
+ * where this cannot see is timed, to be safe. The wrappers live in this
+ * worker's own realm; the returned function removes them once loaded.
+ */
+function timeInstantiation(): () => void {
+  const wasm = WebAssembly as unknown as {
+    instantiate: Instantiate;
+    compile: Compile;
+    Module: typeof WebAssembly.Module;
+    Instance: typeof WebAssembly.Instance;
+  };
+  const { instantiate, compile, Module, Instance } = wasm;
+  const withoutStart = new WeakSet<WebAssembly.Module>();
+  const seen = (module: WebAssembly.Module, bytes: BufferSource): WebAssembly.Module => {
+    if (!hasStartSection(bytes)) withoutStart.add(module);
+    return module;
+  };
+  let depth = 0;
+  const enter = (module: unknown): boolean => {
+    if (module instanceof Module && withoutStart.has(module)) return false;
+    if (depth++ === 0) {
+      views.f64[F64.STARTED_AT] = performance.timeOrigin + performance.now();
+      Atomics.store(ctl, CTL.RUNNING, 1);
+    }
+    return true;
+  };
+  const leave = (): void => {
+    if (--depth === 0) Atomics.store(ctl, CTL.RUNNING, 0);
+  };
+  const timed = (module: WebAssembly.Module, imports?: WebAssembly.Imports): Promise<unknown> => {
+    if (!enter(module)) return instantiate.call(WebAssembly, module, imports);
+    let pending: Promise<unknown>;
+    try {
+      pending = instantiate.call(WebAssembly, module, imports);
+    } catch (err) {
+      leave();
+      throw err;
+    }
+    return pending.finally(leave);
+  };
+  wasm.Module = new Proxy(Module, {
+    construct(target, args, newTarget) {
+      return seen(Reflect.construct(target, args, newTarget) as WebAssembly.Module, args[0] as BufferSource);
+    },
+  });
+  wasm.compile = (bytes) => compile.call(WebAssembly, bytes).then((module) => seen(module, bytes));
+  wasm.instantiate = (source, imports) => {
+    if (source instanceof Module) return timed(source, imports);
+    // From bytes: compile (not guest code), then time the instantiation alone.
+    return wasm.compile(source as BufferSource).then(async (module) => ({ module, instance: await timed(module, imports) }));
+  };
+  wasm.Instance = new Proxy(Instance, {
+    construct(target, args, newTarget) {
+      const timing = enter(args[0]);
+      try {
+        return Reflect.construct(target, args, newTarget) as object;
+      } finally {
+        if (timing) leave();
+      }
+    },
+  });
+  return () => {
+    Object.assign(wasm, { instantiate, compile, Module, Instance });
+  };
+}
+
 async function main(): Promise<void> {
   let instance: EngineInstance;
+  const untime = setup.timeCalls ? timeInstantiation() : undefined;
   try {
     instance = await v8Engine.load({
       plugin: setup.plugin,
@@ -264,6 +365,8 @@ async function main(): Promise<void> {
   } catch (err) {
     respondError(0, err);
     return;
+  } finally {
+    untime?.();
   }
   const sync = instance as SyncInstance;
   if (typeof sync.onEventSync !== "function" || typeof sync.initSync !== "function") {

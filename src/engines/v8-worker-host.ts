@@ -11,6 +11,9 @@
  * it and, past `limits.deadlineMs`, terminates the worker. The call rejects
  * with DeadlineExceeded and the instance is faulted, so the registry's
  * recovery path starts a fresh worker (the plugin's state is lost).
+ * Loading is bounded the same way: the worker stamps the guest's start-up code
+ * (core instantiation), and a start-up past the deadline kills the worker and
+ * fails the load with DeadlineExceeded (export `instantiate`, as on wasmtime).
  */
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -689,7 +692,9 @@ export class WorkerInstance implements EngineInstance {
       return;
     }
     const exportName = this.#exportsInFlight[this.#head] ?? EXPORTS.onEvent;
-    this.#fault = new DeadlineExceeded(exportName, deadline, { plugin: this.#plugin });
+    // While loading, the late code is the start-up: named `instantiate`, as the wasmtime engine names it.
+    const late = exportName === EXPORTS.load ? "instantiate" : exportName;
+    this.#fault = new DeadlineExceeded(late, deadline, { plugin: this.#plugin });
     this.#failAll(this.#fault);
     void this.#terminate();
   };
