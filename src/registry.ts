@@ -137,6 +137,8 @@ class Entry {
   restarting: Promise<void> | undefined;
   restartCount = 0;
   pendingMessages = 0;
+  /** A reload's new instance before the swap, or the old one after: no `state` events, no subscriptions. */
+  quiet = false;
 
   constructor(manifest: Manifest, engine: EngineName, logger: Logger, tracker: ViolationTracker, onState: (from: PluginState, to: PluginState) => void) {
     this.manifest = manifest;
@@ -259,6 +261,7 @@ export interface RegistryEvents {
   unmounted: [{ plugin: string; violations: number; error: PluginUnmounted }];
   restarted: [{ plugin: string; restarts: number }];
   fault: [{ plugin: string; error: InstanceFault }];
+  reloaded: [{ plugin: string; from: string; to: string }];
 }
 
 export class PluginRegistry extends EventEmitter<RegistryEvents> {
@@ -270,6 +273,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #recovery: RecoveryPolicy;
   readonly #cacheDir: string | undefined;
   readonly #trust: TrustList | undefined;
+  readonly #reloads = new Map<string, Promise<PluginHandle>>();
 
   constructor(options: RegistryOptions = {}) {
     super();
@@ -456,13 +460,81 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   #track(manifest: Manifest): Entry {
-    const engine: EngineName = manifest.kind === "native" ? "native" : (manifest.engine ?? this.#options.engine ?? "v8");
-    const tracker = new ViolationTracker(this.#options.violationThreshold, this.#options.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR);
-    const entry = new Entry(manifest, engine, this.#logger.child({ plugin: manifest.name }), tracker, (from, to) =>
-      this.emit("state", { plugin: manifest.name, from, to }),
-    );
+    const entry = this.#newEntry(manifest);
     this.#entries.set(manifest.name, entry);
     return entry;
+  }
+
+  #newEntry(manifest: Manifest): Entry {
+    const engine: EngineName = manifest.kind === "native" ? "native" : (manifest.engine ?? this.#options.engine ?? "v8");
+    const tracker = new ViolationTracker(this.#options.violationThreshold, this.#options.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR);
+    const entry: Entry = new Entry(manifest, engine, this.#logger.child({ plugin: manifest.name }), tracker, (from, to) => {
+      if (!entry.quiet) this.emit("state", { plugin: manifest.name, from, to });
+    });
+    return entry;
+  }
+
+  /**
+   * Reload a loaded plugin from its manifest (or `pathOrDir`): the new
+   * version is verified, compiled and initialised beside the old one, then
+   * swapped in; the old one finishes its in-flight calls and is torn down.
+   * On any failure the old version keeps running and the error is thrown.
+   */
+  async reload(name: string, pathOrDir?: string): Promise<PluginHandle> {
+    const prev = this.#reloads.get(name) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(() => this.#reload(name, pathOrDir));
+    this.#reloads.set(name, run);
+    try {
+      return await run;
+    } finally {
+      if (this.#reloads.get(name) === run) this.#reloads.delete(name);
+    }
+  }
+
+  async #reload(name: string, pathOrDir?: string): Promise<PluginHandle> {
+    const old = this.#get(name);
+    await old.restarting?.catch(() => undefined);
+    if (old.state !== "active" && old.state !== "suspended") throw notRunning(old);
+    const manifest = await loadManifest(pathOrDir ?? old.manifest.file);
+    if (manifest.name !== name) {
+      throw new ResolutionError(`reload found plugin "${manifest.name}" in ${manifest.file}; a reload cannot rename`, { plugin: name });
+    }
+    for (const e of this.#entries.values()) {
+      const dep = e.state === "active" ? e.manifest.dependencies.find((d) => d.name === name && !d.optional) : undefined;
+      const { satisfies } = await import("semver");
+      if (dep && !satisfies(manifest.version, dep.range, { includePrerelease: true })) {
+        throw new ResolutionError(`cannot reload to ${manifest.version}: ${e.name} requires ${dep.range}`, { plugin: name });
+      }
+    }
+    const next = this.#newEntry(manifest);
+    next.quiet = true;
+    next.violations.threshold = old.violations.threshold;
+    next.violations.behavior = old.violations.behavior;
+    const started = performance.now();
+    next.lifecycle.to("loading");
+    try {
+      await this.#prepare(next);
+      next.instance = await this.#instantiate(next);
+      next.lifecycle.to("loaded");
+      await this.#init(next);
+    } catch (err) {
+      await this.#abandon(next);
+      throw asPlughostError(err, name);
+    }
+    // Swap synchronously: calls from here on reach the new instance.
+    const { loadMs: _l, initMs: _i, ...kept } = old.metrics;
+    Object.assign(next.metrics, kept);
+    next.metrics.loadMs = performance.now() - started;
+    old.quiet = true;
+    this.#unsubscribeAll(old);
+    this.#entries.set(name, next);
+    next.quiet = false;
+    for (const event of next.callbacks) this.#subscribe(next, event);
+    if (old.state === "suspended") next.lifecycle.to("suspended");
+    // The old instance's queued calls finish before its teardown runs.
+    await this.#teardown(old).catch((err: unknown) => logCleanupFailure(old, err));
+    this.emit("reloaded", { plugin: name, from: old.manifest.version, to: manifest.version });
+    return new PluginHandle(this, next);
   }
 
   /** Reload a tracked plugin, keeping its metrics and violations. */
@@ -809,6 +881,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   // ── subscriptions and messaging ────────────────────────────────────────
 
   #subscribe(entry: Entry, event: string): void {
+    if (entry.quiet) return; // a staged reload subscribes at the swap
     const list = this.#subscribers.get(event) ?? [];
     if (!list.includes(entry)) list.push(entry);
     // Highest priority first; ties keep registration order (sort is stable).
