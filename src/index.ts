@@ -8,6 +8,8 @@
  *   await registry.unloadAll();
  */
 export { PluginRegistry, PluginHandle, DEFAULT_RECOVERY } from "./registry.js";
+export { HotReloader } from "./hot-reload.js";
+export type { HotReloadOptions, HotReloadEvents } from "./hot-reload.js";
 export type { RegistryOptions, RecoveryPolicy, PluginInfo, DispatchResult, HookChainResult, RegistryEvents } from "./registry.js";
 export * from "./errors.js";
 export type {
