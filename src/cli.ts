@@ -12,6 +12,7 @@ import { pino, destination } from "pino";
 import { capabilityNeeded } from "./capability-imports.js";
 import { PlughostError } from "./errors.js";
 import { HOST_CONFIG_FILES, loadHostConfig } from "./host-config.js";
+import { HotReloader } from "./hot-reload.js";
 import { loadManifest, MANIFEST_FILES } from "./manifest.js";
 import { PluginRegistry, type RegistryOptions } from "./registry.js";
 import { HOST_WIT_VERSION } from "./version.js";
@@ -32,7 +33,8 @@ const jsonOption = { json: { type: "boolean" as const, description: "machine-rea
 const commands: Record<string, Command> = {
   run: {
     summary: "load plugins, dispatch events, print the results, tear down",
-    usage: `plughost run <dir|manifest>... [--event name[=data]]... [--hook name[=data]]... [--grant cap]... [--config file] [--json]
+    usage: `plughost run <dir|manifest>... [--event name[=data]]... [--hook name[=data]]... [--grant cap]... [--config file] [--watch] [--json]
+  --watch keeps running after the events, reloading a plugin when its manifest or entry file changes (until SIGINT/SIGTERM).
   Events come from --event/--hook, or (when none are given and stdin is not a TTY) from JSON lines on stdin:
     {"event": "greet", "data": "world"}   or   {"hook": "transform", "data": "abc"}`,
     options: {
@@ -41,6 +43,7 @@ const commands: Record<string, Command> = {
       grant: { type: "string", multiple: true },
       config: { type: "string" },
       engine: { type: "string" },
+      watch: { type: "boolean" },
       ...jsonOption,
     },
     async run(values, positionals) {
@@ -59,9 +62,19 @@ const commands: Record<string, Command> = {
       const out: unknown[] = [];
       const print = (record: Record<string, unknown>, text: string) => (values.json ? console.log(JSON.stringify(record)) : console.log(text));
       let failures = 0;
+      let reloader: HotReloader | undefined;
       try {
         const handles = await registry.loadAll(positionals.map((p) => path.resolve(p)));
         for (const h of handles) print({ loaded: h.name, version: h.version, callbacks: h.callbacks }, `loaded ${h.name}@${h.version} [${h.callbacks.join(", ")}]`);
+        if (values.watch) {
+          reloader = new HotReloader(registry);
+          reloader.on("reloaded", (e) => print({ reloaded: e.plugin, from: e.from, to: e.to }, `reloaded ${e.plugin} ${e.from} -> ${e.to}`));
+          reloader.on("reload-failed", (e) =>
+            print({ reloadFailed: e.plugin, error: e.error.code, message: e.error.message }, `reload of ${e.plugin} failed (kept the running version): ${e.error.code} ${e.error.message}`),
+          );
+          await reloader.watch(handles.map((h) => path.dirname(h.manifest.file)));
+          print({ watching: handles.map((h) => h.name) }, `watching ${handles.map((h) => h.name).join(", ")} (Ctrl-C to stop)`);
+        }
         const requests: { kind: "event" | "hook"; name: string; data: Uint8Array }[] = [];
         for (const e of (values.event as string[] | undefined) ?? []) requests.push({ kind: "event", ...splitEvent(e) });
         for (const e of (values.hook as string[] | undefined) ?? []) requests.push({ kind: "hook", ...splitEvent(e) });
@@ -92,7 +105,9 @@ const commands: Record<string, Command> = {
             await handle({ kind, name: (msg.hook ?? msg.event)!, data: enc.encode(msg.data ?? "") });
           }
         }
+        if (reloader) await new Promise<void>((resolve) => process.once("SIGINT", resolve).once("SIGTERM", resolve));
       } finally {
+        await reloader?.close();
         await registry.unloadAll().catch((err: unknown) => {
           failures++;
           console.error(describe(err));

@@ -1,8 +1,10 @@
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import { readFileSync, writeFileSync, copyFileSync, renameSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { HotReloader, PluginRegistry, PlughostError, InitializationFailed } from "../src/index.js";
-import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
+import { copyPlugin, dec, enc, pluginDir, root, silentLogger } from "./helpers/plugins.js";
 
 const opts = { debounceMs: 50, stabilityMs: 50 };
 const cleanups: (() => Promise<void>)[] = [];
@@ -150,5 +152,37 @@ describe("registry.reload", () => {
     const out = await inflight;
     expect(out.ok && dec(out.data)).toBe("hello, old!");
     expect((await reloading).version).toBe("0.2.0");
+  });
+});
+
+describe("plughost run --watch", () => {
+  it("keeps running, reloads on a change, reports a failure, and exits 0 on SIGTERM", async () => {
+    const dir = copyPlugin("examples/c/hello");
+    const child = spawn(process.execPath, [path.join(root, "dist/cli.js"), "run", dir, "--watch", "--json"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, PLUGHOST_LOG_LEVEL: "silent" },
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const nextRecord = async (): Promise<Record<string, unknown>> => {
+      const r = await Promise.race([
+        lines.next(),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no output within 10 s")), 10_000)),
+      ]);
+      if (r.done) throw new Error("the CLI exited early");
+      return JSON.parse(r.value) as Record<string, unknown>;
+    };
+    try {
+      expect(await nextRecord()).toMatchObject({ loaded: "hello-c", version: "0.1.0" });
+      expect(await nextRecord()).toEqual({ watching: ["hello-c"] });
+      bump(dir, "0.2.0");
+      expect(await nextRecord()).toEqual({ reloaded: "hello-c", from: "0.1.0", to: "0.2.0" });
+      replaceFile(path.join(dir, "plugin.wasm"), "not wasm");
+      expect(await nextRecord()).toMatchObject({ reloadFailed: "hello-c", error: expect.stringMatching(/^E_/) });
+      expect(child.exitCode).toBe(null); // still running
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
   });
 });
