@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { ContextCreationFailed, InvalidPluginBinary, PlughostError } from "../errors.js";
+import { ContextCreationFailed, FuelExhausted, InvalidPluginBinary, PlughostError } from "../errors.js";
 import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
 import { GuestMemory } from "./guest-memory.js";
 import { compileComponent, type CompiledComponent } from "./v8-compile.js";
@@ -127,6 +127,8 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     await compiled.instantiate(getCoreModule, imports, instantiateCore);
   } catch (err) {
     if (err instanceof PlughostError) throw err;
+    // A start function (C constructors, a runtime's start-up) that ran out of fuel: the same error wasmtime gives.
+    if (limits && metered && limits.isFuelSignal(err)) throw new FuelExhausted("instantiate", limits.callBudget, { plugin, cause: err });
     throw new ContextCreationFailed(`instantiating the component failed: ${(err as Error).message ?? String(err)}`, {
       plugin,
       cause: err,
