@@ -40,7 +40,10 @@ const SECRET = "top secret: the host's own file";
 /** What hostile-fs needs besides its directories (it uses stdio, a clock and random). */
 const BASE = ["stdio", "clock", "random"];
 
-const wasmtimeBuilt = existsSync(addonPath());
+// The set-up always builds the wasmtime addon (scripts/setup/45-wasmtime.mjs): its absence is a failure, not a skip.
+it("has the wasmtime addon built, so every case below runs on both engines", () => {
+  expect(existsSync(addonPath()), `${addonPath()} is missing: run node scripts/setup.mjs (npm test does)`).toBe(true);
+});
 const engines = ["v8", "wasmtime"] as const;
 
 // A temp tree: the plugin gets data/ read-only and out/ read-write; secret.txt sits above them.
@@ -95,9 +98,8 @@ const gc = () => {
 };
 
 describe.each(engines)("hostile plugins on %s", (engine) => {
-  const skip = engine === "wasmtime" && !wasmtimeBuilt;
 
-  describe.skipIf(skip)("filesystem escapes", () => {
+  describe("filesystem escapes", () => {
     let fs: PluginHandle;
     let hello: PluginHandle;
     const caps = () => [...BASE, `fs:read:${data}`, `fs:write:${out}`];
@@ -183,7 +185,7 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
     });
   });
 
-  describe.skipIf(skip)("environment", () => {
+  describe("environment", () => {
     it("shows only the granted variable, nothing else of the host's environment", async () => {
       const caps = [...BASE, `fs:read:${data}`, "env:PLUGHOST_HOSTILE_OK"];
       newRegistry(engine, { grants: { "hostile-fs": caps } });
@@ -198,7 +200,7 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
     });
   });
 
-  describe.skipIf(skip)("isolation between plugins", () => {
+  describe("isolation between plugins", () => {
     it("gives two live plugins their own directories and environment, nothing shared", async () => {
       const capsA = [...BASE, `fs:read:${data}`, "env:PLUGHOST_HOSTILE_OK"];
       const capsB = [...BASE, `fs:write:${out}`];
@@ -221,7 +223,7 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
     });
   });
 
-  describe.skipIf(skip)("clocks and random", () => {
+  describe("clocks and random", () => {
     for (const [missing, iface] of [
       ["clock", /wasi:clocks\/(monotonic|wall)-clock/],
       ["random", /wasi:random\/random/],
@@ -240,7 +242,7 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
     }
   });
 
-  describe.skipIf(skip)("sockets", () => {
+  describe("sockets", () => {
     it("refuses a plugin that imports wasi:sockets without a net:outbound grant, naming it", async () => {
       newRegistry(engine);
       const err = await registry.load(pluginDir(SOCKET)).catch((e: unknown) => e);
@@ -284,7 +286,7 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
     });
   });
 
-  describe.skipIf(skip)("wasi:io streams", () => {
+  describe("wasi:io streams", () => {
     it("survives a plugin that breaks the output-stream rules on stdout", async () => {
       newRegistry(engine, { grants: ["stdio"] });
       const stream = await registry.load(pluginDir(STREAM));
@@ -313,7 +315,7 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
     });
   });
 
-  describe.skipIf(skip)("stdio without the grant", () => {
+  describe("stdio without the grant", () => {
     it("links closed stdout/stderr: the plugin loads and runs, its writes fail and reach no logger", async () => {
       newRegistry(engine);
       // hostile-stream without `stdio`: it imports wasi:cli/stdout and writes to it.
@@ -342,7 +344,7 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
     });
   });
 
-  describe.skipIf(skip)("the earlier corpus (probe, bad-abi) on this engine", () => {
+  describe("the earlier corpus (probe, bad-abi) on this engine", () => {
     it("an infinite loop, exit(3), a malloc bomb, bad pointers and invalid UTF-8: typed errors, host and others fine", async () => {
       // probe's libc imports stderr; without `stdio` both engines link it closed.
       newRegistry(engine, { defaultLimits: { fuel: 5_000_000, memoryBytes: 4 * 1024 * 1024 } });
@@ -374,7 +376,7 @@ describe.each(engines)("hostile plugins on %s", (engine) => {
     });
   });
 
-  describe.skipIf(skip)("resources", () => {
+  describe("resources", () => {
     it("refuses memory.grow past the cap, one page at a time and all at once, recording violations", async () => {
       newRegistry(engine, { defaultLimits: { memoryBytes: 4 * 1024 * 1024 } });
       const res = await registry.load(pluginDir(RES));
@@ -477,7 +479,7 @@ describe("hostile plugins in worker isolation (v8)", () => {
   });
 });
 
-describe.skipIf(!wasmtimeBuilt)("a million log messages on wasmtime: the dropped ones are counted, as v8 counts its own", () => {
+describe("a million log messages on wasmtime: the dropped ones are counted, as v8 counts its own", () => {
   // The per-call buffer keeps 1024 entries (native/wasmtime/src/output.rs); the other
   // 998,976 never reach `log`, so the engine hands their count to the host, which adds
   // it to the plugin's `logsDropped` (v8's rate limiter counts its drops there too).
