@@ -17,13 +17,11 @@
  */
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import {
   ContextCreationFailed,
   DeadlineExceeded,
-  InvalidPluginBinary,
   isInstanceFault,
   PluginCrashed,
   PluginTrap,
@@ -60,6 +58,7 @@ import {
 import { reviveError, type SerializedError } from "./v8-worker-errors.js";
 import { compileComponent } from "./v8-compile.js";
 import { checkImports } from "./v8-wasi.js";
+import { readEntry } from "../verify.js";
 
 const EXPORTS = {
   load: "load",
@@ -747,21 +746,10 @@ function unpack(payload: Uint8Array, count: number): [Uint8Array[], Uint8Array] 
 
 /** Load a plugin into its own worker thread. Compile errors surface here first, exactly as in process. */
 export async function loadInWorker(request: LoadRequest): Promise<EngineInstance> {
-  const bytes = request.bytes ?? (await readEntry(request));
+  const bytes = request.bytes ?? (await readEntry(request.plugin, request.entryPath));
   // Compiling on the host thread reports a bad binary or a missing capability the
   // same way as in process, and leaves the glue in the disk cache for the worker.
   const compiled = await compileComponent(bytes, { file: request.entryPath, plugin: request.plugin, cacheDir: request.cacheDir });
   checkImports(compiled.imports, request.capabilities, request.plugin);
   return WorkerInstance.start(request, bytes);
-}
-
-async function readEntry(request: LoadRequest): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(request.entryPath));
-  } catch (err) {
-    throw new InvalidPluginBinary(request.entryPath, `cannot read the entry file: ${(err as Error).message}`, {
-      plugin: request.plugin,
-      cause: err,
-    });
-  }
 }

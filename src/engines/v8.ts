@@ -4,7 +4,6 @@
  * instantiate with the direct host imports (v8-host-imports) → call path
  * (v8-instance).
  */
-import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { ContextCreationFailed, FuelExhausted, InvalidPluginBinary, PlughostError } from "../errors.js";
 import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
@@ -15,6 +14,7 @@ import { V8Instance, type CallMeter, type GuestExports } from "./v8-instance.js"
 import { checkImports, wasiImports } from "./v8-wasi.js";
 import { loadInWorker } from "./v8-worker-host.js";
 import { createLimits, instrumentModule, type InstrumentResult, type Limits as LimitsRuntime } from "../instrument/index.js";
+import { readEntry } from "../verify.js";
 
 const GUEST = "plughost:plugin/guest@0.1.0#";
 
@@ -22,23 +22,12 @@ export const v8Engine: Engine = {
   name: "v8",
   async load(request: LoadRequest): Promise<EngineInstance> {
     if (request.isolation === "worker") return loadInWorker(request);
-    const bytes = request.bytes ?? (await readEntry(request));
+    const bytes = request.bytes ?? (await readEntry(request.plugin, request.entryPath));
     const compiled = await compileComponent(bytes, { file: request.entryPath, plugin: request.plugin, cacheDir: request.cacheDir });
     checkImports(compiled.imports, request.capabilities, request.plugin);
     return instantiate(compiled, request);
   },
 };
-
-async function readEntry(request: LoadRequest): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(request.entryPath));
-  } catch (err) {
-    throw new InvalidPluginBinary(request.entryPath, `cannot read the entry file: ${(err as Error).message}`, {
-      plugin: request.plugin,
-      cause: err,
-    });
-  }
-}
 
 async function instantiate(compiled: CompiledComponent, request: LoadRequest): Promise<V8Instance> {
   const plugin = request.plugin;

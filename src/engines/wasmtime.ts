@@ -7,7 +7,6 @@
  * version and WASI imports against the capabilities → instantiate (addon,
  * worker thread) → `WasmtimeInstance`.
  */
-import { readFile } from "node:fs/promises";
 import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
 import { ApiVersionMismatch, InvalidPluginBinary } from "../errors.js";
 import { HOST_WIT_VERSION } from "../version.js";
@@ -16,6 +15,7 @@ import { checkImports, wasiGrant } from "./wasmtime-capabilities.js";
 import { mapNativeError } from "./wasmtime-errors.js";
 import { HostBridge } from "./wasmtime-host.js";
 import { WasmtimeInstance } from "./wasmtime-instance.js";
+import { readEntry } from "../verify.js";
 
 export { WasmtimeInstance } from "./wasmtime-instance.js";
 
@@ -23,7 +23,7 @@ export const wasmtimeEngine: Engine = {
   name: "wasmtime",
   async load(request: LoadRequest): Promise<EngineInstance> {
     const addon = loadAddon();
-    const bytes = request.bytes ?? (await readEntry(request));
+    const bytes = request.bytes ?? (await readEntry(request.plugin, request.entryPath));
     const scope = { plugin: request.plugin, file: request.entryPath, export: "instantiate" };
 
     let component: NativeComponent;
@@ -71,17 +71,6 @@ export const wasmtimeEngine: Engine = {
 /** The addon, for callers that want its engine details (benchmarks, diagnostics). */
 export function wasmtimeAddon(): WasmtimeAddon {
   return loadAddon();
-}
-
-async function readEntry(request: LoadRequest): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(request.entryPath));
-  } catch (err) {
-    throw new InvalidPluginBinary(request.entryPath, `cannot read the entry file: ${(err as Error).message}`, {
-      plugin: request.plugin,
-      cause: err,
-    });
-  }
 }
 
 const major = (v: string) => {
