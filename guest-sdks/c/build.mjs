@@ -2,14 +2,14 @@
 // Builds a C plugin directory into a Wasm component:
 //   clang (wasm32-wasi, reactor) -> core module -> embed the WIT -> component.
 // Usage: node guest-sdks/c/build.mjs <plugin-dir> [--out plugin.wasm]
-import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, mkdtempSync, rmSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildCli, componentize, preview1Adapter } from "../component.mjs";
 
 const sdk = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(sdk, "..", "..");
 
 export function findClang() {
   for (const c of ["clang-16", "clang-17", "clang-18", "clang-15", "clang"]) {
@@ -21,7 +21,6 @@ export function findClang() {
 
 /** Build the C sources of `dir` (plus the SDK glue) into a component; returns its bytes. */
 export async function buildCPlugin(dir, outFile = path.join(dir, "plugin.wasm")) {
-  const { componentEmbed, componentNew } = await import("@bytecodealliance/jco-transpile/wasm-tools");
   const sources = readdirSync(dir).filter((f) => f.endsWith(".c")).map((f) => path.join(dir, f));
   if (!sources.length) throw new Error(`${dir}: no .c sources`);
   const tmp = mkdtempSync(path.join(tmpdir(), "plughost-c-"));
@@ -38,28 +37,11 @@ export async function buildCPlugin(dir, outFile = path.join(dir, "plugin.wasm"))
     const r = spawnSync(findClang(), args, { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`clang failed for ${dir}:\n${r.stderr}`);
     const binary = new Uint8Array(readFileSync(core));
-    const witSource = readFileSync(path.join(root, "wit", "plugin.wit"), "utf8");
-    const embedded = await componentEmbed({ binary, witSource, world: "plugin" });
-    const imports = WebAssembly.Module.imports(new WebAssembly.Module(binary));
-    const adapters = [];
-    if (imports.some((i) => i.module === "wasi_snapshot_preview1")) {
-      const jcoLib = path.join(root, "node_modules", "@bytecodealliance", "jco", "lib");
-      adapters.push(["wasi_snapshot_preview1", new Uint8Array(readFileSync(path.join(jcoLib, "wasi_snapshot_preview1.reactor.wasm")))]);
-    }
-    const component = await componentNew(embedded, adapters);
-    writeFileSync(outFile, component);
-    return component;
+    const usesWasi = WebAssembly.Module.imports(new WebAssembly.Module(binary)).some((i) => i.module === "wasi_snapshot_preview1");
+    return await componentize(binary, usesWasi ? [["wasi_snapshot_preview1", preview1Adapter()]] : [], outFile);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const [dir, flag, out] = process.argv.slice(2);
-  if (!dir) {
-    console.error("usage: node guest-sdks/c/build.mjs <plugin-dir> [--out file.wasm]");
-    process.exit(2);
-  }
-  const bytes = await buildCPlugin(path.resolve(dir), flag === "--out" && out ? path.resolve(out) : undefined);
-  console.log(`${dir}: ${bytes.length} bytes`);
-}
+await buildCli(import.meta.url, "c", buildCPlugin);

@@ -11,6 +11,7 @@ import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildCli, componentize, preview1Adapter } from "../component.mjs";
 
 const sdk = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(sdk, "..", "..");
@@ -73,17 +74,6 @@ const STDIO_LOG_EXPORT = "plughost_go_log";
 const STDIO_FUNCS = new Set(["fd_write", "poll_oneoff", "fd_prestat_get", "fd_prestat_dir_name", "fd_fdstat_get", "fd_fdstat_set_flags", "fd_close"]);
 /** preview1 imports that need no file access: the runtime's own, and those of os/fmt's start-up. */
 const NO_FILES = new Set([...STDIO_FUNCS, "sched_yield", "proc_exit", "args_get", "args_sizes_get", "clock_time_get", "clock_res_get", "environ_get", "environ_sizes_get", "random_get"]);
-
-/** The jco preview1 reactor adapter (jco comes with componentize-js). */
-function preview1Adapter() {
-  const candidates = [
-    path.join(root, "node_modules", "@bytecodealliance", "jco", "lib"),
-    path.join(root, "node_modules", "@bytecodealliance", "componentize-js", "node_modules", "@bytecodealliance", "jco", "lib"),
-  ].map((d) => path.join(d, "wasi_snapshot_preview1.reactor.wasm"));
-  const file = candidates.find((f) => existsSync(f));
-  if (!file) throw new Error(`the WASI preview1 reactor adapter is missing (looked for ${candidates.join(", ")}): run npm install`);
-  return new Uint8Array(readFileSync(file));
-}
 
 function readU32(buf, pos) {
   let result = 0, shift = 0, b;
@@ -190,7 +180,7 @@ export function rewriteImports(binary, rename, reexport = {}) {
 
 /** Build the Go plugin in `dir` into a component; returns its bytes. */
 export async function buildGoPlugin(dir, outFile = path.join(dir, "plugin.wasm")) {
-  const { componentEmbed, componentNew, parse } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+  const { componentEmbed, parse } = await import("@bytecodealliance/jco-transpile/wasm-tools");
   const tmp = mkdtempSync(path.join(tmpdir(), "plughost-go-"));
   try {
     let binary = compileGo(path.resolve(dir), tmp);
@@ -209,21 +199,10 @@ export async function buildGoPlugin(dir, outFile = path.join(dir, "plugin.wasm")
       });
       adapters.push([STDIO_MODULE, stdio]);
     }
-    const embedded = await componentEmbed({ binary, witSource, world: "plugin" });
-    const component = await componentNew(embedded, adapters);
-    writeFileSync(outFile, component);
-    return component;
+    return await componentize(binary, adapters, outFile);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const [dir, flag, out] = process.argv.slice(2);
-  if (!dir) {
-    console.error("usage: node guest-sdks/go/build.mjs <plugin-dir> [--out file.wasm]");
-    process.exit(2);
-  }
-  const bytes = await buildGoPlugin(path.resolve(dir), flag === "--out" && out ? path.resolve(out) : undefined);
-  console.log(`${dir}: ${bytes.length} bytes`);
-}
+await buildCli(import.meta.url, "go", buildGoPlugin);

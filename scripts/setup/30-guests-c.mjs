@@ -33,7 +33,7 @@ export async function run() {
   const { buildCPlugin } = await import(path.join(root, "guest-sdks/c/build.mjs"));
   for (const dir of cPluginDirs()) {
     const rel = path.relative(root, dir);
-    await buildIfChanged(`.cache/stamps/c-${rel.replace(/[\\/]/g, "_")}`, [rel, "guest-sdks/c", "wit", ...includedSources(dir)], [path.join(rel, "plugin.wasm")], () =>
+    await buildIfChanged(`.cache/stamps/c-${rel.replace(/[\\/]/g, "_")}`, [rel, "guest-sdks/c", "guest-sdks/component.mjs", "wit", ...includedSources(dir)], [path.join(rel, "plugin.wasm")], () =>
       buildCPlugin(dir),
     );
   }

@@ -16,6 +16,7 @@ const SDK_INPUTS = [
   "guest-sdks/go/plughost.go",
   "guest-sdks/go/internal",
   "guest-sdks/go/build.mjs",
+  "guest-sdks/component.mjs",
   "guest-sdks/go/stdio-adapter.wat",
   "wit/plugin.wit",
 ];

@@ -65,7 +65,7 @@ export async function run() {
     const wit = readdirSync(dir).find((f) => f.endsWith(".wit"));
     // Same stamp name as step 30 for the plain fixtures.
     const stamp = `.cache/stamps/c-${rel.replace(/[\\/]/g, "_")}`;
-    await buildIfChanged(stamp, [rel, "guest-sdks/c", "wit"], [path.join(rel, "plugin.wasm")], () =>
+    await buildIfChanged(stamp, [rel, "guest-sdks/c", "guest-sdks/component.mjs", "wit"], [path.join(rel, "plugin.wasm")], () =>
       wit ? buildWithExtraWit(dir, path.join(dir, wit)) : buildCPlugin(dir),
     );
   }
