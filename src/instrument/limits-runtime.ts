@@ -148,6 +148,27 @@ export class Limits {
     return true;
   }
 
+  /**
+   * Charge `units` of fuel for work the host does on the guest's behalf
+   * (bytes copied, path segments resolved, messages queued), so a guest cannot
+   * buy unbounded host time with a cheap import call. Throws a `FuelSignal`
+   * (mapped to `FuelExhausted`) when the current call cannot pay for it; call
+   * it before doing the work. A no-op when unmetered.
+   */
+  charge(units: number): void {
+    if (!this.metered || !(units > 0)) return;
+    const left = this.#get() - Math.ceil(units);
+    this.#set(left);
+    if (left < 0) {
+      const used = this.#budget - left;
+      if (!this.#exhausted) {
+        this.#exhausted = true;
+        this.#violation("fuel", `host work of ${Math.ceil(units)} fuel units took the call past its ${this.#budget}-unit budget`);
+      }
+      throw new FuelSignal(used, this.#budget);
+    }
+  }
+
   /** The budget of the current call (the lifetime budget may have lowered it). */
   get callBudget(): number {
     return this.#budget;
