@@ -38,7 +38,9 @@ export class ManifestError extends PlughostError {
   readonly file: string;
   readonly problems: readonly ManifestProblem[];
   constructor(file: string, problems: readonly ManifestProblem[], details: ErrorDetails = {}) {
-    const lines = problems.map((p) => `${p.pointer || "/"}: ${p.message}`);
+    // The message spells out the first ten problems (a hostile manifest can have thousands); `problems` has them all.
+    const lines = problems.slice(0, 10).map((p) => `${p.pointer || "/"}: ${p.message}`);
+    if (problems.length > 10) lines.push(`… and ${problems.length - 10} more`);
     super("E_MANIFEST_INVALID", `invalid manifest ${file}: ${lines.join("; ")}`, details);
     this.file = file;
     this.problems = problems;
@@ -300,4 +302,41 @@ export class PluginUnmounted extends PlughostError {
 /** True for errors after which the engine instance must be discarded. */
 export function isInstanceFault(err: unknown): err is InstanceFault {
   return err instanceof InstanceFault;
+}
+
+/** The compile cache directory is not private to the user running the host; nothing in it is used. */
+export class CacheUnsafe extends PlughostError {
+  /** The cache directory as configured. */
+  readonly path: string;
+  /** The path that failed the check (the directory, a parent or its key file). */
+  readonly offending: string;
+  readonly problem: string;
+  constructor(dir: string, offending: string, problem: string, details: ErrorDetails = {}) {
+    super(
+      "E_CACHE_UNSAFE",
+      `the compile cache ${dir} ${problem}; cached code there could have been planted by someone else, so it is not used. ` +
+        "Remove it, or use a directory that only this user can write (the cacheDir option, XDG_CACHE_HOME, or cacheDir: false)",
+      details,
+    );
+    this.path = dir;
+    this.offending = offending;
+    this.problem = problem;
+  }
+}
+
+/** A sandboxed native plugin kept using CPU between its calls (threads left running) past its budget; its helper was killed. */
+export class CpuBudgetExceeded extends InstanceFault {
+  readonly budgetMs: number;
+  readonly usedMs: number;
+  constructor(exportName: string, usedMs: number, budgetMs: number, details: ErrorDetails = {}) {
+    super(
+      "E_CPU_BUDGET",
+      exportName,
+      `used ${usedMs} ms of CPU between calls, past its budget of ${budgetMs} ms; the helper was killed. ` +
+        "A plugin's threads must stop working when its call returns (or raise the sandbox option idleCpuMs)",
+      details,
+    );
+    this.budgetMs = budgetMs;
+    this.usedMs = usedMs;
+  }
 }

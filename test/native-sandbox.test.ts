@@ -224,12 +224,13 @@ describe("helper cleanup that fails", () => {
 });
 
 describe("sandbox helper", () => {
-  it("reports the measures in force (as root: namespaces, setuid nobody, rlimits, no_new_privs, seccomp)", async () => {
+  it("reports the measures in force (namespaces, a private root, dropped privileges, rlimits, no_new_privs, seccomp)", async () => {
     const { inst } = await start("basic");
     const m = inst.info.measures;
-    expect(m).toEqual(expect.arrayContaining(["net-namespace", "pid-namespace", "no-new-privs", "seccomp", "rlimits"]));
-    if (process.getuid?.() === 0) expect(m).toContain("setuid-nobody");
-    else expect(m).toContain("user-namespace");
+    expect(m).toEqual(
+      expect.arrayContaining(["net-namespace", "pid-namespace", "mount-namespace", "private-root", "dropped-privileges", "no-new-privs", "seccomp", "rlimits"]),
+    );
+    if (process.getuid?.() !== 0) expect(m).toContain("user-namespace");
   });
 
   it("pipelines: many calls in flight, each answered by id", async () => {

@@ -40,6 +40,7 @@ export function buildPlugin(sources, out, { sdk = true, extra = [] } = {}) {
 const FIXTURE_FLAGS = {
   "nodelete.c": ["-Wl,-z,nodelete"],
   "hostile.c": ["-I", path.join(helperDir, "src")],
+  "intruder.c": ["-lm"], // links a library the helper does not load: its private root must hold it
 };
 
 function fixtureOutputs() {

@@ -42,11 +42,14 @@ export const SANDBOX_FLAGS = {
   "mount-namespace": 1 << 3,
   "ipc-namespace": 1 << 4,
   "uts-namespace": 1 << 5,
-  "setuid-nobody": 1 << 6,
+  /** Root: the plugin runs as a uid of its own helper; a user namespace: its capabilities dropped. */
+  "dropped-privileges": 1 << 6,
   "no-new-privs": 1 << 7,
   seccomp: 1 << 8,
   rlimits: 1 << 9,
   libseccomp: 1 << 10,
+  /** A private read-only root holding only the library and the system libraries it links. */
+  "private-root": 1 << 11,
 } as const;
 export type SandboxMeasure = keyof typeof SANDBOX_FLAGS;
 

@@ -36,6 +36,8 @@
 #include "shm.h"
 
 #define IN_FD 3
+/* As root, each helper's plugin runs as PH_UID_BASE + the helper's pid. */
+#define PH_UID_BASE 2000000000u
 #define OUT_FD 4
 
 typedef int32_t (*InitFn)(PluginContext *);
@@ -566,6 +568,9 @@ int main(int argc, char **argv) {
     else path = a;
   }
   main_thread = pthread_self();
+  /* Spawned in a process group of its own: this pid is unique among live
+   * helpers, and so is the uid made from it (see ph_drop_privileges). */
+  pid_t helper_pid = getpid();
   signal(SIGPIPE, SIG_IGN);
   in_cap = 65536;
   in_buf = malloc(in_cap);
@@ -589,7 +594,13 @@ int main(int argc, char **argv) {
   unsigned flags = 0;
   if (use_ns) flags |= ph_enter_namespaces(); /* may fork: below runs in the namespaced child */
   main_thread = pthread_self();
-  flags |= ph_drop_privileges();
+  if (use_ns) {
+    /* Before the library is mapped: its constructors run inside dlopen. */
+    if (flags & PH_SB_MNTNS) flags |= ph_private_root(so_fd);
+    if (!(flags & PH_SB_ROOT))
+      fail(PH_FAIL_SANDBOX, "cannot hide the host's files from the plugin (no mount namespace or no private root)", PH_EXIT_SANDBOX);
+  }
+  flags |= ph_drop_privileges((uid_t)(PH_UID_BASE + (uint32_t)helper_pid));
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* again: a credential change clears it */
   flags |= ph_set_rlimits(&lim);
   flags |= ph_no_new_privs();
@@ -600,9 +611,14 @@ int main(int argc, char **argv) {
   }
 
   char fdpath[64];
-  snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", so_fd);
+  if (flags & PH_SB_ROOT) { /* the copy in the private root is what gets mapped */
+    close(so_fd);
+    so_fd = -1;
+  }
+  if (flags & PH_SB_ROOT) snprintf(fdpath, sizeof fdpath, "%s", PH_ROOT_LIB);
+  else snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", so_fd);
   void *h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
-  if (!h) h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h && !(flags & PH_SB_ROOT)) h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     const char *e = dlerror();
     char msg[1024];
@@ -611,7 +627,7 @@ int main(int argc, char **argv) {
     else snprintf(msg, sizeof msg, "%s", e ? e : "dlopen failed");
     fail(PH_FAIL_DLOPEN, msg, PH_EXIT_SANDBOX);
   }
-  close(so_fd);
+  if (so_fd >= 0) close(so_fd);
   plugin_init_fn = (InitFn)dlsym(h, "plugin_init");
   plugin_teardown_fn = (InitFn)dlsym(h, "plugin_teardown");
   if (!plugin_init_fn) fail(PH_FAIL_SYMBOL, "plugin_init", PH_EXIT_SANDBOX);

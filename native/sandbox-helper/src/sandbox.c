@@ -9,9 +9,12 @@
 
 #include "protocol.h"
 
+#include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -24,6 +27,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <ucontext.h>
@@ -32,8 +36,6 @@
 #ifdef HAVE_LIBSECCOMP
 #include <seccomp.h>
 #endif
-
-#define NOBODY 65534
 
 /* ── namespaces ─────────────────────────────────────────────────────────── */
 
@@ -149,11 +151,167 @@ unsigned ph_enter_namespaces(void) {
   return got;
 }
 
+/* ── the private root ───────────────────────────────────────────────────── */
+
+#if defined(__x86_64__)
+#define PH_TRIPLET "x86_64-linux-gnu"
+#define PH_EM EM_X86_64
+#elif defined(__aarch64__)
+#define PH_TRIPLET "aarch64-linux-gnu"
+#define PH_EM EM_AARCH64
+#endif
+
+/* Where the loader looks when there is no ld.so.cache (glibc's system dirs,
+ * multiarch first), then the lib64 layout of other distributions. A library
+ * is placed in the new root at the path it was found at, so the loader's own
+ * search, in this order, finds it there. */
+static const char *const LIBDIRS[] = {"/lib/" PH_TRIPLET, "/usr/lib/" PH_TRIPLET, "/lib", "/usr/lib", "/lib64", "/usr/lib64"};
+
+#define STAGE "/tmp"       /* mount point of the new root while it is built */
+#define MAX_LIBS 64
+#define MAX_TABLE (1u << 20) /* bound on a dynamic section or string table read */
+
+typedef struct {
+  char names[MAX_LIBS][256];
+  int n;
+} Needed;
+
+static int read_at(int fd, void *buf, size_t n, off_t off) {
+  return pread(fd, buf, n, off) == (ssize_t)n ? 0 : -1;
+}
+
+/* A 64-bit ELF file for this machine. */
+static int elf_header(int fd, Elf64_Ehdr *eh) {
+  if (read_at(fd, eh, sizeof *eh, 0) != 0) return -1;
+  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_machine != PH_EM) return -1;
+  if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > 128) return -1;
+  return 0;
+}
+
+/* Append the DT_NEEDED names of the ELF file at `fd` to `out` (deduplicated). */
+static void elf_needed(int fd, Needed *out) {
+  Elf64_Ehdr eh;
+  Elf64_Phdr ph[128];
+  if (elf_header(fd, &eh) != 0 || read_at(fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), (off_t)eh.e_phoff) != 0) return;
+  const Elf64_Phdr *dyn = NULL;
+  for (int i = 0; i < eh.e_phnum; i++)
+    if (ph[i].p_type == PT_DYNAMIC) dyn = &ph[i];
+  if (!dyn || dyn->p_filesz > MAX_TABLE) return;
+  size_t ndyn = dyn->p_filesz / sizeof(Elf64_Dyn);
+  Elf64_Dyn *d = malloc(ndyn * sizeof(Elf64_Dyn) + 1);
+  if (!d || read_at(fd, d, ndyn * sizeof(Elf64_Dyn), (off_t)dyn->p_offset) != 0) {
+    free(d);
+    return;
+  }
+  uint64_t strtab = 0, strsz = 0;
+  for (size_t i = 0; i < ndyn && d[i].d_tag != DT_NULL; i++) {
+    if (d[i].d_tag == DT_STRTAB) strtab = d[i].d_un.d_ptr;
+    if (d[i].d_tag == DT_STRSZ) strsz = d[i].d_un.d_val;
+  }
+  off_t stroff = -1;
+  for (int i = 0; i < eh.e_phnum; i++) /* the string table's address to its file offset */
+    if (ph[i].p_type == PT_LOAD && strtab >= ph[i].p_vaddr && strtab - ph[i].p_vaddr < ph[i].p_filesz)
+      stroff = (off_t)(strtab - ph[i].p_vaddr + ph[i].p_offset);
+  char *str = strsz && strsz <= MAX_TABLE && stroff >= 0 ? malloc(strsz + 1) : NULL;
+  if (str && read_at(fd, str, strsz, stroff) == 0) {
+    str[strsz] = 0;
+    for (size_t i = 0; i < ndyn && d[i].d_tag != DT_NULL; i++) {
+      if (d[i].d_tag != DT_NEEDED || d[i].d_un.d_val >= strsz) continue;
+      const char *name = str + d[i].d_un.d_val;
+      if (strchr(name, '/') || strlen(name) >= 256) continue; /* only names the loader searches for */
+      int dup = 0;
+      for (int k = 0; k < out->n; k++) dup |= strcmp(out->names[k], name) == 0;
+      if (!dup && out->n < MAX_LIBS) strcpy(out->names[out->n++], name);
+    }
+  }
+  free(str);
+  free(d);
+}
+
+static int mkdirs(char *path) { /* mkdir -p, in place */
+  for (char *p = path + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    int rc = mkdir(path, 0755);
+    *p = '/';
+    if (rc != 0 && errno != EEXIST) return -1;
+  }
+  return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+static int copy_fd(int from, const char *to) {
+  int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0555);
+  if (out < 0) return -1;
+  char buf[65536];
+  off_t off = 0;
+  ssize_t n;
+  int rc = 0;
+  while ((n = pread(from, buf, sizeof buf, off)) > 0) {
+    if (write(out, buf, (size_t)n) != n) rc = -1;
+    off += n;
+  }
+  if (n < 0) rc = -1;
+  close(out);
+  return rc;
+}
+
+/* Copy a library the plugin links (and, in turn, what that one links) into the new root. */
+static void place_needed(Needed *need) {
+  for (int i = 0; i < need->n; i++) { /* need->n grows as libraries bring their own */
+    const char *name = need->names[i];
+    void *loaded = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
+    if (loaded) { /* the helper has it mapped already (libc, ...): the loader will not look for it */
+      dlclose(loaded);
+      continue;
+    }
+    for (size_t k = 0; k < sizeof LIBDIRS / sizeof LIBDIRS[0]; k++) {
+      char from[512], to[600];
+      snprintf(from, sizeof from, "%s/%s", LIBDIRS[k], name);
+      int fd = open(from, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      Elf64_Ehdr eh;
+      if (elf_header(fd, &eh) != 0) { /* another architecture's copy: the loader skips it too */
+        close(fd);
+        continue;
+      }
+      snprintf(to, sizeof to, STAGE "%s", LIBDIRS[k]);
+      if (mkdirs(to) == 0) {
+        snprintf(to, sizeof to, STAGE "%s", from);
+        copy_fd(fd, to);
+      }
+      elf_needed(fd, need);
+      close(fd);
+      break;
+    }
+  }
+}
+
+unsigned ph_private_root(int so_fd) {
+  if (mount("plughost", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=268435456") != 0) return 0;
+  if (copy_fd(so_fd, STAGE PH_ROOT_LIB) != 0) return 0;
+  Needed need;
+  need.n = 0;
+  elf_needed(so_fd, &need);
+  place_needed(&need);
+  if (mkdir(STAGE "/.old", 0700) != 0) return 0;
+  if (syscall(SYS_pivot_root, STAGE, STAGE "/.old") != 0 || chdir("/") != 0) return 0;
+  if (umount2("/.old", MNT_DETACH) != 0 || rmdir("/.old") != 0) return 0;
+  /* Nothing in it may change: the plugin runs from it. */
+  if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) != 0) return 0;
+  return PH_SB_ROOT;
+}
+
 /* ── privileges and limits ──────────────────────────────────────────────── */
 
-unsigned ph_drop_privileges(void) {
-  if (geteuid() != 0) return 0;
-  if (setgroups(0, NULL) != 0 || setgid(NOBODY) != 0 || setuid(NOBODY) != 0) return 0;
+unsigned ph_drop_privileges(uid_t uid) {
+  if (geteuid() != 0) {
+    /* In a user namespace we hold every capability of that namespace: give them up. */
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    return syscall(SYS_capset, &h, d) == 0 ? PH_SB_SETUID : 0;
+  }
+  if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) return 0;
   if (setuid(0) == 0) _exit(PH_EXIT_SANDBOX); /* must be irreversible */
   return PH_SB_SETUID;
 }
@@ -212,7 +370,7 @@ typedef struct {
 #define DENY(sys) {__NR_##sys, #sys, A_DENY, -1, 0, 0, 0}
 
 static const Rule BASE[] = {
-    R(read), R(write), R(readv), R(writev), R(pread64), R(pwrite64), R(close), R(fstat), R(newfstatat), R(lseek),
+    R(read), R(write), R(readv), R(writev), R(pread64), R(pwrite64), R(close), R(fstat), R(lseek),
     R(mmap), R(munmap), R(mprotect), R(mremap), R(brk), R(madvise), R(futex), R(set_robust_list), R(get_robust_list),
     R(rseq), R(set_tid_address), R(exit), R(exit_group), R(rt_sigaction), R(rt_sigprocmask), R(rt_sigreturn),
     R(sigaltstack), R(nanosleep), R(clock_nanosleep), R(clock_gettime), R(clock_getres), R(gettimeofday), R(getpid),
@@ -240,6 +398,23 @@ static const Rule BASE[] = {
 #endif
 };
 
+/* Metadata of paths: the loader needs it while it maps the plugin (phase 1,
+ * inside the private root); plugin code gets none (phase 2). fstat(fd) is
+ * newfstatat(fd, "", AT_EMPTY_PATH) in glibc, so that form stays. */
+static const Rule META1[] = {
+    R(newfstatat), R(statx), R(faccessat), R(faccessat2), R(readlinkat),
+#ifdef __NR_stat
+    R(stat), R(lstat), R(access), R(readlink),
+#endif
+};
+static const Rule META2[] = {
+    {__NR_newfstatat, "newfstatat", A_ALLOW, 3, AT_EMPTY_PATH, AT_EMPTY_PATH, A_DENY},
+    DENY(statx), DENY(faccessat), DENY(faccessat2), DENY(readlinkat),
+#ifdef __NR_stat
+    DENY(stat), DENY(lstat), DENY(access), DENY(readlink),
+#endif
+};
+
 #define RO_MASK (O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND)
 
 static int count_rules(int phase, int self_pid, Rule *out, size_t cap) {
@@ -250,6 +425,9 @@ static int count_rules(int phase, int self_pid, Rule *out, size_t cap) {
     if (r.nr == __NR_kill) r = (Rule){__NR_kill, "kill", A_ALLOW, 0, 0xffffffffu, (uint32_t)self_pid, A_DENY};
     out[n++] = r;
   }
+  const Rule *meta = phase == 1 ? META1 : META2;
+  size_t nmeta = phase == 1 ? sizeof META1 / sizeof META1[0] : sizeof META2 / sizeof META2[0];
+  for (size_t i = 0; i < nmeta && n < cap; i++) out[n++] = meta[i];
   if (n + 4 > cap) return (int)n;
   /* limits of this process only (pid 0) */
   out[n++] = (Rule){__NR_prlimit64, "prlimit64", A_ALLOW, 0, 0xffffffffu, 0, A_DENY};

@@ -3,6 +3,7 @@
 #ifndef PLUGHOST_HELPER_SANDBOX_H
 #define PLUGHOST_HELPER_SANDBOX_H
 #include <stdint.h>
+#include <sys/types.h>
 
 #define PH_EXIT_PROTOCOL 97
 #define PH_EXIT_SANDBOX 98
@@ -17,7 +18,14 @@ typedef struct {
 
 /* May fork (pid namespace): returns only in the process that runs the plugin. */
 unsigned ph_enter_namespaces(void);
-unsigned ph_drop_privileges(void);
+/* The plugin's own filesystem: a read-only tmpfs root holding the library
+ * (copied from so_fd to PH_ROOT_LIB) and the system libraries it links, and
+ * nothing else. Needs the mount namespace; returns PH_SB_ROOT or 0. */
+#define PH_ROOT_LIB "/plugin.so"
+unsigned ph_private_root(int so_fd);
+/* As root: become `uid` (a uid of this helper alone, so RLIMIT_NPROC counts
+ * only its threads). Otherwise: drop the capabilities a user namespace gave. */
+unsigned ph_drop_privileges(uid_t uid);
 unsigned ph_set_rlimits(const PhLimits *limits);
 unsigned ph_no_new_privs(void);
 /* Phase 1: allow read-only opens (the loader maps the plugin). Phase 2: no opens. */
