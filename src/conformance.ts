@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 import { pino } from "pino";
 import { effectiveCapabilities } from "./capabilities.js";
+import { defaultCacheDir } from "./cache-dir.js";
 import type { HostCalls, LogLevel } from "./engine.js";
 import { getEngine } from "./engines/index.js";
 import { PlughostError } from "./errors.js";
@@ -248,7 +249,7 @@ class CaseScope {
 
   /** The compile cache the registries use, for loading through an engine directly. */
   get engineCacheDir(): string | undefined {
-    return this.#cacheDir === false ? undefined : (this.#cacheDir ?? path.join(os.tmpdir(), "plughost-cache"));
+    return this.#cacheDir === false ? undefined : (this.#cacheDir ?? defaultCacheDir());
   }
 
   /** A registry on the suite's engine that grants the plugin what it declares and records its logs. */

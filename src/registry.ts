@@ -7,7 +7,6 @@
  */
 import { EventEmitter } from "node:events";
 import { readdir, stat } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import {
   InitializationFailed,
@@ -40,6 +39,8 @@ import { createLogger, type Logger } from "./logger.js";
 import { loadManifest, MANIFEST_FILES, type Manifest } from "./manifest.js";
 import { emptyMetrics, type PluginMetrics } from "./metrics.js";
 import { effectiveCapabilities, normalizeCapability } from "./capabilities.js";
+import { defaultCacheDir } from "./cache-dir.js";
+import { checkProtectedGrants, protectedPaths } from "./protected-paths.js";
 import { resolvePluginConfig } from "./plugin-config.js";
 import { checkApiVersion, resolveLoadOrder } from "./resolve.js";
 import { compileTrustList, verifySignature, type SignaturePolicy, type TrustList } from "./signatures.js";
@@ -74,7 +75,11 @@ export interface RegistryOptions {
   violationThreshold?: number;
   unmountBehavior?: UnmountBehavior;
   recovery?: Partial<RecoveryPolicy>;
-  /** On-disk cache for compiled artifacts; safe to delete. Default: `<tmpdir>/plughost-cache`. `false` disables it. */
+  /**
+   * On-disk cache for compiled artifacts; safe to delete. Default: `$XDG_CACHE_HOME/plughost` (else
+   * `~/.cache/plughost`). It must be private to this user (created 0700; otherwise `CacheUnsafe`), and no
+   * plugin may be granted a directory that contains it or lies inside it. `false` disables it.
+   */
   cacheDir?: string | false;
   logger?: Logger;
   hostCalls?: Partial<HostCallOptions>;
@@ -281,7 +286,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#logger = options.logger ?? createLogger();
     this.#hostCallOptions = { ...DEFAULT_HOST_CALL_OPTIONS, ...options.hostCalls };
     this.#recovery = { ...DEFAULT_RECOVERY, ...options.recovery };
-    this.#cacheDir = options.cacheDir === false ? undefined : (options.cacheDir ?? path.join(os.tmpdir(), "plughost-cache"));
+    this.#cacheDir = options.cacheDir === false ? undefined : path.resolve(options.cacheDir ?? defaultCacheDir());
     this.#trust = options.signatures ? compileTrustList(options.signatures) : undefined;
   }
 
@@ -382,6 +387,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       }
     }
     entry.capabilities = effectiveCapabilities(m.capabilities, m.optionalCapabilities, this.#grantsFor(m.name), m.name);
+    // No plugin may reach the compile cache or plughost's own files.
+    checkProtectedGrants(entry.capabilities, protectedPaths(this.#cacheDir), m.name);
     entry.config = resolvePluginConfig(m, this.#options.config?.[m.name]);
     entry.limits = this.#limitsFor(m);
   }

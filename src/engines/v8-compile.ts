@@ -4,9 +4,9 @@
  * content hash, in memory and on disk.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readFile, writeFile, readdir, rename } from "node:fs/promises";
+import { mkdir, readFile, writeFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
+import { cacheMac, macMatches, openCache, warnCacheRebuilt, type CacheRoot } from "../cache-dir.js";
 import { ApiVersionMismatch, InvalidPluginBinary } from "../errors.js";
 import { HOST_WIT_VERSION } from "../version.js";
 
@@ -63,17 +63,20 @@ export function contentHash(bytes: Uint8Array): string {
 
 /**
  * Compile (transpile) a component, or return it from cache. Cached glue lives
- * in `<cacheDir>/v8/<hash>/`; it is safe to delete.
+ * in `<cacheDir>/v8/<hash>/`, sealed with the cache's key (cache-dir.ts) and
+ * verified on every read; it is safe to delete.
  */
 export function compileComponent(
   bytes: Uint8Array,
   options: { file: string; plugin: string; cacheDir?: string | undefined },
 ): Promise<CompiledComponent> {
   checkComponentHeader(bytes, options.file, options.plugin);
+  // An unsafe cache directory fails every load that names it, cached in memory or not.
+  const cache = options.cacheDir ? openCache(options.cacheDir, options.plugin) : undefined;
   const hash = contentHash(bytes);
   let pending = memoryCache.get(hash);
   if (!pending) {
-    pending = compileUncached(bytes, hash, options);
+    pending = compileUncached(bytes, hash, cache, options);
     memoryCache.set(hash, pending);
     pending.catch(() => memoryCache.delete(hash));
   }
@@ -89,18 +92,20 @@ interface GlueFiles {
 async function compileUncached(
   bytes: Uint8Array,
   hash: string,
-  options: { file: string; plugin: string; cacheDir?: string | undefined },
+  cache: CacheRoot | undefined,
+  options: { file: string; plugin: string },
 ): Promise<CompiledComponent> {
-  const dir = options.cacheDir ? path.join(options.cacheDir, "v8", hash) : undefined;
-  const glue = (dir && (await readGlue(dir))) || (await transpile(bytes, options));
+  const dir = cache ? path.join(cache.dir, "v8", hash) : undefined;
+  const cached = cache && dir ? await readGlue(dir, hash, cache.key) : undefined;
+  const glue = cached ?? (await transpile(bytes, options));
   checkWorld(glue.exports, options);
-  if (dir && !(await readGlue(dir))) await writeGlue(dir, glue);
+  if (cache && dir && !cached) await writeGlue(dir, hash, glue, cache.key);
 
   const js = glue.files.get("plugin.js");
   if (!js) throw new InvalidPluginBinary(options.file, "jco produced no glue", { plugin: options.plugin });
-  const url = dir
-    ? pathToFileURL(path.join(dir, "plugin.js")).href
-    : `data:text/javascript;base64,${Buffer.from(js).toString("base64")}`;
+  // Import the verified bytes themselves, never a path: a file could change
+  // between the check and the import.
+  const url = `data:text/javascript;base64,${Buffer.from(js).toString("base64")}`;
   const mod = (await import(url)) as { instantiate: GlueInstantiate };
   const coreBytes = new Map<string, Uint8Array>();
   for (const [name, data] of glue.files) if (name.endsWith(".wasm")) coreBytes.set(name, data);
@@ -146,29 +151,65 @@ function checkWorld(exports: readonly string[], options: { file: string; plugin:
   if (!compatible) throw new ApiVersionMismatch(HOST_WIT_VERSION, version, { plugin: options.plugin });
 }
 
-async function readGlue(dir: string): Promise<GlueFiles | undefined> {
-  try {
-    const meta = JSON.parse(await readFile(path.join(dir, "meta.json"), "utf8")) as { imports: string[]; exports: string[] };
-    const files = new Map<string, Uint8Array>();
-    for (const name of await readdir(dir)) {
-      if (name === "plugin.js" || name.endsWith(".wasm")) files.set(name, new Uint8Array(await readFile(path.join(dir, name))));
-    }
-    return files.has("plugin.js") ? { files, imports: meta.imports, exports: meta.exports } : undefined;
-  } catch {
-    return undefined;
-  }
+const GLUE_SEAL = "plughost-v8-glue-1";
+const GLUE_FILE = /^(plugin\.js|[\w.-]+\.wasm)$/;
+
+interface GlueMeta {
+  imports: string[];
+  exports: string[];
+  files: string[];
+  mac: string;
 }
 
-async function writeGlue(dir: string, glue: GlueFiles): Promise<void> {
+/** The seal covers the component hash, the metadata and every file, in order. */
+function sealGlue(key: Buffer, hash: string, glue: GlueFiles, names: readonly string[]): Buffer {
+  const parts: (string | Uint8Array)[] = [hash, JSON.stringify([glue.imports, glue.exports, names])];
+  for (const name of names) parts.push(glue.files.get(name)!);
+  return cacheMac(key, GLUE_SEAL, parts);
+}
+
+/**
+ * The cached glue, when its seal verifies; otherwise undefined. An entry that
+ * exists but does not verify is removed (and reported) so it is rebuilt.
+ */
+async function readGlue(dir: string, hash: string, key: Buffer): Promise<GlueFiles | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dir, "meta.json"), "utf8");
+  } catch {
+    return undefined; // not cached yet
+  }
+  try {
+    const meta = JSON.parse(text) as GlueMeta;
+    const names = meta.files;
+    if (!Array.isArray(names) || !names.includes("plugin.js") || !names.every((n) => typeof n === "string" && GLUE_FILE.test(n))) {
+      throw new Error("bad file list");
+    }
+    const files = new Map<string, Uint8Array>();
+    for (const name of names) files.set(name, new Uint8Array(await readFile(path.join(dir, name))));
+    const glue = { files, imports: meta.imports, exports: meta.exports };
+    if (macMatches(meta.mac, sealGlue(key, hash, glue, names))) return glue;
+  } catch {
+    // unreadable or malformed: the same as a bad seal
+  }
+  warnCacheRebuilt("v8 glue", dir);
+  await rm(dir, { recursive: true, force: true });
+  return undefined;
+}
+
+async function writeGlue(dir: string, hash: string, glue: GlueFiles, key: Buffer): Promise<void> {
   // Write to a temporary directory and rename, so a crash never leaves a half-written entry.
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  await mkdir(tmp, { recursive: true });
-  for (const [name, data] of glue.files) await writeFile(path.join(tmp, name), data);
-  await writeFile(path.join(tmp, "meta.json"), JSON.stringify({ imports: glue.imports, exports: glue.exports }));
+  await mkdir(tmp, { recursive: true, mode: 0o700 });
+  const names = [...glue.files.keys()].sort();
+  for (const name of names) await writeFile(path.join(tmp, name), glue.files.get(name)!, { mode: 0o600 });
+  const meta: GlueMeta = { imports: glue.imports, exports: glue.exports, files: names, mac: sealGlue(key, hash, glue, names).toString("hex") };
+  await writeFile(path.join(tmp, "meta.json"), JSON.stringify(meta), { mode: 0o600 });
   try {
     await rename(tmp, dir);
   } catch {
-    // Another process won the race; its entry is equivalent.
+    // Another process won the race; its entry is equivalent (and verified when read).
+    await rm(tmp, { recursive: true, force: true });
   }
 }
 

@@ -44,7 +44,7 @@ export interface NativeInstance {
 }
 
 export interface NativeComponent {
-  /** "memory", "disk" (the on-disk cache) or "compiled". */
+  /** "memory", "disk" (the on-disk cache), "compiled", or "rebuilt" (a cached artefact failed its seal). */
   readonly source: string;
   imports(): string[];
   exports(): string[];
@@ -52,7 +52,8 @@ export interface NativeComponent {
 }
 
 export interface WasmtimeAddon {
-  compile(bytes: Uint8Array, cacheDir: string | null): Promise<NativeComponent>;
+  /** The disk cache is used only with the cache's key (cache-dir.ts), which seals every artefact. */
+  compile(bytes: Uint8Array, cacheDir: string | null, cacheKey?: Uint8Array | null): Promise<NativeComponent>;
   engineInfo(): { addonVersion: string; pooling: boolean; tickMs: number };
   usePoolingAllocator(enable: boolean): boolean;
 }

@@ -8,7 +8,9 @@
  * worker thread) → `WasmtimeInstance`.
  */
 import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
-import { ApiVersionMismatch, InvalidPluginBinary } from "../errors.js";
+import path from "node:path";
+import { openCache, warnCacheRebuilt } from "../cache-dir.js";
+import { ApiVersionMismatch, CacheUnsafe, InvalidPluginBinary } from "../errors.js";
 import { HOST_WIT_VERSION } from "../version.js";
 import { loadAddon, STATE_CELLS, type NativeComponent, type WasmtimeAddon } from "./wasmtime-addon.js";
 import { checkImports, wasiGrant } from "./wasmtime-capabilities.js";
@@ -28,8 +30,12 @@ export const wasmtimeEngine: Engine = {
 
     let component: NativeComponent;
     try {
-      component = await addon.compile(bytes, request.cacheDir ?? null);
+      // The addon seals each .cwasm with the cache's key and checks it before mapping the code.
+      const cache = request.cacheDir ? openCache(request.cacheDir, request.plugin) : undefined;
+      component = await addon.compile(bytes, cache?.dir ?? null, cache?.key ?? null);
+      if (cache && component.source === "rebuilt") warnCacheRebuilt("wasmtime native code", path.join(cache.dir, "wasmtime"));
     } catch (err) {
+      if (err instanceof CacheUnsafe) throw err;
       throw mapNativeError(err, scope);
     }
     checkContract(component, request);

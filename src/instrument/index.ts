@@ -4,9 +4,10 @@
  * limiter). See docs/fuel-and-memory.md for the runtime contract.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { cacheMac, macMatches, openCache, warnCacheRebuilt } from "../cache-dir.js";
 import { InstrumentError } from "./errors.js";
 import { rewriteModule } from "./rewrite.js";
 import type { InstrumentOptions, InstrumentResult } from "./types.js";
@@ -94,26 +95,38 @@ function checkCap(name: string, v: number | undefined, label: string): void {
 
 type Meta = Omit<InstrumentResult, "bytes">;
 
+// The disk cache is sealed with its directory's key (../cache-dir.ts): a module
+// changed on disk could drop the fuel and memory checks, so it is rebuilt.
+const SEAL = "plughost-instrumented-1";
+const seal = (cacheKey: Buffer, meta: Meta, bytes: Uint8Array) => cacheMac(cacheKey, SEAL, [JSON.stringify(meta), bytes]);
+
 function readDiskCache(dir: string, key: string): InstrumentResult | undefined {
+  let text: string;
   try {
-    const meta = JSON.parse(readFileSync(path.join(dir, `${key}.json`), "utf8")) as Meta;
-    const bytes = new Uint8Array(readFileSync(path.join(dir, `${key}.wasm`)));
-    if (meta.key !== key) return undefined;
-    return { ...meta, bytes };
+    text = readFileSync(path.join(dir, `${key}.json`), "utf8");
   } catch {
-    return undefined; // missing or damaged: rebuild
+    return undefined; // not cached yet
   }
+  try {
+    const { mac, ...meta } = JSON.parse(text) as Meta & { mac?: unknown };
+    const bytes = new Uint8Array(readFileSync(path.join(dir, `${key}.wasm`)));
+    if (meta.key === key && macMatches(mac, seal(openCache(dir).key, meta, bytes))) return { ...meta, bytes };
+  } catch {
+    // damaged, or the directory is unsafe: rebuild without trusting it
+  }
+  warnCacheRebuilt("instrumented module", path.join(dir, `${key}.wasm`));
+  return undefined;
 }
 
 function writeDiskCache(dir: string, r: InstrumentResult): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    const { key: cacheKey } = openCache(dir);
     const { bytes, ...meta } = r;
     // Write then rename, so a concurrent reader never sees half a file.
     const tmp = `.${process.pid}.${Math.random().toString(36).slice(2)}`;
-    writeFileSync(path.join(dir, `${r.key}.wasm${tmp}`), bytes);
+    writeFileSync(path.join(dir, `${r.key}.wasm${tmp}`), bytes, { mode: 0o600 });
     renameSync(path.join(dir, `${r.key}.wasm${tmp}`), path.join(dir, `${r.key}.wasm`));
-    writeFileSync(path.join(dir, `${r.key}.json${tmp}`), JSON.stringify(meta));
+    writeFileSync(path.join(dir, `${r.key}.json${tmp}`), JSON.stringify({ ...meta, mac: seal(cacheKey, meta, bytes).toString("hex") }), { mode: 0o600 });
     renameSync(path.join(dir, `${r.key}.json${tmp}`), path.join(dir, `${r.key}.json`));
   } catch {
     // The cache is an optimisation; a read-only or full disk must not fail the load.
