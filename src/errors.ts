@@ -340,23 +340,3 @@ export class CpuBudgetExceeded extends InstanceFault {
     this.usedMs = usedMs;
   }
 }
-
-/** The compile cache directory is not private to the user running the host; nothing in it is used. */
-export class CacheUnsafe extends PlughostError {
-  /** The cache directory as configured. */
-  readonly path: string;
-  /** The path that failed the check (the directory, a parent or its key file). */
-  readonly offending: string;
-  readonly problem: string;
-  constructor(dir: string, offending: string, problem: string, details: ErrorDetails = {}) {
-    super(
-      "E_CACHE_UNSAFE",
-      `the compile cache ${dir} ${problem}; cached code there could have been planted by someone else, so it is not used. ` +
-        "Remove it, or use a directory that only this user can write (the cacheDir option, XDG_CACHE_HOME, or cacheDir: false)",
-      details,
-    );
-    this.path = dir;
-    this.offending = offending;
-    this.problem = problem;
-  }
-}
