@@ -5,8 +5,11 @@
  * through. On top of the shim:
  * - filesystem: every path is resolved here first and refused when it leaves
  *   the granted directory (`..`, absolute paths, symlinks pointing out), and
- *   an `fs:read` tree refuses every write; a refusal is reported as a
- *   capability violation;
+ *   an `fs:read` tree refuses every write; a hard link needs its source
+ *   under an `fs:write` grant, and a symlink is created only when its target
+ *   points down inside its directory; a refusal is reported as a capability
+ *   violation; every path is bounded (`MAX_PATH_BYTES`, `MAX_PATH_SEGMENTS`)
+ *   and paid for in fuel (`FUEL_PER_SEGMENT`);
  * - sockets: connections only to `net:outbound:<host:port>` peers, no listening;
  * - stdio goes to the plugin's logger (closed without `stdio`), stdin is empty,
  *   `exit` becomes an error, and the host's cwd is not shown.
@@ -35,6 +38,21 @@ const MAX_LINE = 16 * 1024;
 /** Told about each refused operation (a denied capability), with what was attempted. */
 export type DeniedHandler = (detail: string) => void;
 
+/** Bills the current call for host work (src/instrument/limits-runtime.ts `Limits.charge`). */
+export interface HostMeter {
+  charge(units: number): void;
+}
+
+/**
+ * Host work per WASI path is bounded (issue 11: a 100 KB path of 50,000
+ * segments cost 39 s of host time): longer paths fail with `name-too-long`,
+ * on both engines (native/wasmtime/src/wasi.rs has the same numbers).
+ */
+export const MAX_PATH_BYTES = 4096;
+export const MAX_PATH_SEGMENTS = 256;
+/** Fuel charged per segment of a path the host resolves for the guest. */
+export const FUEL_PER_SEGMENT = 100;
+
 /** Build the WASI part of the import object for one plugin instance. */
 export async function wasiImports(
   imports: readonly string[],
@@ -42,6 +60,7 @@ export async function wasiImports(
   host: HostCalls,
   manifestDir: string,
   onDenied: DeniedHandler = () => undefined,
+  meter?: HostMeter,
 ): Promise<Record<string, unknown>> {
   const wanted = imports.filter((i) => i.startsWith("wasi:"));
   if (wanted.length === 0) return {};
@@ -140,7 +159,7 @@ export async function wasiImports(
   }
   const stdin = new EmptyInputStream();
 
-  const fs = dirs.length > 0 ? guardFilesystem(all, dirs, onDenied) : undefined;
+  const fs = dirs.length > 0 ? guardFilesystem(all, dirs, onDenied, meter) : undefined;
   const net = capabilities.some((c) => c.startsWith("net:outbound:")) ? guardSockets(all, capabilities, onDenied) : undefined;
 
   const out: Record<string, unknown> = {};
@@ -224,6 +243,18 @@ function guardOutputStream(stream: unknown): void {
   };
 }
 
+/** The shim's skip allocates the length it is asked to skip: cap it (skipping less is legal). */
+function capSkips(stream: unknown): void {
+  if (typeof stream !== "object" || stream === null) return;
+  const proto = Object.getPrototypeOf(stream) as Record<string, Method>;
+  for (const name of ["skip", "blockingSkip"]) {
+    const original = proto[name];
+    if (typeof original !== "function") continue;
+    (stream as Record<string, unknown>)[name] = (len: bigint) => original.call(stream, len > MAX_SKIP ? MAX_SKIP : len);
+  }
+}
+const MAX_SKIP = 64n * 1024n;
+
 // ---------------------------------------------------------------- filesystem
 
 /** A refused path: it leaves the directory the descriptor stands for. */
@@ -245,6 +276,8 @@ type OpenFlags = { create?: boolean; truncate?: boolean; directory?: boolean; ex
 type DescriptorFlags = { read?: boolean; write?: boolean; mutateDirectory?: boolean };
 
 const MAX_SYMLINKS = 40;
+/** Most bytes one descriptor `read` returns (wasmtime-wasi's cap too). */
+const MAX_READ = 64n * 1024n;
 
 /**
  * Where `subpath`, taken relative to the directory `base`, lands on the host,
@@ -265,18 +298,19 @@ export function resolveInside(base: string, subpath: string, followFinal: boolea
     return out;
   };
   const trailing = subpath.endsWith("/");
-  let pending = lexical(subpath.split("/"), []);
+  // Segments still to walk, last one first (pop is O(1); a shift per segment made long paths quadratic).
+  const pending = lexical(subpath.split("/"), []).reverse();
   let done: string[] = [];
   let links = 0;
   let unfollowedLink = false;
   while (pending.length > 0) {
-    const seg = pending.shift() as string;
+    const seg = pending.pop() as string;
     const candidate = path.join(base, ...done, seg);
     let isLink: boolean;
     try {
       isLink = lstatSync(candidate).isSymbolicLink();
     } catch {
-      done = [...done, seg, ...pending]; // does not exist (yet): nothing further to follow
+      done.push(seg, ...pending.reverse()); // does not exist (yet): nothing further to follow
       break;
     }
     if (!isLink || (pending.length === 0 && !followFinal && !trailing)) {
@@ -288,7 +322,7 @@ export function resolveInside(base: string, subpath: string, followFinal: boolea
     const target = readlinkSync(candidate);
     if (path.isAbsolute(target)) throw new Escape(`"${subpath}" follows the symlink ${seg} -> ${target}, an absolute path`);
     try {
-      pending = [...lexical(target.split("/"), done), ...pending];
+      pending.push(...lexical(target.split("/"), done).reverse());
     } catch {
       throw new Escape(`"${subpath}" follows the symlink ${seg} -> ${target}, which points out of the directory`);
     }
@@ -313,6 +347,41 @@ export function resolveInside(base: string, subpath: string, followFinal: boolea
 }
 
 /**
+ * The number of segments of a WASI path, or -1 past the bounds
+ * (`MAX_PATH_BYTES` bytes of UTF-8, `MAX_PATH_SEGMENTS` segments).
+ */
+export function pathSegments(p: string): number {
+  if (p.length > MAX_PATH_BYTES || Buffer.byteLength(p, "utf8") > MAX_PATH_BYTES) return -1;
+  let n = 0;
+  for (const s of p.split("/")) if (s !== "") n++;
+  return n > MAX_PATH_SEGMENTS ? -1 : n;
+}
+
+/**
+ * Why a symlink with this target may not be created, or undefined when it
+ * points down inside the link's own directory. An absolute target leaves
+ * the grant; so may any `..`: even one that stays inside today is carried out
+ * when its directory is renamed to a shallower place. (wasmtime: the same
+ * rule in native/wasmtime/src/wasi.rs.)
+ */
+export function outwardTarget(target: string): string | undefined {
+  if (target.startsWith("/")) return `symlink target ${target} is an absolute path, outside the grant`;
+  if (target.split("/").includes("..")) return `symlink target ${target} climbs with "..": a link may only point down inside its directory`;
+  return undefined;
+}
+
+/** When `p` is a symlink whose target `outwardTarget` refuses: what it is. */
+function linkTargetOf(p: string): string | undefined {
+  try {
+    if (!lstatSync(p).isSymbolicLink()) return undefined;
+    const why = outwardTarget(readlinkSync(p));
+    return why && `symlink (${why})`;
+  } catch {
+    return undefined; // missing: the shim reports it
+  }
+}
+
+/**
  * The filesystem interfaces with every descriptor guarded. The shim's
  * descriptors keep their class (jco checks resources with `instanceof`);
  * the guards are own properties calling the original methods.
@@ -321,6 +390,7 @@ function guardFilesystem(
   all: Record<string, Record<string, unknown>>,
   dirs: readonly { dir: string; write: boolean }[],
   onDenied: DeniedHandler,
+  meter: HostMeter | undefined,
 ): Record<string, unknown> {
   const states = new WeakMap<object, DescriptorState>();
   const realDir = (dir: string): string => {
@@ -334,9 +404,18 @@ function guardFilesystem(
     onDenied(`${what} under ${state.root}: ${why}`);
     throw code;
   };
+  // Bound the host's work for one path and bill it, before any of it is done.
+  const bounded = (value: unknown): string => {
+    const p = String(value);
+    const segments = pathSegments(p);
+    if (segments < 0) throw "name-too-long";
+    meter?.charge(FUEL_PER_SEGMENT * Math.max(1, segments));
+    return p;
+  };
   const resolve = (state: DescriptorState, what: string, subpath: unknown, follow: boolean): string => {
+    const p = bounded(subpath);
     try {
-      return resolveInside(state.at, String(subpath), follow);
+      return resolveInside(state.at, p, follow);
     } catch (err) {
       if (err instanceof Escape) return refuse(state, what, "not-permitted", err.reason);
       throw "io";
@@ -382,8 +461,11 @@ function guardFilesystem(
       });
     }
     wrap("symlinkAt", ([target, p]) => {
+      const t = bounded(target);
       resolve(st, `symlink "${String(p)}"`, p, false);
-      needWrite(st, `symlink "${String(p)}" -> ${String(target)}`);
+      needWrite(st, `symlink "${String(p)}" -> ${t}`);
+      const why = outwardTarget(t);
+      if (why) refuse(st, `symlink "${String(p)}" -> ${t}`, "not-permitted", why);
     });
     wrap("setTimesAt", ([f, p]) => {
       resolve(st, `set times of "${String(p)}"`, p, !!(f as PathFlags).symlinkFollow);
@@ -396,16 +478,31 @@ function guardFilesystem(
       return s;
     };
     wrap("linkAt", ([f, from, to, p]) => {
-      resolve(st, `link "${String(from)}"`, from, !!(f as PathFlags).symlinkFollow);
-      resolve(other(to, `link to "${String(p)}"`), `link to "${String(p)}"`, p, false);
+      const what = `link "${String(from)}" to "${String(p)}"`;
+      const follow = !!(f as PathFlags).symlinkFollow;
+      const source = resolve(st, what, from, follow);
+      // A second name for a file under fs:read would be a writable one (issue 11).
+      if (!st.write) refuse(st, what, "not-permitted", "its source lies under an fs:read grant; a hard link needs the source under fs:write");
+      resolve(other(to, what), what, p, false);
+      // A hard link to a symlink is a new symlink with the same target: hold it to symlinkAt's rule.
+      const why = follow ? undefined : linkTargetOf(source);
+      if (why) refuse(st, what, "not-permitted", `its source is a ${why}`);
     });
     wrap("renameAt", ([from, to, p]) => {
-      resolve(st, `rename "${String(from)}"`, from, false);
+      const source = resolve(st, `rename "${String(from)}"`, from, false);
       needWrite(st, `rename "${String(from)}"`);
       resolve(other(to, `rename to "${String(p)}"`), `rename to "${String(p)}"`, p, false);
+      // Moved elsewhere, a symlink with ".." in its target may point out of the grant.
+      const why = linkTargetOf(source);
+      if (why) refuse(st, `rename "${String(from)}" to "${String(p)}"`, "not-permitted", `its source is a ${why}`);
     });
     for (const name of ["write", "setSize", "setTimes"]) wrap(name, () => needWrite(st, name));
+    // The shim allocates the whole length asked for before reading: a short read is legal, so cap it.
+    wrap("read", (args) => {
+      if (typeof args[0] === "bigint" && args[0] > MAX_READ) args[0] = MAX_READ;
+    });
     for (const name of ["writeViaStream", "appendViaStream"]) wrap(name, () => needWrite(st, name), guardOutputStream);
+    wrap("readViaStream", () => undefined, capSkips);
     if (!st.write) {
       const getFlags = own.getFlags as (() => DescriptorFlags | undefined) | undefined;
       if (getFlags) own.getFlags = () => ({ ...(getFlags.call(desc) ?? { read: true }), write: false, mutateDirectory: false });
