@@ -67,28 +67,140 @@ export interface Frame {
   body: Buffer;
 }
 
-/** Incremental frame decoder for the helper's output stream. */
+/** Largest body of a frame that carries no payload of the plugin's (log, register, violation, ready, fail, result). */
+export const CONTROL_MAX = 64 << 10;
+
+/** The bound on a helper frame's body, by type: only hook output and messages carry bulk data. */
+export function bodyLimit(type: number): number {
+  return type === Msg.HookResult || type === Msg.Emit || type === Msg.Send ? BODY_MAX : CONTROL_MAX;
+}
+
+export type FrameHandler = (type: number, id: number, buf: Buffer, start: number, end: number) => void;
+
+/**
+ * Incremental frame decoder for the helper's output stream. Each byte is
+ * looked at once: a frame inside one chunk is handed over in place; a frame
+ * split across chunks is copied into a buffer of exactly its size, allocated
+ * once its header (length and type) has passed the bound for its type. So a
+ * hostile stream costs time linear in its size, and memory bounded per frame.
+ */
 export class FrameReader {
-  #rest: Buffer | undefined;
+  readonly #head = Buffer.alloc(HEADER);
+  #headLen = 0;
+  #body: Buffer | undefined;
+  #fill = 0;
+  #type = 0;
+  #id = 0;
 
   /**
    * Feed a chunk; calls `onFrame(type, id, buf, start, end)` per complete
    * frame, the payload being `buf[start, end)` (valid only during the call).
-   * Returns false on a malformed stream.
+   * Returns undefined, or what is wrong with the stream (then stop feeding it).
    */
-  push(chunk: Buffer, onFrame: (type: number, id: number, buf: Buffer, start: number, end: number) => void): boolean {
-    const buf = this.#rest ? Buffer.concat([this.#rest, chunk]) : chunk;
+  push(chunk: Buffer, onFrame: FrameHandler): string | undefined {
     let off = 0;
-    const n = buf.length;
-    while (n - off >= 4) {
-      const len = buf.readUInt32LE(off);
-      if (len < 5 || len > BODY_MAX) return false;
-      if (n - off < 4 + len) break;
-      onFrame(buf[off + 4]!, buf.readUInt32LE(off + 5), buf, off + HEADER, off + 4 + len);
-      off += 4 + len;
+    const n = chunk.length;
+    while (off < n) {
+      const body = this.#body;
+      if (body) {
+        const take = Math.min(n - off, body.length - this.#fill);
+        chunk.copy(body, this.#fill, off, off + take);
+        this.#fill += take;
+        off += take;
+        if (this.#fill === body.length) {
+          this.#body = undefined;
+          onFrame(this.#type, this.#id, body, 0, body.length);
+        }
+        continue;
+      }
+      let head: Buffer;
+      let at: number;
+      if (this.#headLen === 0 && n - off >= HEADER) {
+        head = chunk;
+        at = off;
+      } else {
+        const take = Math.min(HEADER - this.#headLen, n - off);
+        chunk.copy(this.#head, this.#headLen, off, off + take);
+        this.#headLen += take;
+        off += take;
+        if (this.#headLen < HEADER) break;
+        this.#headLen = 0;
+        head = this.#head;
+        at = 0;
+      }
+      const len = head.readUInt32LE(at);
+      const type = head[at + 4]!;
+      const limit = bodyLimit(type);
+      if (len < 5 || len > limit) return `a frame of ${len} bytes (type ${type}); the protocol allows 5 to ${limit}`;
+      const id = head.readUInt32LE(at + 5);
+      if (head === chunk) {
+        if (n - off >= 4 + len) { // the whole frame is here: no copy
+          onFrame(type, id, chunk, off + HEADER, off + 4 + len);
+          off += 4 + len;
+          continue;
+        }
+        off += HEADER;
+      }
+      if (len === 5) {
+        onFrame(type, id, this.#head, 0, 0);
+        continue;
+      }
+      this.#type = type;
+      this.#id = id;
+      this.#body = Buffer.allocUnsafe(len - 5);
+      this.#fill = 0;
     }
-    this.#rest = off === n ? undefined : Buffer.from(buf.subarray(off));
-    return true;
+    return undefined;
+  }
+}
+
+/** Longest stdout/stderr line passed on; the rest of a longer line is dropped and counted. */
+export const LINE_MAX = 64 << 10;
+
+/**
+ * Splits a plugin's stdout or stderr into lines, in time linear in the bytes
+ * and memory bounded by LINE_MAX: a longer line is cut, and the cut line says
+ * how many bytes were dropped.
+ */
+export class LineSplitter {
+  #buf: Buffer | undefined;
+  #len = 0;
+  #dropped = 0;
+  readonly #emit: (line: string) => void;
+
+  constructor(emit: (line: string) => void) {
+    this.#emit = emit;
+  }
+
+  push(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length) {
+      const nl = chunk.indexOf(10, off);
+      const end = nl < 0 ? chunk.length : nl;
+      const take = Math.min(end - off, LINE_MAX - this.#len);
+      if (take > 0) {
+        this.#buf ??= Buffer.allocUnsafe(LINE_MAX);
+        chunk.copy(this.#buf, this.#len, off, off + take);
+        this.#len += take;
+      }
+      this.#dropped += end - off - take;
+      if (nl < 0) return;
+      this.#flush();
+      off = nl + 1;
+    }
+  }
+
+  /** The stream ended: pass on an unterminated last line. */
+  end(): void {
+    if (this.#len || this.#dropped) this.#flush();
+  }
+
+  #flush(): void {
+    let line = this.#buf ? this.#buf.toString("utf8", 0, this.#len) : "";
+    if (this.#dropped) line += ` [line cut at ${LINE_MAX} bytes: ${this.#dropped} bytes dropped]`;
+    this.#len = 0;
+    this.#dropped = 0;
+    this.#emit(line);
   }
 }
 

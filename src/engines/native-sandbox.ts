@@ -9,10 +9,13 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
+import { readFile, readdir } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import {
+  AbiViolation,
   CapabilityDenied,
   ContextCreationFailed,
+  CpuBudgetExceeded,
   DeadlineExceeded,
   EngineUnavailable,
   InvalidPluginBinary,
@@ -28,6 +31,7 @@ import {
   FailKind,
   FrameReader,
   FrameWriter,
+  LineSplitter,
   HAS_API,
   HAS_NAME,
   HAS_VERSION,
@@ -37,7 +41,7 @@ import {
   cstr,
   type SandboxMeasure,
 } from "./native-protocol.js";
-import { CallbackTable, HELPER_PATH, checkApiVersion, hostMessaging, logLevel, packApiVersion } from "./native-shared.js";
+import { CallbackTable, HELPER_PATH, checkApiVersion, hostMessaging, logLevel, messageCode, packApiVersion } from "./native-shared.js";
 import { SLOT_DATA_MAX, SharedSlot } from "./native-slot.js";
 
 /** Knobs for the helper's sandbox; defaults suit a small event handler. */
@@ -49,8 +53,20 @@ export interface SandboxOptions {
   cpuSeconds?: number;
   /** RLIMIT_NOFILE. Default 32. */
   openFiles?: number;
-  /** RLIMIT_NPROC (counts threads of uid nobody, across helpers). Default 256. */
+  /**
+   * RLIMIT_NPROC: threads the plugin may have. As root each helper runs as a
+   * uid of its own (2,000,000,000 + its pid), as an ordinary user in a user
+   * namespace of its own, so the budget is per plugin. Default 256.
+   */
   processes?: number;
+  /**
+   * CPU (ms) the helper may use while none of its calls is running (threads
+   * left working after a call returned), as a burst; the allowance refills at
+   * 10% of one core. Past it the helper is killed, a violation is recorded and
+   * calls fail with CpuBudgetExceeded. Measured by the host from /proc, every
+   * 250 ms. Default 2000.
+   */
+  idleCpuMs?: number;
   /** Enter namespaces (default true). */
   namespaces?: boolean;
   /** Load the seccomp filter (default true). */
@@ -91,7 +107,17 @@ interface Pending {
   resolve(v: number | HookOutcome): void;
   reject(err: Error): void;
   data?: Uint8Array;
+  /** Syscall names already reported as denied during this request. */
+  denied?: Set<string>;
 }
+
+/** A VIOLATION frame is the helper's word, which plugin code can forge: at most this many names per request, each once. */
+const MAX_DENIED_NAMES = 16;
+const SYSCALL_NAME = /^[a-z0-9_]{1,32}$/;
+/** How often the host reads the helper's CPU time, and the idle allowance's refill rate (fraction of one core). */
+const CPU_SAMPLE_MS = 250;
+const DENIED_MESSAGE = messageCode({ ok: false, error: "denied" });
+const IDLE_CPU_REFILL = 0.1;
 
 export interface HelperInfo {
   measures: SandboxMeasure[];
@@ -115,6 +141,8 @@ export class SandboxClient {
   #head = 0;
   #nextId = 1;
   #fault: PlughostError | undefined;
+  /** The helper broke the protocol: its output is no longer read. */
+  #broken = false;
   #closing = false;
   #closed: Promise<void>;
   #deadlineMs: number | undefined;
@@ -150,19 +178,17 @@ export class SandboxClient {
     });
     toHelper.on("error", () => {}); // EPIPE after a crash; 'close' reports it
     fromHelper.on("data", (chunk: Buffer) => {
-      if (!this.#reader.push(chunk, this.#onFrame)) this.#kill("malformed frame from the helper");
+      if (this.#broken) return;
+      const problem = this.#reader.push(chunk, this.#onFrame);
+      if (problem) this.#protocolError(`the helper sent ${problem}`);
     });
     for (const [stream, level] of [
       [child.stdout, "info"],
       [child.stderr, "warn"],
     ] as const) {
-      stream?.setEncoding("utf8");
-      let partial = "";
-      stream?.on("data", (text: string) => {
-        const lines = (partial + text).split("\n");
-        partial = lines.pop() ?? "";
-        for (const line of lines) request.host.log(level, line);
-      });
+      const lines = new LineSplitter((line) => request.host.log(level, line));
+      stream?.on("data", (chunk: Buffer) => lines.push(chunk));
+      stream?.on("end", () => lines.end());
     }
     // 'close' (not 'exit'): the signal is only reliable once stdio has drained.
     this.#closed = new Promise((resolve) => child.on("close", (code, signal) => {
@@ -201,6 +227,7 @@ export class SandboxClient {
     }
     const client = new SandboxClient(request, child, slot, Math.round((options.hostSpinMicros ?? 50) * 1000));
     client.#reapMs = options.reapTimeoutMs ?? 2000;
+    client.#idleBudgetMs = client.#idleAllowanceMs = options.idleCpuMs ?? 2000;
     const info = await new Promise<HelperInfo>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.#kill("start timeout");
@@ -214,6 +241,7 @@ export class SandboxClient {
       client.#ready = { resolve: done(resolve), reject: done(reject) };
       child.on("error", (err) => client.#ready?.reject(new ContextCreationFailed(`cannot spawn the sandbox helper: ${err.message}`, { plugin: request.plugin, cause: err })));
     });
+    client.#startCpuWatch();
     return { client, info };
   }
 
@@ -250,6 +278,7 @@ export class SandboxClient {
    * enough) goes through the shared slot; undefined means "use the pipe".
    */
   #viaSlot(type: Msg.Call | Msg.Hook, kind: "call" | "hook", label: string, cb: number, data: Uint8Array): Promise<number | HookOutcome> | undefined {
+    this.#activity++;
     const burst = this.#burst;
     if (!burst) {
       this.#burst = true;
@@ -284,13 +313,23 @@ export class SandboxClient {
   /**
    * Ask the helper to finish (EOF), then make sure it is gone: SIGKILL after
    * `graceMs`, and ResourceCleanupFailed when it is still not reaped, pipes
-   * and all, `reapMs` later (its pipes are then dropped on our side).
+   * and all, `reapMs` later (its pipes are then dropped on our side). A helper
+   * still in a call is killed at once: it would never read the EOF, and every
+   * pending call rejects with PluginCrashed.
    */
   async close(graceMs = 1000, reapMs = this.#reapMs): Promise<void> {
     this.#closing = true;
+    this.#stopCpuWatch();
     const running = this.#child.exitCode === null && this.#child.signalCode === null;
     let t: NodeJS.Timeout | undefined;
-    if (running) {
+    if (running && this.#busy) {
+      const label = this.#queue[this.#head]!.label;
+      this.#fault ??= new PluginCrashed(label, "SIGKILL", null, {
+        plugin: this.#plugin,
+        cause: new Error("the instance was disposed while this call was running; its helper was killed"),
+      });
+      this.#kill("disposed");
+    } else if (running) {
       (this.#child.stdio[3] as Writable).end();
       t = setTimeout(() => this.#kill("did not exit after close"), graceMs);
     }
@@ -318,6 +357,7 @@ export class SandboxClient {
     if (this.#fault) return Promise.reject(this.#fault);
     if (this.#closing) return Promise.reject(new PluginNotRunning("stopping", { plugin: this.#plugin }));
     const id = this.#nextId++ & 0x7fffffff;
+    this.#activity++;
     try {
       this.#writer.frame(type, id, word, data);
     } catch (err) {
@@ -361,38 +401,72 @@ export class SandboxClient {
       case Msg.Log:
         if (body.length >= 1) this.#request.host.log(logLevel(body[0]!), body.toString("utf8", 1));
         return;
+      // Requests of the plugin's are served only while one of our requests runs
+      // (as the helper's own code does): a thread writing frames between calls gets "denied".
       case Msg.Register: {
         let code = 3;
-        if (body.length >= 5 && this.#table) code = this.#table.register(body.toString("utf8", 5), body.readUInt32LE(1), body[0] === 1);
+        if (body.length >= 5 && this.#table && this.#busy) code = this.#table.register(body.toString("utf8", 5), body.readUInt32LE(1), body[0] === 1);
         return this.#reply(id, code);
       }
       case Msg.Emit: {
+        if (!this.#busy) return this.#reply(id, DENIED_MESSAGE);
         const [name, off] = cstr(body, 0);
         return this.#reply(id, this.#messaging.emit(name, new Uint8Array(body.subarray(off))));
       }
       case Msg.Send: {
+        if (!this.#busy) return this.#reply(id, DENIED_MESSAGE);
         const [target, o1] = cstr(body, 0);
         const [name, o2] = cstr(body, o1);
         return this.#reply(id, this.#messaging.send(target, name, new Uint8Array(body.subarray(o2))));
       }
       case Msg.Violation:
-        if (body.length >= 4) {
-          const count = body.readUInt32LE(0);
-          this.#request.onViolation?.("capability", `denied syscall ${body.toString("utf8", 4)} (${count}×)`);
-        }
-        return;
+        return this.#onViolationFrame(body);
       case Msg.Ready:
         return this.#onReady(body);
       case Msg.Fail:
+        if (!this.#ready) return this.#protocolError("a FAIL frame after start-up");
         return this.#onFailFrame(body);
       default:
-        return this.#kill(`unknown frame type ${type}`);
+        return this.#protocolError(`a frame of unknown type ${type}`);
     }
   };
 
+  /** True while a request of ours is outstanding (the helper is in a call). */
+  get #busy(): boolean {
+    return this.#head < this.#queue.length;
+  }
+
+  /**
+   * The helper's SIGSYS handler counts denied syscalls and reports them per
+   * request. Plugin code can write the same frames, so the host believes at
+   * most one report per syscall name per request, for a bounded set of names,
+   * and none between requests: forged frames cannot multiply violations.
+   */
+  #onViolationFrame(body: Buffer): void {
+    const p = this.#queue[this.#head];
+    if (!p || body.length < 5 || body.length > 4 + 32) return;
+    const name = body.toString("latin1", 4);
+    if (!SYSCALL_NAME.test(name)) return;
+    p.denied ??= new Set();
+    if (p.denied.has(name) || p.denied.size >= MAX_DENIED_NAMES) return;
+    p.denied.add(name);
+    this.#request.onViolation?.("capability", `denied syscall ${name} (${body.readUInt32LE(0)}×)`);
+  }
+
+  /** The helper's output broke the protocol: AbiViolation for the call in flight (or recorded, when idle), and the helper is killed. */
+  #protocolError(reason: string): void {
+    if (this.#broken) return;
+    this.#broken = true;
+    const label = this.#queue[this.#head]?.label ?? "idle";
+    this.#fault ??= new AbiViolation(label, `${reason}; the sandbox helper was killed`, { plugin: this.#plugin });
+    if (label === "idle") this.#request.onViolation?.("trap", this.#fault.message);
+    this.#ready?.reject(this.#fault);
+    this.#kill(reason);
+  }
+
   #onResult(type: number, id: number, buf: Buffer, start: number, end: number): void {
     const p = this.#queue[this.#head];
-    if (!p || p.id !== id || end - start < 4) return this.#kill("reply out of order");
+    if (!p || p.id !== id || end - start < 4) return this.#protocolError(`an answer to request ${id >>> 0} out of order`);
     this.#queue[this.#head++] = undefined as unknown as Pending;
     if (this.#head === this.#queue.length) {
       this.#queue.length = 0;
@@ -410,12 +484,12 @@ export class SandboxClient {
   }
 
   #reply(id: number, value: number): void {
-    if ((id & HELPER_ID_BIT) === 0) return this.#kill("request id without the helper bit");
+    if ((id & HELPER_ID_BIT) === 0) return this.#protocolError("a request id without the helper bit");
     this.#writer.frame(Msg.Reply, id, value >>> 0);
   }
 
   #onReady(body: Buffer): void {
-    if (!this.#ready || body.length < 8) return this.#kill("unexpected READY");
+    if (!this.#ready || body.length < 8) return this.#protocolError("an unexpected READY frame");
     const flags = body.readUInt32LE(0);
     const [name, o1] = cstr(body, 8);
     const [version] = cstr(body, o1);
@@ -442,7 +516,60 @@ export class SandboxClient {
     this.#ready?.reject(err);
   }
 
+  // ── CPU used between calls ──────────────────────────────────────────────
+  // Threads a plugin leaves running after its call returned are measured by
+  // the host itself (the helper's reports could be forged): the CPU time of
+  // the helper's processes, from /proc, sampled every CPU_SAMPLE_MS. A sample
+  // interval in which no call ran is charged to the idle allowance.
+
+  #idleBudgetMs = 2000;
+  #idleAllowanceMs = 2000;
+  #idleUsedMs = 0;
+  #activity = 0;
+  #cpuPids: number[] = [];
+  #cpuTimer: NodeJS.Timeout | undefined;
+  #last: { cpuMs: number; at: number; busy: boolean; activity: number } | undefined;
+
+  #startCpuWatch(): void {
+    const root = this.#child.pid;
+    if (root === undefined || !(this.#idleBudgetMs > 0) || !Number.isFinite(this.#idleBudgetMs)) return;
+    void helperProcesses(root).then((pids) => {
+      if (this.#closing || this.#fault) return;
+      this.#cpuPids = pids;
+      this.#cpuTimer = setInterval(() => void this.#sampleCpu(), CPU_SAMPLE_MS);
+      this.#cpuTimer.unref();
+    });
+  }
+
+  #stopCpuWatch(): void {
+    if (this.#cpuTimer) clearInterval(this.#cpuTimer);
+    this.#cpuTimer = undefined;
+  }
+
+  async #sampleCpu(): Promise<void> {
+    const cpuMs = await processCpuMs(this.#cpuPids);
+    if (cpuMs === undefined || this.#closing || this.#fault) return;
+    const now = performance.now();
+    const last = this.#last;
+    this.#last = { cpuMs, at: now, busy: this.#busy, activity: this.#activity };
+    if (!last) return;
+    this.#idleAllowanceMs = Math.min(this.#idleBudgetMs, this.#idleAllowanceMs + (now - last.at) * IDLE_CPU_REFILL);
+    if (last.busy || this.#busy || last.activity !== this.#activity) return; // a call ran in this interval
+    const used = Math.max(0, cpuMs - last.cpuMs);
+    this.#idleUsedMs += used;
+    this.#idleAllowanceMs -= used;
+    if (this.#idleAllowanceMs >= 0) return;
+    const total = Math.round(this.#idleUsedMs);
+    this.#fault ??= new CpuBudgetExceeded("idle", total, this.#idleBudgetMs, { plugin: this.#plugin });
+    this.#request.onViolation?.(
+      "deadline",
+      `used ${total} ms of CPU between calls (budget ${this.#idleBudgetMs} ms, refilled at ${IDLE_CPU_REFILL * 100}% of a core): threads left running; helper killed`,
+    );
+    this.#kill("idle CPU");
+  }
+
   #onClose(code: number | null, signal: NodeJS.Signals | null): void {
+    this.#stopCpuWatch();
     if (this.#timer) clearTimeout(this.#timer);
     this.#slot?.close(); // the helper is gone: nothing can answer in it any more
     this.#slot = undefined;
@@ -481,6 +608,46 @@ export class SandboxClient {
       this.#child.kill("SIGKILL");
     }
   }
+}
+
+/** USER_HZ: the unit of utime and stime in /proc/<pid>/stat (100 on every Linux ABI Node runs on). */
+const CLOCK_TICK_MS = 10;
+
+/** The fields of /proc/<pid>/stat after the command name (field 3 onwards), or undefined when the process is gone. */
+async function procStat(pid: number): Promise<string[] | undefined> {
+  try {
+    const text = await readFile(`/proc/${pid}/stat`, "latin1");
+    return text.slice(text.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The helper's processes: its process group (it is spawned detached, and its
+ * seccomp filter kills setsid/setpgid), found once, after start-up, when the
+ * namespace's init and the plugin's process exist.
+ */
+async function helperProcesses(root: number): Promise<number[]> {
+  const pids = (await readdir("/proc").catch(() => [] as string[])).filter((n) => /^[0-9]+$/.test(n)).map(Number);
+  const found: number[] = [];
+  await Promise.all(
+    pids.map(async (pid) => {
+      const f = pid === root ? ["", "", String(root)] : await procStat(pid);
+      if (f && Number(f[2]) === root) found.push(pid);
+    }),
+  );
+  return found.length ? found : [root];
+}
+
+/** utime + stime of `pids` (all their threads, living and ended), in ms; undefined when none is left. */
+async function processCpuMs(pids: readonly number[]): Promise<number | undefined> {
+  let total: number | undefined;
+  for (const pid of pids) {
+    const f = await procStat(pid);
+    if (f) total = (total ?? 0) + (Number(f[11]) + Number(f[12])) * CLOCK_TICK_MS;
+  }
+  return total;
 }
 
 export function checkSandboxCapabilities(request: LoadRequest): void {
