@@ -12,7 +12,7 @@ import type { ValidateFunction } from "ajv";
 import { PlughostError, type ManifestProblem } from "./errors.js";
 import type { Isolation, Limits } from "./engine.js";
 import { CapabilityError, formatCapability, parseCapability, type EventPolicy } from "./capabilities.js";
-import { describeValue, formatOf, joinPointer, newAjv, parseByteSize, parseDocument, schemaProblems } from "./manifest.js";
+import { describeValue, formatOf, joinPointer, MAX_MEMORY_BYTES, newAjv, parseByteSize, parseDocument, schemaProblems } from "./manifest.js";
 import { trustListProblems, type SignaturePolicy } from "./signatures.js";
 
 export const HOST_CONFIG_FILES = ["plughost.config.json", "plughost.config.toml"] as const;
@@ -165,8 +165,8 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   for (const [key, raw] of [["defaultLimits", obj.defaultLimits], ["maxLimits", obj.maxLimits]] as const) {
     const memory = isRecord(raw) ? raw.memoryBytes : undefined;
     const at = `/${key}/memoryBytes`;
-    if (memory !== undefined && !bad.has(at) && parseByteSize(memory) === undefined) {
-      problems.push({ pointer: at, message: `must be a whole number of bytes of at least 1 and at most 2^53-1, got ${describeValue(memory)}` });
+    if (memory !== undefined && !bad.has(at) && !((parseByteSize(memory) ?? Infinity) <= MAX_MEMORY_BYTES)) {
+      problems.push({ pointer: at, message: `must be a whole number of bytes from 1 to 4GiB (the wasm32 maximum), got ${describeValue(memory)}` });
     }
   }
   for (const key of LIMIT_KEYS) {

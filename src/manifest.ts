@@ -8,8 +8,8 @@
  * plugin config reuse: turning ajv errors into plain-words problems with
  * JSON pointers, and compiling user-supplied schemas.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { readFile, stat } from "node:fs/promises";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Ajv2020Module from "ajv/dist/2020.js";
@@ -17,7 +17,9 @@ import AjvDraft7Module from "ajv";
 import type { AnySchemaObject, ErrorObject, Options as AjvOptions, ValidateFunction } from "ajv";
 import semver from "semver";
 import { parse as parseToml, TomlError } from "smol-toml";
+import { RE2JS } from "re2js";
 import { ManifestError, type ManifestProblem } from "./errors.js";
+import { isWithin, MAX_MANIFEST_BYTES, readRegularFile, UnsafeFileError } from "./safe-read.js";
 import type { Limits, Isolation, TrustLevel } from "./engine.js";
 import { CapabilityError, parseCapability, formatCapability } from "./capabilities.js";
 
@@ -79,7 +81,25 @@ export interface Manifest {
 export interface ManifestOptions {
   /** Report a missing entry file as a problem at /entry. Default true. */
   checkEntry?: boolean;
+  /**
+   * "check" (default) compiles `config.schema` and validates the defaults now;
+   * "defer" leaves that to `checkConfigSchema`, which the registry runs only
+   * after the plugin's signature is verified (a plugin's schema is code-like input).
+   */
+  configSchema?: "check" | "defer";
 }
+
+/** Bounds on what a manifest (and any document parsed by `parseDocument`) may hold. */
+export const MANIFEST_BOUNDS = Object.freeze({
+  /** Nesting of tables/objects and arrays. */
+  depth: 64,
+  /** Values (objects, arrays, scalars) in one document. */
+  values: 20_000,
+  /** Entries in each of capabilities, optional-capabilities, hooks, dependencies, optional-dependencies. */
+  listEntries: 1024,
+  /** Problems spelt out in an error message (the rest are counted). */
+  problemsShown: 10,
+});
 
 /** Seed 003's named priorities. */
 export const HOOK_PRIORITIES: Readonly<Record<string, number>> = {
@@ -302,21 +322,101 @@ export function schemaProblems(errors: readonly ErrorObject[], format: SyntaxFor
   return out;
 }
 
-/** Parse a TOML or JSON document; syntax errors become problems with line and column. */
+/**
+ * Problems with a parsed document's shape, found without recursion (so a
+ * document nested thousands deep is a problem, not a stack overflow):
+ * nesting deeper than MANIFEST_BOUNDS.depth, more than MANIFEST_BOUNDS.values values.
+ */
+export function structureProblems(value: unknown): ManifestProblem[] {
+  const stack: { v: unknown; depth: number; pointer: string }[] = [{ v: value, depth: 0, pointer: "" }];
+  let count = 0;
+  while (stack.length > 0) {
+    const { v, depth, pointer } = stack.pop()!;
+    if (++count > MANIFEST_BOUNDS.values) {
+      return [{ pointer: "", message: `holds more than ${MANIFEST_BOUNDS.values} values; a manifest or config must stay small` }];
+    }
+    if (typeof v !== "object" || v === null || v instanceof Date) continue;
+    if (depth >= MANIFEST_BOUNDS.depth) {
+      return [{ pointer, message: `is nested more than ${MANIFEST_BOUNDS.depth} tables/arrays deep; flatten it` }];
+    }
+    if (Array.isArray(v)) v.forEach((x, i) => stack.push({ v: x, depth: depth + 1, pointer: joinPointer(pointer, i) }));
+    else for (const [k, x] of Object.entries(v)) stack.push({ v: x, depth: depth + 1, pointer: joinPointer(pointer, k) });
+  }
+  return [];
+}
+
+/**
+ * Keys that appear twice in one JSON object (JSON.parse silently keeps the
+ * last, so a reader of the file would see a different document than the
+ * host). `text` must be valid JSON; iterative, linear in its length.
+ */
+export function duplicateJsonKeys(text: string): ManifestProblem[] {
+  type Frame = { keys: Set<string>; key: string; expectKey: boolean } | { index: number };
+  const stack: Frame[] = [];
+  const problems: ManifestProblem[] = [];
+  const where = (): string => joinPointer("", ...stack.slice(0, -1).map((f) => ("index" in f ? f.index : f.key)));
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      let j = i + 1;
+      let escaped = false;
+      while (j < text.length && text[j] !== '"') {
+        if (text[j] === "\\") {
+          escaped = true;
+          j += 2;
+        } else j++;
+      }
+      const top = stack[stack.length - 1];
+      if (top && "keys" in top && top.expectKey) {
+        const raw = text.slice(i, j + 1);
+        const key = escaped ? (JSON.parse(raw) as string) : raw.slice(1, -1);
+        if (top.keys.has(key) && problems.length < MANIFEST_BOUNDS.problemsShown) {
+          problems.push({ pointer: joinPointer(where(), key), message: `key ${JSON.stringify(key)} appears more than once in this object; keep one (JSON readers disagree on which wins)` });
+        }
+        top.keys.add(key);
+        top.key = key;
+      }
+      i = j;
+    } else if (c === "{") stack.push({ keys: new Set(), key: "", expectKey: true });
+    else if (c === "[") stack.push({ index: 0 });
+    else if (c === "}" || c === "]") stack.pop();
+    else if (c === ":" || c === ",") {
+      const top = stack[stack.length - 1];
+      if (top && "keys" in top) top.expectKey = c === ",";
+      else if (top && c === ",") top.index++;
+    }
+  }
+  return problems;
+}
+
+/**
+ * Parse a TOML or JSON document; syntax errors become problems with line and
+ * column. Nesting, size and (JSON) duplicate keys are checked here too, so
+ * every caller gets a bounded, unambiguous document or problems.
+ */
 export function parseDocument(text: string, format: SyntaxFormat): { value?: unknown; problems: ManifestProblem[] } {
+  const checked = (value: unknown): { value?: unknown; problems: ManifestProblem[] } => {
+    const shape = structureProblems(value);
+    if (shape.length > 0) return { problems: shape };
+    const dupes = format === "json" ? duplicateJsonKeys(text) : []; // TOML refuses duplicate keys itself
+    return dupes.length > 0 ? { problems: dupes } : { value, problems: [] };
+  };
   if (format === "toml") {
     try {
-      return { value: parseToml(text), problems: [] };
+      // smol-toml bounds inline nesting itself; dotted keys are caught by structureProblems.
+      return checked(parseToml(text, { maxDepth: MANIFEST_BOUNDS.depth }));
     } catch (err) {
       if (err instanceof TomlError) {
         const first = err.message.split("\n")[0] ?? err.message;
         return { problems: [{ pointer: "", message: `TOML syntax error at line ${err.line}, column ${err.column}: ${first}` }] };
       }
+      if (err instanceof RangeError) return { problems: [{ pointer: "", message: `is nested too deeply to parse; flatten it` }] };
       throw err;
     }
   }
+  let value: unknown;
   try {
-    return { value: JSON.parse(text) as unknown, problems: [] };
+    value = JSON.parse(text) as unknown;
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     const at = /position (\d+)/.exec(msg);
@@ -329,12 +429,16 @@ export function parseDocument(text: string, format: SyntaxFormat): { value?: unk
     const reason = msg.replace(/ in JSON at position \d+.*$/, "").replace(/ \(line \d+ column \d+\)$/, "");
     return { problems: [{ pointer: "", message: `JSON syntax error${where}: ${reason}` }] };
   }
+  return checked(value);
 }
 
 export function formatOf(file: string): SyntaxFormat | undefined {
   const ext = path.extname(file).toLowerCase();
   return ext === ".toml" ? "toml" : ext === ".json" ? "json" : undefined;
 }
+
+/** The largest memory cap that means anything: wasm32's 65,536 pages of 64 KiB. */
+export const MAX_MEMORY_BYTES = 4 * 1024 ** 3;
 
 const SIZE_UNITS: Record<string, number> = { "": 1, B: 1, KB: 1e3, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9, GiB: 1024 ** 3 };
 
@@ -361,6 +465,26 @@ const userSchemaCache = new Map<string, ValidateFunction>();
 export class SchemaCompileError extends Error {}
 
 /**
+ * ajv's regular-expression engine for plugin-supplied schemas: RE2 (via the
+ * pure-JS re2js port) matches in time linear in the input, so a `pattern`
+ * or `patternProperties` key cannot backtrack catastrophically. RE2 syntax
+ * has no backreferences or lookaround; such patterns fail to compile.
+ */
+function linearRegExp(pattern: string): { test: (s: string) => boolean; toString: () => string } {
+  let re: RE2JS;
+  try {
+    re = RE2JS.compile(pattern);
+  } catch (err) {
+    throw new SchemaCompileError(
+      `pattern ${describeValue(pattern)} is not supported: ${(err as Error).message}; plughost matches config patterns with RE2 (linear time), which has no backreferences or lookaround`,
+    );
+  }
+  // ajv keys compiled patterns by toString(): it must differ per pattern, as a RegExp's does.
+  return { test: (s: string) => re.matcher(s).find(), toString: () => `re2:${pattern}` };
+}
+linearRegExp.code = "re2js";
+
+/**
  * Compile a plugin's config schema: draft 2020-12 unless `$schema` names
  * draft-07. Compiled once per distinct schema; each gets its own ajv
  * instance so one plugin's `$id`s cannot collide with or leak into another's.
@@ -379,11 +503,12 @@ export function compileUserSchema(schema: Record<string, unknown>): ValidateFunc
       `$schema ${describeValue(declared)} is not supported; use "https://json-schema.org/draft/2020-12/schema" or "http://json-schema.org/draft-07/schema#", or leave it out`,
     );
   }
-  const ajv = newAjv(draft, { useDefaults: true });
+  const ajv = newAjv(draft, { useDefaults: true, code: { regExp: linearRegExp } });
   let validate: ValidateFunction;
   try {
     validate = ajv.compile(schema);
   } catch (err) {
+    if (err instanceof SchemaCompileError) throw err;
     throw new SchemaCompileError(`is not a valid JSON Schema: ${err instanceof Error ? err.message : String(err)}`);
   }
   userSchemaCache.set(key, validate);
@@ -409,7 +534,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 }
 
 /** Problems the schema cannot express. `doc` passed the schema where `clean(pointer)`. */
-function semanticProblems(doc: Record<string, unknown>, dir: string, format: SyntaxFormat, schemaPointers: Set<string>): ManifestProblem[] {
+function semanticProblems(doc: Record<string, unknown>, dir: string, format: SyntaxFormat, schemaPointers: Set<string>, checkConfig: boolean): ManifestProblem[] {
   const problems: ManifestProblem[] = [];
   const clean = (p: string): boolean => !schemaPointers.has(p);
 
@@ -440,13 +565,22 @@ function semanticProblems(doc: Record<string, unknown>, dir: string, format: Syn
   for (const list of ["capabilities", "optional-capabilities"] as const) {
     const caps = doc[list];
     if (!Array.isArray(caps)) continue;
+    const firstAt = new Map<string, number>(); // exact duplicates, found in linear time (ajv's uniqueItems is quadratic)
     caps.forEach((cap: unknown, i) => {
       const pointer = joinPointer("", list, i);
       if (typeof cap !== "string") return;
+      const first = firstAt.get(cap);
+      if (first !== undefined) {
+        problems.push({ pointer: joinPointer("", list), message: `must not list the same item twice (items ${first} and ${i} are equal)` });
+        return;
+      }
+      firstAt.set(cap, i);
       try {
         const canonical = formatCapability(parseCapability(cap, { baseDir: dir }));
         const other = seenCaps.get(canonical);
-        if (other !== undefined && other !== list) {
+        if (other === list) {
+          problems.push({ pointer, message: `${JSON.stringify(cap)} is listed twice in ${list} (in another spelling); list it once` });
+        } else if (other !== undefined) {
           problems.push({ pointer, message: `${JSON.stringify(cap)} is also listed in ${other}; a capability is either required or optional` });
         }
         seenCaps.set(canonical, list);
@@ -472,14 +606,25 @@ function semanticProblems(doc: Record<string, unknown>, dir: string, format: Syn
   }
 
   const limits = doc.limits;
-  if (isRecord(limits) && limits.memory !== undefined && clean("/limits/memory") && parseByteSize(limits.memory) === undefined) {
+  if (isRecord(limits) && limits.memory !== undefined && clean("/limits/memory") && !((parseByteSize(limits.memory) ?? Infinity) <= MAX_MEMORY_BYTES)) {
     problems.push({
       pointer: "/limits/memory",
-      message: `must be a whole number of bytes of at least 1 and at most 2^53-1, got ${describeValue(limits.memory)}`,
+      message: `must be a whole number of bytes from 1 to 4GiB (the wasm32 maximum), got ${describeValue(limits.memory)}`,
     });
   }
 
-  const config = doc.config;
+  const entry = doc.entry;
+  if (typeof entry === "string" && clean("/entry") && (entry.includes("\0") || !isWithin(dir, path.resolve(dir, entry)))) {
+    problems.push({ pointer: "/entry", message: `${describeValue(entry)} leaves the plugin's directory ${dir}; the entry must lie inside it` });
+  }
+
+  if (checkConfig) problems.push(...configProblems(doc.config, format, clean));
+  return problems;
+}
+
+/** Problems of `config.schema` (compiled with the linear-time regex engine) and of the defaults against it. */
+function configProblems(config: unknown, format: SyntaxFormat, clean: (pointer: string) => boolean = () => true): ManifestProblem[] {
+  const problems: ManifestProblem[] = [];
   if (isRecord(config) && isRecord(config.schema) && clean("/config/schema")) {
     let validate: ValidateFunction | undefined;
     try {
@@ -530,17 +675,23 @@ export function parseManifest(text: string, file: string, options: ManifestOptio
   if (!format) {
     throw new ManifestError(abs, [{ pointer: "", message: `unsupported manifest file type ${JSON.stringify(path.extname(abs))}; name it ${MANIFEST_FILES.join(" or ")}` }]);
   }
+  if (text.length > MAX_MANIFEST_BYTES) {
+    throw new ManifestError(abs, [{ pointer: "", message: `is ${text.length} characters long, more than the ${MAX_MANIFEST_BYTES}-byte manifest cap; keep manifests small` }]);
+  }
   const parsed = parseDocument(text, format);
   if (parsed.problems.length > 0) throw new ManifestError(abs, parsed.problems);
   const doc = parsed.value;
   if (!isRecord(doc)) {
     throw new ManifestError(abs, [{ pointer: "", message: `must be a ${format === "toml" ? "TOML document" : "JSON object"} of manifest keys, got ${describeValue(doc)}` }]);
   }
+  // Oversized lists are refused before anything walks them item by item.
+  const tooLong = listProblems(doc);
+  if (tooLong.length > 0) throw new ManifestError(abs, tooLong, typeof doc.name === "string" ? { plugin: doc.name } : {});
 
   const validate = validator();
   const schemaErrs = validate(doc) ? [] : schemaProblems(validate.errors ?? [], format);
   const schemaPointers = new Set(schemaErrs.map((p) => p.pointer));
-  const semantic = semanticProblems(doc, dir, format, schemaPointers);
+  const semantic = semanticProblems(doc, dir, format, schemaPointers, (options.configSchema ?? "check") === "check");
   const problems = [...schemaErrs.filter((p) => schemaPointers.has(p.pointer)), ...semantic];
 
   const entry = typeof doc.entry === "string" ? doc.entry : "";
@@ -550,12 +701,37 @@ export function parseManifest(text: string, file: string, options: ManifestOptio
       problems.push({ pointer: "/entry", message: `entry file ${entryPath} does not exist; build the plugin first (or fix the path, which is relative to ${dir})` });
     } else if (!statSync(entryPath).isFile()) {
       problems.push({ pointer: "/entry", message: `entry ${entryPath} is not a file; point it at the built ${doc.kind === "native" ? "library" : ".wasm component"}` });
+    } else if (!isWithin(realpathSync(dir), realpathSync(entryPath))) {
+      problems.push({ pointer: "/entry", message: `entry ${entryPath} resolves to ${realpathSync(entryPath)}, outside the plugin's directory; a signature or package covers only what is inside it, so keep the entry there (not a link out)` });
     }
   }
 
   const name = typeof doc.name === "string" ? doc.name : undefined;
   if (problems.length > 0) throw new ManifestError(abs, problems, name !== undefined ? { plugin: name } : {});
   return normalize(doc, abs, dir, entryPath);
+}
+
+/** Lists longer than MANIFEST_BOUNDS.listEntries, by count only. */
+function listProblems(doc: Record<string, unknown>): ManifestProblem[] {
+  const max = MANIFEST_BOUNDS.listEntries;
+  const out: ManifestProblem[] = [];
+  for (const key of ["capabilities", "optional-capabilities", "hooks", "dependencies", "optional-dependencies"]) {
+    const v = doc[key];
+    const n = Array.isArray(v) ? v.length : isRecord(v) ? Object.keys(v).length : 0;
+    if (n > max) out.push({ pointer: joinPointer("", key), message: `has ${n} entries, more than the ${max} a manifest may declare` });
+  }
+  return out;
+}
+
+/**
+ * The `config.schema` checks that `parseManifest(..., { configSchema: "defer" })`
+ * skipped: compile the plugin's schema and validate its defaults against it.
+ * Throws `ManifestError` with pointers under /config.
+ */
+export function checkConfigSchema(m: Pick<Manifest, "name" | "file" | "config">): void {
+  const format = formatOf(m.file) ?? "json";
+  const problems = configProblems({ schema: m.config.schema, defaults: m.config.defaults }, format);
+  if (problems.length > 0) throw new ManifestError(m.file, problems, { plugin: m.name });
 }
 
 function normalize(doc: Record<string, unknown>, file: string, dir: string, entryPath: string): Manifest {
@@ -616,5 +792,12 @@ export async function loadManifest(pathOrDir: string, options: ManifestOptions =
     }
     file = found[0] as string;
   }
-  return parseManifest(await readFile(file, "utf8"), file, options);
+  let bytes: Buffer;
+  try {
+    bytes = await readRegularFile(file, { maxBytes: MAX_MANIFEST_BYTES, what: "the manifest" });
+  } catch (err) {
+    if (!(err instanceof UnsafeFileError)) throw err;
+    throw new ManifestError(file, [{ pointer: "", message: `${err.message}; make ${path.basename(file)} a regular file of at most ${MAX_MANIFEST_BYTES} bytes` }], { cause: err });
+  }
+  return parseManifest(bytes.toString("utf8"), file, options);
 }

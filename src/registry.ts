@@ -36,7 +36,7 @@ import { eventNameProblem } from "./event-names.js";
 import { createHostCalls, DEFAULT_HOST_CALL_OPTIONS, type HostCallOptions } from "./host-calls.js";
 import { Lifecycle, type PluginState } from "./lifecycle.js";
 import { createLogger, type Logger } from "./logger.js";
-import { loadManifest, MANIFEST_FILES, type Manifest } from "./manifest.js";
+import { checkConfigSchema, loadManifest, MANIFEST_FILES, type Manifest } from "./manifest.js";
 import { emptyMetrics, type PluginMetrics } from "./metrics.js";
 import { effectiveCapabilities, normalizeCapability } from "./capabilities.js";
 import { defaultCacheDir } from "./cache-dir.js";
@@ -297,7 +297,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /** Read a plugin's manifest and track it as available, without loading it. */
   async discover(pathOrDir: string): Promise<PluginInfo> {
-    const manifest = await loadManifest(pathOrDir, { checkEntry: false });
+    // configSchema "defer": a plugin's config schema is compiled only after its signature is checked (#prepare).
+    const manifest = await loadManifest(pathOrDir, { checkEntry: false, configSchema: "defer" });
     const existing = this.#entries.get(manifest.name);
     if (existing && existing.state !== "unloaded") return this.#info(existing);
     const entry = this.#track(manifest);
@@ -329,7 +330,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /** Load one plugin from a manifest file or a plugin directory, and initialise it. */
   async load(pathOrDir: string): Promise<PluginHandle> {
-    const manifest = await loadManifest(pathOrDir);
+    const manifest = await loadManifest(pathOrDir, { configSchema: "defer" });
     return this.#load(manifest);
   }
 
@@ -337,12 +338,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   async loadByName(name: string): Promise<PluginHandle> {
     const entry = this.#entries.get(name);
     if (!entry) throw new PluginNotFound(name);
-    return this.#load(await loadManifest(entry.manifest.file));
+    return this.#load(await loadManifest(entry.manifest.file, { configSchema: "defer" }));
   }
 
   /** Load several plugins, dependencies first. */
   async loadAll(pathsOrDirs: readonly string[]): Promise<PluginHandle[]> {
-    const manifests = await Promise.all(pathsOrDirs.map((p) => loadManifest(p)));
+    const manifests = await Promise.all(pathsOrDirs.map((p) => loadManifest(p, { configSchema: "defer" })));
     const loaded = [...this.#entries.values()].filter((e) => e.state === "active").map((e) => ({ name: e.name, version: e.manifest.version }));
     const handles: PluginHandle[] = [];
     for (const m of resolveLoadOrder(manifests, { loaded })) handles.push(await this.#load(m));
@@ -371,9 +372,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /** manifest → verify → resolve: everything that does not need the engine. */
   async #prepare(entry: Entry): Promise<void> {
     const m = entry.manifest;
-    entry.entryBytes = await readEntry(m.name, m.entryPath);
+    entry.entryBytes = await readEntry(m.name, m.entryPath, m.dir);
     await verifyIntegrity(m, entry.entryBytes);
     if (this.#trust) await verifySignature(m, this.#trust, entry.entryBytes);
+    checkConfigSchema(m); // plugin-supplied schema: only once the signature holds
     checkApiVersion(m, HOST_WIT_VERSION);
     for (const dep of m.dependencies) {
       const d = this.#entries.get(dep.name);
@@ -502,7 +504,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const old = this.#get(name);
     await old.restarting?.catch(() => undefined);
     if (old.state !== "active" && old.state !== "suspended") throw notRunning(old);
-    const manifest = await loadManifest(pathOrDir ?? old.manifest.file);
+    const manifest = await loadManifest(pathOrDir ?? old.manifest.file, { configSchema: "defer" });
     if (manifest.name !== name) {
       throw new ResolutionError(`reload found plugin "${manifest.name}" in ${manifest.file}; a reload cannot rename`, { plugin: name });
     }

@@ -9,11 +9,12 @@
  * and says whether signatures are required.
  */
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { VerificationError, type ManifestProblem } from "./errors.js";
 import { loadManifest, parseManifest, type Manifest } from "./manifest.js";
-import { verifyIntegrity } from "./verify.js";
+import { MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, readRegularFile, UnsafeFileError } from "./safe-read.js";
+import { readEntry, verifyIntegrity } from "./verify.js";
 
 export const SIGNATURE_FILE = "plugin.sig";
 export const SIGNATURE_FORMAT = "plughost-signature-v1";
@@ -57,7 +58,6 @@ const SIGNATURE_PATTERN = /^[A-Za-z0-9+/]{86}==$/; // 64 bytes
 const DIGEST_PATTERN = /^sha256-[0-9a-f]{64}$/;
 const PLUGIN_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const VERSION_PATTERN = /^[0-9A-Za-z.+-]{1,128}$/;
-const MAX_SIGNATURE_FILE_BYTES = 64 * 1024;
 
 /** The exact bytes that are signed: a domain-separated, line-per-field statement. */
 export function signingStatement(f: SignedFields): Buffer {
@@ -95,7 +95,7 @@ export function generateSigningKey(): { privateKeyPem: string; publicKey: string
 export async function readPrivateKey(file: string): Promise<KeyObject> {
   let key: KeyObject;
   try {
-    key = createPrivateKey(await readFile(file));
+    key = createPrivateKey(await readRegularFile(file, { maxBytes: MAX_SIGNATURE_BYTES, what: "the key file" }));
   } catch (err) {
     throw new VerificationError(`cannot read the private key ${file}: ${(err as Error).message}; pass a key file written by plughost keygen`, { cause: err });
   }
@@ -171,8 +171,14 @@ export function compileTrustList(policy: SignaturePolicy): TrustList {
 
 /** The statement for a plugin as it is on disk now. */
 async function statementFor(m: Manifest, entry?: Uint8Array): Promise<SignedFields & { manifestText: string }> {
-  const manifestBytes = await readFile(m.file);
-  const entryBytes = entry ?? (await readFile(m.entryPath));
+  let manifestBytes: Buffer;
+  try {
+    manifestBytes = await readRegularFile(m.file, { maxBytes: MAX_MANIFEST_BYTES, what: "the manifest" });
+  } catch (err) {
+    if (!(err instanceof UnsafeFileError)) throw err;
+    throw new VerificationError(`${m.file}: ${err.message}; make it a regular file and sign the plugin again`, { plugin: m.name, cause: err });
+  }
+  const entryBytes = entry ?? (await readEntry(m.name, m.entryPath, m.dir));
   return { name: m.name, version: m.version, manifest: sha256(manifestBytes), entry: sha256(entryBytes), manifestText: manifestBytes.toString("utf8") };
 }
 
@@ -250,14 +256,15 @@ export async function verifySignature(m: Manifest, trust: TrustList, entryBytes?
   const pinned = trust.pins.get(m.name);
   let raw: Buffer;
   try {
-    raw = await readFile(sigPath);
+    // Non-blocking, regular files only, capped before reading: a FIFO or /dev/zero here fails at once.
+    raw = await readRegularFile(sigPath, { maxBytes: MAX_SIGNATURE_BYTES, what: "the signature file" });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") return fail(sigPath, `cannot be read (${(err as Error).message})`);
+    if (!(err instanceof UnsafeFileError)) throw err;
+    if (err.reason !== "missing") return fail(sigPath, `${err.message}; re-sign with plughost sign to write a regular plugin.sig`);
     if (pinned) return fail(sigPath, `is missing, and ${m.name} is pinned to key ${[...pinned].join(", ")}; sign it with plughost sign ${m.dir} --key <key file>`);
     if (trust.require) return fail(sigPath, `is missing and signatures are required; sign it with plughost sign ${m.dir} --key <key file>`);
     return { signed: false };
   }
-  if (raw.length > MAX_SIGNATURE_FILE_BYTES) return fail(sigPath, `is ${raw.length} bytes, too large for a signature file; re-sign with plughost sign`);
   const sig = parseSignatureFile(raw.toString("utf8"));
   if (typeof sig === "string") return fail(sigPath, `is not a valid plughost signature file: ${sig}; re-sign with plughost sign`);
 
@@ -281,7 +288,8 @@ export async function verifySignature(m: Manifest, trust: TrustList, entryBytes?
     return fail(sigPath, `signs ${sig.name}@${sig.version}, but the manifest is ${now.name}@${now.version}; re-sign the plugin`);
   }
   // The manifest bytes just verified must be the ones loaded (it may have been replaced since it was parsed).
-  if (JSON.stringify(parseManifest(now.manifestText, m.file, { checkEntry: false })) !== JSON.stringify(m)) {
+  // configSchema "defer": the plugin's config schema is compiled only after this check succeeds.
+  if (JSON.stringify(parseManifest(now.manifestText, m.file, { checkEntry: false, configSchema: "defer" })) !== JSON.stringify(m)) {
     return fail(m.file, "changed while the plugin was loading; load it again");
   }
   return { signed: true, key: sig.key };

@@ -5,16 +5,21 @@
  * verified is what runs (restarts included).
  */
 import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { InvalidPluginBinary, VerificationError } from "./errors.js";
 import type { Manifest } from "./manifest.js";
+import { MAX_ENTRY_BYTES, readRegularFile } from "./safe-read.js";
 
-/** The entry file's bytes, or a typed error naming the file. */
-export async function readEntry(plugin: string, entryPath: string): Promise<Uint8Array> {
+/**
+ * The entry file's bytes, or a typed error naming the file. Read with
+ * readRegularFile: a regular file of at most MAX_ENTRY_BYTES (256 MiB), and,
+ * given the plugin's directory `within`, one whose real path lies inside it.
+ */
+export async function readEntry(plugin: string, entryPath: string, within?: string): Promise<Uint8Array> {
   try {
-    return new Uint8Array(await readFile(entryPath));
+    const bytes = await readRegularFile(entryPath, { maxBytes: MAX_ENTRY_BYTES, what: "the entry file", ...(within !== undefined ? { within } : {}) });
+    return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } catch (err) {
-    throw new InvalidPluginBinary(entryPath, `cannot read the entry file: ${(err as Error).message}`, { plugin, cause: err });
+    throw new InvalidPluginBinary(entryPath, `cannot use the entry file: ${(err as Error).message}`, { plugin, cause: err });
   }
 }
 
