@@ -50,6 +50,8 @@ export const SANDBOX_FLAGS = {
   libseccomp: 1 << 10,
   /** A private read-only root holding only the library and the system libraries it links. */
   "private-root": 1 << 11,
+  /** As root: the plugin runs as a uid of its helper alone (2,000,000,000 + the helper's pid), so RLIMIT_NPROC is its own. */
+  "own-uid": 1 << 12,
 } as const;
 export type SandboxMeasure = keyof typeof SANDBOX_FLAGS;
 

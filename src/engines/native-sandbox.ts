@@ -107,12 +107,12 @@ interface Pending {
   resolve(v: number | HookOutcome): void;
   reject(err: Error): void;
   data?: Uint8Array;
-  /** Syscall names already reported as denied during this request. */
-  denied?: Set<string>;
+  /** Syscalls the helper reported as denied during this request: name → count. */
+  denied?: Map<string, number>;
 }
 
 /** A VIOLATION frame is the helper's word, which plugin code can forge: at most this many names per request, each once. */
-const MAX_DENIED_NAMES = 16;
+const MAX_DENIED_NAMES = 8;
 const SYSCALL_NAME = /^[a-z0-9_]{1,32}$/;
 /** How often the host reads the helper's CPU time, and the idle allowance's refill rate (fraction of one core). */
 const CPU_SAMPLE_MS = 250;
@@ -437,20 +437,27 @@ export class SandboxClient {
   }
 
   /**
-   * The helper's SIGSYS handler counts denied syscalls and reports them per
-   * request. Plugin code can write the same frames, so the host believes at
-   * most one report per syscall name per request, for a bounded set of names,
-   * and none between requests: forged frames cannot multiply violations.
+   * The helper's SIGSYS handler counts denied syscalls and reports them at the
+   * end of each request. Plugin code can write the same frames, so the host
+   * keeps the first report per syscall name (a few names at most) on the
+   * request in flight, ignores any between requests, and records ONE
+   * violation per request that reported some (#recordDenied): forged frames
+   * cannot make more violations than calls.
    */
   #onViolationFrame(body: Buffer): void {
     const p = this.#queue[this.#head];
     if (!p || body.length < 5 || body.length > 4 + 32) return;
     const name = body.toString("latin1", 4);
     if (!SYSCALL_NAME.test(name)) return;
-    p.denied ??= new Set();
+    p.denied ??= new Map();
     if (p.denied.has(name) || p.denied.size >= MAX_DENIED_NAMES) return;
-    p.denied.add(name);
-    this.#request.onViolation?.("capability", `denied syscall ${name} (${body.readUInt32LE(0)}×)`);
+    p.denied.set(name, body.readUInt32LE(0));
+  }
+
+  #recordDenied(p: Pending): void {
+    if (!p.denied) return;
+    const list = [...p.denied].map(([name, n]) => `${name} (${n}×)`).join(", ");
+    this.#request.onViolation?.("capability", `denied syscall${p.denied.size > 1 ? "s" : ""} ${list}`);
   }
 
   /** The helper's output broke the protocol: AbiViolation for the call in flight (or recorded, when idle), and the helper is killed. */
@@ -476,6 +483,7 @@ export class SandboxClient {
       this.#head = 0;
     }
     if (this.#deadlineMs !== undefined) this.#headSince = performance.now();
+    this.#recordDenied(p);
     const status = buf.readInt32LE(start);
     if (type === Msg.Result) return p.resolve(status);
     if (status !== 0) return p.resolve({ ok: false, status });
@@ -593,7 +601,10 @@ export class SandboxClient {
     const pending = this.#queue.slice(this.#head);
     this.#queue.length = 0;
     this.#head = 0;
-    for (const p of pending) p.reject(this.#fault);
+    for (const p of pending) {
+      this.#recordDenied(p);
+      p.reject(this.#fault);
+    }
   }
 
   #kill(reason: string): void {

@@ -601,6 +601,8 @@ int main(int argc, char **argv) {
       fail(PH_FAIL_SANDBOX, "cannot hide the host's files from the plugin (no mount namespace or no private root)", PH_EXIT_SANDBOX);
   }
   flags |= ph_drop_privileges((uid_t)(PH_UID_BASE + (uint32_t)helper_pid));
+  if (geteuid() == 0 || getuid() == 0)
+    fail(PH_FAIL_SANDBOX, "cannot drop root privileges (no unprivileged uid is mapped here)", PH_EXIT_SANDBOX);
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* again: a credential change clears it */
   flags |= ph_set_rlimits(&lim);
   flags |= ph_no_new_privs();

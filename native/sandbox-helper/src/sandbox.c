@@ -303,6 +303,8 @@ unsigned ph_private_root(int so_fd) {
 
 /* ── privileges and limits ──────────────────────────────────────────────── */
 
+#define NOBODY 65534
+
 unsigned ph_drop_privileges(uid_t uid) {
   if (geteuid() != 0) {
     /* In a user namespace we hold every capability of that namespace: give them up. */
@@ -311,9 +313,15 @@ unsigned ph_drop_privileges(uid_t uid) {
     memset(d, 0, sizeof d);
     return syscall(SYS_capset, &h, d) == 0 ? PH_SB_SETUID : 0;
   }
-  if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) return 0;
+  if (setgroups(0, NULL) != 0) return 0;
+  unsigned got = PH_SB_SETUID | PH_SB_OWN_UID;
+  if (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0) {
+    /* Root of a user namespace that does not map that uid (a container): nobody, shared with other helpers. */
+    got = PH_SB_SETUID;
+    if (setresgid(NOBODY, NOBODY, NOBODY) != 0 || setresuid(NOBODY, NOBODY, NOBODY) != 0) return 0;
+  }
   if (setuid(0) == 0) _exit(PH_EXIT_SANDBOX); /* must be irreversible */
-  return PH_SB_SETUID;
+  return got;
 }
 
 unsigned ph_set_rlimits(const PhLimits *l) {
