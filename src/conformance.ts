@@ -271,7 +271,7 @@ class CaseScope {
       grants: this.p.grants,
       ...(this.#cacheDir !== undefined ? { cacheDir: this.#cacheDir } : {}),
       ...options,
-      defaultLimits: { fuel: GUARD_FUEL, ...options.defaultLimits },
+      defaultLimits: options.defaultLimits === "unlimited" ? "unlimited" : { fuel: GUARD_FUEL, ...options.defaultLimits },
     });
     this.#registries.push(registry);
     return registry;

@@ -37,10 +37,14 @@ export interface Limits {
   fuelLifetime?: number;
   /** Cap in bytes on all linear memory of an instance. */
   memoryBytes?: number;
-  /** Cap on table elements per table. */
+  /** Cap on the elements of ALL tables of an instance together (their initial sizes and every grow), on every engine. */
   tableElements?: number;
   /** Wall-clock limit per call, in milliseconds. */
   deadlineMs?: number;
+  /** Wall-clock limit on `init`, in milliseconds (the registry enforces it; the instance is disposed past it). */
+  initDeadlineMs?: number;
+  /** How long `unload` waits for the in-flight call and `teardown`, in milliseconds, before it disposes the instance. */
+  unloadGraceMs?: number;
 }
 
 export type Isolation = "in-process" | "worker";
@@ -92,7 +96,13 @@ export interface EngineInstance {
   lastCallFuel?(): number;
   /** Fuel used by every call (and instantiation) of this instance so far, when metered. */
   lifetimeFuel?(): number;
-  /** Release everything the instance holds. Idempotent. */
+  /**
+   * Release everything the instance holds. Idempotent. It must end the
+   * instance even while a call is running (a worker is terminated, a helper
+   * process killed, a wasmtime call interrupted), and every call still
+   * pending then rejects with an `InstanceFault`: the registry relies on this
+   * when `init` runs past its deadline or `teardown` past the unload grace.
+   */
   dispose(): Promise<void>;
 }
 

@@ -58,7 +58,8 @@ export interface HostPolicy {
 export interface HostConfigInput {
   $schema?: string;
   grants?: string[] | Record<string, string[]>;
-  defaultLimits?: LimitsInput;
+  /** `"unlimited"` drops the built-in default limits (see `DEFAULT_LIMITS`). */
+  defaultLimits?: LimitsInput | "unlimited";
   maxLimits?: LimitsInput;
   policy?: Partial<Omit<HostPolicy, "recovery">> & { recovery?: Partial<RecoveryPolicy> };
   engine?: "v8" | "wasmtime";
@@ -75,7 +76,8 @@ export interface HostConfigInput {
 export interface HostConfig {
   /** Normalized capability strings (fs dirs absolute). A record key "*" applies to every plugin. */
   grants: string[] | Record<string, string[]>;
-  defaultLimits: Limits;
+  /** `"unlimited"`: no built-in defaults (the registry option of the same name). */
+  defaultLimits: Limits | "unlimited";
   maxLimits: Limits;
   policy: HostPolicy;
   engine?: "v8" | "wasmtime";
@@ -105,11 +107,11 @@ function validator(): ValidateFunction {
   return hostValidator;
 }
 
-const LIMIT_KEYS = ["fuel", "fuelLifetime", "memoryBytes", "deadlineMs", "tableElements"] as const;
+const LIMIT_KEYS = ["fuel", "fuelLifetime", "memoryBytes", "deadlineMs", "tableElements", "initDeadlineMs", "unloadGraceMs"] as const;
 
-function toLimits(raw: LimitsInput | undefined): Limits {
+function toLimits(raw: LimitsInput | "unlimited" | undefined): Limits {
   const out: Limits = {};
-  if (!raw) return out;
+  if (!raw || raw === "unlimited") return out;
   for (const key of LIMIT_KEYS) {
     const v = key === "memoryBytes" ? parseByteSize(raw.memoryBytes) : raw[key];
     if (typeof v === "number") out[key] = v;
@@ -160,7 +162,8 @@ export function validateHostConfig(obj: unknown, source = "host config", options
     for (const [plugin, list] of Object.entries(obj.grants)) grants[plugin] = normalizeList(list, joinPointer("/grants", plugin));
   }
 
-  const defaults = toLimits(obj.defaultLimits as LimitsInput | undefined);
+  const unlimited = obj.defaultLimits === "unlimited";
+  const defaults = toLimits(obj.defaultLimits as LimitsInput | "unlimited" | undefined);
   const max = toLimits(obj.maxLimits as LimitsInput | undefined);
   for (const [key, raw] of [["defaultLimits", obj.defaultLimits], ["maxLimits", obj.maxLimits]] as const) {
     const memory = isRecord(raw) ? raw.memoryBytes : undefined;
@@ -184,7 +187,7 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   const policy = input.policy ?? {};
   const config: HostConfig = {
     grants,
-    defaultLimits: defaults,
+    defaultLimits: unlimited ? "unlimited" : defaults,
     maxLimits: max,
     policy: {
       violationThreshold: policy.violationThreshold ?? DEFAULT_POLICY.violationThreshold,
@@ -251,12 +254,13 @@ export function configOverridesFor(hostConfig: Pick<HostConfig, "config">, plugi
  */
 export function effectiveLimits(
   manifestLimits: Limits,
-  hostConfig: { defaultLimits?: Limits; maxLimits?: Limits } = {},
+  hostConfig: { defaultLimits?: Limits | "unlimited"; maxLimits?: Limits } = {},
   onClamp?: (field: keyof Limits, requested: number, max: number) => void,
 ): Limits {
   const out: Limits = {};
   for (const key of LIMIT_KEYS) {
-    let value = manifestLimits[key] ?? hostConfig.defaultLimits?.[key];
+    const defaults = hostConfig.defaultLimits === "unlimited" ? undefined : hostConfig.defaultLimits;
+    let value = manifestLimits[key] ?? defaults?.[key];
     const max = hostConfig.maxLimits?.[key];
     if (max !== undefined) {
       if (value === undefined) value = max;

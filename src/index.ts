@@ -7,7 +7,7 @@
  *   await registry.dispatch("greet", new TextEncoder().encode("world"));
  *   await registry.unloadAll();
  */
-export { PluginRegistry, PluginHandle, DEFAULT_RECOVERY } from "./registry.js";
+export { PluginRegistry, PluginHandle, DEFAULT_RECOVERY, DEFAULT_LIMITS } from "./registry.js";
 export { HotReloader } from "./hot-reload.js";
 export type { HotReloadOptions, HotReloadEvents } from "./hot-reload.js";
 export type { RegistryOptions, RecoveryPolicy, PluginInfo, DispatchResult, HookChainResult, RegistryEvents } from "./registry.js";

@@ -9,6 +9,7 @@ import { EventEmitter } from "node:events";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import {
+  DeadlineExceeded,
   InitializationFailed,
   InvalidCallbackName,
   InvocationFailed,
@@ -60,14 +61,35 @@ export interface RecoveryPolicy {
 
 export const DEFAULT_RECOVERY: RecoveryPolicy = { strategy: "restart", maxRetries: 5, backoff: "exponential", baseDelayMs: 0 };
 
+/**
+ * What every plugin gets when nothing is configured, so no plugin runs
+ * unbounded by accident. A manifest or `defaultLimits` changes a field (within
+ * `maxLimits`); `defaultLimits: "unlimited"` opts out of all of them.
+ */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  fuel: 1_000_000_000,
+  memoryBytes: 256 * 1024 * 1024,
+  tableElements: 1_000_000,
+  deadlineMs: 10_000,
+  initDeadlineMs: 10_000,
+  unloadGraceMs: 2_000,
+});
+
+/** setTimeout's largest delay; longer limits are as good as none. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export interface RegistryOptions {
   /** Engine for components that do not name one: `v8` (default) or `wasmtime`. */
   engine?: "v8" | "wasmtime";
   isolation?: Isolation;
   /** Capabilities the host grants: to every plugin, or per plugin name (`"*"` applies to all). */
   grants?: readonly string[] | Record<string, readonly string[]>;
-  /** Limits applied when a manifest requests none. */
-  defaultLimits?: Limits;
+  /**
+   * Limits applied where a manifest requests none, field by field over
+   * `DEFAULT_LIMITS`. `"unlimited"` drops the built-in defaults (nothing is
+   * bounded unless the manifest or `maxLimits` says so).
+   */
+  defaultLimits?: Limits | "unlimited";
   /** Caps on what a manifest may request. */
   maxLimits?: Limits;
   /** Per-plugin config overrides, merged over the manifest's defaults. */
@@ -141,6 +163,8 @@ class Entry {
   /** Set while the instance is being re-created after a fault. */
   restarting: Promise<void> | undefined;
   restartCount = 0;
+  /** Set while the plugin is being torn down: a second unload (e.g. one more violation past the threshold) joins it. */
+  stopping: Promise<void> | undefined;
   pendingMessages = 0;
   /** A reload's new instance before the swap, or the old one after: no `state` events, no subscriptions. */
   quiet = false;
@@ -405,11 +429,22 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   #limitsFor(m: Manifest): Limits {
-    const out: Limits = { ...this.#options.defaultLimits };
+    const configured = this.#options.defaultLimits;
+    const out: Limits = configured === "unlimited" ? {} : { ...DEFAULT_LIMITS };
+    if (configured !== "unlimited") {
+      for (const key of Object.keys(configured ?? {}) as (keyof Limits)[]) {
+        if (configured![key] !== undefined) out[key] = configured![key];
+      }
+    }
     const max = this.#options.maxLimits ?? {};
     for (const key of Object.keys(m.limits) as (keyof Limits)[]) {
       const requested = m.limits[key];
-      if (requested !== undefined) out[key] = max[key] !== undefined ? Math.min(requested, max[key]!) : requested;
+      if (requested !== undefined) out[key] = requested;
+    }
+    // Neither a default nor a request goes past the host's maximum.
+    for (const key of Object.keys(out) as (keyof Limits)[]) {
+      const cap = max[key];
+      if (cap !== undefined && out[key]! > cap) out[key] = cap;
     }
     return out;
   }
@@ -451,7 +486,16 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   async #init(entry: Entry): Promise<void> {
     entry.lifecycle.to("initializing");
     const started = performance.now();
-    const status = await entry.instance!.init(HOST_WIT_VERSION, JSON.stringify(entry.config));
+    const instance = entry.instance!;
+    const limit = entry.limits.initDeadlineMs;
+    // An init that never returns is ended: the instance is disposed (a worker terminated, a call interrupted).
+    const status = await withDeadline(instance.init(HOST_WIT_VERSION, JSON.stringify(entry.config)), limit, async () => {
+      await settleWithin(instance.dispose().catch((err: unknown) => logCleanupFailure(entry, err)), limit!);
+      const err = new DeadlineExceeded("init", limit!, { plugin: entry.name });
+      err.message += " (limits.initDeadlineMs); the instance was stopped. Raise initDeadlineMs if init needs longer, or fix init";
+      entry.logger.error({ code: err.code }, err.message);
+      return err;
+    });
     entry.metrics.initMs = performance.now() - started;
     if (status !== 0) throw new InitializationFailed(status, { plugin: entry.name });
     entry.lifecycle.to("active");
@@ -585,18 +629,26 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (errors.length) throw errors[0];
   }
 
-  async #teardown(entry: Entry): Promise<void> {
+  #teardown(entry: Entry): Promise<void> {
+    entry.stopping ??= this.#teardownOnce(entry).finally(() => {
+      entry.stopping = undefined;
+    });
+    return entry.stopping;
+  }
+
+  async #teardownOnce(entry: Entry): Promise<void> {
     await entry.restarting?.catch(() => undefined);
     const state = entry.state;
     if (state === "unloaded") return;
     let failure: PlughostError | undefined;
+    let killed: DeadlineExceeded | undefined;
     if (state === "active" || state === "suspended") {
       entry.lifecycle.to("stopping");
-      try {
-        const status = entry.instance ? await this.#serial(entry, entry.instance, () => entry.instance!.teardown()) : 0;
-        if (status !== 0) failure = new TeardownFailed(status, { plugin: entry.name });
-      } catch (err) {
-        failure = err instanceof PlughostError ? err : new TeardownFailed(-1, { plugin: entry.name, cause: err });
+      const instance = entry.instance;
+      if (instance) {
+        const outcome = await this.#stop(entry, instance);
+        failure = outcome.failure;
+        killed = outcome.killed;
       }
       entry.lifecycle.to(failure ? "error" : "stopped");
     } else if (state !== "stopped" && state !== "error" && state !== "loaded") {
@@ -614,7 +666,42 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     }
     entry.instance = undefined;
     entry.lifecycle.to("unloaded");
+    if (killed) this.recordViolation(entry.name, "deadline", killed.message);
     if (failure) throw failure;
+  }
+
+  /**
+   * Run `teardown` after the calls queued before it, all within the unload
+   * grace period; past it the instance is disposed (killed), so an unload
+   * always finishes. Teardown is skipped, not failed, when the instance was
+   * discarded by a fault while it waited.
+   */
+  async #stop(entry: Entry, instance: EngineInstance): Promise<{ failure?: PlughostError; killed?: DeadlineExceeded }> {
+    const grace = entry.limits.unloadGraceMs;
+    let killed: DeadlineExceeded | undefined;
+    const skipped = (why: string) => {
+      entry.logger.warn(`teardown skipped: ${why}`);
+      return {};
+    };
+    const run = this.#serial(entry, instance, async () => (entry.instance === instance ? instance.teardown() : undefined));
+    try {
+      const status = await withDeadline(run, grace, async () => {
+        bankFuel(entry);
+        if (entry.instance === instance) entry.instance = undefined; // the killed call's fault must not restart it
+        await settleWithin(instance.dispose().catch((err: unknown) => logCleanupFailure(entry, err)), grace!);
+        killed = new DeadlineExceeded("teardown", grace!, { plugin: entry.name });
+        killed.message += " (limits.unloadGraceMs, which covers the call in flight and teardown); the instance was killed and the plugin unloaded";
+        entry.logger.error({ code: killed.code }, killed.message);
+        return killed;
+      });
+      if (status === undefined) return skipped("the instance was discarded after a fault");
+      return status === 0 ? {} : { failure: new TeardownFailed(status, { plugin: entry.name }) };
+    } catch (err) {
+      if (killed) return { failure: killed, killed };
+      // A worker fails the calls queued behind a faulted one with that call's fault: teardown never ran.
+      if (isInstanceFault(err) && !/teardown$/.test(err.export)) return skipped(`the instance had faulted (${err.message})`);
+      return { failure: err instanceof PlughostError ? err : new TeardownFailed(-1, { plugin: entry.name, cause: err }) };
+    }
   }
 
   // ── suspend / resume ───────────────────────────────────────────────────
@@ -708,7 +795,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const unmount = entry.violations.record(kind, detail);
     if (entry.violations.behavior.logViolations) entry.logger.warn({ violation: kind, count: entry.violations.count }, detail);
     this.emit("violation", { plugin: name, kind, detail, count: entry.violations.count });
-    if (unmount && entry.state !== "unloaded" && entry.state !== "unloading") {
+    // Once: later violations during the same teardown must not unmount (and announce it) again.
+    if (unmount && entry.state !== "unloaded" && entry.state !== "unloading" && !entry.stopping) {
       const count = entry.violations.count;
       const error = new PluginUnmounted(count, { plugin: name });
       void this.#teardown(entry)
@@ -934,6 +1022,45 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       );
     });
   }
+}
+
+/** `work`, or, when it is not settled after `ms`, the error `onTimeout` makes (it runs once, and should stop the work). */
+function withDeadline<T>(work: Promise<T>, ms: number | undefined, onTimeout: () => Promise<PlughostError>): Promise<T> {
+  if (ms === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      work.catch(() => undefined); // it rejects once stopped; the caller gets the timeout's error
+      onTimeout().then(reject, reject);
+    }, Math.min(ms, MAX_TIMER_MS));
+    work.then(
+      (v) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Wait for `work`, but no longer than `ms` (a dispose that hangs must not hang the registry). */
+function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, Math.min(ms, MAX_TIMER_MS));
+    void work.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 function hookPriority(entry: Entry, event: string): number {

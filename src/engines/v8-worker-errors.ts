@@ -6,6 +6,7 @@
  */
 import * as errors from "../errors.js";
 import { PlughostError } from "../errors.js";
+import * as instrumentErrors from "../instrument/errors.js";
 
 export interface SerializedError {
   name: string;
@@ -19,7 +20,8 @@ export interface SerializedError {
 type ErrorClass = abstract new (...args: never[]) => PlughostError;
 
 const CLASSES = new Map<string, ErrorClass>();
-for (const value of Object.values(errors)) {
+// The instrumenter's errors too: a LimitCapError at load must stay one across the boundary.
+for (const value of [...Object.values(errors), ...Object.values(instrumentErrors)]) {
   if (typeof value === "function" && (value === PlughostError || value.prototype instanceof PlughostError)) {
     CLASSES.set(value.name, value as unknown as ErrorClass);
   }

@@ -44,6 +44,7 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
         fuelLifetime,
         memoryBytes,
         tableElements,
+        plugin,
         // Fuel exhaustion fails the call and is recorded as a fault; refused grows only report here.
         onViolation: (kind, detail) => kind === "memory" && request.onViolation?.("memory", detail),
       })
@@ -64,6 +65,7 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
           memoryBytes,
           tableElements,
           label: `${request.entryPath}#${name}`,
+          plugin,
           ...(request.cacheDir ? { cacheDir: path.join(request.cacheDir, "instrumented") } : {}),
         });
         mod = new WebAssembly.Module(result.bytes as Uint8Array<ArrayBuffer>);

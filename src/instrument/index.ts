@@ -17,7 +17,7 @@ export { createLimits, FuelSignal, Limits, type LimitsImports, type LimitsOption
 export { LIMITS_MODULE, type InstrumentOptions, type InstrumentResult, type MemoryInfo, type TableInfo } from "./types.js";
 
 // Bump when the output for the same input and options changes.
-const FORMAT = "plughost-instrument-2"; // 2: fuel threaded through calls
+const FORMAT = "plughost-instrument-3"; // 2: fuel threaded through calls; 3: table.grow through the host's ledger
 const MEMORY_CACHE_ENTRIES = 64;
 const memoryCache = new Map<string, InstrumentResult>();
 
@@ -46,7 +46,7 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions =
   }
   let result: InstrumentResult | undefined = options.cacheDir ? readDiskCache(options.cacheDir, key) : undefined;
   if (!result) {
-    const r = rewriteModule(bytes, { fuel, memoryBytes: options.memoryBytes, tableElements: options.tableElements, label });
+    const r = rewriteModule(bytes, { fuel, memoryBytes: options.memoryBytes, tableElements: options.tableElements, label, plugin: options.plugin });
     result = { key, ...r };
     if (options.cacheDir) writeDiskCache(options.cacheDir, result);
   }

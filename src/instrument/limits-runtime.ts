@@ -25,8 +25,10 @@ export interface LimitsOptions {
   fuelLifetime?: number;
   /** Cap in bytes on all linear memory the instance's modules define or grow. */
   memoryBytes?: number;
-  /** Cap on elements per table (the instrumenter enforces it; the runtime reports refusals). */
+  /** Cap on the elements of all tables of the instance together, initial sizes included. */
   tableElements?: number;
+  /** The plugin, named in errors. */
+  plugin?: string;
   /** Told about each violation: a refused grow, or fuel running out. */
   onViolation?(kind: LimitViolationKind, detail: string): void;
 }
@@ -47,7 +49,8 @@ export interface LimitsImports {
   fuel: WebAssembly.Global;
   memory_grow: (deltaPages: number) => number;
   memory_release: (deltaPages: number) => number;
-  table_grow_failed: (size: number, delta: number) => number;
+  table_grow: (deltaElements: number) => number;
+  table_release: (deltaElements: number) => number;
 }
 
 export class Limits {
@@ -66,7 +69,9 @@ export class Limits {
   #lastUsed = 0;
   #totalUsed = 0;
   #memoryUsed = 0;
+  #tableUsed = 0;
   #violations = 0;
+  #plugin: string | undefined;
   #onViolation: ((kind: LimitViolationKind, detail: string) => void) | undefined;
 
   constructor(options: LimitsOptions = {}) {
@@ -76,6 +81,7 @@ export class Limits {
     this.memoryCap = options.memoryBytes ?? Number.POSITIVE_INFINITY;
     this.tableCap = options.tableElements ?? Number.POSITIVE_INFINITY;
     this.#onViolation = options.onViolation;
+    this.#plugin = options.plugin;
     // Before the first beginCall (start functions, instantiation) the default budget applies.
     this.#budget = this.metered ? clampBudget(Math.min(this.#defaultBudget, this.#lifetimeLeft)) : UNMETERED;
     this.#global = new WebAssembly.Global({ value: "i64", mutable: true }, BigInt(this.#budget));
@@ -88,7 +94,8 @@ export class Limits {
         fuel: this.#global,
         memory_grow: (d: number) => self.#memoryGrow(d >>> 0),
         memory_release: (d: number) => { self.#memoryUsed -= (d >>> 0) * PAGE; return 0; },
-        table_grow_failed: (size: number, d: number) => self.#tableGrowFailed(size >>> 0, d >>> 0),
+        table_grow: (d: number) => self.#tableGrow(d >>> 0),
+        table_release: (d: number) => { self.#tableUsed -= d >>> 0; return 0; },
       },
     };
   }
@@ -203,31 +210,57 @@ export class Limits {
     return this.#memoryUsed;
   }
 
+  /** Elements of all the instance's tables, as accounted to this instance. */
+  get tableUsedElements(): number {
+    return this.#tableUsed;
+  }
+
   get violations(): number {
     return this.#violations;
   }
 
   /**
-   * Account for the memories a module defines, before instantiating it. Throws
-   * `LimitCapError` when they would take the instance over its memory cap, and
-   * when an imported memory that does not come from a module already admitted
-   * is larger than the cap (pass `checkImported`).
+   * Account for the memories and tables a module defines, before
+   * instantiating it. Throws `LimitCapError` when they would take the instance
+   * over its memory cap or its (summed) table cap, and when an imported memory
+   * or table that does not come from a module already admitted is larger than
+   * the cap (pass `checkImported`).
    */
-  admitModule(result: Pick<InstrumentResult, "definedMemoryBytes" | "memories">, label = "module", checkImported = false): void {
+  admitModule(
+    result: Pick<InstrumentResult, "definedMemoryBytes" | "memories"> & Partial<Pick<InstrumentResult, "tables">>,
+    label = "module",
+    checkImported = false,
+  ): void {
+    const details = this.#plugin ? { plugin: this.#plugin } : {};
+    const tables = result.tables ?? [];
     if (checkImported) {
       for (const m of result.memories) {
         if (m.imported && m.minimumPages * PAGE > this.memoryCap) {
           throw new LimitCapError(label, "memory", m.index, m.minimumPages * PAGE, this.memoryCap,
-            `imported memory ${m.index} (${m.module}.${m.name}) needs at least ${m.minimumPages * PAGE} bytes, over the cap of ${this.memoryCap} bytes`);
+            `imported memory ${m.index} (${m.module}.${m.name}) needs at least ${m.minimumPages * PAGE} bytes, over the cap of ${this.memoryCap} bytes; raise limits.memoryBytes`, details);
+        }
+      }
+      for (const t of tables) {
+        if (t.imported && t.minimum > this.tableCap) {
+          throw new LimitCapError(label, "table", t.index, t.minimum, this.tableCap,
+            `imported table ${t.index} (${t.module}.${t.name}) needs at least ${t.minimum} elements, over the cap of ${this.tableCap} elements; raise limits.tableElements`, details);
         }
       }
     }
     const next = this.#memoryUsed + result.definedMemoryBytes;
     if (next > this.memoryCap) {
       throw new LimitCapError(label, "memory", -1, next, this.memoryCap,
-        `the instance's memories would start at ${next} bytes, over the cap of ${this.memoryCap} bytes`);
+        `the instance's memories would start at ${next} bytes, over the cap of ${this.memoryCap} bytes; raise limits.memoryBytes`, details);
+    }
+    let elements = 0;
+    for (const t of tables) if (!t.imported) elements += t.minimum;
+    const nextTables = this.#tableUsed + elements;
+    if (nextTables > this.tableCap) {
+      throw new LimitCapError(label, "table", -1, nextTables, this.tableCap,
+        `the instance's tables would start with ${nextTables} elements in all, over the cap of ${this.tableCap} elements; raise limits.tableElements`, details);
     }
     this.#memoryUsed = next;
+    this.#tableUsed = nextTables;
   }
 
   #memoryGrow(delta: number): number {
@@ -240,11 +273,13 @@ export class Limits {
     return 1;
   }
 
-  #tableGrowFailed(size: number, delta: number): number {
-    if (size + delta > this.tableCap) {
-      this.#violation("memory", `table.grow by ${delta} elements refused: ${size} + ${delta} is over the cap of ${this.tableCap} elements`);
+  #tableGrow(delta: number): number {
+    if (this.#tableUsed + delta > this.tableCap) {
+      this.#violation("memory", `table.grow by ${delta} elements refused: the instance's tables hold ${this.#tableUsed} elements in all, and the cap is ${this.tableCap}`);
+      return 0;
     }
-    return 0;
+    this.#tableUsed += delta;
+    return 1;
   }
 
   #violation(kind: LimitViolationKind, detail: string): void {

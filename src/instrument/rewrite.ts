@@ -13,6 +13,8 @@ export interface RewriteOptions {
   memoryBytes: number | undefined;
   tableElements: number | undefined;
   label: string;
+  /** The plugin, named in errors. */
+  plugin?: string | undefined;
 }
 
 export interface RewriteOutput {
@@ -21,6 +23,7 @@ export interface RewriteOutput {
   memories: MemoryInfo[];
   tables: TableInfo[];
   definedMemoryBytes: number;
+  definedTableElements: number;
   limitsImports: string[];
   codeBytes: number;
   functions: number;
@@ -97,12 +100,12 @@ class Rewriter {
   kG = 0; // global imports added
   newTypes: number[][] = [];
   tyI32I32 = -1;
-  tyI32I32I32 = -1;
   tyTableGrow: number[] = [];
   fuelGlobal = -1;
   memGrowFunc = -1;
   memReleaseFunc = -1;
-  tableFailFunc = -1;
+  tableGrowFunc = -1;
+  tableReleaseFunc = -1;
   memHelper: number[] = []; // memory index -> helper function index
   tableHelper: number[] = [];
   limitsImports: string[] = [];
@@ -137,7 +140,7 @@ class Rewriter {
   }
 
   fail(at: number, reason: string): never {
-    throw new InstrumentError(this.o.label, at, reason);
+    throw new InstrumentError(this.o.label, at, reason, this.o.plugin ? { plugin: this.o.plugin } : {});
   }
 
   // ── reading ────────────────────────────────────────────────────────────────
@@ -428,9 +431,8 @@ class Rewriter {
     this.needMem = this.o.memoryBytes !== undefined && hasCode && this.memories.length > 0;
     this.needTab = this.o.tableElements !== undefined && hasCode && this.tables.length > 0;
     const addType = (t: number[]): number => { this.newTypes.push(t); return this.typeCount + this.newTypes.length - 1; };
-    if (this.needMem) this.tyI32I32 = addType([0x60, 0x01, 0x7f, 0x01, 0x7f]);
+    if (this.needMem || this.needTab) this.tyI32I32 = addType([0x60, 0x01, 0x7f, 0x01, 0x7f]);
     if (this.needTab) {
-      this.tyI32I32I32 = addType([0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f]);
       for (const rt of this.tableRefTypes) this.tyTableGrow.push(addType([0x60, 0x02, ...rt, 0x7f, 0x01, 0x7f]));
     }
     let f = this.nImpF;
@@ -445,8 +447,9 @@ class Rewriter {
       this.limitsImports.push("memory_grow", "memory_release");
     }
     if (this.needTab) {
-      this.tableFailFunc = f++;
-      this.limitsImports.push("table_grow_failed");
+      this.tableGrowFunc = f++;
+      this.tableReleaseFunc = f++;
+      this.limitsImports.push("table_grow", "table_release");
     }
     this.kF = f - this.nImpF;
     let h = this.nImpF + this.kF + this.definedFuncTypes.length;
@@ -569,12 +572,15 @@ class Rewriter {
 
     let definedMemoryBytes = 0;
     for (const m of this.memories) if (!m.imported) definedMemoryBytes += m.minimumPages * PAGE;
+    let definedTableElements = 0;
+    for (const t of this.tables) if (!t.imported) definedTableElements += t.minimum;
     return {
       bytes: out.result(),
       fuel: this.needFuel,
       memories: this.memories,
       tables: this.tables,
       definedMemoryBytes,
+      definedTableElements,
       limitsImports: this.limitsImports,
       codeBytes: cs ? cs.end - cs.start : 0,
       functions: this.functions,
@@ -642,7 +648,7 @@ class Rewriter {
       out.bytes(mod); out.bytes(encodeName("fuel")); out.byte(3); out.byte(0x7e); out.byte(1);
     }
     if (this.needMem) { fn("memory_grow", this.tyI32I32); fn("memory_release", this.tyI32I32); }
-    if (this.needTab) fn("table_grow_failed", this.tyI32I32I32);
+    if (this.needTab) { fn("table_grow", this.tyI32I32); fn("table_release", this.tyI32I32); }
   }
 
   writeFunctions(s: Section): void {
@@ -668,7 +674,8 @@ class Rewriter {
       const what = kind === "memory"
         ? `memory ${index} declares a minimum of ${l.min} pages (${l.min * PAGE} bytes), over the cap of ${cap * PAGE} bytes (${cap} pages)`
         : `table ${index} declares a minimum of ${l.min} elements, over the cap of ${cap} elements`;
-      throw new LimitCapError(this.o.label, kind, index, kind === "memory" ? l.min * PAGE : l.min, kind === "memory" ? cap * PAGE : cap, what);
+      throw new LimitCapError(this.o.label, kind, index, kind === "memory" ? l.min * PAGE : l.min, kind === "memory" ? cap * PAGE : cap, what,
+        this.o.plugin ? { plugin: this.o.plugin } : {});
     }
     const max = l.max === undefined ? cap : Math.min(l.max, cap);
     out.u32(l.flags | 1);
@@ -955,15 +962,20 @@ class Rewriter {
     out.bytes(body);
   }
 
+  /** `table.grow` through the host's ledger, which caps the elements of all tables together. */
   writeTableHelper(t: number): void {
     const out = this.out;
     const body = [
-      0x01, 0x01, 0x7f,
+      0x01, 0x01, 0x7f, // one i32 local
+      0x20, 0x01, 0x10, ...encodeU32(this.tableGrowFunc), // ask the host's ledger for delta elements
+      0x04, 0x7f,
       0x20, 0x00, 0x20, 0x01, 0xfc, 0x0f, ...encodeU32(t), 0x22, 0x02,
-      0x41, 0x7f, 0x46, 0x04, 0x40,
-      0xfc, 0x10, ...encodeU32(t), 0x20, 0x01, 0x10, ...encodeU32(this.tableFailFunc), 0x1a,
+      0x41, 0x7f, 0x46, 0x04, 0x40, // grow failed anyway: give the reservation back
+      0x20, 0x01, 0x10, ...encodeU32(this.tableReleaseFunc), 0x1a,
       0x0b,
-      0x20, 0x02, 0x0b,
+      0x20, 0x02,
+      0x05, 0x41, 0x7f,
+      0x0b, 0x0b,
     ];
     out.u32(body.length);
     out.bytes(body);

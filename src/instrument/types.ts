@@ -8,7 +8,7 @@ export interface InstrumentOptions {
   fuel?: boolean;
   /** Cap in bytes on all linear memory of the instance; rewrites maxima and routes memory.grow through the host. */
   memoryBytes?: number;
-  /** Cap on the elements of each table; rewrites maxima and reports refused table.grow. */
+  /** Cap on the elements of all tables together; rewrites maxima and routes table.grow through the host. */
   tableElements?: number;
   /** Directory for the on-disk cache of instrumented modules (created on demand). */
   cacheDir?: string;
@@ -16,6 +16,8 @@ export interface InstrumentOptions {
   memoryCache?: boolean;
   /** Name used in error messages (e.g. "plugin.wasm#core2"). */
   label?: string;
+  /** The plugin, named in errors (not part of the cache key). */
+  plugin?: string;
 }
 
 export interface MemoryInfo {
@@ -52,6 +54,8 @@ export interface InstrumentResult {
   tables: TableInfo[];
   /** Sum of the initial sizes of the memories the module defines, in bytes. */
   definedMemoryBytes: number;
+  /** Sum of the initial sizes of the tables the module defines, in elements. */
+  definedTableElements: number;
   /** Names this module imports from `"plughost:limits"`. */
   limitsImports: string[];
   /** Size of the input's code section, in bytes. */
