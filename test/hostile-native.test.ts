@@ -145,6 +145,14 @@ describe("the helper's pipes are not trusted", () => {
     await neighbourStillWorks();
   });
 
+  it("a constructor that forges the sandbox report is caught: AbiViolation at load, the measures are the helper's", async () => {
+    const err = await nativeEngine.load(request("forger", "untrusted", recordingHost())).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbiViolation);
+    expect((err as AbiViolation).plugin).toBe("forger");
+    expect((err as Error).message).toContain("unexpected SANDBOX frame");
+    await neighbourStillWorks();
+  });
+
   it("64 MiB on stdout without a newline is cut into a bounded log line, in bounded host time", async () => {
     const { inst, host } = await start("intruder");
     const lag = monitorEventLoopDelay({ resolution: 10 });

@@ -26,6 +26,7 @@ export const enum Msg {
   Emit = 70,
   Send = 71,
   Violation = 72,
+  Sandbox = 73,
 }
 
 export const enum FailKind {

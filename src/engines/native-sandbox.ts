@@ -143,6 +143,8 @@ export class SandboxClient {
   #fault: PlughostError | undefined;
   /** The helper broke the protocol: its output is no longer read. */
   #broken = false;
+  /** The sandbox measures in force, from the helper's first frame (sent before any plugin code ran). */
+  #measures: SandboxMeasure[] | undefined;
   #closing = false;
   #closed: Promise<void>;
   #deadlineMs: number | undefined;
@@ -421,6 +423,10 @@ export class SandboxClient {
       }
       case Msg.Violation:
         return this.#onViolationFrame(body);
+      case Msg.Sandbox:
+        if (!this.#ready || this.#measures || body.length !== 4) return this.#protocolError("an unexpected SANDBOX frame");
+        this.#measures = (Object.keys(SANDBOX_FLAGS) as SandboxMeasure[]).filter((m) => body.readUInt32LE(0) & SANDBOX_FLAGS[m]);
+        return;
       case Msg.Ready:
         return this.#onReady(body);
       case Msg.Fail:
@@ -497,12 +503,12 @@ export class SandboxClient {
   }
 
   #onReady(body: Buffer): void {
-    if (!this.#ready || body.length < 8) return this.#protocolError("an unexpected READY frame");
+    if (!this.#ready || !this.#measures || body.length < 8) return this.#protocolError("an unexpected READY frame");
     const flags = body.readUInt32LE(0);
     const [name, o1] = cstr(body, 8);
     const [version] = cstr(body, o1);
-    const measures = (Object.keys(SANDBOX_FLAGS) as SandboxMeasure[]).filter((m) => flags & SANDBOX_FLAGS[m]);
-    const info: HelperInfo = { measures, pid: this.pid };
+    // The measures are the ones the SANDBOX frame reported before plugin code ran, not READY's (a constructor could write one).
+    const info: HelperInfo = { measures: this.#measures, pid: this.pid };
     if (flags & HAS_NAME) info.name = name;
     if (flags & HAS_VERSION) info.version = version;
     if (flags & HAS_API) info.apiVersion = body.readUInt32LE(4);

@@ -612,6 +612,13 @@ int main(int argc, char **argv) {
     flags |= s;
   }
 
+  { /* Sent before dlopen, so it is the helper's word: constructors run inside dlopen and may write anything after it. */
+    uint8_t b[4];
+    put32(b, flags);
+    Part p = {b, 4};
+    send_frame(PH_SANDBOX, 0, &p, 1);
+    flush_out();
+  }
   char fdpath[64];
   if (flags & PH_SB_ROOT) { /* the copy in the private root is what gets mapped */
     close(so_fd);

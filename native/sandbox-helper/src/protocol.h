@@ -31,6 +31,7 @@ enum {
   PH_EMIT = 70,        /* name\0, data                       -> REPLY */
   PH_SEND = 71,        /* target\0, name\0, data             -> REPLY */
   PH_VIOLATION = 72,   /* u32 count, syscall name */
+  PH_SANDBOX = 73,     /* u32 flags: the measures in force; the first frame, sent before any plugin code runs */
 };
 
 enum { PH_FAIL_DLOPEN = 1, PH_FAIL_SYMBOL = 2, PH_FAIL_SANDBOX = 3 };

@@ -287,7 +287,7 @@ static void place_needed(Needed *need) {
 }
 
 unsigned ph_private_root(int so_fd) {
-  if (mount("plughost", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=268435456") != 0) return 0;
+  if (mount("plughost", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1073741824") != 0) return 0;
   if (copy_fd(so_fd, STAGE PH_ROOT_LIB) != 0) return 0;
   Needed need;
   need.n = 0;
