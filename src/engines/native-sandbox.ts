@@ -64,7 +64,8 @@ export interface SandboxOptions {
    * left working after a call returned), as a burst; the allowance refills at
    * 10% of one core. Past it the helper is killed, a violation is recorded and
    * calls fail with CpuBudgetExceeded. Measured by the host from /proc, every
-   * 250 ms. Default 2000.
+   * 250 ms; only intervals in which no call ran are charged. Default 2000;
+   * Infinity turns the check off.
    */
   idleCpuMs?: number;
   /** Enter namespaces (default true). */
@@ -210,6 +211,8 @@ export class SandboxClient {
       "--nproc", String(options.processes ?? 256),
       "--fsize", "0",
     ];
+    const idleCpuMs = options.idleCpuMs ?? 2000;
+    if (!(idleCpuMs >= 0)) throw new RangeError(`sandbox.idleCpuMs must be a number of milliseconds >= 0 (or Infinity), not ${idleCpuMs}`);
     const slot = options.sharedMemory === false ? undefined : SharedSlot.open();
     const spinMicros = options.spinMicros ?? (slot ? 50 : 0);
     if (spinMicros) args.push("--spin-us", String(Math.round(spinMicros)));
@@ -229,7 +232,7 @@ export class SandboxClient {
     }
     const client = new SandboxClient(request, child, slot, Math.round((options.hostSpinMicros ?? 50) * 1000));
     client.#reapMs = options.reapTimeoutMs ?? 2000;
-    client.#idleBudgetMs = client.#idleAllowanceMs = options.idleCpuMs ?? 2000;
+    client.#idleBudgetMs = client.#idleAllowanceMs = idleCpuMs;
     const info = await new Promise<HelperInfo>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.#kill("start timeout");
@@ -546,7 +549,7 @@ export class SandboxClient {
 
   #startCpuWatch(): void {
     const root = this.#child.pid;
-    if (root === undefined || !(this.#idleBudgetMs > 0) || !Number.isFinite(this.#idleBudgetMs)) return;
+    if (root === undefined || !Number.isFinite(this.#idleBudgetMs)) return; // Infinity: not watched
     void helperProcesses(root).then((pids) => {
       if (this.#closing || this.#fault) return;
       this.#cpuPids = pids;
