@@ -109,10 +109,18 @@ describe("the filesystem is gone before the library is mapped", () => {
     await neighbourStillWorks();
   });
 
-  it("stat, lstat, access, statx, readlink, fstatat and faccessat on host paths all fail", async () => {
-    const { inst, host } = await start("intruder");
+  it.each([
+    ["libseccomp", HELPER_PATH],
+    ["raw BPF", `${HELPER_PATH}-bpf`],
+  ])("stat, lstat, access, statx, readlink, fstatat and faccessat on host paths all fail (%s filter)", async (_, helperPath) => {
+    const { inst, host } = await start("intruder", {}, createNativeEngine({ sandbox: { helperPath } }));
     expect(await inst.onEvent("stat-host", bytes(""))).toBe(0);
     expect(host.logs.at(-1)?.message).toMatch(/^stat bits 0 /);
+    // denied by the filter too, not only absent from the private root
+    const denied = host.violations.at(-1)?.detail ?? "";
+    expect(denied).toMatch(/^denied syscalls /);
+    for (const name of ["newfstatat", "statx", "faccessat", "readlink"]) expect(denied).toContain(name);
+    expect(await inst.onEvent("sqrt", bytes("abc"))).toBe(3);
     await neighbourStillWorks();
   });
 });
