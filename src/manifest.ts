@@ -99,6 +99,12 @@ export const MANIFEST_BOUNDS = Object.freeze({
   listEntries: 1024,
   /** Problems spelt out in an error message (the rest are counted). */
   problemsShown: 10,
+  /** Values in a plugin's config.schema (ajv's compile time grows with it). */
+  schemaValues: 2000,
+  /** Characters in one plugin-supplied regex pattern. */
+  patternLength: 256,
+  /** RE2 program instructions over all of a config.schema's patterns (compile time grows with them). */
+  patternInstructions: 20_000,
 });
 
 /** Seed 003's named priorities. */
@@ -345,6 +351,18 @@ export function structureProblems(value: unknown): ManifestProblem[] {
   return [];
 }
 
+/** How many values (objects, arrays, scalars) `value` holds; iterative. Call on depth-checked values. */
+function countValues(value: unknown): number {
+  const stack: unknown[] = [value];
+  let count = 0;
+  while (stack.length > 0) {
+    const v = stack.pop();
+    count++;
+    if (typeof v === "object" && v !== null) stack.push(...(Array.isArray(v) ? v : Object.values(v)));
+  }
+  return count;
+}
+
 /**
  * Keys that appear twice in one JSON object (JSON.parse silently keeps the
  * last, so a reader of the file would see a different document than the
@@ -470,27 +488,63 @@ export class SchemaCompileError extends Error {}
  * or `patternProperties` key cannot backtrack catastrophically. RE2 syntax
  * has no backreferences or lookaround; such patterns fail to compile.
  */
-function linearRegExp(pattern: string): { test: (s: string) => boolean; toString: () => string } {
-  let re: RE2JS;
-  try {
-    re = RE2JS.compile(pattern);
-  } catch (err) {
-    throw new SchemaCompileError(
-      `pattern ${describeValue(pattern)} is not supported: ${(err as Error).message}; plughost matches config patterns with RE2 (linear time), which has no backreferences or lookaround`,
-    );
-  }
-  // ajv keys compiled patterns by toString(): it must differ per pattern, as a RegExp's does.
-  return { test: (s: string) => re.matcher(s).find(), toString: () => `re2:${pattern}` };
+type LinearRegExp = { test: (s: string) => boolean; toString: () => string };
+
+/** Matching work (input characters × RE2 instructions) allowed in one validation of a plugin's config. */
+const MATCH_WORK_BUDGET = 50_000_000;
+
+class MatchBudgetExceeded extends Error {}
+
+/**
+ * ajv's regular-expression engine for a plugin-supplied schema: RE2 (the
+ * pure-JS re2js port) matches in time linear in the input, so a `pattern`,
+ * `patternProperties` or `propertyNames` regex cannot backtrack
+ * catastrophically. RE2 has no backreferences or lookaround; such patterns
+ * fail to compile. Linear is not free (RE2's fallback costs input length ×
+ * program size), so patterns are short, their programs small, and the work
+ * of one validation bounded by `budget`.
+ */
+function linearRegExps(budget: { work: number }): ((pattern: string) => LinearRegExp) & { code: string } {
+  let instructions = 0; // over the whole schema, so many small patterns cannot add up to a long compile
+  const engine = (pattern: string): LinearRegExp => {
+    const refuse = (why: string): never => {
+      throw new SchemaCompileError(`pattern ${describeValue(pattern)} is not supported: ${why}`);
+    };
+    if (pattern.length > MANIFEST_BOUNDS.patternLength) refuse(`it is longer than ${MANIFEST_BOUNDS.patternLength} characters`);
+    let re: RE2JS;
+    try {
+      re = RE2JS.compile(pattern);
+    } catch (err) {
+      return refuse(`${(err as Error).message}; plughost matches config patterns with RE2 (linear time), which has no backreferences or lookaround`);
+    }
+    const program: unknown = (re.re2Input.prog as { inst?: unknown } | undefined)?.inst;
+    const size = Array.isArray(program) ? program.length : pattern.length;
+    instructions += size;
+    if (instructions > MANIFEST_BOUNDS.patternInstructions) refuse(`the schema's patterns expand to more than ${MANIFEST_BOUNDS.patternInstructions} RE2 instructions; use fewer or smaller repetitions`);
+    const test = (s: string): boolean => {
+      budget.work += (s.length + 1) * size;
+      if (budget.work > MATCH_WORK_BUDGET) throw new MatchBudgetExceeded();
+      return re.test(s); // no captures: RE2's DFA path
+    };
+    // ajv keys compiled patterns by toString(): it must differ per pattern, as a RegExp's does.
+    return { test, toString: () => `re2:${pattern}` };
+  };
+  return Object.assign(engine, { code: "re2js" });
 }
-linearRegExp.code = "re2js";
 
 /**
  * Compile a plugin's config schema: draft 2020-12 unless `$schema` names
  * draft-07. Compiled once per distinct schema; each gets its own ajv
  * instance so one plugin's `$id`s cannot collide with or leak into another's.
- * Schema `default`s are applied to the data validated.
+ * Schema `default`s are applied to the data validated. The schema is bounded
+ * (MANIFEST_BOUNDS) and so is the pattern-matching work of each validation
+ * (past it, validation fails with a problem at the root).
  */
 export function compileUserSchema(schema: Record<string, unknown>): ValidateFunction {
+  const values = structureProblems(schema).length === 0 ? countValues(schema) : Infinity;
+  if (values > MANIFEST_BOUNDS.schemaValues) {
+    throw new SchemaCompileError(`is too large: more than ${MANIFEST_BOUNDS.schemaValues} values (or nested too deeply); keep a config schema small`);
+  }
   const key = JSON.stringify(schema);
   const cached = userSchemaCache.get(key);
   if (cached) return cached;
@@ -503,16 +557,33 @@ export function compileUserSchema(schema: Record<string, unknown>): ValidateFunc
       `$schema ${describeValue(declared)} is not supported; use "https://json-schema.org/draft/2020-12/schema" or "http://json-schema.org/draft-07/schema#", or leave it out`,
     );
   }
-  const ajv = newAjv(draft, { useDefaults: true, code: { regExp: linearRegExp } });
-  let validate: ValidateFunction;
+  const budget = { work: 0 };
+  const ajv = newAjv(draft, { useDefaults: true, code: { regExp: linearRegExps(budget) } });
+  let inner: ValidateFunction;
   try {
-    validate = ajv.compile(schema);
+    inner = ajv.compile(schema);
   } catch (err) {
     if (err instanceof SchemaCompileError) throw err;
     throw new SchemaCompileError(`is not a valid JSON Schema: ${err instanceof Error ? err.message : String(err)}`);
   }
-  userSchemaCache.set(key, validate);
-  return validate;
+  const bounded = ((data: unknown): boolean => {
+    budget.work = 0;
+    try {
+      const ok = inner(data);
+      bounded.errors = inner.errors ?? null;
+      return ok;
+    } catch (err) {
+      if (!(err instanceof MatchBudgetExceeded)) throw err;
+      const message = `matching its strings against the schema's patterns takes more than ${MATCH_WORK_BUDGET} steps; use shorter strings or simpler patterns`;
+      bounded.errors = [{ keyword: "x-pattern-budget", instancePath: "", schemaPath: "#", params: {}, message }];
+      return false;
+    }
+  }) as ValidateFunction;
+  Object.assign(bounded, { schema: inner.schema, schemaEnv: inner.schemaEnv });
+  // A small cache: distinct schemas come from plugins and reloads, and must not pile up.
+  if (userSchemaCache.size >= 256) userSchemaCache.delete(userSchemaCache.keys().next().value as string);
+  userSchemaCache.set(key, bounded);
+  return bounded;
 }
 
 // ── the manifest schema ─────────────────────────────────────────────────────

@@ -40,13 +40,20 @@ const dirs: string[] = [];
 const registries: PluginRegistry[] = [];
 const fifos: string[] = [];
 afterEach(async () => {
-  // Release anything a pre-fix host may still be blocked on (a reader waiting for a FIFO writer).
-  for (const f of fifos.splice(0)) {
-    try {
-      closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
-    } catch {
-      // no reader: nothing to release
+  // Release any reader still blocked on a FIFO (a host that opens them blocking queues more behind the first ones).
+  const list = fifos.splice(0);
+  for (let round = 0; round < 100; round++) {
+    let released = 0;
+    for (const f of list) {
+      try {
+        closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
+        released++;
+      } catch {
+        // ENXIO: no reader waiting on this one
+      }
     }
+    if (released === 0 && round > 5) break;
+    await new Promise((r) => setTimeout(r, 20));
   }
   for (const r of registries.splice(0)) await r.unloadAll();
 });
@@ -153,6 +160,27 @@ describe("config schemas and nesting", () => {
       const err = catching(() => parseManifest(JSON.stringify({ ...base, config: { schema } }), "/x/plugin.json", { checkEntry: false }));
       expectManifestError(err, "/config/schema", /RE2/);
     }
+  });
+
+  it("bounds the cost of a config schema: its size, its patterns' programs and the matching work", () => {
+    const parse = (schema: unknown, defaults: unknown = {}): unknown =>
+      catching(() => parseManifest(JSON.stringify({ ...base, config: { schema, defaults } }), "/x/plugin.json", { checkEntry: false }));
+    const timed = (f: () => unknown): unknown => {
+      const started = performance.now();
+      const out = f();
+      expect(performance.now() - started).toBeLessThan(3000); // each took 7 to 25 s unbounded
+      return out;
+    };
+    // 9,000 subschemas: ajv's compile time grows with them.
+    expectManifestError(timed(() => parse({ allOf: Array.from({ length: 9000 }, (_, i) => ({ minLength: i })) })), "/config/schema", /more than 2000 values/);
+    // 600 patterns that each expand to 1,000 RE2 instructions.
+    const props = Object.fromEntries(Array.from({ length: 600 }, (_, i) => [`k${i}`, { type: "string", pattern: "[\\s\\S]{1000}x" }]));
+    expectManifestError(timed(() => parse({ type: "object", properties: props })), "/config/schema", /more than 20000 RE2 instructions/);
+    expectManifestError(timed(() => parse({ type: "object", properties: { s: { type: "string", pattern: "a".repeat(300) } } })), "/config/schema", /longer than 256/);
+    // RE2's fallback costs input × program: 900 KB against a 1,000-instruction program is refused by the work budget.
+    let s = "";
+    for (let i = 0; i < 900_000; i++) s += i % 7 < 3 ? "a" : "b";
+    expectManifestError(timed(() => parse({ type: "object", properties: { s: { type: "string", pattern: "a[ab]{999}$" } } }, { s })), "/config/defaults", /more than 50000000 steps/);
   });
 
   it("checks the signature before compiling anything the plugin supplies (load and discover)", async () => {
