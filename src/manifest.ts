@@ -334,19 +334,27 @@ export function schemaProblems(errors: readonly ErrorObject[], format: SyntaxFor
  * nesting deeper than MANIFEST_BOUNDS.depth, more than MANIFEST_BOUNDS.values values.
  */
 export function structureProblems(value: unknown): ManifestProblem[] {
-  const stack: { v: unknown; depth: number; pointer: string }[] = [{ v: value, depth: 0, pointer: "" }];
+  // Pointers are built only for the node reported: a long key must not be copied into every descendant's.
+  type Node = { v: unknown; depth: number; parent?: Node; key?: string | number };
+  const pointerOf = (n: Node): string => {
+    const keys: (string | number)[] = [];
+    for (let at: Node | undefined = n; at?.key !== undefined; at = at.parent) keys.push(at.key);
+    return joinPointer("", ...keys.reverse());
+  };
+  const stack: Node[] = [{ v: value, depth: 0 }];
   let count = 0;
   while (stack.length > 0) {
-    const { v, depth, pointer } = stack.pop()!;
+    const node = stack.pop()!;
+    const { v, depth } = node;
     if (++count > MANIFEST_BOUNDS.values) {
       return [{ pointer: "", message: `holds more than ${MANIFEST_BOUNDS.values} values; a manifest or config must stay small` }];
     }
     if (typeof v !== "object" || v === null || v instanceof Date) continue;
     if (depth >= MANIFEST_BOUNDS.depth) {
-      return [{ pointer, message: `is nested more than ${MANIFEST_BOUNDS.depth} tables/arrays deep; flatten it` }];
+      return [{ pointer: pointerOf(node), message: `is nested more than ${MANIFEST_BOUNDS.depth} tables/arrays deep; flatten it` }];
     }
-    if (Array.isArray(v)) v.forEach((x, i) => stack.push({ v: x, depth: depth + 1, pointer: joinPointer(pointer, i) }));
-    else for (const [k, x] of Object.entries(v)) stack.push({ v: x, depth: depth + 1, pointer: joinPointer(pointer, k) });
+    if (Array.isArray(v)) v.forEach((x, i) => stack.push({ v: x, depth: depth + 1, parent: node, key: i }));
+    else for (const [k, x] of Object.entries(v)) stack.push({ v: x, depth: depth + 1, parent: node, key: k });
   }
   return [];
 }
@@ -482,12 +490,6 @@ const userSchemaCache = new Map<string, ValidateFunction>();
 /** A user schema that ajv will not compile. */
 export class SchemaCompileError extends Error {}
 
-/**
- * ajv's regular-expression engine for plugin-supplied schemas: RE2 (via the
- * pure-JS re2js port) matches in time linear in the input, so a `pattern`
- * or `patternProperties` key cannot backtrack catastrophically. RE2 syntax
- * has no backreferences or lookaround; such patterns fail to compile.
- */
 type LinearRegExp = { test: (s: string) => boolean; toString: () => string };
 
 /** Matching work (input characters × RE2 instructions) allowed in one validation of a plugin's config. */
