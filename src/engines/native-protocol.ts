@@ -53,6 +53,8 @@ export const SANDBOX_FLAGS = {
   "private-root": 1 << 11,
   /** As root: the plugin runs as a uid of its helper alone (2,000,000,000 + the helper's pid), so RLIMIT_NPROC is its own. */
   "own-uid": 1 << 12,
+  /** Denied syscalls are answered and reported by the namespace's init (fd 7), not by the plugin's process. */
+  "violation-supervisor": 1 << 13,
 } as const;
 export type SandboxMeasure = keyof typeof SANDBOX_FLAGS;
 

@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
-import type { Readable, Writable } from "node:stream";
+import type { Duplex, Readable, Writable } from "node:stream";
 import {
   AbiViolation,
   CapabilityDenied,
@@ -118,6 +118,7 @@ const SYSCALL_NAME = /^[a-z0-9_]{1,32}$/;
 /** How often the host reads the helper's CPU time, and the idle allowance's refill rate (fraction of one core). */
 const CPU_SAMPLE_MS = 250;
 const DENIED_MESSAGE = messageCode({ ok: false, error: "denied" });
+const ACK = Buffer.from([1]);
 const IDLE_CPU_REFILL = 0.1;
 
 export interface HelperInfo {
@@ -185,6 +186,18 @@ export class SandboxClient {
       const problem = this.#reader.push(chunk, this.#onFrame);
       if (problem) this.#protocolError(`the helper sent ${problem}`);
     });
+    const reports = (child.stdio as readonly unknown[])[7] as Duplex | null | undefined;
+    if (reports) {
+      const reader = new FrameReader();
+      reports.on("error", () => {});
+      reports.on("data", (chunk: Buffer) => {
+        reader.push(chunk, (type, _id, buf, start, end) => {
+          if (type !== Msg.Violation || end - start < 5) return;
+          this.#onSupervisedViolation(buf.readUInt32LE(start), buf.toString("latin1", start + 4, end));
+          if (!reports.destroyed) reports.write(ACK); // the plugin's syscall returns only now
+        });
+      });
+    }
     for (const [stream, level] of [
       [child.stdout, "info"],
       [child.stderr, "warn"],
@@ -222,8 +235,9 @@ export class SandboxClient {
     args.push(file);
     let child: ChildProcess;
     try {
-      const extra = slot ? [slot.fd, slot.wakeFd] : [];
-      child = spawn(helper, args, { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", ...extra], detached: true, env: {} });
+      // fds 5 and 6: the shared slot; fd 7: violation reports from the helper's supervisor (init), which the plugin cannot write.
+      const extra: (number | "ignore")[] = slot ? [slot.fd, slot.wakeFd] : ["ignore", "ignore"];
+      child = spawn(helper, args, { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", ...extra, "pipe"], detached: true, env: {} });
     } catch (err) {
       slot?.close();
       throw new ContextCreationFailed(`cannot spawn the sandbox helper: ${(err as Error).message}`, { plugin: request.plugin, cause: err });
@@ -454,6 +468,7 @@ export class SandboxClient {
    * cannot make more violations than calls.
    */
   #onViolationFrame(body: Buffer): void {
+    if (this.#measures?.includes("violation-supervisor")) return; // init reports them; this frame is the plugin's
     const p = this.#queue[this.#head];
     if (!p || body.length < 5 || body.length > 4 + 32) return;
     const name = body.toString("latin1", 4);
@@ -463,8 +478,32 @@ export class SandboxClient {
     p.denied.set(name, body.readUInt32LE(0));
   }
 
+  /**
+   * A denial reported by the helper's supervisor (init, outside the plugin's
+   * process): the plugin's syscall waits for our acknowledgement, so this is
+   * recorded before the call can answer. One violation per request, or per
+   * CPU_SAMPLE_MS between requests (a thread denied in a loop).
+   */
+  #onSupervisedViolation(count: number, name: string): void {
+    if (!SYSCALL_NAME.test(name)) name = "syscall";
+    const p = this.#queue[this.#head];
+    const into = p ? (p.denied ??= new Map()) : this.#idleDenied;
+    into.set(name, (into.get(name) ?? 0) + count);
+    if (p || this.#idleFlush) return;
+    this.#idleFlush = setTimeout(() => {
+      this.#idleFlush = undefined;
+      const idle: Pending = { id: -1, kind: "call", label: "idle", resolve: () => {}, reject: () => {}, denied: this.#idleDenied };
+      this.#idleDenied = new Map();
+      this.#recordDenied(idle);
+    }, CPU_SAMPLE_MS);
+    this.#idleFlush.unref();
+  }
+
+  #idleDenied = new Map<string, number>();
+  #idleFlush: NodeJS.Timeout | undefined;
+
   #recordDenied(p: Pending): void {
-    if (!p.denied) return;
+    if (!p.denied?.size) return;
     const list = [...p.denied].map(([name, n]) => `${name} (${n}×)`).join(", ");
     this.#request.onViolation?.("capability", `denied syscall${p.denied.size > 1 ? "s" : ""} ${list}`);
   }

@@ -36,6 +36,7 @@
 #include "shm.h"
 
 #define IN_FD 3
+#define PH_REPORT_FD 7 /* violation reports from the supervisor (init) to the host */
 /* As root, each helper's plugin runs as PH_UID_BASE + the helper's pid. */
 #define PH_UID_BASE 2000000000u
 #define OUT_FD 4
@@ -592,7 +593,10 @@ int main(int argc, char **argv) {
   }
 
   unsigned flags = 0;
+  int report_fd = fcntl(PH_REPORT_FD, F_GETFD) >= 0; /* the host's channel for the violation supervisor */
+  if (report_fd && use_ns && use_seccomp) ph_supervisor_setup(PH_REPORT_FD, shm ? &shm->state : NULL);
   if (use_ns) flags |= ph_enter_namespaces(); /* may fork: below runs in the namespaced child */
+  if (report_fd && !ph_supervised()) close(PH_REPORT_FD); /* unsupervised: the plugin must not hold it */
   main_thread = pthread_self();
   if (use_ns) {
     /* Before the library is mapped: its constructors run inside dlopen. */
@@ -606,7 +610,11 @@ int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* again: a credential change clears it */
   flags |= ph_set_rlimits(&lim);
   flags |= ph_no_new_privs();
-  if (use_seccomp) {
+  if (use_seccomp && ph_supervised()) {
+    unsigned s = ph_seccomp_supervised();
+    if (!s) fail(PH_FAIL_SANDBOX, "cannot load the seccomp filter or hand its listener to the supervisor", PH_EXIT_SANDBOX);
+    flags |= s;
+  } else if (use_seccomp) {
     unsigned s = ph_seccomp_load(1);
     if (!s) fail(PH_FAIL_SANDBOX, "cannot load the seccomp filter", PH_EXIT_SANDBOX);
     flags |= s;
@@ -645,7 +653,9 @@ int main(int argc, char **argv) {
   StrFn name_fn = (StrFn)dlsym(h, "plugin_name");
   StrFn version_fn = (StrFn)dlsym(h, "plugin_version");
   U32Fn api_fn = (U32Fn)dlsym(h, "plugin_api_version");
-  if (use_seccomp) {
+  if (use_seccomp && (flags & PH_SB_SUPERVISED)) {
+    ph_supervisor_phase2(); /* the loader is done: from now on init refuses opens too */
+  } else if (use_seccomp) {
     unsigned s = ph_seccomp_load(2);
     if (!s) fail(PH_FAIL_SANDBOX, "cannot load the seccomp filter", PH_EXIT_SANDBOX);
   }

@@ -8,6 +8,7 @@
 #include "sandbox.h"
 
 #include "protocol.h"
+#include "shm.h"
 
 #include <dlfcn.h>
 #include <elf.h>
@@ -27,7 +28,10 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -69,6 +73,19 @@ static void close_all_but(int keep) {
     if (fd != keep) close(fd);
 }
 
+/* The violation supervisor (see ph_seccomp_supervised): fd 7 to the host,
+ * the shared slot's state word, and the plugin's ends of its handshake pipes. */
+static int sup_host_fd = -1;
+static uint32_t *sup_slot_state;
+static int sup_tx = -1, sup_rx = -1;
+
+void ph_supervisor_setup(int host_fd, uint32_t *slot_state) {
+  sup_host_fd = host_fd;
+  sup_slot_state = slot_state;
+}
+
+static void supervise(pid_t plugin, int status_fd, int from_plugin, int to_plugin);
+
 /* The helper as spawned: waits for the namespace's init and relays the
  * plugin's wait status, which init sends over `status_fd`. */
 static void relay(pid_t init, int status_fd) {
@@ -85,7 +102,8 @@ static void relay(pid_t init, int status_fd) {
 /* pid 1 of the namespace. The kernel drops signals that init has no handler
  * for (abort() would not end it), so the plugin runs as pid 2 and init only
  * reaps and reports. */
-static void ns_init(pid_t plugin, int status_fd) {
+static void ns_init(pid_t plugin, int status_fd, int from_plugin, int to_plugin) {
+  if (from_plugin >= 0) supervise(plugin, status_fd, from_plugin, to_plugin);
   close_all_but(status_fd);
   for (;;) {
     int st;
@@ -144,10 +162,20 @@ unsigned ph_enter_namespaces(void) {
     if (init > 0) relay(init, sp[0]);
     close(sp[0]);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* Init supervises the plugin's seccomp filter: two pipes for the hand-over of its listener. */
+    int up[2] = {-1, -1}, down[2] = {-1, -1};
+    if (sup_host_fd >= 0 && (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0)) _exit(PH_EXIT_SANDBOX);
     pid_t plugin = fork();
     if (plugin < 0) _exit(PH_EXIT_SANDBOX);
-    if (plugin > 0) ns_init(plugin, sp[1]);
+    if (plugin > 0) ns_init(plugin, sp[1], up[0], down[1]);
     close(sp[1]);
+    if (sup_host_fd >= 0) { /* the plugin's side: never the host channel */
+      close(sup_host_fd);
+      close(up[0]);
+      close(down[1]);
+      sup_tx = up[1];
+      sup_rx = down[0];
+    }
   }
   return got;
 }
@@ -365,6 +393,7 @@ unsigned ph_set_rlimits(const PhLimits *l) {
 #define A_DENY SECCOMP_RET_TRAP
 #define A_ENOSYS (SECCOMP_RET_ERRNO | ENOSYS)
 #define A_ENOTTY (SECCOMP_RET_ERRNO | ENOTTY)
+#define A_NOTIFY SECCOMP_RET_USER_NOTIF /* supervised: init answers, counts and reports */
 
 typedef struct {
   int nr;
@@ -425,6 +454,19 @@ static const Rule META2[] = {
 };
 
 #define RO_MASK (O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND)
+
+/* Phase 0 is the supervised filter: phase 2's rules, with every denial (and
+ * every open) left to init, which knows whether the loader is still at work. */
+static int count_rules(int phase, int self_pid, Rule *out, size_t cap);
+static int supervised_rules(int self_pid, Rule *out, size_t cap) {
+  int n = count_rules(2, self_pid, out, cap);
+  for (int i = 0; i < n; i++) {
+    Rule *r = &out[i];
+    if (r->action == A_DENY) r->action = A_NOTIFY;
+    if (r->other == A_DENY) r->other = A_NOTIFY;
+  }
+  return n;
+}
 
 static int count_rules(int phase, int self_pid, Rule *out, size_t cap) {
   size_t n = 0;
@@ -498,7 +540,8 @@ void ph_violations_collect(void (*emit)(const char *name, uint32_t count)) {
 }
 
 #ifndef HAVE_LIBSECCOMP
-static int load_bpf(const Rule *rules, int n) {
+/* Load the filter; with `listener`, ask for a notification fd and store it there. */
+static int load_bpf(const Rule *rules, int n, int *listener) {
   struct sock_filter f[1024];
   size_t k = 0;
 #define EMIT(code, jt, jf, kk) f[k++] = (struct sock_filter)BPF_JUMP(code, kk, jt, jf)
@@ -528,16 +571,19 @@ static int load_bpf(const Rule *rules, int n) {
   EMIT(BPF_RET | BPF_K, 0, 0, SECCOMP_RET_KILL_PROCESS);
 #undef EMIT
   struct sock_fprog prog = {(unsigned short)k, f};
-  return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 ? 0 : -1;
+  if (!listener) return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 ? 0 : -1;
+  *listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+  return *listener >= 0 ? 0 : -1;
 }
 #else
 static uint32_t lib_action(uint32_t a) {
   if (a == A_ALLOW) return SCMP_ACT_ALLOW;
   if (a == A_DENY) return SCMP_ACT_TRAP;
+  if (a == A_NOTIFY) return SCMP_ACT_NOTIFY;
   return SCMP_ACT_ERRNO(a & SECCOMP_RET_DATA);
 }
 
-static int load_libseccomp(const Rule *rules, int n) {
+static int load_libseccomp(const Rule *rules, int n, int *listener) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
   if (!ctx) return -1;
   int rc = 0;
@@ -556,6 +602,10 @@ static int load_libseccomp(const Rule *rules, int n) {
     }
   }
   if (rc == 0) rc = seccomp_load(ctx);
+  if (rc == 0 && listener) { /* a filter with SCMP_ACT_NOTIFY rules is loaded with a listener */
+    *listener = seccomp_notify_fd(ctx);
+    if (*listener < 0) rc = -1;
+  }
   seccomp_release(ctx);
   return rc == 0 ? 0 : -1;
 }
@@ -572,10 +622,207 @@ unsigned ph_seccomp_load(int phase) {
   Rule rules[160];
   int n = count_rules(phase, getpid(), rules, 160);
 #ifdef HAVE_LIBSECCOMP
-  return load_libseccomp(rules, n) == 0 ? PH_SB_SECCOMP | PH_SB_LIBSECCOMP : 0;
+  return load_libseccomp(rules, n, NULL) == 0 ? PH_SB_SECCOMP | PH_SB_LIBSECCOMP : 0;
 #else
-  return load_bpf(rules, n) == 0 ? PH_SB_SECCOMP : 0;
+  return load_bpf(rules, n, NULL) == 0 ? PH_SB_SECCOMP : 0;
 #endif
+}
+
+/* ── the violation supervisor ───────────────────────────────────────────────
+ * When the plugin runs under a pid namespace, its seccomp filter is loaded
+ * ONCE, before the library is mapped, and every denial (and every open) is a
+ * user notification answered by the namespace's init: a separate process,
+ * outside the filter, whose memory the plugin cannot touch. Init fails the
+ * call (EPERM, EACCES for opens), and reports it on fd 7, a channel only it
+ * holds, waiting for the host's acknowledgement before the plugin goes on:
+ * so the host has recorded the violation before it can see the call's
+ * answer, and a plugin cannot forge, hide or flood violations. While the
+ * loader maps the library (until the helper says "phase 2", or closes the
+ * pipe) read-only opens and path metadata are let through: the private root
+ * holds nothing but the library and the system libraries it links. */
+
+int ph_supervised(void) { return sup_tx >= 0; }
+
+static int is_open(int nr) {
+#ifdef __NR_open
+  if (nr == __NR_open) return 1;
+#endif
+  return nr == __NR_openat;
+}
+
+/* What the loader may do in phase 1: read-only opens, path metadata. */
+static int phase1_ok(int nr, const __u64 *a) {
+#ifdef __NR_open
+  if (nr == __NR_open) return ((uint32_t)a[1] & RO_MASK) == O_RDONLY;
+#endif
+  if (nr == __NR_openat) return ((uint32_t)a[2] & RO_MASK) == O_RDONLY;
+  for (size_t i = 0; i < sizeof META1 / sizeof META1[0]; i++)
+    if (META1[i].nr == nr) return 1;
+  return 0;
+}
+
+static int write_all_fd(int fd, const void *p, size_t n) {
+  const uint8_t *b = p;
+  while (n) {
+    ssize_t w = write(fd, b, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Tell the host, and wait until it has recorded it. */
+static void report_denied(int nr) {
+  static uint64_t window_start;
+  static unsigned in_window;
+  Rule rules[160];
+  int n = count_rules(2, 0, rules, 160);
+  const char *name = "syscall";
+  for (int i = 0; i < n; i++)
+    if (rules[i].nr == nr) name = rules[i].name;
+  size_t len = strlen(name);
+  uint8_t f[64];
+  uint32_t body = (uint32_t)(5 + 4 + len);
+  memcpy(f, &body, 4); /* little-endian on every supported target */
+  f[4] = PH_VIOLATION;
+  memset(f + 5, 0, 4);
+  uint32_t one = 1;
+  memcpy(f + 9, &one, 4);
+  memcpy(f + 13, name, len);
+  /* A call in the shared slot must be answered on the pipe, after this report. */
+  if (sup_slot_state) {
+    uint32_t expect = PH_SLOT_POSTED;
+    if (__atomic_compare_exchange_n(sup_slot_state, &expect, PH_SLOT_ABANDONED, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+      ph_futex_wake(sup_slot_state);
+  }
+  if (write_all_fd(sup_host_fd, f, 13 + len) == 0) {
+    uint8_t ack;
+    while (read(sup_host_fd, &ack, 1) < 0 && errno == EINTR) {
+    }
+  }
+  /* Past 200 denials in 100 ms, slow the plugin down: the host pays for each report. */
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  if (now - window_start > 100000000u) {
+    window_start = now;
+    in_window = 0;
+  }
+  if (++in_window > 200) {
+    struct timespec pause = {0, 1000000};
+    nanosleep(&pause, NULL);
+  }
+}
+
+static void answer(int listener, void *req_buf, void *resp_buf, size_t req_size, size_t resp_size, int phase) {
+  struct seccomp_notif *req = req_buf;
+  struct seccomp_notif_resp *resp = resp_buf;
+  memset(req, 0, req_size);
+  if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, req) != 0) return; /* the caller died meanwhile */
+  memset(resp, 0, resp_size);
+  resp->id = req->id;
+  int nr = req->data.nr;
+  if (phase == 1 && phase1_ok(nr, req->data.args)) {
+    resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE; /* decided on register arguments only */
+  } else {
+    resp->error = is_open(nr) ? -EACCES : -EPERM;
+    report_denied(nr);
+  }
+  ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, resp); /* ENOENT when the caller died: nothing to do */
+}
+
+static void report_exit(int status_fd, int st) {
+  ssize_t n = write(status_fd, &st, sizeof st);
+  _exit(n == (ssize_t)sizeof st ? 0 : PH_EXIT_SANDBOX);
+}
+
+/* Init's loop: take the listener over, answer notifications, reap. */
+static void supervise(pid_t plugin, int status_fd, int from_plugin, int to_plugin) {
+  for (int fd = 0; fd < 64; fd++)
+    if (fd != status_fd && fd != from_plugin && fd != to_plugin && fd != sup_host_fd) close(fd);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) _exit(PH_EXIT_SANDBOX);
+  struct seccomp_notif_sizes sz = {sizeof(struct seccomp_notif), sizeof(struct seccomp_notif_resp), 0};
+  syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sz);
+  size_t req_size = sz.seccomp_notif > sizeof(struct seccomp_notif) ? sz.seccomp_notif : sizeof(struct seccomp_notif);
+  size_t resp_size = sz.seccomp_notif_resp > sizeof(struct seccomp_notif_resp) ? sz.seccomp_notif_resp : sizeof(struct seccomp_notif_resp);
+  void *req = calloc(1, req_size), *resp = calloc(1, resp_size);
+  if (!req || !resp) _exit(PH_EXIT_SANDBOX);
+  int listener = -1, phase = 1, handed = 0;
+  for (;;) {
+    int st;
+    pid_t w;
+    while ((w = waitpid(-1, &st, WNOHANG)) > 0)
+      if (w == plugin) report_exit(status_fd, st);
+    if (w < 0 && errno == ECHILD) _exit(PH_EXIT_SANDBOX);
+    struct pollfd p[3] = {{sfd, POLLIN, 0}, {from_plugin, POLLIN, 0}, {listener, POLLIN, 0}};
+    if (poll(p, 3, -1) < 0) continue;
+    if (p[0].revents) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) > 0) {
+      }
+    }
+    if (p[1].revents) {
+      if (!handed) { /* the listener's fd number in the plugin's process: take a copy of it */
+        int theirs = -1;
+        uint8_t ok = 0;
+        if (read(from_plugin, &theirs, sizeof theirs) == (ssize_t)sizeof theirs) {
+          int pidfd = (int)syscall(SYS_pidfd_open, plugin, 0);
+          if (pidfd >= 0) listener = (int)syscall(SYS_pidfd_getfd, pidfd, theirs, 0);
+          if (pidfd >= 0) close(pidfd);
+          ok = listener >= 0;
+        }
+        handed = 1;
+        (void)!write(to_plugin, &ok, 1);
+        close(to_plugin);
+      } else { /* "phase 2", or the pipe closed: the loader is done */
+        uint8_t b;
+        phase = 2;
+        if (read(from_plugin, &b, 1) <= 0) {
+          close(from_plugin);
+          from_plugin = -1;
+        }
+      }
+    }
+    if (listener >= 0 && (p[2].revents & POLLIN)) answer(listener, req, resp, req_size, resp_size, phase);
+    if (listener >= 0 && (p[2].revents & (POLLHUP | POLLERR | POLLNVAL)) && !(p[2].revents & POLLIN)) {
+      close(listener); /* nobody is left under the filter */
+      listener = -1;
+    }
+  }
+}
+
+unsigned ph_seccomp_supervised(void) {
+  Rule rules[160];
+  int n = supervised_rules(getpid(), rules, 160);
+  int listener = -1;
+#ifdef HAVE_LIBSECCOMP
+  unsigned flags = PH_SB_SECCOMP | PH_SB_LIBSECCOMP | PH_SB_SUPERVISED;
+  if (load_libseccomp(rules, n, &listener) != 0) return 0;
+#else
+  unsigned flags = PH_SB_SECCOMP | PH_SB_SUPERVISED;
+  if (load_bpf(rules, n, &listener) != 0) return 0;
+#endif
+  uint8_t ok = 0;
+  if (write_all_fd(sup_tx, &listener, sizeof listener) != 0 || read(sup_rx, &ok, 1) != 1) ok = 0;
+  close(listener); /* init holds it now; the plugin must not */
+  close(sup_rx);
+  sup_rx = -1;
+  return ok == 1 ? flags : 0;
+}
+
+void ph_supervisor_phase2(void) {
+  if (sup_tx < 0) return;
+  uint8_t b = 2;
+  (void)!write(sup_tx, &b, 1);
+  close(sup_tx);
+  sup_tx = -1;
 }
 
 unsigned ph_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? PH_SB_NO_NEW_PRIVS : 0; }

@@ -30,6 +30,15 @@ unsigned ph_set_rlimits(const PhLimits *limits);
 unsigned ph_no_new_privs(void);
 /* Phase 1: allow read-only opens (the loader maps the plugin). Phase 2: no opens. */
 unsigned ph_seccomp_load(int phase);
+/* The violation supervisor: call before ph_enter_namespaces with the host's
+ * fd for violation reports (fd 7) and the shared slot's state word (or NULL).
+ * ph_supervised() says whether init supervises this process (a pid namespace);
+ * then ph_seccomp_supervised() loads the one filter (before dlopen) and hands
+ * its listener to init, and ph_supervisor_phase2() ends the loader's phase. */
+void ph_supervisor_setup(int host_fd, uint32_t *slot_state);
+int ph_supervised(void);
+unsigned ph_seccomp_supervised(void);
+void ph_supervisor_phase2(void);
 /* Report syscalls denied since the last call: name and count. */
 void ph_violations_collect(void (*emit)(const char *name, uint32_t count));
 #endif
