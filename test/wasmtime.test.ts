@@ -205,12 +205,15 @@ describe("wasmtime engine: compile cache", () => {
     expect(files[0]).toMatch(/^[0-9a-f]{64}\.cwasm$/);
     expect(statSync(path.join(cacheDir, "wasmtime", files[0]!)).size).toBeGreaterThan(1000);
 
-    // A fresh process has an empty in-memory cache, so it must hit the disk.
+    // A fresh process has an empty in-memory cache, so it must hit the disk
+    // (with the cache's key: the addon trusts only artefacts sealed with it).
     const component = (await fixtures()).plugin;
     const script = `
       const addon = require(${JSON.stringify(addonPath())});
-      const bytes = require("node:fs").readFileSync(${JSON.stringify(component)});
-      addon.compile(bytes, ${JSON.stringify(cacheDir)}).then((c) => console.log(c.source));`;
+      const fs = require("node:fs");
+      const bytes = fs.readFileSync(${JSON.stringify(component)});
+      const key = fs.readFileSync(${JSON.stringify(path.join(cacheDir, "cache.key"))});
+      addon.compile(bytes, ${JSON.stringify(cacheDir)}, key).then((c) => console.log(c.source));`;
     expect(execFileSync(process.execPath, ["-e", script], { encoding: "utf8" }).trim()).toBe("disk");
     // And the in-memory cache answers within this process.
     expect(readFileSync(component).length).toBeGreaterThan(0);
