@@ -18,6 +18,7 @@
  */
 import path from "node:path";
 import { CapabilityDenied, PlughostError, type ErrorDetails } from "./errors.js";
+import { eventNameCovers } from "./event-names.js";
 
 /** A capability string that cannot be parsed. */
 export class CapabilityError extends PlughostError {
@@ -196,7 +197,7 @@ export function covers(grant: Capability, need: Capability): boolean {
     case "net":
       return grant.kind === "net" && netCovers(grant, need);
     case "events":
-      return grant.kind === "events" && grant.direction === need.direction && nameCovers(grant.name, need.name);
+      return grant.kind === "events" && grant.direction === need.direction && eventNameCovers(grant.name, need.name);
     case "extension":
       return grant.kind === "extension" && grant.name === need.name && nameCovers(grant.scope ?? "", need.scope ?? "");
     default:

@@ -12,3 +12,14 @@ export function eventNameProblem(name: string): string | undefined {
   if (!EVENT_NAME.test(name)) return "it may contain only A-Z, a-z, 0-9 and . _ : / -";
   return undefined;
 }
+
+/**
+ * Whether an `events:publish:` / `events:subscribe:` pattern covers `name`:
+ * equal, or a trailing `*` matching a prefix (`order.*` covers `order.created`,
+ * not `orders.x` nor `order`; `*` covers every name). The one rule for the
+ * load-time capability check and the run-time gate.
+ */
+export function eventNameCovers(pattern: string, name: string): boolean {
+  if (pattern.endsWith("*")) return name.startsWith(pattern.slice(0, -1));
+  return pattern === name;
+}

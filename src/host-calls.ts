@@ -5,7 +5,7 @@
  */
 import type { Logger } from "pino";
 import type { HostCalls, LogLevel, MessageOutcome, RegisterOutcome } from "./engine.js";
-import { eventNameProblem } from "./event-names.js";
+import { eventNameCovers, eventNameProblem } from "./event-names.js";
 import type { PluginMetrics } from "./metrics.js";
 
 export interface HostCallOptions {
@@ -17,6 +17,14 @@ export interface HostCallOptions {
   logRatePerSecond: number;
   /** Largest emit/send payload, in bytes. */
   maxMessageBytes: number;
+  /** Bytes one plugin may have queued (emitted or sent, not yet delivered) at a time; past it `queue-full`. */
+  maxPendingBytesPerSender: number;
+  /** Bytes queued for one plugin at a time, from all senders; past it `queue-full`. */
+  maxPendingBytesPerReceiver: number;
+  /** Longest message chain: a message emitted while handling hop n has hop n + 1; past this it is refused (`denied`). */
+  maxMessageHops: number;
+  /** Most messages that may descend from one message a host call emitted; past it they are refused (`denied`). */
+  maxChainMessages: number;
 }
 
 export const DEFAULT_HOST_CALL_OPTIONS: HostCallOptions = {
@@ -24,7 +32,44 @@ export const DEFAULT_HOST_CALL_OPTIONS: HostCallOptions = {
   maxLogMessage: 4096,
   logRatePerSecond: 1000,
   maxMessageBytes: 16 * 1024 * 1024,
+  maxPendingBytesPerSender: 16 * 1024 * 1024,
+  maxPendingBytesPerReceiver: 32 * 1024 * 1024,
+  maxMessageHops: 16,
+  maxChainMessages: 1024,
 };
+
+/**
+ * What an engine checks before it copies anything out of guest memory for a
+ * host call, so the host's work per call is bounded whatever the fuel.
+ */
+export interface HostCallBounds {
+  /** A longer emit/send payload is `too-large` and is not copied. */
+  maxMessageBytes: number;
+  /** Bytes of a log message read from the guest; the rest is not read (the line is truncated anyway). */
+  maxLogBytes: number;
+  /**
+   * Fuel a host call costs at least (besides 1 unit per 64 bytes copied): 1 in
+   * process; a worker's host calls each cross to the host thread and cost more.
+   */
+  callCost: number;
+}
+
+/** Host calls that carry their bounds (those `createHostCalls` makes). */
+export interface BoundedHostCalls extends HostCalls {
+  readonly bounds: HostCallBounds;
+}
+
+const boundsOf = (o: HostCallOptions): HostCallBounds => ({
+  maxMessageBytes: o.maxMessageBytes,
+  // UTF-8 takes at most 4 bytes per character; the limit is in characters.
+  maxLogBytes: o.maxLogMessage * 4,
+  callCost: 1,
+});
+
+/** The bounds of `host`: its own, or the defaults for host calls made elsewhere. */
+export function hostCallBounds(host: HostCalls): HostCallBounds {
+  return (host as Partial<BoundedHostCalls>).bounds ?? boundsOf(DEFAULT_HOST_CALL_OPTIONS);
+}
 
 /** What the host calls need from the registry, for one plugin. */
 export interface HostCallTarget {
@@ -40,15 +85,18 @@ export interface HostCallTarget {
   onDenied(capability: string, detail: string): void;
 }
 
-/** `events:subscribe:<name>` / `events:publish:<name>` gate only plugins that declare some. */
+/**
+ * `events:subscribe:<name>` / `events:publish:<name>` gate only plugins that
+ * declare some; a trailing `*` matches a prefix, as at load time.
+ */
 function eventAllowed(capabilities: readonly string[], kind: "subscribe" | "publish", event: string): boolean {
   const prefix = `events:${kind}:`;
   const scoped = capabilities.filter((c) => c.startsWith(prefix));
   if (scoped.length === 0) return true;
-  return scoped.some((c) => c === `${prefix}*` || c === prefix + event);
+  return scoped.some((c) => eventNameCovers(c.slice(prefix.length), event));
 }
 
-export function createHostCalls(target: HostCallTarget, options: HostCallOptions = DEFAULT_HOST_CALL_OPTIONS): HostCalls {
+export function createHostCalls(target: HostCallTarget, options: HostCallOptions = DEFAULT_HOST_CALL_OPTIONS): BoundedHostCalls {
   const { logger, metrics } = target;
   let tokens = options.logRatePerSecond;
   let refilledAt = performance.now();
@@ -75,6 +123,8 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
   };
 
   return {
+    bounds: boundsOf(options),
+
     log(level: LogLevel, message: string): void {
       if (!take()) {
         dropped++;

@@ -35,6 +35,7 @@ import type {
 import { getEngine } from "./engines/index.js";
 import { eventNameProblem } from "./event-names.js";
 import { createHostCalls, DEFAULT_HOST_CALL_OPTIONS, type HostCallOptions } from "./host-calls.js";
+import { currentDelivery, HOST_ORIGIN, withDelivery, type Delivery, type MessageChain } from "./message-chain.js";
 import { Lifecycle, type PluginState } from "./lifecycle.js";
 import { createLogger, type Logger } from "./logger.js";
 import { checkConfigSchema, loadManifest, MANIFEST_FILES, type Manifest } from "./manifest.js";
@@ -166,6 +167,12 @@ class Entry {
   /** Set while the plugin is being torn down: a second unload (e.g. one more violation past the threshold) joins it. */
   stopping: Promise<void> | undefined;
   pendingMessages = 0;
+  /** Bytes of messages this plugin queued that are not delivered yet (counted once per emit, however many receive it). */
+  pendingBytesOut = 0;
+  /** Bytes of messages queued for this plugin that are not delivered yet. */
+  pendingBytesIn = 0;
+  /** The message chain of the call running now, for engines whose host calls arrive after the call was issued. */
+  callDelivery: Delivery | undefined;
   /** A reload's new instance before the swap, or the old one after: no `state` events, no subscriptions. */
   quiet = false;
 
@@ -235,7 +242,7 @@ export class PluginHandle {
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     entry.metrics.calls++;
     try {
-      return instance.onEventSync(event, data);
+      return withDelivery(HOST_ORIGIN, () => instance.onEventSync!(event, data));
     } catch (err) {
       throw this.#registry._callFailed(entry, instance, err);
     }
@@ -248,7 +255,7 @@ export class PluginHandle {
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     entry.metrics.calls++;
     try {
-      return instance.onHookSync(event, data);
+      return withDelivery(HOST_ORIGIN, () => instance.onHookSync!(event, data));
     } catch (err) {
       throw this.#registry._callFailed(entry, instance, err);
     }
@@ -828,11 +835,16 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /** Invoke one plugin's callback for `event`; resolves to the callback's status (0 = success). */
   async invoke(name: string, event: string, data: Uint8Array = EMPTY): Promise<number> {
+    return this.#invokeIn(name, event, data, HOST_ORIGIN);
+  }
+
+  /** `invoke` as a delivery of `delivery`'s message chain: the messages the call emits continue that chain. */
+  async #invokeIn(name: string, event: string, data: Uint8Array, delivery: Delivery): Promise<number> {
     const entry = this.#get(name);
     const instance = await this.#ready(entry, event);
     entry.metrics.calls++;
     try {
-      return await this.#serial(entry, instance, () => instance.onEvent(event, data));
+      return await this.#serial(entry, instance, () => instance.onEvent(event, data), delivery);
     } catch (err) {
       throw this._callFailed(entry, instance, err);
     }
@@ -911,9 +923,19 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * instance (a worker) queues them itself, so they are issued at once and
    * pipeline; the others wait for the previous call here.
    */
-  #serial<T>(entry: Entry, instance: EngineInstance, call: () => Promise<T>): Promise<T> {
-    const run = instance.ordered ? call() : entry.queue.then(call, call);
-    entry.queue = run.catch(() => undefined);
+  #serial<T>(entry: Entry, instance: EngineInstance, call: () => Promise<T>, delivery: Delivery = HOST_ORIGIN): Promise<T> {
+    // The call's emits and sends continue `delivery`'s chain. It is ambient while the call is issued (engines that run
+    // it then, or note it per call), and held on the entry while it runs (engines that run one call at a time and
+    // answer its host calls later).
+    const start = () => {
+      if (!instance.ordered) entry.callDelivery = delivery;
+      return withDelivery(delivery, call);
+    };
+    const done = () => {
+      if (!instance.ordered && entry.callDelivery === delivery) entry.callDelivery = undefined;
+    };
+    const run = instance.ordered ? start() : entry.queue.then(start, start);
+    entry.queue = run.then(done, done);
     return run;
   }
 
@@ -996,31 +1018,84 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   #emitFrom(from: Entry, event: string, data: Uint8Array): MessageOutcome<number> {
     const targets = (this.#subscribers.get(event) ?? []).filter((e) => e !== from && e.state === "active");
-    if (targets.some((t) => t.pendingMessages >= MAX_PENDING_MESSAGES)) return { ok: false, error: "queue-full" };
-    for (const t of targets) this.#deliver(from, t, event, data);
+    if (targets.length === 0) return { ok: true, value: 0 };
+    const admitted = this.#admit(from, targets, data.length, `emit("${event}")`);
+    if (!admitted.ok) return admitted;
+    this.#deliver(from, targets, event, data, admitted.value);
     return { ok: true, value: targets.length };
   }
 
   #sendFrom(from: Entry, target: string, event: string, data: Uint8Array): MessageOutcome<undefined> {
     const t = this.#entries.get(target);
     if (!t || t.state !== "active" || t === from) return { ok: false, error: "unknown-target" };
-    if (t.pendingMessages >= MAX_PENDING_MESSAGES) return { ok: false, error: "queue-full" };
-    this.#deliver(from, t, event, data);
+    const admitted = this.#admit(from, [t], data.length, `send("${target}", "${event}")`);
+    if (!admitted.ok) return admitted;
+    this.#deliver(from, [t], event, data, admitted.value);
     return { ok: true, value: undefined };
   }
 
-  /** Messages are delivered after the sender's call returns, so no instance is ever re-entered. */
-  #deliver(from: Entry, to: Entry, event: string, data: Uint8Array): void {
-    from.metrics.messagesSent++;
-    to.pendingMessages++;
-    setImmediate(() => {
-      to.pendingMessages--;
-      if (to.state !== "active" || !to.callbacks.has(event)) return;
-      to.metrics.messagesReceived++;
-      this.invoke(to.name, event, data).catch((err: unknown) =>
-        to.logger.warn({ err, from: from.name, event }, "message delivery failed"),
-      );
-    });
+  /**
+   * Whether `from` may queue `bytes` for `targets` now. Past the chain's hop
+   * limit or message budget the message is refused (`denied`), recorded as a
+   * violation once per chain: plugins answering or re-emitting each other's
+   * events would loop or storm forever. Past the pending message count or the
+   * sender's or a receiver's pending bytes it is `queue-full`.
+   */
+  #admit(from: Entry, targets: readonly Entry[], bytes: number, what: string): MessageOutcome<Delivery> {
+    const o = this.#hostCallOptions;
+    const within = currentDelivery() ?? from.callDelivery ?? HOST_ORIGIN;
+    const hop = within.hop + 1;
+    const chain: MessageChain = within.chain ?? { messages: 0, reported: false };
+    let why: string | undefined;
+    if (hop > o.maxMessageHops) {
+      why = `the message chain would reach hop ${hop}, over the limit of ${o.maxMessageHops} (hostCalls.maxMessageHops): plugins answering each other's events loop`;
+    } else if (chain.messages + targets.length > o.maxChainMessages) {
+      why = `over ${o.maxChainMessages} messages descend from one message (hostCalls.maxChainMessages): plugins re-emitting each other's events storm`;
+    }
+    if (why) {
+      if (!chain.reported) {
+        chain.reported = true;
+        this.recordViolation(from.name, "capability", `${what} denied: ${why}`);
+      }
+      return { ok: false, error: "denied" };
+    }
+    if (from.pendingBytesOut + bytes > o.maxPendingBytesPerSender) return { ok: false, error: "queue-full" };
+    if (targets.some((t) => t.pendingMessages >= MAX_PENDING_MESSAGES || t.pendingBytesIn + bytes > o.maxPendingBytesPerReceiver)) {
+      return { ok: false, error: "queue-full" };
+    }
+    chain.messages += targets.length;
+    return { ok: true, value: { hop, chain } };
+  }
+
+  /**
+   * Messages are delivered after the sender's call returns, so no instance is
+   * ever re-entered. Their bytes count against the sender (once) and each
+   * receiver until the delivery's call settles or the message is dropped.
+   */
+  #deliver(from: Entry, targets: readonly Entry[], event: string, data: Uint8Array, delivery: Delivery): void {
+    const bytes = data.length;
+    let left = targets.length;
+    from.pendingBytesOut += bytes;
+    const release = (to: Entry) => {
+      to.pendingBytesIn -= bytes;
+      if (--left === 0) from.pendingBytesOut -= bytes;
+    };
+    for (const to of targets) {
+      from.metrics.messagesSent++;
+      to.pendingMessages++;
+      to.pendingBytesIn += bytes;
+      setImmediate(() => {
+        to.pendingMessages--;
+        if (to.state !== "active" || !to.callbacks.has(event)) {
+          release(to);
+          return;
+        }
+        to.metrics.messagesReceived++;
+        this.#invokeIn(to.name, event, data, delivery)
+          .catch((err: unknown) => to.logger.warn({ err, from: from.name, event }, "message delivery failed"))
+          .finally(() => release(to));
+      });
+    }
   }
 }
 

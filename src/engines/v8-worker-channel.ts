@@ -270,6 +270,8 @@ export interface WorkerSetup {
   bytes: Uint8Array | undefined;
   capabilities: readonly string[];
   limits: { fuel?: number; fuelLifetime?: number; memoryBytes?: number; tableElements?: number };
+  /** The host calls' bounds, checked in the worker before anything is copied out of the guest. */
+  bounds: { maxMessageBytes: number; maxLogBytes: number; callCost: number };
   cacheDir: string | undefined;
   /** Record call start times (only when a deadline is in force). */
   timeCalls: boolean;

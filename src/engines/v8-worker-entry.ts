@@ -79,9 +79,11 @@ function publish(): void {
 }
 
 /** One response record with an optional payload (big ones over the response port). */
-function respond(kind: number, id: number, arg: number, payload?: Uint8Array): void {
+function respond(kind: number, id: number, arg: number, payload?: Uint8Array, owned = false): void {
   if (payload && payload.length > INLINE_MAX) {
-    setup.responsePort.postMessage(payload);
+    // A buffer made for this record alone moves to the host thread instead of being copied (big emits and sends).
+    const whole = owned && payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength && payload.buffer instanceof ArrayBuffer;
+    setup.responsePort.postMessage(payload, whole ? [payload.buffer as ArrayBuffer] : []);
     reserve(responses, kind, id, arg, OVERFLOW);
   } else {
     const len = payload?.length ?? 0;
@@ -100,7 +102,7 @@ function respondError(id: number, err: unknown): void {
 /** Send a synchronous host call and block until the host thread replies. */
 function hostCall(which: number, payload: Uint8Array): { code: number; value: number; bytes: Uint8Array | undefined } {
   Atomics.store(ctl, CTL.REPLY_STATE, 0);
-  respond(RESP.HOST_CALL, 0, which, payload);
+  respond(RESP.HOST_CALL, 0, which, payload, true);
   const until = Atomics.load(bell, BELL.SPIN_OK) !== 0 ? performance.now() + IDLE_SPIN_MS : 0;
   while (Atomics.load(ctl, CTL.REPLY_STATE) === 0) {
     if (performance.now() > until) Atomics.wait(ctl, CTL.REPLY_STATE, 0, 50);
@@ -131,7 +133,15 @@ function pack(fields: readonly Uint8Array[], tail?: Uint8Array): Uint8Array {
   return out;
 }
 
-const host: HostCalls = {
+/**
+ * Fuel per host call from a worker: each one is a round trip to the host
+ * thread (tens of microseconds), so a loop of cheap calls pays for the host
+ * thread's time, not only for the bytes.
+ */
+const WORKER_HOST_CALL_COST = 1000;
+
+const host: HostCalls & { readonly bounds: WorkerSetup["bounds"] } = {
+  bounds: { ...setup.bounds, callCost: Math.max(setup.bounds.callCost, WORKER_HOST_CALL_COST) },
   log(level, message) {
     respond(RESP.LOG, 0, Math.max(0, LOG_LEVELS.indexOf(level)), encodeUtf8(message));
   },

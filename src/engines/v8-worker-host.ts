@@ -59,6 +59,8 @@ import { reviveError, type SerializedError } from "./v8-worker-errors.js";
 import { compileComponent } from "./v8-compile.js";
 import { checkImports } from "./v8-wasi.js";
 import { readEntry } from "../verify.js";
+import { hostCallBounds } from "../host-calls.js";
+import { currentDelivery, withDelivery, type Delivery } from "../message-chain.js";
 
 const EXPORTS = {
   load: "load",
@@ -300,6 +302,8 @@ export class WorkerInstance implements EngineInstance {
   #resolvers: ((value: never) => void)[] = [];
   #rejecters: ((err: PlughostError) => void)[] = [];
   #exportsInFlight: string[] = [];
+  /** The message chain each call in flight was issued in: its host calls (emit, send) belong to it. */
+  #deliveries: (Delivery | undefined)[] = [];
   #head = 0;
   #nextId = 1;
   #backlog: Backlogged[] = [];
@@ -337,6 +341,7 @@ export class WorkerInstance implements EngineInstance {
       bytes,
       capabilities: request.capabilities,
       limits: { fuel, fuelLifetime, memoryBytes, tableElements },
+      bounds: hostCallBounds(request.host),
       cacheDir: request.cacheDir,
       timeCalls: request.limits.deadlineMs !== undefined,
       channel: instance.#views.buffer,
@@ -441,6 +446,7 @@ export class WorkerInstance implements EngineInstance {
       this.#rejecters.push(reject);
     });
     this.#exportsInFlight.push(exportName);
+    this.#deliveries.push(currentDelivery());
     if (idle) this.#busy();
     this.#pump.kick();
     return promise;
@@ -589,6 +595,7 @@ export class WorkerInstance implements EngineInstance {
       this.#resolvers.length = 0;
       this.#rejecters.length = 0;
       this.#exportsInFlight.length = 0;
+      this.#deliveries.length = 0;
       this.#head = 0;
       this.#idle();
     } else if (this.#head >= 4096) {
@@ -596,6 +603,7 @@ export class WorkerInstance implements EngineInstance {
       this.#resolvers.splice(0, h);
       this.#rejecters.splice(0, h);
       this.#exportsInFlight.splice(0, h);
+      this.#deliveries.splice(0, h);
       this.#head = 0;
     }
   }
@@ -608,8 +616,12 @@ export class WorkerInstance implements EngineInstance {
     }
   }
 
-  /** A synchronous host import called by the guest: run it here, then release the waiting worker. */
+  /** A synchronous host import called by the guest: run it here (in the running call's message chain), then release the waiting worker. */
   #hostCall(which: number, payload: Uint8Array): void {
+    withDelivery(this.#deliveries[this.#head], () => this.#runHostCall(which, payload));
+  }
+
+  #runHostCall(which: number, payload: Uint8Array): void {
     const host = this.#host;
     let code = 0;
     let value = 0;
@@ -702,6 +714,7 @@ export class WorkerInstance implements EngineInstance {
   #failAll(err: PlughostError): void {
     const rejecters = this.#rejecters.slice(this.#head);
     this.#resolvers.length = this.#head;
+    this.#deliveries.length = this.#head;
     this.#retire();
     this.#backlog.length = 0;
     for (const reject of rejecters) reject(err);
@@ -731,17 +744,18 @@ export class WorkerInstance implements EngineInstance {
   }
 }
 
-/** Split [u32 len][bytes]×count + tail, copying out of the ring. */
+/** Split [u32 len][bytes]×count + tail, copying out of the ring (a payload that came over the port is already ours). */
 function unpack(payload: Uint8Array, count: number): [Uint8Array[], Uint8Array] {
   const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const cut = payload.buffer instanceof SharedArrayBuffer ? (a: number, b?: number) => payload.slice(a, b) : (a: number, b?: number) => payload.subarray(a, b);
   const fields: Uint8Array[] = [];
   let at = 0;
   for (let i = 0; i < count; i++) {
     const len = dv.getUint32(at, true);
-    fields.push(payload.slice(at + 4, at + 4 + len));
+    fields.push(cut(at + 4, at + 4 + len));
     at += 4 + len;
   }
-  return [fields, payload.slice(at)];
+  return [fields, cut(at)];
 }
 
 /** Load a plugin into its own worker thread. Compile errors surface here first, exactly as in process. */

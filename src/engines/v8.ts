@@ -49,6 +49,8 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
         onViolation: (kind, detail) => kind === "memory" && request.onViolation?.("memory", detail),
       })
     : undefined;
+  // Host calls charge their work to the running call's fuel.
+  if (limits && metered) ctx.limits = limits;
   const moduleKey = instrumented ? `fuel=${metered}|mem=${memoryBytes ?? ""}|tab=${tableElements ?? ""}` : "";
   const rewrites = new Map<WebAssembly.Module, InstrumentResult>();
   let guest: WebAssembly.Instance | undefined;

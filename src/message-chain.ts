@@ -1,0 +1,49 @@
+/**
+ * Message chains: which delivery a plugin's `emit` / `send` happens in.
+ *
+ * A call the host makes (invoke, dispatch, hooks, init) is hop 0. A message
+ * emitted while handling a delivery of hop n has hop n + 1, and belongs to the
+ * same chain as that delivery; a message emitted at hop 0 starts a chain. The
+ * registry refuses a message past the hop limit or past the chain's message
+ * budget, so two plugins answering each other, or a storm of re-emitting
+ * plugins, ends.
+ *
+ * The context is ambient while a call is issued (`withDelivery`), so engines
+ * that run the guest synchronously see it in their host calls, and an engine
+ * that answers host calls later (a worker) snapshots it per call.
+ */
+
+/** The messages that descend from one message emitted at hop 0. */
+export interface MessageChain {
+  /** Messages queued in this chain so far. */
+  messages: number;
+  /** A refusal in this chain was already recorded as a violation. */
+  reported: boolean;
+}
+
+export interface Delivery {
+  readonly hop: number;
+  /** Undefined for host calls (hop 0): their messages each start a chain. */
+  readonly chain: MessageChain | undefined;
+}
+
+/** A call the host made. */
+export const HOST_ORIGIN: Delivery = Object.freeze({ hop: 0, chain: undefined });
+
+let current: Delivery | undefined;
+
+/** The delivery whose call is being issued or run now, or undefined outside any. */
+export function currentDelivery(): Delivery | undefined {
+  return current;
+}
+
+/** Run `fn` (which issues or runs a call) with `delivery` as the ambient context. */
+export function withDelivery<T>(delivery: Delivery | undefined, fn: () => T): T {
+  const previous = current;
+  current = delivery;
+  try {
+    return fn();
+  } finally {
+    current = previous;
+  }
+}
