@@ -340,3 +340,17 @@ export class CpuBudgetExceeded extends InstanceFault {
     this.usedMs = usedMs;
   }
 }
+
+/** The guest's tables would hold more elements than its cap, summed over all its tables (`limits.tableElements`). */
+export class TableLimitExceeded extends InstanceFault {
+  readonly limitElements: number;
+  constructor(exportName: string, limitElements: number, details: ErrorDetails = {}) {
+    super(
+      "E_TABLE_LIMIT",
+      exportName,
+      `needs more than its cap of ${limitElements} table elements (summed over all its tables); raise limits.tableElements or shrink the tables`,
+      details,
+    );
+    this.limitElements = limitElements;
+  }
+}

@@ -40,6 +40,7 @@ export interface NativeInstance {
   /** Buffered entries, and how many were dropped because the per-call buffer was full. */
   takeLog(): { entries: { level: number; message: string }[]; dropped: number };
   takeViolations(): { kind: string; detail: string }[];
+  /** Ends the instance at once, even mid-call: pending calls reject with `PWT:disposed`. */
   dispose(): void;
 }
 

@@ -16,6 +16,7 @@ import {
   PluginTrap,
   PlughostError,
   ReentrancyError,
+  TableLimitExceeded,
 } from "../errors.js";
 
 export interface ErrorScope {
@@ -52,6 +53,8 @@ export function mapNativeError(err: unknown, scope: ErrorScope): PlughostError {
       return new DeadlineExceeded(scope.export, n, details);
     case "memory":
       return new MemoryLimitExceeded(scope.export, n, details);
+    case "table":
+      return new TableLimitExceeded(scope.export, n, details);
     case "exit":
       return new PluginExited(scope.export, n, details);
     case "abi":

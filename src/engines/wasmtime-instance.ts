@@ -1,14 +1,20 @@
 /**
  * One wasmtime plugin instance behind the `EngineInstance` interface.
  *
- * Asynchronous calls run on libuv worker threads (so the event loop stays
- * free and different plugins run in parallel) and are queued one after the
- * other. The synchronous fast path runs on the JS thread. A call made while
- * the instance is inside one of its own host functions, or a synchronous call
- * while an asynchronous one is queued or running, is a `ReentrancyError`.
+ * Asynchronous calls run on the instance's own thread in the addon (never on
+ * libuv's pool, which the host's I/O needs), so the event loop stays free and
+ * different plugins run in parallel; they are queued one after the other. The
+ * synchronous fast path runs on the JS thread. A call made while the instance
+ * is inside one of its own host functions, or a synchronous call while an
+ * asynchronous one is queued or running, is a `ReentrancyError`.
+ *
+ * After a fault the instance answers every later call with that fault, as a
+ * worker does: nothing runs on it again, so `teardown` never reports a status
+ * it did not produce. `dispose()` ends the instance even mid-call and does not
+ * wait: the running and queued calls reject with a `PluginTrap`.
  */
 import { LOG_LEVELS, type EngineInstance, type HookOutcome, type HostCalls, type ViolationKind } from "../engine.js";
-import { PluginNotRunning, ReentrancyError, type PlughostError } from "../errors.js";
+import { isInstanceFault, PlughostError, PluginNotRunning, PluginTrap, ReentrancyError, type InstanceFault } from "../errors.js";
 import {
   STATE_LAST_FUEL,
   STATE_LIFETIME_FUEL,
@@ -38,6 +44,8 @@ export class WasmtimeInstance implements EngineInstance {
   /** Async calls queued or running. */
   #pending = 0;
   #disposed = false;
+  /** The fault that ended the instance; later calls fail with it without running. */
+  #fault: InstanceFault | undefined;
   readonly #onEventSync: (eventName: string, data: Uint8Array) => number;
 
   constructor(options: WasmtimeInstanceOptions) {
@@ -95,26 +103,31 @@ export class WasmtimeInstance implements EngineInstance {
     return this.#o.state[STATE_LIFETIME_FUEL] ?? 0;
   }
 
+  /** Ends the instance at once, even mid-call: the addon stops the running call and rejects the pending ones. */
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
-    await this.#queue.catch(() => undefined);
     this.#o.native.dispose();
   }
 
   #enterSync(exportName: string): void {
     const { plugin, bridge } = this.#o;
     if (this.#disposed) throw new PluginNotRunning("disposed", { plugin });
+    if (this.#fault) throw this.#fault;
     if (bridge.depth > 0 || this.#pending > 0) throw new ReentrancyError(exportName, { plugin });
   }
 
   #async<T>(exportName: string, call: () => Promise<T>): Promise<T> {
     const { plugin, bridge } = this.#o;
     if (this.#disposed) return Promise.reject(new PluginNotRunning("disposed", { plugin }));
+    if (this.#fault) return Promise.reject(this.#fault);
     if (bridge.depth > 0) return Promise.reject(new ReentrancyError(exportName, { plugin }));
     this.#pending++;
     const run = this.#queue.then(async () => {
       try {
+        // Queued behind a call that faulted or was disposed: this one never runs.
+        if (this.#fault) throw this.#fault;
+        if (this.#disposed) throw this.#disposedDuring(exportName);
         const out = await call();
         this.#drain();
         return out;
@@ -128,9 +141,20 @@ export class WasmtimeInstance implements EngineInstance {
     return run;
   }
 
+  #disposedDuring(exportName: string): PluginTrap {
+    return new PluginTrap(exportName, "the instance was disposed while this call was pending (unload grace period, init deadline or an explicit dispose)", {
+      plugin: this.#o.plugin,
+    });
+  }
+
   #fail(err: unknown, exportName: string): PlughostError {
+    if (err instanceof PlughostError) return err; // thrown here (the fault it answers with, or disposed while queued)
     this.#drain();
-    return mapNativeError(err, { plugin: this.#o.plugin, file: this.#o.file, export: exportName, hostError: this.#o.bridge.takeThrown() });
+    let error = mapNativeError(err, { plugin: this.#o.plugin, file: this.#o.file, export: exportName, hostError: this.#o.bridge.takeThrown() });
+    // The addon's `disposed` answer to a call that was running: an InstanceFault, as on the other engines.
+    if (this.#disposed && error instanceof PluginNotRunning) error = this.#disposedDuring(exportName);
+    if (isInstanceFault(error)) this.#fault ??= error;
+    return error;
   }
 
   /** Deliver buffered log output and violations to the host. */

@@ -6,14 +6,18 @@ use crate::engine::{deadline_ticks, CallMark};
 use crate::fault::{classify, CallContext, Fault};
 use crate::host::{Plugin, Route};
 use crate::limits::{FuelAccount, LimitSpec};
-use crate::store::StoreData;
+use crate::abi::HookReturn;
+use crate::store::{StoreData, CHECK_TICKS};
 use std::time::{Duration, Instant};
-use wasmtime::Store;
+use wasmtime::component::{Func, Instance, TypedFunc};
+use wasmtime::{AsContextMut, Store};
 
 /// A live instance: its store and exports, and what it has spent.
 pub struct Live {
     pub store: Store<StoreData>,
     pub plugin: Option<Plugin>,
+    /// The guest's `on-hook`, called with `abi::HookReturn` results (see `hook_export`).
+    pub on_hook: Option<Func>,
     pub fuel: FuelAccount,
     pub deadline_ms: Option<f64>,
     pub memory_cap: Option<u64>,
@@ -24,6 +28,9 @@ pub struct Live {
 #[derive(Clone, Copy)]
 pub struct StateCell(pub *mut f64);
 unsafe impl Send for StateCell {}
+// Shared by the JS thread (sync calls, drains) and the call thread, which
+// never write at the same time: a call and the JS side's reads alternate.
+unsafe impl Sync for StateCell {}
 
 pub const STATE_LAST_FUEL: usize = 0;
 pub const STATE_LIFETIME_FUEL: usize = 1;
@@ -47,6 +54,7 @@ impl Live {
         Live {
             store,
             plugin: None,
+            on_hook: None,
             fuel: FuelAccount::new(limits),
             deadline_ms: limits.deadline_ms,
             memory_cap: limits.memory_bytes,
@@ -57,12 +65,16 @@ impl Live {
     /// Run `f` (one export call, or instantiation) under the limits.
     pub fn run<R>(
         &mut self,
+        export_name: &'static str,
         route: Route,
         state: StateCell,
-        f: impl FnOnce(&mut Store<StoreData>, Option<&Plugin>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&mut Store<StoreData>, Option<&Plugin>, Option<Func>) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
         if let Some(why) = &self.poisoned {
             return Err(Fault::Poisoned(why.clone()));
+        }
+        if self.store.data().stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(Fault::Disposed);
         }
         let budget = self.fuel.budget();
         let route = match route {
@@ -73,12 +85,18 @@ impl Live {
         self.store.data_mut().host.route = route;
         self.store.data_mut().host.glue_fuel = 0;
         self.store.data_mut().limiter.refused_memory = false;
+        self.store.data_mut().limiter.refused_table = false;
         // Fuel and the deadline are set per call; setting them cannot fail
         // while fuel metering is on.
         let _ = self.store.set_fuel(budget.fuel);
-        self.store.set_epoch_deadline(deadline_ticks(self.deadline_ms));
+        // The deadline is handed out in slices so that the stop flag is seen
+        // within CHECK_TICKS ms (`store::epoch_check`).
+        let total = deadline_ticks(self.deadline_ms);
+        let first = total.min(CHECK_TICKS);
+        self.store.data_mut().ticks_left = total - first;
+        self.store.set_epoch_deadline(first);
 
-        let result = f(&mut self.store, self.plugin.as_ref());
+        let result = f(&mut self.store, self.plugin.as_ref(), self.on_hook);
 
         let left = self.store.get_fuel().unwrap_or(0);
         let used = budget.fuel.saturating_sub(left);
@@ -91,6 +109,9 @@ impl Live {
                 deadline_ms: self.deadline_ms,
                 memory_cap: self.memory_cap,
                 memory_refused: self.store.data().limiter.refused_memory,
+                table_cap: self.store.data().limiter.table_cap().map(|c| c as u64),
+                table_refused: self.store.data().limiter.refused_table,
+                export: export_name,
             };
             let fault = classify(&err, &cx);
             if fault.poisons() {
@@ -115,12 +136,34 @@ impl Live {
     }
 }
 
+/// The guest's `on-hook`, type-checked once against `abi::HookReturn`.
+pub fn hook_export(mut store: impl AsContextMut<Data = StoreData>, instance: &Instance, guest: &str) -> wasmtime::Result<Func> {
+    let missing = || wasmtime::format_err!("the component does not export {guest}#on-hook");
+    let iface = instance.get_export_index(&mut store, None, guest).ok_or_else(missing)?;
+    let index = instance.get_export_index(&mut store, Some(&iface), "on-hook").ok_or_else(missing)?;
+    let func = instance.get_func(&mut store, &index).ok_or_else(missing)?;
+    func.typed::<(&str, &[u8]), (HookReturn,)>(&store)?;
+    Ok(func)
+}
+
+/// Call `on-hook` (checked by `hook_export`).
+pub fn call_hook(store: &mut Store<StoreData>, hook: Option<Func>, name: &str, data: &[u8]) -> wasmtime::Result<Result<Vec<u8>, i32>> {
+    let func = hook.ok_or_else(|| wasmtime::format_err!("the instance has no on-hook"))?;
+    // SAFETY: `hook_export` type-checked this function against these types.
+    let typed = unsafe { TypedFunc::<(&str, &[u8]), (HookReturn,)>::new_unchecked(func) };
+    Ok(match typed.call(store, (name, data))?.0 {
+        HookReturn::Ok(bytes) => Ok(bytes),
+        HookReturn::Err(status) => Err(status),
+    })
+}
+
 fn describe(f: &Fault) -> String {
     match f {
         Fault::Trap(d) | Fault::Abi(d) | Fault::Host(d) | Fault::Load(d) | Fault::Invalid(d) | Fault::Missing(d) => d.clone(),
         Fault::Fuel(b) => format!("out of fuel (budget {b})"),
         Fault::Deadline(ms) => format!("deadline of {ms} ms exceeded"),
         Fault::Memory(cap) => format!("memory cap of {cap} bytes"),
+        Fault::Table(cap) => format!("table cap of {cap} elements"),
         Fault::Exit(code) => format!("the guest called exit({code})"),
         Fault::Busy | Fault::Disposed | Fault::Poisoned(_) => String::new(),
     }

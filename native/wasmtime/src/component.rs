@@ -1,21 +1,24 @@
-//! A compiled component as a JS object (`NativeComponent`), and the tasks
-//! that compile and instantiate it off the JS thread.
+//! A compiled component as a JS object (`NativeComponent`), and compiling and
+//! instantiating it off the JS thread, on threads of plughost's own (not
+//! libuv's pool, which the host's file I/O needs). Instantiation runs on the
+//! thread that then serves the instance's calls (`instance::serve`).
 
 use crate::cache::{self, Source};
-use crate::calls::{Live, StateCell, STATE_LEN};
+use crate::calls::{Live, STATE_LEN};
 use crate::fault::Fault;
-use crate::host::{HostArgs, HostBridge, HostReply, PluginPre, Route};
-use crate::instance::NativeInstance;
+use crate::host::{HostArgs, HostBridge, HostReply, Plugin, PluginPre, Route};
 use crate::limits::LimitSpec;
 use crate::output::{LogShared, SharedLog};
 use crate::store::{self, StoreData};
 use crate::wasi::WasiGrant;
-use napi::bindgen_prelude::{AsyncTask, Float64Array, Function};
-use napi::{Env, Result, Task};
+use crate::instance::{self, Control, NativeInstance, StateArray};
+use napi::bindgen_prelude::{Float64Array, Function, Object, Uint8Array};
+use napi::{Env, Result};
 use napi_derive::napi;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::{mpsc, Arc, Mutex};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::Component;
 
@@ -30,28 +33,28 @@ pub struct NativeComponent {
     source: Source,
 }
 
-pub struct CompileTask {
-    bytes: Vec<u8>,
-    cache_dir: Option<PathBuf>,
+type Resolver<T> = Box<dyn FnOnce(Env) -> Result<T> + Send>;
+
+fn thread_failed(e: std::io::Error) -> napi::Error {
+    Fault::Load(format!("could not start a thread: {e}")).to_napi()
 }
 
-impl Task for CompileTask {
-    type Output = (Component, Source);
-    type JsValue = NativeComponent;
-
-    fn compute(&mut self) -> Result<Self::Output> {
-        cache::load(&self.bytes, self.cache_dir.as_deref()).map_err(|f| f.to_napi())
-    }
-
-    fn resolve(&mut self, _env: Env, (component, source): Self::Output) -> Result<NativeComponent> {
-        Ok(NativeComponent { inner: Arc::new(CompiledInner { component, pres: Mutex::new(HashMap::new()) }), source })
-    }
-}
-
-/// Compile a component (or fetch it from the in-memory or disk cache).
-#[napi]
-pub fn compile(bytes: &[u8], cache_dir: Option<String>) -> AsyncTask<CompileTask> {
-    AsyncTask::new(CompileTask { bytes: bytes.to_vec(), cache_dir: cache_dir.map(PathBuf::from) })
+/// Compile a component (or fetch it from the in-memory or disk cache; `key`
+/// seals the disk cache's artifacts, see `cache.rs`).
+#[napi(ts_return_type = "Promise<NativeComponent>")]
+pub fn compile<'e>(env: &'e Env, bytes: &[u8], cache_dir: Option<String>, key: Option<Uint8Array>) -> Result<Object<'e>> {
+    let (deferred, promise) = env.create_deferred::<NativeComponent, Resolver<NativeComponent>>()?;
+    let bytes = bytes.to_vec();
+    let cache_dir = cache_dir.map(PathBuf::from);
+    let key = key.map(|k| k.to_vec());
+    instance::spawn("plughost-compile", move || match cache::load(&bytes, cache_dir.as_deref(), key.as_deref()) {
+        Ok((component, source)) => deferred.resolve(Box::new(move |_| {
+            Ok(NativeComponent { inner: Arc::new(CompiledInner { component, pres: Mutex::new(HashMap::new()) }), source })
+        })),
+        Err(f) => deferred.reject(f.to_napi()),
+    })
+    .map_err(thread_failed)?;
+    Ok(promise)
 }
 
 /// A granted directory.
@@ -107,20 +110,22 @@ impl NativeComponent {
             .collect()
     }
 
-    /// Create a store and instantiate the component in it, off the JS thread.
-    /// `state` is a Float64Array over its own ArrayBuffer that the caller
-    /// keeps alive as long as the instance.
-    #[napi]
-    pub fn instantiate(
+    /// Create a store and instantiate the component in it, on the thread
+    /// that will then run the instance's calls. `state` is a Float64Array
+    /// over its own ArrayBuffer (the addon writes fuel figures into it).
+    #[napi(ts_return_type = "Promise<NativeInstance>")]
+    pub fn instantiate<'e>(
         &self,
+        env: &'e Env,
         options: InstantiateOptions,
         dispatcher: Function<HostArgs, HostReply>,
-        mut state: Float64Array,
-    ) -> Result<AsyncTask<InstantiateTask>> {
+        state: Float64Array,
+    ) -> Result<Object<'e>> {
         if state.len() < STATE_LEN {
             return Err(napi::Error::from_reason(format!("PWT:load:0:state array needs {STATE_LEN} cells")));
         }
         let direct = dispatcher.create_ref()?;
+        // Weak: an idle instance does not keep the event loop alive.
         let threaded = dispatcher.build_threadsafe_function::<HostArgs>().weak::<true>().callee_handled::<false>().build()?;
         let log: SharedLog = Arc::new(LogShared::default());
         let limits = LimitSpec {
@@ -141,47 +146,40 @@ impl NativeComponent {
             dirs: options.dirs.into_iter().map(|d| (d.path, d.writable)).collect(),
             net: options.net,
         };
-        Ok(AsyncTask::new(InstantiateTask {
-            inner: self.inner.clone(),
-            grant,
-            limits,
-            bridge: Some(HostBridge::new(direct, threaded, log.clone())),
-            log,
-            // SAFETY: the array is kept (and so its buffer pinned) by the instance.
-            cell: StateCell(unsafe { state.as_mut().as_mut_ptr() }),
-            state: Some(state),
-        }))
-    }
-}
-
-pub struct InstantiateTask {
-    inner: Arc<CompiledInner>,
-    grant: WasiGrant,
-    limits: LimitSpec,
-    bridge: Option<HostBridge>,
-    log: SharedLog,
-    cell: StateCell,
-    state: Option<Float64Array>,
-}
-
-impl Task for InstantiateTask {
-    type Output = Live;
-    type JsValue = NativeInstance;
-
-    fn compute(&mut self) -> Result<Live> {
-        let mut run = || -> std::result::Result<Live, Fault> {
-            let pre = store::instance_pre(&self.inner.component, &self.grant, &self.inner.pres)?;
-            let bridge = self.bridge.take().ok_or(Fault::Disposed)?;
-            let data = store::new_data(&self.grant, &self.limits, bridge)?;
-            let mut live = Live::new(store::new_store(data), &self.limits);
-            let plugin = live.run(Route::Threaded(None), self.cell, |s, _| pre.instantiate(s))?;
-            live.plugin = Some(plugin);
-            Ok(live)
-        };
-        run().map_err(|f| f.to_napi())
-    }
-
-    fn resolve(&mut self, _env: Env, live: Live) -> Result<NativeInstance> {
-        Ok(NativeInstance::new(live, self.log.clone(), self.cell, self.state.take()))
+        let (deferred, promise) = env.create_deferred::<NativeInstance, Resolver<NativeInstance>>()?;
+        let state = Arc::new(StateArray::new(state));
+        let inner = self.inner.clone();
+        let guest = self.exports().into_iter().find(|e| e.starts_with("plughost:plugin/guest")).unwrap_or_default();
+        let bridge = HostBridge::new(direct, threaded, log.clone());
+        instance::spawn("plughost-call", move || {
+            let stop = Arc::new(AtomicBool::new(false));
+            let built = (|| -> std::result::Result<Live, Fault> {
+                let pre = store::instance_pre(&inner.component, &grant, &inner.pres)?;
+                let data = store::new_data(&grant, &limits, bridge, stop.clone())?;
+                let mut live = Live::new(store::new_store(data), &limits);
+                let (plugin, hook) = live.run("instantiate", Route::Threaded(None), state.cell, |s, _, _| {
+                    let instance = pre.instance_pre().instantiate(&mut *s)?;
+                    let plugin = Plugin::new(&mut *s, &instance)?;
+                    let hook = crate::calls::hook_export(&mut *s, &instance, &guest)?;
+                    Ok((plugin, hook))
+                })?;
+                live.plugin = Some(plugin);
+                live.on_hook = Some(hook);
+                Ok(live)
+            })();
+            match built {
+                Err(f) => deferred.reject(f.to_napi()),
+                Ok(live) => {
+                    let live = Arc::new(Mutex::new(Some(live)));
+                    let control = Arc::new(Control::new(stop));
+                    let (jobs, rx) = mpsc::channel();
+                    let (l, c, st) = (live.clone(), control.clone(), state.clone());
+                    deferred.resolve(Box::new(move |_| Ok(NativeInstance::new(l, c, jobs, log, st))));
+                    instance::serve(rx, live, control, state);
+                }
+            }
+        })
+        .map_err(thread_failed)?;
+        Ok(promise)
     }
 }

@@ -8,6 +8,7 @@
 //! nothing on the Rust side.
 
 use crate::calls::{Live, StateCell};
+use crate::instance::StateArray;
 use crate::fault::Fault;
 use crate::host::Route;
 use napi::sys;
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 
 pub struct Bound {
     pub live: Arc<Mutex<Option<Live>>>,
-    pub state: StateCell,
+    pub state: Arc<StateArray>,
 }
 
 /// `(eventName: string, data: Uint8Array) => number`, bound to one instance.
@@ -95,8 +96,8 @@ unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> 
 
     let result = match bound.live.try_lock() {
         Err(TryLockError::WouldBlock) => Err(Fault::Busy),
-        Ok(mut g) => run(&mut g, env, bound.state, name, bytes),
-        Err(TryLockError::Poisoned(p)) => run(&mut p.into_inner(), env, bound.state, name, bytes),
+        Ok(mut g) => run(&mut g, env, bound.state.cell, name, bytes),
+        Err(TryLockError::Poisoned(p)) => run(&mut p.into_inner(), env, bound.state.cell, name, bytes),
     };
     match result {
         Ok(status) => {
@@ -110,7 +111,7 @@ unsafe extern "C" fn call(env: sys::napi_env, info: sys::napi_callback_info) -> 
 
 fn run(live: &mut Option<Live>, env: sys::napi_env, state: StateCell, name: &str, data: &[u8]) -> Result<i32, Fault> {
     let live = live.as_mut().ok_or(Fault::Disposed)?;
-    live.run(Route::Direct(env), state, |store, plugin| {
+    live.run("on-event", Route::Direct(env), state, |store, plugin, _| {
         plugin.expect("instantiated").plughost_plugin_guest().call_on_event(store, name, data)
     })
 }

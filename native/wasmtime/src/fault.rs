@@ -2,7 +2,9 @@
 //! `src/errors.ts`. Native errors reach JS as `Error` objects whose message is
 //! `PWT:<kind>:<number>:<detail>`; `src/engines/wasmtime-errors.ts` parses it.
 
+use crate::abi::GuestAbi;
 use crate::host::{HostCallFailed, HostCallTimedOut};
+use crate::store::Stopped;
 use wasmtime::Trap;
 use wasmtime_wasi::I32Exit;
 
@@ -22,6 +24,8 @@ pub enum Fault {
     Deadline(f64),
     /// Memory needed at instantiation exceeds the cap (`MemoryLimitExceeded`).
     Memory(u64),
+    /// Table elements needed at instantiation exceed the summed cap (`TableLimitExceeded`).
+    Table(u64),
     /// The guest called `exit` (`PluginExited`).
     Exit(i32),
     /// The guest broke the canonical ABI (`AbiViolation`).
@@ -46,6 +50,7 @@ impl Fault {
             Fault::Fuel(b) => ("fuel", *b as f64, ""),
             Fault::Deadline(ms) => ("deadline", *ms, ""),
             Fault::Memory(cap) => ("memory", *cap as f64, ""),
+            Fault::Table(cap) => ("table", *cap as f64, ""),
             Fault::Exit(code) => ("exit", f64::from(*code), ""),
             Fault::Abi(d) => ("abi", 0.0, d),
             Fault::Host(d) => ("host", 0.0, d),
@@ -68,9 +73,19 @@ pub struct CallContext {
     pub deadline_ms: Option<f64>,
     pub memory_cap: Option<u64>,
     pub memory_refused: bool,
+    pub table_cap: Option<u64>,
+    pub table_refused: bool,
+    /// The export that was called (`instantiate` during instantiation).
+    pub export: &'static str,
 }
 
 pub fn classify(err: &wasmtime::Error, cx: &CallContext) -> Fault {
+    if err.downcast_ref::<Stopped>().is_some() {
+        return Fault::Disposed;
+    }
+    if let Some(abi) = err.downcast_ref::<GuestAbi>() {
+        return Fault::Abi(abi.0.clone());
+    }
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return Fault::Exit(exit.0);
     }
@@ -92,8 +107,31 @@ pub fn classify(err: &wasmtime::Error, cx: &CallContext) -> Fault {
             return Fault::Memory(cap);
         }
     }
-    Fault::Abi(first_line(&format!("{err:#}")))
+    if cx.table_refused {
+        if let Some(cap) = cx.table_cap {
+            return Fault::Table(cap);
+        }
+    }
+    Fault::Abi(export_abi(err, cx.export))
 }
+
+/// What wasmtime's canonical-ABI checks found wrong in what the guest
+/// returned or allocated for an export call, said as what the guest did.
+/// (Host-call arguments are checked by `abi.rs`, which names them.)
+fn export_abi(err: &wasmtime::Error, export: &str) -> String {
+    let cause = err.root_cause().to_string();
+    let said = match cause.as_str() {
+        "list pointer/length out of bounds of memory" => "the returned list<u8> (pointer, length) is outside the guest's memory",
+        "string pointer/length out of bounds of memory" => "a returned string (pointer, length) is outside the guest's memory",
+        "list pointer is not aligned" | "string pointer not aligned to 2" => "a returned pointer is not aligned",
+        "pointer out of bounds of memory" | "return pointer not aligned" => "the return pointer it gave is outside the guest's memory or not aligned",
+        "realloc return: beyond end of memory" => "cabi_realloc returned a pointer outside the guest's memory",
+        "realloc return: result not aligned" => "cabi_realloc returned a pointer that is not aligned",
+        _ => return format!("{} (in {export})", first_line(&cause)),
+    };
+    said.to_owned()
+}
+
 
 fn trap_reason(trap: &Trap, err: &wasmtime::Error) -> String {
     // The trap's own text ("wasm `unreachable` instruction executed"), plus

@@ -12,13 +12,27 @@
 //!
 //! `log` never goes to JS during a call: it is buffered with stdio output
 //! (see `output.rs`) and delivered when the call returns.
+//!
+//! The functions are linked by hand (`add_to_linker`) rather than through
+//! bindgen's `Host` trait, for two reasons. Arguments are lifted by the types
+//! of `abi.rs`, which leave bounds and UTF-8 to the function, so a broken
+//! argument is reported as what it is ("emit: event data [p, q) is outside
+//! the guest's N-byte memory"); and each function reaches the store, so it
+//! charges the guest fuel for the work it does (contract: 1 unit per 64
+//! bytes copied, at least 1 per call; 1,000 per message queued), before
+//! doing it.
 
+use crate::abi::{GuestBytes, GuestLevel, GuestStr};
 use crate::output::SharedLog;
+use crate::store::{StoreData, Stopped};
 use napi::bindgen_prelude::{Either, FnArgs, FunctionRef, Uint8Array};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use wasmtime::component::Linker;
+use wasmtime::StoreContextMut;
 
 wasmtime::component::bindgen!({
     path: "../../wit",
@@ -26,7 +40,7 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
 });
 
-pub use plughost::plugin::types::{LogLevel, MessageError, RegisterError};
+pub use plughost::plugin::types::{MessageError, RegisterError};
 
 /// Operation codes of the JS dispatcher (`src/engines/wasmtime-host.ts`).
 pub mod op {
@@ -106,12 +120,15 @@ pub struct HostBridge {
     pub log: SharedLog,
 }
 
+/// How long a worker waits for the JS thread before it looks at the stop flag again.
+const WAIT_SLICE: Duration = Duration::from_millis(20);
+
 impl HostBridge {
     pub fn new(direct: FunctionRef<HostArgs, HostReply>, threaded: HostTsfn, log: SharedLog) -> HostBridge {
         HostBridge { route: Route::Threaded(None), glue_fuel: 0, direct, threaded, log }
     }
 
-    fn call(&self, args: HostArgs) -> wasmtime::Result<HostReply> {
+    fn call(&self, args: HostArgs, stop: &AtomicBool) -> wasmtime::Result<HostReply> {
         let reply = match self.route {
             Route::Direct(raw_env) => {
                 let env = Env::from_raw(raw_env);
@@ -127,13 +144,24 @@ impl HostBridge {
                 if status != Status::Ok {
                     return Err(HostCallFailed(format!("the JS thread is not accepting calls ({status})")).into());
                 }
-                let got = match deadline {
-                    Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))) {
-                        Ok(v) => v,
-                        Err(mpsc::RecvTimeoutError::Timeout) => return Err(HostCallTimedOut.into()),
+                // Wait in slices: a dispose (stop) or the deadline ends the wait.
+                let got = loop {
+                    let slice = match deadline {
+                        Some(at) => at.saturating_duration_since(Instant::now()).clamp(Duration::from_millis(1), WAIT_SLICE),
+                        None => WAIT_SLICE,
+                    };
+                    match rx.recv_timeout(slice) {
+                        Ok(v) => break v,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            if stop.load(Ordering::Relaxed) {
+                                return Err(Stopped.into());
+                            }
+                            if deadline.is_some_and(|at| Instant::now() >= at) {
+                                return Err(HostCallTimedOut.into());
+                            }
+                        }
                         Err(mpsc::RecvTimeoutError::Disconnected) => return Err(HostCallFailed("the JS thread went away".into()).into()),
-                    },
-                    None => rx.recv().map_err(|_| HostCallFailed("the JS thread went away".into()))?,
+                    }
                 };
                 got.map_err(HostCallFailed)?
             }
@@ -144,13 +172,6 @@ impl HostBridge {
             }
         }
         Ok(reply)
-    }
-
-    fn number(&self, args: HostArgs) -> wasmtime::Result<f64> {
-        match self.call(args)? {
-            Either::A(n) => Ok(n),
-            Either::B(_) => Err(HostCallFailed("the dispatcher returned a string where a number was expected".into()).into()),
-        }
     }
 }
 
@@ -164,60 +185,121 @@ fn message_error(code: f64) -> MessageError {
     }
 }
 
-impl plughost::plugin::types::Host for HostBridge {}
+// ── fuel for host work ──────────────────────────────────────────────────────
 
-impl plughost::plugin::host::Host for HostBridge {
-    fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
-        let level = match level {
-            LogLevel::Debug => 0,
-            LogLevel::Info => 1,
-            LogLevel::Warn => 2,
-            LogLevel::Error => 3,
-        };
-        self.glue_fuel += glue::LOG;
-        self.log.lock().push(level, message);
-        Ok(())
+/// Fuel per message the host queues for the guest (emit, send).
+pub const FUEL_PER_MESSAGE: u64 = 1000;
+
+/// Fuel for copying `bytes` between guest and host: 1 per 64 bytes, rounded up.
+fn byte_fuel(bytes: usize) -> u64 {
+    (bytes as u64).div_ceil(64)
+}
+
+/// Take `units` from the call's fuel before doing the work; out of fuel is the
+/// same trap as running out in wasm (`FuelExhausted`). Unmetered calls have a
+/// budget no host work can reach, so for them this changes nothing.
+fn charge(store: &mut StoreContextMut<'_, StoreData>, units: u64) -> wasmtime::Result<()> {
+    let left = store.get_fuel()?;
+    if left < units {
+        store.set_fuel(0)?;
+        return Err(wasmtime::Trap::OutOfFuel.into());
     }
+    store.set_fuel(left - units)?;
+    Ok(())
+}
 
-    fn register_callback(&mut self, event_name: String) -> wasmtime::Result<Result<(), RegisterError>> {
-        self.glue_fuel += glue::REGISTER_CALLBACK;
-        let code = self.number((op::REGISTER_CALLBACK, event_name, String::new(), None).into())?;
-        Ok(match code as i64 {
+/// Call the JS dispatcher with the store's route and stop flag.
+fn dispatch(store: &mut StoreContextMut<'_, StoreData>, args: HostArgs) -> wasmtime::Result<HostReply> {
+    let data = store.data();
+    data.host.call(args, &data.stop)
+}
+
+fn number(store: &mut StoreContextMut<'_, StoreData>, args: HostArgs) -> wasmtime::Result<f64> {
+    match dispatch(store, args)? {
+        Either::A(n) => Ok(n),
+        Either::B(_) => Err(HostCallFailed("the dispatcher returned a string where a number was expected".into()).into()),
+    }
+}
+
+/// The name of the `plughost:plugin` interfaces in the linker (wit/plugin.wit's package version).
+const TYPES: &str = "plughost:plugin/types@0.1.0";
+const HOST: &str = "plughost:plugin/host@0.1.0";
+
+/// Link `plughost:plugin/host` (and the types-only interface it uses).
+pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
+    linker.instance(TYPES)?;
+    let mut host = linker.instance(HOST)?;
+
+    host.func_wrap("log", |mut store: StoreContextMut<'_, StoreData>, (level, message): (GuestLevel, GuestStr)| {
+        let level = level.check("log")?;
+        let bytes = message.len();
+        charge(&mut store, byte_fuel(bytes).max(1))?;
+        let message = message.read(&store, "log", "log message")?;
+        let data = store.data_mut();
+        data.host.glue_fuel += glue::LOG;
+        data.host.log.lock().push(level, message);
+        Ok(())
+    })?;
+
+    host.func_wrap("register-callback", |mut store: StoreContextMut<'_, StoreData>, (name,): (GuestStr,)| {
+        charge(&mut store, byte_fuel(name.len()).max(1))?;
+        let name = name.read(&store, "register-callback", "event name")?;
+        store.data_mut().host.glue_fuel += glue::REGISTER_CALLBACK;
+        let code = number(&mut store, (op::REGISTER_CALLBACK, name, String::new(), None).into())?;
+        Ok((match code as i64 {
             0 => Ok(()),
             1 => Err(RegisterError::InvalidName),
             2 => Err(RegisterError::LimitReached),
             _ => Err(RegisterError::Denied),
-        })
-    }
+        },))
+    })?;
 
-    fn emit(&mut self, event_name: String, data: Vec<u8>) -> wasmtime::Result<Result<u32, MessageError>> {
-        self.glue_fuel += glue::EMIT;
-        let n = self.number((op::EMIT, event_name, String::new(), Some(Uint8Array::from(data))).into())?;
-        Ok(if n >= 0.0 { Ok(n as u32) } else { Err(message_error(n)) })
-    }
-
-    fn send(&mut self, target: String, event_name: String, data: Vec<u8>) -> wasmtime::Result<Result<(), MessageError>> {
-        self.glue_fuel += glue::SEND;
-        let n = self.number((op::SEND, target, event_name, Some(Uint8Array::from(data))).into())?;
-        Ok(if n >= 0.0 { Ok(()) } else { Err(message_error(n)) })
-    }
-
-    fn get_config(&mut self) -> wasmtime::Result<String> {
-        self.glue_fuel += glue::GET_CONFIG;
-        match self.call((op::GET_CONFIG, String::new(), String::new(), None).into())? {
-            Either::B(s) => Ok(s),
-            Either::A(_) => Ok("{}".into()),
+    host.func_wrap("emit", |mut store: StoreContextMut<'_, StoreData>, (name, data): (GuestStr, GuestBytes)| {
+        charge(&mut store, byte_fuel(name.len() + data.len()).max(1) + FUEL_PER_MESSAGE)?;
+        let name = name.read(&store, "emit", "event name")?;
+        let bytes = data.read(&store, "emit", "event data")?;
+        store.data_mut().host.glue_fuel += glue::EMIT;
+        let n = number(&mut store, (op::EMIT, name, String::new(), Some(bytes)).into())?;
+        // One message was paid for up front; a fan-out to several subscribers pays for the rest.
+        if n > 1.0 {
+            charge(&mut store, (n as u64 - 1).saturating_mul(FUEL_PER_MESSAGE))?;
         }
-    }
+        Ok((if n >= 0.0 { Ok(n as u32) } else { Err(message_error(n)) },))
+    })?;
 
-    fn get_config_value(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        self.glue_fuel += glue::GET_CONFIG_VALUE;
-        match self.call((op::GET_CONFIG_VALUE, key, String::new(), None).into())? {
+    host.func_wrap("send", |mut store: StoreContextMut<'_, StoreData>, (target, name, data): (GuestStr, GuestStr, GuestBytes)| {
+        charge(&mut store, byte_fuel(target.len() + name.len() + data.len()).max(1) + FUEL_PER_MESSAGE)?;
+        let target = target.read(&store, "send", "target plugin name")?;
+        let name = name.read(&store, "send", "event name")?;
+        let bytes = data.read(&store, "send", "event data")?;
+        store.data_mut().host.glue_fuel += glue::SEND;
+        let n = number(&mut store, (op::SEND, target, name, Some(bytes)).into())?;
+        Ok((if n >= 0.0 { Ok(()) } else { Err(message_error(n)) },))
+    })?;
+
+    host.func_wrap("get-config", |mut store: StoreContextMut<'_, StoreData>, (): ()| {
+        store.data_mut().host.glue_fuel += glue::GET_CONFIG;
+        let config = match dispatch(&mut store, (op::GET_CONFIG, String::new(), String::new(), None).into())? {
+            Either::B(s) => s,
+            Either::A(_) => "{}".into(),
+        };
+        // Paid before it is copied into the guest.
+        charge(&mut store, byte_fuel(config.len()).max(1))?;
+        Ok((config,))
+    })?;
+
+    host.func_wrap("get-config-value", |mut store: StoreContextMut<'_, StoreData>, (key,): (GuestStr,)| {
+        charge(&mut store, byte_fuel(key.len()).max(1))?;
+        let key = key.read(&store, "get-config-value", "config key")?;
+        store.data_mut().host.glue_fuel += glue::GET_CONFIG_VALUE;
+        Ok((match dispatch(&mut store, (op::GET_CONFIG_VALUE, key, String::new(), None).into())? {
             Either::B(s) => {
-                self.glue_fuel += 1;
-                Ok(Some(s))
+                charge(&mut store, byte_fuel(s.len()))?;
+                store.data_mut().host.glue_fuel += 1;
+                Some(s)
             }
-            Either::A(_) => Ok(None),
-        }
-    }
+            Either::A(_) => None,
+        },))
+    })?;
+    Ok(())
 }

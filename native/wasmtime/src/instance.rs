@@ -1,6 +1,17 @@
 //! A live plugin instance as a JS object: the synchronous fast path, the
-//! asynchronous calls (libuv worker threads, so calls into different plugins
-//! run in parallel), and the drains for log output and violations.
+//! asynchronous calls, and the drains for log output and violations.
+//!
+//! Asynchronous calls run on a thread of the instance's own (`serve`), never
+//! on libuv's pool: a call that never returns must not take a thread the
+//! host's file I/O needs, and the process must be able to exit while a guest
+//! spins (libuv joins its pool at exit; these threads are detached). Each
+//! call answers through a promise (`JsDeferred`), whose thread-safe function
+//! keeps the event loop alive only while the call is pending.
+//!
+//! `dispose()` ends the instance even mid-call: it sets the store's stop flag
+//! (the running call traps at its next epoch check, within CHECK_TICKS ms),
+//! rejects the pending promises at once, and leaves dropping the store to the
+//! call thread, so the JS thread never waits for a guest.
 //!
 //! One call at a time: the instance sits behind a mutex that is only ever
 //! *tried*. A call that finds it held (a re-entrant call from a host
@@ -11,18 +22,108 @@ use crate::calls::{Live, StateCell};
 use crate::fault::Fault;
 use crate::host::Route;
 use crate::output::SharedLog;
-use napi::bindgen_prelude::{AsyncTask, Buffer, Either, Float64Array};
-use napi::{Env, Result, Task};
+use napi::bindgen_prelude::{Buffer, Either, Float64Array, Object};
+use napi::{Env, JsDeferred, Result};
 use napi_derive::napi;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, TryLockError};
+
+/// The state array shared with the TS side, and the pointer the addon writes through.
+pub struct StateArray {
+    pub cell: StateCell,
+    _array: Float64Array,
+}
+
+impl StateArray {
+    pub fn new(mut array: Float64Array) -> StateArray {
+        // SAFETY: the array's buffer is off the V8 heap and is kept alive by `_array`.
+        let cell = StateCell(unsafe { array.as_mut().as_mut_ptr() });
+        StateArray { cell, _array: array }
+    }
+}
+
+pub type JsOut = Either<Buffer, i32>;
+type Resolver<T> = Box<dyn FnOnce(Env) -> Result<T> + Send>;
+type Deferred = JsDeferred<JsOut, Resolver<JsOut>>;
+
+/// Spawn a thread of plughost's own (8 MiB of stack, as libuv's workers had).
+pub fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    std::thread::Builder::new().name(name.into()).stack_size(8 << 20).spawn(f).map(drop)
+}
+
+/// What the JS side and the call thread share.
+pub struct Control {
+    pub stop: Arc<AtomicBool>,
+    /// Promises of calls not yet answered; whoever removes one settles it.
+    pending: Mutex<Vec<(u64, Deferred)>>,
+    next_id: AtomicU64,
+}
+
+impl Control {
+    pub fn new(stop: Arc<AtomicBool>) -> Control {
+        Control { stop, pending: Mutex::new(Vec::new()), next_id: AtomicU64::new(0) }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn take(&self, id: u64) -> Option<Deferred> {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let at = pending.iter().position(|(i, _)| *i == id)?;
+        Some(pending.swap_remove(at).1)
+    }
+
+    fn settle(&self, id: u64, result: std::result::Result<Outcome, Fault>) {
+        if let Some(d) = self.take(id) {
+            match result {
+                Ok(out) => d.resolve(Box::new(move |_| Ok(to_js(out)))),
+                Err(fault) => d.reject(fault.to_napi()),
+            }
+        }
+    }
+
+    /// Reject every pending call (dispose).
+    fn abandon_all(&self) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        for (_, d) in pending {
+            d.reject(Fault::Disposed.to_napi());
+        }
+    }
+}
+
+pub struct Job {
+    id: u64,
+    call: Call,
+}
+
+/// The instance's call thread: runs jobs until the instance is disposed or
+/// dropped, then drops the store (here, not on the JS thread).
+pub fn serve(jobs: mpsc::Receiver<Job>, live: Arc<Mutex<Option<Live>>>, control: Arc<Control>, state: Arc<StateArray>) {
+    while let Ok(job) = jobs.recv() {
+        let result = if control.stopped() {
+            Err(Fault::Disposed)
+        } else {
+            with_live(&live, |l| run_call(l, Route::Threaded(None), state.cell, &job.call))
+        };
+        control.settle(job.id, result);
+        if control.stopped() {
+            break;
+        }
+    }
+    let store = live.lock().unwrap_or_else(|e| e.into_inner()).take();
+    drop(store);
+}
 
 #[napi]
 pub struct NativeInstance {
     live: Arc<Mutex<Option<Live>>>,
+    control: Arc<Control>,
+    /// To the call thread; dropped by `dispose()`, which ends the thread.
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
     log: SharedLog,
-    state: StateCell,
-    /// Keeps the shared state array (and so `state`'s target) alive.
-    _state_array: Option<Float64Array>,
+    state: Arc<StateArray>,
 }
 
 #[napi(object)]
@@ -68,18 +169,24 @@ fn with_live<R>(live: &Mutex<Option<Live>>, f: impl FnOnce(&mut Live) -> std::re
 }
 
 fn run_call(live: &mut Live, route: Route, state: StateCell, call: &Call) -> std::result::Result<Outcome, Fault> {
-    live.run(route, state, |store, plugin| {
+    let export = match call {
+        Call::Init(..) => "init",
+        Call::Teardown => "teardown",
+        Call::OnEvent(..) => "on-event",
+        Call::OnHook(..) => "on-hook",
+    };
+    live.run(export, route, state, |store, plugin, hook| {
         let guest = plugin.expect("instantiated").plughost_plugin_guest();
         Ok(match call {
             Call::Init(v, c) => Outcome::Status(guest.call_init(store, v, c)?),
             Call::Teardown => Outcome::Status(guest.call_teardown(store)?),
             Call::OnEvent(n, d) => Outcome::Status(guest.call_on_event(store, n, d)?),
-            Call::OnHook(n, d) => Outcome::Hook(guest.call_on_hook(store, n, d)?),
+            Call::OnHook(n, d) => Outcome::Hook(crate::calls::call_hook(store, hook, n, d)?),
         })
     })
 }
 
-fn to_js(out: Outcome) -> Either<Buffer, i32> {
+fn to_js(out: Outcome) -> JsOut {
     match out {
         Outcome::Status(s) => Either::B(s),
         Outcome::Hook(Ok(bytes)) => Either::A(Buffer::from(bytes)),
@@ -87,33 +194,25 @@ fn to_js(out: Outcome) -> Either<Buffer, i32> {
     }
 }
 
-pub struct CallTask {
-    live: Arc<Mutex<Option<Live>>>,
-    state: StateCell,
-    call: Call,
-}
-
-impl Task for CallTask {
-    type Output = Outcome;
-    type JsValue = Either<Buffer, i32>;
-
-    fn compute(&mut self) -> Result<Outcome> {
-        let (state, call) = (self.state, &self.call);
-        with_live(&self.live, |live| run_call(live, Route::Threaded(None), state, call)).map_err(|f| f.to_napi())
-    }
-
-    fn resolve(&mut self, _env: Env, out: Outcome) -> Result<Self::JsValue> {
-        Ok(to_js(out))
-    }
-}
-
 impl NativeInstance {
-    pub fn new(live: Live, log: SharedLog, state: StateCell, array: Option<Float64Array>) -> NativeInstance {
-        NativeInstance { live: Arc::new(Mutex::new(Some(live))), log, state, _state_array: array }
+    pub fn new(live: Arc<Mutex<Option<Live>>>, control: Arc<Control>, jobs: mpsc::Sender<Job>, log: SharedLog, state: Arc<StateArray>) -> NativeInstance {
+        NativeInstance { live, control, jobs: Mutex::new(Some(jobs)), log, state }
     }
 
-    fn task(&self, call: Call) -> AsyncTask<CallTask> {
-        AsyncTask::new(CallTask { live: self.live.clone(), state: self.state, call })
+    /// Queue `call` on the instance's thread; its promise settles from there (or from `dispose`).
+    fn submit<'e>(&self, env: &'e Env, call: Call) -> Result<Object<'e>> {
+        let (deferred, promise) = env.create_deferred::<JsOut, Resolver<JsOut>>()?;
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(jobs) = jobs else {
+            deferred.reject(Fault::Disposed.to_napi());
+            return Ok(promise);
+        };
+        let id = self.control.next_id.fetch_add(1, Ordering::Relaxed);
+        self.control.pending.lock().unwrap_or_else(|e| e.into_inner()).push((id, deferred));
+        if jobs.send(Job { id, call }).is_err() {
+            self.control.settle(id, Err(Fault::Disposed));
+        }
+        Ok(promise)
     }
 }
 
@@ -122,32 +221,32 @@ impl NativeInstance {
     // ── asynchronous calls: a status number, or for hooks a Buffer (ok) / number (err)
 
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn init(&self, api_version: String, config: String) -> AsyncTask<CallTask> {
-        self.task(Call::Init(api_version, config))
+    pub fn init<'e>(&self, env: &'e Env, api_version: String, config: String) -> Result<Object<'e>> {
+        self.submit(env, Call::Init(api_version, config))
     }
 
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn teardown(&self) -> AsyncTask<CallTask> {
-        self.task(Call::Teardown)
+    pub fn teardown<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+        self.submit(env, Call::Teardown)
     }
 
     #[napi(ts_return_type = "Promise<number>")]
-    pub fn on_event(&self, event_name: String, data: &[u8]) -> AsyncTask<CallTask> {
-        self.task(Call::OnEvent(event_name, data.to_vec()))
+    pub fn on_event<'e>(&self, env: &'e Env, event_name: String, data: &[u8]) -> Result<Object<'e>> {
+        self.submit(env, Call::OnEvent(event_name, data.to_vec()))
     }
 
-    #[napi]
-    pub fn on_hook(&self, event_name: String, data: &[u8]) -> AsyncTask<CallTask> {
-        self.task(Call::OnHook(event_name, data.to_vec()))
+    #[napi(ts_return_type = "Promise<Buffer | number>")]
+    pub fn on_hook<'e>(&self, env: &'e Env, event_name: String, data: &[u8]) -> Result<Object<'e>> {
+        self.submit(env, Call::OnHook(event_name, data.to_vec()))
     }
 
     // ── synchronous fast path, on the JS thread
 
     #[napi]
     pub fn on_event_sync(&self, env: Env, event_name: String, data: &[u8]) -> Result<i32> {
-        let state = self.state;
+        let state = self.state.cell;
         with_live(&self.live, |live| {
-            live.run(Route::Direct(env.raw()), state, |store, plugin| {
+            live.run("on-event", Route::Direct(env.raw()), state, |store, plugin, _| {
                 plugin.expect("instantiated").plughost_plugin_guest().call_on_event(store, &event_name, data)
             })
         })
@@ -156,10 +255,10 @@ impl NativeInstance {
 
     #[napi]
     pub fn on_hook_sync(&self, env: Env, event_name: String, data: &[u8]) -> Result<Either<Buffer, i32>> {
-        let state = self.state;
+        let state = self.state.cell;
         with_live(&self.live, |live| {
-            live.run(Route::Direct(env.raw()), state, |store, plugin| {
-                plugin.expect("instantiated").plughost_plugin_guest().call_on_hook(store, &event_name, data)
+            live.run("on-hook", Route::Direct(env.raw()), state, |store, _, hook| {
+                crate::calls::call_hook(store, hook, &event_name, data)
             })
         })
         .map(|r| to_js(Outcome::Hook(r)))
@@ -170,7 +269,7 @@ impl NativeInstance {
     /// the fastest synchronous path (see `fast_path.rs`).
     #[napi(ts_return_type = "(eventName: string, data: Uint8Array) => number")]
     pub fn sync_caller(&self, env: Env) -> Result<napi::bindgen_prelude::Unknown<'_>> {
-        let f = crate::fast_path::create(env.raw(), crate::fast_path::Bound { live: self.live.clone(), state: self.state })?;
+        let f = crate::fast_path::create(env.raw(), crate::fast_path::Bound { live: self.live.clone(), state: self.state.clone() })?;
         Ok(unsafe { napi::bindgen_prelude::Unknown::from_raw_unchecked(env.raw(), f) })
     }
 
@@ -181,7 +280,7 @@ impl NativeInstance {
     #[napi]
     pub fn take_log(&self) -> LogDrain {
         let (entries, dropped) = self.log.lock().take();
-        self.state.set(crate::calls::STATE_PENDING_LOG, 0.0);
+        self.state.cell.set(crate::calls::STATE_PENDING_LOG, 0.0);
         LogDrain {
             entries: entries.into_iter().map(|(level, message)| LogEntry { level: u32::from(level), message }).collect(),
             dropped: dropped as f64,
@@ -201,23 +300,18 @@ impl NativeInstance {
             }
             Ok(out)
         });
-        self.state.set(crate::calls::STATE_PENDING_VIOLATIONS, 0.0);
+        self.state.cell.set(crate::calls::STATE_PENDING_VIOLATIONS, 0.0);
         got.unwrap_or_default()
     }
 
-    /// Drop the store and everything in it. Idempotent; refused while a call runs.
+    /// End the instance, even mid-call: stop the running call, reject the
+    /// pending ones (`PWT:disposed`), and let the call thread drop the store.
+    /// Returns at once; idempotent.
     #[napi]
     pub fn dispose(&self) -> Result<()> {
-        match self.live.try_lock() {
-            Ok(mut g) => {
-                g.take();
-                Ok(())
-            }
-            Err(TryLockError::Poisoned(p)) => {
-                p.into_inner().take();
-                Ok(())
-            }
-            Err(TryLockError::WouldBlock) => Err(Fault::Busy.to_napi()),
-        }
+        self.control.stop.store(true, Ordering::SeqCst);
+        drop(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take());
+        self.control.abandon_all();
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@
 //! * `cache`     compiling, with in-memory and on-disk caches
 //! * `limits`    fuel budgets and the memory/table limiter
 //! * `host`      the `plughost:plugin/host` interface, calling back into JS
+//! * `abi`       host-function argument types that report ABI violations readably
 //! * `output`    the bounded log buffer that `log` and stdio write to
 //! * `wasi`      WASI p2 built from the capability set
 //! * `store`     one plugin's store, linker and instantiation
@@ -15,6 +16,7 @@
 //! * `component` / `instance`  the JS-facing objects and async tasks
 //! * `fast_path` the synchronous status call as a bare node-api function
 
+mod abi;
 mod cache;
 mod calls;
 mod component;

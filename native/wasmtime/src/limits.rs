@@ -2,8 +2,11 @@
 //!
 //! Memory is capped across *all* linear memories of an instance (DESIGN.md),
 //! which `StoreLimits` cannot express (its cap is per memory), hence a
-//! `ResourceLimiter` that sums growth. A refused grow returns -1 to the guest
-//! and is recorded as a violation for the host to report.
+//! `ResourceLimiter` that sums growth. Table elements are capped the same way,
+//! summed over all tables (a per-table cap let 64 tables of a million elements
+//! each through). Both sums include what instantiation creates, since the
+//! limiter is asked then too (with `current` 0). A refused grow returns -1 to
+//! the guest and is recorded as a violation for the host to report.
 
 use wasmtime::ResourceLimiter;
 
@@ -73,10 +76,12 @@ pub struct Limiter {
     memory_cap: Option<usize>,
     table_cap: Option<usize>,
     memory_total: usize,
+    table_total: usize,
     pub violations: Vec<Violation>,
     pub dropped_violations: u64,
     /// Set when growth was refused, so a failed instantiation can say why.
     pub refused_memory: bool,
+    pub refused_table: bool,
 }
 
 impl Limiter {
@@ -85,14 +90,20 @@ impl Limiter {
             memory_cap: spec.memory_bytes.map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
             table_cap: spec.table_elements.map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
             memory_total: 0,
+            table_total: 0,
             violations: Vec::new(),
             dropped_violations: 0,
             refused_memory: false,
+            refused_table: false,
         }
     }
 
     pub fn memory_cap(&self) -> Option<usize> {
         self.memory_cap
+    }
+
+    pub fn table_cap(&self) -> Option<usize> {
+        self.table_cap
     }
 
     fn violate(&mut self, kind: &'static str, detail: String) {
@@ -135,12 +146,19 @@ impl ResourceLimiter for Limiter {
                 return Ok(false);
             }
         }
+        let delta = desired.saturating_sub(current);
+        let total = self.table_total.saturating_add(delta);
         if let Some(cap) = self.table_cap {
-            if desired > cap {
-                self.violate("memory", format!("table.grow from {current} to {desired} elements refused: cap {cap} per table"));
+            if total > cap {
+                self.refused_table = true;
+                self.violate(
+                    "memory",
+                    format!("table.grow from {current} to {desired} elements refused: the instance would hold {total} table elements in all, cap {cap}"),
+                );
                 return Ok(false);
             }
         }
+        self.table_total = total;
         Ok(true)
     }
 }

@@ -3,13 +3,14 @@
 
 use crate::engine::engine;
 use crate::fault::Fault;
-use crate::host::{HostBridge, Plugin, PluginPre};
+use crate::host::{HostBridge, PluginPre};
 use crate::limits::{LimitSpec, Limiter};
 use crate::wasi::{self, GuardedLookup, NetGuard, NetGuarded, WasiGrant};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::Store;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::sockets::WasiSocketsCtxView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -22,6 +23,39 @@ pub struct StoreData {
     pub net: Arc<NetGuard>,
     /// Open name-lookup streams and the ports of the grants that covered them.
     pub lookups: HashMap<u32, Vec<Option<u16>>>,
+    /// Set by `dispose()` from the JS thread: the running call stops at its next epoch check.
+    pub stop: Arc<AtomicBool>,
+    /// Epoch ticks of the current call's deadline not yet handed to wasmtime (see `epoch_check`).
+    pub ticks_left: u64,
+}
+
+/// How often (in epoch ticks) a running call checks the stop flag and its deadline.
+pub const CHECK_TICKS: u64 = 5;
+
+/// A call ended because the instance was disposed while it ran.
+#[derive(Debug)]
+pub struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the instance was disposed while this call was running")
+    }
+}
+impl std::error::Error for Stopped {}
+
+/// Runs every CHECK_TICKS ticks of a call: stop when disposed, trap at the
+/// deadline, otherwise hand out the next slice of the deadline.
+fn epoch_check(mut cx: wasmtime::StoreContextMut<'_, StoreData>) -> wasmtime::Result<UpdateDeadline> {
+    let d = cx.data_mut();
+    if d.stop.load(Ordering::Relaxed) {
+        return Err(Stopped.into());
+    }
+    if d.ticks_left == 0 {
+        return Err(wasmtime::Trap::Interrupt.into());
+    }
+    let step = d.ticks_left.min(CHECK_TICKS);
+    d.ticks_left -= step;
+    Ok(UpdateDeadline::Continue(step))
 }
 
 impl NetGuarded for StoreData {
@@ -53,8 +87,7 @@ fn linker_for(grant: &WasiGrant) -> Result<Arc<Linker<StoreData>>, Fault> {
         return Ok(l.clone());
     }
     let mut linker = Linker::<StoreData>::new(engine());
-    Plugin::add_to_linker::<StoreData, HasSelf<HostBridge>>(&mut linker, |d| &mut d.host)
-        .map_err(|e| Fault::Load(format!("{e:#}")))?;
+    crate::host::add_to_linker(&mut linker).map_err(|e| Fault::Load(format!("{e:#}")))?;
     wasi::add_to_linker(&mut linker, grant).map_err(|e| Fault::Load(format!("{e:#}")))?;
     let linker = Arc::new(linker);
     map.lock().unwrap_or_else(|e| e.into_inner()).insert(key, linker.clone());
@@ -84,13 +117,22 @@ pub fn instance_pre(component: &Component, grant: &WasiGrant, cache: &Mutex<Hash
 pub fn new_store(data: StoreData) -> Store<StoreData> {
     let mut store = Store::new(engine(), data);
     store.limiter(|d| &mut d.limiter);
-    store.epoch_deadline_trap();
+    store.epoch_deadline_callback(epoch_check);
     store
 }
 
-pub fn new_data(grant: &WasiGrant, limits: &LimitSpec, host: HostBridge) -> Result<StoreData, Fault> {
+pub fn new_data(grant: &WasiGrant, limits: &LimitSpec, host: HostBridge, stop: Arc<AtomicBool>) -> Result<StoreData, Fault> {
     let (wasi, net) = wasi::build_ctx(grant, &host.log).map_err(|e| Fault::Load(format!("{e:#}")))?;
-    Ok(StoreData { wasi, table: ResourceTable::new(), limiter: Limiter::new(limits), host, net, lookups: HashMap::new() })
+    Ok(StoreData {
+        wasi,
+        table: ResourceTable::new(),
+        limiter: Limiter::new(limits),
+        host,
+        net,
+        lookups: HashMap::new(),
+        stop,
+        ticks_left: 0,
+    })
 }
 
 fn first_line(s: &str) -> String {

@@ -1,0 +1,248 @@
+//! Argument types for the host functions that lift what the guest passed
+//! without judging it, so the host function can say what was wrong.
+//!
+//! wasmtime's own lifting rejects a bad argument before the host function
+//! runs, with a message that names neither the function nor the argument
+//! ("string pointer/length out of bounds of memory", "unexpected
+//! discriminant: 9"). These types type-check exactly like `string`,
+//! `list<u8>` and `log-level`, but an out-of-bounds pointer or an unknown
+//! case is kept as data; `read`/`check` then fail with a `GuestAbi` error
+//! that reads like the v8 engine's (`src/engines/guest-memory.ts`).
+
+use crate::store::StoreData;
+use wasmtime::component::__internal::{typecheck_enum, CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
+use wasmtime::component::{ComponentType, Lift, WasmList, WasmStr};
+use wasmtime::{StoreContextMut, ValRaw};
+
+/// The guest broke the canonical ABI in a host call; the text says how.
+#[derive(Debug)]
+pub struct GuestAbi(pub String);
+
+impl std::fmt::Display for GuestAbi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for GuestAbi {}
+
+fn abi(function: &str, what: String) -> wasmtime::Error {
+    GuestAbi(format!("{function}: {what}")).into()
+}
+
+/// A `[ptr, ptr + len)` range that does not fit in the guest's memory.
+#[derive(Clone, Copy, Debug)]
+pub struct OutOfBounds {
+    ptr: u32,
+    len: u32,
+    memory: usize,
+}
+
+impl OutOfBounds {
+    fn check(cx: &LiftContext<'_>, ptr: u32, len: u32) -> Option<OutOfBounds> {
+        let memory = cx.memory().len();
+        // `len` is a byte count for UTF-8 and lists of bytes, and a lower bound otherwise.
+        match (ptr as usize).checked_add(len as usize) {
+            Some(end) if end <= memory => None,
+            _ => Some(OutOfBounds { ptr, len, memory }),
+        }
+    }
+
+    fn error(&self, function: &str, what: &str) -> wasmtime::Error {
+        let end = u64::from(self.ptr) + u64::from(self.len);
+        abi(function, format!("{what} [{}, {end}) is outside the guest's {}-byte memory", self.ptr, self.memory))
+    }
+}
+
+fn pair_from_memory(bytes: &[u8]) -> (u32, u32) {
+    let word = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    (word(0), word(4))
+}
+
+/// A `string` argument (with its length in code units, which WasmStr keeps private).
+pub enum GuestStr {
+    Ok(WasmStr, u32),
+    OutOfBounds(OutOfBounds),
+}
+
+impl GuestStr {
+    fn lift(cx: &mut LiftContext<'_>, ty: InterfaceType, ptr: u32, len: u32, src: &[ValRaw; 2]) -> wasmtime::Result<GuestStr> {
+        match OutOfBounds::check(cx, ptr, len) {
+            Some(oob) => Ok(GuestStr::OutOfBounds(oob)),
+            None => WasmStr::linear_lift_from_flat(cx, ty, src).map(|s| GuestStr::Ok(s, len)),
+        }
+    }
+
+    /// Bytes the host will copy (0 when out of bounds: nothing is copied).
+    pub fn len(&self) -> usize {
+        match self {
+            GuestStr::Ok(_, len) => *len as usize,
+            GuestStr::OutOfBounds(_) => 0,
+        }
+    }
+
+    /// The string, or an ABI error naming `function` and the argument (`what`).
+    pub fn read(&self, store: &StoreContextMut<'_, StoreData>, function: &str, what: &str) -> wasmtime::Result<String> {
+        match self {
+            GuestStr::OutOfBounds(oob) => Err(oob.error(function, what)),
+            GuestStr::Ok(s, _) => match s.to_str(store) {
+                Ok(text) => Ok(text.into_owned()),
+                Err(_) => Err(abi(function, format!("{what} is not valid UTF-8"))),
+            },
+        }
+    }
+}
+
+unsafe impl ComponentType for GuestStr {
+    type Lower = [ValRaw; 2];
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::POINTER_PAIR;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <WasmStr as ComponentType>::typecheck(ty, types)
+    }
+}
+
+unsafe impl Lift for GuestStr {
+    fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> wasmtime::Result<Self> {
+        GuestStr::lift(cx, ty, src[0].get_u32(), src[1].get_u32(), src)
+    }
+
+    fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> wasmtime::Result<Self> {
+        let (ptr, len) = pair_from_memory(bytes);
+        match OutOfBounds::check(cx, ptr, len) {
+            Some(oob) => Ok(GuestStr::OutOfBounds(oob)),
+            None => WasmStr::linear_lift_from_memory(cx, ty, bytes).map(|s| GuestStr::Ok(s, len)),
+        }
+    }
+}
+
+/// A `list<u8>` argument.
+pub enum GuestBytes {
+    Ok(WasmList<u8>),
+    OutOfBounds(OutOfBounds),
+}
+
+impl GuestBytes {
+    pub fn len(&self) -> usize {
+        match self {
+            GuestBytes::Ok(l) => l.len(),
+            GuestBytes::OutOfBounds(_) => 0,
+        }
+    }
+
+    /// A copy of the bytes, or an ABI error naming `function` and the argument.
+    pub fn read(&self, store: &StoreContextMut<'_, StoreData>, function: &str, what: &str) -> wasmtime::Result<napi::bindgen_prelude::Uint8Array> {
+        match self {
+            GuestBytes::OutOfBounds(oob) => Err(oob.error(function, what)),
+            GuestBytes::Ok(l) => Ok(napi::bindgen_prelude::Uint8Array::from(l.as_le_slice(store).to_vec())),
+        }
+    }
+}
+
+unsafe impl ComponentType for GuestBytes {
+    type Lower = [ValRaw; 2];
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::POINTER_PAIR;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <WasmList<u8> as ComponentType>::typecheck(ty, types)
+    }
+}
+
+unsafe impl Lift for GuestBytes {
+    fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> wasmtime::Result<Self> {
+        match OutOfBounds::check(cx, src[0].get_u32(), src[1].get_u32()) {
+            Some(oob) => Ok(GuestBytes::OutOfBounds(oob)),
+            None => WasmList::<u8>::linear_lift_from_flat(cx, ty, src).map(GuestBytes::Ok),
+        }
+    }
+
+    fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> wasmtime::Result<Self> {
+        let (ptr, len) = pair_from_memory(bytes);
+        match OutOfBounds::check(cx, ptr, len) {
+            Some(oob) => Ok(GuestBytes::OutOfBounds(oob)),
+            None => WasmList::<u8>::linear_lift_from_memory(cx, ty, bytes).map(GuestBytes::Ok),
+        }
+    }
+}
+
+/// wit/plugin.wit's `log-level` cases, in order.
+const LOG_LEVELS: [&str; 4] = ["debug", "info", "warn", "error"];
+
+/// A `log-level` argument, as the raw case number.
+pub struct GuestLevel(u32);
+
+impl GuestLevel {
+    /// The level (0 debug … 3 error), or an ABI error for a number that is no case.
+    pub fn check(&self, function: &str) -> wasmtime::Result<u8> {
+        match u8::try_from(self.0) {
+            Ok(n) if usize::from(n) < LOG_LEVELS.len() => Ok(n),
+            _ => Err(abi(function, format!("log level {} is not a log-level case", self.0))),
+        }
+    }
+}
+
+unsafe impl ComponentType for GuestLevel {
+    type Lower = [ValRaw; 1];
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::enum_(LOG_LEVELS.len());
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        typecheck_enum(ty, types, &LOG_LEVELS)
+    }
+}
+
+unsafe impl Lift for GuestLevel {
+    fn linear_lift_from_flat(_cx: &mut LiftContext<'_>, _ty: InterfaceType, src: &Self::Lower) -> wasmtime::Result<Self> {
+        Ok(GuestLevel(src[0].get_u32()))
+    }
+
+    fn linear_lift_from_memory(_cx: &mut LiftContext<'_>, _ty: InterfaceType, bytes: &[u8]) -> wasmtime::Result<Self> {
+        Ok(GuestLevel(u32::from(bytes[0])))
+    }
+}
+
+/// `on-hook`'s `result<list<u8>, s32>` as the guest returned it, checked
+/// here so that a bad tag or list says which ("the returned result's tag 7
+/// is neither ok (0) nor err (1)").
+pub enum HookReturn {
+    Ok(Vec<u8>),
+    Err(i32),
+}
+
+type HookResult = Result<Vec<u8>, i32>;
+
+unsafe impl ComponentType for HookReturn {
+    type Lower = <HookResult as ComponentType>::Lower;
+    const ABI: CanonicalAbiInfo = <HookResult as ComponentType>::ABI;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <HookResult as ComponentType>::typecheck(ty, types)
+    }
+}
+
+/// Where the payload starts in the return area: after the u8 tag, aligned to the payload's 4.
+const HOOK_PAYLOAD: usize = 4;
+
+unsafe impl Lift for HookReturn {
+    fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> wasmtime::Result<Self> {
+        // Not reached: the result flattens to three values, so it always comes back in memory.
+        Ok(match <HookResult as Lift>::linear_lift_from_flat(cx, ty, src)? {
+            Ok(bytes) => HookReturn::Ok(bytes),
+            Err(status) => HookReturn::Err(status),
+        })
+    }
+
+    fn linear_lift_from_memory(cx: &mut LiftContext<'_>, _ty: InterfaceType, bytes: &[u8]) -> wasmtime::Result<Self> {
+        let word = |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        match bytes[0] {
+            0 => {
+                let (ptr, len) = (word(HOOK_PAYLOAD), word(HOOK_PAYLOAD + 4));
+                if let Some(oob) = OutOfBounds::check(cx, ptr, len) {
+                    let end = u64::from(ptr) + u64::from(len);
+                    return Err(GuestAbi(format!("the returned list<u8> [{ptr}, {end}) is outside the guest's {}-byte memory", oob.memory)).into());
+                }
+                Ok(HookReturn::Ok(cx.memory()[ptr as usize..][..len as usize].to_vec()))
+            }
+            1 => Ok(HookReturn::Err(word(HOOK_PAYLOAD) as i32)),
+            tag => Err(GuestAbi(format!("the returned result's tag {tag} is neither ok (0) nor err (1)")).into()),
+        }
+    }
+}
