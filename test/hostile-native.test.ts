@@ -88,10 +88,14 @@ describe("the filesystem is gone before the library is mapped", () => {
     chownSync(SECRET, NOBODY, NOBODY);
     try {
       const { inst, host } = await start("intruder", {}, asOrdinaryUser());
-      expect(inst.info.measures).toEqual(expect.arrayContaining(["user-namespace", "mount-namespace", "private-root", "seccomp"]));
+      expect(inst.info.measures).toEqual(
+        expect.arrayContaining(["user-namespace", "mount-namespace", "private-root", "dropped-privileges", "seccomp", "violation-supervisor"]),
+      );
       expect(await inst.onEvent("ctor", bytes(""))).toBe(0);
       expect(host.logs.at(-1)?.message).toMatch(/passwd=-\d+ secret=-\d+ stat-shadow=-\d+/);
       expect(await inst.onEvent("stat-host", bytes(""))).toBe(0);
+      expect(await inst.onEvent("hide-denials", bytes(""))).toBe(1);
+      expect(host.violations.at(-1)).toEqual({ kind: "capability", detail: "denied syscall socket (1×)" });
     } finally {
       chownSync(SECRET, 0, 0);
       chmodSync(SECRET, 0o600);
@@ -240,6 +244,23 @@ describe("each plugin has its own budget", () => {
     const err = await inst.onEvent("ok", bytes("")).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CpuBudgetExceeded);
     expect((err as CpuBudgetExceeded).plugin).toBe("intruder");
+    await neighbourStillWorks();
+  });
+});
+
+describe("a spinning thread cannot hide behind calls", () => {
+  it("is stopped even while the host keeps calling the plugin every 50 ms", async () => {
+    const engine = createNativeEngine({ sandbox: { idleCpuMs: 300 } });
+    const { inst, host } = await start("intruder", {}, engine);
+    expect(await inst.onEvent("spin-after", bytes(""))).toBe(0);
+    let err: unknown;
+    const t0 = Date.now();
+    while (err === undefined && Date.now() - t0 < 10_000) {
+      err = await inst.onEvent("ok", bytes("x")).then(() => undefined, (e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(err).toBeInstanceOf(CpuBudgetExceeded);
+    expect(host.violations.map((v) => v.detail).join("\n")).toMatch(/CPU between calls/);
     await neighbourStillWorks();
   });
 });

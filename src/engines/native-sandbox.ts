@@ -10,6 +10,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile, readdir } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import type { Duplex, Readable, Writable } from "node:stream";
 import {
   AbiViolation,
@@ -64,8 +65,8 @@ export interface SandboxOptions {
    * left working after a call returned), as a burst; the allowance refills at
    * 10% of one core. Past it the helper is killed, a violation is recorded and
    * calls fail with CpuBudgetExceeded. Measured by the host from /proc, every
-   * 250 ms; only intervals in which no call ran are charged. Default 2000;
-   * Infinity turns the check off.
+   * 250 ms; what calls could use (their wall time on every core) is not
+   * charged. Default 2000; Infinity turns the check off.
    */
   idleCpuMs?: number;
   /** Enter namespaces (default true). */
@@ -117,6 +118,7 @@ const MAX_DENIED_NAMES = 8;
 const SYSCALL_NAME = /^[a-z0-9_]{1,32}$/;
 /** How often the host reads the helper's CPU time, and the idle allowance's refill rate (fraction of one core). */
 const CPU_SAMPLE_MS = 250;
+const CORES = availableParallelism();
 const DENIED_MESSAGE = messageCode({ ok: false, error: "denied" });
 const ACK = Buffer.from([1]);
 const IDLE_CPU_REFILL = 0.1;
@@ -247,6 +249,7 @@ export class SandboxClient {
     const client = new SandboxClient(request, child, slot, Math.round((options.hostSpinMicros ?? 50) * 1000));
     client.#reapMs = options.reapTimeoutMs ?? 2000;
     client.#idleBudgetMs = client.#idleAllowanceMs = idleCpuMs;
+    client.#perCallMs = spinMicros / 1000 + 0.05;
     const info = await new Promise<HelperInfo>((resolve, reject) => {
       const timer = setTimeout(() => {
         client.#kill("start timeout");
@@ -309,8 +312,10 @@ export class SandboxClient {
     }
     const id = this.#nextId++ & 0x7fffffff;
     let r: number | Buffer | null | undefined;
+    const t0 = performance.now();
     try {
       r = slot.call(type, id, cb, data, this.#hostSpinNs);
+      this.#busyMs += performance.now() - t0;
     } catch (err) {
       const reason = new Error(`malformed answer in the shared slot: ${(err as Error).message}`);
       this.#fault ??= new PluginCrashed(label, null, null, { plugin: this.#plugin, cause: reason });
@@ -390,7 +395,10 @@ export class SandboxClient {
     return new Promise((resolve, reject) => {
       const p: Pending = { id, kind, label, resolve, reject };
       if (kind === "hook") p.data = data;
-      if (this.#deadlineMs !== undefined && this.#head === this.#queue.length) this.#headSince = performance.now();
+      if (this.#head === this.#queue.length) {
+        this.#busySince = performance.now();
+        if (this.#deadlineMs !== undefined) this.#headSince = this.#busySince;
+      }
       this.#queue.push(p);
       if (this.#deadlineMs !== undefined && !this.#timer) this.#armDeadline(this.#deadlineMs);
     });
@@ -526,6 +534,7 @@ export class SandboxClient {
     if (this.#head === this.#queue.length) {
       this.#queue.length = 0;
       this.#head = 0;
+      this.#endBusy();
     } else if (this.#head > 1024) {
       this.#queue.splice(0, this.#head);
       this.#head = 0;
@@ -575,16 +584,28 @@ export class SandboxClient {
   // ── CPU used between calls ──────────────────────────────────────────────
   // Threads a plugin leaves running after its call returned are measured by
   // the host itself (the helper's reports could be forged): the CPU time of
-  // the helper's processes, from /proc, sampled every CPU_SAMPLE_MS. A sample
-  // interval in which no call ran is charged to the idle allowance.
+  // the helper's processes, from /proc, sampled every CPU_SAMPLE_MS. What a
+  // sample interval used beyond what its calls could have used (their wall
+  // time on every core, plus the helper's poll after each call) is charged
+  // to the idle allowance: a plugin kept busy less than 1/cores of the time
+  // cannot hide a spinning thread behind its calls.
 
   #idleBudgetMs = 2000;
   #idleAllowanceMs = 2000;
   #idleUsedMs = 0;
+  /** CPU the helper may spend after each call polling for the next (its --spin-us), plus slack. */
+  #perCallMs = 0.05;
   #activity = 0;
+  #busyMs = 0;
+  #busySince: number | undefined;
   #cpuPids: number[] = [];
   #cpuTimer: NodeJS.Timeout | undefined;
-  #last: { cpuMs: number; at: number; busy: boolean; activity: number } | undefined;
+  #last: { cpuMs: number; at: number; activity: number } | undefined;
+
+  #endBusy(): void {
+    if (this.#busySince !== undefined) this.#busyMs += performance.now() - this.#busySince;
+    this.#busySince = undefined;
+  }
 
   #startCpuWatch(): void {
     const root = this.#child.pid;
@@ -606,12 +627,15 @@ export class SandboxClient {
     const cpuMs = await processCpuMs(this.#cpuPids);
     if (cpuMs === undefined || this.#closing || this.#fault) return;
     const now = performance.now();
+    const busyMs = this.#busyMs + (this.#busySince !== undefined ? now - this.#busySince : 0);
+    this.#busyMs = 0;
+    if (this.#busySince !== undefined) this.#busySince = now;
     const last = this.#last;
-    this.#last = { cpuMs, at: now, busy: this.#busy, activity: this.#activity };
+    this.#last = { cpuMs, at: now, activity: this.#activity };
     if (!last) return;
     this.#idleAllowanceMs = Math.min(this.#idleBudgetMs, this.#idleAllowanceMs + (now - last.at) * IDLE_CPU_REFILL);
-    if (last.busy || this.#busy || last.activity !== this.#activity) return; // a call ran in this interval
-    const used = Math.max(0, cpuMs - last.cpuMs);
+    const excused = busyMs * CORES + (this.#activity - last.activity) * this.#perCallMs;
+    const used = Math.max(0, cpuMs - last.cpuMs - excused);
     this.#idleUsedMs += used;
     this.#idleAllowanceMs -= used;
     if (this.#idleAllowanceMs >= 0) return;
@@ -649,6 +673,7 @@ export class SandboxClient {
     const pending = this.#queue.slice(this.#head);
     this.#queue.length = 0;
     this.#head = 0;
+    this.#endBusy();
     for (const p of pending) {
       this.#recordDenied(p);
       p.reject(this.#fault);
