@@ -27,7 +27,8 @@ export type {
 } from "./engine.js";
 export { PLUGIN_STATES, SEED_000_STATE, canTransition } from "./lifecycle.js";
 export type { PluginState } from "./lifecycle.js";
-export { loadManifest, parseManifest, MANIFEST_FILES, MANIFEST_SCHEMA_PATH } from "./manifest.js";
+export { loadManifest, parseManifest, checkConfigSchema, MANIFEST_FILES, MANIFEST_SCHEMA_PATH, MANIFEST_BOUNDS } from "./manifest.js";
+export { MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, MAX_ENTRY_BYTES } from "./safe-read.js";
 export type { Manifest } from "./manifest.js";
 export { effectiveCapabilities, parseCapability, CapabilityError } from "./capabilities.js";
 export { resolveLoadOrder, checkApiVersion } from "./resolve.js";

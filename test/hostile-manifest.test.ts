@@ -7,7 +7,7 @@
 // plugin must keep answering (on every engine where the entry is read).
 import { execFileSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { closeSync, constants, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, constants, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -29,6 +29,7 @@ import {
 import { parseDocument } from "../src/manifest.js";
 import { readEntry } from "../src/verify.js";
 import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
+import { fixture as nativeFixture } from "./native-helpers.js";
 
 const HELLO = "examples/c/hello";
 const MiB = 1024 * 1024;
@@ -347,6 +348,27 @@ describe("entry containment", () => {
     const out = await h.hook("greet", enc("in"));
     expect(out.ok && dec(out.data)).toBe("hello, in!");
     await hostAlive(setup);
+  });
+});
+
+describe("native plugin entries (sandboxed and trusted)", () => {
+  const nativeDir = (entry: string, trust: string, link?: string): string => {
+    const d = tempDir();
+    if (link) symlinkSync(link, path.join(d, "basic.so"));
+    else copyFileSync(nativeFixture("basic"), path.join(d, "basic.so"));
+    writeFileSync(path.join(d, "plugin.toml"), `name = "native-${trust}"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "${entry}"\ntrust = "${trust}"\n`);
+    return d;
+  };
+  it.each(["untrusted", "trusted"])("refuses a native entry (%s) that leaves the directory or is a special file", async (trust) => {
+    const r = newRegistry();
+    const outside = path.join(tempDir(), "basic.so");
+    copyFileSync(nativeFixture("basic"), outside);
+    expectManifestError(await r.load(nativeDir(`../${path.basename(path.dirname(outside))}/basic.so`, trust)).catch((e: unknown) => e), "/entry", /leaves the plugin's directory/);
+    expectManifestError(await r.load(nativeDir("basic.so", trust, outside)).catch((e: unknown) => e), "/entry", /outside the plugin's directory/);
+    expectManifestError(await within(r.load(nativeDir("basic.so", trust, "/proc/self/pagemap")).catch((e: unknown) => e), 5000), "/entry", /outside the plugin's directory/);
+    // Another native plugin still answers.
+    const h = await r.load(nativeDir("basic.so", trust));
+    expect(await h.invoke("echo", enc("abc"))).toBe(3);
   });
 });
 
