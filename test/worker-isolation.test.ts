@@ -232,7 +232,8 @@ describe("isolation: worker on the v8 engine", () => {
   });
 
   it("keeps the event loop and other plugins answering while a worker plugin runs away", async () => {
-    const registry = newRegistry({ defaultLimits: { deadlineMs: 600 } });
+    // Fuel past the default (1e9 can run out before 600 ms): the deadline is what must end the spin here.
+    const registry = newRegistry({ defaultLimits: { deadlineMs: 600, fuel: 1e15 } });
     const runaway = await registry.load(workerCopy(PROBE, "runaway"));
     const other = await registry.load(workerCopy(BENCH, "other"));
     const inproc = await registry.load(pluginDir(PROBE));
