@@ -173,6 +173,11 @@ class Entry {
   pendingBytesIn = 0;
   /** The message chain of the call running now, for engines whose host calls arrive after the call was issued. */
   callDelivery: Delivery | undefined;
+  /**
+   * The message chains of the calls in flight on an `ordered` instance. An engine that answers host calls
+   * without saying which call they belong to (the native sandbox) gets the deepest: a loop can only look longer.
+   */
+  inFlight: Delivery[] = [];
   /** A reload's new instance before the swap, or the old one after: no `state` events, no subscriptions. */
   quiet = false;
 
@@ -928,11 +933,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     // it then, or note it per call), and held on the entry while it runs (engines that run one call at a time and
     // answer its host calls later).
     const start = () => {
-      if (!instance.ordered) entry.callDelivery = delivery;
+      if (instance.ordered) entry.inFlight.push(delivery);
+      else entry.callDelivery = delivery;
       return withDelivery(delivery, call);
     };
     const done = () => {
-      if (!instance.ordered && entry.callDelivery === delivery) entry.callDelivery = undefined;
+      if (instance.ordered) entry.inFlight.splice(entry.inFlight.indexOf(delivery), 1);
+      else if (entry.callDelivery === delivery) entry.callDelivery = undefined;
     };
     const run = instance.ordered ? start() : entry.queue.then(start, start);
     entry.queue = run.then(done, done);
@@ -1043,7 +1050,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   #admit(from: Entry, targets: readonly Entry[], bytes: number, what: string): MessageOutcome<Delivery> {
     const o = this.#hostCallOptions;
-    const within = currentDelivery() ?? from.callDelivery ?? HOST_ORIGIN;
+    const within = currentDelivery() ?? from.callDelivery ?? deepest(from.inFlight);
     const hop = within.hop + 1;
     const chain: MessageChain = within.chain ?? { messages: 0, reported: false };
     let why: string | undefined;
@@ -1136,6 +1143,13 @@ function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
       resolve();
     });
   });
+}
+
+/** The delivery with the highest hop (the host's own calls when there is none). */
+function deepest(deliveries: readonly Delivery[]): Delivery {
+  let out = HOST_ORIGIN;
+  for (const d of deliveries) if (d.hop > out.hop) out = d;
+  return out;
 }
 
 function hookPriority(entry: Entry, event: string): number {

@@ -5,7 +5,9 @@
 // Each case runs on v8 in process, v8 in a worker and wasmtime; the host stays
 // responsive and another plugin keeps answering.
 // Fixture: test/fixtures/c/hostile-messaging (built by scripts/setup/30-guests-c.mjs).
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import pino from "pino";
 import { FuelExhausted, PluginRegistry, type PluginHandle } from "../src/index.js";
@@ -17,7 +19,7 @@ import { eventNameCovers } from "../src/event-names.js";
 import { covers, parseCapability } from "../src/capabilities.js";
 import { createHostCalls, DEFAULT_HOST_CALL_OPTIONS } from "../src/host-calls.js";
 import { emptyMetrics } from "../src/metrics.js";
-import { copyPlugin, enc, pluginDir } from "./helpers/plugins.js";
+import { copyPlugin, enc, pluginDir, root } from "./helpers/plugins.js";
 
 const MSG = "test/fixtures/c/hostile-messaging";
 const HELLO = "examples/c/hello";
@@ -241,6 +243,48 @@ describe.each(modes)("hostile messaging on %s", (label, mode) => {
       await expect(registry!.load(named("near", caps))).rejects.toMatchObject({ code: "E_INITIALIZATION_FAILED", status: 203 });
     }, 60_000);
   });
+});
+
+describe.each(["trusted", "untrusted"] as const)("message loops end between native plugins (%s)", (trust) => {
+  // The native engine runs trusted libraries in process and untrusted ones in a sandboxed helper process, which
+  // answers the plugin's emits while the call runs, like a worker.
+  const relayDir = (name: string) => {
+    const so = path.join(root, "test", "fixtures", "native", "build", "relay.so");
+    expect(existsSync(so), `${so} is missing: run node scripts/setup.mjs (npm test does)`).toBe(true);
+    const dir = mkdtempSync(path.join(tmpdir(), `plughost-relay-${name}-`));
+    copyFileSync(so, path.join(dir, "relay.so"));
+    writeFileSync(
+      path.join(dir, "plugin.toml"),
+      `name = "${name}"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "relay.so"\ntrust = "${trust}"\n`,
+    );
+    return dir;
+  };
+
+  it("two relays answering each other stop after the hop limit, with a violation", async () => {
+    newRegistry({}, { config: { ping: { listen: "ping", reply: "pong" }, pong: { listen: "pong", reply: "ping" } } });
+    const violations: { detail: string }[] = [];
+    registry!.on("violation", (v: { detail: string }) => violations.push(v));
+    const ping = await registry!.load(relayDir("ping"));
+    const pong = await registry!.load(relayDir("pong"));
+    await registry!.dispatch("ping");
+    const { received, settled } = await quiesce([ping, pong]);
+    expect(settled).toBe(true);
+    expect(received).toBe(16);
+    expect(violations.some((v) => /hop 17/.test(v.detail))).toBe(true);
+    expect(await ping.invoke("ok")).toBe(42);
+  }, 60_000);
+
+  it("four relays re-emitting make a bounded storm", async () => {
+    const names = ["storm-1", "storm-2", "storm-3", "storm-4"];
+    newRegistry({}, { config: Object.fromEntries(names.map((n) => [n, { listen: "storm", reply: "storm" }])) });
+    const storm: PluginHandle[] = [];
+    for (const n of names) storm.push(await registry!.load(relayDir(n)));
+    await registry!.dispatch("storm");
+    const { received, settled } = await quiesce(storm, 30_000);
+    expect(settled).toBe(true);
+    expect(received).toBeLessThanOrEqual(4 * DEFAULT_HOST_CALL_OPTIONS.maxChainMessages);
+    expect(await storm[0]!.invoke("ok")).toBe(42);
+  }, 90_000);
 });
 
 describe("event-name wildcards: one matching function", () => {
