@@ -344,6 +344,7 @@ export class SandboxClient {
   async close(graceMs = 1000, reapMs = this.#reapMs): Promise<void> {
     this.#closing = true;
     this.#stopCpuWatch();
+    clearTimeout(this.#idleFlush);
     const running = this.#child.exitCode === null && this.#child.signalCode === null;
     let t: NodeJS.Timeout | undefined;
     if (running && this.#busy) {
@@ -500,9 +501,9 @@ export class SandboxClient {
     if (p || this.#idleFlush) return;
     this.#idleFlush = setTimeout(() => {
       this.#idleFlush = undefined;
-      const idle: Pending = { id: -1, kind: "call", label: "idle", resolve: () => {}, reject: () => {}, denied: this.#idleDenied };
+      const denied = this.#idleDenied;
       this.#idleDenied = new Map();
-      this.#recordDenied(idle);
+      if (!this.#closing) this.#recordDenied(denied);
     }, CPU_SAMPLE_MS);
     this.#idleFlush.unref();
   }
@@ -510,10 +511,10 @@ export class SandboxClient {
   #idleDenied = new Map<string, number>();
   #idleFlush: NodeJS.Timeout | undefined;
 
-  #recordDenied(p: Pending): void {
-    if (!p.denied?.size) return;
-    const list = [...p.denied].map(([name, n]) => `${name} (${n}×)`).join(", ");
-    this.#request.onViolation?.("capability", `denied syscall${p.denied.size > 1 ? "s" : ""} ${list}`);
+  #recordDenied(denied: Map<string, number> | undefined): void {
+    if (!denied?.size) return;
+    const list = [...denied].map(([name, n]) => `${name} (${n}×)`).join(", ");
+    this.#request.onViolation?.("capability", `denied syscall${denied.size > 1 ? "s" : ""} ${list}`);
   }
 
   /** The helper's output broke the protocol: AbiViolation for the call in flight (or recorded, when idle), and the helper is killed. */
@@ -522,7 +523,7 @@ export class SandboxClient {
     this.#broken = true;
     const label = this.#queue[this.#head]?.label ?? "idle";
     this.#fault ??= new AbiViolation(label, `${reason}; the sandbox helper was killed`, { plugin: this.#plugin });
-    if (label === "idle") this.#request.onViolation?.("trap", this.#fault.message);
+    if (label === "idle" && !this.#closing) this.#request.onViolation?.("trap", this.#fault.message);
     this.#ready?.reject(this.#fault);
     this.#kill(reason);
   }
@@ -540,7 +541,7 @@ export class SandboxClient {
       this.#head = 0;
     }
     if (this.#deadlineMs !== undefined) this.#headSince = performance.now();
-    this.#recordDenied(p);
+    this.#recordDenied(p.denied);
     const status = buf.readInt32LE(start);
     if (type === Msg.Result) return p.resolve(status);
     if (status !== 0) return p.resolve({ ok: false, status });
@@ -675,7 +676,7 @@ export class SandboxClient {
     this.#head = 0;
     this.#endBusy();
     for (const p of pending) {
-      this.#recordDenied(p);
+      this.#recordDenied(p.denied);
       p.reject(this.#fault);
     }
   }
