@@ -4,7 +4,11 @@
  * protocol.h on fd 3 (requests in) and fd 4 (replies out). The plugin's own
  * stdout/stderr stay on fds 1/2, which the host routes to the plugin's logger.
  * With --shm, fds 5 and 6 carry the shared-memory call slot and its wake pipe
- * (shm.h): the fast path for one call at a time.
+ * (shm.h): the fast path for one call at a time. Fd 7, when open, is where the
+ * pid namespace's init reports denied syscalls (VIOLATION frames, each
+ * acknowledged by one byte from the host); the plugin's process closes it.
+ * Every frame on fd 4 may have been written by plugin code, except the first
+ * (SANDBOX: the measures in force, sent before the library is mapped).
  *
  * usage: plughost-sandbox-helper [--as BYTES] [--cpu SECONDS] [--nofile N]
  *          [--fsize BYTES] [--nproc N] [--spin-us US] [--shm] [--no-namespaces]

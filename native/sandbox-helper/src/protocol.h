@@ -6,6 +6,10 @@
  * The host numbers its requests; the helper answers with the same id. The
  * helper's own requests (register, emit, send) carry ids with the top bit
  * set and the host answers them with PH_REPLY.
+ *
+ * The host bounds each frame's body while reading: 64 KiB, except HOOK_RESULT,
+ * EMIT and SEND (PH_BODY_MAX). The supervisor's channel (fd 7) carries only
+ * VIOLATION frames (count 1 each); the host answers each with one byte.
  */
 #ifndef PLUGHOST_HELPER_PROTOCOL_H
 #define PLUGHOST_HELPER_PROTOCOL_H
