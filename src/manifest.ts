@@ -192,6 +192,7 @@ function levenshtein(a: string, b: string): number {
 
 /** The allowed key closest to a misspelt one (snake_case, camelCase and small typos). */
 export function suggestKey(key: string, allowed: readonly string[]): string | undefined {
+  if (key.length > 64) return undefined; // no allowed key is that long, and edit distance costs length × length
   const norm = (s: string): string => s.replace(/([a-z0-9])([A-Z])/g, "$1-$2").replace(/_/g, "-").toLowerCase();
   const exact = allowed.find((a) => norm(a) === norm(key));
   if (exact) return exact;
@@ -243,7 +244,7 @@ export function schemaProblems(errors: readonly ErrorObject[], format: SyntaxFor
         raw.push({
           pointer: joinPointer(e.instancePath, key),
           message:
-            `unknown key ${JSON.stringify(key)}` +
+            `unknown key ${describeValue(key)}` +
             (hint ? `; did you mean ${JSON.stringify(hint)}?` : allowed.length > 0 ? `; allowed keys are ${allowed.join(", ")}` : ""),
           annotated: true,
         });
@@ -780,8 +781,13 @@ export function parseManifest(text: string, file: string, options: ManifestOptio
   }
 
   const name = typeof doc.name === "string" ? doc.name : undefined;
-  if (problems.length > 0) throw new ManifestError(abs, problems, name !== undefined ? { plugin: name } : {});
+  if (problems.length > 0) throw new ManifestError(abs, shortPointers(problems), name !== undefined ? { plugin: name } : {});
   return normalize(doc, abs, dir, entryPath);
+}
+
+/** Problems with pointers cut to 256 characters: a hostile key must not make a megabyte-long error. */
+function shortPointers(problems: ManifestProblem[]): ManifestProblem[] {
+  return problems.map((p) => (p.pointer.length > 256 ? { pointer: p.pointer.slice(0, 255) + "…", message: p.message } : p));
 }
 
 /** Lists longer than MANIFEST_BOUNDS.listEntries, by count only. */

@@ -244,6 +244,12 @@ describe("config schemas and nesting", () => {
   it("refuses a manifest over 1 MiB and one with more than 20,000 values", async () => {
     const big = jsonPlugin({ ...base, description: "x".repeat(MiB + 1) });
     expectManifestError(await newRegistry().load(big).catch((e: unknown) => e), "", /more than the 1048576-byte cap/);
+    // A 900 KB unknown key: no edit-distance suggestion over it, and a short message.
+    const started = performance.now();
+    const longKey = catching(() => parseManifest(JSON.stringify({ ...base, ["k".repeat(900_000)]: 1 }), "/x/plugin.json", { checkEntry: false }));
+    expect(performance.now() - started).toBeLessThan(1500); // 2.5 s, with a 1.8 MB message
+    expect(longKey).toBeInstanceOf(ManifestError);
+    expect((longKey as ManifestError).message.length).toBeLessThan(2000);
     const many = { ...base, config: { defaults: { list: Array.from({ length: 30_000 }, (_, i) => i) } } };
     expectManifestError(catching(() => parseManifest(JSON.stringify(many), "/x/plugin.json", { checkEntry: false })), "", /more than 20000 values/);
   });
