@@ -111,8 +111,13 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
       getConfig: unreachableHost,
       getConfigValue: unreachableHost,
     },
-    ...(await wasiImports(compiled.imports, request.capabilities, request.host, path.dirname(request.entryPath), (detail) =>
-      request.onViolation?.("capability", detail),
+    ...(await wasiImports(
+      compiled.imports,
+      request.capabilities,
+      request.host,
+      path.dirname(request.entryPath),
+      (detail) => request.onViolation?.("capability", detail),
+      limits, // WASI path resolution is billed to the call's fuel
     )),
   };
 
