@@ -688,7 +688,9 @@ function semanticProblems(doc: Record<string, unknown>, dir: string, format: Syn
   }
 
   const entry = doc.entry;
-  if (typeof entry === "string" && clean("/entry") && (entry.includes("\0") || !isWithin(dir, path.resolve(dir, entry)))) {
+  if (typeof entry === "string" && clean("/entry") && entry.includes("\0")) {
+    problems.push({ pointer: "/entry", message: "contains a NUL byte; remove it" });
+  } else if (typeof entry === "string" && clean("/entry") && !isWithin(dir, path.resolve(dir, entry))) {
     problems.push({ pointer: "/entry", message: `${describeValue(entry)} leaves the plugin's directory ${dir}; the entry must lie inside it` });
   }
 
