@@ -165,6 +165,18 @@ describe.each(modes)("hostile messaging on %s", (label, mode) => {
       expect(await sink.invoke("ok")).toBe(42);
       expect(await hello.invoke("greet", enc("still here"))).toBe(0);
     }, 60_000);
+    it("messages dropped because their receiver was unloaded free their bytes", async () => {
+      newRegistry(mode, { config: { sink: { listen: "big" }, "sink-2": { listen: "big" } } });
+      const attacker = await registry!.load(named("hostile-messaging"));
+      await registry!.load(named("sink"));
+      expect(counts(await attacker.invoke("emit-big", enc(`${16 * MiB} 1`)))).toEqual({ ok: 1, full: 0, other: 0 });
+      await registry!.unload("sink");
+      const sink2 = await registry!.load(named("sink-2"));
+      // Had the first 16 MiB stayed counted against the sender, this would be queue-full.
+      expect(counts(await attacker.invoke("emit-big", enc(`${16 * MiB} 1`)))).toEqual({ ok: 1, full: 0, other: 0 });
+      await quiesce([sink2]);
+      expect(sink2.metrics.messagesReceived).toBe(1);
+    }, 60_000);
   });
 
   describe("message loops end", () => {
