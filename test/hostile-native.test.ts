@@ -3,7 +3,8 @@
 // helper's pipes, thread and CPU exhaustion, and a call that never returns.
 // Each must stay contained: a typed error or a bound, the host alive and a
 // neighbouring sandboxed plugin still answering.
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -14,7 +15,7 @@ import { HELPER_PATH } from "../src/engines/native-shared.js";
 import { FrameReader, LINE_MAX, LineSplitter } from "../src/engines/native-protocol.js";
 import { PluginRegistry } from "../src/registry.js";
 import type { Engine, EngineInstance, LoadRequest } from "../src/engine.js";
-import { AbiViolation, ContextCreationFailed, CpuBudgetExceeded, isInstanceFault } from "../src/errors.js";
+import { AbiViolation, ContextCreationFailed, CpuBudgetExceeded, InvalidPluginBinary, isInstanceFault } from "../src/errors.js";
 import { bytes, fixture, recordingHost, request, until, type RecordingHost } from "./native-helpers.js";
 
 const SECRET = "/tmp/plughost-intruder-secret"; // the path intruder.c's constructor tries
@@ -100,6 +101,39 @@ describe("the filesystem is gone before the library is mapped", () => {
       chownSync(SECRET, 0, 0);
       chmodSync(SECRET, 0o600);
     }
+  });
+
+  it("malformed libraries are read safely before the sandbox: InvalidPluginBinary, never a crash of the helper", async () => {
+    const real = readFileSync(fixture("intruder"));
+    const garbage = Buffer.alloc(4096, 0xa5);
+    garbage.write("\x7fELF\x02\x01\x01", 0, "latin1"); // an ELF header with nonsense behind it
+    const huge = Buffer.from(real);
+    huge.writeUInt16LE(0xffff, 56); // e_phnum
+    const cases: [string, Buffer][] = [
+      ["garbage", garbage],
+      ["truncated", real.subarray(0, 2000)],
+      ["bad phnum", huge],
+    ];
+    for (const [label, bytesOf] of cases) {
+      const file = path.join(tmp, `${label.replace(/ /g, "-")}.so`);
+      writeFileSync(file, bytesOf);
+      const err = await nativeEngine.load(request("intruder", "untrusted", recordingHost(), { entryPath: file })).catch((e: unknown) => e);
+      expect(err, label).toBeInstanceOf(InvalidPluginBinary);
+    }
+    // A library that links one found in no system directory: the loader's own error, naming it.
+    const cc = (args: string[], input: string) => spawnSync("gcc", ["-shared", "-fPIC", "-x", "c", "-", ...args], { input, encoding: "utf8" });
+    const lib = cc(["-o", path.join(tmp, "libnope.so")], "int nope(void) { return 1; }");
+    expect(lib.status, lib.stderr).toBe(0);
+    const needs = cc(
+      ["-o", path.join(tmp, "needs.so"), "-L", tmp, "-lnope"],
+      "int nope(void); int plugin_init(void *c) { (void)c; return nope() - 1; } int plugin_teardown(void *c) { (void)c; return 0; }",
+    );
+    expect(needs.status, needs.stderr).toBe(0);
+    rmSync(path.join(tmp, "libnope.so"));
+    const err = await nativeEngine.load(request("needs", "untrusted", recordingHost(), { entryPath: path.join(tmp, "needs.so") })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidPluginBinary);
+    expect((err as Error).message).toContain("nope.so");
+    await neighbourStillWorks();
   });
 
   it.runIf(isRoot)("a helper that cannot stop being root (a user namespace mapping only root) refuses to load: ContextCreationFailed", async () => {

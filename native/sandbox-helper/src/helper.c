@@ -596,6 +596,13 @@ int main(int argc, char **argv) {
     fail(PH_FAIL_DLOPEN, msg, PH_EXIT_SANDBOX);
   }
 
+  const char *bad = ph_elf_problem(so_fd);
+  if (bad) {
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s: %s", path, bad);
+    fail(PH_FAIL_DLOPEN, msg, PH_EXIT_SANDBOX);
+  }
+
   unsigned flags = 0;
   int report_fd = fcntl(PH_REPORT_FD, F_GETFD) >= 0; /* the host's channel for the violation supervisor */
   if (report_fd && use_ns && use_seccomp) ph_supervisor_setup(PH_REPORT_FD, shm ? &shm->state : NULL);

@@ -315,6 +315,18 @@ static void place_needed(Needed *need) {
   }
 }
 
+const char *ph_elf_problem(int fd) {
+  Elf64_Ehdr eh;
+  Elf64_Phdr ph[128];
+  struct stat st;
+  if (fstat(fd, &st) != 0 || elf_header(fd, &eh) != 0) return NULL; /* not ours to judge: dlopen says what is wrong */
+  if (read_at(fd, ph, eh.e_phnum * sizeof(Elf64_Phdr), (off_t)eh.e_phoff) != 0) return "its program headers lie past the end of the file";
+  for (int i = 0; i < eh.e_phnum; i++)
+    if (ph[i].p_type == PT_LOAD && (ph[i].p_offset > (uint64_t)st.st_size || ph[i].p_filesz > (uint64_t)st.st_size - ph[i].p_offset))
+      return "a segment lies past the end of the file (truncated?)"; /* mapping it would end the loader with SIGBUS */
+  return NULL;
+}
+
 unsigned ph_private_root(int so_fd) {
   if (mount("plughost", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1073741824") != 0) return 0;
   if (copy_fd(so_fd, STAGE PH_ROOT_LIB) != 0) return 0;

@@ -22,6 +22,8 @@ unsigned ph_enter_namespaces(void);
  * (copied from so_fd to PH_ROOT_LIB) and the system libraries it links, and
  * nothing else. Needs the mount namespace; returns PH_SB_ROOT or 0. */
 #define PH_ROOT_LIB "/plugin.so"
+/* Why the ELF file at fd cannot be mapped safely (a truncated segment), or NULL. */
+const char *ph_elf_problem(int fd);
 unsigned ph_private_root(int so_fd);
 /* As root: become `uid` (a uid of this helper alone, so RLIMIT_NPROC counts
  * only its threads). Otherwise: drop the capabilities a user namespace gave. */
