@@ -325,6 +325,16 @@ describe("host work done for a guest costs it fuel", () => {
     expect(await other.instance.onEvent("echo", new Uint8Array(1))).toBe(1);
   });
 
+  it("bounds the host's work per call whatever the fuel: an over-long name is refused unread, a long log line is read only up to its cap", async () => {
+    const { instance, host } = track(await load("plugin", { plugin: "long-args" }));
+    // emit(data, data) with a 200-byte name: invalid-name (-1 - 0), and the host saw nothing.
+    expect(await instance.onEvent("emit", new Uint8Array(200).fill(0x61))).toBe(-1);
+    expect(host.emitted).toEqual([]);
+    // A 100,000-byte log line of two-byte characters: the first 16,384 bytes, cut at a character.
+    await instance.onEvent("log", enc("é".repeat(50_000)));
+    expect(host.messages("info").at(-1)).toBe("é".repeat(8192));
+  });
+
   it("an unmetered plugin is not charged: the same loop runs until its deadline", async () => {
     const host = new CountingHost();
     const { instance } = track(await load("emitloop", { limits: { deadlineMs: 1_000 }, plugin: "emit-loop", host }));

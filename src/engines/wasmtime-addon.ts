@@ -22,6 +22,8 @@ export interface NativeInstantiateOptions {
   dirs: { path: string; writable: boolean }[];
   /** `host:port` peers; `*` for any host or port. */
   net: string[];
+  /** Largest emit/send payload; a larger one is refused (`too-large`) before it is copied. */
+  maxMessageBytes?: number;
 }
 
 /** The JS side of every host call; see native/wasmtime/src/host.rs. */

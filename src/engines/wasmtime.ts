@@ -18,6 +18,7 @@ import { mapNativeError } from "./wasmtime-errors.js";
 import { HostBridge } from "./wasmtime-host.js";
 import { WasmtimeInstance } from "./wasmtime-instance.js";
 import { readEntry } from "../verify.js";
+import { hostCallBounds } from "../host-calls.js";
 
 export { WasmtimeInstance } from "./wasmtime-instance.js";
 
@@ -55,6 +56,7 @@ export const wasmtimeEngine: Engine = {
           memoryBytes: limits.memoryBytes,
           tableElements: limits.tableElements,
           deadlineMs: limits.deadlineMs,
+          maxMessageBytes: hostCallBounds(request.host).maxMessageBytes,
         },
         bridge.dispatch,
         state,

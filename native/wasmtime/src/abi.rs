@@ -10,6 +10,7 @@
 //! that reads like the v8 engine's (`src/engines/guest-memory.ts`).
 
 use crate::store::StoreData;
+use wasmtime::component::__internal::wasmtime_environ::component::StringEncoding;
 use wasmtime::component::__internal::{typecheck_enum, CanonicalAbiInfo, InstanceType, InterfaceType, LiftContext};
 use wasmtime::component::{ComponentType, Lift, WasmList, WasmStr};
 use wasmtime::{StoreContextMut, ValRaw};
@@ -58,41 +59,103 @@ fn pair_from_memory(bytes: &[u8]) -> (u32, u32) {
     (word(0), word(4))
 }
 
-/// A `string` argument (with its length in code units, which WasmStr keeps private).
-pub enum GuestStr {
-    Ok(WasmStr, u32),
+/// A `string` argument of which at most `CAP` bytes are ever read: the host
+/// call refuses or truncates a longer one, so its work is bounded whatever
+/// the guest passes. The bytes are copied while lifting (at most `CAP`, after
+/// the bounds check); the host function charges for them before using them.
+pub enum GuestStr<const CAP: usize> {
+    /// UTF-8 (the canonical options of every plughost guest): the first `CAP`
+    /// bytes, not yet validated, and the full length.
+    Utf8(Vec<u8>, u32),
+    /// Another string encoding: wasmtime decodes it (whole).
+    Other(WasmStr, u32),
     OutOfBounds(OutOfBounds),
 }
 
-impl GuestStr {
-    fn lift(cx: &mut LiftContext<'_>, ty: InterfaceType, ptr: u32, len: u32, src: &[ValRaw; 2]) -> wasmtime::Result<GuestStr> {
-        match OutOfBounds::check(cx, ptr, len) {
-            Some(oob) => Ok(GuestStr::OutOfBounds(oob)),
-            None => WasmStr::linear_lift_from_flat(cx, ty, src).map(|s| GuestStr::Ok(s, len)),
+/// An event name: longer than 128 bytes is refused unread (`event-names.ts`).
+pub type Name = GuestStr<{ 128 + 1 }>;
+/// A `send` target: longer than 1,024 bytes is no plugin's name.
+pub type Target = GuestStr<{ 1024 + 1 }>;
+/// A config key: longer than 64 KiB is no key of a manifest's config.
+pub type Key = GuestStr<{ 64 * 1024 + 1 }>;
+/// A log message: read up to the default cap of the host's log line (4,096
+/// characters of at most 4 bytes); the rest is never read.
+pub type LogText = GuestStr<{ 4096 * 4 }>;
+
+impl<const CAP: usize> GuestStr<CAP> {
+    fn lift(cx: &mut LiftContext<'_>, ptr: u32, len: u32, whole: impl FnOnce(&mut LiftContext<'_>) -> wasmtime::Result<WasmStr>) -> wasmtime::Result<Self> {
+        if let Some(oob) = OutOfBounds::check(cx, ptr, len) {
+            return Ok(GuestStr::OutOfBounds(oob));
         }
+        if cx.options().string_encoding != StringEncoding::Utf8 {
+            return whole(cx).map(|s| GuestStr::Other(s, len));
+        }
+        let n = (len as usize).min(CAP);
+        Ok(GuestStr::Utf8(cx.memory()[ptr as usize..][..n].to_vec(), len))
     }
 
-    /// Bytes the host will copy (0 when out of bounds: nothing is copied).
+    /// The guest's length in bytes (0 when out of bounds).
     pub fn len(&self) -> usize {
         match self {
-            GuestStr::Ok(_, len) => *len as usize,
+            GuestStr::Utf8(_, len) | GuestStr::Other(_, len) => *len as usize,
             GuestStr::OutOfBounds(_) => 0,
         }
     }
 
-    /// The string, or an ABI error naming `function` and the argument (`what`).
+    /// True when the string is longer than `CAP` (and was not read whole).
+    pub fn over_cap(&self) -> bool {
+        self.len() > CAP
+    }
+
+    /// Bytes read from the guest (what the host pays to copy).
+    pub fn read_len(&self) -> usize {
+        self.len().min(CAP)
+    }
+
+    /// The whole string, or an ABI error naming `function` and the argument
+    /// (`what`). Call only when it is not over the cap.
     pub fn read(&self, store: &StoreContextMut<'_, StoreData>, function: &str, what: &str) -> wasmtime::Result<String> {
+        let invalid = || abi(function, format!("{what} is not valid UTF-8"));
         match self {
             GuestStr::OutOfBounds(oob) => Err(oob.error(function, what)),
-            GuestStr::Ok(s, _) => match s.to_str(store) {
-                Ok(text) => Ok(text.into_owned()),
-                Err(_) => Err(abi(function, format!("{what} is not valid UTF-8"))),
-            },
+            GuestStr::Utf8(bytes, _) => String::from_utf8(bytes.clone()).map_err(|_| invalid()),
+            GuestStr::Other(s, _) => s.to_str(store).map(|t| t.into_owned()).map_err(|_| invalid()),
+        }
+    }
+
+    /// Up to `CAP` bytes of the string: whole when it fits (and must be
+    /// valid UTF-8), else its first `CAP` bytes cut back to a character
+    /// boundary and decoded leniently (the rest was never read).
+    pub fn read_prefix(&self, store: &StoreContextMut<'_, StoreData>, function: &str, what: &str) -> wasmtime::Result<String> {
+        match self {
+            GuestStr::Utf8(bytes, len) if *len as usize > CAP => Ok(String::from_utf8_lossy(&bytes[..cut_to_char(bytes)]).into_owned()),
+            _ => self.read(store, function, what),
         }
     }
 }
 
-unsafe impl ComponentType for GuestStr {
+fn is_char_start(b: u8) -> bool {
+    b & 0xc0 != 0x80
+}
+
+/// Length of the longest prefix of `bytes` that does not end inside a UTF-8 character.
+fn cut_to_char(bytes: &[u8]) -> usize {
+    // Find the last character's lead byte; keep that character only if all of it is there.
+    let Some(lead) = bytes.iter().rposition(|&b| is_char_start(b)) else { return bytes.len() };
+    let need = match bytes[lead] {
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => 1,
+    };
+    if bytes.len() - lead >= need {
+        bytes.len()
+    } else {
+        lead
+    }
+}
+
+unsafe impl<const CAP: usize> ComponentType for GuestStr<CAP> {
     type Lower = [ValRaw; 2];
     const ABI: CanonicalAbiInfo = CanonicalAbiInfo::POINTER_PAIR;
 
@@ -101,17 +164,14 @@ unsafe impl ComponentType for GuestStr {
     }
 }
 
-unsafe impl Lift for GuestStr {
+unsafe impl<const CAP: usize> Lift for GuestStr<CAP> {
     fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> wasmtime::Result<Self> {
-        GuestStr::lift(cx, ty, src[0].get_u32(), src[1].get_u32(), src)
+        GuestStr::lift(cx, src[0].get_u32(), src[1].get_u32(), |cx| WasmStr::linear_lift_from_flat(cx, ty, src))
     }
 
     fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> wasmtime::Result<Self> {
         let (ptr, len) = pair_from_memory(bytes);
-        match OutOfBounds::check(cx, ptr, len) {
-            Some(oob) => Ok(GuestStr::OutOfBounds(oob)),
-            None => WasmStr::linear_lift_from_memory(cx, ty, bytes).map(|s| GuestStr::Ok(s, len)),
-        }
+        GuestStr::lift(cx, ptr, len, |cx| WasmStr::linear_lift_from_memory(cx, ty, bytes))
     }
 }
 

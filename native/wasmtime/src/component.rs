@@ -79,7 +79,12 @@ pub struct InstantiateOptions {
     pub env: Vec<Vec<String>>,
     pub dirs: Vec<DirGrant>,
     pub net: Vec<String>,
+    /// The host's largest emit/send payload (`HostCallBounds.maxMessageBytes`); larger is refused unread.
+    pub max_message_bytes: Option<f64>,
 }
+
+/// `DEFAULT_HOST_CALL_OPTIONS.maxMessageBytes` (src/host-calls.ts), for a caller that passes none.
+const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 fn count(v: Option<f64>) -> Option<u64> {
     v.filter(|x| x.is_finite() && *x >= 0.0).map(|x| x as u64)
@@ -150,7 +155,8 @@ impl NativeComponent {
         let state = Arc::new(StateArray::new(state));
         let inner = self.inner.clone();
         let guest = self.exports().into_iter().find(|e| e.starts_with("plughost:plugin/guest")).unwrap_or_default();
-        let bridge = HostBridge::new(direct, threaded, log.clone());
+        let max_message = count(options.max_message_bytes).map_or(DEFAULT_MAX_MESSAGE_BYTES, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let bridge = HostBridge::new(direct, threaded, log.clone(), max_message);
         instance::spawn("plughost-call", move || {
             let stop = Arc::new(AtomicBool::new(false));
             let built = (|| -> std::result::Result<Live, Fault> {

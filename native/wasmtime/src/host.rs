@@ -22,7 +22,7 @@
 //! bytes copied, at least 1 per call; 1,000 per message queued), before
 //! doing it.
 
-use crate::abi::{GuestBytes, GuestLevel, GuestStr};
+use crate::abi::{GuestBytes, GuestLevel, Key, LogText, Name, Target};
 use crate::output::SharedLog;
 use crate::store::{StoreData, Stopped};
 use napi::bindgen_prelude::{Either, FnArgs, FunctionRef, Uint8Array};
@@ -118,14 +118,16 @@ pub struct HostBridge {
     direct: FunctionRef<HostArgs, HostReply>,
     threaded: HostTsfn,
     pub log: SharedLog,
+    /// A longer emit/send payload is `too-large` and is not copied (the host's `maxMessageBytes`).
+    pub max_message_bytes: usize,
 }
 
 /// How long a worker waits for the JS thread before it looks at the stop flag again.
 const WAIT_SLICE: Duration = Duration::from_millis(20);
 
 impl HostBridge {
-    pub fn new(direct: FunctionRef<HostArgs, HostReply>, threaded: HostTsfn, log: SharedLog) -> HostBridge {
-        HostBridge { route: Route::Threaded(None), glue_fuel: 0, direct, threaded, log }
+    pub fn new(direct: FunctionRef<HostArgs, HostReply>, threaded: HostTsfn, log: SharedLog, max_message_bytes: usize) -> HostBridge {
+        HostBridge { route: Route::Threaded(None), glue_fuel: 0, direct, threaded, log, max_message_bytes }
     }
 
     fn call(&self, args: HostArgs, stop: &AtomicBool) -> wasmtime::Result<HostReply> {
@@ -195,6 +197,22 @@ fn byte_fuel(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(64)
 }
 
+/// Fuel for a host call that copies `bytes`: at least 1 (the call itself).
+fn cost(bytes: usize) -> u64 {
+    byte_fuel(bytes).max(1)
+}
+
+/// Why a message is refused before anything of it is read (as on v8).
+fn refuse_unread(store: &StoreContextMut<'_, StoreData>, name: &Name, data: &GuestBytes) -> Option<MessageError> {
+    if name.over_cap() {
+        Some(MessageError::InvalidName)
+    } else if data.len() > store.data().host.max_message_bytes {
+        Some(MessageError::TooLarge)
+    } else {
+        None
+    }
+}
+
 /// Take `units` from the call's fuel before doing the work; out of fuel is the
 /// same trap as running out in wasm (`FuelExhausted`). Unmetered calls have a
 /// budget no host work can reach, so for them this changes nothing.
@@ -230,21 +248,23 @@ pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
     linker.instance(TYPES)?;
     let mut host = linker.instance(HOST)?;
 
-    host.func_wrap("log", |mut store: StoreContextMut<'_, StoreData>, (level, message): (GuestLevel, GuestStr)| {
+    host.func_wrap("log", |mut store: StoreContextMut<'_, StoreData>, (level, message): (GuestLevel, LogText)| {
         let level = level.check("log")?;
-        let bytes = message.len();
-        charge(&mut store, byte_fuel(bytes).max(1))?;
-        let message = message.read(&store, "log", "log message")?;
+        charge(&mut store, cost(message.read_len()))?;
+        let message = message.read_prefix(&store, "log", "log message")?;
         let data = store.data_mut();
         data.host.glue_fuel += glue::LOG;
         data.host.log.lock().push(level, message);
         Ok(())
     })?;
 
-    host.func_wrap("register-callback", |mut store: StoreContextMut<'_, StoreData>, (name,): (GuestStr,)| {
-        charge(&mut store, byte_fuel(name.len()).max(1))?;
-        let name = name.read(&store, "register-callback", "event name")?;
+    host.func_wrap("register-callback", |mut store: StoreContextMut<'_, StoreData>, (name,): (Name,)| {
+        charge(&mut store, cost(name.read_len()))?;
         store.data_mut().host.glue_fuel += glue::REGISTER_CALLBACK;
+        if name.over_cap() {
+            return Ok((Err(RegisterError::InvalidName),));
+        }
+        let name = name.read(&store, "register-callback", "event name")?;
         let code = number(&mut store, (op::REGISTER_CALLBACK, name, String::new(), None).into())?;
         Ok((match code as i64 {
             0 => Ok(()),
@@ -254,11 +274,15 @@ pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
         },))
     })?;
 
-    host.func_wrap("emit", |mut store: StoreContextMut<'_, StoreData>, (name, data): (GuestStr, GuestBytes)| {
-        charge(&mut store, byte_fuel(name.len() + data.len()).max(1) + FUEL_PER_MESSAGE)?;
+    host.func_wrap("emit", |mut store: StoreContextMut<'_, StoreData>, (name, data): (Name, GuestBytes)| {
+        store.data_mut().host.glue_fuel += glue::EMIT;
+        if let Some(refused) = refuse_unread(&store, &name, &data) {
+            charge(&mut store, cost(0))?;
+            return Ok((Err(refused),));
+        }
+        charge(&mut store, cost(name.len() + data.len()) + FUEL_PER_MESSAGE)?;
         let name = name.read(&store, "emit", "event name")?;
         let bytes = data.read(&store, "emit", "event data")?;
-        store.data_mut().host.glue_fuel += glue::EMIT;
         let n = number(&mut store, (op::EMIT, name, String::new(), Some(bytes)).into())?;
         // One message was paid for up front; a fan-out to several subscribers pays for the rest.
         if n > 1.0 {
@@ -267,12 +291,17 @@ pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
         Ok((if n >= 0.0 { Ok(n as u32) } else { Err(message_error(n)) },))
     })?;
 
-    host.func_wrap("send", |mut store: StoreContextMut<'_, StoreData>, (target, name, data): (GuestStr, GuestStr, GuestBytes)| {
-        charge(&mut store, byte_fuel(target.len() + name.len() + data.len()).max(1) + FUEL_PER_MESSAGE)?;
-        let target = target.read(&store, "send", "target plugin name")?;
+    host.func_wrap("send", |mut store: StoreContextMut<'_, StoreData>, (target, name, data): (Target, Name, GuestBytes)| {
+        store.data_mut().host.glue_fuel += glue::SEND;
+        let refused = refuse_unread(&store, &name, &data).or(target.over_cap().then_some(MessageError::UnknownTarget));
+        if let Some(refused) = refused {
+            charge(&mut store, cost(0))?;
+            return Ok((Err(refused),));
+        }
+        charge(&mut store, cost(target.len() + name.len() + data.len()) + FUEL_PER_MESSAGE)?;
+        let target = target.read(&store, "send", "target")?;
         let name = name.read(&store, "send", "event name")?;
         let bytes = data.read(&store, "send", "event data")?;
-        store.data_mut().host.glue_fuel += glue::SEND;
         let n = number(&mut store, (op::SEND, target, name, Some(bytes)).into())?;
         Ok((if n >= 0.0 { Ok(()) } else { Err(message_error(n)) },))
     })?;
@@ -284,17 +313,20 @@ pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
             Either::A(_) => "{}".into(),
         };
         // Paid before it is copied into the guest.
-        charge(&mut store, byte_fuel(config.len()).max(1))?;
+        charge(&mut store, cost(config.len()))?;
         Ok((config,))
     })?;
 
-    host.func_wrap("get-config-value", |mut store: StoreContextMut<'_, StoreData>, (key,): (GuestStr,)| {
-        charge(&mut store, byte_fuel(key.len()).max(1))?;
-        let key = key.read(&store, "get-config-value", "config key")?;
+    host.func_wrap("get-config-value", |mut store: StoreContextMut<'_, StoreData>, (key,): (Key,)| {
+        charge(&mut store, cost(key.read_len()))?;
         store.data_mut().host.glue_fuel += glue::GET_CONFIG_VALUE;
+        if key.over_cap() {
+            return Ok((None,));
+        }
+        let key = key.read(&store, "get-config-value", "config key")?;
         Ok((match dispatch(&mut store, (op::GET_CONFIG_VALUE, key, String::new(), None).into())? {
             Either::B(s) => {
-                charge(&mut store, byte_fuel(s.len()))?;
+                charge(&mut store, cost(s.len()))?;
                 store.data_mut().host.glue_fuel += 1;
                 Some(s)
             }
