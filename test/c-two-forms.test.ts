@@ -11,7 +11,7 @@
 // trusted; native code has no fuel; the sandbox has no files, a trusted .so
 // sees the host's).
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -58,9 +58,11 @@ describe("one C source as a component and as a native .so", () => {
     for (const trust of ["trusted", "untrusted"] as const) {
       const dir = path.join(tmp, trust);
       mkdirSync(dir);
+      // An entry must lie inside its plugin's directory, so each form gets its own copy.
+      copyFileSync(so, path.join(dir, "conformance.so"));
       writeFileSync(
         path.join(dir, "plugin.toml"),
-        `name = "${nameOf(trust)}"\nversion = "0.1.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "../conformance.so"\ntrust = "${trust}"\n`,
+        `name = "${nameOf(trust)}"\nversion = "0.1.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "conformance.so"\ntrust = "${trust}"\n`,
       );
     }
 
