@@ -8,7 +8,7 @@
  * violations and recovery. `plughost conformance` prints the result as a
  * language × case matrix.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, copyFileSync, writeFileSync, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -284,8 +284,9 @@ class CaseScope {
   }
 
   /**
-   * The same component under another manifest, written to a temp dir (the
-   * entry is a symlink to the real one): for a second instance, another
+   * The same component under another manifest, written to a temp dir (with a
+   * copy of the entry: an entry must lie inside its plugin's directory, so a
+   * link to the real one would be refused): for a second instance, another
    * api-version or other capabilities.
    */
   variant(changes: { name?: string; apiVersion?: string; capabilities?: string[]; optionalCapabilities?: string[] }): string {
@@ -293,7 +294,7 @@ class CaseScope {
     const dir = mkdtempSync(path.join(os.tmpdir(), "plughost-conformance-"));
     this.#tempDirs.push(dir);
     const entry = path.basename(m.entryPath);
-    symlinkSync(m.entryPath, path.join(dir, entry));
+    copyFileSync(m.entryPath, path.join(dir, entry));
     const doc = {
       name: changes.name ?? m.name,
       version: m.version,
