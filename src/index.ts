@@ -53,6 +53,8 @@ export {
 } from "./instrument/index.js";
 export type { InstrumentOptions, InstrumentResult, LimitsImports, LimitsOptions, LimitViolationKind } from "./instrument/index.js";
 export { HOST_WIT_VERSION } from "./version.js";
+// Where the compile cache lives by default ($XDG_CACHE_HOME/plughost), and the key file that seals it.
+export { defaultCacheDir, CACHE_KEY_FILE } from "./cache-dir.js";
 export { loadHostConfig, validateHostConfig, effectiveLimits, grantsFor, HostConfigError, HOST_CONFIG_FILES } from "./host-config.js";
 export type { HostConfig } from "./host-config.js";
 export { fsPreopens, canSubscribe, canPublish, netAllowed, envNames, has } from "./capabilities.js";

@@ -286,6 +286,10 @@ describe.each(["v8", "wasmtime"] as const)("grants over protected paths on %s", 
     mkdirSync(parent, { mode: 0o700 });
     const cacheDir = path.join(parent, "cache");
     await refusedGrant(cacheDir, `fs:write:${parent}`, cacheDir);
+    // Links are resolved: a grant through a symbolic link to the same directory is refused too.
+    const link = fresh("link-to-cache-parent");
+    symlinkSync(parent, link);
+    await refusedGrant(cacheDir, `fs:write:${link}`, cacheDir);
   });
 
   it("refuses fs:read on the cache itself and on a directory inside it", async () => {
