@@ -1,13 +1,15 @@
 /**
  * Paths no plugin may be granted: the compile cache (its glue is code the
- * host runs; its key seals it) and plughost's own package directory (the host
- * code itself). An `fs:` grant is refused when, after resolving links, its
- * directory is one of them or contains one; a grant inside the cache is
- * refused too. A grant inside the package directory stays allowed (plugins
- * shipped with it, test fixtures), since it cannot reach the host's code above.
+ * host runs; its key seals it), plughost's own package directory and the
+ * node_modules directories its dependencies load from (the host's code). An
+ * `fs:` grant is refused when, after resolving links, its directory is one of
+ * them or contains one. A grant inside the cache is refused too; inside the
+ * host's code only `fs:write` is (reading examples or fixtures shipped with
+ * the package stays possible).
  */
 import { existsSync, realpathSync } from "node:fs";
 import path from "node:path";
+import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { cacheKeyPath } from "./cache-dir.js";
 import { parseCapability } from "./capabilities.js";
@@ -16,8 +18,8 @@ import { CapabilityDenied } from "./errors.js";
 export interface ProtectedPath {
   path: string;
   what: string;
-  /** Refuse grants inside it as well as grants that contain it. */
-  private: boolean;
+  /** Grants inside it that are refused too: any, or only `fs:write`. */
+  inside: "any" | "write";
 }
 
 let packageRoot: string | undefined;
@@ -34,10 +36,15 @@ export function plughostPackageRoot(): string {
 
 /** What a registry with this cache directory must keep out of plugins' reach. */
 export function protectedPaths(cacheDir: string | undefined): ProtectedPath[] {
-  const out: ProtectedPath[] = [{ path: plughostPackageRoot(), what: "plughost's own package directory", private: false }];
+  const root = plughostPackageRoot();
+  const out: ProtectedPath[] = [{ path: root, what: "plughost's own package directory", inside: "write" }];
+  // Where plughost's dependencies load from (installed: the app's node_modules, above the package).
+  for (const dir of createRequire(import.meta.url).resolve.paths("plughost") ?? []) {
+    if (existsSync(dir) && !within(realPath(dir), root)) out.push({ path: realPath(dir), what: "the node_modules plughost loads its code from", inside: "write" });
+  }
   if (cacheDir !== undefined) {
-    out.push({ path: realPath(cacheDir), what: "the compile cache", private: true });
-    out.push({ path: realPath(cacheKeyPath(cacheDir)), what: "the compile cache's key", private: true });
+    out.push({ path: realPath(cacheDir), what: "the compile cache", inside: "any" });
+    out.push({ path: realPath(cacheKeyPath(cacheDir)), what: "the compile cache's key", inside: "any" });
   }
   return out;
 }
@@ -49,12 +56,14 @@ export function checkProtectedGrants(capabilities: readonly string[], protectedL
     if (cap.kind !== "fs") continue;
     const dir = realPath(cap.dir);
     for (const p of protectedList) {
-      if (!within(p.path, dir) && !(p.private && within(dir, p.path))) continue;
+      const inside = within(dir, p.path) && (p.inside === "any" || cap.access === "write");
+      if (!within(p.path, dir) && !inside) continue;
       throw new CapabilityDenied(
         text,
         `"${text}" would give the plugin access to ${p.what} (${p.path}), which only the host may use; ` +
-          `grant a directory that neither contains nor lies inside it` +
-          (p.private ? ` (or move the cache with the cacheDir option)` : ""),
+          (p.inside === "any"
+            ? "grant a directory that neither contains nor lies inside it (or move the cache with the cacheDir option)"
+            : "grant a directory that does not contain it, and write access only outside it"),
         { plugin },
       );
     }

@@ -299,8 +299,13 @@ describe.each(["v8", "wasmtime"] as const)("grants over protected paths on %s", 
     await refusedGrant(cacheDir, `fs:write:${path.join(cacheDir, "v8")}`, cacheDir);
   });
 
-  it("refuses a grant that contains plughost's own package directory", async () => {
+  it("refuses a grant that contains plughost's own package directory, and write access inside it", async () => {
     await refusedGrant(false, `fs:read:${path.dirname(root)}`, root);
+    await refusedGrant(false, `fs:write:${path.join(root, "src")}`, root);
+    await refusedGrant(false, `fs:write:${path.join(root, "node_modules", "pino")}`, root);
+    // Reading what ships inside the package (examples, fixtures) stays possible.
+    const cap = `fs:read:${path.join(root, "examples")}`;
+    await newRegistry({ cacheDir: false, engine, grants: [cap] }).load(withCapabilities([cap]));
   });
 
   it("still grants a sibling of the cache", async () => {
