@@ -35,13 +35,17 @@ export function cacheKeyPath(dir: string): string {
 
 const keys = new Map<string, Buffer>();
 
+const unusable = new Set<string>();
+
 /**
  * Create (mode 0700) or check a cache directory and return its key. Throws
  * `CacheUnsafe` when the directory is a symbolic link, is not ours, is
  * writable by other users, or lies in a directory another user could
  * rename it out of. Checked on every open; only the key is remembered.
+ * Undefined when the directory cannot be created or written (a read-only
+ * home, say): loads then go on without a disk cache.
  */
-export function openCache(dir: string, plugin?: string): CacheRoot {
+export function openCache(dir: string, plugin?: string): CacheRoot | undefined {
   const resolved = path.resolve(dir);
   const unsafe = (problem: string, at = resolved): never => {
     throw new CacheUnsafe(dir, at, problem, plugin !== undefined ? { plugin } : {});
@@ -49,7 +53,7 @@ export function openCache(dir: string, plugin?: string): CacheRoot {
   try {
     mkdirSync(resolved, { recursive: true, mode: 0o700 });
   } catch (err) {
-    unsafe(`cannot be created: ${(err as Error).message}`);
+    return cannotUse(resolved, err);
   }
   const st = lstatSync(resolved);
   if (st.isSymbolicLink()) unsafe("is a symbolic link");
@@ -71,10 +75,25 @@ export function openCache(dir: string, plugin?: string): CacheRoot {
   const real = realpathSync(resolved);
   let key = keys.get(real);
   if (!key) {
-    key = readOrCreateKey(real, unsafe);
+    try {
+      key = readOrCreateKey(real, unsafe);
+    } catch (err) {
+      if (err instanceof CacheUnsafe) throw err;
+      return cannotUse(real, err);
+    }
     keys.set(real, key);
   }
   return { dir: real, key };
+}
+
+function cannotUse(dir: string, err: unknown): undefined {
+  if (!unusable.has(dir)) {
+    unusable.add(dir);
+    process.emitWarning(`plughost: the compile cache ${dir} cannot be used (${(err as Error).message}); loading without a disk cache`, {
+      code: "PLUGHOST_CACHE_UNUSABLE",
+    });
+  }
+  return undefined;
 }
 
 function readOrCreateKey(dir: string, unsafe: (problem: string, at?: string) => never): Buffer {

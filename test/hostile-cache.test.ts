@@ -228,6 +228,22 @@ describe.each(["v8", "wasmtime"] as const)("cache directory checks on %s", (engi
     await refused(link, /symbolic link/);
   });
 
+  it("loads without a disk cache (and warns) when the directory cannot be created", async () => {
+    const file = fresh("a-file");
+    writeFileSync(file, "not a directory");
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on("warning", onWarning);
+    try {
+      const r = newRegistry({ cacheDir: path.join(file, "cache"), engine });
+      await r.load(pluginDir(PROBE));
+      expect(await r.invoke("probe", "ok")).toBe(42);
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.some((w) => w.includes(path.join(file, "cache")) && /cannot be used/.test(w))).toBe(true);
+  });
+
   it("refuses a cache inside a directory another user may write to", async () => {
     const parent = fresh("open-parent");
     mkdirSync(parent);

@@ -102,17 +102,20 @@ const seal = (cacheKey: Buffer, meta: Meta, bytes: Uint8Array) => cacheMac(cache
 
 function readDiskCache(dir: string, key: string): InstrumentResult | undefined {
   let text: string;
+  let cacheKey: Buffer | undefined;
   try {
     text = readFileSync(path.join(dir, `${key}.json`), "utf8");
+    cacheKey = openCache(dir)?.key;
   } catch {
-    return undefined; // not cached yet
+    return undefined; // not cached yet, or the directory is unsafe: nothing in it is used
   }
+  if (!cacheKey) return undefined;
   try {
     const { mac, ...meta } = JSON.parse(text) as Meta & { mac?: unknown };
     const bytes = new Uint8Array(readFileSync(path.join(dir, `${key}.wasm`)));
-    if (meta.key === key && macMatches(mac, seal(openCache(dir).key, meta, bytes))) return { ...meta, bytes };
+    if (meta.key === key && macMatches(mac, seal(cacheKey, meta, bytes))) return { ...meta, bytes };
   } catch {
-    // damaged, or the directory is unsafe: rebuild without trusting it
+    // damaged: rebuild
   }
   warnCacheRebuilt("instrumented module", path.join(dir, `${key}.wasm`));
   return undefined;
@@ -120,7 +123,8 @@ function readDiskCache(dir: string, key: string): InstrumentResult | undefined {
 
 function writeDiskCache(dir: string, r: InstrumentResult): void {
   try {
-    const { key: cacheKey } = openCache(dir);
+    const cacheKey = openCache(dir)?.key;
+    if (!cacheKey) return;
     const { bytes, ...meta } = r;
     // Write then rename, so a concurrent reader never sees half a file.
     const tmp = `.${process.pid}.${Math.random().toString(36).slice(2)}`;
