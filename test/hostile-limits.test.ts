@@ -211,6 +211,13 @@ describe("finite default limits", () => {
     expect(validateHostConfig({ defaultLimits: "unlimited" }).defaultLimits).toBe("unlimited");
   });
 
+  it("the host config takes initDeadlineMs and unloadGraceMs, in timer range, and nothing but \"unlimited\" as a string", () => {
+    expect(validateHostConfig({ defaultLimits: { initDeadlineMs: 500, unloadGraceMs: 100 } }).defaultLimits).toEqual({ initDeadlineMs: 500, unloadGraceMs: 100 });
+    expect(() => validateHostConfig({ defaultLimits: { initDeadlineMs: 0 } })).toThrow(/\/defaultLimits\/initDeadlineMs: must be a whole number of milliseconds from 1 to 2147483647, got 0$/);
+    expect(() => validateHostConfig({ maxLimits: { unloadGraceMs: 2 ** 31 } })).toThrow(/\/maxLimits\/unloadGraceMs/);
+    expect(() => validateHostConfig({ defaultLimits: "none" })).toThrow(/\/defaultLimits: must be "unlimited", got "none"/);
+  });
+
   it("a manifest or defaultLimits changes one field and keeps the other defaults; maxLimits caps them", async () => {
     const registry = newRegistry({ defaultLimits: { memoryBytes: 8 * MiB }, maxLimits: { tableElements: 500_000 } });
     const bomb = await registry.load(plugin("tables64", "bomb64"));
