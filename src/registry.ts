@@ -670,7 +670,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#unsubscribeAll(entry);
     bankFuel(entry);
     try {
-      await entry.instance?.dispose();
+      const disposing = entry.instance?.dispose();
+      if (disposing && !(await finishes(disposing, entry.limits.unloadGraceMs))) {
+        entry.logger.error(`releasing the instance did not finish within ${entry.limits.unloadGraceMs} ms (limits.unloadGraceMs); unloaded without waiting for it`);
+      }
     } catch (err) {
       // The plugin is unloaded either way; the caller learns what could not be released.
       logCleanupFailure(entry, err);
@@ -1150,6 +1153,24 @@ function deepest(deliveries: readonly Delivery[]): Delivery {
   let out = HOST_ORIGIN;
   for (const d of deliveries) if (d.hop > out.hop) out = d;
   return out;
+}
+
+/** Wait for `work` (rethrowing its error) for at most `ms`; false when it had not settled by then. */
+function finishes(work: Promise<unknown>, ms: number | undefined): Promise<boolean> {
+  if (ms === undefined) return work.then(() => true);
+  return new Promise<boolean>((resolve, reject) => {
+    const timer = setTimeout(() => resolve(false), Math.min(ms, MAX_TIMER_MS));
+    work.then(
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
 
 function hookPriority(entry: Entry, event: string): number {
