@@ -5,7 +5,7 @@
  * (v8-instance).
  */
 import path from "node:path";
-import { ContextCreationFailed, FuelExhausted, InvalidPluginBinary, PlughostError } from "../errors.js";
+import { ContextCreationFailed, FuelExhausted, InvalidPluginBinary, PlughostError, TableLimitExceeded } from "../errors.js";
 import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
 import { GuestMemory } from "./guest-memory.js";
 import { compileComponent, type CompiledComponent } from "./v8-compile.js";
@@ -13,7 +13,7 @@ import { createHostImports, HOST_IMPORT_MODULE, type ImportContext } from "./v8-
 import { V8Instance, type CallMeter, type GuestExports } from "./v8-instance.js";
 import { checkImports, wasiImports } from "./v8-wasi.js";
 import { loadInWorker } from "./v8-worker-host.js";
-import { createLimits, instrumentModule, type InstrumentResult, type Limits as LimitsRuntime } from "../instrument/index.js";
+import { createLimits, instrumentModule, LimitCapError, type InstrumentResult, type Limits as LimitsRuntime } from "../instrument/index.js";
 import { readEntry } from "../verify.js";
 
 const GUEST = "plughost:plugin/guest@0.1.0#";
@@ -124,6 +124,8 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
   try {
     await compiled.instantiate(getCoreModule, imports, instantiateCore);
   } catch (err) {
+    // Tables over the summed cap: the same error as wasmtime gives (the instrumenter's detail is the cause).
+    if (err instanceof LimitCapError && err.kind === "table") throw new TableLimitExceeded("instantiate", err.cap, { plugin, cause: err });
     if (err instanceof PlughostError) throw err;
     // A start function (C constructors, a runtime's start-up) that ran out of fuel: the same error wasmtime gives.
     if (limits && metered && limits.isFuelSignal(err)) throw new FuelExhausted("instantiate", limits.callBudget, { plugin, cause: err });
