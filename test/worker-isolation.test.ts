@@ -54,6 +54,9 @@ function osThreads(): number {
   return m ? Number(m[1]) : NaN;
 }
 
+/** Fuel past the default (1e9 units can run out in 0.2-0.5 s of spinning): in deadline tests the deadline must end the spin. */
+const DEADLINE_ONLY_FUEL = 1e15;
+
 const nextTicks = () => new Promise<void>((r) => setImmediate(() => setImmediate(r)));
 
 describe("isolation: worker on the v8 engine", () => {
@@ -186,7 +189,7 @@ describe("isolation: worker on the v8 engine", () => {
   });
 
   it("kills a runaway call at its deadline, records it, and respawns a worker that answers again", async () => {
-    const registry = newRegistry({ isolation: "worker", defaultLimits: { deadlineMs: 150 } });
+    const registry = newRegistry({ isolation: "worker", defaultLimits: { deadlineMs: 150, fuel: DEADLINE_ONLY_FUEL } });
     const probe = await registry.load(pluginDir(PROBE));
     expect(await probe.invoke("count")).toBe(1);
     expect(await probe.invoke("count")).toBe(2);
@@ -215,7 +218,7 @@ describe("isolation: worker on the v8 engine", () => {
   });
 
   it("counts one fault when calls queued behind a runaway fail with it, and respawns once", async () => {
-    const registry = newRegistry({ isolation: "worker", defaultLimits: { deadlineMs: 150 } });
+    const registry = newRegistry({ isolation: "worker", defaultLimits: { deadlineMs: 150, fuel: DEADLINE_ONLY_FUEL } });
     await registry.load(pluginDir(PROBE));
     let restarts = 0;
     registry.on("restarted", () => restarts++);
@@ -232,8 +235,7 @@ describe("isolation: worker on the v8 engine", () => {
   });
 
   it("keeps the event loop and other plugins answering while a worker plugin runs away", async () => {
-    // Fuel past the default (1e9 can run out before 600 ms): the deadline is what must end the spin here.
-    const registry = newRegistry({ defaultLimits: { deadlineMs: 600, fuel: 1e15 } });
+    const registry = newRegistry({ defaultLimits: { deadlineMs: 600, fuel: DEADLINE_ONLY_FUEL } });
     const runaway = await registry.load(workerCopy(PROBE, "runaway"));
     const other = await registry.load(workerCopy(BENCH, "other"));
     const inproc = await registry.load(pluginDir(PROBE));
@@ -348,7 +350,7 @@ describe("isolation: worker on the v8 engine", () => {
   });
 
   it("bounds loading by the deadline: a start-up that never returns fails the load, kills its worker, and the rest keeps answering", async () => {
-    const registry = newRegistry({ isolation: "worker", defaultLimits: { deadlineMs: 200 } });
+    const registry = newRegistry({ isolation: "worker", defaultLimits: { deadlineMs: 200, fuel: DEADLINE_ONLY_FUEL } });
     const other = await registry.load(workerCopy(PROBE, "probe-w"));
     const inproc = await registry.load(copyPlugin(PROBE));
     // Transpile on the host thread now, so the timing below is the worker's start plus the deadline.
@@ -396,7 +398,7 @@ describe("isolation: worker on the v8 engine", () => {
     expect(registry.violations("probe-w")).toEqual([]);
 
     // The wasmtime engine (epoch deadline) fails the same load with the same error, where its addon is built.
-    const wasmtime = newRegistry({ engine: "wasmtime", defaultLimits: { deadlineMs: 200 } });
+    const wasmtime = newRegistry({ engine: "wasmtime", defaultLimits: { deadlineMs: 200, fuel: DEADLINE_ONLY_FUEL } });
     const onWasmtime = await wasmtime.load(pluginDir(HOSTILE_START)).catch((e: unknown) => e);
     if (!(onWasmtime instanceof EngineUnavailable)) {
       const pick = (e: unknown) => {
