@@ -5,12 +5,24 @@
 //! checks the imports first and names the missing capability). Within a
 //! linked interface the context grants nothing beyond the capability: only
 //! the granted directories, environment variables and peers.
+//!
+//! The filesystem's path-taking methods are linked over wasmtime-wasi's
+//! (`add_fs_guard`): each path is bounded and paid for in fuel, a hard link
+//! needs its source under a writable grant, and a symlink is created only
+//! when its target points down inside its directory (issue 11), with every
+//! refusal recorded as a capability violation, as on the v8 engine.
 
 use crate::output::{LogPipe, SharedLog};
+use crate::limits::Violation;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use wasmtime::component::{Linker, Resource};
+use wasmtime::component::{Linker, LinkerInstance, Resource};
+use wasmtime::{StoreContextMut, Trap};
+use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtxView};
+use wasmtime_wasi::p2::bindings::sync::filesystem::types as fs;
+use wasmtime_wasi::p2::FsResult;
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
@@ -256,7 +268,7 @@ impl lookup::HostResolveAddressStream for GuardedLookup<'_> {
 /// too: without `stdio` the context holds closed streams (`build_ctx`), the
 /// shared table's `inertWithoutGrant`, because the preview1 adapter imports
 /// stderr even in plugins that never print.
-pub fn add_to_linker<T: NetGuarded + 'static>(linker: &mut Linker<T>, grant: &WasiGrant) -> wasmtime::Result<()> {
+pub fn add_to_linker<T: NetGuarded + FsGuarded + 'static>(linker: &mut Linker<T>, grant: &WasiGrant) -> wasmtime::Result<()> {
     let l = linker;
     wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
     p2::sync::io::poll::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
@@ -284,6 +296,7 @@ pub fn add_to_linker<T: NetGuarded + 'static>(linker: &mut Linker<T>, grant: &Wa
     if grant.fs() {
         p2::filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
         p2::sync::filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
+        add_fs_guard(l)?;
     }
     if grant.network() {
         let opts = p2::sockets::network::LinkOptions::default();
@@ -302,4 +315,290 @@ struct HasIo;
 
 impl wasmtime::component::HasData for HasIo {
     type Data<'a> = &'a mut ResourceTable;
+}
+
+// ---------------------------------------------------------------- filesystem
+
+/// Host work per WASI path is bounded (issue 11: a 100 KB path of 50,000
+/// segments cost the v8 host 39 s): longer paths fail with `name-too-long`.
+/// The same numbers as src/engines/v8-wasi.ts.
+pub const MAX_PATH_BYTES: usize = 4096;
+pub const MAX_PATH_SEGMENTS: usize = 256;
+/// Fuel charged per segment of each path the host resolves for the guest.
+pub const FUEL_PER_SEGMENT: u64 = 100;
+/// The interface whose functions `add_fs_guard` replaces; it must be the name
+/// wasmtime-wasi's bindings use (test/hostile-fs.test.ts fails otherwise).
+const FS_TYPES: &str = "wasi:filesystem/types@0.2.12";
+/// Pending violations kept per call, as the limiter does.
+const MAX_PENDING_VIOLATIONS: usize = 64;
+
+/// What the store must give the guarded filesystem: where refusals go.
+pub trait FsGuarded: WasiView {
+    fn fs_denied(&mut self, detail: String);
+}
+
+impl FsGuarded for crate::store::StoreData {
+    fn fs_denied(&mut self, detail: String) {
+        let l = &mut self.limiter;
+        if l.violations.len() < MAX_PENDING_VIOLATIONS {
+            l.violations.push(Violation { kind: "capability", detail });
+        } else {
+            l.dropped_violations += 1;
+        }
+    }
+}
+
+/// The number of segments of a path, or None past the bounds.
+fn path_segments(p: &str) -> Option<usize> {
+    if p.len() > MAX_PATH_BYTES {
+        return None;
+    }
+    let n = p.split('/').filter(|s| !s.is_empty()).count();
+    (n <= MAX_PATH_SEGMENTS).then_some(n)
+}
+
+/// Why a symlink with this target may not be created, or None when it points
+/// down inside the link's own directory. Any `..` is refused: even one that
+/// stays inside today is carried out of the grant when its directory is
+/// renamed to a shallower place. (v8: `outwardTarget` in v8-wasi.ts.)
+fn outward_target(target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return Some(format!("symlink target {target} is an absolute path, outside the grant"));
+    }
+    if target.split('/').any(|s| s == "..") {
+        return Some(format!("symlink target {target} climbs with \"..\": a link may only point down inside its directory"));
+    }
+    None
+}
+
+/// Refused before any work: an error code for the guest, or a trap (out of fuel).
+enum Refusal {
+    Code(fs::ErrorCode),
+    Trap(wasmtime::Error),
+}
+
+impl From<wasmtime::Error> for Refusal {
+    fn from(e: wasmtime::Error) -> Self {
+        Refusal::Trap(e)
+    }
+}
+
+/// Bound `paths` and bill them to the call's fuel before the host resolves them.
+fn pay<T>(store: &mut StoreContextMut<'_, T>, paths: &[&str]) -> Result<(), Refusal> {
+    let mut segments = 0u64;
+    for p in paths {
+        match path_segments(p) {
+            Some(n) => segments += n.max(1) as u64,
+            None => return Err(Refusal::Code(fs::ErrorCode::NameTooLong)),
+        }
+    }
+    let cost = FUEL_PER_SEGMENT * segments;
+    let fuel = store.get_fuel()?;
+    if fuel < cost {
+        store.set_fuel(0)?;
+        return Err(Refusal::Trap(Trap::OutOfFuel.into()));
+    }
+    store.set_fuel(fuel - cost)?;
+    Ok(())
+}
+
+/// A directory descriptor's grant: writable, and where it is on the host.
+struct DirInfo {
+    writable: bool,
+    real: Option<PathBuf>,
+}
+
+fn dir_info<T: WasiView>(store: &mut StoreContextMut<'_, T>, fd: &Resource<Descriptor>) -> Option<DirInfo> {
+    match store.data_mut().ctx().table.get(fd) {
+        Ok(Descriptor::Dir(d)) => Some(DirInfo { writable: !d.perms.write_not_permitted(), real: real_path(&d.dir) }),
+        _ => None, // not a directory or no descriptor: wasmtime-wasi gives the error
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn real_path(f: &std::fs::File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd())).ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn real_path(_: &std::fs::File) -> Option<PathBuf> {
+    None
+}
+
+/// When `rel` under `dir` is a symlink whose target `outward_target` refuses:
+/// why. Only for paths that stay inside lexically (cap-std refuses the rest).
+fn outward_symlink(dir: Option<&Path>, rel: &str) -> Option<String> {
+    let dir = dir?;
+    let mut depth = 0usize;
+    for s in rel.split('/') {
+        match s {
+            "" | "." => {}
+            ".." if depth == 0 => return None,
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+    }
+    let p = dir.join(rel);
+    let meta = std::fs::symlink_metadata(&p).ok()?;
+    if !meta.file_type().is_symlink() {
+        return None;
+    }
+    let target = std::fs::read_link(&p).ok()?;
+    outward_target(&target.to_string_lossy()).map(|why| format!("its source is a symlink ({why})"))
+}
+
+/// Refuse with `code`, recording a capability violation.
+fn deny<T: FsGuarded>(store: &mut StoreContextMut<'_, T>, code: fs::ErrorCode, detail: String) -> Refusal {
+    store.data_mut().fs_denied(detail);
+    Refusal::Code(code)
+}
+
+/// The guest's answer: the original's result, or the refusal.
+fn answer<T: WasiView, R>(
+    mut store: StoreContextMut<'_, T>,
+    checked: Result<(), Refusal>,
+    run: impl FnOnce(&mut WasiFilesystemCtxView<'_>) -> FsResult<R>,
+) -> wasmtime::Result<(Result<R, fs::ErrorCode>,)> {
+    match checked {
+        Err(Refusal::Trap(e)) => Err(e),
+        Err(Refusal::Code(c)) => Ok((Err(c),)),
+        Ok(()) => {
+            let data = store.data_mut();
+            let mut view = wasmtime_wasi::filesystem::WasiFilesystemView::filesystem(data);
+            Ok((match run(&mut view) {
+                Ok(v) => Ok(v),
+                Err(e) => Err(fs::Host::convert_error_code(&mut view, e)?),
+            },))
+        }
+    }
+}
+
+fn is_write(oflags: fs::OpenFlags, flags: fs::DescriptorFlags) -> bool {
+    oflags.intersects(fs::OpenFlags::CREATE | fs::OpenFlags::TRUNCATE) || flags.intersects(fs::DescriptorFlags::WRITE | fs::DescriptorFlags::MUTATE_DIRECTORY)
+}
+
+/// Under `fs:read`, a refused write recorded as a violation (wasmtime-wasi
+/// refuses it too, with the same code, but reports nothing).
+fn need_write<T: FsGuarded>(store: &mut StoreContextMut<'_, T>, info: &Option<DirInfo>, what: String) -> Result<(), Refusal> {
+    match info {
+        Some(i) if !i.writable => Err(deny(store, fs::ErrorCode::NotPermitted, format!("{what}: the grant is fs:read, not fs:write"))),
+        _ => Ok(()),
+    }
+}
+
+/// Replace the path-taking `descriptor` methods with guarded ones that call
+/// wasmtime-wasi's after the checks. Functions with `StoreContextMut` (not the
+/// bindings' `&mut T` getters) so that they can spend the store's fuel.
+fn add_fs_guard<T: FsGuarded + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
+    l.allow_shadowing(true);
+    let result = shadow_fs(&mut l.instance(FS_TYPES)?);
+    l.allow_shadowing(false);
+    result
+}
+
+type Fd = Resource<Descriptor>;
+
+fn shadow_fs<T: FsGuarded + 'static>(inst: &mut LinkerInstance<'_, T>) -> wasmtime::Result<()> {
+    use fs::HostDescriptor as D;
+    inst.func_wrap("[method]descriptor.open-at", |mut s: StoreContextMut<'_, T>, (fd, pf, path, of, df): (Fd, fs::PathFlags, String, fs::OpenFlags, fs::DescriptorFlags)| {
+        let checked = pay(&mut s, &[path.as_str()]).and_then(|()| {
+            let info = if is_write(of, df) { dir_info(&mut s, &fd) } else { None };
+            need_write(&mut s, &info, format!("open \"{path}\" for writing"))
+        });
+        answer(s, checked, |v| D::open_at(v, fd, pf, path, of, df))
+    })?;
+    inst.func_wrap("[method]descriptor.stat-at", |mut s: StoreContextMut<'_, T>, (fd, pf, path): (Fd, fs::PathFlags, String)| {
+        let checked = pay(&mut s, &[path.as_str()]);
+        answer(s, checked, |v| D::stat_at(v, fd, pf, path))
+    })?;
+    inst.func_wrap("[method]descriptor.metadata-hash-at", |mut s: StoreContextMut<'_, T>, (fd, pf, path): (Fd, fs::PathFlags, String)| {
+        let checked = pay(&mut s, &[path.as_str()]);
+        answer(s, checked, |v| D::metadata_hash_at(v, fd, pf, path))
+    })?;
+    inst.func_wrap("[method]descriptor.readlink-at", |mut s: StoreContextMut<'_, T>, (fd, path): (Fd, String)| {
+        let checked = pay(&mut s, &[path.as_str()]);
+        answer(s, checked, |v| D::readlink_at(v, fd, path))
+    })?;
+    inst.func_wrap(
+        "[method]descriptor.set-times-at",
+        |mut s: StoreContextMut<'_, T>, (fd, pf, path, a, m): (Fd, fs::PathFlags, String, fs::NewTimestamp, fs::NewTimestamp)| {
+            let checked = pay(&mut s, &[path.as_str()]).and_then(|()| {
+                let info = dir_info(&mut s, &fd);
+                need_write(&mut s, &info, format!("set times of \"{path}\""))
+            });
+            answer(s, checked, |v| D::set_times_at(v, fd, pf, path, a, m))
+        },
+    )?;
+    inst.func_wrap("[method]descriptor.create-directory-at", |mut s: StoreContextMut<'_, T>, (fd, path): (Fd, String)| {
+        let checked = pay(&mut s, &[path.as_str()]).and_then(|()| {
+            let info = dir_info(&mut s, &fd);
+            need_write(&mut s, &info, format!("create directory \"{path}\""))
+        });
+        answer(s, checked, |v| D::create_directory_at(v, fd, path))
+    })?;
+    inst.func_wrap("[method]descriptor.remove-directory-at", |mut s: StoreContextMut<'_, T>, (fd, path): (Fd, String)| {
+        let checked = pay(&mut s, &[path.as_str()]).and_then(|()| {
+            let info = dir_info(&mut s, &fd);
+            need_write(&mut s, &info, format!("remove directory \"{path}\""))
+        });
+        answer(s, checked, |v| D::remove_directory_at(v, fd, path))
+    })?;
+    inst.func_wrap("[method]descriptor.unlink-file-at", |mut s: StoreContextMut<'_, T>, (fd, path): (Fd, String)| {
+        let checked = pay(&mut s, &[path.as_str()]).and_then(|()| {
+            let info = dir_info(&mut s, &fd);
+            need_write(&mut s, &info, format!("unlink \"{path}\""))
+        });
+        answer(s, checked, |v| D::unlink_file_at(v, fd, path))
+    })?;
+    inst.func_wrap("[method]descriptor.symlink-at", |mut s: StoreContextMut<'_, T>, (fd, target, path): (Fd, String, String)| {
+        let checked = pay(&mut s, &[target.as_str(), path.as_str()]).and_then(|()| {
+            let what = format!("symlink \"{path}\" -> {target}");
+            let info = dir_info(&mut s, &fd);
+            need_write(&mut s, &info, what.clone())?;
+            match outward_target(&target) {
+                Some(why) => Err(deny(&mut s, fs::ErrorCode::NotPermitted, format!("{what}: {why}"))),
+                None => Ok(()),
+            }
+        });
+        answer(s, checked, |v| D::symlink_at(v, fd, target, path))
+    })?;
+    inst.func_wrap(
+        "[method]descriptor.link-at",
+        |mut s: StoreContextMut<'_, T>, (fd, pf, old, new_fd, new): (Fd, fs::PathFlags, String, Fd, String)| {
+            let checked = pay(&mut s, &[old.as_str(), new.as_str()]).and_then(|()| {
+                let what = format!("link \"{old}\" to \"{new}\"");
+                let from = dir_info(&mut s, &fd);
+                // A second name for a file under fs:read would be a writable one.
+                if matches!(&from, Some(i) if !i.writable) {
+                    let why = "its source lies under an fs:read grant; a hard link needs the source under fs:write";
+                    return Err(deny(&mut s, fs::ErrorCode::NotPermitted, format!("{what}: {why}")));
+                }
+                let to = dir_info(&mut s, &new_fd);
+                need_write(&mut s, &to, what.clone())?;
+                // A hard link to a symlink is a new symlink with its target: symlink-at's rule.
+                match outward_symlink(from.as_ref().and_then(|i| i.real.as_deref()), &old) {
+                    Some(why) => Err(deny(&mut s, fs::ErrorCode::NotPermitted, format!("{what}: {why}"))),
+                    None => Ok(()),
+                }
+            });
+            answer(s, checked, |v| D::link_at(v, fd, pf, old, new_fd, new))
+        },
+    )?;
+    inst.func_wrap("[method]descriptor.rename-at", |mut s: StoreContextMut<'_, T>, (fd, old, new_fd, new): (Fd, String, Fd, String)| {
+        let checked = pay(&mut s, &[old.as_str(), new.as_str()]).and_then(|()| {
+            let what = format!("rename \"{old}\" to \"{new}\"");
+            let from = dir_info(&mut s, &fd);
+            need_write(&mut s, &from, what.clone())?;
+            let to = dir_info(&mut s, &new_fd);
+            need_write(&mut s, &to, what.clone())?;
+            // Moved elsewhere, a symlink with ".." in its target may point out of the grant.
+            match outward_symlink(from.as_ref().and_then(|i| i.real.as_deref()), &old) {
+                Some(why) => Err(deny(&mut s, fs::ErrorCode::NotPermitted, format!("{what}: {why}"))),
+                None => Ok(()),
+            }
+        });
+        answer(s, checked, |v| D::rename_at(v, fd, old, new_fd, new))
+    })?;
+    Ok(())
 }
