@@ -64,8 +64,9 @@ export const DEFAULT_RECOVERY: RecoveryPolicy = { strategy: "restart", maxRetrie
 
 /**
  * What every plugin gets when nothing is configured, so no plugin runs
- * unbounded by accident. A manifest or `defaultLimits` changes a field (within
- * `maxLimits`); `defaultLimits: "unlimited"` opts out of all of them.
+ * unbounded by accident. `defaultLimits` changes a field; a manifest may lower
+ * a field, and raise it only up to `maxLimits` (without one, the default is the
+ * ceiling); `defaultLimits: "unlimited"` opts out of all of them.
  */
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   fuel: 1_000_000_000,
@@ -91,7 +92,11 @@ export interface RegistryOptions {
    * bounded unless the manifest or `maxLimits` says so).
    */
   defaultLimits?: Limits | "unlimited";
-  /** Caps on what a manifest may request. */
+  /**
+   * Caps on what a manifest may request. A field left out caps at the default
+   * (`defaultLimits`, else `DEFAULT_LIMITS`), so a manifest cannot raise a limit
+   * the host did not allow it to raise.
+   */
   maxLimits?: Limits;
   /** Per-plugin config overrides, merged over the manifest's defaults. */
   config?: Record<string, Record<string, unknown>>;
@@ -448,7 +453,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         if (configured![key] !== undefined) out[key] = configured![key];
       }
     }
-    const max = this.#options.maxLimits ?? {};
+    // The host decides, the manifest asks: without a `maxLimits` entry the
+    // default is also the ceiling, so a manifest can lower a limit but never
+    // raise it past what the host configured (or the built-in default).
+    const max: Limits = { ...out, ...this.#options.maxLimits };
     for (const key of Object.keys(m.limits) as (keyof Limits)[]) {
       const requested = m.limits[key];
       if (requested !== undefined) out[key] = requested;

@@ -230,6 +230,36 @@ describe("finite default limits", () => {
   });
 });
 
+describe("a manifest asks, the host decides", () => {
+  /** `plugin()` with a `[limits]` table appended to its manifest. */
+  function asking(variant: keyof Variant, name: string, limits: string): string {
+    const dir = plugin(variant, name);
+    writeFileSync(path.join(dir, "plugin.toml"), `name = "${name}"\nversion = "0.1.0"\napi-version = "^0.1.0"\nkind = "component"\nentry = "plugin.wasm"\n[limits]\n${limits}\n`);
+    return dir;
+  }
+
+  it.each([...V8_MODES, ["wasmtime", WASMTIME] as const])(
+    "a manifest cannot raise a limit past the default when the host set no maxLimits (%s)",
+    async (_mode, modeOptions) => {
+      const registry = newRegistry({ ...modeOptions });
+      const err = await registry.load(asking("memory4g", "greedy", 'memory = "4GiB"\ntable-elements = 4000000000')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MemoryLimitExceeded);
+      expect(err).toMatchObject({ code: "E_MEMORY_LIMIT", plugin: "greedy" });
+      await bystanderAnswers(registry);
+    },
+  );
+
+  it("a manifest may raise a limit up to the host's maxLimits, and lower any", async () => {
+    // A threshold above the refused grows below, so the plugin stays loaded.
+    const registry = newRegistry({ maxLimits: { memoryBytes: 5 * 1024 * MiB }, violationThreshold: 1000 });
+    const huge = await registry.load(asking("memory4g", "allowed", 'memory = "4GiB"'));
+    expect(await huge.invoke("echo", echo)).toBe(echo.length);
+    const small = await registry.load(asking("tables64", "modest", "table-elements = 1000"));
+    // 1,000 elements in all: the 64 tables' initial elements fit, no grow of 100,000 does.
+    expect(await small.invoke("grow", u32(100_000))).toBe(0);
+  });
+});
+
 describe("init that never returns", () => {
   it("v8 in process: the default fuel ends it with FuelExhausted instead of freezing the host", async () => {
     const registry = newRegistry();
