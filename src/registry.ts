@@ -166,9 +166,12 @@ class Entry {
   logger: Logger;
   /** Serializes calls for engines without a synchronous path. */
   queue: Promise<unknown> = Promise.resolve();
-  /** Set while the instance is being re-created after a fault. */
+  /** Set while the instance is being re-created after a fault; calls (and dispatches) wait for it. */
   restarting: Promise<void> | undefined;
+  /** Restarts since the last call that succeeded: `recovery.maxRetries` bounds consecutive faults, not a lifetime's. */
   restartCount = 0;
+  /** The entry a reload swapped in for this one: a dispatch that began before the swap calls that one instead. */
+  replacedBy: Entry | undefined;
   /** Set while the plugin is being torn down: a second unload (e.g. one more violation past the threshold) joins it. */
   stopping: Promise<void> | undefined;
   pendingMessages = 0;
@@ -252,7 +255,9 @@ export class PluginHandle {
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     entry.metrics.calls++;
     try {
-      return withDelivery(HOST_ORIGIN, () => instance.onEventSync!(event, data));
+      const status = withDelivery(HOST_ORIGIN, () => instance.onEventSync!(event, data));
+      entry.restartCount = 0;
+      return status;
     } catch (err) {
       throw this.#registry._callFailed(entry, instance, err);
     }
@@ -265,7 +270,9 @@ export class PluginHandle {
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     entry.metrics.calls++;
     try {
-      return withDelivery(HOST_ORIGIN, () => instance.onHookSync!(event, data));
+      const outcome = withDelivery(HOST_ORIGIN, () => instance.onHookSync!(event, data));
+      entry.restartCount = 0;
+      return outcome;
     } catch (err) {
       throw this.#registry._callFailed(entry, instance, err);
     }
@@ -292,6 +299,16 @@ function bankFuel(entry: Entry): void {
 function logCleanupFailure(entry: Entry, err: unknown): void {
   entry.logger.error({ err }, `releasing the instance failed: ${(err as Error)?.message ?? String(err)}`);
 }
+
+/** The entry calls for `entry`'s plugin go to now: a reload's replacement, or `entry` itself. */
+function latest(entry: Entry): Entry {
+  let e = entry;
+  while (e.replacedBy) e = e.replacedBy;
+  return e;
+}
+
+/** Violation kinds an engine reports only when it stopped the instance (the same kinds a fault is recorded as). */
+const FAULT_KINDS: ReadonlySet<ViolationKind> = new Set(["fuel", "deadline", "crash", "trap"]);
 
 function notRunning(entry: Entry): PluginNotRunning {
   return new PluginNotRunning(entry.restarting ? "restarting" : entry.state, { plugin: entry.name });
@@ -320,6 +337,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #cacheDir: string | undefined;
   readonly #trust: TrustList | undefined;
   readonly #reloads = new Map<string, Promise<PluginHandle>>();
+  /** Per instance: whether its engine reported stopping it (see #instantiate). */
+  readonly #stopReported = new WeakMap<EngineInstance, { reported: boolean }>();
 
   constructor(options: RegistryOptions = {}) {
     super();
@@ -488,7 +507,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       },
       this.#hostCallOptions,
     );
-    return engine.load({
+    // An engine that stops the instance itself (the native sandbox kills its helper past a deadline, for CPU
+    // used between calls, on a crash while idle) records that here when it happens; the fault the next call
+    // gets is the same event and is not recorded again (#onFault).
+    const stopped = { reported: false };
+    const instance = await engine.load({
       plugin: m.name,
       entryPath: m.entryPath,
       bytes: entry.entryBytes,
@@ -498,8 +521,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       cacheDir: this.#cacheDir,
       isolation: m.isolation ?? this.#options.isolation ?? "in-process",
       trust: m.trust,
-      onViolation: (kind, detail) => this.recordViolation(m.name, kind, detail),
+      onViolation: (kind, detail) => {
+        if (FAULT_KINDS.has(kind)) stopped.reported = true;
+        this.recordViolation(m.name, kind, detail);
+      },
     });
+    this.#stopReported.set(instance, stopped);
+    return instance;
   }
 
   /** init(api-version, config): the plugin registers its callbacks here. */
@@ -599,6 +627,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     Object.assign(next.metrics, kept);
     next.metrics.loadMs = performance.now() - started;
     old.quiet = true;
+    old.replacedBy = next; // a dispatch that listed the old entry calls the new one
     this.#unsubscribeAll(old);
     this.#entries.set(name, next);
     next.quiet = false;
@@ -855,12 +884,18 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /** `invoke` as a delivery of `delivery`'s message chain: the messages the call emits continue that chain. */
-  async #invokeIn(name: string, event: string, data: Uint8Array, delivery: Delivery): Promise<number> {
-    const entry = this.#get(name);
+  #invokeIn(name: string, event: string, data: Uint8Array, delivery: Delivery): Promise<number> {
+    return this.#callEvent(this.#get(name), event, data, delivery);
+  }
+
+  /** One plugin's callback, on the entry itself (dispatch and message delivery come here, not through `invoke`). */
+  async #callEvent(entry: Entry, event: string, data: Uint8Array, delivery: Delivery): Promise<number> {
     const instance = await this.#ready(entry, event);
     entry.metrics.calls++;
     try {
-      return await this.#serial(entry, instance, () => instance.onEvent(event, data), delivery);
+      const status = await this.#serial(entry, instance, () => instance.onEvent(event, data), delivery);
+      if (entry.instance === instance) entry.restartCount = 0; // it works again: a later fault starts a new series of retries
+      return status;
     } catch (err) {
       throw this._callFailed(entry, instance, err);
     }
@@ -868,28 +903,36 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /** Run one plugin's hook transform. */
   async hook(name: string, event: string, data: Uint8Array = EMPTY): Promise<HookOutcome> {
-    const entry = this.#get(name);
+    return this.#callHook(this.#get(name), event, data);
+  }
+
+  async #callHook(entry: Entry, event: string, data: Uint8Array): Promise<HookOutcome> {
     const instance = await this.#ready(entry, event);
     entry.metrics.calls++;
     try {
-      return await this.#serial(entry, instance, () => instance.onHook(event, data));
+      const outcome = await this.#serial(entry, instance, () => instance.onHook(event, data));
+      if (entry.instance === instance) entry.restartCount = 0;
+      return outcome;
     } catch (err) {
       throw this._callFailed(entry, instance, err);
     }
   }
 
   /**
-   * Deliver an event to every active plugin registered for it, in priority
-   * order. One plugin's failure never stops the others; it is reported in
-   * its result.
+   * Deliver an event to every plugin registered for it, in priority order.
+   * The subscribers are those active (or restarting after a fault) when the
+   * dispatch begins: each is called exactly once, whatever restarts, reloads
+   * (the new version is called) or unloads happen meanwhile. A failure never
+   * stops the others; it is reported in its result, as is a subscriber that
+   * was unloaded or suspended before its turn came (`PluginNotRunning`).
    */
   async dispatch(event: string, data: Uint8Array = EMPTY): Promise<DispatchResult[]> {
     checkEventName(event);
     const results: DispatchResult[] = [];
-    for (const entry of this.#subscribers.get(event) ?? []) {
-      if (entry.state !== "active") continue;
+    for (const subscriber of this.#callees(event)) {
+      const entry = latest(subscriber);
       try {
-        results.push({ plugin: entry.name, status: await this.invoke(entry.name, event, data) });
+        results.push({ plugin: entry.name, status: await this.#callEvent(entry, event, data, HOST_ORIGIN) });
       } catch (err) {
         results.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
       }
@@ -900,17 +943,18 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /**
    * Chain `data` through every hook registered for `event`, highest priority
    * first: each hook's output is the next one's input. An `err(status)` stops
-   * the chain; a failing plugin is skipped and reported.
+   * the chain; a failing plugin is skipped and reported. The hooks are those
+   * of `dispatch`: fixed when the chain begins, each called at most once.
    */
   async runHook(event: string, data: Uint8Array = EMPTY): Promise<HookChainResult> {
     checkEventName(event);
     const errors: HookChainResult["errors"] = [];
     let current = data;
-    for (const entry of this.#subscribers.get(event) ?? []) {
-      if (entry.state !== "active") continue;
+    for (const subscriber of this.#callees(event)) {
+      const entry = latest(subscriber);
       let outcome: HookOutcome;
       try {
-        outcome = await this.hook(entry.name, event, current);
+        outcome = await this.#callHook(entry, event, current);
       } catch (err) {
         errors.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
         continue;
@@ -921,14 +965,30 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return { ok: true, data: current, errors };
   }
 
+  /**
+   * A copy of `event`'s subscribers taken when a dispatch begins: the live
+   * list changes under it (restarts, reloads, unloads), and iterating it
+   * would skip or repeat plugins. Suspended and disabled plugins are left out.
+   */
+  #callees(event: string): Entry[] {
+    const list = this.#subscribers.get(event);
+    if (!list) return [];
+    return list.filter((e) => e.state === "active" || e.restarting !== undefined);
+  }
+
   /** Plugins registered for `event`, in the order dispatch visits them. */
   subscribers(event: string): string[] {
     return (this.#subscribers.get(event) ?? []).map((e) => e.name);
   }
 
-  /** Wait for the instance (restarting it after a fault if needed) and check the call is allowed. */
+  /**
+   * Wait for the instance and check the call is allowed. A call that arrives
+   * while the plugin restarts after a fault waits for the restart (its
+   * backoff, the instantiation and init, which `limits.initDeadlineMs`
+   * bounds), and gets the restart's error if that fails.
+   */
   async #ready(entry: Entry, event: string): Promise<EngineInstance> {
-    if (entry.restarting) await entry.restarting;
+    while (entry.restarting) await entry.restarting;
     if (entry.state !== "active" || !entry.instance) throw notRunning(entry);
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     return entry.instance;
@@ -978,8 +1038,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     bankFuel(entry);
     entry.instance = undefined;
     void broken?.dispose().catch((err: unknown) => logCleanupFailure(entry, err));
-    const unmounting = this.recordViolation(entry.name, kind, error.message);
-    if (unmounting || entry.state !== "active") return;
+    // Counted once: an engine that stopped the instance (e.g. between calls) already recorded the violation.
+    const reported = broken !== undefined && this.#stopReported.get(broken)?.reported === true;
+    const unmounting = !reported && this.recordViolation(entry.name, kind, error.message);
+    if (unmounting || entry.stopping || entry.state !== "active") return;
     const policy = this.#recovery;
     if (policy.strategy === "disable" || (policy.strategy === "restart" && entry.restartCount >= policy.maxRetries)) {
       entry.lifecycle.to("error");
@@ -1000,8 +1062,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     entry.lifecycle.to("error");
     entry.lifecycle.to("loading");
+    // The subscriptions keep their place while the instance is re-created (a dispatch meanwhile waits for it);
+    // those its init does not register again are dropped afterwards.
     entry.callbacks.clear();
-    this.#unsubscribeAll(entry);
     try {
       entry.instance = await this.#instantiate(entry);
       entry.lifecycle.to("loaded");
@@ -1010,6 +1073,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       entry.logger.error({ err }, "restart failed; the plugin is disabled");
       if (entry.state !== "error") entry.lifecycle.to("error");
       throw err;
+    } finally {
+      this.#unsubscribeStale(entry);
     }
     entry.metrics.restarts++;
     this.emit("restarted", { plugin: entry.name, restarts: entry.metrics.restarts });
@@ -1026,6 +1091,15 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#subscribers.set(event, list);
   }
 
+  /** Drop `entry` from the events it no longer has a callback for. */
+  #unsubscribeStale(entry: Entry): void {
+    for (const [event, list] of this.#subscribers) {
+      const i = entry.callbacks.has(event) ? -1 : list.indexOf(entry);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.#subscribers.delete(event);
+    }
+  }
+
   #unsubscribeAll(entry: Entry): void {
     for (const [event, list] of this.#subscribers) {
       const i = list.indexOf(entry);
@@ -1035,7 +1109,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   #emitFrom(from: Entry, event: string, data: Uint8Array): MessageOutcome<number> {
-    const targets = (this.#subscribers.get(event) ?? []).filter((e) => e !== from && e.state === "active");
+    const targets = (this.#subscribers.get(event) ?? []).filter((e) => e !== from && (e.state === "active" || e.restarting !== undefined));
     if (targets.length === 0) return { ok: true, value: 0 };
     const admitted = this.#admit(from, targets, data.length, `emit("${event}")`);
     if (!admitted.ok) return admitted;
@@ -1045,7 +1119,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   #sendFrom(from: Entry, target: string, event: string, data: Uint8Array): MessageOutcome<undefined> {
     const t = this.#entries.get(target);
-    if (!t || t.state !== "active" || t === from) return { ok: false, error: "unknown-target" };
+    if (!t || (t.state !== "active" && !t.restarting) || t === from) return { ok: false, error: "unknown-target" };
     const admitted = this.#admit(from, [t], data.length, `send("${target}", "${event}")`);
     if (!admitted.ok) return admitted;
     this.#deliver(from, [t], event, data, admitted.value);
@@ -1104,7 +1178,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       to.pendingBytesIn += bytes;
       setImmediate(() => {
         to.pendingMessages--;
-        if (to.state !== "active" || !to.callbacks.has(event)) {
+        // A receiver that is restarting gets the message once it is back (the call waits for it).
+        if (!to.restarting && (to.state !== "active" || !to.callbacks.has(event))) {
           release(to);
           return;
         }
@@ -1195,6 +1270,7 @@ function faultKind(error: InstanceFault): ViolationKind {
     case "E_FUEL_EXHAUSTED":
       return "fuel";
     case "E_DEADLINE_EXCEEDED":
+    case "E_CPU_BUDGET": // CPU time used between calls: a time limit too
       return "deadline";
     case "E_MEMORY_LIMIT":
       return "memory";
