@@ -1,6 +1,6 @@
 // What the C and Go build scripts share: the WASI preview1 reactor adapter,
 // the core module → component step against wit/plugin.wit, and the CLI entry.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -29,12 +29,18 @@ export async function componentize(binary, adapters, outFile) {
 
 /** `node guest-sdks/<lang>/build.mjs <plugin-dir> [--out file.wasm]`, when `metaUrl` is the script run. */
 export async function buildCli(metaUrl, lang, build) {
-  if (!process.argv[1] || path.resolve(process.argv[1]) !== fileURLToPath(metaUrl)) return;
+  if (!process.argv[1] || realpathSync(path.resolve(process.argv[1])) !== realpathSync(fileURLToPath(metaUrl))) return;
   const [dir, flag, out] = process.argv.slice(2);
   if (!dir) {
     console.error(`usage: node guest-sdks/${lang}/build.mjs <plugin-dir> [--out file.wasm]`);
     process.exit(2);
   }
-  const bytes = await build(path.resolve(dir), flag === "--out" && out ? path.resolve(out) : undefined);
-  console.log(`${dir}: ${bytes.length} bytes`);
+  try {
+    const bytes = await build(path.resolve(dir), flag === "--out" && out ? path.resolve(out) : undefined);
+    console.log(`${dir}: ${bytes.length} bytes`);
+  } catch (err) {
+    // A build failure is the user's to fix: its message, not a stack trace.
+    console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  }
 }

@@ -3,18 +3,19 @@
  * The plughost command line: run, inspect, validate, new, conformance, keygen, sign, build.
  * Every command has --help; data output has --json.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { pino, destination } from "pino";
 import { capabilityNeeded } from "./capability-imports.js";
-import { PlughostError } from "./errors.js";
+import { CapabilityDenied, MissingImportError, PlughostError } from "./errors.js";
 import { HOST_CONFIG_FILES, loadHostConfig } from "./host-config.js";
 import { HotReloader } from "./hot-reload.js";
-import { loadManifest, MANIFEST_FILES } from "./manifest.js";
-import { PluginRegistry, type RegistryOptions } from "./registry.js";
+import { loadManifest, MANIFEST_FILES, type Manifest } from "./manifest.js";
+import { PluginRegistry, type PluginHandle, type RegistryOptions } from "./registry.js";
+import { checkApiVersion, resolveLoadOrder } from "./resolve.js";
 import { HOST_WIT_VERSION } from "./version.js";
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -33,7 +34,8 @@ const jsonOption = { json: { type: "boolean" as const, description: "machine-rea
 const commands: Record<string, Command> = {
   run: {
     summary: "load plugins, dispatch events, print the results, tear down",
-    usage: `plughost run <dir|manifest>... [--event name[=data]]... [--hook name[=data]]... [--grant cap]... [--config file] [--watch] [--json]
+    usage: `plughost run <dir|manifest>... [--event name[=data]]... [--hook name[=data]]... [--grant cap]... [--config file] [--watch] [--strict] [--json]
+  A plugin that fails to load is reported and the others run (exit status 1); --strict stops at the first one.
   --watch keeps running after the events, reloading a plugin when its manifest or entry file changes (until SIGINT/SIGTERM).
   Events come from --event/--hook, or (when none are given and stdin is not a TTY) from JSON lines on stdin:
     {"event": "greet", "data": "world"}   or   {"hook": "transform", "data": "abc"}`,
@@ -44,11 +46,12 @@ const commands: Record<string, Command> = {
       config: { type: "string" },
       engine: { type: "string" },
       watch: { type: "boolean" },
+      strict: { type: "boolean" },
       ...jsonOption,
     },
     async run(values, positionals) {
-      if (positionals.length === 0) throw usageError("run needs at least one plugin directory or manifest");
       const options = await readHostConfig(values.config as string | undefined);
+      if (positionals.length === 0) throw usageError("run needs at least one plugin directory or manifest");
       const extra = (values.grant as string[] | undefined) ?? [];
       const base = options.grants ?? [];
       const grants = Array.isArray(base) ? [...(base as string[]), ...extra] : { ...base, "*": [...((base as Record<string, readonly string[]>)["*"] ?? []), ...extra] };
@@ -64,7 +67,41 @@ const commands: Record<string, Command> = {
       let failures = 0;
       let reloader: HotReloader | undefined;
       try {
-        const handles = await registry.loadAll(positionals.map((p) => path.resolve(p)));
+        const targets = positionals.map((p) => path.resolve(p));
+        let handles: PluginHandle[];
+        if (values.strict) handles = await registry.loadAll(targets);
+        else {
+          // One plugin that fails to load is reported; the others still run.
+          handles = [];
+          const failed = (target: string, err: unknown) => {
+            failures++;
+            const code = err instanceof PlughostError ? err.code : "E_LOAD_FAILED";
+            const message = `${err instanceof Error ? err.message : String(err)}${grantHint(err)}`;
+            if (values.json) console.log(JSON.stringify({ loadFailed: target, error: code, message }));
+            else console.error(`failed to load ${target}: ${code} ${message}`);
+          };
+          const manifests: Manifest[] = [];
+          for (const t of targets) {
+            try {
+              manifests.push(await loadManifest(t, { configSchema: "defer" }));
+            } catch (err) {
+              failed(t, err);
+            }
+          }
+          let ordered: Manifest[];
+          try {
+            ordered = resolveLoadOrder(manifests);
+          } catch {
+            ordered = manifests; // each load reports its own unresolved dependency
+          }
+          for (const m of ordered) {
+            try {
+              handles.push(await registry.load(m.file));
+            } catch (err) {
+              failed(m.file, err);
+            }
+          }
+        }
         for (const h of handles) print({ loaded: h.name, version: h.version, callbacks: h.callbacks }, `loaded ${h.name}@${h.version} [${h.callbacks.join(", ")}]`);
         if (values.watch) {
           reloader = new HotReloader(registry);
@@ -156,14 +193,22 @@ const commands: Record<string, Command> = {
   },
 
   validate: {
-    summary: "validate a manifest (plugin.toml / plugin.json)",
-    usage: "plughost validate <manifest|dir> [--json]",
+    summary: "validate a manifest (plugin.toml / plugin.json) against its entry",
+    usage: `plughost validate <manifest|dir> [--json]
+  Checks the manifest, that its entry exists and is a component of the plughost world (or a native library with
+  the C ABI), that this host satisfies its api-version, and that its declared capabilities cover its imports.`,
     options: { ...jsonOption },
     async run(values, positionals) {
       const target = positionals[0];
       if (!target) throw usageError("validate needs a manifest or plugin directory");
       try {
         const m = await loadManifest(path.resolve(target));
+        const problems = await entryProblems(m);
+        if (problems.length) {
+          if (values.json) console.log(JSON.stringify({ valid: false, plugin: m.name, code: problems[0]!.code, message: problems[0]!.message, problems }, null, 2));
+          else for (const p of problems) console.error(`${m.file}: ${p.code} ${p.message}`);
+          return 1;
+        }
         if (values.json) console.log(JSON.stringify({ valid: true, manifest: m }, null, 2));
         else console.log(`${m.file}: valid (${m.name}@${m.version}, ${m.kind}, api ${m.apiVersion})`);
         return 0;
@@ -190,8 +235,16 @@ const commands: Record<string, Command> = {
       if (!existsSync(template)) throw usageError(`no template for "${lang}"; available: ${readdirSync(path.join(packageRoot, "templates")).join(", ")}`);
       const dest = path.resolve((values.dir as string | undefined) ?? name);
       if (existsSync(dest) && readdirSync(dest).length) throw usageError(`${dest} exists and is not empty`);
-      copyTemplate(template, dest, { name, plughost: pathToFileURL(path.join(packageRoot, "dist", "index.js")).href, sdk: path.join(packageRoot, "guest-sdks", lang) });
-      console.log(`created ${dest}\nnext: plughost build ${path.relative(process.cwd(), dest) || "."} && node ${path.join(path.relative(process.cwd(), dest), "test.mjs")}`);
+      // Nothing absolute is written: test.mjs and tsconfig.json name the package ("plughost"), and the
+      // Rust crate / Go module are found by a path relative to the plugin (into node_modules/plughost
+      // when the plugin lives in a project that installs plughost).
+      const sdk = path.relative(dest, path.join(packageRoot, "guest-sdks", lang)).split(path.sep).join("/");
+      copyTemplate(template, dest, { name, version: packageVersion(), sdk });
+      const rel = path.relative(process.cwd(), dest) || ".";
+      console.log(`created ${dest}\nnext: plughost build ${rel} && node ${path.join(rel, "test.mjs")}`);
+      if (!/^(\.\.\/)*node_modules\/plughost\//.test(sdk)) {
+        console.log(`note: test.mjs imports "plughost"; install it where the plugin can resolve it (npm install --save-dev plughost)`);
+      }
       return 0;
     },
   },
@@ -276,11 +329,15 @@ const commands: Record<string, Command> = {
 
   build: {
     summary: "build a plugin directory into a component (detects the language)",
-    usage: "plughost build <dir>",
+    usage: "plughost build [dir]   (default: the current directory, which must hold a plugin.toml or plugin.json)",
     options: {},
     async run(_values, positionals) {
       const dir = path.resolve(positionals[0] ?? ".");
+      if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw usageError(`${dir} is not a directory; build takes a plugin directory`);
       const files = readdirSync(dir);
+      if (!positionals[0] && !MANIFEST_FILES.some((f) => files.includes(f))) {
+        throw usageError(`${dir} is not a plugin directory (no ${MANIFEST_FILES.join(" or ")}); run plughost build <dir>, or plughost new <lang> <name> to start one`);
+      }
       const script = files.some((f) => f.endsWith(".c"))
         ? "guest-sdks/c/build.mjs"
         : files.includes("Cargo.toml")
@@ -333,6 +390,71 @@ async function readHostConfig(file: string | undefined): Promise<RegistryOptions
   };
 }
 
+/** How to grant what a capability error names, through this command line and the host config file. */
+function grantHint(err: unknown): string {
+  let caps: string[] = [];
+  if (err instanceof CapabilityDenied) caps = [err.capability];
+  else if (err instanceof MissingImportError) caps = [...new Set(err.imports.map(capabilityNeeded).filter((c): c is string => c !== undefined))];
+  if (!caps.length) return "";
+  const flags = caps.map((c) => `--grant ${JSON.stringify(c)}`).join(" ");
+  const declare = err instanceof MissingImportError ? ` (the plugin must also declare ${caps.length === 1 ? "it" : "them"} in its manifest's capabilities)` : "";
+  return `; to grant ${caps.length === 1 ? "it" : "them"}: plughost run ... ${flags}, or "grants": ${JSON.stringify(caps)} in ${HOST_CONFIG_FILES[0]} (--config file)${declare}`;
+}
+
+/**
+ * What keeps a manifest's entry from loading on this host, found without running it:
+ * the host's API version, the binary's form and world, and imports the declared capabilities do not cover.
+ */
+async function entryProblems(m: Manifest): Promise<{ code: string; message: string }[]> {
+  const problems: { code: string; message: string }[] = [];
+  const add = (err: unknown) => problems.push({ code: err instanceof PlughostError ? err.code : "E_INVALID_BINARY", message: err instanceof Error ? err.message : String(err) });
+  try {
+    checkApiVersion(m);
+  } catch (err) {
+    add(err);
+  }
+  const bytes = new Uint8Array(readFileSync(m.entryPath));
+  if (m.kind === "native") {
+    const problem = nativeLibraryProblem(bytes);
+    if (problem) problems.push({ code: "E_INVALID_BINARY", message: `${m.entryPath}: ${problem}` });
+    return problems;
+  }
+  try {
+    const { compileComponent } = await import("./engines/v8-compile.js");
+    const compiled = await compileComponent(bytes, { file: m.entryPath, plugin: m.name });
+    const { missingGrant } = await import("./capability-imports.js");
+    for (const iface of compiled.imports) {
+      if (iface.startsWith("plughost:plugin/")) continue;
+      const grant = missingGrant(iface, m.capabilities, { inert: true });
+      if (grant !== undefined) {
+        problems.push({
+          code: "E_MISSING_IMPORT",
+          message: `imports ${iface}, which its capabilities [${m.capabilities.join(", ")}] do not cover: declare ${grant} in the manifest (or rebuild without that interface)`,
+        });
+      }
+    }
+  } catch (err) {
+    add(err);
+  }
+  return problems;
+}
+
+/** Why `bytes` is not a native plugin library with the C ABI (plughost.h), or undefined. */
+function nativeLibraryProblem(bytes: Uint8Array): string | undefined {
+  const head = [...bytes.subarray(0, 4)];
+  const elf = head.join() === "127,69,76,70";
+  const macho = [
+    [0xcf, 0xfa, 0xed, 0xfe],
+    [0xce, 0xfa, 0xed, 0xfe],
+    [0xca, 0xfe, 0xba, 0xbe],
+  ].some((m) => m.join() === head.join());
+  if (!elf && !macho && !(head[0] === 0x4d && head[1] === 0x5a)) return "is not a shared library (no ELF, Mach-O or PE header)";
+  // The exported names sit in the dynamic string table; a library without them cannot be a plugin.
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+  const missing = ["plugin_init", "plugin_teardown"].filter((sym) => !new RegExp(`(^|\\0)_?${sym}\\0`).test(text));
+  return missing.length ? `does not export ${missing.join(" and ")} (the C ABI of plughost.h)` : undefined;
+}
+
 class UsageError extends Error {}
 const usageError = (m: string) => new UsageError(m);
 
@@ -343,18 +465,30 @@ function describe(err: unknown): string {
 
 function help(): string {
   const lines = Object.entries(commands).map(([n, c]) => `  ${n.padEnd(10)} ${c.summary}`);
-  return `plughost ${HOST_WIT_VERSION}: a WebAssembly component plugin runtime\n\nusage: plughost <command> [options]\n\ncommands:\n${lines.join("\n")}\n\nRun plughost <command> --help for a command's options. Manifests: ${MANIFEST_FILES.join(", ")}.`;
+  return `plughost ${packageVersion()} (plugin API ${HOST_WIT_VERSION}): a WebAssembly component plugin runtime\n\nusage: plughost <command> [options]\n       plughost --version\n\ncommands:\n${lines.join("\n")}\n\nRun plughost <command> --help for a command's options. Manifests: ${MANIFEST_FILES.join(", ")}.`;
+}
+
+/** The installed package's version (package.json next to dist/). */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
+  const json = argv.includes("--json");
+  if (name === "--version" || name === "-v" || name === "version") {
+    const version = packageVersion();
+    console.log(json ? JSON.stringify({ version, apiVersion: HOST_WIT_VERSION }) : `plughost ${version} (plugin API ${HOST_WIT_VERSION})`);
+    return 0;
+  }
   if (!name || name === "--help" || name === "-h" || name === "help") {
     console.log(help());
     return name ? 0 : 2;
   }
   const command = commands[name];
   if (!command) {
-    console.error(`unknown command "${name}"\n\n${help()}`);
+    if (json) console.log(JSON.stringify({ error: "E_USAGE", message: `unknown command "${name}"`, commands: Object.keys(commands) }));
+    else console.error(`unknown command "${name}"\n\n${help()}`);
     return 2;
   }
   if (rest.includes("--help") || rest.includes("-h")) {
@@ -365,15 +499,32 @@ export async function main(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({ args: rest, options: command.options, allowPositionals: true, strict: true });
     return await command.run(values as Record<string, string | boolean | string[] | undefined>, positionals);
   } catch (err) {
-    console.error(describe(err));
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`usage: ${command.usage}`);
-      return 2;
+    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") === true;
+    if (json) {
+      // Machine-readable callers get the error on stdout, like the results.
+      const plugin = err instanceof PlughostError ? err.plugin : undefined;
+      const code = err instanceof PlughostError ? err.code : usage ? "E_USAGE" : "E_FAILED";
+      const message = `${err instanceof Error ? err.message : String(err)}${grantHint(err)}`;
+      console.log(JSON.stringify({ error: code, message, ...(plugin ? { plugin } : {}), ...(usage ? { usage: command.usage } : {}) }));
+    } else {
+      console.error(`${describe(err)}${grantHint(err)}`);
+      if (usage) console.error(`usage: ${command.usage}`);
     }
-    return 1;
+    return usage ? 2 : 1;
   }
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+/** True when this module is the program: run directly, or through npm's bin symlink (npx, a global install). */
+function isMain(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(path.resolve(script)) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
   main(process.argv.slice(2)).then((code) => process.exit(code));
 }

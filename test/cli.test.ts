@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -62,7 +62,11 @@ describe("plughost CLI", () => {
   });
 
   it("new c + build: the scaffolded plugin builds and passes its own test", () => {
-    const dir = path.join(mkdtempSync(path.join(tmpdir(), "plughost-new-")), "my-plugin");
+    const project = mkdtempSync(path.join(tmpdir(), "plughost-new-"));
+    // test.mjs imports "plughost" by name: scaffold into a project that has it installed.
+    mkdirSync(path.join(project, "node_modules"));
+    symlinkSync(root, path.join(project, "node_modules", "plughost"));
+    const dir = path.join(project, "my-plugin");
     expect(run(["new", "c", "my-plugin", "--dir", dir]).status).toBe(0);
     const b = run(["build", dir]);
     expect(b.status, b.stderr).toBe(0);

@@ -2,7 +2,7 @@
 //   plughost new go <name>  ->  plughost build  ->  node test.mjs (and go test)
 // Needs Go 1.24+ (the set-up step's; the build cache it filled makes this quick).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -30,6 +30,9 @@ function files(d: string, base = d): string[] {
 beforeAll(() => {
   if (!existsSync(cli)) throw new Error("dist/cli.js is missing: run `node scripts/setup.mjs` (it compiles the host library and CLI)");
   tmp = mkdtempSync(path.join(tmpdir(), "plughost-template-go-"));
+  // A project that has plughost installed: the scaffold's test.mjs imports it by name.
+  mkdirSync(path.join(tmp, "node_modules"));
+  symlinkSync(root, path.join(tmp, "node_modules", "plughost"));
   dir = path.join(tmp, NAME);
 });
 afterAll(() => {
@@ -44,7 +47,11 @@ describe("templates/go", () => {
     for (const f of files(dir)) expect(readFileSync(path.join(dir, f), "utf8"), f).not.toMatch(/\{\{\w+\}\}/);
     expect(readFileSync(path.join(dir, "plugin.toml"), "utf8")).toContain(`name = "${NAME}"`);
     expect(readFileSync(path.join(dir, "go.mod"), "utf8")).toContain(`module ${NAME}`);
-    expect(readFileSync(path.join(dir, "go.work"), "utf8")).toContain(path.join(root, "guest-sdks", "go"));
+    // The SDK by a path relative to the plugin (nothing absolute is written; the build uses its own workspace).
+    const work = readFileSync(path.join(dir, "go.work"), "utf8");
+    const sdk = path.relative(dir, path.join(root, "guest-sdks", "go"));
+    expect(work).toContain(`\t${sdk}\n`);
+    expect(work.split(sdk).join("")).not.toContain(root);
   });
 
   it("its Go unit tests pass natively (go test, against plughosttest)", () => {

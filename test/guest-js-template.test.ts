@@ -1,7 +1,7 @@
 // templates/js through the CLI, as a user meets it:
 //   plughost new js <name>  ->  tsc (typecheck)  ->  plughost build  ->  node test.mjs
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -22,6 +22,9 @@ function run(args: string[], cwd = tmp) {
 beforeAll(() => {
   if (!existsSync(cli)) throw new Error("dist/cli.js is missing: run `node scripts/setup.mjs` (it compiles the host library and CLI)");
   tmp = mkdtempSync(path.join(tmpdir(), "plughost-template-js-"));
+  // A project that has plughost installed: the scaffold's test.mjs imports it by name.
+  mkdirSync(path.join(tmp, "node_modules"));
+  symlinkSync(root, path.join(tmp, "node_modules", "plughost"));
   dir = path.join(tmp, NAME);
 });
 afterAll(() => {

@@ -3,7 +3,7 @@
 // The build reuses the toolchain and target directory the set-up step
 // (scripts/setup/32-guests-rust.mjs) filled, so it compiles only the new crate.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -31,6 +31,9 @@ function files(d: string, base = d): string[] {
 beforeAll(() => {
   if (!existsSync(cli)) throw new Error("dist/cli.js is missing: run `node scripts/setup.mjs` (it compiles the host library and CLI)");
   tmp = mkdtempSync(path.join(tmpdir(), "plughost-template-rust-"));
+  // A project that has plughost installed: the scaffold's test.mjs imports it by name.
+  mkdirSync(path.join(tmp, "node_modules"));
+  symlinkSync(root, path.join(tmp, "node_modules", "plughost"));
   dir = path.join(tmp, NAME);
 });
 afterAll(() => {
@@ -44,7 +47,10 @@ describe("templates/rust", () => {
     expect(files(dir).sort()).toEqual([".gitignore", "Cargo.toml", "plugin.toml", "src/lib.rs", "test.mjs"]);
     for (const f of files(dir)) expect(readFileSync(path.join(dir, f), "utf8"), f).not.toMatch(/\{\{\w+\}\}/);
     expect(readFileSync(path.join(dir, "plugin.toml"), "utf8")).toContain(`name = "${NAME}"`);
-    expect(readFileSync(path.join(dir, "Cargo.toml"), "utf8")).toContain(`path = "${path.join(root, "guest-sdks", "rust")}"`);
+    // The SDK crate by a path relative to the plugin: nothing absolute is written.
+    const sdk = path.relative(dir, path.join(root, "guest-sdks", "rust"));
+    expect(readFileSync(path.join(dir, "Cargo.toml"), "utf8")).toContain(`path = "${sdk}"`);
+    for (const f of files(dir)) expect(readFileSync(path.join(dir, f), "utf8").split(sdk).join(""), f).not.toContain(root);
   });
 
   it("plughost build builds a component with no WASI imports", async () => {

@@ -93,17 +93,23 @@ async function stage(dir, entryRel, stageDir) {
   let ts;
   for (const rel of sources) {
     let code = readFileSync(path.join(dir, rel), "utf8");
-    if (/\.m?ts$/.test(rel)) {
-      ts ??= (await import("typescript")).default;
-      const r = ts.transpileModule(code, {
-        fileName: rel,
-        reportDiagnostics: true,
-        compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false, sourceMap: false },
-      });
-      const errs = (r.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
-      if (errs.length) throw new Error(`${path.join(dir, rel)}: ${errs.map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n")).join("; ")}`);
-      code = r.outputText;
+    // Parse JS too: a syntax error is reported here with file:line:column, not later by the engine without one.
+    ts ??= (await import("typescript")).default;
+    const r = ts.transpileModule(code, {
+      fileName: rel,
+      reportDiagnostics: true,
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: false, sourceMap: false, allowJs: true },
+    });
+    const errs = (r.diagnostics ?? []).filter((d) => d.category === ts.DiagnosticCategory.Error);
+    if (errs.length) {
+      const where = (d) => {
+        if (!d.file || d.start === undefined) return path.join(dir, rel);
+        const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
+        return `${path.join(dir, rel)}:${line + 1}:${character + 1}`;
+      };
+      throw new Error(errs.map((d) => `${where(d)}: ${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`).join("\n"));
     }
+    if (/\.m?ts$/.test(rel)) code = r.outputText;
     const out = stagedName(rel);
     mkdirSync(path.dirname(path.join(stageDir, out)), { recursive: true });
     scan(code);
@@ -163,10 +169,11 @@ export async function buildJsPlugin(dir, { out = path.join(dir, "plugin.wasm"), 
   const unknown = features.filter((f) => !ALL_FEATURES.includes(f));
   if (unknown.length) throw new Error(`unknown componentize-js feature(s): ${unknown.join(", ")} (known: ${ALL_FEATURES.join(", ")})`);
   const entryRel = src ?? findEntry(dir);
-  const componentize = await loadComponentize();
   const stageDir = mkdtempSync(path.join(tmpdir(), "plughost-js-"));
   try {
+    // Stage (and so syntax-check) the sources before loading the compiler.
     const { entry, wasi } = await stage(dir, entryRel, stageDir);
+    const componentize = await loadComponentize();
     let wit;
     if (wasi.length === 0) {
       // The WIT as a string (`witWorld`): a `witPath` is read through
@@ -214,7 +221,10 @@ if (process.argv[1] && realpathSync(path.resolve(process.argv[1])) === fileURLTo
   }
   for (const dir of dirs) {
     const t0 = performance.now();
-    const r = await buildJsPlugin(path.resolve(dir), { out: out && path.resolve(out), src, features });
+    const r = await buildJsPlugin(path.resolve(dir), { out: out && path.resolve(out), src, features }).catch((err) => {
+      console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    });
     const ext = r.imports.filter((i) => !i.startsWith("plughost:"));
     console.log(`${dir}: ${r.bytes.length} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s; imports ${ext.length ? ext.join(", ") : "no WASI"}`);
   }

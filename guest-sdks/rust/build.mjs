@@ -6,7 +6,7 @@
 // when the module imports wasi_snapshot_preview1 (i.e. the plugin uses std::fs,
 // std::env, stdout, clocks, ...).
 // Usage: node guest-sdks/rust/build.mjs <plugin-dir>... [--out plugin.wasm]
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { readFileSync, writeFileSync, existsSync, realpathSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -84,7 +84,8 @@ export async function buildRustPlugin(dir, outFile = path.join(dir, "plugin.wasm
   return { bytes, wasi };
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+// Compare real paths: the script is often run through node_modules/plughost (a link).
+if (process.argv[1] && realpathSync(path.resolve(process.argv[1])) === fileURLToPath(import.meta.url)) {
   const argv = process.argv.slice(2);
   const outAt = argv.indexOf("--out");
   const out = outAt >= 0 ? argv.splice(outAt, 2)[1] : undefined;
@@ -94,7 +95,10 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   }
   for (const dir of argv) {
     const t0 = performance.now();
-    const { bytes, wasi } = await buildRustPlugin(path.resolve(dir), out ? path.resolve(out) : undefined);
+    const { bytes, wasi } = await buildRustPlugin(path.resolve(dir), out ? path.resolve(out) : undefined).catch((err) => {
+      console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    });
     const imports = wasi.length ? `imports WASI preview1 ${wasi.join(", ")}` : "imports no WASI";
     console.log(`${dir}: ${bytes.length} bytes in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${imports}`);
   }

@@ -1,5 +1,5 @@
 // The template's own test: build the plugin, load it, check it answers `ping`.
-import { PluginRegistry } from "{{plughost}}";
+import { PluginRegistry } from "plughost";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import path from "node:path";

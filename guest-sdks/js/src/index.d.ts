@@ -1,4 +1,5 @@
 // Types for the plughost guest SDK ("@plughost/guest"). See docs/guest-js.md.
+/// <reference path="../types/plughost-host.d.ts" />
 import type { LogLevel, RegisterError, MessageError } from "plughost:plugin/host@0.1.0";
 export type { LogLevel, RegisterError, MessageError };
 

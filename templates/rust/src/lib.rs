@@ -39,3 +39,20 @@ fn greeting(data: &[u8]) -> String {
 }
 
 plughost::export!(MyPlugin);
+
+// `cargo test` runs these natively (the host imports are only called from the
+// exported functions, which the tests do not reach).
+#[cfg(test)]
+mod tests {
+    use super::greeting;
+
+    #[test]
+    fn greeting_wraps_the_input() {
+        assert_eq!(greeting(b"world"), "hello, world!");
+    }
+
+    #[test]
+    fn greeting_replaces_invalid_utf8() {
+        assert_eq!(greeting(&[0xff]), "hello, \u{fffd}!");
+    }
+}
