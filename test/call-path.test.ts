@@ -211,6 +211,24 @@ describe("restartCount counts consecutive restarts", () => {
   });
 });
 
+describe("a sandbox helper killed past a call's deadline", () => {
+  it("is one deadline violation, not two (the engine reports the kill and the call fails with it)", async () => {
+    newRegistry();
+    const dir = mkdtempSync(path.join(tmpdir(), "plughost-call-path-spin-"));
+    dirs.push(dir);
+    copyFileSync(fixture("hostile"), path.join(dir, "hostile.so"));
+    writeFileSync(
+      path.join(dir, "plugin.toml"),
+      'name = "spinner"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "hostile.so"\ntrust = "untrusted"\n\n[limits]\ndeadline-ms = 300\n',
+    );
+    const h = await registry.load(dir);
+    await expect(h.invoke("spin", enc(""))).rejects.toMatchObject({ code: "E_DEADLINE_EXCEEDED", plugin: "spinner" });
+    expect(registry.violations("spinner").map((v) => v.kind)).toEqual(["deadline"]);
+    expect(registry.metrics("spinner").faults).toBe(1);
+    expect(await h.invoke("ok", enc("back"))).toBe(4); // restarted
+  }, 20_000);
+});
+
 describe("a sandbox helper killed between calls for CPU (CpuBudgetExceeded)", () => {
   it("is one deadline violation and one fault, not a trap and not twice; the plugin restarts", async () => {
     newRegistry();
