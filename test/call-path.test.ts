@@ -21,7 +21,7 @@ import {
   PluginTrap,
   type RegistryOptions,
 } from "../src/index.js";
-import { fixture } from "./native-helpers.js";
+import { fixture, until } from "./native-helpers.js";
 import { copyPlugin, dec, enc, pluginDir, root, silentLogger } from "./helpers/plugins.js";
 
 const PROBE = "test/fixtures/c/probe";
@@ -172,6 +172,21 @@ describe.each(MODES)("an event sent right after a fault is delivered ($name)", (
     expect(await registry.dispatch("echo", enc("abcd"))).toEqual([{ plugin: "conformance-c", status: 4 }]);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(250);
     expect(performance.now() - t0).toBeLessThan(10_000);
+  });
+});
+
+describe.each(MODES)("a message sent right after a fault is delivered ($name)", ({ options }) => {
+  it("an emit to a plugin that is restarting reaches it once it is back, not nobody", async () => {
+    newRegistry({ ...options, grants: { "*": ["stdio", "clock", `fs:read:${tmpdir()}`] } });
+    for (const name of ["sender", "receiver"]) {
+      const dir = copyPlugin(CONFORMANCE, (t) => t.replace('name = "conformance-c"', `name = "${name}"`));
+      dirs.push(dir);
+      await registry.load(dir);
+    }
+    await expect(registry.invoke("receiver", "trap")).rejects.toBeInstanceOf(PluginTrap);
+    expect(await registry.invoke("sender", "emit", enc("echo"))).toBe(1); // one receiver, though it is restarting
+    await until(() => registry.metrics("receiver").messagesReceived === 1 && registry.metrics("receiver").calls === 2, 10_000);
+    expect(registry.metrics("receiver")).toMatchObject({ errors: 1, restarts: 1 }); // only the trap failed
   });
 });
 
