@@ -11,7 +11,7 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { pino, destination } from "pino";
 import { capabilityNeeded } from "./capability-imports.js";
 import { CapabilityDenied, MissingImportError, PlughostError } from "./errors.js";
-import { HOST_CONFIG_FILES, loadHostConfig } from "./host-config.js";
+import { HOST_CONFIG_FILES, loadHostConfig, registryOptionsFrom } from "./host-config.js";
 import { HotReloader } from "./hot-reload.js";
 import { loadManifest, MANIFEST_FILES, type Manifest } from "./manifest.js";
 import { PluginRegistry, type PluginHandle, type RegistryOptions } from "./registry.js";
@@ -51,13 +51,13 @@ const commands: Record<string, Command> = {
     },
     async run(values, positionals) {
       const options = await readHostConfig(values.config as string | undefined);
-      if (positionals.length === 0) throw usageError("run needs at least one plugin directory or manifest");
+      if (positionals.length === 0 && !options.pluginDirs?.length) throw usageError("run needs at least one plugin directory or manifest (or pluginDirs in the host config)");
       const extra = (values.grant as string[] | undefined) ?? [];
       const base = options.grants ?? [];
       const grants = Array.isArray(base) ? [...(base as string[]), ...extra] : { ...base, "*": [...((base as Record<string, readonly string[]>)["*"] ?? []), ...extra] };
       const registry = new PluginRegistry({
         // Plugin logs go to stderr, so stdout carries only results.
-        logger: pino({ name: "plughost", level: process.env.PLUGHOST_LOG_LEVEL ?? "info" }, destination(2)),
+        logger: pino({ name: "plughost", level: process.env.PLUGHOST_LOG_LEVEL ?? options.logLevel ?? "info" }, destination(2)),
         ...options,
         grants,
         ...(values.engine ? { engine: values.engine as "v8" | "wasmtime" } : {}),
@@ -67,7 +67,10 @@ const commands: Record<string, Command> = {
       let failures = 0;
       let reloader: HotReloader | undefined;
       try {
-        const targets = positionals.map((p) => path.resolve(p));
+        // pluginDirs: every plugin found there when none is named; a name that is not a path is looked up there.
+        const found = options.pluginDirs?.length ? await registry.discoverPluginDirs() : [];
+        const inDirs = (p: string) => (existsSync(p) ? undefined : found.find((i) => i.name === p)?.manifestPath);
+        const targets = positionals.length ? positionals.map((p) => inDirs(p) ?? path.resolve(p)) : found.map((i) => i.manifestPath);
         let handles: PluginHandle[];
         if (values.strict) handles = await registry.loadAll(targets);
         else {
@@ -374,20 +377,7 @@ function splitEvent(spec: string): { name: string; data: Uint8Array } {
 async function readHostConfig(file: string | undefined): Promise<RegistryOptions> {
   const candidate = file ?? HOST_CONFIG_FILES.find((f) => existsSync(f));
   if (!candidate) return {};
-  const c = await loadHostConfig(path.resolve(candidate));
-  return {
-    grants: c.grants,
-    defaultLimits: c.defaultLimits,
-    maxLimits: c.maxLimits,
-    config: c.config,
-    violationThreshold: c.policy.violationThreshold,
-    unmountBehavior: { autoUnmount: c.policy.autoUnmount, logViolations: c.policy.logViolations },
-    recovery: c.policy.recovery,
-    ...(c.engine ? { engine: c.engine } : {}),
-    ...(c.isolation ? { isolation: c.isolation } : {}),
-    ...(c.cacheDir ? { cacheDir: c.cacheDir } : {}),
-    ...(c.signatures ? { signatures: c.signatures } : {}),
-  };
+  return registryOptionsFrom(await loadHostConfig(path.resolve(candidate)));
 }
 
 /** How to grant what a capability error names, through this command line and the host config file. */

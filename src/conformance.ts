@@ -625,7 +625,7 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
 
     // Event capabilities: subscribe only to init's twelve, publish only "allowed-event".
     const events = [...CONFORMANCE_CALLBACKS.map((e) => `events:subscribe:${e}`), "events:publish:allowed-event"];
-    const scoped = s.registry({ grants: [...s.p.grants, ...events] });
+    const scoped = s.registry({ grants: [...s.p.grants, ...events], events: "strict" }); // the mode where events:* gate
     const q = await scoped.load(s.variant({ capabilities: [...m.capabilities, ...events] }));
     eq(q.callbacks, CONFORMANCE_CALLBACKS, "callbacks with subscribe capabilities");
     eq(await q.invoke("register", enc("undeclared-event")), 3, "register without events:subscribe");

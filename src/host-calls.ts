@@ -5,7 +5,9 @@
  */
 import type { Logger } from "pino";
 import type { HostCalls, LogLevel, MessageOutcome, RegisterOutcome } from "./engine.js";
-import { eventNameCovers, eventNameProblem } from "./event-names.js";
+import type { EventPolicy } from "./capabilities.js";
+import { eventNameProblem } from "./event-names.js";
+import { DEFAULT_EVENT_POLICY, eventAllowed } from "./policy.js";
 import type { PluginMetrics } from "./metrics.js";
 
 export interface HostCallOptions {
@@ -77,6 +79,8 @@ export interface HostCallTarget {
   readonly logger: Logger;
   readonly callbacks: Set<string>;
   readonly capabilities: readonly string[];
+  /** The host's events policy (policy.ts `eventAllowed`); default "open". */
+  readonly events?: EventPolicy;
   readonly metrics: PluginMetrics;
   config(): Record<string, unknown>;
   onRegistered(eventName: string): void;
@@ -85,19 +89,10 @@ export interface HostCallTarget {
   onDenied(capability: string, detail: string): void;
 }
 
-/**
- * `events:subscribe:<name>` / `events:publish:<name>` gate only plugins that
- * declare some; a trailing `*` matches a prefix, as at load time.
- */
-function eventAllowed(capabilities: readonly string[], kind: "subscribe" | "publish", event: string): boolean {
-  const prefix = `events:${kind}:`;
-  const scoped = capabilities.filter((c) => c.startsWith(prefix));
-  if (scoped.length === 0) return true;
-  return scoped.some((c) => eventNameCovers(c.slice(prefix.length), event));
-}
 
 export function createHostCalls(target: HostCallTarget, options: HostCallOptions = DEFAULT_HOST_CALL_OPTIONS): BoundedHostCalls {
   const { logger, metrics } = target;
+  const events = target.events ?? DEFAULT_EVENT_POLICY;
   let tokens = options.logRatePerSecond;
   let refilledAt = performance.now();
   let dropped = 0;
@@ -145,7 +140,7 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
       if (eventNameProblem(eventName)) return "invalid-name";
       if (target.callbacks.has(eventName)) return "ok";
       if (target.callbacks.size >= options.maxCallbacks) return "limit-reached";
-      if (!eventAllowed(target.capabilities, "subscribe", eventName)) {
+      if (!eventAllowed(target.capabilities, "subscribe", eventName, events)) {
         target.onDenied(`events:subscribe:${eventName}`, `register-callback("${eventName}")`);
         return "denied";
       }
@@ -157,7 +152,7 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
     emit(eventName: string, data: Uint8Array): MessageOutcome<number> {
       if (eventNameProblem(eventName)) return { ok: false, error: "invalid-name" };
       if (data.length > options.maxMessageBytes) return { ok: false, error: "too-large" };
-      if (!eventAllowed(target.capabilities, "publish", eventName)) {
+      if (!eventAllowed(target.capabilities, "publish", eventName, events)) {
         target.onDenied(`events:publish:${eventName}`, `emit("${eventName}")`);
         return { ok: false, error: "denied" };
       }
@@ -167,7 +162,7 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
     send(to: string, eventName: string, data: Uint8Array): MessageOutcome<undefined> {
       if (eventNameProblem(eventName)) return { ok: false, error: "invalid-name" };
       if (data.length > options.maxMessageBytes) return { ok: false, error: "too-large" };
-      if (!eventAllowed(target.capabilities, "publish", eventName)) {
+      if (!eventAllowed(target.capabilities, "publish", eventName, events)) {
         target.onDenied(`events:publish:${eventName}`, `send("${to}", "${eventName}")`);
         return { ok: false, error: "denied" };
       }

@@ -14,6 +14,20 @@ import type { Isolation, Limits } from "./engine.js";
 import { CapabilityError, formatCapability, parseCapability, type EventPolicy } from "./capabilities.js";
 import { describeValue, formatOf, joinPointer, MAX_MEMORY_BYTES, newAjv, parseByteSize, parseDocument, schemaProblems } from "./manifest.js";
 import { trustListProblems, type SignaturePolicy } from "./signatures.js";
+import {
+  DEFAULT_EVENT_POLICY,
+  DEFAULT_RECOVERY,
+  effectiveLimits,
+  grantsFor as policyGrantsFor,
+  LIMIT_KEYS,
+  type RecoveryPolicy,
+  type RecoveryStrategy,
+} from "./policy.js";
+import type { RegistryOptions } from "./registry.js";
+
+export type { RecoveryPolicy, RecoveryStrategy };
+/** One computation of limits for the registry and the host config (policy.ts). */
+export { effectiveLimits };
 
 export const HOST_CONFIG_FILES = ["plughost.config.json", "plughost.config.toml"] as const;
 export const HOST_CONFIG_SCHEMA_PATH = fileURLToPath(new URL("../schema/host-config.schema.json", import.meta.url));
@@ -31,18 +45,10 @@ export class HostConfigError extends PlughostError {
   }
 }
 
-export type RecoveryStrategy = "restart" | "disable" | "ignore";
 export type LogLevelName = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
 /** Limits as written: `memoryBytes` may also be a size string like "16MiB". */
 export type LimitsInput = Omit<Limits, "memoryBytes"> & { memoryBytes?: number | string };
-
-export interface RecoveryPolicy {
-  strategy: RecoveryStrategy;
-  maxRetries: number;
-  backoff: "linear" | "exponential";
-  baseDelayMs: number;
-}
 
 export interface HostPolicy {
   /** Violations after which a plugin is unmounted (seed 002: 10). */
@@ -70,6 +76,10 @@ export interface HostConfigInput {
   logLevel?: LogLevelName;
   /** The Ed25519 trust list and policy (docs/signatures.md). */
   signatures?: SignaturePolicy;
+  /** Native plugins approved to run in the host process (`trust = "trusted"` in their manifest). */
+  trustedNative?: string[];
+  /** Run every v8 plugin where its deadline is enforced (a worker). */
+  requireDeadlines?: boolean;
 }
 
 /** The validated, normalized host config: defaults filled, paths absolute. */
@@ -87,6 +97,8 @@ export interface HostConfig {
   config: Record<string, Record<string, unknown>>;
   logLevel: LogLevelName;
   signatures?: SignaturePolicy;
+  trustedNative: string[];
+  requireDeadlines: boolean;
   /** Where it came from (file path or caller-given name), for messages. */
   source: string;
   /** What relative paths were resolved against. */
@@ -97,8 +109,8 @@ export const DEFAULT_POLICY: Readonly<HostPolicy> = Object.freeze({
   violationThreshold: 10,
   autoUnmount: true,
   logViolations: true,
-  events: "open",
-  recovery: Object.freeze({ strategy: "restart", maxRetries: 3, backoff: "exponential", baseDelayMs: 100 }),
+  events: DEFAULT_EVENT_POLICY,
+  recovery: DEFAULT_RECOVERY,
 });
 
 let hostValidator: ValidateFunction | undefined;
@@ -106,8 +118,6 @@ function validator(): ValidateFunction {
   hostValidator ??= newAjv("2020-12").compile(JSON.parse(readFileSync(HOST_CONFIG_SCHEMA_PATH, "utf8")) as object);
   return hostValidator;
 }
-
-const LIMIT_KEYS = ["fuel", "fuelLifetime", "memoryBytes", "deadlineMs", "tableElements", "initDeadlineMs", "unloadGraceMs"] as const;
 
 function toLimits(raw: LimitsInput | "unlimited" | undefined): Limits {
   const out: Limits = {};
@@ -199,6 +209,8 @@ export function validateHostConfig(obj: unknown, source = "host config", options
     pluginDirs: (input.pluginDirs ?? []).map((d) => path.resolve(baseDir, d)),
     config: structuredClone(input.config ?? {}),
     logLevel: input.logLevel ?? "info",
+    trustedNative: [...(input.trustedNative ?? [])],
+    requireDeadlines: input.requireDeadlines ?? false,
     source,
     baseDir,
   };
@@ -235,11 +247,9 @@ export async function loadHostConfig(pathOrDir: string): Promise<HostConfig> {
   return validateHostConfig(structuredClone(parsed.value), file, { baseDir: path.dirname(file) });
 }
 
-/** The capabilities granted to `plugin`: the list, or its entry plus the "*" entry. */
+/** The capabilities granted to `plugin`: the list, or its entry plus the "*" entry (policy.ts). */
 export function grantsFor(hostConfig: Pick<HostConfig, "grants">, plugin: string): string[] {
-  const g = hostConfig.grants;
-  if (Array.isArray(g)) return [...g];
-  return [...new Set([...(g["*"] ?? []), ...(g[plugin] ?? [])])];
+  return policyGrantsFor(hostConfig.grants, plugin);
 }
 
 /** The host's config overrides for `plugin` (empty when there are none). */
@@ -248,28 +258,27 @@ export function configOverridesFor(hostConfig: Pick<HostConfig, "config">, plugi
 }
 
 /**
- * Per field: the manifest's request, else the host's default; then capped by
- * the host's maximum (a maximum also applies when neither asked for a value,
- * so nothing runs unmetered past it). `onClamp` reports each lowered request.
+ * The registry options a host config stands for: what the CLI runs with, and
+ * what an embedder with a config file passes to `new PluginRegistry(...)`
+ * (spread its own options, such as `logger`, over it).
  */
-export function effectiveLimits(
-  manifestLimits: Limits,
-  hostConfig: { defaultLimits?: Limits | "unlimited"; maxLimits?: Limits } = {},
-  onClamp?: (field: keyof Limits, requested: number, max: number) => void,
-): Limits {
-  const out: Limits = {};
-  for (const key of LIMIT_KEYS) {
-    const defaults = hostConfig.defaultLimits === "unlimited" ? undefined : hostConfig.defaultLimits;
-    let value = manifestLimits[key] ?? defaults?.[key];
-    const max = hostConfig.maxLimits?.[key];
-    if (max !== undefined) {
-      if (value === undefined) value = max;
-      else if (value > max) {
-        if (manifestLimits[key] !== undefined) onClamp?.(key, value, max);
-        value = max;
-      }
-    }
-    if (value !== undefined) out[key] = value;
-  }
-  return out;
+export function registryOptionsFrom(c: HostConfig): RegistryOptions {
+  return {
+    grants: c.grants,
+    defaultLimits: c.defaultLimits,
+    maxLimits: c.maxLimits,
+    config: c.config,
+    violationThreshold: c.policy.violationThreshold,
+    unmountBehavior: { autoUnmount: c.policy.autoUnmount, logViolations: c.policy.logViolations },
+    recovery: c.policy.recovery,
+    events: c.policy.events,
+    trustedNative: c.trustedNative,
+    requireDeadlines: c.requireDeadlines,
+    pluginDirs: c.pluginDirs,
+    logLevel: c.logLevel,
+    ...(c.engine ? { engine: c.engine } : {}),
+    ...(c.isolation ? { isolation: c.isolation } : {}),
+    ...(c.cacheDir ? { cacheDir: c.cacheDir } : {}),
+    ...(c.signatures ? { signatures: c.signatures } : {}),
+  };
 }

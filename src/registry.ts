@@ -30,6 +30,7 @@ import type {
   Isolation,
   Limits,
   MessageOutcome,
+  TrustLevel,
   ViolationKind,
 } from "./engine.js";
 import { getEngine } from "./engines/index.js";
@@ -40,7 +41,7 @@ import { Lifecycle, type PluginState } from "./lifecycle.js";
 import { createLogger, type Logger } from "./logger.js";
 import { checkConfigSchema, loadManifest, MANIFEST_FILES, type Manifest } from "./manifest.js";
 import { emptyMetrics, type PluginMetrics } from "./metrics.js";
-import { effectiveCapabilities, normalizeCapability } from "./capabilities.js";
+import { effectiveCapabilities } from "./capabilities.js";
 import { defaultCacheDir } from "./cache-dir.js";
 import { checkProtectedGrants, protectedPaths } from "./protected-paths.js";
 import { resolvePluginConfig } from "./plugin-config.js";
@@ -48,34 +49,22 @@ import { checkApiVersion, resolveLoadOrder } from "./resolve.js";
 import { compileTrustList, verifySignature, type SignaturePolicy, type TrustList } from "./signatures.js";
 import { readEntry, verifyIntegrity } from "./verify.js";
 import { HOST_WIT_VERSION } from "./version.js";
+import type { EventPolicy } from "./capabilities.js";
+import {
+  DEFAULT_EVENT_POLICY,
+  effectiveLimits,
+  grantsFor,
+  nativeTrust,
+  recoveryPolicy,
+  v8Isolation,
+  type Grants,
+  type RecoveryPolicy,
+  type TrustedNative,
+} from "./policy.js";
 import { DEFAULT_UNMOUNT_BEHAVIOR, ViolationTracker, type UnmountBehavior, type Violation } from "./violations.js";
 
-export interface RecoveryPolicy {
-  /** After a fault: re-instantiate (restart), stop the plugin (disable), or re-instantiate without counting (ignore). */
-  strategy: "restart" | "disable" | "ignore";
-  /** Restarts allowed before the plugin is disabled. */
-  maxRetries: number;
-  backoff: "linear" | "exponential";
-  /** Delay before the first restart, in ms; later ones grow by the backoff. */
-  baseDelayMs: number;
-}
-
-export const DEFAULT_RECOVERY: RecoveryPolicy = { strategy: "restart", maxRetries: 5, backoff: "exponential", baseDelayMs: 0 };
-
-/**
- * What every plugin gets when nothing is configured, so no plugin runs
- * unbounded by accident. `defaultLimits` changes a field; a manifest may lower
- * a field, and raise it only up to `maxLimits` (without one, the default is the
- * ceiling); `defaultLimits: "unlimited"` opts out of all of them.
- */
-export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
-  fuel: 1_000_000_000,
-  memoryBytes: 256 * 1024 * 1024,
-  tableElements: 1_000_000,
-  deadlineMs: 10_000,
-  initDeadlineMs: 10_000,
-  unloadGraceMs: 2_000,
-});
+// Limits, grants, trust, events policy and recovery are computed in policy.ts (defaults: docs/fuel-and-memory.md).
+export { DEFAULT_LIMITS, DEFAULT_RECOVERY, type RecoveryPolicy } from "./policy.js";
 
 /** setTimeout's largest delay; longer limits are as good as none. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -85,7 +74,7 @@ export interface RegistryOptions {
   engine?: "v8" | "wasmtime";
   isolation?: Isolation;
   /** Capabilities the host grants: to every plugin, or per plugin name (`"*"` applies to all). */
-  grants?: readonly string[] | Record<string, readonly string[]>;
+  grants?: Grants;
   /**
    * Limits applied where a manifest requests none, field by field over
    * `DEFAULT_LIMITS`. `"unlimited"` drops the built-in defaults (nothing is
@@ -102,7 +91,24 @@ export interface RegistryOptions {
   config?: Record<string, Record<string, unknown>>;
   violationThreshold?: number;
   unmountBehavior?: UnmountBehavior;
+  /** Over `DEFAULT_RECOVERY`; an unknown strategy or backoff is `PolicyInvalid`. */
   recovery?: Partial<RecoveryPolicy>;
+  /**
+   * Native plugins allowed to run inside the host process (`trust = "trusted"`), by name or predicate. Default: none;
+   * a manifest that asks without approval is refused (`TrustNotApproved`).
+   */
+  trustedNative?: TrustedNative;
+  /** "open" (default): any plugin may subscribe to and publish any event; "strict": only under covering events:* capabilities. */
+  events?: EventPolicy;
+  /**
+   * Enforce every v8 plugin's deadline by running it in a worker (an explicit `isolation: "in-process"` is then refused).
+   * Without it, in-process v8 plugins are bounded by fuel, and only a manifest's own `deadline-ms` moves one to a worker.
+   */
+  requireDeadlines?: boolean;
+  /** Directories `discoverPluginDirs()` scans for plugins (the host config's `pluginDirs`). */
+  pluginDirs?: readonly string[];
+  /** Level of the default logger (ignored when `logger` is given). */
+  logLevel?: string;
   /**
    * On-disk cache for compiled artifacts; safe to delete. Default: `$XDG_CACHE_HOME/plughost` (else
    * `~/.cache/plughost`). It must be private to this user (created 0700; otherwise `CacheUnsafe`), and no
@@ -128,6 +134,14 @@ export interface PluginInfo {
   dependencies: readonly { name: string; range: string }[];
   callbacks: readonly string[];
   violations: number;
+  /** The limits the plugin runs with (after defaults and caps; seed 002's get_resource_limits). Empty until loaded. */
+  limits: Readonly<Limits>;
+  /** The capabilities the host grants this plugin (the effective set is `capabilities`). */
+  grants: readonly string[];
+  /** "trusted" only for a native plugin the host approved to run in process. */
+  trust: TrustLevel;
+  /** Where a component runs (v8: in-process or worker); undefined for native plugins and until loaded. */
+  isolation: Isolation | undefined;
 }
 
 export interface DispatchResult {
@@ -161,6 +175,9 @@ class Entry {
   capabilities: readonly string[] = [];
   config: Record<string, unknown> = {};
   limits: Limits = {};
+  grants: readonly string[] = [];
+  trust: TrustLevel = "untrusted";
+  isolation: Isolation | undefined;
   /** The entry's bytes as verified: every instantiation (restarts too) uses these, not the file again. */
   entryBytes: Uint8Array | undefined;
   logger: Logger;
@@ -343,9 +360,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   constructor(options: RegistryOptions = {}) {
     super();
     this.#options = options;
-    this.#logger = options.logger ?? createLogger();
+    this.#logger = options.logger ?? createLogger(options.logLevel);
     this.#hostCallOptions = { ...DEFAULT_HOST_CALL_OPTIONS, ...options.hostCalls };
-    this.#recovery = { ...DEFAULT_RECOVERY, ...options.recovery };
+    this.#recovery = recoveryPolicy(options.recovery);
     this.#cacheDir = options.cacheDir === false ? undefined : path.resolve(options.cacheDir ?? defaultCacheDir());
     this.#trust = options.signatures ? compileTrustList(options.signatures) : undefined;
   }
@@ -363,6 +380,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (existing && existing.state !== "unloaded") return this.#info(existing);
     const entry = this.#track(manifest);
     return this.#info(entry);
+  }
+
+  /** Discover the plugins in the `pluginDirs` option's directories (the host config's `pluginDirs`). */
+  async discoverPluginDirs(): Promise<PluginInfo[]> {
+    for (const dir of this.#options.pluginDirs ?? []) await this.scanDirectory(dir);
+    return this.listAvailable();
   }
 
   /** Discover every plugin under `dir` (manifests up to three levels deep). Returns how many were found. */
@@ -448,44 +471,31 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         throw new ResolutionError(`requires ${dep.name} ${dep.range}, but ${d.manifest.version} is loaded`, { plugin: m.name });
       }
     }
-    entry.capabilities = effectiveCapabilities(m.capabilities, m.optionalCapabilities, this.#grantsFor(m.name), m.name);
+    const o = this.#options;
+    // Policy (policy.ts): the host decides, the manifest asks.
+    entry.trust = m.kind === "native" ? nativeTrust(m.name, m.trust, o.trustedNative) : "untrusted";
+    // Relative fs grants given to the library resolve against the working directory.
+    entry.grants = grantsFor(o.grants, m.name);
+    entry.capabilities = effectiveCapabilities(m.capabilities, m.optionalCapabilities, entry.grants, m.name);
     // No plugin may reach the compile cache or plughost's own files.
     checkProtectedGrants(entry.capabilities, protectedPaths(this.#cacheDir), m.name);
-    entry.config = resolvePluginConfig(m, this.#options.config?.[m.name]);
-    entry.limits = this.#limitsFor(m);
-  }
-
-  #grantsFor(name: string): readonly string[] {
-    const g = this.#options.grants;
-    if (!g) return [];
-    const byName = g as Record<string, readonly string[]>;
-    const list = Array.isArray(g) ? (g as readonly string[]) : [...(byName["*"] ?? []), ...(byName[name] ?? [])];
-    // Relative fs grants given to the library resolve against the working directory.
-    return list.map((c) => normalizeCapability(c, { baseDir: process.cwd(), plugin: name }));
-  }
-
-  #limitsFor(m: Manifest): Limits {
-    const configured = this.#options.defaultLimits;
-    const out: Limits = configured === "unlimited" ? {} : { ...DEFAULT_LIMITS };
-    if (configured !== "unlimited") {
-      for (const key of Object.keys(configured ?? {}) as (keyof Limits)[]) {
-        if (configured![key] !== undefined) out[key] = configured![key];
-      }
-    }
-    // The host decides, the manifest asks: without a `maxLimits` entry the
-    // default is also the ceiling, so a manifest can lower a limit but never
-    // raise it past what the host configured (or the built-in default).
-    const max: Limits = { ...out, ...this.#options.maxLimits };
-    for (const key of Object.keys(m.limits) as (keyof Limits)[]) {
-      const requested = m.limits[key];
-      if (requested !== undefined) out[key] = requested;
-    }
-    // Neither a default nor a request goes past the host's maximum.
-    for (const key of Object.keys(out) as (keyof Limits)[]) {
-      const cap = max[key];
-      if (cap !== undefined && out[key]! > cap) out[key] = cap;
-    }
-    return out;
+    entry.config = resolvePluginConfig(m, o.config?.[m.name]);
+    entry.limits = effectiveLimits(m.limits, o, (field, requested, max) =>
+      entry.logger.warn({ field, requested, max }, `limits.${field} ${requested} lowered to the host's maximum ${max}`),
+    );
+    entry.isolation =
+      entry.engine !== "v8"
+        ? entry.engine === "wasmtime"
+          ? (m.isolation ?? o.isolation ?? "in-process")
+          : undefined
+        : v8Isolation({
+            plugin: m.name,
+            manifestIsolation: m.isolation,
+            manifestDeadlineMs: m.limits.deadlineMs,
+            hostIsolation: o.isolation,
+            requireDeadlines: o.requireDeadlines,
+            deadlineMs: entry.limits.deadlineMs,
+          });
   }
 
   /** compile + instantiate with scoped imports (engine-specific). */
@@ -498,6 +508,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         logger: entry.logger,
         callbacks: entry.callbacks,
         capabilities: entry.capabilities,
+        events: this.#options.events ?? DEFAULT_EVENT_POLICY,
         metrics: entry.metrics,
         config: () => entry.config,
         onRegistered: (event) => this.#subscribe(entry, event),
@@ -519,8 +530,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       limits: entry.limits,
       host,
       cacheDir: this.#cacheDir,
-      isolation: m.isolation ?? this.#options.isolation ?? "in-process",
-      trust: m.trust,
+      isolation: entry.isolation ?? "in-process",
+      trust: entry.trust,
       onViolation: (kind, detail) => {
         if (FAULT_KINDS.has(kind)) stopped.reported = true;
         this.recordViolation(m.name, kind, detail);
@@ -836,6 +847,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       dependencies: m.dependencies.map((d) => ({ name: d.name, range: d.range })),
       callbacks: [...e.callbacks],
       violations: e.violations.count,
+      limits: { ...e.limits },
+      grants: e.grants,
+      trust: e.trust,
+      isolation: e.isolation,
     };
   }
 

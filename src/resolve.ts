@@ -4,9 +4,9 @@
  * after its dependencies.
  */
 import semver from "semver";
-import { ApiVersionMismatch, ResolutionError } from "./errors.js";
+import { ResolutionError } from "./errors.js";
 import type { Manifest } from "./manifest.js";
-import { HOST_WIT_VERSION } from "./version.js";
+import { checkApiRange, HOST_WIT_VERSION } from "./version.js";
 
 export interface LoadedPlugin {
   name: string;
@@ -26,10 +26,7 @@ type Resolvable = Pick<Manifest, "name" | "version" | "dependencies" | "file">;
  * accepts 0.1.x but not 0.2.0. Prereleases of the host are matched too.
  */
 export function checkApiVersion(manifest: Pick<Manifest, "name" | "apiVersion">, hostVersion: string = HOST_WIT_VERSION): void {
-  const range = semver.validRange(manifest.apiVersion);
-  if (range === null || !semver.satisfies(hostVersion, range, { includePrerelease: true })) {
-    throw new ApiVersionMismatch(hostVersion, manifest.apiVersion, { plugin: manifest.name });
-  }
+  checkApiRange(manifest.name, manifest.apiVersion, hostVersion);
 }
 
 function satisfies(version: string, range: string): boolean {
@@ -77,8 +74,11 @@ export function resolveLoadOrder<M extends Resolvable>(manifests: readonly M[], 
         problems.push(
           `"${m.name}" needs "${dep.name}" ${dep.range}${dep.optional ? " (optional)" : ""}, but ${dep.name} is ${version}; install a ${dep.name} that matches ${dep.range}, or change the range in ${m.file}`,
         );
-      } else if (inSet) before.push(dep.name);
-      else continue;
+      } else {
+        if (inSet) before.push(dep.name);
+        continue;
+      }
+      // The plugin whose dependency failed, not merely the first with a dependency.
       firstPlugin ??= m.name;
     }
     edges.set(m.name, before);

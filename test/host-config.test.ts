@@ -13,6 +13,7 @@ import {
   validateHostConfig,
 } from "../src/host-config.js";
 import type { ManifestProblem } from "../src/errors.js";
+import { DEFAULT_LIMITS } from "../src/policy.js";
 
 const temps: string[] = [];
 function tempDir(files: Record<string, string> = {}): string {
@@ -54,6 +55,8 @@ describe("validateHostConfig", () => {
       pluginDirs: [],
       config: {},
       logLevel: "info",
+      trustedNative: [],
+      requireDeadlines: false,
       source: "empty",
       baseDir: "/etc/plughost",
     });
@@ -185,34 +188,54 @@ describe("loadHostConfig", () => {
     expect(HOST_CONFIG_SCHEMA_PATH.endsWith(path.join("schema", "host-config.schema.json"))).toBe(true);
     const schema = JSON.parse(readFileSync(HOST_CONFIG_SCHEMA_PATH, "utf8")) as { properties: Record<string, unknown> };
     expect(Object.keys(schema.properties).sort()).toEqual(
-      ["$schema", "cacheDir", "config", "defaultLimits", "engine", "grants", "isolation", "logLevel", "maxLimits", "pluginDirs", "policy", "signatures"].sort(),
+      [
+        "$schema",
+        "cacheDir",
+        "config",
+        "defaultLimits",
+        "engine",
+        "grants",
+        "isolation",
+        "logLevel",
+        "maxLimits",
+        "pluginDirs",
+        "policy",
+        "requireDeadlines",
+        "signatures",
+        "trustedNative",
+      ].sort(),
     );
   });
 });
 
-describe("effectiveLimits", () => {
+describe("effectiveLimits (the registry's rule, policy.ts)", () => {
   const host = { defaultLimits: { fuel: 1000, deadlineMs: 50 }, maxLimits: { fuel: 5000, memoryBytes: 1 << 20 } };
+  const builtIn = { tableElements: 1_000_000, initDeadlineMs: 10_000, unloadGraceMs: 2_000 };
 
-  it("takes the manifest's request, falling back to the host default", () => {
-    expect(effectiveLimits({ fuel: 2000, tableElements: 10 }, host)).toEqual({ fuel: 2000, deadlineMs: 50, memoryBytes: 1 << 20, tableElements: 10 });
+  it("takes the manifest's request, falling back to the host default over the built-in defaults", () => {
+    // tableElements 10 lowers the built-in default; memory falls back to the default, capped by the max.
+    expect(effectiveLimits({ fuel: 2000, tableElements: 10 }, host)).toEqual({ ...builtIn, fuel: 2000, deadlineMs: 50, memoryBytes: 1 << 20, tableElements: 10 });
   });
 
-  it("clamps a request above the max and reports it", () => {
+  it("clamps a request above the max (else above the default) and reports it", () => {
     const clamps: unknown[] = [];
-    const limits = effectiveLimits({ fuel: 9999, memoryBytes: 1 << 30 }, host, (...args) => clamps.push(args));
-    expect(limits).toEqual({ fuel: 5000, memoryBytes: 1 << 20, deadlineMs: 50 });
+    const limits = effectiveLimits({ fuel: 9999, memoryBytes: 1 << 30, deadlineMs: 80 }, host, (...args) => clamps.push(args));
+    expect(limits).toEqual({ ...builtIn, fuel: 5000, memoryBytes: 1 << 20, deadlineMs: 50 });
     expect(clamps).toEqual([
       ["fuel", 9999, 5000],
       ["memoryBytes", 1 << 30, 1 << 20],
+      ["deadlineMs", 80, 50],
     ]);
   });
 
-  it("applies a max even when nothing asked for that limit", () => {
-    expect(effectiveLimits({}, { maxLimits: { deadlineMs: 10 } })).toEqual({ deadlineMs: 10 });
+  it("applies a max even when nothing asked for that limit, under \"unlimited\" too", () => {
+    expect(effectiveLimits({}, { maxLimits: { deadlineMs: 10 } })).toMatchObject({ deadlineMs: 10, fuel: 1_000_000_000 });
+    expect(effectiveLimits({}, { defaultLimits: "unlimited", maxLimits: { deadlineMs: 10 } })).toEqual({ deadlineMs: 10 });
   });
 
-  it("leaves everything unmetered without a host config", () => {
-    expect(effectiveLimits({})).toEqual({});
-    expect(effectiveLimits({ fuel: 7 })).toEqual({ fuel: 7 });
+  it("gives the finite built-in defaults without a host config; only \"unlimited\" leaves a plugin unmetered", () => {
+    expect(effectiveLimits({})).toEqual(DEFAULT_LIMITS);
+    expect(effectiveLimits({ fuel: 7 })).toEqual({ ...DEFAULT_LIMITS, fuel: 7 });
+    expect(effectiveLimits({}, { defaultLimits: "unlimited" })).toEqual({});
   });
 });

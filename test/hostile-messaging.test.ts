@@ -43,7 +43,8 @@ afterEach(async () => {
 });
 
 const newRegistry = (mode: Options, options: Options = {}) =>
-  (registry = new PluginRegistry({ logger: pino({ level: "silent" }), cacheDir: false, ...mode, ...options }));
+  // trustedNative: the native relays below that ask for trust = "trusted" are approved by the host.
+  (registry = new PluginRegistry({ logger: pino({ level: "silent" }), cacheDir: false, trustedNative: () => true, ...mode, ...options }));
 
 /** A copy of the fixture under another name (and, optionally, declaring capabilities). */
 const named = (name: string, caps?: string[]) =>
@@ -231,10 +232,12 @@ describe.each(modes)("hostile messaging on %s", (label, mode) => {
   describe("events:publish / events:subscribe wildcards match as documented", () => {
     // docs/capabilities.md: "A trailing `*` matches a prefix": order.* covers order.created, not orders.x nor order.
     it("events:publish:order.* allows order.created and refuses orders.x and order", async () => {
-      const caps = ["events:publish:order.*"];
+      // Under "strict", init's registrations need a subscribe capability too.
+      const caps = ["events:publish:order.*", "events:subscribe:*"];
       const replies = { good: "order.created", near: "orders.x", bare: "order" };
       newRegistry(mode, {
         grants: caps,
+        events: "strict", // the documented mode in which events:* capabilities gate publishing
         config: Object.fromEntries(Object.entries(replies).map(([n, reply]) => [n, { reply }])),
       });
       const handles = Object.fromEntries(
@@ -248,7 +251,7 @@ describe.each(modes)("hostile messaging on %s", (label, mode) => {
 
     it("events:subscribe:order.* lets init register order.created and refuses orders.x", async () => {
       const caps = ["events:subscribe:order.*"];
-      newRegistry(mode, { grants: caps, violationThreshold: 1000, config: { good: { listen: "order.created" }, near: { listen: "orders.x" } } });
+      newRegistry(mode, { grants: caps, events: "strict", violationThreshold: 1000, config: { good: { listen: "order.created" }, near: { listen: "orders.x" } } });
       const good = await registry!.load(named("good", caps));
       expect(good.callbacks).toContain("order.created");
       // init's register-callback("orders.x") is denied: init returns 200 + PLUGHOST_ERR_DENIED.

@@ -31,7 +31,8 @@ afterEach(async () => {
 });
 
 const newRegistry = (opts: ConstructorParameters<typeof PluginRegistry>[0] = {}) =>
-  (registry = new PluginRegistry({ logger: pino({ level: "silent" }), cacheDir: false, ...opts }));
+  // Running a library in process is the host's decision: these tests approve their trusted fixtures by name.
+  (registry = new PluginRegistry({ logger: pino({ level: "silent" }), cacheDir: false, trustedNative: ["nodelete", "basic-trusted"], ...opts }));
 
 describe("native plugins in the registry", () => {
   it("unload reports a library dlclose cannot release as ResourceCleanupFailed, and still unloads", async () => {

@@ -8,7 +8,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ApiVersionMismatch, InvalidPluginBinary, InvocationFailed } from "../errors.js";
+import { InvalidPluginBinary, InvocationFailed } from "../errors.js";
+import { checkBuiltApiVersion } from "../version.js";
 import type { HostCalls, LogLevel, MessageFailure, MessageOutcome, RegisterOutcome } from "../engine.js";
 import { LOG_LEVELS } from "../engine.js";
 
@@ -49,13 +50,10 @@ export function unpackApiVersion(v: number): string {
   return `${(v >>> 16) & 0xffff}.${(v >>> 8) & 0xff}.${v & 0xff}`;
 }
 
-/** A plugin that exports `plugin_api_version` must share the host's major version. */
+/** A plugin that exports `plugin_api_version` must be built for a compatible API (src/version.ts has the rule). */
 export function checkApiVersion(plugin: string, hostVersion: string, pluginApi: number | undefined): void {
   if (pluginApi === undefined) return;
-  const host = packApiVersion(hostVersion);
-  if (host >>> 16 !== pluginApi >>> 16) {
-    throw new ApiVersionMismatch(hostVersion, unpackApiVersion(pluginApi), { plugin });
-  }
+  checkBuiltApiVersion(plugin, unpackApiVersion(pluginApi), hostVersion);
 }
 
 interface Slot {

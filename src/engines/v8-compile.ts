@@ -7,8 +7,8 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { cacheMac, macMatches, openCache, warnCacheRebuilt, type CacheRoot } from "../cache-dir.js";
-import { ApiVersionMismatch, InvalidPluginBinary } from "../errors.js";
-import { HOST_WIT_VERSION } from "../version.js";
+import { InvalidPluginBinary } from "../errors.js";
+import { checkBuiltApiVersion } from "../version.js";
 
 /** The `instantiate` function jco generates in instantiation mode. */
 export type GlueInstantiate = (
@@ -143,12 +143,7 @@ function checkWorld(exports: readonly string[], options: { file: string; plugin:
       { plugin: options.plugin },
     );
   }
-  const version = guest.slice(GUEST_INTERFACE.length + 1);
-  const [major, minor] = version.split(".");
-  const [hostMajor, hostMinor] = HOST_WIT_VERSION.split(".");
-  // Semver: 0.x versions are incompatible across minors, others across majors.
-  const compatible = major === hostMajor && (major !== "0" || minor === hostMinor);
-  if (!compatible) throw new ApiVersionMismatch(HOST_WIT_VERSION, version, { plugin: options.plugin });
+  checkBuiltApiVersion(options.plugin, guest.slice(GUEST_INTERFACE.length + 1));
 }
 
 const GLUE_SEAL = "plughost-v8-glue-1";

@@ -10,8 +10,8 @@
 import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
 import path from "node:path";
 import { openCache, warnCacheRebuilt } from "../cache-dir.js";
-import { ApiVersionMismatch, CacheUnsafe, InvalidPluginBinary } from "../errors.js";
-import { HOST_WIT_VERSION } from "../version.js";
+import { CacheUnsafe, InvalidPluginBinary } from "../errors.js";
+import { checkBuiltApiVersion } from "../version.js";
 import { loadAddon, STATE_CELLS, type NativeComponent, type WasmtimeAddon } from "./wasmtime-addon.js";
 import { checkImports, wasiGrant } from "./wasmtime-capabilities.js";
 import { mapNativeError } from "./wasmtime-errors.js";
@@ -81,13 +81,8 @@ export function wasmtimeAddon(): WasmtimeAddon {
   return loadAddon();
 }
 
-const major = (v: string) => {
-  const [a = "0", b = "0"] = v.split(".");
-  // 0.x: the minor version is the breaking one.
-  return a === "0" ? `0.${b}` : a;
-};
 
-/** The component must export the guest interface, against a host of our major version. */
+/** The component must export the guest interface, built for a compatible API version (src/version.ts). */
 function checkContract(component: NativeComponent, request: LoadRequest): void {
   const guest = component.exports().find((e) => e.startsWith("plughost:plugin/guest"));
   if (!guest) {
@@ -97,8 +92,6 @@ function checkContract(component: NativeComponent, request: LoadRequest): void {
   }
   for (const name of [guest, ...component.imports().filter((i) => i.startsWith("plughost:plugin/"))]) {
     const version = /@(.+)$/.exec(name)?.[1];
-    if (version && major(version) !== major(HOST_WIT_VERSION)) {
-      throw new ApiVersionMismatch(HOST_WIT_VERSION, version, { plugin: request.plugin });
-    }
+    if (version) checkBuiltApiVersion(request.plugin, version);
   }
 }
