@@ -65,7 +65,11 @@ export interface LoadRequest {
   cacheDir?: string;
   isolation?: Isolation;
   trust?: TrustLevel;
-  /** Called when the engine observes a violation that did not fail the call (e.g. a refused memory.grow). */
+  /**
+   * Called when the engine observes a violation that did not fail the call (e.g. a refused memory.grow), or
+   * when it stopped the instance itself (kinds fuel, deadline, crash, trap: e.g. the native sandbox killing a
+   * helper between calls). After such a report the registry does not record the fault a call then gets again.
+   */
   onViolation?: (kind: ViolationKind, detail: string) => void;
 }
 
