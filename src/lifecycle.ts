@@ -48,19 +48,19 @@ const TRANSITIONS: Record<PluginState, readonly PluginState[]> = {
   unloaded: ["loading"],
   loading: ["loaded"],
   loaded: ["initializing", "unloading"],
-  // stopped -> initializing is a restart after recovery.
   initializing: ["active"],
   active: ["suspended", "stopping"],
   suspended: ["active", "stopping"],
   stopping: ["stopped"],
+  // stopped -> initializing: a stopped instance initialised again.
   stopped: ["initializing", "unloading"],
   unloading: ["unloaded"],
-  // From error a plugin is restarted (re-instantiated) or unloaded.
+  // From error a plugin is restarted after a fault (re-instantiated: error -> loading) or unloaded.
   error: ["loading", "unloading"],
 };
 
 export function canTransition(from: PluginState, to: PluginState): boolean {
-  // `error` is reachable from every state (DESIGN.md).
+  // `error` is reachable from every state: a fault, a failed load or a failed teardown can happen in any of them.
   return to === "error" || TRANSITIONS[from].includes(to);
 }
 
