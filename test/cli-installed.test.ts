@@ -3,7 +3,7 @@
 // bin symlink and npx, and `plughost new` scaffolds checked for absolute paths, built and tested.
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -112,6 +112,16 @@ describe("the installed CLI (npm's bin symlink, npx)", () => {
     expect(sub.stdout).toContain("plughost build");
   }, 60_000);
 
+  it("a global-style install: the command is a symlink in another bin directory, run from an unrelated directory", () => {
+    // npm -g links <prefix>/bin/plughost to <prefix>/lib/node_modules/plughost/dist/cli.js the same way.
+    const bin = path.join(tmp, "global-bin");
+    mkdirSync(bin, { recursive: true });
+    symlinkSync(path.join(project, "node_modules", "plughost", "dist", "cli.js"), path.join(bin, "plughost"));
+    const r = sh("plughost", ["--version"], tmpdir(), { env: { ...env, PATH: `${bin}${path.delimiter}${env.PATH ?? ""}` } });
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toContain(`plughost ${repoPackage.version}`);
+  });
+
   it("--json errors are JSON on stdout (usage errors and plughost errors)", () => {
     const usage = npx(["validate", "--json"]);
     expect(usage.status).toBe(2);
@@ -180,6 +190,16 @@ describe("the installed CLI (npm's bin symlink, npx)", () => {
       expect(strict.status).toBe(1);
       expect(strict.stdout).not.toContain('"event":"greet"');
       expect(JSON.parse(strict.stdout.trim().split("\n").pop()!)).toMatchObject({ error: "E_INVALID_BINARY", plugin: "run-bad" });
+    }, 60_000);
+
+    it("on the wasmtime engine too (the repository's CLI: the installed package has no addon yet)", () => {
+      const good = plugin("wt-good", greet("wt-good"), hello());
+      const bad = plugin("wt-bad", greet("wt-bad"), new TextEncoder().encode("garbage"));
+      const r = sh(process.execPath, [path.join(root, "dist", "cli.js"), "run", bad, good, "--engine", "wasmtime", "--event", "greet=world", "--json"], project);
+      expect(r.status, r.out).toBe(1);
+      const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines).toContainEqual(expect.objectContaining({ loadFailed: path.join(bad, "plugin.toml"), error: "E_INVALID_BINARY" }));
+      expect(lines).toContainEqual({ event: "greet", plugin: "wt-good", status: 0 });
     }, 60_000);
 
     it("a capability error says how to grant it: --grant and the config file's grants", () => {
@@ -264,9 +284,15 @@ describe("plughost new: scaffolds that can be committed", () => {
   it("rust: no absolute path (the crate by a path into node_modules/plughost); cargo test runs real tests", () => {
     const dir = scaffold("rust", "rust-plugin");
     expect(readFileSync(path.join(dir, "Cargo.toml"), "utf8")).toContain('plughost = { path = "../node_modules/plughost/guest-sdks/rust" }');
-    const t = sh("cargo", ["test", "--offline"], dir, { env: { ...env, CARGO_TARGET_DIR: path.join(tmp, "rust-host-target") } });
+    // A target directory kept between runs (the plugin's own would be rebuilt from nothing each time).
+    const t = sh("cargo", ["test", "--offline"], dir, { env: { ...env, CARGO_TARGET_DIR: path.join(root, ".cache", "rust-host-target") } });
     expect(t.status, t.out).toBe(0);
     expect(t.out).toMatch(/test result: ok\. 2 passed; 0 failed/);
+    // The repository's build (the Rust route of the installed package is not settled yet); the relative path builds.
+    const b = sh(process.execPath, [path.join(root, "dist", "cli.js"), "build", dir], project);
+    expect(b.status, b.out).toBe(0);
+    const run = sh(process.execPath, ["test.mjs"], dir);
+    expect(run.status, run.out).toBe(0);
   }, 600_000);
 
   it("go: no absolute path (the SDK by a path into node_modules/plughost); go test passes; the build's workspace is temporary", () => {
