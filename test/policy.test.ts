@@ -2,6 +2,7 @@
 // where a v8 plugin runs are computed in src/policy.ts for the registry and the
 // host config alike, and what runs is what PluginInfo reports. Each case here
 // failed before the policy module existed.
+import { spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -216,6 +217,41 @@ describe("events policy, as documented", () => {
     const registry = newRegistry({ ...api.registryOptionsFrom(config), logger: silentLogger(), cacheDir });
     const found = await registry.discoverPluginDirs();
     expect(found.map((i) => i.name).sort()).toEqual(["found-one", "found-two"]);
+  });
+});
+
+describe("plughost run reads pluginDirs and logLevel from the host config", () => {
+  const cli = path.join(root, "dist", "cli.js");
+  /** A config dir with plugins/hello (examples/c/hello) and plughost.config.json. */
+  function host(logLevel: string): string {
+    const dir = temp("cli");
+    cpSync(path.join(root, "examples", "c", "hello"), path.join(dir, "plugins", "hello"), { recursive: true });
+    writeFileSync(path.join(dir, "plughost.config.json"), JSON.stringify({ pluginDirs: ["plugins"], logLevel }));
+    return path.join(dir, "plughost.config.json");
+  }
+  const run = (args: string[]) => {
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    delete env.PLUGHOST_LOG_LEVEL; // the config's logLevel applies when the environment does not override it
+    return spawnSync(process.execPath, [cli, "run", ...args], { encoding: "utf8", env });
+  };
+
+  it("with no plugin named, loads every plugin in pluginDirs; a plain name is found there", () => {
+    const config = host("silent");
+    for (const args of [[], ["hello-c"]]) {
+      const r = run([...args, "--config", config, "--event", "greet=world", "--json"]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout.trim().split("\n").map((l) => JSON.parse(l) as unknown)).toContainEqual({ event: "greet", plugin: "hello-c", status: 0 });
+    }
+  });
+
+  it("logLevel sets the level of the host's log (stderr)", () => {
+    const withPlugin = (config: string) => [path.join(path.dirname(config), "plugins", "hello"), "--config", config, "--event", "greet=world"];
+    const quiet = run(withPlugin(host("silent")));
+    const chatty = run(withPlugin(host("info")));
+    expect(quiet.status).toBe(0);
+    expect(chatty.status).toBe(0);
+    expect(quiet.stderr).toBe("");
+    expect(chatty.stderr).toMatch(/"plugin":"hello-c"/);
   });
 });
 
