@@ -167,6 +167,19 @@ describe("the installed CLI (npm's bin symlink, npx)", () => {
       expect(fakeSo.report.problems).toContainEqual({ code: "E_INVALID_BINARY", message: expect.stringMatching(/does not export plugin_init and plugin_teardown/) });
     }, 60_000);
 
+    it("a core module, and a component of another world: E_INVALID_BINARY naming the plughost world", async () => {
+      const { parse, componentEmbed, componentNew } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+      const core = await parse('(module (func (export "run") (result i32) i32.const 1) (memory (export "memory") 1))');
+      const coreOnly = validate(plugin("core-only", toml("core-only"), core));
+      expect(coreOnly.status).toBe(1);
+      expect(coreOnly.report.problems).toContainEqual({ code: "E_INVALID_BINARY", message: expect.stringContaining("not a component") });
+      const witSource = "package test:other@1.0.0;\nworld other {\n  export run: func() -> s32;\n}\n";
+      const other = await componentNew(await componentEmbed({ binary: core, witSource, world: "other" }));
+      const r = validate(plugin("other-world", toml("other-world"), other));
+      expect(r.status).toBe(1);
+      expect(r.report.problems).toContainEqual({ code: "E_INVALID_BINARY", message: expect.stringMatching(/another world[\s\S]*plughost:plugin\/guest/) });
+    }, 60_000);
+
     it("imports the declared capabilities do not cover: E_MISSING_IMPORT naming the interface and the capability", () => {
       const r = validate(plugin("undeclared", toml("undeclared"), random()));
       expect(r.status).toBe(1);
