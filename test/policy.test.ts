@@ -61,12 +61,12 @@ function plain(name: string, extra = ""): string {
 }
 
 /** A native fixture under `name`, asking for `trust`. */
-function native(fixtureName: string, name: string, trust: "trusted" | "untrusted"): string {
+function native(fixtureName: string, name: string, trust: "trusted" | "untrusted", extra = ""): string {
   const dir = temp(name);
   copyFileSync(fixture(fixtureName), path.join(dir, `${fixtureName}.so`));
   writeFileSync(
     path.join(dir, "plugin.toml"),
-    `name = "${name}"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "${fixtureName}.so"\ntrust = "${trust}"\n`,
+    `name = "${name}"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "${fixtureName}.so"\ntrust = "${trust}"\n${extra}`,
   );
   return dir;
 }
@@ -202,6 +202,27 @@ describe("events policy, as documented", () => {
       // Under "strict" the bystander, too, subscribes only under a declared, granted capability.
       await bystanderAnswers(registry, 'capabilities = ["events:subscribe:echo"]\n');
     }, 60_000);
+  });
+
+  // The native fixture `basic`: `emit <name>` returns -3 (-1 - denied) when the policy refuses it.
+  describe.each(["untrusted", "trusted"] as const)("native (%s)", (trust) => {
+    const caps = (events: string[]) => `capabilities = ${JSON.stringify(events)}\n`;
+    it('"open": a native plugin that declares events:publish:allowed may still publish another event', async () => {
+      const events = ["events:subscribe:*", "events:publish:allowed"];
+      const registry = newRegistry({ grants: events, trustedNative: ["open-native"], cacheDir: false });
+      const p = await registry.load(native("basic", "open-native", trust, caps(events)));
+      expect(await p.invoke("emit", enc("undeclared"))).toBe(0);
+    }, 30_000);
+
+    it('"strict": a native plugin without events:publish cannot publish', async () => {
+      const events = ["events:subscribe:*"];
+      const registry = newRegistry({ grants: events, events: "strict", trustedNative: ["strict-native"], cacheDir: false });
+      const p = await registry.load(native("basic", "strict-native", trust, caps(events)));
+      expect(await p.invoke("emit", enc("anything"))).toBe(-3);
+      expect(registry.violations("strict-native").map((v) => v.kind)).toEqual(["capability"]);
+      const other = await registry.load(native("basic", "other-native", "untrusted", caps(events)));
+      expect(await other.invoke("echo", echo)).toBeGreaterThanOrEqual(0);
+    }, 30_000);
   });
 
   it("policy.events, pluginDirs and logLevel of the host config reach the registry options", () => {
