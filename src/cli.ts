@@ -10,12 +10,13 @@ import { fileURLToPath } from "node:url";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { pino, destination } from "pino";
 import { capabilityNeeded } from "./capability-imports.js";
-import { CapabilityDenied, MissingImportError, PlughostError } from "./errors.js";
+import { CapabilityDenied, InvalidPluginBinary, MissingImportError, PlughostError } from "./errors.js";
 import { HOST_CONFIG_FILES, loadHostConfig, registryOptionsFrom } from "./host-config.js";
 import { HotReloader } from "./hot-reload.js";
 import { loadManifest, MANIFEST_FILES, type Manifest } from "./manifest.js";
 import { PluginRegistry, type PluginHandle, type RegistryOptions } from "./registry.js";
 import { checkApiVersion, resolveLoadOrder } from "./resolve.js";
+import { MAX_ENTRY_BYTES, readRegularFile } from "./safe-read.js";
 import { HOST_WIT_VERSION } from "./version.js";
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -172,7 +173,9 @@ const commands: Record<string, Command> = {
         wasmPath = m.entryPath;
         manifestInfo = { name: m.name, version: m.version, apiVersion: m.apiVersion, capabilities: m.capabilities, hooks: m.hooks };
       }
-      const bytes = new Uint8Array(readFileSync(wasmPath));
+      const bytes = await readRegularFile(wasmPath, { maxBytes: MAX_ENTRY_BYTES, what: "the component" }).catch((err: unknown) => {
+        throw new InvalidPluginBinary(wasmPath, err instanceof Error ? err.message : String(err));
+      });
       const { checkComponentHeader, compileComponent } = await import("./engines/v8-compile.js");
       checkComponentHeader(bytes, wasmPath, manifestInfo?.name as string ?? path.basename(wasmPath));
       const { componentWit } = await import("@bytecodealliance/jco-transpile/wasm-tools");
@@ -403,7 +406,14 @@ async function entryProblems(m: Manifest): Promise<{ code: string; message: stri
   } catch (err) {
     add(err);
   }
-  const bytes = new Uint8Array(readFileSync(m.entryPath));
+  let bytes: Uint8Array;
+  try {
+    // As the registry reads it: a regular file inside the plugin, under the entry size cap.
+    bytes = await readRegularFile(m.entryPath, { maxBytes: MAX_ENTRY_BYTES, within: m.dir, what: "the entry file" });
+  } catch (err) {
+    problems.push({ code: "E_INVALID_BINARY", message: `${m.entryPath}: ${err instanceof Error ? err.message : String(err)}` });
+    return problems;
+  }
   if (m.kind === "native") {
     const problem = nativeLibraryProblem(bytes);
     if (problem) problems.push({ code: "E_INVALID_BINARY", message: `${m.entryPath}: ${problem}` });

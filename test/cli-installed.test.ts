@@ -3,7 +3,7 @@
 // bin symlink and npx, and `plughost new` scaffolds checked for absolute paths, built and tested.
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -178,6 +178,19 @@ describe("the installed CLI (npm's bin symlink, npx)", () => {
       const r = validate(plugin("other-world", toml("other-world"), other));
       expect(r.status).toBe(1);
       expect(r.report.problems).toContainEqual({ code: "E_INVALID_BINARY", message: expect.stringMatching(/another world[\s\S]*plughost:plugin\/guest/) });
+    }, 60_000);
+
+    it("an entry over the entry size cap is refused before it is read (validate and inspect), in bounded time", () => {
+      const dir = plugin("huge", toml("huge"), new Uint8Array(0));
+      truncateSync(path.join(dir, "plugin.wasm"), 300 * 1024 * 1024); // sparse: no disk, no memory
+      const started = Date.now();
+      const r = validate(dir);
+      expect(r.status).toBe(1);
+      expect(r.report.problems).toContainEqual({ code: "E_INVALID_BINARY", message: expect.stringMatching(/more than the 268435456-byte cap/) });
+      const inspect = npx(["inspect", path.join(dir, "plugin.wasm"), "--json"]);
+      expect(inspect.status).toBe(1);
+      expect(JSON.parse(inspect.stdout)).toMatchObject({ error: "E_INVALID_BINARY", message: expect.stringMatching(/byte cap/) });
+      expect(Date.now() - started).toBeLessThan(20_000);
     }, 60_000);
 
     it("imports the declared capabilities do not cover: E_MISSING_IMPORT naming the interface and the capability", () => {
