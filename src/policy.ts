@@ -124,6 +124,12 @@ export function nativeTrust(plugin: string, requested: TrustLevel | undefined, t
 
 export const DEFAULT_EVENT_POLICY: EventPolicy = "open";
 
+/** The events policy option, checked: anything but "open" or "strict" is `PolicyInvalid`. */
+export function eventPolicy(value: unknown = DEFAULT_EVENT_POLICY): EventPolicy {
+  if (value === "open" || value === "strict") return value;
+  throw new PolicyInvalid("events", `is ${JSON.stringify(value)}; use "open" (the default) or "strict"`);
+}
+
 /**
  * Whether a plugin may subscribe to / publish `event`. "open": every plugin
  * may, whatever it declares. "strict": only with an `events:<kind>:` capability

@@ -51,8 +51,8 @@ import { readEntry, verifyIntegrity } from "./verify.js";
 import { HOST_WIT_VERSION } from "./version.js";
 import type { EventPolicy } from "./capabilities.js";
 import {
-  DEFAULT_EVENT_POLICY,
   effectiveLimits,
+  eventPolicy,
   grantsFor,
   nativeTrust,
   recoveryPolicy,
@@ -351,6 +351,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #logger: Logger;
   readonly #hostCallOptions: HostCallOptions;
   readonly #recovery: RecoveryPolicy;
+  readonly #events: EventPolicy;
   readonly #cacheDir: string | undefined;
   readonly #trust: TrustList | undefined;
   readonly #reloads = new Map<string, Promise<PluginHandle>>();
@@ -363,6 +364,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#logger = options.logger ?? createLogger(options.logLevel);
     this.#hostCallOptions = { ...DEFAULT_HOST_CALL_OPTIONS, ...options.hostCalls };
     this.#recovery = recoveryPolicy(options.recovery);
+    this.#events = eventPolicy(options.events);
     this.#cacheDir = options.cacheDir === false ? undefined : path.resolve(options.cacheDir ?? defaultCacheDir());
     this.#trust = options.signatures ? compileTrustList(options.signatures) : undefined;
   }
@@ -508,7 +510,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         logger: entry.logger,
         callbacks: entry.callbacks,
         capabilities: entry.capabilities,
-        events: this.#options.events ?? DEFAULT_EVENT_POLICY,
+        events: this.#events,
         metrics: entry.metrics,
         config: () => entry.config,
         onRegistered: (event) => this.#subscribe(entry, event),

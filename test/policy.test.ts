@@ -371,6 +371,11 @@ describe("smaller policy defects", () => {
     );
   });
 
+  it("an unknown events policy is a typed error", () => {
+    expect(() => new PluginRegistry({ logger: silentLogger(), events: "strikt" as unknown as RegistryOptions["events"] })).toThrow(api.PolicyInvalid);
+    expect(() => new PluginRegistry({ logger: silentLogger(), events: "strikt" as unknown as RegistryOptions["events"] })).toThrow(/events is "strikt"; use "open"/);
+  });
+
   it("the registry and the host config share one set of recovery defaults", () => {
     expect(DEFAULT_RECOVERY).toEqual(DEFAULT_POLICY.recovery);
     expect(DEFAULT_RECOVERY).toEqual(validateHostConfig({}).policy.recovery);
