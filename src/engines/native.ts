@@ -3,7 +3,9 @@
  * picks the strategy:
  *   trusted   → in this process, through the node-api addon (native-inprocess)
  *   untrusted → in a sandboxed helper process, one per plugin (native-sandbox)
- * Untrusted is the default.
+ * Untrusted is the default. The engine runs what it is given; the registry
+ * passes "trusted" only when the host approved the plugin (`trustedNative`,
+ * src/policy.ts), never on the manifest's word alone.
  */
 import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
 import { NativeInProcessInstance, openInProcess } from "./native-inprocess.js";
