@@ -941,7 +941,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * dispatch begins: each is called exactly once, whatever restarts, reloads
    * (the new version is called) or unloads happen meanwhile. A failure never
    * stops the others; it is reported in its result, as is a subscriber that
-   * was unloaded or suspended before its turn came (`PluginNotRunning`).
+   * cannot be called (`PluginNotRunning`: disabled after faults, unloaded, or
+   * suspended after the dispatch began). Suspended plugins are left out.
    */
   async dispatch(event: string, data: Uint8Array = EMPTY): Promise<DispatchResult[]> {
     checkEventName(event);
@@ -985,12 +986,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /**
    * A copy of `event`'s subscribers taken when a dispatch begins: the live
    * list changes under it (restarts, reloads, unloads), and iterating it
-   * would skip or repeat plugins. Suspended and disabled plugins are left out.
+   * would skip or repeat plugins. Suspended plugins are left out; a disabled
+   * one stays, so that its hook is reported missing rather than bypassed.
    */
   #callees(event: string): Entry[] {
     const list = this.#subscribers.get(event);
     if (!list) return [];
-    return list.filter((e) => e.state === "active" || e.restarting !== undefined);
+    return list.filter((e) => e.state !== "suspended");
   }
 
   /** Plugins registered for `event`, in the order dispatch visits them. */
@@ -1080,7 +1082,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     entry.lifecycle.to("error");
     entry.lifecycle.to("loading");
     // The subscriptions keep their place while the instance is re-created (a dispatch meanwhile waits for it);
-    // those its init does not register again are dropped afterwards.
+    // those its init does not register again are dropped afterwards. A plugin whose restart fails keeps them,
+    // disabled, as one that used up its retries does: dispatches report it until it is unloaded.
     entry.callbacks.clear();
     try {
       entry.instance = await this.#instantiate(entry);
@@ -1090,9 +1093,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       entry.logger.error({ err }, "restart failed; the plugin is disabled");
       if (entry.state !== "error") entry.lifecycle.to("error");
       throw err;
-    } finally {
-      this.#unsubscribeStale(entry);
     }
+    this.#unsubscribeStale(entry);
     entry.metrics.restarts++;
     this.emit("restarted", { plugin: entry.name, restarts: entry.metrics.restarts });
   }

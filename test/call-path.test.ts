@@ -103,6 +103,23 @@ describe.each(MODES)("a fault does not skip the next subscriber ($name)", ({ opt
   });
 });
 
+describe("a disabled subscriber is reported, not silently left out", () => {
+  it("after recovery disables it, dispatch and runHook report PluginNotRunning for it and call the others", async () => {
+    newRegistry({ recovery: { strategy: "disable" } });
+    await threeOnTrap();
+    expect(summary(await registry.dispatch("trap"))).toEqual(["probe-a:E_TRAP", "probe-b:42", "probe-c:42"]);
+    expect(registry.info("probe-a").state).toBe("error");
+    const results = await registry.dispatch("trap");
+    expect(summary(results)).toEqual(["probe-a:E_PLUGIN_NOT_RUNNING", "probe-b:42", "probe-c:42"]);
+    expect(results[0]!.error).toMatchObject({ plugin: "probe-a", message: expect.stringMatching(/error/) });
+    const chain = await registry.runHook("trap");
+    expect(chain).toMatchObject({ ok: false, stoppedBy: "probe-b", status: 42 });
+    expect(chain.errors.map((e) => `${e.plugin}:${e.error.code}`)).toEqual(["probe-a:E_PLUGIN_NOT_RUNNING"]);
+    registry.suspend("probe-c"); // a suspended plugin is left out on purpose
+    expect(summary(await registry.dispatch("trap"))).toEqual(["probe-a:E_PLUGIN_NOT_RUNNING", "probe-b:42"]);
+  });
+});
+
 describe("a fault does not skip the next subscriber (native sandbox)", () => {
   function nativeDir(fixtureName: string, name: string, priority: number): string {
     const dir = mkdtempSync(path.join(tmpdir(), `plughost-call-path-${name}-`));
