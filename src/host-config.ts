@@ -78,7 +78,7 @@ export interface HostConfigInput {
   signatures?: SignaturePolicy;
   /** Native plugins approved to run in the host process (`trust = "trusted"` in their manifest). */
   trustedNative?: string[];
-  /** Run every v8 plugin where its deadline is enforced (a worker). */
+  /** Enforce every plugin's deadline (v8 in a worker; trusted native plugins refused). */
   requireDeadlines?: boolean;
 }
 

@@ -57,7 +57,7 @@ export { HOST_WIT_VERSION, apiCompatible } from "./version.js";
 export { defaultCacheDir, CACHE_KEY_FILE } from "./cache-dir.js";
 export { loadHostConfig, validateHostConfig, effectiveLimits, grantsFor, registryOptionsFrom, HostConfigError, HOST_CONFIG_FILES } from "./host-config.js";
 // The host's policy: limits, grants, trust, events, recovery, where a v8 plugin runs (defaults: docs/fuel-and-memory.md).
-export { TrustNotApproved, PolicyInvalid, DeadlineNeedsWorker, recoveryPolicy } from "./policy.js";
+export { TrustNotApproved, PolicyInvalid, DeadlineUnenforceable, recoveryPolicy } from "./policy.js";
 export type { TrustedNative, Grants, LimitPolicy } from "./policy.js";
 export type { HostConfig } from "./host-config.js";
 export { fsPreopens, canSubscribe, canPublish, netAllowed, envNames, has } from "./capabilities.js";

@@ -190,16 +190,29 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 
 // ── where a v8 plugin runs ─────────────────────────────────────────────────
 
-/** A v8 plugin asked for a deadline and for in-process isolation, where a deadline cannot be enforced. */
-export class DeadlineNeedsWorker extends PlughostError {
-  constructor(plugin: string, deadlineMs: number, why: string) {
-    super(
-      "E_DEADLINE_NEEDS_WORKER",
-      `asks for a ${deadlineMs} ms deadline (${why}), but runs in-process on the v8 engine, where a call cannot be interrupted; ` +
-        `remove isolation = "in-process" (or the host's isolation: "in-process") so it runs in a worker, use engine = "wasmtime", or drop the deadline (fuel then bounds each call)`,
-      { plugin },
-    );
+/** A plugin asked for a deadline where it would run in the host's thread, which no deadline can interrupt. */
+export class DeadlineUnenforceable extends PlughostError {
+  readonly deadlineMs: number;
+  constructor(plugin: string, deadlineMs: number, why: string, where: string, remedy: string) {
+    super("E_DEADLINE_UNENFORCEABLE", `asks for a ${deadlineMs} ms deadline (${why}), but runs ${where}, where a call cannot be interrupted; ${remedy}`, { plugin });
+    this.deadlineMs = deadlineMs;
   }
+}
+
+/** Why a deadline counts as asked for: the manifest's own, or the host's `requireDeadlines`. */
+function deadlineAsked(manifestDeadlineMs: number | undefined, requireDeadlines: boolean | undefined): string | undefined {
+  if (manifestDeadlineMs !== undefined) return "the manifest's deadline-ms";
+  return requireDeadlines ? "the host's requireDeadlines" : undefined;
+}
+
+/**
+ * A trusted native plugin runs in the host's thread: a deadline asked for
+ * explicitly cannot hold there, so the load is refused instead of ignoring it.
+ */
+export function checkNativeDeadline(plugin: string, trust: TrustLevel, manifestDeadlineMs: number | undefined, requireDeadlines: boolean | undefined, deadlineMs: number | undefined): void {
+  const why = deadlineAsked(manifestDeadlineMs, requireDeadlines);
+  if (trust !== "trusted" || why === undefined || deadlineMs === undefined) return;
+  throw new DeadlineUnenforceable(plugin, deadlineMs, why, "in the host process (trust = \"trusted\")", 'remove trust = "trusted" so it runs in the sandbox, where deadlines hold, or drop the deadline');
 }
 
 export interface IsolationInput {
@@ -222,13 +235,21 @@ export interface IsolationInput {
  * default) is not enforced. A deadline that was asked for explicitly (the
  * manifest's `deadline-ms`, or the host's `requireDeadlines`) is honoured by
  * running the plugin in a worker; when in-process was also asked for
- * explicitly the load is refused (`DeadlineNeedsWorker`).
+ * explicitly the load is refused (`DeadlineUnenforceable`).
  */
 export function v8Isolation(i: IsolationInput): Isolation {
   const chosen = i.manifestIsolation ?? i.hostIsolation ?? "in-process";
   if (chosen === "worker" || i.deadlineMs === undefined) return chosen;
-  const why = i.manifestDeadlineMs !== undefined ? "the manifest's deadline-ms" : i.requireDeadlines ? "the host's requireDeadlines" : undefined;
+  const why = deadlineAsked(i.manifestDeadlineMs, i.requireDeadlines);
   if (why === undefined) return chosen;
-  if (i.manifestIsolation === "in-process" || i.hostIsolation === "in-process") throw new DeadlineNeedsWorker(i.plugin, i.deadlineMs, why);
+  if (i.manifestIsolation === "in-process" || i.hostIsolation === "in-process") {
+    throw new DeadlineUnenforceable(
+      i.plugin,
+      i.deadlineMs,
+      why,
+      "in-process on the v8 engine",
+      'remove isolation = "in-process" (or the host\'s isolation: "in-process") so it runs in a worker, use engine = "wasmtime", or drop the deadline (fuel then bounds each call)',
+    );
+  }
   return "worker";
 }

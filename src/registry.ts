@@ -51,6 +51,7 @@ import { readEntry, verifyIntegrity } from "./verify.js";
 import { HOST_WIT_VERSION } from "./version.js";
 import type { EventPolicy } from "./capabilities.js";
 import {
+  checkNativeDeadline,
   effectiveLimits,
   eventPolicy,
   grantsFor,
@@ -101,8 +102,9 @@ export interface RegistryOptions {
   /** "open" (default): any plugin may subscribe to and publish any event; "strict": only under covering events:* capabilities. */
   events?: EventPolicy;
   /**
-   * Enforce every v8 plugin's deadline by running it in a worker (an explicit `isolation: "in-process"` is then refused).
-   * Without it, in-process v8 plugins are bounded by fuel, and only a manifest's own `deadline-ms` moves one to a worker.
+   * Enforce every plugin's deadline: v8 plugins run in a worker (an explicit `isolation: "in-process"` is then refused),
+   * and a trusted native plugin, which runs in the host's thread, is refused. Without it, in-process v8 plugins are
+   * bounded by fuel, and only a manifest's own `deadline-ms` moves one to a worker (or refuses a trusted native one).
    */
   requireDeadlines?: boolean;
   /** Directories `discoverPluginDirs()` scans for plugins (the host config's `pluginDirs`). */
@@ -485,6 +487,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     entry.limits = effectiveLimits(m.limits, o, (field, requested, max) =>
       entry.logger.warn({ field, requested, max }, `limits.${field} ${requested} lowered to the host's maximum ${max}`),
     );
+    if (m.kind === "native") checkNativeDeadline(m.name, entry.trust, m.limits.deadlineMs, o.requireDeadlines, entry.limits.deadlineMs);
     entry.isolation =
       entry.engine !== "v8"
         ? entry.engine === "wasmtime"

@@ -292,14 +292,29 @@ describe("deadline-ms on the in-process v8 engine is honoured, never ignored", (
     await bystanderAnswers(registry);
   }, 30_000);
 
-  it('a deadline together with isolation = "in-process" is refused with DeadlineNeedsWorker naming the remedy', async () => {
+  it('a deadline together with isolation = "in-process" is refused with DeadlineUnenforceable naming the remedy', async () => {
     const registry = newRegistry();
     const err = await registry.load(plain("contradicts", 'isolation = "in-process"\n[limits]\ndeadline-ms = 150\n')).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(api.DeadlineNeedsWorker);
-    expect(err).toMatchObject({ code: "E_DEADLINE_NEEDS_WORKER", plugin: "contradicts" });
+    expect(err).toBeInstanceOf(api.DeadlineUnenforceable);
+    expect(err).toMatchObject({ code: "E_DEADLINE_UNENFORCEABLE", plugin: "contradicts" });
     expect((err as Error).message).toMatch(/remove isolation = "in-process".*engine = "wasmtime"/);
     await bystanderAnswers(registry);
   });
+
+  it("a trusted native plugin that asks for a deadline is refused (it would run in the host's thread); sandboxed, the same plugin loads", async () => {
+    const deadline = "[limits]\ndeadline-ms = 200\n";
+    const registry = newRegistry({ trustedNative: ["in-process"], cacheDir: false });
+    const err = await registry.load(native("basic", "in-process", "trusted", deadline)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(api.DeadlineUnenforceable);
+    expect(err).toMatchObject({ code: "E_DEADLINE_UNENFORCEABLE", plugin: "in-process", deadlineMs: 200 });
+    expect((err as Error).message).toMatch(/remove trust = "trusted"/);
+    const sandboxed = await registry.load(native("basic", "sandboxed", "untrusted", deadline));
+    expect(registry.info("sandboxed").limits.deadlineMs).toBe(200);
+    expect(await sandboxed.invoke("echo", echo)).toBeGreaterThanOrEqual(0);
+    await expect(newRegistry({ trustedNative: ["required"], requireDeadlines: true, cacheDir: false }).load(native("basic", "required", "trusted"))).rejects.toMatchObject({
+      code: "E_DEADLINE_UNENFORCEABLE",
+    });
+  }, 30_000);
 
   it("requireDeadlines runs every v8 plugin in a worker; the built-in default deadline alone does not", async () => {
     const plainRegistry = newRegistry();
@@ -309,7 +324,7 @@ describe("deadline-ms on the in-process v8 engine is honoured, never ignored", (
     await strict.load(plain("required"));
     expect(strict.info("required").isolation).toBe("worker");
     await expect(newRegistry({ requireDeadlines: true, isolation: "in-process" }).load(plain("refused"))).rejects.toMatchObject({
-      code: "E_DEADLINE_NEEDS_WORKER",
+      code: "E_DEADLINE_UNENFORCEABLE",
       plugin: "refused",
     });
   }, 30_000);
