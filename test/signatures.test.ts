@@ -232,7 +232,7 @@ describe("plughost keygen + sign", () => {
     dirs.push(unsigned);
     const refused = run(["run", unsigned, "--config", config, "--event", "greet=x"]);
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toMatch(/E_VERIFICATION_FAILED: \[hello-c\] .*plugin\.sig: is missing and signatures are required/);
+    expect(refused.stderr).toMatch(/failed to load .*plugin\.toml: E_VERIFICATION_FAILED \[hello-c\] .*plugin\.sig: is missing and signatures are required/);
 
     const ok = run(["run", await signedHello(), "--config", config, "--event", "greet=x", "--json"]);
     expect(ok.status, ok.stderr).toBe(0);
