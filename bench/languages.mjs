@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { PluginRegistry, loadManifest } from "../dist/index.js";
-import { clearCompileCache } from "../dist/engines/v8-compile.js";
+import { clearCompileCache } from "../dist/engines/v8/compile.js";
 import { median } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

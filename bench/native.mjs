@@ -5,7 +5,7 @@
 // `echo` callback returns the length of the 16 bytes it gets).
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createNativeEngine, nativeEngine, loadAddon } from "../dist/engines/native.js";
+import { createNativeEngine, nativeEngine, loadAddon } from "../dist/engines/native/engine.js";
 import { median, timePerCall } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

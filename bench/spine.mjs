@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { PluginRegistry } from "../dist/index.js";
-import { v8Engine } from "../dist/engines/v8.js";
-import { clearCompileCache } from "../dist/engines/v8-compile.js";
+import { v8Engine } from "../dist/engines/v8/engine.js";
+import { clearCompileCache } from "../dist/engines/v8/compile.js";
 import { median, timePerCall } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

@@ -43,7 +43,7 @@ async function timeMs(fn, runs = 7) {
 /** Instantiation in a fresh process, so the pooling allocator can be chosen before the engine exists. */
 function instantiateInChild(file, pooling) {
   const script = `
-    const { wasmtimeEngine } = await import(${JSON.stringify(dist("wasmtime.js"))});
+    const { wasmtimeEngine } = await import(${JSON.stringify(dist("wasmtime/engine.js"))});
     const { readFileSync } = await import("node:fs");
     const host = { log() {}, registerCallback: () => "ok", emit: () => ({ ok: true, value: 0 }), send: () => ({ ok: true, value: undefined }), getConfig: () => "{}", getConfigValue: () => undefined };
     const bytes = new Uint8Array(readFileSync(${JSON.stringify(file)}));
@@ -93,8 +93,8 @@ async function machineBaseline() {
 }
 
 export async function run() {
-  if (!existsSync(dist("wasmtime.js"))) throw new Error("dist/engines/wasmtime.js is missing: run `node scripts/setup.mjs` first");
-  const { wasmtimeEngine } = await import(dist("wasmtime.js"));
+  if (!existsSync(dist("wasmtime/engine.js"))) throw new Error("dist/engines/wasmtime/engine.js is missing: run `node scripts/setup.mjs` first");
+  const { wasmtimeEngine } = await import(dist("wasmtime/engine.js"));
   const { buildFixtures } = await import(path.join(root, "test/fixtures/wasmtime/build.mjs"));
   const fixture = (await buildFixtures()).plugin;
   const statusFile = existsSync(C_BENCH) ? C_BENCH : fixture;
@@ -177,8 +177,8 @@ export async function run() {
   };
 
   // Same component and workload on the v8 engine, where it is built.
-  if (existsSync(dist("v8.js"))) {
-    const { v8Engine } = await import(dist("v8.js"));
+  if (existsSync(dist("v8/engine.js"))) {
+    const { v8Engine } = await import(dist("v8/engine.js"));
     const v = await loadWith(v8Engine, fixture, metered);
     const v8_work_ms = await timeMs(() => v.onEventSync ? v.onEventSync("work", work) : v.onEvent("work", work));
     await v.dispose();

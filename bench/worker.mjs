@@ -8,7 +8,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { PluginRegistry } from "../dist/index.js";
-import { v8Engine } from "../dist/engines/v8.js";
+import { v8Engine } from "../dist/engines/v8/engine.js";
 import { median } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

@@ -211,7 +211,7 @@ describe("an event sent right after a fault is delivered (CLI)", () => {
   it("plughost run --event trap --event trap --event echo=x prints three results", () => {
     const r = spawnSync(
       process.execPath,
-      [path.join(root, "dist/cli.js"), "run", pluginDir(CONFORMANCE), ...CONFORMANCE_GRANTS.flatMap((g) => ["--grant", g]), "--event", "trap", "--event", "trap", "--event", "echo=x", "--json"],
+      [path.join(root, "dist/cli/index.js"), "run", pluginDir(CONFORMANCE), ...CONFORMANCE_GRANTS.flatMap((g) => ["--grant", g]), "--event", "trap", "--event", "trap", "--event", "echo=x", "--json"],
       { encoding: "utf8", env: { ...process.env, PLUGHOST_LOG_LEVEL: "error" } },
     );
     const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);

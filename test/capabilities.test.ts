@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { validateHostConfig } from "../src/host-config.js";
-import { parseDocument } from "../src/manifest.js";
-import { CapabilityDenied, MissingImportError } from "../src/errors.js";
-import { CAPABILITY_IMPORTS, checkImports, grantedDirs, grantedEnvironment, importRule, missingGrant } from "../src/capability-imports.js";
-import { checkImports as v8CheckImports } from "../src/engines/v8-wasi.js";
-import { checkImports as wasmtimeCheckImports } from "../src/engines/wasmtime-capabilities.js";
+import { validateHostConfig } from "../src/runtime/host-config.js";
+import { parseDocument } from "../src/plugin/manifest.js";
+import { CapabilityDenied, MissingImportError } from "../src/contract/errors.js";
+import { CAPABILITY_IMPORTS, checkImports, grantedDirs, grantedEnvironment, importRule, missingGrant } from "../src/plugin/capability-imports.js";
+import { checkImports as v8CheckImports } from "../src/engines/v8/wasi.js";
+import { checkImports as wasmtimeCheckImports } from "../src/engines/wasmtime/capabilities.js";
 import {
   CapabilityError,
   canPublish,
@@ -19,7 +19,7 @@ import {
   netAllowed,
   normalizeCapability,
   parseCapability,
-} from "../src/capabilities.js";
+} from "../src/plugin/capabilities.js";
 
 const p = (text: string) => parseCapability(text);
 
@@ -224,7 +224,7 @@ describe("docs/capabilities.md", () => {
   });
 });
 
-describe("the shared WASI import table (src/capability-imports.ts)", () => {
+describe("the shared WASI import table (src/plugin/capability-imports.ts)", () => {
   const outcome = (f: () => void): string => {
     try {
       f();

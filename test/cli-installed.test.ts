@@ -113,10 +113,10 @@ describe("the installed CLI (npm's bin symlink, npx)", () => {
   }, 60_000);
 
   it("a global-style install: the command is a symlink in another bin directory, run from an unrelated directory", () => {
-    // npm -g links <prefix>/bin/plughost to <prefix>/lib/node_modules/plughost/dist/cli.js the same way.
+    // npm -g links <prefix>/bin/plughost to <prefix>/lib/node_modules/plughost/dist/cli/index.js the same way.
     const bin = path.join(tmp, "global-bin");
     mkdirSync(bin, { recursive: true });
-    symlinkSync(path.join(project, "node_modules", "plughost", "dist", "cli.js"), path.join(bin, "plughost"));
+    symlinkSync(path.join(project, "node_modules", "plughost", "dist", "cli", "index.js"), path.join(bin, "plughost"));
     const r = sh("plughost", ["--version"], tmpdir(), { env: { ...env, PATH: `${bin}${path.delimiter}${env.PATH ?? ""}` } });
     expect(r.status, r.out).toBe(0);
     expect(r.stdout).toContain(`plughost ${repoPackage.version}`);
@@ -221,7 +221,7 @@ describe("the installed CLI (npm's bin symlink, npx)", () => {
     it("on the wasmtime engine too (the repository's CLI: the installed package has no addon yet)", () => {
       const good = plugin("wt-good", greet("wt-good"), hello());
       const bad = plugin("wt-bad", greet("wt-bad"), new TextEncoder().encode("garbage"));
-      const r = sh(process.execPath, [path.join(root, "dist", "cli.js"), "run", bad, good, "--engine", "wasmtime", "--event", "greet=world", "--json"], project);
+      const r = sh(process.execPath, [path.join(root, "dist", "cli", "index.js"), "run", bad, good, "--engine", "wasmtime", "--event", "greet=world", "--json"], project);
       expect(r.status, r.out).toBe(1);
       const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(lines).toContainEqual(expect.objectContaining({ loadFailed: path.join(bad, "plugin.toml"), error: "E_INVALID_BINARY" }));
@@ -258,7 +258,7 @@ describe("the installed CLI (npm's bin symlink, npx)", () => {
     writeFileSync(path.join(dir, "plugin.toml"), 'name = "broken-js"\nversion = "1.0.0"\napi-version = "^0.1.0"\nentry = "plugin.wasm"\n');
     writeFileSync(path.join(dir, "plugin.js"), 'export const guest = {\n  init() {\n    return 0 +;\n  },\n};\n');
     // The repository's build (the JS compiler is not a dependency of the installed package yet).
-    const r = sh(process.execPath, [path.join(root, "dist", "cli.js"), "build", dir], project);
+    const r = sh(process.execPath, [path.join(root, "dist", "cli", "index.js"), "build", dir], project);
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`${path.join(dir, "plugin.js")}:3:15: Expression expected.`);
     expect(r.stderr).not.toMatch(/\n\s+at /);
@@ -300,7 +300,7 @@ describe("plughost new: scaffolds that can be committed", () => {
     expect(bad.out).toMatch(/broken\.ts\(2,14\): error TS2322/);
     rmSync(path.join(dir, "broken.ts"));
     // The repository's build (componentize-js is not a dependency of the installed package yet).
-    const b = sh(process.execPath, [path.join(root, "dist", "cli.js"), "build"], dir);
+    const b = sh(process.execPath, [path.join(root, "dist", "cli", "index.js"), "build"], dir);
     expect(b.status, b.out).toBe(0);
     const t = sh("npm", ["test"], dir);
     expect(t.status, t.out).toBe(0);
@@ -315,7 +315,7 @@ describe("plughost new: scaffolds that can be committed", () => {
     expect(t.status, t.out).toBe(0);
     expect(t.out).toMatch(/test result: ok\. 2 passed; 0 failed/);
     // The repository's build (the Rust route of the installed package is not settled yet); the relative path builds.
-    const b = sh(process.execPath, [path.join(root, "dist", "cli.js"), "build", dir], project);
+    const b = sh(process.execPath, [path.join(root, "dist", "cli", "index.js"), "build", dir], project);
     expect(b.status, b.out).toBe(0);
     const run = sh(process.execPath, ["test.mjs"], dir);
     expect(run.status, run.out).toBe(0);
@@ -327,7 +327,7 @@ describe("plughost new: scaffolds that can be committed", () => {
     expect(before).toContain("../node_modules/plughost/guest-sdks/go");
     const t = sh(findGo(), ["test", "./..."], dir);
     expect(t.status, t.out).toBe(0);
-    const b = sh(process.execPath, [path.join(root, "dist", "cli.js"), "build", dir], project);
+    const b = sh(process.execPath, [path.join(root, "dist", "cli", "index.js"), "build", dir], project);
     expect(b.status, b.out).toBe(0);
     expect(readFileSync(path.join(dir, "go.work"), "utf8")).toBe(before);
     expect(readFileSync(path.join(dir, "go.mod"), "utf8")).not.toMatch(/replace|\//);

@@ -5,7 +5,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { pluginDir, root } from "./helpers/plugins.js";
 
-const cli = path.join(root, "dist/cli.js");
+const cli = path.join(root, "dist/cli/index.js");
 const run = (args: string[], input?: string) =>
   spawnSync(process.execPath, [cli, ...args], { encoding: "utf8", input, env: { ...process.env, PLUGHOST_LOG_LEVEL: "warn" } });
 

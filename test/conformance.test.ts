@@ -8,10 +8,10 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { CONFORMANCE_CASES, type ConformanceReport } from "../src/conformance.js";
+import { CONFORMANCE_CASES, type ConformanceReport } from "../src/conformance/index.js";
 import { pluginDir, root } from "./helpers/plugins.js";
 
-const cli = path.join(root, "dist/cli.js");
+const cli = path.join(root, "dist/cli/index.js");
 const conformance = (args: string[]) => spawnSync(process.execPath, [cli, "conformance", ...args], { encoding: "utf8", timeout: 600_000 });
 
 function parse(stdout: string): ConformanceReport {

@@ -12,7 +12,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PluginRegistry, type PluginHandle } from "../src/index.js";
-import { FuelExhausted } from "../src/errors.js";
+import { FuelExhausted } from "../src/contract/errors.js";
 import { enc, pluginDir, root, silentLogger } from "./helpers/plugins.js";
 import { fixtures } from "./fixtures/wasmtime/helpers.js";
 

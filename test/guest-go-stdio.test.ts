@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { componentWit } from "@bytecodealliance/jco-transpile/wasm-tools";
-import { PluginRegistry, type PluginHandle } from "../src/registry.js";
+import { PluginRegistry, type PluginHandle } from "../src/runtime/registry.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dir = path.join(root, "guest-sdks", "go", "testdata", "stdio");

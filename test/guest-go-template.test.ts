@@ -11,7 +11,7 @@ import { componentWit } from "@bytecodealliance/jco-transpile/wasm-tools";
 import { findGo } from "../guest-sdks/go/build.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const cli = path.join(root, "dist", "cli.js");
+const cli = path.join(root, "dist", "cli", "index.js");
 const NAME = "my-go-plugin";
 let tmp: string;
 let dir: string;
@@ -28,7 +28,7 @@ function files(d: string, base = d): string[] {
 }
 
 beforeAll(() => {
-  if (!existsSync(cli)) throw new Error("dist/cli.js is missing: run `node scripts/setup.mjs` (it compiles the host library and CLI)");
+  if (!existsSync(cli)) throw new Error("dist/cli/index.js is missing: run `node scripts/setup.mjs` (it compiles the host library and CLI)");
   tmp = mkdtempSync(path.join(tmpdir(), "plughost-template-go-"));
   // A project that has plughost installed: the scaffold's test.mjs imports it by name.
   mkdirSync(path.join(tmp, "node_modules"));

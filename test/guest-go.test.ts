@@ -10,8 +10,8 @@ import { fileURLToPath } from "node:url";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { componentWit } from "@bytecodealliance/jco-transpile/wasm-tools";
-import { PluginRegistry, type PluginHandle, type RegistryOptions } from "../src/registry.js";
-import { loadManifest } from "../src/manifest.js";
+import { PluginRegistry, type PluginHandle, type RegistryOptions } from "../src/runtime/registry.js";
+import { loadManifest } from "../src/plugin/manifest.js";
 import { loadComponent } from "../guest-sdks/js/testing.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const cli = path.join(root, "dist", "cli.js");
+const cli = path.join(root, "dist", "cli", "index.js");
 const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
 const NAME = "my-js-plugin";
 let tmp: string;
@@ -20,7 +20,7 @@ function run(args: string[], cwd = tmp) {
 }
 
 beforeAll(() => {
-  if (!existsSync(cli)) throw new Error("dist/cli.js is missing: run `node scripts/setup.mjs` (it compiles the host library and CLI)");
+  if (!existsSync(cli)) throw new Error("dist/cli/index.js is missing: run `node scripts/setup.mjs` (it compiles the host library and CLI)");
   tmp = mkdtempSync(path.join(tmpdir(), "plughost-template-js-"));
   // A project that has plughost installed: the scaffold's test.mjs imports it by name.
   mkdirSync(path.join(tmp, "node_modules"));

@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { componentWit } from "@bytecodealliance/jco-transpile/wasm-tools";
 import { loadComponent, type LoadedPlugin } from "../guest-sdks/js/testing.mjs";
-import { loadManifest } from "../src/manifest.js";
+import { loadManifest } from "../src/plugin/manifest.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const EXAMPLES = ["hello", "transform", "template", "conformance"] as const;

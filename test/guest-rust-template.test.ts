@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { componentWit } from "@bytecodealliance/jco-transpile/wasm-tools";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const cli = path.join(root, "dist", "cli.js");
+const cli = path.join(root, "dist", "cli", "index.js");
 const NAME = "my-rust-plugin";
 let tmp: string;
 let dir: string;
@@ -29,7 +29,7 @@ function files(d: string, base = d): string[] {
 }
 
 beforeAll(() => {
-  if (!existsSync(cli)) throw new Error("dist/cli.js is missing: run `node scripts/setup.mjs` (it compiles the host library and CLI)");
+  if (!existsSync(cli)) throw new Error("dist/cli/index.js is missing: run `node scripts/setup.mjs` (it compiles the host library and CLI)");
   tmp = mkdtempSync(path.join(tmpdir(), "plughost-template-rust-"));
   // A project that has plughost installed: the scaffold's test.mjs imports it by name.
   mkdirSync(path.join(tmp, "node_modules"));

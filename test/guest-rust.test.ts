@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { componentWit } from "@bytecodealliance/jco-transpile/wasm-tools";
 import { FuelExhausted, PluginRegistry, type PluginHandle } from "../src/index.js";
-import { loadManifest } from "../src/manifest.js";
+import { loadManifest } from "../src/plugin/manifest.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const EXAMPLES = ["hello", "transform", "markdown", "conformance"] as const;

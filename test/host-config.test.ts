@@ -11,9 +11,9 @@ import {
   HostConfigError,
   loadHostConfig,
   validateHostConfig,
-} from "../src/host-config.js";
-import type { ManifestProblem } from "../src/errors.js";
-import { DEFAULT_LIMITS } from "../src/policy.js";
+} from "../src/runtime/host-config.js";
+import type { ManifestProblem } from "../src/contract/errors.js";
+import { DEFAULT_LIMITS } from "../src/runtime/policy.js";
 
 const temps: string[] = [];
 function tempDir(files: Record<string, string> = {}): string {

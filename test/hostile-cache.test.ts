@@ -22,9 +22,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { CacheUnsafe, CapabilityDenied, PluginRegistry, type RegistryOptions } from "../src/index.js";
-import { CACHE_KEY_FILE } from "../src/cache-dir.js";
-import { clearCompileCache } from "../src/engines/v8-compile.js";
-import { addonPath } from "../src/engines/wasmtime-addon.js";
+import { CACHE_KEY_FILE } from "../src/runtime/cache-dir.js";
+import { clearCompileCache } from "../src/engines/v8/compile.js";
+import { addonPath } from "../src/engines/wasmtime/addon.js";
 import { clearInstrumentCache } from "../src/instrument/index.js";
 import { copyPlugin, pluginDir, root, silentLogger } from "./helpers/plugins.js";
 

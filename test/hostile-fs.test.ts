@@ -13,7 +13,7 @@ import path from "node:path";
 import pino from "pino";
 import { afterAll, afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FuelExhausted, PluginRegistry, type PluginHandle } from "../src/index.js";
-import { addonPath } from "../src/engines/wasmtime-addon.js";
+import { addonPath } from "../src/engines/wasmtime/addon.js";
 import { copyPlugin, enc, pluginDir } from "./helpers/plugins.js";
 
 const LINKS = "test/fixtures/c/hostile-links";

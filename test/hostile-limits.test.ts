@@ -21,7 +21,7 @@ import {
   validateHostConfig,
   type RegistryOptions,
 } from "../src/index.js";
-import { liveWorkerCount } from "../src/engines/v8-worker-host.js";
+import { liveWorkerCount } from "../src/engines/v8/worker/host.js";
 import { buildFixtures } from "./fixtures/hostile-limits/build.mjs";
 import { fixture as nativeFixture } from "./native-helpers.js";
 import { silentLogger } from "./helpers/plugins.js";

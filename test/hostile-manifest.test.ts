@@ -26,8 +26,8 @@ import {
   VerificationError,
   type SignaturePolicy,
 } from "../src/index.js";
-import { parseDocument } from "../src/manifest.js";
-import { readEntry } from "../src/verify.js";
+import { parseDocument } from "../src/plugin/manifest.js";
+import { readEntry } from "../src/plugin/verify.js";
 import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
 import { fixture as nativeFixture } from "./native-helpers.js";
 

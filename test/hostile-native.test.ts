@@ -10,12 +10,12 @@ import path from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createNativeEngine, nativeEngine, type NativeSandboxInstance } from "../src/engines/native.js";
-import { HELPER_PATH } from "../src/engines/native-shared.js";
-import { FrameReader, LINE_MAX, LineSplitter } from "../src/engines/native-protocol.js";
-import { PluginRegistry } from "../src/registry.js";
-import type { Engine, EngineInstance, LoadRequest } from "../src/engine.js";
-import { AbiViolation, ContextCreationFailed, CpuBudgetExceeded, InvalidPluginBinary, isInstanceFault } from "../src/errors.js";
+import { createNativeEngine, nativeEngine, type NativeSandboxInstance } from "../src/engines/native/engine.js";
+import { HELPER_PATH } from "../src/engines/native/shared.js";
+import { FrameReader, LINE_MAX, LineSplitter } from "../src/engines/native/sandbox/protocol.js";
+import { PluginRegistry } from "../src/runtime/registry.js";
+import type { Engine, EngineInstance, LoadRequest } from "../src/engines/engine.js";
+import { AbiViolation, ContextCreationFailed, CpuBudgetExceeded, InvalidPluginBinary, isInstanceFault } from "../src/contract/errors.js";
 import { bytes, fixture, recordingHost, request, until, type RecordingHost } from "./native-helpers.js";
 
 const SECRET = "/tmp/plughost-intruder-secret"; // the path intruder.c's constructor tries

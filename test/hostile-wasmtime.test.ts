@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
-import type { EngineInstance, MessageOutcome } from "../src/engine.js";
+import type { EngineInstance, MessageOutcome } from "../src/engines/engine.js";
 import {
   AbiViolation,
   FuelExhausted,
@@ -18,8 +18,8 @@ import {
   PluginRegistry,
   PluginTrap,
 } from "../src/index.js";
-import { isInstanceFault, TableLimitExceeded } from "../src/errors.js";
-import { addonPath } from "../src/engines/wasmtime-addon.js";
+import { isInstanceFault, TableLimitExceeded } from "../src/contract/errors.js";
+import { addonPath } from "../src/engines/wasmtime/addon.js";
 import { enc, fixtures, load, RecordingHost, u32, type Loaded } from "./fixtures/wasmtime/helpers.js";
 import { root } from "./helpers/plugins.js";
 

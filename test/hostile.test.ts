@@ -5,7 +5,7 @@
 // Each attempt must be refused or fail with a typed error, the host must carry
 // on and another plugin must keep answering; on both Wasm engines (wasmtime
 // when its addon is built). Also the v8 engine's WASI guards directly
-// (src/engines/v8-wasi.ts), for what they report as violations.
+// (src/engines/v8/wasi.ts), for what they report as violations.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
@@ -21,11 +21,11 @@ import {
   PluginTrap,
   type PluginHandle,
 } from "../src/index.js";
-import { isInstanceFault } from "../src/errors.js";
-import { addonPath } from "../src/engines/wasmtime-addon.js";
-import { wasmtimeEngine } from "../src/engines/wasmtime.js";
-import { HOST_WIT_VERSION } from "../src/version.js";
-import { WasiTrap, wasiImports } from "../src/engines/v8-wasi.js";
+import { isInstanceFault } from "../src/contract/errors.js";
+import { addonPath } from "../src/engines/wasmtime/addon.js";
+import { wasmtimeEngine } from "../src/engines/wasmtime/engine.js";
+import { HOST_WIT_VERSION } from "../src/contract/version.js";
+import { WasiTrap, wasiImports } from "../src/engines/v8/wasi.js";
 import { copyPlugin, enc, pluginDir } from "./helpers/plugins.js";
 import { RecordingHost } from "./fixtures/wasmtime/helpers.js";
 

@@ -158,7 +158,7 @@ describe("registry.reload", () => {
 describe("plughost run --watch", () => {
   it("keeps running, reloads on a change, reports a failure, and exits 0 on SIGTERM", async () => {
     const dir = copyPlugin("examples/c/hello");
-    const child = spawn(process.execPath, [path.join(root, "dist/cli.js"), "run", dir, "--watch", "--json"], {
+    const child = spawn(process.execPath, [path.join(root, "dist/cli/index.js"), "run", dir, "--watch", "--json"], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, PLUGHOST_LOG_LEVEL: "silent" },
     });

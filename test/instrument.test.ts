@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from "n
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { FuelExhausted, InvalidPluginBinary, MemoryLimitExceeded } from "../src/errors.js";
+import { FuelExhausted, InvalidPluginBinary, MemoryLimitExceeded } from "../src/contract/errors.js";
 import {
   clearInstrumentCache, createLimits, FuelSignal, InstrumentError, instrumentFuel, instrumentModule, LimitCapError,
   LIMITS_MODULE, type Limits, type LimitsOptions,
@@ -487,7 +487,7 @@ describe("caching", () => {
     const a = instrumentModule(COUNTS, { cacheDir: dir, memoryBytes: 1 << 20 });
     const b = instrumentModule(COUNTS, { cacheDir: dir, memoryBytes: 1 << 20 });
     expect(b).toBe(a);
-    // The entry, and the key that seals it (src/cache-dir.ts).
+    // The entry, and the key that seals it (src/runtime/cache-dir.ts).
     expect(readdirSync(dir).sort()).toEqual([`${a.key}.json`, `${a.key}.wasm`, "cache.key"].sort());
     clearInstrumentCache();
     const c = instrumentModule(COUNTS, { cacheDir: dir, memoryBytes: 1 << 20 });

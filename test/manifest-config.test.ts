@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseManifest, type Manifest } from "../src/manifest.js";
-import { ConfigError, mergeConfig, resolvePluginConfig } from "../src/plugin-config.js";
+import { parseManifest, type Manifest } from "../src/plugin/manifest.js";
+import { ConfigError, mergeConfig, resolvePluginConfig } from "../src/plugin/plugin-config.js";
 
 function withConfig(config: Record<string, unknown>): Manifest {
   return parseManifest(

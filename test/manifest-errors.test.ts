@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ManifestError, type ManifestProblem } from "../src/errors.js";
-import { parseManifest } from "../src/manifest.js";
+import { ManifestError, type ManifestProblem } from "../src/contract/errors.js";
+import { parseManifest } from "../src/plugin/manifest.js";
 
 const BASE = {
   name: "demo",

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { ManifestError } from "../src/errors.js";
-import { loadManifest, loadManifestSchema, MANIFEST_FILES, MANIFEST_SCHEMA_PATH, parseByteSize, parseManifest, suggestKey } from "../src/manifest.js";
+import { ManifestError } from "../src/contract/errors.js";
+import { loadManifest, loadManifestSchema, MANIFEST_FILES, MANIFEST_SCHEMA_PATH, parseByteSize, parseManifest, suggestKey } from "../src/plugin/manifest.js";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/manifests/", import.meta.url));
 const ROOT = fileURLToPath(new URL("../", import.meta.url));

@@ -3,15 +3,15 @@
 // config, metadata, API versions and the seed-000 errors.
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
-import { nativeEngine } from "../src/engines/native.js";
-import type { EngineInstance, TrustLevel } from "../src/engine.js";
+import { nativeEngine } from "../src/engines/native/engine.js";
+import type { EngineInstance, TrustLevel } from "../src/engines/engine.js";
 import {
   ApiVersionMismatch,
   InvalidPluginBinary,
   InvocationFailed,
   PluginNotRunning,
   ResourceCleanupFailed,
-} from "../src/errors.js";
+} from "../src/contract/errors.js";
 import { bytes, fixture, recordingHost, request, until, type RecordingHost } from "./native-helpers.js";
 
 const live: EngineInstance[] = [];

@@ -1,7 +1,7 @@
 // Shared by the native tests: a recording HostCalls and fixture paths.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type { HostCalls, LoadRequest, LogLevel, RegisterOutcome, TrustLevel, ViolationKind } from "../src/engine.js";
+import type { HostCalls, LoadRequest, LogLevel, RegisterOutcome, TrustLevel, ViolationKind } from "../src/engines/engine.js";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const fixture = (name: string) => path.join(root, "test", "fixtures", "native", "build", `${name}.so`);

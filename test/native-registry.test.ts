@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { PluginRegistry } from "../src/registry.js";
-import { PluginCrashed, ResourceCleanupFailed } from "../src/errors.js";
+import { PluginRegistry } from "../src/runtime/registry.js";
+import { PluginCrashed, ResourceCleanupFailed } from "../src/contract/errors.js";
 import { bytes, fixture, root } from "./native-helpers.js";
 
 const dirs: string[] = [];

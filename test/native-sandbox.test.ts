@@ -3,9 +3,9 @@
 // crash handling, and the sandbox measures (libseccomp and raw-BPF helpers).
 import path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createNativeEngine, nativeEngine, type NativeSandboxInstance } from "../src/engines/native.js";
-import type { EngineInstance, LoadRequest } from "../src/engine.js";
-import { CapabilityDenied, DeadlineExceeded, PluginCrashed, ResourceCleanupFailed } from "../src/errors.js";
+import { createNativeEngine, nativeEngine, type NativeSandboxInstance } from "../src/engines/native/engine.js";
+import type { EngineInstance, LoadRequest } from "../src/engines/engine.js";
+import { CapabilityDenied, DeadlineExceeded, PluginCrashed, ResourceCleanupFailed } from "../src/contract/errors.js";
 import { bytes, recordingHost, request, root, until, type RecordingHost } from "./native-helpers.js";
 
 const live: EngineInstance[] = [];

@@ -1,5 +1,5 @@
 // One policy (issue 12): limits, grants, trust, events policy, recovery and
-// where a v8 plugin runs are computed in src/policy.ts for the registry and the
+// where a v8 plugin runs are computed in src/runtime/policy.ts for the registry and the
 // host config alike, and what runs is what PluginInfo reports. Each case here
 // failed before the policy module existed.
 import { spawnSync } from "node:child_process";
@@ -20,9 +20,9 @@ import {
   type RegistryOptions,
 } from "../src/index.js";
 import * as api from "../src/index.js";
-import { DEFAULT_POLICY } from "../src/host-config.js";
-import { resolveLoadOrder } from "../src/resolve.js";
-import { apiCompatible } from "../src/version.js";
+import { DEFAULT_POLICY } from "../src/runtime/host-config.js";
+import { resolveLoadOrder } from "../src/plugin/resolve.js";
+import { apiCompatible } from "../src/contract/version.js";
 import { buildFixtures } from "./fixtures/hostile-limits/build.mjs";
 import { fixture } from "./native-helpers.js";
 import { enc, root, silentLogger } from "./helpers/plugins.js";
@@ -242,7 +242,7 @@ describe("events policy, as documented", () => {
 });
 
 describe("plughost run reads pluginDirs and logLevel from the host config", () => {
-  const cli = path.join(root, "dist", "cli.js");
+  const cli = path.join(root, "dist", "cli", "index.js");
   /** A config dir with plugins/hello (examples/c/hello) and plughost.config.json. */
   function host(logLevel: string): string {
     const dir = temp("cli");

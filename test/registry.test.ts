@@ -25,9 +25,9 @@ import {
   canTransition,
   type PluginState,
 } from "../src/index.js";
-import { Lifecycle } from "../src/lifecycle.js";
-import { v8Engine } from "../src/engines/v8.js";
-import type { HostCalls } from "../src/engine.js";
+import { Lifecycle } from "../src/runtime/lifecycle.js";
+import { v8Engine } from "../src/engines/v8/engine.js";
+import type { HostCalls } from "../src/engines/engine.js";
 import { copyPlugin, dec, enc, pluginDir, root, silentLogger } from "./helpers/plugins.js";
 
 const HELLO = "examples/c/hello";

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ApiVersionMismatch, ResolutionError } from "../src/errors.js";
-import { parseManifest, type Manifest } from "../src/manifest.js";
-import { checkApiVersion, resolveLoadOrder } from "../src/resolve.js";
-import { HOST_WIT_VERSION } from "../src/version.js";
+import { ApiVersionMismatch, ResolutionError } from "../src/contract/errors.js";
+import { parseManifest, type Manifest } from "../src/plugin/manifest.js";
+import { checkApiVersion, resolveLoadOrder } from "../src/plugin/resolve.js";
+import { HOST_WIT_VERSION } from "../src/contract/version.js";
 
 /** A real parsed manifest; deps as `name = "range"` lines, optional ones prefixed with "?". */
 function plugin(name: string, version = "1.0.0", deps: Record<string, string> = {}, apiVersion = "^0.1"): Manifest {

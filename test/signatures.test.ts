@@ -21,7 +21,7 @@ import {
 import { copyPlugin, dec, enc, root, silentLogger } from "./helpers/plugins.js";
 
 const HELLO = "examples/c/hello";
-const cli = path.join(root, "dist/cli.js");
+const cli = path.join(root, "dist/cli/index.js");
 
 const newKey = (): { privateKey: KeyObject; publicKey: string } => {
   const { privateKey } = generateKeyPairSync("ed25519");

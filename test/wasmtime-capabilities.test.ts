@@ -4,7 +4,7 @@
 // scoping, stdio routed to the plugin's logger (closed without `stdio`), and
 // guest `exit`.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { MissingImportError, PluginExited, PluginTrap, isInstanceFault } from "../src/errors.js";
+import { MissingImportError, PluginExited, PluginTrap, isInstanceFault } from "../src/contract/errors.js";
 import { enc, fixtures, load } from "./fixtures/wasmtime/helpers.js";
 
 beforeAll(async () => {

@@ -8,7 +8,7 @@ import {
   MemoryLimitExceeded,
   PluginTrap,
   isInstanceFault,
-} from "../src/errors.js";
+} from "../src/contract/errors.js";
 import { fixtures, load, u32 } from "./fixtures/wasmtime/helpers.js";
 
 beforeAll(async () => {

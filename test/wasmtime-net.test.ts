@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { wasmtimeEngine } from "../src/engines/wasmtime.js";
+import { wasmtimeEngine } from "../src/engines/wasmtime/engine.js";
 import { RecordingHost } from "./fixtures/wasmtime/helpers.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -8,7 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { PluginRegistry, type PluginHandle } from "../src/index.js";
-import { FuelExhausted, PluginTrap } from "../src/errors.js";
+import { FuelExhausted, PluginTrap } from "../src/contract/errors.js";
 import { dec, enc, fixtures, u32 } from "./fixtures/wasmtime/helpers.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");

@@ -2,7 +2,7 @@
 // EngineUnavailable with a reason, and the v8 engine is unaffected.
 // (PLUGHOST_WASMTIME_ADDON points the loader at a file that does not exist.)
 import { describe, it, expect, afterEach } from "vitest";
-import { EngineUnavailable } from "../src/errors.js";
+import { EngineUnavailable } from "../src/contract/errors.js";
 import { getEngine } from "../src/engines/index.js";
 import { RecordingHost } from "./fixtures/wasmtime/helpers.js";
 

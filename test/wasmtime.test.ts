@@ -6,15 +6,15 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { wasmtimeEngine } from "../src/engines/wasmtime.js";
-import { addonPath } from "../src/engines/wasmtime-addon.js";
+import { wasmtimeEngine } from "../src/engines/wasmtime/engine.js";
+import { addonPath } from "../src/engines/wasmtime/addon.js";
 import {
   InvalidPluginBinary,
   PluginNotRunning,
   PluginTrap,
   ReentrancyError,
   isInstanceFault,
-} from "../src/errors.js";
+} from "../src/contract/errors.js";
 import { dec, enc, fixtures, load, RecordingHost } from "./fixtures/wasmtime/helpers.js";
 
 beforeAll(async () => {

@@ -14,9 +14,9 @@ import {
   PluginTrap,
   type HostCalls,
 } from "../src/index.js";
-import { v8Engine } from "../src/engines/v8.js";
-import { compileComponent } from "../src/engines/v8-compile.js";
-import { liveWorkerCount } from "../src/engines/v8-worker-host.js";
+import { v8Engine } from "../src/engines/v8/engine.js";
+import { compileComponent } from "../src/engines/v8/compile.js";
+import { liveWorkerCount } from "../src/engines/v8/worker/host.js";
 import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
 
 const PROBE = "test/fixtures/c/probe";

@@ -1,15 +1,15 @@
 /** Engine lookup by name. Optional engines load lazily, so a missing addon only matters when it is asked for. */
-import { EngineUnavailable } from "../errors.js";
-import type { Engine, EngineName } from "../engine.js";
-import { v8Engine } from "./v8.js";
+import { EngineUnavailable } from "../contract/errors.js";
+import type { Engine, EngineName } from "./engine.js";
+import { v8Engine } from "./v8/engine.js";
 
 // Resolved at run time: these modules (and their addons) are optional.
 const sibling = (file: string) => new URL(file, import.meta.url).href;
 
 const loaders: Record<EngineName, () => Promise<Engine>> = {
   v8: async () => v8Engine,
-  wasmtime: async () => ((await import(sibling("wasmtime.js"))) as { wasmtimeEngine: Engine }).wasmtimeEngine,
-  native: async () => ((await import(sibling("native.js"))) as { nativeEngine: Engine }).nativeEngine,
+  wasmtime: async () => ((await import(sibling("wasmtime/engine.js"))) as { wasmtimeEngine: Engine }).wasmtimeEngine,
+  native: async () => ((await import(sibling("native/engine.js"))) as { nativeEngine: Engine }).nativeEngine,
 };
 
 const loaded = new Map<EngineName, Promise<Engine>>();

@@ -1,8 +1,8 @@
 /**
  * Errors raised while rewriting a core module. They extend the project-wide
- * hierarchy in src/errors.ts so engines can map them without special cases.
+ * hierarchy in src/contract/errors.ts so engines can map them without special cases.
  */
-import { InvalidPluginBinary, MemoryLimitExceeded, type ErrorDetails } from "../errors.js";
+import { InvalidPluginBinary, MemoryLimitExceeded, type ErrorDetails } from "../contract/errors.js";
 
 /** The bytes are not a core module the instrumenter understands (garbage, truncated, unknown opcode or section). */
 export class InstrumentError extends InvalidPluginBinary {

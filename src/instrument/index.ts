@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { cacheMac, macMatches, openCache, warnCacheRebuilt } from "../cache-dir.js";
+import { cacheMac, macMatches, openCache, warnCacheRebuilt } from "../runtime/cache-dir.js";
 import { InstrumentError } from "./errors.js";
 import { rewriteModule } from "./rewrite.js";
 import type { InstrumentOptions, InstrumentResult } from "./types.js";
@@ -95,7 +95,7 @@ function checkCap(name: string, v: number | undefined, label: string): void {
 
 type Meta = Omit<InstrumentResult, "bytes">;
 
-// The disk cache is sealed with its directory's key (../cache-dir.ts): a module
+// The disk cache is sealed with its directory's key (../runtime/cache-dir.ts): a module
 // changed on disk could drop the fuel and memory checks, so it is rebuilt.
 const SEAL = "plughost-instrumented-1";
 const seal = (cacheKey: Buffer, meta: Meta, bytes: Uint8Array) => cacheMac(cacheKey, SEAL, [JSON.stringify(meta), bytes]);

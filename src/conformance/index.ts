@@ -1,0 +1,657 @@
+/**
+ * The conformance suite: every language's conformance plugin
+ * (guest-sdks/CONFORMANCE.md) through every case, on one engine.
+ *
+ * Each case loads the plugin through the public `PluginRegistry` (one case,
+ * one fresh registry, so a failure never leaks into the next case) and checks
+ * what the contract promises: statuses, logs, hook bytes, typed errors,
+ * violations and recovery. `plughost conformance` prints the result as a
+ * language × case matrix.
+ */
+import { mkdtempSync, readdirSync, rmSync, statSync, copyFileSync, writeFileSync, existsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { isDeepStrictEqual } from "node:util";
+import { pino } from "pino";
+import { effectiveCapabilities } from "../plugin/capabilities.js";
+import { defaultCacheDir } from "../runtime/cache-dir.js";
+import type { HostCalls, LogLevel } from "../engines/engine.js";
+import { getEngine } from "../engines/index.js";
+import { PlughostError } from "../contract/errors.js";
+import { loadManifest, type Manifest } from "../plugin/manifest.js";
+import { PluginRegistry, type PluginHandle, type RegistryOptions } from "../runtime/registry.js";
+import { HOST_WIT_VERSION } from "../contract/version.js";
+
+export type ConformanceEngine = "v8" | "wasmtime";
+
+/** The cases, in the order they run and print. */
+export const CONFORMANCE_CASES = [
+  "init-teardown",
+  "api-version",
+  "register-callback",
+  "log-levels",
+  "event-dispatch",
+  "payload-empty",
+  "payload-1mib",
+  "utf8",
+  "error-results",
+  "trap",
+  "fuel",
+  "memory-cap",
+  "capability-denial",
+  "reinstantiation",
+] as const;
+export type ConformanceCase = (typeof CONFORMANCE_CASES)[number];
+
+/** The languages with an SDK, each with `examples/<lang>/conformance`. */
+export const CONFORMANCE_LANGUAGES = ["c", "js", "rust", "go"] as const;
+
+/** The callbacks CONFORMANCE.md's init registers, in order. */
+export const CONFORMANCE_CALLBACKS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper"];
+
+export interface ConformanceTarget {
+  /** Column label, e.g. "rust". */
+  language: string;
+  /** The plugin directory (its manifest names the plugin `conformance-<language>`). */
+  dir: string;
+}
+
+export interface CaseResult {
+  language: string;
+  plugin: string;
+  case: ConformanceCase;
+  ok: boolean;
+  ms: number;
+  /** What went wrong, when not ok. */
+  error?: string;
+}
+
+export interface ConformanceReport {
+  engine: ConformanceEngine;
+  hostApiVersion: string;
+  languages: string[];
+  cases: ConformanceCase[];
+  /** matrix[case][language]: "pass" or "fail". */
+  matrix: Record<string, Record<string, "pass" | "fail">>;
+  results: CaseResult[];
+  passed: number;
+  failed: number;
+  ok: boolean;
+  ms: number;
+}
+
+export interface ConformanceOptions {
+  engine?: ConformanceEngine;
+  /** Plugins to check; default: the four languages' examples. */
+  targets?: readonly ConformanceTarget[];
+  /** A subset of the cases; default: all. */
+  cases?: readonly ConformanceCase[];
+  /** Compile cache for the registries (default: the registry's default). */
+  cacheDir?: string | false;
+  /** Called as each result comes in (for progress output). */
+  onResult?: (result: CaseResult) => void;
+}
+
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** The four SDKs' conformance plugins in this checkout. */
+export function defaultConformanceTargets(root: string = packageRoot): ConformanceTarget[] {
+  return CONFORMANCE_LANGUAGES.map((language) => ({ language, dir: path.join(root, "examples", language, "conformance") }));
+}
+
+/** A target for a plugin directory: the language is the manifest name without `conformance-`. */
+export async function conformanceTargetFor(dir: string): Promise<ConformanceTarget> {
+  const m = await loadManifest(path.resolve(dir), { checkEntry: false });
+  return { language: m.name.replace(/^conformance-/, ""), dir: path.resolve(dir) };
+}
+
+export async function runConformance(options: ConformanceOptions = {}): Promise<ConformanceReport> {
+  const started = performance.now();
+  const engine = options.engine ?? "v8";
+  const targets = options.targets ?? defaultConformanceTargets();
+  const cases = options.cases ?? CONFORMANCE_CASES;
+  const results: CaseResult[] = [];
+  for (const target of targets) {
+    const prepared = await prepare(target);
+    for (const name of cases) {
+      const t0 = performance.now();
+      let error: string | undefined;
+      if ("error" in prepared) error = prepared.error;
+      else {
+        const scope = new CaseScope(engine, prepared, options.cacheDir);
+        try {
+          await CASES[name](scope);
+        } catch (err) {
+          error = describeFailure(err);
+        } finally {
+          await scope.close();
+        }
+      }
+      const result: CaseResult = {
+        language: target.language,
+        plugin: "error" in prepared ? target.language : prepared.manifest.name,
+        case: name,
+        ok: error === undefined,
+        ms: Math.round(performance.now() - t0),
+        ...(error !== undefined ? { error } : {}),
+      };
+      results.push(result);
+      options.onResult?.(result);
+    }
+  }
+  const matrix: ConformanceReport["matrix"] = {};
+  for (const c of cases) matrix[c] = Object.fromEntries(targets.map((t) => [t.language, "pass" as const]));
+  for (const r of results) if (!r.ok) matrix[r.case]![r.language] = "fail";
+  const failed = results.filter((r) => !r.ok).length;
+  return {
+    engine,
+    hostApiVersion: HOST_WIT_VERSION,
+    languages: targets.map((t) => t.language),
+    cases: [...cases],
+    matrix,
+    results,
+    passed: results.length - failed,
+    failed,
+    ok: failed === 0,
+    ms: Math.round(performance.now() - started),
+  };
+}
+
+/** The matrix as text: one row per case, one column per language, then the failures. */
+export function formatConformanceReport(report: ConformanceReport): string {
+  const width = Math.max(...report.cases.map((c) => c.length), 4) + 2;
+  const col = Math.max(...report.languages.map((l) => l.length), 4) + 2;
+  const lines = [`plughost conformance: engine ${report.engine}, host API ${report.hostApiVersion}`, ""];
+  lines.push("case".padEnd(width) + report.languages.map((l) => l.padEnd(col)).join("").trimEnd());
+  for (const c of report.cases) {
+    lines.push(c.padEnd(width) + report.languages.map((l) => (report.matrix[c]?.[l] === "pass" ? "pass" : "FAIL").padEnd(col)).join("").trimEnd());
+  }
+  lines.push("", `${report.passed} passed, ${report.failed} failed (${(report.ms / 1000).toFixed(1)} s)`);
+  const failures = report.results.filter((r) => !r.ok);
+  if (failures.length) {
+    lines.push("", "failures:");
+    for (const f of failures) lines.push(`  ${f.language} / ${f.case}: ${f.error}`);
+  }
+  return lines.join("\n");
+}
+
+// ── per-plugin preparation ───────────────────────────────────────────────
+
+interface Prepared {
+  target: ConformanceTarget;
+  manifest: Manifest;
+  /** Everything the manifest declares, required and optional: the suite grants it all. */
+  grants: string[];
+  /** A file inside a granted fs:read directory, for `read-file`. */
+  readable: string | undefined;
+}
+
+async function prepare(target: ConformanceTarget): Promise<Prepared | { error: string }> {
+  let manifest: Manifest;
+  try {
+    manifest = await loadManifest(target.dir, { checkEntry: false });
+  } catch (err) {
+    return { error: `cannot read the conformance plugin's manifest in ${target.dir}: ${describeFailure(err)}` };
+  }
+  if (!existsSync(manifest.entryPath)) {
+    return {
+      error: `${manifest.entryPath} is missing: the ${target.language} conformance plugin has not been built; run \`node scripts/setup.mjs\` (npm test does) or \`plughost build ${target.dir}\``,
+    };
+  }
+  const grants = [...manifest.capabilities, ...manifest.optionalCapabilities];
+  return { target, manifest, grants, readable: firstReadableFile(grants) };
+}
+
+function firstReadableFile(grants: readonly string[]): string | undefined {
+  for (const g of grants) {
+    const m = /^fs:(?:read|write):(.+)$/.exec(g);
+    if (!m?.[1] || !existsSync(m[1])) continue;
+    for (const f of readdirSync(m[1]).sort()) {
+      const file = path.join(m[1], f);
+      if (statSync(file).isFile()) return file;
+    }
+  }
+  return undefined;
+}
+
+// ── one case's resources ─────────────────────────────────────────────────
+
+interface LogLine {
+  plugin: string;
+  level: LogLevel;
+  msg: string;
+}
+
+const PINO_LEVELS: Record<number, LogLevel> = { 20: "debug", 30: "info", 40: "warn", 50: "error" };
+
+/** A fuel budget on every call unless a case sets its own: a plugin that loops forever fails its case instead of hanging the suite. */
+const GUARD_FUEL = 20_000_000_000; // ≈ 10 s of metered work; the JS guest sums 1 MiB in about 2.5e9
+
+class CaseScope {
+  readonly engine: ConformanceEngine;
+  readonly p: Prepared;
+  readonly logs: LogLine[] = [];
+  readonly #cacheDir: string | false | undefined;
+  readonly #registries: PluginRegistry[] = [];
+  readonly #tempDirs: string[] = [];
+  readonly #cleanups: (() => Promise<void>)[] = [];
+
+  constructor(engine: ConformanceEngine, p: Prepared, cacheDir: string | false | undefined) {
+    this.engine = engine;
+    this.p = p;
+    this.#cacheDir = cacheDir;
+  }
+
+  get name(): string {
+    return this.p.manifest.name;
+  }
+
+  /** The compile cache the registries use, for loading through an engine directly. */
+  get engineCacheDir(): string | undefined {
+    return this.#cacheDir === false ? undefined : (this.#cacheDir ?? defaultCacheDir());
+  }
+
+  /** A registry on the suite's engine that grants the plugin what it declares and records its logs. */
+  registry(options: RegistryOptions = {}): PluginRegistry {
+    const logs = this.logs;
+    const logger = pino(
+      { level: "debug" },
+      {
+        write(line: string) {
+          const rec = JSON.parse(line) as { level: number; msg?: string; plugin?: string };
+          const level = PINO_LEVELS[rec.level];
+          if (level && rec.plugin) logs.push({ plugin: rec.plugin, level, msg: rec.msg ?? "" });
+        },
+      },
+    );
+    const registry = new PluginRegistry({
+      engine: this.engine,
+      logger,
+      grants: this.p.grants,
+      ...(this.#cacheDir !== undefined ? { cacheDir: this.#cacheDir } : {}),
+      ...options,
+      defaultLimits: options.defaultLimits === "unlimited" ? "unlimited" : { fuel: GUARD_FUEL, ...options.defaultLimits },
+    });
+    this.#registries.push(registry);
+    return registry;
+  }
+
+  /** A fresh registry with the plugin loaded. */
+  async load(options: RegistryOptions = {}): Promise<{ registry: PluginRegistry; plugin: PluginHandle }> {
+    const registry = this.registry(options);
+    return { registry, plugin: await registry.load(this.p.target.dir) };
+  }
+
+  /**
+   * The same component under another manifest, written to a temp dir (with a
+   * copy of the entry: an entry must lie inside its plugin's directory, so a
+   * link to the real one would be refused): for a second instance, another
+   * api-version or other capabilities.
+   */
+  variant(changes: { name?: string; apiVersion?: string; capabilities?: string[]; optionalCapabilities?: string[] }): string {
+    const m = this.p.manifest;
+    const dir = mkdtempSync(path.join(os.tmpdir(), "plughost-conformance-"));
+    this.#tempDirs.push(dir);
+    const entry = path.basename(m.entryPath);
+    copyFileSync(m.entryPath, path.join(dir, entry));
+    const doc = {
+      name: changes.name ?? m.name,
+      version: m.version,
+      "api-version": changes.apiVersion ?? m.apiVersion,
+      kind: "component",
+      entry,
+      capabilities: changes.capabilities ?? m.capabilities,
+      "optional-capabilities": changes.optionalCapabilities ?? m.optionalCapabilities,
+    };
+    writeFileSync(path.join(dir, "plugin.json"), JSON.stringify(doc, null, 2));
+    return dir;
+  }
+
+  onClose(cleanup: () => Promise<void>): void {
+    this.#cleanups.push(cleanup);
+  }
+
+  /** Log messages of `plugin` with text `msg`, as levels, once `count` have arrived (off-thread engines log asynchronously). */
+  async logged(msg: string, count: number, plugin: string = this.name): Promise<LogLevel[]> {
+    const levels = () => this.logs.filter((l) => l.plugin === plugin && l.msg === msg).map((l) => l.level);
+    const until = performance.now() + 2000;
+    while (levels().length < count && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setImmediate(r)); // and no extra ones
+    return levels();
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.#cleanups) await c().catch(() => undefined);
+    for (const r of this.#registries) await r.unloadAll().catch(() => undefined);
+    for (const d of this.#tempDirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+// ── checks ───────────────────────────────────────────────────────────────
+
+class CheckFailed extends Error {}
+
+function eq(actual: unknown, expected: unknown, what: string): void {
+  if (!isDeepStrictEqual(actual, expected)) throw new CheckFailed(`${what}: expected ${show(expected)}, got ${show(actual)}`);
+}
+
+function check(condition: boolean, what: string): void {
+  if (!condition) throw new CheckFailed(what);
+}
+
+/** The error a promise rejects with; fails the check when it resolves. */
+async function rejection(promise: Promise<unknown>, what: string): Promise<PlughostError> {
+  let value: unknown;
+  try {
+    value = await promise;
+  } catch (err) {
+    if (!(err instanceof PlughostError)) throw new CheckFailed(`${what}: expected a PlughostError, got ${describeFailure(err)}`);
+    return err;
+  }
+  throw new CheckFailed(`${what}: expected an error, got ${show(value)}`);
+}
+
+function show(v: unknown): string {
+  if (v instanceof Uint8Array) return v.length > 32 ? `<${v.length} bytes>` : `bytes[${[...v].join(",")}]`;
+  const text = JSON.stringify(v, (_k, x: unknown) => (x instanceof Uint8Array ? show(x) : x));
+  return text === undefined ? String(v) : text.length > 300 ? `${text.slice(0, 300)}…` : text;
+}
+
+function describeFailure(err: unknown): string {
+  if (err instanceof CheckFailed) return err.message;
+  if (err instanceof PlughostError) return `unexpected ${err.code}: ${err.message}`;
+  return `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const u32 = (n: number) => new Uint8Array(new Uint32Array([n]).buffer);
+const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
+const upperAscii = (b: Uint8Array) => b.map((c) => (c >= 0x61 && c <= 0x7a ? c - 32 : c));
+const byteSum = (b: Uint8Array) => b.reduce((a, c) => a + c, 0) % 2 ** 31;
+
+/** Hook output as `{ ok, bytes }` / `{ ok, status }`, comparable whatever buffer type the engine returns. */
+async function hook(p: PluginHandle, event: string, data: Uint8Array): Promise<{ ok: true; data: Uint8Array } | { ok: false; status: number }> {
+  const r = await p.hook(event, data);
+  return r.ok ? { ok: true, data: new Uint8Array(r.data) } : r;
+}
+
+async function hookBytes(p: PluginHandle, event: string, data: Uint8Array, what: string): Promise<Uint8Array> {
+  const r = await hook(p, event, data);
+  if (!r.ok) throw new CheckFailed(`${what}: expected ok(bytes), got err(${r.status})`);
+  return r.data;
+}
+
+/** Deterministic pseudo-random bytes. */
+function noise(size: number, seed: number): Uint8Array {
+  const out = new Uint8Array(size);
+  let s = seed >>> 0;
+  for (let i = 0; i < size; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    out[i] = s >>> 24;
+  }
+  return out;
+}
+
+/** A HostCalls that records, for driving an engine instance without a registry. */
+function recordingHost(): HostCalls & { registered: string[] } {
+  const registered: string[] = [];
+  return {
+    registered,
+    log: () => undefined,
+    registerCallback: (name) => (registered.push(name), "ok"),
+    emit: () => ({ ok: true, value: 0 }),
+    send: () => ({ ok: false, error: "unknown-target" }),
+    getConfig: () => "{}",
+    getConfigValue: () => undefined,
+  };
+}
+
+// ── the cases ────────────────────────────────────────────────────────────
+
+const MiB = 1 << 20;
+
+const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
+  /** init logs and registers, returns 0; fail-init makes it return -1; teardown logs and returns 0. */
+  async "init-teardown"(s) {
+    const { registry, plugin } = await s.load();
+    eq(plugin.state, "active", "state after load");
+    eq(plugin.callbacks, CONFORMANCE_CALLBACKS, "callbacks registered by init");
+    eq(await s.logged(`conformance init ${HOST_WIT_VERSION}`, 1), ["info"], "init log");
+    await registry.unload(s.name); // a non-zero teardown status would throw TeardownFailed
+    eq(registry.info(s.name).state, "unloaded", "state after unload");
+    eq(await s.logged("conformance teardown", 1), ["info"], "teardown log");
+
+    const failing = s.registry({ config: { [s.name]: { "fail-init": true } } });
+    const err = await rejection(failing.load(s.p.target.dir), "load with fail-init");
+    eq(err.code, "E_INITIALIZATION_FAILED", "fail-init error code");
+    eq((err as PlughostError & { status?: number }).status, -1, "init status with fail-init");
+    eq(err.plugin, s.name, "the error names the plugin");
+    eq(failing.info(s.name).state, "unloaded", "state after a failed init");
+    eq(failing.info(s.name).callbacks, [], "callbacks after fail-init");
+  },
+
+  /** The host refuses a manifest built for another major; the guest refuses a host of another major (-2). */
+  async "api-version"(s) {
+    const registry = s.registry();
+    const err = await rejection(registry.load(s.variant({ apiVersion: "^1.0.0" })), "load of a manifest for api ^1.0.0");
+    eq(err.code, "E_API_VERSION_MISMATCH", "error code");
+    check(err.message.includes(HOST_WIT_VERSION) && err.message.includes("^1.0.0"), `the error names both versions: ${err.message}`);
+
+    // The guest's own check, through the public engine interface: init("1.0.0") answers -2 and registers nothing.
+    const engine = await getEngine(s.engine);
+    const host = recordingHost();
+    const m = s.p.manifest;
+    const instance = await engine.load({
+      plugin: m.name,
+      entryPath: m.entryPath,
+      capabilities: effectiveCapabilities(m.capabilities, m.optionalCapabilities, s.p.grants, m.name),
+      limits: { fuel: GUARD_FUEL },
+      host,
+      ...(s.engineCacheDir ? { cacheDir: s.engineCacheDir } : {}),
+    });
+    s.onClose(() => instance.dispose());
+    eq(await instance.init("1.0.0", "{}"), -2, "init status for api-version 1.0.0");
+    eq(host.registered, [], "callbacks registered by a refused init");
+  },
+
+  /** register-callback's result codes: ok, invalid-name, limit-reached; init answers -3 when one is refused. */
+  async "register-callback"(s) {
+    const { plugin } = await s.load();
+    eq(await plugin.invoke("register", enc("late-event")), 0, "register late-event");
+    check(plugin.callbacks.includes("late-event"), "late-event is registered");
+    eq(await plugin.invoke("late-event"), -100, "a registered event with no case");
+    eq(await plugin.invoke("register", enc("bad name!")), 1, 'register "bad name!"');
+    eq(await plugin.invoke("register", new Uint8Array()), 1, 'register ""');
+    eq(await plugin.invoke("register", enc("x".repeat(129))), 1, "register a 129-byte name");
+    eq(await plugin.invoke("register", enc("echo")), 0, "register an already registered name");
+
+    // Room for exactly init's twelve.
+    const full = await s.load({ hostCalls: { maxCallbacks: CONFORMANCE_CALLBACKS.length } });
+    eq(await full.plugin.invoke("register", enc("one-more")), 2, "register past the host's limit");
+    eq(full.plugin.callbacks.length, CONFORMANCE_CALLBACKS.length, "callbacks after a refused registration");
+
+    const tight = s.registry({ hostCalls: { maxCallbacks: 1 } });
+    const err = await rejection(tight.load(s.p.target.dir), "load with room for one callback");
+    eq(err.code, "E_INITIALIZATION_FAILED", "error code");
+    eq((err as PlughostError & { status?: number }).status, -3, "init status when a registration is refused");
+  },
+
+  async "log-levels"(s) {
+    const { plugin } = await s.load();
+    const text = `conformance log levels from ${s.p.target.language}`;
+    eq(await plugin.invoke("log", enc(text)), 0, "log status");
+    eq(await s.logged(text, 4), ["debug", "info", "warn", "error"], "levels logged");
+  },
+
+  /** dispatch to every subscriber, statuses, the counter, emit between two instances, a hook chain. */
+  async "event-dispatch"(s) {
+    const registry = s.registry();
+    const plugin = await registry.load(s.p.target.dir);
+    const peerName = `${s.name}-peer`;
+    const peer = await registry.load(s.variant({ name: peerName }));
+    eq(await registry.dispatch("echo", new Uint8Array(37)), [
+      { plugin: s.name, status: 37 },
+      { plugin: peerName, status: 37 },
+    ], "dispatch echo (37 bytes)");
+    eq(await plugin.invoke("sum", new Uint8Array([255, 255, 1])), 511, "sum [255,255,1]");
+    eq(await plugin.invoke("sum", new Uint8Array(70000).fill(255)), 70000 * 255, "sum of 70000 × 255");
+    eq(await plugin.invoke("counter"), 1, "counter, first");
+    eq(await plugin.invoke("counter"), 2, "counter, second");
+    // emit("counter") reaches the peer (never the sender) after the call returns.
+    eq(await plugin.invoke("emit", enc("counter")), 1, 'emit "counter": listeners');
+    const until = performance.now() + 2000;
+    while (peer.metrics.messagesReceived < 1 && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+    eq(peer.metrics.messagesReceived, 1, "messages the peer received");
+    eq(await peer.invoke("counter"), 2, "peer counter after the message");
+    eq(await plugin.invoke("counter"), 3, "sender counter (not re-entered by its own emit)");
+    eq(await plugin.invoke("emit", enc("nobody-listens")), 0, 'emit "nobody-listens"');
+    eq(await plugin.invoke("emit", enc("bad name!")), -1, 'emit "bad name!" (-1 - invalid-name)');
+    const chain = await registry.runHook("upper", enc("abc-xyz"));
+    eq({ ok: chain.ok, data: [...chain.data], errors: chain.errors.length }, { ok: true, data: [...enc("ABC-XYZ")], errors: 0 }, "hook chain upper");
+  },
+
+  async "payload-empty"(s) {
+    const { registry, plugin } = await s.load();
+    const empty = new Uint8Array();
+    eq(await plugin.invoke("echo", empty), 0, "echo of 0 bytes");
+    eq(await plugin.invoke("sum", empty), 0, "sum of 0 bytes");
+    eq(await registry.dispatch("echo", empty), [{ plugin: s.name, status: 0 }], "dispatch of 0 bytes");
+    eq(await hook(plugin, "echo", empty), { ok: true, data: empty }, "hook echo of 0 bytes");
+    eq(await hook(plugin, "upper", empty), { ok: true, data: empty }, "hook upper of 0 bytes");
+    eq(await plugin.invoke("grow", empty), 1, "grow without a count");
+    eq(await plugin.invoke("counter", empty), 1, "counter still works");
+  },
+
+  async "payload-1mib"(s) {
+    const { plugin } = await s.load();
+    const data = noise(MiB, 1);
+    eq(await plugin.invoke("echo", data), MiB, "echo of 1 MiB");
+    eq(await plugin.invoke("sum", data), byteSum(data), "sum of 1 MiB");
+    eq(await plugin.invoke("sum", new Uint8Array(MiB).fill(255)), (MiB * 255) % 2 ** 31, "sum of 1 MiB of 0xff");
+    check(same(await hookBytes(plugin, "echo", data, "hook echo of 1 MiB"), data), "hook echo of 1 MiB returns the same bytes");
+    check(same(await hookBytes(plugin, "upper", data, "hook upper of 1 MiB"), upperAscii(data)), "hook upper of 1 MiB uppercases exactly a-z");
+    // And again: nothing leaked or corrupted between large calls.
+    const again = noise(MiB + 3, 2);
+    check(same(await hookBytes(plugin, "echo", again, "second hook echo"), again), "second hook echo of 1 MiB + 3");
+  },
+
+  /** Strings cross intact; bytes are bytes, even when they are not UTF-8. */
+  async utf8(s) {
+    const { plugin } = await s.load();
+    const text = "héllo wörld — 日本語 🎉 \u{10FFFF} \uFFFD ok";
+    eq(await plugin.invoke("log", enc(text)), 0, "log of multi-byte text");
+    eq(await s.logged(text, 4), ["debug", "info", "warn", "error"], "multi-byte text logged intact at each level");
+    eq(await hook(plugin, "upper", enc("aé日🎉z")), { ok: true, data: enc("Aé日🎉Z") }, "upper leaves non-ASCII bytes alone");
+    eq(await plugin.invoke("sum", enc("é🎉")), byteSum(enc("é🎉")), "sum over UTF-8 bytes");
+    const notUtf8 = new Uint8Array([0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80, 0xf0, 0x9f, 0x8e, 0x61]);
+    eq(await hook(plugin, "echo", notUtf8), { ok: true, data: notUtf8 }, "hook echo of invalid UTF-8 bytes");
+    eq(await hook(plugin, "upper", notUtf8), { ok: true, data: upperAscii(notUtf8) }, "hook upper of invalid UTF-8 bytes");
+    eq(await plugin.invoke("echo", notUtf8), notUtf8.length, "echo of invalid UTF-8 bytes");
+    eq(await plugin.invoke("register", enc("héllo")), 1, "register a non-ASCII name");
+    eq(await plugin.invoke("register", enc("日本")), 1, "register a CJK name");
+  },
+
+  /** Non-zero statuses and err results are answers, not faults: the instance stays. */
+  async "error-results"(s) {
+    const { plugin } = await s.load();
+    eq(await plugin.invoke("counter"), 1, "counter");
+    eq(await plugin.invoke("fail", enc("x")), -7, "fail");
+    eq(await hook(plugin, "fail", enc("x")), { ok: false, status: -7 }, "hook fail");
+    eq(await hook(plugin, "counter", enc("x")), { ok: false, status: -100 }, "hook of a non-hook case");
+    eq(await plugin.invoke("upper", enc("x")), -100, "upper as an event");
+    const err = await rejection(plugin.invoke("never-registered"), "invoke of an unregistered event");
+    eq(err.code, "E_INVOCATION_FAILED", "unregistered event error code");
+    eq(await plugin.invoke("counter"), 2, "counter kept its value (no instance was discarded)");
+    eq(plugin.metrics.faults, 0, "faults");
+    eq(plugin.state, "active", "state");
+  },
+
+  /** A trap is a typed error naming the plugin and the export; the fault is recorded. */
+  async trap(s) {
+    const { registry, plugin } = await s.load();
+    const faults: string[] = [];
+    registry.on("fault", (f) => faults.push(f.error.code));
+    eq(await plugin.invoke("counter"), 1, "counter");
+    const err = await rejection(plugin.invoke("trap"), "invoke trap");
+    eq(err.code, "E_TRAP", "error code");
+    eq(err.plugin, s.name, "the error names the plugin");
+    check(/on-event/.test((err as PlughostError & { export?: string }).export ?? ""), `the error names the export: ${err.message}`);
+    eq(faults, ["E_TRAP"], "fault events");
+    eq(registry.violations(s.name).map((v) => v.kind), ["trap"], "violations");
+    eq(plugin.metrics.faults, 1, "faults");
+  },
+
+  async fuel(s) {
+    const budget = 20_000_000;
+    const { registry, plugin } = await s.load({ defaultLimits: { fuel: budget } });
+    eq(await plugin.invoke("echo", new Uint8Array(37)), 37, "echo within the budget");
+    const err = await rejection(plugin.invoke("spin"), "invoke spin");
+    eq(err.code, "E_FUEL_EXHAUSTED", "error code");
+    eq((err as PlughostError & { budget?: number }).budget, budget, "the error names the budget");
+    eq(err.plugin, s.name, "the error names the plugin");
+    eq(registry.violations(s.name).map((v) => v.kind), ["fuel"], "violations");
+    eq(await plugin.invoke("echo", new Uint8Array(5)), 5, "echo after the instance was replaced");
+  },
+
+  async "memory-cap"(s) {
+    const { registry, plugin } = await s.load({ defaultLimits: { memoryBytes: 64 * MiB } });
+    eq(await plugin.invoke("grow", u32(16)), 0, "grow 16 MiB under a 64 MiB cap");
+    eq(await plugin.invoke("grow", u32(100)), 1, "grow 100 MiB under a 64 MiB cap");
+    const kinds = new Set(registry.violations(s.name).map((v) => v.kind));
+    eq([...kinds], ["memory"], "violations recorded");
+    eq(await plugin.invoke("counter"), 1, "counter after a refused grow (same instance)");
+    eq(await plugin.invoke("echo", new Uint8Array(1000)), 1000, "echo after a refused grow");
+    eq(plugin.metrics.faults, 0, "a refused grow is not a fault");
+  },
+
+  /** A needed capability not granted fails the load; WASI and event capabilities are enforced. */
+  async "capability-denial"(s) {
+    const m = s.p.manifest;
+    const needed = m.capabilities[0];
+    if (needed) {
+      const without = s.registry({ grants: s.p.grants.filter((g) => g !== needed) });
+      const err = await rejection(without.load(s.p.target.dir), `load without ${needed}`);
+      eq(err.code, "E_CAPABILITY_DENIED", "error code");
+      check(err.message.includes(needed), `the error names ${needed}: ${err.message}`);
+    }
+
+    const { plugin } = await s.load();
+    const file = s.p.readable;
+    if (!file) throw new CheckFailed("the manifest declares no fs:read directory with a file in it, so read-file cannot be checked");
+    eq(await plugin.invoke("read-file", enc(file)), 0, `read-file ${file}`);
+    eq(await plugin.invoke("read-file", enc(path.join(path.dirname(file), "no-such-file.txt"))), 1, "read-file of a missing file");
+    eq(await plugin.invoke("read-file", enc(m.file)), 1, "read-file outside the granted directory");
+
+    // Event capabilities: subscribe only to init's twelve, publish only "allowed-event".
+    const events = [...CONFORMANCE_CALLBACKS.map((e) => `events:subscribe:${e}`), "events:publish:allowed-event"];
+    const scoped = s.registry({ grants: [...s.p.grants, ...events], events: "strict" }); // the mode where events:* gate
+    const q = await scoped.load(s.variant({ capabilities: [...m.capabilities, ...events] }));
+    eq(q.callbacks, CONFORMANCE_CALLBACKS, "callbacks with subscribe capabilities");
+    eq(await q.invoke("register", enc("undeclared-event")), 3, "register without events:subscribe");
+    eq(await q.invoke("emit", enc("denied-event")), -3, "emit without events:publish (-1 - denied)");
+    eq(await q.invoke("emit", enc("allowed-event")), 0, "emit with events:publish");
+    eq(scoped.violations(s.name).map((v) => v.kind), ["capability", "capability"], "capability violations");
+  },
+
+  /** After a discard, the next call runs on a fresh instance: re-initialised, state lost. */
+  async reinstantiation(s) {
+    const { registry, plugin } = await s.load();
+    let restarted = 0;
+    registry.on("restarted", () => restarted++);
+    eq(await plugin.invoke("counter"), 1, "counter");
+    eq(await plugin.invoke("counter"), 2, "counter");
+    await rejection(plugin.invoke("trap"), "invoke trap");
+    eq(await plugin.invoke("counter"), 1, "counter on the new instance");
+    eq(plugin.state, "active", "state");
+    eq(plugin.callbacks, CONFORMANCE_CALLBACKS, "callbacks registered again");
+    eq(await s.logged(`conformance init ${HOST_WIT_VERSION}`, 2), ["info", "info"], "init ran again");
+    eq([restarted, plugin.metrics.restarts], [1, 1], "restarts");
+    check(same(await hookBytes(plugin, "echo", enc("still here"), "hook echo"), enc("still here")), "hook echo after the restart");
+
+    // Unload and load again: a new instance too.
+    await registry.unload(s.name);
+    const again = await registry.load(s.p.target.dir);
+    eq(await again.invoke("counter"), 1, "counter after unload and load");
+  },
+};

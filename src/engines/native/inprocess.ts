@@ -1,0 +1,206 @@
+/**
+ * Trusted native plugins: the `.so` is loaded into this process by the
+ * node-api addon (native/c-adapter). Calls are direct C calls (tens of ns);
+ * a crash in the plugin is a crash of the host, so only trusted code runs here.
+ */
+import { createRequire } from "node:module";
+import {
+  ContextCreationFailed,
+  EngineUnavailable,
+  InvalidPluginBinary,
+  PluginNotRunning,
+  ResourceCleanupFailed,
+} from "../../contract/errors.js";
+import type { EngineInstance, HookOutcome, LoadRequest } from "../engine.js";
+import { ADDON_PATH, CallbackTable, checkApiVersion, hostMessaging, logLevel, packApiVersion } from "./shared.js";
+
+/** The host object the addon calls back into (on the JS thread, or via the log channel). */
+interface AddonHost {
+  log(level: number, message: string): void;
+  register(name: string, id: number, isHook: boolean): number;
+  emit(name: string, data: Uint8Array): number;
+  send(target: string, name: string, data: Uint8Array): number;
+}
+
+declare const handleBrand: unique symbol;
+export type NativeHandle = { readonly [handleBrand]: true };
+
+export interface OpenedLibrary {
+  handle: NativeHandle;
+  name?: string;
+  version?: string;
+  apiVersion?: number;
+}
+
+/** The two entry points of one registered callback, bound to its id on the C side. */
+export interface BoundCalls {
+  call(data: Uint8Array): number;
+  /** Status when non-zero; else the hook's output, or null to pass the input through. */
+  hook(data: Uint8Array): number | Uint8Array | null;
+}
+
+declare const slotBrand: unique symbol;
+export type SlotHandle = { readonly [slotBrand]: true };
+
+/** The addon's exports (native/c-adapter/src/addon.cc, shm.cc). */
+export interface NativeAddon {
+  open(path: string): OpenedLibrary;
+  init(handle: NativeHandle, host: AddonHost, apiVersion: number, config: string): number;
+  bind(handle: NativeHandle, id: number): BoundCalls;
+  teardown(handle: NativeHandle): number;
+  close(handle: NativeHandle): void;
+  noop(): void;
+  /** The sandbox helper's shared call slot: fd and wakeFd become the helper's fds 5 and 6. */
+  shmOpen(): { slot: SlotHandle; fd: number; wakeFd: number };
+  shmSpawned(slot: SlotHandle): void;
+  /** undefined: the answer comes on the pipe. HOOK: status, output, or null (pass through). */
+  shmCall(slot: SlotHandle, type: number, id: number, cb: number, data: Uint8Array, spinNs: number): number | Buffer | null | undefined;
+  shmRing(slot: SlotHandle): void;
+  shmClose(slot: SlotHandle): void;
+}
+
+let addon: NativeAddon | undefined;
+
+/** Load the addon once; EngineUnavailable when it has not been built. */
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  try {
+    addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    return addon;
+  } catch (err) {
+    throw new EngineUnavailable("native", `the native addon is not built (${ADDON_PATH}); run \`npm run setup\``, { cause: err });
+  }
+}
+
+function codeOf(err: unknown): string | undefined {
+  return typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+export function openInProcess(request: LoadRequest, file: string): NativeInProcessInstance {
+  const native = loadAddon();
+  let lib: OpenedLibrary;
+  try {
+    lib = native.open(file);
+  } catch (err) {
+    const plugin = request.plugin;
+    const code = codeOf(err);
+    const message = (err as Error).message;
+    if (code === "E_ALREADY_LOADED") throw new ContextCreationFailed(message, { plugin, cause: err });
+    throw new InvalidPluginBinary(request.entryPath, message, { plugin, cause: err });
+  }
+  return new NativeInProcessInstance(request, native, lib);
+}
+
+export class NativeInProcessInstance implements EngineInstance {
+  readonly #plugin: string;
+  readonly #addon: NativeAddon;
+  readonly #lib: OpenedLibrary;
+  readonly #request: LoadRequest;
+  readonly #table: CallbackTable;
+  /** Bound entry points by callback id, made on first use. */
+  readonly #bound: BoundCalls[] = [];
+  /** Event name → its bound call: one lookup per synchronous call (registrations are never withdrawn). */
+  readonly #callByName = new Map<string, (data: Uint8Array) => number>();
+  #state: "loaded" | "active" | "stopped" | "disposed" = "loaded";
+
+  constructor(request: LoadRequest, native: NativeAddon, lib: OpenedLibrary) {
+    this.#plugin = request.plugin;
+    this.#request = request;
+    this.#addon = native;
+    this.#lib = lib;
+    this.#table = new CallbackTable(request.plugin, request.host);
+  }
+
+  /** Metadata the library exports (plugin_name, plugin_version, plugin_api_version). */
+  get metadata(): { name?: string; version?: string; apiVersion?: number } {
+    const { name, version, apiVersion } = this.#lib;
+    return { name, version, apiVersion };
+  }
+
+  /** The hot-path function of one event's callback: `call(bytes) -> status`, no lookups. */
+  boundCall(eventName: string): (data: Uint8Array) => number {
+    this.#checkActive();
+    return this.#boundFor(this.#table.callbackId(eventName)).call;
+  }
+
+  callbackId(eventName: string): number {
+    return this.#table.callbackId(eventName);
+  }
+
+  #boundFor(id: number): BoundCalls {
+    return (this.#bound[id] ??= this.#addon.bind(this.#lib.handle, id));
+  }
+
+  async init(apiVersion: string, configJson: string): Promise<number> {
+    return this.initSync(apiVersion, configJson);
+  }
+
+  initSync(apiVersion: string, configJson: string): number {
+    if (this.#state !== "loaded") throw new PluginNotRunning(this.#state, { plugin: this.#plugin });
+    checkApiVersion(this.#plugin, apiVersion, this.#lib.apiVersion);
+    const host = this.#request.host;
+    const messaging = hostMessaging(host);
+    const table = this.#table;
+    const addonHost: AddonHost = {
+      log: (level, message) => host.log(logLevel(level), message),
+      register: (name, id, isHook) => table.register(name, id, isHook),
+      emit: messaging.emit,
+      send: messaging.send,
+    };
+    let status: number;
+    try {
+      status = this.#addon.init(this.#lib.handle, addonHost, packApiVersion(apiVersion), configJson);
+    } catch (err) {
+      throw new ContextCreationFailed(`cannot set up the plugin context: ${(err as Error).message}`, { plugin: this.#plugin, cause: err });
+    }
+    this.#state = "active";
+    return status;
+  }
+
+  onEventSync(eventName: string, data: Uint8Array): number {
+    if (this.#state !== "active") throw new PluginNotRunning(this.#state, { plugin: this.#plugin });
+    let call = this.#callByName.get(eventName);
+    if (call === undefined) {
+      call = this.#boundFor(this.#table.callbackId(eventName)).call;
+      this.#callByName.set(eventName, call);
+    }
+    return call(data);
+  }
+
+  onHookSync(eventName: string, data: Uint8Array): HookOutcome {
+    this.#checkActive();
+    const r = this.#boundFor(this.#table.hookId(eventName)).hook(data);
+    if (typeof r === "number") return { ok: false, status: r };
+    return { ok: true, data: r === null ? data : new Uint8Array(r.buffer, r.byteOffset, r.byteLength) };
+  }
+
+  async onEvent(eventName: string, data: Uint8Array): Promise<number> {
+    return this.onEventSync(eventName, data);
+  }
+
+  async onHook(eventName: string, data: Uint8Array): Promise<HookOutcome> {
+    return this.onHookSync(eventName, data);
+  }
+
+  async teardown(): Promise<number> {
+    this.#checkActive();
+    this.#state = "stopped";
+    return this.#addon.teardown(this.#lib.handle);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#state === "disposed") return;
+    this.#state = "disposed";
+    try {
+      this.#addon.close(this.#lib.handle);
+    } catch (err) {
+      // E_DLCLOSE: dlclose refused; E_STILL_MAPPED: it returned but the library stays loaded.
+      const what = codeOf(err) === "E_STILL_MAPPED" ? "the library could not be unloaded" : "dlclose failed";
+      throw new ResourceCleanupFailed(`${what}: ${(err as Error).message}`, { plugin: this.#plugin, cause: err });
+    }
+  }
+
+  #checkActive(): void {
+    if (this.#state !== "active") throw new PluginNotRunning(this.#state, { plugin: this.#plugin });
+  }
+}

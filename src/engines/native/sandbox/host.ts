@@ -1,0 +1,806 @@
+/**
+ * Untrusted native plugins: one sandbox helper process per plugin
+ * (native/sandbox-helper), spoken to over fds 3/4 with the protocol in
+ * protocol.ts. A crash, exit or kill of the helper becomes
+ * PluginCrashed; a call past its deadline kills the helper and fails with
+ * DeadlineExceeded. Several calls may be in flight at once (pipelining): the
+ * helper runs them in order and answers each by id. A lone call takes the
+ * shared-memory slot (slot.ts) when it can.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile, readdir } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import type { Duplex, Readable, Writable } from "node:stream";
+import {
+  AbiViolation,
+  CapabilityDenied,
+  ContextCreationFailed,
+  CpuBudgetExceeded,
+  DeadlineExceeded,
+  EngineUnavailable,
+  InvalidPluginBinary,
+  PlughostError,
+  PluginCrashed,
+  PluginNotRunning,
+  ResourceCleanupFailed,
+} from "../../../contract/errors.js";
+import type { EngineInstance, HookOutcome, LoadRequest } from "../../engine.js";
+import {
+  EXIT_PROTOCOL,
+  EXIT_SANDBOX,
+  FailKind,
+  FrameReader,
+  FrameWriter,
+  LineSplitter,
+  HAS_API,
+  HAS_NAME,
+  HAS_VERSION,
+  HELPER_ID_BIT,
+  Msg,
+  SANDBOX_FLAGS,
+  cstr,
+  type SandboxMeasure,
+} from "./protocol.js";
+import { CallbackTable, HELPER_PATH, checkApiVersion, hostMessaging, logLevel, messageCode, packApiVersion } from "../shared.js";
+import { SLOT_DATA_MAX, SharedSlot } from "./slot.js";
+
+/** Knobs for the helper's sandbox; defaults suit a small event handler. */
+export interface SandboxOptions {
+  helperPath?: string;
+  /** RLIMIT_AS. Default: (limits.memoryBytes ?? 256 MiB) + 64 MiB for libc, stacks and the helper. */
+  addressSpaceBytes?: number;
+  /** RLIMIT_CPU over the helper's lifetime, in seconds. Default 600. */
+  cpuSeconds?: number;
+  /** RLIMIT_NOFILE. Default 32. */
+  openFiles?: number;
+  /**
+   * RLIMIT_NPROC: threads the plugin may have. As root each helper runs as a
+   * uid of its own (2,000,000,000 + its pid), as an ordinary user in a user
+   * namespace of its own, so the budget is per plugin. Default 256.
+   */
+  processes?: number;
+  /**
+   * CPU (ms) the helper may use while none of its calls is running (threads
+   * left working after a call returned), as a burst; the allowance refills at
+   * 10% of one core. Past it the helper is killed, a violation is recorded and
+   * calls fail with CpuBudgetExceeded. Measured by the host from /proc, every
+   * 250 ms; what calls could use (their wall time on every core) is not
+   * charged. Default 2000; Infinity turns the check off.
+   */
+  idleCpuMs?: number;
+  /** Enter namespaces (default true). */
+  namespaces?: boolean;
+  /** Load the seccomp filter (default true). */
+  seccomp?: boolean;
+  /**
+   * Microseconds the helper polls for the next request before it blocks.
+   * Trades a little CPU after each call for lower one-at-a-time latency.
+   * Default 50 with the shared slot, 0 without.
+   */
+  spinMicros?: number;
+  /**
+   * Use the shared-memory call slot for calls made one at a time (default
+   * true; needs the node-api addon, else the pipe alone is used).
+   */
+  sharedMemory?: boolean;
+  /**
+   * Microseconds the host's JS thread spins for a slot call's answer before
+   * it leaves the call to the pipe and returns to the event loop. Default 50.
+   */
+  hostSpinMicros?: number;
+  /** How long the helper may take to start and load the library. Default 10 s. */
+  startTimeoutMs?: number;
+  /**
+   * On dispose, how long to wait for the helper to be reaped (and its pipes
+   * closed) after SIGKILL before giving up with ResourceCleanupFailed. Default 2 s.
+   */
+  reapTimeoutMs?: number;
+}
+
+const MiB = 1 << 20;
+/** Capabilities a sandboxed native plugin can hold: the sandbox has no files, network or env to offer. */
+const GRANTABLE = /^(stdio|clock|random|events:(publish|subscribe):.+)$/;
+
+interface Pending {
+  id: number;
+  kind: "init" | "call" | "hook" | "teardown";
+  label: string;
+  resolve(v: number | HookOutcome): void;
+  reject(err: Error): void;
+  data?: Uint8Array;
+  /** Syscalls the helper reported as denied during this request: name → count. */
+  denied?: Map<string, number>;
+}
+
+/** A VIOLATION frame is the helper's word, which plugin code can forge: at most this many names per request, each once. */
+const MAX_DENIED_NAMES = 8;
+const SYSCALL_NAME = /^[a-z0-9_]{1,32}$/;
+/** How often the host reads the helper's CPU time, and the idle allowance's refill rate (fraction of one core). */
+const CPU_SAMPLE_MS = 250;
+const CORES = availableParallelism();
+const DENIED_MESSAGE = messageCode({ ok: false, error: "denied" });
+const ACK = Buffer.from([1]);
+const IDLE_CPU_REFILL = 0.1;
+
+export interface HelperInfo {
+  measures: SandboxMeasure[];
+  name?: string;
+  version?: string;
+  apiVersion?: number;
+  pid: number;
+}
+
+/**
+ * The helper process and its channel. Its promise API accepts any number of
+ * outstanding calls; the engine instance above it serializes, benchmarks may not.
+ */
+export class SandboxClient {
+  readonly #plugin: string;
+  readonly #request: LoadRequest;
+  readonly #child: ChildProcess;
+  readonly #writer: FrameWriter;
+  readonly #reader = new FrameReader();
+  readonly #queue: Pending[] = [];
+  #head = 0;
+  #nextId = 1;
+  #fault: PlughostError | undefined;
+  /** The helper broke the protocol: its output is no longer read. */
+  #broken = false;
+  /** The sandbox measures in force, from the helper's first frame (sent before any plugin code ran). */
+  #measures: SandboxMeasure[] | undefined;
+  #closing = false;
+  #closed: Promise<void>;
+  #deadlineMs: number | undefined;
+  #headSince = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #table: CallbackTable | undefined;
+  #ready: { resolve(info: HelperInfo): void; reject(err: Error): void } | undefined;
+  readonly #messaging;
+  #slot: SharedSlot | undefined;
+  #slotAnswers = 0;
+  #reapMs = 2000;
+  readonly #hostSpinNs: number;
+  /** Set by every call, cleared at the next microtask: calls made in one turn are pipelined. */
+  #burst = false;
+  readonly #endBurst = (): void => {
+    this.#burst = false;
+  };
+
+  private constructor(request: LoadRequest, child: ChildProcess, slot: SharedSlot | undefined, hostSpinNs: number) {
+    this.#slot = slot;
+    this.#hostSpinNs = hostSpinNs;
+    this.#plugin = request.plugin;
+    this.#request = request;
+    this.#child = child;
+    this.#deadlineMs = request.limits.deadlineMs;
+    this.#messaging = hostMessaging(request.host);
+    const toHelper = child.stdio[3] as Writable;
+    const fromHelper = child.stdio[4] as Readable;
+    this.#writer = new FrameWriter((chunk, done) => {
+      if (toHelper.destroyed) return;
+      toHelper.write(chunk, done);
+      this.#slot?.ring();
+    });
+    toHelper.on("error", () => {}); // EPIPE after a crash; 'close' reports it
+    fromHelper.on("data", (chunk: Buffer) => {
+      if (this.#broken) return;
+      const problem = this.#reader.push(chunk, this.#onFrame);
+      if (problem) this.#protocolError(`the helper sent ${problem}`);
+    });
+    const reports = (child.stdio as readonly unknown[])[7] as Duplex | null | undefined;
+    if (reports) {
+      const reader = new FrameReader();
+      reports.on("error", () => {});
+      reports.on("data", (chunk: Buffer) => {
+        reader.push(chunk, (type, _id, buf, start, end) => {
+          if (type !== Msg.Violation || end - start < 5) return;
+          this.#onSupervisedViolation(buf.readUInt32LE(start), buf.toString("latin1", start + 4, end));
+          if (!reports.destroyed) reports.write(ACK); // the plugin's syscall returns only now
+        });
+      });
+    }
+    for (const [stream, level] of [
+      [child.stdout, "info"],
+      [child.stderr, "warn"],
+    ] as const) {
+      const lines = new LineSplitter((line) => request.host.log(level, line));
+      stream?.on("data", (chunk: Buffer) => lines.push(chunk));
+      stream?.on("end", () => lines.end());
+    }
+    // 'close' (not 'exit'): the signal is only reliable once stdio has drained.
+    this.#closed = new Promise((resolve) => child.on("close", (code, signal) => {
+      this.#onClose(code, signal);
+      resolve();
+    }));
+  }
+
+  static async start(request: LoadRequest, file: string, options: SandboxOptions = {}): Promise<{ client: SandboxClient; info: HelperInfo }> {
+    const helper = options.helperPath ?? HELPER_PATH;
+    if (!existsSync(helper)) throw new EngineUnavailable("native", `the sandbox helper is not built (${helper}); run \`npm run setup\``);
+    const as = options.addressSpaceBytes ?? (request.limits.memoryBytes ?? 256 * MiB) + 64 * MiB;
+    const args = [
+      "--as", String(as),
+      "--cpu", String(options.cpuSeconds ?? 600),
+      "--nofile", String(options.openFiles ?? 32),
+      "--nproc", String(options.processes ?? 256),
+      "--fsize", "0",
+    ];
+    const idleCpuMs = options.idleCpuMs ?? 2000;
+    if (!(idleCpuMs >= 0)) throw new RangeError(`sandbox.idleCpuMs must be a number of milliseconds >= 0 (or Infinity), not ${idleCpuMs}`);
+    const slot = options.sharedMemory === false ? undefined : SharedSlot.open();
+    const spinMicros = options.spinMicros ?? (slot ? 50 : 0);
+    if (spinMicros) args.push("--spin-us", String(Math.round(spinMicros)));
+    if (slot) args.push("--shm");
+    if (options.namespaces === false) args.push("--no-namespaces");
+    if (options.seccomp === false) args.push("--no-seccomp");
+    args.push(file);
+    let child: ChildProcess;
+    try {
+      // fds 5 and 6: the shared slot; fd 7: violation reports from the helper's supervisor (init), which the plugin cannot write.
+      const extra: (number | "ignore")[] = slot ? [slot.fd, slot.wakeFd] : ["ignore", "ignore"];
+      child = spawn(helper, args, { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", ...extra, "pipe"], detached: true, env: {} });
+    } catch (err) {
+      slot?.close();
+      throw new ContextCreationFailed(`cannot spawn the sandbox helper: ${(err as Error).message}`, { plugin: request.plugin, cause: err });
+    } finally {
+      slot?.spawned(); // the helper has its copies (or never will)
+    }
+    const client = new SandboxClient(request, child, slot, Math.round((options.hostSpinMicros ?? 50) * 1000));
+    client.#reapMs = options.reapTimeoutMs ?? 2000;
+    client.#idleBudgetMs = client.#idleAllowanceMs = idleCpuMs;
+    client.#perCallMs = spinMicros / 1000 + 0.05;
+    const info = await new Promise<HelperInfo>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        client.#kill("start timeout");
+        reject(new ContextCreationFailed(`the sandbox helper did not start within ${options.startTimeoutMs ?? 10000} ms`, { plugin: request.plugin }));
+      }, options.startTimeoutMs ?? 10000);
+      const done = <T>(f: (v: T) => void) => (v: T) => {
+        clearTimeout(timer);
+        client.#ready = undefined;
+        f(v);
+      };
+      client.#ready = { resolve: done(resolve), reject: done(reject) };
+      child.on("error", (err) => client.#ready?.reject(new ContextCreationFailed(`cannot spawn the sandbox helper: ${err.message}`, { plugin: request.plugin, cause: err })));
+    });
+    client.#startCpuWatch();
+    return { client, info };
+  }
+
+  get pid(): number {
+    return this.#child.pid ?? -1;
+  }
+
+  /** Calls answered through the shared slot so far (the rest went over the pipe). */
+  get slotAnswers(): number {
+    return this.#slotAnswers;
+  }
+
+  /** The table the helper's REGISTER requests fill. */
+  attach(table: CallbackTable): void {
+    this.#table = table;
+  }
+
+  init(apiVersion: number, config: string): Promise<number> {
+    return this.#request_(Msg.Init, "init", "init", apiVersion, Buffer.from(config, "utf8")) as Promise<number>;
+  }
+
+  call(callbackId: number, data: Uint8Array, label = "on-event"): Promise<number> {
+    return (this.#viaSlot(Msg.Call, "call", label, callbackId, data) ??
+      this.#request_(Msg.Call, "call", label, callbackId, data)) as Promise<number>;
+  }
+
+  hook(callbackId: number, data: Uint8Array, label = "on-hook"): Promise<HookOutcome> {
+    return (this.#viaSlot(Msg.Hook, "hook", label, callbackId, data) ??
+      this.#request_(Msg.Hook, "hook", label, callbackId, data)) as Promise<HookOutcome>;
+  }
+
+  /**
+   * A lone call (nothing outstanding, first of its turn, payload small
+   * enough) goes through the shared slot; undefined means "use the pipe".
+   */
+  #viaSlot(type: Msg.Call | Msg.Hook, kind: "call" | "hook", label: string, cb: number, data: Uint8Array): Promise<number | HookOutcome> | undefined {
+    this.#activity++;
+    const burst = this.#burst;
+    if (!burst) {
+      this.#burst = true;
+      queueMicrotask(this.#endBurst);
+    }
+    const slot = this.#slot;
+    if (burst || !slot?.open || this.#head !== this.#queue.length || data.length > SLOT_DATA_MAX || this.#fault || this.#closing || this.#ready) {
+      return undefined;
+    }
+    const id = this.#nextId++ & 0x7fffffff;
+    let r: number | Buffer | null | undefined;
+    const t0 = performance.now();
+    try {
+      r = slot.call(type, id, cb, data, this.#hostSpinNs);
+      this.#busyMs += performance.now() - t0;
+    } catch (err) {
+      const reason = new Error(`malformed answer in the shared slot: ${(err as Error).message}`);
+      this.#fault ??= new PluginCrashed(label, null, null, { plugin: this.#plugin, cause: reason });
+      this.#request.onViolation?.("crash", reason.message);
+      this.#kill(reason.message);
+      return Promise.reject(this.#fault);
+    }
+    if (r === undefined) return this.#enqueue(id, kind, label, data); // answered on the pipe
+    this.#slotAnswers++;
+    if (type === Msg.Call) return Promise.resolve(r as number);
+    if (typeof r === "number") return Promise.resolve({ ok: false, status: r });
+    return Promise.resolve({ ok: true, data: r === null ? data : new Uint8Array(r.buffer, r.byteOffset, r.byteLength) });
+  }
+
+  teardown(): Promise<number> {
+    return this.#request_(Msg.Teardown, "teardown", "teardown", undefined, undefined) as Promise<number>;
+  }
+
+  /**
+   * Ask the helper to finish (EOF), then make sure it is gone: SIGKILL after
+   * `graceMs`, and ResourceCleanupFailed when it is still not reaped, pipes
+   * and all, `reapMs` later (its pipes are then dropped on our side). A helper
+   * still in a call is killed at once: it would never read the EOF, and every
+   * pending call rejects with PluginCrashed.
+   */
+  async close(graceMs = 1000, reapMs = this.#reapMs): Promise<void> {
+    this.#closing = true;
+    this.#stopCpuWatch();
+    clearTimeout(this.#idleFlush);
+    const running = this.#child.exitCode === null && this.#child.signalCode === null;
+    let t: NodeJS.Timeout | undefined;
+    if (running && this.#busy) {
+      const label = this.#queue[this.#head]!.label;
+      this.#fault ??= new PluginCrashed(label, "SIGKILL", null, {
+        plugin: this.#plugin,
+        cause: new Error("the instance was disposed while this call was running; its helper was killed"),
+      });
+      this.#kill("disposed");
+    } else if (running) {
+      (this.#child.stdio[3] as Writable).end();
+      t = setTimeout(() => this.#kill("did not exit after close"), graceMs);
+    }
+    let giveUp: NodeJS.Timeout | undefined;
+    const reaped = await Promise.race([
+      this.#closed.then(() => true),
+      new Promise<boolean>((resolve) => (giveUp = setTimeout(() => resolve(false), (running ? graceMs : 0) + reapMs))),
+    ]);
+    clearTimeout(t);
+    clearTimeout(giveUp);
+    if (reaped) return;
+    const exited = this.#child.exitCode !== null || this.#child.signalCode !== null;
+    for (const stream of this.#child.stdio) stream?.destroy(); // release our ends; 'close' can then fire
+    this.#slot?.close();
+    this.#slot = undefined;
+    const why = exited
+      ? "exited, but a process outside its process group still holds its pipes open"
+      : "is still not reaped after SIGKILL";
+    throw new ResourceCleanupFailed(`the sandbox helper (pid ${this.pid}) ${why}; the host dropped its ends of the pipes, but that process may live on`, {
+      plugin: this.#plugin,
+    });
+  }
+
+  #request_(type: Msg, kind: Pending["kind"], label: string, word: number | undefined, data: Uint8Array | undefined): Promise<number | HookOutcome> {
+    if (this.#fault) return Promise.reject(this.#fault);
+    if (this.#closing) return Promise.reject(new PluginNotRunning("stopping", { plugin: this.#plugin }));
+    const id = this.#nextId++ & 0x7fffffff;
+    this.#activity++;
+    try {
+      this.#writer.frame(type, id, word, data);
+    } catch (err) {
+      return Promise.reject(err); // too large: nothing was queued
+    }
+    return this.#enqueue(id, kind, label, data);
+  }
+
+  /** Queue a pending answer to a request already sent (or posted in the slot). */
+  #enqueue(id: number, kind: Pending["kind"], label: string, data: Uint8Array | undefined): Promise<number | HookOutcome> {
+    return new Promise((resolve, reject) => {
+      const p: Pending = { id, kind, label, resolve, reject };
+      if (kind === "hook") p.data = data;
+      if (this.#head === this.#queue.length) {
+        this.#busySince = performance.now();
+        if (this.#deadlineMs !== undefined) this.#headSince = this.#busySince;
+      }
+      this.#queue.push(p);
+      if (this.#deadlineMs !== undefined && !this.#timer) this.#armDeadline(this.#deadlineMs);
+    });
+  }
+
+  // The helper runs calls in order, so only the oldest pending call can be
+  // overdue. One timer is kept while calls are pending and re-armed on fire.
+  #armDeadline(ms: number): void {
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      if (this.#head === this.#queue.length || this.#fault) return;
+      const over = performance.now() - this.#headSince;
+      const limit = this.#deadlineMs!;
+      if (over < limit) return this.#armDeadline(limit - over + 1);
+      const p = this.#queue[this.#head]!;
+      this.#fail(new DeadlineExceeded(p.label, limit, { plugin: this.#plugin }));
+      this.#request.onViolation?.("deadline", `${p.label} ran past ${limit} ms; helper killed`);
+      this.#kill("deadline");
+    }, ms);
+    this.#timer.unref();
+  }
+
+  readonly #onFrame = (type: number, id: number, buf: Buffer, start: number, end: number): void => {
+    if (type === Msg.Result || type === Msg.HookResult) return this.#onResult(type, id, buf, start, end);
+    const body = buf.subarray(start, end);
+    switch (type) {
+      case Msg.Log:
+        if (body.length >= 1) this.#request.host.log(logLevel(body[0]!), body.toString("utf8", 1));
+        return;
+      // Requests of the plugin's are served only while one of our requests runs
+      // (as the helper's own code does): a thread writing frames between calls gets "denied".
+      case Msg.Register: {
+        let code = 3;
+        if (body.length >= 5 && this.#table && this.#busy) code = this.#table.register(body.toString("utf8", 5), body.readUInt32LE(1), body[0] === 1);
+        return this.#reply(id, code);
+      }
+      case Msg.Emit: {
+        if (!this.#busy) return this.#reply(id, DENIED_MESSAGE);
+        const [name, off] = cstr(body, 0);
+        return this.#reply(id, this.#messaging.emit(name, new Uint8Array(body.subarray(off))));
+      }
+      case Msg.Send: {
+        if (!this.#busy) return this.#reply(id, DENIED_MESSAGE);
+        const [target, o1] = cstr(body, 0);
+        const [name, o2] = cstr(body, o1);
+        return this.#reply(id, this.#messaging.send(target, name, new Uint8Array(body.subarray(o2))));
+      }
+      case Msg.Violation:
+        return this.#onViolationFrame(body);
+      case Msg.Sandbox:
+        if (!this.#ready || this.#measures || body.length !== 4) return this.#protocolError("an unexpected SANDBOX frame");
+        this.#measures = (Object.keys(SANDBOX_FLAGS) as SandboxMeasure[]).filter((m) => body.readUInt32LE(0) & SANDBOX_FLAGS[m]);
+        return;
+      case Msg.Ready:
+        return this.#onReady(body);
+      case Msg.Fail:
+        if (!this.#ready) return this.#protocolError("a FAIL frame after start-up");
+        return this.#onFailFrame(body);
+      default:
+        return this.#protocolError(`a frame of unknown type ${type}`);
+    }
+  };
+
+  /** True while a request of ours is outstanding (the helper is in a call). */
+  get #busy(): boolean {
+    return this.#head < this.#queue.length;
+  }
+
+  /**
+   * The helper's SIGSYS handler counts denied syscalls and reports them at the
+   * end of each request. Plugin code can write the same frames, so the host
+   * keeps the first report per syscall name (a few names at most) on the
+   * request in flight, ignores any between requests, and records ONE
+   * violation per request that reported some (#recordDenied): forged frames
+   * cannot make more violations than calls.
+   */
+  #onViolationFrame(body: Buffer): void {
+    if (this.#measures?.includes("violation-supervisor")) return; // init reports them; this frame is the plugin's
+    const p = this.#queue[this.#head];
+    if (!p || body.length < 5 || body.length > 4 + 32) return;
+    const name = body.toString("latin1", 4);
+    if (!SYSCALL_NAME.test(name)) return;
+    p.denied ??= new Map();
+    if (p.denied.has(name) || p.denied.size >= MAX_DENIED_NAMES) return;
+    p.denied.set(name, body.readUInt32LE(0));
+  }
+
+  /**
+   * A denial reported by the helper's supervisor (init, outside the plugin's
+   * process): the plugin's syscall waits for our acknowledgement, so this is
+   * recorded before the call can answer. One violation per request, or per
+   * CPU_SAMPLE_MS between requests (a thread denied in a loop).
+   */
+  #onSupervisedViolation(count: number, name: string): void {
+    if (!SYSCALL_NAME.test(name)) name = "syscall";
+    const p = this.#queue[this.#head];
+    const into = p ? (p.denied ??= new Map()) : this.#idleDenied;
+    into.set(name, (into.get(name) ?? 0) + count);
+    if (p || this.#idleFlush) return;
+    this.#idleFlush = setTimeout(() => {
+      this.#idleFlush = undefined;
+      const denied = this.#idleDenied;
+      this.#idleDenied = new Map();
+      if (!this.#closing) this.#recordDenied(denied);
+    }, CPU_SAMPLE_MS);
+    this.#idleFlush.unref();
+  }
+
+  #idleDenied = new Map<string, number>();
+  #idleFlush: NodeJS.Timeout | undefined;
+
+  #recordDenied(denied: Map<string, number> | undefined): void {
+    if (!denied?.size) return;
+    const list = [...denied].map(([name, n]) => `${name} (${n}×)`).join(", ");
+    this.#request.onViolation?.("capability", `denied syscall${denied.size > 1 ? "s" : ""} ${list}`);
+  }
+
+  /** The helper's output broke the protocol: AbiViolation for the call in flight (or recorded, when idle), and the helper is killed. */
+  #protocolError(reason: string): void {
+    if (this.#broken) return;
+    this.#broken = true;
+    const label = this.#queue[this.#head]?.label ?? "idle";
+    this.#fault ??= new AbiViolation(label, `${reason}; the sandbox helper was killed`, { plugin: this.#plugin });
+    if (label === "idle" && !this.#closing) this.#request.onViolation?.("trap", this.#fault.message);
+    this.#ready?.reject(this.#fault);
+    this.#kill(reason);
+  }
+
+  #onResult(type: number, id: number, buf: Buffer, start: number, end: number): void {
+    const p = this.#queue[this.#head];
+    if (!p || p.id !== id || end - start < 4) return this.#protocolError(`an answer to request ${id >>> 0} out of order`);
+    this.#queue[this.#head++] = undefined as unknown as Pending;
+    if (this.#head === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#head = 0;
+      this.#endBusy();
+    } else if (this.#head > 1024) {
+      this.#queue.splice(0, this.#head);
+      this.#head = 0;
+    }
+    if (this.#deadlineMs !== undefined) this.#headSince = performance.now();
+    this.#recordDenied(p.denied);
+    const status = buf.readInt32LE(start);
+    if (type === Msg.Result) return p.resolve(status);
+    if (status !== 0) return p.resolve({ ok: false, status });
+    const out = end - start >= 5 && buf[start + 4] === 1 ? new Uint8Array(buf.subarray(start + 5, end)) : (p.data ?? new Uint8Array());
+    p.resolve({ ok: true, data: out });
+  }
+
+  #reply(id: number, value: number): void {
+    if ((id & HELPER_ID_BIT) === 0) return this.#protocolError("a request id without the helper bit");
+    this.#writer.frame(Msg.Reply, id, value >>> 0);
+  }
+
+  #onReady(body: Buffer): void {
+    if (!this.#ready || !this.#measures || body.length < 8) return this.#protocolError("an unexpected READY frame");
+    const flags = body.readUInt32LE(0);
+    const [name, o1] = cstr(body, 8);
+    const [version] = cstr(body, o1);
+    // The measures are the ones the SANDBOX frame reported before plugin code ran, not READY's (a constructor could write one).
+    const info: HelperInfo = { measures: this.#measures, pid: this.pid };
+    if (flags & HAS_NAME) info.name = name;
+    if (flags & HAS_VERSION) info.version = version;
+    if (flags & HAS_API) info.apiVersion = body.readUInt32LE(4);
+    this.#ready.resolve(info);
+  }
+
+  #onFailFrame(body: Buffer): void {
+    const kind = body[0];
+    const message = body.toString("utf8", 1);
+    const plugin = this.#plugin;
+    const file = this.#request.entryPath;
+    const err =
+      kind === FailKind.Dlopen
+        ? new InvalidPluginBinary(file, message, { plugin })
+        : kind === FailKind.Symbol
+          ? new InvalidPluginBinary(file, `missing required export ${message}`, { plugin })
+          : new ContextCreationFailed(`sandbox set-up failed: ${message}`, { plugin });
+    this.#fault = err;
+    this.#ready?.reject(err);
+  }
+
+  // ── CPU used between calls ──────────────────────────────────────────────
+  // Threads a plugin leaves running after its call returned are measured by
+  // the host itself (the helper's reports could be forged): the CPU time of
+  // the helper's processes, from /proc, sampled every CPU_SAMPLE_MS. What a
+  // sample interval used beyond what its calls could have used (their wall
+  // time on every core, plus the helper's poll after each call) is charged
+  // to the idle allowance: a plugin kept busy less than 1/cores of the time
+  // cannot hide a spinning thread behind its calls.
+
+  #idleBudgetMs = 2000;
+  #idleAllowanceMs = 2000;
+  #idleUsedMs = 0;
+  /** CPU the helper may spend after each call polling for the next (its --spin-us), plus slack. */
+  #perCallMs = 0.05;
+  #activity = 0;
+  #busyMs = 0;
+  #busySince: number | undefined;
+  #cpuPids: number[] = [];
+  #cpuTimer: NodeJS.Timeout | undefined;
+  #last: { cpuMs: number; at: number; activity: number } | undefined;
+
+  #endBusy(): void {
+    if (this.#busySince !== undefined) this.#busyMs += performance.now() - this.#busySince;
+    this.#busySince = undefined;
+  }
+
+  #startCpuWatch(): void {
+    const root = this.#child.pid;
+    if (root === undefined || !Number.isFinite(this.#idleBudgetMs)) return; // Infinity: not watched
+    void helperProcesses(root).then((pids) => {
+      if (this.#closing || this.#fault) return;
+      this.#cpuPids = pids;
+      this.#cpuTimer = setInterval(() => void this.#sampleCpu(), CPU_SAMPLE_MS);
+      this.#cpuTimer.unref();
+    });
+  }
+
+  #stopCpuWatch(): void {
+    if (this.#cpuTimer) clearInterval(this.#cpuTimer);
+    this.#cpuTimer = undefined;
+  }
+
+  async #sampleCpu(): Promise<void> {
+    const cpuMs = await processCpuMs(this.#cpuPids);
+    if (cpuMs === undefined || this.#closing || this.#fault) return;
+    const now = performance.now();
+    const busyMs = this.#busyMs + (this.#busySince !== undefined ? now - this.#busySince : 0);
+    this.#busyMs = 0;
+    if (this.#busySince !== undefined) this.#busySince = now;
+    const last = this.#last;
+    this.#last = { cpuMs, at: now, activity: this.#activity };
+    if (!last) return;
+    this.#idleAllowanceMs = Math.min(this.#idleBudgetMs, this.#idleAllowanceMs + (now - last.at) * IDLE_CPU_REFILL);
+    const excused = busyMs * CORES + (this.#activity - last.activity) * this.#perCallMs;
+    const used = Math.max(0, cpuMs - last.cpuMs - excused);
+    this.#idleUsedMs += used;
+    this.#idleAllowanceMs -= used;
+    if (this.#idleAllowanceMs >= 0) return;
+    const total = Math.round(this.#idleUsedMs);
+    this.#fault ??= new CpuBudgetExceeded("idle", total, this.#idleBudgetMs, { plugin: this.#plugin });
+    this.#request.onViolation?.(
+      "deadline",
+      `used ${total} ms of CPU between calls (budget ${this.#idleBudgetMs} ms, refilled at ${IDLE_CPU_REFILL * 100}% of a core): threads left running; helper killed`,
+    );
+    this.#kill("idle CPU");
+  }
+
+  #onClose(code: number | null, signal: NodeJS.Signals | null): void {
+    this.#stopCpuWatch();
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#slot?.close(); // the helper is gone: nothing can answer in it any more
+    this.#slot = undefined;
+    if (this.#ready) {
+      const how = signal ?? `exit ${code}`;
+      const why = code === EXIT_SANDBOX ? "sandbox set-up failed" : code === EXIT_PROTOCOL ? "protocol error" : `helper ended (${how})`;
+      this.#ready.reject(this.#fault ?? new ContextCreationFailed(`the sandbox helper did not start: ${why}`, { plugin: this.#plugin }));
+      return;
+    }
+    if (this.#fault) return this.#fail(this.#fault);
+    if (this.#closing && this.#head === this.#queue.length) return;
+    const p = this.#queue[this.#head];
+    const err = new PluginCrashed(p?.label ?? "idle", signal, code, { plugin: this.#plugin });
+    if (!p && !this.#closing) this.#request.onViolation?.("crash", err.message);
+    this.#fail(err);
+  }
+
+  /** Reject everything pending (and every later call) with `err`. */
+  #fail(err: PlughostError): void {
+    this.#fault ??= err;
+    const pending = this.#queue.slice(this.#head);
+    this.#queue.length = 0;
+    this.#head = 0;
+    this.#endBusy();
+    for (const p of pending) {
+      this.#recordDenied(p.denied);
+      p.reject(this.#fault);
+    }
+  }
+
+  #kill(reason: string): void {
+    if (!this.#fault && reason !== "deadline" && reason !== "did not exit after close") {
+      this.#fault = new PluginCrashed(this.#queue[this.#head]?.label ?? "idle", null, null, { plugin: this.#plugin, cause: new Error(reason) });
+    }
+    const pid = this.#child.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, "SIGKILL"); // the whole group: the helper and its namespaced child
+    } catch {
+      this.#child.kill("SIGKILL");
+    }
+  }
+}
+
+/** USER_HZ: the unit of utime and stime in /proc/<pid>/stat (100 on every Linux ABI Node runs on). */
+const CLOCK_TICK_MS = 10;
+
+/** The fields of /proc/<pid>/stat after the command name (field 3 onwards), or undefined when the process is gone. */
+async function procStat(pid: number): Promise<string[] | undefined> {
+  try {
+    const text = await readFile(`/proc/${pid}/stat`, "latin1");
+    return text.slice(text.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The helper's processes: its process group (it is spawned detached, and its
+ * seccomp filter kills setsid/setpgid), found once, after start-up, when the
+ * namespace's init and the plugin's process exist.
+ */
+async function helperProcesses(root: number): Promise<number[]> {
+  const pids = (await readdir("/proc").catch(() => [] as string[])).filter((n) => /^[0-9]+$/.test(n)).map(Number);
+  const found: number[] = [];
+  await Promise.all(
+    pids.map(async (pid) => {
+      const f = pid === root ? ["", "", String(root)] : await procStat(pid);
+      if (f && Number(f[2]) === root) found.push(pid);
+    }),
+  );
+  return found.length ? found : [root];
+}
+
+/** utime + stime of `pids` (all their threads, living and ended), in ms; undefined when none is left. */
+async function processCpuMs(pids: readonly number[]): Promise<number | undefined> {
+  let total: number | undefined;
+  for (const pid of pids) {
+    const f = await procStat(pid);
+    if (f) total = (total ?? 0) + (Number(f[11]) + Number(f[12])) * CLOCK_TICK_MS;
+  }
+  return total;
+}
+
+export function checkSandboxCapabilities(request: LoadRequest): void {
+  for (const cap of request.capabilities) {
+    if (!GRANTABLE.test(cap)) {
+      throw new CapabilityDenied(cap, `capability "${cap}" cannot be granted to an untrusted native plugin: its sandbox has no files, network or environment`, {
+        plugin: request.plugin,
+      });
+    }
+  }
+}
+
+export class NativeSandboxInstance implements EngineInstance {
+  /** The helper runs calls in the order they were made: the registry may issue them without waiting (pipelining). */
+  readonly ordered = true;
+  readonly #plugin: string;
+  readonly client: SandboxClient;
+  readonly info: HelperInfo;
+  readonly #table: CallbackTable;
+  #state: "loaded" | "active" | "stopped" | "disposed" = "loaded";
+
+  constructor(request: LoadRequest, client: SandboxClient, info: HelperInfo) {
+    this.#plugin = request.plugin;
+    this.client = client;
+    this.info = info;
+    this.#table = new CallbackTable(request.plugin, request.host);
+    client.attach(this.#table);
+  }
+
+  callbackId(eventName: string): number {
+    return this.#table.callbackId(eventName);
+  }
+
+  async init(apiVersion: string, configJson: string): Promise<number> {
+    if (this.#state !== "loaded") throw new PluginNotRunning(this.#state, { plugin: this.#plugin });
+    checkApiVersion(this.#plugin, apiVersion, this.info.apiVersion);
+    const status = await this.client.init(packApiVersion(apiVersion), configJson);
+    this.#state = "active";
+    return status;
+  }
+
+  onEvent(eventName: string, data: Uint8Array): Promise<number> {
+    if (this.#state !== "active") return Promise.reject(new PluginNotRunning(this.#state, { plugin: this.#plugin }));
+    try {
+      return this.client.call(this.#table.callbackId(eventName), data, eventName);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  onHook(eventName: string, data: Uint8Array): Promise<HookOutcome> {
+    if (this.#state !== "active") return Promise.reject(new PluginNotRunning(this.#state, { plugin: this.#plugin }));
+    try {
+      return this.client.hook(this.#table.hookId(eventName), data, eventName);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  async teardown(): Promise<number> {
+    if (this.#state !== "active") throw new PluginNotRunning(this.#state, { plugin: this.#plugin });
+    this.#state = "stopped";
+    return this.client.teardown();
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#state === "disposed") return;
+    this.#state = "disposed";
+    await this.client.close();
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * Compile step of the v8 engine: check the bytes, transpile the component with
+ * jco (instantiation mode), and cache the glue and the compiled core modules by
+ * content hash, in memory and on disk.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile, rename, rm } from "node:fs/promises";
+import path from "node:path";
+import { cacheMac, macMatches, openCache, warnCacheRebuilt, type CacheRoot } from "../../runtime/cache-dir.js";
+import { InvalidPluginBinary } from "../../contract/errors.js";
+import { checkBuiltApiVersion } from "../../contract/version.js";
+
+/** The `instantiate` function jco generates in instantiation mode. */
+export type GlueInstantiate = (
+  getCoreModule: (name: string) => WebAssembly.Module | Promise<WebAssembly.Module>,
+  imports: Record<string, unknown>,
+  instantiateCore: (module: WebAssembly.Module, imports?: WebAssembly.Imports) => Promise<WebAssembly.Instance>,
+) => Promise<unknown>;
+
+export interface CompiledComponent {
+  /** sha256 of the component bytes, hex. */
+  hash: string;
+  instantiate: GlueInstantiate;
+  /** Core module bytes by the file name the glue asks for. */
+  coreBytes: ReadonlyMap<string, Uint8Array>;
+  /** Imported interfaces, unversioned (e.g. `wasi:cli/stdout`). */
+  imports: readonly string[];
+  /** Exported interfaces, versioned. */
+  exports: readonly string[];
+  /** Compiled core modules, keyed by name plus instrumentation key. */
+  modules: Map<string, WebAssembly.Module>;
+  /** What the instrumenter reported for each rewritten module. */
+  rewrites: Map<WebAssembly.Module, import("../../instrument/index.js").InstrumentResult>;
+}
+
+const GUEST_INTERFACE = "plughost:plugin/guest";
+const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d];
+
+const memoryCache = new Map<string, Promise<CompiledComponent>>();
+
+/** Reject what is not a component before jco sees it, with a reason a person can act on. */
+export function checkComponentHeader(bytes: Uint8Array, file: string, plugin: string): void {
+  if (bytes.length < 8 || COMPONENT_PREAMBLE.some((b, i) => bytes[i] !== b)) {
+    throw new InvalidPluginBinary(file, "not a WebAssembly binary (no \\0asm header); the entry must be a .wasm component", { plugin });
+  }
+  const version = bytes[4]! | (bytes[5]! << 8);
+  const layer = bytes[6]! | (bytes[7]! << 8);
+  if (layer === 0 && version === 1) {
+    throw new InvalidPluginBinary(
+      file,
+      "is a core WebAssembly module, not a component; wrap it with `wasm-tools component new` (the SDK build scripts do this)",
+      { plugin },
+    );
+  }
+  if (layer !== 1) {
+    throw new InvalidPluginBinary(file, `unknown WebAssembly layer ${layer} (version ${version})`, { plugin });
+  }
+}
+
+export function contentHash(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * Compile (transpile) a component, or return it from cache. Cached glue lives
+ * in `<cacheDir>/v8/<hash>/`, sealed with the cache's key (cache-dir.ts) and
+ * verified on every read; it is safe to delete.
+ */
+export function compileComponent(
+  bytes: Uint8Array,
+  options: { file: string; plugin: string; cacheDir?: string | undefined },
+): Promise<CompiledComponent> {
+  checkComponentHeader(bytes, options.file, options.plugin);
+  // An unsafe cache directory fails every load that names it, cached in memory or not.
+  const cache = options.cacheDir ? openCache(options.cacheDir, options.plugin) : undefined;
+  const hash = contentHash(bytes);
+  let pending = memoryCache.get(hash);
+  if (!pending) {
+    pending = compileUncached(bytes, hash, cache, options);
+    memoryCache.set(hash, pending);
+    pending.catch(() => memoryCache.delete(hash));
+  }
+  return pending;
+}
+
+interface GlueFiles {
+  files: Map<string, Uint8Array>;
+  imports: string[];
+  exports: string[];
+}
+
+async function compileUncached(
+  bytes: Uint8Array,
+  hash: string,
+  cache: CacheRoot | undefined,
+  options: { file: string; plugin: string },
+): Promise<CompiledComponent> {
+  const dir = cache ? path.join(cache.dir, "v8", hash) : undefined;
+  const cached = cache && dir ? await readGlue(dir, hash, cache.key) : undefined;
+  const glue = cached ?? (await transpile(bytes, options));
+  checkWorld(glue.exports, options);
+  if (cache && dir && !cached) await writeGlue(dir, hash, glue, cache.key);
+
+  const js = glue.files.get("plugin.js");
+  if (!js) throw new InvalidPluginBinary(options.file, "jco produced no glue", { plugin: options.plugin });
+  // Import the verified bytes themselves, never a path: a file could change
+  // between the check and the import.
+  const url = `data:text/javascript;base64,${Buffer.from(js).toString("base64")}`;
+  const mod = (await import(url)) as { instantiate: GlueInstantiate };
+  const coreBytes = new Map<string, Uint8Array>();
+  for (const [name, data] of glue.files) if (name.endsWith(".wasm")) coreBytes.set(name, data);
+  return { hash, instantiate: mod.instantiate, coreBytes, imports: glue.imports, exports: glue.exports, modules: new Map(), rewrites: new Map() };
+}
+
+async function transpile(bytes: Uint8Array, options: { file: string; plugin: string }): Promise<GlueFiles> {
+  const { transpileBytes } = await import("@bytecodealliance/jco-transpile");
+  let result;
+  try {
+    result = await transpileBytes(bytes, {
+      name: "plugin",
+      instantiation: "async",
+      noNodejsCompat: false,
+      emitTypescriptDeclarations: false,
+      base64Cutoff: Number.MAX_SAFE_INTEGER,
+    } as Parameters<typeof transpileBytes>[1]);
+  } catch (err) {
+    throw new InvalidPluginBinary(options.file, `not a valid component: ${errorText(err)}`, { plugin: options.plugin, cause: err });
+  }
+  const files = new Map<string, Uint8Array>();
+  for (const [name, data] of Object.entries(result.files)) {
+    if (name === "plugin.js" || name.endsWith(".wasm")) files.set(name, data);
+  }
+  return { files, imports: result.imports, exports: result.exports.map(([name]) => name) };
+}
+
+/** The component must export `plughost:plugin/guest` at a compatible version. */
+function checkWorld(exports: readonly string[], options: { file: string; plugin: string }): void {
+  const guest = exports.find((e) => e.startsWith(GUEST_INTERFACE + "@"));
+  if (!guest) {
+    throw new InvalidPluginBinary(
+      options.file,
+      `is a component of another world: it exports [${exports.join(", ")}] but not ${GUEST_INTERFACE}; build it against wit/plugin.wit (world plughost:plugin/plugin)`,
+      { plugin: options.plugin },
+    );
+  }
+  checkBuiltApiVersion(options.plugin, guest.slice(GUEST_INTERFACE.length + 1));
+}
+
+const GLUE_SEAL = "plughost-v8-glue-1";
+const GLUE_FILE = /^(plugin\.js|[\w.-]+\.wasm)$/;
+
+interface GlueMeta {
+  imports: string[];
+  exports: string[];
+  files: string[];
+  mac: string;
+}
+
+/** The seal covers the component hash, the metadata and every file, in order. */
+function sealGlue(key: Buffer, hash: string, glue: GlueFiles, names: readonly string[]): Buffer {
+  const parts: (string | Uint8Array)[] = [hash, JSON.stringify([glue.imports, glue.exports, names])];
+  for (const name of names) parts.push(glue.files.get(name)!);
+  return cacheMac(key, GLUE_SEAL, parts);
+}
+
+/**
+ * The cached glue, when its seal verifies; otherwise undefined. An entry that
+ * exists but does not verify is removed (and reported) so it is rebuilt.
+ */
+async function readGlue(dir: string, hash: string, key: Buffer): Promise<GlueFiles | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dir, "meta.json"), "utf8");
+  } catch {
+    return undefined; // not cached yet
+  }
+  try {
+    const meta = JSON.parse(text) as GlueMeta;
+    const names = meta.files;
+    if (!Array.isArray(names) || !names.includes("plugin.js") || !names.every((n) => typeof n === "string" && GLUE_FILE.test(n))) {
+      throw new Error("bad file list");
+    }
+    const files = new Map<string, Uint8Array>();
+    for (const name of names) files.set(name, new Uint8Array(await readFile(path.join(dir, name))));
+    const glue = { files, imports: meta.imports, exports: meta.exports };
+    if (macMatches(meta.mac, sealGlue(key, hash, glue, names))) return glue;
+  } catch {
+    // unreadable or malformed: the same as a bad seal
+  }
+  warnCacheRebuilt("v8 glue", dir);
+  await rm(dir, { recursive: true, force: true });
+  return undefined;
+}
+
+async function writeGlue(dir: string, hash: string, glue: GlueFiles, key: Buffer): Promise<void> {
+  // Write to a temporary directory and rename, so a crash never leaves a half-written entry.
+  const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+  await mkdir(tmp, { recursive: true, mode: 0o700 });
+  const names = [...glue.files.keys()].sort();
+  for (const name of names) await writeFile(path.join(tmp, name), glue.files.get(name)!, { mode: 0o600 });
+  const meta: GlueMeta = { imports: glue.imports, exports: glue.exports, files: names, mac: sealGlue(key, hash, glue, names).toString("hex") };
+  await writeFile(path.join(tmp, "meta.json"), JSON.stringify(meta), { mode: 0o600 });
+  try {
+    await rename(tmp, dir);
+  } catch {
+    // Another process won the race; its entry is equivalent (and verified when read).
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+function errorText(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split("\n").slice(0, 6).join(" ").slice(0, 600);
+}
+
+/** Drop the in-memory compile cache (tests and benchmarks use it to measure cold loads). */
+export function clearCompileCache(): void {
+  memoryCache.clear();
+}

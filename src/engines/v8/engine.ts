@@ -1,0 +1,180 @@
+/**
+ * The v8 engine: Node's own WebAssembly, driven through jco-transpiled glue.
+ * compile (compile.ts) → check imports against capabilities (wasi.ts) →
+ * instantiate with the direct host imports (host-imports.ts) → call path
+ * (instance.ts).
+ */
+import path from "node:path";
+import { ContextCreationFailed, FuelExhausted, InvalidPluginBinary, PlughostError, TableLimitExceeded } from "../../contract/errors.js";
+import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
+import { GuestMemory } from "./guest-memory.js";
+import { compileComponent, type CompiledComponent } from "./compile.js";
+import { createHostImports, HOST_IMPORT_MODULE, type ImportContext } from "./host-imports.js";
+import { V8Instance, type CallMeter, type GuestExports } from "./instance.js";
+import { checkImports, wasiImports } from "./wasi.js";
+import { loadInWorker } from "./worker/host.js";
+import { createLimits, instrumentModule, LimitCapError, type InstrumentResult, type Limits as LimitsRuntime } from "../../instrument/index.js";
+import { readEntry } from "../../plugin/verify.js";
+
+const GUEST = "plughost:plugin/guest@0.1.0#";
+
+export const v8Engine: Engine = {
+  name: "v8",
+  async load(request: LoadRequest): Promise<EngineInstance> {
+    if (request.isolation === "worker") return loadInWorker(request);
+    const bytes = request.bytes ?? (await readEntry(request.plugin, request.entryPath));
+    const compiled = await compileComponent(bytes, { file: request.entryPath, plugin: request.plugin, cacheDir: request.cacheDir });
+    checkImports(compiled.imports, request.capabilities, request.plugin);
+    return instantiate(compiled, request);
+  },
+};
+
+async function instantiate(compiled: CompiledComponent, request: LoadRequest): Promise<V8Instance> {
+  const plugin = request.plugin;
+  const memory = new GuestMemory(plugin);
+  const ctx: ImportContext = { plugin, memory, host: request.host, currentExport: "instantiate", realloc: undefined };
+  const hostImports = createHostImports(ctx);
+  const { fuel, fuelLifetime, memoryBytes, tableElements } = request.limits;
+  const metered = fuel !== undefined || fuelLifetime !== undefined;
+  const instrumented = metered || memoryBytes !== undefined || tableElements !== undefined;
+  // One fuel counter and one memory ledger for all core modules of this instance.
+  const limits: LimitsRuntime | undefined = instrumented
+    ? createLimits({
+        fuel,
+        fuelLifetime,
+        memoryBytes,
+        tableElements,
+        plugin,
+        // Fuel exhaustion fails the call and is recorded as a fault; refused grows only report here.
+        onViolation: (kind, detail) => kind === "memory" && request.onViolation?.("memory", detail),
+      })
+    : undefined;
+  // Host calls charge their work to the running call's fuel.
+  if (limits && metered) ctx.limits = limits;
+  const moduleKey = instrumented ? `fuel=${metered}|mem=${memoryBytes ?? ""}|tab=${tableElements ?? ""}` : "";
+  const rewrites = new Map<WebAssembly.Module, InstrumentResult>();
+  let guest: WebAssembly.Instance | undefined;
+
+  const getCoreModule = (name: string): WebAssembly.Module => {
+    const cacheKey = `${name}|${moduleKey}`;
+    let mod = compiled.modules.get(cacheKey);
+    if (!mod) {
+      const raw = compiled.coreBytes.get(name);
+      if (!raw) throw new InvalidPluginBinary(request.entryPath, `jco glue asked for a missing core module ${name}`, { plugin });
+      if (instrumented) {
+        const result = instrumentModule(raw, {
+          fuel: metered,
+          memoryBytes,
+          tableElements,
+          label: `${request.entryPath}#${name}`,
+          plugin,
+          ...(request.cacheDir ? { cacheDir: path.join(request.cacheDir, "instrumented") } : {}),
+        });
+        mod = new WebAssembly.Module(result.bytes as Uint8Array<ArrayBuffer>);
+        compiled.rewrites.set(mod, result);
+      } else {
+        mod = new WebAssembly.Module(raw as Uint8Array<ArrayBuffer>);
+      }
+      compiled.modules.set(cacheKey, mod);
+    }
+    const meta = compiled.rewrites.get(mod);
+    if (meta) rewrites.set(mod, meta);
+    return mod;
+  };
+
+  const instantiateCore = async (module: WebAssembly.Module, imports: WebAssembly.Imports = {}): Promise<WebAssembly.Instance> => {
+    const isGuest = WebAssembly.Module.exports(module).some((e) => e.name === `${GUEST}init`);
+    const wanted = WebAssembly.Module.imports(module);
+    const merged = { ...imports, ...(limits?.imports ?? {}) } as WebAssembly.Imports;
+    const meta = rewrites.get(module);
+    if (limits && meta) limits.admitModule(meta, `${request.entryPath} core module`, true);
+    if (isGuest && wanted.some((i) => i.module === HOST_IMPORT_MODULE)) {
+      // Direct imports instead of jco's trampolines: no per-call task records.
+      merged[HOST_IMPORT_MODULE] = { ...(imports[HOST_IMPORT_MODULE] ?? {}), ...hostImports };
+    }
+    const instance = await WebAssembly.instantiate(module, merged);
+    if (isGuest) guest = instance;
+    return instance;
+  };
+
+  // jco's glue destructures the host functions it expects; ours are wired
+  // into the guest core directly, so these are never called.
+  const unreachableHost = () => {
+    throw new Error("plughost: jco host trampoline called; the direct import wiring missed a function");
+  };
+  const imports: Record<string, unknown> = {
+    "plughost:plugin/host": {
+      log: unreachableHost,
+      registerCallback: unreachableHost,
+      emit: unreachableHost,
+      send: unreachableHost,
+      getConfig: unreachableHost,
+      getConfigValue: unreachableHost,
+    },
+    ...(await wasiImports(
+      compiled.imports,
+      request.capabilities,
+      request.host,
+      path.dirname(request.entryPath),
+      (detail) => request.onViolation?.("capability", detail),
+      limits, // WASI path resolution is billed to the call's fuel
+    )),
+  };
+
+  try {
+    await compiled.instantiate(getCoreModule, imports, instantiateCore);
+  } catch (err) {
+    // Tables over the summed cap: the same error as wasmtime gives (the instrumenter's detail is the cause).
+    if (err instanceof LimitCapError && err.kind === "table") throw new TableLimitExceeded("instantiate", err.cap, { plugin, cause: err });
+    if (err instanceof PlughostError) throw err;
+    // A start function (C constructors, a runtime's start-up) that ran out of fuel: the same error wasmtime gives.
+    if (limits && metered && limits.isFuelSignal(err)) throw new FuelExhausted("instantiate", limits.callBudget, { plugin, cause: err });
+    throw new ContextCreationFailed(`instantiating the component failed: ${(err as Error).message ?? String(err)}`, {
+      plugin,
+      cause: err,
+    });
+  }
+  if (!guest) throw new InvalidPluginBinary(request.entryPath, "no core module exports the plughost guest interface", { plugin });
+
+  const e = guest.exports as Record<string, unknown>;
+  const fn = <T>(name: string): T => {
+    const f = e[name];
+    if (typeof f !== "function") throw new InvalidPluginBinary(request.entryPath, `the guest core module does not export ${name}`, { plugin });
+    return f as T;
+  };
+  const post = (name: string) => {
+    const f = e[`cabi_post_${GUEST}${name}`];
+    return typeof f === "function" ? (f as (ret: number) => void) : undefined;
+  };
+  const mem = e.memory;
+  if (!(mem instanceof WebAssembly.Memory)) throw new InvalidPluginBinary(request.entryPath, "the guest core module exports no memory", { plugin });
+  memory.attach(mem);
+  const guestExports: GuestExports = {
+    realloc: fn("cabi_realloc"),
+    init: fn(`${GUEST}init`),
+    teardown: fn(`${GUEST}teardown`),
+    onEvent: fn(`${GUEST}on-event`),
+    onHook: fn(`${GUEST}on-hook`),
+    postInit: post("init"),
+    postTeardown: post("teardown"),
+    postOnEvent: post("on-event"),
+    postOnHook: post("on-hook"),
+  };
+  ctx.realloc = guestExports.realloc;
+  const meter: CallMeter | undefined =
+    limits && metered
+      ? {
+          begin: () => limits.beginCall(),
+          end: () => limits.endCall(),
+          isFuelSignal: (err) => limits.isFuelSignal(err),
+          budget: () => limits.callBudget,
+        }
+      : undefined;
+  const instance = new V8Instance(plugin, guestExports, memory, ctx, meter, () => {
+    guest = undefined;
+  });
+  if (!limits || !metered) return instance;
+  // Lifetime fuel, as on wasmtime: what instantiation (start functions) used, then every call, faulted ones included.
+  const startupFuel = limits.callBudget - limits.fuelRemaining();
+  return Object.assign(instance, { lifetimeFuel: () => startupFuel + limits.totalFuelUsed });
+}

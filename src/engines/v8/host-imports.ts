@@ -1,0 +1,200 @@
+/**
+ * The `plughost:plugin/host` interface as direct core-wasm imports.
+ *
+ * jco's generated import trampolines allocate a task record per call that is
+ * never freed (TOOLCHAIN-NOTES), so the v8 engine hands the guest core module
+ * these functions instead and does the canonical ABI lifting and lowering
+ * itself. Every pointer and length the guest passes is bounds-checked.
+ *
+ * Host work is paid for in fuel before it is done (`Limits.charge`): 1 unit
+ * per 64 bytes copied between guest and host (at least 1 per call) and 1,000
+ * per message queued, so a cheap import call cannot buy unbounded host time.
+ * Whatever the fuel, nothing over the host's bounds is copied: an over-long
+ * event name or payload is refused unread, a log line is read up to its cap.
+ */
+import { AbiViolation } from "../../contract/errors.js";
+import { LOG_LEVELS, type HostCalls, type MessageFailure, type RegisterOutcome } from "../engine.js";
+import { MAX_EVENT_NAME_BYTES } from "../../contract/event-names.js";
+import { hostCallBounds } from "../../runtime/host-calls.js";
+import { encodeString, type GuestMemory } from "./guest-memory.js";
+
+export const HOST_IMPORT_MODULE = "plughost:plugin/host@0.1.0";
+
+/** Per-instance state the imports need: which export is running, and the guest allocator. */
+export interface ImportContext {
+  plugin: string;
+  memory: GuestMemory;
+  host: HostCalls;
+  currentExport: string;
+  realloc: ((ptr: number, oldSize: number, align: number, newSize: number) => number) | undefined;
+  /** The instance's fuel meter, when it has one: host work is charged to the running call. */
+  limits?: FuelCharger;
+}
+
+/** `Limits.charge`: throws (a fuel signal, mapped to FuelExhausted) when the call cannot pay. */
+export interface FuelCharger {
+  charge(units: number): void;
+}
+
+/** Fuel for a host call that moves `bytes` between guest and host: 1 unit per 64 bytes, at least `callCost`. */
+export const copyCost = (bytes: number, callCost = 1): number => Math.max(callCost, Math.ceil(bytes / 64));
+/** Fuel per message queued. */
+export const MESSAGE_COST = 1000;
+/** Longest `send` target read: longer is no plugin's name. */
+const MAX_TARGET_BYTES = 1024;
+/** Longest config key read: longer is no key of a manifest's config. */
+const MAX_CONFIG_KEY_BYTES = 64 * 1024;
+
+const REGISTER_CODES: Record<Exclude<RegisterOutcome, "ok">, number> = { "invalid-name": 0, "limit-reached": 1, denied: 2 };
+const MESSAGE_CODES: Record<MessageFailure, number> = {
+  "invalid-name": 0,
+  "unknown-target": 1,
+  denied: 2,
+  "queue-full": 3,
+  "too-large": 4,
+};
+
+export function createHostImports(ctx: ImportContext): Record<string, (...args: number[]) => void> {
+  const { memory, host } = ctx;
+  const bounds = hostCallBounds(host);
+  const charge = (units: number) => ctx.limits?.charge(units);
+  const cost = (bytes: number) => copyCost(bytes, bounds.callCost);
+  const str = (ptr: number, len: number, what: string) => memory.readString(ptr, len, what, ctx.currentExport);
+  const bytes = (ptr: number, len: number, what: string) => memory.readBytes(ptr, len, what, ctx.currentExport);
+  const retArea = (ptr: number, size: number, align: number) => {
+    memory.checkAlign(ptr, align, "return area", ctx.currentExport);
+    memory.check(ptr, size, "return area", ctx.currentExport);
+    return ptr >>> 0;
+  };
+  /** Lower a string into guest memory with the guest's own allocator (its copy paid for first). */
+  const lowerString = (text: string): [number, number] => {
+    const data = encodeString(text);
+    charge(cost(data.length));
+    if (data.length === 0) return [1, 0];
+    if (!ctx.realloc) throw new AbiViolation(ctx.currentExport, "the guest exports no cabi_realloc", { plugin: ctx.plugin });
+    const ptr = ctx.realloc(0, 0, 1, data.length);
+    memory.check(ptr, data.length, "cabi_realloc result", ctx.currentExport);
+    memory.u8().set(data, ptr >>> 0);
+    return [ptr >>> 0, data.length];
+  };
+  const writeRegister = (ret: number, outcome: RegisterOutcome) => {
+    const at = retArea(ret, 2, 1);
+    const u8 = memory.u8();
+    if (outcome === "ok") u8[at] = 0;
+    else {
+      u8[at] = 1;
+      u8[at + 1] = REGISTER_CODES[outcome];
+    }
+  };
+  const writeSend = (ret: number, error: MessageFailure | undefined) => {
+    const at = retArea(ret, 2, 1);
+    const u8 = memory.u8();
+    if (error === undefined) u8[at] = 0;
+    else {
+      u8[at] = 1;
+      u8[at + 1] = MESSAGE_CODES[error];
+    }
+  };
+  const writeEmit = (ret: number, outcome: { ok: true; value: number } | { ok: false; error: MessageFailure }) => {
+    const at = retArea(ret, 8, 4);
+    const dv = memory.dv();
+    if (outcome.ok) {
+      dv.setUint8(at, 0);
+      dv.setUint32(at + 4, outcome.value, true);
+    } else {
+      dv.setUint8(at, 1);
+      dv.setUint8(at + 4, MESSAGE_CODES[outcome.error]);
+    }
+  };
+  /** Why a message is refused before anything is read, or undefined. */
+  const refuseUnread = (nameLen: number, dataLen: number): MessageFailure | undefined => {
+    if (nameLen >>> 0 > MAX_EVENT_NAME_BYTES) return "invalid-name";
+    if (dataLen >>> 0 > bounds.maxMessageBytes) return "too-large";
+    return undefined;
+  };
+
+  return {
+    log(level: number, ptr: number, len: number): void {
+      const name = LOG_LEVELS[level];
+      if (name === undefined) throw new AbiViolation(ctx.currentExport, `log level ${level} is not a log-level case`, { plugin: ctx.plugin });
+      const n = Math.min(len >>> 0, bounds.maxLogBytes);
+      charge(cost(n));
+      memory.check(ptr, len, "log message", ctx.currentExport);
+      host.log(name, n === len >>> 0 ? str(ptr, n, "log message") : prefixString(memory, ptr >>> 0, n));
+    },
+
+    "register-callback"(ptr: number, len: number, ret: number): void {
+      charge(cost(Math.min(len >>> 0, MAX_EVENT_NAME_BYTES + 1)));
+      if (len >>> 0 > MAX_EVENT_NAME_BYTES) {
+        memory.check(ptr, len, "event name", ctx.currentExport);
+        writeRegister(ret, "invalid-name");
+        return;
+      }
+      writeRegister(ret, host.registerCallback(str(ptr, len, "event name")));
+    },
+
+    emit(namePtr: number, nameLen: number, dataPtr: number, dataLen: number, ret: number): void {
+      const refused = refuseUnread(nameLen, dataLen);
+      if (refused) {
+        charge(cost(0));
+        writeEmit(ret, { ok: false, error: refused });
+        return;
+      }
+      charge(cost((nameLen >>> 0) + (dataLen >>> 0)) + MESSAGE_COST);
+      const outcome = host.emit(str(namePtr, nameLen, "event name"), bytes(dataPtr, dataLen, "event data"));
+      // One message was paid for; an emit that reached more subscribers pays for the others now.
+      if (outcome.ok && outcome.value > 1) charge((outcome.value - 1) * MESSAGE_COST);
+      writeEmit(ret, outcome);
+    },
+
+    send(tPtr: number, tLen: number, namePtr: number, nameLen: number, dataPtr: number, dataLen: number, ret: number): void {
+      const refused = refuseUnread(nameLen, dataLen) ?? (tLen >>> 0 > MAX_TARGET_BYTES ? "unknown-target" : undefined);
+      if (refused) {
+        charge(cost(0));
+        writeSend(ret, refused);
+        return;
+      }
+      charge(cost((tLen >>> 0) + (nameLen >>> 0) + (dataLen >>> 0)) + MESSAGE_COST);
+      const outcome = host.send(str(tPtr, tLen, "target"), str(namePtr, nameLen, "event name"), bytes(dataPtr, dataLen, "event data"));
+      writeSend(ret, outcome.ok ? undefined : outcome.error);
+    },
+
+    "get-config"(ret: number): void {
+      retArea(ret, 8, 4);
+      const [ptr, len] = lowerString(host.getConfig());
+      const at = retArea(ret, 8, 4); // memory may have grown in realloc
+      const dv = memory.dv();
+      dv.setUint32(at, ptr, true);
+      dv.setUint32(at + 4, len, true);
+    },
+
+    "get-config-value"(keyPtr: number, keyLen: number, ret: number): void {
+      charge(cost(Math.min(keyLen >>> 0, MAX_CONFIG_KEY_BYTES + 1)));
+      const value = keyLen >>> 0 > MAX_CONFIG_KEY_BYTES ? undefined : host.getConfigValue(str(keyPtr, keyLen, "config key"));
+      retArea(ret, 12, 4);
+      if (value === undefined) {
+        memory.u8()[ret >>> 0] = 0;
+        return;
+      }
+      const [ptr, len] = lowerString(value);
+      const at = retArea(ret, 12, 4);
+      const dv = memory.dv();
+      dv.setUint8(at, 1);
+      dv.setUint32(at + 4, ptr, true);
+      dv.setUint32(at + 8, len, true);
+    },
+  };
+}
+
+const lenient = new TextDecoder();
+
+/** The first `n` bytes of a string in guest memory, cut back to a character boundary (the rest is never read). */
+function prefixString(memory: GuestMemory, ptr: number, n: number): string {
+  const u8 = memory.u8();
+  let end = ptr + n;
+  // Back off continuation bytes (10xxxxxx) and the lead byte of the cut character.
+  let k = end;
+  while (k > ptr && (u8[k - 1]! & 0xc0) === 0x80) k--;
+  if (k > ptr && u8[k - 1]! >= 0xc0) end = k - 1;
+  return lenient.decode(u8.subarray(ptr, end));
+}

@@ -1,0 +1,394 @@
+/**
+ * Entry point of a plugin's worker thread (`isolation: "worker"`). It loads
+ * the plugin with the in-process v8 engine (instrumenter and scoped WASI
+ * included), then serves calls from the request ring in a synchronous loop:
+ * spin briefly when idle, then sleep in `Atomics.wait`. Host imports go back
+ * to the host thread through the response ring; the synchronous ones block
+ * on the reply cell until the host answers. The host ends the thread with
+ * `terminate()`, which also interrupts a runaway guest.
+ *
+ * Loading runs guest code too (start functions; a C reactor's `_initialize`,
+ * which runs its constructors). With a deadline, the worker stamps each core
+ * instantiation that runs a start function like a call, so the host's
+ * deadline timer bounds it as well.
+ */
+import { receiveMessageOnPort, workerData } from "node:worker_threads";
+import { LOG_LEVELS, type EngineInstance, type HookOutcome, type HostCalls, type MessageFailure, type RegisterOutcome, type ViolationKind } from "../../engine.js";
+import { PluginTrap } from "../../../contract/errors.js";
+import {
+  BELL,
+  CTL,
+  ChannelViews,
+  F64,
+  HOST_CALL,
+  INLINE_MAX,
+  OP,
+  OVERFLOW,
+  RESP,
+  copyInto,
+  decodeUtf8,
+  encodeUtf8,
+  type RingWriter,
+  type WorkerSetup,
+} from "./channel.js";
+import { serializeError } from "./errors.js";
+import { v8Engine } from "../engine.js";
+import type { V8Instance } from "../instance.js";
+
+const setup = workerData as WorkerSetup;
+const views = new ChannelViews(setup.channel);
+const ctl = views.ctl;
+const bell = new Int32Array(setup.bell);
+const requests = views.requestReader();
+const responses = views.responseWriter();
+
+/** How long an idle worker spins before sleeping: keeps back-to-back calls off the futex path. */
+const IDLE_SPIN_MS = 0.1;
+
+const REGISTER_OUTCOMES: readonly RegisterOutcome[] = ["ok", "invalid-name", "limit-reached", "denied"];
+const MESSAGE_FAILURES: readonly MessageFailure[] = ["invalid-name", "unknown-target", "denied", "queue-full", "too-large"];
+const VIOLATION_KINDS: readonly ViolationKind[] = ["fuel", "memory", "deadline", "capability", "trap", "crash"];
+
+// ── writing to the host ─────────────────────────────────────────────────
+
+/** Reserve a response record, waiting (bounded sleeps) while the host drains a full ring. */
+function reserve(writer: RingWriter, kind: number, id: number, arg: number, len: number): number {
+  let at = writer.reserve(kind, id, arg, len);
+  while (at < 0) {
+    ring();
+    Atomics.store(ctl, CTL.RESP_WRITER_WAITING, 1);
+    const tail = Atomics.load(ctl, CTL.RESP_TAIL);
+    if (!writer.fits(len)) Atomics.wait(ctl, CTL.RESP_TAIL, tail, 5);
+    Atomics.store(ctl, CTL.RESP_WRITER_WAITING, 0);
+    at = writer.reserve(kind, id, arg, len);
+  }
+  return at;
+}
+
+/** Wake the host thread if it sleeps on the process-wide doorbell. */
+function ring(): void {
+  if (Atomics.load(bell, BELL.HOST_SLEEPING) !== 0) {
+    Atomics.add(bell, BELL.DOORBELL, 1);
+    Atomics.notify(bell, BELL.DOORBELL);
+  }
+}
+
+function publish(): void {
+  responses.publish();
+  ring();
+}
+
+/** One response record with an optional payload (big ones over the response port). */
+function respond(kind: number, id: number, arg: number, payload?: Uint8Array, owned = false): void {
+  if (payload && payload.length > INLINE_MAX) {
+    // A buffer made for this record alone moves to the host thread instead of being copied (big emits and sends).
+    const whole = owned && payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength && payload.buffer instanceof ArrayBuffer;
+    setup.responsePort.postMessage(payload, whole ? [payload.buffer as ArrayBuffer] : []);
+    reserve(responses, kind, id, arg, OVERFLOW);
+  } else {
+    const len = payload?.length ?? 0;
+    const at = reserve(responses, kind, id, arg, len);
+    if (payload) copyInto(responses.u8, at, payload);
+  }
+  publish();
+}
+
+function respondError(id: number, err: unknown): void {
+  respond(RESP.ERROR, id, 0, encodeUtf8(JSON.stringify(serializeError(err))));
+}
+
+// ── host calls, as the guest sees them ───────────────────────────────────
+
+/** Send a synchronous host call and block until the host thread replies. */
+function hostCall(which: number, payload: Uint8Array): { code: number; value: number; bytes: Uint8Array | undefined } {
+  Atomics.store(ctl, CTL.REPLY_STATE, 0);
+  respond(RESP.HOST_CALL, 0, which, payload, true);
+  const until = Atomics.load(bell, BELL.SPIN_OK) !== 0 ? performance.now() + IDLE_SPIN_MS : 0;
+  while (Atomics.load(ctl, CTL.REPLY_STATE) === 0) {
+    if (performance.now() > until) Atomics.wait(ctl, CTL.REPLY_STATE, 0, 50);
+  }
+  const code = Atomics.load(ctl, CTL.REPLY_CODE);
+  const value = Atomics.load(ctl, CTL.REPLY_VALUE);
+  const len = Atomics.load(ctl, CTL.REPLY_LEN);
+  let bytes: Uint8Array | undefined;
+  if (len === OVERFLOW) bytes = receiveMessageOnPort(setup.replyPort)?.message as Uint8Array | undefined;
+  else if (len > 0) bytes = views.reply.slice(0, len);
+  Atomics.store(ctl, CTL.REPLY_STATE, 0);
+  return { code, value, bytes };
+}
+
+/** Length-prefixed fields: [u32 len][bytes]… then the raw tail. */
+function pack(fields: readonly Uint8Array[], tail?: Uint8Array): Uint8Array {
+  let size = tail?.length ?? 0;
+  for (const f of fields) size += 4 + f.length;
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  let at = 0;
+  for (const f of fields) {
+    dv.setUint32(at, f.length, true);
+    out.set(f, at + 4);
+    at += 4 + f.length;
+  }
+  if (tail) out.set(tail, at);
+  return out;
+}
+
+/**
+ * Fuel per host call from a worker: each one is a round trip to the host
+ * thread (tens of microseconds), so a loop of cheap calls pays for the host
+ * thread's time, not only for the bytes.
+ */
+const WORKER_HOST_CALL_COST = 1000;
+
+const host: HostCalls & { readonly bounds: WorkerSetup["bounds"] } = {
+  bounds: { ...setup.bounds, callCost: Math.max(setup.bounds.callCost, WORKER_HOST_CALL_COST) },
+  log(level, message) {
+    respond(RESP.LOG, 0, Math.max(0, LOG_LEVELS.indexOf(level)), encodeUtf8(message));
+  },
+  registerCallback(eventName) {
+    return REGISTER_OUTCOMES[hostCall(HOST_CALL.REGISTER, encodeUtf8(eventName)).code] ?? "denied";
+  },
+  emit(eventName, data) {
+    const r = hostCall(HOST_CALL.EMIT, pack([encodeUtf8(eventName)], data));
+    return r.code === 0 ? { ok: true, value: r.value } : { ok: false, error: MESSAGE_FAILURES[r.code - 1] ?? "denied" };
+  },
+  send(target, eventName, data) {
+    const r = hostCall(HOST_CALL.SEND, pack([encodeUtf8(target), encodeUtf8(eventName)], data));
+    return r.code === 0 ? { ok: true, value: undefined } : { ok: false, error: MESSAGE_FAILURES[r.code - 1] ?? "denied" };
+  },
+  getConfig() {
+    const r = hostCall(HOST_CALL.GET_CONFIG, new Uint8Array(0));
+    return r.bytes ? decodeUtf8(r.bytes) : "";
+  },
+  getConfigValue(key) {
+    const r = hostCall(HOST_CALL.GET_CONFIG_VALUE, encodeUtf8(key));
+    return r.code === 1 ? decodeUtf8(r.bytes ?? new Uint8Array(0)) : undefined;
+  },
+};
+
+function onViolation(kind: ViolationKind, detail: string): void {
+  respond(RESP.VIOLATION, 0, VIOLATION_KINDS.indexOf(kind), encodeUtf8(detail));
+}
+
+// ── serving calls ────────────────────────────────────────────────────────
+
+type SyncInstance = EngineInstance & Pick<V8Instance, "initSync" | "teardownSync" | "onEventSync" | "onHookSync">;
+
+const names = new Map<number, string>();
+
+function takePayload(): Uint8Array {
+  if (requests.len === OVERFLOW) return (receiveMessageOnPort(setup.requestPort)?.message as Uint8Array | undefined) ?? new Uint8Array(0);
+  const at = requests.payload;
+  return requests.u8.subarray(at, at + requests.len);
+}
+
+function eventName(id: number): string {
+  const name = names.get(id);
+  if (name === undefined) throw new PluginTrap("dispatch", `the host used event name #${id} before defining it`, { plugin: setup.plugin });
+  return name;
+}
+
+function serve(instance: SyncInstance): never {
+  const timeCalls = setup.timeCalls;
+  const f64 = views.f64;
+  for (;;) {
+    if (!requests.next()) {
+      idle();
+      continue;
+    }
+    const op = requests.kind;
+    const id = requests.id;
+    if (op === OP.DEFINE_NAME) {
+      names.set(requests.arg, decodeUtf8(takePayload()));
+      requests.advance();
+      continue;
+    }
+    if (op === OP.CLEAR_NAMES) {
+      names.clear();
+      requests.advance();
+      continue;
+    }
+    if (timeCalls) {
+      f64[F64.STARTED_AT] = performance.timeOrigin + performance.now();
+      Atomics.store(ctl, CTL.RUNNING, 1);
+    }
+    // The payload is a view into the ring: the record is handed back only after the call.
+    let status = 0;
+    let hook: HookOutcome | undefined;
+    let failure: unknown;
+    let failed = false;
+    try {
+      if (op === OP.EVENT) status = instance.onEventSync(eventName(requests.arg), takePayload());
+      else if (op === OP.HOOK) hook = instance.onHookSync(eventName(requests.arg), takePayload());
+      else if (op === OP.INIT) {
+        const payload = takePayload();
+        status = instance.initSync(decodeUtf8(payload.subarray(0, requests.arg)), decodeUtf8(payload.subarray(requests.arg)));
+      } else if (op === OP.TEARDOWN) status = instance.teardownSync();
+      else throw new PluginTrap("dispatch", `unknown request op ${op}`, { plugin: setup.plugin });
+    } catch (err) {
+      failed = true;
+      failure = err;
+    }
+    requests.advance();
+    finishCall(instance);
+    if (failed) respondError(id, failure);
+    else if (hook === undefined) respond(RESP.STATUS, id, status);
+    else if (hook.ok) respond(RESP.HOOK_OK, id, 0, hook.data);
+    else respond(RESP.HOOK_ERR, id, hook.status);
+  }
+}
+
+let lastFuel: (() => number) | undefined;
+let lifetimeFuel: (() => number) | undefined;
+
+function finishCall(instance: SyncInstance): void {
+  if (setup.timeCalls) Atomics.store(ctl, CTL.RUNNING, 0);
+  if (lastFuel) views.f64[F64.LAST_FUEL] = lastFuel.call(instance);
+  if (lifetimeFuel) views.f64[F64.LIFETIME_FUEL] = lifetimeFuel.call(instance);
+}
+
+/** Nothing to do: spin a little (cheap wake-up for back-to-back calls), then sleep until the host writes. */
+function idle(): void {
+  const until = Atomics.load(bell, BELL.SPIN_OK) !== 0 ? performance.now() + IDLE_SPIN_MS : 0;
+  let n = 0;
+  while (!requests.pending()) {
+    if ((until === 0 || (++n & 255) === 0) && performance.now() > until) {
+      Atomics.store(ctl, CTL.WORKER_SLEEPING, 1);
+      const head = Atomics.load(ctl, CTL.REQ_HEAD);
+      if (!requests.pending()) Atomics.wait(ctl, CTL.REQ_HEAD, head);
+      Atomics.store(ctl, CTL.WORKER_SLEEPING, 0);
+      return;
+    }
+  }
+}
+
+type Instantiate = (source: unknown, imports?: WebAssembly.Imports) => Promise<unknown>;
+type Compile = (bytes: BufferSource) => Promise<WebAssembly.Module>;
+
+/** True when a core module's bytes hold a start section (id 8): instantiating it runs guest code. */
+function hasStartSection(source: BufferSource): boolean {
+  const b = ArrayBuffer.isView(source)
+    ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength)
+    : new Uint8Array(source);
+  let at = 8; // magic + version
+  while (at < b.length) {
+    const id = b[at++]!;
+    let size = 0;
+    for (let shift = 0; at < b.length && shift < 35; shift += 7) {
+      const byte = b[at++]!;
+      size += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) break;
+    }
+    if (id === 8) return true;
+    at += size;
+  }
+  return false;
+}
+
+/**
+ * Stamp, like a call, each core instantiation that runs guest code: one with a
+ * start function (jco runs the reactor's `_initialize`, hence C constructors,
+ * from a shim's start function). Only those spans count towards the deadline
+ * while loading. Booting the worker, importing the glue, compiling and the
+ * other instantiations run no guest code, and V8's own work in them took 170 ms
+ * and more on a loaded machine; counting it failed good loads. A module compiled
+ * where this cannot see is timed, to be safe. The wrappers live in this
+ * worker's own realm; the returned function removes them once loaded.
+ */
+function timeInstantiation(): () => void {
+  const wasm = WebAssembly as unknown as {
+    instantiate: Instantiate;
+    compile: Compile;
+    Module: typeof WebAssembly.Module;
+    Instance: typeof WebAssembly.Instance;
+  };
+  const { instantiate, compile, Module, Instance } = wasm;
+  const withoutStart = new WeakSet<WebAssembly.Module>();
+  const seen = (module: WebAssembly.Module, bytes: BufferSource): WebAssembly.Module => {
+    if (!hasStartSection(bytes)) withoutStart.add(module);
+    return module;
+  };
+  let depth = 0;
+  const enter = (module: unknown): boolean => {
+    if (module instanceof Module && withoutStart.has(module)) return false;
+    if (depth++ === 0) {
+      views.f64[F64.STARTED_AT] = performance.timeOrigin + performance.now();
+      Atomics.store(ctl, CTL.RUNNING, 1);
+    }
+    return true;
+  };
+  const leave = (): void => {
+    if (--depth === 0) Atomics.store(ctl, CTL.RUNNING, 0);
+  };
+  const timed = (module: WebAssembly.Module, imports?: WebAssembly.Imports): Promise<unknown> => {
+    if (!enter(module)) return instantiate.call(WebAssembly, module, imports);
+    let pending: Promise<unknown>;
+    try {
+      pending = instantiate.call(WebAssembly, module, imports);
+    } catch (err) {
+      leave();
+      throw err;
+    }
+    return pending.finally(leave);
+  };
+  wasm.Module = new Proxy(Module, {
+    construct(target, args, newTarget) {
+      return seen(Reflect.construct(target, args, newTarget) as WebAssembly.Module, args[0] as BufferSource);
+    },
+  });
+  wasm.compile = (bytes) => compile.call(WebAssembly, bytes).then((module) => seen(module, bytes));
+  wasm.instantiate = (source, imports) => {
+    if (source instanceof Module) return timed(source, imports);
+    // From bytes: compile (not guest code), then time the instantiation alone.
+    return wasm.compile(source as BufferSource).then(async (module) => ({ module, instance: await timed(module, imports) }));
+  };
+  wasm.Instance = new Proxy(Instance, {
+    construct(target, args, newTarget) {
+      const timing = enter(args[0]);
+      try {
+        return Reflect.construct(target, args, newTarget) as object;
+      } finally {
+        if (timing) leave();
+      }
+    },
+  });
+  return () => {
+    Object.assign(wasm, { instantiate, compile, Module, Instance });
+  };
+}
+
+async function main(): Promise<void> {
+  let instance: EngineInstance;
+  const untime = setup.timeCalls ? timeInstantiation() : undefined;
+  try {
+    instance = await v8Engine.load({
+      plugin: setup.plugin,
+      entryPath: setup.entryPath,
+      ...(setup.bytes ? { bytes: setup.bytes } : {}),
+      capabilities: setup.capabilities,
+      limits: setup.limits,
+      host,
+      ...(setup.cacheDir ? { cacheDir: setup.cacheDir } : {}),
+      isolation: "in-process",
+      onViolation,
+    });
+  } catch (err) {
+    respondError(0, err);
+    return;
+  } finally {
+    untime?.();
+  }
+  const sync = instance as SyncInstance;
+  if (typeof sync.onEventSync !== "function" || typeof sync.initSync !== "function") {
+    respondError(0, new PluginTrap("load", "the in-process v8 engine offered no synchronous call path", { plugin: setup.plugin }));
+    return;
+  }
+  lastFuel = typeof instance.lastCallFuel === "function" && (setup.limits.fuel !== undefined || setup.limits.fuelLifetime !== undefined) ? instance.lastCallFuel : undefined;
+  // Present once the engine reports lifetime fuel; looked up structurally so either version works.
+  const lifetime = (instance as { lifetimeFuel?: () => number }).lifetimeFuel;
+  lifetimeFuel = typeof lifetime === "function" ? lifetime : undefined;
+  respond(RESP.LOADED, 0, 0);
+  serve(sync);
+}
+
+void main();

@@ -1,0 +1,769 @@
+/**
+ * `isolation: "worker"` on the v8 engine, host side. Each plugin instance runs
+ * in its own worker thread (worker/entry.ts) and is driven through the
+ * shared-memory channel (worker/channel.ts): a call is a ring record plus an
+ * `Atomics.store`, not a postMessage. One process-wide pump drains every
+ * worker's responses: it spins briefly while answers are due (they usually
+ * come back within microseconds), then sleeps in `Atomics.waitAsync` on a
+ * doorbell the workers ring, so the event loop is never held for long.
+ *
+ * Deadlines: the worker stamps each call's start; a per-instance timer checks
+ * it and, past `limits.deadlineMs`, terminates the worker. The call rejects
+ * with DeadlineExceeded and the instance is faulted, so the registry's
+ * recovery path starts a fresh worker (the plugin's state is lost).
+ * Loading is bounded the same way: the worker stamps the guest's start-up code
+ * (core instantiation), and a start-up past the deadline kills the worker and
+ * fails the load with DeadlineExceeded (export `instantiate`, as on wasmtime).
+ */
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { fileURLToPath } from "node:url";
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
+import {
+  ContextCreationFailed,
+  DeadlineExceeded,
+  isInstanceFault,
+  PluginCrashed,
+  PluginTrap,
+  type PlughostError,
+} from "../../../contract/errors.js";
+import {
+  LOG_LEVELS,
+  type EngineInstance,
+  type HookOutcome,
+  type HostCalls,
+  type LoadRequest,
+  type MessageFailure,
+  type RegisterOutcome,
+  type ViolationKind,
+} from "../../engine.js";
+import {
+  BELL,
+  CTL,
+  ChannelViews,
+  F64,
+  HOST_CALL,
+  INLINE_MAX,
+  OP,
+  OVERFLOW,
+  REPLY_BYTES,
+  RESP,
+  copyInto,
+  decodeUtf8,
+  encodeUtf8,
+  type RingReader,
+  type RingWriter,
+  type WorkerSetup,
+} from "./channel.js";
+import { reviveError, type SerializedError } from "./errors.js";
+import { compileComponent } from "../compile.js";
+import { checkImports } from "../wasi.js";
+import { readEntry } from "../../../plugin/verify.js";
+import { hostCallBounds } from "../../../runtime/host-calls.js";
+import { currentDelivery, withDelivery, type Delivery } from "../../../runtime/message-chain.js";
+
+const EXPORTS = {
+  load: "load",
+  init: "plughost:plugin/guest#init",
+  teardown: "plughost:plugin/guest#teardown",
+  onEvent: "plughost:plugin/guest#on-event",
+  onHook: "plughost:plugin/guest#on-hook",
+} as const;
+
+const REGISTER_OUTCOMES: readonly RegisterOutcome[] = ["ok", "invalid-name", "limit-reached", "denied"];
+const MESSAGE_FAILURES: readonly MessageFailure[] = ["invalid-name", "unknown-target", "denied", "queue-full", "too-large"];
+const VIOLATION_KINDS: readonly ViolationKind[] = ["fuel", "memory", "deadline", "capability", "trap", "crash"];
+/** Interned event names per worker before the table is reset. */
+const MAX_NAMES = 4096;
+
+// ── the worker entry file ────────────────────────────────────────────────
+
+/**
+ * The worker runs compiled JS. From `dist/` it is a sibling file; when this
+ * module runs from TypeScript sources (vitest), it is the built copy in `dist/`.
+ */
+export function workerEntryPath(): string {
+  const here = import.meta.url;
+  const url = here.endsWith(".ts") ? new URL("../../../../dist/engines/v8/worker/entry.js", here) : new URL("./entry.js", here);
+  return fileURLToPath(url);
+}
+
+let liveWorkers = 0;
+/** Worker threads started by this module that have not exited yet. */
+export function liveWorkerCount(): number {
+  return liveWorkers;
+}
+
+// ── the pump: one per process, drains every busy worker ─────────────────
+
+type WaitAsync = (
+  typed: Int32Array,
+  index: number,
+  value: number,
+) => { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
+const atomics = Atomics as unknown as { waitAsync: WaitAsync };
+
+/** How long the host thread spins for an answer before it blocks briefly on the doorbell. */
+const HOST_SPIN_MS = 0.02;
+/**
+ * Then it blocks in Atomics.wait for at most this long (a futex wait: it gives
+ * the CPU to the worker on a loaded machine, unlike spinning), and after that it
+ * sleeps in Atomics.waitAsync so the event loop runs.
+ */
+const HOST_BLOCK_MS = 0.1;
+/** Longest run of back-to-back microtask drains before yielding to the event loop. */
+const MAX_MICROTASK_STREAK_MS = 1;
+/** After spinning stopped paying (most answers came only after the futex wait), how long until it is tried again. */
+const SPIN_RETRY_MS = 100;
+
+class Pump {
+  readonly bellBuffer = new SharedArrayBuffer(16);
+  readonly #bell = new Int32Array(this.bellBuffer);
+  readonly #active = new Set<WorkerInstance>();
+  readonly #cores = availableParallelism();
+  /** Mirrors the shared SPIN_OK cell: busy threads fit on the cores and spinning is not paused. */
+  #spinOk = true;
+  /** Recent share of waits that spinning answered (exponential average); on a loaded machine it drops. */
+  #spinScore = 1;
+  #spinPausedUntil = 0;
+  #scheduled = false;
+  #sleeping = false;
+  #generation = 0;
+  #streakStart = 0;
+
+  constructor() {
+    Atomics.store(this.#bell, BELL.SPIN_OK, 1);
+  }
+
+  /** An instance has calls in flight (or no longer has): it is drained, and counts as a busy thread. */
+  enter(w: WorkerInstance): void {
+    this.#active.add(w);
+    this.#updateSpin();
+  }
+  leave(w: WorkerInstance): void {
+    this.#active.delete(w);
+    this.#updateSpin();
+  }
+
+  #updateSpin(): void {
+    const ok = this.#active.size + 1 <= this.#cores && this.#spinPausedUntil === 0;
+    if (ok !== this.#spinOk) {
+      this.#spinOk = ok;
+      Atomics.store(this.#bell, BELL.SPIN_OK, ok ? 1 : 0);
+    }
+  }
+
+  /** A call was submitted: make sure a drain is coming. */
+  kick(): void {
+    if (this.#sleeping) this.#wakeSelf();
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    this.#continue();
+  }
+
+  /**
+   * Run the pump again: as a microtask while the current streak is short, else
+   * after the event loop had a turn. So even a caller awaiting worker calls in a
+   * tight loop cannot starve timers (deadlines among them) for more than ~1 ms.
+   */
+  #continue(): void {
+    if (performance.now() - this.#streakStart > MAX_MICROTASK_STREAK_MS) setImmediate(this.#runFresh);
+    else queueMicrotask(this.#run);
+  }
+
+  readonly #runFresh = (): void => {
+    this.#streakStart = performance.now();
+    this.#run();
+  };
+
+  /**
+   * Spinning wins on a machine with idle cores (an answer in ~1-2 µs instead of a
+   * futex wake-up), and loses on an oversubscribed one, where it only delays the
+   * thread it waits for. Score each wait; pause spinning while it mostly fails.
+   */
+  #spinResult(hit: boolean): void {
+    this.#spinScore += hit ? (1 - this.#spinScore) / 16 : -this.#spinScore / 16;
+    if (!hit && this.#spinScore < 0.5) {
+      this.#spinPausedUntil = performance.now() + SPIN_RETRY_MS;
+      this.#updateSpin();
+    }
+  }
+
+  readonly #run = (): void => {
+    this.#scheduled = false;
+    const started = performance.now();
+    if (this.#spinPausedUntil !== 0 && started >= this.#spinPausedUntil) {
+      this.#spinPausedUntil = 0;
+      this.#spinScore = 0.75;
+      this.#updateSpin();
+    }
+    const spinning = this.#spinOk;
+    let blocked = false;
+    for (;;) {
+      let delivered = 0;
+      for (const w of this.#active) delivered += w.drain();
+      if (delivered > 0 && spinning && !blocked) this.#spinResult(true);
+      if (this.#active.size === 0) return;
+      if (delivered > 0) {
+        // Let the callers' reactions run (they may submit more calls), then come back.
+        this.#scheduled = true;
+        this.#continue();
+        return;
+      }
+      if (blocked) break;
+      if (!spinning || performance.now() - started > HOST_SPIN_MS) {
+        if (spinning) this.#spinResult(false);
+        this.#blockBriefly();
+        blocked = true;
+      }
+    }
+    this.#sleep();
+  };
+
+  /** A short blocking wait on the doorbell: a worker that answers rings it. */
+  #blockBriefly(): void {
+    Atomics.store(this.#bell, BELL.HOST_SLEEPING, 1);
+    const seen = Atomics.load(this.#bell, BELL.DOORBELL);
+    let idle = true;
+    for (const w of this.#active) if (w.hasWork()) idle = false;
+    if (idle) Atomics.wait(this.#bell, BELL.DOORBELL, seen, HOST_BLOCK_MS);
+    Atomics.store(this.#bell, BELL.HOST_SLEEPING, 0);
+  }
+
+  #sleep(): void {
+    const generation = ++this.#generation;
+    this.#sleeping = true;
+    Atomics.store(this.#bell, BELL.HOST_SLEEPING, 1);
+    const seen = Atomics.load(this.#bell, BELL.DOORBELL);
+    for (const w of this.#active) {
+      if (w.hasWork()) {
+        this.#wakeSelf();
+        this.kick();
+        return;
+      }
+    }
+    const resume = () => {
+      if (generation !== this.#generation) return;
+      this.#sleeping = false;
+      Atomics.store(this.#bell, BELL.HOST_SLEEPING, 0);
+      this.#streakStart = performance.now();
+      this.#run();
+    };
+    const wait = atomics.waitAsync(this.#bell, BELL.DOORBELL, seen);
+    if (wait.async) void wait.value.then(resume);
+    else queueMicrotask(resume);
+  }
+
+  /** Abandon the current sleep; its waitAsync is released so waiters never pile up. */
+  #wakeSelf(): void {
+    this.#sleeping = false;
+    this.#generation++;
+    Atomics.store(this.#bell, BELL.HOST_SLEEPING, 0);
+    Atomics.add(this.#bell, BELL.DOORBELL, 1);
+    Atomics.notify(this.#bell, BELL.DOORBELL);
+  }
+}
+
+let pump: Pump | undefined;
+const thePump = () => (pump ??= new Pump());
+
+// ── one worker-isolated instance ─────────────────────────────────────────
+
+interface Backlogged {
+  op: number;
+  id: number;
+  arg: number;
+  payload: Uint8Array;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class WorkerInstance implements EngineInstance {
+  /** Calls go through the worker's ring in order, so the registry may pipeline them. */
+  readonly ordered = true;
+  readonly #plugin: string;
+  readonly #host: HostCalls;
+  readonly #onViolation: LoadRequest["onViolation"];
+  readonly #deadlineMs: number | undefined;
+  readonly #views: ChannelViews;
+  readonly #requests: RingWriter;
+  readonly #responses: RingReader;
+  readonly #requestPort: MessagePort;
+  readonly #responsePort: MessagePort;
+  readonly #replyPort: MessagePort;
+  readonly #pump = thePump();
+  /** The worker's ends of the three ports, transferred at spawn. */
+  readonly #channelPorts: MessagePort[];
+  #worker: Worker | undefined;
+  #exited: Promise<void> | undefined;
+  #workerError: unknown;
+
+  // Calls in flight, in submission order (the worker answers in order).
+  #resolvers: ((value: never) => void)[] = [];
+  #rejecters: ((err: PlughostError) => void)[] = [];
+  #exportsInFlight: string[] = [];
+  /** The message chain each call in flight was issued in: its host calls (emit, send) belong to it. */
+  #deliveries: (Delivery | undefined)[] = [];
+  #head = 0;
+  #nextId = 1;
+  #backlog: Backlogged[] = [];
+  #names = new Map<string, number>();
+  #fault: PlughostError | undefined;
+  #disposed = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  private constructor(request: LoadRequest) {
+    this.#plugin = request.plugin;
+    this.#host = request.host;
+    this.#onViolation = request.onViolation;
+    this.#deadlineMs = request.limits.deadlineMs;
+    const buffer = ChannelViews.allocate();
+    this.#views = new ChannelViews(buffer);
+    this.#requests = this.#views.requestWriter();
+    this.#responses = this.#views.responseReader();
+    const req = new MessageChannel();
+    const resp = new MessageChannel();
+    const reply = new MessageChannel();
+    this.#requestPort = req.port1;
+    this.#responsePort = resp.port1;
+    this.#replyPort = reply.port1;
+    this.#channelPorts = [req.port2, resp.port2, reply.port2];
+  }
+
+  /** Spawn the worker and wait until it has loaded the plugin. */
+  static async start(request: LoadRequest, bytes: Uint8Array): Promise<WorkerInstance> {
+    const instance = new WorkerInstance(request);
+    const [requestPort, responsePort, replyPort] = instance.#channelPorts as [MessagePort, MessagePort, MessagePort];
+    const { fuel, fuelLifetime, memoryBytes, tableElements } = request.limits;
+    const setup: WorkerSetup = {
+      plugin: request.plugin,
+      entryPath: request.entryPath,
+      bytes,
+      capabilities: request.capabilities,
+      limits: { fuel, fuelLifetime, memoryBytes, tableElements },
+      bounds: hostCallBounds(request.host),
+      cacheDir: request.cacheDir,
+      timeCalls: request.limits.deadlineMs !== undefined,
+      channel: instance.#views.buffer,
+      bell: instance.#pump.bellBuffer,
+      requestPort,
+      responsePort,
+      replyPort,
+    };
+    const loaded = instance.#expect<void>(EXPORTS.load);
+    loaded.catch(() => undefined); // awaited below; a spawn failure must not leave it unhandled
+    try {
+      instance.#spawn(setup);
+      await loaded;
+    } catch (err) {
+      await instance.dispose();
+      throw err;
+    }
+    return instance;
+  }
+
+  #spawn(setup: WorkerSetup): void {
+    const entry = workerEntryPath();
+    if (!existsSync(entry)) {
+      throw new ContextCreationFailed(`the worker entry ${entry} is missing; run \`npm run build\` to compile it`, { plugin: this.#plugin });
+    }
+    const worker = new Worker(entry, {
+      workerData: setup,
+      transferList: this.#channelPorts,
+      name: `plughost:${this.#plugin}`,
+    } as ConstructorParameters<typeof Worker>[1]);
+    liveWorkers++;
+    this.#worker = worker;
+    worker.on("error", (err) => {
+      this.#workerError = err;
+    });
+    this.#exited = new Promise((resolve) => {
+      worker.once("exit", (code) => {
+        liveWorkers--;
+        this.#onExit(code);
+        resolve();
+      });
+    });
+  }
+
+  // ── the engine contract ──
+
+  init(apiVersion: string, configJson: string): Promise<number> {
+    const a = encodeUtf8(apiVersion);
+    const c = encodeUtf8(configJson);
+    const payload = new Uint8Array(a.length + c.length);
+    payload.set(a, 0);
+    payload.set(c, a.length);
+    return this.#call<number>(OP.INIT, a.length, payload, EXPORTS.init);
+  }
+
+  teardown(): Promise<number> {
+    return this.#call<number>(OP.TEARDOWN, 0, EMPTY, EXPORTS.teardown);
+  }
+
+  onEvent(eventName: string, data: Uint8Array): Promise<number> {
+    return this.#call<number>(OP.EVENT, this.#nameId(eventName), data, EXPORTS.onEvent);
+  }
+
+  onHook(eventName: string, data: Uint8Array): Promise<HookOutcome> {
+    return this.#call<HookOutcome>(OP.HOOK, this.#nameId(eventName), data, EXPORTS.onHook);
+  }
+
+  lastCallFuel(): number {
+    return this.#views.f64[F64.LAST_FUEL]!;
+  }
+
+  lifetimeFuel(): number {
+    return this.#views.f64[F64.LIFETIME_FUEL]!;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#fault ??= new PluginTrap("dispose", "instance disposed", { plugin: this.#plugin });
+    this.#failAll(this.#fault);
+    await this.#terminate();
+    this.#requestPort.close();
+    this.#responsePort.close();
+    this.#replyPort.close();
+  }
+
+  // ── submitting calls ──
+
+  #call<T>(op: number, arg: number, payload: Uint8Array, exportName: string): Promise<T> {
+    if (this.#fault) return Promise.reject(this.#fault);
+    const id = this.#nextId++ | 0;
+    const promise = this.#expect<T>(exportName);
+    this.#enqueue(op, id, arg, payload);
+    return promise;
+  }
+
+  /** Register the next answer's promise (answers come back in submission order). */
+  #expect<T>(exportName: string): Promise<T> {
+    const idle = this.#head === this.#resolvers.length;
+    const promise = new Promise<T>((resolve, reject) => {
+      this.#resolvers.push(resolve as (value: never) => void);
+      this.#rejecters.push(reject);
+    });
+    this.#exportsInFlight.push(exportName);
+    this.#deliveries.push(currentDelivery());
+    if (idle) this.#busy();
+    this.#pump.kick();
+    return promise;
+  }
+
+  #enqueue(op: number, id: number, arg: number, payload: Uint8Array): void {
+    if (this.#backlog.length === 0 && this.#write(op, id, arg, payload)) {
+      this.#requests.publish();
+      this.#wakeWorker();
+      return;
+    }
+    // Ring full: keep a copy (the caller may reuse its buffer) and send it as the worker catches up.
+    this.#backlog.push({ op, id, arg, payload: payload.slice() });
+  }
+
+  #write(op: number, id: number, arg: number, payload: Uint8Array): boolean {
+    const len = payload.length;
+    if (len > INLINE_MAX) {
+      if (this.#requests.reserve(op, id, arg, OVERFLOW) < 0) return false;
+      this.#requestPort.postMessage(payload);
+      return true;
+    }
+    const at = this.#requests.reserve(op, id, arg, len);
+    if (at < 0) return false;
+    copyInto(this.#requests.u8, at, payload);
+    return true;
+  }
+
+  #flushBacklog(): void {
+    let sent = 0;
+    while (sent < this.#backlog.length) {
+      const b = this.#backlog[sent]!;
+      if (!this.#write(b.op, b.id, b.arg, b.payload)) break;
+      sent++;
+    }
+    if (sent === 0) return;
+    this.#backlog.splice(0, sent);
+    this.#requests.publish();
+    this.#wakeWorker();
+  }
+
+  #wakeWorker(): void {
+    const ctl = this.#views.ctl;
+    if (Atomics.load(ctl, CTL.WORKER_SLEEPING) !== 0) Atomics.notify(ctl, CTL.REQ_HEAD, 1);
+  }
+
+  /** Event names cross once, as numbered definitions; calls then carry the number. */
+  #nameId(name: string): number {
+    let id = this.#names.get(name);
+    if (id === undefined) {
+      if (this.#names.size >= MAX_NAMES) {
+        this.#names.clear();
+        this.#enqueue(OP.CLEAR_NAMES, 0, 0, EMPTY);
+      }
+      id = this.#names.size + 1;
+      this.#names.set(name, id);
+      this.#enqueue(OP.DEFINE_NAME, 0, id, encodeUtf8(name));
+    }
+    return id;
+  }
+
+  // ── receiving answers (called by the pump) ──
+
+  /** True when the worker has written something the host has not read yet. */
+  hasWork(): boolean {
+    return this.#responses.pending();
+  }
+
+  /** Handle every record the worker has published; returns how many calls completed. */
+  drain(): number {
+    const r = this.#responses;
+    let completed = 0;
+    while (r.next()) {
+      const kind = r.kind;
+      if (kind === RESP.LOG) this.#log(r.arg, this.#payload(r));
+      else if (kind === RESP.HOST_CALL) this.#hostCall(r.arg, this.#payload(r));
+      else if (kind === RESP.VIOLATION) this.#onViolation?.(VIOLATION_KINDS[r.arg] ?? "trap", decodeUtf8(this.#payload(r)));
+      else {
+        this.#complete(kind, r);
+        completed++;
+      }
+      r.advance();
+    }
+    const ctl = this.#views.ctl;
+    if (Atomics.load(ctl, CTL.RESP_WRITER_WAITING) !== 0) Atomics.notify(ctl, CTL.RESP_TAIL, 1);
+    if (this.#backlog.length) this.#flushBacklog();
+    return completed;
+  }
+
+  /** The current record's payload: a view into the ring (valid until `advance`) or the port's message. */
+  #payload(r: RingReader): Uint8Array {
+    if (r.len === OVERFLOW) return (receiveMessageOnPort(this.#responsePort)?.message as Uint8Array | undefined) ?? EMPTY;
+    return r.u8.subarray(r.payload, r.payload + r.len);
+  }
+
+  #complete(kind: number, r: RingReader): void {
+    const i = this.#head;
+    if (i >= this.#resolvers.length) return; // answers to calls already failed by a dispose
+    const resolve = this.#resolvers[i]!;
+    const reject = this.#rejecters[i]!;
+    const exportName = this.#exportsInFlight[i]!;
+    this.#head = i + 1;
+    this.#retire();
+    switch (kind) {
+      case RESP.STATUS:
+      case RESP.LOADED:
+        (resolve as (v: number) => void)(r.arg);
+        return;
+      case RESP.HOOK_OK: {
+        const data = r.len === OVERFLOW ? this.#payload(r) : r.u8.slice(r.payload, r.payload + r.len);
+        (resolve as (v: HookOutcome) => void)({ ok: true, data });
+        return;
+      }
+      case RESP.HOOK_ERR:
+        (resolve as (v: HookOutcome) => void)({ ok: false, status: r.arg });
+        return;
+      case RESP.ERROR: {
+        const err = this.#revive(this.#payload(r), exportName);
+        if (isInstanceFault(err)) this.#fault ??= err;
+        reject(err);
+        return;
+      }
+      default:
+        reject(new PluginTrap(exportName, `the worker sent an unknown response kind ${kind}`, { plugin: this.#plugin }));
+    }
+  }
+
+  #revive(bytes: Uint8Array, exportName: string): PlughostError {
+    let s: SerializedError;
+    try {
+      s = JSON.parse(decodeUtf8(bytes)) as SerializedError;
+    } catch (cause) {
+      return new PluginTrap(exportName, "the worker sent an unreadable error", { plugin: this.#plugin, cause });
+    }
+    return reviveError(s, (message, cause) =>
+      exportName === EXPORTS.load
+        ? new ContextCreationFailed(`loading in the worker failed: ${message}`, { plugin: this.#plugin, cause })
+        : new PluginTrap(exportName, message, { plugin: this.#plugin, cause }),
+    );
+  }
+
+  /** Drop completed entries once the in-flight queue is empty (or has a long consumed prefix). */
+  #retire(): void {
+    const n = this.#resolvers.length;
+    if (this.#head === n) {
+      this.#resolvers.length = 0;
+      this.#rejecters.length = 0;
+      this.#exportsInFlight.length = 0;
+      this.#deliveries.length = 0;
+      this.#head = 0;
+      this.#idle();
+    } else if (this.#head >= 4096) {
+      const h = this.#head;
+      this.#resolvers.splice(0, h);
+      this.#rejecters.splice(0, h);
+      this.#exportsInFlight.splice(0, h);
+      this.#deliveries.splice(0, h);
+      this.#head = 0;
+    }
+  }
+
+  #log(level: number, message: Uint8Array): void {
+    try {
+      this.#host.log(LOG_LEVELS[level] ?? "info", decodeUtf8(message));
+    } catch {
+      // HostCalls never throw by contract; a broken logger must not stall the worker.
+    }
+  }
+
+  /** A synchronous host import called by the guest: run it here (in the running call's message chain), then release the waiting worker. */
+  #hostCall(which: number, payload: Uint8Array): void {
+    withDelivery(this.#deliveries[this.#head], () => this.#runHostCall(which, payload));
+  }
+
+  #runHostCall(which: number, payload: Uint8Array): void {
+    const host = this.#host;
+    let code = 0;
+    let value = 0;
+    let reply: Uint8Array | undefined;
+    try {
+      if (which === HOST_CALL.REGISTER) {
+        code = REGISTER_OUTCOMES.indexOf(host.registerCallback(decodeUtf8(payload)));
+      } else if (which === HOST_CALL.EMIT) {
+        const [[name], data] = unpack(payload, 1);
+        const outcome = host.emit(decodeUtf8(name!), data);
+        if (outcome.ok) value = outcome.value;
+        else code = 1 + MESSAGE_FAILURES.indexOf(outcome.error);
+      } else if (which === HOST_CALL.SEND) {
+        const [[target, name], data] = unpack(payload, 2);
+        const outcome = host.send(decodeUtf8(target!), decodeUtf8(name!), data);
+        if (!outcome.ok) code = 1 + MESSAGE_FAILURES.indexOf(outcome.error);
+      } else if (which === HOST_CALL.GET_CONFIG) {
+        reply = encodeUtf8(host.getConfig());
+      } else if (which === HOST_CALL.GET_CONFIG_VALUE) {
+        const v = host.getConfigValue(decodeUtf8(payload));
+        if (v !== undefined) {
+          code = 1;
+          reply = encodeUtf8(v);
+        }
+      } else code = REGISTER_OUTCOMES.indexOf("denied");
+    } catch {
+      code = which === HOST_CALL.REGISTER ? REGISTER_OUTCOMES.indexOf("denied") : 1 + MESSAGE_FAILURES.indexOf("denied");
+    }
+    const ctl = this.#views.ctl;
+    let len = 0;
+    if (reply && reply.length > REPLY_BYTES) {
+      this.#replyPort.postMessage(reply);
+      len = OVERFLOW;
+    } else if (reply) {
+      this.#views.reply.set(reply, 0);
+      len = reply.length;
+    }
+    Atomics.store(ctl, CTL.REPLY_CODE, code);
+    Atomics.store(ctl, CTL.REPLY_VALUE, value);
+    Atomics.store(ctl, CTL.REPLY_LEN, len);
+    Atomics.store(ctl, CTL.REPLY_STATE, 1);
+    Atomics.notify(ctl, CTL.REPLY_STATE, 1);
+  }
+
+  // ── busy / idle, deadlines, faults ──
+
+  #busy(): void {
+    this.#pump.enter(this);
+    this.#worker?.ref();
+    this.#armDeadline(this.#deadlineMs ?? 0);
+  }
+
+  #idle(): void {
+    this.#pump.leave(this);
+    // An idle worker must not keep the host process alive.
+    this.#worker?.unref();
+  }
+
+  #armDeadline(ms: number): void {
+    if (this.#deadlineMs === undefined || this.#timer) return;
+    this.#timer = setTimeout(this.#checkDeadline, Math.max(1, ms));
+    this.#timer.unref();
+  }
+
+  readonly #checkDeadline = (): void => {
+    this.#timer = undefined;
+    const deadline = this.#deadlineMs!;
+    if (this.#fault || this.#head === this.#resolvers.length) return;
+    this.drain(); // an answer that is already there is not late
+    if (this.#fault || this.#head === this.#resolvers.length) return;
+    const ctl = this.#views.ctl;
+    if (Atomics.load(ctl, CTL.RUNNING) === 0) {
+      this.#armDeadline(deadline);
+      return;
+    }
+    const elapsed = performance.timeOrigin + performance.now() - this.#views.f64[F64.STARTED_AT]!;
+    if (elapsed < deadline) {
+      this.#armDeadline(Math.ceil(deadline - elapsed));
+      return;
+    }
+    const exportName = this.#exportsInFlight[this.#head] ?? EXPORTS.onEvent;
+    // While loading, the late code is the start-up: named `instantiate`, as the wasmtime engine names it.
+    const late = exportName === EXPORTS.load ? "instantiate" : exportName;
+    this.#fault = new DeadlineExceeded(late, deadline, { plugin: this.#plugin });
+    this.#failAll(this.#fault);
+    void this.#terminate();
+  };
+
+  /** Reject every call in flight or backlogged with `err`. */
+  #failAll(err: PlughostError): void {
+    const rejecters = this.#rejecters.slice(this.#head);
+    this.#resolvers.length = this.#head;
+    this.#deliveries.length = this.#head;
+    this.#retire();
+    this.#backlog.length = 0;
+    for (const reject of rejecters) reject(err);
+    this.#idle();
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async #terminate(): Promise<void> {
+    const worker = this.#worker;
+    if (!worker) return;
+    await worker.terminate().catch(() => undefined);
+    await this.#exited;
+  }
+
+  /** The thread ended. Unless the host ended it, that is a crash: fail what is in flight. */
+  #onExit(code: number): void {
+    this.#worker = undefined;
+    if (this.#fault) return;
+    const exportName = this.#exportsInFlight[this.#head] ?? EXPORTS.onEvent;
+    const cause = this.#workerError;
+    const loading = exportName === EXPORTS.load;
+    this.#fault = loading
+      ? new ContextCreationFailed(`the plugin's worker thread exited (code ${code}) while loading`, { plugin: this.#plugin, cause })
+      : new PluginCrashed(exportName, null, code, { plugin: this.#plugin, cause });
+    this.#failAll(this.#fault);
+  }
+}
+
+/** Split [u32 len][bytes]×count + tail, copying out of the ring (a payload that came over the port is already ours). */
+function unpack(payload: Uint8Array, count: number): [Uint8Array[], Uint8Array] {
+  const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const cut = payload.buffer instanceof SharedArrayBuffer ? (a: number, b?: number) => payload.slice(a, b) : (a: number, b?: number) => payload.subarray(a, b);
+  const fields: Uint8Array[] = [];
+  let at = 0;
+  for (let i = 0; i < count; i++) {
+    const len = dv.getUint32(at, true);
+    fields.push(cut(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  return [fields, cut(at)];
+}
+
+/** Load a plugin into its own worker thread. Compile errors surface here first, exactly as in process. */
+export async function loadInWorker(request: LoadRequest): Promise<EngineInstance> {
+  const bytes = request.bytes ?? (await readEntry(request.plugin, request.entryPath));
+  // Compiling on the host thread reports a bad binary or a missing capability the
+  // same way as in process, and leaves the glue in the disk cache for the worker.
+  const compiled = await compileComponent(bytes, { file: request.entryPath, plugin: request.plugin, cacheDir: request.cacheDir });
+  checkImports(compiled.imports, request.capabilities, request.plugin);
+  return WorkerInstance.start(request, bytes);
+}

@@ -1,0 +1,96 @@
+/**
+ * The wasmtime addon (`native/wasmtime`, built by `scripts/setup/45-wasmtime.mjs`):
+ * its typed surface, and loading it lazily so that a machine without the
+ * addon only fails when the wasmtime engine is asked for.
+ */
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+import { EngineUnavailable } from "../../contract/errors.js";
+
+export interface NativeInstantiateOptions {
+  fuel?: number;
+  fuelLifetime?: number;
+  memoryBytes?: number;
+  tableElements?: number;
+  deadlineMs?: number;
+  stdio: boolean;
+  clock: boolean;
+  random: boolean;
+  /** `[name, value]` pairs. */
+  env: string[][];
+  dirs: { path: string; writable: boolean }[];
+  /** `host:port` peers; `*` for any host or port. */
+  net: string[];
+  /** Largest emit/send payload; a larger one is refused (`too-large`) before it is copied. */
+  maxMessageBytes?: number;
+}
+
+/** The JS side of every host call; see native/wasmtime/src/host.rs. */
+export type HostDispatcher = (op: number, a: string, b: string, data: Uint8Array | null) => number | string;
+
+export interface NativeInstance {
+  init(apiVersion: string, config: string): Promise<number>;
+  teardown(): Promise<number>;
+  onEvent(eventName: string, data: Uint8Array): Promise<number>;
+  /** A Buffer is `ok(bytes)`, a number is `err(status)`. */
+  onHook(eventName: string, data: Uint8Array): Promise<Uint8Array | number>;
+  onEventSync(eventName: string, data: Uint8Array): number;
+  /** `onEventSync` as a bare node-api function bound to this instance (the fast path). */
+  syncCaller(): (eventName: string, data: Uint8Array) => number;
+  onHookSync(eventName: string, data: Uint8Array): Uint8Array | number;
+  /** Buffered entries, and how many were dropped because the per-call buffer was full. */
+  takeLog(): { entries: { level: number; message: string }[]; dropped: number };
+  takeViolations(): { kind: string; detail: string }[];
+  /** Ends the instance at once, even mid-call: pending calls reject with `PWT:disposed`. */
+  dispose(): void;
+}
+
+export interface NativeComponent {
+  /** "memory", "disk" (the on-disk cache), "compiled", or "rebuilt" (a cached artefact failed its seal). */
+  readonly source: string;
+  imports(): string[];
+  exports(): string[];
+  instantiate(options: NativeInstantiateOptions, dispatcher: HostDispatcher, state: Float64Array): Promise<NativeInstance>;
+}
+
+export interface WasmtimeAddon {
+  /** The disk cache is used only with the cache's key (cache-dir.ts), which seals every artefact. */
+  compile(bytes: Uint8Array, cacheDir: string | null, cacheKey?: Uint8Array | null): Promise<NativeComponent>;
+  engineInfo(): { addonVersion: string; pooling: boolean; tickMs: number };
+  usePoolingAllocator(enable: boolean): boolean;
+}
+
+/** Cells of the state array shared with the addon (native/wasmtime/src/calls.rs). */
+export const STATE_LAST_FUEL = 0;
+export const STATE_LIFETIME_FUEL = 1;
+export const STATE_PENDING_LOG = 2;
+export const STATE_PENDING_VIOLATIONS = 3;
+export const STATE_CELLS = 4;
+
+/** Where the setup step puts the addon; `PLUGHOST_WASMTIME_ADDON` overrides it. */
+export function addonPath(): string {
+  return process.env.PLUGHOST_WASMTIME_ADDON ?? fileURLToPath(new URL("../../../native/wasmtime/plughost-wasmtime.node", import.meta.url));
+}
+
+let cached: WasmtimeAddon | undefined;
+
+export function loadAddon(): WasmtimeAddon {
+  if (cached) return cached;
+  const file = addonPath();
+  if (!existsSync(file)) {
+    throw new EngineUnavailable(
+      "wasmtime",
+      `the addon ${file} has not been built; run \`node scripts/setup.mjs wasmtime\` (needs a Rust toolchain), or use the v8 engine`,
+    );
+  }
+  try {
+    const addon = createRequire(import.meta.url)(file) as WasmtimeAddon;
+    // Must happen before the engine is first used (docs/engine-wasmtime.md).
+    if (process.env.PLUGHOST_WASMTIME_POOLING === "1") addon.usePoolingAllocator(true);
+    cached = addon;
+  } catch (err) {
+    throw new EngineUnavailable("wasmtime", `the addon ${file} failed to load: ${(err as Error).message}`, { cause: err });
+  }
+  return cached;
+}

@@ -1,0 +1,189 @@
+/**
+ * One wasmtime plugin instance behind the `EngineInstance` interface.
+ *
+ * Asynchronous calls run on the instance's own thread in the addon (never on
+ * libuv's pool, which the host's I/O needs), so the event loop stays free and
+ * different plugins run in parallel; they are queued one after the other. The
+ * synchronous fast path runs on the JS thread. A call made while the instance
+ * is inside one of its own host functions, or a synchronous call while an
+ * asynchronous one is queued or running, is a `ReentrancyError`.
+ *
+ * After a fault the instance answers every later call with that fault, as a
+ * worker does: nothing runs on it again, so `teardown` never reports a status
+ * it did not produce. `dispose()` ends the instance even mid-call and does not
+ * wait: the running and queued calls reject with a `PluginTrap`.
+ */
+import { LOG_LEVELS, type EngineInstance, type HookOutcome, type HostCalls, type ViolationKind } from "../engine.js";
+import { isInstanceFault, PlughostError, PluginNotRunning, PluginTrap, ReentrancyError, type InstanceFault } from "../../contract/errors.js";
+import {
+  STATE_LAST_FUEL,
+  STATE_LIFETIME_FUEL,
+  STATE_PENDING_LOG,
+  STATE_PENDING_VIOLATIONS,
+  type NativeInstance,
+} from "./addon.js";
+import { mapNativeError } from "./errors.js";
+import type { HostBridge } from "./host.js";
+
+export interface WasmtimeInstanceOptions {
+  plugin: string;
+  file: string;
+  native: NativeInstance;
+  /** The state array shared with the addon (fuel figures, pending counts). */
+  state: Float64Array;
+  bridge: HostBridge;
+  host: HostCalls;
+  onViolation: ((kind: ViolationKind, detail: string) => void) | undefined;
+}
+
+const VIOLATION_KINDS = new Set<ViolationKind>(["fuel", "memory", "deadline", "capability", "trap", "crash"]);
+
+export class WasmtimeInstance implements EngineInstance {
+  readonly #o: WasmtimeInstanceOptions;
+  #queue: Promise<unknown> = Promise.resolve();
+  /** Async calls queued or running. */
+  #pending = 0;
+  #disposed = false;
+  /** The fault that ended the instance; later calls fail with it without running. */
+  #fault: InstanceFault | undefined;
+  readonly #onEventSync: (eventName: string, data: Uint8Array) => number;
+
+  constructor(options: WasmtimeInstanceOptions) {
+    this.#o = options;
+    this.#onEventSync = options.native.syncCaller();
+  }
+
+  init(apiVersion: string, configJson: string): Promise<number> {
+    return this.#async("init", () => this.#o.native.init(apiVersion, configJson));
+  }
+
+  teardown(): Promise<number> {
+    return this.#async("teardown", () => this.#o.native.teardown());
+  }
+
+  onEvent(eventName: string, data: Uint8Array): Promise<number> {
+    return this.#async("on-event", () => this.#o.native.onEvent(eventName, data));
+  }
+
+  async onHook(eventName: string, data: Uint8Array): Promise<HookOutcome> {
+    return hookOutcome(await this.#async("on-hook", () => this.#o.native.onHook(eventName, data)));
+  }
+
+  onEventSync(eventName: string, data: Uint8Array): number {
+    this.#enterSync("on-event");
+    let status: number;
+    try {
+      status = this.#onEventSync(eventName, data);
+    } catch (err) {
+      throw this.#fail(err, "on-event");
+    }
+    const s = this.#o.state;
+    if (s[STATE_PENDING_LOG] !== 0 || s[STATE_PENDING_VIOLATIONS] !== 0) this.#drain();
+    return status;
+  }
+
+  onHookSync(eventName: string, data: Uint8Array): HookOutcome {
+    this.#enterSync("on-hook");
+    let out: Uint8Array | number;
+    try {
+      out = this.#o.native.onHookSync(eventName, data);
+    } catch (err) {
+      throw this.#fail(err, "on-hook");
+    }
+    this.#drain();
+    return hookOutcome(out);
+  }
+
+  lastCallFuel(): number {
+    return this.#o.state[STATE_LAST_FUEL] ?? 0;
+  }
+
+  /** Fuel used over the instance's lifetime. */
+  lifetimeFuel(): number {
+    return this.#o.state[STATE_LIFETIME_FUEL] ?? 0;
+  }
+
+  /** Ends the instance at once, even mid-call: the addon stops the running call and rejects the pending ones. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#o.native.dispose();
+  }
+
+  #enterSync(exportName: string): void {
+    const { plugin, bridge } = this.#o;
+    if (this.#disposed) throw new PluginNotRunning("disposed", { plugin });
+    if (this.#fault) throw this.#fault;
+    if (bridge.depth > 0 || this.#pending > 0) throw new ReentrancyError(exportName, { plugin });
+  }
+
+  #async<T>(exportName: string, call: () => Promise<T>): Promise<T> {
+    const { plugin, bridge } = this.#o;
+    if (this.#disposed) return Promise.reject(new PluginNotRunning("disposed", { plugin }));
+    if (this.#fault) return Promise.reject(this.#fault);
+    if (bridge.depth > 0) return Promise.reject(new ReentrancyError(exportName, { plugin }));
+    this.#pending++;
+    const run = this.#queue.then(async () => {
+      try {
+        // Queued behind a call that faulted or was disposed: this one never runs.
+        if (this.#fault) throw this.#fault;
+        if (this.#disposed) throw this.#disposedDuring(exportName);
+        const out = await call();
+        this.#drain();
+        return out;
+      } catch (err) {
+        throw this.#fail(err, exportName);
+      } finally {
+        this.#pending--;
+      }
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #disposedDuring(exportName: string): PluginTrap {
+    return new PluginTrap(exportName, "the instance was disposed while this call was pending (unload grace period, init deadline or an explicit dispose)", {
+      plugin: this.#o.plugin,
+    });
+  }
+
+  #fail(err: unknown, exportName: string): PlughostError {
+    if (err instanceof PlughostError) return err; // thrown here (the fault it answers with, or disposed while queued)
+    this.#drain();
+    let error = mapNativeError(err, { plugin: this.#o.plugin, file: this.#o.file, export: exportName, hostError: this.#o.bridge.takeThrown() });
+    // The addon's `disposed` answer to a call that was running: an InstanceFault, as on the other engines.
+    if (this.#disposed && error instanceof PluginNotRunning) error = this.#disposedDuring(exportName);
+    if (isInstanceFault(error)) this.#fault ??= error;
+    return error;
+  }
+
+  /** Deliver buffered log output and violations to the host. */
+  #drain(): void {
+    const { native, state, host, onViolation } = this.#o;
+    if (state[STATE_PENDING_LOG] !== 0) {
+      const { entries, dropped } = native.takeLog();
+      for (const e of entries) host.log(LOG_LEVELS[e.level] ?? "info", e.message);
+      if (dropped > 0) reportDropped(host, dropped);
+    }
+    if (state[STATE_PENDING_VIOLATIONS] !== 0) {
+      for (const v of native.takeViolations()) {
+        onViolation?.(VIOLATION_KINDS.has(v.kind as ViolationKind) ? (v.kind as ViolationKind) : "memory", v.detail);
+      }
+    }
+  }
+}
+
+/**
+ * Lines dropped because the per-call buffer was full (1024 entries or 1 MiB,
+ * native/wasmtime/src/output.rs) never reached `log`, so the rate limiter did
+ * not count them: hand the count to the host. A host without `logsDropped`
+ * gets a warning line instead.
+ */
+function reportDropped(host: HostCalls, dropped: number): void {
+  if (host.logsDropped) host.logsDropped(dropped);
+  else host.log("warn", `plughost: ${dropped} log entries dropped (more than 1024 entries or 1048576 bytes in one call)`);
+}
+
+function hookOutcome(out: Uint8Array | number): HookOutcome {
+  return typeof out === "number" ? { ok: false, status: out } : { ok: true, data: out };
+}

@@ -1,0 +1,303 @@
+/**
+ * Capabilities: the strings a manifest declares and a host grants, what a
+ * grant covers, the effective set (declared ∩ granted), and the questions
+ * engines and the registry ask of that set.
+ *
+ * Rules (docs/capabilities.md explains them with examples):
+ * - `fs:<read|write>:<dir>`: a relative dir is resolved against a base
+ *   directory (the manifest's dir, or the host config file's dir); without a
+ *   base it is an error, because a sandbox root must never depend on the cwd.
+ *   A grant covers its dir and everything below it. `fs:write:X` also grants
+ *   reading X: WASI preopens are read-write, and write-only dirs surprise.
+ * - `env:<NAME>`, `net:outbound:<host>:<port>`, `events:<dir>:<name>`: a
+ *   trailing `*` is a prefix wildcard (`env:*`, `env:APP_*`,
+ *   `events:publish:form.*`); in net, the host may be `*` or `*.example.com`
+ *   and the port `*`.
+ * - `x-<kind>[:<scope>]`: host extensions, opaque to plughost, matched
+ *   exactly or by a trailing `*`.
+ */
+import path from "node:path";
+import { CapabilityDenied, PlughostError, type ErrorDetails } from "../contract/errors.js";
+import { eventNameCovers } from "../contract/event-names.js";
+
+/** A capability string that cannot be parsed. */
+export class CapabilityError extends PlughostError {
+  readonly capability: string;
+  /** What is wrong, without the capability itself (for messages that already point at it). */
+  readonly reason: string;
+  constructor(capability: string, reason: string, details: ErrorDetails = {}) {
+    super("E_CAPABILITY_INVALID", `invalid capability ${JSON.stringify(capability)}: ${reason}`, details);
+    this.capability = capability;
+    this.reason = reason;
+  }
+}
+
+export type Capability =
+  | { kind: "fs"; access: "read" | "write"; dir: string }
+  | { kind: "env"; name: string }
+  | { kind: "clock" }
+  | { kind: "random" }
+  | { kind: "stdio" }
+  | { kind: "net"; host: string; port: number | "*" }
+  | { kind: "events"; direction: "publish" | "subscribe"; name: string }
+  | { kind: "extension"; name: string; scope?: string };
+
+/** How the registry treats event names a plugin holds no `events:*` capability for. */
+export type EventPolicy = "open" | "strict";
+
+export const CAPABILITY_FORMS = [
+  "fs:read:<dir>",
+  "fs:write:<dir>",
+  "env:<NAME>",
+  "clock",
+  "random",
+  "stdio",
+  "net:outbound:<host:port>",
+  "events:publish:<name>",
+  "events:subscribe:<name>",
+  "x-<kind>[:<scope>]",
+] as const;
+
+const ENV_NAME = /^(?:[A-Za-z_][A-Za-z0-9_]*\*?|\*)$/;
+// The WIT's callback-name rule, plus an optional trailing `*` wildcard.
+const EVENT_NAME = /^(?:[A-Za-z0-9._:/-]{1,128}\*?|\*)$/;
+const HOST_NAME = /^(?:\*|(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])$/;
+const EXTENSION = /^x-[a-z0-9-]+$/;
+
+export interface ParseOptions {
+  /** Directory that relative `fs:` dirs are resolved against. */
+  baseDir?: string;
+  /** The plugin concerned, for error messages. */
+  plugin?: string;
+}
+
+function fail(text: string, why: string, options: ParseOptions): never {
+  throw new CapabilityError(text, why, { plugin: options.plugin });
+}
+
+/** Parse one capability string. Throws `CapabilityError` saying what is wrong and what is expected. */
+export function parseCapability(text: string, options: ParseOptions = {}): Capability {
+  if (typeof text !== "string" || text.length === 0) fail(String(text), "it is empty; expected one of " + CAPABILITY_FORMS.join(", "), options);
+  // A NUL would cut the path short wherever it reaches C (WASI, the sandbox), so the grant would not mean what it says.
+  if (text.includes("\0")) fail(text, "it contains a NUL byte; remove it", options);
+  const [kind, ...rest] = text.split(":");
+  const arg = rest.join(":");
+  switch (kind) {
+    case "clock":
+    case "random":
+    case "stdio":
+      if (rest.length > 0) fail(text, `"${kind}" takes no argument; write just "${kind}"`, options);
+      return { kind };
+    case "fs": {
+      const access = rest[0];
+      if (access !== "read" && access !== "write") {
+        fail(text, `fs capabilities are fs:read:<dir> or fs:write:<dir>, got access ${JSON.stringify(access ?? "")}`, options);
+      }
+      const dir = rest.slice(1).join(":");
+      if (dir.length === 0) fail(text, `fs:${access} needs a directory, like "fs:${access}:./data" or "fs:${access}:/srv/data"`, options);
+      if (dir.includes("*")) fail(text, `fs directories cannot contain wildcards; name the directory, e.g. "fs:${access}:/"`, options);
+      let resolved: string;
+      if (path.isAbsolute(dir)) resolved = path.resolve(dir);
+      else if (options.baseDir !== undefined) resolved = path.resolve(options.baseDir, dir);
+      else fail(text, `the directory ${JSON.stringify(dir)} is relative and there is no base directory to resolve it against; make it absolute`, options);
+      return { kind: "fs", access, dir: resolved };
+    }
+    case "env":
+      if (!ENV_NAME.test(arg)) fail(text, `env needs a variable name like "env:HOME" (letters, digits, '_'; a trailing '*' matches a prefix), got ${JSON.stringify(arg)}`, options);
+      return { kind: "env", name: arg };
+    case "net": {
+      if (rest[0] !== "outbound") fail(text, `the only net capability is net:outbound:<host:port>, got net:${rest[0] ?? ""}`, options);
+      const target = rest.slice(1).join(":");
+      if (target === "*") return { kind: "net", host: "*", port: "*" };
+      const cut = target.lastIndexOf(":");
+      if (cut <= 0) fail(text, `net:outbound needs <host>:<port>, like "net:outbound:api.example.com:443" (or "net:outbound:*"), got ${JSON.stringify(target)}`, options);
+      const host = target.slice(0, cut).toLowerCase();
+      const portText = target.slice(cut + 1);
+      if (!HOST_NAME.test(host)) fail(text, `${JSON.stringify(host)} is not a host name, IP address, "*" or "*.domain"`, options);
+      if (portText === "*") return { kind: "net", host, port: "*" };
+      const port = Number(portText);
+      if (!/^[0-9]{1,5}$/.test(portText) || port < 1 || port > 65535) fail(text, `port must be 1-65535 or "*", got ${JSON.stringify(portText)}`, options);
+      return { kind: "net", host, port };
+    }
+    case "events": {
+      const direction = rest[0];
+      if (direction !== "publish" && direction !== "subscribe") {
+        fail(text, `events capabilities are events:publish:<name> or events:subscribe:<name>, got ${JSON.stringify(direction ?? "")}`, options);
+      }
+      const name = rest.slice(1).join(":");
+      if (!EVENT_NAME.test(name)) fail(text, `events:${direction} needs an event name of 1-128 characters from A-Z a-z 0-9 . _ : / - (a trailing '*' matches a prefix), got ${JSON.stringify(name)}`, options);
+      return { kind: "events", direction, name };
+    }
+    default:
+      if (kind !== undefined && EXTENSION.test(kind)) {
+        return arg.length > 0 || rest.length > 0 ? { kind: "extension", name: kind, scope: arg } : { kind: "extension", name: kind };
+      }
+      fail(text, `unknown capability kind ${JSON.stringify(kind)}; expected one of ${CAPABILITY_FORMS.join(", ")}`, options);
+  }
+}
+
+/** The canonical string form (fs dirs absolute, net hosts lowercase). */
+export function formatCapability(cap: Capability): string {
+  switch (cap.kind) {
+    case "fs":
+      return `fs:${cap.access}:${cap.dir}`;
+    case "env":
+      return `env:${cap.name}`;
+    case "net":
+      return cap.host === "*" && cap.port === "*" ? "net:outbound:*" : `net:outbound:${cap.host}:${cap.port}`;
+    case "events":
+      return `events:${cap.direction}:${cap.name}`;
+    case "extension":
+      return cap.scope === undefined ? cap.name : `${cap.name}:${cap.scope}`;
+    default:
+      return cap.kind;
+  }
+}
+
+/** Parse and re-format: `fs:read:data` with baseDir `/p` becomes `fs:read:/p/data`. */
+export function normalizeCapability(text: string, options: ParseOptions = {}): string {
+  return formatCapability(parseCapability(text, options));
+}
+
+/** A name pattern with an optional trailing `*` prefix wildcard. */
+function nameCovers(pattern: string, name: string): boolean {
+  if (pattern.endsWith("*")) return name.startsWith(pattern.slice(0, -1));
+  return pattern === name;
+}
+
+function dirCovers(grant: string, dir: string): boolean {
+  const rel = path.relative(grant, dir);
+  // Segment-wise: "/data" covers "/data/..x" but not "/database" or "/data/../etc".
+  return rel === "" || (rel !== ".." && !rel.startsWith(".." + path.sep) && !path.isAbsolute(rel));
+}
+
+function hostCovers(pattern: string, host: string): boolean {
+  if (pattern === "*") return true;
+  if (pattern.startsWith("*.")) return host.endsWith(pattern.slice(1)) || host === pattern.slice(2);
+  return pattern === host;
+}
+
+function netCovers(grant: { host: string; port: number | "*" }, need: { host: string; port: number | "*" }): boolean {
+  const portOk = grant.port === "*" || grant.port === need.port;
+  if (need.host === "*") return portOk && grant.host === "*";
+  // A wildcard declaration (*.example.com) needs a grant at least as wide.
+  const host = need.host.startsWith("*.") ? need.host.slice(2) : need.host;
+  if (need.host.startsWith("*.") && !(grant.host === "*" || grant.host.startsWith("*."))) return false;
+  return portOk && hostCovers(grant.host, host);
+}
+
+/** True when holding `grant` gives everything `need` asks for. */
+export function covers(grant: Capability, need: Capability): boolean {
+  switch (need.kind) {
+    case "fs":
+      // fs:write implies fs:read on the same tree; fs:read never implies write.
+      return grant.kind === "fs" && (grant.access === need.access || grant.access === "write") && dirCovers(grant.dir, need.dir);
+    case "env":
+      return grant.kind === "env" && nameCovers(grant.name, need.name);
+    case "net":
+      return grant.kind === "net" && netCovers(grant, need);
+    case "events":
+      return grant.kind === "events" && grant.direction === need.direction && eventNameCovers(grant.name, need.name);
+    case "extension":
+      return grant.kind === "extension" && grant.name === need.name && nameCovers(grant.scope ?? "", need.scope ?? "");
+    default:
+      return grant.kind === need.kind;
+  }
+}
+
+function parseAll(list: readonly string[], plugin: string): Capability[] {
+  return list.map((c) => parseCapability(c, { plugin }));
+}
+
+/**
+ * The effective capability set: each declared (and optional) capability that
+ * some grant covers, in declaration order, in canonical form. Throws
+ * `CapabilityDenied` when a declared (required) one is not granted.
+ * All strings must already be normalized (fs dirs absolute): manifests and
+ * host configs loaded by plughost are.
+ */
+export function effectiveCapabilities(
+  declared: readonly string[],
+  optional: readonly string[],
+  granted: readonly string[],
+  plugin: string,
+): string[] {
+  const grants = parseAll(granted, plugin);
+  const isGranted = (need: Capability): boolean => grants.some((g) => covers(g, need));
+  const required = parseAll(declared, plugin);
+  const missing = required.filter((c) => !isGranted(c)).map(formatCapability);
+  if (missing.length > 0) {
+    const list = missing.map((m) => JSON.stringify(m)).join(", ");
+    const example = JSON.stringify({ grants: { [plugin]: missing } });
+    throw new CapabilityDenied(
+      missing[0] as string,
+      `needs ${missing.length === 1 ? "capability" : "capabilities"} ${list}, which the host did not grant; ` +
+        `grant ${missing.length === 1 ? "it" : "them"} in plughost.config.json (e.g. ${example}) or move ${missing.length === 1 ? "it" : "them"} to optional-capabilities in the manifest`,
+      { plugin },
+    );
+  }
+  const out = new Set<string>(); // insertion-ordered, and linear where an array's includes was quadratic
+  for (const cap of [...required, ...parseAll(optional, plugin).filter(isGranted)]) out.add(formatCapability(cap));
+  return [...out];
+}
+
+export interface FsPreopen {
+  /** Absolute host directory. */
+  dir: string;
+  read: boolean;
+  write: boolean;
+}
+
+/** The directories an engine preopens, one entry per dir, merged across read and write. */
+export function fsPreopens(effective: readonly string[]): FsPreopen[] {
+  const byDir = new Map<string, FsPreopen>();
+  for (const text of effective) {
+    const cap = parseCapability(text);
+    if (cap.kind !== "fs") continue;
+    const entry = byDir.get(cap.dir) ?? { dir: cap.dir, read: false, write: false };
+    entry.read = true; // write implies read
+    if (cap.access === "write") entry.write = true;
+    byDir.set(cap.dir, entry);
+  }
+  return [...byDir.values()].sort((a, b) => a.dir.localeCompare(b.dir));
+}
+
+/** Environment variable names (or `*`-suffixed patterns) the plugin may read. */
+export function envNames(effective: readonly string[]): string[] {
+  return effective.map((t) => parseCapability(t)).flatMap((c) => (c.kind === "env" ? [c.name] : []));
+}
+
+/** Whether the plugin may read the environment variable `name`. */
+export function envAllowed(effective: readonly string[], name: string): boolean {
+  return envNames(effective).some((p) => nameCovers(p, name));
+}
+
+/** Whether a plain capability (`clock`, `random`, `stdio`) is in the effective set. */
+export function has(effective: readonly string[], capability: "clock" | "random" | "stdio"): boolean {
+  return effective.includes(capability);
+}
+
+/** Whether the plugin may open an outbound connection to host:port. */
+export function netAllowed(effective: readonly string[], host: string, port: number): boolean {
+  const need: Capability = { kind: "net", host: host.toLowerCase(), port };
+  return effective.some((t) => covers(parseCapability(t), need));
+}
+
+function eventAllowed(effective: readonly string[], direction: "publish" | "subscribe", event: string, policy: EventPolicy): boolean {
+  if (policy === "open") return true;
+  const need: Capability = { kind: "events", direction, name: event };
+  return effective.some((t) => covers(parseCapability(t), need));
+}
+
+/**
+ * Whether the plugin may emit/send `event`. Under the default "open" policy
+ * every plugin may; under "strict" it needs a covering events:publish capability.
+ */
+export function canPublish(effective: readonly string[], event: string, policy: EventPolicy = "open"): boolean {
+  return eventAllowed(effective, "publish", event, policy);
+}
+
+/** Whether the plugin may register a callback for `event` (same policy rule as `canPublish`). */
+export function canSubscribe(effective: readonly string[], event: string, policy: EventPolicy = "open"): boolean {
+  return eventAllowed(effective, "subscribe", event, policy);
+}

@@ -1,0 +1,181 @@
+/**
+ * The host side of the contract for one plugin: `log` to a pino child logger
+ * (rate-limited and truncated), `register-callback` with validation and a cap,
+ * `emit`/`send` routed through the registry, and read-only config.
+ */
+import type { Logger } from "pino";
+import type { HostCalls, LogLevel, MessageOutcome, RegisterOutcome } from "../engines/engine.js";
+import type { EventPolicy } from "../plugin/capabilities.js";
+import { eventNameProblem } from "../contract/event-names.js";
+import { DEFAULT_EVENT_POLICY, eventAllowed } from "./policy.js";
+import type { PluginMetrics } from "./metrics.js";
+
+export interface HostCallOptions {
+  /** Most callbacks one plugin may register. */
+  maxCallbacks: number;
+  /** Longest log message kept, in characters; longer ones are truncated. */
+  maxLogMessage: number;
+  /** Log lines per second a plugin may write (token bucket; burst = one second's worth). */
+  logRatePerSecond: number;
+  /** Largest emit/send payload, in bytes. */
+  maxMessageBytes: number;
+  /** Bytes one plugin may have queued (emitted or sent, not yet delivered) at a time; past it `queue-full`. */
+  maxPendingBytesPerSender: number;
+  /** Bytes queued for one plugin at a time, from all senders; past it `queue-full`. */
+  maxPendingBytesPerReceiver: number;
+  /** Longest message chain: a message emitted while handling hop n has hop n + 1; past this it is refused (`denied`). */
+  maxMessageHops: number;
+  /** Most messages that may descend from one message a host call emitted; past it they are refused (`denied`). */
+  maxChainMessages: number;
+}
+
+export const DEFAULT_HOST_CALL_OPTIONS: HostCallOptions = {
+  maxCallbacks: 256,
+  maxLogMessage: 4096,
+  logRatePerSecond: 1000,
+  maxMessageBytes: 16 * 1024 * 1024,
+  maxPendingBytesPerSender: 16 * 1024 * 1024,
+  maxPendingBytesPerReceiver: 32 * 1024 * 1024,
+  maxMessageHops: 16,
+  maxChainMessages: 1024,
+};
+
+/**
+ * What an engine checks before it copies anything out of guest memory for a
+ * host call, so the host's work per call is bounded whatever the fuel.
+ */
+export interface HostCallBounds {
+  /** A longer emit/send payload is `too-large` and is not copied. */
+  maxMessageBytes: number;
+  /** Bytes of a log message read from the guest; the rest is not read (the line is truncated anyway). */
+  maxLogBytes: number;
+  /**
+   * Fuel a host call costs at least (besides 1 unit per 64 bytes copied): 1 in
+   * process; a worker's host calls each cross to the host thread and cost more.
+   */
+  callCost: number;
+}
+
+/** Host calls that carry their bounds (those `createHostCalls` makes). */
+export interface BoundedHostCalls extends HostCalls {
+  readonly bounds: HostCallBounds;
+}
+
+const boundsOf = (o: HostCallOptions): HostCallBounds => ({
+  maxMessageBytes: o.maxMessageBytes,
+  // UTF-8 takes at most 4 bytes per character; the limit is in characters.
+  maxLogBytes: o.maxLogMessage * 4,
+  callCost: 1,
+});
+
+/** The bounds of `host`: its own, or the defaults for host calls made elsewhere. */
+export function hostCallBounds(host: HostCalls): HostCallBounds {
+  return (host as Partial<BoundedHostCalls>).bounds ?? boundsOf(DEFAULT_HOST_CALL_OPTIONS);
+}
+
+/** What the host calls need from the registry, for one plugin. */
+export interface HostCallTarget {
+  readonly name: string;
+  readonly logger: Logger;
+  readonly callbacks: Set<string>;
+  readonly capabilities: readonly string[];
+  /** The host's events policy (policy.ts `eventAllowed`); default "open". */
+  readonly events?: EventPolicy;
+  readonly metrics: PluginMetrics;
+  config(): Record<string, unknown>;
+  onRegistered(eventName: string): void;
+  emit(eventName: string, data: Uint8Array): MessageOutcome<number>;
+  send(target: string, eventName: string, data: Uint8Array): MessageOutcome<undefined>;
+  onDenied(capability: string, detail: string): void;
+}
+
+
+export function createHostCalls(target: HostCallTarget, options: HostCallOptions = DEFAULT_HOST_CALL_OPTIONS): BoundedHostCalls {
+  const { logger, metrics } = target;
+  const events = target.events ?? DEFAULT_EVENT_POLICY;
+  let tokens = options.logRatePerSecond;
+  let refilledAt = performance.now();
+  let dropped = 0;
+  let configJson: string | undefined;
+
+  const take = (): boolean => {
+    if (tokens >= 1) {
+      tokens--;
+      return true;
+    }
+    const now = performance.now();
+    const refill = ((now - refilledAt) / 1000) * options.logRatePerSecond;
+    if (refill >= 1) {
+      tokens = Math.min(options.logRatePerSecond, tokens + refill) - 1;
+      refilledAt = now;
+      if (dropped) {
+        logger.warn({ dropped }, `log rate limit: dropped ${dropped} messages`);
+        dropped = 0;
+      }
+      return true;
+    }
+    return false;
+  };
+
+  return {
+    bounds: boundsOf(options),
+
+    log(level: LogLevel, message: string): void {
+      if (!take()) {
+        dropped++;
+        metrics.logsDropped++;
+        return;
+      }
+      metrics.logs++;
+      const text = message.length > options.maxLogMessage ? `${message.slice(0, options.maxLogMessage)}…[truncated]` : message;
+      logger[level](text);
+    },
+
+    logsDropped(count: number): void {
+      metrics.logsDropped += count;
+      logger.warn({ dropped: count }, `${count} log entries dropped (the engine's per-call log buffer was full)`);
+    },
+
+    registerCallback(eventName: string): RegisterOutcome {
+      if (eventNameProblem(eventName)) return "invalid-name";
+      if (target.callbacks.has(eventName)) return "ok";
+      if (target.callbacks.size >= options.maxCallbacks) return "limit-reached";
+      if (!eventAllowed(target.capabilities, "subscribe", eventName, events)) {
+        target.onDenied(`events:subscribe:${eventName}`, `register-callback("${eventName}")`);
+        return "denied";
+      }
+      target.callbacks.add(eventName);
+      target.onRegistered(eventName);
+      return "ok";
+    },
+
+    emit(eventName: string, data: Uint8Array): MessageOutcome<number> {
+      if (eventNameProblem(eventName)) return { ok: false, error: "invalid-name" };
+      if (data.length > options.maxMessageBytes) return { ok: false, error: "too-large" };
+      if (!eventAllowed(target.capabilities, "publish", eventName, events)) {
+        target.onDenied(`events:publish:${eventName}`, `emit("${eventName}")`);
+        return { ok: false, error: "denied" };
+      }
+      return target.emit(eventName, data);
+    },
+
+    send(to: string, eventName: string, data: Uint8Array): MessageOutcome<undefined> {
+      if (eventNameProblem(eventName)) return { ok: false, error: "invalid-name" };
+      if (data.length > options.maxMessageBytes) return { ok: false, error: "too-large" };
+      if (!eventAllowed(target.capabilities, "publish", eventName, events)) {
+        target.onDenied(`events:publish:${eventName}`, `send("${to}", "${eventName}")`);
+        return { ok: false, error: "denied" };
+      }
+      return target.send(to, eventName, data);
+    },
+
+    getConfig(): string {
+      return (configJson ??= JSON.stringify(target.config()));
+    },
+
+    getConfigValue(key: string): string | undefined {
+      const config = target.config();
+      return Object.prototype.hasOwnProperty.call(config, key) ? JSON.stringify(config[key]) : undefined;
+    },
+  };
+}

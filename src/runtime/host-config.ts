@@ -1,0 +1,284 @@
+/**
+ * The host's configuration: `plughost.config.json` / `plughost.config.toml`,
+ * which the CLI reads and the library takes as the same object. It holds the
+ * grants, default and maximum limits, violation and recovery policy, and
+ * per-plugin config overrides. Validated against schema/host-config.schema.json.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ValidateFunction } from "ajv";
+import { PlughostError, type ManifestProblem } from "../contract/errors.js";
+import type { Isolation, Limits } from "../engines/engine.js";
+import { CapabilityError, formatCapability, parseCapability, type EventPolicy } from "../plugin/capabilities.js";
+import { describeValue, formatOf, joinPointer, MAX_MEMORY_BYTES, newAjv, parseByteSize, parseDocument, schemaProblems } from "../plugin/manifest.js";
+import { trustListProblems, type SignaturePolicy } from "../plugin/signatures.js";
+import {
+  DEFAULT_EVENT_POLICY,
+  DEFAULT_RECOVERY,
+  effectiveLimits,
+  grantsFor as policyGrantsFor,
+  LIMIT_KEYS,
+  type RecoveryPolicy,
+  type RecoveryStrategy,
+} from "./policy.js";
+import type { RegistryOptions } from "./registry.js";
+
+export type { RecoveryPolicy, RecoveryStrategy };
+/** One computation of limits for the registry and the host config (policy.ts). */
+export { effectiveLimits };
+
+export const HOST_CONFIG_FILES = ["plughost.config.json", "plughost.config.toml"] as const;
+export const HOST_CONFIG_SCHEMA_PATH = fileURLToPath(new URL("../../schema/host-config.schema.json", import.meta.url));
+
+/** A host config that cannot be read, parsed or validated. */
+export class HostConfigError extends PlughostError {
+  /** The file, or the name the caller gave the object. */
+  readonly source: string;
+  readonly problems: readonly ManifestProblem[];
+  constructor(source: string, problems: readonly ManifestProblem[]) {
+    const lines = problems.map((p) => `${p.pointer || "/"}: ${p.message}`);
+    super("E_HOST_CONFIG_INVALID", `invalid host config ${source}: ${lines.join("; ")}`);
+    this.source = source;
+    this.problems = problems;
+  }
+}
+
+export type LogLevelName = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
+
+/** Limits as written: `memoryBytes` may also be a size string like "16MiB". */
+export type LimitsInput = Omit<Limits, "memoryBytes"> & { memoryBytes?: number | string };
+
+export interface HostPolicy {
+  /** Violations after which a plugin is unmounted (seed 002: 10). */
+  violationThreshold: number;
+  autoUnmount: boolean;
+  logViolations: boolean;
+  /** See `canSubscribe` / `canPublish` in capabilities.ts. */
+  events: EventPolicy;
+  recovery: RecoveryPolicy;
+}
+
+/** What a user writes (every field optional). */
+export interface HostConfigInput {
+  $schema?: string;
+  grants?: string[] | Record<string, string[]>;
+  /** `"unlimited"` drops the built-in default limits (see `DEFAULT_LIMITS`). */
+  defaultLimits?: LimitsInput | "unlimited";
+  maxLimits?: LimitsInput;
+  policy?: Partial<Omit<HostPolicy, "recovery">> & { recovery?: Partial<RecoveryPolicy> };
+  engine?: "v8" | "wasmtime";
+  isolation?: Isolation;
+  cacheDir?: string;
+  pluginDirs?: string[];
+  config?: Record<string, Record<string, unknown>>;
+  logLevel?: LogLevelName;
+  /** The Ed25519 trust list and policy (docs/signatures.md). */
+  signatures?: SignaturePolicy;
+  /** Native plugins approved to run in the host process (`trust = "trusted"` in their manifest). */
+  trustedNative?: string[];
+  /** Enforce every plugin's deadline (v8 in a worker; trusted native plugins refused). */
+  requireDeadlines?: boolean;
+}
+
+/** The validated, normalized host config: defaults filled, paths absolute. */
+export interface HostConfig {
+  /** Normalized capability strings (fs dirs absolute). A record key "*" applies to every plugin. */
+  grants: string[] | Record<string, string[]>;
+  /** `"unlimited"`: no built-in defaults (the registry option of the same name). */
+  defaultLimits: Limits | "unlimited";
+  maxLimits: Limits;
+  policy: HostPolicy;
+  engine?: "v8" | "wasmtime";
+  isolation?: Isolation;
+  cacheDir?: string;
+  pluginDirs: string[];
+  config: Record<string, Record<string, unknown>>;
+  logLevel: LogLevelName;
+  signatures?: SignaturePolicy;
+  trustedNative: string[];
+  requireDeadlines: boolean;
+  /** Where it came from (file path or caller-given name), for messages. */
+  source: string;
+  /** What relative paths were resolved against. */
+  baseDir: string;
+}
+
+export const DEFAULT_POLICY: Readonly<HostPolicy> = Object.freeze({
+  violationThreshold: 10,
+  autoUnmount: true,
+  logViolations: true,
+  events: DEFAULT_EVENT_POLICY,
+  recovery: DEFAULT_RECOVERY,
+});
+
+let hostValidator: ValidateFunction | undefined;
+function validator(): ValidateFunction {
+  hostValidator ??= newAjv("2020-12").compile(JSON.parse(readFileSync(HOST_CONFIG_SCHEMA_PATH, "utf8")) as object);
+  return hostValidator;
+}
+
+function toLimits(raw: LimitsInput | "unlimited" | undefined): Limits {
+  const out: Limits = {};
+  if (!raw || raw === "unlimited") return out;
+  for (const key of LIMIT_KEYS) {
+    const v = key === "memoryBytes" ? parseByteSize(raw.memoryBytes) : raw[key];
+    if (typeof v === "number") out[key] = v;
+  }
+  return out;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export interface ValidateHostConfigOptions {
+  /** Directory relative paths are resolved against. Default: the source file's directory when it is a path, else the cwd. */
+  baseDir?: string;
+}
+
+/**
+ * Validate a host config object (from a file or built by the embedding
+ * application) and normalize it. Throws `HostConfigError` listing every
+ * problem with its JSON pointer.
+ */
+export function validateHostConfig(obj: unknown, source = "host config", options: ValidateHostConfigOptions = {}): HostConfig {
+  const baseDir = path.resolve(options.baseDir ?? (formatOf(source) && path.isAbsolute(source) ? path.dirname(source) : process.cwd()));
+  if (!isRecord(obj)) throw new HostConfigError(source, [{ pointer: "", message: `must be an object of host settings, got ${describeValue(obj)}` }]);
+  const validate = validator();
+  const problems = validate(obj) ? [] : schemaProblems(validate.errors ?? [], formatOf(source) ?? "json");
+  const bad = new Set(problems.map((p) => p.pointer));
+
+  // The capability grammar says more than the schema's pattern can.
+  const grants: string[] | Record<string, string[]> = Array.isArray(obj.grants) ? [] : {};
+  const normalizeList = (list: unknown, pointer: string): string[] => {
+    if (!Array.isArray(list)) return [];
+    return list.flatMap((cap: unknown, i) => {
+      const at = joinPointer(pointer, i);
+      if (typeof cap !== "string") return [];
+      try {
+        return [formatCapability(parseCapability(cap, { baseDir }))];
+      } catch (err) {
+        if (!(err instanceof CapabilityError)) throw err;
+        for (let k = problems.length - 1; k >= 0; k--) if (problems[k]?.pointer === at) problems.splice(k, 1);
+        problems.push({ pointer: at, message: err.reason });
+        return [];
+      }
+    });
+  };
+  if (Array.isArray(grants)) grants.push(...normalizeList(obj.grants, "/grants"));
+  else if (isRecord(obj.grants)) {
+    for (const [plugin, list] of Object.entries(obj.grants)) grants[plugin] = normalizeList(list, joinPointer("/grants", plugin));
+  }
+
+  const unlimited = obj.defaultLimits === "unlimited";
+  const defaults = toLimits(obj.defaultLimits as LimitsInput | "unlimited" | undefined);
+  const max = toLimits(obj.maxLimits as LimitsInput | undefined);
+  for (const [key, raw] of [["defaultLimits", obj.defaultLimits], ["maxLimits", obj.maxLimits]] as const) {
+    const memory = isRecord(raw) ? raw.memoryBytes : undefined;
+    const at = `/${key}/memoryBytes`;
+    if (memory !== undefined && !bad.has(at) && !((parseByteSize(memory) ?? Infinity) <= MAX_MEMORY_BYTES)) {
+      problems.push({ pointer: at, message: `must be a whole number of bytes from 1 to 4GiB (the wasm32 maximum), got ${describeValue(memory)}` });
+    }
+  }
+  for (const key of LIMIT_KEYS) {
+    const d = defaults[key];
+    const m = max[key];
+    if (d !== undefined && m !== undefined && d > m) {
+      problems.push({ pointer: `/defaultLimits/${key}`, message: `is ${d}, above maxLimits.${key} (${m}); lower the default or raise the maximum` });
+    }
+  }
+  // Keys must decode and pins must name listed keys.
+  if (obj.signatures !== undefined) problems.push(...trustListProblems(obj.signatures, "/signatures").filter((p) => ![...bad].some((b) => p.pointer.startsWith(b))));
+  if (problems.length > 0) throw new HostConfigError(source, problems);
+
+  const input = obj as HostConfigInput;
+  const policy = input.policy ?? {};
+  const config: HostConfig = {
+    grants,
+    defaultLimits: unlimited ? "unlimited" : defaults,
+    maxLimits: max,
+    policy: {
+      violationThreshold: policy.violationThreshold ?? DEFAULT_POLICY.violationThreshold,
+      autoUnmount: policy.autoUnmount ?? DEFAULT_POLICY.autoUnmount,
+      logViolations: policy.logViolations ?? DEFAULT_POLICY.logViolations,
+      events: policy.events ?? DEFAULT_POLICY.events,
+      recovery: { ...DEFAULT_POLICY.recovery, ...(policy.recovery ?? {}) },
+    },
+    pluginDirs: (input.pluginDirs ?? []).map((d) => path.resolve(baseDir, d)),
+    config: structuredClone(input.config ?? {}),
+    logLevel: input.logLevel ?? "info",
+    trustedNative: [...(input.trustedNative ?? [])],
+    requireDeadlines: input.requireDeadlines ?? false,
+    source,
+    baseDir,
+  };
+  if (input.engine !== undefined) config.engine = input.engine;
+  if (input.isolation !== undefined) config.isolation = input.isolation;
+  if (input.cacheDir !== undefined) config.cacheDir = path.resolve(baseDir, input.cacheDir);
+  if (input.signatures !== undefined) config.signatures = structuredClone(input.signatures);
+  return config;
+}
+
+/**
+ * Read a host config file (.json or .toml), or find plughost.config.json /
+ * plughost.config.toml in a directory. Relative paths in it are resolved
+ * against the file's directory.
+ */
+export async function loadHostConfig(pathOrDir: string): Promise<HostConfig> {
+  const abs = path.resolve(pathOrDir);
+  let file = abs;
+  const info = await stat(abs).catch(() => undefined);
+  if (!info) throw new HostConfigError(abs, [{ pointer: "", message: `${abs} does not exist; create it or pass the path of your plughost.config.json` }]);
+  if (info.isDirectory()) {
+    const found = HOST_CONFIG_FILES.map((f) => path.join(abs, f)).filter((f) => existsSync(f));
+    if (found.length !== 1) {
+      const why = found.length === 0 ? `no ${HOST_CONFIG_FILES.join(" or ")} in ${abs}; create one` : `${abs} holds both ${HOST_CONFIG_FILES.join(" and ")}; keep only one`;
+      throw new HostConfigError(abs, [{ pointer: "", message: why }]);
+    }
+    file = found[0] as string;
+  }
+  const format = formatOf(file);
+  if (!format) throw new HostConfigError(file, [{ pointer: "", message: `unsupported file type ${JSON.stringify(path.extname(file))}; use .json or .toml` }]);
+  const parsed = parseDocument(await readFile(file, "utf8"), format);
+  if (parsed.problems.length > 0) throw new HostConfigError(file, parsed.problems);
+  // TOML tables have no prototype; plain objects keep the rest of plughost simple.
+  return validateHostConfig(structuredClone(parsed.value), file, { baseDir: path.dirname(file) });
+}
+
+/** The capabilities granted to `plugin`: the list, or its entry plus the "*" entry (policy.ts). */
+export function grantsFor(hostConfig: Pick<HostConfig, "grants">, plugin: string): string[] {
+  return policyGrantsFor(hostConfig.grants, plugin);
+}
+
+/** The host's config overrides for `plugin` (empty when there are none). */
+export function configOverridesFor(hostConfig: Pick<HostConfig, "config">, plugin: string): Record<string, unknown> {
+  return structuredClone(hostConfig.config[plugin] ?? {});
+}
+
+/**
+ * The registry options a host config stands for: what the CLI runs with, and
+ * what an embedder with a config file passes to `new PluginRegistry(...)`
+ * (spread its own options, such as `logger`, over it).
+ */
+export function registryOptionsFrom(c: HostConfig): RegistryOptions {
+  return {
+    grants: c.grants,
+    defaultLimits: c.defaultLimits,
+    maxLimits: c.maxLimits,
+    config: c.config,
+    violationThreshold: c.policy.violationThreshold,
+    unmountBehavior: { autoUnmount: c.policy.autoUnmount, logViolations: c.policy.logViolations },
+    recovery: c.policy.recovery,
+    events: c.policy.events,
+    trustedNative: c.trustedNative,
+    requireDeadlines: c.requireDeadlines,
+    pluginDirs: c.pluginDirs,
+    logLevel: c.logLevel,
+    ...(c.engine ? { engine: c.engine } : {}),
+    ...(c.isolation ? { isolation: c.isolation } : {}),
+    ...(c.cacheDir ? { cacheDir: c.cacheDir } : {}),
+    ...(c.signatures ? { signatures: c.signatures } : {}),
+  };
+}

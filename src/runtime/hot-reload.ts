@@ -1,0 +1,149 @@
+/**
+ * Hot reload: watch loaded plugins' directories with chokidar and call
+ * `registry.reload(name)` when a plugin's manifest or entry file changes.
+ * A broken new version leaves the old one running; the failure is reported
+ * as a `reload-failed` event carrying a typed PlughostError.
+ */
+import { EventEmitter } from "node:events";
+import path from "node:path";
+import { watch, type FSWatcher } from "chokidar";
+import { InvocationFailed, PlughostError } from "../contract/errors.js";
+import type { PluginRegistry } from "./registry.js";
+
+export interface HotReloadOptions {
+  /** Quiet period after the last change before reloading (ms). Default 100. */
+  debounceMs?: number;
+  /** Wait until a changed file's size is stable this long (ms) before reporting it. Default 200; 0 disables. */
+  stabilityMs?: number;
+  /** Poll instead of using fs events (network drives, some containers). Default false. */
+  usePolling?: boolean;
+}
+
+export interface HotReloadEvents {
+  reloaded: [{ plugin: string; from: string; to: string }];
+  "reload-failed": [{ plugin: string; file: string; error: PlughostError }];
+}
+
+interface Watched {
+  plugin: string;
+  dir: string;
+  timer: NodeJS.Timeout | undefined;
+  running: Promise<void> | undefined;
+  again: boolean;
+  lastFile: string;
+}
+
+export class HotReloader extends EventEmitter<HotReloadEvents> {
+  readonly #registry: PluginRegistry;
+  readonly #options: Required<HotReloadOptions>;
+  readonly #byDir = new Map<string, Watched>();
+  #watcher: FSWatcher | undefined;
+  #closed = false;
+
+  constructor(registry: PluginRegistry, options: HotReloadOptions = {}) {
+    super();
+    this.#registry = registry;
+    this.#options = { debounceMs: 100, stabilityMs: 200, usePolling: false, ...options };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Watch plugin directories (default: every loaded plugin's). Each must hold
+   * a loaded plugin's manifest; resolves once chokidar is ready.
+   */
+  async watch(dirOrDirs?: string | readonly string[]): Promise<void> {
+    if (this.#closed) throw new InvocationFailed("watch", -1, "the hot reloader is closed");
+    const loaded = this.#registry.listLoaded();
+    const dirs =
+      dirOrDirs === undefined
+        ? loaded.map((p) => path.dirname(this.#registry.get(p.name).manifest.file))
+        : (typeof dirOrDirs === "string" ? [dirOrDirs] : dirOrDirs).map((d) => path.resolve(d));
+    const added: string[] = [];
+    for (const dir of dirs) {
+      if (this.#byDir.has(dir)) continue;
+      const owner = loaded.find((p) => path.dirname(this.#registry.get(p.name).manifest.file) === dir);
+      if (!owner) throw new PlughostError("E_PLUGIN_NOT_FOUND", `no loaded plugin has its manifest in ${dir}`);
+      this.#byDir.set(dir, { plugin: owner.name, dir, timer: undefined, running: undefined, again: false, lastFile: "" });
+      added.push(dir);
+    }
+    if (!added.length) return;
+    if (this.#watcher) {
+      this.#watcher.add(added);
+      return;
+    }
+    const s = this.#options.stabilityMs;
+    this.#watcher = watch(added, {
+      ignoreInitial: true,
+      depth: 0,
+      atomic: true,
+      usePolling: this.#options.usePolling,
+      awaitWriteFinish: s > 0 ? { stabilityThreshold: s, pollInterval: Math.max(10, Math.min(100, s / 4)) } : false,
+    });
+    const onChange = (file: string): void => this.#changed(path.resolve(file));
+    this.#watcher.on("add", onChange).on("change", onChange);
+    await new Promise<void>((resolve) => this.#watcher!.once("ready", () => resolve()));
+  }
+
+  /** Stop watching; a reload already running finishes. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const w of this.#byDir.values()) clearTimeout(w.timer);
+    await this.#watcher?.close();
+    await Promise.all([...this.#byDir.values()].map((w) => w.running?.catch(() => undefined)));
+    this.#byDir.clear();
+  }
+
+  /** Only the plugin's current manifest and entry file trigger a reload. */
+  #changed(file: string): void {
+    const w = this.#byDir.get(path.dirname(file));
+    if (!w || this.#closed) return;
+    let relevant = path.basename(file).startsWith("plugin.");
+    try {
+      const m = this.#registry.get(w.plugin).manifest;
+      relevant = file === m.file || file === m.entryPath;
+    } catch {
+      // not loaded any more: a manifest change may still bring it back
+    }
+    if (!relevant) return;
+    w.lastFile = file;
+    clearTimeout(w.timer);
+    w.timer = setTimeout(() => this.#fire(w), this.#options.debounceMs);
+  }
+
+  #fire(w: Watched): void {
+    w.timer = undefined;
+    if (this.#closed) return;
+    if (w.running) {
+      w.again = true; // one more reload once this one settles
+      return;
+    }
+    w.running = this.#reload(w).finally(() => {
+      w.running = undefined;
+      if (w.again && !this.#closed) {
+        w.again = false;
+        this.#fire(w);
+      }
+    });
+  }
+
+  async #reload(w: Watched): Promise<void> {
+    const onReloaded = (e: { plugin: string; from: string; to: string }): void => {
+      if (e.plugin === w.plugin) this.emit("reloaded", e);
+    };
+    this.#registry.on("reloaded", onReloaded);
+    try {
+      await this.#registry.reload(w.plugin);
+    } catch (err) {
+      const error =
+        err instanceof PlughostError
+          ? err
+          : new InvocationFailed("reload", -1, err instanceof Error ? err.message : String(err), { plugin: w.plugin, cause: err });
+      this.emit("reload-failed", { plugin: w.plugin, file: w.lastFile, error });
+    } finally {
+      this.#registry.off("reloaded", onReloaded);
+    }
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The host's policy, computed in one place for the registry and for
+ * `plughost.config.*` alike: which capabilities a plugin is granted, its
+ * limits, whether a native plugin may run in the host process, the events
+ * policy, recovery after a fault, and where a v8 plugin must run so that its
+ * deadline holds. The defaults are the table in docs/fuel-and-memory.md
+ * ("Default limits").
+ */
+import type { Isolation, Limits, TrustLevel } from "../engines/engine.js";
+import { PlughostError } from "../contract/errors.js";
+import { normalizeCapability, type EventPolicy } from "../plugin/capabilities.js";
+import { eventNameCovers } from "../contract/event-names.js";
+
+// ── limits ─────────────────────────────────────────────────────────────────
+
+/**
+ * What every plugin gets when nothing is configured, so no plugin runs
+ * unbounded by accident. `defaultLimits` changes a field; a manifest may lower
+ * a field, and raise it only up to `maxLimits` (without one, the default is the
+ * ceiling); `defaultLimits: "unlimited"` opts out of all of them.
+ */
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
+  fuel: 1_000_000_000,
+  memoryBytes: 256 * 1024 * 1024,
+  tableElements: 1_000_000,
+  deadlineMs: 10_000,
+  initDeadlineMs: 10_000,
+  unloadGraceMs: 2_000,
+});
+
+export const LIMIT_KEYS = ["fuel", "fuelLifetime", "memoryBytes", "deadlineMs", "tableElements", "initDeadlineMs", "unloadGraceMs"] as const;
+
+export interface LimitPolicy {
+  /** Field by field over `DEFAULT_LIMITS`; `"unlimited"` drops the built-in defaults. */
+  defaultLimits?: Limits | "unlimited" | undefined;
+  /** Caps on what a manifest may request; a field left out caps at the default. */
+  maxLimits?: Limits | undefined;
+}
+
+/**
+ * A plugin's limits. Per field: the manifest's request, else the default
+ * (`defaultLimits` over `DEFAULT_LIMITS`, none under "unlimited"); capped by
+ * `maxLimits`, else by the default (a manifest can lower a limit, never raise
+ * it past what the host allowed). A `maxLimits` field also applies when
+ * neither the default nor the manifest gives one, so nothing runs unmetered
+ * past a maximum the host set. `onClamp` reports each lowered request.
+ */
+export function effectiveLimits(
+  manifestLimits: Limits,
+  policy: LimitPolicy = {},
+  onClamp?: (field: keyof Limits, requested: number, max: number) => void,
+): Limits {
+  const configured = policy.defaultLimits;
+  const defaults: Limits = configured === "unlimited" ? {} : { ...DEFAULT_LIMITS };
+  if (configured !== undefined && configured !== "unlimited") {
+    for (const key of LIMIT_KEYS) if (configured[key] !== undefined) defaults[key] = configured[key];
+  }
+  const out: Limits = {};
+  for (const key of LIMIT_KEYS) {
+    const requested = manifestLimits[key];
+    const max = policy.maxLimits?.[key];
+    const cap = max ?? defaults[key];
+    let value = requested ?? defaults[key] ?? max;
+    if (value !== undefined && cap !== undefined && value > cap) {
+      if (requested !== undefined) onClamp?.(key, value, cap);
+      value = cap;
+    }
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}
+
+// ── grants ─────────────────────────────────────────────────────────────────
+
+/** Capabilities the host grants: to every plugin, or per plugin name (`"*"` applies to all). */
+export type Grants = readonly string[] | Readonly<Record<string, readonly string[]>>;
+
+/**
+ * The capabilities granted to `plugin`: the list, or its entry plus the "*"
+ * entry, normalized (relative fs dirs against `baseDir`, default the working
+ * directory).
+ */
+export function grantsFor(grants: Grants | undefined, plugin: string, baseDir: string = process.cwd()): string[] {
+  if (!grants) return [];
+  const list = isList(grants) ? grants : [...(grants["*"] ?? []), ...(grants[plugin] ?? [])];
+  return [...new Set(list.map((c) => normalizeCapability(c, { baseDir, plugin })))];
+}
+
+function isList(g: Grants): g is readonly string[] {
+  return Array.isArray(g);
+}
+
+// ── trust ──────────────────────────────────────────────────────────────────
+
+/** Native plugins the host lets run inside its own process: names, or a predicate on the name. */
+export type TrustedNative = readonly string[] | ((name: string) => boolean);
+
+/** A native plugin asked for `trust = "trusted"` and the host did not approve it. */
+export class TrustNotApproved extends PlughostError {
+  constructor(plugin: string) {
+    super(
+      "E_TRUST_NOT_APPROVED",
+      `asks for trust = "trusted" (to run its library inside the host process), which the host has not approved; ` +
+        `approve it with the registry option trustedNative: [${JSON.stringify(plugin)}] or the host config key ` +
+        `"trustedNative": [${JSON.stringify(plugin)}] in plughost.config.json, or remove trust = "trusted" to run it in the sandbox`,
+      { plugin },
+    );
+  }
+}
+
+/**
+ * The trust a native plugin runs with. The manifest only asks; the host
+ * decides (`trustedNative`, empty by default). An unapproved request is
+ * refused rather than silently sandboxed, so the author learns why.
+ */
+export function nativeTrust(plugin: string, requested: TrustLevel | undefined, trustedNative: TrustedNative | undefined): TrustLevel {
+  if (requested !== "trusted") return "untrusted";
+  const approved = typeof trustedNative === "function" ? trustedNative(plugin) === true : (trustedNative ?? []).includes(plugin);
+  if (!approved) throw new TrustNotApproved(plugin);
+  return "trusted";
+}
+
+// ── events ─────────────────────────────────────────────────────────────────
+
+export const DEFAULT_EVENT_POLICY: EventPolicy = "open";
+
+/** The events policy option, checked: anything but "open" or "strict" is `PolicyInvalid`. */
+export function eventPolicy(value: unknown = DEFAULT_EVENT_POLICY): EventPolicy {
+  if (value === "open" || value === "strict") return value;
+  throw new PolicyInvalid("events", `is ${JSON.stringify(value)}; use "open" (the default) or "strict"`);
+}
+
+/**
+ * Whether a plugin may subscribe to / publish `event`. "open": every plugin
+ * may, whatever it declares. "strict": only with an `events:<kind>:` capability
+ * in its effective set that covers the name (a trailing `*` matches a prefix).
+ */
+export function eventAllowed(capabilities: readonly string[], kind: "subscribe" | "publish", event: string, policy: EventPolicy): boolean {
+  if (policy === "open") return true;
+  const prefix = `events:${kind}:`;
+  return capabilities.some((c) => c.startsWith(prefix) && eventNameCovers(c.slice(prefix.length), event));
+}
+
+// ── recovery ───────────────────────────────────────────────────────────────
+
+export const RECOVERY_STRATEGIES = ["restart", "disable", "ignore"] as const;
+export type RecoveryStrategy = (typeof RECOVERY_STRATEGIES)[number];
+export const RECOVERY_BACKOFFS = ["linear", "exponential"] as const;
+
+export interface RecoveryPolicy {
+  /** After a fault: re-instantiate (restart), stop the plugin (disable), or re-instantiate without counting (ignore). */
+  strategy: RecoveryStrategy;
+  /** Restarts allowed before the plugin is disabled. */
+  maxRetries: number;
+  backoff: (typeof RECOVERY_BACKOFFS)[number];
+  /** Delay before the first restart, in ms; later ones grow by the backoff. */
+  baseDelayMs: number;
+}
+
+/** One set of defaults, for the registry and the host config (schema/host-config.schema.json repeats them). */
+export const DEFAULT_RECOVERY: Readonly<RecoveryPolicy> = Object.freeze({ strategy: "restart", maxRetries: 3, backoff: "exponential", baseDelayMs: 100 });
+
+/** A host option that holds a value plughost does not know (a typo would otherwise fall back silently). */
+export class PolicyInvalid extends PlughostError {
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super("E_POLICY_INVALID", `${option} ${message}`);
+    this.option = option;
+  }
+}
+
+/** `partial` over `DEFAULT_RECOVERY`; throws `PolicyInvalid` for an unknown strategy or backoff, or a bad number. */
+export function recoveryPolicy(partial: Partial<RecoveryPolicy> = {}): RecoveryPolicy {
+  const p: RecoveryPolicy = { ...DEFAULT_RECOVERY, ...definedOnly(partial) };
+  if (!(RECOVERY_STRATEGIES as readonly string[]).includes(p.strategy)) {
+    throw new PolicyInvalid("recovery.strategy", `is ${JSON.stringify(p.strategy)}; use one of ${RECOVERY_STRATEGIES.map((s) => `"${s}"`).join(", ")}`);
+  }
+  if (!(RECOVERY_BACKOFFS as readonly string[]).includes(p.backoff)) {
+    throw new PolicyInvalid("recovery.backoff", `is ${JSON.stringify(p.backoff)}; use "linear" or "exponential"`);
+  }
+  for (const key of ["maxRetries", "baseDelayMs"] as const) {
+    if (!Number.isSafeInteger(p[key]) || p[key] < 0) throw new PolicyInvalid(`recovery.${key}`, `is ${String(p[key])}; use a whole number of at least 0`);
+  }
+  return p;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+// ── where a v8 plugin runs ─────────────────────────────────────────────────
+
+/** A plugin asked for a deadline where it would run in the host's thread, which no deadline can interrupt. */
+export class DeadlineUnenforceable extends PlughostError {
+  readonly deadlineMs: number;
+  constructor(plugin: string, deadlineMs: number, why: string, where: string, remedy: string) {
+    super("E_DEADLINE_UNENFORCEABLE", `asks for a ${deadlineMs} ms deadline (${why}), but runs ${where}, where a call cannot be interrupted; ${remedy}`, { plugin });
+    this.deadlineMs = deadlineMs;
+  }
+}
+
+/** Why a deadline counts as asked for: the manifest's own, or the host's `requireDeadlines`. */
+function deadlineAsked(manifestDeadlineMs: number | undefined, requireDeadlines: boolean | undefined): string | undefined {
+  if (manifestDeadlineMs !== undefined) return "the manifest's deadline-ms";
+  return requireDeadlines ? "the host's requireDeadlines" : undefined;
+}
+
+/**
+ * A trusted native plugin runs in the host's thread: a deadline asked for
+ * explicitly cannot hold there, so the load is refused instead of ignoring it.
+ */
+export function checkNativeDeadline(plugin: string, trust: TrustLevel, manifestDeadlineMs: number | undefined, requireDeadlines: boolean | undefined, deadlineMs: number | undefined): void {
+  const why = deadlineAsked(manifestDeadlineMs, requireDeadlines);
+  if (trust !== "trusted" || why === undefined || deadlineMs === undefined) return;
+  throw new DeadlineUnenforceable(plugin, deadlineMs, why, "in the host process (trust = \"trusted\")", 'remove trust = "trusted" so it runs in the sandbox, where deadlines hold, or drop the deadline');
+}
+
+export interface IsolationInput {
+  plugin: string;
+  /** The manifest's `isolation`, if it names one. */
+  manifestIsolation: Isolation | undefined;
+  /** The manifest's `deadline-ms`, if it asks for one. */
+  manifestDeadlineMs: number | undefined;
+  /** The host's `isolation` option, if set. */
+  hostIsolation: Isolation | undefined;
+  /** The host's `requireDeadlines` option. */
+  requireDeadlines: boolean | undefined;
+  /** The deadline the plugin will run with (after defaults and caps). */
+  deadlineMs: number | undefined;
+}
+
+/**
+ * Where a v8 component runs. In process, a call cannot be interrupted: there,
+ * fuel bounds each call, and the deadline (the built-in default or a host
+ * default) is not enforced. A deadline that was asked for explicitly (the
+ * manifest's `deadline-ms`, or the host's `requireDeadlines`) is honoured by
+ * running the plugin in a worker; when in-process was also asked for
+ * explicitly the load is refused (`DeadlineUnenforceable`).
+ */
+export function v8Isolation(i: IsolationInput): Isolation {
+  const chosen = i.manifestIsolation ?? i.hostIsolation ?? "in-process";
+  if (chosen === "worker" || i.deadlineMs === undefined) return chosen;
+  const why = deadlineAsked(i.manifestDeadlineMs, i.requireDeadlines);
+  if (why === undefined) return chosen;
+  if (i.manifestIsolation === "in-process" || i.hostIsolation === "in-process") {
+    throw new DeadlineUnenforceable(
+      i.plugin,
+      i.deadlineMs,
+      why,
+      "in-process on the v8 engine",
+      'remove isolation = "in-process" (or the host\'s isolation: "in-process") so it runs in a worker, use engine = "wasmtime", or drop the deadline (fuel then bounds each call)',
+    );
+  }
+  return "worker";
+}

@@ -1,0 +1,1310 @@
+/**
+ * The PluginRegistry: every plugin form behind one handle type.
+ *
+ * The data path reads straight through `#loadEntry`: manifest → verify →
+ * resolve → compile and instantiate (the engine) → init → active; calls go
+ * through `invoke` / `dispatch` / `runHook`; `unload` tears down.
+ */
+import { EventEmitter } from "node:events";
+import { readdir, stat } from "node:fs/promises";
+import path from "node:path";
+import {
+  DeadlineExceeded,
+  InitializationFailed,
+  InvalidCallbackName,
+  InvocationFailed,
+  isInstanceFault,
+  PluginAlreadyLoaded,
+  PluginNotFound,
+  PluginNotRunning,
+  PluginUnmounted,
+  PlughostError,
+  ResolutionError,
+  TeardownFailed,
+  type InstanceFault,
+} from "../contract/errors.js";
+import type {
+  EngineInstance,
+  EngineName,
+  HookOutcome,
+  Isolation,
+  Limits,
+  MessageOutcome,
+  TrustLevel,
+  ViolationKind,
+} from "../engines/engine.js";
+import { getEngine } from "../engines/index.js";
+import { eventNameProblem } from "../contract/event-names.js";
+import { createHostCalls, DEFAULT_HOST_CALL_OPTIONS, type HostCallOptions } from "./host-calls.js";
+import { currentDelivery, HOST_ORIGIN, withDelivery, type Delivery, type MessageChain } from "./message-chain.js";
+import { Lifecycle, type PluginState } from "./lifecycle.js";
+import { createLogger, type Logger } from "./logger.js";
+import { checkConfigSchema, loadManifest, MANIFEST_FILES, type Manifest } from "../plugin/manifest.js";
+import { emptyMetrics, type PluginMetrics } from "./metrics.js";
+import { effectiveCapabilities } from "../plugin/capabilities.js";
+import { defaultCacheDir } from "./cache-dir.js";
+import { checkProtectedGrants, protectedPaths } from "../plugin/protected-paths.js";
+import { resolvePluginConfig } from "../plugin/plugin-config.js";
+import { checkApiVersion, resolveLoadOrder } from "../plugin/resolve.js";
+import { compileTrustList, verifySignature, type SignaturePolicy, type TrustList } from "../plugin/signatures.js";
+import { readEntry, verifyIntegrity } from "../plugin/verify.js";
+import { HOST_WIT_VERSION } from "../contract/version.js";
+import type { EventPolicy } from "../plugin/capabilities.js";
+import {
+  checkNativeDeadline,
+  effectiveLimits,
+  eventPolicy,
+  grantsFor,
+  nativeTrust,
+  recoveryPolicy,
+  v8Isolation,
+  type Grants,
+  type RecoveryPolicy,
+  type TrustedNative,
+} from "./policy.js";
+import { DEFAULT_UNMOUNT_BEHAVIOR, ViolationTracker, type UnmountBehavior, type Violation } from "./violations.js";
+
+// Limits, grants, trust, events policy and recovery are computed in policy.ts (defaults: docs/fuel-and-memory.md).
+export { DEFAULT_LIMITS, DEFAULT_RECOVERY, type RecoveryPolicy } from "./policy.js";
+
+/** setTimeout's largest delay; longer limits are as good as none. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface RegistryOptions {
+  /** Engine for components that do not name one: `v8` (default) or `wasmtime`. */
+  engine?: "v8" | "wasmtime";
+  isolation?: Isolation;
+  /** Capabilities the host grants: to every plugin, or per plugin name (`"*"` applies to all). */
+  grants?: Grants;
+  /**
+   * Limits applied where a manifest requests none, field by field over
+   * `DEFAULT_LIMITS`. `"unlimited"` drops the built-in defaults (nothing is
+   * bounded unless the manifest or `maxLimits` says so).
+   */
+  defaultLimits?: Limits | "unlimited";
+  /**
+   * Caps on what a manifest may request. A field left out caps at the default
+   * (`defaultLimits`, else `DEFAULT_LIMITS`), so a manifest cannot raise a limit
+   * the host did not allow it to raise.
+   */
+  maxLimits?: Limits;
+  /** Per-plugin config overrides, merged over the manifest's defaults. */
+  config?: Record<string, Record<string, unknown>>;
+  violationThreshold?: number;
+  unmountBehavior?: UnmountBehavior;
+  /** Over `DEFAULT_RECOVERY`; an unknown strategy or backoff is `PolicyInvalid`. */
+  recovery?: Partial<RecoveryPolicy>;
+  /**
+   * Native plugins allowed to run inside the host process (`trust = "trusted"`), by name or predicate. Default: none;
+   * a manifest that asks without approval is refused (`TrustNotApproved`).
+   */
+  trustedNative?: TrustedNative;
+  /** "open" (default): any plugin may subscribe to and publish any event; "strict": only under covering events:* capabilities. */
+  events?: EventPolicy;
+  /**
+   * Enforce every plugin's deadline: v8 plugins run in a worker (an explicit `isolation: "in-process"` is then refused),
+   * and a trusted native plugin, which runs in the host's thread, is refused. Without it, in-process v8 plugins are
+   * bounded by fuel, and only a manifest's own `deadline-ms` moves one to a worker (or refuses a trusted native one).
+   */
+  requireDeadlines?: boolean;
+  /** Directories `discoverPluginDirs()` scans for plugins (the host config's `pluginDirs`). */
+  pluginDirs?: readonly string[];
+  /** Level of the default logger (ignored when `logger` is given). */
+  logLevel?: string;
+  /**
+   * On-disk cache for compiled artifacts; safe to delete. Default: `$XDG_CACHE_HOME/plughost` (else
+   * `~/.cache/plughost`). It must be private to this user (created 0700; otherwise `CacheUnsafe`), and no
+   * plugin may be granted a directory that contains it or lies inside it. `false` disables it.
+   */
+  cacheDir?: string | false;
+  logger?: Logger;
+  hostCalls?: Partial<HostCallOptions>;
+  /** Ed25519 trust list and policy; without it, plugin.sig files are not checked (docs/signatures.md). */
+  signatures?: SignaturePolicy;
+}
+
+export interface PluginInfo {
+  name: string;
+  version: string;
+  description: string | undefined;
+  kind: Manifest["kind"];
+  engine: EngineName;
+  state: PluginState;
+  manifestPath: string;
+  entryPath: string;
+  capabilities: readonly string[];
+  dependencies: readonly { name: string; range: string }[];
+  callbacks: readonly string[];
+  violations: number;
+  /** The limits the plugin runs with (after defaults and caps; seed 002's get_resource_limits). Empty until loaded. */
+  limits: Readonly<Limits>;
+  /** The capabilities the host grants this plugin (the effective set is `capabilities`). */
+  grants: readonly string[];
+  /** "trusted" only for a native plugin the host approved to run in process. */
+  trust: TrustLevel;
+  /** Where a component runs (v8: in-process or worker); undefined for native plugins and until loaded. */
+  isolation: Isolation | undefined;
+}
+
+export interface DispatchResult {
+  plugin: string;
+  status?: number;
+  error?: PlughostError;
+}
+
+export interface HookChainResult {
+  /** True when every hook returned ok. */
+  ok: boolean;
+  data: Uint8Array;
+  /** The status and plugin of the hook that stopped the chain. */
+  status?: number;
+  stoppedBy?: string;
+  /** Hooks that failed with an error and were skipped. */
+  errors: { plugin: string; error: PlughostError }[];
+}
+
+const MAX_PENDING_MESSAGES = 1024;
+
+/** One plugin tracked by the registry. */
+class Entry {
+  readonly manifest: Manifest;
+  readonly lifecycle: Lifecycle;
+  readonly callbacks = new Set<string>();
+  readonly metrics: PluginMetrics = emptyMetrics();
+  readonly violations: ViolationTracker;
+  instance: EngineInstance | undefined;
+  engine: EngineName;
+  capabilities: readonly string[] = [];
+  config: Record<string, unknown> = {};
+  limits: Limits = {};
+  grants: readonly string[] = [];
+  trust: TrustLevel = "untrusted";
+  isolation: Isolation | undefined;
+  /** The entry's bytes as verified: every instantiation (restarts too) uses these, not the file again. */
+  entryBytes: Uint8Array | undefined;
+  logger: Logger;
+  /** Serializes calls for engines without a synchronous path. */
+  queue: Promise<unknown> = Promise.resolve();
+  /** Set while the instance is being re-created after a fault; calls (and dispatches) wait for it. */
+  restarting: Promise<void> | undefined;
+  /** Restarts since the last call that succeeded: `recovery.maxRetries` bounds consecutive faults, not a lifetime's. */
+  restartCount = 0;
+  /** The entry a reload swapped in for this one: a dispatch that began before the swap calls that one instead. */
+  replacedBy: Entry | undefined;
+  /** Set while the plugin is being torn down: a second unload (e.g. one more violation past the threshold) joins it. */
+  stopping: Promise<void> | undefined;
+  pendingMessages = 0;
+  /** Bytes of messages this plugin queued that are not delivered yet (counted once per emit, however many receive it). */
+  pendingBytesOut = 0;
+  /** Bytes of messages queued for this plugin that are not delivered yet. */
+  pendingBytesIn = 0;
+  /** The message chain of the call running now, for engines whose host calls arrive after the call was issued. */
+  callDelivery: Delivery | undefined;
+  /**
+   * The message chains of the calls in flight on an `ordered` instance. An engine that answers host calls
+   * without saying which call they belong to (the native sandbox) gets the deepest: a loop can only look longer.
+   */
+  inFlight: Delivery[] = [];
+  /** A reload's new instance before the swap, or the old one after: no `state` events, no subscriptions. */
+  quiet = false;
+
+  constructor(manifest: Manifest, engine: EngineName, logger: Logger, tracker: ViolationTracker, onState: (from: PluginState, to: PluginState) => void) {
+    this.manifest = manifest;
+    this.engine = engine;
+    this.logger = logger;
+    this.violations = tracker;
+    this.lifecycle = new Lifecycle(manifest.name, onState);
+  }
+
+  get name(): string {
+    return this.manifest.name;
+  }
+  get state(): PluginState {
+    return this.lifecycle.state;
+  }
+}
+
+/** A handle on one plugin: seed 000's PluginInstance view plus calls. */
+export class PluginHandle {
+  readonly #registry: PluginRegistry;
+  readonly #entry: Entry;
+
+  /** @internal */
+  constructor(registry: PluginRegistry, entry: Entry) {
+    this.#registry = registry;
+    this.#entry = entry;
+  }
+
+  get name(): string {
+    return this.#entry.name;
+  }
+  get version(): string {
+    return this.#entry.manifest.version;
+  }
+  get state(): PluginState {
+    return this.#entry.state;
+  }
+  /** Event names the plugin registered with `register-callback`. */
+  get callbacks(): readonly string[] {
+    return [...this.#entry.callbacks];
+  }
+  get manifest(): Manifest {
+    return this.#entry.manifest;
+  }
+  get metrics(): Readonly<PluginMetrics> {
+    return liveMetrics(this.#entry);
+  }
+
+  invoke(event: string, data: Uint8Array = EMPTY): Promise<number> {
+    return this.#registry.invoke(this.#entry.name, event, data);
+  }
+
+  hook(event: string, data: Uint8Array = EMPTY): Promise<HookOutcome> {
+    return this.#registry.hook(this.#entry.name, event, data);
+  }
+
+  /**
+   * Synchronous fast path for in-process plugins. Throws `PluginNotRunning`
+   * when the plugin is not active or its engine has no synchronous path.
+   */
+  invokeSync(event: string, data: Uint8Array = EMPTY): number {
+    const entry = this.#entry;
+    const instance = entry.instance;
+    if (entry.state !== "active" || !instance?.onEventSync || entry.restarting) throw notRunning(entry);
+    if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
+    entry.metrics.calls++;
+    try {
+      const status = withDelivery(HOST_ORIGIN, () => instance.onEventSync!(event, data));
+      entry.restartCount = 0;
+      return status;
+    } catch (err) {
+      throw this.#registry._callFailed(entry, instance, err);
+    }
+  }
+
+  hookSync(event: string, data: Uint8Array = EMPTY): HookOutcome {
+    const entry = this.#entry;
+    const instance = entry.instance;
+    if (entry.state !== "active" || !instance?.onHookSync || entry.restarting) throw notRunning(entry);
+    if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
+    entry.metrics.calls++;
+    try {
+      const outcome = withDelivery(HOST_ORIGIN, () => instance.onHookSync!(event, data));
+      entry.restartCount = 0;
+      return outcome;
+    } catch (err) {
+      throw this.#registry._callFailed(entry, instance, err);
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The entry's metrics with the live instance's fuel figures (discarded instances' fuel is banked). */
+function liveMetrics(entry: Entry): PluginMetrics {
+  const lastCallFuel = entry.instance?.lastCallFuel?.();
+  const fuelUsed = entry.metrics.fuelUsed + (entry.instance?.lifetimeFuel?.() ?? 0);
+  return { ...entry.metrics, fuelUsed, ...(lastCallFuel !== undefined ? { lastCallFuel } : {}) };
+}
+
+/** Keep a departing instance's fuel figures in the entry's metrics, which outlive it. */
+function bankFuel(entry: Entry): void {
+  const instance = entry.instance;
+  if (!instance) return;
+  entry.metrics.fuelUsed += instance.lifetimeFuel?.() ?? 0;
+  entry.metrics.lastCallFuel = instance.lastCallFuel?.() ?? entry.metrics.lastCallFuel;
+}
+
+function logCleanupFailure(entry: Entry, err: unknown): void {
+  entry.logger.error({ err }, `releasing the instance failed: ${(err as Error)?.message ?? String(err)}`);
+}
+
+/** The entry calls for `entry`'s plugin go to now: a reload's replacement, or `entry` itself. */
+function latest(entry: Entry): Entry {
+  let e = entry;
+  while (e.replacedBy) e = e.replacedBy;
+  return e;
+}
+
+/** Violation kinds an engine reports only when it stopped the instance (the same kinds a fault is recorded as). */
+const FAULT_KINDS: ReadonlySet<ViolationKind> = new Set(["fuel", "deadline", "crash", "trap"]);
+
+function notRunning(entry: Entry): PluginNotRunning {
+  return new PluginNotRunning(entry.restarting ? "restarting" : entry.state, { plugin: entry.name });
+}
+
+function notRegistered(entry: Entry, event: string): InvocationFailed {
+  return new InvocationFailed(event, -1, `the plugin has not registered a callback for "${event}"`, { plugin: entry.name });
+}
+
+export interface RegistryEvents {
+  state: [{ plugin: string; from: PluginState; to: PluginState }];
+  violation: [{ plugin: string; kind: ViolationKind; detail: string; count: number }];
+  unmounted: [{ plugin: string; violations: number; error: PluginUnmounted }];
+  restarted: [{ plugin: string; restarts: number }];
+  fault: [{ plugin: string; error: InstanceFault }];
+  reloaded: [{ plugin: string; from: string; to: string }];
+}
+
+export class PluginRegistry extends EventEmitter<RegistryEvents> {
+  readonly #options: RegistryOptions;
+  readonly #entries = new Map<string, Entry>();
+  readonly #subscribers = new Map<string, Entry[]>();
+  readonly #logger: Logger;
+  readonly #hostCallOptions: HostCallOptions;
+  readonly #recovery: RecoveryPolicy;
+  readonly #events: EventPolicy;
+  readonly #cacheDir: string | undefined;
+  readonly #trust: TrustList | undefined;
+  readonly #reloads = new Map<string, Promise<PluginHandle>>();
+  /** Per instance: whether its engine reported stopping it (see #instantiate). */
+  readonly #stopReported = new WeakMap<EngineInstance, { reported: boolean }>();
+
+  constructor(options: RegistryOptions = {}) {
+    super();
+    this.#options = options;
+    this.#logger = options.logger ?? createLogger(options.logLevel);
+    this.#hostCallOptions = { ...DEFAULT_HOST_CALL_OPTIONS, ...options.hostCalls };
+    this.#recovery = recoveryPolicy(options.recovery);
+    this.#events = eventPolicy(options.events);
+    this.#cacheDir = options.cacheDir === false ? undefined : path.resolve(options.cacheDir ?? defaultCacheDir());
+    this.#trust = options.signatures ? compileTrustList(options.signatures) : undefined;
+  }
+
+  /** The WIT contract version this host implements. */
+  static readonly apiVersion = HOST_WIT_VERSION;
+
+  // ── discovery ──────────────────────────────────────────────────────────
+
+  /** Read a plugin's manifest and track it as available, without loading it. */
+  async discover(pathOrDir: string): Promise<PluginInfo> {
+    // configSchema "defer": a plugin's config schema is compiled only after its signature is checked (#prepare).
+    const manifest = await loadManifest(pathOrDir, { checkEntry: false, configSchema: "defer" });
+    const existing = this.#entries.get(manifest.name);
+    if (existing && existing.state !== "unloaded") return this.#info(existing);
+    const entry = this.#track(manifest);
+    return this.#info(entry);
+  }
+
+  /** Discover the plugins in the `pluginDirs` option's directories (the host config's `pluginDirs`). */
+  async discoverPluginDirs(): Promise<PluginInfo[]> {
+    for (const dir of this.#options.pluginDirs ?? []) await this.scanDirectory(dir);
+    return this.listAvailable();
+  }
+
+  /** Discover every plugin under `dir` (manifests up to three levels deep). Returns how many were found. */
+  async scanDirectory(dir: string): Promise<number> {
+    let found = 0;
+    const walk = async (d: string, depth: number): Promise<void> => {
+      const names = await readdir(d);
+      if (names.some((n) => (MANIFEST_FILES as readonly string[]).includes(n))) {
+        await this.discover(d);
+        found++;
+        return;
+      }
+      if (depth === 0) return;
+      for (const n of names.sort()) {
+        if (n.startsWith(".") || n === "node_modules") continue;
+        const p = path.join(d, n);
+        if ((await stat(p)).isDirectory()) await walk(p, depth - 1);
+      }
+    };
+    await walk(path.resolve(dir), 3);
+    return found;
+  }
+
+  // ── loading ────────────────────────────────────────────────────────────
+
+  /** Load one plugin from a manifest file or a plugin directory, and initialise it. */
+  async load(pathOrDir: string): Promise<PluginHandle> {
+    const manifest = await loadManifest(pathOrDir, { configSchema: "defer" });
+    return this.#load(manifest);
+  }
+
+  /** Load a previously discovered plugin by name. */
+  async loadByName(name: string): Promise<PluginHandle> {
+    const entry = this.#entries.get(name);
+    if (!entry) throw new PluginNotFound(name);
+    return this.#load(await loadManifest(entry.manifest.file, { configSchema: "defer" }));
+  }
+
+  /** Load several plugins, dependencies first. */
+  async loadAll(pathsOrDirs: readonly string[]): Promise<PluginHandle[]> {
+    const manifests = await Promise.all(pathsOrDirs.map((p) => loadManifest(p, { configSchema: "defer" })));
+    const loaded = [...this.#entries.values()].filter((e) => e.state === "active").map((e) => ({ name: e.name, version: e.manifest.version }));
+    const handles: PluginHandle[] = [];
+    for (const m of resolveLoadOrder(manifests, { loaded })) handles.push(await this.#load(m));
+    return handles;
+  }
+
+  async #load(manifest: Manifest): Promise<PluginHandle> {
+    const existing = this.#entries.get(manifest.name);
+    if (existing && existing.state !== "unloaded") throw new PluginAlreadyLoaded(manifest.name);
+    const entry = existing && existing.manifest.file === manifest.file ? this.#retrack(existing, manifest) : this.#track(manifest);
+    const started = performance.now();
+    entry.lifecycle.to("loading");
+    try {
+      await this.#prepare(entry);
+      entry.instance = await this.#instantiate(entry);
+      entry.lifecycle.to("loaded");
+      await this.#init(entry);
+    } catch (err) {
+      await this.#abandon(entry);
+      throw err;
+    }
+    entry.metrics.loadMs = performance.now() - started;
+    return new PluginHandle(this, entry);
+  }
+
+  /** manifest → verify → resolve: everything that does not need the engine. */
+  async #prepare(entry: Entry): Promise<void> {
+    const m = entry.manifest;
+    entry.entryBytes = await readEntry(m.name, m.entryPath, m.dir);
+    await verifyIntegrity(m, entry.entryBytes);
+    if (this.#trust) await verifySignature(m, this.#trust, entry.entryBytes);
+    checkConfigSchema(m); // plugin-supplied schema: only once the signature holds
+    checkApiVersion(m, HOST_WIT_VERSION);
+    for (const dep of m.dependencies) {
+      const d = this.#entries.get(dep.name);
+      if (!d || d.state !== "active") {
+        if (dep.optional) continue;
+        throw new ResolutionError(`requires ${dep.name} ${dep.range}, which is not loaded; load it first (or use loadAll)`, { plugin: m.name });
+      }
+      const { satisfies } = await import("semver");
+      if (!satisfies(d.manifest.version, dep.range, { includePrerelease: true })) {
+        throw new ResolutionError(`requires ${dep.name} ${dep.range}, but ${d.manifest.version} is loaded`, { plugin: m.name });
+      }
+    }
+    const o = this.#options;
+    // Policy (policy.ts): the host decides, the manifest asks.
+    entry.trust = m.kind === "native" ? nativeTrust(m.name, m.trust, o.trustedNative) : "untrusted";
+    // Relative fs grants given to the library resolve against the working directory.
+    entry.grants = grantsFor(o.grants, m.name);
+    entry.capabilities = effectiveCapabilities(m.capabilities, m.optionalCapabilities, entry.grants, m.name);
+    // No plugin may reach the compile cache or plughost's own files.
+    checkProtectedGrants(entry.capabilities, protectedPaths(this.#cacheDir), m.name);
+    entry.config = resolvePluginConfig(m, o.config?.[m.name]);
+    entry.limits = effectiveLimits(m.limits, o, (field, requested, max) =>
+      entry.logger.warn({ field, requested, max }, `limits.${field} ${requested} lowered to the host's maximum ${max}`),
+    );
+    if (m.kind === "native") checkNativeDeadline(m.name, entry.trust, m.limits.deadlineMs, o.requireDeadlines, entry.limits.deadlineMs);
+    entry.isolation =
+      entry.engine !== "v8"
+        ? entry.engine === "wasmtime"
+          ? (m.isolation ?? o.isolation ?? "in-process")
+          : undefined
+        : v8Isolation({
+            plugin: m.name,
+            manifestIsolation: m.isolation,
+            manifestDeadlineMs: m.limits.deadlineMs,
+            hostIsolation: o.isolation,
+            requireDeadlines: o.requireDeadlines,
+            deadlineMs: entry.limits.deadlineMs,
+          });
+  }
+
+  /** compile + instantiate with scoped imports (engine-specific). */
+  async #instantiate(entry: Entry): Promise<EngineInstance> {
+    const m = entry.manifest;
+    const engine = await getEngine(entry.engine);
+    const host = createHostCalls(
+      {
+        name: m.name,
+        logger: entry.logger,
+        callbacks: entry.callbacks,
+        capabilities: entry.capabilities,
+        events: this.#events,
+        metrics: entry.metrics,
+        config: () => entry.config,
+        onRegistered: (event) => this.#subscribe(entry, event),
+        emit: (event, data) => this.#emitFrom(entry, event, data),
+        send: (target, event, data) => this.#sendFrom(entry, target, event, data),
+        onDenied: (capability, detail) => this.recordViolation(m.name, "capability", `${detail} denied: needs ${capability}`),
+      },
+      this.#hostCallOptions,
+    );
+    // An engine that stops the instance itself (the native sandbox kills its helper past a deadline, for CPU
+    // used between calls, on a crash while idle) records that here when it happens; the fault the next call
+    // gets is the same event and is not recorded again (#onFault).
+    const stopped = { reported: false };
+    const instance = await engine.load({
+      plugin: m.name,
+      entryPath: m.entryPath,
+      bytes: entry.entryBytes,
+      capabilities: entry.capabilities,
+      limits: entry.limits,
+      host,
+      cacheDir: this.#cacheDir,
+      isolation: entry.isolation ?? "in-process",
+      trust: entry.trust,
+      onViolation: (kind, detail) => {
+        if (FAULT_KINDS.has(kind)) stopped.reported = true;
+        this.recordViolation(m.name, kind, detail);
+      },
+    });
+    this.#stopReported.set(instance, stopped);
+    return instance;
+  }
+
+  /** init(api-version, config): the plugin registers its callbacks here. */
+  async #init(entry: Entry): Promise<void> {
+    entry.lifecycle.to("initializing");
+    const started = performance.now();
+    const instance = entry.instance!;
+    const limit = entry.limits.initDeadlineMs;
+    // An init that never returns is ended: the instance is disposed (a worker terminated, a call interrupted).
+    const status = await withDeadline(instance.init(HOST_WIT_VERSION, JSON.stringify(entry.config)), limit, async () => {
+      await settleWithin(instance.dispose().catch((err: unknown) => logCleanupFailure(entry, err)), limit!);
+      const err = new DeadlineExceeded("init", limit!, { plugin: entry.name });
+      err.message += " (limits.initDeadlineMs); the instance was stopped. Raise initDeadlineMs if init needs longer, or fix init";
+      entry.logger.error({ code: err.code }, err.message);
+      return err;
+    });
+    entry.metrics.initMs = performance.now() - started;
+    if (status !== 0) throw new InitializationFailed(status, { plugin: entry.name });
+    entry.lifecycle.to("active");
+  }
+
+  /** A load that failed part-way leaves nothing behind but the entry (in `error`, then `unloaded`). */
+  async #abandon(entry: Entry): Promise<void> {
+    if (entry.state !== "error") entry.lifecycle.to("error");
+    this.#unsubscribeAll(entry);
+    bankFuel(entry);
+    await entry.instance?.dispose().catch((err: unknown) => logCleanupFailure(entry, err));
+    entry.instance = undefined;
+    entry.lifecycle.to("unloading");
+    entry.lifecycle.to("unloaded");
+  }
+
+  #track(manifest: Manifest): Entry {
+    const entry = this.#newEntry(manifest);
+    this.#entries.set(manifest.name, entry);
+    return entry;
+  }
+
+  #newEntry(manifest: Manifest): Entry {
+    const engine: EngineName = manifest.kind === "native" ? "native" : (manifest.engine ?? this.#options.engine ?? "v8");
+    const tracker = new ViolationTracker(this.#options.violationThreshold, this.#options.unmountBehavior ?? DEFAULT_UNMOUNT_BEHAVIOR);
+    const entry: Entry = new Entry(manifest, engine, this.#logger.child({ plugin: manifest.name }), tracker, (from, to) => {
+      if (!entry.quiet) this.emit("state", { plugin: manifest.name, from, to });
+    });
+    return entry;
+  }
+
+  /**
+   * Reload a loaded plugin from its manifest (or `pathOrDir`): the new
+   * version is verified, compiled and initialised beside the old one, then
+   * swapped in; the old one finishes its in-flight calls and is torn down.
+   * On any failure the old version keeps running and the error is thrown.
+   */
+  async reload(name: string, pathOrDir?: string): Promise<PluginHandle> {
+    const prev = this.#reloads.get(name) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(() => this.#reload(name, pathOrDir));
+    this.#reloads.set(name, run);
+    try {
+      return await run;
+    } finally {
+      if (this.#reloads.get(name) === run) this.#reloads.delete(name);
+    }
+  }
+
+  async #reload(name: string, pathOrDir?: string): Promise<PluginHandle> {
+    const old = this.#get(name);
+    await old.restarting?.catch(() => undefined);
+    if (old.state !== "active" && old.state !== "suspended") throw notRunning(old);
+    const manifest = await loadManifest(pathOrDir ?? old.manifest.file, { configSchema: "defer" });
+    if (manifest.name !== name) {
+      throw new ResolutionError(`reload found plugin "${manifest.name}" in ${manifest.file}; a reload cannot rename`, { plugin: name });
+    }
+    for (const e of this.#entries.values()) {
+      const dep = e.state === "active" ? e.manifest.dependencies.find((d) => d.name === name && !d.optional) : undefined;
+      const { satisfies } = await import("semver");
+      if (dep && !satisfies(manifest.version, dep.range, { includePrerelease: true })) {
+        throw new ResolutionError(`cannot reload to ${manifest.version}: ${e.name} requires ${dep.range}`, { plugin: name });
+      }
+    }
+    const next = this.#newEntry(manifest);
+    next.quiet = true;
+    next.violations.threshold = old.violations.threshold;
+    next.violations.behavior = old.violations.behavior;
+    const started = performance.now();
+    next.lifecycle.to("loading");
+    try {
+      await this.#prepare(next);
+      next.instance = await this.#instantiate(next);
+      next.lifecycle.to("loaded");
+      await this.#init(next);
+    } catch (err) {
+      await this.#abandon(next);
+      throw asPlughostError(err, name);
+    }
+    // Swap synchronously: calls from here on reach the new instance.
+    const { loadMs: _l, initMs: _i, ...kept } = old.metrics;
+    Object.assign(next.metrics, kept);
+    next.metrics.loadMs = performance.now() - started;
+    old.quiet = true;
+    old.replacedBy = next; // a dispatch that listed the old entry calls the new one
+    this.#unsubscribeAll(old);
+    this.#entries.set(name, next);
+    next.quiet = false;
+    for (const event of next.callbacks) this.#subscribe(next, event);
+    if (old.state === "suspended") next.lifecycle.to("suspended");
+    // The old instance's queued calls finish before its teardown runs.
+    await this.#teardown(old).catch((err: unknown) => logCleanupFailure(old, err));
+    this.emit("reloaded", { plugin: name, from: old.manifest.version, to: manifest.version });
+    return new PluginHandle(this, next);
+  }
+
+  /** Reload a tracked plugin, keeping its metrics and violations. */
+  #retrack(old: Entry, manifest: Manifest): Entry {
+    const entry = this.#track(manifest);
+    Object.assign(entry.metrics, old.metrics);
+    entry.violations.threshold = old.violations.threshold;
+    entry.violations.behavior = old.violations.behavior;
+    return entry;
+  }
+
+  // ── unloading ──────────────────────────────────────────────────────────
+
+  /** teardown → unloaded. Metrics are kept; the plugin stays available for `loadByName`. */
+  async unload(name: string): Promise<void> {
+    const entry = this.#get(name);
+    const dependents = [...this.#entries.values()].filter(
+      (e) => e.state === "active" && e.manifest.dependencies.some((d) => d.name === name && !d.optional),
+    );
+    if (dependents.length) {
+      throw new ResolutionError(`cannot unload: ${dependents.map((d) => d.name).join(", ")} depend on it; unload them first`, { plugin: name });
+    }
+    await this.#teardown(entry);
+  }
+
+  /** Unload every plugin, dependents before their dependencies. */
+  async unloadAll(): Promise<void> {
+    const active = [...this.#entries.values()].filter((e) => e.state !== "unloaded");
+    let order: Entry[];
+    try {
+      order = resolveLoadOrder(active.map((e) => e.manifest), {})
+        .map((m) => this.#entries.get(m.name)!)
+        .reverse();
+    } catch {
+      order = active.reverse();
+    }
+    const errors: unknown[] = [];
+    for (const e of order) await this.#teardown(e).catch((err: unknown) => errors.push(err));
+    if (errors.length) throw errors[0];
+  }
+
+  #teardown(entry: Entry): Promise<void> {
+    entry.stopping ??= this.#teardownOnce(entry).finally(() => {
+      entry.stopping = undefined;
+    });
+    return entry.stopping;
+  }
+
+  async #teardownOnce(entry: Entry): Promise<void> {
+    await entry.restarting?.catch(() => undefined);
+    const state = entry.state;
+    if (state === "unloaded") return;
+    let failure: PlughostError | undefined;
+    let killed: DeadlineExceeded | undefined;
+    if (state === "active" || state === "suspended") {
+      entry.lifecycle.to("stopping");
+      const instance = entry.instance;
+      if (instance) {
+        const outcome = await this.#stop(entry, instance);
+        failure = outcome.failure;
+        killed = outcome.killed;
+      }
+      entry.lifecycle.to(failure ? "error" : "stopped");
+    } else if (state !== "stopped" && state !== "error" && state !== "loaded") {
+      entry.lifecycle.to("error");
+    }
+    entry.lifecycle.to("unloading");
+    this.#unsubscribeAll(entry);
+    bankFuel(entry);
+    try {
+      const disposing = entry.instance?.dispose();
+      if (disposing && !(await finishes(disposing, entry.limits.unloadGraceMs))) {
+        entry.logger.error(`releasing the instance did not finish within ${entry.limits.unloadGraceMs} ms (limits.unloadGraceMs); unloaded without waiting for it`);
+      }
+    } catch (err) {
+      // The plugin is unloaded either way; the caller learns what could not be released.
+      logCleanupFailure(entry, err);
+      failure ??= asPlughostError(err, entry.name);
+    }
+    entry.instance = undefined;
+    entry.lifecycle.to("unloaded");
+    if (killed) this.recordViolation(entry.name, "deadline", killed.message);
+    if (failure) throw failure;
+  }
+
+  /**
+   * Run `teardown` after the calls queued before it, all within the unload
+   * grace period; past it the instance is disposed (killed), so an unload
+   * always finishes. Teardown is skipped, not failed, when the instance was
+   * discarded by a fault while it waited.
+   */
+  async #stop(entry: Entry, instance: EngineInstance): Promise<{ failure?: PlughostError; killed?: DeadlineExceeded }> {
+    const grace = entry.limits.unloadGraceMs;
+    let killed: DeadlineExceeded | undefined;
+    const skipped = (why: string) => {
+      entry.logger.warn(`teardown skipped: ${why}`);
+      return {};
+    };
+    const run = this.#serial(entry, instance, async () => (entry.instance === instance ? instance.teardown() : undefined));
+    try {
+      const status = await withDeadline(run, grace, async () => {
+        bankFuel(entry);
+        if (entry.instance === instance) entry.instance = undefined; // the killed call's fault must not restart it
+        await settleWithin(instance.dispose().catch((err: unknown) => logCleanupFailure(entry, err)), grace!);
+        killed = new DeadlineExceeded("teardown", grace!, { plugin: entry.name });
+        killed.message += " (limits.unloadGraceMs, which covers the call in flight and teardown); the instance was killed and the plugin unloaded";
+        entry.logger.error({ code: killed.code }, killed.message);
+        return killed;
+      });
+      if (status === undefined) return skipped("the instance was discarded after a fault");
+      return status === 0 ? {} : { failure: new TeardownFailed(status, { plugin: entry.name }) };
+    } catch (err) {
+      if (killed) return { failure: killed, killed };
+      // A worker fails the calls queued behind a faulted one with that call's fault: teardown never ran.
+      if (isInstanceFault(err) && !/teardown$/.test(err.export)) return skipped(`the instance had faulted (${err.message})`);
+      return { failure: err instanceof PlughostError ? err : new TeardownFailed(-1, { plugin: entry.name, cause: err }) };
+    }
+  }
+
+  // ── suspend / resume ───────────────────────────────────────────────────
+
+  /** Stop delivering events to a plugin without unloading it. */
+  suspend(name: string): void {
+    this.#get(name).lifecycle.to("suspended");
+  }
+
+  resume(name: string): void {
+    this.#get(name).lifecycle.to("active");
+  }
+
+  // ── queries ────────────────────────────────────────────────────────────
+
+  get(name: string): PluginHandle {
+    return new PluginHandle(this, this.#get(name));
+  }
+
+  has(name: string): boolean {
+    return this.#entries.has(name);
+  }
+
+  /** True when the plugin is loaded (in any state between loaded and stopping). */
+  isLoaded(name: string): boolean {
+    const s = this.#entries.get(name)?.state;
+    return s !== undefined && s !== "unloaded";
+  }
+
+  info(name: string): PluginInfo {
+    return this.#info(this.#get(name));
+  }
+
+  /** Every tracked plugin, loaded or not. */
+  list(): PluginInfo[] {
+    return [...this.#entries.values()].map((e) => this.#info(e));
+  }
+
+  listLoaded(): PluginInfo[] {
+    return this.list().filter((p) => p.state !== "unloaded");
+  }
+
+  /** Discovered (or unloaded) plugins that can be loaded by name. */
+  listAvailable(): PluginInfo[] {
+    return this.list().filter((p) => p.state === "unloaded");
+  }
+
+  /** Number of loaded plugins. */
+  get count(): number {
+    return this.listLoaded().length;
+  }
+
+  /** Number of tracked plugins, loaded or not. */
+  get totalCount(): number {
+    return this.#entries.size;
+  }
+
+  metrics(name: string): Readonly<PluginMetrics> {
+    return liveMetrics(this.#get(name));
+  }
+
+  #get(name: string): Entry {
+    const entry = this.#entries.get(name);
+    if (!entry) throw new PluginNotFound(name);
+    return entry;
+  }
+
+  #info(e: Entry): PluginInfo {
+    const m = e.manifest;
+    return {
+      name: m.name,
+      version: m.version,
+      description: m.description,
+      kind: m.kind,
+      engine: e.engine,
+      state: e.state,
+      manifestPath: m.file,
+      entryPath: m.entryPath,
+      capabilities: e.capabilities,
+      dependencies: m.dependencies.map((d) => ({ name: d.name, range: d.range })),
+      callbacks: [...e.callbacks],
+      violations: e.violations.count,
+      limits: { ...e.limits },
+      grants: e.grants,
+      trust: e.trust,
+      isolation: e.isolation,
+    };
+  }
+
+  // ── violations (seed 002) ──────────────────────────────────────────────
+
+  /** Record a violation; returns true when it pushed the plugin over its threshold (it is then unloaded). */
+  recordViolation(name: string, kind: ViolationKind, detail: string): boolean {
+    const entry = this.#get(name);
+    const unmount = entry.violations.record(kind, detail);
+    if (entry.violations.behavior.logViolations) entry.logger.warn({ violation: kind, count: entry.violations.count }, detail);
+    this.emit("violation", { plugin: name, kind, detail, count: entry.violations.count });
+    // Once: later violations during the same teardown must not unmount (and announce it) again.
+    if (unmount && entry.state !== "unloaded" && entry.state !== "unloading" && !entry.stopping) {
+      const count = entry.violations.count;
+      const error = new PluginUnmounted(count, { plugin: name });
+      void this.#teardown(entry)
+        .catch(() => undefined)
+        .then(() => this.emit("unmounted", { plugin: name, violations: count, error }));
+    }
+    return unmount;
+  }
+
+  violationCount(name: string): number {
+    return this.#get(name).violations.count;
+  }
+
+  violations(name: string): readonly Violation[] {
+    return this.#get(name).violations.recent;
+  }
+
+  resetViolations(name: string): void {
+    this.#get(name).violations.reset();
+  }
+
+  setUnmountBehavior(name: string, behavior: UnmountBehavior, threshold?: number): void {
+    const t = this.#get(name).violations;
+    t.behavior = { ...behavior };
+    if (threshold !== undefined) t.threshold = threshold;
+  }
+
+  // ── calls ──────────────────────────────────────────────────────────────
+
+  /** Invoke one plugin's callback for `event`; resolves to the callback's status (0 = success). */
+  async invoke(name: string, event: string, data: Uint8Array = EMPTY): Promise<number> {
+    return this.#invokeIn(name, event, data, HOST_ORIGIN);
+  }
+
+  /** `invoke` as a delivery of `delivery`'s message chain: the messages the call emits continue that chain. */
+  #invokeIn(name: string, event: string, data: Uint8Array, delivery: Delivery): Promise<number> {
+    return this.#callEvent(this.#get(name), event, data, delivery);
+  }
+
+  /** One plugin's callback, on the entry itself (dispatch and message delivery come here, not through `invoke`). */
+  async #callEvent(entry: Entry, event: string, data: Uint8Array, delivery: Delivery): Promise<number> {
+    const instance = await this.#ready(entry, event);
+    entry.metrics.calls++;
+    try {
+      const status = await this.#serial(entry, instance, () => instance.onEvent(event, data), delivery);
+      if (entry.instance === instance) entry.restartCount = 0; // it works again: a later fault starts a new series of retries
+      return status;
+    } catch (err) {
+      throw this._callFailed(entry, instance, err);
+    }
+  }
+
+  /** Run one plugin's hook transform. */
+  async hook(name: string, event: string, data: Uint8Array = EMPTY): Promise<HookOutcome> {
+    return this.#callHook(this.#get(name), event, data);
+  }
+
+  async #callHook(entry: Entry, event: string, data: Uint8Array): Promise<HookOutcome> {
+    const instance = await this.#ready(entry, event);
+    entry.metrics.calls++;
+    try {
+      const outcome = await this.#serial(entry, instance, () => instance.onHook(event, data));
+      if (entry.instance === instance) entry.restartCount = 0;
+      return outcome;
+    } catch (err) {
+      throw this._callFailed(entry, instance, err);
+    }
+  }
+
+  /**
+   * Deliver an event to every plugin registered for it, in priority order.
+   * The subscribers are those active (or restarting after a fault) when the
+   * dispatch begins: each is called exactly once, whatever restarts, reloads
+   * (the new version is called) or unloads happen meanwhile. A failure never
+   * stops the others; it is reported in its result, as is a subscriber that
+   * cannot be called (`PluginNotRunning`: disabled after faults, unloaded, or
+   * suspended after the dispatch began). Suspended plugins are left out.
+   */
+  async dispatch(event: string, data: Uint8Array = EMPTY): Promise<DispatchResult[]> {
+    checkEventName(event);
+    const results: DispatchResult[] = [];
+    for (const subscriber of this.#callees(event)) {
+      const entry = latest(subscriber);
+      try {
+        results.push({ plugin: entry.name, status: await this.#callEvent(entry, event, data, HOST_ORIGIN) });
+      } catch (err) {
+        results.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
+      }
+    }
+    return results;
+  }
+
+  /**
+   * Chain `data` through every hook registered for `event`, highest priority
+   * first: each hook's output is the next one's input. An `err(status)` stops
+   * the chain; a failing plugin is skipped and reported. The hooks are those
+   * of `dispatch`: fixed when the chain begins, each called at most once.
+   */
+  async runHook(event: string, data: Uint8Array = EMPTY): Promise<HookChainResult> {
+    checkEventName(event);
+    const errors: HookChainResult["errors"] = [];
+    let current = data;
+    for (const subscriber of this.#callees(event)) {
+      const entry = latest(subscriber);
+      let outcome: HookOutcome;
+      try {
+        outcome = await this.#callHook(entry, event, current);
+      } catch (err) {
+        errors.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
+        continue;
+      }
+      if (!outcome.ok) return { ok: false, data: current, status: outcome.status, stoppedBy: entry.name, errors };
+      current = outcome.data;
+    }
+    return { ok: true, data: current, errors };
+  }
+
+  /**
+   * A copy of `event`'s subscribers taken when a dispatch begins: the live
+   * list changes under it (restarts, reloads, unloads), and iterating it
+   * would skip or repeat plugins. Suspended plugins are left out; a disabled
+   * one stays, so that its hook is reported missing rather than bypassed.
+   */
+  #callees(event: string): Entry[] {
+    const list = this.#subscribers.get(event);
+    if (!list) return [];
+    return list.filter((e) => e.state !== "suspended");
+  }
+
+  /** Plugins registered for `event`, in the order dispatch visits them. */
+  subscribers(event: string): string[] {
+    return (this.#subscribers.get(event) ?? []).map((e) => e.name);
+  }
+
+  /**
+   * Wait for the instance and check the call is allowed. A call that arrives
+   * while the plugin restarts after a fault waits for the restart (its
+   * backoff, the instantiation and init, which `limits.initDeadlineMs`
+   * bounds), and gets the restart's error if that fails.
+   */
+  async #ready(entry: Entry, event: string): Promise<EngineInstance> {
+    while (entry.restarting) await entry.restarting;
+    if (entry.state !== "active" || !entry.instance) throw notRunning(entry);
+    if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
+    return entry.instance;
+  }
+
+  /**
+   * Calls into one instance never overlap, whatever the engine. An `ordered`
+   * instance (a worker) queues them itself, so they are issued at once and
+   * pipeline; the others wait for the previous call here.
+   */
+  #serial<T>(entry: Entry, instance: EngineInstance, call: () => Promise<T>, delivery: Delivery = HOST_ORIGIN): Promise<T> {
+    // The call's emits and sends continue `delivery`'s chain. It is ambient while the call is issued (engines that run
+    // it then, or note it per call), and held on the entry while it runs (engines that run one call at a time and
+    // answer its host calls later).
+    const start = () => {
+      if (instance.ordered) entry.inFlight.push(delivery);
+      else entry.callDelivery = delivery;
+      return withDelivery(delivery, call);
+    };
+    const done = () => {
+      if (instance.ordered) entry.inFlight.splice(entry.inFlight.indexOf(delivery), 1);
+      else if (entry.callDelivery === delivery) entry.callDelivery = undefined;
+    };
+    const run = instance.ordered ? start() : entry.queue.then(start, start);
+    entry.queue = run.then(done, done);
+    return run;
+  }
+
+  /**
+   * @internal Classify a failed call: faults are recorded and trigger recovery,
+   * once per instance (calls already queued on a faulted instance fail with
+   * the same fault, which must not discard its replacement).
+   */
+  _callFailed(entry: Entry, instance: EngineInstance, err: unknown): PlughostError {
+    const error = asPlughostError(err, entry.name);
+    entry.metrics.errors++;
+    if (isInstanceFault(error) && instance === entry.instance) this.#onFault(entry, error);
+    return error;
+  }
+
+  #onFault(entry: Entry, error: InstanceFault): void {
+    entry.metrics.faults++;
+    const kind = faultKind(error);
+    if (kind === "crash") entry.metrics.crashes++;
+    this.emit("fault", { plugin: entry.name, error });
+    const broken = entry.instance;
+    bankFuel(entry);
+    entry.instance = undefined;
+    void broken?.dispose().catch((err: unknown) => logCleanupFailure(entry, err));
+    // Counted once: an engine that stopped the instance (e.g. between calls) already recorded the violation.
+    const reported = broken !== undefined && this.#stopReported.get(broken)?.reported === true;
+    const unmounting = !reported && this.recordViolation(entry.name, kind, error.message);
+    if (unmounting || entry.stopping || entry.state !== "active") return;
+    const policy = this.#recovery;
+    if (policy.strategy === "disable" || (policy.strategy === "restart" && entry.restartCount >= policy.maxRetries)) {
+      entry.lifecycle.to("error");
+      entry.logger.error({ code: error.code }, `disabled after fault: ${error.message}`);
+      return;
+    }
+    entry.restarting = this.#restart(entry, policy).finally(() => {
+      entry.restarting = undefined;
+    });
+    entry.restarting.catch(() => undefined);
+  }
+
+  /** Discard the faulted instance and re-instantiate: the plugin's state is lost, as documented. */
+  async #restart(entry: Entry, policy: RecoveryPolicy): Promise<void> {
+    const n = entry.restartCount;
+    if (policy.strategy === "restart") entry.restartCount++;
+    const delay = policy.backoff === "linear" ? policy.baseDelayMs * (n + 1) : policy.baseDelayMs * 2 ** n;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    entry.lifecycle.to("error");
+    entry.lifecycle.to("loading");
+    // The subscriptions keep their place while the instance is re-created (a dispatch meanwhile waits for it);
+    // those its init does not register again are dropped afterwards. A plugin whose restart fails keeps them,
+    // disabled, as one that used up its retries does: dispatches report it until it is unloaded.
+    entry.callbacks.clear();
+    try {
+      entry.instance = await this.#instantiate(entry);
+      entry.lifecycle.to("loaded");
+      await this.#init(entry);
+    } catch (err) {
+      entry.logger.error({ err }, "restart failed; the plugin is disabled");
+      if (entry.state !== "error") entry.lifecycle.to("error");
+      throw err;
+    }
+    this.#unsubscribeStale(entry);
+    entry.metrics.restarts++;
+    this.emit("restarted", { plugin: entry.name, restarts: entry.metrics.restarts });
+  }
+
+  // ── subscriptions and messaging ────────────────────────────────────────
+
+  #subscribe(entry: Entry, event: string): void {
+    if (entry.quiet) return; // a staged reload subscribes at the swap
+    const list = this.#subscribers.get(event) ?? [];
+    if (!list.includes(entry)) list.push(entry);
+    // Highest priority first; ties keep registration order (sort is stable).
+    list.sort((a, b) => hookPriority(b, event) - hookPriority(a, event));
+    this.#subscribers.set(event, list);
+  }
+
+  /** Drop `entry` from the events it no longer has a callback for. */
+  #unsubscribeStale(entry: Entry): void {
+    for (const [event, list] of this.#subscribers) {
+      const i = entry.callbacks.has(event) ? -1 : list.indexOf(entry);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.#subscribers.delete(event);
+    }
+  }
+
+  #unsubscribeAll(entry: Entry): void {
+    for (const [event, list] of this.#subscribers) {
+      const i = list.indexOf(entry);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.#subscribers.delete(event);
+    }
+  }
+
+  #emitFrom(from: Entry, event: string, data: Uint8Array): MessageOutcome<number> {
+    const targets = (this.#subscribers.get(event) ?? []).filter((e) => e !== from && (e.state === "active" || e.restarting !== undefined));
+    if (targets.length === 0) return { ok: true, value: 0 };
+    const admitted = this.#admit(from, targets, data.length, `emit("${event}")`);
+    if (!admitted.ok) return admitted;
+    this.#deliver(from, targets, event, data, admitted.value);
+    return { ok: true, value: targets.length };
+  }
+
+  #sendFrom(from: Entry, target: string, event: string, data: Uint8Array): MessageOutcome<undefined> {
+    const t = this.#entries.get(target);
+    if (!t || (t.state !== "active" && !t.restarting) || t === from) return { ok: false, error: "unknown-target" };
+    const admitted = this.#admit(from, [t], data.length, `send("${target}", "${event}")`);
+    if (!admitted.ok) return admitted;
+    this.#deliver(from, [t], event, data, admitted.value);
+    return { ok: true, value: undefined };
+  }
+
+  /**
+   * Whether `from` may queue `bytes` for `targets` now. Past the chain's hop
+   * limit or message budget the message is refused (`denied`), recorded as a
+   * violation once per chain: plugins answering or re-emitting each other's
+   * events would loop or storm forever. Past the pending message count or the
+   * sender's or a receiver's pending bytes it is `queue-full`.
+   */
+  #admit(from: Entry, targets: readonly Entry[], bytes: number, what: string): MessageOutcome<Delivery> {
+    const o = this.#hostCallOptions;
+    const within = currentDelivery() ?? from.callDelivery ?? deepest(from.inFlight);
+    const hop = within.hop + 1;
+    const chain: MessageChain = within.chain ?? { messages: 0, reported: false };
+    let why: string | undefined;
+    if (hop > o.maxMessageHops) {
+      why = `the message chain would reach hop ${hop}, over the limit of ${o.maxMessageHops} (hostCalls.maxMessageHops): plugins answering each other's events loop`;
+    } else if (chain.messages + targets.length > o.maxChainMessages) {
+      why = `over ${o.maxChainMessages} messages descend from one message (hostCalls.maxChainMessages): plugins re-emitting each other's events storm`;
+    }
+    if (why) {
+      if (!chain.reported) {
+        chain.reported = true;
+        this.recordViolation(from.name, "capability", `${what} denied: ${why}`);
+      }
+      return { ok: false, error: "denied" };
+    }
+    if (from.pendingBytesOut + bytes > o.maxPendingBytesPerSender) return { ok: false, error: "queue-full" };
+    if (targets.some((t) => t.pendingMessages >= MAX_PENDING_MESSAGES || t.pendingBytesIn + bytes > o.maxPendingBytesPerReceiver)) {
+      return { ok: false, error: "queue-full" };
+    }
+    chain.messages += targets.length;
+    return { ok: true, value: { hop, chain } };
+  }
+
+  /**
+   * Messages are delivered after the sender's call returns, so no instance is
+   * ever re-entered. Their bytes count against the sender (once) and each
+   * receiver until the delivery's call settles or the message is dropped.
+   */
+  #deliver(from: Entry, targets: readonly Entry[], event: string, data: Uint8Array, delivery: Delivery): void {
+    const bytes = data.length;
+    let left = targets.length;
+    from.pendingBytesOut += bytes;
+    const release = (to: Entry) => {
+      to.pendingBytesIn -= bytes;
+      if (--left === 0) from.pendingBytesOut -= bytes;
+    };
+    for (const to of targets) {
+      from.metrics.messagesSent++;
+      to.pendingMessages++;
+      to.pendingBytesIn += bytes;
+      setImmediate(() => {
+        to.pendingMessages--;
+        // A receiver that is restarting gets the message once it is back (the call waits for it).
+        if (!to.restarting && (to.state !== "active" || !to.callbacks.has(event))) {
+          release(to);
+          return;
+        }
+        to.metrics.messagesReceived++;
+        this.#invokeIn(to.name, event, data, delivery)
+          .catch((err: unknown) => to.logger.warn({ err, from: from.name, event }, "message delivery failed"))
+          .finally(() => release(to));
+      });
+    }
+  }
+}
+
+/** `work`, or, when it is not settled after `ms`, the error `onTimeout` makes (it runs once, and should stop the work). */
+function withDeadline<T>(work: Promise<T>, ms: number | undefined, onTimeout: () => Promise<PlughostError>): Promise<T> {
+  if (ms === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      if (settled) return;
+      settled = true;
+      work.catch(() => undefined); // it rejects once stopped; the caller gets the timeout's error
+      onTimeout().then(reject, reject);
+    }, Math.min(ms, MAX_TIMER_MS));
+    work.then(
+      (v) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Wait for `work`, but no longer than `ms` (a dispose that hangs must not hang the registry). */
+function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, Math.min(ms, MAX_TIMER_MS));
+    void work.finally(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** The delivery with the highest hop (the host's own calls when there is none). */
+function deepest(deliveries: readonly Delivery[]): Delivery {
+  let out = HOST_ORIGIN;
+  for (const d of deliveries) if (d.hop > out.hop) out = d;
+  return out;
+}
+
+/** Wait for `work` (rethrowing its error) for at most `ms`; false when it had not settled by then. */
+function finishes(work: Promise<unknown>, ms: number | undefined): Promise<boolean> {
+  if (ms === undefined) return work.then(() => true);
+  return new Promise<boolean>((resolve, reject) => {
+    const timer = setTimeout(() => resolve(false), Math.min(ms, MAX_TIMER_MS));
+    work.then(
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
+function hookPriority(entry: Entry, event: string): number {
+  return entry.manifest.hooks.find((h) => h.event === event)?.priority ?? 100;
+}
+
+function checkEventName(event: string): void {
+  const problem = eventNameProblem(event);
+  if (problem) throw new InvalidCallbackName(event, problem);
+}
+
+function faultKind(error: InstanceFault): ViolationKind {
+  switch (error.code) {
+    case "E_FUEL_EXHAUSTED":
+      return "fuel";
+    case "E_DEADLINE_EXCEEDED":
+    case "E_CPU_BUDGET": // CPU time used between calls: a time limit too
+      return "deadline";
+    case "E_MEMORY_LIMIT":
+      return "memory";
+    case "E_PLUGIN_CRASHED":
+      return "crash";
+    default:
+      return "trap";
+  }
+}
+
+function asPlughostError(err: unknown, plugin: string): PlughostError {
+  if (err instanceof PlughostError) return err;
+  return new InvocationFailed("?", -1, err instanceof Error ? err.message : String(err), { plugin, cause: err });
+}
+

@@ -1,0 +1,64 @@
+/**
+ * Per-plugin violation tracking (seed 002): each limit breach and denied
+ * capability is recorded; past a threshold the plugin is unloaded according
+ * to its unmount behaviour.
+ */
+import type { ViolationKind } from "../engines/engine.js";
+
+export interface UnmountBehavior {
+  /** Unload the plugin automatically once the threshold is reached. */
+  autoUnmount: boolean;
+  /** Log each violation at warn level. */
+  logViolations: boolean;
+}
+
+export interface Violation {
+  kind: ViolationKind;
+  detail: string;
+  at: number;
+}
+
+export const DEFAULT_VIOLATION_THRESHOLD = 10;
+export const DEFAULT_UNMOUNT_BEHAVIOR: UnmountBehavior = { autoUnmount: true, logViolations: true };
+const KEEP_RECENT = 32;
+
+export class ViolationTracker {
+  #count = 0;
+  #byKind = new Map<ViolationKind, number>();
+  #recent: Violation[] = [];
+  threshold: number;
+  behavior: UnmountBehavior;
+
+  constructor(threshold = DEFAULT_VIOLATION_THRESHOLD, behavior: UnmountBehavior = DEFAULT_UNMOUNT_BEHAVIOR) {
+    this.threshold = threshold;
+    this.behavior = { ...behavior };
+  }
+
+  /** Record one violation; true when the plugin should now be unmounted. */
+  record(kind: ViolationKind, detail: string): boolean {
+    this.#count++;
+    this.#byKind.set(kind, (this.#byKind.get(kind) ?? 0) + 1);
+    this.#recent.push({ kind, detail, at: Date.now() });
+    if (this.#recent.length > KEEP_RECENT) this.#recent.shift();
+    return this.behavior.autoUnmount && this.#count >= this.threshold;
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  countOf(kind: ViolationKind): number {
+    return this.#byKind.get(kind) ?? 0;
+  }
+
+  /** The most recent violations, oldest first (at most 32 are kept). */
+  get recent(): readonly Violation[] {
+    return this.#recent;
+  }
+
+  reset(): void {
+    this.#count = 0;
+    this.#byKind.clear();
+    this.#recent = [];
+  }
+}
