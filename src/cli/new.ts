@@ -1,0 +1,40 @@
+/** plughost new: scaffold a plugin from templates/<lang>. */
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { packageRoot, packageVersion, usageError, type Command } from "./shared.js";
+
+export const newCommand: Command = {
+  summary: "scaffold a plugin from a template (c, js, rust, go)",
+  usage: "plughost new <c|js|rust|go> <name> [--dir path]",
+  options: { dir: { type: "string" } },
+  async run(values, positionals) {
+    const [lang, name] = positionals;
+    if (!lang || !name) throw usageError("new needs a language and a name");
+    if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(name)) throw usageError(`"${name}" is not a valid plugin name (lowercase letters, digits, . _ -)`);
+    const template = path.join(packageRoot, "templates", lang);
+    if (!existsSync(template)) throw usageError(`no template for "${lang}"; available: ${readdirSync(path.join(packageRoot, "templates")).join(", ")}`);
+    const dest = path.resolve((values.dir as string | undefined) ?? name);
+    if (existsSync(dest) && readdirSync(dest).length) throw usageError(`${dest} exists and is not empty`);
+    // Nothing absolute is written: test.mjs and tsconfig.json name the package ("plughost"), and the
+    // Rust crate / Go module are found by a path relative to the plugin (into node_modules/plughost
+    // when the plugin lives in a project that installs plughost).
+    const sdk = path.relative(dest, path.join(packageRoot, "guest-sdks", lang)).split(path.sep).join("/");
+    copyTemplate(template, dest, { name, version: packageVersion(), sdk });
+    const rel = path.relative(process.cwd(), dest) || ".";
+    console.log(`created ${dest}\nnext: plughost build ${rel} && node ${path.join(rel, "test.mjs")}`);
+    if (!/^(\.\.\/)*node_modules\/plughost\//.test(sdk)) {
+      console.log(`note: test.mjs imports "plughost"; install it where the plugin can resolve it (npm install --save-dev plughost)`);
+    }
+    return 0;
+  },
+};
+
+function copyTemplate(from: string, to: string, vars: Record<string, string>): void {
+  mkdirSync(to, { recursive: true });
+  for (const entry of readdirSync(from)) {
+    const src = path.join(from, entry);
+    const dst = path.join(to, entry.replace(/\{\{(\w+)\}\}/g, (_, k: string) => vars[k] ?? _));
+    if (statSync(src).isDirectory()) copyTemplate(src, dst, vars);
+    else writeFileSync(dst, readFileSync(src, "utf8").replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] ?? m));
+  }
+}

@@ -1,0 +1,153 @@
+/** plughost run: load plugins, dispatch events and hooks, print the results, tear down (or --watch and reload). */
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { pino, destination } from "pino";
+import { PlughostError } from "../contract/errors.js";
+import { HOST_CONFIG_FILES, loadHostConfig, registryOptionsFrom } from "../runtime/host-config.js";
+import { HotReloader } from "../runtime/hot-reload.js";
+import { loadManifest, type Manifest } from "../plugin/manifest.js";
+import { PluginRegistry, type PluginHandle, type RegistryOptions } from "../runtime/registry.js";
+import { resolveLoadOrder } from "../plugin/resolve.js";
+import { describe, grantHint, jsonOption, usageError, type Command } from "./shared.js";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export const runCommand: Command = {
+  summary: "load plugins, dispatch events, print the results, tear down",
+  usage: `plughost run <dir|manifest>... [--event name[=data]]... [--hook name[=data]]... [--grant cap]... [--config file] [--watch] [--strict] [--json]
+A plugin that fails to load is reported and the others run (exit status 1); --strict stops at the first one.
+--watch keeps running after the events, reloading a plugin when its manifest or entry file changes (until SIGINT/SIGTERM).
+Events come from --event/--hook, or (when none are given and stdin is not a TTY) from JSON lines on stdin:
+  {"event": "greet", "data": "world"}   or   {"hook": "transform", "data": "abc"}`,
+  options: {
+    event: { type: "string", multiple: true },
+    hook: { type: "string", multiple: true },
+    grant: { type: "string", multiple: true },
+    config: { type: "string" },
+    engine: { type: "string" },
+    watch: { type: "boolean" },
+    strict: { type: "boolean" },
+    ...jsonOption,
+  },
+  async run(values, positionals) {
+    const options = await readHostConfig(values.config as string | undefined);
+    if (positionals.length === 0 && !options.pluginDirs?.length) throw usageError("run needs at least one plugin directory or manifest (or pluginDirs in the host config)");
+    const extra = (values.grant as string[] | undefined) ?? [];
+    const base = options.grants ?? [];
+    const grants = Array.isArray(base) ? [...(base as string[]), ...extra] : { ...base, "*": [...((base as Record<string, readonly string[]>)["*"] ?? []), ...extra] };
+    const registry = new PluginRegistry({
+      // Plugin logs go to stderr, so stdout carries only results.
+      logger: pino({ name: "plughost", level: process.env.PLUGHOST_LOG_LEVEL ?? options.logLevel ?? "info" }, destination(2)),
+      ...options,
+      grants,
+      ...(values.engine ? { engine: values.engine as "v8" | "wasmtime" } : {}),
+    });
+    const out: unknown[] = [];
+    const print = (record: Record<string, unknown>, text: string) => (values.json ? console.log(JSON.stringify(record)) : console.log(text));
+    let failures = 0;
+    let reloader: HotReloader | undefined;
+    try {
+      // pluginDirs: every plugin found there when none is named; a name that is not a path is looked up there.
+      const found = options.pluginDirs?.length ? await registry.discoverPluginDirs() : [];
+      const inDirs = (p: string) => (existsSync(p) ? undefined : found.find((i) => i.name === p)?.manifestPath);
+      const targets = positionals.length ? positionals.map((p) => inDirs(p) ?? path.resolve(p)) : found.map((i) => i.manifestPath);
+      let handles: PluginHandle[];
+      if (values.strict) handles = await registry.loadAll(targets);
+      else {
+        // One plugin that fails to load is reported; the others still run.
+        handles = [];
+        const failed = (target: string, err: unknown) => {
+          failures++;
+          const code = err instanceof PlughostError ? err.code : "E_LOAD_FAILED";
+          const message = `${err instanceof Error ? err.message : String(err)}${grantHint(err)}`;
+          if (values.json) console.log(JSON.stringify({ loadFailed: target, error: code, message }));
+          else console.error(`failed to load ${target}: ${code} ${message}`);
+        };
+        const manifests: Manifest[] = [];
+        for (const t of targets) {
+          try {
+            manifests.push(await loadManifest(t, { configSchema: "defer" }));
+          } catch (err) {
+            failed(t, err);
+          }
+        }
+        let ordered: Manifest[];
+        try {
+          ordered = resolveLoadOrder(manifests);
+        } catch {
+          ordered = manifests; // each load reports its own unresolved dependency
+        }
+        for (const m of ordered) {
+          try {
+            handles.push(await registry.load(m.file));
+          } catch (err) {
+            failed(m.file, err);
+          }
+        }
+      }
+      for (const h of handles) print({ loaded: h.name, version: h.version, callbacks: h.callbacks }, `loaded ${h.name}@${h.version} [${h.callbacks.join(", ")}]`);
+      if (values.watch) {
+        reloader = new HotReloader(registry);
+        reloader.on("reloaded", (e) => print({ reloaded: e.plugin, from: e.from, to: e.to }, `reloaded ${e.plugin} ${e.from} -> ${e.to}`));
+        reloader.on("reload-failed", (e) =>
+          print({ reloadFailed: e.plugin, error: e.error.code, message: e.error.message }, `reload of ${e.plugin} failed (kept the running version): ${e.error.code} ${e.error.message}`),
+        );
+        await reloader.watch(handles.map((h) => path.dirname(h.manifest.file)));
+        print({ watching: handles.map((h) => h.name) }, `watching ${handles.map((h) => h.name).join(", ")} (Ctrl-C to stop)`);
+      }
+      const requests: { kind: "event" | "hook"; name: string; data: Uint8Array }[] = [];
+      for (const e of (values.event as string[] | undefined) ?? []) requests.push({ kind: "event", ...splitEvent(e) });
+      for (const e of (values.hook as string[] | undefined) ?? []) requests.push({ kind: "hook", ...splitEvent(e) });
+      const handle = async (r: (typeof requests)[number]) => {
+        if (r.kind === "event") {
+          for (const res of await registry.dispatch(r.name, r.data)) {
+            if (res.error) failures++;
+            print(
+              { event: r.name, plugin: res.plugin, ...(res.error ? { error: res.error.code, message: res.error.message } : { status: res.status }) },
+              `${r.name} -> ${res.plugin}: ${res.error ? `${res.error.code} ${res.error.message}` : `status ${res.status}`}`,
+            );
+          }
+        } else {
+          const res = await registry.runHook(r.name, r.data);
+          if (!res.ok || res.errors.length) failures++;
+          print(
+            { hook: r.name, ok: res.ok, data: dec.decode(res.data), status: res.status, stoppedBy: res.stoppedBy, errors: res.errors.map((e) => e.error.code) },
+            `${r.name} => ${res.ok ? JSON.stringify(dec.decode(res.data)) : `err ${res.status} from ${res.stoppedBy}`}`,
+          );
+        }
+      };
+      for (const r of requests) await handle(r);
+      if (requests.length === 0 && !process.stdin.isTTY) {
+        for await (const line of createInterface({ input: process.stdin })) {
+          if (!line.trim()) continue;
+          const msg = JSON.parse(line) as { event?: string; hook?: string; data?: string };
+          const kind = msg.hook ? "hook" : "event";
+          await handle({ kind, name: (msg.hook ?? msg.event)!, data: enc.encode(msg.data ?? "") });
+        }
+      }
+      if (reloader) await new Promise<void>((resolve) => process.once("SIGINT", resolve).once("SIGTERM", resolve));
+    } finally {
+      await reloader?.close();
+      await registry.unloadAll().catch((err: unknown) => {
+        failures++;
+        console.error(describe(err));
+      });
+    }
+    void out;
+    return failures ? 1 : 0;
+  },
+};
+
+function splitEvent(spec: string): { name: string; data: Uint8Array } {
+  const i = spec.indexOf("=");
+  return i < 0 ? { name: spec, data: new Uint8Array(0) } : { name: spec.slice(0, i), data: enc.encode(spec.slice(i + 1)) };
+}
+
+/** plughost.config.{json,toml} (given, or found in the working directory) as registry options. */
+async function readHostConfig(file: string | undefined): Promise<RegistryOptions> {
+  const candidate = file ?? HOST_CONFIG_FILES.find((f) => existsSync(f));
+  if (!candidate) return {};
+  return registryOptionsFrom(await loadHostConfig(path.resolve(candidate)));
+}
