@@ -21,6 +21,10 @@ import { bytes, fixture, recordingHost, request, until, type RecordingHost } fro
 const SECRET = "/tmp/plughost-intruder-secret"; // the path intruder.c's constructor tries
 const NOBODY = 65534;
 const isRoot = process.getuid?.() === 0;
+/** The ordinary-user cases switch uids, which needs root (the set-up, CI and these machines run as root). */
+function needsRoot(): void {
+  expect(isRoot, "this case drops to uid nobody or maps uids, which needs the suite to run as root").toBe(true);
+}
 
 const live: EngineInstance[] = [];
 afterEach(async () => {
@@ -68,9 +72,24 @@ const gone = (pid: number) => () => {
  * the host is not root: a wrapper that drops to that user and execs the helper.
  */
 function asOrdinaryUser(): Engine {
+  // The checkout may sit below a directory only root can enter (a CI clone in
+  // a 0700 temp dir): the helper and the libraries it opens go where that user
+  // can reach them.
+  chmodSync(tmp, 0o755);
+  const helper = path.join(tmp, "sandbox-helper");
+  copyFileSync(HELPER_PATH, helper);
+  chmodSync(helper, 0o755);
   const wrapper = path.join(tmp, "helper-as-nobody.sh");
-  writeFileSync(wrapper, `#!/bin/sh\nexec setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups ${HELPER_PATH} "$@"\n`, { mode: 0o755 });
+  writeFileSync(wrapper, `#!/bin/sh\nexec setpriv --reuid=${NOBODY} --regid=${NOBODY} --clear-groups ${helper} "$@"\n`, { mode: 0o755 });
   return createNativeEngine({ sandbox: { helperPath: wrapper } });
+}
+
+/** A copy of fixture `name` that an ordinary user can read, as the entry of a load request. */
+function reachable(name: string): Partial<LoadRequest> {
+  const file = path.join(tmp, `${name}-reachable.so`);
+  copyFileSync(fixture(name), file);
+  chmodSync(file, 0o644);
+  return { entryPath: file };
 }
 
 describe("the filesystem is gone before the library is mapped", () => {
@@ -85,10 +104,11 @@ describe("the filesystem is gone before the library is mapped", () => {
     await neighbourStillWorks();
   });
 
-  it.runIf(isRoot)("the same holds when the host is an ordinary user and the 0600 file is that user's own", async () => {
+  it("the same holds when the host is an ordinary user and the 0600 file is that user's own", async () => {
+    needsRoot();
     chownSync(SECRET, NOBODY, NOBODY);
     try {
-      const { inst, host } = await start("intruder", {}, asOrdinaryUser());
+      const { inst, host } = await start("intruder", reachable("intruder"), asOrdinaryUser());
       expect(inst.info.measures).toEqual(
         expect.arrayContaining(["user-namespace", "mount-namespace", "private-root", "dropped-privileges", "seccomp", "violation-supervisor"]),
       );
@@ -136,7 +156,8 @@ describe("the filesystem is gone before the library is mapped", () => {
     await neighbourStillWorks();
   });
 
-  it.runIf(isRoot)("a helper that cannot stop being root (a user namespace mapping only root) refuses to load: ContextCreationFailed", async () => {
+  it("a helper that cannot stop being root (a user namespace mapping only root) refuses to load: ContextCreationFailed", async () => {
+    needsRoot();
     const wrapper = path.join(tmp, "helper-root-only.sh");
     writeFileSync(wrapper, `#!/bin/sh\nexec unshare --user --map-root-user ${HELPER_PATH} "$@"\n`, { mode: 0o755 });
     const engine = createNativeEngine({ sandbox: { helperPath: wrapper } });
@@ -257,13 +278,14 @@ describe("each plugin has its own budget", () => {
     await neighbourStillWorks();
   });
 
-  it.runIf(isRoot)("as an ordinary user, helpers of the same uid each have their own thread budget (a user namespace each)", async () => {
+  it("as an ordinary user, helpers of the same uid each have their own thread budget (a user namespace each)", async () => {
+    needsRoot();
     const engine = asOrdinaryUser();
-    const { inst } = await start("intruder", {}, engine);
+    const { inst } = await start("intruder", reachable("intruder"), engine);
     const made = await inst.onEvent("threads", bytes("300"));
     expect(made).toBeGreaterThan(200);
     expect(made).toBeLessThan(300);
-    const other = await start("basic", {}, engine);
+    const other = await start("basic", reachable("basic"), engine);
     expect(await other.inst.onEvent("thread-log", bytes(""))).toBe(0);
     await neighbourStillWorks();
   });
