@@ -18,11 +18,6 @@ const MAX_TARBALL_BYTES = 2_000_000; // issue 13's goal for the main tarball
 const INTENDED_BINARIES: string[] = [];
 /** Test data and build or cache output, wherever it sits in the package. */
 const NOT_SHIPPED = [/^test\//, /(^|\/)testdata\//, /(^|\/)fixtures\//, /_test\.go$/, /\.(wasm|so|node|o|tsbuildinfo)$/, /(^|\/)(target|\.cache|node_modules|out)\//];
-/**
- * npm never packs a file named .gitignore, whatever `files` says, so the templates' .gitignore files do not
- * reach the installed package (reported; `plughost new` would have to ship them under another name).
- */
-const NPM_NEVER_PACKS = /(^|\/)\.gitignore$/;
 /** Test files that are template content: a scaffolded plugin's own tests. */
 const TEMPLATE_TESTS = /^templates\/[^/]+\/(test\.mjs|main_test\.go)$/;
 
@@ -57,7 +52,7 @@ describe("the main package's contents (npm pack --dry-run)", () => {
     // Every tracked source of the SDKs, templates, WIT and schemas, less the test data excluded above.
     const tracked = spawnSync("git", ["ls-files", "guest-sdks", "templates", "wit", "schema", "host-bindings"], { cwd: root, encoding: "utf8" }).stdout.trim().split("\n");
     expect(tracked.length).toBeGreaterThan(40);
-    const missing = tracked.filter((p) => !shipped.has(p) && !NPM_NEVER_PACKS.test(p) && (TEMPLATE_TESTS.test(p) || !NOT_SHIPPED.some((re) => re.test(p))));
+    const missing = tracked.filter((p) => !shipped.has(p) && (TEMPLATE_TESTS.test(p) || !NOT_SHIPPED.some((re) => re.test(p))));
     expect(missing).toEqual([]);
     for (const lang of ["c", "js", "rust", "go"]) {
       expect(shipped).toContain(`templates/${lang}/plugin.toml`);

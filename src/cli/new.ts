@@ -33,7 +33,9 @@ function copyTemplate(from: string, to: string, vars: Record<string, string>): v
   mkdirSync(to, { recursive: true });
   for (const entry of readdirSync(from)) {
     const src = path.join(from, entry);
-    const dst = path.join(to, entry.replace(/\{\{(\w+)\}\}/g, (_, k: string) => vars[k] ?? _));
+    // npm never packs a file named .gitignore, so templates ship it as `gitignore`.
+    const name = entry === "gitignore" ? ".gitignore" : entry;
+    const dst = path.join(to, name.replace(/\{\{(\w+)\}\}/g, (_, k: string) => vars[k] ?? _));
     if (statSync(src).isDirectory()) copyTemplate(src, dst, vars);
     else writeFileSync(dst, readFileSync(src, "utf8").replace(/\{\{(\w+)\}\}/g, (m, k: string) => vars[k] ?? m));
   }
