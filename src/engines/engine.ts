@@ -31,7 +31,7 @@ export interface HostCalls {
 
 /** Per-plugin limits, after the host's policy has been applied to the manifest's request. */
 export interface Limits {
-  /** Fuel budget per call, in DESIGN.md units (≈ Wasm instructions). Undefined: unmetered. */
+  /** Fuel budget per call, in plughost fuel units (≈ Wasm instructions executed; docs/fuel-and-memory.md). Undefined: unmetered. */
   fuel?: number;
   /** Fuel budget for the plugin's whole lifetime. */
   fuelLifetime?: number;
