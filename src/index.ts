@@ -9,6 +9,26 @@
  */
 export { PluginRegistry, PluginHandle, DEFAULT_RECOVERY, DEFAULT_LIMITS } from "./runtime/registry.js";
 export { HotReloader } from "./runtime/hot-reload.js";
+/**
+ * The call pipeline. `registry.use(interceptor)` wraps every invoke, hook,
+ * dispatch step, message delivery and host call (onion order); each call's
+ * `CallContext` carries its plugin, event, kind, callId, parentCallId,
+ * deadline and the caller's `hostContext`. See docs/pipeline.md.
+ *
+ * @example
+ *   registry.use(async (ctx, next) => {
+ *     const t0 = performance.now();
+ *     try {
+ *       return await next();
+ *     } finally {
+ *       console.log(ctx.kind, ctx.plugin, ctx.event, ctx.callId, performance.now() - t0);
+ *     }
+ *   });
+ *   await registry.dispatch("greet", data, { hostContext: { requestId: "r1" } });
+ *   // in a host call: registry.currentCall()?.hostContext → { requestId: "r1" }
+ */
+export { currentCall } from "./runtime/calls.js";
+export type { CallContext, CallKind, CallOptions, Interceptor } from "./runtime/calls.js";
 export type { HotReloadOptions, HotReloadEvents } from "./runtime/hot-reload.js";
 export type { RegistryOptions, RecoveryPolicy, PluginInfo, DispatchResult, HookChainResult, RegistryEvents } from "./runtime/registry.js";
 export * from "./contract/errors.js";

@@ -220,6 +220,21 @@ export class ReentrancyError extends PlughostError {
   }
 }
 
+/**
+ * An interceptor (`registry.use`) threw, returned a value of the wrong shape
+ * for the call, or could not run where the call must finish synchronously.
+ * Only that call fails; the plugin is not faulted.
+ */
+export class InterceptorFailed extends PlughostError {
+  readonly event: string;
+  readonly kind: string;
+  constructor(event: string, kind: string, reason: string, details: ErrorDetails = {}) {
+    super("E_INTERCEPTOR_FAILED", `interceptor failed on ${kind} "${event}": ${reason}; fix or remove the interceptor passed to registry.use()`, details);
+    this.event = event;
+    this.kind = kind;
+  }
+}
+
 // ── limits and faults (the instance is discarded after each) ────────────────
 
 /** Base of the errors after which the instance is discarded and re-instantiated. */

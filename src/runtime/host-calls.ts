@@ -8,6 +8,7 @@ import type { HostCalls, LogLevel, MessageOutcome, RegisterOutcome } from "../en
 import type { EventPolicy } from "../plugin/capabilities.js";
 import { eventNameProblem } from "../contract/event-names.js";
 import { DEFAULT_EVENT_POLICY, eventAllowed } from "./policy.js";
+import { currentCall } from "./calls.js";
 import type { PluginMetrics } from "./metrics.js";
 
 export interface HostCallOptions {
@@ -87,6 +88,12 @@ export interface HostCallTarget {
   emit(eventName: string, data: Uint8Array): MessageOutcome<number>;
   send(target: string, eventName: string, data: Uint8Array): MessageOutcome<undefined>;
   onDenied(capability: string, detail: string): void;
+  /**
+   * Runs each host call (its name, e.g. "log", and the call itself): the
+   * registry passes its call pipeline here, so interceptors and
+   * `currentCall()` see host calls. Absent: the host calls run directly.
+   */
+  intercept?<T>(hostCall: string, run: () => T): T;
 }
 
 
@@ -117,7 +124,7 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
     return false;
   };
 
-  return {
+  const calls: BoundedHostCalls = {
     bounds: boundsOf(options),
 
     log(level: LogLevel, message: string): void {
@@ -128,7 +135,10 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
       }
       metrics.logs++;
       const text = message.length > options.maxLogMessage ? `${message.slice(0, options.maxLogMessage)}…[truncated]` : message;
-      logger[level](text);
+      // The call in progress, when it has a context (calls.ts): its id ties the line to the call.
+      const call = currentCall();
+      if (call) logger[level]({ callId: call.callId }, text);
+      else logger[level](text);
     },
 
     logsDropped(count: number): void {
@@ -177,5 +187,17 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
       const config = target.config();
       return Object.prototype.hasOwnProperty.call(config, key) ? JSON.stringify(config[key]) : undefined;
     },
+  };
+  const x = target.intercept?.bind(target);
+  if (!x) return calls;
+  return {
+    bounds: calls.bounds,
+    log: (level, message) => x("log", () => calls.log(level, message)),
+    logsDropped: (count) => x("logs-dropped", () => calls.logsDropped!(count)),
+    registerCallback: (eventName) => x("register-callback", () => calls.registerCallback(eventName)),
+    emit: (eventName, data) => x("emit", () => calls.emit(eventName, data)),
+    send: (to, eventName, data) => x("send", () => calls.send(to, eventName, data)),
+    getConfig: () => x("get-config", () => calls.getConfig()),
+    getConfigValue: (key) => x("get-config-value", () => calls.getConfigValue(key)),
   };
 }

@@ -12,6 +12,7 @@
  * that run the guest synchronously see it in their host calls, and an engine
  * that answers host calls later (a worker) snapshots it per call.
  */
+import type { CallContext } from "./calls.js";
 
 /** The messages that descend from one message emitted at hop 0. */
 export interface MessageChain {
@@ -25,6 +26,10 @@ export interface Delivery {
   readonly hop: number;
   /** Undefined for host calls (hop 0): their messages each start a chain. */
   readonly chain: MessageChain | undefined;
+  /** The context of the call running as this delivery (calls.ts), when it has one: host calls made during it find it here. */
+  readonly call?: CallContext;
+  /** For a message: the context of the call that emitted it, the parent of its delivery's call. */
+  readonly parent?: CallContext;
 }
 
 /** A call the host made. */

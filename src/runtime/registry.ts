@@ -11,6 +11,7 @@ import path from "node:path";
 import {
   DeadlineExceeded,
   InitializationFailed,
+  InterceptorFailed,
   InvalidCallbackName,
   InvocationFailed,
   isInstanceFault,
@@ -37,6 +38,7 @@ import { getEngine } from "../engines/index.js";
 import { eventNameProblem } from "../contract/event-names.js";
 import { createHostCalls, DEFAULT_HOST_CALL_OPTIONS, type HostCallOptions } from "./host-calls.js";
 import { currentDelivery, HOST_ORIGIN, withDelivery, type Delivery, type MessageChain } from "./message-chain.js";
+import { CallPipeline, currentCall, withCall, type CallContext, type CallKind, type CallOptions, type Interceptor } from "./calls.js";
 import { Lifecycle, type PluginState } from "./lifecycle.js";
 import { createLogger, type Logger } from "./logger.js";
 import { checkConfigSchema, loadManifest, MANIFEST_FILES, type Manifest } from "../plugin/manifest.js";
@@ -255,17 +257,20 @@ export class PluginHandle {
     return liveMetrics(this.#entry);
   }
 
-  invoke(event: string, data: Uint8Array = EMPTY): Promise<number> {
-    return this.#registry.invoke(this.#entry.name, event, data);
+  invoke(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<number> {
+    return this.#registry.invoke(this.#entry.name, event, data, options);
   }
 
-  hook(event: string, data: Uint8Array = EMPTY): Promise<HookOutcome> {
-    return this.#registry.hook(this.#entry.name, event, data);
+  hook(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookOutcome> {
+    return this.#registry.hook(this.#entry.name, event, data, options);
   }
 
   /**
    * Synchronous fast path for in-process plugins. Throws `PluginNotRunning`
    * when the plugin is not active or its engine has no synchronous path.
+   * With interceptors registered (`registry.use`), they run until their first
+   * `await` and must call `next()` by then, or the call fails with
+   * `InterceptorFailed` (docs/pipeline.md); no interceptor, no extra cost.
    */
   invokeSync(event: string, data: Uint8Array = EMPTY): number {
     const entry = this.#entry;
@@ -274,7 +279,10 @@ export class PluginHandle {
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     entry.metrics.calls++;
     try {
-      const status = withDelivery(HOST_ORIGIN, () => instance.onEventSync!(event, data));
+      const registry = this.#registry;
+      const status = registry._intercepted
+        ? registry._syncCall(entry, event, "invoke", () => instance.onEventSync!(event, data))
+        : withDelivery(HOST_ORIGIN, () => instance.onEventSync!(event, data));
       entry.restartCount = 0;
       return status;
     } catch (err) {
@@ -289,7 +297,10 @@ export class PluginHandle {
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     entry.metrics.calls++;
     try {
-      const outcome = withDelivery(HOST_ORIGIN, () => instance.onHookSync!(event, data));
+      const registry = this.#registry;
+      const outcome = registry._intercepted
+        ? registry._syncCall(entry, event, "hook", () => instance.onHookSync!(event, data))
+        : withDelivery(HOST_ORIGIN, () => instance.onHookSync!(event, data));
       entry.restartCount = 0;
       return outcome;
     } catch (err) {
@@ -352,6 +363,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #subscribers = new Map<string, Entry[]>();
   readonly #logger: Logger;
   readonly #hostCallOptions: HostCallOptions;
+  readonly #calls = new CallPipeline();
   readonly #recovery: RecoveryPolicy;
   readonly #events: EventPolicy;
   readonly #cacheDir: string | undefined;
@@ -520,6 +532,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         emit: (event, data) => this.#emitFrom(entry, event, data),
         send: (target, event, data) => this.#sendFrom(entry, target, event, data),
         onDenied: (capability, detail) => this.recordViolation(m.name, "capability", `${detail} denied: needs ${capability}`),
+        intercept: (hostCall, run) => this.#hostCall(entry, hostCall, run),
       },
       this.#hostCallOptions,
     );
@@ -898,14 +911,84 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   // ── calls ──────────────────────────────────────────────────────────────
 
+  /**
+   * Add an interceptor to the call pipeline: every invoke, hook, dispatch
+   * step, message delivery and host call runs inside it (after those added
+   * before it). Returns a function that removes it. See docs/pipeline.md.
+   */
+  use(interceptor: Interceptor): () => void {
+    return this.#calls.use(interceptor);
+  }
+
+  /** The call in progress (in a host call or an interceptor), or undefined; see `currentCall` in calls.ts. */
+  currentCall(): CallContext | undefined {
+    return currentCall();
+  }
+
+  /** @internal True when an interceptor is registered (the sync fast paths then go through `_syncCall`). */
+  get _intercepted(): boolean {
+    return !this.#calls.empty;
+  }
+
+  /** @internal A sync fast-path call through the interceptors. */
+  _syncCall<T>(entry: Entry, event: string, kind: CallKind, call: () => T): T {
+    const ctx = this.#calls.context(entry.name, event, kind, deadlineOf(entry), undefined, undefined);
+    const delivery: Delivery = { hop: 0, chain: undefined, call: ctx };
+    const r = this.#calls.runSync(ctx, () => withDelivery(delivery, call), (err) => lateInterceptorError(entry, ctx, err));
+    if (!r.ran) {
+      throw new InterceptorFailed(event, kind, `no interceptor called next() before its first await, and the sync path cannot wait: use invoke()/hook()`, { plugin: entry.name });
+    }
+    return r.value;
+  }
+
   /** Invoke one plugin's callback for `event`; resolves to the callback's status (0 = success). */
-  async invoke(name: string, event: string, data: Uint8Array = EMPTY): Promise<number> {
-    return this.#invokeIn(name, event, data, HOST_ORIGIN);
+  async invoke(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<number> {
+    return this.#event(this.#get(name), event, data, HOST_ORIGIN, "invoke", options?.hostContext);
   }
 
   /** `invoke` as a delivery of `delivery`'s message chain: the messages the call emits continue that chain. */
   #invokeIn(name: string, event: string, data: Uint8Array, delivery: Delivery): Promise<number> {
-    return this.#callEvent(this.#get(name), event, data, delivery);
+    return this.#event(this.#get(name), event, data, delivery, "message", undefined);
+  }
+
+  /**
+   * A callback call through the pipeline. Without interceptors, a caller's
+   * host context or a parent context to pass on, no context is made.
+   */
+  #event(entry: Entry, event: string, data: Uint8Array, delivery: Delivery, kind: CallKind, hostContext: unknown): Promise<number> {
+    if (this.#calls.empty && hostContext === undefined && delivery.parent === undefined) return this.#callEvent(entry, event, data, delivery);
+    const ctx = this.#calls.context(entry.name, event, kind, deadlineOf(entry), delivery.parent, hostContext);
+    const within: Delivery = { hop: delivery.hop, chain: delivery.chain, call: ctx };
+    if (this.#calls.empty) return this.#callEvent(entry, event, data, within);
+    return this.#calls.run(ctx, () => this.#callEvent(entry, event, data, within), isStatus);
+  }
+
+  /** A host call by `entry`'s guest: through the interceptors, with the guest's call as the call in progress. */
+  #hostCall<T>(entry: Entry, hostCall: string, run: () => T): T {
+    const parent = (currentDelivery() ?? entry.callDelivery ?? deepest(entry.inFlight)).call;
+    if (this.#calls.empty) return parent ? withCall(parent, run) : run();
+    const ctx = this.#calls.context(entry.name, hostCall, "host-call", undefined, parent, undefined);
+    // An interceptor cannot refuse or fail a host call (the guest sees the contract's behaviour): its errors are
+    // logged, and the host call runs anyway if none ran it.
+    let state = "pending" as "pending" | "ran" | "threw"; // set inside inParent, which TS does not follow
+    let value: T | undefined;
+    const inParent = (): T => {
+      try {
+        value = withCall(parent, run);
+        state = "ran";
+        return value;
+      } catch (err) {
+        state = "threw";
+        throw err;
+      }
+    };
+    try {
+      this.#calls.runSync(ctx, inParent, (err) => lateInterceptorError(entry, ctx, err));
+    } catch (err) {
+      if (state === "threw") throw err;
+      lateInterceptorError(entry, ctx, err);
+    }
+    return state === "ran" ? (value as T) : inParent();
   }
 
   /** One plugin's callback, on the entry itself (dispatch and message delivery come here, not through `invoke`). */
@@ -922,15 +1005,24 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /** Run one plugin's hook transform. */
-  async hook(name: string, event: string, data: Uint8Array = EMPTY): Promise<HookOutcome> {
-    return this.#callHook(this.#get(name), event, data);
+  async hook(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookOutcome> {
+    return this.#hook(this.#get(name), event, data, options?.hostContext);
   }
 
-  async #callHook(entry: Entry, event: string, data: Uint8Array): Promise<HookOutcome> {
+  /** A hook call through the pipeline (see `#event`). */
+  #hook(entry: Entry, event: string, data: Uint8Array, hostContext: unknown): Promise<HookOutcome> {
+    if (this.#calls.empty && hostContext === undefined) return this.#callHook(entry, event, data, HOST_ORIGIN);
+    const ctx = this.#calls.context(entry.name, event, "hook", deadlineOf(entry), undefined, hostContext);
+    const within: Delivery = { hop: 0, chain: undefined, call: ctx };
+    if (this.#calls.empty) return this.#callHook(entry, event, data, within);
+    return this.#calls.run(ctx, () => this.#callHook(entry, event, data, within), isHookOutcome);
+  }
+
+  async #callHook(entry: Entry, event: string, data: Uint8Array, delivery: Delivery): Promise<HookOutcome> {
     const instance = await this.#ready(entry, event);
     entry.metrics.calls++;
     try {
-      const outcome = await this.#serial(entry, instance, () => instance.onHook(event, data));
+      const outcome = await this.#serial(entry, instance, () => instance.onHook(event, data), delivery);
       if (entry.instance === instance) entry.restartCount = 0;
       return outcome;
     } catch (err) {
@@ -947,13 +1039,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * cannot be called (`PluginNotRunning`: disabled after faults, unloaded, or
    * suspended after the dispatch began). Suspended plugins are left out.
    */
-  async dispatch(event: string, data: Uint8Array = EMPTY): Promise<DispatchResult[]> {
+  async dispatch(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<DispatchResult[]> {
     checkEventName(event);
     const results: DispatchResult[] = [];
     for (const subscriber of this.#callees(event)) {
       const entry = latest(subscriber);
       try {
-        results.push({ plugin: entry.name, status: await this.#callEvent(entry, event, data, HOST_ORIGIN) });
+        results.push({ plugin: entry.name, status: await this.#event(entry, event, data, HOST_ORIGIN, "dispatch", options?.hostContext) });
       } catch (err) {
         results.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
       }
@@ -967,7 +1059,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * the chain; a failing plugin is skipped and reported. The hooks are those
    * of `dispatch`: fixed when the chain begins, each called at most once.
    */
-  async runHook(event: string, data: Uint8Array = EMPTY): Promise<HookChainResult> {
+  async runHook(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookChainResult> {
     checkEventName(event);
     const errors: HookChainResult["errors"] = [];
     let current = data;
@@ -975,7 +1067,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       const entry = latest(subscriber);
       let outcome: HookOutcome;
       try {
-        outcome = await this.#callHook(entry, event, current);
+        outcome = await this.#hook(entry, event, current, options?.hostContext);
       } catch (err) {
         errors.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
         continue;
@@ -1178,7 +1270,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       return { ok: false, error: "queue-full" };
     }
     chain.messages += targets.length;
-    return { ok: true, value: { hop, chain } };
+    return { ok: true, value: within.call ? { hop, chain, parent: within.call } : { hop, chain } };
   }
 
   /**
@@ -1240,6 +1332,25 @@ function withDeadline<T>(work: Promise<T>, ms: number | undefined, onTimeout: ()
       },
     );
   });
+}
+
+/** The absolute deadline of a call starting now, from the plugin's `deadlineMs`. */
+function deadlineOf(entry: Entry): number | undefined {
+  const ms = entry.limits.deadlineMs;
+  return ms === undefined ? undefined : Date.now() + ms;
+}
+
+const isStatus = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+
+function isHookOutcome(v: unknown): v is HookOutcome {
+  if (typeof v !== "object" || v === null) return false;
+  const o = v as { ok?: unknown; data?: unknown; status?: unknown };
+  return o.ok === true ? o.data instanceof Uint8Array : o.ok === false && isStatus(o.status);
+}
+
+/** An interceptor of a call that had to finish synchronously failed where it cannot fail the call (after its first await, or on a host call): logged. */
+function lateInterceptorError(entry: Entry, ctx: CallContext, err: unknown): void {
+  entry.logger.warn({ err, callId: ctx.callId }, `an interceptor failed after ${ctx.kind} "${ctx.event}" completed`);
 }
 
 /** Wait for `work`, but no longer than `ms` (a dispose that hangs must not hang the registry). */

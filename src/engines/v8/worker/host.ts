@@ -608,9 +608,10 @@ export class WorkerInstance implements EngineInstance {
     }
   }
 
+  /** A log record of the call at the head (records precede their call's completion): logged within that call's delivery, so it carries its context. */
   #log(level: number, message: Uint8Array): void {
     try {
-      this.#host.log(LOG_LEVELS[level] ?? "info", decodeUtf8(message));
+      withDelivery(this.#deliveries[this.#head], () => this.#host.log(LOG_LEVELS[level] ?? "info", decodeUtf8(message)));
     } catch {
       // HostCalls never throw by contract; a broken logger must not stall the worker.
     }
