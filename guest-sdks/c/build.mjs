@@ -31,7 +31,7 @@ export async function buildCPlugin(dir, outFile = path.join(dir, "plugin.wasm"))
       "-I", path.join(sdk, "include"),
       ...sources,
       // A source that defines the guest exports itself (a raw-ABI plugin) does without the SDK glue.
-      ...(sources.some((f) => readFileSync(f, "utf8").includes('"plughost:plugin/guest@0.1.0#init"')) ? [] : [path.join(sdk, "src", "plughost_component.c")]),
+      ...(sources.some((f) => /"plughost:plugin\/guest@[0-9.]+#init"|PLUGHOST_WIT_GUEST\s*"#init"/.test(readFileSync(f, "utf8"))) ? [] : [path.join(sdk, "src", "plughost_component.c")]),
       "-Wl,--strip-debug", "-o", core,
     ];
     const r = spawnSync(findClang(), args, { encoding: "utf8" });

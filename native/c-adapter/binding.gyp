@@ -6,7 +6,6 @@
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "../../guest-sdks/c/include",
-        "../../guest-sdks/c/src",
         "../sandbox-helper/src"
       ],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8"],

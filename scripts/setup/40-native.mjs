@@ -25,7 +25,7 @@ const hasLibseccomp = () =>
 
 function buildHelper(out, useLib) {
   const src = ["helper.c", "sandbox.c"].map((f) => path.join(helperDir, "src", f));
-  const args = [...CFLAGS, "-I", include, "-I", sdkSrc, ...src, "-o", out, "-ldl", "-lpthread"];
+  const args = [...CFLAGS, "-I", include, ...src, "-o", out, "-ldl", "-lpthread"];
   if (useLib) args.push("-DHAVE_LIBSECCOMP", "-lseccomp");
   sh("gcc", args);
 }
@@ -69,7 +69,6 @@ export async function run() {
       "native/sandbox-helper/src/protocol.h",
       "native/sandbox-helper/src/shm.h",
       "guest-sdks/c/include",
-      "guest-sdks/c/src/plughost_native.c",
     ],
     [addonOut],
     () => {
@@ -79,7 +78,7 @@ export async function run() {
   );
   await buildIfChanged(
     ".cache/stamps/native-helper",
-    ["native/sandbox-helper/src", "guest-sdks/c/include", "guest-sdks/c/src/plughost_native.c", "scripts/setup/40-native.mjs"],
+    ["native/sandbox-helper/src", "guest-sdks/c/include", "scripts/setup/40-native.mjs"],
     [helperOut, `${helperOut}-bpf`],
     () => {
       mkdirSync(path.dirname(helperOut), { recursive: true });

@@ -3,10 +3,11 @@
  * Every engine and the resolver use these; none repeats the rule.
  */
 import semver from "semver";
+import { API_VERSION } from "./abi.js";
 import { ApiVersionMismatch } from "./errors.js";
 
-/** The version of the WIT package `plughost:plugin` this host implements. */
-export const HOST_WIT_VERSION = "0.1.0";
+/** The version of the WIT package `plughost:plugin` this host implements (generated from wit/plugin.wit). */
+export const HOST_WIT_VERSION = API_VERSION;
 
 /**
  * The part of a version that breaks compatibility, as semver has it: the major

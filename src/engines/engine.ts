@@ -5,13 +5,14 @@
  * only to these interfaces and never branches on which engine is in use.
  */
 
-export type EngineName = "v8" | "wasmtime" | "native";
-export type LogLevel = "debug" | "info" | "warn" | "error";
-/** Log levels in WIT / C ABI order: LOG_DEBUG = 0 … LOG_ERROR = 3. */
-export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error"];
+import type { LogLevel, MessageError, RegisterError } from "../contract/abi.js";
 
-export type RegisterOutcome = "ok" | "invalid-name" | "limit-reached" | "denied";
-export type MessageFailure = "invalid-name" | "unknown-target" | "denied" | "queue-full" | "too-large";
+export type EngineName = "v8" | "wasmtime" | "native";
+/** Log levels in WIT / C ABI order (generated from the WIT): LOG_DEBUG = 0 … LOG_ERROR = 3. */
+export { LOG_LEVELS, type LogLevel } from "../contract/abi.js";
+
+export type RegisterOutcome = "ok" | RegisterError;
+export type MessageFailure = MessageError;
 export type MessageOutcome<T> = { ok: true; value: T } | { ok: false; error: MessageFailure };
 
 /**

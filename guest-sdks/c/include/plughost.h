@@ -20,19 +20,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "plughost_abi.h" /* generated from wit/plugin.wit: API version, enum codes */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* API version as (major << 16) | (minor << 8) | patch. 0.1.0 = 0x000100. */
-#define PLUGHOST_API_VERSION 0x000100u
+/* PLUGHOST_API_VERSION (plughost_abi.h) is (major << 16) | (minor << 8) | patch. */
 #define PLUGHOST_API_MAJOR(v) (((v) >> 16) & 0xffffu)
 
 typedef enum {
-  LOG_DEBUG = 0,
-  LOG_INFO = 1,
-  LOG_WARN = 2,
-  LOG_ERROR = 3,
+  LOG_DEBUG = PLUGHOST_LOG_LEVEL_DEBUG,
+  LOG_INFO = PLUGHOST_LOG_LEVEL_INFO,
+  LOG_WARN = PLUGHOST_LOG_LEVEL_WARN,
+  LOG_ERROR = PLUGHOST_LOG_LEVEL_ERROR,
 } LogLevel;
 
 typedef struct PluginContext PluginContext;
@@ -49,11 +50,12 @@ struct PluginContext {
   LogFn log;
 };
 
-/* register_callback return codes (0 = success). */
+/* register_callback return codes (0 = success): 1 + the WIT register-error code. */
 #define PLUGHOST_OK 0
-#define PLUGHOST_ERR_INVALID_NAME 1
-#define PLUGHOST_ERR_LIMIT_REACHED 2
-#define PLUGHOST_ERR_DENIED 3
+#define PLUGHOST_ERR_INVALID_NAME PLUGHOST_REGISTER_STATUS(PLUGHOST_REGISTER_ERROR_INVALID_NAME)
+#define PLUGHOST_ERR_LIMIT_REACHED PLUGHOST_REGISTER_STATUS(PLUGHOST_REGISTER_ERROR_LIMIT_REACHED)
+#define PLUGHOST_ERR_DENIED PLUGHOST_REGISTER_STATUS(PLUGHOST_REGISTER_ERROR_DENIED)
+/* The SDK's own code (not a WIT case): an allocation failed in the guest. */
 #define PLUGHOST_ERR_NO_MEMORY 4
 
 /* The two exports every plugin defines. */

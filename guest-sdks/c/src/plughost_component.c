@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HOST_IMPORT(name) __attribute__((import_module("plughost:plugin/host@0.1.0"), import_name(name)))
-#define GUEST_EXPORT(name) __attribute__((export_name("plughost:plugin/guest@0.1.0#" name)))
+#define HOST_IMPORT(name) __attribute__((import_module(PLUGHOST_WIT_HOST), import_name(name)))
+#define GUEST_EXPORT(name) __attribute__((export_name(PLUGHOST_WIT_GUEST "#" name)))
 
 HOST_IMPORT("log") extern void ph_host_log(int32_t level, const char *msg, size_t len);
 HOST_IMPORT("register-callback") extern void ph_host_register(const char *name, size_t len, uint8_t *ret);
@@ -89,7 +89,7 @@ static Entry *find(const char *name, size_t len) {
 static int32_t host_register(const char *name) {
   uint8_t ret[2] __attribute__((aligned(4)));
   ph_host_register(name, strlen(name), ret);
-  return ret[0] == 0 ? PLUGHOST_OK : (int32_t)ret[1] + 1; /* register-error enum -> PLUGHOST_ERR_* */
+  return ret[0] == 0 ? PLUGHOST_OK : PLUGHOST_REGISTER_STATUS((int32_t)ret[1]); /* register-error -> PLUGHOST_ERR_* */
 }
 
 static Entry *entry_for(const char *name) {
@@ -144,13 +144,13 @@ int32_t plughost_emit(const char *event_name, const uint8_t *data, uint32_t len)
   uint32_t ret[2];
   ph_host_emit(event_name, strlen(event_name), data, len, (uint8_t *)ret);
   uint8_t *r = (uint8_t *)ret;
-  return r[0] == 0 ? (int32_t)ret[1] : -1 - (int32_t)r[4];
+  return r[0] == 0 ? (int32_t)ret[1] : PLUGHOST_MESSAGE_STATUS((int32_t)r[4]);
 }
 
 int32_t plughost_send(const char *target, const char *event_name, const uint8_t *data, uint32_t len) {
   uint8_t ret[2] __attribute__((aligned(4)));
   ph_host_send(target, strlen(target), event_name, strlen(event_name), data, len, ret);
-  return ret[0] == 0 ? 0 : -1 - (int32_t)ret[1];
+  return ret[0] == 0 ? 0 : PLUGHOST_MESSAGE_STATUS((int32_t)ret[1]);
 }
 
 const char *plughost_config(void) { return config_json ? config_json : "{}"; }
@@ -245,7 +245,7 @@ GUEST_EXPORT("on-hook") uint32_t *ph_on_hook(char *name, size_t name_len, uint8_
   return hook_ret;
 }
 
-__attribute__((export_name("cabi_post_plughost:plugin/guest@0.1.0#on-hook"))) void ph_post_on_hook(uint32_t *ret) {
+__attribute__((export_name("cabi_post_" PLUGHOST_WIT_GUEST "#on-hook"))) void ph_post_on_hook(uint32_t *ret) {
   (void)ret;
   free_arg(hook_ret_owned, hook_ret_owned != NULL);
   hook_ret_owned = NULL;

@@ -1,7 +1,8 @@
 /*
  * Native (.so) implementation of the plughost.h extension functions:
  * plughost_register_hook, plughost_hook_output, plughost_emit, plughost_send
- * and plughost_config. Link it into a native plugin:
+ * and plughost_config, over the host table of plughost_host.h. Link it into a
+ * native plugin:
  *
  *   cc -shared -fPIC -O2 -I guest-sdks/c/include plugin.c \
  *      guest-sdks/c/src/plughost_native.c -o plugin.so
@@ -21,34 +22,9 @@
  *   register_hook, hook_output, config: in process and in the sandbox.
  *   emit, send: in process from the JS thread (inside a callback) and in the
  *     sandbox from the plugin's main call thread; from other threads they
- *     return -1 - PH_MSG_DENIED.
- *
- * Compiled with PLUGHOST_NATIVE_TYPES_ONLY defined, this file declares only
- * the table type; the host sides include it that way so the ABI has one
- * definition.
+ *     return PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED).
  */
-#include "plughost.h"
-
-#define PLUGHOST_NATIVE_ABI 1u
-/* message-error codes of the WIT `message-error` enum (plughost_emit returns -1 - code). */
-#define PH_MSG_INVALID_NAME 0
-#define PH_MSG_UNKNOWN_TARGET 1
-#define PH_MSG_DENIED 2
-#define PH_MSG_QUEUE_FULL 3
-#define PH_MSG_TOO_LARGE 4
-
-typedef struct PlughostNativeHost {
-  uint32_t abi;  /* PLUGHOST_NATIVE_ABI */
-  uint32_t size; /* sizeof(PlughostNativeHost), for additive growth */
-  void *host;
-  int32_t (*register_hook)(void *host, const char *event_name, HookFn hook);
-  int32_t (*hook_output)(void *host, const uint8_t *data, uint32_t len);
-  int32_t (*emit)(void *host, const char *event_name, const uint8_t *data, uint32_t len);
-  int32_t (*send)(void *host, const char *target, const char *event_name, const uint8_t *data, uint32_t len);
-  const char *(*config)(void *host);
-} PlughostNativeHost;
-
-#ifndef PLUGHOST_NATIVE_TYPES_ONLY
+#include "plughost_host.h"
 
 #define PH_EXPORT __attribute__((visibility("default")))
 
@@ -74,14 +50,14 @@ PH_EXPORT int32_t plughost_hook_output(const uint8_t *data, uint32_t len) {
 }
 
 PH_EXPORT int32_t plughost_emit(const char *event_name, const uint8_t *data, uint32_t len) {
-  if (!event_name || (!data && len)) return -1 - PH_MSG_INVALID_NAME;
-  if (!bound) return -1 - PH_MSG_DENIED;
+  if (!event_name || (!data && len)) return PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_INVALID_NAME);
+  if (!bound) return PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED);
   return bound->emit(bound->host, event_name, data, len);
 }
 
 PH_EXPORT int32_t plughost_send(const char *target, const char *event_name, const uint8_t *data, uint32_t len) {
-  if (!target || !event_name || (!data && len)) return -1 - PH_MSG_INVALID_NAME;
-  if (!bound) return -1 - PH_MSG_DENIED;
+  if (!target || !event_name || (!data && len)) return PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_INVALID_NAME);
+  if (!bound) return PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED);
   return bound->send(bound->host, target, event_name, data, len);
 }
 
@@ -90,4 +66,3 @@ PH_EXPORT const char *plughost_config(void) {
   return c ? c : "{}";
 }
 
-#endif /* PLUGHOST_NATIVE_TYPES_ONLY */

@@ -26,18 +26,14 @@
 #include <unordered_set>
 #include <vector>
 
-extern "C" {
-#include "plughost.h"
-#define PLUGHOST_NATIVE_TYPES_ONLY
-#include "plughost_native.c"
-}
+#include "plughost_host.h"
 
 void RegisterShm(napi_env env, napi_value exports);  // shm.cc
 
 namespace {
 
 using InitFn = int32_t (*)(PluginContext *);
-using BindFn = uint32_t (*)(const PlughostNativeHost *);
+using BindFn = PlughostNativeBindFn;
 using StrFn = const char *(*)(void);
 using U32Fn = uint32_t (*)(void);
 
@@ -146,7 +142,7 @@ int32_t CtxRegister(PluginContext *c, const char *name, CallbackFn cb) {
 void CtxLog(PluginContext *c, LogLevel level, const char *message) {
   Plugin *p = FromCtx(c);
   if (!p || !message) return;
-  int32_t lv = level < LOG_DEBUG ? 0 : level > LOG_ERROR ? 3 : static_cast<int32_t>(level);
+  int32_t lv = level < LOG_DEBUG ? 0 : level > LOG_ERROR ? LOG_ERROR : static_cast<int32_t>(level);
   if (OnJsThread(p)) {  // synchronous: logs keep their order relative to the call
     napi_handle_scope scope;
     napi_open_handle_scope(p->env, &scope);
@@ -191,7 +187,7 @@ int32_t HostHookOutput(void *h, const uint8_t *data, uint32_t len) {
 }
 
 int32_t Message(Plugin *p, const char *method, const char *target, const char *name, const uint8_t *data, uint32_t len) {
-  if (!OnJsThread(p)) return -1 - PH_MSG_DENIED;
+  if (!OnJsThread(p)) return PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED);
   napi_env env = p->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
@@ -201,7 +197,7 @@ int32_t Message(Plugin *p, const char *method, const char *target, const char *n
   argv[argc++] = Str(env, name, kMaxName);
   void *copy;
   napi_create_buffer_copy(env, len, len ? data : reinterpret_cast<const uint8_t *>(""), &copy, &argv[argc++]);
-  int32_t rc = CallHost(p, method, argc, argv, &r) ? ResultInt(env, r, -1 - PH_MSG_DENIED) : -1 - PH_MSG_DENIED;
+  int32_t rc = CallHost(p, method, argc, argv, &r) ? ResultInt(env, r, PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED)) : PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED);
   napi_close_handle_scope(env, scope);
   return rc;
 }

@@ -32,9 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "plughost.h"
-#define PLUGHOST_NATIVE_TYPES_ONLY
-#include "plughost_native.c"
+#include "plughost_host.h"
 #include "protocol.h"
 #include "sandbox.h"
 #include "shm.h"
@@ -46,7 +44,7 @@
 #define OUT_FD 4
 
 typedef int32_t (*InitFn)(PluginContext *);
-typedef uint32_t (*BindFn)(const PlughostNativeHost *);
+typedef PlughostNativeBindFn BindFn;
 typedef const char *(*StrFn)(void);
 typedef uint32_t (*U32Fn)(void);
 
@@ -425,7 +423,7 @@ static int32_t ctx_register(PluginContext *c, const char *name, CallbackFn cb) {
 static void ctx_log(PluginContext *c, LogLevel level, const char *message) {
   (void)c;
   if (!message) return;
-  uint8_t lv = level < LOG_DEBUG ? 0 : level > LOG_ERROR ? 3 : (uint8_t)level;
+  uint8_t lv = level < LOG_DEBUG ? 0 : level > LOG_ERROR ? LOG_ERROR : (uint8_t)level;
   Part p[2] = {{&lv, 1}, {message, strnlen(message, 8192)}};
   send_frame(PH_LOG, 0, p, 2);
 }
@@ -450,16 +448,16 @@ static int32_t h_hook_output(void *h, const uint8_t *data, uint32_t len) {
 
 static int32_t h_emit(void *h, const char *name, const uint8_t *data, uint32_t len) {
   (void)h;
-  if (!on_main()) return -1 - PH_MSG_DENIED;
+  if (!on_main()) return PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED);
   Part p[2] = {{name, strnlen(name, 1024) + 1}, {data, len}};
-  return host_request(PH_EMIT, p, 2, -1 - PH_MSG_DENIED);
+  return host_request(PH_EMIT, p, 2, PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED));
 }
 
 static int32_t h_send(void *h, const char *target, const char *name, const uint8_t *data, uint32_t len) {
   (void)h;
-  if (!on_main()) return -1 - PH_MSG_DENIED;
+  if (!on_main()) return PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED);
   Part p[3] = {{target, strnlen(target, 1024) + 1}, {name, strnlen(name, 1024) + 1}, {data, len}};
-  return host_request(PH_SEND, p, 3, -1 - PH_MSG_DENIED);
+  return host_request(PH_SEND, p, 3, PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED));
 }
 
 static const char *h_config(void *h) {

@@ -224,8 +224,8 @@ unsafe impl Lift for GuestBytes {
     }
 }
 
-/// wit/plugin.wit's `log-level` cases, in order.
-const LOG_LEVELS: [&str; 4] = ["debug", "info", "warn", "error"];
+/// wit/plugin.wit's `log-level` cases, in order (generated).
+use crate::contract::LOG_LEVELS;
 
 /// A `log-level` argument, as the raw case number.
 pub struct GuestLevel(u32);

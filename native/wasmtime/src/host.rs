@@ -23,6 +23,7 @@
 //! doing it.
 
 use crate::abi::{GuestBytes, GuestLevel, Key, LogText, Name, Target};
+use crate::contract;
 use crate::output::SharedLog;
 use crate::store::{StoreData, Stopped};
 use napi::bindgen_prelude::{Either, FnArgs, FunctionRef, Uint8Array};
@@ -177,12 +178,14 @@ impl HostBridge {
     }
 }
 
-fn message_error(code: f64) -> MessageError {
-    match code as i64 {
-        -1 => MessageError::InvalidName,
-        -2 => MessageError::UnknownTarget,
-        -3 => MessageError::Denied,
-        -4 => MessageError::QueueFull,
+/// The WIT case of a C ABI message status (-1 - code; contract.rs has the codes).
+fn message_error(status: f64) -> MessageError {
+    use contract::message_error as m;
+    match contract::message_error_from_status(status as i64) {
+        Some(m::INVALID_NAME) => MessageError::InvalidName,
+        Some(m::UNKNOWN_TARGET) => MessageError::UnknownTarget,
+        Some(m::DENIED) => MessageError::Denied,
+        Some(m::QUEUE_FULL) => MessageError::QueueFull,
         _ => MessageError::TooLarge,
     }
 }
@@ -240,8 +243,7 @@ fn number(store: &mut StoreContextMut<'_, StoreData>, args: HostArgs) -> wasmtim
 }
 
 /// The name of the `plughost:plugin` interfaces in the linker (wit/plugin.wit's package version).
-const TYPES: &str = "plughost:plugin/types@0.1.0";
-const HOST: &str = "plughost:plugin/host@0.1.0";
+use contract::{HOST_INTERFACE as HOST, TYPES_INTERFACE as TYPES};
 
 /// Link `plughost:plugin/host` (and the types-only interface it uses).
 pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
@@ -266,10 +268,11 @@ pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
         }
         let name = name.read(&store, "register-callback", "event name")?;
         let code = number(&mut store, (op::REGISTER_CALLBACK, name, String::new(), None).into())?;
-        Ok((match code as i64 {
-            0 => Ok(()),
-            1 => Err(RegisterError::InvalidName),
-            2 => Err(RegisterError::LimitReached),
+        use contract::register_error as r;
+        Ok((match (code as i64, contract::register_error_from_status(code as i64)) {
+            (0, _) => Ok(()),
+            (_, Some(r::INVALID_NAME)) => Err(RegisterError::InvalidName),
+            (_, Some(r::LIMIT_REACHED)) => Err(RegisterError::LimitReached),
             _ => Err(RegisterError::Denied),
         },))
     })?;

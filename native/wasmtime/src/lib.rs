@@ -20,6 +20,7 @@ mod abi;
 mod cache;
 mod calls;
 mod component;
+mod contract;
 mod engine;
 mod fast_path;
 mod fault;

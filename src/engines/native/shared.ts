@@ -10,7 +10,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { InvalidPluginBinary, InvocationFailed } from "../../contract/errors.js";
 import { checkBuiltApiVersion } from "../../contract/version.js";
-import type { HostCalls, LogLevel, MessageFailure, MessageOutcome, RegisterOutcome } from "../engine.js";
+import type { HostCalls, LogLevel, MessageOutcome, RegisterOutcome } from "../engine.js";
+import { messageStatus, registerStatus } from "../../contract/abi.js";
 import { LOG_LEVELS } from "../engine.js";
 
 /** Repository / package root: this file lives in src/engines or dist/engines. */
@@ -20,19 +21,17 @@ export const ADDON_PATH =
 export const HELPER_PATH =
   process.env.PLUGHOST_SANDBOX_HELPER ?? path.join(PACKAGE_ROOT, "native", "sandbox-helper", "build", "plughost-sandbox-helper");
 
-/** PLUGHOST_OK / PLUGHOST_ERR_* from plughost.h. */
-const REGISTER_CODES: Record<RegisterOutcome, number> = { ok: 0, "invalid-name": 1, "limit-reached": 2, denied: 3 };
-export const ERR_DENIED = 3;
-/** WIT message-error order: the C side returns -1 - index. */
-const MESSAGE_ERRORS: readonly MessageFailure[] = ["invalid-name", "unknown-target", "denied", "queue-full", "too-large"];
+/** plughost.h's PLUGHOST_ERR_DENIED. */
+export const ERR_DENIED = registerStatus("denied");
 
 export function registerCode(outcome: RegisterOutcome): number {
-  return REGISTER_CODES[outcome] ?? ERR_DENIED;
+  const status = registerStatus(outcome);
+  return Number.isInteger(status) ? status : ERR_DENIED; // an outcome outside the WIT (a loose JS HostCalls)
 }
 
 export function messageCode(outcome: MessageOutcome<number | undefined>): number {
   if (outcome.ok) return typeof outcome.value === "number" ? outcome.value : 0;
-  return -1 - Math.max(0, MESSAGE_ERRORS.indexOf(outcome.error));
+  return messageStatus(outcome.error);
 }
 
 export function logLevel(n: number): LogLevel {
@@ -119,7 +118,7 @@ function safe(f: () => number): number {
   try {
     return f();
   } catch {
-    return -1 - MESSAGE_ERRORS.indexOf("denied");
+    return messageStatus("denied");
   }
 }
 

@@ -15,8 +15,9 @@ import { checkImports, wasiImports } from "./wasi.js";
 import { loadInWorker } from "./worker/host.js";
 import { createLimits, instrumentModule, LimitCapError, type InstrumentResult, type Limits as LimitsRuntime } from "../../instrument/index.js";
 import { readEntry } from "../../plugin/verify.js";
+import { API_VERSION, WIT_PACKAGE } from "../../contract/abi.js";
 
-const GUEST = "plughost:plugin/guest@0.1.0#";
+const GUEST = `${WIT_PACKAGE}/guest@${API_VERSION}#`;
 
 export const v8Engine: Engine = {
   name: "v8",

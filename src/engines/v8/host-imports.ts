@@ -14,11 +14,12 @@
  */
 import { AbiViolation } from "../../contract/errors.js";
 import { LOG_LEVELS, type HostCalls, type MessageFailure, type RegisterOutcome } from "../engine.js";
+import { API_VERSION, MESSAGE_ERROR_CODE as MESSAGE_CODES, REGISTER_ERROR_CODE as REGISTER_CODES, WIT_PACKAGE } from "../../contract/abi.js";
 import { MAX_EVENT_NAME_BYTES } from "../../contract/event-names.js";
 import { hostCallBounds } from "../../runtime/host-calls.js";
 import { encodeString, type GuestMemory } from "./guest-memory.js";
 
-export const HOST_IMPORT_MODULE = "plughost:plugin/host@0.1.0";
+export const HOST_IMPORT_MODULE = `${WIT_PACKAGE}/host@${API_VERSION}`;
 
 /** Per-instance state the imports need: which export is running, and the guest allocator. */
 export interface ImportContext {
@@ -45,14 +46,6 @@ const MAX_TARGET_BYTES = 1024;
 /** Longest config key read: longer is no key of a manifest's config. */
 const MAX_CONFIG_KEY_BYTES = 64 * 1024;
 
-const REGISTER_CODES: Record<Exclude<RegisterOutcome, "ok">, number> = { "invalid-name": 0, "limit-reached": 1, denied: 2 };
-const MESSAGE_CODES: Record<MessageFailure, number> = {
-  "invalid-name": 0,
-  "unknown-target": 1,
-  denied: 2,
-  "queue-full": 3,
-  "too-large": 4,
-};
 
 export function createHostImports(ctx: ImportContext): Record<string, (...args: number[]) => void> {
   const { memory, host } = ctx;

@@ -5,7 +5,8 @@
  * on the JS thread: directly during a synchronous call, through a
  * thread-safe function during an asynchronous one.
  */
-import type { HostCalls, MessageFailure, RegisterOutcome } from "../engine.js";
+import type { HostCalls } from "../engine.js";
+import { messageStatus, registerStatus } from "../../contract/abi.js";
 import type { HostDispatcher } from "./addon.js";
 
 /** Operation codes; must match `native/wasmtime/src/host.rs` (`op`). */
@@ -19,14 +20,6 @@ const HOST_FAILED = -2147483648;
 /** `get-config-value` found nothing. */
 const NONE = -1;
 
-const REGISTER_CODES: Record<RegisterOutcome, number> = { ok: 0, "invalid-name": 1, "limit-reached": 2, denied: 3 };
-const MESSAGE_CODES: Record<MessageFailure, number> = {
-  "invalid-name": -1,
-  "unknown-target": -2,
-  denied: -3,
-  "queue-full": -4,
-  "too-large": -5,
-};
 
 const EMPTY = new Uint8Array(0);
 
@@ -48,14 +41,14 @@ export class HostBridge {
       const host = this.#host;
       switch (op) {
         case OP_REGISTER_CALLBACK:
-          return REGISTER_CODES[host.registerCallback(a)] ?? REGISTER_CODES.denied;
+          return registerStatus(host.registerCallback(a));
         case OP_EMIT: {
           const r = host.emit(a, data ?? EMPTY);
-          return r.ok ? r.value : MESSAGE_CODES[r.error];
+          return r.ok ? r.value : messageStatus(r.error);
         }
         case OP_SEND: {
           const r = host.send(a, b, data ?? EMPTY);
-          return r.ok ? 0 : MESSAGE_CODES[r.error];
+          return r.ok ? 0 : messageStatus(r.error);
         }
         case OP_GET_CONFIG:
           return host.getConfig();

@@ -32,6 +32,7 @@ import {
   type WorkerSetup,
 } from "./channel.js";
 import { serializeError } from "./errors.js";
+import { MESSAGE_ERRORS, REGISTER_ERRORS } from "../../../contract/abi.js";
 import { v8Engine } from "../engine.js";
 import type { V8Instance } from "../instance.js";
 
@@ -45,8 +46,8 @@ const responses = views.responseWriter();
 /** How long an idle worker spins before sleeping: keeps back-to-back calls off the futex path. */
 const IDLE_SPIN_MS = 0.1;
 
-const REGISTER_OUTCOMES: readonly RegisterOutcome[] = ["ok", "invalid-name", "limit-reached", "denied"];
-const MESSAGE_FAILURES: readonly MessageFailure[] = ["invalid-name", "unknown-target", "denied", "queue-full", "too-large"];
+const REGISTER_OUTCOMES: readonly RegisterOutcome[] = ["ok", ...REGISTER_ERRORS];
+const MESSAGE_FAILURES: readonly MessageFailure[] = MESSAGE_ERRORS;
 const VIOLATION_KINDS: readonly ViolationKind[] = ["fuel", "memory", "deadline", "capability", "trap", "crash"];
 
 // ── writing to the host ─────────────────────────────────────────────────

@@ -56,6 +56,7 @@ import {
   type WorkerSetup,
 } from "./channel.js";
 import { reviveError, type SerializedError } from "./errors.js";
+import { MESSAGE_ERRORS, REGISTER_ERRORS } from "../../../contract/abi.js";
 import { compileComponent } from "../compile.js";
 import { checkImports } from "../wasi.js";
 import { readEntry } from "../../../plugin/verify.js";
@@ -70,8 +71,8 @@ const EXPORTS = {
   onHook: "plughost:plugin/guest#on-hook",
 } as const;
 
-const REGISTER_OUTCOMES: readonly RegisterOutcome[] = ["ok", "invalid-name", "limit-reached", "denied"];
-const MESSAGE_FAILURES: readonly MessageFailure[] = ["invalid-name", "unknown-target", "denied", "queue-full", "too-large"];
+const REGISTER_OUTCOMES: readonly RegisterOutcome[] = ["ok", ...REGISTER_ERRORS];
+const MESSAGE_FAILURES: readonly MessageFailure[] = MESSAGE_ERRORS;
 const VIOLATION_KINDS: readonly ViolationKind[] = ["fuel", "memory", "deadline", "capability", "trap", "crash"];
 /** Interned event names per worker before the table is reset. */
 const MAX_NAMES = 4096;
