@@ -95,6 +95,25 @@ int main(void) {
     expect(out.slice(10).map(Number)).toEqual(abi.MESSAGE_ERRORS.map((e) => abi.messageStatus(e)));
   });
 
+  it("the guest SDKs that spell the contract by hand (Go constants, JS types) agree with the WIT", () => {
+    const go = readFileSync(path.join(root, "guest-sdks/go/plughost.go"), "utf8");
+    expect(/const APIVersion = "([^"]+)"/.exec(go)?.[1]).toBe(wit.version);
+    const pascal = (s: string) => s.split("-").map((w) => w[0]!.toUpperCase() + w.slice(1)).join("");
+    const goCases = (prefix: string, type: string): string[] => {
+      const block = new RegExp(`const \\(\\s*(${prefix}\\w+)\\s+${type} = iota[^)]*\\)`).exec(go)?.[0].slice("const (".length) ?? "";
+      return [...block.matchAll(new RegExp(`^\\s*(${prefix}\\w+)`, "gm"))].map((m) => m[1]!);
+    };
+    const cases = (name: string) => wit.enums.find((e) => e.name === name)!.cases;
+    expect(goCases("Register", "RegisterError")).toEqual(cases("register-error").map((c) => `Register${pascal(c)}`));
+    expect(goCases("Message", "MessageError")).toEqual(cases("message-error").map((c) => `Message${pascal(c)}`));
+    expect(goCases("", "Level")).toEqual(cases("log-level").map(pascal));
+    const js = readFileSync(path.join(root, "guest-sdks/js/types/plughost-host.d.ts"), "utf8");
+    expect(js).toContain(`declare module "${wit.package}/host@${wit.version}"`);
+    const union = (t: string) => (new RegExp(`export type ${t} = ([^;]+);`).exec(js)?.[1] ?? "").split("|").map((x) => x.trim().replace(/"/g, ""));
+    expect(union("RegisterError")).toEqual(cases("register-error"));
+    expect(union("MessageError")).toEqual(cases("message-error"));
+  });
+
   it("no source outside the generated files spells the versioned interface names or the API version by hand", () => {
     const generated = new Set(Object.keys(generate(witText) as Record<string, string>));
     const roots = ["src", "native/wasmtime/src", "native/c-adapter/src", "native/sandbox-helper/src", "guest-sdks/c"];
