@@ -126,6 +126,8 @@ describe.each(["in-process", "worker"] as const)("hostile compile cache on v8 (%
 
 describe("worker isolation reads the cache on its own", () => {
   it("a worker started after the glue was replaced does not run it", async () => {
+    // The host compiles (and caches) on its own thread; a worker gets what it verified and never reads the disk.
+    clearCompileCache();
     const dir = fresh("worker-only");
     mkdirSync(dir, { mode: 0o700 });
     const first = newRegistry({ cacheDir: dir, isolation: "worker" });

@@ -6,7 +6,7 @@
  * deadline holds. The defaults are the table in docs/fuel-and-memory.md
  * ("Default limits").
  */
-import type { Isolation, Limits, TrustLevel } from "../engines/engine.js";
+import type { EngineName, Isolation, Limits, TrustLevel } from "../engines/engine.js";
 import { PlughostError } from "../contract/errors.js";
 import { normalizeCapability, type EventPolicy } from "../plugin/capabilities.js";
 import { eventNameCovers } from "../contract/event-names.js";
@@ -252,4 +252,16 @@ export function v8Isolation(i: IsolationInput): Isolation {
     );
   }
   return "worker";
+}
+
+/**
+ * Where a plugin runs, decided here once per load and handed to the engine
+ * (`LoadRequest.isolation`), which acts on it: v8 by the rules above; wasmtime
+ * as asked (its calls run off the JS thread either way); a native plugin has
+ * no isolation mode (trust decides where it runs).
+ */
+export function isolationFor(engine: EngineName, i: IsolationInput): Isolation | undefined {
+  if (engine === "v8") return v8Isolation(i);
+  if (engine === "wasmtime") return i.manifestIsolation ?? i.hostIsolation ?? "in-process";
+  return undefined;
 }

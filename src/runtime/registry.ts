@@ -59,7 +59,7 @@ import {
   grantsFor,
   nativeTrust,
   recoveryPolicy,
-  v8Isolation,
+  isolationFor,
   type Grants,
   type RecoveryPolicy,
   type TrustedNative,
@@ -500,19 +500,14 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       entry.logger.warn({ field, requested, max }, `limits.${field} ${requested} lowered to the host's maximum ${max}`),
     );
     if (m.kind === "native") checkNativeDeadline(m.name, entry.trust, m.limits.deadlineMs, o.requireDeadlines, entry.limits.deadlineMs);
-    entry.isolation =
-      entry.engine !== "v8"
-        ? entry.engine === "wasmtime"
-          ? (m.isolation ?? o.isolation ?? "in-process")
-          : undefined
-        : v8Isolation({
-            plugin: m.name,
-            manifestIsolation: m.isolation,
-            manifestDeadlineMs: m.limits.deadlineMs,
-            hostIsolation: o.isolation,
-            requireDeadlines: o.requireDeadlines,
-            deadlineMs: entry.limits.deadlineMs,
-          });
+    entry.isolation = isolationFor(entry.engine, {
+      plugin: m.name,
+      manifestIsolation: m.isolation,
+      manifestDeadlineMs: m.limits.deadlineMs,
+      hostIsolation: o.isolation,
+      requireDeadlines: o.requireDeadlines,
+      deadlineMs: entry.limits.deadlineMs,
+    });
   }
 
   /** compile + instantiate with scoped imports (engine-specific). */
@@ -917,7 +912,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * before it). Returns a function that removes it. See docs/pipeline.md.
    */
   use(interceptor: Interceptor): () => void {
-    return this.#calls.use(interceptor);
+    const remove = this.#calls.use(interceptor);
+    this._intercepted = true;
+    return () => {
+      remove();
+      this._intercepted = !this.#calls.empty;
+    };
   }
 
   /** The call in progress (in a host call or an interceptor), or undefined; see `currentCall` in calls.ts. */
@@ -925,10 +925,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return currentCall();
   }
 
-  /** @internal True when an interceptor is registered (the sync fast paths then go through `_syncCall`). */
-  get _intercepted(): boolean {
-    return !this.#calls.empty;
-  }
+  /** @internal True when an interceptor is registered (the sync fast paths then go through `_syncCall`); a plain field, read per sync call. */
+  _intercepted = false;
 
   /** @internal A sync fast-path call through the interceptors. */
   _syncCall<T>(entry: Entry, event: string, kind: CallKind, call: () => T): T {

@@ -21,6 +21,8 @@ export interface CompiledComponent {
   /** sha256 of the component bytes, hex. */
   hash: string;
   instantiate: GlueInstantiate;
+  /** The verified glue as a data: URL (a worker imports these same bytes). */
+  glueUrl: string;
   /** Core module bytes by the file name the glue asks for. */
   coreBytes: ReadonlyMap<string, Uint8Array>;
   /** Imported interfaces, unversioned (e.g. `wasi:cli/stdout`). */
@@ -30,8 +32,11 @@ export interface CompiledComponent {
   /** Compiled core modules, keyed by name plus instrumentation key. */
   modules: Map<string, WebAssembly.Module>;
   /** What the instrumenter reported for each rewritten module. */
-  rewrites: Map<WebAssembly.Module, import("../../instrument/index.js").InstrumentResult>;
+  rewrites: Map<WebAssembly.Module, ModuleLimits>;
 }
+
+/** What the limits runtime needs to know of an instrumented core module (its bytes are not kept). */
+export type ModuleLimits = Omit<import("../../instrument/index.js").InstrumentResult, "bytes">;
 
 const GUEST_INTERFACE = "plughost:plugin/guest";
 const COMPONENT_PREAMBLE = [0x00, 0x61, 0x73, 0x6d];
@@ -109,7 +114,7 @@ async function compileUncached(
   const mod = (await import(url)) as { instantiate: GlueInstantiate };
   const coreBytes = new Map<string, Uint8Array>();
   for (const [name, data] of glue.files) if (name.endsWith(".wasm")) coreBytes.set(name, data);
-  return { hash, instantiate: mod.instantiate, coreBytes, imports: glue.imports, exports: glue.exports, modules: new Map(), rewrites: new Map() };
+  return { hash, instantiate: mod.instantiate, glueUrl: url, coreBytes, imports: glue.imports, exports: glue.exports, modules: new Map(), rewrites: new Map() };
 }
 
 async function transpile(bytes: Uint8Array, options: { file: string; plugin: string }): Promise<GlueFiles> {

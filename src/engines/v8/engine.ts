@@ -2,18 +2,20 @@
  * The v8 engine: Node's own WebAssembly, driven through jco-transpiled glue.
  * compile (compile.ts) → check imports against capabilities (wasi.ts) →
  * instantiate with the direct host imports (host-imports.ts) → call path
- * (instance.ts).
+ * (instance.ts). Isolation is chosen here, once: the component is compiled,
+ * instrumented and verified on the host thread either way, and a worker
+ * (worker/) receives the result and never compiles it again.
  */
 import path from "node:path";
 import { ContextCreationFailed, FuelExhausted, InvalidPluginBinary, PlughostError, TableLimitExceeded } from "../../contract/errors.js";
 import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
 import { GuestMemory } from "./guest-memory.js";
-import { compileComponent, type CompiledComponent } from "./compile.js";
+import { compileComponent, type CompiledComponent, type GlueInstantiate, type ModuleLimits } from "./compile.js";
 import { createHostImports, HOST_IMPORT_MODULE, type ImportContext } from "./host-imports.js";
 import { V8Instance, type CallMeter, type GuestExports } from "./instance.js";
 import { checkImports, wasiImports } from "./wasi.js";
 import { loadInWorker } from "./worker/host.js";
-import { createLimits, instrumentModule, LimitCapError, type InstrumentResult, type Limits as LimitsRuntime } from "../../instrument/index.js";
+import { createLimits, instrumentModule, LimitCapError, type Limits as LimitsRuntime } from "../../instrument/index.js";
 import { readEntry } from "../../plugin/verify.js";
 import { API_VERSION, WIT_PACKAGE } from "../../contract/abi.js";
 
@@ -22,13 +24,122 @@ const GUEST = `${WIT_PACKAGE}/guest@${API_VERSION}#`;
 export const v8Engine: Engine = {
   name: "v8",
   async load(request: LoadRequest): Promise<EngineInstance> {
-    if (request.isolation === "worker") return loadInWorker(request);
     const bytes = request.bytes ?? (await readEntry(request.plugin, request.entryPath));
     const compiled = await compileComponent(bytes, { file: request.entryPath, plugin: request.plugin, cacheDir: request.cacheDir });
     checkImports(compiled.imports, request.capabilities, request.plugin);
+    if (request.isolation === "worker") return loadInWorker(request, prepareForWorker(compiled, request));
     return instantiate(compiled, request);
   },
 };
+
+/**
+ * A component compiled, instrumented and verified on the host, as a worker
+ * receives it in its setup message (structured-cloneable: compiled modules
+ * are shared with the worker, not recompiled).
+ */
+export interface PreparedComponent {
+  hash: string;
+  /** The verified glue, imported by the worker from this data: URL (never from a file). */
+  glueUrl: string;
+  imports: readonly string[];
+  exports: readonly string[];
+  modules: PreparedModule[];
+}
+
+export interface PreparedModule {
+  /** The file name the glue asks for. */
+  name: string;
+  /** Compiled with this instance's instrumentation. */
+  module: WebAssembly.Module;
+  /** What the instrumenter reported, when it rewrote the module. */
+  limits: ModuleLimits | undefined;
+  /** Instantiating it runs guest code (a start section): the worker times it against the deadline. */
+  hasStart: boolean;
+}
+
+/** What the limits ask of the instrumenter, and the key of the modules compiled for it. */
+function instrumentation(limits: LoadRequest["limits"]): { metered: boolean; instrumented: boolean; key: string } {
+  const { fuel, fuelLifetime, memoryBytes, tableElements } = limits;
+  const metered = fuel !== undefined || fuelLifetime !== undefined;
+  const instrumented = metered || memoryBytes !== undefined || tableElements !== undefined;
+  return { metered, instrumented, key: instrumented ? `fuel=${metered}|mem=${memoryBytes ?? ""}|tab=${tableElements ?? ""}` : "" };
+}
+
+/** Core module `name`, compiled (and instrumented when the limits need it) once per component and limits. */
+function coreModule(compiled: CompiledComponent, name: string, request: LoadRequest): WebAssembly.Module {
+  const { metered, instrumented, key } = instrumentation(request.limits);
+  const cacheKey = `${name}|${key}`;
+  let mod = compiled.modules.get(cacheKey);
+  if (mod) return mod;
+  const raw = compiled.coreBytes.get(name);
+  if (!raw) throw new InvalidPluginBinary(request.entryPath, `jco glue asked for a missing core module ${name}`, { plugin: request.plugin });
+  if (instrumented) {
+    const { memoryBytes, tableElements } = request.limits;
+    const result = instrumentModule(raw, {
+      fuel: metered,
+      memoryBytes,
+      tableElements,
+      label: `${request.entryPath}#${name}`,
+      plugin: request.plugin,
+      ...(request.cacheDir ? { cacheDir: path.join(request.cacheDir, "instrumented") } : {}),
+    });
+    mod = new WebAssembly.Module(result.bytes as Uint8Array<ArrayBuffer>);
+    const { bytes: _rewritten, ...meta } = result;
+    compiled.rewrites.set(mod, meta);
+  } else {
+    mod = new WebAssembly.Module(raw as Uint8Array<ArrayBuffer>);
+  }
+  compiled.modules.set(cacheKey, mod);
+  return mod;
+}
+
+/** Every core module of the component, ready for a worker (the same cache the in-process path uses). */
+function prepareForWorker(compiled: CompiledComponent, request: LoadRequest): PreparedComponent {
+  const modules = [...compiled.coreBytes].map(([name, raw]): PreparedModule => {
+    const module = coreModule(compiled, name, request);
+    // Instrumenting adds no start section, so the original bytes tell.
+    return { name, module, limits: compiled.rewrites.get(module), hasStart: hasStartSection(raw) };
+  });
+  return { hash: compiled.hash, glueUrl: compiled.glueUrl, imports: compiled.imports, exports: compiled.exports, modules };
+}
+
+/**
+ * Instantiate what the host prepared (worker isolation, inside the worker):
+ * the glue is imported from the verified bytes the host sent, and the glue's
+ * requests for core modules are answered from the modules it compiled.
+ */
+export async function instantiatePrepared(prepared: PreparedComponent, request: LoadRequest): Promise<V8Instance> {
+  const { key } = instrumentation(request.limits);
+  const glue = (await import(prepared.glueUrl)) as { instantiate: GlueInstantiate };
+  const compiled: CompiledComponent = {
+    hash: prepared.hash,
+    instantiate: glue.instantiate,
+    glueUrl: prepared.glueUrl,
+    coreBytes: new Map(),
+    imports: prepared.imports,
+    exports: prepared.exports,
+    modules: new Map(prepared.modules.map((m) => [`${m.name}|${key}`, m.module])),
+    rewrites: new Map(prepared.modules.flatMap((m) => (m.limits ? [[m.module, m.limits] as const] : []))),
+  };
+  return instantiate(compiled, request);
+}
+
+/** True when a core module's bytes hold a start section (id 8): instantiating it runs guest code. */
+export function hasStartSection(b: Uint8Array): boolean {
+  let at = 8; // magic + version
+  while (at < b.length) {
+    const id = b[at++]!;
+    let size = 0;
+    for (let shift = 0; at < b.length && shift < 35; shift += 7) {
+      const byte = b[at++]!;
+      size += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) break;
+    }
+    if (id === 8) return true;
+    at += size;
+  }
+  return false;
+}
 
 async function instantiate(compiled: CompiledComponent, request: LoadRequest): Promise<V8Instance> {
   const plugin = request.plugin;
@@ -36,8 +147,7 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
   const ctx: ImportContext = { plugin, memory, host: request.host, currentExport: "instantiate", realloc: undefined };
   const hostImports = createHostImports(ctx);
   const { fuel, fuelLifetime, memoryBytes, tableElements } = request.limits;
-  const metered = fuel !== undefined || fuelLifetime !== undefined;
-  const instrumented = metered || memoryBytes !== undefined || tableElements !== undefined;
+  const { metered, instrumented } = instrumentation(request.limits);
   // One fuel counter and one memory ledger for all core modules of this instance.
   const limits: LimitsRuntime | undefined = instrumented
     ? createLimits({
@@ -52,32 +162,11 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     : undefined;
   // Host calls charge their work to the running call's fuel.
   if (limits && metered) ctx.limits = limits;
-  const moduleKey = instrumented ? `fuel=${metered}|mem=${memoryBytes ?? ""}|tab=${tableElements ?? ""}` : "";
-  const rewrites = new Map<WebAssembly.Module, InstrumentResult>();
+  const rewrites = new Map<WebAssembly.Module, ModuleLimits>();
   let guest: WebAssembly.Instance | undefined;
 
   const getCoreModule = (name: string): WebAssembly.Module => {
-    const cacheKey = `${name}|${moduleKey}`;
-    let mod = compiled.modules.get(cacheKey);
-    if (!mod) {
-      const raw = compiled.coreBytes.get(name);
-      if (!raw) throw new InvalidPluginBinary(request.entryPath, `jco glue asked for a missing core module ${name}`, { plugin });
-      if (instrumented) {
-        const result = instrumentModule(raw, {
-          fuel: metered,
-          memoryBytes,
-          tableElements,
-          label: `${request.entryPath}#${name}`,
-          plugin,
-          ...(request.cacheDir ? { cacheDir: path.join(request.cacheDir, "instrumented") } : {}),
-        });
-        mod = new WebAssembly.Module(result.bytes as Uint8Array<ArrayBuffer>);
-        compiled.rewrites.set(mod, result);
-      } else {
-        mod = new WebAssembly.Module(raw as Uint8Array<ArrayBuffer>);
-      }
-      compiled.modules.set(cacheKey, mod);
-    }
+    const mod = coreModule(compiled, name, request);
     const meta = compiled.rewrites.get(mod);
     if (meta) rewrites.set(mod, meta);
     return mod;

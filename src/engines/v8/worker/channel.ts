@@ -267,12 +267,12 @@ export function copyInto(dst: Uint8Array, at: number, src: Uint8Array): void {
 export interface WorkerSetup {
   plugin: string;
   entryPath: string;
-  bytes: Uint8Array | undefined;
+  /** Compiled, instrumented and verified on the host: the worker never compiles (nor reads the cache). */
+  component: import("../engine.js").PreparedComponent;
   capabilities: readonly string[];
   limits: { fuel?: number; fuelLifetime?: number; memoryBytes?: number; tableElements?: number };
   /** The host calls' bounds, checked in the worker before anything is copied out of the guest. */
   bounds: { maxMessageBytes: number; maxLogBytes: number; callCost: number };
-  cacheDir: string | undefined;
   /** Record call start times (only when a deadline is in force). */
   timeCalls: boolean;
   channel: SharedArrayBuffer;

@@ -1,10 +1,13 @@
 /**
- * Entry point of a plugin's worker thread (`isolation: "worker"`). It loads
- * the plugin with the in-process v8 engine (instrumenter and scoped WASI
- * included), then serves calls from the request ring in a synchronous loop:
- * spin briefly when idle, then sleep in `Atomics.wait`. Host imports go back
- * to the host thread through the response ring; the synchronous ones block
- * on the reply cell until the host answers. The host ends the thread with
+ * Entry point of a plugin's worker thread (`isolation: "worker"`). It
+ * instantiates the component the host compiled, instrumented and verified
+ * (the setup message carries the glue and the compiled core modules; nothing
+ * is compiled or read from the cache here), with the in-process engine's
+ * instantiation (limits and scoped WASI included), then serves calls from
+ * the request ring in a synchronous loop: spin briefly when idle, then
+ * sleep in `Atomics.wait`. Host imports go back to the host thread through
+ * the response ring; the synchronous ones block on the reply cell until the
+ * host answers. The host ends the thread with
  * `terminate()`, which also interrupts a runaway guest.
  *
  * Loading runs guest code too (start functions; a C reactor's `_initialize`,
@@ -33,7 +36,7 @@ import {
 } from "./channel.js";
 import { serializeError } from "./errors.js";
 import { MESSAGE_ERRORS, REGISTER_ERRORS } from "../../../contract/abi.js";
-import { v8Engine } from "../engine.js";
+import { hasStartSection, instantiatePrepared } from "../engine.js";
 import type { V8Instance } from "../instance.js";
 
 const setup = workerData as WorkerSetup;
@@ -266,24 +269,8 @@ function idle(): void {
 type Instantiate = (source: unknown, imports?: WebAssembly.Imports) => Promise<unknown>;
 type Compile = (bytes: BufferSource) => Promise<WebAssembly.Module>;
 
-/** True when a core module's bytes hold a start section (id 8): instantiating it runs guest code. */
-function hasStartSection(source: BufferSource): boolean {
-  const b = ArrayBuffer.isView(source)
-    ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength)
-    : new Uint8Array(source);
-  let at = 8; // magic + version
-  while (at < b.length) {
-    const id = b[at++]!;
-    let size = 0;
-    for (let shift = 0; at < b.length && shift < 35; shift += 7) {
-      const byte = b[at++]!;
-      size += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) break;
-    }
-    if (id === 8) return true;
-    at += size;
-  }
-  return false;
+function toBytes(source: BufferSource): Uint8Array {
+  return ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength) : new Uint8Array(source);
 }
 
 /**
@@ -293,7 +280,8 @@ function hasStartSection(source: BufferSource): boolean {
  * while loading. Booting the worker, importing the glue, compiling and the
  * other instantiations run no guest code, and V8's own work in them took 170 ms
  * and more on a loaded machine; counting it failed good loads. A module compiled
- * where this cannot see is timed, to be safe. The wrappers live in this
+ * where this cannot see is timed, to be safe; the host says which of the
+ * modules it compiled have a start section. The wrappers live in this
  * worker's own realm; the returned function removes them once loaded.
  */
 function timeInstantiation(): () => void {
@@ -304,9 +292,9 @@ function timeInstantiation(): () => void {
     Instance: typeof WebAssembly.Instance;
   };
   const { instantiate, compile, Module, Instance } = wasm;
-  const withoutStart = new WeakSet<WebAssembly.Module>();
+  const withoutStart = new WeakSet<WebAssembly.Module>(setup.component.modules.filter((m) => !m.hasStart).map((m) => m.module));
   const seen = (module: WebAssembly.Module, bytes: BufferSource): WebAssembly.Module => {
-    if (!hasStartSection(bytes)) withoutStart.add(module);
+    if (!hasStartSection(toBytes(bytes))) withoutStart.add(module);
     return module;
   };
   let depth = 0;
@@ -362,15 +350,12 @@ async function main(): Promise<void> {
   let instance: EngineInstance;
   const untime = setup.timeCalls ? timeInstantiation() : undefined;
   try {
-    instance = await v8Engine.load({
+    instance = await instantiatePrepared(setup.component, {
       plugin: setup.plugin,
       entryPath: setup.entryPath,
-      ...(setup.bytes ? { bytes: setup.bytes } : {}),
       capabilities: setup.capabilities,
       limits: setup.limits,
       host,
-      ...(setup.cacheDir ? { cacheDir: setup.cacheDir } : {}),
-      isolation: "in-process",
       onViolation,
     });
   } catch (err) {

@@ -57,9 +57,7 @@ import {
 } from "./channel.js";
 import { reviveError, type SerializedError } from "./errors.js";
 import { MESSAGE_ERRORS, REGISTER_ERRORS } from "../../../contract/abi.js";
-import { compileComponent } from "../compile.js";
-import { checkImports } from "../wasi.js";
-import { readEntry } from "../../../plugin/verify.js";
+import type { PreparedComponent } from "../engine.js";
 import { hostCallBounds } from "../../../runtime/host-calls.js";
 import { currentDelivery, withDelivery, type Delivery } from "../../../runtime/message-chain.js";
 
@@ -332,18 +330,17 @@ export class WorkerInstance implements EngineInstance {
   }
 
   /** Spawn the worker and wait until it has loaded the plugin. */
-  static async start(request: LoadRequest, bytes: Uint8Array): Promise<WorkerInstance> {
+  static async start(request: LoadRequest, component: PreparedComponent): Promise<WorkerInstance> {
     const instance = new WorkerInstance(request);
     const [requestPort, responsePort, replyPort] = instance.#channelPorts as [MessagePort, MessagePort, MessagePort];
     const { fuel, fuelLifetime, memoryBytes, tableElements } = request.limits;
     const setup: WorkerSetup = {
       plugin: request.plugin,
       entryPath: request.entryPath,
-      bytes,
+      component,
       capabilities: request.capabilities,
       limits: { fuel, fuelLifetime, memoryBytes, tableElements },
       bounds: hostCallBounds(request.host),
-      cacheDir: request.cacheDir,
       timeCalls: request.limits.deadlineMs !== undefined,
       channel: instance.#views.buffer,
       bell: instance.#pump.bellBuffer,
@@ -760,12 +757,11 @@ function unpack(payload: Uint8Array, count: number): [Uint8Array[], Uint8Array] 
   return [fields, cut(at)];
 }
 
-/** Load a plugin into its own worker thread. Compile errors surface here first, exactly as in process. */
-export async function loadInWorker(request: LoadRequest): Promise<EngineInstance> {
-  const bytes = request.bytes ?? (await readEntry(request.plugin, request.entryPath));
-  // Compiling on the host thread reports a bad binary or a missing capability the
-  // same way as in process, and leaves the glue in the disk cache for the worker.
-  const compiled = await compileComponent(bytes, { file: request.entryPath, plugin: request.plugin, cacheDir: request.cacheDir });
-  checkImports(compiled.imports, request.capabilities, request.plugin);
-  return WorkerInstance.start(request, bytes);
+/**
+ * Load a plugin into its own worker thread. The v8 engine's entry (engine.ts)
+ * has compiled and checked it on this thread: compile errors surface exactly
+ * as in process, and the worker receives the compiled modules.
+ */
+export function loadInWorker(request: LoadRequest, component: PreparedComponent): Promise<EngineInstance> {
+  return WorkerInstance.start(request, component);
 }
