@@ -59,7 +59,7 @@ import {
   grantsFor,
   nativeTrust,
   recoveryPolicy,
-  v8Isolation,
+  isolationFor,
   type Grants,
   type RecoveryPolicy,
   type TrustedNative,
@@ -500,19 +500,14 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       entry.logger.warn({ field, requested, max }, `limits.${field} ${requested} lowered to the host's maximum ${max}`),
     );
     if (m.kind === "native") checkNativeDeadline(m.name, entry.trust, m.limits.deadlineMs, o.requireDeadlines, entry.limits.deadlineMs);
-    entry.isolation =
-      entry.engine !== "v8"
-        ? entry.engine === "wasmtime"
-          ? (m.isolation ?? o.isolation ?? "in-process")
-          : undefined
-        : v8Isolation({
-            plugin: m.name,
-            manifestIsolation: m.isolation,
-            manifestDeadlineMs: m.limits.deadlineMs,
-            hostIsolation: o.isolation,
-            requireDeadlines: o.requireDeadlines,
-            deadlineMs: entry.limits.deadlineMs,
-          });
+    entry.isolation = isolationFor(entry.engine, {
+      plugin: m.name,
+      manifestIsolation: m.isolation,
+      manifestDeadlineMs: m.limits.deadlineMs,
+      hostIsolation: o.isolation,
+      requireDeadlines: o.requireDeadlines,
+      deadlineMs: entry.limits.deadlineMs,
+    });
   }
 
   /** compile + instantiate with scoped imports (engine-specific). */
