@@ -2,24 +2,15 @@
 // lockfile that pins the tarball and the dependencies npm's cache holds), then the CLI run through npm's
 // bin symlink and npx, and `plughost new` scaffolds checked for absolute paths, built and tested.
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
-import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findGo } from "../guest-sdks/go/build.mjs";
 import { pluginDir, root } from "./helpers/plugins.js";
+import { writeProject } from "./helpers/installed-project.mjs";
 
-interface LockEntry {
-  version?: string;
-  resolved?: string;
-  integrity?: string;
-  dev?: boolean;
-  devOptional?: boolean;
-  [key: string]: unknown;
-}
-
-const repoPackage = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { version: string; license: string; dependencies: Record<string, string>; bin: Record<string, string>; engines: Record<string, string> };
+const repoPackage = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { version: string };
 const env = { ...process.env, PLUGHOST_LOG_LEVEL: "warn", GOTOOLCHAIN: "local", GOPROXY: "off", npm_config_update_notifier: "false" };
 
 let tmp: string;
@@ -33,34 +24,6 @@ function sh(cmd: string, args: string[], cwd: string, options: SpawnSyncOptions 
 const plughost = (args: string[], cwd = project) => sh(path.join(project, "node_modules", ".bin", "plughost"), args, cwd);
 const npx = (args: string[], cwd = project) => sh("npx", ["--no-install", "plughost", ...args], cwd);
 
-/**
- * A lockfile for a project that depends on the packed tarball: plughost's production dependencies (and
- * TypeScript, for the JS template's typecheck) exactly as the repository's lockfile pins them, so
- * `npm ci --offline` needs no registry metadata, only the tarballs in npm's cache.
- */
-function writeProject(dir: string, tarball: string): void {
-  const lock = JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8")) as { packages: Record<string, LockEntry> };
-  const dependencies = { plughost: `file:${tarball}` };
-  const devDependencies = { typescript: lock.packages["node_modules/typescript"]!.version! };
-  const packages: Record<string, LockEntry> = { "": { name: "app", version: "1.0.0", dependencies, devDependencies } };
-  for (const [key, entry] of Object.entries(lock.packages)) {
-    if (!key.startsWith("node_modules/") || ((entry.dev || entry.devOptional) && key !== "node_modules/typescript")) continue;
-    const name = key.slice(key.lastIndexOf("node_modules/") + "node_modules/".length);
-    // npm leaves `resolved` out for some registry packages; without it, it would ask the registry.
-    packages[key] = { ...entry, resolved: entry.resolved ?? `https://registry.npmjs.org/${name}/-/${name.split("/").pop()}-${entry.version}.tgz` };
-  }
-  packages["node_modules/plughost"] = {
-    version: repoPackage.version,
-    resolved: `file:${tarball}`,
-    integrity: `sha512-${createHash("sha512").update(readFileSync(tarball)).digest("base64")}`,
-    license: repoPackage.license,
-    dependencies: repoPackage.dependencies,
-    bin: repoPackage.bin,
-    engines: repoPackage.engines,
-  };
-  writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", private: true, type: "module", dependencies, devDependencies }, null, 2));
-  writeFileSync(path.join(dir, "package-lock.json"), JSON.stringify({ name: "app", version: "1.0.0", lockfileVersion: 3, requires: true, packages }, null, 2));
-}
 
 function files(d: string, base = d): string[] {
   return readdirSync(d, { withFileTypes: true }).flatMap((e) =>

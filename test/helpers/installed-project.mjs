@@ -1,7 +1,7 @@
 // A fresh project that installs this repository as a user would: `npm pack`, then `npm ci --offline` from a
 // lockfile that pins the tarball and plughost's production dependencies exactly as the repository's lockfile
-// does, so npm needs no registry metadata, only the tarballs in its cache. The same steps as
-// test/cli-installed.test.ts; bench/package.mjs times them.
+// does, so npm needs no registry metadata, only the tarballs in its cache.
+// test/cli-installed.test.ts uses them; bench/package.mjs times them.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
