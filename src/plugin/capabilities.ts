@@ -283,10 +283,16 @@ export function netAllowed(effective: readonly string[], host: string, port: num
   return effective.some((t) => covers(parseCapability(t), need));
 }
 
-function eventAllowed(effective: readonly string[], direction: "publish" | "subscribe", event: string, policy: EventPolicy): boolean {
+/**
+ * The one events rule: under "open" every plugin may subscribe and publish;
+ * under "strict" only where an `events:<direction>:<pattern>` capability in the
+ * effective set covers the name (`eventNameCovers`). The host calls check it on
+ * every emit, so it compares strings rather than parsing capabilities.
+ */
+export function eventAllowed(effective: readonly string[], direction: "publish" | "subscribe", event: string, policy: EventPolicy): boolean {
   if (policy === "open") return true;
-  const need: Capability = { kind: "events", direction, name: event };
-  return effective.some((t) => covers(parseCapability(t), need));
+  const prefix = `events:${direction}:`;
+  return effective.some((c) => c.startsWith(prefix) && eventNameCovers(c.slice(prefix.length), event));
 }
 
 /**

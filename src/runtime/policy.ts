@@ -9,7 +9,6 @@
 import type { EngineName, Isolation, Limits, TrustLevel } from "../engines/engine.js";
 import { PlughostError } from "../contract/errors.js";
 import { normalizeCapability, type EventPolicy } from "../plugin/capabilities.js";
-import { eventNameCovers } from "../contract/event-names.js";
 
 // ── limits ─────────────────────────────────────────────────────────────────
 
@@ -130,16 +129,8 @@ export function eventPolicy(value: unknown = DEFAULT_EVENT_POLICY): EventPolicy 
   throw new PolicyInvalid("events", `is ${JSON.stringify(value)}; use "open" (the default) or "strict"`);
 }
 
-/**
- * Whether a plugin may subscribe to / publish `event`. "open": every plugin
- * may, whatever it declares. "strict": only with an `events:<kind>:` capability
- * in its effective set that covers the name (a trailing `*` matches a prefix).
- */
-export function eventAllowed(capabilities: readonly string[], kind: "subscribe" | "publish", event: string, policy: EventPolicy): boolean {
-  if (policy === "open") return true;
-  const prefix = `events:${kind}:`;
-  return capabilities.some((c) => c.startsWith(prefix) && eventNameCovers(c.slice(prefix.length), event));
-}
+// The events rule lives with the capabilities it reads; the policy re-exports it.
+export { eventAllowed } from "../plugin/capabilities.js";
 
 // ── recovery ───────────────────────────────────────────────────────────────
 
