@@ -27,7 +27,8 @@ use napi::{Env, JsDeferred, Result};
 use napi_derive::napi;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, TryLockError};
+use std::time::Duration;
 
 /// The state array shared with the TS side, and the pointer the addon writes through.
 pub struct StateArray {
@@ -58,11 +59,28 @@ pub struct Control {
     /// Promises of calls not yet answered; whoever removes one settles it.
     pending: Mutex<Vec<(u64, Deferred)>>,
     next_id: AtomicU64,
+    /// Set by the call thread once it has dropped the store and is about to end.
+    finished: (Mutex<bool>, Condvar),
 }
 
 impl Control {
     pub fn new(stop: Arc<AtomicBool>) -> Control {
-        Control { stop, pending: Mutex::new(Vec::new()), next_id: AtomicU64::new(0) }
+        Control { stop, pending: Mutex::new(Vec::new()), next_id: AtomicU64::new(0), finished: (Mutex::new(false), Condvar::new()) }
+    }
+
+    fn finish(&self) {
+        *self.finished.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.finished.1.notify_all();
+    }
+
+    /// Wait up to `limit` for the call thread to end. A host that exits right
+    /// after a dispose must not tear the process down under a thread that is
+    /// still running guest code or dropping the store (that crashed the exit).
+    /// The thread stops within an epoch slice, or within a host call's 20 ms
+    /// poll; a guest blocked inside a WASI call is not waited for past `limit`.
+    fn wait_finished(&self, limit: Duration) {
+        let guard = self.finished.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.finished.1.wait_timeout_while(guard, limit, |done| !*done);
     }
 
     fn stopped(&self) -> bool {
@@ -114,6 +132,7 @@ pub fn serve(jobs: mpsc::Receiver<Job>, live: Arc<Mutex<Option<Live>>>, control:
     }
     let store = live.lock().unwrap_or_else(|e| e.into_inner()).take();
     drop(store);
+    control.finish();
 }
 
 #[napi]
@@ -306,12 +325,14 @@ impl NativeInstance {
 
     /// End the instance, even mid-call: stop the running call, reject the
     /// pending ones (`PWT:disposed`), and let the call thread drop the store.
-    /// Returns at once; idempotent.
+    /// Returns once that thread has ended (within an epoch slice, at most
+    /// 250 ms); idempotent.
     #[napi]
     pub fn dispose(&self) -> Result<()> {
         self.control.stop.store(true, Ordering::SeqCst);
         drop(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take());
         self.control.abandon_all();
+        self.control.wait_finished(Duration::from_millis(250));
         Ok(())
     }
 }
