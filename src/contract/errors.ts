@@ -4,6 +4,7 @@
  * No plugin failure reaches the embedding application as a bare `Error`.
  */
 
+/** What every error may carry besides its message: the plugin concerned and the cause. */
 export interface ErrorDetails {
   /** The plugin concerned, when there is one. */
   plugin?: string;
@@ -11,9 +12,22 @@ export interface ErrorDetails {
   cause?: unknown;
 }
 
+/**
+ * The base of every error plughost throws or reports: a stable `code`, the
+ * plugin's name (also at the start of the message) and the underlying `cause`.
+ * Test for a kind with `instanceof` (the subclasses below) or by `code`.
+ *
+ * @example
+ *   try {
+ *     await registry.load("plugins/hello");
+ *   } catch (e) {
+ *     if (e instanceof PlughostError) console.error(e.code, e.plugin, e.message);
+ *   }
+ */
 export class PlughostError extends Error {
   /** Stable machine-readable code, e.g. `E_MANIFEST_INVALID`. */
   readonly code: string;
+  /** The plugin concerned, or undefined when the error is not about one plugin. */
   readonly plugin: string | undefined;
 
   constructor(code: string, message: string, details: ErrorDetails = {}) {
@@ -26,6 +40,7 @@ export class PlughostError extends Error {
 
 // ── manifest, verify, resolve ───────────────────────────────────────────────
 
+/** One thing wrong with a manifest (see {@link ManifestError.problems}). */
 export interface ManifestProblem {
   /** JSON pointer to the offending field ("" for the whole document). */
   pointer: string;
@@ -33,9 +48,11 @@ export interface ManifestProblem {
   message: string;
 }
 
-/** A manifest that cannot be read, parsed or validated. */
+/** A manifest that cannot be read, parsed or validated. Code `E_MANIFEST_INVALID`. */
 export class ManifestError extends PlughostError {
+  /** The manifest file (or the directory searched for one). */
   readonly file: string;
+  /** Every problem found; the message spells out only the first ten. */
   readonly problems: readonly ManifestProblem[];
   constructor(file: string, problems: readonly ManifestProblem[], details: ErrorDetails = {}) {
     // The message spells out the first ten problems (a hostile manifest can have thousands); `problems` has them all.
@@ -47,23 +64,25 @@ export class ManifestError extends PlughostError {
   }
 }
 
-/** A plugin's integrity or signature check failed. */
+/** A plugin's integrity or signature check failed. Code `E_VERIFICATION_FAILED`. */
 export class VerificationError extends PlughostError {
   constructor(message: string, details: ErrorDetails = {}) {
     super("E_VERIFICATION_FAILED", message, details);
   }
 }
 
-/** Dependencies cannot be satisfied, or they form a cycle. */
+/** Dependencies cannot be satisfied, or they form a cycle. Code `E_RESOLUTION_FAILED`. */
 export class ResolutionError extends PlughostError {
   constructor(message: string, details: ErrorDetails = {}) {
     super("E_RESOLUTION_FAILED", message, details);
   }
 }
 
-/** Seed 000: the plugin's API version is incompatible with the host's. */
+/** Seed 000: the plugin's API version is incompatible with the host's. Code `E_API_VERSION_MISMATCH`. */
 export class ApiVersionMismatch extends PlughostError {
+  /** The WIT contract version this host provides. */
   readonly expected: string;
+  /** The version (or semver range) the plugin requires. */
   readonly actual: string;
   constructor(expected: string, actual: string, details: ErrorDetails = {}) {
     super(
@@ -78,8 +97,9 @@ export class ApiVersionMismatch extends PlughostError {
 
 // ── compile, instantiate ────────────────────────────────────────────────────
 
-/** The entry file is not a valid Wasm component of the plughost world (or not a loadable library). */
+/** The entry file is not a valid Wasm component of the plughost world (or not a loadable library). Code `E_INVALID_BINARY`. */
 export class InvalidPluginBinary extends PlughostError {
+  /** The entry file. */
   readonly file: string;
   constructor(file: string, reason: string, details: ErrorDetails = {}) {
     super("E_INVALID_BINARY", `${file}: ${reason}`, details);
@@ -87,8 +107,9 @@ export class InvalidPluginBinary extends PlughostError {
   }
 }
 
-/** The component imports something the host will not supply. */
+/** The component imports something the host will not supply. Code `E_MISSING_IMPORT`. */
 export class MissingImportError extends PlughostError {
+  /** The imports the host does not supply. */
   readonly imports: readonly string[];
   constructor(imports: readonly string[], hint: string, details: ErrorDetails = {}) {
     super("E_MISSING_IMPORT", `component imports ${imports.join(", ")}, which the host does not supply: ${hint}`, details);
@@ -96,8 +117,9 @@ export class MissingImportError extends PlughostError {
   }
 }
 
-/** A capability the plugin needs was not granted, or a call used one it does not hold. */
+/** A capability the plugin needs was not granted, or a call used one it does not hold. Code `E_CAPABILITY_DENIED`. */
 export class CapabilityDenied extends PlughostError {
+  /** The capability that was missing, e.g. `fs:read:/data`. */
   readonly capability: string;
   constructor(capability: string, message: string, details: ErrorDetails = {}) {
     super("E_CAPABILITY_DENIED", message, details);
@@ -105,14 +127,14 @@ export class CapabilityDenied extends PlughostError {
   }
 }
 
-/** Seed 000: the host could not build the plugin's context / instance. */
+/** Seed 000: the host could not build the plugin's context / instance. Code `E_CONTEXT_CREATION_FAILED`. */
 export class ContextCreationFailed extends PlughostError {
   constructor(message: string, details: ErrorDetails = {}) {
     super("E_CONTEXT_CREATION_FAILED", message, details);
   }
 }
 
-/** The requested engine is not available on this machine (for example, its addon was not built). */
+/** The requested engine is not available on this machine (for example, its addon was not built). Code `E_ENGINE_UNAVAILABLE`. */
 export class EngineUnavailable extends PlughostError {
   constructor(engine: string, reason: string, details: ErrorDetails = {}) {
     super("E_ENGINE_UNAVAILABLE", `engine "${engine}" is not available: ${reason}`, details);
@@ -121,8 +143,9 @@ export class EngineUnavailable extends PlughostError {
 
 // ── lifecycle ──────────────────────────────────────────────────────────────
 
-/** Seed 000: `init` returned a non-zero status. */
+/** Seed 000: `init` returned a non-zero status. Code `E_INITIALIZATION_FAILED`. */
 export class InitializationFailed extends PlughostError {
+  /** The status `init` returned. */
   readonly status: number;
   constructor(status: number, details: ErrorDetails = {}) {
     super("E_INITIALIZATION_FAILED", `init returned ${status}`, details);
@@ -130,8 +153,9 @@ export class InitializationFailed extends PlughostError {
   }
 }
 
-/** Seed 000: `teardown` returned a non-zero status. */
+/** Seed 000: `teardown` returned a non-zero status. Code `E_TEARDOWN_FAILED`. */
 export class TeardownFailed extends PlughostError {
+  /** The status `teardown` returned. */
   readonly status: number;
   constructor(status: number, details: ErrorDetails = {}) {
     super("E_TEARDOWN_FAILED", `teardown returned ${status}`, details);
@@ -139,16 +163,18 @@ export class TeardownFailed extends PlughostError {
   }
 }
 
-/** Seed 000: resources could not be released after teardown. */
+/** Seed 000: resources could not be released after teardown. Code `E_RESOURCE_CLEANUP_FAILED`. */
 export class ResourceCleanupFailed extends PlughostError {
   constructor(message: string, details: ErrorDetails = {}) {
     super("E_RESOURCE_CLEANUP_FAILED", message, details);
   }
 }
 
-/** A lifecycle transition that the state machine does not allow. */
+/** A lifecycle transition that the state machine does not allow (see `canTransition`). Code `E_ILLEGAL_TRANSITION`. */
 export class IllegalStateTransition extends PlughostError {
+  /** The state the plugin was in. */
   readonly from: string;
+  /** The state it was asked to move to. */
   readonly to: string;
   constructor(from: string, to: string, details: ErrorDetails = {}) {
     super("E_ILLEGAL_TRANSITION", `illegal state transition ${from} -> ${to}`, details);
@@ -157,8 +183,9 @@ export class IllegalStateTransition extends PlughostError {
   }
 }
 
-/** Seed 000: a call to a plugin that is not active. */
+/** Seed 000: a call to a plugin that is not active. Code `E_PLUGIN_NOT_RUNNING`. */
 export class PluginNotRunning extends PlughostError {
+  /** The state the plugin was in (or `restarting`). */
   readonly state: string;
   constructor(state: string, details: ErrorDetails = {}) {
     super("E_PLUGIN_NOT_RUNNING", `plugin is ${state}, not active; load and initialise it first`, details);
@@ -166,14 +193,14 @@ export class PluginNotRunning extends PlughostError {
   }
 }
 
-/** No plugin of that name is known to the registry. */
+/** No plugin of that name is known to the registry. Code `E_PLUGIN_NOT_FOUND`. */
 export class PluginNotFound extends PlughostError {
   constructor(name: string) {
     super("E_PLUGIN_NOT_FOUND", `no plugin named "${name}" is loaded or discovered`, { plugin: name });
   }
 }
 
-/** A plugin of that name is already loaded. */
+/** A plugin of that name is already loaded. Code `E_PLUGIN_ALREADY_LOADED`. */
 export class PluginAlreadyLoaded extends PlughostError {
   constructor(name: string) {
     super("E_PLUGIN_ALREADY_LOADED", `a plugin named "${name}" is already loaded; unload it first`, { plugin: name });
@@ -182,8 +209,9 @@ export class PluginAlreadyLoaded extends PlughostError {
 
 // ── callbacks and calls ─────────────────────────────────────────────────────
 
-/** Seed 000: an event name that breaks the naming rules. */
+/** Seed 000: an event name that breaks the naming rules (see `eventNameProblem`). Code `E_INVALID_CALLBACK_NAME`. */
 export class InvalidCallbackName extends PlughostError {
+  /** The name refused. */
   readonly eventName: string;
   constructor(eventName: string, reason: string, details: ErrorDetails = {}) {
     super("E_INVALID_CALLBACK_NAME", `invalid callback name ${JSON.stringify(eventName.slice(0, 64))}: ${reason}`, details);
@@ -191,8 +219,9 @@ export class InvalidCallbackName extends PlughostError {
   }
 }
 
-/** Seed 000: the host refused a callback registration. */
+/** Seed 000: the host refused a callback registration. Code `E_REGISTRATION_FAILED`. */
 export class RegistrationFailed extends PlughostError {
+  /** The status the registration was answered with. */
   readonly status: number;
   constructor(status: number, reason: string, details: ErrorDetails = {}) {
     super("E_REGISTRATION_FAILED", `callback registration failed (${status}): ${reason}`, details);
@@ -200,9 +229,11 @@ export class RegistrationFailed extends PlughostError {
   }
 }
 
-/** Seed 000: a callback returned a non-zero status, or has not been registered. */
+/** Seed 000: a callback returned a non-zero status, or has not been registered. Code `E_INVOCATION_FAILED`. */
 export class InvocationFailed extends PlughostError {
+  /** The status the callback returned (-1 when it is not registered). */
   readonly status: number;
+  /** The event whose callback failed. */
   readonly event: string;
   constructor(event: string, status: number, reason: string, details: ErrorDetails = {}) {
     super("E_INVOCATION_FAILED", `callback "${event}" failed (${status}): ${reason}`, details);
@@ -211,8 +242,9 @@ export class InvocationFailed extends PlughostError {
   }
 }
 
-/** A call into a plugin while another call into the same instance is running. */
+/** A call into a plugin while another call into the same instance is running. Code `E_REENTRANCY`. */
 export class ReentrancyError extends PlughostError {
+  /** The export that was called re-entrantly. */
   readonly export: string;
   constructor(exportName: string, details: ErrorDetails = {}) {
     super("E_REENTRANCY", `re-entrant call to ${exportName} refused: the instance is already running a call`, details);
@@ -223,10 +255,12 @@ export class ReentrancyError extends PlughostError {
 /**
  * An interceptor (`registry.use`) threw, returned a value of the wrong shape
  * for the call, or could not run where the call must finish synchronously.
- * Only that call fails; the plugin is not faulted.
+ * Only that call fails; the plugin is not faulted. Code `E_INTERCEPTOR_FAILED`.
  */
 export class InterceptorFailed extends PlughostError {
+  /** The event of the call. */
   readonly event: string;
+  /** The kind of call (`CallKind`: invoke, hook, dispatch, message, host). */
   readonly kind: string;
   constructor(event: string, kind: string, reason: string, details: ErrorDetails = {}) {
     super("E_INTERCEPTOR_FAILED", `interceptor failed on ${kind} "${event}": ${reason}; fix or remove the interceptor passed to registry.use()`, details);
@@ -237,8 +271,13 @@ export class InterceptorFailed extends PlughostError {
 
 // ── limits and faults (the instance is discarded after each) ────────────────
 
-/** Base of the errors after which the instance is discarded and re-instantiated. */
+/**
+ * Base of the errors after which the instance is discarded and re-instantiated
+ * (the registry's recovery policy decides whether it restarts). Test with
+ * `isInstanceFault` or `instanceof`.
+ */
 export class InstanceFault extends PlughostError {
+  /** The export that was running when the fault happened. */
   readonly export: string;
   constructor(code: string, exportName: string, message: string, details: ErrorDetails = {}) {
     super(code, `${exportName}: ${message}`, details);
@@ -246,22 +285,23 @@ export class InstanceFault extends PlughostError {
   }
 }
 
-/** The guest trapped (unreachable, out-of-bounds access, stack overflow, …). */
+/** The guest trapped (unreachable, out-of-bounds access, stack overflow, …). Code `E_TRAP`. */
 export class PluginTrap extends InstanceFault {
   constructor(exportName: string, reason: string, details: ErrorDetails = {}) {
     super("E_TRAP", exportName, `trapped: ${reason}`, details);
   }
 }
 
-/** The guest broke the canonical ABI (bad pointer, length, alignment or UTF-8). The instance is discarded. */
+/** The guest broke the canonical ABI (bad pointer, length, alignment or UTF-8). The instance is discarded. Code `E_ABI_VIOLATION`. */
 export class AbiViolation extends InstanceFault {
   constructor(exportName: string, reason: string, details: ErrorDetails = {}) {
     super("E_ABI_VIOLATION", exportName, `broke the canonical ABI: ${reason}`, details);
   }
 }
 
-/** The call used up its fuel budget. */
+/** The call used up its fuel budget. Code `E_FUEL_EXHAUSTED`. */
 export class FuelExhausted extends InstanceFault {
+  /** The fuel budget per call (`limits.fuel`). */
   readonly budget: number;
   constructor(exportName: string, budget: number, details: ErrorDetails = {}) {
     super("E_FUEL_EXHAUSTED", exportName, `ran out of fuel (budget ${budget} units); raise limits.fuel or fix the loop`, details);
@@ -269,8 +309,9 @@ export class FuelExhausted extends InstanceFault {
   }
 }
 
-/** The call ran past its wall-clock deadline. */
+/** The call ran past its wall-clock deadline. Code `E_DEADLINE_EXCEEDED`. */
 export class DeadlineExceeded extends InstanceFault {
+  /** The deadline in milliseconds (`limits.deadlineMs`). */
   readonly deadlineMs: number;
   constructor(exportName: string, deadlineMs: number, details: ErrorDetails = {}) {
     super("E_DEADLINE_EXCEEDED", exportName, `exceeded its ${deadlineMs} ms deadline`, details);
@@ -278,8 +319,9 @@ export class DeadlineExceeded extends InstanceFault {
   }
 }
 
-/** The guest tried to grow memory or tables past its cap. */
+/** The guest tried to grow memory past its cap. Code `E_MEMORY_LIMIT`. */
 export class MemoryLimitExceeded extends InstanceFault {
+  /** The cap in bytes (`limits.memoryBytes`). */
   readonly limitBytes: number;
   constructor(exportName: string, limitBytes: number, details: ErrorDetails = {}) {
     super("E_MEMORY_LIMIT", exportName, `tried to grow memory past its ${limitBytes}-byte cap`, details);
@@ -287,8 +329,9 @@ export class MemoryLimitExceeded extends InstanceFault {
   }
 }
 
-/** The guest called `exit`. Only the plugin stops; the host carries on. */
+/** The guest called `exit`. Only the plugin stops; the host carries on. Code `E_PLUGIN_EXITED`. */
 export class PluginExited extends InstanceFault {
+  /** The code the guest passed to `exit`. */
   readonly exitCode: number;
   constructor(exportName: string, exitCode: number, details: ErrorDetails = {}) {
     super("E_PLUGIN_EXITED", exportName, `called exit(${exitCode}); a plugin cannot end the host`, details);
@@ -296,9 +339,11 @@ export class PluginExited extends InstanceFault {
   }
 }
 
-/** A sandboxed native helper process died (signal or unexpected exit). */
+/** A sandboxed native helper process died (signal or unexpected exit). Code `E_PLUGIN_CRASHED`. */
 export class PluginCrashed extends InstanceFault {
+  /** The signal that ended the helper, or null. */
   readonly signal: string | null;
+  /** The helper's exit code, or null when a signal ended it. */
   readonly exitCode: number | null;
   constructor(exportName: string, signal: string | null, exitCode: number | null, details: ErrorDetails = {}) {
     super("E_PLUGIN_CRASHED", exportName, `plugin process crashed (${signal ?? `exit ${exitCode}`})`, details);
@@ -307,7 +352,7 @@ export class PluginCrashed extends InstanceFault {
   }
 }
 
-/** The plugin was unloaded automatically after too many violations. */
+/** The plugin was unloaded automatically after too many violations (the `unmounted` event carries it). Code `E_PLUGIN_UNMOUNTED`. */
 export class PluginUnmounted extends PlughostError {
   constructor(violations: number, details: ErrorDetails = {}) {
     super("E_PLUGIN_UNMOUNTED", `unloaded after ${violations} violations`, details);
@@ -319,12 +364,13 @@ export function isInstanceFault(err: unknown): err is InstanceFault {
   return err instanceof InstanceFault;
 }
 
-/** The compile cache directory is not private to the user running the host; nothing in it is used. */
+/** The compile cache directory is not private to the user running the host; nothing in it is used. Code `E_CACHE_UNSAFE`. */
 export class CacheUnsafe extends PlughostError {
   /** The cache directory as configured. */
   readonly path: string;
   /** The path that failed the check (the directory, a parent or its key file). */
   readonly offending: string;
+  /** What is wrong with it, in words. */
   readonly problem: string;
   constructor(dir: string, offending: string, problem: string, details: ErrorDetails = {}) {
     super(
@@ -339,9 +385,11 @@ export class CacheUnsafe extends PlughostError {
   }
 }
 
-/** A sandboxed native plugin kept using CPU between its calls (threads left running) past its budget; its helper was killed. */
+/** A sandboxed native plugin kept using CPU between its calls (threads left running) past its budget; its helper was killed. Code `E_CPU_BUDGET`. */
 export class CpuBudgetExceeded extends InstanceFault {
+  /** The CPU budget between calls, in milliseconds. */
   readonly budgetMs: number;
+  /** The CPU time used between calls, in milliseconds. */
   readonly usedMs: number;
   constructor(exportName: string, usedMs: number, budgetMs: number, details: ErrorDetails = {}) {
     super(
@@ -356,8 +404,9 @@ export class CpuBudgetExceeded extends InstanceFault {
   }
 }
 
-/** The guest's tables would hold more elements than its cap, summed over all its tables (`limits.tableElements`). */
+/** The guest's tables would hold more elements than its cap, summed over all its tables (`limits.tableElements`). Code `E_TABLE_LIMIT`. */
 export class TableLimitExceeded extends InstanceFault {
+  /** The cap in table elements. */
   readonly limitElements: number;
   constructor(exportName: string, limitElements: number, details: ErrorDetails = {}) {
     super(

@@ -19,7 +19,15 @@ export function apiLine(version: string): string | undefined {
   return m[1] === "0" ? `0.${Number(m[2])}` : String(Number(m[1]));
 }
 
-/** Whether a plugin built against `pluginVersion` of the API runs on a host that provides `hostVersion`. */
+/**
+ * Whether a plugin built against `pluginVersion` of the API runs on a host that
+ * provides `hostVersion` (default: this host): the same major version, or for
+ * 0.x the same minor. Never throws; an unparsable version is incompatible.
+ *
+ * @example
+ *   apiCompatible("0.1.3", "0.1.0"); // true
+ *   apiCompatible("0.2.0", "0.1.0"); // false
+ */
 export function apiCompatible(pluginVersion: string, hostVersion: string = HOST_WIT_VERSION): boolean {
   const line = apiLine(pluginVersion);
   return line !== undefined && line === apiLine(hostVersion);

@@ -4,7 +4,11 @@
  */
 import { InvalidPluginBinary, MemoryLimitExceeded, type ErrorDetails } from "../contract/errors.js";
 
-/** The bytes are not a core module the instrumenter understands (garbage, truncated, unknown opcode or section). */
+/**
+ * The bytes are not a core module the instrumenter understands (garbage,
+ * truncated, unknown opcode or section), or an option is out of range. An
+ * `InvalidPluginBinary`, code `E_INVALID_BINARY`.
+ */
 export class InstrumentError extends InvalidPluginBinary {
   /** Byte offset in the input where the problem was found. */
   readonly offset: number;
@@ -17,11 +21,16 @@ export class InstrumentError extends InvalidPluginBinary {
 /**
  * A module whose declared initial memory or table size is already over the
  * cap. Raised at instrumentation (or admission) time, before any code runs.
+ * A `MemoryLimitExceeded`, code `E_MEMORY_LIMIT`, for tables too.
  */
 export class LimitCapError extends MemoryLimitExceeded {
+  /** Whether a memory or a table is over its cap. */
   readonly kind: "memory" | "table";
+  /** Its index in the module's memory or table index space. */
   readonly index: number;
+  /** Its declared initial size (bytes for a memory, elements for a table). */
   readonly minimum: number;
+  /** The cap it is over, in the same unit. */
   readonly cap: number;
   constructor(label: string, kind: "memory" | "table", index: number, minimum: number, cap: number, message: string, details: ErrorDetails = {}) {
     super(label, kind === "memory" ? cap : cap, details);

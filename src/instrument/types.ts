@@ -3,6 +3,7 @@
 /** The module name every instrumented core module imports its limits from. */
 export const LIMITS_MODULE = "plughost:limits";
 
+/** Options of `instrumentModule` and `instrumentFuel`. */
 export interface InstrumentOptions {
   /** Insert fuel metering (default true). */
   fuel?: boolean;
@@ -20,28 +21,41 @@ export interface InstrumentOptions {
   plugin?: string;
 }
 
+/** One memory of an instrumented module, as `InstrumentResult.memories` lists it. */
 export interface MemoryInfo {
   /** Index in the module's memory index space. */
   index: number;
+  /** True when the module imports it rather than defining it. */
   imported: boolean;
-  /** For imported memories: where they come from. */
+  /** For imported memories: the import's module. */
   module?: string;
+  /** For imported memories: the import's name. */
   name?: string;
+  /** Initial size in 64 KiB pages. */
   minimumPages: number;
   /** Maximum after rewriting (undefined: none). */
   maximumPages?: number;
+  /** True for a shared memory. */
   shared: boolean;
 }
 
+/** One table of an instrumented module, as `InstrumentResult.tables` lists it. */
 export interface TableInfo {
+  /** Index in the module's table index space. */
   index: number;
+  /** True when the module imports it rather than defining it. */
   imported: boolean;
+  /** For imported tables: the import's module. */
   module?: string;
+  /** For imported tables: the import's name. */
   name?: string;
+  /** Initial size in elements. */
   minimum: number;
+  /** Maximum after rewriting, in elements (undefined: none). */
   maximum?: number;
 }
 
+/** What `instrumentModule` returns: the rewritten bytes and what the host needs to know to link and cap them. */
 export interface InstrumentResult {
   /** The rewritten module. */
   bytes: Uint8Array;
@@ -51,6 +65,7 @@ export interface InstrumentResult {
   fuel: boolean;
   /** Every memory, imported ones included, so the host can check imports against the cap. */
   memories: MemoryInfo[];
+  /** Every table, imported ones included. */
   tables: TableInfo[];
   /** Sum of the initial sizes of the memories the module defines, in bytes. */
   definedMemoryBytes: number;

@@ -11,6 +11,11 @@ import { DEFAULT_EVENT_POLICY, eventAllowed } from "./policy.js";
 import { currentCall } from "./calls.js";
 import type { PluginMetrics } from "./metrics.js";
 
+/**
+ * Bounds on what one plugin's host calls may do: callbacks, log volume,
+ * message sizes, queues and chains (the registry option `hostCalls`).
+ * Defaults: `DEFAULT_HOST_CALL_OPTIONS`.
+ */
 export interface HostCallOptions {
   /** Most callbacks one plugin may register. */
   maxCallbacks: number;
@@ -30,6 +35,7 @@ export interface HostCallOptions {
   maxChainMessages: number;
 }
 
+/** The bounds used when the registry is given none: 256 callbacks, 1000 log lines/s, 16 MiB messages, 16 hops. */
 export const DEFAULT_HOST_CALL_OPTIONS: HostCallOptions = {
   maxCallbacks: 256,
   maxLogMessage: 4096,

@@ -29,13 +29,16 @@ export type { RecoveryPolicy, RecoveryStrategy };
 /** One computation of limits for the registry and the host config (policy.ts). */
 export { effectiveLimits };
 
+/** The file names `loadHostConfig` looks for in a directory (a directory must hold exactly one). */
 export const HOST_CONFIG_FILES = ["plughost.config.json", "plughost.config.toml"] as const;
+/** Absolute path of the host config's JSON Schema (shipped as `plughost/host-config.schema.json`). */
 export const HOST_CONFIG_SCHEMA_PATH = fileURLToPath(new URL("../../schema/host-config.schema.json", import.meta.url));
 
-/** A host config that cannot be read, parsed or validated. */
+/** A host config that cannot be read, parsed or validated. Code `E_HOST_CONFIG_INVALID`. */
 export class HostConfigError extends PlughostError {
   /** The file, or the name the caller gave the object. */
   readonly source: string;
+  /** Every problem found, each with the JSON pointer of its field. */
   readonly problems: readonly ManifestProblem[];
   constructor(source: string, problems: readonly ManifestProblem[]) {
     const lines = problems.map((p) => `${p.pointer || "/"}: ${p.message}`);
@@ -45,18 +48,23 @@ export class HostConfigError extends PlughostError {
   }
 }
 
+/** The host's log level (pino's level names). */
 export type LogLevelName = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
 /** Limits as written: `memoryBytes` may also be a size string like "16MiB". */
 export type LimitsInput = Omit<Limits, "memoryBytes"> & { memoryBytes?: number | string };
 
+/** The host config's `policy` section: violations, events and recovery. */
 export interface HostPolicy {
   /** Violations after which a plugin is unmounted (seed 002: 10). */
   violationThreshold: number;
+  /** Unload a plugin automatically once it reaches the threshold (default true). */
   autoUnmount: boolean;
+  /** Log each violation at warn level (default true). */
   logViolations: boolean;
   /** See `canSubscribe` / `canPublish` in capabilities.ts. */
   events: EventPolicy;
+  /** What happens after an instance fault (see `RecoveryPolicy`). */
   recovery: RecoveryPolicy;
 }
 
@@ -88,16 +96,27 @@ export interface HostConfig {
   grants: string[] | Record<string, string[]>;
   /** `"unlimited"`: no built-in defaults (the registry option of the same name). */
   defaultLimits: Limits | "unlimited";
+  /** Ceilings no manifest may exceed (a manifest asking for more is refused). */
   maxLimits: Limits;
+  /** Violations, events and recovery. */
   policy: HostPolicy;
+  /** The engine for Wasm plugins (default v8). */
   engine?: "v8" | "wasmtime";
+  /** Where v8 plugins run (in-process or in a worker); unset: the policy decides. */
   isolation?: Isolation;
+  /** The compile cache directory, absolute. */
   cacheDir?: string;
+  /** Directories scanned for plugins, absolute. */
   pluginDirs: string[];
+  /** Per-plugin config overrides, keyed by plugin name. */
   config: Record<string, Record<string, unknown>>;
+  /** The host's log level (default info). */
   logLevel: LogLevelName;
+  /** The Ed25519 trust list and policy (docs/signatures.md). */
   signatures?: SignaturePolicy;
+  /** Native plugins approved to run in the host process. */
   trustedNative: string[];
+  /** Enforce every plugin's deadline (v8 in a worker; trusted native plugins refused). */
   requireDeadlines: boolean;
   /** Where it came from (file path or caller-given name), for messages. */
   source: string;
@@ -133,6 +152,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** Options of `validateHostConfig`. */
 export interface ValidateHostConfigOptions {
   /** Directory relative paths are resolved against. Default: the source file's directory when it is a path, else the cwd. */
   baseDir?: string;
@@ -140,8 +160,14 @@ export interface ValidateHostConfigOptions {
 
 /**
  * Validate a host config object (from a file or built by the embedding
- * application) and normalize it. Throws `HostConfigError` listing every
- * problem with its JSON pointer.
+ * application) and normalize it: defaults filled, capability strings
+ * normalized, paths made absolute against `options.baseDir`.
+ *
+ * @param source The file or a name for the object, used in messages.
+ * @throws {HostConfigError} listing every problem with its JSON pointer.
+ * @example
+ *   const config = validateHostConfig({ grants: ["stdio"], defaultLimits: { fuel: 1e7 } }, "my host");
+ *   const registry = new PluginRegistry(registryOptionsFrom(config));
  */
 export function validateHostConfig(obj: unknown, source = "host config", options: ValidateHostConfigOptions = {}): HostConfig {
   const baseDir = path.resolve(options.baseDir ?? (formatOf(source) && path.isAbsolute(source) ? path.dirname(source) : process.cwd()));
@@ -225,6 +251,13 @@ export function validateHostConfig(obj: unknown, source = "host config", options
  * Read a host config file (.json or .toml), or find plughost.config.json /
  * plughost.config.toml in a directory. Relative paths in it are resolved
  * against the file's directory.
+ *
+ * @throws {HostConfigError} when the path does not exist, a directory holds
+ *   neither or both files, the file type is not .json or .toml, or the
+ *   document does not parse or validate. A file that exists but cannot be
+ *   read rejects with Node's fs error.
+ * @example
+ *   const registry = new PluginRegistry(registryOptionsFrom(await loadHostConfig(".")));
  */
 export async function loadHostConfig(pathOrDir: string): Promise<HostConfig> {
   const abs = path.resolve(pathOrDir);
@@ -247,7 +280,7 @@ export async function loadHostConfig(pathOrDir: string): Promise<HostConfig> {
   return validateHostConfig(structuredClone(parsed.value), file, { baseDir: path.dirname(file) });
 }
 
-/** The capabilities granted to `plugin`: the list, or its entry plus the "*" entry (policy.ts). */
+/** The capabilities granted to `plugin`: the list, or its entry plus the "*" entry (policy.ts). Never throws. */
 export function grantsFor(hostConfig: Pick<HostConfig, "grants">, plugin: string): string[] {
   return policyGrantsFor(hostConfig.grants, plugin);
 }
@@ -260,7 +293,7 @@ export function configOverridesFor(hostConfig: Pick<HostConfig, "config">, plugi
 /**
  * The registry options a host config stands for: what the CLI runs with, and
  * what an embedder with a config file passes to `new PluginRegistry(...)`
- * (spread its own options, such as `logger`, over it).
+ * (spread its own options, such as `logger`, over it). Never throws.
  */
 export function registryOptionsFrom(c: HostConfig): RegistryOptions {
   return {

@@ -5,6 +5,11 @@
  */
 import { IllegalStateTransition } from "../contract/errors.js";
 
+/**
+ * Where a plugin is in its lifecycle: `unloaded → loading → loaded →
+ * initializing → active ⇄ suspended → stopping → stopped → unloading`, and
+ * `error` from any state. Only `active` plugins take calls.
+ */
 export type PluginState =
   | "unloaded"
   | "loading"
@@ -17,6 +22,7 @@ export type PluginState =
   | "unloading"
   | "error";
 
+/** Every `PluginState`, in lifecycle order. */
 export const PLUGIN_STATES: readonly PluginState[] = [
   "unloaded",
   "loading",
@@ -59,11 +65,23 @@ const TRANSITIONS: Record<PluginState, readonly PluginState[]> = {
   error: ["loading", "unloading"],
 };
 
+/**
+ * Whether a plugin may move from `from` to `to`. Never throws; the registry
+ * refuses an illegal move with `IllegalStateTransition`.
+ *
+ * @example
+ *   canTransition("active", "suspended"); // true
+ *   canTransition("unloaded", "active");  // false
+ */
 export function canTransition(from: PluginState, to: PluginState): boolean {
   // `error` is reachable from every state: a fault, a failed load or a failed teardown can happen in any of them.
   return to === "error" || TRANSITIONS[from].includes(to);
 }
 
+/**
+ * Refuses a move that `canTransition` does not allow.
+ * @throws {IllegalStateTransition} when the move is not allowed.
+ */
 export function assertTransition(from: PluginState, to: PluginState, plugin: string): void {
   if (!canTransition(from, to)) throw new IllegalStateTransition(from, to, { plugin });
 }
@@ -79,10 +97,15 @@ export class Lifecycle {
     this.#onChange = onChange;
   }
 
+  /** The current state (`unloaded` at first). */
   get state(): PluginState {
     return this.#state;
   }
 
+  /**
+   * Move to `next` and report the change.
+   * @throws {IllegalStateTransition} when the move is not allowed (the state is unchanged).
+   */
   to(next: PluginState): void {
     const from = this.#state;
     assertTransition(from, next, this.#plugin);

@@ -22,7 +22,9 @@ export interface MessageChain {
   reported: boolean;
 }
 
+/** The call a plugin's host calls happen in: its hop and its message chain. */
 export interface Delivery {
+  /** 0 for a call the host made; n + 1 for a message emitted while handling hop n. */
   readonly hop: number;
   /** Undefined for host calls (hop 0): their messages each start a chain. */
   readonly chain: MessageChain | undefined;

@@ -27,8 +27,10 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   unloadGraceMs: 2_000,
 });
 
+/** Every field of `Limits`, in one order for loops over them. */
 export const LIMIT_KEYS = ["fuel", "fuelLifetime", "memoryBytes", "deadlineMs", "tableElements", "initDeadlineMs", "unloadGraceMs"] as const;
 
+/** The host's side of a plugin's limits: its defaults and its ceilings (registry options of the same names). */
 export interface LimitPolicy {
   /** Field by field over `DEFAULT_LIMITS`; `"unlimited"` drops the built-in defaults. */
   defaultLimits?: Limits | "unlimited" | undefined;
@@ -43,6 +45,10 @@ export interface LimitPolicy {
  * it past what the host allowed). A `maxLimits` field also applies when
  * neither the default nor the manifest gives one, so nothing runs unmetered
  * past a maximum the host set. `onClamp` reports each lowered request.
+ * Never throws.
+ *
+ * @example
+ *   effectiveLimits({ fuel: 5e9 }, { maxLimits: { fuel: 1e9 } }).fuel; // 1e9 (lowered to the ceiling)
  */
 export function effectiveLimits(
   manifestLimits: Limits,
@@ -94,7 +100,7 @@ function isList(g: Grants): g is readonly string[] {
 /** Native plugins the host lets run inside its own process: names, or a predicate on the name. */
 export type TrustedNative = readonly string[] | ((name: string) => boolean);
 
-/** A native plugin asked for `trust = "trusted"` and the host did not approve it. */
+/** A native plugin asked for `trust = "trusted"` and the host did not approve it (`trustedNative`). Code `E_TRUST_NOT_APPROVED`. */
 export class TrustNotApproved extends PlughostError {
   constructor(plugin: string) {
     super(
@@ -111,6 +117,7 @@ export class TrustNotApproved extends PlughostError {
  * The trust a native plugin runs with. The manifest only asks; the host
  * decides (`trustedNative`, empty by default). An unapproved request is
  * refused rather than silently sandboxed, so the author learns why.
+ * @throws {TrustNotApproved} when trust was asked for and not approved.
  */
 export function nativeTrust(plugin: string, requested: TrustLevel | undefined, trustedNative: TrustedNative | undefined): TrustLevel {
   if (requested !== "trusted") return "untrusted";
@@ -121,9 +128,13 @@ export function nativeTrust(plugin: string, requested: TrustLevel | undefined, t
 
 // ── events ─────────────────────────────────────────────────────────────────
 
+/** Events are open unless the host says "strict" (docs/capabilities.md). */
 export const DEFAULT_EVENT_POLICY: EventPolicy = "open";
 
-/** The events policy option, checked: anything but "open" or "strict" is `PolicyInvalid`. */
+/**
+ * The events policy option, checked.
+ * @throws {PolicyInvalid} for anything but "open" or "strict".
+ */
 export function eventPolicy(value: unknown = DEFAULT_EVENT_POLICY): EventPolicy {
   if (value === "open" || value === "strict") return value;
   throw new PolicyInvalid("events", `is ${JSON.stringify(value)}; use "open" (the default) or "strict"`);
@@ -134,15 +145,24 @@ export { eventAllowed } from "../plugin/capabilities.js";
 
 // ── recovery ───────────────────────────────────────────────────────────────
 
+/** The values of `RecoveryPolicy.strategy`. */
 export const RECOVERY_STRATEGIES = ["restart", "disable", "ignore"] as const;
+/** What the registry does after an instance fault (see `RecoveryPolicy.strategy`). */
 export type RecoveryStrategy = (typeof RECOVERY_STRATEGIES)[number];
+/** The values of `RecoveryPolicy.backoff`. */
 export const RECOVERY_BACKOFFS = ["linear", "exponential"] as const;
 
+/**
+ * What happens after an instance fault (trap, fuel, deadline, crash): the
+ * registry option `recovery` and the host config's `policy.recovery`, over
+ * `DEFAULT_RECOVERY` (restart up to 3 times, exponential backoff from 100 ms).
+ */
 export interface RecoveryPolicy {
   /** After a fault: re-instantiate (restart), stop the plugin (disable), or re-instantiate without counting (ignore). */
   strategy: RecoveryStrategy;
   /** Restarts allowed before the plugin is disabled. */
   maxRetries: number;
+  /** How the delay grows between consecutive restarts. */
   backoff: (typeof RECOVERY_BACKOFFS)[number];
   /** Delay before the first restart, in ms; later ones grow by the backoff. */
   baseDelayMs: number;
@@ -151,8 +171,9 @@ export interface RecoveryPolicy {
 /** One set of defaults, for the registry and the host config (schema/host-config.schema.json repeats them). */
 export const DEFAULT_RECOVERY: Readonly<RecoveryPolicy> = Object.freeze({ strategy: "restart", maxRetries: 3, backoff: "exponential", baseDelayMs: 100 });
 
-/** A host option that holds a value plughost does not know (a typo would otherwise fall back silently). */
+/** A host option that holds a value plughost does not know (a typo would otherwise fall back silently). Code `E_POLICY_INVALID`. */
 export class PolicyInvalid extends PlughostError {
+  /** The option, e.g. `recovery.strategy`. */
   readonly option: string;
   constructor(option: string, message: string) {
     super("E_POLICY_INVALID", `${option} ${message}`);
@@ -160,7 +181,12 @@ export class PolicyInvalid extends PlughostError {
   }
 }
 
-/** `partial` over `DEFAULT_RECOVERY`; throws `PolicyInvalid` for an unknown strategy or backoff, or a bad number. */
+/**
+ * `partial` over `DEFAULT_RECOVERY`, checked.
+ * @throws {PolicyInvalid} for an unknown strategy or backoff, or a retry count or delay that is not a whole number ≥ 0.
+ * @example
+ *   recoveryPolicy({ strategy: "disable" }); // { strategy: "disable", maxRetries: 3, backoff: "exponential", baseDelayMs: 100 }
+ */
 export function recoveryPolicy(partial: Partial<RecoveryPolicy> = {}): RecoveryPolicy {
   const p: RecoveryPolicy = { ...DEFAULT_RECOVERY, ...definedOnly(partial) };
   if (!(RECOVERY_STRATEGIES as readonly string[]).includes(p.strategy)) {
@@ -181,8 +207,9 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 
 // ── where a v8 plugin runs ─────────────────────────────────────────────────
 
-/** A plugin asked for a deadline where it would run in the host's thread, which no deadline can interrupt. */
+/** A plugin asked for a deadline where it would run in the host's thread, which no deadline can interrupt. Code `E_DEADLINE_UNENFORCEABLE`. */
 export class DeadlineUnenforceable extends PlughostError {
+  /** The deadline asked for, in milliseconds. */
   readonly deadlineMs: number;
   constructor(plugin: string, deadlineMs: number, why: string, where: string, remedy: string) {
     super("E_DEADLINE_UNENFORCEABLE", `asks for a ${deadlineMs} ms deadline (${why}), but runs ${where}, where a call cannot be interrupted; ${remedy}`, { plugin });
@@ -199,6 +226,7 @@ function deadlineAsked(manifestDeadlineMs: number | undefined, requireDeadlines:
 /**
  * A trusted native plugin runs in the host's thread: a deadline asked for
  * explicitly cannot hold there, so the load is refused instead of ignoring it.
+ * @throws {DeadlineUnenforceable} for a trusted plugin with a deadline asked for.
  */
 export function checkNativeDeadline(plugin: string, trust: TrustLevel, manifestDeadlineMs: number | undefined, requireDeadlines: boolean | undefined, deadlineMs: number | undefined): void {
   const why = deadlineAsked(manifestDeadlineMs, requireDeadlines);
@@ -206,6 +234,7 @@ export function checkNativeDeadline(plugin: string, trust: TrustLevel, manifestD
   throw new DeadlineUnenforceable(plugin, deadlineMs, why, "in the host process (trust = \"trusted\")", 'remove trust = "trusted" so it runs in the sandbox, where deadlines hold, or drop the deadline');
 }
 
+/** What `isolationFor` decides from: the manifest's and the host's wishes and the deadline. */
 export interface IsolationInput {
   plugin: string;
   /** The manifest's `isolation`, if it names one. */
@@ -226,7 +255,8 @@ export interface IsolationInput {
  * default) is not enforced. A deadline that was asked for explicitly (the
  * manifest's `deadline-ms`, or the host's `requireDeadlines`) is honoured by
  * running the plugin in a worker; when in-process was also asked for
- * explicitly the load is refused (`DeadlineUnenforceable`).
+ * explicitly the load is refused.
+ * @throws {DeadlineUnenforceable} when a deadline was asked for and in-process was too.
  */
 export function v8Isolation(i: IsolationInput): Isolation {
   const chosen = i.manifestIsolation ?? i.hostIsolation ?? "in-process";
@@ -250,6 +280,7 @@ export function v8Isolation(i: IsolationInput): Isolation {
  * (`LoadRequest.isolation`), which acts on it: v8 by the rules above; wasmtime
  * as asked (its calls run off the JS thread either way); a native plugin has
  * no isolation mode (trust decides where it runs).
+ * @throws {DeadlineUnenforceable} as `v8Isolation` does.
  */
 export function isolationFor(engine: EngineName, i: IsolationInput): Isolation | undefined {
   if (engine === "v8") return v8Isolation(i);
