@@ -52,7 +52,9 @@ function ts(w) {
     const list = listName(e.name);
     out.push("", `/** WIT enum \`${e.name}\`, in order: a case's code is its index. */`);
     out.push(`export const ${list} = [${e.cases.map((c) => `"${c}"`).join(", ")}] as const;`);
+    out.push(`/** A case of WIT enum \`${e.name}\`: ${e.cases.map((c) => `"${c}"`).join(", ")}. */`);
     out.push(`export type ${pascal(e.name)} = (typeof ${list})[number];`);
+    out.push(`/** The code of each case of WIT enum \`${e.name}\` (its index). */`);
     out.push(`export const ${upper(e.name)}_CODE: Readonly<Record<${pascal(e.name)}, number>> = {`);
     e.cases.forEach((c, i) => out.push(`  "${c}": ${i},`));
     out.push("};");

@@ -9,7 +9,9 @@ export const API_VERSION_PACKED = 0x000100;
 
 /** WIT enum `log-level`, in order: a case's code is its index. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+/** A case of WIT enum `log-level`: "debug", "info", "warn", "error". */
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** The code of each case of WIT enum `log-level` (its index). */
 export const LOG_LEVEL_CODE: Readonly<Record<LogLevel, number>> = {
   "debug": 0,
   "info": 1,
@@ -19,7 +21,9 @@ export const LOG_LEVEL_CODE: Readonly<Record<LogLevel, number>> = {
 
 /** WIT enum `register-error`, in order: a case's code is its index. */
 export const REGISTER_ERRORS = ["invalid-name", "limit-reached", "denied"] as const;
+/** A case of WIT enum `register-error`: "invalid-name", "limit-reached", "denied". */
 export type RegisterError = (typeof REGISTER_ERRORS)[number];
+/** The code of each case of WIT enum `register-error` (its index). */
 export const REGISTER_ERROR_CODE: Readonly<Record<RegisterError, number>> = {
   "invalid-name": 0,
   "limit-reached": 1,
@@ -28,7 +32,9 @@ export const REGISTER_ERROR_CODE: Readonly<Record<RegisterError, number>> = {
 
 /** WIT enum `message-error`, in order: a case's code is its index. */
 export const MESSAGE_ERRORS = ["invalid-name", "unknown-target", "denied", "queue-full", "too-large"] as const;
+/** A case of WIT enum `message-error`: "invalid-name", "unknown-target", "denied", "queue-full", "too-large". */
 export type MessageError = (typeof MESSAGE_ERRORS)[number];
+/** The code of each case of WIT enum `message-error` (its index). */
 export const MESSAGE_ERROR_CODE: Readonly<Record<MessageError, number>> = {
   "invalid-name": 0,
   "unknown-target": 1,

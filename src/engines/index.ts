@@ -14,6 +14,16 @@ const loaders: Record<EngineName, () => Promise<Engine>> = {
 
 const loaded = new Map<EngineName, Promise<Engine>>();
 
+/**
+ * The engine of that name, loaded on first use (the registry does this for
+ * each plugin; call it to check that an engine is usable here).
+ * Rejects with `EngineUnavailable` for an unknown name or an engine whose
+ * native part is missing or fails to load (the error says what to build or
+ * install); a later call tries again.
+ *
+ * @example
+ *   const wasmtime = await getEngine("wasmtime").catch(() => undefined);
+ */
 export function getEngine(name: EngineName): Promise<Engine> {
   let engine = loaded.get(name);
   if (!engine) {

@@ -17,11 +17,17 @@ const KEY_BYTES = 32;
 
 /** An opened cache: its real path and the key that seals its artefacts. */
 export interface CacheRoot {
+  /** The directory's resolved path. */
   dir: string;
+  /** The key that seals the artefacts in it. */
   key: Buffer;
 }
 
-/** `$XDG_CACHE_HOME/plughost`, else `~/.cache/plughost` (never a shared temp directory). */
+/**
+ * `$XDG_CACHE_HOME/plughost`, else `~/.cache/plughost` (never a shared temp
+ * directory): the compile cache when the registry option `cacheDir` is not
+ * set. Only computes the path; never throws.
+ */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const xdg = env.XDG_CACHE_HOME;
   const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), ".cache");

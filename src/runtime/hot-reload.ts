@@ -10,6 +10,7 @@ import { watch, type FSWatcher } from "chokidar";
 import { InvocationFailed, PlughostError } from "../contract/errors.js";
 import type { PluginRegistry } from "./registry.js";
 
+/** Options of `new HotReloader(registry, options)`. */
 export interface HotReloadOptions {
   /** Quiet period after the last change before reloading (ms). Default 100. */
   debounceMs?: number;
@@ -19,8 +20,11 @@ export interface HotReloadOptions {
   usePolling?: boolean;
 }
 
+/** The events a `HotReloader` emits, with their payloads. */
 export interface HotReloadEvents {
+  /** A plugin was reloaded: its version before (`from`) and after (`to`). */
   reloaded: [{ plugin: string; from: string; to: string }];
+  /** A reload failed; the old version keeps running. `file` is the change that triggered it. */
   "reload-failed": [{ plugin: string; file: string; error: PlughostError }];
 }
 
@@ -33,6 +37,19 @@ interface Watched {
   lastFile: string;
 }
 
+/**
+ * Reloads a plugin when its manifest or entry file changes on disk. It uses
+ * only the registry's public API (`reload`); a broken new version leaves the
+ * old one running and is reported as `reload-failed`. See docs/hot-reload.md.
+ *
+ * @example
+ *   const reloader = new HotReloader(registry, { debounceMs: 200 });
+ *   reloader.on("reloaded", (e) => console.log(e.plugin, e.from, "→", e.to));
+ *   reloader.on("reload-failed", (e) => console.error(e.plugin, e.error.code, e.error.message));
+ *   await reloader.watch();   // every loaded plugin's directory
+ *   // …
+ *   await reloader.close();
+ */
 export class HotReloader extends EventEmitter<HotReloadEvents> {
   readonly #registry: PluginRegistry;
   readonly #options: Required<HotReloadOptions>;
@@ -46,13 +63,16 @@ export class HotReloader extends EventEmitter<HotReloadEvents> {
     this.#options = { debounceMs: 100, stabilityMs: 200, usePolling: false, ...options };
   }
 
+  /** True once `close()` was called. */
   get closed(): boolean {
     return this.#closed;
   }
 
   /**
    * Watch plugin directories (default: every loaded plugin's). Each must hold
-   * a loaded plugin's manifest; resolves once chokidar is ready.
+   * a loaded plugin's manifest; resolves once the watcher is ready.
+   * @throws {InvocationFailed} when the reloader is closed.
+   * @throws {PlughostError} code `E_PLUGIN_NOT_FOUND` when a directory holds no loaded plugin's manifest.
    */
   async watch(dirOrDirs?: string | readonly string[]): Promise<void> {
     if (this.#closed) throw new InvocationFailed("watch", -1, "the hot reloader is closed");
