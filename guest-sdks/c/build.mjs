@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildCli, componentize, preview1Adapter } from "../component.mjs";
+import { buildCli, componentize, preview1Adapter, ToolchainMissing } from "../component.mjs";
 
 const sdk = path.dirname(fileURLToPath(import.meta.url));
 
@@ -16,7 +16,8 @@ export function findClang() {
     const r = spawnSync(c, ["--version"], { encoding: "utf8" });
     if (r.status === 0) return c;
   }
-  throw new Error("no clang found: install clang-16, lld-16, wasi-libc and libclang-rt-16-dev-wasm32 (npm run setup does)");
+  throw new ToolchainMissing("C", "clang with the wasm32-wasi target (Debian's clang-16, lld-16, wasi-libc and libclang-rt-16-dev-wasm32)",
+    "apt-get install clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32");
 }
 
 /** Build the C sources of `dir` (plus the SDK glue) into a component; returns its bytes. */

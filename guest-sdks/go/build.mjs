@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildCli, componentize, preview1Adapter } from "../component.mjs";
+import { buildCli, componentize, preview1Adapter, ToolchainMissing } from "../component.mjs";
 
 const sdk = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(sdk, "..", "..");
@@ -29,9 +29,10 @@ export function findGo() {
     if (m && Number(m[1]) >= MIN_MINOR) return go;
     seen.push(`${go}: ${v}`);
   }
-  throw new Error(
-    `no Go 1.${MIN_MINOR}+ found (${seen.join(", ") || "none on PATH or at /usr/local/go/bin"}): ` +
-      "install it from https://go.dev/dl/ or set GO=/path/to/go",
+  throw new ToolchainMissing(
+    "Go",
+    `Go 1.${MIN_MINOR} or later (found ${seen.join(", ") || "none on PATH, $GO or /usr/local/go/bin"}; Debian 12's Go 1.19 cannot target wasip1)`,
+    "install Go from https://go.dev/dl/ (e.g. into /usr/local/go) or set GO=/path/to/go",
   );
 }
 

@@ -8,6 +8,7 @@ import { register } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { describeBuildError, findPackageDir, importPeer } from "../component.mjs";
 
 const sdk = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(sdk, "..", "..");
@@ -33,7 +34,8 @@ async function loadComponentize() {
     return next(spec, ctx);
   }`;
   register("data:text/javascript," + encodeURIComponent(hooks));
-  ({ componentize: componentizeFn } = await import("@bytecodealliance/componentize-js"));
+  // An optional peer dependency of plughost: only JS plugin authors install it (~380 MB with jco).
+  ({ componentize: componentizeFn } = await importPeer("@bytecodealliance/componentize-js", "JavaScript"));
   return componentizeFn;
 }
 
@@ -94,7 +96,8 @@ async function stage(dir, entryRel, stageDir) {
   for (const rel of sources) {
     let code = readFileSync(path.join(dir, rel), "utf8");
     // Parse JS too: a syntax error is reported here with file:line:column, not later by the engine without one.
-    ts ??= (await import("typescript")).default;
+    // TypeScript (an optional peer) strips types and parses; a JS plugin needs it too.
+    ts ??= (await importPeer("typescript", "JavaScript")).default;
     const r = ts.transpileModule(code, {
       fileName: rel,
       reportDiagnostics: true,
@@ -135,8 +138,11 @@ function writeWitDir(witDir, wasi) {
     if (m[3] !== WASI_VERSION) throw new Error(`cannot import ${spec}: only WASI ${WASI_VERSION} WIT is available (write ${spec.replace(/@.*$/, "")}@${WASI_VERSION})`);
     return { pkg: m[1], spec };
   });
-  const builtin = path.join(root, "node_modules", "@bytecodealliance", "jco", "lib", "wit", "builtin", WASI_VERSION);
-  if (!existsSync(builtin)) throw new Error(`WASI WIT not found at ${builtin} (is @bytecodealliance/jco installed?)`);
+  // jco comes with componentize-js (its dependency), wherever npm placed it.
+  const componentizeDir = findPackageDir("@bytecodealliance/componentize-js");
+  const jco = componentizeDir && findPackageDir("@bytecodealliance/jco", componentizeDir);
+  const builtin = jco && path.join(jco, "lib", "wit", "builtin", WASI_VERSION);
+  if (!builtin || !existsSync(builtin)) throw new Error(`WASI ${WASI_VERSION} WIT not found in @bytecodealliance/jco (${builtin ?? "jco not found beside componentize-js"}); reinstall @bytecodealliance/componentize-js`);
   mkdirSync(path.join(witDir, "deps", "plughost-plugin"), { recursive: true });
   copyFileSync(path.join(root, "wit", "plugin.wit"), path.join(witDir, "deps", "plughost-plugin", "plugin.wit"));
   for (const pkg of readdirSync(builtin)) {
@@ -222,7 +228,7 @@ if (process.argv[1] && realpathSync(path.resolve(process.argv[1])) === fileURLTo
   for (const dir of dirs) {
     const t0 = performance.now();
     const r = await buildJsPlugin(path.resolve(dir), { out: out && path.resolve(out), src, features }).catch((err) => {
-      console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+      console.error(describeBuildError(err));
       process.exit(1);
     });
     const ext = r.imports.filter((i) => !i.startsWith("plughost:"));

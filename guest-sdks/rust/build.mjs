@@ -10,7 +10,8 @@ import { readFileSync, writeFileSync, existsSync, realpathSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureToolchain, root } from "./toolchain.mjs";
+import { buildCacheDir, describeBuildError, preview1Adapter } from "../component.mjs";
+import { checkSystemPackages, ensureToolchain } from "./toolchain.mjs";
 
 const TARGET = "wasm32-wasip1";
 /** Where Debian's wasi-libc (package wasi-libc) lives. */
@@ -21,7 +22,7 @@ function cargoEnv(env) {
   return {
     ...env,
     // One target directory for every plugin: std and wit-bindgen build once.
-    CARGO_TARGET_DIR: process.env.PLUGHOST_RUST_TARGET_DIR ?? path.join(root, ".cache", "rust-target"),
+    CARGO_TARGET_DIR: process.env.PLUGHOST_RUST_TARGET_DIR ?? path.join(buildCacheDir(), "rust-target"),
     CARGO_TARGET_WASM32_WASIP1_LINKER: process.env.PLUGHOST_WASM_LD ?? "wasm-ld-16",
     CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS: [
       // A panic is a trap (`unreachable`): no formatting machinery, and no
@@ -67,8 +68,7 @@ export async function componentize(binary) {
   const imports = WebAssembly.Module.imports(new WebAssembly.Module(binary));
   const adapters = [];
   if (imports.some((i) => i.module === "wasi_snapshot_preview1")) {
-    const jcoLib = path.join(root, "node_modules", "@bytecodealliance", "jco", "lib");
-    adapters.push(["wasi_snapshot_preview1", new Uint8Array(readFileSync(path.join(jcoLib, "wasi_snapshot_preview1.reactor.wasm")))]);
+    adapters.push(["wasi_snapshot_preview1", preview1Adapter()]);
   }
   const bytes = await componentNew(binary, adapters);
   const wasi = [...new Set(imports.filter((i) => i.module !== "plughost:plugin/host@0.1.0").map((i) => `${i.module}.${i.name}`))];
@@ -77,6 +77,7 @@ export async function componentize(binary) {
 
 /** Build the Rust crate in `dir` into a component at `outFile`; returns its bytes. */
 export async function buildRustPlugin(dir, outFile = path.join(dir, "plugin.wasm")) {
+  checkSystemPackages();
   const env = cargoEnv(ensureToolchain());
   const core = cargoBuild(path.resolve(dir), env);
   const { bytes, wasi } = await componentize(new Uint8Array(readFileSync(core)));
@@ -96,7 +97,7 @@ if (process.argv[1] && realpathSync(path.resolve(process.argv[1])) === fileURLTo
   for (const dir of argv) {
     const t0 = performance.now();
     const { bytes, wasi } = await buildRustPlugin(path.resolve(dir), out ? path.resolve(out) : undefined).catch((err) => {
-      console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+      console.error(describeBuildError(err));
       process.exit(1);
     });
     const imports = wasi.length ? `imports WASI preview1 ${wasi.join(", ")}` : "imports no WASI";

@@ -1,20 +1,24 @@
 // The Rust toolchain for wasm guests: Debian's `rustc-web`/`cargo-web` (a
 // current Rust built against Debian's LLVM) plus `rust-web-src`, unpacked into
-// .cache/toolchains/ with `apt-get download` + `dpkg-deb -x`.
+// <build cache>/toolchains/ with `apt-get download` + `dpkg-deb -x` (the build
+// cache: .cache/ in a checkout, ~/.cache/plughost/build for an installed
+// package, or $PLUGHOST_BUILD_CACHE; see ../component.mjs).
 //
 // Why this route: rustup's wasm targets cannot be downloaded here, and
 // Debian's own `rustc` (1.63) is too old for wit-bindgen. rustc-web ships no
 // wasm std, so builds use `-Z build-std` from rust-web-src; the packages
 // conflict with Debian's rustc and with rustup, so they are unpacked rather
-// than installed, and nothing outside .cache/ changes.
+// than installed, and nothing outside the build cache changes.
 import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildCacheDir, ToolchainMissing } from "../component.mjs";
 
 const sdk = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(sdk, "..", "..");
-const toolchains = process.env.PLUGHOST_TOOLCHAINS ?? path.join(root, ".cache", "toolchains");
+/** Where the toolchain is unpacked (read when a build starts, so a test or bench can move it). */
+export const toolchainsDir = () => process.env.PLUGHOST_TOOLCHAINS ?? path.join(buildCacheDir(), "toolchains");
 
 /**
  * What the unpacked toolchain needs from the system (the set-up runner installs
@@ -26,6 +30,18 @@ export const aptPackages = [
   "libgit2-1.5", "libcurl4", "libssh2-1", "libsqlite3-0", "libssl3",
   "libedit2", "libffi8", "libxml2", "libz3-4", "libzstd1", "zlib1g",
 ];
+
+/**
+ * The system packages a build links with (wasm-ld, wasi-libc); a typed error
+ * naming the apt-get command when one is missing.
+ */
+export function checkSystemPackages(wasmLd = process.env.PLUGHOST_WASM_LD ?? "wasm-ld-16") {
+  const missing = [];
+  if (spawnSync(wasmLd, ["--version"]).status !== 0) missing.push("lld-16");
+  if (!existsSync("/usr/lib/wasm32-wasi/crt1-reactor.o")) missing.push("wasi-libc");
+  if (spawnSync("cc", ["--version"]).status !== 0) missing.push("gcc", "libc6-dev");
+  if (missing.length) throw new ToolchainMissing("Rust", `Debian's ${missing.join(", ")}`, `apt-get install ${aptPackages.join(" ")}`);
+}
 
 function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: "utf8", maxBuffer: 64 << 20, ...opts });
@@ -59,12 +75,16 @@ function packageSet() {
  * cargo with. Cheap when it is already there (one stat and one file read).
  */
 export function ensureToolchain({ quiet = false } = {}) {
+  const toolchains = toolchainsDir();
   const stampFile = path.join(toolchains, "rust-web.stamp");
   if (existsSync(stampFile)) {
     const dir = readFileSync(stampFile, "utf8").trim();
     if (existsSync(path.join(dir, "usr", "bin", "cargo"))) return toolchainEnv(dir);
   }
   const t0 = performance.now();
+  if (spawnSync("apt-cache", ["--version"]).status !== 0) {
+    throw new ToolchainMissing("Rust", "Debian's apt (the Rust route fetches rustc-web, cargo-web and rust-web-src from Debian 12)", "build on Debian 12, or see docs/guest-rust.md");
+  }
   if (!candidateVersion("rustc-web")) {
     // A fresh machine may have no package lists yet.
     run(process.getuid?.() === 0 ? "apt-get" : "sudo", [...(process.getuid?.() === 0 ? [] : ["apt-get"]), "update", "-qq"]);
@@ -123,7 +143,7 @@ function toolchainEnv(dir) {
     RUSTDOC: path.join(bin, "rustdoc"),
     CARGO: path.join(bin, "cargo"),
     // Its own registry cache, so rustup's cargo and this one never share state.
-    CARGO_HOME: process.env.PLUGHOST_CARGO_HOME ?? path.join(toolchains, "cargo-home"),
+    CARGO_HOME: process.env.PLUGHOST_CARGO_HOME ?? path.join(toolchainsDir(), "cargo-home"),
     // -Z build-std and -C panic=immediate-abort are unstable features.
     RUSTC_BOOTSTRAP: "1",
   };
