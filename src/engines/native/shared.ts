@@ -3,12 +3,13 @@
  * table (event name → the id the C side assigned), the C ABI's numeric codes,
  * API version packing, and where the built artifacts live.
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { InvalidPluginBinary, InvocationFailed } from "../../contract/errors.js";
+import { EngineUnavailable, InvalidPluginBinary, InvocationFailed } from "../../contract/errors.js";
 import { checkBuiltApiVersion } from "../../contract/version.js";
 import type { HostCalls, LogLevel, MessageOutcome, RegisterOutcome } from "../engine.js";
 import { messageStatus, registerStatus } from "../../contract/abi.js";
@@ -16,10 +17,165 @@ import { LOG_LEVELS } from "../engine.js";
 
 /** Repository / package root: this file lives in src/engines or dist/engines. */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-export const ADDON_PATH =
-  process.env.PLUGHOST_NATIVE_ADDON ?? path.join(PACKAGE_ROOT, "native", "c-adapter", "build", "Release", "plughost_native.node");
-export const HELPER_PATH =
-  process.env.PLUGHOST_SANDBOX_HELPER ?? path.join(PACKAGE_ROOT, "native", "sandbox-helper", "build", "plughost-sandbox-helper");
+
+// ── where the native parts come from ─────────────────────────────────────────
+//
+// As napi-rs packages do: the prebuilt parts ship in per-platform packages
+// (npm/<part>-<platform>/ in the repository), which plughost lists in its
+// optionalDependencies; npm installs only the one whose os/cpu/libc match.
+// Order: the environment override, the platform package, the repository's
+// own build (a checkout after `node scripts/setup.mjs`).
+
+/** The platforms with a prebuilt package (each has npm/wasmtime-<id>/ and npm/native-<id>/). */
+export const PREBUILT_PLATFORMS: readonly string[] = ["linux-x64-gnu"];
+
+/** This machine as napi-rs names platforms: os, cpu, libc, and the id used in package names. */
+export interface PlatformInfo {
+  os: NodeJS.Platform;
+  cpu: string;
+  /** "glibc" or "musl" on Linux; undefined elsewhere. */
+  libc: "glibc" | "musl" | undefined;
+  /** `linux-x64-gnu`, `linux-arm64-musl`, `darwin-arm64`, `win32-x64-msvc`, … */
+  id: string;
+}
+
+let platformCache: PlatformInfo | undefined;
+
+/** glibc or musl, as napi-rs decides it: ldd's text, else the report's glibcVersionRuntime, else its shared objects. */
+function linuxLibc(): "glibc" | "musl" {
+  try {
+    return readFileSync("/usr/bin/ldd", "utf8").includes("musl") ? "musl" : "glibc";
+  } catch {
+    // no ldd: ask node's diagnostic report (glibc builds record the runtime glibc version)
+  }
+  const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string }; sharedObjects?: string[] } | undefined;
+  if (report?.header?.glibcVersionRuntime) return "glibc";
+  return report?.sharedObjects?.some((f) => f.includes("libc.musl-") || f.includes("ld-musl-")) ? "musl" : "glibc";
+}
+
+/** This machine's platform, computed once. */
+export function currentPlatform(): PlatformInfo {
+  if (platformCache) return platformCache;
+  const os = process.platform;
+  const cpu = process.arch;
+  const libc = os === "linux" ? linuxLibc() : undefined;
+  const abi = libc === "musl" ? "musl" : libc === "glibc" ? (cpu === "arm" ? "gnueabihf" : "gnu") : os === "win32" ? "msvc" : undefined;
+  platformCache = { os, cpu, libc, id: abi ? `${os}-${cpu}-${abi}` : `${os}-${cpu}` };
+  return platformCache;
+}
+
+/** The npm package that carries `part` ("wasmtime" or "native") for this platform. */
+export function platformPackage(part: "wasmtime" | "native", platform: PlatformInfo = currentPlatform()): string {
+  return `@plughost/${part}-${platform.id}`;
+}
+
+function ownVersion(): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, "package.json"), "utf8")) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A file of this platform's `part` package, when that package is installed
+ * beside plughost at plughost's own version (another version's binary may not
+ * speak this version's protocol). undefined when there is none.
+ */
+export function platformPackageFile(part: "wasmtime" | "native", file: string): string | undefined {
+  const name = platformPackage(part);
+  let manifest: string;
+  try {
+    manifest = createRequire(import.meta.url).resolve(`${name}/package.json`);
+  } catch {
+    return undefined;
+  }
+  try {
+    const version = (JSON.parse(readFileSync(manifest, "utf8")) as { version?: string }).version;
+    const own = ownVersion();
+    if (own && version !== own) return undefined;
+  } catch {
+    return undefined;
+  }
+  const full = path.join(path.dirname(manifest), file);
+  return existsSync(full) ? full : undefined;
+}
+
+/** Where one native part was found, and how. */
+export interface Located {
+  file: string;
+  from: "env" | "package" | "repository";
+}
+
+/** The environment override, the platform package, then the repository's build. */
+export function locatePart(envVar: string, part: "wasmtime" | "native", packageFile: string, repoFile: string): Located | undefined {
+  const override = process.env[envVar];
+  if (override) return { file: override, from: "env" };
+  const packaged = platformPackageFile(part, packageFile);
+  if (packaged) return { file: packaged, from: "package" };
+  return existsSync(repoFile) ? { file: repoFile, from: "repository" } : undefined;
+}
+
+/** What partUnavailable says about one missing part. */
+export interface MissingPart {
+  engine: string;
+  part: "wasmtime" | "native";
+  /** "wasmtime addon", "native plugin adapter (plughost_native.node)", … */
+  what: string;
+  /** The scripts/setup.mjs step that builds it, and what that needs. */
+  setupStep: string;
+  needs: string;
+  /** The variable that points plughost at a build, with its path in a checkout. */
+  env: string;
+  /** Another way out, when there is one ("or use the v8 engine"). */
+  otherwise?: string;
+}
+
+/**
+ * EngineUnavailable for a native part that is nowhere: names the platform, the
+ * package that would provide it, and the two ways to get it.
+ */
+export function partUnavailable(m: MissingPart): EngineUnavailable {
+  const p = currentPlatform();
+  const name = platformPackage(m.part, p);
+  const version = ownVersion() ?? "<plughost's version>";
+  const platform = `${p.os} ${p.cpu}${p.libc ? ` ${p.libc}` : ""}`;
+  const prebuilt = PREBUILT_PLATFORMS.includes(p.id)
+    ? `it ships in ${name}, an optional dependency of plughost that is not installed here ` +
+      `(npm leaves it out with --omit=optional): install it with \`npm install ${name}@${version}\``
+    : `no prebuilt package exists for this platform (${name} would provide it; prebuilt: ${PREBUILT_PLATFORMS.join(", ")})`;
+  return new EngineUnavailable(
+    m.engine,
+    `no ${m.what} for this platform (${platform}): ${prebuilt}; or build it from source: in a plughost checkout run ` +
+      `\`node scripts/setup.mjs ${m.setupStep}\` (needs ${m.needs}) and set ${m.env}${m.otherwise ? `; ${m.otherwise}` : ""}`,
+  );
+}
+
+const REPO_ADDON = path.join(PACKAGE_ROOT, "native", "c-adapter", "build", "Release", "plughost_native.node");
+const REPO_HELPER = path.join(PACKAGE_ROOT, "native", "sandbox-helper", "build", "plughost-sandbox-helper");
+
+/** The in-process adapter (node-api addon), or undefined when it is nowhere. */
+export function locateNativeAddon(): Located | undefined {
+  return locatePart("PLUGHOST_NATIVE_ADDON", "native", "plughost_native.node", REPO_ADDON);
+}
+
+/** The sandbox helper executable, or undefined when it is nowhere. */
+export function locateSandboxHelper(): Located | undefined {
+  return locatePart("PLUGHOST_SANDBOX_HELPER", "native", "plughost-sandbox-helper", REPO_HELPER);
+}
+
+/** EngineUnavailable for a missing adapter ("addon", trusted plugins) or sandbox helper ("helper", untrusted ones). */
+export function nativeUnavailable(which: "addon" | "helper"): EngineUnavailable {
+  const needs = "gcc, g++, make and python3; Linux";
+  return which === "addon"
+    ? partUnavailable({ engine: "native", part: "native", what: "native plugin adapter (plughost_native.node)", setupStep: "native", needs, env: "PLUGHOST_NATIVE_ADDON=<checkout>/native/c-adapter/build/Release/plughost_native.node" })
+    : partUnavailable({ engine: "native", part: "native", what: "native sandbox helper (plughost-sandbox-helper)", setupStep: "native", needs, env: "PLUGHOST_SANDBOX_HELPER=<checkout>/native/sandbox-helper/build/plughost-sandbox-helper" });
+}
+
+/** The adapter's path (see locateNativeAddon); the repository's path when it is nowhere, so a failed load names it. */
+export const ADDON_PATH = locateNativeAddon()?.file ?? REPO_ADDON;
+/** The sandbox helper's path (see locateSandboxHelper); the repository's path when it is nowhere. */
+export const HELPER_PATH = locateSandboxHelper()?.file ?? REPO_HELPER;
 
 /** plughost.h's PLUGHOST_ERR_DENIED. */
 export const ERR_DENIED = registerStatus("denied");

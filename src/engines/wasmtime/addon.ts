@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { EngineUnavailable } from "../../contract/errors.js";
+import { locatePart, partUnavailable, type Located } from "../native/shared.js";
 
 export interface NativeInstantiateOptions {
   fuel?: number;
@@ -68,22 +69,47 @@ export const STATE_PENDING_LOG = 2;
 export const STATE_PENDING_VIOLATIONS = 3;
 export const STATE_CELLS = 4;
 
-/** Where the setup step puts the addon; `PLUGHOST_WASMTIME_ADDON` overrides it. */
+const REPO_ADDON = fileURLToPath(new URL("../../../native/wasmtime/plughost-wasmtime.node", import.meta.url));
+/** The file inside @plughost/wasmtime-<platform> (npm/wasmtime-<platform>/package.json's main). */
+export const PACKAGED_ADDON = "plughost-wasmtime.node";
+
+/**
+ * Where the addon is: `PLUGHOST_WASMTIME_ADDON`, else the platform package
+ * `@plughost/wasmtime-<platform>` (an optional dependency), else the
+ * repository's build (`scripts/setup/45-wasmtime.mjs`); undefined when none exists.
+ */
+export function locateAddon(): Located | undefined {
+  return locatePart("PLUGHOST_WASMTIME_ADDON", "wasmtime", PACKAGED_ADDON, REPO_ADDON);
+}
+
+/** The addon's path (see locateAddon); the repository's path when it is nowhere. */
 export function addonPath(): string {
-  return process.env.PLUGHOST_WASMTIME_ADDON ?? fileURLToPath(new URL("../../../native/wasmtime/plughost-wasmtime.node", import.meta.url));
+  return locateAddon()?.file ?? REPO_ADDON;
 }
 
 let cached: WasmtimeAddon | undefined;
 
+/**
+ * The addon, loaded once. Throws EngineUnavailable naming this platform, the
+ * package that provides it and how to build it when it is nowhere, or the
+ * loader's reason when it exists but does not load.
+ */
 export function loadAddon(): WasmtimeAddon {
   if (cached) return cached;
-  const file = addonPath();
-  if (!existsSync(file)) {
-    throw new EngineUnavailable(
-      "wasmtime",
-      `the addon ${file} has not been built; run \`node scripts/setup.mjs wasmtime\` (needs a Rust toolchain), or use the v8 engine`,
-    );
+  const found = locateAddon();
+  if (found && !existsSync(found.file)) throw new EngineUnavailable("wasmtime", `PLUGHOST_WASMTIME_ADDON names ${found.file}, which does not exist`);
+  if (!found) {
+    throw partUnavailable({
+      engine: "wasmtime",
+      part: "wasmtime",
+      what: "wasmtime addon",
+      setupStep: "wasmtime",
+      needs: "a Rust toolchain, stable >= 1.95, and gcc",
+      env: "PLUGHOST_WASMTIME_ADDON=<checkout>/native/wasmtime/plughost-wasmtime.node",
+      otherwise: "or use the v8 engine",
+    });
   }
+  const file = found.file;
   try {
     const addon = createRequire(import.meta.url)(file) as WasmtimeAddon;
     // Must happen before the engine is first used (docs/engine-wasmtime.md).
