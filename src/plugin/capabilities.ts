@@ -20,8 +20,9 @@ import path from "node:path";
 import { CapabilityDenied, PlughostError, type ErrorDetails } from "../contract/errors.js";
 import { eventNameCovers } from "../contract/event-names.js";
 
-/** A capability string that cannot be parsed. */
+/** A capability string that cannot be parsed. Code `E_CAPABILITY_INVALID`. */
 export class CapabilityError extends PlughostError {
+  /** The string as given. */
   readonly capability: string;
   /** What is wrong, without the capability itself (for messages that already point at it). */
   readonly reason: string;
@@ -32,6 +33,7 @@ export class CapabilityError extends PlughostError {
   }
 }
 
+/** A parsed capability (`parseCapability`); `formatCapability` gives its canonical string. */
 export type Capability =
   | { kind: "fs"; access: "read" | "write"; dir: string }
   | { kind: "env"; name: string }
@@ -45,6 +47,7 @@ export type Capability =
 /** How the registry treats event names a plugin holds no `events:*` capability for. */
 export type EventPolicy = "open" | "strict";
 
+/** The capability grammar, one form per kind, as error messages quote it. */
 export const CAPABILITY_FORMS = [
   "fs:read:<dir>",
   "fs:write:<dir>",
@@ -64,6 +67,7 @@ const EVENT_NAME = /^(?:[A-Za-z0-9._:/-]{1,128}\*?|\*)$/;
 const HOST_NAME = /^(?:\*|(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])$/;
 const EXTENSION = /^x-[a-z0-9-]+$/;
 
+/** Options of `parseCapability` and `normalizeCapability`. */
 export interface ParseOptions {
   /** Directory that relative `fs:` dirs are resolved against. */
   baseDir?: string;
@@ -75,7 +79,14 @@ function fail(text: string, why: string, options: ParseOptions): never {
   throw new CapabilityError(text, why, { plugin: options.plugin });
 }
 
-/** Parse one capability string. Throws `CapabilityError` saying what is wrong and what is expected. */
+/**
+ * Parse one capability string.
+ * @throws {CapabilityError} saying what is wrong and what is expected (unknown
+ *   kind, bad argument, a relative fs dir without `options.baseDir`, a NUL byte).
+ * @example
+ *   parseCapability("fs:read:data", { baseDir: "/srv/app" }); // { kind: "fs", access: "read", dir: "/srv/app/data" }
+ *   parseCapability("net:outbound:api.example.com:443");      // { kind: "net", host: "api.example.com", port: 443 }
+ */
 export function parseCapability(text: string, options: ParseOptions = {}): Capability {
   if (typeof text !== "string" || text.length === 0) fail(String(text), "it is empty; expected one of " + CAPABILITY_FORMS.join(", "), options);
   // A NUL would cut the path short wherever it reaches C (WASI, the sandbox), so the grant would not mean what it says.
@@ -136,7 +147,7 @@ export function parseCapability(text: string, options: ParseOptions = {}): Capab
   }
 }
 
-/** The canonical string form (fs dirs absolute, net hosts lowercase). */
+/** The canonical string form (fs dirs absolute, net hosts lowercase). Never throws. */
 export function formatCapability(cap: Capability): string {
   switch (cap.kind) {
     case "fs":
@@ -154,7 +165,10 @@ export function formatCapability(cap: Capability): string {
   }
 }
 
-/** Parse and re-format: `fs:read:data` with baseDir `/p` becomes `fs:read:/p/data`. */
+/**
+ * Parse and re-format: `fs:read:data` with baseDir `/p` becomes `fs:read:/p/data`.
+ * @throws {CapabilityError} as `parseCapability` does.
+ */
 export function normalizeCapability(text: string, options: ParseOptions = {}): string {
   return formatCapability(parseCapability(text, options));
 }
@@ -186,7 +200,7 @@ function netCovers(grant: { host: string; port: number | "*" }, need: { host: st
   return portOk && hostCovers(grant.host, host);
 }
 
-/** True when holding `grant` gives everything `need` asks for. */
+/** True when holding `grant` gives everything `need` asks for (`fs:write` covers `fs:read` of the same tree). Never throws. */
 export function covers(grant: Capability, need: Capability): boolean {
   switch (need.kind) {
     case "fs":
@@ -211,10 +225,15 @@ function parseAll(list: readonly string[], plugin: string): Capability[] {
 
 /**
  * The effective capability set: each declared (and optional) capability that
- * some grant covers, in declaration order, in canonical form. Throws
- * `CapabilityDenied` when a declared (required) one is not granted.
+ * some grant covers, in declaration order, in canonical form.
  * All strings must already be normalized (fs dirs absolute): manifests and
  * host configs loaded by plughost are.
+ *
+ * @throws {CapabilityDenied} when a declared (required) one is not granted;
+ *   the message says how to grant it.
+ * @throws {CapabilityError} when a string is not a valid capability.
+ * @example
+ *   effectiveCapabilities(["stdio"], ["clock"], ["stdio", "fs:read:/data"], "hello"); // ["stdio"]
  */
 export function effectiveCapabilities(
   declared: readonly string[],
@@ -241,14 +260,20 @@ export function effectiveCapabilities(
   return [...out];
 }
 
+/** One directory a plugin may reach through WASI (`fsPreopens`). */
 export interface FsPreopen {
   /** Absolute host directory. */
   dir: string;
+  /** Always true: write implies read. */
   read: boolean;
+  /** True when an `fs:write` capability covers it. */
   write: boolean;
 }
 
-/** The directories an engine preopens, one entry per dir, merged across read and write. */
+/**
+ * The directories an engine preopens, one entry per dir, merged across read and write, sorted.
+ * @throws {CapabilityError} when an entry of `effective` is not a valid capability with an absolute dir.
+ */
 export function fsPreopens(effective: readonly string[]): FsPreopen[] {
   const byDir = new Map<string, FsPreopen>();
   for (const text of effective) {
@@ -262,7 +287,10 @@ export function fsPreopens(effective: readonly string[]): FsPreopen[] {
   return [...byDir.values()].sort((a, b) => a.dir.localeCompare(b.dir));
 }
 
-/** Environment variable names (or `*`-suffixed patterns) the plugin may read. */
+/**
+ * Environment variable names (or `*`-suffixed patterns) the plugin may read.
+ * @throws {CapabilityError} when an entry of `effective` is not a valid capability.
+ */
 export function envNames(effective: readonly string[]): string[] {
   return effective.map((t) => parseCapability(t)).flatMap((c) => (c.kind === "env" ? [c.name] : []));
 }
@@ -272,12 +300,15 @@ export function envAllowed(effective: readonly string[], name: string): boolean 
   return envNames(effective).some((p) => nameCovers(p, name));
 }
 
-/** Whether a plain capability (`clock`, `random`, `stdio`) is in the effective set. */
+/** Whether a plain capability (`clock`, `random`, `stdio`) is in the effective set. Never throws. */
 export function has(effective: readonly string[], capability: "clock" | "random" | "stdio"): boolean {
   return effective.includes(capability);
 }
 
-/** Whether the plugin may open an outbound connection to host:port. */
+/**
+ * Whether the plugin may open an outbound connection to host:port.
+ * @throws {CapabilityError} when an entry of `effective` is not a valid capability.
+ */
 export function netAllowed(effective: readonly string[], host: string, port: number): boolean {
   const need: Capability = { kind: "net", host: host.toLowerCase(), port };
   return effective.some((t) => covers(parseCapability(t), need));
@@ -298,12 +329,13 @@ export function eventAllowed(effective: readonly string[], direction: "publish" 
 /**
  * Whether the plugin may emit/send `event`. Under the default "open" policy
  * every plugin may; under "strict" it needs a covering events:publish capability.
+ * Never throws.
  */
 export function canPublish(effective: readonly string[], event: string, policy: EventPolicy = "open"): boolean {
   return eventAllowed(effective, "publish", event, policy);
 }
 
-/** Whether the plugin may register a callback for `event` (same policy rule as `canPublish`). */
+/** Whether the plugin may register a callback for `event` (same policy rule as `canPublish`). Never throws. */
 export function canSubscribe(effective: readonly string[], event: string, policy: EventPolicy = "open"): boolean {
   return eventAllowed(effective, "subscribe", event, policy);
 }

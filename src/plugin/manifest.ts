@@ -28,49 +28,76 @@ const Ajv2020 = Ajv2020Module.default;
 const AjvDraft7 = AjvDraft7Module.default;
 export type AjvInstance = InstanceType<typeof Ajv2020> | InstanceType<typeof AjvDraft7>;
 
+/** The manifest file names `loadManifest` looks for in a plugin directory (a directory must hold exactly one). */
 export const MANIFEST_FILES = ["plugin.toml", "plugin.json"] as const;
 
 /** Where the shipped manifest schema lives (the same path from src/ and dist/). */
 export const MANIFEST_SCHEMA_PATH = fileURLToPath(new URL("../../schema/manifest.schema.json", import.meta.url));
 
+/** What the entry is: a Wasm component of the plughost world, or a native library with the C ABI. */
 export type PluginKind = "component" | "native";
 
+/** A plugin this one needs loaded first (`dependencies` / `optional-dependencies` in the manifest). */
 export interface Dependency {
+  /** The other plugin's name. */
   name: string;
   /** A semver range. */
   range: string;
+  /** True for an optional dependency: used when present, not required. */
   optional: boolean;
 }
 
+/** A hook the plugin takes part in (`[[hooks]]` in the manifest). */
 export interface HookDeclaration {
+  /** The hook's event name. */
   event: string;
   /** Higher runs first. */
   priority: number;
 }
 
+/**
+ * A plugin's manifest (plugin.toml or plugin.json) after validation and
+ * normalization: keys in camelCase, capabilities normalized, paths absolute.
+ * Made by `loadManifest` and `parseManifest`; docs/manifest.md describes each key.
+ */
 export interface Manifest {
+  /** The plugin's unique name. */
   name: string;
+  /** The plugin's own version (semver). */
   version: string;
   /** Semver range of host WIT versions the plugin accepts. */
   apiVersion: string;
+  /** One line on what the plugin does. */
   description?: string;
+  /** Who wrote it. */
   author?: string;
+  /** Its licence (an SPDX expression). */
   license?: string;
+  /** Wasm component (default) or native library. */
   kind: PluginKind;
   /** As written in the manifest (relative). */
   entry: string;
   /** Absolute path of the entry file. */
   entryPath: string;
+  /** For a native plugin: "trusted" asks to run in the host process (the host must approve it). Default "untrusted". */
   trust: TrustLevel;
+  /** The engine the plugin asks for (the host's choice otherwise). */
   engine?: "v8" | "wasmtime";
+  /** Where a v8 plugin asks to run. */
   isolation?: Isolation;
   /** Required capabilities, normalized (fs dirs absolute). */
   capabilities: string[];
+  /** Capabilities used when granted; the plugin loads without them. */
   optionalCapabilities: string[];
+  /** Required and optional dependencies. */
   dependencies: Dependency[];
+  /** The hooks it takes part in, with their priorities. */
   hooks: HookDeclaration[];
+  /** The plugin's config: its JSON Schema, if any, and its defaults. */
   config: { schema?: Record<string, unknown>; defaults: Record<string, unknown> };
+  /** The limits the manifest asks for (the host's policy may lower them). */
   limits: Limits;
+  /** `sha256-<hex>` or `sha256-<base64>` of the entry file, checked before it is compiled. */
   integrity?: string;
   /** Absolute path of the manifest file. */
   file: string;
@@ -78,6 +105,7 @@ export interface Manifest {
   dir: string;
 }
 
+/** Options of `loadManifest` and `parseManifest`. */
 export interface ManifestOptions {
   /** Report a missing entry file as a problem at /entry. Default true. */
   checkEntry?: boolean;
@@ -115,6 +143,7 @@ export const HOOK_PRIORITIES: Readonly<Record<string, number>> = {
   LOW: 50,
   CLEANUP: 10,
 };
+/** A hook's priority when the manifest gives none (NORMAL). */
 export const DEFAULT_HOOK_PRIORITY = 100;
 
 // ── JSON Schema plumbing ────────────────────────────────────────────────────
@@ -742,7 +771,12 @@ function priorityOf(p: unknown): number {
 /**
  * Parse and validate a manifest's text. The format follows the file's
  * extension (.toml or .json); `file` also anchors relative paths.
- * Throws `ManifestError` listing every problem found.
+ *
+ * @throws {ManifestError} listing every problem found (syntax, schema,
+ *   capabilities, limits, config schema, a missing entry file unless
+ *   `options.checkEntry` is false), each with its JSON pointer.
+ * @example
+ *   const m = parseManifest(text, "plugins/hello/plugin.toml", { checkEntry: false });
  */
 export function parseManifest(text: string, file: string, options: ManifestOptions = {}): Manifest {
   const abs = path.resolve(file);
@@ -807,7 +841,7 @@ function listProblems(doc: Record<string, unknown>): ManifestProblem[] {
 /**
  * The `config.schema` checks that `parseManifest(..., { configSchema: "defer" })`
  * skipped: compile the plugin's schema and validate its defaults against it.
- * Throws `ManifestError` with pointers under /config.
+ * @throws {ManifestError} with pointers under /config.
  */
 export function checkConfigSchema(m: Pick<Manifest, "name" | "file" | "config">): void {
   const format = formatOf(m.file) ?? "json";
@@ -852,7 +886,16 @@ function normalize(doc: Record<string, unknown>, file: string, dir: string, entr
 
 /**
  * Load a manifest from a file, or from a directory holding plugin.toml or
- * plugin.json (not both: which one wins would be a guess).
+ * plugin.json (not both: which one wins would be a guess). The file must be a
+ * regular file of at most `MAX_MANIFEST_BYTES`.
+ *
+ * @throws {ManifestError} when the path does not exist, a directory holds no
+ *   manifest or both, the file is not a regular file or too large, or
+ *   `parseManifest` finds problems. A file that cannot be read for another
+ *   reason rejects with Node's fs error.
+ * @example
+ *   const m = await loadManifest("examples/c/hello");
+ *   console.log(m.name, m.version, m.capabilities);
  */
 export async function loadManifest(pathOrDir: string, options: ManifestOptions = {}): Promise<Manifest> {
   const abs = path.resolve(pathOrDir);

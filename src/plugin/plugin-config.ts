@@ -7,7 +7,7 @@
 import { PlughostError, type ManifestProblem } from "../contract/errors.js";
 import { compileUserSchema, describeValue, schemaProblems, SchemaCompileError, type Manifest } from "./manifest.js";
 
-/** The merged configuration does not satisfy the plugin's config schema. */
+/** The merged configuration does not satisfy the plugin's config schema. Code `E_CONFIG_INVALID`. */
 export class ConfigError extends PlughostError {
   /** Pointers are relative to the merged configuration object. */
   readonly problems: readonly ManifestProblem[];
@@ -38,7 +38,13 @@ export function mergeConfig(base: Record<string, unknown>, override: Record<stri
 /**
  * Merge the manifest's defaults with the host's overrides and validate the
  * result against `config.schema` (when there is one). Schema `default`s fill
- * in what neither gives. Throws `ConfigError` naming the plugin and pointers.
+ * in what neither gives. Neither input is modified.
+ *
+ * @throws {ConfigError} naming the plugin and the pointers: overrides that are
+ *   not an object, a config schema that does not compile, or a merged config
+ *   that does not satisfy it.
+ * @example
+ *   const config = resolvePluginConfig(manifest, { greeting: "hi" });
  */
 export function resolvePluginConfig(
   manifest: Pick<Manifest, "name" | "config"> & Partial<Pick<Manifest, "file">>,

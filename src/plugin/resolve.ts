@@ -8,22 +8,28 @@ import { ResolutionError } from "../contract/errors.js";
 import type { Manifest } from "./manifest.js";
 import { checkApiRange, HOST_WIT_VERSION } from "../contract/version.js";
 
+/** A plugin that is already loaded, by name and version. */
 export interface LoadedPlugin {
+  /** Its name. */
   name: string;
+  /** Its version. */
   version: string;
 }
 
+/** Options of `resolveLoadOrder`. */
 export interface ResolveOptions {
   /** Plugins already loaded: they satisfy dependencies and are not in the result. */
   loaded?: readonly LoadedPlugin[];
 }
 
-type Resolvable = Pick<Manifest, "name" | "version" | "dependencies" | "file">;
+/** What `resolveLoadOrder` reads of a manifest. */
+export type Resolvable = Pick<Manifest, "name" | "version" | "dependencies" | "file">;
 
 /**
- * Throws `ApiVersionMismatch` unless the manifest's api-version range accepts
- * the host's WIT version. Under semver, 0.x minors are breaking: "^0.1"
- * accepts 0.1.x but not 0.2.0. Prereleases of the host are matched too.
+ * Checks that the manifest's api-version range accepts the host's WIT
+ * version. Under semver, 0.x minors are breaking: "^0.1" accepts 0.1.x but
+ * not 0.2.0. Prereleases of the host are matched too.
+ * @throws {ApiVersionMismatch} when the range does not accept the host's version (or is not a valid range).
  */
 export function checkApiVersion(manifest: Pick<Manifest, "name" | "apiVersion">, hostVersion: string = HOST_WIT_VERSION): void {
   checkApiRange(manifest.name, manifest.apiVersion, hostVersion);
@@ -36,8 +42,11 @@ function satisfies(version: string, range: string): boolean {
 /**
  * Order `manifests` so that dependencies (required and optional, when
  * present) come first; ties break by name, so the order is deterministic.
- * Throws `ResolutionError` for duplicate names, missing required
- * dependencies, versions outside a range, and cycles (naming the path).
+ * @throws {ResolutionError} for duplicate names, missing required
+ *   dependencies, versions outside a range, and cycles (naming the path).
+ * @example
+ *   const order = resolveLoadOrder(await Promise.all(dirs.map((d) => loadManifest(d))));
+ *   for (const m of order) await registry.load(m.dir);
  */
 export function resolveLoadOrder<M extends Resolvable>(manifests: readonly M[], options: ResolveOptions = {}): M[] {
   const byName = new Map<string, M>();

@@ -11,9 +11,11 @@ import { constants } from "node:fs";
 import { open, readlink, realpath } from "node:fs/promises";
 import path from "node:path";
 
-/** Size caps of the files plughost reads for a plugin. */
+/** Size cap of a manifest file (1 MiB); a larger one is a `ManifestError`. */
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
+/** Size cap of a plugin.sig file and of a private key file (64 KiB); a larger one is refused. */
 export const MAX_SIGNATURE_BYTES = 64 * 1024;
+/** Size cap of an entry file (256 MiB); a larger one is refused before it is read. */
 export const MAX_ENTRY_BYTES = 256 * 1024 * 1024;
 
 /** Why a file was refused: the message says what is wrong, without the path. */

@@ -16,7 +16,9 @@ import { loadManifest, parseManifest, type Manifest } from "./manifest.js";
 import { MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, readRegularFile, UnsafeFileError } from "./safe-read.js";
 import { readEntry, verifyIntegrity } from "./verify.js";
 
+/** The detached signature's file name, next to the manifest. */
 export const SIGNATURE_FILE = "plugin.sig";
+/** The `format` of a signature file, also the first line of the signed statement (domain separation). */
 export const SIGNATURE_FORMAT = "plughost-signature-v1";
 
 /** The trust list as written (registry option `signatures`, host config section `signatures`). */
@@ -29,18 +31,25 @@ export interface SignaturePolicy {
   pins?: Record<string, readonly string[]>;
 }
 
-/** A checked trust list, ready for verification. */
+/** A checked trust list, ready for verification (made by `compileTrustList`). */
 export interface TrustList {
+  /** Refuse unsigned plugins. */
   readonly require: boolean;
+  /** Key id → public key. */
   readonly keys: ReadonlyMap<string, KeyObject>;
+  /** Plugin name → the key ids allowed to sign it. */
   readonly pins: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 /** The detached signature file. Every field but `signature` is the signed statement, in clear for diagnostics. */
 export interface SignatureFile {
+  /** Always `SIGNATURE_FORMAT`. */
   format: typeof SIGNATURE_FORMAT;
+  /** The id of the key that signed, as the trust list names it. */
   key: string;
+  /** The plugin's name. */
   name: string;
+  /** The plugin's version. */
   version: string;
   /** `sha256-<hex>` of the manifest file's bytes. */
   manifest: string;
@@ -50,6 +59,7 @@ export interface SignatureFile {
   signature: string;
 }
 
+/** The fields of a signature file that the signature covers. */
 export type SignedFields = Pick<SignatureFile, "name" | "version" | "manifest" | "entry">;
 
 export const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -59,7 +69,7 @@ const DIGEST_PATTERN = /^sha256-[0-9a-f]{64}$/;
 const PLUGIN_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const VERSION_PATTERN = /^[0-9A-Za-z.+-]{1,128}$/;
 
-/** The exact bytes that are signed: a domain-separated, line-per-field statement. */
+/** The exact bytes that are signed: a domain-separated, line-per-field statement. Never throws. */
 export function signingStatement(f: SignedFields): Buffer {
   return Buffer.from(`${SIGNATURE_FORMAT}\nname ${f.name}\nversion ${f.version}\nmanifest ${f.manifest}\nentry ${f.entry}\n`, "utf8");
 }
@@ -76,7 +86,11 @@ export function publicKeyFromBase64(b64: string): KeyObject {
   return createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(b64, "base64").toString("base64url") }, format: "jwk" });
 }
 
-/** base64 of an Ed25519 key's 32 raw public bytes (a private key gives its public half). */
+/**
+ * base64 of an Ed25519 key's 32 raw public bytes (a private key gives its public half):
+ * what the trust list's `keys` hold.
+ * @throws {Error} when the key is not an Ed25519 key.
+ */
 export function publicKeyToBase64(key: KeyObject): string {
   const pub = key.type === "private" ? createPublicKey(key) : key;
   if (pub.asymmetricKeyType !== "ed25519") throw new Error(`not an Ed25519 key (${pub.asymmetricKeyType ?? pub.type})`);
@@ -85,13 +99,23 @@ export function publicKeyToBase64(key: KeyObject): string {
   return Buffer.from(x, "base64url").toString("base64");
 }
 
-/** A fresh Ed25519 key pair: the private key as PKCS#8 PEM, the public key as base64 of its raw bytes. */
+/**
+ * A fresh Ed25519 key pair: the private key as PKCS#8 PEM, the public key as
+ * base64 of its raw bytes (what `plughost keygen` writes and prints).
+ * @example
+ *   const { privateKeyPem, publicKey } = generateSigningKey();
+ *   // keep privateKeyPem secret; put publicKey in the trust list: { keys: { "release": publicKey } }
+ */
 export function generateSigningKey(): { privateKeyPem: string; publicKey: string } {
   const { privateKey } = generateKeyPairSync("ed25519");
   return { privateKeyPem: privateKey.export({ type: "pkcs8", format: "pem" }).toString(), publicKey: publicKeyToBase64(privateKey) };
 }
 
-/** Read a PKCS#8 PEM Ed25519 private key (as `plughost keygen` writes). */
+/**
+ * Read a PKCS#8 PEM Ed25519 private key (as `plughost keygen` writes).
+ * @throws {VerificationError} when the file cannot be read (missing, not a
+ *   regular file, over 64 KiB), is not a private key, or is not Ed25519.
+ */
 export async function readPrivateKey(file: string): Promise<KeyObject> {
   let key: KeyObject;
   try {
@@ -156,7 +180,10 @@ export function trustListProblems(policy: unknown, base = "/signatures"): Manife
   return out;
 }
 
-/** Check and compile a trust list. Throws `VerificationError` listing every problem. */
+/**
+ * Check and compile a trust list (the registry does this for its `signatures` option).
+ * @throws {VerificationError} listing every problem (bad key ids or keys, pins naming unknown keys, unknown fields).
+ */
 export function compileTrustList(policy: SignaturePolicy): TrustList {
   const problems = trustListProblems(policy, "signatures");
   if (problems.length > 0) {
@@ -186,6 +213,14 @@ async function statementFor(m: Manifest, entry?: Uint8Array): Promise<SignedFiel
  * Sign the plugin in `pathOrDir` (a directory or its manifest): writes
  * `plugin.sig` next to the manifest. The manifest's `integrity`, if any, must
  * already match the entry.
+ *
+ * @throws {VerificationError} for an invalid key id, a key that is not an
+ *   Ed25519 private key, or an entry that does not match the manifest's integrity.
+ * @throws {ManifestError} when the manifest does not load.
+ * @throws {InvalidPluginBinary} when the entry file cannot be read.
+ * @example
+ *   const key = await readPrivateKey("release.pem");
+ *   const { file } = await signPlugin("plugins/hello", key, "release");
  */
 export async function signPlugin(pathOrDir: string, privateKey: KeyObject, keyId: string): Promise<{ file: string; signature: SignatureFile }> {
   if (!KEY_ID_PATTERN.test(keyId)) throw new VerificationError(`"${keyId}" is not a valid key id (letters, digits, . _ -; at most 64); pass --key-id`);
@@ -234,6 +269,7 @@ function parseSignatureFile(text: string): SignatureFile | string {
   return doc as unknown as SignatureFile;
 }
 
+/** What `verifySignature` found. */
 export interface SignatureResult {
   /** Whether a signature was present and verified. */
   signed: boolean;
@@ -247,6 +283,10 @@ export interface SignatureResult {
  * signature (under `require`, or for a pinned plugin), malformed file, unknown
  * or unpinned key, bad signature, or a manifest / entry that changed after
  * signing. A present signature is always checked.
+ *
+ * @throws {VerificationError} as above.
+ * @throws {InvalidPluginBinary} when the entry file cannot be read.
+ * @throws {ManifestError} when the manifest was replaced by an invalid one while loading.
  */
 export async function verifySignature(m: Manifest, trust: TrustList, entryBytes?: Uint8Array): Promise<SignatureResult> {
   const fail = (file: string, reason: string): never => {
