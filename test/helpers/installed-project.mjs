@@ -23,18 +23,48 @@ export function packRepository(dir) {
   return path.join(dir, out.trim().split("\n").pop());
 }
 
+/** The lockfile keys of `names` and of everything they depend on, resolved the way Node does (nearest node_modules up). */
+function closure(packages, names) {
+  const resolve = (from, name) => {
+    for (let k = from; ; ) {
+      const candidate = `${k ? `${k}/` : ""}node_modules/${name}`;
+      if (packages[candidate]) return candidate;
+      if (!k) return undefined;
+      const i = k.lastIndexOf("/node_modules/");
+      k = i < 0 ? "" : k.slice(0, i);
+    }
+  };
+  const seen = new Set();
+  const queue = names.map((n) => `node_modules/${n}`);
+  while (queue.length) {
+    const key = queue.pop();
+    if (seen.has(key) || !packages[key]) continue;
+    seen.add(key);
+    const e = packages[key];
+    for (const d of Object.keys({ ...e.dependencies, ...e.optionalDependencies })) {
+      const r = resolve(key, d);
+      if (r) queue.push(r);
+    }
+  }
+  return seen;
+}
+
 /**
  * Writes package.json and package-lock.json of a project in `dir` that depends on `tarball` (and on
- * TypeScript when `typescript` is true, for the JS template's typecheck).
+ * TypeScript when `typescript` is true, for the JS template's typecheck). `extraPackages` are more
+ * devDependencies of the project, at the repository lockfile's versions with all they depend on (for
+ * example plughost's optional peer "@bytecodealliance/componentize-js", which JS plugin builds need).
  */
-export function writeProject(dir, tarball, { typescript = true } = {}) {
+export function writeProject(dir, tarball, { typescript = true, extraPackages = [] } = {}) {
   const repoPackage = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
   const lock = JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8"));
   const dependencies = { plughost: `file:${tarball}` };
   const devDependencies = typescript ? { typescript: lock.packages["node_modules/typescript"].version } : {};
+  for (const name of extraPackages) devDependencies[name] = lock.packages[`node_modules/${name}`].version;
+  const extra = closure(lock.packages, extraPackages);
   const packages = { "": { name: "app", version: "1.0.0", dependencies, devDependencies } };
   for (const [key, entry] of Object.entries(lock.packages)) {
-    const wanted = !(entry.dev || entry.devOptional) || (typescript && key === "node_modules/typescript");
+    const wanted = !(entry.dev || entry.devOptional) || (typescript && key === "node_modules/typescript") || extra.has(key);
     if (!key.startsWith("node_modules/") || !wanted) continue;
     const name = key.slice(key.lastIndexOf("node_modules/") + "node_modules/".length);
     // npm leaves `resolved` out for some registry packages; without it, it would ask the registry.
@@ -46,6 +76,7 @@ export function writeProject(dir, tarball, { typescript = true } = {}) {
     integrity: `sha512-${createHash("sha512").update(readFileSync(tarball)).digest("base64")}`,
     license: repoPackage.license,
     dependencies: repoPackage.dependencies,
+    ...(repoPackage.peerDependencies ? { peerDependencies: repoPackage.peerDependencies, peerDependenciesMeta: repoPackage.peerDependenciesMeta } : {}),
     bin: repoPackage.bin,
     engines: repoPackage.engines,
   };
