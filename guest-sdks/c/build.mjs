@@ -20,6 +20,16 @@ export function findClang() {
     "apt-get install clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32");
 }
 
+/**
+ * The environment for clang: PATH without node_modules/.bin directories. clang runs any `wasm-opt` it finds on
+ * PATH after linking, and under npx or an npm script that is binaryen's JS build (a dependency of jco-transpile),
+ * which adds 3-5 s to every build and makes the output depend on how the build was started.
+ */
+function clangEnv() {
+  const PATH = (process.env.PATH ?? "").split(path.delimiter).filter((d) => !/[\\/]node_modules[\\/]\.bin$/.test(d)).join(path.delimiter);
+  return { ...process.env, PATH };
+}
+
 /** Build the C sources of `dir` (plus the SDK glue) into a component; returns its bytes. */
 export async function buildCPlugin(dir, outFile = path.join(dir, "plugin.wasm")) {
   const sources = readdirSync(dir).filter((f) => f.endsWith(".c")).map((f) => path.join(dir, f));
@@ -35,7 +45,7 @@ export async function buildCPlugin(dir, outFile = path.join(dir, "plugin.wasm"))
       ...(sources.some((f) => /"plughost:plugin\/guest@[0-9.]+#init"|PLUGHOST_WIT_GUEST\s*"#init"/.test(readFileSync(f, "utf8"))) ? [] : [path.join(sdk, "src", "plughost_component.c")]),
       "-Wl,--strip-debug", "-o", core,
     ];
-    const r = spawnSync(findClang(), args, { encoding: "utf8" });
+    const r = spawnSync(findClang(), args, { encoding: "utf8", env: clangEnv() });
     if (r.status !== 0) throw new Error(`clang failed for ${dir}:\n${r.stderr}`);
     const binary = new Uint8Array(readFileSync(core));
     const usesWasi = WebAssembly.Module.imports(new WebAssembly.Module(binary)).some((i) => i.module === "wasi_snapshot_preview1");

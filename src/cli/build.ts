@@ -19,6 +19,15 @@ const BUILDERS: Record<GuestLanguage, { script: string; fn: string }> = {
   go: { script: "guest-sdks/go/build.mjs", fn: "buildGoPlugin" },
 };
 
+/**
+ * Where builds cache what they fetch and compile: $PLUGHOST_BUILD_CACHE, else .cache in a source checkout,
+ * else $XDG_CACHE_HOME/plughost/build (default ~/.cache/plughost/build). Never inside node_modules.
+ */
+export async function buildCacheDir(): Promise<string> {
+  const mod = (await import(pathToFileURL(path.join(packageRoot, "guest-sdks", "component.mjs")).href)) as { buildCacheDir: () => string };
+  return mod.buildCacheDir();
+}
+
 /** The language of a plugin directory, from the files in it (undefined when it cannot tell). */
 export function detectLanguage(dir: string): GuestLanguage | undefined {
   const files = readdirSync(dir);

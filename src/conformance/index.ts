@@ -8,7 +8,8 @@
  * violations and recovery. `plughost conformance` prints the result as a
  * language × case matrix.
  */
-import { mkdtempSync, readdirSync, rmSync, statSync, copyFileSync, writeFileSync, existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, copyFileSync, writeFileSync, existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +23,7 @@ import { PlughostError } from "../contract/errors.js";
 import { loadManifest, type Manifest } from "../plugin/manifest.js";
 import { PluginRegistry, type PluginHandle, type RegistryOptions } from "../runtime/registry.js";
 import { HOST_WIT_VERSION } from "../contract/version.js";
+import { buildCacheDir, buildPlugin, type GuestLanguage } from "../cli/build.js";
 
 export type ConformanceEngine = "v8" | "wasmtime";
 
@@ -91,13 +93,18 @@ export interface ConformanceOptions {
   cacheDir?: string | false;
   /** Called as each result comes in (for progress output). */
   onResult?: (result: CaseResult) => void;
+  /** Called before a conformance plugin is built into the build cache (its first use from an installed package). */
+  onBuild?: (language: string, dir: string) => void;
 }
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-/** The four SDKs' conformance plugins in this checkout. */
-export function defaultConformanceTargets(root: string = packageRoot): ConformanceTarget[] {
-  return CONFORMANCE_LANGUAGES.map((language) => ({ language, dir: path.join(root, "examples", language, "conformance") }));
+/**
+ * The SDKs' conformance plugins shipped with this package (examples/<lang>/conformance: the sources; a checkout's
+ * set-up also builds them in place). `languages` selects some of the four.
+ */
+export function defaultConformanceTargets(root: string = packageRoot, languages: readonly string[] = CONFORMANCE_LANGUAGES): ConformanceTarget[] {
+  return languages.map((language) => ({ language, dir: path.join(root, "examples", language, "conformance") }));
 }
 
 /** A target for a plugin directory: the language is the manifest name without `conformance-`. */
@@ -113,7 +120,7 @@ export async function runConformance(options: ConformanceOptions = {}): Promise<
   const cases = options.cases ?? CONFORMANCE_CASES;
   const results: CaseResult[] = [];
   for (const target of targets) {
-    const prepared = await prepare(target);
+    const prepared = await prepare(target, options.onBuild);
     for (const name of cases) {
       const t0 = performance.now();
       let error: string | undefined;
@@ -187,7 +194,7 @@ interface Prepared {
   readable: string | undefined;
 }
 
-async function prepare(target: ConformanceTarget): Promise<Prepared | { error: string }> {
+async function prepare(target: ConformanceTarget, onBuild?: (language: string, dir: string) => void): Promise<Prepared | { error: string }> {
   let manifest: Manifest;
   try {
     manifest = await loadManifest(target.dir, { checkEntry: false });
@@ -195,12 +202,80 @@ async function prepare(target: ConformanceTarget): Promise<Prepared | { error: s
     return { error: `cannot read the conformance plugin's manifest in ${target.dir}: ${describeFailure(err)}` };
   }
   if (!existsSync(manifest.entryPath)) {
-    return {
-      error: `${manifest.entryPath} is missing: the ${target.language} conformance plugin has not been built; run \`node scripts/setup.mjs\` (npm test does) or \`plughost build ${target.dir}\``,
-    };
+    const shipped = isShippedSource(target);
+    if (!shipped) {
+      return {
+        error: `${manifest.entryPath} is missing: the ${target.language} conformance plugin has not been built; run \`plughost build ${target.dir}\` (in a checkout, \`node scripts/setup.mjs\` builds them all)`,
+      };
+    }
+    // The package ships the sources only: build them once into the build cache, never into the package.
+    try {
+      const dir = await buildIntoCache(target.language as GuestLanguage, target.dir, onBuild);
+      manifest = await loadManifest(dir, { checkEntry: false });
+    } catch (err) {
+      return { error: `cannot build the ${target.language} conformance plugin: ${describeFailure(err)}` };
+    }
   }
   const grants = [...manifest.capabilities, ...manifest.optionalCapabilities];
   return { target, manifest, grants, readable: firstReadableFile(grants) };
+}
+
+/** True for one of the conformance plugins this package ships as sources (examples/<lang>/conformance). */
+function isShippedSource(target: ConformanceTarget): boolean {
+  return (CONFORMANCE_LANGUAGES as readonly string[]).includes(target.language) && path.resolve(target.dir) === path.join(packageRoot, "examples", target.language, "conformance");
+}
+
+function sourceFiles(dir: string, rel = ""): string[] {
+  return readdirSync(path.join(dir, rel), { withFileTypes: true })
+    .filter((e) => !e.name.endsWith(".wasm") && e.name !== "target")
+    .flatMap((e) => (e.isDirectory() ? sourceFiles(dir, path.join(rel, e.name)) : [path.join(rel, e.name)]))
+    .sort();
+}
+
+/**
+ * Copy a shipped conformance plugin into `<build cache>/conformance/<version>-<hash>/<lang>` and build it there
+ * (once: the directory is named after the sources and the SDK, and is renamed into place when complete).
+ */
+async function buildIntoCache(language: GuestLanguage, src: string, onBuild?: (language: string, dir: string) => void): Promise<string> {
+  const version = (JSON.parse(readFileSync(path.join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
+  const sdkInputs = [path.join(packageRoot, "wit", "plugin.wit"), path.join(packageRoot, "guest-sdks", language === "c" ? "c/src/plughost_component.c" : language === "js" ? "js/src/index.js" : language === "rust" ? "rust/src/lib.rs" : "go/plughost.go")];
+  const hash = createHash("sha256");
+  for (const f of sourceFiles(src)) hash.update(f).update("\0").update(readFileSync(path.join(src, f))).update("\0");
+  for (const f of sdkInputs) if (existsSync(f)) hash.update(readFileSync(f));
+  const dir = path.join(await buildCacheDir(), "conformance", `${version}-${hash.digest("hex").slice(0, 16)}`, language);
+  if (existsSync(path.join(dir, "plugin.wasm"))) return dir;
+  onBuild?.(language, dir);
+  mkdirSync(path.dirname(dir), { recursive: true });
+  const tmp = mkdtempSync(`${dir}.tmp-`);
+  try {
+    cpSync(src, tmp, { recursive: true, filter: (f) => !f.endsWith(".wasm") });
+    if (language === "rust") standaloneCrate(tmp);
+    await buildPlugin(tmp, language);
+    try {
+      renameSync(tmp, dir);
+    } catch (err) {
+      // Another run finished first: use its copy.
+      if (!existsSync(path.join(dir, "plugin.wasm"))) throw err;
+    }
+    return dir;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The Rust conformance crate is a member of examples/rust's workspace: give the copy its own manifest (the
+ * workspace's values, the SDK crate by its path in this package) and the workspace's lockfile.
+ */
+function standaloneCrate(dir: string): void {
+  const inherited: Record<string, string> = { version: '"0.1.0"', edition: '"2021"', license: '"Apache-2.0"', publish: "false" };
+  const sdk = JSON.stringify(path.join(packageRoot, "guest-sdks", "rust"));
+  let toml = readFileSync(path.join(dir, "Cargo.toml"), "utf8")
+    .replace(/^(\w+)\.workspace = true$/gm, (line, key: string) => (key === "plughost" ? `plughost = { path = ${sdk} }` : inherited[key] ? `${key} = ${inherited[key]}` : line));
+  toml += '\n[workspace]\n\n[profile.release]\nopt-level = "s"\nlto = true\ncodegen-units = 1\nstrip = true\n';
+  writeFileSync(path.join(dir, "Cargo.toml"), toml);
+  const lock = path.join(packageRoot, "examples", "rust", "Cargo.lock");
+  if (existsSync(lock)) copyFileSync(lock, path.join(dir, "Cargo.lock"));
 }
 
 function firstReadableFile(grants: readonly string[]): string | undefined {
