@@ -54,8 +54,10 @@ function closure(packages, names) {
  * TypeScript when `typescript` is true, for the JS template's typecheck). `extraPackages` are more
  * devDependencies of the project, at the repository lockfile's versions with all they depend on (for
  * example plughost's optional peer "@bytecodealliance/componentize-js", which JS plugin builds need).
+ * `platformTarballs` are per-platform packages from scripts/pack-platform.mjs, installed as plughost's
+ * optionalDependencies.
  */
-export function writeProject(dir, tarball, { typescript = true, extraPackages = [] } = {}) {
+export function writeProject(dir, tarball, { typescript = true, extraPackages = [], platformTarballs = [] } = {}) {
   const repoPackage = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
   const lock = JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8"));
   const dependencies = { plughost: `file:${tarball}` };
@@ -77,9 +79,26 @@ export function writeProject(dir, tarball, { typescript = true, extraPackages = 
     license: repoPackage.license,
     dependencies: repoPackage.dependencies,
     ...(repoPackage.peerDependencies ? { peerDependencies: repoPackage.peerDependencies, peerDependenciesMeta: repoPackage.peerDependenciesMeta } : {}),
+    ...(repoPackage.optionalDependencies ? { optionalDependencies: repoPackage.optionalDependencies } : {}),
     bin: repoPackage.bin,
     engines: repoPackage.engines,
   };
+  // Per-platform packages (scripts/pack-platform.mjs) pinned as file: tarballs in place of the registry entries
+  // the repository's lockfile has for plughost's optionalDependencies (npm ci --offline skips those).
+  for (const platformTarball of platformTarballs) {
+    const meta = JSON.parse(sh("tar", ["-xzOf", platformTarball, "package/package.json"], dir));
+    packages[`node_modules/${meta.name}`] = {
+      version: meta.version,
+      resolved: `file:${platformTarball}`,
+      integrity: `sha512-${createHash("sha512").update(readFileSync(platformTarball)).digest("base64")}`,
+      cpu: meta.cpu,
+      libc: meta.libc,
+      license: meta.license,
+      optional: true,
+      os: meta.os,
+      engines: meta.engines,
+    };
+  }
   writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "app", version: "1.0.0", private: true, type: "module", dependencies, devDependencies }, null, 2));
   writeFileSync(path.join(dir, "package-lock.json"), JSON.stringify({ name: "app", version: "1.0.0", lockfileVersion: 3, requires: true, packages }, null, 2));
 }
