@@ -1,11 +1,21 @@
 /**
  * plughost: a WebAssembly component plugin runtime for Node.js.
  *
+ * Everything a host needs is exported from the package root: the
+ * {@link PluginRegistry}, its options and events, the errors (every one a
+ * {@link PlughostError} with a stable `code`), the manifest, capability,
+ * signature and host-config helpers, and the instrumenter. The reference in
+ * docs/api/ is generated from these declarations (`npm run docs:api`).
+ *
+ * @example
  *   import { PluginRegistry } from "plughost";
  *   const registry = new PluginRegistry({ grants: ["stdio"] });
+ *   registry.on("violation", (v) => console.warn(v.plugin, v.kind, v.detail));
  *   const hello = await registry.load("plugins/hello");
  *   await registry.dispatch("greet", new TextEncoder().encode("world"));
  *   await registry.unloadAll();
+ *
+ * @packageDocumentation
  */
 export { PluginRegistry, PluginHandle, DEFAULT_RECOVERY, DEFAULT_LIMITS } from "./runtime/registry.js";
 export { HotReloader } from "./runtime/hot-reload.js";
@@ -42,16 +52,25 @@ export type {
   Limits,
   LoadRequest,
   LogLevel,
+  MessageFailure,
+  MessageOutcome,
+  RegisterOutcome,
   TrustLevel,
   ViolationKind,
 } from "./engines/engine.js";
+// The WIT enums' cases, in code order (generated from wit/plugin.wit).
+export { LOG_LEVELS } from "./engines/engine.js";
+export { MESSAGE_ERRORS, REGISTER_ERRORS } from "./contract/abi.js";
+export type { MessageError, RegisterError } from "./contract/abi.js";
 export { PLUGIN_STATES, SEED_000_STATE, canTransition } from "./runtime/lifecycle.js";
 export type { PluginState } from "./runtime/lifecycle.js";
 export { loadManifest, parseManifest, checkConfigSchema, MANIFEST_FILES, MANIFEST_SCHEMA_PATH, MANIFEST_BOUNDS } from "./plugin/manifest.js";
 export { MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, MAX_ENTRY_BYTES } from "./plugin/safe-read.js";
-export type { Manifest } from "./plugin/manifest.js";
+export type { Dependency, HookDeclaration, Manifest, ManifestOptions, PluginKind } from "./plugin/manifest.js";
 export { effectiveCapabilities, parseCapability, CapabilityError } from "./plugin/capabilities.js";
+export type { Capability, EventPolicy, FsPreopen, ParseOptions } from "./plugin/capabilities.js";
 export { resolveLoadOrder, checkApiVersion } from "./plugin/resolve.js";
+export type { LoadedPlugin, Resolvable, ResolveOptions } from "./plugin/resolve.js";
 export { resolvePluginConfig, ConfigError } from "./plugin/plugin-config.js";
 export { eventNameProblem, MAX_EVENT_NAME_BYTES } from "./contract/event-names.js";
 export { DEFAULT_HOST_CALL_OPTIONS } from "./runtime/host-calls.js";
@@ -71,7 +90,7 @@ export {
   LimitCapError,
   LIMITS_MODULE,
 } from "./instrument/index.js";
-export type { InstrumentOptions, InstrumentResult, LimitsImports, LimitsOptions, LimitViolationKind } from "./instrument/index.js";
+export type { InstrumentOptions, InstrumentResult, LimitsImports, LimitsOptions, LimitViolationKind, MemoryInfo, TableInfo } from "./instrument/index.js";
 export { HOST_WIT_VERSION, apiCompatible } from "./contract/version.js";
 // Where the compile cache lives by default ($XDG_CACHE_HOME/plughost), and the key file that seals it.
 export { defaultCacheDir, CACHE_KEY_FILE } from "./runtime/cache-dir.js";
@@ -79,7 +98,7 @@ export { loadHostConfig, validateHostConfig, effectiveLimits, grantsFor, registr
 // The host's policy: limits, grants, trust, events, recovery, where a v8 plugin runs (defaults: docs/fuel-and-memory.md).
 export { TrustNotApproved, PolicyInvalid, DeadlineUnenforceable, recoveryPolicy } from "./runtime/policy.js";
 export type { TrustedNative, Grants, LimitPolicy } from "./runtime/policy.js";
-export type { HostConfig } from "./runtime/host-config.js";
+export type { HostConfig, HostConfigInput, HostPolicy, LimitsInput, LogLevelName, ValidateHostConfigOptions } from "./runtime/host-config.js";
 export { fsPreopens, canSubscribe, canPublish, netAllowed, envNames, has } from "./plugin/capabilities.js";
 export {
   SIGNATURE_FILE,
@@ -92,4 +111,4 @@ export {
   publicKeyToBase64,
   signingStatement,
 } from "./plugin/signatures.js";
-export type { SignaturePolicy, SignatureFile, SignatureResult, TrustList } from "./plugin/signatures.js";
+export type { SignaturePolicy, SignatureFile, SignatureResult, SignedFields, TrustList } from "./plugin/signatures.js";

@@ -5,6 +5,7 @@
  */
 import type { ViolationKind } from "../engines/engine.js";
 
+/** What happens when a plugin breaks a rule (registry option `unmountBehavior`; default: both true). */
 export interface UnmountBehavior {
   /** Unload the plugin automatically once the threshold is reached. */
   autoUnmount: boolean;
@@ -18,15 +19,20 @@ export interface Violation {
   at: number;
 }
 
+/** Violations after which a plugin is unmounted when nothing else is configured (seed 002). */
 export const DEFAULT_VIOLATION_THRESHOLD = 10;
+/** Unmount at the threshold and log each violation. */
 export const DEFAULT_UNMOUNT_BEHAVIOR: UnmountBehavior = { autoUnmount: true, logViolations: true };
 const KEEP_RECENT = 32;
 
+/** One plugin's violations: the count, the count per kind, the most recent ones. */
 export class ViolationTracker {
   #count = 0;
   #byKind = new Map<ViolationKind, number>();
   #recent: Violation[] = [];
+  /** Violations after which `record` says to unmount. */
   threshold: number;
+  /** Whether to unmount at the threshold and log each violation. */
   behavior: UnmountBehavior;
 
   constructor(threshold = DEFAULT_VIOLATION_THRESHOLD, behavior: UnmountBehavior = DEFAULT_UNMOUNT_BEHAVIOR) {
@@ -43,10 +49,12 @@ export class ViolationTracker {
     return this.behavior.autoUnmount && this.#count >= this.threshold;
   }
 
+  /** Violations since the plugin was loaded or the count was reset. */
   get count(): number {
     return this.#count;
   }
 
+  /** Violations of one kind. */
   countOf(kind: ViolationKind): number {
     return this.#byKind.get(kind) ?? 0;
   }
@@ -56,6 +64,7 @@ export class ViolationTracker {
     return this.#recent;
   }
 
+  /** Forget every violation (the threshold and behaviour stay). */
   reset(): void {
     this.#count = 0;
     this.#byKind.clear();
