@@ -7,12 +7,16 @@
 
 import type { LogLevel, MessageError, RegisterError } from "../contract/abi.js";
 
+/** The engines: `v8` (jco transpile, in process or in a worker), `wasmtime` (the native addon), `native` (C-ABI libraries). */
 export type EngineName = "v8" | "wasmtime" | "native";
 /** Log levels in WIT / C ABI order (generated from the WIT): LOG_DEBUG = 0 … LOG_ERROR = 3. */
 export { LOG_LEVELS, type LogLevel } from "../contract/abi.js";
 
+/** How a `register-callback` host call ended: "ok" or the WIT `register-error` case. */
 export type RegisterOutcome = "ok" | RegisterError;
+/** Why an `emit` or `send` host call was refused (the WIT `message-error` case). */
 export type MessageFailure = MessageError;
+/** How an `emit` / `send` host call ended: its value, or why it was refused. */
 export type MessageOutcome<T> = { ok: true; value: T } | { ok: false; error: MessageFailure };
 
 /**
@@ -20,11 +24,17 @@ export type MessageOutcome<T> = { ok: true; value: T } | { ok: false; error: Mes
  * to one plugin. Engines call these from guest imports; they never throw.
  */
 export interface HostCalls {
+  /** `log`: write a line to the plugin's logger (rate-limited, truncated). */
   log(level: LogLevel, message: string): void;
+  /** `register-callback`: subscribe the plugin to an event (checked against the name rules, the cap and the events policy). */
   registerCallback(eventName: string): RegisterOutcome;
+  /** `emit`: queue an event for every subscribed plugin; the value is how many will receive it. */
   emit(eventName: string, data: Uint8Array): MessageOutcome<number>;
+  /** `send`: queue an event for one plugin. */
   send(target: string, eventName: string, data: Uint8Array): MessageOutcome<undefined>;
+  /** `get-config`: the plugin's resolved configuration as JSON. */
   getConfig(): string;
+  /** `get-config-value`: one top-level key of the configuration as JSON, or undefined when absent. */
   getConfigValue(key: string): string | undefined;
   /** Log lines an engine dropped before they reached `log` (a full per-call buffer), for the plugin's metrics. */
   logsDropped?(count: number): void;
@@ -48,9 +58,12 @@ export interface Limits {
   unloadGraceMs?: number;
 }
 
+/** Where a Wasm plugin runs: on the host's thread, or in a worker thread (where a deadline can stop a call). */
 export type Isolation = "in-process" | "worker";
+/** A native plugin's trust: "trusted" runs in the host process (host-approved), "untrusted" in the sandbox helper. */
 export type TrustLevel = "trusted" | "untrusted";
 
+/** What the registry hands an engine to load one plugin, after verification and policy. */
 export interface LoadRequest {
   /** The plugin's name, for errors and logs. */
   plugin: string;
@@ -60,11 +73,15 @@ export interface LoadRequest {
   bytes?: Uint8Array;
   /** The effective capability set: declared ∩ granted. */
   capabilities: readonly string[];
+  /** The limits to enforce (after the host's policy). */
   limits: Limits;
+  /** The host calls bound to this plugin. */
   host: HostCalls;
   /** Directory for on-disk caches; undefined disables the disk cache. */
   cacheDir?: string;
+  /** Where the plugin runs, as the policy decided (`isolationFor`); undefined for native plugins. */
   isolation?: Isolation;
+  /** A native plugin's trust, as the host approved it. */
   trust?: TrustLevel;
   /**
    * Called when the engine observes a violation that did not fail the call (e.g. a refused memory.grow), or
@@ -74,8 +91,10 @@ export interface LoadRequest {
   onViolation?: (kind: ViolationKind, detail: string) => void;
 }
 
+/** The kinds of rule a plugin can break: a limit (fuel, memory, deadline), a denied capability, a trap, a crash. */
 export type ViolationKind = "fuel" | "memory" | "deadline" | "capability" | "trap" | "crash";
 
+/** What a hook returned: ok with the (possibly changed) data, or a non-zero status that stops the chain. */
 export type HookOutcome = { ok: true; data: Uint8Array } | { ok: false; status: number };
 
 /**
@@ -84,9 +103,13 @@ export type HookOutcome = { ok: true; data: Uint8Array } | { ok: false; status: 
  * (trap, fuel, deadline, crash, exit) after which the instance is unusable.
  */
 export interface EngineInstance {
+  /** Run the guest's `init` with the host's API version and the plugin's config; resolves to its status (0 ok). */
   init(apiVersion: string, configJson: string): Promise<number>;
+  /** Run the guest's `teardown`; resolves to its status (0 ok). */
   teardown(): Promise<number>;
+  /** Deliver an event to the guest's callback; resolves to its status. */
   onEvent(eventName: string, data: Uint8Array): Promise<number>;
+  /** Run the guest's hook on `data`. */
   onHook(eventName: string, data: Uint8Array): Promise<HookOutcome>;
   /**
    * The instance accepts overlapping calls and runs them one at a time in the
@@ -96,6 +119,7 @@ export interface EngineInstance {
   readonly ordered?: boolean;
   /** Synchronous fast path, offered by in-process engines only. */
   onEventSync?(eventName: string, data: Uint8Array): number;
+  /** Synchronous `onHook`, offered by in-process engines only. */
   onHookSync?(eventName: string, data: Uint8Array): HookOutcome;
   /** Fuel used by the last completed call, when metered. */
   lastCallFuel?(): number;
@@ -111,7 +135,18 @@ export interface EngineInstance {
   dispose(): Promise<void>;
 }
 
+/**
+ * A strategy that turns a verified plugin into a running instance
+ * (CONTRIBUTING.md: "add an engine"). `getEngine(name)` returns one.
+ */
 export interface Engine {
+  /** The engine's name. */
   readonly name: EngineName;
+  /**
+   * Compile and instantiate the plugin, enforcing `request.limits` and
+   * `request.capabilities`. Rejects with a `PlughostError`: `InvalidPluginBinary`,
+   * `MissingImportError`, `CapabilityDenied`, `ContextCreationFailed`, `EngineUnavailable`
+   * or an `InstanceFault` raised while instantiating.
+   */
   load(request: LoadRequest): Promise<EngineInstance>;
 }
