@@ -117,6 +117,14 @@ export interface EngineInstance {
    * one call before issuing the next.
    */
   readonly ordered?: boolean;
+  /**
+   * The async calls run to completion on the calling thread before they
+   * return (in-process v8, trusted native): `dispatch` may then call
+   * `onEventSync` directly. An engine that runs calls elsewhere (wasmtime's
+   * call thread) leaves this unset, so that dispatch never blocks the event
+   * loop on it.
+   */
+  readonly inline?: boolean;
   /** Synchronous fast path, offered by in-process engines only. */
   onEventSync?(eventName: string, data: Uint8Array): number;
   /** Synchronous `onHook`, offered by in-process engines only. */

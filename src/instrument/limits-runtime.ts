@@ -7,8 +7,10 @@
  * (function entry, loop header), stores it and executes `unreachable`. A trap
  * cannot be caught by Wasm exception handlers, so the module never runs on
  * after exhaustion; `isFuelSignal` recognises that trap by the negative
- * counter. JS reads and writes the counter through two tiny Wasm functions
- * taking and returning f64, so no BigInt is made per call.
+ * counter. JS reads and writes the counter through tiny Wasm functions
+ * taking and returning f64, so no BigInt is made per call. A call's end reads
+ * what is left and arms the next call's budget in one of them (`swap`): each
+ * metered call then costs one crossing into Wasm, not two.
  */
 import { LimitCapError } from "./errors.js";
 import { LIMITS_MODULE, type InstrumentResult } from "./types.js";
@@ -62,6 +64,12 @@ export class Limits {
   #global: WebAssembly.Global;
   #set: (v: number) => void;
   #get: () => number;
+  #swap: (v: number) => number;
+  /** The counter holds a fresh default budget (`#armedBudget`), set when the last call ended. */
+  #armed = false;
+  #armedBudget = 0;
+  /** What the counter held when the last call ended (it is re-armed since). */
+  #lastLeft = 0;
   #defaultBudget: number;
   #lifetimeLeft: number;
   #budget: number; // fuel given to the current call
@@ -85,9 +93,14 @@ export class Limits {
     // Before the first beginCall (start functions, instantiation) the default budget applies.
     this.#budget = this.metered ? clampBudget(Math.min(this.#defaultBudget, this.#lifetimeLeft)) : UNMETERED;
     this.#global = new WebAssembly.Global({ value: "i64", mutable: true }, BigInt(this.#budget));
-    const access = new WebAssembly.Instance(accessModule(), { l: { g: this.#global } }).exports as { set(v: number): void; get(): number };
+    const access = new WebAssembly.Instance(accessModule(), { l: { g: this.#global } }).exports as {
+      set(v: number): void;
+      get(): number;
+      swap(v: number): number;
+    };
     this.#set = access.set;
     this.#get = access.get;
+    this.#swap = access.swap;
     const self = this;
     this.imports = {
       [LIMITS_MODULE]: {
@@ -103,6 +116,13 @@ export class Limits {
   /** Start a metered call. `budget` overrides the default per-call budget. */
   beginCall(budget?: number): void {
     if (!this.metered) return;
+    if (budget === undefined && this.#armed) {
+      this.#armed = false;
+      this.#budget = this.#armedBudget;
+      this.#exhausted = false;
+      return;
+    }
+    this.#armed = false;
     let b = budget ?? this.#defaultBudget;
     if (b > this.#lifetimeLeft) b = this.#lifetimeLeft;
     b = clampBudget(b);
@@ -118,12 +138,23 @@ export class Limits {
    * `FuelExhausted` like a fuel trap during the call.
    */
   endCall(): number {
-    if (!this.metered) return 0;
-    const left = this.#get();
+    if (!this.metered || this.#armed) return this.metered ? this.#lastUsed : 0;
+    let left: number;
+    if (this.#lifetimeLeft === Number.POSITIVE_INFINITY) {
+      // The next call's budget does not depend on this one: read and re-arm in one crossing.
+      this.#armedBudget = clampBudget(this.#defaultBudget);
+      left = this.#swap(this.#armedBudget);
+    } else {
+      left = this.#get();
+      this.#lifetimeLeft = Math.max(0, this.#lifetimeLeft - (this.#budget - left));
+      this.#armedBudget = clampBudget(Math.min(this.#defaultBudget, this.#lifetimeLeft));
+      this.#set(this.#armedBudget);
+    }
+    this.#armed = true;
+    this.#lastLeft = left;
     const used = this.#budget - left;
     this.#lastUsed = used;
     this.#totalUsed += used;
-    if (this.#lifetimeLeft !== Number.POSITIVE_INFINITY) this.#lifetimeLeft = Math.max(0, this.#lifetimeLeft - used);
     if (left < 0 && !this.#exhausted) {
       this.#exhausted = true;
       this.#violation("fuel", `call used ${used} fuel units of its ${this.#budget}-unit budget`);
@@ -147,7 +178,7 @@ export class Limits {
   /** True when `err` (what the call threw) means the call ran out of fuel. */
   isFuelSignal(err: unknown): boolean {
     if (err instanceof FuelSignal) return true;
-    if (!(err instanceof WebAssembly.RuntimeError) || !this.metered || this.#get() >= 0) return false;
+    if (!(err instanceof WebAssembly.RuntimeError) || !this.metered || this.#left() >= 0) return false;
     if (!this.#exhausted) {
       this.#exhausted = true;
       this.#violation("fuel", `call ran out of fuel (budget ${this.#budget} units)`);
@@ -164,6 +195,7 @@ export class Limits {
    */
   charge(units: number): void {
     if (!this.metered || !(units > 0)) return;
+    this.#armed = false; // the counter no longer holds a fresh budget: the next call sets it
     const left = this.#get() - Math.ceil(units);
     this.#set(left);
     if (left < 0) {
@@ -184,7 +216,12 @@ export class Limits {
   /** Fuel left in the current call (or after the last one). */
   fuelRemaining(): number {
     if (!this.metered) return Number.POSITIVE_INFINITY;
-    return Math.max(0, this.#get());
+    return Math.max(0, this.#left());
+  }
+
+  /** The counter, or what it held when the last call ended once the next budget is armed. */
+  #left(): number {
+    return this.#armed ? this.#lastLeft : this.#get();
   }
 
   /** Fuel used by the last completed (or failed, then ended) call. */
@@ -202,7 +239,7 @@ export class Limits {
 
   /** True once the current call has run out of fuel. */
   get exhausted(): boolean {
-    return this.#exhausted || (this.metered && this.#get() < 0);
+    return this.#exhausted || (this.metered && this.#left() < 0);
   }
 
   /** Bytes of linear memory accounted to this instance. */
@@ -299,17 +336,21 @@ function clampBudget(b: number): number {
 }
 
 let access: WebAssembly.Module | undefined;
-/** (import "l" "g" (global (mut i64))) with set(f64) and get() -> f64, hand-assembled. */
+/**
+ * (import "l" "g" (global (mut i64))) with set(f64), get() -> f64 and
+ * swap(f64) -> f64 (get, then set), hand-assembled.
+ */
 function accessModule(): WebAssembly.Module {
   access ??= new WebAssembly.Module(new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    0x01, 0x09, 0x02, 0x60, 0x01, 0x7c, 0x00, 0x60, 0x00, 0x01, 0x7c, // types: (f64)->(), ()->f64
+    0x01, 0x0e, 0x03, 0x60, 0x01, 0x7c, 0x00, 0x60, 0x00, 0x01, 0x7c, 0x60, 0x01, 0x7c, 0x01, 0x7c, // types: (f64)->(), ()->f64, (f64)->f64
     0x02, 0x08, 0x01, 0x01, 0x6c, 0x01, 0x67, 0x03, 0x7e, 0x01, // import l.g: mut i64
-    0x03, 0x03, 0x02, 0x00, 0x01,
-    0x07, 0x0d, 0x02, 0x03, 0x73, 0x65, 0x74, 0x00, 0x00, 0x03, 0x67, 0x65, 0x74, 0x00, 0x01,
-    0x0a, 0x10, 0x02,
+    0x03, 0x04, 0x03, 0x00, 0x01, 0x02,
+    0x07, 0x14, 0x03, 0x03, 0x73, 0x65, 0x74, 0x00, 0x00, 0x03, 0x67, 0x65, 0x74, 0x00, 0x01, 0x04, 0x73, 0x77, 0x61, 0x70, 0x00, 0x02,
+    0x0a, 0x1c, 0x03,
     0x08, 0x00, 0x20, 0x00, 0xfc, 0x06, 0x24, 0x00, 0x0b, // set: i64.trunc_sat_f64_s
     0x05, 0x00, 0x23, 0x00, 0xb9, 0x0b, // get: f64.convert_i64_s
+    0x0b, 0x00, 0x23, 0x00, 0xb9, 0x20, 0x00, 0xfc, 0x06, 0x24, 0x00, 0x0b, // swap: get, then set
   ]));
   return access;
 }

@@ -170,6 +170,8 @@ const MAX_PENDING_MESSAGES = 1024;
 /** One plugin tracked by the registry. */
 class Entry {
   readonly manifest: Manifest;
+  /** `manifest.name`, kept here: read on every call. */
+  readonly name: string;
   readonly lifecycle: Lifecycle;
   readonly callbacks = new Set<string>();
   readonly metrics: PluginMetrics = emptyMetrics();
@@ -187,6 +189,8 @@ class Entry {
   logger: Logger;
   /** Serializes calls for engines without a synchronous path. */
   queue: Promise<unknown> = Promise.resolve();
+  /** Calls issued through `queue` that have not finished: a synchronous call may only run when none is. */
+  pending = 0;
   /** Set while the instance is being re-created after a fault; calls (and dispatches) wait for it. */
   restarting: Promise<void> | undefined;
   /** Restarts since the last call that succeeded: `recovery.maxRetries` bounds consecutive faults, not a lifetime's. */
@@ -212,15 +216,13 @@ class Entry {
 
   constructor(manifest: Manifest, engine: EngineName, logger: Logger, tracker: ViolationTracker, onState: (from: PluginState, to: PluginState) => void) {
     this.manifest = manifest;
+    this.name = manifest.name;
     this.engine = engine;
     this.logger = logger;
     this.violations = tracker;
     this.lifecycle = new Lifecycle(manifest.name, onState);
   }
 
-  get name(): string {
-    return this.manifest.name;
-  }
   get state(): PluginState {
     return this.lifecycle.state;
   }
@@ -710,7 +712,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   async #teardownOnce(entry: Entry): Promise<void> {
-    await entry.restarting?.catch(() => undefined);
+    // Without a restart to wait for, the plugin leaves `active` before `unload` returns its promise: a call made
+    // after `unload()` (a synchronous dispatch running on, for one) finds it stopping.
+    if (entry.restarting) await entry.restarting.catch(() => undefined);
     const state = entry.state;
     if (state === "unloaded") return;
     let failure: PlughostError | undefined;
@@ -1040,15 +1044,46 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   async dispatch(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<DispatchResult[]> {
     checkEventName(event);
     const results: DispatchResult[] = [];
-    for (const subscriber of this.#callees(event)) {
-      const entry = latest(subscriber);
+    const hostContext = options?.hostContext;
+    const callees = this.#callees(event);
+    // Without interceptors or a host context, runs of idle in-process subscribers are called synchronously: no
+    // promise and no microtask per plugin (a fan-out to 100 C plugins is then about 100 direct calls).
+    const direct = this.#calls.empty && hostContext === undefined;
+    let i = 0;
+    while (i < callees.length) {
+      if (direct) i = withDelivery(HOST_ORIGIN, () => this.#dispatchDirect(callees, i, event, data, results));
+      if (i === callees.length) break;
+      const entry = latest(callees[i++]!);
       try {
-        results.push({ plugin: entry.name, status: await this.#event(entry, event, data, HOST_ORIGIN, "dispatch", options?.hostContext) });
+        results.push({ plugin: entry.name, status: await this.#event(entry, event, data, HOST_ORIGIN, "dispatch", hostContext) });
       } catch (err) {
         results.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
       }
     }
     return results;
+  }
+
+  /**
+   * Call `callees[from…]` synchronously while each can be (an inline engine, idle, active, registered for
+   * `event`); returns the index of the first that cannot, which the caller then calls the ordinary way.
+   */
+  #dispatchDirect(callees: readonly Entry[], from: number, event: string, data: Uint8Array, results: DispatchResult[]): number {
+    let i = from;
+    for (; i < callees.length; i++) {
+      const entry = latest(callees[i]!);
+      const instance = entry.instance;
+      if (!instance?.inline || !instance.onEventSync || entry.pending !== 0 || entry.restarting !== undefined) break;
+      if (entry.state !== "active" || !entry.callbacks.has(event)) break;
+      entry.metrics.calls++;
+      try {
+        const status = instance.onEventSync(event, data);
+        entry.restartCount = 0;
+        results.push({ plugin: entry.name, status });
+      } catch (err) {
+        results.push({ plugin: entry.name, error: this._callFailed(entry, instance, err) });
+      }
+    }
+    return i;
   }
 
   /**
@@ -1124,8 +1159,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       if (instance.ordered) entry.inFlight.splice(entry.inFlight.indexOf(delivery), 1);
       else if (entry.callDelivery === delivery) entry.callDelivery = undefined;
     };
+    entry.pending++;
+    const finish = () => {
+      entry.pending--;
+      done();
+    };
     const run = instance.ordered ? start() : entry.queue.then(start, start);
-    entry.queue = run.then(done, done);
+    entry.queue = run.then(finish, finish);
     return run;
   }
 

@@ -92,6 +92,7 @@ export function openInProcess(request: LoadRequest, file: string): NativeInProce
 }
 
 export class NativeInProcessInstance implements EngineInstance {
+  readonly inline = true;
   readonly #plugin: string;
   readonly #addon: NativeAddon;
   readonly #lib: OpenedLibrary;

@@ -251,15 +251,7 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     postOnHook: post("on-hook"),
   };
   ctx.realloc = guestExports.realloc;
-  const meter: CallMeter | undefined =
-    limits && metered
-      ? {
-          begin: () => limits.beginCall(),
-          end: () => limits.endCall(),
-          isFuelSignal: (err) => limits.isFuelSignal(err),
-          budget: () => limits.callBudget,
-        }
-      : undefined;
+  const meter: CallMeter | undefined = limits && metered ? limits : undefined;
   const instance = new V8Instance(plugin, guestExports, memory, ctx, meter, () => {
     guest = undefined;
   });

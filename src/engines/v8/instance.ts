@@ -37,13 +37,13 @@ export interface GuestExports {
 
 type PostReturn = (ret: number) => void;
 
-/** Per-call metering hooks (fuel), supplied when limits are in force. */
+/** Per-call metering (fuel), supplied when limits are in force: the instance's `Limits`. */
 export interface CallMeter {
-  begin(): void;
+  beginCall(): void;
   /** Fuel used by the call just finished. */
-  end(): number;
+  endCall(): number;
   isFuelSignal(err: unknown): boolean;
-  budget(): number;
+  readonly callBudget: number;
 }
 
 /** Thrown by the `wasi:cli/exit` override; never escapes the engine. */
@@ -61,6 +61,7 @@ const EXPORTS = {
 } as const;
 
 export class V8Instance implements EngineInstance {
+  readonly inline = true;
   readonly #plugin: string;
   readonly #guest: GuestExports;
   readonly #memory: GuestMemory;
@@ -191,7 +192,13 @@ export class V8Instance implements EngineInstance {
     if (len === 0) return [1, 0]; // the canonical ABI's dangling pointer for empty lists
     const ptr = this.#guest.realloc(0, 0, 1, len) >>> 0;
     this.#memory.check(ptr, len, "cabi_realloc result", exportName);
-    this.#memory.u8().set(bytes, ptr);
+    const u8 = this.#memory.u8();
+    if (len <= 32) {
+      // Event names and small payloads: a loop beats the `set` builtin's call overhead.
+      for (let i = 0; i < len; i++) u8[ptr + i] = bytes[i]!;
+    } else {
+      u8.set(bytes, ptr);
+    }
     return [ptr, len];
   }
 
@@ -200,13 +207,13 @@ export class V8Instance implements EngineInstance {
     if (this.#busy) throw new ReentrancyError(exportName, { plugin: this.#plugin });
     this.#busy = true;
     this.#imports.currentExport = exportName;
-    this.#meter?.begin();
+    this.#meter?.beginCall();
   }
 
   /** End a call that returned; metering may still find it over budget (and throw). */
   #settle(): void {
     this.#busy = false;
-    if (this.#meter) this.#lastFuel = this.#meter.end();
+    if (this.#meter) this.#lastFuel = this.#meter.endCall();
   }
 
   /** Turn whatever the call threw into a typed error; a fault poisons the instance. */
@@ -215,7 +222,7 @@ export class V8Instance implements EngineInstance {
       // The call threw before settling: account for its fuel, ignoring a second signal.
       this.#busy = false;
       try {
-        if (this.#meter) this.#lastFuel = this.#meter.end();
+        if (this.#meter) this.#lastFuel = this.#meter.endCall();
       } catch {
         // already failing
       }
@@ -224,7 +231,7 @@ export class V8Instance implements EngineInstance {
     let fault: InstanceFault;
     if (err instanceof InstanceFault) fault = err;
     else if (err instanceof PlughostError) return err;
-    else if (this.#meter?.isFuelSignal(err)) fault = new FuelExhausted(exportName, this.#meter.budget(), details);
+    else if (this.#meter?.isFuelSignal(err)) fault = new FuelExhausted(exportName, this.#meter.callBudget, details);
     else if (err instanceof ExitSignal) fault = new PluginExited(exportName, err.exitCode, details);
     else if (err instanceof WebAssembly.RuntimeError) fault = new PluginTrap(exportName, err.message, details);
     else if (err instanceof RangeError && /call stack/i.test(err.message)) fault = new PluginTrap(exportName, "stack overflow", details);
