@@ -1064,7 +1064,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * Call `callees[from…]` synchronously while each can be (an inline engine, idle, active, registered for
+   * The fast path of `dispatch`. Call `callees[from…]` synchronously while each can be (an inline engine, idle, active, registered for
    * `event`); returns the index of the first that cannot, which the caller then calls the ordinary way.
    */
   #dispatchDirect(callees: readonly Entry[], from: number, event: string, data: Uint8Array, results: DispatchResult[]): number {
