@@ -1,3 +1,3 @@
 export function packRepository(dir: string): string;
-export function writeProject(dir: string, tarball: string, options?: { typescript?: boolean }): void;
+export function writeProject(dir: string, tarball: string, options?: { typescript?: boolean; extraPackages?: string[]; platformTarballs?: string[] }): void;
 export function installOffline(dir: string): void;
