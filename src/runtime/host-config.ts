@@ -68,19 +68,29 @@ export interface HostPolicy {
   recovery: RecoveryPolicy;
 }
 
-/** What a user writes (every field optional). */
+/** What a user writes in plughost.config.json / .toml (every field optional); `validateHostConfig` turns it into a `HostConfig`. */
 export interface HostConfigInput {
+  /** The schema's URL or path, for editors; ignored. */
   $schema?: string;
+  /** Capabilities granted to every plugin, or per plugin name (`"*"` for all); relative fs dirs are against the file's directory. */
   grants?: string[] | Record<string, string[]>;
   /** `"unlimited"` drops the built-in default limits (see `DEFAULT_LIMITS`). */
   defaultLimits?: LimitsInput | "unlimited";
+  /** Ceilings no manifest may exceed. */
   maxLimits?: LimitsInput;
+  /** Violations, events and recovery; each field over its default. */
   policy?: Partial<Omit<HostPolicy, "recovery">> & { recovery?: Partial<RecoveryPolicy> };
+  /** The engine for Wasm plugins (default v8). */
   engine?: "v8" | "wasmtime";
+  /** Where v8 plugins run. */
   isolation?: Isolation;
+  /** The compile cache directory (relative: against the file's directory). */
   cacheDir?: string;
+  /** Directories scanned for plugins (relative: against the file's directory). */
   pluginDirs?: string[];
+  /** Per-plugin config overrides, keyed by plugin name. */
   config?: Record<string, Record<string, unknown>>;
+  /** The host's log level (default info). */
   logLevel?: LogLevelName;
   /** The Ed25519 trust list and policy (docs/signatures.md). */
   signatures?: SignaturePolicy;
