@@ -11,6 +11,7 @@ import { median, timePerCall } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = path.join(root, "test/fixtures/c/bench");
+const NATIVE_SO = path.join(root, "test/fixtures/native/build/basic.so");
 
 /** A raw V8 wasm call that copies 16 bytes in and checksums them: the floor. */
 async function floor() {
@@ -35,27 +36,38 @@ async function floor() {
   });
 }
 
-/** Median time of one `registry.dispatch` to `n` copies of the bench plugin, all registered for "status". */
-async function fanout(logger, n) {
+/**
+ * Median time of one `registry.dispatch` to `n` copies of a C plugin, all registered for one event: the bench
+ * component (`form: "component"`, on the v8 engine with the registry's options) or test/fixtures/native's
+ * basic.so loaded trusted (`form: "native"`, in process).
+ */
+async function fanout(logger, n, { form = "component", options = {} } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), "plughost-bench-fanout-"));
-  const manifest = readFileSync(path.join(BENCH, "plugin.toml"), "utf8");
-  const registry = new PluginRegistry({ logger, cacheDir: false });
+  const names = Array.from({ length: n }, (_, i) => `bench-${i}`);
+  const native = form === "native";
+  const registry = new PluginRegistry({ logger, cacheDir: false, ...(native ? { trustedNative: names } : {}), ...options });
+  const event = native ? "echo" : "status";
   try {
-    for (let i = 0; i < n; i++) {
-      const p = path.join(dir, `p${i}`);
+    for (const name of names) {
+      const p = path.join(dir, name);
       mkdirSync(p);
-      copyFileSync(path.join(BENCH, "plugin.wasm"), path.join(p, "plugin.wasm"));
-      writeFileSync(path.join(p, "plugin.toml"), manifest.replace('name = "bench"', `name = "bench-${i}"`));
+      if (native) {
+        copyFileSync(NATIVE_SO, path.join(p, "basic.so"));
+        writeFileSync(path.join(p, "plugin.toml"), `name = "${name}"\nversion = "0.1.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "basic.so"\ntrust = "trusted"\n`);
+      } else {
+        copyFileSync(path.join(BENCH, "plugin.wasm"), path.join(p, "plugin.wasm"));
+        writeFileSync(path.join(p, "plugin.toml"), readFileSync(path.join(BENCH, "plugin.toml"), "utf8").replace('name = "bench"', `name = "${name}"`));
+      }
       await registry.load(p);
     }
     const data = new Uint8Array(16).fill(7);
-    const results = await registry.dispatch("status", data);
-    if (results.length !== n) throw new Error(`fan-out reached ${results.length} of ${n} plugins`);
+    const results = await registry.dispatch(event, data);
+    if (results.length !== n || results.some((r) => r.error)) throw new Error(`fan-out reached ${results.filter((r) => !r.error).length} of ${n} plugins`);
     const samples = [];
-    for (let r = 0; r < 7; r++) {
+    for (let r = 0; r < 9; r++) {
       const N = 2_000;
       const t0 = performance.now();
-      for (let i = 0; i < N; i++) await registry.dispatch("status", data);
+      for (let i = 0; i < N; i++) await registry.dispatch(event, data);
       samples.push(((performance.now() - t0) * 1e6) / N);
     }
     return median(samples);
@@ -65,15 +77,34 @@ async function fanout(logger, n) {
   }
 }
 
+/** Median ns of `invokeSync` and `hookSync` on the bench plugin in a registry made with `options`. */
+async function direct(logger, options) {
+  const registry = new PluginRegistry({ logger, cacheDir: false, ...options });
+  try {
+    const plugin = await registry.load(BENCH);
+    const data = new Uint8Array(16).fill(7);
+    return {
+      status: timePerCall(() => plugin.invokeSync("status", data)),
+      hook: timePerCall(() => plugin.hookSync("echo", data)),
+    };
+  } finally {
+    await registry.unloadAll();
+  }
+}
+
 export async function run() {
   const logger = pino({ level: "silent" });
   const floor_ns = await floor();
 
+  // The registry's defaults (metered: fuel, memory and table caps), and the same with `defaultLimits: "unlimited"`,
+  // which is what a registry without limits ran before the defaults became finite (issue 12's before figures).
+  const metered = await direct(logger, {});
+  const unmetered = await direct(logger, { defaultLimits: "unlimited" });
+  const v8_dispatch_status_ns = metered.status;
+  const v8_dispatch_hook_ns = metered.hook;
   const registry = new PluginRegistry({ logger, cacheDir: false });
   const plugin = await registry.load(BENCH);
   const data = new Uint8Array(16).fill(7);
-  const v8_dispatch_status_ns = timePerCall(() => plugin.invokeSync("status", data));
-  const v8_dispatch_hook_ns = timePerCall(() => plugin.hookSync("echo", data));
   const v8_dispatch_async_ns = await (async () => {
     const N = 200_000;
     const samples = [];
@@ -88,6 +119,8 @@ export async function run() {
 
   // One dispatch to 100 C plugins registered for one event (issue 12's fan-out figure): the whole dispatch, not per plugin.
   const dispatch_fanout_100_ns = await fanout(logger, 100);
+  const dispatch_fanout_100_unmetered_ns = await fanout(logger, 100, { options: { defaultLimits: "unlimited" } });
+  const dispatch_fanout_100_native_ns = await fanout(logger, 100, { form: "native" });
 
   // Manifest to active, with an empty disk cache and empty in-memory caches.
   const cold = [];
@@ -128,8 +161,12 @@ export async function run() {
     floor_ns,
     v8_dispatch_status_ns,
     v8_dispatch_hook_ns,
+    v8_dispatch_status_unmetered_ns: unmetered.status,
+    v8_dispatch_hook_unmetered_ns: unmetered.hook,
     v8_dispatch_async_ns,
     dispatch_fanout_100_ns,
+    dispatch_fanout_100_unmetered_ns,
+    dispatch_fanout_100_native_ns,
     load_cold_ms: median(cold),
     load_cached_ms: median(cached),
     instantiate_ms: median(inst),
@@ -137,7 +174,7 @@ export async function run() {
   console.log("spine (medians):");
   for (const [k, v] of Object.entries(results)) {
     const ratio = k.endsWith("_ns") && k !== "floor_ns" ? `  (${(v / floor_ns).toFixed(1)}× floor)` : "";
-    console.log(`  ${k.padEnd(24)} ${v.toFixed(k.endsWith("_ms") ? 2 : 1)}${ratio}`);
+    console.log(`  ${k.padEnd(34)} ${v.toFixed(k.endsWith("_ms") ? 2 : 1)}${ratio}`);
   }
   console.log("  goals: v8_dispatch_status_ns ≤ 150, v8_dispatch_hook_ns ≤ 250, dispatch_fanout_100_ns ≤ 30000");
   return results;
