@@ -6,7 +6,7 @@
  */
 import { ByteWriter, encodeName, encodeS32, encodeU32 } from "./byte-writer.js";
 import { InstrumentError, LimitCapError } from "./errors.js";
-import { LIMITS_MODULE, type MemoryInfo, type TableInfo } from "./types.js";
+import { LIMITS_MODULE, type InstrumentResult, type MemoryInfo, type TableInfo } from "./types.js";
 
 export interface RewriteOptions {
   fuel: boolean;
@@ -17,17 +17,8 @@ export interface RewriteOptions {
   plugin?: string | undefined;
 }
 
-export interface RewriteOutput {
-  bytes: Uint8Array;
-  fuel: boolean;
-  memories: MemoryInfo[];
-  tables: TableInfo[];
-  definedMemoryBytes: number;
-  definedTableElements: number;
-  limitsImports: string[];
-  codeBytes: number;
-  functions: number;
-}
+/** `InstrumentResult` without the cache key, which the caller adds. */
+export type RewriteOutput = Omit<InstrumentResult, "key">;
 
 const PAGE = 65536;
 const MAX_PAGES = 65536; // V8's limit for 32-bit memories
