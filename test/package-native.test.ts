@@ -1,0 +1,238 @@
+// The native parts as a user gets them: the main package and this platform's per-platform packages
+// (scripts/pack-platform.mjs) installed into a fresh project in a 0700 temporary directory by `npm ci --offline`
+// with no network at all, then the wasmtime engine, the CLI on it, a trusted and a sandboxed native plugin (as
+// root and as an ordinary user), the error when a platform package is missing, and a strict TypeScript app.
+import { spawnSync, type SpawnSyncOptions } from "node:child_process";
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { packPlatform } from "../scripts/pack-platform.mjs";
+import { currentPlatform } from "../src/engines/native/shared.js";
+import { packRepository, writeProject } from "./helpers/installed-project.mjs";
+import { root } from "./helpers/plugins.js";
+
+const NOBODY = 65534;
+const isRoot = process.getuid?.() === 0;
+const env = { ...process.env, PLUGHOST_LOG_LEVEL: "warn", npm_config_update_notifier: "false" };
+// The project must find the native parts in its own node_modules, not through the repository's overrides.
+for (const v of ["PLUGHOST_WASMTIME_ADDON", "PLUGHOST_NATIVE_ADDON", "PLUGHOST_SANDBOX_HELPER"]) delete env[v];
+
+const platform = currentPlatform();
+const wasmtimePackage = `@plughost/wasmtime-${platform.id}`;
+const nativePackage = `@plughost/native-${platform.id}`;
+
+let tmp: string;
+let project: string;
+let mainTarball: string;
+let platformTarballs: { name: string; tarball: string; size: number; unpackedSize: number }[];
+
+function sh(cmd: string, args: string[], cwd = project, options: SpawnSyncOptions = {}) {
+  const r = spawnSync(cmd, args, { cwd, encoding: "utf8", timeout: 300_000, env, ...options });
+  return { status: r.status, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? ""), out: `${r.stdout ?? ""}${r.stderr ?? ""}` };
+}
+
+/** Runs `source` as an ES module of the project (so `plughost` resolves to the installed package); returns its last stdout line as JSON. */
+function runApp<T>(name: string, source: string, options: SpawnSyncOptions = {}): T {
+  const file = path.join(project, name);
+  writeFileSync(file, source, { mode: 0o644 });
+  const r = sh(process.execPath, [file], project, options);
+  expect(r.status, r.out).toBe(0);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
+}
+
+function plugin(name: string, manifest: string, from: string, entry: string): string {
+  const dir = path.join(project, "plugins", name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, "plugin.toml"), manifest, { mode: 0o644 });
+  copyFileSync(from, path.join(dir, entry));
+  chmodSync(path.join(dir, entry), 0o644);
+  return dir;
+}
+
+function needsRoot(): void {
+  expect(isRoot, "this case cuts the network (unshare --net) or drops to uid nobody, which needs root (CI and these machines run as root)").toBe(true);
+}
+
+beforeAll(async () => {
+  // The package ships dist/: compile it from the sources under test.
+  const tsc = sh(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], root);
+  if (tsc.status !== 0) throw new Error(`tsc failed:\n${tsc.out}`);
+  tmp = realpathSync(mkdtempSync(path.join(tmpdir(), "plughost-package-native-"))); // 0700, as a CI checkout's temp dir
+  mainTarball = packRepository(tmp);
+  platformTarballs = await packPlatform({ out: tmp });
+  project = path.join(tmp, "app");
+  mkdirSync(project);
+  writeProject(project, mainTarball, { platformTarballs: platformTarballs.map((p) => p.tarball), extraPackages: ["@types/node"] });
+  // No network at all: a network namespace of its own (the lockfile pins everything; npm's cache holds it).
+  const install = sh("unshare", ["--net", "npm", "ci", "--offline", "--no-audit", "--no-fund"]);
+  if (install.status !== 0) throw new Error(`npm ci --offline without a network failed:\n${install.out}`);
+  plugin("bench", 'name = "bench"\nversion = "1.0.0"\napi-version = "^0.1.0"\nentry = "plugin.wasm"\n', path.join(root, "test", "fixtures", "c", "bench", "plugin.wasm"), "plugin.wasm");
+  const basic = path.join(root, "test", "fixtures", "native", "build", "basic.so");
+  for (const trust of ["trusted", "untrusted"]) {
+    plugin(`native-${trust}`, `name = "native-${trust}"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "basic.so"\ntrust = "${trust}"\n`, basic, "basic.so");
+  }
+}, 600_000);
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("the per-platform packages", () => {
+  it("install as plughost's optional dependencies, with os/cpu/libc, the helper executable, and nothing native in the main tarball", () => {
+    expect(platformTarballs.map((p) => p.name).sort()).toEqual([nativePackage, wasmtimePackage].sort());
+    const installed = (name: string) => path.join(project, "node_modules", name);
+    for (const name of [wasmtimePackage, nativePackage]) {
+      const meta = JSON.parse(readFileSync(path.join(installed(name), "package.json"), "utf8")) as Record<string, unknown>;
+      expect(meta).toMatchObject({ version: JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).version, os: [platform.os], cpu: [platform.cpu] });
+      expect(meta.libc).toEqual([platform.libc]);
+      expect(statSync(path.join(installed(name), String(meta.main))).isFile()).toBe(true);
+    }
+    const plughostMeta = JSON.parse(readFileSync(path.join(installed("plughost"), "package.json"), "utf8")) as { optionalDependencies: Record<string, string> };
+    expect(Object.keys(plughostMeta.optionalDependencies)).toEqual(expect.arrayContaining([wasmtimePackage, nativePackage]));
+    const helper = statSync(path.join(installed(nativePackage), "plughost-sandbox-helper"));
+    expect(helper.mode & 0o777).toBe(0o755);
+    const listing = sh("tar", ["-tzf", mainTarball]).stdout.split("\n");
+    expect(listing.filter((f) => /\.(node|so)$|sandbox-helper/.test(f))).toEqual([]);
+  });
+});
+
+describe("from the installed package", () => {
+  const wasmtimeApp = `
+import { readFileSync } from "node:fs";
+import { PluginRegistry } from "plughost";
+const registry = new PluginRegistry({ engine: "wasmtime", cacheDir: false });
+const bench = await registry.load("plugins/bench");
+const status = await bench.invoke("status", new Uint8Array([1, 2, 3, 250]));
+const mapped = readFileSync("/proc/self/maps", "utf8").split("\\n").map((l) => l.split(/\\s+/)[5]).filter((f) => f && f.endsWith(".node"));
+await registry.unloadAll();
+console.log(JSON.stringify({ status, mapped: [...new Set(mapped)] }));
+`;
+
+  it('new PluginRegistry({ engine: "wasmtime" }) loads a real component and calls it, with the addon from the platform package', () => {
+    const r = runApp<{ status: number; mapped: string[] }>("wasmtime-app.mjs", wasmtimeApp);
+    expect(r.status).toBe(256);
+    expect(r.mapped).toEqual([path.join(project, "node_modules", wasmtimePackage, "plughost-wasmtime.node")]);
+  }, 60_000);
+
+  it("npx plughost run --engine wasmtime <plugin> answers its event", () => {
+    const r = sh("npx", ["--no-install", "plughost", "run", path.join(project, "plugins", "bench"), "--engine", "wasmtime", "--event", "status=abc", "--json"]);
+    expect(r.status, r.out).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toContainEqual({ event: "status", plugin: "bench", status: 97 + 98 + 99 });
+  }, 60_000);
+
+  const nativeApp = `
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { PluginRegistry } from "plughost";
+const registry = new PluginRegistry({ trustedNative: ["native-trusted"] });
+const trusted = await registry.load("plugins/native-trusted");
+const sandboxed = await registry.load("plugins/native-untrusted");
+const sums = [await trusted.invoke("sum", new Uint8Array([1, 2, 3])), await sandboxed.invoke("sum", new Uint8Array([4, 5]))];
+const upper = await registry.hook("native-untrusted", "upper", new TextEncoder().encode("abc"));
+const helpers = execFileSync("ps", ["--ppid", String(process.pid), "-o", "args="], { encoding: "utf8" }).split("\\n").filter((l) => l.includes("sandbox-helper"));
+const mapped = readFileSync("/proc/self/maps", "utf8").split("\\n").map((l) => l.split(/\\s+/)[5]).filter((f) => f && f.endsWith(".node"));
+await registry.unloadAll();
+console.log(JSON.stringify({ uid: process.getuid(), sums, upper: upper.ok ? new TextDecoder().decode(upper.data) : upper, helpers: helpers.map((l) => l.split(" ")[0]), mapped: [...new Set(mapped)] }));
+`;
+  const expectNative = (r: { uid: number; sums: number[]; upper: unknown; helpers: string[]; mapped: string[] }, uid: number) => {
+    expect(r.uid).toBe(uid);
+    expect(r.sums).toEqual([6, 9]);
+    expect(r.upper).toBe("ABC");
+    // the trusted plugin ran in process through the packaged adapter, the untrusted one in the packaged helper
+    expect(r.mapped).toEqual([path.join(project, "node_modules", nativePackage, "plughost_native.node")]);
+    expect(r.helpers).toEqual([path.join(project, "node_modules", nativePackage, "plughost-sandbox-helper")]);
+  };
+
+  it("a trusted (in-process) and an untrusted (sandbox helper) native plugin load and answer, as root in a 0700 directory", () => {
+    expect((statSync(tmp).mode & 0o777).toString(8)).toBe("700");
+    expectNative(runApp("native-app.mjs", nativeApp), process.getuid!());
+  }, 60_000);
+
+  it("the same as an ordinary user (uid nobody), the helper run from the installed package", () => {
+    needsRoot();
+    const home = path.join(tmp, "home-nobody");
+    mkdirSync(home, { recursive: true });
+    chmodSync(home, 0o700);
+    spawnSync("chown", [`${NOBODY}:${NOBODY}`, home]);
+    chmodSync(tmp, 0o755); // that user must reach the project (a CI checkout's temp dir is root's alone)
+    try {
+      writeFileSync(path.join(project, "native-app.mjs"), nativeApp, { mode: 0o644 });
+      const r = sh("setpriv", [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, "--clear-groups", process.execPath, "native-app.mjs"], project, { env: { ...env, HOME: home } });
+      expect(r.status, r.out).toBe(0);
+      expectNative(JSON.parse(r.stdout.trim().split("\n").pop()!), NOBODY);
+    } finally {
+      chmodSync(tmp, 0o700);
+    }
+  }, 60_000);
+
+  it("without the platform package: E_ENGINE_UNAVAILABLE names the platform, the package and the build-from-source route", () => {
+    const pkgDir = path.join(project, "node_modules", wasmtimePackage);
+    const aside = path.join(tmp, "aside");
+    renameSync(pkgDir, aside);
+    try {
+      const r = runApp<{ code: string; message: string }>(
+        "missing-app.mjs",
+        `import { PluginRegistry } from "plughost";
+try { await new PluginRegistry({ engine: "wasmtime" }).load("plugins/bench"); console.log(JSON.stringify({ code: "none" })); }
+catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`,
+      );
+      expect(r.code).toBe("E_ENGINE_UNAVAILABLE");
+      expect(r.message).toContain(`(${platform.os} ${platform.cpu} ${platform.libc})`);
+      expect(r.message).toContain(`npm install ${wasmtimePackage}@`);
+      expect(r.message).toContain("node scripts/setup.mjs wasmtime");
+      expect(r.message).toContain("PLUGHOST_WASMTIME_ADDON=");
+      // The override comes first: a wrong one is named, not silently skipped.
+      const wrong = runApp<{ code: string; message: string }>("missing-app.mjs", readFileSync(path.join(project, "missing-app.mjs"), "utf8"), {
+        env: { ...env, PLUGHOST_WASMTIME_ADDON: path.join(tmp, "nowhere.node") },
+      });
+      expect(wrong).toMatchObject({ code: "E_ENGINE_UNAVAILABLE", message: expect.stringContaining(`PLUGHOST_WASMTIME_ADDON names ${path.join(tmp, "nowhere.node")}`) });
+    } finally {
+      renameSync(aside, pkgDir);
+    }
+  }, 60_000);
+
+  it("a strict TypeScript app that imports the public API type-checks (tsc --strict --noEmit) and runs", () => {
+    const app = path.join(project, "ts-app");
+    mkdirSync(app, { recursive: true });
+    writeFileSync(
+      path.join(app, "tsconfig.json"),
+      JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, types: ["node"], outDir: "out" }, files: ["main.ts"] }),
+    );
+    writeFileSync(path.join(app, "package.json"), JSON.stringify({ type: "module" }));
+    writeFileSync(
+      path.join(app, "main.ts"),
+      `import { PluginRegistry, PlughostError, type HookOutcome, type PluginHandle, type RegistryOptions } from "plughost";
+
+const options: RegistryOptions = { engine: "wasmtime", cacheDir: false, trustedNative: ["native-trusted"] };
+const registry = new PluginRegistry(options);
+const violations: string[] = [];
+registry.on("violation", (v) => violations.push(\`\${v.plugin}: \${v.kind}\`));
+const handles: PluginHandle[] = await registry.loadAll(["../plugins/bench", "../plugins/native-trusted"]);
+const status: number = await handles[0]!.invoke("status", new Uint8Array([7, 8]));
+const hooked: HookOutcome = await registry.hook("native-trusted", "upper", new TextEncoder().encode("ts"));
+let code = "";
+try {
+  await registry.invoke("bench", "no-such-event");
+} catch (err) {
+  if (err instanceof PlughostError) code = err.code;
+}
+await registry.unloadAll();
+console.log(JSON.stringify({ names: handles.map((h) => h.name), status, hooked: hooked.ok ? new TextDecoder().decode(hooked.data) : null, code, violations: violations.length }));
+`,
+    );
+    const tsc = path.join(project, "node_modules", "typescript", "bin", "tsc");
+    const check = sh(process.execPath, [tsc, "--strict", "--noEmit", "-p", "."], app);
+    expect(check.status, check.out).toBe(0);
+    // strictness is real: a wrong type is refused
+    writeFileSync(path.join(app, "bad.ts"), 'import { PluginRegistry } from "plughost";\nexport const n: number = new PluginRegistry().load("x");\n');
+    const bad = sh(process.execPath, [tsc, "--strict", "--noEmit", "--module", "NodeNext", "--moduleResolution", "NodeNext", "--types", "node", "bad.ts"], app);
+    expect(bad.status).not.toBe(0);
+    expect(bad.out).toMatch(/bad\.ts\(2,14\): error TS2322/);
+    const build = sh(process.execPath, [tsc, "-p", "."], app);
+    expect(build.status, build.out).toBe(0);
+    const run = sh(process.execPath, [path.join("out", "main.js")], app);
+    expect(run.status, run.out).toBe(0);
+    expect(JSON.parse(run.stdout.trim().split("\n").pop()!)).toEqual({ names: ["bench", "native-trusted"], status: 15, hooked: "TS", code: expect.stringMatching(/^E_/), violations: 0 });
+  }, 120_000);
+});
