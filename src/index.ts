@@ -76,7 +76,7 @@ export { eventNameProblem, MAX_EVENT_NAME_BYTES } from "./contract/event-names.j
 export { DEFAULT_HOST_CALL_OPTIONS } from "./runtime/host-calls.js";
 export type { HostCallOptions } from "./runtime/host-calls.js";
 export type { PluginMetrics } from "./runtime/metrics.js";
-export type { UnmountBehavior, Violation } from "./runtime/violations.js";
+export type { UnmountBehavior, Violation, ViolationRecord } from "./runtime/violations.js";
 export { getEngine } from "./engines/index.js";
 // Fuel metering and memory/table caps for any core module (what the v8 engine applies to plugins).
 export {

@@ -17,6 +17,7 @@ export interface CallContext {
   readonly plugin: string;
   /** The event (for a host call: the host function's name, e.g. "log", "emit"). */
   readonly event: string;
+  /** What kind of call this is. */
   readonly kind: CallKind;
   /** Unique and increasing within the process. */
   readonly callId: number;

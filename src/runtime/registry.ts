@@ -64,7 +64,7 @@ import {
   type RecoveryPolicy,
   type TrustedNative,
 } from "./policy.js";
-import { DEFAULT_UNMOUNT_BEHAVIOR, ViolationTracker, type UnmountBehavior, type Violation } from "./violations.js";
+import { DEFAULT_UNMOUNT_BEHAVIOR, ViolationTracker, type UnmountBehavior, type Violation, type ViolationRecord } from "./violations.js";
 
 // Limits, grants, trust, events policy and recovery are computed in policy.ts (defaults: docs/fuel-and-memory.md).
 export { DEFAULT_LIMITS, DEFAULT_RECOVERY, type RecoveryPolicy } from "./policy.js";
@@ -72,9 +72,15 @@ export { DEFAULT_LIMITS, DEFAULT_RECOVERY, type RecoveryPolicy } from "./policy.
 /** setTimeout's largest delay; longer limits are as good as none. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/**
+ * Options of `new PluginRegistry(options)`. Everything is optional; the
+ * defaults bound every plugin (`DEFAULT_LIMITS`) and grant nothing.
+ * `registryOptionsFrom(await loadHostConfig(dir))` builds them from a host config file.
+ */
 export interface RegistryOptions {
   /** Engine for components that do not name one: `v8` (default) or `wasmtime`. */
   engine?: "v8" | "wasmtime";
+  /** Where v8 plugins run when their manifest does not say: in the host's thread or in a worker (unset: the policy decides, see `requireDeadlines`). */
   isolation?: Isolation;
   /** Capabilities the host grants: to every plugin, or per plugin name (`"*"` applies to all). */
   grants?: Grants;
@@ -92,7 +98,9 @@ export interface RegistryOptions {
   maxLimits?: Limits;
   /** Per-plugin config overrides, merged over the manifest's defaults. */
   config?: Record<string, Record<string, unknown>>;
+  /** Violations after which a plugin is unloaded (default 10). */
   violationThreshold?: number;
+  /** Whether to unload at the threshold and log each violation (default: both). */
   unmountBehavior?: UnmountBehavior;
   /** Over `DEFAULT_RECOVERY`; an unknown strategy or backoff is `PolicyInvalid`. */
   recovery?: Partial<RecoveryPolicy>;
@@ -119,24 +127,39 @@ export interface RegistryOptions {
    * plugin may be granted a directory that contains it or lies inside it. `false` disables it.
    */
   cacheDir?: string | false;
+  /** A pino logger to use instead of the default one; each plugin logs through a child with `plugin` bound. */
   logger?: Logger;
+  /** Bounds on the host calls, over `DEFAULT_HOST_CALL_OPTIONS`. */
   hostCalls?: Partial<HostCallOptions>;
   /** Ed25519 trust list and policy; without it, plugin.sig files are not checked (docs/signatures.md). */
   signatures?: SignaturePolicy;
 }
 
+/** What the registry knows of one plugin, loaded or only discovered (`info`, `list`, `discover`). */
 export interface PluginInfo {
+  /** The plugin's name. */
   name: string;
+  /** Its version. */
   version: string;
+  /** The manifest's description. */
   description: string | undefined;
+  /** Wasm component or native library. */
   kind: Manifest["kind"];
+  /** The engine that runs (or will run) it. */
   engine: EngineName;
+  /** Its lifecycle state. */
   state: PluginState;
+  /** Absolute path of its manifest. */
   manifestPath: string;
+  /** Absolute path of its entry file. */
   entryPath: string;
+  /** The effective capabilities: declared ∩ granted (empty until loaded). */
   capabilities: readonly string[];
+  /** Its dependencies, by name and semver range. */
   dependencies: readonly { name: string; range: string }[];
+  /** Event names it registered callbacks for. */
   callbacks: readonly string[];
+  /** Violations recorded since it was loaded (or last reset). */
   violations: number;
   /** The limits the plugin runs with (after defaults and caps; seed 002's get_resource_limits). Empty until loaded. */
   limits: Readonly<Limits>;
@@ -148,18 +171,25 @@ export interface PluginInfo {
   isolation: Isolation | undefined;
 }
 
+/** One subscriber's outcome in `dispatch`: its status, or the error that failed its call. */
 export interface DispatchResult {
+  /** The plugin called. */
   plugin: string;
+  /** The callback's status (0 = success), when it ran. */
   status?: number;
+  /** Why it could not be called or failed (`PluginNotRunning`, an `InstanceFault`, `InterceptorFailed`, …). */
   error?: PlughostError;
 }
 
+/** The outcome of `runHook`: the data after the last hook that ran, and who stopped the chain. */
 export interface HookChainResult {
   /** True when every hook returned ok. */
   ok: boolean;
+  /** The data as the last hook that ran returned it (the input when none did). */
   data: Uint8Array;
-  /** The status and plugin of the hook that stopped the chain. */
+  /** The status of the hook that stopped the chain. */
   status?: number;
+  /** The plugin whose hook stopped the chain. */
   stoppedBy?: string;
   /** Hooks that failed with an error and were skipped. */
   errors: { plugin: string; error: PlughostError }[];
@@ -239,12 +269,15 @@ export class PluginHandle {
     this.#entry = entry;
   }
 
+  /** The plugin's name. */
   get name(): string {
     return this.#entry.name;
   }
+  /** Its version. */
   get version(): string {
     return this.#entry.manifest.version;
   }
+  /** Its lifecycle state now. */
   get state(): PluginState {
     return this.#entry.state;
   }
@@ -252,17 +285,21 @@ export class PluginHandle {
   get callbacks(): readonly string[] {
     return [...this.#entry.callbacks];
   }
+  /** Its validated manifest. */
   get manifest(): Manifest {
     return this.#entry.manifest;
   }
+  /** Its counters now (a copy). */
   get metrics(): Readonly<PluginMetrics> {
     return liveMetrics(this.#entry);
   }
 
+  /** `registry.invoke(name, event, data, options)` for this plugin; rejects as that does. */
   invoke(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<number> {
     return this.#registry.invoke(this.#entry.name, event, data, options);
   }
 
+  /** `registry.hook(name, event, data, options)` for this plugin; rejects as that does. */
   hook(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookOutcome> {
     return this.#registry.hook(this.#entry.name, event, data, options);
   }
@@ -273,6 +310,11 @@ export class PluginHandle {
    * With interceptors registered (`registry.use`), they run until their first
    * `await` and must call `next()` by then, or the call fails with
    * `InterceptorFailed` (docs/pipeline.md); no interceptor, no extra cost.
+   *
+   * @throws {PluginNotRunning} when the plugin is not active or has no synchronous path.
+   * @throws {InvocationFailed} when it has not registered a callback for `event`.
+   * @throws {InstanceFault} when the guest traps or runs out of fuel (the instance is then discarded and recovered).
+   * @throws {InterceptorFailed} when an interceptor throws or does not call `next()` before its first `await`.
    */
   invokeSync(event: string, data: Uint8Array = EMPTY): number {
     const entry = this.#entry;
@@ -292,6 +334,13 @@ export class PluginHandle {
     }
   }
 
+  /**
+   * Synchronous `hook` for in-process plugins; the same rules and errors as `invokeSync`.
+   * @throws {PluginNotRunning} when the plugin is not active or has no synchronous path.
+   * @throws {InvocationFailed} when it has not registered a callback for `event`.
+   * @throws {InstanceFault} when the guest faults.
+   * @throws {InterceptorFailed} when an interceptor fails the call.
+   */
   hookSync(event: string, data: Uint8Array = EMPTY): HookOutcome {
     const entry = this.#entry;
     const instance = entry.instance;
@@ -350,15 +399,45 @@ function notRegistered(entry: Entry, event: string): InvocationFailed {
   return new InvocationFailed(event, -1, `the plugin has not registered a callback for "${event}"`, { plugin: entry.name });
 }
 
+/**
+ * The registry's events and their payloads (`registry.on(name, listener)`).
+ *
+ * @example
+ *   registry.on("violation", (v) => console.warn(v.plugin, v.kind, v.detail, v.count));
+ *   registry.on("unmounted", (e) => console.error(e.error.message));
+ */
 export interface RegistryEvents {
+  /** A plugin changed lifecycle state. */
   state: [{ plugin: string; from: PluginState; to: PluginState }];
-  violation: [{ plugin: string; kind: ViolationKind; detail: string; count: number }];
+  /** A plugin broke a rule (a limit, a denied capability, a fault); see `Violation`. */
+  violation: [Violation];
+  /** A plugin reached its violation threshold and was unloaded. */
   unmounted: [{ plugin: string; violations: number; error: PluginUnmounted }];
+  /** A plugin's instance was re-created after a fault. */
   restarted: [{ plugin: string; restarts: number }];
+  /** A plugin's instance faulted (trap, fuel, deadline, crash); the recovery policy decides what follows. */
   fault: [{ plugin: string; error: InstanceFault }];
+  /** A plugin was reloaded from version `from` to `to`. */
   reloaded: [{ plugin: string; from: string; to: string }];
 }
 
+/**
+ * The plugin registry: loads plugins of every form (Wasm components on v8 or
+ * wasmtime, native libraries) through one pipeline (manifest → verify →
+ * resolve → compile → instantiate → init), calls them, enforces limits and
+ * capabilities, records violations and recovers from faults. Its events are
+ * `RegistryEvents`.
+ *
+ * The constructor throws `PolicyInvalid` for an unknown `recovery` or
+ * `events` value and `VerificationError` for an invalid `signatures` trust list.
+ *
+ * @example
+ *   const registry = new PluginRegistry({ grants: ["stdio"], defaultLimits: { fuel: 10_000_000 } });
+ *   registry.on("violation", (v) => console.warn(v.plugin, v.kind, v.detail));
+ *   const hello = await registry.load("examples/c/hello");
+ *   await registry.dispatch("greet", new TextEncoder().encode("world"));
+ *   await registry.unloadAll();
+ */
 export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #options: RegistryOptions;
   readonly #entries = new Map<string, Entry>();
@@ -390,7 +469,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   // ── discovery ──────────────────────────────────────────────────────────
 
-  /** Read a plugin's manifest and track it as available, without loading it. */
+  /**
+   * Read a plugin's manifest and track it as available, without loading it.
+   * @throws {ManifestError} when the manifest cannot be read or is invalid.
+   */
   async discover(pathOrDir: string): Promise<PluginInfo> {
     // configSchema "defer": a plugin's config schema is compiled only after its signature is checked (#prepare).
     const manifest = await loadManifest(pathOrDir, { checkEntry: false, configSchema: "defer" });
@@ -406,7 +488,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return this.listAvailable();
   }
 
-  /** Discover every plugin under `dir` (manifests up to three levels deep). Returns how many were found. */
+  /**
+   * Discover every plugin under `dir` (manifests up to three levels deep). Returns how many were found.
+   * @throws {ManifestError} for the first invalid manifest; a directory that cannot be read rejects with Node's fs error.
+   */
   async scanDirectory(dir: string): Promise<number> {
     let found = 0;
     const walk = async (d: string, depth: number): Promise<void> => {
@@ -429,20 +514,42 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   // ── loading ────────────────────────────────────────────────────────────
 
-  /** Load one plugin from a manifest file or a plugin directory, and initialise it. */
+  /**
+   * Load one plugin from a manifest file or a plugin directory, and initialise it.
+   * On failure nothing is left running and the error says which step failed.
+   *
+   * @throws {ManifestError} for a missing or invalid manifest (or config schema).
+   * @throws {PluginAlreadyLoaded} when a plugin of that name is loaded.
+   * @throws {VerificationError} when the integrity or signature check fails.
+   * @throws {ApiVersionMismatch} when the plugin needs another API version.
+   * @throws {ResolutionError} when a required dependency is not loaded or has the wrong version.
+   * @throws {CapabilityDenied} when a required capability is not granted (or reaches plughost's own files).
+   * @throws {ConfigError} when the merged config does not satisfy the plugin's schema.
+   * @throws {TrustNotApproved} / {@link DeadlineUnenforceable} when the policy refuses it.
+   * @throws {InvalidPluginBinary}, {@link MissingImportError}, {@link EngineUnavailable}, {@link ContextCreationFailed}
+   *   when the entry cannot be compiled or instantiated.
+   * @throws {InitializationFailed} when `init` returns non-zero; an `InstanceFault` (e.g. `DeadlineExceeded`) when it faults.
+   * @throws {CacheUnsafe} when the compile cache directory is not private to this user.
+   */
   async load(pathOrDir: string): Promise<PluginHandle> {
     const manifest = await loadManifest(pathOrDir, { configSchema: "defer" });
     return this.#load(manifest);
   }
 
-  /** Load a previously discovered plugin by name. */
+  /**
+   * Load a previously discovered plugin by name.
+   * @throws {PluginNotFound} when no plugin of that name was discovered; otherwise as `load`.
+   */
   async loadByName(name: string): Promise<PluginHandle> {
     const entry = this.#entries.get(name);
     if (!entry) throw new PluginNotFound(name);
     return this.#load(await loadManifest(entry.manifest.file, { configSchema: "defer" }));
   }
 
-  /** Load several plugins, dependencies first. */
+  /**
+   * Load several plugins, dependencies first (`resolveLoadOrder`). Stops at the first failure; those loaded stay loaded.
+   * @throws {ResolutionError} for duplicate names, missing dependencies or cycles; otherwise as `load`.
+   */
   async loadAll(pathsOrDirs: readonly string[]): Promise<PluginHandle[]> {
     const manifests = await Promise.all(pathsOrDirs.map((p) => loadManifest(p, { configSchema: "defer" })));
     const loaded = [...this.#entries.values()].filter((e) => e.state === "active").map((e) => ({ name: e.name, version: e.manifest.version }));
@@ -606,6 +713,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * version is verified, compiled and initialised beside the old one, then
    * swapped in; the old one finishes its in-flight calls and is torn down.
    * On any failure the old version keeps running and the error is thrown.
+   *
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {PluginNotRunning} when it is not active or suspended.
+   * @throws {ResolutionError} when the new manifest has another name, or its version breaks a dependent's range.
+   * Otherwise as `load`, for the new version.
    */
   async reload(name: string, pathOrDir?: string): Promise<PluginHandle> {
     const prev = this.#reloads.get(name) ?? Promise.resolve();
@@ -676,7 +788,14 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   // ── unloading ──────────────────────────────────────────────────────────
 
-  /** teardown → unloaded. Metrics are kept; the plugin stays available for `loadByName`. */
+  /**
+   * teardown → unloaded. Metrics are kept; the plugin stays available for `loadByName`.
+   * The plugin is unloaded even when teardown fails or runs past `limits.unloadGraceMs`; the error is then thrown after.
+   *
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {ResolutionError} when active plugins depend on it.
+   * @throws {TeardownFailed} when `teardown` returned non-zero; {@link DeadlineExceeded} when it ran past the grace period.
+   */
   async unload(name: string): Promise<void> {
     const entry = this.#get(name);
     const dependents = [...this.#entries.values()].filter(
@@ -688,7 +807,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     await this.#teardown(entry);
   }
 
-  /** Unload every plugin, dependents before their dependencies. */
+  /**
+   * Unload every plugin, dependents before their dependencies. Every plugin is
+   * unloaded; then the first teardown error, if any, is thrown (as `unload`).
+   */
   async unloadAll(): Promise<void> {
     const active = [...this.#entries.values()].filter((e) => e.state !== "unloaded");
     let order: Entry[];
@@ -786,21 +908,35 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   // ── suspend / resume ───────────────────────────────────────────────────
 
-  /** Stop delivering events to a plugin without unloading it. */
+  /**
+   * Stop delivering events to a plugin without unloading it.
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {IllegalStateTransition} when it is not active.
+   */
   suspend(name: string): void {
     this.#get(name).lifecycle.to("suspended");
   }
 
+  /**
+   * Deliver events to a suspended plugin again.
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {IllegalStateTransition} when it is not suspended.
+   */
   resume(name: string): void {
     this.#get(name).lifecycle.to("active");
   }
 
   // ── queries ────────────────────────────────────────────────────────────
 
+  /**
+   * A handle on the plugin (loaded or not), for its state, metrics and calls.
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   */
   get(name: string): PluginHandle {
     return new PluginHandle(this, this.#get(name));
   }
 
+  /** True when a plugin of that name is tracked (loaded, discovered or unloaded). */
   has(name: string): boolean {
     return this.#entries.has(name);
   }
@@ -811,6 +947,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return s !== undefined && s !== "unloaded";
   }
 
+  /**
+   * What the registry knows of the plugin.
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   */
   info(name: string): PluginInfo {
     return this.#info(this.#get(name));
   }
@@ -820,6 +960,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return [...this.#entries.values()].map((e) => this.#info(e));
   }
 
+  /** The plugins that are loaded (any state but unloaded). */
   listLoaded(): PluginInfo[] {
     return this.list().filter((p) => p.state !== "unloaded");
   }
@@ -839,6 +980,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return this.#entries.size;
   }
 
+  /**
+   * The plugin's counters (they survive unload).
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   */
   metrics(name: string): Readonly<PluginMetrics> {
     return liveMetrics(this.#get(name));
   }
@@ -873,7 +1018,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   // ── violations (seed 002) ──────────────────────────────────────────────
 
-  /** Record a violation; returns true when it pushed the plugin over its threshold (it is then unloaded). */
+  /**
+   * Record a violation and emit the `violation` event; returns true when it
+   * pushed the plugin over its threshold (it is then unloaded and `unmounted` emitted).
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   */
   recordViolation(name: string, kind: ViolationKind, detail: string): boolean {
     const entry = this.#get(name);
     const unmount = entry.violations.record(kind, detail);
@@ -890,18 +1039,34 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return unmount;
   }
 
+  /**
+   * Violations recorded since the plugin was loaded (or last reset).
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   */
   violationCount(name: string): number {
     return this.#get(name).violations.count;
   }
 
-  violations(name: string): readonly Violation[] {
+  /**
+   * The plugin's most recent violations, oldest first (at most 32 are kept).
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   */
+  violations(name: string): readonly ViolationRecord[] {
     return this.#get(name).violations.recent;
   }
 
+  /**
+   * Forget the plugin's violations (its threshold and behaviour stay).
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   */
   resetViolations(name: string): void {
     this.#get(name).violations.reset();
   }
 
+  /**
+   * Change what happens when the plugin breaks rules, and optionally its threshold.
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   */
   setUnmountBehavior(name: string, behavior: UnmountBehavior, threshold?: number): void {
     const t = this.#get(name).violations;
     t.behavior = { ...behavior };
@@ -943,7 +1108,17 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return r.value;
   }
 
-  /** Invoke one plugin's callback for `event`; resolves to the callback's status (0 = success). */
+  /**
+   * Invoke one plugin's callback for `event`; resolves to the callback's status (0 = success).
+   * A call made while the plugin restarts after a fault waits for the restart.
+   *
+   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {PluginNotRunning} when it is not active (suspended, unloaded, disabled after faults).
+   * @throws {InvocationFailed} when it has not registered a callback for `event`.
+   * @throws {InstanceFault} when the guest faults: `PluginTrap`, `FuelExhausted`, `DeadlineExceeded`,
+   *   `MemoryLimitExceeded`, `PluginExited`, `PluginCrashed`, … (the instance is discarded; recovery follows).
+   * @throws {InterceptorFailed} when an interceptor fails the call.
+   */
   async invoke(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<number> {
     return this.#event(this.#get(name), event, data, HOST_ORIGIN, "invoke", options?.hostContext);
   }
@@ -1006,7 +1181,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     }
   }
 
-  /** Run one plugin's hook transform. */
+  /**
+   * Run one plugin's hook transform on `data`.
+   * @throws {PluginNotFound}, {@link PluginNotRunning}, {@link InvocationFailed}, {@link InstanceFault},
+   *   {@link InterceptorFailed} as `invoke`.
+   */
   async hook(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookOutcome> {
     return this.#hook(this.#get(name), event, data, options?.hostContext);
   }
@@ -1040,6 +1219,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * stops the others; it is reported in its result, as is a subscriber that
    * cannot be called (`PluginNotRunning`: disabled after faults, unloaded, or
    * suspended after the dispatch began). Suspended plugins are left out.
+   *
+   * @throws {InvalidCallbackName} when `event` breaks the naming rules; every other failure is in the results.
    */
   async dispatch(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<DispatchResult[]> {
     checkEventName(event);
@@ -1091,6 +1272,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * first: each hook's output is the next one's input. An `err(status)` stops
    * the chain; a failing plugin is skipped and reported. The hooks are those
    * of `dispatch`: fixed when the chain begins, each called at most once.
+   *
+   * @throws {InvalidCallbackName} when `event` breaks the naming rules; failing hooks are in `errors`.
    */
   async runHook(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookChainResult> {
     checkEventName(event);

@@ -13,9 +13,32 @@ export interface UnmountBehavior {
   logViolations: boolean;
 }
 
+/**
+ * The payload of the registry's `violation` event: one plugin broke a rule (a
+ * limit, a denied capability, a fault). Past the plugin's threshold it is
+ * unloaded and an `unmounted` event follows.
+ *
+ * @example
+ *   registry.on("violation", (v: Violation) => console.warn(v.plugin, v.kind, v.detail, v.count));
+ */
 export interface Violation {
+  /** The plugin that broke the rule. */
+  plugin: string;
+  /** Which kind of rule it broke. */
   kind: ViolationKind;
+  /** What happened, in words (the fault's message, or the call that was denied and the capability it needs). */
   detail: string;
+  /** The plugin's violations so far, this one included. */
+  count: number;
+}
+
+/** One violation as the registry keeps it (`registry.violations(name)`: the most recent 32). */
+export interface ViolationRecord {
+  /** Which kind of rule was broken. */
+  kind: ViolationKind;
+  /** What happened, in words. */
+  detail: string;
+  /** When it was recorded, in `Date.now()` milliseconds. */
   at: number;
 }
 
@@ -29,7 +52,7 @@ const KEEP_RECENT = 32;
 export class ViolationTracker {
   #count = 0;
   #byKind = new Map<ViolationKind, number>();
-  #recent: Violation[] = [];
+  #recent: ViolationRecord[] = [];
   /** Violations after which `record` says to unmount. */
   threshold: number;
   /** Whether to unmount at the threshold and log each violation. */
@@ -60,7 +83,7 @@ export class ViolationTracker {
   }
 
   /** The most recent violations, oldest first (at most 32 are kept). */
-  get recent(): readonly Violation[] {
+  get recent(): readonly ViolationRecord[] {
     return this.#recent;
   }
 
