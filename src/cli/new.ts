@@ -22,12 +22,26 @@ export const newCommand: Command = {
     copyTemplate(template, dest, { name, version: packageVersion(), sdk });
     const rel = path.relative(process.cwd(), dest) || ".";
     console.log(`created ${dest}\nnext: plughost build ${rel} && node ${path.join(rel, "test.mjs")}`);
+    if (lang === "js" && !findPackageUp("@bytecodealliance/componentize-js", packageRoot)) {
+      // An optional peer dependency: only JS plugin builds need it (it is large).
+      const peers = (JSON.parse(readFileSync(path.join(packageRoot, "package.json"), "utf8")) as { peerDependencies?: Record<string, string> }).peerDependencies ?? {};
+      const spec = `@bytecodealliance/componentize-js@${peers["@bytecodealliance/componentize-js"] ?? "latest"}`;
+      console.log(`note: building a JS plugin needs the optional peer package ${spec}: npm install --save-dev ${spec}`);
+    }
     if (!/^(\.\.\/)*node_modules\/plughost\//.test(sdk)) {
       console.log(`note: test.mjs imports "plughost"; install it where the plugin can resolve it (npm install --save-dev plughost)`);
     }
     return 0;
   },
 };
+
+/** True when package `name` is installed where Node would find it from `dir`. */
+function findPackageUp(name: string, dir: string): boolean {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if (existsSync(path.join(d, "node_modules", name, "package.json"))) return true;
+    if (d === path.dirname(d)) return false;
+  }
+}
 
 function copyTemplate(from: string, to: string, vars: Record<string, string>): void {
   mkdirSync(to, { recursive: true });
