@@ -81,7 +81,7 @@ function fail(text: string, why: string, options: ParseOptions): never {
 
 /**
  * Parse one capability string.
- * @throws {CapabilityError} saying what is wrong and what is expected (unknown
+ * @throws {@link CapabilityError} saying what is wrong and what is expected (unknown
  *   kind, bad argument, a relative fs dir without `options.baseDir`, a NUL byte).
  * @example
  *   parseCapability("fs:read:data", { baseDir: "/srv/app" }); // { kind: "fs", access: "read", dir: "/srv/app/data" }
@@ -167,7 +167,7 @@ export function formatCapability(cap: Capability): string {
 
 /**
  * Parse and re-format: `fs:read:data` with baseDir `/p` becomes `fs:read:/p/data`.
- * @throws {CapabilityError} as `parseCapability` does.
+ * @throws {@link CapabilityError} as `parseCapability` does.
  */
 export function normalizeCapability(text: string, options: ParseOptions = {}): string {
   return formatCapability(parseCapability(text, options));
@@ -229,9 +229,9 @@ function parseAll(list: readonly string[], plugin: string): Capability[] {
  * All strings must already be normalized (fs dirs absolute): manifests and
  * host configs loaded by plughost are.
  *
- * @throws {CapabilityDenied} when a declared (required) one is not granted;
+ * @throws {@link CapabilityDenied} when a declared (required) one is not granted;
  *   the message says how to grant it.
- * @throws {CapabilityError} when a string is not a valid capability.
+ * @throws {@link CapabilityError} when a string is not a valid capability.
  * @example
  *   effectiveCapabilities(["stdio"], ["clock"], ["stdio", "fs:read:/data"], "hello"); // ["stdio"]
  */
@@ -272,7 +272,7 @@ export interface FsPreopen {
 
 /**
  * The directories an engine preopens, one entry per dir, merged across read and write, sorted.
- * @throws {CapabilityError} when an entry of `effective` is not a valid capability with an absolute dir.
+ * @throws {@link CapabilityError} when an entry of `effective` is not a valid capability with an absolute dir.
  */
 export function fsPreopens(effective: readonly string[]): FsPreopen[] {
   const byDir = new Map<string, FsPreopen>();
@@ -289,7 +289,7 @@ export function fsPreopens(effective: readonly string[]): FsPreopen[] {
 
 /**
  * Environment variable names (or `*`-suffixed patterns) the plugin may read.
- * @throws {CapabilityError} when an entry of `effective` is not a valid capability.
+ * @throws {@link CapabilityError} when an entry of `effective` is not a valid capability.
  */
 export function envNames(effective: readonly string[]): string[] {
   return effective.map((t) => parseCapability(t)).flatMap((c) => (c.kind === "env" ? [c.name] : []));
@@ -307,7 +307,7 @@ export function has(effective: readonly string[], capability: "clock" | "random"
 
 /**
  * Whether the plugin may open an outbound connection to host:port.
- * @throws {CapabilityError} when an entry of `effective` is not a valid capability.
+ * @throws {@link CapabilityError} when an entry of `effective` is not a valid capability.
  */
 export function netAllowed(effective: readonly string[], host: string, port: number): boolean {
   const need: Capability = { kind: "net", host: host.toLowerCase(), port };

@@ -772,7 +772,7 @@ function priorityOf(p: unknown): number {
  * Parse and validate a manifest's text. The format follows the file's
  * extension (.toml or .json); `file` also anchors relative paths.
  *
- * @throws {ManifestError} listing every problem found (syntax, schema,
+ * @throws {@link ManifestError} listing every problem found (syntax, schema,
  *   capabilities, limits, config schema, a missing entry file unless
  *   `options.checkEntry` is false), each with its JSON pointer.
  * @example
@@ -841,7 +841,7 @@ function listProblems(doc: Record<string, unknown>): ManifestProblem[] {
 /**
  * The `config.schema` checks that `parseManifest(..., { configSchema: "defer" })`
  * skipped: compile the plugin's schema and validate its defaults against it.
- * @throws {ManifestError} with pointers under /config.
+ * @throws {@link ManifestError} with pointers under /config.
  */
 export function checkConfigSchema(m: Pick<Manifest, "name" | "file" | "config">): void {
   const format = formatOf(m.file) ?? "json";
@@ -889,7 +889,7 @@ function normalize(doc: Record<string, unknown>, file: string, dir: string, entr
  * plugin.json (not both: which one wins would be a guess). The file must be a
  * regular file of at most `MAX_MANIFEST_BYTES`.
  *
- * @throws {ManifestError} when the path does not exist, a directory holds no
+ * @throws {@link ManifestError} when the path does not exist, a directory holds no
  *   manifest or both, the file is not a regular file or too large, or
  *   `parseManifest` finds problems. A file that cannot be read for another
  *   reason rejects with Node's fs error.

@@ -40,7 +40,7 @@ export function mergeConfig(base: Record<string, unknown>, override: Record<stri
  * result against `config.schema` (when there is one). Schema `default`s fill
  * in what neither gives. Neither input is modified.
  *
- * @throws {ConfigError} naming the plugin and the pointers: overrides that are
+ * @throws {@link ConfigError} naming the plugin and the pointers: overrides that are
  *   not an object, a config schema that does not compile, or a merged config
  *   that does not satisfy it.
  * @example

@@ -29,7 +29,7 @@ export type Resolvable = Pick<Manifest, "name" | "version" | "dependencies" | "f
  * Checks that the manifest's api-version range accepts the host's WIT
  * version. Under semver, 0.x minors are breaking: "^0.1" accepts 0.1.x but
  * not 0.2.0. Prereleases of the host are matched too.
- * @throws {ApiVersionMismatch} when the range does not accept the host's version (or is not a valid range).
+ * @throws {@link ApiVersionMismatch} when the range does not accept the host's version (or is not a valid range).
  */
 export function checkApiVersion(manifest: Pick<Manifest, "name" | "apiVersion">, hostVersion: string = HOST_WIT_VERSION): void {
   checkApiRange(manifest.name, manifest.apiVersion, hostVersion);
@@ -42,7 +42,7 @@ function satisfies(version: string, range: string): boolean {
 /**
  * Order `manifests` so that dependencies (required and optional, when
  * present) come first; ties break by name, so the order is deterministic.
- * @throws {ResolutionError} for duplicate names, missing required
+ * @throws {@link ResolutionError} for duplicate names, missing required
  *   dependencies, versions outside a range, and cycles (naming the path).
  * @example
  *   const order = resolveLoadOrder(await Promise.all(dirs.map((d) => loadManifest(d))));

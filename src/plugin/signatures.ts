@@ -89,7 +89,7 @@ export function publicKeyFromBase64(b64: string): KeyObject {
 /**
  * base64 of an Ed25519 key's 32 raw public bytes (a private key gives its public half):
  * what the trust list's `keys` hold.
- * @throws {Error} when the key is not an Ed25519 key.
+ * @throws `Error` when the key is not an Ed25519 key.
  */
 export function publicKeyToBase64(key: KeyObject): string {
   const pub = key.type === "private" ? createPublicKey(key) : key;
@@ -113,7 +113,7 @@ export function generateSigningKey(): { privateKeyPem: string; publicKey: string
 
 /**
  * Read a PKCS#8 PEM Ed25519 private key (as `plughost keygen` writes).
- * @throws {VerificationError} when the file cannot be read (missing, not a
+ * @throws {@link VerificationError} when the file cannot be read (missing, not a
  *   regular file, over 64 KiB), is not a private key, or is not Ed25519.
  */
 export async function readPrivateKey(file: string): Promise<KeyObject> {
@@ -182,7 +182,7 @@ export function trustListProblems(policy: unknown, base = "/signatures"): Manife
 
 /**
  * Check and compile a trust list (the registry does this for its `signatures` option).
- * @throws {VerificationError} listing every problem (bad key ids or keys, pins naming unknown keys, unknown fields).
+ * @throws {@link VerificationError} listing every problem (bad key ids or keys, pins naming unknown keys, unknown fields).
  */
 export function compileTrustList(policy: SignaturePolicy): TrustList {
   const problems = trustListProblems(policy, "signatures");
@@ -214,10 +214,10 @@ async function statementFor(m: Manifest, entry?: Uint8Array): Promise<SignedFiel
  * `plugin.sig` next to the manifest. The manifest's `integrity`, if any, must
  * already match the entry.
  *
- * @throws {VerificationError} for an invalid key id, a key that is not an
+ * @throws {@link VerificationError} for an invalid key id, a key that is not an
  *   Ed25519 private key, or an entry that does not match the manifest's integrity.
- * @throws {ManifestError} when the manifest does not load.
- * @throws {InvalidPluginBinary} when the entry file cannot be read.
+ * @throws {@link ManifestError} when the manifest does not load.
+ * @throws {@link InvalidPluginBinary} when the entry file cannot be read.
  * @example
  *   const key = await readPrivateKey("release.pem");
  *   const { file } = await signPlugin("plugins/hello", key, "release");
@@ -284,9 +284,9 @@ export interface SignatureResult {
  * or unpinned key, bad signature, or a manifest / entry that changed after
  * signing. A present signature is always checked.
  *
- * @throws {VerificationError} as above.
- * @throws {InvalidPluginBinary} when the entry file cannot be read.
- * @throws {ManifestError} when the manifest was replaced by an invalid one while loading.
+ * @throws {@link VerificationError} as above.
+ * @throws {@link InvalidPluginBinary} when the entry file cannot be read.
+ * @throws {@link ManifestError} when the manifest was replaced by an invalid one while loading.
  */
 export async function verifySignature(m: Manifest, trust: TrustList, entryBytes?: Uint8Array): Promise<SignatureResult> {
   const fail = (file: string, reason: string): never => {

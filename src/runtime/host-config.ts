@@ -174,7 +174,7 @@ export interface ValidateHostConfigOptions {
  * normalized, paths made absolute against `options.baseDir`.
  *
  * @param source The file or a name for the object, used in messages.
- * @throws {HostConfigError} listing every problem with its JSON pointer.
+ * @throws {@link HostConfigError} listing every problem with its JSON pointer.
  * @example
  *   const config = validateHostConfig({ grants: ["stdio"], defaultLimits: { fuel: 1e7 } }, "my host");
  *   const registry = new PluginRegistry(registryOptionsFrom(config));
@@ -262,7 +262,7 @@ export function validateHostConfig(obj: unknown, source = "host config", options
  * plughost.config.toml in a directory. Relative paths in it are resolved
  * against the file's directory.
  *
- * @throws {HostConfigError} when the path does not exist, a directory holds
+ * @throws {@link HostConfigError} when the path does not exist, a directory holds
  *   neither or both files, the file type is not .json or .toml, or the
  *   document does not parse or validate. A file that exists but cannot be
  *   read rejects with Node's fs error.

@@ -71,8 +71,8 @@ export class HotReloader extends EventEmitter<HotReloadEvents> {
   /**
    * Watch plugin directories (default: every loaded plugin's). Each must hold
    * a loaded plugin's manifest; resolves once the watcher is ready.
-   * @throws {InvocationFailed} when the reloader is closed.
-   * @throws {PlughostError} code `E_PLUGIN_NOT_FOUND` when a directory holds no loaded plugin's manifest.
+   * @throws {@link InvocationFailed} when the reloader is closed.
+   * @throws {@link PlughostError} code `E_PLUGIN_NOT_FOUND` when a directory holds no loaded plugin's manifest.
    */
   async watch(dirOrDirs?: string | readonly string[]): Promise<void> {
     if (this.#closed) throw new InvocationFailed("watch", -1, "the hot reloader is closed");

@@ -80,7 +80,7 @@ export function canTransition(from: PluginState, to: PluginState): boolean {
 
 /**
  * Refuses a move that `canTransition` does not allow.
- * @throws {IllegalStateTransition} when the move is not allowed.
+ * @throws {@link IllegalStateTransition} when the move is not allowed.
  */
 export function assertTransition(from: PluginState, to: PluginState, plugin: string): void {
   if (!canTransition(from, to)) throw new IllegalStateTransition(from, to, { plugin });
@@ -104,7 +104,7 @@ export class Lifecycle {
 
   /**
    * Move to `next` and report the change.
-   * @throws {IllegalStateTransition} when the move is not allowed (the state is unchanged).
+   * @throws {@link IllegalStateTransition} when the move is not allowed (the state is unchanged).
    */
   to(next: PluginState): void {
     const from = this.#state;

@@ -117,7 +117,7 @@ export class TrustNotApproved extends PlughostError {
  * The trust a native plugin runs with. The manifest only asks; the host
  * decides (`trustedNative`, empty by default). An unapproved request is
  * refused rather than silently sandboxed, so the author learns why.
- * @throws {TrustNotApproved} when trust was asked for and not approved.
+ * @throws {@link TrustNotApproved} when trust was asked for and not approved.
  */
 export function nativeTrust(plugin: string, requested: TrustLevel | undefined, trustedNative: TrustedNative | undefined): TrustLevel {
   if (requested !== "trusted") return "untrusted";
@@ -133,7 +133,7 @@ export const DEFAULT_EVENT_POLICY: EventPolicy = "open";
 
 /**
  * The events policy option, checked.
- * @throws {PolicyInvalid} for anything but "open" or "strict".
+ * @throws {@link PolicyInvalid} for anything but "open" or "strict".
  */
 export function eventPolicy(value: unknown = DEFAULT_EVENT_POLICY): EventPolicy {
   if (value === "open" || value === "strict") return value;
@@ -183,7 +183,7 @@ export class PolicyInvalid extends PlughostError {
 
 /**
  * `partial` over `DEFAULT_RECOVERY`, checked.
- * @throws {PolicyInvalid} for an unknown strategy or backoff, or a retry count or delay that is not a whole number ≥ 0.
+ * @throws {@link PolicyInvalid} for an unknown strategy or backoff, or a retry count or delay that is not a whole number ≥ 0.
  * @example
  *   recoveryPolicy({ strategy: "disable" }); // { strategy: "disable", maxRetries: 3, backoff: "exponential", baseDelayMs: 100 }
  */
@@ -226,7 +226,7 @@ function deadlineAsked(manifestDeadlineMs: number | undefined, requireDeadlines:
 /**
  * A trusted native plugin runs in the host's thread: a deadline asked for
  * explicitly cannot hold there, so the load is refused instead of ignoring it.
- * @throws {DeadlineUnenforceable} for a trusted plugin with a deadline asked for.
+ * @throws {@link DeadlineUnenforceable} for a trusted plugin with a deadline asked for.
  */
 export function checkNativeDeadline(plugin: string, trust: TrustLevel, manifestDeadlineMs: number | undefined, requireDeadlines: boolean | undefined, deadlineMs: number | undefined): void {
   const why = deadlineAsked(manifestDeadlineMs, requireDeadlines);
@@ -256,7 +256,7 @@ export interface IsolationInput {
  * manifest's `deadline-ms`, or the host's `requireDeadlines`) is honoured by
  * running the plugin in a worker; when in-process was also asked for
  * explicitly the load is refused.
- * @throws {DeadlineUnenforceable} when a deadline was asked for and in-process was too.
+ * @throws {@link DeadlineUnenforceable} when a deadline was asked for and in-process was too.
  */
 export function v8Isolation(i: IsolationInput): Isolation {
   const chosen = i.manifestIsolation ?? i.hostIsolation ?? "in-process";
@@ -280,7 +280,7 @@ export function v8Isolation(i: IsolationInput): Isolation {
  * (`LoadRequest.isolation`), which acts on it: v8 by the rules above; wasmtime
  * as asked (its calls run off the JS thread either way); a native plugin has
  * no isolation mode (trust decides where it runs).
- * @throws {DeadlineUnenforceable} as `v8Isolation` does.
+ * @throws {@link DeadlineUnenforceable} as `v8Isolation` does.
  */
 export function isolationFor(engine: EngineName, i: IsolationInput): Isolation | undefined {
   if (engine === "v8") return v8Isolation(i);

@@ -311,10 +311,10 @@ export class PluginHandle {
    * `await` and must call `next()` by then, or the call fails with
    * `InterceptorFailed` (docs/pipeline.md); no interceptor, no extra cost.
    *
-   * @throws {PluginNotRunning} when the plugin is not active or has no synchronous path.
-   * @throws {InvocationFailed} when it has not registered a callback for `event`.
-   * @throws {InstanceFault} when the guest traps or runs out of fuel (the instance is then discarded and recovered).
-   * @throws {InterceptorFailed} when an interceptor throws or does not call `next()` before its first `await`.
+   * @throws {@link PluginNotRunning} when the plugin is not active or has no synchronous path.
+   * @throws {@link InvocationFailed} when it has not registered a callback for `event`.
+   * @throws {@link InstanceFault} when the guest traps or runs out of fuel (the instance is then discarded and recovered).
+   * @throws {@link InterceptorFailed} when an interceptor throws or does not call `next()` before its first `await`.
    */
   invokeSync(event: string, data: Uint8Array = EMPTY): number {
     const entry = this.#entry;
@@ -336,10 +336,10 @@ export class PluginHandle {
 
   /**
    * Synchronous `hook` for in-process plugins; the same rules and errors as `invokeSync`.
-   * @throws {PluginNotRunning} when the plugin is not active or has no synchronous path.
-   * @throws {InvocationFailed} when it has not registered a callback for `event`.
-   * @throws {InstanceFault} when the guest faults.
-   * @throws {InterceptorFailed} when an interceptor fails the call.
+   * @throws {@link PluginNotRunning} when the plugin is not active or has no synchronous path.
+   * @throws {@link InvocationFailed} when it has not registered a callback for `event`.
+   * @throws {@link InstanceFault} when the guest faults.
+   * @throws {@link InterceptorFailed} when an interceptor fails the call.
    */
   hookSync(event: string, data: Uint8Array = EMPTY): HookOutcome {
     const entry = this.#entry;
@@ -471,7 +471,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * Read a plugin's manifest and track it as available, without loading it.
-   * @throws {ManifestError} when the manifest cannot be read or is invalid.
+   * @throws {@link ManifestError} when the manifest cannot be read or is invalid.
    */
   async discover(pathOrDir: string): Promise<PluginInfo> {
     // configSchema "defer": a plugin's config schema is compiled only after its signature is checked (#prepare).
@@ -490,7 +490,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * Discover every plugin under `dir` (manifests up to three levels deep). Returns how many were found.
-   * @throws {ManifestError} for the first invalid manifest; a directory that cannot be read rejects with Node's fs error.
+   * @throws {@link ManifestError} for the first invalid manifest; a directory that cannot be read rejects with Node's fs error.
    */
   async scanDirectory(dir: string): Promise<number> {
     let found = 0;
@@ -518,18 +518,18 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * Load one plugin from a manifest file or a plugin directory, and initialise it.
    * On failure nothing is left running and the error says which step failed.
    *
-   * @throws {ManifestError} for a missing or invalid manifest (or config schema).
-   * @throws {PluginAlreadyLoaded} when a plugin of that name is loaded.
-   * @throws {VerificationError} when the integrity or signature check fails.
-   * @throws {ApiVersionMismatch} when the plugin needs another API version.
-   * @throws {ResolutionError} when a required dependency is not loaded or has the wrong version.
-   * @throws {CapabilityDenied} when a required capability is not granted (or reaches plughost's own files).
-   * @throws {ConfigError} when the merged config does not satisfy the plugin's schema.
-   * @throws {TrustNotApproved} / {@link DeadlineUnenforceable} when the policy refuses it.
-   * @throws {InvalidPluginBinary}, {@link MissingImportError}, {@link EngineUnavailable}, {@link ContextCreationFailed}
+   * @throws {@link ManifestError} for a missing or invalid manifest (or config schema).
+   * @throws {@link PluginAlreadyLoaded} when a plugin of that name is loaded.
+   * @throws {@link VerificationError} when the integrity or signature check fails.
+   * @throws {@link ApiVersionMismatch} when the plugin needs another API version.
+   * @throws {@link ResolutionError} when a required dependency is not loaded or has the wrong version.
+   * @throws {@link CapabilityDenied} when a required capability is not granted (or reaches plughost's own files).
+   * @throws {@link ConfigError} when the merged config does not satisfy the plugin's schema.
+   * @throws {@link TrustNotApproved} / {@link DeadlineUnenforceable} when the policy refuses it.
+   * @throws {@link InvalidPluginBinary}, {@link MissingImportError}, {@link EngineUnavailable}, {@link ContextCreationFailed}
    *   when the entry cannot be compiled or instantiated.
-   * @throws {InitializationFailed} when `init` returns non-zero; an `InstanceFault` (e.g. `DeadlineExceeded`) when it faults.
-   * @throws {CacheUnsafe} when the compile cache directory is not private to this user.
+   * @throws {@link InitializationFailed} when `init` returns non-zero; an `InstanceFault` (e.g. `DeadlineExceeded`) when it faults.
+   * @throws {@link CacheUnsafe} when the compile cache directory is not private to this user.
    */
   async load(pathOrDir: string): Promise<PluginHandle> {
     const manifest = await loadManifest(pathOrDir, { configSchema: "defer" });
@@ -538,7 +538,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * Load a previously discovered plugin by name.
-   * @throws {PluginNotFound} when no plugin of that name was discovered; otherwise as `load`.
+   * @throws {@link PluginNotFound} when no plugin of that name was discovered; otherwise as `load`.
    */
   async loadByName(name: string): Promise<PluginHandle> {
     const entry = this.#entries.get(name);
@@ -548,7 +548,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * Load several plugins, dependencies first (`resolveLoadOrder`). Stops at the first failure; those loaded stay loaded.
-   * @throws {ResolutionError} for duplicate names, missing dependencies or cycles; otherwise as `load`.
+   * @throws {@link ResolutionError} for duplicate names, missing dependencies or cycles; otherwise as `load`.
    */
   async loadAll(pathsOrDirs: readonly string[]): Promise<PluginHandle[]> {
     const manifests = await Promise.all(pathsOrDirs.map((p) => loadManifest(p, { configSchema: "defer" })));
@@ -714,9 +714,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * swapped in; the old one finishes its in-flight calls and is torn down.
    * On any failure the old version keeps running and the error is thrown.
    *
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
-   * @throws {PluginNotRunning} when it is not active or suspended.
-   * @throws {ResolutionError} when the new manifest has another name, or its version breaks a dependent's range.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotRunning} when it is not active or suspended.
+   * @throws {@link ResolutionError} when the new manifest has another name, or its version breaks a dependent's range.
    * Otherwise as `load`, for the new version.
    */
   async reload(name: string, pathOrDir?: string): Promise<PluginHandle> {
@@ -792,9 +792,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * teardown → unloaded. Metrics are kept; the plugin stays available for `loadByName`.
    * The plugin is unloaded even when teardown fails or runs past `limits.unloadGraceMs`; the error is then thrown after.
    *
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
-   * @throws {ResolutionError} when active plugins depend on it.
-   * @throws {TeardownFailed} when `teardown` returned non-zero; {@link DeadlineExceeded} when it ran past the grace period.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link ResolutionError} when active plugins depend on it.
+   * @throws {@link TeardownFailed} when `teardown` returned non-zero; {@link DeadlineExceeded} when it ran past the grace period.
    */
   async unload(name: string): Promise<void> {
     const entry = this.#get(name);
@@ -910,8 +910,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * Stop delivering events to a plugin without unloading it.
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
-   * @throws {IllegalStateTransition} when it is not active.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link IllegalStateTransition} when it is not active.
    */
   suspend(name: string): void {
     this.#get(name).lifecycle.to("suspended");
@@ -919,8 +919,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * Deliver events to a suspended plugin again.
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
-   * @throws {IllegalStateTransition} when it is not suspended.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link IllegalStateTransition} when it is not suspended.
    */
   resume(name: string): void {
     this.#get(name).lifecycle.to("active");
@@ -930,7 +930,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * A handle on the plugin (loaded or not), for its state, metrics and calls.
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
    */
   get(name: string): PluginHandle {
     return new PluginHandle(this, this.#get(name));
@@ -949,7 +949,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * What the registry knows of the plugin.
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
    */
   info(name: string): PluginInfo {
     return this.#info(this.#get(name));
@@ -982,7 +982,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * The plugin's counters (they survive unload).
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
    */
   metrics(name: string): Readonly<PluginMetrics> {
     return liveMetrics(this.#get(name));
@@ -1021,7 +1021,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /**
    * Record a violation and emit the `violation` event; returns true when it
    * pushed the plugin over its threshold (it is then unloaded and `unmounted` emitted).
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
    */
   recordViolation(name: string, kind: ViolationKind, detail: string): boolean {
     const entry = this.#get(name);
@@ -1041,7 +1041,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * Violations recorded since the plugin was loaded (or last reset).
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
    */
   violationCount(name: string): number {
     return this.#get(name).violations.count;
@@ -1049,7 +1049,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * The plugin's most recent violations, oldest first (at most 32 are kept).
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
    */
   violations(name: string): readonly ViolationRecord[] {
     return this.#get(name).violations.recent;
@@ -1057,7 +1057,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * Forget the plugin's violations (its threshold and behaviour stay).
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
    */
   resetViolations(name: string): void {
     this.#get(name).violations.reset();
@@ -1065,7 +1065,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * Change what happens when the plugin breaks rules, and optionally its threshold.
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
    */
   setUnmountBehavior(name: string, behavior: UnmountBehavior, threshold?: number): void {
     const t = this.#get(name).violations;
@@ -1112,12 +1112,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * Invoke one plugin's callback for `event`; resolves to the callback's status (0 = success).
    * A call made while the plugin restarts after a fault waits for the restart.
    *
-   * @throws {PluginNotFound} when no plugin of that name is tracked.
-   * @throws {PluginNotRunning} when it is not active (suspended, unloaded, disabled after faults).
-   * @throws {InvocationFailed} when it has not registered a callback for `event`.
-   * @throws {InstanceFault} when the guest faults: `PluginTrap`, `FuelExhausted`, `DeadlineExceeded`,
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotRunning} when it is not active (suspended, unloaded, disabled after faults).
+   * @throws {@link InvocationFailed} when it has not registered a callback for `event`.
+   * @throws {@link InstanceFault} when the guest faults: `PluginTrap`, `FuelExhausted`, `DeadlineExceeded`,
    *   `MemoryLimitExceeded`, `PluginExited`, `PluginCrashed`, … (the instance is discarded; recovery follows).
-   * @throws {InterceptorFailed} when an interceptor fails the call.
+   * @throws {@link InterceptorFailed} when an interceptor fails the call.
    */
   async invoke(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<number> {
     return this.#event(this.#get(name), event, data, HOST_ORIGIN, "invoke", options?.hostContext);
@@ -1183,7 +1183,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * Run one plugin's hook transform on `data`.
-   * @throws {PluginNotFound}, {@link PluginNotRunning}, {@link InvocationFailed}, {@link InstanceFault},
+   * @throws {@link PluginNotFound}, {@link PluginNotRunning}, {@link InvocationFailed}, {@link InstanceFault},
    *   {@link InterceptorFailed} as `invoke`.
    */
   async hook(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookOutcome> {
@@ -1220,7 +1220,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * cannot be called (`PluginNotRunning`: disabled after faults, unloaded, or
    * suspended after the dispatch began). Suspended plugins are left out.
    *
-   * @throws {InvalidCallbackName} when `event` breaks the naming rules; every other failure is in the results.
+   * @throws {@link InvalidCallbackName} when `event` breaks the naming rules; every other failure is in the results.
    */
   async dispatch(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<DispatchResult[]> {
     checkEventName(event);
@@ -1273,7 +1273,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * the chain; a failing plugin is skipped and reported. The hooks are those
    * of `dispatch`: fixed when the chain begins, each called at most once.
    *
-   * @throws {InvalidCallbackName} when `event` breaks the naming rules; failing hooks are in `errors`.
+   * @throws {@link InvalidCallbackName} when `event` breaks the naming rules; failing hooks are in `errors`.
    */
   async runHook(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookChainResult> {
     checkEventName(event);
