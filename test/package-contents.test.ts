@@ -3,9 +3,11 @@
 // the excluding with negated globs (a root .npmignore cannot take away what `files` lists). A binary meant to
 // ship (for example a prebuilt adapter) must be named in INTENDED_BINARIES and re-included in `files`.
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { PARTS } from "../scripts/pack-platform.mjs";
+import { PREBUILT_PLATFORMS } from "../src/engines/native/shared.js";
 import { root } from "./helpers/plugins.js";
 
 interface PackResult {
@@ -15,11 +17,14 @@ interface PackResult {
 }
 
 const MAX_TARBALL_BYTES = 2_000_000; // issue 13's goal for the main tarball
-const INTENDED_BINARIES: string[] = [];
+/** The WASI preview1 reactor adapter: C and Go builds from the installed package need it (docs/guest-toolchains.md). */
+const INTENDED_BINARIES: string[] = ["guest-sdks/adapters/wasi_snapshot_preview1.reactor.wasm"];
 /** Test data and build or cache output, wherever it sits in the package. */
-const NOT_SHIPPED = [/^test\//, /(^|\/)testdata\//, /(^|\/)fixtures\//, /_test\.go$/, /\.(wasm|so|node|o|tsbuildinfo)$/, /(^|\/)(target|\.cache|node_modules|out)\//];
+const NOT_SHIPPED = [/^test\//, /^npm\//, /^native\//, /(^|\/)testdata\//, /(^|\/)fixtures\//, /_test\.go$/, /\.(wasm|so|node|o|tsbuildinfo)$/, /(^|\/)(target|\.cache|node_modules|out)\//];
 /** Test files that are template content: a scaffolded plugin's own tests. */
 const TEMPLATE_TESTS = /^templates\/[^/]+\/(test\.mjs|main_test\.go)$/;
+/** What the shipped conformance plugins read (`fs:read:testdata` in their manifests): part of `plughost conformance`, not test data. */
+const CONFORMANCE_DATA = /^examples\/[^/]+\/conformance\/testdata\/[^/]+$/;
 
 let pack: PackResult;
 let shipped: Set<string>;
@@ -36,7 +41,7 @@ beforeAll(() => {
 
 describe("the main package's contents (npm pack --dry-run)", () => {
   it("no test data, fixtures, build products or caches", () => {
-    const unwanted = [...shipped].filter((p) => !INTENDED_BINARIES.includes(p) && !TEMPLATE_TESTS.test(p) && NOT_SHIPPED.some((re) => re.test(p)));
+    const unwanted = [...shipped].filter((p) => !INTENDED_BINARIES.includes(p) && !TEMPLATE_TESTS.test(p) && !CONFORMANCE_DATA.test(p) && NOT_SHIPPED.some((re) => re.test(p)));
     expect(unwanted).toEqual([]);
   });
 
@@ -57,6 +62,60 @@ describe("the main package's contents (npm pack --dry-run)", () => {
     for (const lang of ["c", "js", "rust", "go"]) {
       expect(shipped).toContain(`templates/${lang}/plugin.toml`);
       expect(shipped).toContain(`guest-sdks/${lang}/build.mjs`);
+    }
+  });
+});
+
+describe("the per-platform packages (npm/<part>-<platform>/, packed by scripts/pack-platform.mjs)", () => {
+  interface PlatformManifest {
+    name: string;
+    version: string;
+    os: string[];
+    cpu: string[];
+    libc?: string[];
+    main: string;
+    files: string[];
+  }
+  const main = () => JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { version: string; optionalDependencies?: Record<string, string> };
+  const templates = () =>
+    readdirSync(path.join(root, "npm")).map((dir) => ({ dir, manifest: JSON.parse(readFileSync(path.join(root, "npm", dir, "package.json"), "utf8")) as PlatformManifest }));
+
+  it("each template is a napi-rs style platform package at plughost's version: os, cpu, libc, files and main", () => {
+    expect(templates().length).toBeGreaterThanOrEqual(2);
+    for (const { dir, manifest } of templates()) {
+      const [part, ...platform] = dir.split("-");
+      expect(Object.keys(PARTS), dir).toContain(part);
+      expect(manifest.name).toBe(`@plughost/${dir}`);
+      expect(manifest.version, dir).toBe(main().version);
+      expect(manifest.os).toEqual([platform[0]]);
+      expect(manifest.cpu).toEqual([platform[1]]);
+      const abi = platform[2];
+      if (abi === "gnu" || abi === "musl") expect(manifest.libc).toEqual([abi === "gnu" ? "glibc" : "musl"]);
+      expect(manifest.files).toContain(manifest.main);
+      expect([...manifest.files].sort()).toEqual(PARTS[part as keyof typeof PARTS].files.map(([, name]) => name).sort());
+    }
+  });
+
+  it("plughost's optionalDependencies list every template at its own version, and the loaders' prebuilt platforms match", () => {
+    const expected = Object.fromEntries(templates().map(({ manifest }) => [manifest.name, main().version]));
+    expect(main().optionalDependencies).toEqual(expected);
+    for (const part of Object.keys(PARTS)) {
+      const platforms = templates().filter(({ dir }) => dir.startsWith(`${part}-`)).map(({ dir }) => dir.slice(part.length + 1));
+      expect(platforms.sort(), part).toEqual([...PREBUILT_PLATFORMS].sort());
+    }
+  });
+
+  it("the repository's lockfile pins them as optional entries with their os/cpu/libc (npm ci skips what is not published or not this platform)", () => {
+    const lock = JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8")) as { packages: Record<string, Record<string, unknown>> };
+    expect(lock.packages[""]?.optionalDependencies).toEqual(main().optionalDependencies);
+    for (const { manifest } of templates()) {
+      expect(lock.packages[`node_modules/${manifest.name}`], manifest.name).toMatchObject({
+        version: manifest.version,
+        optional: true,
+        os: manifest.os,
+        cpu: manifest.cpu,
+        ...(manifest.libc ? { libc: manifest.libc } : {}),
+      });
     }
   });
 });
