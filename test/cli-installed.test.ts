@@ -181,10 +181,11 @@ describe("the installed CLI (npm's bin symlink, npx)", () => {
       expect(JSON.parse(strict.stdout.trim().split("\n").pop()!)).toMatchObject({ error: "E_INVALID_BINARY", plugin: "run-bad" });
     }, 60_000);
 
-    it("on the wasmtime engine too (the repository's CLI: the installed package has no addon yet)", () => {
+    it("on the wasmtime engine too (the installed CLI; this project has no platform package, so PLUGHOST_WASMTIME_ADDON names the repository's build: test/package-native.test.ts installs the package)", () => {
       const good = plugin("wt-good", greet("wt-good"), hello());
       const bad = plugin("wt-bad", greet("wt-bad"), new TextEncoder().encode("garbage"));
-      const r = sh(process.execPath, [path.join(root, "dist", "cli", "index.js"), "run", bad, good, "--engine", "wasmtime", "--event", "greet=world", "--json"], project);
+      const addon = path.join(root, "native", "wasmtime", "plughost-wasmtime.node");
+      const r = sh("npx", ["--no-install", "plughost", "run", bad, good, "--engine", "wasmtime", "--event", "greet=world", "--json"], project, { env: { ...env, PLUGHOST_WASMTIME_ADDON: addon } });
       expect(r.status, r.out).toBe(1);
       const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(lines).toContainEqual(expect.objectContaining({ loadFailed: path.join(bad, "plugin.toml"), error: "E_INVALID_BINARY" }));
