@@ -18,8 +18,10 @@ import { LIMITS_MODULE, type InstrumentResult } from "./types.js";
 const UNMETERED = 2 ** 62; // never reached: ~146 years at 1e9 units/s
 const PAGE = 65536;
 
+/** What a `Limits` object reports to `onViolation`: fuel ran out, or a memory or table grow was refused. */
 export type LimitViolationKind = "fuel" | "memory";
 
+/** Options of `createLimits` / `new FuelLimits(options)`. */
 export interface LimitsOptions {
   /** Default per-call fuel budget. Undefined: unmetered (instrumented modules still run, and never run out). */
   fuel?: number;
@@ -37,7 +39,9 @@ export interface LimitsOptions {
 
 /** Thrown by `endCall` when a call finished past its budget between two checks. */
 export class FuelSignal extends Error {
+  /** Fuel the call used. */
   readonly used: number;
+  /** The call's budget. */
   readonly budget: number;
   constructor(used: number, budget: number) {
     super(`out of fuel: used ${used} of ${budget} units`);
@@ -47,19 +51,41 @@ export class FuelSignal extends Error {
   }
 }
 
+/** The imports an instrumented module takes from `LIMITS_MODULE`. */
 export interface LimitsImports {
+  /** The fuel counter (i64), decremented by the metered code. */
   fuel: WebAssembly.Global;
+  /** Asks to grow linear memory by `deltaPages`; 1 allowed, 0 refused (the grow then fails in the guest). */
   memory_grow: (deltaPages: number) => number;
+  /** Gives back `deltaPages` that a failed grow had reserved. */
   memory_release: (deltaPages: number) => number;
+  /** Asks to grow a table by `deltaElements`; 1 allowed, 0 refused. */
   table_grow: (deltaElements: number) => number;
+  /** Gives back `deltaElements` that a failed grow had reserved. */
   table_release: (deltaElements: number) => number;
 }
 
+/**
+ * Fuel and memory/table accounting for one instance of instrumented modules
+ * (exported as `FuelLimits`): pass `imports` when instantiating, bracket each
+ * call with `beginCall` / `endCall`. See docs/fuel-and-memory.md.
+ *
+ * @example
+ *   const limits = createLimits({ fuel: 1_000_000, memoryBytes: 16 << 20 });
+ *   const r = instrumentModule(bytes, { memoryBytes: 16 << 20 });
+ *   limits.admitModule(r);
+ *   const instance = await WebAssembly.instantiate(r.bytes, { ...limits.imports });
+ *   limits.beginCall();
+ *   try { instance.exports.run(); } finally { limits.endCall(); }
+ */
 export class Limits {
   /** Pass as (part of) the import object: `{ ...other, ...limits.imports }`. */
   readonly imports: { [LIMITS_MODULE]: LimitsImports };
+  /** True when a fuel budget was given (per call or lifetime). */
   readonly metered: boolean;
+  /** The memory cap in bytes (Infinity: none). */
   readonly memoryCap: number;
+  /** The cap on all tables' elements (Infinity: none). */
   readonly tableCap: number;
   #global: WebAssembly.Global;
   #set: (v: number) => void;
@@ -229,10 +255,12 @@ export class Limits {
     return this.#lastUsed;
   }
 
+  /** Fuel used by every call so far. */
   get totalFuelUsed(): number {
     return this.#totalUsed;
   }
 
+  /** Fuel left of the lifetime budget (Infinity without one). */
   get lifetimeRemaining(): number {
     return this.#lifetimeLeft;
   }
@@ -252,6 +280,7 @@ export class Limits {
     return this.#tableUsed;
   }
 
+  /** Violations reported so far (refused grows, exhaustion). */
   get violations(): number {
     return this.#violations;
   }
