@@ -3,7 +3,7 @@
 // with no network at all, then the wasmtime engine, the CLI on it, a trusted and a sandboxed native plugin (as
 // root and as an ordinary user), the error when a platform package is missing, and a strict TypeScript app.
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -122,18 +122,27 @@ console.log(JSON.stringify({ status, mapped: [...new Set(mapped)] }));
   }, 60_000);
 
   const nativeApp = `
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { PluginRegistry } from "plughost";
+/** The executables of this process's children (from /proc: no ps on a minimal machine). */
+const children = () => readdirSync("/proc").filter((d) => /^\\d+$/.test(d)).flatMap((pid) => {
+  try {
+    const stat = readFileSync(\`/proc/\${pid}/stat\`, "utf8");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    return ppid === process.pid ? [readFileSync(\`/proc/\${pid}/cmdline\`, "utf8").split("\\0")[0]] : [];
+  } catch {
+    return []; // gone meanwhile
+  }
+});
 const registry = new PluginRegistry({ trustedNative: ["native-trusted"] });
 const trusted = await registry.load("plugins/native-trusted");
 const sandboxed = await registry.load("plugins/native-untrusted");
 const sums = [await trusted.invoke("sum", new Uint8Array([1, 2, 3])), await sandboxed.invoke("sum", new Uint8Array([4, 5]))];
 const upper = await registry.hook("native-untrusted", "upper", new TextEncoder().encode("abc"));
-const helpers = execFileSync("ps", ["--ppid", String(process.pid), "-o", "args="], { encoding: "utf8" }).split("\\n").filter((l) => l.includes("sandbox-helper"));
+const helpers = children();
 const mapped = readFileSync("/proc/self/maps", "utf8").split("\\n").map((l) => l.split(/\\s+/)[5]).filter((f) => f && f.endsWith(".node"));
 await registry.unloadAll();
-console.log(JSON.stringify({ uid: process.getuid(), sums, upper: upper.ok ? new TextDecoder().decode(upper.data) : upper, helpers: helpers.map((l) => l.split(" ")[0]), mapped: [...new Set(mapped)] }));
+console.log(JSON.stringify({ uid: process.getuid(), sums, upper: upper.ok ? new TextDecoder().decode(upper.data) : upper, helpers, mapped: [...new Set(mapped)] }));
 `;
   const expectNative = (r: { uid: number; sums: number[]; upper: unknown; helpers: string[]; mapped: string[] }, uid: number) => {
     expect(r.uid).toBe(uid);
@@ -154,7 +163,7 @@ console.log(JSON.stringify({ uid: process.getuid(), sums, upper: upper.ok ? new 
     const home = path.join(tmp, "home-nobody");
     mkdirSync(home, { recursive: true });
     chmodSync(home, 0o700);
-    spawnSync("chown", [`${NOBODY}:${NOBODY}`, home]);
+    chownSync(home, NOBODY, NOBODY);
     chmodSync(tmp, 0o755); // that user must reach the project (a CI checkout's temp dir is root's alone)
     try {
       writeFileSync(path.join(project, "native-app.mjs"), nativeApp, { mode: 0o644 });
