@@ -59,7 +59,8 @@ export function currentPlatform(): PlatformInfo {
   const os = process.platform;
   const cpu = process.arch;
   const libc = os === "linux" ? linuxLibc() : undefined;
-  const abi = libc === "musl" ? "musl" : libc === "glibc" ? (cpu === "arm" ? "gnueabihf" : "gnu") : os === "win32" ? "msvc" : undefined;
+  const linuxAbi = (libc === "musl" ? "musl" : "gnu") + (cpu === "arm" ? "eabihf" : ""); // napi-rs: linux-arm-gnueabihf
+  const abi = libc ? linuxAbi : os === "win32" ? "msvc" : undefined;
   platformCache = { os, cpu, libc, id: abi ? `${os}-${cpu}-${abi}` : `${os}-${cpu}` };
   return platformCache;
 }
