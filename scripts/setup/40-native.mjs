@@ -2,7 +2,8 @@
 // (untrusted), and the native test fixtures and examples, all with gcc.
 // libseccomp is used when its header is present; otherwise the helper builds
 // its seccomp filter as raw BPF. A raw-BPF helper is always built as well, so
-// both filter paths are tested.
+// both filter paths are tested. scripts/pack-platform.mjs packs the addon and the
+// raw-BPF helper (it needs nothing beyond glibc) as @plughost/native-<platform> (npm/).
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { root, sh, buildIfChanged } from "./_util.mjs";

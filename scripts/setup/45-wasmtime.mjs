@@ -5,6 +5,7 @@
 // stable >= 1.95); without one the step says so and skips, and the library
 // still works on the v8 engine (asking for wasmtime is EngineUnavailable).
 // Rebuilds only when the crate's sources, Cargo.toml/Cargo.lock or the WIT change.
+// scripts/pack-platform.mjs packs this file as @plughost/wasmtime-<platform> (npm/).
 import { copyFileSync, existsSync, renameSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import os from "node:os";
