@@ -196,6 +196,7 @@ interface Prepared {
 
 async function prepare(target: ConformanceTarget, onBuild?: (language: string, dir: string) => void): Promise<Prepared | { error: string }> {
   let manifest: Manifest;
+  let dir = target.dir;
   try {
     manifest = await loadManifest(target.dir, { checkEntry: false });
   } catch (err) {
@@ -210,14 +211,14 @@ async function prepare(target: ConformanceTarget, onBuild?: (language: string, d
     }
     // The package ships the sources only: build them once into the build cache, never into the package.
     try {
-      const dir = await buildIntoCache(target.language as GuestLanguage, target.dir, onBuild);
+      dir = await buildIntoCache(target.language as GuestLanguage, target.dir, onBuild);
       manifest = await loadManifest(dir, { checkEntry: false });
     } catch (err) {
       return { error: `cannot build the ${target.language} conformance plugin: ${describeFailure(err)}` };
     }
   }
   const grants = [...manifest.capabilities, ...manifest.optionalCapabilities];
-  return { target, manifest, grants, readable: firstReadableFile(grants) };
+  return { target: { ...target, dir }, manifest, grants, readable: firstReadableFile(grants) };
 }
 
 /** True for one of the conformance plugins this package ships as sources (examples/<lang>/conformance). */
