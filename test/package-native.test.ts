@@ -201,6 +201,27 @@ catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
     }
   }, 60_000);
 
+  it("without the native platform package: trusted and sandboxed native plugins fail with E_ENGINE_UNAVAILABLE, not a crash", () => {
+    const pkgDir = path.join(project, "node_modules", nativePackage);
+    const aside = path.join(tmp, "aside-native");
+    renameSync(pkgDir, aside);
+    try {
+      const r = runApp<{ codes: string[] }>(
+        "missing-native.mjs",
+        `import { PluginRegistry } from "plughost";
+const registry = new PluginRegistry({ trustedNative: ["native-trusted"] });
+const codes = [];
+for (const dir of ["plugins/native-trusted", "plugins/native-untrusted"]) {
+  try { await registry.load(dir); codes.push("loaded"); } catch (e) { codes.push(e.code); }
+}
+console.log(JSON.stringify({ codes }));`,
+      );
+      expect(r.codes).toEqual(["E_ENGINE_UNAVAILABLE", "E_ENGINE_UNAVAILABLE"]);
+    } finally {
+      renameSync(aside, pkgDir);
+    }
+  }, 60_000);
+
   it("a strict TypeScript app that imports the public API type-checks (tsc --strict --noEmit) and runs", () => {
     const app = path.join(project, "ts-app");
     mkdirSync(app, { recursive: true });
