@@ -232,12 +232,12 @@ console.log(JSON.stringify({ codes }));`,
     writeFileSync(path.join(app, "package.json"), JSON.stringify({ type: "module" }));
     writeFileSync(
       path.join(app, "main.ts"),
-      `import { PluginRegistry, PlughostError, type HookOutcome, type PluginHandle, type RegistryOptions } from "plughost";
+      `import { PluginRegistry, PlughostError, type HookOutcome, type PluginHandle, type RegistryOptions, type Violation } from "plughost";
 
 const options: RegistryOptions = { engine: "wasmtime", cacheDir: false, trustedNative: ["native-trusted"] };
 const registry = new PluginRegistry(options);
-const violations: string[] = [];
-registry.on("violation", (v) => violations.push(\`\${v.plugin}: \${v.kind}\`));
+const violations: Violation[] = [];
+registry.on("violation", (v: Violation) => violations.push(v));
 const handles: PluginHandle[] = await registry.loadAll(["../plugins/bench", "../plugins/native-trusted"]);
 const status: number = await handles[0]!.invoke("status", new Uint8Array([7, 8]));
 const hooked: HookOutcome = await registry.hook("native-trusted", "upper", new TextEncoder().encode("ts"));
