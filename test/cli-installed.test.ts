@@ -263,7 +263,8 @@ describe("plughost new: scaffolds that can be committed", () => {
     expect(bad.status).not.toBe(0);
     expect(bad.out).toMatch(/broken\.ts\(2,14\): error TS2322/);
     rmSync(path.join(dir, "broken.ts"));
-    // The repository's build (componentize-js is not a dependency of the installed package yet).
+    // The repository's build: componentize-js is an optional peer dependency this project does not install
+    // (test/package-toolchains.test.ts builds JS plugins from an install that has it).
     const b = sh(process.execPath, [path.join(root, "dist", "cli", "index.js"), "build"], dir);
     expect(b.status, b.out).toBe(0);
     const t = sh("npm", ["test"], dir);
@@ -278,9 +279,13 @@ describe("plughost new: scaffolds that can be committed", () => {
     const t = sh("cargo", ["test", "--offline"], dir, { env: { ...env, CARGO_TARGET_DIR: path.join(root, ".cache", "rust-host-target") } });
     expect(t.status, t.out).toBe(0);
     expect(t.out).toMatch(/test result: ok\. 2 passed; 0 failed/);
-    // The repository's build (the Rust route of the installed package is not settled yet); the relative path builds.
-    const b = sh(process.execPath, [path.join(root, "dist", "cli", "index.js"), "build", dir], project);
+    // The installed build, with the toolchain the set-up unpacked (a user's first build fetches it into
+    // ~/.cache/plughost/build); the relative path builds and nothing is written into the package.
+    const b = sh(path.join(project, "node_modules", ".bin", "plughost"), ["build", dir], project, {
+      env: { ...env, CARGO_NET_OFFLINE: "true", PLUGHOST_TOOLCHAINS: path.join(root, ".cache", "toolchains"), PLUGHOST_RUST_TARGET_DIR: path.join(root, ".cache", "rust-target") },
+    });
     expect(b.status, b.out).toBe(0);
+    expect(readdirSync(path.join(project, "node_modules", "plughost"))).not.toContain(".cache");
     const run = sh(process.execPath, ["test.mjs"], dir);
     expect(run.status, run.out).toBe(0);
   }, 600_000);
@@ -291,7 +296,7 @@ describe("plughost new: scaffolds that can be committed", () => {
     expect(before).toContain("../node_modules/plughost/guest-sdks/go");
     const t = sh(findGo(), ["test", "./..."], dir);
     expect(t.status, t.out).toBe(0);
-    const b = sh(process.execPath, [path.join(root, "dist", "cli", "index.js"), "build", dir], project);
+    const b = plughost(["build", dir]);
     expect(b.status, b.out).toBe(0);
     expect(readFileSync(path.join(dir, "go.work"), "utf8")).toBe(before);
     expect(readFileSync(path.join(dir, "go.mod"), "utf8")).not.toMatch(/replace|\//);
