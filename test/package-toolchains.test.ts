@@ -157,6 +157,27 @@ describe("a missing toolchain is E_TOOLCHAIN_MISSING with the command that insta
   }, 60_000);
 });
 
+describe("binaryen (93 MB, a dependency of jco-transpile) is installed but never used", () => {
+  it("with node_modules/binaryen moved away, the v8 engine runs the conformance plugins and a C plugin builds", () => {
+    const pkg = path.join(project, "node_modules", "binaryen");
+    const aside = path.join(tmp, "binaryen-aside");
+    renameSync(pkg, aside);
+    try {
+      // A fresh compile cache, so the v8 engine transpiles (through jco-transpile) instead of reading cached glue.
+      const fresh = { env: { ...env, XDG_CACHE_HOME: path.join(tmp, "xdg-no-binaryen") } };
+      const r = npx(["conformance", "--engine", "v8", "--language", "c", "--language", "rust", "--json"], project, fresh);
+      expect(r.status, r.out).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, failed: 0 });
+      const made = npx(["new", "c", "c-no-binaryen"]);
+      expect(made.status, made.out).toBe(0);
+      const b = npx(["build"], path.join(project, "c-no-binaryen"), fresh);
+      expect(b.status, b.out).toBe(0);
+    } finally {
+      renameSync(aside, pkg);
+    }
+  }, 300_000);
+});
+
 describe("the WASI preview1 reactor adapter plughost ships", () => {
   it("is byte-identical to the one in jco (this repository's node_modules), and is what the installed package has", () => {
     const shipped = readFileSync(path.join(root, "guest-sdks", "adapters", "wasi_snapshot_preview1.reactor.wasm"));
