@@ -12,7 +12,7 @@ import {
   ResourceCleanupFailed,
 } from "../../contract/errors.js";
 import type { EngineInstance, HookOutcome, LoadRequest } from "../engine.js";
-import { ADDON_PATH, CallbackTable, checkApiVersion, hostMessaging, logLevel, packApiVersion } from "./shared.js";
+import { CallbackTable, checkApiVersion, hostMessaging, locateNativeAddon, logLevel, nativeUnavailable, packApiVersion } from "./shared.js";
 
 /** The host object the addon calls back into (on the JS thread, or via the log channel). */
 interface AddonHost {
@@ -64,11 +64,13 @@ let addon: NativeAddon | undefined;
 /** Load the addon once; EngineUnavailable when it has not been built. */
 export function loadAddon(): NativeAddon {
   if (addon) return addon;
+  const found = locateNativeAddon();
+  if (!found) throw nativeUnavailable("addon");
   try {
-    addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    addon = createRequire(import.meta.url)(found.file) as NativeAddon;
     return addon;
   } catch (err) {
-    throw new EngineUnavailable("native", `the native addon is not built (${ADDON_PATH}); run \`npm run setup\``, { cause: err });
+    throw new EngineUnavailable("native", `the native adapter ${found.file} failed to load: ${(err as Error).message}`, { cause: err });
   }
 }
 

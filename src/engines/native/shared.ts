@@ -108,13 +108,15 @@ export interface Located {
   from: "env" | "package" | "repository";
 }
 
-/** The environment override, the platform package, then the repository's build. */
+/** The environment override, the repository's build (a checkout), then the platform package. */
 export function locatePart(envVar: string, part: "wasmtime" | "native", packageFile: string, repoFile: string): Located | undefined {
   const override = process.env[envVar];
   if (override) return { file: override, from: "env" };
+  // A checkout's own build wins over an installed platform package: a contributor tests what they built. The
+  // published package never contains these paths, so for an installed plughost the platform package is used.
+  if (existsSync(repoFile)) return { file: repoFile, from: "repository" };
   const packaged = platformPackageFile(part, packageFile);
-  if (packaged) return { file: packaged, from: "package" };
-  return existsSync(repoFile) ? { file: repoFile, from: "repository" } : undefined;
+  return packaged ? { file: packaged, from: "package" } : undefined;
 }
 
 /** What partUnavailable says about one missing part. */

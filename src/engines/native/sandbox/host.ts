@@ -42,7 +42,7 @@ import {
   cstr,
   type SandboxMeasure,
 } from "./protocol.js";
-import { CallbackTable, HELPER_PATH, checkApiVersion, hostMessaging, logLevel, messageCode, packApiVersion } from "../shared.js";
+import { CallbackTable, checkApiVersion, hostMessaging, locateSandboxHelper, logLevel, messageCode, nativeUnavailable, packApiVersion } from "../shared.js";
 import { SLOT_DATA_MAX, SharedSlot } from "./slot.js";
 
 /** Knobs for the helper's sandbox; defaults suit a small event handler. */
@@ -216,8 +216,9 @@ export class SandboxClient {
   }
 
   static async start(request: LoadRequest, file: string, options: SandboxOptions = {}): Promise<{ client: SandboxClient; info: HelperInfo }> {
-    const helper = options.helperPath ?? HELPER_PATH;
-    if (!existsSync(helper)) throw new EngineUnavailable("native", `the sandbox helper is not built (${helper}); run \`npm run setup\``);
+    const helper = options.helperPath ?? locateSandboxHelper()?.file;
+    if (!helper) throw nativeUnavailable("helper");
+    if (!existsSync(helper)) throw new EngineUnavailable("native", `the sandbox helper ${helper} does not exist`);
     const as = options.addressSpaceBytes ?? (request.limits.memoryBytes ?? 256 * MiB) + 64 * MiB;
     const args = [
       "--as", String(as),
