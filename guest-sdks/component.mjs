@@ -60,7 +60,9 @@ export class ToolchainMissing extends Error {
 /** The command that installs an optional peer package, at the version plughost declares. */
 export function peerInstallCommand(name) {
   const range = packageJson().peerDependencies?.[name];
-  return `npm install --save-dev ${name}${range ? `@${JSON.stringify(range).slice(1, -1)}` : ""}`;
+  if (!range) return `npm install --save-dev ${name}`;
+  // A plain version pastes as is; a range such as >=5.0.0 needs quoting in a shell.
+  return `npm install --save-dev ${/^[\w.-]+$/.test(range) ? `${name}@${range}` : `'${name}@${range}'`}`;
 }
 
 /**
