@@ -1,5 +1,5 @@
 /** plughost build: a plugin directory into a component, with its language's guest SDK build script. */
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { PlughostError } from "../contract/errors.js";
@@ -56,6 +56,13 @@ export async function buildPlugin(dir: string, language: GuestLanguage = detectL
   }
 }
 
+/** The interfaces a component imports besides plughost's own (what its manifest's capabilities must cover). */
+async function wasiImports(file: string): Promise<string[]> {
+  const { componentWit } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+  const wit = await componentWit(new Uint8Array(readFileSync(file)));
+  return [...wit.matchAll(/^\s*import ([a-z0-9-]+:[a-z0-9-/]+(?:@[0-9.a-z-]+)?);/gm)].map((m) => m[1]!).filter((i) => !i.startsWith("plughost:"));
+}
+
 export const buildCommand: Command = {
   summary: "build a plugin directory into a component (detects the language)",
   usage: `plughost build [dir] [--json]   (default: the current directory, which must hold a plugin.toml or plugin.json)
@@ -77,7 +84,12 @@ else ~/.cache/plughost/build). A missing toolchain is E_TOOLCHAIN_MISSING with t
     const size = await buildPlugin(dir, language);
     const seconds = +((performance.now() - t0) / 1000).toFixed(1);
     const out = path.join(dir, "plugin.wasm");
-    console.log(values.json ? JSON.stringify({ built: out, language, bytes: size, seconds }) : `${path.relative(process.cwd(), out) || out}: ${size} bytes (${language}, ${seconds} s)`);
+    const imports = await wasiImports(out);
+    console.log(
+      values.json
+        ? JSON.stringify({ built: out, language, bytes: size, seconds, imports })
+        : `${path.relative(process.cwd(), out) || out}: ${size} bytes (${language}, ${seconds} s); imports ${imports.length ? imports.join(", ") : "no WASI"}`,
+    );
     return 0;
   },
 };
