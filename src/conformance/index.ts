@@ -206,7 +206,7 @@ async function prepare(target: ConformanceTarget, onBuild?: (language: string, d
     const shipped = isShippedSource(target);
     if (!shipped) {
       return {
-        error: `${manifest.entryPath} is missing: the ${target.language} conformance plugin has not been built; run \`plughost build ${target.dir}\` (in a checkout, \`node scripts/setup.mjs\` builds them all)`,
+        error: `${manifest.entryPath} is missing: the ${target.language} conformance plugin has not been built; run \`node scripts/setup.mjs\` (npm test does) or \`plughost build ${target.dir}\``,
       };
     }
     // The package ships the sources only: build them once into the build cache, never into the package.
