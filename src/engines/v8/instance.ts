@@ -192,13 +192,7 @@ export class V8Instance implements EngineInstance {
     if (len === 0) return [1, 0]; // the canonical ABI's dangling pointer for empty lists
     const ptr = this.#guest.realloc(0, 0, 1, len) >>> 0;
     this.#memory.check(ptr, len, "cabi_realloc result", exportName);
-    const u8 = this.#memory.u8();
-    if (len <= 32) {
-      // Event names and small payloads: a loop beats the `set` builtin's call overhead.
-      for (let i = 0; i < len; i++) u8[ptr + i] = bytes[i]!;
-    } else {
-      u8.set(bytes, ptr);
-    }
+    this.#memory.u8().set(bytes, ptr);
     return [ptr, len];
   }
 
