@@ -96,6 +96,8 @@ export class Limits {
   #armedBudget = 0;
   /** What the counter held when the last call ended (it is re-armed since). */
   #lastLeft = 0;
+  /** Fuel billed up front to each call that `armPrebill` describes (the counter is armed that much lower). */
+  #armPrebill = 0;
   #defaultBudget: number;
   #lifetimeLeft: number;
   #budget: number; // fuel given to the current call
@@ -139,10 +141,14 @@ export class Limits {
     };
   }
 
-  /** Start a metered call. `budget` overrides the default per-call budget. */
-  beginCall(budget?: number): void {
+  /**
+   * Start a metered call. `budget` overrides the default per-call budget.
+   * `prebilled` is fuel the call is charged before the guest runs: work the
+   * host did in the guest's place (the guest then has that much less).
+   */
+  beginCall(budget?: number, prebilled = 0): void {
     if (!this.metered) return;
-    if (budget === undefined && this.#armed) {
+    if (budget === undefined && this.#armed && prebilled === this.#armPrebill) {
       this.#armed = false;
       this.#budget = this.#armedBudget;
       this.#exhausted = false;
@@ -154,7 +160,17 @@ export class Limits {
     b = clampBudget(b);
     this.#budget = b;
     this.#exhausted = false;
-    this.#set(b);
+    this.#set(b - prebilled);
+  }
+
+  /**
+   * The fuel most calls are charged up front (`beginCall`'s `prebilled`): the
+   * counter is re-armed that much lower when a call ends, so such a call
+   * starts without a crossing into Wasm. Others still start exactly.
+   */
+  armPrebill(units: number): void {
+    this.#armPrebill = Math.max(0, Math.floor(units));
+    this.#armed = false;
   }
 
   /**
@@ -169,12 +185,12 @@ export class Limits {
     if (this.#lifetimeLeft === Number.POSITIVE_INFINITY) {
       // The next call's budget does not depend on this one: read and re-arm in one crossing.
       this.#armedBudget = clampBudget(this.#defaultBudget);
-      left = this.#swap(this.#armedBudget);
+      left = this.#swap(this.#armedBudget - this.#armPrebill);
     } else {
       left = this.#get();
       this.#lifetimeLeft = Math.max(0, this.#lifetimeLeft - (this.#budget - left));
       this.#armedBudget = clampBudget(Math.min(this.#defaultBudget, this.#lifetimeLeft));
-      this.#set(this.#armedBudget);
+      this.#set(this.#armedBudget - this.#armPrebill);
     }
     this.#armed = true;
     this.#lastLeft = left;

@@ -44,6 +44,22 @@ export function currentDelivery(): Delivery | undefined {
   return current;
 }
 
+/**
+ * Make `delivery` the ambient context and return the one it replaces, which
+ * the caller must restore with `restoreDelivery` in a `finally`: the closure-free
+ * form of `withDelivery`, for the synchronous fast paths.
+ */
+export function enterDelivery(delivery: Delivery | undefined): Delivery | undefined {
+  const previous = current;
+  current = delivery;
+  return previous;
+}
+
+/** Undo `enterDelivery`. */
+export function restoreDelivery(previous: Delivery | undefined): void {
+  current = previous;
+}
+
 /** Run `fn` (which issues or runs a call) with `delivery` as the ambient context. */
 export function withDelivery<T>(delivery: Delivery | undefined, fn: () => T): T {
   const previous = current;

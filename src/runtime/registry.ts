@@ -37,7 +37,15 @@ import type {
 import { getEngine } from "../engines/index.js";
 import { eventNameProblem } from "../contract/event-names.js";
 import { createHostCalls, DEFAULT_HOST_CALL_OPTIONS, type HostCallOptions } from "./host-calls.js";
-import { currentDelivery, HOST_ORIGIN, withDelivery, type Delivery, type MessageChain } from "./message-chain.js";
+import {
+  currentDelivery,
+  enterDelivery,
+  HOST_ORIGIN,
+  restoreDelivery,
+  withDelivery,
+  type Delivery,
+  type MessageChain,
+} from "./message-chain.js";
 import { CallPipeline, currentCall, withCall, type CallContext, type CallKind, type CallOptions, type Interceptor } from "./calls.js";
 import { Lifecycle, type PluginState } from "./lifecycle.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -322,15 +330,25 @@ export class PluginHandle {
     if (entry.state !== "active" || !instance?.onEventSync || entry.restarting) throw notRunning(entry);
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     entry.metrics.calls++;
+    const registry = this.#registry;
+    if (registry._intercepted) {
+      try {
+        const status = registry._syncCall(entry, event, "invoke", () => instance.onEventSync!(event, data));
+        entry.restartCount = 0;
+        return status;
+      } catch (err) {
+        throw registry._callFailed(entry, instance, err);
+      }
+    }
+    const previous = enterDelivery(HOST_ORIGIN);
     try {
-      const registry = this.#registry;
-      const status = registry._intercepted
-        ? registry._syncCall(entry, event, "invoke", () => instance.onEventSync!(event, data))
-        : withDelivery(HOST_ORIGIN, () => instance.onEventSync!(event, data));
+      const status = instance.onEventSync(event, data);
       entry.restartCount = 0;
       return status;
     } catch (err) {
-      throw this.#registry._callFailed(entry, instance, err);
+      throw registry._callFailed(entry, instance, err);
+    } finally {
+      restoreDelivery(previous);
     }
   }
 
@@ -347,15 +365,25 @@ export class PluginHandle {
     if (entry.state !== "active" || !instance?.onHookSync || entry.restarting) throw notRunning(entry);
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     entry.metrics.calls++;
+    const registry = this.#registry;
+    if (registry._intercepted) {
+      try {
+        const outcome = registry._syncCall(entry, event, "hook", () => instance.onHookSync!(event, data));
+        entry.restartCount = 0;
+        return outcome;
+      } catch (err) {
+        throw registry._callFailed(entry, instance, err);
+      }
+    }
+    const previous = enterDelivery(HOST_ORIGIN);
     try {
-      const registry = this.#registry;
-      const outcome = registry._intercepted
-        ? registry._syncCall(entry, event, "hook", () => instance.onHookSync!(event, data))
-        : withDelivery(HOST_ORIGIN, () => instance.onHookSync!(event, data));
+      const outcome = instance.onHookSync(event, data);
       entry.restartCount = 0;
       return outcome;
     } catch (err) {
-      throw this.#registry._callFailed(entry, instance, err);
+      throw registry._callFailed(entry, instance, err);
+    } finally {
+      restoreDelivery(previous);
     }
   }
 }
@@ -1232,7 +1260,14 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const direct = this.#calls.empty && hostContext === undefined;
     let i = 0;
     while (i < callees.length) {
-      if (direct) i = withDelivery(HOST_ORIGIN, () => this.#dispatchDirect(callees, i, event, data, results));
+      if (direct) {
+        const previous = enterDelivery(HOST_ORIGIN);
+        try {
+          i = this.#dispatchDirect(callees, i, event, data, results);
+        } finally {
+          restoreDelivery(previous);
+        }
+      }
       if (i === callees.length) break;
       const entry = latest(callees[i++]!);
       try {

@@ -54,6 +54,21 @@ __attribute__((export_name("cabi_realloc"))) void *cabi_realloc(void *ptr, size_
   return p;
 }
 
+/* The arena's layout, for a host that writes a call's arguments into it itself instead of calling cabi_realloc once
+ * per argument (plughost's v8 engine does, for on-event and on-hook: each call into Wasm saved is tens of ns).
+ * { layout version (1), arena address, arena size, address of arena_top }. The host places each argument as
+ * cabi_realloc would (16-byte aligned, one zeroed spare byte) and stores the new top; a host that does not know
+ * this export never calls it. */
+static uint32_t arena_layout[4];
+/* Weak: a test plugin may replace it with one that lies (the host must not trust it). */
+__attribute__((weak, export_name("plughost-c-sdk-arena"))) uint32_t *ph_arena_layout(void) {
+  arena_layout[0] = 1;
+  arena_layout[1] = (uint32_t)(uintptr_t)arena;
+  arena_layout[2] = ARENA_SIZE;
+  arena_layout[3] = (uint32_t)(uintptr_t)&arena_top;
+  return arena_layout;
+}
+
 /* Zero-length strings and lists arrive with a dangling pointer: never free those. */
 static inline void free_arg(void *p, size_t len) {
   if (len && !in_arena(p)) free(p);

@@ -12,7 +12,7 @@ import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
 import { GuestMemory } from "./guest-memory.js";
 import { compileComponent, type CompiledComponent, type GlueInstantiate, type ModuleLimits } from "./compile.js";
 import { createHostImports, HOST_IMPORT_MODULE, type ImportContext } from "./host-imports.js";
-import { V8Instance, type CallMeter, type GuestExports } from "./instance.js";
+import { probeArena, V8Instance, type CallMeter, type GuestExports } from "./instance.js";
 import { checkImports, wasiImports } from "./wasi.js";
 import { loadInWorker } from "./worker/host.js";
 import { createLimits, instrumentModule, LimitCapError, type Limits as LimitsRuntime } from "../../instrument/index.js";
@@ -252,11 +252,17 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
   };
   ctx.realloc = guestExports.realloc;
   const meter: CallMeter | undefined = limits && metered ? limits : undefined;
+  // Lifetime fuel, as on wasmtime: what instantiation (start functions) used, then every call, faulted ones included.
+  const startupFuel = limits && metered ? limits.callBudget - limits.fuelRemaining() : 0;
+  try {
+    guestExports.arena = probeArena(e, memory, guestExports.realloc, meter);
+  } catch (err) {
+    if (limits && metered && limits.isFuelSignal(err)) throw new FuelExhausted("instantiate", limits.callBudget, { plugin, cause: err });
+    throw new ContextCreationFailed(`reading the C SDK's argument arena failed: ${(err as Error).message ?? String(err)}`, { plugin, cause: err });
+  }
   const instance = new V8Instance(plugin, guestExports, memory, ctx, meter, () => {
     guest = undefined;
   });
   if (!limits || !metered) return instance;
-  // Lifetime fuel, as on wasmtime: what instantiation (start functions) used, then every call, faulted ones included.
-  const startupFuel = limits.callBudget - limits.fuelRemaining();
   return Object.assign(instance, { lifetimeFuel: () => startupFuel + limits.totalFuelUsed });
 }

@@ -33,13 +33,63 @@ export interface GuestExports {
   postTeardown: PostReturn | undefined;
   postOnEvent: PostReturn | undefined;
   postOnHook: PostReturn | undefined;
+  /** The C SDK's argument arena, when the guest offers it (see `probeArena`). */
+  arena?: Arena | undefined;
+}
+
+/**
+ * The C SDK's bump arena for call arguments (`plughost-c-sdk-arena` in
+ * guest-sdks/c/src/plughost_component.c): the host writes `on-event` and
+ * `on-hook` arguments into it as `cabi_realloc` would, saving one call into
+ * Wasm per argument. Addresses are checked against memory on every use: a
+ * guest that lies about them can only corrupt itself.
+ */
+export interface Arena {
+  base: number;
+  size: number;
+  /** Address of the guest's `arena_top` (a u32). */
+  topAddr: number;
+  /** Fuel `cabi_realloc` costs on the arena path: billed for each argument placed, as if the guest had run it. */
+  reallocFuel: number;
 }
 
 type PostReturn = (ret: number) => void;
 
+const ARENA_EXPORT = "plughost-c-sdk-arena";
+
+/**
+ * Read the C SDK's arena layout, when the guest exports it, and measure the
+ * fuel its `cabi_realloc` costs on the arena path (metered instances bill
+ * that much per argument the host places, so fuel matches the engines that
+ * call `cabi_realloc`). Throws what the guest's calls throw.
+ */
+export function probeArena(exports: Record<string, unknown>, memory: GuestMemory, realloc: Realloc, meter: CallMeter | undefined): Arena | undefined {
+  const layout = exports[ARENA_EXPORT];
+  if (typeof layout !== "function") return undefined;
+  meter?.beginCall();
+  const at = (layout as () => number)() >>> 0;
+  meter?.endCall();
+  if (at % 4 !== 0 || at + 16 > memory.u8().length) return undefined;
+  const dv = memory.dv();
+  const [version, base, size, topAddr] = [0, 4, 8, 12].map((o) => dv.getUint32(at + o, true)) as [number, number, number, number];
+  const length = memory.u8().length;
+  if (version !== 1 || base + size > length || topAddr % 4 !== 0 || topAddr + 4 > length || size < 2) return undefined;
+  let reallocFuel = 0;
+  if (meter) {
+    const top = dv.getUint32(topAddr, true);
+    meter.beginCall();
+    realloc(0, 0, 1, 1);
+    reallocFuel = meter.endCall();
+    memory.dv().setUint32(topAddr, top, true); // give the probe's byte back
+    meter.armPrebill(2 * reallocFuel); // on-event and on-hook place two arguments
+  }
+  return { base, size, topAddr, reallocFuel };
+}
+
 /** Per-call metering (fuel), supplied when limits are in force: the instance's `Limits`. */
 export interface CallMeter {
-  beginCall(): void;
+  beginCall(budget?: number, prebilled?: number): void;
+  armPrebill(units: number): void;
   /** Fuel used by the call just finished. */
   endCall(): number;
   isFuelSignal(err: unknown): boolean;
@@ -60,6 +110,13 @@ const EXPORTS = {
   onHook: "plughost:plugin/guest#on-hook",
 } as const;
 
+/** The arena's top after placing `len` bytes as the C SDK's cabi_realloc does, or -1 when they do not fit. */
+function arenaFit(top: number, len: number, size: number): number {
+  if (top < 0 || len === 0) return top;
+  const start = (top + 15) & ~15;
+  return len < size && start + len + 1 <= size ? start + len + 1 : -1;
+}
+
 export class V8Instance implements EngineInstance {
   readonly inline = true;
   readonly #plugin: string;
@@ -72,6 +129,14 @@ export class V8Instance implements EngineInstance {
   #fault: InstanceFault | undefined;
   #lastFuel = 0;
   #disposed = false;
+  // The lowered arguments of the call being made (fields, not a tuple: no allocation per call).
+  /** The last event name and its bytes: a plugin mostly gets one event over and over. */
+  #lastName = "";
+  #lastNameBytes: Uint8Array = new Uint8Array(0);
+  #np = 0;
+  #nl = 0;
+  #dp = 0;
+  #dl = 0;
 
   constructor(
     plugin: string,
@@ -135,11 +200,11 @@ export class V8Instance implements EngineInstance {
   }
 
   onEventSync(eventName: string, data: Uint8Array): number {
-    this.#enter(EXPORTS.onEvent);
+    const nameBytes = this.#nameBytes(eventName);
+    const placed = this.#enterWith(EXPORTS.onEvent, nameBytes, data);
     try {
-      const [np, nl] = this.#lower(encodeName(eventName), EXPORTS.onEvent);
-      const [dp, dl] = this.#lower(data, EXPORTS.onEvent);
-      const status = this.#guest.onEvent(np, nl, dp, dl);
+      this.#lowerArgs(placed, nameBytes, data, EXPORTS.onEvent);
+      const status = this.#guest.onEvent(this.#np, this.#nl, this.#dp, this.#dl);
       // C and Rust guests define no post-return for a status result; componentize-js guests do.
       if (this.#guest.postOnEvent) this.#guest.postOnEvent(status);
       this.#settle();
@@ -151,11 +216,11 @@ export class V8Instance implements EngineInstance {
 
   onHookSync(eventName: string, data: Uint8Array): HookOutcome {
     const name = EXPORTS.onHook;
-    this.#enter(name);
+    const nameBytes = this.#nameBytes(eventName);
+    const placed = this.#enterWith(name, nameBytes, data);
     try {
-      const [np, nl] = this.#lower(encodeName(eventName), name);
-      const [dp, dl] = this.#lower(data, name);
-      const ret = this.#guest.onHook(np, nl, dp, dl) >>> 0;
+      this.#lowerArgs(placed, nameBytes, data, name);
+      const ret = this.#guest.onHook(this.#np, this.#nl, this.#dp, this.#dl) >>> 0;
       // result<list<u8>, s32>: u8 discriminant at 0, payload at 4.
       this.#memory.checkAlign(ret, 4, "return area", name);
       this.#memory.check(ret, 12, "return area", name);
@@ -196,12 +261,75 @@ export class V8Instance implements EngineInstance {
     return [ptr, len];
   }
 
-  #enter(exportName: string): void {
+  #nameBytes(eventName: string): Uint8Array {
+    if (eventName !== this.#lastName) {
+      this.#lastNameBytes = encodeName(eventName);
+      this.#lastName = eventName;
+    }
+    return this.#lastNameBytes;
+  }
+
+  #enter(exportName: string, prebilled = 0): void {
     if (this.#fault) throw this.#fault;
     if (this.#busy) throw new ReentrancyError(exportName, { plugin: this.#plugin });
     this.#busy = true;
     this.#imports.currentExport = exportName;
-    this.#meter?.beginCall();
+    this.#meter?.beginCall(undefined, prebilled);
+  }
+
+  /**
+   * Enter a call that takes (name, data). Returns where `data` starts in the
+   * C SDK's arena when both arguments fit there (the call is then billed
+   * `cabi_realloc`'s fuel for each), or -1 when they go through `cabi_realloc`.
+   * The SDK empties its arena when each call ends, so a call's arguments start
+   * at its base.
+   */
+  #enterWith(exportName: string, name: Uint8Array, data: Uint8Array): number {
+    const arena = this.#guest.arena;
+    let dataAt = -1;
+    let prebilled = 0;
+    if (arena) {
+      const nl = name.length;
+      const dl = data.length;
+      dataAt = nl > 0 ? (nl + 16) & ~15 : 0; // after the name and its spare byte, 16-byte aligned
+      if (nl >= arena.size || dl >= arena.size || (dl > 0 ? dataAt + dl + 1 : dataAt) > arena.size) dataAt = -1;
+      else prebilled = arena.reallocFuel * ((nl > 0 ? 1 : 0) + (dl > 0 ? 1 : 0));
+    }
+    this.#enter(exportName, prebilled);
+    return dataAt;
+  }
+
+  /** Lower (name, data) into `#np…#dl`: into the arena when `#enterWith` found room, else through cabi_realloc. */
+  #lowerArgs(dataAt: number, name: Uint8Array, data: Uint8Array, exportName: string): void {
+    const arena = this.#guest.arena;
+    if (dataAt < 0 || !arena) {
+      [this.#np, this.#nl] = this.#lower(name, exportName);
+      [this.#dp, this.#dl] = this.#lower(data, exportName);
+      return;
+    }
+    // Placed as cabi_realloc places them: each 16-byte aligned and followed by a zero byte.
+    const u8 = this.#memory.u8();
+    const base = arena.base;
+    const nl = name.length;
+    const dl = data.length;
+    this.#nl = nl;
+    this.#dl = dl;
+    this.#np = 1; // the canonical ABI's dangling pointer for empty lists
+    this.#dp = 1;
+    let top = 0;
+    if (nl > 0) {
+      this.#np = base;
+      u8.set(name, base);
+      u8[base + nl] = 0;
+      top = nl + 1;
+    }
+    if (dl > 0) {
+      this.#dp = base + dataAt;
+      u8.set(data, this.#dp);
+      u8[this.#dp + dl] = 0;
+      top = dataAt + dl + 1;
+    }
+    this.#memory.dv().setUint32(arena.topAddr, top, true);
   }
 
   /** End a call that returned; metering may still find it over budget (and throw). */
