@@ -65,7 +65,7 @@ async function lagDuringRunaway(cacheDir, logger) {
     logger,
     cacheDir,
     isolation: "worker",
-    defaultLimits: { deadlineMs: 100 },
+    defaultLimits: { deadlineMs: 100, fuel: 1e13 }, // the deadline, not fuel, stops the runaway: a kill and a respawn each time
     violationThreshold: 1_000_000,
     recovery: { strategy: "restart", maxRetries: 1_000_000, baseDelayMs: 0 },
   });

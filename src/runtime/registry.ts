@@ -1147,8 +1147,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    *   `MemoryLimitExceeded`, `PluginExited`, `PluginCrashed`, … (the instance is discarded; recovery follows).
    * @throws {@link InterceptorFailed} when an interceptor fails the call.
    */
-  async invoke(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<number> {
-    return this.#event(this.#get(name), event, data, HOST_ORIGIN, "invoke", options?.hostContext);
+  invoke(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<number> {
+    // Not `async`: an async function returning the call's promise would add two microtask turns to every call.
+    try {
+      return this.#event(this.#get(name), event, data, HOST_ORIGIN, "invoke", options?.hostContext);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** `invoke` as a delivery of `delivery`'s message chain: the messages the call emits continue that chain. */
@@ -1198,7 +1203,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /** One plugin's callback, on the entry itself (dispatch and message delivery come here, not through `invoke`). */
   async #callEvent(entry: Entry, event: string, data: Uint8Array, delivery: Delivery): Promise<number> {
-    const instance = await this.#ready(entry, event);
+    const instance = entry.restarting ? await this.#ready(entry, event) : this.#readyNow(entry, event);
     entry.metrics.calls++;
     try {
       const status = await this.#serial(entry, instance, () => instance.onEvent(event, data), delivery);
@@ -1214,8 +1219,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * @throws {@link PluginNotFound}, {@link PluginNotRunning}, {@link InvocationFailed}, {@link InstanceFault},
    *   {@link InterceptorFailed} as `invoke`.
    */
-  async hook(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookOutcome> {
-    return this.#hook(this.#get(name), event, data, options?.hostContext);
+  hook(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookOutcome> {
+    try {
+      return this.#hook(this.#get(name), event, data, options?.hostContext);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** A hook call through the pipeline (see `#event`). */
@@ -1228,7 +1237,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   async #callHook(entry: Entry, event: string, data: Uint8Array, delivery: Delivery): Promise<HookOutcome> {
-    const instance = await this.#ready(entry, event);
+    const instance = entry.restarting ? await this.#ready(entry, event) : this.#readyNow(entry, event);
     entry.metrics.calls++;
     try {
       const outcome = await this.#serial(entry, instance, () => instance.onHook(event, data), delivery);
@@ -1354,6 +1363,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   async #ready(entry: Entry, event: string): Promise<EngineInstance> {
     while (entry.restarting) await entry.restarting;
+    return this.#readyNow(entry, event);
+  }
+
+  /** `#ready` when no restart is in progress: no await, so no microtask turn per call. */
+  #readyNow(entry: Entry, event: string): EngineInstance {
     if (entry.state !== "active" || !entry.instance) throw notRunning(entry);
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     return entry.instance;
@@ -1368,21 +1382,27 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     // The call's emits and sends continue `delivery`'s chain. It is ambient while the call is issued (engines that run
     // it then, or note it per call), and held on the entry while it runs (engines that run one call at a time and
     // answer its host calls later).
+    if (instance.ordered) {
+      // Issued at once: the instance orders its calls. Only a message's delivery (hop > 0) needs a place in
+      // `inFlight`, the fallback of engines whose host calls do not say which call they belong to (`deepest`):
+      // one the host made is what that fallback answers anyway.
+      if (delivery.hop === 0) return withDelivery(delivery, call);
+      entry.inFlight.push(delivery);
+      const run = withDelivery(delivery, call);
+      const done = () => void entry.inFlight.splice(entry.inFlight.indexOf(delivery), 1);
+      void run.then(done, done);
+      return run;
+    }
     const start = () => {
-      if (instance.ordered) entry.inFlight.push(delivery);
-      else entry.callDelivery = delivery;
+      entry.callDelivery = delivery;
       return withDelivery(delivery, call);
     };
-    const done = () => {
-      if (instance.ordered) entry.inFlight.splice(entry.inFlight.indexOf(delivery), 1);
-      else if (entry.callDelivery === delivery) entry.callDelivery = undefined;
-    };
-    entry.pending++;
     const finish = () => {
       entry.pending--;
-      done();
+      if (entry.callDelivery === delivery) entry.callDelivery = undefined;
     };
-    const run = instance.ordered ? start() : entry.queue.then(start, start);
+    entry.pending++;
+    const run = entry.queue.then(start, start);
     entry.queue = run.then(finish, finish);
     return run;
   }
