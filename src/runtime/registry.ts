@@ -258,8 +258,14 @@ class Entry {
     this.engine = engine;
     this.logger = logger;
     this.violations = tracker;
-    this.lifecycle = new Lifecycle(manifest.name, onState);
+    this.lifecycle = new Lifecycle(manifest.name, (from, to) => {
+      this.active = to === "active";
+      onState(from, to);
+    });
   }
+
+  /** `state === "active"`, kept as a field: the dispatch fast path reads it for every plugin. */
+  active = false;
 
   get state(): PluginState {
     return this.lifecycle.state;
@@ -1122,6 +1128,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return currentCall();
   }
 
+  /** Bumped whenever a plugin's callbacks are cleared (a restart): a dispatch's snapshot may then be stale. */
+  #callbacksEpoch = 0;
+
   /** @internal True when an interceptor is registered (the sync fast paths then go through `_syncCall`); a plain field, read per sync call. */
   _intercepted = false;
 
@@ -1264,6 +1273,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const results: DispatchResult[] = [];
     const hostContext = options?.hostContext;
     const callees = this.#callees(event);
+    const epoch = this.#callbacksEpoch;
     // Without interceptors or a host context, runs of idle in-process subscribers are called synchronously: no
     // promise and no microtask per plugin (a fan-out to 100 C plugins is then about 100 direct calls).
     const direct = this.#calls.empty && hostContext === undefined;
@@ -1272,7 +1282,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       if (direct) {
         const previous = enterDelivery(HOST_ORIGIN);
         try {
-          i = this.#dispatchDirect(callees, i, event, data, results);
+          i = this.#dispatchDirect(callees, i, event, data, results, epoch);
         } finally {
           restoreDelivery(previous);
         }
@@ -1292,13 +1302,18 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * The fast path of `dispatch`. Call `callees[from…]` synchronously while each can be (an inline engine, idle, active, registered for
    * `event`); returns the index of the first that cannot, which the caller then calls the ordinary way.
    */
-  #dispatchDirect(callees: readonly Entry[], from: number, event: string, data: Uint8Array, results: DispatchResult[]): number {
+  #dispatchDirect(callees: readonly Entry[], from: number, event: string, data: Uint8Array, results: DispatchResult[], epoch: number): number {
     let i = from;
     for (; i < callees.length; i++) {
-      const entry = latest(callees[i]!);
+      const subscriber = callees[i]!;
+      const entry = latest(subscriber);
       const instance = entry.instance;
       if (!instance?.inline || !instance.onEventSync || entry.pending !== 0 || entry.restarting !== undefined) break;
-      if (entry.state !== "active" || !entry.callbacks.has(event)) break;
+      if (!entry.active) break;
+      // A subscriber listed when the dispatch began, not restarting, has the callback, unless a restart has cleared
+      // callbacks since (the epoch) or a reload replaced it: only then is the set consulted (a lookup per plugin
+      // costs as much as the rest of this loop).
+      if ((entry !== subscriber || this.#callbacksEpoch !== epoch) && !entry.callbacks.has(event)) break;
       entry.metrics.calls++;
       try {
         const status = instance.onEventSync(event, data);
@@ -1455,6 +1470,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     // The subscriptions keep their place while the instance is re-created (a dispatch meanwhile waits for it);
     // those its init does not register again are dropped afterwards. A plugin whose restart fails keeps them,
     // disabled, as one that used up its retries does: dispatches report it until it is unloaded.
+    this.#callbacksEpoch++;
     entry.callbacks.clear();
     try {
       entry.instance = await this.#instantiate(entry);
