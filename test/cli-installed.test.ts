@@ -51,7 +51,8 @@ beforeAll(() => {
   const tarball = path.join(tmp, pack.stdout.trim().split("\n").pop()!);
   project = path.join(tmp, "app");
   mkdirSync(project);
-  writeProject(project, tarball);
+  // componentize-js, the JS route's optional peer dependency, as a user who builds JS plugins installs it.
+  writeProject(project, tarball, { extraPackages: ["@bytecodealliance/componentize-js"] });
   const install = sh("npm", ["ci", "--offline", "--no-audit", "--no-fund"], project);
   if (install.status !== 0) throw new Error(`npm ci --offline failed:\n${install.out}`);
 }, 600_000);
@@ -263,10 +264,10 @@ describe("plughost new: scaffolds that can be committed", () => {
     expect(bad.status).not.toBe(0);
     expect(bad.out).toMatch(/broken\.ts\(2,14\): error TS2322/);
     rmSync(path.join(dir, "broken.ts"));
-    // The repository's build: componentize-js is an optional peer dependency this project does not install
-    // (test/package-toolchains.test.ts builds JS plugins from an install that has it).
-    const b = sh(process.execPath, [path.join(root, "dist", "cli", "index.js"), "build"], dir);
+    // The installed build, with componentize-js installed beside plughost in the project.
+    const b = plughost(["build"], dir);
     expect(b.status, b.out).toBe(0);
+    expect(readdirSync(path.join(project, "node_modules", "plughost"))).not.toContain(".cache");
     const t = sh("npm", ["test"], dir);
     expect(t.status, t.out).toBe(0);
     expect(t.out).toMatch(/# pass 1\b/);

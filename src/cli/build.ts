@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { PlughostError } from "../contract/errors.js";
+import { ToolchainMissing } from "../contract/errors.js";
 import { MANIFEST_FILES } from "../plugin/manifest.js";
 import { jsonOption, packageRoot, usageError, type Command } from "./shared.js";
 
@@ -40,8 +40,8 @@ export function detectLanguage(dir: string): GuestLanguage | undefined {
 
 /**
  * Build the plugin in `dir` with its language's guest SDK, writing `<dir>/plugin.wasm`;
- * returns the component's size. A missing toolchain is a PlughostError with code
- * E_TOOLCHAIN_MISSING whose message ends with the command that installs it.
+ * returns the component's size. A missing toolchain is `ToolchainMissing` (code
+ * E_TOOLCHAIN_MISSING), whose message ends with the command that installs it.
  */
 export async function buildPlugin(dir: string, language: GuestLanguage = detectLanguage(dir) ?? "c"): Promise<number> {
   const { script, fn } = BUILDERS[language];
@@ -51,7 +51,7 @@ export async function buildPlugin(dir: string, language: GuestLanguage = detectL
     return r instanceof Uint8Array ? r.length : r.bytes.length;
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    if (err instanceof Error && code === "E_TOOLCHAIN_MISSING") throw new PlughostError(code, err.message, { cause: err });
+    if (err instanceof Error && code === "E_TOOLCHAIN_MISSING") throw new ToolchainMissing(err.message, { cause: err });
     throw err;
   }
 }

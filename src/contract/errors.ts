@@ -141,6 +141,17 @@ export class EngineUnavailable extends PlughostError {
   }
 }
 
+/**
+ * Building a plugin needs a toolchain this machine lacks (clang, Go, the Rust route's packages, or the optional
+ * peer `@bytecodealliance/componentize-js`); the message ends with the command that installs it. Code
+ * `E_TOOLCHAIN_MISSING`. Thrown by `plughost build` and `plughost conformance` when they build.
+ */
+export class ToolchainMissing extends PlughostError {
+  constructor(message: string, details: ErrorDetails = {}) {
+    super("E_TOOLCHAIN_MISSING", message, details);
+  }
+}
+
 // ── lifecycle ──────────────────────────────────────────────────────────────
 
 /** Seed 000: `init` returned a non-zero status. Code `E_INITIALIZATION_FAILED`. */
