@@ -99,6 +99,8 @@ export class Limits {
   /** Fuel billed up front to each call that `armPrebill` describes (the counter is armed that much lower). */
   #armPrebill = 0;
   #defaultBudget: number;
+  /** `#defaultBudget` clamped, computed once: what a call gets when the lifetime budget does not lower it. */
+  readonly #defaultCallBudget: number;
   #lifetimeLeft: number;
   #budget: number; // fuel given to the current call
   #exhausted = false;
@@ -113,6 +115,7 @@ export class Limits {
   constructor(options: LimitsOptions = {}) {
     this.metered = options.fuel !== undefined || options.fuelLifetime !== undefined;
     this.#defaultBudget = options.fuel ?? Number.POSITIVE_INFINITY;
+    this.#defaultCallBudget = clampBudget(this.#defaultBudget);
     this.#lifetimeLeft = options.fuelLifetime ?? Number.POSITIVE_INFINITY;
     this.memoryCap = options.memoryBytes ?? Number.POSITIVE_INFINITY;
     this.tableCap = options.tableElements ?? Number.POSITIVE_INFINITY;
@@ -184,7 +187,7 @@ export class Limits {
     let left: number;
     if (this.#lifetimeLeft === Number.POSITIVE_INFINITY) {
       // The next call's budget does not depend on this one: read and re-arm in one crossing.
-      this.#armedBudget = clampBudget(this.#defaultBudget);
+      this.#armedBudget = this.#defaultCallBudget;
       left = this.#swap(this.#armedBudget - this.#armPrebill);
     } else {
       left = this.#get();

@@ -329,7 +329,12 @@ export class V8Instance implements EngineInstance {
       u8[this.#dp + dl] = 0;
       top = dataAt + dl + 1;
     }
-    this.#memory.dv().setUint32(arena.topAddr, top, true);
+    // The new top, little-endian, through the byte view already in hand (top < the arena's size).
+    const at = arena.topAddr;
+    u8[at] = top & 0xff;
+    u8[at + 1] = (top >>> 8) & 0xff;
+    u8[at + 2] = (top >>> 16) & 0xff;
+    u8[at + 3] = top >>> 24;
   }
 
   /** End a call that returned; metering may still find it over budget (and throw). */
