@@ -97,7 +97,12 @@ let cached: WasmtimeAddon | undefined;
 export function loadAddon(): WasmtimeAddon {
   if (cached) return cached;
   const found = locateAddon();
-  if (found && !existsSync(found.file)) throw new EngineUnavailable("wasmtime", `PLUGHOST_WASMTIME_ADDON names ${found.file}, which does not exist`);
+  if (found && !existsSync(found.file)) {
+    throw new EngineUnavailable(
+      "wasmtime",
+      `PLUGHOST_WASMTIME_ADDON names ${found.file}, which does not exist: unset it to use the installed platform package, or point it at a built addon (in a checkout, node scripts/setup.mjs wasmtime builds native/wasmtime/plughost-wasmtime.node)`,
+    );
+  }
   if (!found) {
     throw partUnavailable({
       engine: "wasmtime",
