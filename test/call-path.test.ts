@@ -6,7 +6,7 @@
 //
 // Guests: the C probe (its `trap` traps; `register <name>` binds <name> to a
 // callback answering 42, so a copy can answer "trap" without trapping), the C
-// conformance plugin, and the native fixtures hostile (segv), basic
+// conformance plugin, the C `slow` (busy for a while in a worker), and the native fixtures hostile (segv), basic
 // (`register <name>` binds <name> to echo) and intruder (spin-after).
 import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -157,6 +157,25 @@ describe("mid-dispatch changes (v8 in-process)", () => {
     expect(results[1]!.error).toBeInstanceOf(PluginNotRunning);
     expect(results[1]!.error).toMatchObject({ plugin: "probe-b" });
   });
+
+  it("a subscriber that restarted during the dispatch without registering the event again is reported, not called", async () => {
+    // The dispatch waits on `slow` (a worker, so not on the synchronous fast path); meanwhile probe-b traps and
+    // restarts, and its init does not register "x" again. When the dispatch reaches probe-b, on the fast path
+    // again, it must see that, not call the guest with an event it no longer has.
+    newRegistry();
+    await registry.load(pluginDir("test/fixtures/c/slow"));
+    await registry.load(probeCopy("probe-b", 200));
+    expect(await registry.invoke("probe-b", "register", enc("x"))).toBe(0);
+    expect(registry.subscribers("x")).toEqual(["slow", "probe-b"]);
+    let done = false;
+    const dispatching = registry.dispatch("x", new Uint8Array([60])).finally(() => (done = true));
+    await expect(registry.invoke("probe-b", "trap")).rejects.toBeInstanceOf(PluginTrap);
+    await until(() => registry.metrics("probe-b").restarts === 1 && registry.info("probe-b").state === "active", 10_000);
+    expect(done).toBe(false); // the restart finished while the dispatch was still waiting on `slow`
+    const results = await dispatching;
+    expect(summary(results)).toEqual(["slow:7", "probe-b:E_INVOCATION_FAILED"]);
+    expect(registry.subscribers("x")).toEqual(["slow"]);
+  }, 30_000);
 
   it("a dispatch that waits on a restarting subscriber reaches a subscriber reloaded meanwhile once, in its new version", async () => {
     newRegistry({ recovery: { strategy: "restart", backoff: "linear", baseDelayMs: 1500, maxRetries: 5 } });
