@@ -71,9 +71,17 @@ describe("the installed CLI (npm's bin symlink, npx)", () => {
     const viaNpx = npx(["--version", "--json"]);
     expect(viaNpx.status, viaNpx.out).toBe(0);
     expect(JSON.parse(viaNpx.stdout)).toMatchObject({ version: repoPackage.version });
-    const sub = npx(["build", "--help"]);
-    expect(sub.status, sub.out).toBe(0);
-    expect(sub.stdout).toContain("plughost build");
+    // Every command the top-level help lists has a help of its own, through the installed bin.
+    const commands = [...help.stdout.split("commands:")[1]!.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]!);
+    expect(commands).toEqual(["run", "inspect", "validate", "new", "conformance", "keygen", "sign", "build"]);
+    for (const command of commands) {
+      const sub = plughost([command, "--help"]);
+      expect(sub.status, `${command} --help: ${sub.out}`).toBe(0);
+      expect(sub.stdout).toContain(`usage: plughost ${command}`);
+    }
+    const viaNpxHelp = npx(["build", "--help"]);
+    expect(viaNpxHelp.status, viaNpxHelp.out).toBe(0);
+    expect(viaNpxHelp.stdout).toContain("plughost build");
   }, 60_000);
 
   it("a global-style install: the command is a symlink in another bin directory, run from an unrelated directory", () => {
