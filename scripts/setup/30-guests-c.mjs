@@ -20,13 +20,23 @@ export function cPluginDirs() {
   return dirs;
 }
 
-/** `.c` files a plugin's sources #include from elsewhere (a fixture built over an example), so edits there rebuild it. */
+/**
+ * `.c` files a plugin's sources #include from elsewhere (a fixture built over an example or another fixture), and
+ * those they include in turn, so edits there rebuild it.
+ */
 function includedSources(dir) {
-  const found = [];
-  for (const f of readdirSync(dir).filter((n) => n.endsWith(".c"))) {
-    for (const m of readFileSync(path.join(dir, f), "utf8").matchAll(/^#include "([^"]+\.c)"/gm)) found.push(path.relative(root, path.resolve(dir, m[1])));
-  }
-  return found;
+  const found = new Set();
+  const scan = (file) => {
+    for (const m of readFileSync(file, "utf8").matchAll(/^#include "([^"]+\.c)"/gm)) {
+      const included = path.resolve(path.dirname(file), m[1]);
+      const rel = path.relative(root, included);
+      if (found.has(rel)) continue;
+      found.add(rel);
+      scan(included);
+    }
+  };
+  for (const f of readdirSync(dir).filter((n) => n.endsWith(".c"))) scan(path.join(dir, f));
+  return [...found];
 }
 
 export async function run() {
