@@ -6,23 +6,13 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createNativeEngine, nativeEngine, loadAddon } from "../dist/engines/native/engine.js";
-import { median, timePerCall } from "./stats.mjs";
+import { median, silentHost, timePerCall } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const SO = path.join(root, "test", "fixtures", "native", "build", "basic.so");
 const DATA = new Uint8Array(16).fill(7);
 
-function host() {
-  return {
-    log() {},
-    registerCallback: () => "ok",
-    emit: () => ({ ok: true, value: 0 }),
-    send: () => ({ ok: true, value: undefined }),
-    getConfig: () => "{}",
-    getConfigValue: () => undefined,
-  };
-}
-const request = (trust) => ({ plugin: "bench-native", entryPath: SO, capabilities: [], limits: {}, host: host(), trust });
+const request = (trust) => ({ plugin: "bench-native", entryPath: SO, capabilities: [], limits: {}, host: silentHost(), trust });
 
 async function inProcess() {
   const addon = loadAddon();

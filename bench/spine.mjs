@@ -7,7 +7,7 @@ import { pino } from "pino";
 import { PluginRegistry } from "../dist/index.js";
 import { v8Engine } from "../dist/engines/v8/engine.js";
 import { clearCompileCache } from "../dist/engines/v8/compile.js";
-import { median, timePerCall } from "./stats.mjs";
+import { median, silentHost, timePerCall } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = path.join(root, "test/fixtures/c/bench");
@@ -155,14 +155,7 @@ export async function run() {
     rmSync(cacheDir, { recursive: true, force: true });
   }
 
-  const host = {
-    log() {},
-    registerCallback: () => "ok",
-    emit: () => ({ ok: true, value: 0 }),
-    send: () => ({ ok: true, value: undefined }),
-    getConfig: () => "{}",
-    getConfigValue: () => undefined,
-  };
+  const host = silentHost();
   const inst = [];
   for (let i = 0; i < 20; i++) {
     const t0 = performance.now();

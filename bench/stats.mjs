@@ -1,4 +1,17 @@
-// Timing helpers shared by the benchmarks.
+// Timing helpers shared by the benchmarks, and the silent host they load engines with.
+
+/** Host calls that do nothing (and allow everything): engine-level benchmarks measure the call, not the host. */
+export function silentHost() {
+  return {
+    log() {},
+    registerCallback: () => "ok",
+    emit: () => ({ ok: true, value: 0 }),
+    send: () => ({ ok: true, value: undefined }),
+    getConfig: () => "{}",
+    getConfigValue: () => undefined,
+  };
+}
+
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;

@@ -6,20 +6,13 @@ import { readFileSync, existsSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { median, timePerCall } from "./stats.mjs";
+import { median, silentHost, timePerCall } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = (f) => path.join(root, "dist", "engines", f);
 const C_BENCH = path.join(root, "test/fixtures/c/bench/plugin.wasm");
 
-const host = {
-  log() {},
-  registerCallback: () => "ok",
-  emit: () => ({ ok: true, value: 0 }),
-  send: () => ({ ok: true, value: undefined }),
-  getConfig: () => "{}",
-  getConfigValue: () => undefined,
-};
+const host = silentHost();
 
 async function loadWith(engine, file, limits = {}) {
   const bytes = new Uint8Array(readFileSync(file));

@@ -6,20 +6,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { v8Engine } from "../dist/engines/v8/engine.js";
-import { median } from "./stats.mjs";
+import { median, silentHost } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const ENTRY = path.join(root, "test/fixtures/c/bench/plugin.wasm");
 const ROUNDS = 9;
 
-const host = {
-  log() {},
-  registerCallback: () => "ok",
-  emit: () => ({ ok: true, value: 0 }),
-  send: () => ({ ok: true, value: undefined }),
-  getConfig: () => "{}",
-  getConfigValue: () => undefined,
-};
+const host = silentHost();
 
 async function loadMs(cacheDir, limits) {
   const samples = [];

@@ -9,21 +9,14 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { PluginRegistry } from "../dist/index.js";
 import { v8Engine } from "../dist/engines/v8/engine.js";
-import { median } from "./stats.mjs";
+import { median, silentHost } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = path.join(root, "test/fixtures/c/bench");
 const PROBE = path.join(root, "test/fixtures/c/probe");
 const ROUNDS = 7;
 
-const host = {
-  log() {},
-  registerCallback: () => "ok",
-  emit: () => ({ ok: true, value: 0 }),
-  send: () => ({ ok: true, value: undefined }),
-  getConfig: () => "{}",
-  getConfigValue: () => undefined,
-};
+const host = silentHost();
 
 /** Median ns per awaited call over ROUNDS rounds of n sequential calls. */
 async function sequentialNs(call, n) {
