@@ -109,7 +109,7 @@ export function preview1Adapter() {
 
 /** Embed the plughost world into a core module, make it a component with `adapters`, write it to `outFile`. */
 export async function componentize(binary, adapters, outFile) {
-  const { componentEmbed, componentNew } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+  const { componentEmbed, componentNew } = await import("../vendor/jco/index.js");
   const witSource = readFileSync(path.join(root, "wit", "plugin.wit"), "utf8");
   const embedded = await componentEmbed({ binary, witSource, world: "plugin" });
   const component = await componentNew(embedded, adapters);

@@ -181,7 +181,7 @@ export function rewriteImports(binary, rename, reexport = {}) {
 
 /** Build the Go plugin in `dir` into a component; returns its bytes. */
 export async function buildGoPlugin(dir, outFile = path.join(dir, "plugin.wasm")) {
-  const { componentEmbed, parse } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+  const { componentEmbed, parse } = await import("../../vendor/jco/index.js");
   const tmp = mkdtempSync(path.join(tmpdir(), "plughost-go-"));
   try {
     let binary = compileGo(path.resolve(dir), tmp);

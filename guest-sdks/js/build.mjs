@@ -162,7 +162,7 @@ function writeWitDir(witDir, wasi) {
 
 /** WASI interfaces (and anything else outside plughost:plugin) the component imports. */
 export async function componentImports(bytes) {
-  const { componentWit } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+  const { componentWit } = await import("../../vendor/jco/index.js");
   const wit = await componentWit(bytes);
   return [...wit.matchAll(/^\s*import ([a-z0-9-]+:[a-z0-9-/]+(?:@[0-9.a-z-]+)?);/gm)].map((m) => m[1]);
 }

@@ -20,7 +20,7 @@ async function transpiled(wasmPath) {
   return cache.get(key);
 }
 async function transpile(wasmPath) {
-  const { transpileBytes } = await import("@bytecodealliance/jco-transpile");
+  const { transpileBytes } = await import("../../vendor/jco/index.js");
   const bytes = new Uint8Array(readFileSync(wasmPath));
   const { files, imports: needed } = await transpileBytes(bytes, { name: "plugin", instantiation: "async" });
   const dir = mkdtempSync(path.join(tmpdir(), "plughost-guest-test-"));

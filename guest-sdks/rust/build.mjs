@@ -64,7 +64,7 @@ function cargoBuild(dir, env) {
 
 /** Turn a core module into a component; returns its bytes and its non-plughost imports. */
 export async function componentize(binary) {
-  const { componentNew } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+  const { componentNew } = await import("../../vendor/jco/index.js");
   const imports = WebAssembly.Module.imports(new WebAssembly.Module(binary));
   const adapters = [];
   if (imports.some((i) => i.module === "wasi_snapshot_preview1")) {

@@ -58,7 +58,7 @@ export async function buildPlugin(dir: string, language: GuestLanguage = detectL
 
 /** The interfaces a component imports besides plughost's own (what its manifest's capabilities must cover). */
 async function wasiImports(file: string): Promise<string[]> {
-  const { componentWit } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+  const { componentWit } = await import("../../vendor/jco/index.js");
   const wit = await componentWit(new Uint8Array(readFileSync(file)));
   return [...wit.matchAll(/^\s*import ([a-z0-9-]+:[a-z0-9-/]+(?:@[0-9.a-z-]+)?);/gm)].map((m) => m[1]!).filter((i) => !i.startsWith("plughost:"));
 }

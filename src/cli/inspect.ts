@@ -25,7 +25,7 @@ export const inspectCommand: Command = {
     });
     const { checkComponentHeader, compileComponent } = await import("../engines/v8/compile.js");
     checkComponentHeader(bytes, wasmPath, manifestInfo?.name as string ?? path.basename(wasmPath));
-    const { componentWit } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+    const { componentWit } = await import("../../vendor/jco/index.js");
     const wit = await componentWit(bytes);
     const compiled = await compileComponent(bytes, { file: wasmPath, plugin: String(manifestInfo?.name ?? "inspect") });
     const coreSizes = Object.fromEntries([...compiled.coreBytes].map(([k, v]) => [k, v.length]));

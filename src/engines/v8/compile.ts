@@ -118,16 +118,15 @@ async function compileUncached(
 }
 
 async function transpile(bytes: Uint8Array, options: { file: string; plugin: string }): Promise<GlueFiles> {
-  const { transpileBytes } = await import("@bytecodealliance/jco-transpile");
+  const { transpileBytes } = await import("../../../vendor/jco/index.js");
   let result;
   try {
     result = await transpileBytes(bytes, {
       name: "plugin",
       instantiation: "async",
-      noNodejsCompat: false,
       emitTypescriptDeclarations: false,
       base64Cutoff: Number.MAX_SAFE_INTEGER,
-    } as Parameters<typeof transpileBytes>[1]);
+    });
   } catch (err) {
     throw new InvalidPluginBinary(options.file, `not a valid component: ${errorText(err)}`, { plugin: options.plugin, cause: err });
   }
