@@ -15,6 +15,9 @@
  *   and the port `*`.
  * - `x-<kind>[:<scope>]`: host extensions, opaque to plughost, matched
  *   exactly or by a trailing `*`.
+ * - `http:serve`: the plugin may serve the `[[api.endpoints]]` its manifest
+ *   declares under `/plugins/<name>/` when the host runs `plughost serve`
+ *   (docs/serve.md).
  */
 import path from "node:path";
 import { CapabilityDenied, PlughostError, type ErrorDetails } from "../contract/errors.js";
@@ -42,6 +45,7 @@ export type Capability =
   | { kind: "stdio" }
   | { kind: "net"; host: string; port: number | "*" }
   | { kind: "events"; direction: "publish" | "subscribe"; name: string }
+  | { kind: "http"; action: "serve" }
   | { kind: "extension"; name: string; scope?: string };
 
 /** How the registry treats event names a plugin holds no `events:*` capability for. */
@@ -58,6 +62,7 @@ export const CAPABILITY_FORMS = [
   "net:outbound:<host:port>",
   "events:publish:<name>",
   "events:subscribe:<name>",
+  "http:serve",
   "x-<kind>[:<scope>]",
 ] as const;
 
@@ -139,6 +144,9 @@ export function parseCapability(text: string, options: ParseOptions = {}): Capab
       if (!EVENT_NAME.test(name)) fail(text, `events:${direction} needs an event name of 1-128 characters from A-Z a-z 0-9 . _ : / - (a trailing '*' matches a prefix), got ${JSON.stringify(name)}`, options);
       return { kind: "events", direction, name };
     }
+    case "http":
+      if (arg !== "serve") fail(text, `the only http capability is "http:serve" (serve the manifest's api.endpoints), got ${JSON.stringify(text)}`, options);
+      return { kind: "http", action: "serve" };
     default:
       if (kind !== undefined && EXTENSION.test(kind)) {
         return arg.length > 0 || rest.length > 0 ? { kind: "extension", name: kind, scope: arg } : { kind: "extension", name: kind };
@@ -160,6 +168,8 @@ export function formatCapability(cap: Capability): string {
       return `events:${cap.direction}:${cap.name}`;
     case "extension":
       return cap.scope === undefined ? cap.name : `${cap.name}:${cap.scope}`;
+    case "http":
+      return "http:serve";
     default:
       return cap.kind;
   }

@@ -55,6 +55,25 @@ export interface HookDeclaration {
   priority: number;
 }
 
+/** An HTTP method an endpoint may declare. */
+export type EndpointMethod = "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS";
+
+/** One `[[api.endpoints]]` entry: an HTTP endpoint under `/plugins/<name>/` served by a hook (docs/serve.md). */
+export interface EndpointDeclaration {
+  /** The HTTP method. */
+  method: EndpointMethod;
+  /** The path below `/plugins/<name>`: `/items/:id`, `/files/*`, `/`. */
+  path: string;
+  /** The hook event a request is passed to. */
+  handler: string;
+  /** JSON Schemas the request must satisfy before the plugin sees it (400 otherwise). */
+  schema: { body?: Record<string, unknown>; query?: Record<string, unknown>; params?: Record<string, unknown> };
+  /** At most `requests` per `windowMs` per client address (429 past it). */
+  rateLimit?: { requests: number; windowMs: number };
+  /** Whether a bearer token is required, and the roles that may call (any one; `admin` may call all). */
+  auth: { required: boolean; roles: string[] };
+}
+
 /**
  * A plugin's manifest (plugin.toml or plugin.json) after validation and
  * normalization: keys in camelCase, capabilities normalized, paths absolute.
@@ -99,6 +118,8 @@ export interface Manifest {
   limits: Limits;
   /** `sha256-<hex>` or `sha256-<base64>` of the entry file, checked before it is compiled. */
   integrity?: string;
+  /** What it serves over HTTP (`[[api.endpoints]]`); absent when the manifest declares no endpoint. */
+  api?: { endpoints: EndpointDeclaration[] };
   /** Absolute path of the manifest file. */
   file: string;
   /** Absolute directory of the manifest file. */
@@ -723,7 +744,88 @@ function semanticProblems(doc: Record<string, unknown>, dir: string, format: Syn
     problems.push({ pointer: "/entry", message: `${describeValue(entry)} leaves the plugin's directory ${dir}; the entry must lie inside it` });
   }
 
+  problems.push(...endpointProblems(doc, clean, checkConfig));
   if (checkConfig) problems.push(...configProblems(doc.config, format, clean));
+  return problems;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, second: 1000, seconds: 1000, m: 60_000, minute: 60_000, minutes: 60_000, h: 3_600_000, hour: 3_600_000, hours: 3_600_000 };
+
+/** A rate-limit window in milliseconds: an integer, or "10s", "1 minute", "2h". Undefined when it is not one. */
+export function parseWindowMs(value: unknown): number | undefined {
+  if (typeof value === "number") return Number.isSafeInteger(value) && value >= 1 ? value : undefined;
+  if (typeof value !== "string") return undefined;
+  const m = /^([0-9]{1,9}) ?([a-z]+)$/.exec(value);
+  const unit = m ? DURATION_UNITS[m[2] as string] : undefined;
+  if (!m || unit === undefined) return undefined;
+  const ms = Number(m[1]) * unit;
+  return ms >= 1 && ms <= 2_147_483_647 ? ms : undefined;
+}
+
+/**
+ * `[[api.endpoints]]` rules beyond the schema: serving needs `http:serve` declared, one endpoint per method and path,
+ * params named once, a window that fits a timer, and (with the config schema, after the signature is checked) body,
+ * query and params schemas that compile.
+ */
+function endpointProblems(doc: Record<string, unknown>, clean: (pointer: string) => boolean, compileSchemas: boolean): ManifestProblem[] {
+  const problems: ManifestProblem[] = [];
+  const api = doc.api;
+  const endpoints = isRecord(api) && Array.isArray(api.endpoints) ? (api.endpoints as unknown[]) : [];
+  if (endpoints.length === 0) return problems;
+  const declared = [...(Array.isArray(doc.capabilities) ? doc.capabilities : []), ...(Array.isArray(doc["optional-capabilities"]) ? doc["optional-capabilities"] : [])];
+  if (clean("/api/endpoints") && !declared.includes("http:serve")) {
+    problems.push({ pointer: "/api/endpoints", message: `serving endpoints needs the capability "http:serve"; add it to capabilities (or optional-capabilities), and the host must grant it` });
+  }
+  const seen = new Map<string, number>();
+  endpoints.forEach((e, i) => {
+    if (!isRecord(e)) return;
+    const at = (...keys: (string | number)[]): string => joinPointer("", "api", "endpoints", i, ...keys);
+    if (typeof e.method === "string" && typeof e.path === "string" && clean(at("path")) && clean(at("method"))) {
+      // `/a/:x` and `/a/:y` match the same requests: compare with params blanked.
+      const shape = `${e.method} ${e.path.replace(/:[A-Za-z0-9_]+/g, ":")}`;
+      const first = seen.get(shape);
+      if (first !== undefined) problems.push({ pointer: at("path"), message: `${e.method} ${e.path} matches the same requests as /api/endpoints/${first}; declare each method and path once` });
+      else seen.set(shape, i);
+      const names = [...e.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1] as string);
+      const twice = names.find((n, j) => names.indexOf(n) !== j);
+      if (twice !== undefined) problems.push({ pointer: at("path"), message: `names the param ":${twice}" twice; give each param its own name` });
+    }
+    const rl = e["rate-limit"];
+    if (isRecord(rl) && rl.window !== undefined && clean(at("rate-limit", "window")) && parseWindowMs(rl.window) === undefined) {
+      problems.push({ pointer: at("rate-limit", "window"), message: `must be from 1 ms to 2147483647 ms (about 24.8 days), got ${describeValue(rl.window)}` });
+    }
+    const schema = e.schema;
+    if (compileSchemas && isRecord(schema)) {
+      for (const part of ["body", "query", "params"] as const) {
+        const s = schema[part];
+        if (!isRecord(s) || !clean(at("schema", part))) continue;
+        try {
+          compileUserSchema(s);
+        } catch (err) {
+          if (!(err instanceof SchemaCompileError)) throw err;
+          problems.push({ pointer: at("schema", part), message: err.message });
+        }
+      }
+    }
+  });
+  return problems;
+}
+
+/** The `[[api.endpoints]]` schema checks that `parseManifest(..., { configSchema: "defer" })` skipped, as problems (none when they compile). */
+export function endpointSchemaProblems(m: Pick<Manifest, "api">): ManifestProblem[] {
+  const problems: ManifestProblem[] = [];
+  (m.api?.endpoints ?? []).forEach((e, i) => {
+    for (const part of ["body", "query", "params"] as const) {
+      const s = e.schema[part];
+      if (!s) continue;
+      try {
+        compileUserSchema(s);
+      } catch (err) {
+        if (!(err instanceof SchemaCompileError)) throw err;
+        problems.push({ pointer: joinPointer("", "api", "endpoints", i, "schema", part), message: err.message });
+      }
+    }
+  });
   return problems;
 }
 
@@ -760,6 +862,24 @@ function toLimits(raw: Record<string, unknown> | undefined): Limits {
   if (typeof raw["deadline-ms"] === "number") limits.deadlineMs = raw["deadline-ms"];
   if (typeof raw["table-elements"] === "number") limits.tableElements = raw["table-elements"];
   return limits;
+}
+
+function toEndpoints(api: unknown): EndpointDeclaration[] {
+  const list = isRecord(api) && Array.isArray(api.endpoints) ? (api.endpoints as Record<string, unknown>[]) : [];
+  return list.map((e) => {
+    const schema = isRecord(e.schema) ? structuredClone(e.schema) : {};
+    const rl = e["rate-limit"] as { requests: number; window: number | string } | undefined;
+    const auth = isRecord(e.auth) ? e.auth : {};
+    const out: EndpointDeclaration = {
+      method: e.method as EndpointMethod,
+      path: e.path as string,
+      handler: e.handler as string,
+      schema: schema as EndpointDeclaration["schema"],
+      auth: { required: auth.required === true, roles: Array.isArray(auth.roles) ? [...(auth.roles as string[])] : [] },
+    };
+    if (rl) out.rateLimit = { requests: rl.requests, windowMs: parseWindowMs(rl.window) as number };
+    return out;
+  });
 }
 
 function priorityOf(p: unknown): number {
@@ -875,6 +995,8 @@ function normalize(doc: Record<string, unknown>, file: string, dir: string, entr
     dir,
   };
   if (config.schema) manifest.config.schema = structuredClone(config.schema);
+  const endpoints = toEndpoints(doc.api);
+  if (endpoints.length > 0) manifest.api = { endpoints };
   for (const k of ["description", "author", "license", "integrity"] as const) {
     const v = str(k);
     if (v !== undefined) manifest[k] = v;
