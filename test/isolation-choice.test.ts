@@ -22,7 +22,7 @@ const spawned = vi.hoisted(() => [] as { file: string; workerData: unknown }[]);
 vi.mock("node:worker_threads", async (importOriginal) => {
   const real = await importOriginal<typeof import("node:worker_threads")>();
   const { pathToFileURL } = await import("node:url");
-  // Runs first in the thread: jco reads its own core wasm with fs/promises, so refusing those files leaves no transpiler.
+  // Runs first in the thread: the vendored jco tools read their core wasm with fs/promises, so refusing those files leaves no transpiler.
   const withoutTranspiler = (entry: string) =>
     new URL(
       "data:text/javascript;base64," +
@@ -31,7 +31,7 @@ vi.mock("node:worker_threads", async (importOriginal) => {
 import { syncBuiltinESMExports } from "node:module";
 const readFile = fs.readFile;
 fs.readFile = function (file, ...rest) {
-  if (String(file).includes("jco-transpile")) return Promise.reject(new Error("the transpiler is unavailable in this worker"));
+  if (String(file).includes("/vendor/jco/")) return Promise.reject(new Error("the transpiler is unavailable in this worker"));
   return readFile.call(this, file, ...rest);
 };
 syncBuiltinESMExports();
@@ -88,7 +88,7 @@ const setupOf = (i: number) => spawned[i]!.workerData as WorkerSetup;
 describe("the worker runs what the host compiled", () => {
   it("the wrapped worker has no transpiler (the check the other tests rely on)", async () => {
     const { Worker } = await import("node:worker_threads");
-    const jco = import.meta.resolve("@bytecodealliance/jco-transpile");
+    const jco = new URL("../vendor/jco/index.js", import.meta.url).href;
     const code = `const m = await import(${JSON.stringify(jco)});
 await m.transpileBytes(new Uint8Array(8), { name: "x" });`;
     const w = new Worker(new URL("data:text/javascript;base64," + Buffer.from(code).toString("base64")));

@@ -3,7 +3,7 @@
 // with no network at all, then the wasmtime engine, the CLI on it, a trusted and a sandboxed native plugin (as
 // root and as an ordinary user), the error when a platform package is missing, and a strict TypeScript app.
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -112,6 +112,26 @@ console.log(JSON.stringify({ status, mapped: [...new Set(mapped)] }));
     const r = runApp<{ status: number; mapped: string[] }>("wasmtime-app.mjs", wasmtimeApp);
     expect(r.status).toBe(256);
     expect(r.mapped).toEqual([path.join(project, "node_modules", wasmtimePackage, "plughost-wasmtime.node")]);
+  }, 60_000);
+
+  const v8App = `
+import { readdirSync } from "node:fs";
+import { PluginRegistry } from "plughost";
+// A private, empty compile cache: the component is transpiled here, by the vendored transpiler.
+const registry = new PluginRegistry({ cacheDir: process.env.APP_CACHE });
+const bench = await registry.load("plugins/bench");
+const status = await bench.invoke("status", new Uint8Array([1, 2, 3, 250]));
+await registry.unloadAll();
+console.log(JSON.stringify({ status, cached: readdirSync(process.env.APP_CACHE, { recursive: true }).length > 0 }));
+`;
+
+  it("a user of the v8 engine installs neither binaryen, oxc-minify, preview3-shim nor jco-transpile, and components still transpile", () => {
+    for (const name of ["binaryen", "oxc-minify", "@bytecodealliance/jco-transpile", "@bytecodealliance/preview3-shim"]) {
+      expect(existsSync(path.join(project, "node_modules", name)), name).toBe(false);
+    }
+    const cache = mkdtempSync(path.join(tmp, "v8-cache-"));
+    const r = runApp<{ status: number; cached: boolean }>("v8-app.mjs", v8App, { env: { ...env, APP_CACHE: cache } });
+    expect(r).toEqual({ status: 256, cached: true });
   }, 60_000);
 
   it("npx plughost run --engine wasmtime <plugin> answers its event", () => {

@@ -157,23 +157,24 @@ describe("a missing toolchain is E_TOOLCHAIN_MISSING with the command that insta
   }, 60_000);
 });
 
-describe("binaryen (93 MB, a dependency of jco-transpile) is installed but never used", () => {
-  it("with node_modules/binaryen moved away, the v8 engine runs the conformance plugins and a C plugin builds", () => {
-    const pkg = path.join(project, "node_modules", "binaryen");
-    const aside = path.join(tmp, "binaryen-aside");
-    renameSync(pkg, aside);
+describe("the transpiler and wasm-tools are plughost's vendored copies (vendor/jco)", () => {
+  it("with componentize-js's binaryen and jco moved away, the v8 engine transpiles the conformance plugins and a C plugin builds", () => {
+    // componentize-js (a JS plugin author's optional peer) brings jco, and jco brings binaryen; nothing else may use them.
+    const moved = ["binaryen", "@bytecodealliance/jco"].map((name) => ({ from: path.join(project, "node_modules", name), to: path.join(tmp, `aside-${name.replace("/", "-")}`) }));
+    expect(existsSync(path.join(project, "node_modules", "@bytecodealliance", "jco-transpile"))).toBe(false);
+    for (const m of moved) renameSync(m.from, m.to);
     try {
-      // A fresh compile cache, so the v8 engine transpiles (through jco-transpile) instead of reading cached glue.
-      const fresh = { env: { ...env, XDG_CACHE_HOME: path.join(tmp, "xdg-no-binaryen") } };
+      // A fresh compile cache, so the v8 engine transpiles instead of reading cached glue.
+      const fresh = { env: { ...env, XDG_CACHE_HOME: path.join(tmp, "xdg-vendored-only") } };
       const r = npx(["conformance", "--engine", "v8", "--language", "c", "--language", "rust", "--json"], project, fresh);
       expect(r.status, r.out).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, failed: 0 });
-      const made = npx(["new", "c", "c-no-binaryen"]);
+      const made = npx(["new", "c", "c-vendored-only"]);
       expect(made.status, made.out).toBe(0);
-      const b = npx(["build"], path.join(project, "c-no-binaryen"), fresh);
+      const b = npx(["build"], path.join(project, "c-vendored-only"), fresh);
       expect(b.status, b.out).toBe(0);
     } finally {
-      renameSync(aside, pkg);
+      for (const m of moved) renameSync(m.to, m.from);
     }
   }, 300_000);
 });

@@ -6,7 +6,7 @@ export interface TranspileOptions {
   instantiation?: "async" | "sync";
   /** Import specifier rewrites, `"wasi:cli/*": "module#*"`. */
   map?: Record<string, string>;
-  /** Map WASI imports to @bytecodealliance/preview2-shim (default true). */
+  /** Map WASI imports to @bytecodealliance/preview2-shim (default true; always false with `instantiation`). */
   wasiShim?: boolean;
   /** Emit .d.ts files (default true). */
   emitTypescriptDeclarations?: boolean;

@@ -36,11 +36,13 @@ export async function wasmTools() {
 /**
  * Transpile a component into an ES module and its core modules, as
  * `jco transpile` does with plughost's options. WASI imports map to
- * preview2-shim unless `wasiShim` is false.
+ * preview2-shim unless `wasiShim` is false or an `instantiation` mode is set.
  */
 export async function transpileBytes(component, opts = {}) {
   const { generate } = await loadBindgen();
-  const map = opts.wasiShim === false ? { ...(opts.map ?? {}) } : { ...WASI_SHIMS, ...(opts.map ?? {}) };
+  // As jco: with an instantiation mode the caller supplies the imports, so WASI is not mapped to preview2-shim.
+  const shim = opts.wasiShim !== false && !opts.instantiation;
+  const map = shim ? { ...WASI_SHIMS, ...(opts.map ?? {}) } : { ...(opts.map ?? {}) };
   const generated = generate(component, {
     name: opts.name ?? "component",
     map: Object.entries(map),
