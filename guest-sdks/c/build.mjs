@@ -22,7 +22,7 @@ export function findClang() {
 
 /**
  * The environment for clang: PATH without node_modules/.bin directories. clang runs any `wasm-opt` it finds on
- * PATH after linking, and under npx or an npm script that is binaryen's JS build (a dependency of jco-transpile),
+ * PATH after linking, and under npx or an npm script that is binaryen's JS build where binaryen is installed (componentize-js's jco brings it),
  * which adds 3-5 s to every build and makes the output depend on how the build was started.
  */
 function clangEnv() {
