@@ -203,6 +203,21 @@ export interface HookChainResult {
   errors: { plugin: string; error: PlughostError }[];
 }
 
+/**
+ * @internal Watches each `dispatch` and `runHook` as a whole (tracing sets `registry._chains`): the interceptors see
+ * only its steps. `begin` runs when one starts; each step is issued inside `step` (so its interceptors, until their
+ * first await, run inside it) and `end` hears the results. Unset, it costs a field read per dispatch or chain.
+ */
+export interface ChainWatcher {
+  begin(kind: "dispatch" | "runHook", event: string, hostContext: unknown): ChainWatch;
+}
+
+/** @internal One watched dispatch or hook chain (see `ChainWatcher`). */
+export interface ChainWatch {
+  step<T>(issue: () => T): T;
+  end(result: HookChainResult | readonly DispatchResult[]): void;
+}
+
 const MAX_PENDING_MESSAGES = 1024;
 
 /** One plugin tracked by the registry. */
@@ -1134,6 +1149,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /** @internal True when an interceptor is registered (the sync fast paths then go through `_syncCall`); a plain field, read per sync call. */
   _intercepted = false;
 
+  /** @internal Set by tracing: sees each dispatch and hook chain begin, issue its steps and end (see `ChainWatcher`). */
+  _chains: ChainWatcher | undefined = undefined;
+
   /** @internal A sync fast-path call through the interceptors. */
   _syncCall<T>(entry: Entry, event: string, kind: CallKind, call: () => T): T {
     const ctx = this.#calls.context(entry.name, event, kind, deadlineOf(entry), undefined, undefined);
@@ -1274,9 +1292,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const hostContext = options?.hostContext;
     const callees = this.#callees(event);
     const epoch = this.#callbacksEpoch;
+    const watch = this._chains?.begin("dispatch", event, hostContext);
     // Without interceptors or a host context, runs of idle in-process subscribers are called synchronously: no
     // promise and no microtask per plugin (a fan-out to 100 C plugins is then about 100 direct calls).
-    const direct = this.#calls.empty && hostContext === undefined;
+    const direct = this.#calls.empty && hostContext === undefined && watch === undefined;
     let i = 0;
     while (i < callees.length) {
       if (direct) {
@@ -1290,12 +1309,15 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       if (i === callees.length) break;
       const entry = latest(callees[i++]!);
       try {
-        results.push({ plugin: entry.name, status: await this.#event(entry, event, data, HOST_ORIGIN, "dispatch", hostContext) });
+        const call = watch
+          ? watch.step(() => this.#event(entry, event, data, HOST_ORIGIN, "dispatch", hostContext))
+          : this.#event(entry, event, data, HOST_ORIGIN, "dispatch", hostContext);
+        results.push({ plugin: entry.name, status: await call });
       } catch (err) {
         results.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
       }
     }
-    return results;
+    return watched(watch, results);
   }
 
   /**
@@ -1336,21 +1358,22 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   async runHook(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookChainResult> {
     checkEventName(event);
+    const watch = this._chains?.begin("runHook", event, options?.hostContext);
     const errors: HookChainResult["errors"] = [];
     let current = data;
     for (const subscriber of this.#callees(event)) {
       const entry = latest(subscriber);
       let outcome: HookOutcome;
       try {
-        outcome = await this.#hook(entry, event, current, options?.hostContext);
+        outcome = await (watch ? watch.step(() => this.#hook(entry, event, current, options?.hostContext)) : this.#hook(entry, event, current, options?.hostContext));
       } catch (err) {
         errors.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
         continue;
       }
-      if (!outcome.ok) return { ok: false, data: current, status: outcome.status, stoppedBy: entry.name, errors };
+      if (!outcome.ok) return watched(watch, { ok: false, data: current, status: outcome.status, stoppedBy: entry.name, errors });
       current = outcome.data;
     }
-    return { ok: true, data: current, errors };
+    return watched(watch, { ok: true, data: current, errors });
   }
 
   /**
@@ -1624,6 +1647,12 @@ function withDeadline<T>(work: Promise<T>, ms: number | undefined, onTimeout: ()
       },
     );
   });
+}
+
+/** `result`, after telling the dispatch's or chain's watcher, if any, that it ended with it. */
+function watched<T extends HookChainResult | readonly DispatchResult[]>(watch: ChainWatch | undefined, result: T): T {
+  watch?.end(result);
+  return result;
 }
 
 /** The absolute deadline of a call starting now, from the plugin's `deadlineMs`. */
