@@ -68,6 +68,62 @@ export interface HostPolicy {
   recovery: RecoveryPolicy;
 }
 
+/** One bearer token of `plughost serve`: the token itself, or the environment variable that holds it, and its roles. */
+export interface ServeTokenInput {
+  /** The token (at least 16 characters). */
+  token?: string;
+  /** The environment variable holding the token (read when the server starts). */
+  env?: string;
+  /** `admin`, `read`, or roles of your own that plugin endpoints name in `auth.roles`. */
+  roles: string[];
+}
+
+/** The host config's `serve` section (docs/serve.md), as written. */
+export interface ServeConfigInput {
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 8080; 0: any free port). */
+  port?: number;
+  /** Bearer tokens and their roles. */
+  tokens?: ServeTokenInput[];
+  /** Require a token for /metrics (default false). */
+  metricsAuth?: boolean;
+  /** Serve the admin API and page (default true). */
+  admin?: boolean;
+  /** How long SIGTERM waits for in-flight requests before closing them (default 10000). */
+  shutdownGraceMs?: number;
+  /** Largest request body in bytes, or a size like "1MiB" (default 1MiB). */
+  bodyLimit?: number | string;
+}
+
+/** The `serve` section after validation: every field filled. */
+export interface ServeConfig {
+  /** Address to listen on. */
+  host: string;
+  /** Port (0: any free port). */
+  port: number;
+  /** Bearer tokens as written (environment variables are read when the server starts). */
+  tokens: ServeTokenInput[];
+  /** Require a token for /metrics. */
+  metricsAuth: boolean;
+  /** Serve the admin API and page. */
+  admin: boolean;
+  /** How long shutdown waits for in-flight requests. */
+  shutdownGraceMs: number;
+  /** Largest request body in bytes. */
+  bodyLimit: number;
+}
+
+/** The `serve` section's defaults. */
+export const DEFAULT_SERVE: Readonly<Omit<ServeConfig, "tokens">> = Object.freeze({
+  host: "127.0.0.1",
+  port: 8080,
+  metricsAuth: false,
+  admin: true,
+  shutdownGraceMs: 10_000,
+  bodyLimit: 1024 * 1024,
+});
+
 /** What a user writes in plughost.config.json / .toml (every field optional); `validateHostConfig` turns it into a `HostConfig`. */
 export interface HostConfigInput {
   /** The schema's URL or path, for editors; ignored. */
@@ -98,6 +154,8 @@ export interface HostConfigInput {
   trustedNative?: string[];
   /** Enforce every plugin's deadline (v8 in a worker; trusted native plugins refused). */
   requireDeadlines?: boolean;
+  /** `plughost serve`: listen address, tokens, shutdown bound (docs/serve.md). */
+  serve?: ServeConfigInput;
 }
 
 /** The validated, normalized host config: defaults filled, paths absolute. */
@@ -128,6 +186,8 @@ export interface HostConfig {
   trustedNative: string[];
   /** Enforce every plugin's deadline (v8 in a worker; trusted native plugins refused). */
   requireDeadlines: boolean;
+  /** `plughost serve`'s settings, defaults filled; absent when the file has no `serve` section (`serveConfigOf` fills it). */
+  serve?: ServeConfig;
   /** Where it came from (file path or caller-given name), for messages. */
   source: string;
   /** What relative paths were resolved against. */
@@ -225,6 +285,10 @@ export function validateHostConfig(obj: unknown, source = "host config", options
       problems.push({ pointer: `/defaultLimits/${key}`, message: `is ${d}, above maxLimits.${key} (${m}); lower the default or raise the maximum` });
     }
   }
+  const bodyLimit = isRecord(obj.serve) ? obj.serve.bodyLimit : undefined;
+  if (bodyLimit !== undefined && !bad.has("/serve/bodyLimit") && !((parseByteSize(bodyLimit) ?? Infinity) <= 1024 ** 3)) {
+    problems.push({ pointer: "/serve/bodyLimit", message: `must be a whole number of bytes from 1 to 1GiB, got ${describeValue(bodyLimit)}` });
+  }
   // Keys must decode and pins must name listed keys.
   if (obj.signatures !== undefined) problems.push(...trustListProblems(obj.signatures, "/signatures").filter((p) => ![...bad].some((b) => p.pointer.startsWith(b))));
   if (problems.length > 0) throw new HostConfigError(source, problems);
@@ -254,7 +318,26 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   if (input.isolation !== undefined) config.isolation = input.isolation;
   if (input.cacheDir !== undefined) config.cacheDir = path.resolve(baseDir, input.cacheDir);
   if (input.signatures !== undefined) config.signatures = structuredClone(input.signatures);
+  if (input.serve !== undefined) config.serve = serveConfig(input.serve);
   return config;
+}
+
+/** The host config's `serve` section with every default filled (all defaults when it has none). Never throws. */
+export function serveConfigOf(c: Pick<HostConfig, "serve">): ServeConfig {
+  return c.serve ?? serveConfig(undefined);
+}
+
+function serveConfig(input: ServeConfigInput | undefined): ServeConfig {
+  const s = input ?? {};
+  return {
+    host: s.host ?? DEFAULT_SERVE.host,
+    port: s.port ?? DEFAULT_SERVE.port,
+    tokens: (s.tokens ?? []).map((t) => ({ ...t, roles: [...t.roles] })),
+    metricsAuth: s.metricsAuth ?? DEFAULT_SERVE.metricsAuth,
+    admin: s.admin ?? DEFAULT_SERVE.admin,
+    shutdownGraceMs: s.shutdownGraceMs ?? DEFAULT_SERVE.shutdownGraceMs,
+    bodyLimit: s.bodyLimit === undefined ? DEFAULT_SERVE.bodyLimit : (parseByteSize(s.bodyLimit) as number),
+  };
 }
 
 /**
