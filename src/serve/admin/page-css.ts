@@ -26,17 +26,18 @@ button.link { border: 0; background: none; padding: 0; color: var(--accent); fon
 .toolbar .spacer { flex: 1; }
 #notice { padding: .5rem .8rem; border-radius: 5px; background: #fff8c5; border: 1px solid #d4a72c; margin: 0 0 .8rem; }
 #notice.refused { background: #ffebe9; border-color: #ff8182; }
+#notice.done { background: #dafbe1; border-color: #4ac26b; }
 table { width: 100%; border-collapse: collapse; background: var(--card); border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
 th, td { text-align: left; padding: .45rem .6rem; border-bottom: 1px solid var(--line); white-space: nowrap; }
 th { background: #eef1f5; font-weight: 600; font-size: .8rem; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.selected td { background: #eaf1ff; }
-td.actions { display: flex; gap: .3rem; }
+td.actions button + button { margin-left: .3rem; }
 .badge { display: inline-block; padding: .05rem .5rem; border-radius: 999px; font-size: .8rem; font-weight: 600; border: 1px solid currentColor; }
 .state-active, .health-healthy { color: var(--ok); }
 .state-suspended, .health-warning { color: var(--warn); }
-.health-critical, .state-disabled, .state-failed, .state-crashed { color: var(--bad); }
-.state-loading, .state-unloading, .state-unloaded, .state-restarting { color: var(--muted); }
+.health-critical, .state-error { color: var(--bad); }
+.state-unloaded, .state-loading, .state-loaded, .state-initializing, .state-stopping, .state-stopped, .state-unloading, .health-unknown { color: var(--muted); }
 #detail { margin-top: 1.2rem; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .8rem 1.1rem; }
 #detail h2 { margin: 0 0 .4rem; font-size: 1.05rem; }
 #detail .cols { display: grid; grid-template-columns: 1fr 1fr; gap: 1.2rem; }

@@ -83,6 +83,7 @@ export const ADMIN_JS = String.raw`
     err.textContent = message || "";
     err.hidden = !message;
     byId("status").textContent = "";
+    notice("");
     rows.forEach(function (tr) { tr.remove(); });
     rows.clear();
     previous.clear();
@@ -104,11 +105,13 @@ export const ADMIN_JS = String.raw`
     document.body.classList.toggle("read-only", ro);
   }
 
-  function notice(message, refused) {
+  // kind: "refused" (403 or a failed action), "done", or nothing for an action under way.
+  function notice(message, kind) {
     var n = byId("notice");
     n.textContent = message || "";
     n.hidden = !message;
-    n.classList.toggle("refused", !!refused);
+    n.classList.toggle("refused", kind === "refused");
+    n.classList.toggle("done", kind === "done");
   }
 
   function stop() { if (timer) { clearTimeout(timer); timer = null; } }
@@ -270,15 +273,15 @@ export const ADMIN_JS = String.raw`
       if (r.status === 403) {
         sessionStorage.setItem(READONLY_KEY, "1");
         renderRole();
-        notice("Refused (403): this token may only read; " + action + " needs an admin token.", true);
+        notice("Refused (403): this token may only read; " + action + " needs an admin token.", "refused");
       } else if (!r.ok) {
-        notice(action + " " + name + " failed: " + errorText(r), true);
+        notice(action + " " + name + " failed: " + errorText(r), "refused");
       } else {
-        notice(name + ": " + action + " done");
+        notice(name + ": " + action + " done", "done");
       }
     } catch (err) {
       if (err instanceof AuthRequired) { showLogin(err.message); return; }
-      notice(action + " " + name + " failed: " + (err && err.message ? err.message : err), true);
+      notice(action + " " + name + " failed: " + (err && err.message ? err.message : err), "refused");
     } finally {
       busy = false;
     }
