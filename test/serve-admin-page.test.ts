@@ -169,6 +169,7 @@ describe("admin page in headless Chromium", () => {
     await row(page, "probe").locator('button[data-action="select"]').click();
     await page.locator("#detail").waitFor({ state: "visible" });
     expect(await page.locator("#detail-name").textContent()).toBe("probe");
+    expect(await page.locator("#detail-health").textContent()).toBe("health warning: 1 faults");
     await expect.poll(() => page.locator("#violations li").allTextContents()).toEqual([expect.stringContaining("trap")]);
     expect((await page.locator("#logs li").allTextContents()).some((t) => t.includes("info") && t.includes("tick"))).toBe(true);
 

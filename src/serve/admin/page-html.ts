@@ -61,6 +61,7 @@ export function adminHtml(o: AdminHtmlOptions): string {
     <p id="empty" hidden>No plugins loaded.</p>
     <section id="detail" hidden>
       <h2 id="detail-name"></h2>
+      <p id="detail-health" class="reasons"></p>
       <div class="cols">
         <div><h3>Recent violations</h3><ol id="violations"></ol></div>
         <div><h3>Recent logs</h3><ol id="logs"></ol></div>

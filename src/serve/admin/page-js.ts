@@ -17,6 +17,7 @@ export const ADMIN_JS = String.raw`
   var selected = null;
   var rows = new Map();
   var previous = new Map(); // name -> { calls, at } for the calls-per-second column
+  var latest = new Map(); // name -> the plugin's last entry from the list, for the detail panel
   var busy = false;
 
   function token() { return sessionStorage.getItem(TOKEN_KEY); }
@@ -87,6 +88,7 @@ export const ADMIN_JS = String.raw`
     rows.forEach(function (tr) { tr.remove(); });
     rows.clear();
     previous.clear();
+    latest.clear();
     selected = null;
     byId("detail").hidden = true;
     byId("token").focus();
@@ -182,6 +184,7 @@ export const ADMIN_JS = String.raw`
     var ro = readOnly();
     list.forEach(function (p) {
       seen.add(p.name);
+      latest.set(p.name, p);
       var tr = rows.get(p.name);
       if (!tr) { tr = makeRow(p.name); rows.set(p.name, tr); tbody.appendChild(tr); }
       var health = p.health || { status: "unknown", reasons: [] };
@@ -212,7 +215,7 @@ export const ADMIN_JS = String.raw`
       });
     });
     rows.forEach(function (tr, name) {
-      if (!seen.has(name)) { tr.remove(); rows.delete(name); previous.delete(name); }
+      if (!seen.has(name)) { tr.remove(); rows.delete(name); previous.delete(name); latest.delete(name); }
     });
     byId("empty").hidden = list.length > 0;
     if (selected && !seen.has(selected)) { selected = null; byId("detail").hidden = true; }
@@ -260,6 +263,8 @@ export const ADMIN_JS = String.raw`
     var results = await Promise.all([api("GET", "/plugins/" + enc + "/violations"), api("GET", "/plugins/" + enc + "/logs")]);
     if (selected !== name) return;
     byId("detail-name").textContent = name;
+    var h = (latest.get(name) || {}).health || { status: "unknown", reasons: [] };
+    byId("detail-health").textContent = "health " + h.status + ((h.reasons || []).length ? ": " + h.reasons.join("; ") : "");
     fillList("violations", results[0], "violations");
     fillList("logs", results[1], "logs");
     byId("detail").hidden = false;
