@@ -429,3 +429,10 @@ export class TableLimitExceeded extends InstanceFault {
     this.limitElements = limitElements;
   }
 }
+
+/** A plugin endpoint's answer that does not follow the envelope layout (docs/serve.md); the server answers 502. Code `E_BAD_RESPONSE`. */
+export class BadPluginResponse extends PlughostError {
+  constructor(plugin: string, why: string) {
+    super("E_BAD_RESPONSE", `plugin "${plugin}" answered with ${why}; write u32le N, an N-byte JSON head { status, headers }, then the body (docs/serve.md)`, { plugin });
+  }
+}
