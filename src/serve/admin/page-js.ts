@@ -272,6 +272,8 @@ export const ADMIN_JS = String.raw`
 
   async function act(name, action) {
     busy = true;
+    // No second click while this one is under way; the refresh after it sets the buttons again.
+    document.querySelectorAll("td.actions button").forEach(function (b) { b.disabled = true; });
     notice(action + " " + name + "\u2026");
     try {
       var r = await api("POST", "/plugins/" + encodeURIComponent(name) + "/" + action);
