@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The plughost command line: run, inspect, validate, new, conformance, keygen, sign, build.
+ * The plughost command line: run, inspect, validate, new, conformance, keygen, sign, build, serve.
  * Every command has --help; data output has --json. This module parses the command line and
  * dispatches to the command's module (one per command, in this folder); it is the package's bin.
  */
@@ -20,6 +20,7 @@ import { conformanceCommand } from "./conformance.js";
 import { keygenCommand } from "./keygen.js";
 import { signCommand } from "./sign.js";
 import { buildCommand } from "./build.js";
+import { serveCommand } from "./serve.js";
 
 export { packageVersion } from "./shared.js";
 
@@ -32,6 +33,7 @@ const commands: Record<string, Command> = {
   keygen: keygenCommand,
   sign: signCommand,
   build: buildCommand,
+  serve: serveCommand,
 };
 
 function help(): string {

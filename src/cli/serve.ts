@@ -1,0 +1,118 @@
+/** plughost serve: load plugins and serve them over HTTP (admin API and page, /metrics, health, plugin endpoints) until SIGTERM/SIGINT. */
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { pino, destination } from "pino";
+import { PlughostError } from "../contract/errors.js";
+import { HOST_CONFIG_FILES, loadHostConfig, registryOptionsFrom, serveConfigOf, type HostConfig } from "../runtime/host-config.js";
+import { loadManifest, type Manifest } from "../plugin/manifest.js";
+import { PluginRegistry } from "../runtime/registry.js";
+import { resolveLoadOrder } from "../plugin/resolve.js";
+import { createServer } from "../serve/server.js";
+import { describe, grantHint, jsonOption, usageError, type Command } from "./shared.js";
+
+export const serveCommand: Command = {
+  summary: "load plugins and serve them over HTTP: admin API and page, /metrics, /healthz, /readyz, plugin endpoints",
+  usage: `plughost serve [<dir|manifest>...] [--config file] [--host addr] [--port n] [--grant cap]... [--strict] [--json]
+Loads the plugins named (or every plugin in the host config's pluginDirs) and serves until SIGTERM or SIGINT, then
+stops accepting, lets in-flight requests finish (serve.shutdownGraceMs), and unloads the plugins.
+Tokens: the host config's serve.tokens, PLUGHOST_ADMIN_TOKEN (role admin) and PLUGHOST_READ_TOKEN (role read).
+A plugin that fails to load is reported and the others are served; --strict stops at the first one. See docs/serve.md.`,
+  options: {
+    config: { type: "string" },
+    host: { type: "string" },
+    port: { type: "string" },
+    grant: { type: "string", multiple: true },
+    engine: { type: "string" },
+    strict: { type: "boolean" },
+    ...jsonOption,
+  },
+  async run(values, positionals) {
+    const hostConfig = await readHostConfig(values.config as string | undefined);
+    const options = hostConfig ? registryOptionsFrom(hostConfig) : {};
+    const serve = hostConfig ? serveConfigOf(hostConfig) : serveConfigOf({});
+    let port = serve.port;
+    if (values.port !== undefined) {
+      port = Number(values.port);
+      if (!/^[0-9]{1,5}$/.test(values.port as string) || port > 65535) throw usageError(`--port must be 0-65535, got ${JSON.stringify(values.port)}`);
+    }
+    const extra = (values.grant as string[] | undefined) ?? [];
+    const base = options.grants ?? [];
+    const grants = Array.isArray(base) ? [...(base as string[]), ...extra] : { ...base, "*": [...((base as Record<string, readonly string[]>)["*"] ?? []), ...extra] };
+    const logger = pino({ name: "plughost", level: process.env.PLUGHOST_LOG_LEVEL ?? options.logLevel ?? "info" }, destination(2));
+    const registry = new PluginRegistry({ logger, ...options, grants, ...(values.engine ? { engine: values.engine as "v8" | "wasmtime" } : {}) });
+    const print = (record: Record<string, unknown>, text: string) => (values.json ? console.log(JSON.stringify(record)) : console.log(text));
+    const server = await createServer(registry, {
+      ...serve,
+      host: (values.host as string | undefined) ?? serve.host,
+      port,
+      ready: false,
+      configOverrides: hostConfig?.config ?? {},
+      baseDir: hostConfig?.baseDir ?? process.cwd(),
+      source: hostConfig?.source ?? "the environment",
+    });
+    server.endpoints.on("refused", (e) => print({ routesRefused: e.plugin, error: e.error.code, message: e.error.message }, `routes of ${e.plugin} refused: ${e.error.code} ${e.error.message}`));
+    let failures = 0;
+    // A signal that arrives while plugins load still stops the server, once the loading is done.
+    const stopped = new Promise<string>((resolve) => {
+      process.once("SIGTERM", () => resolve("SIGTERM")).once("SIGINT", () => resolve("SIGINT"));
+    });
+    try {
+      const found = options.pluginDirs?.length ? await registry.discoverPluginDirs() : [];
+      const inDirs = (p: string) => (existsSync(p) ? undefined : found.find((i) => i.name === p)?.manifestPath);
+      const targets = positionals.length ? positionals.map((p) => inDirs(p) ?? path.resolve(p)) : found.map((i) => i.manifestPath);
+      if (targets.length === 0) print({ warning: "no plugins" }, "no plugins to load: name plugin directories, or set pluginDirs in plughost.config.json; the admin API can load more");
+      const failed = (target: string, err: unknown) => {
+        if (values.strict) throw err;
+        failures++;
+        const code = err instanceof PlughostError ? err.code : "E_LOAD_FAILED";
+        const message = `${err instanceof Error ? err.message : String(err)}${grantHint(err)}`;
+        if (values.json) console.log(JSON.stringify({ loadFailed: target, error: code, message }));
+        else console.error(`failed to load ${target}: ${code} ${message}`);
+      };
+      const manifests: Manifest[] = [];
+      for (const t of targets) {
+        try {
+          manifests.push(await loadManifest(t, { configSchema: "defer" }));
+        } catch (err) {
+          failed(t, err);
+        }
+      }
+      let ordered: Manifest[];
+      try {
+        ordered = resolveLoadOrder(manifests);
+      } catch {
+        ordered = manifests; // each load reports its own unresolved dependency
+      }
+      for (const m of ordered) {
+        try {
+          const h = await registry.load(m.file);
+          print({ loaded: h.name, version: h.version, endpoints: server.endpoints.list(h.name).map((e) => `${e.method} ${e.path}`) }, `loaded ${h.name}@${h.version}`);
+        } catch (err) {
+          failed(m.file, err);
+        }
+      }
+      const url = await server.listen();
+      server.ready = true;
+      print({ listening: url, endpoints: server.endpoints.list().map((e) => `${e.method} ${e.path}`) }, `listening on ${url} (admin page: ${url}/admin)`);
+      const signal = await stopped;
+      print({ stopping: signal }, `${signal}: stopping (in-flight requests have ${serve.shutdownGraceMs} ms)`);
+    } finally {
+      await server.close().catch((err: unknown) => {
+        failures++;
+        console.error(describe(err));
+      });
+      await registry.unloadAll().catch((err: unknown) => {
+        failures++;
+        console.error(describe(err));
+      });
+    }
+    print({ stopped: true }, "stopped");
+    return failures ? 1 : 0;
+  },
+};
+
+/** plughost.config.{json,toml} (given, or found in the working directory), if any. */
+async function readHostConfig(file: string | undefined): Promise<HostConfig | undefined> {
+  const candidate = file ?? HOST_CONFIG_FILES.find((f) => existsSync(f));
+  return candidate ? loadHostConfig(path.resolve(candidate)) : undefined;
+}
