@@ -2,88 +2,25 @@
 // a real server with real C plugins loaded in a real registry.
 import { mkdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { Writable } from "node:stream";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PluginRegistry } from "../src/index.js";
-import { adminPage } from "../src/serve/admin-page.js";
-import { enc, pluginDir, root } from "./helpers/plugins.js";
+import { createServer, type PlughostServer } from "../src/serve/server.js";
+import { enc, pluginDir, root, silentLogger } from "./helpers/plugins.js";
 
 const CHROMIUM = process.env.PLUGHOST_CHROMIUM ?? "/usr/bin/chromium";
 const ADMIN_TOKEN = "admin-token-for-the-page-test";
 const READ_TOKEN = "read-token-for-the-page-test";
 const SCREENSHOT = path.join(root, "test", "artifacts", "admin-page.png");
 
-// Log lines the registry's logger wrote, to answer the logs endpoint.
-const logLines: { plugin?: string; level: number; msg: string; time: number }[] = [];
-const LEVELS: Record<number, string> = { 10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal" };
-
-/** A stand-in for the serve part's admin API (same routes and JSON shapes), with the page registered at /admin. */
-async function standInServer(registry: PluginRegistry): Promise<FastifyInstance> {
-  const app = Fastify();
-  const role = (req: FastifyRequest): "admin" | "read" | undefined => {
-    const h = req.headers.authorization ?? "";
-    return h === `Bearer ${ADMIN_TOKEN}` ? "admin" : h === `Bearer ${READ_TOKEN}` ? "read" : undefined;
-  };
-  await app.register(
-    async (api) => {
-      api.addHook("onRequest", async (req, reply) => {
-        const r = role(req);
-        if (!r) return reply.code(401).send({ code: "E_UNAUTHORIZED", message: "a valid bearer token is required" });
-        if (req.method !== "GET" && r !== "admin") return reply.code(403).send({ code: "E_FORBIDDEN", message: "this token may only read" });
-      });
-      api.get("/plugins", async () => ({
-        plugins: registry.list().map((p) => {
-          const m = registry.metrics(p.name);
-          return {
-            name: p.name,
-            version: p.version,
-            state: p.state,
-            engine: p.engine,
-            health: { status: m.faults > 0 ? "warning" : "healthy", reasons: m.faults > 0 ? [`${m.faults} faults`] : [] },
-            calls: m.calls,
-            errors: m.errors,
-            latency: { p50Ns: 0, p99Ns: 0 },
-          };
-        }),
-      }));
-      api.get<{ Params: { name: string } }>("/plugins/:name/violations", async (req) => ({ violations: registry.violations(req.params.name) }));
-      api.get<{ Params: { name: string } }>("/plugins/:name/logs", async (req) => ({
-        logs: logLines.filter((l) => l.plugin === req.params.name).map((l) => ({ time: l.time, level: LEVELS[l.level], message: l.msg })),
-      }));
-      for (const action of ["suspend", "resume", "reload"] as const) {
-        api.post<{ Params: { name: string } }>(`/plugins/:name/${action}`, async (req, reply) => {
-          try {
-            if (action === "reload") await registry.reload(req.params.name);
-            else registry[action](req.params.name);
-            return { name: req.params.name, state: registry.info(req.params.name).state };
-          } catch (err) {
-            return reply.code(409).send({ code: (err as { code?: string }).code, message: (err as Error).message });
-          }
-        });
-      }
-    },
-    { prefix: "/admin/api" },
-  );
-  await app.register(adminPage, { prefix: "/admin", refreshMs: 500 });
-  return app;
-}
-
 let registry: PluginRegistry;
-let server: FastifyInstance;
+let server: PlughostServer;
 let base: string;
 let browser: Browser;
 
 beforeAll(async () => {
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString("utf8").split("\n")) if (line) logLines.push(JSON.parse(line) as (typeof logLines)[number]);
-      done();
-    },
-  });
-  registry = new PluginRegistry({ logger: pino({ level: "info" }, sink), cacheDir: false });
+  // Every call timed, so the latency columns have figures after a handful of calls.
+  registry = new PluginRegistry({ logger: silentLogger(), cacheDir: false, metrics: { latencySampleEvery: 1 } });
   await registry.load(pluginDir("examples/c/hello"));
   await registry.load(pluginDir("examples/c/transform"));
   await registry.load(pluginDir("test/fixtures/c/probe"));
@@ -91,8 +28,16 @@ beforeAll(async () => {
   for (let i = 0; i < 5; i++) await registry.invoke("hello-c", "greet", enc("page"));
   await registry.invoke("probe", "log");
   await registry.invoke("probe", "trap").catch(() => undefined);
-  server = await standInServer(registry);
-  base = await server.listen({ host: "127.0.0.1", port: 0 });
+  server = await createServer(registry, {
+    host: "127.0.0.1",
+    port: 0,
+    tokens: [
+      { token: ADMIN_TOKEN, roles: ["admin"] },
+      { token: READ_TOKEN, roles: ["read"] },
+    ],
+    env: {},
+  });
+  base = await server.listen();
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
 });
 
@@ -138,7 +83,11 @@ describe("admin page in headless Chromium", () => {
     expect(await cell(page, "hello-c", "version").textContent()).toBe("0.1.0");
     expect(Number((await cell(page, "hello-c", "calls").textContent())?.replace(/,/g, ""))).toBe(registry.metrics("hello-c").calls);
     expect(Number(await cell(page, "probe", "errors").textContent())).toBeGreaterThanOrEqual(1);
-    expect(await cell(page, "probe", "health").textContent()).toBe("warning");
+    expect(await cell(page, "probe", "health").textContent()).toBe(registry.health("probe").status);
+    expect(await cell(page, "hello-c", "health").textContent()).toBe("healthy");
+    expect(registry.latency("hello-c").count).toBeGreaterThanOrEqual(5);
+    expect(await cell(page, "hello-c", "p50").textContent()).toMatch(/^[\d.]+ (ns|\u00b5s|ms|s)$/);
+    expect(await cell(page, "hello-c", "p99").textContent()).toMatch(/^[\d.]+ (ns|\u00b5s|ms|s)$/);
     expect(await page.evaluate(() => sessionStorage.getItem("plughost.admin.token"))).toBe(ADMIN_TOKEN);
 
     // Suspend: the server's registry and the page both show it.
@@ -169,7 +118,9 @@ describe("admin page in headless Chromium", () => {
     await row(page, "probe").locator('button[data-action="select"]').click();
     await page.locator("#detail").waitFor({ state: "visible" });
     expect(await page.locator("#detail-name").textContent()).toBe("probe");
-    expect(await page.locator("#detail-health").textContent()).toBe("health warning: 1 faults");
+    const health = registry.health("probe");
+    expect(health.status).not.toBe("healthy");
+    expect(await page.locator("#detail-health").textContent()).toBe(`health ${health.status}: ${health.reasons.join("; ")}`);
     await expect.poll(() => page.locator("#violations li").allTextContents()).toEqual([expect.stringContaining("trap")]);
     expect((await page.locator("#logs li").allTextContents()).some((t) => t.includes("info") && t.includes("tick"))).toBe(true);
 
@@ -186,7 +137,7 @@ describe("admin page in headless Chromium", () => {
     await context.close();
   });
 
-  it("lets a read token see the plugins but shows its actions as refused (403)", async () => {
+  it("lets a read token see the plugins but shows its actions as refused (403), and signs out on a later 401", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     await signIn(page, READ_TOKEN);
@@ -198,6 +149,12 @@ describe("admin page in headless Chromium", () => {
     // Every action button is now disabled for this session.
     await expect.poll(() => page.locator("td.actions button:not([disabled])").count()).toBe(0);
     expect(await page.locator("#role").textContent()).toContain("read-only");
+
+    // A token that stops working mid-session (401 on a refresh) brings the sign-in form back.
+    await page.evaluate(() => sessionStorage.setItem("plughost.admin.token", "a-token-the-server-never-had"));
+    await page.locator("#login").waitFor({ state: "visible", timeout: 10_000 });
+    expect(await page.locator("#login-error").textContent()).toContain("401");
+    expect(await page.locator("#dashboard").isHidden()).toBe(true);
     await context.close();
   });
 

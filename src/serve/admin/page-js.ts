@@ -53,9 +53,10 @@ export const ADMIN_JS = String.raw`
   }
 
   function errorText(r) {
+    // The admin API answers { error: "E_...", message }; fastify's own errors { code, error, message }.
     var b = r.body || {};
-    var msg = b.message || b.error || "";
-    return "HTTP " + r.status + (b.code ? " " + b.code : "") + (msg ? ": " + msg : "");
+    var code = b.code || b.error || "";
+    return "HTTP " + r.status + (code ? " " + code : "") + (b.message ? ": " + b.message : "");
   }
 
   function fmtNs(ns) {
