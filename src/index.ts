@@ -77,6 +77,13 @@ export { DEFAULT_HOST_CALL_OPTIONS } from "./runtime/host-calls.js";
 export type { HostCallOptions } from "./runtime/host-calls.js";
 export type { PluginMetrics } from "./runtime/metrics.js";
 export type { UnmountBehavior, Violation, ViolationRecord } from "./runtime/violations.js";
+// Observability (docs/observability.md): `registry.metricsText()`, `health()`, `latency()`, `logs()`, `errors()`, `watchLogs()`.
+export { CALL_DURATION_BUCKETS, DEFAULT_METRICS_OPTIONS } from "./observability/metrics.js";
+export type { LatencySummary, MetricsOptions } from "./observability/metrics.js";
+export { DEFAULT_HEALTH_OPTIONS } from "./observability/health.js";
+export type { HealthOptions, HealthStatus, PluginHealth } from "./observability/health.js";
+export { DEFAULT_LOG_STORE_OPTIONS, LogWatch } from "./observability/log-store.js";
+export type { ErrorReport, LogQuery, LogRecord, LogStoreOptions, LogWatchFilter } from "./observability/log-store.js";
 export { getEngine } from "./engines/index.js";
 // Fuel metering and memory/table caps for any core module (what the v8 engine applies to plugins).
 export {

@@ -100,6 +100,8 @@ export interface HostCallTarget {
    * `currentCall()` see host calls. Absent: the host calls run directly.
    */
   intercept?<T>(hostCall: string, run: () => T): T;
+  /** Told each log line kept (after the rate limit and truncation), with the call's id when it has a context: the log store. */
+  onLog?(level: LogLevel, message: string, callId: number | undefined): void;
 }
 
 
@@ -145,6 +147,7 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
       const call = currentCall();
       if (call) logger[level]({ callId: call.callId }, text);
       else logger[level](text);
+      target.onLog?.(level, text, call?.callId);
     },
 
     logsDropped(count: number): void {

@@ -73,6 +73,10 @@ import {
   type TrustedNative,
 } from "./policy.js";
 import { DEFAULT_UNMOUNT_BEHAVIOR, ViolationTracker, type UnmountBehavior, type Violation, type ViolationRecord } from "./violations.js";
+import { RegistryMetrics, type LatencySummary, type MetricsOptions, type PluginProbe, type PluginSnapshot } from "../observability/metrics.js";
+import { HealthTracker, type HealthOptions, type PluginHealth } from "../observability/health.js";
+import { LogStore, type ErrorReport, type LogQuery, type LogRecord, type LogStoreOptions, type LogWatch, type LogWatchFilter } from "../observability/log-store.js";
+import type { Registry as PromRegistry } from "prom-client";
 
 // Limits, grants, trust, events policy and recovery are computed in policy.ts (defaults: docs/fuel-and-memory.md).
 export { DEFAULT_LIMITS, DEFAULT_RECOVERY, type RecoveryPolicy } from "./policy.js";
@@ -141,6 +145,16 @@ export interface RegistryOptions {
   hostCalls?: Partial<HostCallOptions>;
   /** Ed25519 trust list and policy; without it, plugin.sig files are not checked (docs/signatures.md). */
   signatures?: SignaturePolicy;
+  /**
+   * Per-call metrics: calls counted per event and their durations sampled (every call below one per millisecond,
+   * one in `latencySampleEvery` above). Default: on, with `DEFAULT_METRICS_OPTIONS`. `false` leaves the call path
+   * as it is without them; every other metric of `metricsText()` is still exported (docs/observability.md).
+   */
+  metrics?: boolean | MetricsOptions;
+  /** Thresholds of the health rule, over `DEFAULT_HEALTH_OPTIONS` (docs/observability.md, "Health"). */
+  health?: HealthOptions;
+  /** How many log lines and error reports are kept per plugin, over `DEFAULT_LOG_STORE_OPTIONS`. */
+  logStore?: LogStoreOptions;
 }
 
 /** What the registry knows of one plugin, loaded or only discovered (`info`, `list`, `discover`). */
@@ -266,6 +280,8 @@ class Entry {
   inFlight: Delivery[] = [];
   /** A reload's new instance before the swap, or the old one after: no `state` events, no subscriptions. */
   quiet = false;
+  /** Counts and times its calls when per-call metrics are on (shared by the entries of one plugin name). */
+  probe: PluginProbe | undefined;
 
   constructor(manifest: Manifest, engine: EngineName, logger: Logger, tracker: ViolationTracker, onState: (from: PluginState, to: PluginState) => void) {
     this.manifest = manifest;
@@ -352,22 +368,14 @@ export class PluginHandle {
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     entry.metrics.calls++;
     const registry = this.#registry;
-    if (registry._intercepted) {
-      try {
-        const status = registry._syncCall(entry, event, "invoke", () => instance.onEventSync!(event, data));
-        entry.restartCount = 0;
-        return status;
-      } catch (err) {
-        throw registry._callFailed(entry, instance, err);
-      }
-    }
+    if (registry._observed) return registry._observedSync(entry, instance, event, "invoke", data, eventSync);
     const previous = enterDelivery(HOST_ORIGIN);
     try {
       const status = instance.onEventSync(event, data);
       entry.restartCount = 0;
       return status;
     } catch (err) {
-      throw registry._callFailed(entry, instance, err);
+      throw registry._callFailed(entry, instance, err, event);
     } finally {
       restoreDelivery(previous);
     }
@@ -387,22 +395,14 @@ export class PluginHandle {
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     entry.metrics.calls++;
     const registry = this.#registry;
-    if (registry._intercepted) {
-      try {
-        const outcome = registry._syncCall(entry, event, "hook", () => instance.onHookSync!(event, data));
-        entry.restartCount = 0;
-        return outcome;
-      } catch (err) {
-        throw registry._callFailed(entry, instance, err);
-      }
-    }
+    if (registry._observed) return registry._observedSync(entry, instance, event, "hook", data, hookSync);
     const previous = enterDelivery(HOST_ORIGIN);
     try {
       const outcome = instance.onHookSync(event, data);
       entry.restartCount = 0;
       return outcome;
     } catch (err) {
-      throw registry._callFailed(entry, instance, err);
+      throw registry._callFailed(entry, instance, err, event);
     } finally {
       restoreDelivery(previous);
     }
@@ -411,11 +411,24 @@ export class PluginHandle {
 
 const EMPTY = new Uint8Array(0);
 
+// The engine calls of the observed sync paths, as functions of their arguments: no closure per call.
+const eventSync = (i: EngineInstance, event: string, data: Uint8Array): number => i.onEventSync!(event, data);
+const hookSync = (i: EngineInstance, event: string, data: Uint8Array): HookOutcome => i.onHookSync!(event, data);
+
 /** The entry's metrics with the live instance's fuel figures (discarded instances' fuel is banked). */
 function liveMetrics(entry: Entry): PluginMetrics {
   const lastCallFuel = entry.instance?.lastCallFuel?.();
   const fuelUsed = entry.metrics.fuelUsed + (entry.instance?.lifetimeFuel?.() ?? 0);
   return { ...entry.metrics, fuelUsed, ...(lastCallFuel !== undefined ? { lastCallFuel } : {}) };
+}
+
+/**
+ * The instance's linear memory in bytes, when its engine tells (an optional `memoryBytes()` on the instance;
+ * `EngineInstance` does not declare one yet), else undefined.
+ */
+function memoryOf(instance: EngineInstance | undefined): number | undefined {
+  const f = (instance as { memoryBytes?: () => number } | undefined)?.memoryBytes;
+  return typeof f === "function" ? f.call(instance) : undefined;
 }
 
 /** Keep a departing instance's fuel figures in the entry's metrics, which outlive it. */
@@ -501,6 +514,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #reloads = new Map<string, Promise<PluginHandle>>();
   /** Per instance: whether its engine reported stopping it (see #instantiate). */
   readonly #stopReported = new WeakMap<EngineInstance, { reported: boolean }>();
+  readonly #metrics: RegistryMetrics;
+  readonly #health: HealthTracker;
+  readonly #logStore: LogStore;
 
   constructor(options: RegistryOptions = {}) {
     super();
@@ -511,6 +527,25 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#events = eventPolicy(options.events);
     this.#cacheDir = options.cacheDir === false ? undefined : path.resolve(options.cacheDir ?? defaultCacheDir());
     this.#trust = options.signatures ? compileTrustList(options.signatures) : undefined;
+    const m = options.metrics ?? true;
+    this.#metrics = new RegistryMetrics({ snapshots: () => this.#snapshots() }, m !== false, typeof m === "object" ? m : {});
+    this._observed = this.#metrics.perCall;
+    this.#health = new HealthTracker(options.health);
+    this.#logStore = new LogStore(options.logStore);
+    // Metrics and health listen to the registry's own events, as an application would.
+    this.on("violation", (v) => {
+      this.#metrics.violation(v.plugin, v.kind);
+      this.#health.violation(v.plugin);
+    });
+    this.on("fault", (f) => {
+      this.#health.fault(f.plugin);
+      this.#notePlugin(f.plugin);
+    });
+    this.on("restarted", (r) => this.#health.restart(r.plugin));
+    this.on("unmounted", (u) => this.#health.unmounted(u.plugin));
+    this.on("state", (s) => {
+      if (s.to === "active") this.#health.active(s.plugin);
+    });
   }
 
   /** The WIT contract version this host implements. */
@@ -623,6 +658,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       throw err;
     }
     entry.metrics.loadMs = performance.now() - started;
+    this.#metrics.loaded(entry.name, entry.metrics.loadMs);
+    this.#notePlugin(entry.name);
     return new PluginHandle(this, entry);
   }
 
@@ -686,6 +723,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         send: (target, event, data) => this.#sendFrom(entry, target, event, data),
         onDenied: (capability, detail) => this.recordViolation(m.name, "capability", `${detail} denied: needs ${capability}`),
         intercept: (hostCall, run) => this.#hostCall(entry, hostCall, run),
+        onLog: (level, message, callId) =>
+          this.#logStore.log({ plugin: m.name, level, message, time: Date.now(), ...(callId !== undefined ? { callId } : {}), source: "plugin" }),
       },
       this.#hostCallOptions,
     );
@@ -754,6 +793,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const entry: Entry = new Entry(manifest, engine, this.#logger.child({ plugin: manifest.name }), tracker, (from, to) => {
       if (!entry.quiet) this.emit("state", { plugin: manifest.name, from, to });
     });
+    entry.probe = this.#metrics.probe(manifest.name);
     return entry;
   }
 
@@ -813,6 +853,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const { loadMs: _l, initMs: _i, ...kept } = old.metrics;
     Object.assign(next.metrics, kept);
     next.metrics.loadMs = performance.now() - started;
+    this.#metrics.loaded(name, next.metrics.loadMs);
     old.quiet = true;
     old.replacedBy = next; // a dispatch that listed the old entry calls the new one
     this.#unsubscribeAll(old);
@@ -1037,6 +1078,102 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return liveMetrics(this.#get(name));
   }
 
+  // ── observability (docs/observability.md) ──────────────────────────────
+
+  /** This registry's prom-client registry (never prom-client's global one): its metrics, and any an application adds. */
+  get promRegistry(): PromRegistry {
+    return this.#metrics.registry;
+  }
+
+  /** The Prometheus text exposition of `promRegistry`: every plugin's metrics and the registry's (docs/observability.md). */
+  metricsText(): Promise<string> {
+    return this.#metrics.text();
+  }
+
+  /** The content type of `metricsText()`, for an HTTP answer. */
+  get metricsContentType(): string {
+    return this.#metrics.contentType;
+  }
+
+  /**
+   * Latency percentiles of the plugin's recent timed calls, in nanoseconds (zeros when none was timed or
+   * per-call metrics are off). One call in `latencySampleEvery` is timed.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
+   */
+  latency(name: string): LatencySummary {
+    this.#get(name);
+    return this.#metrics.latency(name);
+  }
+
+  /**
+   * Health of every tracked plugin, by name; or of one plugin. The rule: docs/observability.md ("Health").
+   * @throws {@link PluginNotFound} when `name` is given and no plugin of that name is tracked.
+   */
+  health(): Record<string, PluginHealth>;
+  health(name: string): PluginHealth;
+  health(name?: string): Record<string, PluginHealth> | PluginHealth {
+    if (name !== undefined) return this.#healthOf(this.#get(name));
+    const out: Record<string, PluginHealth> = {};
+    for (const e of this.#entries.values()) out[e.name] = this.#healthOf(e);
+    return out;
+  }
+
+  /**
+   * Recent log lines of one plugin (or of all, by time) matching `query`: its own lines and the host's error
+   * lines about it. At most `logStore.lines` per plugin are kept.
+   */
+  logs(name?: string, query?: LogQuery): LogRecord[] {
+    return this.#logStore.logs(name, query);
+  }
+
+  /** Recent failed calls of one plugin (or of all) matching `query`. At most `logStore.errors` per plugin are kept. */
+  errors(name?: string, query?: LogQuery): ErrorReport[] {
+    return this.#logStore.errors(name, query);
+  }
+
+  /**
+   * New log lines as they are written, as an async iterator; leaving a `for await` (or calling `return()`) detaches it.
+   *
+   * @example
+   *   for await (const line of registry.watchLogs({ plugin: "probe", level: "warn" })) console.log(line.message);
+   */
+  watchLogs(filter?: LogWatchFilter): LogWatch {
+    return this.#logStore.watch(filter);
+  }
+
+  #healthOf(e: Entry): PluginHealth {
+    const m = liveMetrics(e);
+    return this.#health.evaluate({
+      name: e.name,
+      state: e.state,
+      calls: m.calls,
+      errors: m.errors,
+      violations: e.violations.count,
+      violationThreshold: e.violations.threshold,
+    });
+  }
+
+  /** Note a plugin's counters for the health rule's error rate (on events: a fault, a load). */
+  #notePlugin(name: string): void {
+    const e = this.#entries.get(name);
+    if (e) this.#health.note({ name, calls: e.metrics.calls, errors: e.metrics.errors });
+  }
+
+  #snapshots(): PluginSnapshot[] {
+    return [...this.#entries.values()].map((e) => ({
+      name: e.name,
+      version: e.manifest.version,
+      engine: e.engine,
+      state: e.state,
+      counters: liveMetrics(e),
+      memoryBytes: memoryOf(e.instance),
+      queuedBytesOut: e.pendingBytesOut,
+      queuedBytesIn: e.pendingBytesIn,
+      violations: e.violations.count,
+      violationThreshold: e.violations.threshold,
+    }));
+  }
+
   #get(name: string): Entry {
     const entry = this.#entries.get(name);
     if (!entry) throw new PluginNotFound(name);
@@ -1132,9 +1269,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   use(interceptor: Interceptor): () => void {
     const remove = this.#calls.use(interceptor);
     this._intercepted = true;
+    this._observed = true;
     return () => {
       remove();
       this._intercepted = !this.#calls.empty;
+      this._observed = this._intercepted || this.#metrics.perCall;
     };
   }
 
@@ -1151,6 +1290,36 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /** @internal Set by tracing: sees each dispatch and hook chain begin, issue its steps and end (see `ChainWatcher`). */
   _chains: ChainWatcher | undefined = undefined;
+
+  /** @internal True when a sync call must go through `_observedSync`: interceptors are registered or per-call metrics are on. */
+  _observed = false;
+
+  /**
+   * @internal `invokeSync` / `hookSync` when something observes calls: the probe counts (and may time) the call,
+   * and the interceptors, if any, run around it.
+   */
+  _observedSync<T>(entry: Entry, instance: EngineInstance, event: string, kind: CallKind, data: Uint8Array, call: (i: EngineInstance, event: string, data: Uint8Array) => T): T {
+    const probe = entry.probe;
+    const t0 = probe === undefined ? -1 : probe.begin(event);
+    try {
+      let out: T;
+      if (this._intercepted) out = this._syncCall(entry, event, kind, () => call(instance, event, data));
+      else {
+        const previous = enterDelivery(HOST_ORIGIN);
+        try {
+          out = call(instance, event, data);
+        } finally {
+          restoreDelivery(previous);
+        }
+      }
+      entry.restartCount = 0;
+      return out;
+    } catch (err) {
+      throw this._callFailed(entry, instance, err, event);
+    } finally {
+      if (t0 >= 0) probe!.end(event, t0);
+    }
+  }
 
   /** @internal A sync fast-path call through the interceptors. */
   _syncCall<T>(entry: Entry, event: string, kind: CallKind, call: () => T): T {
@@ -1232,12 +1401,16 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   async #callEvent(entry: Entry, event: string, data: Uint8Array, delivery: Delivery): Promise<number> {
     const instance = entry.restarting ? await this.#ready(entry, event) : this.#readyNow(entry, event);
     entry.metrics.calls++;
+    const probe = entry.probe;
+    const t0 = probe === undefined ? -1 : probe.begin(event);
     try {
       const status = await this.#serial(entry, instance, () => instance.onEvent(event, data), delivery);
       if (entry.instance === instance) entry.restartCount = 0; // it works again: a later fault starts a new series of retries
       return status;
     } catch (err) {
-      throw this._callFailed(entry, instance, err);
+      throw this._callFailed(entry, instance, err, event, delivery.call);
+    } finally {
+      if (t0 >= 0) probe!.end(event, t0);
     }
   }
 
@@ -1266,12 +1439,16 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   async #callHook(entry: Entry, event: string, data: Uint8Array, delivery: Delivery): Promise<HookOutcome> {
     const instance = entry.restarting ? await this.#ready(entry, event) : this.#readyNow(entry, event);
     entry.metrics.calls++;
+    const probe = entry.probe;
+    const t0 = probe === undefined ? -1 : probe.begin(event);
     try {
       const outcome = await this.#serial(entry, instance, () => instance.onHook(event, data), delivery);
       if (entry.instance === instance) entry.restartCount = 0;
       return outcome;
     } catch (err) {
-      throw this._callFailed(entry, instance, err);
+      throw this._callFailed(entry, instance, err, event, delivery.call);
+    } finally {
+      if (t0 >= 0) probe!.end(event, t0);
     }
   }
 
@@ -1301,7 +1478,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       if (direct) {
         const previous = enterDelivery(HOST_ORIGIN);
         try {
-          i = this.#dispatchDirect(callees, i, event, data, results, epoch);
+          i = this.#metrics.perCall
+            ? this.#dispatchDirectProbed(callees, i, event, data, results, epoch)
+            : this.#dispatchDirect(callees, i, event, data, results, epoch);
         } finally {
           restoreDelivery(previous);
         }
@@ -1342,8 +1521,33 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         entry.restartCount = 0;
         results.push({ plugin: entry.name, status });
       } catch (err) {
-        results.push({ plugin: entry.name, error: this._callFailed(entry, instance, err) });
+        results.push({ plugin: entry.name, error: this._callFailed(entry, instance, err, event) });
       }
+    }
+    return i;
+  }
+
+  /** `#dispatchDirect` with per-call metrics: the same loop, each call counted (and sometimes timed) by its probe. */
+  #dispatchDirectProbed(callees: readonly Entry[], from: number, event: string, data: Uint8Array, results: DispatchResult[], epoch: number): number {
+    let i = from;
+    for (; i < callees.length; i++) {
+      const subscriber = callees[i]!;
+      const entry = latest(subscriber);
+      const instance = entry.instance;
+      if (!instance?.inline || !instance.onEventSync || entry.pending !== 0 || entry.restarting !== undefined) break;
+      if (!entry.active) break;
+      if ((entry !== subscriber || this.#callbacksEpoch !== epoch) && !entry.callbacks.has(event)) break;
+      entry.metrics.calls++;
+      const probe = entry.probe!;
+      const t0 = probe.begin(event);
+      try {
+        const status = instance.onEventSync(event, data);
+        entry.restartCount = 0;
+        results.push({ plugin: entry.name, status });
+      } catch (err) {
+        results.push({ plugin: entry.name, error: this._callFailed(entry, instance, err, event) });
+      }
+      if (t0 >= 0) probe.end(event, t0);
     }
     return i;
   }
@@ -1450,9 +1654,20 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * once per instance (calls already queued on a faulted instance fail with
    * the same fault, which must not discard its replacement).
    */
-  _callFailed(entry: Entry, instance: EngineInstance, err: unknown): PlughostError {
+  _callFailed(entry: Entry, instance: EngineInstance, err: unknown, event: string, call?: CallContext): PlughostError {
     const error = asPlughostError(err, entry.name);
     entry.metrics.errors++;
+    this.#metrics.error(entry.name, error.code);
+    const callId = (call ?? currentCall())?.callId;
+    this.#logStore.error({
+      plugin: entry.name,
+      code: error.code,
+      message: error.message,
+      event,
+      time: Date.now(),
+      ...(callId !== undefined ? { callId } : {}),
+      ...(error.stack !== undefined ? { stack: error.stack } : {}),
+    });
     if (isInstanceFault(error) && instance === entry.instance) this.#onFault(entry, error);
     return error;
   }
