@@ -212,23 +212,33 @@ class TraceState implements ChainWatcher {
       { kind: ctx.kind === "message" ? SpanKind.CONSUMER : SpanKind.INTERNAL, attributes: callAttributes(ctx) },
       parent,
     );
-    if (!span.isRecording()) {
-      // Not sampled (or no SDK): nothing to record, and children find the same parent through the hostContext they inherit.
-      span.end();
+    if (!isSpanContextValid(span.spanContext())) {
+      // The API's no-op tracer with no trace context to carry (no SDK registered): nothing to record or pass on.
       return next();
     }
+    // Kept even when not recording (sampled out): its children then inherit that decision rather than make their own.
     const live: Live = { span, ctx: trace.setSpan(parent, span), ended: false, sending: 0, expected: 0, delivered: 0 };
     this.#calls.set(ctx.callId, live);
-    return next().then(
-      (outcome) => {
-        this.#end(ctx, live, outcome, undefined);
-        return outcome;
+    const outcome = next();
+    // A sync call (invokeSync, hookSync) has already run when next() returns, but its outcome is seen a microtask
+    // later, after the caller's synchronous code: its span ends now, if its outcome is already there (the reaction
+    // below then runs before the marker queued after it).
+    const returned = performance.now();
+    let later = false;
+    const settled = outcome.then(
+      (value) => {
+        this.#end(ctx, live, value, undefined, later ? undefined : returned);
+        return value;
       },
       (err: unknown) => {
-        this.#end(ctx, live, undefined, err);
+        this.#end(ctx, live, undefined, err, later ? undefined : returned);
         throw err;
       },
     );
+    queueMicrotask(() => {
+      later = true;
+    });
+    return settled;
   };
 
   /** The context a call's span starts in: its parent call's span, the watched chain's, or the caller's trace context. */
@@ -251,9 +261,12 @@ class TraceState implements ChainWatcher {
     return (hostContext === undefined ? undefined : this.#contextOf(hostContext)) ?? otelContext.active();
   }
 
-  #end(ctx: CallContext, live: Live, outcome: unknown, err: unknown): void {
+  /** The call ended: its outcome or error on its span, which ends (at `endTime`, a `performance.now()`, when given). */
+  #end(ctx: CallContext, live: Live, outcome: unknown, err: unknown, endTime: number | undefined): void {
     const span = live.span;
-    if (err !== undefined) {
+    if (!span.isRecording()) {
+      // nothing to record
+    } else if (err !== undefined) {
       failed(span, err);
     } else if (typeof outcome === "number") {
       span.setAttribute(TRACE_ATTRIBUTES.status, outcome);
@@ -266,11 +279,11 @@ class TraceState implements ChainWatcher {
         span.setAttribute(TRACE_ATTRIBUTES.status, outcome.status);
       }
     }
-    if (this.#fuel) {
+    if (this.#fuel && span.isRecording()) {
       const fuel = this.#lastCallFuel(ctx.plugin);
       if (fuel !== undefined) span.setAttribute(TRACE_ATTRIBUTES.fuel, fuel);
     }
-    span.end();
+    span.end(endTime);
     live.ended = true;
     this.#calls.delete(ctx.callId);
     if (live.sending > 0 || live.delivered < live.expected) {
@@ -298,9 +311,11 @@ class TraceState implements ChainWatcher {
     const sends = ctx.event === "emit" || ctx.event === "send";
     if (sends) parent.sending++;
     const mode = this.#hostCalls;
-    const at = mode === "events" ? performance.timeOrigin + performance.now() : 0;
+    const at = performance.now(); // a performance timestamp: the SDK reads it on the span's own clock
     const span = mode === "spans" ? this.#tracer.startSpan(`host-call ${ctx.plugin}:${ctx.event}`, { attributes: callAttributes(ctx) }, parent.ctx) : undefined;
-    return next().then(
+    const outcome = next();
+    const done = performance.now(); // host calls are synchronous: done when next() returns
+    return outcome.then(
       (outcome) => {
         const attributes: Attributes = { [TRACE_ATTRIBUTES.kind]: "host-call" };
         if (sends) {
@@ -314,7 +329,7 @@ class TraceState implements ChainWatcher {
         }
         if (span) {
           span.setAttributes(attributes);
-          span.end();
+          span.end(done);
         } else if (mode === "events" && !parent.ended) {
           parent.span.addEvent(ctx.event, attributes, at);
         }
@@ -324,7 +339,7 @@ class TraceState implements ChainWatcher {
         if (sends) parent.sending--;
         if (span) {
           failed(span, err);
-          span.end();
+          span.end(done);
         } else if (mode === "events" && !parent.ended) {
           parent.span.addEvent(ctx.event, { [TRACE_ATTRIBUTES.kind]: "host-call", [TRACE_ATTRIBUTES.errorCode]: codeOf(err) }, at);
         }
