@@ -107,11 +107,14 @@ export async function createServer(registry: PluginRegistry, options: ServeOptio
       closing ??= (async () => {
         endpoints.detach();
         // app.close() stops accepting and waits for in-flight requests; past the bound, their connections are cut.
+        // A keep-alive connection whose request finishes meanwhile is closed as soon as it is idle.
         const timer = setTimeout(() => app.server.closeAllConnections(), grace);
+        const idle = setInterval(() => app.server.closeIdleConnections(), 50);
         try {
           await app.close();
         } finally {
           clearTimeout(timer);
+          clearInterval(idle);
           endpoints.clear();
         }
       })();
