@@ -37,7 +37,7 @@ describe("contract generated from wit/plugin.wit", () => {
   it("parses the package version and every enum of the WIT", () => {
     expect(wit.package).toBe("plughost:plugin");
     expect(wit.version).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(wit.enums.map((e) => e.name).sort()).toEqual(["log-level", "message-error", "register-error"]);
+    expect(wit.enums.map((e) => e.name).sort()).toEqual(["log-level", "message-error", "metric-error", "metric-kind", "register-error"]);
     expect(wit.interfaces).toEqual(expect.arrayContaining(["types", "host", "guest"]));
   });
 
@@ -55,6 +55,8 @@ describe("contract generated from wit/plugin.wit", () => {
       "log-level": abi.LOG_LEVEL_CODE,
       "register-error": abi.REGISTER_ERROR_CODE,
       "message-error": abi.MESSAGE_ERROR_CODE,
+      "metric-kind": abi.METRIC_KIND_CODE,
+      "metric-error": abi.METRIC_ERROR_CODE,
     };
     for (const e of wit.enums) expect(codes[e.name], e.name).toEqual(Object.fromEntries(e.cases.map((c, i) => [c, i])));
   });
@@ -107,11 +109,15 @@ int main(void) {
     expect(goCases("Register", "RegisterError")).toEqual(cases("register-error").map((c) => `Register${pascal(c)}`));
     expect(goCases("Message", "MessageError")).toEqual(cases("message-error").map((c) => `Message${pascal(c)}`));
     expect(goCases("", "Level")).toEqual(cases("log-level").map(pascal));
+    expect(goCases("", "MetricKind")).toEqual(cases("metric-kind").map(pascal));
+    expect(goCases("Metric", "MetricError")).toEqual(cases("metric-error").map((c) => `Metric${pascal(c)}`));
     const js = readFileSync(path.join(root, "guest-sdks/js/types/plughost-host.d.ts"), "utf8");
     expect(js).toContain(`declare module "${wit.package}/host@${wit.version}"`);
     const union = (t: string) => (new RegExp(`export type ${t} = ([^;]+);`).exec(js)?.[1] ?? "").split("|").map((x) => x.trim().replace(/"/g, ""));
     expect(union("RegisterError")).toEqual(cases("register-error"));
     expect(union("MessageError")).toEqual(cases("message-error"));
+    expect(union("MetricKind")).toEqual(cases("metric-kind"));
+    expect(union("MetricError")).toEqual(cases("metric-error"));
   });
 
   it("no source outside the generated files spells the versioned interface names or the API version by hand", () => {

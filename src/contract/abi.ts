@@ -43,6 +43,32 @@ export const MESSAGE_ERROR_CODE: Readonly<Record<MessageError, number>> = {
   "too-large": 4,
 };
 
+/** WIT enum `metric-kind`, in order: a case's code is its index. */
+export const METRIC_KINDS = ["counter", "gauge", "histogram"] as const;
+/** A case of WIT enum `metric-kind`: "counter", "gauge", "histogram". */
+export type MetricKind = (typeof METRIC_KINDS)[number];
+/** The code of each case of WIT enum `metric-kind` (its index). */
+export const METRIC_KIND_CODE: Readonly<Record<MetricKind, number>> = {
+  "counter": 0,
+  "gauge": 1,
+  "histogram": 2,
+};
+
+/** WIT enum `metric-error`, in order: a case's code is its index. */
+export const METRIC_ERRORS = ["denied", "invalid-name", "invalid-labels", "invalid-value", "limit-reached", "conflict", "unknown-metric"] as const;
+/** A case of WIT enum `metric-error`: "denied", "invalid-name", "invalid-labels", "invalid-value", "limit-reached", "conflict", "unknown-metric". */
+export type MetricError = (typeof METRIC_ERRORS)[number];
+/** The code of each case of WIT enum `metric-error` (its index). */
+export const METRIC_ERROR_CODE: Readonly<Record<MetricError, number>> = {
+  "denied": 0,
+  "invalid-name": 1,
+  "invalid-labels": 2,
+  "invalid-value": 3,
+  "limit-reached": 4,
+  "conflict": 5,
+  "unknown-metric": 6,
+};
+
 /** The C ABI's int32 status of register-callback (plughost.h PLUGHOST_OK / PLUGHOST_ERR_*): 0 ok, else 1 + the register-error code. */
 export const registerStatus = (outcome: "ok" | RegisterError): number => (outcome === "ok" ? 0 : 1 + REGISTER_ERROR_CODE[outcome]);
 /** The C ABI's int32 status of a refused emit / send: -1 - the message-error code. */
@@ -53,4 +79,6 @@ export const WIT_ENUMS: Readonly<Record<string, readonly string[]>> = {
   "log-level": LOG_LEVELS,
   "register-error": REGISTER_ERRORS,
   "message-error": MESSAGE_ERRORS,
+  "metric-kind": METRIC_KINDS,
+  "metric-error": METRIC_ERRORS,
 };

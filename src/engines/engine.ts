@@ -5,7 +5,7 @@
  * only to these interfaces and never branches on which engine is in use.
  */
 
-import type { LogLevel, MessageError, RegisterError } from "../contract/abi.js";
+import type { LogLevel, MessageError, MetricError, MetricKind, RegisterError } from "../contract/abi.js";
 
 /** The engines: `v8` (jco transpile, in process or in a worker), `wasmtime` (the native addon), `native` (C-ABI libraries). */
 export type EngineName = "v8" | "wasmtime" | "native";
@@ -18,6 +18,9 @@ export type RegisterOutcome = "ok" | RegisterError;
 export type MessageFailure = MessageError;
 /** How an `emit` / `send` host call ended: its value, or why it was refused. */
 export type MessageOutcome<T> = { ok: true; value: T } | { ok: false; error: MessageFailure };
+/** How a `define-metric` / `record-metric` host call ended: its value, or why it was refused (the WIT `metric-error` case). */
+export type MetricOutcome<T> = { ok: true; value: T } | { ok: false; error: MetricError };
+export type { MetricError, MetricKind } from "../contract/abi.js";
 
 /**
  * The host side of the contract (WIT interface `plughost:plugin/host`), bound
@@ -38,6 +41,13 @@ export interface HostCalls {
   getConfigValue(key: string): string | undefined;
   /** Log lines an engine dropped before they reached `log` (a full per-call buffer), for the plugin's metrics. */
   logsDropped?(count: number): void;
+  /**
+   * `define-metric`: define one of the plugin's own metrics (observability/plugin-metrics.ts); the value is its id.
+   * Absent when the host keeps no plugin metrics: the engines then answer `denied`.
+   */
+  defineMetric?(kind: MetricKind, name: string, help: string, labelNames: readonly string[]): MetricOutcome<number>;
+  /** `record-metric`: add to a counter, set a gauge, observe into a histogram. Absent: `denied`. */
+  recordMetric?(id: number, value: number, labelValues: readonly string[]): MetricOutcome<undefined>;
 }
 
 /** Per-plugin limits, after the host's policy has been applied to the manifest's request. */

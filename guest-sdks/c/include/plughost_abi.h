@@ -32,6 +32,22 @@
 #define PLUGHOST_MESSAGE_ERROR_TOO_LARGE 4
 #define PLUGHOST_MESSAGE_ERROR_COUNT 5
 
+/* WIT enum metric-kind: a case's code is its index. */
+#define PLUGHOST_METRIC_KIND_COUNTER 0
+#define PLUGHOST_METRIC_KIND_GAUGE 1
+#define PLUGHOST_METRIC_KIND_HISTOGRAM 2
+#define PLUGHOST_METRIC_KIND_COUNT 3
+
+/* WIT enum metric-error: a case's code is its index. */
+#define PLUGHOST_METRIC_ERROR_DENIED 0
+#define PLUGHOST_METRIC_ERROR_INVALID_NAME 1
+#define PLUGHOST_METRIC_ERROR_INVALID_LABELS 2
+#define PLUGHOST_METRIC_ERROR_INVALID_VALUE 3
+#define PLUGHOST_METRIC_ERROR_LIMIT_REACHED 4
+#define PLUGHOST_METRIC_ERROR_CONFLICT 5
+#define PLUGHOST_METRIC_ERROR_UNKNOWN_METRIC 6
+#define PLUGHOST_METRIC_ERROR_COUNT 7
+
 /* The C ABI's int32 statuses: register_callback returns 0 or 1 + a register-error code (PLUGHOST_ERR_*),
    a refused emit / send -1 - a message-error code. */
 #define PLUGHOST_REGISTER_STATUS(code) (1 + (code))

@@ -81,6 +81,10 @@ pub type Key = GuestStr<{ 64 * 1024 + 1 }>;
 /// A log message: read up to the default cap of the host's log line (4,096
 /// characters of at most 4 bytes); the rest is never read.
 pub type LogText = GuestStr<{ 4096 * 4 }>;
+/// A metric name: longer than 64 bytes is refused unread.
+pub type MetricName = GuestStr<64>;
+/// A metric's help text: read up to 1,024 bytes; the rest is never read (the host truncates it).
+pub type MetricHelp = GuestStr<1024>;
 
 impl<const CAP: usize> GuestStr<CAP> {
     fn lift(cx: &mut LiftContext<'_>, ptr: u32, len: u32, whole: impl FnOnce(&mut LiftContext<'_>) -> wasmtime::Result<WasmStr>) -> wasmtime::Result<Self> {
@@ -304,5 +308,143 @@ unsafe impl Lift for HookReturn {
             1 => Ok(HookReturn::Err(word(HOOK_PAYLOAD) as i32)),
             tag => Err(GuestAbi(format!("the returned result's tag {tag} is neither ok (0) nor err (1)")).into()),
         }
+    }
+}
+
+/// wit/plugin.wit's `metric-kind` cases, in order (generated).
+use crate::contract::METRIC_KINDS;
+
+/// A `metric-kind` argument, as the raw case number.
+pub struct GuestMetricKind(u32);
+
+impl GuestMetricKind {
+    /// The case number, or an ABI error for a number that is no case.
+    pub fn check(&self, function: &str) -> wasmtime::Result<u8> {
+        match u8::try_from(self.0) {
+            Ok(n) if usize::from(n) < METRIC_KINDS.len() => Ok(n),
+            _ => Err(abi(function, format!("metric kind {} is not a metric-kind case", self.0))),
+        }
+    }
+}
+
+unsafe impl ComponentType for GuestMetricKind {
+    type Lower = [ValRaw; 1];
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::enum_(METRIC_KINDS.len());
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        typecheck_enum(ty, types, &METRIC_KINDS)
+    }
+}
+
+unsafe impl Lift for GuestMetricKind {
+    fn linear_lift_from_flat(_cx: &mut LiftContext<'_>, _ty: InterfaceType, src: &Self::Lower) -> wasmtime::Result<Self> {
+        Ok(GuestMetricKind(src[0].get_u32()))
+    }
+
+    fn linear_lift_from_memory(_cx: &mut LiftContext<'_>, _ty: InterfaceType, bytes: &[u8]) -> wasmtime::Result<Self> {
+        Ok(GuestMetricKind(u32::from(bytes[0])))
+    }
+}
+
+/// A `list<string>` argument of at most `ITEMS` strings of at most `CAP`
+/// bytes each (metric label names and values). Nothing past those bounds is
+/// read: a longer list or string is reported as such, unread, and the host
+/// call refuses it. Bounds and UTF-8 are judged when it is read, so the error
+/// names the function and the argument.
+pub enum GuestStrList<const ITEMS: usize, const CAP: usize> {
+    /// Each string's bytes (its first `CAP + 1` at most) and full length.
+    Items(Vec<(Vec<u8>, u32)>),
+    /// More than `ITEMS` strings: their count.
+    TooMany(u32),
+    /// The list, or one of its strings, lies outside memory: where, and what it was.
+    OutOfBounds(OutOfBounds, &'static str),
+    /// A string encoding other than UTF-8 (no plughost guest uses one).
+    NotUtf8,
+}
+
+/// Metric label names: 16 at most, each at most 64 bytes (the host's own limits are lower or equal).
+pub type LabelNames = GuestStrList<16, 64>;
+/// Metric label values: 16 at most, each at most 1,024 bytes.
+pub type LabelValues = GuestStrList<16, 1024>;
+
+impl<const ITEMS: usize, const CAP: usize> GuestStrList<ITEMS, CAP> {
+    fn lift(cx: &mut LiftContext<'_>, ptr: u32, len: u32) -> wasmtime::Result<Self> {
+        if cx.options().string_encoding != StringEncoding::Utf8 {
+            return Ok(GuestStrList::NotUtf8);
+        }
+        if len as usize > ITEMS {
+            return Ok(GuestStrList::TooMany(len));
+        }
+        // len <= ITEMS, so len * 8 cannot overflow.
+        if let Some(oob) = OutOfBounds::check(cx, ptr, len * 8) {
+            return Ok(GuestStrList::OutOfBounds(oob, "the list"));
+        }
+        let mut items = Vec::with_capacity(len as usize);
+        for i in 0..len as usize {
+            let (sp, sl) = pair_from_memory(&cx.memory()[ptr as usize + i * 8..][..8]);
+            if let Some(oob) = OutOfBounds::check(cx, sp, sl) {
+                return Ok(GuestStrList::OutOfBounds(oob, "a string of the list"));
+            }
+            let n = (sl as usize).min(CAP + 1);
+            items.push((cx.memory()[sp as usize..][..n].to_vec(), sl));
+        }
+        Ok(GuestStrList::Items(items))
+    }
+
+    /// Bytes read from the guest (what the host pays to copy): the strings and their (ptr, len) pairs.
+    pub fn read_len(&self) -> usize {
+        match self {
+            GuestStrList::Items(items) => items.iter().map(|(b, _)| b.len() + 8).sum(),
+            _ => 0,
+        }
+    }
+
+    /// True when the list holds more than `ITEMS` strings, or one longer than `CAP` bytes.
+    pub fn over_cap(&self) -> bool {
+        match self {
+            GuestStrList::TooMany(_) => true,
+            GuestStrList::Items(items) => items.iter().any(|(_, len)| *len as usize > CAP),
+            _ => false,
+        }
+    }
+
+    /// The strings packed for the JS dispatcher: each as [u32 LE length][UTF-8 bytes],
+    /// or an ABI error naming `function` and the argument (`what`). Call only when it is not over the cap.
+    pub fn pack(&self, function: &str, what: &str, out: &mut Vec<u8>) -> wasmtime::Result<()> {
+        match self {
+            GuestStrList::Items(items) => {
+                for (bytes, _) in items {
+                    if std::str::from_utf8(bytes).is_err() {
+                        return Err(abi(function, format!("a string of {what} is not valid UTF-8")));
+                    }
+                    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+                    out.extend_from_slice(bytes);
+                }
+                Ok(())
+            }
+            GuestStrList::OutOfBounds(oob, which) => Err(oob.error(function, &format!("{what}: {which}"))),
+            GuestStrList::NotUtf8 => Err(abi(function, format!("{what} is not UTF-8 (the guest's string encoding)"))),
+            GuestStrList::TooMany(n) => Err(abi(function, format!("{what} has {n} strings, over {ITEMS}"))),
+        }
+    }
+}
+
+unsafe impl<const ITEMS: usize, const CAP: usize> ComponentType for GuestStrList<ITEMS, CAP> {
+    type Lower = [ValRaw; 2];
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::POINTER_PAIR;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <WasmList<WasmStr> as ComponentType>::typecheck(ty, types)
+    }
+}
+
+unsafe impl<const ITEMS: usize, const CAP: usize> Lift for GuestStrList<ITEMS, CAP> {
+    fn linear_lift_from_flat(cx: &mut LiftContext<'_>, _ty: InterfaceType, src: &Self::Lower) -> wasmtime::Result<Self> {
+        GuestStrList::lift(cx, src[0].get_u32(), src[1].get_u32())
+    }
+
+    fn linear_lift_from_memory(cx: &mut LiftContext<'_>, _ty: InterfaceType, bytes: &[u8]) -> wasmtime::Result<Self> {
+        let (ptr, len) = pair_from_memory(bytes);
+        GuestStrList::lift(cx, ptr, len)
     }
 }

@@ -39,6 +39,26 @@ pub mod message_error {
     pub const TOO_LARGE: u32 = 4;
 }
 
+/// WIT enum `metric-kind`, in order: a case's code is its index.
+pub const METRIC_KINDS: [&str; 3] = ["counter", "gauge", "histogram"];
+pub mod metric_kind {
+    pub const COUNTER: u32 = 0;
+    pub const GAUGE: u32 = 1;
+    pub const HISTOGRAM: u32 = 2;
+}
+
+/// WIT enum `metric-error`, in order: a case's code is its index.
+pub const METRIC_ERRORS: [&str; 7] = ["denied", "invalid-name", "invalid-labels", "invalid-value", "limit-reached", "conflict", "unknown-metric"];
+pub mod metric_error {
+    pub const DENIED: u32 = 0;
+    pub const INVALID_NAME: u32 = 1;
+    pub const INVALID_LABELS: u32 = 2;
+    pub const INVALID_VALUE: u32 = 3;
+    pub const LIMIT_REACHED: u32 = 4;
+    pub const CONFLICT: u32 = 5;
+    pub const UNKNOWN_METRIC: u32 = 6;
+}
+
 /// The register-error code in a C ABI status (1 + code), or None for 0 (ok) and out-of-range values.
 pub fn register_error_from_status(status: i64) -> Option<u32> {
     u32::try_from(status - 1).ok().filter(|&c| (c as usize) < REGISTER_ERRORS.len())

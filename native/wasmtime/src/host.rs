@@ -22,7 +22,7 @@
 //! bytes copied, at least 1 per call; 1,000 per message queued), before
 //! doing it.
 
-use crate::abi::{GuestBytes, GuestLevel, Key, LogText, Name, Target};
+use crate::abi::{GuestBytes, GuestLevel, GuestMetricKind, Key, LabelNames, LabelValues, LogText, MetricHelp, MetricName, Name, Target};
 use crate::contract;
 use crate::output::SharedLog;
 use crate::store::{StoreData, Stopped};
@@ -41,7 +41,7 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
 });
 
-pub use plughost::plugin::types::{MessageError, RegisterError};
+pub use plughost::plugin::types::{MessageError, MetricError, RegisterError};
 
 /// Operation codes of the JS dispatcher (`src/engines/wasmtime-host.ts`).
 pub mod op {
@@ -50,6 +50,8 @@ pub mod op {
     pub const SEND: u32 = 3;
     pub const GET_CONFIG: u32 = 4;
     pub const GET_CONFIG_VALUE: u32 = 5;
+    pub const DEFINE_METRIC: u32 = 6;
+    pub const RECORD_METRIC: u32 = 7;
 }
 
 /// The dispatcher returns this number when the host function threw; the
@@ -109,6 +111,8 @@ mod glue {
     pub const SEND: u64 = 7 + 1; // 3 × (ptr, len), ret
     pub const GET_CONFIG: u64 = 1 + 1 + 1; // ret; the string's realloc
     pub const GET_CONFIG_VALUE: u64 = 3 + 1; // ptr, len, ret; + 1 when a string is returned
+    pub const DEFINE_METRIC: u64 = 8 + 1; // kind, 3 × (ptr, len), ret
+    pub const RECORD_METRIC: u64 = 5 + 1; // id, value, ptr, len, ret
 }
 
 pub struct HostBridge {
@@ -190,10 +194,26 @@ fn message_error(status: f64) -> MessageError {
     }
 }
 
+/// The WIT case of a metric status (-1 - code), as the JS dispatcher answers a refused define / record.
+fn metric_error(status: f64) -> MetricError {
+    use contract::metric_error as m;
+    match u32::try_from(-1 - status as i64).ok() {
+        Some(m::INVALID_NAME) => MetricError::InvalidName,
+        Some(m::INVALID_LABELS) => MetricError::InvalidLabels,
+        Some(m::INVALID_VALUE) => MetricError::InvalidValue,
+        Some(m::LIMIT_REACHED) => MetricError::LimitReached,
+        Some(m::CONFLICT) => MetricError::Conflict,
+        Some(m::UNKNOWN_METRIC) => MetricError::UnknownMetric,
+        _ => MetricError::Denied,
+    }
+}
+
 // ── fuel for host work ──────────────────────────────────────────────────────
 
 /// Fuel per message the host queues for the guest (emit, send).
 pub const FUEL_PER_MESSAGE: u64 = 1000;
+/// Fuel per metric defined (the host allocates its series store).
+pub const FUEL_PER_METRIC_DEFINED: u64 = 1000;
 
 /// Fuel for copying `bytes` between guest and host: 1 per 64 bytes, rounded up.
 fn byte_fuel(bytes: usize) -> u64 {
@@ -335,6 +355,43 @@ pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
             }
             Either::A(_) => None,
         },))
+    })?;
+
+    host.func_wrap(
+        "define-metric",
+        |mut store: StoreContextMut<'_, StoreData>, (kind, name, help, labels): (GuestMetricKind, MetricName, MetricHelp, LabelNames)| {
+            let kind = kind.check("define-metric")?;
+            store.data_mut().host.glue_fuel += glue::DEFINE_METRIC;
+            charge(&mut store, cost(name.read_len() + help.read_len() + labels.read_len()) + FUEL_PER_METRIC_DEFINED)?;
+            // Refused unread: a name or label name over the bounds is no valid name; too many labels is over the limit.
+            if name.over_cap() {
+                return Ok((Err(MetricError::InvalidName),));
+            }
+            if labels.over_cap() {
+                let too_many = matches!(labels, crate::abi::GuestStrList::TooMany(_));
+                return Ok((Err(if too_many { MetricError::LimitReached } else { MetricError::InvalidName }),));
+            }
+            let name = name.read(&store, "define-metric", "metric name")?;
+            let help = help.read_prefix(&store, "define-metric", "metric help")?;
+            let mut packed = vec![kind];
+            labels.pack("define-metric", "label names", &mut packed)?;
+            let n = number(&mut store, (op::DEFINE_METRIC, name, help, Some(Uint8Array::from(packed))).into())?;
+            Ok((if n >= 0.0 { Ok(n as u32) } else { Err(metric_error(n)) },))
+        },
+    )?;
+
+    host.func_wrap("record-metric", |mut store: StoreContextMut<'_, StoreData>, (id, value, labels): (u32, f64, LabelValues)| {
+        store.data_mut().host.glue_fuel += glue::RECORD_METRIC;
+        charge(&mut store, cost(labels.read_len()))?;
+        if labels.over_cap() {
+            return Ok((Err(MetricError::InvalidLabels),));
+        }
+        let mut packed = Vec::with_capacity(12 + labels.read_len());
+        packed.extend_from_slice(&id.to_le_bytes());
+        packed.extend_from_slice(&value.to_le_bytes());
+        labels.pack("record-metric", "label values", &mut packed)?;
+        let n = number(&mut store, (op::RECORD_METRIC, String::new(), String::new(), Some(Uint8Array::from(packed))).into())?;
+        Ok((if n >= 0.0 { Ok(()) } else { Err(metric_error(n)) },))
     })?;
     Ok(())
 }

@@ -200,6 +200,8 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
       send: unreachableHost,
       getConfig: unreachableHost,
       getConfigValue: unreachableHost,
+      defineMetric: unreachableHost,
+      recordMetric: unreachableHost,
     },
     ...(await wasiImports(
       compiled.imports,

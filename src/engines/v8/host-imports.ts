@@ -13,8 +13,15 @@
  * event name or payload is refused unread, a log line is read up to its cap.
  */
 import { AbiViolation } from "../../contract/errors.js";
-import { LOG_LEVELS, type HostCalls, type MessageFailure, type RegisterOutcome } from "../engine.js";
-import { API_VERSION, MESSAGE_ERROR_CODE as MESSAGE_CODES, REGISTER_ERROR_CODE as REGISTER_CODES, WIT_PACKAGE } from "../../contract/abi.js";
+import { LOG_LEVELS, type HostCalls, type MessageFailure, type MetricError, type MetricOutcome, type RegisterOutcome } from "../engine.js";
+import {
+  API_VERSION,
+  MESSAGE_ERROR_CODE as MESSAGE_CODES,
+  METRIC_ERROR_CODE as METRIC_CODES,
+  METRIC_KINDS,
+  REGISTER_ERROR_CODE as REGISTER_CODES,
+  WIT_PACKAGE,
+} from "../../contract/abi.js";
 import { MAX_EVENT_NAME_BYTES } from "../../contract/event-names.js";
 import { hostCallBounds } from "../../runtime/host-calls.js";
 import { encodeString, type GuestMemory } from "./guest-memory.js";
@@ -45,6 +52,16 @@ export const MESSAGE_COST = 1000;
 const MAX_TARGET_BYTES = 1024;
 /** Longest config key read: longer is no key of a manifest's config. */
 const MAX_CONFIG_KEY_BYTES = 64 * 1024;
+/** Fuel per metric defined (the host allocates its series store). */
+export const METRIC_DEFINE_COST = 1000;
+/**
+ * What a metric host call reads at most (the same on wasmtime, native/wasmtime/src/abi.rs): a longer name is
+ * refused unread, help is cut, a label list holds 16 strings of at most 64 (names) or 1,024 (values) bytes.
+ */
+export const METRIC_BOUNDS = { name: 64, help: 1024, labels: 16, labelName: 64, labelValue: 1024 } as const;
+
+/** A `list<string>` read with bounds: the strings, or why it was refused unread. */
+type StrList = { ok: true; items: string[]; bytes: number } | { ok: false; tooMany: boolean; bytes: number };
 
 
 export function createHostImports(ctx: ImportContext): Record<string, (...args: number[]) => void> {
@@ -99,6 +116,54 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
       dv.setUint8(at + 4, MESSAGE_CODES[outcome.error]);
     }
   };
+  /**
+   * A list<string> of at most `maxItems` strings of at most `cap` bytes: the (ptr, len) array is bounds- and
+   * alignment-checked, then each string; `bytes` is what was copied (each string's first cap + 1 bytes, 8 per
+   * pair), which the call pays for before it uses them.
+   */
+  const strList = (ptr: number, count: number, maxItems: number, cap: number, what: string): StrList => {
+    const n = count >>> 0;
+    if (n > maxItems) return { ok: false, tooMany: true, bytes: 0 };
+    if (n === 0) return { ok: true, items: [], bytes: 0 };
+    memory.checkAlign(ptr, 4, what, ctx.currentExport);
+    memory.check(ptr, n * 8, what, ctx.currentExport);
+    const dv = memory.dv();
+    const pairs: [number, number][] = [];
+    let bytes = 0;
+    let over = false;
+    for (let i = 0; i < n; i++) {
+      const p = dv.getUint32((ptr >>> 0) + i * 8, true);
+      const l = dv.getUint32((ptr >>> 0) + i * 8 + 4, true);
+      memory.check(p, l, `a string of ${what}`, ctx.currentExport);
+      bytes += Math.min(l, cap + 1) + 8;
+      if (l > cap) over = true;
+      pairs.push([p, l]);
+    }
+    if (over) return { ok: false, tooMany: false, bytes };
+    return { ok: true, items: pairs.map(([p, l]) => str(p, l, `a string of ${what}`)), bytes };
+  };
+  const writeDefine = (ret: number, outcome: MetricOutcome<number>) => {
+    const at = retArea(ret, 8, 4);
+    const dv = memory.dv();
+    if (outcome.ok) {
+      dv.setUint8(at, 0);
+      dv.setUint32(at + 4, outcome.value, true);
+    } else {
+      dv.setUint8(at, 1);
+      dv.setUint8(at + 4, METRIC_CODES[outcome.error]);
+    }
+  };
+  const writeRecord = (ret: number, error: MetricError | undefined) => {
+    const at = retArea(ret, 2, 1);
+    const u8 = memory.u8();
+    if (error === undefined) u8[at] = 0;
+    else {
+      u8[at] = 1;
+      u8[at + 1] = METRIC_CODES[error];
+    }
+  };
+  const denied = { ok: false, error: "denied" } as const;
+
   /** Why a message is refused before anything is read, or undefined. */
   const refuseUnread = (nameLen: number, dataLen: number): MessageFailure | undefined => {
     if (nameLen >>> 0 > MAX_EVENT_NAME_BYTES) return "invalid-name";
@@ -175,6 +240,31 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
       dv.setUint8(at, 1);
       dv.setUint32(at + 4, ptr, true);
       dv.setUint32(at + 8, len, true);
+    },
+
+    "define-metric"(kind: number, namePtr: number, nameLen: number, helpPtr: number, helpLen: number, labelsPtr: number, labelsLen: number, ret: number): void {
+      const kindName = METRIC_KINDS[kind];
+      if (kindName === undefined) throw new AbiViolation(ctx.currentExport, `metric kind ${kind} is not a metric-kind case`, { plugin: ctx.plugin });
+      const b = METRIC_BOUNDS;
+      const nameRead = Math.min(nameLen >>> 0, b.name);
+      const helpRead = Math.min(helpLen >>> 0, b.help);
+      memory.check(namePtr, nameLen, "metric name", ctx.currentExport);
+      memory.check(helpPtr, helpLen, "metric help", ctx.currentExport);
+      const labels = strList(labelsPtr, labelsLen, b.labels, b.labelName, "label names");
+      charge(cost(nameRead + helpRead + labels.bytes) + METRIC_DEFINE_COST);
+      if (nameLen >>> 0 > b.name) return writeDefine(ret, { ok: false, error: "invalid-name" });
+      if (!labels.ok) return writeDefine(ret, { ok: false, error: labels.tooMany ? "limit-reached" : "invalid-name" });
+      const name = str(namePtr, nameLen, "metric name");
+      const help = helpRead === helpLen >>> 0 ? str(helpPtr, helpLen, "metric help") : prefixString(memory, helpPtr >>> 0, helpRead);
+      writeDefine(ret, host.defineMetric ? host.defineMetric(kindName, name, help, labels.items) : denied);
+    },
+
+    "record-metric"(id: number, value: number, labelsPtr: number, labelsLen: number, ret: number): void {
+      const labels = strList(labelsPtr, labelsLen, METRIC_BOUNDS.labels, METRIC_BOUNDS.labelValue, "label values");
+      charge(cost(labels.bytes));
+      if (!labels.ok) return writeRecord(ret, "invalid-labels");
+      const outcome = host.recordMetric ? host.recordMetric(id >>> 0, value, labels.items) : denied;
+      writeRecord(ret, outcome.ok ? undefined : outcome.error);
     },
   };
 }

@@ -63,7 +63,7 @@ export const RESP = {
 } as const;
 
 /** Synchronous host calls the guest makes (HOST_CALL records' `arg`). */
-export const HOST_CALL = { REGISTER: 1, EMIT: 2, SEND: 3, GET_CONFIG: 4, GET_CONFIG_VALUE: 5 } as const;
+export const HOST_CALL = { REGISTER: 1, EMIT: 2, SEND: 3, GET_CONFIG: 4, GET_CONFIG_VALUE: 5, DEFINE_METRIC: 6, RECORD_METRIC: 7 } as const;
 
 const WRAP = 0;
 export const RECORD_HEADER = 16;

@@ -35,7 +35,7 @@ import {
   type WorkerSetup,
 } from "./channel.js";
 import { serializeError } from "./errors.js";
-import { MESSAGE_ERRORS, REGISTER_ERRORS } from "../../../contract/abi.js";
+import { MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KIND_CODE, REGISTER_ERRORS } from "../../../contract/abi.js";
 import { hasStartSection, instantiatePrepared } from "../engine.js";
 import type { V8Instance } from "../instance.js";
 
@@ -167,6 +167,28 @@ const host: HostCalls & { readonly bounds: WorkerSetup["bounds"] } = {
   getConfigValue(key) {
     const r = hostCall(HOST_CALL.GET_CONFIG_VALUE, encodeUtf8(key));
     return r.code === 1 ? decodeUtf8(r.bytes ?? new Uint8Array(0)) : undefined;
+  },
+  // [kind u8][count u8] then name, help and the label names, length-prefixed (the imports bound the count to 16).
+  defineMetric(kind, name, help, labelNames) {
+    const fields = pack([name, help, ...labelNames].map(encodeUtf8));
+    const payload = new Uint8Array(2 + fields.length);
+    payload[0] = METRIC_KIND_CODE[kind];
+    payload[1] = labelNames.length;
+    payload.set(fields, 2);
+    const r = hostCall(HOST_CALL.DEFINE_METRIC, payload);
+    return r.code === 0 ? { ok: true, value: r.value } : { ok: false, error: METRIC_ERRORS[r.code - 1] ?? "denied" };
+  },
+  // [id u32][value f64][count u8] then the label values, length-prefixed.
+  recordMetric(id, value, labelValues) {
+    const fields = pack(labelValues.map(encodeUtf8));
+    const payload = new Uint8Array(13 + fields.length);
+    const dv = new DataView(payload.buffer);
+    dv.setUint32(0, id, true);
+    dv.setFloat64(4, value, true);
+    payload[12] = labelValues.length;
+    payload.set(fields, 13);
+    const r = hostCall(HOST_CALL.RECORD_METRIC, payload);
+    return r.code === 0 ? { ok: true, value: undefined } : { ok: false, error: METRIC_ERRORS[r.code - 1] ?? "denied" };
   },
 };
 

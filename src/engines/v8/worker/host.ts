@@ -56,7 +56,7 @@ import {
   type WorkerSetup,
 } from "./channel.js";
 import { reviveError, type SerializedError } from "./errors.js";
-import { MESSAGE_ERRORS, REGISTER_ERRORS } from "../../../contract/abi.js";
+import { MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KINDS, REGISTER_ERRORS } from "../../../contract/abi.js";
 import type { PreparedComponent } from "../engine.js";
 import { hostCallBounds } from "../../../runtime/host-calls.js";
 import { currentDelivery, withDelivery, type Delivery } from "../../../runtime/message-chain.js";
@@ -645,9 +645,26 @@ export class WorkerInstance implements EngineInstance {
           code = 1;
           reply = encodeUtf8(v);
         }
+      } else if (which === HOST_CALL.DEFINE_METRIC) {
+        // The worker's own imports checked the guest's arguments; this is its packing (entry.ts).
+        const [[name, help, ...labels]] = unpack(payload.subarray(2), 2 + payload[1]!);
+        const kind = METRIC_KINDS[payload[0]!] ?? "counter";
+        const outcome = host.defineMetric?.(kind, decodeUtf8(name!), decodeUtf8(help!), labels.map(decodeUtf8)) ?? { ok: false, error: "denied" };
+        if (outcome.ok) value = outcome.value;
+        else code = 1 + METRIC_ERRORS.indexOf(outcome.error);
+      } else if (which === HOST_CALL.RECORD_METRIC) {
+        const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+        const [labels] = unpack(payload.subarray(13), payload[12]!);
+        const outcome = host.recordMetric?.(dv.getUint32(0, true), dv.getFloat64(4, true), labels.map(decodeUtf8)) ?? { ok: false, error: "denied" };
+        if (!outcome.ok) code = 1 + METRIC_ERRORS.indexOf(outcome.error);
       } else code = REGISTER_OUTCOMES.indexOf("denied");
     } catch {
-      code = which === HOST_CALL.REGISTER ? REGISTER_OUTCOMES.indexOf("denied") : 1 + MESSAGE_FAILURES.indexOf("denied");
+      code =
+        which === HOST_CALL.REGISTER
+          ? REGISTER_OUTCOMES.indexOf("denied")
+          : which === HOST_CALL.DEFINE_METRIC || which === HOST_CALL.RECORD_METRIC
+            ? 1 + METRIC_ERRORS.indexOf("denied")
+            : 1 + MESSAGE_FAILURES.indexOf("denied");
     }
     const ctl = this.#views.ctl;
     let len = 0;
