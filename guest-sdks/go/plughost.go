@@ -136,6 +136,76 @@ func Config() string { return rt.Current().GetConfig() }
 // ConfigValue returns one top-level configuration value, JSON-encoded.
 func ConfigValue(key string) (string, bool) { return rt.Current().GetConfigValue(key) }
 
+// MetricKind is the kind of a plugin-defined metric (WIT metric-kind).
+type MetricKind uint8
+
+const (
+	Counter   MetricKind = iota // Record adds its value, which must be >= 0
+	Gauge                       // Record sets it
+	Histogram                   // Record observes its value
+)
+
+// MetricError is why the host refused DefineMetric or Record (WIT metric-error).
+type MetricError uint8
+
+const (
+	MetricDenied        MetricError = iota // the capability "metrics" is not granted
+	MetricInvalidName                      // a metric or label name breaks the rules in docs/guest-go.md
+	MetricInvalidLabels                    // the wrong number of label values, or one over 128 bytes
+	MetricInvalidValue                     // NaN, infinite, or negative for a counter
+	MetricLimitReached                     // too many metrics, label names or label combinations
+	MetricConflict                         // the name was defined with another kind or other labels
+	MetricUnknownMetric                    // no metric of this plugin has that id
+)
+
+func (e MetricError) Error() string {
+	switch e {
+	case MetricDenied:
+		return "plughost: metrics denied (needs the capability \"metrics\")"
+	case MetricInvalidName:
+		return "plughost: invalid metric or label name"
+	case MetricInvalidLabels:
+		return "plughost: invalid label values"
+	case MetricInvalidValue:
+		return "plughost: invalid metric value"
+	case MetricLimitReached:
+		return "plughost: metric limit reached"
+	case MetricConflict:
+		return "plughost: metric defined differently before"
+	case MetricUnknownMetric:
+		return "plughost: unknown metric"
+	}
+	return "plughost: metric error " + itoa(int(e))
+}
+
+// Metric is a metric this plugin defined with DefineMetric.
+type Metric struct{ id uint32 }
+
+// DefineMetric defines one of this plugin's own metrics (the plugin needs the
+// capability "metrics"). The host exports it as plugin_<plugin>_<name> with a
+// `plugin` label besides labelNames. Defining the same name again with the
+// same kind and labels returns the same metric. The error is a MetricError.
+func DefineMetric(kind MetricKind, name, help string, labelNames ...string) (Metric, error) {
+	id, ok, code := rt.Current().DefineMetric(uint8(kind), name, help, labelNames)
+	if !ok {
+		return Metric{}, MetricError(code)
+	}
+	return Metric{id}, nil
+}
+
+// ID is the id the host gave the metric.
+func (m Metric) ID() uint32 { return m.id }
+
+// Record adds value to a counter, sets a gauge to it, or observes it in a
+// histogram; labelValues are in the order of the metric's label names. The
+// error is a MetricError.
+func (m Metric) Record(value float64, labelValues ...string) error {
+	if ok, code := rt.Current().RecordMetric(m.id, value, labelValues); !ok {
+		return MetricError(code)
+	}
+	return nil
+}
+
 // Init sets the handler for init(api-version, config). Register callbacks in
 // it and return 0; any other status fails the load. Without it, init returns 0.
 func Init(fn func(apiVersion, config string) int32) { rt.InitFn = fn }

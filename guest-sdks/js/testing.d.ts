@@ -17,6 +17,11 @@ export interface LoadedPlugin {
   registered: string[];
   emitted: { name: string; data: Uint8Array }[];
   sent: { target: string; name: string; data: Uint8Array }[];
+  /** Metrics the plugin defined, and their values by `name{labelValues,...}` (a histogram's: its observations). */
+  metrics: {
+    defined: { kind: "counter" | "gauge" | "histogram"; name: string; help: string; labelNames: string[] }[];
+    values: Record<string, number | number[]>;
+  };
   init(apiVersion?: string, config?: string): number;
   teardown(): number;
   onEvent(name: string, data?: Uint8Array | string): number;

@@ -56,6 +56,9 @@ export async function loadComponent(wasmPath, opts = {}) {
   const registered = [];
   const emitted = [];
   const sent = [];
+  // Plugin-defined metrics: definitions by id, and values by "name{v1,v2}" (a counter's sum, a gauge's last
+  // value, a histogram's observations as an array). The real host's other limits are not modelled.
+  const metrics = { defined: [], values: {} };
   const host = {
     log(level, message) {
       logs.push({ level: typeof level === "number" ? LEVELS[level] : level, message });
@@ -80,6 +83,27 @@ export async function loadComponent(wasmPath, opts = {}) {
     getConfigValue(key) {
       return Object.hasOwn(config, key) ? JSON.stringify(config[key]) : undefined;
     },
+    defineMetric(kind, name, help, labelNames) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name) || name.startsWith("__")) throw "invalid-name";
+      const id = metrics.defined.findIndex((m) => m.name === name);
+      if (id >= 0) {
+        const m = metrics.defined[id];
+        if (m.kind !== kind || m.labelNames.join("\0") !== labelNames.join("\0")) throw "conflict";
+        return id;
+      }
+      metrics.defined.push({ kind, name, help, labelNames: [...labelNames] });
+      return metrics.defined.length - 1;
+    },
+    recordMetric(id, value, labelValues) {
+      const m = metrics.defined[id];
+      if (!m) throw "unknown-metric";
+      if (labelValues.length !== m.labelNames.length) throw "invalid-labels";
+      if (!Number.isFinite(value) || (m.kind === "counter" && value < 0)) throw "invalid-value";
+      const key = `${m.name}{${labelValues.join(",")}}`;
+      if (m.kind === "counter") metrics.values[key] = (metrics.values[key] ?? 0) + value;
+      else if (m.kind === "gauge") metrics.values[key] = value;
+      else (metrics.values[key] ??= []).push(value);
+    },
   };
   const importObject = { "plughost:plugin/host": host, "plughost:plugin/types": {} };
   const wasi = needed.filter((i) => i.startsWith("wasi:"));
@@ -98,6 +122,7 @@ export async function loadComponent(wasmPath, opts = {}) {
     registered,
     emitted,
     sent,
+    metrics,
     init: (apiVersion = "0.1.0", cfg = JSON.stringify(config)) => guest.init(apiVersion, cfg),
     teardown: () => guest.teardown(),
     onEvent: (name, data = new Uint8Array()) => guest.onEvent(name, typeof data === "string" ? new TextEncoder().encode(data) : data),

@@ -34,6 +34,13 @@ export async function run() {
     .sort();
   // The SDK's own stdio test plugin, used by the Go and worker-isolation tests.
   dirs.push(path.join("guest-sdks", "go", "testdata", "stdio"));
+  // Test plugins written in Go (test/fixtures/go/<name>: a plugin.toml and a main package).
+  const fixtures = path.join(root, "test", "fixtures", "go");
+  if (existsSync(fixtures)) {
+    for (const e of readdirSync(fixtures, { withFileTypes: true }).filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (existsSync(path.join(fixtures, e.name, "plugin.toml"))) dirs.push(path.join("test", "fixtures", "go", e.name));
+    }
+  }
   for (const rel of dirs) {
     const ex = rel.replace(/[\\/]/g, "_");
     const sources = readdirSync(path.join(root, rel)).filter((f) => !f.endsWith(".wasm")).map((f) => path.join(rel, f));

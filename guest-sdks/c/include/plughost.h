@@ -88,6 +88,29 @@ int32_t plughost_send(const char *target, const char *event_name, const uint8_t 
  * is owned by the SDK and valid until the next call. */
 const char *plughost_config(void);
 
+/*
+ * Plugin-defined metrics (plughost extension; the plugin needs the capability
+ * "metrics"). The host exports them as plugin_<plugin>_<name>, with a
+ * `plugin` label besides the plugin's own (docs/guest-c.md lists the limits).
+ *
+ * plughost_metric_define returns the metric's id (>= 0), or
+ * PLUGHOST_METRIC_ERR(code) (< 0) with a WIT metric-error code
+ * (PLUGHOST_METRIC_ERROR_DENIED, _INVALID_NAME, ...). Defining the same name
+ * again with the same kind and label names returns the same id.
+ * plughost_metric_record adds `value` to a counter, sets a gauge to it or
+ * observes it in a histogram; `label_values` are in the order of the label
+ * names. It returns 0 or PLUGHOST_METRIC_ERR(code).
+ * Native (.so) plugins: not supported yet, both return PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_DENIED).
+ */
+typedef enum {
+  PLUGHOST_COUNTER = PLUGHOST_METRIC_KIND_COUNTER,
+  PLUGHOST_GAUGE = PLUGHOST_METRIC_KIND_GAUGE,
+  PLUGHOST_HISTOGRAM = PLUGHOST_METRIC_KIND_HISTOGRAM,
+} PlughostMetricKind;
+#define PLUGHOST_METRIC_ERR(code) (-1 - (code))
+int32_t plughost_metric_define(PlughostMetricKind kind, const char *name, const char *help, const char *const *label_names, uint32_t n_labels);
+int32_t plughost_metric_record(int32_t id, double value, const char *const *label_values, uint32_t n_labels);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,9 @@ HOST_IMPORT("emit") extern void ph_host_emit(const char *name, size_t len, const
 HOST_IMPORT("send")
 extern void ph_host_send(const char *target, size_t tlen, const char *name, size_t len, const uint8_t *data, size_t dlen, uint8_t *ret);
 HOST_IMPORT("get-config") extern void ph_host_get_config(uint8_t *ret);
+HOST_IMPORT("define-metric")
+extern void ph_host_define_metric(int32_t kind, const char *name, size_t len, const char *help, size_t hlen, const void *labels, size_t n, uint8_t *ret);
+HOST_IMPORT("record-metric") extern void ph_host_record_metric(int32_t id, double value, const void *labels, size_t n, uint8_t *ret);
 
 /* Arguments the host lowers for one call come from a small bump arena that
  * is reset when the call ends: two malloc/free pairs per dispatch cost more
@@ -169,6 +172,43 @@ int32_t plughost_send(const char *target, const char *event_name, const uint8_t 
 }
 
 const char *plughost_config(void) { return config_json ? config_json : "{}"; }
+
+/* ── metrics: list<string> is an array of (ptr, len) pairs ── */
+#define PH_MAX_LABELS 16 /* the host reads no more (a longer list is refused unread) */
+
+typedef struct {
+  const char *ptr;
+  size_t len;
+} StrPair;
+
+static int32_t str_list(const char *const *strings, uint32_t n, StrPair *out) {
+  if (n > PH_MAX_LABELS) return 0;
+  for (uint32_t i = 0; i < n; i++) {
+    out[i].ptr = strings[i] ? strings[i] : "";
+    out[i].len = strlen(out[i].ptr);
+  }
+  return 1;
+}
+
+int32_t plughost_metric_define(PlughostMetricKind kind, const char *name, const char *help, const char *const *label_names, uint32_t n_labels) {
+  StrPair labels[PH_MAX_LABELS];
+  if (!name || (n_labels && !label_names)) return PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_INVALID_NAME);
+  if (!str_list(label_names, n_labels, labels)) return PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_LIMIT_REACHED);
+  if (!help) help = "";
+  uint32_t ret[2];
+  ph_host_define_metric((int32_t)kind, name, strlen(name), help, strlen(help), labels, n_labels, (uint8_t *)ret);
+  uint8_t *r = (uint8_t *)ret;
+  return r[0] == 0 ? (int32_t)ret[1] : PLUGHOST_METRIC_ERR((int32_t)r[4]);
+}
+
+int32_t plughost_metric_record(int32_t id, double value, const char *const *label_values, uint32_t n_labels) {
+  StrPair labels[PH_MAX_LABELS];
+  if (n_labels && !label_values) return PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_INVALID_LABELS);
+  if (!str_list(label_values, n_labels, labels)) return PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_INVALID_LABELS);
+  uint8_t ret[2] __attribute__((aligned(4)));
+  ph_host_record_metric(id, value, labels, n_labels, ret);
+  return ret[0] == 0 ? 0 : PLUGHOST_METRIC_ERR((int32_t)ret[1]);
+}
 
 /* ── hook output: owned here until post-return ── */
 static uint8_t *hook_out;

@@ -66,3 +66,16 @@ PH_EXPORT const char *plughost_config(void) {
   return c ? c : "{}";
 }
 
+
+/* Plugin-defined metrics are not part of the native host table yet: refused as denied, so a plugin
+ * that uses them still builds and loads natively. */
+PH_EXPORT int32_t plughost_metric_define(PlughostMetricKind kind, const char *name, const char *help, const char *const *label_names,
+                                         uint32_t n_labels) {
+  (void)kind, (void)name, (void)help, (void)label_names, (void)n_labels;
+  return PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_DENIED);
+}
+
+PH_EXPORT int32_t plughost_metric_record(int32_t id, double value, const char *const *label_values, uint32_t n_labels) {
+  (void)id, (void)value, (void)label_values, (void)n_labels;
+  return PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_DENIED);
+}

@@ -14,6 +14,7 @@ package plughosttest
 import (
 	"encoding/json"
 	"regexp"
+	"strings"
 	"testing"
 
 	plughost "plughost.dev/sdk"
@@ -47,6 +48,18 @@ type Host struct {
 	EmitResult func(event string, data []byte) (uint32, *plughost.MessageError)
 	// SendError refuses a Send when it returns non-nil.
 	SendError func(target, event string) *plughost.MessageError
+	// Metrics are the metrics the plugin defined, by id; Values their values by
+	// name and label values joined with ",": a counter's sum, a gauge's last value,
+	// a histogram's observation count.
+	Metrics []MetricDef
+	Values  map[string]float64
+}
+
+// MetricDef is one DefineMetric.
+type MetricDef struct {
+	Kind   plughost.MetricKind
+	Name   string
+	Labels []string
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9._:/-]{1,128}$`)
@@ -154,6 +167,50 @@ func (h *Host) GetConfigValue(key string) (string, bool) {
 	}
 	v, ok := m[key]
 	return string(v), ok
+}
+
+var metricName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+func (h *Host) DefineMetric(kind uint8, name, help string, labels []string) (uint32, bool, uint8) {
+	if !metricName.MatchString(name) {
+		return 0, false, uint8(plughost.MetricInvalidName)
+	}
+	for id, m := range h.Metrics {
+		if m.Name == name {
+			if m.Kind != plughost.MetricKind(kind) || strings.Join(m.Labels, ",") != strings.Join(labels, ",") {
+				return 0, false, uint8(plughost.MetricConflict)
+			}
+			return uint32(id), true, 0
+		}
+	}
+	h.Metrics = append(h.Metrics, MetricDef{plughost.MetricKind(kind), name, append([]string{}, labels...)})
+	return uint32(len(h.Metrics) - 1), true, 0
+}
+
+func (h *Host) RecordMetric(id uint32, value float64, labels []string) (bool, uint8) {
+	if int(id) >= len(h.Metrics) {
+		return false, uint8(plughost.MetricUnknownMetric)
+	}
+	m := h.Metrics[id]
+	if len(labels) != len(m.Labels) {
+		return false, uint8(plughost.MetricInvalidLabels)
+	}
+	if h.Values == nil {
+		h.Values = map[string]float64{}
+	}
+	key := strings.Join(append([]string{m.Name}, labels...), ",")
+	switch m.Kind {
+	case plughost.Counter:
+		if value < 0 {
+			return false, uint8(plughost.MetricInvalidValue)
+		}
+		h.Values[key] += value
+	case plughost.Gauge:
+		h.Values[key] = value
+	default:
+		h.Values[key]++
+	}
+	return true, 0
 }
 
 func clone(b []byte) []byte {

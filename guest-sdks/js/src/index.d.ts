@@ -1,7 +1,7 @@
 // Types for the plughost guest SDK ("@plughost/guest"). See docs/guest-js.md.
 /// <reference path="../types/plughost-host.d.ts" />
-import type { LogLevel, RegisterError, MessageError } from "plughost:plugin/host@0.1.0";
-export type { LogLevel, RegisterError, MessageError };
+import type { LogLevel, RegisterError, MessageError, MetricKind, MetricError } from "plughost:plugin/host@0.1.0";
+export type { LogLevel, RegisterError, MessageError, MetricKind, MetricError };
 
 export type Result<T, E> = { ok: T; err?: undefined } | { err: E; ok?: undefined };
 type MaybePromise<T> = T | Promise<T>;
@@ -46,6 +46,17 @@ export function registerCallback(eventName: string): Result<void, RegisterError>
 /** `ok` is the number of plugins the event was queued for. */
 export function emit(eventName: string, data: Uint8Array | string): Result<number, MessageError>;
 export function send(target: string, eventName: string, data: Uint8Array | string): Result<void, MessageError>;
+
+export const METRIC_KINDS: readonly MetricKind[];
+export const METRIC_ERRORS: readonly MetricError[];
+/**
+ * Define one of this plugin's own metrics (needs the capability `metrics`); `ok` is its id. The host exports it
+ * as `plugin_<plugin>_<name>` with a `plugin` label besides `labelNames`. The same name, kind and labels again
+ * give the same id.
+ */
+export function defineMetric(kind: MetricKind, name: string, help?: string, labelNames?: readonly string[]): Result<number, MetricError>;
+/** Add to a counter, set a gauge, observe into a histogram; `labelValues` in the order of the label names. */
+export function recordMetric(id: number, value: number, labelValues?: readonly string[]): Result<void, MetricError>;
 
 /** The configuration as the host gave it (a JSON object text). */
 export function getConfigJson(): string;

@@ -53,6 +53,27 @@ export function emit(eventName, data) {
   }
 }
 
+/** WIT metric-kind and metric-error cases, in order. */
+export const METRIC_KINDS = ["counter", "gauge", "histogram"];
+export const METRIC_ERRORS = ["denied", "invalid-name", "invalid-labels", "invalid-value", "limit-reached", "conflict", "unknown-metric"];
+
+export function defineMetric(kind, name, help = "", labelNames = []) {
+  try {
+    return { ok: host.defineMetric(kind, name, help, labelNames.map(String)) };
+  } catch (e) {
+    return { err: payloadOf(e) };
+  }
+}
+
+export function recordMetric(id, value, labelValues = []) {
+  try {
+    host.recordMetric(id, Number(value), labelValues.map(String));
+    return { ok: undefined };
+  } catch (e) {
+    return { err: payloadOf(e) };
+  }
+}
+
 export function send(target, eventName, data) {
   try {
     host.send(target, eventName, bytes(data));

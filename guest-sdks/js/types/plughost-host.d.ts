@@ -14,6 +14,8 @@ declare module "plughost:plugin/host@0.1.0" {
   export type LogLevel = "debug" | "info" | "warn" | "error";
   export type RegisterError = "invalid-name" | "limit-reached" | "denied";
   export type MessageError = "invalid-name" | "unknown-target" | "denied" | "queue-full" | "too-large";
+  export type MetricKind = "counter" | "gauge" | "histogram";
+  export type MetricError = "denied" | "invalid-name" | "invalid-labels" | "invalid-value" | "limit-reached" | "conflict" | "unknown-metric";
 
   export function log(level: LogLevel, message: string): void;
   /** @throws an Error with `payload: RegisterError` */
@@ -24,4 +26,8 @@ declare module "plughost:plugin/host@0.1.0" {
   export function send(target: string, eventName: string, data: Uint8Array | number[]): void;
   export function getConfig(): string;
   export function getConfigValue(key: string): string | undefined;
+  /** @returns the metric's id. @throws an Error with `payload: MetricError` */
+  export function defineMetric(kind: MetricKind, name: string, help: string, labelNames: string[]): number;
+  /** @throws an Error with `payload: MetricError` */
+  export function recordMetric(id: number, value: number, labelValues: string[]): void;
 }

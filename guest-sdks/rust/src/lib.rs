@@ -44,7 +44,7 @@ pub mod bindings {
 use bindings::exports::plughost::plugin::guest::Guest;
 use bindings::plughost::plugin::host;
 
-pub use bindings::plughost::plugin::types::{LogLevel as Level, MessageError, RegisterError};
+pub use bindings::plughost::plugin::types::{LogLevel as Level, MessageError, MetricError, MetricKind, RegisterError};
 
 /// The status the conformance plugin (and the SDK's defaults) return for an
 /// event they do not handle.
@@ -166,6 +166,35 @@ pub fn config_value(key: &str) -> Option<String> {
     host::get_config_value(key)
 }
 
+// ── metrics ────────────────────────────────────────────────────────────────
+
+/// A metric this plugin defined with [`define_metric`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metric(u32);
+
+/// Define one of this plugin's own metrics (the plugin needs the capability
+/// `metrics`). The host exports it as `plugin_<plugin>_<name>`, with a
+/// `plugin` label besides `label_names`. Defining the same name again with the
+/// same kind and label names returns the same metric.
+pub fn define_metric(kind: MetricKind, name: &str, help: &str, label_names: &[&str]) -> Result<Metric, MetricError> {
+    let labels: Vec<String> = label_names.iter().map(|s| s.to_string()).collect();
+    host::define_metric(kind, name, help, &labels).map(Metric)
+}
+
+impl Metric {
+    /// The id the host gave the metric.
+    pub fn id(self) -> u32 {
+        self.0
+    }
+
+    /// Add `value` to a counter, set a gauge to it, or observe it in a
+    /// histogram. `label_values` are in the order of the metric's label names.
+    pub fn record(self, value: f64, label_values: &[&str]) -> Result<(), MetricError> {
+        let labels: Vec<String> = label_values.iter().map(|s| s.to_string()).collect();
+        host::record_metric(self.0, value, &labels)
+    }
+}
+
 // ── errors ─────────────────────────────────────────────────────────────────
 
 impl RegisterError {
@@ -178,6 +207,14 @@ impl RegisterError {
 impl MessageError {
     /// The WIT enum's case index: invalid-name 0, unknown-target 1, denied 2,
     /// queue-full 3, too-large 4.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl MetricError {
+    /// The WIT enum's case index: denied 0, invalid-name 1, invalid-labels 2,
+    /// invalid-value 3, limit-reached 4, conflict 5, unknown-metric 6.
     pub fn code(self) -> u8 {
         self as u8
     }

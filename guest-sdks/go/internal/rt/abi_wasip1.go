@@ -30,6 +30,12 @@ func hostGetConfig(ret unsafe.Pointer)
 //go:wasmimport plughost:plugin/host@0.1.0 get-config-value
 func hostGetConfigValue(key unsafe.Pointer, keyLen uint32, ret unsafe.Pointer)
 
+//go:wasmimport plughost:plugin/host@0.1.0 define-metric
+func hostDefineMetric(kind uint32, name unsafe.Pointer, nameLen uint32, help unsafe.Pointer, helpLen uint32, labels unsafe.Pointer, labelsLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport plughost:plugin/host@0.1.0 record-metric
+func hostRecordMetric(id uint32, value float64, labels unsafe.Pointer, labelsLen uint32, ret unsafe.Pointer)
+
 // trap executes `unreachable` (abi_wasm.s).
 func trap()
 
@@ -240,6 +246,51 @@ func (wasmHost) GetConfigValue(key string) (string, bool) {
 	s := takeString(retArea[1], retArea[2])
 	resetArena()
 	return s, true
+}
+
+// maxLabels is the most strings the host reads of a label list (a longer one is refused unread).
+const maxLabels = 16
+
+// strList lowers a list<string>: an array of (ptr, len) pairs. The strings
+// must stay alive until the import returns (the caller keeps them).
+func strList(items []string, pairs *[maxLabels][2]uint32) (unsafe.Pointer, uint32) {
+	for i, s := range items {
+		p, n := strPtr(s)
+		pairs[i] = [2]uint32{uint32(uintptr(p)), n}
+	}
+	return unsafe.Pointer(pairs), uint32(len(items))
+}
+
+func (wasmHost) DefineMetric(kind uint8, name, help string, labels []string) (uint32, bool, uint8) {
+	if len(labels) > maxLabels {
+		return 0, false, 4 // limit-reached
+	}
+	var pairs [maxLabels][2]uint32
+	np, nn := strPtr(name)
+	hp, hn := strPtr(help)
+	lp, ln := strList(labels, &pairs)
+	hostDefineMetric(uint32(kind), np, nn, hp, hn, lp, ln, retPtr())
+	runtime.KeepAlive(name)
+	runtime.KeepAlive(help)
+	runtime.KeepAlive(labels)
+	runtime.KeepAlive(&pairs)
+	if uint8(retArea[0]) == 0 {
+		return retArea[1], true, 0
+	}
+	return 0, false, uint8(retArea[1])
+}
+
+func (wasmHost) RecordMetric(id uint32, value float64, labels []string) (bool, uint8) {
+	if len(labels) > maxLabels {
+		return false, 2 // invalid-labels
+	}
+	var pairs [maxLabels][2]uint32
+	lp, ln := strList(labels, &pairs)
+	hostRecordMetric(id, value, lp, ln, retPtr())
+	runtime.KeepAlive(labels)
+	runtime.KeepAlive(&pairs)
+	b := (*[2]byte)(retPtr())
+	return b[0] == 0, b[1]
 }
 
 // A panic in a handler is logged at error level and then traps, so the host

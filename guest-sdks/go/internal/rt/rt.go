@@ -12,6 +12,8 @@ type Host interface {
 	Send(target, event string, data []byte) (ok bool, code uint8)
 	GetConfig() string
 	GetConfigValue(key string) (value string, found bool)
+	DefineMetric(kind uint8, name, help string, labels []string) (id uint32, ok bool, code uint8)
+	RecordMetric(id uint32, value float64, labels []string) (ok bool, code uint8)
 }
 
 var current Host = noHost{}
@@ -69,9 +71,14 @@ type noHost struct{}
 func (noHost) fail() {
 	panic("plughost: no host: this build is not running inside plughost; in tests, call plughosttest.New() first")
 }
-func (h noHost) Log(uint8, string)                             { h.fail() }
-func (h noHost) RegisterCallback(string) (bool, uint8)         { h.fail(); return false, 0 }
-func (h noHost) Emit(string, []byte) (uint32, bool, uint8)     { h.fail(); return 0, false, 0 }
-func (h noHost) Send(string, string, []byte) (bool, uint8)     { h.fail(); return false, 0 }
-func (h noHost) GetConfig() string                             { h.fail(); return "" }
-func (h noHost) GetConfigValue(string) (string, bool)          { h.fail(); return "", false }
+func (h noHost) Log(uint8, string)                         { h.fail() }
+func (h noHost) RegisterCallback(string) (bool, uint8)     { h.fail(); return false, 0 }
+func (h noHost) Emit(string, []byte) (uint32, bool, uint8) { h.fail(); return 0, false, 0 }
+func (h noHost) Send(string, string, []byte) (bool, uint8) { h.fail(); return false, 0 }
+func (h noHost) GetConfig() string                         { h.fail(); return "" }
+func (h noHost) GetConfigValue(string) (string, bool)      { h.fail(); return "", false }
+func (h noHost) DefineMetric(uint8, string, string, []string) (uint32, bool, uint8) {
+	h.fail()
+	return 0, false, 0
+}
+func (h noHost) RecordMetric(uint32, float64, []string) (bool, uint8) { h.fail(); return false, 0 }
