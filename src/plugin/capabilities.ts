@@ -18,6 +18,8 @@
  * - `http:serve`: the plugin may serve the `[[api.endpoints]]` its manifest
  *   declares under `/plugins/<name>/` when the host runs `plughost serve`
  *   (docs/serve.md).
+ * - `metrics`: the plugin may define its own metrics (`define-metric`,
+ *   observability/plugin-metrics.ts).
  */
 import path from "node:path";
 import { CapabilityDenied, PlughostError, type ErrorDetails } from "../contract/errors.js";
@@ -43,6 +45,7 @@ export type Capability =
   | { kind: "clock" }
   | { kind: "random" }
   | { kind: "stdio" }
+  | { kind: "metrics" }
   | { kind: "net"; host: string; port: number | "*" }
   | { kind: "events"; direction: "publish" | "subscribe"; name: string }
   | { kind: "http"; action: "serve" }
@@ -59,6 +62,7 @@ export const CAPABILITY_FORMS = [
   "clock",
   "random",
   "stdio",
+  "metrics",
   "net:outbound:<host:port>",
   "events:publish:<name>",
   "events:subscribe:<name>",
@@ -102,6 +106,7 @@ export function parseCapability(text: string, options: ParseOptions = {}): Capab
     case "clock":
     case "random":
     case "stdio":
+    case "metrics":
       if (rest.length > 0) fail(text, `"${kind}" takes no argument; write just "${kind}"`, options);
       return { kind };
     case "fs": {
@@ -310,8 +315,8 @@ export function envAllowed(effective: readonly string[], name: string): boolean 
   return envNames(effective).some((p) => nameCovers(p, name));
 }
 
-/** Whether a plain capability (`clock`, `random`, `stdio`) is in the effective set. Never throws. */
-export function has(effective: readonly string[], capability: "clock" | "random" | "stdio"): boolean {
+/** Whether a plain capability (`clock`, `random`, `stdio`, `metrics`) is in the effective set. Never throws. */
+export function has(effective: readonly string[], capability: "clock" | "random" | "stdio" | "metrics"): boolean {
   return effective.includes(capability);
 }
 
