@@ -363,6 +363,28 @@ describe("switching tracing on and off", () => {
     expect(reg._chains).toBeUndefined();
   });
 
+  it("with the global tracer and no SDK registered it adds nothing; a global provider registered later starts it", async () => {
+    const reg = newRegistry();
+    const sink = await reg.load(probeNamed("sink"));
+    tracing = enableTracing(reg);
+    try {
+      expect(tracing.active).toBe(false);
+      expect(reg._intercepted).toBe(false); // the sync calls and the dispatch fast path are untouched
+      expect(reg._chains).toBeUndefined();
+      expect(sink.invokeSync("ok")).toBe(42);
+      expect(trace.setGlobalTracerProvider(provider)).toBe(true);
+      await until(() => tracing!.active, 3000);
+      expect(reg._intercepted).toBe(true);
+      await reg.invoke("sink", "ok", undefined, { hostContext: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" });
+      expect(traceOf(span("invoke sink:ok"))).toBe("4bf92f3577b34da6a3ce929d0e0e4736");
+    } finally {
+      trace.disable();
+    }
+    tracing.disable();
+    expect(tracing.active).toBe(false);
+    expect(reg._intercepted).toBe(false);
+  });
+
   it("two tracings on one registry each make their own spans; disabling one leaves the other", async () => {
     const reg = newRegistry();
     await relayChain(reg);

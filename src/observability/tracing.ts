@@ -24,13 +24,16 @@
  * causes (hook steps, the messages it emits, their deliveries and what they
  * emit) descends from it.
  *
- * Off, nothing is added: no interceptor, no watcher, so the dispatch fast
- * path and the sync calls run as without tracing.
+ * Off, or on without an SDK to record spans, nothing is added: no
+ * interceptor, no watcher, so the dispatch fast path and the sync calls run
+ * as without tracing.
  */
 import {
   context as otelContext,
   createTraceState,
   isSpanContextValid,
+  ProxyTracer,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
@@ -99,6 +102,8 @@ export interface TracingOptions {
 export interface Tracing {
   /** The tracer spans are made with. */
   readonly tracer: Tracer;
+  /** True while spans are being made: false after `disable()`, and while the global tracer has no SDK behind it. */
+  readonly active: boolean;
   /** Stop tracing: calls that begin afterwards make no spans (those in progress still end theirs). Idempotent. */
   disable(): void;
 }
@@ -124,17 +129,33 @@ interface Live {
  */
 const MAX_SENDERS = 4096;
 
+/** How often a tracing waiting for an SDK checks whether one was registered. */
+const SDK_POLL_MS = 500;
+
 /**
  * Trace a registry's calls with OpenTelemetry. Returns a handle whose
  * `disable()` stops it. Several tracings may be enabled on one registry
  * (each makes its own spans).
  *
- * Switching it on from a benchmark (spans made and dropped by the API's
- * no-op tracer when no SDK is registered, i.e. "tracing on, no exporter"):
+ * Tracing costs nothing until spans can be recorded: with the API's global
+ * tracer and no SDK registered (OpenTelemetry's "API without an SDK is a
+ * no-op"), no interceptor is added, and the registry's calls (the sync fast
+ * paths and the dispatch fast path included) run as without tracing;
+ * `active` is false. A global provider registered later
+ * (`trace.setGlobalTracerProvider`, the SDK's `register()`) is noticed within
+ * half a second and tracing starts. With an SDK, every call goes through the
+ * call pipeline (docs/pipeline.md, "Costs") and makes a span (a few
+ * microseconds in the SDK): sample with the SDK's sampler, whose decision a
+ * call's hooks and messages inherit.
+ *
+ * Switching it on from a benchmark: `enableTracing(registry)` is "tracing on,
+ * no SDK" (free, as above); `enableTracing(registry, { tracer: new
+ * BasicTracerProvider().getTracer("bench") })` is "tracing on, spans made,
+ * no exporter".
  *
  * @example
  *   import { enableTracing } from "plughost/dist/observability/tracing.js"; // or the package root, where exported
- *   const tracing = enableTracing(registry);            // the global tracer
+ *   const tracing = enableTracing(registry);            // the global tracer: active once an SDK is registered
  *   // … measure …
  *   tracing.disable();
  *
@@ -147,22 +168,54 @@ const MAX_SENDERS = 4096;
 export function enableTracing(registry: PluginRegistry, options: TracingOptions = {}): Tracing {
   const tracer = options.tracer ?? trace.getTracer("plughost");
   const state = new TraceState(registry, tracer, options);
-  const removeInterceptor = registry.use(state.intercept);
-  const active = tracings.get(registry) ?? new Set<TraceState>();
-  tracings.set(registry, active);
-  active.add(state);
-  registry._chains = watcherOf(active);
+  const all = tracings.get(registry) ?? new Set<TraceState>();
+  tracings.set(registry, all);
+  let removeInterceptor: (() => void) | undefined;
+  let poll: ReturnType<typeof setInterval> | undefined;
   let on = true;
+  const start = () => {
+    removeInterceptor = registry.use(state.intercept);
+    all.add(state);
+    registry._chains = watcherOf(all);
+  };
+  if (canRecord(tracer)) start();
+  else if (tracer instanceof ProxyTracer) {
+    poll = setInterval(() => {
+      if (!canRecord(tracer)) return;
+      clearInterval(poll);
+      poll = undefined;
+      if (on) start();
+    }, SDK_POLL_MS);
+    poll.unref(); // waiting for an SDK never keeps the process alive
+  }
   return {
     tracer,
+    get active() {
+      return removeInterceptor !== undefined && on;
+    },
     disable() {
       if (!on) return;
       on = false;
+      if (poll) clearInterval(poll);
+      if (!removeInterceptor) return;
       removeInterceptor();
-      active.delete(state);
-      registry._chains = active.size === 0 ? undefined : watcherOf(active);
+      all.delete(state);
+      registry._chains = all.size === 0 ? undefined : watcherOf(all);
     },
   };
+}
+
+/** The API's no-op provider (what the global proxy delegates to while no SDK is registered) and its tracer's class. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+const NOOP_TRACER = NOOP_PROVIDER.getTracer("plughost").constructor;
+
+/** Whether `tracer` can record spans now: not the API's no-op tracer, nor the global one while no SDK is registered. */
+function canRecord(tracer: Tracer): boolean {
+  if (tracer instanceof ProxyTracer) {
+    const global = trace.getTracerProvider();
+    return !(global instanceof ProxyTracerProvider) || global.getDelegate() !== NOOP_PROVIDER;
+  }
+  return tracer.constructor !== NOOP_TRACER;
 }
 
 /** The tracings enabled on each registry (its chain watcher serves them all). */
