@@ -10,7 +10,7 @@ import type { EngineInstance, EngineName, Isolation, Limits } from "../src/engin
 import { createHostCalls } from "../src/runtime/host-calls.js";
 import { emptyMetrics } from "../src/runtime/metrics.js";
 import { METRIC_ERROR_CODE, type MetricError } from "../src/contract/abi.js";
-import { FuelExhausted } from "../src/contract/errors.js";
+import { AbiViolation, FuelExhausted } from "../src/contract/errors.js";
 import { PluginMetricsStore, withPluginMetrics, type PluginMetricLimits } from "../src/observability/plugin-metrics.js";
 import { enc, pluginDir, silentLogger } from "./helpers/plugins.js";
 
@@ -213,6 +213,33 @@ describe.each(ENGINES.filter(([, , iso]) => iso === "in-process"))("plugin metri
     expect(s.get('plugin_metrics_jobs_jobs_total{plugin="metrics-jobs",queue="mail"}')).toBe(2);
     expect(s.get('plugin_metrics_jobs_jobs_total{plugin="metrics-jobs",queue="print"}')).toBe(1);
     expect(s.get('plugin_metrics_jobs_temperature_celsius{plugin="metrics-jobs"}')).toBe(21.5);
+  });
+});
+
+describe.each(ENGINES)("a plugin that breaks the metric calls' ABI on %s", (_label, engine, isolation) => {
+  const H = "test/fixtures/c/metrics-hostile";
+
+  it.each([
+    ["oob-name", /metric name \[\d+, \d+\) is outside/],
+    ["oob-list", /label names.*\[\d+, \d+\) is outside/],
+    ["oob-item", /a string of (the list|label names).*is outside|label names: a string of the list \[/],
+    ["misaligned", /label names \d+ is not 4-byte aligned/],
+    ["bad-kind", /metric kind 9 is not a metric-kind case/],
+    ["bad-utf8", /metric name is not valid UTF-8/],
+  ])("%s is an AbiViolation that names the argument, for that plugin alone", async (event, message) => {
+    const { instance } = await load(H, "metrics-hostile", engine, isolation);
+    const err = await instance.onEvent(event, enc("")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbiViolation);
+    expect((err as AbiViolation).plugin).toBe("metrics-hostile");
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it("refuses a huge label list or an oversized label name unread, as a WIT error, and goes on", async () => {
+    const { instance, prom } = await load(H, "metrics-hostile", engine, isolation);
+    expect(await instance.onEvent("huge-list", enc(""))).toBe(refused("invalid-labels"));
+    expect(await instance.onEvent("huge-value", enc(""))).toBe(refused("invalid-name"));
+    expect(await instance.onEvent("ok", enc(""))).toBe(0);
+    expect(await prom.metrics()).toContain("# TYPE plugin_metrics_hostile_ok_total counter");
   });
 });
 

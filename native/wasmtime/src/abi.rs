@@ -360,6 +360,8 @@ pub enum GuestStrList<const ITEMS: usize, const CAP: usize> {
     OutOfBounds(OutOfBounds, &'static str),
     /// A string encoding other than UTF-8 (no plughost guest uses one).
     NotUtf8,
+    /// The (ptr, len) array is not 4-byte aligned, as the canonical ABI requires: its address.
+    Misaligned(u32),
 }
 
 /// Metric label names: 16 at most, each at most 64 bytes (the host's own limits are lower or equal).
@@ -374,6 +376,9 @@ impl<const ITEMS: usize, const CAP: usize> GuestStrList<ITEMS, CAP> {
         }
         if len as usize > ITEMS {
             return Ok(GuestStrList::TooMany(len));
+        }
+        if len > 0 && ptr % 4 != 0 {
+            return Ok(GuestStrList::Misaligned(ptr));
         }
         // len <= ITEMS, so len * 8 cannot overflow.
         if let Some(oob) = OutOfBounds::check(cx, ptr, len * 8) {
@@ -424,6 +429,7 @@ impl<const ITEMS: usize, const CAP: usize> GuestStrList<ITEMS, CAP> {
             }
             GuestStrList::OutOfBounds(oob, which) => Err(oob.error(function, &format!("{what}: {which}"))),
             GuestStrList::NotUtf8 => Err(abi(function, format!("{what} is not UTF-8 (the guest's string encoding)"))),
+            GuestStrList::Misaligned(ptr) => Err(abi(function, format!("{what} {ptr} is not 4-byte aligned"))),
             GuestStrList::TooMany(n) => Err(abi(function, format!("{what} has {n} strings, over {ITEMS}"))),
         }
     }
