@@ -332,6 +332,17 @@ describe("sampling and sync calls", () => {
     const s = span("invoke sink:ok");
     const ms = s.duration[0] * 1e3 + s.duration[1] / 1e6;
     expect(ms).toBeLessThan(returned + 30);
+
+    // Two sync calls in a row: each span has its own call's fuel, not the figure the second call left.
+    exporter.reset();
+    sink.invokeSync("log"); // a host call: more fuel than `ok`
+    const logFuel = reg.metrics("sink").lastCallFuel;
+    sink.invokeSync("ok");
+    const okFuel = reg.metrics("sink").lastCallFuel;
+    await null;
+    expect(logFuel).not.toBe(okFuel);
+    expect(span("invoke sink:log").attributes[A.fuel]).toBe(logFuel);
+    expect(span("invoke sink:ok").attributes[A.fuel]).toBe(okFuel);
   });
 });
 

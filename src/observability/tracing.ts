@@ -154,8 +154,8 @@ const SDK_POLL_MS = 500;
  * no exporter".
  *
  * @example
- *   import { enableTracing } from "plughost/dist/observability/tracing.js"; // or the package root, where exported
- *   const tracing = enableTracing(registry);            // the global tracer: active once an SDK is registered
+ *   import { enableTracing } from "plughost"; // a bench in this repository: "../dist/observability/tracing.js"
+ *   const tracing = enableTracing(registry);  // the global tracer: active once an SDK is registered
  *   // … measure …
  *   tracing.disable();
  *
@@ -277,14 +277,16 @@ class TraceState implements ChainWatcher {
     // later, after the caller's synchronous code: its span ends now, if its outcome is already there (the reaction
     // below then runs before the marker queued after it).
     const returned = performance.now();
+    // Likewise its fuel, before the caller's next sync call replaces the figure (invoke and hook have sync forms).
+    const fuelThen = this.#fuel && span.isRecording() && (ctx.kind === "invoke" || ctx.kind === "hook") ? this.#lastCallFuel(ctx.plugin) : undefined;
     let later = false;
     const settled = outcome.then(
       (value) => {
-        this.#end(ctx, live, value, undefined, later ? undefined : returned);
+        this.#end(ctx, live, value, undefined, later ? undefined : { at: returned, fuel: fuelThen });
         return value;
       },
       (err: unknown) => {
-        this.#end(ctx, live, undefined, err, later ? undefined : returned);
+        this.#end(ctx, live, undefined, err, later ? undefined : { at: returned, fuel: fuelThen });
         throw err;
       },
     );
@@ -314,8 +316,11 @@ class TraceState implements ChainWatcher {
     return (hostContext === undefined ? undefined : this.#contextOf(hostContext)) ?? otelContext.active();
   }
 
-  /** The call ended: its outcome or error on its span, which ends (at `endTime`, a `performance.now()`, when given). */
-  #end(ctx: CallContext, live: Live, outcome: unknown, err: unknown, endTime: number | undefined): void {
+  /**
+   * The call ended: its outcome or error on its span, which ends. A sync call's end time (a `performance.now()`)
+   * and fuel were taken as it returned (`sync`); an async call's are now.
+   */
+  #end(ctx: CallContext, live: Live, outcome: unknown, err: unknown, sync: { at: number; fuel: number | undefined } | undefined): void {
     const span = live.span;
     if (!span.isRecording()) {
       // nothing to record
@@ -333,10 +338,10 @@ class TraceState implements ChainWatcher {
       }
     }
     if (this.#fuel && span.isRecording()) {
-      const fuel = this.#lastCallFuel(ctx.plugin);
+      const fuel = sync ? sync.fuel : this.#lastCallFuel(ctx.plugin);
       if (fuel !== undefined) span.setAttribute(TRACE_ATTRIBUTES.fuel, fuel);
     }
-    span.end(endTime);
+    span.end(sync?.at);
     live.ended = true;
     this.#calls.delete(ctx.callId);
     if (live.sending > 0 || live.delivered < live.expected) {
