@@ -101,11 +101,35 @@ export type { InstrumentOptions, InstrumentResult, LimitsImports, LimitsOptions,
 export { HOST_WIT_VERSION, apiCompatible } from "./contract/version.js";
 // Where the compile cache lives by default ($XDG_CACHE_HOME/plughost), and the key file that seals it.
 export { defaultCacheDir, CACHE_KEY_FILE } from "./runtime/cache-dir.js";
-export { loadHostConfig, validateHostConfig, effectiveLimits, grantsFor, registryOptionsFrom, HostConfigError, HOST_CONFIG_FILES } from "./runtime/host-config.js";
+export { loadHostConfig, validateHostConfig, effectiveLimits, grantsFor, registryOptionsFrom, HostConfigError, HOST_CONFIG_FILES, serveConfigOf, DEFAULT_SERVE } from "./runtime/host-config.js";
 // The host's policy: limits, grants, trust, events, recovery, where a v8 plugin runs (defaults: docs/fuel-and-memory.md).
 export { TrustNotApproved, PolicyInvalid, DeadlineUnenforceable, recoveryPolicy } from "./runtime/policy.js";
 export type { TrustedNative, Grants, LimitPolicy } from "./runtime/policy.js";
-export type { HostConfig, HostConfigInput, HostPolicy, LimitsInput, LogLevelName, ValidateHostConfigOptions } from "./runtime/host-config.js";
+export type { HostConfig, HostConfigInput, HostPolicy, LimitsInput, LogLevelName, ValidateHostConfigOptions, ServeConfig, ServeConfigInput, ServeTokenInput } from "./runtime/host-config.js";
+/**
+ * `plughost serve` as a library (docs/serve.md): a fastify server over a registry with the admin API and page,
+ * `/metrics`, `/healthz`, `/readyz`, and the plugins' `[[api.endpoints]]` under `/plugins/<name>/`, which follow
+ * load, unload and reload. A request reaches the plugin's hook as a request envelope (`encodeRequest`), and the
+ * hook's output is decoded as the answer (`decodeResponse`).
+ *
+ * @example
+ *   const registry = new PluginRegistry({ grants: ["http:serve"] });
+ *   await registry.load("test/fixtures/c/http-echo");
+ *   const server = await createServer(registry, { port: 0, tokens: [{ env: "ADMIN_TOKEN", roles: ["admin"] }] });
+ *   const url = await server.listen();
+ *   await fetch(`${url}/plugins/http-echo/echo`, { method: "POST", body: "hi" }); // 200 "hi"
+ *   await server.close();
+ *   await registry.unloadAll();
+ */
+export { createServer } from "./serve/server.js";
+export type { ServeOptions, PlughostServer } from "./serve/server.js";
+export { EndpointTable, HTTP_SERVE, PLUGIN_PREFIX, ENDPOINT_METHODS } from "./serve/endpoints.js";
+export type { EndpointInfo, EndpointTableEvents, EndpointTableOptions, Limiter } from "./serve/endpoints.js";
+export { encodeRequest, decodeResponse, visibleHeaders, SECRET_HEADERS } from "./serve/envelope.js";
+export type { RequestHead, ResponseEnvelope } from "./serve/envelope.js";
+export { TokenSet, hasRole, ADMIN_ROLE, READ_ROLE, TOKEN_ENV, MIN_TOKEN_LENGTH } from "./serve/auth.js";
+export type { Principal } from "./serve/auth.js";
+export type { EndpointDeclaration, EndpointMethod } from "./plugin/manifest.js";
 export { fsPreopens, canSubscribe, canPublish, netAllowed, envNames, has } from "./plugin/capabilities.js";
 export {
   SIGNATURE_FILE,

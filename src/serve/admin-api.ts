@@ -1,65 +1,19 @@
 /**
  * The admin JSON API under `/admin/api` (docs/serve.md, "Admin API"): list,
  * inspect, load, unload, reload, suspend and resume plugins, and read their
- * violations, logs, errors, config, metrics and health. Every request needs a
+ * violations, logs, errors, config, metrics and health (docs/observability.md). Every request needs a
  * bearer token: the `read` role may GET, the `admin` role may do everything.
  */
 import path from "node:path";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { PlughostError } from "../contract/errors.js";
 import type { LogLevel } from "../engines/engine.js";
+import type { PluginHealth } from "../observability/health.js";
+import type { LogQuery } from "../observability/log-store.js";
 import { resolvePluginConfig } from "../plugin/plugin-config.js";
 import type { PluginInfo, PluginRegistry } from "../runtime/registry.js";
 import { ADMIN_ROLE, READ_ROLE, type Principal, type TokenSet } from "./auth.js";
 import type { EndpointTable } from "./endpoints.js";
-
-/** A plugin's health as the registry rates it (`registry.health(name)`). */
-export interface PluginHealthView {
-  /** healthy, warning or critical. */
-  status: "healthy" | "warning" | "critical";
-  /** Why it is not healthy (empty when it is). */
-  reasons: string[];
-}
-
-/** Latency percentiles of recent calls, in nanoseconds. */
-export interface LatencyView {
-  /** Calls timed. */
-  count: number;
-  /** Median. */
-  p50Ns: number;
-  /** 90th percentile. */
-  p90Ns: number;
-  /** 99th percentile. */
-  p99Ns: number;
-}
-
-/** A log or error query (`?level=&since=&until=&text=&limit=`). */
-interface LogQueryView {
-  level?: LogLevel;
-  since?: number;
-  until?: number;
-  text?: string;
-  limit?: number;
-}
-
-/**
- * The registry's observability methods the admin API reads when the registry has them
- * (docs/observability.md); without them it answers with what the plain counters give.
- */
-export interface ObservableRegistry {
-  /** Prometheus exposition of the registry's metrics. */
-  metricsText?(): Promise<string>;
-  /** Its content type. */
-  readonly metricsContentType?: string;
-  /** Health of every plugin, or one. */
-  health?(name?: string): PluginHealthView | Record<string, PluginHealthView>;
-  /** Latency of recent calls. */
-  latency?(name: string): LatencyView;
-  /** Recent log lines. */
-  logs?(name?: string, query?: LogQueryView): readonly unknown[];
-  /** Recent error reports. */
-  errors?(name?: string, query?: LogQueryView): readonly unknown[];
-}
 
 /** Options of `adminApi`. */
 export interface AdminApiOptions {
@@ -75,7 +29,6 @@ export interface AdminApiOptions {
   baseDir?: string;
 }
 
-const NO_LATENCY: LatencyView = { count: 0, p50Ns: 0, p90Ns: 0, p99Ns: 0 };
 const LOG_LEVELS: ReadonlySet<string> = new Set(["debug", "info", "warn", "error"]);
 
 /** The HTTP status for a failed admin action. Never throws. */
@@ -121,7 +74,6 @@ function authenticate(tokens: TokenSet, req: FastifyRequest, reply: FastifyReply
  */
 export async function adminApi(app: FastifyInstance, options: AdminApiOptions): Promise<void> {
   const { registry, tokens, endpoints } = options;
-  const obs = registry as PluginRegistry & ObservableRegistry;
 
   app.addHook("onRequest", async (req, reply) => {
     const principal = authenticate(tokens, req, reply);
@@ -136,21 +88,15 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
     return reply.code(status).send({ error: e?.code ?? (status === 400 ? "E_BAD_REQUEST" : "E_FAILED"), message: err instanceof Error ? err.message : String(err), ...(e?.plugin ? { plugin: e.plugin } : {}) });
   });
 
-  const healthOf = (name: string): PluginHealthView => {
-    if (obs.health) return obs.health(name) as PluginHealthView;
-    const info = registry.info(name);
-    return info.state === "active" || info.state === "suspended" ? { status: "healthy", reasons: [] } : { status: "warning", reasons: [`state ${info.state}`] };
-  };
-  const latencyOf = (name: string): LatencyView => obs.latency?.(name) ?? NO_LATENCY;
   const summary = (info: PluginInfo) => {
     const m = registry.metrics(info.name);
-    const l = latencyOf(info.name);
-    return { name: info.name, version: info.version, state: info.state, engine: info.engine, health: healthOf(info.name), calls: m.calls, errors: m.errors, latency: { p50Ns: l.p50Ns, p99Ns: l.p99Ns } };
+    const l = registry.latency(info.name);
+    return { name: info.name, version: info.version, state: info.state, engine: info.engine, health: registry.health(info.name), calls: m.calls, errors: m.errors, latency: { p50Ns: l.p50Ns, p99Ns: l.p99Ns } };
   };
   const named = (req: FastifyRequest): string => (req.params as { name: string }).name;
-  const logQuery = (req: FastifyRequest): LogQueryView => {
+  const logQuery = (req: FastifyRequest): LogQuery => {
     const q = req.query as Record<string, string | undefined>;
-    const out: LogQueryView = {};
+    const out: LogQuery = {};
     if (q.level !== undefined) {
       if (!LOG_LEVELS.has(q.level)) throw Object.assign(new Error(`level must be one of ${[...LOG_LEVELS].join(", ")}`), { statusCode: 400 });
       out.level = q.level as LogLevel;
@@ -165,13 +111,12 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
     if (q.text !== undefined) out.text = q.text;
     return out;
   };
-  const notOffered = (reply: FastifyReply, what: string) => reply.code(501).send({ error: "E_NOT_AVAILABLE", message: `this registry does not keep ${what}` });
 
   app.get("/plugins", async () => ({ plugins: registry.list().map(summary) }));
   app.get("/plugins/:name", async (req) => {
     const name = named(req);
     const info = registry.info(name);
-    return { ...summary(info), info, metrics: registry.metrics(name), latency: latencyOf(name), endpoints: endpoints.list(name) };
+    return { ...summary(info), info, metrics: registry.metrics(name), latency: registry.latency(name), endpoints: endpoints.list(name) };
   });
   app.post("/plugins", async (req, reply) => {
     const body = (req.body ?? {}) as { path?: unknown; name?: unknown };
@@ -192,15 +137,15 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
     });
   for (const verb of ["suspend", "resume", "reload", "unload"] as const) action(verb);
   app.get("/plugins/:name/violations", async (req) => ({ violations: registry.violations(named(req)) }));
-  app.get("/plugins/:name/logs", async (req, reply) => {
+  app.get("/plugins/:name/logs", async (req) => {
     const name = named(req);
     registry.info(name); // 404 for an unknown plugin
-    return obs.logs ? { logs: obs.logs(name, logQuery(req)) } : notOffered(reply, "logs");
+    return { logs: registry.logs(name, logQuery(req)) };
   });
-  app.get("/plugins/:name/errors", async (req, reply) => {
+  app.get("/plugins/:name/errors", async (req) => {
     const name = named(req);
     registry.info(name);
-    return obs.errors ? { errors: obs.errors(name, logQuery(req)) } : notOffered(reply, "error reports");
+    return { errors: registry.errors(name, logQuery(req)) };
   });
   app.get("/plugins/:name/config", async (req) => {
     const name = named(req);
@@ -209,7 +154,7 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
   });
   app.get("/plugins/:name/metrics", async (req) => {
     const name = named(req);
-    return { metrics: registry.metrics(name), latency: latencyOf(name) };
+    return { metrics: registry.metrics(name), latency: registry.latency(name) };
   });
   app.get("/plugins/:name/endpoints", async (req) => {
     const name = named(req);
@@ -218,9 +163,8 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
   });
   app.get("/endpoints", async () => ({ endpoints: endpoints.list() }));
   app.get("/health", async () => {
-    const plugins: Record<string, PluginHealthView> = {};
-    for (const info of registry.list()) plugins[info.name] = healthOf(info.name);
-    const worst = Object.values(plugins).reduce<PluginHealthView["status"]>((w, h) => (h.status === "critical" || (h.status === "warning" && w === "healthy") ? h.status : w), "healthy");
+    const plugins = registry.health();
+    const worst = Object.values(plugins).reduce<PluginHealth["status"]>((w, h) => (h.status === "critical" || (h.status === "warning" && w === "healthy") ? h.status : w), "healthy");
     return { status: worst, plugins };
   });
 }

@@ -10,7 +10,7 @@ import type { ServeConfigInput, ServeTokenInput } from "../runtime/host-config.j
 import { DEFAULT_SERVE } from "../runtime/host-config.js";
 import { parseByteSize } from "../plugin/manifest.js";
 import type { PluginRegistry } from "../runtime/registry.js";
-import { adminApi, type ObservableRegistry } from "./admin-api.js";
+import { adminApi } from "./admin-api.js";
 import { adminPage } from "./admin-page.js";
 import { TokenSet } from "./auth.js";
 import { ENDPOINT_METHODS, EndpointTable, PLUGIN_PREFIX } from "./endpoints.js";
@@ -51,8 +51,6 @@ export interface PlughostServer {
   close(): Promise<void>;
 }
 
-const textPlain = "text/plain; version=0.0.4; charset=utf-8";
-
 /**
  * Build a server over `registry`. Plugin endpoints follow the registry: they
  * appear on load, disappear on unload and are swapped on reload, with no restart.
@@ -90,7 +88,6 @@ export async function createServer(registry: PluginRegistry, options: ServeOptio
 
   let closing: Promise<void> | undefined;
   let url: string | undefined;
-  const obs = registry as PluginRegistry & ObservableRegistry;
   const server: PlughostServer = {
     app,
     endpoints,
@@ -133,8 +130,7 @@ export async function createServer(registry: PluginRegistry, options: ServeOptio
     if (options.metricsAuth && !tokens.authenticate(req.headers.authorization)) {
       return reply.code(401).header("www-authenticate", "Bearer").send({ error: "E_UNAUTHORIZED", message: "/metrics needs a bearer token (serve.metricsAuth is on)" });
     }
-    if (!obs.metricsText) return reply.code(501).send({ error: "E_NOT_AVAILABLE", message: "this registry has no Prometheus exposition" });
-    return reply.type(obs.metricsContentType ?? textPlain).send(await obs.metricsText());
+    return reply.type(registry.metricsContentType).send(await registry.metricsText());
   });
 
   if (options.admin ?? DEFAULT_SERVE.admin) {
