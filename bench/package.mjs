@@ -1,7 +1,7 @@
 // The installed package: the main tarball's size (`npm pack` of dist/ as built) and the time to install it
 // into a fresh project offline, the way test/cli-installed.test.ts does (npm ci from a lockfile pinning the
 // tarball and plughost's production dependencies; npm's cache is warm, so this is unpacking and linking, not
-// downloading). Median of 3 fresh projects, with min and max.
+// downloading). Median of 3 fresh projects, with min and max, and the size of such a project's node_modules.
 //
 // Then a first build per language from the installed package: in a fresh project that installed the tarball
 // (and the optional peer packages a JS build needs), `npx plughost new <lang> x`, then `npx plughost build`
@@ -54,13 +54,17 @@ export async function run() {
       installOffline(project);
       seconds.push((performance.now() - t0) / 1000);
     }
+    // What a user of the v8 engine has on disk after the install (plughost and its production dependencies).
+    const du = spawnSync("du", ["-sb", path.join(tmp, "app-0", "node_modules")], { encoding: "utf8" });
+    const package_node_modules_bytes = Number(du.stdout.split("\t")[0]);
     const result = {
       package_tarball_bytes,
+      package_node_modules_bytes,
       package_install_s: +median(seconds).toFixed(2),
       package_install_s_min: +Math.min(...seconds).toFixed(2),
       package_install_s_max: +Math.max(...seconds).toFixed(2),
     };
-    console.log(`main tarball ${package_tarball_bytes} bytes (goal ≤ 2 MB)`);
+    console.log(`main tarball ${package_tarball_bytes} bytes (goal ≤ 2 MB); node_modules of a v8 user ${package_node_modules_bytes} bytes`);
     console.log(`install ${result.package_install_s} s median of 3 (${result.package_install_s_min}–${result.package_install_s_max}; goal ≤ 30 s)`);
 
     // One project for the first builds: the install is not what is timed here.
