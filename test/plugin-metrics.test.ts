@@ -151,8 +151,11 @@ describe.each(ENGINES)("plugin metrics from a C plugin on %s", (_label, engine, 
     // Refusals the engine makes before reading (a name or value over its read bounds) never reach the store.
     expect(s.get('plughost_plugin_metric_refusals_total{plugin="metrics-probe",reason="invalid-name"}')).toBe(6);
     expect(s.get('plughost_plugin_metric_refusals_total{plugin="metrics-probe",reason="invalid-labels"}')).toBe(3);
-    expect(refusals.filter((r) => r.startsWith("invalid-name"))).toHaveLength(6);
-    expect(refusals.some((r) => r.includes("9lives") && r.includes("[A-Za-z0-9_]"))).toBe(true);
+    // Reported to the host once per kind (then one in 1,000), counted every time.
+    expect(refusals.filter((r) => r.startsWith("invalid-name"))).toEqual([
+      'invalid-name: define-metric("9lives"): a metric name is 1-64 characters of [A-Za-z0-9_], not starting with a digit or "__"',
+    ]);
+    expect(refusals.filter((r) => r.startsWith("invalid-value"))).toHaveLength(1);
   });
 
   it("bounds the label combinations of a metric, and the metrics of a plugin", async () => {
@@ -172,8 +175,9 @@ describe.each(ENGINES)("plugin metrics from a C plugin on %s", (_label, engine, 
     const { instance, prom, denied } = await load(C, "metrics-probe", engine, isolation, { capabilities: [] });
     expect(await instance.onEvent("status", enc(""))).toBe(refused("denied"));
     expect(await instance.onEvent("record", enc("0 1 /x"))).toBe(refused("denied"));
-    expect(denied).toHaveLength(3); // the three defines of init; records are refused without a violation each
-    expect(denied[0]).toMatch(/^metrics: define-metric\("requests_total"\) denied: needs metrics$/);
+    // The first of init's three defines is reported (a violation, then one in 1,000); records are not violations.
+    expect(denied).toEqual(['metrics: define-metric("requests_total")']);
+    expect(samples(await prom.metrics()).get('plughost_plugin_metric_refusals_total{plugin="metrics-probe",reason="denied"}')).toBe(4);
     expect(await prom.metrics()).not.toContain("plugin_metrics_probe_");
   });
 
@@ -259,5 +263,39 @@ describe("PluginMetricsStore", () => {
     expect(store.list().map((m) => m.exportedName).sort()).toEqual(["plugin_a_b_refusals", "plugin_a_b_x_total", "plugin_plughost_metric_refusals_total"]);
     expect(a.recordMetric(0, 2, [])).toEqual({ ok: true, value: undefined });
     expect(store.list("a-b")[0]!.series).toBe(1);
+  });
+
+  it("reports each kind of refusal once, then one in 1,000, and runs the calls through an interceptor", () => {
+    const prom = new Registry();
+    const store = new PluginMetricsStore(prom);
+    const refusals: string[] = [];
+    const seen: string[] = [];
+    const calls = store.bind("p", { capabilities: ["metrics"], onRefused: (e, d) => refusals.push(`${e}: ${d}`) });
+    const base = createHostCalls({
+      name: "p",
+      logger: silentLogger(),
+      callbacks: new Set(),
+      capabilities: ["metrics"],
+      metrics: emptyMetrics(),
+      config: () => ({}),
+      onRegistered: () => undefined,
+      emit: () => ({ ok: false, error: "denied" }),
+      send: () => ({ ok: false, error: "denied" }),
+      onDenied: () => undefined,
+    });
+    const host = withPluginMetrics(base, calls, (name, run) => {
+      seen.push(name);
+      return run();
+    });
+    expect(host.getConfig()).toBe("{}");
+    for (let i = 0; i < 2001; i++) expect(host.recordMetric(7, 1, [])).toEqual({ ok: false, error: "unknown-metric" });
+    expect(host.defineMetric("gauge", "g", "", [])).toEqual({ ok: true, value: 0 });
+    expect(refusals).toEqual([
+      "unknown-metric: record-metric(7): the plugin defined no metric with that id",
+      "unknown-metric: record-metric(7): the plugin defined no metric with that id (1001 such refusals)",
+      "unknown-metric: record-metric(7): the plugin defined no metric with that id (2001 such refusals)",
+    ]);
+    expect(seen.filter((n) => n === "record-metric")).toHaveLength(2001);
+    expect(seen.at(-1)).toBe("define-metric");
   });
 });

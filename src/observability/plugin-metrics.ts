@@ -78,9 +78,12 @@ export type PluginMetricCalls = Required<Pick<HostCalls, "defineMetric" | "recor
 export interface PluginMetricBinding {
   /** The plugin's effective capabilities: without `metrics`, `define-metric` is `denied`. */
   capabilities: readonly string[];
-  /** Told of a denied `define-metric` (the registry records a `capability` violation). */
+  /**
+   * Told of a denied `define-metric`: the capability and the call (`define-metric("x")`), as
+   * `HostCallTarget.onDenied` is; the registry records a `capability` violation. The first denial, then one in 1,000.
+   */
   onDenied?(capability: string, detail: string): void;
-  /** Told of every other refusal, with what was refused (for the plugin's logger). */
+  /** Told of the other refusals, with what was refused and why (for the plugin's logger): each kind's first, then one in 1,000. */
   onRefused?(error: MetricError, detail: string): void;
 }
 
@@ -148,15 +151,22 @@ export class PluginMetricsStore {
    */
   bind(plugin: string, binding: PluginMetricBinding): PluginMetricCalls {
     const allowed = binding.capabilities.includes(METRICS_CAPABILITY);
+    // Each kind of refusal is reported on its first time, then once per 1,000, so a plugin refused in a loop
+    // cannot flood the host's log; the refusals counter counts them all.
+    const told = new Map<MetricError, number>();
     const refuse = <T>(error: MetricError, detail: string): MetricOutcome<T> => {
       this.#refusals.inc({ plugin, reason: error });
-      if (error === "denied") binding.onDenied?.(METRICS_CAPABILITY, detail);
-      else binding.onRefused?.(error, detail);
+      const n = told.get(error) ?? 0;
+      told.set(error, n + 1);
+      if (n % 1000 === 0) {
+        if (error === "denied") binding.onDenied?.(METRICS_CAPABILITY, detail);
+        else binding.onRefused?.(error, n === 0 ? detail : `${detail} (${n + 1} such refusals)`);
+      }
       return { ok: false, error };
     };
     return {
       defineMetric: (kind, name, help, labelNames) => {
-        if (!allowed) return refuse("denied", `define-metric("${String(name).slice(0, 64)}") denied: needs ${METRICS_CAPABILITY}`);
+        if (!allowed) return refuse("denied", `define-metric("${String(name).slice(0, 64)}")`);
         return this.#define(plugin, kind, name, help, labelNames, refuse);
       },
       recordMetric: (id, value, labelValues) => {
@@ -280,7 +290,21 @@ export class PluginMetricsStore {
   }
 }
 
-/** `host` with a plugin's metric host calls added (how a registry wires `PluginMetricsStore.bind` into the calls it hands an engine). */
-export function withPluginMetrics<H extends HostCalls>(host: H, calls: PluginMetricCalls): H & PluginMetricCalls {
-  return Object.assign(Object.create(Object.getPrototypeOf(host) as object | null) as H, host, calls);
+/**
+ * `host` with a plugin's metric host calls added: how a registry wires `PluginMetricsStore.bind` into the calls
+ * it hands an engine. `intercept` runs each call (its WIT name and the call), as `HostCallTarget.intercept` does,
+ * so the call pipeline sees them like the other host calls.
+ */
+export function withPluginMetrics<H extends HostCalls>(
+  host: H,
+  calls: PluginMetricCalls,
+  intercept?: <T>(hostCall: string, run: () => T) => T,
+): H & PluginMetricCalls {
+  const wired: PluginMetricCalls = intercept
+    ? {
+        defineMetric: (kind, name, help, labelNames) => intercept("define-metric", () => calls.defineMetric(kind, name, help, labelNames)),
+        recordMetric: (id, value, labelValues) => intercept("record-metric", () => calls.recordMetric(id, value, labelValues)),
+      }
+    : calls;
+  return Object.assign(Object.create(Object.getPrototypeOf(host) as object | null) as H, host, wired);
 }
