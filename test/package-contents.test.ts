@@ -59,6 +59,8 @@ describe("the main package's contents (npm pack --dry-run)", () => {
     expect(tracked.length).toBeGreaterThan(40);
     const missing = tracked.filter((p) => !shipped.has(p) && (TEMPLATE_TESTS.test(p) || !NOT_SHIPPED.some((re) => re.test(p))));
     expect(missing).toEqual([]);
+    // The vendored transpiler and wasm-tools (vendor/jco/README.md), with jco's licence.
+    for (const f of ["index.js", "index.d.ts", "tools.br", "tools.json", "LICENSE"]) expect(shipped).toContain(`vendor/jco/${f}`);
     for (const lang of ["c", "js", "rust", "go"]) {
       expect(shipped).toContain(`templates/${lang}/plugin.toml`);
       expect(shipped).toContain(`guest-sdks/${lang}/build.mjs`);
