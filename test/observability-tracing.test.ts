@@ -3,6 +3,8 @@
 // examples/c/transform (a `transform` hook that uppercases) and copies of test/fixtures/c/probe (`ok` answers 42,
 // `trap` traps, `emit` emits `ping`, `register <name>` binds <name> to the 42 answer).
 import { rmSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context } from "@opentelemetry/api";
 import {
   BasicTracerProvider,
@@ -235,6 +237,43 @@ describe("trace context propagation", () => {
     expect(chain.parentSpanContext?.isRemote).toBe(true);
     for (const s of spans()) expect(traceOf(s)).toBe(TRACE_ID);
     expect(spans()).toHaveLength(4);
+  });
+
+  it("an HTTP request's traceparent reaches the chain, its hooks and the message, through a real server", async () => {
+    const reg = newRegistry();
+    await relayChain(reg);
+    tracing = enableTracing(reg, { tracer });
+    // The request's headers as `plughost serve` passes them ({ http: { traceparent, tracestate } }), and as headers.
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        const hostContext = req.url === "/nested" ? { http: { traceparent: req.headers.traceparent, tracestate: req.headers.tracestate } } : { headers: req.headers };
+        reg.runHook("transform", Buffer.concat(chunks), { hostContext }).then(
+          (r) => res.end(r.data),
+          (err: unknown) => res.writeHead(500).end(String(err)),
+        );
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as AddressInfo;
+    try {
+      for (const [path, traceId] of [["/nested", TRACE_ID], ["/headers", "0af7651916cd43dd8448eb211c80319c"]] as const) {
+        exporter.reset();
+        const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: "POST", body: "hello", headers: { traceparent: `00-${traceId}-${PARENT_ID}-01`, tracestate: "vendor=x" } });
+        expect(await res.text()).toBe("HELLO");
+        await until(() => spans().some((s) => s.name === "message sink:relay"), 5000);
+        const chain = span("runHook transform");
+        expect(parentOf(chain)).toBe(PARENT_ID);
+        expect(chain.spanContext().traceState?.get("vendor")).toBe("x");
+        expect(parentOf(span("hook trace-relay:transform"))).toBe(idOf(chain));
+        expect(parentOf(span("hook transform-c:transform"))).toBe(idOf(chain));
+        expect(parentOf(span("message sink:relay"))).toBe(idOf(span("hook trace-relay:transform")));
+        expect(spans().map(traceOf)).toEqual(Array(4).fill(traceId));
+      }
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it("HTTP headers: extractTraceContext reads traceparent/tracestate; an object carrying them works as a hostContext", async () => {

@@ -531,8 +531,7 @@ export function parseTraceparent(traceparent: string, tracestate?: string): Span
 export function extractTraceContext(headers: TraceHeaders, base: Context = ROOT_CONTEXT): Context {
   const parent = first(header(headers, "traceparent"));
   if (parent === undefined) return base;
-  const state = header(headers, "tracestate");
-  const spanContext = parseTraceparent(parent, Array.isArray(state) ? state.join(",") : (state as string | undefined));
+  const spanContext = parseTraceparent(parent, joined(header(headers, "tracestate")));
   return spanContext ? trace.setSpanContext(base, spanContext) : base;
 }
 
@@ -553,8 +552,11 @@ export function traceparentOf(ctx: Context): string | undefined {
  * - an OpenTelemetry `Context`;
  * - a W3C `traceparent` string;
  * - an object with `traceContext` (a `Context` or a `traceparent` string),
- *   or `traceparent` (and optionally `tracestate`) strings, or `headers`
- *   (HTTP request headers, read by `extractTraceContext`).
+ *   or `traceparent` (and optionally `tracestate`: strings, or arrays of
+ *   them as Node gives repeated headers), or `headers` (HTTP request
+ *   headers, read by `extractTraceContext`); or with those under `http`
+ *   (`{ http: { traceparent, tracestate, … } }`, the shape `plughost serve`
+ *   passes to a plugin endpoint's call).
  *
  * Anything else carries none (undefined): the call's spans then start in the
  * active context.
@@ -563,17 +565,36 @@ export function traceContextOf(hostContext: unknown): Context | undefined {
   if (typeof hostContext === "string") return contextOfTraceparent(hostContext);
   if (typeof hostContext !== "object" || hostContext === null) return undefined;
   if (isContext(hostContext)) return hostContext;
-  const o = hostContext as { traceContext?: unknown; traceparent?: unknown; tracestate?: unknown; headers?: unknown };
+  const found = carried(hostContext);
+  if (found !== undefined) return found;
+  const http = (hostContext as { http?: unknown }).http;
+  return typeof http === "object" && http !== null ? carried(http) : undefined;
+}
+
+/** The trace context an object's `traceContext`, `traceparent`/`tracestate` or `headers` carry. */
+function carried(from: object): Context | undefined {
+  const o = from as { traceContext?: unknown; traceparent?: unknown; tracestate?: unknown; headers?: unknown };
   if (o.traceContext !== undefined) {
     if (isContext(o.traceContext)) return o.traceContext;
     return typeof o.traceContext === "string" ? contextOfTraceparent(o.traceContext) : undefined;
   }
-  if (typeof o.traceparent === "string") return contextOfTraceparent(o.traceparent, typeof o.tracestate === "string" ? o.tracestate : undefined);
+  const traceparent = first(headerValue(o.traceparent));
+  if (traceparent !== undefined) return contextOfTraceparent(traceparent, joined(headerValue(o.tracestate)));
   if (typeof o.headers === "object" && o.headers !== null) {
     const ctx = extractTraceContext(o.headers as TraceHeaders);
     return ctx === ROOT_CONTEXT ? undefined : ctx;
   }
   return undefined;
+}
+
+/** A header-like value: a string, or an array of strings; anything else is absent. */
+function headerValue(v: unknown): string | readonly string[] | undefined {
+  if (typeof v === "string") return v;
+  return Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : undefined;
+}
+
+function joined(v: string | readonly string[] | undefined): string | undefined {
+  return typeof v === "string" ? v : v?.join(",");
 }
 
 function contextOfTraceparent(traceparent: string, tracestate?: string): Context | undefined {
