@@ -148,6 +148,10 @@ const SDK_POLL_MS = 500;
  * microseconds in the SDK): sample with the SDK's sampler, whose decision a
  * call's hooks and messages inherit.
  *
+ * Enable it before interceptors that wait before calling `next()`: a
+ * dispatch step or hook finds its dispatch's or chain's span while the step
+ * is issued, i.e. while the interceptors outside tracing's run synchronously.
+ *
  * Switching it on from a benchmark: `enableTracing(registry)` is "tracing on,
  * no SDK" (free, as above); `enableTracing(registry, { tracer: new
  * BasicTracerProvider().getTracer("bench") })` is "tracing on, spans made,
