@@ -93,6 +93,9 @@ describe("plugin endpoints", () => {
     expect((await fetch(`${url}/plugins/http-echo/teapot`)).status).toBe(418);
     expect((await fetch(`${url}/plugins/http-echo/nothing`)).status).toBe(404);
     expect((await fetch(`${url}/plugins/nobody/echo`, { method: "POST" })).status).toBe(404);
+    const head = await fetch(`${url}/plugins/http-echo/count`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("x-plugin")).toBe("http-echo");
     const wrong = await fetch(`${url}/plugins/http-echo/echo`);
     expect(wrong.status).toBe(405);
     expect(wrong.headers.get("allow")).toBe("POST");

@@ -339,6 +339,8 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
     let found: Match;
     try {
       found = this.#match(mounted, req.method, fullPath.slice(base.length) || "/");
+      // HEAD is served by a GET endpoint when none is declared for it (Node sends the headers, not the body).
+      if (!found.route && req.method === "HEAD") found = this.#match(mounted, "GET", fullPath.slice(base.length) || "/");
     } catch {
       return refuse(reply, { status: 400, code: "E_BAD_REQUEST", message: "the path holds a malformed %-escape" });
     }

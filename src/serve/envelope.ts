@@ -59,12 +59,11 @@ export function visibleHeaders(headers: Readonly<Record<string, string | string[
 
 /** The request envelope: head length, head JSON, body. Never throws. */
 export function encodeRequest(head: RequestHead, body: Uint8Array): Uint8Array {
-  const json = JSON.stringify(head);
-  const headLength = Buffer.byteLength(json);
-  const out = Buffer.allocUnsafe(4 + headLength + body.length);
-  out.writeUInt32LE(headLength, 0);
-  out.write(json, 4, "utf8");
-  out.set(body, 4 + headLength);
+  const json = Buffer.from(JSON.stringify(head), "utf8");
+  const out = Buffer.allocUnsafe(4 + json.length + body.length);
+  out.writeUInt32LE(json.length, 0);
+  out.set(json, 4);
+  out.set(body, 4 + json.length);
   return out;
 }
 
