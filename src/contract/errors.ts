@@ -436,3 +436,14 @@ export class BadPluginResponse extends PlughostError {
     super("E_BAD_RESPONSE", `plugin "${plugin}" answered with ${why}; write u32le N, an N-byte JSON head { status, headers }, then the body (docs/serve.md)`, { plugin });
   }
 }
+
+/**
+ * A plugin cannot be profiled where it runs (docs/observability.md, "Profiling"): the CPU profiler samples the
+ * host's own thread, so only in-process v8 plugins can be profiled; the message says what to change. Also a
+ * profile already running for that plugin. Code `E_PROFILING_UNSUPPORTED`.
+ */
+export class ProfilingUnsupported extends PlughostError {
+  constructor(reason: string, details: ErrorDetails = {}) {
+    super("E_PROFILING_UNSUPPORTED", `cannot profile: ${reason}`, details);
+  }
+}
