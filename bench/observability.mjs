@@ -10,7 +10,8 @@
 // provider that records spans and exports none (@opentelemetry/sdk-trace-base, no span processor). Such a call
 // runs the interceptors; their promises settle after the call, so both sides of this ratio are timed in short
 // batches with the microtasks drained between batches.
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { pino } from "pino";
@@ -47,6 +48,40 @@ async function setup(logger, config, tracing) {
   const plugin = await registry.load(BENCH);
   const trace = config.tracing && tracing ? tracing.enableTracing(registry, config.tracer ? { tracer: config.tracer } : {}) : undefined;
   return { registry, plugin, trace };
+}
+
+/** Median ns of one dispatch to 100 copies of the bench plugin, per-call metrics off and on, rounds alternated. */
+async function fanout(logger) {
+  const dir = mkdtempSync(path.join(tmpdir(), "plughost-bench-obs-"));
+  const regs = {};
+  try {
+    for (const [name, metrics] of [["off", false], ["on", true]]) {
+      const registry = new PluginRegistry({ logger, cacheDir: false, metrics });
+      regs[name] = registry;
+      for (let i = 0; i < 100; i++) {
+        const p = path.join(dir, `${name}-${i}`);
+        mkdirSync(p);
+        copyFileSync(path.join(BENCH, "plugin.wasm"), path.join(p, "plugin.wasm"));
+        writeFileSync(path.join(p, "plugin.toml"), readFileSync(path.join(BENCH, "plugin.toml"), "utf8").replace('name = "bench"', `name = "bench-${i}"`));
+        await registry.load(p);
+      }
+    }
+    const data = new Uint8Array(16).fill(7);
+    for (const r of Object.values(regs)) for (let i = 0; i < 2_000; i++) await r.dispatch("status", data);
+    const xs = { off: [], on: [] };
+    for (let round = 0; round < 15; round++) {
+      for (const [name, r] of Object.entries(regs)) {
+        const N = 300;
+        const t0 = process.hrtime.bigint();
+        for (let i = 0; i < N; i++) await r.dispatch("status", data);
+        xs[name].push(Number(process.hrtime.bigint() - t0) / N);
+      }
+    }
+    return { off: median(xs.off), on: median(xs.on) };
+  } finally {
+    for (const r of Object.values(regs)) await r.unloadAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export async function run() {
@@ -103,6 +138,9 @@ export async function run() {
     metrics_overhead_ratio: on / off,
     ...(sdk ? { v8_dispatch_status_traced_sdk_ns: sdk.on, tracing_sdk_overhead_ratio: sdk.on / sdk.off } : {}),
   };
+  const fan = await fanout(logger);
+  results.dispatch_fanout_100_metrics_ns = fan.on;
+  results.dispatch_fanout_100_metrics_ratio = fan.on / fan.off;
   const spread = (xs) => `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`;
   console.log("observability (medians over rounds, ns per invokeSync):");
   console.log(`  off (metrics: false, no tracing)         ${off.toFixed(1)}  rounds ${spread(per.off)}`);
@@ -110,6 +148,7 @@ export async function run() {
   console.log(`  metrics + tracing ${tracing ? "(no-op tracer)        " : "(tracing module absent)"} ${on.toFixed(1)}  rounds ${spread(per.on)}`);
   console.log(`  metrics_only_overhead_ratio ${results.metrics_only_overhead_ratio.toFixed(3)}`);
   console.log(`  metrics_overhead_ratio      ${results.metrics_overhead_ratio.toFixed(3)}  (goal ≤ 1.3${tracing ? "" : "; tracing not built, metrics alone"})`);
+  console.log(`  dispatch to 100 C plugins: metrics off ${fan.off.toFixed(0)} ns, on ${fan.on.toFixed(0)} ns, ratio ${results.dispatch_fanout_100_metrics_ratio.toFixed(3)}`);
   if (sdk) {
     console.log(`  with an SDK tracer recording spans, no exporter (drained batches): off ${sdk.off.toFixed(1)}, on ${sdk.on.toFixed(1)} ns`);
     console.log(`  tracing_sdk_overhead_ratio  ${results.tracing_sdk_overhead_ratio.toFixed(2)}  (for information)`);
