@@ -115,6 +115,24 @@ describe("log queries", () => {
     expect(hostLines[1]!.callId).toBe(ids[0]);
   });
 
+  it("lines the rate limit dropped are reported in the store as a host warning, and counted", async () => {
+    const r = newRegistry({ hostCalls: { logRatePerSecond: 4 } });
+    const conf = await r.load(pluginDir(CONFORMANCE));
+    const before = r.metrics("conformance-c").logsDropped;
+    await conf.invoke("log", enc("a")); // four lines: whatever burst init left, then dropped
+    await conf.invoke("log", enc("b"));
+    await sleep(400); // more than a token back
+    await conf.invoke("log", enc("c"));
+    const dropped = r.metrics("conformance-c").logsDropped - before;
+    expect(dropped).toBeGreaterThan(0);
+    const warnings = r.logs("conformance-c", { text: "log rate limit" });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: "warn", source: "host" });
+    expect(warnings[0]!.message).toMatch(/^log rate limit: dropped \d+ messages$/);
+    const e = await r.metricsText();
+    expect(e).toContain(`plughost_plugin_logs_dropped_total{plugin="conformance-c"} ${r.metrics("conformance-c").logsDropped}`);
+  });
+
   it("the rings are bounded: the newest lines and errors are kept", async () => {
     const r = newRegistry({ logStore: { lines: 5, errors: 3 }, recovery: { strategy: "restart", baseDelayMs: 0, maxRetries: 100 } });
     const conf = await r.load(pluginDir(CONFORMANCE));

@@ -100,8 +100,11 @@ export interface HostCallTarget {
    * `currentCall()` see host calls. Absent: the host calls run directly.
    */
   intercept?<T>(hostCall: string, run: () => T): T;
-  /** Told each log line kept (after the rate limit and truncation), with the call's id when it has a context: the log store. */
-  onLog?(level: LogLevel, message: string, callId: number | undefined): void;
+  /**
+   * Told each log line kept (after the rate limit and truncation), with the call's id when it has a context, and
+   * the host's own lines about the plugin's log (`source` "host": lines dropped): the log store.
+   */
+  onLog?(level: LogLevel, message: string, callId: number | undefined, source?: "plugin" | "host"): void;
 }
 
 
@@ -125,6 +128,7 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
       refilledAt = now;
       if (dropped) {
         logger.warn({ dropped }, `log rate limit: dropped ${dropped} messages`);
+        target.onLog?.("warn", `log rate limit: dropped ${dropped} messages`, undefined, "host");
         dropped = 0;
       }
       return true;
@@ -153,6 +157,7 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
     logsDropped(count: number): void {
       metrics.logsDropped += count;
       logger.warn({ dropped: count }, `${count} log entries dropped (the engine's per-call log buffer was full)`);
+      target.onLog?.("warn", `${count} log entries dropped (the engine's per-call log buffer was full)`, currentCall()?.callId, "host");
     },
 
     registerCallback(eventName: string): RegisterOutcome {

@@ -723,8 +723,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         send: (target, event, data) => this.#sendFrom(entry, target, event, data),
         onDenied: (capability, detail) => this.recordViolation(m.name, "capability", `${detail} denied: needs ${capability}`),
         intercept: (hostCall, run) => this.#hostCall(entry, hostCall, run),
-        onLog: (level, message, callId) =>
-          this.#logStore.log({ plugin: m.name, level, message, time: Date.now(), ...(callId !== undefined ? { callId } : {}), source: "plugin" }),
+        onLog: (level, message, callId, source = "plugin") =>
+          this.#logStore.log({ plugin: m.name, level, message, time: Date.now(), ...(callId !== undefined ? { callId } : {}), source }),
       },
       this.#hostCallOptions,
     );
