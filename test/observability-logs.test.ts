@@ -93,6 +93,7 @@ describe("log queries", () => {
       if (ctx.kind === "invoke") ids.push(ctx.callId);
       return next();
     });
+    const backAgain = new Promise<void>((resolve) => r.once("restarted", () => resolve()));
     await expect(r.invoke("probe", "trap")).rejects.toMatchObject({ code: "E_TRAP" });
 
     const errors = r.errors("probe");
@@ -113,6 +114,13 @@ describe("log queries", () => {
       ["host", true],
     ]);
     expect(hostLines[1]!.callId).toBe(ids[0]);
+
+    // A sync call through the interceptors has a context too.
+    await backAgain;
+    await sleep(1); // the restart's promise settles after its event
+    expect(() => r.get("probe").invokeSync("trap")).toThrow(expect.objectContaining({ code: "E_TRAP" }));
+    expect(ids).toHaveLength(2);
+    expect(r.errors("probe")[2]).toMatchObject({ code: "E_TRAP", event: "trap", callId: ids[1] });
   });
 
   it("lines the rate limit dropped are reported in the store as a host warning, and counted", async () => {

@@ -1301,10 +1301,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   _observedSync<T>(entry: Entry, instance: EngineInstance, event: string, kind: CallKind, data: Uint8Array, call: (i: EngineInstance, event: string, data: Uint8Array) => T): T {
     const probe = entry.probe;
     const t0 = probe === undefined ? -1 : probe.begin(event);
+    let ctx: CallContext | undefined;
     try {
       let out: T;
-      if (this._intercepted) out = this._syncCall(entry, event, kind, () => call(instance, event, data));
-      else {
+      if (this._intercepted) {
+        ctx = this.#calls.context(entry.name, event, kind, deadlineOf(entry), undefined, undefined);
+        out = this._syncCall(entry, ctx, () => call(instance, event, data));
+      } else {
         const previous = enterDelivery(HOST_ORIGIN);
         try {
           out = call(instance, event, data);
@@ -1315,15 +1318,15 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       entry.restartCount = 0;
       return out;
     } catch (err) {
-      throw this._callFailed(entry, instance, err, event);
+      throw this._callFailed(entry, instance, err, event, ctx);
     } finally {
       if (t0 >= 0) probe!.end(event, t0);
     }
   }
 
-  /** @internal A sync fast-path call through the interceptors. */
-  _syncCall<T>(entry: Entry, event: string, kind: CallKind, call: () => T): T {
-    const ctx = this.#calls.context(entry.name, event, kind, deadlineOf(entry), undefined, undefined);
+  /** @internal A sync fast-path call through the interceptors, with its context. */
+  _syncCall<T>(entry: Entry, ctx: CallContext, call: () => T): T {
+    const { event, kind } = ctx;
     const delivery: Delivery = { hop: 0, chain: undefined, call: ctx };
     const r = this.#calls.runSync(ctx, () => withDelivery(delivery, call), (err) => lateInterceptorError(entry, ctx, err));
     if (!r.ran) {
