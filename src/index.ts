@@ -60,8 +60,9 @@ export type {
 } from "./engines/engine.js";
 // The WIT enums' cases, in code order (generated from wit/plugin.wit).
 export { LOG_LEVELS } from "./engines/engine.js";
-export { MESSAGE_ERRORS, REGISTER_ERRORS } from "./contract/abi.js";
-export type { MessageError, RegisterError } from "./contract/abi.js";
+export { MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KINDS, REGISTER_ERRORS } from "./contract/abi.js";
+export type { MessageError, MetricError, MetricKind, RegisterError } from "./contract/abi.js";
+export type { MetricOutcome } from "./engines/engine.js";
 export { PLUGIN_STATES, SEED_000_STATE, canTransition } from "./runtime/lifecycle.js";
 export type { PluginState } from "./runtime/lifecycle.js";
 export { loadManifest, parseManifest, checkConfigSchema, MANIFEST_FILES, MANIFEST_SCHEMA_PATH, MANIFEST_BOUNDS } from "./plugin/manifest.js";
@@ -84,6 +85,10 @@ export { DEFAULT_HEALTH_OPTIONS } from "./observability/health.js";
 export type { HealthOptions, HealthStatus, PluginHealth } from "./observability/health.js";
 export { DEFAULT_LOG_STORE_OPTIONS, LogWatch } from "./observability/log-store.js";
 export type { ErrorReport, LogQuery, LogRecord, LogStoreOptions, LogWatchFilter } from "./observability/log-store.js";
+export { enableTracing, extractTraceContext, parseTraceparent, traceContextOf, traceparentOf, TRACE_ATTRIBUTES } from "./observability/tracing.js";
+export type { TraceHeaders, Tracing, TracingOptions } from "./observability/tracing.js";
+export { DEFAULT_PLUGIN_METRIC_LIMITS, METRICS_CAPABILITY, PluginMetricsStore, withPluginMetrics } from "./observability/plugin-metrics.js";
+export type { PluginMetricBinding, PluginMetricCalls, PluginMetricInfo, PluginMetricLimits } from "./observability/plugin-metrics.js";
 export { getEngine } from "./engines/index.js";
 // Fuel metering and memory/table caps for any core module (what the v8 engine applies to plugins).
 export {

@@ -261,6 +261,34 @@ describe("the Prometheus exposition", () => {
   });
 });
 
+describe("plugin-defined metrics through the registry", () => {
+  it("a C plugin's own counter, gauge and histogram are in the exposition, and go on across a reload", async () => {
+    const r = newRegistry({ grants: { "metrics-probe": ["metrics"] } });
+    const plugin = await r.load(pluginDir("test/fixtures/c/metrics-probe"));
+    expect(await plugin.invoke("status")).toBe(0); // init's three defines succeeded
+    for (let i = 0; i < 3; i++) expect(await plugin.invoke("hit", enc("/items"))).toBe(0);
+    expect(plugin.invokeSync("depth", enc("7"))).toBe(0);
+    expect(await plugin.invoke("work", enc("0.002"))).toBe(0);
+    expect(r.pluginMetrics.list("metrics-probe").map((m) => m.exportedName).sort()).toEqual([
+      "plugin_metrics_probe_queue_depth",
+      "plugin_metrics_probe_requests_total",
+      "plugin_metrics_probe_work_seconds",
+    ]);
+    let e = await scrape(r);
+    expect(e.types.get("plugin_metrics_probe_requests_total")).toBe("counter");
+    expect(value(e, "plugin_metrics_probe_requests_total", { plugin: "metrics-probe", route: "/items" })).toBe(3);
+    expect(value(e, "plugin_metrics_probe_queue_depth", { plugin: "metrics-probe" })).toBe(7);
+    expect(value(e, "plugin_metrics_probe_work_seconds_count", { plugin: "metrics-probe", kind: "fast" })).toBe(1);
+    // The host calls are counted as calls of the plugin's events, like any other.
+    expect(value(e, "plughost_plugin_calls_total", { plugin: "metrics-probe", event: "hit" })).toBe(3);
+
+    const again = await r.reload("metrics-probe");
+    expect(await again.invoke("hit", enc("/items"))).toBe(0);
+    e = await scrape(r);
+    expect(value(e, "plugin_metrics_probe_requests_total", { plugin: "metrics-probe", route: "/items" })).toBe(4);
+  });
+});
+
 describe("the exposition on the wasmtime engine", () => {
   it("counts calls by event and errors by code", async () => {
     const r = newRegistry({ engine: "wasmtime", metrics: { latencySampleEvery: 1 } });

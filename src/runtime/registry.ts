@@ -76,6 +76,7 @@ import { DEFAULT_UNMOUNT_BEHAVIOR, ViolationTracker, type UnmountBehavior, type 
 import { RegistryMetrics, type LatencySummary, type MetricsOptions, type PluginProbe, type PluginSnapshot } from "../observability/metrics.js";
 import { HealthTracker, type HealthOptions, type PluginHealth } from "../observability/health.js";
 import { LogStore, type ErrorReport, type LogQuery, type LogRecord, type LogStoreOptions, type LogWatch, type LogWatchFilter } from "../observability/log-store.js";
+import { PluginMetricsStore, withPluginMetrics, type PluginMetricLimits } from "../observability/plugin-metrics.js";
 import type { Registry as PromRegistry } from "prom-client";
 
 // Limits, grants, trust, events policy and recovery are computed in policy.ts (defaults: docs/fuel-and-memory.md).
@@ -155,6 +156,8 @@ export interface RegistryOptions {
   health?: HealthOptions;
   /** How many log lines and error reports are kept per plugin, over `DEFAULT_LOG_STORE_OPTIONS`. */
   logStore?: LogStoreOptions;
+  /** Bounds on the metrics plugins define themselves (capability `metrics`), over `DEFAULT_PLUGIN_METRIC_LIMITS`. */
+  pluginMetrics?: Partial<PluginMetricLimits>;
 }
 
 /** What the registry knows of one plugin, loaded or only discovered (`info`, `list`, `discover`). */
@@ -517,6 +520,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #metrics: RegistryMetrics;
   readonly #health: HealthTracker;
   readonly #logStore: LogStore;
+  readonly #pluginMetrics: PluginMetricsStore;
 
   constructor(options: RegistryOptions = {}) {
     super();
@@ -532,6 +536,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this._observed = this.#metrics.perCall;
     this.#health = new HealthTracker(options.health);
     this.#logStore = new LogStore(options.logStore);
+    this.#pluginMetrics = new PluginMetricsStore(this.#metrics.registry, options.pluginMetrics);
     // Metrics and health listen to the registry's own events, as an application would.
     this.on("violation", (v) => {
       this.#metrics.violation(v.plugin, v.kind);
@@ -709,7 +714,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   async #instantiate(entry: Entry): Promise<EngineInstance> {
     const m = entry.manifest;
     const engine = await getEngine(entry.engine);
-    const host = createHostCalls(
+    const hostCalls = createHostCalls(
       {
         name: m.name,
         logger: entry.logger,
@@ -727,6 +732,16 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
           this.#logStore.log({ plugin: m.name, level, message, time: Date.now(), ...(callId !== undefined ? { callId } : {}), source }),
       },
       this.#hostCallOptions,
+    );
+    // The plugin's own metrics (docs/observability.md, "Plugin-defined metrics"), through the pipeline like the other host calls.
+    const host = withPluginMetrics(
+      hostCalls,
+      this.#pluginMetrics.bind(m.name, {
+        capabilities: entry.capabilities,
+        onDenied: (capability, detail) => this.recordViolation(m.name, "capability", `${detail} denied: needs ${capability}`),
+        onRefused: (error, detail) => entry.logger.warn({ error }, `${detail} refused: ${error}`),
+      }),
+      (hostCall, run) => this.#hostCall(entry, hostCall, run),
     );
     // An engine that stops the instance itself (the native sandbox kills its helper past a deadline, for CPU
     // used between calls, on a crash while idle) records that here when it happens; the fault the next call
@@ -1088,6 +1103,14 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /** The Prometheus text exposition of `promRegistry`: every plugin's metrics and the registry's (docs/observability.md). */
   metricsText(): Promise<string> {
     return this.#metrics.text();
+  }
+
+  /**
+   * The metrics plugins define themselves (`define-metric` / `record-metric`, capability `metrics`): `list(name?)`
+   * says what each defined, `remove(name)` unregisters a plugin's. Kept per plugin name across restarts and reloads.
+   */
+  get pluginMetrics(): PluginMetricsStore {
+    return this.#pluginMetrics;
   }
 
   /** The content type of `metricsText()`, for an HTTP answer. */
