@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The plughost command line: run, inspect, validate, new, conformance, keygen, sign, build, serve.
+ * The plughost command line: run, inspect, validate, new, conformance, keygen, sign, build, serve, profile.
  * Every command has --help; data output has --json. This module parses the command line and
  * dispatches to the command's module (one per command, in this folder); it is the package's bin.
  */
@@ -21,6 +21,7 @@ import { keygenCommand } from "./keygen.js";
 import { signCommand } from "./sign.js";
 import { buildCommand } from "./build.js";
 import { serveCommand } from "./serve.js";
+import { profileCommand } from "./profile.js";
 
 export { packageVersion } from "./shared.js";
 
@@ -34,6 +35,7 @@ const commands: Record<string, Command> = {
   sign: signCommand,
   build: buildCommand,
   serve: serveCommand,
+  profile: profileCommand,
 };
 
 function help(): string {

@@ -5,6 +5,7 @@
  * post-return). This is what makes a 16-byte dispatch cost ~100 ns instead of
  * the several microseconds of stock jco glue.
  */
+import { guestActivity, guestEnter, guestExit } from "./guest-activity.js";
 import {
   AbiViolation,
   FuelExhausted,
@@ -275,6 +276,7 @@ export class V8Instance implements EngineInstance {
     this.#busy = true;
     this.#imports.currentExport = exportName;
     this.#meter?.beginCall(undefined, prebilled);
+    if (guestActivity.active) guestEnter(this.#plugin);
   }
 
   /**
@@ -340,6 +342,7 @@ export class V8Instance implements EngineInstance {
   /** End a call that returned; metering may still find it over budget (and throw). */
   #settle(): void {
     this.#busy = false;
+    if (guestActivity.active) guestExit();
     if (this.#meter) this.#lastFuel = this.#meter.endCall();
   }
 
@@ -348,6 +351,7 @@ export class V8Instance implements EngineInstance {
     if (this.#busy) {
       // The call threw before settling: account for its fuel, ignoring a second signal.
       this.#busy = false;
+      if (guestActivity.active) guestExit();
       try {
         if (this.#meter) this.#lastFuel = this.#meter.endCall();
       } catch {

@@ -1,0 +1,115 @@
+/** plughost profile: load a plugin, call it for N seconds while V8's CPU profiler samples it, write the profile and print where it spent its time. */
+import { existsSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { pino, destination } from "pino";
+import { HOST_CONFIG_FILES, loadHostConfig, registryOptionsFrom } from "../runtime/host-config.js";
+import { PluginRegistry, type RegistryOptions } from "../runtime/registry.js";
+import { MAX_PROFILE_MS, startProfile } from "../observability/profile.js";
+import { jsonOption, usageError, type Command } from "./shared.js";
+
+const enc = new TextEncoder();
+
+export const profileCommand: Command = {
+  summary: "sample where a plugin spends its time (V8 CPU profile of its Wasm functions)",
+  usage: `plughost profile <dir|manifest|name> --event name[=data]... [--hook name[=data]]... [--seconds N] [--interval µs] [--out file] [--grant cap]... [--config file] [--json]
+Loads the plugin on v8, in process, and calls it with the given events and hooks, in turn, for N seconds (default 5)
+while the CPU profiler samples every --interval microseconds (default 100). Writes the samples taken in the
+plugin's calls as a DevTools CPU profile (--out, default <plugin>.cpuprofile; open it in Chrome DevTools'
+Performance panel or speedscope) and prints the functions by self time (--json: all of them).`,
+  options: {
+    event: { type: "string", multiple: true },
+    hook: { type: "string", multiple: true },
+    seconds: { type: "string" },
+    interval: { type: "string" },
+    out: { type: "string" },
+    grant: { type: "string", multiple: true },
+    config: { type: "string" },
+    ...jsonOption,
+  },
+  async run(values, positionals) {
+    if (positionals.length !== 1) throw usageError("profile needs one plugin directory, manifest or name");
+    const seconds = values.seconds === undefined ? 5 : Number(values.seconds);
+    if (!(seconds * 1000 >= 1 && seconds * 1000 <= MAX_PROFILE_MS)) throw usageError(`--seconds must be a number from 0.001 to ${MAX_PROFILE_MS / 1000}, got ${String(values.seconds)}`);
+    const interval = values.interval === undefined ? 100 : Number(values.interval);
+    if (!(interval >= 10 && interval <= 1_000_000)) throw usageError(`--interval must be 10 to 1000000 microseconds, got ${String(values.interval)}`);
+    const requests = [
+      ...((values.event as string[] | undefined) ?? []).map((e) => ({ kind: "event" as const, ...split(e) })),
+      ...((values.hook as string[] | undefined) ?? []).map((e) => ({ kind: "hook" as const, ...split(e) })),
+    ];
+    if (!requests.length) throw usageError("profile needs at least one --event or --hook to call the plugin with");
+
+    const options = await readHostConfig(values.config as string | undefined);
+    const extra = (values.grant as string[] | undefined) ?? [];
+    const base = options.grants ?? [];
+    const grants = Array.isArray(base) ? [...(base as string[]), ...extra] : { ...base, "*": [...((base as Record<string, readonly string[]>)["*"] ?? []), ...extra] };
+    const registry = new PluginRegistry({
+      logger: pino({ name: "plughost", level: process.env.PLUGHOST_LOG_LEVEL ?? options.logLevel ?? "warn" }, destination(2)),
+      ...options,
+      grants,
+      // The profiler samples this thread: the plugin must run on it.
+      engine: "v8",
+      isolation: "in-process",
+      requireDeadlines: false,
+    });
+    try {
+      const target = positionals[0]!;
+      let where = path.resolve(target);
+      if (!existsSync(where) && options.pluginDirs?.length) {
+        const found = (await registry.discoverPluginDirs()).find((i) => i.name === target);
+        if (found) where = found.manifestPath;
+      }
+      const handle = await registry.load(where);
+      const name = handle.name;
+      const recording = await startProfile(registry, name, { samplingIntervalUs: interval });
+      const until = performance.now() + seconds * 1000;
+      let calls = 0;
+      let failures = 0;
+      let yielded = performance.now();
+      while (performance.now() < until) {
+        for (const r of requests) {
+          try {
+            if (r.kind === "event") await registry.invoke(name, r.name, r.data);
+            else await registry.hook(name, r.name, r.data);
+          } catch {
+            failures++; // a trapped call restarts the plugin (its recovery policy); the profile goes on
+          }
+          calls++;
+        }
+        // Let timers and I/O run now and then (a restart's backoff, the logger).
+        if (performance.now() - yielded > 20) {
+          await new Promise((resolve) => setImmediate(resolve));
+          yielded = performance.now();
+        }
+      }
+      const profile = await recording.stop();
+      const out = path.resolve((values.out as string | undefined) ?? `${name}.cpuprofile`);
+      writeFileSync(out, JSON.stringify(profile.cpuProfile));
+      if (values.json) {
+        const { cpuProfile: _omitted, ...summary } = profile;
+        console.log(JSON.stringify({ ...summary, out, callsMade: calls, failedCalls: failures }));
+      } else {
+        const total = Math.max(1, profile.samples);
+        console.log(`profiled ${name} for ${(profile.durationMs / 1000).toFixed(1)} s: ${calls} calls (${failures} failed), ${profile.samples} samples in its calls (${profile.wasmSamples} in Wasm)`);
+        console.log(`  self%  self ms  function`);
+        for (const f of profile.functions.slice(0, 15)) {
+          console.log(`${((100 * f.selfSamples) / total).toFixed(1).padStart(7)}  ${f.selfMs.toFixed(1).padStart(7)}  ${f.name}`);
+        }
+        console.log(`wrote ${out}`);
+      }
+      return failures && failures === calls ? 1 : 0;
+    } finally {
+      await registry.unloadAll().catch(() => undefined);
+    }
+  },
+};
+
+function split(spec: string): { name: string; data: Uint8Array } {
+  const i = spec.indexOf("=");
+  return i < 0 ? { name: spec, data: new Uint8Array(0) } : { name: spec.slice(0, i), data: enc.encode(spec.slice(i + 1)) };
+}
+
+async function readHostConfig(file: string | undefined): Promise<RegistryOptions> {
+  const candidate = file ?? HOST_CONFIG_FILES.find((f) => existsSync(f));
+  if (!candidate) return {};
+  return registryOptionsFrom(await loadHostConfig(path.resolve(candidate)));
+}

@@ -1,0 +1,252 @@
+/**
+ * Where a plugin spends its time: V8's CPU profiler (node:inspector) samples the host thread while the plugin
+ * runs, and the samples taken inside that plugin's calls are kept, from its first Wasm frame down (the Wasm
+ * functions, and the host functions they call). Other plugins' calls and the host's own work are left out, even
+ * when they run the same Wasm module. The result is a Chrome DevTools `.cpuprofile` and a table of functions.
+ *
+ * Only in-process v8 plugins can be profiled this way (the profiler samples the thread it runs on): a plugin in a
+ * worker or on wasmtime is `ProfilingUnsupported`. Samples are attributed by time: while a profile runs, the v8
+ * engine notes when each call into a guest starts and ends (engines/v8/guest-activity.ts), whichever way it was
+ * made (invoke, dispatch's fast path, a message, a sync call).
+ */
+import { Session } from "node:inspector/promises";
+import { ProfilingUnsupported } from "../contract/errors.js";
+import type { PluginRegistry } from "../runtime/registry.js";
+import { startTimeline, stopTimeline, type GuestTimeline } from "../engines/v8/guest-activity.js";
+
+/** A node of a V8 CPU profile (the DevTools protocol's `Profiler.ProfileNode`). */
+export interface CpuProfileNode {
+  id: number;
+  callFrame: { functionName: string; scriptId: string; url: string; lineNumber: number; columnNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+/** A V8 CPU profile (`Profiler.Profile`): save it as JSON with the `.cpuprofile` extension to open it in DevTools. */
+export interface CpuProfile {
+  nodes: CpuProfileNode[];
+  /** Microseconds, on the monotonic clock. */
+  startTime: number;
+  endTime: number;
+  /** The leaf node of each sample. */
+  samples: number[];
+  /** Microseconds since the previous sample (the first: since `startTime`). */
+  timeDeltas: number[];
+}
+
+/** One function of the plugin's profile. */
+export interface ProfiledFunction {
+  /** The function's name (a Wasm function's from the name section, else `wasm-function[index]`); host functions called from Wasm are prefixed `host: `. */
+  name: string;
+  /** Where it is: `wasm://wasm/<module hash>` for Wasm, the script URL for host functions. */
+  url: string;
+  /** Samples in which it was running itself. */
+  selfSamples: number;
+  /** Those samples' time, in milliseconds. */
+  selfMs: number;
+  /** Samples in which it was on the stack. */
+  totalSamples: number;
+}
+
+/** What `profilePlugin` and `ProfileRecording.stop` give. */
+export interface PluginProfile {
+  plugin: string;
+  /** The profile's length, in milliseconds. */
+  durationMs: number;
+  /** The sampling interval asked for, in microseconds. */
+  samplingIntervalUs: number;
+  /** Samples taken in the plugin's calls (Wasm or host side). */
+  samples: number;
+  /** Of those, samples with the plugin's Wasm on the stack. */
+  wasmSamples: number;
+  /** The plugin's calls seen while profiling. */
+  calls: number;
+  /** True when the calls were so many that the timeline stopped recording (`MAX_SPANS`): later samples are missing. */
+  truncated: boolean;
+  /** By self time, most first. */
+  functions: ProfiledFunction[];
+  /** The samples kept, as a DevTools CPU profile rooted at `(plugin <name>)`. */
+  cpuProfile: CpuProfile;
+}
+
+/** Options of `startProfile` and `profilePlugin`. */
+export interface ProfileOptions {
+  /** Microseconds between samples; default 100. */
+  samplingIntervalUs?: number;
+}
+
+/** A profile being recorded (`startProfile`). */
+export interface ProfileRecording {
+  readonly plugin: string;
+  /** Stop sampling and build the plugin's profile. */
+  stop(): Promise<PluginProfile>;
+}
+
+/** The longest profile `profilePlugin` takes, in milliseconds (10 minutes): samples are kept in memory. */
+export const MAX_PROFILE_MS = 600_000;
+
+const profiling = new WeakMap<PluginRegistry, Set<string>>();
+const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * Start sampling `name`'s calls on `registry`.
+ * @throws {@link PluginNotFound} when no plugin of that name is tracked.
+ * @throws {@link ProfilingUnsupported} when it does not run in process on v8, or is already being profiled.
+ */
+export async function startProfile(registry: PluginRegistry, name: string, options: ProfileOptions = {}): Promise<ProfileRecording> {
+  const info = registry.info(name); // PluginNotFound
+  if (info.engine !== "v8") {
+    throw new ProfilingUnsupported(`it runs on ${info.engine}; only plugins that run in process on v8 can be profiled (load it with engine "v8")`, { plugin: name });
+  }
+  if (info.isolation === "worker") {
+    throw new ProfilingUnsupported(`it runs in a worker thread; the profiler samples the host's thread: load it with isolation "in-process" to profile it`, { plugin: name });
+  }
+  const busy = profiling.get(registry) ?? new Set<string>();
+  if (busy.has(name)) throw new ProfilingUnsupported("a profile of this plugin is already running; stop it first", { plugin: name });
+  const interval = Math.max(10, Math.round(options.samplingIntervalUs ?? 100));
+
+  // When each guest ran, on performance.now()'s clock; the profiler's is the monotonic clock in µs.
+  const timeline = startTimeline();
+  const offsetUs = nowUs() - performance.now() * 1000;
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post("Profiler.enable");
+    await session.post("Profiler.setSamplingInterval", { interval });
+    await session.post("Profiler.start");
+  } catch (err) {
+    stopTimeline(timeline);
+    session.disconnect();
+    throw err;
+  }
+  busy.add(name);
+  profiling.set(registry, busy);
+  let stopped: Promise<PluginProfile> | undefined;
+  return {
+    plugin: name,
+    stop: () =>
+      (stopped ??= (async () => {
+        try {
+          const { profile } = (await session.post("Profiler.stop")) as { profile: CpuProfile };
+          stopTimeline(timeline);
+          return build(name, profile, timeline, offsetUs, interval);
+        } finally {
+          stopTimeline(timeline);
+          busy.delete(name);
+          session.disconnect();
+        }
+      })()),
+  };
+}
+
+/**
+ * Profile `name` for `durationMs` while the application goes on calling it, and give what was sampled.
+ * @throws {@link PluginNotFound}, {@link ProfilingUnsupported} as `startProfile`; a `RangeError` for a duration
+ *   outside 1 ms to `MAX_PROFILE_MS`.
+ */
+export async function profilePlugin(registry: PluginRegistry, name: string, durationMs: number, options: ProfileOptions = {}): Promise<PluginProfile> {
+  if (!(durationMs >= 1 && durationMs <= MAX_PROFILE_MS)) throw new RangeError(`durationMs must be 1 to ${MAX_PROFILE_MS}, got ${durationMs}`);
+  const recording = await startProfile(registry, name, options);
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  return recording.stop();
+}
+
+/** Keep the samples taken inside the plugin's calls, from their first Wasm frame down, under `(plugin <name>)`. */
+function build(plugin: string, profile: CpuProfile, timeline: GuestTimeline, offsetUs: number, interval: number): PluginProfile {
+  const me = timeline.plugins.indexOf(plugin);
+  const calls = me < 0 ? 0 : timeline.calls[me]!;
+  // The plugin's spans, on the profiler's clock.
+  const spans: number[] = [];
+  for (let k = 0; k < timeline.who.length; k++) {
+    if (timeline.who[k] === me) spans.push(timeline.start[k]! + offsetUs, timeline.end[k]! + offsetUs);
+  }
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const stackOf = (leaf: number): CpuProfileNode[] => {
+    const out: CpuProfileNode[] = [];
+    for (let id: number | undefined = leaf; id !== undefined; id = parent.get(id)) out.push(byId.get(id)!);
+    return out.reverse(); // root first
+  };
+  const isWasm = (n: CpuProfileNode) => n.callFrame.url.startsWith("wasm://");
+
+  const frame = (functionName: string): CpuProfileNode["callFrame"] => ({ functionName, scriptId: "0", url: "", lineNumber: -1, columnNumber: -1 });
+  const nodes: CpuProfileNode[] = [
+    { id: 1, callFrame: frame("(root)"), hitCount: 0, children: [2] },
+    { id: 2, callFrame: frame(`(plugin ${plugin})`), hitCount: 0, children: [] },
+  ];
+  const child = new Map<string, number>(); // `${newParent}:${oldNode}` → new id
+  const add = (under: number, old: CpuProfileNode): number => {
+    const key = `${under}:${old.id}`;
+    let id = child.get(key);
+    if (id === undefined) {
+      id = nodes.length + 1;
+      nodes.push({ id, callFrame: { ...old.callFrame }, hitCount: 0, children: [] });
+      nodes[under - 1]!.children!.push(id);
+      child.set(key, id);
+    }
+    return id;
+  };
+  let hostSide: number | undefined;
+
+  const fns = new Map<string, ProfiledFunction>();
+  const samples: number[] = [];
+  const deltas: number[] = [];
+  let wasmSamples = 0;
+  let lastKept = profile.startTime;
+  let t = profile.startTime;
+  let span = 0;
+  const deltasIn = profile.timeDeltas;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const dt = deltasIn[i] ?? 0;
+    t += dt;
+    // Spans are in order and do not overlap (calls of one in-process plugin run one at a time).
+    while (span < spans.length && spans[span + 1]! < t) span += 2;
+    if (span >= spans.length || spans[span]! > t) continue;
+    const stack = stackOf(profile.samples[i]!);
+    const first = stack.findIndex(isWasm);
+    let leaf: number;
+    if (first < 0) {
+      // Inside the call, but in the host's side of it (arguments lowered, results lifted).
+      hostSide ??= add(2, { id: -1, callFrame: frame("(host side of the call)") });
+      leaf = hostSide;
+    } else {
+      wasmSamples++;
+      leaf = 2;
+      const seen = new Set<string>();
+      const own = stack.slice(first);
+      own.forEach((n, k) => {
+        leaf = add(leaf, n);
+        const name = isWasm(n) ? n.callFrame.functionName || "(anonymous wasm)" : `host: ${n.callFrame.functionName || "(anonymous)"}`;
+        const key = `${name}\u0000${n.callFrame.url}`;
+        let f = fns.get(key);
+        if (!f) fns.set(key, (f = { name, url: n.callFrame.url, selfSamples: 0, selfMs: 0, totalSamples: 0 }));
+        if (!seen.has(key)) {
+          f.totalSamples++;
+          seen.add(key);
+        }
+        if (k === own.length - 1) {
+          f.selfSamples++;
+          f.selfMs += dt / 1000;
+        }
+      });
+    }
+    nodes[leaf - 1]!.hitCount!++;
+    samples.push(leaf);
+    deltas.push(t - lastKept);
+    lastKept = t;
+  }
+  const functions = [...fns.values()].sort((a, b) => b.selfSamples - a.selfSamples || b.totalSamples - a.totalSamples);
+  for (const f of functions) f.selfMs = Math.round(f.selfMs * 1000) / 1000;
+  return {
+    plugin,
+    durationMs: (profile.endTime - profile.startTime) / 1000,
+    samplingIntervalUs: interval,
+    samples: samples.length,
+    wasmSamples,
+    calls,
+    truncated: timeline.truncated,
+    functions,
+    cpuProfile: { nodes, startTime: profile.startTime, endTime: profile.endTime, samples, timeDeltas: deltas },
+  };
+}
