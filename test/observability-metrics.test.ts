@@ -289,6 +289,20 @@ describe("plugin-defined metrics through the registry", () => {
   });
 });
 
+describe("the exposition for a plugin in a worker", () => {
+  it("counts pipelined calls by event, times each, and counts errors by code", async () => {
+    const r = newRegistry({ isolation: "worker", metrics: { latencySampleEvery: 1 } });
+    const probe = await r.load(pluginDir(PROBE));
+    expect(r.info("probe").isolation).toBe("worker");
+    expect(await Promise.all(Array.from({ length: 6 }, () => probe.invoke("ok")))).toEqual([42, 42, 42, 42, 42, 42]);
+    await expect(probe.invoke("trap")).rejects.toMatchObject({ code: "E_TRAP" });
+    const e = await scrape(r);
+    expect(value(e, "plughost_plugin_calls_total", { plugin: "probe", event: "ok" })).toBe(6);
+    expect(value(e, "plughost_plugin_call_duration_seconds_count", { plugin: "probe", event: "ok" })).toBe(6);
+    expect(value(e, "plughost_plugin_errors_total", { plugin: "probe", code: "E_TRAP" })).toBe(1);
+  });
+});
+
 describe("the exposition on the wasmtime engine", () => {
   it("counts calls by event and errors by code", async () => {
     const r = newRegistry({ engine: "wasmtime", metrics: { latencySampleEvery: 1 } });
