@@ -10,9 +10,10 @@ import type { EngineInstance, EngineName, Isolation, Limits } from "../src/engin
 import { createHostCalls } from "../src/runtime/host-calls.js";
 import { emptyMetrics } from "../src/runtime/metrics.js";
 import { METRIC_ERROR_CODE, type MetricError } from "../src/contract/abi.js";
-import { AbiViolation, FuelExhausted } from "../src/contract/errors.js";
+import { AbiViolation, CapabilityDenied, FuelExhausted } from "../src/contract/errors.js";
+import { PluginRegistry } from "../src/runtime/registry.js";
 import { PluginMetricsStore, withPluginMetrics, type PluginMetricLimits } from "../src/observability/plugin-metrics.js";
-import { enc, pluginDir, silentLogger } from "./helpers/plugins.js";
+import { copyPlugin, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
 
 /** The SDKs' status of a refusal: -1 - the metric-error code. */
 const refused = (e: MetricError): number => -1 - METRIC_ERROR_CODE[e];
@@ -297,5 +298,42 @@ describe("PluginMetricsStore", () => {
     ]);
     expect(seen.filter((n) => n === "record-metric")).toHaveLength(2001);
     expect(seen.at(-1)).toBe("define-metric");
+  });
+});
+
+describe.each(["v8", "wasmtime"] as const)("plugin metrics through the registry on %s", (engine) => {
+  const C = "test/fixtures/c/metrics-probe";
+
+  it("exports a granted plugin's metrics in metricsText, through the call pipeline", async () => {
+    const registry = new PluginRegistry({ engine, grants: ["metrics"], logger: silentLogger(), cacheDir: false });
+    const hostCalls: string[] = [];
+    registry.use((ctx, next) => {
+      if (ctx.kind === "host-call") hostCalls.push(ctx.event);
+      return next();
+    });
+    try {
+      await registry.load(pluginDir(C));
+      await registry.invoke("metrics-probe", "hit", enc("/a"));
+      await registry.invoke("metrics-probe", "hit", enc("/a"));
+      expect(await registry.metricsText()).toContain('plugin_metrics_probe_requests_total{plugin="metrics-probe",route="/a"} 2');
+      expect(registry.pluginMetrics.list("metrics-probe").map((m) => m.name)).toEqual(["requests_total", "queue_depth", "work_seconds"]);
+      expect(hostCalls.filter((c) => c === "define-metric")).toHaveLength(3);
+      expect(hostCalls.filter((c) => c === "record-metric")).toHaveLength(2);
+    } finally {
+      await registry.unloadAll();
+    }
+  });
+
+  it("refuses the load without the grant; with metrics optional the plugin gets denied and a violation is recorded", async () => {
+    const registry = new PluginRegistry({ engine, grants: [], logger: silentLogger(), cacheDir: false });
+    try {
+      await expect(registry.load(pluginDir(C))).rejects.toBeInstanceOf(CapabilityDenied);
+      await registry.load(copyPlugin(C, (t) => t.replace('capabilities = ["metrics"]', 'optional-capabilities = ["metrics"]')));
+      expect(await registry.invoke("metrics-probe", "status", enc(""))).toBe(refused("denied"));
+      expect(registry.violations("metrics-probe").map((v) => [v.kind, v.detail])).toEqual([["capability", 'define-metric("requests_total") denied: needs metrics']]);
+      expect(await registry.metricsText()).not.toContain("plugin_metrics_probe_");
+    } finally {
+      await registry.unloadAll();
+    }
   });
 });
