@@ -64,6 +64,7 @@ export interface PluginMetricInfo {
   name: string;
   /** The exported name (`plugin_<plugin>_<name>`). */
   exportedName: string;
+  /** Counter, gauge or histogram. */
   kind: MetricKind;
   /** The plugin's label names (the exported metric has `plugin` first). */
   labelNames: readonly string[];

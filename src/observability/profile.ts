@@ -16,17 +16,23 @@ import { startTimeline, stopTimeline, type GuestTimeline } from "../engines/v8/g
 
 /** A node of a V8 CPU profile (the DevTools protocol's `Profiler.ProfileNode`). */
 export interface CpuProfileNode {
+  /** Unique in its profile. */
   id: number;
+  /** The function: its name, and where it is (`wasm://wasm/<hash>` for Wasm). */
   callFrame: { functionName: string; scriptId: string; url: string; lineNumber: number; columnNumber: number };
+  /** Samples whose leaf this node is. */
   hitCount?: number;
+  /** The ids of the functions it called. */
   children?: number[];
 }
 
 /** A V8 CPU profile (`Profiler.Profile`): save it as JSON with the `.cpuprofile` extension to open it in DevTools. */
 export interface CpuProfile {
+  /** The call tree; the first node is the root. */
   nodes: CpuProfileNode[];
-  /** Microseconds, on the monotonic clock. */
+  /** When sampling started, in microseconds on the monotonic clock. */
   startTime: number;
+  /** When it ended, on the same clock. */
   endTime: number;
   /** The leaf node of each sample. */
   samples: number[];
@@ -50,6 +56,7 @@ export interface ProfiledFunction {
 
 /** What `profilePlugin` and `ProfileRecording.stop` give. */
 export interface PluginProfile {
+  /** The plugin profiled. */
   plugin: string;
   /** The profile's length, in milliseconds. */
   durationMs: number;
@@ -77,6 +84,7 @@ export interface ProfileOptions {
 
 /** A profile being recorded (`startProfile`). */
 export interface ProfileRecording {
+  /** The plugin being profiled. */
   readonly plugin: string;
   /** Stop sampling and build the plugin's profile. */
   stop(): Promise<PluginProfile>;

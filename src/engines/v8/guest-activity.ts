@@ -8,8 +8,11 @@
 export interface GuestTimeline {
   /** Plugin names, indexed by `who`. */
   readonly plugins: string[];
+  /** Each span's plugin (an index into `plugins`). */
   readonly who: number[];
+  /** Each span's start. */
   readonly start: number[];
+  /** Each span's end. */
   readonly end: number[];
   /** Calls seen, per plugin index (consecutive calls of one plugin are merged into one span when close). */
   readonly calls: number[];
@@ -23,7 +26,7 @@ export const MAX_SPANS = 2_000_000;
 const MERGE_GAP_US = 20;
 
 /** The recordings in progress; `active` is what every call checks. */
-export const guestActivity = {
+export const guestActivity: { active: boolean; timelines: Set<GuestTimeline> } = {
   active: false,
   timelines: new Set<GuestTimeline>(),
 };
