@@ -69,3 +69,39 @@ func TestDefaultHandlers(t *testing.T) {
 		t.Fatal("hook default")
 	}
 }
+
+func TestMetrics(t *testing.T) {
+	h := plughosttest.New(t)
+	jobs, err := plughost.DefineMetric(plughost.Counter, "jobs_total", "Jobs done", "queue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := plughost.DefineMetric(plughost.Counter, "jobs_total", "Jobs done", "queue")
+	if err != nil || again != jobs {
+		t.Fatalf("same definition: %v %v", again, err)
+	}
+	if _, err := plughost.DefineMetric(plughost.Gauge, "jobs_total", ""); err != plughost.MetricConflict {
+		t.Fatalf("conflict: %v", err)
+	}
+	if _, err := plughost.DefineMetric(plughost.Gauge, "9lives", ""); err != plughost.MetricInvalidName {
+		t.Fatalf("invalid name: %v", err)
+	}
+	for _, q := range []string{"mail", "mail", "print"} {
+		if err := jobs.Record(1, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := jobs.Record(-1, "mail"); err != plughost.MetricInvalidValue {
+		t.Fatalf("negative counter: %v", err)
+	}
+	if err := jobs.Record(1); err != plughost.MetricInvalidLabels {
+		t.Fatalf("labels: %v", err)
+	}
+	var me plughost.MetricError
+	if err := jobs.Record(1, "a", "b"); !errors.As(err, &me) || me.Error() != "plughost: invalid label values" {
+		t.Fatalf("labels: %v", err)
+	}
+	if h.Values["jobs_total,mail"] != 2 || h.Values["jobs_total,print"] != 1 {
+		t.Fatalf("values: %v", h.Values)
+	}
+}
