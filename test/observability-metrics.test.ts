@@ -157,6 +157,28 @@ describe("the Prometheus exposition", () => {
     expect(value(e, "plughost_plugin_errors_total", { plugin: "probe" })).toBeUndefined();
   });
 
+  for (const isolation of ["in-process", "worker"] as const) {
+    it(`linear memory, current and peak, follows the guest's growth (v8, ${isolation})`, async () => {
+      const r = newRegistry({ isolation });
+      const probe = await r.load(pluginDir(PROBE));
+      const before = value(await scrape(r), "plughost_plugin_memory_bytes", { plugin: "probe" })!;
+      expect(before).toBeGreaterThan(0);
+      expect(before % 65536).toBe(0);
+      expect(await probe.invoke("grow", new Uint8Array([1]))).toBe(0); // holds 1 MiB more
+      const e = await scrape(r);
+      const after = value(e, "plughost_plugin_memory_bytes", { plugin: "probe" })!;
+      expect(after).toBeGreaterThanOrEqual(before + 1024 * 1024);
+      expect(after % 65536).toBe(0);
+      expect(value(e, "plughost_plugin_memory_peak_bytes", { plugin: "probe" })).toBe(after);
+      // A trap discards the instance; the fresh one is smaller, and the peak stays.
+      await expect(probe.invoke("trap")).rejects.toMatchObject({ code: "E_TRAP" });
+      expect(await probe.invoke("ok")).toBe(42);
+      const restarted = await scrape(r);
+      expect(value(restarted, "plughost_plugin_memory_bytes", { plugin: "probe" })).toBeLessThan(after);
+      expect(value(restarted, "plughost_plugin_memory_peak_bytes", { plugin: "probe" })).toBe(after);
+    });
+  }
+
   it("a histogram per plugin and event: cumulative buckets from 100 ns to 1 s, +Inf = _count = timed calls", async () => {
     expect(CALL_DURATION_BUCKETS[0]).toBe(1e-7);
     expect(CALL_DURATION_BUCKETS[CALL_DURATION_BUCKETS.length - 1]).toBe(1);

@@ -143,6 +143,8 @@ export interface EngineInstance {
   lastCallFuel?(): number;
   /** Fuel used by every call (and instantiation) of this instance so far, when metered. */
   lifetimeFuel?(): number;
+  /** Bytes of linear memory the instance holds now, when the engine can tell without calling the guest. */
+  memoryBytes?(): number;
   /**
    * Release everything the instance holds. Idempotent. It must end the
    * instance even while a call is running (a worker is terminated, a helper

@@ -425,13 +425,9 @@ function liveMetrics(entry: Entry): PluginMetrics {
   return { ...entry.metrics, fuelUsed, ...(lastCallFuel !== undefined ? { lastCallFuel } : {}) };
 }
 
-/**
- * The instance's linear memory in bytes, when its engine tells (an optional `memoryBytes()` on the instance;
- * `EngineInstance` does not declare one yet), else undefined.
- */
+/** The instance's linear memory in bytes, when its engine tells, else undefined. */
 function memoryOf(instance: EngineInstance | undefined): number | undefined {
-  const f = (instance as { memoryBytes?: () => number } | undefined)?.memoryBytes;
-  return typeof f === "function" ? f.call(instance) : undefined;
+  return instance?.memoryBytes?.();
 }
 
 /** Keep a departing instance's fuel figures in the entry's metrics, which outlive it. */

@@ -17,6 +17,11 @@ export class GuestMemory {
     this.plugin = plugin;
   }
 
+  /** Bytes of the attached memory now (0 before attach). */
+  get byteLength(): number {
+    return this.#memory?.buffer.byteLength ?? 0;
+  }
+
   attach(memory: WebAssembly.Memory): void {
     this.#memory = memory;
     this.#refresh();

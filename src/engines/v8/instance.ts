@@ -174,6 +174,11 @@ export class V8Instance implements EngineInstance {
     return this.#lastFuel;
   }
 
+  /** The guest's main linear memory (the one the canonical ABI lowers into), in bytes. */
+  memoryBytes(): number {
+    return this.#memory.byteLength;
+  }
+
   initSync(apiVersion: string, configJson: string): number {
     this.#enter(EXPORTS.init);
     try {

@@ -36,6 +36,8 @@ export const F64 = {
   STARTED_AT: 0,
   LAST_FUEL: 1,
   LIFETIME_FUEL: 2,
+  /** The instance's linear memory in bytes after the last call. */
+  MEMORY_BYTES: 3,
 } as const;
 const F64_CELLS = 4;
 

@@ -271,6 +271,7 @@ function finishCall(instance: SyncInstance): void {
   if (setup.timeCalls) Atomics.store(ctl, CTL.RUNNING, 0);
   if (lastFuel) views.f64[F64.LAST_FUEL] = lastFuel.call(instance);
   if (lifetimeFuel) views.f64[F64.LIFETIME_FUEL] = lifetimeFuel.call(instance);
+  views.f64[F64.MEMORY_BYTES] = instance.memoryBytes?.() ?? 0;
 }
 
 /** Nothing to do: spin a little (cheap wake-up for back-to-back calls), then sleep until the host writes. */

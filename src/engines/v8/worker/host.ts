@@ -411,6 +411,11 @@ export class WorkerInstance implements EngineInstance {
     return this.#views.f64[F64.LAST_FUEL]!;
   }
 
+  /** As of the end of the last call (the worker publishes it with the fuel figures). */
+  memoryBytes(): number {
+    return this.#views.f64[F64.MEMORY_BYTES]!;
+  }
+
   lifetimeFuel(): number {
     return this.#views.f64[F64.LIFETIME_FUEL]!;
   }
