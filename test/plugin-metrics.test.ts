@@ -249,7 +249,7 @@ describe.each(ENGINES)("a plugin that breaks the metric calls' ABI on %s", (_lab
 });
 
 describe("PluginMetricsStore", () => {
-  it("refuses an exported name another plugin (or the host) already holds, and lists what each plugin defined", () => {
+  it("refuses an exported name another plugin (or the host) already holds, lists what each plugin defined, resets with the registry", async () => {
     const prom = new Registry();
     const store = new PluginMetricsStore(prom);
     const a = store.bind("a-b", { capabilities: ["metrics"] });
@@ -264,6 +264,9 @@ describe("PluginMetricsStore", () => {
     expect(store.list().map((m) => m.exportedName).sort()).toEqual(["plugin_a_b_refusals", "plugin_a_b_x_total", "plugin_plughost_metric_refusals_total"]);
     expect(a.recordMetric(0, 2, [])).toEqual({ ok: true, value: undefined });
     expect(store.list("a-b")[0]!.series).toBe(1);
+    expect(await prom.metrics()).toContain("plugin_a_b_x_total{plugin=\"a-b\"} 2");
+    prom.resetMetrics();
+    expect(await prom.metrics()).toContain("plugin_a_b_x_total{plugin=\"a-b\"} 0");
   });
 
   it("reports each kind of refusal once, then one in 1,000, and runs the calls through an interceptor", () => {

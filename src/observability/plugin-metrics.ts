@@ -148,7 +148,15 @@ function exportSeries(d: Defined, bounds: readonly number[]): void {
     return out;
   };
   const report = (splay: boolean) => async () => ({ name, help: d.help, type: info.kind, values: values(splay), aggregator: "sum" });
-  Object.assign(metric, { get: report(true), getForPromString: report(false) });
+  // `promRegistry.resetMetrics()` zeroes them, as it does prom-client's own (the label combinations stay known).
+  const reset = () => {
+    for (const s of series.values()) {
+      s.value = 0;
+      s.count = 0;
+      s.buckets?.fill(0);
+    }
+  };
+  Object.assign(metric, { get: report(true), getForPromString: report(false), reset });
 }
 
 interface PluginState {
