@@ -80,6 +80,10 @@ describe("admin API", () => {
     expect((await call("POST", "/admin/api/plugins/transform-c/reload", ADMIN)).status).toBe(200);
     expect((await call("POST", "/admin/api/plugins/transform-c/unload", ADMIN)).status).toBe(200);
     expect(registry.info("transform-c").state).toBe("unloaded");
+    // An unloaded plugin is still listed (it can be loaded again by name).
+    const listed = (await (await call("GET", "/admin/api/plugins", READ)).json()) as { plugins: { name: string; state: string; health: { status: string } }[] };
+    expect(listed.plugins.find((p) => p.name === "transform-c")?.state).toBe("unloaded");
+    expect((await call("GET", "/admin/api/health", READ)).status).toBe(200);
     expect((await call("POST", "/admin/api/plugins/transform-c/resume", ADMIN)).status).toBe(409);
     const loaded = await call("POST", "/admin/api/plugins", ADMIN, { path: pluginDir("examples/c/transform") });
     expect(loaded.status).toBe(201);
