@@ -43,30 +43,31 @@ function checkShape(p: CpuProfile): void {
 const share = (fns: { name: string; selfSamples: number }[], name: string, total: number) => (fns.find((f) => f.name === name)?.selfSamples ?? 0) / Math.max(1, total);
 
 describe("profiling an in-process v8 plugin", () => {
-  it("keeps the profiled plugin's Wasm functions, not another plugin's running the same code, whichever way they are called", async () => {
+  it("keeps the profiled plugin's Wasm functions, not another plugin's running the same module, whichever way they are called", async () => {
     const registry = await twoPlugins();
     const recording = await startProfile(registry, "profile-busy", { samplingIntervalUs: 100 });
     const until = performance.now() + 400;
+    let rounds = 0;
+    // profile-busy only ever runs busy_a; profile-other, the same module, runs busy_b as much, in between.
     while (performance.now() < until) {
+      rounds++;
       await registry.invoke("profile-busy", "a", WORK);
       registry.get("profile-busy").invokeSync("a", WORK);
-      await registry.dispatch("b", WORK); // both plugins subscribe to "b": the dispatch fast path
-      await Promise.all([registry.invoke("profile-other", "a", WORK), registry.invoke("profile-busy", "a", WORK)]);
+      await registry.dispatch("a", WORK); // both subscribe: the dispatch fast path, profile-other's busy_a too
+      await Promise.all([registry.invoke("profile-other", "b", WORK), registry.invoke("profile-busy", "a", WORK)]);
+      registry.get("profile-other").invokeSync("b", WORK);
     }
     const p = await recording.stop();
     expect(p.plugin).toBe("profile-busy");
+    expect(p.calls).toBe(4 * rounds);
     expect(p.samples).toBeGreaterThan(100);
     expect(p.wasmSamples / p.samples).toBeGreaterThan(0.9);
-    expect(p.calls).toBeGreaterThan(10);
     expect(p.truncated).toBe(false);
-    // busy_a (invoke, invokeSync, concurrent invokes) and busy_b (dispatch) are this plugin's; profile-other ran
-    // busy_a as often and its samples are not here: busy_a is about three times busy_b, as in the calls made.
-    const a = share(p.functions, "busy_a", p.samples);
-    const b = share(p.functions, "busy_b", p.samples);
-    expect(a + b).toBeGreaterThan(0.9);
-    expect(a / b).toBeGreaterThan(2);
-    expect(a / b).toBeLessThan(4.5);
-    expect(p.functions.find((f) => f.name === "busy_a")!.url).toMatch(/^wasm:\/\//);
+    expect(share(p.functions, "busy_a", p.samples)).toBeGreaterThan(0.85);
+    // A sample at the very edge of a call can land on the neighbour's first instructions: a handful at most.
+    expect(share(p.functions, "busy_b", p.samples)).toBeLessThan(0.03);
+    expect(p.functions[0]!.name).toBe("busy_a");
+    expect(p.functions[0]!.url).toMatch(/^wasm:\/\//);
     checkShape(p.cpuProfile);
     expect(p.cpuProfile.nodes[1]!.callFrame.functionName).toBe("(plugin profile-busy)");
     expect(guestActivity.active).toBe(false);
@@ -106,17 +107,43 @@ describe("profiling an in-process v8 plugin", () => {
     await first.stop();
     await expect(profilePlugin(registry, "profile-busy", 0)).rejects.toBeInstanceOf(RangeError);
 
-    const worker = await twoPlugins({ isolation: "worker" });
-    const w = await startProfile(worker, "profile-busy").catch((e: unknown) => e);
-    expect(w).toBeInstanceOf(ProfilingUnsupported);
-    expect((w as ProfilingUnsupported).code).toBe("E_PROFILING_UNSUPPORTED");
-    expect((w as ProfilingUnsupported).plugin).toBe("profile-busy");
-    expect((w as Error).message).toMatch(/worker thread.*in-process/);
-
     const wasmtime = await twoPlugins({ engine: "wasmtime" });
     const wt = await startProfile(wasmtime, "profile-busy").catch((e: unknown) => e);
     expect(wt).toBeInstanceOf(ProfilingUnsupported);
+    expect((wt as ProfilingUnsupported).code).toBe("E_PROFILING_UNSUPPORTED");
+    expect((wt as ProfilingUnsupported).plugin).toBe("profile-busy");
     expect((wt as Error).message).toMatch(/runs on wasmtime/);
+  });
+});
+
+describe("profiling a v8 plugin in a worker", () => {
+  it("runs the profiler in the plugin's worker, in order with its calls, and keeps only that plugin's samples", async () => {
+    const registry = await twoPlugins({ isolation: "worker" });
+    const recording = await startProfile(registry, "profile-busy");
+    const until = performance.now() + 400;
+    let rounds = 0;
+    while (performance.now() < until) {
+      rounds++;
+      await Promise.all([
+        registry.invoke("profile-busy", "a", WORK),
+        registry.invoke("profile-other", "b", WORK),
+        registry.invoke("profile-busy", "a", WORK),
+        registry.invoke("profile-other", "b", WORK),
+      ]);
+    }
+    const p = await recording.stop();
+    expect(p.calls).toBe(2 * rounds);
+    expect(p.samples).toBeGreaterThan(100);
+    // profile-other's busy_b runs in its own worker, unsampled.
+    expect(share(p.functions, "busy_a", p.samples)).toBeGreaterThan(0.85);
+    expect(share(p.functions, "busy_b", p.samples)).toBe(0);
+    checkShape(p.cpuProfile);
+    // Stopped: the worker can be profiled again; a worker that is gone is a typed error.
+    const again = await startProfile(registry, "profile-busy");
+    await registry.unload("profile-busy");
+    const gone = await again.stop().catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(ProfilingUnsupported);
+    expect((gone as Error).message).toMatch(/worker ended during the profile/);
   });
 });
 

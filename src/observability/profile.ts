@@ -4,8 +4,8 @@
  * functions, and the host functions they call). Other plugins' calls and the host's own work are left out, even
  * when they run the same Wasm module. The result is a Chrome DevTools `.cpuprofile` and a table of functions.
  *
- * Only in-process v8 plugins can be profiled this way (the profiler samples the thread it runs on): a plugin in a
- * worker or on wasmtime is `ProfilingUnsupported`. Samples are attributed by time: while a profile runs, the v8
+ * Plugins on v8 can be profiled, in process or in a worker (the worker then runs the profiler on its own thread);
+ * a plugin on wasmtime is `ProfilingUnsupported`. Samples are attributed by time: while a profile runs, the v8
  * engine notes when each call into a guest starts and ends (engines/v8/guest-activity.ts), whichever way it was
  * made (invoke, dispatch's fast path, a message, a sync call).
  */
@@ -13,6 +13,7 @@ import { Session } from "node:inspector/promises";
 import { ProfilingUnsupported } from "../contract/errors.js";
 import type { PluginRegistry } from "../runtime/registry.js";
 import { startTimeline, stopTimeline, type GuestTimeline } from "../engines/v8/guest-activity.js";
+import { workersByPlugin, type WorkerInstance } from "../engines/v8/worker/host.js";
 
 /** A node of a V8 CPU profile (the DevTools protocol's `Profiler.ProfileNode`). */
 export interface CpuProfileNode {
@@ -106,12 +107,10 @@ export async function startProfile(registry: PluginRegistry, name: string, optio
   if (info.engine !== "v8") {
     throw new ProfilingUnsupported(`it runs on ${info.engine}; only plugins that run in process on v8 can be profiled (load it with engine "v8")`, { plugin: name });
   }
-  if (info.isolation === "worker") {
-    throw new ProfilingUnsupported(`it runs in a worker thread; the profiler samples the host's thread: load it with isolation "in-process" to profile it`, { plugin: name });
-  }
   const busy = profiling.get(registry) ?? new Set<string>();
   if (busy.has(name)) throw new ProfilingUnsupported("a profile of this plugin is already running; stop it first", { plugin: name });
   const interval = Math.max(10, Math.round(options.samplingIntervalUs ?? 100));
+  if (info.isolation === "worker") return startInWorker(registry, name, interval, busy);
 
   // When each guest ran, on performance.now()'s clock; the profiler's is the monotonic clock in µs.
   const timeline = startTimeline();
@@ -142,6 +141,50 @@ export async function startProfile(registry: PluginRegistry, name: string, optio
           stopTimeline(timeline);
           busy.delete(name);
           session.disconnect();
+        }
+      })()),
+  };
+}
+
+/** What a worker answers to OP.PROFILE (worker/entry.ts `profileOp`). */
+interface WorkerAnswer {
+  error?: string;
+  profile?: CpuProfile;
+  timeline?: GuestTimeline;
+  offsetUs?: number;
+}
+
+/** The plugin runs in a worker: the worker samples its own thread, in order with the plugin's calls. */
+async function startInWorker(registry: PluginRegistry, name: string, interval: number, busy: Set<string>): Promise<ProfileRecording> {
+  const live = workersByPlugin.get(name);
+  if (!live || live.size !== 1) {
+    const why = live ? `${live.size} workers run a plugin named ${name} (in more than one registry); profile it where only one does` : "its worker is not running; load or resume it first";
+    throw new ProfilingUnsupported(why, { plugin: name });
+  }
+  const worker: WorkerInstance = [...live][0]!;
+  const ask = async (intervalUs: number): Promise<WorkerAnswer> => {
+    let answer: WorkerAnswer;
+    try {
+      answer = JSON.parse(new TextDecoder().decode(await worker.profile(intervalUs))) as WorkerAnswer;
+    } catch (err) {
+      throw new ProfilingUnsupported("the plugin's worker ended during the profile (a fault, a restart or a reload); profile it again", { plugin: name, cause: err });
+    }
+    if (answer.error !== undefined) throw new ProfilingUnsupported(`the worker's profiler: ${answer.error}`, { plugin: name });
+    return answer;
+  };
+  await ask(interval);
+  busy.add(name);
+  profiling.set(registry, busy);
+  let stopped: Promise<PluginProfile> | undefined;
+  return {
+    plugin: name,
+    stop: () =>
+      (stopped ??= (async () => {
+        try {
+          const a = await ask(0);
+          return build(name, a.profile!, a.timeline!, a.offsetUs!, interval);
+        } finally {
+          busy.delete(name);
         }
       })()),
   };

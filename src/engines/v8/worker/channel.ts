@@ -50,7 +50,7 @@ const F64_CELLS = 4;
 export const BELL = { DOORBELL: 0, HOST_SLEEPING: 1, SPIN_OK: 2 } as const;
 
 /** Request operations (host → worker). */
-export const OP = { INIT: 1, TEARDOWN: 2, EVENT: 3, HOOK: 4, DEFINE_NAME: 5, CLEAR_NAMES: 6 } as const;
+export const OP = { INIT: 1, TEARDOWN: 2, EVENT: 3, HOOK: 4, DEFINE_NAME: 5, CLEAR_NAMES: 6, PROFILE: 7 } as const;
 
 /** Response kinds (worker → host). */
 export const RESP = {
@@ -62,6 +62,8 @@ export const RESP = {
   LOG: 6,
   HOST_CALL: 7,
   VIOLATION: 8,
+  /** The answer to OP.PROFILE: JSON (observability/profile.ts). */
+  PROFILE: 9,
 } as const;
 
 /** Synchronous host calls the guest makes (HOST_CALL records' `arg`). */

@@ -15,6 +15,7 @@
  * instantiation that runs a start function like a call, so the host's
  * deadline timer bounds it as well.
  */
+import { Session } from "node:inspector";
 import { receiveMessageOnPort, workerData } from "node:worker_threads";
 import { LOG_LEVELS, type EngineInstance, type HookOutcome, type HostCalls, type MessageFailure, type RegisterOutcome, type ViolationKind } from "../../engine.js";
 import { PluginTrap } from "../../../contract/errors.js";
@@ -38,6 +39,7 @@ import { serializeError } from "./errors.js";
 import { MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KIND_CODE, REGISTER_ERRORS } from "../../../contract/abi.js";
 import { hasStartSection, instantiatePrepared } from "../engine.js";
 import type { V8Instance } from "../instance.js";
+import { startTimeline, stopTimeline, type GuestTimeline } from "../guest-activity.js";
 
 const setup = workerData as WorkerSetup;
 const views = new ChannelViews(setup.channel);
@@ -234,6 +236,12 @@ function serve(instance: SyncInstance): never {
       requests.advance();
       continue;
     }
+    if (op === OP.PROFILE) {
+      const answer = profileOp(requests.arg);
+      requests.advance();
+      respond(RESP.PROFILE, id, 0, answer, true);
+      continue;
+    }
     if (timeCalls) {
       f64[F64.STARTED_AT] = performance.timeOrigin + performance.now();
       Atomics.store(ctl, CTL.RUNNING, 1);
@@ -266,6 +274,50 @@ function serve(instance: SyncInstance): never {
 
 let lastFuel: (() => number) | undefined;
 let lifetimeFuel: (() => number) | undefined;
+
+// ── profiling (observability/profile.ts) ─────────────────────────────────
+
+let profiling: { session: Session; timeline: GuestTimeline; offsetUs: number } | undefined;
+
+/** A DevTools protocol command on this thread's own inspector session: its answer comes back before `post` returns. */
+function post(session: Session, method: string, params?: object): unknown {
+  let answer: unknown;
+  let failure: Error | null = null;
+  session.post(method, params ?? {}, (err, result) => {
+    failure = err;
+    answer = result;
+  });
+  if (failure) throw failure;
+  return answer;
+}
+
+/**
+ * OP.PROFILE: `interval` > 0 starts V8's CPU profiler on this thread (every `interval` µs) and the guest timeline;
+ * 0 stops both and answers `{ profile, timeline, offsetUs }` as JSON. A failure answers `{ error }`.
+ */
+function profileOp(interval: number): Uint8Array {
+  try {
+    if (interval > 0) {
+      if (profiling) throw new Error("a profile is already running in this worker");
+      const session = new Session();
+      session.connect();
+      post(session, "Profiler.enable");
+      post(session, "Profiler.setSamplingInterval", { interval });
+      post(session, "Profiler.start");
+      profiling = { session, timeline: startTimeline(), offsetUs: Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000 };
+      return encodeUtf8("{}");
+    }
+    const p = profiling;
+    if (!p) throw new Error("no profile is running in this worker");
+    profiling = undefined;
+    const { profile } = post(p.session, "Profiler.stop") as { profile: unknown };
+    stopTimeline(p.timeline);
+    p.session.disconnect();
+    return encodeUtf8(JSON.stringify({ profile, timeline: p.timeline, offsetUs: p.offsetUs }));
+  } catch (err) {
+    return encodeUtf8(JSON.stringify({ error: err instanceof Error ? err.message : String(err) }));
+  }
+}
 
 function finishCall(instance: SyncInstance): void {
   if (setup.timeCalls) Atomics.store(ctl, CTL.RUNNING, 0);

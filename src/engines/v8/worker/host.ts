@@ -277,6 +277,9 @@ interface Backlogged {
 
 const EMPTY = new Uint8Array(0);
 
+/** The live worker instances by plugin name, for the profiler (observability/profile.ts) to reach a plugin's worker. */
+export const workersByPlugin = new Map<string, Set<WorkerInstance>>();
+
 export class WorkerInstance implements EngineInstance {
   /** Calls go through the worker's ring in order, so the registry may pipeline them. */
   readonly ordered = true;
@@ -357,6 +360,9 @@ export class WorkerInstance implements EngineInstance {
       await instance.dispose();
       throw err;
     }
+    let live = workersByPlugin.get(request.plugin);
+    if (!live) workersByPlugin.set(request.plugin, (live = new Set()));
+    live.add(instance);
     return instance;
   }
 
@@ -407,6 +413,14 @@ export class WorkerInstance implements EngineInstance {
     return this.#call<HookOutcome>(OP.HOOK, this.#nameId(eventName), data, EXPORTS.onHook);
   }
 
+  /**
+   * Start (`intervalUs` > 0) or stop (0) V8's CPU profiler in the worker, in order with the calls
+   * (observability/profile.ts); the answer is the worker's JSON.
+   */
+  profile(intervalUs: number): Promise<Uint8Array> {
+    return this.#call<Uint8Array>(OP.PROFILE, intervalUs, EMPTY, "profile");
+  }
+
   lastCallFuel(): number {
     return this.#views.f64[F64.LAST_FUEL]!;
   }
@@ -423,6 +437,9 @@ export class WorkerInstance implements EngineInstance {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
+    const live = workersByPlugin.get(this.#plugin);
+    live?.delete(this);
+    if (live?.size === 0) workersByPlugin.delete(this.#plugin);
     this.#fault ??= new PluginTrap("dispose", "instance disposed", { plugin: this.#plugin });
     this.#failAll(this.#fault);
     await this.#terminate();
@@ -565,6 +582,9 @@ export class WorkerInstance implements EngineInstance {
       }
       case RESP.HOOK_ERR:
         (resolve as (v: HookOutcome) => void)({ ok: false, status: r.arg });
+        return;
+      case RESP.PROFILE:
+        (resolve as (v: Uint8Array) => void)(r.len === OVERFLOW ? this.#payload(r) : r.u8.slice(r.payload, r.payload + r.len));
         return;
       case RESP.ERROR: {
         const err = this.#revive(this.#payload(r), exportName);
