@@ -438,9 +438,9 @@ export class BadPluginResponse extends PlughostError {
 }
 
 /**
- * A plugin cannot be profiled where it runs (docs/observability.md, "Profiling"): the CPU profiler samples the
- * host's own thread, so only in-process v8 plugins can be profiled; the message says what to change. Also a
- * profile already running for that plugin. Code `E_PROFILING_UNSUPPORTED`.
+ * A plugin cannot be profiled where it runs (docs/observability.md, "Profiling"): V8's CPU profiler serves v8
+ * plugins (in process or in a worker), not wasmtime ones; the message says what to change. Also a profile already
+ * running for that plugin, or a worker that ended during one. Code `E_PROFILING_UNSUPPORTED`.
  */
 export class ProfilingUnsupported extends PlughostError {
   constructor(reason: string, details: ErrorDetails = {}) {
