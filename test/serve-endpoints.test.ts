@@ -107,6 +107,20 @@ describe("plugin endpoints", () => {
     expect(list.find((e) => e.path.endsWith("/limited"))?.rateLimit).toEqual({ requests: 3, windowMs: 60_000 });
   });
 
+  it("keeps a plugin's endpoints through a fault and its restart", async () => {
+    const changes: number[] = [];
+    const onChange = (e: { endpoints: unknown[] }) => changes.push(e.endpoints.length);
+    server.endpoints.on("changed", onChange);
+    // The busy loop runs out of the default fuel: a fault, and the instance is restarted.
+    const fault = await fetch(`${url}/plugins/http-echo/slow`);
+    expect(fault.status).toBe(500);
+    expect(((await fault.json()) as { error: string }).error).toBe("E_FUEL_EXHAUSTED");
+    expect((await fetch(`${url}/plugins/http-echo/count`)).status).toBe(200);
+    expect(registry.metrics("http-echo").restarts).toBe(1);
+    expect(changes).toEqual([]);
+    server.endpoints.off("changed", onChange);
+  });
+
   it("serves a suspended plugin's endpoints as 503 and removes an unloaded plugin's", async () => {
     registry.suspend("http-echo");
     expect((await fetch(`${url}/plugins/http-echo/count`)).status).toBe(503);

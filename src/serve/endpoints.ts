@@ -101,6 +101,7 @@ interface Match {
 }
 
 const MOUNT_STATES: ReadonlySet<PluginState> = new Set(["active", "suspended"]);
+const UNMOUNT_STATES: ReadonlySet<PluginState> = new Set(["stopping", "stopped", "unloading", "unloaded"]);
 
 function segmentsOf(path: string): { segments: Segment[]; rest: boolean } {
   const parts = path === "/" ? [] : path.slice(1).split("/");
@@ -190,17 +191,20 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
   }
 
   /**
-   * Bring one plugin's endpoints in line with the registry: mounted while it is
-   * active or suspended (a suspended plugin's endpoints answer 503), replaced
-   * when its manifest changed (a reload), removed otherwise. Never throws: a
-   * plugin that may not serve is refused (event `refused`, a `capability` violation).
+   * Bring one plugin's endpoints in line with the registry: mounted once it is
+   * active, kept while it is suspended, restarting or disabled (its calls then
+   * wait for the restart or answer 503), replaced when its manifest changed (a
+   * reload), removed when it stops or unloads. Never throws: a plugin that may
+   * not serve is refused (event `refused`, a `capability` violation).
    */
   sync(name: string): void {
     let manifest: Manifest;
     let capabilities: readonly string[];
     try {
       const info = this.#registry.info(name);
-      if (!MOUNT_STATES.has(info.state)) return this.#unmount(name);
+      if (UNMOUNT_STATES.has(info.state)) return this.#unmount(name);
+      // Loading, initializing, restarting after a fault, disabled: what is mounted stays (calls wait or answer 503).
+      if (!MOUNT_STATES.has(info.state)) return;
       manifest = this.#registry.get(name).manifest;
       capabilities = info.capabilities;
     } catch {
