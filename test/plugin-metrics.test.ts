@@ -340,3 +340,33 @@ describe.each(["v8", "wasmtime"] as const)("plugin metrics through the registry 
     }
   });
 });
+
+describe("plugin metrics fuel, v8 against wasmtime", () => {
+  it("charges the same fuel for define-metric and record-metric on both engines (a few units apart: the call's own entry)", async () => {
+    const C = "test/fixtures/c/metrics-probe";
+    const calls: [string, string][] = [
+      ["define", "counter fuel_total a,b"],
+      ["record", "3 1 x,y"],
+      ["record", `3 1 ${"v".repeat(100)},${"w".repeat(100)}`],
+      ["hit", "/route"],
+      ["define-many", "5"],
+      ["define", "counter 9bad"],
+    ];
+    const fuel: Record<string, number[]> = {};
+    for (const engine of ["v8", "wasmtime"] as const) {
+      const { instance } = await load(C, "metrics-probe", engine, "in-process", { limits: { fuel: 100_000_000 } });
+      fuel[engine] = [];
+      for (const [event, data] of calls) {
+        await instance.onEvent(event, enc(data));
+        fuel[engine]!.push(instance.lastCallFuel!());
+      }
+    }
+    calls.forEach(([event, data], i) => {
+      const [v8, wt] = [fuel.v8![i]!, fuel.wasmtime![i]!];
+      // Measured 3 units apart on every call; the import glue wasmtime runs (9 units for a define) is given back.
+      expect(Math.abs(v8 - wt), `${event} ${data.slice(0, 20)}: v8 ${v8}, wasmtime ${wt}`).toBeLessThanOrEqual(5);
+    });
+    // A define is dominated by its 1,000 units, the same on both.
+    expect(fuel.v8![0]).toBeGreaterThan(1000);
+  });
+});
