@@ -80,7 +80,7 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
     if (!principal) return reply;
     const admin = principal.roles.has(ADMIN_ROLE);
     if (admin || ((req.method === "GET" || req.method === "HEAD") && principal.roles.has(READ_ROLE))) return;
-    return reply.code(403).send({ error: "E_FORBIDDEN", message: admin ? "" : `${req.method} ${req.url} needs the ${ADMIN_ROLE} role${principal.roles.has(READ_ROLE) ? " (a read token may only GET)" : ""}` });
+    return reply.code(403).send({ error: "E_FORBIDDEN", message: `${req.method} ${req.url} needs the ${ADMIN_ROLE} role${principal.roles.has(READ_ROLE) ? " (a read token may only GET)" : ""}` });
   });
   app.setErrorHandler((err, _req, reply) => {
     const status = adminStatusOf(err);
