@@ -71,10 +71,33 @@ describe("plugin endpoints", () => {
     expect((await fetch(`${url}/plugins/http-echo/items/3?verbose=maybe`)).status).toBe(400);
   });
 
+  it("gives the call a hostContext with the request's method, path, route and W3C trace context", async () => {
+    const seen: unknown[] = [];
+    const stop = registry.use((ctx, next) => {
+      if (ctx.kind === "hook") seen.push({ plugin: ctx.plugin, event: ctx.event, hostContext: ctx.hostContext });
+      return next();
+    });
+    try {
+      const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+      expect((await fetch(`${url}/plugins/http-echo/echo`, { method: "POST", body: "t", headers: { traceparent, tracestate: "k=v" } })).status).toBe(200);
+      expect(seen).toEqual([
+        {
+          plugin: "http-echo",
+          event: "http.echo",
+          hostContext: { http: { method: "POST", path: "/plugins/http-echo/echo", route: "/echo", requestId: expect.any(String), traceparent, tracestate: "k=v" } },
+        },
+      ]);
+    } finally {
+      stop();
+    }
+  });
+
   it("answers 429 past the rate limit, without calling the plugin", async () => {
     const statuses: number[] = [];
+    const calls = registry.metrics("http-echo").calls;
     for (let i = 0; i < 5; i++) statuses.push((await fetch(`${url}/plugins/http-echo/limited`)).status);
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect(registry.metrics("http-echo").calls - calls).toBe(3);
     const res = await fetch(`${url}/plugins/http-echo/limited`);
     expect(res.status).toBe(429);
     expect(res.headers.get("retry-after")).toBeTruthy();
