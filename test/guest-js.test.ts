@@ -133,7 +133,7 @@ describe("conformance-js (guest-sdks/CONFORMANCE.md)", () => {
 
     expect(p.init("0.1.0", "{}")).toBe(0);
     expect(p.logs).toEqual([{ level: "info", message: "conformance init 0.1.0" }]);
-    expect(p.registered).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper"]);
+    expect(p.registered).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric"]);
   });
 
   it("on-event: echo, sum, fail, other", () => {

@@ -43,6 +43,7 @@ export const CONFORMANCE_CASES = [
   "memory-cap",
   "capability-denial",
   "reinstantiation",
+  "plugin-metrics",
 ] as const;
 export type ConformanceCase = (typeof CONFORMANCE_CASES)[number];
 
@@ -50,7 +51,7 @@ export type ConformanceCase = (typeof CONFORMANCE_CASES)[number];
 export const CONFORMANCE_LANGUAGES = ["c", "js", "rust", "go"] as const;
 
 /** The callbacks CONFORMANCE.md's init registers, in order. */
-export const CONFORMANCE_CALLBACKS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper"];
+export const CONFORMANCE_CALLBACKS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric"];
 
 export interface ConformanceTarget {
   /** Column label, e.g. "rust". */
@@ -542,7 +543,7 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
     eq(await plugin.invoke("register", enc("x".repeat(129))), 1, "register a 129-byte name");
     eq(await plugin.invoke("register", enc("echo")), 0, "register an already registered name");
 
-    // Room for exactly init's twelve.
+    // Room for exactly init's callbacks.
     const full = await s.load({ hostCalls: { maxCallbacks: CONFORMANCE_CALLBACKS.length } });
     eq(await full.plugin.invoke("register", enc("one-more")), 2, "register past the host's limit");
     eq(full.plugin.callbacks.length, CONFORMANCE_CALLBACKS.length, "callbacks after a refused registration");
@@ -699,7 +700,7 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
     eq(await plugin.invoke("read-file", enc(path.join(path.dirname(file), "no-such-file.txt"))), 1, "read-file of a missing file");
     eq(await plugin.invoke("read-file", enc(m.file)), 1, "read-file outside the granted directory");
 
-    // Event capabilities: subscribe only to init's twelve, publish only "allowed-event".
+    // Event capabilities: subscribe only to init's callbacks, publish only "allowed-event".
     const events = [...CONFORMANCE_CALLBACKS.map((e) => `events:subscribe:${e}`), "events:publish:allowed-event"];
     const scoped = s.registry({ grants: [...s.p.grants, ...events], events: "strict" }); // the mode where events:* gate
     const q = await scoped.load(s.variant({ capabilities: [...m.capabilities, ...events] }));
@@ -729,5 +730,26 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
     await registry.unload(s.name);
     const again = await registry.load(s.p.target.dir);
     eq(await again.invoke("counter"), 1, "counter after unload and load");
+  },
+
+  /** The plugin's own counter (define-metric, record-metric) in the registry's exposition; refused without `metrics`. */
+  async "plugin-metrics"(s) {
+    const { registry, plugin } = await s.load();
+    eq(await plugin.invoke("metric", enc("alpha")), 0, "metric alpha");
+    eq(await plugin.invoke("metric", enc("alpha")), 0, "metric alpha again (the same metric)");
+    eq(await plugin.invoke("metric", enc("beta")), 0, "metric beta");
+    eq(await plugin.invoke("metric", enc("x".repeat(200))), -3, "a label value over 128 bytes (-1 - invalid-labels)");
+    const name = registry.pluginMetrics.exportedName(s.name, "conformance_bytes_total");
+    const text = await registry.metricsText();
+    const value = (label: string): number | undefined => {
+      const line = text.split("\n").find((l) => l.startsWith(`${name}{plugin="${s.name}",event="${label}"} `));
+      return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+    };
+    eq([value("alpha"), value("beta")], [10, 4], `${name} by event`);
+
+    const without = s.registry({ grants: s.p.grants.filter((g) => g !== "metrics") });
+    const q = await without.load(s.p.target.dir);
+    eq(await q.invoke("metric", enc("alpha")), -1, "metric without the capability (-1 - denied)");
+    eq(without.violations(s.name).map((v) => v.kind), ["capability"], "a capability violation");
   },
 };

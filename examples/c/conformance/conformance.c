@@ -147,6 +147,20 @@ static int32_t on_counter(PluginContext *ctx, const char *data, uint32_t len) {
   return ++counter;
 }
 
+/* `metric`: count the event's bytes in a counter labelled with the event's data. */
+static int32_t on_metric(PluginContext *ctx, const char *data, uint32_t len) {
+  (void)ctx;
+  const char *label_names[] = {"event"};
+  int32_t id = plughost_metric_define(PLUGHOST_COUNTER, "conformance_bytes_total", "bytes seen by the metric event", label_names, 1);
+  if (id < 0) return id; /* -1 - metric-error code */
+  char *value = cstr(data, len);
+  if (!value) return -1;
+  const char *label_values[] = {value};
+  int32_t rc = plughost_metric_record(id, (double)len, label_values, 1);
+  free(value);
+  return rc;
+}
+
 static int32_t on_upper_event(PluginContext *ctx, const char *data, uint32_t len) {
   (void)ctx;
   (void)data;
@@ -174,6 +188,7 @@ static const struct {
     {"echo", on_echo},   {"sum", on_sum},   {"fail", on_fail},           {"log", on_log},
     {"register", on_register}, {"trap", on_trap}, {"spin", on_spin}, {"grow", on_grow},
     {"read-file", on_read_file}, {"emit", on_emit}, {"counter", on_counter}, {"upper", on_upper_event},
+    {"metric", on_metric},
 };
 
 /* "major.minor.patch" from PluginContext's packed api_version. */

@@ -10,7 +10,7 @@ import (
 	plughost "plughost.dev/sdk"
 )
 
-var callbacks = []string{"echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper"}
+var callbacks = []string{"echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric"}
 
 var (
 	counter int32
@@ -102,6 +102,15 @@ func init() {
 		case "counter":
 			counter++
 			return counter
+		case "metric":
+			m, err := plughost.DefineMetric(plughost.Counter, "conformance_bytes_total", "bytes seen by the metric event", "event")
+			if err == nil {
+				err = m.Record(float64(len(data)), string(data))
+			}
+			if me, ok := err.(plughost.MetricError); ok {
+				return -1 - int32(me)
+			}
+			return 0
 		}
 		return -100
 	})

@@ -1,10 +1,10 @@
 // conformance-js: exactly guest-sdks/CONFORMANCE.md, in JavaScript.
 import {
-  definePlugin, info, log, registerCallback, emit, text, REGISTER_ERRORS, MESSAGE_ERRORS,
+  definePlugin, info, log, registerCallback, emit, text, REGISTER_ERRORS, MESSAGE_ERRORS, defineMetric, recordMetric, METRIC_ERRORS,
 } from "@plughost/guest";
 import { readFile } from "./read-file.js";
 
-const EVENTS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper"];
+const EVENTS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric"];
 let counter = 0;
 const kept = []; // allocations kept live by `grow`
 let sink = 0;
@@ -74,6 +74,12 @@ export const guest = definePlugin({
       }
       case "counter":
         return ++counter;
+      case "metric": {
+        const id = defineMetric("counter", "conformance_bytes_total", "bytes seen by the metric event", ["event"]);
+        if (id.err) return -1 - METRIC_ERRORS.indexOf(id.err);
+        const r = recordMetric(id.ok, data.length, [text(data)]);
+        return r.err ? -1 - METRIC_ERRORS.indexOf(r.err) : 0;
+      }
       default:
         return -100;
     }

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use plughost::{Level, Plugin, RegisterError, UNHANDLED};
 
-const CALLBACKS: [&str; 12] = [
-    "echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper",
+const CALLBACKS: [&str; 13] = [
+    "echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric",
 ];
 
 static COUNTER: AtomicI32 = AtomicI32::new(0);
@@ -72,6 +72,15 @@ impl Plugin for Conformance {
                 }
             }
             "counter" => COUNTER.fetch_add(1, Ordering::Relaxed) + 1,
+            "metric" => {
+                let value = String::from_utf8_lossy(data);
+                match plughost::define_metric(plughost::MetricKind::Counter, "conformance_bytes_total", "bytes seen by the metric event", &["event"])
+                    .and_then(|m| m.record(data.len() as f64, &[&value]))
+                {
+                    Ok(()) => 0,
+                    Err(e) => -1 - i32::from(e.code()),
+                }
+            }
             _ => UNHANDLED,
         }
     }
