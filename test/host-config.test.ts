@@ -201,6 +201,7 @@ describe("loadHostConfig", () => {
         "pluginDirs",
         "policy",
         "requireDeadlines",
+        "serve",
         "signatures",
         "trustedNative",
       ].sort(),
