@@ -14,7 +14,7 @@ import type { ValidateFunction } from "ajv";
 import { CapabilityDenied, ManifestError, PlughostError } from "../contract/errors.js";
 import type { HookOutcome } from "../engines/engine.js";
 import { compileUserSchema, endpointSchemaProblems, schemaProblems, type EndpointDeclaration, type EndpointMethod, type Manifest } from "../plugin/manifest.js";
-import type { PluginRegistry } from "../runtime/registry.js";
+import type { PluginHandle, PluginRegistry } from "../runtime/registry.js";
 import type { PluginState } from "../runtime/lifecycle.js";
 import { hasRole, type TokenSet } from "./auth.js";
 import { decodeResponse, encodeRequest, visibleHeaders, type RequestHead } from "./envelope.js";
@@ -82,6 +82,10 @@ interface Mounted {
   manifest: Manifest;
   capabilities: readonly string[];
   routes: Route[];
+  /** The plugin's handle for synchronous calls, while it is the active version. */
+  handle?: PluginHandle;
+  /** Whether the plugin's hook is called synchronously anyway (v8 in-process, trusted native): the sync path is the same call. */
+  sync: boolean;
 }
 
 /** An answer the table gives without calling the plugin. */
@@ -200,8 +204,12 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
   sync(name: string): void {
     let manifest: Manifest;
     let capabilities: readonly string[];
+    let sync: boolean;
     try {
       const info = this.#registry.info(name);
+      // Engines whose asynchronous hook is their synchronous one: v8 in-process, a trusted native library. (wasmtime
+      // runs async calls off-thread and refuses a sync call while one is pending.)
+      sync = (info.engine === "v8" && info.isolation !== "worker") || (info.engine === "native" && info.trust === "trusted");
       if (UNMOUNT_STATES.has(info.state)) return this.#unmount(name);
       // Loading, initializing, restarting after a fault, disabled: what is mounted stays (calls wait or answer 503).
       if (!MOUNT_STATES.has(info.state)) return;
@@ -241,7 +249,7 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
     const routes = endpoints.map((decl) => this.#compile(name, decl));
     // Literal segments before params, longer paths before a rest wildcard: the most specific endpoint answers.
     routes.sort((a, b) => Number(a.rest) - Number(b.rest) || b.segments.filter((s) => typeof s === "string").length - a.segments.filter((s) => typeof s === "string").length);
-    this.#mounted.set(name, { manifest, capabilities, routes });
+    this.#mounted.set(name, { manifest, capabilities, routes, sync });
     this.emit("changed", { plugin: name, endpoints: this.list(name) });
   }
 
@@ -332,6 +340,32 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
     return { params: {}, allowed };
   }
 
+  /**
+   * The hook called on the registry's synchronous path, when nothing can tell the difference: no interceptor is
+   * registered (so no one reads the call's hostContext) and the plugin's active version is one whose hook runs
+   * synchronously anyway (v8 in-process, a trusted native library). It skips the asynchronous call queue's
+   * promises, about a tenth of an endpoint's time. Undefined when the call must take the asynchronous path (an
+   * interceptor, a worker, wasmtime or a sandboxed plugin, a suspended, restarting or replaced one).
+   */
+  #callSync(m: Mounted, plugin: string, event: string, data: Uint8Array): HookOutcome | undefined {
+    if (!m.sync || this.#registry._intercepted) return undefined;
+    let h = m.handle;
+    // A reload moves the old version out of "active" as it swaps: the handle is then fetched again.
+    if (h === undefined || h.state !== "active") {
+      if (!this.#registry.isLoaded(plugin)) return undefined;
+      h = this.#registry.get(plugin);
+      if (h.state !== "active") return undefined;
+      m.handle = h;
+    }
+    try {
+      return h.hookSync(event, data);
+    } catch (err) {
+      // Refused before the plugin ran (restarting after a fault, a call in progress): the asynchronous path waits or answers.
+      if (err instanceof PlughostError && (err.code === "E_PLUGIN_NOT_RUNNING" || err.code === "E_REENTRANCY")) return undefined;
+      throw err;
+    }
+  }
+
   /** The wildcard route's handler: match, rate-limit, authenticate, validate, call the plugin's hook, answer. */
   async handle(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const plugin = (req.params as { plugin: string }).plugin;
@@ -390,10 +424,14 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
       headers: visibleHeaders(req.headers),
       remote: req.ip,
     };
-    const hostContext = { http: { method: req.method, path: fullPath, route: route.decl.path, requestId: req.id, traceparent: req.headers.traceparent, tracestate: req.headers.tracestate } };
+    const envelope = encodeRequest(head, body);
     let outcome: HookOutcome;
     try {
-      outcome = await this.#registry.hook(plugin, route.decl.handler, encodeRequest(head, body), { hostContext });
+      outcome =
+        this.#callSync(mounted, plugin, route.decl.handler, envelope) ??
+        (await this.#registry.hook(plugin, route.decl.handler, envelope, {
+          hostContext: { http: { method: req.method, path: fullPath, route: route.decl.path, requestId: req.id, traceparent: req.headers.traceparent, tracestate: req.headers.tracestate } },
+        }));
     } catch (err) {
       const status = statusOfError(err);
       const e = err instanceof PlughostError ? err : undefined;
