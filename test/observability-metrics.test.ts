@@ -157,6 +157,15 @@ describe("the Prometheus exposition", () => {
     expect(value(e, "plughost_plugin_errors_total", { plugin: "probe" })).toBeUndefined();
   });
 
+  it("each exposition reads the plugins afresh, however soon after the last one", async () => {
+    const r = newRegistry();
+    const probe = await r.load(pluginDir(PROBE));
+    for (let i = 1; i <= 5; i++) {
+      probe.invokeSync("ok");
+      expect(value(await scrape(r), "plughost_plugin_calls_total", { plugin: "probe", event: "ok" })).toBe(i);
+    }
+  });
+
   for (const isolation of ["in-process", "worker"] as const) {
     it(`linear memory, current and peak, follows the guest's growth (v8, ${isolation})`, async () => {
       const r = newRegistry({ isolation });
@@ -341,5 +350,18 @@ describe("the exposition on the wasmtime engine", () => {
     expect(value(e, "plughost_plugin_errors_total", { plugin: "probe", code: "E_TRAP" })).toBe(1);
     expect(value(e, "plughost_plugin_call_duration_seconds_count", { plugin: "probe", event: "ok" })).toBe(4);
     expect(value(e, "plughost_plugin_info", { plugin: "probe", version: "1.0.0", engine: "wasmtime" })).toBe(1);
+  });
+
+  it("linear memory, current and peak, follows the guest's growth", async () => {
+    const r = newRegistry({ engine: "wasmtime" });
+    const probe = await r.load(pluginDir(PROBE));
+    const before = value(await scrape(r), "plughost_plugin_memory_bytes", { plugin: "probe" })!;
+    expect(before).toBeGreaterThan(0);
+    expect(before % 65536).toBe(0);
+    expect(await probe.invoke("grow", new Uint8Array([1]))).toBe(0);
+    const e = await scrape(r);
+    const after = value(e, "plughost_plugin_memory_bytes", { plugin: "probe" })!;
+    expect(after).toBeGreaterThanOrEqual(before + 1024 * 1024);
+    expect(value(e, "plughost_plugin_memory_peak_bytes", { plugin: "probe" })).toBe(after);
   });
 });

@@ -174,6 +174,8 @@ export class RegistryMetrics {
   readonly #errors = new Map<string, Map<string, number>>();
   readonly #violations = new Map<string, Map<ViolationKind, number>>();
   readonly #peakMemory = new Map<string, number>();
+  /** Set while `text()` builds an exposition (concurrent `text()` calls each take a fresh snapshot). */
+  #exposition: { list: PluginSnapshot[] | undefined } | undefined;
   readonly #loadSeconds: Histogram<"plugin">;
 
   constructor(source: MetricsSource, perCall: boolean, options: MetricsOptions = {}) {
@@ -226,8 +228,14 @@ export class RegistryMetrics {
   }
 
   /** The Prometheus text exposition. */
-  text(): Promise<string> {
-    return this.registry.metrics();
+  async text(): Promise<string> {
+    // Every collect of this exposition reads one snapshot of the plugins, taken now.
+    this.#exposition = { list: undefined };
+    try {
+      return await this.registry.metrics();
+    } finally {
+      this.#exposition = undefined;
+    }
   }
 
   /** The exposition's content type. */
@@ -244,12 +252,11 @@ export class RegistryMetrics {
       }
       return list;
     };
-    // One snapshot per exposition: every collect below runs in the same `metrics()` call, so they share it.
-    let cached: { at: number; list: PluginSnapshot[] } | undefined;
+    // One snapshot per `text()`: its collects share it. A direct `registry.metrics()` call takes one per metric.
     const current = (): PluginSnapshot[] => {
-      const now = performance.now();
-      if (!cached || now - cached.at > 5) cached = { at: now, list: snapshots() };
-      return cached.list;
+      const exposition = this.#exposition;
+      if (!exposition) return snapshots();
+      return (exposition.list ??= snapshots());
     };
     const probes = this.#probes;
 

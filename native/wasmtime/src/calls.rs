@@ -36,7 +36,8 @@ pub const STATE_LAST_FUEL: usize = 0;
 pub const STATE_LIFETIME_FUEL: usize = 1;
 pub const STATE_PENDING_LOG: usize = 2;
 pub const STATE_PENDING_VIOLATIONS: usize = 3;
-pub const STATE_LEN: usize = 4;
+pub const STATE_MEMORY_BYTES: usize = 4;
+pub const STATE_LEN: usize = 5;
 
 impl StateCell {
     pub fn set(&self, i: usize, v: f64) {
@@ -121,7 +122,7 @@ impl Live {
         })
     }
 
-    /// Copy fuel figures and pending counts to the shared state array.
+    /// Copy fuel figures, the linear memory held and pending counts to the shared state array.
     pub fn publish(&mut self, state: StateCell) {
         state.set(STATE_LAST_FUEL, self.fuel.last_call as f64);
         state.set(STATE_LIFETIME_FUEL, self.fuel.lifetime_used as f64);
@@ -130,6 +131,7 @@ impl Live {
             state.set(STATE_PENDING_LOG, pending as f64);
         }
         let v = &data.limiter;
+        state.set(STATE_MEMORY_BYTES, v.memory_total() as f64);
         if !v.violations.is_empty() || v.dropped_violations > 0 {
             state.set(STATE_PENDING_VIOLATIONS, (v.violations.len() as u64 + u64::from(v.dropped_violations > 0)) as f64);
         }

@@ -85,6 +85,11 @@ pub struct Limiter {
 }
 
 impl Limiter {
+    /// Bytes of linear memory the store's instances hold (Wasm memory never shrinks).
+    pub fn memory_total(&self) -> usize {
+        self.memory_total
+    }
+
     pub fn new(spec: &LimitSpec) -> Limiter {
         Limiter {
             memory_cap: spec.memory_bytes.map(|b| usize::try_from(b).unwrap_or(usize::MAX)),

@@ -67,7 +67,9 @@ export const STATE_LAST_FUEL = 0;
 export const STATE_LIFETIME_FUEL = 1;
 export const STATE_PENDING_LOG = 2;
 export const STATE_PENDING_VIOLATIONS = 3;
-export const STATE_CELLS = 4;
+/** Bytes of linear memory the instance holds, after the last call. */
+export const STATE_MEMORY_BYTES = 4;
+export const STATE_CELLS = 5;
 
 const REPO_ADDON = fileURLToPath(new URL("../../../native/wasmtime/plughost-wasmtime.node", import.meta.url));
 /** The file inside @plughost/wasmtime-<platform> (npm/wasmtime-<platform>/package.json's main). */

@@ -18,6 +18,7 @@ import { isInstanceFault, PlughostError, PluginNotRunning, PluginTrap, Reentranc
 import {
   STATE_LAST_FUEL,
   STATE_LIFETIME_FUEL,
+  STATE_MEMORY_BYTES,
   STATE_PENDING_LOG,
   STATE_PENDING_VIOLATIONS,
   type NativeInstance,
@@ -96,6 +97,11 @@ export class WasmtimeInstance implements EngineInstance {
 
   lastCallFuel(): number {
     return this.#o.state[STATE_LAST_FUEL] ?? 0;
+  }
+
+  /** All linear memory of the instance's store, as of the end of the last call (or of instantiation). */
+  memoryBytes(): number {
+    return this.#o.state[STATE_MEMORY_BYTES] ?? 0;
   }
 
   /** Fuel used over the instance's lifetime. */
