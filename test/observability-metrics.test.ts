@@ -10,8 +10,9 @@ const PROBE = "test/fixtures/c/probe";
 const HELLO = "examples/c/hello";
 
 const registries: PluginRegistry[] = [];
+/** Per-call metrics on (they are off by default: see the test of the default below). */
 const newRegistry = (options: RegistryOptions = {}) => {
-  const r = new PluginRegistry({ logger: silentLogger(), cacheDir: false, ...options });
+  const r = new PluginRegistry({ logger: silentLogger(), cacheDir: false, metrics: true, ...options });
   registries.push(r);
   return r;
 };
@@ -237,6 +238,19 @@ describe("the Prometheus exposition", () => {
 
   it("with metrics: false, calls are counted per plugin (event=\"\"), without a histogram; the rest is exported", async () => {
     const r = newRegistry({ metrics: false });
+    const probe = await r.load(pluginDir(PROBE));
+    for (let i = 0; i < 5; i++) probe.invokeSync("ok");
+    await expect(probe.invoke("trap")).rejects.toMatchObject({ code: "E_TRAP" });
+    const e = await scrape(r);
+    expect(value(e, "plughost_plugin_calls_total", { plugin: "probe", event: "" })).toBe(6);
+    expect(e.types.has("plughost_plugin_call_duration_seconds")).toBe(false);
+    expect(value(e, "plughost_plugin_errors_total", { plugin: "probe", code: "E_TRAP" })).toBe(1);
+    expect(r.latency("probe")).toEqual({ count: 0, p50Ns: 0, p90Ns: 0, p99Ns: 0 });
+  });
+
+  it("by default (no metrics option), per-call metrics are off as with metrics: false", async () => {
+    const r = new PluginRegistry({ logger: silentLogger(), cacheDir: false });
+    registries.push(r);
     const probe = await r.load(pluginDir(PROBE));
     for (let i = 0; i < 5; i++) probe.invokeSync("ok");
     await expect(probe.invoke("trap")).rejects.toMatchObject({ code: "E_TRAP" });

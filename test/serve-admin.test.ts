@@ -20,7 +20,7 @@ describe("admin API", () => {
     });
 
   beforeAll(async () => {
-    registry = new PluginRegistry({ logger: silentLogger(), grants: { "http-echo": ["http:serve"] }, cacheDir: false });
+    registry = new PluginRegistry({ logger: silentLogger(), grants: { "http-echo": ["http:serve"] }, cacheDir: false, metrics: true });
     await registry.load(pluginDir("test/fixtures/c/http-echo"));
     await registry.load(pluginDir("examples/c/transform"));
     // The admin token from the environment, the read token from the config.

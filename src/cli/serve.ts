@@ -39,7 +39,8 @@ A plugin that fails to load is reported and the others are served; --strict stop
     const base = options.grants ?? [];
     const grants = Array.isArray(base) ? [...(base as string[]), ...extra] : { ...base, "*": [...((base as Record<string, readonly string[]>)["*"] ?? []), ...extra] };
     const logger = pino({ name: "plughost", level: process.env.PLUGHOST_LOG_LEVEL ?? options.logLevel ?? "info" }, destination(2));
-    const registry = new PluginRegistry({ logger, ...options, grants, ...(values.engine ? { engine: values.engine as "v8" | "wasmtime" } : {}) });
+    // A server is watched: per-call metrics on (latencies in the admin page, calls by event in /metrics).
+    const registry = new PluginRegistry({ logger, metrics: true, ...options, grants, ...(values.engine ? { engine: values.engine as "v8" | "wasmtime" } : {}) });
     const print = (record: Record<string, unknown>, text: string) => (values.json ? console.log(JSON.stringify(record)) : console.log(text));
     const server = await createServer(registry, {
       ...serve,

@@ -148,8 +148,10 @@ export interface RegistryOptions {
   signatures?: SignaturePolicy;
   /**
    * Per-call metrics: calls counted per event and their durations sampled (every call below one per millisecond,
-   * one in `latencySampleEvery` above). Default: on, with `DEFAULT_METRICS_OPTIONS`. `false` leaves the call path
-   * as it is without them; every other metric of `metricsText()` is still exported (docs/observability.md).
+   * one in `latencySampleEvery` above), for `plughost_plugin_calls_total{event}`, the duration histogram and
+   * `latency()`. Default: off, so the call path costs what it costs without observability; `true` turns them on
+   * with `DEFAULT_METRICS_OPTIONS` (`plughost serve` does). Every other metric of `metricsText()`, health and the
+   * log store work either way (docs/observability.md).
    */
   metrics?: boolean | MetricsOptions;
   /** Thresholds of the health rule, over `DEFAULT_HEALTH_OPTIONS` (docs/observability.md, "Health"). */
@@ -527,7 +529,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#events = eventPolicy(options.events);
     this.#cacheDir = options.cacheDir === false ? undefined : path.resolve(options.cacheDir ?? defaultCacheDir());
     this.#trust = options.signatures ? compileTrustList(options.signatures) : undefined;
-    const m = options.metrics ?? true;
+    const m = options.metrics ?? false;
     this.#metrics = new RegistryMetrics({ snapshots: () => this.#snapshots() }, m !== false, typeof m === "object" ? m : {});
     this._observed = this.#metrics.perCall;
     this.#health = new HealthTracker(options.health);
