@@ -19,7 +19,7 @@ import {
   PluginTrap,
 } from "../src/index.js";
 import { isInstanceFault, TableLimitExceeded } from "../src/contract/errors.js";
-import { addonPath } from "../src/engines/wasmtime/addon.js";
+import { addonPath, STATE_CELLS } from "../src/engines/wasmtime/addon.js";
 import { enc, fixtures, load, RecordingHost, u32, type Loaded } from "./fixtures/wasmtime/helpers.js";
 import { root } from "./helpers/plugins.js";
 
@@ -82,7 +82,7 @@ const addon = createRequire(import.meta.url)(${JSON.stringify(addonPath())});
 const bytes = readFileSync(${JSON.stringify(path.join(root, "test/fixtures/wasmtime/out/plugin.wasm"))});
 const component = await addon.compile(bytes, null);
 const opts = { stdio: false, clock: false, random: false, env: [], dirs: [], net: [], deadlineMs: 600000 };
-const native = await component.instantiate(opts, () => 0, new Float64Array(new ArrayBuffer(32)));
+const native = await component.instantiate(opts, () => 0, new Float64Array(${STATE_CELLS}));
 await native.init("0.1.0", "{}");
 ${body}
 `,
