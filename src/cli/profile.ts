@@ -2,12 +2,9 @@
 import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pino, destination } from "pino";
-import { HOST_CONFIG_FILES, loadHostConfig, registryOptionsFrom } from "../runtime/host-config.js";
-import { PluginRegistry, type RegistryOptions } from "../runtime/registry.js";
+import { PluginRegistry } from "../runtime/registry.js";
 import { MAX_PROFILE_MS, startProfile } from "../observability/profile.js";
-import { jsonOption, usageError, type Command } from "./shared.js";
-
-const enc = new TextEncoder();
+import { jsonOption, readHostConfig, splitEvent, usageError, type Command } from "./shared.js";
 
 export const profileCommand: Command = {
   summary: "sample where a plugin spends its time (V8 CPU profile of its Wasm functions)",
@@ -33,8 +30,8 @@ Performance panel or speedscope) and prints the functions by self time (--json: 
     const interval = values.interval === undefined ? 100 : Number(values.interval);
     if (!(interval >= 10 && interval <= 1_000_000)) throw usageError(`--interval must be 10 to 1000000 microseconds, got ${String(values.interval)}`);
     const requests = [
-      ...((values.event as string[] | undefined) ?? []).map((e) => ({ kind: "event" as const, ...split(e) })),
-      ...((values.hook as string[] | undefined) ?? []).map((e) => ({ kind: "hook" as const, ...split(e) })),
+      ...((values.event as string[] | undefined) ?? []).map((e) => ({ kind: "event" as const, ...splitEvent(e) })),
+      ...((values.hook as string[] | undefined) ?? []).map((e) => ({ kind: "hook" as const, ...splitEvent(e) })),
     ];
     if (!requests.length) throw usageError("profile needs at least one --event or --hook to call the plugin with");
 
@@ -102,14 +99,3 @@ Performance panel or speedscope) and prints the functions by self time (--json: 
     }
   },
 };
-
-function split(spec: string): { name: string; data: Uint8Array } {
-  const i = spec.indexOf("=");
-  return i < 0 ? { name: spec, data: new Uint8Array(0) } : { name: spec.slice(0, i), data: enc.encode(spec.slice(i + 1)) };
-}
-
-async function readHostConfig(file: string | undefined): Promise<RegistryOptions> {
-  const candidate = file ?? HOST_CONFIG_FILES.find((f) => existsSync(f));
-  if (!candidate) return {};
-  return registryOptionsFrom(await loadHostConfig(path.resolve(candidate)));
-}

@@ -3,13 +3,9 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { pino, destination } from "pino";
-import { PlughostError } from "../contract/errors.js";
-import { HOST_CONFIG_FILES, loadHostConfig, registryOptionsFrom } from "../runtime/host-config.js";
 import { HotReloader } from "../runtime/hot-reload.js";
-import { loadManifest, type Manifest } from "../plugin/manifest.js";
-import { PluginRegistry, type PluginHandle, type RegistryOptions } from "../runtime/registry.js";
-import { resolveLoadOrder } from "../plugin/resolve.js";
-import { describe, grantHint, jsonOption, usageError, type Command } from "./shared.js";
+import { PluginRegistry, type PluginHandle } from "../runtime/registry.js";
+import { describe, jsonOption, loadEach, readHostConfig, splitEvent, usageError, type Command } from "./shared.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -57,35 +53,9 @@ Events come from --event/--hook, or (when none are given and stdin is not a TTY)
       if (values.strict) handles = await registry.loadAll(targets);
       else {
         // One plugin that fails to load is reported; the others still run.
-        handles = [];
-        const failed = (target: string, err: unknown) => {
-          failures++;
-          const code = err instanceof PlughostError ? err.code : "E_LOAD_FAILED";
-          const message = `${err instanceof Error ? err.message : String(err)}${grantHint(err)}`;
-          if (values.json) console.log(JSON.stringify({ loadFailed: target, error: code, message }));
-          else console.error(`failed to load ${target}: ${code} ${message}`);
-        };
-        const manifests: Manifest[] = [];
-        for (const t of targets) {
-          try {
-            manifests.push(await loadManifest(t, { configSchema: "defer" }));
-          } catch (err) {
-            failed(t, err);
-          }
-        }
-        let ordered: Manifest[];
-        try {
-          ordered = resolveLoadOrder(manifests);
-        } catch {
-          ordered = manifests; // each load reports its own unresolved dependency
-        }
-        for (const m of ordered) {
-          try {
-            handles.push(await registry.load(m.file));
-          } catch (err) {
-            failed(m.file, err);
-          }
-        }
+        const loaded = await loadEach(registry, targets, { strict: false, json: Boolean(values.json) });
+        handles = loaded.handles;
+        failures += loaded.failures;
       }
       for (const h of handles) print({ loaded: h.name, version: h.version, callbacks: h.callbacks }, `loaded ${h.name}@${h.version} [${h.callbacks.join(", ")}]`);
       if (values.watch) {
@@ -139,15 +109,3 @@ Events come from --event/--hook, or (when none are given and stdin is not a TTY)
     return failures ? 1 : 0;
   },
 };
-
-function splitEvent(spec: string): { name: string; data: Uint8Array } {
-  const i = spec.indexOf("=");
-  return i < 0 ? { name: spec, data: new Uint8Array(0) } : { name: spec.slice(0, i), data: enc.encode(spec.slice(i + 1)) };
-}
-
-/** plughost.config.{json,toml} (given, or found in the working directory) as registry options. */
-async function readHostConfig(file: string | undefined): Promise<RegistryOptions> {
-  const candidate = file ?? HOST_CONFIG_FILES.find((f) => existsSync(f));
-  if (!candidate) return {};
-  return registryOptionsFrom(await loadHostConfig(path.resolve(candidate)));
-}

@@ -2,13 +2,10 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { pino, destination } from "pino";
-import { PlughostError } from "../contract/errors.js";
-import { HOST_CONFIG_FILES, loadHostConfig, registryOptionsFrom, serveConfigOf, type HostConfig } from "../runtime/host-config.js";
-import { loadManifest, type Manifest } from "../plugin/manifest.js";
+import { registryOptionsFrom, serveConfigOf } from "../runtime/host-config.js";
 import { PluginRegistry } from "../runtime/registry.js";
-import { resolveLoadOrder } from "../plugin/resolve.js";
 import { createServer } from "../serve/server.js";
-import { describe, grantHint, jsonOption, usageError, type Command } from "./shared.js";
+import { describe, jsonOption, loadEach, readHostConfigFile, usageError, type Command } from "./shared.js";
 
 export const serveCommand: Command = {
   summary: "load plugins and serve them over HTTP: admin API and page, /metrics, /healthz, /readyz, plugin endpoints",
@@ -27,7 +24,7 @@ A plugin that fails to load is reported and the others are served; --strict stop
     ...jsonOption,
   },
   async run(values, positionals) {
-    const hostConfig = await readHostConfig(values.config as string | undefined);
+    const hostConfig = await readHostConfigFile(values.config as string | undefined);
     const options = hostConfig ? registryOptionsFrom(hostConfig) : {};
     const serve = hostConfig ? serveConfigOf(hostConfig) : serveConfigOf({});
     let port = serve.port;
@@ -62,36 +59,12 @@ A plugin that fails to load is reported and the others are served; --strict stop
       const inDirs = (p: string) => (existsSync(p) ? undefined : found.find((i) => i.name === p)?.manifestPath);
       const targets = positionals.length ? positionals.map((p) => inDirs(p) ?? path.resolve(p)) : found.map((i) => i.manifestPath);
       if (targets.length === 0) print({ warning: "no plugins" }, "no plugins to load: name plugin directories, or set pluginDirs in plughost.config.json; the admin API can load more");
-      const failed = (target: string, err: unknown) => {
-        if (values.strict) throw err;
-        failures++;
-        const code = err instanceof PlughostError ? err.code : "E_LOAD_FAILED";
-        const message = `${err instanceof Error ? err.message : String(err)}${grantHint(err)}`;
-        if (values.json) console.log(JSON.stringify({ loadFailed: target, error: code, message }));
-        else console.error(`failed to load ${target}: ${code} ${message}`);
-      };
-      const manifests: Manifest[] = [];
-      for (const t of targets) {
-        try {
-          manifests.push(await loadManifest(t, { configSchema: "defer" }));
-        } catch (err) {
-          failed(t, err);
-        }
-      }
-      let ordered: Manifest[];
-      try {
-        ordered = resolveLoadOrder(manifests);
-      } catch {
-        ordered = manifests; // each load reports its own unresolved dependency
-      }
-      for (const m of ordered) {
-        try {
-          const h = await registry.load(m.file);
-          print({ loaded: h.name, version: h.version, endpoints: server.endpoints.list(h.name).map((e) => `${e.method} ${e.path}`) }, `loaded ${h.name}@${h.version}`);
-        } catch (err) {
-          failed(m.file, err);
-        }
-      }
+      const loaded = await loadEach(registry, targets, {
+        strict: Boolean(values.strict),
+        json: Boolean(values.json),
+        loaded: (h) => print({ loaded: h.name, version: h.version, endpoints: server.endpoints.list(h.name).map((e) => `${e.method} ${e.path}`) }, `loaded ${h.name}@${h.version}`),
+      });
+      failures += loaded.failures;
       const url = await server.listen();
       server.ready = true;
       print({ listening: url, endpoints: server.endpoints.list().map((e) => `${e.method} ${e.path}`) }, `listening on ${url} (admin page: ${url}/admin)`);
@@ -111,9 +84,3 @@ A plugin that fails to load is reported and the others are served; --strict stop
     return failures ? 1 : 0;
   },
 };
-
-/** plughost.config.{json,toml} (given, or found in the working directory), if any. */
-async function readHostConfig(file: string | undefined): Promise<HostConfig | undefined> {
-  const candidate = file ?? HOST_CONFIG_FILES.find((f) => existsSync(f));
-  return candidate ? loadHostConfig(path.resolve(candidate)) : undefined;
-}

@@ -1,11 +1,14 @@
-/** What the command modules share: the command shape, usage errors, error text and the package's root and version. */
-import { readFileSync } from "node:fs";
+/** What the command modules share: the command shape, usage errors, error text, the package's root and version, reading the host config and loading plugins one by one. */
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ParseArgsConfig } from "node:util";
 import { capabilityNeeded } from "../plugin/capability-imports.js";
 import { CapabilityDenied, MissingImportError, PlughostError } from "../contract/errors.js";
-import { HOST_CONFIG_FILES } from "../runtime/host-config.js";
+import { HOST_CONFIG_FILES, loadHostConfig, registryOptionsFrom, type HostConfig } from "../runtime/host-config.js";
+import { loadManifest, type Manifest } from "../plugin/manifest.js";
+import { resolveLoadOrder } from "../plugin/resolve.js";
+import type { PluginHandle, PluginRegistry, RegistryOptions } from "../runtime/registry.js";
 
 export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -40,4 +43,70 @@ export function grantHint(err: unknown): string {
 /** The installed package's version (package.json next to dist/). */
 export function packageVersion(): string {
   return (JSON.parse(readFileSync(path.join(packageRoot, "package.json"), "utf8")) as { version: string }).version;
+}
+
+const utf8 = new TextEncoder();
+
+/** `--event name=data` / `--hook name=data`: the name, and the data as UTF-8 (empty without `=`). */
+export function splitEvent(spec: string): { name: string; data: Uint8Array } {
+  const i = spec.indexOf("=");
+  return i < 0 ? { name: spec, data: new Uint8Array(0) } : { name: spec.slice(0, i), data: utf8.encode(spec.slice(i + 1)) };
+}
+
+/** plughost.config.{json,toml} (given, or found in the working directory), if any. */
+export async function readHostConfigFile(file: string | undefined): Promise<HostConfig | undefined> {
+  const candidate = file ?? HOST_CONFIG_FILES.find((f) => existsSync(f));
+  return candidate ? loadHostConfig(path.resolve(candidate)) : undefined;
+}
+
+/** The same, as registry options (none without a file). */
+export async function readHostConfig(file: string | undefined): Promise<RegistryOptions> {
+  const config = await readHostConfigFile(file);
+  return config ? registryOptionsFrom(config) : {};
+}
+
+/**
+ * Load `targets` (plugin directories or manifests) in dependency order, one at a time. A target whose manifest or
+ * load fails is reported (a JSON line or a line on stderr, with a grant hint for capability errors) and the others
+ * still load; with `strict`, the first failure is thrown instead. Returns the handles and the number of failures.
+ */
+export async function loadEach(
+  registry: PluginRegistry,
+  targets: readonly string[],
+  options: { strict: boolean; json: boolean; loaded?: (h: PluginHandle) => void },
+): Promise<{ handles: PluginHandle[]; failures: number }> {
+  let failures = 0;
+  const failed = (target: string, err: unknown) => {
+    if (options.strict) throw err;
+    failures++;
+    const code = err instanceof PlughostError ? err.code : "E_LOAD_FAILED";
+    const message = `${err instanceof Error ? err.message : String(err)}${grantHint(err)}`;
+    if (options.json) console.log(JSON.stringify({ loadFailed: target, error: code, message }));
+    else console.error(`failed to load ${target}: ${code} ${message}`);
+  };
+  const manifests: Manifest[] = [];
+  for (const t of targets) {
+    try {
+      manifests.push(await loadManifest(t, { configSchema: "defer" }));
+    } catch (err) {
+      failed(t, err);
+    }
+  }
+  let ordered: Manifest[];
+  try {
+    ordered = resolveLoadOrder(manifests);
+  } catch {
+    ordered = manifests; // each load reports its own unresolved dependency
+  }
+  const handles: PluginHandle[] = [];
+  for (const m of ordered) {
+    try {
+      const h = await registry.load(m.file);
+      handles.push(h);
+      options.loaded?.(h);
+    } catch (err) {
+      failed(m.file, err);
+    }
+  }
+  return { handles, failures };
 }
