@@ -298,6 +298,9 @@ export class InstanceFault extends PlughostError {
 
 /** The guest trapped (unreachable, out-of-bounds access, stack overflow, …). Code `E_TRAP`. */
 export class PluginTrap extends InstanceFault {
+  /** Path of the Wasm core dump written for this trap (wasmtime, with `RegistryOptions.coreDumpDir`). */
+  coreDump?: string;
+
   constructor(exportName: string, reason: string, details: ErrorDetails = {}) {
     super("E_TRAP", exportName, `trapped: ${reason}`, details);
   }

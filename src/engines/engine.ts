@@ -89,6 +89,8 @@ export interface LoadRequest {
   host: HostCalls;
   /** Directory for on-disk caches; undefined disables the disk cache. */
   cacheDir?: string;
+  /** Where a trap's Wasm core dump is written, on engines that make them (wasmtime); undefined: none. */
+  coreDumpDir?: string;
   /** Where the plugin runs, as the policy decided (`isolationFor`); undefined for native plugins. */
   isolation?: Isolation;
   /** A native plugin's trust, as the host approved it. */

@@ -147,6 +147,12 @@ export interface RegistryOptions {
   /** Ed25519 trust list and policy; without it, plugin.sig files are not checked (docs/signatures.md). */
   signatures?: SignaturePolicy;
   /**
+   * A directory (it must exist) where a wasmtime plugin's trap writes a Wasm core dump
+   * (`<plugin>-<unix ms>-<n>.coredump`, mode 0600), named by the trap's `PluginTrap.coreDump`. Traps only, not
+   * fuel or deadline stops; the v8 engine makes none (docs/observability.md, "Core dumps"). Default: none.
+   */
+  coreDumpDir?: string;
+  /**
    * Per-call metrics: calls counted per event and their durations sampled (every call below one per millisecond,
    * one in `latencySampleEvery` above), for `plughost_plugin_calls_total{event}`, the duration histogram and
    * `latency()`. Default: off, so the call path costs what it costs without observability; `true` turns them on
@@ -511,6 +517,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #recovery: RecoveryPolicy;
   readonly #events: EventPolicy;
   readonly #cacheDir: string | undefined;
+  readonly #coreDumpDir: string | undefined;
   readonly #trust: TrustList | undefined;
   readonly #reloads = new Map<string, Promise<PluginHandle>>();
   /** Per instance: whether its engine reported stopping it (see #instantiate). */
@@ -528,6 +535,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#recovery = recoveryPolicy(options.recovery);
     this.#events = eventPolicy(options.events);
     this.#cacheDir = options.cacheDir === false ? undefined : path.resolve(options.cacheDir ?? defaultCacheDir());
+    this.#coreDumpDir = options.coreDumpDir === undefined ? undefined : path.resolve(options.coreDumpDir);
     this.#trust = options.signatures ? compileTrustList(options.signatures) : undefined;
     const m = options.metrics ?? false;
     this.#metrics = new RegistryMetrics({ snapshots: () => this.#snapshots() }, m !== false, typeof m === "object" ? m : {});
@@ -753,6 +761,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       limits: entry.limits,
       host,
       cacheDir: this.#cacheDir,
+      ...(this.#coreDumpDir ? { coreDumpDir: this.#coreDumpDir } : {}),
       isolation: entry.isolation ?? "in-process",
       trust: entry.trust,
       onViolation: (kind, detail) => {

@@ -22,6 +22,31 @@ pub struct Live {
     pub deadline_ms: Option<f64>,
     pub memory_cap: Option<u64>,
     pub poisoned: Option<String>,
+    /// Where a trap's core dump goes, when the host asked for them.
+    pub core_dumps: Option<CoreDumps>,
+}
+
+/// The host's core dump directory and the plugin's name.
+pub struct CoreDumps {
+    pub dir: std::path::PathBuf,
+    pub name: String,
+}
+
+impl CoreDumps {
+    /// Write `dump` as `<dir>/<name>-<unix ms>-<n>.coredump` (mode 0600, never over a file); its path, or why not.
+    fn write(&self, dump: &wasmtime::WasmCoreDump, store: &mut Store<StoreData>) -> Result<std::path::PathBuf, String> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let bytes = dump.serialize(&mut *store, &self.name);
+        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let safe: String = self.name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' }).collect();
+        let path = self.dir.join(format!("{safe}-{ms}-{n}.coredump"));
+        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        file.write_all(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    }
 }
 
 /// Where the shared state array lives (see `instance.rs`); written after every call.
@@ -60,6 +85,7 @@ impl Live {
             deadline_ms: limits.deadline_ms,
             memory_cap: limits.memory_bytes,
             poisoned: None,
+            core_dumps: None,
         }
     }
 
@@ -114,7 +140,13 @@ impl Live {
                 table_refused: self.store.data().limiter.refused_table,
                 export: export_name,
             };
-            let fault = classify(&err, &cx);
+            let mut fault = classify(&err, &cx);
+            if let (Fault::Trap(reason), Some(dumps), Some(dump)) = (&mut fault, &self.core_dumps, err.downcast_ref::<wasmtime::WasmCoreDump>()) {
+                match dumps.write(dump, &mut self.store) {
+                    Ok(path) => reason.push_str(&format!(" (core dump: {})", path.display())),
+                    Err(why) => reason.push_str(&format!(" (no core dump: {why})")),
+                }
+            }
             if fault.poisons() {
                 self.poisoned = Some(format!("an earlier call failed: {}", describe(&fault)));
             }

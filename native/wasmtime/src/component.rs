@@ -81,6 +81,10 @@ pub struct InstantiateOptions {
     pub net: Vec<String>,
     /// The host's largest emit/send payload (`HostCallBounds.maxMessageBytes`); larger is refused unread.
     pub max_message_bytes: Option<f64>,
+    /// Where a trap's Wasm core dump is written (`RegistryOptions.coreDumpDir`); none when unset.
+    pub core_dump_dir: Option<String>,
+    /// The plugin's name: the dump's name and its file name's start.
+    pub core_dump_name: Option<String>,
 }
 
 /// `DEFAULT_HOST_CALL_OPTIONS.maxMessageBytes` (src/host-calls.ts), for a caller that passes none.
@@ -157,12 +161,17 @@ impl NativeComponent {
         let guest = self.exports().into_iter().find(|e| e.starts_with("plughost:plugin/guest")).unwrap_or_default();
         let max_message = count(options.max_message_bytes).map_or(DEFAULT_MAX_MESSAGE_BYTES, |n| usize::try_from(n).unwrap_or(usize::MAX));
         let bridge = HostBridge::new(direct, threaded, log.clone(), max_message);
+        let core_dumps = options.core_dump_dir.map(|dir| crate::calls::CoreDumps {
+            dir: std::path::PathBuf::from(dir),
+            name: options.core_dump_name.unwrap_or_else(|| "plugin".to_owned()),
+        });
         instance::spawn("plughost-call", move || {
             let stop = Arc::new(AtomicBool::new(false));
             let built = (|| -> std::result::Result<Live, Fault> {
                 let pre = store::instance_pre(&inner.component, &grant, &inner.pres)?;
                 let data = store::new_data(&grant, &limits, bridge, stop.clone())?;
                 let mut live = Live::new(store::new_store(data), &limits);
+                live.core_dumps = core_dumps;
                 let (plugin, hook) = live.run("instantiate", Route::Threaded(None), state.cell, |s, _, _| {
                     let instance = pre.instance_pre().instantiate(&mut *s)?;
                     let plugin = Plugin::new(&mut *s, &instance)?;

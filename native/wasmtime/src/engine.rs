@@ -39,6 +39,8 @@ pub fn engine() -> &'static Engine {
         config.operator_cost(design_operator_cost());
         config.epoch_interruption(true);
         config.parallel_compilation(true);
+        // A trap carries a core dump (handles only: memories are copied when one is written, see calls.rs).
+        config.coredump_on_trap(true);
         if POOLING.load(Ordering::SeqCst) {
             let mut pool = PoolingAllocationConfig::default();
             pool.total_component_instances(1000);

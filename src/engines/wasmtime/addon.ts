@@ -25,6 +25,10 @@ export interface NativeInstantiateOptions {
   net: string[];
   /** Largest emit/send payload; a larger one is refused (`too-large`) before it is copied. */
   maxMessageBytes?: number;
+  /** Directory for a trap's Wasm core dump; none is written without it. */
+  coreDumpDir?: string;
+  /** The dump's name (the plugin's), also its file name's start. */
+  coreDumpName?: string;
 }
 
 /** The JS side of every host call; see native/wasmtime/src/host.rs. */

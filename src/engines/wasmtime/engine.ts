@@ -57,6 +57,7 @@ export const wasmtimeEngine: Engine = {
           tableElements: limits.tableElements,
           deadlineMs: limits.deadlineMs,
           maxMessageBytes: hostCallBounds(request.host).maxMessageBytes,
+          ...(request.coreDumpDir ? { coreDumpDir: request.coreDumpDir, coreDumpName: request.plugin } : {}),
         },
         bridge.dispatch,
         state,

@@ -45,8 +45,12 @@ export function mapNativeError(err: unknown, scope: ErrorScope): PlughostError {
       return new MissingImportError([detail], "the host does not provide it", details);
     case "load":
       return new ContextCreationFailed(`instantiating the component failed: ${detail}`, details);
-    case "trap":
-      return new PluginTrap(scope.export, detail, details);
+    case "trap": {
+      const trap = new PluginTrap(scope.export, detail, details);
+      const dump = / \(core dump: (.+)\)$/.exec(detail);
+      if (dump) trap.coreDump = dump[1];
+      return trap;
+    }
     case "fuel":
       return new FuelExhausted(scope.export, n, details);
     case "deadline":
