@@ -236,30 +236,19 @@ describe("the Prometheus exposition", () => {
     expect(value(await scrape(r), "plughost_plugin_call_duration_seconds_count", { plugin: "probe", event: "len" })).toBeGreaterThanOrEqual(21 - 15);
   });
 
-  it("with metrics: false, calls are counted per plugin (event=\"\"), without a histogram; the rest is exported", async () => {
-    const r = newRegistry({ metrics: false });
-    const probe = await r.load(pluginDir(PROBE));
-    for (let i = 0; i < 5; i++) probe.invokeSync("ok");
-    await expect(probe.invoke("trap")).rejects.toMatchObject({ code: "E_TRAP" });
-    const e = await scrape(r);
-    expect(value(e, "plughost_plugin_calls_total", { plugin: "probe", event: "" })).toBe(6);
-    expect(e.types.has("plughost_plugin_call_duration_seconds")).toBe(false);
-    expect(value(e, "plughost_plugin_errors_total", { plugin: "probe", code: "E_TRAP" })).toBe(1);
-    expect(r.latency("probe")).toEqual({ count: 0, p50Ns: 0, p90Ns: 0, p99Ns: 0 });
-  });
-
-  it("by default (no metrics option), per-call metrics are off as with metrics: false", async () => {
-    const r = new PluginRegistry({ logger: silentLogger(), cacheDir: false });
-    registries.push(r);
-    const probe = await r.load(pluginDir(PROBE));
-    for (let i = 0; i < 5; i++) probe.invokeSync("ok");
-    await expect(probe.invoke("trap")).rejects.toMatchObject({ code: "E_TRAP" });
-    const e = await scrape(r);
-    expect(value(e, "plughost_plugin_calls_total", { plugin: "probe", event: "" })).toBe(6);
-    expect(e.types.has("plughost_plugin_call_duration_seconds")).toBe(false);
-    expect(value(e, "plughost_plugin_errors_total", { plugin: "probe", code: "E_TRAP" })).toBe(1);
-    expect(r.latency("probe")).toEqual({ count: 0, p50Ns: 0, p90Ns: 0, p99Ns: 0 });
-  });
+  for (const [label, metrics] of [["with metrics: false", false], ["by default (no metrics option)", undefined]] as const) {
+    it(`${label}, calls are counted per plugin (event=""), without a histogram; the rest is exported`, async () => {
+      const r = newRegistry({ metrics });
+      const probe = await r.load(pluginDir(PROBE));
+      for (let i = 0; i < 5; i++) probe.invokeSync("ok");
+      await expect(probe.invoke("trap")).rejects.toMatchObject({ code: "E_TRAP" });
+      const e = await scrape(r);
+      expect(value(e, "plughost_plugin_calls_total", { plugin: "probe", event: "" })).toBe(6);
+      expect(e.types.has("plughost_plugin_call_duration_seconds")).toBe(false);
+      expect(value(e, "plughost_plugin_errors_total", { plugin: "probe", code: "E_TRAP" })).toBe(1);
+      expect(r.latency("probe")).toEqual({ count: 0, p50Ns: 0, p90Ns: 0, p99Ns: 0 });
+    });
+  }
 
   it("one prom-client registry per PluginRegistry, never the global one; state changes show in the gauges", async () => {
     const a = newRegistry();

@@ -105,7 +105,8 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
       u8[at + 1] = MESSAGE_CODES[error];
     }
   };
-  const writeEmit = (ret: number, outcome: { ok: true; value: number } | { ok: false; error: MessageFailure }) => {
+  /** `result<u32, E>` with an enum E: the discriminant, then at offset 4 the u32 or E's code (`codes[error]`). */
+  const writeU32Result = <E extends string>(ret: number, outcome: { ok: true; value: number } | { ok: false; error: E }, codes: Record<E, number>) => {
     const at = retArea(ret, 8, 4);
     const dv = memory.dv();
     if (outcome.ok) {
@@ -113,9 +114,10 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
       dv.setUint32(at + 4, outcome.value, true);
     } else {
       dv.setUint8(at, 1);
-      dv.setUint8(at + 4, MESSAGE_CODES[outcome.error]);
+      dv.setUint8(at + 4, codes[outcome.error]);
     }
   };
+  const writeEmit = (ret: number, outcome: { ok: true; value: number } | { ok: false; error: MessageFailure }) => writeU32Result(ret, outcome, MESSAGE_CODES);
   /**
    * A list<string> of at most `maxItems` strings of at most `cap` bytes: the (ptr, len) array is bounds- and
    * alignment-checked, then each string; `bytes` is what was copied (each string's first cap + 1 bytes, 8 per
@@ -142,17 +144,7 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
     if (over) return { ok: false, tooMany: false, bytes };
     return { ok: true, items: pairs.map(([p, l]) => str(p, l, `a string of ${what}`)), bytes };
   };
-  const writeDefine = (ret: number, outcome: MetricOutcome<number>) => {
-    const at = retArea(ret, 8, 4);
-    const dv = memory.dv();
-    if (outcome.ok) {
-      dv.setUint8(at, 0);
-      dv.setUint32(at + 4, outcome.value, true);
-    } else {
-      dv.setUint8(at, 1);
-      dv.setUint8(at + 4, METRIC_CODES[outcome.error]);
-    }
-  };
+  const writeDefine = (ret: number, outcome: MetricOutcome<number>) => writeU32Result(ret, outcome, METRIC_CODES);
   const writeRecord = (ret: number, error: MetricError | undefined) => {
     const at = retArea(ret, 2, 1);
     const u8 = memory.u8();
