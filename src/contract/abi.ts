@@ -69,6 +69,36 @@ export const METRIC_ERROR_CODE: Readonly<Record<MetricError, number>> = {
   "unknown-metric": 6,
 };
 
+/** WIT enum `request-error`, in order: a case's code is its index. */
+export const REQUEST_ERRORS = ["invalid-name", "unknown-target", "not-handled", "denied", "too-large", "cycle", "too-deep", "timeout", "rejected", "failed", "would-block"] as const;
+/** A case of WIT enum `request-error`: "invalid-name", "unknown-target", "not-handled", "denied", "too-large", "cycle", "too-deep", "timeout", "rejected", "failed", "would-block". */
+export type RequestError = (typeof REQUEST_ERRORS)[number];
+/** The code of each case of WIT enum `request-error` (its index). */
+export const REQUEST_ERROR_CODE: Readonly<Record<RequestError, number>> = {
+  "invalid-name": 0,
+  "unknown-target": 1,
+  "not-handled": 2,
+  "denied": 3,
+  "too-large": 4,
+  "cycle": 5,
+  "too-deep": 6,
+  "timeout": 7,
+  "rejected": 8,
+  "failed": 9,
+  "would-block": 10,
+};
+
+/** WIT enum `message-kind`, in order: a case's code is its index. */
+export const MESSAGE_KINDS = ["event", "hook", "request"] as const;
+/** A case of WIT enum `message-kind`: "event", "hook", "request". */
+export type MessageKind = (typeof MESSAGE_KINDS)[number];
+/** The code of each case of WIT enum `message-kind` (its index). */
+export const MESSAGE_KIND_CODE: Readonly<Record<MessageKind, number>> = {
+  "event": 0,
+  "hook": 1,
+  "request": 2,
+};
+
 /** The C ABI's int32 status of register-callback (plughost.h PLUGHOST_OK / PLUGHOST_ERR_*): 0 ok, else 1 + the register-error code. */
 export const registerStatus = (outcome: "ok" | RegisterError): number => (outcome === "ok" ? 0 : 1 + REGISTER_ERROR_CODE[outcome]);
 /** The C ABI's int32 status of a refused emit / send: -1 - the message-error code. */
@@ -81,4 +111,6 @@ export const WIT_ENUMS: Readonly<Record<string, readonly string[]>> = {
   "message-error": MESSAGE_ERRORS,
   "metric-kind": METRIC_KINDS,
   "metric-error": METRIC_ERRORS,
+  "request-error": REQUEST_ERRORS,
+  "message-kind": MESSAGE_KINDS,
 };

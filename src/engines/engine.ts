@@ -5,7 +5,7 @@
  * only to these interfaces and never branches on which engine is in use.
  */
 
-import type { LogLevel, MessageError, MetricError, MetricKind, RegisterError } from "../contract/abi.js";
+import type { LogLevel, MessageError, MessageKind, MetricError, MetricKind, RegisterError, RequestError } from "../contract/abi.js";
 
 /** The engines: `v8` (jco transpile, in process or in a worker), `wasmtime` (the native addon), `native` (C-ABI libraries). */
 export type EngineName = "v8" | "wasmtime" | "native";
@@ -21,6 +21,28 @@ export type MessageOutcome<T> = { ok: true; value: T } | { ok: false; error: Mes
 /** How a `define-metric` / `record-metric` host call ended: its value, or why it was refused (the WIT `metric-error` case). */
 export type MetricOutcome<T> = { ok: true; value: T } | { ok: false; error: MetricError };
 export type { MetricError, MetricKind } from "../contract/abi.js";
+/** How a `request` host call ended: the target's answer, or why there is none (the WIT `request-error` case). */
+export type RequestOutcome = { ok: true; value: Uint8Array } | { ok: false; error: RequestError };
+export type { MessageKind, RequestError } from "../contract/abi.js";
+
+/**
+ * The envelope of the message a call handles (WIT record `message-info`), as
+ * `current-message` answers it.
+ */
+export interface MessageInfo {
+  /** Unique within the host that created the message. */
+  readonly id: number;
+  /** The message during whose handling this one was sent. */
+  readonly parentId?: number;
+  /** The plugin that sent it; undefined when the host did. */
+  readonly source?: string;
+  /** The plugin it was addressed to; undefined for a broadcast. */
+  readonly target?: string;
+  readonly eventName: string;
+  readonly kind: MessageKind;
+  /** String metadata, in insertion order. */
+  readonly metadata: readonly (readonly [string, string])[];
+}
 
 /**
  * The host side of the contract (WIT interface `plughost:plugin/host`), bound
@@ -48,6 +70,20 @@ export interface HostCalls {
   defineMetric?(kind: MetricKind, name: string, help: string, labelNames: readonly string[]): MetricOutcome<number>;
   /** `record-metric`: add to a counter, set a gauge, observe into a histogram. Absent: `denied`. */
   recordMetric?(id: number, value: number, labelValues: readonly string[]): MetricOutcome<undefined>;
+  /**
+   * `request` from a guest whose engine can wait (a worker, wasmtime's call thread, the sandbox helper): the
+   * target's hook answers, whatever engine or host it runs on. Never rejects. `timeoutMs` 0 means the host's default.
+   * Absent: the engines answer `unknown-target`.
+   */
+  request?(target: string, eventName: string, data: Uint8Array, timeoutMs: number): Promise<RequestOutcome>;
+  /**
+   * `request` from a guest running on the host's thread (in-process v8, a trusted native plugin, a synchronous
+   * wasmtime call): answered at once when the target can answer on this thread, otherwise `would-block`.
+   * Absent: the engines answer `unknown-target`.
+   */
+  requestSync?(target: string, eventName: string, data: Uint8Array, timeoutMs: number): RequestOutcome;
+  /** `current-message`: the envelope of the message the calling guest's current call handles; undefined outside a call. */
+  currentMessage?(): MessageInfo | undefined;
 }
 
 /** Per-plugin limits, after the host's policy has been applied to the manifest's request. */

@@ -111,6 +111,40 @@ typedef enum {
 int32_t plughost_metric_define(PlughostMetricKind kind, const char *name, const char *help, const char *const *label_names, uint32_t n_labels);
 int32_t plughost_metric_record(int32_t id, double value, const char *const *label_values, uint32_t n_labels);
 
+/*
+ * Request/response (plughost extension; the plugin needs
+ * "events:publish:<event_name>"). Asks `target` (a plugin or a host service)
+ * to answer `data` for `event_name`: the target's hook runs and its output is
+ * the answer. timeout_ms 0 means the host's default. Returns 0 and sets
+ * *out / *out_len to the answer, which the caller releases with free() (an
+ * empty answer is *out == NULL, *out_len == 0); or PLUGHOST_REQUEST_ERR(code)
+ * (> 0) with a WIT request-error code (PLUGHOST_REQUEST_ERROR_TIMEOUT,
+ * _CYCLE, _REJECTED, ...), *out and *out_len untouched.
+ */
+#define PLUGHOST_REQUEST_ERR(code) (1 + (code))
+int32_t plughost_request(const char *target, const char *event_name, const uint8_t *data, uint32_t len, uint32_t timeout_ms,
+                         uint8_t **out, uint32_t *out_len);
+
+/*
+ * The envelope of the message the current call handles (plughost extension).
+ * plughost_current_message fills *info and returns 1, or returns 0 outside a
+ * call (in plugin_init and plugin_teardown). The strings and arrays are owned
+ * by the SDK and valid until the current callback returns.
+ */
+typedef struct PlughostMessageInfo {
+  uint64_t id;
+  uint64_t parent_id;      /* meaningful when has_parent */
+  int32_t has_parent;
+  const char *source;      /* NULL when the host sent it */
+  const char *target;      /* NULL for a broadcast */
+  const char *event_name;
+  uint32_t kind;           /* PLUGHOST_MESSAGE_KIND_EVENT, _HOOK or _REQUEST */
+  uint32_t metadata_len;
+  const char *const *metadata_keys;
+  const char *const *metadata_values;
+} PlughostMessageInfo;
+int32_t plughost_current_message(PlughostMessageInfo *info);
+
 #ifdef __cplusplus
 }
 #endif

@@ -59,6 +59,30 @@ pub mod metric_error {
     pub const UNKNOWN_METRIC: u32 = 6;
 }
 
+/// WIT enum `request-error`, in order: a case's code is its index.
+pub const REQUEST_ERRORS: [&str; 11] = ["invalid-name", "unknown-target", "not-handled", "denied", "too-large", "cycle", "too-deep", "timeout", "rejected", "failed", "would-block"];
+pub mod request_error {
+    pub const INVALID_NAME: u32 = 0;
+    pub const UNKNOWN_TARGET: u32 = 1;
+    pub const NOT_HANDLED: u32 = 2;
+    pub const DENIED: u32 = 3;
+    pub const TOO_LARGE: u32 = 4;
+    pub const CYCLE: u32 = 5;
+    pub const TOO_DEEP: u32 = 6;
+    pub const TIMEOUT: u32 = 7;
+    pub const REJECTED: u32 = 8;
+    pub const FAILED: u32 = 9;
+    pub const WOULD_BLOCK: u32 = 10;
+}
+
+/// WIT enum `message-kind`, in order: a case's code is its index.
+pub const MESSAGE_KINDS: [&str; 3] = ["event", "hook", "request"];
+pub mod message_kind {
+    pub const EVENT: u32 = 0;
+    pub const HOOK: u32 = 1;
+    pub const REQUEST: u32 = 2;
+}
+
 /// The register-error code in a C ABI status (1 + code), or None for 0 (ok) and out-of-range values.
 pub fn register_error_from_status(status: i64) -> Option<u32> {
     u32::try_from(status - 1).ok().filter(|&c| (c as usize) < REGISTER_ERRORS.len())
