@@ -1,0 +1,76 @@
+/**
+ * The transport between plughost processes: how an `emit`, a `send` or a
+ * `request` leaves this host and how one from another host comes in. The
+ * default is no transport at all (messaging stays in process); the registry
+ * option `transport` (for example a {@link NatsTransport}) adds one.
+ *
+ * The registry owns the checks: a message from another host is delivered to
+ * a local plugin exactly as a local one is (its `events:subscribe` grants, its
+ * registered callbacks). A transport only moves envelopes and bytes.
+ */
+
+import type { PlughostError } from "../contract/errors.js";
+import type { MessageKind, RequestOutcome } from "../engines/engine.js";
+
+/**
+ * A message on the wire: the registry's `Message` envelope (src/messaging/envelope.ts)
+ * plus the host it came from and, for a request, the chain of plugins waiting on it.
+ * The fields repeat `Message`'s so this module stands alone; a `Message` with
+ * `origin` (and `chain`) is a `WireMessage`.
+ */
+export interface WireMessage {
+  /** Unique within the origin host (ids of different hosts may collide: pair it with `origin`). */
+  readonly id: number;
+  /** The message during whose handling this one was sent (an id of the origin host). */
+  readonly parentId?: number;
+  /** The plugin that sent it; undefined when the host did. */
+  readonly source?: string;
+  /** The plugin it is addressed to; undefined for an emit (a broadcast). */
+  readonly target?: string;
+  /** The event name. */
+  readonly event: string;
+  /** `event` for emit and send, `request` for a request (`hook` never crosses hosts). */
+  readonly kind: MessageKind;
+  /** The payload. */
+  readonly data: Uint8Array;
+  /** String metadata, inherited from the parent message. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** The `hostId` of the host that sent it. */
+  readonly origin: string;
+  /** For a request: the plugins already waiting in this request chain, oldest first (cycle and depth checks). */
+  readonly chain?: readonly string[];
+}
+
+/**
+ * What a transport calls back into: the registry's side. Implemented by the
+ * registry and handed to {@link Transport.start}.
+ */
+export interface TransportSink {
+  /** This host's identity on the bus; messages whose `origin` is it are not delivered back. */
+  readonly hostId: string;
+  /** A message from another host: an emit (`target` undefined) or a send to a local plugin. Must not throw. */
+  deliver(message: WireMessage): void;
+  /** A request from another host to a local plugin (or host service): the outcome goes back to the requester. */
+  answer(message: WireMessage): Promise<RequestOutcome>;
+  /** A failure the transport cannot report to a caller (a publish while disconnected, a malformed message, a lost connection). */
+  onError(error: PlughostError): void;
+}
+
+/**
+ * A way for messages to cross hosts. The registry calls `start` once, then
+ * `publish` / `request` for messages leaving the host, and `stop` on close.
+ */
+export interface Transport {
+  /** Connect and start receiving; the registry calls it once (registry option `transport`). */
+  start(sink: TransportSink): Promise<void>;
+  /** An emit or a send leaving this host. Never throws: failures go to `sink.onError`. */
+  publish(message: WireMessage): void;
+  /**
+   * A request leaving this host: the answer of the host that serves `message.target`;
+   * `unknown-target` when nobody does, `timeout` after `timeoutMs`, `failed` when the
+   * transport is down. Never rejects.
+   */
+  request(message: WireMessage, timeoutMs: number): Promise<RequestOutcome>;
+  /** Stop receiving, let in-flight answers go out, and disconnect. Idempotent. */
+  stop(): Promise<void>;
+}
