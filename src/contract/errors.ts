@@ -450,3 +450,36 @@ export class ProfilingUnsupported extends PlughostError {
     super("E_PROFILING_UNSUPPORTED", `cannot profile: ${reason}`, details);
   }
 }
+
+// ── transports (messages across hosts) ─────────────────────────────────────
+
+/** Why a transport failed (see {@link TransportError.reason}). */
+export type TransportFailureReason = "connect" | "disconnected" | "closed" | "too-large" | "bad-message" | "failed";
+
+/**
+ * A message could not cross hosts (docs/messaging.md, "Across hosts"): the bus could not be reached, the connection
+ * was lost (a publish while disconnected: local deliveries are unaffected, the message to other hosts is dropped),
+ * the transport was stopped, a payload exceeds the bus's limit, or a message from another host is malformed.
+ * Reported through the registry's error handler, never thrown at a plugin. Code `E_TRANSPORT`.
+ */
+export class TransportError extends PlughostError {
+  /** What failed. */
+  readonly reason: TransportFailureReason;
+  /** The transport, e.g. `"nats"`. */
+  readonly transport: string;
+  constructor(transport: string, reason: TransportFailureReason, message: string, details: ErrorDetails = {}) {
+    super("E_TRANSPORT", `${transport} transport: ${message}`, details);
+    this.transport = transport;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A transport's client library is not installed (the NATS transport needs the optional peer dependency `nats`:
+ * `npm install nats`). Code `E_TRANSPORT_UNAVAILABLE`.
+ */
+export class TransportUnavailable extends PlughostError {
+  constructor(transport: string, install: string, details: ErrorDetails = {}) {
+    super("E_TRANSPORT_UNAVAILABLE", `the ${transport} transport needs a package that is not installed; run \`${install}\``, details);
+  }
+}
