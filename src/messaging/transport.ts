@@ -39,6 +39,8 @@ export interface WireMessage {
   readonly origin: string;
   /** For a request: the plugins already waiting in this request chain, oldest first (cycle and depth checks). */
   readonly chain?: readonly string[];
+  /** For a request: how long the requester waits, in ms (the answering host may cap its call with it). */
+  readonly timeoutMs?: number;
 }
 
 /**
@@ -71,6 +73,14 @@ export interface Transport {
    * transport is down. Never rejects.
    */
   request(message: WireMessage, timeoutMs: number): Promise<RequestOutcome>;
+  /**
+   * A plugin or host service named `name` is now served here: sends and requests
+   * addressed to it from other hosts come to this host. The registry calls it on
+   * load and `addService` (and for each one already there when it starts the transport).
+   */
+  addTarget?(name: string): void;
+  /** `name` is no longer served here (unload, a removed service). */
+  removeTarget?(name: string): void;
   /** Stop receiving, let in-flight answers go out, and disconnect. Idempotent. */
   stop(): Promise<void>;
 }
