@@ -22,6 +22,10 @@ HOST_IMPORT("get-config") extern void ph_host_get_config(uint8_t *ret);
 HOST_IMPORT("define-metric")
 extern void ph_host_define_metric(int32_t kind, const char *name, size_t len, const char *help, size_t hlen, const void *labels, size_t n, uint8_t *ret);
 HOST_IMPORT("record-metric") extern void ph_host_record_metric(int32_t id, double value, const void *labels, size_t n, uint8_t *ret);
+HOST_IMPORT("request")
+extern void ph_host_request(const char *target, size_t tlen, const char *name, size_t len, const uint8_t *data, size_t dlen, uint32_t timeout_ms,
+                            uint8_t *ret);
+HOST_IMPORT("current-message") extern void ph_host_current_message(uint8_t *ret);
 
 /* Arguments the host lowers for one call come from a small bump arena that
  * is reset when the call ends: two malloc/free pairs per dispatch cost more
@@ -32,12 +36,15 @@ HOST_IMPORT("record-metric") extern void ph_host_record_metric(int32_t id, doubl
 #define ARENA_SIZE 4096
 static _Alignas(16) char arena[ARENA_SIZE];
 static size_t arena_top;
+/* Set while the host lowers a value that outlives the call's arena (a request's answer, which the caller free()s;
+ * the current message, released when the callback returns): cabi_realloc then allocates on the heap. */
+static int heap_mode;
 
 static inline int in_arena(const void *p) { return (const char *)p >= arena && (const char *)p < arena + ARENA_SIZE; }
 
 __attribute__((export_name("cabi_realloc"))) void *cabi_realloc(void *ptr, size_t old_size, size_t align, size_t new_size) {
   if (new_size == 0) return (void *)align;
-  if (!ptr) {
+  if (!ptr && !heap_mode) {
     size_t start = (arena_top + 15) & ~(size_t)15; /* 16 covers every canonical ABI alignment */
     if (new_size < ARENA_SIZE && start + new_size + 1 <= ARENA_SIZE) {
       arena_top = start + new_size + 1;
@@ -77,8 +84,13 @@ static inline void free_arg(void *p, size_t len) {
   if (len && !in_arena(p)) free(p);
 }
 
-/* The call's arguments are dead: reuse the arena for the next call. */
-static inline void arena_reset(void) { arena_top = 0; }
+static void message_release(void);
+
+/* The call's arguments are dead: reuse the arena for the next call (and drop the envelope a callback read). */
+static inline void arena_reset(void) {
+  arena_top = 0;
+  message_release();
+}
 
 typedef struct {
   char *name;
@@ -210,6 +222,105 @@ int32_t plughost_metric_record(int32_t id, double value, const char *const *labe
   return ret[0] == 0 ? 0 : PLUGHOST_METRIC_ERR((int32_t)ret[1]);
 }
 
+/* ── request: result<list<u8>, request-error> in a 12-byte return area (tag @0; ptr @4, len @8 or the code @4) ── */
+int32_t plughost_request(const char *target, const char *event_name, const uint8_t *data, uint32_t len, uint32_t timeout_ms,
+                         uint8_t **out, uint32_t *out_len) {
+  if (!target || !event_name) return PLUGHOST_REQUEST_ERR(PLUGHOST_REQUEST_ERROR_INVALID_NAME);
+  if (!data) len = 0;
+  uint32_t ret[3];
+  int was = heap_mode;
+  heap_mode = 1; /* the answer is the caller's, to free() */
+  ph_host_request(target, strlen(target), event_name, strlen(event_name), data, len, timeout_ms, (uint8_t *)ret);
+  heap_mode = was;
+  uint8_t *r = (uint8_t *)ret;
+  if (r[0] != 0) return PLUGHOST_REQUEST_ERR((int32_t)r[4]);
+  uint8_t *answer = ret[2] ? (uint8_t *)(uintptr_t)ret[1] : NULL; /* an empty list comes with a dangling pointer */
+  if (out) *out = answer;
+  else free(answer);
+  if (out_len) *out_len = ret[2];
+  return 0;
+}
+
+/* ── current-message: option<message-info> in an 80-byte return area, align 8 (layout in the WIT notes) ── */
+typedef struct {
+  char *source, *target, *event_name;
+  uint32_t *metadata; /* the lowered list: (key ptr, key len, value ptr, value len) per entry */
+  uint32_t metadata_len;
+  const char **strings; /* metadata_len keys, then metadata_len values */
+  int held;
+  PlughostMessageInfo info;
+} HeldMessage;
+static HeldMessage held;
+
+static void free_lowered(void *p, uint32_t len) {
+  if (len) free(p);
+}
+
+static void message_release(void) {
+  if (!held.held) return;
+  free_lowered(held.source, held.source != NULL);
+  free_lowered(held.target, held.target != NULL);
+  free_lowered(held.event_name, held.event_name != NULL);
+  for (uint32_t i = 0; i < held.metadata_len; i++) {
+    free_lowered((void *)(uintptr_t)held.metadata[i * 4], held.metadata[i * 4 + 1]);
+    free_lowered((void *)(uintptr_t)held.metadata[i * 4 + 2], held.metadata[i * 4 + 3]);
+  }
+  free_lowered(held.metadata, held.metadata_len);
+  free(held.strings);
+  memset(&held, 0, sizeof held);
+}
+
+/* A lowered string: its heap copy, NUL-terminated by cabi_realloc's spare byte; NULL when empty (no allocation). */
+static char *lowered(uint32_t ptr, uint32_t len) { return len ? (char *)(uintptr_t)ptr : NULL; }
+
+/* The envelope does not change during a callback: the first call lowers it, later ones answer from the copy. */
+int32_t plughost_current_message(PlughostMessageInfo *out) {
+  if (held.held) {
+    if (out) *out = held.info;
+    return 1;
+  }
+  uint64_t area[10];
+  uint8_t *r = (uint8_t *)area;
+  int was = heap_mode;
+  heap_mode = 1;
+  ph_host_current_message(r);
+  heap_mode = was;
+  if (r[0] == 0) return 0;
+  const uint8_t *m = r + 8;
+#define U32(off) (*(const uint32_t *)(m + (off)))
+  held.held = 1;
+  held.source = m[24] ? lowered(U32(28), U32(32)) : NULL;
+  held.target = m[36] ? lowered(U32(40), U32(44)) : NULL;
+  held.event_name = lowered(U32(48), U32(52));
+  held.metadata_len = U32(64);
+  held.metadata = held.metadata_len ? (uint32_t *)(uintptr_t)U32(60) : NULL;
+  if (held.metadata_len) {
+    held.strings = malloc(sizeof(char *) * 2 * held.metadata_len);
+    if (!held.strings) abort();
+    for (uint32_t i = 0; i < held.metadata_len; i++) {
+      char *k = lowered(held.metadata[i * 4], held.metadata[i * 4 + 1]);
+      char *v = lowered(held.metadata[i * 4 + 2], held.metadata[i * 4 + 3]);
+      held.strings[i] = k ? k : "";
+      held.strings[held.metadata_len + i] = v ? v : "";
+    }
+  }
+  PlughostMessageInfo *info = &held.info;
+  info->id = *(const uint64_t *)m;
+  info->has_parent = m[8] != 0;
+  info->parent_id = m[8] ? *(const uint64_t *)(m + 16) : 0;
+  /* option<string>: some("") has no allocation either */
+  info->source = m[24] ? (held.source ? held.source : "") : NULL;
+  info->target = m[36] ? (held.target ? held.target : "") : NULL;
+  info->event_name = held.event_name ? held.event_name : "";
+  info->kind = m[56];
+  info->metadata_len = held.metadata_len;
+  info->metadata_keys = held.strings;
+  info->metadata_values = held.strings ? held.strings + held.metadata_len : NULL;
+#undef U32
+  if (out) *out = *info;
+  return 1;
+}
+
 /* ── hook output: owned here until post-return ── */
 static uint8_t *hook_out;
 static uint32_t hook_out_len;
@@ -256,7 +367,10 @@ GUEST_EXPORT("init") int32_t ph_init(char *api, size_t api_len, char *config, si
   return plugin_init(&ctx);
 }
 
-GUEST_EXPORT("teardown") int32_t ph_teardown(void) { return plugin_teardown(&ctx); }
+GUEST_EXPORT("teardown") int32_t ph_teardown(void) {
+  message_release();
+  return plugin_teardown(&ctx);
+}
 
 GUEST_EXPORT("on-event") int32_t ph_on_event(char *name, size_t name_len, uint8_t *data, size_t data_len) {
   Entry *e = find(name, name_len);
