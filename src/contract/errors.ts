@@ -483,3 +483,42 @@ export class TransportUnavailable extends PlughostError {
     super("E_TRANSPORT_UNAVAILABLE", `the ${transport} transport needs a package that is not installed; run \`${install}\``, details);
   }
 }
+
+// ── requests and host services (docs/messaging.md) ──────────────────────────
+
+/**
+ * A request (`registry.request`) got no answer: `reason` says why, in the WIT `request-error` terms (`unknown-target`,
+ * `not-handled`, `cycle`, `too-deep`, `timeout`, `rejected`, `failed`, …); for `rejected`, `status` is the non-zero
+ * status the target's hook returned. Code `E_REQUEST_FAILED`.
+ */
+export class RequestFailed extends PlughostError {
+  /** Why there is no answer (a WIT `request-error` case). */
+  readonly reason: string;
+  /** The status the target's hook returned, when `reason` is `rejected`. */
+  readonly status: number | undefined;
+  /** The plugin or host service asked. */
+  readonly target: string;
+  /** The event asked for. */
+  readonly event: string;
+  constructor(target: string, event: string, reason: string, hint: string, details: ErrorDetails & { status?: number } = {}) {
+    super("E_REQUEST_FAILED", `request "${event}" to "${target}" failed (${reason}${details.status !== undefined ? ` ${details.status}` : ""}): ${hint}`, details);
+    this.reason = reason;
+    this.status = details.status;
+    this.target = target;
+    this.event = event;
+  }
+}
+
+/**
+ * A host service name that cannot be used: it is not a valid name, another service has it, or a loaded plugin has it
+ * (`addService`); or a plugin that would load under a service's name. Names of plugins and services share one space,
+ * since requests address both. Code `E_SERVICE_NAME`.
+ */
+export class ServiceNameTaken extends PlughostError {
+  /** The contested name. */
+  readonly service: string;
+  constructor(name: string, reason: string, details: ErrorDetails = {}) {
+    super("E_SERVICE_NAME", `the name "${name}" cannot be used: ${reason}`, details);
+    this.service = name;
+  }
+}
