@@ -451,6 +451,31 @@ export class ProfilingUnsupported extends PlughostError {
   }
 }
 
+// ── hooks (registry.addHook) ──────────────────────────────────────────────
+
+/** Why a host hook failed (see {@link HookFailed.reason}). */
+export type HookFailureReason = "threw" | "bad-result" | "timeout";
+
+/**
+ * A host hook (`registry.addHook`) threw, returned something that is neither a `Uint8Array`, `undefined` nor a
+ * `HookOutcome`, or did not settle within its `timeoutMs` (the chain stopped waiting for it). Its `onError` decides
+ * whether the chain stops or goes on (docs/hooks.md). Code `E_HOOK_FAILED`.
+ */
+export class HookFailed extends PlughostError {
+  /** The host hook's name (`addHook`'s `name` option). */
+  readonly hook: string;
+  /** The hook chain's event. */
+  readonly event: string;
+  /** What went wrong. */
+  readonly reason: HookFailureReason;
+  constructor(hook: string, event: string, reason: HookFailureReason, message: string, details: ErrorDetails = {}) {
+    super("E_HOOK_FAILED", `host hook "${hook}" on "${event}" ${message}`, details);
+    this.hook = hook;
+    this.event = event;
+    this.reason = reason;
+  }
+}
+
 // ── transports (messages across hosts) ─────────────────────────────────────
 
 /** Why a transport failed (see {@link TransportError.reason}). */
