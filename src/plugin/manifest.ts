@@ -45,6 +45,26 @@ export interface Dependency {
   range: string;
   /** True for an optional dependency: used when present, not required. */
   optional: boolean;
+  /** True for a peer dependency (`peer-dependencies`): required in the same host, but not loaded before this one. */
+  peer?: boolean;
+}
+
+/** The manifest's `[recovery]` table (docs/lifecycle.md): the host's recovery policy, field by field, for this plugin. */
+export interface ManifestRecovery {
+  /** restart, disable, ignore, fallback or retry. */
+  strategy?: "restart" | "disable" | "ignore" | "fallback" | "retry";
+  /** strategy fallback: the plugin that takes this one's events and hooks while it is down. */
+  fallback?: string;
+  /** strategy retry: the events whose calls may be re-issued once after a fault (true: all). */
+  idempotent?: boolean | string[];
+  /** Restarts allowed before the plugin is disabled. */
+  maxRetries?: number;
+  /** How the delay grows between restarts (and init retries). */
+  backoff?: "linear" | "exponential";
+  /** The first delay, in ms. */
+  baseDelayMs?: number;
+  /** How often a failed init is tried again before the load fails. */
+  initRetries?: number;
 }
 
 /** A hook the plugin takes part in (`[[hooks]]` in the manifest). */
@@ -53,6 +73,14 @@ export interface HookDeclaration {
   event: string;
   /** Higher runs first. */
   priority: number;
+  /** `timeout-ms`: how long one call of this hook may take (the host clamps it; docs/hooks.md). */
+  timeoutMs?: number;
+  /** `retries`: calls again after an instance fault, on the replaced instance (never after a non-zero status). */
+  retries?: number;
+  /** `async`: an observer, called after the chain with its final data, without blocking it. */
+  async?: boolean;
+  /** `on-error`: `"fail"` stops the chain with the error, `"skip"` passes the data on (unset: the host's default). */
+  onError?: "fail" | "skip";
 }
 
 /** An HTTP method an endpoint may declare. */
@@ -108,8 +136,12 @@ export interface Manifest {
   capabilities: string[];
   /** Capabilities used when granted; the plugin loads without them. */
   optionalCapabilities: string[];
-  /** Required and optional dependencies. */
+  /** Required, optional and peer dependencies. */
   dependencies: Dependency[];
+  /** Lazy activation: the event names of its `on-event:<name>` entries (empty: loaded eagerly). */
+  activation: string[];
+  /** Its `[recovery]` table, when it has one. */
+  recovery?: ManifestRecovery;
   /** The hooks it takes part in, with their priorities. */
   hooks: HookDeclaration[];
   /** The plugin's config: its JSON Schema, if any, and its defaults. */
@@ -669,7 +701,7 @@ function semanticProblems(doc: Record<string, unknown>, dir: string, format: Syn
 
   const name = doc.name;
   const seenDeps = new Map<string, string>();
-  for (const table of ["dependencies", "optional-dependencies"] as const) {
+  for (const table of ["dependencies", "optional-dependencies", "peer-dependencies"] as const) {
     const deps = doc[table];
     if (!isRecord(deps)) continue;
     for (const [dep, range] of Object.entries(deps)) {
@@ -682,6 +714,20 @@ function semanticProblems(doc: Record<string, unknown>, dir: string, format: Syn
       const other = seenDeps.get(dep);
       if (other !== undefined) problems.push({ pointer, message: `${JSON.stringify(dep)} is also listed in ${other}; keep it in one table only` });
       seenDeps.set(dep, table);
+    }
+  }
+
+  const recovery = doc.recovery;
+  if (isRecord(recovery) && clean("/recovery")) {
+    if (recovery.strategy === "fallback" && typeof recovery.fallback !== "string") {
+      problems.push({ pointer: "/recovery/fallback", message: 'strategy "fallback" needs the name of the plugin that stands in; add fallback = "<plugin>"' });
+    }
+    if (recovery.fallback !== undefined && recovery.strategy !== "fallback") {
+      problems.push({ pointer: "/recovery/fallback", message: 'applies only to strategy = "fallback"; set the strategy or remove it' });
+    }
+    if (recovery.fallback !== undefined && recovery.fallback === name) problems.push({ pointer: "/recovery/fallback", message: "a plugin cannot be its own fallback; name another plugin" });
+    if (recovery.idempotent !== undefined && recovery.strategy !== "retry") {
+      problems.push({ pointer: "/recovery/idempotent", message: 'applies only to strategy = "retry"; set the strategy or remove it' });
     }
   }
 
@@ -882,6 +928,32 @@ function toEndpoints(api: unknown): EndpointDeclaration[] {
   });
 }
 
+/** The `[recovery]` table in camelCase (the schema checked its values). */
+function toRecovery(raw: unknown): ManifestRecovery | undefined {
+  if (!isRecord(raw)) return undefined;
+  const keys: [string, keyof ManifestRecovery][] = [
+    ["strategy", "strategy"],
+    ["fallback", "fallback"],
+    ["idempotent", "idempotent"],
+    ["max-retries", "maxRetries"],
+    ["backoff", "backoff"],
+    ["base-delay-ms", "baseDelayMs"],
+    ["init-retries", "initRetries"],
+  ];
+  const out: Record<string, unknown> = {};
+  for (const [from, to] of keys) if (raw[from] !== undefined) out[to] = Array.isArray(raw[from]) ? [...(raw[from] as string[])] : raw[from];
+  return out as ManifestRecovery;
+}
+
+function toHookDeclaration(h: Record<string, unknown>): HookDeclaration {
+  const out: HookDeclaration = { event: h.event as string, priority: priorityOf(h.priority) };
+  if (typeof h["timeout-ms"] === "number") out.timeoutMs = h["timeout-ms"];
+  if (typeof h.retries === "number") out.retries = h.retries;
+  if (h.async === true) out.async = true;
+  if (h["on-error"] === "fail" || h["on-error"] === "skip") out.onError = h["on-error"];
+  return out;
+}
+
 function priorityOf(p: unknown): number {
   if (typeof p === "number") return p;
   if (typeof p === "string") return HOOK_PRIORITIES[p.toUpperCase()] ?? DEFAULT_HOOK_PRIORITY;
@@ -950,7 +1022,7 @@ function shortPointers(problems: ManifestProblem[]): ManifestProblem[] {
 function listProblems(doc: Record<string, unknown>): ManifestProblem[] {
   const max = MANIFEST_BOUNDS.listEntries;
   const out: ManifestProblem[] = [];
-  for (const key of ["capabilities", "optional-capabilities", "hooks", "dependencies", "optional-dependencies"]) {
+  for (const key of ["capabilities", "optional-capabilities", "hooks", "dependencies", "optional-dependencies", "peer-dependencies"]) {
     const v = doc[key];
     const n = Array.isArray(v) ? v.length : isRecord(v) ? Object.keys(v).length : 0;
     if (n > max) out.push({ pointer: joinPointer("", key), message: `has ${n} entries, more than the ${max} a manifest may declare` });
@@ -987,8 +1059,9 @@ function normalize(doc: Record<string, unknown>, file: string, dir: string, entr
     trust: (str("trust") ?? "untrusted") as TrustLevel,
     capabilities: caps("capabilities"),
     optionalCapabilities: caps("optional-capabilities"),
-    dependencies: [...deps("dependencies", false), ...deps("optional-dependencies", true)],
-    hooks: ((doc.hooks as Record<string, unknown>[] | undefined) ?? []).map((h) => ({ event: h.event as string, priority: priorityOf(h.priority) })),
+    dependencies: [...deps("dependencies", false), ...deps("optional-dependencies", true), ...deps("peer-dependencies", false).map((d) => ({ ...d, peer: true }))],
+    activation: ((doc.activation as string[] | undefined) ?? []).map((a) => a.slice("on-event:".length)),
+    hooks: ((doc.hooks as Record<string, unknown>[] | undefined) ?? []).map(toHookDeclaration),
     config: { defaults: structuredClone(config.defaults ?? {}) },
     limits: toLimits(doc.limits as Record<string, unknown> | undefined),
     file,
@@ -1001,6 +1074,8 @@ function normalize(doc: Record<string, unknown>, file: string, dir: string, entr
     const v = str(k);
     if (v !== undefined) manifest[k] = v;
   }
+  const recovery = toRecovery(doc.recovery);
+  if (recovery) manifest.recovery = recovery;
   if (doc.engine !== undefined) manifest.engine = doc.engine as "v8" | "wasmtime";
   if (doc.isolation !== undefined) manifest.isolation = doc.isolation as Isolation;
   return manifest;
