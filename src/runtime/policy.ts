@@ -146,7 +146,7 @@ export { eventAllowed } from "../plugin/capabilities.js";
 // ── recovery ───────────────────────────────────────────────────────────────
 
 /** The values of `RecoveryPolicy.strategy`. */
-export const RECOVERY_STRATEGIES = ["restart", "disable", "ignore"] as const;
+export const RECOVERY_STRATEGIES = ["restart", "disable", "ignore", "fallback", "retry"] as const;
 /** What the registry does after an instance fault (see `RecoveryPolicy.strategy`). */
 export type RecoveryStrategy = (typeof RECOVERY_STRATEGIES)[number];
 /** The values of `RecoveryPolicy.backoff`. */
@@ -158,7 +158,11 @@ export const RECOVERY_BACKOFFS = ["linear", "exponential"] as const;
  * `DEFAULT_RECOVERY` (restart up to 3 times, exponential backoff from 100 ms).
  */
 export interface RecoveryPolicy {
-  /** After a fault: re-instantiate (restart), stop the plugin (disable), or re-instantiate without counting (ignore). */
+  /**
+   * After a fault: re-instantiate (restart), stop the plugin (disable), re-instantiate without counting (ignore),
+   * restart while a named plugin takes its events and hooks (fallback), or restart and re-issue the failed call
+   * once on the fresh instance when it is idempotent (retry). docs/lifecycle.md.
+   */
   strategy: RecoveryStrategy;
   /** Restarts allowed before the plugin is disabled. */
   maxRetries: number;
@@ -166,6 +170,12 @@ export interface RecoveryPolicy {
   backoff: (typeof RECOVERY_BACKOFFS)[number];
   /** Delay before the first restart, in ms; later ones grow by the backoff. */
   baseDelayMs: number;
+  /** How often a failed init (non-zero status or fault) is tried again, after the backoff, before a load fails (default 0). */
+  initRetries?: number;
+  /** strategy "fallback": the plugin that takes the failed one's events and hooks until it recovers. */
+  fallback?: string;
+  /** strategy "retry": the events whose calls are re-issued once after a fault (true: every event). */
+  idempotent?: boolean | readonly string[];
 }
 
 /** One set of defaults, for the registry and the host config (schema/host-config.schema.json repeats them). */
@@ -198,7 +208,34 @@ export function recoveryPolicy(partial: Partial<RecoveryPolicy> = {}): RecoveryP
   for (const key of ["maxRetries", "baseDelayMs"] as const) {
     if (!Number.isSafeInteger(p[key]) || p[key] < 0) throw new PolicyInvalid(`recovery.${key}`, `is ${String(p[key])}; use a whole number of at least 0`);
   }
+  if (p.initRetries !== undefined && (!Number.isSafeInteger(p.initRetries) || p.initRetries < 0)) {
+    throw new PolicyInvalid("recovery.initRetries", `is ${String(p.initRetries)}; use a whole number of at least 0`);
+  }
+  if (p.strategy === "fallback" && p.fallback === undefined) {
+    throw new PolicyInvalid("recovery.fallback", 'is missing; strategy "fallback" needs the name of the plugin that stands in');
+  }
   return p;
+}
+
+/**
+ * A plugin's recovery policy: the host's (`recoveryPolicy`), field by field overridden by the manifest's
+ * `[recovery]` table. The manifest was validated when parsed; this checks the combination.
+ * @throws {@link PolicyInvalid} as `recoveryPolicy`, e.g. strategy "fallback" without a fallback.
+ */
+export function pluginRecovery(host: RecoveryPolicy, manifest: Partial<RecoveryPolicy> | undefined): RecoveryPolicy {
+  if (manifest === undefined) return host;
+  const merged = { ...host, ...definedOnly(manifest) };
+  // The host's fallback or idempotent list belong to the host's strategy, not to a strategy the manifest chose.
+  if (manifest.strategy !== undefined && manifest.strategy !== host.strategy) {
+    if (manifest.fallback === undefined) delete merged.fallback;
+    if (manifest.idempotent === undefined) delete merged.idempotent;
+  }
+  return recoveryPolicy(merged);
+}
+
+/** The backoff delay before attempt `n + 1` (n = 0 for the first retry), in ms. */
+export function backoffDelay(policy: Pick<RecoveryPolicy, "backoff" | "baseDelayMs">, n: number): number {
+  return policy.backoff === "linear" ? policy.baseDelayMs * (n + 1) : policy.baseDelayMs * 2 ** n;
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {
