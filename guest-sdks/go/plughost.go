@@ -206,6 +206,121 @@ func (m Metric) Record(value float64, labelValues ...string) error {
 	return nil
 }
 
+// RequestError is why a Request failed (WIT request-error).
+type RequestError uint8
+
+const (
+	RequestInvalidName   RequestError = iota // the event name is invalid, or the target name is empty or too long
+	RequestUnknownTarget                     // no plugin or host service of that name is loaded and active
+	RequestNotHandled                        // the target has not registered the event
+	RequestDenied                            // events:publish:<event> is not granted
+	RequestTooLarge                          // the payload or the answer is too large
+	RequestCycle                             // the target is already waiting in this chain of requests
+	RequestTooDeep                           // the chain of requests is as deep as the host allows
+	RequestTimeout                           // no answer in time; a late answer is dropped
+	RequestRejected                          // the target's hook answered a non-zero status
+	RequestFailed                            // the target faulted or failed otherwise while answering
+	RequestWouldBlock                        // the caller runs on the host's thread and the target cannot answer there and then
+)
+
+func (e RequestError) Error() string {
+	switch e {
+	case RequestInvalidName:
+		return "plughost: request: invalid target or event name"
+	case RequestUnknownTarget:
+		return "plughost: request: unknown target"
+	case RequestNotHandled:
+		return "plughost: request: the target does not handle the event"
+	case RequestDenied:
+		return "plughost: request: publishing denied"
+	case RequestTooLarge:
+		return "plughost: request: payload or answer too large"
+	case RequestCycle:
+		return "plughost: request: cycle (the target is waiting on this chain)"
+	case RequestTooDeep:
+		return "plughost: request: chain of requests too deep"
+	case RequestTimeout:
+		return "plughost: request: timed out"
+	case RequestRejected:
+		return "plughost: request: rejected by the target"
+	case RequestFailed:
+		return "plughost: request: the target failed"
+	case RequestWouldBlock:
+		return "plughost: request: would block the host's thread"
+	}
+	return "plughost: request error " + itoa(int(e))
+}
+
+// Request asks target (a plugin or a host service) for an answer: the
+// target's OnHook runs on data for event and its output is the answer (a
+// non-zero status is RequestRejected). The plugin needs
+// events:publish:<event>. It blocks until the answer, a refusal or the
+// timeout; timeoutMs 0 is the host's default (5 s), and the host caps it. The
+// error is a RequestError.
+func Request(target, event string, data []byte, timeoutMs uint32) ([]byte, error) {
+	answer, ok, code := rt.Current().Request(target, event, data, timeoutMs)
+	if !ok {
+		return nil, RequestError(code)
+	}
+	return answer, nil
+}
+
+// MessageKind is what kind of delivery a call is (WIT message-kind).
+type MessageKind uint8
+
+const (
+	KindEvent   MessageKind = iota // dispatch, invoke, emit or send
+	KindHook                       // a step of a hook chain
+	KindRequest                    // a Request: the hook's output is the answer
+)
+
+func (k MessageKind) String() string {
+	switch k {
+	case KindEvent:
+		return "event"
+	case KindHook:
+		return "hook"
+	case KindRequest:
+		return "request"
+	}
+	return "kind(" + itoa(int(k)) + ")"
+}
+
+// Message is the envelope of the message the current call handles (WIT
+// message-info). Source is empty when the host sent it, Target empty for a
+// broadcast (emit, dispatch, a hook chain); ParentID is set when HasParent.
+type Message struct {
+	ID        uint64
+	ParentID  uint64
+	HasParent bool
+	Source    string
+	Target    string
+	Event     string
+	Kind      MessageKind
+	// Metadata is the host's string metadata, in order, as key/value pairs.
+	Metadata [][2]string
+}
+
+// Meta returns the value of metadata key (the first, if it repeats).
+func (m Message) Meta(key string) (string, bool) {
+	for _, kv := range m.Metadata {
+		if kv[0] == key {
+			return kv[1], true
+		}
+	}
+	return "", false
+}
+
+// CurrentMessage returns the envelope of the message the current call
+// handles; found is false in Init and Teardown.
+func CurrentMessage() (msg Message, found bool) {
+	m, ok := rt.Current().CurrentMessage()
+	if !ok {
+		return Message{}, false
+	}
+	return Message{m.ID, m.ParentID, m.HasParent, m.Source, m.Target, m.Event, MessageKind(m.Kind), m.Metadata}, true
+}
+
 // Init sets the handler for init(api-version, config). Register callbacks in
 // it and return 0; any other status fails the load. Without it, init returns 0.
 func Init(fn func(apiVersion, config string) int32) { rt.InitFn = fn }

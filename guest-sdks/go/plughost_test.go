@@ -105,3 +105,42 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("values: %v", h.Values)
 	}
 }
+
+func TestRequestAndCurrentMessage(t *testing.T) {
+	h := plughosttest.New(t)
+	if _, found := plughost.CurrentMessage(); found {
+		t.Fatal("a message outside a call")
+	}
+	rejected := plughost.RequestRejected
+	h.Answer = func(target, event string, data []byte) ([]byte, *plughost.RequestError) {
+		if event == "refuse" {
+			return nil, &rejected
+		}
+		return append([]byte(target+":"), data...), nil
+	}
+	if out, err := plughost.Request("svc", "ask", []byte("hi"), 250); err != nil || string(out) != "svc:hi" {
+		t.Fatalf("request: %q %v", out, err)
+	}
+	var re plughost.RequestError
+	if _, err := plughost.Request("svc", "refuse", nil, 0); !errors.As(err, &re) || re != plughost.RequestRejected {
+		t.Fatalf("refused: %v", err)
+	}
+	if _, err := plughost.Request("svc", "bad name", nil, 0); err != plughost.RequestInvalidName {
+		t.Fatalf("invalid name: %v", err)
+	}
+	if len(h.Requests) != 2 || h.Requests[0].TimeoutMs != 250 || h.Requests[1].Event != "refuse" {
+		t.Fatalf("recorded: %+v", h.Requests)
+	}
+
+	h.Current = &plughost.Message{ID: 7, ParentID: 3, HasParent: true, Source: "a", Event: "ask", Kind: plughost.KindRequest, Metadata: [][2]string{{"tenant", "t1"}}}
+	m, found := plughost.CurrentMessage()
+	if !found || m.ID != 7 || m.ParentID != 3 || m.Kind.String() != "request" || m.Target != "" {
+		t.Fatalf("message: %+v", m)
+	}
+	if v, ok := m.Meta("tenant"); !ok || v != "t1" {
+		t.Fatalf("meta: %q %v", v, ok)
+	}
+	if _, ok := m.Meta("missing"); ok {
+		t.Fatal("missing meta found")
+	}
+}

@@ -6,6 +6,8 @@ export interface LoadOptions {
   registerError?: (name: string) => "invalid-name" | "limit-reached" | "denied" | undefined;
   /** The count `emit` returns, or a message-error case to fail it. */
   emitResult?: (name: string, data: Uint8Array) => number | string;
+  /** Answers `request`: the answer's bytes, or a request-error case to fail it (default: "unknown-target"). */
+  answer?: (target: string, name: string, data: Uint8Array, timeoutMs: number) => Uint8Array | string;
   /** Guest path -> host directory, when the component imports wasi:filesystem. */
   preopens?: Record<string, string>;
 }
@@ -22,6 +24,12 @@ export interface LoadedPlugin {
     defined: { kind: "counter" | "gauge" | "histogram"; name: string; help: string; labelNames: string[] }[];
     values: Record<string, number | number[]>;
   };
+  /** The plugin's `request`s, in order. */
+  requests: { target: string; name: string; data: Uint8Array; timeoutMs: number }[];
+  /** What `current-message` answers during the next calls; `undefined` (the default) is none. */
+  message:
+    | { id: number; parentId?: number; source?: string; target?: string; eventName: string; kind: "event" | "hook" | "request"; metadata?: Record<string, string> }
+    | undefined;
   init(apiVersion?: string, config?: string): number;
   teardown(): number;
   onEvent(name: string, data?: Uint8Array | string): number;

@@ -46,6 +46,7 @@ async function transpile(wasmPath) {
  * @param {string} wasmPath
  * @param {{ config?: object, registerError?: (name: string) => string | undefined,
  *           emitResult?: (name: string, data: Uint8Array) => number | string,
+ *           answer?: (target: string, name: string, data: Uint8Array, timeoutMs: number) => Uint8Array | string,
  *           preopens?: Record<string, string> }} [opts]
  */
 export async function loadComponent(wasmPath, opts = {}) {
@@ -59,6 +60,9 @@ export async function loadComponent(wasmPath, opts = {}) {
   // Plugin-defined metrics: definitions by id, and values by "name{v1,v2}" (a counter's sum, a gauge's last
   // value, a histogram's observations as an array). The real host's other limits are not modelled.
   const metrics = { defined: [], values: {} };
+  const requests = [];
+  // What current-message answers: set `plugin.message` before a call (undefined: none, as in init).
+  const state = { message: undefined };
   const host = {
     log(level, message) {
       logs.push({ level: typeof level === "number" ? LEVELS[level] : level, message });
@@ -104,6 +108,25 @@ export async function loadComponent(wasmPath, opts = {}) {
       else if (m.kind === "gauge") metrics.values[key] = value;
       else (metrics.values[key] ??= []).push(value);
     },
+    request(target, name, data, timeoutMs) {
+      requests.push({ target, name, data: new Uint8Array(data), timeoutMs });
+      const r = opts.answer ? opts.answer(target, name, new Uint8Array(data), timeoutMs) : "unknown-target";
+      if (typeof r === "string") throw r;
+      return r;
+    },
+    currentMessage() {
+      const m = state.message;
+      if (m === undefined) return undefined;
+      return {
+        id: BigInt(m.id),
+        parentId: m.parentId === undefined ? undefined : BigInt(m.parentId),
+        source: m.source,
+        target: m.target,
+        eventName: m.eventName,
+        kind: m.kind,
+        metadata: Object.entries(m.metadata ?? {}),
+      };
+    },
   };
   const importObject = { "plughost:plugin/host": host, "plughost:plugin/types": {} };
   const wasi = needed.filter((i) => i.startsWith("wasi:"));
@@ -123,6 +146,13 @@ export async function loadComponent(wasmPath, opts = {}) {
     emitted,
     sent,
     metrics,
+    requests,
+    get message() {
+      return state.message;
+    },
+    set message(m) {
+      state.message = m;
+    },
     init: (apiVersion = "0.1.0", cfg = JSON.stringify(config)) => guest.init(apiVersion, cfg),
     teardown: () => guest.teardown(),
     onEvent: (name, data = new Uint8Array()) => guest.onEvent(name, typeof data === "string" ? new TextEncoder().encode(data) : data),

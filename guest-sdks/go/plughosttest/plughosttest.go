@@ -53,6 +53,20 @@ type Host struct {
 	// a histogram's observation count.
 	Metrics []MetricDef
 	Values  map[string]float64
+	// Requests are the plugin's Requests, in order; Answer answers them
+	// (default: RequestUnknownTarget).
+	Requests []Request
+	Answer   func(target, event string, data []byte) ([]byte, *plughost.RequestError)
+	// Current is what CurrentMessage returns (nil: none, as in init).
+	Current *plughost.Message
+}
+
+// Request is one plughost.Request.
+type Request struct {
+	Target    string
+	Event     string
+	Data      []byte
+	TimeoutMs uint32
 }
 
 // MetricDef is one DefineMetric.
@@ -211,6 +225,30 @@ func (h *Host) RecordMetric(id uint32, value float64, labels []string) (bool, ui
 		h.Values[key]++
 	}
 	return true, 0
+}
+
+func (h *Host) Request(target, event string, data []byte, timeoutMs uint32) ([]byte, bool, uint8) {
+	if !validName.MatchString(event) || target == "" || len(target) > 128 {
+		return nil, false, uint8(plughost.RequestInvalidName)
+	}
+	h.Requests = append(h.Requests, Request{target, event, clone(data), timeoutMs})
+	if h.Answer == nil {
+		return nil, false, uint8(plughost.RequestUnknownTarget)
+	}
+	out, e := h.Answer(target, event, clone(data))
+	if e != nil {
+		return nil, false, uint8(*e)
+	}
+	return clone(out), true, 0
+}
+
+func (h *Host) CurrentMessage() (rt.Message, bool) {
+	if h.Current == nil {
+		return rt.Message{}, false
+	}
+	m := h.Current
+	meta := append([][2]string{}, m.Metadata...)
+	return rt.Message{ID: m.ID, ParentID: m.ParentID, HasParent: m.HasParent, Source: m.Source, Target: m.Target, Event: m.Event, Kind: uint8(m.Kind), Metadata: meta}, true
 }
 
 func clone(b []byte) []byte {

@@ -1,7 +1,7 @@
 // Types for the plughost guest SDK ("@plughost/guest"). See docs/guest-js.md.
 /// <reference path="../types/plughost-host.d.ts" />
-import type { LogLevel, RegisterError, MessageError, MetricKind, MetricError } from "plughost:plugin/host@0.1.0";
-export type { LogLevel, RegisterError, MessageError, MetricKind, MetricError };
+import type { LogLevel, RegisterError, MessageError, MetricKind, MetricError, RequestErrorCode, MessageKind } from "plughost:plugin/host@0.1.0";
+export type { LogLevel, RegisterError, MessageError, MetricKind, MetricError, RequestErrorCode, MessageKind };
 
 export type Result<T, E> = { ok: T; err?: undefined } | { err: E; ok?: undefined };
 type MaybePromise<T> = T | Promise<T>;
@@ -57,6 +57,45 @@ export const METRIC_ERRORS: readonly MetricError[];
 export function defineMetric(kind: MetricKind, name: string, help?: string, labelNames?: readonly string[]): Result<number, MetricError>;
 /** Add to a counter, set a gauge, observe into a histogram; `labelValues` in the order of the label names. */
 export function recordMetric(id: number, value: number, labelValues?: readonly string[]): Result<void, MetricError>;
+
+export const REQUEST_ERRORS: readonly RequestErrorCode[];
+export const MESSAGE_KINDS: readonly MessageKind[];
+
+/** Why a `request` failed. */
+export class RequestError extends Error {
+  /** The WIT request-error case: `"timeout"`, `"rejected"`, `"cycle"`, ... */
+  readonly code: RequestErrorCode;
+  readonly target: string;
+  readonly eventName: string;
+  constructor(code: RequestErrorCode, target: string, eventName: string);
+}
+
+/**
+ * Ask `target` (a plugin or a host service) for an answer: the target's `onHook` runs on `data` for `eventName`
+ * and its output is the answer (an `{ err }` is a `RequestError` with code `"rejected"`). Needs
+ * `events:publish:<eventName>`. Blocks until the answer, a refusal or the timeout (`timeoutMs` 0 or absent: the
+ * host's default, 5 s; the host caps it).
+ * @throws RequestError
+ */
+export function request(target: string, eventName: string, data?: Uint8Array | string, options?: { timeoutMs?: number }): Uint8Array;
+
+/** The envelope of the message the current call handles. */
+export interface MessageInfo {
+  /** Unique within the host that created it. */
+  id: number;
+  /** The message during whose handling this one was sent. */
+  parentId?: number;
+  /** The sending plugin; absent when the host sent it. */
+  source?: string;
+  /** The addressed plugin; absent for a broadcast (emit, dispatch, a hook chain). */
+  target?: string;
+  eventName: string;
+  kind: MessageKind;
+  /** The host's string metadata (for example `traceparent`). */
+  metadata: Record<string, string>;
+}
+/** The current call's envelope; `undefined` in `init` and `teardown`. */
+export function currentMessage(): MessageInfo | undefined;
 
 /** The configuration as the host gave it (a JSON object text). */
 export function getConfigJson(): string;

@@ -83,6 +83,45 @@ export function send(target, eventName, data) {
   }
 }
 
+/** WIT request-error cases, in order (`RequestError#code` is one of them). */
+export const REQUEST_ERRORS = [
+  "invalid-name", "unknown-target", "not-handled", "denied", "too-large", "cycle", "too-deep", "timeout", "rejected", "failed", "would-block",
+];
+/** WIT message-kind cases, in order. */
+export const MESSAGE_KINDS = ["event", "hook", "request"];
+
+/** Why a `request` failed: `code` is the WIT request-error case. */
+export class RequestError extends Error {
+  constructor(code, target, eventName) {
+    super(`request to ${target} (${eventName}) failed: ${code}`);
+    this.name = "RequestError";
+    this.code = code;
+    this.target = target;
+    this.eventName = eventName;
+  }
+}
+
+export function request(target, eventName, data = new Uint8Array(), options = {}) {
+  const timeoutMs = options.timeoutMs ?? 0;
+  try {
+    return host.request(target, eventName, bytes(data), timeoutMs >>> 0);
+  } catch (e) {
+    throw new RequestError(payloadOf(e), target, eventName);
+  }
+}
+
+export function currentMessage() {
+  const m = host.currentMessage();
+  if (m === undefined || m === null) return undefined;
+  // u64 ids arrive as BigInts; the host numbers messages far below 2^53.
+  const out = { id: Number(m.id), eventName: m.eventName, kind: m.kind, metadata: {} };
+  if (m.parentId !== undefined && m.parentId !== null) out.parentId = Number(m.parentId);
+  if (m.source !== undefined && m.source !== null) out.source = m.source;
+  if (m.target !== undefined && m.target !== null) out.target = m.target;
+  for (const [k, v] of m.metadata) if (!Object.hasOwn(out.metadata, k)) out.metadata[k] = v;
+  return out;
+}
+
 export function getConfigJson() {
   return host.getConfig();
 }

@@ -17,6 +17,19 @@ declare module "plughost:plugin/host@0.1.0" {
   export type MetricKind = "counter" | "gauge" | "histogram";
   export type MetricError = "denied" | "invalid-name" | "invalid-labels" | "invalid-value" | "limit-reached" | "conflict" | "unknown-metric";
 
+  export type RequestErrorCode =
+    | "invalid-name" | "unknown-target" | "not-handled" | "denied" | "too-large" | "cycle" | "too-deep" | "timeout" | "rejected" | "failed" | "would-block";
+  export type MessageKind = "event" | "hook" | "request";
+  export interface MessageInfo {
+    id: bigint;
+    parentId?: bigint;
+    source?: string;
+    target?: string;
+    eventName: string;
+    kind: MessageKind;
+    metadata: [string, string][];
+  }
+
   export function log(level: LogLevel, message: string): void;
   /** @throws an Error with `payload: RegisterError` */
   export function registerCallback(eventName: string): void;
@@ -30,4 +43,7 @@ declare module "plughost:plugin/host@0.1.0" {
   export function defineMetric(kind: MetricKind, name: string, help: string, labelNames: string[]): number;
   /** @throws an Error with `payload: MetricError` */
   export function recordMetric(id: number, value: number, labelValues: string[]): void;
+  /** @returns the answer. @throws an Error with `payload: RequestErrorCode` */
+  export function request(target: string, eventName: string, data: Uint8Array | number[], timeoutMs: number): Uint8Array;
+  export function currentMessage(): MessageInfo | undefined;
 }

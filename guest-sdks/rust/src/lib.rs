@@ -44,7 +44,9 @@ pub mod bindings {
 use bindings::exports::plughost::plugin::guest::Guest;
 use bindings::plughost::plugin::host;
 
-pub use bindings::plughost::plugin::types::{LogLevel as Level, MessageError, MetricError, MetricKind, RegisterError};
+pub use bindings::plughost::plugin::types::{
+    LogLevel as Level, MessageError, MessageInfo, MessageKind, MetricError, MetricKind, RegisterError, RequestError,
+};
 
 /// The status the conformance plugin (and the SDK's defaults) return for an
 /// event they do not handle.
@@ -195,6 +197,43 @@ impl Metric {
     }
 }
 
+// ── request/response and the envelope ──────────────────────────────────────
+
+/// Ask `target` (a plugin or a host service) for an answer: the target's
+/// [`Plugin::on_hook`] runs on `data` for `event_name` and its output is the
+/// answer; its `Err(status)` is [`RequestError::Rejected`]. The plugin needs
+/// `events:publish:<event_name>`. Blocks until the answer, a refusal or the
+/// timeout: `timeout_ms` 0 is the host's default (5 s), and the host caps it.
+/// A caller on the host's thread (in-process v8) gets
+/// [`RequestError::WouldBlock`] when the target cannot answer there and then.
+pub fn request(target: &str, event_name: &str, data: &[u8], timeout_ms: u32) -> Result<Vec<u8>, RequestError> {
+    host::request(target, event_name, data, timeout_ms)
+}
+
+/// The envelope of the message the current call handles (its id, parent,
+/// source, target, event, kind and metadata); `None` in `init` and `teardown`.
+pub fn current_message() -> Option<MessageInfo> {
+    host::current_message()
+}
+
+impl MessageInfo {
+    /// The value of metadata `key` (the first, if it repeats).
+    pub fn metadata_value(&self, key: &str) -> Option<&str> {
+        self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+}
+
+impl MessageKind {
+    /// The WIT case name: `"event"`, `"hook"` or `"request"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Event => "event",
+            MessageKind::Hook => "hook",
+            MessageKind::Request => "request",
+        }
+    }
+}
+
 // ── errors ─────────────────────────────────────────────────────────────────
 
 impl RegisterError {
@@ -220,5 +259,14 @@ impl MetricError {
     }
 }
 
+impl RequestError {
+    /// The WIT enum's case index: invalid-name 0, unknown-target 1,
+    /// not-handled 2, denied 3, too-large 4, cycle 5, too-deep 6, timeout 7,
+    /// rejected 8, failed 9, would-block 10.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
 // wit-bindgen derives Debug, Display (the WIT doc comment) and std::error::Error
-// for both error enums.
+// for the error enums.

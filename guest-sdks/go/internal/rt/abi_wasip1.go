@@ -36,6 +36,12 @@ func hostDefineMetric(kind uint32, name unsafe.Pointer, nameLen uint32, help uns
 //go:wasmimport plughost:plugin/host@0.1.0 record-metric
 func hostRecordMetric(id uint32, value float64, labels unsafe.Pointer, labelsLen uint32, ret unsafe.Pointer)
 
+//go:wasmimport plughost:plugin/host@0.1.0 request
+func hostRequest(target unsafe.Pointer, targetLen uint32, name unsafe.Pointer, nameLen uint32, data unsafe.Pointer, dataLen uint32, timeoutMs uint32, ret unsafe.Pointer)
+
+//go:wasmimport plughost:plugin/host@0.1.0 current-message
+func hostCurrentMessage(ret unsafe.Pointer)
+
 // trap executes `unreachable` (abi_wasm.s).
 func trap()
 
@@ -81,7 +87,7 @@ func arenaAlloc(size, align uintptr) uintptr {
 			trap() // linear memory cannot grow (the host's memory cap)
 		}
 		arenaBase, arenaSize, arenaUsed = uintptr(p), grown, 0
-		start = (arenaBase + align - 1) &^ (align - 1) - arenaBase
+		start = (arenaBase+align-1)&^(align-1) - arenaBase
 	}
 	arenaUsed = start + size
 	return arenaBase + start
@@ -291,6 +297,67 @@ func (wasmHost) RecordMetric(id uint32, value float64, labels []string) (bool, u
 	runtime.KeepAlive(&pairs)
 	b := (*[2]byte)(retPtr())
 	return b[0] == 0, b[1]
+}
+
+// Request's result<list<u8>, request-error> is {u8 tag; at 4: ok {ptr, len} | err u8}
+// in retArea. The answer was lowered into the arena: copy it out, then reset.
+func (wasmHost) Request(target, event string, data []byte, timeoutMs uint32) ([]byte, bool, uint8) {
+	t, tn := strPtr(target)
+	p, n := strPtr(event)
+	d, dn := bytesPtr(data)
+	hostRequest(t, tn, p, n, d, dn, timeoutMs, retPtr())
+	runtime.KeepAlive(target)
+	runtime.KeepAlive(event)
+	runtime.KeepAlive(data)
+	if uint8(retArea[0]) != 0 {
+		return nil, false, uint8(retArea[1])
+	}
+	out := take(retArea[1], retArea[2])
+	if out == nil {
+		out = []byte{}
+	}
+	resetArena()
+	return out, true, 0
+}
+
+// msgRet receives option<message-info> (align 8, 80 bytes): the u8
+// discriminant, then the record at 8: id u64 @0; parent-id option<u64> @8
+// (value @16); source option<string> @24 (ptr @28, len @32); target @36
+// (@40, @44); event-name @48, @52; kind u8 @56; metadata list @60, @64 of
+// (key ptr, key len, value ptr, value len).
+var msgRet [10]uint64
+
+func at32(base unsafe.Pointer, off uintptr) uint32 { return *(*uint32)(unsafe.Add(base, off)) }
+func at8(base unsafe.Pointer, off uintptr) uint8   { return *(*uint8)(unsafe.Add(base, off)) }
+
+func (wasmHost) CurrentMessage() (Message, bool) {
+	base := unsafe.Pointer(&msgRet)
+	hostCurrentMessage(base)
+	if at8(base, 0) == 0 {
+		return Message{}, false
+	}
+	r := unsafe.Add(base, 8)
+	m := Message{ID: *(*uint64)(r), Kind: at8(r, 56)}
+	if at8(r, 8) != 0 {
+		m.HasParent, m.ParentID = true, *(*uint64)(unsafe.Add(r, 16))
+	}
+	if at8(r, 24) != 0 {
+		m.Source = takeString(at32(r, 28), at32(r, 32))
+	}
+	if at8(r, 36) != 0 {
+		m.Target = takeString(at32(r, 40), at32(r, 44))
+	}
+	m.Event = takeString(at32(r, 48), at32(r, 52))
+	if n := at32(r, 64); n > 0 {
+		list := unsafe.Add(nil, uintptr(at32(r, 60)))
+		m.Metadata = make([][2]string, n)
+		for i := uint32(0); i < n; i++ {
+			e := unsafe.Add(list, uintptr(i)*16)
+			m.Metadata[i] = [2]string{takeString(at32(e, 0), at32(e, 4)), takeString(at32(e, 8), at32(e, 12))}
+		}
+	}
+	resetArena()
+	return m, true
 }
 
 // A panic in a handler is logged at error level and then traps, so the host

@@ -14,6 +14,22 @@ type Host interface {
 	GetConfigValue(key string) (value string, found bool)
 	DefineMetric(kind uint8, name, help string, labels []string) (id uint32, ok bool, code uint8)
 	RecordMetric(id uint32, value float64, labels []string) (ok bool, code uint8)
+	Request(target, event string, data []byte, timeoutMs uint32) (answer []byte, ok bool, code uint8)
+	CurrentMessage() (msg Message, found bool)
+}
+
+// Message is the WIT message-info record: the envelope of the current call.
+// Absent options are empty strings (plugin names are never empty) and
+// HasParent false.
+type Message struct {
+	ID        uint64
+	ParentID  uint64
+	HasParent bool
+	Source    string
+	Target    string
+	Event     string
+	Kind      uint8 // message-kind: event 0, hook 1, request 2
+	Metadata  [][2]string
 }
 
 var current Host = noHost{}
@@ -82,3 +98,8 @@ func (h noHost) DefineMetric(uint8, string, string, []string) (uint32, bool, uin
 	return 0, false, 0
 }
 func (h noHost) RecordMetric(uint32, float64, []string) (bool, uint8) { h.fail(); return false, 0 }
+func (h noHost) Request(string, string, []byte, uint32) ([]byte, bool, uint8) {
+	h.fail()
+	return nil, false, 0
+}
+func (h noHost) CurrentMessage() (Message, bool) { h.fail(); return Message{}, false }
