@@ -200,6 +200,20 @@ impl GuestBytes {
             GuestBytes::Ok(l) => Ok(napi::bindgen_prelude::Uint8Array::from(l.as_le_slice(store).to_vec())),
         }
     }
+
+    /// `header` followed by a copy of the bytes (one allocation), or an ABI error as `read`.
+    pub fn read_after(&self, store: &StoreContextMut<'_, StoreData>, header: &[u8], function: &str, what: &str) -> wasmtime::Result<napi::bindgen_prelude::Uint8Array> {
+        match self {
+            GuestBytes::OutOfBounds(oob) => Err(oob.error(function, what)),
+            GuestBytes::Ok(l) => {
+                let bytes = l.as_le_slice(store);
+                let mut out = Vec::with_capacity(header.len() + bytes.len());
+                out.extend_from_slice(header);
+                out.extend_from_slice(bytes);
+                Ok(napi::bindgen_prelude::Uint8Array::from(out))
+            }
+        }
+    }
 }
 
 unsafe impl ComponentType for GuestBytes {

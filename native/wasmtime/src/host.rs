@@ -25,8 +25,9 @@
 use crate::abi::{GuestBytes, GuestLevel, GuestMetricKind, Key, LabelNames, LabelValues, LogText, MetricHelp, MetricName, Name, Target};
 use crate::contract;
 use crate::output::SharedLog;
+use crate::requests::{NoAnswer, Ticket};
 use crate::store::{StoreData, Stopped};
-use napi::bindgen_prelude::{Either, FnArgs, FunctionRef, Uint8Array};
+use napi::bindgen_prelude::{Either3, FnArgs, FunctionRef, Uint8Array};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,7 +42,7 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
 });
 
-pub use plughost::plugin::types::{MessageError, MetricError, RegisterError};
+pub use plughost::plugin::types::{MessageError, MessageInfo, MessageKind, MetricError, RegisterError, RequestError};
 
 /// Operation codes of the JS dispatcher (`src/engines/wasmtime-host.ts`).
 pub mod op {
@@ -52,6 +53,8 @@ pub mod op {
     pub const GET_CONFIG_VALUE: u32 = 5;
     pub const DEFINE_METRIC: u32 = 6;
     pub const RECORD_METRIC: u32 = 7;
+    pub const REQUEST: u32 = 8;
+    pub const CURRENT_MESSAGE: u32 = 9;
 }
 
 /// The dispatcher returns this number when the host function threw; the
@@ -60,8 +63,24 @@ pub const HOST_FAILED: f64 = -2147483648.0;
 
 /// Spread into four JS arguments (a bare tuple would arrive as one array).
 pub type HostArgs = FnArgs<(u32, String, String, Option<Uint8Array>)>;
-pub type HostReply = Either<f64, String>;
+/// A number, a string, or bytes (a synchronous request's answer, a packed message-info).
+pub type HostReply = Either3<f64, String, Uint8Array>;
 pub type HostTsfn = ThreadsafeFunction<HostArgs, HostReply, HostArgs, Status, false, true>;
+
+/// A dispatcher's answer, owned (copied off the JS value on the JS thread).
+pub enum Reply {
+    Number(f64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+fn own(reply: HostReply) -> Reply {
+    match reply {
+        Either3::A(n) => Reply::Number(n),
+        Either3::B(s) => Reply::Text(s),
+        Either3::C(b) => Reply::Bytes(b.to_vec()),
+    }
+}
 
 /// Where the current call runs, and so how to reach JS.
 #[derive(Clone, Copy)]
@@ -113,6 +132,8 @@ mod glue {
     pub const GET_CONFIG_VALUE: u64 = 3 + 1; // ptr, len, ret; + 1 when a string is returned
     pub const DEFINE_METRIC: u64 = 8 + 1; // kind, 3 × (ptr, len), ret
     pub const RECORD_METRIC: u64 = 5 + 1; // id, value, ptr, len, ret
+    pub const REQUEST: u64 = 8 + 1; // 3 × (ptr, len), timeout, ret; + 1 when an answer is returned
+    pub const CURRENT_MESSAGE: u64 = 1 + 1; // ret; + 1 per string and list of a returned message-info
 }
 
 pub struct HostBridge {
@@ -135,17 +156,17 @@ impl HostBridge {
         HostBridge { route: Route::Threaded(None), glue_fuel: 0, direct, threaded, log, max_message_bytes }
     }
 
-    fn call(&self, args: HostArgs, stop: &AtomicBool) -> wasmtime::Result<HostReply> {
+    fn call(&self, args: HostArgs, stop: &AtomicBool) -> wasmtime::Result<Reply> {
         let reply = match self.route {
             Route::Direct(raw_env) => {
                 let env = Env::from_raw(raw_env);
                 let f = self.direct.borrow_back(&env).map_err(|e| HostCallFailed(e.reason.clone()))?;
-                f.call(args).map_err(|e| HostCallFailed(e.reason.clone()))?
+                own(f.call(args).map_err(|e| HostCallFailed(e.reason.clone()))?)
             }
             Route::Threaded(deadline) => {
-                let (tx, rx) = mpsc::sync_channel::<Result<HostReply, String>>(1);
+                let (tx, rx) = mpsc::sync_channel::<Result<Reply, String>>(1);
                 let status = self.threaded.call_with_return_value(args, ThreadsafeFunctionCallMode::Blocking, move |ret, _env| {
-                    let _ = tx.send(ret.map_err(|e| e.reason.clone()));
+                    let _ = tx.send(ret.map(own).map_err(|e| e.reason.clone()));
                     Ok(())
                 });
                 if status != Status::Ok {
@@ -173,7 +194,7 @@ impl HostBridge {
                 got.map_err(HostCallFailed)?
             }
         };
-        if let Either::A(n) = reply {
+        if let Reply::Number(n) = reply {
             if n == HOST_FAILED {
                 return Err(HostCallFailed("the host function threw".into()).into());
             }
@@ -206,6 +227,73 @@ fn metric_error(status: f64) -> MetricError {
         Some(m::UNKNOWN_METRIC) => MetricError::UnknownMetric,
         _ => MetricError::Denied,
     }
+}
+
+/// The WIT case of a `request-error` code (contract.rs has the codes); an unknown code is `failed`.
+fn request_error(code: u32) -> RequestError {
+    use contract::request_error as r;
+    match code {
+        r::INVALID_NAME => RequestError::InvalidName,
+        r::UNKNOWN_TARGET => RequestError::UnknownTarget,
+        r::NOT_HANDLED => RequestError::NotHandled,
+        r::DENIED => RequestError::Denied,
+        r::TOO_LARGE => RequestError::TooLarge,
+        r::CYCLE => RequestError::Cycle,
+        r::TOO_DEEP => RequestError::TooDeep,
+        r::TIMEOUT => RequestError::Timeout,
+        r::REJECTED => RequestError::Rejected,
+        r::WOULD_BLOCK => RequestError::WouldBlock,
+        _ => RequestError::Failed,
+    }
+}
+
+/// The `request-error` code of a refused request as the dispatcher answers it (-1 - code).
+fn request_status(status: f64) -> u32 {
+    u32::try_from(-1 - status as i64).unwrap_or(contract::request_error::FAILED)
+}
+
+/// A `message-info` as the JS dispatcher packs it (`src/engines/wasmtime/host.ts`, `packMessage`):
+/// [flags u8: 1 parent, 2 source, 4 target][kind u8][6 zero bytes][id f64][parent f64][metadata count u32],
+/// then [u32 length][UTF-8] strings: source?, target?, event name, then each key and value.
+/// With the number of strings and lists the guest's `cabi_realloc` will be called for, and their bytes.
+fn unpack_message(b: &[u8]) -> Option<(MessageInfo, u64, usize)> {
+    let flags = *b.first()?;
+    let kind = match u32::from(*b.get(1)?) {
+        contract::message_kind::EVENT => MessageKind::Event,
+        contract::message_kind::HOOK => MessageKind::Hook,
+        contract::message_kind::REQUEST => MessageKind::Request,
+        _ => return None,
+    };
+    let f64_at = |at: usize| b.get(at..at + 8).map(|w| f64::from_le_bytes(w.try_into().unwrap_or_default()));
+    let id = f64_at(8)? as u64;
+    let parent = f64_at(16)? as u64;
+    let count = u32::from_le_bytes(b.get(24..28)?.try_into().ok()?) as usize;
+    let mut at = 28;
+    let mut bytes = 0usize;
+    let mut next = || -> Option<String> {
+        let len = u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize;
+        let s = std::str::from_utf8(b.get(at + 4..at + 4 + len)?).ok()?.to_owned();
+        at += 4 + len;
+        bytes += len;
+        Some(s)
+    };
+    let source = if flags & 2 != 0 { Some(next()?) } else { None };
+    let target = if flags & 4 != 0 { Some(next()?) } else { None };
+    let event_name = next()?;
+    // Each entry is two strings: the count cannot claim more than the bytes hold.
+    if count > b.len() / 8 {
+        return None;
+    }
+    let mut metadata = Vec::with_capacity(count);
+    for _ in 0..count {
+        let k = next()?;
+        let v = next()?;
+        metadata.push((k, v));
+    }
+    drop(next);
+    let reallocs = u64::from(source.is_some()) + u64::from(target.is_some()) + 2 + 2 * count as u64;
+    let info = MessageInfo { id, parent_id: (flags & 1 != 0).then_some(parent), source, target, event_name, kind, metadata };
+    Some((info, reallocs, bytes))
 }
 
 // ── fuel for host work ──────────────────────────────────────────────────────
@@ -249,16 +337,55 @@ fn charge(store: &mut StoreContextMut<'_, StoreData>, units: u64) -> wasmtime::R
     Ok(())
 }
 
+/// A request's answer: the bytes, or a `request-error` code. On the JS
+/// thread (a synchronous call) the dispatcher answers with the bytes or a
+/// refusal at once (the host's `requestSync`); on the call thread it starts
+/// the host's `request` and answers through `completeRequest` (requests.rs),
+/// and this thread waits for that, until the call is disposed or its
+/// deadline passes.
+fn request_answer(store: &mut StoreContextMut<'_, StoreData>, target: String, name: String, data: &GuestBytes, timeout_ms: u32) -> wasmtime::Result<Result<Vec<u8>, u32>> {
+    // data: [timeout-ms u32][ticket u32, 0 on the JS thread][payload].
+    let mut header = [0u8; 8];
+    header[..4].copy_from_slice(&timeout_ms.to_le_bytes());
+    let route = store.data().host.route;
+    let ticket = match route {
+        Route::Direct(_) => None,
+        Route::Threaded(_) => Some(Ticket::take()),
+    };
+    if let Some(t) = &ticket {
+        header[4..].copy_from_slice(&t.id.to_le_bytes());
+    }
+    let bytes = data.read_after(store, &header, "request", "request data")?;
+    let reply = dispatch(store, (op::REQUEST, target, name, Some(bytes)).into())?;
+    Ok(match (reply, ticket) {
+        (Reply::Bytes(answer), _) => Ok(answer),
+        (Reply::Number(n), Some(ticket)) if n >= 0.0 => {
+            let deadline = match route {
+                Route::Threaded(deadline) => deadline,
+                Route::Direct(_) => None,
+            };
+            let stop = store.data().stop.clone();
+            match ticket.wait(&stop, deadline, WAIT_SLICE) {
+                Ok(answer) => answer,
+                Err(NoAnswer::Stopped) => return Err(Stopped.into()),
+                Err(NoAnswer::Deadline) => return Err(HostCallTimedOut.into()),
+            }
+        }
+        (Reply::Number(n), _) => Err(request_status(n)),
+        (Reply::Text(_), _) => return Err(HostCallFailed("the dispatcher answered a request with a string".into()).into()),
+    })
+}
+
 /// Call the JS dispatcher with the store's route and stop flag.
-fn dispatch(store: &mut StoreContextMut<'_, StoreData>, args: HostArgs) -> wasmtime::Result<HostReply> {
+fn dispatch(store: &mut StoreContextMut<'_, StoreData>, args: HostArgs) -> wasmtime::Result<Reply> {
     let data = store.data();
     data.host.call(args, &data.stop)
 }
 
 fn number(store: &mut StoreContextMut<'_, StoreData>, args: HostArgs) -> wasmtime::Result<f64> {
     match dispatch(store, args)? {
-        Either::A(n) => Ok(n),
-        Either::B(_) => Err(HostCallFailed("the dispatcher returned a string where a number was expected".into()).into()),
+        Reply::Number(n) => Ok(n),
+        _ => Err(HostCallFailed("the dispatcher returned a string or bytes where a number was expected".into()).into()),
     }
 }
 
@@ -332,8 +459,8 @@ pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
     host.func_wrap("get-config", |mut store: StoreContextMut<'_, StoreData>, (): ()| {
         store.data_mut().host.glue_fuel += glue::GET_CONFIG;
         let config = match dispatch(&mut store, (op::GET_CONFIG, String::new(), String::new(), None).into())? {
-            Either::B(s) => s,
-            Either::A(_) => "{}".into(),
+            Reply::Text(s) => s,
+            _ => "{}".into(),
         };
         // Paid before it is copied into the guest.
         charge(&mut store, cost(config.len()))?;
@@ -348,12 +475,12 @@ pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
         }
         let key = key.read(&store, "get-config-value", "config key")?;
         Ok((match dispatch(&mut store, (op::GET_CONFIG_VALUE, key, String::new(), None).into())? {
-            Either::B(s) => {
+            Reply::Text(s) => {
                 charge(&mut store, cost(s.len()))?;
                 store.data_mut().host.glue_fuel += 1;
                 Some(s)
             }
-            Either::A(_) => None,
+            _ => None,
         },))
     })?;
 
@@ -392,6 +519,56 @@ pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
         labels.pack("record-metric", "label values", &mut packed)?;
         let n = number(&mut store, (op::RECORD_METRIC, String::new(), String::new(), Some(Uint8Array::from(packed))).into())?;
         Ok((if n >= 0.0 { Ok(()) } else { Err(metric_error(n)) },))
+    })?;
+
+    host.func_wrap(
+        "request",
+        |mut store: StoreContextMut<'_, StoreData>, (target, name, data, timeout_ms): (Target, Name, GuestBytes, u32)| {
+            store.data_mut().host.glue_fuel += glue::REQUEST;
+            // Refused unread: an over-long name or target is no valid name, a payload over the bound is too large.
+            let refused = if name.over_cap() || target.over_cap() {
+                Some(RequestError::InvalidName)
+            } else if data.len() > store.data().host.max_message_bytes {
+                Some(RequestError::TooLarge)
+            } else {
+                None
+            };
+            if let Some(refused) = refused {
+                charge(&mut store, cost(0))?;
+                return Ok((Err(refused),));
+            }
+            charge(&mut store, cost(target.len() + name.len() + data.len()) + FUEL_PER_MESSAGE)?;
+            let target = target.read(&store, "request", "target")?;
+            let name = name.read(&store, "request", "event name")?;
+            match request_answer(&mut store, target, name, &data, timeout_ms)? {
+                Ok(answer) if answer.len() > store.data().host.max_message_bytes => Ok((Err(RequestError::TooLarge),)),
+                Ok(answer) => {
+                    // Paid before it is copied into the guest (one cabi_realloc).
+                    charge(&mut store, byte_fuel(answer.len()))?;
+                    store.data_mut().host.glue_fuel += 1;
+                    Ok((Ok(answer),))
+                }
+                Err(code) => Ok((Err(request_error(code)),)),
+            }
+        },
+    )?;
+
+    host.func_wrap("current-message", |mut store: StoreContextMut<'_, StoreData>, (): ()| {
+        store.data_mut().host.glue_fuel += glue::CURRENT_MESSAGE;
+        match dispatch(&mut store, (op::CURRENT_MESSAGE, String::new(), String::new(), None).into())? {
+            Reply::Bytes(packed) => {
+                let (info, reallocs, bytes) =
+                    unpack_message(&packed).ok_or_else(|| HostCallFailed("the dispatcher packed a malformed message-info".into()))?;
+                // Paid before it is copied into the guest.
+                charge(&mut store, cost(bytes))?;
+                store.data_mut().host.glue_fuel += reallocs;
+                Ok((Some(info),))
+            }
+            _ => {
+                charge(&mut store, cost(0))?;
+                Ok((None,))
+            }
+        }
     })?;
     Ok(())
 }

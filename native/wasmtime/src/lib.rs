@@ -15,6 +15,7 @@
 //! * `fault`     how failures are classified and reported to JS
 //! * `component` / `instance`  the JS-facing objects and async tasks
 //! * `fast_path` the synchronous status call as a bare node-api function
+//! * `requests`  requests from the call thread, answered later by the JS thread
 
 mod abi;
 mod cache;
@@ -28,6 +29,7 @@ mod host;
 mod instance;
 mod limits;
 mod output;
+mod requests;
 mod store;
 mod wasi;
 

@@ -31,8 +31,14 @@ export interface NativeInstantiateOptions {
   coreDumpName?: string;
 }
 
-/** The JS side of every host call; see native/wasmtime/src/host.rs. */
-export type HostDispatcher = (op: number, a: string, b: string, data: Uint8Array | null) => number | string;
+/** The JS side of every host call; see native/wasmtime/src/host.rs. Bytes: a request's answer, a packed message-info. */
+export type HostDispatcher = (op: number, a: string, b: string, data: Uint8Array | null) => number | string | Uint8Array;
+
+/**
+ * Hands a request's answer to the call thread waiting for it (native/wasmtime/src/requests.rs): `code` -1 with the
+ * answer, or a `request-error` code. False when nobody waits any more (the call was disposed or passed its deadline).
+ */
+export type CompleteRequest = (ticket: number, code: number, answer: Uint8Array | null) => boolean;
 
 export interface NativeInstance {
   init(apiVersion: string, config: string): Promise<number>;
@@ -64,6 +70,7 @@ export interface WasmtimeAddon {
   compile(bytes: Uint8Array, cacheDir: string | null, cacheKey?: Uint8Array | null): Promise<NativeComponent>;
   engineInfo(): { addonVersion: string; pooling: boolean; tickMs: number };
   usePoolingAllocator(enable: boolean): boolean;
+  completeRequest: CompleteRequest;
 }
 
 /** Cells of the state array shared with the addon (native/wasmtime/src/calls.rs). */

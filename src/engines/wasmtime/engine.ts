@@ -43,7 +43,7 @@ export const wasmtimeEngine: Engine = {
     checkImports(component.imports(), request.capabilities, request.plugin);
 
     const { limits } = request;
-    const bridge = new HostBridge(request.host);
+    const bridge = new HostBridge(request.host, addon.completeRequest);
     // Its own ArrayBuffer: off the V8 heap, so the addon can keep a pointer.
     const state = new Float64Array(new ArrayBuffer(STATE_CELLS * 8));
     let native;

@@ -4,10 +4,26 @@
  * answer (`log` is buffered natively and delivered after the call). It runs
  * on the JS thread: directly during a synchronous call, through a
  * thread-safe function during an asynchronous one.
+ *
+ * `request` is the one host call that may have to wait. During a synchronous
+ * call it is the host's `requestSync`, answered at once. During an
+ * asynchronous call the guest's thread has taken a ticket; the dispatcher
+ * starts the host's `request`, returns at once, and when the promise settles
+ * hands the answer to the addon's `completeRequest(ticket, …)`, which wakes
+ * that thread. The JS thread never waits for the answer.
  */
-import type { HostCalls } from "../engine.js";
-import { messageStatus, METRIC_ERROR_CODE, METRIC_KINDS, registerStatus, type MetricError } from "../../contract/abi.js";
-import type { HostDispatcher } from "./addon.js";
+import type { HostCalls, MessageInfo } from "../engine.js";
+import {
+  MESSAGE_KIND_CODE,
+  messageStatus,
+  METRIC_ERROR_CODE,
+  METRIC_KINDS,
+  REQUEST_ERROR_CODE,
+  registerStatus,
+  type MetricError,
+  type RequestError,
+} from "../../contract/abi.js";
+import type { CompleteRequest, HostDispatcher } from "./addon.js";
 
 /** Operation codes; must match `native/wasmtime/src/host.rs` (`op`). */
 const OP_REGISTER_CALLBACK = 1;
@@ -17,6 +33,8 @@ const OP_GET_CONFIG = 4;
 const OP_GET_CONFIG_VALUE = 5;
 const OP_DEFINE_METRIC = 6;
 const OP_RECORD_METRIC = 7;
+const OP_REQUEST = 8;
+const OP_CURRENT_MESSAGE = 9;
 /** Returned when the host function threw (host.rs `HOST_FAILED`). */
 const HOST_FAILED = -2147483648;
 /** `get-config-value` found nothing. */
@@ -25,6 +43,41 @@ const NONE = -1;
 
 const EMPTY = new Uint8Array(0);
 const utf8 = new TextDecoder();
+const toUtf8 = new TextEncoder();
+
+/** A refused request as the addon reads it (host.rs `request_status`): -1 - the request-error code. */
+const requestStatus = (error: RequestError): number => -1 - REQUEST_ERROR_CODE[error];
+/** `completeRequest`'s code for an answer. */
+const ANSWERED = -1;
+
+/**
+ * A message-info packed for the addon (host.rs `unpack_message`): [flags u8: 1 parent, 2 source, 4 target][kind u8]
+ * [6 zero bytes][id f64][parent id f64][metadata entries u32], then [u32 length][UTF-8] strings: source, target (when
+ * present), the event name, then each metadata key and value.
+ */
+export function packMessage(m: MessageInfo): Uint8Array {
+  const strings: Uint8Array[] = [];
+  if (m.source !== undefined) strings.push(toUtf8.encode(m.source));
+  if (m.target !== undefined) strings.push(toUtf8.encode(m.target));
+  strings.push(toUtf8.encode(m.eventName));
+  for (const [k, v] of m.metadata) strings.push(toUtf8.encode(k), toUtf8.encode(v));
+  let size = 28;
+  for (const s of strings) size += 4 + s.length;
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  out[0] = (m.parentId !== undefined ? 1 : 0) | (m.source !== undefined ? 2 : 0) | (m.target !== undefined ? 4 : 0);
+  out[1] = MESSAGE_KIND_CODE[m.kind];
+  dv.setFloat64(8, m.id, true);
+  dv.setFloat64(16, m.parentId ?? 0, true);
+  dv.setUint32(24, m.metadata.length, true);
+  let at = 28;
+  for (const s of strings) {
+    dv.setUint32(at, s.length, true);
+    out.set(s, at + 4);
+    at += 4 + s.length;
+  }
+  return out;
+}
 
 /** A refused define / record as the addon reads it (host.rs `metric_error`): -1 - the metric-error code. */
 const metricStatus = (error: MetricError): number => -1 - METRIC_ERROR_CODE[error];
@@ -43,13 +96,15 @@ function unpackStrings(data: Uint8Array, at: number): string[] {
 
 export class HostBridge {
   readonly #host: HostCalls;
+  readonly #complete: CompleteRequest;
   /** > 0 while a host function of this instance runs: a call into the instance now is re-entrant. */
   depth = 0;
   /** What a host function threw during the current call. */
   thrown: unknown = undefined;
 
-  constructor(host: HostCalls) {
+  constructor(host: HostCalls, completeRequest: CompleteRequest) {
     this.#host = host;
+    this.#complete = completeRequest;
   }
 
   /** Hand this to the addon. */
@@ -86,6 +141,31 @@ export class HostBridge {
           const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
           const r = host.recordMetric(dv.getUint32(0, true), dv.getFloat64(4, true), unpackStrings(d, 12));
           return r.ok ? 0 : metricStatus(r.error);
+        }
+        case OP_REQUEST: {
+          // a: target, b: event name; data: [timeout-ms u32][ticket u32, 0 on the JS thread][payload].
+          const d = data ?? EMPTY;
+          const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
+          const timeoutMs = dv.getUint32(0, true);
+          const ticket = dv.getUint32(4, true);
+          const payload = d.subarray(8);
+          if (ticket === 0) {
+            if (!host.requestSync) return requestStatus("unknown-target");
+            const r = host.requestSync(a, b, payload, timeoutMs);
+            return r.ok ? r.value : requestStatus(r.error);
+          }
+          if (!host.request) return requestStatus("unknown-target");
+          const complete = this.#complete;
+          // The call thread waits for the ticket; a late answer (after a dispose or the deadline) is dropped there.
+          void host.request(a, b, payload, timeoutMs).then(
+            (r) => complete(ticket, r.ok ? ANSWERED : REQUEST_ERROR_CODE[r.error], r.ok ? r.value : null),
+            () => complete(ticket, REQUEST_ERROR_CODE.failed, null),
+          );
+          return 0;
+        }
+        case OP_CURRENT_MESSAGE: {
+          const m = host.currentMessage?.();
+          return m ? packMessage(m) : NONE;
         }
         default:
           throw new Error(`unknown host operation ${op}`);
