@@ -33,6 +33,11 @@ export interface CallContext {
 export interface CallOptions {
   /** Any value, readable by interceptors and host-side code as `ctx.hostContext` while the call runs. */
   hostContext?: unknown;
+  /**
+   * String metadata of the call's message envelope: the plugin reads it with `current-message`, and every message it
+   * emits, sends or requests while handling the call inherits it (docs/messaging.md).
+   */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 /**

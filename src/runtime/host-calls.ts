@@ -4,7 +4,7 @@
  * `emit`/`send` routed through the registry, and read-only config.
  */
 import type { Logger } from "pino";
-import type { HostCalls, LogLevel, MessageOutcome, RegisterOutcome } from "../engines/engine.js";
+import type { HostCalls, LogLevel, MessageInfo, MessageOutcome, RegisterOutcome, RequestOutcome } from "../engines/engine.js";
 import type { EventPolicy } from "../plugin/capabilities.js";
 import { eventNameProblem } from "../contract/event-names.js";
 import { DEFAULT_EVENT_POLICY, eventAllowed } from "./policy.js";
@@ -33,6 +33,12 @@ export interface HostCallOptions {
   maxMessageHops: number;
   /** Most messages that may descend from one message a host call emitted; past it they are refused (`denied`). */
   maxChainMessages: number;
+  /** Most plugins one request chain may hold waiting (A asks B asks C …); a longer chain is `too-deep`. */
+  maxRequestDepth: number;
+  /** A request's timeout when the caller passes 0, in milliseconds. */
+  defaultRequestTimeoutMs: number;
+  /** The longest timeout a request may ask for, in milliseconds (longer ones are lowered to it). */
+  maxRequestTimeoutMs: number;
 }
 
 /** The bounds used when the registry is given none: 256 callbacks, 1000 log lines/s, 16 MiB messages, 16 hops. */
@@ -45,6 +51,9 @@ export const DEFAULT_HOST_CALL_OPTIONS: HostCallOptions = {
   maxPendingBytesPerReceiver: 32 * 1024 * 1024,
   maxMessageHops: 16,
   maxChainMessages: 1024,
+  maxRequestDepth: 8,
+  defaultRequestTimeoutMs: 5000,
+  maxRequestTimeoutMs: 60_000,
 };
 
 /**
@@ -94,6 +103,15 @@ export interface HostCallTarget {
   emit(eventName: string, data: Uint8Array): MessageOutcome<number>;
   send(target: string, eventName: string, data: Uint8Array): MessageOutcome<undefined>;
   onDenied(capability: string, detail: string): void;
+  /**
+   * A `request` the host calls checked (name, size, `events:publish`), from a guest on the host's thread: answered
+   * now or `would-block`. Absent: the host calls have no `requestSync` (engines answer `unknown-target`).
+   */
+  requestSync?(target: string, eventName: string, data: Uint8Array, timeoutMs: number): RequestOutcome;
+  /** A checked `request` from a guest whose engine can wait. Absent: no `request`. */
+  request?(target: string, eventName: string, data: Uint8Array, timeoutMs: number): Promise<RequestOutcome>;
+  /** The envelope of the plugin's current call, or undefined (init, teardown). Absent: no `currentMessage`. */
+  currentMessage?(): MessageInfo | undefined;
   /**
    * Runs each host call (its name, e.g. "log", and the call itself): the
    * registry passes its call pipeline here, so interceptors and
@@ -202,6 +220,26 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
       return Object.prototype.hasOwnProperty.call(config, key) ? JSON.stringify(config[key]) : undefined;
     },
   };
+  // A refusal the host calls decide themselves (the same checks as emit/send), or undefined to route the request.
+  const refuse = (to: string, eventName: string, data: Uint8Array): RequestOutcome | undefined => {
+    if (eventNameProblem(eventName)) return { ok: false, error: "invalid-name" };
+    if (data.length > options.maxMessageBytes) return { ok: false, error: "too-large" };
+    if (!eventAllowed(target.capabilities, "publish", eventName, events)) {
+      target.onDenied(`events:publish:${eventName}`, `request("${to}", "${eventName}")`);
+      return { ok: false, error: "denied" };
+    }
+    return undefined;
+  };
+  const requestSync = target.requestSync?.bind(target);
+  const request = target.request?.bind(target);
+  const currentMessage = target.currentMessage?.bind(target);
+  if (requestSync) calls.requestSync = (to, eventName, data, timeoutMs) => refuse(to, eventName, data) ?? requestSync(to, eventName, data, timeoutMs);
+  if (request) calls.request = (to, eventName, data, timeoutMs) => {
+    const refused = refuse(to, eventName, data);
+    return refused ? Promise.resolve(refused) : request(to, eventName, data, timeoutMs);
+  };
+  if (currentMessage) calls.currentMessage = currentMessage;
+
   const x = target.intercept?.bind(target);
   if (!x) return calls;
   return {
@@ -213,5 +251,8 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
     send: (to, eventName, data) => x("send", () => calls.send(to, eventName, data)),
     getConfig: () => x("get-config", () => calls.getConfig()),
     getConfigValue: (key) => x("get-config-value", () => calls.getConfigValue(key)),
+    ...(calls.requestSync ? { requestSync: (to: string, e: string, d: Uint8Array, t: number) => x("request", () => calls.requestSync!(to, e, d, t)) } : {}),
+    ...(calls.request ? { request: (to: string, e: string, d: Uint8Array, t: number) => x("request", () => calls.request!(to, e, d, t)) } : {}),
+    ...(calls.currentMessage ? { currentMessage: () => x("current-message", () => calls.currentMessage!()) } : {}),
   };
 }

@@ -13,6 +13,7 @@
  * that answers host calls later (a worker) snapshots it per call.
  */
 import type { CallContext } from "./calls.js";
+import type { Envelope } from "../messaging/envelope.js";
 
 /** The messages that descend from one message emitted at hop 0. */
 export interface MessageChain {
@@ -32,6 +33,15 @@ export interface Delivery {
   readonly call?: CallContext;
   /** For a message: the context of the call that emitted it, the parent of its delivery's call. */
   readonly parent?: CallContext;
+  /**
+   * The envelope of the message this call handles (`current-message`); none for init and teardown. Its id is taken
+   * lazily (messaging/envelope.ts), so a call nobody asks about costs no id.
+   */
+  readonly envelope?: Envelope;
+  /** For a request: the plugins waiting for an answer, outermost first (cycle and depth checks); none otherwise. */
+  readonly requests?: readonly string[];
+  /** For a request: when its caller stops waiting, in `Date.now()` milliseconds (a nested request's timeout is capped by it). */
+  readonly deadline?: number;
 }
 
 /** A call the host made. */

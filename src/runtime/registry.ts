@@ -20,7 +20,9 @@ import {
   PluginNotRunning,
   PluginUnmounted,
   PlughostError,
+  RequestFailed,
   ResolutionError,
+  ServiceNameTaken,
   TeardownFailed,
   type InstanceFault,
 } from "../contract/errors.js";
@@ -30,7 +32,9 @@ import type {
   HookOutcome,
   Isolation,
   Limits,
+  MessageInfo,
   MessageOutcome,
+  RequestOutcome,
   TrustLevel,
   ViolationKind,
 } from "../engines/engine.js";
@@ -46,6 +50,9 @@ import {
   type Delivery,
   type MessageChain,
 } from "./message-chain.js";
+import { envelope, mergeMetadata, toMessage, toMessageInfo, type Envelope, type Message } from "../messaging/envelope.js";
+import { answerWithin, chainProblem, refused, requestFailed, requestTimeout, type Answer, type RequestOptions, type ServiceHandler } from "../messaging/requests.js";
+import { REQUEST_ERRORS, type RequestError } from "../contract/abi.js";
 import { CallPipeline, currentCall, withCall, type CallContext, type CallKind, type CallOptions, type Interceptor } from "./calls.js";
 import { Lifecycle, type PluginState } from "./lifecycle.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -293,6 +300,13 @@ class Entry {
   quiet = false;
   /** Counts and times its calls when per-call metrics are on (shared by the entries of one plugin name). */
   probe: PluginProbe | undefined;
+  /**
+   * The envelope of the plugin's `invokeSync` / `hookSync` calls, reused: the fast path writes the event into it
+   * instead of allocating one per call (its id is taken only when someone asks, messaging/envelope.ts).
+   */
+  readonly syncEnvelope: Envelope;
+  /** The delivery of those calls, carrying `syncEnvelope`. */
+  readonly syncDelivery: Delivery;
 
   constructor(manifest: Manifest, engine: EngineName, logger: Logger, tracker: ViolationTracker, onState: (from: PluginState, to: PluginState) => void) {
     this.manifest = manifest;
@@ -300,6 +314,8 @@ class Entry {
     this.engine = engine;
     this.logger = logger;
     this.violations = tracker;
+    this.syncEnvelope = envelope("", "event", EMPTY, this.name, undefined, undefined, undefined);
+    this.syncDelivery = { hop: 0, chain: undefined, envelope: this.syncEnvelope };
     this.lifecycle = new Lifecycle(manifest.name, (from, to) => {
       this.active = to === "active";
       onState(from, to);
@@ -380,7 +396,12 @@ export class PluginHandle {
     entry.metrics.calls++;
     const registry = this.#registry;
     if (registry._observed) return registry._observedSync(entry, instance, event, "invoke", data, eventSync);
-    const previous = enterDelivery(HOST_ORIGIN);
+    const env = entry.syncEnvelope;
+    env.id = 0;
+    env.event = event;
+    env.kind = "event";
+    env.data = data;
+    const previous = enterDelivery(entry.syncDelivery);
     try {
       const status = instance.onEventSync(event, data);
       entry.restartCount = 0;
@@ -407,7 +428,12 @@ export class PluginHandle {
     entry.metrics.calls++;
     const registry = this.#registry;
     if (registry._observed) return registry._observedSync(entry, instance, event, "hook", data, hookSync);
-    const previous = enterDelivery(HOST_ORIGIN);
+    const env = entry.syncEnvelope;
+    env.id = 0;
+    env.event = event;
+    env.kind = "hook";
+    env.data = data;
+    const previous = enterDelivery(entry.syncDelivery);
     try {
       const outcome = instance.onHookSync(event, data);
       entry.restartCount = 0;
@@ -656,6 +682,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   async #load(manifest: Manifest): Promise<PluginHandle> {
     const existing = this.#entries.get(manifest.name);
     if (existing && existing.state !== "unloaded") throw new PluginAlreadyLoaded(manifest.name);
+    if (this.#services.has(manifest.name)) throw new ServiceNameTaken(manifest.name, "a host service has it (registry.addService); remove the service or rename the plugin", { plugin: manifest.name });
     const entry = existing && existing.manifest.file === manifest.file ? this.#retrack(existing, manifest) : this.#track(manifest);
     const started = performance.now();
     entry.lifecycle.to("loading");
@@ -734,6 +761,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         send: (target, event, data) => this.#sendFrom(entry, target, event, data),
         onDenied: (capability, detail) => this.recordViolation(m.name, "capability", `${detail} denied: needs ${capability}`),
         intercept: (hostCall, run) => this.#hostCall(entry, hostCall, run),
+        requestSync: (target, event, data, timeoutMs) => this.#requestSync(entry, target, event, data, timeoutMs),
+        request: (target, event, data, timeoutMs) => this.#requestAsync(entry, this.#within(entry), target, event, data, timeoutMs),
+        currentMessage: () => this.#currentMessage(entry),
         onLog: (level, message, callId, source = "plugin") =>
           this.#logStore.log({ plugin: m.name, level, message, time: Date.now(), ...(callId !== undefined ? { callId } : {}), source }),
       },
@@ -1334,11 +1364,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     let ctx: CallContext | undefined;
     try {
       let out: T;
+      const env = envelope(event, kind === "hook" ? "hook" : "event", data, entry.name, undefined, undefined, undefined);
       if (this._intercepted) {
         ctx = this.#calls.context(entry.name, event, kind, deadlineOf(entry), undefined, undefined);
-        out = this._syncCall(entry, ctx, () => call(instance, event, data));
+        out = this._syncCall(entry, ctx, () => call(instance, event, data), env);
       } else {
-        const previous = enterDelivery(HOST_ORIGIN);
+        const previous = enterDelivery({ hop: 0, chain: undefined, envelope: env });
         try {
           out = call(instance, event, data);
         } finally {
@@ -1355,9 +1386,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /** @internal A sync fast-path call through the interceptors, with its context. */
-  _syncCall<T>(entry: Entry, ctx: CallContext, call: () => T): T {
+  _syncCall<T>(entry: Entry, ctx: CallContext, call: () => T, env?: Envelope): T {
     const { event, kind } = ctx;
-    const delivery: Delivery = { hop: 0, chain: undefined, call: ctx };
+    const delivery: Delivery = { hop: 0, chain: undefined, call: ctx, envelope: env };
     const r = this.#calls.runSync(ctx, () => withDelivery(delivery, call), (err) => lateInterceptorError(entry, ctx, err));
     if (!r.ran) {
       throw new InterceptorFailed(event, kind, `no interceptor called next() before its first await, and the sync path cannot wait: use invoke()/hook()`, { plugin: entry.name });
@@ -1379,7 +1410,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   invoke(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<number> {
     // Not `async`: an async function returning the call's promise would add two microtask turns to every call.
     try {
-      return this.#event(this.#get(name), event, data, HOST_ORIGIN, "invoke", options?.hostContext);
+      return this.#event(this.#get(name), event, data, hostDelivery(event, "event", data, name, options), "invoke", options?.hostContext);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -1397,7 +1428,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   #event(entry: Entry, event: string, data: Uint8Array, delivery: Delivery, kind: CallKind, hostContext: unknown): Promise<number> {
     if (this.#calls.empty && hostContext === undefined && delivery.parent === undefined) return this.#callEvent(entry, event, data, delivery);
     const ctx = this.#calls.context(entry.name, event, kind, deadlineOf(entry), delivery.parent, hostContext);
-    const within: Delivery = { hop: delivery.hop, chain: delivery.chain, call: ctx };
+    const within = inCall(delivery, ctx);
     if (this.#calls.empty) return this.#callEvent(entry, event, data, within);
     return this.#calls.run(ctx, () => this.#callEvent(entry, event, data, within), isStatus);
   }
@@ -1454,17 +1485,17 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   hook(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookOutcome> {
     try {
-      return this.#hook(this.#get(name), event, data, options?.hostContext);
+      return this.#hook(this.#get(name), event, data, options?.hostContext, hostDelivery(event, "hook", data, name, options));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  /** A hook call through the pipeline (see `#event`). */
-  #hook(entry: Entry, event: string, data: Uint8Array, hostContext: unknown): Promise<HookOutcome> {
-    if (this.#calls.empty && hostContext === undefined) return this.#callHook(entry, event, data, HOST_ORIGIN);
-    const ctx = this.#calls.context(entry.name, event, "hook", deadlineOf(entry), undefined, hostContext);
-    const within: Delivery = { hop: 0, chain: undefined, call: ctx };
+  /** A hook call through the pipeline (see `#event`); `delivery` carries its envelope (and a request's chain). */
+  #hook(entry: Entry, event: string, data: Uint8Array, hostContext: unknown, delivery: Delivery = HOST_ORIGIN): Promise<HookOutcome> {
+    if (this.#calls.empty && hostContext === undefined && delivery.parent === undefined) return this.#callHook(entry, event, data, delivery);
+    const ctx = this.#calls.context(entry.name, event, "hook", deadlineOf(entry), delivery.parent, hostContext);
+    const within = inCall(delivery, ctx);
     if (this.#calls.empty) return this.#callHook(entry, event, data, within);
     return this.#calls.run(ctx, () => this.#callHook(entry, event, data, within), isHookOutcome);
   }
@@ -1506,10 +1537,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     // Without interceptors or a host context, runs of idle in-process subscribers are called synchronously: no
     // promise and no microtask per plugin (a fan-out to 100 C plugins is then about 100 direct calls).
     const direct = this.#calls.empty && hostContext === undefined && watch === undefined;
+    // One envelope for the whole dispatch (a broadcast, like an emit); its id is taken only if someone asks.
+    const delivery = hostDelivery(event, "event", data, undefined, options);
     let i = 0;
     while (i < callees.length) {
       if (direct) {
-        const previous = enterDelivery(HOST_ORIGIN);
+        const previous = enterDelivery(delivery);
         try {
           i = this.#metrics.perCall
             ? this.#dispatchDirectProbed(callees, i, event, data, results, epoch)
@@ -1522,8 +1555,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       const entry = latest(callees[i++]!);
       try {
         const call = watch
-          ? watch.step(() => this.#event(entry, event, data, HOST_ORIGIN, "dispatch", hostContext))
-          : this.#event(entry, event, data, HOST_ORIGIN, "dispatch", hostContext);
+          ? watch.step(() => this.#event(entry, event, data, delivery, "dispatch", hostContext))
+          : this.#event(entry, event, data, delivery, "dispatch", hostContext);
         results.push({ plugin: entry.name, status: await call });
       } catch (err) {
         results.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
@@ -1788,7 +1821,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   #emitFrom(from: Entry, event: string, data: Uint8Array): MessageOutcome<number> {
     const targets = (this.#subscribers.get(event) ?? []).filter((e) => e !== from && (e.state === "active" || e.restarting !== undefined));
     if (targets.length === 0) return { ok: true, value: 0 };
-    const admitted = this.#admit(from, targets, data.length, `emit("${event}")`);
+    const admitted = this.#admit(from, targets, data, `emit("${event}")`, event, undefined);
     if (!admitted.ok) return admitted;
     this.#deliver(from, targets, event, data, admitted.value);
     return { ok: true, value: targets.length };
@@ -1797,7 +1830,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   #sendFrom(from: Entry, target: string, event: string, data: Uint8Array): MessageOutcome<undefined> {
     const t = this.#entries.get(target);
     if (!t || (t.state !== "active" && !t.restarting) || t === from) return { ok: false, error: "unknown-target" };
-    const admitted = this.#admit(from, [t], data.length, `send("${target}", "${event}")`);
+    const admitted = this.#admit(from, [t], data, `send("${target}", "${event}")`, event, target);
     if (!admitted.ok) return admitted;
     this.#deliver(from, [t], event, data, admitted.value);
     return { ok: true, value: undefined };
@@ -1810,8 +1843,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * events would loop or storm forever. Past the pending message count or the
    * sender's or a receiver's pending bytes it is `queue-full`.
    */
-  #admit(from: Entry, targets: readonly Entry[], bytes: number, what: string): MessageOutcome<Delivery> {
+  #admit(from: Entry, targets: readonly Entry[], data: Uint8Array, what: string, event: string, to: string | undefined): MessageOutcome<Delivery> {
     const o = this.#hostCallOptions;
+    const bytes = data.length;
     const within = currentDelivery() ?? from.callDelivery ?? deepest(from.inFlight);
     const hop = within.hop + 1;
     const chain: MessageChain = within.chain ?? { messages: 0, reported: false };
@@ -1833,7 +1867,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       return { ok: false, error: "queue-full" };
     }
     chain.messages += targets.length;
-    return { ok: true, value: within.call ? { hop, chain, parent: within.call } : { hop, chain } };
+    // The message's envelope: the sender's current message is its parent, whose metadata it inherits.
+    const env = envelope(event, "event", data, to, from.name, within.envelope, undefined);
+    return { ok: true, value: within.call ? { hop, chain, parent: within.call, envelope: env } : { hop, chain, envelope: env } };
   }
 
   /**
@@ -1867,6 +1903,229 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       });
     }
   }
+
+  // ── requests and host services (docs/messaging.md) ─────────────────────
+
+  readonly #services = new Map<string, ServiceHandler>();
+
+  /**
+   * Ask `target` (a plugin or a host service) for an answer: the target's `on-hook(event, data)` answers with
+   * `ok(bytes)`; `err(status)` rejects. The request is a message of kind `request` (metadata from `options`,
+   * inheriting the current message's when made while one is handled, e.g. in a host service).
+   *
+   * @throws {@link InvalidCallbackName} (as a rejection) when `event` breaks the naming rules.
+   * @throws {@link RequestFailed} (as a rejection) with `.reason`: `unknown-target`, `not-handled`, `cycle`,
+   *   `too-deep`, `too-large`, `timeout`, `rejected` (`.status` set), `failed` (the target faulted: see `cause`).
+   */
+  request(target: string, event: string, data: Uint8Array = EMPTY, options?: RequestOptions): Promise<Uint8Array> {
+    try {
+      checkEventName(event);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const within = currentDelivery() ?? HOST_ORIGIN;
+    if (data.length > this.#hostCallOptions.maxMessageBytes) return Promise.reject(requestFailed(target, event, refused("too-large")));
+    return this.#requestAsync(undefined, within, target, event, data, options?.timeoutMs ?? 0, options).then((answer) => {
+      if (answer.ok) return answer.value;
+      throw requestFailed(target, event, answer);
+    });
+  }
+
+  /**
+   * Answer requests addressed to `name` with `handler` (its `Message` in, the answer's bytes out, at once or as a
+   * promise; throw `RequestFailed` with a `reason` of `rejected` and a `status` to reject). A synchronous answer
+   * also reaches plugins that ask from the host's thread (`requestSync`). Returns a function that removes it.
+   *
+   * @throws {@link ServiceNameTaken} when `name` is not a valid name or a service or a loaded plugin has it.
+   */
+  addService(name: string, handler: ServiceHandler): () => void {
+    const problem = eventNameProblem(name);
+    if (problem) throw new ServiceNameTaken(name, `${problem}; a service name follows the event naming rules`);
+    if (this.#services.has(name)) throw new ServiceNameTaken(name, "another host service has it; remove that one first");
+    const e = this.#entries.get(name);
+    if (e && e.state !== "unloaded") throw new ServiceNameTaken(name, "a loaded plugin has it (plugins and services share one name space, as requests address both)");
+    this.#services.set(name, handler);
+    return () => {
+      if (this.#services.get(name) === handler) this.#services.delete(name);
+    };
+  }
+
+  /** The delivery `entry`'s host calls happen in now (as `#hostCall` finds it). */
+  #within(entry: Entry): Delivery {
+    return currentDelivery() ?? entry.callDelivery ?? deepest(entry.inFlight);
+  }
+
+  /** `current-message` for `entry`'s guest: none outside a call (init, teardown). */
+  #currentMessage(entry: Entry): MessageInfo | undefined {
+    const env = this.#within(entry).envelope;
+    return env === undefined ? undefined : toMessageInfo(env);
+  }
+
+  /**
+   * The delivery of a request from `from` (undefined: the host) made in `within`, or why it cannot be made
+   * (`cycle`, `too-deep`). Its deadline is when the caller stops waiting.
+   */
+  #requestDelivery(from: Entry | undefined, within: Delivery, to: string, event: string, data: Uint8Array, timeoutMs: number, metadata: Readonly<Record<string, string>> | undefined): Delivery | Answer {
+    const waiting = within.requests ?? NO_REQUESTS;
+    const problem = chainProblem(waiting, from?.name, to, this.#hostCallOptions.maxRequestDepth);
+    if (problem) return refused(problem);
+    // The caller's own deadline bounds the wait: a nested request's, the call's, else the plugin's whole limit.
+    const deadlineMs = from?.limits.deadlineMs;
+    const callerDeadline = within.deadline ?? within.call?.deadline ?? (deadlineMs === undefined ? undefined : Date.now() + deadlineMs);
+    const ms = requestTimeout(timeoutMs, this.#hostCallOptions, callerDeadline);
+    const parent = within.envelope;
+    const env = envelope(event, "request", data, to, from?.name, parent, metadata === undefined ? undefined : mergeMetadata(parent?.metadata, metadata));
+    return {
+      hop: within.hop,
+      chain: within.chain,
+      parent: within.call,
+      envelope: env,
+      requests: from === undefined ? waiting : [...waiting, from.name],
+      deadline: Date.now() + ms,
+    };
+  }
+
+  /** `requestSync` of `from`'s guest: answered now by a target that can answer on this thread, else `would-block`. */
+  #requestSync(from: Entry, to: string, event: string, data: Uint8Array, timeoutMs: number): RequestOutcome {
+    const d = this.#requestDelivery(from, this.#within(from), to, event, data, timeoutMs, undefined);
+    if ("ok" in d) return d;
+    const service = this.#services.get(to);
+    if (service) return this.#serviceSync(service, d);
+    const t = this.#entries.get(to);
+    if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return refused("unknown-target");
+    if (t.restarting === undefined && !t.callbacks.has(event)) return refused("not-handled");
+    const instance = t.instance;
+    if (!instance?.inline || !instance.onHookSync || t.pending !== 0 || t.restarting !== undefined || !t.active) return refused("would-block");
+    return this.#answerSync(t, instance, event, data, d);
+  }
+
+  /** The target's hook, called on this thread now as the request `d`'s delivery. */
+  #answerSync(t: Entry, instance: EngineInstance, event: string, data: Uint8Array, d: Delivery): Answer {
+    t.metrics.calls++;
+    const probe = t.probe;
+    const t0 = probe === undefined ? -1 : probe.begin(event);
+    let ctx: CallContext | undefined;
+    let outcome: HookOutcome;
+    try {
+      if (this._intercepted) {
+        const c = (ctx = this.#calls.context(t.name, event, "hook", deadlineOf(t), d.parent, undefined));
+        const within = inCall(d, c);
+        const r = this.#calls.runSync(c, () => withDelivery(within, () => instance.onHookSync!(event, data)), (err) => lateInterceptorError(t, c, err));
+        if (!r.ran) {
+          const cause = new InterceptorFailed(event, "hook", "no interceptor called next() before its first await, and a synchronous request cannot wait", { plugin: t.name });
+          return { ok: false, error: "failed", cause };
+        }
+        outcome = r.value;
+      } else {
+        const previous = enterDelivery(d);
+        try {
+          outcome = instance.onHookSync!(event, data);
+        } finally {
+          restoreDelivery(previous);
+        }
+      }
+      t.restartCount = 0;
+    } catch (err) {
+      return { ok: false, error: "failed", cause: this._callFailed(t, instance, err, event, ctx) };
+    } finally {
+      if (t0 >= 0) probe!.end(event, t0);
+    }
+    return this.#answerOf(outcome);
+  }
+
+  /** A hook's outcome as a request's answer. */
+  #answerOf(outcome: HookOutcome): Answer {
+    if (!outcome.ok) return { ok: false, error: "rejected", status: outcome.status };
+    if (outcome.data.length > this.#hostCallOptions.maxMessageBytes) return refused("too-large");
+    return { ok: true, value: outcome.data };
+  }
+
+  /**
+   * A request from `from` (undefined: the host) made in `within`, answered by a host service or a plugin on any
+   * engine, within its timeout. Never rejects.
+   */
+  #requestAsync(from: Entry | undefined, within: Delivery, to: string, event: string, data: Uint8Array, timeoutMs: number, options?: RequestOptions): Promise<Answer> {
+    const d = this.#requestDelivery(from, within, to, event, data, timeoutMs, options?.metadata);
+    if ("ok" in d) return Promise.resolve(d);
+    const ms = d.deadline! - Date.now();
+    const service = this.#services.get(to);
+    if (service) return answerWithin(this.#serviceAsync(service, d), ms);
+    const t = this.#entries.get(to);
+    if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return Promise.resolve(refused("unknown-target"));
+    if (t.restarting === undefined && !t.callbacks.has(event)) return Promise.resolve(refused("not-handled"));
+    let work: Promise<Answer>;
+    try {
+      work = this.#hook(t, event, data, options?.hostContext, d).then(
+        (outcome) => this.#answerOf(outcome),
+        (err: unknown) => this.#failedAnswer(t, event, err),
+      );
+    } catch (err) {
+      work = Promise.resolve(this.#failedAnswer(t, event, err));
+    }
+    return answerWithin(work, ms);
+  }
+
+  /** Why a target's call for a request failed: gone, no longer handling the event, or a failure (recorded already). */
+  #failedAnswer(t: Entry, event: string, err: unknown): Answer {
+    if (err instanceof PluginNotRunning) return refused("unknown-target");
+    if (!latest(t).callbacks.has(event)) return refused("not-handled");
+    return { ok: false, error: "failed", cause: asPlughostError(err, t.name) };
+  }
+
+  /** A host service's answer on this thread: a promise (or anything not bytes) cannot be waited for here. */
+  #serviceSync(service: ServiceHandler, d: Delivery): Answer {
+    let out: Uint8Array | Promise<Uint8Array>;
+    try {
+      out = withDelivery(d, () => service(toMessage(d.envelope!)));
+    } catch (err) {
+      return this.#serviceFailed(d, err);
+    }
+    if (out instanceof Uint8Array) return this.#answerOf({ ok: true, data: out });
+    if (isThenable(out)) {
+      out.then(undefined, (err: unknown) => void this.#serviceFailed(d, err));
+      return refused("would-block");
+    }
+    return this.#serviceFailed(d, new TypeError("the handler answered neither bytes (Uint8Array) nor a promise of them"));
+  }
+
+  /** A host service's answer, waited for. */
+  async #serviceAsync(service: ServiceHandler, d: Delivery): Promise<Answer> {
+    try {
+      const out = await withDelivery(d, () => service(toMessage(d.envelope!)));
+      if (out instanceof Uint8Array) return this.#answerOf({ ok: true, data: out });
+      throw new TypeError("the handler answered neither bytes (Uint8Array) nor a promise of them");
+    } catch (err) {
+      return this.#serviceFailed(d, err);
+    }
+  }
+
+  /** A host service that threw: its `RequestFailed` reason passes on (a rejection with a status); anything else is `failed`, logged. */
+  #serviceFailed(d: Delivery, err: unknown): Answer {
+    if (err instanceof RequestFailed && (REQUEST_ERRORS as readonly string[]).includes(err.reason)) {
+      return { ok: false, error: err.reason as RequestError, ...(err.status !== undefined ? { status: err.status } : {}) };
+    }
+    const env = d.envelope!;
+    this.#logger.warn({ err, service: env.target, event: env.event }, `host service "${env.target}" failed to answer "${env.event}"`);
+    return { ok: false, error: "failed", ...(err instanceof PlughostError ? { cause: err } : {}) };
+  }
+}
+
+/** A request chain with nobody waiting. */
+const NO_REQUESTS: readonly string[] = Object.freeze([]);
+
+function isThenable(v: unknown): v is Promise<unknown> {
+  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
+}
+
+/** The delivery of a call the host makes (hop 0), with its envelope (`target` undefined: a broadcast). */
+function hostDelivery(event: string, kind: "event" | "hook", data: Uint8Array, target: string | undefined, options: CallOptions | undefined): Delivery {
+  const metadata = options?.metadata === undefined ? undefined : mergeMetadata(undefined, options.metadata);
+  return { hop: 0, chain: undefined, envelope: envelope(event, kind, data, target, undefined, undefined, metadata) };
+}
+
+/** `delivery` as the delivery of the call `ctx` describes: the same chain, envelope and request chain. */
+function inCall(delivery: Delivery, ctx: CallContext): Delivery {
+  return { hop: delivery.hop, chain: delivery.chain, call: ctx, envelope: delivery.envelope, requests: delivery.requests, deadline: delivery.deadline };
 }
 
 /** `work`, or, when it is not settled after `ms`, the error `onTimeout` makes (it runs once, and should stop the work). */
