@@ -39,6 +39,9 @@ export { HotReloader } from "./runtime/hot-reload.js";
  */
 export { currentCall } from "./runtime/calls.js";
 export type { CallContext, CallKind, CallOptions, Interceptor } from "./runtime/calls.js";
+// Messaging (docs/messaging.md): envelopes, registry.request / addService / subscribe.
+export type { Message, MessageKind } from "./messaging/envelope.js";
+export type { RequestOptions, ServiceHandler } from "./messaging/requests.js";
 export type { HotReloadOptions, HotReloadEvents } from "./runtime/hot-reload.js";
 export type { RegistryOptions, RecoveryPolicy, PluginInfo, DispatchResult, HookChainResult, RegistryEvents } from "./runtime/registry.js";
 export * from "./contract/errors.js";
