@@ -3,6 +3,7 @@
  * the plugin's name where there is one, and the underlying `cause`.
  * No plugin failure reaches the embedding application as a bare `Error`.
  */
+import type { DependencyConflict, DependencyStrategy } from "../plugin/resolve.js";
 
 /** What every error may carry besides its message: the plugin concerned and the cause. */
 export interface ErrorDetails {
@@ -76,6 +77,48 @@ export class ResolutionError extends PlughostError {
   constructor(message: string, details: ErrorDetails = {}) {
     super("E_RESOLUTION_FAILED", message, details);
   }
+}
+
+/** `unload` of a plugin that loaded plugins depend on, without `{ cascade: true }`. Code `E_RESOLUTION_FAILED`. */
+export class PluginHasDependents extends ResolutionError {
+  /** The loaded plugins that depend on it (required or peer), dependents of dependents included. */
+  readonly dependents: readonly string[];
+  constructor(plugin: string, dependents: readonly string[]) {
+    super(
+      `cannot unload: ${dependents.join(", ")} ${dependents.length === 1 ? "depends" : "depend"} on it; unload ${dependents.length === 1 ? "it" : "them"} first, or pass { cascade: true } to unload them with it`,
+      { plugin },
+    );
+    this.dependents = dependents;
+  }
+}
+
+/**
+ * Dependency conflicts the strategy did not settle (`strict`: any; `latest`: no version satisfies every range;
+ * `manual`: no choice was given). `.conflicts` names, per dependency, every range asked for and every version
+ * available; under `manual`, answer them with `loadAll(paths, { choices })`, the `onConflict` option or
+ * `registry.resolveConflict` (docs/lifecycle.md). Code `E_DEPENDENCY_CONFLICT`.
+ */
+export class DependencyConflictError extends PlughostError {
+  /** The unsettled conflicts. */
+  readonly conflicts: readonly DependencyConflict[];
+  /** The strategy in force. */
+  readonly strategy: DependencyStrategy;
+  constructor(strategy: DependencyStrategy, conflicts: readonly DependencyConflict[], remedy: string) {
+    const first = conflicts[0];
+    super(
+      "E_DEPENDENCY_CONFLICT",
+      `${conflicts.length} dependency conflict${conflicts.length === 1 ? "" : "s"} under the "${strategy}" strategy: ${conflicts.map(describeConflict).join("; ")}; ${remedy}`,
+      first?.requirements[0] ? { plugin: first.requirements[0].plugin } : {},
+    );
+    this.conflicts = conflicts;
+    this.strategy = strategy;
+  }
+}
+
+function describeConflict(c: DependencyConflict): string {
+  const wants = c.requirements.map((r) => `${r.plugin} needs ${c.dependency} ${r.range}${r.kind === "required" ? "" : ` (${r.kind})`}`).join(", ");
+  const has = c.candidates.length === 0 ? "none is available" : `available: ${c.candidates.map((v) => `${v.version}${v.loaded ? " (loaded)" : ""}`).join(", ")}`;
+  return `${wants}; ${has}`;
 }
 
 /** Seed 000: the plugin's API version is incompatible with the host's. Code `E_API_VERSION_MISMATCH`. */

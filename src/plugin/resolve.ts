@@ -4,7 +4,7 @@
  * after its dependencies.
  */
 import semver from "semver";
-import { ResolutionError } from "../contract/errors.js";
+import { DependencyConflictError, ResolutionError } from "../contract/errors.js";
 import type { Manifest } from "./manifest.js";
 import { checkApiRange, HOST_WIT_VERSION } from "../contract/version.js";
 
@@ -20,6 +20,237 @@ export interface LoadedPlugin {
 export interface ResolveOptions {
   /** Plugins already loaded: they satisfy dependencies and are not in the result. */
   loaded?: readonly LoadedPlugin[];
+  /** `"<plugin>><dependency>"` pairs whose version range the host waived (a `manual` choice with `force`). */
+  accepted?: ReadonlySet<string>;
+}
+
+/**
+ * How `resolveDependencies` settles versions (docs/lifecycle.md): `strict` fails on any conflict (two candidates of
+ * one plugin, a version outside a range); `latest` picks, among the candidates of a plugin, the highest version that
+ * satisfies every range asked of it, and fails when none does; `manual` reports each conflict, with every range and
+ * every version, and loads once the host chose.
+ */
+export const DEPENDENCY_STRATEGIES = ["strict", "latest", "manual"] as const;
+/** One of `DEPENDENCY_STRATEGIES`. */
+export type DependencyStrategy = (typeof DEPENDENCY_STRATEGIES)[number];
+
+/** One plugin's range on a dependency, as part of a `DependencyConflict`. */
+export interface DependencyRequirement {
+  /** The plugin that asks. */
+  plugin: string;
+  /** Its version. */
+  version: string;
+  /** The semver range it asks for. */
+  range: string;
+  /** From `dependencies`, `optional-dependencies` or `peer-dependencies`. */
+  kind: "required" | "optional" | "peer";
+}
+
+/** A version of a plugin that could satisfy a dependency. */
+export interface DependencyCandidate {
+  /** The version. */
+  version: string;
+  /** True when it is the version loaded now (it cannot be replaced by a load, only by a reload). */
+  loaded: boolean;
+  /** Its manifest file, when it is a candidate to load. */
+  file?: string;
+}
+
+/** A dependency whose versions and ranges do not fit: every range asked of it and every version available. */
+export interface DependencyConflict {
+  /** The plugin depended on. */
+  dependency: string;
+  /** Every range asked of it (those satisfied too, for the whole picture). */
+  requirements: DependencyRequirement[];
+  /** Every version available, highest first. */
+  candidates: DependencyCandidate[];
+}
+
+/**
+ * The host's answer to a conflict: use `version` (one of its candidates). Plugins whose range rejects it are left
+ * out (with those that require them), unless `force` accepts the mismatch and loads them anyway.
+ */
+export interface ConflictChoice {
+  /** The version to use. */
+  version: string;
+  /** Load the plugins whose range rejects `version` anyway. */
+  force?: boolean;
+}
+
+/** Options of `resolveDependencies`. */
+export interface DependencyOptions extends ResolveOptions {
+  /** Default `strict`. */
+  strategy?: DependencyStrategy;
+  /** The host's choices, by dependency name (for `manual`; under `latest` they override the pick). */
+  choices?: Readonly<Record<string, ConflictChoice>>;
+}
+
+/** What `resolveDependencies` decided. */
+export interface DependencyResolution<M> {
+  /** The manifests to load, dependencies first. */
+  order: M[];
+  /** Candidates not loaded: the versions not chosen, and plugins whose range rejects the chosen version. */
+  leftOut: { name: string; version: string; file: string; reason: string }[];
+  /** Pairs loaded despite their range (`force`), as `"<plugin>><dependency>"`. */
+  accepted: Set<string>;
+}
+
+/**
+ * The version conflicts in `manifests` under `strategy`, before any choice: under `latest`, only those no version
+ * settles; under `manual`, every plugin with several candidates and every range a candidate does not satisfy.
+ * (`strict` reports what `resolveLoadOrder` would refuse about versions.) Missing dependencies and cycles are not
+ * conflicts; `resolveDependencies` refuses them as `resolveLoadOrder` does.
+ */
+export function findConflicts<M extends Resolvable>(manifests: readonly M[], options: DependencyOptions = {}): DependencyConflict[] {
+  return settle(manifests, { ...options, choices: {} }).conflicts;
+}
+
+/**
+ * Choose one version per plugin name by `strategy`, leave out what the choices exclude, and order the rest
+ * (`resolveLoadOrder`). `strict` is `resolveLoadOrder` itself.
+ * @throws {@link DependencyConflictError} with `.conflicts` when a conflict is left unsettled (`latest`: no version
+ *   satisfies every range; `manual`: no choice for it), or a choice names a version that is not a candidate.
+ * @throws {@link ResolutionError} for missing dependencies, cycles, a plugin already loaded, and under `strict` as `resolveLoadOrder`.
+ * @example
+ *   const plan = resolveDependencies(manifests, { strategy: "manual", choices: { logger: { version: "2.1.0" } } });
+ *   for (const m of plan.order) await registry.load(m.dir);
+ */
+export function resolveDependencies<M extends Resolvable>(manifests: readonly M[], options: DependencyOptions = {}): DependencyResolution<M> {
+  const strategy = options.strategy ?? "strict";
+  if (!(DEPENDENCY_STRATEGIES as readonly string[]).includes(strategy)) {
+    throw new ResolutionError(`unknown dependency strategy ${JSON.stringify(strategy)}; use "strict", "latest" or "manual"`);
+  }
+  if (strategy === "strict") return { order: resolveLoadOrder(manifests, options), leftOut: [], accepted: new Set(options.accepted ?? []) };
+  const { chosen, conflicts, leftOut, accepted } = settle(manifests, options);
+  if (conflicts.length > 0) {
+    const remedy =
+      strategy === "manual"
+        ? "choose a version for each (loadAll's choices option, the registry's onConflict option, or registry.resolveConflict on the conflict event)"
+        : "no version satisfies every range: widen a range, add a matching version, or use the manual strategy to choose";
+    throw new DependencyConflictError(strategy, conflicts, remedy);
+  }
+  return { order: resolveLoadOrder(chosen, { ...options, accepted }), leftOut, accepted };
+}
+
+interface Settled<M> {
+  chosen: M[];
+  conflicts: DependencyConflict[];
+  leftOut: DependencyResolution<M>["leftOut"];
+  accepted: Set<string>;
+}
+
+function kindOf(d: Manifest["dependencies"][number]): DependencyRequirement["kind"] {
+  return d.peer ? "peer" : d.optional ? "optional" : "required";
+}
+
+/** latest / manual: one version per name, the conflicts left for the host, and what the choices leave out. */
+function settle<M extends Resolvable>(manifests: readonly M[], options: DependencyOptions): Settled<M> {
+  const strategy = options.strategy ?? "strict";
+  const choices = options.choices ?? {};
+  const loaded = new Map((options.loaded ?? []).map((p) => [p.name, p.version]));
+  const groups = new Map<string, M[]>();
+  for (const m of manifests) {
+    if (loaded.has(m.name)) {
+      throw new ResolutionError(`"${m.name}" is already loaded (version ${loaded.get(m.name)}); unload it before loading ${m.file}, or reload it`, { plugin: m.name });
+    }
+    groups.set(m.name, [...(groups.get(m.name) ?? []), m]);
+  }
+  for (const list of groups.values()) list.sort((a, b) => semver.rcompare(a.version, b.version));
+  // Every range asked of each name, by every candidate of every plugin.
+  const asked = new Map<string, DependencyRequirement[]>();
+  for (const m of manifests) {
+    for (const d of m.dependencies) {
+      asked.set(d.name, [...(asked.get(d.name) ?? []), { plugin: m.name, version: m.version, range: d.range, kind: kindOf(d) }]);
+    }
+  }
+  const candidatesOf = (name: string): DependencyCandidate[] => {
+    const v = loaded.get(name);
+    if (v !== undefined) return [{ version: v, loaded: true }];
+    return (groups.get(name) ?? []).map((m) => ({ version: m.version, loaded: false, file: m.file }));
+  };
+  const conflicts: DependencyConflict[] = [];
+  const leftOut: Settled<M>["leftOut"] = [];
+  const accepted = new Set(options.accepted ?? []);
+  const chosenVersion = new Map<string, string>(loaded);
+  const forced = new Set<string>(); // dependency names whose choice waives the ranges
+
+  // Requirements from plugins with one candidate decide among several candidates (theirs are not chosen yet).
+  const single = (r: DependencyRequirement) => (groups.get(r.plugin)?.length ?? 0) <= 1;
+  for (const [name, list] of groups) {
+    const reqs = (asked.get(name) ?? []).filter(single);
+    const choice = choices[name];
+    if (choice) {
+      if (!list.some((m) => m.version === choice.version)) {
+        throw new DependencyConflictError(strategy, [{ dependency: name, requirements: asked.get(name) ?? [], candidates: candidatesOf(name) }], `the choice ${choice.version} for ${name} is not one of its candidates; choose one of them`);
+      }
+      chosenVersion.set(name, choice.version);
+      if (choice.force) forced.add(name);
+      continue;
+    }
+    if (list.length === 1) {
+      chosenVersion.set(name, list[0]!.version);
+      continue;
+    }
+    const fits = list.filter((m) => reqs.every((r) => satisfies(m.version, r.range)));
+    if (strategy === "latest" && fits.length > 0) chosenVersion.set(name, fits[0]!.version);
+    else conflicts.push({ dependency: name, requirements: asked.get(name) ?? [], candidates: candidatesOf(name) });
+  }
+  for (const [name, choice] of Object.entries(choices)) {
+    const v = loaded.get(name);
+    if (groups.has(name) || v === undefined) continue;
+    if (choice.version !== v) {
+      throw new DependencyConflictError(strategy, [{ dependency: name, requirements: asked.get(name) ?? [], candidates: candidatesOf(name) }], `the choice ${choice.version} for ${name} is not its loaded version ${v}; reload ${name} to change it`);
+    }
+    if (choice.force) forced.add(name);
+  }
+  for (const [name, list] of groups) {
+    for (const m of list) if (chosenVersion.has(name) && m.version !== chosenVersion.get(name)) leftOut.push({ name, version: m.version, file: m.file, reason: `version ${chosenVersion.get(name)} was chosen` });
+  }
+  const chosen = [...groups.values()].map((list) => list.find((m) => m.version === chosenVersion.get(m.name))).filter((m): m is M => m !== undefined);
+
+  // The chosen set's ranges against the chosen versions.
+  const broken = new Map<string, DependencyRequirement[]>();
+  for (const m of chosen) {
+    for (const d of m.dependencies) {
+      const v = chosenVersion.get(d.name);
+      if (v === undefined || satisfies(v, d.range)) continue;
+      if (forced.has(d.name)) {
+        accepted.add(`${m.name}>${d.name}`);
+        continue;
+      }
+      broken.set(d.name, [...(broken.get(d.name) ?? []), { plugin: m.name, version: m.version, range: d.range, kind: kindOf(d) }]);
+    }
+  }
+  const conflicted = new Set(conflicts.map((c) => c.dependency));
+  for (const [name, reqs] of broken) {
+    if (conflicted.has(name)) continue;
+    if (choices[name]) {
+      // The host chose this version: whoever rejects it stays out.
+      for (const r of reqs) leftOut.push({ name: r.plugin, version: r.version, file: fileOf(chosen, r.plugin), reason: `needs ${name} ${r.range}, and ${chosenVersion.get(name)} was chosen` });
+      continue;
+    }
+    conflicts.push({ dependency: name, requirements: asked.get(name) ?? reqs, candidates: candidatesOf(name) });
+  }
+  // What requires a left-out plugin is left out too.
+  const out = new Set(leftOut.filter((l) => chosen.some((m) => m.name === l.name && m.version === l.version)).map((l) => l.name));
+  let grew = out.size > 0;
+  while (grew) {
+    grew = false;
+    for (const m of chosen) {
+      if (out.has(m.name)) continue;
+      const lost = m.dependencies.find((d) => !d.optional && out.has(d.name));
+      if (lost) {
+        out.add(m.name);
+        leftOut.push({ name: m.name, version: m.version, file: m.file, reason: `requires ${lost.name}, which is left out` });
+        grew = true;
+      }
+    }
+  }
+  return { chosen: chosen.filter((m) => !out.has(m.name)), conflicts, leftOut, accepted };
+}
+
+function fileOf(manifests: readonly Resolvable[], name: string): string {
+  return manifests.find((m) => m.name === name)?.file ?? "";
 }
 
 /** What `resolveLoadOrder` reads of a manifest. */
@@ -77,14 +308,15 @@ export function resolveLoadOrder<M extends Resolvable>(manifests: readonly M[], 
       if (version === undefined) {
         if (dep.optional) continue;
         problems.push(
-          `"${m.name}" depends on "${dep.name}" ${dep.range}, which is neither being loaded nor already loaded; add ${dep.name} to the plugins to load, or move it to optional-dependencies`,
+          `"${m.name}" ${dep.peer ? "has the peer" : "depends on"} "${dep.name}" ${dep.range}, which is neither being loaded nor already loaded; add ${dep.name} to the plugins to load, or move it to optional-dependencies`,
         );
-      } else if (!satisfies(version, dep.range)) {
+      } else if (!satisfies(version, dep.range) && !options.accepted?.has(`${m.name}>${dep.name}`)) {
         problems.push(
           `"${m.name}" needs "${dep.name}" ${dep.range}${dep.optional ? " (optional)" : ""}, but ${dep.name} is ${version}; install a ${dep.name} that matches ${dep.range}, or change the range in ${m.file}`,
         );
       } else {
-        if (inSet) before.push(dep.name);
+        // A peer needs only to be there: no order between peers, so two plugins may be each other's peers.
+        if (inSet && !dep.peer) before.push(dep.name);
         continue;
       }
       // The plugin whose dependency failed, not merely the first with a dependency.
