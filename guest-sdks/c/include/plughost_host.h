@@ -31,7 +31,24 @@ typedef struct PlughostNativeHost {
   int32_t (*emit)(void *host, const char *event_name, const uint8_t *data, uint32_t len);
   int32_t (*send)(void *host, const char *target, const char *event_name, const uint8_t *data, uint32_t len);
   const char *(*config)(void *host);
+  /* Grown later (present when PLUGHOST_NATIVE_HAS(table, request)). The host asks `target` and
+   * blocks this thread until the answer, a refusal or the timeout (timeout_ms 0: the host's default).
+   * On 0 the answer is in *out / *out_len, allocated with `alloc` (the SDK passes its own malloc, so
+   * the plugin releases it with its own free()); an empty answer is *out NULL, *out_len 0, and `alloc`
+   * is not called. Otherwise PLUGHOST_REQUEST_ERR(code), *out and *out_len untouched. */
+  int32_t (*request)(void *host, const char *target, const char *event_name, const uint8_t *data, uint32_t len,
+                     uint32_t timeout_ms, void *(*alloc)(size_t), uint8_t **out, uint32_t *out_len);
+  /* Fills *info with the envelope of the call in progress and returns 1, or returns 0 (none: init,
+   * teardown, another thread). The strings and arrays belong to the host and stay valid until the
+   * current callback returns. */
+  int32_t (*current_message)(void *host, PlughostMessageInfo *info);
 } PlughostNativeHost;
+
+/* The size of the first table (abi 1 as it shipped): the least an SDK accepts. */
+#define PLUGHOST_NATIVE_HOST_MIN_SIZE offsetof(PlughostNativeHost, request)
+/* Whether a host's table has `member` (it was filled in by a host that knows it). */
+#define PLUGHOST_NATIVE_HAS(table, member) \
+  ((table)->size >= offsetof(PlughostNativeHost, member) + sizeof(((PlughostNativeHost *)0)->member))
 
 /* The plugin's export the host calls; returns the PLUGHOST_NATIVE_ABI the SDK speaks. */
 typedef uint32_t (*PlughostNativeBindFn)(const PlughostNativeHost *table);

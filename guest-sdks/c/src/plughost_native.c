@@ -20,10 +20,20 @@
  *
  * Which functions work where:
  *   register_hook, hook_output, config: in process and in the sandbox.
- *   emit, send: in process from the JS thread (inside a callback) and in the
- *     sandbox from the plugin's main call thread; from other threads they
- *     return PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED).
+ *   emit, send, request, current_message: in process from the JS thread
+ *     (inside a callback) and in the sandbox from the plugin's main call
+ *     thread; from other threads they return "denied" (current_message: 0).
+ *   request: in process the host answers at once or refuses with
+ *     would-block (only a target that can answer on the host's thread now
+ *     can answer a trusted plugin); in the sandbox the helper waits for the
+ *     answer, whatever engine the target runs on.
+ *
+ * A request's answer is allocated with this file's malloc (the host calls it
+ * through the table) and released by the plugin with free(): the same libc
+ * whether the host is the in-process addon or the sandbox helper.
  */
+#include <stdlib.h>
+
 #include "plughost_host.h"
 
 #define PH_EXPORT __attribute__((visibility("default")))
@@ -32,7 +42,7 @@ static const PlughostNativeHost *bound;
 
 /* Called by the host after dlopen and before plugin_init. Returns the ABI the SDK speaks. */
 PH_EXPORT uint32_t plughost_native_bind(const PlughostNativeHost *table) {
-  bound = (table && table->abi == PLUGHOST_NATIVE_ABI && table->size >= sizeof(PlughostNativeHost)) ? table : 0;
+  bound = (table && table->abi == PLUGHOST_NATIVE_ABI && table->size >= PLUGHOST_NATIVE_HOST_MIN_SIZE) ? table : 0;
   return PLUGHOST_NATIVE_ABI;
 }
 
@@ -59,6 +69,28 @@ PH_EXPORT int32_t plughost_send(const char *target, const char *event_name, cons
   if (!target || !event_name || (!data && len)) return PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_INVALID_NAME);
   if (!bound) return PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED);
   return bound->send(bound->host, target, event_name, data, len);
+}
+
+static void *sdk_alloc(size_t n) { return malloc(n); }
+
+PH_EXPORT int32_t plughost_request(const char *target, const char *event_name, const uint8_t *data, uint32_t len, uint32_t timeout_ms,
+                                   uint8_t **out, uint32_t *out_len) {
+  if (!target || !event_name || (!data && len) || !out || !out_len) return PLUGHOST_REQUEST_ERR(PLUGHOST_REQUEST_ERROR_INVALID_NAME);
+  /* A host without requests (none, or an older table): nobody can answer, as on engines without the host call. */
+  if (!bound || !PLUGHOST_NATIVE_HAS(bound, request) || !bound->request)
+    return PLUGHOST_REQUEST_ERR(PLUGHOST_REQUEST_ERROR_UNKNOWN_TARGET);
+  uint8_t *answer = 0;
+  uint32_t answer_len = 0;
+  int32_t rc = bound->request(bound->host, target, event_name, data, len, timeout_ms, sdk_alloc, &answer, &answer_len);
+  if (rc != 0) return rc;
+  *out = answer;
+  *out_len = answer ? answer_len : 0;
+  return 0;
+}
+
+PH_EXPORT int32_t plughost_current_message(PlughostMessageInfo *info) {
+  if (!info || !bound || !PLUGHOST_NATIVE_HAS(bound, current_message) || !bound->current_message) return 0;
+  return bound->current_message(bound->host, info) == 1;
 }
 
 PH_EXPORT const char *plughost_config(void) {

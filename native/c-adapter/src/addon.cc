@@ -4,6 +4,8 @@
 // JS surface (see src/engines/native-inprocess.ts):
 //   open(path) -> { handle, name?, version?, apiVersion? }      throws {code}
 //   init(handle, host, apiVersionU32, configJson) -> int32
+//     host: { log, register, emit, send, request(target, name, data, timeoutMs) -> int32 | Uint8Array,
+//             message() -> Uint8Array | null (protocol.h's message-info encoding) }
 //   bind(handle, id) -> { call(u8) -> int32, hook(u8) -> int32 | Buffer | null }
 //   teardown(handle) -> int32
 //   close(handle)                                                 throws {code: E_DLCLOSE | E_STILL_MAPPED}
@@ -27,6 +29,7 @@
 #include <vector>
 
 #include "plughost_host.h"
+#include "protocol.h"  // the message-info encoding, shared with the sandbox helper
 
 void RegisterShm(napi_env env, napi_value exports);  // shm.cc
 
@@ -64,6 +67,8 @@ struct Plugin {
   std::vector<uint8_t> hook_out;
   bool hook_out_set = false;
   std::string config = "{}";
+  // Envelopes asked for by current_message: (depth of the call, decoded box or null for none), freed when that call returns.
+  std::vector<std::pair<int, PhMessageBox *>> messages;
 };
 
 struct LogMsg {
@@ -210,6 +215,86 @@ int32_t HostSend(void *h, const char *target, const char *name, const uint8_t *d
 }
 const char *HostConfig(void *h) { return static_cast<Plugin *>(h)->config.c_str(); }
 
+constexpr int32_t RequestErr(int32_t code) { return PLUGHOST_REQUEST_ERR(code); }
+
+// A trusted plugin's request runs on the JS thread: the host answers at once (a target that can answer here now) or
+// says would-block. The answer is copied into memory from the plugin's own allocator, which it free()s.
+int32_t HostRequest(void *h, const char *target, const char *name, const uint8_t *data, uint32_t len, uint32_t timeout_ms,
+                    void *(*alloc)(size_t), uint8_t **out, uint32_t *out_len) {
+  auto *p = static_cast<Plugin *>(h);
+  if (!OnJsThread(p)) return RequestErr(PLUGHOST_REQUEST_ERROR_DENIED);
+  if (!target || !name || (!data && len) || !alloc || !out || !out_len) return RequestErr(PLUGHOST_REQUEST_ERROR_INVALID_NAME);
+  napi_env env = p->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  napi_value argv[4], r;
+  argv[0] = Str(env, target, kMaxName);
+  argv[1] = Str(env, name, kMaxName);
+  void *copy;
+  napi_create_buffer_copy(env, len, len ? data : reinterpret_cast<const uint8_t *>(""), &copy, &argv[2]);
+  napi_create_uint32(env, timeout_ms, &argv[3]);
+  int32_t rc = RequestErr(PLUGHOST_REQUEST_ERROR_FAILED);
+  if (CallHost(p, "request", 4, argv, &r)) {
+    bool is_array = false;
+    napi_is_typedarray(env, r, &is_array);
+    napi_typedarray_type t;
+    size_t n = 0;
+    void *bytes = nullptr;
+    if (is_array && napi_get_typedarray_info(env, r, &t, &n, &bytes, nullptr, nullptr) == napi_ok && t == napi_uint8_array &&
+        n <= UINT32_MAX) {
+      if (n == 0) {
+        *out = nullptr;
+        *out_len = 0;
+        rc = 0;
+      } else if (auto *b = static_cast<uint8_t *>(alloc(n))) {
+        std::memcpy(b, bytes, n);
+        *out = b;
+        *out_len = static_cast<uint32_t>(n);
+        rc = 0;
+      }
+    } else {
+      int32_t code = ResultInt(env, r, rc);
+      if (code > 0 && code <= PLUGHOST_REQUEST_ERROR_COUNT) rc = code;
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  return rc;
+}
+
+int32_t HostCurrentMessage(void *h, PlughostMessageInfo *info) {
+  auto *p = static_cast<Plugin *>(h);
+  if (!info || !OnJsThread(p)) return 0;
+  if (p->messages.empty() || p->messages.back().first != p->depth) {
+    PhMessageBox *box = nullptr;
+    napi_env env = p->env;
+    napi_handle_scope scope;
+    napi_open_handle_scope(env, &scope);
+    napi_value r;
+    napi_typedarray_type t;
+    size_t n = 0;
+    void *bytes = nullptr;
+    bool is_array = false;
+    if (CallHost(p, "message", 0, nullptr, &r) && napi_is_typedarray(env, r, &is_array) == napi_ok && is_array &&
+        napi_get_typedarray_info(env, r, &t, &n, &bytes, nullptr, nullptr) == napi_ok && t == napi_uint8_array && n <= UINT32_MAX)
+      box = ph_message_info_decode(static_cast<const uint8_t *>(bytes), static_cast<uint32_t>(n));
+    napi_close_handle_scope(env, scope);
+    p->messages.emplace_back(p->depth, box);
+  }
+  PhMessageBox *box = p->messages.back().second;
+  if (!box) return 0;
+  *info = box->info;
+  return 1;
+}
+
+// A call into the plugin returned: the envelopes its code was given (at deeper depths) go.
+inline void EndCall(Plugin *p) {
+  p->depth--;
+  while (!p->messages.empty() && p->messages.back().first > p->depth) {
+    std::free(p->messages.back().second);
+    p->messages.pop_back();
+  }
+}
+
 Napi::Value Fail(Napi::Env env, const char *code, const std::string &message, const char *symbol = nullptr) {
   Napi::Error e = Napi::Error::New(env, message);
   e.Set("code", Napi::String::New(env, code));
@@ -253,7 +338,7 @@ Napi::Value Open(const Napi::CallbackInfo &info) {
   p->ctx.register_callback = CtxRegister;
   p->ctx.log = CtxLog;
   p->table = PlughostNativeHost{PLUGHOST_NATIVE_ABI, sizeof(PlughostNativeHost), p, HostRegisterHook, HostHookOutput,
-                                HostEmit, HostSend, HostConfig};
+                                HostEmit, HostSend, HostConfig, HostRequest, HostCurrentMessage};
   Napi::Object out = Napi::Object::New(env);
   out.Set("handle", Napi::External<Plugin>::New(env, p));
   if (auto f = reinterpret_cast<StrFn>(dlsym(h, "plugin_name"))) {
@@ -290,7 +375,7 @@ Napi::Value Init(const Napi::CallbackInfo &info) {
   p->ctx.api_version = info[2].As<Napi::Number>().Uint32Value();
   p->depth++;
   int32_t rc = p->init(&p->ctx);
-  p->depth--;
+  EndCall(p);
   p->initialized = true;
   return Napi::Number::New(env, rc);
 }
@@ -301,7 +386,7 @@ Napi::Value Teardown(const Napi::CallbackInfo &info) {
   if (!p || p->closed || !p->initialized || p->torn_down) return Fail(env, "E_STATE", "teardown: plugin is not initialised");
   p->depth++;
   int32_t rc = p->teardown(&p->ctx);
-  p->depth--;
+  EndCall(p);
   p->torn_down = true;
   return Napi::Number::New(env, rc);
 }
@@ -411,7 +496,7 @@ napi_value CallCb(napi_env env, napi_callback_info info) {
   }
   p->depth++;
   int32_t rc = e->cb(&p->ctx, reinterpret_cast<const char *>(data), static_cast<uint32_t>(len));
-  p->depth--;
+  EndCall(p);
   napi_value out;
   napi_create_int32(env, rc, &out);
   return out;
@@ -428,7 +513,7 @@ napi_value CallHook(napi_env env, napi_callback_info info) {
   int32_t rc;
   if (e->hook) rc = e->hook(&p->ctx, e->name.c_str(), data, static_cast<uint32_t>(len));
   else rc = e->cb ? e->cb(&p->ctx, reinterpret_cast<const char *>(data), static_cast<uint32_t>(len)) : -1;
-  p->depth--;
+  EndCall(p);
   napi_value out;
   if (rc != 0) napi_create_int32(env, rc, &out);
   else if (!p->hook_out_set) napi_get_null(env, &out);  // pass the input through

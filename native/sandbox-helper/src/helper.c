@@ -363,14 +363,18 @@ static uint32_t next_req = 1;
 static int on_main(void) { return pthread_equal(pthread_self(), main_thread) && in_call; }
 
 /* A request to the host from inside a call: send it, then read until its
- * reply, keeping any pipelined host requests for later. */
-static int32_t host_request(uint8_t type, const Part *parts, int nparts, int32_t fallback) {
+ * REPLY or ANSWER (into *answer: its payload points into in_buf, valid until
+ * the next read), keeping any pipelined host requests for later. */
+static void host_exchange(uint8_t type, const Part *parts, int nparts, Frame *answer) {
   uint32_t id = PH_HELPER_ID_BIT | next_req++;
   send_frame(type, id, parts, nparts);
   Frame f;
   while (read_frame(&f, 0) == 1) {
-    if (f.type == PH_REPLY && f.id == id && f.len >= 4) return (int32_t)get32(f.data);
-    if (f.type == PH_REPLY) continue;
+    if ((f.type == PH_REPLY || f.type == PH_ANSWER) && f.id == id) {
+      *answer = f;
+      return;
+    }
+    if (f.type == PH_REPLY || f.type == PH_ANSWER) continue; /* stray */
     Frame *d = malloc(sizeof *d);
     uint8_t *copy = malloc(f.len ? f.len : 1);
     if (!d || !copy) _exit(PH_EXIT_PROTOCOL);
@@ -383,7 +387,12 @@ static int32_t host_request(uint8_t type, const Part *parts, int nparts, int32_t
     deferred_tail = d;
   }
   _exit(0); /* host closed the channel mid-call */
-  return fallback;
+}
+
+static int32_t host_request(uint8_t type, const Part *parts, int nparts, int32_t fallback) {
+  Frame f;
+  host_exchange(type, parts, nparts, &f);
+  return f.len >= 4 ? (int32_t)get32(f.data) : fallback;
 }
 
 static int32_t do_register(const char *name, CallbackFn cb, HookFn hook) {
@@ -460,6 +469,65 @@ static int32_t h_send(void *h, const char *target, const char *name, const uint8
   return host_request(PH_SEND, p, 3, PLUGHOST_MESSAGE_STATUS(PLUGHOST_MESSAGE_ERROR_DENIED));
 }
 
+#define REQUEST_ERR(code) PLUGHOST_REQUEST_ERR(PLUGHOST_REQUEST_ERROR_##code)
+
+/* The host answers while this (main) thread waits: other plugins, the host's
+ * services or another host may take their time; the call's deadline still
+ * runs, and the host caps the request's timeout by it. */
+static int32_t h_request(void *h, const char *target, const char *name, const uint8_t *data, uint32_t len, uint32_t timeout_ms,
+                         void *(*alloc)(size_t), uint8_t **out, uint32_t *out_len) {
+  (void)h;
+  if (!on_main()) return REQUEST_ERR(DENIED);
+  if (!target || !name || (!data && len) || !alloc || !out || !out_len) return REQUEST_ERR(INVALID_NAME);
+  size_t tn = strnlen(target, 1024), nn = strnlen(name, 1024);
+  if (tn == 1024 || nn == 1024) return REQUEST_ERR(INVALID_NAME); /* longer than any name the host accepts */
+  if ((size_t)len > PH_BODY_MAX - 5 - 4 - (tn + 1) - (nn + 1)) return REQUEST_ERR(TOO_LARGE); /* would not fit a frame */
+  uint8_t head[4];
+  put32(head, timeout_ms);
+  Part p[4] = {{head, 4}, {target, tn + 1}, {name, nn + 1}, {data, len}};
+  Frame f;
+  host_exchange(PH_REQUEST, p, 4, &f);
+  if (f.type != PH_ANSWER || f.len < 4) return REQUEST_ERR(FAILED);
+  int32_t code = (int32_t)get32(f.data);
+  if (code != 0) return code > 0 && code <= PLUGHOST_REQUEST_ERROR_COUNT ? code : REQUEST_ERR(FAILED);
+  uint32_t n = f.len - 4;
+  if (n == 0) {
+    *out = NULL;
+    *out_len = 0;
+    return 0;
+  }
+  uint8_t *b = alloc(n); /* the plugin's own malloc: it free()s the answer */
+  if (!b) return REQUEST_ERR(FAILED);
+  memcpy(b, f.data + 4, n);
+  *out = b;
+  *out_len = n;
+  return 0;
+}
+
+/* The current call's envelope, asked for once per call and kept until it ends. */
+static PhMessageBox *msg_box;
+static int msg_known; /* asked during this call (msg_box NULL: there is none) */
+
+static void forget_message(void) {
+  free(msg_box);
+  msg_box = NULL;
+  msg_known = 0;
+}
+
+static int32_t h_current_message(void *h, PlughostMessageInfo *info) {
+  (void)h;
+  if (!info || !on_main()) return 0;
+  if (!msg_known) {
+    Frame f;
+    host_exchange(PH_MESSAGE, NULL, 0, &f);
+    msg_known = 1;
+    if (f.type == PH_ANSWER && f.len >= 4 && get32(f.data) == 1) msg_box = ph_message_info_decode(f.data + 4, f.len - 4);
+  }
+  if (!msg_box) return 0;
+  *info = msg_box->info;
+  return 1;
+}
+
 static const char *h_config(void *h) {
   (void)h;
   return config_json ? config_json : "{}";
@@ -487,6 +555,7 @@ static int32_t run_callback(uint8_t type, uint32_t cb, const uint8_t *data, uint
   else if (e && e->cb) rc = e->cb(&ctx, (const char *)data, len);
   ph_violations_collect(send_violation);
   in_call = 0;
+  forget_message();
   return rc;
 }
 
@@ -674,7 +743,7 @@ int main(int argc, char **argv) {
   ctx.log = ctx_log;
   ctx.host_data = &table;
   table = (PlughostNativeHost){PLUGHOST_NATIVE_ABI, sizeof(PlughostNativeHost), NULL, h_register_hook, h_hook_output,
-                               h_emit, h_send, h_config};
+                               h_emit, h_send, h_config, h_request, h_current_message};
 
   {
     const char *nm = name_fn ? name_fn() : NULL;
@@ -723,6 +792,7 @@ int main(int argc, char **argv) {
         rc = plugin_init_fn(&ctx);
         ph_violations_collect(send_violation);
         in_call = 0;
+        forget_message();
         send_i32(PH_RESULT, f.id, rc);
         break;
       }
@@ -737,6 +807,7 @@ int main(int argc, char **argv) {
         rc = plugin_teardown_fn(&ctx);
         ph_violations_collect(send_violation);
         in_call = 0;
+        forget_message();
         send_i32(PH_RESULT, f.id, rc);
         break;
       default:

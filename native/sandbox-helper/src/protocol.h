@@ -8,7 +8,9 @@
  * set and the host answers them with PH_REPLY.
  *
  * The host bounds each frame's body while reading: 64 KiB, except HOOK_RESULT,
- * EMIT and SEND (PH_BODY_MAX). The supervisor's channel (fd 7) carries only
+ * EMIT, SEND and REQUEST (PH_BODY_MAX). REQUEST and MESSAGE are answered with
+ * ANSWER (i32 code, bytes) instead of REPLY, later: the helper's main thread
+ * waits for it, serving nothing else, while the host's JS thread goes on. The supervisor's channel (fd 7) carries only
  * VIOLATION frames (count 1 each); the host answers each with one byte.
  */
 #ifndef PLUGHOST_HELPER_PROTOCOL_H
@@ -25,6 +27,7 @@ enum {
   PH_HOOK = 3,     /* u32 callback id, event bytes                 -> HOOK_RESULT */
   PH_TEARDOWN = 4, /*                                              -> RESULT */
   PH_REPLY = 5,    /* i32 value: answer to a helper request */
+  PH_ANSWER = 6,   /* i32 code, bytes: answer to REQUEST (0 + the answer, or 1 + request-error) or MESSAGE (1 + info, or 0) */
   /* helper -> host */
   PH_READY = 64,       /* u32 flags, u32 api, name\0 version\0 */
   PH_FAIL = 65,        /* u8 kind, message */
@@ -36,6 +39,8 @@ enum {
   PH_SEND = 71,        /* target\0, name\0, data             -> REPLY */
   PH_VIOLATION = 72,   /* u32 count, syscall name */
   PH_SANDBOX = 73,     /* u32 flags: the measures in force; the first frame, sent before any plugin code runs */
+  PH_REQUEST = 74,     /* u32 timeout_ms, target\0, name\0, data -> ANSWER */
+  PH_MESSAGE = 75,     /* (empty): the current call's envelope  -> ANSWER */
 };
 
 enum { PH_FAIL_DLOPEN = 1, PH_FAIL_SYMBOL = 2, PH_FAIL_SANDBOX = 3 };
@@ -60,5 +65,81 @@ enum {
   PH_HAS_VERSION = 1u << 17,
   PH_HAS_API = 1u << 18,
 };
+
+/*
+ * The encoding of a message-info (the envelope current_message answers), from
+ * the host (src/engines/native/shared.ts, encodeMessageInfo) to the addon and
+ * the helper, little-endian:
+ *   u32 flags (PH_MI_PARENT | PH_MI_SOURCE | PH_MI_TARGET), u32 kind,
+ *   u32 id_lo, u32 id_hi, u32 parent_lo, u32 parent_hi, u32 n_metadata,
+ *   then strings as u32 len, bytes, NUL: source (when flagged), target (when
+ *   flagged), event name, then n_metadata pairs of key, value.
+ * ph_message_info_decode checks every length and returns one malloc'd block
+ * (free() it) holding the PlughostMessageInfo, its arrays and its strings, or
+ * NULL when the bytes are malformed or memory is short.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "plughost.h"
+
+enum { PH_MI_PARENT = 1u, PH_MI_SOURCE = 2u, PH_MI_TARGET = 4u };
+#define PH_MI_HEAD 28u
+
+typedef struct {
+  PlughostMessageInfo info;
+} PhMessageBox;
+
+static inline uint32_t ph_le32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Walk one string at *off; its offset in *at. 0 when it does not fit or lacks its NUL. */
+static inline int ph_mi_string(const uint8_t *buf, uint32_t len, uint32_t *off, uint32_t *at) {
+  if (len - *off < 4) return 0;
+  uint32_t n = ph_le32(buf + *off);
+  if (n > len - *off - 4 || len - *off - 4 - n < 1 || buf[*off + 4 + n] != 0) return 0;
+  *at = *off + 4;
+  *off += 4 + n + 1;
+  return 1;
+}
+
+static inline PhMessageBox *ph_message_info_decode(const uint8_t *buf, uint32_t len) {
+  if (!buf || len < PH_MI_HEAD) return NULL;
+  uint32_t flags = ph_le32(buf), n = ph_le32(buf + 24);
+  uint32_t strings = (flags & PH_MI_SOURCE ? 1u : 0u) + (flags & PH_MI_TARGET ? 1u : 0u) + 1u;
+  if (n > (len - PH_MI_HEAD) / 10u) return NULL; /* each pair takes at least 10 bytes */
+  uint32_t off = PH_MI_HEAD, at;
+  for (uint32_t i = 0; i < strings + 2u * n; i++)
+    if (!ph_mi_string(buf, len, &off, &at)) return NULL;
+  size_t arrays = sizeof(PhMessageBox) + 2u * (size_t)n * sizeof(const char *);
+  PhMessageBox *box = (PhMessageBox *)malloc(arrays + len);
+  if (!box) return NULL;
+  const char **keys = (const char **)(void *)(box + 1);
+  const char **values = keys + n;
+  char *copy = (char *)box + arrays;
+  memcpy(copy, buf, len);
+  PlughostMessageInfo *mi = &box->info;
+  memset(mi, 0, sizeof *mi);
+  mi->id = (uint64_t)ph_le32(buf + 8) | (uint64_t)ph_le32(buf + 12) << 32;
+  mi->has_parent = (flags & PH_MI_PARENT) != 0;
+  mi->parent_id = mi->has_parent ? ((uint64_t)ph_le32(buf + 16) | (uint64_t)ph_le32(buf + 20) << 32) : 0;
+  mi->kind = ph_le32(buf + 4);
+  off = PH_MI_HEAD;
+  if (flags & PH_MI_SOURCE) ph_mi_string(buf, len, &off, &at), mi->source = copy + at;
+  if (flags & PH_MI_TARGET) ph_mi_string(buf, len, &off, &at), mi->target = copy + at;
+  ph_mi_string(buf, len, &off, &at);
+  mi->event_name = copy + at;
+  for (uint32_t i = 0; i < n; i++) {
+    ph_mi_string(buf, len, &off, &at);
+    keys[i] = copy + at;
+    ph_mi_string(buf, len, &off, &at);
+    values[i] = copy + at;
+  }
+  mi->metadata_len = n;
+  mi->metadata_keys = n ? keys : NULL;
+  mi->metadata_values = n ? values : NULL;
+  return box;
+}
 
 #endif

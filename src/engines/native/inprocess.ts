@@ -12,7 +12,17 @@ import {
   ResourceCleanupFailed,
 } from "../../contract/errors.js";
 import type { EngineInstance, HookOutcome, LoadRequest } from "../engine.js";
-import { CallbackTable, checkApiVersion, hostMessaging, locateNativeAddon, logLevel, nativeUnavailable, packApiVersion } from "./shared.js";
+import {
+  CallbackTable,
+  checkApiVersion,
+  currentMessageBytes,
+  hostMessaging,
+  locateNativeAddon,
+  logLevel,
+  nativeUnavailable,
+  packApiVersion,
+  requestSyncAnswer,
+} from "./shared.js";
 
 /** The host object the addon calls back into (on the JS thread, or via the log channel). */
 interface AddonHost {
@@ -20,6 +30,10 @@ interface AddonHost {
   register(name: string, id: number, isHook: boolean): number;
   emit(name: string, data: Uint8Array): number;
   send(target: string, name: string, data: Uint8Array): number;
+  /** A request answered on this thread now: the answer, or PLUGHOST_REQUEST_ERR(code) (would-block when it cannot be). */
+  request(target: string, name: string, data: Uint8Array, timeoutMs: number): Uint8Array | number;
+  /** The current call's envelope, encoded (shared.ts encodeMessageInfo), or null. */
+  message(): Uint8Array | null;
 }
 
 declare const handleBrand: unique symbol;
@@ -149,6 +163,9 @@ export class NativeInProcessInstance implements EngineInstance {
       register: (name, id, isHook) => table.register(name, id, isHook),
       emit: messaging.emit,
       send: messaging.send,
+      // The plugin runs on the host's thread and cannot wait: only an answer available now (requestSync).
+      request: (target, name, data, timeoutMs) => requestSyncAnswer(host, target, name, data, timeoutMs),
+      message: () => currentMessageBytes(host),
     };
     let status: number;
     try {

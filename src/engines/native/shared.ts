@@ -11,8 +11,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { EngineUnavailable, InvalidPluginBinary, InvocationFailed } from "../../contract/errors.js";
 import { checkBuiltApiVersion } from "../../contract/version.js";
-import type { HostCalls, LogLevel, MessageOutcome, RegisterOutcome } from "../engine.js";
-import { messageStatus, registerStatus } from "../../contract/abi.js";
+import type { HostCalls, LogLevel, MessageInfo, MessageOutcome, RegisterOutcome, RequestError, RequestOutcome } from "../engine.js";
+import { MESSAGE_KIND_CODE, REQUEST_ERROR_CODE, messageStatus, registerStatus } from "../../contract/abi.js";
 import { LOG_LEVELS } from "../engine.js";
 
 /** Repository / package root: this file lives in src/engines or dist/engines. */
@@ -271,6 +271,83 @@ export function hostMessaging(host: HostCalls) {
     emit: (name: string, data: Uint8Array): number => safe(() => messageCode(host.emit(name, data))),
     send: (target: string, name: string, data: Uint8Array): number => safe(() => messageCode(host.send(target, name, data))),
   };
+}
+
+/** plughost.h's PLUGHOST_REQUEST_ERR(code): 1 + the request-error code (0 is an answer). */
+export function requestStatus(error: RequestError): number {
+  const code = REQUEST_ERROR_CODE[error];
+  return code === undefined ? 1 + REQUEST_ERROR_CODE.failed : 1 + code; // an error outside the WIT (a loose JS HostCalls)
+}
+
+/** A synchronous request as the addon wants it: the answer's bytes, or PLUGHOST_REQUEST_ERR(code); never throws. */
+export function requestSyncAnswer(host: HostCalls, target: string, name: string, data: Uint8Array, timeoutMs: number): Uint8Array | number {
+  let outcome: RequestOutcome;
+  try {
+    outcome = host.requestSync ? host.requestSync(target, name, data, timeoutMs) : { ok: false, error: "unknown-target" };
+  } catch {
+    outcome = { ok: false, error: "failed" };
+  }
+  return outcome.ok ? outcome.value : requestStatus(outcome.error);
+}
+
+/** An asynchronous request (a sandboxed plugin waits for it): resolves to the answer's bytes or PLUGHOST_REQUEST_ERR(code). */
+export async function requestAnswer(host: HostCalls, target: string, name: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array | number> {
+  let outcome: RequestOutcome;
+  try {
+    outcome = host.request ? await host.request(target, name, data, timeoutMs) : { ok: false, error: "unknown-target" };
+  } catch {
+    outcome = { ok: false, error: "failed" };
+  }
+  return outcome.ok ? outcome.value : requestStatus(outcome.error);
+}
+
+const MI_PARENT = 1;
+const MI_SOURCE = 2;
+const MI_TARGET = 4;
+const MI_HEAD = 28;
+const utf8 = new TextEncoder();
+
+/**
+ * The envelope in the encoding the addon and the helper decode (native/sandbox-helper/src/protocol.h,
+ * ph_message_info_decode): a fixed head, then each string as u32 length, UTF-8 bytes, NUL.
+ */
+export function encodeMessageInfo(info: MessageInfo): Uint8Array {
+  const strings: Uint8Array[] = [];
+  if (info.source !== undefined) strings.push(utf8.encode(info.source));
+  if (info.target !== undefined) strings.push(utf8.encode(info.target));
+  strings.push(utf8.encode(info.eventName));
+  for (const [k, v] of info.metadata) strings.push(utf8.encode(k), utf8.encode(v));
+  let size = MI_HEAD;
+  for (const s of strings) size += 4 + s.length + 1;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  const flags = (info.parentId !== undefined ? MI_PARENT : 0) | (info.source !== undefined ? MI_SOURCE : 0) | (info.target !== undefined ? MI_TARGET : 0);
+  view.setUint32(0, flags, true);
+  view.setUint32(4, MESSAGE_KIND_CODE[info.kind] ?? 0, true);
+  const split = (at: number, n: number): void => {
+    view.setUint32(at, n >>> 0, true);
+    view.setUint32(at + 4, Math.floor(n / 0x1_0000_0000) >>> 0, true);
+  };
+  split(8, info.id);
+  split(16, info.parentId ?? 0);
+  view.setUint32(24, info.metadata.length, true);
+  let at = MI_HEAD;
+  for (const s of strings) {
+    view.setUint32(at, s.length, true);
+    out.set(s, at + 4);
+    at += 4 + s.length + 1; // the NUL is already 0
+  }
+  return out;
+}
+
+/** `current-message` as the addon and the helper want it: the encoded envelope, or null outside a call; never throws. */
+export function currentMessageBytes(host: HostCalls): Uint8Array | null {
+  try {
+    const info = host.currentMessage?.();
+    return info ? encodeMessageInfo(info) : null;
+  } catch {
+    return null;
+  }
 }
 
 function safe(f: () => number): number {

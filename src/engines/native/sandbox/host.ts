@@ -26,6 +26,7 @@ import {
   ResourceCleanupFailed,
 } from "../../../contract/errors.js";
 import type { EngineInstance, HookOutcome, LoadRequest } from "../../engine.js";
+import { currentDelivery, withDelivery, type Delivery } from "../../../runtime/message-chain.js";
 import {
   EXIT_PROTOCOL,
   EXIT_SANDBOX,
@@ -42,7 +43,19 @@ import {
   cstr,
   type SandboxMeasure,
 } from "./protocol.js";
-import { CallbackTable, checkApiVersion, hostMessaging, locateSandboxHelper, logLevel, messageCode, nativeUnavailable, packApiVersion } from "../shared.js";
+import {
+  CallbackTable,
+  checkApiVersion,
+  currentMessageBytes,
+  hostMessaging,
+  locateSandboxHelper,
+  logLevel,
+  messageCode,
+  nativeUnavailable,
+  packApiVersion,
+  requestAnswer,
+  requestStatus,
+} from "../shared.js";
 import { SLOT_DATA_MAX, SharedSlot } from "./slot.js";
 
 /** Knobs for the helper's sandbox; defaults suit a small event handler. */
@@ -111,6 +124,8 @@ interface Pending {
   data?: Uint8Array;
   /** Syscalls the helper reported as denied during this request: name → count. */
   denied?: Map<string, number>;
+  /** The message chain the call was issued in: the plugin's host calls during it run in it (as a worker's do). */
+  delivery: Delivery | undefined;
 }
 
 /** A VIOLATION frame is the helper's word, which plugin code can forge: at most this many names per request, each once. */
@@ -395,7 +410,7 @@ export class SandboxClient {
   /** Queue a pending answer to a request already sent (or posted in the slot). */
   #enqueue(id: number, kind: Pending["kind"], label: string, data: Uint8Array | undefined): Promise<number | HookOutcome> {
     return new Promise((resolve, reject) => {
-      const p: Pending = { id, kind, label, resolve, reject };
+      const p: Pending = { id, kind, label, resolve, reject, delivery: currentDelivery() };
       if (kind === "hook") p.data = data;
       if (this.#head === this.#queue.length) {
         this.#busySince = performance.now();
@@ -432,21 +447,31 @@ export class SandboxClient {
         return;
       // Requests of the plugin's are served only while one of our requests runs
       // (as the helper's own code does): a thread writing frames between calls gets "denied".
+      // They run in the message chain of the call in flight (the head: the helper runs calls in order).
       case Msg.Register: {
         let code = 3;
-        if (body.length >= 5 && this.#table && this.#busy) code = this.#table.register(body.toString("utf8", 5), body.readUInt32LE(1), body[0] === 1);
+        const table = this.#table;
+        if (body.length >= 5 && table && this.#busy) code = this.#inCall(() => table.register(body.toString("utf8", 5), body.readUInt32LE(1), body[0] === 1));
         return this.#reply(id, code);
       }
       case Msg.Emit: {
         if (!this.#busy) return this.#reply(id, DENIED_MESSAGE);
         const [name, off] = cstr(body, 0);
-        return this.#reply(id, this.#messaging.emit(name, new Uint8Array(body.subarray(off))));
+        const data = new Uint8Array(body.subarray(off));
+        return this.#reply(id, this.#inCall(() => this.#messaging.emit(name, data)));
       }
       case Msg.Send: {
         if (!this.#busy) return this.#reply(id, DENIED_MESSAGE);
         const [target, o1] = cstr(body, 0);
         const [name, o2] = cstr(body, o1);
-        return this.#reply(id, this.#messaging.send(target, name, new Uint8Array(body.subarray(o2))));
+        const data = new Uint8Array(body.subarray(o2));
+        return this.#reply(id, this.#inCall(() => this.#messaging.send(target, name, data)));
+      }
+      case Msg.Request:
+        return this.#onRequest(id, body);
+      case Msg.Message: {
+        const info = this.#busy ? this.#inCall(() => currentMessageBytes(this.#request.host)) : null;
+        return this.#answer(id, info ? 1 : 0, info ?? undefined);
       }
       case Msg.Violation:
         return this.#onViolationFrame(body);
@@ -463,6 +488,48 @@ export class SandboxClient {
         return this.#protocolError(`a frame of unknown type ${type}`);
     }
   };
+
+  /** Run a host call of the plugin's in the message chain of the call in flight. */
+  #inCall<T>(run: () => T): T {
+    return withDelivery(this.#queue[this.#head]?.delivery, run);
+  }
+
+  /** A plugin's request is outstanding: the helper's main thread waits for its ANSWER and sends nothing else. */
+  #requestOpen = false;
+
+  /**
+   * REQUEST: the host answers later (another plugin, a service, another host); the helper's main thread waits,
+   * the JS thread does not. A legitimate helper has at most one outstanding (its call thread blocks on it), so a
+   * second one is plugin code writing frames of its own: a protocol break, and the helper is killed rather than
+   * the host doing unbounded work for it. Between calls it is answered "denied", as emit is.
+   */
+  #onRequest(id: number, body: Buffer): void {
+    if ((id & HELPER_ID_BIT) === 0) return this.#protocolError("a request id without the helper bit");
+    if (!this.#busy) return this.#answer(id, requestStatus("denied"));
+    if (this.#requestOpen) return this.#protocolError("a second REQUEST while one is outstanding");
+    if (body.length < 4) return this.#protocolError("a REQUEST frame without its timeout");
+    const timeoutMs = body.readUInt32LE(0);
+    const [target, o1] = cstr(body, 4);
+    const [name, o2] = cstr(body, o1);
+    const data = new Uint8Array(body.subarray(o2));
+    this.#requestOpen = true;
+    void this.#inCall(() => requestAnswer(this.#request.host, target, name, data, timeoutMs)).then((answer) => {
+      this.#requestOpen = false;
+      if (this.#fault || this.#broken) return; // the helper is gone or going: nobody waits
+      if (typeof answer === "number") return this.#answer(id, answer);
+      this.#answer(id, 0, answer);
+    });
+  }
+
+  /** ANSWER to a REQUEST or MESSAGE; an answer too big for a frame becomes too-large. */
+  #answer(id: number, code: number, data?: Uint8Array): void {
+    if ((id & HELPER_ID_BIT) === 0) return this.#protocolError("a request id without the helper bit");
+    try {
+      this.#writer.frame(Msg.Answer, id, code >>> 0, data);
+    } catch {
+      this.#writer.frame(Msg.Answer, id, requestStatus("too-large"));
+    }
+  }
 
   /** True while a request of ours is outstanding (the helper is in a call). */
   get #busy(): boolean {

@@ -16,6 +16,8 @@ export const enum Msg {
   Hook = 3,
   Teardown = 4,
   Reply = 5,
+  /** i32 code, bytes: the answer to a REQUEST (0 + answer, or 1 + request-error) or a MESSAGE (1 + envelope, or 0). */
+  Answer = 6,
   // helper -> host
   Ready = 64,
   Fail = 65,
@@ -27,6 +29,10 @@ export const enum Msg {
   Send = 71,
   Violation = 72,
   Sandbox = 73,
+  /** u32 timeoutMs, target\0, name\0, data: answered (later) with ANSWER. */
+  Request = 74,
+  /** The envelope of the call in progress: answered with ANSWER. */
+  Message = 75,
 }
 
 export const enum FailKind {
@@ -77,7 +83,7 @@ export const CONTROL_MAX = 64 << 10;
 
 /** The bound on a helper frame's body, by type: only hook output and messages carry bulk data. */
 export function bodyLimit(type: number): number {
-  return type === Msg.HookResult || type === Msg.Emit || type === Msg.Send ? BODY_MAX : CONTROL_MAX;
+  return type === Msg.HookResult || type === Msg.Emit || type === Msg.Send || type === Msg.Request ? BODY_MAX : CONTROL_MAX;
 }
 
 export type FrameHandler = (type: number, id: number, buf: Buffer, start: number, end: number) => void;

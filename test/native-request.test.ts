@@ -1,0 +1,251 @@
+// Request/response and the message envelope for native plugins (C ABI .so): the engine with a
+// host that answers (trusted: requestSync, on the host's thread; sandboxed: request, answered later
+// while the helper waits), hostile sandboxed plugins forging request frames, and through the registry.
+import { afterEach, describe, expect, it } from "vitest";
+import { createNativeEngine, nativeEngine } from "../src/engines/native/engine.js";
+import type { EngineInstance, HookOutcome, MessageInfo, RequestOutcome, TrustLevel } from "../src/engines/engine.js";
+import { REQUEST_ERROR_CODE, type RequestError } from "../src/contract/abi.js";
+import { AbiViolation, DeadlineExceeded, PluginCrashed } from "../src/contract/errors.js";
+import { currentDelivery, withDelivery, type Delivery } from "../src/runtime/message-chain.js";
+import { bytes, recordingHost, request, until, type RecordingHost } from "./native-helpers.js";
+
+const live: EngineInstance[] = [];
+afterEach(async () => {
+  await Promise.all(live.splice(0).map((i) => i.dispose().catch(() => {})));
+});
+
+const text = (b: Uint8Array) => Buffer.from(b).toString();
+const status = (e: RequestError) => 1 + REQUEST_ERROR_CODE[e];
+const ask = (target: string, event: string, payload: string, timeoutMs = 0) => bytes(`${target}\n${event}\n${timeoutMs}\n${payload}`);
+
+interface Asked {
+  target: string;
+  event: string;
+  data: string;
+  timeoutMs: number;
+  delivery: Delivery | undefined;
+}
+
+interface RequestHost extends RecordingHost {
+  asked: Asked[];
+  message: MessageInfo | undefined;
+}
+
+/** A host whose requests answer with `answer` (sync for trusted; for sandboxed after `delayMs`, except init's). */
+function requestHost(answer: (a: Asked) => RequestOutcome, delayMs = 0): RequestHost {
+  const host = recordingHost() as RequestHost;
+  host.asked = [];
+  host.message = undefined;
+  const record = (target: string, event: string, data: Uint8Array, timeoutMs: number): Asked => {
+    const a = { target, event, data: text(data), timeoutMs, delivery: currentDelivery() };
+    host.asked.push(a);
+    return a;
+  };
+  host.requestSync = (target, event, data, timeoutMs) => answer(record(target, event, data, timeoutMs));
+  host.request = async (target, event, data, timeoutMs) => {
+    const a = record(target, event, data, timeoutMs);
+    if (delayMs && target !== "no-such-plugin") await new Promise((r) => setTimeout(r, delayMs)); // init's asks at once
+    return answer(a);
+  };
+  host.currentMessage = () => host.message;
+  return host;
+}
+
+const echoUpper = (a: Asked): RequestOutcome =>
+  a.target === "nobody" ? { ok: false, error: "unknown-target" } : { ok: true, value: bytes(a.data.toUpperCase()) };
+
+async function start(trust: TrustLevel, host: RequestHost, name = "requester", engine = nativeEngine) {
+  const inst = await engine.load(request(name, trust, host));
+  live.push(inst);
+  expect(await inst.init("0.1.0", "{}")).toBe(0);
+  return inst;
+}
+
+function output(r: HookOutcome): string {
+  if (!r.ok) throw new Error(`hook failed with status ${r.status}`);
+  return text(r.data);
+}
+
+const envelope: MessageInfo = {
+  id: 2 ** 40 + 7,
+  parentId: 41,
+  source: "caller",
+  target: "requester",
+  eventName: "whoami",
+  kind: "request",
+  metadata: [
+    ["trace", "abc"],
+    ["user", "zoë ✓"],
+  ],
+};
+
+for (const trust of ["trusted", "untrusted"] as const) {
+  describe(`native request, ${trust}`, () => {
+    it("answers a request with the host's bytes, which the plugin owns and frees", async () => {
+      const host = requestHost(echoUpper);
+      const inst = await start(trust, host);
+      expect(output(await inst.onHook("ask", ask("other", "upper", "hello world", 250)))).toBe("HELLO WORLD");
+      expect(host.asked.at(-1)).toMatchObject({ target: "other", event: "upper", data: "hello world", timeoutMs: 250 });
+      // Many answers of 64 KiB, each freed by the plugin with its own free(): no leak, no mismatched allocator.
+      const big = "x".repeat(64 << 10);
+      expect(await inst.onEvent("ask-n", bytes(`200\nother\necho\n0\n${big}`))).toBe(0);
+      expect(host.asked.length).toBe(202); // init's, the ask, 200
+    });
+
+    it("an empty answer is NULL and 0; a refusal is 1 + the request-error code and leaves out/out_len alone", async () => {
+      const host = requestHost((a) => (a.event === "empty" ? { ok: true, value: new Uint8Array(0) } : { ok: false, error: a.event as RequestError }));
+      const inst = await start(trust, host);
+      expect(output(await inst.onHook("ask", ask("other", "empty", "x")))).toBe("");
+      for (const error of ["not-handled", "denied", "cycle", "too-deep", "timeout", "rejected", "failed", "would-block"] as const) {
+        expect(await inst.onHook("ask", ask("other", error, "x"))).toEqual({ ok: false, status: status(error) });
+      }
+      expect(output(await inst.onHook("untouched", ask("other", "timeout", "x")))).toBe("ok");
+    });
+
+    it("a host without request answers unknown-target; in init the plugin sees no message", async () => {
+      const host = recordingHost();
+      const inst = await nativeEngine.load(request("requester", trust, host));
+      live.push(inst);
+      expect(await inst.init("0.1.0", "{}")).toBe(0);
+      expect(output(await inst.onHook("init", bytes("")))).toBe(`message=0 request=${status("unknown-target")}`);
+      expect(await inst.onHook("ask", ask("other", "echo", "x"))).toEqual({ ok: false, status: status("unknown-target") });
+      expect(output(await inst.onHook("whoami", bytes("")))).toBe("none");
+    });
+
+    it("reads the envelope of its call: every field, metadata in order, stable within the call", async () => {
+      const host = requestHost(echoUpper);
+      const inst = await start(trust, host);
+      host.message = envelope;
+      expect(output(await inst.onHook("whoami", bytes("")))).toBe(
+        `id=${2 ** 40 + 7} parent=41 source=caller target=requester event=whoami kind=2 meta=trace=abc;user=zoë ✓`,
+      );
+      host.message = { id: 3, eventName: "tick", kind: "event", metadata: [] };
+      expect(output(await inst.onHook("whoami", bytes("")))).toBe("id=3 parent=- source=- target=- event=tick kind=0 meta=");
+      // The envelope read before a request is the one read after it, and its strings stay valid across it.
+      host.message = { ...envelope, eventName: "ask-whoami" };
+      expect(output(await inst.onHook("ask-whoami", ask("other", "echo", "x")))).toContain("event=ask-whoami kind=2");
+      host.message = undefined;
+      expect(output(await inst.onHook("whoami", bytes("")))).toBe("none");
+    });
+
+    it("from another thread: request is denied and there is no message", async () => {
+      const host = requestHost(echoUpper);
+      const inst = await start(trust, host);
+      host.message = envelope;
+      expect(output(await inst.onHook("thread", bytes("")))).toBe(`request=${status("denied")} message=0`);
+      expect(host.asked).toEqual([expect.objectContaining({ target: "no-such-plugin" })]); // init's only
+    });
+
+    it("the request runs in the message chain of the call that made it", async () => {
+      const host = requestHost(echoUpper);
+      const inst = await start(trust, host);
+      const chain: Delivery = { hop: 3, chain: { messages: 1, reported: false } };
+      const r = await withDelivery(chain, () => inst.onHook("ask", ask("other", "echo", "abc")));
+      expect(output(r)).toBe("ABC");
+      expect(host.asked.at(-1)!.delivery).toBe(chain);
+    });
+  });
+}
+
+describe("native request, trusted (in process)", () => {
+  it("is answered synchronously, on the host's thread, inside the call", async () => {
+    let depth = 0;
+    const host = requestHost((a) => ({ ok: true, value: bytes(`${a.data}@${depth}`) }));
+    const inst = await start("trusted", host);
+    depth = 1;
+    const r = inst.onHookSync!("ask", ask("other", "echo", "sync"));
+    depth = 0;
+    expect(output(r)).toBe("sync@1");
+  });
+});
+
+describe("native request, sandboxed", () => {
+  it("waits for an answer that comes later, while the host's thread goes on", async () => {
+    const host = requestHost(echoUpper, 80);
+    const inst = await start("untrusted", host);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const t0 = performance.now();
+    const r = await inst.onHook("ask", ask("other", "upper", "later"));
+    clearInterval(timer);
+    expect(output(r)).toBe("LATER");
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(70);
+    expect(ticks).toBeGreaterThan(3); // the event loop ran while the plugin waited
+  });
+
+  it("carries large payloads both ways (4 MiB)", async () => {
+    const host = requestHost((a) => ({ ok: true, value: bytes(a.data + a.data) }));
+    const inst = await start("untrusted", host);
+    const payload = "ab".repeat(1 << 20);
+    const r = output(await inst.onHook("ask", ask("other", "double", payload)));
+    expect(r.length).toBe(4 << 20);
+    expect(r.startsWith("abab") && r.endsWith("abab")).toBe(true);
+  });
+
+  it("pipelined calls after a waiting one run in order once it is answered", async () => {
+    const host = requestHost(echoUpper, 30);
+    const inst = await start("untrusted", host);
+    const first = inst.onHook("ask", ask("other", "upper", "one"));
+    const rest = [inst.onHook("echo", bytes("two")), inst.onHook("ask", ask("other", "upper", "three"))];
+    expect(output(await first)).toBe("ONE");
+    expect((await Promise.all(rest)).map(output)).toEqual(["two", "THREE"]);
+  });
+
+  it("a call past its deadline while waiting fails with DeadlineExceeded; the late answer goes nowhere", async () => {
+    const host = requestHost(echoUpper, 400);
+    const inst = await nativeEngine.load(request("requester", "untrusted", host, { limits: { deadlineMs: 100 } }));
+    live.push(inst);
+    expect(await inst.init("0.1.0", "{}")).toBe(0);
+    await expect(inst.onHook("ask", ask("other", "upper", "slow"))).rejects.toBeInstanceOf(DeadlineExceeded);
+    await new Promise((r) => setTimeout(r, 450)); // the answer settles after the helper was killed
+    await expect(inst.onHook("echo", bytes("x"))).rejects.toBeInstanceOf(DeadlineExceeded);
+  });
+
+  it("dispose while a request is outstanding rejects the call and ignores the answer", async () => {
+    const host = requestHost(echoUpper, 200);
+    const inst = await start("untrusted", host);
+    const call = inst.onHook("ask", ask("other", "upper", "x"));
+    await until(() => host.asked.length === 2);
+    await inst.dispose();
+    await expect(call).rejects.toBeInstanceOf(PluginCrashed);
+    await new Promise((r) => setTimeout(r, 250));
+  });
+
+  it("works over the pipe alone (no shared slot)", async () => {
+    const host = requestHost(echoUpper);
+    const inst = await start("untrusted", host, "requester", createNativeEngine({ sandbox: { sharedMemory: false } }));
+    host.message = envelope;
+    expect(output(await inst.onHook("ask", ask("other", "upper", "pipe")))).toBe("PIPE");
+    expect(output(await inst.onHook("whoami", bytes("")))).toContain("source=caller target=requester");
+  });
+});
+
+describe("native request, hostile sandboxed plugin", () => {
+  it("a second request while one is outstanding is a protocol break: AbiViolation, helper killed, host fine", async () => {
+    const host = requestHost(echoUpper, 20);
+    const inst = await start("untrusted", host, "request-forger");
+    const err = await inst.onEvent("double", bytes("")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbiViolation);
+    expect((err as AbiViolation).message).toMatch(/second REQUEST/);
+    expect(host.asked.length).toBe(1); // only the first was served
+    await expect(inst.onEvent("ok", bytes("abc"))).rejects.toBeInstanceOf(AbiViolation);
+    const other = await start("untrusted", requestHost(echoUpper), "requester");
+    expect(output(await other.onHook("echo", bytes("still here")))).toBe("still here");
+  });
+
+  it("request and message frames forged between calls are refused and change nothing", async () => {
+    const host = requestHost(echoUpper);
+    const inst = await start("untrusted", host, "request-forger");
+    host.message = envelope;
+    let asked = 0;
+    host.currentMessage = () => {
+      asked++;
+      return envelope;
+    };
+    expect(await inst.onEvent("between", bytes(""))).toBe(0);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(host.asked).toEqual([]);
+    expect(asked).toBe(0);
+    expect(await inst.onEvent("ok", bytes("abcd"))).toBe(4);
+  });
+});
