@@ -164,7 +164,7 @@ describe.each(["v8", "wasmtime"] as const)("conformance-go (guest-sdks/CONFORMAN
   let env: ReturnType<typeof registry>;
   let p: PluginHandle;
   beforeAll(async () => {
-    env = registry({ engine, grants, hostCalls: { maxCallbacks: 14 } });
+    env = registry({ engine, grants, hostCalls: { maxCallbacks: 16 } });
     p = await env.reg.load(dirOf("conformance"));
   }, 120_000);
   afterAll(() => env.reg.unloadAll());
@@ -172,7 +172,7 @@ describe.each(["v8", "wasmtime"] as const)("conformance-go (guest-sdks/CONFORMAN
   it("init logs and registers every callback", async () => {
     await settle();
     expect(env.messages("conformance-go")).toEqual(["conformance init 0.1.0"]);
-    expect(p.callbacks).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric"]);
+    expect(p.callbacks).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"]);
   });
 
   it("init refuses fail-init", async () => {
@@ -200,7 +200,7 @@ describe.each(["v8", "wasmtime"] as const)("conformance-go (guest-sdks/CONFORMAN
     expect(await p.invoke("register", enc("late-event"))).toBe(0);
     expect(p.callbacks).toContain("late-event");
     expect(await p.invoke("register", enc("bad name!"))).toBe(1);
-    expect(await p.invoke("register", enc("one-too-many"))).toBe(2); // maxCallbacks 14: init's 13 and late-event
+    expect(await p.invoke("register", enc("one-too-many"))).toBe(2); // maxCallbacks 16: init's 15 and late-event
   });
 
   it("on-event: emit returns the count or -1 - error code", async () => {

@@ -118,6 +118,7 @@ describe("conformance-js (guest-sdks/CONFORMANCE.md)", () => {
       preopens: { "/data": dataDir },
       registerError: (n) => (n === "denied-event" ? "denied" : n === "full" ? "limit-reached" : undefined),
       emitResult: (n) => (n === "nobody" ? "denied" : 2),
+      answer: (target, name, data) => (name === "reverse" ? new Uint8Array(data).reverse() : name === "refuse" ? "rejected" : `unknown-target`),
     });
     return () => rmSync(dataDir, { recursive: true, force: true });
   });
@@ -133,7 +134,7 @@ describe("conformance-js (guest-sdks/CONFORMANCE.md)", () => {
 
     expect(p.init("0.1.0", "{}")).toBe(0);
     expect(p.logs).toEqual([{ level: "info", message: "conformance init 0.1.0" }]);
-    expect(p.registered).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric"]);
+    expect(p.registered).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"]);
   });
 
   it("on-event: echo, sum, fail, other", () => {
@@ -181,6 +182,35 @@ describe("conformance-js (guest-sdks/CONFORMANCE.md)", () => {
     expect(p.onHook("upper", "aBz-é{")).toEqual({ ok: enc("ABZ-é{") });
     expect(p.onHook("fail", "x")).toEqual({ err: -7 });
     expect(p.onHook("other", "x")).toEqual({ err: -100 });
+  });
+
+  it("request: the answer, or -1 - the request-error code (RequestError's code)", () => {
+    expect(p.onHook("request", "svc\nreverse\nabc")).toEqual({ ok: enc("cba") });
+    expect(p.onEvent("request", "svc\nreverse\nabcd")).toBe(4);
+    expect(p.onHook("request", "svc\nreverse\n")).toEqual({ ok: new Uint8Array() });
+    expect(p.onHook("request", "svc\nrefuse\nx")).toEqual({ err: -1 - 8 });
+    expect(p.onHook("request", "nobody\nping\nx")).toEqual({ err: -1 - 1 });
+    expect(p.onHook("request", "no newline")).toEqual({ err: -100 });
+    expect(p.requests.map((r) => [r.target, r.name, dec(r.data), r.timeoutMs])).toEqual([
+      ["svc", "reverse", "abc", 0],
+      ["svc", "reverse", "abcd", 0],
+      ["svc", "reverse", "", 0],
+      ["svc", "refuse", "x", 0],
+      ["nobody", "ping", "x", 0],
+    ]);
+  });
+
+  it("current-message: the envelope text, or err(1) / 1 when there is none", () => {
+    p.message = undefined;
+    expect(p.onHook("message", "x")).toEqual({ err: 1 });
+    expect(p.onEvent("message", "x")).toBe(1);
+    p.message = { id: 42, parentId: 7, source: "a", target: "b", eventName: "message", kind: "request", metadata: { tenant: "t1", "x-y": "1=2" } };
+    expect(p.onHook("message", "x")).toEqual({ ok: enc("id 42\nparent 7\nsource a\ntarget b\nevent message\nkind request\nmeta tenant=t1\nmeta x-y=1=2") });
+    p.message = { id: 43, eventName: "message", kind: "event" };
+    p.logs.length = 0;
+    expect(p.onEvent("message", "x")).toBe(0);
+    expect(p.logs).toEqual([{ level: "info", message: "id 43\nevent message\nkind event" }]);
+    p.message = undefined;
   });
 
   it("teardown logs and returns 0", () => {

@@ -161,7 +161,7 @@ describe.each(["v8", "wasmtime"] as const)("conformance-rust (guest-sdks/CONFORM
   it("init logs and registers every callback", () => {
     expect(conf.state).toBe("active");
     expect(logged("conformance init 0.1.0")).toEqual(["info"]);
-    expect(conf.callbacks).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric"]);
+    expect(conf.callbacks).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"]);
   });
 
   it("init refuses fail-init (-1) without registering anything", async () => {
@@ -193,8 +193,8 @@ describe.each(["v8", "wasmtime"] as const)("conformance-rust (guest-sdks/CONFORM
   });
 
   it("on-event: register answers 2 when the host's callback limit is reached", async () => {
-    // Room for exactly the thirteen callbacks init registers.
-    const r = fresh({ hostCalls: { maxCallbacks: 13 } });
+    // Room for exactly the fifteen callbacks init registers.
+    const r = fresh({ hostCalls: { maxCallbacks: 15 } });
     const p = await r.load(dirOf("conformance"));
     expect(await p.invoke("register", enc("one-more"))).toBe(2);
     await r.unloadAll();

@@ -161,6 +161,89 @@ static int32_t on_metric(PluginContext *ctx, const char *data, uint32_t len) {
   return rc;
 }
 
+/* `request`: data is "<target>\n<event>\n<payload>". Returns 0 with the answer in *answer (free()d by the caller),
+ * -1 - the request-error code, or UNHANDLED when data has fewer than two newlines. */
+static int32_t ask(const uint8_t *data, uint32_t len, uint8_t **answer, uint32_t *answer_len) {
+  const uint8_t *nl1 = memchr(data, '\n', len);
+  const uint8_t *nl2 = nl1 ? memchr(nl1 + 1, '\n', len - (uint32_t)(nl1 + 1 - data)) : NULL;
+  if (!nl2) return UNHANDLED;
+  char *target = cstr((const char *)data, (uint32_t)(nl1 - data));
+  char *event = cstr((const char *)nl1 + 1, (uint32_t)(nl2 - nl1 - 1));
+  int32_t rc = -1;
+  if (target && event) {
+    const uint8_t *payload = nl2 + 1;
+    rc = plughost_request(target, event, payload, len - (uint32_t)(payload - data), 0, answer, answer_len);
+    if (rc > 0) rc = -rc; /* PLUGHOST_REQUEST_ERR(code) is 1 + code: -1 - code */
+  }
+  free(target);
+  free(event);
+  return rc;
+}
+
+static int32_t on_request(PluginContext *ctx, const char *data, uint32_t len) {
+  (void)ctx;
+  uint8_t *answer = NULL;
+  uint32_t answer_len = 0;
+  int32_t rc = ask((const uint8_t *)data, len, &answer, &answer_len);
+  free(answer);
+  return rc == 0 ? (int32_t)answer_len : rc;
+}
+
+/* A growable string for the envelope text. */
+typedef struct {
+  char *s;
+  size_t len, cap;
+} Buf;
+
+static void put(Buf *b, const char *a, const char *c) {
+  size_t need = b->len + strlen(a) + strlen(c) + 2;
+  if (need > b->cap) {
+    size_t cap = need * 2;
+    char *more = realloc(b->s, cap);
+    if (!more) abort();
+    b->s = more;
+    b->cap = cap;
+  }
+  b->len += (size_t)sprintf(b->s + b->len, "%s%s%s", b->len ? "\n" : "", a, c);
+}
+
+/* The current message as CONFORMANCE.md's envelope text (malloc'd), or NULL when there is none. */
+static char *envelope(void) {
+  PlughostMessageInfo m;
+  if (!plughost_current_message(&m)) return NULL;
+  static const char *const KINDS[] = {"event", "hook", "request"};
+  Buf b = {0};
+  char num[24];
+  snprintf(num, sizeof num, "%llu", (unsigned long long)m.id);
+  put(&b, "id ", num);
+  if (m.has_parent) {
+    snprintf(num, sizeof num, "%llu", (unsigned long long)m.parent_id);
+    put(&b, "parent ", num);
+  }
+  if (m.source) put(&b, "source ", m.source);
+  if (m.target) put(&b, "target ", m.target);
+  put(&b, "event ", m.event_name);
+  put(&b, "kind ", m.kind < 3 ? KINDS[m.kind] : "?");
+  for (uint32_t i = 0; i < m.metadata_len; i++) {
+    char *kv = malloc(strlen(m.metadata_keys[i]) + strlen(m.metadata_values[i]) + 2);
+    if (!kv) abort();
+    sprintf(kv, "%s=%s", m.metadata_keys[i], m.metadata_values[i]);
+    put(&b, "meta ", kv);
+    free(kv);
+  }
+  return b.s;
+}
+
+static int32_t on_message(PluginContext *ctx, const char *data, uint32_t len) {
+  (void)data;
+  (void)len;
+  char *text = envelope();
+  if (!text) return 1;
+  ctx->log(ctx, LOG_INFO, text);
+  free(text);
+  return 0;
+}
+
 static int32_t on_upper_event(PluginContext *ctx, const char *data, uint32_t len) {
   (void)ctx;
   (void)data;
@@ -172,6 +255,21 @@ static int32_t hook(PluginContext *ctx, const char *event, const uint8_t *data, 
   (void)ctx;
   if (strcmp(event, "echo") == 0) return plughost_hook_output(data, len);
   if (strcmp(event, "fail") == 0) return -7;
+  if (strcmp(event, "request") == 0) {
+    uint8_t *answer = NULL;
+    uint32_t answer_len = 0;
+    int32_t rc = ask(data, len, &answer, &answer_len);
+    if (rc == 0) rc = plughost_hook_output(answer, answer_len);
+    free(answer);
+    return rc;
+  }
+  if (strcmp(event, "message") == 0) {
+    char *text = envelope();
+    if (!text) return 1;
+    int32_t rc = plughost_hook_output((const uint8_t *)text, (uint32_t)strlen(text));
+    free(text);
+    return rc;
+  }
   if (strcmp(event, "upper") != 0) return UNHANDLED;
   uint8_t *out = malloc(len ? len : 1);
   if (!out) return PLUGHOST_ERR_NO_MEMORY;
@@ -188,7 +286,7 @@ static const struct {
     {"echo", on_echo},   {"sum", on_sum},   {"fail", on_fail},           {"log", on_log},
     {"register", on_register}, {"trap", on_trap}, {"spin", on_spin}, {"grow", on_grow},
     {"read-file", on_read_file}, {"emit", on_emit}, {"counter", on_counter}, {"upper", on_upper_event},
-    {"metric", on_metric},
+    {"metric", on_metric}, {"request", on_request}, {"message", on_message},
 };
 
 /* "major.minor.patch" from PluginContext's packed api_version. */

@@ -3,14 +3,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/binary"
 	"os"
+	"strconv"
 	"strings"
 
 	plughost "plughost.dev/sdk"
 )
 
-var callbacks = []string{"echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric"}
+var callbacks = []string{"echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"}
 
 var (
 	counter int32
@@ -111,6 +113,22 @@ func init() {
 				return -1 - int32(me)
 			}
 			return 0
+		case "request":
+			answer, status, ok := request(data)
+			if !ok {
+				return -100
+			}
+			if status != 0 {
+				return status
+			}
+			return int32(len(answer))
+		case "message":
+			text, found := envelope()
+			if !found {
+				return 1
+			}
+			plughost.Log(plughost.Info, text)
+			return 0
 		}
 		return -100
 	})
@@ -130,9 +148,61 @@ func init() {
 			return out, 0
 		case "fail":
 			return nil, -7
+		case "request":
+			answer, status, ok := request(data)
+			if !ok {
+				return nil, -100
+			}
+			return answer, status
+		case "message":
+			text, found := envelope()
+			if !found {
+				return nil, 1
+			}
+			return []byte(text), 0
 		}
 		return nil, -100
 	})
+}
+
+// request: data is "<target>\n<event>\n<payload>"; the answer, or the status
+// -1 - request-error code; ok is false when data has fewer than two newlines.
+func request(data []byte) (answer []byte, status int32, ok bool) {
+	parts := bytes.SplitN(data, []byte{'\n'}, 3)
+	if len(parts) < 3 {
+		return nil, 0, false
+	}
+	out, err := plughost.Request(string(parts[0]), string(parts[1]), parts[2], 0)
+	if err != nil {
+		if re, isReq := err.(plughost.RequestError); isReq {
+			return nil, -1 - int32(re), true
+		}
+		return nil, -1, true
+	}
+	return out, 0, true
+}
+
+// envelope is the current message as CONFORMANCE.md's envelope text.
+func envelope() (string, bool) {
+	m, found := plughost.CurrentMessage()
+	if !found {
+		return "", false
+	}
+	lines := []string{"id " + strconv.FormatUint(m.ID, 10)}
+	if m.HasParent {
+		lines = append(lines, "parent "+strconv.FormatUint(m.ParentID, 10))
+	}
+	if m.Source != "" {
+		lines = append(lines, "source "+m.Source)
+	}
+	if m.Target != "" {
+		lines = append(lines, "target "+m.Target)
+	}
+	lines = append(lines, "event "+m.Event, "kind "+m.Kind.String())
+	for _, kv := range m.Metadata {
+		lines = append(lines, "meta "+kv[0]+"="+kv[1])
+	}
+	return strings.Join(lines, "\n"), true
 }
 
 func main() {}

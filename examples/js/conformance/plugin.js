@@ -1,13 +1,44 @@
 // conformance-js: exactly guest-sdks/CONFORMANCE.md, in JavaScript.
 import {
   definePlugin, info, log, registerCallback, emit, text, REGISTER_ERRORS, MESSAGE_ERRORS, defineMetric, recordMetric, METRIC_ERRORS,
+  request, currentMessage, RequestError, REQUEST_ERRORS,
 } from "@plughost/guest";
 import { readFile } from "./read-file.js";
 
-const EVENTS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric"];
+const EVENTS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"];
 let counter = 0;
 const kept = []; // allocations kept live by `grow`
 let sink = 0;
+
+/**
+ * `data` is `<target>\n<event>\n<payload>`: `{ ok: answer }` or `{ err: -1 - request-error code }`; undefined when
+ * it has fewer than two newlines.
+ * @param {Uint8Array} data
+ */
+function ask(data) {
+  const first = data.indexOf(0x0a);
+  const second = first < 0 ? -1 : data.indexOf(0x0a, first + 1);
+  if (second < 0) return undefined;
+  try {
+    return { ok: request(text(data.subarray(0, first)), text(data.subarray(first + 1, second)), data.subarray(second + 1)) };
+  } catch (e) {
+    if (e instanceof RequestError) return { err: -1 - REQUEST_ERRORS.indexOf(e.code) };
+    throw e;
+  }
+}
+
+/** The current message as CONFORMANCE.md's envelope text, or undefined. */
+function envelope() {
+  const m = currentMessage();
+  if (!m) return undefined;
+  const lines = [`id ${m.id}`];
+  if (m.parentId !== undefined) lines.push(`parent ${m.parentId}`);
+  if (m.source !== undefined) lines.push(`source ${m.source}`);
+  if (m.target !== undefined) lines.push(`target ${m.target}`);
+  lines.push(`event ${m.eventName}`, `kind ${m.kind}`);
+  for (const [k, v] of Object.entries(m.metadata)) lines.push(`meta ${k}=${v}`);
+  return lines.join("\n");
+}
 
 /** @param {Uint8Array} data */
 function upper(data) {
@@ -80,6 +111,16 @@ export const guest = definePlugin({
         const r = recordMetric(id.ok, data.length, [text(data)]);
         return r.err ? -1 - METRIC_ERRORS.indexOf(r.err) : 0;
       }
+      case "request": {
+        const r = ask(data);
+        return r === undefined ? -100 : r.err ?? r.ok.length;
+      }
+      case "message": {
+        const t = envelope();
+        if (t === undefined) return 1;
+        info(t);
+        return 0;
+      }
       default:
         return -100;
     }
@@ -92,6 +133,12 @@ export const guest = definePlugin({
         return { ok: upper(data) };
       case "fail":
         return { err: -7 };
+      case "request":
+        return ask(data) ?? { err: -100 };
+      case "message": {
+        const t = envelope();
+        return t === undefined ? { err: 1 } : { ok: t };
+      }
       default:
         return { err: -100 };
     }

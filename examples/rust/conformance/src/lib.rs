@@ -4,8 +4,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use plughost::{Level, Plugin, RegisterError, UNHANDLED};
 
-const CALLBACKS: [&str; 13] = [
+const CALLBACKS: [&str; 15] = [
     "echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric",
+    "request", "message",
 ];
 
 static COUNTER: AtomicI32 = AtomicI32::new(0);
@@ -81,6 +82,18 @@ impl Plugin for Conformance {
                     Err(e) => -1 - i32::from(e.code()),
                 }
             }
+            "request" => match request(data) {
+                Some(Ok(answer)) => answer.len() as i32,
+                Some(Err(code)) => code,
+                None => UNHANDLED,
+            },
+            "message" => match envelope() {
+                Some(text) => {
+                    plughost::info!("{text}");
+                    0
+                }
+                None => 1,
+            },
             _ => UNHANDLED,
         }
     }
@@ -93,9 +106,39 @@ impl Plugin for Conformance {
                 Ok(data)
             }
             "fail" => Err(-7),
+            "request" => request(&data).unwrap_or(Err(UNHANDLED)),
+            "message" => envelope().map(String::into_bytes).ok_or(1),
             _ => Err(UNHANDLED),
         }
     }
+}
+
+/// `data` is `<target>\n<event>\n<payload>`: the answer, or `-1 - request-error
+/// code`; `None` when `data` has fewer than two newlines.
+fn request(data: &[u8]) -> Option<Result<Vec<u8>, i32>> {
+    let mut parts = data.splitn(3, |&b| b == b'\n');
+    let (target, event, payload) = (parts.next()?, parts.next()?, parts.next()?);
+    let (target, event) = (String::from_utf8_lossy(target), String::from_utf8_lossy(event));
+    Some(plughost::request(&target, &event, payload, 0).map_err(|e| -1 - i32::from(e.code())))
+}
+
+/// The current message as CONFORMANCE.md's envelope text.
+fn envelope() -> Option<String> {
+    let m = plughost::current_message()?;
+    let mut lines = vec![format!("id {}", m.id)];
+    if let Some(parent) = m.parent_id {
+        lines.push(format!("parent {parent}"));
+    }
+    if let Some(source) = &m.source {
+        lines.push(format!("source {source}"));
+    }
+    if let Some(target) = &m.target {
+        lines.push(format!("target {target}"));
+    }
+    lines.push(format!("event {}", m.event_name));
+    lines.push(format!("kind {}", m.kind.as_str()));
+    lines.extend(m.metadata.iter().map(|(k, v)| format!("meta {k}={v}")));
+    Some(lines.join("\n"))
 }
 
 /// Loop forever; `black_box` keeps the optimiser from proving the loop useless.
