@@ -202,6 +202,8 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
       getConfigValue: unreachableHost,
       defineMetric: unreachableHost,
       recordMetric: unreachableHost,
+      request: unreachableHost,
+      currentMessage: unreachableHost,
     },
     ...(await wasiImports(
       compiled.imports,

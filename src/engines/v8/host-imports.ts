@@ -13,10 +13,21 @@
  * event name or payload is refused unread, a log line is read up to its cap.
  */
 import { AbiViolation } from "../../contract/errors.js";
-import { LOG_LEVELS, type HostCalls, type MessageFailure, type MetricError, type MetricOutcome, type RegisterOutcome } from "../engine.js";
+import {
+  LOG_LEVELS,
+  type HostCalls,
+  type MessageFailure,
+  type MessageInfo,
+  type MetricError,
+  type MetricOutcome,
+  type RegisterOutcome,
+  type RequestOutcome,
+} from "../engine.js";
 import {
   API_VERSION,
   MESSAGE_ERROR_CODE as MESSAGE_CODES,
+  MESSAGE_KIND_CODE,
+  REQUEST_ERROR_CODE as REQUEST_CODES,
   METRIC_ERROR_CODE as METRIC_CODES,
   METRIC_KINDS,
   REGISTER_ERROR_CODE as REGISTER_CODES,
@@ -24,7 +35,7 @@ import {
 } from "../../contract/abi.js";
 import { MAX_EVENT_NAME_BYTES } from "../../contract/event-names.js";
 import { hostCallBounds } from "../../runtime/host-calls.js";
-import { encodeString, type GuestMemory } from "./guest-memory.js";
+import { encodeName, encodeString, type GuestMemory } from "./guest-memory.js";
 
 export const HOST_IMPORT_MODULE = `${WIT_PACKAGE}/host@${API_VERSION}`;
 
@@ -59,6 +70,9 @@ export const METRIC_DEFINE_COST = 1000;
  * refused unread, help is cut, a label list holds 16 strings of at most 64 (names) or 1,024 (values) bytes.
  */
 export const METRIC_BOUNDS = { name: 64, help: 1024, labels: 16, labelName: 64, labelValue: 1024 } as const;
+
+/** Longest `request` target read: longer is no plugin's or service's name (refused unread: `invalid-name`). */
+export const MAX_REQUEST_TARGET_BYTES = 1024;
 
 /** A `list<string>` read with bounds: the strings, or why it was refused unread. */
 type StrList = { ok: true; items: string[]; bytes: number } | { ok: false; tooMany: boolean; bytes: number };
@@ -258,8 +272,147 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
       const outcome = host.recordMetric ? host.recordMetric(id >>> 0, value, labels.items) : denied;
       writeRecord(ret, outcome.ok ? undefined : outcome.error);
     },
+
+    request(tPtr: number, tLen: number, namePtr: number, nameLen: number, dataPtr: number, dataLen: number, timeoutMs: number, ret: number): void {
+      retArea(ret, 12, 4);
+      const t = tLen >>> 0;
+      const refused: RequestOutcome | undefined =
+        (nameLen >>> 0) > MAX_EVENT_NAME_BYTES || t === 0 || t > MAX_REQUEST_TARGET_BYTES
+          ? { ok: false, error: "invalid-name" }
+          : (dataLen >>> 0) > bounds.maxMessageBytes
+            ? { ok: false, error: "too-large" }
+            : undefined;
+      if (refused) {
+        charge(cost(0));
+        return writeRequest(ret, refused);
+      }
+      charge(cost(t + (nameLen >>> 0) + (dataLen >>> 0)) + MESSAGE_COST);
+      const target = str(tPtr, tLen, "request target");
+      const eventName = str(namePtr, nameLen, "event name");
+      const data = bytes(dataPtr, dataLen, "request data");
+      writeRequest(ret, askHost(target, eventName, data, timeoutMs >>> 0));
+    },
+
+    "current-message"(ret: number): void {
+      retArea(ret, MESSAGE_INFO_AREA, 8);
+      let info: MessageInfo | undefined;
+      try {
+        info = host.currentMessage?.();
+      } catch {
+        info = undefined; // HostCalls never throw by contract; a broken host answers none rather than fault the guest
+      }
+      if (info === undefined) {
+        charge(cost(0));
+        memory.u8()[ret >>> 0] = 0;
+        return;
+      }
+      writeMessageInfo(ret, info);
+    },
   };
+
+  /** `requestSync` (the guest waits on this thread; a worker's host object blocks on the host thread's answer). */
+  function askHost(target: string, eventName: string, data: Uint8Array, timeoutMs: number): RequestOutcome {
+    if (!host.requestSync) return { ok: false, error: "unknown-target" };
+    try {
+      return host.requestSync(target, eventName, data, timeoutMs);
+    } catch {
+      // HostCalls never throw by contract; whatever a nested call leaked is the target's failure, not this guest's.
+      return { ok: false, error: "failed" };
+    }
+  }
+
+  /** `result<list<u8>, request-error>`: tag @0; ok: the answer lowered with cabi_realloc, (ptr, len) @4; err: code @4. */
+  function writeRequest(ret: number, outcome: RequestOutcome): void {
+    if (outcome.ok && outcome.value.length > bounds.maxMessageBytes) outcome = { ok: false, error: "too-large" };
+    if (!outcome.ok) {
+      const at = retArea(ret, 12, 4);
+      const u8 = memory.u8();
+      u8[at] = 1;
+      u8[at + 4] = REQUEST_CODES[outcome.error] ?? REQUEST_CODES.failed;
+      return;
+    }
+    const answer = outcome.value;
+    // The copy back is paid for like the copy in: 1 unit per 64 bytes.
+    if (answer.length > 0) charge(Math.ceil(answer.length / 64));
+    const ptr = lowerBytes(answer, 1, "request answer");
+    const at = retArea(ret, 12, 4); // memory may have grown in realloc
+    const dv = memory.dv();
+    dv.setUint8(at, 0);
+    dv.setUint32(at + 4, ptr, true);
+    dv.setUint32(at + 8, answer.length, true);
+  }
+
+  /** Copy bytes into a block from the guest's cabi_realloc; its answer is checked (a lying allocator is an AbiViolation). */
+  function lowerBytes(data: Uint8Array, align: number, what: string): number {
+    if (data.length === 0) return align;
+    if (!ctx.realloc) throw new AbiViolation(ctx.currentExport, "the guest exports no cabi_realloc", { plugin: ctx.plugin });
+    const ptr = ctx.realloc(0, 0, align, data.length) >>> 0;
+    memory.checkAlign(ptr, align, `cabi_realloc result for the ${what}`, ctx.currentExport);
+    memory.check(ptr, data.length, `cabi_realloc result for the ${what}`, ctx.currentExport);
+    memory.u8().set(data, ptr);
+    return ptr;
+  }
+
+  /**
+   * `option<message-info>` (align 8, 80 bytes): tag @0, the record @8 (layout: MESSAGE_INFO). Every string and the
+   * metadata list are lowered before the return area is written, since each cabi_realloc may grow memory.
+   */
+  function writeMessageInfo(ret: number, info: MessageInfo): void {
+    const source = info.source === undefined ? undefined : encodeString(info.source);
+    const target = info.target === undefined ? undefined : encodeString(info.target);
+    const eventName = encodeName(info.eventName);
+    const meta = info.metadata.map(([k, v]) => [encodeString(k), encodeString(v)] as const);
+    let total = (source?.length ?? 0) + (target?.length ?? 0) + eventName.length + meta.length * 16;
+    for (const [k, v] of meta) total += k.length + v.length;
+    charge(cost(total));
+    const lowered = (b: Uint8Array | undefined, what: string): [number, number] => (b === undefined ? [0, 0] : [lowerBytes(b, 1, what), b.length]);
+    const [sPtr, sLen] = lowered(source, "message source");
+    const [tPtr, tLen] = lowered(target, "message target");
+    const [ePtr, eLen] = lowered(eventName, "message event name");
+    const pairs = meta.map(([k, v]) => [lowered(k, "metadata key"), lowered(v, "metadata value")] as const);
+    let listPtr = 4;
+    if (pairs.length > 0) {
+      const list = new Uint8Array(pairs.length * 16);
+      const ldv = new DataView(list.buffer);
+      pairs.forEach(([[kp, kl], [vp, vl]], i) => {
+        ldv.setUint32(i * 16, kp, true);
+        ldv.setUint32(i * 16 + 4, kl, true);
+        ldv.setUint32(i * 16 + 8, vp, true);
+        ldv.setUint32(i * 16 + 12, vl, true);
+      });
+      listPtr = lowerBytes(list, 4, "metadata list");
+    }
+    const at = retArea(ret, MESSAGE_INFO_AREA, 8);
+    memory.u8().fill(0, at, at + MESSAGE_INFO_AREA);
+    const dv = memory.dv();
+    const r = at + 8;
+    dv.setUint8(at, 1);
+    dv.setBigUint64(r, BigInt(info.id), true);
+    if (info.parentId !== undefined) {
+      dv.setUint8(r + 8, 1);
+      dv.setBigUint64(r + 16, BigInt(info.parentId), true);
+    }
+    if (source !== undefined) {
+      dv.setUint8(r + 24, 1);
+      dv.setUint32(r + 28, sPtr, true);
+      dv.setUint32(r + 32, sLen, true);
+    }
+    if (target !== undefined) {
+      dv.setUint8(r + 36, 1);
+      dv.setUint32(r + 40, tPtr, true);
+      dv.setUint32(r + 44, tLen, true);
+    }
+    dv.setUint32(r + 48, ePtr, true);
+    dv.setUint32(r + 52, eLen, true);
+    dv.setUint8(r + 56, MESSAGE_KIND_CODE[info.kind]);
+    dv.setUint32(r + 60, listPtr, true);
+    dv.setUint32(r + 64, pairs.length, true);
+  }
 }
+
+/** Size of `option<message-info>`'s return area (align 8): the tag, then the 72-byte record at offset 8. */
+export const MESSAGE_INFO_AREA = 80;
+
 
 const lenient = new TextDecoder();
 

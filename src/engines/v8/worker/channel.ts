@@ -67,7 +67,19 @@ export const RESP = {
 } as const;
 
 /** Synchronous host calls the guest makes (HOST_CALL records' `arg`). */
-export const HOST_CALL = { REGISTER: 1, EMIT: 2, SEND: 3, GET_CONFIG: 4, GET_CONFIG_VALUE: 5, DEFINE_METRIC: 6, RECORD_METRIC: 7 } as const;
+export const HOST_CALL = {
+  REGISTER: 1,
+  EMIT: 2,
+  SEND: 3,
+  GET_CONFIG: 4,
+  GET_CONFIG_VALUE: 5,
+  DEFINE_METRIC: 6,
+  RECORD_METRIC: 7,
+  /** Answered when the host's request settles (the worker waits meanwhile): [timeout-ms u32] then target and event length-prefixed, then the data. */
+  REQUEST: 8,
+  /** code 1 and the envelope as JSON (MessageInfo), or code 0 (none). */
+  CURRENT_MESSAGE: 9,
+} as const;
 
 const WRAP = 0;
 export const RECORD_HEADER = 16;

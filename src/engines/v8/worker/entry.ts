@@ -17,7 +17,16 @@
  */
 import { Session } from "node:inspector";
 import { receiveMessageOnPort, workerData } from "node:worker_threads";
-import { LOG_LEVELS, type EngineInstance, type HookOutcome, type HostCalls, type MessageFailure, type RegisterOutcome, type ViolationKind } from "../../engine.js";
+import {
+  LOG_LEVELS,
+  type EngineInstance,
+  type HookOutcome,
+  type HostCalls,
+  type MessageFailure,
+  type MessageInfo,
+  type RegisterOutcome,
+  type ViolationKind,
+} from "../../engine.js";
 import { PluginTrap } from "../../../contract/errors.js";
 import {
   BELL,
@@ -36,7 +45,7 @@ import {
   type WorkerSetup,
 } from "./channel.js";
 import { serializeError } from "./errors.js";
-import { MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KIND_CODE, REGISTER_ERRORS } from "../../../contract/abi.js";
+import { MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KIND_CODE, REGISTER_ERRORS, REQUEST_ERRORS } from "../../../contract/abi.js";
 import { hasStartSection, instantiatePrepared } from "../engine.js";
 import type { V8Instance } from "../instance.js";
 import { startTimeline, stopTimeline, type GuestTimeline } from "../guest-activity.js";
@@ -191,6 +200,18 @@ const host: HostCalls & { readonly bounds: WorkerSetup["bounds"] } = {
     payload.set(fields, 13);
     const r = hostCall(HOST_CALL.RECORD_METRIC, payload);
     return r.code === 0 ? { ok: true, value: undefined } : { ok: false, error: METRIC_ERRORS[r.code - 1] ?? "denied" };
+  },
+  // The guest's request blocks this thread until the host thread's (asynchronous) request settles.
+  requestSync(target, eventName, data, timeoutMs) {
+    const head = new Uint8Array(4);
+    new DataView(head.buffer).setUint32(0, timeoutMs >>> 0, true);
+    const fields = pack([head, encodeUtf8(target), encodeUtf8(eventName)], data);
+    const r = hostCall(HOST_CALL.REQUEST, fields);
+    return r.code === 0 ? { ok: true, value: r.bytes ?? new Uint8Array(0) } : { ok: false, error: REQUEST_ERRORS[r.code - 1] ?? "failed" };
+  },
+  currentMessage() {
+    const r = hostCall(HOST_CALL.CURRENT_MESSAGE, new Uint8Array(0));
+    return r.code === 1 && r.bytes ? (JSON.parse(decodeUtf8(r.bytes)) as MessageInfo) : undefined;
   },
 };
 

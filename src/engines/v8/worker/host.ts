@@ -35,6 +35,7 @@ import {
   type LoadRequest,
   type MessageFailure,
   type RegisterOutcome,
+  type RequestOutcome,
   type ViolationKind,
 } from "../../engine.js";
 import {
@@ -56,7 +57,7 @@ import {
   type WorkerSetup,
 } from "./channel.js";
 import { reviveError, type SerializedError } from "./errors.js";
-import { MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KINDS, REGISTER_ERRORS } from "../../../contract/abi.js";
+import { MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KINDS, REGISTER_ERRORS, REQUEST_ERRORS } from "../../../contract/abi.js";
 import type { PreparedComponent } from "../engine.js";
 import { hostCallBounds } from "../../../runtime/host-calls.js";
 import { currentDelivery, withDelivery, type Delivery } from "../../../runtime/message-chain.js";
@@ -650,6 +651,7 @@ export class WorkerInstance implements EngineInstance {
     let code = 0;
     let value = 0;
     let reply: Uint8Array | undefined;
+    if (which === HOST_CALL.REQUEST) return this.#request(payload);
     try {
       if (which === HOST_CALL.REGISTER) {
         code = REGISTER_OUTCOMES.indexOf(host.registerCallback(decodeUtf8(payload)));
@@ -682,6 +684,12 @@ export class WorkerInstance implements EngineInstance {
         const [labels] = unpack(payload.subarray(13), payload[12]!);
         const outcome = host.recordMetric?.(dv.getUint32(0, true), dv.getFloat64(4, true), labels.map(decodeUtf8)) ?? { ok: false, error: "denied" };
         if (!outcome.ok) code = 1 + METRIC_ERRORS.indexOf(outcome.error);
+      } else if (which === HOST_CALL.CURRENT_MESSAGE) {
+        const info = host.currentMessage?.();
+        if (info !== undefined) {
+          code = 1;
+          reply = encodeUtf8(JSON.stringify(info));
+        }
       } else code = REGISTER_OUTCOMES.indexOf("denied");
     } catch {
       code =
@@ -689,8 +697,45 @@ export class WorkerInstance implements EngineInstance {
           ? REGISTER_OUTCOMES.indexOf("denied")
           : which === HOST_CALL.DEFINE_METRIC || which === HOST_CALL.RECORD_METRIC
             ? 1 + METRIC_ERRORS.indexOf("denied")
-            : 1 + MESSAGE_FAILURES.indexOf("denied");
+            : which === HOST_CALL.CURRENT_MESSAGE
+              ? 0
+              : 1 + MESSAGE_FAILURES.indexOf("denied");
     }
+    this.#reply(code, value, reply);
+  }
+
+  /**
+   * A guest's `request`: the worker waits (blocked in its host call) while the host thread's request runs, which
+   * may take as long as the request's timeout; the reply is written when it settles. A worker disposed or faulted
+   * meanwhile gets none (it is gone or being torn down).
+   */
+  #request(payload: Uint8Array): void {
+    let pending: Promise<RequestOutcome> | RequestOutcome;
+    try {
+      const [[head, target, name], data] = unpack(payload, 3);
+      const timeoutMs = new DataView(head!.buffer, head!.byteOffset, 4).getUint32(0, true);
+      // The ring's bytes are reused once this record is advanced: the host keeps its own copy.
+      const args = [decodeUtf8(target!), decodeUtf8(name!), data.slice(), timeoutMs] as const;
+      const host = this.#host;
+      pending = host.request
+        ? host.request(...args)
+        : host.requestSync
+          ? host.requestSync(...args)
+          : { ok: false, error: "unknown-target" };
+    } catch {
+      pending = { ok: false, error: "failed" };
+    }
+    const settle = (outcome: RequestOutcome) => {
+      if (this.#disposed || this.#fault) return;
+      if (outcome.ok) this.#reply(0, 0, outcome.value);
+      else this.#reply(1 + Math.max(0, REQUEST_ERRORS.indexOf(outcome.error)), 0, undefined);
+    };
+    if (pending instanceof Promise) pending.then(settle, () => settle({ ok: false, error: "failed" }));
+    else settle(pending);
+  }
+
+  /** Release the worker waiting in a host call with its reply. */
+  #reply(code: number, value: number, reply: Uint8Array | undefined): void {
     const ctl = this.#views.ctl;
     let len = 0;
     if (reply && reply.length > REPLY_BYTES) {
