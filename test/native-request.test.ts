@@ -100,6 +100,11 @@ for (const trust of ["trusted", "untrusted"] as const) {
         expect(await inst.onHook("ask", ask("other", error, "x"))).toEqual({ ok: false, status: status(error) });
       }
       expect(output(await inst.onHook("untouched", ask("other", "timeout", "x")))).toBe("ok");
+      // A name longer than any the host accepts is refused by the native side, never cut and sent on.
+      const asked = host.asked.length;
+      expect(await inst.onHook("ask", ask("t".repeat(2000), "echo", "x"))).toEqual({ ok: false, status: status("invalid-name") });
+      expect(await inst.onHook("ask", ask("other", "e".repeat(1500), "x"))).toEqual({ ok: false, status: status("invalid-name") });
+      expect(host.asked.length).toBe(asked);
     });
 
     it("a host without request answers unknown-target; in init the plugin sees no message", async () => {

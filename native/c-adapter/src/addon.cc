@@ -224,6 +224,8 @@ int32_t HostRequest(void *h, const char *target, const char *name, const uint8_t
   auto *p = static_cast<Plugin *>(h);
   if (!OnJsThread(p)) return RequestErr(PLUGHOST_REQUEST_ERROR_DENIED);
   if (!target || !name || (!data && len) || !alloc || !out || !out_len) return RequestErr(PLUGHOST_REQUEST_ERROR_INVALID_NAME);
+  // Longer than any name the host accepts: refused here rather than cut (a cut name could name another target).
+  if (strnlen(target, kMaxName) == kMaxName || strnlen(name, kMaxName) == kMaxName) return RequestErr(PLUGHOST_REQUEST_ERROR_INVALID_NAME);
   napi_env env = p->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
