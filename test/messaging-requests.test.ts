@@ -1,0 +1,145 @@
+// Request/response between plugins and with the host (docs/messaging.md): a C requester asks a C responder, the
+// request chain's cycle and depth checks, timeouts, rejections and faults, host services, registry.request and
+// the message envelope (ids, parents, sources, metadata) as the guests read it with current-message.
+// Fixtures: test/fixtures/c/request-responder (this part) and test/fixtures/c/request-caller.
+import { afterEach, describe, expect, it } from "vitest";
+import { PluginRegistry, RequestFailed, ServiceNameTaken, type Message, type PluginHandle } from "../src/index.js";
+import { REQUEST_ERROR_CODE, MESSAGE_KIND_CODE, type RequestError } from "../src/contract/abi.js";
+import { copyPlugin, dec, enc, silentLogger } from "./helpers/plugins.js";
+
+const RESPONDER = "test/fixtures/c/request-responder";
+const CALLER = "test/fixtures/c/request-caller";
+
+type Options = NonNullable<ConstructorParameters<typeof PluginRegistry>[0]>;
+let registry: PluginRegistry | undefined;
+afterEach(async () => {
+  await registry?.unloadAll();
+  registry = undefined;
+});
+
+function make(options: Options = {}): PluginRegistry {
+  registry = new PluginRegistry({ logger: silentLogger(), cacheDir: false, ...options });
+  return registry;
+}
+
+/** Load a copy of `rel` under `name` (with extra manifest lines). */
+function load(r: PluginRegistry, rel: string, name: string, extra = ""): Promise<PluginHandle> {
+  return r.load(copyPlugin(rel, (t) => t.replace(/^name = ".*"$/m, `name = "${name}"`) + extra));
+}
+
+/** The status a C guest's plughost_request returns for `error`. */
+const err = (error: RequestError) => 1 + REQUEST_ERROR_CODE[error];
+
+/** A request-caller "ask" payload. */
+const ask = (target: string, event: string, payload: string, timeoutMs = 0) => enc(`${target}\n${event}\n${timeoutMs}\n${payload}`);
+/** A request-responder "relay" payload. */
+const relay = (target: string, event: string, payload: string) => enc(`${target}\n${event}\n${payload}`);
+
+/** A "whoami" answer as fields. */
+function envelope(text: string): Record<string, string> {
+  return Object.fromEntries(text.split(" ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+}
+
+const modes: [string, Options][] = [["v8 in process", { engine: "v8" }]];
+
+describe.each(modes)("requests between C plugins (%s)", (_mode, options) => {
+  it("answers with the target's hook output, and rejects with its status", async () => {
+    const r = make(options);
+    const caller = await load(r, CALLER, "caller");
+    await load(r, RESPONDER, "resp");
+    expect(await caller.hook("ask", ask("resp", "echo", "hello"))).toEqual({ ok: true, data: enc("hello") });
+    expect(await caller.hook("ask", ask("resp", "reverse", "abc"))).toEqual({ ok: true, data: enc("cba") });
+    expect(await caller.hook("ask", ask("resp", "reject", "x"))).toEqual({ ok: false, status: err("rejected") });
+    expect(await caller.hook("ask", ask("nobody", "echo", "x"))).toEqual({ ok: false, status: err("unknown-target") });
+    expect(await caller.hook("ask", ask("resp", "not-registered", "x"))).toEqual({ ok: false, status: err("not-handled") });
+    expect(await caller.hook("ask", ask("resp", "Bad Name!", "x"))).toEqual({ ok: false, status: err("invalid-name") });
+  });
+
+  it("refuses a cycle (A asks B asks A) and a chain deeper than hostCalls.maxRequestDepth", async () => {
+    const r = make({ ...options, hostCalls: { maxRequestDepth: 3 } });
+    const a = await load(r, RESPONDER, "a");
+    for (const name of ["b", "c", "d", "e"]) await load(r, RESPONDER, name);
+    const text = async (p: Promise<{ ok: boolean }>) => {
+      const o = (await p) as { ok: true; data: Uint8Array };
+      expect(o.ok).toBe(true);
+      return dec(o.data);
+    };
+    // Asking oneself, and asking back through another plugin.
+    expect(await text(a.hook("relay", relay("a", "echo", "x")))).toBe(`err:${err("cycle")}`);
+    expect(await text(a.hook("relay", relay("b", "relay", "a\necho\nx")))).toBe(`ok:err:${err("cycle")}`);
+    // a, b and c waiting: three, the limit (d answers); d asking e would make four waiting.
+    expect(await text(a.hook("relay", relay("b", "relay", "c\nrelay\nd\necho\nx")))).toBe("ok:ok:ok:x");
+    expect(await text(a.hook("relay", relay("b", "relay", "c\nrelay\nd\nrelay\ne\necho\nx")))).toBe(`ok:ok:ok:err:${err("too-deep")}`);
+  });
+
+  it("gives each request an envelope: kind request, the caller as source, the caller's message as parent, its metadata inherited", async () => {
+    const r = make(options);
+    const a = await load(r, RESPONDER, "a");
+    await load(r, RESPONDER, "b");
+    const own = await a.hook("whoami", enc(""), { metadata: { tenant: "t1" } });
+    const outer = envelope(dec((own as { data: Uint8Array }).data));
+    expect(outer).toMatchObject({ parent: "-", source: "-", target: "a", event: "whoami", kind: String(MESSAGE_KIND_CODE.hook), meta: "tenant=t1" });
+    const answer = await a.hook("relay", relay("b", "whoami", ""), { metadata: { tenant: "t2", trace: "x=1" } });
+    const text = dec((answer as { data: Uint8Array }).data);
+    expect(text.startsWith("ok:")).toBe(true);
+    const inner = envelope(text.slice(3));
+    expect(inner).toMatchObject({ source: "a", target: "b", event: "whoami", kind: String(MESSAGE_KIND_CODE.request), meta: "tenant=t2;trace=x=1" });
+    expect(Number(inner.parent)).toBeGreaterThan(Number(outer.id));
+    expect(Number(inner.id)).toBeGreaterThan(Number(inner.parent));
+  });
+});
+
+describe("registry.request and host services", () => {
+  it("the host asks a plugin; refusals are RequestFailed with a reason", async () => {
+    const r = make();
+    await load(r, RESPONDER, "resp");
+    expect(dec(await r.request("resp", "reverse", enc("abc")))).toBe("cba");
+    const rejected = await r.request("resp", "reject", enc("x")).catch((e: unknown) => e);
+    expect(rejected).toBeInstanceOf(RequestFailed);
+    expect(rejected).toMatchObject({ code: "E_REQUEST_FAILED", reason: "rejected", status: 7, target: "resp", event: "reject" });
+    await expect(r.request("nobody", "echo")).rejects.toMatchObject({ reason: "unknown-target" });
+    await expect(r.request("resp", "nothing-here")).rejects.toMatchObject({ reason: "not-handled" });
+    const who = envelope(dec(await r.request("resp", "whoami", enc(""), { metadata: { k: "v" } })));
+    expect(who).toMatchObject({ parent: "-", source: "-", target: "resp", event: "whoami", kind: String(MESSAGE_KIND_CODE.request), meta: "k=v" });
+  });
+
+  it("a plugin asks a host service, which sees the request's Message; a promise answers only callers that can wait", async () => {
+    const r = make();
+    const caller = await load(r, CALLER, "caller");
+    const seen: Message[] = [];
+    r.addService("clock", (m) => {
+      seen.push(m);
+      return enc(`tick:${dec(m.data)}`);
+    });
+    r.addService("slow", async (m) => enc(`later:${dec(m.data)}`));
+    expect(await caller.hook("ask", ask("clock", "now", "1"), { metadata: { tenant: "t" } })).toEqual({ ok: true, data: enc("tick:1") });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ source: "caller", target: "clock", event: "now", kind: "request", metadata: { tenant: "t" } });
+    expect(seen[0]!.parentId).toBeLessThan(seen[0]!.id);
+    // In-process v8 asks on the host's thread: the async service would block it.
+    expect(await caller.hook("ask", ask("slow", "now", "2"))).toEqual({ ok: false, status: err("would-block") });
+    expect(dec(await r.request("slow", "now", enc("3")))).toBe("later:3");
+  });
+
+  it("keeps plugin and service names apart", async () => {
+    const r = make();
+    await load(r, RESPONDER, "resp");
+    expect(() => r.addService("resp", () => enc(""))).toThrow(ServiceNameTaken);
+    expect(() => r.addService("Not A Name", () => enc(""))).toThrow(ServiceNameTaken);
+    const remove = r.addService("svc", () => enc(""));
+    expect(() => r.addService("svc", () => enc(""))).toThrow(ServiceNameTaken);
+    await expect(load(r, RESPONDER, "svc")).rejects.toBeInstanceOf(ServiceNameTaken);
+    remove();
+    await load(r, RESPONDER, "svc");
+  });
+
+  it("times out: the caller's wait ends, the late answer is dropped", async () => {
+    const r = make({ hostCalls: { maxRequestTimeoutMs: 50 } });
+    let answered = false;
+    r.addService("never", () => new Promise<Uint8Array>((resolve) => setTimeout(() => { answered = true; resolve(enc("late")); }, 200)));
+    const t0 = Date.now();
+    await expect(r.request("never", "x", enc(""), { timeoutMs: 10_000 })).rejects.toMatchObject({ reason: "timeout" });
+    expect(Date.now() - t0).toBeLessThan(190);
+    expect(answered).toBe(false);
+  });
+});
