@@ -16,6 +16,8 @@ import {
   InvocationFailed,
   isInstanceFault,
   PluginAlreadyLoaded,
+  PluginHasDependents,
+  DependencyConflictError,
   PluginNotFound,
   PluginNotRunning,
   PluginUnmounted,
@@ -62,7 +64,8 @@ import { effectiveCapabilities } from "../plugin/capabilities.js";
 import { defaultCacheDir } from "./cache-dir.js";
 import { checkProtectedGrants, protectedPaths } from "../plugin/protected-paths.js";
 import { resolvePluginConfig } from "../plugin/plugin-config.js";
-import { checkApiVersion, resolveLoadOrder } from "../plugin/resolve.js";
+import { checkApiVersion, resolveLoadOrder, type ConflictChoice, type DependencyConflict } from "../plugin/resolve.js";
+import { checkLoadDependencies, Dependencies, dependentsOf, rejectingPlugins, reloadConflict, type DependencyOptions, type LoadAllOptions, type UnloadOptions } from "./dependencies.js";
 import { compileTrustList, verifySignature, type SignaturePolicy, type TrustList } from "../plugin/signatures.js";
 import { readEntry, verifyIntegrity } from "../plugin/verify.js";
 import { HOST_WIT_VERSION } from "../contract/version.js";
@@ -85,6 +88,9 @@ import { HealthTracker, type HealthOptions, type PluginHealth } from "../observa
 import { LogStore, type ErrorReport, type LogQuery, type LogRecord, type LogStoreOptions, type LogWatch, type LogWatchFilter } from "../observability/log-store.js";
 import { PluginMetricsStore, withPluginMetrics, type PluginMetricLimits } from "../observability/plugin-metrics.js";
 import type { Registry as PromRegistry } from "prom-client";
+import { HookChains, type DirectRun, type HostHookFn, type HostHookOptions, type ObserverFailure, type ObserverStats, type StepOptions } from "../hooks/chain.js";
+import { declaredHookPolicies, resolveHookClamps, type HookClamps } from "../hooks/policy.js";
+import type { HookDeclaration } from "../plugin/manifest.js";
 
 // Limits, grants, trust, events policy and recovery are computed in policy.ts (defaults: docs/fuel-and-memory.md).
 export { DEFAULT_LIMITS, DEFAULT_RECOVERY, type RecoveryPolicy } from "./policy.js";
@@ -173,6 +179,10 @@ export interface RegistryOptions {
   logStore?: LogStoreOptions;
   /** Bounds on the metrics plugins define themselves (capability `metrics`), over `DEFAULT_PLUGIN_METRIC_LIMITS`. */
   pluginMetrics?: Partial<PluginMetricLimits>;
+  /** How `loadAll` and `reload` settle dependency versions, and who chooses under "manual" (docs/lifecycle.md). */
+  dependencies?: DependencyOptions;
+  /** Clamps on hook policies (timeout, retries, default on-error, events that may not fail open), over `DEFAULT_HOOK_CLAMPS` (docs/hooks.md). */
+  hooks?: HookClamps;
 }
 
 /** What the registry knows of one plugin, loaded or only discovered (`info`, `list`, `discover`). */
@@ -231,8 +241,14 @@ export interface HookChainResult {
   status?: number;
   /** The plugin whose hook stopped the chain. */
   stoppedBy?: string;
-  /** Hooks that failed with an error and were skipped. */
+  /** Hooks that failed with an error (a host hook's name in `plugin`); with on-error "fail" the last one stopped the chain. */
   errors: { plugin: string; error: PlughostError }[];
+  /** The error of the hook that stopped the chain (its on-error is "fail"). */
+  error?: PlughostError;
+  /** The chain's id, unique and increasing within this host (a host hook's `ctx.executionId`). */
+  executionId: number;
+  /** When the chain began (`Date.now()` ms). */
+  startedAt: number;
 }
 
 /**
@@ -300,6 +316,8 @@ class Entry {
   quiet = false;
   /** Counts and times its calls when per-call metrics are on (shared by the entries of one plugin name). */
   probe: PluginProbe | undefined;
+  /** The manifest's hook entries that declare a policy, by event (undefined: none; the hook chain's fast path reads it). */
+  readonly hookPolicies: ReadonlyMap<string, HookDeclaration> | undefined;
   /**
    * The envelope of the plugin's `invokeSync` / `hookSync` calls, reused: the fast path writes the event into it
    * instead of allocating one per call (its id is taken only when someone asks, messaging/envelope.ts).
@@ -311,6 +329,7 @@ class Entry {
   constructor(manifest: Manifest, engine: EngineName, logger: Logger, tracker: ViolationTracker, onState: (from: PluginState, to: PluginState) => void) {
     this.manifest = manifest;
     this.name = manifest.name;
+    this.hookPolicies = declaredHookPolicies(manifest);
     this.engine = engine;
     this.logger = logger;
     this.violations = tracker;
@@ -514,6 +533,10 @@ export interface RegistryEvents {
   fault: [{ plugin: string; error: InstanceFault }];
   /** A plugin was reloaded from version `from` to `to`. */
   reloaded: [{ plugin: string; from: string; to: string }];
+  /** Under the "manual" dependency strategy: conflicts wait for `resolveConflict` (docs/lifecycle.md). */
+  conflict: [{ conflicts: readonly DependencyConflict[] }];
+  /** An observer (an async hook) of a hook chain failed; `hookObservers()` counts them (docs/hooks.md). */
+  "observer-failed": [ObserverFailure];
 }
 
 /**
@@ -540,6 +563,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #logger: Logger;
   readonly #hostCallOptions: HostCallOptions;
   readonly #calls = new CallPipeline();
+  /** Hook chains: the host's hooks, policies, observers (src/hooks/chain.ts). */
+  readonly #chains: HookChains<Entry>;
   readonly #recovery: RecoveryPolicy;
   readonly #events: EventPolicy;
   readonly #cacheDir: string | undefined;
@@ -552,6 +577,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #health: HealthTracker;
   readonly #logStore: LogStore;
   readonly #pluginMetrics: PluginMetricsStore;
+  readonly #deps: Dependencies;
 
   constructor(options: RegistryOptions = {}) {
     super();
@@ -560,9 +586,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#hostCallOptions = { ...DEFAULT_HOST_CALL_OPTIONS, ...options.hostCalls };
     this.#recovery = recoveryPolicy(options.recovery);
     this.#events = eventPolicy(options.events);
+    this.#chains = new HookChains<Entry>(this.#chainHost(), resolveHookClamps(options.hooks));
     this.#cacheDir = options.cacheDir === false ? undefined : path.resolve(options.cacheDir ?? defaultCacheDir());
     this.#coreDumpDir = options.coreDumpDir === undefined ? undefined : path.resolve(options.coreDumpDir);
     this.#trust = options.signatures ? compileTrustList(options.signatures) : undefined;
+    this.#deps = new Dependencies(options.dependencies, (conflicts) => this.emit("conflict", { conflicts }));
     const m = options.metrics ?? false;
     this.#metrics = new RegistryMetrics({ snapshots: () => this.#snapshots() }, m !== false, typeof m === "object" ? m : {});
     this._observed = this.#metrics.perCall;
@@ -668,15 +696,40 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * Load several plugins, dependencies first (`resolveLoadOrder`). Stops at the first failure; those loaded stay loaded.
-   * @throws {@link ResolutionError} for duplicate names, missing dependencies or cycles; otherwise as `load`.
+   * Load several plugins, dependencies first, their versions settled by the dependency strategy (`strict` by
+   * default; `latest` and `manual` may be given several versions of a plugin: docs/lifecycle.md). Stops at the
+   * first failure; those loaded stay loaded. Candidates the strategy or the host's choices leave out are not loaded.
+   * @throws {@link ResolutionError} for duplicate names (strict), missing dependencies or cycles; otherwise as `load`.
+   * @throws {@link DependencyConflictError} when a conflict is left unsettled (see `resolveDependencies`).
    */
-  async loadAll(pathsOrDirs: readonly string[]): Promise<PluginHandle[]> {
+  async loadAll(pathsOrDirs: readonly string[], options?: LoadAllOptions): Promise<PluginHandle[]> {
     const manifests = await Promise.all(pathsOrDirs.map((p) => loadManifest(p, { configSchema: "defer" })));
     const loaded = [...this.#entries.values()].filter((e) => e.state === "active").map((e) => ({ name: e.name, version: e.manifest.version }));
+    const plan = await this.#deps.plan(manifests, loaded, options);
     const handles: PluginHandle[] = [];
-    for (const m of resolveLoadOrder(manifests, { loaded })) handles.push(await this.#load(m));
+    // Peers of the batch count as present while it loads (a peer may load after the plugin that names it).
+    for (const m of plan.order) this.#deps.batch.set(m.name, m.version);
+    try {
+      for (const m of plan.order) handles.push(await this.#load(m));
+    } finally {
+      for (const m of plan.order) if (this.#deps.batch.get(m.name) === m.version) this.#deps.batch.delete(m.name);
+    }
     return handles;
+  }
+
+  /**
+   * Answer a dependency conflict that waits under the "manual" strategy (the `conflict` event): use `choice.version`
+   * (plugins whose range rejects it are left out unless `choice.force`), or `undefined` to refuse (the load fails
+   * with `DependencyConflictError`).
+   * @throws {@link ResolutionError} when no conflict on `dependency` is waiting.
+   */
+  resolveConflict(dependency: string, choice: ConflictChoice | undefined): void {
+    this.#deps.resolve(dependency, choice);
+  }
+
+  /** The dependency conflicts waiting for `resolveConflict`. */
+  pendingConflicts(): DependencyConflict[] {
+    return this.#deps.pending();
   }
 
   async #load(manifest: Manifest): Promise<PluginHandle> {
@@ -709,17 +762,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (this.#trust) await verifySignature(m, this.#trust, entry.entryBytes);
     checkConfigSchema(m); // plugin-supplied schema: only once the signature holds
     checkApiVersion(m, HOST_WIT_VERSION);
-    for (const dep of m.dependencies) {
-      const d = this.#entries.get(dep.name);
-      if (!d || d.state !== "active") {
-        if (dep.optional) continue;
-        throw new ResolutionError(`requires ${dep.name} ${dep.range}, which is not loaded; load it first (or use loadAll)`, { plugin: m.name });
-      }
-      const { satisfies } = await import("semver");
-      if (!satisfies(d.manifest.version, dep.range, { includePrerelease: true })) {
-        throw new ResolutionError(`requires ${dep.name} ${dep.range}, but ${d.manifest.version} is loaded`, { plugin: m.name });
-      }
-    }
+    checkLoadDependencies(m, (name) => this.#presentVersion(name), this.#deps.accepted);
     const o = this.#options;
     // Policy (policy.ts): the host decides, the manifest asks.
     entry.trust = m.kind === "native" ? nativeTrust(m.name, m.trust, o.trustedNative) : "untrusted";
@@ -879,13 +922,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (manifest.name !== name) {
       throw new ResolutionError(`reload found plugin "${manifest.name}" in ${manifest.file}; a reload cannot rename`, { plugin: name });
     }
-    for (const e of this.#entries.values()) {
-      const dep = e.state === "active" ? e.manifest.dependencies.find((d) => d.name === name && !d.optional) : undefined;
-      const { satisfies } = await import("semver");
-      if (dep && !satisfies(manifest.version, dep.range, { includePrerelease: true })) {
-        throw new ResolutionError(`cannot reload to ${manifest.version}: ${e.name} requires ${dep.range}`, { plugin: name });
-      }
-    }
+    const leaving = await this.#recheckDependents(name, old.manifest.version, manifest.version);
     const next = this.#newEntry(manifest);
     next.quiet = true;
     next.violations.threshold = old.violations.threshold;
@@ -915,8 +952,45 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (old.state === "suspended") next.lifecycle.to("suspended");
     // The old instance's queued calls finish before its teardown runs.
     await this.#teardown(old).catch((err: unknown) => logCleanupFailure(old, err));
+    for (const d of leaving) await this.#teardown(this.#get(d)).catch((err: unknown) => logCleanupFailure(old, err));
     this.emit("reloaded", { plugin: name, from: old.manifest.version, to: manifest.version });
     return new PluginHandle(this, next);
+  }
+
+  /**
+   * A reload from `from` to `to` re-checks the loaded plugins that depend on it. A range it breaks is a conflict:
+   * refused under strict and latest; under manual the host chooses (force: keep them loaded; otherwise they are
+   * unloaded after the swap, returned here).
+   */
+  async #recheckDependents(name: string, from: string, to: string): Promise<string[]> {
+    const nodes = this.#graph().filter((n) => n.name !== name);
+    const conflict = reloadConflict(name, from, to, nodes, this.#deps.accepted);
+    if (!conflict) return [];
+    const refuse = () =>
+      new DependencyConflictError(this.#deps.strategy, [conflict], `cannot reload to ${to}: widen the dependents' ranges, reload them first, or use the manual strategy to choose`);
+    if (this.#deps.strategy !== "manual") throw refuse();
+    const choice = (await this.#deps.choose([conflict]))?.[name];
+    if (!choice || choice.version !== to) throw refuse();
+    const rejecting = rejectingPlugins(conflict, to);
+    if (choice.force) {
+      for (const p of rejecting) this.#deps.accepted.add(`${p}>${name}`);
+      return [];
+    }
+    const out: string[] = [];
+    for (const p of rejecting) for (const d of [...dependentsOf(p, nodes), p]) if (!out.includes(d)) out.push(d);
+    return out;
+  }
+
+  /** The loaded plugins as a dependency graph. */
+  #graph(): { name: string; version: string; dependencies: Manifest["dependencies"] }[] {
+    return [...this.#entries.values()].filter((e) => e.state !== "unloaded").map((e) => ({ name: e.name, version: e.manifest.version, dependencies: e.manifest.dependencies }));
+  }
+
+  /** The version of `name` that satisfies dependencies now: active (or suspended), or in a `loadAll` batch. */
+  #presentVersion(name: string): string | undefined {
+    const e = this.#entries.get(name);
+    if (e && (e.state === "active" || e.state === "suspended")) return e.manifest.version;
+    return this.#deps.batch.get(name);
   }
 
   /** Reload a tracked plugin, keeping its metrics and violations. */
@@ -934,17 +1008,18 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * teardown → unloaded. Metrics are kept; the plugin stays available for `loadByName`.
    * The plugin is unloaded even when teardown fails or runs past `limits.unloadGraceMs`; the error is then thrown after.
    *
+   * With `{ cascade: true }`, the plugins that depend on it (required or peer, transitively) are unloaded first.
+   *
    * @throws {@link PluginNotFound} when no plugin of that name is tracked.
-   * @throws {@link ResolutionError} when active plugins depend on it.
+   * @throws {@link PluginHasDependents} (a `ResolutionError`) when loaded plugins depend on it and `cascade` is not set.
    * @throws {@link TeardownFailed} when `teardown` returned non-zero; {@link DeadlineExceeded} when it ran past the grace period.
    */
-  async unload(name: string): Promise<void> {
+  async unload(name: string, options?: UnloadOptions): Promise<void> {
     const entry = this.#get(name);
-    const dependents = [...this.#entries.values()].filter(
-      (e) => e.state === "active" && e.manifest.dependencies.some((d) => d.name === name && !d.optional),
-    );
+    const dependents = entry.state === "unloaded" ? [] : dependentsOf(name, this.#graph());
     if (dependents.length) {
-      throw new ResolutionError(`cannot unload: ${dependents.map((d) => d.name).join(", ")} depend on it; unload them first`, { plugin: name });
+      if (!options?.cascade) throw new PluginHasDependents(name, dependents);
+      for (const d of dependents) await this.#teardown(this.#get(d)).catch((err: unknown) => logCleanupFailure(this.#get(d), err));
     }
     await this.#teardown(entry);
   }
@@ -1491,22 +1566,26 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     }
   }
 
-  /** A hook call through the pipeline (see `#event`); `delivery` carries its envelope (and a request's chain). */
-  #hook(entry: Entry, event: string, data: Uint8Array, hostContext: unknown, delivery: Delivery = HOST_ORIGIN): Promise<HookOutcome> {
-    if (this.#calls.empty && hostContext === undefined && delivery.parent === undefined) return this.#callHook(entry, event, data, delivery);
+  /**
+   * A hook call through the pipeline (see `#event`); `delivery` carries its envelope (and a request's chain);
+   * `timeoutMs`: a hook chain step's own timeout (docs/hooks.md).
+   */
+  #hook(entry: Entry, event: string, data: Uint8Array, hostContext: unknown, delivery: Delivery = HOST_ORIGIN, timeoutMs?: number): Promise<HookOutcome> {
+    if (this.#calls.empty && hostContext === undefined && delivery.parent === undefined) return this.#callHook(entry, event, data, delivery, timeoutMs);
     const ctx = this.#calls.context(entry.name, event, "hook", deadlineOf(entry), delivery.parent, hostContext);
     const within = inCall(delivery, ctx);
-    if (this.#calls.empty) return this.#callHook(entry, event, data, within);
-    return this.#calls.run(ctx, () => this.#callHook(entry, event, data, within), isHookOutcome);
+    if (this.#calls.empty) return this.#callHook(entry, event, data, within, timeoutMs);
+    return this.#calls.run(ctx, () => this.#callHook(entry, event, data, within, timeoutMs), isHookOutcome);
   }
 
-  async #callHook(entry: Entry, event: string, data: Uint8Array, delivery: Delivery): Promise<HookOutcome> {
+  async #callHook(entry: Entry, event: string, data: Uint8Array, delivery: Delivery, timeoutMs?: number): Promise<HookOutcome> {
     const instance = entry.restarting ? await this.#ready(entry, event) : this.#readyNow(entry, event);
     entry.metrics.calls++;
     const probe = entry.probe;
     const t0 = probe === undefined ? -1 : probe.begin(event);
+    const call = timeoutMs === undefined ? () => instance.onHook(event, data) : () => this.#hookWithin(entry, instance, event, data, timeoutMs);
     try {
-      const outcome = await this.#serial(entry, instance, () => instance.onHook(event, data), delivery);
+      const outcome = await this.#serial(entry, instance, call, delivery);
       if (entry.instance === instance) entry.restartCount = 0;
       return outcome;
     } catch (err) {
@@ -1514,6 +1593,30 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     } finally {
       if (t0 >= 0) probe!.end(event, t0);
     }
+  }
+
+  /**
+   * A hook call bounded by its policy's timeout. An engine that runs the call elsewhere (worker, wasmtime, sandboxed
+   * native) has it stopped: the instance is disposed, which ends the call. In process the call cannot be interrupted
+   * (fuel bounds it): one that returns past its timeout is discarded. Either way it is a `DeadlineExceeded` fault of
+   * the instance, so recovery replaces it.
+   */
+  async #hookWithin(entry: Entry, instance: EngineInstance, event: string, data: Uint8Array, timeoutMs: number): Promise<HookOutcome> {
+    const timedOut = () => {
+      const err = new DeadlineExceeded("on-hook", timeoutMs, { plugin: entry.name });
+      err.message += ` (the hook's timeout-ms on "${event}"); the instance was stopped and is replaced`;
+      return err;
+    };
+    if (instance.inline) {
+      const t0 = performance.now();
+      const outcome = await instance.onHook(event, data);
+      if (performance.now() - t0 > timeoutMs) throw timedOut();
+      return outcome;
+    }
+    return withDeadline(instance.onHook(event, data), timeoutMs, async () => {
+      await settleWithin(instance.dispose().catch((err: unknown) => logCleanupFailure(entry, err)), timeoutMs);
+      return timedOut();
+    });
   }
 
   /**
@@ -1626,24 +1729,115 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    *
    * @throws {@link InvalidCallbackName} when `event` breaks the naming rules; failing hooks are in `errors`.
    */
-  async runHook(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookChainResult> {
-    checkEventName(event);
-    const watch = this._chains?.begin("runHook", event, options?.hostContext);
-    const errors: HookChainResult["errors"] = [];
-    let current = data;
-    for (const subscriber of this.#callees(event)) {
-      const entry = latest(subscriber);
-      let outcome: HookOutcome;
-      try {
-        outcome = await (watch ? watch.step(() => this.#hook(entry, event, current, options?.hostContext)) : this.#hook(entry, event, current, options?.hostContext));
-      } catch (err) {
-        errors.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
-        continue;
-      }
-      if (!outcome.ok) return watched(watch, { ok: false, data: current, status: outcome.status, stoppedBy: entry.name, errors });
-      current = outcome.data;
+  runHook(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookChainResult> {
+    try {
+      checkEventName(event);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    return watched(watch, { ok: true, data: current, errors });
+    return this.#chains.run(event, data, options);
+  }
+
+  /**
+   * Take part in `event`'s hook chains from the host: `fn(data, ctx)` runs in priority order among the plugins'
+   * hooks (at equal priority after them) and returns new data, `undefined` (pass the data on) or a `HookOutcome`
+   * (`{ ok: false, status }` stops the chain), at once or as a promise. `ctx` holds the chain's execution id, start
+   * time, a state map shared by the chain's host hooks, the host context and this step's message. Options:
+   * `priority` (a number or CRITICAL / HIGH / NORMAL / LOW / CLEANUP), `name`, `onError` ("fail" | "skip"),
+   * `timeoutMs`, `async` (an observer after the chain). Returns a function that removes it (docs/hooks.md).
+   *
+   * @throws {@link InvalidCallbackName} when `event` breaks the naming rules.
+   * @throws {@link PolicyInvalid} for a bad option, or `onError: "skip"` where the host forbids fail-open.
+   */
+  addHook(event: string, fn: HostHookFn, options?: HostHookOptions): () => void {
+    checkEventName(event);
+    return this.#chains.add(event, fn, options);
+  }
+
+  /** How the hook chains' observers (async hooks) have fared: runs, failures, timeouts, per hook and event. */
+  hookObservers(): ObserverStats[] {
+    return this.#chains.observerStats();
+  }
+
+  /** Resolves once every observer (async hook) started so far has finished. */
+  settleHookObservers(): Promise<void> {
+    return this.#chains.settleObservers();
+  }
+
+  /** The registry's side of the hook chains (src/hooks/chain.ts). */
+  #chainHost() {
+    return {
+      callees: (event: string) => this.#callees(event),
+      latest,
+      nameOf: (e: Entry) => e.name,
+      priorityOf: hookPriority,
+      declared: (e: Entry, event: string) => e.hookPolicies?.get(event),
+      canRunDirect: (hostContext: unknown) => this.#calls.empty && hostContext === undefined && this._chains === undefined,
+      runDirect: (plugins: readonly Entry[], from: number, run: DirectRun) => this.#hookDirect(plugins, from, run),
+      call: (e: Entry, event: string, data: Uint8Array, step: StepOptions) => {
+        try {
+          const delivery: Delivery = step.envelope === undefined ? HOST_ORIGIN : { hop: 0, chain: undefined, envelope: step.envelope };
+          return this.#hook(e, event, data, step.hostContext, delivery, step.timeoutMs);
+        } catch (err) {
+          return Promise.reject(asPlughostError(err, e.name));
+        }
+      },
+      watch: (event: string, hostContext: unknown) => this._chains?.begin("runHook", event, hostContext),
+      observerFailed: (failure: ObserverFailure) => {
+        this.emit("observer-failed", failure);
+      },
+    };
+  }
+
+  /**
+   * The fast path of `runHook`, as `#dispatchDirect`: call `plugins[from…]` synchronously while each can be (an inline
+   * engine, idle, active, registered, no hook policy); returns the index of the first that cannot.
+   */
+  #hookDirect(plugins: readonly Entry[], from: number, run: DirectRun): number {
+    const event = run.event;
+    // One envelope for the run, rewritten per step (its id is taken only if a guest asks: messaging/envelope.ts).
+    const env = envelope(event, "hook", run.data, undefined, undefined, run.parent, run.metadata);
+    const previous = enterDelivery({ hop: 0, chain: undefined, envelope: env });
+    let i = from;
+    try {
+      for (; i < plugins.length; i++) {
+        const subscriber = plugins[i]!;
+        const entry = latest(subscriber);
+        const instance = entry.instance;
+        if (!instance?.inline || !instance.onHookSync || entry.pending !== 0 || entry.restarting !== undefined || !entry.active) break;
+        if (entry.hookPolicies !== undefined && entry.hookPolicies.has(event)) break;
+        if (!entry.callbacks.has(event)) break;
+        entry.metrics.calls++;
+        const probe = entry.probe;
+        const t0 = probe === undefined ? -1 : probe.begin(event);
+        env.id = 0;
+        env.target = entry.name;
+        env.data = run.data;
+        let outcome: HookOutcome;
+        try {
+          outcome = instance.onHookSync(event, run.data);
+          entry.restartCount = 0;
+        } catch (err) {
+          const error = this._callFailed(entry, instance, err, event);
+          run.errors.push({ plugin: entry.name, error });
+          if (run.failClosed) {
+            run.stop = { plugin: entry.name, error };
+            return i + 1;
+          }
+          continue;
+        } finally {
+          if (t0 >= 0) probe!.end(event, t0);
+        }
+        if (!outcome.ok) {
+          run.stop = { plugin: entry.name, status: outcome.status };
+          return i + 1;
+        }
+        run.data = outcome.data;
+      }
+      return i;
+    } finally {
+      restoreDelivery(previous);
+    }
   }
 
   /**
