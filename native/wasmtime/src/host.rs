@@ -292,11 +292,18 @@ fn unpack_message(b: &[u8]) -> Option<(MessageInfo, u64, usize)> {
     }
     drop(next);
     let reallocs = u64::from(source.is_some()) + u64::from(target.is_some()) + 2 + 2 * count as u64;
+    // The list's (key, value) elements are copied too: 16 bytes each.
+    bytes += 16 * count;
     let info = MessageInfo { id, parent_id: (flags & 1 != 0).then_some(parent), source, target, event_name, kind, metadata };
     Some((info, reallocs, bytes))
 }
 
 // ── fuel for host work ──────────────────────────────────────────────────────
+
+/// Longest event name (`src/contract/event-names.ts`); a longer one is refused unread.
+const MAX_EVENT_NAME_BYTES: usize = 128;
+/// Longest `request` target: longer is no plugin's or service's name (v8: `MAX_REQUEST_TARGET_BYTES`).
+const MAX_REQUEST_TARGET_BYTES: usize = 1024;
 
 /// Fuel per message the host queues for the guest (emit, send).
 pub const FUEL_PER_MESSAGE: u64 = 1000;
@@ -525,8 +532,9 @@ pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
         "request",
         |mut store: StoreContextMut<'_, StoreData>, (target, name, data, timeout_ms): (Target, Name, GuestBytes, u32)| {
             store.data_mut().host.glue_fuel += glue::REQUEST;
-            // Refused unread: an over-long name or target is no valid name, a payload over the bound is too large.
-            let refused = if name.over_cap() || target.over_cap() {
+            // Refused unread (as on v8): an over-long name, or an empty or over-long target, is no valid
+            // name; a payload over the bound is too large.
+            let refused = if name.len() > MAX_EVENT_NAME_BYTES || target.len() == 0 || target.len() > MAX_REQUEST_TARGET_BYTES {
                 Some(RequestError::InvalidName)
             } else if data.len() > store.data().host.max_message_bytes {
                 Some(RequestError::TooLarge)

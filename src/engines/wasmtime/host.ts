@@ -12,7 +12,7 @@
  * hands the answer to the addon's `completeRequest(ticket, …)`, which wakes
  * that thread. The JS thread never waits for the answer.
  */
-import type { HostCalls, MessageInfo } from "../engine.js";
+import type { HostCalls, MessageInfo, RequestOutcome } from "../engine.js";
 import {
   MESSAGE_KIND_CODE,
   messageStatus,
@@ -151,20 +151,37 @@ export class HostBridge {
           const payload = d.subarray(8);
           if (ticket === 0) {
             if (!host.requestSync) return requestStatus("unknown-target");
-            const r = host.requestSync(a, b, payload, timeoutMs);
+            let r;
+            try {
+              r = host.requestSync(a, b, payload, timeoutMs);
+            } catch {
+              // HostCalls never throw by contract; what a nested call leaked is the target's failure (as on v8).
+              return requestStatus("failed");
+            }
             return r.ok ? r.value : requestStatus(r.error);
           }
           if (!host.request) return requestStatus("unknown-target");
           const complete = this.#complete;
           // The call thread waits for the ticket; a late answer (after a dispose or the deadline) is dropped there.
-          void host.request(a, b, payload, timeoutMs).then(
+          let answer: Promise<RequestOutcome>;
+          try {
+            answer = host.request(a, b, payload, timeoutMs);
+          } catch {
+            return requestStatus("failed");
+          }
+          void answer.then(
             (r) => complete(ticket, r.ok ? ANSWERED : REQUEST_ERROR_CODE[r.error], r.ok ? r.value : null),
             () => complete(ticket, REQUEST_ERROR_CODE.failed, null),
           );
           return 0;
         }
         case OP_CURRENT_MESSAGE: {
-          const m = host.currentMessage?.();
+          let m: MessageInfo | undefined;
+          try {
+            m = host.currentMessage?.();
+          } catch {
+            m = undefined; // a broken host answers none rather than fault the guest (as on v8)
+          }
           return m ? packMessage(m) : NONE;
         }
         default:

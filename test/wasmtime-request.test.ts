@@ -1,0 +1,248 @@
+// `request` and `current-message` on the wasmtime engine, with the real addon and the C fixture
+// test/fixtures/c/request-caller (built from the C SDK by the set-up).
+//
+// First through the Engine interface with a scripted host, which shows each path on its own: a synchronous call
+// asks `requestSync` and is answered at once; an asynchronous call asks `request` and its call thread waits for the
+// promise while the JS thread runs on; a dispose or the call's deadline ends that wait, a late answer is dropped;
+// every request-error reaches the guest as its code; bounds are checked before anything is read. Then through
+// PluginRegistry, between real plugins on both engines.
+import { describe, it, expect, afterEach } from "vitest";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import type { EngineInstance, HookOutcome, Limits, MessageInfo, RequestOutcome } from "../src/engines/engine.js";
+import { wasmtimeEngine } from "../src/engines/wasmtime/engine.js";
+import { loadAddon } from "../src/engines/wasmtime/addon.js";
+import { REQUEST_ERRORS, REQUEST_ERROR_CODE, type RequestError } from "../src/contract/abi.js";
+import { DeadlineExceeded, PluginTrap } from "../src/contract/errors.js";
+import type { HostCallBounds } from "../src/runtime/host-calls.js";
+import { dec, enc, pluginDir } from "./helpers/plugins.js";
+import { RecordingHost } from "./fixtures/wasmtime/helpers.js";
+
+const CALLER = "test/fixtures/c/request-caller";
+
+interface Asked {
+  path: "sync" | "async";
+  target: string;
+  event: string;
+  data: string;
+  timeoutMs: number;
+}
+
+/** A host whose request answers are scripted by each test. */
+class RequestHost extends RecordingHost {
+  asked: Asked[] = [];
+  bounds: HostCallBounds = { maxMessageBytes: 16 * 1024 * 1024, maxLogBytes: 16384, callCost: 1 };
+  answerSync: (target: string, event: string, data: Uint8Array) => RequestOutcome = (_t, _e, data) => ({ ok: true, value: data });
+  answerAsync: (target: string, event: string, data: Uint8Array, timeoutMs: number) => Promise<RequestOutcome> = async (_t, _e, data) => ({
+    ok: true,
+    value: data,
+  });
+  message: MessageInfo | undefined;
+
+  requestSync(target: string, event: string, data: Uint8Array, timeoutMs: number): RequestOutcome {
+    this.asked.push({ path: "sync", target, event, data: dec(data), timeoutMs });
+    return this.answerSync(target, event, data);
+  }
+  request(target: string, event: string, data: Uint8Array, timeoutMs: number): Promise<RequestOutcome> {
+    this.asked.push({ path: "async", target, event, data: dec(data), timeoutMs });
+    return this.answerAsync(target, event, data, timeoutMs);
+  }
+  currentMessage(): MessageInfo | undefined {
+    return this.message;
+  }
+}
+
+const open: EngineInstance[] = [];
+afterEach(async () => {
+  for (const i of open.splice(0)) await i.dispose();
+});
+
+async function loadCaller(host: RequestHost, limits: Limits = {}): Promise<EngineInstance> {
+  const file = path.join(pluginDir(CALLER), "plugin.wasm");
+  const instance = await wasmtimeEngine.load({
+    plugin: "caller",
+    entryPath: file,
+    bytes: new Uint8Array(readFileSync(file)),
+    capabilities: [],
+    limits,
+    host,
+  });
+  open.push(instance);
+  expect(await instance.init("0.1.0", "{}")).toBe(0);
+  return instance;
+}
+
+/** The fixture's "ask" hook input: target, event, timeout, payload. */
+const ask = (target: string, event: string, payload: string, timeoutMs = 0) => enc(`${target}\n${event}\n${timeoutMs}\n${payload}`);
+const text = (o: HookOutcome) => (o.ok ? dec(o.data) : `status ${o.status}`);
+/** The status plughost_request returns for a refusal (plughost.h PLUGHOST_REQUEST_ERR). */
+const refused = (error: RequestError) => `status ${1 + REQUEST_ERROR_CODE[error]}`;
+
+describe("wasmtime request: the two paths", () => {
+  it("a synchronous call asks requestSync and gets the answer at once; an empty answer is NULL, 0", async () => {
+    const host = new RequestHost();
+    host.answerSync = (target, event, data) => ({ ok: true, value: enc(`${target}/${event}/${dec(data).toUpperCase()}`) });
+    const caller = await loadCaller(host);
+    host.asked = [];
+    expect(text(caller.onHookSync!("ask", ask("svc", "echo", "hello", 250)))).toBe("svc/echo/HELLO");
+    expect(host.asked).toEqual([{ path: "sync", target: "svc", event: "echo", data: "hello", timeoutMs: 250 }]);
+    host.answerSync = () => ({ ok: true, value: new Uint8Array(0) });
+    const empty = caller.onHookSync!("ask", ask("svc", "empty", ""));
+    expect(empty.ok && empty.data.length).toBe(0);
+  });
+
+  it("an asynchronous call asks request; its thread waits for the promise while the JS thread runs on", async () => {
+    const host = new RequestHost();
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const caller = await loadCaller(host);
+    host.answerAsync = (_t, _e, data) => new Promise((resolve) => setTimeout(() => resolve({ ok: true, value: enc(`late:${dec(data)}`) }), 150));
+    host.asked = [];
+    try {
+      const t0 = performance.now();
+      const out = await caller.onHook("ask", ask("svc", "echo", "x".repeat(1000), 900));
+      expect(performance.now() - t0).toBeGreaterThanOrEqual(140);
+      expect(text(out)).toBe(`late:${"x".repeat(1000)}`);
+      expect(ticks).toBeGreaterThan(5); // the JS thread's timers fired while the guest waited
+      expect(host.asked).toEqual([{ path: "async", target: "svc", event: "echo", data: "x".repeat(1000), timeoutMs: 900 }]);
+    } finally {
+      clearInterval(timer);
+    }
+    // Many requests in one call, each waited for in turn.
+    let n = 0;
+    host.answerAsync = async () => ({ ok: true, value: enc(String(++n)) });
+    expect(await caller.onEvent("ask-n", enc(`50\nsvc\necho\n0\npayload`))).toBe(0);
+    expect(n).toBe(50);
+  });
+
+  it("every request-error reaches the guest as its code, on both paths", async () => {
+    const host = new RequestHost();
+    const caller = await loadCaller(host);
+    for (const error of REQUEST_ERRORS) {
+      host.answerSync = () => ({ ok: false, error });
+      host.answerAsync = async () => ({ ok: false, error });
+      expect(text(caller.onHookSync!("ask", ask("svc", "echo", "x")))).toBe(refused(error));
+      expect(text(await caller.onHook("ask", ask("svc", "echo", "x")))).toBe(refused(error));
+    }
+  });
+
+  it("a host without request functions answers unknown-target; one that throws answers failed", async () => {
+    const bare = new RecordingHost();
+    const file = path.join(pluginDir(CALLER), "plugin.wasm");
+    const instance = await wasmtimeEngine.load({ plugin: "bare", entryPath: file, bytes: new Uint8Array(readFileSync(file)), capabilities: [], limits: {}, host: bare });
+    open.push(instance);
+    expect(await instance.init("0.1.0", "{}")).toBe(0);
+    // plugin_init's own request (to no-such-plugin) was refused the same way.
+    expect(text(await instance.onHook("init", new Uint8Array()))).toBe(`message=0 request=${1 + REQUEST_ERROR_CODE["unknown-target"]}`);
+    expect(text(instance.onHookSync!("ask", ask("svc", "echo", "x")))).toBe(refused("unknown-target"));
+    expect(text(await instance.onHook("ask", ask("svc", "echo", "x")))).toBe(refused("unknown-target"));
+
+    const host = new RequestHost();
+    host.answerSync = () => {
+      throw new Error("broken host");
+    };
+    host.answerAsync = () => Promise.reject(new Error("broken host"));
+    const caller = await loadCaller(host);
+    expect(text(caller.onHookSync!("ask", ask("svc", "echo", "x")))).toBe(refused("failed"));
+    expect(text(await caller.onHook("ask", ask("svc", "echo", "x")))).toBe(refused("failed"));
+  });
+
+  it("the host's timeout settles the promise and releases the call thread", async () => {
+    const host = new RequestHost();
+    // As the registry does: no answer within timeoutMs is `timeout`; the late answer is dropped.
+    const caller = await loadCaller(host);
+    host.answerAsync = (_t, _e, _d, timeoutMs) => new Promise((resolve) => setTimeout(() => resolve({ ok: false, error: "timeout" }), timeoutMs));
+    const t0 = performance.now();
+    expect(text(await caller.onHook("ask", ask("svc", "slow", "x", 80)))).toBe(refused("timeout"));
+    expect(performance.now() - t0).toBeLessThan(1000);
+    // The thread is free: the next call runs.
+    host.answerAsync = async () => ({ ok: true, value: enc("next") });
+    expect(text(await caller.onHook("ask", ask("svc", "echo", "x")))).toBe("next");
+  });
+
+  it("a dispose ends the wait at once; the answer that comes later is dropped", async () => {
+    const host = new RequestHost();
+    let settle: ((o: RequestOutcome) => void) | undefined;
+    const caller = await loadCaller(host);
+    host.answerAsync = () => new Promise((resolve) => (settle = resolve));
+    const pending = caller.onHook("ask", ask("svc", "never", "x"));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(settle).toBeDefined();
+    const t0 = performance.now();
+    await caller.dispose();
+    await expect(pending).rejects.toBeInstanceOf(PluginTrap);
+    expect(performance.now() - t0).toBeLessThan(500);
+    settle!({ ok: true, value: enc("too late") }); // nobody waits: dropped, nothing breaks
+    await new Promise((r) => setTimeout(r, 20));
+    expect(loadAddon().completeRequest(0xfffffff0, -1, null)).toBe(false); // an unknown ticket is dropped too
+  });
+
+  it("the caller's deadline ends the wait: DeadlineExceeded", async () => {
+    const host = new RequestHost();
+    const caller = await loadCaller(host, { deadlineMs: 150 });
+    host.answerAsync = () => new Promise(() => undefined); // never settles
+    const t0 = performance.now();
+    await expect(caller.onHook("ask", ask("svc", "never", "x"))).rejects.toBeInstanceOf(DeadlineExceeded);
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(140);
+    expect(took).toBeLessThan(1000);
+  });
+});
+
+describe("wasmtime request: bounds", () => {
+  it("refuses an over-long or empty target, an over-long event name and an over-large payload unread", async () => {
+    const host = new RequestHost();
+    host.bounds = { ...host.bounds, maxMessageBytes: 64 };
+    const caller = await loadCaller(host);
+    host.asked = [];
+    for (const sync of [true, false]) {
+      const call = async (data: Uint8Array) => text(sync ? caller.onHookSync!("ask", data) : await caller.onHook("ask", data));
+      expect(await call(ask("t".repeat(1025), "echo", "x"))).toBe(refused("invalid-name"));
+      expect(await call(ask("", "echo", "x"))).toBe(refused("invalid-name"));
+      expect(await call(ask("svc", "e".repeat(129), "x"))).toBe(refused("invalid-name"));
+      expect(await call(ask("svc", "echo", "p".repeat(65)))).toBe(refused("too-large"));
+      // At the bounds, the request goes to the host.
+      expect(await call(ask("t".repeat(1024), "e".repeat(128), "p".repeat(64)))).toBe("p".repeat(64));
+      // An answer over the bound is too large for the guest as well.
+      host.answerSync = () => ({ ok: true, value: new Uint8Array(65) });
+      host.answerAsync = async () => ({ ok: true, value: new Uint8Array(65) });
+      expect(await call(ask("svc", "echo", "x"))).toBe(refused("too-large"));
+      host.answerSync = (_t, _e, data) => ({ ok: true, value: data });
+      host.answerAsync = async (_t, _e, data) => ({ ok: true, value: data });
+    }
+    expect(host.asked.map((a) => a.path)).toEqual(["sync", "sync", "async", "async"]);
+  });
+});
+
+describe("wasmtime current-message", () => {
+  const message: MessageInfo = {
+    id: 2 ** 40 + 7,
+    parentId: 41,
+    source: "asker",
+    target: "caller",
+    eventName: "whoami",
+    kind: "request",
+    metadata: [
+      ["traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"],
+      ["tenant", "ünïcode ✓"],
+      ["", ""],
+    ],
+  };
+
+  it("answers the host's envelope, every field, on both paths; none when there is none", async () => {
+    const host = new RequestHost();
+    const caller = await loadCaller(host);
+    const expected = `id=${2 ** 40 + 7} parent=41 source=asker target=caller event=whoami kind=2 meta=traceparent=00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01;tenant=ünïcode ✓;=`;
+    host.message = message;
+    expect(text(caller.onHookSync!("whoami", new Uint8Array()))).toBe(expected);
+    expect(text(await caller.onHook("whoami", new Uint8Array()))).toBe(expected);
+    host.message = { id: 1, eventName: "whoami", kind: "event", metadata: [] };
+    expect(text(caller.onHookSync!("whoami", new Uint8Array()))).toBe("id=1 parent=- source=- target=- event=whoami kind=0 meta=");
+    host.message = { id: 3, eventName: "hooked", kind: "hook", metadata: [["k", "v"]], source: "s" };
+    expect(text(await caller.onHook("whoami", new Uint8Array()))).toBe("id=3 parent=- source=s target=- event=hooked kind=1 meta=k=v");
+    host.message = undefined;
+    expect(text(await caller.onHook("whoami", new Uint8Array()))).toBe("none");
+    // plugin_init saw no message (the host had none), and its request was answered (the scripted echo).
+    expect(text(await caller.onHook("init", new Uint8Array()))).toBe("message=0 request=0");
+  });
+});
