@@ -24,6 +24,7 @@ import {
   type RecoveryStrategy,
 } from "./policy.js";
 import type { RegistryOptions } from "./registry.js";
+import type { HookClamps } from "../hooks/policy.js";
 
 export type { RecoveryPolicy, RecoveryStrategy };
 /** One computation of limits for the registry and the host config (policy.ts). */
@@ -156,6 +157,8 @@ export interface HostConfigInput {
   requireDeadlines?: boolean;
   /** `plughost serve`: listen address, tokens, shutdown bound (docs/serve.md). */
   serve?: ServeConfigInput;
+  /** Clamps on manifests' hook policies and the default on-error (docs/hooks.md). */
+  hooks?: HookClamps;
 }
 
 /** The validated, normalized host config: defaults filled, paths absolute. */
@@ -188,6 +191,8 @@ export interface HostConfig {
   requireDeadlines: boolean;
   /** `plughost serve`'s settings, defaults filled; absent when the file has no `serve` section (`serveConfigOf` fills it). */
   serve?: ServeConfig;
+  /** Clamps on hook policies, as written (the registry fills the defaults: `DEFAULT_HOOK_CLAMPS`). */
+  hooks?: HookClamps;
   /** Where it came from (file path or caller-given name), for messages. */
   source: string;
   /** What relative paths were resolved against. */
@@ -319,6 +324,7 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   if (input.cacheDir !== undefined) config.cacheDir = path.resolve(baseDir, input.cacheDir);
   if (input.signatures !== undefined) config.signatures = structuredClone(input.signatures);
   if (input.serve !== undefined) config.serve = serveConfig(input.serve);
+  if (input.hooks !== undefined) config.hooks = structuredClone(input.hooks);
   return config;
 }
 
@@ -406,5 +412,6 @@ export function registryOptionsFrom(c: HostConfig): RegistryOptions {
     ...(c.isolation ? { isolation: c.isolation } : {}),
     ...(c.cacheDir ? { cacheDir: c.cacheDir } : {}),
     ...(c.signatures ? { signatures: c.signatures } : {}),
+    ...(c.hooks ? { hooks: c.hooks } : {}),
   };
 }
