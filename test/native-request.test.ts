@@ -1,13 +1,18 @@
 // Request/response and the message envelope for native plugins (C ABI .so): the engine with a
 // host that answers (trusted: requestSync, on the host's thread; sandboxed: request, answered later
 // while the helper waits), hostile sandboxed plugins forging request frames, and through the registry.
-import { afterEach, describe, expect, it } from "vitest";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { pino } from "pino";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createNativeEngine, nativeEngine } from "../src/engines/native/engine.js";
 import type { EngineInstance, HookOutcome, MessageInfo, RequestOutcome, TrustLevel } from "../src/engines/engine.js";
 import { REQUEST_ERROR_CODE, type RequestError } from "../src/contract/abi.js";
-import { AbiViolation, DeadlineExceeded, PluginCrashed } from "../src/contract/errors.js";
+import { AbiViolation, DeadlineExceeded, PluginCrashed, RequestFailed } from "../src/contract/errors.js";
+import { PluginRegistry } from "../src/runtime/registry.js";
 import { currentDelivery, withDelivery, type Delivery } from "../src/runtime/message-chain.js";
-import { bytes, recordingHost, request, until, type RecordingHost } from "./native-helpers.js";
+import { bytes, fixture, recordingHost, request, root, until, type RecordingHost } from "./native-helpers.js";
 
 const live: EngineInstance[] = [];
 afterEach(async () => {
@@ -252,5 +257,159 @@ describe("native request, hostile sandboxed plugin", () => {
     expect(host.asked).toEqual([]);
     expect(asked).toBe(0);
     expect(await inst.onEvent("ok", bytes("abcd"))).toBe(4);
+  });
+});
+
+// ── through the registry: native plugins asking each other, host services, and components ──
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+/** A plugin directory for a native fixture under `name`, allowed to publish (request) every event unless told otherwise. */
+function pluginDir(fixtureName: string, name: string, trust: TrustLevel, extra = 'capabilities = ["events:publish:*"]\n'): string {
+  const dir = mkdtempSync(path.join(tmpdir(), `plughost-native-req-${name}-`));
+  dirs.push(dir);
+  copyFileSync(fixture(fixtureName), path.join(dir, `${fixtureName}.so`));
+  writeFileSync(
+    path.join(dir, "plugin.toml"),
+    `name = "${name}"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "${fixtureName}.so"\ntrust = "${trust}"\n${extra}`,
+  );
+  return dir;
+}
+
+/** V's C request-caller fixture built as a component, under `name`, in process or in a worker. */
+function componentDir(name: string, isolation: "in-process" | "worker"): string {
+  const dir = mkdtempSync(path.join(tmpdir(), `plughost-native-req-${name}-`));
+  dirs.push(dir);
+  copyFileSync(path.join(root, "test", "fixtures", "c", "request-caller", "plugin.wasm"), path.join(dir, "plugin.wasm"));
+  writeFileSync(
+    path.join(dir, "plugin.toml"),
+    `name = "${name}"\nversion = "1.0.0"\napi-version = "^0.1.0"\nentry = "plugin.wasm"\nisolation = "${isolation}"\ncapabilities = ["events:publish:*"]\n`,
+  );
+  return dir;
+}
+
+let registry: PluginRegistry | undefined;
+afterEach(async () => {
+  await registry?.unloadAll().catch(() => {});
+  registry = undefined;
+});
+
+async function registryWith(plugins: [name: string, trust: TrustLevel, extra?: string][], events: "open" | "strict" = "open"): Promise<PluginRegistry> {
+  const trusted = plugins.filter(([, t]) => t === "trusted").map(([n]) => n);
+  const grants = ["events:publish:*", "events:subscribe:*"];
+  const r = (registry = new PluginRegistry({ logger: pino({ level: "silent" }), cacheDir: false, trustedNative: trusted, grants, events }));
+  for (const [name, trust, extra] of plugins) await r.load(pluginDir("requester", name, trust, extra));
+  return r;
+}
+
+const hookText = async (r: PluginRegistry, name: string, event: string, data: Uint8Array, options?: { metadata?: Record<string, string> }) =>
+  output(await r.hook(name, event, data, options));
+
+describe("native request through the registry", () => {
+  const pairs: [TrustLevel, TrustLevel][] = [
+    ["trusted", "trusted"],
+    ["untrusted", "untrusted"],
+    ["untrusted", "trusted"],
+  ];
+  for (const [from, to] of pairs) {
+    it(`${from} asks ${to}: the target's hook answers, with a request envelope whose parent is the caller's message`, async () => {
+      const r = await registryWith([
+        ["asker", from],
+        ["answerer", to],
+      ]);
+      expect(await hookText(r, "asker", "ask", ask("answerer", "upper", "sixteen bytes ok"))).toBe("SIXTEEN BYTES OK");
+      const who = await hookText(r, "asker", "ask-whoami", ask("answerer", "whoami", ""), { metadata: { trace: "t-1" } });
+      const asker = /^id=(\d+) parent=- source=- target=asker event=ask-whoami kind=1 meta=trace=t-1$/.exec(who);
+      expect(asker, who).not.toBeNull();
+      // The answerer's envelope, as the asker received it.
+      const nested = await hookText(r, "asker", "ask", ask("answerer", "whoami", ""), { metadata: { trace: "t-2" } });
+      expect(nested).toMatch(/^id=\d+ parent=\d+ source=asker target=answerer event=whoami kind=2 meta=trace=t-2$/);
+      expect(await r.hook("asker", "ask", ask("answerer", "reject", ""))).toEqual({ ok: false, status: status("rejected") });
+      expect(await r.hook("asker", "ask", ask("nobody", "echo", ""))).toEqual({ ok: false, status: status("unknown-target") });
+      expect(await r.hook("asker", "ask", ask("answerer", "unregistered", ""))).toEqual({ ok: false, status: status("not-handled") });
+    });
+  }
+
+  it("a trusted plugin cannot wait: a sandboxed target, or a host service that answers later, is would-block", async () => {
+    const r = await registryWith([
+      ["asker", "trusted"],
+      ["boxed", "untrusted"],
+    ]);
+    r.addService("clock", () => bytes("now"));
+    r.addService("slow", async () => bytes("later"));
+    expect(await r.hook("asker", "ask", ask("boxed", "echo", "x"))).toEqual({ ok: false, status: status("would-block") });
+    expect(await hookText(r, "asker", "ask", ask("clock", "time", ""))).toBe("now");
+    expect(await r.hook("asker", "ask", ask("slow", "time", ""))).toEqual({ ok: false, status: status("would-block") });
+  });
+
+  it("a sandboxed plugin waits for a host service that answers later, and for a plugin in a worker", async () => {
+    const r = await registryWith([["asker", "untrusted"]]);
+    r.addService("slow", async (m) => {
+      await new Promise((res) => setTimeout(res, 30));
+      return bytes(`${m.source}:${m.event}:${Buffer.from(m.data).toString()}`);
+    });
+    expect(await hookText(r, "asker", "ask", ask("slow", "time", "abc"))).toBe("asker:time:abc");
+    await r.load(componentDir("in-worker", "worker"));
+    expect(await hookText(r, "asker", "ask", ask("in-worker", "upper", "from a box"))).toBe("FROM A BOX");
+    // ... and the component asks the sandboxed plugin back, from its worker.
+    expect(await hookText(r, "in-worker", "ask", ask("asker", "upper", "from a worker"))).toBe("FROM A WORKER");
+  });
+
+  it("a trusted plugin and an in-process component answer each other synchronously", async () => {
+    const r = await registryWith([["asker", "trusted"]]);
+    await r.load(componentDir("inline", "in-process"));
+    expect(await hookText(r, "asker", "ask", ask("inline", "upper", "to v8"))).toBe("TO V8");
+    expect(await hookText(r, "inline", "ask", ask("asker", "upper", "to native"))).toBe("TO NATIVE");
+  });
+
+  it("cycles and depth: A asks B asks A is a cycle for B; the answer to A is B's refusal", async () => {
+    for (const trust of ["trusted", "untrusted"] as const) {
+      const r = await registryWith([
+        [`a-${trust}`, trust],
+        [`b-${trust}`, trust],
+      ]);
+      const inner = `a-${trust}\necho\n0\nx`;
+      // B's hook returns its refusal status (cycle) and A's request is then rejected with that status.
+      expect(await r.hook(`a-${trust}`, "ask", ask(`b-${trust}`, "ask", inner))).toEqual({ ok: false, status: status("rejected") });
+      const err = await r.request(`b-${trust}`, "ask", bytes(`a-${trust}\nask\n0\nb-${trust}\necho\n0\nx`)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RequestFailed);
+      expect(err).toMatchObject({ reason: "rejected", status: status("rejected") }); // a's ask of b was a cycle: rejected by a
+      await r.unloadAll();
+    }
+  });
+
+  it("without events:publish the request is denied and recorded as a capability violation", async () => {
+    const subscribe = 'capabilities = ["events:subscribe:*"]\n';
+    const r = await registryWith(
+      [
+        ["shy", "untrusted", subscribe],
+        ["answerer", "untrusted", 'capabilities = ["events:subscribe:*", "events:publish:*"]\n'],
+      ],
+      "strict",
+    );
+    expect(await r.hook("shy", "ask", ask("answerer", "echo", "x"))).toEqual({ ok: false, status: status("denied") });
+    expect(r.violations("shy").some((v) => v.kind === "capability" && /events:publish:echo/.test(v.detail))).toBe(true);
+  });
+
+  it("a sandboxed target that crashes while answering is failed for the asker; the asker carries on", async () => {
+    const r = await registryWith([
+      ["asker", "untrusted"],
+      ["crasher", "untrusted"],
+    ]);
+    expect(await r.hook("asker", "ask", ask("crasher", "crash", ""))).toEqual({ ok: false, status: status("failed") });
+    expect(r.violations("crasher").some((v) => v.kind === "crash")).toBe(true);
+    expect(await hookText(r, "asker", "echo", bytes("alive"))).toBe("alive");
+  });
+
+  it("a sandboxed asker's timeout ends its wait for a target that does not answer", async () => {
+    const r = await registryWith([
+      ["asker", "untrusted"],
+      ["spinner", "untrusted", 'capabilities = ["events:publish:*"]\n[limits]\ndeadline-ms = 400\n'],
+    ]);
+    const t0 = performance.now();
+    expect(await r.hook("asker", "ask", ask("spinner", "spin", "", 100))).toEqual({ ok: false, status: status("timeout") });
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(await hookText(r, "asker", "echo", bytes("next"))).toBe("next");
   });
 });
