@@ -65,6 +65,7 @@ registry.subscribe("seen", (message) => send({ type: "seen", text: dec.decode(me
 
 const failure = (e) => ({ name: e?.name, code: e?.code, reason: e?.reason, status: e?.status, message: String(e?.message ?? e) });
 
+let raw;
 const ops = {
   async hook({ plugin, event, data, metadata }) {
     const out = await registry.hook(plugin, event, enc.encode(data ?? ""), metadata ? { metadata } : undefined);
@@ -100,10 +101,32 @@ const ops = {
     }
     return times;
   },
+  /** A bare NATS responder on `subject` (echoes), for the bench's floor. */
+  async rawResponder({ subject }) {
+    const { connect } = await import("nats");
+    raw ??= await connect({ servers: cfg.url });
+    raw.subscribe(subject, { callback: (_err, msg) => msg.respond(msg.data) });
+    await raw.flush();
+    return true;
+  },
+  /** `n` bare NATS requests of `size` bytes to `subject`: each one's time in ns. */
+  async benchRaw({ subject, n, size }) {
+    const { connect } = await import("nats");
+    raw ??= await connect({ servers: cfg.url });
+    const data = new Uint8Array(size).fill(120);
+    const times = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = process.hrtime.bigint();
+      await raw.request(subject, data, { timeout: 5000 });
+      times.push(Number(process.hrtime.bigint() - t0));
+    }
+    return times;
+  },
   connected() {
     return transport.connected;
   },
   async stop() {
+    await raw?.close();
     await registry.unloadAll();
     await transport.stop();
     rmSync(work, { recursive: true, force: true });
