@@ -46,6 +46,10 @@ export type { RequestOptions, ServiceHandler } from "./messaging/requests.js";
 export type { Transport, TransportSink, WireMessage } from "./messaging/transport.js";
 export { NatsTransport } from "./messaging/nats.js";
 export type { NatsTransportOptions } from "./messaging/nats.js";
+// Hook chains (docs/hooks.md): registry.addHook, hook policies and the host's clamps.
+export { DEFAULT_HOOK_CLAMPS, effectiveHookPolicy, resolveHookClamps } from "./hooks/policy.js";
+export type { HookClamps, HookOnError, HookPolicy, HookPriorityName } from "./hooks/policy.js";
+export type { HookContext, HookResult, HostHookFn, HostHookOptions, ObserverFailure, ObserverStats } from "./hooks/chain.js";
 export type { HotReloadOptions, HotReloadEvents } from "./runtime/hot-reload.js";
 export type { RegistryOptions, RecoveryPolicy, PluginInfo, DispatchResult, HookChainResult, RegistryEvents } from "./runtime/registry.js";
 export * from "./contract/errors.js";

@@ -75,9 +75,13 @@ export interface ObserverStats {
 
 /** What the registry emits as `"observer-failed"` for each failed observer run. */
 export interface ObserverFailure {
+  /** The plugin's name, or the host hook's. */
   hook: string;
+  /** The chain's event. */
   event: string;
+  /** The chain it observed. */
   executionId: number;
+  /** What failed. */
   error: PlughostError;
 }
 
