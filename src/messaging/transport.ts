@@ -10,31 +10,16 @@
  */
 
 import type { PlughostError } from "../contract/errors.js";
-import type { MessageKind, RequestOutcome } from "../engines/engine.js";
+import type { RequestOutcome } from "../engines/engine.js";
+import type { Message } from "./envelope.js";
 
 /**
- * A message on the wire: the registry's `Message` envelope (src/messaging/envelope.ts)
- * plus the host it came from and, for a request, the chain of plugins waiting on it.
- * The fields repeat `Message`'s so this module stands alone; a `Message` with
- * `origin` (and `chain`) is a `WireMessage`.
+ * A message on the wire: the registry's {@link Message} envelope plus the host
+ * it came from and, for a request, the chain of plugins waiting on it. Ids
+ * (`id`, `parentId`) are those of the origin host: pair them with `origin`.
+ * `kind` is `event` for emit and send, `request` for a request.
  */
-export interface WireMessage {
-  /** Unique within the origin host (ids of different hosts may collide: pair it with `origin`). */
-  readonly id: number;
-  /** The message during whose handling this one was sent (an id of the origin host). */
-  readonly parentId?: number;
-  /** The plugin that sent it; undefined when the host did. */
-  readonly source?: string;
-  /** The plugin it is addressed to; undefined for an emit (a broadcast). */
-  readonly target?: string;
-  /** The event name. */
-  readonly event: string;
-  /** `event` for emit and send, `request` for a request (`hook` never crosses hosts). */
-  readonly kind: MessageKind;
-  /** The payload. */
-  readonly data: Uint8Array;
-  /** String metadata, inherited from the parent message. */
-  readonly metadata: Readonly<Record<string, string>>;
+export interface WireMessage extends Message {
   /** The `hostId` of the host that sent it. */
   readonly origin: string;
   /** For a request: the plugins already waiting in this request chain, oldest first (cycle and depth checks). */
