@@ -12,10 +12,11 @@ import path from "node:path";
 import type { EngineInstance, HookOutcome, Limits, MessageInfo, RequestOutcome } from "../src/engines/engine.js";
 import { wasmtimeEngine } from "../src/engines/wasmtime/engine.js";
 import { loadAddon } from "../src/engines/wasmtime/addon.js";
-import { REQUEST_ERRORS, REQUEST_ERROR_CODE, type RequestError } from "../src/contract/abi.js";
+import { MESSAGE_KIND_CODE, REQUEST_ERRORS, REQUEST_ERROR_CODE, type RequestError } from "../src/contract/abi.js";
+import { PluginRegistry, type PluginHandle } from "../src/index.js";
 import { DeadlineExceeded, PluginTrap } from "../src/contract/errors.js";
 import type { HostCallBounds } from "../src/runtime/host-calls.js";
-import { dec, enc, pluginDir } from "./helpers/plugins.js";
+import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
 import { RecordingHost } from "./fixtures/wasmtime/helpers.js";
 
 const CALLER = "test/fixtures/c/request-caller";
@@ -244,5 +245,156 @@ describe("wasmtime current-message", () => {
     expect(text(await caller.onHook("whoami", new Uint8Array()))).toBe("none");
     // plugin_init saw no message (the host had none), and its request was answered (the scripted echo).
     expect(text(await caller.onHook("init", new Uint8Array()))).toBe("message=0 request=0");
+  });
+});
+
+// ── through PluginRegistry, between real plugins ────────────────────────────
+
+const RESPONDER = "test/fixtures/c/request-responder";
+type Options = NonNullable<ConstructorParameters<typeof PluginRegistry>[0]>;
+let registry: PluginRegistry | undefined;
+afterEach(async () => {
+  await registry?.unloadAll();
+  registry = undefined;
+});
+
+function make(options: Options = {}): PluginRegistry {
+  registry = new PluginRegistry({ logger: silentLogger(), cacheDir: false, engine: "wasmtime", ...options });
+  return registry;
+}
+
+/** Load a copy of `rel` under `name`, on `engine` (the registry's default: wasmtime). */
+function loadAs(r: PluginRegistry, rel: string, name: string, engine?: "v8" | "wasmtime", extra = ""): Promise<PluginHandle> {
+  return r.load(
+    copyPlugin(rel, (t) => {
+      let out = t.replace(/^name = ".*"$/m, `name = "${name}"`);
+      if (engine) out = out.replace(/^entry = .*$/m, (e) => `${e}\nengine = "${engine}"`);
+      return out + extra;
+    }),
+  );
+}
+
+const status = (error: RequestError) => ({ ok: false, status: 1 + REQUEST_ERROR_CODE[error] });
+/** A request-responder "relay" payload. */
+const relay = (target: string, event: string, payload: string) => enc(`${target}\n${event}\n${payload}`);
+/** A "whoami" answer as fields. */
+const envelope = (s: string): Record<string, string> => Object.fromEntries(s.split(" ").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]));
+
+describe("wasmtime request through the registry", () => {
+  it("a wasmtime plugin asks another on its call thread: answers, rejections, refusals", async () => {
+    const r = make();
+    const caller = await loadAs(r, CALLER, "caller");
+    await loadAs(r, RESPONDER, "resp");
+    expect(r.info("caller").engine).toBe("wasmtime");
+    expect(text(await caller.hook("ask", ask("resp", "reverse", "abc")))).toBe("cba");
+    expect(await caller.hook("ask", ask("resp", "reject", "x"))).toEqual(status("rejected"));
+    expect(await caller.hook("ask", ask("nobody", "echo", "x"))).toEqual(status("unknown-target"));
+    expect(await caller.hook("ask", ask("resp", "not-registered", "x"))).toEqual(status("not-handled"));
+    // Many in one call, each waited for on the call thread.
+    expect(await caller.invoke("ask-n", enc("20\nresp\necho\n0\npayload"))).toBe(0);
+  });
+
+  it("asks across engines: wasmtime to in-process v8 and v8 in a worker, and a v8 worker to wasmtime", async () => {
+    const r = make();
+    const caller = await loadAs(r, CALLER, "caller");
+    await loadAs(r, RESPONDER, "inproc", "v8");
+    await loadAs(r, RESPONDER, "worker", "v8", '\n[limits]\ndeadline-ms = 5000\n');
+    expect(r.info("inproc").engine).toBe("v8");
+    expect(text(await caller.hook("ask", ask("inproc", "reverse", "abc")))).toBe("cba");
+    expect(text(await caller.hook("ask", ask("worker", "reverse", "xyz")))).toBe("zyx");
+    await loadAs(r, RESPONDER, "wt", "wasmtime");
+    const asker = await loadAs(r, CALLER, "asker", "v8", '\n[limits]\ndeadline-ms = 5000\n');
+    expect(text(await asker.hook("ask", ask("wt", "reverse", "123")))).toBe("321");
+  });
+
+  it("refuses a cycle between wasmtime plugins instead of deadlocking their call threads", async () => {
+    const r = make();
+    const a = await loadAs(r, RESPONDER, "a");
+    await loadAs(r, RESPONDER, "b");
+    expect(text(await a.hook("relay", relay("b", "relay", "a\necho\nx")))).toBe(`ok:err:${1 + REQUEST_ERROR_CODE.cycle}`);
+    expect(text(await a.hook("relay", relay("b", "relay", "c\necho\nx")))).toBe(`ok:err:${1 + REQUEST_ERROR_CODE["unknown-target"]}`);
+    expect(text(await a.hook("relay", relay("b", "echo", "fine")))).toBe("ok:fine");
+  });
+
+  it("a target that does not answer in time: the caller gets timeout and its thread runs on; a faulting target is failed", async () => {
+    const r = make({ hostCalls: { maxRequestTimeoutMs: 100 } });
+    const caller = await loadAs(r, CALLER, "caller");
+    await loadAs(r, CALLER, "spinner", undefined, '\n[limits]\ndeadline-ms = 400\n');
+    const t0 = performance.now();
+    expect(await caller.hook("ask", ask("spinner", "spin", "x", 5000))).toEqual(status("timeout"));
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(90);
+    expect(took).toBeLessThan(380); // released by the request timeout, not by the spinner's deadline
+    // The caller's thread is free at once; the spinner is busy until its deadline stops it, then recovered.
+    expect(text(await caller.hook("whoami", enc("")))).toMatch(/^id=\d+ /);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(text(await caller.hook("ask", ask("spinner", "echo", "back")))).toBe("back");
+    expect(await caller.hook("ask", ask("spinner", "trap", "x"))).toEqual(status("failed"));
+    // The registry replaces the faulted instance; once it is back it answers again.
+    let again = "";
+    for (let i = 0; i < 40 && again !== "recovered"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      again = text(await caller.hook("ask", ask("spinner", "echo", "recovered")));
+    }
+    expect(again).toBe("recovered");
+  });
+
+  it("a synchronous wasmtime call asks with requestSync: in-process v8 answers now; a host service that would wait is would-block", async () => {
+    const r = make();
+    const caller = await loadAs(r, CALLER, "caller");
+    await loadAs(r, RESPONDER, "inproc", "v8");
+    r.addService("now", (m) => enc(`now:${dec(m.data)}`));
+    r.addService("later", async (m) => enc(`later:${dec(m.data)}`));
+    expect(text(caller.hookSync("ask", ask("inproc", "reverse", "abc")))).toBe("cba");
+    expect(text(caller.hookSync("ask", ask("now", "t", "1")))).toBe("now:1");
+    expect(caller.hookSync("ask", ask("later", "t", "2"))).toEqual(status("would-block"));
+    // The same service from the call thread, which can wait.
+    expect(text(await caller.hook("ask", ask("later", "t", "3")))).toBe("later:3");
+  });
+
+  it("current-message: the hook's envelope with its metadata, and a request's (kind request, source, parent, metadata inherited)", async () => {
+    const r = make();
+    const a = await loadAs(r, RESPONDER, "a");
+    await loadAs(r, RESPONDER, "b");
+    const outer = envelope(text(await a.hook("whoami", enc(""), { metadata: { tenant: "t1" } })));
+    expect(outer).toMatchObject({ parent: "-", source: "-", target: "a", event: "whoami", kind: String(MESSAGE_KIND_CODE.hook), meta: "tenant=t1" });
+    const answer = text(await a.hook("relay", relay("b", "whoami", ""), { metadata: { tenant: "t2", trace: "ünï" } }));
+    expect(answer.startsWith("ok:")).toBe(true);
+    const inner = envelope(answer.slice(3));
+    expect(inner).toMatchObject({ source: "a", target: "b", event: "whoami", kind: String(MESSAGE_KIND_CODE.request), meta: "tenant=t2;trace=ünï" });
+    expect(Number(inner.parent)).toBeGreaterThan(Number(outer.id));
+    expect(Number(inner.id)).toBeGreaterThan(Number(inner.parent));
+    // None in init.
+    const caller = await loadAs(r, CALLER, "caller");
+    expect(text(await caller.hook("init", enc("")))).toBe(`message=0 request=${1 + REQUEST_ERROR_CODE["unknown-target"]}`);
+  });
+});
+
+describe("wasmtime request: fuel as on v8", () => {
+  it("a request and a current-message cost the same fuel on both engines (within the cross-engine ±10 %)", async () => {
+    const fuel = async (engine: "v8" | "wasmtime") => {
+      const r = make({ engine, defaultLimits: { fuel: 1_000_000_000 } });
+      const caller = await loadAs(r, CALLER, "caller");
+      await loadAs(r, RESPONDER, "resp", "v8");
+      const out: number[] = [];
+      for (const [event, data] of [
+        ["ask", ask("resp", "echo", "x".repeat(4096))],
+        ["ask", ask("resp", "echo", "")],
+        ["ask", ask("nobody", "echo", "x")],
+        ["whoami", enc("")],
+      ] as const) {
+        const o = await caller.hook(event, data, { metadata: { tenant: "t".repeat(500) } });
+        expect(o.ok || event === "ask").toBe(true);
+        out.push(r.metrics("caller").lastCallFuel);
+      }
+      await r.unloadAll();
+      return out;
+    };
+    const v8 = await fuel("v8");
+    const wt = await fuel("wasmtime");
+    for (let i = 0; i < v8.length; i++) {
+      expect(v8[i]).toBeGreaterThan(1000);
+      expect(Math.abs(wt[i]! - v8[i]!) / v8[i]!).toBeLessThanOrEqual(0.1);
+    }
   });
 });
