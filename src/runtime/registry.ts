@@ -65,6 +65,7 @@ import { defaultCacheDir } from "./cache-dir.js";
 import { checkProtectedGrants, protectedPaths } from "../plugin/protected-paths.js";
 import { resolvePluginConfig } from "../plugin/plugin-config.js";
 import { checkApiVersion, resolveLoadOrder, type ConflictChoice, type DependencyConflict } from "../plugin/resolve.js";
+import { fallbackOf, retriesCall, withInitRetries } from "./recovery.js";
 import { checkLoadDependencies, Dependencies, dependentsOf, rejectingPlugins, reloadConflict, type DependencyOptions, type LoadAllOptions, type UnloadOptions } from "./dependencies.js";
 import { compileTrustList, verifySignature, type SignaturePolicy, type TrustList } from "../plugin/signatures.js";
 import { readEntry, verifyIntegrity } from "../plugin/verify.js";
@@ -76,7 +77,9 @@ import {
   eventPolicy,
   grantsFor,
   nativeTrust,
+  pluginRecovery,
   recoveryPolicy,
+  backoffDelay,
   isolationFor,
   type Grants,
   type RecoveryPolicy,
@@ -219,6 +222,8 @@ export interface PluginInfo {
   trust: TrustLevel;
   /** Where a component runs (v8: in-process or worker); undefined for native plugins and until loaded. */
   isolation: Isolation | undefined;
+  /** Why it is disabled (`disable`, or recovery after faults), while it is. */
+  disabledReason?: string;
 }
 
 /** One subscriber's outcome in `dispatch`: its status, or the error that failed its call. */
@@ -316,6 +321,12 @@ class Entry {
   quiet = false;
   /** Counts and times its calls when per-call metrics are on (shared by the entries of one plugin name). */
   probe: PluginProbe | undefined;
+  /** Its recovery policy: the host's, overridden by the manifest's `[recovery]` (set when prepared). */
+  recovery: RecoveryPolicy | undefined;
+  /** Strategy "fallback": the plugin that takes its calls while it is restarting or disabled. */
+  standIn: string | undefined;
+  /** Why it is disabled (`disable`, or faults past the recovery policy), while it is. */
+  disabled: string | undefined;
   /** The manifest's hook entries that declare a policy, by event (undefined: none; the hook chain's fast path reads it). */
   readonly hookPolicies: ReadonlyMap<string, HookDeclaration> | undefined;
   /**
@@ -506,7 +517,8 @@ function latest(entry: Entry): Entry {
 const FAULT_KINDS: ReadonlySet<ViolationKind> = new Set(["fuel", "deadline", "crash", "trap"]);
 
 function notRunning(entry: Entry): PluginNotRunning {
-  return new PluginNotRunning(entry.restarting ? "restarting" : entry.state, { plugin: entry.name });
+  const state = entry.restarting ? "restarting" : entry.disabled !== undefined ? `disabled (${entry.disabled}); enable() it` : entry.state;
+  return new PluginNotRunning(state, { plugin: entry.name });
 }
 
 function notRegistered(entry: Entry, event: string): InvocationFailed {
@@ -533,6 +545,10 @@ export interface RegistryEvents {
   fault: [{ plugin: string; error: InstanceFault }];
   /** A plugin was reloaded from version `from` to `to`. */
   reloaded: [{ plugin: string; from: string; to: string }];
+  /** A plugin was disabled: by `disable`, or by its recovery policy after faults. */
+  disabled: [{ plugin: string; reason: string }];
+  /** A disabled plugin was enabled again (`enable`). */
+  enabled: [{ plugin: string }];
   /** Under the "manual" dependency strategy: conflicts wait for `resolveConflict` (docs/lifecycle.md). */
   conflict: [{ conflicts: readonly DependencyConflict[] }];
   /** An observer (an async hook) of a hook chain failed; `hookObservers()` counts them (docs/hooks.md). */
@@ -741,9 +757,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     entry.lifecycle.to("loading");
     try {
       await this.#prepare(entry);
-      entry.instance = await this.#instantiate(entry);
-      entry.lifecycle.to("loaded");
-      await this.#init(entry);
+      await withInitRetries(entry.recovery!, () => this.#start(entry), (err, n) => this.#discardFailedInit(entry, err, n));
     } catch (err) {
       await this.#abandon(entry);
       throw err;
@@ -752,6 +766,25 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#metrics.loaded(entry.name, entry.metrics.loadMs);
     this.#notePlugin(entry.name);
     return new PluginHandle(this, entry);
+  }
+
+  /** compile + instantiate, then init. */
+  async #start(entry: Entry): Promise<void> {
+    entry.instance = await this.#instantiate(entry);
+    entry.lifecycle.to("loaded");
+    await this.#init(entry);
+  }
+
+  /** An init that failed and will be tried again (`recovery.initRetries`): nothing of the attempt is kept. */
+  async #discardFailedInit(entry: Entry, err: unknown, n: number): Promise<void> {
+    entry.logger.warn({ err, attempt: n + 1 }, `init failed (${(err as Error)?.message ?? String(err)}); trying again after the backoff`);
+    if (entry.state !== "error") entry.lifecycle.to("error");
+    this.#unsubscribeAll(entry);
+    entry.callbacks.clear();
+    bankFuel(entry);
+    await entry.instance?.dispose().catch((e: unknown) => logCleanupFailure(entry, e));
+    entry.instance = undefined;
+    entry.lifecycle.to("loading");
   }
 
   /** manifest → verify → resolve: everything that does not need the engine. */
@@ -776,6 +809,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       entry.logger.warn({ field, requested, max }, `limits.${field} ${requested} lowered to the host's maximum ${max}`),
     );
     if (m.kind === "native") checkNativeDeadline(m.name, entry.trust, m.limits.deadlineMs, o.requireDeadlines, entry.limits.deadlineMs);
+    entry.recovery = pluginRecovery(this.#recovery, m.recovery);
+    entry.standIn = fallbackOf(entry.recovery);
+    if (entry.standIn !== undefined) this.#standIns = true;
     entry.isolation = isolationFor(entry.engine, {
       plugin: m.name,
       manifestIsolation: m.isolation,
@@ -1143,6 +1179,97 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#get(name).lifecycle.to("active");
   }
 
+  // ── restart / disable / enable (docs/lifecycle.md) ─────────────────────
+
+  /**
+   * Re-create the plugin's instance now: the running one is torn down (its queued calls first, all within
+   * `limits.unloadGraceMs`), then a fresh instance is compiled and initialised; its state is lost. Calls made
+   * meanwhile wait for it (or go to its fallback). A suspended plugin stays suspended; a disabled one is enabled.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotRunning} when it is not loaded.
+   * Otherwise as `load` for the new instance (the plugin is then disabled, with the reason).
+   */
+  async restart(name: string): Promise<PluginHandle> {
+    const entry = latest(this.#get(name));
+    await entry.restarting?.catch(() => undefined);
+    const state = entry.state;
+    if (state !== "active" && state !== "suspended" && state !== "error") throw notRunning(entry);
+    entry.restarting = this.#restartNow(entry, state === "suspended").finally(() => {
+      entry.restarting = undefined;
+    });
+    await entry.restarting;
+    return new PluginHandle(this, entry);
+  }
+
+  /** `restart`'s work: graceful stop, then a fresh instance without backoff or counting. */
+  async #restartNow(entry: Entry, suspended: boolean): Promise<void> {
+    await this.#stopInstance(entry);
+    entry.restartCount = 0;
+    const wasDisabled = entry.disabled !== undefined;
+    entry.disabled = undefined;
+    try {
+      await this.#restart(entry, { ...(entry.recovery ?? this.#recovery), strategy: "ignore", baseDelayMs: 0 });
+    } catch (err) {
+      entry.disabled = `restart failed: ${(err as Error)?.message ?? String(err)}`;
+      this.emit("disabled", { plugin: entry.name, reason: entry.disabled });
+      throw err;
+    }
+    if (wasDisabled) this.emit("enabled", { plugin: entry.name });
+    if (suspended) entry.lifecycle.to("suspended");
+  }
+
+  /** Tear the running instance down (teardown within the grace period), leaving the plugin `stopped` or `error`, instance gone. */
+  async #stopInstance(entry: Entry): Promise<void> {
+    const instance = entry.instance;
+    if (instance && (entry.state === "active" || entry.state === "suspended")) {
+      entry.lifecycle.to("stopping");
+      const { failure } = await this.#stop(entry, instance);
+      if (failure) entry.logger.warn({ code: failure.code }, `teardown before the restart failed: ${failure.message}`);
+      entry.lifecycle.to(failure ? "error" : "stopped");
+    }
+    bankFuel(entry);
+    const left = entry.instance;
+    entry.instance = undefined;
+    await left?.dispose().catch((err: unknown) => logCleanupFailure(entry, err));
+  }
+
+  /**
+   * Stop the plugin taking calls, with a reason, without unloading it: its instance is torn down (teardown, within
+   * `limits.unloadGraceMs`) and it stays in `error` with its subscriptions, so a dispatch reports it as not
+   * running (or its fallback stands in) until `enable` or `unload`. `info(name).disabledReason` tells why.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotRunning} when it is not loaded.
+   */
+  async disable(name: string, reason = "disabled by the host"): Promise<void> {
+    const entry = latest(this.#get(name));
+    await entry.restarting?.catch(() => undefined);
+    if (entry.state === "unloaded" || entry.state === "unloading" || entry.stopping) throw notRunning(entry);
+    entry.disabled = reason;
+    await this.#stopInstance(entry);
+    if (entry.state !== "error") entry.lifecycle.to("error");
+    this.emit("disabled", { plugin: entry.name, reason });
+  }
+
+  /**
+   * Bring a disabled plugin back (by `disable`, or by its recovery policy after faults): a fresh instance,
+   * compiled and initialised, its restart count reset. An active plugin is left as it is.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link PluginNotRunning} when it is neither disabled nor active (unloaded, say).
+   * Otherwise as `load` for the new instance (it then stays disabled, with the reason).
+   */
+  async enable(name: string): Promise<PluginHandle> {
+    const entry = latest(this.#get(name));
+    await entry.restarting?.catch(() => undefined);
+    if (entry.state === "active") return new PluginHandle(this, entry);
+    if (entry.state !== "error" || entry.stopping) throw notRunning(entry);
+    if (entry.disabled === undefined) entry.disabled = "disabled";
+    entry.restarting = this.#restartNow(entry, false).finally(() => {
+      entry.restarting = undefined;
+    });
+    await entry.restarting;
+    return new PluginHandle(this, entry);
+  }
+
   // ── queries ────────────────────────────────────────────────────────────
 
   /**
@@ -1334,6 +1461,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       grants: e.grants,
       trust: e.trust,
       isolation: e.isolation,
+      ...(e.disabled !== undefined ? { disabledReason: e.disabled } : {}),
     };
   }
 
@@ -1416,6 +1544,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   currentCall(): CallContext | undefined {
     return currentCall();
   }
+
+  /** True once a plugin with a fallback was prepared: dispatch then looks for stand-ins. */
+  #standIns = false;
+  /** Set by the direct dispatch path when a faulted call is to be retried (read right after, in the same turn). */
+  #retryNext = false;
 
   /** Bumped whenever a plugin's callbacks are cleared (a restart): a dispatch's snapshot may then be stale. */
   #callbacksEpoch = 0;
@@ -1537,7 +1670,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /** One plugin's callback, on the entry itself (dispatch and message delivery come here, not through `invoke`). */
-  async #callEvent(entry: Entry, event: string, data: Uint8Array, delivery: Delivery): Promise<number> {
+  async #callEvent(entry: Entry, event: string, data: Uint8Array, delivery: Delivery, retried = false): Promise<number> {
+    if (entry.standIn !== undefined && this.#failed(entry)) {
+      const standIn = this.#standIn(entry, event);
+      if (standIn) return this.#callEvent(standIn, event, data, delivery);
+    }
     const instance = entry.restarting ? await this.#ready(entry, event) : this.#readyNow(entry, event);
     entry.metrics.calls++;
     const probe = entry.probe;
@@ -1547,7 +1684,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       if (entry.instance === instance) entry.restartCount = 0; // it works again: a later fault starts a new series of retries
       return status;
     } catch (err) {
-      throw this._callFailed(entry, instance, err, event, delivery.call);
+      const error = this._callFailed(entry, instance, err, event, delivery.call);
+      // Strategy "retry": an idempotent call is issued once more, on the fresh instance.
+      if (!retried && this.#retries(entry, error, event)) return this.#callEvent(entry, event, data, delivery, true);
+      throw error;
     } finally {
       if (t0 >= 0) probe!.end(event, t0);
     }
@@ -1578,7 +1718,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return this.#calls.run(ctx, () => this.#callHook(entry, event, data, within, timeoutMs), isHookOutcome);
   }
 
-  async #callHook(entry: Entry, event: string, data: Uint8Array, delivery: Delivery, timeoutMs?: number): Promise<HookOutcome> {
+  async #callHook(entry: Entry, event: string, data: Uint8Array, delivery: Delivery, timeoutMs?: number, retried = false): Promise<HookOutcome> {
+    if (entry.standIn !== undefined && this.#failed(entry)) {
+      const standIn = this.#standIn(entry, event);
+      if (standIn) return this.#callHook(standIn, event, data, delivery, timeoutMs);
+    }
     const instance = entry.restarting ? await this.#ready(entry, event) : this.#readyNow(entry, event);
     entry.metrics.calls++;
     const probe = entry.probe;
@@ -1589,7 +1733,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       if (entry.instance === instance) entry.restartCount = 0;
       return outcome;
     } catch (err) {
-      throw this._callFailed(entry, instance, err, event, delivery.call);
+      const error = this._callFailed(entry, instance, err, event, delivery.call);
+      if (!retried && this.#retries(entry, error, event)) return this.#callHook(entry, event, data, delivery, timeoutMs, true);
+      throw error;
     } finally {
       if (t0 >= 0) probe!.end(event, t0);
     }
@@ -1656,10 +1802,15 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       }
       if (i === callees.length) break;
       const entry = latest(callees[i++]!);
+      // The direct path stopped at a faulted call that strategy "retry" issues again (direct: #event would call #callEvent).
+      const retry = this.#retryNext;
+      this.#retryNext = false;
       try {
-        const call = watch
-          ? watch.step(() => this.#event(entry, event, data, delivery, "dispatch", hostContext))
-          : this.#event(entry, event, data, delivery, "dispatch", hostContext);
+        const call = retry
+          ? this.#callEvent(entry, event, data, delivery, true)
+          : watch
+            ? watch.step(() => this.#event(entry, event, data, delivery, "dispatch", hostContext))
+            : this.#event(entry, event, data, delivery, "dispatch", hostContext);
         results.push({ plugin: entry.name, status: await call });
       } catch (err) {
         results.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
@@ -1690,7 +1841,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         entry.restartCount = 0;
         results.push({ plugin: entry.name, status });
       } catch (err) {
-        results.push({ plugin: entry.name, error: this._callFailed(entry, instance, err, event) });
+        const error = this._callFailed(entry, instance, err, event);
+        if (this.#retries(entry, error, event)) {
+          this.#retryNext = true; // dispatch re-issues it the ordinary way, once the instance is back
+          return i;
+        }
+        results.push({ plugin: entry.name, error });
       }
     }
     return i;
@@ -1714,7 +1870,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         entry.restartCount = 0;
         results.push({ plugin: entry.name, status });
       } catch (err) {
-        results.push({ plugin: entry.name, error: this._callFailed(entry, instance, err, event) });
+        const error = this._callFailed(entry, instance, err, event);
+        if (this.#retries(entry, error, event)) {
+          this.#retryNext = true; // dispatch re-issues it the ordinary way, once the instance is back
+          return i;
+        }
+        results.push({ plugin: entry.name, error });
       }
       if (t0 >= 0) probe.end(event, t0);
     }
@@ -1849,7 +2010,35 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   #callees(event: string): Entry[] {
     const list = this.#subscribers.get(event);
     if (!list) return [];
-    return list.filter((e) => e.state !== "suspended");
+    const callees = list.filter((e) => e.state !== "suspended");
+    return this.#standIns ? this.#withStandIns(callees, event) : callees;
+  }
+
+  /** Strategy "fallback": a failed plugin's place goes to its stand-in, and no plugin is listed twice. */
+  #withStandIns(callees: readonly Entry[], event: string): Entry[] {
+    const out: Entry[] = [];
+    for (const e of callees) {
+      const pick = (e.standIn !== undefined && this.#failed(e) ? this.#standIn(e, event) : undefined) ?? e;
+      if (!out.includes(pick)) out.push(pick);
+    }
+    return out;
+  }
+
+  /** Restarting after a fault, or disabled (by faults or by `disable`). */
+  #failed(entry: Entry): boolean {
+    return entry.restarting !== undefined || entry.state === "error";
+  }
+
+  /** The plugin standing in for `entry` for `event`: loaded, active, registered for it. */
+  #standIn(entry: Entry, event: string): Entry | undefined {
+    const s = this.#entries.get(entry.standIn as string);
+    const e = s && latest(s);
+    return e && e !== entry && e.active && e.restarting === undefined && e.callbacks.has(event) ? e : undefined;
+  }
+
+  /** Whether strategy "retry" issues a faulted call of `event` again: an instance fault, idempotent, the instance being re-created. */
+  #retries(entry: Entry, error: PlughostError, event: string): boolean {
+    return entry.recovery !== undefined && entry.restarting !== undefined && isInstanceFault(error) && retriesCall(entry.recovery, event);
   }
 
   /** Plugins registered for `event`, in the order dispatch visits them. */
@@ -1945,10 +2134,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const reported = broken !== undefined && this.#stopReported.get(broken)?.reported === true;
     const unmounting = !reported && this.recordViolation(entry.name, kind, error.message);
     if (unmounting || entry.stopping || entry.state !== "active") return;
-    const policy = this.#recovery;
-    if (policy.strategy === "disable" || (policy.strategy === "restart" && entry.restartCount >= policy.maxRetries)) {
+    const policy = entry.recovery ?? this.#recovery;
+    if (policy.strategy === "disable" || (policy.strategy !== "ignore" && entry.restartCount >= policy.maxRetries)) {
+      entry.disabled = policy.strategy === "disable" ? `fault: ${error.message}` : `${entry.restartCount} restarts used up (recovery.maxRetries); last fault: ${error.message}`;
       entry.lifecycle.to("error");
       entry.logger.error({ code: error.code }, `disabled after fault: ${error.message}`);
+      this.emit("disabled", { plugin: entry.name, reason: entry.disabled });
       return;
     }
     entry.restarting = this.#restart(entry, policy).finally(() => {
@@ -1960,8 +2151,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /** Discard the faulted instance and re-instantiate: the plugin's state is lost, as documented. */
   async #restart(entry: Entry, policy: RecoveryPolicy): Promise<void> {
     const n = entry.restartCount;
-    if (policy.strategy === "restart") entry.restartCount++;
-    const delay = policy.backoff === "linear" ? policy.baseDelayMs * (n + 1) : policy.baseDelayMs * 2 ** n;
+    if (policy.strategy !== "ignore") entry.restartCount++;
+    const delay = backoffDelay(policy, n);
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     entry.lifecycle.to("error");
     entry.lifecycle.to("loading");
