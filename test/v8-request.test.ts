@@ -11,7 +11,8 @@ import { emptyMetrics } from "../src/runtime/metrics.js";
 import { REQUEST_ERRORS, REQUEST_ERROR_CODE, type RequestError } from "../src/contract/abi.js";
 import { AbiViolation, FuelExhausted } from "../src/contract/errors.js";
 import { MAX_EVENT_NAME_BYTES } from "../src/contract/event-names.js";
-import { dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
+import { PluginRegistry } from "../src/index.js";
+import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
 
 /** The C SDK's status for a refused request: 1 + the request-error code. */
 const status = (e: RequestError): number => 1 + REQUEST_ERROR_CODE[e];
@@ -261,5 +262,81 @@ describe.each(ISOLATIONS)("a hostile guest's request and current-message, %s", (
     );
     expect(err).toBeInstanceOf(expected);
     expect((err as AbiViolation).plugin).toBe("request-hostile");
+  });
+});
+
+// ── two real plugins through the registry: the caller or the target in a worker ──
+
+type RegistryOptions = NonNullable<ConstructorParameters<typeof PluginRegistry>[0]>;
+let registry: PluginRegistry | undefined;
+afterEach(async () => {
+  await registry?.unloadAll();
+  registry = undefined;
+});
+
+/** A copy of request-caller named `name`, in a worker when asked. */
+function loadCaller(r: PluginRegistry, name: string, worker: boolean) {
+  return r.load(copyPlugin(CALLER, (t) => t.replace(/^name = ".*"$/m, `name = "${name}"`) + (worker ? '\nisolation = "worker"\n' : "")));
+}
+
+function newRegistry(options: RegistryOptions = {}): PluginRegistry {
+  registry = new PluginRegistry({ engine: "v8", logger: silentLogger(), cacheDir: false, grants: ["events:publish:*"], ...options });
+  return registry;
+}
+
+const text = (o: { ok: boolean; data?: Uint8Array; status?: number }) => (o.ok ? dec(o.data!) : `status ${o.status}`);
+
+describe("requests between v8 plugins in process and in workers (registry)", () => {
+  it("a caller in a worker waits for a target in process, and for one in another worker", async () => {
+    const r = newRegistry();
+    const caller = await loadCaller(r, "asker", true);
+    await loadCaller(r, "inline", false);
+    await loadCaller(r, "isolated", true);
+    expect(text(await caller.hook("ask", ask("inline", "upper", "abc")))).toBe("ABC");
+    expect(text(await caller.hook("ask", ask("isolated", "upper", "def")))).toBe("DEF");
+    expect(text(await caller.hook("ask", ask("isolated", "reject", "")))).toBe(`status ${status("rejected")}`);
+    // The target reads its envelope: a request from the caller, whose own message is its parent.
+    const outer = await caller.hook("whoami", new Uint8Array(0));
+    const outerId = /^id=(\d+) /.exec(text(outer))![1];
+    const inner = text(await caller.hook("ask", ask("isolated", "whoami", ""), { metadata: { tenant: "t1" } }));
+    expect(inner).toMatch(new RegExp(`^id=\\d+ parent=\\d+ source=asker target=isolated event=whoami kind=2 meta=tenant=t1$`));
+    expect(inner).not.toContain(`id=${outerId} `);
+  });
+
+  it("an in-process caller gets would-block from a target in a worker, and its answer from one in process", async () => {
+    const r = newRegistry();
+    const caller = await loadCaller(r, "asker", false);
+    await loadCaller(r, "isolated", true);
+    await loadCaller(r, "inline", false);
+    expect(text(await caller.hook("ask", ask("isolated", "echo", "x")))).toBe(`status ${status("would-block")}`);
+    expect(text(await caller.hook("ask", ask("inline", "echo", "x")))).toBe("x");
+  });
+
+  it("a worker caller's request to a spinning target times out; the caller goes on", async () => {
+    const r = newRegistry({ defaultLimits: { deadlineMs: 2_000 } });
+    const caller = await loadCaller(r, "asker", true);
+    await loadCaller(r, "spinner", true);
+    const started = Date.now();
+    expect(text(await caller.hook("ask", ask("spinner", "spin", "", 150)))).toBe(`status ${status("timeout")}`);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(140);
+    expect(text(await caller.hook("echo", enc("still here")))).toBe("still here");
+  });
+
+  it("a cycle through workers is refused, not deadlocked", async () => {
+    const r = newRegistry();
+    const a = await loadCaller(r, "a", true);
+    await loadCaller(r, "b", true);
+    // a asks b to ask a: b's request is refused (cycle), so b's hook fails with that status, which a sees as rejected.
+    expect(text(await a.hook("ask", ask("b", "ask", "a\necho\n0\nx")))).toBe(`status ${status("rejected")}`);
+    expect(text(await a.hook("ask", ask("b", "ask", "b\necho\n0\nx")))).toBe(`status ${status("rejected")}`);
+  });
+
+  it("a hostile guest's bad pointers fault that plugin only, with a typed error; it is restarted and answers again", async () => {
+    const r = newRegistry();
+    const hostile = await r.load(copyPlugin(HOSTILE, (t) => t + '\nisolation = "worker"\n'));
+    await loadCaller(r, "t", false);
+    await expect(hostile.invoke("oob-data", new Uint8Array(0))).rejects.toBeInstanceOf(AbiViolation);
+    await expect(hostile.invoke("garbage-answer", new Uint8Array(0))).rejects.toBeInstanceOf(AbiViolation);
+    await expect.poll(async () => hostile.invoke("ok", new Uint8Array(0)).catch((e: unknown) => e), { timeout: 5_000 }).toBe(0);
   });
 });
