@@ -52,7 +52,11 @@ import {
   type Delivery,
   type MessageChain,
 } from "./message-chain.js";
-import { envelope, mergeMetadata, toMessage, toMessageInfo, type Envelope, type Message } from "../messaging/envelope.js";
+import { envelope, mergeMetadata, toMessage, toMessageInfo, type Envelope } from "../messaging/envelope.js";
+import { Subscriptions, type EventStream, type EventStreamOptions, type Subscriber } from "../messaging/subscriptions.js";
+import type { Transport, TransportSink, WireMessage } from "../messaging/transport.js";
+import { hostname } from "node:os";
+import { randomUUID } from "node:crypto";
 import { answerWithin, chainProblem, refused, requestFailed, requestTimeout, type Answer, type RequestOptions, type ServiceHandler } from "../messaging/requests.js";
 import { REQUEST_ERRORS, type RequestError } from "../contract/abi.js";
 import { CallPipeline, currentCall, withCall, type CallContext, type CallKind, type CallOptions, type Interceptor } from "./calls.js";
@@ -182,6 +186,14 @@ export interface RegistryOptions {
   logStore?: LogStoreOptions;
   /** Bounds on the metrics plugins define themselves (capability `metrics`), over `DEFAULT_PLUGIN_METRIC_LIMITS`. */
   pluginMetrics?: Partial<PluginMetricLimits>;
+  /**
+   * Carries plugin messages to other plughost processes (docs/messaging.md, "Across hosts"), e.g. a `NatsTransport`:
+   * `emit` also goes out, `send` and `request` to a name not loaded here go through it, and what other hosts send
+   * comes in, checked as local messages are. Default: none (messages stay in this process). `close()` stops it.
+   */
+  transport?: Transport;
+  /** This host's identity on the transport. Default: host name, process id and a random part. */
+  hostId?: string;
   /** How `loadAll` and `reload` settle dependency versions, and who chooses under "manual" (docs/lifecycle.md). */
   dependencies?: DependencyOptions;
   /** Clamps on hook policies (timeout, retries, default on-error, events that may not fail open), over `DEFAULT_HOOK_CLAMPS` (docs/hooks.md). */
@@ -545,6 +557,8 @@ export interface RegistryEvents {
   fault: [{ plugin: string; error: InstanceFault }];
   /** A plugin was reloaded from version `from` to `to`. */
   reloaded: [{ plugin: string; from: string; to: string }];
+  /** The transport (registry option `transport`) failed where no caller hears it: connecting, a lost connection, a publish, a bad message. */
+  transportError: [PlughostError];
   /** A plugin was disabled: by `disable`, or by its recovery policy after faults. */
   disabled: [{ plugin: string; reason: string }];
   /** A disabled plugin was enabled again (`enable`). */
@@ -627,6 +641,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.on("state", (s) => {
       if (s.to === "active") this.#health.active(s.plugin);
     });
+    this.#startTransport(options);
   }
 
   /** The WIT contract version this host implements. */
@@ -2205,15 +2220,25 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   #emitFrom(from: Entry, event: string, data: Uint8Array): MessageOutcome<number> {
     const targets = (this.#subscribers.get(event) ?? []).filter((e) => e !== from && (e.state === "active" || e.restarting !== undefined));
-    if (targets.length === 0) return { ok: true, value: 0 };
+    if (targets.length === 0) {
+      // No plugin here: only the host's subscribers and other hosts, which no loop comes back from through this call.
+      if (this.#subscriptions.size !== 0 || this.#transport !== undefined) this.#beyond(from, event, data, undefined, undefined);
+      return { ok: true, value: 0 };
+    }
     const admitted = this.#admit(from, targets, data, `emit("${event}")`, event, undefined);
     if (!admitted.ok) return admitted;
     this.#deliver(from, targets, event, data, admitted.value);
+    if (this.#subscriptions.size !== 0 || this.#transport !== undefined) this.#beyond(from, event, data, undefined, admitted.value.envelope);
     return { ok: true, value: targets.length };
   }
 
   #sendFrom(from: Entry, target: string, event: string, data: Uint8Array): MessageOutcome<undefined> {
     const t = this.#entries.get(target);
+    if (t === undefined && this.#transport !== undefined && !this.#services.has(target)) {
+      // Not a plugin of this host: maybe of another one (fire and forget, as a local send).
+      this.#beyond(from, event, data, target, undefined);
+      return { ok: true, value: undefined };
+    }
     if (!t || (t.state !== "active" && !t.restarting) || t === from) return { ok: false, error: "unknown-target" };
     const admitted = this.#admit(from, [t], data, `send("${target}", "${event}")`, event, target);
     if (!admitted.ok) return admitted;
@@ -2330,8 +2355,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const e = this.#entries.get(name);
     if (e && e.state !== "unloaded") throw new ServiceNameTaken(name, "a loaded plugin has it (plugins and services share one name space, as requests address both)");
     this.#services.set(name, handler);
+    this.#transport?.addTarget?.(name);
     return () => {
-      if (this.#services.get(name) === handler) this.#services.delete(name);
+      if (this.#services.get(name) !== handler) return;
+      this.#services.delete(name);
+      this.#transport?.removeTarget?.(name);
     };
   }
 
@@ -2377,10 +2405,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const service = this.#services.get(to);
     if (service) return this.#serviceSync(service, d);
     const t = this.#entries.get(to);
+    if (t === undefined && this.#transport !== undefined) return refused("would-block"); // maybe on another host: only a wait tells
     if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return refused("unknown-target");
     if (t.restarting === undefined && !t.callbacks.has(event)) return refused("not-handled");
     const instance = t.instance;
-    if (!instance?.inline || !instance.onHookSync || t.pending !== 0 || t.restarting !== undefined || !t.active) return refused("would-block");
+    // Any idle instance with a synchronous hook answers: in-process v8, trusted native, wasmtime's sync caller.
+    if (!instance?.onHookSync || t.pending !== 0 || t.restarting !== undefined || !t.active) return refused("would-block");
     return this.#answerSync(t, instance, event, data, d);
   }
 
@@ -2432,15 +2462,24 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   #requestAsync(from: Entry | undefined, within: Delivery, to: string, event: string, data: Uint8Array, timeoutMs: number, options?: RequestOptions): Promise<Answer> {
     const d = this.#requestDelivery(from, within, to, event, data, timeoutMs, options?.metadata);
     if ("ok" in d) return Promise.resolve(d);
+    return this.#route(d, to, event, data, options?.hostContext, true);
+  }
+
+  /**
+   * Deliver the request `d` to `to`: a host service, a plugin here, or (`forward`, with a transport) another host.
+   * Never rejects.
+   */
+  #route(d: Delivery, to: string, event: string, data: Uint8Array, hostContext: unknown, forward: boolean): Promise<Answer> {
     const ms = d.deadline! - Date.now();
     const service = this.#services.get(to);
     if (service) return answerWithin(this.#serviceAsync(service, d), ms);
     const t = this.#entries.get(to);
+    if (t === undefined && forward && this.#transport !== undefined) return this.#requestRemote(d, ms);
     if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return Promise.resolve(refused("unknown-target"));
     if (t.restarting === undefined && !t.callbacks.has(event)) return Promise.resolve(refused("not-handled"));
     let work: Promise<Answer>;
     try {
-      work = this.#hook(t, event, data, options?.hostContext, d).then(
+      work = this.#hook(t, event, data, hostContext, d).then(
         (outcome) => this.#answerOf(outcome),
         (err: unknown) => this.#failedAnswer(t, event, err),
       );
@@ -2492,6 +2531,143 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const env = d.envelope!;
     this.#logger.warn({ err, service: env.target, event: env.event }, `host service "${env.target}" failed to answer "${env.event}"`);
     return { ok: false, error: "failed", ...(err instanceof PlughostError ? { cause: err } : {}) };
+  }
+
+  // ── host subscribers and other hosts (docs/messaging.md) ───────────────
+
+  readonly #subscriptions = new Subscriptions((err, message) =>
+    this.#logger.warn({ err, event: message.event, source: message.source }, `a host subscriber of "${message.event}" failed`),
+  );
+  #transport: Transport | undefined;
+  #transportStarted: Promise<void> | undefined;
+  #transportUp = false;
+  #hostId = "";
+
+  /** This host's identity on a transport (registry option `hostId`; default host name, process id and a random part). */
+  get hostId(): string {
+    return this.#hostId;
+  }
+
+  /**
+   * Receive what plugins emit for `event` (`"*"`: every event), here or, with a transport, on other hosts: with `fn`,
+   * a callback (returns a function that unsubscribes); without, an `EventStream` to read with `for await`. Messages
+   * arrive after the emitting call returns, in emit order; the host's own `dispatch` is not among them.
+   *
+   * @throws {@link InvalidCallbackName} when `event` is neither `"*"` nor a valid event name.
+   */
+  subscribe(event: string, fn: Subscriber): () => void;
+  subscribe(event: string, options?: EventStreamOptions): EventStream;
+  subscribe(event: string, fnOrOptions?: Subscriber | EventStreamOptions): (() => void) | EventStream {
+    if (event !== "*") checkEventName(event);
+    if (typeof fnOrOptions === "function") return this.#subscriptions.add(event, fnOrOptions);
+    return this.#subscriptions.stream(event, fnOrOptions);
+  }
+
+  /**
+   * Unload every plugin, then stop the transport (registry option `transport`), if any. The registry is not used
+   * after it.
+   */
+  async close(): Promise<void> {
+    await this.unloadAll();
+    const t = this.#transport;
+    if (t === undefined) return;
+    await this.#transportStarted;
+    await t.stop();
+  }
+
+  /** Connect the transport (registry option `transport`) and keep its targets: the loaded plugins and host services. */
+  #startTransport(options: RegistryOptions): void {
+    this.#hostId = options.hostId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+    const t = options.transport;
+    if (t === undefined) return;
+    this.#transport = t;
+    const sink: TransportSink = {
+      hostId: this.#hostId,
+      deliver: (m) => this.#fromRemote(m),
+      answer: (m) => this.#answerRemote(m),
+      onError: (e) => this.#transportError(e),
+    };
+    this.#transportStarted = t.start(sink).then(
+      () => void (this.#transportUp = true),
+      (err: unknown) => this.#transportError(asPlughostError(err, "")),
+    );
+    this.on("state", (s) => {
+      if (s.to === "active") t.addTarget?.(s.plugin);
+      else if (s.to === "unloaded") t.removeTarget?.(s.plugin);
+    });
+  }
+
+  #transportError(error: PlughostError): void {
+    this.#logger.warn({ err: error, code: error.code }, error.message);
+    this.emit("transportError", error);
+  }
+
+  /**
+   * An emit (`to` undefined) or a send to a plugin not loaded here, leaving the sender's call: to the host's
+   * subscribers (emits) and the transport. `env` is the local message's envelope when it has one.
+   */
+  #beyond(from: Entry, event: string, data: Uint8Array, to: string | undefined, env: Envelope | undefined): void {
+    const e = env ?? envelope(event, "event", data, to, from.name, this.#within(from).envelope, undefined);
+    if (to === undefined && this.#subscriptions.wants(event)) this.#subscriptions.publish(toMessage(e));
+    const t = this.#transport;
+    if (t === undefined) return;
+    const wire: WireMessage = { ...toMessage(e), origin: this.#hostId };
+    if (this.#transportUp) t.publish(wire);
+    else void this.#transportStarted!.then(() => this.#transportUp && t.publish(wire));
+  }
+
+  /** A request to a name not served here, through the transport. */
+  async #requestRemote(d: Delivery, ms: number): Promise<Answer> {
+    if (!this.#transportUp) await this.#transportStarted;
+    const wire: WireMessage = { ...toMessage(d.envelope!), origin: this.#hostId, chain: d.requests ?? NO_REQUESTS, timeoutMs: ms };
+    return answerWithin(this.#transport!.request(wire, ms), ms + 50);
+  }
+
+  /** An emit or a send from another host: delivered as a local one would be (registered callbacks, queue bounds). */
+  #fromRemote(m: WireMessage): void {
+    if (m.origin === this.#hostId || m.kind !== "event" || eventNameProblem(m.event)) return;
+    const env = envelope(m.event, "event", m.data, m.target, m.source, undefined, m.metadata);
+    if (m.parentId !== undefined) env.parentId = m.parentId;
+    if (m.target === undefined && this.#subscriptions.wants(m.event)) this.#subscriptions.publish(toMessage(env));
+    const o = this.#hostCallOptions;
+    const bytes = m.data.length;
+    const candidates = m.target === undefined ? (this.#subscribers.get(m.event) ?? []) : [this.#entries.get(m.target)].filter((e): e is Entry => e !== undefined);
+    const targets = candidates.filter(
+      (e) => (e.state === "active" || e.restarting !== undefined) && !e.quiet && e.pendingMessages < MAX_PENDING_MESSAGES && e.pendingBytesIn + bytes <= o.maxPendingBytesPerReceiver,
+    );
+    if (targets.length < candidates.length) this.#logger.warn({ event: m.event, origin: m.origin }, "a message from another host was dropped for some receivers: their queues are full");
+    if (targets.length === 0) return;
+    // Hop 1 of a new chain: the local hop and budget limits bound what it sets off here.
+    const delivery: Delivery = { hop: 1, chain: { messages: targets.length, reported: false }, envelope: env };
+    for (const to of targets) {
+      to.pendingMessages++;
+      to.pendingBytesIn += bytes;
+      setImmediate(() => {
+        to.pendingMessages--;
+        const release = () => void (to.pendingBytesIn -= bytes);
+        if (!to.restarting && (to.state !== "active" || !to.callbacks.has(m.event))) return release();
+        to.metrics.messagesReceived++;
+        this.#invokeIn(to.name, m.event, m.data, delivery)
+          .catch((err: unknown) => to.logger.warn({ err, origin: m.origin, from: m.source, event: m.event }, "message delivery failed"))
+          .finally(release);
+      });
+    }
+  }
+
+  /** A request from another host to a plugin or host service here (never forwarded again). */
+  #answerRemote(m: WireMessage): Promise<RequestOutcome> {
+    const to = m.target;
+    if (to === undefined || m.kind !== "request") return Promise.resolve(refused("unknown-target"));
+    if (eventNameProblem(m.event)) return Promise.resolve(refused("invalid-name"));
+    if (m.data.length > this.#hostCallOptions.maxMessageBytes) return Promise.resolve(refused("too-large"));
+    const waiting = m.chain ?? NO_REQUESTS;
+    const problem = chainProblem(waiting, undefined, to, this.#hostCallOptions.maxRequestDepth);
+    if (problem) return Promise.resolve(refused(problem));
+    const ms = requestTimeout(m.timeoutMs ?? 0, this.#hostCallOptions, undefined);
+    const env = envelope(m.event, "request", m.data, to, m.source, undefined, m.metadata);
+    if (m.parentId !== undefined) env.parentId = m.parentId;
+    const d: Delivery = { hop: 0, chain: undefined, envelope: env, requests: waiting, deadline: Date.now() + ms };
+    return this.#route(d, to, m.event, m.data, undefined, false);
   }
 }
 
