@@ -352,6 +352,18 @@ describe("wasmtime request through the registry", () => {
     expect(text(await caller.hook("ask", ask("later", "t", "3")))).toBe("later:3");
   });
 
+  it("an in-process v8 plugin's requestSync is answered by an idle wasmtime plugin on the JS thread; a busy one is would-block", async () => {
+    const r = make({ defaultLimits: "unlimited" }); // the spin below runs until its deadline, not out of fuel
+    const asker = await loadAs(r, CALLER, "asker", "v8");
+    const wt = await loadAs(r, CALLER, "wt", "wasmtime", '\n[limits]\ndeadline-ms = 300\n');
+    expect(text(await asker.hook("ask", ask("wt", "upper", "abc")))).toBe("ABC");
+    expect(text(asker.hookSync("ask", ask("wt", "echo", "")))).toBe("");
+    // Busy on its call thread: the v8 plugin cannot wait for it.
+    const spinning = wt.hook("spin", enc(""));
+    expect(await asker.hook("ask", ask("wt", "echo", "x"))).toEqual(status("would-block"));
+    await expect(spinning).rejects.toBeInstanceOf(DeadlineExceeded);
+  });
+
   it("current-message: the hook's envelope with its metadata, and a request's (kind request, source, parent, metadata inherited)", async () => {
     const r = make();
     const a = await loadAs(r, RESPONDER, "a");
