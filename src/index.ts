@@ -42,6 +42,7 @@ export type { CallContext, CallKind, CallOptions, Interceptor } from "./runtime/
 // Messaging (docs/messaging.md): envelopes, registry.request / addService / subscribe.
 export type { Message, MessageKind } from "./messaging/envelope.js";
 export type { RequestOptions, ServiceHandler } from "./messaging/requests.js";
+export type { EventStream, EventStreamOptions, Subscriber } from "./messaging/subscriptions.js";
 // Messages across hosts (docs/messaging.md, "Across hosts"): the transport interface and the NATS transport.
 export type { Transport, TransportSink, WireMessage } from "./messaging/transport.js";
 export { NatsTransport } from "./messaging/nats.js";
