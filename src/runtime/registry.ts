@@ -70,6 +70,7 @@ import { checkProtectedGrants, protectedPaths } from "../plugin/protected-paths.
 import { resolvePluginConfig } from "../plugin/plugin-config.js";
 import { checkApiVersion, resolveLoadOrder, type ConflictChoice, type DependencyConflict } from "../plugin/resolve.js";
 import { fallbackOf, retriesCall, withInitRetries } from "./recovery.js";
+import { LazyPlugins, type ActivationRecord } from "./activation.js";
 import { checkLoadDependencies, Dependencies, dependentsOf, rejectingPlugins, reloadConflict, type DependencyOptions, type LoadAllOptions, type UnloadOptions } from "./dependencies.js";
 import { compileTrustList, verifySignature, type SignaturePolicy, type TrustList } from "../plugin/signatures.js";
 import { readEntry, verifyIntegrity } from "../plugin/verify.js";
@@ -559,6 +560,8 @@ export interface RegistryEvents {
   reloaded: [{ plugin: string; from: string; to: string }];
   /** The transport (registry option `transport`) failed where no caller hears it: connecting, a lost connection, a publish, a bad message. */
   transportError: [PlughostError];
+  /** A lazy plugin was compiled and initialised on its first event (or a call addressed to it). */
+  activated: [ActivationRecord];
   /** A plugin was disabled: by `disable`, or by its recovery policy after faults. */
   disabled: [{ plugin: string; reason: string }];
   /** A disabled plugin was enabled again (`enable`). */
@@ -608,6 +611,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #logStore: LogStore;
   readonly #pluginMetrics: PluginMetricsStore;
   readonly #deps: Dependencies;
+  /** Plugins discovered with `activation` entries, waiting for their first event (docs/lifecycle.md). */
+  readonly #lazy = new LazyPlugins();
 
   constructor(options: RegistryOptions = {}) {
     super();
@@ -655,11 +660,60 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   async discover(pathOrDir: string): Promise<PluginInfo> {
     // configSchema "defer": a plugin's config schema is compiled only after its signature is checked (#prepare).
-    const manifest = await loadManifest(pathOrDir, { checkEntry: false, configSchema: "defer" });
+    // A lazy plugin is validated now (its entry must exist, its api-version fit), since nothing loads it until its event.
+    const probe = await loadManifest(pathOrDir, { checkEntry: false, configSchema: "defer" });
+    const manifest = probe.activation.length > 0 ? await loadManifest(probe.file, { configSchema: "defer" }) : probe;
     const existing = this.#entries.get(manifest.name);
     if (existing && existing.state !== "unloaded") return this.#info(existing);
     const entry = this.#track(manifest);
+    if (manifest.activation.length > 0) {
+      checkApiVersion(manifest, HOST_WIT_VERSION);
+      this.#lazy.add(manifest.name, manifest.activation);
+    } else this.#lazy.remove(manifest.name);
     return this.#info(entry);
+  }
+
+  /** Discovered lazy plugins still waiting for an activation event, by name. */
+  listLazy(): string[] {
+    return this.list().filter((p) => this.#lazy.waiting(p.name)).map((p) => p.name);
+  }
+
+  /**
+   * Activate the lazy plugins waiting for `event` (dependencies that are lazy too come first). Never rejects: a
+   * failed activation is returned as the dispatch result it stands for.
+   */
+  async #activateFor(event: string): Promise<DispatchResult[]> {
+    const failed: DispatchResult[] = [];
+    for (const name of this.#lazy.for(event)) {
+      const error = await this.#activateNamed(name, event);
+      if (error) failed.push({ plugin: name, error });
+    }
+    return failed;
+  }
+
+  /** Activate one lazy plugin (once, however many callers wait); the error, if it failed. */
+  async #activateNamed(name: string, trigger: string): Promise<PlughostError | undefined> {
+    const entry = this.#entries.get(name);
+    if (!entry || (!this.#lazy.waiting(name) && !this.#lazy.inProgress(name))) return undefined;
+    try {
+      await this.#lazy.activate(name, async () => {
+        for (const dep of entry.manifest.dependencies) if (!dep.optional && this.#lazy.waiting(dep.name)) await this.#activateNamed(dep.name, trigger);
+        const started = performance.now();
+        await this.loadByName(name);
+        const record: ActivationRecord = { plugin: name, trigger, ms: performance.now() - started };
+        this.emit("activated", record);
+      });
+      return undefined;
+    } catch (err) {
+      const error = asPlughostError(err, name);
+      this.#logger.error({ plugin: name, code: error.code }, `lazy activation on "${trigger}" failed: ${error.message}`);
+      return error;
+    }
+  }
+
+  /** Whether a call addressed to `entry` must activate it first. */
+  #mustActivate(entry: Entry): boolean {
+    return this.#lazy.size !== 0 && !entry.active && entry.state === "unloaded" && (this.#lazy.waiting(entry.name) || this.#lazy.inProgress(entry.name) !== undefined);
   }
 
   /** Discover the plugins in the `pluginDirs` option's directories (the host config's `pluginDirs`). */
@@ -768,6 +822,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (existing && existing.state !== "unloaded") throw new PluginAlreadyLoaded(manifest.name);
     if (this.#services.has(manifest.name)) throw new ServiceNameTaken(manifest.name, "a host service has it (registry.addService); remove the service or rename the plugin", { plugin: manifest.name });
     const entry = existing && existing.manifest.file === manifest.file ? this.#retrack(existing, manifest) : this.#track(manifest);
+    if (this.#lazy.size !== 0 && !this.#lazy.inProgress(manifest.name)) this.#lazy.remove(manifest.name); // loaded explicitly
     const started = performance.now();
     entry.lifecycle.to("loading");
     try {
@@ -1633,7 +1688,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   invoke(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<number> {
     // Not `async`: an async function returning the call's promise would add two microtask turns to every call.
     try {
-      return this.#event(this.#get(name), event, data, hostDelivery(event, "event", data, name, options), "invoke", options?.hostContext);
+      const entry = this.#get(name);
+      if (this.#mustActivate(entry)) return this.#activateNamed(name, `invoke:${event}`).then(() => this.invoke(name, event, data, options));
+      return this.#event(entry, event, data, hostDelivery(event, "event", data, name, options), "invoke", options?.hostContext);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -1715,7 +1772,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   hook(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookOutcome> {
     try {
-      return this.#hook(this.#get(name), event, data, options?.hostContext, hostDelivery(event, "hook", data, name, options));
+      const entry = this.#get(name);
+      if (this.#mustActivate(entry)) return this.#activateNamed(name, `hook:${event}`).then(() => this.hook(name, event, data, options));
+      return this.#hook(entry, event, data, options?.hostContext, hostDelivery(event, "hook", data, name, options));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -1793,7 +1852,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   async dispatch(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<DispatchResult[]> {
     checkEventName(event);
-    const results: DispatchResult[] = [];
+    // Lazy plugins waiting for the event are activated first, so it reaches them (a failed activation is a result).
+    const results: DispatchResult[] = this.#lazy.size !== 0 && this.#lazy.has(event) ? await this.#activateFor(event) : [];
     const hostContext = options?.hostContext;
     const callees = this.#callees(event);
     const epoch = this.#callbacksEpoch;
@@ -1911,6 +1971,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
+    // Lazy plugins waiting for the event are activated before the chain's hooks are listed.
+    if (this.#lazy.size !== 0 && this.#lazy.has(event)) return this.#activateFor(event).then(() => this.#chains.run(event, data, options));
     return this.#chains.run(event, data, options);
   }
 
@@ -2037,6 +2099,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       if (!out.includes(pick)) out.push(pick);
     }
     return out;
+  }
+
+  /** `t`, or its stand-in when it is disabled and has one for `event` (a restarting one's calls are handed over in #callHook). */
+  #standInFor(t: Entry | undefined, event: string): Entry | undefined {
+    if (t === undefined || t.standIn === undefined || t.state !== "error") return t;
+    return this.#standIn(t, event) ?? t;
   }
 
   /** Restarting after a fault, or disabled (by faults or by `disable`). */
@@ -2219,6 +2287,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   #emitFrom(from: Entry, event: string, data: Uint8Array): MessageOutcome<number> {
+    if (this.#lazy.size !== 0 && this.#lazy.has(event)) this.#activateThenEmit(from, event, data);
     const targets = (this.#subscribers.get(event) ?? []).filter((e) => e !== from && (e.state === "active" || e.restarting !== undefined));
     if (targets.length === 0) {
       // No plugin here: only the host's subscribers and other hosts, which no loop comes back from through this call.
@@ -2239,11 +2308,31 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       this.#beyond(from, event, data, target, undefined);
       return { ok: true, value: undefined };
     }
+    if (t !== undefined && t !== from && this.#mustActivate(t)) {
+      // A lazy target: activated, then sent to, in the sender's message chain.
+      const within = this.#within(from);
+      void this.#activateNamed(target, "send").then(() => withDelivery(within, () => this.#sendFrom(from, target, event, data)));
+      return { ok: true, value: undefined };
+    }
     if (!t || (t.state !== "active" && !t.restarting) || t === from) return { ok: false, error: "unknown-target" };
     const admitted = this.#admit(from, [t], data, `send("${target}", "${event}")`, event, target);
     if (!admitted.ok) return admitted;
     this.#deliver(from, [t], event, data, admitted.value);
     return { ok: true, value: undefined };
+  }
+
+  /** Lazy plugins waiting for an emitted event: activated, then given the emit (in the sender's message chain). */
+  #activateThenEmit(from: Entry, event: string, data: Uint8Array): void {
+    const names = this.#lazy.for(event);
+    const within = this.#within(from);
+    void Promise.all(names.map((n) => this.#activateNamed(n, event))).then(() => {
+      const targets = names.map((n) => this.#entries.get(n)).filter((e): e is Entry => e !== undefined && e !== from && e.active && e.callbacks.has(event));
+      if (targets.length === 0) return;
+      withDelivery(within, () => {
+        const admitted = this.#admit(from, targets, data, `emit("${event}")`, event, undefined);
+        if (admitted.ok) this.#deliver(from, targets, event, data, admitted.value);
+      });
+    });
   }
 
   /**
@@ -2404,7 +2493,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if ("ok" in d) return d;
     const service = this.#services.get(to);
     if (service) return this.#serviceSync(service, d);
-    const t = this.#entries.get(to);
+    const t = this.#standInFor(this.#entries.get(to), event);
+    if (t !== undefined && this.#mustActivate(t)) return refused("would-block"); // a lazy target: activating it takes a wait
     if (t === undefined && this.#transport !== undefined) return refused("would-block"); // maybe on another host: only a wait tells
     if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return refused("unknown-target");
     if (t.restarting === undefined && !t.callbacks.has(event)) return refused("not-handled");
@@ -2473,7 +2563,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const ms = d.deadline! - Date.now();
     const service = this.#services.get(to);
     if (service) return answerWithin(this.#serviceAsync(service, d), ms);
-    const t = this.#entries.get(to);
+    const t = this.#standInFor(this.#entries.get(to), event);
+    if (t !== undefined && this.#mustActivate(t)) {
+      return answerWithin(this.#activateNamed(to, "request").then(() => this.#route(d, to, event, data, hostContext, forward)), ms);
+    }
     if (t === undefined && forward && this.#transport !== undefined) return this.#requestRemote(d, ms);
     if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return Promise.resolve(refused("unknown-target"));
     if (t.restarting === undefined && !t.callbacks.has(event)) return Promise.resolve(refused("not-handled"));
