@@ -84,6 +84,14 @@ export { effectiveCapabilities, parseCapability, CapabilityError } from "./plugi
 export type { Capability, EventPolicy, FsPreopen, ParseOptions } from "./plugin/capabilities.js";
 export { resolveLoadOrder, checkApiVersion } from "./plugin/resolve.js";
 export type { LoadedPlugin, Resolvable, ResolveOptions } from "./plugin/resolve.js";
+// Dependencies, recovery and lazy activation (docs/lifecycle.md).
+export { resolveDependencies, findConflicts, DEPENDENCY_STRATEGIES } from "./plugin/resolve.js";
+export type { DependencyStrategy, DependencyConflict, DependencyRequirement, DependencyCandidate, ConflictChoice, DependencyResolution } from "./plugin/resolve.js";
+export { dependentsOf, dependencyStrategy } from "./runtime/dependencies.js";
+export type { DependencyOptions, ConflictHandler, LoadAllOptions, UnloadOptions } from "./runtime/dependencies.js";
+export { RECOVERY_STRATEGIES, pluginRecovery, backoffDelay } from "./runtime/policy.js";
+export type { ActivationRecord } from "./runtime/activation.js";
+export type { ManifestRecovery } from "./plugin/manifest.js";
 export { resolvePluginConfig, ConfigError } from "./plugin/plugin-config.js";
 export { eventNameProblem, MAX_EVENT_NAME_BYTES } from "./contract/event-names.js";
 export { DEFAULT_HOST_CALL_OPTIONS } from "./runtime/host-calls.js";
