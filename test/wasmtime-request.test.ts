@@ -14,7 +14,7 @@ import { wasmtimeEngine } from "../src/engines/wasmtime/engine.js";
 import { loadAddon } from "../src/engines/wasmtime/addon.js";
 import { MESSAGE_KIND_CODE, REQUEST_ERRORS, REQUEST_ERROR_CODE, type RequestError } from "../src/contract/abi.js";
 import { PluginRegistry, type PluginHandle } from "../src/index.js";
-import { DeadlineExceeded, PluginTrap } from "../src/contract/errors.js";
+import { AbiViolation, DeadlineExceeded, PluginTrap } from "../src/contract/errors.js";
 import type { HostCallBounds } from "../src/runtime/host-calls.js";
 import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
 import { RecordingHost } from "./fixtures/wasmtime/helpers.js";
@@ -245,6 +245,52 @@ describe("wasmtime current-message", () => {
     expect(text(await caller.onHook("whoami", new Uint8Array()))).toBe("none");
     // plugin_init saw no message (the host had none), and its request was answered (the scripted echo).
     expect(text(await caller.onHook("init", new Uint8Array()))).toBe("message=0 request=0");
+  });
+});
+
+describe("wasmtime request: a hostile guest", () => {
+  const HOSTILE = "test/fixtures/c/request-hostile";
+  const st = (error: RequestError) => 1 + REQUEST_ERROR_CODE[error];
+  /** Each attack of request-hostile and what it must end in: the status the guest reads, or a typed fault (as on v8). */
+  const ATTACKS: [string, number | "abi"][] = [
+    ["ok", 0],
+    ["oob-target", "abi"],
+    ["oob-data", "abi"],
+    ["huge-data", st("too-large")],
+    ["huge-target", st("invalid-name")],
+    ["bad-ret", "abi"],
+    ["oob-ret", "abi"],
+    ["bad-utf8", "abi"],
+    ["garbage-answer", "abi"],
+    ["misaligned-answer", 0], // list<u8> has alignment 1
+    ["grow-answer", 0], // memory grew in cabi_realloc
+    ["garbage-message", "abi"],
+    ["misaligned-message", "abi"], // the metadata list needs alignment 4
+    ["grow-message", 1 + 2],
+    ["message-oob-ret", "abi"],
+    ["message-bad-ret", "abi"],
+    ["message", 1 + 2],
+  ];
+
+  it.each(ATTACKS)("%s, on both paths", async (attack, expected) => {
+    for (const sync of [false, true]) {
+      const host = new RequestHost();
+      host.message = { id: 9, parentId: 8, source: "someone", target: "request-hostile", eventName: attack, kind: "event", metadata: [["k", "v"], ["trace", "x".repeat(100)]] };
+      const file = path.join(pluginDir(HOSTILE), "plugin.wasm");
+      const instance = await wasmtimeEngine.load({ plugin: "request-hostile", entryPath: file, bytes: new Uint8Array(readFileSync(file)), capabilities: [], limits: {}, host });
+      open.push(instance);
+      expect(await instance.init("0.1.0", "{}")).toBe(0);
+      const outcome = await (sync ? Promise.resolve().then(() => instance.onEventSync!(attack, new Uint8Array(0))) : instance.onEvent(attack, new Uint8Array(0))).then(
+        (n) => n,
+        (e: unknown) => e,
+      );
+      if (typeof expected === "number") {
+        expect(outcome).toBe(expected);
+      } else {
+        expect(outcome).toBeInstanceOf(AbiViolation);
+        expect((outcome as AbiViolation).plugin).toBe("request-hostile");
+      }
+    }
   });
 });
 

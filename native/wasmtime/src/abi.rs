@@ -106,6 +106,14 @@ impl<const CAP: usize> GuestStr<CAP> {
         }
     }
 
+    /// The length the guest gave, in bounds or not (to refuse an over-long string unread, as v8 does).
+    pub fn guest_len(&self) -> usize {
+        match self {
+            GuestStr::Utf8(_, len) | GuestStr::Other(_, len) => *len as usize,
+            GuestStr::OutOfBounds(oob) => oob.len as usize,
+        }
+    }
+
     /// True when the string is longer than `CAP` (and was not read whole).
     pub fn over_cap(&self) -> bool {
         self.len() > CAP
@@ -190,6 +198,14 @@ impl GuestBytes {
         match self {
             GuestBytes::Ok(l) => l.len(),
             GuestBytes::OutOfBounds(_) => 0,
+        }
+    }
+
+    /// The length the guest gave, in bounds or not (to refuse an over-large payload unread, as v8 does).
+    pub fn guest_len(&self) -> usize {
+        match self {
+            GuestBytes::Ok(l) => l.len(),
+            GuestBytes::OutOfBounds(oob) => oob.len as usize,
         }
     }
 

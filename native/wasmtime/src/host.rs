@@ -534,9 +534,10 @@ pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
             store.data_mut().host.glue_fuel += glue::REQUEST;
             // Refused unread (as on v8): an over-long name, or an empty or over-long target, is no valid
             // name; a payload over the bound is too large.
-            let refused = if name.len() > MAX_EVENT_NAME_BYTES || target.len() == 0 || target.len() > MAX_REQUEST_TARGET_BYTES {
+            // The guest's lengths, in bounds or not: an out-of-bounds argument that passes is an ABI error when read.
+            let refused = if name.guest_len() > MAX_EVENT_NAME_BYTES || target.guest_len() == 0 || target.guest_len() > MAX_REQUEST_TARGET_BYTES {
                 Some(RequestError::InvalidName)
-            } else if data.len() > store.data().host.max_message_bytes {
+            } else if data.guest_len() > store.data().host.max_message_bytes {
                 Some(RequestError::TooLarge)
             } else {
                 None
