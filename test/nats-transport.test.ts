@@ -56,7 +56,7 @@ describe("wire frame", () => {
     expect({ ...back, data: [...back.data], metadata: { ...back.metadata } }).toEqual({ ...m, data: [0, 1, 2, 255], metadata: { ...m.metadata } });
     expect(Object.getPrototypeOf(back.metadata)).toBeNull();
     const bare = decodeWire(encodeWire(message({ origin: "h", event: "e" })));
-    expect(bare).toEqual({ id: 1, kind: "event", data: new Uint8Array(), metadata: {}, origin: "h", event: "e" });
+    expect({ ...bare, metadata: { ...bare.metadata } }).toEqual({ id: 1, kind: "event", data: new Uint8Array(), metadata: {}, origin: "h", event: "e" });
     expect("parentId" in bare || "source" in bare || "target" in bare || "chain" in bare).toBe(false);
   });
 
@@ -155,8 +155,10 @@ describe("NatsTransport between two hosts", () => {
 
   it("removeTarget stops serving a name; addTarget serves it again", async () => {
     b.removeTarget("beta.svc");
+    await b.flush();
     expect(await a.request(message({ origin: "host-a", kind: "request", target: "beta.svc", event: "x" }), 2000)).toEqual({ ok: false, error: "unknown-target" });
     b.addTarget("beta.svc");
+    await b.flush();
     const out = await a.request(message({ origin: "host-a", kind: "request", target: "beta.svc", event: "x", data: enc.encode("1") }), 2000);
     expect(out.ok && dec.decode(out.value)).toBe("beta.svc:1");
   });
@@ -191,6 +193,8 @@ describe("NatsTransport between two hosts", () => {
     expect(sinkA.errors).toHaveLength(2);
     await server.restart();
     await until(() => a.connected && b.connected, "both to reconnect", 10_000);
+    // The client re-subscribes as it reconnects; once b's subscriptions reached the server, a finds beta.svc.
+    await b.flush();
     const out = await a.request(message({ origin: "host-a", kind: "request", target: "beta.svc", event: "x", data: enc.encode("again") }), 2000);
     expect(out.ok && dec.decode(out.value)).toBe("beta.svc:again");
     a.publish(message({ origin: "host-a", event: "after.restart" }));

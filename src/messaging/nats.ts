@@ -177,6 +177,14 @@ export class NatsTransport implements Transport {
     this.#targets.set(name, this.#nc && !this.#stopped ? this.#subscribeTarget(this.#nc, name) : undefined);
   }
 
+  /**
+   * Resolves once the server has processed everything this transport sent so far, subscriptions included (after
+   * `addTarget` / `removeTarget`, requests from other hosts then find the target, or no longer find it).
+   */
+  async flush(): Promise<void> {
+    if (this.#nc && !this.#stopped && !this.#down && !this.#nc.isClosed()) await this.#nc.flush();
+  }
+
   /** Stop serving `name` here. */
   removeTarget(name: string): void {
     this.#targets.get(name)?.unsubscribe();

@@ -29,7 +29,6 @@ const F_CHAIN = 8;
 const F_TIMEOUT = 16;
 const HEAD = 16;
 
-const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** A frame that cannot be decoded: truncated, a wrong version, a bad enum code or invalid UTF-8. */
@@ -37,7 +36,7 @@ export class WireFormatError extends Error {}
 
 /** Encodes `message` as one frame (a fresh buffer the caller may hand to a socket). */
 export function encodeWire(message: WireMessage): Uint8Array {
-  const meta = Object.entries(message.metadata);
+  const meta = message.metadata;
   const chain = message.chain;
   let flags = 0;
   // Upper bound: 3 bytes per UTF-16 unit, plus the length prefixes.
@@ -46,109 +45,154 @@ export function encodeWire(message: WireMessage): Uint8Array {
   if (message.timeoutMs !== undefined) flags |= F_TIMEOUT;
   if (message.source !== undefined) { flags |= F_SOURCE; bound += 2 + 3 * message.source.length; }
   if (message.target !== undefined) { flags |= F_TARGET; bound += 2 + 3 * message.target.length; }
-  for (const [k, v] of meta) bound += 6 + 3 * (k.length + v.length);
+  let metaCount = 0;
+  for (const k in meta) {
+    metaCount++;
+    bound += 6 + 3 * (k.length + meta[k]!.length);
+  }
+  if (metaCount > 0xffff) throw new WireFormatError(`${metaCount} metadata entries do not fit a frame (limit 65535)`);
   if (chain !== undefined) {
     flags |= F_CHAIN;
     bound += 2;
     for (const c of chain) bound += 2 + 3 * c.length;
   }
   bound += message.data.length;
-  const out = new Uint8Array(bound);
-  const view = new DataView(out.buffer);
+  // A Buffer (off the JS heap) rather than a small Uint8Array: its bytes never move, and encodeInto writes straight in.
+  const out = Buffer.allocUnsafe(bound);
   out[0] = WIRE_VERSION;
   out[1] = MESSAGE_KIND_CODE[message.kind];
   out[2] = flags;
-  view.setFloat64(4, message.id, true);
+  out[3] = 0;
+  out.writeDoubleLE(message.id, 4);
   let at = 12;
-  if (message.parentId !== undefined) { view.setFloat64(at, message.parentId, true); at += 8; }
-  if (message.timeoutMs !== undefined) { view.setUint32(at, Math.max(0, Math.min(0xffffffff, Math.trunc(message.timeoutMs))), true); at += 4; }
-  const str = (s: string): void => {
-    const n = utf8.encodeInto(s, out.subarray(at + 2)).written;
-    if (n > 0xffff) throw new WireFormatError(`a string of ${n} bytes does not fit a frame (limit 65535)`);
-    view.setUint16(at, n, true);
-    at += 2 + n;
-  };
-  str(message.origin);
-  str(message.event);
-  if (message.source !== undefined) str(message.source);
-  if (message.target !== undefined) str(message.target);
-  if (meta.length > 0xffff) throw new WireFormatError(`${meta.length} metadata entries do not fit a frame (limit 65535)`);
-  view.setUint16(at, meta.length, true);
+  if (message.parentId !== undefined) { out.writeDoubleLE(message.parentId, at); at += 8; }
+  if (message.timeoutMs !== undefined) { out.writeUInt32LE(Math.max(0, Math.min(0xffffffff, Math.trunc(message.timeoutMs))), at); at += 4; }
+  at = putStr(out, at, message.origin, 2);
+  at = putStr(out, at, message.event, 2);
+  if (message.source !== undefined) at = putStr(out, at, message.source, 2);
+  if (message.target !== undefined) at = putStr(out, at, message.target, 2);
+  out.writeUInt16LE(metaCount, at);
   at += 2;
-  for (const [k, v] of meta) {
-    str(k);
-    const n = utf8.encodeInto(v, out.subarray(at + 4)).written;
-    view.setUint32(at, n, true);
-    at += 4 + n;
+  for (const k in meta) {
+    at = putStr(out, at, k, 2);
+    at = putStr(out, at, meta[k]!, 4);
   }
   if (chain !== undefined) {
-    view.setUint16(at, chain.length, true);
+    out.writeUInt16LE(chain.length, at);
     at += 2;
-    for (const c of chain) str(c);
+    for (const c of chain) at = putStr(out, at, c, 2);
   }
   out.set(message.data, at);
-  return out.subarray(0, at + message.data.length);
+  // A plain Uint8Array view: a Buffer's slice() would not copy, surprising a caller that copies with it.
+  return new Uint8Array(out.buffer, out.byteOffset, at + message.data.length);
+}
+
+/** Writes `s` as UTF-8 after a `prefix`-byte length at `at`; the offset after it. ASCII, the usual case, byte by byte. */
+function putStr(out: Buffer, at: number, s: string, prefix: 2 | 4): number {
+  const start = at + prefix;
+  let n = s.length;
+  let ascii = true;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) { ascii = false; break; }
+    out[start + i] = c;
+  }
+  if (!ascii) n = out.write(s, start, "utf8");
+  if (prefix === 2) {
+    if (n > 0xffff) throw new WireFormatError(`a string of ${n} bytes does not fit a frame (limit 65535)`);
+    out.writeUInt16LE(n, at);
+  } else {
+    out.writeUInt32LE(n, at);
+  }
+  return start + n;
 }
 
 /** Decodes a frame written by {@link encodeWire}; the payload is a view into `frame`. Throws {@link WireFormatError}. */
 export function decodeWire(frame: Uint8Array): WireMessage {
+  const r = new Reader(frame);
   if (frame.length < 12) throw new WireFormatError(`a frame of ${frame.length} bytes is shorter than its head`);
   if (frame[0] !== WIRE_VERSION) throw new WireFormatError(`frame version ${frame[0]} (this host reads ${WIRE_VERSION})`);
   const kind: MessageKind | undefined = MESSAGE_KINDS[frame[1]!];
   if (kind === undefined) throw new WireFormatError(`unknown message kind ${frame[1]}`);
   const flags = frame[2]!;
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  let at = 12;
-  const need = (n: number): void => {
-    if (at + n > frame.length) throw new WireFormatError("the frame is truncated");
-  };
-  const str = (): string => {
-    need(2);
-    const n = view.getUint16(at, true);
-    need(2 + n);
-    const s = decodeUtf8(frame, at + 2, n);
-    at += 2 + n;
-    return s;
-  };
-  const id = view.getFloat64(4, true);
-  let parentId: number | undefined;
-  let timeoutMs: number | undefined;
-  if (flags & F_PARENT) { need(8); parentId = view.getFloat64(at, true); at += 8; }
-  if (flags & F_TIMEOUT) { need(4); timeoutMs = view.getUint32(at, true); at += 4; }
-  const origin = str();
-  const event = str();
-  const source = flags & F_SOURCE ? str() : undefined;
-  const target = flags & F_TARGET ? str() : undefined;
-  need(2);
-  const metaCount = view.getUint16(at, true);
-  at += 2;
+  r.at = 4;
+  const id = r.f64();
+  const parentId = flags & F_PARENT ? r.f64() : undefined;
+  const timeoutMs = flags & F_TIMEOUT ? r.u32() : undefined;
+  const origin = r.str(r.u16());
+  const event = r.str(r.u16());
+  const source = flags & F_SOURCE ? r.str(r.u16()) : undefined;
+  const target = flags & F_TARGET ? r.str(r.u16()) : undefined;
+  const metaCount = r.u16();
   // No prototype: a key such as "__proto__" from another host is a plain key.
   const metadata = Object.create(null) as Record<string, string>;
   for (let i = 0; i < metaCount; i++) {
-    const k = str();
-    need(4);
-    const n = view.getUint32(at, true);
-    need(4 + n);
-    metadata[k] = decodeUtf8(frame, at + 4, n);
-    at += 4 + n;
+    const k = r.str(r.u16());
+    metadata[k] = r.str(r.u32());
   }
   let chain: string[] | undefined;
   if (flags & F_CHAIN) {
-    need(2);
-    const n = view.getUint16(at, true);
-    at += 2;
+    const n = r.u16();
     chain = [];
-    for (let i = 0; i < n; i++) chain.push(str());
+    for (let i = 0; i < n; i++) chain.push(r.str(r.u16()));
   }
   const message: {
     -readonly [K in keyof WireMessage]: WireMessage[K];
-  } = { id, event, kind, data: frame.subarray(at), metadata, origin };
+  } = { id, event, kind, data: frame.subarray(r.at), metadata, origin };
   if (parentId !== undefined) message.parentId = parentId;
   if (source !== undefined) message.source = source;
   if (target !== undefined) message.target = target;
   if (chain !== undefined) message.chain = chain;
   if (timeoutMs !== undefined) message.timeoutMs = timeoutMs;
   return message;
+}
+
+const f64 = new Float64Array(1);
+const f64Bytes = new Uint8Array(f64.buffer);
+
+/** Bounds-checked little-endian reads from a frame. */
+class Reader {
+  at = 0;
+  constructor(readonly b: Uint8Array) {}
+  #need(n: number): void {
+    if (this.at + n > this.b.length) throw new WireFormatError("the frame is truncated");
+  }
+  u16(): number {
+    this.#need(2);
+    const v = this.b[this.at]! | (this.b[this.at + 1]! << 8);
+    this.at += 2;
+    return v;
+  }
+  u32(): number {
+    this.#need(4);
+    const b = this.b;
+    const v = (b[this.at]! | (b[this.at + 1]! << 8) | (b[this.at + 2]! << 16)) + b[this.at + 3]! * 0x1000000;
+    this.at += 4;
+    return v;
+  }
+  f64(): number {
+    this.#need(8);
+    for (let i = 0; i < 8; i++) f64Bytes[i] = this.b[this.at + i]!;
+    this.at += 8;
+    return f64[0]!;
+  }
+  /** `n` bytes of UTF-8; short ASCII strings (names, the usual case) without a decoder call. */
+  str(n: number): string {
+    this.#need(n);
+    const b = this.b;
+    const start = this.at;
+    this.at += n;
+    if (n <= 64) {
+      let s = "";
+      for (let i = start; i < start + n; i++) {
+        const c = b[i]!;
+        if (c > 0x7f) return decodeUtf8(b, start, n);
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return decodeUtf8(b, start, n);
+  }
 }
 
 /** Encodes a request's outcome as the reply frame. */

@@ -122,6 +122,10 @@ const ops = {
     }
     return times;
   },
+  async flush() {
+    await transport.flush();
+    return true;
+  },
   connected() {
     return transport.connected;
   },
