@@ -23,6 +23,8 @@ import { PlughostError } from "../contract/errors.js";
 import { loadManifest, type Manifest } from "../plugin/manifest.js";
 import { PluginRegistry, type PluginHandle, type RegistryOptions } from "../runtime/registry.js";
 import { HOST_WIT_VERSION } from "../contract/version.js";
+import type { Message } from "../messaging/envelope.js";
+import type { CallOptions } from "../runtime/calls.js";
 import { buildCacheDir, buildPlugin, type GuestLanguage } from "../cli/build.js";
 
 export type ConformanceEngine = "v8" | "wasmtime";
@@ -44,6 +46,9 @@ export const CONFORMANCE_CASES = [
   "capability-denial",
   "reinstantiation",
   "plugin-metrics",
+  "request-service",
+  "request-denied",
+  "current-message",
 ] as const;
 export type ConformanceCase = (typeof CONFORMANCE_CASES)[number];
 
@@ -51,7 +56,7 @@ export type ConformanceCase = (typeof CONFORMANCE_CASES)[number];
 export const CONFORMANCE_LANGUAGES = ["c", "js", "rust", "go"] as const;
 
 /** The callbacks CONFORMANCE.md's init registers, in order. */
-export const CONFORMANCE_CALLBACKS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric"];
+export const CONFORMANCE_CALLBACKS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"];
 
 export interface ConformanceTarget {
   /** Column label, e.g. "rust". */
@@ -448,15 +453,60 @@ const upperAscii = (b: Uint8Array) => b.map((c) => (c >= 0x61 && c <= 0x7a ? c -
 const byteSum = (b: Uint8Array) => b.reduce((a, c) => a + c, 0) % 2 ** 31;
 
 /** Hook output as `{ ok, bytes }` / `{ ok, status }`, comparable whatever buffer type the engine returns. */
-async function hook(p: PluginHandle, event: string, data: Uint8Array): Promise<{ ok: true; data: Uint8Array } | { ok: false; status: number }> {
-  const r = await p.hook(event, data);
+async function hook(p: PluginHandle, event: string, data: Uint8Array, options?: CallOptions): Promise<{ ok: true; data: Uint8Array } | { ok: false; status: number }> {
+  const r = await p.hook(event, data, options);
   return r.ok ? { ok: true, data: new Uint8Array(r.data) } : r;
 }
 
-async function hookBytes(p: PluginHandle, event: string, data: Uint8Array, what: string): Promise<Uint8Array> {
-  const r = await hook(p, event, data);
+async function hookBytes(p: PluginHandle, event: string, data: Uint8Array, what: string, options?: CallOptions): Promise<Uint8Array> {
+  const r = await hook(p, event, data, options);
   if (!r.ok) throw new CheckFailed(`${what}: expected ok(bytes), got err(${r.status})`);
   return r.data;
+}
+
+/** The `request` callback's data: `<target>\n<event>\n<payload>`. */
+const ask = (target: string, event: string, payload = "") => enc(`${target}\n${event}\n${payload}`);
+const reversed = (b: Uint8Array) => new Uint8Array(b).reverse();
+
+/** The name of the host service the request cases register. */
+const SERVICE = "conformance-service";
+
+/** CONFORMANCE.md's envelope text, parsed; a line out of order, unknown or repeated fails the check. */
+interface Envelope {
+  id: number;
+  parent?: number;
+  source?: string;
+  target?: string;
+  event: string;
+  kind: string;
+  meta: string[];
+}
+function parseEnvelope(bytes: Uint8Array, what: string): Envelope {
+  const text = new TextDecoder().decode(bytes);
+  const order = ["id", "parent", "source", "target", "event", "kind", "meta"];
+  const fields: Record<string, string> = {};
+  const meta: string[] = [];
+  let at = 0;
+  for (const line of text.split("\n")) {
+    const space = line.indexOf(" ");
+    const key = space < 0 ? line : line.slice(0, space);
+    const index = order.indexOf(key, at);
+    if (space < 0 || index < 0 || (key !== "meta" && key in fields)) throw new CheckFailed(`${what}: the envelope text ${show(text)} has a line ${show(line)} out of order or unknown`);
+    at = index;
+    if (key === "meta") meta.push(line.slice(space + 1));
+    else fields[key] = line.slice(space + 1);
+  }
+  const id = Number(fields.id);
+  if (!(Number.isSafeInteger(id) && id > 0) || fields.event === undefined || fields.kind === undefined) throw new CheckFailed(`${what}: the envelope text ${show(text)} lacks id, event or kind`);
+  return {
+    id,
+    ...(fields.parent !== undefined ? { parent: Number(fields.parent) } : {}),
+    ...(fields.source !== undefined ? { source: fields.source } : {}),
+    ...(fields.target !== undefined ? { target: fields.target } : {}),
+    event: fields.event,
+    kind: fields.kind,
+    meta,
+  };
 }
 
 /** Deterministic pseudo-random bytes. */
@@ -751,5 +801,119 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
     const q = await without.load(s.p.target.dir);
     eq(await q.invoke("metric", enc("alpha")), -1, "metric without the capability (-1 - denied)");
     eq(without.violations(s.name).map((v) => v.kind), ["capability"], "a capability violation");
+  },
+  /** request to a host service and to another plugin: answers, the service's view of the message, refusals as codes. */
+  async "request-service"(s) {
+    const registry = s.registry();
+    const plugin = await registry.load(s.p.target.dir);
+    const peerName = `${s.name}-peer`;
+    await registry.load(s.variant({ name: peerName }));
+    const seen: Message[] = [];
+    registry.addService(SERVICE, (m) => {
+      seen.push(m);
+      return reversed(m.data);
+    });
+
+    eq(await hook(plugin, "request", ask(SERVICE, "reverse", "hello"), { metadata: { tenant: "t1" } }), { ok: true, data: enc("olleh") }, "hook request to the service");
+    eq(seen.length, 1, "requests the service saw");
+    const m = seen[0]!;
+    eq({ source: m.source, target: m.target, event: m.event, kind: m.kind, data: [...m.data], metadata: { ...m.metadata } },
+      { source: s.name, target: SERVICE, event: "reverse", kind: "request", data: [...enc("hello")], metadata: { tenant: "t1" } }, "the message the service saw");
+    check(m.parentId !== undefined && m.parentId < m.id, `the request's parent is the hook's message: parentId ${m.parentId}, id ${m.id}`);
+    eq(await hook(plugin, "request", ask(SERVICE, "reverse")), { ok: true, data: new Uint8Array() }, "an empty request and answer");
+    eq(await hook(plugin, "request", ask(SERVICE, "reverse", "a\nb\nc")), { ok: true, data: enc("c\nb\na") }, "a payload with newlines");
+    eq(await plugin.invoke("request", ask(SERVICE, "reverse", "abcd")), 4, "on-event request: the answer's length");
+    const big = noise(256 * 1024, 3);
+    const bigAnswer = await hookBytes(plugin, "request", new Uint8Array([...ask(SERVICE, "reverse"), ...big]), "a 256 KiB request");
+    check(same(bigAnswer, reversed(big)), "a 256 KiB request and answer cross intact");
+
+    // Another plugin answers with its on-hook; its err(status) is rejected.
+    eq(await hook(plugin, "request", ask(peerName, "upper", "abc")), { ok: true, data: enc("ABC") }, "request to a plugin (upper)");
+    eq(await hook(plugin, "request", ask(peerName, "fail", "x")), { ok: false, status: -9 }, "the target's err(-7) (-1 - rejected)");
+    eq(await plugin.invoke("request", ask(peerName, "fail", "x")), -9, "on-event: rejected");
+
+    // Refusals.
+    eq(await hook(plugin, "request", ask("nobody-here", "reverse", "x")), { ok: false, status: -2 }, "unknown target (-1 - unknown-target)");
+    eq(await hook(plugin, "request", ask(peerName, "never-registered", "x")), { ok: false, status: -3 }, "an event the target did not register (-1 - not-handled)");
+    eq(await hook(plugin, "request", ask(SERVICE, "bad name!", "x")), { ok: false, status: -1 }, "an invalid event name (-1 - invalid-name)");
+    eq(await hook(plugin, "request", enc("no newline")), { ok: false, status: -100 }, "request data without two newlines");
+    eq(seen.length, 5, "requests the service saw (refusals never reach it)");
+    eq(plugin.metrics.faults, 0, "faults");
+  },
+
+  /** Without events:publish:<event> a request is refused (denied) and recorded; with it, answered. */
+  async "request-denied"(s) {
+    const m = s.p.manifest;
+    const events = [...CONFORMANCE_CALLBACKS.map((e) => `events:subscribe:${e}`), "events:publish:allowed-event"];
+    const scoped = s.registry({ grants: [...s.p.grants, ...events], events: "strict" });
+    let calls = 0;
+    scoped.addService(SERVICE, (msg) => (calls++, reversed(msg.data)));
+    const q = await scoped.load(s.variant({ capabilities: [...m.capabilities, ...events] }));
+    eq(await hook(q, "request", ask(SERVICE, "reverse", "xy")), { ok: false, status: -4 }, "request without events:publish (-1 - denied)");
+    eq(await q.invoke("request", ask(SERVICE, "reverse", "xy")), -4, "on-event request without events:publish");
+    eq(calls, 0, "denied requests never reach the service");
+    eq(scoped.violations(s.name).map((v) => v.kind), ["capability", "capability"], "capability violations");
+    eq(await hook(q, "request", ask(SERVICE, "allowed-event", "xy")), { ok: true, data: enc("yx") }, "request with events:publish");
+    eq(calls, 1, "the allowed request reached the service");
+    eq(q.state, "active", "a refusal is not a fault");
+  },
+
+  /** current-message: the envelope of hooks, events and requests (from the host and from a plugin), with metadata. */
+  async "current-message"(s) {
+    const registry = s.registry();
+    const plugin = await registry.load(s.p.target.dir);
+    const peerName = `${s.name}-peer`;
+    await registry.load(s.variant({ name: peerName }));
+
+    const first = parseEnvelope(await hookBytes(plugin, "message", enc("x"), "hook message"), "hook message");
+    eq({ ...first, id: 0 }, { id: 0, event: "message", kind: "hook", meta: [], ...(first.target !== undefined ? { target: s.name } : {}) }, "a hook's envelope");
+    const withMeta = parseEnvelope(await hookBytes(plugin, "message", enc("x"), "hook message with metadata", { metadata: { tenant: "t1", "trace-id": "abc=1" } }), "hook message with metadata");
+    eq(withMeta.meta, ["tenant=t1", "trace-id=abc=1"], "the metadata, in order");
+    check(withMeta.id > first.id, `ids increase: ${first.id}, then ${withMeta.id}`);
+    eq([withMeta.source, withMeta.parent], [undefined, undefined], "a host call has no source and no parent");
+    // The host's request: kind request, addressed to the plugin.
+    const asked = parseEnvelope(await registry.request(s.name, "message", enc("q"), { metadata: { k: "v" } }), "registry.request message");
+    eq({ ...asked, id: 0 }, { id: 0, target: s.name, event: "message", kind: "request", meta: ["k=v"] }, "a host request's envelope");
+
+    // A plugin's request: its source and parent, and the caller's metadata inherited.
+    const nested = parseEnvelope(await hookBytes(plugin, "request", ask(peerName, "message"), "request to the peer's message", { metadata: { tenant: "t2" } }), "the peer's envelope");
+    eq({ source: nested.source, target: nested.target, event: nested.event, kind: nested.kind, meta: nested.meta },
+      { source: s.name, target: peerName, event: "message", kind: "request", meta: ["tenant=t2"] }, "a plugin's request's envelope");
+    check(nested.parent !== undefined && nested.parent > asked.id && nested.parent < nested.id, `the request's parent is the caller's hook message: parent ${nested.parent}, id ${nested.id}`);
+
+    // An event: on-event logs the envelope text.
+    eq(await plugin.invoke("message", enc("e"), { metadata: { a: "1" } }), 0, "invoke message");
+    const logged = s.logs.filter((l) => l.plugin === s.name && l.level === "info" && l.msg.startsWith("id "));
+    const until = performance.now() + 2000;
+    while (logged.length === 0 && performance.now() < until) {
+      await new Promise((r) => setTimeout(r, 5));
+      logged.push(...s.logs.filter((l) => l.plugin === s.name && l.level === "info" && l.msg.startsWith("id ")));
+    }
+    const event = parseEnvelope(enc(logged[0]?.msg ?? ""), "the logged envelope of invoke");
+    eq({ kind: event.kind, event: event.event, meta: event.meta, source: event.source }, { kind: "event", event: "message", meta: ["a=1"], source: undefined }, "an event's envelope");
+
+    // Outside the registry's calls (an engine instance whose host calls have no current-message): none.
+    const engine = await getEngine(s.engine);
+    const m = s.p.manifest;
+    const instance = await engine.load({
+      plugin: m.name,
+      entryPath: m.entryPath,
+      capabilities: effectiveCapabilities(m.capabilities, m.optionalCapabilities, s.p.grants, m.name),
+      limits: { fuel: GUARD_FUEL },
+      host: recordingHost(),
+      ...(s.engineCacheDir ? { cacheDir: s.engineCacheDir } : {}),
+    });
+    s.onClose(() => instance.dispose());
+    eq(await instance.init(HOST_WIT_VERSION, "{}"), 0, "init on a bare engine instance");
+    eq(await instance.onHook("message", enc("x")), { ok: false, status: 1 }, "hook message without an envelope: err(1)");
+    eq(await instance.onEvent("message", enc("x")), 1, "on-event message without an envelope: 1");
+
+    // A hook chain is a broadcast: no target (a registry of its own, so that the chain's output is this plugin's).
+    const alone = await s.load();
+    const chain = await alone.registry.runHook("message", enc("x"), { metadata: { step: "1" } });
+    if (!chain.ok) throw new CheckFailed(`runHook message: expected ok, got status ${chain.status} and ${show(chain.errors.map((e) => e.error.message))}`);
+    const step = parseEnvelope(chain.data, "runHook message");
+    eq({ ...step, id: 0 }, { id: 0, event: "message", kind: "hook", meta: ["step=1"] }, "a hook chain step's envelope");
+
   },
 };
