@@ -14,7 +14,7 @@ import { wasmtimeEngine } from "../src/engines/wasmtime/engine.js";
 import { loadAddon } from "../src/engines/wasmtime/addon.js";
 import { MESSAGE_KIND_CODE, REQUEST_ERRORS, REQUEST_ERROR_CODE, type RequestError } from "../src/contract/abi.js";
 import { PluginRegistry, type PluginHandle } from "../src/index.js";
-import { AbiViolation, DeadlineExceeded, PluginTrap } from "../src/contract/errors.js";
+import { AbiViolation, DeadlineExceeded, FuelExhausted, PluginTrap } from "../src/contract/errors.js";
 import type { HostCallBounds } from "../src/runtime/host-calls.js";
 import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
 import { RecordingHost } from "./fixtures/wasmtime/helpers.js";
@@ -248,6 +248,38 @@ describe("wasmtime current-message", () => {
   });
 });
 
+describe("wasmtime request: fuel", () => {
+  it("charges 1,000 per request plus 1 unit per 64 bytes copied in, and a loop of requests under a small budget runs out", async () => {
+    const host = new RequestHost();
+    const caller = await loadCaller(host, { fuel: 100_000_000 });
+    host.answerAsync = async () => ({ ok: false, error: "rejected" }); // no answer to copy back: the request's figures alone
+    // ask-n stops at the first refusal: one request per call; the second call of each size is measured (the first
+    // pays for the guest's heap growing). The payloads differ by 6,400 bytes: 100 units.
+    const fuelOf = async (n: number, payload: string) => {
+      for (let i = 0; i < 2; i++) expect(await caller.onEvent("ask-n", enc(`${n}\nt\necho\n0\n${payload}`))).toBe(n === 0 ? 0 : 1 + REQUEST_ERROR_CODE.rejected);
+      return caller.lastCallFuel!();
+    };
+    const small = await fuelOf(1, "y".repeat(59 + 64 * 70)); // target, event and data: 71 units
+    const big = await fuelOf(1, "y".repeat(59 + 64 * 170)); // 171 units
+    expect(big - small).toBeGreaterThanOrEqual(100);
+    expect(big - small).toBeLessThanOrEqual(110);
+    const none = await fuelOf(0, "y".repeat(59 + 64 * 70));
+    expect(small - none).toBeGreaterThanOrEqual(1000 + 71);
+
+    const tight = await loadCaller(new RequestHost(), { fuel: 400_000 });
+    expect(await tight.onEvent("ask-n", enc("10\nt\necho\n0\nx"))).toBe(0);
+    await expect(tight.onEvent("ask-n", enc("1000000\nt\necho\n0\nx"))).rejects.toBeInstanceOf(FuelExhausted);
+  });
+
+  it("charges the answer's copy back before it is lowered: a 1 MB answer does not fit a small budget", async () => {
+    const host = new RequestHost();
+    const caller = await loadCaller(host, { fuel: 20_000 });
+    host.answerAsync = async (_t, e) => ({ ok: true, value: new Uint8Array(e === "big" ? 1 << 20 : 16) });
+    expect(await caller.onHook("ask", ask("t", "small", ""))).toMatchObject({ ok: true });
+    await expect(caller.onHook("ask", ask("t", "big", ""))).rejects.toBeInstanceOf(FuelExhausted);
+  });
+});
+
 describe("wasmtime request: a hostile guest", () => {
   const HOSTILE = "test/fixtures/c/request-hostile";
   const st = (error: RequestError) => 1 + REQUEST_ERROR_CODE[error];
@@ -373,16 +405,19 @@ describe("wasmtime request through the registry", () => {
     expect(took).toBeLessThan(380); // released by the request timeout, not by the spinner's deadline
     // The caller's thread is free at once; the spinner is busy until its deadline stops it, then recovered.
     expect(text(await caller.hook("whoami", enc("")))).toMatch(/^id=\d+ /);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(text(await caller.hook("ask", ask("spinner", "echo", "back")))).toBe("back");
+    // Asked again until it answers (each ask times out after 100 ms while the spinner is busy or restarting).
+    const eventually = async (payload: string) => {
+      let got = "";
+      for (let i = 0; i < 40 && got !== payload; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        got = text(await caller.hook("ask", ask("spinner", "echo", payload)));
+      }
+      return got;
+    };
+    expect(await eventually("back")).toBe("back");
     expect(await caller.hook("ask", ask("spinner", "trap", "x"))).toEqual(status("failed"));
     // The registry replaces the faulted instance; once it is back it answers again.
-    let again = "";
-    for (let i = 0; i < 40 && again !== "recovered"; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      again = text(await caller.hook("ask", ask("spinner", "echo", "recovered")));
-    }
-    expect(again).toBe("recovered");
+    expect(await eventually("recovered")).toBe("recovered");
   });
 
   it("a synchronous wasmtime call asks with requestSync: in-process v8 answers now; a host service that would wait is would-block", async () => {
