@@ -109,12 +109,16 @@ export interface DirectRun {
   readonly parent: Envelope | undefined;
   /** The steps' metadata (the caller's over the parent's); undefined: the parent's. */
   readonly metadata: Readonly<Record<string, string>> | undefined;
+  /** The host's callback epoch when the chain began (`ChainHost.epoch`). */
+  readonly epoch: number;
 }
 
 /** @internal The registry's side of a chain: how to list, call and watch plugin hooks. */
 export interface ChainHost<P> {
   /** The plugins registered for `event`, in priority order, as the chain begins. */
   callees(event: string): P[];
+  /** Changes whenever a plugin's callbacks are cleared: while it has not, a listed plugin still has its callback. */
+  epoch(): number;
   /** The entry a reload swapped in for `p` (or `p`). */
   latest(p: P): P;
   nameOf(p: P): string;
@@ -232,7 +236,7 @@ export class HookChains<P> {
     const parent = currentDelivery()?.envelope;
     const metadata = options?.metadata === undefined ? undefined : mergeMetadata(parent?.metadata, options.metadata);
     const failClosed = onErrorFor(this.#clamps, event, undefined) === "fail";
-    const run: DirectRun = { event, data, errors: [], failClosed, stop: undefined, parent, metadata };
+    const run: DirectRun = { event, data, errors: [], failClosed, stop: undefined, parent, metadata, epoch: host.epoch() };
 
     // The fast path: plugin hooks only, nothing watching, each called synchronously while it can be.
     if (hostHooks === undefined && host.canRunDirect(hostContext)) {

@@ -2006,6 +2006,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   #chainHost() {
     return {
       callees: (event: string) => this.#callees(event),
+      epoch: () => this.#callbacksEpoch,
       latest,
       nameOf: (e: Entry) => e.name,
       priorityOf: hookPriority,
@@ -2044,7 +2045,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         const instance = entry.instance;
         if (!instance?.inline || !instance.onHookSync || entry.pending !== 0 || entry.restarting !== undefined || !entry.active) break;
         if (entry.hookPolicies !== undefined && entry.hookPolicies.has(event)) break;
-        if (!entry.callbacks.has(event)) break;
+        // As in #dispatchDirect: the callback set is consulted only after a restart cleared callbacks or a reload.
+        if ((entry !== subscriber || this.#callbacksEpoch !== run.epoch) && !entry.callbacks.has(event)) break;
         entry.metrics.calls++;
         const probe = entry.probe;
         const t0 = probe === undefined ? -1 : probe.begin(event);
