@@ -49,12 +49,13 @@ describe("wire frame", () => {
   it("round-trips every envelope field and the bytes", () => {
     const m: WireMessage = {
       id: 2 ** 40 + 7, parentId: 3, source: "a.b", target: "ü-target", event: "order.created", kind: "request",
-      data: Uint8Array.of(0, 1, 2, 255), metadata: { trace: "t-1", "__proto__": "x", empty: "" }, origin: "host-a",
+      data: Uint8Array.of(0, 1, 2, 255), metadata: JSON.parse('{ "trace": "t-1", "__proto__": "x", "empty": "" }') as Record<string, string>, origin: "host-a",
       chain: ["a.b", "c"], timeoutMs: 1234,
     };
     const back = decodeWire(encodeWire(m));
     expect({ ...back, data: [...back.data], metadata: { ...back.metadata } }).toEqual({ ...m, data: [0, 1, 2, 255], metadata: { ...m.metadata } });
-    expect(Object.getPrototypeOf(back.metadata)).toBeNull();
+    expect(Object.getPrototypeOf(back.metadata)).toBe(Object.prototype);
+    expect(Object.keys(back.metadata)).toEqual(["trace", "__proto__", "empty"]);
     const bare = decodeWire(encodeWire(message({ origin: "h", event: "e" })));
     expect({ ...bare, metadata: { ...bare.metadata } }).toEqual({ id: 1, kind: "event", data: new Uint8Array(), metadata: {}, origin: "h", event: "e" });
     expect("parentId" in bare || "source" in bare || "target" in bare || "chain" in bare).toBe(false);

@@ -124,11 +124,16 @@ export function decodeWire(frame: Uint8Array): WireMessage {
   const source = flags & F_SOURCE ? r.str(r.u16()) : undefined;
   const target = flags & F_TARGET ? r.str(r.u16()) : undefined;
   const metaCount = r.u16();
-  // No prototype: a key such as "__proto__" from another host is a plain key.
-  const metadata = Object.create(null) as Record<string, string>;
-  for (let i = 0; i < metaCount; i++) {
-    const k = r.str(r.u16());
-    metadata[k] = r.str(r.u32());
+  let metadata: Record<string, string> = NO_METADATA;
+  if (metaCount > 0) {
+    metadata = {};
+    for (let i = 0; i < metaCount; i++) {
+      const k = r.str(r.u16());
+      const v = r.str(r.u32());
+      // A key "__proto__" from another host stays a plain key, never the object's prototype.
+      if (k === "__proto__") Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
+      else metadata[k] = v;
+    }
   }
   let chain: string[] | undefined;
   if (flags & F_CHAIN) {
@@ -147,6 +152,7 @@ export function decodeWire(frame: Uint8Array): WireMessage {
   return message;
 }
 
+const NO_METADATA: Record<string, string> = Object.freeze({}) as Record<string, string>;
 const f64 = new Float64Array(1);
 const f64Bytes = new Uint8Array(f64.buffer);
 
