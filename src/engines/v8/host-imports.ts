@@ -169,6 +169,8 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
     }
   };
   const denied = { ok: false, error: "denied" } as const;
+  const lastTarget = nameCache();
+  const lastEvent = nameCache();
 
   /** Why a message is refused before anything is read, or undefined. */
   const refuseUnread = (nameLen: number, dataLen: number): MessageFailure | undefined => {
@@ -287,9 +289,9 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
         return writeRequest(ret, refused);
       }
       charge(cost(t + (nameLen >>> 0) + (dataLen >>> 0)) + MESSAGE_COST);
-      const target = str(tPtr, tLen, "request target");
-      const eventName = str(namePtr, nameLen, "event name");
-      const data = bytes(dataPtr, dataLen, "request data");
+      const target = lastTarget(tPtr, tLen, "request target");
+      const eventName = lastEvent(namePtr, nameLen, "event name");
+      const data = copyOut(dataPtr, dataLen, "request data");
       writeRequest(ret, askHost(target, eventName, data, timeoutMs >>> 0));
     },
 
@@ -309,6 +311,51 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
       writeMessageInfo(ret, info);
     },
   };
+
+  /**
+   * The last name read at one call site, kept by its bytes: a guest asks the same targets for the same events,
+   * and decoding a short string out of a large memory costs more than the rest of the import. Bytes equal to the
+   * cached ones were valid UTF-8 when they were decoded.
+   */
+  function nameCache(): (ptr: number, len: number, what: string) => string {
+    let known = new Uint8Array(0);
+    let text = "";
+    return (ptr, len, what) => {
+      const n = len >>> 0;
+      if (n !== known.length || n > 64) {
+        const s = str(ptr, len, what);
+        if (n <= 64) {
+          known = memory.u8().slice(ptr >>> 0, (ptr >>> 0) + n);
+          text = s;
+        }
+        return s;
+      }
+      memory.check(ptr, len, what, ctx.currentExport);
+      const u8 = memory.u8();
+      const p = ptr >>> 0;
+      for (let i = 0; i < n; i++) {
+        if (u8[p + i] !== known[i]) {
+          const s = str(ptr, len, what);
+          known = u8.slice(p, p + n);
+          text = s;
+          return s;
+        }
+      }
+      return text;
+    };
+  }
+
+  /** A copy of guest bytes; small ones by a loop (slicing a view of a large memory costs more). */
+  function copyOut(ptr: number, len: number, what: string): Uint8Array {
+    const n = len >>> 0;
+    if (n > 64) return bytes(ptr, len, what);
+    memory.check(ptr, len, what, ctx.currentExport);
+    const u8 = memory.u8();
+    const p = ptr >>> 0;
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = u8[p + i]!;
+    return out;
+  }
 
   /** `requestSync` (the guest waits on this thread; a worker's host object blocks on the host thread's answer). */
   function askHost(target: string, eventName: string, data: Uint8Array, timeoutMs: number): RequestOutcome {
