@@ -2469,14 +2469,27 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * The delivery of a request from `from` (undefined: the host) made in `within`, or why it cannot be made
    * (`cycle`, `too-deep`). Its deadline is when the caller stops waiting.
    */
-  #requestDelivery(from: Entry | undefined, within: Delivery, to: string, event: string, data: Uint8Array, timeoutMs: number, metadata: Readonly<Record<string, string>> | undefined): Delivery | Answer {
+  #requestDelivery(
+    from: Entry | undefined,
+    within: Delivery,
+    to: string,
+    event: string,
+    data: Uint8Array,
+    timeoutMs: number,
+    metadata: Readonly<Record<string, string>> | undefined,
+    sync: boolean,
+  ): Delivery | RequestError {
     const waiting = within.requests ?? NO_REQUESTS;
     const problem = chainProblem(waiting, from?.name, to, this.#hostCallOptions.maxRequestDepth);
-    if (problem) return refused(problem);
-    // The caller's own deadline bounds the wait: a nested request's, the call's, else the plugin's whole limit.
-    const deadlineMs = from?.limits.deadlineMs;
-    const callerDeadline = within.deadline ?? within.call?.deadline ?? (deadlineMs === undefined ? undefined : Date.now() + deadlineMs);
-    const ms = requestTimeout(timeoutMs, this.#hostCallOptions, callerDeadline);
+    if (problem) return problem;
+    // A synchronous request is answered before it returns: no wait, so no deadline (and no clock read). Otherwise the
+    // caller's own deadline bounds the wait: a nested request's, the call's, else the plugin's whole limit.
+    let deadline: number | undefined;
+    if (!sync) {
+      const deadlineMs = from?.limits.deadlineMs;
+      const callerDeadline = within.deadline ?? within.call?.deadline ?? (deadlineMs === undefined ? undefined : Date.now() + deadlineMs);
+      deadline = Date.now() + requestTimeout(timeoutMs, this.#hostCallOptions, callerDeadline);
+    }
     const parent = within.envelope;
     const env = envelope(event, "request", data, to, from?.name, parent, metadata === undefined ? undefined : mergeMetadata(parent?.metadata, metadata));
     return {
@@ -2484,15 +2497,15 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       chain: within.chain,
       parent: within.call,
       envelope: env,
-      requests: from === undefined ? waiting : [...waiting, from.name],
-      deadline: Date.now() + ms,
+      requests: from === undefined ? waiting : waiting.length === 0 ? [from.name] : [...waiting, from.name],
+      deadline,
     };
   }
 
   /** `requestSync` of `from`'s guest: answered now by a target that can answer on this thread, else `would-block`. */
   #requestSync(from: Entry, to: string, event: string, data: Uint8Array, timeoutMs: number): RequestOutcome {
-    const d = this.#requestDelivery(from, this.#within(from), to, event, data, timeoutMs, undefined);
-    if ("ok" in d) return d;
+    const d = this.#requestDelivery(from, this.#within(from), to, event, data, timeoutMs, undefined, true);
+    if (typeof d === "string") return refused(d);
     const service = this.#services.get(to);
     if (service) return this.#serviceSync(service, d);
     const t = this.#standInFor(this.#entries.get(to), event);
@@ -2552,8 +2565,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * engine, within its timeout. Never rejects.
    */
   #requestAsync(from: Entry | undefined, within: Delivery, to: string, event: string, data: Uint8Array, timeoutMs: number, options?: RequestOptions): Promise<Answer> {
-    const d = this.#requestDelivery(from, within, to, event, data, timeoutMs, options?.metadata);
-    if ("ok" in d) return Promise.resolve(d);
+    const d = this.#requestDelivery(from, within, to, event, data, timeoutMs, options?.metadata, false);
+    if (typeof d === "string") return Promise.resolve(refused(d));
     return this.#route(d, to, event, data, options?.hostContext, true);
   }
 
