@@ -138,8 +138,8 @@ export interface Manifest {
   optionalCapabilities: string[];
   /** Required, optional and peer dependencies. */
   dependencies: Dependency[];
-  /** Lazy activation: the event names of its `on-event:<name>` entries (empty: loaded eagerly). */
-  activation: string[];
+  /** Lazy activation: the event names of its `on-event:<name>` entries; absent when it loads eagerly. */
+  activation?: string[];
   /** Its `[recovery]` table, when it has one. */
   recovery?: ManifestRecovery;
   /** The hooks it takes part in, with their priorities. */
@@ -1060,7 +1060,6 @@ function normalize(doc: Record<string, unknown>, file: string, dir: string, entr
     capabilities: caps("capabilities"),
     optionalCapabilities: caps("optional-capabilities"),
     dependencies: [...deps("dependencies", false), ...deps("optional-dependencies", true), ...deps("peer-dependencies", false).map((d) => ({ ...d, peer: true }))],
-    activation: ((doc.activation as string[] | undefined) ?? []).map((a) => a.slice("on-event:".length)),
     hooks: ((doc.hooks as Record<string, unknown>[] | undefined) ?? []).map(toHookDeclaration),
     config: { defaults: structuredClone(config.defaults ?? {}) },
     limits: toLimits(doc.limits as Record<string, unknown> | undefined),
@@ -1076,6 +1075,8 @@ function normalize(doc: Record<string, unknown>, file: string, dir: string, entr
   }
   const recovery = toRecovery(doc.recovery);
   if (recovery) manifest.recovery = recovery;
+  const activation = doc.activation as string[] | undefined;
+  if (activation && activation.length > 0) manifest.activation = [...new Set(activation.map((a) => a.slice("on-event:".length)))];
   if (doc.engine !== undefined) manifest.engine = doc.engine as "v8" | "wasmtime";
   if (doc.isolation !== undefined) manifest.isolation = doc.isolation as Isolation;
   return manifest;

@@ -662,11 +662,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     // configSchema "defer": a plugin's config schema is compiled only after its signature is checked (#prepare).
     // A lazy plugin is validated now (its entry must exist, its api-version fit), since nothing loads it until its event.
     const probe = await loadManifest(pathOrDir, { checkEntry: false, configSchema: "defer" });
-    const manifest = probe.activation.length > 0 ? await loadManifest(probe.file, { configSchema: "defer" }) : probe;
+    const manifest = probe.activation ? await loadManifest(probe.file, { configSchema: "defer" }) : probe;
     const existing = this.#entries.get(manifest.name);
     if (existing && existing.state !== "unloaded") return this.#info(existing);
     const entry = this.#track(manifest);
-    if (manifest.activation.length > 0) {
+    if (manifest.activation) {
       checkApiVersion(manifest, HOST_WIT_VERSION);
       this.#lazy.add(manifest.name, manifest.activation);
     } else this.#lazy.remove(manifest.name);
@@ -1261,7 +1261,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   async restart(name: string): Promise<PluginHandle> {
     const entry = latest(this.#get(name));
-    await entry.restarting?.catch(() => undefined);
+    if (entry.restarting) await entry.restarting.catch(() => undefined); // no await otherwise: calls made after restart() wait for it
     const state = entry.state;
     if (state !== "active" && state !== "suspended" && state !== "error") throw notRunning(entry);
     entry.restarting = this.#restartNow(entry, state === "suspended").finally(() => {
@@ -1312,7 +1312,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   async disable(name: string, reason = "disabled by the host"): Promise<void> {
     const entry = latest(this.#get(name));
-    await entry.restarting?.catch(() => undefined);
+    if (entry.restarting) await entry.restarting.catch(() => undefined);
     if (entry.state === "unloaded" || entry.state === "unloading" || entry.stopping) throw notRunning(entry);
     entry.disabled = reason;
     await this.#stopInstance(entry);
@@ -1329,7 +1329,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   async enable(name: string): Promise<PluginHandle> {
     const entry = latest(this.#get(name));
-    await entry.restarting?.catch(() => undefined);
+    if (entry.restarting) await entry.restarting.catch(() => undefined);
     if (entry.state === "active") return new PluginHandle(this, entry);
     if (entry.state !== "error" || entry.stopping) throw notRunning(entry);
     if (entry.disabled === undefined) entry.disabled = "disabled";
@@ -2109,9 +2109,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return this.#standIn(t, event) ?? t;
   }
 
-  /** Restarting after a fault, or disabled (by faults or by `disable`). */
+  /** Without an instance while it restarts (a fault's backoff, a re-creation), or disabled (by faults or by `disable`). */
   #failed(entry: Entry): boolean {
-    return entry.restarting !== undefined || entry.state === "error";
+    return entry.state === "error" || (entry.restarting !== undefined && !(entry.active && entry.instance !== undefined));
   }
 
   /** The plugin standing in for `entry` for `event`: loaded, active, registered for it. */
