@@ -62,6 +62,11 @@ for (const name of cfg.services ?? []) {
   registry.addService(name, (message) => enc.encode(`${name}:${dec.decode(message.data)} from=${message.source ?? "-"}`));
 }
 registry.subscribe("seen", (message) => send({ type: "seen", text: dec.decode(message.data), source: message.source }));
+// Ready once the transport is connected and the server has this host's subscriptions.
+for (const end = Date.now() + 10_000; !transport.connected; await new Promise((r) => setTimeout(r, 10))) {
+  if (Date.now() > end) throw new Error("the transport did not connect in 10 s");
+}
+await transport.flush();
 
 const failure = (e) => ({ name: e?.name, code: e?.code, reason: e?.reason, status: e?.status, message: String(e?.message ?? e) });
 
@@ -131,7 +136,8 @@ const ops = {
   },
   async stop() {
     await raw?.close();
-    await registry.unloadAll();
+    if (typeof registry.close === "function") await registry.close();
+    else await registry.unloadAll();
     await transport.stop();
     rmSync(work, { recursive: true, force: true });
     setImmediate(() => process.exit(0));
