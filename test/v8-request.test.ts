@@ -9,7 +9,7 @@ import type { EngineInstance, HostCalls, Isolation, Limits, MessageInfo, Request
 import { createHostCalls } from "../src/runtime/host-calls.js";
 import { emptyMetrics } from "../src/runtime/metrics.js";
 import { REQUEST_ERRORS, REQUEST_ERROR_CODE, type RequestError } from "../src/contract/abi.js";
-import { AbiViolation, FuelExhausted } from "../src/contract/errors.js";
+import { AbiViolation, DeadlineExceeded, FuelExhausted, PlughostError } from "../src/contract/errors.js";
 import { MAX_EVENT_NAME_BYTES } from "../src/contract/event-names.js";
 import { PluginRegistry } from "../src/index.js";
 import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
@@ -33,6 +33,8 @@ interface Script {
 }
 
 const open: EngineInstance[] = [];
+/** While set, the scripted host's asynchronous requests wait for it. */
+let hold: Promise<RequestOutcome> | undefined;
 afterEach(async () => {
   await Promise.all(open.splice(0).map((i) => i.dispose().catch(() => undefined)));
 });
@@ -65,6 +67,7 @@ async function load(rel: string, plugin: string, isolation: Isolation, script: S
     },
     async request(target, event, data, timeoutMs) {
       asked.push({ target, event, data: dec(data), timeoutMs, how: "async" });
+      if (hold) return hold;
       // Answered later, as a request to another engine or host is (a timer for the first, a microtask after).
       if (asked.length === 1) await new Promise((r) => setTimeout(r, 20));
       else await null;
@@ -187,6 +190,26 @@ describe.each(ISOLATIONS)("v8 request and current-message, %s", (_label, isolati
     const { instance } = await load(CALLER, "request-caller", isolation, { limits: { fuel: 400_000 } });
     expect(await instance.onEvent("ask-n", enc("10\nt\necho\n0\nx"))).toBe(0);
     await expect(instance.onEvent("ask-n", enc("1000000\nt\necho\n0\nx"))).rejects.toBeInstanceOf(FuelExhausted);
+  });
+});
+
+describe("v8 request in a worker, disposed while it waits", () => {
+  it("fails the waiting call with a typed fault, and the late answer is dropped", async () => {
+    let settle: (o: RequestOutcome) => void = () => undefined;
+    const { instance, asked } = await load(CALLER, "request-caller", "worker");
+    // Replace the scripted answer with one that settles only when the test says so.
+    const pending = new Promise<RequestOutcome>((res) => (settle = res));
+    hold = pending;
+    const call = instance.onHook("ask", ask("t", "held", "x")).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await expect.poll(() => asked.length).toBe(1);
+    await instance.dispose();
+    expect(await call).toBeInstanceOf(PlughostError);
+    settle({ ok: true, value: enc("late") }); // the worker is gone: nothing is written, nothing throws
+    await new Promise((r) => setTimeout(r, 20));
+    hold = undefined;
   });
 });
 
@@ -320,6 +343,23 @@ describe("requests between v8 plugins in process and in workers (registry)", () 
     expect(text(await caller.hook("ask", ask("spinner", "spin", "", 150)))).toBe(`status ${status("timeout")}`);
     expect(Date.now() - started).toBeGreaterThanOrEqual(140);
     expect(text(await caller.hook("echo", enc("still here")))).toBe("still here");
+  });
+
+  it("a worker caller's wait ends with its deadline", async () => {
+    const r = newRegistry();
+    const caller = await r.load(
+      copyPlugin(CALLER, (t) => t.replace(/^name = ".*"$/m, 'name = "asker"') + '\nisolation = "worker"\n[limits]\ndeadline-ms = 300\n'),
+    );
+    await loadCaller(r, "spinner", true);
+    // The request's timeout (0: the host's 5 s default) is capped by the caller's remaining deadline.
+    const started = Date.now();
+    const outcome = await caller.hook("ask", ask("spinner", "spin", "")).then(
+      (o) => text(o),
+      (e: unknown) => e,
+    );
+    expect(Date.now() - started).toBeLessThan(2_500);
+    if (typeof outcome === "string") expect(outcome).toBe(`status ${status("timeout")}`);
+    else expect(outcome).toBeInstanceOf(DeadlineExceeded);
   });
 
   it("a cycle through workers is refused, not deadlocked", async () => {
