@@ -1,0 +1,123 @@
+// Lazy activation (issue 14 point 7): a plugin declaring activation = ["on-event:<name>"] is discovered and validated
+// at start-up, and compiled and initialised only when one of its events first fires. dispatch, runHook, emit, send,
+// invoke and request to it activate it and then deliver, without losing the event. Real C plugins (the lifecycle fixture).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { cpSync } from "node:fs";
+import { afterEach, describe, expect, it } from "vitest";
+import { InitializationFailed, ManifestError, PluginRegistry, type ActivationRecord, type RegistryOptions } from "../src/index.js";
+import { copyPlugin, silentLogger } from "./helpers/plugins.js";
+
+const FIXTURE = "test/fixtures/c/lifecycle";
+
+let registry: PluginRegistry | undefined;
+afterEach(async () => {
+  await registry?.unloadAll().catch(() => undefined);
+  registry = undefined;
+});
+
+/** A copy of the fixture as `name`, with `extra` TOML appended (an `activation` line must come before any table). */
+function plugin(name: string, activation: string[] | undefined, extra = ""): string {
+  const line = activation ? `activation = ${JSON.stringify(activation.map((e) => `on-event:${e}`))}\n` : "";
+  return copyPlugin(FIXTURE, (t) => t.replace('name = "lifecycle"', `name = "${name}"\n${line}`) + extra);
+}
+
+/** A directory holding the given plugin directories, for scanDirectory. */
+function tree(dirs: Record<string, string>): string {
+  const root = mkdtempSync(path.join(tmpdir(), "plughost-lazy-"));
+  for (const [name, dir] of Object.entries(dirs)) cpSync(dir, path.join(root, name), { recursive: true });
+  return root;
+}
+
+function newRegistry(options: RegistryOptions = {}): PluginRegistry {
+  registry = new PluginRegistry({ logger: silentLogger(), cacheDir: false, grants: ["clock"], ...options });
+  return registry;
+}
+
+async function until(check: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe("lazy activation", () => {
+  it("discovers and validates without loading; the first dispatch activates and delivers, once", async () => {
+    const r = newRegistry({ config: { lazy: { answer: 7 } } });
+    const activations: ActivationRecord[] = [];
+    r.on("activated", (a) => activations.push(a));
+    expect(await r.scanDirectory(tree({ lazy: plugin("lazy", ["ok"]), eager: plugin("eager", undefined) }))).toBe(2);
+    expect(r.listLazy()).toEqual(["lazy"]);
+    expect(r.info("lazy").state).toBe("unloaded");
+    expect(r.count).toBe(0);
+    // Three dispatches at once: one activation, and each reaches the plugin.
+    const all = await Promise.all([r.dispatch("ok"), r.dispatch("ok"), r.dispatch("ok")]);
+    for (const results of all) expect(results).toEqual([{ plugin: "lazy", status: 7 }]);
+    expect(activations.map((a) => [a.plugin, a.trigger])).toEqual([["lazy", "ok"]]);
+    expect(activations[0]!.ms).toBeGreaterThan(0);
+    expect(r.info("lazy").state).toBe("active");
+    expect(r.listLazy()).toEqual([]);
+    expect(r.info("eager").state).toBe("unloaded"); // discovered only: not lazy, not loaded either
+  });
+
+  it("runHook activates a plugin waiting for the hook event before listing the chain", async () => {
+    const r = newRegistry({ config: { tagger: { answer: 9 } } });
+    await r.discover(plugin("tagger", ["tag"]));
+    expect((await r.runHook("tag", new Uint8Array([1]))).data).toEqual(new Uint8Array([1, 9]));
+  });
+
+  it("invoke, hook and request addressed to a lazy plugin activate it", async () => {
+    const r = newRegistry();
+    await r.discover(plugin("a", ["never"]));
+    expect(await r.invoke("a", "count")).toBe(1);
+    await r.discover(plugin("b", ["never"]));
+    expect(await r.hook("b", "tag", new Uint8Array([0]))).toEqual({ ok: true, data: new Uint8Array([0, 1]) });
+    await r.discover(plugin("c", ["never"]));
+    expect(await r.request("c", "tag", new Uint8Array([5]))).toEqual(new Uint8Array([5, 1]));
+  });
+
+  it("an emit from a plugin activates the plugins waiting for it, which then receive it", async () => {
+    const r = newRegistry();
+    await r.discover(plugin("listener", ["ok"]));
+    const sender = await r.load(plugin("sender", undefined));
+    expect(await sender.invoke("emit-ok", new Uint8Array([1, 2]))).toBe(0);
+    await until(() => r.info("listener").state === "active" && r.metrics("listener").messagesReceived === 1);
+  });
+
+  it("a send to a lazy plugin activates it and delivers", async () => {
+    const r = newRegistry();
+    await r.discover(plugin("target", ["never"]));
+    const sender = await r.load(plugin("sender", undefined));
+    expect(await sender.invoke("send-ok", new TextEncoder().encode("target"))).toBe(0);
+    await until(() => r.info("target").state === "active" && r.metrics("target").messagesReceived === 1);
+  });
+
+  it("a failed activation is the dispatch's result for that plugin, and is not retried by the next event", async () => {
+    const r = newRegistry({ config: { broken: { "fail-init-until": Date.now() + 60_000 } } });
+    await r.discover(plugin("broken", ["ok"]));
+    const [result] = await r.dispatch("ok");
+    expect(result?.plugin).toBe("broken");
+    expect(result?.error).toBeInstanceOf(InitializationFailed);
+    expect(await r.dispatch("ok")).toEqual([]);
+    expect(r.listLazy()).toEqual([]);
+  });
+
+  it("an explicit load of a lazy plugin loads it at once", async () => {
+    const r = newRegistry();
+    const dir = plugin("lazy", ["ok"]);
+    await r.discover(dir);
+    await r.load(dir);
+    expect(r.listLazy()).toEqual([]);
+    expect(await r.dispatch("ok")).toEqual([{ plugin: "lazy", status: 1 }]);
+  });
+
+  it("validates at discovery: a bad activation entry or a missing entry file is a ManifestError", async () => {
+    const r = newRegistry();
+    await expect(r.discover(copyPlugin(FIXTURE, (t) => t.replace('name = "lifecycle"', 'name = "x"\nactivation = ["on-start"]')))).rejects.toBeInstanceOf(ManifestError);
+    const missing = plugin("y", ["ok"]);
+    rmSync(path.join(missing, "plugin.wasm"));
+    await expect(r.discover(missing)).rejects.toThrow(/build the plugin first/);
+  });
+});
