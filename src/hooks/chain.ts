@@ -354,6 +354,8 @@ export class HookChains<P> {
       if (!stats) this.#observerStats.set(key, (stats = { hook: name, event, kind, runs: 0, failures: 0, timeouts: 0 }));
       const s = stats;
       const work = (async () => {
+        // After the caller has its result: an observer never runs before the chain's own continuation.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         if (step.kind === "plugin") {
           const p = host.latest(step.plugin);
           const policy = this.policyOf(p, event);
