@@ -385,6 +385,20 @@ describe("wasmtime request through the registry", () => {
     expect(text(await asker.hook("ask", ask("wt", "reverse", "123")))).toBe("321");
   });
 
+  it("several call threads wait at once, each for its own answers", async () => {
+    const r = make();
+    await loadAs(r, RESPONDER, "inproc", "v8");
+    await loadAs(r, RESPONDER, "wt");
+    const callers = await Promise.all([0, 1, 2, 3].map((i) => loadAs(r, CALLER, `caller${i}`)));
+    const statuses = await Promise.all(
+      callers.flatMap((c, i) => [
+        c.invoke("ask-n", enc(`100\n${i % 2 ? "inproc" : "wt"}\necho\n0\nfrom ${i}`)),
+        c.hook("ask", ask(i % 2 ? "wt" : "inproc", "reverse", `caller ${i}`)).then(text),
+      ]),
+    );
+    expect(statuses).toEqual(callers.flatMap((_, i) => [0, [...`caller ${i}`].reverse().join("")]));
+  });
+
   it("refuses a cycle between wasmtime plugins instead of deadlocking their call threads", async () => {
     const r = make();
     const a = await loadAs(r, RESPONDER, "a");
