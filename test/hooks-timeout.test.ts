@@ -1,13 +1,17 @@
-// A hook's timeout-ms on engines that can interrupt a call (issue 14, point 4): on v8 in a worker and on wasmtime a
-// hook that never returns is stopped (the instance is disposed, so the call really ends), the chain goes on as its
-// on-error says, and recovery replaces the instance; a retry after the timeout reaches the fresh instance.
+// A hook's timeout-ms on engines that can interrupt a call (issue 14, point 4): on v8 in a worker, on wasmtime and in
+// a native sandbox helper, a hook that never returns is stopped (the instance is disposed, so the call really ends),
+// the chain goes on as its on-error says, and recovery replaces the instance; a retry after the timeout reaches the
+// fresh instance.
 //
-// Guest: test/fixtures/c/hook-policy (`spin` never returns; `tag` appends the copy's tag; `count` appends how many
-// hook calls the instance has served).
-import { rmSync } from "node:fs";
+// Guests: test/fixtures/c/hook-policy (`spin` never returns; `tag` appends the copy's tag; `count` appends how many
+// hook calls the instance has served) and the native fixture hostile.so (`spin`), sandboxed.
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { DeadlineExceeded, PluginRegistry, type RegistryOptions } from "../src/index.js";
 import { copyPlugin, dec, enc, silentLogger } from "./helpers/plugins.js";
+import { fixture } from "./native-helpers.js";
 
 const FIXTURE = "test/fixtures/c/hook-policy";
 
@@ -80,5 +84,36 @@ describe.each(MODES)("a hook past its timeout-ms is stopped ($name)", ({ options
     await expect.poll(() => registry.metrics("gate").restarts, { timeout: 5_000 }).toBe(2);
     const tagged = await registry.hook("gate", "tag", enc("y"));
     expect(tagged.ok && dec(tagged.data)).toBe("yg");
+  });
+});
+
+describe("a sandboxed native hook past its timeout-ms is stopped", () => {
+  it("the helper is killed, the chain goes on, and a fresh helper answers the next call", async () => {
+    registry = new PluginRegistry({
+      logger: silentLogger(),
+      cacheDir: false,
+      violationThreshold: 100,
+      recovery: { strategy: "restart", backoff: "exponential", baseDelayMs: 0, maxRetries: 5 },
+    });
+    const dir = mkdtempSync(path.join(tmpdir(), "plughost-hooks-native-"));
+    dirs.push(dir);
+    copyFileSync(fixture("hostile"), path.join(dir, "hostile.so"));
+    writeFileSync(
+      path.join(dir, "plugin.toml"),
+      `name = "native-spinner"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "hostile.so"\ntrust = "untrusted"\n` +
+        `\n[[hooks]]\nevent = "spin"\ntimeout-ms = 300\non-error = "skip"\n`,
+    );
+    await registry.load(dir);
+    registry.addHook("spin", (data) => Uint8Array.from([...data, 104]), { priority: 50, name: "after" });
+    const faults: string[] = [];
+    registry.on("fault", (f) => faults.push(f.error.code));
+    const t0 = performance.now();
+    const chain = await registry.runHook("spin", enc("x"));
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(dec(chain.data)).toBe("xh");
+    expect(chain.errors.map((e) => e.error)).toEqual([expect.any(DeadlineExceeded)]);
+    expect(faults).toEqual(["E_DEADLINE_EXCEEDED"]);
+    expect(await registry.invoke("native-spinner", "ok", enc("back"))).toBe(4);
+    expect(registry.metrics("native-spinner").restarts).toBe(1);
   });
 });
