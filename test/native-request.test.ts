@@ -169,6 +169,34 @@ describe("native request, trusted (in process)", () => {
   });
 });
 
+describe("native request, trusted: bytes through the scratch arrays and around them", () => {
+  it("payloads and answers larger than the scratch, and at its size, arrive whole", async () => {
+    const host = requestHost((a) => ({ ok: true, value: bytes(a.event === "grow" ? a.data.repeat(16) : a.data) }));
+    const inst = await start("trusted", host);
+    for (const n of [0, 1, 63, 64, 65, (64 << 10) - 40, 64 << 10, (64 << 10) + 1, 100 << 10]) {
+      const payload = "p".repeat(n - 1 >= 0 ? n - 1 : 0) + (n ? "!" : "");
+      const r = inst.onHookSync!("ask", ask("other", "echo", payload));
+      expect(output(r)).toBe(payload);
+      expect(host.asked.at(-1)!.data).toBe(payload);
+    }
+    const grown = output(inst.onHookSync!("ask", ask("other", "grow", "0123456789abcdef".repeat(4096)))); // 64 KiB in, 1 MiB out
+    expect(grown.length).toBe(1 << 20);
+    expect(grown.slice(0, 20)).toBe("0123456789abcdef0123");
+  });
+
+  it("a hook re-entered while it waits for an answer gets its own input and output", async () => {
+    const r = await registryWith([["again", "trusted"]]);
+    const handle = r.get("again");
+    r.addService("reenter", (m) => {
+      const inner = handle.hookSync("upper", m.data);
+      if (!inner.ok) throw new Error(`inner hook failed: ${inner.status}`);
+      return new Uint8Array(inner.data);
+    });
+    expect(await hookText(r, "again", "ask", ask("reenter", "go", "inner bytes"))).toBe("INNER BYTES");
+    expect(await hookText(r, "again", "upper", bytes("after"))).toBe("AFTER");
+  });
+});
+
 describe("native request, sandboxed", () => {
   it("waits for an answer that comes later, while the host's thread goes on", async () => {
     const host = requestHost(echoUpper, 80);
@@ -202,12 +230,13 @@ describe("native request, sandboxed", () => {
   });
 
   it("a call past its deadline while waiting fails with DeadlineExceeded; the late answer goes nowhere", async () => {
-    const host = requestHost(echoUpper, 400);
-    const inst = await nativeEngine.load(request("requester", "untrusted", host, { limits: { deadlineMs: 100 } }));
+    const host = requestHost(echoUpper, 700);
+    const inst = await nativeEngine.load(request("requester", "untrusted", host, { limits: { deadlineMs: 300 } }));
     live.push(inst);
     expect(await inst.init("0.1.0", "{}")).toBe(0);
     await expect(inst.onHook("ask", ask("other", "upper", "slow"))).rejects.toBeInstanceOf(DeadlineExceeded);
-    await new Promise((r) => setTimeout(r, 450)); // the answer settles after the helper was killed
+    await until(() => host.asked.length === 2);
+    await new Promise((r) => setTimeout(r, 500)); // the answer settles after the helper was killed
     await expect(inst.onHook("echo", bytes("x"))).rejects.toBeInstanceOf(DeadlineExceeded);
   });
 

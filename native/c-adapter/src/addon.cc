@@ -4,8 +4,8 @@
 // JS surface (see src/engines/native-inprocess.ts):
 //   open(path) -> { handle, name?, version?, apiVersion? }      throws {code}
 //   init(handle, host, apiVersionU32, configJson) -> int32
-//     host: { log, register, emit, send, request(target, name, data, timeoutMs) -> int32 | Uint8Array,
-//             message() -> Uint8Array | null (protocol.h's message-info encoding) }
+//     host: { log, register, emit, send, message() -> Uint8Array | null (protocol.h's message-info encoding),
+//             request(target, name, len, timeoutMs, data?) -> number | Uint8Array, scratch: Uint8Array (see HostRequest) }
 //   bind(handle, id) -> { call(u8) -> int32, hook(u8) -> int32 | Buffer | null }
 //   teardown(handle) -> int32
 //   close(handle)                                                 throws {code: E_DLCLOSE | E_STILL_MAPPED}
@@ -58,6 +58,13 @@ struct Plugin {
   std::vector<Entry> entries;
   napi_env env = nullptr;
   napi_ref host = nullptr;
+  napi_ref request_fn = nullptr;  // host.request, looked up once
+  napi_ref scratch_ref = nullptr;  // host.scratch (a Uint8Array): request bytes in and answers out, when they fit
+  uint8_t *scratch = nullptr;
+  size_t scratch_len = 0;
+  napi_ref hook_scratch_ref = nullptr;  // host.hookScratch: small hook inputs and outputs (CallHookIn)
+  uint8_t *hook_scratch = nullptr;
+  size_t hook_scratch_len = 0;
   pthread_t js_thread{};
   int depth = 0;  // > 0 while the JS thread is inside plugin code
   std::mutex log_mu;
@@ -219,6 +226,11 @@ constexpr int32_t RequestErr(int32_t code) { return PLUGHOST_REQUEST_ERR(code); 
 
 // A trusted plugin's request runs on the JS thread: the host answers at once (a target that can answer here now) or
 // says would-block. The answer is copied into memory from the plugin's own allocator, which it free()s.
+//
+// Bytes cross through the plugin's scratch array (host.scratch, made by the JS side) when they fit: the payload is
+// copied in before the call and the JS side copies it out at once (small copies stay on V8's heap); the answer comes
+// back the same way. So a small request allocates no ArrayBuffer (their malloc and sweeping were most of its cost).
+// JS answers: a number >= 0 (the answer's length, in scratch), < 0 (-PLUGHOST_REQUEST_ERR(code)), or a Uint8Array.
 int32_t HostRequest(void *h, const char *target, const char *name, const uint8_t *data, uint32_t len, uint32_t timeout_ms,
                     void *(*alloc)(size_t), uint8_t **out, uint32_t *out_len) {
   auto *p = static_cast<Plugin *>(h);
@@ -226,38 +238,67 @@ int32_t HostRequest(void *h, const char *target, const char *name, const uint8_t
   if (!target || !name || (!data && len) || !alloc || !out || !out_len) return RequestErr(PLUGHOST_REQUEST_ERROR_INVALID_NAME);
   // Longer than any name the host accepts: refused here rather than cut (a cut name could name another target).
   if (strnlen(target, kMaxName) == kMaxName || strnlen(name, kMaxName) == kMaxName) return RequestErr(PLUGHOST_REQUEST_ERROR_INVALID_NAME);
+  if (!p->request_fn) return RequestErr(PLUGHOST_REQUEST_ERROR_UNKNOWN_TARGET);
   napi_env env = p->env;
   napi_handle_scope scope;
   napi_open_handle_scope(env, &scope);
-  napi_value argv[4], r;
+  napi_value argv[5], r, host, fn;
   argv[0] = Str(env, target, kMaxName);
   argv[1] = Str(env, name, kMaxName);
-  void *copy;
-  napi_create_buffer_copy(env, len, len ? data : reinterpret_cast<const uint8_t *>(""), &copy, &argv[2]);
+  napi_create_uint32(env, len, &argv[2]);
   napi_create_uint32(env, timeout_ms, &argv[3]);
+  size_t argc = 4;
+  if (len <= p->scratch_len) {
+    if (len) std::memcpy(p->scratch, data, len);
+  } else {  // too big for scratch: its own copy (the registry may keep the payload, in the request's envelope)
+    void *copy;
+    napi_value ab;
+    napi_create_arraybuffer(env, len, &copy, &ab);
+    std::memcpy(copy, data, len);
+    napi_create_typedarray(env, napi_uint8_array, len, ab, 0, &argv[argc++]);
+  }
   int32_t rc = RequestErr(PLUGHOST_REQUEST_ERROR_FAILED);
-  if (CallHost(p, "request", 4, argv, &r)) {
-    bool is_array = false;
-    napi_is_typedarray(env, r, &is_array);
-    napi_typedarray_type t;
+  if (napi_get_reference_value(env, p->host, &host) == napi_ok && napi_get_reference_value(env, p->request_fn, &fn) == napi_ok &&
+      napi_call_function(env, host, fn, argc, argv, &r) == napi_ok) {
+    napi_valuetype type;
+    napi_typeof(env, r, &type);
+    const uint8_t *bytes = nullptr;
     size_t n = 0;
-    void *bytes = nullptr;
-    if (is_array && napi_get_typedarray_info(env, r, &t, &n, &bytes, nullptr, nullptr) == napi_ok && t == napi_uint8_array &&
-        n <= UINT32_MAX) {
-      if (n == 0) {
-        *out = nullptr;
-        *out_len = 0;
-        rc = 0;
-      } else if (auto *b = static_cast<uint8_t *>(alloc(n))) {
+    bool ok = false;
+    if (type == napi_number) {
+      double v;
+      napi_get_value_double(env, r, &v);
+      if (v >= 0 && v <= static_cast<double>(p->scratch_len)) {
+        n = static_cast<size_t>(v);
+        bytes = p->scratch;
+        ok = static_cast<double>(n) == v;
+      } else if (v < 0 && -v <= PLUGHOST_REQUEST_ERROR_COUNT && static_cast<double>(static_cast<int32_t>(v)) == v) {
+        rc = static_cast<int32_t>(-v);
+      }
+    } else {
+      bool is_array = false;
+      napi_typedarray_type t;
+      void *data_ptr = nullptr;
+      if (napi_is_typedarray(env, r, &is_array) == napi_ok && is_array &&
+          napi_get_typedarray_info(env, r, &t, &n, &data_ptr, nullptr, nullptr) == napi_ok && t == napi_uint8_array && n <= UINT32_MAX) {
+        bytes = static_cast<const uint8_t *>(data_ptr);
+        ok = true;
+      }
+    }
+    if (ok && n == 0) {
+      *out = nullptr;
+      *out_len = 0;
+      rc = 0;
+    } else if (ok) {
+      if (auto *b = static_cast<uint8_t *>(alloc(n))) {
         std::memcpy(b, bytes, n);
         *out = b;
         *out_len = static_cast<uint32_t>(n);
         rc = 0;
       }
-    } else {
-      int32_t code = ResultInt(env, r, rc);
-      if (code > 0 && code <= PLUGHOST_REQUEST_ERROR_COUNT) rc = code;
     }
+  } else {
+    ClearException(env);
   }
   napi_close_handle_scope(env, scope);
   return rc;
@@ -353,6 +394,15 @@ Napi::Value Open(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// A scratch Uint8Array of the host object's, kept alive (and its address with it) until close.
+void KeepScratch(napi_env env, Napi::Value v, napi_ref *ref, uint8_t **data, size_t *len) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) return;
+  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  *data = a.Data();
+  *len = a.ElementLength();
+  napi_create_reference(env, v, 1, ref);
+}
+
 Napi::Value Init(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Plugin *p = Unwrap(info);
@@ -365,6 +415,10 @@ Napi::Value Init(const Napi::CallbackInfo &info) {
   p->env = env;
   p->js_thread = pthread_self();
   napi_create_reference(env, host, 1, &p->host);
+  Napi::Value request = host.Get("request");
+  if (request.IsFunction()) napi_create_reference(env, request, 1, &p->request_fn);
+  KeepScratch(env, host.Get("scratch"), &p->scratch_ref, &p->scratch, &p->scratch_len);
+  KeepScratch(env, host.Get("hookScratch"), &p->hook_scratch_ref, &p->hook_scratch, &p->hook_scratch_len);
   p->config = info[3].As<Napi::String>();
   napi_value name;
   napi_create_string_utf8(env, "plughost-native-log", NAPI_AUTO_LENGTH, &name);
@@ -422,6 +476,12 @@ Napi::Value Close(const Napi::CallbackInfo &info) {
   }
   if (p->host) napi_delete_reference(env, p->host);
   p->host = nullptr;
+  for (napi_ref *ref : {&p->request_fn, &p->scratch_ref, &p->hook_scratch_ref}) {
+    if (*ref) napi_delete_reference(env, *ref);
+    *ref = nullptr;
+  }
+  p->scratch = p->hook_scratch = nullptr;
+  p->scratch_len = p->hook_scratch_len = 0;
   p->entries.clear();
   // The Plugin itself is kept: a plugin thread may still hold &p->ctx and
   // call log, which then finds log_open == false and drops the message.
@@ -504,18 +564,24 @@ napi_value CallCb(napi_env env, napi_callback_info info) {
   return out;
 }
 
-napi_value CallHook(napi_env env, napi_callback_info info) {
-  Plugin *p;
-  Entry *e;
-  const uint8_t *data;
-  size_t len;
-  if (!ReadArgs(env, info, &p, &e, &data, &len)) return nullptr;
+// Run entry `e`'s hook (or its callback) on `data`; its status, with any output left in p->hook_out.
+int32_t RunHook(Plugin *p, Entry *e, const uint8_t *data, size_t len) {
   p->hook_out_set = false;
   p->depth++;
   int32_t rc;
   if (e->hook) rc = e->hook(&p->ctx, e->name.c_str(), data, static_cast<uint32_t>(len));
   else rc = e->cb ? e->cb(&p->ctx, reinterpret_cast<const char *>(data), static_cast<uint32_t>(len)) : -1;
   EndCall(p);
+  return rc;
+}
+
+napi_value CallHook(napi_env env, napi_callback_info info) {
+  Plugin *p;
+  Entry *e;
+  const uint8_t *data;
+  size_t len;
+  if (!ReadArgs(env, info, &p, &e, &data, &len)) return nullptr;
+  int32_t rc = RunHook(p, e, data, len);
   napi_value out;
   if (rc != 0) napi_create_int32(env, rc, &out);
   else if (!p->hook_out_set) napi_get_null(env, &out);  // pass the input through
@@ -529,9 +595,46 @@ napi_value CallHook(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// hookIn(len): the hook's input is host.hookScratch[0, len), and its output goes back there when it fits,
+// answered as 2^32 + its length (never an int32 status). Small byte arrays made in JS live on V8's heap, and
+// handing one to napi_get_typedarray_info (or answering with a node Buffer) allocates a backing store per call:
+// most of the cost of a small hook or request answered by a trusted plugin.
+napi_value CallHookIn(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  void *self;
+  napi_get_cb_info(env, info, &argc, &arg, nullptr, &self);
+  auto *b = static_cast<BoundCb *>(self);
+  Plugin *p = b->p;
+  uint32_t len;
+  if (argc < 1 || napi_get_value_uint32(env, arg, &len) != napi_ok || len > p->hook_scratch_len) {
+    napi_throw_type_error(env, "E_ARG", "expected (len: number) within the hook scratch");
+    return nullptr;
+  }
+  if (p->closed || !p->initialized || p->torn_down || b->id >= p->entries.size()) {
+    napi_throw_error(env, "E_STATE", "no such callback, or the plugin is not active");
+    return nullptr;
+  }
+  const uint8_t *data = p->hook_scratch ? p->hook_scratch : reinterpret_cast<const uint8_t *>("");
+  int32_t rc = RunHook(p, &p->entries[b->id], data, len);
+  napi_value out;
+  if (rc != 0) napi_create_int32(env, rc, &out);
+  else if (!p->hook_out_set) napi_get_null(env, &out);
+  else if (p->hook_out.size() <= p->hook_scratch_len) {
+    if (!p->hook_out.empty()) std::memcpy(p->hook_scratch, p->hook_out.data(), p->hook_out.size());
+    napi_create_double(env, 4294967296.0 + static_cast<double>(p->hook_out.size()), &out);
+  } else {
+    void *copy;
+    napi_create_buffer_copy(env, p->hook_out.size(), p->hook_out.data(), &copy, &out);
+  }
+  p->hook_out.clear();
+  p->hook_out_set = false;
+  return out;
+}
+
 void FreeBound(napi_env, void *data, void *) { delete static_cast<BoundCb *>(data); }
 
-// bind(handle, id) -> { call(data) -> int32, hook(data) -> int32 | Buffer | null }
+// bind(handle, id) -> { call(data) -> int32, hook(data) -> int32 | Buffer | null, hookIn(len) -> int32 | number | Buffer | null }
 Napi::Value Bind(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Plugin *p = Unwrap(info);
@@ -541,7 +644,7 @@ Napi::Value Bind(const Napi::CallbackInfo &info) {
   const struct {
     const char *name;
     napi_callback fn;
-  } fns[] = {{"call", CallCb}, {"hook", CallHook}};
+  } fns[] = {{"call", CallCb}, {"hook", CallHook}, {"hookIn", CallHookIn}};
   for (const auto &f : fns) {
     auto *b = new BoundCb{p, id};
     napi_value v;

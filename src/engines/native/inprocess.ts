@@ -30,11 +30,22 @@ interface AddonHost {
   register(name: string, id: number, isHook: boolean): number;
   emit(name: string, data: Uint8Array): number;
   send(target: string, name: string, data: Uint8Array): number;
-  /** A request answered on this thread now: the answer, or PLUGHOST_REQUEST_ERR(code) (would-block when it cannot be). */
-  request(target: string, name: string, data: Uint8Array, timeoutMs: number): Uint8Array | number;
+  /**
+   * A request answered on this thread now (would-block when it cannot be). The payload is `scratch[0, len)`, or
+   * `data` when it did not fit. Returns the answer's length when it was written to `scratch`, the answer itself
+   * when it did not fit, or -PLUGHOST_REQUEST_ERR(code).
+   */
+  request(target: string, name: string, len: number, timeoutMs: number, data?: Uint8Array): number | Uint8Array;
+  /** The request bytes' way in and out when they fit (copied at once both ways: no ArrayBuffer per request). */
+  scratch: Uint8Array;
+  /** Small hook inputs and outputs (BoundCalls.hookIn). */
+  hookScratch: Uint8Array;
   /** The current call's envelope, encoded (shared.ts encodeMessageInfo), or null. */
   message(): Uint8Array | null;
 }
+
+/** Request payloads and answers up to this size cross through the plugin's scratch array. */
+const REQUEST_SCRATCH = 64 << 10;
 
 declare const handleBrand: unique symbol;
 export type NativeHandle = { readonly [handleBrand]: true };
@@ -51,7 +62,17 @@ export interface BoundCalls {
   call(data: Uint8Array): number;
   /** Status when non-zero; else the hook's output, or null to pass the input through. */
   hook(data: Uint8Array): number | Uint8Array | null;
+  /**
+   * `hook` on `hookScratch[0, len)`: status (an int32) when non-zero; null to pass the input through; the output,
+   * or SCRATCH_OUT + its length when it was written back to `hookScratch`.
+   */
+  hookIn(len: number): number | Uint8Array | null;
 }
+
+/** hookIn's answer for an output left in the hook scratch: this plus its length (above any int32 status). */
+const SCRATCH_OUT = 2 ** 32;
+/** Hook inputs up to this size go through the scratch: V8 keeps such arrays on its heap, and napi would copy each out. */
+const SCRATCH_IN_MAX = 64;
 
 declare const slotBrand: unique symbol;
 export type SlotHandle = { readonly [slotBrand]: true };
@@ -119,6 +140,9 @@ export class NativeInProcessInstance implements EngineInstance {
   /** Event name → its bound call: one lookup per synchronous call (registrations are never withdrawn). */
   readonly #callByName = new Map<string, (data: Uint8Array) => number>();
   #state: "loaded" | "active" | "stopped" | "disposed" = "loaded";
+  /** Small hook inputs and outputs cross here (hookIn); one hook at a time uses it, a re-entrant one goes without. */
+  readonly #hookScratch = new Uint8Array(REQUEST_SCRATCH);
+  #inHookScratch = false;
 
   constructor(request: LoadRequest, native: NativeAddon, lib: OpenedLibrary) {
     this.#plugin = request.plugin;
@@ -158,13 +182,22 @@ export class NativeInProcessInstance implements EngineInstance {
     const host = this.#request.host;
     const messaging = hostMessaging(host);
     const table = this.#table;
+    const scratch = new Uint8Array(REQUEST_SCRATCH);
     const addonHost: AddonHost = {
       log: (level, message) => host.log(logLevel(level), message),
       register: (name, id, isHook) => table.register(name, id, isHook),
       emit: messaging.emit,
       send: messaging.send,
       // The plugin runs on the host's thread and cannot wait: only an answer available now (requestSync).
-      request: (target, name, data, timeoutMs) => requestSyncAnswer(host, target, name, data, timeoutMs),
+      request: (target, name, len, timeoutMs, data) => {
+        const answer = requestSyncAnswer(host, target, name, data ?? scratch.slice(0, len), timeoutMs);
+        if (typeof answer === "number") return -answer;
+        if (answer.length > scratch.length) return answer;
+        scratch.set(answer);
+        return answer.length;
+      },
+      scratch,
+      hookScratch: this.#hookScratch,
       message: () => currentMessageBytes(host),
     };
     let status: number;
@@ -189,7 +222,21 @@ export class NativeInProcessInstance implements EngineInstance {
 
   onHookSync(eventName: string, data: Uint8Array): HookOutcome {
     this.#checkActive();
-    const r = this.#boundFor(this.#table.hookId(eventName)).hook(data);
+    const bound = this.#boundFor(this.#table.hookId(eventName));
+    let r: number | Uint8Array | null;
+    if (data.length <= SCRATCH_IN_MAX && !this.#inHookScratch) {
+      const scratch = this.#hookScratch;
+      scratch.set(data);
+      this.#inHookScratch = true;
+      try {
+        r = bound.hookIn(data.length);
+      } finally {
+        this.#inHookScratch = false;
+      }
+      if (typeof r === "number" && r >= SCRATCH_OUT) return { ok: true, data: scratch.slice(0, r - SCRATCH_OUT) };
+    } else {
+      r = bound.hook(data);
+    }
     if (typeof r === "number") return { ok: false, status: r };
     return { ok: true, data: r === null ? data : new Uint8Array(r.buffer, r.byteOffset, r.byteLength) };
   }
