@@ -358,7 +358,9 @@ describe("requests between v8 plugins in process and in workers (registry)", () 
       (e: unknown) => e,
     );
     expect(Date.now() - started).toBeLessThan(2_500);
-    if (typeof outcome === "string") expect(outcome).toBe(`status ${status("timeout")}`);
+    // Whichever ends first: the request's timer (timeout), the target stopped at that deadline (failed), or the
+    // caller's own deadline.
+    if (typeof outcome === "string") expect([`status ${status("timeout")}`, `status ${status("failed")}`]).toContain(outcome);
     else expect(outcome).toBeInstanceOf(DeadlineExceeded);
   });
 

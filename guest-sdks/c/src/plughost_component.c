@@ -84,12 +84,22 @@ static inline void free_arg(void *p, size_t len) {
   if (len && !in_arena(p)) free(p);
 }
 
+/* The envelope plughost_current_message lowered during this callback (on the heap), kept until it returns. */
+typedef struct {
+  char *source, *target, *event_name;
+  uint32_t *metadata; /* the lowered list: (key ptr, key len, value ptr, value len) per entry */
+  uint32_t metadata_len;
+  const char **strings; /* metadata_len keys, then metadata_len values */
+  int held;
+  PlughostMessageInfo info;
+} HeldMessage;
+static HeldMessage held;
 static void message_release(void);
 
 /* The call's arguments are dead: reuse the arena for the next call (and drop the envelope a callback read). */
 static inline void arena_reset(void) {
   arena_top = 0;
-  message_release();
+  if (held.held) message_release();
 }
 
 typedef struct {
@@ -242,22 +252,12 @@ int32_t plughost_request(const char *target, const char *event_name, const uint8
 }
 
 /* ── current-message: option<message-info> in an 80-byte return area, align 8 (layout in the WIT notes) ── */
-typedef struct {
-  char *source, *target, *event_name;
-  uint32_t *metadata; /* the lowered list: (key ptr, key len, value ptr, value len) per entry */
-  uint32_t metadata_len;
-  const char **strings; /* metadata_len keys, then metadata_len values */
-  int held;
-  PlughostMessageInfo info;
-} HeldMessage;
-static HeldMessage held;
 
 static void free_lowered(void *p, uint32_t len) {
   if (len) free(p);
 }
 
 static void message_release(void) {
-  if (!held.held) return;
   free_lowered(held.source, held.source != NULL);
   free_lowered(held.target, held.target != NULL);
   free_lowered(held.event_name, held.event_name != NULL);
@@ -368,7 +368,7 @@ GUEST_EXPORT("init") int32_t ph_init(char *api, size_t api_len, char *config, si
 }
 
 GUEST_EXPORT("teardown") int32_t ph_teardown(void) {
-  message_release();
+  if (held.held) message_release();
   return plugin_teardown(&ctx);
 }
 
