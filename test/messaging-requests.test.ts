@@ -89,6 +89,73 @@ describe.each(modes)("requests between C plugins (%s)", (_mode, options) => {
   });
 });
 
+describe("envelopes of the host's calls and faults while answering", () => {
+  it("invokeSync, hookSync and dispatch carry envelopes too; ids are unique and increasing", async () => {
+    const r = make();
+    const a = await load(r, RESPONDER, "a");
+    const first = envelope(dec((a.hookSync("whoami", enc("")) as { data: Uint8Array }).data));
+    const second = envelope(dec((a.hookSync("whoami", enc("")) as { data: Uint8Array }).data));
+    expect(first).toMatchObject({ parent: "-", source: "-", target: "a", event: "whoami", kind: String(MESSAGE_KIND_CODE.hook), meta: "" });
+    expect(Number(second.id)).toBeGreaterThan(Number(first.id));
+    // A dispatch is one broadcast message: no target; the callback records what it saw.
+    await r.dispatch("noted", enc("x"), { metadata: { tenant: "t3" } });
+    const seen = envelope(dec((a.hookSync("last-noted", enc("")) as { data: Uint8Array }).data));
+    expect(seen).toMatchObject({ parent: "-", source: "-", target: "-", event: "noted", kind: String(MESSAGE_KIND_CODE.event), meta: "tenant=t3" });
+    expect(Number(seen.id)).toBeGreaterThan(Number(second.id));
+    a.invokeSync("noted", enc("y"));
+    const direct = envelope(dec((a.hookSync("last-noted", enc("")) as { data: Uint8Array }).data));
+    expect(direct).toMatchObject({ target: "a", event: "noted", kind: String(MESSAGE_KIND_CODE.event), meta: "" });
+    // A synchronous hook that requests: the request's parent is the hookSync's message.
+    const relayed = dec((a.hookSync("relay", relay("b-missing", "echo", "")) as { data: Uint8Array }).data);
+    expect(relayed).toBe(`err:${err("unknown-target")}`);
+  });
+
+  it("a target that faults while answering is failed for the caller, recorded, and recovered", async () => {
+    const r = make({ recovery: { strategy: "restart", baseDelayMs: 0 } });
+    const a = await load(r, CALLER, "a");
+    await load(r, CALLER, "b");
+    const faults: string[] = [];
+    r.on("fault", (f) => faults.push(`${f.plugin}:${f.error.code}`));
+    const restarted = new Promise((res) => r.once("restarted", res));
+    expect(await a.hook("ask", ask("b", "trap", "x"))).toEqual({ ok: false, status: err("failed") });
+    expect(faults).toEqual(["b:E_TRAP"]);
+    await restarted;
+    expect(await a.hook("ask", ask("b", "echo", "again"))).toEqual({ ok: true, data: enc("again") });
+    expect(r.get("a").metrics.faults).toBe(0);
+  });
+
+  it("refuses a request without events:publish under the strict policy, as a capability violation", async () => {
+    const r = make({ events: "strict", grants: { "*": ["events:subscribe:*"], allowed: ["events:publish:echo"] } });
+    const extra = '\ncapabilities = ["events:subscribe:*"]\noptional-capabilities = ["events:publish:echo"]\n';
+    const denied = await load(r, CALLER, "denied", extra);
+    const allowed = await load(r, CALLER, "allowed", extra);
+    await load(r, RESPONDER, "resp", '\ncapabilities = ["events:subscribe:*"]\n');
+    const violations: string[] = [];
+    r.on("violation", (v) => violations.push(`${v.plugin}:${v.kind}:${v.detail}`));
+    expect(await allowed.hook("ask", ask("resp", "echo", "ok"))).toEqual({ ok: true, data: enc("ok") });
+    expect(await denied.hook("ask", ask("resp", "echo", "no"))).toEqual({ ok: false, status: err("denied") });
+    expect(violations).toHaveLength(1);
+    expect(violations[0]).toMatch(/^denied:capability:request\("resp", "echo"\) denied: needs events:publish:echo$/);
+  });
+
+  it("passes requests through the call pipeline: the host call and the target's hook, child of the caller's call", async () => {
+    const r = make();
+    const a = await load(r, CALLER, "a");
+    await load(r, RESPONDER, "resp");
+    const calls: { plugin: string; event: string; kind: string; callId: number; parentCallId: number | undefined }[] = [];
+    r.use(async (ctx, next) => {
+      calls.push({ plugin: ctx.plugin, event: ctx.event, kind: ctx.kind, callId: ctx.callId, parentCallId: ctx.parentCallId });
+      return next();
+    });
+    expect(await a.hook("ask", ask("resp", "echo", "through"))).toEqual({ ok: true, data: enc("through") });
+    const outer = calls.find((c) => c.plugin === "a" && c.kind === "hook")!;
+    const hostCall = calls.find((c) => c.kind === "host-call" && c.event === "request")!;
+    const answer = calls.find((c) => c.plugin === "resp" && c.kind === "hook")!;
+    expect(hostCall).toMatchObject({ plugin: "a", parentCallId: outer.callId });
+    expect(answer).toMatchObject({ event: "echo", parentCallId: outer.callId });
+  });
+});
+
 describe("registry.request and host services", () => {
   it("the host asks a plugin; refusals are RequestFailed with a reason", async () => {
     const r = make();
