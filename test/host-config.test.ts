@@ -195,6 +195,7 @@ describe("loadHostConfig", () => {
         "defaultLimits",
         "engine",
         "grants",
+        "hooks",
         "isolation",
         "logLevel",
         "maxLimits",

@@ -81,7 +81,7 @@ const cases: Case[] = [
   { title: "a hook without an event", text: json({ hooks: [{ priority: 10 }] }), pointer: "/hooks/0/event", message: /^is required but missing$/ },
   { title: "a hook with a space in its event", text: json({ hooks: [{ event: "form validate" }] }), pointer: "/hooks/0/event", message: /must be an event name of 1-128 characters.*got "form validate"/ },
   { title: "the same hook twice", text: json({ hooks: [{ event: "a" }, { event: "a", priority: 5 }] }), pointer: "/hooks/1/event", message: /hook "a" is already declared at \/hooks\/0; declare each event once/ },
-  { title: "an unknown key in a hook", text: json({ hooks: [{ event: "a", async: true }] }), pointer: "/hooks/0/async", message: /^unknown key "async"; allowed keys are event, priority$/ },
+  { title: "an unknown key in a hook", text: json({ hooks: [{ event: "a", weight: 3 }] }), pointer: "/hooks/0/weight", message: /^unknown key "weight"; allowed keys are event, priority, timeout-ms, retries, async, on-error$/ },
   { title: "hooks as a table (seed 003 style)", text: json({ hooks: { "form.validate": { priority: 100 } } }), pointer: "/hooks", message: /^must be an array, got a table\/object$/ },
   { title: "a memory size with an unknown unit", text: json({ limits: { memory: "16 Mebibytes" } }), pointer: "/limits/memory", message: /must be a number of bytes \(at least 1\) or a size like "16MiB".*got "16 Mebibytes"/ },
   { title: "a memory size that is not a whole number of bytes", text: json({ limits: { memory: "0.5B" } }), pointer: "/limits/memory", message: /whole number of bytes.*got "0\.5B"/ },

@@ -46,12 +46,17 @@ export const DEFAULT_HOOK_CLAMPS: Readonly<Required<Omit<HookClamps, "forbidFail
   defaultOnError: "skip",
 });
 
-/** @internal The clamps, checked, with a set for the events. */
+/** The clamps as `resolveHookClamps` checked them, every field filled (what `effectiveHookPolicy` applies). */
 export interface ResolvedClamps {
+  /** See `HookClamps.maxTimeoutMs`. */
   readonly maxTimeoutMs: number;
+  /** See `HookClamps.maxRetries`. */
   readonly maxRetries: number;
+  /** See `HookClamps.defaultOnError`. */
   readonly defaultOnError: HookOnError;
+  /** `forbidFailOpen` names `"*"`. */
   readonly forbidAll: boolean;
+  /** The events of `forbidFailOpen`. */
   readonly forbid: ReadonlySet<string>;
 }
 
