@@ -6,7 +6,8 @@
 //   init(handle, host, apiVersionU32, configJson) -> int32
 //     host: { log, register, emit, send, message() -> Uint8Array | null (protocol.h's message-info encoding),
 //             request(target, name, len, timeoutMs, data?) -> number | Uint8Array, scratch: Uint8Array (see HostRequest) }
-//   bind(handle, id) -> { call(u8) -> int32, hook(u8) -> int32 | Buffer | null }
+//   bind(handle, id) -> { call(u8) -> int32, hook(u8) -> int32 | Buffer | null,
+//                         hookIn(len) -> int32 | 2^32 + len | Buffer | null (bytes in host.hookScratch) }
 //   teardown(handle) -> int32
 //   close(handle)                                                 throws {code: E_DLCLOSE | E_STILL_MAPPED}
 //   noop()                                                        the empty node-api floor
