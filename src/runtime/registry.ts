@@ -15,6 +15,7 @@ import {
   InvalidCallbackName,
   InvocationFailed,
   isInstanceFault,
+  ManifestError,
   PluginAlreadyLoaded,
   PluginHasDependents,
   DependencyConflictError,
@@ -659,17 +660,33 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * @throws {@link ManifestError} when the manifest cannot be read or is invalid.
    */
   async discover(pathOrDir: string): Promise<PluginInfo> {
-    // configSchema "defer": a plugin's config schema is compiled only after its signature is checked (#prepare).
-    // A lazy plugin is validated now (its entry must exist, its api-version fit), since nothing loads it until its event.
-    const probe = await loadManifest(pathOrDir, { checkEntry: false, configSchema: "defer" });
-    const manifest = probe.activation ? await loadManifest(probe.file, { configSchema: "defer" }) : probe;
+    const read = await this.#readForDiscovery(pathOrDir);
+    if ("error" in read) throw read.error;
+    return this.#trackDiscovered(read.manifest);
+  }
+
+  /** A manifest read for `discover`, or why it could not be. */
+  async #readForDiscovery(pathOrDir: string): Promise<{ manifest: Manifest } | { error: unknown }> {
+    try {
+      // configSchema "defer": a plugin's config schema is compiled only after its signature is checked (#prepare).
+      // A lazy plugin is validated now (its entry must exist, its api-version fit), since nothing loads it until its event.
+      const manifest = await loadManifest(pathOrDir, { checkEntry: false, configSchema: "defer" });
+      if (manifest.activation) {
+        await checkEntryFile(manifest);
+        checkApiVersion(manifest, HOST_WIT_VERSION);
+      }
+      return { manifest };
+    } catch (error) {
+      return { error };
+    }
+  }
+
+  #trackDiscovered(manifest: Manifest): PluginInfo {
     const existing = this.#entries.get(manifest.name);
     if (existing && existing.state !== "unloaded") return this.#info(existing);
     const entry = this.#track(manifest);
-    if (manifest.activation) {
-      checkApiVersion(manifest, HOST_WIT_VERSION);
-      this.#lazy.add(manifest.name, manifest.activation);
-    } else this.#lazy.remove(manifest.name);
+    if (manifest.activation) this.#lazy.add(manifest.name, manifest.activation);
+    else this.#lazy.remove(manifest.name);
     return this.#info(entry);
   }
 
@@ -727,23 +744,29 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * @throws {@link ManifestError} for the first invalid manifest; a directory that cannot be read rejects with Node's fs error.
    */
   async scanDirectory(dir: string): Promise<number> {
-    let found = 0;
+    const found: string[] = [];
     const walk = async (d: string, depth: number): Promise<void> => {
-      const names = await readdir(d);
-      if (names.some((n) => (MANIFEST_FILES as readonly string[]).includes(n))) {
-        await this.discover(d);
-        found++;
+      const dirents = await readdir(d, { withFileTypes: true });
+      if (dirents.some((e) => (MANIFEST_FILES as readonly string[]).includes(e.name))) {
+        found.push(d);
         return;
       }
       if (depth === 0) return;
-      for (const n of names.sort()) {
-        if (n.startsWith(".") || n === "node_modules") continue;
-        const p = path.join(d, n);
-        if ((await stat(p)).isDirectory()) await walk(p, depth - 1);
+      for (const e of dirents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+        if (e.name.startsWith(".") || e.name === "node_modules") continue;
+        const p = path.join(d, e.name);
+        // A link is followed, as a directory it points to counts.
+        if (e.isDirectory() || (e.isSymbolicLink() && (await stat(p)).isDirectory())) await walk(p, depth - 1);
       }
     };
     await walk(path.resolve(dir), 3);
-    return found;
+    // Manifests are read a few at a time (their file reads overlap), and tracked in the walk's order.
+    const read = await mapLimit(found, 8, (d) => this.#readForDiscovery(d));
+    for (const r of read) {
+      if ("error" in r) throw r.error; // those before it stay discovered, as when read one by one
+      this.#trackDiscovered(r.manifest);
+    }
+    return found.length;
   }
 
   // ── loading ────────────────────────────────────────────────────────────
@@ -2672,11 +2695,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * Unload every plugin, then stop the transport (registry option `transport`), if any. The registry is not used
-   * after it.
+   * Unload every plugin, end the host's subscriptions (event streams finish), then stop the transport (registry
+   * option `transport`), if any. The registry is not used after it.
    */
   async close(): Promise<void> {
     await this.unloadAll();
+    this.#subscriptions.closeAll();
     const t = this.#transport;
     if (t === undefined) return;
     await this.#transportStarted;
@@ -2795,6 +2819,28 @@ function hostDelivery(event: string, kind: "event" | "hook", data: Uint8Array, t
 /** `delivery` as the delivery of the call `ctx` describes: the same chain, envelope and request chain. */
 function inCall(delivery: Delivery, ctx: CallContext): Delivery {
   return { hop: delivery.hop, chain: delivery.chain, call: ctx, envelope: delivery.envelope, requests: delivery.requests, deadline: delivery.deadline };
+}
+
+/** `fn` over `items`, at most `limit` at a time; results in the items' order. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** A lazy plugin's entry must exist when it is discovered: its first event is no time to learn it was never built. */
+async function checkEntryFile(m: Manifest): Promise<void> {
+  const info = await stat(m.entryPath).catch(() => undefined);
+  if (info?.isFile()) return;
+  const message = info ? `entry ${m.entryPath} is not a file; point it at the built plugin` : `entry file ${m.entryPath} does not exist; build the plugin first (or fix the path, which is relative to ${m.dir})`;
+  throw new ManifestError(m.file, [{ pointer: "/entry", message }], { plugin: m.name });
 }
 
 /** `work`, or, when it is not settled after `ms`, the error `onTimeout` makes (it runs once, and should stop the work). */
