@@ -75,8 +75,11 @@ describe("two plughost hosts over NATS", () => {
   it("the host requests a plugin and a host service on the other host; a timeout is a RequestFailed", async () => {
     expect(await a.call("request", { target: "peer-b1", event: "echo", data: "from-host" })).toBe("peer-b1:from-host");
     expect(await a.call("request", { target: "clock-svc", event: "now", data: "q" })).toBe("clock-svc:q from=-");
-    const err = await a.call("request", { target: "peer-b1", event: "slow", data: "400", timeoutMs: 100 }).catch((e: unknown) => e);
+    // 40 million iterations: well within the plugin's fuel, far over 20 ms.
+    const err = await a.call("request", { target: "peer-b1", event: "slow", data: "40", timeoutMs: 20 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "E_REQUEST_FAILED", reason: "timeout" });
+    // The late answer is dropped; peer-b1 is idle again once a call queued behind the slow one returns.
+    expect(await b.call("hook", { plugin: "peer-b1", event: "echo", data: "idle" })).toEqual({ data: "peer-b1:idle" });
     const none = await a.call("request", { target: "nobody", event: "echo" }).catch((e: unknown) => e);
     expect(none).toMatchObject({ code: "E_REQUEST_FAILED", reason: "unknown-target" });
   });

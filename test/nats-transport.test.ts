@@ -182,7 +182,15 @@ describe("NatsTransport between two hosts", () => {
 
   it("with the server stopped, publishes and requests are typed errors; after it restarts both work again", async () => {
     sinkA.errors.length = 0;
+    // A request in flight when the connection drops answers failed at once, not at its timeout.
+    sinkB.answerWith = () => new Promise((r) => setTimeout(() => r({ ok: true, value: enc.encode("never") }), 3000));
+    const inFlight = a.request(message({ origin: "host-a", kind: "request", target: "beta.svc", event: "slow" }), 20_000);
+    await until(() => sinkB.asked.at(-1)?.event === "slow", "the slow request on host b");
+    const t0 = Date.now();
     await server.stop();
+    expect(await inFlight).toEqual({ ok: false, error: "failed" });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    sinkB.answerWith = (m) => ({ ok: true, value: enc.encode(`beta.svc:${dec.decode(m.data)}`) });
     await until(() => !a.connected && !b.connected, "both to notice the disconnect");
     expect(sinkA.errors.some((e) => e instanceof TransportError && e.reason === "disconnected")).toBe(true);
     sinkA.errors.length = 0;
