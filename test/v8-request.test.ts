@@ -114,6 +114,10 @@ describe.each(ISOLATIONS)("v8 request and current-message, %s", (_label, isolati
     const big = await instance.onHook("ask", ask("responder", "big", "x"));
     expect(big.ok && big.data.length).toBe(100_000);
     expect(big.ok && big.data.every((b) => b === 7)).toBe(true);
+    // A 100 KB payload (over the worker's inline ring records: it crosses by the port) comes back whole.
+    const payload = "0123456789".repeat(10_000);
+    const long = await instance.onHook("ask", ask("responder", "echo", payload));
+    expect(long.ok && dec(long.data)).toBe(`responder/echo/${payload}`);
     // Many answers in one call: the SDK frees each (a leak would show as memory growth, a double free as a trap).
     expect(await instance.onEvent("ask-n", enc(`200\nresponder\necho\n0\n${"z".repeat(3000)}`))).toBe(0);
   });
@@ -315,6 +319,8 @@ describe("requests between v8 plugins in process and in workers (registry)", () 
     const caller = await loadCaller(r, "asker", true);
     await loadCaller(r, "inline", false);
     await loadCaller(r, "isolated", true);
+    // In init there is no message; its request named no loaded plugin.
+    expect(text(await caller.hook("init", new Uint8Array(0)))).toBe(`message=0 request=${status("unknown-target")}`);
     expect(text(await caller.hook("ask", ask("inline", "upper", "abc")))).toBe("ABC");
     expect(text(await caller.hook("ask", ask("isolated", "upper", "def")))).toBe("DEF");
     expect(text(await caller.hook("ask", ask("isolated", "reject", "")))).toBe(`status ${status("rejected")}`);
