@@ -102,6 +102,17 @@ describe("registry.subscribe", () => {
     await tick();
     live.close();
     expect(await reading).toEqual(["noted:four"]);
+
+    // close() ends every stream still open: a reader waiting on one finishes.
+    const open = r.subscribe("noted");
+    const waiting = (async () => {
+      let n = 0;
+      for await (const _ of open) n++;
+      return n;
+    })();
+    await r.close();
+    expect(await waiting).toBe(0);
+    expect(open.closed).toBe(true);
   });
 
   it("refuses an invalid event name and survives a failing subscriber", async () => {

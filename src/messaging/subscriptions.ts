@@ -101,6 +101,7 @@ class Stream implements EventStream {
 export class Subscriptions {
   readonly #byEvent = new Map<string, Set<Subscriber>>();
   readonly #onError: (err: unknown, message: Message) => void;
+  readonly #streams = new Set<Stream>();
   #pending: Message[] = [];
   #scheduled = false;
   /** How many subscribers there are: the emit path checks it before anything else. */
@@ -136,9 +137,20 @@ export class Subscriptions {
     const size = options.bufferSize ?? DEFAULT_STREAM_BUFFER;
     if (!Number.isInteger(size) || size < 1) throw new RangeError(`bufferSize must be a positive integer, not ${size}`);
     let remove = (): void => undefined;
-    const stream = new Stream(size, () => remove());
+    const stream: Stream = new Stream(size, () => {
+      remove();
+      this.#streams.delete(stream);
+    });
     remove = this.add(event, (m) => stream.push(m));
+    this.#streams.add(stream);
     return stream;
+  }
+
+  /** End every stream (their readers finish) and drop every callback: the registry is closing. */
+  closeAll(): void {
+    for (const stream of [...this.#streams]) stream.close();
+    this.#byEvent.clear();
+    this.size = 0;
   }
 
   /** Tell the subscribers of `message.event` (and of `"*"`) after the current call returns. */
