@@ -114,6 +114,14 @@ describe("NatsTransport between two hosts", () => {
     sinkB.delivered.length = 0;
   });
 
+  it("event names that are no valid subject tail still cross, under their own name", async () => {
+    for (const event of ["a..b", ".lead", "trail.", "x:y/z"]) a.publish(message({ origin: "host-a", event }));
+    await until(() => sinkB.delivered.length === 4, "the four emits on host b");
+    expect(sinkB.delivered.map((m) => m.event)).toEqual(["a..b", ".lead", "trail.", "x:y/z"]);
+    expect(sinkB.errors).toHaveLength(0);
+    sinkB.delivered.length = 0;
+  });
+
   it("a send reaches only the host that serves the target (a dotted name)", async () => {
     a.publish(message({ origin: "host-a", source: "alpha", target: "beta.svc", event: "job", data: enc.encode("j") }));
     b.publish(message({ origin: "host-b", source: "beta.svc", target: "alpha", event: "job.done", data: enc.encode("d") }));
