@@ -210,3 +210,36 @@ describe("validation", () => {
     expect(() => new PluginRegistry({ recovery: { initRetries: -1 } })).toThrow(PolicyInvalid);
   });
 });
+
+describe.each([
+  { label: "wasmtime", manifest: 'engine = "wasmtime"' },
+  { label: "a v8 worker", manifest: 'isolation = "worker"' },
+])("on $label", ({ manifest }) => {
+  /** The fixture on this engine: `extra` TOML appended, `manifest` added at the top level. */
+  const on = (name: string, extra = "") => copyPlugin(FIXTURE, (t) => t.replace('name = "lifecycle"', `name = "${name}"\n${manifest}`) + extra);
+
+  it("retry re-issues an idempotent call on the fresh instance; restart(name) and disable/enable work", async () => {
+    const r = newRegistry();
+    const p = await r.load(on("alpha", `\n[recovery]\nstrategy = "retry"\nidempotent = ["flaky"]\nbase-delay-ms = 0\n`));
+    await p.invoke("arm");
+    expect(await p.invoke("flaky")).toBe(101);
+    expect(await p.invoke("count")).toBe(2); // the fresh instance counted the retried call
+    await r.restart("alpha");
+    expect(await p.invoke("count")).toBe(1);
+    await r.disable("alpha", "off");
+    await expect(p.invoke("ok")).rejects.toBeInstanceOf(PluginNotRunning);
+    await r.enable("alpha");
+    expect(await p.invoke("ok")).toBe(1);
+  });
+
+  it("a fallback takes a faulted plugin's calls while it restarts", async () => {
+    const r = newRegistry({ config: { primary: { answer: 1 }, backup: { answer: 2 } } });
+    const primary = await r.load(on("primary", `\n[recovery]\nstrategy = "fallback"\nfallback = "backup"\nbase-delay-ms = 400\n`));
+    await r.load(on("backup"));
+    await expect(primary.invoke("trap")).rejects.toBeInstanceOf(PluginTrap);
+    expect(await primary.invoke("ok")).toBe(2);
+    await new Promise((ok) => r.once("restarted", ok));
+    await new Promise((ok) => setTimeout(ok, 10));
+    expect(await primary.invoke("ok")).toBe(1);
+  });
+});
