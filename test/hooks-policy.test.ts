@@ -123,6 +123,17 @@ describe("the manifest's hook policies", () => {
     expect(dec((await registry.runHook("tag", enc("x"))).data)).toBe("xts");
   });
 
+  it("a hook with a policy takes the general path; the hooks around it are still called in order, once each", async () => {
+    newRegistry();
+    await registry.load(hookCopy("one", "a", hooksToml("tag", { priority: 300 })));
+    await registry.load(hookCopy("two", "b", hooksToml("tag", { priority: 200, "timeout-ms": 5000 })));
+    await registry.load(hookCopy("three", "c", hooksToml("tag", { priority: 100 })));
+    const before = ["one", "two", "three"].map((n) => registry.metrics(n).calls);
+    const chain = await registry.runHook("tag", enc("x"));
+    expect(dec(chain.data)).toBe("xabc");
+    expect(["one", "two", "three"].map((n, i) => registry.metrics(n).calls - before[i]!)).toEqual([1, 1, 1]);
+  });
+
   it('hooks.defaultOnError = "fail" makes chains of hooks without a policy fail-closed (the fast path too)', async () => {
     newRegistry({ hooks: { defaultOnError: "fail" } });
     await registry.load(hookCopy("first", "1", hooksToml("trap", { priority: 300 })));
