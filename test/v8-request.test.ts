@@ -271,6 +271,7 @@ const ATTACKS: [string, number | typeof AbiViolation][] = [
   ["message-oob-ret", AbiViolation],
   ["message-bad-ret", AbiViolation],
   ["message", 1 + 2],
+  ["reenter-answer", AbiViolation], // a request from inside cabi_realloc while the answer is lowered
 ];
 
 describe.each(ISOLATIONS)("a hostile guest's request and current-message, %s", (_label, isolation) => {

@@ -171,6 +171,13 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
   const denied = { ok: false, error: "denied" } as const;
   const lastTarget = nameCache();
   const lastEvent = nameCache();
+  /**
+   * True while the guest's cabi_realloc runs for a value these imports lower: the canonical ABI forbids calling
+   * out of the component then (a request from inside the allocator would recurse without bound).
+   */
+  let inRealloc = false;
+  const reentered = (what: string) =>
+    new AbiViolation(ctx.currentExport, `${what} was called from inside cabi_realloc while the host lowered a value`, { plugin: ctx.plugin });
 
   /** Why a message is refused before anything is read, or undefined. */
   const refuseUnread = (nameLen: number, dataLen: number): MessageFailure | undefined => {
@@ -276,6 +283,7 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
     },
 
     request(tPtr: number, tLen: number, namePtr: number, nameLen: number, dataPtr: number, dataLen: number, timeoutMs: number, ret: number): void {
+      if (inRealloc) throw reentered("request");
       retArea(ret, 12, 4);
       const t = tLen >>> 0;
       const refused: RequestOutcome | undefined =
@@ -296,6 +304,7 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
     },
 
     "current-message"(ret: number): void {
+      if (inRealloc) throw reentered("current-message");
       retArea(ret, MESSAGE_INFO_AREA, 8);
       let info: MessageInfo | undefined;
       try {
@@ -393,7 +402,13 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
   function lowerBytes(data: Uint8Array, align: number, what: string): number {
     if (data.length === 0) return align;
     if (!ctx.realloc) throw new AbiViolation(ctx.currentExport, "the guest exports no cabi_realloc", { plugin: ctx.plugin });
-    const ptr = ctx.realloc(0, 0, align, data.length) >>> 0;
+    let ptr: number;
+    inRealloc = true;
+    try {
+      ptr = ctx.realloc(0, 0, align, data.length) >>> 0;
+    } finally {
+      inRealloc = false;
+    }
     memory.checkAlign(ptr, align, `cabi_realloc result for the ${what}`, ctx.currentExport);
     memory.check(ptr, data.length, `cabi_realloc result for the ${what}`, ctx.currentExport);
     memory.u8().set(data, ptr);
