@@ -121,6 +121,7 @@ export class NatsTransport implements Transport {
   readonly #prefix: string;
   #nc: NatsConn | undefined;
   #sink: TransportSink | undefined;
+  #started = false;
   #down = false;
   #stopped = false;
   #emits: NatsSub | undefined;
@@ -153,7 +154,8 @@ export class NatsTransport implements Transport {
 
   /** Loads the client, connects, and subscribes to emits and to every target added so far. Throws {@link TransportUnavailable} or a `connect` {@link TransportError}. */
   async start(sink: TransportSink): Promise<void> {
-    if (this.#sink) throw new TransportError(NAME, "failed", "start was called twice; a transport serves one registry");
+    if (this.#started) throw new TransportError(NAME, "failed", "start was called twice; a transport serves one registry");
+    this.#started = true;
     let mod: NatsModule;
     try {
       mod = (await import("nats")) as unknown as NatsModule;
