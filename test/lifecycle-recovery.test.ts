@@ -5,7 +5,11 @@
 // instance, "trap" traps, "flaky" traps once "arm" was called (a fresh instance is not armed).
 import { afterEach, describe, expect, it } from "vitest";
 import { InitializationFailed, ManifestError, PluginNotRunning, PluginRegistry, PluginTrap, PolicyInvalid, type RegistryOptions } from "../src/index.js";
+import { copyFileSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { copyPlugin, silentLogger } from "./helpers/plugins.js";
+import { fixture } from "./native-helpers.js";
 
 const FIXTURE = "test/fixtures/c/lifecycle";
 
@@ -241,5 +245,32 @@ describe.each([
     await new Promise((ok) => r.once("restarted", ok));
     await new Promise((ok) => setTimeout(ok, 10));
     expect(await primary.invoke("ok")).toBe(1);
+  });
+});
+
+describe("a sandboxed native plugin", () => {
+  /** test/fixtures/native's hostile.so ("ok" answers its data's length, "segv" crashes the helper) as `name`. */
+  function native(name: string, extra: string): string {
+    const dir = mkdtempSync(path.join(tmpdir(), `plughost-lifecycle-${name}-`));
+    copyFileSync(fixture("hostile"), path.join(dir, "hostile.so"));
+    writeFileSync(path.join(dir, "plugin.toml"), `name = "${name}"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "hostile.so"\n${extra}`);
+    return dir;
+  }
+
+  it("a crash hands its calls to the fallback until the helper is back; disable/enable and restart work", async () => {
+    const r = newRegistry({ config: { backup: { answer: 2 } } });
+    const primary = await r.load(native("primary", `\n[recovery]\nstrategy = "fallback"\nfallback = "backup"\nbase-delay-ms = 400\n`));
+    await r.load(plugin("backup"));
+    expect(await primary.invoke("ok", new Uint8Array(5))).toBe(5);
+    await expect(primary.invoke("segv")).rejects.toMatchObject({ code: "E_PLUGIN_CRASHED" });
+    expect(await primary.invoke("ok", new Uint8Array(5))).toBe(2); // backup stands in
+    await new Promise((ok) => r.once("restarted", ok));
+    await new Promise((ok) => setTimeout(ok, 10));
+    expect(await primary.invoke("ok", new Uint8Array(5))).toBe(5);
+    await r.disable("primary", "off");
+    expect(await primary.invoke("ok", new Uint8Array(5))).toBe(2);
+    await r.enable("primary");
+    await r.restart("primary");
+    expect(await primary.invoke("ok", new Uint8Array(3))).toBe(3);
   });
 });

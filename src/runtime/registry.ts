@@ -1161,7 +1161,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const active = [...this.#entries.values()].filter((e) => e.state !== "unloaded");
     let order: Entry[];
     try {
-      order = resolveLoadOrder(active.map((e) => e.manifest), {})
+      order = resolveLoadOrder(active.map((e) => e.manifest), { accepted: this.#deps.accepted })
         .map((m) => this.#entries.get(m.name)!)
         .reverse();
     } catch {
