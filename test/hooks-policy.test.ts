@@ -178,9 +178,9 @@ describe("the manifest's hook policies", () => {
     expect(chain.error).toBeInstanceOf(DeadlineExceeded);
     expect(chain.error!.message).toMatch(/timeout-ms/);
     expect(faults).toEqual(["E_DEADLINE_EXCEEDED"]);
-    // Recovery replaced the instance: a fast call passes.
-    const ok = await registry.runHook("slow", Uint8Array.of(0));
-    expect(ok.ok).toBe(true);
+    // Recovery replaced the instance: the fresh one answers (`count`: its first hook call).
+    const counted = await registry.hook("slowpoke", "count", enc("c"));
+    expect(counted.ok && [...counted.data]).toEqual([99, 1]);
     expect(registry.metrics("slowpoke").restarts).toBe(1);
   });
 
@@ -313,6 +313,20 @@ describe("host hooks (registry.addHook)", () => {
 });
 
 describe("async observer hooks", () => {
+  it("are called after a chain that a hook stopped early, too", async () => {
+    newRegistry();
+    await registry.load(hookCopy("stopper", "s", hooksToml("reject", { priority: 300 })));
+    await registry.load(hookCopy("late-watcher", "w", hooksToml("reject", { priority: 10, async: true })));
+    const seen: string[] = [];
+    registry.addHook("reject", (data) => void seen.push(dec(data)), { priority: "CLEANUP", async: true, name: "late-audit" });
+    const chain = await registry.runHook("reject", enc("x"));
+    expect(chain).toMatchObject({ ok: false, status: 7, stoppedBy: "stopper" });
+    await registry.settleHookObservers();
+    expect(seen).toEqual(["x"]);
+    // The plugin observer ran too: its own err(7) is its failure, counted apart from the chain.
+    expect(registry.hookObservers().find((o) => o.hook === "late-watcher")).toMatchObject({ runs: 1, failures: 1 });
+  });
+
   it("run after the chain with its final data, do not change it, and keep their own counts", async () => {
     newRegistry();
     await registry.load(hookCopy("editor", "e", hooksToml("tag", { priority: 100 })));

@@ -254,6 +254,11 @@ export class HookChains<P> {
         await this.#pluginStep(p, policy, run, { hostContext, timeoutMs: policy.timeoutMs, envelope: stepEnvelope(run, host.nameOf(p)) }, undefined);
         if (run.stop !== undefined) break;
       }
+      // A chain that stopped early still has its observers called (only hooks with a policy can be one).
+      for (; i < plugins.length; i++) {
+        const p = host.latest(plugins[i]!);
+        if (host.declared(p, event)?.async === true) (observers ??= []).push({ kind: "plugin", plugin: p });
+      }
       const result = resultOf(run, executionId, startedAt);
       if (observers) this.#observe(observers, result, run, executionId, startedAt, undefined, hostContext);
       return result;
@@ -263,7 +268,9 @@ export class HookChains<P> {
     const steps = plan(plugins, hostHooks ?? [], (p) => host.priorityOf(p, event));
     let state: Map<string, unknown> | undefined;
     const observers: Step<P>[] = [];
-    for (const step of steps) {
+    let at = 0;
+    for (; at < steps.length; at++) {
+      const step = steps[at]!;
       if (step.kind === "plugin") {
         const p = host.latest(step.plugin);
         const policy = this.policyOf(p, event);
@@ -283,6 +290,11 @@ export class HookChains<P> {
         await this.#hostStep(h, ctx, run, watch);
       }
       if (run.stop !== undefined) break;
+    }
+    // A chain that stopped early still has its observers called.
+    for (at++; at < steps.length; at++) {
+      const step = steps[at]!;
+      if (step.kind === "host" ? step.host.async : host.declared(host.latest(step.plugin), event)?.async === true) observers.push(step);
     }
     const result = resultOf(run, executionId, startedAt);
     watch?.end(result);
