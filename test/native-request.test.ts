@@ -348,6 +348,8 @@ describe("native request through the registry", () => {
         ["answerer", to],
       ]);
       expect(await hookText(r, "asker", "ask", ask("answerer", "upper", "sixteen bytes ok"))).toBe("SIXTEEN BYTES OK");
+      // In plugin_init there is no current message, and a request to a name nobody has is unknown-target.
+      expect(await hookText(r, "asker", "init", bytes(""))).toBe(`message=0 request=${status("unknown-target")}`);
       const who = await hookText(r, "asker", "ask-whoami", ask("answerer", "whoami", ""), { metadata: { trace: "t-1" } });
       const asker = /^id=(\d+) parent=- source=- target=asker event=ask-whoami kind=1 meta=trace=t-1$/.exec(who);
       expect(asker, who).not.toBeNull();
