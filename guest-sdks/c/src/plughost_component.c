@@ -364,7 +364,9 @@ GUEST_EXPORT("init") int32_t ph_init(char *api, size_t api_len, char *config, si
     config_json = config; /* kept: NUL-terminated by cabi_realloc */
   }
   arena_reset();
-  return plugin_init(&ctx);
+  int32_t rc = plugin_init(&ctx);
+  if (held.held) message_release(); /* a host that answered an envelope in init: not the next call's */
+  return rc;
 }
 
 GUEST_EXPORT("teardown") int32_t ph_teardown(void) {
