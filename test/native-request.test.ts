@@ -1,6 +1,7 @@
 // Request/response and the message envelope for native plugins (C ABI .so): the engine with a
 // host that answers (trusted: requestSync, on the host's thread; sandboxed: request, answered later
 // while the helper waits), hostile sandboxed plugins forging request frames, and through the registry.
+import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -256,6 +257,20 @@ describe("native request, sandboxed", () => {
     host.message = envelope;
     expect(output(await inst.onHook("ask", ask("other", "upper", "pipe")))).toBe("PIPE");
     expect(output(await inst.onHook("whoami", bytes("")))).toContain("source=caller target=requester");
+  });
+});
+
+describe("the native host table grows additively", () => {
+  it("a plugin built with this SDK, bound by a host whose table predates request: unknown-target, no message, the rest works", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "plughost-old-host-"));
+    dirs.push(dir);
+    const exe = path.join(dir, "old-host");
+    const include = path.join(root, "guest-sdks", "c", "include");
+    execFileSync("gcc", ["-Wall", "-Wextra", "-O1", "-I", include, path.join(root, "test", "fixtures", "native", "old-host", "old-host.c"), "-o", exe, "-ldl"]);
+    const run = (...args: string[]) => execFileSync(exe, [fixture("requester"), ...args], { encoding: "utf8" }).trim();
+    expect(run()).toBe(`request=${status("unknown-target")} untouched=1 message=0 emit=1003 config={"old":true}`);
+    // A table smaller than the first one is not bound at all: every extension says "unsupported".
+    expect(run("16")).toBe(`request=${status("unknown-target")} untouched=1 message=0 emit=-3 config={}`);
   });
 });
 
