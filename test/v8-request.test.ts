@@ -119,7 +119,10 @@ describe.each(ISOLATIONS)("v8 request and current-message, %s", (_label, isolati
     const long = await instance.onHook("ask", ask("responder", "echo", payload));
     expect(long.ok && dec(long.data)).toBe(`responder/echo/${payload}`);
     // Many answers in one call: the SDK frees each (a leak would show as memory growth, a double free as a trap).
-    expect(await instance.onEvent("ask-n", enc(`200\nresponder\necho\n0\n${"z".repeat(3000)}`))).toBe(0);
+    expect(await instance.onEvent("ask-n", enc(`20\nresponder\necho\n0\n${"z".repeat(3000)}`))).toBe(0);
+    const before = instance.memoryBytes!();
+    expect(await instance.onEvent("ask-n", enc(`300\nresponder\necho\n0\n${"z".repeat(3000)}`))).toBe(0);
+    expect(instance.memoryBytes!() - before).toBeLessThanOrEqual(64 * 1024); // 900 KB if the answers leaked
   });
 
   it("maps every request-error to the SDK's status", async () => {
@@ -152,6 +155,10 @@ describe.each(ISOLATIONS)("v8 request and current-message, %s", (_label, isolati
     expect(out.ok && dec(out.data)).toBe(
       `id=${2 ** 40 + 3} parent=17 source=asker target=request-caller event=whoami kind=2 meta=traceparent=00-abc-def-01;tenant=ünïcode;empty=`,
     );
+    // The SDK releases each call's envelope: many calls do not grow the guest's memory.
+    const before = instance.memoryBytes!();
+    for (let i = 0; i < 1500; i++) await instance.onHook("whoami", new Uint8Array(0));
+    expect(instance.memoryBytes!() - before).toBeLessThanOrEqual(64 * 1024);
   });
 
   it("reads a broadcast from the host: no parent, source or target, no metadata", async () => {
