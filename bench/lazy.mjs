@@ -31,12 +31,16 @@ export async function run() {
   const dir = lazyTree(COUNT);
   try {
     const times = [];
+    const cpu = [];
     let activateMs = 0;
     for (let r = 0; r < RUNS; r++) {
       const registry = new PluginRegistry({ logger, cacheDir: false, grants: ["clock"] });
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       const found = await registry.scanDirectory(dir);
       times.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
       if (found !== COUNT || registry.listLazy().length !== COUNT || registry.count !== 0) throw new Error(`expected ${COUNT} lazy plugins, none loaded`);
       if (r === RUNS - 1) {
         const t1 = performance.now();
@@ -48,9 +52,11 @@ export async function run() {
     }
     const warm = times.slice(1);
     const sorted = [...warm].sort((a, b) => a - b);
-    const results = { lazy_startup_ms: median(warm), lazy_startup_cold_ms: times[0], lazy_first_activation_ms: activateMs };
+    // CPU time of the scan too: on a shared machine the wall time mostly measures waiting for a core.
+    const results = { lazy_startup_ms: median(warm), lazy_startup_cpu_ms: median(cpu.slice(1)), lazy_startup_cold_ms: times[0], lazy_first_activation_ms: activateMs };
     console.log(`lazy activation, ${COUNT} discovered lazy plugins (validation only):`);
     console.log(`  lazy_startup_ms            ${results.lazy_startup_ms.toFixed(1)} ms  (runs ${sorted[0].toFixed(1)}–${sorted[sorted.length - 1].toFixed(1)}, ${warm.length} runs)   goal ≤ 100`);
+    console.log(`  lazy_startup_cpu_ms        ${results.lazy_startup_cpu_ms.toFixed(1)} ms  CPU time (user + system) of one scan, median`);
     console.log(`  lazy_startup_cold_ms       ${results.lazy_startup_cold_ms.toFixed(1)} ms  the first scan of the process (schema compiled, files cold)`);
     console.log(`  lazy_first_activation_ms   ${results.lazy_first_activation_ms.toFixed(1)} ms  compile + init of one plugin on its first event`);
     return results;

@@ -6,6 +6,7 @@
  * through `invoke` / `dispatch` / `runHook`; `unload` tears down.
  */
 import { EventEmitter } from "node:events";
+import { statSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import {
@@ -672,7 +673,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       // A lazy plugin is validated now (its entry must exist, its api-version fit), since nothing loads it until its event.
       const manifest = await loadManifest(pathOrDir, { checkEntry: false, configSchema: "defer" });
       if (manifest.activation) {
-        await checkEntryFile(manifest);
+        checkEntryFile(manifest);
         checkApiVersion(manifest, HOST_WIT_VERSION);
       }
       return { manifest };
@@ -1643,6 +1644,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /** Set by the direct dispatch path when a faulted call is to be retried (read right after, in the same turn). */
   #retryNext = false;
 
+  /** The delivery of dispatches that call only directly, reused (see `dispatch`); busy while one such loop runs. */
+  readonly #directDelivery: Delivery = { hop: 0, chain: undefined, envelope: envelope("", "event", EMPTY, undefined, undefined, undefined, undefined) };
+  #directBusy = false;
+
   /** Bumped whenever a plugin's callbacks are cleared (a restart): a dispatch's snapshot may then be stale. */
   #callbacksEpoch = 0;
 
@@ -1884,21 +1889,36 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     // Without interceptors or a host context, runs of idle in-process subscribers are called synchronously: no
     // promise and no microtask per plugin (a fan-out to 100 C plugins is then about 100 direct calls).
     const direct = this.#calls.empty && hostContext === undefined && watch === undefined;
-    // One envelope for the whole dispatch (a broadcast, like an emit); its id is taken only if someone asks.
-    const delivery = hostDelivery(event, "event", data, undefined, options);
+    // One envelope for the whole dispatch (a broadcast, like an emit); its id is taken only if someone asks. A
+    // dispatch that only calls directly uses the registry's reusable one (no allocation); the dispatch gets its own
+    // (same id) once a callee is called the ordinary way, which holds it across awaits.
+    const metadata = options?.metadata;
+    let delivery: Delivery | undefined = direct && metadata === undefined ? undefined : hostDelivery(event, "event", data, undefined, options);
     let i = 0;
     while (i < callees.length) {
       if (direct) {
-        const previous = enterDelivery(delivery);
+        const shared = delivery === undefined && !this.#directBusy;
+        const d = delivery ?? (shared ? this.#directDelivery : (delivery = hostDelivery(event, "event", data, undefined, options)));
+        if (shared) {
+          const env = d.envelope!;
+          env.id = 0;
+          env.event = event;
+          env.data = data;
+          this.#directBusy = true; // a dispatch made inside this loop (a host service's) gets its own
+        }
+        const previous = enterDelivery(d);
         try {
           i = this.#metrics.perCall
             ? this.#dispatchDirectProbed(callees, i, event, data, results, epoch)
             : this.#dispatchDirect(callees, i, event, data, results, epoch);
         } finally {
           restoreDelivery(previous);
+          if (shared) this.#directBusy = false;
         }
+        if (shared && i < callees.length) delivery = { hop: 0, chain: undefined, envelope: { ...d.envelope! } };
       }
       if (i === callees.length) break;
+      delivery ??= hostDelivery(event, "event", data, undefined, options);
       const entry = latest(callees[i++]!);
       // The direct path stopped at a faulted call that strategy "retry" issues again (direct: #event would call #callEvent).
       const retry = this.#retryNext;
@@ -2836,8 +2856,9 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 }
 
 /** A lazy plugin's entry must exist when it is discovered: its first event is no time to learn it was never built. */
-async function checkEntryFile(m: Manifest): Promise<void> {
-  const info = await stat(m.entryPath).catch(() => undefined);
+function checkEntryFile(m: Manifest): void {
+  // A synchronous stat: a few microseconds, where a promise's round trip through the thread pool costs far more per plugin.
+  const info = statSync(m.entryPath, { throwIfNoEntry: false });
   if (info?.isFile()) return;
   const message = info ? `entry ${m.entryPath} is not a file; point it at the built plugin` : `entry file ${m.entryPath} does not exist; build the plugin first (or fix the path, which is relative to ${m.dir})`;
   throw new ManifestError(m.file, [{ pointer: "/entry", message }], { plugin: m.name });
