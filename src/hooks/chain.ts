@@ -268,10 +268,16 @@ export class HookChains<P> {
     const steps = plan(plugins, hostHooks ?? [], (p) => host.priorityOf(p, event));
     let state: Map<string, unknown> | undefined;
     const observers: Step<P>[] = [];
+    // Host hooks do not stop plugin hooks without a policy from being called synchronously, one at a time.
+    const direct = watch === undefined && host.canRunDirect(hostContext);
     let at = 0;
     for (; at < steps.length; at++) {
       const step = steps[at]!;
       if (step.kind === "plugin") {
+        if (direct && host.runDirect([step.plugin], 0, run) === 1) {
+          if (run.stop !== undefined) break;
+          continue;
+        }
         const p = host.latest(step.plugin);
         const policy = this.policyOf(p, event);
         if (policy.async) {
