@@ -881,16 +881,15 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
       { source: s.name, target: peerName, event: "message", kind: "request", meta: ["tenant=t2"] }, "a plugin's request's envelope");
     check(nested.parent !== undefined && nested.parent > asked.id && nested.parent < nested.id, `the request's parent is the caller's hook message: parent ${nested.parent}, id ${nested.id}`);
 
-    // An event: on-event logs the envelope text.
-    eq(await plugin.invoke("message", enc("e"), { metadata: { a: "1" } }), 0, "invoke message");
-    const logged = s.logs.filter((l) => l.plugin === s.name && l.level === "info" && l.msg.startsWith("id "));
-    const until = performance.now() + 2000;
-    while (logged.length === 0 && performance.now() < until) {
-      await new Promise((r) => setTimeout(r, 5));
-      logged.push(...s.logs.filter((l) => l.plugin === s.name && l.level === "info" && l.msg.startsWith("id ")));
-    }
-    const event = parseEnvelope(enc(logged[0]?.msg ?? ""), "the logged envelope of invoke");
-    eq({ kind: event.kind, event: event.event, meta: event.meta, source: event.source }, { kind: "event", event: "message", meta: ["a=1"], source: undefined }, "an event's envelope");
+    // Events: on-event logs the envelope text. invoke is addressed to the plugin; dispatch is a broadcast (no target).
+    const loggedEnvelope = async (via: string): Promise<Envelope> => {
+      const find = () => s.logs.find((l) => l.plugin === s.name && l.level === "info" && l.msg.startsWith("id ") && l.msg.endsWith(`\nmeta via=${via}`));
+      const until = performance.now() + 2000;
+      while (find() === undefined && performance.now() < until) await new Promise((r) => setTimeout(r, 5));
+      return parseEnvelope(enc(find()?.msg ?? ""), `the envelope ${via} logged`);
+    };
+    eq(await plugin.invoke("message", enc("e"), { metadata: { via: "invoke" } }), 0, "invoke message");
+    eq({ ...(await loggedEnvelope("invoke")), id: 0 }, { id: 0, target: s.name, event: "message", kind: "event", meta: ["via=invoke"] }, "an invoke's envelope");
 
     // Outside the registry's calls (an engine instance whose host calls have no current-message): none.
     const engine = await getEngine(s.engine);
@@ -912,8 +911,10 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
     const alone = await s.load();
     const chain = await alone.registry.runHook("message", enc("x"), { metadata: { step: "1" } });
     if (!chain.ok) throw new CheckFailed(`runHook message: expected ok, got status ${chain.status} and ${show(chain.errors.map((e) => e.error.message))}`);
+    eq(await alone.registry.dispatch("message", enc("d"), { metadata: { via: "dispatch" } }), [{ plugin: s.name, status: 0 }], "dispatch message");
+    eq({ ...(await loggedEnvelope("dispatch")), id: 0 }, { id: 0, event: "message", kind: "event", meta: ["via=dispatch"] }, "a dispatch's envelope");
     const step = parseEnvelope(chain.data, "runHook message");
-    eq({ ...step, id: 0 }, { id: 0, event: "message", kind: "hook", meta: ["step=1"] }, "a hook chain step's envelope");
+    eq({ ...step, id: 0 }, { id: 0, event: "message", kind: "hook", meta: ["step=1"] }, "a hook chain step's envelope (a broadcast, as dispatch)");
 
   },
 };
