@@ -110,6 +110,22 @@ describe("envelopes of the host's calls and faults while answering", () => {
     expect(relayed).toBe(`err:${err("unknown-target")}`);
   });
 
+  it("a dispatch is one message for all its subscribers, whether called directly or the ordinary way", async () => {
+    const r = make();
+    const a = await load(r, RESPONDER, "a");
+    const w = await load(r, RESPONDER, "w", '\nisolation = "worker"\n');
+    await load(r, RESPONDER, "z");
+    const seenBy = async (p: PluginHandle) => envelope(dec(((await p.hook("last-noted", enc(""))) as { data: Uint8Array }).data));
+    for (let round = 0; round < 2; round++) await r.dispatch("noted", enc("x")); // a direct, w through its worker, z direct again
+    const [ea, ew, ez] = [await seenBy(a), await seenBy(w), await seenBy(r.get("z"))];
+    expect(ea).toMatchObject({ source: "-", target: "-", event: "noted", kind: String(MESSAGE_KIND_CODE.event) });
+    expect([ew.id, ez.id]).toEqual([ea.id, ea.id]);
+    await r.dispatch("noted", enc("y"));
+    const next = await seenBy(a);
+    expect(Number(next.id)).toBeGreaterThan(Number(ea.id));
+    expect((await seenBy(w)).id).toBe(next.id);
+  });
+
   it("a target that faults while answering is failed for the caller, recorded, and recovered", async () => {
     const r = make({ recovery: { strategy: "restart", baseDelayMs: 0 } });
     const a = await load(r, CALLER, "a");

@@ -1918,17 +1918,17 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         if (shared && i < callees.length) delivery = { hop: 0, chain: undefined, envelope: { ...d.envelope! } };
       }
       if (i === callees.length) break;
-      delivery ??= hostDelivery(event, "event", data, undefined, options);
+      const slow = (delivery ??= hostDelivery(event, "event", data, undefined, options));
       const entry = latest(callees[i++]!);
       // The direct path stopped at a faulted call that strategy "retry" issues again (direct: #event would call #callEvent).
       const retry = this.#retryNext;
       this.#retryNext = false;
       try {
         const call = retry
-          ? this.#callEvent(entry, event, data, delivery, true)
+          ? this.#callEvent(entry, event, data, slow, true)
           : watch
-            ? watch.step(() => this.#event(entry, event, data, delivery, "dispatch", hostContext))
-            : this.#event(entry, event, data, delivery, "dispatch", hostContext);
+            ? watch.step(() => this.#event(entry, event, data, slow, "dispatch", hostContext))
+            : this.#event(entry, event, data, slow, "dispatch", hostContext);
         results.push({ plugin: entry.name, status: await call });
       } catch (err) {
         results.push({ plugin: entry.name, error: asPlughostError(err, entry.name) });
