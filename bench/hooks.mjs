@@ -26,12 +26,23 @@ async function perCall(call) {
   return { median: median(samples), lo: samples[0], hi: samples[samples.length - 1] };
 }
 
-/** One chain per call, checked first; with `reference`, a dispatch to the same plugins too (the machine's state). */
+/**
+ * One chain per call, checked first. With `reference`, the machine's state beside it: a dispatch to the same plugins,
+ * and the ten hooks called one after another through `hookSync` (what the chain costs without the chain).
+ */
 async function perChain(registry, event, data, reference) {
   const first = await registry.runHook(event, data);
   if (!first.ok || first.errors.length > 0 || first.data.length !== data.length) throw new Error(`the chain failed: ${JSON.stringify(first)}`);
   const chain = await perCall(() => registry.runHook(event, data));
-  if (reference) chain.dispatch = await perCall(() => registry.dispatch(event, data));
+  if (reference) {
+    chain.dispatch = await perCall(() => registry.dispatch(event, data));
+    const handles = registry.subscribers(event).map((name) => registry.get(name));
+    chain.bare = await perCall(() => {
+      let d = data;
+      for (const h of handles) d = h.hookSync(event, d).data;
+      return Promise.resolve(d);
+    });
+  }
   return chain;
 }
 
@@ -65,7 +76,8 @@ export async function run() {
   };
   console.log("hook chains, 10 C hooks of 16 bytes on in-process v8, per chain (medians of 31 batches):");
   console.log(`  hook_chain_10_ns             ${plain.median.toFixed(0)} ns  (batches ${plain.lo.toFixed(0)}–${plain.hi.toFixed(0)})   goal ≤ 1500`);
-  console.log(`  a dispatch to the same 10    ${plain.dispatch.median.toFixed(0)} ns  (batches ${plain.dispatch.lo.toFixed(0)}–${plain.dispatch.hi.toFixed(0)})   the reference on this machine now`);
+  console.log(`  a dispatch to the same 10    ${plain.dispatch.median.toFixed(0)} ns  (batches ${plain.dispatch.lo.toFixed(0)}–${plain.dispatch.hi.toFixed(0)})   the machine now`);
+  console.log(`  10 hookSync calls in a row   ${plain.bare.median.toFixed(0)} ns  (batches ${plain.bare.lo.toFixed(0)}–${plain.bare.hi.toFixed(0)})   the hooks without the chain`);
   console.log(`  hook_chain_10_host_hook_ns   ${withHost.median.toFixed(0)} ns  (batches ${withHost.lo.toFixed(0)}–${withHost.hi.toFixed(0)})   one host hook in the chain`);
   console.log(`  hook_chain_10_policy_ns      ${withPolicy.median.toFixed(0)} ns  (batches ${withPolicy.lo.toFixed(0)}–${withPolicy.hi.toFixed(0)})   timeout-ms on every hook`);
   return results;
