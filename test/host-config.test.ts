@@ -123,7 +123,7 @@ describe("validateHostConfig", () => {
     ["a default above the max", { defaultLimits: { fuel: 100 }, maxLimits: { fuel: 10 } }, "/defaultLimits/fuel", /^is 100, above maxLimits\.fuel \(10\); lower the default or raise the maximum$/],
     ["a zero violation threshold", { policy: { violationThreshold: 0 } }, "/policy/violationThreshold", /at least 1, got 0/],
     ["a non-boolean autoUnmount", { policy: { autoUnmount: "yes" } }, "/policy/autoUnmount", /^must be true or false, got "yes"$/],
-    ["an unknown recovery strategy", { policy: { recovery: { strategy: "fallback" } } }, "/policy/recovery/strategy", /must be one of "restart", "disable", "ignore", got "fallback"/],
+    ["an unknown recovery strategy", { policy: { recovery: { strategy: "pray" } } }, "/policy/recovery/strategy", /must be one of "restart", "disable", "ignore", "fallback", "retry", got "pray"/],
     ["a negative retry count", { policy: { recovery: { maxRetries: -1 } } }, "/policy/recovery/maxRetries", /at least 0, got -1/],
     ["an unknown backoff", { policy: { recovery: { backoff: "random" } } }, "/policy/recovery/backoff", /must be one of "linear", "exponential"/],
     ["an unknown event policy", { policy: { events: "closed" } }, "/policy/events", /must be one of "open", "strict", got "closed"/],
