@@ -102,6 +102,11 @@ describe("lazy activation", () => {
     expect(result?.error).toBeInstanceOf(InitializationFailed);
     expect(await r.dispatch("ok")).toEqual([]);
     expect(r.listLazy()).toEqual([]);
+    await r.unloadAll();
+    // A call addressed to it gets the activation's own error.
+    const r2 = newRegistry({ config: { solo: { "fail-init-until": Date.now() + 60_000 } } });
+    await r2.discover(plugin("solo", ["never"]));
+    await expect(r2.invoke("solo", "ok")).rejects.toBeInstanceOf(InitializationFailed);
   });
 
   it("an explicit load of a lazy plugin loads it at once", async () => {

@@ -1717,7 +1717,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     // Not `async`: an async function returning the call's promise would add two microtask turns to every call.
     try {
       const entry = this.#get(name);
-      if (this.#mustActivate(entry)) return this.#activateNamed(name, `invoke:${event}`).then(() => this.invoke(name, event, data, options));
+      if (this.#mustActivate(entry)) return this.#activateNamed(name, `invoke:${event}`).then((err) => (err ? Promise.reject(err) : this.invoke(name, event, data, options)));
       return this.#event(entry, event, data, hostDelivery(event, "event", data, name, options), "invoke", options?.hostContext);
     } catch (err) {
       return Promise.reject(err);
@@ -1801,7 +1801,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   hook(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookOutcome> {
     try {
       const entry = this.#get(name);
-      if (this.#mustActivate(entry)) return this.#activateNamed(name, `hook:${event}`).then(() => this.hook(name, event, data, options));
+      if (this.#mustActivate(entry)) return this.#activateNamed(name, `hook:${event}`).then((err) => (err ? Promise.reject(err) : this.hook(name, event, data, options)));
       return this.#hook(entry, event, data, options?.hostContext, hostDelivery(event, "hook", data, name, options));
     } catch (err) {
       return Promise.reject(err);
