@@ -30,6 +30,8 @@ interface Script {
   message?: MessageInfo | (() => MessageInfo | undefined);
   capabilities?: string[];
   limits?: Limits;
+  /** Host calls with no request, requestSync or currentMessage at all. */
+  bare?: boolean;
 }
 
 const open: EngineInstance[] = [];
@@ -84,7 +86,7 @@ async function load(rel: string, plugin: string, isolation: Isolation, script: S
     entryPath: path.join(pluginDir(rel), "plugin.wasm"),
     capabilities,
     limits: script.limits ?? {},
-    host,
+    host: script.bare ? { ...base, log: base.log.bind(base), registerCallback: base.registerCallback.bind(base) } : host,
     isolation,
   });
   open.push(instance);
@@ -174,6 +176,10 @@ describe.each(ISOLATIONS)("v8 request and current-message, %s", (_label, isolati
   it("answers none when the host has no message, and unknown-target when it cannot route requests", async () => {
     const { instance } = await load(CALLER, "request-caller", isolation, { message: () => undefined });
     expect(await instance.onHook("whoami", new Uint8Array(0))).toEqual({ ok: true, data: enc("none") });
+    // Host calls without request, requestSync and currentMessage (an embedding that wires none).
+    const bare = await load(CALLER, "request-caller", isolation, { bare: true });
+    expect(await bare.instance.onHook("whoami", new Uint8Array(0))).toEqual({ ok: true, data: enc("none") });
+    expect(await bare.instance.onHook("ask", ask("t", "echo", "x"))).toEqual({ ok: false, status: status("unknown-target") });
   });
 
   it("refuses a too-large answer and a host that throws without faulting the guest", async () => {
