@@ -7,7 +7,9 @@ import path from "node:path";
 import { cpSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { InitializationFailed, ManifestError, PluginRegistry, type ActivationRecord, type RegistryOptions } from "../src/index.js";
+import { copyFileSync, writeFileSync } from "node:fs";
 import { copyPlugin, silentLogger } from "./helpers/plugins.js";
+import { fixture } from "./native-helpers.js";
 
 const FIXTURE = "test/fixtures/c/lifecycle";
 
@@ -124,5 +126,21 @@ describe("lazy activation", () => {
     const missing = plugin("y", ["ok"]);
     rmSync(path.join(missing, "plugin.wasm"));
     await expect(r.discover(missing)).rejects.toThrow(/build the plugin first/);
+  });
+
+  it("activates a wasmtime plugin and a sandboxed native plugin on their first event", async () => {
+    const r = newRegistry({ config: { onwasmtime: { answer: 4 } } });
+    await r.discover(copyPlugin(FIXTURE, (t) => t.replace('name = "lifecycle"', 'name = "onwasmtime"\nengine = "wasmtime"\nactivation = ["on-event:ok"]')));
+    const dir = mkdtempSync(path.join(tmpdir(), "plughost-lazy-native-"));
+    copyFileSync(fixture("hostile"), path.join(dir, "hostile.so"));
+    writeFileSync(path.join(dir, "plugin.toml"), 'name = "onnative"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "hostile.so"\nactivation = ["on-event:ok"]\n');
+    await r.discover(dir);
+    expect(r.listLazy()).toEqual(["onwasmtime", "onnative"]); // in discovery order
+    const results = await r.dispatch("ok", new Uint8Array(6)); // hostile.so's "ok" answers the data's length
+    expect(results.sort((a, b) => a.plugin.localeCompare(b.plugin))).toEqual([
+      { plugin: "onnative", status: 6 },
+      { plugin: "onwasmtime", status: 4 },
+    ]);
+    expect(r.info("onwasmtime").engine).toBe("wasmtime");
   });
 });
