@@ -2348,7 +2348,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   #sendFrom(from: Entry, target: string, event: string, data: Uint8Array): MessageOutcome<undefined> {
     const t = this.#entries.get(target);
-    if (t === undefined && this.#transport !== undefined && !this.#services.has(target)) {
+    if ((t === undefined || t.state === "unloaded") && this.#transport !== undefined && !this.#services.has(target)) {
       // Not a plugin of this host: maybe of another one (fire and forget, as a local send).
       this.#beyond(from, event, data, target, undefined);
       return { ok: true, value: undefined };
@@ -2553,7 +2553,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (service) return this.#serviceSync(service, d);
     const t = this.#standInFor(this.#entries.get(to), event);
     if (t !== undefined && this.#mustActivate(t)) return refused("would-block"); // a lazy target: activating it takes a wait
-    if (t === undefined && this.#transport !== undefined) return refused("would-block"); // maybe on another host: only a wait tells
+    if ((t === undefined || t.state === "unloaded") && this.#transport !== undefined) return refused("would-block"); // maybe on another host: only a wait tells
     if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return refused("unknown-target");
     if (t.restarting === undefined && !t.callbacks.has(event)) return refused("not-handled");
     const instance = t.instance;
@@ -2625,7 +2625,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (t !== undefined && this.#mustActivate(t)) {
       return answerWithin(this.#activateNamed(to, "request").then(() => this.#route(d, to, event, data, hostContext, forward)), ms);
     }
-    if (t === undefined && forward && this.#transport !== undefined) return this.#requestRemote(d, ms);
+    if ((t === undefined || t.state === "unloaded") && forward && this.#transport !== undefined) return this.#requestRemote(d, ms); // not served here
     if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return Promise.resolve(refused("unknown-target"));
     if (t.restarting === undefined && !t.callbacks.has(event)) return Promise.resolve(refused("not-handled"));
     let work: Promise<Answer>;
