@@ -37,7 +37,7 @@ describe("contract generated from wit/plugin.wit", () => {
   it("parses the package version and every enum of the WIT", () => {
     expect(wit.package).toBe("plughost:plugin");
     expect(wit.version).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(wit.enums.map((e) => e.name).sort()).toEqual(["log-level", "message-error", "metric-error", "metric-kind", "register-error"]);
+    expect(wit.enums.map((e) => e.name).sort()).toEqual(["log-level", "message-error", "message-kind", "metric-error", "metric-kind", "register-error", "request-error"]);
     expect(wit.interfaces).toEqual(expect.arrayContaining(["types", "host", "guest"]));
   });
 
@@ -57,6 +57,8 @@ describe("contract generated from wit/plugin.wit", () => {
       "message-error": abi.MESSAGE_ERROR_CODE,
       "metric-kind": abi.METRIC_KIND_CODE,
       "metric-error": abi.METRIC_ERROR_CODE,
+      "request-error": abi.REQUEST_ERROR_CODE,
+      "message-kind": abi.MESSAGE_KIND_CODE,
     };
     for (const e of wit.enums) expect(codes[e.name], e.name).toEqual(Object.fromEntries(e.cases.map((c, i) => [c, i])));
   });
@@ -111,6 +113,8 @@ int main(void) {
     expect(goCases("", "Level")).toEqual(cases("log-level").map(pascal));
     expect(goCases("", "MetricKind")).toEqual(cases("metric-kind").map(pascal));
     expect(goCases("Metric", "MetricError")).toEqual(cases("metric-error").map((c) => `Metric${pascal(c)}`));
+    expect(goCases("Request", "RequestError")).toEqual(cases("request-error").map((c) => `Request${pascal(c)}`));
+    expect(goCases("Kind", "MessageKind")).toEqual(cases("message-kind").map((c) => `Kind${pascal(c)}`));
     const js = readFileSync(path.join(root, "guest-sdks/js/types/plughost-host.d.ts"), "utf8");
     expect(js).toContain(`declare module "${wit.package}/host@${wit.version}"`);
     const union = (t: string) => (new RegExp(`export type ${t} = ([^;]+);`).exec(js)?.[1] ?? "").split("|").map((x) => x.trim().replace(/"/g, ""));
@@ -118,6 +122,8 @@ int main(void) {
     expect(union("MessageError")).toEqual(cases("message-error"));
     expect(union("MetricKind")).toEqual(cases("metric-kind"));
     expect(union("MetricError")).toEqual(cases("metric-error"));
+    expect(union("RequestErrorCode")).toEqual(cases("request-error"));
+    expect(union("MessageKind")).toEqual(cases("message-kind"));
   });
 
   it("no source outside the generated files spells the versioned interface names or the API version by hand", () => {
