@@ -117,7 +117,7 @@ int main(void) {
     expect(goCases("Kind", "MessageKind")).toEqual(cases("message-kind").map((c) => `Kind${pascal(c)}`));
     const js = readFileSync(path.join(root, "guest-sdks/js/types/plughost-host.d.ts"), "utf8");
     expect(js).toContain(`declare module "${wit.package}/host@${wit.version}"`);
-    const union = (t: string) => (new RegExp(`export type ${t} = ([^;]+);`).exec(js)?.[1] ?? "").split("|").map((x) => x.trim().replace(/"/g, "")).filter((x) => x !== "");
+    const union = (t: string) => (new RegExp(`export type ${t} =\\s*([^;]+);`).exec(js)?.[1] ?? "").split("|").map((x) => x.trim().replace(/"/g, "")).filter((x) => x !== "");
     expect(union("RegisterError")).toEqual(cases("register-error"));
     expect(union("MessageError")).toEqual(cases("message-error"));
     expect(union("MetricKind")).toEqual(cases("metric-kind"));
