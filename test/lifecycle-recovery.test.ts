@@ -274,3 +274,23 @@ describe("a sandboxed native plugin", () => {
     expect(await primary.invoke("ok", new Uint8Array(3))).toBe(3);
   });
 });
+
+describe("retry in a hook chain", () => {
+  it("a faulted idempotent hook is re-issued once on the fresh instance, from the chain's direct path", async () => {
+    const r = newRegistry({ config: { alpha: { answer: 5 } } });
+    const p = await r.load(plugin("alpha", `\n[recovery]\nstrategy = "retry"\nidempotent = ["flaky-tag"]\nbase-delay-ms = 0\n`));
+    await p.invoke("arm");
+    const result = await r.runHook("flaky-tag", new Uint8Array([1]));
+    expect(result).toMatchObject({ ok: true, data: new Uint8Array([1, 5]), errors: [] });
+    expect(r.metrics("alpha")).toMatchObject({ faults: 1, restarts: 1 });
+  });
+
+  it("without idempotent the faulted hook is reported, not re-issued", async () => {
+    const r = newRegistry({ config: { alpha: { answer: 5 } } });
+    const p = await r.load(plugin("alpha", `\n[recovery]\nstrategy = "retry"\nidempotent = ["flaky"]\nbase-delay-ms = 0\n`));
+    await p.invoke("arm");
+    const result = await r.runHook("flaky-tag", new Uint8Array([1]));
+    expect(result.errors.map((e) => e.error)).toEqual([expect.any(PluginTrap)]);
+    expect(r.metrics("alpha").faults).toBe(1);
+  });
+});

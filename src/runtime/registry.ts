@@ -342,6 +342,8 @@ class Entry {
   standIn: string | undefined;
   /** Why it is disabled (`disable`, or faults past the recovery policy), while it is. */
   disabled: string | undefined;
+  /** A hook chain's direct path handed a faulted call to its ordinary path to re-issue (strategy "retry"). */
+  retryHanded = false;
   /** The manifest's hook entries that declare a policy, by event (undefined: none; the hook chain's fast path reads it). */
   readonly hookPolicies: ReadonlyMap<string, HookDeclaration> | undefined;
   /**
@@ -1821,6 +1823,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   async #callHook(entry: Entry, event: string, data: Uint8Array, delivery: Delivery, timeoutMs?: number, retried = false): Promise<HookOutcome> {
+    if (entry.retryHanded) {
+      entry.retryHanded = false;
+      retried = true;
+    }
     if (entry.standIn !== undefined && this.#failed(entry)) {
       const standIn = this.#standIn(entry, event);
       if (standIn) return this.#callHook(standIn, event, data, delivery, timeoutMs);
@@ -2102,6 +2108,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
           entry.restartCount = 0;
         } catch (err) {
           const error = this._callFailed(entry, instance, err, event);
+          if (this.#retries(entry, error, event)) {
+            entry.retryHanded = true; // the chain's ordinary step re-issues it once the instance is back, and only once
+            return i;
+          }
           run.errors.push({ plugin: entry.name, error });
           if (run.failClosed) {
             run.stop = { plugin: entry.name, error };
