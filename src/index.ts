@@ -49,6 +49,7 @@ export { NatsTransport } from "./messaging/nats.js";
 export type { NatsTransportOptions } from "./messaging/nats.js";
 // Hook chains (docs/hooks.md): registry.addHook, hook policies and the host's clamps.
 export { DEFAULT_HOOK_CLAMPS, effectiveHookPolicy, resolveHookClamps } from "./hooks/policy.js";
+export { MAX_OBSERVER_BACKLOG } from "./hooks/chain.js";
 export type { HookClamps, HookOnError, HookPolicy, HookPriorityName, ResolvedClamps } from "./hooks/policy.js";
 export type { HookContext, HookResult, HostHookFn, HostHookOptions, ObserverFailure, ObserverStats } from "./hooks/chain.js";
 export type { HotReloadOptions, HotReloadEvents } from "./runtime/hot-reload.js";

@@ -11,6 +11,7 @@ import {
   HookFailed,
   HostConfigError,
   InvalidCallbackName,
+  MAX_OBSERVER_BACKLOG,
   ManifestError,
   PluginRegistry,
   PluginTrap,
@@ -313,6 +314,22 @@ describe("host hooks (registry.addHook)", () => {
 });
 
 describe("async observer hooks", () => {
+  it("a slow observer's backlog is bounded: past MAX_OBSERVER_BACKLOG runs are dropped and counted", async () => {
+    newRegistry();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    registry.addHook("burst", () => gate, { async: true, name: "slow-audit" });
+    for (let i = 0; i < MAX_OBSERVER_BACKLOG + 6; i++) await registry.runHook("burst", enc("x"));
+    await new Promise((r) => setImmediate(r));
+    expect(registry.hookObservers()).toEqual([expect.objectContaining({ hook: "slow-audit", runs: 0, dropped: 6 })]);
+    release();
+    await registry.settleHookObservers();
+    expect(registry.hookObservers()).toEqual([expect.objectContaining({ runs: MAX_OBSERVER_BACKLOG, failures: 0, dropped: 6 })]);
+    await registry.runHook("burst", enc("x"));
+    await registry.settleHookObservers();
+    expect(registry.hookObservers()[0]!.runs).toBe(MAX_OBSERVER_BACKLOG + 1); // caught up: called again
+  });
+
   it("are called after a chain that a hook stopped early, too", async () => {
     newRegistry();
     await registry.load(hookCopy("stopper", "s", hooksToml("reject", { priority: 300 })));

@@ -69,6 +69,8 @@ export interface ObserverStats {
   failures: number;
   /** Of `failures`, the timeouts. */
   timeouts: number;
+  /** Runs not started because this observer already had `MAX_OBSERVER_BACKLOG` runs unfinished. */
+  dropped: number;
   /** The last failure. */
   lastError?: PlughostError;
 }
@@ -155,6 +157,9 @@ type Step<P> = { kind: "plugin"; plugin: P } | { kind: "host"; host: HostHook };
 
 let lastExecutionId = 0;
 
+/** Unfinished runs one observer may have; a chain past it does not call that observer (counted in `dropped`). */
+export const MAX_OBSERVER_BACKLOG = 1024;
+
 /** The chain runner of one registry. */
 export class HookChains<P> {
   readonly #host: ChainHost<P>;
@@ -163,6 +168,8 @@ export class HookChains<P> {
   readonly #hostHooks = new Map<string, HostHook[]>();
   readonly #observerStats = new Map<string, ObserverStats>();
   readonly #pendingObservers = new Set<Promise<void>>();
+  /** Runs started and not finished, per observer (its stats key). */
+  readonly #observerBacklog = new Map<string, number>();
   #unnamed = 0;
 
   constructor(host: ChainHost<P>, clamps: ResolvedClamps) {
@@ -369,8 +376,15 @@ export class HookChains<P> {
       const kind = step.kind;
       const key = `${kind}\0${name}\0${event}`;
       let stats = this.#observerStats.get(key);
-      if (!stats) this.#observerStats.set(key, (stats = { hook: name, event, kind, runs: 0, failures: 0, timeouts: 0 }));
+      if (!stats) this.#observerStats.set(key, (stats = { hook: name, event, kind, runs: 0, failures: 0, timeouts: 0, dropped: 0 }));
       const s = stats;
+      // Chains may come faster than a slow observer finishes: its backlog is bounded, the excess dropped and counted.
+      const backlog = this.#observerBacklog.get(key) ?? 0;
+      if (backlog >= MAX_OBSERVER_BACKLOG) {
+        s.dropped++;
+        continue;
+      }
+      this.#observerBacklog.set(key, backlog + 1);
       const work = (async () => {
         // After the caller has its result: an observer never runs before the chain's own continuation.
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -396,7 +410,12 @@ export class HookChains<P> {
         },
       );
       this.#pendingObservers.add(work);
-      void work.finally(() => this.#pendingObservers.delete(work));
+      void work.finally(() => {
+        this.#pendingObservers.delete(work);
+        const left = (this.#observerBacklog.get(key) ?? 1) - 1;
+        if (left === 0) this.#observerBacklog.delete(key);
+        else this.#observerBacklog.set(key, left);
+      });
     }
   }
 }
