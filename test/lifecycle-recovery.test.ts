@@ -112,10 +112,16 @@ describe("fallback strategy", () => {
     expect((await r.runHook("tag", enc)).data).toEqual(new Uint8Array([0, 1, 2]));
   });
 
-  it("stands in for a plugin disabled after its retries, until enable(name)", async () => {
+  it("stands in for a disabled plugin (calls, sends, requests), until enable(name)", async () => {
     const { r, primary } = await pair();
     await r.disable("primary", "broken");
     expect(await primary.invoke("ok")).toBe(2);
+    expect(await r.request("primary", "tag", new Uint8Array([0]))).toEqual(new Uint8Array([0, 2]));
+    const sender = await r.load(plugin("sender"));
+    const before = r.metrics("backup").messagesReceived;
+    expect(await sender.invoke("send-ok", new TextEncoder().encode("primary"))).toBe(0);
+    await new Promise((ok) => setTimeout(ok, 50));
+    expect(r.metrics("backup").messagesReceived).toBe(before + 1);
     await r.enable("primary");
     expect(await primary.invoke("ok")).toBe(1);
   });

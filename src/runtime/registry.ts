@@ -2357,7 +2357,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   #sendFrom(from: Entry, target: string, event: string, data: Uint8Array): MessageOutcome<undefined> {
-    const t = this.#entries.get(target);
+    const t = this.#standInFor(this.#entries.get(target), event); // a disabled target's fallback takes it
     if ((t === undefined || t.state === "unloaded") && this.#transport !== undefined && !this.#services.has(target)) {
       // Not a plugin of this host: maybe of another one (fire and forget, as a local send).
       this.#beyond(from, event, data, target, undefined);
