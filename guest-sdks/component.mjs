@@ -107,11 +107,23 @@ export function preview1Adapter() {
   return new Uint8Array(bytes);
 }
 
+/** The prefix of the core exports of the optional `lifecycle` interface (on-suspend, on-resume). */
+export const LIFECYCLE_EXPORT_PREFIX = "plughost:plugin/lifecycle@";
+
+/**
+ * The world a core module implements: `plugin-with-lifecycle` when it exports the optional lifecycle
+ * functions (on-suspend / on-resume), `plugin` otherwise.
+ */
+export function worldOf(binary) {
+  const exports = WebAssembly.Module.exports(new WebAssembly.Module(binary));
+  return exports.some((e) => e.name.startsWith(LIFECYCLE_EXPORT_PREFIX)) ? "plugin-with-lifecycle" : "plugin";
+}
+
 /** Embed the plughost world into a core module, make it a component with `adapters`, write it to `outFile`. */
 export async function componentize(binary, adapters, outFile) {
   const { componentEmbed, componentNew } = await import("../vendor/jco/index.js");
   const witSource = readFileSync(path.join(root, "wit", "plugin.wit"), "utf8");
-  const embedded = await componentEmbed({ binary, witSource, world: "plugin" });
+  const embedded = await componentEmbed({ binary, witSource, world: worldOf(binary) });
   const component = await componentNew(embedded, adapters);
   writeFileSync(outFile, component);
   return component;

@@ -10,6 +10,7 @@
 #define PLUGHOST_WIT_TYPES "plughost:plugin/types@0.1.0"
 #define PLUGHOST_WIT_HOST "plughost:plugin/host@0.1.0"
 #define PLUGHOST_WIT_GUEST "plughost:plugin/guest@0.1.0"
+#define PLUGHOST_WIT_LIFECYCLE "plughost:plugin/lifecycle@0.1.0"
 
 /* WIT enum log-level: a case's code is its index. */
 #define PLUGHOST_LOG_LEVEL_DEBUG 0

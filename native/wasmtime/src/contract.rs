@@ -11,6 +11,7 @@ pub const WIT_PACKAGE: &str = "plughost:plugin";
 pub const TYPES_INTERFACE: &str = "plughost:plugin/types@0.1.0";
 pub const HOST_INTERFACE: &str = "plughost:plugin/host@0.1.0";
 pub const GUEST_INTERFACE: &str = "plughost:plugin/guest@0.1.0";
+pub const LIFECYCLE_INTERFACE: &str = "plughost:plugin/lifecycle@0.1.0";
 
 /// WIT enum `log-level`, in order: a case's code is its index.
 pub const LOG_LEVELS: [&str; 4] = ["debug", "info", "warn", "error"];
