@@ -89,6 +89,16 @@ describe("requests across hosts", () => {
     expect(await text(asker, "relay", "clock\nnow\n2")).toBe("ok:tick:2 from=asker");
   });
 
+  it("a plugin unloaded here and loaded on the other host is asked there", async () => {
+    const here = await load(near, "roamer");
+    expect(await text(here, "echo", "near")).toBe("near");
+    await near.unload("roamer");
+    await load(far, "roamer");
+    const who = await eventually(async () => dec(await near.request("roamer", "whoami", enc(""), { timeoutMs: 1000 })));
+    expect(who).toMatch(/^id=\d+ parent=- source=- target=roamer event=whoami kind=2 meta=$/);
+    await far.unload("roamer");
+  });
+
   it("refuses a cycle through both hosts (asker asks answerer asks asker)", async () => {
     expect(await text(asker, "relay", "answerer\nrelay\nasker\necho\nx")).toBe(`ok:err:${err("cycle")}`);
   });
