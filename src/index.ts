@@ -87,7 +87,7 @@ export { resolveLoadOrder, checkApiVersion } from "./plugin/resolve.js";
 export type { LoadedPlugin, Resolvable, ResolveOptions } from "./plugin/resolve.js";
 // Dependencies, recovery and lazy activation (docs/lifecycle.md).
 export { resolveDependencies, findConflicts, DEPENDENCY_STRATEGIES } from "./plugin/resolve.js";
-export type { DependencyStrategy, DependencyConflict, DependencyRequirement, DependencyCandidate, ConflictChoice, DependencyResolution } from "./plugin/resolve.js";
+export type { DependencyStrategy, DependencyConflict, DependencyRequirement, DependencyCandidate, ConflictChoice, DependencyResolution, ResolveDependenciesOptions } from "./plugin/resolve.js";
 export { dependentsOf, dependencyStrategy } from "./runtime/dependencies.js";
 export type { DependencyOptions, ConflictHandler, LoadAllOptions, UnloadOptions } from "./runtime/dependencies.js";
 export { RECOVERY_STRATEGIES, pluginRecovery, backoffDelay } from "./runtime/policy.js";

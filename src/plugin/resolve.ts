@@ -78,7 +78,7 @@ export interface ConflictChoice {
 }
 
 /** Options of `resolveDependencies`. */
-export interface DependencyOptions extends ResolveOptions {
+export interface ResolveDependenciesOptions extends ResolveOptions {
   /** Default `strict`. */
   strategy?: DependencyStrategy;
   /** The host's choices, by dependency name (for `manual`; under `latest` they override the pick). */
@@ -101,7 +101,7 @@ export interface DependencyResolution<M> {
  * (`strict` reports what `resolveLoadOrder` would refuse about versions.) Missing dependencies and cycles are not
  * conflicts; `resolveDependencies` refuses them as `resolveLoadOrder` does.
  */
-export function findConflicts<M extends Resolvable>(manifests: readonly M[], options: DependencyOptions = {}): DependencyConflict[] {
+export function findConflicts<M extends Resolvable>(manifests: readonly M[], options: ResolveDependenciesOptions = {}): DependencyConflict[] {
   return settle(manifests, { ...options, choices: {} }).conflicts;
 }
 
@@ -115,7 +115,7 @@ export function findConflicts<M extends Resolvable>(manifests: readonly M[], opt
  *   const plan = resolveDependencies(manifests, { strategy: "manual", choices: { logger: { version: "2.1.0" } } });
  *   for (const m of plan.order) await registry.load(m.dir);
  */
-export function resolveDependencies<M extends Resolvable>(manifests: readonly M[], options: DependencyOptions = {}): DependencyResolution<M> {
+export function resolveDependencies<M extends Resolvable>(manifests: readonly M[], options: ResolveDependenciesOptions = {}): DependencyResolution<M> {
   const strategy = options.strategy ?? "strict";
   if (!(DEPENDENCY_STRATEGIES as readonly string[]).includes(strategy)) {
     throw new ResolutionError(`unknown dependency strategy ${JSON.stringify(strategy)}; use "strict", "latest" or "manual"`);
@@ -144,7 +144,7 @@ function kindOf(d: Manifest["dependencies"][number]): DependencyRequirement["kin
 }
 
 /** latest / manual: one version per name, the conflicts left for the host, and what the choices leave out. */
-function settle<M extends Resolvable>(manifests: readonly M[], options: DependencyOptions): Settled<M> {
+function settle<M extends Resolvable>(manifests: readonly M[], options: ResolveDependenciesOptions): Settled<M> {
   const strategy = options.strategy ?? "strict";
   const choices = options.choices ?? {};
   const loaded = new Map((options.loaded ?? []).map((p) => [p.name, p.version]));

@@ -55,8 +55,11 @@ export interface UnloadOptions {
 
 /** What a loaded plugin is, for the graph. */
 export interface GraphNode {
+  /** The plugin's name. */
   name: string;
+  /** Its version. */
   version: string;
+  /** Its manifest's dependencies (required, optional and peer). */
   dependencies: readonly Dependency[];
 }
 
