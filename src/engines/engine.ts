@@ -173,6 +173,13 @@ export interface EngineInstance {
    * loop on it.
    */
   readonly inline?: boolean;
+  /**
+   * The guest's optional `lifecycle.on-suspend` (the host suspended the plugin); present only when the plugin
+   * exports it. Runs as any call does (serialized, under fuel and deadline); resolves to its status (0 ok).
+   */
+  onSuspend?(): Promise<number>;
+  /** The guest's optional `lifecycle.on-resume` (the host resumed the plugin); present only when the plugin exports it. */
+  onResume?(): Promise<number>;
   /** Synchronous fast path, offered by in-process engines only. */
   onEventSync?(eventName: string, data: Uint8Array): number;
   /** Synchronous `onHook`, offered by in-process engines only. */

@@ -20,6 +20,7 @@ import { readEntry } from "../../plugin/verify.js";
 import { API_VERSION, WIT_PACKAGE } from "../../contract/abi.js";
 
 const GUEST = `${WIT_PACKAGE}/guest@${API_VERSION}#`;
+const LIFECYCLE = `${WIT_PACKAGE}/lifecycle@${API_VERSION}#`;
 
 export const v8Engine: Engine = {
   name: "v8",
@@ -240,6 +241,7 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     const f = e[`cabi_post_${GUEST}${name}`];
     return typeof f === "function" ? (f as (ret: number) => void) : undefined;
   };
+  const optional = <T>(name: string): T | undefined => (typeof e[name] === "function" ? (e[name] as T) : undefined);
   const mem = e.memory;
   if (!(mem instanceof WebAssembly.Memory)) throw new InvalidPluginBinary(request.entryPath, "the guest core module exports no memory", { plugin });
   memory.attach(mem);
@@ -253,6 +255,11 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     postTeardown: post("teardown"),
     postOnEvent: post("on-event"),
     postOnHook: post("on-hook"),
+    // The optional lifecycle interface: looked up, never required.
+    onSuspend: optional(`${LIFECYCLE}on-suspend`),
+    onResume: optional(`${LIFECYCLE}on-resume`),
+    postOnSuspend: optional(`cabi_post_${LIFECYCLE}on-suspend`),
+    postOnResume: optional(`cabi_post_${LIFECYCLE}on-resume`),
   };
   ctx.realloc = guestExports.realloc;
   const meter: CallMeter | undefined = limits && metered ? limits : undefined;

@@ -36,6 +36,11 @@ export interface GuestExports {
   postOnHook: PostReturn | undefined;
   /** The C SDK's argument arena, when the guest offers it (see `probeArena`). */
   arena?: Arena | undefined;
+  /** The optional `lifecycle` exports (on-suspend, on-resume) and their post-returns, when the guest exports them. */
+  onSuspend?: (() => number) | undefined;
+  onResume?: (() => number) | undefined;
+  postOnSuspend?: PostReturn | undefined;
+  postOnResume?: PostReturn | undefined;
 }
 
 /**
@@ -109,6 +114,8 @@ const EXPORTS = {
   teardown: "plughost:plugin/guest#teardown",
   onEvent: "plughost:plugin/guest#on-event",
   onHook: "plughost:plugin/guest#on-hook",
+  onSuspend: "plughost:plugin/lifecycle#on-suspend",
+  onResume: "plughost:plugin/lifecycle#on-resume",
 } as const;
 
 /** The arena's top after placing `len` bytes as the C SDK's cabi_realloc does, or -1 when they do not fit. */
@@ -153,7 +160,13 @@ export class V8Instance implements EngineInstance {
     this.#imports = imports;
     this.#meter = meter;
     this.#release = release;
+    // Present only when the guest exports them: the registry tells a plugin of a suspend only then.
+    if (guest.onSuspend) this.onSuspend = async () => this.suspendSync();
+    if (guest.onResume) this.onResume = async () => this.resumeSync();
   }
+
+  onSuspend?: () => Promise<number>;
+  onResume?: () => Promise<number>;
 
   // ── async API (the engine contract) over the synchronous fast path ──
 
@@ -202,6 +215,29 @@ export class V8Instance implements EngineInstance {
       return status;
     } catch (err) {
       throw this.#failed(err, EXPORTS.teardown);
+    }
+  }
+
+  /** `lifecycle.on-suspend`; throws when the guest does not export it. */
+  suspendSync(): number {
+    return this.#lifecycleCall(this.#guest.onSuspend, this.#guest.postOnSuspend, EXPORTS.onSuspend);
+  }
+
+  /** `lifecycle.on-resume`; throws when the guest does not export it. */
+  resumeSync(): number {
+    return this.#lifecycleCall(this.#guest.onResume, this.#guest.postOnResume, EXPORTS.onResume);
+  }
+
+  #lifecycleCall(fn: (() => number) | undefined, postReturn: PostReturn | undefined, exportName: string): number {
+    if (!fn) throw new PluginTrap(exportName, "the plugin does not export the lifecycle interface", { plugin: this.#plugin });
+    this.#enter(exportName);
+    try {
+      const status = fn();
+      postReturn?.(status);
+      this.#settle();
+      return status;
+    } catch (err) {
+      throw this.#failed(err, exportName);
     }
   }
 

@@ -50,7 +50,9 @@ const F64_CELLS = 4;
 export const BELL = { DOORBELL: 0, HOST_SLEEPING: 1, SPIN_OK: 2 } as const;
 
 /** Request operations (host → worker). */
-export const OP = { INIT: 1, TEARDOWN: 2, EVENT: 3, HOOK: 4, DEFINE_NAME: 5, CLEAR_NAMES: 6, PROFILE: 7 } as const;
+export const OP = { INIT: 1, TEARDOWN: 2, EVENT: 3, HOOK: 4, DEFINE_NAME: 5, CLEAR_NAMES: 6, PROFILE: 7, SUSPEND: 8, RESUME: 9 } as const;
+/** RESP.LOADED's arg: bits for the optional lifecycle exports the guest has. */
+export const LOADED_FLAGS = { ON_SUSPEND: 1, ON_RESUME: 2 } as const;
 
 /** Response kinds (worker → host). */
 export const RESP = {

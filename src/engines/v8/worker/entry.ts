@@ -35,6 +35,7 @@ import {
   F64,
   HOST_CALL,
   INLINE_MAX,
+  LOADED_FLAGS,
   OP,
   OVERFLOW,
   RESP,
@@ -221,7 +222,7 @@ function onViolation(kind: ViolationKind, detail: string): void {
 
 // ── serving calls ────────────────────────────────────────────────────────
 
-type SyncInstance = EngineInstance & Pick<V8Instance, "initSync" | "teardownSync" | "onEventSync" | "onHookSync">;
+type SyncInstance = EngineInstance & Pick<V8Instance, "initSync" | "teardownSync" | "onEventSync" | "onHookSync" | "suspendSync" | "resumeSync">;
 
 const names = new Map<number, string>();
 
@@ -279,6 +280,8 @@ function serve(instance: SyncInstance): never {
         const payload = takePayload();
         status = instance.initSync(decodeUtf8(payload.subarray(0, requests.arg)), decodeUtf8(payload.subarray(requests.arg)));
       } else if (op === OP.TEARDOWN) status = instance.teardownSync();
+      else if (op === OP.SUSPEND) status = instance.suspendSync();
+      else if (op === OP.RESUME) status = instance.resumeSync();
       else throw new PluginTrap("dispatch", `unknown request op ${op}`, { plugin: setup.plugin });
     } catch (err) {
       failed = true;
@@ -469,7 +472,7 @@ async function main(): Promise<void> {
   // Present once the engine reports lifetime fuel; looked up structurally so either version works.
   const lifetime = (instance as { lifetimeFuel?: () => number }).lifetimeFuel;
   lifetimeFuel = typeof lifetime === "function" ? lifetime : undefined;
-  respond(RESP.LOADED, 0, 0);
+  respond(RESP.LOADED, 0, (sync.onSuspend ? LOADED_FLAGS.ON_SUSPEND : 0) | (sync.onResume ? LOADED_FLAGS.ON_RESUME : 0));
   serve(sync);
 }
 

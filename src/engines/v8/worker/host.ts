@@ -45,6 +45,7 @@ import {
   F64,
   HOST_CALL,
   INLINE_MAX,
+  LOADED_FLAGS,
   OP,
   OVERFLOW,
   REPLY_BYTES,
@@ -68,6 +69,8 @@ const EXPORTS = {
   teardown: "plughost:plugin/guest#teardown",
   onEvent: "plughost:plugin/guest#on-event",
   onHook: "plughost:plugin/guest#on-hook",
+  onSuspend: "plughost:plugin/lifecycle#on-suspend",
+  onResume: "plughost:plugin/lifecycle#on-resume",
 } as const;
 
 const REGISTER_OUTCOMES: readonly RegisterOutcome[] = ["ok", ...REGISTER_ERRORS];
@@ -352,11 +355,14 @@ export class WorkerInstance implements EngineInstance {
       responsePort,
       replyPort,
     };
-    const loaded = instance.#expect<void>(EXPORTS.load);
+    const loaded = instance.#expect<number>(EXPORTS.load);
     loaded.catch(() => undefined); // awaited below; a spawn failure must not leave it unhandled
     try {
       instance.#spawn(setup);
-      await loaded;
+      // The worker tells which optional lifecycle exports the guest has: only those become methods.
+      const flags = await loaded;
+      if (flags & LOADED_FLAGS.ON_SUSPEND) instance.onSuspend = () => instance.#call<number>(OP.SUSPEND, 0, EMPTY, EXPORTS.onSuspend);
+      if (flags & LOADED_FLAGS.ON_RESUME) instance.onResume = () => instance.#call<number>(OP.RESUME, 0, EMPTY, EXPORTS.onResume);
     } catch (err) {
       await instance.dispose();
       throw err;
@@ -405,6 +411,10 @@ export class WorkerInstance implements EngineInstance {
   teardown(): Promise<number> {
     return this.#call<number>(OP.TEARDOWN, 0, EMPTY, EXPORTS.teardown);
   }
+
+  /** `lifecycle.on-suspend` / `on-resume`: set once the worker reported that the guest exports them. */
+  onSuspend?: () => Promise<number>;
+  onResume?: () => Promise<number>;
 
   onEvent(eventName: string, data: Uint8Array): Promise<number> {
     return this.#call<number>(OP.EVENT, this.#nameId(eventName), data, EXPORTS.onEvent);
