@@ -2745,8 +2745,22 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#transport = t;
     const sink: TransportSink = {
       hostId: this.#hostId,
-      deliver: (m) => this.#fromRemote(m),
-      answer: (m) => this.#answerRemote(m),
+      // A malformed message from a transport is its error, never the host's crash.
+      deliver: (m) => {
+        try {
+          this.#fromRemote(m);
+        } catch (err) {
+          this.#transportError(asPlughostError(err, ""));
+        }
+      },
+      answer: (m) => {
+        try {
+          return this.#answerRemote(m);
+        } catch (err) {
+          this.#transportError(asPlughostError(err, ""));
+          return Promise.resolve(refused("failed"));
+        }
+      },
       onError: (e) => this.#transportError(e),
     };
     this.#transportStarted = t.start(sink).then(
