@@ -2007,10 +2007,14 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 
   /**
-   * Chain `data` through every hook registered for `event`, highest priority
-   * first: each hook's output is the next one's input. An `err(status)` stops
-   * the chain; a failing plugin is skipped and reported. The hooks are those
-   * of `dispatch`: fixed when the chain begins, each called at most once.
+   * Chain `data` through every hook registered for `event` (plugins' and the
+   * host's own, `addHook`), highest priority first: each hook's output is the
+   * next one's input. An `err(status)` stops the chain; a failing hook is
+   * reported in `errors` and, by its `on-error` (default: the host's
+   * `hooks.defaultOnError`, "skip"), skipped or the end of the chain. Per-hook
+   * timeouts, retries after a fault and async observers: docs/hooks.md. The
+   * hooks are those of `dispatch`: fixed when the chain begins, each called at
+   * most once (a retry aside).
    *
    * @throws {@link InvalidCallbackName} when `event` breaks the naming rules; failing hooks are in `errors`.
    */
