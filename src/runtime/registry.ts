@@ -1258,21 +1258,48 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   // ── suspend / resume ───────────────────────────────────────────────────
 
   /**
-   * Stop delivering events to a plugin without unloading it.
+   * Stop delivering events to a plugin without unloading it. The state changes at once; the returned promise
+   * settles once the plugin was told through its optional `lifecycle.on-suspend` export (after the calls already
+   * in flight), and at once when it does not export it. It never rejects: a failing or non-zero `on-suspend` is
+   * logged and counted as an error (a fault is a fault, recovered as usual), and the plugin stays suspended.
    * @throws {@link PluginNotFound} when no plugin of that name is tracked.
    * @throws {@link IllegalStateTransition} when it is not active.
    */
-  suspend(name: string): void {
-    this.#get(name).lifecycle.to("suspended");
+  suspend(name: string): Promise<void> {
+    const entry = this.#get(name);
+    entry.lifecycle.to("suspended");
+    return this.#tellLifecycle(entry, "on-suspend");
   }
 
   /**
-   * Deliver events to a suspended plugin again.
+   * Deliver events to a suspended plugin again. The state changes at once; the returned promise settles once the
+   * plugin was told through its optional `lifecycle.on-resume` export, and never rejects (as `suspend`).
    * @throws {@link PluginNotFound} when no plugin of that name is tracked.
    * @throws {@link IllegalStateTransition} when it is not suspended.
    */
-  resume(name: string): void {
-    this.#get(name).lifecycle.to("active");
+  resume(name: string): Promise<void> {
+    const entry = this.#get(name);
+    entry.lifecycle.to("active");
+    return this.#tellLifecycle(entry, "on-resume");
+  }
+
+  /** Call the instance's optional lifecycle export in turn with its other calls; failures are logged and counted, never thrown. */
+  async #tellLifecycle(entry: Entry, which: "on-suspend" | "on-resume"): Promise<void> {
+    const instance = entry.instance;
+    const tell = which === "on-suspend" ? instance?.onSuspend : instance?.onResume;
+    if (!instance || !tell) return;
+    const event = `lifecycle:${which}`;
+    try {
+      // Skipped when the instance was replaced (a fault, a restart) while the call waited its turn.
+      const status = await this.#serial(entry, instance, () => (entry.instance === instance ? tell.call(instance) : Promise.resolve(0)));
+      if (status !== 0) {
+        entry.metrics.errors++;
+        entry.logger.warn({ status }, `${which} returned status ${status}; the plugin is ${which === "on-suspend" ? "suspended" : "resumed"} all the same`);
+      }
+    } catch (err) {
+      const error = this._callFailed(entry, instance, err, event);
+      entry.logger.warn({ code: error.code }, `${which} failed: ${error.message}; the plugin is ${which === "on-suspend" ? "suspended" : "resumed"} all the same`);
+    }
   }
 
   // ── restart / disable / enable (docs/lifecycle.md) ─────────────────────
@@ -2275,7 +2302,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     // Counted once: an engine that stopped the instance (e.g. between calls) already recorded the violation.
     const reported = broken !== undefined && this.#stopReported.get(broken)?.reported === true;
     const unmounting = !reported && this.recordViolation(entry.name, kind, error.message);
-    if (unmounting || entry.stopping || entry.state !== "active") return;
+    // A suspended plugin is recovered too (a fault in on-suspend, or in a call in flight at the suspend), and stays suspended.
+    if (unmounting || entry.stopping || (entry.state !== "active" && entry.state !== "suspended")) return;
+    const suspended = entry.state === "suspended";
     const policy = entry.recovery ?? this.#recovery;
     if (policy.strategy === "disable" || (policy.strategy !== "ignore" && entry.restartCount >= policy.maxRetries)) {
       entry.disabled = policy.strategy === "disable" ? `fault: ${error.message}` : `${entry.restartCount} restarts used up (recovery.maxRetries); last fault: ${error.message}`;
@@ -2284,9 +2313,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       this.emit("disabled", { plugin: entry.name, reason: entry.disabled });
       return;
     }
-    entry.restarting = this.#restart(entry, policy).finally(() => {
-      entry.restarting = undefined;
-    });
+    entry.restarting = this.#restart(entry, policy)
+      .then(() => {
+        if (suspended && entry.lifecycle.state === "active") entry.lifecycle.to("suspended");
+      })
+      .finally(() => {
+        entry.restarting = undefined;
+      });
     entry.restarting.catch(() => undefined);
   }
 
@@ -2350,13 +2383,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const targets = (this.#subscribers.get(event) ?? []).filter((e) => e !== from && (e.state === "active" || e.restarting !== undefined));
     if (targets.length === 0) {
       // No plugin here: only the host's subscribers and other hosts, which no loop comes back from through this call.
-      if (this.#subscriptions.size !== 0 || this.#transport !== undefined) this.#beyond(from, event, data, undefined, undefined);
+      if (this.#subscriptions.size !== 0 || this.#transport !== undefined) this.#beyond(from, event, data, undefined, undefined, this.#within(from).hop + 1);
       return { ok: true, value: 0 };
     }
     const admitted = this.#admit(from, targets, data, `emit("${event}")`, event, undefined);
     if (!admitted.ok) return admitted;
     this.#deliver(from, targets, event, data, admitted.value);
-    if (this.#subscriptions.size !== 0 || this.#transport !== undefined) this.#beyond(from, event, data, undefined, admitted.value.envelope);
+    if (this.#subscriptions.size !== 0 || this.#transport !== undefined) this.#beyond(from, event, data, undefined, admitted.value.envelope, admitted.value.hop);
     return { ok: true, value: targets.length };
   }
 
@@ -2364,7 +2397,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const t = this.#standInFor(this.#entries.get(target), event); // a disabled target's fallback takes it
     if ((t === undefined || t.state === "unloaded") && this.#transport !== undefined && !this.#services.has(target)) {
       // Not a plugin of this host: maybe of another one (fire and forget, as a local send).
-      this.#beyond(from, event, data, target, undefined);
+      this.#beyond(from, event, data, target, undefined, this.#within(from).hop + 1);
       return { ok: true, value: undefined };
     }
     if (t !== undefined && t !== from && this.#mustActivate(t)) {
@@ -2786,12 +2819,14 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * An emit (`to` undefined) or a send to a plugin not loaded here, leaving the sender's call: to the host's
    * subscribers (emits) and the transport. `env` is the local message's envelope when it has one.
    */
-  #beyond(from: Entry, event: string, data: Uint8Array, to: string | undefined, env: Envelope | undefined): void {
+  #beyond(from: Entry, event: string, data: Uint8Array, to: string | undefined, env: Envelope | undefined, hop: number): void {
     const e = env ?? envelope(event, "event", data, to, from.name, this.#within(from).envelope, undefined);
     if (to === undefined && this.#subscriptions.wants(event)) this.#subscriptions.publish(toMessage(e));
     const t = this.#transport;
     if (t === undefined) return;
-    const wire: WireMessage = { ...toMessage(e), origin: this.#hostId };
+    // The message's hop goes along, so plugins answering each other's events across hosts end at the hop limit too
+    // (on transports that carry it: see `wireHop`).
+    const wire: WireMessage & { hop: number } = { ...toMessage(e), origin: this.#hostId, hop };
     if (this.#transportUp) t.publish(wire);
     else void this.#transportStarted!.then(() => this.#transportUp && t.publish(wire));
   }
@@ -2817,8 +2852,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     );
     if (targets.length < candidates.length) this.#logger.warn({ event: m.event, origin: m.origin }, "a message from another host was dropped for some receivers: their queues are full");
     if (targets.length === 0) return;
-    // Hop 1 of a new chain: the local hop and budget limits bound what it sets off here.
-    const delivery: Delivery = { hop: 1, chain: { messages: targets.length, reported: false }, envelope: env };
+    // A new chain at the sender's hop: the local hop and budget limits bound what it sets off here.
+    const hop = wireHop(m);
+    if (hop > o.maxMessageHops) {
+      this.#logger.warn({ event: m.event, origin: m.origin, hop }, `a message from another host was dropped: hop ${hop} is over hostCalls.maxMessageHops (plugins answering each other's events across hosts)`);
+      return;
+    }
+    const delivery: Delivery = { hop, chain: { messages: targets.length, reported: false }, envelope: env };
     for (const to of targets) {
       to.pendingMessages++;
       to.pendingBytesIn += bytes;
@@ -2849,6 +2889,15 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const d: Delivery = { hop: 0, chain: undefined, envelope: env, requests: waiting, deadline: Date.now() + ms };
     return this.#route(d, to, m.event, m.data, undefined, false);
   }
+}
+
+/**
+ * The hop of a message from another host: its `hop` when the transport carries one (the registry sends it beside
+ * the `WireMessage` fields), else 1.
+ */
+function wireHop(m: WireMessage): number {
+  const hop = (m as WireMessage & { hop?: unknown }).hop;
+  return typeof hop === "number" && Number.isInteger(hop) && hop >= 1 ? hop : 1;
 }
 
 /** A request chain with nobody waiting. */
