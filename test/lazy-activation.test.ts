@@ -143,4 +143,14 @@ describe("lazy activation", () => {
     ]);
     expect(r.info("onwasmtime").engine).toBe("wasmtime");
   });
+
+  it("a lazy plugin's lazy dependency is activated first", async () => {
+    const r = newRegistry();
+    await r.discover(plugin("user", ["ok"], '\n[dependencies]\nbase = "^1"\n'));
+    await r.discover(plugin("base", ["never"]));
+    const order: string[] = [];
+    r.on("activated", (a) => order.push(a.plugin));
+    expect(await r.dispatch("ok")).toEqual([{ plugin: "base", status: 1 }, { plugin: "user", status: 1 }]); // in subscription order
+    expect(order).toEqual(["base", "user"]);
+  });
 });

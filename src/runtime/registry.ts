@@ -703,11 +703,14 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * failed activation is returned as the dispatch result it stands for.
    */
   async #activateFor(event: string): Promise<DispatchResult[]> {
+    const names = this.#lazy.for(event);
+    // Side by side: each compiles and initialises on its own (a lazy dependency is activated first by its dependent).
+    const errors = await Promise.all(names.map((name) => this.#activateNamed(name, event)));
     const failed: DispatchResult[] = [];
-    for (const name of this.#lazy.for(event)) {
-      const error = await this.#activateNamed(name, event);
-      if (error) failed.push({ plugin: name, error });
-    }
+    names.forEach((plugin, i) => {
+      const error = errors[i];
+      if (error) failed.push({ plugin, error });
+    });
     return failed;
   }
 
