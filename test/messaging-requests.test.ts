@@ -136,6 +136,8 @@ describe("envelopes of the host's calls and faults while answering", () => {
     expect(await a.hook("ask", ask("b", "trap", "x"))).toEqual({ ok: false, status: err("failed") });
     expect(faults).toEqual(["b:E_TRAP"]);
     await restarted;
+    // Until the restart has settled, an in-process caller is told would-block (the target cannot answer now).
+    for (let i = 0; i < 100 && ((await a.hook("ask", ask("b", "echo", "x"))) as { status?: number }).status === err("would-block"); i++) await new Promise((res) => setTimeout(res, 5));
     expect(await a.hook("ask", ask("b", "echo", "again"))).toEqual({ ok: true, data: enc("again") });
     expect(r.get("a").metrics.faults).toBe(0);
   });
@@ -217,7 +219,8 @@ describe("registry.request and host services", () => {
   });
 
   it("caps a nested request's timeout by its caller's: the plugin in between is free when the host stops waiting", async () => {
-    const r = make({ isolation: "worker" });
+    // No fuel limit: b spins until its deadline, whatever the machine's speed.
+    const r = make({ isolation: "worker", defaultLimits: "unlimited" });
     await load(r, RESPONDER, "a");
     await load(r, CALLER, "b", "\n[limits]\ndeadline-ms = 2000\n");
     const t0 = Date.now();
