@@ -37,8 +37,11 @@ export async function buildCPlugin(dir, outFile = path.join(dir, "plugin.wasm"))
   const tmp = mkdtempSync(path.join(tmpdir(), "plughost-c-"));
   try {
     const core = path.join(tmp, "core.wasm");
+    // The SDK exports the optional lifecycle interface only for a plugin that defines plugin_suspend or plugin_resume.
+    const lifecycle = sources.some((f) => /\bplugin_(suspend|resume)\s*\(/.test(readFileSync(f, "utf8")));
     const args = [
       "--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Wextra",
+      ...(lifecycle ? ["-DPLUGHOST_LIFECYCLE"] : []),
       "-I", path.join(sdk, "include"),
       ...sources,
       // A source that defines the guest exports itself (a raw-ABI plugin) does without the SDK glue.

@@ -63,6 +63,16 @@ int32_t plugin_init(PluginContext *context);
 int32_t plugin_teardown(PluginContext *context);
 
 /*
+ * Optional: told when the host suspends the plugin (no calls arrive until it is resumed) and when it resumes it
+ * (WIT interface `lifecycle`). Return 0; another status is logged, and the plugin is suspended or resumed all
+ * the same. A component built by guest-sdks/c/build.mjs exports the lifecycle interface only when one of its
+ * sources defines plugin_suspend or plugin_resume (one without the other is told nothing for the missing one);
+ * a native plugin's are looked up by name when it is loaded.
+ */
+int32_t plugin_suspend(PluginContext *context);
+int32_t plugin_resume(PluginContext *context);
+
+/*
  * Optional metadata exports for native plugins (the native adapter reads them
  * when present and checks them against the manifest).
  */

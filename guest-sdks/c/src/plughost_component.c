@@ -374,6 +374,24 @@ GUEST_EXPORT("teardown") int32_t ph_teardown(void) {
   return plugin_teardown(&ctx);
 }
 
+#ifdef PLUGHOST_LIFECYCLE
+/* The optional lifecycle interface: the build defines PLUGHOST_LIFECYCLE when the plugin defines plugin_suspend or
+ * plugin_resume. Weak, so a plugin that defines only one of them links; the other answers 0. */
+#pragma weak plugin_suspend
+#pragma weak plugin_resume
+#define LIFECYCLE_EXPORT(name) __attribute__((export_name(PLUGHOST_WIT_LIFECYCLE "#" name)))
+
+LIFECYCLE_EXPORT("on-suspend") int32_t ph_on_suspend(void) {
+  if (held.held) message_release();
+  return plugin_suspend ? plugin_suspend(&ctx) : 0;
+}
+
+LIFECYCLE_EXPORT("on-resume") int32_t ph_on_resume(void) {
+  if (held.held) message_release();
+  return plugin_resume ? plugin_resume(&ctx) : 0;
+}
+#endif
+
 GUEST_EXPORT("on-event") int32_t ph_on_event(char *name, size_t name_len, uint8_t *data, size_t data_len) {
   Entry *e = find(name, name_len);
   int32_t rc = -1;
