@@ -2678,6 +2678,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if ((t === undefined || t.state === "unloaded") && forward && this.#transport !== undefined) return this.#requestRemote(d, ms); // not served here
     if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return Promise.resolve(refused("unknown-target"));
     if (t.restarting === undefined && !t.callbacks.has(event)) return Promise.resolve(refused("not-handled"));
+    // An idle inline target answers at once when no call runs on this thread (the host's own request, one from
+    // another host): no queue turn and no timer, and the same outcome (such a call runs to its end anyway).
+    const instance = t.instance;
+    if (instance?.inline && instance.onHookSync && t.pending === 0 && t.restarting === undefined && t.active && hostContext === undefined && !this._intercepted && currentDelivery() === undefined) {
+      return Promise.resolve(this.#answerSync(t, instance, event, data, d));
+    }
     let work: Promise<Answer>;
     try {
       work = this.#hook(t, event, data, hostContext, d).then(
