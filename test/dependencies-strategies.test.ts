@@ -15,6 +15,7 @@ import {
   type DependencyConflict,
   type RegistryOptions,
 } from "../src/index.js";
+import { HostConfigError, registryOptionsFrom, validateHostConfig } from "../src/runtime/host-config.js";
 import { copyPlugin, silentLogger } from "./helpers/plugins.js";
 
 const FIXTURE = "test/fixtures/c/lifecycle";
@@ -155,6 +156,21 @@ describe("loadAll with strategies (real plugins)", () => {
     const r = newRegistry({ dependencies: { strategy: "manual" } });
     r.on("conflict", () => r.resolveConflict("lib", undefined));
     await expect(r.loadAll(dirs())).rejects.toBeInstanceOf(DependencyConflictError);
+  });
+
+  it("the host config's dependencies.strategy sets it; an unknown one is refused at /dependencies/strategy", async () => {
+    const options = registryOptionsFrom(validateHostConfig({ dependencies: { strategy: "latest" }, grants: ["clock"] }, "test"));
+    const r = newRegistry({ ...options, logger: silentLogger(), cacheDir: false });
+    expect((await r.loadAll(dirs())).map((h) => `${h.name}@${h.version}`)).toEqual(["lib@1.3.0", "a@1.0.0", "b@1.0.0"]);
+    const err = (() => {
+      try {
+        validateHostConfig({ dependencies: { strategy: "newest" } }, "test");
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(HostConfigError);
+    expect((err as Error).message).toMatch(/\/dependencies\/strategy/);
   });
 
   it("an unknown strategy is refused", () => {

@@ -193,6 +193,7 @@ describe("loadHostConfig", () => {
         "cacheDir",
         "config",
         "defaultLimits",
+        "dependencies",
         "engine",
         "grants",
         "hooks",

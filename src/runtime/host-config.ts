@@ -25,6 +25,7 @@ import {
 } from "./policy.js";
 import type { RegistryOptions } from "./registry.js";
 import type { HookClamps } from "../hooks/policy.js";
+import type { DependencyStrategy } from "../plugin/resolve.js";
 
 export type { RecoveryPolicy, RecoveryStrategy };
 /** One computation of limits for the registry and the host config (policy.ts). */
@@ -159,6 +160,8 @@ export interface HostConfigInput {
   serve?: ServeConfigInput;
   /** Clamps on manifests' hook policies and the default on-error (docs/hooks.md). */
   hooks?: HookClamps;
+  /** How `loadAll` and `reload` settle dependency versions (docs/lifecycle.md). */
+  dependencies?: { strategy?: DependencyStrategy };
 }
 
 /** The validated, normalized host config: defaults filled, paths absolute. */
@@ -193,6 +196,8 @@ export interface HostConfig {
   serve?: ServeConfig;
   /** Clamps on hook policies, as written (the registry fills the defaults: `DEFAULT_HOOK_CLAMPS`). */
   hooks?: HookClamps;
+  /** The dependency strategy, when the file sets one (docs/lifecycle.md). */
+  dependencies?: { strategy: DependencyStrategy };
   /** Where it came from (file path or caller-given name), for messages. */
   source: string;
   /** What relative paths were resolved against. */
@@ -325,6 +330,7 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   if (input.signatures !== undefined) config.signatures = structuredClone(input.signatures);
   if (input.serve !== undefined) config.serve = serveConfig(input.serve);
   if (input.hooks !== undefined) config.hooks = structuredClone(input.hooks);
+  if (input.dependencies?.strategy !== undefined) config.dependencies = { strategy: input.dependencies.strategy };
   return config;
 }
 
@@ -413,5 +419,6 @@ export function registryOptionsFrom(c: HostConfig): RegistryOptions {
     ...(c.cacheDir ? { cacheDir: c.cacheDir } : {}),
     ...(c.signatures ? { signatures: c.signatures } : {}),
     ...(c.hooks ? { hooks: c.hooks } : {}),
+    ...(c.dependencies ? { dependencies: { strategy: c.dependencies.strategy } } : {}),
   };
 }
