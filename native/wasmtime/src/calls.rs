@@ -18,6 +18,9 @@ pub struct Live {
     pub plugin: Option<Plugin>,
     /// The guest's `on-hook`, called with `abi::HookReturn` results (see `hook_export`).
     pub on_hook: Option<Func>,
+    /// The optional `lifecycle` exports `on-suspend` and `on-resume`, when the guest has them (see `lifecycle_export`).
+    pub on_suspend: Option<Func>,
+    pub on_resume: Option<Func>,
     pub fuel: FuelAccount,
     pub deadline_ms: Option<f64>,
     pub memory_cap: Option<u64>,
@@ -81,6 +84,8 @@ impl Live {
             store,
             plugin: None,
             on_hook: None,
+            on_suspend: None,
+            on_resume: None,
             fuel: FuelAccount::new(limits),
             deadline_ms: limits.deadline_ms,
             memory_cap: limits.memory_bytes,
@@ -178,6 +183,27 @@ pub fn hook_export(mut store: impl AsContextMut<Data = StoreData>, instance: &In
     let func = instance.get_func(&mut store, &index).ok_or_else(missing)?;
     func.typed::<(&str, &[u8]), (HookReturn,)>(&store)?;
     Ok(func)
+}
+
+/// One function of the optional `lifecycle` interface (`on-suspend`, `on-resume`): None when the guest does not
+/// export it; an error when it does with another type.
+pub fn lifecycle_export(mut store: impl AsContextMut<Data = StoreData>, instance: &Instance, lifecycle: &str, name: &str) -> wasmtime::Result<Option<Func>> {
+    if lifecycle.is_empty() {
+        return Ok(None);
+    }
+    let Some(iface) = instance.get_export_index(&mut store, None, lifecycle) else { return Ok(None) };
+    let Some(index) = instance.get_export_index(&mut store, Some(&iface), name) else { return Ok(None) };
+    let Some(func) = instance.get_func(&mut store, &index) else { return Ok(None) };
+    func.typed::<(), (i32,)>(&store).map_err(|e| wasmtime::format_err!("{lifecycle}#{name} has the wrong type: {e}"))?;
+    Ok(Some(func))
+}
+
+/// Call a lifecycle export (checked by `lifecycle_export`).
+pub fn call_lifecycle(store: &mut Store<StoreData>, func: Option<Func>) -> wasmtime::Result<i32> {
+    let func = func.ok_or_else(|| wasmtime::format_err!("the plugin does not export the lifecycle interface"))?;
+    // SAFETY: `lifecycle_export` type-checked this function against these types.
+    let typed = unsafe { TypedFunc::<(), (i32,)>::new_unchecked(func) };
+    Ok(typed.call(store, ())?.0)
 }
 
 /// Call `on-hook` (checked by `hook_export`).

@@ -159,6 +159,8 @@ impl NativeComponent {
         let state = Arc::new(StateArray::new(state));
         let inner = self.inner.clone();
         let guest = self.exports().into_iter().find(|e| e.starts_with("plughost:plugin/guest")).unwrap_or_default();
+        // The optional lifecycle interface; empty when the component does not export it.
+        let lifecycle = self.exports().into_iter().find(|e| e.starts_with("plughost:plugin/lifecycle")).unwrap_or_default();
         let max_message = count(options.max_message_bytes).map_or(DEFAULT_MAX_MESSAGE_BYTES, |n| usize::try_from(n).unwrap_or(usize::MAX));
         let bridge = HostBridge::new(direct, threaded, log.clone(), max_message);
         let core_dumps = options.core_dump_dir.map(|dir| crate::calls::CoreDumps {
@@ -172,24 +174,29 @@ impl NativeComponent {
                 let data = store::new_data(&grant, &limits, bridge, stop.clone())?;
                 let mut live = Live::new(store::new_store(data), &limits);
                 live.core_dumps = core_dumps;
-                let (plugin, hook) = live.run("instantiate", Route::Threaded(None), state.cell, |s, _, _| {
+                let (plugin, hook, suspend, resume) = live.run("instantiate", Route::Threaded(None), state.cell, |s, _, _| {
                     let instance = pre.instance_pre().instantiate(&mut *s)?;
                     let plugin = Plugin::new(&mut *s, &instance)?;
                     let hook = crate::calls::hook_export(&mut *s, &instance, &guest)?;
-                    Ok((plugin, hook))
+                    let suspend = crate::calls::lifecycle_export(&mut *s, &instance, &lifecycle, "on-suspend")?;
+                    let resume = crate::calls::lifecycle_export(&mut *s, &instance, &lifecycle, "on-resume")?;
+                    Ok((plugin, hook, suspend, resume))
                 })?;
                 live.plugin = Some(plugin);
                 live.on_hook = Some(hook);
+                live.on_suspend = suspend;
+                live.on_resume = resume;
                 Ok(live)
             })();
             match built {
                 Err(f) => deferred.reject(f.to_napi()),
                 Ok(live) => {
+                    let lifecycle = (live.on_suspend.is_some(), live.on_resume.is_some());
                     let live = Arc::new(Mutex::new(Some(live)));
                     let control = Arc::new(Control::new(stop));
                     let (jobs, rx) = mpsc::channel();
                     let (l, c, st) = (live.clone(), control.clone(), state.clone());
-                    deferred.resolve(Box::new(move |_| Ok(NativeInstance::new(l, c, jobs, log, st))));
+                    deferred.resolve(Box::new(move |_| Ok(NativeInstance::new(l, c, jobs, log, st, lifecycle))));
                     instance::serve(rx, live, control, state);
                 }
             }

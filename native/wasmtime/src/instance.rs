@@ -143,6 +143,8 @@ pub struct NativeInstance {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     log: SharedLog,
     state: Arc<StateArray>,
+    /// Whether the guest exports `lifecycle.on-suspend` and `on-resume`.
+    lifecycle: (bool, bool),
 }
 
 #[napi(object)]
@@ -170,6 +172,8 @@ pub enum Call {
     Teardown,
     OnEvent(String, Vec<u8>),
     OnHook(String, Vec<u8>),
+    OnSuspend,
+    OnResume,
 }
 
 pub enum Outcome {
@@ -193,6 +197,13 @@ fn run_call(live: &mut Live, route: Route, state: StateCell, call: &Call) -> std
         Call::Teardown => "teardown",
         Call::OnEvent(..) => "on-event",
         Call::OnHook(..) => "on-hook",
+        Call::OnSuspend => "on-suspend",
+        Call::OnResume => "on-resume",
+    };
+    let lifecycle = match call {
+        Call::OnSuspend => live.on_suspend,
+        Call::OnResume => live.on_resume,
+        _ => None,
     };
     live.run(export, route, state, |store, plugin, hook| {
         let guest = plugin.expect("instantiated").plughost_plugin_guest();
@@ -201,6 +212,7 @@ fn run_call(live: &mut Live, route: Route, state: StateCell, call: &Call) -> std
             Call::Teardown => Outcome::Status(guest.call_teardown(store)?),
             Call::OnEvent(n, d) => Outcome::Status(guest.call_on_event(store, n, d)?),
             Call::OnHook(n, d) => Outcome::Hook(crate::calls::call_hook(store, hook, n, d)?),
+            Call::OnSuspend | Call::OnResume => Outcome::Status(crate::calls::call_lifecycle(store, lifecycle)?),
         })
     })
 }
@@ -214,8 +226,15 @@ fn to_js(out: Outcome) -> JsOut {
 }
 
 impl NativeInstance {
-    pub fn new(live: Arc<Mutex<Option<Live>>>, control: Arc<Control>, jobs: mpsc::Sender<Job>, log: SharedLog, state: Arc<StateArray>) -> NativeInstance {
-        NativeInstance { live, control, jobs: Mutex::new(Some(jobs)), log, state }
+    pub fn new(
+        live: Arc<Mutex<Option<Live>>>,
+        control: Arc<Control>,
+        jobs: mpsc::Sender<Job>,
+        log: SharedLog,
+        state: Arc<StateArray>,
+        lifecycle: (bool, bool),
+    ) -> NativeInstance {
+        NativeInstance { live, control, jobs: Mutex::new(Some(jobs)), log, state, lifecycle }
     }
 
     /// Queue `call` on the instance's thread; its promise settles from there (or from `dispose`).
@@ -257,6 +276,30 @@ impl NativeInstance {
     #[napi(ts_return_type = "Promise<Buffer | number>")]
     pub fn on_hook<'e>(&self, env: &'e Env, event_name: String, data: &[u8]) -> Result<Object<'e>> {
         self.submit(env, Call::OnHook(event_name, data.to_vec()))
+    }
+
+    /// `lifecycle.on-suspend`, queued as the other calls; only for a guest that exports it (`hasOnSuspend`).
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn on_suspend<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+        self.submit(env, Call::OnSuspend)
+    }
+
+    /// `lifecycle.on-resume`, queued as the other calls; only for a guest that exports it (`hasOnResume`).
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn on_resume<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+        self.submit(env, Call::OnResume)
+    }
+
+    /// Whether the guest exports `lifecycle.on-suspend`.
+    #[napi(getter)]
+    pub fn has_on_suspend(&self) -> bool {
+        self.lifecycle.0
+    }
+
+    /// Whether the guest exports `lifecycle.on-resume`.
+    #[napi(getter)]
+    pub fn has_on_resume(&self) -> bool {
+        self.lifecycle.1
     }
 
     // ── synchronous fast path, on the JS thread

@@ -46,6 +46,11 @@ export interface NativeInstance {
   onEvent(eventName: string, data: Uint8Array): Promise<number>;
   /** A Buffer is `ok(bytes)`, a number is `err(status)`. */
   onHook(eventName: string, data: Uint8Array): Promise<Uint8Array | number>;
+  /** The optional `lifecycle` exports; call them only when `hasOnSuspend` / `hasOnResume` say the guest has them. */
+  onSuspend(): Promise<number>;
+  onResume(): Promise<number>;
+  readonly hasOnSuspend: boolean;
+  readonly hasOnResume: boolean;
   onEventSync(eventName: string, data: Uint8Array): number;
   /** `onEventSync` as a bare node-api function bound to this instance (the fast path). */
   syncCaller(): (eventName: string, data: Uint8Array) => number;

@@ -52,7 +52,14 @@ export class WasmtimeInstance implements EngineInstance {
   constructor(options: WasmtimeInstanceOptions) {
     this.#o = options;
     this.#onEventSync = options.native.syncCaller();
+    // Present only when the guest exports them (an addon built before the lifecycle interface has neither).
+    if (options.native.hasOnSuspend === true) this.onSuspend = () => this.#async("on-suspend", () => this.#o.native.onSuspend());
+    if (options.native.hasOnResume === true) this.onResume = () => this.#async("on-resume", () => this.#o.native.onResume());
   }
+
+  /** `lifecycle.on-suspend` / `on-resume`, set when the guest exports them. */
+  onSuspend?: () => Promise<number>;
+  onResume?: () => Promise<number>;
 
   init(apiVersion: string, configJson: string): Promise<number> {
     return this.#async("init", () => this.#o.native.init(apiVersion, configJson));
