@@ -109,7 +109,7 @@ const ops = {
   /** A bare NATS responder on `subject` (echoes), for the bench's floor. */
   async rawResponder({ subject }) {
     const { connect } = await import("nats");
-    raw ??= await connect({ servers: cfg.url });
+    raw ??= await connect({ servers: cfg.url, noAsyncTraces: true });
     raw.subscribe(subject, { callback: (_err, msg) => msg.respond(msg.data) });
     await raw.flush();
     return true;
@@ -117,7 +117,7 @@ const ops = {
   /** `n` bare NATS requests of `size` bytes to `subject`: each one's time in ns. */
   async benchRaw({ subject, n, size }) {
     const { connect } = await import("nats");
-    raw ??= await connect({ servers: cfg.url });
+    raw ??= await connect({ servers: cfg.url, noAsyncTraces: true });
     const data = new Uint8Array(size).fill(120);
     const times = [];
     for (let i = 0; i < n; i++) {
