@@ -258,7 +258,7 @@ export class HookChains<P> {
           (observers ??= []).push({ kind: "plugin", plugin: p });
           continue;
         }
-        await this.#pluginStep(p, policy, run, { hostContext, timeoutMs: policy.timeoutMs, envelope: stepEnvelope(run, host.nameOf(p)) }, undefined);
+        await this.#pluginStep(p, policy, run, { hostContext, timeoutMs: policy.timeoutMs, envelope: stepEnvelope(run) }, undefined);
         if (run.stop !== undefined) break;
       }
       // A chain that stopped early still has its observers called (only hooks with a policy can be one).
@@ -291,7 +291,7 @@ export class HookChains<P> {
           observers.push({ kind: "plugin", plugin: p });
           continue;
         }
-        await this.#pluginStep(p, policy, run, { hostContext, timeoutMs: policy.timeoutMs, envelope: stepEnvelope(run, host.nameOf(p)) }, watch);
+        await this.#pluginStep(p, policy, run, { hostContext, timeoutMs: policy.timeoutMs, envelope: stepEnvelope(run) }, watch);
       } else {
         const h = step.host;
         if (h.async) {
@@ -391,7 +391,7 @@ export class HookChains<P> {
         if (step.kind === "plugin") {
           const p = host.latest(step.plugin);
           const policy = this.policyOf(p, event);
-          const outcome = await host.call(p, event, result.data, { hostContext, timeoutMs: policy.timeoutMs, envelope: stepEnvelope(run, name, result.data) });
+          const outcome = await host.call(p, event, result.data, { hostContext, timeoutMs: policy.timeoutMs, envelope: stepEnvelope(run, result.data) });
           if (!outcome.ok) throw new HookFailed(name, event, "bad-result", `(a plugin observer) answered err(${outcome.status})`, { plugin: name });
         } else {
           state ??= new Map();
@@ -442,9 +442,9 @@ function resultOf(run: DirectRun, executionId: number, startedAt: number): HookC
   return out;
 }
 
-/** A step's envelope (kind `hook`, from the host, to `target`): its id is taken only if someone asks. */
-function stepEnvelope(run: DirectRun, target: string, data: Uint8Array = run.data): Envelope {
-  return envelope(run.event, "hook", data, target, undefined, run.parent, run.metadata);
+/** A step's envelope (kind `hook`, from the host; a chain is a broadcast, so no target): its id is taken only if someone asks. */
+function stepEnvelope(run: DirectRun, data: Uint8Array = run.data): Envelope {
+  return envelope(run.event, "hook", data, undefined, undefined, run.parent, run.metadata);
 }
 
 function hookContext(executionId: number, startedAt: number, state: Map<string, unknown>, hostContext: unknown, run: DirectRun, data: Uint8Array, name: string): HookContext {
@@ -456,7 +456,7 @@ function hookContext(executionId: number, startedAt: number, state: Map<string, 
     state,
     hostContext,
     get message(): Message {
-      return (message ??= toMessage(stepEnvelope(run, name, data)));
+      return (message ??= toMessage(stepEnvelope(run, data)));
     },
   };
 }

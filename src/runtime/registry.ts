@@ -2134,7 +2134,6 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         const probe = entry.probe;
         const t0 = probe === undefined ? -1 : probe.begin(event);
         env.id = 0;
-        env.target = entry.name;
         env.data = run.data;
         let outcome: HookOutcome;
         try {
