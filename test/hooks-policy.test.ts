@@ -265,7 +265,8 @@ describe("host hooks (registry.addHook)", () => {
     expect(chain.startedAt).toBeGreaterThanOrEqual(t0 - 1);
     expect(seen[0]!.startedAt).toBe(chain.startedAt);
     expect(seen[0]!.hostContext).toEqual({ requestId: 9 });
-    expect(seen[1]!.message).toMatchObject({ kind: "hook", event: "tag", target: "check", metadata: { tenant: "t1" } });
+    expect(seen[1]!.message).toMatchObject({ kind: "hook", event: "tag", metadata: { tenant: "t1" } });
+    expect(seen[1]!.message.target).toBeUndefined(); // a chain is a broadcast
     expect(seen[1]!.message.id).toBeGreaterThan(0);
 
     const next = await registry.runHook("tag", enc("y"));
