@@ -93,6 +93,7 @@ export async function run() {
     ".cache/stamps/native-plugins",
     [
       "test/fixtures/native",
+      "test/fixtures/c/suspend-resume", // test/fixtures/native/suspend-resume.c includes its source
       "examples/native",
       "guest-sdks/c/include",
       "guest-sdks/c/src/plughost_native.c",

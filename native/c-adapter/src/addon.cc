@@ -56,6 +56,8 @@ struct Plugin {
   void *handle = nullptr;
   InitFn init = nullptr;
   InitFn teardown = nullptr;
+  InitFn suspend = nullptr;  // optional plugin_suspend / plugin_resume
+  InitFn resume = nullptr;
   std::vector<Entry> entries;
   napi_env env = nullptr;
   napi_ref host = nullptr;
@@ -378,6 +380,8 @@ Napi::Value Open(const Napi::CallbackInfo &info) {
   p->handle = h;
   p->init = init;
   p->teardown = teardown;
+  p->suspend = reinterpret_cast<InitFn>(dlsym(h, "plugin_suspend"));
+  p->resume = reinterpret_cast<InitFn>(dlsym(h, "plugin_resume"));
   p->ctx.host_data = p;
   p->ctx.register_callback = CtxRegister;
   p->ctx.log = CtxLog;
@@ -385,6 +389,8 @@ Napi::Value Open(const Napi::CallbackInfo &info) {
                                 HostEmit, HostSend, HostConfig, HostRequest, HostCurrentMessage};
   Napi::Object out = Napi::Object::New(env);
   out.Set("handle", Napi::External<Plugin>::New(env, p));
+  out.Set("hasSuspend", Napi::Boolean::New(env, p->suspend != nullptr));
+  out.Set("hasResume", Napi::Boolean::New(env, p->resume != nullptr));
   if (auto f = reinterpret_cast<StrFn>(dlsym(h, "plugin_name"))) {
     if (const char *s = f()) out.Set("name", Napi::String::New(env, s, strnlen(s, kMaxName)));
   }
@@ -445,6 +451,20 @@ Napi::Value Teardown(const Napi::CallbackInfo &info) {
   int32_t rc = p->teardown(&p->ctx);
   EndCall(p);
   p->torn_down = true;
+  return Napi::Number::New(env, rc);
+}
+
+// lifecycle(handle, resume): the optional plugin_suspend (false) or plugin_resume (true).
+Napi::Value Lifecycle(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Plugin *p = Unwrap(info);
+  if (!p || info.Length() < 2 || !info[1].IsBoolean()) return Fail(env, "E_ARG", "lifecycle(handle, resume)");
+  if (p->closed || !p->initialized || p->torn_down) return Fail(env, "E_STATE", "lifecycle: plugin is not initialised");
+  InitFn fn = info[1].As<Napi::Boolean>().Value() ? p->resume : p->suspend;
+  if (!fn) return Fail(env, "E_MISSING_SYMBOL", "the plugin does not export plugin_suspend / plugin_resume");
+  p->depth++;
+  int32_t rc = fn(&p->ctx);
+  EndCall(p);
   return Napi::Number::New(env, rc);
 }
 
@@ -662,6 +682,7 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open, "open"));
   exports.Set("init", Napi::Function::New(env, Init, "init"));
   exports.Set("teardown", Napi::Function::New(env, Teardown, "teardown"));
+  exports.Set("lifecycle", Napi::Function::New(env, Lifecycle, "lifecycle"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("bind", Napi::Function::New(env, Bind, "bind"));
   napi_value noop;

@@ -543,6 +543,7 @@ static void send_violation(const char *name, uint32_t count) {
 /* ── calls ── */
 
 static InitFn plugin_init_fn, plugin_teardown_fn;
+static InitFn plugin_suspend_fn, plugin_resume_fn; /* optional */
 static BindFn bind_fn;
 
 /* Run callback `cb` for a CALL or HOOK; a HOOK's output is left in hook_out. */
@@ -727,6 +728,8 @@ int main(int argc, char **argv) {
   plugin_teardown_fn = (InitFn)dlsym(h, "plugin_teardown");
   if (!plugin_init_fn) fail(PH_FAIL_SYMBOL, "plugin_init", PH_EXIT_SANDBOX);
   if (!plugin_teardown_fn) fail(PH_FAIL_SYMBOL, "plugin_teardown", PH_EXIT_SANDBOX);
+  plugin_suspend_fn = (InitFn)dlsym(h, "plugin_suspend");
+  plugin_resume_fn = (InitFn)dlsym(h, "plugin_resume");
   bind_fn = (BindFn)dlsym(h, "plughost_native_bind");
   StrFn name_fn = (StrFn)dlsym(h, "plugin_name");
   StrFn version_fn = (StrFn)dlsym(h, "plugin_version");
@@ -750,6 +753,7 @@ int main(int argc, char **argv) {
     const char *vs = version_fn ? version_fn() : NULL;
     uint32_t api = api_fn ? api_fn() : 0;
     flags |= (nm ? PH_HAS_NAME : 0) | (vs ? PH_HAS_VERSION : 0) | (api_fn ? PH_HAS_API : 0);
+    flags |= (plugin_suspend_fn ? PH_HAS_SUSPEND : 0) | (plugin_resume_fn ? PH_HAS_RESUME : 0);
     uint8_t head[8];
     put32(head, flags);
     put32(head + 4, api);
@@ -802,6 +806,17 @@ int main(int argc, char **argv) {
         rc = run_callback(f.type, get32(f.data), f.data + 4, f.len - 4);
         send_answer(f.type, f.id, rc);
         break;
+      case PH_SUSPEND:
+      case PH_RESUME: {
+        InitFn fn = f.type == PH_SUSPEND ? plugin_suspend_fn : plugin_resume_fn;
+        in_call = 1;
+        rc = fn ? fn(&ctx) : 0; /* the host asks only when READY said it is there */
+        ph_violations_collect(send_violation);
+        in_call = 0;
+        forget_message();
+        send_i32(PH_RESULT, f.id, rc);
+        break;
+      }
       case PH_TEARDOWN:
         in_call = 1;
         rc = plugin_teardown_fn(&ctx);

@@ -28,6 +28,8 @@ enum {
   PH_TEARDOWN = 4, /*                                              -> RESULT */
   PH_REPLY = 5,    /* i32 value: answer to a helper request */
   PH_ANSWER = 6,   /* i32 code, bytes: answer to REQUEST (0 + the answer, or 1 + request-error) or MESSAGE (1 + info, or 0) */
+  PH_SUSPEND = 7,  /* the optional plugin_suspend                  -> RESULT */
+  PH_RESUME = 8,   /* the optional plugin_resume                   -> RESULT */
   /* helper -> host */
   PH_READY = 64,       /* u32 flags, u32 api, name\0 version\0 */
   PH_FAIL = 65,        /* u8 kind, message */
@@ -64,6 +66,8 @@ enum {
   PH_HAS_NAME = 1u << 16,
   PH_HAS_VERSION = 1u << 17,
   PH_HAS_API = 1u << 18,
+  PH_HAS_SUSPEND = 1u << 19, /* the library defines plugin_suspend */
+  PH_HAS_RESUME = 1u << 20,  /* ... and plugin_resume */
 };
 
 /*

@@ -55,6 +55,9 @@ export interface OpenedLibrary {
   name?: string;
   version?: string;
   apiVersion?: number;
+  /** Whether the library defines the optional plugin_suspend / plugin_resume. */
+  hasSuspend?: boolean;
+  hasResume?: boolean;
 }
 
 /** The two entry points of one registered callback, bound to its id on the C side. */
@@ -83,6 +86,8 @@ export interface NativeAddon {
   init(handle: NativeHandle, host: AddonHost, apiVersion: number, config: string): number;
   bind(handle: NativeHandle, id: number): BoundCalls;
   teardown(handle: NativeHandle): number;
+  /** The optional plugin_suspend (`resume` false) or plugin_resume (true); only when `open` reported it. */
+  lifecycle(handle: NativeHandle, resume: boolean): number;
   close(handle: NativeHandle): void;
   noop(): void;
   /** The sandbox helper's shared call slot: fd and wakeFd become the helper's fds 5 and 6. */
@@ -150,6 +155,8 @@ export class NativeInProcessInstance implements EngineInstance {
     this.#addon = native;
     this.#lib = lib;
     this.#table = new CallbackTable(request.plugin, request.host);
+    if (lib.hasSuspend) this.onSuspend = () => this.#lifecycle(false);
+    if (lib.hasResume) this.onResume = () => this.#lifecycle(true);
   }
 
   /** Metadata the library exports (plugin_name, plugin_version, plugin_api_version). */
@@ -253,6 +260,15 @@ export class NativeInProcessInstance implements EngineInstance {
     this.#checkActive();
     this.#state = "stopped";
     return this.#addon.teardown(this.#lib.handle);
+  }
+
+  /** plugin_suspend / plugin_resume, set when the library defines them. */
+  onSuspend?: () => Promise<number>;
+  onResume?: () => Promise<number>;
+
+  async #lifecycle(resume: boolean): Promise<number> {
+    this.#checkActive();
+    return this.#addon.lifecycle(this.#lib.handle, resume);
   }
 
   async dispose(): Promise<void> {

@@ -35,6 +35,8 @@ import {
   FrameWriter,
   LineSplitter,
   HAS_API,
+  HAS_RESUME,
+  HAS_SUSPEND,
   HAS_NAME,
   HAS_VERSION,
   HELPER_ID_BIT,
@@ -144,6 +146,9 @@ export interface HelperInfo {
   version?: string;
   apiVersion?: number;
   pid: number;
+  /** The library defines the optional plugin_suspend / plugin_resume. */
+  hasSuspend?: boolean;
+  hasResume?: boolean;
 }
 
 /**
@@ -348,6 +353,12 @@ export class SandboxClient {
 
   teardown(): Promise<number> {
     return this.#request_(Msg.Teardown, "teardown", "teardown", undefined, undefined) as Promise<number>;
+  }
+
+  /** The optional plugin_suspend (`resume` false) or plugin_resume (true), in order with the calls. */
+  lifecycle(resume: boolean): Promise<number> {
+    const label = resume ? "on-resume" : "on-suspend";
+    return this.#request_(resume ? Msg.Resume : Msg.Suspend, "call", label, undefined, undefined) as Promise<number>;
   }
 
   /**
@@ -632,6 +643,8 @@ export class SandboxClient {
     if (flags & HAS_NAME) info.name = name;
     if (flags & HAS_VERSION) info.version = version;
     if (flags & HAS_API) info.apiVersion = body.readUInt32LE(4);
+    if (flags & HAS_SUSPEND) info.hasSuspend = true;
+    if (flags & HAS_RESUME) info.hasResume = true;
     this.#ready.resolve(info);
   }
 
@@ -828,6 +841,17 @@ export class NativeSandboxInstance implements EngineInstance {
     this.info = info;
     this.#table = new CallbackTable(request.plugin, request.host);
     client.attach(this.#table);
+    if (info.hasSuspend) this.onSuspend = () => this.#lifecycle(false);
+    if (info.hasResume) this.onResume = () => this.#lifecycle(true);
+  }
+
+  /** plugin_suspend / plugin_resume, set when the library defines them. */
+  onSuspend?: () => Promise<number>;
+  onResume?: () => Promise<number>;
+
+  #lifecycle(resume: boolean): Promise<number> {
+    if (this.#state !== "active") return Promise.reject(new PluginNotRunning(this.#state, { plugin: this.#plugin }));
+    return this.client.lifecycle(resume);
   }
 
   callbackId(eventName: string): number {

@@ -18,6 +18,9 @@ export const enum Msg {
   Reply = 5,
   /** i32 code, bytes: the answer to a REQUEST (0 + answer, or 1 + request-error) or a MESSAGE (1 + envelope, or 0). */
   Answer = 6,
+  /** The optional plugin_suspend / plugin_resume: answered with RESULT. */
+  Suspend = 7,
+  Resume = 8,
   // helper -> host
   Ready = 64,
   Fail = 65,
@@ -67,6 +70,9 @@ export type SandboxMeasure = keyof typeof SANDBOX_FLAGS;
 export const HAS_NAME = 1 << 16;
 export const HAS_VERSION = 1 << 17;
 export const HAS_API = 1 << 18;
+/** READY: the library defines plugin_suspend / plugin_resume. */
+export const HAS_SUSPEND = 1 << 19;
+export const HAS_RESUME = 1 << 20;
 
 /** Helper exit codes of its own (not the plugin's). */
 export const EXIT_PROTOCOL = 97;
