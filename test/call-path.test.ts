@@ -91,8 +91,20 @@ describe.each(MODES)("a fault does not skip the next subscriber ($name)", ({ opt
     expect(await registry.invoke("probe-a", "ok")).toBe(42);
   });
 
-  it("runHook: a trapping hook does not let the chain bypass the next (validating) hook", async () => {
+  it("runHook: a trapping hook stops the chain (fail-closed, the default)", async () => {
     newRegistry(options);
+    await registry.load(probeCopy("probe-a", 300));
+    await registry.load(probeCopy("probe-b", 200));
+    expect(await registry.invoke("probe-b", "register", enc("trap"))).toBe(0);
+    const callsB = registry.metrics("probe-b").calls;
+    const chain = await registry.runHook("trap", enc("payload"));
+    expect(chain).toMatchObject({ ok: false, stoppedBy: "probe-a" });
+    expect(chain.error).toBeInstanceOf(PluginTrap);
+    expect(registry.metrics("probe-b").calls).toBe(callsB); // the next hook never saw the data
+  });
+
+  it("runHook failing open: a trapping hook does not let the chain bypass the next (validating) hook", async () => {
+    newRegistry({ ...options, hooks: { defaultOnError: "skip" } });
     await registry.load(probeCopy("probe-a", 300));
     await registry.load(probeCopy("probe-b", 200));
     expect(await registry.invoke("probe-b", "register", enc("trap"))).toBe(0); // answers 42: err(42) rejects the data
@@ -105,13 +117,13 @@ describe.each(MODES)("a fault does not skip the next subscriber ($name)", ({ opt
 
 describe("a disabled subscriber is reported, not silently left out", () => {
   it("after recovery disables it, dispatch and runHook report PluginNotRunning for it and call the others", async () => {
-    newRegistry({ recovery: { strategy: "disable" } });
+    newRegistry({ recovery: { strategy: "disable" }, hooks: { defaultOnError: "skip" } });
     await threeOnTrap();
     expect(summary(await registry.dispatch("trap"))).toEqual(["probe-a:E_TRAP", "probe-b:42", "probe-c:42"]);
     expect(registry.info("probe-a").state).toBe("error");
     const results = await registry.dispatch("trap");
     expect(summary(results)).toEqual(["probe-a:E_PLUGIN_NOT_RUNNING", "probe-b:42", "probe-c:42"]);
-    expect(results[0]!.error).toMatchObject({ plugin: "probe-a", message: expect.stringMatching(/error/) });
+    expect(results[0]!.error).toMatchObject({ plugin: "probe-a", message: expect.stringMatching(/disabled .*enable\(\) it/) });
     const chain = await registry.runHook("trap");
     expect(chain).toMatchObject({ ok: false, stoppedBy: "probe-b", status: 42 });
     expect(chain.errors.map((e) => `${e.plugin}:${e.error.code}`)).toEqual(["probe-a:E_PLUGIN_NOT_RUNNING"]);

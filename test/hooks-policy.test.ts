@@ -80,8 +80,17 @@ describe("the manifest's hook policies", () => {
     }
   });
 
-  it("without a policy a failing hook is reported and the next hooks still run (the behaviour before policies)", async () => {
+  it("without a policy a failing hook stops the chain (fail-closed); under defaultOnError skip it is reported and the next hooks run", async () => {
     newRegistry();
+    await registry.load(hookCopy("first", "1", hooksToml("trap", { priority: 300 })));
+    await registry.load(hookCopy("second", "2", hooksToml("trap", { priority: 200 })));
+    const closed = await registry.runHook("trap", enc("x"));
+    expect(closed).toMatchObject({ ok: false, stoppedBy: "first" });
+    expect(closed.error).toBeInstanceOf(PluginTrap);
+    expect(closed.errors.map((e) => e.plugin)).toEqual(["first"]);
+    await registry.unloadAll();
+
+    newRegistry({ hooks: { defaultOnError: "skip" } });
     await registry.load(hookCopy("first", "1", hooksToml("trap", { priority: 300 })));
     await registry.load(hookCopy("second", "2", hooksToml("trap", { priority: 200 })));
     const chain = await registry.runHook("trap", enc("x"));
@@ -281,7 +290,7 @@ describe("host hooks (registry.addHook)", () => {
     await registry.load(hookCopy("tail", "t", hooksToml("tag", { priority: 10 })));
     const removeThrow = registry.addHook("tag", () => {
       throw new Error("boom");
-    }, { name: "thrower" });
+    }, { name: "thrower", onError: "skip" });
     let chain = await registry.runHook("tag", enc("x"));
     expect(dec(chain.data)).toBe("xt");
     expect(chain.errors[0]!.error).toBeInstanceOf(HookFailed);

@@ -28,8 +28,9 @@ export interface HookClamps {
   /** The most `retries` a manifest may set; more are cut to it (default 3). */
   maxRetries?: number;
   /**
-   * `on-error` of a hook that does not say (default `"skip"`: the behaviour before hook policies, where a failing
-   * hook is reported in the chain's `errors` and the next hooks still run). `"fail"` makes every chain fail-closed.
+   * `on-error` of a hook that does not say (default `"fail"`: a failing hook stops the chain with its error,
+   * fail-closed). `"skip"` makes chains fail-open: a failing hook is reported in the chain's `errors` and the next
+   * hooks still run.
    */
   defaultOnError?: HookOnError;
   /**
@@ -43,7 +44,7 @@ export interface HookClamps {
 export const DEFAULT_HOOK_CLAMPS: Readonly<Required<Omit<HookClamps, "forbidFailOpen">>> = Object.freeze({
   maxTimeoutMs: 60_000,
   maxRetries: 3,
-  defaultOnError: "skip",
+  defaultOnError: "fail",
 });
 
 /** The clamps as `resolveHookClamps` checked them, every field filled (what `effectiveHookPolicy` applies). */
