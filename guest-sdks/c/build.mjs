@@ -37,20 +37,27 @@ export async function buildCPlugin(dir, outFile = path.join(dir, "plugin.wasm"))
   const tmp = mkdtempSync(path.join(tmpdir(), "plughost-c-"));
   try {
     const core = path.join(tmp, "core.wasm");
-    // The SDK exports the optional lifecycle interface only for a plugin that defines plugin_suspend or plugin_resume.
-    const lifecycle = sources.some((f) => /\bplugin_(suspend|resume)\s*\(/.test(readFileSync(f, "utf8")));
-    const args = [
-      "--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Wextra",
-      ...(lifecycle ? ["-DPLUGHOST_LIFECYCLE"] : []),
-      "-I", path.join(sdk, "include"),
-      ...sources,
-      // A source that defines the guest exports itself (a raw-ABI plugin) does without the SDK glue.
-      ...(sources.some((f) => /"plughost:plugin\/guest@[0-9.]+#init"|PLUGHOST_WIT_GUEST\s*"#init"/.test(readFileSync(f, "utf8"))) ? [] : [path.join(sdk, "src", "plughost_component.c")]),
-      "-Wl,--strip-debug", "-o", core,
-    ];
-    const r = spawnSync(findClang(), args, { encoding: "utf8", env: clangEnv() });
-    if (r.status !== 0) throw new Error(`clang failed for ${dir}:\n${r.stderr}`);
-    const binary = new Uint8Array(readFileSync(core));
+    // A source that defines the guest exports itself (a raw-ABI plugin) does without the SDK glue.
+    const raw = sources.some((f) => /"plughost:plugin\/guest@[0-9.]+#init"|PLUGHOST_WIT_GUEST\s*"#init"/.test(readFileSync(f, "utf8")));
+    const link = (extra) => {
+      const args = [
+        "--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-Wall", "-Wextra",
+        ...extra,
+        "-I", path.join(sdk, "include"),
+        ...sources,
+        ...(raw ? [] : [path.join(sdk, "src", "plughost_component.c")]),
+        "-Wl,--strip-debug", "-o", core,
+      ];
+      const r = spawnSync(findClang(), args, { encoding: "utf8", env: clangEnv() });
+      if (r.status !== 0) throw new Error(`clang failed for ${dir}:\n${r.stderr}`);
+      return new Uint8Array(readFileSync(core));
+    };
+    // The SDK exports the optional lifecycle interface only for a plugin that defines plugin_suspend or
+    // plugin_resume: the first link tells (they are exported when defined), a second one adds the interface.
+    let binary = link(raw ? [] : ["-Wl,--export-if-defined=plugin_suspend", "-Wl,--export-if-defined=plugin_resume"]);
+    if (!raw && WebAssembly.Module.exports(new WebAssembly.Module(binary)).some((e) => e.name === "plugin_suspend" || e.name === "plugin_resume")) {
+      binary = link(["-DPLUGHOST_LIFECYCLE"]);
+    }
     const usesWasi = WebAssembly.Module.imports(new WebAssembly.Module(binary)).some((i) => i.module === "wasi_snapshot_preview1");
     return await componentize(binary, usesWasi ? [["wasi_snapshot_preview1", preview1Adapter()]] : [], outFile);
   } finally {

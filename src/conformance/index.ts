@@ -49,6 +49,7 @@ export const CONFORMANCE_CASES = [
   "request-service",
   "request-denied",
   "current-message",
+  "suspend-resume",
 ] as const;
 export type ConformanceCase = (typeof CONFORMANCE_CASES)[number];
 
@@ -916,5 +917,22 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
     const step = parseEnvelope(chain.data, "runHook message");
     eq({ ...step, id: 0 }, { id: 0, event: "message", kind: "hook", meta: ["step=1"] }, "a hook chain step's envelope (a broadcast, as dispatch)");
 
+  },
+
+  /** The optional lifecycle exports: suspend and resume are told (logged), calls are refused between, the instance kept. */
+  async "suspend-resume"(s) {
+    const { registry, plugin } = await s.load();
+    eq(await plugin.invoke("counter"), 1, "counter");
+    const suspended = registry.suspend(s.name);
+    eq(plugin.state, "suspended", "state right after suspend()");
+    await suspended;
+    eq(await s.logged("conformance suspended", 1), ["info"], "on-suspend log");
+    const refused = await rejection(plugin.invoke("counter"), "invoke while suspended");
+    eq(refused.code, "E_PLUGIN_NOT_RUNNING", "a call while suspended is refused");
+    await registry.resume(s.name);
+    eq(plugin.state, "active", "state after resume()");
+    eq(await s.logged("conformance resumed", 1), ["info"], "on-resume log");
+    eq(await plugin.invoke("counter"), 2, "counter kept its value (the same instance)");
+    eq([plugin.metrics.errors, plugin.metrics.faults], [0, 0], "errors and faults (on-suspend and on-resume returned 0)");
   },
 };

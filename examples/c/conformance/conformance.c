@@ -312,3 +312,14 @@ int32_t plugin_teardown(PluginContext *ctx) {
   ctx->log(ctx, LOG_INFO, "conformance teardown");
   return 0;
 }
+
+/* The optional lifecycle interface: defining these makes the build export it. */
+int32_t plugin_suspend(PluginContext *ctx) {
+  ctx->log(ctx, LOG_INFO, "conformance suspended");
+  return 0;
+}
+
+int32_t plugin_resume(PluginContext *ctx) {
+  ctx->log(ctx, LOG_INFO, "conformance resumed");
+  return 0;
+}
