@@ -32,7 +32,9 @@
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit/plugin.wit",
-        world: "plugin",
+        // `plugin` plus the optional `lifecycle` exports: a Rust plugin always
+        // exports them (the `Plugin` trait's defaults answer 0).
+        world: "plugin-with-lifecycle",
         // The export macro must be reachable from the plugin's crate, which
         // invokes it through `plughost::export!`.
         pub_export_macro: true,
@@ -42,6 +44,7 @@ pub mod bindings {
 }
 
 use bindings::exports::plughost::plugin::guest::Guest;
+use bindings::exports::plughost::plugin::lifecycle::Guest as LifecycleGuest;
 use bindings::plughost::plugin::host;
 
 pub use bindings::plughost::plugin::types::{
@@ -79,6 +82,18 @@ pub trait Plugin {
         let _ = (name, data);
         Err(UNHANDLED)
     }
+
+    /// The host suspended the plugin: no calls arrive until [`Plugin::on_resume`].
+    /// Return 0; another status is logged (the plugin is suspended all the same).
+    fn on_suspend() -> i32 {
+        0
+    }
+
+    /// The host resumed the plugin after [`Plugin::on_suspend`]. Return 0;
+    /// another status is logged.
+    fn on_resume() -> i32 {
+        0
+    }
 }
 
 // The generated `Guest` takes owned Strings; `Plugin` takes borrows, which is
@@ -99,7 +114,16 @@ impl<T: Plugin> Guest for T {
     }
 }
 
-/// Export a [`Plugin`] implementation as the component's `guest` interface.
+impl<T: Plugin> LifecycleGuest for T {
+    fn on_suspend() -> i32 {
+        T::on_suspend()
+    }
+    fn on_resume() -> i32 {
+        T::on_resume()
+    }
+}
+
+/// Export a [`Plugin`] implementation as the component's `guest` and `lifecycle` interfaces.
 /// Use it once per plugin crate, with the name of a type: `plughost::export!(MyPlugin);`
 #[macro_export]
 macro_rules! export {

@@ -39,6 +39,16 @@ impl Plugin for Conformance {
         0
     }
 
+    fn on_suspend() -> i32 {
+        plughost::info!("conformance suspended");
+        0
+    }
+
+    fn on_resume() -> i32 {
+        plughost::info!("conformance resumed");
+        0
+    }
+
     fn on_event(name: &str, data: &[u8]) -> i32 {
         match name {
             "echo" => data.len() as i32,
