@@ -328,6 +328,15 @@ func Init(fn func(apiVersion, config string) int32) { rt.InitFn = fn }
 // Teardown sets the handler for teardown(). Without it, teardown returns 0.
 func Teardown(fn func() int32) { rt.TeardownFn = fn }
 
+// OnSuspend sets the handler the host calls when it suspends the plugin (no
+// calls arrive until it resumes it). Return 0; another status is logged and
+// the plugin is suspended all the same. Without it, the host is answered 0.
+func OnSuspend(fn func() int32) { rt.SuspendFn = fn }
+
+// OnResume sets the handler the host calls when it resumes the plugin after a
+// suspend. Return 0; another status is logged. Without it, the host is answered 0.
+func OnResume(fn func() int32) { rt.ResumeFn = fn }
+
 // OnEvent sets the handler for events the plugin registered. It returns a
 // status, 0 meaning success. Without it, every event returns -100.
 func OnEvent(fn func(event string, data []byte) int32) { rt.EventFn = fn }

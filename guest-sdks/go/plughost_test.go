@@ -144,3 +144,24 @@ func TestRequestAndCurrentMessage(t *testing.T) {
 		t.Fatal("missing meta found")
 	}
 }
+
+func TestSuspendResumeHandlers(t *testing.T) {
+	h := plughosttest.New(t)
+	if h.Suspend() != 0 || h.Resume() != 0 {
+		t.Fatal("without handlers, suspend and resume answer 0")
+	}
+	var told []string
+	plughost.OnSuspend(func() int32 { told = append(told, "suspend"); return 7 })
+	plughost.OnResume(func() int32 { told = append(told, "resume"); return 0 })
+	defer plughost.OnSuspend(nil)
+	defer plughost.OnResume(nil)
+	if s := h.Suspend(); s != 7 {
+		t.Fatalf("suspend status %d, want the handler's 7", s)
+	}
+	if s := h.Resume(); s != 0 {
+		t.Fatalf("resume status %d", s)
+	}
+	if len(told) != 2 || told[0] != "suspend" || told[1] != "resume" {
+		t.Fatalf("handlers told %v", told)
+	}
+}

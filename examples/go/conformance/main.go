@@ -44,6 +44,16 @@ func init() {
 		return 0
 	})
 
+	plughost.OnSuspend(func() int32 {
+		plughost.Log(plughost.Info, "conformance suspended")
+		return 0
+	})
+
+	plughost.OnResume(func() int32 {
+		plughost.Log(plughost.Info, "conformance resumed")
+		return 0
+	})
+
 	plughost.OnEvent(func(event string, data []byte) int32 {
 		switch event {
 		case "echo":

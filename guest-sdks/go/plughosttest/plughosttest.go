@@ -99,6 +99,12 @@ func (h *Host) Init(apiVersion, config string) int32 {
 // Teardown calls the plugin's teardown handler.
 func (h *Host) Teardown() int32 { return rt.CallTeardown() }
 
+// Suspend calls the plugin's on-suspend handler (0 without one).
+func (h *Host) Suspend() int32 { return rt.CallSuspend() }
+
+// Resume calls the plugin's on-resume handler (0 without one).
+func (h *Host) Resume() int32 { return rt.CallResume() }
+
 // Event calls the plugin's on-event handler.
 func (h *Host) Event(event string, data []byte) int32 { return rt.CallEvent(event, clone(data)) }
 

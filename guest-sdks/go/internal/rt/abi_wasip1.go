@@ -406,6 +406,23 @@ func exportTeardown() int32 {
 	return CallTeardown()
 }
 
+// The optional lifecycle interface, always exported (the handlers default to 0):
+// the build then makes a component of the world plugin-with-lifecycle.
+
+//go:wasmexport plughost:plugin/lifecycle@0.1.0#on-suspend
+func exportOnSuspend() int32 {
+	resetArena()
+	defer trapOnPanic()
+	return CallSuspend()
+}
+
+//go:wasmexport plughost:plugin/lifecycle@0.1.0#on-resume
+func exportOnResume() int32 {
+	resetArena()
+	defer trapOnPanic()
+	return CallResume()
+}
+
 //go:wasmexport plughost:plugin/guest@0.1.0#on-event
 func exportOnEvent(namePtr, nameLen, dataPtr, dataLen uint32) int32 {
 	event := takeName(namePtr, nameLen)

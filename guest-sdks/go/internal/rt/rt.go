@@ -47,6 +47,9 @@ var (
 	TeardownFn func() int32
 	EventFn    func(event string, data []byte) int32
 	HookFn     func(event string, data []byte) ([]byte, int32)
+	// The optional lifecycle handlers (plughost.OnSuspend, plughost.OnResume).
+	SuspendFn func() int32
+	ResumeFn  func() int32
 )
 
 // StatusUnknownEvent is what an event or hook without a handler returns,
@@ -65,6 +68,22 @@ func CallTeardown() int32 {
 		return 0
 	}
 	return TeardownFn()
+}
+
+// CallSuspend runs the on-suspend handler; 0 without one.
+func CallSuspend() int32 {
+	if SuspendFn == nil {
+		return 0
+	}
+	return SuspendFn()
+}
+
+// CallResume runs the on-resume handler; 0 without one.
+func CallResume() int32 {
+	if ResumeFn == nil {
+		return 0
+	}
+	return ResumeFn()
 }
 
 func CallEvent(event string, data []byte) int32 {
