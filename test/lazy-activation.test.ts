@@ -1,6 +1,7 @@
 // Lazy activation (issue 14 point 7): a plugin declaring activation = ["on-event:<name>"] is discovered and validated
 // at start-up, and compiled and initialised only when one of its events first fires. dispatch, runHook, emit, send,
 // invoke and request to it activate it and then deliver, without losing the event. Real C plugins (the lifecycle fixture).
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -152,5 +153,17 @@ describe("lazy activation", () => {
     r.on("activated", (a) => order.push(a.plugin));
     expect(await r.dispatch("ok")).toEqual([{ plugin: "base", status: 1 }, { plugin: "user", status: 1 }]); // in subscription order
     expect(order).toEqual(["base", "user"]);
+  });
+
+  it("plughost run with pluginDirs loads the eager plugins and leaves lazy ones to their first event", () => {
+    const root = tree({ lazy: plugin("lazy", ["ok"]), eager: plugin("eager", undefined) });
+    const config = path.join(root, "plughost.config.json");
+    writeFileSync(config, JSON.stringify({ pluginDirs: ["."], grants: ["clock"], config: { lazy: { answer: 7 }, eager: { answer: 5 } } }));
+    const cli = path.resolve("dist/cli/index.js");
+    const r = spawnSync(process.execPath, [cli, "run", "--config", config, "--json", "--event", "ok"], { encoding: "utf8", env: { ...process.env, PLUGHOST_LOG_LEVEL: "warn" } });
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.filter((l) => l.loaded).map((l) => l.loaded)).toEqual(["eager"]);
+    expect(lines.filter((l) => l.event === "ok").map((l) => [l.plugin, l.status]).sort()).toEqual([["eager", 5], ["lazy", 7]]);
+    expect(r.status).toBe(0);
   });
 });

@@ -1,11 +1,10 @@
 /** plughost run: load plugins, dispatch events and hooks, print the results, tear down (or --watch and reload). */
-import { existsSync } from "node:fs";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { pino, destination } from "pino";
 import { HotReloader } from "../runtime/hot-reload.js";
 import { PluginRegistry, type PluginHandle } from "../runtime/registry.js";
-import { describe, jsonOption, loadEach, readHostConfig, splitEvent, usageError, type Command } from "./shared.js";
+import { describe, jsonOption, loadEach, pluginTargets, readHostConfig, splitEvent, usageError, type Command } from "./shared.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -46,9 +45,7 @@ Events come from --event/--hook, or (when none are given and stdin is not a TTY)
     let reloader: HotReloader | undefined;
     try {
       // pluginDirs: every plugin found there when none is named; a name that is not a path is looked up there.
-      const found = options.pluginDirs?.length ? await registry.discoverPluginDirs() : [];
-      const inDirs = (p: string) => (existsSync(p) ? undefined : found.find((i) => i.name === p)?.manifestPath);
-      const targets = positionals.length ? positionals.map((p) => inDirs(p) ?? path.resolve(p)) : found.map((i) => i.manifestPath);
+      const targets = await pluginTargets(registry, positionals, Boolean(options.pluginDirs?.length));
       let handles: PluginHandle[];
       if (values.strict) handles = await registry.loadAll(targets);
       else {
@@ -83,8 +80,16 @@ Events come from --event/--hook, or (when none are given and stdin is not a TTY)
           const res = await registry.runHook(r.name, r.data);
           if (!res.ok || res.errors.length) failures++;
           print(
-            { hook: r.name, ok: res.ok, data: dec.decode(res.data), status: res.status, stoppedBy: res.stoppedBy, errors: res.errors.map((e) => e.error.code) },
-            `${r.name} => ${res.ok ? JSON.stringify(dec.decode(res.data)) : `err ${res.status} from ${res.stoppedBy}`}`,
+            {
+              hook: r.name,
+              ok: res.ok,
+              data: dec.decode(res.data),
+              status: res.status,
+              stoppedBy: res.stoppedBy,
+              ...(res.error ? { error: res.error.code } : {}),
+              errors: res.errors.map((e) => e.error.code),
+            },
+            `${r.name} => ${res.ok ? JSON.stringify(dec.decode(res.data)) : res.error ? `${res.error.code} from ${res.stoppedBy}: ${res.error.message}` : `err ${res.status} from ${res.stoppedBy}`}`,
           );
         }
       };

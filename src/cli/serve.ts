@@ -1,11 +1,9 @@
 /** plughost serve: load plugins and serve them over HTTP (admin API and page, /metrics, health, plugin endpoints) until SIGTERM/SIGINT. */
-import { existsSync } from "node:fs";
-import path from "node:path";
 import { pino, destination } from "pino";
 import { registryOptionsFrom, serveConfigOf } from "../runtime/host-config.js";
 import { PluginRegistry } from "../runtime/registry.js";
 import { createServer } from "../serve/server.js";
-import { describe, jsonOption, loadEach, readHostConfigFile, usageError, type Command } from "./shared.js";
+import { describe, jsonOption, loadEach, pluginTargets, readHostConfigFile, usageError, type Command } from "./shared.js";
 
 export const serveCommand: Command = {
   summary: "load plugins and serve them over HTTP: admin API and page, /metrics, /healthz, /readyz, plugin endpoints",
@@ -55,9 +53,7 @@ A plugin that fails to load is reported and the others are served; --strict stop
       process.once("SIGTERM", () => resolve("SIGTERM")).once("SIGINT", () => resolve("SIGINT"));
     });
     try {
-      const found = options.pluginDirs?.length ? await registry.discoverPluginDirs() : [];
-      const inDirs = (p: string) => (existsSync(p) ? undefined : found.find((i) => i.name === p)?.manifestPath);
-      const targets = positionals.length ? positionals.map((p) => inDirs(p) ?? path.resolve(p)) : found.map((i) => i.manifestPath);
+      const targets = await pluginTargets(registry, positionals, Boolean(options.pluginDirs?.length));
       if (targets.length === 0) print({ warning: "no plugins" }, "no plugins to load: name plugin directories, or set pluginDirs in plughost.config.json; the admin API can load more");
       const loaded = await loadEach(registry, targets, {
         strict: Boolean(values.strict),

@@ -66,6 +66,20 @@ export async function readHostConfig(file: string | undefined): Promise<Registry
 }
 
 /**
+ * What `run` and `serve` load: the named plugins (paths, or names found in the host's pluginDirs), or, when none is
+ * named, every plugin found in pluginDirs except the lazy ones (`activation`), which the registry activates when
+ * one of their events first fires.
+ */
+export async function pluginTargets(registry: PluginRegistry, named: readonly string[], scanDirs: boolean): Promise<string[]> {
+  const found = scanDirs ? await registry.discoverPluginDirs() : [];
+  if (named.length === 0) {
+    const lazy = new Set(registry.listLazy());
+    return found.filter((i) => !lazy.has(i.name)).map((i) => i.manifestPath);
+  }
+  return named.map((p) => (existsSync(p) ? undefined : found.find((i) => i.name === p)?.manifestPath) ?? path.resolve(p));
+}
+
+/**
  * Load `targets` (plugin directories or manifests) in dependency order, one at a time. A target whose manifest or
  * load fails is reported (a JSON line or a line on stderr, with a grant hint for capability errors) and the others
  * still load; with `strict`, the first failure is thrown instead. Returns the handles and the number of failures.
