@@ -38,6 +38,8 @@ describe.each(EXAMPLES)("examples/js/%s", (name) => {
     const wit = await componentWit(bytes);
     expect(wit).toMatch(/^\s*import plughost:plugin\/host@0\.1\.0;/m);
     expect(wit).toMatch(/^\s*export plughost:plugin\/guest@0\.1\.0;/m);
+    // Only the conformance plugin exports the optional lifecycle interface (`export const lifecycle = defineLifecycle(...)`).
+    expect(/^\s*export plughost:plugin\/lifecycle@0\.1\.0;/m.test(wit)).toBe(name === "conformance");
     const wasi = [...wit.matchAll(/^\s*import (wasi:[^;]+);/gm)].map((m) => m[1]).sort();
     if (name === "conformance") {
       // read-file needs wasi:filesystem; the rest comes with it (see its plugin.toml).
@@ -211,6 +213,16 @@ describe("conformance-js (guest-sdks/CONFORMANCE.md)", () => {
     expect(p.onEvent("message", "x")).toBe(0);
     expect(p.logs).toEqual([{ level: "info", message: "id 43\nevent message\nkind event" }]);
     p.message = undefined;
+  });
+
+  it("on-suspend and on-resume (the lifecycle interface) log and return 0", () => {
+    p.logs.length = 0;
+    expect(p.onSuspend?.()).toBe(0);
+    expect(p.onResume?.()).toBe(0);
+    expect(p.logs).toEqual([
+      { level: "info", message: "conformance suspended" },
+      { level: "info", message: "conformance resumed" },
+    ]);
   });
 
   it("teardown logs and returns 0", () => {

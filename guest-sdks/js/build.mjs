@@ -124,14 +124,23 @@ async function stage(dir, entryRel, stageDir) {
     scan(code);
     writeFileSync(path.join(stageDir, sdkStaged(spec)), rewriteSpecifiers(code, sdkStaged(spec)));
   }
-  return { entry: path.join(stageDir, stagedName(entryRel)), wasi: [...wasi].sort() };
+  const entry = path.join(stageDir, stagedName(entryRel));
+  return { entry, wasi: [...wasi].sort(), world: exportsLifecycle(readFileSync(entry, "utf8")) ? "plugin-with-lifecycle" : "plugin" };
+}
+
+/**
+ * Whether the entry exports `lifecycle` (`export const lifecycle = defineLifecycle(...)`, or in an export list):
+ * the plugin is then built for the world plugin-with-lifecycle, which exports the optional lifecycle interface.
+ */
+export function exportsLifecycle(code) {
+  return /\bexport\s+(?:const|let|var|function)\s+lifecycle\b/.test(code) || /\bexport\s*\{[^}]*\blifecycle\b[^}]*\}/.test(code);
 }
 
 /**
  * A WIT package whose world is plughost:plugin/plugin plus the WASI interfaces
  * the sources import, with jco's copy of the WASI WIT as deps.
  */
-function writeWitDir(witDir, wasi) {
+function writeWitDir(witDir, wasi, base = "plugin") {
   const interfaces = wasi.map((spec) => {
     const m = /^wasi:([a-z-]+)\/([a-z-]+)(?:@(.+))?$/.exec(spec);
     if (!m) throw new Error(`cannot import ${spec}: expected wasi:<package>/<interface>@${WASI_VERSION}`);
@@ -152,7 +161,7 @@ function writeWitDir(witDir, wasi) {
   const world = [
     "package plughost:guest-js;",
     "world plugin {",
-    "  include plughost:plugin/plugin@0.1.0;",
+    `  include plughost:plugin/${base}@0.1.0;`,
     ...interfaces.map((i) => `  import ${i.spec};`),
     "}",
     "",
@@ -178,25 +187,24 @@ export async function buildJsPlugin(dir, { out = path.join(dir, "plugin.wasm"), 
   const stageDir = mkdtempSync(path.join(tmpdir(), "plughost-js-"));
   try {
     // Stage (and so syntax-check) the sources before loading the compiler.
-    const { entry, wasi } = await stage(dir, entryRel, stageDir);
+    const { entry, wasi, world } = await stage(dir, entryRel, stageDir);
     const componentize = await loadComponentize();
     let wit;
     if (wasi.length === 0) {
       // The WIT as a string (`witWorld`): a `witPath` is read through
       // preview2-shim, which since 0.26.1 has no `/` preopen.
-      wit = { witWorld: readFileSync(path.join(root, "wit", "plugin.wit"), "utf8") };
+      wit = { witWorld: readFileSync(path.join(root, "wit", "plugin.wit"), "utf8"), worldName: world };
     } else {
       // WASI imports need WIT deps, so a directory; preopen it for the splicer.
       const witDir = path.join(stageDir, "wit");
-      writeWitDir(witDir, wasi);
+      writeWitDir(witDir, wasi, world);
       const { _addPreopen } = await import("@bytecodealliance/preview2-shim/filesystem");
       _addPreopen(witDir, witDir);
-      wit = { witPath: witDir };
+      wit = { witPath: witDir, worldName: "plugin" };
     }
     const { component } = await componentize({
       sourcePath: entry,
       ...wit,
-      worldName: "plugin",
       disableFeatures: ALL_FEATURES.filter((f) => !features.includes(f)),
     });
     writeFileSync(out, component);

@@ -32,6 +32,10 @@ export interface LoadedPlugin {
     | undefined;
   init(apiVersion?: string, config?: string): number;
   teardown(): number;
+  /** The optional lifecycle exports (on-suspend, on-resume); undefined when the plugin does not export them. */
+  lifecycle: unknown;
+  onSuspend: (() => number) | undefined;
+  onResume: (() => number) | undefined;
   onEvent(name: string, data?: Uint8Array | string): number;
   onHook(name: string, data?: Uint8Array | string): { ok: Uint8Array; err?: undefined } | { err: number; ok?: undefined };
 }

@@ -138,8 +138,10 @@ export async function loadComponent(wasmPath, opts = {}) {
   const instance = await mod.instantiate(getCoreModule, importObject);
   const guest = instance.guest ?? instance["plughost:plugin/guest@0.1.0"];
   if (!guest) throw new Error(`${wasmPath}: does not export plughost:plugin/guest`);
+  const lifecycle = instance.lifecycle ?? instance["plughost:plugin/lifecycle@0.1.0"];
   return {
     guest,
+    lifecycle,
     imports: needed,
     logs,
     registered,
@@ -155,6 +157,8 @@ export async function loadComponent(wasmPath, opts = {}) {
     },
     init: (apiVersion = "0.1.0", cfg = JSON.stringify(config)) => guest.init(apiVersion, cfg),
     teardown: () => guest.teardown(),
+    onSuspend: lifecycle ? () => lifecycle.onSuspend() : undefined,
+    onResume: lifecycle ? () => lifecycle.onResume() : undefined,
     onEvent: (name, data = new Uint8Array()) => guest.onEvent(name, typeof data === "string" ? new TextEncoder().encode(data) : data),
     /** Returns `{ ok: Uint8Array } | { err: number }`. */
     onHook(name, data = new Uint8Array()) {

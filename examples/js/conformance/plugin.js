@@ -1,6 +1,6 @@
 // conformance-js: exactly guest-sdks/CONFORMANCE.md, in JavaScript.
 import {
-  definePlugin, info, log, registerCallback, emit, text, REGISTER_ERRORS, MESSAGE_ERRORS, defineMetric, recordMetric, METRIC_ERRORS,
+  definePlugin, defineLifecycle, info, log, registerCallback, emit, text, REGISTER_ERRORS, MESSAGE_ERRORS, defineMetric, recordMetric, METRIC_ERRORS,
   request, currentMessage, RequestError, REQUEST_ERRORS,
 } from "@plughost/guest";
 import { readFile } from "./read-file.js";
@@ -142,5 +142,17 @@ export const guest = definePlugin({
       default:
         return { err: -100 };
     }
+  },
+});
+
+// The optional lifecycle interface: exporting it makes the build pick the world plugin-with-lifecycle.
+export const lifecycle = defineLifecycle({
+  onSuspend() {
+    info("conformance suspended");
+    return 0;
+  },
+  onResume() {
+    info("conformance resumed");
+    return 0;
   },
 });

@@ -32,6 +32,27 @@ export interface GuestExport {
 /** Use as `export const guest = definePlugin({ ... })`; the export must be named `guest`. */
 export function definePlugin(def: PluginDefinition): GuestExport;
 
+/** The optional `lifecycle` handlers: the host suspended / resumed the plugin. Return 0 (another status is logged). */
+export interface LifecycleDefinition {
+  /** No calls arrive until `onResume`. Missing: 0. */
+  onSuspend?(): MaybePromise<Status>;
+  /** Missing: 0. */
+  onResume?(): MaybePromise<Status>;
+}
+
+/** The exported `lifecycle` interface in the shape componentize-js binds. */
+export interface LifecycleExport {
+  onSuspend(): MaybePromise<number>;
+  onResume(): MaybePromise<number>;
+}
+
+/**
+ * Use as `export const lifecycle = defineLifecycle({ ... })` in the plugin's entry (the export must be named
+ * `lifecycle`): the build then exports the optional lifecycle interface and the host tells the plugin when it
+ * suspends and resumes it.
+ */
+export function defineLifecycle(def: LifecycleDefinition): LifecycleExport;
+
 export const UNHANDLED: -100;
 export const REGISTER_ERRORS: readonly RegisterError[];
 export const MESSAGE_ERRORS: readonly MessageError[];

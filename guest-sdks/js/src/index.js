@@ -156,6 +156,22 @@ const isThenable = (v) => v !== null && typeof v === "object" && typeof v.then =
 const map = (v, f) => (isThenable(v) ? v.then(f) : f(v));
 
 /**
+ * The optional `lifecycle` interface: the host tells the plugin it suspended and resumed it. Use it as
+ * `export const lifecycle = defineLifecycle({ onSuspend() {...}, onResume() {...} })` in the plugin's entry;
+ * the build then exports the interface (world plugin-with-lifecycle). A missing handler answers 0.
+ */
+export function defineLifecycle(def) {
+  return {
+    onSuspend() {
+      return def.onSuspend ? map(def.onSuspend(), (v) => status(v, 0)) : 0;
+    },
+    onResume() {
+      return def.onResume ? map(def.onResume(), (v) => status(v, 0)) : 0;
+    },
+  };
+}
+
+/**
  * Turn a plugin definition into the object componentize-js expects for the
  * exported `guest` interface. Use it as `export const guest = definePlugin({...})`.
  */
