@@ -162,6 +162,20 @@ describe("NatsTransport between two hosts", () => {
     await new Promise((r) => setTimeout(r, 400));
   });
 
+  it("a message over the server's max_payload is a too-large error; a request answers too-large", async () => {
+    sinkA.errors.length = 0;
+    const big = new Uint8Array(2 * 1024 * 1024);
+    a.publish(message({ origin: "host-a", event: "big", data: big }));
+    expect(sinkA.errors).toHaveLength(1);
+    expect(sinkA.errors[0]).toMatchObject({ code: "E_TRANSPORT", reason: "too-large" });
+    expect(await a.request(message({ origin: "host-a", kind: "request", target: "beta.svc", event: "big", data: big }), 2000)).toEqual({ ok: false, error: "too-large" });
+    expect(sinkA.errors).toHaveLength(2);
+    // The connection is fine afterwards.
+    const out = await a.request(message({ origin: "host-a", kind: "request", target: "beta.svc", event: "small", data: enc.encode("s") }), 2000);
+    expect(out.ok && dec.decode(out.value)).toBe("beta.svc:s");
+    sinkA.errors.length = 0;
+  });
+
   it("removeTarget stops serving a name; addTarget serves it again", async () => {
     b.removeTarget("beta.svc");
     await b.flush();
