@@ -129,8 +129,9 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
   const action = (verb: "suspend" | "resume" | "reload" | "unload") =>
     app.post(`/plugins/:name/${verb}`, async (req) => {
       const name = named(req);
-      if (verb === "suspend") registry.suspend(name);
-      else if (verb === "resume") registry.resume(name);
+      // Answered once the plugin was told (its optional on-suspend / on-resume); the state changed at once.
+      if (verb === "suspend") await registry.suspend(name);
+      else if (verb === "resume") await registry.resume(name);
       else if (verb === "reload") await registry.reload(name);
       else await registry.unload(name);
       return summary(registry.info(name));
