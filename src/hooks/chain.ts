@@ -232,45 +232,66 @@ export class HookChains<P> {
     while (this.#pendingObservers.size > 0) await Promise.allSettled([...this.#pendingObservers]);
   }
 
-  /** Run the chain of `event` over `data`. */
-  async run(event: string, data: Uint8Array, options: RunOptions | undefined): Promise<HookChainResult> {
-    const host = this.#host;
-    const executionId = ++lastExecutionId;
-    const startedAt = Date.now();
-    const hostContext = options?.hostContext;
-    const plugins = host.callees(event);
-    const hostHooks = this.#hostHooks.get(event);
-    const parent = currentDelivery()?.envelope;
-    const metadata = options?.metadata === undefined ? undefined : mergeMetadata(parent?.metadata, options.metadata);
-    const failClosed = onErrorFor(this.#clamps, event, undefined) === "fail";
-    const run: DirectRun = { event, data, errors: [], failClosed, stop: undefined, parent, metadata, epoch: host.epoch() };
+  /**
+   * Run the chain of `event` over `data`. A chain whose hooks are all called synchronously (the direct path) costs
+   * no promise but its result's; anything else continues in `#direct` or `#general`.
+   */
+  run(event: string, data: Uint8Array, options: RunOptions | undefined): Promise<HookChainResult> {
+    try {
+      const host = this.#host;
+      const executionId = ++lastExecutionId;
+      const startedAt = Date.now();
+      const hostContext = options?.hostContext;
+      const plugins = host.callees(event);
+      const hostHooks = this.#hostHooks.get(event);
+      const parent = currentDelivery()?.envelope;
+      const metadata = options?.metadata === undefined ? undefined : mergeMetadata(parent?.metadata, options.metadata);
+      const failClosed = onErrorFor(this.#clamps, event, undefined) === "fail";
+      const run: DirectRun = { event, data, errors: [], failClosed, stop: undefined, parent, metadata, epoch: host.epoch() };
 
-    // The fast path: plugin hooks only, nothing watching, each called synchronously while it can be.
-    if (hostHooks === undefined && host.canRunDirect(hostContext)) {
-      let observers: Step<P>[] | undefined;
-      let i = 0;
-      while (i < plugins.length) {
-        i = host.runDirect(plugins, i, run);
-        if (run.stop !== undefined || i === plugins.length) break;
-        const p = host.latest(plugins[i++]!);
-        const policy = this.policyOf(p, event);
-        if (policy.async) {
-          (observers ??= []).push({ kind: "plugin", plugin: p });
-          continue;
-        }
+      // The fast path: plugin hooks only, nothing watching, each called synchronously while it can be.
+      if (hostHooks === undefined && host.canRunDirect(hostContext)) {
+        const i = host.runDirect(plugins, 0, run);
+        // All called: none declares a policy, so none is an observer.
+        if (i === plugins.length && run.stop === undefined) return Promise.resolve(resultOf(run, executionId, startedAt));
+        return this.#direct(plugins, i, run, executionId, startedAt, hostContext);
+      }
+      return this.#general(plugins, hostHooks, run, executionId, startedAt, hostContext);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** The fast path after `runDirect` stopped at `plugins[i]`: a hook with a policy, one that cannot be called synchronously, or the chain's end. */
+  async #direct(plugins: readonly P[], i: number, run: DirectRun, executionId: number, startedAt: number, hostContext: unknown): Promise<HookChainResult> {
+    const host = this.#host;
+    const event = run.event;
+    let observers: Step<P>[] | undefined;
+    while (run.stop === undefined && i < plugins.length) {
+      const p = host.latest(plugins[i++]!);
+      const policy = this.policyOf(p, event);
+      if (policy.async) {
+        (observers ??= []).push({ kind: "plugin", plugin: p });
+      } else {
         await this.#pluginStep(p, policy, run, { hostContext, timeoutMs: policy.timeoutMs, envelope: stepEnvelope(run) }, undefined);
         if (run.stop !== undefined) break;
       }
-      // A chain that stopped early still has its observers called (only hooks with a policy can be one).
-      for (; i < plugins.length; i++) {
-        const p = host.latest(plugins[i]!);
-        if (host.declared(p, event)?.async === true) (observers ??= []).push({ kind: "plugin", plugin: p });
-      }
-      const result = resultOf(run, executionId, startedAt);
-      if (observers) this.#observe(observers, result, run, executionId, startedAt, undefined, hostContext);
-      return result;
+      if (i < plugins.length) i = host.runDirect(plugins, i, run);
     }
+    // A chain that stopped early still has its observers called (only hooks with a policy can be one).
+    for (; i < plugins.length; i++) {
+      const p = host.latest(plugins[i]!);
+      if (host.declared(p, event)?.async === true) (observers ??= []).push({ kind: "plugin", plugin: p });
+    }
+    const result = resultOf(run, executionId, startedAt);
+    if (observers) this.#observe(observers, result, run, executionId, startedAt, undefined, hostContext);
+    return result;
+  }
 
+  /** A chain with host hooks, or watched, or with a host context: each step through the pipeline (plugin hooks without a policy still synchronously where they can be). */
+  async #general(plugins: readonly P[], hostHooks: HostHook[] | undefined, run: DirectRun, executionId: number, startedAt: number, hostContext: unknown): Promise<HookChainResult> {
+    const host = this.#host;
+    const event = run.event;
     const watch = host.watch(event, hostContext);
     const steps = plan(plugins, hostHooks ?? [], (p) => host.priorityOf(p, event));
     let state: Map<string, unknown> | undefined;

@@ -54,7 +54,7 @@ import {
   type Delivery,
   type MessageChain,
 } from "./message-chain.js";
-import { envelope, mergeMetadata, toMessage, toMessageInfo, type Envelope } from "../messaging/envelope.js";
+import { envelope, mergeMetadata, messageId, NO_METADATA, toMessage, toMessageInfo, type Envelope } from "../messaging/envelope.js";
 import { Subscriptions, type EventStream, type EventStreamOptions, type Subscriber } from "../messaging/subscriptions.js";
 import type { Transport, TransportSink, WireMessage } from "../messaging/transport.js";
 import { hostname } from "node:os";
@@ -100,6 +100,7 @@ import { PluginMetricsStore, withPluginMetrics, type PluginMetricLimits } from "
 import type { Registry as PromRegistry } from "prom-client";
 import { HookChains, type DirectRun, type HostHookFn, type HostHookOptions, type ObserverFailure, type ObserverStats, type StepOptions } from "../hooks/chain.js";
 import { declaredHookPolicies, resolveHookClamps, type HookClamps } from "../hooks/policy.js";
+import { newHookSink, type HookSink, type SinkHookCall } from "../hooks/sink.js";
 import type { HookDeclaration } from "../plugin/manifest.js";
 
 // Limits, grants, trust, events policy and recovery are computed in policy.ts (defaults: docs/fuel-and-memory.md).
@@ -1679,6 +1680,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /** The delivery of dispatches that call only directly, reused (see `dispatch`); busy while one such loop runs. */
   readonly #directDelivery: Delivery = { hop: 0, chain: undefined, envelope: envelope("", "event", EMPTY, undefined, undefined, undefined, undefined) };
   #directBusy = false;
+  /** The hook chain's direct path's output buffers (src/hooks/sink.ts), and whether a run is using them. */
+  readonly #hookSinks: readonly HookSink[] = [newHookSink(), newHookSink()];
+  #hookSinksBusy = false;
+  readonly #hookDelivery: Delivery = { hop: 0, chain: undefined, envelope: envelope("", "hook", EMPTY, undefined, undefined, undefined, undefined) };
 
   /** Bumped whenever a plugin's callbacks are cleared (a restart): a dispatch's snapshot may then be stale. */
   #callbacksEpoch = 0;
@@ -2117,9 +2122,26 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   #hookDirect(plugins: readonly Entry[], from: number, run: DirectRun): number {
     const event = run.event;
-    // One envelope for the run, rewritten per step (its id is taken only if a guest asks: messaging/envelope.ts).
-    const env = envelope(event, "hook", run.data, undefined, undefined, run.parent, run.metadata);
-    const previous = enterDelivery({ hop: 0, chain: undefined, envelope: env });
+    // Outputs go into two sinks in turn, not new arrays (a step's input stays intact while it writes the other); the
+    // final data is copied out once, as this run ends. A chain run during a step (a host service's) gets its own
+    // sinks and delivery.
+    const own = !this.#hookSinksBusy;
+    const sinks = own ? this.#hookSinks : [newHookSink(), newHookSink()];
+    this.#hookSinksBusy = true;
+    // One envelope for the run, rewritten per step (its id is taken only if a guest asks: messaging/envelope.ts);
+    // the registry's own, as dispatch's, when no other run is using it.
+    let delivery: Delivery;
+    if (own) {
+      delivery = this.#hookDelivery;
+      const e = delivery.envelope!;
+      e.event = event;
+      e.parentId = run.parent === undefined ? undefined : messageId(run.parent);
+      e.metadata = run.metadata ?? run.parent?.metadata ?? NO_METADATA;
+    } else {
+      delivery = { hop: 0, chain: undefined, envelope: envelope(event, "hook", run.data, undefined, undefined, run.parent, run.metadata) };
+    }
+    const env = delivery.envelope!;
+    const previous = enterDelivery(delivery);
     let i = from;
     try {
       for (; i < plugins.length; i++) {
@@ -2137,7 +2159,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         env.data = run.data;
         let outcome: HookOutcome;
         try {
-          outcome = instance.onHookSync(event, run.data);
+          const into = (instance as Partial<SinkHookCall>).onHookSyncInto;
+          outcome =
+            into === undefined
+              ? instance.onHookSync(event, run.data)
+              : into.call(instance, event, run.data, run.data === sinks[0]!.view ? sinks[1]! : sinks[0]!);
           entry.restartCount = 0;
         } catch (err) {
           const error = this._callFailed(entry, instance, err, event);
@@ -2163,6 +2189,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       return i;
     } finally {
       restoreDelivery(previous);
+      if (own) this.#hookSinksBusy = false;
+      const d = run.data;
+      if (d === sinks[0]!.view || d === sinks[1]!.view) run.data = new Uint8Array(d); // a copy: cheaper than slice()
     }
   }
 

@@ -18,6 +18,7 @@ import {
 import type { EngineInstance, HookOutcome } from "../engine.js";
 import { encodeName, encodeString, type GuestMemory } from "./guest-memory.js";
 import type { ImportContext } from "./host-imports.js";
+import { fillSink, type HookSink } from "../../hooks/sink.js";
 
 type Realloc = (ptr: number, oldSize: number, align: number, newSize: number) => number;
 type Fn4 = (a: number, b: number, c: number, d: number) => number;
@@ -125,6 +126,13 @@ function arenaFit(top: number, len: number, size: number): number {
   return len < size && start + len + 1 <= size ? start + len + 1 : -1;
 }
 
+/** `u8.set(bytes, at)`, short arrays by hand: the builtin's call costs more than copying a few bytes. */
+function put(u8: Uint8Array, bytes: Uint8Array, at: number): void {
+  const n = bytes.length;
+  if (n > 32) u8.set(bytes, at);
+  else for (let k = 0; k < n; k++) u8[at + k] = bytes[k]!;
+}
+
 export class V8Instance implements EngineInstance {
   readonly inline = true;
   readonly #plugin: string;
@@ -141,6 +149,8 @@ export class V8Instance implements EngineInstance {
   /** The last event name and its bytes: a plugin mostly gets one event over and over. */
   #lastName = "";
   #lastNameBytes: Uint8Array = new Uint8Array(0);
+  /** The ok outcome `onHookSyncInto` hands out, reused. */
+  readonly #okInto: { ok: true; data: Uint8Array } = { ok: true, data: new Uint8Array(0) };
   #np = 0;
   #nl = 0;
   #dp = 0;
@@ -257,6 +267,14 @@ export class V8Instance implements EngineInstance {
   }
 
   onHookSync(eventName: string, data: Uint8Array): HookOutcome {
+    return this.onHookSyncInto(eventName, data, undefined);
+  }
+
+  /**
+   * @internal `onHookSync`, and for the hook chain's synchronous path (src/hooks/sink.ts) with a `sink`: an ok
+   * result's bytes are then copied into it instead of a new array, and the returned object is reused by the next call.
+   */
+  onHookSyncInto(eventName: string, data: Uint8Array, sink: HookSink | undefined): HookOutcome {
     const name = EXPORTS.onHook;
     const nameBytes = this.#nameBytes(eventName);
     const placed = this.#enterWith(name, nameBytes, data);
@@ -272,7 +290,13 @@ export class V8Instance implements EngineInstance {
       if (tag === 0) {
         const ptr = dv.getUint32(ret + 4, true);
         const len = dv.getUint32(ret + 8, true);
-        outcome = { ok: true, data: this.#memory.readBytes(ptr, len, "result list", name) };
+        if (sink === undefined) outcome = { ok: true, data: this.#memory.readBytes(ptr, len, "result list", name) };
+        else {
+          this.#memory.check(ptr, len, "result list", name);
+          const ok = this.#okInto;
+          ok.data = fillSink(sink, this.#memory.u8(), ptr >>> 0, len);
+          outcome = ok;
+        }
       } else if (tag === 1) {
         outcome = { ok: false, status: dv.getInt32(ret + 4, true) };
       } else {
@@ -362,13 +386,13 @@ export class V8Instance implements EngineInstance {
     let top = 0;
     if (nl > 0) {
       this.#np = base;
-      u8.set(name, base);
+      put(u8, name, base);
       u8[base + nl] = 0;
       top = nl + 1;
     }
     if (dl > 0) {
       this.#dp = base + dataAt;
-      u8.set(data, this.#dp);
+      put(u8, data, this.#dp);
       u8[this.#dp + dl] = 0;
       top = dataAt + dl + 1;
     }
