@@ -95,6 +95,7 @@ typedef struct {
 } HeldMessage;
 static HeldMessage held;
 static void message_release(void);
+static inline void hook_ret_release(void);
 
 /* The call's arguments are dead: reuse the arena for the next call (and drop the envelope a callback read). */
 static inline void arena_reset(void) {
@@ -371,6 +372,7 @@ GUEST_EXPORT("init") int32_t ph_init(char *api, size_t api_len, char *config, si
 
 GUEST_EXPORT("teardown") int32_t ph_teardown(void) {
   if (held.held) message_release();
+  hook_ret_release();
   return plugin_teardown(&ctx);
 }
 
@@ -402,11 +404,21 @@ GUEST_EXPORT("on-event") int32_t ph_on_event(char *name, size_t name_len, uint8_
   return rc;
 }
 
-/* result<list<u8>, s32>: discriminant at 0, then (ptr, len) or the status at 4. */
+/* result<list<u8>, s32>: discriminant at 0, then (ptr, len) or the status at 4. No post-return: the host reads the
+ * result before it calls this instance again, so the output is kept until the next call (or teardown) and freed
+ * then; one crossing per hook less. */
 static uint32_t hook_ret[3];
 static uint8_t *hook_ret_owned;
 
+static inline void hook_ret_release(void) {
+  if (hook_ret_owned) {
+    free_arg(hook_ret_owned, 1);
+    hook_ret_owned = NULL;
+  }
+}
+
 GUEST_EXPORT("on-hook") uint32_t *ph_on_hook(char *name, size_t name_len, uint8_t *data, size_t data_len) {
+  hook_ret_release();
   Entry *e = find(name, name_len);
   int32_t rc = -1;
   hook_out_set = 0;
@@ -415,6 +427,7 @@ GUEST_EXPORT("on-hook") uint32_t *ph_on_hook(char *name, size_t name_len, uint8_
   free_arg(name, name_len);
   if (rc != 0) {
     free_arg(data, data_len);
+    arena_reset();
     hook_ret[0] = 1;
     hook_ret[1] = (uint32_t)rc;
     return hook_ret;
@@ -431,12 +444,8 @@ GUEST_EXPORT("on-hook") uint32_t *ph_on_hook(char *name, size_t name_len, uint8_
     hook_ret[2] = (uint32_t)data_len;
     hook_ret_owned = data_len ? data : NULL;
   }
+  /* The arguments are dead once the host has read the result, which it does before anything is placed here again
+   * (an output passed through from the arena stays readable until then). */
+  arena_reset();
   return hook_ret;
-}
-
-__attribute__((export_name("cabi_post_" PLUGHOST_WIT_GUEST "#on-hook"))) void ph_post_on_hook(uint32_t *ret) {
-  (void)ret;
-  free_arg(hook_ret_owned, hook_ret_owned != NULL);
-  hook_ret_owned = NULL;
-  arena_reset(); /* the host has read the result: the call's arguments are dead */
 }
