@@ -123,7 +123,9 @@ describe.each(ENGINES)("Go plugins asking each other (%s)", (_label, engine, iso
 // Timeouts need a caller that can wait while the target runs elsewhere: a worker, or wasmtime's call thread.
 describe.each(ENGINES.filter(([, , isolation]) => isolation !== "in-process"))("a request that outlives its timeout (%s)", (_label, engine, isolation) => {
   it("fails with timeout on the caller's side; the late answer is dropped and both plugins keep answering", async () => {
-    const e = env(engine, isolation);
+    // The target spins on the clock for 600 ms: how much fuel that burns depends on the machine's speed, so the
+    // default per-call fuel (1e9) is raised here; the call is bounded by its deadline instead.
+    const e = env(engine, isolation, { defaultLimits: { fuel: 1e12, deadlineMs: 5000 } });
     const { asker, kv } = await both(e);
     const t0 = performance.now();
     expect(await hookOf(asker, ask("go-kv", "slow", "600", 100))).toEqual({ err: refused("timeout") });
