@@ -3071,9 +3071,14 @@ function hookPriority(entry: Entry, event: string): number {
   return entry.manifest.hooks.find((h) => h.event === event)?.priority ?? 100;
 }
 
+/** The last name `checkEventName` accepted: a host mostly calls the same few events (the check is a regex). */
+let lastValidEvent: string | undefined;
+
 function checkEventName(event: string): void {
+  if (event === lastValidEvent) return;
   const problem = eventNameProblem(event);
   if (problem) throw new InvalidCallbackName(event, problem);
+  lastValidEvent = event;
 }
 
 function faultKind(error: InstanceFault): ViolationKind {
