@@ -13,6 +13,8 @@ export interface HookSink {
   buf: Uint8Array;
   /** `buf.subarray(0, length of the last output)`, kept while the length repeats. */
   view: Uint8Array;
+  /** A DataView of `buf`, for copying four bytes at a time. */
+  dv: DataView;
 }
 
 /** @internal An engine instance whose hook call can write an ok result into a sink. */
@@ -30,24 +32,32 @@ export const SINK_MAX = 64 * 1024;
 /** @internal A new, empty sink. */
 export function newHookSink(): HookSink {
   const buf = new Uint8Array(64);
-  return { buf, view: buf.subarray(0, 0) };
+  return { buf, view: buf.subarray(0, 0), dv: new DataView(buf.buffer) };
 }
 
 /**
- * @internal Copy `len` bytes at `ptr` of `mem` into `sink`; returns what the step's data is (`sink.view`, or a copy
- * when `len` exceeds `SINK_MAX`). The caller has checked the bounds.
+ * @internal Copy `len` bytes at `ptr` of a guest's memory (`mem`, `memDv`: views of it) into `sink`; returns what
+ * the step's data is (`sink.view`, or a copy when `len` exceeds `SINK_MAX`). The caller has checked the bounds.
  */
-export function fillSink(sink: HookSink, mem: Uint8Array, ptr: number, len: number): Uint8Array {
+export function fillSink(sink: HookSink, mem: Uint8Array, memDv: DataView, ptr: number, len: number): Uint8Array {
   let buf = sink.buf;
   if (len > buf.length) {
     if (len > SINK_MAX) return mem.slice(ptr, ptr + len);
     buf = sink.buf = new Uint8Array(Math.max(len, 2 * buf.length));
     sink.view = buf.subarray(0, len);
+    sink.dv = new DataView(buf.buffer);
   } else if (sink.view.length !== len) {
     sink.view = buf.subarray(0, len);
   }
-  // A short copy by hand: `set` through a subarray costs an allocation and a builtin call.
-  if (len <= 64) for (let k = 0; k < len; k++) buf[k] = mem[ptr + k]!;
-  else buf.set(mem.subarray(ptr, ptr + len));
+  if (len > 256) {
+    buf.set(mem.subarray(ptr, ptr + len));
+    return sink.view;
+  }
+  // Short outputs four bytes at a time: each access to a typed array checks its buffer (guest memory can be
+  // detached by a grow), and `set` through a subarray costs an allocation.
+  const out = sink.dv;
+  let k = 0;
+  for (; k + 4 <= len; k += 4) out.setInt32(k, memDv.getInt32(ptr + k, true), true);
+  for (; k < len; k++) buf[k] = mem[ptr + k]!;
   return sink.view;
 }

@@ -126,13 +126,6 @@ function arenaFit(top: number, len: number, size: number): number {
   return len < size && start + len + 1 <= size ? start + len + 1 : -1;
 }
 
-/** `u8.set(bytes, at)`, short arrays by hand: the builtin's call costs more than copying a few bytes. */
-function put(u8: Uint8Array, bytes: Uint8Array, at: number): void {
-  const n = bytes.length;
-  if (n > 32) u8.set(bytes, at);
-  else for (let k = 0; k < n; k++) u8[at + k] = bytes[k]!;
-}
-
 export class V8Instance implements EngineInstance {
   readonly inline = true;
   readonly #plugin: string;
@@ -294,7 +287,7 @@ export class V8Instance implements EngineInstance {
         else {
           this.#memory.check(ptr, len, "result list", name);
           const ok = this.#okInto;
-          ok.data = fillSink(sink, this.#memory.u8(), ptr >>> 0, len);
+          ok.data = fillSink(sink, this.#memory.u8(), dv, ptr >>> 0, len);
           outcome = ok;
         }
       } else if (tag === 1) {
@@ -386,13 +379,13 @@ export class V8Instance implements EngineInstance {
     let top = 0;
     if (nl > 0) {
       this.#np = base;
-      put(u8, name, base);
+      u8.set(name, base);
       u8[base + nl] = 0;
       top = nl + 1;
     }
     if (dl > 0) {
       this.#dp = base + dataAt;
-      put(u8, data, this.#dp);
+      u8.set(data, this.#dp);
       u8[this.#dp + dl] = 0;
       top = dataAt + dl + 1;
     }
