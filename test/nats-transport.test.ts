@@ -50,7 +50,7 @@ describe("wire frame", () => {
     const m: WireMessage = {
       id: 2 ** 40 + 7, parentId: 3, source: "a.b", target: "ü-target", event: "order.created", kind: "request",
       data: Uint8Array.of(0, 1, 2, 255), metadata: JSON.parse('{ "trace": "t-1", "__proto__": "x", "empty": "" }') as Record<string, string>, origin: "host-a",
-      chain: ["a.b", "c"], timeoutMs: 1234,
+      chain: ["a.b", "c"], timeoutMs: 1234, hop: 3,
     };
     const back = decodeWire(encodeWire(m));
     expect({ ...back, data: [...back.data], metadata: { ...back.metadata } }).toEqual({ ...m, data: [0, 1, 2, 255], metadata: { ...m.metadata } });
@@ -58,7 +58,7 @@ describe("wire frame", () => {
     expect(Object.keys(back.metadata)).toEqual(["trace", "__proto__", "empty"]);
     const bare = decodeWire(encodeWire(message({ origin: "h", event: "e" })));
     expect({ ...bare, metadata: { ...bare.metadata } }).toEqual({ id: 1, kind: "event", data: new Uint8Array(), metadata: {}, origin: "h", event: "e" });
-    expect("parentId" in bare || "source" in bare || "target" in bare || "chain" in bare).toBe(false);
+    expect("parentId" in bare || "source" in bare || "target" in bare || "chain" in bare || "hop" in bare).toBe(false);
   });
 
   it("refuses truncated, foreign and corrupt frames with a WireFormatError", () => {
@@ -102,10 +102,10 @@ describe("NatsTransport between two hosts", () => {
 
   it("an emit reaches the other host with its envelope, never its own", async () => {
     const before = sinkA.delivered.length;
-    a.publish(message({ origin: "host-a", id: 41, parentId: 40, source: "alpha", event: "order.created", data: enc.encode("o-1"), metadata: { trace: "abc" } }));
+    a.publish(message({ origin: "host-a", id: 41, parentId: 40, source: "alpha", event: "order.created", data: enc.encode("o-1"), metadata: { trace: "abc" }, hop: 2 }));
     await until(() => sinkB.delivered.length === 1, "the emit on host b");
     const got = sinkB.delivered[0]!;
-    expect(got).toMatchObject({ origin: "host-a", id: 41, parentId: 40, source: "alpha", event: "order.created", kind: "event" });
+    expect(got).toMatchObject({ origin: "host-a", id: 41, parentId: 40, source: "alpha", event: "order.created", kind: "event", hop: 2 });
     expect(got.target).toBeUndefined();
     expect(dec.decode(got.data)).toBe("o-1");
     expect({ ...got.metadata }).toEqual({ trace: "abc" });

@@ -26,6 +26,12 @@ export interface WireMessage extends Message {
   readonly chain?: readonly string[];
   /** For a request: how long the requester waits, in ms (the answering host may cap its call with it). */
   readonly timeoutMs?: number;
+  /**
+   * For an emit or a send: how deep it is in its message chain on the origin host (1 for a message sent while
+   * handling a host call). The receiving host goes on counting from it, so plugins answering each other's events
+   * across hosts stop at `hostCalls.maxMessageHops` as they do in one host.
+   */
+  readonly hop?: number;
 }
 
 /**

@@ -5,7 +5,7 @@
  *
  * Message frame (little endian):
  *   u8 version (1) · u8 kind (MESSAGE_KIND_CODE) · u8 flags · u8 0 · f64 id
- *   [f64 parentId] [u32 timeoutMs]
+ *   [f64 parentId] [u32 timeoutMs] [u32 hop]
  *   str origin · str event · [str source] · [str target]
  *   u16 metadata count, each (str key, str32 value) · [u16 chain count, each str]
  *   the payload, to the end
@@ -27,6 +27,7 @@ const F_SOURCE = 2;
 const F_TARGET = 4;
 const F_CHAIN = 8;
 const F_TIMEOUT = 16;
+const F_HOP = 32;
 const HEAD = 16;
 
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
@@ -43,6 +44,7 @@ export function encodeWire(message: WireMessage): Uint8Array {
   let bound = HEAD + 8 + 4 + 2 + 2 + 3 * (message.origin.length + message.event.length);
   if (message.parentId !== undefined) flags |= F_PARENT;
   if (message.timeoutMs !== undefined) flags |= F_TIMEOUT;
+  if (message.hop !== undefined) flags |= F_HOP;
   if (message.source !== undefined) { flags |= F_SOURCE; bound += 2 + 3 * message.source.length; }
   if (message.target !== undefined) { flags |= F_TARGET; bound += 2 + 3 * message.target.length; }
   let metaCount = 0;
@@ -66,7 +68,8 @@ export function encodeWire(message: WireMessage): Uint8Array {
   out.writeDoubleLE(message.id, 4);
   let at = 12;
   if (message.parentId !== undefined) { out.writeDoubleLE(message.parentId, at); at += 8; }
-  if (message.timeoutMs !== undefined) { out.writeUInt32LE(Math.max(0, Math.min(0xffffffff, Math.trunc(message.timeoutMs))), at); at += 4; }
+  if (message.timeoutMs !== undefined) { out.writeUInt32LE(u32(message.timeoutMs), at); at += 4; }
+  if (message.hop !== undefined) { out.writeUInt32LE(u32(message.hop), at); at += 4; }
   at = putStr(out, at, message.origin, 2);
   at = putStr(out, at, message.event, 2);
   if (message.source !== undefined) at = putStr(out, at, message.source, 2);
@@ -85,6 +88,11 @@ export function encodeWire(message: WireMessage): Uint8Array {
   out.set(message.data, at);
   // A plain Uint8Array view: a Buffer's slice() would not copy, surprising a caller that copies with it.
   return new Uint8Array(out.buffer, out.byteOffset, at + message.data.length);
+}
+
+/** `n` clamped to a u32. */
+function u32(n: number): number {
+  return Number.isFinite(n) ? Math.max(0, Math.min(0xffffffff, Math.trunc(n))) : 0;
 }
 
 /** Writes `s` as UTF-8 after a `prefix`-byte length at `at`; the offset after it. ASCII, the usual case, byte by byte. */
@@ -119,6 +127,7 @@ export function decodeWire(frame: Uint8Array): WireMessage {
   const id = r.f64();
   const parentId = flags & F_PARENT ? r.f64() : undefined;
   const timeoutMs = flags & F_TIMEOUT ? r.u32() : undefined;
+  const hop = flags & F_HOP ? r.u32() : undefined;
   const origin = r.str(r.u16());
   const event = r.str(r.u16());
   const source = flags & F_SOURCE ? r.str(r.u16()) : undefined;
@@ -149,6 +158,7 @@ export function decodeWire(frame: Uint8Array): WireMessage {
   if (target !== undefined) message.target = target;
   if (chain !== undefined) message.chain = chain;
   if (timeoutMs !== undefined) message.timeoutMs = timeoutMs;
+  if (hop !== undefined) message.hop = hop;
   return message;
 }
 
