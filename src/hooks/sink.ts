@@ -21,9 +21,10 @@ export interface HookSink {
 export interface SinkHookCall {
   /**
    * `onHookSync`, but an ok result's data is `sink.view` (or, for an output larger than the sink may grow, a fresh
-   * copy), and the returned object may be reused by the next call: read it at once.
+   * copy), and the returned object may be reused by the next call: read it at once. `from`: the sink whose view
+   * `data` is, when it is one (never `sink`).
    */
-  onHookSyncInto(eventName: string, data: Uint8Array, sink: HookSink): HookOutcome;
+  onHookSyncInto(eventName: string, data: Uint8Array, sink: HookSink, from?: HookSink): HookOutcome;
 }
 
 /** Outputs up to this size are copied into a sink; larger ones are handed over as a fresh copy (the copy dominates). */

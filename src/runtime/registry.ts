@@ -2160,10 +2160,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         let outcome: HookOutcome;
         try {
           const into = (instance as Partial<SinkHookCall>).onHookSyncInto;
-          outcome =
-            into === undefined
-              ? instance.onHookSync(event, run.data)
-              : into.call(instance, event, run.data, run.data === sinks[0]!.view ? sinks[1]! : sinks[0]!);
+          const d = run.data;
+          const from = d === sinks[0]!.view ? sinks[0] : d === sinks[1]!.view ? sinks[1] : undefined;
+          outcome = into === undefined ? instance.onHookSync(event, d) : into.call(instance, event, d, from === sinks[0] ? sinks[1]! : sinks[0]!, from);
           entry.restartCount = 0;
         } catch (err) {
           const error = this._callFailed(entry, instance, err, event);

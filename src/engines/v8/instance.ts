@@ -126,6 +126,13 @@ function arenaFit(top: number, len: number, size: number): number {
   return len < size && start + len + 1 <= size ? start + len + 1 : -1;
 }
 
+/** Copy `len` bytes of `src` (`srcDv`: a DataView of the same bytes) to `at` in guest memory, four at a time. */
+function copyWords(dv: DataView, u8: Uint8Array, at: number, srcDv: DataView, src: Uint8Array, len: number): void {
+  let k = 0;
+  for (; k + 4 <= len; k += 4) dv.setInt32(at + k, srcDv.getInt32(k, true), true);
+  for (; k < len; k++) u8[at + k] = src[k]!;
+}
+
 export class V8Instance implements EngineInstance {
   readonly inline = true;
   readonly #plugin: string;
@@ -142,6 +149,7 @@ export class V8Instance implements EngineInstance {
   /** The last event name and its bytes: a plugin mostly gets one event over and over. */
   #lastName = "";
   #lastNameBytes: Uint8Array = new Uint8Array(0);
+  #lastNameDv: DataView = new DataView(new ArrayBuffer(0));
   /** The ok outcome `onHookSyncInto` hands out, reused. */
   readonly #okInto: { ok: true; data: Uint8Array } = { ok: true, data: new Uint8Array(0) };
   #np = 0;
@@ -265,14 +273,15 @@ export class V8Instance implements EngineInstance {
 
   /**
    * @internal `onHookSync`, and for the hook chain's synchronous path (src/hooks/sink.ts) with a `sink`: an ok
-   * result's bytes are then copied into it instead of a new array, and the returned object is reused by the next call.
+   * result's bytes are then copied into it instead of a new array, and the returned object is reused by the next call;
+   * `from`: the sink `data` is the view of (the previous step's), read four bytes at a time.
    */
-  onHookSyncInto(eventName: string, data: Uint8Array, sink: HookSink | undefined): HookOutcome {
+  onHookSyncInto(eventName: string, data: Uint8Array, sink: HookSink | undefined, from?: HookSink): HookOutcome {
     const name = EXPORTS.onHook;
     const nameBytes = this.#nameBytes(eventName);
     const placed = this.#enterWith(name, nameBytes, data);
     try {
-      this.#lowerArgs(placed, nameBytes, data, name);
+      this.#lowerArgs(placed, nameBytes, data, name, from);
       const ret = this.#guest.onHook(this.#np, this.#nl, this.#dp, this.#dl) >>> 0;
       // result<list<u8>, s32>: u8 discriminant at 0, payload at 4.
       this.#memory.checkAlign(ret, 4, "return area", name);
@@ -322,7 +331,8 @@ export class V8Instance implements EngineInstance {
 
   #nameBytes(eventName: string): Uint8Array {
     if (eventName !== this.#lastName) {
-      this.#lastNameBytes = encodeName(eventName);
+      const bytes = (this.#lastNameBytes = encodeName(eventName));
+      this.#lastNameDv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
       this.#lastName = eventName;
     }
     return this.#lastNameBytes;
@@ -360,15 +370,18 @@ export class V8Instance implements EngineInstance {
   }
 
   /** Lower (name, data) into `#np…#dl`: into the arena when `#enterWith` found room, else through cabi_realloc. */
-  #lowerArgs(dataAt: number, name: Uint8Array, data: Uint8Array, exportName: string): void {
+  #lowerArgs(dataAt: number, name: Uint8Array, data: Uint8Array, exportName: string, from?: HookSink): void {
     const arena = this.#guest.arena;
     if (dataAt < 0 || !arena) {
       [this.#np, this.#nl] = this.#lower(name, exportName);
       [this.#dp, this.#dl] = this.#lower(data, exportName);
       return;
     }
-    // Placed as cabi_realloc places them: each 16-byte aligned and followed by a zero byte.
+    // Placed as cabi_realloc places them: each 16-byte aligned and followed by a zero byte. Short ones four bytes
+    // at a time through DataViews (the name's, a hook chain's buffer's): each access to guest memory checks for a
+    // detached buffer, and a set() costs a builtin call.
     const u8 = this.#memory.u8();
+    const dv = this.#memory.dv();
     const base = arena.base;
     const nl = name.length;
     const dl = data.length;
@@ -379,22 +392,19 @@ export class V8Instance implements EngineInstance {
     let top = 0;
     if (nl > 0) {
       this.#np = base;
-      u8.set(name, base);
+      if (nl <= 64 && name === this.#lastNameBytes) copyWords(dv, u8, base, this.#lastNameDv, name, nl);
+      else u8.set(name, base);
       u8[base + nl] = 0;
       top = nl + 1;
     }
     if (dl > 0) {
-      this.#dp = base + dataAt;
-      u8.set(data, this.#dp);
-      u8[this.#dp + dl] = 0;
+      const dp = (this.#dp = base + dataAt);
+      if (from !== undefined && dl <= 256) copyWords(dv, u8, dp, from.dv, data, dl);
+      else u8.set(data, dp);
+      u8[dp + dl] = 0;
       top = dataAt + dl + 1;
     }
-    // The new top, little-endian, through the byte view already in hand (top < the arena's size).
-    const at = arena.topAddr;
-    u8[at] = top & 0xff;
-    u8[at + 1] = (top >>> 8) & 0xff;
-    u8[at + 2] = (top >>> 16) & 0xff;
-    u8[at + 3] = top >>> 24;
+    dv.setUint32(arena.topAddr, top, true); // the new top (< the arena's size)
   }
 
   /** End a call that returned; metering may still find it over budget (and throw). */
