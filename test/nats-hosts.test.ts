@@ -114,3 +114,47 @@ describe("two plughost hosts over NATS", () => {
     expect(seenFrom(b, "peer-b1", "news").some((s) => s.text.endsWith("data=while-down"))).toBe(false);
   }, 45_000);
 });
+
+describe("a message loop across two hosts", () => {
+  let server: NatsServer;
+  let a: HostProcess;
+  let b: HostProcess;
+  const relay = path.resolve("test/fixtures/c/hostile-messaging");
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    const common = { url: server.url, prefix: "loop", hostCalls: { maxMessageHops: 6 }, watch: ["ping", "pong"] };
+    // ping-a answers every "ping" with a "pong", pong-b every "pong" with a "ping": without end, but for the hop limit.
+    [a, b] = await Promise.all([
+      startHost({ ...common, hostId: "loop-a", plugins: [{ dir: relay, name: "ping-a" }], config: { "ping-a": { listen: "ping", reply: "pong" } } }),
+      startHost({ ...common, hostId: "loop-b", plugins: [{ dir: relay, name: "pong-b" }], config: { "pong-b": { listen: "pong", reply: "ping" } } }),
+    ]);
+  }, 60_000);
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await server?.close();
+  });
+
+  it("ends at hostCalls.maxMessageHops, counted across both hosts", async () => {
+    await a.call("dispatch", { event: "ping", data: "go" });
+    // Host a sees its plugin's pongs; host b its plugin's pings (a host's subscribers hear both hosts' emits).
+    await b.until(() => b.seen.filter((s) => s.event === "ping" && s.source === "pong-b").length >= 2, "the loop to get going");
+    // Let it run out, then check it stays stopped.
+    let last = -1;
+    for (let i = 0; i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const n = a.seen.length + b.seen.length;
+      if (n === last) break;
+      last = n;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(a.seen.length + b.seen.length).toBe(last);
+    const pongs = a.seen.filter((s) => s.event === "pong" && s.source === "ping-a").length;
+    const pings = b.seen.filter((s) => s.event === "ping" && s.source === "pong-b").length;
+    // dispatch → pong (hop 1) → ping (2) → … → ping (6): pong-b answers three pongs, the last one at hop 5; a pong
+    // at hop 7 is dropped by host b on arrival (it may still reach host a's own subscribers).
+    expect(pings).toBe(3);
+    expect(pongs).toBeGreaterThanOrEqual(3);
+    expect(pongs).toBeLessThanOrEqual(4);
+  }, 30_000);
+});

@@ -2,7 +2,8 @@
 // NatsTransport, the plugins named in PLUGHOST_NATS_HOST loaded, driven by its parent over IPC (child_process.fork).
 //
 // PLUGHOST_NATS_HOST = { url, prefix, hostId?, events?: "open" | "strict", isolation?: "in-process" | "worker",
-//                        plugins: [{ dir, name }], services?: [name] }
+//                        plugins: [{ dir, name }], services?: [name], config?: { <plugin>: {…} },
+//                        hostCalls?: {…}, watch?: [event] (reported as "seen" too) }
 // Requests (parent → child): { id, op, ...args }; answers: { id, ok: true, value } or { id, ok: false, error }.
 // Reports (child → parent): { type: "ready", hostId }, { type: "seen", event, text, source }, { type: "transport-error",
 // code, reason, message }.
@@ -44,6 +45,8 @@ const registry = new PluginRegistry({
   transport: new Reporting(transport),
   events: cfg.events ?? "open",
   ...(cfg.isolation ? { isolation: cfg.isolation } : {}),
+  ...(cfg.config ? { config: cfg.config } : {}),
+  ...(cfg.hostCalls ? { hostCalls: cfg.hostCalls } : {}),
   grants: ["events:publish:*", "events:subscribe:*"],
   cacheDir: false,
   ...(cfg.hostId ? { hostId: cfg.hostId } : {}),
@@ -61,7 +64,9 @@ for (const p of cfg.plugins ?? []) {
 for (const name of cfg.services ?? []) {
   registry.addService(name, (message) => enc.encode(`${name}:${dec.decode(message.data)} from=${message.source ?? "-"}`));
 }
-registry.subscribe("seen", (message) => send({ type: "seen", text: dec.decode(message.data), source: message.source }));
+for (const event of ["seen", ...(cfg.watch ?? [])]) {
+  registry.subscribe(event, (message) => send({ type: "seen", event: message.event, text: dec.decode(message.data), source: message.source }));
+}
 // Ready once the transport is connected and the server has this host's subscriptions.
 for (const end = Date.now() + 10_000; !transport.connected; await new Promise((r) => setTimeout(r, 10))) {
   if (Date.now() > end) throw new Error("the transport did not connect in 10 s");

@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-export interface SeenReport { type: "seen"; text: string; source?: string }
+export interface SeenReport { type: "seen"; event: string; text: string; source?: string }
 export interface TransportErrorReport { type: "transport-error"; code: string; reason: string; message: string }
 export interface HostProcess {
   readonly child: ChildProcess;
@@ -18,5 +18,8 @@ export interface HostConfig {
   isolation?: "in-process" | "worker";
   plugins?: { dir: string; name: string }[];
   services?: string[];
+  config?: Record<string, Record<string, unknown>>;
+  hostCalls?: Record<string, number>;
+  watch?: string[];
 }
 export function startHost(cfg: HostConfig): Promise<HostProcess>;
