@@ -322,7 +322,7 @@ int32_t plughost_current_message(PlughostMessageInfo *out) {
   return 1;
 }
 
-/* ── hook output: owned here until post-return ── */
+/* ── hook output: owned here until the next on-hook call (or teardown) ── */
 static uint8_t *hook_out;
 static uint32_t hook_out_len;
 static int hook_out_set;
