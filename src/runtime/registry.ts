@@ -2412,8 +2412,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (this.#lazy.size !== 0 && this.#lazy.has(event)) this.#activateThenEmit(from, event, data);
     const targets = (this.#subscribers.get(event) ?? []).filter((e) => e !== from && (e.state === "active" || e.restarting !== undefined));
     if (targets.length === 0) {
-      // No plugin here: only the host's subscribers and other hosts, which no loop comes back from through this call.
-      if (this.#subscriptions.size !== 0 || this.#transport !== undefined) this.#beyond(from, event, data, undefined, undefined, this.#within(from).hop + 1);
+      // No plugin here: only the host's subscribers and other hosts. The hop limit holds as for a local delivery: a
+      // loop across hosts comes back through other hosts' messages.
+      if (this.#subscriptions.size !== 0 || this.#transport !== undefined) {
+        const hop = this.#within(from).hop + 1;
+        if (this.#overHops(from, hop, `emit("${event}")`)) return { ok: false, error: "denied" };
+        this.#beyond(from, event, data, undefined, undefined, hop);
+      }
       return { ok: true, value: 0 };
     }
     const admitted = this.#admit(from, targets, data, `emit("${event}")`, event, undefined);
@@ -2426,8 +2431,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   #sendFrom(from: Entry, target: string, event: string, data: Uint8Array): MessageOutcome<undefined> {
     const t = this.#standInFor(this.#entries.get(target), event); // a disabled target's fallback takes it
     if ((t === undefined || t.state === "unloaded") && this.#transport !== undefined && !this.#services.has(target)) {
-      // Not a plugin of this host: maybe of another one (fire and forget, as a local send).
-      this.#beyond(from, event, data, target, undefined, this.#within(from).hop + 1);
+      // Not a plugin of this host: maybe of another one (fire and forget, as a local send), within the hop limit.
+      const hop = this.#within(from).hop + 1;
+      if (this.#overHops(from, hop, `send("${target}", "${event}")`)) return { ok: false, error: "denied" };
+      this.#beyond(from, event, data, target, undefined, hop);
       return { ok: true, value: undefined };
     }
     if (t !== undefined && t !== from && this.#mustActivate(t)) {
@@ -2577,6 +2584,18 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /** The delivery `entry`'s host calls happen in now (as `#hostCall` finds it). */
   #within(entry: Entry): Delivery {
     return currentDelivery() ?? entry.callDelivery ?? deepest(entry.inFlight);
+  }
+
+  /** A message leaving for other hosts past `hostCalls.maxMessageHops` is refused, recorded once per chain, as #admit does. */
+  #overHops(from: Entry, hop: number, what: string): boolean {
+    const max = this.#hostCallOptions.maxMessageHops;
+    if (hop <= max) return false;
+    const chain = this.#within(from).chain;
+    if (chain === undefined || !chain.reported) {
+      if (chain !== undefined) chain.reported = true;
+      this.recordViolation(from.name, "capability", `${what} denied: the message chain would reach hop ${hop}, over the limit of ${max} (hostCalls.maxMessageHops): plugins answering each other's events loop`);
+    }
+    return true;
   }
 
   /** `current-message` for `entry`'s guest: none outside a call (init, teardown). */
@@ -2862,7 +2881,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (t === undefined) return;
     // The message's hop goes along, so plugins answering each other's events across hosts end at the hop limit too
     // (on transports that carry it: see `wireHop`).
-    const wire: WireMessage & { hop: number } = { ...toMessage(e), origin: this.#hostId, hop };
+    const wire: WireMessage = { ...toMessage(e), origin: this.#hostId, hop };
     if (this.#transportUp) t.publish(wire);
     else void this.#transportStarted!.then(() => this.#transportUp && t.publish(wire));
   }
@@ -2927,12 +2946,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   }
 }
 
-/**
- * The hop of a message from another host: its `hop` when the transport carries one (the registry sends it beside
- * the `WireMessage` fields), else 1.
- */
+/** The hop of a message from another host: its `hop` when the transport carries one, else 1. */
 function wireHop(m: WireMessage): number {
-  const hop = (m as WireMessage & { hop?: unknown }).hop;
+  const hop = m.hop;
   return typeof hop === "number" && Number.isInteger(hop) && hop >= 1 ? hop : 1;
 }
 
