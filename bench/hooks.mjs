@@ -12,38 +12,50 @@ import { median } from "./stats.mjs";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const FIXTURE = path.join(root, "test/fixtures/c/hook-policy");
 
-/** Median ns per `call()` over many short batches, with their spread. */
-async function perCall(call) {
-  for (let i = 0; i < 20_000; i++) await call(); // warm-up: every plugin's code optimised
-  const samples = [];
+/**
+ * Median ns per call of each of `calls` over many short batches, with their spread. The batches alternate between
+ * the calls, so that each sees the same states of a shared, noisy machine.
+ */
+async function perCalls(calls) {
+  const entries = Object.entries(calls);
+  for (const [, call] of entries) for (let i = 0; i < 20_000; i++) await call(); // warm-up: every plugin's code optimised
+  const samples = new Map(entries.map(([name]) => [name, []]));
   for (let r = 0; r < 31; r++) {
-    const N = 2_000;
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < N; i++) await call();
-    samples.push(Number(process.hrtime.bigint() - t0) / N);
+    for (const [name, call] of entries) {
+      const N = 2_000;
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < N; i++) await call();
+      samples.get(name).push(Number(process.hrtime.bigint() - t0) / N);
+    }
   }
-  samples.sort((a, b) => a - b);
-  return { median: median(samples), lo: samples[0], hi: samples[samples.length - 1] };
+  const out = {};
+  for (const [name, s] of samples) {
+    s.sort((a, b) => a - b);
+    out[name] = { median: median(s), lo: s[0], hi: s[s.length - 1] };
+  }
+  return out;
 }
 
 /**
- * One chain per call, checked first. With `reference`, the machine's state beside it: a dispatch to the same plugins,
- * and the ten hooks called one after another through `hookSync` (what the chain costs without the chain).
+ * One chain per call, checked first. With `reference`, the machine's state beside it, measured in alternation with
+ * it: a dispatch to the same plugins, and the ten hooks called one after another through `hookSync` (what the chain
+ * costs without the chain).
  */
 async function perChain(registry, event, data, reference) {
   const first = await registry.runHook(event, data);
   if (!first.ok || first.errors.length > 0 || first.data.length !== data.length) throw new Error(`the chain failed: ${JSON.stringify(first)}`);
-  const chain = await perCall(() => registry.runHook(event, data));
+  const calls = { chain: () => registry.runHook(event, data) };
   if (reference) {
-    chain.dispatch = await perCall(() => registry.dispatch(event, data));
     const handles = registry.subscribers(event).map((name) => registry.get(name));
-    chain.bare = await perCall(() => {
+    calls.dispatch = () => registry.dispatch(event, data);
+    calls.bare = () => {
       let d = data;
       for (const h of handles) d = h.hookSync(event, d).data;
       return Promise.resolve(d);
-    });
+    };
   }
-  return chain;
+  const m = await perCalls(calls);
+  return Object.assign(m.chain, reference ? { dispatch: m.dispatch, bare: m.bare } : {});
 }
 
 async function chainOf(n, { policy = "", hostHook = false, reference = false } = {}) {
@@ -74,7 +86,7 @@ export async function run() {
     hook_chain_10_host_hook_ns: withHost.median,
     hook_chain_10_policy_ns: withPolicy.median,
   };
-  console.log("hook chains, 10 C hooks of 16 bytes on in-process v8, per chain (medians of 31 batches):");
+  console.log("hook chains, 10 C hooks of 16 bytes on in-process v8, per chain (medians of 31 batches; the first three alternate batch by batch):");
   console.log(`  hook_chain_10_ns             ${plain.median.toFixed(0)} ns  (batches ${plain.lo.toFixed(0)}–${plain.hi.toFixed(0)})   goal ≤ 1500`);
   console.log(`  a dispatch to the same 10    ${plain.dispatch.median.toFixed(0)} ns  (batches ${plain.dispatch.lo.toFixed(0)}–${plain.dispatch.hi.toFixed(0)})   the machine now`);
   console.log(`  10 hookSync calls in a row   ${plain.bare.median.toFixed(0)} ns  (batches ${plain.bare.lo.toFixed(0)}–${plain.bare.hi.toFixed(0)})   the hooks without the chain`);
