@@ -2046,7 +2046,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * host's own, `addHook`), highest priority first: each hook's output is the
    * next one's input. An `err(status)` stops the chain; a failing hook is
    * reported in `errors` and, by its `on-error` (default: the host's
-   * `hooks.defaultOnError`, "skip"), skipped or the end of the chain. Per-hook
+   * `hooks.defaultOnError`, "fail"), the end of the chain or skipped. Per-hook
    * timeouts, retries after a fault and async observers: docs/hooks.md. The
    * hooks are those of `dispatch`: fixed when the chain begins, each called at
    * most once (a retry aside).
