@@ -73,7 +73,7 @@ export type {
 } from "./engines/engine.js";
 // The WIT enums' cases, in code order (generated from wit/plugin.wit).
 export { LOG_LEVELS } from "./engines/engine.js";
-export { MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KINDS, REGISTER_ERRORS } from "./contract/abi.js";
+export { MESSAGE_ERRORS, MESSAGE_KINDS, METRIC_ERRORS, METRIC_KINDS, REGISTER_ERRORS, REQUEST_ERRORS } from "./contract/abi.js";
 export type { MessageError, MetricError, MetricKind, RegisterError } from "./contract/abi.js";
 export type { MetricOutcome, MessageInfo, RequestOutcome, RequestError } from "./engines/engine.js";
 export { PLUGIN_STATES, SEED_000_STATE, canTransition } from "./runtime/lifecycle.js";
@@ -88,7 +88,7 @@ export type { LoadedPlugin, Resolvable, ResolveOptions } from "./plugin/resolve.
 // Dependencies, recovery and lazy activation (docs/lifecycle.md).
 export { resolveDependencies, findConflicts, DEPENDENCY_STRATEGIES } from "./plugin/resolve.js";
 export type { DependencyStrategy, DependencyConflict, DependencyRequirement, DependencyCandidate, ConflictChoice, DependencyResolution, ResolveDependenciesOptions } from "./plugin/resolve.js";
-export { dependentsOf, dependencyStrategy } from "./runtime/dependencies.js";
+export { dependentsOf, dependencyStrategy, type GraphNode } from "./runtime/dependencies.js";
 export type { DependencyOptions, ConflictHandler, LoadAllOptions, UnloadOptions } from "./runtime/dependencies.js";
 export { RECOVERY_STRATEGIES, pluginRecovery, backoffDelay } from "./runtime/policy.js";
 export type { ActivationRecord } from "./runtime/activation.js";
