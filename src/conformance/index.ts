@@ -17,7 +17,7 @@ import { isDeepStrictEqual } from "node:util";
 import { pino } from "pino";
 import { effectiveCapabilities } from "../plugin/capabilities.js";
 import { defaultCacheDir } from "../runtime/cache-dir.js";
-import type { HostCalls, LogLevel } from "../engines/engine.js";
+import type { EngineInstance, HostCalls, LogLevel } from "../engines/engine.js";
 import { getEngine } from "../engines/index.js";
 import { PlughostError } from "../contract/errors.js";
 import { loadManifest, type Manifest } from "../plugin/manifest.js";
@@ -521,6 +521,22 @@ function noise(size: number, seed: number): Uint8Array {
   return out;
 }
 
+/** The case's plugin loaded straight through its engine, outside any registry, with `host`; disposed when the case closes. */
+async function bareInstance(s: CaseScope, host: HostCalls): Promise<EngineInstance> {
+  const engine = await getEngine(s.engine);
+  const m = s.p.manifest;
+  const instance = await engine.load({
+    plugin: m.name,
+    entryPath: m.entryPath,
+    capabilities: effectiveCapabilities(m.capabilities, m.optionalCapabilities, s.p.grants, m.name),
+    limits: { fuel: GUARD_FUEL },
+    host,
+    ...(s.engineCacheDir ? { cacheDir: s.engineCacheDir } : {}),
+  });
+  s.onClose(() => instance.dispose());
+  return instance;
+}
+
 /** A HostCalls that records, for driving an engine instance without a registry. */
 function recordingHost(): HostCalls & { registered: string[] } {
   const registered: string[] = [];
@@ -567,18 +583,8 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
     check(err.message.includes(HOST_WIT_VERSION) && err.message.includes("^1.0.0"), `the error names both versions: ${err.message}`);
 
     // The guest's own check, through the public engine interface: init("1.0.0") answers -2 and registers nothing.
-    const engine = await getEngine(s.engine);
     const host = recordingHost();
-    const m = s.p.manifest;
-    const instance = await engine.load({
-      plugin: m.name,
-      entryPath: m.entryPath,
-      capabilities: effectiveCapabilities(m.capabilities, m.optionalCapabilities, s.p.grants, m.name),
-      limits: { fuel: GUARD_FUEL },
-      host,
-      ...(s.engineCacheDir ? { cacheDir: s.engineCacheDir } : {}),
-    });
-    s.onClose(() => instance.dispose());
+    const instance = await bareInstance(s, host);
     eq(await instance.init("1.0.0", "{}"), -2, "init status for api-version 1.0.0");
     eq(host.registered, [], "callbacks registered by a refused init");
   },
@@ -893,17 +899,7 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
     eq({ ...(await loggedEnvelope("invoke")), id: 0 }, { id: 0, target: s.name, event: "message", kind: "event", meta: ["via=invoke"] }, "an invoke's envelope");
 
     // Outside the registry's calls (an engine instance whose host calls have no current-message): none.
-    const engine = await getEngine(s.engine);
-    const m = s.p.manifest;
-    const instance = await engine.load({
-      plugin: m.name,
-      entryPath: m.entryPath,
-      capabilities: effectiveCapabilities(m.capabilities, m.optionalCapabilities, s.p.grants, m.name),
-      limits: { fuel: GUARD_FUEL },
-      host: recordingHost(),
-      ...(s.engineCacheDir ? { cacheDir: s.engineCacheDir } : {}),
-    });
-    s.onClose(() => instance.dispose());
+    const instance = await bareInstance(s, recordingHost());
     eq(await instance.init(HOST_WIT_VERSION, "{}"), 0, "init on a bare engine instance");
     eq(await instance.onHook("message", enc("x")), { ok: false, status: 1 }, "hook message without an envelope: err(1)");
     eq(await instance.onEvent("message", enc("x")), 1, "on-event message without an envelope: 1");
