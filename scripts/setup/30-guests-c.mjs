@@ -21,13 +21,13 @@ export function cPluginDirs() {
 }
 
 /**
- * `.c` files a plugin's sources #include from elsewhere (a fixture built over an example or another fixture), and
+ * `.c` and `.h` files a plugin's sources #include from elsewhere (a fixture built over an example or another fixture), and
  * those they include in turn, so edits there rebuild it.
  */
 function includedSources(dir) {
   const found = new Set();
   const scan = (file) => {
-    for (const m of readFileSync(file, "utf8").matchAll(/^#include "([^"]+\.c)"/gm)) {
+    for (const m of readFileSync(file, "utf8").matchAll(/^#include "([^"]+\.[ch])"/gm)) {
       const included = path.resolve(path.dirname(file), m[1]);
       const rel = path.relative(root, included);
       if (found.has(rel)) continue;

@@ -94,6 +94,7 @@ export async function run() {
     [
       "test/fixtures/native",
       "test/fixtures/c/suspend-resume", // test/fixtures/native/suspend-resume.c includes its source
+      "test/fixtures/c/common", // shared by fixtures on both sides (requester.c includes ask.h)
       "examples/native",
       "guest-sdks/c/include",
       "guest-sdks/c/src/plughost_native.c",
