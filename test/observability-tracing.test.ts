@@ -127,6 +127,28 @@ describe.each(MODES)("spans of a hook chain and the message it sends ($name)", (
   });
 });
 
+describe.each(MODES)("spans of a request between plugins ($name)", ({ options }) => {
+  it("the answering hook's span is the asking call's child, in the caller's trace", async () => {
+    const reg = newRegistry(options);
+    await reg.load(pluginDir("test/fixtures/c/request-caller"));
+    await reg.load(pluginDir("test/fixtures/c/request-responder"));
+    tracing = enableTracing(reg, { tracer });
+
+    const root = tracer.startSpan("POST /ask");
+    const out = await reg.hook("request-caller", "ask", enc("request-responder\nreverse\n0\nabc"), { hostContext: trace.setSpan(ROOT_CONTEXT, root) });
+    root.end();
+    expect(out.ok && dec(out.data)).toBe("cba");
+
+    const asking = span("hook request-caller:ask");
+    const answering = span("hook request-responder:reverse");
+    expect(parentOf(asking)).toBe(root.spanContext().spanId);
+    expect(parentOf(answering)).toBe(idOf(asking)); // linked to the call that asked
+    for (const s of [asking, answering]) expect(traceOf(s)).toBe(root.spanContext().traceId);
+    expect(answering.attributes[A.parentCallId]).toBe(asking.attributes[A.callId]);
+    expect(answering.attributes[A.plugin]).toBe("request-responder");
+  });
+});
+
 describe("spans of dispatches and host calls", () => {
 
   it("a dispatch has a span whose children are its steps; the message a step emits is that step's child", async () => {
