@@ -38,7 +38,6 @@ import type {
   Limits,
   MessageInfo,
   MessageOutcome,
-  RequestOutcome,
   TrustLevel,
   ViolationKind,
 } from "../engines/engine.js";
@@ -54,13 +53,11 @@ import {
   type Delivery,
   type MessageChain,
 } from "./message-chain.js";
-import { envelope, mergeMetadata, messageId, NO_METADATA, toMessage, toMessageInfo, type Envelope } from "../messaging/envelope.js";
+import { envelope, mergeMetadata, messageId, NO_METADATA, toMessageInfo, type Envelope } from "../messaging/envelope.js";
 import { Subscriptions, type EventStream, type EventStreamOptions, type Subscriber } from "../messaging/subscriptions.js";
-import type { Transport, TransportSink, WireMessage } from "../messaging/transport.js";
-import { hostname } from "node:os";
-import { randomUUID } from "node:crypto";
-import { answerWithin, chainProblem, refused, requestFailed, requestTimeout, type Answer, type RequestOptions, type ServiceHandler } from "../messaging/requests.js";
-import { REQUEST_ERRORS, type RequestError } from "../contract/abi.js";
+import type { Transport } from "../messaging/transport.js";
+import { MessageRouter, type RouterHost } from "../messaging/router.js";
+import { refused, requestFailed, type RequestOptions, type ServiceHandler } from "../messaging/requests.js";
 import { CallPipeline, currentCall, withCall, type CallContext, type CallKind, type CallOptions, type Interceptor } from "./calls.js";
 import { Lifecycle, type PluginState } from "./lifecycle.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -288,6 +285,9 @@ export interface ChainWatch {
 }
 
 const MAX_PENDING_MESSAGES = 1024;
+
+/** The plugin record, as the message router (src/messaging/router.ts) sees it. */
+export type { Entry };
 
 /** One plugin tracked by the registry. */
 class Entry {
@@ -624,6 +624,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#options = options;
     this.#logger = options.logger ?? createLogger(options.logLevel);
     this.#hostCallOptions = { ...DEFAULT_HOST_CALL_OPTIONS, ...options.hostCalls };
+    this.#router = new MessageRouter(this.#routerHost());
     this.#recovery = recoveryPolicy(options.recovery);
     this.#events = eventPolicy(options.events);
     this.#chains = new HookChains<Entry>(this.#chainHost(), resolveHookClamps(options.hooks));
@@ -651,7 +652,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.on("state", (s) => {
       if (s.to === "active") this.#health.active(s.plugin);
     });
-    this.#startTransport(options);
+    this.#router.start(options);
   }
 
   /** The WIT contract version this host implements. */
@@ -850,7 +851,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   async #load(manifest: Manifest): Promise<PluginHandle> {
     const existing = this.#entries.get(manifest.name);
     if (existing && existing.state !== "unloaded") throw new PluginAlreadyLoaded(manifest.name);
-    if (this.#services.has(manifest.name)) throw new ServiceNameTaken(manifest.name, "a host service has it (registry.addService); remove the service or rename the plugin", { plugin: manifest.name });
+    if (this.#router.services.has(manifest.name)) throw new ServiceNameTaken(manifest.name, "a host service has it (registry.addService); remove the service or rename the plugin", { plugin: manifest.name });
     const entry = existing && existing.manifest.file === manifest.file ? this.#retrack(existing, manifest) : this.#track(manifest);
     if (this.#lazy.size !== 0 && !this.#lazy.inProgress(manifest.name)) this.#lazy.remove(manifest.name); // loaded explicitly
     const started = performance.now();
@@ -940,8 +941,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         send: (target, event, data) => this.#sendFrom(entry, target, event, data),
         onDenied: (capability, detail) => this.recordViolation(m.name, "capability", `${detail} denied: needs ${capability}`),
         intercept: (hostCall, run) => this.#hostCall(entry, hostCall, run),
-        requestSync: (target, event, data, timeoutMs) => this.#requestSync(entry, target, event, data, timeoutMs),
-        request: (target, event, data, timeoutMs) => this.#requestAsync(entry, this.#within(entry), target, event, data, timeoutMs),
+        requestSync: (target, event, data, timeoutMs) => this.#router.requestSync(entry, target, event, data, timeoutMs),
+        request: (target, event, data, timeoutMs) => this.#router.requestAsync(entry, this.#within(entry), target, event, data, timeoutMs),
         currentMessage: () => this.#currentMessage(entry),
         onLog: (level, message, callId, source = "plugin") =>
           this.#logStore.log({ plugin: m.name, level, message, time: Date.now(), ...(callId !== undefined ? { callId } : {}), source }),
@@ -2414,27 +2415,27 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (targets.length === 0) {
       // No plugin here: only the host's subscribers and other hosts. The hop limit holds as for a local delivery: a
       // loop across hosts comes back through other hosts' messages.
-      if (this.#subscriptions.size !== 0 || this.#transport !== undefined) {
+      if (this.#subscriptions.size !== 0 || this.#router.transport !== undefined) {
         const hop = this.#within(from).hop + 1;
-        if (this.#overHops(from, hop, `emit("${event}")`)) return { ok: false, error: "denied" };
-        this.#beyond(from, event, data, undefined, undefined, hop);
+        if (this.#router.overHops(from, hop, `emit("${event}")`)) return { ok: false, error: "denied" };
+        this.#router.beyond(from, event, data, undefined, undefined, hop);
       }
       return { ok: true, value: 0 };
     }
     const admitted = this.#admit(from, targets, data, `emit("${event}")`, event, undefined);
     if (!admitted.ok) return admitted;
     this.#deliver(from, targets, event, data, admitted.value);
-    if (this.#subscriptions.size !== 0 || this.#transport !== undefined) this.#beyond(from, event, data, undefined, admitted.value.envelope, admitted.value.hop);
+    if (this.#subscriptions.size !== 0 || this.#router.transport !== undefined) this.#router.beyond(from, event, data, undefined, admitted.value.envelope, admitted.value.hop);
     return { ok: true, value: targets.length };
   }
 
   #sendFrom(from: Entry, target: string, event: string, data: Uint8Array): MessageOutcome<undefined> {
     const t = this.#standInFor(this.#entries.get(target), event); // a disabled target's fallback takes it
-    if ((t === undefined || t.state === "unloaded") && this.#transport !== undefined && !this.#services.has(target)) {
+    if ((t === undefined || t.state === "unloaded") && this.#router.transport !== undefined && !this.#router.services.has(target)) {
       // Not a plugin of this host: maybe of another one (fire and forget, as a local send), within the hop limit.
       const hop = this.#within(from).hop + 1;
-      if (this.#overHops(from, hop, `send("${target}", "${event}")`)) return { ok: false, error: "denied" };
-      this.#beyond(from, event, data, target, undefined, hop);
+      if (this.#router.overHops(from, hop, `send("${target}", "${event}")`)) return { ok: false, error: "denied" };
+      this.#router.beyond(from, event, data, target, undefined, hop);
       return { ok: true, value: undefined };
     }
     if (t !== undefined && t !== from && this.#mustActivate(t)) {
@@ -2534,8 +2535,6 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   // ── requests and host services (docs/messaging.md) ─────────────────────
 
-  readonly #services = new Map<string, ServiceHandler>();
-
   /**
    * Ask `target` (a plugin or a host service) for an answer: the target's `on-hook(event, data)` answers with
    * `ok(bytes)`; `err(status)` rejects. The request is a message of kind `request` (metadata from `options`,
@@ -2553,7 +2552,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     }
     const within = currentDelivery() ?? HOST_ORIGIN;
     if (data.length > this.#hostCallOptions.maxMessageBytes) return Promise.reject(requestFailed(target, event, refused("too-large")));
-    return this.#requestAsync(undefined, within, target, event, data, options?.timeoutMs ?? 0, options).then((answer) => {
+    return this.#router.requestAsync(undefined, within, target, event, data, options?.timeoutMs ?? 0, options).then((answer) => {
       if (answer.ok) return answer.value;
       throw requestFailed(target, event, answer);
     });
@@ -2569,15 +2568,15 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   addService(name: string, handler: ServiceHandler): () => void {
     const problem = eventNameProblem(name);
     if (problem) throw new ServiceNameTaken(name, `${problem}; a service name follows the event naming rules`);
-    if (this.#services.has(name)) throw new ServiceNameTaken(name, "another host service has it; remove that one first");
+    if (this.#router.services.has(name)) throw new ServiceNameTaken(name, "another host service has it; remove that one first");
     const e = this.#entries.get(name);
     if (e && e.state !== "unloaded") throw new ServiceNameTaken(name, "a loaded plugin has it (plugins and services share one name space, as requests address both)");
-    this.#services.set(name, handler);
-    this.#transport?.addTarget?.(name);
+    this.#router.services.set(name, handler);
+    this.#router.transport?.addTarget?.(name);
     return () => {
-      if (this.#services.get(name) !== handler) return;
-      this.#services.delete(name);
-      this.#transport?.removeTarget?.(name);
+      if (this.#router.services.get(name) !== handler) return;
+      this.#router.services.delete(name);
+      this.#router.transport?.removeTarget?.(name);
     };
   }
 
@@ -2586,204 +2585,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return currentDelivery() ?? entry.callDelivery ?? deepest(entry.inFlight);
   }
 
-  /** A message leaving for other hosts past `hostCalls.maxMessageHops` is refused, recorded once per chain, as #admit does. */
-  #overHops(from: Entry, hop: number, what: string): boolean {
-    const max = this.#hostCallOptions.maxMessageHops;
-    if (hop <= max) return false;
-    const chain = this.#within(from).chain;
-    if (chain === undefined || !chain.reported) {
-      if (chain !== undefined) chain.reported = true;
-      this.recordViolation(from.name, "capability", `${what} denied: the message chain would reach hop ${hop}, over the limit of ${max} (hostCalls.maxMessageHops): plugins answering each other's events loop`);
-    }
-    return true;
-  }
-
   /** `current-message` for `entry`'s guest: none outside a call (init, teardown). */
   #currentMessage(entry: Entry): MessageInfo | undefined {
     const env = this.#within(entry).envelope;
     return env === undefined ? undefined : toMessageInfo(env);
-  }
-
-  /**
-   * The delivery of a request from `from` (undefined: the host) made in `within`, or why it cannot be made
-   * (`cycle`, `too-deep`). Its deadline is when the caller stops waiting.
-   */
-  #requestDelivery(
-    from: Entry | undefined,
-    within: Delivery,
-    to: string,
-    event: string,
-    data: Uint8Array,
-    timeoutMs: number,
-    metadata: Readonly<Record<string, string>> | undefined,
-    sync: boolean,
-  ): Delivery | RequestError {
-    const waiting = within.requests ?? NO_REQUESTS;
-    const problem = chainProblem(waiting, from?.name, to, this.#hostCallOptions.maxRequestDepth);
-    if (problem) return problem;
-    // A synchronous request is answered before it returns: no wait, so no deadline (and no clock read). Otherwise the
-    // caller's own deadline bounds the wait: a nested request's, the call's, else the plugin's whole limit.
-    let deadline: number | undefined;
-    if (!sync) {
-      const deadlineMs = from?.limits.deadlineMs;
-      const callerDeadline = within.deadline ?? within.call?.deadline ?? (deadlineMs === undefined ? undefined : Date.now() + deadlineMs);
-      deadline = Date.now() + requestTimeout(timeoutMs, this.#hostCallOptions, callerDeadline);
-    }
-    const parent = within.envelope;
-    const env = envelope(event, "request", data, to, from?.name, parent, metadata === undefined ? undefined : mergeMetadata(parent?.metadata, metadata));
-    return {
-      hop: within.hop,
-      chain: within.chain,
-      parent: within.call,
-      envelope: env,
-      requests: from === undefined ? waiting : waiting.length === 0 ? [from.name] : [...waiting, from.name],
-      deadline,
-    };
-  }
-
-  /** `requestSync` of `from`'s guest: answered now by a target that can answer on this thread, else `would-block`. */
-  #requestSync(from: Entry, to: string, event: string, data: Uint8Array, timeoutMs: number): RequestOutcome {
-    const d = this.#requestDelivery(from, this.#within(from), to, event, data, timeoutMs, undefined, true);
-    if (typeof d === "string") return refused(d);
-    const service = this.#services.get(to);
-    if (service) return this.#serviceSync(service, d);
-    const t = this.#standInFor(this.#entries.get(to), event);
-    if (t !== undefined && this.#mustActivate(t)) return refused("would-block"); // a lazy target: activating it takes a wait
-    if ((t === undefined || t.state === "unloaded") && this.#transport !== undefined) return refused("would-block"); // maybe on another host: only a wait tells
-    if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return refused("unknown-target");
-    if (t.restarting === undefined && !t.callbacks.has(event)) return refused("not-handled");
-    const instance = t.instance;
-    // Any idle instance with a synchronous hook answers: in-process v8, trusted native, wasmtime's sync caller.
-    if (!instance?.onHookSync || t.pending !== 0 || t.restarting !== undefined || !t.active) return refused("would-block");
-    return this.#answerSync(t, instance, event, data, d);
-  }
-
-  /** The target's hook, called on this thread now as the request `d`'s delivery. */
-  #answerSync(t: Entry, instance: EngineInstance, event: string, data: Uint8Array, d: Delivery): Answer {
-    t.metrics.calls++;
-    const probe = t.probe;
-    const t0 = probe === undefined ? -1 : probe.begin(event);
-    let ctx: CallContext | undefined;
-    let outcome: HookOutcome;
-    try {
-      if (this._intercepted) {
-        const c = (ctx = this.#calls.context(t.name, event, "hook", deadlineOf(t), d.parent, undefined));
-        const within = inCall(d, c);
-        const r = this.#calls.runSync(c, () => withDelivery(within, () => instance.onHookSync!(event, data)), (err) => lateInterceptorError(t, c, err));
-        if (!r.ran) {
-          const cause = new InterceptorFailed(event, "hook", "no interceptor called next() before its first await, and a synchronous request cannot wait", { plugin: t.name });
-          return { ok: false, error: "failed", cause };
-        }
-        outcome = r.value;
-      } else {
-        const previous = enterDelivery(d);
-        try {
-          outcome = instance.onHookSync!(event, data);
-        } finally {
-          restoreDelivery(previous);
-        }
-      }
-      t.restartCount = 0;
-    } catch (err) {
-      return { ok: false, error: "failed", cause: this._callFailed(t, instance, err, event, ctx) };
-    } finally {
-      if (t0 >= 0) probe!.end(event, t0);
-    }
-    return this.#answerOf(outcome);
-  }
-
-  /** A hook's outcome as a request's answer. */
-  #answerOf(outcome: HookOutcome): Answer {
-    if (!outcome.ok) return { ok: false, error: "rejected", status: outcome.status };
-    if (outcome.data.length > this.#hostCallOptions.maxMessageBytes) return refused("too-large");
-    return { ok: true, value: outcome.data };
-  }
-
-  /**
-   * A request from `from` (undefined: the host) made in `within`, answered by a host service or a plugin on any
-   * engine, within its timeout. Never rejects.
-   */
-  #requestAsync(from: Entry | undefined, within: Delivery, to: string, event: string, data: Uint8Array, timeoutMs: number, options?: RequestOptions): Promise<Answer> {
-    const d = this.#requestDelivery(from, within, to, event, data, timeoutMs, options?.metadata, false);
-    if (typeof d === "string") return Promise.resolve(refused(d));
-    return this.#route(d, to, event, data, options?.hostContext, true);
-  }
-
-  /**
-   * Deliver the request `d` to `to`: a host service, a plugin here, or (`forward`, with a transport) another host.
-   * Never rejects.
-   */
-  #route(d: Delivery, to: string, event: string, data: Uint8Array, hostContext: unknown, forward: boolean): Promise<Answer> {
-    const ms = d.deadline! - Date.now();
-    const service = this.#services.get(to);
-    if (service) return answerWithin(this.#serviceAsync(service, d), ms);
-    const t = this.#standInFor(this.#entries.get(to), event);
-    if (t !== undefined && this.#mustActivate(t)) {
-      return answerWithin(this.#activateNamed(to, "request").then(() => this.#route(d, to, event, data, hostContext, forward)), ms);
-    }
-    if ((t === undefined || t.state === "unloaded") && forward && this.#transport !== undefined) return this.#requestRemote(d, ms); // not served here
-    if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return Promise.resolve(refused("unknown-target"));
-    if (t.restarting === undefined && !t.callbacks.has(event)) return Promise.resolve(refused("not-handled"));
-    // An idle inline target answers at once when no call runs on this thread (the host's own request, one from
-    // another host): no queue turn and no timer, and the same outcome (such a call runs to its end anyway).
-    const instance = t.instance;
-    if (instance?.inline && instance.onHookSync && t.pending === 0 && t.restarting === undefined && t.active && hostContext === undefined && !this._intercepted && currentDelivery() === undefined) {
-      return Promise.resolve(this.#answerSync(t, instance, event, data, d));
-    }
-    let work: Promise<Answer>;
-    try {
-      work = this.#hook(t, event, data, hostContext, d).then(
-        (outcome) => this.#answerOf(outcome),
-        (err: unknown) => this.#failedAnswer(t, event, err),
-      );
-    } catch (err) {
-      work = Promise.resolve(this.#failedAnswer(t, event, err));
-    }
-    return answerWithin(work, ms);
-  }
-
-  /** Why a target's call for a request failed: gone, no longer handling the event, or a failure (recorded already). */
-  #failedAnswer(t: Entry, event: string, err: unknown): Answer {
-    if (err instanceof PluginNotRunning) return refused("unknown-target");
-    if (!latest(t).callbacks.has(event)) return refused("not-handled");
-    return { ok: false, error: "failed", cause: asPlughostError(err, t.name) };
-  }
-
-  /** A host service's answer on this thread: a promise (or anything not bytes) cannot be waited for here. */
-  #serviceSync(service: ServiceHandler, d: Delivery): Answer {
-    let out: Uint8Array | Promise<Uint8Array>;
-    try {
-      out = withDelivery(d, () => service(toMessage(d.envelope!)));
-    } catch (err) {
-      return this.#serviceFailed(d, err);
-    }
-    if (out instanceof Uint8Array) return this.#answerOf({ ok: true, data: out });
-    if (isThenable(out)) {
-      out.then(undefined, (err: unknown) => void this.#serviceFailed(d, err));
-      return refused("would-block");
-    }
-    return this.#serviceFailed(d, new TypeError("the handler answered neither bytes (Uint8Array) nor a promise of them"));
-  }
-
-  /** A host service's answer, waited for. */
-  async #serviceAsync(service: ServiceHandler, d: Delivery): Promise<Answer> {
-    try {
-      const out = await withDelivery(d, () => service(toMessage(d.envelope!)));
-      if (out instanceof Uint8Array) return this.#answerOf({ ok: true, data: out });
-      throw new TypeError("the handler answered neither bytes (Uint8Array) nor a promise of them");
-    } catch (err) {
-      return this.#serviceFailed(d, err);
-    }
-  }
-
-  /** A host service that threw: its `RequestFailed` reason passes on (a rejection with a status); anything else is `failed`, logged. */
-  #serviceFailed(d: Delivery, err: unknown): Answer {
-    if (err instanceof RequestFailed && (REQUEST_ERRORS as readonly string[]).includes(err.reason)) {
-      return { ok: false, error: err.reason as RequestError, ...(err.status !== undefined ? { status: err.status } : {}) };
-    }
-    const env = d.envelope!;
-    this.#logger.warn({ err, service: env.target, event: env.event }, `host service "${env.target}" failed to answer "${env.event}"`);
-    return { ok: false, error: "failed", ...(err instanceof PlughostError ? { cause: err } : {}) };
   }
 
   // ── host subscribers and other hosts (docs/messaging.md) ───────────────
@@ -2791,14 +2596,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #subscriptions = new Subscriptions((err, message) =>
     this.#logger.warn({ err, event: message.event, source: message.source }, `a host subscriber of "${message.event}" failed`),
   );
-  #transport: Transport | undefined;
-  #transportStarted: Promise<void> | undefined;
-  #transportUp = false;
-  #hostId = "";
+  /** Requests, host services and other hosts (src/messaging/router.ts). */
+  readonly #router: MessageRouter;
 
   /** This host's identity on a transport (registry option `hostId`; default host name, process id and a random part). */
   get hostId(): string {
-    return this.#hostId;
+    return this.#router.hostId;
   }
 
   /**
@@ -2823,140 +2626,37 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   async close(): Promise<void> {
     await this.unloadAll();
     this.#subscriptions.closeAll();
-    const t = this.#transport;
-    if (t === undefined) return;
-    await this.#transportStarted;
-    await t.stop();
+    await this.#router.stop();
   }
 
-  /** Connect the transport (registry option `transport`) and keep its targets: the loaded plugins and host services. */
-  #startTransport(options: RegistryOptions): void {
-    this.#hostId = options.hostId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
-    const t = options.transport;
-    if (t === undefined) return;
-    this.#transport = t;
-    const sink: TransportSink = {
-      hostId: this.#hostId,
-      // A malformed message from a transport is its error, never the host's crash.
-      deliver: (m) => {
-        try {
-          this.#fromRemote(m);
-        } catch (err) {
-          this.#transportError(asPlughostError(err, ""));
-        }
-      },
-      answer: (m) => {
-        try {
-          return this.#answerRemote(m);
-        } catch (err) {
-          this.#transportError(asPlughostError(err, ""));
-          return Promise.resolve(refused("failed"));
-        }
-      },
-      onError: (e) => this.#transportError(e),
+  /** The registry's side of the message router (src/messaging/router.ts). */
+  #routerHost(): RouterHost {
+    return {
+      options: this.#hostCallOptions,
+      logger: this.#logger,
+      calls: this.#calls,
+      intercepted: () => this._intercepted,
+      entries: this.#entries,
+      subscribers: this.#subscribers,
+      subscriptions: this.#subscriptions,
+      maxPendingMessages: MAX_PENDING_MESSAGES,
+      standInFor: (t, event) => this.#standInFor(t, event),
+      mustActivate: (t) => this.#mustActivate(t),
+      activate: (name, trigger) => this.#activateNamed(name, trigger),
+      within: (entry) => this.#within(entry),
+      hook: (t, event, data, hostContext, delivery) => this.#hook(t, event, data, hostContext, delivery),
+      invokeIn: (name, event, data, delivery) => this.#invokeIn(name, event, data, delivery),
+      callFailed: (t, instance, err, event, call) => this._callFailed(t, instance, err, event, call),
+      recordViolation: (name, kind, detail) => this.recordViolation(name, kind, detail),
+      transportError: (error) => void this.emit("transportError", error),
+      onState: (fn) => void this.on("state", fn),
+      deadlineOf,
+      lateInterceptorError,
+      latest,
+      inCall,
+      asPlughostError,
     };
-    this.#transportStarted = t.start(sink).then(
-      () => void (this.#transportUp = true),
-      (err: unknown) => this.#transportError(asPlughostError(err, "")),
-    );
-    this.on("state", (s) => {
-      if (s.to === "active") t.addTarget?.(s.plugin);
-      else if (s.to === "unloaded") t.removeTarget?.(s.plugin);
-    });
   }
-
-  #transportError(error: PlughostError): void {
-    this.#logger.warn({ err: error, code: error.code }, error.message);
-    this.emit("transportError", error);
-  }
-
-  /**
-   * An emit (`to` undefined) or a send to a plugin not loaded here, leaving the sender's call: to the host's
-   * subscribers (emits) and the transport. `env` is the local message's envelope when it has one.
-   */
-  #beyond(from: Entry, event: string, data: Uint8Array, to: string | undefined, env: Envelope | undefined, hop: number): void {
-    const e = env ?? envelope(event, "event", data, to, from.name, this.#within(from).envelope, undefined);
-    if (to === undefined && this.#subscriptions.wants(event)) this.#subscriptions.publish(toMessage(e));
-    const t = this.#transport;
-    if (t === undefined) return;
-    // The message's hop goes along, so plugins answering each other's events across hosts end at the hop limit too
-    // (on transports that carry it: see `wireHop`).
-    const wire: WireMessage = { ...toMessage(e), origin: this.#hostId, hop };
-    if (this.#transportUp) t.publish(wire);
-    else void this.#transportStarted!.then(() => this.#transportUp && t.publish(wire));
-  }
-
-  /** A request to a name not served here, through the transport. */
-  async #requestRemote(d: Delivery, ms: number): Promise<Answer> {
-    if (!this.#transportUp) await this.#transportStarted;
-    const wire: WireMessage = { ...toMessage(d.envelope!), origin: this.#hostId, chain: d.requests ?? NO_REQUESTS, timeoutMs: ms };
-    return answerWithin(this.#transport!.request(wire, ms), ms + 50);
-  }
-
-  /** An emit or a send from another host: delivered as a local one would be (registered callbacks, queue bounds). */
-  #fromRemote(m: WireMessage): void {
-    if (m.origin === this.#hostId || m.kind !== "event" || eventNameProblem(m.event)) return;
-    const env = envelope(m.event, "event", m.data, m.target, m.source, undefined, m.metadata);
-    if (m.parentId !== undefined) env.parentId = m.parentId;
-    if (m.target === undefined && this.#subscriptions.wants(m.event)) this.#subscriptions.publish(toMessage(env));
-    const o = this.#hostCallOptions;
-    const bytes = m.data.length;
-    const candidates = m.target === undefined ? (this.#subscribers.get(m.event) ?? []) : [this.#entries.get(m.target)].filter((e): e is Entry => e !== undefined);
-    const targets = candidates.filter(
-      (e) => (e.state === "active" || e.restarting !== undefined) && !e.quiet && e.pendingMessages < MAX_PENDING_MESSAGES && e.pendingBytesIn + bytes <= o.maxPendingBytesPerReceiver,
-    );
-    if (targets.length < candidates.length) this.#logger.warn({ event: m.event, origin: m.origin }, "a message from another host was dropped for some receivers: their queues are full");
-    if (targets.length === 0) return;
-    // A new chain at the sender's hop: the local hop and budget limits bound what it sets off here.
-    const hop = wireHop(m);
-    if (hop > o.maxMessageHops) {
-      this.#logger.warn({ event: m.event, origin: m.origin, hop }, `a message from another host was dropped: hop ${hop} is over hostCalls.maxMessageHops (plugins answering each other's events across hosts)`);
-      return;
-    }
-    const delivery: Delivery = { hop, chain: { messages: targets.length, reported: false }, envelope: env };
-    for (const to of targets) {
-      to.pendingMessages++;
-      to.pendingBytesIn += bytes;
-      setImmediate(() => {
-        to.pendingMessages--;
-        const release = () => void (to.pendingBytesIn -= bytes);
-        if (!to.restarting && (to.state !== "active" || !to.callbacks.has(m.event))) return release();
-        to.metrics.messagesReceived++;
-        this.#invokeIn(to.name, m.event, m.data, delivery)
-          .catch((err: unknown) => to.logger.warn({ err, origin: m.origin, from: m.source, event: m.event }, "message delivery failed"))
-          .finally(release);
-      });
-    }
-  }
-
-  /** A request from another host to a plugin or host service here (never forwarded again). */
-  #answerRemote(m: WireMessage): Promise<RequestOutcome> {
-    const to = m.target;
-    if (to === undefined || m.kind !== "request") return Promise.resolve(refused("unknown-target"));
-    if (eventNameProblem(m.event)) return Promise.resolve(refused("invalid-name"));
-    if (m.data.length > this.#hostCallOptions.maxMessageBytes) return Promise.resolve(refused("too-large"));
-    const waiting = m.chain ?? NO_REQUESTS;
-    const problem = chainProblem(waiting, undefined, to, this.#hostCallOptions.maxRequestDepth);
-    if (problem) return Promise.resolve(refused(problem));
-    const ms = requestTimeout(m.timeoutMs ?? 0, this.#hostCallOptions, undefined);
-    const env = envelope(m.event, "request", m.data, to, m.source, undefined, m.metadata);
-    if (m.parentId !== undefined) env.parentId = m.parentId;
-    const d: Delivery = { hop: 0, chain: undefined, envelope: env, requests: waiting, deadline: Date.now() + ms };
-    return this.#route(d, to, m.event, m.data, undefined, false);
-  }
-}
-
-/** The hop of a message from another host: its `hop` when the transport carries one, else 1. */
-function wireHop(m: WireMessage): number {
-  const hop = m.hop;
-  return typeof hop === "number" && Number.isInteger(hop) && hop >= 1 ? hop : 1;
-}
-
-/** A request chain with nobody waiting. */
-const NO_REQUESTS: readonly string[] = Object.freeze([]);
-
-function isThenable(v: unknown): v is Promise<unknown> {
-  return typeof v === "object" && v !== null && typeof (v as { then?: unknown }).then === "function";
 }
 
 /** The delivery of a call the host makes (hop 0), with its envelope (`target` undefined: a broadcast). */
