@@ -99,6 +99,32 @@ export const MESSAGE_KIND_CODE: Readonly<Record<MessageKind, number>> = {
   "request": 2,
 };
 
+/** WIT enum `state-error`, in order: a case's code is its index. */
+export const STATE_ERRORS = ["denied", "invalid-key", "too-large", "quota-exceeded", "not-an-integer", "unavailable"] as const;
+/** A case of WIT enum `state-error`: "denied", "invalid-key", "too-large", "quota-exceeded", "not-an-integer", "unavailable". */
+export type StateError = (typeof STATE_ERRORS)[number];
+/** The code of each case of WIT enum `state-error` (its index). */
+export const STATE_ERROR_CODE: Readonly<Record<StateError, number>> = {
+  "denied": 0,
+  "invalid-key": 1,
+  "too-large": 2,
+  "quota-exceeded": 3,
+  "not-an-integer": 4,
+  "unavailable": 5,
+};
+
+/** WIT enum `context-error`, in order: a case's code is its index. */
+export const CONTEXT_ERRORS = ["denied", "unknown-key", "invalid-value", "read-only"] as const;
+/** A case of WIT enum `context-error`: "denied", "unknown-key", "invalid-value", "read-only". */
+export type ContextError = (typeof CONTEXT_ERRORS)[number];
+/** The code of each case of WIT enum `context-error` (its index). */
+export const CONTEXT_ERROR_CODE: Readonly<Record<ContextError, number>> = {
+  "denied": 0,
+  "unknown-key": 1,
+  "invalid-value": 2,
+  "read-only": 3,
+};
+
 /** The C ABI's int32 status of register-callback (plughost.h PLUGHOST_OK / PLUGHOST_ERR_*): 0 ok, else 1 + the register-error code. */
 export const registerStatus = (outcome: "ok" | RegisterError): number => (outcome === "ok" ? 0 : 1 + REGISTER_ERROR_CODE[outcome]);
 /** The C ABI's int32 status of a refused emit / send: -1 - the message-error code. */
@@ -113,4 +139,6 @@ export const WIT_ENUMS: Readonly<Record<string, readonly string[]>> = {
   "metric-error": METRIC_ERRORS,
   "request-error": REQUEST_ERRORS,
   "message-kind": MESSAGE_KINDS,
+  "state-error": STATE_ERRORS,
+  "context-error": CONTEXT_ERRORS,
 };

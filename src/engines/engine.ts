@@ -5,7 +5,7 @@
  * only to these interfaces and never branches on which engine is in use.
  */
 
-import type { LogLevel, MessageError, MessageKind, MetricError, MetricKind, RegisterError, RequestError } from "../contract/abi.js";
+import type { ContextError, LogLevel, MessageError, MessageKind, MetricError, MetricKind, RegisterError, RequestError, StateError } from "../contract/abi.js";
 
 /** The engines: `v8` (jco transpile, in process or in a worker), `wasmtime` (the native addon), `native` (C-ABI libraries). */
 export type EngineName = "v8" | "wasmtime" | "native";
@@ -24,6 +24,16 @@ export type { MetricError, MetricKind } from "../contract/abi.js";
 /** How a `request` host call ended: the target's answer, or why there is none (the WIT `request-error` case). */
 export type RequestOutcome = { ok: true; value: Uint8Array } | { ok: false; error: RequestError };
 export type { MessageKind, RequestError } from "../contract/abi.js";
+/** What a `state-*` host call answers: a value, or a WIT `state-error`. */
+export type StateOutcome<T> = { ok: true; value: T } | { ok: false; error: StateError };
+/** What a `context-*` host call answers: a value, or a WIT `context-error`. */
+export type ContextOutcome<T> = { ok: true; value: T } | { ok: false; error: ContextError };
+export type { ContextError, StateError } from "../contract/abi.js";
+/** One page of `state-list-keys`: keys in byte order, and the cursor of the next page (absent: no more). */
+export interface KeyPage {
+  readonly keys: readonly string[];
+  readonly cursor?: string;
+}
 
 /**
  * The envelope of the message a call handles (WIT record `message-info`), as
@@ -84,6 +94,28 @@ export interface HostCalls {
   requestSync?(target: string, eventName: string, data: Uint8Array, timeoutMs: number): RequestOutcome;
   /** `current-message`: the envelope of the message the calling guest's current call handles; undefined outside a call. */
   currentMessage?(): MessageInfo | undefined;
+  /*
+   * The state store (docs/state.md): the calling plugin's own keys only. Each is synchronous on every engine (the
+   * Redis backend waits on its own thread). Never throws: a failure is an outcome. Absent: the engines answer `denied`.
+   */
+  /** `state-get`: the value under `key`, or undefined. */
+  stateGet?(key: string): StateOutcome<Uint8Array | undefined>;
+  /** `state-set`: durable when it returns. */
+  stateSet?(key: string, value: Uint8Array): StateOutcome<undefined>;
+  /** `state-delete`: true when the key was there. */
+  stateDelete?(key: string): StateOutcome<boolean>;
+  /** `state-exists`. */
+  stateExists?(key: string): StateOutcome<boolean>;
+  /** `state-list-keys`: after `cursor` (undefined: from the first), at most `limit` (0: the default of 100; capped at 1,000). */
+  stateListKeys?(cursor: string | undefined, limit: number): StateOutcome<KeyPage>;
+  /** `state-increment`: the new value. */
+  stateIncrement?(key: string, delta: bigint): StateOutcome<bigint>;
+  /** `state-compare-and-swap`: `expected` undefined means "only if missing"; true when stored. */
+  stateCompareAndSwap?(key: string, expected: Uint8Array | undefined, value: Uint8Array): StateOutcome<boolean>;
+  /** `context-get`: the value as JSON, or undefined when the key has no value now. Absent: `denied`. */
+  contextGet?(key: string): ContextOutcome<string | undefined>;
+  /** `context-set`: `value` is JSON text. Absent: `denied`. */
+  contextSet?(key: string, value: string): ContextOutcome<undefined>;
 }
 
 /** Per-plugin limits, after the host's policy has been applied to the manifest's request. */
@@ -180,6 +212,15 @@ export interface EngineInstance {
   onSuspend?(): Promise<number>;
   /** The guest's optional `lifecycle.on-resume` (the host resumed the plugin); present only when the plugin exports it. */
   onResume?(): Promise<number>;
+  /**
+   * The guest's optional `config-watch.on-config-changed` with the whole new configuration as JSON; present only
+   * when the plugin exports it. Runs as any call does; resolves to its status (0: taken; otherwise the host reloads).
+   */
+  onConfigChanged?(configJson: string): Promise<number>;
+  /** The guest's optional `handoff.snapshot`: its in-memory state (empty: nothing to carry). Present only when exported. */
+  snapshot?(): Promise<Uint8Array>;
+  /** The guest's optional `handoff.restore` with an earlier instance's snapshot; resolves to its status (0 ok). */
+  restore?(data: Uint8Array): Promise<number>;
   /** Synchronous fast path, offered by in-process engines only. */
   onEventSync?(eventName: string, data: Uint8Array): number;
   /** Synchronous `onHook`, offered by in-process engines only. */

@@ -155,6 +155,62 @@ typedef struct PlughostMessageInfo {
 } PlughostMessageInfo;
 int32_t plughost_current_message(PlughostMessageInfo *info);
 
+/*
+ * Persistent state (plughost extension; the plugin needs the capability "state"; docs/state.md). The plugin's own
+ * key-value store, kept by the host across traps, restarts, reloads and host restarts. Keys are NUL-terminated
+ * UTF-8 (1 to 256 bytes). Errors are PLUGHOST_STATE_ERR(code) (< 0) with a WIT state-error code
+ * (PLUGHOST_STATE_ERROR_DENIED, _QUOTA_EXCEEDED, ...).
+ *
+ * plughost_state_get: 1 and *out / *out_len set to a copy the caller releases with free() (an empty value is
+ *   *out == NULL, *out_len == 0), or 0 when the key is missing.
+ * plughost_state_set: 0 once stored (durable when the current call returns).
+ * plughost_state_delete: 1 when the key was there, 0 when not.
+ * plughost_state_exists: 1 or 0.
+ * plughost_state_increment: 0 and *value set to the new value (the stored value is decimal text; missing is 0).
+ * plughost_state_cas: stores `value` only if the key holds `expected` now (expected == NULL: only if it is
+ *   missing); 1 when stored, 0 when not.
+ * plughost_state_list_keys: fills *page with at most `limit` keys after `cursor` (NULL: from the first; limit 0:
+ *   the host's default of 100) and returns the number of keys; release it with plughost_key_page_free.
+ *   page->cursor is NULL when there are no more keys.
+ */
+#define PLUGHOST_STATE_ERR(code) (-1 - (code))
+int32_t plughost_state_get(const char *key, uint8_t **out, uint32_t *out_len);
+int32_t plughost_state_set(const char *key, const uint8_t *value, uint32_t len);
+int32_t plughost_state_delete(const char *key);
+int32_t plughost_state_exists(const char *key);
+int32_t plughost_state_increment(const char *key, int64_t delta, int64_t *value);
+int32_t plughost_state_cas(const char *key, const uint8_t *expected, uint32_t expected_len, const uint8_t *value, uint32_t len);
+typedef struct PlughostKeyPage {
+  char **keys;
+  uint32_t len;
+  char *cursor; /* NULL: no more keys */
+} PlughostKeyPage;
+int32_t plughost_state_list_keys(const char *cursor, uint32_t limit, PlughostKeyPage *page);
+void plughost_key_page_free(PlughostKeyPage *page);
+
+/*
+ * Context (plughost extension; docs/config.md): values the host keeps, read with "context:<key>" and written
+ * with "context:write:<key>". plughost_context_get returns 1 and *json set to the value as NUL-terminated JSON,
+ * released with free(); 0 when the key has no value now; or PLUGHOST_CONTEXT_ERR(code) (< 0) with a WIT
+ * context-error code. plughost_context_set returns 0 or PLUGHOST_CONTEXT_ERR(code).
+ */
+#define PLUGHOST_CONTEXT_ERR(code) (-1 - (code))
+int32_t plughost_context_get(const char *key, char **json);
+int32_t plughost_context_set(const char *key, const char *json);
+
+/*
+ * Optional exports, as plugin_suspend: a component exports the interface only when a source defines them; a
+ * native plugin's are looked up by name when it is loaded.
+ * plugin_config_changed (WIT config-watch): the whole new configuration as JSON (plughost_config() returns it
+ *   from now on too). Return 0 to take it; another status, or no such function, and the host reloads the plugin.
+ * plugin_snapshot / plugin_restore (WIT handoff): carry in-memory state to the next instance after a reload or a
+ *   restart. plugin_snapshot returns a malloc'd buffer in *out (the SDK frees it) and its length (0: nothing);
+ *   plugin_restore gets it after plugin_init and returns 0.
+ */
+int32_t plugin_config_changed(PluginContext *context, const char *config_json);
+uint32_t plugin_snapshot(PluginContext *context, uint8_t **out);
+int32_t plugin_restore(PluginContext *context, const uint8_t *data, uint32_t len);
+
 #ifdef __cplusplus
 }
 #endif

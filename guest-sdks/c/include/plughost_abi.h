@@ -11,6 +11,8 @@
 #define PLUGHOST_WIT_HOST "plughost:plugin/host@0.1.0"
 #define PLUGHOST_WIT_GUEST "plughost:plugin/guest@0.1.0"
 #define PLUGHOST_WIT_LIFECYCLE "plughost:plugin/lifecycle@0.1.0"
+#define PLUGHOST_WIT_CONFIG_WATCH "plughost:plugin/config-watch@0.1.0"
+#define PLUGHOST_WIT_HANDOFF "plughost:plugin/handoff@0.1.0"
 
 /* WIT enum log-level: a case's code is its index. */
 #define PLUGHOST_LOG_LEVEL_DEBUG 0
@@ -68,6 +70,22 @@
 #define PLUGHOST_MESSAGE_KIND_HOOK 1
 #define PLUGHOST_MESSAGE_KIND_REQUEST 2
 #define PLUGHOST_MESSAGE_KIND_COUNT 3
+
+/* WIT enum state-error: a case's code is its index. */
+#define PLUGHOST_STATE_ERROR_DENIED 0
+#define PLUGHOST_STATE_ERROR_INVALID_KEY 1
+#define PLUGHOST_STATE_ERROR_TOO_LARGE 2
+#define PLUGHOST_STATE_ERROR_QUOTA_EXCEEDED 3
+#define PLUGHOST_STATE_ERROR_NOT_AN_INTEGER 4
+#define PLUGHOST_STATE_ERROR_UNAVAILABLE 5
+#define PLUGHOST_STATE_ERROR_COUNT 6
+
+/* WIT enum context-error: a case's code is its index. */
+#define PLUGHOST_CONTEXT_ERROR_DENIED 0
+#define PLUGHOST_CONTEXT_ERROR_UNKNOWN_KEY 1
+#define PLUGHOST_CONTEXT_ERROR_INVALID_VALUE 2
+#define PLUGHOST_CONTEXT_ERROR_READ_ONLY 3
+#define PLUGHOST_CONTEXT_ERROR_COUNT 4
 
 /* The C ABI's int32 statuses: register_callback returns 0 or 1 + a register-error code (PLUGHOST_ERR_*),
    a refused emit / send -1 - a message-error code. */

@@ -12,6 +12,8 @@ pub const TYPES_INTERFACE: &str = "plughost:plugin/types@0.1.0";
 pub const HOST_INTERFACE: &str = "plughost:plugin/host@0.1.0";
 pub const GUEST_INTERFACE: &str = "plughost:plugin/guest@0.1.0";
 pub const LIFECYCLE_INTERFACE: &str = "plughost:plugin/lifecycle@0.1.0";
+pub const CONFIG_WATCH_INTERFACE: &str = "plughost:plugin/config-watch@0.1.0";
+pub const HANDOFF_INTERFACE: &str = "plughost:plugin/handoff@0.1.0";
 
 /// WIT enum `log-level`, in order: a case's code is its index.
 pub const LOG_LEVELS: [&str; 4] = ["debug", "info", "warn", "error"];
@@ -82,6 +84,26 @@ pub mod message_kind {
     pub const EVENT: u32 = 0;
     pub const HOOK: u32 = 1;
     pub const REQUEST: u32 = 2;
+}
+
+/// WIT enum `state-error`, in order: a case's code is its index.
+pub const STATE_ERRORS: [&str; 6] = ["denied", "invalid-key", "too-large", "quota-exceeded", "not-an-integer", "unavailable"];
+pub mod state_error {
+    pub const DENIED: u32 = 0;
+    pub const INVALID_KEY: u32 = 1;
+    pub const TOO_LARGE: u32 = 2;
+    pub const QUOTA_EXCEEDED: u32 = 3;
+    pub const NOT_AN_INTEGER: u32 = 4;
+    pub const UNAVAILABLE: u32 = 5;
+}
+
+/// WIT enum `context-error`, in order: a case's code is its index.
+pub const CONTEXT_ERRORS: [&str; 4] = ["denied", "unknown-key", "invalid-value", "read-only"];
+pub mod context_error {
+    pub const DENIED: u32 = 0;
+    pub const UNKNOWN_KEY: u32 = 1;
+    pub const INVALID_VALUE: u32 = 2;
+    pub const READ_ONLY: u32 = 3;
 }
 
 /// The register-error code in a C ABI status (1 + code), or None for 0 (ok) and out-of-range values.
