@@ -37,7 +37,7 @@ describe("contract generated from wit/plugin.wit", () => {
   it("parses the package version and every enum of the WIT", () => {
     expect(wit.package).toBe("plughost:plugin");
     expect(wit.version).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(wit.enums.map((e) => e.name).sort()).toEqual(["log-level", "message-error", "message-kind", "metric-error", "metric-kind", "register-error", "request-error"]);
+    expect(wit.enums.map((e) => e.name).sort()).toEqual(["context-error", "log-level", "message-error", "message-kind", "metric-error", "metric-kind", "register-error", "request-error", "state-error"]);
     expect(wit.interfaces).toEqual(expect.arrayContaining(["types", "host", "guest"]));
   });
 
@@ -59,6 +59,8 @@ describe("contract generated from wit/plugin.wit", () => {
       "metric-error": abi.METRIC_ERROR_CODE,
       "request-error": abi.REQUEST_ERROR_CODE,
       "message-kind": abi.MESSAGE_KIND_CODE,
+      "state-error": abi.STATE_ERROR_CODE,
+      "context-error": abi.CONTEXT_ERROR_CODE,
     };
     for (const e of wit.enums) expect(codes[e.name], e.name).toEqual(Object.fromEntries(e.cases.map((c, i) => [c, i])));
   });
