@@ -184,7 +184,7 @@ describe.each([...V8_MODES, ["wasmtime", WASMTIME] as const])("table.grow bombs,
 });
 
 describe("finite default limits", () => {
-  it("are fuel 1e9 per call, 256 MiB, 1,000,000 table elements, 10 s deadline and init deadline, 2 s unload grace", () => {
+  it("are fuel 1e9 per call, 256 MiB, 1,000,000 table elements, 10 s deadline and init deadline, 2 s unload grace, 10 MiB / 10,000 keys of state", () => {
     expect(DEFAULT_LIMITS).toEqual({
       fuel: 1_000_000_000,
       memoryBytes: 256 * MiB,
@@ -192,6 +192,8 @@ describe("finite default limits", () => {
       deadlineMs: 10_000,
       initDeadlineMs: 10_000,
       unloadGraceMs: 2_000,
+      stateBytes: 10 * MiB,
+      stateKeys: 10_000,
     });
   });
 

@@ -134,6 +134,10 @@ export interface Limits {
   initDeadlineMs?: number;
   /** How long `unload` waits for the in-flight call and `teardown`, in milliseconds, before it disposes the instance. */
   unloadGraceMs?: number;
+  /** Quota on the plugin's persistent state, in bytes (keys' UTF-8 bytes + values' bytes; manifest `[limits] state`). */
+  stateBytes?: number;
+  /** Quota on the plugin's persistent state, in keys (manifest `[limits] state-keys`). */
+  stateKeys?: number;
 }
 
 /** Where a Wasm plugin runs: on the host's thread, or in a worker thread (where a deadline can stop a call). */
@@ -171,8 +175,8 @@ export interface LoadRequest {
   onViolation?: (kind: ViolationKind, detail: string) => void;
 }
 
-/** The kinds of rule a plugin can break: a limit (fuel, memory, deadline), a denied capability, a trap, a crash. */
-export type ViolationKind = "fuel" | "memory" | "deadline" | "capability" | "trap" | "crash";
+/** The kinds of rule a plugin can break: a limit (fuel, memory, deadline, its state quota), a denied capability, a trap, a crash. */
+export type ViolationKind = "fuel" | "memory" | "deadline" | "capability" | "trap" | "crash" | "quota";
 
 /** What a hook returned: ok with the (possibly changed) data, or a non-zero status that stops the chain. */
 export type HookOutcome = { ok: true; data: Uint8Array } | { ok: false; status: number };

@@ -20,6 +20,8 @@
  *   (docs/serve.md).
  * - `metrics`: the plugin may define its own metrics (`define-metric`,
  *   observability/plugin-metrics.ts).
+ * - `state`: the plugin may keep persistent key-value state (`state-*`,
+ *   src/state/store.ts; docs/state.md).
  */
 import path from "node:path";
 import { CapabilityDenied, PlughostError, type ErrorDetails } from "../contract/errors.js";
@@ -46,6 +48,7 @@ export type Capability =
   | { kind: "random" }
   | { kind: "stdio" }
   | { kind: "metrics" }
+  | { kind: "state" }
   | { kind: "net"; host: string; port: number | "*" }
   | { kind: "events"; direction: "publish" | "subscribe"; name: string }
   | { kind: "http"; action: "serve" }
@@ -63,6 +66,7 @@ export const CAPABILITY_FORMS = [
   "random",
   "stdio",
   "metrics",
+  "state",
   "net:outbound:<host:port>",
   "events:publish:<name>",
   "events:subscribe:<name>",
@@ -107,6 +111,7 @@ export function parseCapability(text: string, options: ParseOptions = {}): Capab
     case "random":
     case "stdio":
     case "metrics":
+    case "state":
       if (rest.length > 0) fail(text, `"${kind}" takes no argument; write just "${kind}"`, options);
       return { kind };
     case "fs": {
@@ -315,8 +320,8 @@ export function envAllowed(effective: readonly string[], name: string): boolean 
   return envNames(effective).some((p) => nameCovers(p, name));
 }
 
-/** Whether a plain capability (`clock`, `random`, `stdio`, `metrics`) is in the effective set. Never throws. */
-export function has(effective: readonly string[], capability: "clock" | "random" | "stdio" | "metrics"): boolean {
+/** Whether a plain capability (`clock`, `random`, `stdio`, `metrics`, `state`) is in the effective set. Never throws. */
+export function has(effective: readonly string[], capability: "clock" | "random" | "stdio" | "metrics" | "state"): boolean {
   return effective.includes(capability);
 }
 

@@ -907,6 +907,9 @@ function toLimits(raw: Record<string, unknown> | undefined): Limits {
   if (memory !== undefined) limits.memoryBytes = memory;
   if (typeof raw["deadline-ms"] === "number") limits.deadlineMs = raw["deadline-ms"];
   if (typeof raw["table-elements"] === "number") limits.tableElements = raw["table-elements"];
+  const state = parseByteSize(raw.state);
+  if (state !== undefined) limits.stateBytes = state;
+  if (typeof raw["state-keys"] === "number") limits.stateKeys = raw["state-keys"];
   return limits;
 }
 

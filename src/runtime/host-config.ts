@@ -53,8 +53,8 @@ export class HostConfigError extends PlughostError {
 /** The host's log level (pino's level names). */
 export type LogLevelName = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
-/** Limits as written: `memoryBytes` may also be a size string like "16MiB". */
-export type LimitsInput = Omit<Limits, "memoryBytes"> & { memoryBytes?: number | string };
+/** Limits as written: `memoryBytes` and `stateBytes` may also be a size string like "16MiB". */
+export type LimitsInput = Omit<Limits, "memoryBytes" | "stateBytes"> & { memoryBytes?: number | string; stateBytes?: number | string };
 
 /** The host config's `policy` section: violations, events and recovery. */
 export interface HostPolicy {
@@ -222,7 +222,7 @@ function toLimits(raw: LimitsInput | "unlimited" | undefined): Limits {
   const out: Limits = {};
   if (!raw || raw === "unlimited") return out;
   for (const key of LIMIT_KEYS) {
-    const v = key === "memoryBytes" ? parseByteSize(raw.memoryBytes) : raw[key];
+    const v = key === "memoryBytes" || key === "stateBytes" ? parseByteSize(raw[key]) : raw[key];
     if (typeof v === "number") out[key] = v;
   }
   return out;

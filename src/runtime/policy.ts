@@ -25,10 +25,13 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   deadlineMs: 10_000,
   initDeadlineMs: 10_000,
   unloadGraceMs: 2_000,
+  // Persistent state (docs/state.md): finite, so a plugin cannot fill the host's disk by accident.
+  stateBytes: 10 * 1024 * 1024,
+  stateKeys: 10_000,
 });
 
 /** Every field of `Limits`, in one order for loops over them. */
-export const LIMIT_KEYS = ["fuel", "fuelLifetime", "memoryBytes", "deadlineMs", "tableElements", "initDeadlineMs", "unloadGraceMs"] as const;
+export const LIMIT_KEYS = ["fuel", "fuelLifetime", "memoryBytes", "deadlineMs", "tableElements", "initDeadlineMs", "unloadGraceMs", "stateBytes", "stateKeys"] as const;
 
 /** The host's side of a plugin's limits: its defaults and its ceilings (registry options of the same names). */
 export interface LimitPolicy {
