@@ -22,6 +22,9 @@
  *   observability/plugin-metrics.ts).
  * - `state`: the plugin may keep persistent key-value state (`state-*`,
  *   src/state/store.ts; docs/state.md).
+ * - `context:<key>` reads a context key, `context:write:<key>` writes it (and
+ *   reads it); a trailing `*` is a prefix wildcard (`context:acme.*`), as for
+ *   env (src/context/store.ts; docs/context.md).
  */
 import path from "node:path";
 import { CapabilityDenied, PlughostError, type ErrorDetails } from "../contract/errors.js";
@@ -52,6 +55,7 @@ export type Capability =
   | { kind: "net"; host: string; port: number | "*" }
   | { kind: "events"; direction: "publish" | "subscribe"; name: string }
   | { kind: "http"; action: "serve" }
+  | { kind: "context"; access: "read" | "write"; key: string }
   | { kind: "extension"; name: string; scope?: string };
 
 /** How the registry treats event names a plugin holds no `events:*` capability for. */
@@ -71,6 +75,8 @@ export const CAPABILITY_FORMS = [
   "events:publish:<name>",
   "events:subscribe:<name>",
   "http:serve",
+  "context:<key>",
+  "context:write:<key>",
   "x-<kind>[:<scope>]",
 ] as const;
 
@@ -79,6 +85,8 @@ const ENV_NAME = /^(?:[A-Za-z_][A-Za-z0-9_]*\*?|\*)$/;
 const EVENT_NAME = /^(?:[A-Za-z0-9._:/-]{1,128}\*?|\*)$/;
 const HOST_NAME = /^(?:\*|(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])$/;
 const EXTENSION = /^x-[a-z0-9-]+$/;
+// A context key (context/store.ts: dotted lower-case, at most 64 bytes) with an optional trailing `*` wildcard.
+const CONTEXT_KEY = /^(?:[a-z0-9][a-z0-9._-]{0,63}\*?|\*)$/;
 
 /** Options of `parseCapability` and `normalizeCapability`. */
 export interface ParseOptions {
@@ -154,6 +162,14 @@ export function parseCapability(text: string, options: ParseOptions = {}): Capab
       if (!EVENT_NAME.test(name)) fail(text, `events:${direction} needs an event name of 1-128 characters from A-Z a-z 0-9 . _ : / - (a trailing '*' matches a prefix), got ${JSON.stringify(name)}`, options);
       return { kind: "events", direction, name };
     }
+    case "context": {
+      const write = rest[0] === "write" && rest.length > 1;
+      const key = write ? rest.slice(1).join(":") : arg;
+      if (!CONTEXT_KEY.test(key) || key.length > 64) {
+        fail(text, `context capabilities are context:<key> (read) or context:write:<key>, with a key like "acme.tenant" (a-z 0-9 . _ -, at most 64 characters; a trailing '*' matches a prefix), got ${JSON.stringify(key)}`, options);
+      }
+      return { kind: "context", access: write ? "write" : "read", key };
+    }
     case "http":
       if (arg !== "serve") fail(text, `the only http capability is "http:serve" (serve the manifest's api.endpoints), got ${JSON.stringify(text)}`, options);
       return { kind: "http", action: "serve" };
@@ -180,6 +196,8 @@ export function formatCapability(cap: Capability): string {
       return cap.scope === undefined ? cap.name : `${cap.name}:${cap.scope}`;
     case "http":
       return "http:serve";
+    case "context":
+      return cap.access === "write" ? `context:write:${cap.key}` : `context:${cap.key}`;
     default:
       return cap.kind;
   }
@@ -232,6 +250,9 @@ export function covers(grant: Capability, need: Capability): boolean {
       return grant.kind === "net" && netCovers(grant, need);
     case "events":
       return grant.kind === "events" && grant.direction === need.direction && eventNameCovers(grant.name, need.name);
+    case "context":
+      // context:write implies reading the same keys; a read never implies write.
+      return grant.kind === "context" && (grant.access === need.access || grant.access === "write") && nameCovers(grant.key, need.key);
     case "extension":
       return grant.kind === "extension" && grant.name === need.name && nameCovers(grant.scope ?? "", need.scope ?? "");
     default:
@@ -332,6 +353,21 @@ export function has(effective: readonly string[], capability: "clock" | "random"
 export function netAllowed(effective: readonly string[], host: string, port: number): boolean {
   const need: Capability = { kind: "net", host: host.toLowerCase(), port };
   return effective.some((t) => covers(parseCapability(t), need));
+}
+
+/**
+ * Whether the plugin may read (`context:<key>`, or `context:write:<key>`) or write (`context:write:<key>`) the
+ * context key `key`; patterns end in `*` for a prefix. Compares strings (no parsing): the host calls ask on every
+ * `context-get`. Never throws.
+ */
+export function contextAllowed(effective: readonly string[], access: "read" | "write", key: string): boolean {
+  for (const c of effective) {
+    if (!c.startsWith("context:")) continue;
+    const write = c.startsWith("context:write:");
+    if (access === "write" && !write) continue;
+    if (nameCovers(c.slice(write ? 14 : 8), key)) return true;
+  }
+  return false;
 }
 
 /**
