@@ -11,6 +11,14 @@ import { buildCli, componentize, preview1Adapter, ToolchainMissing } from "../co
 
 const sdk = path.dirname(fileURLToPath(import.meta.url));
 
+/** The glue's optional interfaces (the define that compiles each in) and the plugin functions that ask for them. */
+const OPTIONAL_INTERFACES = {
+  PLUGHOST_LIFECYCLE: ["plugin_suspend", "plugin_resume"],
+  PLUGHOST_CONFIG_WATCH: ["plugin_config_changed"],
+  PLUGHOST_HANDOFF: ["plugin_snapshot", "plugin_restore"],
+};
+const OPTIONAL_FUNCTIONS = Object.values(OPTIONAL_INTERFACES).flat();
+
 export function findClang() {
   for (const c of ["clang-16", "clang-17", "clang-18", "clang-15", "clang"]) {
     const r = spawnSync(c, ["--version"], { encoding: "utf8" });
@@ -52,11 +60,13 @@ export async function buildCPlugin(dir, outFile = path.join(dir, "plugin.wasm"))
       if (r.status !== 0) throw new Error(`clang failed for ${dir}:\n${r.stderr}`);
       return new Uint8Array(readFileSync(core));
     };
-    // The SDK exports the optional lifecycle interface only for a plugin that defines plugin_suspend or
-    // plugin_resume: the first link tells (they are exported when defined), a second one adds the interface.
-    let binary = link(raw ? [] : ["-Wl,--export-if-defined=plugin_suspend", "-Wl,--export-if-defined=plugin_resume"]);
-    if (!raw && WebAssembly.Module.exports(new WebAssembly.Module(binary)).some((e) => e.name === "plugin_suspend" || e.name === "plugin_resume")) {
-      binary = link(["-DPLUGHOST_LIFECYCLE"]);
+    // The SDK exports an optional interface only for a plugin that defines its functions: the first link tells
+    // (they are exported when defined), a second one compiles the glue with the interfaces' defines.
+    let binary = link(raw ? [] : OPTIONAL_FUNCTIONS.map((f) => `-Wl,--export-if-defined=${f}`));
+    if (!raw) {
+      const defined = new Set(WebAssembly.Module.exports(new WebAssembly.Module(binary)).map((e) => e.name));
+      const defines = Object.entries(OPTIONAL_INTERFACES).filter(([, fns]) => fns.some((f) => defined.has(f))).map(([d]) => `-D${d}`);
+      if (defines.length) binary = link(defines);
     }
     const usesWasi = WebAssembly.Module.imports(new WebAssembly.Module(binary)).some((i) => i.module === "wasi_snapshot_preview1");
     return await componentize(binary, usesWasi ? [["wasi_snapshot_preview1", preview1Adapter()]] : [], outFile);

@@ -26,6 +26,17 @@ HOST_IMPORT("request")
 extern void ph_host_request(const char *target, size_t tlen, const char *name, size_t len, const uint8_t *data, size_t dlen, uint32_t timeout_ms,
                             uint8_t *ret);
 HOST_IMPORT("current-message") extern void ph_host_current_message(uint8_t *ret);
+HOST_IMPORT("state-get") extern void ph_host_state_get(const char *key, size_t len, uint8_t *ret);
+HOST_IMPORT("state-set") extern void ph_host_state_set(const char *key, size_t len, const uint8_t *value, size_t vlen, uint8_t *ret);
+HOST_IMPORT("state-delete") extern void ph_host_state_delete(const char *key, size_t len, uint8_t *ret);
+HOST_IMPORT("state-exists") extern void ph_host_state_exists(const char *key, size_t len, uint8_t *ret);
+HOST_IMPORT("state-list-keys") extern void ph_host_state_list_keys(int32_t has_cursor, const char *cursor, size_t clen, uint32_t limit, uint8_t *ret);
+HOST_IMPORT("state-increment") extern void ph_host_state_increment(const char *key, size_t len, int64_t delta, uint8_t *ret);
+HOST_IMPORT("state-compare-and-swap")
+extern void ph_host_state_cas(const char *key, size_t len, int32_t has_expected, const uint8_t *expected, size_t elen, const uint8_t *value, size_t vlen,
+                              uint8_t *ret);
+HOST_IMPORT("context-get") extern void ph_host_context_get(const char *key, size_t len, uint8_t *ret);
+HOST_IMPORT("context-set") extern void ph_host_context_set(const char *key, size_t len, const char *value, size_t vlen, uint8_t *ret);
 
 /* Arguments the host lowers for one call come from a small bump arena that
  * is reset when the call ends: two malloc/free pairs per dispatch cost more
@@ -322,6 +333,159 @@ int32_t plughost_current_message(PlughostMessageInfo *out) {
   return 1;
 }
 
+/*
+ * ── state and context ──
+ * Return areas (canonical ABI): result<option<list<u8>>, E> and result<option<string>, E> are 16 bytes, align 4
+ * (tag @0; option tag @4, ptr @8, len @12; or the error code @4). result<_, E> and result<bool, E> are 2 bytes
+ * (tag @0, bool or code @1). result<s64, E>: 16 bytes, align 8 (tag @0, value or code @8). result<key-page, E>:
+ * 24 bytes, align 4 (tag @0; keys ptr @4, len @8; cursor tag @12, ptr @16, len @20; or the code @4).
+ * Whatever the host lowers for them is the caller's (heap_mode), NUL-terminated by cabi_realloc's spare byte.
+ */
+#define STATE_KEY_OK(key) ((key) != NULL)
+
+/* result<option<list<u8>|string>, E>: 1 and the block (NULL when empty), 0 for none, or -1 - code. */
+static int32_t lift_option_bytes(const uint32_t *ret, uint8_t **out, uint32_t *out_len) {
+  const uint8_t *r = (const uint8_t *)ret;
+  if (r[0] != 0) return -1 - (int32_t)r[4];
+  if (r[4] == 0) return 0;
+  uint8_t *p = ret[3] ? (uint8_t *)(uintptr_t)ret[2] : NULL; /* an empty list comes with a dangling pointer */
+  if (out) *out = p;
+  else free(p);
+  if (out_len) *out_len = ret[3];
+  return 1;
+}
+
+int32_t plughost_state_get(const char *key, uint8_t **out, uint32_t *out_len) {
+  if (!STATE_KEY_OK(key)) return PLUGHOST_STATE_ERR(PLUGHOST_STATE_ERROR_INVALID_KEY);
+  uint32_t ret[4];
+  int was = heap_mode;
+  heap_mode = 1; /* the value is the caller's, to free() */
+  ph_host_state_get(key, strlen(key), (uint8_t *)ret);
+  heap_mode = was;
+  int32_t rc = lift_option_bytes(ret, out, out_len);
+  if (rc == 0) {
+    if (out) *out = NULL;
+    if (out_len) *out_len = 0;
+  }
+  return rc;
+}
+
+int32_t plughost_state_set(const char *key, const uint8_t *value, uint32_t len) {
+  if (!STATE_KEY_OK(key)) return PLUGHOST_STATE_ERR(PLUGHOST_STATE_ERROR_INVALID_KEY);
+  if (!value) len = 0;
+  uint8_t ret[2] __attribute__((aligned(4)));
+  ph_host_state_set(key, strlen(key), value, len, ret);
+  return ret[0] == 0 ? 0 : PLUGHOST_STATE_ERR((int32_t)ret[1]);
+}
+
+/* result<bool, E>: 1 or 0, or -1 - code. */
+static inline int32_t lift_bool(const uint8_t *ret) { return ret[0] == 0 ? (ret[1] != 0) : PLUGHOST_STATE_ERR((int32_t)ret[1]); }
+
+int32_t plughost_state_delete(const char *key) {
+  if (!STATE_KEY_OK(key)) return PLUGHOST_STATE_ERR(PLUGHOST_STATE_ERROR_INVALID_KEY);
+  uint8_t ret[2] __attribute__((aligned(4)));
+  ph_host_state_delete(key, strlen(key), ret);
+  return lift_bool(ret);
+}
+
+int32_t plughost_state_exists(const char *key) {
+  if (!STATE_KEY_OK(key)) return PLUGHOST_STATE_ERR(PLUGHOST_STATE_ERROR_INVALID_KEY);
+  uint8_t ret[2] __attribute__((aligned(4)));
+  ph_host_state_exists(key, strlen(key), ret);
+  return lift_bool(ret);
+}
+
+int32_t plughost_state_increment(const char *key, int64_t delta, int64_t *value) {
+  if (!STATE_KEY_OK(key)) return PLUGHOST_STATE_ERR(PLUGHOST_STATE_ERROR_INVALID_KEY);
+  uint64_t ret[2];
+  ph_host_state_increment(key, strlen(key), delta, (uint8_t *)ret);
+  const uint8_t *r = (const uint8_t *)ret;
+  if (r[0] != 0) return PLUGHOST_STATE_ERR((int32_t)r[8]);
+  if (value) *value = (int64_t)ret[1];
+  return 0;
+}
+
+int32_t plughost_state_cas(const char *key, const uint8_t *expected, uint32_t expected_len, const uint8_t *value, uint32_t len) {
+  if (!STATE_KEY_OK(key)) return PLUGHOST_STATE_ERR(PLUGHOST_STATE_ERROR_INVALID_KEY);
+  if (!value) len = 0;
+  uint8_t ret[2] __attribute__((aligned(4)));
+  ph_host_state_cas(key, strlen(key), expected != NULL, expected, expected ? expected_len : 0, value, len, ret);
+  return lift_bool(ret);
+}
+
+/* A lowered string as a NUL-terminated heap copy (cabi_realloc gave it its spare byte); "" has no block: strdup. */
+static char *owned_string(uint32_t ptr, uint32_t len) {
+  char *s = len ? (char *)(uintptr_t)ptr : strdup("");
+  if (!s) abort();
+  return s;
+}
+
+int32_t plughost_state_list_keys(const char *cursor, uint32_t limit, PlughostKeyPage *page) {
+  uint32_t ret[6];
+  int was = heap_mode;
+  heap_mode = 1; /* the page is the caller's until plughost_key_page_free */
+  ph_host_state_list_keys(cursor != NULL, cursor, cursor ? strlen(cursor) : 0, limit, (uint8_t *)ret);
+  heap_mode = was;
+  const uint8_t *r = (const uint8_t *)ret;
+  if (r[0] != 0) return PLUGHOST_STATE_ERR((int32_t)r[4]);
+  uint32_t n = ret[2];
+  /* The lowered list is n (ptr, len) pairs; its block is reused in place for the n char pointers (4 bytes each on
+   * wasm32, written at or before the pair they come from, so nothing unread is overwritten). */
+  uint32_t *pairs = n ? (uint32_t *)(uintptr_t)ret[1] : NULL;
+  char **keys = (char **)pairs;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t p = pairs[2 * i], l = pairs[2 * i + 1];
+    keys[i] = owned_string(p, l);
+  }
+  char *next = r[12] ? owned_string(ret[4], ret[5]) : NULL;
+  if (page) {
+    page->keys = keys;
+    page->len = n;
+    page->cursor = next;
+  } else {
+    PlughostKeyPage tmp = {keys, n, next};
+    plughost_key_page_free(&tmp);
+  }
+  return (int32_t)n;
+}
+
+void plughost_key_page_free(PlughostKeyPage *page) {
+  if (!page) return;
+  for (uint32_t i = 0; i < page->len; i++) free(page->keys[i]);
+  free(page->keys);
+  free(page->cursor);
+  page->keys = NULL;
+  page->len = 0;
+  page->cursor = NULL;
+}
+
+int32_t plughost_context_get(const char *key, char **json) {
+  if (!key) return PLUGHOST_CONTEXT_ERR(PLUGHOST_CONTEXT_ERROR_UNKNOWN_KEY);
+  uint32_t ret[4];
+  int was = heap_mode;
+  heap_mode = 1;
+  ph_host_context_get(key, strlen(key), (uint8_t *)ret);
+  heap_mode = was;
+  const uint8_t *r = (const uint8_t *)ret;
+  if (r[0] != 0) return PLUGHOST_CONTEXT_ERR((int32_t)r[4]);
+  if (r[4] == 0) {
+    if (json) *json = NULL;
+    return 0;
+  }
+  char *s = owned_string(ret[2], ret[3]);
+  if (json) *json = s;
+  else free(s);
+  return 1;
+}
+
+int32_t plughost_context_set(const char *key, const char *json) {
+  if (!key) return PLUGHOST_CONTEXT_ERR(PLUGHOST_CONTEXT_ERROR_UNKNOWN_KEY);
+  if (!json) return PLUGHOST_CONTEXT_ERR(PLUGHOST_CONTEXT_ERROR_INVALID_VALUE);
+  uint8_t ret[2] __attribute__((aligned(4)));
+  ph_host_context_set(key, strlen(key), json, strlen(json), ret);
+  return ret[0] == 0 ? 0 : PLUGHOST_CONTEXT_ERR((int32_t)ret[1]);
+}
+
 /* ── hook output: owned here until the next on-hook call (or teardown) ── */
 static uint8_t *hook_out;
 static uint32_t hook_out_len;
@@ -348,6 +512,19 @@ static uint32_t parse_version(const char *s) {
   return (part[0] << 16) | ((part[1] & 0xff) << 8) | (part[2] & 0xff);
 }
 
+/* Keep a lowered config string as plughost_config()'s answer (off the arena: it outlives the call). */
+static void keep_config(char *config, size_t config_len) {
+  free(config_json);
+  config_json = NULL;
+  if (config_len && in_arena(config)) {
+    config_json = malloc(config_len + 1);
+    if (!config_json) abort();
+    memcpy(config_json, config, config_len + 1);
+  } else if (config_len) {
+    config_json = config; /* kept: NUL-terminated by cabi_realloc */
+  }
+}
+
 GUEST_EXPORT("init") int32_t ph_init(char *api, size_t api_len, char *config, size_t config_len) {
   ctx.api_version = api_len ? parse_version(api) : 0;
   ctx.host_data = NULL;
@@ -355,15 +532,7 @@ GUEST_EXPORT("init") int32_t ph_init(char *api, size_t api_len, char *config, si
   ctx.register_callback = ctx_register_callback;
   ctx.log = ctx_log;
   free_arg(api, api_len);
-  free(config_json);
-  config_json = NULL;
-  if (config_len && in_arena(config)) { /* kept past the call: copy it off the arena */
-    config_json = malloc(config_len + 1);
-    if (!config_json) abort();
-    memcpy(config_json, config, config_len + 1);
-  } else if (config_len) {
-    config_json = config; /* kept: NUL-terminated by cabi_realloc */
-  }
+  keep_config(config, config_len);
   arena_reset();
   int32_t rc = plugin_init(&ctx);
   if (held.held) message_release(); /* a host that answered an envelope in init: not the next call's */
@@ -391,6 +560,66 @@ LIFECYCLE_EXPORT("on-suspend") int32_t ph_on_suspend(void) {
 LIFECYCLE_EXPORT("on-resume") int32_t ph_on_resume(void) {
   if (held.held) message_release();
   return plugin_resume ? plugin_resume(&ctx) : 0;
+}
+#endif
+
+#ifdef PLUGHOST_CONFIG_WATCH
+/* The optional config-watch interface: the build defines PLUGHOST_CONFIG_WATCH when the plugin defines
+ * plugin_config_changed. plughost_config() answers the new configuration from now on. */
+#define CONFIG_WATCH_EXPORT(name) __attribute__((export_name(PLUGHOST_WIT_CONFIG_WATCH "#" name)))
+
+CONFIG_WATCH_EXPORT("on-config-changed") int32_t ph_on_config_changed(char *config, size_t config_len) {
+  if (held.held) message_release();
+  keep_config(config, config_len);
+  arena_reset();
+  int32_t rc = plugin_config_changed(&ctx, plughost_config());
+  if (held.held) message_release();
+  return rc;
+}
+#endif
+
+#ifdef PLUGHOST_HANDOFF
+/* The optional handoff interface: the build defines PLUGHOST_HANDOFF when the plugin defines plugin_snapshot or
+ * plugin_restore. Weak, as the lifecycle pair: a missing snapshot carries nothing, a missing restore answers 0. */
+#pragma weak plugin_snapshot
+#pragma weak plugin_restore
+#define HANDOFF_EXPORT(name) __attribute__((export_name(PLUGHOST_WIT_HANDOFF "#" name)))
+
+/* list<u8>: (ptr, len). The snapshot is freed by the post-return, or by the next snapshot for a host that skips it. */
+static uint32_t snapshot_ret[2];
+static uint8_t *snapshot_owned;
+
+HANDOFF_EXPORT("snapshot") uint32_t *ph_snapshot(void) {
+  if (held.held) message_release();
+  free(snapshot_owned);
+  snapshot_owned = NULL;
+  uint8_t *out = NULL;
+  uint32_t n = plugin_snapshot ? plugin_snapshot(&ctx, &out) : 0;
+  if (held.held) message_release();
+  if (n == 0 || out == NULL) {
+    free(out);
+    snapshot_ret[0] = 1; /* an empty list's dangling pointer */
+    snapshot_ret[1] = 0;
+  } else {
+    snapshot_owned = out;
+    snapshot_ret[0] = (uint32_t)(uintptr_t)out;
+    snapshot_ret[1] = n;
+  }
+  return snapshot_ret;
+}
+
+__attribute__((export_name("cabi_post_" PLUGHOST_WIT_HANDOFF "#snapshot"))) void ph_snapshot_post(uint32_t *ret) {
+  (void)ret;
+  free(snapshot_owned);
+  snapshot_owned = NULL;
+}
+
+HANDOFF_EXPORT("restore") int32_t ph_restore(uint8_t *data, size_t len) {
+  if (held.held) message_release();
+  int32_t rc = plugin_restore ? plugin_restore(&ctx, len ? data : NULL, (uint32_t)len) : 0;
+  free_arg(data, len);
+  arena_reset();
+  return rc;
 }
 #endif
 
