@@ -10,6 +10,8 @@ import { eventNameProblem } from "../contract/event-names.js";
 import { DEFAULT_EVENT_POLICY, eventAllowed } from "./policy.js";
 import { currentCall } from "./calls.js";
 import type { PluginMetrics } from "./metrics.js";
+import { contextHostCalls } from "../context/host-calls.js";
+import type { ContextStore } from "../context/store.js";
 
 /**
  * Bounds on what one plugin's host calls may do: callbacks, log volume,
@@ -123,6 +125,8 @@ export interface HostCallTarget {
    * the host's own lines about the plugin's log (`source` "host": lines dropped): the log store.
    */
   onLog?(level: LogLevel, message: string, callId: number | undefined, source?: "plugin" | "host"): void;
+  /** The host's context store (docs/context.md): `context-get` / `context-set` checked against `capabilities`. Absent: `denied`. */
+  readonly context?: ContextStore;
 }
 
 
@@ -239,6 +243,10 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
     return refused ? Promise.resolve(refused) : request(to, eventName, data, timeoutMs);
   };
   if (currentMessage) calls.currentMessage = currentMessage;
+  if (target.context) {
+    const refused = (detail: string): void => logger.warn(detail);
+    Object.assign(calls, contextHostCalls(target.context, { name: target.name, capabilities: target.capabilities, currentMessage, onDenied: target.onDenied.bind(target), onRefused: refused }));
+  }
 
   const x = target.intercept?.bind(target);
   if (!x) return calls;
@@ -254,5 +262,7 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
     ...(calls.requestSync ? { requestSync: (to: string, e: string, d: Uint8Array, t: number) => x("request", () => calls.requestSync!(to, e, d, t)) } : {}),
     ...(calls.request ? { request: (to: string, e: string, d: Uint8Array, t: number) => x("request", () => calls.request!(to, e, d, t)) } : {}),
     ...(calls.currentMessage ? { currentMessage: () => x("current-message", () => calls.currentMessage!()) } : {}),
+    ...(calls.contextGet ? { contextGet: (key: string) => x("context-get", () => calls.contextGet!(key)) } : {}),
+    ...(calls.contextSet ? { contextSet: (key: string, value: string) => x("context-set", () => calls.contextSet!(key, value)) } : {}),
   };
 }
