@@ -85,6 +85,13 @@ pub type LogText = GuestStr<{ 4096 * 4 }>;
 pub type MetricName = GuestStr<64>;
 /// A metric's help text: read up to 1,024 bytes; the rest is never read (the host truncates it).
 pub type MetricHelp = GuestStr<1024>;
+/// A state key (or a `state-list-keys` cursor, which is the last key of a page): 1 to 256 bytes; an empty or
+/// longer one is `invalid-key`, unread.
+pub type StateKey = GuestStr<256>;
+/// A context key: a dotted name of at most 64 bytes; a longer one is no key (`unknown-key`), unread.
+pub type ContextKey = GuestStr<64>;
+/// Longest context value (JSON) read, as one state value: a longer one is `invalid-value`, unread.
+pub const MAX_CONTEXT_VALUE_BYTES: usize = 1 << 20;
 
 impl<const CAP: usize> GuestStr<CAP> {
     fn lift(cx: &mut LiftContext<'_>, ptr: u32, len: u32, whole: impl FnOnce(&mut LiftContext<'_>) -> wasmtime::Result<WasmStr>) -> wasmtime::Result<Self> {
@@ -187,6 +194,59 @@ unsafe impl<const CAP: usize> Lift for GuestStr<CAP> {
     }
 }
 
+/// A `string` argument read only when the host function asks for it (a long
+/// one that is refused by its length is never copied): in bounds, or where it
+/// lies outside memory.
+pub enum LazyStr {
+    Ok(WasmStr, u32),
+    OutOfBounds(OutOfBounds),
+}
+
+impl LazyStr {
+    /// The length the guest gave, in bounds or not.
+    pub fn guest_len(&self) -> usize {
+        match self {
+            LazyStr::Ok(_, len) => *len as usize,
+            LazyStr::OutOfBounds(oob) => oob.len as usize,
+        }
+    }
+
+    /// A copy of the string, or an ABI error naming `function` and the argument (`what`).
+    pub fn read(&self, store: &StoreContextMut<'_, StoreData>, function: &str, what: &str) -> wasmtime::Result<String> {
+        match self {
+            LazyStr::OutOfBounds(oob) => Err(oob.error(function, what)),
+            LazyStr::Ok(s, _) => s.to_str(store).map(|t| t.into_owned()).map_err(|_| abi(function, format!("{what} is not valid UTF-8"))),
+        }
+    }
+}
+
+unsafe impl ComponentType for LazyStr {
+    type Lower = [ValRaw; 2];
+    const ABI: CanonicalAbiInfo = CanonicalAbiInfo::POINTER_PAIR;
+
+    fn typecheck(ty: &InterfaceType, types: &InstanceType<'_>) -> wasmtime::Result<()> {
+        <WasmStr as ComponentType>::typecheck(ty, types)
+    }
+}
+
+unsafe impl Lift for LazyStr {
+    fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> wasmtime::Result<Self> {
+        let (ptr, len) = (src[0].get_u32(), src[1].get_u32());
+        match OutOfBounds::check(cx, ptr, len) {
+            Some(oob) => Ok(LazyStr::OutOfBounds(oob)),
+            None => WasmStr::linear_lift_from_flat(cx, ty, src).map(|s| LazyStr::Ok(s, len)),
+        }
+    }
+
+    fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> wasmtime::Result<Self> {
+        let (ptr, len) = pair_from_memory(bytes);
+        match OutOfBounds::check(cx, ptr, len) {
+            Some(oob) => Ok(LazyStr::OutOfBounds(oob)),
+            None => WasmStr::linear_lift_from_memory(cx, ty, bytes).map(|s| LazyStr::Ok(s, len)),
+        }
+    }
+}
+
 /// A `list<u8>` argument.
 pub enum GuestBytes {
     Ok(WasmList<u8>),
@@ -214,6 +274,17 @@ impl GuestBytes {
         match self {
             GuestBytes::OutOfBounds(oob) => Err(oob.error(function, what)),
             GuestBytes::Ok(l) => Ok(napi::bindgen_prelude::Uint8Array::from(l.as_le_slice(store).to_vec())),
+        }
+    }
+
+    /// Append a copy of the bytes to `out`, or an ABI error as `read`.
+    pub fn append_to(&self, store: &StoreContextMut<'_, StoreData>, out: &mut Vec<u8>, function: &str, what: &str) -> wasmtime::Result<()> {
+        match self {
+            GuestBytes::OutOfBounds(oob) => Err(oob.error(function, what)),
+            GuestBytes::Ok(l) => {
+                out.extend_from_slice(l.as_le_slice(store));
+                Ok(())
+            }
         }
     }
 

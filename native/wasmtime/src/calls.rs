@@ -21,6 +21,10 @@ pub struct Live {
     /// The optional `lifecycle` exports `on-suspend` and `on-resume`, when the guest has them (see `lifecycle_export`).
     pub on_suspend: Option<Func>,
     pub on_resume: Option<Func>,
+    /// The optional `config-watch.on-config-changed` and `handoff.snapshot` / `restore` (see `optional_export`).
+    pub on_config_changed: Option<Func>,
+    pub snapshot: Option<Func>,
+    pub restore: Option<Func>,
     pub fuel: FuelAccount,
     pub deadline_ms: Option<f64>,
     pub memory_cap: Option<u64>,
@@ -86,6 +90,9 @@ impl Live {
             on_hook: None,
             on_suspend: None,
             on_resume: None,
+            on_config_changed: None,
+            snapshot: None,
+            restore: None,
             fuel: FuelAccount::new(limits),
             deadline_ms: limits.deadline_ms,
             memory_cap: limits.memory_bytes,
@@ -187,15 +194,49 @@ pub fn hook_export(mut store: impl AsContextMut<Data = StoreData>, instance: &In
 
 /// One function of the optional `lifecycle` interface (`on-suspend`, `on-resume`): None when the guest does not
 /// export it; an error when it does with another type.
-pub fn lifecycle_export(mut store: impl AsContextMut<Data = StoreData>, instance: &Instance, lifecycle: &str, name: &str) -> wasmtime::Result<Option<Func>> {
-    if lifecycle.is_empty() {
+pub fn lifecycle_export(store: impl AsContextMut<Data = StoreData>, instance: &Instance, lifecycle: &str, name: &str) -> wasmtime::Result<Option<Func>> {
+    optional_export::<(), (i32,)>(store, instance, lifecycle, name)
+}
+
+/// One function of an optional export interface (`iface` empty: the component does not export it), type-checked
+/// against `P -> R`: None when the guest does not export it; an error when it does with another type.
+pub fn optional_export<P, R>(mut store: impl AsContextMut<Data = StoreData>, instance: &Instance, iface: &str, name: &str) -> wasmtime::Result<Option<Func>>
+where
+    P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+    R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+{
+    if iface.is_empty() {
         return Ok(None);
     }
-    let Some(iface) = instance.get_export_index(&mut store, None, lifecycle) else { return Ok(None) };
-    let Some(index) = instance.get_export_index(&mut store, Some(&iface), name) else { return Ok(None) };
+    let Some(index) = instance.get_export_index(&mut store, None, iface) else { return Ok(None) };
+    let Some(index) = instance.get_export_index(&mut store, Some(&index), name) else { return Ok(None) };
     let Some(func) = instance.get_func(&mut store, &index) else { return Ok(None) };
-    func.typed::<(), (i32,)>(&store).map_err(|e| wasmtime::format_err!("{lifecycle}#{name} has the wrong type: {e}"))?;
+    func.typed::<P, R>(&store).map_err(|e| wasmtime::format_err!("{iface}#{name} has the wrong type: {e}"))?;
     Ok(Some(func))
+}
+
+/// Call `config-watch.on-config-changed` (checked by `optional_export` as `(string) -> s32`).
+pub fn call_config_changed(store: &mut Store<StoreData>, func: Option<Func>, config: &str) -> wasmtime::Result<i32> {
+    let func = func.ok_or_else(|| wasmtime::format_err!("the plugin does not export config-watch"))?;
+    // SAFETY: `optional_export` type-checked this function against these types.
+    let typed = unsafe { TypedFunc::<(&str,), (i32,)>::new_unchecked(func) };
+    Ok(typed.call(store, (config,))?.0)
+}
+
+/// Call `handoff.snapshot` (checked by `optional_export` as `() -> list<u8>`).
+pub fn call_snapshot(store: &mut Store<StoreData>, func: Option<Func>) -> wasmtime::Result<Vec<u8>> {
+    let func = func.ok_or_else(|| wasmtime::format_err!("the plugin does not export handoff.snapshot"))?;
+    // SAFETY: `optional_export` type-checked this function against these types.
+    let typed = unsafe { TypedFunc::<(), (Vec<u8>,)>::new_unchecked(func) };
+    Ok(typed.call(store, ())?.0)
+}
+
+/// Call `handoff.restore` (checked by `optional_export` as `(list<u8>) -> s32`).
+pub fn call_restore(store: &mut Store<StoreData>, func: Option<Func>, data: &[u8]) -> wasmtime::Result<i32> {
+    let func = func.ok_or_else(|| wasmtime::format_err!("the plugin does not export handoff.restore"))?;
+    // SAFETY: `optional_export` type-checked this function against these types.
+    let typed = unsafe { TypedFunc::<(&[u8],), (i32,)>::new_unchecked(func) };
+    Ok(typed.call(store, (data,))?.0)
 }
 
 /// Call a lifecycle export (checked by `lifecycle_export`).

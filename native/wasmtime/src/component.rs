@@ -160,7 +160,12 @@ impl NativeComponent {
         let inner = self.inner.clone();
         let guest = self.exports().into_iter().find(|e| e.starts_with("plughost:plugin/guest")).unwrap_or_default();
         // The optional lifecycle interface; empty when the component does not export it.
-        let lifecycle = self.exports().into_iter().find(|e| e.starts_with("plughost:plugin/lifecycle")).unwrap_or_default();
+        let exports = self.exports();
+        let optional = |prefix: &str| exports.iter().find(|e| e.starts_with(prefix)).cloned().unwrap_or_default();
+        let lifecycle = optional("plughost:plugin/lifecycle");
+        // The optional config-watch and handoff interfaces, likewise.
+        let config_watch = optional("plughost:plugin/config-watch");
+        let handoff = optional("plughost:plugin/handoff");
         let max_message = count(options.max_message_bytes).map_or(DEFAULT_MAX_MESSAGE_BYTES, |n| usize::try_from(n).unwrap_or(usize::MAX));
         let bridge = HostBridge::new(direct, threaded, log.clone(), max_message);
         let core_dumps = options.core_dump_dir.map(|dir| crate::calls::CoreDumps {
@@ -174,29 +179,40 @@ impl NativeComponent {
                 let data = store::new_data(&grant, &limits, bridge, stop.clone())?;
                 let mut live = Live::new(store::new_store(data), &limits);
                 live.core_dumps = core_dumps;
-                let (plugin, hook, suspend, resume) = live.run("instantiate", Route::Threaded(None), state.cell, |s, _, _| {
+                let (plugin, hook, suspend, resume, optional) = live.run("instantiate", Route::Threaded(None), state.cell, |s, _, _| {
+                    use crate::calls::{lifecycle_export, optional_export};
                     let instance = pre.instance_pre().instantiate(&mut *s)?;
                     let plugin = Plugin::new(&mut *s, &instance)?;
                     let hook = crate::calls::hook_export(&mut *s, &instance, &guest)?;
-                    let suspend = crate::calls::lifecycle_export(&mut *s, &instance, &lifecycle, "on-suspend")?;
-                    let resume = crate::calls::lifecycle_export(&mut *s, &instance, &lifecycle, "on-resume")?;
-                    Ok((plugin, hook, suspend, resume))
+                    let suspend = lifecycle_export(&mut *s, &instance, &lifecycle, "on-suspend")?;
+                    let resume = lifecycle_export(&mut *s, &instance, &lifecycle, "on-resume")?;
+                    let changed = optional_export::<(&str,), (i32,)>(&mut *s, &instance, &config_watch, "on-config-changed")?;
+                    let snapshot = optional_export::<(), (Vec<u8>,)>(&mut *s, &instance, &handoff, "snapshot")?;
+                    let restore = optional_export::<(&[u8],), (i32,)>(&mut *s, &instance, &handoff, "restore")?;
+                    Ok((plugin, hook, suspend, resume, (changed, snapshot, restore)))
                 })?;
                 live.plugin = Some(plugin);
                 live.on_hook = Some(hook);
                 live.on_suspend = suspend;
                 live.on_resume = resume;
+                (live.on_config_changed, live.snapshot, live.restore) = optional;
                 Ok(live)
             })();
             match built {
                 Err(f) => deferred.reject(f.to_napi()),
                 Ok(live) => {
-                    let lifecycle = (live.on_suspend.is_some(), live.on_resume.is_some());
+                    let optional = instance::OptionalExports {
+                        on_suspend: live.on_suspend.is_some(),
+                        on_resume: live.on_resume.is_some(),
+                        on_config_changed: live.on_config_changed.is_some(),
+                        snapshot: live.snapshot.is_some(),
+                        restore: live.restore.is_some(),
+                    };
                     let live = Arc::new(Mutex::new(Some(live)));
                     let control = Arc::new(Control::new(stop));
                     let (jobs, rx) = mpsc::channel();
                     let (l, c, st) = (live.clone(), control.clone(), state.clone());
-                    deferred.resolve(Box::new(move |_| Ok(NativeInstance::new(l, c, jobs, log, st, lifecycle))));
+                    deferred.resolve(Box::new(move |_| Ok(NativeInstance::new(l, c, jobs, log, st, optional))));
                     instance::serve(rx, live, control, state);
                 }
             }

@@ -42,7 +42,7 @@ wasmtime::component::bindgen!({
     imports: { default: trappable },
 });
 
-pub use plughost::plugin::types::{MessageError, MessageInfo, MessageKind, MetricError, RegisterError, RequestError};
+pub use plughost::plugin::types::{ContextError, KeyPage, MessageError, MessageInfo, MessageKind, MetricError, RegisterError, RequestError, StateError};
 
 /// Operation codes of the JS dispatcher (`src/engines/wasmtime-host.ts`).
 pub mod op {
@@ -55,6 +55,15 @@ pub mod op {
     pub const RECORD_METRIC: u32 = 7;
     pub const REQUEST: u32 = 8;
     pub const CURRENT_MESSAGE: u32 = 9;
+    pub const STATE_GET: u32 = 10;
+    pub const STATE_SET: u32 = 11;
+    pub const STATE_DELETE: u32 = 12;
+    pub const STATE_EXISTS: u32 = 13;
+    pub const STATE_LIST_KEYS: u32 = 14;
+    pub const STATE_INCREMENT: u32 = 15;
+    pub const STATE_COMPARE_AND_SWAP: u32 = 16;
+    pub const CONTEXT_GET: u32 = 17;
+    pub const CONTEXT_SET: u32 = 18;
 }
 
 /// The dispatcher returns this number when the host function threw; the
@@ -68,7 +77,7 @@ pub type HostReply = Either3<f64, String, Uint8Array>;
 pub type HostTsfn = ThreadsafeFunction<HostArgs, HostReply, HostArgs, Status, false, true>;
 
 /// A dispatcher's answer, owned (copied off the JS value on the JS thread).
-pub enum Reply {
+pub(crate) enum Reply {
     Number(f64),
     Text(String),
     Bytes(Vec<u8>),
@@ -311,12 +320,12 @@ pub const FUEL_PER_MESSAGE: u64 = 1000;
 pub const FUEL_PER_METRIC_DEFINED: u64 = 1000;
 
 /// Fuel for copying `bytes` between guest and host: 1 per 64 bytes, rounded up.
-fn byte_fuel(bytes: usize) -> u64 {
+pub(crate) fn byte_fuel(bytes: usize) -> u64 {
     (bytes as u64).div_ceil(64)
 }
 
 /// Fuel for a host call that copies `bytes`: at least 1 (the call itself).
-fn cost(bytes: usize) -> u64 {
+pub(crate) fn cost(bytes: usize) -> u64 {
     byte_fuel(bytes).max(1)
 }
 
@@ -334,7 +343,7 @@ fn refuse_unread(store: &StoreContextMut<'_, StoreData>, name: &Name, data: &Gue
 /// Take `units` from the call's fuel before doing the work; out of fuel is the
 /// same trap as running out in wasm (`FuelExhausted`). Unmetered calls have a
 /// budget no host work can reach, so for them this changes nothing.
-fn charge(store: &mut StoreContextMut<'_, StoreData>, units: u64) -> wasmtime::Result<()> {
+pub(crate) fn charge(store: &mut StoreContextMut<'_, StoreData>, units: u64) -> wasmtime::Result<()> {
     let left = store.get_fuel()?;
     if left < units {
         store.set_fuel(0)?;
@@ -384,7 +393,7 @@ fn request_answer(store: &mut StoreContextMut<'_, StoreData>, target: String, na
 }
 
 /// Call the JS dispatcher with the store's route and stop flag.
-fn dispatch(store: &mut StoreContextMut<'_, StoreData>, args: HostArgs) -> wasmtime::Result<Reply> {
+pub(crate) fn dispatch(store: &mut StoreContextMut<'_, StoreData>, args: HostArgs) -> wasmtime::Result<Reply> {
     let data = store.data();
     data.host.call(args, &data.stop)
 }
@@ -579,5 +588,5 @@ pub fn add_to_linker(linker: &mut Linker<StoreData>) -> wasmtime::Result<()> {
             }
         }
     })?;
-    Ok(())
+    crate::state::add_to_linker(&mut host)
 }

@@ -143,8 +143,18 @@ pub struct NativeInstance {
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     log: SharedLog,
     state: Arc<StateArray>,
-    /// Whether the guest exports `lifecycle.on-suspend` and `on-resume`.
-    lifecycle: (bool, bool),
+    /// Which optional exports the guest has.
+    optional: OptionalExports,
+}
+
+/// Which optional exports the guest has (`lifecycle`, `config-watch`, `handoff`).
+#[derive(Clone, Copy, Default)]
+pub struct OptionalExports {
+    pub on_suspend: bool,
+    pub on_resume: bool,
+    pub on_config_changed: bool,
+    pub snapshot: bool,
+    pub restore: bool,
 }
 
 #[napi(object)]
@@ -174,11 +184,15 @@ pub enum Call {
     OnHook(String, Vec<u8>),
     OnSuspend,
     OnResume,
+    OnConfigChanged(String),
+    Snapshot,
+    Restore(Vec<u8>),
 }
 
 pub enum Outcome {
     Status(i32),
     Hook(std::result::Result<Vec<u8>, i32>),
+    Bytes(Vec<u8>),
 }
 
 fn with_live<R>(live: &Mutex<Option<Live>>, f: impl FnOnce(&mut Live) -> std::result::Result<R, Fault>) -> std::result::Result<R, Fault> {
@@ -199,10 +213,16 @@ fn run_call(live: &mut Live, route: Route, state: StateCell, call: &Call) -> std
         Call::OnHook(..) => "on-hook",
         Call::OnSuspend => "on-suspend",
         Call::OnResume => "on-resume",
+        Call::OnConfigChanged(_) => "on-config-changed",
+        Call::Snapshot => "snapshot",
+        Call::Restore(_) => "restore",
     };
-    let lifecycle = match call {
+    let optional = match call {
         Call::OnSuspend => live.on_suspend,
         Call::OnResume => live.on_resume,
+        Call::OnConfigChanged(_) => live.on_config_changed,
+        Call::Snapshot => live.snapshot,
+        Call::Restore(_) => live.restore,
         _ => None,
     };
     live.run(export, route, state, |store, plugin, hook| {
@@ -212,7 +232,10 @@ fn run_call(live: &mut Live, route: Route, state: StateCell, call: &Call) -> std
             Call::Teardown => Outcome::Status(guest.call_teardown(store)?),
             Call::OnEvent(n, d) => Outcome::Status(guest.call_on_event(store, n, d)?),
             Call::OnHook(n, d) => Outcome::Hook(crate::calls::call_hook(store, hook, n, d)?),
-            Call::OnSuspend | Call::OnResume => Outcome::Status(crate::calls::call_lifecycle(store, lifecycle)?),
+            Call::OnSuspend | Call::OnResume => Outcome::Status(crate::calls::call_lifecycle(store, optional)?),
+            Call::OnConfigChanged(config) => Outcome::Status(crate::calls::call_config_changed(store, optional, config)?),
+            Call::Snapshot => Outcome::Bytes(crate::calls::call_snapshot(store, optional)?),
+            Call::Restore(data) => Outcome::Status(crate::calls::call_restore(store, optional, data)?),
         })
     })
 }
@@ -220,7 +243,7 @@ fn run_call(live: &mut Live, route: Route, state: StateCell, call: &Call) -> std
 fn to_js(out: Outcome) -> JsOut {
     match out {
         Outcome::Status(s) => Either::B(s),
-        Outcome::Hook(Ok(bytes)) => Either::A(Buffer::from(bytes)),
+        Outcome::Hook(Ok(bytes)) | Outcome::Bytes(bytes) => Either::A(Buffer::from(bytes)),
         Outcome::Hook(Err(status)) => Either::B(status),
     }
 }
@@ -232,9 +255,9 @@ impl NativeInstance {
         jobs: mpsc::Sender<Job>,
         log: SharedLog,
         state: Arc<StateArray>,
-        lifecycle: (bool, bool),
+        optional: OptionalExports,
     ) -> NativeInstance {
-        NativeInstance { live, control, jobs: Mutex::new(Some(jobs)), log, state, lifecycle }
+        NativeInstance { live, control, jobs: Mutex::new(Some(jobs)), log, state, optional }
     }
 
     /// Queue `call` on the instance's thread; its promise settles from there (or from `dispose`).
@@ -290,16 +313,53 @@ impl NativeInstance {
         self.submit(env, Call::OnResume)
     }
 
+    /// `config-watch.on-config-changed` with the whole new configuration as JSON, queued as the other calls; only
+    /// for a guest that exports it (`hasOnConfigChanged`).
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn on_config_changed<'e>(&self, env: &'e Env, config: String) -> Result<Object<'e>> {
+        self.submit(env, Call::OnConfigChanged(config))
+    }
+
+    /// `handoff.snapshot`, queued as the other calls; only for a guest that exports it (`hasSnapshot`).
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn snapshot<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+        self.submit(env, Call::Snapshot)
+    }
+
+    /// `handoff.restore`, queued as the other calls; only for a guest that exports it (`hasRestore`).
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn restore<'e>(&self, env: &'e Env, data: &[u8]) -> Result<Object<'e>> {
+        self.submit(env, Call::Restore(data.to_vec()))
+    }
+
     /// Whether the guest exports `lifecycle.on-suspend`.
     #[napi(getter)]
     pub fn has_on_suspend(&self) -> bool {
-        self.lifecycle.0
+        self.optional.on_suspend
     }
 
     /// Whether the guest exports `lifecycle.on-resume`.
     #[napi(getter)]
     pub fn has_on_resume(&self) -> bool {
-        self.lifecycle.1
+        self.optional.on_resume
+    }
+
+    /// Whether the guest exports `config-watch.on-config-changed`.
+    #[napi(getter)]
+    pub fn has_on_config_changed(&self) -> bool {
+        self.optional.on_config_changed
+    }
+
+    /// Whether the guest exports `handoff.snapshot`.
+    #[napi(getter)]
+    pub fn has_snapshot(&self) -> bool {
+        self.optional.snapshot
+    }
+
+    /// Whether the guest exports `handoff.restore`.
+    #[napi(getter)]
+    pub fn has_restore(&self) -> bool {
+        self.optional.restore
     }
 
     // ── synchronous fast path, on the JS thread

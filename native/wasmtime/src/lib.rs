@@ -16,6 +16,7 @@
 //! * `component` / `instance`  the JS-facing objects and async tasks
 //! * `fast_path` the synchronous status call as a bare node-api function
 //! * `requests`  requests from the call thread, answered later by the JS thread
+//! * `state`     the `state-*` and `context-*` host functions
 
 mod abi;
 mod cache;
@@ -30,6 +31,7 @@ mod instance;
 mod limits;
 mod output;
 mod requests;
+mod state;
 mod store;
 mod wasi;
 

@@ -51,6 +51,13 @@ export interface NativeInstance {
   onResume(): Promise<number>;
   readonly hasOnSuspend: boolean;
   readonly hasOnResume: boolean;
+  /** The optional `config-watch` and `handoff` exports; call them only when `hasOnConfigChanged` / `hasSnapshot` / `hasRestore` say so. */
+  onConfigChanged(config: string): Promise<number>;
+  snapshot(): Promise<Uint8Array>;
+  restore(data: Uint8Array): Promise<number>;
+  readonly hasOnConfigChanged?: boolean;
+  readonly hasSnapshot?: boolean;
+  readonly hasRestore?: boolean;
   onEventSync(eventName: string, data: Uint8Array): number;
   /** `onEventSync` as a bare node-api function bound to this instance (the fast path). */
   syncCaller(): (eventName: string, data: Uint8Array) => number;

@@ -12,16 +12,20 @@
  * hands the answer to the addon's `completeRequest(ticket, …)`, which wakes
  * that thread. The JS thread never waits for the answer.
  */
-import type { HostCalls, MessageInfo, RequestOutcome } from "../engine.js";
+import type { ContextOutcome, HostCalls, KeyPage, MessageInfo, RequestOutcome, StateOutcome } from "../engine.js";
 import {
+  CONTEXT_ERROR_CODE,
   MESSAGE_KIND_CODE,
   messageStatus,
   METRIC_ERROR_CODE,
   METRIC_KINDS,
   REQUEST_ERROR_CODE,
   registerStatus,
+  STATE_ERROR_CODE,
+  type ContextError,
   type MetricError,
   type RequestError,
+  type StateError,
 } from "../../contract/abi.js";
 import type { CompleteRequest, HostDispatcher } from "./addon.js";
 
@@ -35,6 +39,15 @@ const OP_DEFINE_METRIC = 6;
 const OP_RECORD_METRIC = 7;
 const OP_REQUEST = 8;
 const OP_CURRENT_MESSAGE = 9;
+const OP_STATE_GET = 10;
+const OP_STATE_SET = 11;
+const OP_STATE_DELETE = 12;
+const OP_STATE_EXISTS = 13;
+const OP_STATE_LIST_KEYS = 14;
+const OP_STATE_INCREMENT = 15;
+const OP_STATE_COMPARE_AND_SWAP = 16;
+const OP_CONTEXT_GET = 17;
+const OP_CONTEXT_SET = 18;
 /** Returned when the host function threw (host.rs `HOST_FAILED`). */
 const HOST_FAILED = -2147483648;
 /** `get-config-value` found nothing. */
@@ -71,6 +84,57 @@ export function packMessage(m: MessageInfo): Uint8Array {
   dv.setFloat64(16, m.parentId ?? 0, true);
   dv.setUint32(24, m.metadata.length, true);
   let at = 28;
+  for (const s of strings) {
+    dv.setUint32(at, s.length, true);
+    out.set(s, at + 4);
+    at += 4 + s.length;
+  }
+  return out;
+}
+
+/** A refused state call as the addon reads it (state.rs `state_error`): -1 - the state-error code. */
+const stateStatus = (error: StateError): number => -1 - STATE_ERROR_CODE[error];
+/** A refused context call as the addon reads it (state.rs `context_error`): -1 - the context-error code. */
+const contextStatus = (error: ContextError): number => -1 - CONTEXT_ERROR_CODE[error];
+const DENIED = { ok: false, error: "denied" } as const;
+const UNAVAILABLE = { ok: false, error: "unavailable" } as const;
+
+/**
+ * A state-* member's outcome: an absent member is `denied`; one that throws (HostCalls never throw by contract) is
+ * `unavailable`, so a broken host never faults the guest.
+ */
+function stateCall<T>(run: () => StateOutcome<T> | undefined): StateOutcome<T> {
+  try {
+    return run() ?? DENIED;
+  } catch {
+    return UNAVAILABLE;
+  }
+}
+
+/** A context-* member's outcome: absent or throwing is `denied`. */
+function contextCall<T>(run: () => ContextOutcome<T> | undefined): ContextOutcome<T> {
+  try {
+    return run() ?? DENIED;
+  } catch {
+    return DENIED;
+  }
+}
+
+/**
+ * A key-page packed for the addon (state.rs `unpack_key_page`): [flags u8: 1 cursor][u32 key count], then [u32
+ * length][UTF-8] strings: the cursor (when present), then each key.
+ */
+export function packKeyPage(page: KeyPage): Uint8Array {
+  const strings: Uint8Array[] = [];
+  if (page.cursor !== undefined) strings.push(toUtf8.encode(page.cursor));
+  for (const k of page.keys) strings.push(toUtf8.encode(k));
+  let size = 5;
+  for (const s of strings) size += 4 + s.length;
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  out[0] = page.cursor !== undefined ? 1 : 0;
+  dv.setUint32(1, page.keys.length, true);
+  let at = 5;
   for (const s of strings) {
     dv.setUint32(at, s.length, true);
     out.set(s, at + 4);
@@ -183,6 +247,56 @@ export class HostBridge {
             m = undefined; // a broken host answers none rather than fault the guest (as on v8)
           }
           return m ? packMessage(m) : NONE;
+        }
+        // State: a value, or a refusal as -1 - code; a missing value is 0.
+        case OP_STATE_GET: {
+          const r = stateCall(() => host.stateGet?.(a));
+          return r.ok ? (r.value ?? 0) : stateStatus(r.error);
+        }
+        case OP_STATE_SET: {
+          const r = stateCall(() => host.stateSet?.(a, data ?? EMPTY));
+          return r.ok ? 0 : stateStatus(r.error);
+        }
+        case OP_STATE_DELETE: {
+          const r = stateCall(() => host.stateDelete?.(a));
+          return r.ok ? Number(r.value) : stateStatus(r.error);
+        }
+        case OP_STATE_EXISTS: {
+          const r = stateCall(() => host.stateExists?.(a));
+          return r.ok ? Number(r.value) : stateStatus(r.error);
+        }
+        case OP_STATE_LIST_KEYS: {
+          // a: the cursor; data: [limit u32][has cursor u8].
+          const d = data ?? EMPTY;
+          const dv = new DataView(d.buffer, d.byteOffset, d.byteLength);
+          const limit = d.length >= 4 ? dv.getUint32(0, true) : 0;
+          const cursor = d[4] === 1 ? a : undefined;
+          const r = stateCall(() => host.stateListKeys?.(cursor, limit));
+          return r.ok ? packKeyPage(r.value) : stateStatus(r.error);
+        }
+        case OP_STATE_INCREMENT: {
+          // b: the delta as decimal text; the sum goes back as decimal text (an s64 does not fit a number).
+          const r = stateCall(() => host.stateIncrement?.(a, BigInt(b)));
+          return r.ok ? r.value.toString() : stateStatus(r.error);
+        }
+        case OP_STATE_COMPARE_AND_SWAP: {
+          // data: [has expected u8][expected length u32][expected][value].
+          const d = data ?? EMPTY;
+          if (d.length < 5) return stateStatus("unavailable");
+          const len = new DataView(d.buffer, d.byteOffset, d.byteLength).getUint32(1, true);
+          const expected = d[0] === 1 ? d.subarray(5, 5 + len) : undefined;
+          const value = d.subarray(5 + len);
+          const r = stateCall(() => host.stateCompareAndSwap?.(a, expected, value));
+          return r.ok ? Number(r.value) : stateStatus(r.error);
+        }
+        // Context: JSON text, or a refusal as -1 - code; no value is 0.
+        case OP_CONTEXT_GET: {
+          const r = contextCall(() => host.contextGet?.(a));
+          return r.ok ? (r.value ?? 0) : contextStatus(r.error);
+        }
+        case OP_CONTEXT_SET: {
+          const r = contextCall(() => host.contextSet?.(a, b));
+          return r.ok ? 0 : contextStatus(r.error);
         }
         default:
           throw new Error(`unknown host operation ${op}`);

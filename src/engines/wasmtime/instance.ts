@@ -55,11 +55,24 @@ export class WasmtimeInstance implements EngineInstance {
     // Present only when the guest exports them (an addon built before the lifecycle interface has neither).
     if (options.native.hasOnSuspend === true) this.onSuspend = () => this.#async("on-suspend", () => this.#o.native.onSuspend());
     if (options.native.hasOnResume === true) this.onResume = () => this.#async("on-resume", () => this.#o.native.onResume());
+    // Likewise config-watch and handoff (an addon built before them reports neither).
+    if (options.native.hasOnConfigChanged === true) {
+      this.onConfigChanged = (configJson) => this.#async("on-config-changed", () => this.#o.native.onConfigChanged(configJson));
+    }
+    if (options.native.hasSnapshot === true) {
+      // A plain Uint8Array over the addon's Buffer, as the other engines answer.
+      this.snapshot = () => this.#async("snapshot", async () => plain(await this.#o.native.snapshot()));
+    }
+    if (options.native.hasRestore === true) this.restore = (data) => this.#async("restore", () => this.#o.native.restore(data));
   }
 
   /** `lifecycle.on-suspend` / `on-resume`, set when the guest exports them. */
   onSuspend?: () => Promise<number>;
   onResume?: () => Promise<number>;
+  /** `config-watch.on-config-changed`, `handoff.snapshot` / `restore`, set when the guest exports them. */
+  onConfigChanged?: (configJson: string) => Promise<number>;
+  snapshot?: () => Promise<Uint8Array>;
+  restore?: (data: Uint8Array) => Promise<number>;
 
   init(apiVersion: string, configJson: string): Promise<number> {
     return this.#async("init", () => this.#o.native.init(apiVersion, configJson));
@@ -195,6 +208,10 @@ export class WasmtimeInstance implements EngineInstance {
 function reportDropped(host: HostCalls, dropped: number): void {
   if (host.logsDropped) host.logsDropped(dropped);
   else host.log("warn", `plughost: ${dropped} log entries dropped (more than 1024 entries or 1048576 bytes in one call)`);
+}
+
+function plain(bytes: Uint8Array): Uint8Array {
+  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function hookOutcome(out: Uint8Array | number): HookOutcome {
