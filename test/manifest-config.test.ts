@@ -61,7 +61,7 @@ describe("resolvePluginConfig", () => {
 
   it("reports a wrongly typed nested override at its pointer", () => {
     const e = configError(() => resolvePluginConfig(m, { apiKey: "secret-key", server: { port: "eighty" } }));
-    expect(e.problems).toEqual([{ pointer: "/server/port", message: 'must be a whole number, got "eighty"' }]);
+    expect(e.problems).toEqual([{ pointer: "/server/port", message: 'must be a whole number, got "eighty"', source: "host" }]);
   });
 
   it("reports several problems at once", () => {
@@ -74,7 +74,7 @@ describe("resolvePluginConfig", () => {
 
   it("rejects overrides that are not an object", () => {
     const e = configError(() => resolvePluginConfig(m, ["x"] as unknown as Record<string, unknown>));
-    expect(e.problems[0]).toEqual({ pointer: "", message: "host overrides must be an object, got an array" });
+    expect(e.problems[0]).toEqual({ pointer: "", message: "host overrides must be an object, got an array", source: "host" });
   });
 
   it("passes through when the manifest has no config schema", () => {

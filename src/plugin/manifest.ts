@@ -144,8 +144,8 @@ export interface Manifest {
   recovery?: ManifestRecovery;
   /** The hooks it takes part in, with their priorities. */
   hooks: HookDeclaration[];
-  /** The plugin's config: its JSON Schema, if any, and its defaults. */
-  config: { schema?: Record<string, unknown>; defaults: Record<string, unknown> };
+  /** The plugin's config: its JSON Schema, if any, its defaults, per-environment sections and validation mode (docs/config.md). */
+  config: ManifestConfig;
   /** The limits the manifest asks for (the host's policy may lower them). */
   limits: Limits;
   /** `sha256-<hex>` or `sha256-<base64>` of the entry file, checked before it is compiled. */
@@ -156,6 +156,22 @@ export interface Manifest {
   file: string;
   /** Absolute directory of the manifest file. */
   dir: string;
+}
+
+/** A manifest's `[config]` table, normalized. */
+export interface ManifestConfig {
+  /** The JSON Schema the merged configuration must satisfy (read from `schemaFile` when the manifest names a file). */
+  schema?: Record<string, unknown>;
+  /** Absolute path of the schema file, when `config.schema` names one. */
+  schemaFile?: string;
+  /** Default values (the lowest source). */
+  defaults: Record<string, unknown>;
+  /** `[config.env.<environment>]` sections, applied over the defaults when the host's `environment` matches. */
+  env?: Record<string, Record<string, unknown>>;
+  /** `config.validation`: "lenient" (default) coerces scalars; "strict" does not, and refuses unknown keys. */
+  validation?: "strict" | "lenient";
+  /** `config.additional-properties`: what happens to keys the schema (or the defaults) do not name. */
+  additionalProperties?: "allow" | "refuse" | "remove";
 }
 
 /** Options of `loadManifest` and `parseManifest`. */
@@ -617,6 +633,12 @@ function linearRegExps(budget: { work: number }): ((pattern: string) => LinearRe
   return Object.assign(engine, { code: "re2js" });
 }
 
+/** How `compileUserSchema` validates: whether keys `additionalProperties: false` refuses are removed instead. */
+export interface UserSchemaOptions {
+  /** Drop the keys an `additionalProperties: false` refuses instead of failing, as ajv's `removeAdditional: true`. Default false. */
+  removeAdditional?: boolean;
+}
+
 /**
  * Compile a plugin's config schema: draft 2020-12 unless `$schema` names
  * draft-07. Compiled once per distinct schema; each gets its own ajv
@@ -625,12 +647,13 @@ function linearRegExps(budget: { work: number }): ((pattern: string) => LinearRe
  * (MANIFEST_BOUNDS) and so is the pattern-matching work of each validation
  * (past it, validation fails with a problem at the root).
  */
-export function compileUserSchema(schema: Record<string, unknown>): ValidateFunction {
+export function compileUserSchema(schema: Record<string, unknown>, options: UserSchemaOptions = {}): ValidateFunction {
   const values = structureProblems(schema).length === 0 ? countValues(schema) : Infinity;
   if (values > MANIFEST_BOUNDS.schemaValues) {
     throw new SchemaCompileError(`is too large: more than ${MANIFEST_BOUNDS.schemaValues} values (or nested too deeply); keep a config schema small`);
   }
-  const key = JSON.stringify(schema);
+  const remove = options.removeAdditional === true;
+  const key = `${remove ? "r" : "-"}${JSON.stringify(schema)}`;
   const cached = userSchemaCache.get(key);
   if (cached) return cached;
   const declared = schema.$schema;
@@ -643,7 +666,7 @@ export function compileUserSchema(schema: Record<string, unknown>): ValidateFunc
     );
   }
   const budget = { work: 0 };
-  const ajv = newAjv(draft, { useDefaults: true, code: { regExp: linearRegExps(budget) } });
+  const ajv = newAjv(draft, { useDefaults: true, code: { regExp: linearRegExps(budget) }, ...(remove ? { removeAdditional: true } : {}) });
   let inner: ValidateFunction;
   try {
     inner = ajv.compile(schema);
@@ -894,8 +917,52 @@ function configProblems(config: unknown, format: SyntaxFormat, clean: (pointer: 
         problems.push({ pointer: "/config/defaults" + p.pointer, message: `${p.message} (the defaults must satisfy config.schema)` });
       }
     }
+    // Each environment's section over the defaults must satisfy it too (required keys are still the host's to give).
+    const sections = isRecord(config.env) ? config.env : {};
+    for (const [env, section] of Object.entries(sections)) {
+      if (!validate || !isRecord(defaults) || !isRecord(section)) continue;
+      if (validate(mergeShallowDeep(defaults, section))) continue;
+      const errors = (validate.errors ?? []).filter((e) => e.keyword !== "required");
+      for (const p of schemaProblems(errors, format)) {
+        problems.push({ pointer: joinPointer("/config/env", env) + p.pointer, message: `${p.message} (config.defaults with this section must satisfy config.schema)` });
+      }
+    }
   }
   return problems;
+}
+
+/** `override` deep-merged onto a copy of `base` (objects by key; anything else replaces). */
+function mergeShallowDeep(base: Record<string, unknown>, override: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = structuredClone(base);
+  for (const [k, v] of Object.entries(override)) out[k] = isRecord(out[k]) && isRecord(v) ? mergeShallowDeep(out[k] as Record<string, unknown>, v) : structuredClone(v);
+  return out;
+}
+
+/**
+ * `config.schema` given as a path: read the .json file (a regular file inside the plugin's directory, at most
+ * MAX_MANIFEST_BYTES) and put the parsed schema in its place. Returns the file, or the problem.
+ */
+function readConfigSchemaFile(doc: Record<string, unknown>, dir: string): { file?: string; problem?: ManifestProblem } {
+  const config = doc.config;
+  if (!isRecord(config) || typeof config.schema !== "string") return {};
+  const pointer = "/config/schema";
+  const file = path.resolve(dir, config.schema);
+  const fail = (message: string) => ({ problem: { pointer, message } });
+  if (!isWithin(dir, file)) return fail(`${describeValue(config.schema)} leaves the plugin's directory ${dir}; keep the schema file next to the manifest`);
+  let info;
+  try {
+    info = statSync(file);
+  } catch {
+    return fail(`schema file ${file} does not exist; create it or give the schema inline`);
+  }
+  if (!info.isFile()) return fail(`schema file ${file} is not a regular file`);
+  if (info.size > MAX_MANIFEST_BYTES) return fail(`schema file ${file} is ${info.size} bytes, more than the ${MAX_MANIFEST_BYTES}-byte cap; keep a config schema small`);
+  if (!isWithin(realpathSync(dir), realpathSync(file))) return fail(`schema file ${file} resolves outside the plugin's directory; keep it there (not a link out)`);
+  const parsed = parseDocument(readFileSync(file, "utf8"), "json");
+  if (parsed.problems.length > 0) return fail(`schema file ${file}: ${parsed.problems.map((p) => `${p.pointer || "/"}: ${p.message}`).join("; ")}`);
+  if (!isRecord(parsed.value)) return fail(`schema file ${file} must hold a JSON object (a JSON Schema), got ${describeValue(parsed.value)}`);
+  config.schema = parsed.value;
+  return { file };
 }
 
 function toLimits(raw: Record<string, unknown> | undefined): Limits {
@@ -996,6 +1063,9 @@ export function parseManifest(text: string, file: string, options: ManifestOptio
   const validate = validator();
   const schemaErrs = validate(doc) ? [] : schemaProblems(validate.errors ?? [], format);
   const schemaPointers = new Set(schemaErrs.map((p) => p.pointer));
+  // A schema named by path is read now, so every later check sees the schema itself.
+  const schemaFile = schemaPointers.has("/config/schema") ? {} : readConfigSchemaFile(doc, dir);
+  if (schemaFile.problem) schemaErrs.push(schemaFile.problem), schemaPointers.add("/config/schema");
   const semantic = semanticProblems(doc, dir, format, schemaPointers, (options.configSchema ?? "check") === "check");
   const problems = [...schemaErrs.filter((p) => schemaPointers.has(p.pointer)), ...semantic];
 
@@ -1013,7 +1083,9 @@ export function parseManifest(text: string, file: string, options: ManifestOptio
 
   const name = typeof doc.name === "string" ? doc.name : undefined;
   if (problems.length > 0) throw new ManifestError(abs, shortPointers(problems), name !== undefined ? { plugin: name } : {});
-  return normalize(doc, abs, dir, entryPath);
+  const manifest = normalize(doc, abs, dir, entryPath);
+  if (schemaFile.file) manifest.config.schemaFile = schemaFile.file;
+  return manifest;
 }
 
 /** Problems with pointers cut to 256 characters: a hostile key must not make a megabyte-long error. */
@@ -1040,7 +1112,7 @@ function listProblems(doc: Record<string, unknown>): ManifestProblem[] {
  */
 export function checkConfigSchema(m: Pick<Manifest, "name" | "file" | "config">): void {
   const format = formatOf(m.file) ?? "json";
-  const problems = configProblems({ schema: m.config.schema, defaults: m.config.defaults }, format);
+  const problems = configProblems({ schema: m.config.schema, defaults: m.config.defaults, env: m.config.env }, format);
   if (problems.length > 0) throw new ManifestError(m.file, problems, { plugin: m.name });
 }
 
@@ -1049,7 +1121,7 @@ function normalize(doc: Record<string, unknown>, file: string, dir: string, entr
   const caps = (k: string): string[] => ((doc[k] as string[] | undefined) ?? []).map((c) => formatCapability(parseCapability(c, { baseDir: dir })));
   const deps = (k: string, optional: boolean): Dependency[] =>
     Object.entries((doc[k] as Record<string, string> | undefined) ?? {}).map(([name, range]) => ({ name, range, optional }));
-  const config = (doc.config as { schema?: Record<string, unknown>; defaults?: Record<string, unknown> } | undefined) ?? {};
+  const config = (doc.config as Record<string, unknown> | undefined) ?? {};
   const kind = (str("kind") ?? "component") as PluginKind;
 
   const manifest: Manifest = {
@@ -1064,12 +1136,16 @@ function normalize(doc: Record<string, unknown>, file: string, dir: string, entr
     optionalCapabilities: caps("optional-capabilities"),
     dependencies: [...deps("dependencies", false), ...deps("optional-dependencies", true), ...deps("peer-dependencies", false).map((d) => ({ ...d, peer: true }))],
     hooks: ((doc.hooks as Record<string, unknown>[] | undefined) ?? []).map(toHookDeclaration),
-    config: { defaults: structuredClone(config.defaults ?? {}) },
+    config: { defaults: structuredClone((config.defaults as Record<string, unknown> | undefined) ?? {}) },
     limits: toLimits(doc.limits as Record<string, unknown> | undefined),
     file,
     dir,
   };
-  if (config.schema) manifest.config.schema = structuredClone(config.schema);
+  if (isRecord(config.schema)) manifest.config.schema = structuredClone(config.schema);
+  if (isRecord(config.env)) manifest.config.env = structuredClone(config.env) as Record<string, Record<string, unknown>>;
+  if (config.validation === "strict" || config.validation === "lenient") manifest.config.validation = config.validation;
+  const extra = config["additional-properties"];
+  if (extra === "allow" || extra === "refuse" || extra === "remove") manifest.config.additionalProperties = extra;
   const endpoints = toEndpoints(doc.api);
   if (endpoints.length > 0) manifest.api = { endpoints };
   for (const k of ["description", "author", "license", "integrity"] as const) {
