@@ -1,6 +1,6 @@
 /**
  * Paths no plugin may be granted: the compile cache (its glue is code the
- * host runs; its key seals it), plughost's own package directory and the
+ * host runs; its key seals it), the data directory (every plugin's state), plughost's own package directory and the
  * node_modules directories its dependencies load from (the host's code). An
  * `fs:` grant is refused when, after resolving links, its directory is one of
  * them or contains one. A grant inside the cache is refused too; inside the
@@ -34,8 +34,8 @@ export function plughostPackageRoot(): string {
   return packageRoot;
 }
 
-/** What a registry with this cache directory must keep out of plugins' reach. */
-export function protectedPaths(cacheDir: string | undefined): ProtectedPath[] {
+/** What a registry with this cache directory (and state data directory) must keep out of plugins' reach. */
+export function protectedPaths(cacheDir: string | undefined, dataDir?: string): ProtectedPath[] {
   const root = plughostPackageRoot();
   const out: ProtectedPath[] = [{ path: root, what: "plughost's own package directory", inside: "write" }];
   // Where plughost's dependencies load from (installed: the app's node_modules, above the package).
@@ -46,6 +46,8 @@ export function protectedPaths(cacheDir: string | undefined): ProtectedPath[] {
     out.push({ path: realPath(cacheDir), what: "the compile cache", inside: "any" });
     out.push({ path: realPath(cacheKeyPath(cacheDir)), what: "the compile cache's key", inside: "any" });
   }
+  // Every plugin's persistent state: a grant there would read or rewrite other plugins' keys around the quota.
+  if (dataDir !== undefined) out.push({ path: realPath(dataDir), what: "the host's data directory (plugins' persistent state)", inside: "any" });
   return out;
 }
 
@@ -62,7 +64,7 @@ export function checkProtectedGrants(capabilities: readonly string[], protectedL
         text,
         `"${text}" would give the plugin access to ${p.what} (${p.path}), which only the host may use; ` +
           (p.inside === "any"
-            ? "grant a directory that neither contains nor lies inside it (or move the cache with the cacheDir option)"
+            ? "grant a directory that neither contains nor lies inside it (or move it with the cacheDir or dataDir option)"
             : "grant a directory that does not contain it, and write access only outside it"),
         { plugin },
       );

@@ -58,7 +58,8 @@ import { Subscriptions, type EventStream, type EventStreamOptions, type Subscrib
 import type { Transport } from "../messaging/transport.js";
 import { MessageRouter, type RouterHost } from "../messaging/router.js";
 import { refused, requestFailed, type RequestOptions, type ServiceHandler } from "../messaging/requests.js";
-import { CallPipeline, currentCall, withCall, type CallContext, type CallKind, type CallOptions, type Interceptor } from "./calls.js";
+import { CallPipeline, currentCall, withCall, withContextMetadata, type CallContext, type CallKind, type CallOptions, type Interceptor } from "./calls.js";
+import { ContextStore, type ContextKeyDefinition } from "../context/store.js";
 import { Lifecycle, type PluginState } from "./lifecycle.js";
 import { createLogger, type Logger } from "./logger.js";
 import { checkConfigSchema, loadManifest, MANIFEST_FILES, type Manifest } from "../plugin/manifest.js";
@@ -98,6 +99,8 @@ import type { Registry as PromRegistry } from "prom-client";
 import { HookChains, type DirectRun, type HostHookFn, type HostHookOptions, type ObserverFailure, type ObserverStats, type StepOptions } from "../hooks/chain.js";
 import { declaredHookPolicies, resolveHookClamps, type HookClamps } from "../hooks/policy.js";
 import { newHookSink, type HookSink, type SinkHookCall } from "../hooks/sink.js";
+import { defaultDataDir, HostState, openHostStateBackend, type PluginStateHandle, type StateOptions } from "../state/host-state.js";
+import { stateQuota } from "../state/store.js";
 import type { HookDeclaration } from "../plugin/manifest.js";
 
 // Limits, grants, trust, events policy and recovery are computed in policy.ts (defaults: docs/fuel-and-memory.md).
@@ -199,6 +202,16 @@ export interface RegistryOptions {
   dependencies?: DependencyOptions;
   /** Clamps on hook policies (timeout, retries, default on-error, events that may not fail open), over `DEFAULT_HOOK_CLAMPS` (docs/hooks.md). */
   hooks?: HookClamps;
+  /** App-defined context keys, each with its JSON Schema and first value (docs/context.md; the host config's `context`). */
+  context?: Readonly<Record<string, ContextKeyDefinition>>;
+  /**
+   * Where the host keeps plugins' persistent state (`<dataDir>/state.db` for the SQLite backend). Default:
+   * `$XDG_DATA_HOME/plughost`, else `~/.local/share/plughost`. No plugin may be granted a directory that contains
+   * it or lies inside it (docs/state.md).
+   */
+  dataDir?: string;
+  /** The state backend ("sqlite", the default, or "redis" with `url`) and periodic hand-off snapshots (docs/state.md). */
+  state?: StateOptions;
 }
 
 /** What the registry knows of one plugin, loaded or only discovered (`info`, `list`, `discover`). */
@@ -618,6 +631,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #deps: Dependencies;
   /** Plugins discovered with `activation` entries, waiting for their first event (docs/lifecycle.md). */
   readonly #lazy = new LazyPlugins();
+  /** The context store (src/context/store.ts). */
+  readonly #context: ContextStore;
+  /** Persistent state and the hand-off (src/state/host-state.ts); the backend opens on first need. */
+  readonly #state: HostState;
+  #snapshotTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: RegistryOptions = {}) {
     super();
@@ -638,6 +656,14 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#health = new HealthTracker(options.health);
     this.#logStore = new LogStore(options.logStore);
     this.#pluginMetrics = new PluginMetricsStore(this.#metrics.registry, options.pluginMetrics);
+    this.#context = new ContextStore({ ...(options.context ? { keys: options.context } : {}) });
+    this.#state = new HostState(options.dataDir ?? defaultDataDir(), options.state ?? {}, this.#logger, openHostStateBackend);
+    this.#state.registerMetrics(this.#metrics.registry);
+    const every = options.state?.snapshotEveryMs;
+    if (every !== undefined && every > 0) {
+      this.#snapshotTimer = setInterval(() => void this.#snapshotAll(), Math.min(every, MAX_TIMER_MS));
+      this.#snapshotTimer.unref();
+    }
     // Metrics and health listen to the registry's own events, as an application would.
     this.on("violation", (v) => {
       this.#metrics.violation(v.plugin, v.kind);
@@ -657,6 +683,14 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /** The WIT contract version this host implements. */
   static readonly apiVersion = HOST_WIT_VERSION;
+
+  /**
+   * The context store (docs/context.md): define app keys with a schema, set and read values. Plugins read a key
+   * with `context-get` when they hold `context:<key>`, and write it with `context-set` when they hold `context:write:<key>`.
+   */
+  get context(): ContextStore {
+    return this.#context;
+  }
 
   // ── discovery ──────────────────────────────────────────────────────────
 
@@ -904,7 +938,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     entry.grants = grantsFor(o.grants, m.name);
     entry.capabilities = effectiveCapabilities(m.capabilities, m.optionalCapabilities, entry.grants, m.name);
     // No plugin may reach the compile cache or plughost's own files.
-    checkProtectedGrants(entry.capabilities, protectedPaths(this.#cacheDir), m.name);
+    checkProtectedGrants(entry.capabilities, protectedPaths(this.#cacheDir, this.#state.dataDir), m.name);
     entry.config = resolvePluginConfig(m, o.config?.[m.name]);
     entry.limits = effectiveLimits(m.limits, o, (field, requested, max) =>
       entry.logger.warn({ field, requested, max }, `limits.${field} ${requested} lowered to the host's maximum ${max}`),
@@ -944,6 +978,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         requestSync: (target, event, data, timeoutMs) => this.#router.requestSync(entry, target, event, data, timeoutMs),
         request: (target, event, data, timeoutMs) => this.#router.requestAsync(entry, this.#within(entry), target, event, data, timeoutMs),
         currentMessage: () => this.#currentMessage(entry),
+        context: this.#context,
         onLog: (level, message, callId, source = "plugin") =>
           this.#logStore.log({ plugin: m.name, level, message, time: Date.now(), ...(callId !== undefined ? { callId } : {}), source }),
       },
@@ -958,6 +993,19 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         onRefused: (error, detail) => entry.logger.warn({ error }, `${detail} refused: ${error}`),
       }),
       (hostCall, run) => this.#hostCall(entry, hostCall, run),
+    );
+    // Persistent state (docs/state.md): the plugin's own keys with `state`; without it each call is denied and reported.
+    const granted = entry.capabilities.includes("state");
+    if (granted) this.#state.prepare(m.name);
+    Object.assign(
+      host,
+      this.#state.hostCalls(m.name, granted, {
+        quota: () => stateQuota(entry.limits),
+        onQuotaExceeded: (detail) => this.recordViolation(m.name, "quota", detail),
+        onDenied: (capability, detail) => this.recordViolation(m.name, "capability", `${detail} denied: needs ${capability}`),
+        logger: entry.logger,
+        intercept: (hostCall, run) => this.#hostCall(entry, hostCall, run),
+      }),
     );
     // An engine that stops the instance itself (the native sandbox kills its helper past a deadline, for CPU
     // used between calls, on a crash while idle) records that here when it happens; the fault the next call
@@ -999,6 +1047,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     });
     entry.metrics.initMs = performance.now() - started;
     if (status !== 0) throw new InitializationFailed(status, { plugin: entry.name });
+    // The hand-off: every new instance gets the last stored snapshot (docs/state.md); never fatal.
+    if (instance.restore) await this.#state.restore(entry.name, instance, entry.logger);
     entry.lifecycle.to("active");
   }
 
@@ -1070,6 +1120,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       await this.#prepare(next);
       next.instance = await this.#instantiate(next);
       next.lifecycle.to("loaded");
+      if (old.instance) await this.#saveSnapshot(old, old.instance, "the reload"); // the new instance's init restores it
       await this.#init(next);
     } catch (err) {
       await this.#abandon(next);
@@ -1198,6 +1249,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     if (state === "active" || state === "suspended") {
       entry.lifecycle.to("stopping");
       const instance = entry.instance;
+      // A reload's old instance was saved before the new one took over: a later snapshot would undo that one's work.
+      if (instance && !entry.replacedBy) await this.#saveSnapshot(entry, instance, "the unload");
       if (instance) {
         const outcome = await this.#stop(entry, instance);
         failure = outcome.failure;
@@ -1351,6 +1404,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const instance = entry.instance;
     if (instance && (entry.state === "active" || entry.state === "suspended")) {
       entry.lifecycle.to("stopping");
+      await this.#saveSnapshot(entry, instance, "the restart");
       const { failure } = await this.#stop(entry, instance);
       if (failure) entry.logger.warn({ code: failure.code }, `teardown before the restart failed: ${failure.message}`);
       entry.lifecycle.to(failure ? "error" : "stopped");
@@ -1754,6 +1808,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   invoke(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<number> {
     // Not `async`: an async function returning the call's promise would add two microtask turns to every call.
     try {
+      options = withContextMetadata(options);
       const entry = this.#get(name);
       if (this.#mustActivate(entry)) return this.#activateNamed(name, `invoke:${event}`).then((err) => (err ? Promise.reject(err) : this.invoke(name, event, data, options)));
       return this.#event(entry, event, data, hostDelivery(event, "event", data, name, options), "invoke", options?.hostContext);
@@ -1838,6 +1893,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   hook(name: string, event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookOutcome> {
     try {
+      options = withContextMetadata(options);
       const entry = this.#get(name);
       if (this.#mustActivate(entry)) return this.#activateNamed(name, `hook:${event}`).then((err) => (err ? Promise.reject(err) : this.hook(name, event, data, options)));
       return this.#hook(entry, event, data, options?.hostContext, hostDelivery(event, "hook", data, name, options));
@@ -1922,6 +1978,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   async dispatch(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<DispatchResult[]> {
     checkEventName(event);
+    options = withContextMetadata(options);
     // Lazy plugins waiting for the event are activated first, so it reaches them (a failed activation is a result).
     const results: DispatchResult[] = this.#lazy.size !== 0 && this.#lazy.has(event) ? await this.#activateFor(event) : [];
     const hostContext = options?.hostContext;
@@ -2057,6 +2114,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   runHook(event: string, data: Uint8Array = EMPTY, options?: CallOptions): Promise<HookChainResult> {
     try {
       checkEventName(event);
+      options = withContextMetadata(options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -2547,6 +2605,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   request(target: string, event: string, data: Uint8Array = EMPTY, options?: RequestOptions): Promise<Uint8Array> {
     try {
       checkEventName(event);
+      options = withContextMetadata(options);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -2624,9 +2683,62 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * option `transport`), if any. The registry is not used after it.
    */
   async close(): Promise<void> {
-    await this.unloadAll();
+    if (this.#snapshotTimer) clearInterval(this.#snapshotTimer);
+    this.#snapshotTimer = undefined;
+    try {
+      await this.unloadAll();
+    } finally {
+      this.#state.close(); // after the unloads' snapshots
+    }
     this.#subscriptions.closeAll();
     await this.#router.stop();
+  }
+
+  // ── persistent state (docs/state.md) ──────────────────────────────────
+
+  /**
+   * A handle on a plugin's persistent state: usage, keys, values, its hand-off snapshot, and `wipe`. It works for
+   * any plugin name, loaded, unloaded or only known from an earlier run (state outlives its plugin); the state
+   * backend is opened on first use.
+   * @throws {@link StateArgumentInvalid} for an empty name; the handle's methods throw `StateUnavailable` when the
+   *   backend cannot be opened.
+   * @example
+   *   registry.state("counter").keys();  // ["count"]
+   *   registry.state("counter").wipe();
+   */
+  state(name: string): PluginStateHandle {
+    return this.#state.handle(name);
+  }
+
+  /** Store `instance`'s hand-off snapshot (after its queued calls), if it exports one. Never throws. */
+  #saveSnapshot(entry: Entry, instance: EngineInstance, why: string): Promise<unknown> {
+    if (!instance.snapshot) return Promise.resolve();
+    return this.#state.save(entry.name, instance, (run) => this.#serial(entry, instance, run), entry.logger, why);
+  }
+
+  /** `state.snapshotEveryMs`: every active plugin's snapshot, between its calls; a fault in one is recovered as usual. */
+  #snapshotting = false;
+  async #snapshotAll(): Promise<void> {
+    if (this.#snapshotting) return;
+    this.#snapshotting = true;
+    try {
+      for (const entry of [...this.#entries.values()]) {
+        const instance = entry.instance;
+        if (!instance?.snapshot || entry.state !== "active" || entry.stopping || entry.restarting) continue;
+        await this.#state.save(
+          entry.name,
+          instance,
+          (run) =>
+            this.#serial(entry, instance, run).catch((err: unknown) => {
+              throw this._callFailed(entry, instance, err, "handoff:snapshot");
+            }),
+          entry.logger,
+          "the periodic snapshot",
+        );
+      }
+    } finally {
+      this.#snapshotting = false;
+    }
   }
 
   /** The registry's side of the message router (src/messaging/router.ts). */
