@@ -321,6 +321,159 @@ func CurrentMessage() (msg Message, found bool) {
 	return Message{m.ID, m.ParentID, m.HasParent, m.Source, m.Target, m.Event, MessageKind(m.Kind), m.Metadata}, true
 }
 
+// StateError is why a state operation failed (WIT state-error). Nothing was written.
+type StateError uint8
+
+const (
+	StateDenied        StateError = iota // the capability "state" is not granted
+	StateInvalidKey                      // the key is empty or longer than 256 bytes
+	StateTooLarge                        // the value is larger than the host accepts (1 MiB unless lowered)
+	StateQuotaExceeded                   // the write would pass the plugin's quota ([limits] state, state-keys)
+	StateNotAnInteger                    // StateIncrement found no decimal int64, or the sum overflows
+	StateUnavailable                     // the backend failed (a database error, Redis unreachable)
+)
+
+func (e StateError) Error() string {
+	switch e {
+	case StateDenied:
+		return "plughost: state: denied (needs the capability \"state\")"
+	case StateInvalidKey:
+		return "plughost: state: invalid key (1 to 256 bytes)"
+	case StateTooLarge:
+		return "plughost: state: value too large"
+	case StateQuotaExceeded:
+		return "plughost: state: quota exceeded"
+	case StateNotAnInteger:
+		return "plughost: state: not an integer"
+	case StateUnavailable:
+		return "plughost: state: backend unavailable"
+	}
+	return "plughost: state error " + itoa(int(e))
+}
+
+// StateGet returns the value under key in the plugin's own persistent state
+// (the plugin needs the capability "state"); found is false when the key is
+// missing. The host keeps the state across traps, restarts, reloads and host
+// restarts. The error is a StateError.
+func StateGet(key string) (value []byte, found bool, err error) {
+	v, found, ok, code := rt.Current().StateGet(key)
+	if !ok {
+		return nil, false, StateError(code)
+	}
+	return v, found, nil
+}
+
+// StateSet stores value under key; it is durable when the current call returns.
+func StateSet(key string, value []byte) error {
+	if ok, code := rt.Current().StateSet(key, value); !ok {
+		return StateError(code)
+	}
+	return nil
+}
+
+// StateDelete removes key; existed reports whether it was there.
+func StateDelete(key string) (existed bool, err error) {
+	existed, ok, code := rt.Current().StateDelete(key)
+	if !ok {
+		return false, StateError(code)
+	}
+	return existed, nil
+}
+
+// StateExists reports whether key holds a value.
+func StateExists(key string) (bool, error) {
+	exists, ok, code := rt.Current().StateExists(key)
+	if !ok {
+		return false, StateError(code)
+	}
+	return exists, nil
+}
+
+// KeyPage is one page of StateListKeys: Keys in byte order, and the Cursor to
+// pass for the next page (More is false on the last page).
+type KeyPage struct {
+	Keys   []string
+	Cursor string
+	More   bool
+}
+
+// StateListKeys returns the plugin's keys in byte order after cursor ("": from
+// the first), at most limit of them (0: the host's default of 100; the host
+// caps it at 1,000).
+func StateListKeys(cursor string, limit uint32) (KeyPage, error) {
+	page, ok, code := rt.Current().StateListKeys(cursor, cursor != "", limit)
+	if !ok {
+		return KeyPage{}, StateError(code)
+	}
+	return KeyPage{Keys: page.Keys, Cursor: page.Cursor, More: page.HasCursor}, nil
+}
+
+// StateIncrement adds delta to the integer under key (stored as decimal text; a
+// missing key counts as 0) and returns the new value, atomically.
+func StateIncrement(key string, delta int64) (int64, error) {
+	v, ok, code := rt.Current().StateIncrement(key, delta)
+	if !ok {
+		return 0, StateError(code)
+	}
+	return v, nil
+}
+
+// StateCompareAndSwap stores value under key only if it holds expected now,
+// atomically, and reports whether it did. A nil expected means "only if the
+// key is missing"; an empty non-nil slice matches an empty value.
+func StateCompareAndSwap(key string, expected, value []byte) (stored bool, err error) {
+	stored, ok, code := rt.Current().StateCompareAndSwap(key, expected, value)
+	if !ok {
+		return false, StateError(code)
+	}
+	return stored, nil
+}
+
+// ContextError is why a context read or write failed (WIT context-error).
+type ContextError uint8
+
+const (
+	ContextDenied       ContextError = iota // context:<key> (or context:write:<key>) is not granted
+	ContextUnknownKey                       // the host defines no such key
+	ContextInvalidValue                     // not JSON, or not what the key's schema accepts
+	ContextReadOnly                         // a predefined key, or one the host keeps for itself
+)
+
+func (e ContextError) Error() string {
+	switch e {
+	case ContextDenied:
+		return "plughost: context: denied"
+	case ContextUnknownKey:
+		return "plughost: context: unknown key"
+	case ContextInvalidValue:
+		return "plughost: context: invalid value"
+	case ContextReadOnly:
+		return "plughost: context: read-only key"
+	}
+	return "plughost: context error " + itoa(int(e))
+}
+
+// ContextGet returns a context value as JSON (the plugin needs
+// context:<key>); found is false when the key has no value now (request.id
+// outside a request). Predefined keys: host.name, host.version, environment,
+// plugin.data-dir, request.id, user.id, session.id. The error is a ContextError.
+func ContextGet(key string) (json string, found bool, err error) {
+	v, found, ok, code := rt.Current().ContextGet(key)
+	if !ok {
+		return "", false, ContextError(code)
+	}
+	return v, found, nil
+}
+
+// ContextSet sets a context value from JSON, checked against the key's
+// schema (the plugin needs context:write:<key>). The error is a ContextError.
+func ContextSet(key, json string) error {
+	if ok, code := rt.Current().ContextSet(key, json); !ok {
+		return ContextError(code)
+	}
+	return nil
+}
+
 // Init sets the handler for init(api-version, config). Register callbacks in
 // it and return 0; any other status fails the load. Without it, init returns 0.
 func Init(fn func(apiVersion, config string) int32) { rt.InitFn = fn }
@@ -336,6 +489,24 @@ func OnSuspend(fn func() int32) { rt.SuspendFn = fn }
 // OnResume sets the handler the host calls when it resumes the plugin after a
 // suspend. Return 0; another status is logged. Without it, the host is answered 0.
 func OnResume(fn func() int32) { rt.ResumeFn = fn }
+
+// OnConfigChanged sets the handler the host calls when the plugin's
+// configuration changes while it runs (registry.setConfig, a watched config
+// file): config is the whole new configuration as JSON, which Config returns
+// from now on too. Return 0 to take it; any other status and the host reloads
+// the plugin with it. Without it, the host is answered 1 and reloads the plugin.
+func OnConfigChanged(fn func(config string) int32) { rt.ConfigChangedFn = fn }
+
+// OnSnapshot sets the handler that returns the in-memory state to carry to
+// the next instance: the host calls it before a hot reload, a restart, an
+// unload and when it closes, keeps the bytes, and passes them to OnRestore's
+// handler in the next instance after Init. Without it the snapshot is empty
+// (nothing is carried).
+func OnSnapshot(fn func() []byte) { rt.SnapshotFn = fn }
+
+// OnRestore sets the handler that takes an earlier instance's snapshot,
+// after Init. Return 0; another status is logged. Without it, 0.
+func OnRestore(fn func(data []byte) int32) { rt.RestoreFn = fn }
 
 // OnEvent sets the handler for events the plugin registered. It returns a
 // status, 0 meaning success. Without it, every event returns -100.

@@ -165,3 +165,104 @@ func TestSuspendResumeHandlers(t *testing.T) {
 		t.Fatalf("handlers told %v", told)
 	}
 }
+
+func TestStateContextConfigAndHandoff(t *testing.T) {
+	h := plughosttest.New(t)
+	if err := plughost.StateSet("a", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	if v, found, err := plughost.StateGet("a"); !found || err != nil || string(v) != "1" {
+		t.Fatalf("get a: %q %v %v", v, found, err)
+	}
+	if _, found, err := plughost.StateGet("nope"); found || err != nil {
+		t.Fatalf("get nope: %v %v", found, err)
+	}
+	if n, err := plughost.StateIncrement("a", 41); n != 42 || err != nil {
+		t.Fatalf("increment: %d %v", n, err)
+	}
+	if string(h.State["a"]) != "42" {
+		t.Fatalf("stored as decimal text: %q", h.State["a"])
+	}
+	_ = plughost.StateSet("t", []byte("x"))
+	if _, err := plughost.StateIncrement("t", 1); err != plughost.StateNotAnInteger {
+		t.Fatalf("increment text: %v", err)
+	}
+	if ok, _ := plughost.StateCompareAndSwap("c", nil, []byte("v1")); !ok {
+		t.Fatal("cas on missing")
+	}
+	if ok, _ := plughost.StateCompareAndSwap("c", nil, []byte("v2")); ok {
+		t.Fatal("cas expecting missing on present")
+	}
+	if ok, _ := plughost.StateCompareAndSwap("c", []byte("v1"), []byte("v2")); !ok || string(h.State["c"]) != "v2" {
+		t.Fatal("cas v1 -> v2")
+	}
+	page, err := plughost.StateListKeys("", 2)
+	if err != nil || len(page.Keys) != 2 || page.Keys[0] != "a" || page.Keys[1] != "c" || !page.More {
+		t.Fatalf("list page 1: %+v %v", page, err)
+	}
+	if page, _ = plughost.StateListKeys(page.Cursor, 2); len(page.Keys) != 1 || page.Keys[0] != "t" || page.More {
+		t.Fatalf("list page 2: %+v", page)
+	}
+	if existed, _ := plughost.StateDelete("a"); !existed {
+		t.Fatal("delete a")
+	}
+	if exists, _ := plughost.StateExists("a"); exists {
+		t.Fatal("a after delete")
+	}
+	if err := plughost.StateSet("", nil); err != plughost.StateInvalidKey {
+		t.Fatalf("empty key: %v", err)
+	}
+	quota := plughost.StateQuotaExceeded
+	h.StateError = func(op, _ string) *plughost.StateError {
+		if op == "set" {
+			return &quota
+		}
+		return nil
+	}
+	var se plughost.StateError
+	if err := plughost.StateSet("b", []byte("x")); !errors.As(err, &se) || se != plughost.StateQuotaExceeded {
+		t.Fatalf("quota: %v", err)
+	}
+
+	h.Context["environment"] = `"staging"`
+	h.ContextWritable = []string{"acme.tenant"}
+	if v, found, err := plughost.ContextGet("environment"); !found || err != nil || v != `"staging"` {
+		t.Fatalf("context get: %q %v %v", v, found, err)
+	}
+	if _, found, _ := plughost.ContextGet("request.id"); found {
+		t.Fatal("request.id without a value")
+	}
+	if err := plughost.ContextSet("environment", `"x"`); err != plughost.ContextDenied {
+		t.Fatalf("context set without write: %v", err)
+	}
+	if err := plughost.ContextSet("acme.tenant", `{"id":`); err != plughost.ContextInvalidValue {
+		t.Fatalf("context set invalid JSON: %v", err)
+	}
+	if err := plughost.ContextSet("acme.tenant", `"t1"`); err != nil || h.Context["acme.tenant"] != `"t1"` {
+		t.Fatalf("context set: %v", err)
+	}
+
+	// Without handlers: a new config is not taken (the host reloads), the snapshot is empty.
+	if s := h.SetConfig(`{"n":1}`); s == 0 || h.Reloads != 1 || plughost.Config() != `{"n":1}` {
+		t.Fatalf("default config handler: %d %d", s, h.Reloads)
+	}
+	if len(h.Snapshot()) != 0 || h.Restore([]byte("x")) != 0 {
+		t.Fatal("default handoff")
+	}
+	var seen string
+	var kept []byte
+	plughost.OnConfigChanged(func(config string) int32 { seen = config; return 0 })
+	plughost.OnSnapshot(func() []byte { return kept })
+	plughost.OnRestore(func(data []byte) int32 { kept = data; return 0 })
+	t.Cleanup(func() {
+		plughost.OnConfigChanged(nil)
+		plughost.OnSnapshot(nil)
+		plughost.OnRestore(nil)
+	})
+	if s := h.SetConfig(`{"n":2}`); s != 0 || seen != `{"n":2}` || h.Reloads != 1 {
+		t.Fatalf("config handler: %d %q", s, seen)
+	}
+	if h.Restore([]byte("carried")) != 0 || string(h.Snapshot()) != "carried" {
+		t.Fatal("handoff handlers")
+	}
+}

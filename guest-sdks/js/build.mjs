@@ -8,7 +8,7 @@ import { register } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { describeBuildError, findPackageDir, importPeer } from "../component.mjs";
+import { describeBuildError, findPackageDir, importPeer, worldFor } from "../component.mjs";
 
 const sdk = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(sdk, "..", "..");
@@ -125,22 +125,36 @@ async function stage(dir, entryRel, stageDir) {
     writeFileSync(path.join(stageDir, sdkStaged(spec)), rewriteSpecifiers(code, sdkStaged(spec)));
   }
   const entry = path.join(stageDir, stagedName(entryRel));
-  return { entry, wasi: [...wasi].sort(), world: exportsLifecycle(readFileSync(entry, "utf8")) ? "plugin-with-lifecycle" : "plugin" };
+  return { entry, wasi: [...wasi].sort(), optional: optionalExports(readFileSync(entry, "utf8")) };
+}
+
+/** The entry's export name for each optional WIT interface (componentize-js binds `config-watch` as `configWatch`). */
+export const OPTIONAL_EXPORT_NAMES = { lifecycle: "lifecycle", "config-watch": "configWatch", handoff: "handoff" };
+
+/** Whether the entry exports `name` (`export const <name> = ...`, or in an export list). */
+function exportsName(code, name) {
+  return new RegExp(`\\bexport\\s+(?:const|let|var|function)\\s+${name}\\b`).test(code) || new RegExp(`\\bexport\\s*\\{[^}]*\\b${name}\\b[^}]*\\}`).test(code);
 }
 
 /**
- * Whether the entry exports `lifecycle` (`export const lifecycle = defineLifecycle(...)`, or in an export list):
- * the plugin is then built for the world plugin-with-lifecycle, which exports the optional lifecycle interface.
+ * The optional interfaces the entry exports: `lifecycle` (`export const lifecycle = defineLifecycle(...)`),
+ * `config-watch` (`export const configWatch = defineConfigWatch(...)`) and `handoff`
+ * (`export const handoff = defineHandoff(...)`). The plugin is built for `plugin` plus exactly those.
  */
+export function optionalExports(code) {
+  return Object.entries(OPTIONAL_EXPORT_NAMES).filter(([, name]) => exportsName(code, name)).map(([wit]) => wit);
+}
+
+/** Whether the entry exports `lifecycle`. */
 export function exportsLifecycle(code) {
-  return /\bexport\s+(?:const|let|var|function)\s+lifecycle\b/.test(code) || /\bexport\s*\{[^}]*\blifecycle\b[^}]*\}/.test(code);
+  return exportsName(code, "lifecycle");
 }
 
 /**
  * A WIT package whose world is plughost:plugin/plugin plus the WASI interfaces
  * the sources import, with jco's copy of the WASI WIT as deps.
  */
-function writeWitDir(witDir, wasi, base = "plugin") {
+function writeWitDir(witDir, wasi, optional = []) {
   const interfaces = wasi.map((spec) => {
     const m = /^wasi:([a-z-]+)\/([a-z-]+)(?:@(.+))?$/.exec(spec);
     if (!m) throw new Error(`cannot import ${spec}: expected wasi:<package>/<interface>@${WASI_VERSION}`);
@@ -161,7 +175,8 @@ function writeWitDir(witDir, wasi, base = "plugin") {
   const world = [
     "package plughost:guest-js;",
     "world plugin {",
-    `  include plughost:plugin/${base}@0.1.0;`,
+    `  include plughost:plugin/plugin@0.1.0;`,
+    ...optional.map((i) => `  export plughost:plugin/${i}@0.1.0;`),
     ...interfaces.map((i) => `  import ${i.spec};`),
     "}",
     "",
@@ -187,17 +202,19 @@ export async function buildJsPlugin(dir, { out = path.join(dir, "plugin.wasm"), 
   const stageDir = mkdtempSync(path.join(tmpdir(), "plughost-js-"));
   try {
     // Stage (and so syntax-check) the sources before loading the compiler.
-    const { entry, wasi, world } = await stage(dir, entryRel, stageDir);
+    const { entry, wasi, optional } = await stage(dir, entryRel, stageDir);
     const componentize = await loadComponentize();
     let wit;
     if (wasi.length === 0) {
       // The WIT as a string (`witWorld`): a `witPath` is read through
       // preview2-shim, which since 0.26.1 has no `/` preopen.
-      wit = { witWorld: readFileSync(path.join(root, "wit", "plugin.wit"), "utf8"), worldName: world };
+      // A set of optional exports no world of wit/plugin.wit names gets a generated one, appended.
+      const { world, source } = worldFor(optional);
+      wit = { witWorld: readFileSync(path.join(root, "wit", "plugin.wit"), "utf8") + source, worldName: world };
     } else {
       // WASI imports need WIT deps, so a directory; preopen it for the splicer.
       const witDir = path.join(stageDir, "wit");
-      writeWitDir(witDir, wasi, world);
+      writeWitDir(witDir, wasi, optional);
       const { _addPreopen } = await import("@bytecodealliance/preview2-shim/filesystem");
       _addPreopen(witDir, witDir);
       wit = { witPath: witDir, worldName: "plugin" };

@@ -12,8 +12,12 @@
 package plughosttest
 
 import (
+	"bytes"
 	"encoding/json"
+	"math"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -59,6 +63,21 @@ type Host struct {
 	Answer   func(target, event string, data []byte) ([]byte, *plughost.RequestError)
 	// Current is what CurrentMessage returns (nil: none, as in init).
 	Current *plughost.Message
+	// State is the plugin's persistent state, in memory: read it, or seed it
+	// before a call. StateError, when it returns non-nil, refuses an
+	// operation ("get", "set", "delete", "exists", "list", "increment", "cas")
+	// on key, to simulate a denial, a full quota or a backend failure.
+	State      map[string][]byte
+	StateError func(op, key string) *plughost.StateError
+	// Context holds context values as JSON, by key (a key without an entry
+	// has no value). ContextWritable lists the keys the plugin may write (as
+	// context:write:<key>); ContextError, when it returns non-nil, refuses a
+	// read (write false) or a write of key.
+	Context         map[string]string
+	ContextWritable []string
+	ContextError    func(key string, write bool) *plughost.ContextError
+	// Reloads counts the reloads SetConfig simulated (the handler did not take the config).
+	Reloads int
 }
 
 // Request is one plughost.Request.
@@ -81,7 +100,7 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9._:/-]{1,128}$`)
 // New installs a fresh fake host for the rest of the test (handlers registered
 // in init() stay registered).
 func New(t testing.TB) *Host {
-	h := &Host{ConfigJSON: "{}"}
+	h := &Host{ConfigJSON: "{}", State: map[string][]byte{}, Context: map[string]string{}}
 	prev := rt.Current()
 	rt.SetHost(h)
 	if t != nil {
@@ -104,6 +123,26 @@ func (h *Host) Suspend() int32 { return rt.CallSuspend() }
 
 // Resume calls the plugin's on-resume handler (0 without one).
 func (h *Host) Resume() int32 { return rt.CallResume() }
+
+// SetConfig delivers a new configuration as the host's live update does: it
+// becomes what Config returns, and the plugin's on-config-changed handler
+// gets it. A non-zero status (the default without a handler) is what makes
+// the real host reload the plugin: here Reloads counts it, and the test can
+// call Init again with the new config to play the new instance.
+func (h *Host) SetConfig(config string) int32 {
+	h.ConfigJSON = config
+	status := rt.CallConfigChanged(config)
+	if status != 0 {
+		h.Reloads++
+	}
+	return status
+}
+
+// Snapshot calls the plugin's snapshot handler (empty without one).
+func (h *Host) Snapshot() []byte { return clone(rt.CallSnapshot()) }
+
+// Restore calls the plugin's restore handler with data (0 without one).
+func (h *Host) Restore(data []byte) int32 { return rt.CallRestore(clone(data)) }
 
 // Event calls the plugin's on-event handler.
 func (h *Host) Event(event string, data []byte) int32 { return rt.CallEvent(event, clone(data)) }
@@ -255,6 +294,144 @@ func (h *Host) CurrentMessage() (rt.Message, bool) {
 	m := h.Current
 	meta := append([][2]string{}, m.Metadata...)
 	return rt.Message{ID: m.ID, ParentID: m.ParentID, HasParent: m.HasParent, Source: m.Source, Target: m.Target, Event: m.Event, Kind: uint8(m.Kind), Metadata: meta}, true
+}
+
+func (h *Host) stateRefused(op, key string) (bool, uint8) {
+	if len(key) == 0 || len(key) > 256 {
+		return true, uint8(plughost.StateInvalidKey)
+	}
+	if h.StateError != nil {
+		if e := h.StateError(op, key); e != nil {
+			return true, uint8(*e)
+		}
+	}
+	return false, 0
+}
+
+func (h *Host) StateGet(key string) ([]byte, bool, bool, uint8) {
+	if refused, code := h.stateRefused("get", key); refused {
+		return nil, false, false, code
+	}
+	v, found := h.State[key]
+	if !found {
+		return nil, false, true, 0
+	}
+	return clone(v), true, true, 0
+}
+
+func (h *Host) StateSet(key string, value []byte) (bool, uint8) {
+	if refused, code := h.stateRefused("set", key); refused {
+		return false, code
+	}
+	if len(value) > 1<<20 {
+		return false, uint8(plughost.StateTooLarge)
+	}
+	h.State[key] = clone(value)
+	return true, 0
+}
+
+func (h *Host) StateDelete(key string) (bool, bool, uint8) {
+	if refused, code := h.stateRefused("delete", key); refused {
+		return false, false, code
+	}
+	_, found := h.State[key]
+	delete(h.State, key)
+	return found, true, 0
+}
+
+func (h *Host) StateExists(key string) (bool, bool, uint8) {
+	if refused, code := h.stateRefused("exists", key); refused {
+		return false, false, code
+	}
+	_, found := h.State[key]
+	return found, true, 0
+}
+
+func (h *Host) StateListKeys(cursor string, hasCursor bool, limit uint32) (rt.KeyPage, bool, uint8) {
+	if h.StateError != nil {
+		if e := h.StateError("list", cursor); e != nil {
+			return rt.KeyPage{}, false, uint8(*e)
+		}
+	}
+	if limit == 0 {
+		limit = 100
+	}
+	if limit > 1000 {
+		limit = 1000
+	}
+	keys := make([]string, 0, len(h.State))
+	for k := range h.State {
+		if !hasCursor || k > cursor {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys) // byte order, as the host's
+	if uint32(len(keys)) <= limit {
+		return rt.KeyPage{Keys: keys}, true, 0
+	}
+	keys = keys[:limit]
+	return rt.KeyPage{Keys: keys, Cursor: keys[len(keys)-1], HasCursor: true}, true, 0
+}
+
+func (h *Host) StateIncrement(key string, delta int64) (int64, bool, uint8) {
+	if refused, code := h.stateRefused("increment", key); refused {
+		return 0, false, code
+	}
+	var n int64
+	if v, found := h.State[key]; found {
+		var err error
+		if n, err = strconv.ParseInt(string(v), 10, 64); err != nil {
+			return 0, false, uint8(plughost.StateNotAnInteger)
+		}
+	}
+	if (delta > 0 && n > math.MaxInt64-delta) || (delta < 0 && n < math.MinInt64-delta) {
+		return 0, false, uint8(plughost.StateNotAnInteger)
+	}
+	n += delta
+	h.State[key] = []byte(strconv.FormatInt(n, 10))
+	return n, true, 0
+}
+
+func (h *Host) StateCompareAndSwap(key string, expected, value []byte) (bool, bool, uint8) {
+	if refused, code := h.stateRefused("cas", key); refused {
+		return false, false, code
+	}
+	current, found := h.State[key]
+	if (expected == nil && found) || (expected != nil && (!found || !bytes.Equal(current, expected))) {
+		return false, true, 0
+	}
+	h.State[key] = clone(value)
+	return true, true, 0
+}
+
+func (h *Host) ContextGet(key string) (string, bool, bool, uint8) {
+	if h.ContextError != nil {
+		if e := h.ContextError(key, false); e != nil {
+			return "", false, false, uint8(*e)
+		}
+	}
+	v, found := h.Context[key]
+	return v, found, true, 0
+}
+
+func (h *Host) ContextSet(key, value string) (bool, uint8) {
+	if h.ContextError != nil {
+		if e := h.ContextError(key, true); e != nil {
+			return false, uint8(*e)
+		}
+	}
+	writable := false
+	for _, k := range h.ContextWritable {
+		writable = writable || k == key
+	}
+	if !writable {
+		return false, uint8(plughost.ContextDenied)
+	}
+	if !json.Valid([]byte(value)) {
+		return false, uint8(plughost.ContextInvalidValue)
+	}
+	h.Context[key] = value
+	return true, 0
 }
 
 func clone(b []byte) []byte {

@@ -122,6 +122,117 @@ export function currentMessage() {
   return out;
 }
 
+/** WIT state-error cases, in order (`StateError#code` is one of them). */
+export const STATE_ERRORS = ["denied", "invalid-key", "too-large", "quota-exceeded", "not-an-integer", "unavailable"];
+/** WIT context-error cases, in order (`ContextError#code` is one of them). */
+export const CONTEXT_ERRORS = ["denied", "unknown-key", "invalid-value", "read-only"];
+
+/** Why a state operation failed: `code` is the WIT state-error case. Nothing was written. */
+export class StateError extends Error {
+  constructor(code, operation, key) {
+    super(`state ${operation}${key === undefined ? "" : ` ${JSON.stringify(key)}`} failed: ${code}`);
+    this.name = "StateError";
+    this.code = code;
+    this.operation = operation;
+    this.key = key;
+  }
+}
+
+function stateCall(operation, key, f) {
+  try {
+    return f();
+  } catch (e) {
+    throw new StateError(payloadOf(e), operation, key);
+  }
+}
+
+/**
+ * The plugin's own persistent key-value store (capability `state`): kept across traps, restarts, reloads and
+ * host restarts; a write is durable when the call that made it returns. Every method throws a `StateError`.
+ */
+export const state = {
+  get(key) {
+    const v = stateCall("get", key, () => host.stateGet(key));
+    return v === undefined || v === null ? undefined : new Uint8Array(v);
+  },
+  getText(key) {
+    const v = state.get(key);
+    return v === undefined ? undefined : decoder.decode(v);
+  },
+  set(key, value) {
+    stateCall("set", key, () => host.stateSet(key, bytes(value)));
+  },
+  delete(key) {
+    return stateCall("delete", key, () => host.stateDelete(key));
+  },
+  exists(key) {
+    return stateCall("exists", key, () => host.stateExists(key));
+  },
+  listKeys(options = {}) {
+    const page = stateCall("list-keys", options.cursor, () => host.stateListKeys(options.cursor ?? undefined, (options.limit ?? 0) >>> 0));
+    return page.cursor === undefined || page.cursor === null ? { keys: page.keys } : { keys: page.keys, cursor: page.cursor };
+  },
+  keys() {
+    const out = [];
+    let cursor;
+    do {
+      const page = state.listKeys({ cursor });
+      out.push(...page.keys);
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    return out;
+  },
+  increment(key, delta = 1) {
+    return Number(state.incrementBig(key, delta));
+  },
+  incrementBig(key, delta = 1n) {
+    return stateCall("increment", key, () => host.stateIncrement(key, BigInt(delta)));
+  },
+  compareAndSwap(key, expected, value) {
+    return stateCall("compare-and-swap", key, () => host.stateCompareAndSwap(key, expected === undefined ? undefined : bytes(expected), bytes(value)));
+  },
+};
+
+/** Why a context read or write failed: `code` is the WIT context-error case. */
+export class ContextError extends Error {
+  constructor(code, operation, key) {
+    super(`context ${operation} ${JSON.stringify(key)} failed: ${code}`);
+    this.name = "ContextError";
+    this.code = code;
+    this.operation = operation;
+    this.key = key;
+  }
+}
+
+/**
+ * Context values the host keeps (`context:<key>` to read, `context:write:<key>` to write): predefined keys
+ * (`host.name`, `environment`, `request.id`, ...) and keys the host defines with a schema. Throws `ContextError`.
+ */
+export const context = {
+  getJson(key) {
+    try {
+      const v = host.contextGet(key);
+      return v === null ? undefined : v;
+    } catch (e) {
+      throw new ContextError(payloadOf(e), "get", key);
+    }
+  },
+  get(key) {
+    const v = context.getJson(key);
+    return v === undefined ? undefined : JSON.parse(v);
+  },
+  setJson(key, json) {
+    try {
+      host.contextSet(key, json);
+    } catch (e) {
+      throw new ContextError(payloadOf(e), "set", key);
+    }
+  },
+  set(key, value) {
+    context.setJson(key, JSON.stringify(value));
+  },
+};
+
 export function getConfigJson() {
   return host.getConfig();
 }
@@ -167,6 +278,36 @@ export function defineLifecycle(def) {
     },
     onResume() {
       return def.onResume ? map(def.onResume(), (v) => status(v, 0)) : 0;
+    },
+  };
+}
+
+/**
+ * The optional `config-watch` interface: the plugin takes a new configuration while it runs. Use it as
+ * `export const configWatch = defineConfigWatch({ onConfigChanged(config) {...} })`; return 0 (or true, or
+ * nothing) to take it. Any other status, a missing handler, or no `configWatch` export at all: the host reloads
+ * the plugin with the new configuration.
+ */
+export function defineConfigWatch(def) {
+  return {
+    onConfigChanged(config) {
+      return def.onConfigChanged ? map(def.onConfigChanged(config), (v) => status(v, 0)) : 1;
+    },
+  };
+}
+
+/**
+ * The optional `handoff` interface: carry in-memory state to the next instance across a hot reload or a restart.
+ * Use it as `export const handoff = defineHandoff({ snapshot() {...}, restore(data) {...} })`. `snapshot` returns
+ * bytes or a string (missing or empty: nothing is carried); `restore` gets them after the next instance's `init`.
+ */
+export function defineHandoff(def) {
+  return {
+    snapshot() {
+      return def.snapshot ? map(def.snapshot(), (v) => (v === undefined || v === null ? new Uint8Array() : bytes(v))) : new Uint8Array();
+    },
+    restore(data) {
+      return def.restore ? map(def.restore(data), (v) => status(v, 0)) : 0;
     },
   };
 }

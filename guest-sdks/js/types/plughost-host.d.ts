@@ -30,6 +30,13 @@ declare module "plughost:plugin/host@0.1.0" {
     metadata: [string, string][];
   }
 
+  export type StateError = "denied" | "invalid-key" | "too-large" | "quota-exceeded" | "not-an-integer" | "unavailable";
+  export type ContextError = "denied" | "unknown-key" | "invalid-value" | "read-only";
+  export interface KeyPage {
+    keys: string[];
+    cursor?: string;
+  }
+
   export function log(level: LogLevel, message: string): void;
   /** @throws an Error with `payload: RegisterError` */
   export function registerCallback(eventName: string): void;
@@ -46,4 +53,22 @@ declare module "plughost:plugin/host@0.1.0" {
   /** @returns the answer. @throws an Error with `payload: RequestErrorCode` */
   export function request(target: string, eventName: string, data: Uint8Array | number[], timeoutMs: number): Uint8Array;
   export function currentMessage(): MessageInfo | undefined;
+  /** @throws an Error with `payload: StateError` */
+  export function stateGet(key: string): Uint8Array | undefined;
+  /** @throws an Error with `payload: StateError` */
+  export function stateSet(key: string, value: Uint8Array | number[]): void;
+  /** @returns whether the key was there. @throws an Error with `payload: StateError` */
+  export function stateDelete(key: string): boolean;
+  /** @throws an Error with `payload: StateError` */
+  export function stateExists(key: string): boolean;
+  /** @throws an Error with `payload: StateError` */
+  export function stateListKeys(cursor: string | undefined, limit: number): KeyPage;
+  /** @returns the new value. @throws an Error with `payload: StateError` */
+  export function stateIncrement(key: string, delta: bigint): bigint;
+  /** @returns whether it stored `value`. @throws an Error with `payload: StateError` */
+  export function stateCompareAndSwap(key: string, expected: Uint8Array | number[] | undefined, value: Uint8Array | number[]): boolean;
+  /** @returns the value as JSON, or undefined when it has none. @throws an Error with `payload: ContextError` */
+  export function contextGet(key: string): string | undefined;
+  /** @throws an Error with `payload: ContextError` */
+  export function contextSet(key: string, value: string): void;
 }

@@ -32,9 +32,12 @@
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit/plugin.wit",
-        // `plugin` plus the optional `lifecycle` exports: a Rust plugin always
-        // exports them (the `Plugin` trait's defaults answer 0).
-        world: "plugin-with-lifecycle",
+        // `plugin` plus every optional export (lifecycle, config-watch,
+        // handoff): a Rust plugin always exports them, and the `Plugin`
+        // trait's defaults behave as if it did not (suspend and resume answer
+        // 0, a new configuration is refused so the host reloads the plugin,
+        // the snapshot is empty).
+        world: "plugin-full",
         // The export macro must be reachable from the plugin's crate, which
         // invokes it through `plughost::export!`.
         pub_export_macro: true,
@@ -44,11 +47,14 @@ pub mod bindings {
 }
 
 use bindings::exports::plughost::plugin::guest::Guest;
+use bindings::exports::plughost::plugin::config_watch::Guest as ConfigWatchGuest;
+use bindings::exports::plughost::plugin::handoff::Guest as HandoffGuest;
 use bindings::exports::plughost::plugin::lifecycle::Guest as LifecycleGuest;
 use bindings::plughost::plugin::host;
 
 pub use bindings::plughost::plugin::types::{
-    LogLevel as Level, MessageError, MessageInfo, MessageKind, MetricError, MetricKind, RegisterError, RequestError,
+    ContextError, KeyPage, LogLevel as Level, MessageError, MessageInfo, MessageKind, MetricError, MetricKind, RegisterError,
+    RequestError, StateError,
 };
 
 /// The status the conformance plugin (and the SDK's defaults) return for an
@@ -94,6 +100,32 @@ pub trait Plugin {
     fn on_resume() -> i32 {
         0
     }
+
+    /// The plugin's configuration changed while it runs; `config` is the whole
+    /// new configuration as JSON (as [`Plugin::init`] receives it, and what
+    /// [`config`] returns from now on). Return 0 to take it. The default
+    /// returns 1: the host then reloads the plugin with the new configuration
+    /// (a new instance, whose `init` sees it).
+    fn on_config_changed(config: &str) -> i32 {
+        let _ = config;
+        1
+    }
+
+    /// The in-memory state to carry to the next instance: the host calls this
+    /// before a hot reload, a restart, an unload and when it closes, keeps the
+    /// bytes in its state backend, and hands them to [`Plugin::restore`] of
+    /// the next instance after its `init`. Default: empty (nothing to carry;
+    /// `restore` is then not called).
+    fn snapshot() -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// The bytes an earlier instance's [`Plugin::snapshot`] returned, after
+    /// `init`. Return 0; another status is logged and the plugin runs on.
+    fn restore(data: Vec<u8>) -> i32 {
+        let _ = data;
+        0
+    }
 }
 
 // The generated `Guest` takes owned Strings; `Plugin` takes borrows, which is
@@ -123,7 +155,23 @@ impl<T: Plugin> LifecycleGuest for T {
     }
 }
 
-/// Export a [`Plugin`] implementation as the component's `guest` and `lifecycle` interfaces.
+impl<T: Plugin> ConfigWatchGuest for T {
+    fn on_config_changed(config: String) -> i32 {
+        T::on_config_changed(&config)
+    }
+}
+
+impl<T: Plugin> HandoffGuest for T {
+    fn snapshot() -> Vec<u8> {
+        T::snapshot()
+    }
+    fn restore(data: Vec<u8>) -> i32 {
+        T::restore(data)
+    }
+}
+
+/// Export a [`Plugin`] implementation as the component's `guest` interface and
+/// the optional `lifecycle`, `config-watch` and `handoff` interfaces.
 /// Use it once per plugin crate, with the name of a type: `plughost::export!(MyPlugin);`
 #[macro_export]
 macro_rules! export {
@@ -258,6 +306,97 @@ impl MessageKind {
     }
 }
 
+// ── persistent state ───────────────────────────────────────────────────────
+
+/// The plugin's own persistent key-value store (the plugin needs the
+/// capability `state`; docs/state.md). The host keeps it across traps,
+/// restarts, hot reloads and host restarts; no other plugin sees it. Keys are
+/// 1 to 256 bytes of UTF-8; a write is durable when the call that made it
+/// returns. Every function fails with a [`StateError`]: `Denied` without the
+/// capability, `QuotaExceeded` past the plugin's quota (`[limits] state`,
+/// `state-keys`), ...
+pub mod state {
+    use super::{host, KeyPage, StateError};
+
+    /// The value under `key`, or `None` when it is missing.
+    pub fn get(key: &str) -> Result<Option<Vec<u8>>, StateError> {
+        host::state_get(key)
+    }
+
+    /// Store `value` under `key`.
+    pub fn set(key: &str, value: &[u8]) -> Result<(), StateError> {
+        host::state_set(key, value)
+    }
+
+    /// Remove `key`; `true` when it was there.
+    pub fn delete(key: &str) -> Result<bool, StateError> {
+        host::state_delete(key)
+    }
+
+    /// Whether `key` holds a value.
+    pub fn exists(key: &str) -> Result<bool, StateError> {
+        host::state_exists(key)
+    }
+
+    /// One page of the plugin's keys in byte order, after `cursor` (`None`:
+    /// from the first), at most `limit` of them (0: the host's default of 100;
+    /// the host caps it at 1,000). Pass the page's `cursor` back for the next
+    /// page; it is `None` on the last one.
+    pub fn list_keys(cursor: Option<&str>, limit: u32) -> Result<KeyPage, StateError> {
+        host::state_list_keys(cursor, limit)
+    }
+
+    /// Every key, page by page.
+    pub fn keys() -> Result<Vec<String>, StateError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = host::state_list_keys(cursor.as_deref(), 0)?;
+            out.extend(page.keys);
+            match page.cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Add `delta` to the integer under `key` (stored as decimal text; a
+    /// missing key counts as 0) and return the new value, atomically.
+    /// `NotAnInteger` when the value is not a decimal i64 or the sum overflows.
+    pub fn increment(key: &str, delta: i64) -> Result<i64, StateError> {
+        host::state_increment(key, delta)
+    }
+
+    /// Store `value` under `key` only if it holds `expected` now (`None`: only
+    /// if it is missing), atomically; `true` when it was stored.
+    pub fn compare_and_swap(key: &str, expected: Option<&[u8]>, value: &[u8]) -> Result<bool, StateError> {
+        host::state_compare_and_swap(key, expected, value)
+    }
+}
+
+// ── context ────────────────────────────────────────────────────────────────
+
+/// Values the host keeps for plugins (docs/context.md): predefined keys
+/// (`host.name`, `host.version`, `environment`, `plugin.data-dir`,
+/// `request.id`, `user.id`, `session.id`) and keys the host defines with a
+/// schema. Reading `key` needs the capability `context:<key>`, writing it
+/// `context:write:<key>`. Values are JSON text.
+pub mod context {
+    use super::{host, ContextError};
+
+    /// The value of `key` as JSON, or `None` when it has none now (for
+    /// example `request.id` outside a request).
+    pub fn get(key: &str) -> Result<Option<String>, ContextError> {
+        host::context_get(key)
+    }
+
+    /// Set `key` to `json`, which must satisfy the key's schema.
+    /// `ReadOnly` for the predefined keys.
+    pub fn set(key: &str, json: &str) -> Result<(), ContextError> {
+        host::context_set(key, json)
+    }
+}
+
 // ── errors ─────────────────────────────────────────────────────────────────
 
 impl RegisterError {
@@ -287,6 +426,22 @@ impl RequestError {
     /// The WIT enum's case index: invalid-name 0, unknown-target 1,
     /// not-handled 2, denied 3, too-large 4, cycle 5, too-deep 6, timeout 7,
     /// rejected 8, failed 9, would-block 10.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl StateError {
+    /// The WIT enum's case index: denied 0, invalid-key 1, too-large 2,
+    /// quota-exceeded 3, not-an-integer 4, unavailable 5.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl ContextError {
+    /// The WIT enum's case index: denied 0, unknown-key 1, invalid-value 2,
+    /// read-only 3.
     pub fn code(self) -> u8 {
         self as u8
     }

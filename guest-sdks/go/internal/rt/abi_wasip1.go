@@ -42,6 +42,33 @@ func hostRequest(target unsafe.Pointer, targetLen uint32, name unsafe.Pointer, n
 //go:wasmimport plughost:plugin/host@0.1.0 current-message
 func hostCurrentMessage(ret unsafe.Pointer)
 
+//go:wasmimport plughost:plugin/host@0.1.0 state-get
+func hostStateGet(key unsafe.Pointer, keyLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport plughost:plugin/host@0.1.0 state-set
+func hostStateSet(key unsafe.Pointer, keyLen uint32, value unsafe.Pointer, valueLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport plughost:plugin/host@0.1.0 state-delete
+func hostStateDelete(key unsafe.Pointer, keyLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport plughost:plugin/host@0.1.0 state-exists
+func hostStateExists(key unsafe.Pointer, keyLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport plughost:plugin/host@0.1.0 state-list-keys
+func hostStateListKeys(hasCursor uint32, cursor unsafe.Pointer, cursorLen uint32, limit uint32, ret unsafe.Pointer)
+
+//go:wasmimport plughost:plugin/host@0.1.0 state-increment
+func hostStateIncrement(key unsafe.Pointer, keyLen uint32, delta int64, ret unsafe.Pointer)
+
+//go:wasmimport plughost:plugin/host@0.1.0 state-compare-and-swap
+func hostStateCompareAndSwap(key unsafe.Pointer, keyLen uint32, hasExpected uint32, expected unsafe.Pointer, expectedLen uint32, value unsafe.Pointer, valueLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport plughost:plugin/host@0.1.0 context-get
+func hostContextGet(key unsafe.Pointer, keyLen uint32, ret unsafe.Pointer)
+
+//go:wasmimport plughost:plugin/host@0.1.0 context-set
+func hostContextSet(key unsafe.Pointer, keyLen uint32, value unsafe.Pointer, valueLen uint32, ret unsafe.Pointer)
+
 // trap executes `unreachable` (abi_wasm.s).
 func trap()
 
@@ -360,6 +387,143 @@ func (wasmHost) CurrentMessage() (Message, bool) {
 	return m, true
 }
 
+// ret8 receives the state and context results (align 8, 32 bytes):
+//   result<_, e>, result<bool, e>: u8 tag @0, the bool or error @1;
+//   result<option<list<u8>|string>, e>: tag @0; ok: option tag @4, ptr @8, len @12; err @4;
+//   result<key-page, e>: tag @0; ok: keys ptr @4, len @8, cursor tag @12, ptr @16, len @20; err @4;
+//   result<s64, e>: tag @0, the s64 or error @8.
+var ret8 [4]uint64
+
+func ret8Ptr() unsafe.Pointer { return unsafe.Pointer(&ret8) }
+
+// unit reads a result<_, e> or result<bool, e> from ret8.
+func unit() (value bool, ok bool, code uint8) {
+	base := ret8Ptr()
+	if at8(base, 0) != 0 {
+		return false, false, at8(base, 1)
+	}
+	return at8(base, 1) != 0, true, 0
+}
+
+// optionalBytes reads a result<option<list<u8>>, e> from ret8, copying the value out of the arena.
+func optionalBytes() (value []byte, found bool, ok bool, code uint8) {
+	base := ret8Ptr()
+	if at8(base, 0) != 0 {
+		return nil, false, false, at8(base, 4)
+	}
+	if at8(base, 4) == 0 {
+		return nil, false, true, 0
+	}
+	value = take(at32(base, 8), at32(base, 12))
+	if value == nil {
+		value = []byte{}
+	}
+	resetArena()
+	return value, true, true, 0
+}
+
+func (wasmHost) StateGet(key string) ([]byte, bool, bool, uint8) {
+	p, n := strPtr(key)
+	hostStateGet(p, n, ret8Ptr())
+	runtime.KeepAlive(key)
+	return optionalBytes()
+}
+
+func (wasmHost) StateSet(key string, value []byte) (bool, uint8) {
+	p, n := strPtr(key)
+	v, vn := bytesPtr(value)
+	hostStateSet(p, n, v, vn, ret8Ptr())
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(value)
+	_, ok, code := unit()
+	return ok, code
+}
+
+func (wasmHost) StateDelete(key string) (bool, bool, uint8) {
+	p, n := strPtr(key)
+	hostStateDelete(p, n, ret8Ptr())
+	runtime.KeepAlive(key)
+	return unit()
+}
+
+func (wasmHost) StateExists(key string) (bool, bool, uint8) {
+	p, n := strPtr(key)
+	hostStateExists(p, n, ret8Ptr())
+	runtime.KeepAlive(key)
+	return unit()
+}
+
+func (wasmHost) StateListKeys(cursor string, hasCursor bool, limit uint32) (KeyPage, bool, uint8) {
+	p, n := strPtr(cursor)
+	var has uint32
+	if hasCursor {
+		has = 1
+	}
+	hostStateListKeys(has, p, n, limit, ret8Ptr())
+	runtime.KeepAlive(cursor)
+	base := ret8Ptr()
+	if at8(base, 0) != 0 {
+		return KeyPage{}, false, at8(base, 4)
+	}
+	var page KeyPage
+	if count := at32(base, 8); count > 0 {
+		list := unsafe.Add(nil, uintptr(at32(base, 4)))
+		page.Keys = make([]string, count)
+		for i := uint32(0); i < count; i++ {
+			e := unsafe.Add(list, uintptr(i)*8)
+			page.Keys[i] = takeString(at32(e, 0), at32(e, 4))
+		}
+	}
+	if at8(base, 12) != 0 {
+		page.HasCursor, page.Cursor = true, takeString(at32(base, 16), at32(base, 20))
+	}
+	resetArena()
+	return page, true, 0
+}
+
+func (wasmHost) StateIncrement(key string, delta int64) (int64, bool, uint8) {
+	p, n := strPtr(key)
+	hostStateIncrement(p, n, delta, ret8Ptr())
+	runtime.KeepAlive(key)
+	if at8(ret8Ptr(), 0) != 0 {
+		return 0, false, at8(ret8Ptr(), 8)
+	}
+	return int64(ret8[1]), true, 0
+}
+
+func (wasmHost) StateCompareAndSwap(key string, expected []byte, value []byte) (bool, bool, uint8) {
+	p, n := strPtr(key)
+	e, en := bytesPtr(expected)
+	var has uint32
+	if expected != nil {
+		has = 1
+	}
+	v, vn := bytesPtr(value)
+	hostStateCompareAndSwap(p, n, has, e, en, v, vn, ret8Ptr())
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(expected)
+	runtime.KeepAlive(value)
+	return unit()
+}
+
+func (wasmHost) ContextGet(key string) (string, bool, bool, uint8) {
+	p, n := strPtr(key)
+	hostContextGet(p, n, ret8Ptr())
+	runtime.KeepAlive(key)
+	b, found, ok, code := optionalBytes()
+	return string(b), found, ok, code
+}
+
+func (wasmHost) ContextSet(key, json string) (bool, uint8) {
+	p, n := strPtr(key)
+	v, vn := strPtr(json)
+	hostContextSet(p, n, v, vn, ret8Ptr())
+	runtime.KeepAlive(key)
+	runtime.KeepAlive(json)
+	_, ok, code := unit()
+	return ok, code
+}
+
 // A panic in a handler is logged at error level and then traps, so the host
 // sees a trap (and discards the instance) rather than a WASI exit.
 func trapOnPanic() {
@@ -421,6 +585,51 @@ func exportOnResume() int32 {
 	resetArena()
 	defer trapOnPanic()
 	return CallResume()
+}
+
+// The optional config-watch and handoff interfaces, always exported too (the
+// build then makes a component of the world plugin-full). Without handlers,
+// on-config-changed answers 1 (the host reloads the plugin with the new
+// configuration), snapshot is empty and restore answers 0.
+
+//go:wasmexport plughost:plugin/config-watch@0.1.0#on-config-changed
+func exportOnConfigChanged(cfgPtr, cfgLen uint32) int32 {
+	config := takeString(cfgPtr, cfgLen)
+	resetArena()
+	defer trapOnPanic()
+	return CallConfigChanged(config)
+}
+
+// snapshotRet is snapshot's return area {ptr, len}; snapshotOut keeps the
+// bytes referenced until the next snapshot (after post-return), as hookOut.
+var (
+	snapshotRet [2]uint32
+	snapshotOut []byte
+)
+
+//go:wasmexport plughost:plugin/handoff@0.1.0#snapshot
+func exportSnapshot() uint32 {
+	snapshotOut = nil
+	resetArena()
+	defer trapOnPanic()
+	snapshotOut = CallSnapshot()
+	p, n := bytesPtr(snapshotOut)
+	snapshotRet = [2]uint32{uint32(uintptr(p)), n}
+	return uint32(uintptr(unsafe.Pointer(&snapshotRet)))
+}
+
+//go:wasmexport cabi_post_plughost:plugin/handoff@0.1.0#snapshot
+func exportPostSnapshot(uint32) {}
+
+//go:wasmexport plughost:plugin/handoff@0.1.0#restore
+func exportRestore(dataPtr, dataLen uint32) int32 {
+	data := take(dataPtr, dataLen)
+	if data == nil {
+		data = []byte{}
+	}
+	resetArena()
+	defer trapOnPanic()
+	return CallRestore(data)
 }
 
 //go:wasmexport plughost:plugin/guest@0.1.0#on-event

@@ -16,6 +16,25 @@ type Host interface {
 	RecordMetric(id uint32, value float64, labels []string) (ok bool, code uint8)
 	Request(target, event string, data []byte, timeoutMs uint32) (answer []byte, ok bool, code uint8)
 	CurrentMessage() (msg Message, found bool)
+	// State (state-*): code is a state-error case when ok is false.
+	StateGet(key string) (value []byte, found bool, ok bool, code uint8)
+	StateSet(key string, value []byte) (ok bool, code uint8)
+	StateDelete(key string) (existed bool, ok bool, code uint8)
+	StateExists(key string) (exists bool, ok bool, code uint8)
+	StateListKeys(cursor string, hasCursor bool, limit uint32) (page KeyPage, ok bool, code uint8)
+	StateIncrement(key string, delta int64) (value int64, ok bool, code uint8)
+	// expected nil: only if the key is missing.
+	StateCompareAndSwap(key string, expected []byte, value []byte) (stored bool, ok bool, code uint8)
+	// Context (context-*): code is a context-error case when ok is false.
+	ContextGet(key string) (json string, found bool, ok bool, code uint8)
+	ContextSet(key, json string) (ok bool, code uint8)
+}
+
+// KeyPage is the WIT key-page record; HasCursor is false on the last page.
+type KeyPage struct {
+	Keys      []string
+	Cursor    string
+	HasCursor bool
 }
 
 // Message is the WIT message-info record: the envelope of the current call.
@@ -50,7 +69,40 @@ var (
 	// The optional lifecycle handlers (plughost.OnSuspend, plughost.OnResume).
 	SuspendFn func() int32
 	ResumeFn  func() int32
+	// The optional config-watch and handoff handlers (plughost.OnConfigChanged,
+	// plughost.OnSnapshot, plughost.OnRestore).
+	ConfigChangedFn func(config string) int32
+	SnapshotFn      func() []byte
+	RestoreFn       func(data []byte) int32
 )
+
+// StatusConfigNotTaken is what on-config-changed answers without a handler:
+// not 0, so the host reloads the plugin with the new configuration.
+const StatusConfigNotTaken = 1
+
+// CallConfigChanged runs the on-config-changed handler; StatusConfigNotTaken without one.
+func CallConfigChanged(config string) int32 {
+	if ConfigChangedFn == nil {
+		return StatusConfigNotTaken
+	}
+	return ConfigChangedFn(config)
+}
+
+// CallSnapshot runs the snapshot handler; empty without one.
+func CallSnapshot() []byte {
+	if SnapshotFn == nil {
+		return nil
+	}
+	return SnapshotFn()
+}
+
+// CallRestore runs the restore handler; 0 without one.
+func CallRestore(data []byte) int32 {
+	if RestoreFn == nil {
+		return 0
+	}
+	return RestoreFn(data)
+}
 
 // StatusUnknownEvent is what an event or hook without a handler returns,
 // as CONFORMANCE.md's "other" rows do.
@@ -122,3 +174,21 @@ func (h noHost) Request(string, string, []byte, uint32) ([]byte, bool, uint8) {
 	return nil, false, 0
 }
 func (h noHost) CurrentMessage() (Message, bool) { h.fail(); return Message{}, false }
+func (h noHost) StateGet(string) ([]byte, bool, bool, uint8) {
+	h.fail()
+	return nil, false, false, 0
+}
+func (h noHost) StateSet(string, []byte) (bool, uint8)            { h.fail(); return false, 0 }
+func (h noHost) StateDelete(string) (bool, bool, uint8)           { h.fail(); return false, false, 0 }
+func (h noHost) StateExists(string) (bool, bool, uint8)           { h.fail(); return false, false, 0 }
+func (h noHost) StateIncrement(string, int64) (int64, bool, uint8) { h.fail(); return 0, false, 0 }
+func (h noHost) StateListKeys(string, bool, uint32) (KeyPage, bool, uint8) {
+	h.fail()
+	return KeyPage{}, false, 0
+}
+func (h noHost) StateCompareAndSwap(string, []byte, []byte) (bool, bool, uint8) {
+	h.fail()
+	return false, false, 0
+}
+func (h noHost) ContextGet(string) (string, bool, bool, uint8) { h.fail(); return "", false, false, 0 }
+func (h noHost) ContextSet(string, string) (bool, uint8)       { h.fail(); return false, 0 }
