@@ -6,6 +6,7 @@
 import { RequestFailed, type PlughostError } from "../contract/errors.js";
 import type { RequestError } from "../contract/abi.js";
 import type { HostCallOptions } from "../runtime/host-calls.js";
+import type { CallContextValues } from "../runtime/calls.js";
 import type { Message } from "./envelope.js";
 
 /** setTimeout's largest delay. */
@@ -92,6 +93,8 @@ export interface RequestOptions {
   metadata?: Readonly<Record<string, string>>;
   /** Passed to the target's call as `ctx.hostContext` (interceptors, host-side code). */
   hostContext?: unknown;
+  /** Per-call context keys, as `CallOptions.context`: they set the metadata `request-id`, `user-id`, `session-id`. */
+  context?: CallContextValues;
 }
 
 /**

@@ -38,6 +38,36 @@ export interface CallOptions {
    * emits, sends or requests while handling the call inherits it (docs/messaging.md).
    */
   metadata?: Readonly<Record<string, string>>;
+  /**
+   * The call's per-call context keys (docs/context.md): each sets its metadata key (`request-id`, `user-id`,
+   * `session-id`, over `metadata`), which plugins read as `request.id`, `user.id`, `session.id` with `context-get`, in
+   * this call and in every hook, message and request that descends from it.
+   */
+  context?: CallContextValues;
+}
+
+/** The per-call context keys a caller may give (`CallOptions.context`). */
+export interface CallContextValues {
+  /** `request.id`: the request that started the call (metadata `request-id`). */
+  requestId?: string;
+  /** `user.id`: whom the call acts for (metadata `user-id`). */
+  userId?: string;
+  /** `session.id`: the session it belongs to (metadata `session-id`). */
+  sessionId?: string;
+}
+
+/**
+ * `options` with `options.context` written into its metadata (`request-id`, `user-id`, `session-id`, over the
+ * metadata given); `options` itself when it has no context. Never throws.
+ */
+export function withContextMetadata<T extends { metadata?: Readonly<Record<string, string>>; context?: CallContextValues }>(options: T | undefined): T | undefined {
+  const c = options?.context;
+  if (c === undefined) return options;
+  const metadata: Record<string, string> = { ...options!.metadata };
+  if (typeof c.requestId === "string") metadata["request-id"] = c.requestId;
+  if (typeof c.userId === "string") metadata["user-id"] = c.userId;
+  if (typeof c.sessionId === "string") metadata["session-id"] = c.sessionId;
+  return { ...options!, metadata };
 }
 
 /**
