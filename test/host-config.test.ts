@@ -192,6 +192,7 @@ describe("loadHostConfig", () => {
         "$schema",
         "cacheDir",
         "config",
+        "dataDir",
         "defaultLimits",
         "dependencies",
         "engine",
@@ -205,6 +206,7 @@ describe("loadHostConfig", () => {
         "requireDeadlines",
         "serve",
         "signatures",
+        "state",
         "trustedNative",
       ].sort(),
     );

@@ -26,6 +26,7 @@ import {
 import type { RegistryOptions } from "./registry.js";
 import type { HookClamps } from "../hooks/policy.js";
 import type { DependencyStrategy } from "../plugin/resolve.js";
+import type { StateOptions } from "../state/host-state.js";
 
 export type { RecoveryPolicy, RecoveryStrategy };
 /** One computation of limits for the registry and the host config (policy.ts). */
@@ -144,6 +145,10 @@ export interface HostConfigInput {
   isolation?: Isolation;
   /** The compile cache directory (relative: against the file's directory). */
   cacheDir?: string;
+  /** Where plugins' persistent state is kept (relative: against the file's directory; docs/state.md). */
+  dataDir?: string;
+  /** The state backend (sqlite or redis with url) and `snapshotEveryMs` (docs/state.md). */
+  state?: StateOptions;
   /** Directories scanned for plugins (relative: against the file's directory). */
   pluginDirs?: string[];
   /** Per-plugin config overrides, keyed by plugin name. */
@@ -180,6 +185,10 @@ export interface HostConfig {
   isolation?: Isolation;
   /** The compile cache directory, absolute. */
   cacheDir?: string;
+  /** The state data directory, absolute (unset: the registry's default). */
+  dataDir?: string;
+  /** The state backend and hand-off snapshots, as written. */
+  state?: StateOptions;
   /** Directories scanned for plugins, absolute. */
   pluginDirs: string[];
   /** Per-plugin config overrides, keyed by plugin name. */
@@ -327,6 +336,8 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   if (input.engine !== undefined) config.engine = input.engine;
   if (input.isolation !== undefined) config.isolation = input.isolation;
   if (input.cacheDir !== undefined) config.cacheDir = path.resolve(baseDir, input.cacheDir);
+  if (input.dataDir !== undefined) config.dataDir = path.resolve(baseDir, input.dataDir);
+  if (input.state !== undefined) config.state = { ...input.state };
   if (input.signatures !== undefined) config.signatures = structuredClone(input.signatures);
   if (input.serve !== undefined) config.serve = serveConfig(input.serve);
   if (input.hooks !== undefined) config.hooks = structuredClone(input.hooks);
@@ -417,6 +428,8 @@ export function registryOptionsFrom(c: HostConfig): RegistryOptions {
     ...(c.engine ? { engine: c.engine } : {}),
     ...(c.isolation ? { isolation: c.isolation } : {}),
     ...(c.cacheDir ? { cacheDir: c.cacheDir } : {}),
+    ...(c.dataDir ? { dataDir: c.dataDir } : {}),
+    ...(c.state ? { state: { ...c.state } } : {}),
     ...(c.signatures ? { signatures: c.signatures } : {}),
     ...(c.hooks ? { hooks: c.hooks } : {}),
     ...(c.dependencies ? { dependencies: { strategy: c.dependencies.strategy } } : {}),
