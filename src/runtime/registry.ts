@@ -656,8 +656,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#health = new HealthTracker(options.health);
     this.#logStore = new LogStore(options.logStore);
     this.#pluginMetrics = new PluginMetricsStore(this.#metrics.registry, options.pluginMetrics);
-    this.#context = new ContextStore({ ...(options.context ? { keys: options.context } : {}) });
     this.#state = new HostState(options.dataDir ?? defaultDataDir(), options.state ?? {}, this.#logger, openHostStateBackend);
+    const dataDir = this.#state.dataDir;
+    this.#context = new ContextStore({ pluginDataDir: (name) => path.join(dataDir, "plugins", name), ...(options.context ? { keys: options.context } : {}) });
     this.#state.registerMetrics(this.#metrics.registry);
     const every = options.state?.snapshotEveryMs;
     if (every !== undefined && every > 0) {
