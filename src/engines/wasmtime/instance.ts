@@ -69,10 +69,14 @@ export class WasmtimeInstance implements EngineInstance {
   /** `lifecycle.on-suspend` / `on-resume`, set when the guest exports them. */
   onSuspend?: () => Promise<number>;
   onResume?: () => Promise<number>;
-  /** `config-watch.on-config-changed`, `handoff.snapshot` / `restore`, set when the guest exports them. */
-  onConfigChanged?: (configJson: string) => Promise<number>;
-  snapshot?: () => Promise<Uint8Array>;
-  restore?: (data: Uint8Array) => Promise<number>;
+  // `config-watch.on-config-changed`, `handoff.snapshot` / `restore`: own properties only when the guest exports
+  // them (`declare` emits no field), so `"snapshot" in instance` says whether it has them.
+  /** `config-watch.on-config-changed`, set when the guest exports it. */
+  declare onConfigChanged?: (configJson: string) => Promise<number>;
+  /** `handoff.snapshot`, set when the guest exports it. */
+  declare snapshot?: () => Promise<Uint8Array>;
+  /** `handoff.restore`, set when the guest exports it. */
+  declare restore?: (data: Uint8Array) => Promise<number>;
 
   init(apiVersion: string, configJson: string): Promise<number> {
     return this.#async("init", () => this.#o.native.init(apiVersion, configJson));
