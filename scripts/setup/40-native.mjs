@@ -44,6 +44,9 @@ const FIXTURE_FLAGS = {
   "intruder.c": ["-lm"], // links a library the helper does not load: its private root must hold it
 };
 
+/** Fixtures built without the SDK's extensions: state_rogue.c keeps the host table itself. */
+const NO_SDK = new Set(["state_rogue.c"]);
+
 function fixtureOutputs() {
   if (!existsSync(fixturesDir)) return [];
   return readdirSync(fixturesDir)
@@ -94,6 +97,7 @@ export async function run() {
     [
       "test/fixtures/native",
       "test/fixtures/c/suspend-resume", // test/fixtures/native/suspend-resume.c includes its source
+      "test/fixtures/c/state-counter", // ... and state_counter.c its
       "test/fixtures/c/common", // shared by fixtures on both sides (requester.c includes ask.h)
       "examples/native",
       "guest-sdks/c/include",
@@ -103,7 +107,10 @@ export async function run() {
     ],
     [...fixtures, ...examples].map(([, out]) => out),
     () => {
-      for (const [src, out] of fixtures) buildPlugin([src], out, { extra: FIXTURE_FLAGS[path.basename(src)] ?? [] });
+      for (const [src, out] of fixtures) {
+        const base = path.basename(src);
+        buildPlugin([src], out, { sdk: !NO_SDK.has(base), extra: FIXTURE_FLAGS[base] ?? [] });
+      }
       // Examples are legacy-ABI only: built without the SDK's extensions, as a user would.
       for (const [src, out] of examples) buildPlugin([src], out, { sdk: false });
     },

@@ -13,6 +13,8 @@
 #ifndef PLUGHOST_HOST_H
 #define PLUGHOST_HOST_H
 
+#include <stddef.h>
+
 #include "plughost.h"
 
 #ifdef __cplusplus
@@ -42,7 +44,37 @@ typedef struct PlughostNativeHost {
    * teardown, another thread). The strings and arrays belong to the host and stay valid until the
    * current callback returns. */
   int32_t (*current_message)(void *host, PlughostMessageInfo *info);
+  /* Grown for the state store and the context (present when PLUGHOST_NATIVE_HAS(table, context_set); a host
+   * fills in all of them or none). Same threads as emit; codes as plughost.h's plughost_state_* / _context_*
+   * (PLUGHOST_STATE_ERR / PLUGHOST_CONTEXT_ERR on failure). Bytes handed back are allocated with `alloc` (the
+   * SDK's malloc); an empty value is *out NULL, *out_len 0, and `alloc` is not called.
+   * state_get: 1 with the value, 0 when missing. state_cas: `expected` NULL means "only if missing".
+   * state_list_keys: the page as PLUGHOST_KEY_PAGE bytes (below) in *out / *out_len; returns the key count.
+   * context_get: 1 with *json the value as NUL-terminated JSON, 0 when the key has no value now. */
+  int32_t (*state_get)(void *host, const char *key, void *(*alloc)(size_t), uint8_t **out, uint32_t *out_len);
+  int32_t (*state_set)(void *host, const char *key, const uint8_t *value, uint32_t len);
+  int32_t (*state_delete)(void *host, const char *key);
+  int32_t (*state_exists)(void *host, const char *key);
+  int32_t (*state_increment)(void *host, const char *key, int64_t delta, int64_t *value);
+  int32_t (*state_cas)(void *host, const char *key, const uint8_t *expected, uint32_t expected_len, const uint8_t *value,
+                       uint32_t len);
+  int32_t (*state_list_keys)(void *host, const char *cursor, uint32_t limit, void *(*alloc)(size_t), uint8_t **out,
+                             uint32_t *out_len);
+  int32_t (*context_get)(void *host, const char *key, void *(*alloc)(size_t), char **json);
+  int32_t (*context_set)(void *host, const char *key, const char *json);
 } PlughostNativeHost;
+
+/*
+ * A key page as bytes (state_list_keys; the host's JS side makes them, src/engines/native/shared.ts
+ * encodeKeyPage), little-endian: u32 n_keys, u32 has_cursor, then n_keys strings and (when has_cursor) the
+ * cursor, each as u32 length and UTF-8 bytes (no NUL).
+ */
+/* Longest key (bytes) and value the native paths carry; longer ones are refused before they cross. */
+#define PLUGHOST_NATIVE_KEY_MAX 256u
+#define PLUGHOST_NATIVE_VALUE_MAX (1u << 20)
+/* Longest context key and context JSON value the native paths carry. */
+#define PLUGHOST_NATIVE_CONTEXT_KEY_MAX 64u
+#define PLUGHOST_NATIVE_CONTEXT_VALUE_MAX (1u << 20)
 
 /* The size of the first table (abi 1 as it shipped): the least an SDK accepts. */
 #define PLUGHOST_NATIVE_HOST_MIN_SIZE offsetof(PlughostNativeHost, request)

@@ -28,11 +28,20 @@
  *     can answer a trusted plugin); in the sandbox the helper waits for the
  *     answer, whatever engine the target runs on.
  *
+ * state_* and context_*: as emit (in process from the JS thread inside a
+ *   callback, in the sandbox from the main call thread). A host whose table
+ *   predates them (no PLUGHOST_NATIVE_HAS(table, context_set)) answers
+ *   PLUGHOST_STATE_ERR(DENIED) / PLUGHOST_CONTEXT_ERR(DENIED), as a host
+ *   without the capability does.
+ * plugin_config_changed, plugin_snapshot, plugin_restore: looked up by name
+ *   by the host when it loads the library, as plugin_suspend is.
+ *
  * A request's answer is allocated with this file's malloc (the host calls it
  * through the table) and released by the plugin with free(): the same libc
  * whether the host is the in-process addon or the sandbox helper.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "plughost_host.h"
 
@@ -110,4 +119,167 @@ PH_EXPORT int32_t plughost_metric_define(PlughostMetricKind kind, const char *na
 PH_EXPORT int32_t plughost_metric_record(int32_t id, double value, const char *const *label_values, uint32_t n_labels) {
   (void)id, (void)value, (void)label_values, (void)n_labels;
   return PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_DENIED);
+}
+
+/* ── state and context ── */
+
+#define STATE_ERR(code) PLUGHOST_STATE_ERR(PLUGHOST_STATE_ERROR_##code)
+#define CONTEXT_ERR(code) PLUGHOST_CONTEXT_ERR(PLUGHOST_CONTEXT_ERROR_##code)
+
+/* The host's table has the state and context members (an older one does not). */
+static int has_state(void) { return bound && PLUGHOST_NATIVE_HAS(bound, context_set) && bound->context_set; }
+
+/* A key the host could accept: 1 to PLUGHOST_NATIVE_KEY_MAX bytes (never cut: a cut key names another). */
+static int key_ok(const char *key) {
+  if (!key) return 0;
+  size_t n = strnlen(key, PLUGHOST_NATIVE_KEY_MAX + 1);
+  return n >= 1 && n <= PLUGHOST_NATIVE_KEY_MAX;
+}
+
+PH_EXPORT int32_t plughost_state_get(const char *key, uint8_t **out, uint32_t *out_len) {
+  if (!out || !out_len) return STATE_ERR(INVALID_KEY);
+  if (!has_state()) return STATE_ERR(DENIED);
+  if (!key_ok(key)) return STATE_ERR(INVALID_KEY);
+  uint8_t *value = 0;
+  uint32_t value_len = 0;
+  int32_t rc = bound->state_get(bound->host, key, sdk_alloc, &value, &value_len);
+  if (rc != 1) return rc == 0 || rc < 0 ? rc : STATE_ERR(UNAVAILABLE);
+  *out = value;
+  *out_len = value ? value_len : 0;
+  return 1;
+}
+
+PH_EXPORT int32_t plughost_state_set(const char *key, const uint8_t *value, uint32_t len) {
+  if (!has_state()) return STATE_ERR(DENIED);
+  if (!key_ok(key)) return STATE_ERR(INVALID_KEY);
+  if (!value && len) return STATE_ERR(TOO_LARGE);
+  if (len > PLUGHOST_NATIVE_VALUE_MAX) return STATE_ERR(TOO_LARGE);
+  return bound->state_set(bound->host, key, value ? value : (const uint8_t *)"", len);
+}
+
+PH_EXPORT int32_t plughost_state_delete(const char *key) {
+  if (!has_state()) return STATE_ERR(DENIED);
+  if (!key_ok(key)) return STATE_ERR(INVALID_KEY);
+  return bound->state_delete(bound->host, key);
+}
+
+PH_EXPORT int32_t plughost_state_exists(const char *key) {
+  if (!has_state()) return STATE_ERR(DENIED);
+  if (!key_ok(key)) return STATE_ERR(INVALID_KEY);
+  return bound->state_exists(bound->host, key);
+}
+
+PH_EXPORT int32_t plughost_state_increment(const char *key, int64_t delta, int64_t *value) {
+  if (!has_state()) return STATE_ERR(DENIED);
+  if (!key_ok(key)) return STATE_ERR(INVALID_KEY);
+  int64_t v = 0;
+  int32_t rc = bound->state_increment(bound->host, key, delta, &v);
+  if (rc == 0 && value) *value = v;
+  return rc;
+}
+
+PH_EXPORT int32_t plughost_state_cas(const char *key, const uint8_t *expected, uint32_t expected_len, const uint8_t *value,
+                                     uint32_t len) {
+  if (!has_state()) return STATE_ERR(DENIED);
+  if (!key_ok(key)) return STATE_ERR(INVALID_KEY);
+  if ((!value && len) || len > PLUGHOST_NATIVE_VALUE_MAX || expected_len > PLUGHOST_NATIVE_VALUE_MAX) return STATE_ERR(TOO_LARGE);
+  if (!expected) expected_len = 0;
+  return bound->state_cas(bound->host, key, expected, expected_len, value ? value : (const uint8_t *)"", len);
+}
+
+static uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* Walk one string of a PLUGHOST_KEY_PAGE at *off: its bytes at *at, its length in *n. 0 when it does not fit. */
+static int page_string(const uint8_t *b, uint32_t len, uint32_t *off, uint32_t *at, uint32_t *n) {
+  if (len - *off < 4) return 0;
+  *n = le32(b + *off);
+  if (*n > len - *off - 4) return 0;
+  *at = *off + 4;
+  *off += 4 + *n;
+  return 1;
+}
+
+/* The page bytes as one malloc'd block: the keys array, then each key and the cursor NUL-terminated. */
+static int32_t decode_page(const uint8_t *b, uint32_t len, PlughostKeyPage *page) {
+  if (len < 8) return STATE_ERR(UNAVAILABLE);
+  uint32_t count = le32(b), has_cursor = le32(b + 4);
+  if (count > (len - 8) / 4 || count > INT32_MAX) return STATE_ERR(UNAVAILABLE);
+  uint32_t off = 8, at, n;
+  for (uint32_t i = 0; i < count + (has_cursor ? 1u : 0u); i++)
+    if (!page_string(b, len, &off, &at, &n)) return STATE_ERR(UNAVAILABLE);
+  size_t arrays = (size_t)(count ? count : 1) * sizeof(char *);
+  char *block = malloc(arrays + (size_t)len + count + 1);
+  if (!block) return STATE_ERR(UNAVAILABLE);
+  char **keys = (char **)(void *)block;
+  char *w = block + arrays;
+  off = 8;
+  for (uint32_t i = 0; i < count; i++) {
+    page_string(b, len, &off, &at, &n);
+    memcpy(w, b + at, n);
+    w[n] = 0;
+    keys[i] = w;
+    w += n + 1;
+  }
+  page->cursor = 0;
+  if (has_cursor) {
+    page_string(b, len, &off, &at, &n);
+    memcpy(w, b + at, n);
+    w[n] = 0;
+    page->cursor = w;
+  }
+  page->keys = keys;
+  page->len = count;
+  return (int32_t)count;
+}
+
+PH_EXPORT int32_t plughost_state_list_keys(const char *cursor, uint32_t limit, PlughostKeyPage *page) {
+  if (!page) return STATE_ERR(INVALID_KEY);
+  page->keys = 0;
+  page->len = 0;
+  page->cursor = 0;
+  if (!has_state()) return STATE_ERR(DENIED);
+  if (cursor && !key_ok(cursor)) return STATE_ERR(INVALID_KEY);
+  uint8_t *bytes = 0;
+  uint32_t n = 0;
+  int32_t rc = bound->state_list_keys(bound->host, cursor, limit, sdk_alloc, &bytes, &n);
+  if (rc < 0) {
+    free(bytes);
+    return rc;
+  }
+  rc = decode_page(bytes, bytes ? n : 0, page);
+  free(bytes);
+  return rc;
+}
+
+/* The page is one block (decode_page): the keys array holds it all, cursor included. */
+PH_EXPORT void plughost_key_page_free(PlughostKeyPage *page) {
+  if (!page) return;
+  free(page->keys);
+  page->keys = 0;
+  page->len = 0;
+  page->cursor = 0;
+}
+
+PH_EXPORT int32_t plughost_context_get(const char *key, char **json) {
+  if (!key || !json) return CONTEXT_ERR(UNKNOWN_KEY);
+  if (!has_state()) return CONTEXT_ERR(DENIED);
+  size_t n = strnlen(key, PLUGHOST_NATIVE_CONTEXT_KEY_MAX + 1);
+  if (n == 0 || n > PLUGHOST_NATIVE_CONTEXT_KEY_MAX) return CONTEXT_ERR(UNKNOWN_KEY);
+  char *value = 0;
+  int32_t rc = bound->context_get(bound->host, key, sdk_alloc, &value);
+  if (rc == 1 && value) {
+    *json = value;
+    return 1;
+  }
+  free(value);
+  return rc == 1 ? CONTEXT_ERR(INVALID_VALUE) : rc;
+}
+
+PH_EXPORT int32_t plughost_context_set(const char *key, const char *json) {
+  if (!key || !json) return !key ? CONTEXT_ERR(UNKNOWN_KEY) : CONTEXT_ERR(INVALID_VALUE);
+  if (!has_state()) return CONTEXT_ERR(DENIED);
+  size_t n = strnlen(key, PLUGHOST_NATIVE_CONTEXT_KEY_MAX + 1);
+  if (n == 0 || n > PLUGHOST_NATIVE_CONTEXT_KEY_MAX) return CONTEXT_ERR(UNKNOWN_KEY);
+  if (strnlen(json, PLUGHOST_NATIVE_CONTEXT_VALUE_MAX + 1) > PLUGHOST_NATIVE_CONTEXT_VALUE_MAX) return CONTEXT_ERR(INVALID_VALUE);
+  return bound->context_set(bound->host, key, json);
 }

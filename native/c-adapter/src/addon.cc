@@ -9,6 +9,10 @@
 //   bind(handle, id) -> { call(u8) -> int32, hook(u8) -> int32 | Buffer | null,
 //                         hookIn(len) -> int32 | 2^32 + len | Buffer | null (bytes in host.hookScratch) }
 //   teardown(handle) -> int32
+//   configChanged(handle, json) -> int32, snapshot(handle) -> Buffer | null, restore(handle, u8) -> int32
+//     (the optional plugin_config_changed / plugin_snapshot / plugin_restore; open reports which exist)
+//   host.stateGet/stateSet/stateDelete/stateExists/stateIncrement/stateCas/stateListKeys/contextGet/contextSet:
+//     shared.ts NativeStateCalls (numbers are plughost.h's codes)
 //   close(handle)                                                 throws {code: E_DLCLOSE | E_STILL_MAPPED}
 //   noop()                                                        the empty node-api floor
 //   shmOpen / shmSpawned / shmCall / shmClose                     the sandbox helper's call slot (shm.cc)
@@ -40,6 +44,9 @@ using InitFn = int32_t (*)(PluginContext *);
 using BindFn = PlughostNativeBindFn;
 using StrFn = const char *(*)(void);
 using U32Fn = uint32_t (*)(void);
+using ConfigChangedFn = int32_t (*)(PluginContext *, const char *);
+using SnapshotFn = uint32_t (*)(PluginContext *, uint8_t **);
+using RestoreFn = int32_t (*)(PluginContext *, const uint8_t *, uint32_t);
 
 constexpr size_t kMaxLog = 8192;
 constexpr size_t kMaxName = 1024;
@@ -58,6 +65,9 @@ struct Plugin {
   InitFn teardown = nullptr;
   InitFn suspend = nullptr;  // optional plugin_suspend / plugin_resume
   InitFn resume = nullptr;
+  ConfigChangedFn config_changed = nullptr;  // optional plugin_config_changed / plugin_snapshot / plugin_restore
+  SnapshotFn snapshot = nullptr;
+  RestoreFn restore = nullptr;
   std::vector<Entry> entries;
   napi_env env = nullptr;
   napi_ref host = nullptr;
@@ -341,6 +351,195 @@ inline void EndCall(Plugin *p) {
   }
 }
 
+// ── state and context: each a call of the host object's NativeStateCalls member on the JS thread ──
+
+constexpr int32_t StateErr(int32_t code) { return PLUGHOST_STATE_ERR(code); }
+constexpr int32_t ContextErr(int32_t code) { return PLUGHOST_CONTEXT_ERR(code); }
+
+// A string of the plugin's as a JS string: NULL, empty, longer than `max` or not UTF-8 is refused (a cut or
+// repaired key would name another).
+bool StrArg(napi_env env, const char *s, size_t max, bool allow_empty, napi_value *out) {
+  if (!s) return false;
+  size_t n = strnlen(s, max + 1);
+  if ((n == 0 && !allow_empty) || n > max || !ph_utf8_valid(reinterpret_cast<const uint8_t *>(s), n)) return false;
+  return napi_create_string_utf8(env, s, n, out) == napi_ok;
+}
+
+napi_value BytesArg(napi_env env, const uint8_t *data, uint32_t len) {
+  napi_value v;
+  void *copy;
+  napi_create_buffer_copy(env, len, len ? data : reinterpret_cast<const uint8_t *>(""), &copy, &v);
+  return v;
+}
+
+// A host answer that is a status: an int32 within [lo, hi], else `fallback`.
+int32_t StatusIn(napi_env env, napi_value r, int32_t lo, int32_t hi, int32_t fallback) {
+  int32_t v;
+  napi_valuetype t;
+  if (napi_typeof(env, r, &t) != napi_ok || t != napi_number || napi_get_value_int32(env, r, &v) != napi_ok) return fallback;
+  return v >= lo && v <= hi ? v : fallback;
+}
+
+// A host answer that is bytes: copied into `alloc`'s memory (NULL for empty). False when it is not bytes or alloc fails.
+bool BytesOut(napi_env env, napi_value r, void *(*alloc)(size_t), uint8_t **out, uint32_t *out_len) {
+  bool is_array = false;
+  napi_typedarray_type t;
+  size_t n = 0;
+  void *data = nullptr;
+  if (napi_is_typedarray(env, r, &is_array) != napi_ok || !is_array ||
+      napi_get_typedarray_info(env, r, &t, &n, &data, nullptr, nullptr) != napi_ok || t != napi_uint8_array || n > UINT32_MAX)
+    return false;
+  if (n == 0) {
+    *out = nullptr;
+    *out_len = 0;
+    return true;
+  }
+  auto *b = static_cast<uint8_t *>(alloc(n));
+  if (!b) return false;
+  std::memcpy(b, data, n);
+  *out = b;
+  *out_len = static_cast<uint32_t>(n);
+  return true;
+}
+
+// Runs `body` in a handle scope on the JS thread; `denied` when not there.
+template <typename F>
+int32_t OnJs(Plugin *p, int32_t denied, F body) {
+  if (!OnJsThread(p)) return denied;
+  napi_handle_scope scope;
+  napi_open_handle_scope(p->env, &scope);
+  int32_t rc = body(p->env);
+  napi_close_handle_scope(p->env, scope);
+  return rc;
+}
+
+constexpr int32_t kStateLo = StateErr(PLUGHOST_STATE_ERROR_COUNT - 1);
+
+int32_t HostStateGet(void *h, const char *key, void *(*alloc)(size_t), uint8_t **out, uint32_t *out_len) {
+  auto *p = static_cast<Plugin *>(h);
+  return OnJs(p, StateErr(PLUGHOST_STATE_ERROR_DENIED), [&](napi_env env) {
+    napi_value k, r;
+    if (!alloc || !out || !out_len || !StrArg(env, key, PLUGHOST_NATIVE_KEY_MAX, false, &k)) return StateErr(PLUGHOST_STATE_ERROR_INVALID_KEY);
+    if (!CallHost(p, "stateGet", 1, &k, &r)) return StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE);
+    if (BytesOut(env, r, alloc, out, out_len)) return 1;
+    return StatusIn(env, r, kStateLo, 0, StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE));
+  });
+}
+
+int32_t HostStateSet(void *h, const char *key, const uint8_t *value, uint32_t len) {
+  auto *p = static_cast<Plugin *>(h);
+  return OnJs(p, StateErr(PLUGHOST_STATE_ERROR_DENIED), [&](napi_env env) {
+    napi_value argv[2], r;
+    if (!StrArg(env, key, PLUGHOST_NATIVE_KEY_MAX, false, &argv[0])) return StateErr(PLUGHOST_STATE_ERROR_INVALID_KEY);
+    if ((!value && len) || len > PLUGHOST_NATIVE_VALUE_MAX) return StateErr(PLUGHOST_STATE_ERROR_TOO_LARGE);
+    argv[1] = BytesArg(env, value, len);
+    if (!CallHost(p, "stateSet", 2, argv, &r)) return StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE);
+    return StatusIn(env, r, kStateLo, 0, StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE));
+  });
+}
+
+int32_t KeyOnly(void *h, const char *method, const char *key) {
+  auto *p = static_cast<Plugin *>(h);
+  return OnJs(p, StateErr(PLUGHOST_STATE_ERROR_DENIED), [&](napi_env env) {
+    napi_value k, r;
+    if (!StrArg(env, key, PLUGHOST_NATIVE_KEY_MAX, false, &k)) return StateErr(PLUGHOST_STATE_ERROR_INVALID_KEY);
+    if (!CallHost(p, method, 1, &k, &r)) return StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE);
+    return StatusIn(env, r, kStateLo, 1, StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE));
+  });
+}
+
+int32_t HostStateDelete(void *h, const char *key) { return KeyOnly(h, "stateDelete", key); }
+int32_t HostStateExists(void *h, const char *key) { return KeyOnly(h, "stateExists", key); }
+
+int32_t HostStateIncrement(void *h, const char *key, int64_t delta, int64_t *value) {
+  auto *p = static_cast<Plugin *>(h);
+  return OnJs(p, StateErr(PLUGHOST_STATE_ERROR_DENIED), [&](napi_env env) {
+    napi_value argv[2], r;
+    if (!value || !StrArg(env, key, PLUGHOST_NATIVE_KEY_MAX, false, &argv[0])) return StateErr(PLUGHOST_STATE_ERROR_INVALID_KEY);
+    napi_create_bigint_int64(env, delta, &argv[1]);
+    if (!CallHost(p, "stateIncrement", 2, argv, &r)) return StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE);
+    napi_valuetype t;
+    napi_typeof(env, r, &t);
+    if (t == napi_bigint) {
+      int64_t v;
+      bool lossless = false;
+      if (napi_get_value_bigint_int64(env, r, &v, &lossless) != napi_ok || !lossless) return StateErr(PLUGHOST_STATE_ERROR_NOT_AN_INTEGER);
+      *value = v;
+      return 0;
+    }
+    return StatusIn(env, r, kStateLo, -1, StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE));
+  });
+}
+
+int32_t HostStateCas(void *h, const char *key, const uint8_t *expected, uint32_t expected_len, const uint8_t *value, uint32_t len) {
+  auto *p = static_cast<Plugin *>(h);
+  return OnJs(p, StateErr(PLUGHOST_STATE_ERROR_DENIED), [&](napi_env env) {
+    napi_value argv[3], r;
+    if (!StrArg(env, key, PLUGHOST_NATIVE_KEY_MAX, false, &argv[0])) return StateErr(PLUGHOST_STATE_ERROR_INVALID_KEY);
+    if ((!value && len) || len > PLUGHOST_NATIVE_VALUE_MAX || expected_len > PLUGHOST_NATIVE_VALUE_MAX)
+      return StateErr(PLUGHOST_STATE_ERROR_TOO_LARGE);
+    if (expected) argv[1] = BytesArg(env, expected, expected_len);
+    else napi_get_null(env, &argv[1]);
+    argv[2] = BytesArg(env, value, len);
+    if (!CallHost(p, "stateCas", 3, argv, &r)) return StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE);
+    return StatusIn(env, r, kStateLo, 1, StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE));
+  });
+}
+
+int32_t HostStateListKeys(void *h, const char *cursor, uint32_t limit, void *(*alloc)(size_t), uint8_t **out, uint32_t *out_len) {
+  auto *p = static_cast<Plugin *>(h);
+  return OnJs(p, StateErr(PLUGHOST_STATE_ERROR_DENIED), [&](napi_env env) {
+    napi_value argv[2], r;
+    if (!alloc || !out || !out_len) return StateErr(PLUGHOST_STATE_ERROR_INVALID_KEY);
+    if (!cursor) napi_get_null(env, &argv[0]);
+    else if (!StrArg(env, cursor, PLUGHOST_NATIVE_KEY_MAX, false, &argv[0])) return StateErr(PLUGHOST_STATE_ERROR_INVALID_KEY);
+    napi_create_uint32(env, limit, &argv[1]);
+    if (!CallHost(p, "stateListKeys", 2, argv, &r)) return StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE);
+    uint8_t *page = nullptr;
+    uint32_t n = 0;
+    if (!BytesOut(env, r, alloc, &page, &n)) return StatusIn(env, r, kStateLo, -1, StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE));
+    if (n < 8) {
+      std::free(page);  // alloc is the SDK's malloc
+      return StateErr(PLUGHOST_STATE_ERROR_UNAVAILABLE);
+    }
+    *out = page;
+    *out_len = n;
+    return static_cast<int32_t>(ph_le32(page) & 0x7fffffff);
+  });
+}
+
+constexpr int32_t kContextLo = ContextErr(PLUGHOST_CONTEXT_ERROR_COUNT - 1);
+
+int32_t HostContextGet(void *h, const char *key, void *(*alloc)(size_t), char **json) {
+  auto *p = static_cast<Plugin *>(h);
+  return OnJs(p, ContextErr(PLUGHOST_CONTEXT_ERROR_DENIED), [&](napi_env env) {
+    napi_value k, r;
+    if (!alloc || !json || !StrArg(env, key, PLUGHOST_NATIVE_CONTEXT_KEY_MAX, false, &k)) return ContextErr(PLUGHOST_CONTEXT_ERROR_UNKNOWN_KEY);
+    if (!CallHost(p, "contextGet", 1, &k, &r)) return ContextErr(PLUGHOST_CONTEXT_ERROR_DENIED);
+    size_t n = 0;
+    napi_valuetype t;
+    napi_typeof(env, r, &t);
+    if (t != napi_string) return StatusIn(env, r, kContextLo, 0, ContextErr(PLUGHOST_CONTEXT_ERROR_DENIED));
+    napi_get_value_string_utf8(env, r, nullptr, 0, &n);
+    auto *b = static_cast<char *>(alloc(n + 1));
+    if (!b) return ContextErr(PLUGHOST_CONTEXT_ERROR_INVALID_VALUE);
+    napi_get_value_string_utf8(env, r, b, n + 1, &n);
+    *json = b;
+    return 1;
+  });
+}
+
+int32_t HostContextSet(void *h, const char *key, const char *json) {
+  auto *p = static_cast<Plugin *>(h);
+  return OnJs(p, ContextErr(PLUGHOST_CONTEXT_ERROR_DENIED), [&](napi_env env) {
+    napi_value argv[2], r;
+    if (!StrArg(env, key, PLUGHOST_NATIVE_CONTEXT_KEY_MAX, false, &argv[0])) return ContextErr(PLUGHOST_CONTEXT_ERROR_UNKNOWN_KEY);
+    if (!StrArg(env, json, PLUGHOST_NATIVE_CONTEXT_VALUE_MAX, true, &argv[1])) return ContextErr(PLUGHOST_CONTEXT_ERROR_INVALID_VALUE);
+    if (!CallHost(p, "contextSet", 2, argv, &r)) return ContextErr(PLUGHOST_CONTEXT_ERROR_DENIED);
+    return StatusIn(env, r, kContextLo, 0, ContextErr(PLUGHOST_CONTEXT_ERROR_DENIED));
+  });
+}
+
 Napi::Value Fail(Napi::Env env, const char *code, const std::string &message, const char *symbol = nullptr) {
   Napi::Error e = Napi::Error::New(env, message);
   e.Set("code", Napi::String::New(env, code));
@@ -382,15 +581,23 @@ Napi::Value Open(const Napi::CallbackInfo &info) {
   p->teardown = teardown;
   p->suspend = reinterpret_cast<InitFn>(dlsym(h, "plugin_suspend"));
   p->resume = reinterpret_cast<InitFn>(dlsym(h, "plugin_resume"));
+  p->config_changed = reinterpret_cast<ConfigChangedFn>(dlsym(h, "plugin_config_changed"));
+  p->snapshot = reinterpret_cast<SnapshotFn>(dlsym(h, "plugin_snapshot"));
+  p->restore = reinterpret_cast<RestoreFn>(dlsym(h, "plugin_restore"));
   p->ctx.host_data = p;
   p->ctx.register_callback = CtxRegister;
   p->ctx.log = CtxLog;
   p->table = PlughostNativeHost{PLUGHOST_NATIVE_ABI, sizeof(PlughostNativeHost), p, HostRegisterHook, HostHookOutput,
-                                HostEmit, HostSend, HostConfig, HostRequest, HostCurrentMessage};
+                                HostEmit, HostSend, HostConfig, HostRequest, HostCurrentMessage,
+                                HostStateGet, HostStateSet, HostStateDelete, HostStateExists, HostStateIncrement,
+                                HostStateCas, HostStateListKeys, HostContextGet, HostContextSet};
   Napi::Object out = Napi::Object::New(env);
   out.Set("handle", Napi::External<Plugin>::New(env, p));
   out.Set("hasSuspend", Napi::Boolean::New(env, p->suspend != nullptr));
   out.Set("hasResume", Napi::Boolean::New(env, p->resume != nullptr));
+  out.Set("hasConfigChanged", Napi::Boolean::New(env, p->config_changed != nullptr));
+  out.Set("hasSnapshot", Napi::Boolean::New(env, p->snapshot != nullptr));
+  out.Set("hasRestore", Napi::Boolean::New(env, p->restore != nullptr));
   if (auto f = reinterpret_cast<StrFn>(dlsym(h, "plugin_name"))) {
     if (const char *s = f()) out.Set("name", Napi::String::New(env, s, strnlen(s, kMaxName)));
   }
@@ -464,6 +671,54 @@ Napi::Value Lifecycle(const Napi::CallbackInfo &info) {
   if (!fn) return Fail(env, "E_MISSING_SYMBOL", "the plugin does not export plugin_suspend / plugin_resume");
   p->depth++;
   int32_t rc = fn(&p->ctx);
+  EndCall(p);
+  return Napi::Number::New(env, rc);
+}
+
+bool Active(Plugin *p) { return p && !p->closed && p->initialized && !p->torn_down; }
+
+// configChanged(handle, json): the optional plugin_config_changed; plughost_config() answers the new config from now on.
+Napi::Value ConfigChanged(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Plugin *p = Unwrap(info);
+  if (!p || info.Length() < 2 || !info[1].IsString()) return Fail(env, "E_ARG", "configChanged(handle, json)");
+  if (!Active(p)) return Fail(env, "E_STATE", "configChanged: plugin is not initialised");
+  if (!p->config_changed) return Fail(env, "E_MISSING_SYMBOL", "the plugin does not export plugin_config_changed");
+  p->config = info[1].As<Napi::String>();
+  p->depth++;
+  int32_t rc = p->config_changed(&p->ctx, p->config.c_str());
+  EndCall(p);
+  return Napi::Number::New(env, rc);
+}
+
+// snapshot(handle) -> Buffer | null: the optional plugin_snapshot; its buffer is the plugin's malloc's, freed here.
+Napi::Value Snapshot(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Plugin *p = Unwrap(info);
+  if (!p) return Fail(env, "E_ARG", "snapshot(handle)");
+  if (!Active(p)) return Fail(env, "E_STATE", "snapshot: plugin is not initialised");
+  if (!p->snapshot) return Fail(env, "E_MISSING_SYMBOL", "the plugin does not export plugin_snapshot");
+  uint8_t *out = nullptr;
+  p->depth++;
+  uint32_t n = p->snapshot(&p->ctx, &out);
+  EndCall(p);
+  Napi::Value r = env.Null();
+  if (out && n) r = Napi::Buffer<uint8_t>::Copy(env, out, n);
+  std::free(out);
+  return r;
+}
+
+// restore(handle, data) -> int32: the optional plugin_restore.
+Napi::Value Restore(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Plugin *p = Unwrap(info);
+  if (!p || info.Length() < 2 || !info[1].IsTypedArray()) return Fail(env, "E_ARG", "restore(handle, data)");
+  if (!Active(p)) return Fail(env, "E_STATE", "restore: plugin is not initialised");
+  if (!p->restore) return Fail(env, "E_MISSING_SYMBOL", "the plugin does not export plugin_restore");
+  Napi::Uint8Array a = info[1].As<Napi::Uint8Array>();
+  std::vector<uint8_t> copy(a.Data(), a.Data() + a.ElementLength());  // the plugin's view stays valid whatever JS does
+  p->depth++;
+  int32_t rc = p->restore(&p->ctx, copy.empty() ? reinterpret_cast<const uint8_t *>("") : copy.data(), static_cast<uint32_t>(copy.size()));
   EndCall(p);
   return Napi::Number::New(env, rc);
 }
@@ -683,6 +938,9 @@ Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("init", Napi::Function::New(env, Init, "init"));
   exports.Set("teardown", Napi::Function::New(env, Teardown, "teardown"));
   exports.Set("lifecycle", Napi::Function::New(env, Lifecycle, "lifecycle"));
+  exports.Set("configChanged", Napi::Function::New(env, ConfigChanged, "configChanged"));
+  exports.Set("snapshot", Napi::Function::New(env, Snapshot, "snapshot"));
+  exports.Set("restore", Napi::Function::New(env, Restore, "restore"));
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("bind", Napi::Function::New(env, Bind, "bind"));
   napi_value noop;

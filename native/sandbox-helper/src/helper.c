@@ -47,6 +47,9 @@ typedef int32_t (*InitFn)(PluginContext *);
 typedef PlughostNativeBindFn BindFn;
 typedef const char *(*StrFn)(void);
 typedef uint32_t (*U32Fn)(void);
+typedef int32_t (*ConfigChangedFn)(PluginContext *, const char *);
+typedef uint32_t (*SnapshotFn)(PluginContext *, uint8_t **);
+typedef int32_t (*RestoreFn)(PluginContext *, const uint8_t *, uint32_t);
 
 /* ── output: one buffer, shared with plugin threads that log ── */
 
@@ -533,6 +536,173 @@ static const char *h_config(void *h) {
   return config_json ? config_json : "{}";
 }
 
+/* ── state and context: a STATE or CONTEXT frame each, answered with ANSWER ── */
+
+#define STATE_ERR(code) PLUGHOST_STATE_ERR(PLUGHOST_STATE_ERROR_##code)
+#define CONTEXT_ERR(code) PLUGHOST_CONTEXT_ERR(PLUGHOST_CONTEXT_ERROR_##code)
+
+/* A key's length with its NUL, or 0 when it is NULL, empty, longer than `max` or not UTF-8 (refused, never cut). */
+static size_t key_len(const char *key, size_t max) {
+  if (!key) return 0;
+  size_t n = strnlen(key, max + 1);
+  if (n == 0 || n > max || !ph_utf8_valid((const uint8_t *)key, n)) return 0;
+  return n + 1;
+}
+
+/* Send a STATE / CONTEXT frame and wait for its ANSWER: its code in range [lo, hi] (else `bad`), its bytes in *f. */
+static int32_t exchange_code(uint8_t type, const Part *parts, int nparts, Frame *f, int32_t lo, int32_t hi, int32_t bad) {
+  host_exchange(type, parts, nparts, f);
+  if (f->type != PH_ANSWER || f->len < 4) return bad;
+  int32_t code = (int32_t)get32(f->data);
+  return code >= lo && code <= hi ? code : bad;
+}
+
+#define STATE_LO STATE_ERR(COUNT - 1)
+
+static int32_t state_key_op(uint8_t op, const char *key, int32_t hi) {
+  if (!on_main()) return STATE_ERR(DENIED);
+  size_t kn = key_len(key, PLUGHOST_NATIVE_KEY_MAX);
+  if (!kn) return STATE_ERR(INVALID_KEY);
+  Part p[2] = {{&op, 1}, {key, kn}};
+  Frame f;
+  return exchange_code(PH_STATE, p, 2, &f, STATE_LO, hi, STATE_ERR(UNAVAILABLE));
+}
+
+/* Copy an answer's bytes (after its code) into `alloc`'s memory; NULL for none. 0 when alloc fails. */
+static int answer_bytes(const Frame *f, void *(*alloc)(size_t), uint8_t **out, uint32_t *out_len) {
+  uint32_t n = f->len - 4;
+  *out = NULL;
+  *out_len = 0;
+  if (!n) return 1;
+  uint8_t *b = alloc(n);
+  if (!b) return 0;
+  memcpy(b, f->data + 4, n);
+  *out = b;
+  *out_len = n;
+  return 1;
+}
+
+static int32_t h_state_get(void *h, const char *key, void *(*alloc)(size_t), uint8_t **out, uint32_t *out_len) {
+  (void)h;
+  if (!on_main()) return STATE_ERR(DENIED);
+  size_t kn = key_len(key, PLUGHOST_NATIVE_KEY_MAX);
+  if (!kn || !alloc || !out || !out_len) return STATE_ERR(INVALID_KEY);
+  uint8_t op = PH_STATE_GET;
+  Part p[2] = {{&op, 1}, {key, kn}};
+  Frame f;
+  int32_t rc = exchange_code(PH_STATE, p, 2, &f, STATE_LO, 1, STATE_ERR(UNAVAILABLE));
+  if (rc != 1) return rc;
+  return answer_bytes(&f, alloc, out, out_len) ? 1 : STATE_ERR(UNAVAILABLE);
+}
+
+static int32_t h_state_set(void *h, const char *key, const uint8_t *value, uint32_t len) {
+  (void)h;
+  if (!on_main()) return STATE_ERR(DENIED);
+  size_t kn = key_len(key, PLUGHOST_NATIVE_KEY_MAX);
+  if (!kn) return STATE_ERR(INVALID_KEY);
+  if ((!value && len) || len > PLUGHOST_NATIVE_VALUE_MAX) return STATE_ERR(TOO_LARGE);
+  uint8_t op = PH_STATE_SET;
+  Part p[3] = {{&op, 1}, {key, kn}, {value, len}};
+  Frame f;
+  return exchange_code(PH_STATE, p, 3, &f, STATE_LO, 0, STATE_ERR(UNAVAILABLE));
+}
+
+static int32_t h_state_delete(void *h, const char *key) {
+  (void)h;
+  return state_key_op(PH_STATE_DELETE, key, 1);
+}
+
+static int32_t h_state_exists(void *h, const char *key) {
+  (void)h;
+  return state_key_op(PH_STATE_EXISTS, key, 1);
+}
+
+static int32_t h_state_increment(void *h, const char *key, int64_t delta, int64_t *value) {
+  (void)h;
+  if (!on_main()) return STATE_ERR(DENIED);
+  size_t kn = key_len(key, PLUGHOST_NATIVE_KEY_MAX);
+  if (!kn || !value) return STATE_ERR(INVALID_KEY);
+  uint8_t head[9];
+  head[0] = PH_STATE_INCREMENT;
+  put32(head + 1, (uint32_t)(uint64_t)delta);
+  put32(head + 5, (uint32_t)((uint64_t)delta >> 32));
+  Part p[2] = {{head, 9}, {key, kn}};
+  Frame f;
+  int32_t rc = exchange_code(PH_STATE, p, 2, &f, STATE_LO, 0, STATE_ERR(UNAVAILABLE));
+  if (rc != 0) return rc;
+  if (f.len != 12) return STATE_ERR(UNAVAILABLE);
+  *value = (int64_t)((uint64_t)get32(f.data + 4) | (uint64_t)get32(f.data + 8) << 32);
+  return 0;
+}
+
+static int32_t h_state_cas(void *h, const char *key, const uint8_t *expected, uint32_t expected_len, const uint8_t *value, uint32_t len) {
+  (void)h;
+  if (!on_main()) return STATE_ERR(DENIED);
+  size_t kn = key_len(key, PLUGHOST_NATIVE_KEY_MAX);
+  if (!kn) return STATE_ERR(INVALID_KEY);
+  if ((!value && len) || len > PLUGHOST_NATIVE_VALUE_MAX || expected_len > PLUGHOST_NATIVE_VALUE_MAX) return STATE_ERR(TOO_LARGE);
+  if (!expected) expected_len = 0;
+  uint8_t head[6];
+  head[0] = PH_STATE_CAS;
+  head[1] = expected != NULL;
+  put32(head + 2, expected_len);
+  Part p[4] = {{head, 6}, {key, kn}, {expected, expected_len}, {value, len}};
+  Frame f;
+  return exchange_code(PH_STATE, p, 4, &f, STATE_LO, 1, STATE_ERR(UNAVAILABLE));
+}
+
+static int32_t h_state_list_keys(void *h, const char *cursor, uint32_t limit, void *(*alloc)(size_t), uint8_t **out, uint32_t *out_len) {
+  (void)h;
+  if (!on_main()) return STATE_ERR(DENIED);
+  size_t cn = cursor ? key_len(cursor, PLUGHOST_NATIVE_KEY_MAX) : 0;
+  if ((cursor && !cn) || !alloc || !out || !out_len) return STATE_ERR(INVALID_KEY);
+  uint8_t head[6];
+  head[0] = PH_STATE_LIST;
+  put32(head + 1, limit);
+  head[5] = cursor != NULL;
+  Part p[2] = {{head, 6}, {cursor, cn}};
+  Frame f;
+  int32_t rc = exchange_code(PH_STATE, p, 2, &f, STATE_LO, INT32_MAX, STATE_ERR(UNAVAILABLE));
+  if (rc < 0) return rc;
+  if (f.len < 12 || get32(f.data + 4) != (uint32_t)rc) return STATE_ERR(UNAVAILABLE);
+  return answer_bytes(&f, alloc, out, out_len) ? rc : STATE_ERR(UNAVAILABLE);
+}
+
+#define CONTEXT_LO CONTEXT_ERR(COUNT - 1)
+
+static int32_t h_context_get(void *h, const char *key, void *(*alloc)(size_t), char **json) {
+  (void)h;
+  if (!on_main()) return CONTEXT_ERR(DENIED);
+  size_t kn = key_len(key, PLUGHOST_NATIVE_CONTEXT_KEY_MAX);
+  if (!kn || !alloc || !json) return CONTEXT_ERR(UNKNOWN_KEY);
+  uint8_t op = PH_CONTEXT_GET;
+  Part p[2] = {{&op, 1}, {key, kn}};
+  Frame f;
+  int32_t rc = exchange_code(PH_CONTEXT, p, 2, &f, CONTEXT_LO, 1, CONTEXT_ERR(DENIED));
+  if (rc != 1) return rc;
+  uint32_t n = f.len - 4;
+  char *b = alloc((size_t)n + 1);
+  if (!b) return CONTEXT_ERR(INVALID_VALUE);
+  if (n) memcpy(b, f.data + 4, n);
+  b[n] = 0;
+  *json = b;
+  return 1;
+}
+
+static int32_t h_context_set(void *h, const char *key, const char *json) {
+  (void)h;
+  if (!on_main()) return CONTEXT_ERR(DENIED);
+  size_t kn = key_len(key, PLUGHOST_NATIVE_CONTEXT_KEY_MAX);
+  if (!kn) return CONTEXT_ERR(UNKNOWN_KEY);
+  if (!json) return CONTEXT_ERR(INVALID_VALUE);
+  size_t jn = strnlen(json, PLUGHOST_NATIVE_CONTEXT_VALUE_MAX + 1);
+  if (jn > PLUGHOST_NATIVE_CONTEXT_VALUE_MAX || !ph_utf8_valid((const uint8_t *)json, jn)) return CONTEXT_ERR(INVALID_VALUE);
+  uint8_t op = PH_CONTEXT_SET;
+  Part p[3] = {{&op, 1}, {key, kn}, {json, jn}};
+  Frame f;
+  return exchange_code(PH_CONTEXT, p, 3, &f, CONTEXT_LO, 0, CONTEXT_ERR(DENIED));
+}
+
 static void send_violation(const char *name, uint32_t count) {
   uint8_t b[4];
   put32(b, count);
@@ -544,6 +714,9 @@ static void send_violation(const char *name, uint32_t count) {
 
 static InitFn plugin_init_fn, plugin_teardown_fn;
 static InitFn plugin_suspend_fn, plugin_resume_fn; /* optional */
+static ConfigChangedFn plugin_config_changed_fn;     /* optional */
+static SnapshotFn plugin_snapshot_fn;
+static RestoreFn plugin_restore_fn;
 static BindFn bind_fn;
 
 /* Run callback `cb` for a CALL or HOOK; a HOOK's output is left in hook_out. */
@@ -730,6 +903,9 @@ int main(int argc, char **argv) {
   if (!plugin_teardown_fn) fail(PH_FAIL_SYMBOL, "plugin_teardown", PH_EXIT_SANDBOX);
   plugin_suspend_fn = (InitFn)dlsym(h, "plugin_suspend");
   plugin_resume_fn = (InitFn)dlsym(h, "plugin_resume");
+  plugin_config_changed_fn = (ConfigChangedFn)dlsym(h, "plugin_config_changed");
+  plugin_snapshot_fn = (SnapshotFn)dlsym(h, "plugin_snapshot");
+  plugin_restore_fn = (RestoreFn)dlsym(h, "plugin_restore");
   bind_fn = (BindFn)dlsym(h, "plughost_native_bind");
   StrFn name_fn = (StrFn)dlsym(h, "plugin_name");
   StrFn version_fn = (StrFn)dlsym(h, "plugin_version");
@@ -746,7 +922,9 @@ int main(int argc, char **argv) {
   ctx.log = ctx_log;
   ctx.host_data = &table;
   table = (PlughostNativeHost){PLUGHOST_NATIVE_ABI, sizeof(PlughostNativeHost), NULL, h_register_hook, h_hook_output,
-                               h_emit, h_send, h_config, h_request, h_current_message};
+                               h_emit, h_send, h_config, h_request, h_current_message,
+                               h_state_get, h_state_set, h_state_delete, h_state_exists, h_state_increment,
+                               h_state_cas, h_state_list_keys, h_context_get, h_context_set};
 
   {
     const char *nm = name_fn ? name_fn() : NULL;
@@ -754,6 +932,8 @@ int main(int argc, char **argv) {
     uint32_t api = api_fn ? api_fn() : 0;
     flags |= (nm ? PH_HAS_NAME : 0) | (vs ? PH_HAS_VERSION : 0) | (api_fn ? PH_HAS_API : 0);
     flags |= (plugin_suspend_fn ? PH_HAS_SUSPEND : 0) | (plugin_resume_fn ? PH_HAS_RESUME : 0);
+    flags |= (plugin_config_changed_fn ? PH_HAS_CONFIG_CHANGED : 0) | (plugin_snapshot_fn ? PH_HAS_SNAPSHOT : 0) |
+             (plugin_restore_fn ? PH_HAS_RESTORE : 0);
     uint8_t head[8];
     put32(head, flags);
     put32(head + 4, api);
@@ -815,6 +995,41 @@ int main(int argc, char **argv) {
         in_call = 0;
         forget_message();
         send_i32(PH_RESULT, f.id, rc);
+        break;
+      }
+      case PH_CONFIG_CHANGED: { /* the host asks only when READY said it is there */
+        free(config_json);
+        config_json = strndup(f.len ? (const char *)f.data : "", f.len); /* plughost_config() answers it from now on */
+        in_call = 1;
+        rc = plugin_config_changed_fn && config_json ? plugin_config_changed_fn(&ctx, config_json) : 1;
+        ph_violations_collect(send_violation);
+        in_call = 0;
+        forget_message();
+        send_i32(PH_RESULT, f.id, rc);
+        break;
+      }
+      case PH_RESTORE:
+        in_call = 1;
+        rc = plugin_restore_fn ? plugin_restore_fn(&ctx, f.len ? f.data : (const uint8_t *)"", f.len) : 0;
+        ph_violations_collect(send_violation);
+        in_call = 0;
+        forget_message();
+        send_i32(PH_RESULT, f.id, rc);
+        break;
+      case PH_SNAPSHOT: {
+        uint8_t *snap = NULL;
+        in_call = 1;
+        uint32_t n = plugin_snapshot_fn ? plugin_snapshot_fn(&ctx, &snap) : 0;
+        ph_violations_collect(send_violation);
+        in_call = 0;
+        forget_message();
+        if (!snap) n = 0;
+        uint8_t head[4];
+        int too_large = (size_t)n > PH_BODY_MAX - 5 - 4;
+        put32(head, too_large ? (uint32_t)-1 : 0u);
+        Part p[2] = {{head, 4}, {snap, too_large ? 0 : n}};
+        send_frame(PH_SNAPSHOT_RESULT, f.id, p, 2);
+        free(snap); /* the plugin's malloc: the same libc */
         break;
       }
       case PH_TEARDOWN:

@@ -30,6 +30,9 @@ enum {
   PH_ANSWER = 6,   /* i32 code, bytes: answer to REQUEST (0 + the answer, or 1 + request-error) or MESSAGE (1 + info, or 0) */
   PH_SUSPEND = 7,  /* the optional plugin_suspend                  -> RESULT */
   PH_RESUME = 8,   /* the optional plugin_resume                   -> RESULT */
+  PH_CONFIG_CHANGED = 9, /* the optional plugin_config_changed: config JSON bytes -> RESULT */
+  PH_SNAPSHOT = 10,      /* the optional plugin_snapshot              -> SNAPSHOT_RESULT */
+  PH_RESTORE = 11,       /* the optional plugin_restore: snapshot bytes -> RESULT */
   /* helper -> host */
   PH_READY = 64,       /* u32 flags, u32 api, name\0 version\0 */
   PH_FAIL = 65,        /* u8 kind, message */
@@ -43,7 +46,29 @@ enum {
   PH_SANDBOX = 73,     /* u32 flags: the measures in force; the first frame, sent before any plugin code runs */
   PH_REQUEST = 74,     /* u32 timeout_ms, target\0, name\0, data -> ANSWER */
   PH_MESSAGE = 75,     /* (empty): the current call's envelope  -> ANSWER */
+  PH_STATE = 76,       /* u8 op (PH_STATE_*), the op's payload   -> ANSWER */
+  PH_CONTEXT = 77,     /* u8 op (PH_CONTEXT_*), key\0, json       -> ANSWER */
+  PH_SNAPSHOT_RESULT = 78, /* i32 status (0, or -1: too large for a frame), snapshot bytes */
 };
+
+/*
+ * STATE ops and their payloads after the op byte; the ANSWER's code is the C function's (plughost.h):
+ *   GET       key\0                                   1 + the value, 0, or PLUGHOST_STATE_ERR
+ *   SET       key\0, value                            0 or error
+ *   DELETE    key\0                                   1 / 0 or error
+ *   EXISTS    key\0                                   1 / 0 or error
+ *   INCREMENT i64 delta, key\0                        0 + i64 value, or error
+ *   CAS       u8 has_expected, u32 expected_len, key\0, expected, value    1 / 0 or error
+ *   LIST      u32 limit, u8 has_cursor, cursor\0      n_keys + the page (plughost_host.h), or error
+ * CONTEXT ops: GET key\0 (1 + the JSON, 0, or PLUGHOST_CONTEXT_ERR); SET key\0, json (0 or error).
+ * Keys and values are within plughost_host.h's PLUGHOST_NATIVE_*_MAX: the helper refuses longer ones before
+ * sending, and the host refuses frames that are not (the plugin can write frames of its own).
+ */
+enum { PH_STATE_GET = 1, PH_STATE_SET, PH_STATE_DELETE, PH_STATE_EXISTS, PH_STATE_INCREMENT, PH_STATE_CAS, PH_STATE_LIST };
+enum { PH_CONTEXT_GET = 1, PH_CONTEXT_SET };
+/* The host's bound on a STATE and a CONTEXT frame's body (two values, a key and the head fit). */
+#define PH_STATE_BODY_MAX ((2u << 20) + 4096u)
+#define PH_CONTEXT_BODY_MAX ((1u << 20) + 4096u)
 
 enum { PH_FAIL_DLOPEN = 1, PH_FAIL_SYMBOL = 2, PH_FAIL_SANDBOX = 3 };
 
@@ -68,6 +93,9 @@ enum {
   PH_HAS_API = 1u << 18,
   PH_HAS_SUSPEND = 1u << 19, /* the library defines plugin_suspend */
   PH_HAS_RESUME = 1u << 20,  /* ... and plugin_resume */
+  PH_HAS_CONFIG_CHANGED = 1u << 21, /* the library defines plugin_config_changed */
+  PH_HAS_SNAPSHOT = 1u << 22,       /* ... plugin_snapshot */
+  PH_HAS_RESTORE = 1u << 23,        /* ... plugin_restore */
 };
 
 /*
@@ -144,6 +172,28 @@ static inline PhMessageBox *ph_message_info_decode(const uint8_t *buf, uint32_t 
   mi->metadata_keys = n ? keys : NULL;
   mi->metadata_values = n ? values : NULL;
   return box;
+}
+
+/* Whether buf[0, n) is well-formed UTF-8 (keys cross as JS strings: a malformed one would be changed, not refused). */
+static inline int ph_utf8_valid(const uint8_t *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint8_t c = s[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t k = c >= 0xf0 && c <= 0xf4 ? 3 : c >= 0xe0 ? (c <= 0xef ? 2 : 0) : c >= 0xc2 ? 1 : 0;
+    if (!k || n - i <= k) return 0;
+    uint32_t cp = c & (0x3f >> k);
+    for (size_t j = 1; j <= k; j++) {
+      if ((s[i + j] & 0xc0) != 0x80) return 0;
+      cp = cp << 6 | (s[i + j] & 0x3f);
+    }
+    if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff))) return 0;
+    i += k + 1;
+  }
+  return 1;
 }
 
 #endif

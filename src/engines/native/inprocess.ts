@@ -19,6 +19,7 @@ import {
   hostMessaging,
   locateNativeAddon,
   logLevel,
+  nativeStateCalls,
   nativeUnavailable,
   packApiVersion,
   requestSyncAnswer,
@@ -42,6 +43,16 @@ interface AddonHost {
   hookScratch: Uint8Array;
   /** The current call's envelope, encoded (shared.ts encodeMessageInfo), or null. */
   message(): Uint8Array | null;
+  /* The state store and the context (shared.ts NativeStateCalls): numbers are plughost.h's codes. */
+  stateGet(key: string): Uint8Array | number;
+  stateSet(key: string, value: Uint8Array): number;
+  stateDelete(key: string): number;
+  stateExists(key: string): number;
+  stateIncrement(key: string, delta: bigint): bigint | number;
+  stateCas(key: string, expected: Uint8Array | null, value: Uint8Array): number;
+  stateListKeys(cursor: string | null, limit: number): Uint8Array | number;
+  contextGet(key: string): string | number;
+  contextSet(key: string, json: string): number;
 }
 
 /** Request payloads and answers up to this size cross through the plugin's scratch array. */
@@ -58,6 +69,10 @@ export interface OpenedLibrary {
   /** Whether the library defines the optional plugin_suspend / plugin_resume. */
   hasSuspend?: boolean;
   hasResume?: boolean;
+  /** Whether it defines the optional plugin_config_changed / plugin_snapshot / plugin_restore. */
+  hasConfigChanged?: boolean;
+  hasSnapshot?: boolean;
+  hasRestore?: boolean;
 }
 
 /** The two entry points of one registered callback, bound to its id on the C side. */
@@ -88,6 +103,12 @@ export interface NativeAddon {
   teardown(handle: NativeHandle): number;
   /** The optional plugin_suspend (`resume` false) or plugin_resume (true); only when `open` reported it. */
   lifecycle(handle: NativeHandle, resume: boolean): number;
+  /** The optional plugin_config_changed (plughost_config() answers `config` from then on); only when `open` reported it. */
+  configChanged(handle: NativeHandle, config: string): number;
+  /** The optional plugin_snapshot: its bytes, or null for none. */
+  snapshot(handle: NativeHandle): Buffer | null;
+  /** The optional plugin_restore. */
+  restore(handle: NativeHandle, data: Uint8Array): number;
   close(handle: NativeHandle): void;
   noop(): void;
   /** The sandbox helper's shared call slot: fd and wakeFd become the helper's fds 5 and 6. */
@@ -157,7 +178,31 @@ export class NativeInProcessInstance implements EngineInstance {
     this.#table = new CallbackTable(request.plugin, request.host);
     if (lib.hasSuspend) this.onSuspend = () => this.#lifecycle(false);
     if (lib.hasResume) this.onResume = () => this.#lifecycle(true);
+    if (lib.hasConfigChanged) {
+      this.onConfigChanged = async (configJson: string) => {
+        this.#checkActive();
+        return this.#addon.configChanged(this.#lib.handle, configJson);
+      };
+    }
+    if (lib.hasSnapshot) {
+      this.snapshot = async () => {
+        this.#checkActive();
+        const r = this.#addon.snapshot(this.#lib.handle);
+        return r ? new Uint8Array(r.buffer, r.byteOffset, r.byteLength) : new Uint8Array();
+      };
+    }
+    if (lib.hasRestore) {
+      this.restore = async (data: Uint8Array) => {
+        this.#checkActive();
+        return this.#addon.restore(this.#lib.handle, data);
+      };
+    }
   }
+
+  /** plugin_config_changed / plugin_snapshot / plugin_restore, set when the library defines them. */
+  onConfigChanged?: (configJson: string) => Promise<number>;
+  snapshot?: () => Promise<Uint8Array>;
+  restore?: (data: Uint8Array) => Promise<number>;
 
   /** Metadata the library exports (plugin_name, plugin_version, plugin_api_version). */
   get metadata(): { name?: string; version?: string; apiVersion?: number } {
@@ -190,6 +235,7 @@ export class NativeInProcessInstance implements EngineInstance {
     const messaging = hostMessaging(host);
     const table = this.#table;
     const scratch = new Uint8Array(REQUEST_SCRATCH);
+    const state = nativeStateCalls(host);
     const addonHost: AddonHost = {
       log: (level, message) => host.log(logLevel(level), message),
       register: (name, id, isHook) => table.register(name, id, isHook),
@@ -206,6 +252,15 @@ export class NativeInProcessInstance implements EngineInstance {
       scratch,
       hookScratch: this.#hookScratch,
       message: () => currentMessageBytes(host),
+      stateGet: state.get,
+      stateSet: state.set,
+      stateDelete: state.delete,
+      stateExists: state.exists,
+      stateIncrement: state.increment,
+      stateCas: state.cas,
+      stateListKeys: state.listKeys,
+      contextGet: state.contextGet,
+      contextSet: state.contextSet,
     };
     let status: number;
     try {

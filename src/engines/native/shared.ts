@@ -11,8 +11,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { EngineUnavailable, InvalidPluginBinary, InvocationFailed } from "../../contract/errors.js";
 import { checkBuiltApiVersion } from "../../contract/version.js";
-import type { HostCalls, LogLevel, MessageInfo, MessageOutcome, RegisterOutcome, RequestError, RequestOutcome } from "../engine.js";
-import { MESSAGE_KIND_CODE, REQUEST_ERROR_CODE, messageStatus, registerStatus } from "../../contract/abi.js";
+import type { ContextError, HostCalls, KeyPage, LogLevel, MessageInfo, MessageOutcome, RegisterOutcome, RequestError, RequestOutcome, StateError } from "../engine.js";
+import { CONTEXT_ERROR_CODE, MESSAGE_KIND_CODE, REQUEST_ERROR_CODE, STATE_ERROR_CODE, messageStatus, registerStatus } from "../../contract/abi.js";
 import { LOG_LEVELS } from "../engine.js";
 
 /** Repository / package root: this file lives in src/engines or dist/engines. */
@@ -372,4 +372,144 @@ export async function privateCopy(entryPath: string, bytes: Uint8Array | undefin
   const file = path.join(dir, path.basename(entryPath));
   await writeFile(file, bytes, { mode: 0o644 });
   return { file, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+// ── state and context, as the C side wants them (plughost_host.h) ───────────
+
+/** plughost_host.h's PLUGHOST_NATIVE_KEY_MAX / _VALUE_MAX / _CONTEXT_KEY_MAX / _CONTEXT_VALUE_MAX. */
+export const NATIVE_KEY_MAX = 256;
+export const NATIVE_VALUE_MAX = 1 << 20;
+export const NATIVE_CONTEXT_KEY_MAX = 64;
+export const NATIVE_CONTEXT_VALUE_MAX = 1 << 20;
+
+/** plughost.h's PLUGHOST_STATE_ERR(code): -1 - the state-error code. */
+export function stateStatus(error: StateError): number {
+  const code = STATE_ERROR_CODE[error];
+  return -1 - (code === undefined ? STATE_ERROR_CODE.unavailable : code); // outside the WIT: a loose JS HostCalls
+}
+
+/** plughost.h's PLUGHOST_CONTEXT_ERR(code): -1 - the context-error code. */
+export function contextStatus(error: ContextError): number {
+  const code = CONTEXT_ERROR_CODE[error];
+  return -1 - (code === undefined ? CONTEXT_ERROR_CODE.denied : code);
+}
+
+/**
+ * The state and context host calls with the C side's codes (plughost_host.h): a number is a status (0 / 1 as
+ * the C function answers, < 0 an error), bytes or a string a value. Never throws; a HostCalls without a member
+ * answers `denied`, one that throws `unavailable` (state) or `denied` (context).
+ */
+export interface NativeStateCalls {
+  /** Uint8Array: the value (1); 0: missing; < 0: error. */
+  get(key: string): Uint8Array | number;
+  set(key: string, value: Uint8Array): number;
+  delete(key: string): number;
+  exists(key: string): number;
+  /** bigint: the new value; number: error. */
+  increment(key: string, delta: bigint): bigint | number;
+  /** `expected` null: only if missing. */
+  cas(key: string, expected: Uint8Array | null, value: Uint8Array): number;
+  /** Uint8Array: the page (encodeKeyPage); number: error. */
+  listKeys(cursor: string | null, limit: number): Uint8Array | number;
+  /** string: the JSON value (1); 0: no value now; < 0: error. */
+  contextGet(key: string): string | number;
+  contextSet(key: string, json: string): number;
+}
+
+const DENIED_STATE = -1 - STATE_ERROR_CODE.denied;
+const DENIED_CONTEXT = -1 - CONTEXT_ERROR_CODE.denied;
+
+function guard<T>(fallback: number, run: () => T | number): T | number {
+  try {
+    return run();
+  } catch {
+    return fallback;
+  }
+}
+
+/** The HostCalls' state and context members as NativeStateCalls. */
+export function nativeStateCalls(host: HostCalls): NativeStateCalls {
+  const unavailable = stateStatus("unavailable");
+  const failed = (e: StateError) => stateStatus(e);
+  return {
+    get: (key) =>
+      guard(unavailable, () => {
+        if (!host.stateGet) return DENIED_STATE;
+        const r = host.stateGet(key);
+        return r.ok ? (r.value ?? 0) : failed(r.error);
+      }),
+    set: (key, value) =>
+      guard(unavailable, () => {
+        if (!host.stateSet) return DENIED_STATE;
+        const r = host.stateSet(key, value);
+        return r.ok ? 0 : failed(r.error);
+      }) as number,
+    delete: (key) =>
+      guard(unavailable, () => {
+        if (!host.stateDelete) return DENIED_STATE;
+        const r = host.stateDelete(key);
+        return r.ok ? (r.value ? 1 : 0) : failed(r.error);
+      }) as number,
+    exists: (key) =>
+      guard(unavailable, () => {
+        if (!host.stateExists) return DENIED_STATE;
+        const r = host.stateExists(key);
+        return r.ok ? (r.value ? 1 : 0) : failed(r.error);
+      }) as number,
+    increment: (key, delta) =>
+      guard(unavailable, () => {
+        if (!host.stateIncrement) return DENIED_STATE;
+        const r = host.stateIncrement(key, delta);
+        if (!r.ok) return failed(r.error);
+        // The C side holds an int64: a host answering beyond it is refused, not wrapped.
+        return r.value === BigInt.asIntN(64, r.value) ? r.value : failed("not-an-integer");
+      }),
+    cas: (key, expected, value) =>
+      guard(unavailable, () => {
+        if (!host.stateCompareAndSwap) return DENIED_STATE;
+        const r = host.stateCompareAndSwap(key, expected ?? undefined, value);
+        return r.ok ? (r.value ? 1 : 0) : failed(r.error);
+      }) as number,
+    listKeys: (cursor, limit) =>
+      guard(unavailable, () => {
+        if (!host.stateListKeys) return DENIED_STATE;
+        const r = host.stateListKeys(cursor ?? undefined, limit);
+        return r.ok ? encodeKeyPage(r.value) : failed(r.error);
+      }),
+    contextGet: (key) =>
+      guard(DENIED_CONTEXT, () => {
+        if (!host.contextGet) return DENIED_CONTEXT;
+        const r = host.contextGet(key);
+        if (!r.ok) return contextStatus(r.error);
+        return r.value === undefined ? 0 : r.value;
+      }),
+    contextSet: (key, json) =>
+      guard(DENIED_CONTEXT, () => {
+        if (!host.contextSet) return DENIED_CONTEXT;
+        const r = host.contextSet(key, json);
+        return r.ok ? 0 : contextStatus(r.error);
+      }) as number,
+  };
+}
+
+/**
+ * A key page as the C side decodes it (plughost_host.h, PLUGHOST_KEY_PAGE): u32 n_keys, u32 has_cursor, then
+ * each key and the cursor as u32 length and UTF-8 bytes.
+ */
+export function encodeKeyPage(page: KeyPage): Uint8Array {
+  const strings = page.keys.map((k) => utf8.encode(k));
+  if (page.cursor !== undefined) strings.push(utf8.encode(page.cursor));
+  let size = 8;
+  for (const s of strings) size += 4 + s.length;
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, page.keys.length, true);
+  view.setUint32(4, page.cursor !== undefined ? 1 : 0, true);
+  let at = 8;
+  for (const s of strings) {
+    view.setUint32(at, s.length, true);
+    out.set(s, at + 4);
+    at += 4 + s.length;
+  }
+  return out;
 }

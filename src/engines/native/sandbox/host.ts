@@ -20,6 +20,7 @@ import {
   DeadlineExceeded,
   EngineUnavailable,
   InvalidPluginBinary,
+  InvocationFailed,
   PlughostError,
   PluginCrashed,
   PluginNotRunning,
@@ -35,13 +36,18 @@ import {
   FrameWriter,
   LineSplitter,
   HAS_API,
+  HAS_CONFIG_CHANGED,
+  HAS_RESTORE,
   HAS_RESUME,
+  HAS_SNAPSHOT,
   HAS_SUSPEND,
   HAS_NAME,
   HAS_VERSION,
   HELPER_ID_BIT,
+  ContextOp,
   Msg,
   SANDBOX_FLAGS,
+  StateOp,
   cstr,
   type SandboxMeasure,
 } from "./protocol.js";
@@ -53,7 +59,15 @@ import {
   locateSandboxHelper,
   logLevel,
   messageCode,
+  NATIVE_CONTEXT_KEY_MAX,
+  NATIVE_CONTEXT_VALUE_MAX,
+  NATIVE_KEY_MAX,
+  NATIVE_VALUE_MAX,
+  contextStatus,
+  nativeStateCalls,
   nativeUnavailable,
+  stateStatus,
+  type NativeStateCalls,
   packApiVersion,
   requestAnswer,
   requestStatus,
@@ -114,14 +128,17 @@ export interface SandboxOptions {
 }
 
 const MiB = 1 << 20;
-/** Capabilities a sandboxed native plugin can hold: the sandbox has no files, network or env to offer. */
-const GRANTABLE = /^(stdio|clock|random|events:(publish|subscribe):.+)$/;
+/**
+ * Capabilities a sandboxed native plugin can hold: the sandbox has no files, network or env to offer; the state
+ * store and the context are the host's, reached over the protocol.
+ */
+const GRANTABLE = /^(stdio|clock|random|state|context:.+|events:(publish|subscribe):.+)$/;
 
 interface Pending {
   id: number;
-  kind: "init" | "call" | "hook" | "teardown";
+  kind: "init" | "call" | "hook" | "teardown" | "snapshot";
   label: string;
-  resolve(v: number | HookOutcome): void;
+  resolve(v: number | HookOutcome | Uint8Array): void;
   reject(err: Error): void;
   data?: Uint8Array;
   /** Syscalls the helper reported as denied during this request: name → count. */
@@ -149,6 +166,10 @@ export interface HelperInfo {
   /** The library defines the optional plugin_suspend / plugin_resume. */
   hasSuspend?: boolean;
   hasResume?: boolean;
+  /** ... and plugin_config_changed, plugin_snapshot, plugin_restore. */
+  hasConfigChanged?: boolean;
+  hasSnapshot?: boolean;
+  hasRestore?: boolean;
 }
 
 /**
@@ -177,6 +198,7 @@ export class SandboxClient {
   #table: CallbackTable | undefined;
   #ready: { resolve(info: HelperInfo): void; reject(err: Error): void } | undefined;
   readonly #messaging;
+  readonly #state: NativeStateCalls;
   #slot: SharedSlot | undefined;
   #slotAnswers = 0;
   #reapMs = 2000;
@@ -195,6 +217,7 @@ export class SandboxClient {
     this.#child = child;
     this.#deadlineMs = request.limits.deadlineMs;
     this.#messaging = hostMessaging(request.host);
+    this.#state = nativeStateCalls(request.host);
     const toHelper = child.stdio[3] as Writable;
     const fromHelper = child.stdio[4] as Readable;
     this.#writer = new FrameWriter((chunk, done) => {
@@ -344,7 +367,7 @@ export class SandboxClient {
       this.#kill(reason.message);
       return Promise.reject(this.#fault);
     }
-    if (r === undefined) return this.#enqueue(id, kind, label, data); // answered on the pipe
+    if (r === undefined) return this.#enqueue(id, kind, label, data) as Promise<number | HookOutcome>; // answered on the pipe
     this.#slotAnswers++;
     if (type === Msg.Call) return Promise.resolve(r as number);
     if (typeof r === "number") return Promise.resolve({ ok: false, status: r });
@@ -359,6 +382,21 @@ export class SandboxClient {
   lifecycle(resume: boolean): Promise<number> {
     const label = resume ? "on-resume" : "on-suspend";
     return this.#request_(resume ? Msg.Resume : Msg.Suspend, "call", label, undefined, undefined) as Promise<number>;
+  }
+
+  /** The optional plugin_config_changed with the new config (the helper's plughost_config() answers it from then on). */
+  configChanged(config: string): Promise<number> {
+    return this.#request_(Msg.ConfigChanged, "call", "on-config-changed", undefined, Buffer.from(config, "utf8")) as Promise<number>;
+  }
+
+  /** The optional plugin_snapshot: its bytes (empty: nothing). */
+  snapshot(): Promise<Uint8Array> {
+    return this.#request_(Msg.Snapshot, "snapshot", "snapshot", undefined, undefined) as Promise<Uint8Array>;
+  }
+
+  /** The optional plugin_restore. */
+  restore(data: Uint8Array): Promise<number> {
+    return this.#request_(Msg.Restore, "call", "restore", undefined, data) as Promise<number>;
   }
 
   /**
@@ -405,7 +443,7 @@ export class SandboxClient {
     });
   }
 
-  #request_(type: Msg, kind: Pending["kind"], label: string, word: number | undefined, data: Uint8Array | undefined): Promise<number | HookOutcome> {
+  #request_(type: Msg, kind: Pending["kind"], label: string, word: number | undefined, data: Uint8Array | undefined): Promise<number | HookOutcome | Uint8Array> {
     if (this.#fault) return Promise.reject(this.#fault);
     if (this.#closing) return Promise.reject(new PluginNotRunning("stopping", { plugin: this.#plugin }));
     const id = this.#nextId++ & 0x7fffffff;
@@ -419,7 +457,7 @@ export class SandboxClient {
   }
 
   /** Queue a pending answer to a request already sent (or posted in the slot). */
-  #enqueue(id: number, kind: Pending["kind"], label: string, data: Uint8Array | undefined): Promise<number | HookOutcome> {
+  #enqueue(id: number, kind: Pending["kind"], label: string, data: Uint8Array | undefined): Promise<number | HookOutcome | Uint8Array> {
     return new Promise((resolve, reject) => {
       const p: Pending = { id, kind, label, resolve, reject, delivery: currentDelivery() };
       if (kind === "hook") p.data = data;
@@ -450,7 +488,7 @@ export class SandboxClient {
   }
 
   readonly #onFrame = (type: number, id: number, buf: Buffer, start: number, end: number): void => {
-    if (type === Msg.Result || type === Msg.HookResult) return this.#onResult(type, id, buf, start, end);
+    if (type === Msg.Result || type === Msg.HookResult || type === Msg.SnapshotResult) return this.#onResult(type, id, buf, start, end);
     const body = buf.subarray(start, end);
     switch (type) {
       case Msg.Log:
@@ -484,6 +522,10 @@ export class SandboxClient {
         const info = this.#busy ? this.#inCall(() => currentMessageBytes(this.#request.host)) : null;
         return this.#answer(id, info ? 1 : 0, info ?? undefined);
       }
+      case Msg.State:
+        return this.#onState(id, body);
+      case Msg.Context:
+        return this.#onContext(id, body);
       case Msg.Violation:
         return this.#onViolationFrame(body);
       case Msg.Sandbox:
@@ -530,6 +572,109 @@ export class SandboxClient {
       if (typeof answer === "number") return this.#answer(id, answer);
       this.#answer(id, 0, answer);
     });
+  }
+
+  /**
+   * STATE: one state-store call, answered at once (the HostCalls are synchronous) in the message chain of the call
+   * in flight; between calls "denied". The helper checks keys and values before sending, so a frame that breaks
+   * the layout is plugin code writing frames of its own: a protocol break. A key or value over the bounds, or a
+   * key that is not UTF-8, is refused with the state-error the SDK would give (the host does no work for it).
+   */
+  #onState(id: number, body: Buffer): void {
+    if ((id & HELPER_ID_BIT) === 0) return this.#protocolError("a request id without the helper bit");
+    if (!this.#busy) return this.#answer(id, stateStatus("denied"));
+    const op = body.length ? body[0]! : 0;
+    const invalidKey = stateStatus("invalid-key");
+    const tooLarge = stateStatus("too-large");
+    const state = this.#state;
+    const keyAt = (off: number): [string | number, number] | undefined => fieldAt(body, off, NATIVE_KEY_MAX, invalidKey);
+    switch (op) {
+      case StateOp.Get:
+      case StateOp.Delete:
+      case StateOp.Exists: {
+        const k = keyAt(1);
+        if (!k || k[1] !== body.length) break;
+        const [key] = k;
+        if (typeof key === "number") return this.#answer(id, key);
+        if (op === StateOp.Get) {
+          const r = this.#inCall(() => state.get(key));
+          return typeof r === "number" ? this.#answer(id, r) : this.#answer(id, 1, r);
+        }
+        return this.#answer(id, this.#inCall(() => (op === StateOp.Delete ? state.delete(key) : state.exists(key))));
+      }
+      case StateOp.Set: {
+        const k = keyAt(1);
+        if (!k) break;
+        const [key, off] = k;
+        if (typeof key === "number") return this.#answer(id, key);
+        if (body.length - off > NATIVE_VALUE_MAX) return this.#answer(id, tooLarge);
+        const value = new Uint8Array(body.subarray(off));
+        return this.#answer(id, this.#inCall(() => state.set(key, value)));
+      }
+      case StateOp.Increment: {
+        if (body.length < 9) break;
+        const k = keyAt(9);
+        if (!k || k[1] !== body.length) break;
+        const [key] = k;
+        if (typeof key === "number") return this.#answer(id, key);
+        const delta = body.readBigInt64LE(1);
+        const r = this.#inCall(() => state.increment(key, delta));
+        if (typeof r === "number") return this.#answer(id, r);
+        const out = Buffer.alloc(8);
+        out.writeBigInt64LE(r);
+        return this.#answer(id, 0, out);
+      }
+      case StateOp.Cas: {
+        if (body.length < 6 || body[1]! > 1) break;
+        const hasExpected = body[1] === 1;
+        const expectedLen = body.readUInt32LE(2);
+        const k = keyAt(6);
+        if (!k) break;
+        const [key, off] = k;
+        if (expectedLen > body.length - off || (!hasExpected && expectedLen)) break;
+        if (typeof key === "number") return this.#answer(id, key);
+        if (expectedLen > NATIVE_VALUE_MAX || body.length - off - expectedLen > NATIVE_VALUE_MAX) return this.#answer(id, tooLarge);
+        const expected = hasExpected ? new Uint8Array(body.subarray(off, off + expectedLen)) : null;
+        const value = new Uint8Array(body.subarray(off + expectedLen));
+        return this.#answer(id, this.#inCall(() => state.cas(key, expected, value)));
+      }
+      case StateOp.List: {
+        if (body.length < 6 || body[5]! > 1) break;
+        const limit = body.readUInt32LE(1);
+        let cursor: string | null = null;
+        if (body[5] === 1) {
+          const k = keyAt(6);
+          if (!k || k[1] !== body.length) break;
+          if (typeof k[0] === "number") return this.#answer(id, k[0]);
+          cursor = k[0];
+        } else if (body.length !== 6) break;
+        const r = this.#inCall(() => state.listKeys(cursor, limit));
+        return typeof r === "number" ? this.#answer(id, r) : this.#answer(id, new DataView(r.buffer, r.byteOffset).getUint32(0, true), r);
+      }
+    }
+    this.#protocolError(`a malformed STATE frame (op ${op}, ${body.length} bytes)`);
+  }
+
+  /** CONTEXT: context-get / context-set, as STATE is served. */
+  #onContext(id: number, body: Buffer): void {
+    if ((id & HELPER_ID_BIT) === 0) return this.#protocolError("a request id without the helper bit");
+    if (!this.#busy) return this.#answer(id, contextStatus("denied"));
+    const op = body.length ? body[0]! : 0;
+    const k = fieldAt(body, 1, NATIVE_CONTEXT_KEY_MAX, contextStatus("unknown-key"));
+    if (k && op === ContextOp.Get && k[1] === body.length) {
+      const [key] = k;
+      if (typeof key === "number") return this.#answer(id, key);
+      const r = this.#inCall(() => this.#state.contextGet(key));
+      return typeof r === "number" ? this.#answer(id, r) : this.#answer(id, 1, Buffer.from(r, "utf8"));
+    }
+    if (k && op === ContextOp.Set) {
+      const [key, off] = k;
+      if (typeof key === "number") return this.#answer(id, key);
+      const json = utf8Field(body.subarray(off), NATIVE_CONTEXT_VALUE_MAX);
+      if (json === undefined) return this.#answer(id, contextStatus("invalid-value"));
+      return this.#answer(id, this.#inCall(() => this.#state.contextSet(key, json)));
+    }
+    this.#protocolError(`a malformed CONTEXT frame (op ${op}, ${body.length} bytes)`);
   }
 
   /** ANSWER to a REQUEST or MESSAGE; an answer too big for a frame becomes too-large. */
@@ -610,6 +755,7 @@ export class SandboxClient {
   #onResult(type: number, id: number, buf: Buffer, start: number, end: number): void {
     const p = this.#queue[this.#head];
     if (!p || p.id !== id || end - start < 4) return this.#protocolError(`an answer to request ${id >>> 0} out of order`);
+    if ((p.kind === "snapshot") !== (type === Msg.SnapshotResult)) return this.#protocolError(`an answer of type ${type} to a ${p.kind}`);
     this.#queue[this.#head++] = undefined as unknown as Pending;
     if (this.#head === this.#queue.length) {
       this.#queue.length = 0;
@@ -623,6 +769,10 @@ export class SandboxClient {
     this.#recordDenied(p.denied);
     const status = buf.readInt32LE(start);
     if (type === Msg.Result) return p.resolve(status);
+    if (type === Msg.SnapshotResult) {
+      if (status === 0) return p.resolve(new Uint8Array(buf.subarray(start + 4, end))); // a copy: buf is the reader's
+      return p.reject(new InvocationFailed("snapshot", status, "plugin_snapshot returned more than a protocol frame holds (64 MiB); keep the snapshot smaller, or keep the data in the state store", { plugin: this.#plugin }));
+    }
     if (status !== 0) return p.resolve({ ok: false, status });
     const out = end - start >= 5 && buf[start + 4] === 1 ? new Uint8Array(buf.subarray(start + 5, end)) : (p.data ?? new Uint8Array());
     p.resolve({ ok: true, data: out });
@@ -645,6 +795,9 @@ export class SandboxClient {
     if (flags & HAS_API) info.apiVersion = body.readUInt32LE(4);
     if (flags & HAS_SUSPEND) info.hasSuspend = true;
     if (flags & HAS_RESUME) info.hasResume = true;
+    if (flags & HAS_CONFIG_CHANGED) info.hasConfigChanged = true;
+    if (flags & HAS_SNAPSHOT) info.hasSnapshot = true;
+    if (flags & HAS_RESTORE) info.hasRestore = true;
     this.#ready.resolve(info);
   }
 
@@ -776,6 +929,30 @@ export class SandboxClient {
   }
 }
 
+const fatalUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** `bytes` as UTF-8 text of at most `max` bytes, or undefined (too long, or not UTF-8: refused, never repaired). */
+function utf8Field(bytes: Uint8Array, max: number): string | undefined {
+  if (bytes.length > max) return undefined;
+  try {
+    return fatalUtf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The NUL-terminated field at `off` of a frame's body: [text, offset after the NUL]; [refusal, offset] when it is
+ * empty, longer than `max` bytes or not UTF-8; undefined when it has no NUL (a malformed frame).
+ */
+function fieldAt(body: Buffer, off: number, max: number, refusal: number): [string | number, number] | undefined {
+  if (off > body.length) return undefined;
+  const end = body.indexOf(0, off);
+  if (end < 0) return undefined;
+  const text = end > off ? utf8Field(body.subarray(off, end), max) : undefined;
+  return [text ?? refusal, end + 1];
+}
+
 /** USER_HZ: the unit of utime and stime in /proc/<pid>/stat (100 on every Linux ABI Node runs on). */
 const CLOCK_TICK_MS = 10;
 
@@ -843,6 +1020,19 @@ export class NativeSandboxInstance implements EngineInstance {
     client.attach(this.#table);
     if (info.hasSuspend) this.onSuspend = () => this.#lifecycle(false);
     if (info.hasResume) this.onResume = () => this.#lifecycle(true);
+    if (info.hasConfigChanged) this.onConfigChanged = (configJson: string) => this.#active(() => this.client.configChanged(configJson));
+    if (info.hasSnapshot) this.snapshot = () => this.#active(() => this.client.snapshot());
+    if (info.hasRestore) this.restore = (data: Uint8Array) => this.#active(() => this.client.restore(data));
+  }
+
+  /** plugin_config_changed / plugin_snapshot / plugin_restore, set when the library defines them. */
+  onConfigChanged?: (configJson: string) => Promise<number>;
+  snapshot?: () => Promise<Uint8Array>;
+  restore?: (data: Uint8Array) => Promise<number>;
+
+  #active<T>(run: () => Promise<T>): Promise<T> {
+    if (this.#state !== "active") return Promise.reject(new PluginNotRunning(this.#state, { plugin: this.#plugin }));
+    return run();
   }
 
   /** plugin_suspend / plugin_resume, set when the library defines them. */

@@ -21,6 +21,10 @@ export const enum Msg {
   /** The optional plugin_suspend / plugin_resume: answered with RESULT. */
   Suspend = 7,
   Resume = 8,
+  /** The optional plugin_config_changed (config JSON), plugin_snapshot, plugin_restore (bytes). */
+  ConfigChanged = 9,
+  Snapshot = 10,
+  Restore = 11,
   // helper -> host
   Ready = 64,
   Fail = 65,
@@ -36,7 +40,32 @@ export const enum Msg {
   Request = 74,
   /** The envelope of the call in progress: answered with ANSWER. */
   Message = 75,
+  /** u8 op (StateOp), the op's payload (protocol.h): answered with ANSWER. */
+  State = 76,
+  /** u8 op (ContextOp), key\0, json: answered with ANSWER. */
+  Context = 77,
+  /** i32 status (0, or -1: too large for a frame), the snapshot's bytes. */
+  SnapshotResult = 78,
 }
+
+export const enum StateOp {
+  Get = 1,
+  Set = 2,
+  Delete = 3,
+  Exists = 4,
+  Increment = 5,
+  Cas = 6,
+  List = 7,
+}
+
+export const enum ContextOp {
+  Get = 1,
+  Set = 2,
+}
+
+/** protocol.h's PH_STATE_BODY_MAX / PH_CONTEXT_BODY_MAX. */
+export const STATE_BODY_MAX = (2 << 20) + 4096;
+export const CONTEXT_BODY_MAX = (1 << 20) + 4096;
 
 export const enum FailKind {
   Dlopen = 1,
@@ -73,6 +102,10 @@ export const HAS_API = 1 << 18;
 /** READY: the library defines plugin_suspend / plugin_resume. */
 export const HAS_SUSPEND = 1 << 19;
 export const HAS_RESUME = 1 << 20;
+/** READY: the library defines plugin_config_changed / plugin_snapshot / plugin_restore. */
+export const HAS_CONFIG_CHANGED = 1 << 21;
+export const HAS_SNAPSHOT = 1 << 22;
+export const HAS_RESTORE = 1 << 23;
 
 /** Helper exit codes of its own (not the plugin's). */
 export const EXIT_PROTOCOL = 97;
@@ -89,7 +122,11 @@ export const CONTROL_MAX = 64 << 10;
 
 /** The bound on a helper frame's body, by type: only hook output and messages carry bulk data. */
 export function bodyLimit(type: number): number {
-  return type === Msg.HookResult || type === Msg.Emit || type === Msg.Send || type === Msg.Request ? BODY_MAX : CONTROL_MAX;
+  if (type === Msg.State) return STATE_BODY_MAX;
+  if (type === Msg.Context) return CONTEXT_BODY_MAX;
+  return type === Msg.HookResult || type === Msg.Emit || type === Msg.Send || type === Msg.Request || type === Msg.SnapshotResult
+    ? BODY_MAX
+    : CONTROL_MAX;
 }
 
 export type FrameHandler = (type: number, id: number, buf: Buffer, start: number, end: number) => void;
