@@ -18,8 +18,8 @@ import { CapabilityDenied } from "../contract/errors.js";
 export interface ProtectedPath {
   path: string;
   what: string;
-  /** Grants inside it that are refused too: any, or only `fs:write`. */
-  inside: "any" | "write";
+  /** Grants inside it that are refused too: any, only `fs:write`, or none (only a grant containing it is refused). */
+  inside: "any" | "write" | "none";
 }
 
 let packageRoot: string | undefined;
@@ -46,8 +46,12 @@ export function protectedPaths(cacheDir: string | undefined, dataDir?: string): 
     out.push({ path: realPath(cacheDir), what: "the compile cache", inside: "any" });
     out.push({ path: realPath(cacheKeyPath(cacheDir)), what: "the compile cache's key", inside: "any" });
   }
-  // Every plugin's persistent state: a grant there would read or rewrite other plugins' keys around the quota.
-  if (dataDir !== undefined) out.push({ path: realPath(dataDir), what: "the host's data directory (plugins' persistent state)", inside: "any" });
+  // Every plugin's persistent state: a grant of it would read or rewrite other plugins' keys around the quota. Grants
+  // inside it stay possible (the context key plugin.data-dir names <dataDir>/plugins/<name>); the database is not.
+  if (dataDir !== undefined) {
+    out.push({ path: realPath(dataDir), what: "the host's data directory (plugins' persistent state)", inside: "none" });
+    for (const file of ["state.db", "state.db-wal", "state.db-shm"]) out.push({ path: realPath(path.join(dataDir, file)), what: "the state database", inside: "any" });
+  }
   return out;
 }
 
@@ -58,12 +62,14 @@ export function checkProtectedGrants(capabilities: readonly string[], protectedL
     if (cap.kind !== "fs") continue;
     const dir = realPath(cap.dir);
     for (const p of protectedList) {
-      const inside = within(dir, p.path) && (p.inside === "any" || cap.access === "write");
+      const inside = within(dir, p.path) && (p.inside === "any" || (p.inside === "write" && cap.access === "write"));
       if (!within(p.path, dir) && !inside) continue;
       throw new CapabilityDenied(
         text,
         `"${text}" would give the plugin access to ${p.what} (${p.path}), which only the host may use; ` +
-          (p.inside === "any"
+          (p.inside === "none"
+            ? "grant a directory inside it (such as the context key plugin.data-dir) or elsewhere, not one that contains it (or move it with the dataDir option)"
+            : p.inside === "any"
             ? "grant a directory that neither contains nor lies inside it (or move it with the cacheDir or dataDir option)"
             : "grant a directory that does not contain it, and write access only outside it"),
         { plugin },
