@@ -27,6 +27,8 @@ import type { RegistryOptions } from "./registry.js";
 import type { HookClamps } from "../hooks/policy.js";
 import type { DependencyStrategy } from "../plugin/resolve.js";
 import type { StateOptions } from "../state/host-state.js";
+import type { ContextKeyDefinition } from "../context/store.js";
+import { contextSectionProblems } from "../context/config.js";
 
 export type { RecoveryPolicy, RecoveryStrategy };
 /** One computation of limits for the registry and the host config (policy.ts). */
@@ -153,6 +155,8 @@ export interface HostConfigInput {
   pluginDirs?: string[];
   /** Per-plugin config overrides, keyed by plugin name. */
   config?: Record<string, Record<string, unknown>>;
+  /** App-defined context keys with their schema and first value (docs/context.md). */
+  context?: Record<string, ContextKeyDefinition>;
   /** The host's log level (default info). */
   logLevel?: LogLevelName;
   /** The Ed25519 trust list and policy (docs/signatures.md). */
@@ -193,6 +197,8 @@ export interface HostConfig {
   pluginDirs: string[];
   /** Per-plugin config overrides, keyed by plugin name. */
   config: Record<string, Record<string, unknown>>;
+  /** App-defined context keys, as written (checked as `registry.context.define` checks them). */
+  context?: Record<string, ContextKeyDefinition>;
   /** The host's log level (default info). */
   logLevel: LogLevelName;
   /** The Ed25519 trust list and policy (docs/signatures.md). */
@@ -310,6 +316,7 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   }
   // Keys must decode and pins must name listed keys.
   if (obj.signatures !== undefined) problems.push(...trustListProblems(obj.signatures, "/signatures").filter((p) => ![...bad].some((b) => p.pointer.startsWith(b))));
+  problems.push(...contextSectionProblems(obj.context, "/context", bad));
   if (problems.length > 0) throw new HostConfigError(source, problems);
 
   const input = obj as HostConfigInput;
@@ -339,6 +346,7 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   if (input.dataDir !== undefined) config.dataDir = path.resolve(baseDir, input.dataDir);
   if (input.state !== undefined) config.state = { ...input.state };
   if (input.signatures !== undefined) config.signatures = structuredClone(input.signatures);
+  if (input.context !== undefined) config.context = structuredClone(input.context);
   if (input.serve !== undefined) config.serve = serveConfig(input.serve);
   if (input.hooks !== undefined) config.hooks = structuredClone(input.hooks);
   if (input.dependencies?.strategy !== undefined) config.dependencies = { strategy: input.dependencies.strategy };
@@ -431,6 +439,7 @@ export function registryOptionsFrom(c: HostConfig): RegistryOptions {
     ...(c.dataDir ? { dataDir: c.dataDir } : {}),
     ...(c.state ? { state: { ...c.state } } : {}),
     ...(c.signatures ? { signatures: c.signatures } : {}),
+    ...(c.context ? { context: c.context } : {}),
     ...(c.hooks ? { hooks: c.hooks } : {}),
     ...(c.dependencies ? { dependencies: { strategy: c.dependencies.strategy } } : {}),
   };
