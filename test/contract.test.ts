@@ -117,6 +117,8 @@ int main(void) {
     expect(goCases("Metric", "MetricError")).toEqual(cases("metric-error").map((c) => `Metric${pascal(c)}`));
     expect(goCases("Request", "RequestError")).toEqual(cases("request-error").map((c) => `Request${pascal(c)}`));
     expect(goCases("Kind", "MessageKind")).toEqual(cases("message-kind").map((c) => `Kind${pascal(c)}`));
+    expect(goCases("State", "StateError")).toEqual(cases("state-error").map((c) => `State${pascal(c)}`));
+    expect(goCases("Context", "ContextError")).toEqual(cases("context-error").map((c) => `Context${pascal(c)}`));
     const js = readFileSync(path.join(root, "guest-sdks/js/types/plughost-host.d.ts"), "utf8");
     expect(js).toContain(`declare module "${wit.package}/host@${wit.version}"`);
     const union = (t: string) => (new RegExp(`export type ${t} =\\s*([^;]+);`).exec(js)?.[1] ?? "").split("|").map((x) => x.trim().replace(/"/g, "")).filter((x) => x !== "");
@@ -126,6 +128,14 @@ int main(void) {
     expect(union("MetricError")).toEqual(cases("metric-error"));
     expect(union("RequestErrorCode")).toEqual(cases("request-error"));
     expect(union("MessageKind")).toEqual(cases("message-kind"));
+    expect(union("StateError")).toEqual(cases("state-error"));
+    expect(union("ContextError")).toEqual(cases("context-error"));
+    // The JS SDK's runtime tables, which turn a thrown payload into a status, follow the WIT order too.
+    const sdk = readFileSync(path.join(root, "guest-sdks/js/src/index.js"), "utf8");
+    const table = (name: string) => [...(new RegExp(`export const ${name} = \\[([^\\]]*)\\];`).exec(sdk)?.[1] ?? "").matchAll(/"([^"]*)"/g)].map((m) => m[1]);
+    expect(table("STATE_ERRORS")).toEqual(cases("state-error"));
+    expect(table("CONTEXT_ERRORS")).toEqual(cases("context-error"));
+    expect(table("REQUEST_ERRORS")).toEqual(cases("request-error"));
   });
 
   it("no source outside the generated files spells the versioned interface names or the API version by hand", () => {

@@ -327,10 +327,10 @@ type StateError uint8
 const (
 	StateDenied        StateError = iota // the capability "state" is not granted
 	StateInvalidKey                      // the key is empty or longer than 256 bytes
-	StateTooLarge                        // the value is larger than the host accepts (1 MiB unless lowered)
-	StateQuotaExceeded                   // the write would pass the plugin's quota ([limits] state, state-keys)
+	StateTooLarge                        // the value is larger than the host accepts: 1 MiB unless lowered
+	StateQuotaExceeded                   // the write would pass the plugin's quota: [limits] state, state-keys
 	StateNotAnInteger                    // StateIncrement found no decimal int64, or the sum overflows
-	StateUnavailable                     // the backend failed (a database error, Redis unreachable)
+	StateUnavailable                     // the backend failed: a database error, Redis unreachable
 )
 
 func (e StateError) Error() string {
@@ -433,10 +433,10 @@ func StateCompareAndSwap(key string, expected, value []byte) (stored bool, err e
 type ContextError uint8
 
 const (
-	ContextDenied       ContextError = iota // context:<key> (or context:write:<key>) is not granted
+	ContextDenied       ContextError = iota // context:<key> or context:write:<key> is not granted
 	ContextUnknownKey                       // the host defines no such key
 	ContextInvalidValue                     // not JSON, or not what the key's schema accepts
-	ContextReadOnly                         // a predefined key, or one the host keeps for itself
+	ContextReadOnly                         // a predefined key or one the host keeps for itself
 )
 
 func (e ContextError) Error() string {
