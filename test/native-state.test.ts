@@ -4,14 +4,16 @@
 // (denied), plugin_config_changed / plugin_snapshot / plugin_restore looked up by name, and hostile lengths.
 // The host side is a Map-backed HostCalls with the contract's semantics (the registry's wiring is tested elsewhere).
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { pino } from "pino";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { nativeEngine } from "../src/engines/native/engine.js";
 import type { ContextOutcome, EngineInstance, HookOutcome, KeyPage, StateError, StateOutcome, TrustLevel } from "../src/engines/engine.js";
 import { CONTEXT_ERROR_CODE, STATE_ERROR_CODE, type ContextError } from "../src/contract/abi.js";
 import { AbiViolation, CapabilityDenied } from "../src/contract/errors.js";
+import { PluginRegistry } from "../src/runtime/registry.js";
 import { bytes, fixture, recordingHost, request, root, type RecordingHost } from "./native-helpers.js";
 
 const live: EngineInstance[] = [];
@@ -326,5 +328,50 @@ describe("the native host table grows additively (state and context)", () => {
     expect(execFileSync(exe, [fixture("state_counter")], { encoding: "utf8" }).trim()).toBe(
       `get=${s} set=${s} delete=${s} exists=${s} incr=${s} cas=${s} list=${s} ctxget=${c} ctxset=${c} untouched=1`,
     );
+  });
+});
+
+describe.each(["trusted", "untrusted"] as const)("native state through the registry (%s)", (trust) => {
+  let registry: PluginRegistry | undefined;
+  afterEach(async () => {
+    await registry?.close();
+    registry = undefined;
+  });
+
+  it("the count persists in the SQLite store across a restart, the hand-off carries memory, live config is taken", async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "plughost-native-state-data-"));
+    const dir = mkdtempSync(path.join(tmpdir(), "plughost-native-state-plugin-"));
+    dirs.push(dataDir, dir);
+    const name = `counter-${trust}`;
+    copyFileSync(fixture("state_counter"), path.join(dir, "state_counter.so"));
+    writeFileSync(
+      path.join(dir, "plugin.toml"),
+      `name = "${name}"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "state_counter.so"\ntrust = "${trust}"\n` +
+        `capabilities = ["state", "context:host.name"]\n`,
+    );
+    registry = new PluginRegistry({
+      logger: pino({ level: "silent" }),
+      cacheDir: false,
+      dataDir,
+      trustedNative: [name],
+      grants: { [name]: ["state", "context:host.name"] },
+    });
+    await registry.load(dir);
+    const hookOut = async (event: string, data = "") => out(await registry!.hook(name, event, bytes(data)));
+    for (let i = 1; i <= 3; i++) expect(await hookOut("count")).toBe(String(i));
+    expect(text(registry.state(name).get("count")!)).toBe("3");
+    expect(await hookOut("ctx", "host.name")).toMatch(/^".+"$/);
+    expect(await hookOut("ctx", "acme.tenant")).toBe(`error:${CONTEXT_ERROR_CODE.denied}`); // not granted
+    await registry.restart(name);
+    expect(await hookOut("mem")).toBe("3"); // snapshot before the restart, restore after init
+    expect(await hookOut("count")).toBe("4"); // the store kept it
+    const taken = await registry.setConfig(name, { mode: "b" });
+    expect(taken.delivered).toBe("callback");
+    expect(JSON.parse(await hookOut("config"))).toMatchObject({ mode: "b" });
+    expect(JSON.parse(await hookOut("seen"))).toMatchObject({ mode: "b" });
+    const refused = await registry.setConfig(name, { reject: true });
+    expect(refused.delivered).toBe("reload");
+    expect(JSON.parse(await hookOut("config"))).toMatchObject({ mode: "b", reject: true });
+    expect(await hookOut("mem")).toBe("4"); // carried across the reload too
   });
 });
