@@ -136,7 +136,9 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
   let tokens = options.logRatePerSecond;
   let refilledAt = performance.now();
   let dropped = 0;
+  // get-config's JSON, kept while the config object is the same one (a live update replaces it, never edits it).
   let configJson: string | undefined;
+  let configOf: Record<string, unknown> | undefined;
 
   const take = (): boolean => {
     if (tokens >= 1) {
@@ -216,7 +218,12 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
     },
 
     getConfig(): string {
-      return (configJson ??= JSON.stringify(target.config()));
+      const config = target.config();
+      if (config !== configOf || configJson === undefined) {
+        configJson = JSON.stringify(config);
+        configOf = config;
+      }
+      return configJson;
     },
 
     getConfigValue(key: string): string | undefined {

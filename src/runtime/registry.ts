@@ -67,7 +67,10 @@ import { emptyMetrics, type PluginMetrics } from "./metrics.js";
 import { effectiveCapabilities } from "../plugin/capabilities.js";
 import { defaultCacheDir } from "./cache-dir.js";
 import { checkProtectedGrants, protectedPaths } from "../plugin/protected-paths.js";
-import { resolvePluginConfig } from "../plugin/plugin-config.js";
+import { PluginConfigs, type ConfigHostOptions, type ConfigRefusal, type ConfigTarget, type ConfigUpdate, type PluginConfigView } from "../config/live.js";
+import type { ResolvedConfig } from "../config/resolve.js";
+import { redactingHostCalls } from "../config/redact-host.js";
+import { watchHostConfigFile, type ConfigFileWatch, type WatchConfigOptions } from "../config/watch.js";
 import { checkApiVersion, resolveLoadOrder, type ConflictChoice, type DependencyConflict } from "../plugin/resolve.js";
 import { fallbackOf, retriesCall, withInitRetries } from "./recovery.js";
 import { LazyPlugins, type ActivationRecord } from "./activation.js";
@@ -114,7 +117,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  * defaults bound every plugin (`DEFAULT_LIMITS`) and grant nothing.
  * `registryOptionsFrom(await loadHostConfig(dir))` builds them from a host config file.
  */
-export interface RegistryOptions {
+export interface RegistryOptions extends ConfigHostOptions {
   /** Engine for components that do not name one: `v8` (default) or `wasmtime`. */
   engine?: "v8" | "wasmtime";
   /** Where v8 plugins run when their manifest does not say: in the host's thread or in a worker (unset: the policy decides, see `requireDeadlines`). */
@@ -315,6 +318,8 @@ class Entry {
   engine: EngineName;
   capabilities: readonly string[] = [];
   config: Record<string, unknown> = {};
+  /** `config` with its provenance and secrets (src/config/); set when prepared, replaced by a live update. */
+  resolvedConfig: ResolvedConfig | undefined;
   limits: Limits = {};
   grants: readonly string[] = [];
   trust: TrustLevel = "untrusted";
@@ -588,6 +593,10 @@ export interface RegistryEvents {
   conflict: [{ conflicts: readonly DependencyConflict[] }];
   /** An observer (an async hook) of a hook chain failed; `hookObservers()` counts them (docs/hooks.md). */
   "observer-failed": [ObserverFailure];
+  /** A plugin's configuration changed (`setConfig`, a watched host config file), and how it reached the plugin (docs/config.md). */
+  "config-changed": [ConfigUpdate];
+  /** A configuration update was refused (invalid, or its reload failed); the old configuration stays. */
+  "config-refused": [ConfigRefusal];
 }
 
 /**
@@ -631,6 +640,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #deps: Dependencies;
   /** Plugins discovered with `activation` entries, waiting for their first event (docs/lifecycle.md). */
   readonly #lazy = new LazyPlugins();
+  /** The host's configuration inputs per plugin and live updates (src/config/live.ts). */
+  readonly #configs: PluginConfigs;
+  readonly #configWatches = new Set<ConfigFileWatch>();
   /** The context store (src/context/store.ts). */
   readonly #context: ContextStore;
   /** Persistent state and the hand-off (src/state/host-state.ts); the backend opens on first need. */
@@ -656,6 +668,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#health = new HealthTracker(options.health);
     this.#logStore = new LogStore(options.logStore);
     this.#pluginMetrics = new PluginMetricsStore(this.#metrics.registry, options.pluginMetrics);
+    this.#configs = new PluginConfigs(options);
     this.#state = new HostState(options.dataDir ?? defaultDataDir(), options.state ?? {}, this.#logger, openHostStateBackend);
     const dataDir = this.#state.dataDir;
     this.#context = new ContextStore({ pluginDataDir: (name) => path.join(dataDir, "plugins", name), ...(options.context ? { keys: options.context } : {}) });
@@ -940,7 +953,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     entry.capabilities = effectiveCapabilities(m.capabilities, m.optionalCapabilities, entry.grants, m.name);
     // No plugin may reach the compile cache or plughost's own files.
     checkProtectedGrants(entry.capabilities, protectedPaths(this.#cacheDir, this.#state.dataDir), m.name);
-    entry.config = resolvePluginConfig(m, o.config?.[m.name]);
+    entry.resolvedConfig = this.#configs.resolve(m, [...this.#entries.keys()]);
+    entry.config = entry.resolvedConfig.value;
     entry.limits = effectiveLimits(m.limits, o, (field, requested, max) =>
       entry.logger.warn({ field, requested, max }, `limits.${field} ${requested} lowered to the host's maximum ${max}`),
     );
@@ -1018,7 +1032,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       bytes: entry.entryBytes,
       capabilities: entry.capabilities,
       limits: entry.limits,
-      host,
+      // Secrets stay out of what the plugin makes the host show (its log lines, its metrics).
+      host: redactingHostCalls(host, () => entry.resolvedConfig?.redact),
       cacheDir: this.#cacheDir,
       ...(this.#coreDumpDir ? { coreDumpDir: this.#coreDumpDir } : {}),
       isolation: entry.isolation ?? "in-process",
@@ -1144,6 +1159,123 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     for (const d of leaving) await this.#teardown(this.#get(d)).catch((err: unknown) => logCleanupFailure(old, err));
     this.emit("reloaded", { plugin: name, from: old.manifest.version, to: manifest.version });
     return new PluginHandle(this, next);
+  }
+
+  // ── configuration (docs/config.md) ────────────────────────────────────
+
+  /**
+   * A plugin's effective configuration with each secret as `[secret]`, and the source of every value by JSON
+   * pointer ("default", "schema-default", "env-section:<env>", "host", "env:<VAR>", "live").
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked.
+   * @throws {@link ConfigError} when a plugin that is not loaded has an invalid configuration.
+   * @example
+   *   const { value, provenance } = registry.config("greeter");
+   *   console.log(value.greeting, provenance["/greeting"]); // "hi" "env:PLUGHOST_GREETER_GREETING"
+   */
+  config(name: string): PluginConfigView {
+    const entry = this.#get(name);
+    const r = entry.resolvedConfig ?? this.#configs.resolve(entry.manifest, [...this.#entries.keys()]);
+    return { value: r.redacted(), provenance: { ...r.provenance }, secrets: { ...r.secrets }, validation: r.validation };
+  }
+
+  /**
+   * Change a plugin's configuration while it runs: `patch` is merged onto its earlier live updates (a JSON merge
+   * patch: objects merge, `null` removes a key, which then falls back to the other sources), the result validated,
+   * then delivered through the plugin's `on-config-changed`; without that export, or when it returns non-zero, the
+   * plugin is reloaded with the new configuration. A plugin that is not running gets it when it loads.
+   * Emits `config-changed`, or `config-refused` when it throws.
+   * @throws {@link ConfigError} when the new configuration is invalid; the old one stays.
+   * @throws {@link PluginNotFound} when no plugin of that name is tracked; the reload's error when the reload fails
+   *   (the old configuration and instance stay).
+   * @example
+   *   await registry.setConfig("greeter", { greeting: "hello" }); // { delivered: "callback", changed: ["/greeting"] }
+   */
+  async setConfig(name: string, patch: Record<string, unknown>): Promise<ConfigUpdate> {
+    return this.#configUpdate(this.#get(name), { live: patch });
+  }
+
+  /**
+   * Watch a host config file (`plughost.config.json` / `.toml`): when its `config` section changes, each plugin
+   * whose overrides changed gets its new configuration as `setConfig` delivers it (other settings need a restart).
+   * A file that does not read or validate, or an invalid plugin config, is `config-refused` and changes nothing.
+   * `close()` on the result (or `registry.close()`) stops watching.
+   * @example
+   *   const watch = await registry.watchConfig("plughost.config.json");
+   */
+  async watchConfig(file: string, options?: WatchConfigOptions): Promise<ConfigFileWatch> {
+    const abs = path.resolve(file);
+    const w = await watchHostConfigFile(
+      abs,
+      async (hostConfig) => {
+        for (const entry of [...this.#entries.values()]) {
+          const next = hostConfig.config[entry.name];
+          if (!this.#configs.hostChanged(entry.name, next)) continue;
+          await this.#configUpdate(entry, { host: next }).catch(() => undefined); // refused: the event says so
+        }
+      },
+      (error) => {
+        this.#logger.warn({ file: abs, code: error.code }, `the host config file did not load: ${error.message}; the configuration stays`);
+        this.emit("config-refused", { file: abs, error });
+      },
+      options,
+    );
+    this.#configWatches.add(w);
+    return { file: w.file, close: () => (this.#configWatches.delete(w), w.close()) };
+  }
+
+  async #configUpdate(entry: Entry, change: { live: Record<string, unknown> } | { host: Record<string, unknown> | undefined }): Promise<ConfigUpdate> {
+    const name = entry.name;
+    try {
+      const update = await this.#configs.update(this.#configTarget(name), change, [...this.#entries.keys()]);
+      this.emit("config-changed", update);
+      return update;
+    } catch (err) {
+      const error = asPlughostError(err, name);
+      this.#get(name).logger.warn({ code: error.code }, `configuration update refused: ${error.message}; the old configuration stays`);
+      this.emit("config-refused", { plugin: name, error });
+      throw err;
+    }
+  }
+
+  /** The plugin `name` as a live update sees it: whichever entry is current (a reload replaces it). */
+  #configTarget(name: string): ConfigTarget {
+    const current = () => this.#get(name);
+    return {
+      get manifest() {
+        return current().manifest;
+      },
+      get running() {
+        const s = current().state;
+        return s === "active" || s === "suspended";
+      },
+      get current() {
+        return current().resolvedConfig;
+      },
+      adopt: (resolved) => {
+        const e = current();
+        e.resolvedConfig = resolved;
+        e.config = resolved.value;
+      },
+      tell: (resolved) => this.#tellConfigChanged(current(), resolved),
+      reload: async () => {
+        await this.reload(name);
+      },
+    };
+  }
+
+  /** `on-config-changed` with the new config (get-config answers it from now on); undefined without the export. */
+  async #tellConfigChanged(entry: Entry, resolved: ResolvedConfig): Promise<number | undefined> {
+    const instance = entry.instance;
+    if (!instance?.onConfigChanged || entry.state !== "active" || entry.restarting) return undefined;
+    entry.resolvedConfig = resolved;
+    entry.config = resolved.value;
+    try {
+      return await this.#serial(entry, instance, () => (entry.instance === instance ? instance.onConfigChanged!(JSON.stringify(resolved.value)) : Promise.resolve(-1)));
+    } catch (err) {
+      const error = this._callFailed(entry, instance, err, "config:on-config-changed");
+      entry.logger.warn({ code: error.code }, `on-config-changed failed: ${resolved.redact(error.message)}; reloading with the new configuration`);
+      return -1;
+    }
   }
 
   /**
@@ -2684,6 +2816,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * option `transport`), if any. The registry is not used after it.
    */
   async close(): Promise<void> {
+    await Promise.all([...this.#configWatches].map((w) => w.close()));
     if (this.#snapshotTimer) clearInterval(this.#snapshotTimer);
     this.#snapshotTimer = undefined;
     try {
