@@ -268,6 +268,7 @@ describe.each(PATHS)("wasmtime state store, %s calls", (p) => {
     // No context key is longer than 64 bytes; a value over 1 MiB is no value: refused unread.
     host.asked = [];
     expect(await hook(i, p, "ctx", "k".repeat(65))).toBe(`error:${CONTEXT_ERROR_CODE["unknown-key"]}`);
+    expect(await hook(i, p, "ctx", "")).toBe(`error:${CONTEXT_ERROR_CODE["unknown-key"]}`);
     expect(await hook(i, p, "ctxset", `${"k".repeat(65)}=1`)).toBe(`error:${CONTEXT_ERROR_CODE["unknown-key"]}`);
     expect(await hook(i, p, "ctxset", `acme.big="${"x".repeat(1 << 20)}"`)).toBe(`error:${CONTEXT_ERROR_CODE["invalid-value"]}`);
     expect(host.asked).toEqual([]);
@@ -290,6 +291,35 @@ describe.each(PATHS)("wasmtime state store, %s calls", (p) => {
     }
     expect(await hook(i, p, "ctx", "host.name")).toBe(`error:${CONTEXT_ERROR_CODE.denied}`);
     expect(await hook(i, p, "ctxset", "acme.tenant=1")).toBe(`error:${CONTEXT_ERROR_CODE.denied}`);
+    // Denied comes first, before the bounds (as on v8).
+    expect(await hook(i, p, "get", "k".repeat(257))).toBe(denied);
+    expect(await hook(i, p, "ctx", "k".repeat(65))).toBe(`error:${CONTEXT_ERROR_CODE.denied}`);
+  });
+
+  it("fuel: a state call pays 1,000 units plus 1 per 64 bytes each way; a refusal by absence pays 1", async () => {
+    const limits = { fuel: 1e9 };
+    const host = new StateHost();
+    const full = await load(host, COUNTER, limits);
+    const bare = await load(new RecordingHost(), COUNTER, limits);
+    const fuel = async (i: EngineInstance, name: string, data: string | Uint8Array) => {
+      await hook(i, p, name, data);
+      return i.lastCallFuel!();
+    };
+    // Both answer denied, so the guest runs the same code: only the host's charge differs (1,000 + 1 for the
+    // 1-byte key when the host has the member and refuses, 1 when it has none).
+    host.failState = "denied";
+    host.failContext = "denied";
+    expect((await fuel(full, "exists", "k")) - (await fuel(bare, "exists", "k"))).toBe(1000);
+    expect((await fuel(full, "ctx", "k")) - (await fuel(bare, "ctx", "k"))).toBe(1000);
+    expect((await fuel(full, "ctxset", "k=1")) - (await fuel(bare, "ctxset", "k=1"))).toBe(1000);
+    host.failState = host.failContext = undefined;
+    // A 64 KiB value: 1,024 units in (set) and out (get) beside the guest's own copying.
+    const big = new Uint8Array(65536).fill(7);
+    host.store.set("small", new Uint8Array(1));
+    host.store.set("big", big);
+    const smallGet = await fuel(full, "get", "small");
+    const bigGet = await fuel(full, "get", "big");
+    expect(bigGet - smallGet).toBeGreaterThanOrEqual(1024 - 1);
   });
 
   it("a host member that throws is unavailable (state) or denied (context); the guest runs on", async () => {

@@ -81,6 +81,8 @@ pub struct InstantiateOptions {
     pub net: Vec<String>,
     /// The host's largest emit/send payload (`HostCallBounds.maxMessageBytes`); larger is refused unread.
     pub max_message_bytes: Option<f64>,
+    /// Which optional state / context members the host has: bit n for dispatcher op 10 + n (`stateGet` … `contextSet`).
+    pub state_members: Option<u32>,
     /// Where a trap's Wasm core dump is written (`RegistryOptions.coreDumpDir`); none when unset.
     pub core_dump_dir: Option<String>,
     /// The plugin's name: the dump's name and its file name's start.
@@ -167,7 +169,8 @@ impl NativeComponent {
         let config_watch = optional("plughost:plugin/config-watch");
         let handoff = optional("plughost:plugin/handoff");
         let max_message = count(options.max_message_bytes).map_or(DEFAULT_MAX_MESSAGE_BYTES, |n| usize::try_from(n).unwrap_or(usize::MAX));
-        let bridge = HostBridge::new(direct, threaded, log.clone(), max_message);
+        let mut bridge = HostBridge::new(direct, threaded, log.clone(), max_message);
+        bridge.state_members = options.state_members.unwrap_or(0);
         let core_dumps = options.core_dump_dir.map(|dir| crate::calls::CoreDumps {
             dir: std::path::PathBuf::from(dir),
             name: options.core_dump_name.unwrap_or_else(|| "plugin".to_owned()),

@@ -155,6 +155,9 @@ pub struct HostBridge {
     pub log: SharedLog,
     /// A longer emit/send payload is `too-large` and is not copied (the host's `maxMessageBytes`).
     pub max_message_bytes: usize,
+    /// Which of the optional state and context members the host has (bit `op - STATE_GET`); without one the call
+    /// is `denied` before anything is read or paid for, as on v8.
+    pub state_members: u32,
 }
 
 /// How long a worker waits for the JS thread before it looks at the stop flag again.
@@ -162,7 +165,7 @@ const WAIT_SLICE: Duration = Duration::from_millis(20);
 
 impl HostBridge {
     pub fn new(direct: FunctionRef<HostArgs, HostReply>, threaded: HostTsfn, log: SharedLog, max_message_bytes: usize) -> HostBridge {
-        HostBridge { route: Route::Threaded(None), glue_fuel: 0, direct, threaded, log, max_message_bytes }
+        HostBridge { route: Route::Threaded(None), glue_fuel: 0, direct, threaded, log, max_message_bytes, state_members: 0 }
     }
 
     fn call(&self, args: HostArgs, stop: &AtomicBool) -> wasmtime::Result<Reply> {

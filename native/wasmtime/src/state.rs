@@ -4,14 +4,16 @@
 //!
 //! As on v8, bounds are judged before anything is read: a key that is empty or
 //! longer than 256 bytes is `invalid-key`, a value over 1 MiB is `too-large`,
-//! a context key over 64 bytes is `unknown-key`, a context value over 1 MiB is
+//! a context key that is empty or over 64 bytes is `unknown-key`, a context value over 1 MiB is
 //! `invalid-value`. Each call is paid for like an emit: 1,000 units of fuel
 //! plus 1 per 64 bytes copied in, before the host works; what comes back pays
 //! 1 per 64 bytes before it is copied into the guest.
 //!
-//! The dispatcher answers a refusal as `-1 - code` (the WIT enum's code); an
-//! absent `HostCalls` member is `denied` and a throwing one `unavailable`
-//! (state) or `denied` (context) there, so a broken host never faults the guest.
+//! A `HostCalls` member the host does not have is `denied` before anything
+//! else, for 1 unit (the addon is told which it has at instantiation). The
+//! dispatcher answers a refusal as `-1 - code` (the WIT enum's code), and a
+//! member that throws as `unavailable` (state) or `denied` (context), so a
+//! broken host never faults the guest.
 
 use crate::abi::{ContextKey, GuestBytes, LazyStr, StateKey, MAX_CONTEXT_VALUE_BYTES};
 use crate::contract;
@@ -69,6 +71,11 @@ fn context_error(status: f64) -> ContextError {
 /// `invalid-key` for an empty or over-long key (judged by the guest's length, before anything is read).
 fn bad_key(key: &StateKey) -> bool {
     key.guest_len() == 0 || key.guest_len() > MAX_STATE_KEY_BYTES
+}
+
+/// Whether the host has the member that answers dispatcher op `code` (see `HostBridge::state_members`).
+fn has_member(store: &StoreContextMut<'_, StoreData>, code: u32) -> bool {
+    store.data().host.state_members & (1 << (code - op::STATE_GET)) != 0
 }
 
 /// Refuse without reading: the call costs 1 unit, as a refused emit.
@@ -130,6 +137,9 @@ fn unpack_key_page(b: &[u8]) -> Option<(KeyPage, usize, u64)> {
 pub fn add_to_linker(host: &mut LinkerInstance<'_, StoreData>) -> wasmtime::Result<()> {
     host.func_wrap("state-get", |mut store: StoreContextMut<'_, StoreData>, (key,): (StateKey,)| {
         glue(&mut store, glue::STATE_GET);
+        if !has_member(&store, op::STATE_GET) {
+            return refuse(&mut store, StateError::Denied);
+        }
         if bad_key(&key) {
             return refuse(&mut store, StateError::InvalidKey);
         }
@@ -148,6 +158,9 @@ pub fn add_to_linker(host: &mut LinkerInstance<'_, StoreData>) -> wasmtime::Resu
 
     host.func_wrap("state-set", |mut store: StoreContextMut<'_, StoreData>, (key, value): (StateKey, GuestBytes)| {
         glue(&mut store, glue::STATE_SET);
+        if !has_member(&store, op::STATE_SET) {
+            return refuse(&mut store, StateError::Denied);
+        }
         if bad_key(&key) {
             return refuse(&mut store, StateError::InvalidKey);
         }
@@ -164,6 +177,9 @@ pub fn add_to_linker(host: &mut LinkerInstance<'_, StoreData>) -> wasmtime::Resu
     for (name, code, units) in [("state-delete", op::STATE_DELETE, glue::STATE_DELETE), ("state-exists", op::STATE_EXISTS, glue::STATE_EXISTS)] {
         host.func_wrap(name, move |mut store: StoreContextMut<'_, StoreData>, (key,): (StateKey,)| {
             glue(&mut store, units);
+            if !has_member(&store, code) {
+                return refuse(&mut store, StateError::Denied);
+            }
             if bad_key(&key) {
                 return refuse(&mut store, StateError::InvalidKey);
             }
@@ -176,6 +192,9 @@ pub fn add_to_linker(host: &mut LinkerInstance<'_, StoreData>) -> wasmtime::Resu
 
     host.func_wrap("state-list-keys", |mut store: StoreContextMut<'_, StoreData>, (cursor, limit): (Option<StateKey>, u32)| {
         glue(&mut store, glue::STATE_LIST_KEYS);
+        if !has_member(&store, op::STATE_LIST_KEYS) {
+            return refuse(&mut store, StateError::Denied);
+        }
         // A cursor is the last key of a page: longer than a key is none of ours.
         if cursor.as_ref().is_some_and(|c| c.guest_len() > MAX_STATE_KEY_BYTES) {
             return refuse(&mut store, StateError::InvalidKey);
@@ -203,6 +222,9 @@ pub fn add_to_linker(host: &mut LinkerInstance<'_, StoreData>) -> wasmtime::Resu
 
     host.func_wrap("state-increment", |mut store: StoreContextMut<'_, StoreData>, (key, delta): (StateKey, i64)| {
         glue(&mut store, glue::STATE_INCREMENT);
+        if !has_member(&store, op::STATE_INCREMENT) {
+            return refuse(&mut store, StateError::Denied);
+        }
         if bad_key(&key) {
             return refuse(&mut store, StateError::InvalidKey);
         }
@@ -219,6 +241,9 @@ pub fn add_to_linker(host: &mut LinkerInstance<'_, StoreData>) -> wasmtime::Resu
         "state-compare-and-swap",
         |mut store: StoreContextMut<'_, StoreData>, (key, expected, value): (StateKey, Option<GuestBytes>, GuestBytes)| {
             glue(&mut store, glue::STATE_COMPARE_AND_SWAP);
+            if !has_member(&store, op::STATE_COMPARE_AND_SWAP) {
+                return refuse(&mut store, StateError::Denied);
+            }
             if bad_key(&key) {
                 return refuse(&mut store, StateError::InvalidKey);
             }
@@ -244,9 +269,16 @@ pub fn add_to_linker(host: &mut LinkerInstance<'_, StoreData>) -> wasmtime::Resu
 
     host.func_wrap("context-get", |mut store: StoreContextMut<'_, StoreData>, (key,): (ContextKey,)| {
         glue(&mut store, glue::CONTEXT_GET);
-        if key.over_cap() {
+        let refused = if !has_member(&store, op::CONTEXT_GET) {
+            Some(ContextError::Denied)
+        } else if key.guest_len() == 0 || key.over_cap() {
+            Some(ContextError::UnknownKey)
+        } else {
+            None
+        };
+        if let Some(error) = refused {
             charge(&mut store, cost(0))?;
-            return Ok((Err(ContextError::UnknownKey),));
+            return Ok((Err(error),));
         }
         charge(&mut store, cost(key.len()) + FUEL_PER_STATE_OP)?;
         let key = key.read(&store, "context-get", "key")?;
@@ -263,7 +295,9 @@ pub fn add_to_linker(host: &mut LinkerInstance<'_, StoreData>) -> wasmtime::Resu
 
     host.func_wrap("context-set", |mut store: StoreContextMut<'_, StoreData>, (key, value): (ContextKey, LazyStr)| {
         glue(&mut store, glue::CONTEXT_SET);
-        let refused = if key.over_cap() {
+        let refused = if !has_member(&store, op::CONTEXT_SET) {
+            Some(ContextError::Denied)
+        } else if key.guest_len() == 0 || key.over_cap() {
             Some(ContextError::UnknownKey)
         } else if value.guest_len() > MAX_CONTEXT_VALUE_BYTES {
             Some(ContextError::InvalidValue)

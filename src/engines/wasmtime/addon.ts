@@ -25,6 +25,8 @@ export interface NativeInstantiateOptions {
   net: string[];
   /** Largest emit/send payload; a larger one is refused (`too-large`) before it is copied. */
   maxMessageBytes?: number;
+  /** Which state / context HostCalls members the host has (host.ts `stateMembers`); without one a call is `denied`. */
+  stateMembers?: number;
   /** Directory for a trap's Wasm core dump; none is written without it. */
   coreDumpDir?: string;
   /** The dump's name (the plugin's), also its file name's start. */

@@ -15,7 +15,7 @@ import { checkBuiltApiVersion } from "../../contract/version.js";
 import { loadAddon, STATE_CELLS, type NativeComponent, type WasmtimeAddon } from "./addon.js";
 import { checkImports, wasiGrant } from "./capabilities.js";
 import { mapNativeError } from "./errors.js";
-import { HostBridge } from "./host.js";
+import { HostBridge, stateMembers } from "./host.js";
 import { WasmtimeInstance } from "./instance.js";
 import { readEntry } from "../../plugin/verify.js";
 import { hostCallBounds } from "../../runtime/host-calls.js";
@@ -57,6 +57,7 @@ export const wasmtimeEngine: Engine = {
           tableElements: limits.tableElements,
           deadlineMs: limits.deadlineMs,
           maxMessageBytes: hostCallBounds(request.host).maxMessageBytes,
+          stateMembers: stateMembers(request.host),
           ...(request.coreDumpDir ? { coreDumpDir: request.coreDumpDir, coreDumpName: request.plugin } : {}),
         },
         bridge.dispatch,

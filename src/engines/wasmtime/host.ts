@@ -92,6 +92,31 @@ export function packMessage(m: MessageInfo): Uint8Array {
   return out;
 }
 
+/** The optional members answering ops 10-18, in op order. */
+const STATE_MEMBERS = [
+  "stateGet",
+  "stateSet",
+  "stateDelete",
+  "stateExists",
+  "stateListKeys",
+  "stateIncrement",
+  "stateCompareAndSwap",
+  "contextGet",
+  "contextSet",
+] as const satisfies readonly (keyof HostCalls)[];
+
+/**
+ * Which of the state and context members `host` has, as the addon's `stateMembers` bits (op - 10): without one the
+ * addon answers `denied` for 1 unit of fuel before reading anything, as the v8 engine does.
+ */
+export function stateMembers(host: HostCalls): number {
+  let bits = 0;
+  STATE_MEMBERS.forEach((m, i) => {
+    if (typeof host[m] === "function") bits |= 1 << i;
+  });
+  return bits;
+}
+
 /** A refused state call as the addon reads it (state.rs `state_error`): -1 - the state-error code. */
 const stateStatus = (error: StateError): number => -1 - STATE_ERROR_CODE[error];
 /** A refused context call as the addon reads it (state.rs `context_error`): -1 - the context-error code. */
