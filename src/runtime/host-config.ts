@@ -155,6 +155,10 @@ export interface HostConfigInput {
   pluginDirs?: string[];
   /** Per-plugin config overrides, keyed by plugin name. */
   config?: Record<string, Record<string, unknown>>;
+  /** The host's environment, e.g. "production": selects manifests' `[config.env.<environment>]` (docs/config.md). */
+  environment?: string;
+  /** "strict" validates every plugin's config strictly; "lenient" (default) leaves it to each manifest (docs/config.md). */
+  configValidation?: "strict" | "lenient";
   /** App-defined context keys with their schema and first value (docs/context.md). */
   context?: Record<string, ContextKeyDefinition>;
   /** The host's log level (default info). */
@@ -197,6 +201,10 @@ export interface HostConfig {
   pluginDirs: string[];
   /** Per-plugin config overrides, keyed by plugin name. */
   config: Record<string, Record<string, unknown>>;
+  /** The host's environment (selects `[config.env.<environment>]`), when set. */
+  environment?: string;
+  /** "strict" when every plugin's config is validated strictly. */
+  configValidation?: "strict" | "lenient";
   /** App-defined context keys, as written (checked as `registry.context.define` checks them). */
   context?: Record<string, ContextKeyDefinition>;
   /** The host's log level (default info). */
@@ -345,6 +353,8 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   if (input.cacheDir !== undefined) config.cacheDir = path.resolve(baseDir, input.cacheDir);
   if (input.dataDir !== undefined) config.dataDir = path.resolve(baseDir, input.dataDir);
   if (input.state !== undefined) config.state = { ...input.state };
+  if (input.environment !== undefined) config.environment = input.environment;
+  if (input.configValidation !== undefined) config.configValidation = input.configValidation;
   if (input.signatures !== undefined) config.signatures = structuredClone(input.signatures);
   if (input.context !== undefined) config.context = structuredClone(input.context);
   if (input.serve !== undefined) config.serve = serveConfig(input.serve);
@@ -438,6 +448,8 @@ export function registryOptionsFrom(c: HostConfig): RegistryOptions {
     ...(c.cacheDir ? { cacheDir: c.cacheDir } : {}),
     ...(c.dataDir ? { dataDir: c.dataDir } : {}),
     ...(c.state ? { state: { ...c.state } } : {}),
+    ...(c.environment !== undefined ? { environment: c.environment } : {}),
+    ...(c.configValidation ? { configValidation: c.configValidation } : {}),
     ...(c.signatures ? { signatures: c.signatures } : {}),
     ...(c.context ? { context: c.context } : {}),
     ...(c.hooks ? { hooks: c.hooks } : {}),
