@@ -12,7 +12,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { nativeEngine } from "../src/engines/native/engine.js";
 import type { ContextOutcome, EngineInstance, HookOutcome, KeyPage, StateError, StateOutcome, TrustLevel } from "../src/engines/engine.js";
 import { CONTEXT_ERROR_CODE, STATE_ERROR_CODE, type ContextError } from "../src/contract/abi.js";
-import { AbiViolation, CapabilityDenied } from "../src/contract/errors.js";
+import { AbiViolation, CapabilityDenied, InvocationFailed } from "../src/contract/errors.js";
 import { PluginRegistry } from "../src/runtime/registry.js";
 import { bytes, fixture, recordingHost, request, root, type RecordingHost } from "./native-helpers.js";
 
@@ -305,6 +305,19 @@ describe("native state, sandboxed: frames of the plugin's own", () => {
     }
     const other = await start("untrusted", stateHost());
     expect(await hook(other, "count")).toBe("1");
+  });
+
+  it("a CONTEXT frame claiming more than its bound is a protocol break; a snapshot larger than a frame fails the call, typed", async () => {
+    const host = stateHost();
+    const inst = await start("untrusted", host, "state_rogue");
+    const err = await inst.onEvent("forge-ctx", bytes("")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbiViolation);
+    expect((err as AbiViolation).message).toMatch(/frame of 2097152 bytes \(type 77\)/);
+    const big = await start("untrusted", stateHost(), "state_rogue");
+    const snap = await big.snapshot!().catch((e: unknown) => e);
+    expect(snap).toBeInstanceOf(InvocationFailed);
+    expect((snap as InvocationFailed).message).toMatch(/64 MiB/);
+    expect(await big.onEvent("ok", bytes(""))).toBe(0); // the plugin goes on
   });
 
   it("pipelined calls each see the store as the calls before them left it", async () => {
