@@ -1064,7 +1064,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     entry.metrics.initMs = performance.now() - started;
     if (status !== 0) throw new InitializationFailed(status, { plugin: entry.name });
     // The hand-off: every new instance gets the last stored snapshot (docs/state.md); never fatal.
-    if (instance.restore) await this.#state.restore(entry.name, instance, entry.logger);
+    if (instance.restore && entry.capabilities.includes("state")) await this.#state.restore(entry.name, instance, entry.logger);
     entry.lifecycle.to("active");
   }
 
@@ -2844,10 +2844,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return this.#state.handle(name);
   }
 
-  /** Store `instance`'s hand-off snapshot (after its queued calls), if it exports one. Never throws. */
+  /**
+   * Store `instance`'s hand-off snapshot (after its queued calls), if it exports one and holds `state` (a snapshot is
+   * kept on the host's disk like its keys). Never throws.
+   */
   #saveSnapshot(entry: Entry, instance: EngineInstance, why: string): Promise<unknown> {
-    if (!instance.snapshot) return Promise.resolve();
-    return this.#state.save(entry.name, instance, (run) => this.#serial(entry, instance, run), entry.logger, why);
+    if (!instance.snapshot || !entry.capabilities.includes("state")) return Promise.resolve();
+    return this.#state.save(entry.name, instance, (run) => this.#serial(entry, instance, run), entry.logger, why, stateQuota(entry.limits).bytes);
   }
 
   /** `state.snapshotEveryMs`: every active plugin's snapshot, between its calls; a fault in one is recovered as usual. */
@@ -2858,7 +2861,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     try {
       for (const entry of [...this.#entries.values()]) {
         const instance = entry.instance;
-        if (!instance?.snapshot || entry.state !== "active" || entry.stopping || entry.restarting) continue;
+        if (!instance?.snapshot || entry.state !== "active" || entry.stopping || entry.restarting || !entry.capabilities.includes("state")) continue;
         await this.#state.save(
           entry.name,
           instance,
@@ -2868,6 +2871,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
             }),
           entry.logger,
           "the periodic snapshot",
+          stateQuota(entry.limits).bytes,
         );
       }
     } finally {

@@ -12,6 +12,7 @@ import { Counter, Gauge, type Registry as PromRegistry } from "prom-client";
 import { PlughostError } from "../contract/errors.js";
 import type { EngineInstance } from "../engines/engine.js";
 import type { StateBackend, StatePage, StateUsage } from "./backend.js";
+import { openStateBackend } from "./open.js";
 import {
   deniedStateCalls,
   interceptStateCalls,
@@ -261,10 +262,17 @@ export class HostState {
 
   /**
    * Take `instance`'s hand-off snapshot through `call` (which serializes it with the instance's other calls) and
-   * store it; an empty snapshot removes the stored one. True when stored. Never throws: a failure is logged and
-   * counted, and `onFault` hears a failed call (the registry decides whether it was a fault).
+   * store it; an empty snapshot removes the stored one, one over `maxBytes` (the plugin's state quota) is refused.
+   * True when stored. Never throws: a failure is logged and counted.
    */
-  async save(plugin: string, instance: EngineInstance, call: (run: () => Promise<Uint8Array>) => Promise<Uint8Array>, logger: Logger, why: string): Promise<boolean> {
+  async save(
+    plugin: string,
+    instance: EngineInstance,
+    call: (run: () => Promise<Uint8Array>) => Promise<Uint8Array>,
+    logger: Logger,
+    why: string,
+    maxBytes: number,
+  ): Promise<boolean> {
     const take = instance.snapshot;
     if (!take) return false;
     let data: Uint8Array;
@@ -272,6 +280,10 @@ export class HostState {
       data = await call(() => take.call(instance));
     } catch (err) {
       this.#failed(plugin, "snapshot", logger, `snapshot before ${why} failed (the next instance gets the last stored one)`, err);
+      return false;
+    }
+    if (data.length > maxBytes) {
+      this.#failed(plugin, "snapshot", logger, `the snapshot before ${why} is ${data.length} bytes, over the plugin's state quota of ${maxBytes} bytes ([limits] state); not stored`, undefined);
       return false;
     }
     try {
@@ -412,7 +424,11 @@ function allKeys(b: StateBackend, plugin: string): string[] {
   }
 }
 
-/** The backends plughost ships, by kind (src/state: SQLite through better-sqlite3, Redis through ioredis). */
+/** The backends plughost ships (open.ts): SQLite at `<dataDir>/state.db` (WAL, synchronous=NORMAL), or Redis at `url`. */
 export const openHostStateBackend: StateBackendOpener = (options) => {
-  throw new StateUnavailable(`no ${options.backend} state backend is built in yet`);
+  if (options.backend === "redis") {
+    if (options.url === undefined) throw new StateUnavailable('state.backend "redis" needs state.url, e.g. "redis://127.0.0.1:6379/0"');
+    return openStateBackend({ backend: "redis", url: options.url });
+  }
+  return openStateBackend({ backend: "sqlite", file: path.join(options.dataDir, "state.db") });
 };
