@@ -70,7 +70,14 @@ export class RedisStateBackend implements StateBackend {
     this.#signal = new Int32Array(shared);
     const { port1, port2 } = new MessageChannel();
     const data: RedisWorkerData = { url: options.url, keyPrefix: options.keyPrefix ?? "plughost", timeoutMs: this.#timeoutMs, port: port2, signal: shared };
-    const worker = new Worker(entry, { workerData: data, transferList: [port2], name: "plughost:state-redis" } as ConstructorParameters<typeof Worker>[1]);
+    // None of the host's flags: the worker runs plain JavaScript, and some flags stop it from starting at all
+    // (`--input-type`, which a host run as `node --input-type=module -e` has).
+    let worker: Worker;
+    try {
+      worker = new Worker(entry, { workerData: data, transferList: [port2], execArgv: [], name: "plughost:state-redis" } as ConstructorParameters<typeof Worker>[1]);
+    } catch (e) {
+      throw unavailableError(undefined, `cannot start the Redis state worker: ${(e as Error).message}`, e);
+    }
     // The host process must be able to exit with a backend it never closed.
     worker.unref();
     worker.on("error", (e) => (this.#exitReason = `its worker failed: ${e.message}`));
