@@ -8,14 +8,16 @@
 // a throwing one `unavailable` (state) or `denied` (context) and the guest runs on; the optional exports are members
 // of the instance only when the component exports them.
 import { describe, it, expect, afterEach } from "vitest";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import type { ContextOutcome, EngineInstance, HookOutcome, KeyPage, Limits, StateOutcome } from "../src/engines/engine.js";
 import { wasmtimeEngine } from "../src/engines/wasmtime/engine.js";
 import { v8Engine } from "../src/engines/v8/engine.js";
 import { CONTEXT_ERRORS, CONTEXT_ERROR_CODE, STATE_ERRORS, STATE_ERROR_CODE, type ContextError, type StateError } from "../src/contract/abi.js";
 import { AbiViolation, PlughostError, PluginTrap } from "../src/contract/errors.js";
-import { dec, enc, pluginDir } from "./helpers/plugins.js";
+import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
+import { PluginRegistry } from "../src/runtime/registry.js";
 import { RecordingHost } from "./fixtures/wasmtime/helpers.js";
 
 const COUNTER = "test/fixtures/c/state-counter";
@@ -505,5 +507,42 @@ describe("wasmtime state: a hostile guest", () => {
       expect([...host.store.keys()]).toEqual(["k"]);
       expect(dec(host.store.get("k")!)).toBe("v1");
     }
+  });
+});
+
+describe("wasmtime state through the registry", () => {
+  let registry: PluginRegistry | undefined;
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await registry?.close();
+    registry = undefined;
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("the count persists in the SQLite store across a trap and a restart, the hand-off carries memory, live config is taken", async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "plughost-wasmtime-state-"));
+    const dir = copyPlugin(COUNTER);
+    dirs.push(dataDir, dir);
+    registry = new PluginRegistry({ engine: "wasmtime", logger: silentLogger(), dataDir, grants: { "state-counter": ["state", "context:*", "context:write:*"] } });
+    const handle = await registry.load(dir);
+    expect(registry.info(handle.name).engine).toBe("wasmtime");
+    const out = async (event: string, data = "") => text(await handle.hook(event, enc(data)));
+    for (let n = 1; n <= 3; n++) expect(await out("count")).toBe(String(n));
+    expect(dec(registry.state("state-counter").get("count")!)).toBe("3");
+    expect(await out("ctx", "host.name")).toMatch(/^".+"$/);
+    expect(await out("ctx", "request.id")).toBe("none"); // outside a request
+    await registry.restart("state-counter");
+    expect(await out("mem")).toBe("3"); // snapshot before the restart, restore after init
+    expect(await out("count")).toBe("4"); // the store kept it
+    await expect(handle.hook("trap", enc(""))).rejects.toBeInstanceOf(PluginTrap);
+    expect(await out("count")).toBe("5"); // a fresh instance after the fault; nothing the store held was lost
+    const taken = await registry.setConfig("state-counter", { mode: "b" });
+    expect(taken.delivered).toBe("callback");
+    expect(JSON.parse(await out("seen"))).toMatchObject({ mode: "b" });
+    expect(JSON.parse(await out("config"))).toMatchObject({ mode: "b" });
+    const refused = await registry.setConfig("state-counter", { reject: true });
+    expect(refused.delivered).toBe("reload");
+    expect(JSON.parse(await out("config"))).toMatchObject({ mode: "b", reject: true });
+    expect(await out("count")).toBe("6");
   });
 });
