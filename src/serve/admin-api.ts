@@ -10,7 +10,6 @@ import { PlughostError } from "../contract/errors.js";
 import type { LogLevel } from "../engines/engine.js";
 import type { PluginHealth } from "../observability/health.js";
 import type { LogQuery } from "../observability/log-store.js";
-import { resolvePluginConfig } from "../plugin/plugin-config.js";
 import type { PluginInfo, PluginRegistry } from "../runtime/registry.js";
 import { ADMIN_ROLE, READ_ROLE, type Principal, type TokenSet } from "./auth.js";
 import type { EndpointTable } from "./endpoints.js";
@@ -23,7 +22,7 @@ export interface AdminApiOptions {
   tokens: TokenSet;
   /** The plugin endpoint table (its endpoints are listed per plugin). */
   endpoints: EndpointTable;
-  /** Per-plugin config overrides of the host (for `GET /plugins/:name/config`). */
+  /** Per-plugin config overrides of the host. Unused: `GET /plugins/:name/config` answers `registry.config(name)` (kept for callers). */
   configOverrides?: Record<string, Record<string, unknown>>;
   /** Base directory a relative `path` in `POST /plugins` is resolved against (default: the working directory). */
   baseDir?: string;
@@ -151,7 +150,9 @@ export async function adminApi(app: FastifyInstance, options: AdminApiOptions): 
   app.get("/plugins/:name/config", async (req) => {
     const name = named(req);
     const manifest = registry.get(name).manifest;
-    return { config: resolvePluginConfig(manifest, options.configOverrides?.[name]), defaults: manifest.config.defaults, ...(manifest.config.schema ? { schema: manifest.config.schema } : {}) };
+    // The registry's own view: live updates included, provenance per pointer, secrets as [secret].
+    const { value, provenance, secrets } = registry.config(name);
+    return { config: value, provenance, secrets, defaults: manifest.config.defaults, ...(manifest.config.schema ? { schema: manifest.config.schema } : {}) };
   });
   app.get("/plugins/:name/metrics", async (req) => {
     const name = named(req);
