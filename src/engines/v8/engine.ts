@@ -21,6 +21,8 @@ import { API_VERSION, WIT_PACKAGE } from "../../contract/abi.js";
 
 const GUEST = `${WIT_PACKAGE}/guest@${API_VERSION}#`;
 const LIFECYCLE = `${WIT_PACKAGE}/lifecycle@${API_VERSION}#`;
+const CONFIG_WATCH = `${WIT_PACKAGE}/config-watch@${API_VERSION}#`;
+const HANDOFF = `${WIT_PACKAGE}/handoff@${API_VERSION}#`;
 
 export const v8Engine: Engine = {
   name: "v8",
@@ -205,6 +207,15 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
       recordMetric: unreachableHost,
       request: unreachableHost,
       currentMessage: unreachableHost,
+      stateGet: unreachableHost,
+      stateSet: unreachableHost,
+      stateDelete: unreachableHost,
+      stateExists: unreachableHost,
+      stateListKeys: unreachableHost,
+      stateIncrement: unreachableHost,
+      stateCompareAndSwap: unreachableHost,
+      contextGet: unreachableHost,
+      contextSet: unreachableHost,
     },
     ...(await wasiImports(
       compiled.imports,
@@ -260,6 +271,13 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     onResume: optional(`${LIFECYCLE}on-resume`),
     postOnSuspend: optional(`cabi_post_${LIFECYCLE}on-suspend`),
     postOnResume: optional(`cabi_post_${LIFECYCLE}on-resume`),
+    // The optional config-watch and handoff interfaces, likewise.
+    onConfigChanged: optional(`${CONFIG_WATCH}on-config-changed`),
+    postOnConfigChanged: optional(`cabi_post_${CONFIG_WATCH}on-config-changed`),
+    snapshot: optional(`${HANDOFF}snapshot`),
+    postSnapshot: optional(`cabi_post_${HANDOFF}snapshot`),
+    restore: optional(`${HANDOFF}restore`),
+    postRestore: optional(`cabi_post_${HANDOFF}restore`),
   };
   ctx.realloc = guestExports.realloc;
   const meter: CallMeter | undefined = limits && metered ? limits : undefined;

@@ -11,20 +11,30 @@
  * per message queued, so a cheap import call cannot buy unbounded host time.
  * Whatever the fuel, nothing over the host's bounds is copied: an over-long
  * event name or payload is refused unread, a log line is read up to its cap.
+ * The state and context calls pay as `emit` does (STATE_CALL_COST plus 1 per
+ * 64 bytes, each way); a key over 256 bytes or a value over 1 MiB is refused
+ * unread (`invalid-key`, `too-large`).
  */
 import { AbiViolation } from "../../contract/errors.js";
 import {
   LOG_LEVELS,
+  type ContextOutcome,
   type HostCalls,
+  type KeyPage,
   type MessageFailure,
   type MessageInfo,
   type MetricError,
   type MetricOutcome,
   type RegisterOutcome,
   type RequestOutcome,
+  type ContextError,
+  type StateError,
+  type StateOutcome,
 } from "../engine.js";
 import {
   API_VERSION,
+  CONTEXT_ERROR_CODE as CONTEXT_CODES,
+  STATE_ERROR_CODE as STATE_CODES,
   MESSAGE_ERROR_CODE as MESSAGE_CODES,
   MESSAGE_KIND_CODE,
   REQUEST_ERROR_CODE as REQUEST_CODES,
@@ -73,6 +83,14 @@ export const METRIC_BOUNDS = { name: 64, help: 1024, labels: 16, labelName: 64, 
 
 /** Longest `request` target read: longer is no plugin's or service's name (refused unread: `invalid-name`). */
 export const MAX_REQUEST_TARGET_BYTES = 1024;
+
+/** Fuel per `state-*` / `context-*` call, besides its bytes (a backend round trip, as a message queued is). */
+export const STATE_CALL_COST = 1000;
+/**
+ * What the state and context calls read at most (the same on wasmtime): a longer key is refused unread
+ * (`invalid-key`; a context key: `unknown-key`), as is a longer value (`too-large`; context: `invalid-value`).
+ */
+export const STATE_BOUNDS = { key: 256, value: 1024 * 1024, contextKey: 64, contextValue: 1024 * 1024 } as const;
 
 /** A `list<string>` read with bounds: the strings, or why it was refused unread. */
 type StrList = { ok: true; items: string[]; bytes: number } | { ok: false; tooMany: boolean; bytes: number };
@@ -319,7 +337,246 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
       }
       writeMessageInfo(ret, info);
     },
+
+    "state-get"(keyPtr: number, keyLen: number, ret: number): void {
+      enterState("state-get", ret, OPTION_AREA, 4);
+      const key = stateKey(keyPtr, keyLen, 0, host.stateGet);
+      const outcome: StateOutcome<Uint8Array | undefined> = typeof key === "string" ? askState(() => host.stateGet!(key)) : key;
+      writeOptionBytes(ret, outcome, STATE_CODES, "state value");
+    },
+
+    "state-set"(keyPtr: number, keyLen: number, valuePtr: number, valueLen: number, ret: number): void {
+      enterState("state-set", ret, 2, 1);
+      const key = stateKey(keyPtr, keyLen, valueLen, host.stateSet, valueLen);
+      if (typeof key !== "string") return writeUnitResult(ret, key, STATE_CODES);
+      const value = bytes(valuePtr, valueLen, "state value");
+      writeUnitResult(ret, askState(() => host.stateSet!(key, value)), STATE_CODES);
+    },
+
+    "state-delete"(keyPtr: number, keyLen: number, ret: number): void {
+      enterState("state-delete", ret, 2, 1);
+      const key = stateKey(keyPtr, keyLen, 0, host.stateDelete);
+      writeBoolResult(ret, typeof key === "string" ? askState(() => host.stateDelete!(key)) : key, STATE_CODES);
+    },
+
+    "state-exists"(keyPtr: number, keyLen: number, ret: number): void {
+      enterState("state-exists", ret, 2, 1);
+      const key = stateKey(keyPtr, keyLen, 0, host.stateExists);
+      writeBoolResult(ret, typeof key === "string" ? askState(() => host.stateExists!(key)) : key, STATE_CODES);
+    },
+
+    "state-list-keys"(hasCursor: number, cursorPtr: number, cursorLen: number, limit: number, ret: number): void {
+      enterState("state-list-keys", ret, KEY_PAGE_AREA, 4);
+      const cursorTag = optionTag(hasCursor, "cursor");
+      const cl = cursorTag ? cursorLen >>> 0 : 0;
+      let outcome: StateOutcome<KeyPage>;
+      if (!host.stateListKeys) {
+        charge(cost(0));
+        outcome = denied;
+      } else if (cl > STATE_BOUNDS.key) {
+        charge(cost(0));
+        outcome = { ok: false, error: "invalid-key" };
+      } else {
+        charge(cost(cl) + STATE_CALL_COST);
+        const cursor = cursorTag ? str(cursorPtr, cursorLen, "state cursor") : undefined;
+        outcome = askState(() => host.stateListKeys!(cursor, limit >>> 0));
+      }
+      writeKeyPage(ret, outcome);
+    },
+
+    // An i64 argument arrives as a BigInt (typed `number | bigint` so the import table stays one function type).
+    "state-increment"(keyPtr: number, keyLen: number, delta: number | bigint, ret: number): void {
+      enterState("state-increment", ret, 16, 8);
+      const key = stateKey(keyPtr, keyLen, 0, host.stateIncrement);
+      const outcome: StateOutcome<bigint> = typeof key === "string" ? askState(() => host.stateIncrement!(key, BigInt.asIntN(64, BigInt(delta)))) : key;
+      const at = retArea(ret, 16, 8);
+      const dv = memory.dv();
+      if (outcome.ok) {
+        dv.setUint8(at, 0);
+        dv.setBigInt64(at + 8, BigInt.asIntN(64, outcome.value), true);
+      } else {
+        dv.setUint8(at, 1);
+        dv.setUint8(at + 8, STATE_CODES[outcome.error] ?? STATE_CODES.unavailable);
+      }
+    },
+
+    "state-compare-and-swap"(keyPtr: number, keyLen: number, hasExpected: number, expPtr: number, expLen: number, valuePtr: number, valueLen: number, ret: number): void {
+      enterState("state-compare-and-swap", ret, 2, 1);
+      const expTag = optionTag(hasExpected, "expected value");
+      const el = expTag ? expLen >>> 0 : 0;
+      const key = stateKey(keyPtr, keyLen, el + (valueLen >>> 0), host.stateCompareAndSwap, Math.max(el, valueLen >>> 0));
+      if (typeof key !== "string") return writeBoolResult(ret, key, STATE_CODES);
+      const expected = expTag ? bytes(expPtr, expLen, "expected state value") : undefined;
+      const value = bytes(valuePtr, valueLen, "state value");
+      writeBoolResult(ret, askState(() => host.stateCompareAndSwap!(key, expected, value)), STATE_CODES);
+    },
+
+    "context-get"(keyPtr: number, keyLen: number, ret: number): void {
+      enterState("context-get", ret, OPTION_AREA, 4);
+      const key = contextKey(keyPtr, keyLen, 0, host.contextGet);
+      const outcome: ContextOutcome<string | undefined> = typeof key === "string" ? askContext(() => host.contextGet!(key)) : key;
+      writeOptionBytes(ret, outcome.ok ? { ok: true, value: outcome.value === undefined ? undefined : encodeString(outcome.value) } : outcome, CONTEXT_CODES, "context value");
+    },
+
+    "context-set"(keyPtr: number, keyLen: number, valuePtr: number, valueLen: number, ret: number): void {
+      enterState("context-set", ret, 2, 1);
+      const key = contextKey(keyPtr, keyLen, valueLen, host.contextSet, valueLen);
+      if (typeof key !== "string") return writeUnitResult(ret, key, CONTEXT_CODES);
+      const value = str(valuePtr, valueLen, "context value");
+      writeUnitResult(ret, askContext(() => host.contextSet!(key, value)), CONTEXT_CODES);
+    },
   };
+
+  // ── state and context ──
+
+  /** Every state / context call: never from inside cabi_realloc, and its return area is checked before any work. */
+  function enterState(what: string, ret: number, size: number, align: number): void {
+    if (inRealloc) throw reentered(what);
+    retArea(ret, size, align);
+  }
+
+  /** An option's discriminant: 0 or 1, anything else is an ABI violation. */
+  function optionTag(tag: number, what: string): boolean {
+    if (tag !== 0 && tag !== 1) throw new AbiViolation(ctx.currentExport, `the ${what}'s option discriminant ${tag} is neither none (0) nor some (1)`, { plugin: ctx.plugin });
+    return tag === 1;
+  }
+
+  /**
+   * A state key read within bounds, its call paid for (the key and `inBytes` more that the call will copy), or
+   * the refusal: `denied` when the host offers no such call, `invalid-key` (empty, over 256 bytes) and
+   * `too-large` (`valueLen` over 1 MiB) unread.
+   */
+  function stateKey(ptr: number, len: number, inBytes: number, member: unknown, valueLen = 0): string | { ok: false; error: StateError } {
+    const n = len >>> 0;
+    const refused: StateError | undefined =
+      member === undefined ? "denied" : n === 0 || n > STATE_BOUNDS.key ? "invalid-key" : valueLen >>> 0 > STATE_BOUNDS.value ? "too-large" : undefined;
+    if (refused) {
+      charge(cost(0));
+      return { ok: false, error: refused };
+    }
+    charge(cost(n + inBytes) + STATE_CALL_COST);
+    return str(ptr, len, "state key");
+  }
+
+  /** As `stateKey`, for a context key (over 64 bytes: `unknown-key`) and value (over 1 MiB: `invalid-value`). */
+  function contextKey(ptr: number, len: number, inBytes: number, member: unknown, valueLen = 0): string | { ok: false; error: ContextError } {
+    const n = len >>> 0;
+    const refused: ContextError | undefined =
+      member === undefined ? "denied" : n === 0 || n > STATE_BOUNDS.contextKey ? "unknown-key" : valueLen >>> 0 > STATE_BOUNDS.contextValue ? "invalid-value" : undefined;
+    if (refused) {
+      charge(cost(0));
+      return { ok: false, error: refused };
+    }
+    charge(cost(n + (inBytes >>> 0)) + STATE_CALL_COST);
+    return str(ptr, len, "context key");
+  }
+
+  /** HostCalls never throw by contract; a broken backend answers `unavailable` rather than fault the guest. */
+  function askState<T>(call: () => StateOutcome<T>): StateOutcome<T> {
+    try {
+      return call();
+    } catch {
+      return { ok: false, error: "unavailable" };
+    }
+  }
+
+  function askContext<T>(call: () => ContextOutcome<T>): ContextOutcome<T> {
+    try {
+      return call();
+    } catch {
+      return { ok: false, error: "denied" };
+    }
+  }
+
+  /** `result<_, E>` with an enum E: tag @0, E's code @1. */
+  function writeUnitResult<E extends string>(ret: number, outcome: { ok: true } | { ok: false; error: E }, codes: Readonly<Record<E, number>>): void {
+    const at = retArea(ret, 2, 1);
+    const u8 = memory.u8();
+    if (outcome.ok) u8[at] = 0;
+    else {
+      u8[at] = 1;
+      u8[at + 1] = codes[outcome.error] ?? 0;
+    }
+  }
+
+  /** `result<bool, E>`: tag @0, the bool or E's code @1. */
+  function writeBoolResult<E extends string>(ret: number, outcome: { ok: true; value: boolean } | { ok: false; error: E }, codes: Readonly<Record<E, number>>): void {
+    const at = retArea(ret, 2, 1);
+    const u8 = memory.u8();
+    if (outcome.ok) {
+      u8[at] = 0;
+      u8[at + 1] = outcome.value ? 1 : 0;
+    } else {
+      u8[at] = 1;
+      u8[at + 1] = codes[outcome.error] ?? 0;
+    }
+  }
+
+  /**
+   * `result<option<list<u8>>, E>` (and `option<string>`, the same layout): tag @0; ok: option tag @4, (ptr, len)
+   * @8; err: E's code @4. The value is lowered with cabi_realloc (its copy paid for first), then the area written.
+   */
+  function writeOptionBytes<E extends string>(
+    ret: number,
+    outcome: { ok: true; value: Uint8Array | undefined } | { ok: false; error: E },
+    codes: Readonly<Record<E, number>>,
+    what: string,
+  ): void {
+    if (!outcome.ok) {
+      const at = retArea(ret, OPTION_AREA, 4);
+      const u8 = memory.u8();
+      u8[at] = 1;
+      u8[at + 4] = codes[outcome.error] ?? 0;
+      return;
+    }
+    const value = outcome.value;
+    let ptr = 0;
+    if (value !== undefined) {
+      if (value.length > 0) charge(Math.ceil(value.length / 64));
+      ptr = lowerBytes(value, 1, what);
+    }
+    const at = retArea(ret, OPTION_AREA, 4); // memory may have grown in realloc
+    const dv = memory.dv();
+    dv.setUint8(at, 0);
+    dv.setUint8(at + 4, value === undefined ? 0 : 1);
+    dv.setUint32(at + 8, ptr, true);
+    dv.setUint32(at + 12, value?.length ?? 0, true);
+  }
+
+  /**
+   * `result<key-page, state-error>` (24 bytes, align 4): tag @0; ok: keys (ptr, len) @4, cursor option tag @12,
+   * (ptr, len) @16; err: the code @4. Each key, then the (ptr, len) list, then the cursor are lowered first.
+   */
+  function writeKeyPage(ret: number, outcome: StateOutcome<KeyPage>): void {
+    if (!outcome.ok) {
+      const at = retArea(ret, KEY_PAGE_AREA, 4);
+      const u8 = memory.u8();
+      u8[at] = 1;
+      u8[at + 4] = STATE_CODES[outcome.error] ?? STATE_CODES.unavailable;
+      return;
+    }
+    const keys = outcome.value.keys.map(encodeString);
+    const cursor = outcome.value.cursor === undefined ? undefined : encodeString(outcome.value.cursor);
+    let total = (cursor?.length ?? 0) + keys.length * 8;
+    for (const k of keys) total += k.length;
+    if (total > 0) charge(Math.ceil(total / 64));
+    const list = new Uint8Array(keys.length * 8);
+    const ldv = new DataView(list.buffer);
+    keys.forEach((k, i) => {
+      ldv.setUint32(i * 8, lowerBytes(k, 1, "state key"), true);
+      ldv.setUint32(i * 8 + 4, k.length, true);
+    });
+    const listPtr = lowerBytes(list, 4, "state key list");
+    const cursorPtr = cursor === undefined ? 0 : lowerBytes(cursor, 1, "state cursor");
+    const at = retArea(ret, KEY_PAGE_AREA, 4);
+    const dv = memory.dv();
+    dv.setUint8(at, 0);
+    dv.setUint32(at + 4, listPtr, true);
+    dv.setUint32(at + 8, keys.length, true);
+    dv.setUint8(at + 12, cursor === undefined ? 0 : 1);
+    dv.setUint32(at + 16, cursorPtr, true);
+    dv.setUint32(at + 20, cursor?.length ?? 0, true);
+  }
 
   /**
    * The last name read at one call site, kept by its bytes: a guest asks the same targets for the same events,
@@ -474,6 +731,10 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
 
 /** Size of `option<message-info>`'s return area (align 8): the tag, then the 72-byte record at offset 8. */
 export const MESSAGE_INFO_AREA = 80;
+/** Size of `result<option<list<u8>>, E>`'s (and `result<option<string>, E>`'s) return area, align 4. */
+export const OPTION_AREA = 16;
+/** Size of `result<key-page, state-error>`'s return area, align 4. */
+export const KEY_PAGE_AREA = 24;
 
 
 const lenient = new TextDecoder();

@@ -42,6 +42,14 @@ export interface GuestExports {
   onResume?: (() => number) | undefined;
   postOnSuspend?: PostReturn | undefined;
   postOnResume?: PostReturn | undefined;
+  /** The optional `config-watch` export (config string → status), when the guest exports it. */
+  onConfigChanged?: ((ptr: number, len: number) => number) | undefined;
+  postOnConfigChanged?: PostReturn | undefined;
+  /** The optional `handoff` exports: `snapshot` returns a pointer to its list's (ptr, len); `restore` takes a list. */
+  snapshot?: (() => number) | undefined;
+  postSnapshot?: PostReturn | undefined;
+  restore?: ((ptr: number, len: number) => number) | undefined;
+  postRestore?: PostReturn | undefined;
 }
 
 /**
@@ -117,6 +125,9 @@ const EXPORTS = {
   onHook: "plughost:plugin/guest#on-hook",
   onSuspend: "plughost:plugin/lifecycle#on-suspend",
   onResume: "plughost:plugin/lifecycle#on-resume",
+  onConfigChanged: "plughost:plugin/config-watch#on-config-changed",
+  snapshot: "plughost:plugin/handoff#snapshot",
+  restore: "plughost:plugin/handoff#restore",
 } as const;
 
 /** The arena's top after placing `len` bytes as the C SDK's cabi_realloc does, or -1 when they do not fit. */
@@ -174,10 +185,18 @@ export class V8Instance implements EngineInstance {
     // Present only when the guest exports them: the registry tells a plugin of a suspend only then.
     if (guest.onSuspend) this.onSuspend = async () => this.suspendSync();
     if (guest.onResume) this.onResume = async () => this.resumeSync();
+    if (guest.onConfigChanged) this.onConfigChanged = async (configJson: string) => this.configChangedSync(configJson);
+    if (guest.snapshot && guest.restore) {
+      this.snapshot = async () => this.snapshotSync();
+      this.restore = async (data: Uint8Array) => this.restoreSync(data);
+    }
   }
 
   onSuspend?: () => Promise<number>;
   onResume?: () => Promise<number>;
+  onConfigChanged?: (configJson: string) => Promise<number>;
+  snapshot?: () => Promise<Uint8Array>;
+  restore?: (data: Uint8Array) => Promise<number>;
 
   // ── async API (the engine contract) over the synchronous fast path ──
 
@@ -237,6 +256,55 @@ export class V8Instance implements EngineInstance {
   /** `lifecycle.on-resume`; throws when the guest does not export it. */
   resumeSync(): number {
     return this.#lifecycleCall(this.#guest.onResume, this.#guest.postOnResume, EXPORTS.onResume);
+  }
+
+  /** `config-watch.on-config-changed` with the whole new configuration; throws when the guest does not export it. */
+  configChangedSync(configJson: string): number {
+    return this.#callWithBytes(this.#guest.onConfigChanged, this.#guest.postOnConfigChanged, EXPORTS.onConfigChanged, encodeString(configJson), "config-watch");
+  }
+
+  /** `handoff.restore` with an earlier instance's snapshot; throws when the guest does not export it. */
+  restoreSync(data: Uint8Array): number {
+    return this.#callWithBytes(this.#guest.restore, this.#guest.postRestore, EXPORTS.restore, data, "handoff");
+  }
+
+  /** `handoff.snapshot`: the guest's list<u8>, bounds-checked and copied out (1 fuel unit per 64 bytes), then post-return. */
+  snapshotSync(): Uint8Array {
+    const name = EXPORTS.snapshot;
+    const fn = this.#guest.snapshot;
+    if (!fn) throw new PluginTrap(name, "the plugin does not export the handoff interface", { plugin: this.#plugin });
+    this.#enter(name);
+    try {
+      const ret = fn() >>> 0;
+      this.#memory.checkAlign(ret, 4, "return area", name);
+      this.#memory.check(ret, 8, "return area", name);
+      const dv = this.#memory.dv();
+      const ptr = dv.getUint32(ret, true);
+      const len = dv.getUint32(ret + 4, true);
+      this.#memory.check(ptr, len, "snapshot list", name);
+      if (len > 0) this.#imports.limits?.charge(Math.ceil(len / 64));
+      const data = this.#memory.readBytes(ptr, len, "snapshot list", name);
+      this.#guest.postSnapshot?.(ret);
+      this.#settle();
+      return data;
+    } catch (err) {
+      throw this.#failed(err, name);
+    }
+  }
+
+  /** An optional export taking one string or list (lowered with cabi_realloc) and returning a status. */
+  #callWithBytes(fn: ((ptr: number, len: number) => number) | undefined, postReturn: PostReturn | undefined, exportName: string, bytes: Uint8Array, iface: string): number {
+    if (!fn) throw new PluginTrap(exportName, `the plugin does not export the ${iface} interface`, { plugin: this.#plugin });
+    this.#enter(exportName);
+    try {
+      const [ptr, len] = this.#lower(bytes, exportName);
+      const status = fn(ptr, len);
+      postReturn?.(status);
+      this.#settle();
+      return status;
+    } catch (err) {
+      throw this.#failed(err, exportName);
+    }
   }
 
   #lifecycleCall(fn: (() => number) | undefined, postReturn: PostReturn | undefined, exportName: string): number {

@@ -50,9 +50,25 @@ const F64_CELLS = 4;
 export const BELL = { DOORBELL: 0, HOST_SLEEPING: 1, SPIN_OK: 2 } as const;
 
 /** Request operations (host → worker). */
-export const OP = { INIT: 1, TEARDOWN: 2, EVENT: 3, HOOK: 4, DEFINE_NAME: 5, CLEAR_NAMES: 6, PROFILE: 7, SUSPEND: 8, RESUME: 9 } as const;
-/** RESP.LOADED's arg: bits for the optional lifecycle exports the guest has. */
-export const LOADED_FLAGS = { ON_SUSPEND: 1, ON_RESUME: 2 } as const;
+export const OP = {
+  INIT: 1,
+  TEARDOWN: 2,
+  EVENT: 3,
+  HOOK: 4,
+  DEFINE_NAME: 5,
+  CLEAR_NAMES: 6,
+  PROFILE: 7,
+  SUSPEND: 8,
+  RESUME: 9,
+  /** config-watch.on-config-changed: the payload is the config JSON. */
+  CONFIG_CHANGED: 10,
+  /** handoff.snapshot: answered with RESP.BYTES. */
+  SNAPSHOT: 11,
+  /** handoff.restore: the payload is the snapshot. */
+  RESTORE: 12,
+} as const;
+/** RESP.LOADED's arg: bits for the optional exports the guest has (lifecycle, config-watch, handoff). */
+export const LOADED_FLAGS = { ON_SUSPEND: 1, ON_RESUME: 2, ON_CONFIG_CHANGED: 4, HANDOFF: 8 } as const;
 
 /** Response kinds (worker → host). */
 export const RESP = {
@@ -66,6 +82,8 @@ export const RESP = {
   VIOLATION: 8,
   /** The answer to OP.PROFILE: JSON (observability/profile.ts). */
   PROFILE: 9,
+  /** A call's answer as bytes (OP.SNAPSHOT). */
+  BYTES: 10,
 } as const;
 
 /** Synchronous host calls the guest makes (HOST_CALL records' `arg`). */
@@ -81,6 +99,26 @@ export const HOST_CALL = {
   REQUEST: 8,
   /** code 1 and the envelope as JSON (MessageInfo), or code 0 (none). */
   CURRENT_MESSAGE: 9,
+  /*
+   * State and context (entry.ts packs, host.ts unpacks): code 0 ok, else 1 + the state-error / context-error code.
+   * STATE_GET, CONTEXT_GET: value 1 and the bytes for some, 0 for none. DELETE, EXISTS, CAS: value 0 or 1.
+   * INCREMENT: the new value as 8 bytes (i64 LE). LIST_KEYS: the page as JSON.
+   */
+  /** The key. */
+  STATE_GET: 10,
+  /** The key length-prefixed, then the value. */
+  STATE_SET: 11,
+  STATE_DELETE: 12,
+  STATE_EXISTS: 13,
+  /** [has-cursor u8][limit u32 LE] then the cursor. */
+  STATE_LIST_KEYS: 14,
+  /** [delta i64 LE] then the key. */
+  STATE_INCREMENT: 15,
+  /** [has-expected u8] then the key and the expected value length-prefixed, then the value. */
+  STATE_CAS: 16,
+  CONTEXT_GET: 17,
+  /** The key length-prefixed, then the JSON. */
+  CONTEXT_SET: 18,
 } as const;
 
 const WRAP = 0;

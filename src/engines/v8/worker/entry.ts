@@ -21,10 +21,13 @@ import {
   LOG_LEVELS,
   type EngineInstance,
   type HookOutcome,
+  type ContextOutcome,
   type HostCalls,
+  type KeyPage,
   type MessageFailure,
   type MessageInfo,
   type RegisterOutcome,
+  type StateOutcome,
   type ViolationKind,
 } from "../../engine.js";
 import { PluginTrap } from "../../../contract/errors.js";
@@ -46,7 +49,7 @@ import {
   type WorkerSetup,
 } from "./channel.js";
 import { serializeError } from "./errors.js";
-import { MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KIND_CODE, REGISTER_ERRORS, REQUEST_ERRORS } from "../../../contract/abi.js";
+import { CONTEXT_ERRORS, MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KIND_CODE, REGISTER_ERRORS, REQUEST_ERRORS, STATE_ERRORS } from "../../../contract/abi.js";
 import { hasStartSection, instantiatePrepared } from "../engine.js";
 import type { V8Instance } from "../instance.js";
 import { startTimeline, stopTimeline, type GuestTimeline } from "../guest-activity.js";
@@ -214,7 +217,67 @@ const host: HostCalls & { readonly bounds: WorkerSetup["bounds"] } = {
     const r = hostCall(HOST_CALL.CURRENT_MESSAGE, new Uint8Array(0));
     return r.code === 1 && r.bytes ? (JSON.parse(decodeUtf8(r.bytes)) as MessageInfo) : undefined;
   },
+  // The state and context calls: the host thread answers `denied` for a member its HostCalls lacks.
+  stateGet(key) {
+    const r = hostCall(HOST_CALL.STATE_GET, encodeUtf8(key));
+    return stateAnswer(r, r.value === 1 ? (r.bytes ?? new Uint8Array(0)) : undefined);
+  },
+  stateSet(key, value) {
+    return stateAnswer(hostCall(HOST_CALL.STATE_SET, pack([encodeUtf8(key)], value)), undefined);
+  },
+  stateDelete(key) {
+    const r = hostCall(HOST_CALL.STATE_DELETE, encodeUtf8(key));
+    return stateAnswer(r, r.value === 1);
+  },
+  stateExists(key) {
+    const r = hostCall(HOST_CALL.STATE_EXISTS, encodeUtf8(key));
+    return stateAnswer(r, r.value === 1);
+  },
+  stateListKeys(cursor, limit) {
+    const c = cursor === undefined ? new Uint8Array(0) : encodeUtf8(cursor);
+    const payload = new Uint8Array(5 + c.length);
+    payload[0] = cursor === undefined ? 0 : 1;
+    new DataView(payload.buffer).setUint32(1, limit >>> 0, true);
+    payload.set(c, 5);
+    const r = hostCall(HOST_CALL.STATE_LIST_KEYS, payload);
+    if (r.code !== 0) return stateAnswer<KeyPage>(r, { keys: [] });
+    const page = JSON.parse(decodeUtf8(r.bytes ?? new Uint8Array(0))) as { keys: string[]; cursor?: string };
+    return { ok: true, value: page.cursor === undefined ? { keys: page.keys } : { keys: page.keys, cursor: page.cursor } };
+  },
+  stateIncrement(key, delta) {
+    const k = encodeUtf8(key);
+    const payload = new Uint8Array(8 + k.length);
+    new DataView(payload.buffer).setBigInt64(0, delta, true);
+    payload.set(k, 8);
+    const r = hostCall(HOST_CALL.STATE_INCREMENT, payload);
+    const b = r.bytes;
+    return stateAnswer(r, b && b.length === 8 ? new DataView(b.buffer, b.byteOffset, 8).getBigInt64(0, true) : 0n);
+  },
+  stateCompareAndSwap(key, expected, value) {
+    const fields = pack([encodeUtf8(key), expected ?? new Uint8Array(0)], value);
+    const payload = new Uint8Array(1 + fields.length);
+    payload[0] = expected === undefined ? 0 : 1;
+    payload.set(fields, 1);
+    const r = hostCall(HOST_CALL.STATE_CAS, payload);
+    return stateAnswer(r, r.value === 1);
+  },
+  contextGet(key) {
+    const r = hostCall(HOST_CALL.CONTEXT_GET, encodeUtf8(key));
+    return contextAnswer(r, r.value === 1 ? decodeUtf8(r.bytes ?? new Uint8Array(0)) : undefined);
+  },
+  contextSet(key, value) {
+    return contextAnswer(hostCall(HOST_CALL.CONTEXT_SET, pack([encodeUtf8(key)], encodeUtf8(value))), undefined);
+  },
 };
+
+/** A state host call's reply: `value` when ok (code 0), else the state-error 1 + code names. */
+function stateAnswer<T>(r: { code: number }, value: T): StateOutcome<T> {
+  return r.code === 0 ? { ok: true, value } : { ok: false, error: STATE_ERRORS[r.code - 1] ?? "unavailable" };
+}
+
+function contextAnswer<T>(r: { code: number }, value: T): ContextOutcome<T> {
+  return r.code === 0 ? { ok: true, value } : { ok: false, error: CONTEXT_ERRORS[r.code - 1] ?? "denied" };
+}
 
 function onViolation(kind: ViolationKind, detail: string): void {
   respond(RESP.VIOLATION, 0, VIOLATION_KINDS.indexOf(kind), encodeUtf8(detail));
@@ -222,7 +285,8 @@ function onViolation(kind: ViolationKind, detail: string): void {
 
 // ── serving calls ────────────────────────────────────────────────────────
 
-type SyncInstance = EngineInstance & Pick<V8Instance, "initSync" | "teardownSync" | "onEventSync" | "onHookSync" | "suspendSync" | "resumeSync">;
+type SyncInstance = EngineInstance &
+  Pick<V8Instance, "initSync" | "teardownSync" | "onEventSync" | "onHookSync" | "suspendSync" | "resumeSync" | "configChangedSync" | "snapshotSync" | "restoreSync">;
 
 const names = new Map<number, string>();
 
@@ -271,6 +335,7 @@ function serve(instance: SyncInstance): never {
     // The payload is a view into the ring: the record is handed back only after the call.
     let status = 0;
     let hook: HookOutcome | undefined;
+    let answer: Uint8Array | undefined;
     let failure: unknown;
     let failed = false;
     try {
@@ -282,6 +347,9 @@ function serve(instance: SyncInstance): never {
       } else if (op === OP.TEARDOWN) status = instance.teardownSync();
       else if (op === OP.SUSPEND) status = instance.suspendSync();
       else if (op === OP.RESUME) status = instance.resumeSync();
+      else if (op === OP.CONFIG_CHANGED) status = instance.configChangedSync(decodeUtf8(takePayload()));
+      else if (op === OP.SNAPSHOT) answer = instance.snapshotSync();
+      else if (op === OP.RESTORE) status = instance.restoreSync(takePayload().slice());
       else throw new PluginTrap("dispatch", `unknown request op ${op}`, { plugin: setup.plugin });
     } catch (err) {
       failed = true;
@@ -290,6 +358,7 @@ function serve(instance: SyncInstance): never {
     requests.advance();
     finishCall(instance);
     if (failed) respondError(id, failure);
+    else if (answer !== undefined) respond(RESP.BYTES, id, 0, answer, true);
     else if (hook === undefined) respond(RESP.STATUS, id, status);
     else if (hook.ok) respond(RESP.HOOK_OK, id, 0, hook.data);
     else respond(RESP.HOOK_ERR, id, hook.status);
@@ -472,7 +541,14 @@ async function main(): Promise<void> {
   // Present once the engine reports lifetime fuel; looked up structurally so either version works.
   const lifetime = (instance as { lifetimeFuel?: () => number }).lifetimeFuel;
   lifetimeFuel = typeof lifetime === "function" ? lifetime : undefined;
-  respond(RESP.LOADED, 0, (sync.onSuspend ? LOADED_FLAGS.ON_SUSPEND : 0) | (sync.onResume ? LOADED_FLAGS.ON_RESUME : 0));
+  respond(
+    RESP.LOADED,
+    0,
+    (sync.onSuspend ? LOADED_FLAGS.ON_SUSPEND : 0) |
+      (sync.onResume ? LOADED_FLAGS.ON_RESUME : 0) |
+      (sync.onConfigChanged ? LOADED_FLAGS.ON_CONFIG_CHANGED : 0) |
+      (sync.snapshot && sync.restore ? LOADED_FLAGS.HANDOFF : 0),
+  );
   serve(sync);
 }
 

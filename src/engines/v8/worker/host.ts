@@ -36,6 +36,10 @@ import {
   type MessageFailure,
   type RegisterOutcome,
   type RequestOutcome,
+  type ContextError,
+  type ContextOutcome,
+  type StateError,
+  type StateOutcome,
   type ViolationKind,
 } from "../../engine.js";
 import {
@@ -58,7 +62,7 @@ import {
   type WorkerSetup,
 } from "./channel.js";
 import { reviveError, type SerializedError } from "./errors.js";
-import { MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KINDS, REGISTER_ERRORS, REQUEST_ERRORS } from "../../../contract/abi.js";
+import { CONTEXT_ERRORS, MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KINDS, REGISTER_ERRORS, REQUEST_ERRORS, STATE_ERRORS } from "../../../contract/abi.js";
 import type { PreparedComponent } from "../engine.js";
 import { hostCallBounds } from "../../../runtime/host-calls.js";
 import { currentDelivery, withDelivery, type Delivery } from "../../../runtime/message-chain.js";
@@ -71,6 +75,9 @@ const EXPORTS = {
   onHook: "plughost:plugin/guest#on-hook",
   onSuspend: "plughost:plugin/lifecycle#on-suspend",
   onResume: "plughost:plugin/lifecycle#on-resume",
+  onConfigChanged: "plughost:plugin/config-watch#on-config-changed",
+  snapshot: "plughost:plugin/handoff#snapshot",
+  restore: "plughost:plugin/handoff#restore",
 } as const;
 
 const REGISTER_OUTCOMES: readonly RegisterOutcome[] = ["ok", ...REGISTER_ERRORS];
@@ -363,6 +370,13 @@ export class WorkerInstance implements EngineInstance {
       const flags = await loaded;
       if (flags & LOADED_FLAGS.ON_SUSPEND) instance.onSuspend = () => instance.#call<number>(OP.SUSPEND, 0, EMPTY, EXPORTS.onSuspend);
       if (flags & LOADED_FLAGS.ON_RESUME) instance.onResume = () => instance.#call<number>(OP.RESUME, 0, EMPTY, EXPORTS.onResume);
+      if (flags & LOADED_FLAGS.ON_CONFIG_CHANGED) {
+        instance.onConfigChanged = (configJson) => instance.#call<number>(OP.CONFIG_CHANGED, 0, encodeUtf8(configJson), EXPORTS.onConfigChanged);
+      }
+      if (flags & LOADED_FLAGS.HANDOFF) {
+        instance.snapshot = () => instance.#call<Uint8Array>(OP.SNAPSHOT, 0, EMPTY, EXPORTS.snapshot);
+        instance.restore = (data) => instance.#call<number>(OP.RESTORE, 0, data, EXPORTS.restore);
+      }
     } catch (err) {
       await instance.dispose();
       throw err;
@@ -415,6 +429,10 @@ export class WorkerInstance implements EngineInstance {
   /** `lifecycle.on-suspend` / `on-resume`: set once the worker reported that the guest exports them. */
   onSuspend?: () => Promise<number>;
   onResume?: () => Promise<number>;
+  /** The optional `config-watch` and `handoff` exports: set once the worker reported that the guest exports them. */
+  onConfigChanged?: (configJson: string) => Promise<number>;
+  snapshot?: () => Promise<Uint8Array>;
+  restore?: (data: Uint8Array) => Promise<number>;
 
   onEvent(eventName: string, data: Uint8Array): Promise<number> {
     return this.#call<number>(OP.EVENT, this.#nameId(eventName), data, EXPORTS.onEvent);
@@ -595,6 +613,7 @@ export class WorkerInstance implements EngineInstance {
         (resolve as (v: HookOutcome) => void)({ ok: false, status: r.arg });
         return;
       case RESP.PROFILE:
+      case RESP.BYTES:
         (resolve as (v: Uint8Array) => void)(r.len === OVERFLOW ? this.#payload(r) : r.u8.slice(r.payload, r.payload + r.len));
         return;
       case RESP.ERROR: {
@@ -700,6 +719,8 @@ export class WorkerInstance implements EngineInstance {
           code = 1;
           reply = encodeUtf8(JSON.stringify(info));
         }
+      } else if (which >= HOST_CALL.STATE_GET && which <= HOST_CALL.CONTEXT_SET) {
+        return this.#stateCall(which, payload);
       } else code = REGISTER_OUTCOMES.indexOf("denied");
     } catch {
       code =
@@ -712,6 +733,84 @@ export class WorkerInstance implements EngineInstance {
               : 1 + MESSAGE_FAILURES.indexOf("denied");
     }
     this.#reply(code, value, reply);
+  }
+
+  /**
+   * A guest's `state-*` / `context-*` call (the worker checked its arguments; this is entry.ts's packing): run on
+   * the HostCalls, `denied` for a member they lack, `unavailable` (context: `denied`) if one throws.
+   */
+  #stateCall(which: number, payload: Uint8Array): void {
+    const host = this.#host;
+    const denied = { ok: false, error: "denied" } as const;
+    const isContext = which === HOST_CALL.CONTEXT_GET || which === HOST_CALL.CONTEXT_SET;
+    let outcome: StateOutcome<unknown> | ContextOutcome<unknown>;
+    let value = 0;
+    let reply: Uint8Array | undefined;
+    try {
+      switch (which) {
+        case HOST_CALL.STATE_GET: {
+          const o = host.stateGet?.(decodeUtf8(payload)) ?? denied;
+          if (o.ok && o.value !== undefined) [value, reply] = [1, o.value];
+          outcome = o;
+          break;
+        }
+        case HOST_CALL.STATE_SET: {
+          const [[key], data] = unpack(payload, 1);
+          outcome = host.stateSet?.(decodeUtf8(key!), data) ?? denied;
+          break;
+        }
+        case HOST_CALL.STATE_DELETE:
+        case HOST_CALL.STATE_EXISTS: {
+          const key = decodeUtf8(payload);
+          const o = (which === HOST_CALL.STATE_DELETE ? host.stateDelete?.(key) : host.stateExists?.(key)) ?? denied;
+          if (o.ok) value = o.value ? 1 : 0;
+          outcome = o;
+          break;
+        }
+        case HOST_CALL.STATE_LIST_KEYS: {
+          const limit = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(1, true);
+          const o = host.stateListKeys?.(payload[0] === 1 ? decodeUtf8(payload.subarray(5)) : undefined, limit) ?? denied;
+          if (o.ok) reply = encodeUtf8(JSON.stringify({ keys: o.value.keys, cursor: o.value.cursor }));
+          outcome = o;
+          break;
+        }
+        case HOST_CALL.STATE_INCREMENT: {
+          const delta = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getBigInt64(0, true);
+          const o = host.stateIncrement?.(decodeUtf8(payload.subarray(8)), delta) ?? denied;
+          if (o.ok) {
+            reply = new Uint8Array(8);
+            new DataView(reply.buffer).setBigInt64(0, BigInt.asIntN(64, o.value), true);
+          }
+          outcome = o;
+          break;
+        }
+        case HOST_CALL.STATE_CAS: {
+          const [[key, expected], data] = unpack(payload.subarray(1), 2);
+          const o = host.stateCompareAndSwap?.(decodeUtf8(key!), payload[0] === 1 ? expected : undefined, data) ?? denied;
+          if (o.ok) value = o.value ? 1 : 0;
+          outcome = o;
+          break;
+        }
+        case HOST_CALL.CONTEXT_GET: {
+          const o = host.contextGet?.(decodeUtf8(payload)) ?? denied;
+          if (o.ok && o.value !== undefined) [value, reply] = [1, encodeUtf8(o.value)];
+          outcome = o;
+          break;
+        }
+        default: {
+          const [[key], json] = unpack(payload, 1);
+          outcome = host.contextSet?.(decodeUtf8(key!), decodeUtf8(json)) ?? denied;
+        }
+      }
+    } catch {
+      outcome = { ok: false, error: isContext ? "denied" : "unavailable" };
+      value = 0;
+      reply = undefined;
+    }
+    const code = outcome.ok
+      ? 0
+      : 1 + Math.max(0, isContext ? CONTEXT_ERRORS.indexOf(outcome.error as ContextError) : STATE_ERRORS.indexOf(outcome.error as StateError));
+    this.#reply(code, outcome.ok ? value : 0, outcome.ok ? reply : undefined);
   }
 
   /**
