@@ -4,10 +4,10 @@
 //!
 //! As on v8, bounds are judged before anything is read: a key that is empty or
 //! longer than 256 bytes is `invalid-key`, a value over 1 MiB is `too-large`,
-//! a context key that is empty or over 64 bytes is `unknown-key`, a context value over 1 MiB is
-//! `invalid-value`. Each call is paid for like an emit: 1,000 units of fuel
-//! plus 1 per 64 bytes copied in, before the host works; what comes back pays
-//! 1 per 64 bytes before it is copied into the guest.
+//! a context key that is empty or over 64 bytes is `unknown-key`, a context
+//! value over 1 MiB is `invalid-value`. Each call is paid for like an emit:
+//! 1,000 units of fuel plus 1 per 64 bytes copied in, before the host works;
+//! what comes back pays 1 per 64 bytes before it is copied into the guest.
 //!
 //! A `HostCalls` member the host does not have is `denied` before anything
 //! else, for 1 unit (the addon is told which it has at instantiation). The
