@@ -130,6 +130,10 @@ export type { InstrumentOptions, InstrumentResult, LimitsImports, LimitsOptions,
 export { HOST_WIT_VERSION, apiCompatible } from "./contract/version.js";
 // Where the compile cache lives by default ($XDG_CACHE_HOME/plughost), and the key file that seals it.
 export { defaultCacheDir, CACHE_KEY_FILE } from "./runtime/cache-dir.js";
+// Persistent plugin state (docs/state.md): registry.state(name) handles, the data directory, one key's and value's bounds.
+export { defaultDataDir, StateUnavailable, StateArgumentInvalid, STATE_BACKENDS } from "./state/host-state.js";
+export type { PluginStateHandle, PluginStateUsage, StateOptions, StateBackendKind } from "./state/host-state.js";
+export { MAX_STATE_KEY_BYTES, MAX_STATE_VALUE_BYTES, DEFAULT_STATE_QUOTA } from "./state/store.js";
 export { loadHostConfig, validateHostConfig, effectiveLimits, grantsFor, registryOptionsFrom, HostConfigError, HOST_CONFIG_FILES, serveConfigOf, DEFAULT_SERVE } from "./runtime/host-config.js";
 // The host's policy: limits, grants, trust, events, recovery, where a v8 plugin runs (defaults: docs/fuel-and-memory.md).
 export { TrustNotApproved, PolicyInvalid, DeadlineUnenforceable, recoveryPolicy } from "./runtime/policy.js";
