@@ -467,6 +467,7 @@ export class PluginHandle {
     env.event = event;
     env.kind = "event";
     env.data = data;
+    env.metadata = NO_METADATA; // hookSync may have left a call's metadata in the shared envelope
     const previous = enterDelivery(entry.syncDelivery);
     try {
       const status = instance.onEventSync(event, data);
@@ -480,25 +481,28 @@ export class PluginHandle {
   }
 
   /**
-   * Synchronous `hook` for in-process plugins; the same rules and errors as `invokeSync`.
+   * Synchronous `hook` for in-process plugins; the same rules and errors as `invokeSync`. `options` gives the call's
+   * message metadata and per-call context keys, as `hook`'s do.
    * @throws {@link PluginNotRunning} when the plugin is not active or has no synchronous path.
    * @throws {@link InvocationFailed} when it has not registered a callback for `event`.
    * @throws {@link InstanceFault} when the guest faults.
    * @throws {@link InterceptorFailed} when an interceptor fails the call.
    */
-  hookSync(event: string, data: Uint8Array = EMPTY): HookOutcome {
+  hookSync(event: string, data: Uint8Array = EMPTY, options?: SyncCallOptions): HookOutcome {
     const entry = this.#entry;
     const instance = entry.instance;
     if (entry.state !== "active" || !instance?.onHookSync || entry.restarting) throw notRunning(entry);
     if (!entry.callbacks.has(event)) throw notRegistered(entry, event);
     entry.metrics.calls++;
     const registry = this.#registry;
-    if (registry._observed) return registry._observedSync(entry, instance, event, "hook", data, hookSync);
+    const metadata = options === undefined ? undefined : syncMetadata(options);
+    if (registry._observed) return registry._observedSync(entry, instance, event, "hook", data, hookSync, metadata);
     const env = entry.syncEnvelope;
     env.id = 0;
     env.event = event;
     env.kind = "hook";
     env.data = data;
+    env.metadata = metadata ?? NO_METADATA;
     const previous = enterDelivery(entry.syncDelivery);
     try {
       const outcome = instance.onHookSync(event, data);
@@ -513,6 +517,15 @@ export class PluginHandle {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Options of `hookSync`: the call's metadata and per-call context keys (as `CallOptions`). */
+export type SyncCallOptions = Pick<CallOptions, "metadata" | "context">;
+
+/** The frozen metadata of a sync call's envelope, or undefined when it has none. */
+function syncMetadata(options: SyncCallOptions): Readonly<Record<string, string>> | undefined {
+  const m = withContextMetadata(options)?.metadata;
+  return m === undefined ? undefined : mergeMetadata(undefined, m);
+}
 
 // The engine calls of the observed sync paths, as functions of their arguments: no closure per call.
 const eventSync = (i: EngineInstance, event: string, data: Uint8Array): number => i.onEventSync!(event, data);
@@ -1889,13 +1902,21 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * @internal `invokeSync` / `hookSync` when something observes calls: the probe counts (and may time) the call,
    * and the interceptors, if any, run around it.
    */
-  _observedSync<T>(entry: Entry, instance: EngineInstance, event: string, kind: CallKind, data: Uint8Array, call: (i: EngineInstance, event: string, data: Uint8Array) => T): T {
+  _observedSync<T>(
+    entry: Entry,
+    instance: EngineInstance,
+    event: string,
+    kind: CallKind,
+    data: Uint8Array,
+    call: (i: EngineInstance, event: string, data: Uint8Array) => T,
+    metadata?: Readonly<Record<string, string>>,
+  ): T {
     const probe = entry.probe;
     const t0 = probe === undefined ? -1 : probe.begin(event);
     let ctx: CallContext | undefined;
     try {
       let out: T;
-      const env = envelope(event, kind === "hook" ? "hook" : "event", data, entry.name, undefined, undefined, undefined);
+      const env = envelope(event, kind === "hook" ? "hook" : "event", data, entry.name, undefined, undefined, metadata);
       if (this._intercepted) {
         ctx = this.#calls.context(entry.name, event, kind, deadlineOf(entry), undefined, undefined);
         out = this._syncCall(entry, ctx, () => call(instance, event, data), env);

@@ -14,7 +14,7 @@ import type { ValidateFunction } from "ajv";
 import { CapabilityDenied, ManifestError, PlughostError } from "../contract/errors.js";
 import type { HookOutcome } from "../engines/engine.js";
 import { compileUserSchema, endpointSchemaProblems, schemaProblems, type EndpointDeclaration, type EndpointMethod, type Manifest } from "../plugin/manifest.js";
-import type { PluginHandle, PluginRegistry } from "../runtime/registry.js";
+import type { PluginHandle, PluginRegistry, SyncCallOptions } from "../runtime/registry.js";
 import type { PluginState } from "../runtime/lifecycle.js";
 import { hasRole, type TokenSet } from "./auth.js";
 import { decodeResponse, encodeRequest, visibleHeaders, type RequestHead } from "./envelope.js";
@@ -347,7 +347,7 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
    * promises, about a tenth of an endpoint's time. Undefined when the call must take the asynchronous path (an
    * interceptor, a worker, wasmtime or a sandboxed plugin, a suspended, restarting or replaced one).
    */
-  #callSync(m: Mounted, plugin: string, event: string, data: Uint8Array): HookOutcome | undefined {
+  #callSync(m: Mounted, plugin: string, event: string, data: Uint8Array, options: SyncCallOptions): HookOutcome | undefined {
     if (!m.sync || this.#registry._intercepted) return undefined;
     let h = m.handle;
     // A reload moves the old version out of "active" as it swaps: the handle is then fetched again.
@@ -358,7 +358,7 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
       m.handle = h;
     }
     try {
-      return h.hookSync(event, data);
+      return h.hookSync(event, data, options);
     } catch (err) {
       // Refused before the plugin ran (restarting after a fault, a call in progress): the asynchronous path waits or answers.
       if (err instanceof PlughostError && (err.code === "E_PLUGIN_NOT_RUNNING" || err.code === "E_REENTRANCY")) return undefined;
@@ -425,11 +425,16 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
       remote: req.ip,
     };
     const envelope = encodeRequest(head, body);
+    // The request's id is the call's request-id metadata: the plugin reads it as the context key request.id, and every
+    // message and request it makes while answering carries it (docs/context.md).
+    const context = { requestId: req.id };
+    reply.header("x-request-id", req.id);
     let outcome: HookOutcome;
     try {
       outcome =
-        this.#callSync(mounted, plugin, route.decl.handler, envelope) ??
+        this.#callSync(mounted, plugin, route.decl.handler, envelope, { context }) ??
         (await this.#registry.hook(plugin, route.decl.handler, envelope, {
+          context,
           hostContext: { http: { method: req.method, path: fullPath, route: route.decl.path, requestId: req.id, traceparent: req.headers.traceparent, tracestate: req.headers.tracestate } },
         }));
     } catch (err) {

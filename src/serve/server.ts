@@ -3,6 +3,8 @@
  * the admin API and page, `/metrics`, `/healthz`, `/readyz`, and the plugins'
  * own endpoints under `/plugins/<name>/` (docs/serve.md).
  */
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from "fastify";
 import rateLimit from "@fastify/rate-limit";
 import type { Logger } from "pino";
@@ -14,6 +16,18 @@ import { adminApi } from "./admin-api.js";
 import { adminPage } from "./admin-page.js";
 import { TokenSet } from "./auth.js";
 import { ENDPOINT_METHODS, EndpointTable, PLUGIN_PREFIX } from "./endpoints.js";
+
+/** An incoming `x-request-id` plughost adopts: 1-128 printable ASCII characters, no spaces. */
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * Each request's id (fastify's `req.id`): the caller's `x-request-id` when it is a sensible one, else a new UUID.
+ * Plugin endpoints get it as their call's `request-id` metadata, which plugins read as the context key `request.id`.
+ */
+function requestId(req: IncomingMessage): string {
+  const given = req.headers["x-request-id"];
+  return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+}
 
 /** Options of `createServer`: the host config's `serve` section, plus what only code can give. */
 export interface ServeOptions extends ServeConfigInput {
@@ -74,6 +88,7 @@ export async function createServer(registry: PluginRegistry, options: ServeOptio
     forceCloseConnections: "idle",
     return503OnClosing: true,
     exposeHeadRoutes: false,
+    genReqId: requestId,
   });
   await app.register(rateLimit, { global: false });
   const endpoints = new EndpointTable(registry, {
