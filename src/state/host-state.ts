@@ -35,6 +35,11 @@ export interface StateOptions {
   /** The Redis server, e.g. `redis://127.0.0.1:6379/0` (backend "redis" only). */
   url?: string;
   /**
+   * SQLite only: "normal" (default; WAL with synchronous=NORMAL: a returned write survives the host process being
+   * killed) or "full" (an fsync per write: it also survives a power loss or an OS crash).
+   */
+  synchronous?: "normal" | "full";
+  /**
    * Besides before a reload, a restart, an unload and `close()`, take every plugin's hand-off snapshot this often
    * (between its calls), so that a fault or a killed host loses at most this much of its in-memory state. Default: never.
    */
@@ -42,7 +47,7 @@ export interface StateOptions {
 }
 
 /** What opens a backend: src/state's `openStateBackend`, or a caller's own (for tests of failure). */
-export type StateBackendOpener = (options: { backend: StateBackendKind; dataDir: string; url?: string }) => StateBackend;
+export type StateBackendOpener = (options: { backend: StateBackendKind; dataDir: string; url?: string; synchronous?: "normal" | "full" }) => StateBackend;
 
 /**
  * `$XDG_DATA_HOME/plughost`, else `~/.local/share/plughost`: where the host keeps plugins' state when the registry
@@ -151,7 +156,12 @@ export class HostState {
     const kind = this.options.backend ?? "sqlite";
     try {
       if (kind === "sqlite") mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
-      this.#backend = this.#open({ backend: kind, dataDir: this.dataDir, ...(this.options.url !== undefined ? { url: this.options.url } : {}) });
+      this.#backend = this.#open({
+        backend: kind,
+        dataDir: this.dataDir,
+        ...(this.options.url !== undefined ? { url: this.options.url } : {}),
+        ...(this.options.synchronous !== undefined ? { synchronous: this.options.synchronous } : {}),
+      });
       this.#logger.debug({ backend: kind, dataDir: this.dataDir }, "state backend opened");
       return this.#backend;
     } catch (err) {
@@ -430,5 +440,5 @@ export const openHostStateBackend: StateBackendOpener = (options) => {
     if (options.url === undefined) throw new StateUnavailable('state.backend "redis" needs state.url, e.g. "redis://127.0.0.1:6379/0"');
     return openStateBackend({ backend: "redis", url: options.url });
   }
-  return openStateBackend({ backend: "sqlite", file: path.join(options.dataDir, "state.db") });
+  return openStateBackend({ backend: "sqlite", file: path.join(options.dataDir, "state.db"), ...(options.synchronous ? { synchronous: options.synchronous } : {}) });
 };
