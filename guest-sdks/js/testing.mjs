@@ -47,12 +47,24 @@ async function transpile(wasmPath) {
  * @param {{ config?: object, registerError?: (name: string) => string | undefined,
  *           emitResult?: (name: string, data: Uint8Array) => number | string,
  *           answer?: (target: string, name: string, data: Uint8Array, timeoutMs: number) => Uint8Array | string,
- *           preopens?: Record<string, string> }} [opts]
+ *           preopens?: Record<string, string>, state?: Record<string, Uint8Array | string>,
+ *           stateError?: (op: string, key: string) => string | undefined,
+ *           context?: Record<string, unknown>, contextWritable?: string[],
+ *           contextError?: (key: string, write: boolean) => string | undefined }} [opts]
  */
 export async function loadComponent(wasmPath, opts = {}) {
   const { mod, needed, getCoreModule } = await transpiled(wasmPath);
 
-  const config = opts.config ?? {};
+  let config = opts.config ?? {};
+  // The plugin's persistent state, in memory (key -> bytes), and context values as JSON text.
+  const stateStore = new Map(Object.entries(opts.state ?? {}).map(([k, v]) => [k, typeof v === "string" ? new TextEncoder().encode(v) : new Uint8Array(v)]));
+  const contextValues = new Map(Object.entries(opts.context ?? {}).map(([k, v]) => [k, JSON.stringify(v)]));
+  const stateCheck = (op, key) => {
+    const byteLength = new TextEncoder().encode(key ?? "").length;
+    if (key !== undefined && (byteLength === 0 || byteLength > 256)) throw "invalid-key";
+    const err = opts.stateError?.(op, key);
+    if (err) throw err;
+  };
   const logs = [];
   const registered = [];
   const emitted = [];
@@ -114,6 +126,64 @@ export async function loadComponent(wasmPath, opts = {}) {
       if (typeof r === "string") throw r;
       return r;
     },
+    stateGet(key) {
+      stateCheck("get", key);
+      const v = stateStore.get(key);
+      return v === undefined ? undefined : new Uint8Array(v);
+    },
+    stateSet(key, value) {
+      stateCheck("set", key);
+      if (value.length > 1 << 20) throw "too-large";
+      stateStore.set(key, new Uint8Array(value));
+    },
+    stateDelete(key) {
+      stateCheck("delete", key);
+      return stateStore.delete(key);
+    },
+    stateExists(key) {
+      stateCheck("exists", key);
+      return stateStore.has(key);
+    },
+    stateListKeys(cursor, limit) {
+      const err = opts.stateError?.("list", cursor);
+      if (err) throw err;
+      const max = Math.min(limit || 100, 1000);
+      // Byte order, as the host's (UTF-8 bytes compare as code points do).
+      const keys = [...stateStore.keys()].filter((k) => cursor === undefined || Buffer.compare(Buffer.from(k), Buffer.from(cursor)) > 0).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      return keys.length > max ? { keys: keys.slice(0, max), cursor: keys[max - 1] } : { keys, cursor: undefined };
+    },
+    stateIncrement(key, delta) {
+      stateCheck("increment", key);
+      const old = stateStore.get(key);
+      const text = old === undefined ? "0" : new TextDecoder().decode(old);
+      if (!/^(?:0|-?[1-9][0-9]{0,18})$/.test(text)) throw "not-an-integer"; // the host's rule
+      const sum = BigInt(text) + BigInt(delta);
+      if (BigInt(text) !== BigInt.asIntN(64, BigInt(text)) || sum !== BigInt.asIntN(64, sum)) throw "not-an-integer";
+      stateStore.set(key, new TextEncoder().encode(String(sum)));
+      return sum;
+    },
+    stateCompareAndSwap(key, expected, value) {
+      stateCheck("cas", key);
+      const current = stateStore.get(key);
+      const matches = expected === undefined ? current === undefined : current !== undefined && Buffer.compare(Buffer.from(current), Buffer.from(expected)) === 0;
+      if (matches) stateStore.set(key, new Uint8Array(value));
+      return matches;
+    },
+    contextGet(key) {
+      const err = opts.contextError?.(key, false);
+      if (err) throw err;
+      return contextValues.get(key);
+    },
+    contextSet(key, value) {
+      const err = opts.contextError?.(key, true) ?? (opts.contextWritable?.includes(key) ? undefined : "denied");
+      if (err) throw err;
+      try {
+        JSON.parse(value);
+      } catch {
+        throw "invalid-value";
+      }
+      contextValues.set(key, value);
+    },
     currentMessage() {
       const m = state.message;
       if (m === undefined) return undefined;
@@ -139,6 +209,8 @@ export async function loadComponent(wasmPath, opts = {}) {
   const guest = instance.guest ?? instance["plughost:plugin/guest@0.1.0"];
   if (!guest) throw new Error(`${wasmPath}: does not export plughost:plugin/guest`);
   const lifecycle = instance.lifecycle ?? instance["plughost:plugin/lifecycle@0.1.0"];
+  const configWatch = instance.configWatch ?? instance["plughost:plugin/config-watch@0.1.0"];
+  const handoff = instance.handoff ?? instance["plughost:plugin/handoff@0.1.0"];
   return {
     guest,
     lifecycle,
@@ -157,6 +229,23 @@ export async function loadComponent(wasmPath, opts = {}) {
     },
     init: (apiVersion = "0.1.0", cfg = JSON.stringify(config)) => guest.init(apiVersion, cfg),
     teardown: () => guest.teardown(),
+    /** The plugin's persistent state (key -> bytes) and context values (key -> JSON text): read or seed them. */
+    state: stateStore,
+    context: contextValues,
+    configWatch,
+    handoff,
+    /**
+     * Deliver a new configuration as the host's live update does: `getConfig` returns it from now on, and the
+     * plugin's on-config-changed gets it. Returns its status; without the export, 1 (the host would reload).
+     */
+    setConfig(next) {
+      config = next;
+      return configWatch ? configWatch.onConfigChanged(JSON.stringify(next)) : 1;
+    },
+    /** The plugin's snapshot (empty without the handoff export). */
+    snapshot: () => (handoff ? new Uint8Array(handoff.snapshot()) : new Uint8Array()),
+    /** Hand `data` to the plugin's restore (0 without the handoff export). */
+    restore: (data) => (handoff ? handoff.restore(typeof data === "string" ? new TextEncoder().encode(data) : data) : 0),
     onSuspend: lifecycle ? () => lifecycle.onSuspend() : undefined,
     onResume: lifecycle ? () => lifecycle.onResume() : undefined,
     onEvent: (name, data = new Uint8Array()) => guest.onEvent(name, typeof data === "string" ? new TextEncoder().encode(data) : data),

@@ -50,6 +50,10 @@ export const CONFORMANCE_CASES = [
   "request-denied",
   "current-message",
   "suspend-resume",
+  "state",
+  "context",
+  "config-changed",
+  "handoff",
 ] as const;
 export type ConformanceCase = (typeof CONFORMANCE_CASES)[number];
 
@@ -57,7 +61,10 @@ export type ConformanceCase = (typeof CONFORMANCE_CASES)[number];
 export const CONFORMANCE_LANGUAGES = ["c", "js", "rust", "go"] as const;
 
 /** The callbacks CONFORMANCE.md's init registers, in order. */
-export const CONFORMANCE_CALLBACKS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"];
+export const CONFORMANCE_CALLBACKS = [
+  "echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message",
+  "state", "context", "config", "remember", "recall",
+];
 
 export interface ConformanceTarget {
   /** Column label, e.g. "rust". */
@@ -319,6 +326,7 @@ class CaseScope {
   readonly #registries: PluginRegistry[] = [];
   readonly #tempDirs: string[] = [];
   readonly #cleanups: (() => Promise<void>)[] = [];
+  #dataDir: string | undefined;
 
   constructor(engine: ConformanceEngine, p: Prepared, cacheDir: string | false | undefined) {
     this.engine = engine;
@@ -333,6 +341,15 @@ class CaseScope {
   /** The compile cache the registries use, for loading through an engine directly. */
   get engineCacheDir(): string | undefined {
     return this.#cacheDir === false ? undefined : (this.#cacheDir ?? defaultCacheDir());
+  }
+
+  /** The case's own data directory (persistent state), shared by its registries and removed when it closes. */
+  get dataDir(): string {
+    if (this.#dataDir === undefined) {
+      this.#dataDir = mkdtempSync(path.join(os.tmpdir(), "plughost-conformance-data-"));
+      this.#tempDirs.push(this.#dataDir);
+    }
+    return this.#dataDir;
   }
 
   /** A registry on the suite's engine that grants the plugin what it declares and records its logs. */
@@ -352,6 +369,7 @@ class CaseScope {
       engine: this.engine,
       logger,
       grants: this.p.grants,
+      dataDir: this.dataDir,
       ...(this.#cacheDir !== undefined ? { cacheDir: this.#cacheDir } : {}),
       ...options,
       defaultLimits: options.defaultLimits === "unlimited" ? "unlimited" : { fuel: GUARD_FUEL, ...options.defaultLimits },
@@ -406,7 +424,7 @@ class CaseScope {
 
   async close(): Promise<void> {
     for (const c of this.#cleanups) await c().catch(() => undefined);
-    for (const r of this.#registries) await r.unloadAll().catch(() => undefined);
+    for (const r of this.#registries) await r.close().catch(() => undefined);
     for (const d of this.#tempDirs) rmSync(d, { recursive: true, force: true });
   }
 }
@@ -930,5 +948,133 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
     eq(await s.logged("conformance resumed", 1), ["info"], "on-resume log");
     eq(await plugin.invoke("counter"), 2, "counter kept its value (the same instance)");
     eq([plugin.metrics.errors, plugin.metrics.faults], [0, 0], "errors and faults (on-suspend and on-resume returned 0)");
+  },
+
+  /** The state store: set, get, exists, increment, compare-and-swap, list with a cursor, delete; typed errors; kept across a restart; denied without `state`. */
+  async state(s) {
+    const { registry, plugin } = await s.load();
+    const op = (text: string) => hook(plugin, "state", enc(text));
+    const okText = (text: string) => ({ ok: true, data: enc(text) });
+    eq(await op("get\nalpha"), { ok: false, status: 1 }, "get of a missing key");
+    eq(await op("set\nalpha\none\ntwo"), okText(""), "set alpha (a value with a newline)");
+    eq(await op("get\nalpha"), okText("one\ntwo"), "get alpha");
+    eq(await op("set\nempty\n"), okText(""), "set an empty value");
+    eq(await op("get\nempty"), okText(""), "get an empty value (present, not missing)");
+    eq(await op("exists\nalpha"), okText("true"), "exists alpha");
+    eq(await op("exists\nbeta"), okText("false"), "exists of a missing key");
+    eq(await op("incr\nhits\n5"), okText("5"), "increment of a missing key counts from 0");
+    eq(await op("incr\nhits\n-7"), okText("-2"), "a negative increment");
+    eq(await op("get\nhits"), okText("-2"), "an increment stores decimal text");
+    eq(await op("incr\nalpha\n1"), { ok: false, status: -5 }, "increment of text (-1 - not-an-integer)");
+    eq(await op("cas\nlock\n-\nmine"), okText("true"), "compare-and-swap expecting missing, on a missing key");
+    eq(await op("cas\nlock\n-\ntheirs"), okText("false"), "compare-and-swap expecting missing, on a present key");
+    eq(await op("cas\nlock\n=other\ntheirs"), okText("false"), "compare-and-swap with the wrong expected value");
+    eq(await op("cas\nlock\n=mine\ntheirs"), okText("true"), "compare-and-swap with the right expected value");
+    eq(await op("get\nlock"), okText("theirs"), "the swapped value");
+    // Keys in byte order, two to a page: alpha, empty, hits, lock.
+    eq(await op("list\n2\n"), okText("alpha\nempty\nnext empty"), "list, first page");
+    eq(await op("list\n2\nempty"), okText("hits\nlock\nend"), "list after the cursor: the last page");
+    eq(await op("list\n0\n"), okText("alpha\nempty\nhits\nlock\nend"), "list with the host's default limit");
+    eq(await op("delete\nempty"), okText("true"), "delete a present key");
+    eq(await op("delete\nempty"), okText("false"), "delete it again");
+    eq(await op("exists\nempty"), okText("false"), "exists after delete");
+    eq(await op("get\n"), { ok: false, status: -2 }, "an empty key (-1 - invalid-key)");
+    eq(await op(`set\n${"k".repeat(257)}\nx`), { ok: false, status: -2 }, "a 257-byte key (-1 - invalid-key)");
+    eq(await op("bogus\nalpha"), { ok: false, status: -100 }, "an unknown operation");
+    eq(registry.state(s.name).keys(), ["alpha", "hits", "lock"], "the keys the host sees");
+
+    // A restart is a new instance; the state is the host's, so it is still there.
+    await registry.restart(s.name);
+    eq(await plugin.invoke("counter"), 1, "counter on the restarted instance (memory is gone)");
+    eq(await op("get\nlock"), okText("theirs"), "state after a restart");
+    eq(await op("incr\nhits\n3"), okText("1"), "increment after a restart");
+    eq([plugin.metrics.faults, registry.violations(s.name).length], [0, 0], "faults and violations");
+
+    // Without the capability every operation is denied (and recorded); no key is written.
+    const other = s.p.grants.filter((g) => g !== "state");
+    const without = s.registry({ grants: other });
+    const q = await without.load(s.variant({ name: `${s.name}-stateless`, optionalCapabilities: s.p.manifest.optionalCapabilities.filter((c) => c !== "state") }));
+    eq(await hook(q, "state", enc("set\nx\n1")), { ok: false, status: -1 }, "set without the capability (-1 - denied)");
+    eq(await hook(q, "state", enc("get\nalpha")), { ok: false, status: -1 }, "get without the capability (-1 - denied)");
+    check(without.violations(q.name).length > 0, "a denied state call is a recorded violation");
+    eq(without.state(q.name).keys(), [], "nothing was written without the capability");
+  },
+
+  /** Context reads: a granted key, a per-call key from the call's context, an app key written and read back; an ungranted key denied. */
+  async context(s) {
+    const { registry, plugin } = await s.load({ context: { "conformance.note": { schema: { type: "string" }, value: "first" } } });
+    const ctx = (text: string, options?: CallOptions) => hook(plugin, "context", enc(text), options);
+    const okText = (text: string) => ({ ok: true, data: enc(text) });
+    eq(await ctx("host.name"), okText(JSON.stringify(os.hostname())), "host.name (granted: context:host.name)");
+    eq(await ctx("request.id"), { ok: false, status: 1 }, "request.id outside a request's context: no value");
+    eq(await ctx("request.id", { context: { requestId: "req-42" } }), okText('"req-42"'), "request.id from the call's context");
+    eq(await ctx("conformance.note"), okText('"first"'), "an app key's first value (context:write implies read)");
+    eq(await ctx('conformance.note="second"'), okText(""), "write an app key (context:write:conformance.note)");
+    eq(registry.context.get("conformance.note"), "second", "the host sees the plugin's write");
+    eq(await ctx("conformance.note=42"), { ok: false, status: -3 }, "a value the key's schema refuses (-1 - invalid-value)");
+    eq(await ctx("conformance.note"), okText('"second"'), "a refused write changes nothing");
+    eq(registry.violations(s.name).length, 0, "no violations so far");
+    eq(await ctx("user.id"), { ok: false, status: -1 }, "an ungranted key (-1 - denied)");
+    eq(await ctx('host.name="x"'), { ok: false, status: -1 }, "a write without context:write (-1 - denied)");
+    eq(registry.violations(s.name).map((v) => v.kind), ["capability", "capability"], "the refusals are capability violations");
+    eq([plugin.state, plugin.metrics.faults], ["active", 0], "a refusal is not a fault");
+  },
+
+  /** setConfig: the plugin's on-config-changed takes a new configuration in place; one it refuses is delivered by a reload. */
+  async "config-changed"(s) {
+    const { registry, plugin } = await s.load({ config: { [s.name]: { greeting: "hello" } } });
+    const config = async (what: string) => JSON.parse(new TextDecoder().decode(await hookBytes(plugin, "config", new Uint8Array(), what))) as unknown;
+    eq(await config("config at init"), { greeting: "hello" }, "the configuration init received");
+    eq(await plugin.invoke("counter"), 1, "counter");
+    const update = await registry.setConfig(s.name, { greeting: "hi", n: 2 });
+    eq([update.delivered, update.status], ["callback", 0], "setConfig delivered through on-config-changed");
+    eq(await s.logged("conformance config changed", 1), ["info"], "on-config-changed log");
+    eq(await config("config after setConfig"), { greeting: "hi", n: 2 }, "the configuration on-config-changed received");
+    eq(await plugin.invoke("counter"), 2, "counter kept (the same instance)");
+
+    // A configuration the plugin refuses (status 1) reaches it by a reload: a new instance whose init gets it.
+    const refused = await registry.setConfig(s.name, { "reject-change": true });
+    eq([refused.delivered, refused.status], ["reload", 1], "a refused configuration is delivered by a reload");
+    eq(await s.logged("conformance config rejected", 1), ["info"], "the refusal was logged");
+    eq(await s.logged(`conformance init ${HOST_WIT_VERSION}`, 2), ["info", "info"], "init ran again");
+    eq(await config("config after the reload"), { greeting: "hi", n: 2, "reject-change": true }, "the reloaded instance's configuration");
+    eq(await plugin.invoke("counter"), 1, "counter on the reloaded instance");
+    eq(registry.get(s.name).state, "active", "state after the reload");
+
+    // An invalid update (here: a plugin that fails init with it) leaves the old configuration and instance.
+    await rejection(registry.setConfig(s.name, { "reject-change": true, "fail-init": true }), "setConfig that makes init fail");
+    eq(await plugin.invoke("counter"), 2, "the old instance kept running");
+    eq(await config("config after the failed update"), { greeting: "hi", n: 2, "reject-change": true }, "the old configuration stays");
+  },
+
+  /** snapshot/restore: what the plugin remembers crosses a hot reload, a restart and an unload/load; the default is nothing. */
+  async handoff(s) {
+    const { registry, plugin } = await s.load();
+    const recall = async (what: string) => new TextDecoder().decode(await hookBytes(plugin, "recall", new Uint8Array(), what));
+    eq(await recall("recall before anything"), "", "nothing remembered at first");
+    eq(await plugin.invoke("remember", enc("carry me")), 8, "remember");
+    eq(await plugin.invoke("counter"), 1, "counter");
+
+    await registry.reload(s.name);
+    eq(await s.logged("conformance restored 8", 1), ["info"], "restore after a hot reload");
+    eq(await recall("recall after a hot reload"), "carry me", "the snapshot survived a hot reload");
+    eq(await plugin.invoke("counter"), 1, "counter on the reloaded instance (a new instance)");
+
+    eq(await plugin.invoke("remember", enc("second")), 6, "remember again");
+    await registry.restart(s.name);
+    eq(await recall("recall after a restart"), "second", "the snapshot survived a restart");
+
+    // Unload and load in a new registry on the same data: the snapshot is kept with the state.
+    await registry.close();
+    const again = s.registry();
+    const reloaded = await again.load(s.p.target.dir);
+    eq(new TextDecoder().decode(await hookBytes(reloaded, "recall", new Uint8Array(), "recall in a new registry")), "second", "the snapshot survived an unload and a new registry");
+    eq([plugin.metrics.faults, reloaded.metrics.faults], [0, 0], "faults");
+
+    // A plugin that remembers nothing snapshots nothing: restore is not called.
+    const fresh = s.registry();
+    await fresh.load(s.variant({ name: `${s.name}-fresh` }));
+    await fresh.reload(`${s.name}-fresh`);
+    eq(await s.logged("conformance restored 0", 0, `${s.name}-fresh`), [], "no restore after an empty snapshot");
   },
 };

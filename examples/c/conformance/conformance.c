@@ -244,6 +244,145 @@ static int32_t on_message(PluginContext *ctx, const char *data, uint32_t len) {
   return 0;
 }
 
+/* What `remember` kept: the snapshot, and what plugin_restore sets. */
+static uint8_t *remembered;
+static uint32_t remembered_len;
+
+static void remember(const uint8_t *data, uint32_t len) {
+  uint8_t *copy = malloc(len ? len : 1);
+  if (!copy) abort();
+  if (len) memcpy(copy, data, len);
+  free(remembered);
+  remembered = copy;
+  remembered_len = len;
+}
+
+static int32_t on_remember(PluginContext *ctx, const char *data, uint32_t len) {
+  (void)ctx;
+  remember((const uint8_t *)data, len);
+  return (int32_t)len;
+}
+
+/* The configuration received last (init's, then plugin_config_changed's). */
+static char *config;
+
+static void keep_config(const char *json) {
+  char *copy = strdup(json);
+  if (!copy) abort();
+  free(config);
+  config = copy;
+}
+
+/* Hook-only events: their on-event answers the "other" row. */
+static int32_t on_hook_only(PluginContext *ctx, const char *data, uint32_t len) {
+  (void)ctx;
+  (void)data;
+  (void)len;
+  return UNHANDLED;
+}
+
+/* The first line of data[0..len) as a malloc'd C string; *rest / *rest_len are what follows its newline.
+ * NULL when there is no newline. */
+static char *line(const uint8_t *data, uint32_t len, const uint8_t **rest, uint32_t *rest_len) {
+  const uint8_t *nl = memchr(data, '\n', len);
+  if (!nl) return NULL;
+  char *s = cstr((const char *)data, (uint32_t)(nl - data));
+  if (!s) abort();
+  *rest = nl + 1;
+  *rest_len = len - (uint32_t)(nl + 1 - data);
+  return s;
+}
+
+static int32_t output_text(const char *text) { return plughost_hook_output((const uint8_t *)text, (uint32_t)strlen(text)); }
+
+static int32_t yes_no(int32_t rc) { return rc < 0 ? rc : output_text(rc ? "true" : "false"); }
+
+/* CONFORMANCE.md's `state` hook: "<op>\n<key>[\n<args>]". The SDK's errors are already -1 - state-error code. */
+static int32_t state_hook(const uint8_t *data, uint32_t len) {
+  const uint8_t *rest, *args;
+  uint32_t rest_len, args_len;
+  char *op = line(data, len, &rest, &rest_len);
+  if (!op) return UNHANDLED;
+  int32_t rc = UNHANDLED;
+  char *key = NULL;
+  if (strcmp(op, "get") == 0 || strcmp(op, "delete") == 0 || strcmp(op, "exists") == 0) {
+    key = cstr((const char *)rest, rest_len);
+    if (!key) abort();
+    if (op[0] == 'g') {
+      uint8_t *value = NULL;
+      uint32_t value_len = 0;
+      rc = plughost_state_get(key, &value, &value_len);
+      if (rc == 1) rc = plughost_hook_output(value, value_len);
+      else if (rc == 0) rc = 1; /* missing */
+      free(value);
+    } else {
+      rc = yes_no(op[0] == 'd' ? plughost_state_delete(key) : plughost_state_exists(key));
+    }
+  } else if ((key = line(rest, rest_len, &args, &args_len)) != NULL) {
+    if (strcmp(op, "set") == 0) {
+      rc = plughost_state_set(key, args, args_len);
+      if (rc == 0) rc = plughost_hook_output(NULL, 0);
+    } else if (strcmp(op, "incr") == 0) {
+      char *text = cstr((const char *)args, args_len), *end;
+      if (!text) abort();
+      long long delta = strtoll(text, &end, 10);
+      int64_t value;
+      if (args_len > 0 && *end == 0 && (rc = plughost_state_increment(key, (int64_t)delta, &value)) == 0) {
+        char num[24];
+        snprintf(num, sizeof num, "%lld", (long long)value);
+        rc = output_text(num);
+      }
+      free(text);
+    } else if (strcmp(op, "cas") == 0) {
+      const uint8_t *value;
+      uint32_t value_len;
+      char *expected = line(args, args_len, &value, &value_len);
+      if (expected && strcmp(expected, "-") == 0) rc = yes_no(plughost_state_cas(key, NULL, 0, value, value_len));
+      else if (expected && expected[0] == '=') rc = yes_no(plughost_state_cas(key, (const uint8_t *)expected + 1, (uint32_t)strlen(expected + 1), value, value_len));
+      free(expected);
+    } else if (strcmp(op, "list") == 0) {
+      /* Here `key` is the limit and args the cursor (empty: from the first). */
+      char *cursor = cstr((const char *)args, args_len), *end;
+      if (!cursor) abort();
+      unsigned long limit = strtoul(key, &end, 10);
+      PlughostKeyPage page;
+      if (key[0] && *end == 0 && (rc = plughost_state_list_keys(cursor[0] ? cursor : NULL, (uint32_t)limit, &page)) >= 0) {
+        Buf b = {0}; /* put() joins with newlines: each key, then "next <cursor>" or "end" */
+        for (uint32_t i = 0; i < page.len; i++) put(&b, page.keys[i], "");
+        put(&b, page.cursor ? "next " : "end", page.cursor ? page.cursor : "");
+        rc = output_text(b.s);
+        free(b.s);
+        plughost_key_page_free(&page);
+      }
+      free(cursor);
+    }
+  }
+  free(key);
+  free(op);
+  return rc;
+}
+
+/* CONFORMANCE.md's `context` hook: "<key>" reads, "<key>=<json>" writes. */
+static int32_t context_hook(const uint8_t *data, uint32_t len) {
+  char *text = cstr((const char *)data, len);
+  if (!text) abort();
+  int32_t rc;
+  char *eq = strchr(text, '=');
+  if (eq) {
+    *eq = 0;
+    rc = plughost_context_set(text, eq + 1);
+    if (rc == 0) rc = plughost_hook_output(NULL, 0);
+  } else {
+    char *json = NULL;
+    rc = plughost_context_get(text, &json);
+    if (rc == 1) rc = output_text(json);
+    else if (rc == 0) rc = 1; /* no value */
+    free(json);
+  }
+  free(text);
+  return rc;
+}
+
 static int32_t on_upper_event(PluginContext *ctx, const char *data, uint32_t len) {
   (void)ctx;
   (void)data;
@@ -270,6 +409,10 @@ static int32_t hook(PluginContext *ctx, const char *event, const uint8_t *data, 
     free(text);
     return rc;
   }
+  if (strcmp(event, "state") == 0) return state_hook(data, len);
+  if (strcmp(event, "context") == 0) return context_hook(data, len);
+  if (strcmp(event, "config") == 0) return output_text(config ? config : "");
+  if (strcmp(event, "recall") == 0) return plughost_hook_output(remembered, remembered_len);
   if (strcmp(event, "upper") != 0) return UNHANDLED;
   uint8_t *out = malloc(len ? len : 1);
   if (!out) return PLUGHOST_ERR_NO_MEMORY;
@@ -286,7 +429,8 @@ static const struct {
     {"echo", on_echo},   {"sum", on_sum},   {"fail", on_fail},           {"log", on_log},
     {"register", on_register}, {"trap", on_trap}, {"spin", on_spin}, {"grow", on_grow},
     {"read-file", on_read_file}, {"emit", on_emit}, {"counter", on_counter}, {"upper", on_upper_event},
-    {"metric", on_metric}, {"request", on_request}, {"message", on_message},
+    {"metric", on_metric}, {"request", on_request}, {"message", on_message}, {"state", on_hook_only},
+    {"context", on_hook_only}, {"config", on_hook_only}, {"remember", on_remember}, {"recall", on_hook_only},
 };
 
 /* "major.minor.patch" from PluginContext's packed api_version. */
@@ -297,6 +441,7 @@ static void format_version(uint32_t v, char *out, size_t size) {
 int32_t plugin_init(PluginContext *ctx) {
   if (strstr(plughost_config(), "\"fail-init\":true")) return -1;
   if (PLUGHOST_API_MAJOR(ctx->api_version) != 0) return -2;
+  keep_config(plughost_config());
   char version[40], msg[64];
   format_version(ctx->api_version, version, sizeof version);
   snprintf(msg, sizeof msg, "conformance init %s", version);
@@ -321,5 +466,34 @@ int32_t plugin_suspend(PluginContext *ctx) {
 
 int32_t plugin_resume(PluginContext *ctx) {
   ctx->log(ctx, LOG_INFO, "conformance resumed");
+  return 0;
+}
+
+/* The optional config-watch interface: take a new configuration unless it says "reject-change". */
+int32_t plugin_config_changed(PluginContext *ctx, const char *config_json) {
+  if (strstr(config_json, "\"reject-change\":true")) {
+    ctx->log(ctx, LOG_INFO, "conformance config rejected");
+    return 1;
+  }
+  keep_config(config_json);
+  ctx->log(ctx, LOG_INFO, "conformance config changed");
+  return 0;
+}
+
+/* The optional handoff interface: what `remember` kept crosses to the next instance. */
+uint32_t plugin_snapshot(PluginContext *ctx, uint8_t **out) {
+  (void)ctx;
+  if (remembered_len == 0) return 0;
+  *out = malloc(remembered_len);
+  if (!*out) return 0;
+  memcpy(*out, remembered, remembered_len);
+  return remembered_len;
+}
+
+int32_t plugin_restore(PluginContext *ctx, const uint8_t *data, uint32_t len) {
+  char msg[48];
+  snprintf(msg, sizeof msg, "conformance restored %u", (unsigned)len);
+  ctx->log(ctx, LOG_INFO, msg);
+  remember(data, len);
   return 0;
 }

@@ -12,24 +12,29 @@ import (
 	plughost "plughost.dev/sdk"
 )
 
-var callbacks = []string{"echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"}
+var callbacks = []string{"echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message", "state", "context", "config", "remember", "recall"}
 
 var (
 	counter int32
 	spins   uint64 // written on every turn, so the loop cannot be removed
+	// remembered is what `remember` kept: the snapshot, and what restore sets.
+	remembered []byte
+	// config is the configuration received last (init's, then on-config-changed's).
+	config string
 )
 
 // growMemory is memory.grow (grow_wasm.s): the previous size in pages, or -1.
 func growMemory(pages int32) int32
 
 func init() {
-	plughost.Init(func(apiVersion, config string) int32 {
-		if strings.Contains(config, `"fail-init":true`) {
+	plughost.Init(func(apiVersion, cfg string) int32 {
+		if strings.Contains(cfg, `"fail-init":true`) {
 			return -1
 		}
 		if !strings.HasPrefix(apiVersion, "0.") {
 			return -2
 		}
+		config = cfg
 		plughost.Log(plughost.Info, "conformance init "+apiVersion)
 		for _, name := range callbacks {
 			if plughost.Register(name) != nil {
@@ -51,6 +56,24 @@ func init() {
 
 	plughost.OnResume(func() int32 {
 		plughost.Log(plughost.Info, "conformance resumed")
+		return 0
+	})
+
+	plughost.OnConfigChanged(func(cfg string) int32 {
+		if strings.Contains(cfg, `"reject-change":true`) {
+			plughost.Log(plughost.Info, "conformance config rejected")
+			return 1
+		}
+		config = cfg
+		plughost.Log(plughost.Info, "conformance config changed")
+		return 0
+	})
+
+	plughost.OnSnapshot(func() []byte { return remembered })
+
+	plughost.OnRestore(func(data []byte) int32 {
+		plughost.Log(plughost.Info, "conformance restored "+strconv.Itoa(len(data)))
+		remembered = data
 		return 0
 	})
 
@@ -139,6 +162,9 @@ func init() {
 			}
 			plughost.Log(plughost.Info, text)
 			return 0
+		case "remember":
+			remembered = append([]byte{}, data...)
+			return int32(len(data))
 		}
 		return -100
 	})
@@ -170,6 +196,14 @@ func init() {
 				return nil, 1
 			}
 			return []byte(text), 0
+		case "state":
+			return state(data)
+		case "context":
+			return contextHook(string(data))
+		case "config":
+			return []byte(config), 0
+		case "recall":
+			return remembered, 0
 		}
 		return nil, -100
 	})
@@ -190,6 +224,132 @@ func request(data []byte) (answer []byte, status int32, ok bool) {
 		return nil, -1, true
 	}
 	return out, 0, true
+}
+
+func stateStatus(err error) int32 {
+	if se, ok := err.(plughost.StateError); ok {
+		return -1 - int32(se)
+	}
+	return -1
+}
+
+func yesNo(b bool) []byte {
+	if b {
+		return []byte("true")
+	}
+	return []byte("false")
+}
+
+// state is CONFORMANCE.md's `state` hook: "<op>\n<key>[\n<args>]".
+func state(data []byte) ([]byte, int32) {
+	op, rest, found := bytes.Cut(data, []byte{'\n'})
+	if !found {
+		return nil, -100
+	}
+	switch string(op) {
+	case "get":
+		v, found, err := plughost.StateGet(string(rest))
+		if err != nil {
+			return nil, stateStatus(err)
+		}
+		if !found {
+			return nil, 1
+		}
+		return v, 0
+	case "set":
+		key, value, ok := bytes.Cut(rest, []byte{'\n'})
+		if !ok {
+			return nil, -100
+		}
+		if err := plughost.StateSet(string(key), value); err != nil {
+			return nil, stateStatus(err)
+		}
+		return []byte{}, 0
+	case "delete", "exists":
+		f := plughost.StateDelete
+		if string(op) == "exists" {
+			f = plughost.StateExists
+		}
+		b, err := f(string(rest))
+		if err != nil {
+			return nil, stateStatus(err)
+		}
+		return yesNo(b), 0
+	case "incr":
+		key, delta, ok := bytes.Cut(rest, []byte{'\n'})
+		d, err := strconv.ParseInt(string(delta), 10, 64)
+		if !ok || err != nil {
+			return nil, -100
+		}
+		n, err := plughost.StateIncrement(string(key), d)
+		if err != nil {
+			return nil, stateStatus(err)
+		}
+		return []byte(strconv.FormatInt(n, 10)), 0
+	case "cas":
+		parts := bytes.SplitN(rest, []byte{'\n'}, 3)
+		if len(parts) < 3 || len(parts[1]) == 0 {
+			return nil, -100
+		}
+		var expected []byte
+		switch {
+		case string(parts[1]) == "-":
+		case parts[1][0] == '=':
+			expected = append([]byte{}, parts[1][1:]...) // non-nil even when empty
+		default:
+			return nil, -100
+		}
+		stored, err := plughost.StateCompareAndSwap(string(parts[0]), expected, parts[2])
+		if err != nil {
+			return nil, stateStatus(err)
+		}
+		return yesNo(stored), 0
+	case "list":
+		limit, cursor, ok := bytes.Cut(rest, []byte{'\n'})
+		n, err := strconv.ParseUint(string(limit), 10, 32)
+		if !ok || err != nil {
+			return nil, -100
+		}
+		page, err := plughost.StateListKeys(string(cursor), uint32(n))
+		if err != nil {
+			return nil, stateStatus(err)
+		}
+		var out strings.Builder
+		for _, k := range page.Keys {
+			out.WriteString(k + "\n")
+		}
+		if page.More {
+			out.WriteString("next " + page.Cursor)
+		} else {
+			out.WriteString("end")
+		}
+		return []byte(out.String()), 0
+	}
+	return nil, -100
+}
+
+// contextHook is CONFORMANCE.md's `context` hook: "<key>" reads, "<key>=<json>" writes.
+func contextHook(data string) ([]byte, int32) {
+	status := func(err error) int32 {
+		if ce, ok := err.(plughost.ContextError); ok {
+			return -1 - int32(ce)
+		}
+		return -1
+	}
+	if key, json, isSet := strings.Cut(data, "="); isSet {
+		if err := plughost.ContextSet(key, json); err != nil {
+			return nil, status(err)
+		}
+		return []byte{}, 0
+	}
+	v, found, err := plughost.ContextGet(data)
+	if err != nil {
+		return nil, status(err)
+	}
+	if !found {
+		return nil, 1
+	}
+	return []byte(v), 0
 }
 
 // envelope is the current message as CONFORMANCE.md's envelope text.

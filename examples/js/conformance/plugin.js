@@ -1,12 +1,17 @@
 // conformance-js: exactly guest-sdks/CONFORMANCE.md, in JavaScript.
 import {
   definePlugin, defineLifecycle, info, log, registerCallback, emit, text, REGISTER_ERRORS, MESSAGE_ERRORS, defineMetric, recordMetric, METRIC_ERRORS,
-  request, currentMessage, RequestError, REQUEST_ERRORS,
+  request, currentMessage, RequestError, REQUEST_ERRORS, state, StateError, STATE_ERRORS, context, ContextError, CONTEXT_ERRORS,
+  defineConfigWatch, defineHandoff,
 } from "@plughost/guest";
 import { readFile } from "./read-file.js";
 
-const EVENTS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"];
+const EVENTS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message", "state", "context", "config", "remember", "recall"];
 let counter = 0;
+/** What `remember` kept: the snapshot, and what restore sets. */
+let remembered = new Uint8Array();
+/** The configuration received last (init's, then on-config-changed's). */
+let config = "";
 const kept = []; // allocations kept live by `grow`
 let sink = 0;
 
@@ -25,6 +30,106 @@ function ask(data) {
     if (e instanceof RequestError) return { err: -1 - REQUEST_ERRORS.indexOf(e.code) };
     throw e;
   }
+}
+
+/**
+ * Run `f`; a StateError or ContextError becomes `{ err: -1 - its WIT case index }`.
+ * @param {() => { ok: Uint8Array | string } | { err: number }} f
+ * @returns {{ ok: Uint8Array | string } | { err: number }}
+ */
+function guarded(f) {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof StateError) return { err: -1 - STATE_ERRORS.indexOf(e.code) };
+    if (e instanceof ContextError) return { err: -1 - CONTEXT_ERRORS.indexOf(e.code) };
+    throw e;
+  }
+}
+
+/**
+ * Split `data` at its first `n` newlines: `n + 1` parts, or undefined when it has fewer.
+ * @param {Uint8Array} data @param {number} n
+ */
+function split(data, n) {
+  const parts = [];
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const nl = data.indexOf(0x0a, at);
+    if (nl < 0) return undefined;
+    parts.push(data.subarray(at, nl));
+    at = nl + 1;
+  }
+  parts.push(data.subarray(at));
+  return parts;
+}
+
+const yesNo = (/** @type {boolean} */ b) => (b ? "true" : "false");
+
+/**
+ * CONFORMANCE.md's `state` hook: `<op>\n<key>[\n<args>]`.
+ * @param {Uint8Array} data
+ * @returns {{ ok: Uint8Array | string } | { err: number }}
+ */
+function stateHook(data) {
+  const head = split(data, 1);
+  if (!head) return { err: -100 };
+  const op = text(head[0]);
+  const rest = head[1];
+  switch (op) {
+    case "get":
+      return guarded(() => {
+        const v = state.get(text(rest));
+        return v === undefined ? { err: 1 } : { ok: v };
+      });
+    case "set": {
+      const p = split(rest, 1);
+      if (!p) return { err: -100 };
+      return guarded(() => (state.set(text(p[0]), p[1]), { ok: "" }));
+    }
+    case "delete":
+      return guarded(() => ({ ok: yesNo(state.delete(text(rest))) }));
+    case "exists":
+      return guarded(() => ({ ok: yesNo(state.exists(text(rest))) }));
+    case "incr": {
+      const p = split(rest, 1);
+      if (!p || !/^-?\d+$/.test(text(p[1]))) return { err: -100 };
+      return guarded(() => ({ ok: String(state.incrementBig(text(p[0]), BigInt(text(p[1])))) }));
+    }
+    case "cas": {
+      const p = split(rest, 2);
+      if (!p || p[1].length === 0) return { err: -100 };
+      const mark = p[1][0];
+      if (!(mark === 0x3d || (mark === 0x2d && p[1].length === 1))) return { err: -100 }; // "=" or "-"
+      const expected = mark === 0x3d ? p[1].subarray(1) : undefined;
+      return guarded(() => ({ ok: yesNo(state.compareAndSwap(text(p[0]), expected, p[2])) }));
+    }
+    case "list": {
+      const p = split(rest, 1);
+      if (!p || !/^\d+$/.test(text(p[0]))) return { err: -100 };
+      const cursor = text(p[1]);
+      return guarded(() => {
+        const page = state.listKeys({ limit: Number(text(p[0])), ...(cursor ? { cursor } : {}) });
+        return { ok: page.keys.map((k) => `${k}\n`).join("") + (page.cursor === undefined ? "end" : `next ${page.cursor}`) };
+      });
+    }
+    default:
+      return { err: -100 };
+  }
+}
+
+/**
+ * CONFORMANCE.md's `context` hook: `<key>` reads, `<key>=<json>` writes.
+ * @param {string} data
+ * @returns {{ ok: Uint8Array | string } | { err: number }}
+ */
+function contextHook(data) {
+  const eq = data.indexOf("=");
+  if (eq >= 0) return guarded(() => (context.setJson(data.slice(0, eq), data.slice(eq + 1)), { ok: "" }));
+  return guarded(() => {
+    const v = context.getJson(data);
+    return v === undefined ? { err: 1 } : { ok: v };
+  });
 }
 
 /** The current message as CONFORMANCE.md's envelope text, or undefined. */
@@ -48,9 +153,10 @@ function upper(data) {
 }
 
 export const guest = definePlugin({
-  init(apiVersion, config) {
-    if (config.includes('"fail-init":true')) return -1;
+  init(apiVersion, cfg) {
+    if (cfg.includes('"fail-init":true')) return -1;
     if (!apiVersion.startsWith("0.")) return -2;
+    config = cfg;
     info(`conformance init ${apiVersion}`);
     for (const e of EVENTS) if (registerCallback(e).err) return -3;
     return 0;
@@ -121,6 +227,9 @@ export const guest = definePlugin({
         info(t);
         return 0;
       }
+      case "remember":
+        remembered = new Uint8Array(data);
+        return data.length;
       default:
         return -100;
     }
@@ -139,13 +248,22 @@ export const guest = definePlugin({
         const t = envelope();
         return t === undefined ? { err: 1 } : { ok: t };
       }
+      case "state":
+        return stateHook(data);
+      case "context":
+        return contextHook(text(data));
+      case "config":
+        return { ok: config };
+      case "recall":
+        return { ok: remembered };
       default:
         return { err: -100 };
     }
   },
 });
 
-// The optional lifecycle interface: exporting it makes the build pick the world plugin-with-lifecycle.
+// The optional lifecycle interface: exporting it (with configWatch and handoff below) makes the build pick the
+// world plugin-full.
 export const lifecycle = defineLifecycle({
   onSuspend() {
     info("conformance suspended");
@@ -153,6 +271,31 @@ export const lifecycle = defineLifecycle({
   },
   onResume() {
     info("conformance resumed");
+    return 0;
+  },
+});
+
+// The optional config-watch interface: take a new configuration unless it says "reject-change".
+export const configWatch = defineConfigWatch({
+  onConfigChanged(cfg) {
+    if (cfg.includes('"reject-change":true')) {
+      info("conformance config rejected");
+      return 1;
+    }
+    config = cfg;
+    info("conformance config changed");
+    return 0;
+  },
+});
+
+// The optional handoff interface: what `remember` kept crosses to the next instance.
+export const handoff = defineHandoff({
+  snapshot() {
+    return remembered;
+  },
+  restore(data) {
+    info(`conformance restored ${data.length}`);
+    remembered = new Uint8Array(data);
     return 0;
   },
 });

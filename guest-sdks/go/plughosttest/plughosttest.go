@@ -95,6 +95,8 @@ type MetricDef struct {
 	Labels []string
 }
 
+var decimal = regexp.MustCompile(`^(?:0|-?[1-9][0-9]{0,18})$`)
+
 var validName = regexp.MustCompile(`^[A-Za-z0-9._:/-]{1,128}$`)
 
 // New installs a fresh fake host for the rest of the test (handlers registered
@@ -380,7 +382,8 @@ func (h *Host) StateIncrement(key string, delta int64) (int64, bool, uint8) {
 	var n int64
 	if v, found := h.State[key]; found {
 		var err error
-		if n, err = strconv.ParseInt(string(v), 10, 64); err != nil {
+		// The host's rule: 0 or an optionally negative decimal without leading zeros.
+		if n, err = strconv.ParseInt(string(v), 10, 64); err != nil || !decimal.Match(v) {
 			return 0, false, uint8(plughost.StateNotAnInteger)
 		}
 	}

@@ -127,6 +127,13 @@ export const STATE_ERRORS = ["denied", "invalid-key", "too-large", "quota-exceed
 /** WIT context-error cases, in order (`ContextError#code` is one of them). */
 export const CONTEXT_ERRORS = ["denied", "unknown-key", "invalid-value", "read-only"];
 
+/** A stored integer as the host reads it (`0` or an optionally negative decimal without leading zeros), or undefined. */
+function parseStoredInteger(text) {
+  if (!/^(?:0|-?[1-9][0-9]{0,18})$/.test(text)) return undefined;
+  const n = BigInt(text);
+  return n === BigInt.asIntN(64, n) ? n : undefined;
+}
+
 /** Why a state operation failed: `code` is the WIT state-error case. Nothing was written. */
 export class StateError extends Error {
   constructor(code, operation, key) {
@@ -186,7 +193,17 @@ export const state = {
     return Number(state.incrementBig(key, delta));
   },
   incrementBig(key, delta = 1n) {
-    return stateCall("increment", key, () => host.stateIncrement(key, BigInt(delta)));
+    const d = BigInt(delta);
+    if (d >= 0n) return stateCall("increment", key, () => host.stateIncrement(key, d));
+    // componentize-js 0.23 traps lowering a negative s64 argument (the host is never reached), so a negative delta
+    // is a compare-and-swap loop: as atomic, with the host's rules for the stored text (canonical decimal i64).
+    for (;;) {
+      const old = state.get(key);
+      const current = old === undefined ? 0n : parseStoredInteger(decoder.decode(old));
+      const sum = current === undefined ? undefined : current + d;
+      if (sum === undefined || sum !== BigInt.asIntN(64, sum)) throw new StateError("not-an-integer", "increment", key);
+      if (state.compareAndSwap(key, old, String(sum))) return sum;
+    }
   },
   compareAndSwap(key, expected, value) {
     return stateCall("compare-and-swap", key, () => host.stateCompareAndSwap(key, expected === undefined ? undefined : bytes(expected), bytes(value)));

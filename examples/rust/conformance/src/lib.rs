@@ -4,9 +4,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use plughost::{Level, Plugin, RegisterError, UNHANDLED};
 
-const CALLBACKS: [&str; 15] = [
+const CALLBACKS: [&str; 20] = [
     "echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric",
-    "request", "message",
+    "request", "message", "state", "context", "config", "remember", "recall",
 ];
 
 static COUNTER: AtomicI32 = AtomicI32::new(0);
@@ -14,6 +14,10 @@ static COUNTER: AtomicI32 = AtomicI32::new(0);
 thread_local! {
     // What `grow` allocated, kept alive so the linear memory stays grown.
     static GROWN: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
+    // What `remember` kept: the snapshot, and what `restore` sets.
+    static REMEMBERED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    // The configuration received last (init's, then on-config-changed's).
+    static CONFIG: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 struct Conformance;
@@ -26,6 +30,7 @@ impl Plugin for Conformance {
         if !api_version.starts_with("0.") {
             return -2;
         }
+        CONFIG.with(|c| *c.borrow_mut() = config.to_string());
         plughost::info!("conformance init {api_version}");
         if CALLBACKS.iter().all(|name| plughost::register_callback(name).is_ok()) {
             0
@@ -46,6 +51,26 @@ impl Plugin for Conformance {
 
     fn on_resume() -> i32 {
         plughost::info!("conformance resumed");
+        0
+    }
+
+    fn on_config_changed(config: &str) -> i32 {
+        if config.contains("\"reject-change\":true") {
+            plughost::info!("conformance config rejected");
+            return 1;
+        }
+        CONFIG.with(|c| *c.borrow_mut() = config.to_string());
+        plughost::info!("conformance config changed");
+        0
+    }
+
+    fn snapshot() -> Vec<u8> {
+        REMEMBERED.with(|r| r.borrow().clone())
+    }
+
+    fn restore(data: Vec<u8>) -> i32 {
+        plughost::info!("conformance restored {}", data.len());
+        REMEMBERED.with(|r| *r.borrow_mut() = data);
         0
     }
 
@@ -104,6 +129,10 @@ impl Plugin for Conformance {
                 }
                 None => 1,
             },
+            "remember" => {
+                REMEMBERED.with(|r| *r.borrow_mut() = data.to_vec());
+                data.len() as i32
+            }
             _ => UNHANDLED,
         }
     }
@@ -118,6 +147,10 @@ impl Plugin for Conformance {
             "fail" => Err(-7),
             "request" => request(&data).unwrap_or(Err(UNHANDLED)),
             "message" => envelope().map(String::into_bytes).ok_or(1),
+            "state" => state(&data),
+            "context" => context(&data),
+            "config" => Ok(CONFIG.with(|c| c.borrow().clone().into_bytes())),
+            "recall" => Ok(REMEMBERED.with(|r| r.borrow().clone())),
             _ => Err(UNHANDLED),
         }
     }
@@ -130,6 +163,84 @@ fn request(data: &[u8]) -> Option<Result<Vec<u8>, i32>> {
     let (target, event, payload) = (parts.next()?, parts.next()?, parts.next()?);
     let (target, event) = (String::from_utf8_lossy(target), String::from_utf8_lossy(event));
     Some(plughost::request(&target, &event, payload, 0).map_err(|e| -1 - i32::from(e.code())))
+}
+
+fn state_err(e: plughost::StateError) -> i32 {
+    -1 - i32::from(e.code())
+}
+
+fn yes_no(b: bool) -> Vec<u8> {
+    (if b { "true" } else { "false" }).as_bytes().to_vec()
+}
+
+/// CONFORMANCE.md's `state` hook: `<op>\n<key>[\n<args>]`.
+fn state(data: &[u8]) -> Result<Vec<u8>, i32> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (op, rest) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => return Err(UNHANDLED),
+    };
+    let split2 = |b: &[u8]| b.iter().position(|&c| c == b'\n').map(|i| (b[..i].to_vec(), b[i + 1..].to_vec()));
+    use plughost::state;
+    match op {
+        b"get" => match state::get(&text(rest)) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(1),
+            Err(e) => Err(state_err(e)),
+        },
+        b"set" => {
+            let (key, value) = split2(rest).ok_or(UNHANDLED)?;
+            state::set(&text(&key), &value).map(|()| Vec::new()).map_err(state_err)
+        }
+        b"delete" => state::delete(&text(rest)).map(yes_no).map_err(state_err),
+        b"exists" => state::exists(&text(rest)).map(yes_no).map_err(state_err),
+        b"incr" => {
+            let (key, delta) = split2(rest).ok_or(UNHANDLED)?;
+            let delta: i64 = text(&delta).parse().map_err(|_| UNHANDLED)?;
+            state::increment(&text(&key), delta).map(|n| n.to_string().into_bytes()).map_err(state_err)
+        }
+        b"cas" => {
+            let (key, rest) = split2(rest).ok_or(UNHANDLED)?;
+            let (expected, value) = split2(&rest).ok_or(UNHANDLED)?;
+            let expected = match expected.split_first() {
+                Some((b'-', [])) => None,
+                Some((b'=', tail)) => Some(tail),
+                _ => return Err(UNHANDLED),
+            };
+            state::compare_and_swap(&text(&key), expected, &value).map(yes_no).map_err(state_err)
+        }
+        b"list" => {
+            let (limit, cursor) = split2(rest).ok_or(UNHANDLED)?;
+            let limit: u32 = text(&limit).parse().map_err(|_| UNHANDLED)?;
+            let cursor = text(&cursor);
+            let page = state::list_keys(if cursor.is_empty() { None } else { Some(&cursor) }, limit).map_err(state_err)?;
+            let mut out = String::new();
+            for key in &page.keys {
+                out.push_str(key);
+                out.push('\n');
+            }
+            match &page.cursor {
+                Some(c) => out.push_str(&format!("next {c}")),
+                None => out.push_str("end"),
+            }
+            Ok(out.into_bytes())
+        }
+        _ => Err(UNHANDLED),
+    }
+}
+
+/// CONFORMANCE.md's `context` hook: `<key>` reads, `<key>=<json>` writes.
+fn context(data: &[u8]) -> Result<Vec<u8>, i32> {
+    let text = String::from_utf8_lossy(data);
+    let code = |e: plughost::ContextError| -1 - i32::from(e.code());
+    match text.split_once('=') {
+        Some((key, json)) => plughost::context::set(key, json).map(|()| Vec::new()).map_err(code),
+        None => match plughost::context::get(&text) {
+            Ok(Some(json)) => Ok(json.into_bytes()),
+            Ok(None) => Err(1),
+            Err(e) => Err(code(e)),
+        },
+    }
 }
 
 /// The current message as CONFORMANCE.md's envelope text.
