@@ -1,6 +1,6 @@
 /** Watching a host config file for live configuration changes (`registry.watchConfig`, `plughost run --watch-config`). */
 import path from "node:path";
-import { watch, type FSWatcher } from "chokidar";
+import { watch, watchFile, unwatchFile, type FSWatcher } from "node:fs";
 import { PlughostError } from "../contract/errors.js";
 import { HostConfigError, loadHostConfig, type HostConfig } from "../runtime/host-config.js";
 
@@ -22,7 +22,7 @@ export interface WatchConfigOptions {
 
 /**
  * Watch `file` and call `changed` with each new valid host config (after the debounce), or `failed` with the
- * error (a `HostConfigError`, or what `changed` threw) when it does not read or validate (the old configuration then stays). Resolves once the watcher is ready.
+ * error (a `HostConfigError`, or what `changed` threw) when it does not read or validate (the old configuration then stays), or the watch fails.
  */
 export async function watchHostConfigFile(
   file: string,
@@ -53,21 +53,21 @@ export async function watchHostConfigFile(
     timer = setTimeout(fire, debounceMs);
   };
   // The directory is watched, so that an editor's write-and-rename (a new inode) is seen too.
-  const watcher: FSWatcher = watch(path.dirname(abs), {
-    ignoreInitial: true,
-    depth: 0,
-    usePolling: options.usePolling ?? false,
-    interval: 50,
-    ignored: (p: string) => p !== abs && p !== path.dirname(abs),
+  const base = path.basename(abs);
+  let watcher: FSWatcher | undefined;
+  if (options.usePolling) watchFile(abs, { interval: 100 }, onEvent);
+  else watcher = watch(path.dirname(abs), (_event, name) => {
+    if (name === null || name === base) onEvent();
   });
-  watcher.on("add", onEvent).on("change", onEvent);
-  await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
+  // A watch that fails (the directory removed) is reported, never thrown at the host.
+  watcher?.on("error", (err) => failed(new HostConfigError(abs, [{ pointer: "", message: `watching it failed: ${err.message}; call watchConfig again` }])));
   return {
     file: abs,
     async close() {
       closed = true;
       if (timer) clearTimeout(timer);
-      await watcher.close();
+      if (watcher) watcher.close();
+      else unwatchFile(abs, onEvent);
       await running;
     },
   };
