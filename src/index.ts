@@ -134,6 +134,13 @@ export { defaultCacheDir, CACHE_KEY_FILE } from "./runtime/cache-dir.js";
 export { defaultDataDir, StateUnavailable, StateArgumentInvalid, STATE_BACKENDS } from "./state/host-state.js";
 export type { PluginStateHandle, PluginStateUsage, StateOptions, StateBackendKind } from "./state/host-state.js";
 export { MAX_STATE_KEY_BYTES, MAX_STATE_VALUE_BYTES, DEFAULT_STATE_QUOTA } from "./state/store.js";
+// The context store (docs/context.md): registry.context, its keys, bounds and typed errors.
+export { ContextStore, PREDEFINED_CONTEXT_KEYS, CONTEXT_METADATA_KEYS, MAX_CONTEXT_KEY_BYTES, DEFAULT_MAX_CONTEXT_VALUE_BYTES, contextKeyProblem } from "./context/store.js";
+export type { ContextKeyDefinition, ContextKeyInfo, ContextReader, ContextStoreOptions, PredefinedContextKey } from "./context/store.js";
+export { ContextKeyInvalid, ContextKeyUnknown, ContextReadOnly, ContextValueInvalid, ContextSchemaInvalid } from "./context/errors.js";
+export type { CallContextValues } from "./runtime/calls.js";
+export type { SyncCallOptions } from "./runtime/registry.js";
+export { contextAllowed } from "./plugin/capabilities.js";
 export { loadHostConfig, validateHostConfig, effectiveLimits, grantsFor, registryOptionsFrom, HostConfigError, HOST_CONFIG_FILES, serveConfigOf, DEFAULT_SERVE } from "./runtime/host-config.js";
 // The host's policy: limits, grants, trust, events, recovery, where a v8 plugin runs (defaults: docs/fuel-and-memory.md).
 export { TrustNotApproved, PolicyInvalid, DeadlineUnenforceable, recoveryPolicy } from "./runtime/policy.js";
