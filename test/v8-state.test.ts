@@ -5,14 +5,18 @@
  * HostCalls, so this is the whole of what it talks to). Hostile guests (test/fixtures/c/state-hostile) end in typed
  * errors and the host carries on.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { AbiViolation, FuelExhausted, PlughostError } from "../src/contract/errors.js";
 import { CONTEXT_ERRORS, STATE_ERRORS, type ContextError, type StateError } from "../src/contract/abi.js";
 import type { ContextOutcome, EngineInstance, HostCalls, Isolation, KeyPage, Limits, StateOutcome } from "../src/engines/engine.js";
 import { v8Engine } from "../src/engines/v8/engine.js";
 import { createHostImports, STATE_CALL_COST, type ImportContext } from "../src/engines/v8/host-imports.js";
 import { GuestMemory } from "../src/engines/v8/guest-memory.js";
+import { SqliteStateBackend } from "../src/state/sqlite.js";
+import { pluginStateCalls } from "../src/state/store.js";
 import { dec, enc, pluginDir } from "./helpers/plugins.js";
 
 const COUNTER = "test/fixtures/c/state-counter";
@@ -89,6 +93,9 @@ function mapHost(options: { fail?: StateError; contextFail?: ContextError; omit?
   };
   return { host, store, context, calls };
 }
+
+const dataDir = mkdtempSync(path.join(tmpdir(), "plughost-v8-state-"));
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const live: EngineInstance[] = [];
 afterEach(async () => {
@@ -178,6 +185,42 @@ describe.each(["in-process", "worker"] as const)("v8 state and context (%s)", (i
     expect(await text(p, "keys", "2,d")).toBe("é\n");
     expect(await text(p, "keys", "0")).toBe("a\nb\nc\nd\né\n");
     expect(calls).toContain("list");
+  });
+
+  it("keeps state in a real SQLite backend, with its quota, through the engine", async () => {
+    const file = path.join(dataDir, `${isolation}.db`);
+    const backend = new SqliteStateBackend({ file });
+    const quotaHits: string[] = [];
+    const host: HostCalls = {
+      ...mapHost({ omit: true }).host,
+      ...pluginStateCalls({
+        plugin: "state-counter",
+        backend: () => backend,
+        quota: () => ({ bytes: 4096, keys: 8 }),
+        onQuotaExceeded: (detail) => void quotaHits.push(detail),
+        onUnavailable: () => {},
+      }),
+    };
+    const p = await load(COUNTER, host, isolation);
+    const value = Uint8Array.from({ length: 256 }, (_, i) => 255 - i);
+    expect(await text(p, "set", concat(enc("bin="), value))).toBe("ok");
+    expect(await hook(p, "get", "bin")).toEqual(value);
+    expect(await text(p, "count")).toBe("1");
+    expect(await text(p, "count")).toBe("2");
+    expect(await text(p, "keys", "0")).toBe("bin\ncount\n");
+    // Over the 4 KiB quota: quota-exceeded reaches the guest, nothing is written, the host hears of it.
+    expect(await text(p, "set", concat(enc("big="), new Uint8Array(5000)))).toBe(`error:${STATE_ERRORS.indexOf("quota-exceeded")}`);
+    expect(quotaHits.length).toBe(1);
+    expect(await text(p, "exists", "big")).toBe("0");
+    backend.close();
+    // What a returned call wrote is in the file.
+    const reopened = new SqliteStateBackend({ file });
+    try {
+      expect(new Uint8Array(reopened.get("state-counter", "bin")!)).toEqual(value);
+      expect(dec(reopened.get("state-counter", "count")!)).toBe("2");
+    } finally {
+      reopened.close();
+    }
   });
 
   it("reads and writes context values as JSON", async () => {
