@@ -172,7 +172,7 @@ describe.each(["v8", "wasmtime"] as const)("conformance-go (guest-sdks/CONFORMAN
   it("init logs and registers every callback", async () => {
     await settle();
     expect(env.messages("conformance-go")).toEqual(["conformance init 0.1.0"]);
-    expect(p.callbacks).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"]);
+    expect(p.callbacks).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message", "state", "context", "config", "remember", "recall"]);
   });
 
   it("init refuses fail-init", async () => {

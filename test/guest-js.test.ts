@@ -136,7 +136,7 @@ describe("conformance-js (guest-sdks/CONFORMANCE.md)", () => {
 
     expect(p.init("0.1.0", "{}")).toBe(0);
     expect(p.logs).toEqual([{ level: "info", message: "conformance init 0.1.0" }]);
-    expect(p.registered).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"]);
+    expect(p.registered).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message", "state", "context", "config", "remember", "recall"]);
   });
 
   it("on-event: echo, sum, fail, other", () => {
@@ -229,6 +229,36 @@ describe("conformance-js (guest-sdks/CONFORMANCE.md)", () => {
     p.logs.length = 0;
     expect(p.teardown()).toBe(0);
     expect(p.logs).toEqual([{ level: "info", message: "conformance teardown" }]);
+  });
+
+  it("testing.mjs: in-memory state, context, a live config and the hand-off reach the plugin's handlers", async () => {
+    const q = await loadComponent(wasmOf("conformance"), {
+      state: { seeded: "7" },
+      context: { "host.name": "box" },
+      contextWritable: ["acme.note"],
+      stateError: (op, key) => (op === "set" && key === "full" ? "quota-exceeded" : undefined),
+    });
+    expect(q.init("0.1.0", JSON.stringify({ a: 1 }))).toBe(0);
+    const state = (t: string) => q.onHook("state", t);
+    expect(state("incr\nseeded\n-10")).toEqual({ ok: enc("-3") }); // the SDK's compare-and-swap path for a negative delta
+    expect(dec(q.state.get("seeded")!)).toBe("-3");
+    expect(state("set\nfull\nx")).toEqual({ err: -4 }); // -1 - quota-exceeded
+    expect(state("cas\nk\n-\nv")).toEqual({ ok: enc("true") });
+    expect(state("list\n1\n")).toEqual({ ok: enc("k\nnext k") });
+    expect(state("list\n1\nk")).toEqual({ ok: enc("seeded\nend") });
+    expect(q.onHook("context", "host.name")).toEqual({ ok: enc('"box"') });
+    expect(q.onHook("context", "user.id")).toEqual({ err: 1 });
+    expect(q.onHook("context", 'acme.note={"x":1}')).toEqual({ ok: enc("") });
+    expect(q.context.get("acme.note")).toBe('{"x":1}');
+    expect(q.onHook("context", "host.name=1")).toEqual({ err: -1 }); // not writable: denied
+    expect(q.setConfig({ a: 2 })).toBe(0);
+    expect(q.onHook("config", "")).toEqual({ ok: enc('{"a":2}') });
+    expect(q.setConfig({ "reject-change": true })).toBe(1);
+    expect(q.onEvent("remember", "carry")).toBe(5);
+    expect(dec(q.snapshot())).toBe("carry");
+    expect(q.restore("other")).toBe(0);
+    expect(q.onHook("recall", "")).toEqual({ ok: enc("other") });
+    expect(q.logs.map((l) => l.message)).toEqual(["conformance init 0.1.0", "conformance config changed", "conformance config rejected", "conformance restored 5"]);
   });
 
   it("on-event trap traps the instance", async () => {

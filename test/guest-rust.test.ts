@@ -161,7 +161,7 @@ describe.each(["v8", "wasmtime"] as const)("conformance-rust (guest-sdks/CONFORM
   it("init logs and registers every callback", () => {
     expect(conf.state).toBe("active");
     expect(logged("conformance init 0.1.0")).toEqual(["info"]);
-    expect(conf.callbacks).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"]);
+    expect(conf.callbacks).toEqual(["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message", "state", "context", "config", "remember", "recall"]);
   });
 
   it("init refuses fail-init (-1) without registering anything", async () => {
