@@ -4,16 +4,20 @@ import { createInterface } from "node:readline";
 import { pino, destination } from "pino";
 import { HotReloader } from "../runtime/hot-reload.js";
 import { PluginRegistry, type PluginHandle } from "../runtime/registry.js";
-import { describe, jsonOption, loadEach, pluginTargets, readHostConfig, splitEvent, usageError, type Command } from "./shared.js";
+import { registryOptionsFrom } from "../runtime/host-config.js";
+import type { ConfigFileWatch } from "../config/watch.js";
+import { describe, jsonOption, loadEach, pluginTargets, readHostConfigFile, splitEvent, usageError, type Command } from "./shared.js";
+import { watchConfigOf } from "./watch-config.js";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 export const runCommand: Command = {
   summary: "load plugins, dispatch events, print the results, tear down",
-  usage: `plughost run <dir|manifest>... [--event name[=data]]... [--hook name[=data]]... [--grant cap]... [--config file] [--watch] [--strict] [--json]
+  usage: `plughost run <dir|manifest>... [--event name[=data]]... [--hook name[=data]]... [--grant cap]... [--config file] [--watch] [--watch-config] [--strict] [--json]
 A plugin that fails to load is reported and the others run (exit status 1); --strict stops at the first one.
 --watch keeps running after the events, reloading a plugin when its manifest or entry file changes (until SIGINT/SIGTERM).
+--watch-config keeps running too, and applies the host config file's config section to the plugins when it changes (docs/config.md).
 Events come from --event/--hook, or (when none are given and stdin is not a TTY) from JSON lines on stdin:
   {"event": "greet", "data": "world"}   or   {"hook": "transform", "data": "abc"}`,
   options: {
@@ -23,11 +27,14 @@ Events come from --event/--hook, or (when none are given and stdin is not a TTY)
     config: { type: "string" },
     engine: { type: "string" },
     watch: { type: "boolean" },
+    "watch-config": { type: "boolean" },
     strict: { type: "boolean" },
     ...jsonOption,
   },
   async run(values, positionals) {
-    const options = await readHostConfig(values.config as string | undefined);
+    const hostConfig = await readHostConfigFile(values.config as string | undefined);
+    const options = hostConfig ? registryOptionsFrom(hostConfig) : {};
+    if (values["watch-config"] && !hostConfig) throw usageError("--watch-config needs a host config file: pass --config <file>, or run where plughost.config.json is");
     if (positionals.length === 0 && !options.pluginDirs?.length) throw usageError("run needs at least one plugin directory or manifest (or pluginDirs in the host config)");
     const extra = (values.grant as string[] | undefined) ?? [];
     const base = options.grants ?? [];
@@ -43,6 +50,7 @@ Events come from --event/--hook, or (when none are given and stdin is not a TTY)
     const print = (record: Record<string, unknown>, text: string) => (values.json ? console.log(JSON.stringify(record)) : console.log(text));
     let failures = 0;
     let reloader: HotReloader | undefined;
+    let configWatch: ConfigFileWatch | undefined;
     try {
       // pluginDirs: every plugin found there when none is named; a name that is not a path is looked up there.
       const targets = await pluginTargets(registry, positionals, Boolean(options.pluginDirs?.length));
@@ -64,6 +72,7 @@ Events come from --event/--hook, or (when none are given and stdin is not a TTY)
         await reloader.watch(handles.map((h) => path.dirname(h.manifest.file)));
         print({ watching: handles.map((h) => h.name) }, `watching ${handles.map((h) => h.name).join(", ")} (Ctrl-C to stop)`);
       }
+      if (values["watch-config"] && hostConfig) configWatch = await watchConfigOf(registry, hostConfig.source, print);
       const requests: { kind: "event" | "hook"; name: string; data: Uint8Array }[] = [];
       for (const e of (values.event as string[] | undefined) ?? []) requests.push({ kind: "event", ...splitEvent(e) });
       for (const e of (values.hook as string[] | undefined) ?? []) requests.push({ kind: "hook", ...splitEvent(e) });
@@ -102,9 +111,10 @@ Events come from --event/--hook, or (when none are given and stdin is not a TTY)
           await handle({ kind, name: (msg.hook ?? msg.event)!, data: enc.encode(msg.data ?? "") });
         }
       }
-      if (reloader) await new Promise<void>((resolve) => process.once("SIGINT", resolve).once("SIGTERM", resolve));
+      if (reloader || configWatch) await new Promise<void>((resolve) => process.once("SIGINT", resolve).once("SIGTERM", resolve));
     } finally {
       await reloader?.close();
+      await configWatch?.close();
       await registry.unloadAll().catch((err: unknown) => {
         failures++;
         console.error(describe(err));

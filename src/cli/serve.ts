@@ -4,26 +4,30 @@ import { registryOptionsFrom, serveConfigOf } from "../runtime/host-config.js";
 import { PluginRegistry } from "../runtime/registry.js";
 import { createServer } from "../serve/server.js";
 import { describe, jsonOption, loadEach, pluginTargets, readHostConfigFile, usageError, type Command } from "./shared.js";
+import { watchConfigOf } from "./watch-config.js";
 
 export const serveCommand: Command = {
   summary: "load plugins and serve them over HTTP: admin API and page, /metrics, /healthz, /readyz, plugin endpoints",
-  usage: `plughost serve [<dir|manifest>...] [--config file] [--host addr] [--port n] [--grant cap]... [--strict] [--json]
+  usage: `plughost serve [<dir|manifest>...] [--config file] [--host addr] [--port n] [--grant cap]... [--watch-config] [--strict] [--json]
 Loads the plugins named (or every plugin in the host config's pluginDirs) and serves until SIGTERM or SIGINT, then
 stops accepting, lets in-flight requests finish (serve.shutdownGraceMs), and unloads the plugins.
 Tokens: the host config's serve.tokens, PLUGHOST_ADMIN_TOKEN (role admin) and PLUGHOST_READ_TOKEN (role read).
-A plugin that fails to load is reported and the others are served; --strict stops at the first one. See docs/serve.md.`,
+A plugin that fails to load is reported and the others are served; --strict stops at the first one. See docs/serve.md.
+--watch-config applies the host config file's config section to the plugins when it changes (docs/config.md).`,
   options: {
     config: { type: "string" },
     host: { type: "string" },
     port: { type: "string" },
     grant: { type: "string", multiple: true },
     engine: { type: "string" },
+    "watch-config": { type: "boolean" },
     strict: { type: "boolean" },
     ...jsonOption,
   },
   async run(values, positionals) {
     const hostConfig = await readHostConfigFile(values.config as string | undefined);
     const options = hostConfig ? registryOptionsFrom(hostConfig) : {};
+    if (values["watch-config"] && !hostConfig) throw usageError("--watch-config needs a host config file: pass --config <file>, or run where plughost.config.json is");
     const serve = hostConfig ? serveConfigOf(hostConfig) : serveConfigOf({});
     let port = serve.port;
     if (values.port !== undefined) {
@@ -61,6 +65,7 @@ A plugin that fails to load is reported and the others are served; --strict stop
         loaded: (h) => print({ loaded: h.name, version: h.version, endpoints: server.endpoints.list(h.name).map((e) => `${e.method} ${e.path}`) }, `loaded ${h.name}@${h.version}`),
       });
       failures += loaded.failures;
+      if (values["watch-config"] && hostConfig) await watchConfigOf(registry, hostConfig.source, print); // closed with the registry
       const url = await server.listen();
       server.ready = true;
       print({ listening: url, endpoints: server.endpoints.list().map((e) => `${e.method} ${e.path}`) }, `listening on ${url} (admin page: ${url}/admin)`);
