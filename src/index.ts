@@ -93,7 +93,23 @@ export type { DependencyOptions, ConflictHandler, LoadAllOptions, UnloadOptions 
 export { RECOVERY_STRATEGIES, pluginRecovery, backoffDelay } from "./runtime/policy.js";
 export type { ActivationRecord } from "./runtime/activation.js";
 export type { ManifestRecovery } from "./plugin/manifest.js";
-export { resolvePluginConfig, ConfigError } from "./plugin/plugin-config.js";
+export {
+  resolvePluginConfig,
+  resolveConfig,
+  ConfigError,
+  configEnvVar,
+  mergePatch,
+  SECRET_PLACEHOLDER,
+  type ConfigProblem,
+  type ConfigSource,
+  type ConfigInputs,
+  type ConfigValidation,
+  type AdditionalProperties,
+  type ResolvedConfig,
+  type SecretResolver,
+} from "./config/index.js";
+export type { ConfigHostOptions, ConfigUpdate, ConfigDelivery, ConfigRefusal, PluginConfigView } from "./config/live.js";
+export type { ConfigFileWatch, WatchConfigOptions } from "./config/watch.js";
 export { eventNameProblem, MAX_EVENT_NAME_BYTES } from "./contract/event-names.js";
 export { DEFAULT_HOST_CALL_OPTIONS } from "./runtime/host-calls.js";
 export type { HostCallOptions } from "./runtime/host-calls.js";
