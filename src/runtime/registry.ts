@@ -208,6 +208,11 @@ export interface RegistryOptions extends ConfigHostOptions {
   /** App-defined context keys, each with its JSON Schema and first value (docs/context.md; the host config's `context`). */
   context?: Readonly<Record<string, ContextKeyDefinition>>;
   /**
+   * The host's environment, e.g. "production" (the host config's `environment`): plugins read it as the context key
+   * `environment`, and it selects manifests' `[config.env.<environment>]` sections (docs/config.md). Default: none.
+   */
+  environment?: string;
+  /**
    * Where the host keeps plugins' persistent state (`<dataDir>/state.db` for the SQLite backend). Default:
    * `$XDG_DATA_HOME/plughost`, else `~/.local/share/plughost`. No plugin may be granted a directory that contains
    * it or lies inside it (docs/state.md).
@@ -684,7 +689,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     this.#configs = new PluginConfigs(options);
     this.#state = new HostState(options.dataDir ?? defaultDataDir(), options.state ?? {}, this.#logger, openHostStateBackend);
     const dataDir = this.#state.dataDir;
-    this.#context = new ContextStore({ pluginDataDir: (name) => path.join(dataDir, "plugins", name), ...(options.context ? { keys: options.context } : {}) });
+    this.#context = new ContextStore({
+      pluginDataDir: (name) => path.join(dataDir, "plugins", name),
+      ...(options.environment !== undefined ? { environment: options.environment } : {}),
+      ...(options.context ? { keys: options.context } : {}),
+    });
     this.#state.registerMetrics(this.#metrics.registry);
     const every = options.state?.snapshotEveryMs;
     if (every !== undefined && every > 0) {
