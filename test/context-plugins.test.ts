@@ -1,9 +1,9 @@
 /**
- * The context store through real C plugins on the v8 engine (docs/context.md): test/fixtures/c/state-counter's
+ * The context store through real C plugins (docs/context.md): test/fixtures/c/state-counter's
  * `ctx` hook answers plughost_context_get(key) as JSON, "none" or "error:<code>", and its `ctxset` hook
  * plughost_context_set; test/fixtures/c/context-writer writes what an event's call sees into `test.seen`;
  * test/fixtures/c/trace-relay emits while a hook chain runs, and test/fixtures/c/request-caller asks another plugin.
- * The store alone: test/context-store.test.ts.
+ * Each case runs on v8 in process, v8 in a worker and wasmtime. The store alone: test/context-store.test.ts.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -11,7 +11,6 @@ import path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CONTEXT_ERROR_CODE, type ContextError } from "../src/contract/abi.js";
 import { PluginRegistry, type RegistryOptions } from "../src/index.js";
-import type { Isolation } from "../src/engines/engine.js";
 import { copyPlugin, dec, enc, silentLogger } from "./helpers/plugins.js";
 
 const COUNTER = "test/fixtures/c/state-counter";
@@ -46,8 +45,13 @@ function registry(options: RegistryOptions = {}): { registry: PluginRegistry; vi
   return { registry: r, violations, dataDir };
 }
 
-describe.each<Isolation>(["in-process", "worker"])("context on v8 (%s)", (isolation) => {
-  const opts = { isolation } as const;
+const ENGINES: [string, Pick<RegistryOptions, "engine" | "isolation">][] = [
+  ["v8 in process", { engine: "v8", isolation: "in-process" }],
+  ["v8 in a worker", { engine: "v8", isolation: "worker" }],
+  ["wasmtime", { engine: "wasmtime" }],
+];
+
+describe.each(ENGINES)("context on %s", (_name, opts) => {
 
   /** The counter's answer to `ctx` for `key`, with optional call options. */
   const ctx = async (r: PluginRegistry, key: string, options = {}, plugin = "state-counter"): Promise<string> => {
