@@ -1,6 +1,6 @@
 // Configuration sources in order with provenance, environment variables, environment sections and the
 // validation modes, through the registry and a real C plugin (test/fixtures/c/config-echo).
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -182,5 +182,23 @@ describe("validation modes", () => {
         { checkEntry: false },
       ),
     ).toThrow(/\/config\/env\/production\/n: must be a whole number/);
+  });
+});
+
+describe("config.schema as a file", () => {
+  it("reads a .json file inside the plugin's directory, and refuses one outside it or one that is not a schema", () => {
+    const dir = path.join(dataDir, "plugin");
+    mkdirSync(dir);
+    writeFileSync(path.join(dataDir, "outside.json"), "{}");
+    writeFileSync(path.join(dir, "schema.json"), JSON.stringify({ type: "object", properties: { n: { type: "integer", default: 4 } } }));
+    writeFileSync(path.join(dir, "broken.json"), "[1,");
+    const parse = (schema: string) =>
+      parseManifest(JSON.stringify({ name: "p", version: "1.0.0", "api-version": "^0.1", entry: "p.wasm", config: { schema } }), path.join(dir, "plugin.json"), { checkEntry: false });
+    const m = parse("schema.json");
+    expect(m.config.schemaFile).toBe(path.join(dir, "schema.json"));
+    expect(resolveConfig(m, { env: {} }).value).toEqual({ n: 4 });
+    expect(() => parse("../outside.json")).toThrow(/\/config\/schema: "\.\.\/outside\.json" leaves the plugin's directory/);
+    expect(() => parse("missing.json")).toThrow(/schema file .*missing\.json does not exist/);
+    expect(() => parse("broken.json")).toThrow(/\/config\/schema: schema file .*broken\.json: /);
   });
 });
