@@ -112,6 +112,23 @@ describe("setConfig", () => {
   });
 });
 
+describe("on the other engines and isolations", () => {
+  for (const options of [{ isolation: "worker" as const }, { engine: "wasmtime" as const }]) {
+    it(`${JSON.stringify(options)}: on-config-changed takes it, a plugin without the export is reloaded`, async () => {
+      await registry.close();
+      registry = new PluginRegistry({ ...options, cacheDir: false, dataDir: path.join(dir, "data"), logLevel: "silent", grants: ["state", "context:*", "context:write:*"] });
+      await registry.loadAll([COUNTER, ECHO]);
+      expect((await registry.setConfig("state-counter", { a: 1 })).delivered).toBe("callback");
+      expect(JSON.parse(await ask("state-counter", "seen"))).toEqual({ a: 1 });
+      expect(JSON.parse(await ask("state-counter", "config"))).toEqual({ a: 1 });
+      expect((await registry.setConfig("state-counter", { reject: true })).delivered).toBe("reload");
+      expect(JSON.parse(await ask("state-counter", "config"))).toEqual({ a: 1, reject: true });
+      expect((await registry.setConfig("config-echo", { greeting: "w" })).delivered).toBe("reload");
+      expect(await ask("config-echo", "value", "greeting")).toBe('"w"');
+    }, 60_000);
+  }
+});
+
 describe("watchConfig", () => {
   it("applies a host config file's changes, and refuses a broken or invalid one (the config stays)", async () => {
     const file = path.join(dir, "plughost.config.json");
