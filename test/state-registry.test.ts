@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { CapabilityDenied, PluginRegistry, type RegistryOptions, type Violation } from "../src/index.js";
+import { CapabilityDenied, HostConfigError, PluginRegistry, registryOptionsFrom, validateHostConfig, type RegistryOptions, type Violation } from "../src/index.js";
 import { STATE_ERROR_CODE } from "../src/contract/abi.js";
 import { StateUnavailable } from "../src/state/host-state.js";
 import { copyPlugin, dec, enc, silentLogger } from "./helpers/plugins.js";
@@ -293,5 +293,32 @@ describe("the state backend on a host", () => {
     const r = new PluginRegistry({ logger: silentLogger(), cacheDir: false, dataDir, grants: [...GRANTS, `fs:write:${inside}`] });
     open.push(r);
     await expect(r.load(dir)).resolves.toBeDefined();
+  });
+});
+
+describe("the host config's state settings", () => {
+  it("takes dataDir (relative to the file), state and the state limits, and refuses what it cannot use", () => {
+    const c = validateHostConfig(
+      { dataDir: "./data", state: { backend: "redis", url: "redis://127.0.0.1:6379/0", snapshotEveryMs: 500 }, maxLimits: { stateBytes: "1MiB", stateKeys: 5 } },
+      "/srv/app/plughost.config.json",
+    );
+    expect(registryOptionsFrom(c)).toMatchObject({
+      dataDir: "/srv/app/data",
+      state: { backend: "redis", url: "redis://127.0.0.1:6379/0", snapshotEveryMs: 500 },
+      maxLimits: { stateBytes: 1024 * 1024, stateKeys: 5 },
+    });
+    const refused = (obj: object) => {
+      try {
+        validateHostConfig(obj, "t");
+      } catch (e) {
+        expect(e).toBeInstanceOf(HostConfigError);
+        return (e as Error).message;
+      }
+      return "accepted";
+    };
+    expect(refused({ state: { backend: "redis" } })).toMatch(/\/state\/url: is required but missing/);
+    expect(refused({ state: { backend: "mysql" } })).toMatch(/\/state\/backend: must be one of "sqlite", "redis"/);
+    expect(refused({ state: { backend: "redis", url: "http://x" } })).toMatch(/\/state\/url: must be a Redis URL/);
+    expect(refused({ defaultLimits: { stateKeys: 0 } })).toMatch(/\/defaultLimits\/stateKeys/);
   });
 });
