@@ -103,7 +103,7 @@ describe("one C source as a component and as a native .so", () => {
     }
     expect(registry.info(nameOf("component")).engine).toBe("v8");
     expect(registry.info(nameOf("trusted")).engine).toBe("native");
-    const callbacks = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"];
+    const callbacks = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message", "state", "context", "config", "remember", "recall"];
     expect(await onEach(async (p) => p.callbacks)).toEqual({ component: callbacks, trusted: callbacks, untrusted: callbacks });
   });
 
