@@ -107,6 +107,7 @@ describe("setConfig", () => {
   it("keeps a plugin that is not loaded's update for its load", async () => {
     await registry.discover(ECHO);
     expect((await registry.setConfig("config-echo", { greeting: "later" })).delivered).toBe("stored");
+    expect(registry.config("config-echo").value.greeting).toBe("later");
     await registry.load(ECHO);
     expect(JSON.parse(await ask("config-echo", "config")).greeting).toBe("later");
   });

@@ -151,7 +151,10 @@ export class PluginConfigs {
     store(host, live);
     const before = target.current;
     const changed = changedPointers(before?.value, resolved.value);
-    if (!target.running) return { plugin: name, delivered: "stored", changed };
+    if (!target.running) {
+      target.adopt(resolved); // what registry.config shows until it loads (which resolves it again)
+      return { plugin: name, delivered: "stored", changed };
+    }
     if (changed.length === 0) {
       target.adopt(resolved); // the same values; their sources may differ
       return { plugin: name, delivered: "unchanged", changed };
