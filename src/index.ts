@@ -75,7 +75,7 @@ export type {
 export { LOG_LEVELS } from "./engines/engine.js";
 export { MESSAGE_ERRORS, MESSAGE_KINDS, METRIC_ERRORS, METRIC_KINDS, REGISTER_ERRORS, REQUEST_ERRORS } from "./contract/abi.js";
 export type { MessageError, MetricError, MetricKind, RegisterError } from "./contract/abi.js";
-export type { MetricOutcome, MessageInfo, RequestOutcome, RequestError } from "./engines/engine.js";
+export type { MetricOutcome, MessageInfo, RequestOutcome, RequestError, ContextOutcome, ContextError } from "./engines/engine.js";
 export { PLUGIN_STATES, SEED_000_STATE, canTransition } from "./runtime/lifecycle.js";
 export type { PluginState } from "./runtime/lifecycle.js";
 export { loadManifest, parseManifest, checkConfigSchema, MANIFEST_FILES, MANIFEST_SCHEMA_PATH, MANIFEST_BOUNDS } from "./plugin/manifest.js";
