@@ -228,6 +228,7 @@ describe.each(backends)("state on %s (v8)", (_backend, storage) => {
 
     await r.unload("state-counter");
     expect(dec(h.snapshot()!)).toBe("1");
+    await r.close(); // SQLite: the host holds its state.db while it runs (locking "exclusive")
     const later = host(s);
     expect(later.has("state-counter")).toBe(false); // never loaded here
     expect(later.state("state-counter").keys()).toEqual(["count", "name"]);
@@ -260,6 +261,30 @@ describe("the state backend on a host", () => {
     expect(existsSync(path.join(dataDir, "state.db"))).toBe(false);
     expect(r.state("anyone").keys()).toEqual([]);
     expect(existsSync(path.join(dataDir, "state.db"))).toBe(true);
+  });
+
+  it("a host holds its state.db while it runs (locking exclusive): a second host on the dataDir is refused until it closes; locking shared lets both in", async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "plughost-state-"));
+    const first = new PluginRegistry({ logger: silentLogger(), cacheDir: false, dataDir, grants: GRANTS });
+    open.push(first);
+    await first.load(plugin("state-counter"));
+    expect(dec(((await first.hook("state-counter", "count")) as { data: Uint8Array }).data)).toBe("1");
+    const second = new PluginRegistry({ logger: silentLogger(), cacheDir: false, dataDir, grants: GRANTS });
+    open.push(second);
+    expect(() => second.state("state-counter").keys()).toThrow(StateUnavailable);
+    expect(() => second.state("state-counter").keys()).toThrow(/locked/);
+    await first.close();
+    const third = new PluginRegistry({ logger: silentLogger(), cacheDir: false, dataDir, grants: GRANTS });
+    open.push(third);
+    expect(dec(third.state("state-counter").get("count")!)).toBe("1");
+
+    const sharedDir = mkdtempSync(path.join(tmpdir(), "plughost-state-"));
+    const a = new PluginRegistry({ logger: silentLogger(), cacheDir: false, dataDir: sharedDir, state: { locking: "shared" }, grants: GRANTS });
+    const b = new PluginRegistry({ logger: silentLogger(), cacheDir: false, dataDir: sharedDir, state: { locking: "shared" }, grants: GRANTS });
+    open.push(a, b);
+    await a.load(plugin("state-counter"));
+    await a.hook("state-counter", "count");
+    expect(dec(b.state("state-counter").get("count")!)).toBe("1");
   });
 
   it("a backend that cannot be opened is `unavailable` to the guest and StateUnavailable to the host; the plugin loads and runs", async () => {

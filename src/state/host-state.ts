@@ -40,6 +40,11 @@ export interface StateOptions {
    */
   synchronous?: "normal" | "full";
   /**
+   * SQLite only: "exclusive" (default; the host holds `state.db` while it runs, so a read takes no file lock; a
+   * second host on the same dataDir gets `StateUnavailable`) or "shared" (hosts share the file; reads cost more).
+   */
+  locking?: "shared" | "exclusive";
+  /**
    * Besides before a reload, a restart, an unload and `close()`, take every plugin's hand-off snapshot this often
    * (between its calls), so that a fault or a killed host loses at most this much of its in-memory state. Default: never.
    */
@@ -47,7 +52,13 @@ export interface StateOptions {
 }
 
 /** What opens a backend: src/state's `openStateBackend`, or a caller's own (for tests of failure). */
-export type StateBackendOpener = (options: { backend: StateBackendKind; dataDir: string; url?: string; synchronous?: "normal" | "full" }) => StateBackend;
+export type StateBackendOpener = (options: {
+  backend: StateBackendKind;
+  dataDir: string;
+  url?: string;
+  synchronous?: "normal" | "full";
+  locking?: "shared" | "exclusive";
+}) => StateBackend;
 
 /**
  * `$XDG_DATA_HOME/plughost`, else `~/.local/share/plughost`: where the host keeps plugins' state when the registry
@@ -161,6 +172,7 @@ export class HostState {
         dataDir: this.dataDir,
         ...(this.options.url !== undefined ? { url: this.options.url } : {}),
         ...(this.options.synchronous !== undefined ? { synchronous: this.options.synchronous } : {}),
+        ...(this.options.locking !== undefined ? { locking: this.options.locking } : {}),
       });
       this.#logger.debug({ backend: kind, dataDir: this.dataDir }, "state backend opened");
       return this.#backend;
@@ -440,5 +452,10 @@ export const openHostStateBackend: StateBackendOpener = (options) => {
     if (options.url === undefined) throw new StateUnavailable('state.backend "redis" needs state.url, e.g. "redis://127.0.0.1:6379/0"');
     return openStateBackend({ backend: "redis", url: options.url });
   }
-  return openStateBackend({ backend: "sqlite", file: path.join(options.dataDir, "state.db"), ...(options.synchronous ? { synchronous: options.synchronous } : {}) });
+  return openStateBackend({
+    backend: "sqlite",
+    file: path.join(options.dataDir, "state.db"),
+    locking: options.locking ?? "exclusive",
+    ...(options.synchronous ? { synchronous: options.synchronous } : {}),
+  });
 };
