@@ -73,14 +73,14 @@ export type {
 } from "./engines/engine.js";
 // The WIT enums' cases, in code order (generated from wit/plugin.wit).
 export { LOG_LEVELS } from "./engines/engine.js";
-export { MESSAGE_ERRORS, MESSAGE_KINDS, METRIC_ERRORS, METRIC_KINDS, REGISTER_ERRORS, REQUEST_ERRORS } from "./contract/abi.js";
+export { CONTEXT_ERRORS, MESSAGE_ERRORS, MESSAGE_KINDS, METRIC_ERRORS, METRIC_KINDS, REGISTER_ERRORS, REQUEST_ERRORS, STATE_ERRORS } from "./contract/abi.js";
 export type { MessageError, MetricError, MetricKind, RegisterError } from "./contract/abi.js";
-export type { MetricOutcome, MessageInfo, RequestOutcome, RequestError, ContextOutcome, ContextError } from "./engines/engine.js";
+export type { MetricOutcome, MessageInfo, RequestOutcome, RequestError, ContextOutcome, ContextError, StateOutcome, StateError, KeyPage } from "./engines/engine.js";
 export { PLUGIN_STATES, SEED_000_STATE, canTransition } from "./runtime/lifecycle.js";
 export type { PluginState } from "./runtime/lifecycle.js";
 export { loadManifest, parseManifest, checkConfigSchema, MANIFEST_FILES, MANIFEST_SCHEMA_PATH, MANIFEST_BOUNDS } from "./plugin/manifest.js";
 export { MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, MAX_ENTRY_BYTES } from "./plugin/safe-read.js";
-export type { Dependency, HookDeclaration, Manifest, ManifestOptions, PluginKind } from "./plugin/manifest.js";
+export type { Dependency, HookDeclaration, Manifest, ManifestConfig, ManifestOptions, PluginKind } from "./plugin/manifest.js";
 export { effectiveCapabilities, parseCapability, CapabilityError } from "./plugin/capabilities.js";
 export type { Capability, EventPolicy, FsPreopen, ParseOptions } from "./plugin/capabilities.js";
 export { resolveLoadOrder, checkApiVersion } from "./plugin/resolve.js";
@@ -107,6 +107,7 @@ export {
   type AdditionalProperties,
   type ResolvedConfig,
   type SecretResolver,
+  type ConfigManifest,
 } from "./config/index.js";
 export type { ConfigHostOptions, ConfigUpdate, ConfigDelivery, ConfigRefusal, PluginConfigView } from "./config/live.js";
 export type { ConfigFileWatch, WatchConfigOptions } from "./config/watch.js";
@@ -150,6 +151,12 @@ export { defaultCacheDir, CACHE_KEY_FILE } from "./runtime/cache-dir.js";
 export { defaultDataDir, StateUnavailable, StateArgumentInvalid, STATE_BACKENDS } from "./state/host-state.js";
 export type { PluginStateHandle, PluginStateUsage, StateOptions, StateBackendKind } from "./state/host-state.js";
 export { MAX_STATE_KEY_BYTES, MAX_STATE_VALUE_BYTES, DEFAULT_STATE_QUOTA } from "./state/store.js";
+// The backends themselves, for tools that read or move a host's state outside a registry.
+export type { StateBackend, StatePage, StateUsage } from "./state/backend.js";
+export { openStateBackend, type StateBackendOptions } from "./state/open.js";
+export { StateBackendError, STATE_ERROR_CODES } from "./state/errors.js";
+export type { SqliteStateOptions } from "./state/sqlite.js";
+export type { RedisStateOptions } from "./state/redis.js";
 // The context store (docs/context.md): registry.context, its keys, bounds and typed errors.
 export { ContextStore, PREDEFINED_CONTEXT_KEYS, CONTEXT_METADATA_KEYS, MAX_CONTEXT_KEY_BYTES, DEFAULT_MAX_CONTEXT_VALUE_BYTES, contextKeyProblem } from "./context/store.js";
 export type { ContextKeyDefinition, ContextKeyInfo, ContextReader, ContextStoreOptions, PredefinedContextKey } from "./context/store.js";

@@ -14,7 +14,7 @@ import type { StateBackend, StatePage, StateUsage } from "./backend.js";
 import { notAnIntegerError, quotaError, unavailableError } from "./errors.js";
 import { READY_ID, type RedisReply, type RedisRequest, type RedisWorkerData } from "./redis-protocol.js";
 
-/** Options of {@link RedisStateBackend}. */
+/** Options of the Redis state backend (`openStateBackend({ backend: "redis", ... })`). */
 export interface RedisStateOptions {
   /** `redis://[user:password@]host:port[/db]` (or `rediss://`). */
   url: string;

@@ -18,7 +18,7 @@ import type { StateBackend, StatePage, StateUsage } from "./backend.js";
 import { inInt64, keyBytes, parseStoredInteger, passesQuota } from "./common.js";
 import { StateBackendError, notAnIntegerError, quotaError, unavailableError } from "./errors.js";
 
-/** Options of {@link SqliteStateBackend}. */
+/** Options of the SQLite state backend (`openStateBackend({ backend: "sqlite", ... })`). */
 export interface SqliteStateOptions {
   /** The database file (created with its directory when missing), e.g. `<dataDir>/state.db`. */
   file: string;
