@@ -495,3 +495,70 @@ describe("Redis state backend", () => {
     }
   });
 });
+
+describe("state backend: sqlite held exclusively, with its read cache", () => {
+  const open = (extra: { readCacheBytes?: number } = {}): { state: StateBackend; file: string } => {
+    const file = path.join(tmp, `exclusive-${++dbCount}`, "state.db");
+    return { state: openStateBackend({ backend: "sqlite", file, locking: "exclusive", ...extra }), file };
+  };
+
+  it("answers what the database holds after every kind of write, and hands out copies", () => {
+    const { state, file } = open();
+    try {
+      expect(state.get("p", "k")).toBeUndefined(); // a cached miss …
+      state.set("p", "k", b("one"), BIG); // … replaced by the write
+      const got = state.get("p", "k")!;
+      got[0] = 0x78; // changing what get returned changes nothing stored
+      expect(text(state.get("p", "k"))).toBe("one");
+      const input = b("two");
+      state.set("p", "k", input, BIG);
+      input[0] = 0x78; // nor does changing the caller's buffer after the set
+      expect(text(state.get("p", "k"))).toBe("two");
+      expect(state.increment("p", "n", 5n, BIG)).toBe(5n);
+      expect(text(state.get("p", "n"))).toBe("5");
+      expect(state.compareAndSwap("p", "k", b("nope"), b("x"), BIG)).toBe(false);
+      expect(text(state.get("p", "k"))).toBe("two");
+      expect(state.compareAndSwap("p", "k", b("two"), b("three"), BIG)).toBe(true);
+      expect(text(state.get("p", "k"))).toBe("three");
+      // A write the quota refuses leaves the cached value as the database has it.
+      refused(() => state.set("p", "k", new Uint8Array(100), { bytes: 20, keys: 10 }), "quota-exceeded");
+      expect(text(state.get("p", "k"))).toBe("three");
+      expect(state.delete("p", "k")).toBe(true);
+      expect(state.get("p", "k")).toBeUndefined();
+      state.set("q", "k", b("other"), BIG);
+      state.wipe("p");
+      expect(state.get("p", "n")).toBeUndefined();
+      expect(text(state.get("q", "k"))).toBe("other");
+    } finally {
+      state.close();
+    }
+    // What the cache answered is what the file holds.
+    const again = openStateBackend({ backend: "sqlite", file });
+    try {
+      expect(again.get("p", "n")).toBeUndefined();
+      expect(text(again.get("q", "k"))).toBe("other");
+    } finally {
+      again.close();
+    }
+  });
+
+  it("stays within its byte bound and still answers evicted keys from the database", () => {
+    const { state } = open({ readCacheBytes: 4096 });
+    try {
+      for (let i = 0; i < 200; i++) state.set("p", `key-${i}`, new Uint8Array(100).fill(i), BIG);
+      for (let i = 0; i < 200; i++) expect(state.get("p", `key-${i}`)![0]).toBe(i);
+    } finally {
+      state.close();
+    }
+  });
+
+  it("refuses a second connection to the held file as unavailable", () => {
+    const { state, file } = open();
+    try {
+      state.set("p", "k", b("v"), BIG);
+      expect(() => openStateBackend({ backend: "sqlite", file, busyTimeoutMs: 50 })).toThrow(/locked/);
+    } finally {
+      state.close();
+    }
+  });
+});

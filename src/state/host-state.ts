@@ -45,6 +45,11 @@ export interface StateOptions {
    */
   locking?: "shared" | "exclusive";
   /**
+   * SQLite with locking "exclusive" only: the most bytes of recently used values kept in memory, so that their gets
+   * read no database (default 8 MiB; 0: none). The host holds the file, so no other writer can make it stale.
+   */
+  readCacheBytes?: number;
+  /**
    * Besides before a reload, a restart, an unload and `close()`, take every plugin's hand-off snapshot this often
    * (between its calls), so that a fault or a killed host loses at most this much of its in-memory state. Default: never.
    */
@@ -58,6 +63,7 @@ export type StateBackendOpener = (options: {
   url?: string;
   synchronous?: "normal" | "full";
   locking?: "shared" | "exclusive";
+  readCacheBytes?: number;
 }) => StateBackend;
 
 /**
@@ -173,6 +179,7 @@ export class HostState {
         ...(this.options.url !== undefined ? { url: this.options.url } : {}),
         ...(this.options.synchronous !== undefined ? { synchronous: this.options.synchronous } : {}),
         ...(this.options.locking !== undefined ? { locking: this.options.locking } : {}),
+        ...(this.options.readCacheBytes !== undefined ? { readCacheBytes: this.options.readCacheBytes } : {}),
       });
       this.#logger.debug({ backend: kind, dataDir: this.dataDir }, "state backend opened");
       return this.#backend;
@@ -456,6 +463,7 @@ export const openHostStateBackend: StateBackendOpener = (options) => {
     backend: "sqlite",
     file: path.join(options.dataDir, "state.db"),
     locking: options.locking ?? "exclusive",
+    ...(options.readCacheBytes !== undefined ? { readCacheBytes: options.readCacheBytes } : {}),
     ...(options.synchronous ? { synchronous: options.synchronous } : {}),
   });
 };

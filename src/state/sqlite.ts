@@ -17,6 +17,7 @@ import type BetterSqlite3 from "better-sqlite3";
 import type { StateBackend, StatePage, StateUsage } from "./backend.js";
 import { inInt64, keyBytes, parseStoredInteger, passesQuota } from "./common.js";
 import { StateBackendError, notAnIntegerError, quotaError, unavailableError } from "./errors.js";
+import { StateReadCache } from "./read-cache.js";
 
 /** Options of the SQLite state backend (`openStateBackend({ backend: "sqlite", ... })`). */
 export interface SqliteStateOptions {
@@ -33,6 +34,12 @@ export interface SqliteStateOptions {
    * "exclusive": its file is its own.
    */
   locking?: "shared" | "exclusive";
+  /**
+   * With `locking: "exclusive"` only: the most bytes of recently read and written values kept in memory, so a get
+   * of one of them reads no database (default 8 MiB; 0: none). Every write to the file passes through this
+   * connection then, so the cache cannot go stale. Ignored with "shared".
+   */
+  readCacheBytes?: number;
 }
 
 // Bumped when the tables change; a newer file is refused rather than misread.
@@ -108,6 +115,8 @@ export class SqliteStateBackend implements StateBackend {
   #s: Statements;
   #set: (ns: string, key: string, oldLen: number | undefined, value: Uint8Array, quota: StateUsage) => void;
   #tx: <T>(fn: () => T) => T;
+  // Only when the file is held exclusively; updated after each write commits.
+  readonly #cache: StateReadCache | undefined;
 
   constructor(options: SqliteStateOptions) {
     this.file = path.resolve(options.file);
@@ -137,6 +146,7 @@ export class SqliteStateBackend implements StateBackend {
       throw unavailableError(undefined, `cannot use the state database ${this.file}: ${(e as Error).message}`, e);
     }
     this.#db = db;
+    this.#cache = options.locking === "exclusive" ? new StateReadCache(options.readCacheBytes ?? 8 * 1024 * 1024) : undefined;
     this.#s = {
       get: db.prepare("SELECT value FROM kv WHERE ns = ? AND key = ?").pluck(),
       len: db.prepare("SELECT length(value) FROM kv WHERE ns = ? AND key = ?").pluck(),
@@ -189,15 +199,23 @@ export class SqliteStateBackend implements StateBackend {
   }
 
   get(ns: string, key: string): Uint8Array | undefined {
-    return this.#run(ns, (s) => s.get.get(ns, key) as Buffer | undefined);
+    const cache = this.#cache;
+    if (cache !== undefined && this.#db) {
+      const hit = cache.get(ns, key);
+      if (hit !== undefined) return hit ?? undefined;
+    }
+    const v = this.#run(ns, (s) => s.get.get(ns, key) as Buffer | undefined);
+    cache?.put(ns, key, v ?? null);
+    return v;
   }
 
   set(ns: string, key: string, value: Uint8Array, quota: StateUsage): void {
     this.#run(ns, (s) => this.#tx(() => this.#set(ns, key, s.len.get(ns, key) as number | undefined, value, quota)));
+    this.#cache?.put(ns, key, value);
   }
 
   delete(ns: string, key: string): boolean {
-    return this.#run(ns, (s) =>
+    const deleted = this.#run(ns, (s) =>
       this.#tx(() => {
         const len = s.len.get(ns, key) as number | undefined;
         if (len === undefined) return false;
@@ -206,6 +224,8 @@ export class SqliteStateBackend implements StateBackend {
         return true;
       }),
     );
+    this.#cache?.put(ns, key, null);
+    return deleted;
   }
 
   exists(ns: string, key: string): boolean {
@@ -224,7 +244,7 @@ export class SqliteStateBackend implements StateBackend {
   }
 
   increment(ns: string, key: string, delta: bigint, quota: StateUsage): bigint {
-    return this.#run(ns, (s) =>
+    const total = this.#run(ns, (s) =>
       this.#tx(() => {
         const old = s.get.get(ns, key) as Buffer | undefined;
         let current = 0n;
@@ -239,10 +259,12 @@ export class SqliteStateBackend implements StateBackend {
         return sum;
       }),
     );
+    this.#cache?.put(ns, key, Buffer.from(total.toString(), "latin1"));
+    return total;
   }
 
   compareAndSwap(ns: string, key: string, expected: Uint8Array | undefined, value: Uint8Array, quota: StateUsage): boolean {
-    return this.#run(ns, (s) =>
+    const swapped = this.#run(ns, (s) =>
       this.#tx(() => {
         const old = s.get.get(ns, key) as Buffer | undefined;
         if (expected === undefined ? old !== undefined : old === undefined || !sameBytes(old, expected)) return false;
@@ -250,6 +272,8 @@ export class SqliteStateBackend implements StateBackend {
         return true;
       }),
     );
+    if (swapped) this.#cache?.put(ns, key, value);
+    return swapped;
   }
 
   usage(ns: string): StateUsage {
@@ -268,6 +292,7 @@ export class SqliteStateBackend implements StateBackend {
         s.delSnapshot.run(ns);
       }),
     );
+    this.#cache?.dropNamespace(ns);
   }
 
   getSnapshot(ns: string): Uint8Array | undefined {
@@ -284,6 +309,7 @@ export class SqliteStateBackend implements StateBackend {
   close(): void {
     const db = this.#db;
     this.#db = undefined;
+    this.#cache?.clear();
     if (!db) return;
     try {
       db.close();
