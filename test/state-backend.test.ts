@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { StateBackend, StateUsage } from "../src/state/backend.js";
 import { StateBackendError } from "../src/state/errors.js";
 import { openStateBackend, type StateBackendOptions } from "../src/state/open.js";
+import { StateReadCache } from "../src/state/read-cache.js";
 import { SqliteStateBackend } from "../src/state/sqlite.js";
 import { RedisStateBackend } from "../src/state/redis.js";
 import { startRedisServer, type RedisServer } from "./helpers/redis-server.mjs";
@@ -550,6 +551,21 @@ describe("state backend: sqlite held exclusively, with its read cache", () => {
     } finally {
       state.close();
     }
+  });
+
+  it("the cache itself holds at most its bound, evicts the oldest first, and forgets a wiped namespace", () => {
+    const cache = new StateReadCache(4096);
+    for (let i = 0; i < 200; i++) cache.put("p", `key-${i}`, new Uint8Array(100).fill(i));
+    expect(cache.bytes).toBeLessThanOrEqual(4096);
+    expect(cache.get("p", "key-0")).toBeUndefined(); // evicted: unknown, not "absent"
+    expect(cache.get("p", "key-199")![0]).toBe(199);
+    cache.put("q", "gone", null);
+    expect(cache.get("q", "gone")).toBeNull(); // a known miss
+    cache.dropNamespace("p");
+    expect(cache.get("p", "key-199")).toBeUndefined();
+    expect(cache.get("q", "gone")).toBeNull();
+    cache.put("p", "huge", new Uint8Array(8192)); // larger than the bound: not kept
+    expect(cache.get("p", "huge")).toBeUndefined();
   });
 
   it("refuses a second connection to the held file as unavailable", () => {

@@ -7,10 +7,19 @@
 /** A cached miss: the key is known to be absent. */
 const ABSENT = null;
 
+interface Entry {
+  readonly ns: string;
+  readonly key: string;
+  readonly cost: number;
+}
+
 export class StateReadCache {
   readonly #max: number;
-  // ns + "\0" + key: plugin names cannot hold a NUL, so the first NUL splits the two unambiguously.
-  readonly #map = new Map<string, Uint8Array | null>();
+  // Per namespace, then per key: no string is built per lookup.
+  readonly #spaces = new Map<string, Map<string, Uint8Array | null>>();
+  // Insertion order of every held entry, oldest first, for eviction (a write moves its key to the end).
+  readonly #order = new Set<Entry>();
+  readonly #entries = new Map<Map<string, Uint8Array | null>, Map<string, Entry>>();
   #bytes = 0;
 
   /** `maxBytes`: the most value and key bytes held (0 or less: nothing is cached). */
@@ -18,56 +27,67 @@ export class StateReadCache {
     this.#max = maxBytes;
   }
 
-  /** The cached value (a copy: callers may keep or change it), ABSENT for a known miss, or undefined when unknown. */
+  /** The cached value (a copy: callers may keep or change it), null for a known miss, or undefined when unknown. */
   get(ns: string, key: string): Uint8Array | null | undefined {
-    const v = this.#map.get(ns + "\0" + key);
+    const v = this.#spaces.get(ns)?.get(key);
     return v === undefined || v === null ? v : v.slice();
   }
 
   /** Remember what the database holds now under the key (`null`: absent). Takes a copy of `value`. */
   put(ns: string, key: string, value: Uint8Array | null): void {
     if (this.#max <= 0) return;
-    const id = ns + "\0" + key;
-    const old = this.#map.get(id);
-    if (old !== undefined) {
-      this.#bytes -= cost(id, old);
-      this.#map.delete(id); // re-inserted below: the newest entry goes last
+    let space = this.#spaces.get(ns);
+    if (space === undefined) {
+      space = new Map();
+      this.#spaces.set(ns, space);
+      this.#entries.set(space, new Map());
     }
+    const entries = this.#entries.get(space)!;
+    const old = entries.get(key);
+    if (old !== undefined) this.#forget(space, entries, old);
     const copy = value === null ? ABSENT : value.slice();
-    const c = cost(id, copy);
-    if (c > this.#max) return;
-    this.#map.set(id, copy);
-    this.#bytes += c;
-    for (const [oldest, v] of this.#map) {
+    const cost = key.length * 2 + (copy === null ? 0 : copy.length) + 64;
+    if (cost > this.#max) return;
+    const entry: Entry = { ns, key, cost };
+    space.set(key, copy);
+    entries.set(key, entry);
+    this.#order.add(entry);
+    this.#bytes += cost;
+    for (const oldest of this.#order) {
       if (this.#bytes <= this.#max) break;
-      this.#map.delete(oldest);
-      this.#bytes -= cost(oldest, v);
+      const s = this.#spaces.get(oldest.ns)!;
+      this.#forget(s, this.#entries.get(s)!, oldest);
     }
+  }
+
+  #forget(space: Map<string, Uint8Array | null>, entries: Map<string, Entry>, entry: Entry): void {
+    space.delete(entry.key);
+    entries.delete(entry.key);
+    this.#order.delete(entry);
+    this.#bytes -= entry.cost;
   }
 
   /** Forget every key of a namespace. */
   dropNamespace(ns: string): void {
-    const prefix = ns + "\0";
-    for (const [id, v] of this.#map) {
-      if (id.startsWith(prefix)) {
-        this.#map.delete(id);
-        this.#bytes -= cost(id, v);
-      }
+    const space = this.#spaces.get(ns);
+    if (space === undefined) return;
+    for (const entry of this.#entries.get(space)!.values()) {
+      this.#order.delete(entry);
+      this.#bytes -= entry.cost;
     }
+    this.#spaces.delete(ns);
+    this.#entries.delete(space);
   }
 
   clear(): void {
-    this.#map.clear();
+    this.#spaces.clear();
+    this.#entries.clear();
+    this.#order.clear();
     this.#bytes = 0;
   }
 
-  /** Bytes held, for tests. */
+  /** Bytes held (keys, values and a per-entry overhead). */
   get bytes(): number {
     return this.#bytes;
   }
-}
-
-// UTF-16 units × 2 for the id, the value's bytes, and a rough per-entry overhead.
-function cost(id: string, v: Uint8Array | null): number {
-  return id.length * 2 + (v === null ? 0 : v.length) + 64;
 }
