@@ -326,7 +326,6 @@ class CaseScope {
   readonly #registries: PluginRegistry[] = [];
   readonly #tempDirs: string[] = [];
   readonly #cleanups: (() => Promise<void>)[] = [];
-  #dataDir: string | undefined;
 
   constructor(engine: ConformanceEngine, p: Prepared, cacheDir: string | false | undefined) {
     this.engine = engine;
@@ -343,13 +342,14 @@ class CaseScope {
     return this.#cacheDir === false ? undefined : (this.#cacheDir ?? defaultCacheDir());
   }
 
-  /** The case's own data directory (persistent state), shared by its registries and removed when it closes. */
-  get dataDir(): string {
-    if (this.#dataDir === undefined) {
-      this.#dataDir = mkdtempSync(path.join(os.tmpdir(), "plughost-conformance-data-"));
-      this.#tempDirs.push(this.#dataDir);
-    }
-    return this.#dataDir;
+  /**
+   * A new data directory (persistent state), removed when the case closes. Each registry gets its own unless the
+   * case passes one: a host holds its SQLite file, so two open registries cannot share one.
+   */
+  newDataDir(): string {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "plughost-conformance-data-"));
+    this.#tempDirs.push(dir);
+    return dir;
   }
 
   /** A registry on the suite's engine that grants the plugin what it declares and records its logs. */
@@ -369,7 +369,7 @@ class CaseScope {
       engine: this.engine,
       logger,
       grants: this.p.grants,
-      dataDir: this.dataDir,
+      dataDir: options.dataDir ?? this.newDataDir(),
       ...(this.#cacheDir !== undefined ? { cacheDir: this.#cacheDir } : {}),
       ...options,
       defaultLimits: options.defaultLimits === "unlimited" ? "unlimited" : { fuel: GUARD_FUEL, ...options.defaultLimits },
@@ -1049,7 +1049,8 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
 
   /** snapshot/restore: what the plugin remembers crosses a hot reload, a restart and an unload/load; the default is nothing. */
   async handoff(s) {
-    const { registry, plugin } = await s.load();
+    const dataDir = s.newDataDir();
+    const { registry, plugin } = await s.load({ dataDir });
     const recall = async (what: string) => new TextDecoder().decode(await hookBytes(plugin, "recall", new Uint8Array(), what));
     eq(await recall("recall before anything"), "", "nothing remembered at first");
     eq(await plugin.invoke("remember", enc("carry me")), 8, "remember");
@@ -1064,9 +1065,9 @@ const CASES: Record<ConformanceCase, (s: CaseScope) => Promise<void>> = {
     await registry.restart(s.name);
     eq(await recall("recall after a restart"), "second", "the snapshot survived a restart");
 
-    // Unload and load in a new registry on the same data: the snapshot is kept with the state.
+    // Close the host, then load in a new one on the same data: the snapshot is kept with the state.
     await registry.close();
-    const again = s.registry();
+    const again = s.registry({ dataDir });
     const reloaded = await again.load(s.p.target.dir);
     eq(new TextDecoder().decode(await hookBytes(reloaded, "recall", new Uint8Array(), "recall in a new registry")), "second", "the snapshot survived an unload and a new registry");
     eq([plugin.metrics.faults, reloaded.metrics.faults], [0, 0], "faults");
