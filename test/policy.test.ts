@@ -165,7 +165,7 @@ describe("events policy, as documented", () => {
   const conformance = path.join(root, "examples", "c", "conformance");
   /** Grants for a copy in `dir`: the manifest's own capabilities and `events`. */
   const grants = (dir: string, events: string[]) => ["stdio", "clock", `fs:read:${path.join(dir, "testdata")}`, ...events];
-  const CALLBACKS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message"];
+  const CALLBACKS = ["echo", "sum", "fail", "log", "register", "trap", "spin", "grow", "read-file", "emit", "counter", "upper", "metric", "request", "message", "state", "context", "config", "remember", "recall"];
   /** The conformance plugin with `events` capabilities added to its manifest (and granted). */
   function withEvents(name: string, events: string[]): string {
     const dir = temp(name);
