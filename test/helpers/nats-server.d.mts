@@ -1,10 +1,4 @@
+import type { ServerHandle } from "./server-process.mjs";
 export function natsServerBinary(): string;
-export interface NatsServer {
-  readonly port: number;
-  readonly url: string;
-  readonly pid: number | undefined;
-  stop(): Promise<void>;
-  restart(): Promise<void>;
-  close(): Promise<void>;
-}
+export type NatsServer = ServerHandle;
 export function startNatsServer(options?: { port?: number }): Promise<NatsServer>;

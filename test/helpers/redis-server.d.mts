@@ -1,15 +1,7 @@
+import type { ServerHandle } from "./server-process.mjs";
 /** The redis-server binary, or throws saying how to install it. */
 export function redisServerBinary(): string;
-
 /** A redis-server started on 127.0.0.1 by {@link startRedisServer}. */
-export interface RedisServer {
-  readonly port: number;
-  readonly url: string;
-  readonly pid: number | undefined;
-  stop(): Promise<void>;
-  restart(): Promise<void>;
-  close(): Promise<void>;
-}
-
+export type RedisServer = ServerHandle;
 /** Starts redis-server on 127.0.0.1 (on `port`, or a free one) without persistence; resolves once it answers PING. */
 export function startRedisServer(options?: { port?: number }): Promise<RedisServer>;

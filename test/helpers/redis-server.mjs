@@ -1,17 +1,14 @@
 // Starts Debian's redis-server on 127.0.0.1 for the Redis state backend's tests and bench, and stops it.
 // No persistence (`--save "" --appendonly no`): every run starts empty. PLUGHOST_REDIS_SERVER names another binary.
 // `node scripts/setup.mjs 66-redis` installs it.
-import { spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawn } from "node:child_process";
 import net from "node:net";
+import { serverBinary, superviseServer } from "./server-process.mjs";
 
 /** The redis-server binary, or throws saying how to install it. */
 export function redisServerBinary() {
-  const candidates = [process.env.PLUGHOST_REDIS_SERVER, "/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"].filter(Boolean);
-  for (const c of candidates) if (existsSync(c)) return c;
-  const r = spawnSync("redis-server", ["--version"], { encoding: "utf8" });
-  if (r.status === 0) return "redis-server";
-  throw new Error("redis-server is not installed: apt-get install redis-server (or set PLUGHOST_REDIS_SERVER)");
+  const paths = ["/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"];
+  return serverBinary("redis-server", "PLUGHOST_REDIS_SERVER", paths, "apt-get install redis-server");
 }
 
 // A port nobody listens on now (redis-server cannot pick one itself and tell us).
@@ -45,11 +42,9 @@ function ping(port) {
  */
 export async function startRedisServer(options = {}) {
   const bin = redisServerBinary();
-  let port = options.port ?? (await freePort());
-  let child;
-  const launch = async () => {
+  return superviseServer("redis", options.port ?? (await freePort()), async (port) => {
     const args = ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes", "--logfile", ""];
-    child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
     let log = "";
     const collect = (chunk) => { if (log.length < 20_000) log += chunk; };
     child.stdout.setEncoding("utf8").on("data", collect);
@@ -59,29 +54,9 @@ export async function startRedisServer(options = {}) {
     while (Date.now() < deadline) {
       const how = await Promise.race([exited.then((c) => ({ exited: c })), new Promise((r) => setTimeout(r, 50))]);
       if (how?.exited !== undefined) throw new Error(`redis-server exited (${how.exited}) before it answered:\n${log}`);
-      if (await ping(port)) return;
+      if (await ping(port)) return { child, port };
     }
     child.kill("SIGKILL");
     throw new Error(`redis-server did not answer PING on 127.0.0.1:${port} in 10 s:\n${log}`);
-  };
-  const stop = async () => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    await new Promise((resolve) => {
-      const kill = setTimeout(() => c.kill("SIGKILL"), 3000);
-      c.once("exit", () => { clearTimeout(kill); resolve(); });
-      c.kill("SIGTERM");
-    });
-  };
-  await launch();
-  const onExit = () => child?.kill("SIGKILL");
-  process.once("exit", onExit);
-  return {
-    get port() { return port; },
-    get url() { return `redis://127.0.0.1:${port}`; },
-    get pid() { return child.pid; },
-    stop,
-    async restart() { await stop(); await launch(); },
-    async close() { process.off("exit", onExit); await stop(); },
-  };
+  });
 }
