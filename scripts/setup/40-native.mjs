@@ -44,8 +44,8 @@ const FIXTURE_FLAGS = {
   "intruder.c": ["-lm"], // links a library the helper does not load: its private root must hold it
 };
 
-/** Fixtures built without the SDK's extensions: state_rogue.c keeps the host table itself. */
-const NO_SDK = new Set(["state_rogue.c"]);
+/** Fixtures built without the SDK's extensions: state_rogue.c and metrics_rogue.c keep the host table themselves. */
+const NO_SDK = new Set(["state_rogue.c", "metrics_rogue.c"]);
 
 function fixtureOutputs() {
   if (!existsSync(fixturesDir)) return [];
@@ -98,6 +98,7 @@ export async function run() {
       "test/fixtures/native",
       "test/fixtures/c/suspend-resume", // test/fixtures/native/suspend-resume.c includes its source
       "test/fixtures/c/state-counter", // ... and state_counter.c its
+      "test/fixtures/c/metrics-probe", // ... and metrics_probe.c its
       "test/fixtures/c/common", // shared by fixtures on both sides (requester.c includes ask.h)
       "examples/native",
       "guest-sdks/c/include",

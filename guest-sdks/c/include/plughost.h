@@ -110,7 +110,8 @@ const char *plughost_config(void);
  * plughost_metric_record adds `value` to a counter, sets a gauge to it or
  * observes it in a histogram; `label_values` are in the order of the label
  * names. It returns 0 or PLUGHOST_METRIC_ERR(code).
- * Native (.so) plugins: not supported yet, both return PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_DENIED).
+ * Native (.so) plugins: the same, trusted and sandboxed, from the threads plughost_emit works on (elsewhere,
+ * and bound by a host whose table predates metrics, both return PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_DENIED)).
  */
 typedef enum {
   PLUGHOST_COUNTER = PLUGHOST_METRIC_KIND_COUNTER,

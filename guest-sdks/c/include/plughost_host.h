@@ -62,6 +62,15 @@ typedef struct PlughostNativeHost {
                              uint32_t *out_len);
   int32_t (*context_get)(void *host, const char *key, void *(*alloc)(size_t), char **json);
   int32_t (*context_set)(void *host, const char *key, const char *json);
+  /* Grown for plugin-defined metrics (present when PLUGHOST_NATIVE_HAS(table, metric_record); a host fills in
+   * both or neither). Same threads as emit; codes as plughost.h's plughost_metric_define (the id >= 0) and
+   * plughost_metric_record (0), or PLUGHOST_METRIC_ERR(code). `kind` is a PlughostMetricKind; strings are
+   * NUL-terminated UTF-8 within the PLUGHOST_NATIVE_METRIC_* bounds below (no NULL in a label array): the
+   * SDK refuses the rest before it crosses, as the Wasm engines refuse it unread, and the hosts refuse it again
+   * (a plugin can call the table itself). The help text is cut at PLUGHOST_NATIVE_METRIC_HELP_MAX bytes. */
+  int32_t (*metric_define)(void *host, int32_t kind, const char *name, const char *help, const char *const *label_names,
+                           uint32_t n_labels);
+  int32_t (*metric_record)(void *host, int32_t id, double value, const char *const *label_values, uint32_t n_labels);
 } PlughostNativeHost;
 
 /*
@@ -75,6 +84,14 @@ typedef struct PlughostNativeHost {
 /* Longest context key and context JSON value the native paths carry. */
 #define PLUGHOST_NATIVE_CONTEXT_KEY_MAX 64u
 #define PLUGHOST_NATIVE_CONTEXT_VALUE_MAX (1u << 20)
+/* What a metric call carries at most (the Wasm engines' read bounds, src/engines/v8/host-imports.ts
+ * METRIC_BOUNDS): a longer name or label name is invalid-name, more labels limit-reached (define) or
+ * invalid-labels (record), a longer label value invalid-labels; a longer help text is cut. */
+#define PLUGHOST_NATIVE_METRIC_NAME_MAX 64u
+#define PLUGHOST_NATIVE_METRIC_HELP_MAX 1024u
+#define PLUGHOST_NATIVE_METRIC_LABELS_MAX 16u
+#define PLUGHOST_NATIVE_METRIC_LABEL_NAME_MAX 64u
+#define PLUGHOST_NATIVE_METRIC_LABEL_VALUE_MAX 1024u
 
 /* The size of the first table (abi 1 as it shipped): the least an SDK accepts. */
 #define PLUGHOST_NATIVE_HOST_MIN_SIZE offsetof(PlughostNativeHost, request)

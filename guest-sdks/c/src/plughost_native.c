@@ -33,6 +33,11 @@
  *   predates them (no PLUGHOST_NATIVE_HAS(table, context_set)) answers
  *   PLUGHOST_STATE_ERR(DENIED) / PLUGHOST_CONTEXT_ERR(DENIED), as a host
  *   without the capability does.
+ * metric_define, metric_record: as emit, and bound by a table that predates
+ *   them (no PLUGHOST_NATIVE_HAS(table, metric_record)) both answer
+ *   PLUGHOST_METRIC_ERR(DENIED), as a host without the capability does.
+ *   Arguments past the PLUGHOST_NATIVE_METRIC_* bounds are refused here with
+ *   the code the Wasm engines give (help is cut), and never cross.
  * plugin_config_changed, plugin_snapshot, plugin_restore: looked up by name
  *   by the host when it loads the library, as plugin_suspend is.
  *
@@ -107,19 +112,6 @@ PH_EXPORT const char *plughost_config(void) {
   return c ? c : "{}";
 }
 
-
-/* Plugin-defined metrics are not part of the native host table yet: refused as denied, so a plugin
- * that uses them still builds and loads natively. */
-PH_EXPORT int32_t plughost_metric_define(PlughostMetricKind kind, const char *name, const char *help, const char *const *label_names,
-                                         uint32_t n_labels) {
-  (void)kind, (void)name, (void)help, (void)label_names, (void)n_labels;
-  return PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_DENIED);
-}
-
-PH_EXPORT int32_t plughost_metric_record(int32_t id, double value, const char *const *label_values, uint32_t n_labels) {
-  (void)id, (void)value, (void)label_values, (void)n_labels;
-  return PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_DENIED);
-}
 
 /* ── state and context ── */
 
@@ -282,4 +274,53 @@ PH_EXPORT int32_t plughost_context_set(const char *key, const char *json) {
   if (n == 0 || n > PLUGHOST_NATIVE_CONTEXT_KEY_MAX) return CONTEXT_ERR(UNKNOWN_KEY);
   if (strnlen(json, PLUGHOST_NATIVE_CONTEXT_VALUE_MAX + 1) > PLUGHOST_NATIVE_CONTEXT_VALUE_MAX) return CONTEXT_ERR(INVALID_VALUE);
   return bound->context_set(bound->host, key, json);
+}
+
+/* ── plugin-defined metrics ── */
+
+#define METRIC_ERR(code) PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_##code)
+
+/* The host's table has the metric members (an older one does not). */
+static int has_metrics(void) { return bound && PLUGHOST_NATIVE_HAS(bound, metric_record) && bound->metric_record && bound->metric_define; }
+
+/* A label list within the bounds: NULL entries read as "" (as the component SDK passes them). 0 when a string is
+ * longer than `max` bytes; `out` holds the strings the host gets. */
+static int label_list(const char *const *in, uint32_t n, size_t max, const char **out) {
+  for (uint32_t i = 0; i < n; i++) {
+    out[i] = in[i] ? in[i] : "";
+    if (strnlen(out[i], max + 1) > max) return 0;
+  }
+  return 1;
+}
+
+PH_EXPORT int32_t plughost_metric_define(PlughostMetricKind kind, const char *name, const char *help, const char *const *label_names,
+                                         uint32_t n_labels) {
+  const char *labels[PLUGHOST_NATIVE_METRIC_LABELS_MAX];
+  if (!name || (n_labels && !label_names)) return METRIC_ERR(INVALID_NAME);
+  if (!has_metrics()) return METRIC_ERR(DENIED);
+  if ((int32_t)kind < 0 || (int32_t)kind >= PLUGHOST_METRIC_KIND_COUNT) return METRIC_ERR(INVALID_NAME);
+  if (strnlen(name, PLUGHOST_NATIVE_METRIC_NAME_MAX + 1) > PLUGHOST_NATIVE_METRIC_NAME_MAX) return METRIC_ERR(INVALID_NAME);
+  if (n_labels > PLUGHOST_NATIVE_METRIC_LABELS_MAX) return METRIC_ERR(LIMIT_REACHED);
+  if (!label_list(label_names, n_labels, PLUGHOST_NATIVE_METRIC_LABEL_NAME_MAX, labels)) return METRIC_ERR(INVALID_NAME);
+  /* Help past its bound is cut, at a UTF-8 character's start (the host refuses text that is not UTF-8). */
+  char cut[PLUGHOST_NATIVE_METRIC_HELP_MAX + 1];
+  if (!help) help = "";
+  size_t hn = strnlen(help, PLUGHOST_NATIVE_METRIC_HELP_MAX + 1);
+  if (hn > PLUGHOST_NATIVE_METRIC_HELP_MAX) {
+    hn = PLUGHOST_NATIVE_METRIC_HELP_MAX;
+    while (hn > 0 && ((unsigned char)help[hn] & 0xc0) == 0x80) hn--;
+    memcpy(cut, help, hn);
+    cut[hn] = 0;
+    help = cut;
+  }
+  return bound->metric_define(bound->host, (int32_t)kind, name, help, labels, n_labels);
+}
+
+PH_EXPORT int32_t plughost_metric_record(int32_t id, double value, const char *const *label_values, uint32_t n_labels) {
+  const char *labels[PLUGHOST_NATIVE_METRIC_LABELS_MAX];
+  if (n_labels && !label_values) return METRIC_ERR(INVALID_LABELS);
+  if (!has_metrics()) return METRIC_ERR(DENIED);
+  if (n_labels > PLUGHOST_NATIVE_METRIC_LABELS_MAX) return METRIC_ERR(INVALID_LABELS);
+  if (!label_list(label_values, n_labels, PLUGHOST_NATIVE_METRIC_LABEL_VALUE_MAX, labels)) return METRIC_ERR(INVALID_LABELS);
+  return bound->metric_record(bound->host, id, value, labels, n_labels);
 }

@@ -13,6 +13,7 @@
 //     (the optional plugin_config_changed / plugin_snapshot / plugin_restore; open reports which exist)
 //   host.stateGet/stateSet/stateDelete/stateExists/stateIncrement/stateCas/stateListKeys/contextGet/contextSet:
 //     shared.ts NativeStateCalls (numbers are plughost.h's codes)
+//   host.metricDefine/metricRecord: shared.ts NativeMetricCalls (numbers are plughost.h's codes)
 //   close(handle)                                                 throws {code: E_DLCLOSE | E_STILL_MAPPED}
 //   noop()                                                        the empty node-api floor
 //   shmOpen / shmSpawned / shmCall / shmClose                     the sandbox helper's call slot (shm.cc)
@@ -540,6 +541,56 @@ int32_t HostContextSet(void *h, const char *key, const char *json) {
   });
 }
 
+// ── plugin-defined metrics: the host object's metricDefine / metricRecord (shared.ts NativeMetricCalls) on the JS thread ──
+
+constexpr int32_t MetricErr(int32_t code) { return PLUGHOST_METRIC_ERR(code); }
+constexpr int32_t kMetricLo = MetricErr(PLUGHOST_METRIC_ERROR_COUNT - 1);
+
+// A label list as a JS array of strings: false when an entry is NULL, longer than `max` or not UTF-8.
+bool LabelsArg(napi_env env, const char *const *labels, uint32_t n, size_t max, napi_value *out) {
+  if (n && !labels) return false;
+  if (napi_create_array_with_length(env, n, out) != napi_ok) return false;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    if (!StrArg(env, labels[i], max, true, &v) || napi_set_element(env, *out, i, v) != napi_ok) return false;
+  }
+  return true;
+}
+
+int32_t HostMetricDefine(void *h, int32_t kind, const char *name, const char *help, const char *const *labels, uint32_t n) {
+  auto *p = static_cast<Plugin *>(h);
+  return OnJs(p, MetricErr(PLUGHOST_METRIC_ERROR_DENIED), [&](napi_env env) {
+    napi_value argv[4], r;
+    if (kind < 0 || kind >= PLUGHOST_METRIC_KIND_COUNT) return MetricErr(PLUGHOST_METRIC_ERROR_INVALID_NAME);
+    if (!StrArg(env, name, PLUGHOST_NATIVE_METRIC_NAME_MAX, true, &argv[1])) return MetricErr(PLUGHOST_METRIC_ERROR_INVALID_NAME);
+    if (n > PLUGHOST_NATIVE_METRIC_LABELS_MAX) return MetricErr(PLUGHOST_METRIC_ERROR_LIMIT_REACHED);
+    if (!LabelsArg(env, labels, n, PLUGHOST_NATIVE_METRIC_LABEL_NAME_MAX, &argv[3])) return MetricErr(PLUGHOST_METRIC_ERROR_INVALID_NAME);
+    // Help past its bound is cut (the SDK cuts it at a character; a plugin calling the table itself may not).
+    if (!StrArg(env, help ? help : "", PLUGHOST_NATIVE_METRIC_HELP_MAX, true, &argv[2])) {
+      size_t hn = help ? strnlen(help, PLUGHOST_NATIVE_METRIC_HELP_MAX) : 0;
+      while (hn > 0 && (static_cast<unsigned char>(help[hn]) & 0xc0) == 0x80) hn--;
+      if (!ph_utf8_valid(reinterpret_cast<const uint8_t *>(help), hn) || napi_create_string_utf8(env, help, hn, &argv[2]) != napi_ok)
+        return MetricErr(PLUGHOST_METRIC_ERROR_INVALID_NAME);
+    }
+    napi_create_int32(env, kind, &argv[0]);
+    if (!CallHost(p, "metricDefine", 4, argv, &r)) return MetricErr(PLUGHOST_METRIC_ERROR_DENIED);
+    return StatusIn(env, r, kMetricLo, INT32_MAX, MetricErr(PLUGHOST_METRIC_ERROR_DENIED));
+  });
+}
+
+int32_t HostMetricRecord(void *h, int32_t id, double value, const char *const *labels, uint32_t n) {
+  auto *p = static_cast<Plugin *>(h);
+  return OnJs(p, MetricErr(PLUGHOST_METRIC_ERROR_DENIED), [&](napi_env env) {
+    napi_value argv[3], r;
+    if (n > PLUGHOST_NATIVE_METRIC_LABELS_MAX || !LabelsArg(env, labels, n, PLUGHOST_NATIVE_METRIC_LABEL_VALUE_MAX, &argv[2]))
+      return MetricErr(PLUGHOST_METRIC_ERROR_INVALID_LABELS);
+    napi_create_uint32(env, static_cast<uint32_t>(id), &argv[0]);  // a u32 on the Wasm engines: a negative id is unknown
+    napi_create_double(env, value, &argv[1]);
+    if (!CallHost(p, "metricRecord", 3, argv, &r)) return MetricErr(PLUGHOST_METRIC_ERROR_DENIED);
+    return StatusIn(env, r, kMetricLo, 0, MetricErr(PLUGHOST_METRIC_ERROR_DENIED));
+  });
+}
+
 Napi::Value Fail(Napi::Env env, const char *code, const std::string &message, const char *symbol = nullptr) {
   Napi::Error e = Napi::Error::New(env, message);
   e.Set("code", Napi::String::New(env, code));
@@ -590,7 +641,8 @@ Napi::Value Open(const Napi::CallbackInfo &info) {
   p->table = PlughostNativeHost{PLUGHOST_NATIVE_ABI, sizeof(PlughostNativeHost), p, HostRegisterHook, HostHookOutput,
                                 HostEmit, HostSend, HostConfig, HostRequest, HostCurrentMessage,
                                 HostStateGet, HostStateSet, HostStateDelete, HostStateExists, HostStateIncrement,
-                                HostStateCas, HostStateListKeys, HostContextGet, HostContextSet};
+                                HostStateCas, HostStateListKeys, HostContextGet, HostContextSet, HostMetricDefine,
+                                HostMetricRecord};
   Napi::Object out = Napi::Object::New(env);
   out.Set("handle", Napi::External<Plugin>::New(env, p));
   out.Set("hasSuspend", Napi::Boolean::New(env, p->suspend != nullptr));

@@ -703,6 +703,68 @@ static int32_t h_context_set(void *h, const char *key, const char *json) {
   return exchange_code(PH_CONTEXT, p, 3, &f, CONTEXT_LO, 0, CONTEXT_ERR(DENIED));
 }
 
+/* ── plugin-defined metrics: a METRIC frame each, answered with ANSWER ── */
+
+#define METRIC_ERR(code) PLUGHOST_METRIC_ERR(PLUGHOST_METRIC_ERROR_##code)
+#define METRIC_LO METRIC_ERR(COUNT - 1)
+
+/* One string of a metric call as a frame part (with its NUL): 0 when it is NULL, longer than `max` or not UTF-8. */
+static int metric_part(const char *s, size_t max, Part *part) {
+  if (!s) return 0;
+  size_t n = strnlen(s, max + 1);
+  if (n > max || !ph_utf8_valid((const uint8_t *)s, n)) return 0;
+  part->p = s;
+  part->n = n + 1;
+  return 1;
+}
+
+static int32_t h_metric_define(void *h, int32_t kind, const char *name, const char *help, const char *const *labels, uint32_t n) {
+  (void)h;
+  if (!on_main()) return METRIC_ERR(DENIED);
+  Part p[3 + PLUGHOST_NATIVE_METRIC_LABELS_MAX];
+  uint8_t head[3] = {PH_METRIC_DEFINE, (uint8_t)kind, (uint8_t)n};
+  p[0] = (Part){head, 3};
+  if (kind < 0 || kind >= PLUGHOST_METRIC_KIND_COUNT || !metric_part(name, PLUGHOST_NATIVE_METRIC_NAME_MAX, &p[1])) return METRIC_ERR(INVALID_NAME);
+  if (n > PLUGHOST_NATIVE_METRIC_LABELS_MAX) return METRIC_ERR(LIMIT_REACHED);
+  if (n && !labels) return METRIC_ERR(INVALID_NAME);
+  for (uint32_t i = 0; i < n; i++)
+    if (!metric_part(labels[i], PLUGHOST_NATIVE_METRIC_LABEL_NAME_MAX, &p[3 + i])) return METRIC_ERR(INVALID_NAME);
+  /* Help past its bound is cut at a character's start (the SDK does; a plugin calling the table itself may not). */
+  char cut[PLUGHOST_NATIVE_METRIC_HELP_MAX + 1];
+  if (!help) help = "";
+  size_t hn = strnlen(help, PLUGHOST_NATIVE_METRIC_HELP_MAX + 1);
+  if (hn > PLUGHOST_NATIVE_METRIC_HELP_MAX) {
+    hn = PLUGHOST_NATIVE_METRIC_HELP_MAX;
+    while (hn > 0 && ((unsigned char)help[hn] & 0xc0) == 0x80) hn--;
+    memcpy(cut, help, hn);
+    cut[hn] = 0;
+    help = cut;
+  }
+  if (!metric_part(help, PLUGHOST_NATIVE_METRIC_HELP_MAX, &p[2])) return METRIC_ERR(INVALID_NAME);
+  Frame f;
+  return exchange_code(PH_METRIC, p, 3 + (int)n, &f, METRIC_LO, INT32_MAX, METRIC_ERR(DENIED));
+}
+
+static int32_t h_metric_record(void *h, int32_t id, double value, const char *const *labels, uint32_t n) {
+  (void)h;
+  if (!on_main()) return METRIC_ERR(DENIED);
+  if (n > PLUGHOST_NATIVE_METRIC_LABELS_MAX || (n && !labels)) return METRIC_ERR(INVALID_LABELS);
+  Part p[1 + PLUGHOST_NATIVE_METRIC_LABELS_MAX];
+  uint8_t head[14];
+  uint64_t bits;
+  memcpy(&bits, &value, 8);
+  head[0] = PH_METRIC_RECORD;
+  head[1] = (uint8_t)n;
+  put32(head + 2, (uint32_t)id);
+  put32(head + 6, (uint32_t)bits);
+  put32(head + 10, (uint32_t)(bits >> 32));
+  p[0] = (Part){head, 14};
+  for (uint32_t i = 0; i < n; i++)
+    if (!metric_part(labels[i], PLUGHOST_NATIVE_METRIC_LABEL_VALUE_MAX, &p[1 + i])) return METRIC_ERR(INVALID_LABELS);
+  Frame f;
+  return exchange_code(PH_METRIC, p, 1 + (int)n, &f, METRIC_LO, 0, METRIC_ERR(DENIED));
+}
+
 static void send_violation(const char *name, uint32_t count) {
   uint8_t b[4];
   put32(b, count);
@@ -924,7 +986,8 @@ int main(int argc, char **argv) {
   table = (PlughostNativeHost){PLUGHOST_NATIVE_ABI, sizeof(PlughostNativeHost), NULL, h_register_hook, h_hook_output,
                                h_emit, h_send, h_config, h_request, h_current_message,
                                h_state_get, h_state_set, h_state_delete, h_state_exists, h_state_increment,
-                               h_state_cas, h_state_list_keys, h_context_get, h_context_set};
+                               h_state_cas, h_state_list_keys, h_context_get, h_context_set, h_metric_define,
+                               h_metric_record};
 
   {
     const char *nm = name_fn ? name_fn() : NULL;

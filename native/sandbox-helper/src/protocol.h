@@ -49,6 +49,7 @@ enum {
   PH_STATE = 76,       /* u8 op (PH_STATE_*), the op's payload   -> ANSWER */
   PH_CONTEXT = 77,     /* u8 op (PH_CONTEXT_*), key\0, json       -> ANSWER */
   PH_SNAPSHOT_RESULT = 78, /* i32 status (0, or -1: too large for a frame), snapshot bytes */
+  PH_METRIC = 79,      /* u8 op (PH_METRIC_*), the op's payload  -> ANSWER */
 };
 
 /*
@@ -66,6 +67,16 @@ enum {
  */
 enum { PH_STATE_GET = 1, PH_STATE_SET, PH_STATE_DELETE, PH_STATE_EXISTS, PH_STATE_INCREMENT, PH_STATE_CAS, PH_STATE_LIST };
 enum { PH_CONTEXT_GET = 1, PH_CONTEXT_SET };
+/*
+ * METRIC ops and their payloads after the op byte; the ANSWER's code is the C function's (plughost.h):
+ *   DEFINE  u8 kind, u8 n_labels, name\0, help\0, n_labels label names\0     the id (>= 0) or PLUGHOST_METRIC_ERR
+ *   RECORD  u8 n_labels, u32 id, f64 value (LE), n_labels label values\0    0 or PLUGHOST_METRIC_ERR
+ * Within plughost_host.h's PLUGHOST_NATIVE_METRIC_* bounds (kind < 3, n_labels <= 16): the helper refuses the
+ * rest before sending; the host answers a string past its bound with the error the SDK gives, and takes a
+ * frame that breaks the layout (a bad kind, too many labels, a missing NUL, bytes left over) as a protocol break.
+ */
+enum { PH_METRIC_DEFINE = 1, PH_METRIC_RECORD };
+#define PH_METRIC_BODY_MAX ((16u << 10) + 4096u)
 /* The host's bound on a STATE and a CONTEXT frame's body (two values, a key and the head fit). */
 #define PH_STATE_BODY_MAX ((2u << 20) + 4096u)
 #define PH_CONTEXT_BODY_MAX ((1u << 20) + 4096u)

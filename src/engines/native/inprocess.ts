@@ -19,6 +19,7 @@ import {
   hostMessaging,
   locateNativeAddon,
   logLevel,
+  nativeMetricCalls,
   nativeStateCalls,
   nativeUnavailable,
   packApiVersion,
@@ -53,6 +54,9 @@ interface AddonHost {
   stateListKeys(cursor: string | null, limit: number): Uint8Array | number;
   contextGet(key: string): string | number;
   contextSet(key: string, json: string): number;
+  /* Plugin-defined metrics (shared.ts NativeMetricCalls): an id / 0, or plughost.h's PLUGHOST_METRIC_ERR(code). */
+  metricDefine(kind: number, name: string, help: string, labelNames: string[]): number;
+  metricRecord(id: number, value: number, labelValues: string[]): number;
 }
 
 /** Request payloads and answers up to this size cross through the plugin's scratch array. */
@@ -236,6 +240,7 @@ export class NativeInProcessInstance implements EngineInstance {
     const table = this.#table;
     const scratch = new Uint8Array(REQUEST_SCRATCH);
     const state = nativeStateCalls(host);
+    const metrics = nativeMetricCalls(host);
     const addonHost: AddonHost = {
       log: (level, message) => host.log(logLevel(level), message),
       register: (name, id, isHook) => table.register(name, id, isHook),
@@ -261,6 +266,8 @@ export class NativeInProcessInstance implements EngineInstance {
       stateListKeys: state.listKeys,
       contextGet: state.contextGet,
       contextSet: state.contextSet,
+      metricDefine: metrics.define,
+      metricRecord: metrics.record,
     };
     let status: number;
     try {

@@ -11,8 +11,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { EngineUnavailable, InvalidPluginBinary, InvocationFailed } from "../../contract/errors.js";
 import { checkBuiltApiVersion } from "../../contract/version.js";
-import type { ContextError, HostCalls, KeyPage, LogLevel, MessageInfo, MessageOutcome, RegisterOutcome, RequestError, RequestOutcome, StateError } from "../engine.js";
-import { CONTEXT_ERROR_CODE, MESSAGE_KIND_CODE, REQUEST_ERROR_CODE, STATE_ERROR_CODE, messageStatus, registerStatus } from "../../contract/abi.js";
+import type { ContextError, HostCalls, KeyPage, LogLevel, MessageInfo, MessageOutcome, MetricError, RegisterOutcome, RequestError, RequestOutcome, StateError } from "../engine.js";
+import { CONTEXT_ERROR_CODE, MESSAGE_KIND_CODE, METRIC_ERROR_CODE, METRIC_KINDS, REQUEST_ERROR_CODE, STATE_ERROR_CODE, messageStatus, registerStatus } from "../../contract/abi.js";
 import { LOG_LEVELS } from "../engine.js";
 
 /** Repository / package root: this file lives in src/engines or dist/engines. */
@@ -512,4 +512,52 @@ export function encodeKeyPage(page: KeyPage): Uint8Array {
     at += 4 + s.length;
   }
   return out;
+}
+
+// ── plugin-defined metrics, as the C side wants them (plughost_host.h) ──────
+
+/**
+ * plughost_host.h's PLUGHOST_NATIVE_METRIC_*: the Wasm engines' read bounds (v8/host-imports.ts METRIC_BOUNDS).
+ * Bytes of a name, a help text (longer is cut), label names and values; labels per call.
+ */
+export const NATIVE_METRIC_BOUNDS = { name: 64, help: 1024, labels: 16, labelName: 64, labelValue: 1024 } as const;
+
+/** plughost.h's PLUGHOST_METRIC_ERR(code): -1 - the metric-error code. */
+export function metricStatus(error: MetricError): number {
+  const code = METRIC_ERROR_CODE[error];
+  return -1 - (code === undefined ? METRIC_ERROR_CODE.denied : code);
+}
+
+/**
+ * The metric host calls with the C side's codes: define answers the id (>= 0), record 0, or < 0 an error. Never
+ * throws; a HostCalls without the member (or one that throws) answers `denied`.
+ */
+export interface NativeMetricCalls {
+  /** `kind`: a PlughostMetricKind (0 counter, 1 gauge, 2 histogram); another is invalid-name. */
+  define(kind: number, name: string, help: string, labelNames: string[]): number;
+  /** `id` as the Wasm engines take it, a u32 (a negative C id is unknown-metric). */
+  record(id: number, value: number, labelValues: string[]): number;
+}
+
+/** The HostCalls' defineMetric / recordMetric as NativeMetricCalls. */
+export function nativeMetricCalls(host: HostCalls): NativeMetricCalls {
+  const denied = metricStatus("denied");
+  return {
+    define: (kind, name, help, labelNames) =>
+      guard(denied, () => {
+        const k = METRIC_KINDS[kind];
+        if (k === undefined) return metricStatus("invalid-name");
+        if (!host.defineMetric) return denied;
+        const r = host.defineMetric(k, name, help, labelNames);
+        if (!r.ok) return metricStatus(r.error);
+        // The C side holds an int32 id: a loose HostCalls answering beyond it is refused, not wrapped.
+        return Number.isInteger(r.value) && r.value >= 0 && r.value <= 0x7fffffff ? r.value : metricStatus("limit-reached");
+      }) as number,
+    record: (id, value, labelValues) =>
+      guard(denied, () => {
+        if (!host.recordMetric) return denied;
+        const r = host.recordMetric(id >>> 0, value, labelValues);
+        return r.ok ? 0 : metricStatus(r.error);
+      }) as number,
+  };
 }

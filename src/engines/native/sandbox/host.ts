@@ -45,6 +45,7 @@ import {
   HAS_VERSION,
   HELPER_ID_BIT,
   ContextOp,
+  MetricOp,
   Msg,
   SANDBOX_FLAGS,
   StateOp,
@@ -62,11 +63,15 @@ import {
   NATIVE_CONTEXT_KEY_MAX,
   NATIVE_CONTEXT_VALUE_MAX,
   NATIVE_KEY_MAX,
+  NATIVE_METRIC_BOUNDS,
   NATIVE_VALUE_MAX,
   contextStatus,
+  metricStatus,
+  nativeMetricCalls,
   nativeStateCalls,
   nativeUnavailable,
   stateStatus,
+  type NativeMetricCalls,
   type NativeStateCalls,
   packApiVersion,
   requestAnswer,
@@ -132,7 +137,7 @@ const MiB = 1 << 20;
  * Capabilities a sandboxed native plugin can hold: the sandbox has no files, network or env to offer; the state
  * store and the context are the host's, reached over the protocol.
  */
-const GRANTABLE = /^(stdio|clock|random|state|context:.+|events:(publish|subscribe):.+)$/;
+const GRANTABLE = /^(stdio|clock|random|state|metrics|context:.+|events:(publish|subscribe):.+)$/;
 
 interface Pending {
   id: number;
@@ -199,6 +204,7 @@ export class SandboxClient {
   #ready: { resolve(info: HelperInfo): void; reject(err: Error): void } | undefined;
   readonly #messaging;
   readonly #state: NativeStateCalls;
+  readonly #metrics: NativeMetricCalls;
   #slot: SharedSlot | undefined;
   #slotAnswers = 0;
   #reapMs = 2000;
@@ -218,6 +224,7 @@ export class SandboxClient {
     this.#deadlineMs = request.limits.deadlineMs;
     this.#messaging = hostMessaging(request.host);
     this.#state = nativeStateCalls(request.host);
+    this.#metrics = nativeMetricCalls(request.host);
     const toHelper = child.stdio[3] as Writable;
     const fromHelper = child.stdio[4] as Readable;
     this.#writer = new FrameWriter((chunk, done) => {
@@ -526,6 +533,8 @@ export class SandboxClient {
         return this.#onState(id, body);
       case Msg.Context:
         return this.#onContext(id, body);
+      case Msg.Metric:
+        return this.#onMetric(id, body);
       case Msg.Violation:
         return this.#onViolationFrame(body);
       case Msg.Sandbox:
@@ -675,6 +684,60 @@ export class SandboxClient {
       return this.#answer(id, this.#inCall(() => this.#state.contextSet(key, json)));
     }
     this.#protocolError(`a malformed CONTEXT frame (op ${op}, ${body.length} bytes)`);
+  }
+
+  /**
+   * METRIC: define-metric / record-metric, as STATE is served (at once, in the call's message chain; between calls
+   * "denied"). The helper checks every field before sending, so a frame that breaks the layout (an unknown op or
+   * kind, more than 16 labels, a missing NUL, bytes left over) is plugin code writing frames of its own: a protocol
+   * break. A string past its bound or not UTF-8 is answered with the error the SDK gives, and the store never sees it.
+   */
+  #onMetric(id: number, body: Buffer): void {
+    if ((id & HELPER_ID_BIT) === 0) return this.#protocolError("a request id without the helper bit");
+    if (!this.#busy) return this.#answer(id, metricStatus("denied"));
+    const op = body.length ? body[0]! : 0;
+    const b = NATIVE_METRIC_BOUNDS;
+    let off = 0;
+    /** The NUL-terminated string at `off` (undefined: past `max` bytes or not UTF-8), or false when it has no NUL. */
+    const next = (max: number): string | undefined | false => {
+      const end = body.indexOf(0, off);
+      if (end < 0) return false;
+      const text = utf8Field(body.subarray(off, end), max);
+      off = end + 1;
+      return text;
+    };
+    /** `n` strings of at most `max` bytes each; false when the layout breaks. */
+    const list = (n: number, max: number): (string | undefined)[] | false => {
+      const out: (string | undefined)[] = [];
+      for (let i = 0; i < n; i++) {
+        const s = next(max);
+        if (s === false) return false;
+        out.push(s);
+      }
+      return out;
+    };
+    const all = (xs: (string | undefined)[]): xs is string[] => xs.every((x) => x !== undefined);
+    if (op === MetricOp.Define && body.length >= 3 && body[1]! < 3 && body[2]! <= b.labels) {
+      const kind = body[1]!;
+      off = 3;
+      const name = next(b.name);
+      const help = name === false ? false : next(b.help);
+      const labels = help === false ? false : list(body[2]!, b.labelName);
+      if (labels !== false && off === body.length) {
+        if (name === undefined || help === undefined || !all(labels)) return this.#answer(id, metricStatus("invalid-name"));
+        return this.#answer(id, this.#inCall(() => this.#metrics.define(kind, name as string, help as string, labels)));
+      }
+    } else if (op === MetricOp.Record && body.length >= 14 && body[1]! <= b.labels) {
+      off = 14;
+      const labels = list(body[1]!, b.labelValue);
+      if (labels !== false && off === body.length) {
+        if (!all(labels)) return this.#answer(id, metricStatus("invalid-labels"));
+        const metric = body.readUInt32LE(2);
+        const value = body.readDoubleLE(6);
+        return this.#answer(id, this.#inCall(() => this.#metrics.record(metric, value, labels)));
+      }
+    }
+    this.#protocolError(`a malformed METRIC frame (op ${op}, ${body.length} bytes)`);
   }
 
   /** ANSWER to a REQUEST or MESSAGE; an answer too big for a frame becomes too-large. */

@@ -46,6 +46,8 @@ export const enum Msg {
   Context = 77,
   /** i32 status (0, or -1: too large for a frame), the snapshot's bytes. */
   SnapshotResult = 78,
+  /** u8 op (MetricOp), the op's payload (protocol.h): answered with ANSWER. */
+  Metric = 79,
 }
 
 export const enum StateOp {
@@ -63,9 +65,16 @@ export const enum ContextOp {
   Set = 2,
 }
 
+export const enum MetricOp {
+  Define = 1,
+  Record = 2,
+}
+
 /** protocol.h's PH_STATE_BODY_MAX / PH_CONTEXT_BODY_MAX. */
 export const STATE_BODY_MAX = (2 << 20) + 4096;
 export const CONTEXT_BODY_MAX = (1 << 20) + 4096;
+/** protocol.h's PH_METRIC_BODY_MAX. */
+export const METRIC_BODY_MAX = (16 << 10) + 4096;
 
 export const enum FailKind {
   Dlopen = 1,
@@ -124,6 +133,7 @@ export const CONTROL_MAX = 64 << 10;
 export function bodyLimit(type: number): number {
   if (type === Msg.State) return STATE_BODY_MAX;
   if (type === Msg.Context) return CONTEXT_BODY_MAX;
+  if (type === Msg.Metric) return METRIC_BODY_MAX;
   return type === Msg.HookResult || type === Msg.Emit || type === Msg.Send || type === Msg.Request || type === Msg.SnapshotResult
     ? BODY_MAX
     : CONTROL_MAX;
