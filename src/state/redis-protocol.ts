@@ -33,6 +33,12 @@ export type RedisReply = { readonly id: number } & (
   | { readonly ok: false; readonly kind: "unavailable"; readonly message: string }
 );
 
+/** A request without its id: what redis.ts asks of either transport. */
+export type RedisCall = RedisRequest extends infer R ? (R extends unknown ? Omit<R, "id"> : never) : never;
+
+/** A reply without its id: what serving one request comes to, on either transport. */
+export type RedisOutcome = RedisReply extends infer R ? (R extends unknown ? Omit<R, "id"> : never) : never;
+
 /** What the worker is started with. */
 export interface RedisWorkerData {
   readonly url: string;

@@ -1,8 +1,12 @@
 /**
  * The Redis state backend, for hosts that share state across processes. The interface is synchronous (an engine
- * answers a guest's `state-*` call inside the call), so the ioredis client runs in a worker thread of its own
- * (redis-worker.ts) and the caller blocks in Atomics.wait until the worker's reply is posted, with a deadline on
- * every wait: an unreachable or hung server is `unavailable` after `timeoutMs`, never a hang.
+ * answers a guest's `state-*` call inside the call), so it has two transports (`transport`):
+ *   - "sync": a node-api addon over hiredis runs each command on the caller's thread (redis-sync.ts), one round
+ *     trip per call; used when the addon is built (`node scripts/setup.mjs redis-sync`) and loads, for `redis://`.
+ *   - "worker": the ioredis client in a worker thread of its own (redis-worker.ts), the caller blocked in
+ *     Atomics.wait until the worker's reply is posted; the fallback (no addon, or `rediss://`).
+ * Both bound every call: an unreachable or hung server is `unavailable` after `timeoutMs`, never a hang. Both run
+ * the same commands and Lua scripts (redis-scripts.ts), so the key layout and every semantic are the same.
  *
  * Durability is the server's: with `appendonly yes` and `appendfsync always` a returned write survives a server
  * crash; Redis's defaults may lose the last second or more.
@@ -12,7 +16,8 @@ import { fileURLToPath } from "node:url";
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import type { StateBackend, StatePage, StateUsage } from "./backend.js";
 import { notAnIntegerError, quotaError, unavailableError } from "./errors.js";
-import { READY_ID, type RedisReply, type RedisRequest, type RedisWorkerData } from "./redis-protocol.js";
+import { READY_ID, type RedisCall, type RedisOutcome, type RedisReply, type RedisRequest, type RedisWorkerData } from "./redis-protocol.js";
+import { RedisSyncConnection, RedisTransportError, redisSyncAddon, serveSync } from "./redis-sync.js";
 
 /** Options of the Redis state backend (`openStateBackend({ backend: "redis", ... })`). */
 export interface RedisStateOptions {
@@ -24,8 +29,10 @@ export interface RedisStateOptions {
   keyPrefix?: string;
 }
 
-// Distributive Omit over the request union.
-type Call = RedisRequest extends infer R ? (R extends unknown ? Omit<R, "id"> : never) : never;
+type Call = RedisCall;
+
+/** How the backend talks to the server: hiredis on the caller's thread, or ioredis in a worker thread. */
+export type RedisTransport = "sync" | "worker";
 
 // The margin over the worker's own command timeout before the caller gives up on the worker itself.
 const WORKER_MARGIN_MS = 500;
@@ -54,16 +61,37 @@ export class RedisStateBackend implements StateBackend {
   readonly kind = "redis";
   /** The server's URL with any password masked. */
   readonly url: string;
+  /** "sync" (hiredis on the caller's thread) or "worker" (ioredis in a worker thread). */
+  readonly transport: RedisTransport;
   readonly #timeoutMs: number;
+  readonly #keyPrefix: string;
+  #sync: RedisSyncConnection | undefined;
+  #closed = false;
   #worker: Worker | undefined;
   #port: MessagePort | undefined;
-  readonly #signal: Int32Array;
+  #signal: Int32Array = new Int32Array(0);
   #seq = READY_ID;
   #exitReason: string | undefined;
 
-  constructor(options: RedisStateOptions) {
+  /**
+   * `transport`: "worker" forces the worker transport (tests and comparisons); by default it is "sync" when its
+   * addon loads and the URL is `redis://`, else "worker".
+   */
+  constructor(options: RedisStateOptions, transport?: RedisTransport) {
     this.url = options.url.replace(/\/\/([^@/]*)@/, "//***@");
     this.#timeoutMs = options.timeoutMs ?? 2000;
+    this.#keyPrefix = options.keyPrefix ?? "plughost";
+    const addon = transport === "worker" || !/^redis:/i.test(options.url) ? undefined : redisSyncAddon().addon;
+    this.transport = addon ? "sync" : "worker";
+    if (addon) {
+      try {
+        this.#sync = new RedisSyncConnection(addon, options.url, this.#timeoutMs);
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        throw unavailableError(undefined, `cannot reach the Redis state server ${this.url}: ${why}; check state.url and that the server runs`, e);
+      }
+      return;
+    }
     const entry = workerEntryPath();
     if (!existsSync(entry)) throw unavailableError(undefined, `the Redis state worker ${entry} is missing; run \`npm run build\` to compile it`);
     const shared = new SharedArrayBuffer(4);
@@ -108,13 +136,32 @@ export class RedisStateBackend implements StateBackend {
     }
   }
 
+  // One call on the synchronous transport: a transport failure is `unavailable` (the next call reconnects).
+  #callSync(ns: string | undefined, call: Call, conn: RedisSyncConnection): RedisOutcome {
+    try {
+      return serveSync(conn, this.#keyPrefix, call);
+    } catch (e) {
+      if (e instanceof RedisTransportError && e.code === "ETIMEDOUT")
+        throw unavailableError(ns, `the Redis state server ${this.url} did not answer ${call.op} in ${this.#timeoutMs} ms; check that it runs and is reachable`, e);
+      if (e instanceof RedisTransportError) return { ok: false, kind: "unavailable", message: e.message };
+      throw e;
+    }
+  }
+
   #call(ns: string | undefined, call: Call): unknown {
+    if (this.#sync) return this.#settle(ns, call, this.#callSync(ns, call, this.#sync));
+    if (this.#closed) throw unavailableError(ns, `the Redis state backend ${this.url} is closed`);
     if (!this.#port) throw unavailableError(ns, `the Redis state backend ${this.url} is closed`);
     if (this.#exitReason !== undefined) throw unavailableError(ns, `the Redis state backend ${this.url} stopped: ${this.#exitReason}`);
     const id = ++this.#seq;
     this.#port.postMessage({ id, ...call });
     const reply = this.#wait(this.#port, id, this.#timeoutMs + WORKER_MARGIN_MS);
     if (!reply) throw unavailableError(ns, `the Redis state server ${this.url} did not answer ${call.op} in ${this.#timeoutMs} ms; check that it runs and is reachable`);
+    return this.#settle(ns, call, reply);
+  }
+
+  // The value of an outcome, or its typed error.
+  #settle(ns: string | undefined, call: Call, reply: RedisOutcome): unknown {
     if (reply.ok) return reply.value;
     const key = "key" in call ? call.key : "";
     switch (reply.kind) {
@@ -182,6 +229,12 @@ export class RedisStateBackend implements StateBackend {
   }
 
   close(): void {
+    this.#closed = true;
+    if (this.#sync) {
+      this.#sync.close();
+      this.#sync = undefined;
+      return;
+    }
     const port = this.#port;
     const worker = this.#worker;
     this.#port = undefined;

@@ -32,18 +32,21 @@ function ping(port) {
     sock.setTimeout(500, () => done(false));
     sock.once("error", () => done(false));
     sock.on("connect", () => sock.write("PING\r\n"));
-    sock.on("data", (d) => { buf += d; if (buf.includes("\r\n")) done(buf.startsWith("+PONG")); });
+    // -NOAUTH: up, with a password (requirepass).
+    sock.on("data", (d) => { buf += d; if (buf.includes("\r\n")) done(buf.startsWith("+PONG") || buf.startsWith("-NOAUTH")); });
   });
 }
 
 /**
  * Starts a server on 127.0.0.1: on `port`, or on a free one. Resolves once it answers PING.
  * `stop()` ends it (SIGTERM, then SIGKILL after 3 s); `restart()` starts it again on the same port (empty).
+ * `options.password` starts it with `--requirepass` (clients must AUTH; `url` does not carry it).
  */
 export async function startRedisServer(options = {}) {
   const bin = redisServerBinary();
   return superviseServer("redis", options.port ?? (await freePort()), async (port) => {
     const args = ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes", "--logfile", ""];
+    if (options.password !== undefined) args.push("--requirepass", options.password);
     const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
     let log = "";
     const collect = (chunk) => { if (log.length < 20_000) log += chunk; };
