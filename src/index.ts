@@ -129,7 +129,18 @@ export { DEFAULT_PLUGIN_METRIC_LIMITS, METRICS_CAPABILITY, PluginMetricsStore, w
 export type { PluginMetricBinding, PluginMetricCalls, PluginMetricInfo, PluginMetricLimits } from "./observability/plugin-metrics.js";
 // Profiling a plugin (docs/observability.md, "Profiling"): v8 plugins, in process or in a worker.
 export { MAX_PROFILE_MS, profilePlugin, startProfile } from "./observability/profile.js";
-export type { CpuProfile, CpuProfileNode, PluginProfile, ProfiledFunction, ProfileOptions, ProfileRecording } from "./observability/profile.js";
+export type {
+  CpuProfile,
+  CpuProfileNode,
+  FirefoxProfile,
+  FirefoxProfileThread,
+  PluginProfile,
+  ProfiledFunction,
+  ProfileOptions,
+  ProfileRecording,
+  V8PluginProfile,
+  WasmtimePluginProfile,
+} from "./observability/profile.js";
 export { getEngine } from "./engines/index.js";
 // Fuel metering and memory/table caps for any core module (what the v8 engine applies to plugins).
 export {

@@ -1,19 +1,26 @@
 /**
- * Where a plugin spends its time: V8's CPU profiler (node:inspector) samples the host thread while the plugin
- * runs, and the samples taken inside that plugin's calls are kept, from its first Wasm frame down (the Wasm
- * functions, and the host functions they call). Other plugins' calls and the host's own work are left out, even
- * when they run the same Wasm module. The result is a Chrome DevTools `.cpuprofile` and a table of functions.
+ * Where a plugin spends its time. The profile's format depends on the plugin's engine (its `format` field):
  *
- * Plugins on v8 can be profiled, in process or in a worker (the worker then runs the profiler on its own thread);
- * a plugin on wasmtime is `ProfilingUnsupported`. Samples are attributed by time: while a profile runs, the v8
- * engine notes when each call into a guest starts and ends (engines/v8/guest-activity.ts), whichever way it was
- * made (invoke, dispatch's fast path, a message, a sync call).
+ * - **v8** (`format: "v8-cpuprofile"`): V8's CPU profiler (node:inspector) samples the host thread while the
+ *   plugin runs, and the samples taken inside that plugin's calls are kept, from its first Wasm frame down (the
+ *   Wasm functions, and the host functions they call). Other plugins' calls and the host's own work are left out,
+ *   even when they run the same Wasm module. The result is a Chrome DevTools `.cpuprofile` and a table of
+ *   functions. Plugins on v8 can be profiled in process or in a worker (the worker then runs the profiler on its
+ *   own thread). Samples are attributed by time: while a profile runs, the v8 engine notes when each call into a
+ *   guest starts and ends (engines/v8/guest-activity.ts), whichever way it was made (invoke, dispatch's fast path,
+ *   a message, a sync call).
+ * - **wasmtime** (`format: "firefox-profiler"`): wasmtime's guest profiler samples the plugin's own store, one
+ *   sample of its Wasm stack per epoch tick (1 ms) while one of its calls runs, from the store's epoch deadline
+ *   callback (native/wasmtime/src/profile.rs), on whichever thread runs the call. The result is the Firefox
+ *   Profiler's "processed profile" JSON (open it at https://profiler.firefox.com) and the same table of functions.
+ *   Only the plugin's own calls are sampled, by construction.
  */
 import { Session } from "node:inspector/promises";
 import { ProfilingUnsupported } from "../contract/errors.js";
 import type { PluginRegistry } from "../runtime/registry.js";
 import { startTimeline, stopTimeline, type GuestTimeline } from "../engines/v8/guest-activity.js";
 import { workersByPlugin, type WorkerInstance } from "../engines/v8/worker/host.js";
+import { wasmtimeByPlugin } from "../engines/wasmtime/instance.js";
 
 /** A node of a V8 CPU profile (the DevTools protocol's `Profiler.ProfileNode`). */
 export interface CpuProfileNode {
@@ -55,8 +62,13 @@ export interface ProfiledFunction {
   totalSamples: number;
 }
 
-/** What `profilePlugin` and `ProfileRecording.stop` give. */
-export interface PluginProfile {
+/** What `profilePlugin` and `ProfileRecording.stop` give: a v8 plugin's or a wasmtime plugin's profile (`format`). */
+export type PluginProfile = V8PluginProfile | WasmtimePluginProfile;
+
+/** A v8 plugin's profile: V8's CPU profiler, filtered to the plugin's calls. */
+export interface V8PluginProfile {
+  /** A Chrome DevTools CPU profile (`cpuProfile`). */
+  format: "v8-cpuprofile";
   /** The plugin profiled. */
   plugin: string;
   /** The profile's length, in milliseconds. */
@@ -77,9 +89,59 @@ export interface PluginProfile {
   cpuProfile: CpuProfile;
 }
 
+/** One thread of a Firefox Profiler processed profile: the parts `WasmtimePluginProfile.functions` is read from. */
+export interface FirefoxProfileThread {
+  name?: string;
+  /** One entry per sample: its stack (an index into `stackTable`, null for an empty stack) and time in ms. */
+  samples: { length?: number; stack: (number | null)[]; time?: number[]; timeDeltas?: number[]; weight?: number[] | null };
+  /** Stacks as a prefix tree: each entry's frame and its caller's stack. */
+  stackTable: { length?: number; frame: number[]; prefix: (number | null)[] };
+  frameTable: { length?: number; func: number[] };
+  /** Function names as indices into the string table; `resource` points at the module. */
+  funcTable: { length?: number; name: number[]; resource?: number[] };
+  resourceTable?: { length?: number; name: number[] };
+  /** The string table (older format versions keep it per thread, newer in `shared`). */
+  stringArray?: string[];
+  [key: string]: unknown;
+}
+
+/** A Firefox Profiler "processed profile" (https://github.com/firefox-devtools/profiler, docs-developer/processed-profile-format.md). */
+export interface FirefoxProfile {
+  meta: { interval: number; product?: string; version?: number; startTime?: number; [key: string]: unknown };
+  libs?: unknown[];
+  threads: FirefoxProfileThread[];
+  shared?: { stringArray?: string[]; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+/** A wasmtime plugin's profile: wasmtime's guest profiler, sampling the plugin's own store. */
+export interface WasmtimePluginProfile {
+  /** A Firefox Profiler processed profile (`profile`): save it as JSON and open it at https://profiler.firefox.com. */
+  format: "firefox-profiler";
+  /** The plugin profiled. */
+  plugin: string;
+  /** The profile's length, in milliseconds. */
+  durationMs: number;
+  /** The sampling interval, in microseconds: the engine's epoch tick (1000), whatever was asked for. */
+  samplingIntervalUs: number;
+  /** Samples taken (only ever while one of the plugin's calls ran Wasm). */
+  samples: number;
+  /** Of those, samples with the plugin's Wasm on the stack (all, in practice). */
+  wasmSamples: number;
+  /**
+   * Set when the profile ended before `stop()`, with why: the plugin was unloaded, reloaded or restarted after a
+   * fault while profiled. The profile then holds what was sampled until then.
+   */
+  ended?: string;
+  /** By self time, most first; `url` is `wasm-module:<core module name>`. */
+  functions: ProfiledFunction[];
+  /** The profile as wasmtime wrote it. */
+  profile: FirefoxProfile;
+}
+
 /** Options of `startProfile` and `profilePlugin`. */
 export interface ProfileOptions {
-  /** Microseconds between samples; default 100. */
+  /** Microseconds between samples; default 100 (v8). wasmtime samples once per epoch tick (1 ms) whatever this says. */
   samplingIntervalUs?: number;
 }
 
@@ -100,15 +162,17 @@ const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
 /**
  * Start sampling `name`'s calls on `registry`.
  * @throws {@link PluginNotFound} when no plugin of that name is tracked.
- * @throws {@link ProfilingUnsupported} when it does not run in process on v8, or is already being profiled.
+ * @throws {@link ProfilingUnsupported} when it runs on neither v8 nor wasmtime (the native engine), is not running,
+ *   or is already being profiled.
  */
 export async function startProfile(registry: PluginRegistry, name: string, options: ProfileOptions = {}): Promise<ProfileRecording> {
   const info = registry.info(name); // PluginNotFound
-  if (info.engine !== "v8") {
-    throw new ProfilingUnsupported(`it runs on ${info.engine}; only plugins that run in process on v8 can be profiled (load it with engine "v8")`, { plugin: name });
+  if (info.engine !== "v8" && info.engine !== "wasmtime") {
+    throw new ProfilingUnsupported(`it runs on ${info.engine}; only plugins on v8 or wasmtime can be profiled (load it with engine "v8" or "wasmtime")`, { plugin: name });
   }
   const busy = profiling.get(registry) ?? new Set<string>();
   if (busy.has(name)) throw new ProfilingUnsupported("a profile of this plugin is already running; stop it first", { plugin: name });
+  if (info.engine === "wasmtime") return startWasmtime(registry, name, busy);
   const interval = Math.max(10, Math.round(options.samplingIntervalUs ?? 100));
   if (info.isolation === "worker") return startInWorker(registry, name, interval, busy);
 
@@ -190,6 +254,99 @@ async function startInWorker(registry: PluginRegistry, name: string, interval: n
   };
 }
 
+/** The plugin runs on wasmtime: its instance's guest profiler samples its store (native/wasmtime/src/profile.rs). */
+function startWasmtime(registry: PluginRegistry, name: string, busy: Set<string>): ProfileRecording {
+  const live = wasmtimeByPlugin.get(name);
+  if (!live || live.size !== 1) {
+    const why = live
+      ? `${live.size} wasmtime instances of a plugin named ${name} are live (more than one registry, or a reload under way); profile it where only one is`
+      : "its instance is not running (it is restarting, suspended or being loaded); profile it once it is active";
+    throw new ProfilingUnsupported(why, { plugin: name });
+  }
+  const instance = [...live][0]!;
+  if (!instance.canProfile) {
+    throw new ProfilingUnsupported("the wasmtime addon was built without the guest profiler; rebuild it (node scripts/setup.mjs wasmtime)", { plugin: name });
+  }
+  try {
+    instance.startProfile();
+  } catch (err) {
+    throw new ProfilingUnsupported(`wasmtime's guest profiler did not start: ${(err as Error).message.replace(/^PWT:[a-z]+:[^:]*:/, "")}`, { plugin: name, cause: err });
+  }
+  busy.add(name);
+  profiling.set(registry, busy);
+  const started = performance.now();
+  let stopped: Promise<PluginProfile> | undefined;
+  return {
+    plugin: name,
+    stop: () =>
+      (stopped ??= (async () => {
+        try {
+          const { json, ended } = await instance.stopProfile();
+          const durationMs = performance.now() - started;
+          const profile = JSON.parse(new TextDecoder().decode(json)) as FirefoxProfile;
+          return buildFirefox(name, profile, durationMs, ended);
+        } finally {
+          busy.delete(name);
+        }
+      })()),
+  };
+}
+
+/** The function table of a Firefox Profiler profile: self and total samples per function, over all threads. */
+function buildFirefox(plugin: string, profile: FirefoxProfile, durationMs: number, ended: string | undefined): WasmtimePluginProfile {
+  const intervalMs = profile.meta.interval;
+  const fns = new Map<string, ProfiledFunction>();
+  let samples = 0;
+  let wasmSamples = 0;
+  for (const thread of profile.threads) {
+    const strings = thread.stringArray ?? profile.shared?.stringArray ?? [];
+    const { stackTable, frameTable, funcTable, resourceTable } = thread;
+    const nameOf = (func: number): string => strings[funcTable.name[func]!] ?? `(function ${func})`;
+    const moduleOf = (func: number): string => {
+      const r = funcTable.resource?.[func];
+      const n = r === undefined || r < 0 ? undefined : resourceTable?.name[r];
+      return n === undefined ? "" : `wasm-module:${strings[n] ?? ""}`;
+    };
+    for (const leaf of thread.samples.stack) {
+      samples++;
+      if (leaf === null || leaf === undefined) continue;
+      wasmSamples++;
+      const seen = new Set<string>();
+      let first = true;
+      for (let s: number | null | undefined = leaf; s !== null && s !== undefined; s = stackTable.prefix[s]) {
+        const func = frameTable.func[stackTable.frame[s]!]!;
+        const name = nameOf(func);
+        const url = moduleOf(func);
+        const key = `${name}\u0000${url}`;
+        let f = fns.get(key);
+        if (!f) fns.set(key, (f = { name, url, selfSamples: 0, selfMs: 0, totalSamples: 0 }));
+        if (first) {
+          f.selfSamples++;
+          f.selfMs += intervalMs;
+          first = false;
+        }
+        if (!seen.has(key)) {
+          f.totalSamples++;
+          seen.add(key);
+        }
+      }
+    }
+  }
+  const functions = [...fns.values()].sort((a, b) => b.selfSamples - a.selfSamples || b.totalSamples - a.totalSamples);
+  for (const f of functions) f.selfMs = Math.round(f.selfMs * 1000) / 1000;
+  return {
+    format: "firefox-profiler",
+    plugin,
+    durationMs,
+    samplingIntervalUs: Math.round(intervalMs * 1000),
+    samples,
+    wasmSamples,
+    ...(ended === undefined ? {} : { ended }),
+    functions,
+    profile,
+  };
+}
+
 /**
  * Profile `name` for `durationMs` while the application goes on calling it, and give what was sampled.
  * @throws {@link PluginNotFound}, {@link ProfilingUnsupported} as `startProfile`; a `RangeError` for a duration
@@ -203,7 +360,7 @@ export async function profilePlugin(registry: PluginRegistry, name: string, dura
 }
 
 /** Keep the samples taken inside the plugin's calls, from their first Wasm frame down, under `(plugin <name>)`. */
-function build(plugin: string, profile: CpuProfile, timeline: GuestTimeline, offsetUs: number, interval: number): PluginProfile {
+function build(plugin: string, profile: CpuProfile, timeline: GuestTimeline, offsetUs: number, interval: number): V8PluginProfile {
   const me = timeline.plugins.indexOf(plugin);
   const calls = me < 0 ? 0 : timeline.calls[me]!;
   // The plugin's spans, on the profiler's clock.
@@ -290,6 +447,7 @@ function build(plugin: string, profile: CpuProfile, timeline: GuestTimeline, off
   const functions = [...fns.values()].sort((a, b) => b.selfSamples - a.selfSamples || b.totalSamples - a.totalSamples);
   for (const f of functions) f.selfMs = Math.round(f.selfMs * 1000) / 1000;
   return {
+    format: "v8-cpuprofile",
     plugin,
     durationMs: (profile.endTime - profile.startTime) / 1000,
     samplingIntervalUs: interval,

@@ -131,7 +131,8 @@ impl Live {
         // The deadline is handed out in slices so that the stop flag is seen
         // within CHECK_TICKS ms (`store::epoch_check`).
         let total = deadline_ticks(self.deadline_ms);
-        let first = total.min(CHECK_TICKS);
+        // While a profile runs, one tick at a time: each epoch check takes a sample (profile.rs).
+        let first = total.min(crate::profile::slice(&self.store.data().profile, CHECK_TICKS));
         self.store.data_mut().ticks_left = total - first;
         self.store.set_epoch_deadline(first);
 

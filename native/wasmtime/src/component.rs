@@ -177,9 +177,10 @@ impl NativeComponent {
         });
         instance::spawn("plughost-call", move || {
             let stop = Arc::new(AtomicBool::new(false));
+            let profile = Arc::new(crate::profile::ProfileSlot::new(inner.component.clone()));
             let built = (|| -> std::result::Result<Live, Fault> {
                 let pre = store::instance_pre(&inner.component, &grant, &inner.pres)?;
-                let data = store::new_data(&grant, &limits, bridge, stop.clone())?;
+                let data = store::new_data(&grant, &limits, bridge, stop.clone(), profile.clone())?;
                 let mut live = Live::new(store::new_store(data), &limits);
                 live.core_dumps = core_dumps;
                 let (plugin, hook, suspend, resume, optional) = live.run("instantiate", Route::Threaded(None), state.cell, |s, _, _| {
@@ -215,7 +216,7 @@ impl NativeComponent {
                     let control = Arc::new(Control::new(stop));
                     let (jobs, rx) = mpsc::channel();
                     let (l, c, st) = (live.clone(), control.clone(), state.clone());
-                    deferred.resolve(Box::new(move |_| Ok(NativeInstance::new(l, c, jobs, log, st, optional))));
+                    deferred.resolve(Box::new(move |_| Ok(NativeInstance::new(l, c, jobs, log, st, optional, profile))));
                     instance::serve(rx, live, control, state);
                 }
             }

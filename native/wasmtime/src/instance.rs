@@ -22,6 +22,7 @@ use crate::calls::{Live, StateCell};
 use crate::fault::Fault;
 use crate::host::Route;
 use crate::output::SharedLog;
+use crate::profile::ProfileSlot;
 use napi::bindgen_prelude::{Buffer, Either, Float64Array, Object};
 use napi::{Env, JsDeferred, Result};
 use napi_derive::napi;
@@ -145,6 +146,8 @@ pub struct NativeInstance {
     state: Arc<StateArray>,
     /// Which optional exports the guest has.
     optional: OptionalExports,
+    /// The guest profile, when one runs (`startProfile` / `stopProfile`); outlives the store.
+    profile: Arc<ProfileSlot>,
 }
 
 /// Which optional exports the guest has (`lifecycle`, `config-watch`, `handoff`).
@@ -256,8 +259,9 @@ impl NativeInstance {
         log: SharedLog,
         state: Arc<StateArray>,
         optional: OptionalExports,
+        profile: Arc<ProfileSlot>,
     ) -> NativeInstance {
-        NativeInstance { live, control, jobs: Mutex::new(Some(jobs)), log, state, optional }
+        NativeInstance { live, control, jobs: Mutex::new(Some(jobs)), log, state, optional, profile }
     }
 
     /// Queue `call` on the instance's thread; its promise settles from there (or from `dispose`).
@@ -393,6 +397,46 @@ impl NativeInstance {
     pub fn sync_caller(&self, env: Env) -> Result<napi::bindgen_prelude::Unknown<'_>> {
         let f = crate::fast_path::create(env.raw(), crate::fast_path::Bound { live: self.live.clone(), state: self.state.clone() })?;
         Ok(unsafe { napi::bindgen_prelude::Unknown::from_raw_unchecked(env.raw(), f) })
+    }
+
+    // ── profiling (profile.rs)
+
+    /// Start sampling the guest's calls with wasmtime's guest profiler, one sample per epoch tick while a call
+    /// runs; `name` names the profile. Fails when a profile of this instance already runs.
+    #[napi]
+    pub fn start_profile(&self, name: String) -> Result<()> {
+        self.profile.start(&name).map_err(|why| napi::Error::from_reason(format!("PWT:profile:0:{why}")))
+    }
+
+    /// Stop sampling and give the profile as Firefox Profiler "processed profile" JSON (serialized off the JS
+    /// thread). Works after `dispose()` too, with what was sampled until then. Rejects when no profile runs.
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn stop_profile<'e>(&self, env: &'e Env) -> Result<Object<'e>> {
+        let (deferred, promise) = env.create_deferred::<Buffer, Box<dyn FnOnce(Env) -> Result<Buffer> + Send>>()?;
+        let Some(profiler) = self.profile.take() else {
+            deferred.reject(napi::Error::from_reason("PWT:profile:0:no profile of this instance is running"));
+            return Ok(promise);
+        };
+        let spawned = spawn("plughost-profile", move || match crate::profile::finish(profiler) {
+            Ok(json) => deferred.resolve(Box::new(move |_| Ok(Buffer::from(json)))),
+            Err(why) => deferred.reject(napi::Error::from_reason(format!("PWT:profile:0:{why}"))),
+        });
+        if let Err(e) = spawned {
+            return Err(napi::Error::from_reason(format!("PWT:profile:0:could not start a thread: {e}")));
+        }
+        Ok(promise)
+    }
+
+    /// Whether a profile of this instance runs (no sampling, and the usual deadline slices, when not).
+    #[napi(getter)]
+    pub fn profiling(&self) -> bool {
+        self.profile.active()
+    }
+
+    /// Samples the guest profiler has taken on this instance, over all its profiles.
+    #[napi(getter)]
+    pub fn profile_samples(&self) -> f64 {
+        self.profile.samples() as f64
     }
 
     // ── drains

@@ -15,6 +15,7 @@
 //! * `fault`     how failures are classified and reported to JS
 //! * `component` / `instance`  the JS-facing objects and async tasks
 //! * `fast_path` the synchronous status call as a bare node-api function
+//! * `profile`   sampling a guest with wasmtime's guest profiler
 //! * `requests`  requests from the call thread, answered later by the JS thread
 //! * `state`     the `state-*` and `context-*` host functions
 
@@ -30,6 +31,7 @@ mod host;
 mod instance;
 mod limits;
 mod output;
+mod profile;
 mod requests;
 mod state;
 mod store;

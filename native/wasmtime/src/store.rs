@@ -5,6 +5,7 @@ use crate::engine::engine;
 use crate::fault::Fault;
 use crate::host::{HostBridge, PluginPre};
 use crate::limits::{LimitSpec, Limiter};
+use crate::profile::ProfileSlot;
 use crate::wasi::{self, GuardedLookup, NetGuard, NetGuarded, WasiGrant};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +28,8 @@ pub struct StoreData {
     pub stop: Arc<AtomicBool>,
     /// Epoch ticks of the current call's deadline not yet handed to wasmtime (see `epoch_check`).
     pub ticks_left: u64,
+    /// The instance's guest profile, when one runs (profile.rs); shared with the JS object.
+    pub profile: Arc<ProfileSlot>,
 }
 
 /// How often (in epoch ticks) a running call checks the stop flag and its deadline.
@@ -43,17 +46,24 @@ impl std::fmt::Display for Stopped {
 }
 impl std::error::Error for Stopped {}
 
-/// Runs every CHECK_TICKS ticks of a call: stop when disposed, trap at the
-/// deadline, otherwise hand out the next slice of the deadline.
+/// Runs every CHECK_TICKS ticks of a call (every tick while a profile runs,
+/// taking a sample): stop when disposed, trap at the deadline, otherwise hand
+/// out the next slice of the deadline. The slices add up to the same deadline
+/// either way.
 fn epoch_check(mut cx: wasmtime::StoreContextMut<'_, StoreData>) -> wasmtime::Result<UpdateDeadline> {
-    let d = cx.data_mut();
-    if d.stop.load(Ordering::Relaxed) {
+    if cx.data().stop.load(Ordering::Relaxed) {
         return Err(Stopped.into());
     }
+    let profiling = cx.data().profile.active();
+    if profiling {
+        let slot = cx.data().profile.clone();
+        slot.sample(&cx);
+    }
+    let d = cx.data_mut();
     if d.ticks_left == 0 {
         return Err(wasmtime::Trap::Interrupt.into());
     }
-    let step = d.ticks_left.min(CHECK_TICKS);
+    let step = d.ticks_left.min(if profiling { 1 } else { CHECK_TICKS });
     d.ticks_left -= step;
     Ok(UpdateDeadline::Continue(step))
 }
@@ -121,7 +131,7 @@ pub fn new_store(data: StoreData) -> Store<StoreData> {
     store
 }
 
-pub fn new_data(grant: &WasiGrant, limits: &LimitSpec, host: HostBridge, stop: Arc<AtomicBool>) -> Result<StoreData, Fault> {
+pub fn new_data(grant: &WasiGrant, limits: &LimitSpec, host: HostBridge, stop: Arc<AtomicBool>, profile: Arc<ProfileSlot>) -> Result<StoreData, Fault> {
     let (wasi, net) = wasi::build_ctx(grant, &host.log).map_err(|e| Fault::Load(format!("{e:#}")))?;
     Ok(StoreData {
         wasi,
@@ -132,6 +142,7 @@ pub fn new_data(grant: &WasiGrant, limits: &LimitSpec, host: HostBridge, stop: A
         lookups: HashMap::new(),
         stop,
         ticks_left: 0,
+        profile,
     })
 }
 

@@ -69,6 +69,18 @@ export interface NativeInstance {
   takeViolations(): { kind: string; detail: string }[];
   /** Ends the instance at once, even mid-call: pending calls reject with `PWT:disposed`. */
   dispose(): void;
+  /**
+   * Start wasmtime's guest profiler on this instance: one sample of the guest's Wasm stack per epoch tick (1 ms)
+   * while a call runs (native/wasmtime/src/profile.rs). Throws `PWT:profile:…` when one already runs. Optional:
+   * an addon built before profiling has none.
+   */
+  startProfile?(name: string): void;
+  /** Stop it and give the Firefox Profiler "processed profile" JSON; works after `dispose()` too. */
+  stopProfile?(): Promise<Uint8Array>;
+  /** Whether a profile runs (the epoch callback then samples every tick). */
+  readonly profiling?: boolean;
+  /** Samples taken on this instance over all its profiles. */
+  readonly profileSamples?: number;
 }
 
 export interface NativeComponent {

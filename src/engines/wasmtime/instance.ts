@@ -39,6 +39,17 @@ export interface WasmtimeInstanceOptions {
 
 const VIOLATION_KINDS = new Set<ViolationKind>(["fuel", "memory", "deadline", "capability", "trap", "crash"]);
 
+/** Live wasmtime instances by plugin name, for the profiler (src/observability/profile.ts) to find. */
+export const wasmtimeByPlugin = new Map<string, Set<WasmtimeInstance>>();
+
+/** A guest profile that ended with its instance (unload, reload, a fault's restart). */
+export interface EndedGuestProfile {
+  /** The Firefox Profiler JSON of what was sampled until then. */
+  json: Promise<Uint8Array>;
+  /** Why it ended. */
+  reason: string;
+}
+
 export class WasmtimeInstance implements EngineInstance {
   readonly #o: WasmtimeInstanceOptions;
   #queue: Promise<unknown> = Promise.resolve();
@@ -48,9 +59,14 @@ export class WasmtimeInstance implements EngineInstance {
   /** The fault that ended the instance; later calls fail with it without running. */
   #fault: InstanceFault | undefined;
   readonly #onEventSync: (eventName: string, data: Uint8Array) => number;
+  /** Set when a guest profile was running as the instance was disposed: that profile, finished. */
+  #endedProfile: EndedGuestProfile | undefined;
 
   constructor(options: WasmtimeInstanceOptions) {
     this.#o = options;
+    let live = wasmtimeByPlugin.get(options.plugin);
+    if (!live) wasmtimeByPlugin.set(options.plugin, (live = new Set()));
+    live.add(this);
     this.#onEventSync = options.native.syncCaller();
     // Present only when the guest exports them (an addon built before the lifecycle interface has neither).
     if (options.native.hasOnSuspend === true) this.onSuspend = () => this.#async("on-suspend", () => this.#o.native.onSuspend());
@@ -138,6 +154,55 @@ export class WasmtimeInstance implements EngineInstance {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#o.native.dispose();
+    const live = wasmtimeByPlugin.get(this.#o.plugin);
+    live?.delete(this);
+    if (live?.size === 0) wasmtimeByPlugin.delete(this.#o.plugin);
+    // A profile running now ends with the instance, keeping what it sampled.
+    if (this.#o.native.profiling === true) {
+      const json = this.#o.native.stopProfile!();
+      json.catch(() => undefined); // read by the profile's stop(), if ever
+      const reason = this.#fault ? `the plugin faulted (${this.#fault.message}); its instance was discarded` : "the plugin's instance was disposed (an unload, a reload or a restart)";
+      this.#endedProfile = { json, reason };
+    }
+  }
+
+  /** The plugin's name. */
+  get plugin(): string {
+    return this.#o.plugin;
+  }
+
+  /** Whether this addon has the guest profiler. */
+  get canProfile(): boolean {
+    return typeof this.#o.native.startProfile === "function";
+  }
+
+  /** Start wasmtime's guest profiler on this instance (observability/profile.ts); throws when one runs or it is disposed. */
+  startProfile(): void {
+    if (this.#disposed) throw new PluginNotRunning("disposed", { plugin: this.#o.plugin });
+    this.#o.native.startProfile!(this.#o.plugin);
+  }
+
+  /**
+   * Stop the profile and give its JSON, or the one that ended with the instance (then with why it ended).
+   * Rejects when none ran.
+   */
+  async stopProfile(): Promise<{ json: Uint8Array; ended?: string }> {
+    const ended = this.#endedProfile;
+    if (ended) {
+      this.#endedProfile = undefined;
+      return { json: await ended.json, ended: ended.reason };
+    }
+    return { json: await this.#o.native.stopProfile!() };
+  }
+
+  /** Whether a guest profile runs on this instance; false: calls run with no sampling at all. */
+  get profiling(): boolean {
+    return this.#o.native.profiling === true;
+  }
+
+  /** Samples the guest profiler took on this instance over all its profiles. */
+  get profileSamples(): number {
+    return this.#o.native.profileSamples ?? 0;
   }
 
   #enterSync(exportName: string): void {
