@@ -528,6 +528,16 @@ export type SyncCallOptions = Pick<CallOptions, "metadata" | "context">;
 
 /** The frozen metadata of a sync call's envelope, or undefined when it has none. */
 function syncMetadata(options: SyncCallOptions): Readonly<Record<string, string>> | undefined {
+  const c = options.context;
+  if (c !== undefined && options.metadata === undefined) {
+    // Context keys only (serve's endpoints give each request's id so): the frozen metadata is built in one step, not
+    // through withContextMetadata's copies of the options and mergeMetadata's copy of its result; the same keys.
+    const out: Record<string, string> = {};
+    if (typeof c.requestId === "string") out["request-id"] = c.requestId;
+    if (typeof c.userId === "string") out["user-id"] = c.userId;
+    if (typeof c.sessionId === "string") out["session-id"] = c.sessionId;
+    return out["request-id"] === undefined && out["user-id"] === undefined && out["session-id"] === undefined ? NO_METADATA : Object.freeze(out);
+  }
   const m = withContextMetadata(options)?.metadata;
   return m === undefined ? undefined : mergeMetadata(undefined, m);
 }

@@ -82,6 +82,12 @@ interface Mounted {
   manifest: Manifest;
   capabilities: readonly string[];
   routes: Route[];
+  /**
+   * The routes whose path has no `:param` and no `*`, by `"<METHOD> <path>"`: a request to one is found with one map
+   * lookup (no split, no params object). Such a route always wins over the others at its path (it has the most
+   * literal segments), so the lookup gives what `#match` would.
+   */
+  literal: Map<string, Route>;
   /** The plugin's handle for synchronous calls, while it is the active version. */
   handle?: PluginHandle;
   /** Whether the plugin's hook is called synchronously anyway (v8 in-process, trusted native): the sync path is the same call. */
@@ -249,7 +255,13 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
     const routes = endpoints.map((decl) => this.#compile(name, decl));
     // Literal segments before params, longer paths before a rest wildcard: the most specific endpoint answers.
     routes.sort((a, b) => Number(a.rest) - Number(b.rest) || b.segments.filter((s) => typeof s === "string").length - a.segments.filter((s) => typeof s === "string").length);
-    this.#mounted.set(name, { manifest, capabilities, routes, sync });
+    const literal = new Map<string, Route>();
+    for (const r of routes) {
+      const key = `${r.decl.method} ${r.decl.path}`;
+      // The first of two identical declarations answers, as in `#match`.
+      if (!r.rest && r.segments.every((s) => typeof s === "string") && !literal.has(key)) literal.set(key, r);
+    }
+    this.#mounted.set(name, { manifest, capabilities, routes, literal, sync });
     this.emit("changed", { plugin: name, endpoints: this.list(name) });
   }
 
@@ -316,6 +328,8 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
   }
 
   #match(m: Mounted, method: string, path: string): Match {
+    const exact = m.literal.get(`${method} ${path}`);
+    if (exact) return { route: exact, params: NO_PARAMS, allowed: NO_METHODS };
     const parts = path === "/" || path === "" ? [] : path.slice(1).split("/");
     const allowed: string[] = [];
     for (const r of m.routes) {
@@ -421,7 +435,9 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
       route: route.decl.path,
       params: found.params,
       query,
-      headers: visibleHeaders(req.headers),
+      // Most requests carry none of the secret headers: their headers then go into the head as they are (only
+      // serialized below), not copied.
+      headers: req.headers.authorization === undefined && req.headers.cookie === undefined && req.headers["proxy-authorization"] === undefined ? (req.headers as RequestHead["headers"]) : visibleHeaders(req.headers),
       remote: req.ip,
     };
     const envelope = encodeRequest(head, body);
@@ -461,6 +477,9 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The params of a path without `:params`, shared (coercion copies them; nothing writes them). */
+const NO_PARAMS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+const NO_METHODS: string[] = [];
 
 function invalid(validate: ValidateFunction, data: unknown, part: "body" | "query" | "params"): Refusal | undefined {
   if (validate(data)) return undefined;

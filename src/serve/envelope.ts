@@ -59,11 +59,13 @@ export function visibleHeaders(headers: Readonly<Record<string, string | string[
 
 /** The request envelope: head length, head JSON, body. Never throws. */
 export function encodeRequest(head: RequestHead, body: Uint8Array): Uint8Array {
-  const json = Buffer.from(JSON.stringify(head), "utf8");
-  const out = Buffer.allocUnsafe(4 + json.length + body.length);
-  out.writeUInt32LE(json.length, 0);
-  out.set(json, 4);
-  out.set(body, 4 + json.length);
+  // The head's JSON is written straight into the envelope (no intermediate buffer of it).
+  const json = JSON.stringify(head);
+  const n = Buffer.byteLength(json, "utf8");
+  const out = Buffer.allocUnsafe(4 + n + body.length);
+  out.writeUInt32LE(n, 0);
+  out.write(json, 4, n, "utf8");
+  out.set(body, 4 + n);
   return out;
 }
 
