@@ -9,7 +9,8 @@
 // Each server runs in a child process of its own, autocannon in this one (2 cores: one for the server, one for the
 // load). Short rounds alternate bare and endpoint so a stretch of interference hits both; each round is bounded in
 // time and in requests; the figures are medians over rounds, with the spread printed.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -35,9 +36,19 @@ console.log(JSON.stringify({ listening: await app.listen({ host: "127.0.0.1", po
 process.once("SIGTERM", () => app.close().then(() => process.exit(0)));
 `;
 
+// The design above (one core for the server, one for the load) made real where `taskset` exists: each server child's
+// threads on the last CPU, this process on the first. Without it the scheduler moves both about, and the load
+// generator preempting a server in its write shows up as server time, more for the slower of the two.
+const CPUS = availableParallelism();
+const PIN = CPUS >= 2 && spawnSync("taskset", ["-p", String(process.pid)], { stdio: "ignore" }).status === 0;
+// This process and every thread it has now (the load generator runs on the main thread).
+if (PIN) spawnSync("taskset", ["-a", "-p", "-c", "0", String(process.pid)], { stdio: "ignore" });
+
 /** Start a server child; resolves to its base URL and a stop function. */
 function start(args) {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, PLUGHOST_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "inherit"] });
+  // taskset execs node in its place: the pid, signals and exit are node's.
+  const [cmd, argv] = PIN ? ["taskset", ["-c", String(CPUS - 1), process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(cmd, argv, { cwd: root, env: { ...process.env, PLUGHOST_LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`server exited (${code}) before listening: ${args.join(" ")}`)));
     createInterface({ input: child.stdout }).on("line", (line) => {
@@ -100,7 +111,7 @@ export async function run() {
     http_endpoint_vs_bare: m(per.endpoint, "rps") / m(per.bare, "rps"),
     http_endpoint_p99_ms: m(per.endpoint, "p99"),
   };
-  console.log(`http (${ROUNDS} rounds of ${SECONDS} s or ${MAX_REQUESTS} requests, ${CONNECTIONS} connections, ${BODY.length}-byte body; medians, spread over rounds):`);
+  console.log(`http (${ROUNDS} rounds of ${SECONDS} s or ${MAX_REQUESTS} requests, ${CONNECTIONS} connections, ${BODY.length}-byte body; ${PIN ? `servers on CPU ${CPUS - 1}, load on CPU 0` : "not pinned (no taskset)"}; medians, spread over rounds):`);
   console.log(`  http_bare_rps          ${results.http_bare_rps.toFixed(0)}  rounds ${spread(per.bare, "rps")}  (p50 ${m(per.bare, "p50")} ms, p99 ${m(per.bare, "p99")} ms)`);
   console.log(`  http_endpoint_rps      ${results.http_endpoint_rps.toFixed(0)}  rounds ${spread(per.endpoint, "rps")}  (p50 ${m(per.endpoint, "p50")} ms)`);
   const ratios = per.endpoint.map((e, i) => ({ r: e.rps / per.bare[i].rps }));
