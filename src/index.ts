@@ -171,6 +171,7 @@ export type { RedisStateOptions } from "./state/redis.js";
 // The context store (docs/context.md): registry.context, its keys, bounds and typed errors.
 export { ContextStore, PREDEFINED_CONTEXT_KEYS, CONTEXT_METADATA_KEYS, MAX_CONTEXT_KEY_BYTES, DEFAULT_MAX_CONTEXT_VALUE_BYTES, contextKeyProblem } from "./context/store.js";
 export type { ContextKeyDefinition, ContextKeyInfo, ContextReader, ContextStoreOptions, PredefinedContextKey } from "./context/store.js";
+export type { ContextChange } from "./context/config.js";
 export { ContextKeyInvalid, ContextKeyUnknown, ContextReadOnly, ContextValueInvalid, ContextSchemaInvalid } from "./context/errors.js";
 export type { CallContextValues } from "./runtime/calls.js";
 export type { SyncCallOptions } from "./runtime/registry.js";

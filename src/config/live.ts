@@ -184,6 +184,11 @@ export interface ConfigRefusal {
   plugin?: string;
   /** The watched file, for changes that came from one. */
   file?: string;
-  /** Why: a `ConfigError`, a `HostConfigError`, or the reload's error. The old configuration stays. */
+  /** The context key, when the refusal concerns a watched file's `context` section (its old value stays). */
+  contextKey?: string;
+  /**
+   * Why: a `ConfigError`, a `HostConfigError`, the reload's error, or for a context key a `ContextValueInvalid`
+   * (or `ContextSchemaInvalid`, `ContextKeyInvalid`). The old configuration stays.
+   */
   error: PlughostError;
 }

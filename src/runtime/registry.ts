@@ -60,6 +60,7 @@ import { MessageRouter, type RouterHost } from "../messaging/router.js";
 import { refused, requestFailed, type RequestOptions, type ServiceHandler } from "../messaging/requests.js";
 import { CallPipeline, currentCall, withCall, withContextMetadata, type CallContext, type CallKind, type CallOptions, type Interceptor } from "./calls.js";
 import { ContextStore, type ContextKeyDefinition } from "../context/store.js";
+import { applyContextSection, type ContextChange } from "../context/config.js";
 import { Lifecycle, type PluginState } from "./lifecycle.js";
 import { createLogger, type Logger } from "./logger.js";
 import { checkConfigSchema, loadManifest, MANIFEST_FILES, type Manifest } from "../plugin/manifest.js";
@@ -625,6 +626,8 @@ export interface RegistryEvents {
   "config-changed": [ConfigUpdate];
   /** A configuration update was refused (invalid, or its reload failed); the old configuration stays. */
   "config-refused": [ConfigRefusal];
+  /** A watched host config file's `context` section set a new value of a key, or defined a new key (docs/context.md). */
+  "context-changed": [ContextChange];
 }
 
 /**
@@ -673,6 +676,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #configWatches = new Set<ConfigFileWatch>();
   /** The context store (src/context/store.ts). */
   readonly #context: ContextStore;
+  /** Each context key's value as the host config (options, then a watched file) last gave it. */
+  readonly #contextFromFile = new Map<string, unknown>();
   /** Persistent state and the hand-off (src/state/host-state.ts); the backend opens on first need. */
   readonly #state: HostState;
   #snapshotTimer: ReturnType<typeof setInterval> | undefined;
@@ -704,6 +709,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       ...(options.environment !== undefined ? { environment: options.environment } : {}),
       ...(options.context ? { keys: options.context } : {}),
     });
+    for (const [key, d] of Object.entries(options.context ?? {})) this.#contextFromFile.set(key, structuredClone(d.value));
     this.#state.registerMetrics(this.#metrics.registry);
     const every = options.state?.snapshotEveryMs;
     if (every !== undefined && every > 0) {
@@ -1229,6 +1235,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /**
    * Watch a host config file (`plughost.config.json` / `.toml`): when its `config` section changes, each plugin
    * whose overrides changed gets its new configuration as `setConfig` delivers it (other settings need a restart).
+   * Its `context` section is applied too: a defined key's changed value is set (checked against the key's schema), a
+   * new key is defined (`context-changed`); a refused value is `config-refused` with `contextKey`, and the old value
+   * stays. A key removed from the file keeps its definition and value.
    * A file that does not read or validate, or an invalid plugin config, is `config-refused` and changes nothing.
    * `close()` on the result (or `registry.close()`) stops watching.
    * @example
@@ -1239,6 +1248,13 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const w = await watchHostConfigFile(
       abs,
       async (hostConfig) => {
+        // Context first: a plugin reloaded for its new config then reads the new values too.
+        const ctx = applyContextSection(this.#context, hostConfig.context, this.#contextFromFile, abs);
+        for (const change of ctx.changed) this.emit("context-changed", change);
+        for (const { key, error } of ctx.refused) {
+          this.#logger.warn({ file: abs, key, code: error.code }, `context key ${key} from the host config file refused: ${error.message}; its value stays`);
+          this.emit("config-refused", { file: abs, contextKey: key, error });
+        }
         for (const entry of [...this.#entries.values()]) {
           const next = hostConfig.config[entry.name];
           if (!this.#configs.hostChanged(entry.name, next)) continue;
