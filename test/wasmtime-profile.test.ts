@@ -136,11 +136,11 @@ describe("profiling a wasmtime plugin", () => {
   });
 
   it("leaves deadlines as they are while sampling every tick, and ends the profile cleanly on a fault", async () => {
-    // 3 ms: calls of event "a" with 10 (about 0.3 ms) pass, with 255 (about 5.6 ms) exceed it.
+    // 3 ms: calls of event "a" with 10 (about 0.3 ms) pass; 255 × 40 (about 200 ms unbounded here) exceeds it on any machine.
     const registry = await twoPlugins("deadline-ms = 3");
     const deadlineCall = async (): Promise<number> => {
       const t = performance.now();
-      const err = await registry.invoke("profile-busy", "a", new Uint8Array([255])).catch((e: unknown) => e);
+      const err = await registry.invoke("profile-busy", "a", new Uint8Array([255, 40])).catch((e: unknown) => e);
       expect((err as { code?: string }).code).toBe("E_DEADLINE_EXCEEDED");
       return performance.now() - t;
     };
