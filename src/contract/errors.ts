@@ -590,3 +590,57 @@ export class ServiceNameTaken extends PlughostError {
     this.service = name;
   }
 }
+
+// ── app-defined interfaces (docs/host-interfaces.md) ────────────────────────
+
+/** WIT text that cannot be parsed or resolved. Code `E_WIT_INVALID`. */
+export class WitError extends PlughostError {
+  /** The file (or "<inline>") and the 1-based line and column of the problem. */
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  constructor(file: string, line: number, column: number, problem: string, details: ErrorDetails = {}) {
+    super("E_WIT_INVALID", `${file}:${line}:${column}: ${problem}`, details);
+    this.file = file;
+    this.line = line;
+    this.column = column;
+  }
+}
+
+/**
+ * A value that does not fit its WIT type, at `path` (e.g. `order.lines[2].sku`). `side` says who gave it: "guest" (a
+ * plugin's argument to a host interface or its export's result), or "host" (an implementation's result, or
+ * `handle.call`'s arguments). When it happens mid-call the guest's call ends in an `AbiViolation` (guest side) or a
+ * `PluginTrap` (host side) whose cause is this error. Code `E_INTERFACE_VALUE`.
+ */
+export class InterfaceValueError extends PlughostError {
+  /** The interface (versioned id), function and value path. */
+  readonly iface: string;
+  readonly fn: string;
+  readonly path: string;
+  readonly side: "guest" | "host";
+  constructor(iface: string, fn: string, path: string, side: "guest" | "host", problem: string, details: ErrorDetails = {}) {
+    super("E_INTERFACE_VALUE", `${iface}#${fn}: ${path ? `${path}: ` : ""}${problem} (from the ${side === "guest" ? "plugin" : "host"})`, details);
+    this.iface = iface;
+    this.fn = fn;
+    this.path = path;
+    this.side = side;
+  }
+}
+
+/**
+ * An app-defined interface that cannot be used as asked: not provided or exported by anyone, a version that does not
+ * satisfy the importer (semver: same major, and for 0.x the same minor; the provider at least as new), an unknown
+ * function, a wiring cycle between plugins, or an async implementation where the engine cannot wait (in-process v8).
+ * `reason` is one of "missing", "version", "unknown-function", "cycle", "async", "provided-twice". (Not granted is a
+ * `CapabilityDenied` for `iface:<id>`.) Code `E_INTERFACE_UNAVAILABLE`.
+ */
+export class InterfaceUnavailable extends PlughostError {
+  readonly iface: string;
+  readonly reason: "missing" | "version" | "unknown-function" | "cycle" | "async" | "provided-twice";
+  constructor(iface: string, reason: InterfaceUnavailable["reason"], message: string, details: ErrorDetails = {}) {
+    super("E_INTERFACE_UNAVAILABLE", `${iface}: ${message}`, details);
+    this.iface = iface;
+    this.reason = reason;
+  }
+}

@@ -5,6 +5,7 @@
  * only to these interfaces and never branches on which engine is in use.
  */
 
+import type { InterfaceBindings } from "../interfaces/types.js";
 import type { ContextError, LogLevel, MessageError, MessageKind, MetricError, MetricKind, RegisterError, RequestError, StateError } from "../contract/abi.js";
 
 /** The engines: `v8` (jco transpile, in process or in a worker), `wasmtime` (the native addon), `native` (C-ABI libraries). */
@@ -173,6 +174,12 @@ export interface LoadRequest {
    * helper between calls). After such a report the registry does not record the fault a call then gets again.
    */
   onViolation?: (kind: ViolationKind, detail: string) => void;
+  /**
+   * The app-defined interfaces this plugin imports (bound by the registry: provided by the host or exported by another
+   * plugin) and the typed exports the host expects it to have (docs/host-interfaces.md). Absent: none. An engine
+   * refuses to load a component that imports an app interface missing here (`InterfaceUnavailable` "missing").
+   */
+  interfaces?: InterfaceBindings;
 }
 
 /** The kinds of rule a plugin can break: a limit (fuel, memory, deadline, its state quota), a denied capability, a trap, a crash. */
@@ -225,6 +232,15 @@ export interface EngineInstance {
   snapshot?(): Promise<Uint8Array>;
   /** The guest's optional `handoff.restore` with an earlier instance's snapshot; resolves to its status (0 ok). */
   restore?(data: Uint8Array): Promise<number>;
+  /**
+   * Call one function of a typed export (`interfaces.exports`): `iface` is the versioned id the component exports,
+   * `fn` the WIT function name, `args` JS values (types/ convention). Runs as any call does (serialized, under fuel and
+   * deadline); arguments are checked before the guest runs (`InterfaceValueError`, the instance is fine), the result on
+   * the way out (`AbiViolation` with an `InterfaceValueError` cause). Present on engines that support typed exports.
+   */
+  callExport?(iface: string, fn: string, args: readonly unknown[]): Promise<unknown>;
+  /** Synchronous `callExport`, offered by in-process engines only. */
+  callExportSync?(iface: string, fn: string, args: readonly unknown[]): unknown;
   /** Synchronous fast path, offered by in-process engines only. */
   onEventSync?(eventName: string, data: Uint8Array): number;
   /** Synchronous `onHook`, offered by in-process engines only. */
