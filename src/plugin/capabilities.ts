@@ -25,6 +25,10 @@
  * - `context:<key>` reads a context key, `context:write:<key>` writes it (and
  *   reads it); a trailing `*` is a prefix wildcard (`context:acme.*`), as for
  *   env (src/context/store.ts; docs/context.md).
+ * - `iface:<ns>:<pkg>/<name>`: the plugin may import that app-defined WIT
+ *   interface (unversioned; the version is matched by semver at load), from
+ *   the host's `provide` or another plugin's export; a trailing `*` is a
+ *   prefix wildcard (`iface:acme:app/*`, `iface:*`) (docs/host-interfaces.md).
  */
 import path from "node:path";
 import { CapabilityDenied, PlughostError, type ErrorDetails } from "../contract/errors.js";
@@ -56,6 +60,7 @@ export type Capability =
   | { kind: "events"; direction: "publish" | "subscribe"; name: string }
   | { kind: "http"; action: "serve" }
   | { kind: "context"; access: "read" | "write"; key: string }
+  | { kind: "iface"; id: string }
   | { kind: "extension"; name: string; scope?: string };
 
 /** How the registry treats event names a plugin holds no `events:*` capability for. */
@@ -77,6 +82,7 @@ export const CAPABILITY_FORMS = [
   "http:serve",
   "context:<key>",
   "context:write:<key>",
+  "iface:<ns>:<pkg>/<name>",
   "x-<kind>[:<scope>]",
 ] as const;
 
@@ -87,6 +93,9 @@ const HOST_NAME = /^(?:\*|(?:\*\.)?[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](
 const EXTENSION = /^x-[a-z0-9-]+$/;
 // A context key (context/store.ts: dotted lower-case, at most 64 bytes) with an optional trailing `*` wildcard.
 const CONTEXT_KEY = /^(?:[a-z0-9][a-z0-9._-]{0,63}\*?|\*)$/;
+// An unversioned WIT interface id (ns:pkg/name, kebab-case words), or a prefix of one ending in `*`.
+const IFACE_WORD = "(?:[a-z][a-z0-9]*(?:-[a-z0-9]+)*|[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*)";
+const IFACE_ID = new RegExp(`^(?:${IFACE_WORD}:${IFACE_WORD}/${IFACE_WORD}|[a-zA-Z0-9:/-]*\\*)$`);
 
 /** Options of `parseCapability` and `normalizeCapability`. */
 export interface ParseOptions {
@@ -170,6 +179,10 @@ export function parseCapability(text: string, options: ParseOptions = {}): Capab
       }
       return { kind: "context", access: write ? "write" : "read", key };
     }
+    case "iface":
+      if (arg.includes("@")) fail(text, `iface capabilities name the interface without a version, like "iface:acme:app/calc" (the version is checked by semver at load); drop ${JSON.stringify(arg.slice(arg.indexOf("@")))}`, options);
+      if (!IFACE_ID.test(arg) || arg.length > 256) fail(text, `iface needs a WIT interface id like "iface:acme:forms/store" (namespace:package/interface; a trailing '*' matches a prefix), got ${JSON.stringify(arg)}`, options);
+      return { kind: "iface", id: arg };
     case "http":
       if (arg !== "serve") fail(text, `the only http capability is "http:serve" (serve the manifest's api.endpoints), got ${JSON.stringify(text)}`, options);
       return { kind: "http", action: "serve" };
@@ -198,6 +211,8 @@ export function formatCapability(cap: Capability): string {
       return "http:serve";
     case "context":
       return cap.access === "write" ? `context:write:${cap.key}` : `context:${cap.key}`;
+    case "iface":
+      return `iface:${cap.id}`;
     default:
       return cap.kind;
   }
@@ -255,6 +270,8 @@ export function covers(grant: Capability, need: Capability): boolean {
       return grant.kind === "context" && (grant.access === need.access || grant.access === "write") && nameCovers(grant.key, need.key);
     case "extension":
       return grant.kind === "extension" && grant.name === need.name && nameCovers(grant.scope ?? "", need.scope ?? "");
+    case "iface":
+      return grant.kind === "iface" && nameCovers(grant.id, need.id);
     default:
       return grant.kind === need.kind;
   }
@@ -367,6 +384,17 @@ export function contextAllowed(effective: readonly string[], access: "read" | "w
     if (access === "write" && !write) continue;
     if (nameCovers(c.slice(write ? 14 : 8), key)) return true;
   }
+  return false;
+}
+
+/**
+ * Whether the plugin may import the app interface `id` (`acme:app/calc`, or versioned: the version is ignored): an
+ * `iface:<pattern>` in the effective set covers it. Compares strings (no parsing). Never throws.
+ */
+export function ifaceAllowed(effective: readonly string[], id: string): boolean {
+  const at = id.indexOf("@");
+  const bare = at < 0 ? id : id.slice(0, at);
+  for (const c of effective) if (c.startsWith("iface:") && nameCovers(c.slice(6), bare)) return true;
   return false;
 }
 

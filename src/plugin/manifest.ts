@@ -152,10 +152,22 @@ export interface Manifest {
   integrity?: string;
   /** What it serves over HTTP (`[[api.endpoints]]`); absent when the manifest declares no endpoint. */
   api?: { endpoints: EndpointDeclaration[] };
+  /** Its `[interfaces]` table (app-defined WIT interfaces, docs/host-interfaces.md); absent when the manifest has none. */
+  interfaces?: ManifestInterfaces;
   /** Absolute path of the manifest file. */
   file: string;
   /** Absolute directory of the manifest file. */
   dir: string;
+}
+
+/** A manifest's `[interfaces]` table, normalized. */
+export interface ManifestInterfaces {
+  /** Absolute path of the `.wit` file or WIT directory holding the interfaces the plugin exports and imports. */
+  wit?: string;
+  /** The world of that WIT the plugin is built against. */
+  world?: string;
+  /** `[interfaces.from]`: imported interface (unversioned id) → the plugin whose export provides it. */
+  from: Record<string, string>;
 }
 
 /** A manifest's `[config]` table, normalized. */
@@ -813,6 +825,18 @@ function semanticProblems(doc: Record<string, unknown>, dir: string, format: Syn
     problems.push({ pointer: "/entry", message: `${describeValue(entry)} leaves the plugin's directory ${dir}; the entry must lie inside it` });
   }
 
+  const ifaces = doc.interfaces;
+  if (isRecord(ifaces)) {
+    if (typeof ifaces.wit === "string" && clean("/interfaces/wit") && ifaces.wit.includes("\0")) problems.push({ pointer: "/interfaces/wit", message: "contains a NUL byte; remove it" });
+    if (isRecord(ifaces.from)) {
+      for (const [id, from] of Object.entries(ifaces.from)) {
+        if (from === name && clean(joinPointer("", "interfaces", "from", id))) {
+          problems.push({ pointer: joinPointer("", "interfaces", "from", id), message: "a plugin cannot import an interface from itself; name another plugin, or remove the entry to use the host's" });
+        }
+      }
+    }
+  }
+
   problems.push(...endpointProblems(doc, clean, checkConfig));
   if (checkConfig) problems.push(...configProblems(doc.config, format, clean));
   return problems;
@@ -1154,6 +1178,13 @@ function normalize(doc: Record<string, unknown>, file: string, dir: string, entr
   }
   const recovery = toRecovery(doc.recovery);
   if (recovery) manifest.recovery = recovery;
+  if (isRecord(doc.interfaces)) {
+    const i = doc.interfaces;
+    const ifaces: ManifestInterfaces = { from: isRecord(i.from) ? { ...(i.from as Record<string, string>) } : {} };
+    if (typeof i.wit === "string") ifaces.wit = path.resolve(dir, i.wit);
+    if (typeof i.world === "string") ifaces.world = i.world;
+    manifest.interfaces = ifaces;
+  }
   const activation = doc.activation as string[] | undefined;
   if (activation && activation.length > 0) manifest.activation = [...new Set(activation.map((a) => a.slice("on-event:".length)))];
   if (doc.engine !== undefined) manifest.engine = doc.engine as "v8" | "wasmtime";
