@@ -5,12 +5,16 @@
 // `component embed` step is needed; the WASI preview1 adapter is added only
 // when the module imports wasi_snapshot_preview1 (i.e. the plugin uses std::fs,
 // std::env, stdout, clocks, ...).
-// Usage: node guest-sdks/rust/build.mjs <plugin-dir>... [--out plugin.wasm]
+// An app world (docs/guest-rust.md): the crate's own `wit_bindgen::generate!` names it and embeds it beside the SDK's;
+// given --wit/--world (or plugin.toml's [interfaces] wit and world), the build checks the world exists before
+// compiling and that the component exports what the world exports and imports nothing else of the app's.
+// Usage: node guest-sdks/rust/build.mjs <plugin-dir>... [--out plugin.wasm] [--wit <app.wit or dir>] [--world <name>]
 import { readFileSync, writeFileSync, existsSync, realpathSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildCacheDir, describeBuildError, preview1Adapter } from "../component.mjs";
+import { AppWorldError, appWorldSource, resolveAppWorld } from "../app-world.mjs";
 import { checkSystemPackages, ensureToolchain } from "./toolchain.mjs";
 
 const TARGET = "wasm32-wasip1";
@@ -71,16 +75,53 @@ export async function componentize(binary) {
     adapters.push(["wasi_snapshot_preview1", preview1Adapter()]);
   }
   const bytes = await componentNew(binary, adapters);
-  const wasi = [...new Set(imports.filter((i) => i.module !== "plughost:plugin/host@0.1.0").map((i) => `${i.module}.${i.name}`))];
+  const wasi = [...new Set(imports.filter((i) => i.module === "wasi_snapshot_preview1").map((i) => `${i.module}.${i.name}`))];
   return { bytes, wasi };
 }
 
-/** Build the Rust crate in `dir` into a component at `outFile`; returns its bytes. */
-export async function buildRustPlugin(dir, outFile = path.join(dir, "plugin.wasm")) {
+/** The interfaces a component's world imports and exports, as WIT names (`acme:app/calc@1.0.0`). */
+export async function worldInterfaces(component) {
+  const { componentWit } = await import("../../vendor/jco/index.js");
+  const wit = await componentWit(component);
+  const pick = (kind) => [...wit.matchAll(new RegExp(`^\\s*${kind}\\s+([a-z0-9-]+:[a-z0-9-]+/[a-z0-9-]+(?:@[^;\\s]+)?);`, "gm"))].map((m) => m[1]);
+  return { imports: pick("import"), exports: pick("export") };
+}
+
+/**
+ * Check a built component against its app world: it exports every interface the world exports and no other of the
+ * app's packages, and imports none of them beyond the world's (an unused import may be left out).
+ */
+async function checkAgainstWorld(dir, bytes, appWorld) {
+  const { componentEmbed, componentNew } = await import("../../vendor/jco/index.js");
+  const { source, world } = appWorldSource(appWorld);
+  const expected = await worldInterfaces(await componentNew(await componentEmbed({ dummy: true, witSource: source, world })));
+  const got = await worldInterfaces(bytes);
+  const app = (name) => !name.startsWith("plughost:") && !name.startsWith("wasi:");
+  const missing = expected.exports.filter((e) => app(e) && !got.exports.includes(e));
+  const extraExports = got.exports.filter((e) => app(e) && !expected.exports.includes(e));
+  const extraImports = got.imports.filter((i) => app(i) && !expected.imports.includes(i));
+  const problems = [
+    ...missing.map((e) => `it does not export ${e}`),
+    ...extraExports.map((e) => `it exports ${e}, which the world does not`),
+    ...extraImports.map((i) => `it imports ${i}, which the world does not`),
+  ];
+  if (problems.length) {
+    throw new AppWorldError(`${dir}: the component does not match world ${appWorld.appWorldId}: ${problems.join("; ")}. Generate the crate's bindings with wit_bindgen::generate!({ world: "${appWorld.world}", ... }) from ${appWorld.wit}, or build with the world it uses (--world)`);
+  }
+}
+
+/**
+ * Build the Rust crate in `dir` into a component at `outFile`; returns its bytes.
+ * `app`: the app world it is built against (`{ wit, world }`; default: plugin.toml's [interfaces] wit and world;
+ * `false`: none), checked before and after the build.
+ */
+export async function buildRustPlugin(dir, outFile = path.join(dir, "plugin.wasm"), app) {
+  const appWorld = await resolveAppWorld(dir, app);
   checkSystemPackages();
   const env = cargoEnv(ensureToolchain());
   const core = cargoBuild(path.resolve(dir), env);
   const { bytes, wasi } = await componentize(new Uint8Array(readFileSync(core)));
+  if (appWorld) await checkAgainstWorld(dir, bytes, appWorld);
   writeFileSync(outFile, bytes);
   return { bytes, wasi };
 }
@@ -88,15 +129,21 @@ export async function buildRustPlugin(dir, outFile = path.join(dir, "plugin.wasm
 // Compare real paths: the script is often run through node_modules/plughost (a link).
 if (process.argv[1] && realpathSync(path.resolve(process.argv[1])) === fileURLToPath(import.meta.url)) {
   const argv = process.argv.slice(2);
-  const outAt = argv.indexOf("--out");
-  const out = outAt >= 0 ? argv.splice(outAt, 2)[1] : undefined;
+  const flag = (name) => {
+    const at = argv.indexOf(name);
+    return at >= 0 ? argv.splice(at, 2)[1] : undefined;
+  };
+  const out = flag("--out");
+  const wit = flag("--wit");
+  const world = flag("--world");
+  const app = wit || world ? { wit: wit && path.resolve(wit), world } : undefined;
   if (!argv.length || (out && argv.length > 1)) {
-    console.error("usage: node guest-sdks/rust/build.mjs <plugin-dir>... [--out file.wasm]");
+    console.error("usage: node guest-sdks/rust/build.mjs <plugin-dir>... [--out file.wasm] [--wit <app.wit or dir>] [--world <name>]");
     process.exit(2);
   }
   for (const dir of argv) {
     const t0 = performance.now();
-    const { bytes, wasi } = await buildRustPlugin(path.resolve(dir), out ? path.resolve(out) : undefined).catch((err) => {
+    const { bytes, wasi } = await buildRustPlugin(path.resolve(dir), out ? path.resolve(out) : undefined, app).catch((err) => {
       console.error(describeBuildError(err));
       process.exit(1);
     });
