@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildCli, componentize, preview1Adapter, ToolchainMissing } from "../component.mjs";
+import { resolveAppWorld } from "../app-world.mjs";
 
 const sdk = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(sdk, "..", "..");
@@ -179,9 +180,14 @@ export function rewriteImports(binary, rename, reexport = {}) {
   return replaceSection(result, imp, out);
 }
 
-/** Build the Go plugin in `dir` into a component; returns its bytes. */
-export async function buildGoPlugin(dir, outFile = path.join(dir, "plugin.wasm")) {
+/**
+ * Build the Go plugin in `dir` into a component; returns its bytes. `world` is an app world to build against
+ * (`"path/app.wit#world"` or `{ wit, world }`; default: plugin.toml's `[interfaces] wit` and `world`; `false`: none):
+ * the plugin's own canonical-ABI glue imports and exports the app's functions (docs/guest-go.md).
+ */
+export async function buildGoPlugin(dir, outFile = path.join(dir, "plugin.wasm"), world = undefined) {
   const { componentEmbed, parse } = await import("../../vendor/jco/index.js");
+  const appWorld = await resolveAppWorld(path.resolve(dir), world);
   const tmp = mkdtempSync(path.join(tmpdir(), "plughost-go-"));
   try {
     let binary = compileGo(path.resolve(dir), tmp);
@@ -200,7 +206,7 @@ export async function buildGoPlugin(dir, outFile = path.join(dir, "plugin.wasm")
       });
       adapters.push([STDIO_MODULE, stdio]);
     }
-    return await componentize(binary, adapters, outFile);
+    return await componentize(binary, adapters, outFile, appWorld);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
