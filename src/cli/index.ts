@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The plughost command line: run, inspect, validate, new, conformance, keygen, sign, build, serve, profile.
+ * The plughost command line: run, inspect, validate, new, conformance, keygen, sign, build, serve, profile, types.
  * Every command has --help; data output has --json. This module parses the command line and
  * dispatches to the command's module (one per command, in this folder); it is the package's bin.
  */
@@ -22,6 +22,7 @@ import { signCommand } from "./sign.js";
 import { buildCommand } from "./build.js";
 import { serveCommand } from "./serve.js";
 import { profileCommand } from "./profile.js";
+import { typesCommand } from "./types.js";
 
 export { packageVersion } from "./shared.js";
 
@@ -36,6 +37,7 @@ const commands: Record<string, Command> = {
   build: buildCommand,
   serve: serveCommand,
   profile: profileCommand,
+  types: typesCommand,
 };
 
 function help(): string {

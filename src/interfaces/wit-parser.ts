@@ -854,33 +854,40 @@ class Resolver {
 }
 
 /**
- * Resolves parsed files as one parse set: the files' root items form one package (every root declaration must
- * agree; one of them must exist when there are root items), nested blocks form theirs, and `use`s and world
- * references may cross any of them. Packages come back in order of first appearance.
+ * Resolves parsed files as one parse set. Each group is one package directory: its files' root items form one
+ * package (their declarations must agree, and one must exist when there are root items); nested blocks form their
+ * own packages; `use`s and world references may cross any of them. Packages come back in order of first appearance.
  */
-export function resolveWitFiles(files: readonly WitFileAst[]): WitPackage[] {
+export function resolveWitGroups(groups: readonly (readonly WitFileAst[])[]): WitPackage[] {
   const resolver = new Resolver();
-  const declared = files.find((f) => f.root)?.root;
-  for (const f of files) {
-    if (f.root && declared && (f.root.name !== declared.name || f.root.version !== declared.version)) {
-      resolver.fail(f.root.pos, `this file declares package ${pkgKey(f.root.name, f.root.version)}, another declares ${pkgKey(declared.name, declared.version)}; the files of one folder form one package`);
-    }
-  }
-  for (const f of files) {
-    const hasItems = f.rootInterfaces.length + f.rootWorlds.length + f.rootAliases.size > 0;
-    if (hasItems && !declared) resolver.fail(f.firstItem!, "no package declaration: start the file with `package namespace:name@1.0.0;`");
-    if (declared && (f.root || hasItems)) {
-      // A file without its own declaration shares the folder's package: its items resolve there.
-      if (!f.root) {
-        const key = pkgKey(declared.name, declared.version);
-        for (const i of f.rootInterfaces) (i.scope as { pkgKey: string }).pkgKey = key;
-        for (const w of f.rootWorlds) (w.scope as { pkgKey: string }).pkgKey = key;
+  for (const files of groups) {
+    const declared = files.find((f) => f.root)?.root;
+    for (const f of files) {
+      if (f.root && declared && (f.root.name !== declared.name || f.root.version !== declared.version)) {
+        resolver.fail(f.root.pos, `this file declares package ${pkgKey(f.root.name, f.root.version)}, ${files.find((g) => g.root)!.file} declares ${pkgKey(declared.name, declared.version)}; the .wit files of one folder form one package`);
       }
-      resolver.addUnit(declared.name, declared.version, f.root?.pos ?? f.firstItem!, f.rootInterfaces, f.rootWorlds);
     }
-    for (const n of f.nested) resolver.addUnit(n.name, n.version, n.pos, n.interfaces, n.worlds);
+    for (const f of files) {
+      const hasItems = f.rootInterfaces.length + f.rootWorlds.length + f.rootAliases.size > 0;
+      if (hasItems && !declared) resolver.fail(f.firstItem!, "no package declaration: start the file with `package namespace:name@1.0.0;`");
+      if (declared && (f.root || hasItems)) {
+        // A file without its own declaration shares its folder's package: its items resolve there.
+        if (!f.root) {
+          const key = pkgKey(declared.name, declared.version);
+          for (const i of f.rootInterfaces) (i.scope as { pkgKey: string }).pkgKey = key;
+          for (const w of f.rootWorlds) (w.scope as { pkgKey: string }).pkgKey = key;
+        }
+        resolver.addUnit(declared.name, declared.version, f.root?.pos ?? f.firstItem!, f.rootInterfaces, f.rootWorlds);
+      }
+      for (const n of f.nested) resolver.addUnit(n.name, n.version, n.pos, n.interfaces, n.worlds);
+    }
   }
   return resolver.resolveAll();
+}
+
+/** Resolves parsed files that form one package (with any nested packages); see `resolveWitGroups`. */
+export function resolveWitFiles(files: readonly WitFileAst[]): WitPackage[] {
+  return resolveWitGroups([files]);
 }
 
 /**
