@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describeBuildError, findPackageDir, importPeer, worldFor } from "../component.mjs";
+import { appWorldSource, readAppWit, resolveAppWorld } from "../app-world.mjs";
 
 const sdk = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(sdk, "..", "..");
@@ -29,14 +30,37 @@ async function loadComponentize() {
   // componentize-js imports @bytecodealliance/weval eagerly, which loads a
   // native lzma binding at import time. We never use AOT (weval downloads a
   // binary), so resolve weval to a stub instead of depending on that binding.
+  // The load hook hands the JS bindings componentize-js generates to fixBindings (below) before wizer runs them.
   const hooks = `export async function resolve(spec, ctx, next) {
     if (spec === "@bytecodealliance/weval") return { shortCircuit: true, url: "data:text/javascript,export default async function getWeval(){throw new Error('weval AOT is not supported by plughost builds')}" };
     return next(spec, ctx);
+  }
+  export async function load(url, ctx, next) {
+    const r = await next(url, ctx);
+    if (!url.endsWith("/@bytecodealliance/componentize-js/src/componentize.js")) return r;
+    const src = String(r.source).replace("await writeFile(initializerPath, jsBindings);", "jsBindings = globalThis.__plughostFixBindings ? globalThis.__plughostFixBindings(jsBindings) : jsBindings; await writeFile(initializerPath, jsBindings);");
+    return { ...r, source: src };
   }`;
+  globalThis.__plughostFixBindings = fixBindings;
   register("data:text/javascript," + encodeURIComponent(hooks));
   // An optional peer dependency of plughost: only JS plugin authors install it (~380 MB with jco).
   ({ componentize: componentizeFn } = await importPeer("@bytecodealliance/componentize-js", "JavaScript"));
   return componentizeFn;
+}
+
+/**
+ * Work around componentize-js 0.23's lowering of integers into core arguments (import calls, export results):
+ * its engine turns a u32 of 2^31 or more into a wrong value, and traps on a negative s64. The generated bindings
+ * convert with toUint32 (val >>> 0) and toInt64 (BigInt.asIntN); giving the engine the same bits as an int32 and as
+ * an unsigned 64-bit BigInt (which it passes correctly) fixes both. Stores into memory (DataView) are unaffected.
+ */
+export function fixBindings(js) {
+  const u32 = /function toUint32\(val\) \{\s*return val >>> 0;\s*\}/;
+  const s64 = /function toInt64\(val\) \{\s*const converted = BigInt\(val\)\s*return BigInt\.asIntN\(64, converted\);\s*\}/;
+  fixBindings.applied = (u32.test(js) ? 1 : 0) + (s64.test(js) ? 1 : 0);
+  return js
+    .replace(u32, "function toUint32(val) {\n  return val | 0; // plughost: the same bits as an int32 (componentize-js mangles u32 >= 2^31)\n}")
+    .replace(s64, "function toInt64(val) {\n  return BigInt.asUintN(64, BigInt(val)); // plughost: the same bits, unsigned (componentize-js traps on a negative s64)\n}");
 }
 
 /** The plugin's entry source, relative to `dir`. */
@@ -154,7 +178,7 @@ export function exportsLifecycle(code) {
  * A WIT package whose world is plughost:plugin/plugin plus the WASI interfaces
  * the sources import, with jco's copy of the WASI WIT as deps.
  */
-function writeWitDir(witDir, wasi, optional = []) {
+function writeWitDir(witDir, wasi, optional = [], appWorld) {
   const interfaces = wasi.map((spec) => {
     const m = /^wasi:([a-z-]+)\/([a-z-]+)(?:@(.+))?$/.exec(spec);
     if (!m) throw new Error(`cannot import ${spec}: expected wasi:<package>/<interface>@${WASI_VERSION}`);
@@ -172,10 +196,22 @@ function writeWitDir(witDir, wasi, optional = []) {
     mkdirSync(path.join(witDir, "deps", pkg), { recursive: true });
     copyFileSync(path.join(builtin, pkg, "package.wit"), path.join(witDir, "deps", pkg, "package.wit"));
   }
+  // An app world's packages go beside WASI's in deps/, one directory each.
+  let appInclude = [];
+  if (appWorld) {
+    const { appWorldId } = appWorldSource(appWorld);
+    for (const p of readAppWit(appWorld.wit).packages) {
+      const d = path.join(witDir, "deps", `app-${p.name.replace(/[:/]/g, "-")}`);
+      mkdirSync(d, { recursive: true });
+      p.files.forEach((f, i) => copyFileSync(f, path.join(d, `${i}-${path.basename(f)}`)));
+    }
+    appInclude = [`  include ${appWorldId};`];
+  }
   const world = [
     "package plughost:guest-js;",
     "world plugin {",
     `  include plughost:plugin/plugin@0.1.0;`,
+    ...appInclude,
     ...optional.map((i) => `  export plughost:plugin/${i}@0.1.0;`),
     ...interfaces.map((i) => `  import ${i.spec};`),
     "}",
@@ -194,8 +230,12 @@ export async function componentImports(bytes) {
 /**
  * Build the JS/TS plugin in `dir` into a component and write it to `out`.
  * `features` are StarlingMonkey features to keep (default none: no WASI imports).
+ * `world` is an app world to build against (`"path/app.wit#world"` or `{ wit, world }`; default: the manifest's
+ * `[interfaces] wit` and `world`; `false`: none): the entry then imports the app's interfaces as modules
+ * (`import { add } from "acme:app/calc@1.0.0"`) and exports each exported interface by its camelCase name
+ * (`export const mirror = { echoItem(v) {...} }`), in jco's conventions (docs/guest-js.md).
  */
-export async function buildJsPlugin(dir, { out = path.join(dir, "plugin.wasm"), src, features = [] } = {}) {
+export async function buildJsPlugin(dir, { out = path.join(dir, "plugin.wasm"), src, features = [], world: worldOption } = {}) {
   const unknown = features.filter((f) => !ALL_FEATURES.includes(f));
   if (unknown.length) throw new Error(`unknown componentize-js feature(s): ${unknown.join(", ")} (known: ${ALL_FEATURES.join(", ")})`);
   const entryRel = src ?? findEntry(dir);
@@ -203,9 +243,15 @@ export async function buildJsPlugin(dir, { out = path.join(dir, "plugin.wasm"), 
   try {
     // Stage (and so syntax-check) the sources before loading the compiler.
     const { entry, wasi, optional } = await stage(dir, entryRel, stageDir);
+    const appWorld = await resolveAppWorld(dir, worldOption);
     const componentize = await loadComponentize();
     let wit;
-    if (wasi.length === 0) {
+    if (wasi.length === 0 && appWorld) {
+      // One WIT string: the app's packages and plughost's as nested package blocks.
+      const { world, source } = worldFor(optional);
+      const app = appWorldSource(appWorld, { base: world, extra: source });
+      wit = { witWorld: app.source, worldName: app.world };
+    } else if (wasi.length === 0) {
       // The WIT as a string (`witWorld`): a `witPath` is read through
       // preview2-shim, which since 0.26.1 has no `/` preopen.
       // A set of optional exports no world of wit/plugin.wit names gets a generated one, appended.
@@ -214,7 +260,7 @@ export async function buildJsPlugin(dir, { out = path.join(dir, "plugin.wasm"), 
     } else {
       // WASI imports need WIT deps, so a directory; preopen it for the splicer.
       const witDir = path.join(stageDir, "wit");
-      writeWitDir(witDir, wasi, optional);
+      writeWitDir(witDir, wasi, optional, appWorld);
       const { _addPreopen } = await import("@bytecodealliance/preview2-shim/filesystem");
       _addPreopen(witDir, witDir);
       wit = { witPath: witDir, worldName: "plugin" };
@@ -244,15 +290,16 @@ if (process.argv[1] && realpathSync(path.resolve(process.argv[1])) === fileURLTo
   const out = opt("--out");
   const src = opt("--src");
   const features = (opt("--features") ?? "").split(",").filter(Boolean);
+  const world = opt("--world");
   const dirs = args;
   if (!dirs.length || dirs.some((d) => !statSync(d, { throwIfNoEntry: false })?.isDirectory()) || (dirs.length > 1 && (out || src))) {
-    console.error("usage: node guest-sdks/js/build.mjs <plugin-dir>... [--out file.wasm] [--src entry.ts] [--features stdio,random,clocks,http,fetch-event]");
+    console.error("usage: node guest-sdks/js/build.mjs <plugin-dir>... [--out file.wasm] [--src entry.ts] [--features stdio,random,clocks,http,fetch-event] [--world app.wit#world]");
     console.error("       (--out and --src need a single plugin dir; several dirs build in one process, which is faster after the first)");
     process.exit(2);
   }
   for (const dir of dirs) {
     const t0 = performance.now();
-    const r = await buildJsPlugin(path.resolve(dir), { out: out && path.resolve(out), src, features }).catch((err) => {
+    const r = await buildJsPlugin(path.resolve(dir), { out: out && path.resolve(out), src, features, world }).catch((err) => {
       console.error(describeBuildError(err));
       process.exit(1);
     });
