@@ -25,6 +25,8 @@ pub struct Live {
     pub on_config_changed: Option<Func>,
     pub snapshot: Option<Func>,
     pub restore: Option<Func>,
+    /// The functions of the app interfaces the guest exports, by the index iface.rs gives them (`app_exports`).
+    pub exports: Vec<(Func, std::sync::Arc<crate::iface::FnPlan>)>,
     pub fuel: FuelAccount,
     pub deadline_ms: Option<f64>,
     pub memory_cap: Option<u64>,
@@ -93,6 +95,7 @@ impl Live {
             on_config_changed: None,
             snapshot: None,
             restore: None,
+            exports: Vec::new(),
             fuel: FuelAccount::new(limits),
             deadline_ms: limits.deadline_ms,
             memory_cap: limits.memory_bytes,
@@ -216,6 +219,30 @@ where
     Ok(Some(func))
 }
 
+/// The functions of the app interfaces the guest exports, in `plans`' order (iface.rs `AppSurface::exports`).
+pub fn app_exports(
+    mut store: impl AsContextMut<Data = StoreData>,
+    instance: &Instance,
+    plans: &[std::sync::Arc<crate::iface::FnPlan>],
+) -> wasmtime::Result<Vec<(Func, std::sync::Arc<crate::iface::FnPlan>)>> {
+    let mut out = Vec::with_capacity(plans.len());
+    for plan in plans {
+        let missing = || wasmtime::format_err!("the component does not export {}#{}", plan.iface, plan.name);
+        let iface = instance.get_export_index(&mut store, None, &plan.iface).ok_or_else(missing)?;
+        let index = instance.get_export_index(&mut store, Some(&iface), &plan.name).ok_or_else(missing)?;
+        let func = instance.get_func(&mut store, &index).ok_or_else(missing)?;
+        out.push((func, plan.clone()));
+    }
+    Ok(out)
+}
+
+/// Call a typed export with arguments already checked against its parameter types (iface.rs `args_from_js`).
+pub fn call_app_export(store: &mut Store<StoreData>, func: Func, args: &[wasmtime::component::Val], plan: &crate::iface::FnPlan) -> wasmtime::Result<Option<wasmtime::component::Val>> {
+    let mut results = crate::iface::result_slots(plan);
+    func.call(&mut *store, args, &mut results)?;
+    Ok(results.pop())
+}
+
 /// Call `config-watch.on-config-changed` (checked by `optional_export` as `(string) -> s32`).
 pub fn call_config_changed(store: &mut Store<StoreData>, func: Option<Func>, config: &str) -> wasmtime::Result<i32> {
     let func = func.ok_or_else(|| wasmtime::format_err!("the plugin does not export config-watch"))?;
@@ -261,7 +288,7 @@ pub fn call_hook(store: &mut Store<StoreData>, hook: Option<Func>, name: &str, d
 
 fn describe(f: &Fault) -> String {
     match f {
-        Fault::Trap(d) | Fault::Abi(d) | Fault::Host(d) | Fault::Load(d) | Fault::Invalid(d) | Fault::Missing(d) => d.clone(),
+        Fault::Trap(d) | Fault::Abi(d) | Fault::Host(d) | Fault::IfaceHost(d) | Fault::IfaceGuest(d) | Fault::Load(d) | Fault::Invalid(d) | Fault::Missing(d) => d.clone(),
         Fault::Fuel(b) => format!("out of fuel (budget {b})"),
         Fault::Deadline(ms) => format!("deadline of {ms} ms exceeded"),
         Fault::Memory(cap) => format!("memory cap of {cap} bytes"),

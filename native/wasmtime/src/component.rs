@@ -11,8 +11,9 @@ use crate::limits::LimitSpec;
 use crate::output::{LogShared, SharedLog};
 use crate::store::{self, StoreData};
 use crate::wasi::WasiGrant;
+use crate::iface::{AppSurface, IfaceBridge};
 use crate::instance::{self, Control, NativeInstance, StateArray};
-use napi::bindgen_prelude::{Float64Array, Function, Object, Uint8Array};
+use napi::bindgen_prelude::{Float64Array, Function, Object, Uint8Array, Unknown};
 use napi::{Env, Result};
 use napi_derive::napi;
 use std::collections::HashMap;
@@ -25,6 +26,17 @@ use wasmtime::component::Component;
 pub struct CompiledInner {
     component: Component,
     pres: Mutex<HashMap<u8, PluginPre<StoreData>>>,
+    /// Its app-interface functions (iface.rs), or why they cannot be used (a resource, a stream…).
+    surface: std::result::Result<AppSurface, String>,
+}
+
+/// One function of an app interface a component imports or exports.
+#[napi(object)]
+pub struct AppFunction {
+    /// The versioned interface id, as the component names it (`acme:app/calc@1.0.0`).
+    pub iface: String,
+    /// The WIT function name.
+    pub name: String,
 }
 
 #[napi]
@@ -48,9 +60,12 @@ pub fn compile<'e>(env: &'e Env, bytes: &[u8], cache_dir: Option<String>, key: O
     let cache_dir = cache_dir.map(PathBuf::from);
     let key = key.map(|k| k.to_vec());
     instance::spawn("plughost-compile", move || match cache::load(&bytes, cache_dir.as_deref(), key.as_deref()) {
-        Ok((component, source)) => deferred.resolve(Box::new(move |_| {
-            Ok(NativeComponent { inner: Arc::new(CompiledInner { component, pres: Mutex::new(HashMap::new()) }), source })
-        })),
+        Ok((component, source)) => {
+            let surface = AppSurface::of(&component);
+            deferred.resolve(Box::new(move |_| {
+                Ok(NativeComponent { inner: Arc::new(CompiledInner { component, pres: Mutex::new(HashMap::new()), surface }), source })
+            }))
+        }
         Err(f) => deferred.reject(f.to_napi()),
     })
     .map_err(thread_failed)?;
@@ -121,6 +136,23 @@ impl NativeComponent {
             .collect()
     }
 
+    /// The app-interface functions the component imports, in the order the interface dispatcher's index counts
+    /// them (`instantiate`'s `ifaceDispatcher`). Throws when an app interface uses what plughost cannot pass.
+    #[napi]
+    pub fn app_imports(&self) -> Result<Vec<AppFunction>> {
+        Ok(self.surface()?.imports.iter().map(|p| AppFunction { iface: p.iface.clone(), name: p.name.clone() }).collect())
+    }
+
+    /// The app-interface functions the component exports, in the order `callExport`'s index counts them.
+    #[napi]
+    pub fn app_exports(&self) -> Result<Vec<AppFunction>> {
+        Ok(self.surface()?.exports.iter().map(|p| AppFunction { iface: p.iface.clone(), name: p.name.clone() }).collect())
+    }
+
+    fn surface(&self) -> Result<&AppSurface> {
+        self.inner.surface.as_ref().map_err(|why| Fault::Invalid(why.clone()).to_napi())
+    }
+
     /// Create a store and instantiate the component in it, on the thread
     /// that will then run the instance's calls. `state` is a Float64Array
     /// over its own ArrayBuffer (the addon writes fuel figures into it).
@@ -131,7 +163,15 @@ impl NativeComponent {
         options: InstantiateOptions,
         dispatcher: Function<HostArgs, HostReply>,
         state: Float64Array,
+        iface_dispatcher: Option<Function<Unknown<'static>, Unknown<'static>>>,
     ) -> Result<Object<'e>> {
+        let surface = self.surface()?;
+        let (app_imports, app_exports) = (surface.imports.clone(), surface.exports.clone());
+        let iface = match (&iface_dispatcher, app_imports.is_empty()) {
+            (Some(f), false) => Some(IfaceBridge::new(f)?),
+            (None, false) => return Err(Fault::Load("the component imports app interfaces and no interface dispatcher was given".into()).to_napi()),
+            _ => None,
+        };
         if state.len() < STATE_LEN {
             return Err(napi::Error::from_reason(format!("PWT:load:0:state array needs {STATE_LEN} cells")));
         }
@@ -179,8 +219,8 @@ impl NativeComponent {
             let stop = Arc::new(AtomicBool::new(false));
             let profile = Arc::new(crate::profile::ProfileSlot::new(inner.component.clone()));
             let built = (|| -> std::result::Result<Live, Fault> {
-                let pre = store::instance_pre(&inner.component, &grant, &inner.pres)?;
-                let data = store::new_data(&grant, &limits, bridge, stop.clone(), profile.clone())?;
+                let pre = store::instance_pre(&inner.component, &grant, &app_imports, &inner.pres)?;
+                let data = store::new_data(&grant, &limits, bridge, stop.clone(), profile.clone(), iface)?;
                 let mut live = Live::new(store::new_store(data), &limits);
                 live.core_dumps = core_dumps;
                 let (plugin, hook, suspend, resume, optional) = live.run("instantiate", Route::Threaded(None), state.cell, |s, _, _| {
@@ -193,13 +233,14 @@ impl NativeComponent {
                     let changed = optional_export::<(&str,), (i32,)>(&mut *s, &instance, &config_watch, "on-config-changed")?;
                     let snapshot = optional_export::<(), (Vec<u8>,)>(&mut *s, &instance, &handoff, "snapshot")?;
                     let restore = optional_export::<(&[u8],), (i32,)>(&mut *s, &instance, &handoff, "restore")?;
-                    Ok((plugin, hook, suspend, resume, (changed, snapshot, restore)))
+                    let exports = crate::calls::app_exports(&mut *s, &instance, &app_exports)?;
+                    Ok((plugin, hook, suspend, resume, (changed, snapshot, restore, exports)))
                 })?;
                 live.plugin = Some(plugin);
                 live.on_hook = Some(hook);
                 live.on_suspend = suspend;
                 live.on_resume = resume;
-                (live.on_config_changed, live.snapshot, live.restore) = optional;
+                (live.on_config_changed, live.snapshot, live.restore, live.exports) = optional;
                 Ok(live)
             })();
             match built {
@@ -216,7 +257,7 @@ impl NativeComponent {
                     let control = Arc::new(Control::new(stop));
                     let (jobs, rx) = mpsc::channel();
                     let (l, c, st) = (live.clone(), control.clone(), state.clone());
-                    deferred.resolve(Box::new(move |_| Ok(NativeInstance::new(l, c, jobs, log, st, optional, profile))));
+                    deferred.resolve(Box::new(move |_| Ok(NativeInstance::new(l, c, jobs, log, st, optional, profile, app_exports))));
                     instance::serve(rx, live, control, state);
                 }
             }

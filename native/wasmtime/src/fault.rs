@@ -4,6 +4,7 @@
 
 use crate::abi::GuestAbi;
 use crate::host::{HostCallFailed, HostCallTimedOut};
+use crate::iface::IfaceFault;
 use crate::store::Stopped;
 use wasmtime::Trap;
 use wasmtime_wasi::I32Exit;
@@ -32,6 +33,10 @@ pub enum Fault {
     Abi(String),
     /// A host function threw; the TS side has the JS error.
     Host(String),
+    /// An app-interface value that does not fit its type, mid-call: from the host (`PluginTrap`) or from the guest
+    /// (`AbiViolation`), with an `InterfaceValueError` cause. Detail: iface, fn, path, problem separated by U+001F.
+    IfaceHost(String),
+    IfaceGuest(String),
     /// The instance is already running a call (`ReentrancyError`).
     Busy,
     /// An earlier fault made the instance unusable (`PluginTrap`).
@@ -54,6 +59,8 @@ impl Fault {
             Fault::Exit(code) => ("exit", f64::from(*code), ""),
             Fault::Abi(d) => ("abi", 0.0, d),
             Fault::Host(d) => ("host", 0.0, d),
+            Fault::IfaceHost(d) => ("ifacehost", 0.0, d),
+            Fault::IfaceGuest(d) => ("ifaceguest", 0.0, d),
             Fault::Busy => ("busy", 0.0, ""),
             Fault::Poisoned(d) => ("poisoned", 0.0, d),
             Fault::Disposed => ("disposed", 0.0, ""),
@@ -86,6 +93,12 @@ pub fn classify(err: &wasmtime::Error, cx: &CallContext) -> Fault {
     if let Some(abi) = err.downcast_ref::<GuestAbi>() {
         return Fault::Abi(abi.0.clone());
     }
+    if let Some(f) = err.downcast_ref::<IfaceFault>() {
+        return match f {
+            IfaceFault::Value { host: true, .. } => Fault::IfaceHost(f.detail()),
+            IfaceFault::Value { .. } => Fault::IfaceGuest(f.detail()),
+        };
+    }
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return Fault::Exit(exit.0);
     }
@@ -112,7 +125,46 @@ pub fn classify(err: &wasmtime::Error, cx: &CallContext) -> Fault {
             return Fault::Table(cap);
         }
     }
+    if let Some(detail) = guest_iface_value(err, cx.export) {
+        return Fault::IfaceGuest(detail);
+    }
     Fault::Abi(export_abi(err, cx.export))
+}
+
+/// A value the guest passed to an app import, or returned from a typed export, that wasmtime's lifting refused
+/// (invalid UTF-8, a list outside memory, a bad discriminant): which function, from the innermost component glue
+/// frame (wit-component names an import's shim function `indirect-<iface>-<fn>`), else the typed export called.
+fn guest_iface_value(err: &wasmtime::Error, export: &str) -> Option<String> {
+    let cause = first_line(&err.root_cause().to_string());
+    let lifting = ["utf-8", "utf8", "out of bounds", "discriminant", "not aligned", "invalid char", "expected a payload", "did not expect a payload", "invalid flags"]
+        .iter()
+        .any(|k| cause.contains(k));
+    if !lifting || cause.starts_with("realloc return") {
+        return None;
+    }
+    let frame = err
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name().and_then(|n| n.strip_prefix("indirect-")).map(str::to_owned)));
+    if let Some(name) = frame {
+        if let Some((iface, func)) = split_import(&name) {
+            if crate::iface::is_app(&iface) {
+                return Some(format!("{iface}\u{1f}{func}\u{1f}arguments\u{1f}{cause}"));
+            }
+            return None;
+        }
+    }
+    (export == "typed export").then(|| format!("\u{1f}\u{1f}result\u{1f}{cause}"))
+}
+
+/// `acme:app/kinds@1.0.0-echo-string` → (`acme:app/kinds@1.0.0`, `echo-string`): the function starts at the first
+/// `-` after the version (unversioned: after the interface name, which is then taken to hold no `-`).
+fn split_import(name: &str) -> Option<(String, String)> {
+    let slash = name.rfind('/')?;
+    let rest = &name[slash..];
+    let at = rest.find('@');
+    let from = at.unwrap_or(0);
+    let dash = rest[from..].find('-')? + from;
+    Some((name[..slash + dash].to_owned(), name[slash + dash + 1..].to_owned()))
 }
 
 /// What wasmtime's canonical-ABI checks found wrong in what the guest

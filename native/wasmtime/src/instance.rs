@@ -23,7 +23,7 @@ use crate::fault::Fault;
 use crate::host::Route;
 use crate::output::SharedLog;
 use crate::profile::ProfileSlot;
-use napi::bindgen_prelude::{Buffer, Either, Float64Array, Object};
+use napi::bindgen_prelude::{Buffer, Either, Either3, Float64Array, Object, Unknown};
 use napi::{Env, JsDeferred, Result};
 use napi_derive::napi;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,7 +45,7 @@ impl StateArray {
     }
 }
 
-pub type JsOut = Either<Buffer, i32>;
+pub type JsOut = Either3<Buffer, i32, crate::iface::ExportValue>;
 type Resolver<T> = Box<dyn FnOnce(Env) -> Result<T> + Send>;
 type Deferred = JsDeferred<JsOut, Resolver<JsOut>>;
 
@@ -148,6 +148,8 @@ pub struct NativeInstance {
     optional: OptionalExports,
     /// The guest profile, when one runs (`startProfile` / `stopProfile`); outlives the store.
     profile: Arc<ProfileSlot>,
+    /// The typed exports' plans, to check arguments on the JS thread (iface.rs).
+    export_plans: Vec<Arc<crate::iface::FnPlan>>,
 }
 
 /// Which optional exports the guest has (`lifecycle`, `config-watch`, `handoff`).
@@ -190,12 +192,15 @@ pub enum Call {
     OnConfigChanged(String),
     Snapshot,
     Restore(Vec<u8>),
+    /// A typed export (index into `Live::exports`) with its checked arguments.
+    Export(usize, Vec<wasmtime::component::Val>),
 }
 
 pub enum Outcome {
     Status(i32),
     Hook(std::result::Result<Vec<u8>, i32>),
     Bytes(Vec<u8>),
+    Export(crate::iface::ExportValue),
 }
 
 fn with_live<R>(live: &Mutex<Option<Live>>, f: impl FnOnce(&mut Live) -> std::result::Result<R, Fault>) -> std::result::Result<R, Fault> {
@@ -219,6 +224,7 @@ fn run_call(live: &mut Live, route: Route, state: StateCell, call: &Call) -> std
         Call::OnConfigChanged(_) => "on-config-changed",
         Call::Snapshot => "snapshot",
         Call::Restore(_) => "restore",
+        Call::Export(..) => "typed export",
     };
     let optional = match call {
         Call::OnSuspend => live.on_suspend,
@@ -228,6 +234,12 @@ fn run_call(live: &mut Live, route: Route, state: StateCell, call: &Call) -> std
         Call::Restore(_) => live.restore,
         _ => None,
     };
+    if let Call::Export(index, args) = call {
+        let (func, plan) = live.exports.get(*index).cloned().ok_or_else(|| Fault::Trap(format!("no typed export {index}")))?;
+        return live
+            .run(export, route, state, |store, _, _| crate::calls::call_app_export(store, func, args, &plan))
+            .map(|v| Outcome::Export(crate::iface::ExportValue(v, plan)));
+    }
     live.run(export, route, state, |store, plugin, hook| {
         let guest = plugin.expect("instantiated").plughost_plugin_guest();
         Ok(match call {
@@ -239,15 +251,17 @@ fn run_call(live: &mut Live, route: Route, state: StateCell, call: &Call) -> std
             Call::OnConfigChanged(config) => Outcome::Status(crate::calls::call_config_changed(store, optional, config)?),
             Call::Snapshot => Outcome::Bytes(crate::calls::call_snapshot(store, optional)?),
             Call::Restore(data) => Outcome::Status(crate::calls::call_restore(store, optional, data)?),
+            Call::Export(..) => unreachable!("handled above"),
         })
     })
 }
 
 fn to_js(out: Outcome) -> JsOut {
     match out {
-        Outcome::Status(s) => Either::B(s),
-        Outcome::Hook(Ok(bytes)) | Outcome::Bytes(bytes) => Either::A(Buffer::from(bytes)),
-        Outcome::Hook(Err(status)) => Either::B(status),
+        Outcome::Status(s) => Either3::B(s),
+        Outcome::Hook(Ok(bytes)) | Outcome::Bytes(bytes) => Either3::A(Buffer::from(bytes)),
+        Outcome::Hook(Err(status)) => Either3::B(status),
+        Outcome::Export(v) => Either3::C(v),
     }
 }
 
@@ -260,8 +274,9 @@ impl NativeInstance {
         state: Arc<StateArray>,
         optional: OptionalExports,
         profile: Arc<ProfileSlot>,
+        export_plans: Vec<Arc<crate::iface::FnPlan>>,
     ) -> NativeInstance {
-        NativeInstance { live, control, jobs: Mutex::new(Some(jobs)), log, state, optional, profile }
+        NativeInstance { live, control, jobs: Mutex::new(Some(jobs)), log, state, optional, profile, export_plans }
     }
 
     /// Queue `call` on the instance's thread; its promise settles from there (or from `dispose`).
@@ -387,8 +402,40 @@ impl NativeInstance {
                 crate::calls::call_hook(store, hook, &event_name, data)
             })
         })
-        .map(|r| to_js(Outcome::Hook(r)))
+        .map(|r| match r {
+            Ok(bytes) => Either::A(Buffer::from(bytes)),
+            Err(status) => Either::B(status),
+        })
         .map_err(|f| f.to_napi())
+    }
+
+    // ── typed exports (iface.rs)
+
+    /// Call typed export `index` (`NativeComponent.appExports()` order) with `args`, a JS array checked against its
+    /// parameter types here, before the guest runs (`PWT:ifacevalue:…` when one does not fit); queued as the other
+    /// calls. Resolves to the result as a JS value (undefined when the function returns nothing).
+    #[napi(ts_return_type = "Promise<unknown>")]
+    pub fn call_export<'e>(&self, env: &'e Env, index: u32, args: Unknown) -> Result<Object<'e>> {
+        let vals = self.export_args(env, index, &args)?;
+        self.submit(env, Call::Export(index as usize, vals))
+    }
+
+    /// `callExport` on the JS thread (an app import the guest calls then runs on this thread too, so it must not
+    /// return a Promise).
+    #[napi(ts_return_type = "unknown")]
+    pub fn call_export_sync(&self, env: Env, index: u32, args: Unknown) -> Result<Unknown<'_>> {
+        let vals = self.export_args(&env, index, &args)?;
+        let state = self.state.cell;
+        let out = with_live(&self.live, |live| run_call(live, Route::Direct(env.raw()), state, &Call::Export(index as usize, vals))).map_err(|f| f.to_napi())?;
+        let Outcome::Export(v) = out else { return Err(napi::Error::from_reason("PWT:trap:0:a typed export answered something else")) };
+        let raw = unsafe { napi::bindgen_prelude::ToNapiValue::to_napi_value(env.raw(), v)? };
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), raw) })
+    }
+
+    fn export_args(&self, env: &Env, index: u32, args: &Unknown) -> Result<Vec<wasmtime::component::Val>> {
+        let plan = self.export_plans.get(index as usize).cloned().ok_or_else(|| napi::Error::from_reason(format!("PWT:load:0:no typed export {index}")))?;
+        unsafe { crate::iface::args_from_js(env.raw(), napi::JsValue::raw(args), &plan) }
+            .map_err(|f| napi::Error::from_reason(format!("PWT:ifacevalue:0:{}", f.detail())))
     }
 
     /// The status call as a bare node-api function bound to this instance:

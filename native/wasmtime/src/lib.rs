@@ -7,6 +7,7 @@
 //! * `cache`     compiling, with in-memory and on-disk caches
 //! * `limits`    fuel budgets and the memory/table limiter
 //! * `host`      the `plughost:plugin/host` interface, calling back into JS
+//! * `iface`     app-defined WIT interfaces: imports implemented in JS, typed exports
 //! * `abi`       host-function argument types that report ABI violations readably
 //! * `output`    the bounded log buffer that `log` and stdio write to
 //! * `wasi`      WASI p2 built from the capability set
@@ -28,6 +29,7 @@ mod engine;
 mod fast_path;
 mod fault;
 mod host;
+mod iface;
 mod instance;
 mod limits;
 mod output;

@@ -30,6 +30,8 @@ pub struct StoreData {
     pub ticks_left: u64,
     /// The instance's guest profile, when one runs (profile.rs); shared with the JS object.
     pub profile: Arc<ProfileSlot>,
+    /// The JS dispatcher of the app interfaces the component imports (iface.rs); None when it imports none.
+    pub iface: Option<crate::iface::IfaceBridge>,
 }
 
 /// How often (in epoch ticks) a running call checks the stop flag and its deadline.
@@ -105,12 +107,24 @@ fn linker_for(grant: &WasiGrant) -> Result<Arc<Linker<StoreData>>, Fault> {
 }
 
 /// Pre-instantiation per linked family set, kept with the compiled component.
-pub fn instance_pre(component: &Component, grant: &WasiGrant, cache: &Mutex<HashMap<u8, PluginPre<StoreData>>>) -> Result<PluginPre<StoreData>, Fault> {
+/// `app_imports`: the component's imported app functions (iface.rs), linked into a copy of the shared linker made
+/// for this component alone (the cache is per component, so the key stays the grant's).
+pub fn instance_pre(
+    component: &Component,
+    grant: &WasiGrant,
+    app_imports: &[Arc<crate::iface::FnPlan>],
+    cache: &Mutex<HashMap<u8, PluginPre<StoreData>>>,
+) -> Result<PluginPre<StoreData>, Fault> {
     let key = linker_key(grant);
     if let Some(p) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Ok(p.clone());
     }
-    let linker = linker_for(grant)?;
+    let mut linker = linker_for(grant)?;
+    if !app_imports.is_empty() {
+        let mut own = (*linker).clone();
+        crate::iface::link(&mut own, app_imports).map_err(|e| Fault::Load(format!("linking the app interfaces: {e:#}")))?;
+        linker = Arc::new(own);
+    }
     let pre = linker.instantiate_pre(component).map_err(|e| {
         let msg = format!("{e:#}");
         if msg.contains("matching implementation was not found") || msg.contains("not found in the linker") || msg.contains("import") {
@@ -131,7 +145,14 @@ pub fn new_store(data: StoreData) -> Store<StoreData> {
     store
 }
 
-pub fn new_data(grant: &WasiGrant, limits: &LimitSpec, host: HostBridge, stop: Arc<AtomicBool>, profile: Arc<ProfileSlot>) -> Result<StoreData, Fault> {
+pub fn new_data(
+    grant: &WasiGrant,
+    limits: &LimitSpec,
+    host: HostBridge,
+    stop: Arc<AtomicBool>,
+    profile: Arc<ProfileSlot>,
+    iface: Option<crate::iface::IfaceBridge>,
+) -> Result<StoreData, Fault> {
     let (wasi, net) = wasi::build_ctx(grant, &host.log).map_err(|e| Fault::Load(format!("{e:#}")))?;
     Ok(StoreData {
         wasi,
@@ -143,6 +164,7 @@ pub fn new_data(grant: &WasiGrant, limits: &LimitSpec, host: HostBridge, stop: A
         stop,
         ticks_left: 0,
         profile,
+        iface,
     })
 }
 

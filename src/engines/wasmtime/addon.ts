@@ -81,14 +81,44 @@ export interface NativeInstance {
   readonly profiling?: boolean;
   /** Samples taken on this instance over all its profiles. */
   readonly profileSamples?: number;
+  /**
+   * Call typed export `index` (`NativeComponent.appExports()` order) with `args` (a JS array), checked against its
+   * parameter types before the guest runs (`PWT:ifacevalue:…`); resolves to the result (native/wasmtime/src/iface.rs).
+   * Optional: an addon built before app interfaces has none.
+   */
+  callExport?(index: number, args: readonly unknown[]): Promise<unknown>;
+  /** `callExport` on the JS thread. */
+  callExportSync?(index: number, args: readonly unknown[]): unknown;
 }
+
+/** One function of an app interface a component imports or exports. */
+export interface NativeAppFunction {
+  /** The versioned interface id as the component names it (`acme:app/calc@1.0.0`). */
+  iface: string;
+  /** The WIT function name. */
+  name: string;
+}
+
+/**
+ * The JS end of every app-interface import (native/wasmtime/src/iface.rs): `index` in `appImports()` order, `args` the
+ * guest's arguments as JS values, `ticket` 0 on the JS thread (answer by returning; a symbol means it failed) or the
+ * call thread's ticket (answer through `completeInterfaceCall`).
+ */
+export type InterfaceDispatcher = (index: number, args: unknown[], ticket: number) => unknown;
+
+/** Hands an app-interface call's answer to the call thread waiting for `ticket`; false when nobody waits any more. */
+export type CompleteInterfaceCall = (ticket: number, ok: boolean, value: unknown) => boolean;
 
 export interface NativeComponent {
   /** "memory", "disk" (the on-disk cache), "compiled", or "rebuilt" (a cached artefact failed its seal). */
   readonly source: string;
   imports(): string[];
   exports(): string[];
-  instantiate(options: NativeInstantiateOptions, dispatcher: HostDispatcher, state: Float64Array): Promise<NativeInstance>;
+  instantiate(options: NativeInstantiateOptions, dispatcher: HostDispatcher, state: Float64Array, ifaceDispatcher?: InterfaceDispatcher | null): Promise<NativeInstance>;
+  /** The app-interface functions the component imports, in the dispatcher's index order (absent: an older addon). */
+  appImports?(): NativeAppFunction[];
+  /** The app-interface functions the component exports, in `callExport`'s index order. */
+  appExports?(): NativeAppFunction[];
 }
 
 export interface WasmtimeAddon {
@@ -97,6 +127,8 @@ export interface WasmtimeAddon {
   engineInfo(): { addonVersion: string; pooling: boolean; tickMs: number };
   usePoolingAllocator(enable: boolean): boolean;
   completeRequest: CompleteRequest;
+  /** Absent on an addon built before app interfaces. */
+  completeInterfaceCall?: CompleteInterfaceCall;
 }
 
 /** Cells of the state array shared with the addon (native/wasmtime/src/calls.rs). */

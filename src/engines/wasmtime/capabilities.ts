@@ -40,3 +40,8 @@ export function wasiGrant(capabilities: readonly string[], entryPath: string, pl
     net,
   };
 }
+
+/** Whether an imported or exported instance is an app-defined interface (neither plughost's own nor WASI). */
+export function isAppInterface(name: string): boolean {
+  return !name.startsWith("plughost:") && !name.startsWith("wasi:");
+}

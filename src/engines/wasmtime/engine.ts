@@ -16,6 +16,8 @@ import { loadAddon, STATE_CELLS, type NativeComponent, type WasmtimeAddon } from
 import { checkImports, wasiGrant } from "./capabilities.js";
 import { mapNativeError } from "./errors.js";
 import { HostBridge, stateMembers } from "./host.js";
+import { appSurface, checkExpectedExports, ExportIndex, importDispatcher } from "./app-interfaces.js";
+import { isAppInterface } from "./capabilities.js";
 import { WasmtimeInstance } from "./instance.js";
 import { readEntry } from "../../plugin/verify.js";
 import { hostCallBounds } from "../../runtime/host-calls.js";
@@ -40,10 +42,15 @@ export const wasmtimeEngine: Engine = {
       throw mapNativeError(err, scope);
     }
     checkContract(component, request);
-    checkImports(component.imports(), request.capabilities, request.plugin);
+    // App interfaces are bound by the registry (granted and provided, or wired), not by a capability table entry.
+    checkImports(component.imports().filter((i) => !isAppInterface(i)), request.capabilities, request.plugin);
+    const app = appSurface(component, request.plugin, request.entryPath);
+    const exports = new ExportIndex(app.exports);
+    checkExpectedExports(exports, request.interfaces, request.plugin);
 
     const { limits } = request;
     const bridge = new HostBridge(request.host, addon.completeRequest);
+    const ifaceDispatcher = importDispatcher(app.imports, request.interfaces, request.plugin, bridge, addon.completeInterfaceCall);
     // Its own ArrayBuffer: off the V8 heap, so the addon can keep a pointer.
     const state = new Float64Array(new ArrayBuffer(STATE_CELLS * 8));
     let native;
@@ -62,6 +69,7 @@ export const wasmtimeEngine: Engine = {
         },
         bridge.dispatch,
         state,
+        ifaceDispatcher ?? null,
       );
     } catch (err) {
       throw mapNativeError(err, { ...scope, hostError: bridge.takeThrown() });
@@ -74,6 +82,7 @@ export const wasmtimeEngine: Engine = {
       bridge,
       host: request.host,
       onViolation: request.onViolation,
+      exports,
     });
   },
 };

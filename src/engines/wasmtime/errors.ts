@@ -8,6 +8,8 @@ import {
   ContextCreationFailed,
   DeadlineExceeded,
   FuelExhausted,
+  InterfaceUnavailable,
+  InterfaceValueError,
   InvalidPluginBinary,
   MemoryLimitExceeded,
   MissingImportError,
@@ -26,6 +28,15 @@ export interface ErrorScope {
   export: string;
   /** The error a host function threw during the call, if one did. */
   hostError?: unknown;
+  /** During a typed export call: its interface (versioned id) and WIT function name. */
+  iface?: string;
+  fn?: string;
+}
+
+/** An app-interface value fault's detail (iface.rs `IfaceFault::detail`): iface, fn, path, problem; blanks from the scope. */
+function valueError(detail: string, side: "guest" | "host", scope: ErrorScope): InterfaceValueError {
+  const [iface = "", fn = "", path = "", problem = detail] = detail.split("\u001f");
+  return new InterfaceValueError(iface || scope.iface || "?", fn || scope.fn || "?", path, side, problem, { plugin: scope.plugin });
 }
 
 const PATTERN = /^PWT:([a-z]+):([^:]*):([\s\S]*)$/;
@@ -63,8 +74,22 @@ export function mapNativeError(err: unknown, scope: ErrorScope): PlughostError {
       return new PluginExited(scope.export, n, details);
     case "abi":
       return new AbiViolation(scope.export, detail, details);
+    case "ifacevalue":
+      // A typed export's argument, refused before the guest ran: the instance is fine.
+      return valueError(detail, "host", scope);
+    case "ifacehost": {
+      const cause = valueError(detail, "host", scope);
+      return new PluginTrap(scope.export, `the host's implementation returned a value that does not fit: ${cause.message}`, { plugin: scope.plugin, cause });
+    }
+    case "ifaceguest": {
+      const cause = valueError(detail, "guest", scope);
+      return new AbiViolation(scope.export, `it passed a value that does not fit: ${cause.message}`, { plugin: scope.plugin, cause });
+    }
     case "host": {
       const cause = scope.hostError ?? err;
+      if (cause instanceof InterfaceUnavailable) {
+        return new PluginTrap(scope.export, `an app interface could not answer: ${cause.message}`, { plugin: scope.plugin, cause });
+      }
       const why = cause instanceof Error ? cause.message : detail;
       return new PluginTrap(scope.export, `a host function threw: ${why}`, { plugin: scope.plugin, cause });
     }

@@ -14,7 +14,7 @@
  * wait: the running and queued calls reject with a `PluginTrap`.
  */
 import { LOG_LEVELS, type EngineInstance, type HookOutcome, type HostCalls, type ViolationKind } from "../engine.js";
-import { isInstanceFault, PlughostError, PluginNotRunning, PluginTrap, ReentrancyError, type InstanceFault } from "../../contract/errors.js";
+import { InterfaceUnavailable, isInstanceFault, PlughostError, PluginNotRunning, PluginTrap, ReentrancyError, type InstanceFault } from "../../contract/errors.js";
 import {
   STATE_LAST_FUEL,
   STATE_LIFETIME_FUEL,
@@ -25,6 +25,7 @@ import {
 } from "./addon.js";
 import { mapNativeError } from "./errors.js";
 import type { HostBridge } from "./host.js";
+import type { ExportIndex } from "./app-interfaces.js";
 
 export interface WasmtimeInstanceOptions {
   plugin: string;
@@ -35,6 +36,8 @@ export interface WasmtimeInstanceOptions {
   bridge: HostBridge;
   host: HostCalls;
   onViolation: ((kind: ViolationKind, detail: string) => void) | undefined;
+  /** The component's typed exports (app-interfaces.ts); absent: none. */
+  exports?: ExportIndex;
 }
 
 const VIOLATION_KINDS = new Set<ViolationKind>(["fuel", "memory", "deadline", "capability", "trap", "crash"]);
@@ -80,6 +83,44 @@ export class WasmtimeInstance implements EngineInstance {
       this.snapshot = () => this.#async("snapshot", async () => plain(await this.#o.native.snapshot()));
     }
     if (options.native.hasRestore === true) this.restore = (data) => this.#async("restore", () => this.#o.native.restore(data));
+  }
+
+  /**
+   * Call `fn` (WIT name) of typed export `iface` on the instance's call thread: its app imports may then return
+   * Promises. Arguments are checked before the guest runs (`InterfaceValueError`; the instance is fine).
+   */
+  callExport(iface: string, fn: string, args: readonly unknown[]): Promise<unknown> {
+    const native = this.#o.native;
+    let index: number;
+    try {
+      index = this.#exportIndex(iface, fn);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#async(`${iface}#${fn}`, () => native.callExport!(index, args), { iface, fn });
+  }
+
+  /** `callExport` on the JS thread: its app imports must answer synchronously (a Promise fails the call). */
+  callExportSync(iface: string, fn: string, args: readonly unknown[]): unknown {
+    const index = this.#exportIndex(iface, fn);
+    const name = `${iface}#${fn}`;
+    this.#enterSync(name);
+    let out: unknown;
+    try {
+      out = this.#o.native.callExportSync!(index, args);
+    } catch (err) {
+      throw this.#fail(err, name, { iface, fn });
+    }
+    this.#drain();
+    return out;
+  }
+
+  #exportIndex(iface: string, fn: string): number {
+    const { exports, plugin } = this.#o;
+    if (!exports || typeof this.#o.native.callExport !== "function") {
+      throw new InterfaceUnavailable(iface, "missing", `plugin ${plugin} exports no app interfaces`, { plugin });
+    }
+    return exports.find(iface, fn, plugin);
   }
 
   /** `lifecycle.on-suspend` / `on-resume`, set when the guest exports them. */
@@ -212,7 +253,7 @@ export class WasmtimeInstance implements EngineInstance {
     if (bridge.depth > 0 || this.#pending > 0) throw new ReentrancyError(exportName, { plugin });
   }
 
-  #async<T>(exportName: string, call: () => Promise<T>): Promise<T> {
+  #async<T>(exportName: string, call: () => Promise<T>, typed?: { iface: string; fn: string }): Promise<T> {
     const { plugin, bridge } = this.#o;
     if (this.#disposed) return Promise.reject(new PluginNotRunning("disposed", { plugin }));
     if (this.#fault) return Promise.reject(this.#fault);
@@ -227,7 +268,7 @@ export class WasmtimeInstance implements EngineInstance {
         this.#drain();
         return out;
       } catch (err) {
-        throw this.#fail(err, exportName);
+        throw this.#fail(err, exportName, typed);
       } finally {
         this.#pending--;
       }
@@ -242,10 +283,10 @@ export class WasmtimeInstance implements EngineInstance {
     });
   }
 
-  #fail(err: unknown, exportName: string): PlughostError {
+  #fail(err: unknown, exportName: string, typed?: { iface: string; fn: string }): PlughostError {
     if (err instanceof PlughostError) return err; // thrown here (the fault it answers with, or disposed while queued)
     this.#drain();
-    let error = mapNativeError(err, { plugin: this.#o.plugin, file: this.#o.file, export: exportName, hostError: this.#o.bridge.takeThrown() });
+    let error = mapNativeError(err, { plugin: this.#o.plugin, file: this.#o.file, export: exportName, hostError: this.#o.bridge.takeThrown(), ...typed });
     // The addon's `disposed` answer to a call that was running: an InstanceFault, as on the other engines.
     if (this.#disposed && error instanceof PluginNotRunning) error = this.#disposedDuring(exportName);
     if (isInstanceFault(error)) this.#fault ??= error;

@@ -1,0 +1,960 @@
+//! App-defined WIT interfaces (docs/host-interfaces.md): imports the host implements in JS, and typed exports the
+//! host calls.
+//!
+//! Every function an app interface has is described once, when the component is compiled, by a `FnPlan` built
+//! from the component's own types (`component_type()`): a tree mirroring each parameter and result type with the
+//! JS spellings precomputed (record fields in lowerCamelCase). Values cross as wasmtime `Val`s, converted to and
+//! from JS values by the plan (`to_js` / `from_js`), following the value convention of src/interfaces/types.ts.
+//!
+//! An import is linked with `func_new`; its host function reaches JS through the instance's interface dispatcher
+//! `(index, args, ticket) => unknown` (src/engines/wasmtime/app-interfaces.ts):
+//!
+//! * on the JS thread (a synchronous call) it is called directly, with ticket 0, and what it returns is the
+//!   result; a symbol means it failed (it threw, or returned a Promise there), the error is kept on the JS side;
+//! * on the call thread (an asynchronous call) the arguments go over a thread-safe function with a ticket, and
+//!   the JS side answers through `completeInterfaceCall(ticket, ok, value)`, at once or when the implementation's
+//!   Promise settles; the call thread waits for it as `request` does (requests.rs): in slices, ended by a dispose
+//!   or the call's deadline.
+//!
+//! A JS value that does not fit the result type ends the guest's call with `IfaceValue` (side host). Bad values
+//! from the guest never reach here: wasmtime's lifting refuses them, and `fault.rs` reports that as an ABI
+//! violation, naming the import from the backtrace when it can.
+
+use crate::host::{charge, cost, HostCallFailed, HostCallTimedOut, Route};
+use crate::requests::NoAnswer;
+use crate::store::{StoreData, Stopped};
+use napi::bindgen_prelude::{FunctionRef, Unknown};
+use napi::sys;
+use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::{Env, JsValue, Status};
+use napi_derive::napi;
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use wasmtime::component::types::{ComponentExtern, ComponentFunc, ComponentItem, Type};
+use wasmtime::component::{Component, Linker, Val};
+use wasmtime::StoreContextMut;
+
+/// Whether an instance name is an app interface: neither plughost's own nor WASI.
+pub fn is_app(name: &str) -> bool {
+    !name.starts_with("plughost:") && !name.starts_with("wasi:")
+}
+
+/// A WIT name in lowerCamelCase (`jsName` in src/interfaces/types.ts).
+fn js_name(wit: &str) -> String {
+    let wit = wit.strip_prefix('%').unwrap_or(wit);
+    let mut out = String::with_capacity(wit.len());
+    let mut up = false;
+    for c in wit.chars() {
+        if c == '-' {
+            up = true;
+        } else if up && c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_uppercase());
+            up = false;
+        } else {
+            if up {
+                out.push('-');
+            }
+            out.push(c);
+            up = false;
+        }
+    }
+    out
+}
+
+fn cstring(s: &str) -> CString {
+    CString::new(s.replace('\0', "")).unwrap_or_default()
+}
+
+/// One WIT type, resolved, with what its JS form needs.
+pub enum Plan {
+    Bool,
+    U8,
+    U16,
+    U32,
+    U64,
+    S8,
+    S16,
+    S32,
+    S64,
+    F32,
+    F64,
+    Char,
+    String,
+    /// `list<u8>`: a Uint8Array.
+    Bytes,
+    List(Box<Plan>),
+    Tuple(Vec<Plan>),
+    /// Fields: WIT name, JS name, type.
+    Record(Vec<(String, CString, Plan)>),
+    /// Cases: WIT name, payload type.
+    Variant(Vec<(String, Option<Plan>)>),
+    Enum(Vec<String>),
+    /// `nested`: this option is directly inside another option, so its JS form is `{tag: "some"|"none", val}`.
+    Option(Box<Plan>, bool),
+    Result(Option<Box<Plan>>, Option<Box<Plan>>),
+    /// WIT name, JS name.
+    Flags(Vec<(String, CString)>),
+}
+
+impl Plan {
+    fn of(ty: &Type, nested: bool) -> Result<Plan, String> {
+        Ok(match ty {
+            Type::Bool => Plan::Bool,
+            Type::U8 => Plan::U8,
+            Type::U16 => Plan::U16,
+            Type::U32 => Plan::U32,
+            Type::U64 => Plan::U64,
+            Type::S8 => Plan::S8,
+            Type::S16 => Plan::S16,
+            Type::S32 => Plan::S32,
+            Type::S64 => Plan::S64,
+            Type::Float32 => Plan::F32,
+            Type::Float64 => Plan::F64,
+            Type::Char => Plan::Char,
+            Type::String => Plan::String,
+            Type::List(l) => match l.ty() {
+                Type::U8 => Plan::Bytes,
+                t => Plan::List(Box::new(Plan::of(&t, false)?)),
+            },
+            Type::Tuple(t) => Plan::Tuple(t.types().map(|t| Plan::of(&t, false)).collect::<Result<_, _>>()?),
+            Type::Record(r) => Plan::Record(
+                r.fields().map(|f| Ok((f.name.to_owned(), cstring(&js_name(f.name)), Plan::of(&f.ty, false)?))).collect::<Result<_, String>>()?,
+            ),
+            Type::Variant(v) => Plan::Variant(
+                v.cases().map(|c| Ok((c.name.to_owned(), c.ty.as_ref().map(|t| Plan::of(t, false)).transpose()?))).collect::<Result<_, String>>()?,
+            ),
+            Type::Enum(e) => Plan::Enum(e.names().map(str::to_owned).collect()),
+            Type::Option(o) => Plan::Option(Box::new(Plan::of(&o.ty(), true)?), nested),
+            Type::Result(r) => Plan::Result(
+                r.ok().map(|t| Plan::of(&t, false).map(Box::new)).transpose()?,
+                r.err().map(|t| Plan::of(&t, false).map(Box::new)).transpose()?,
+            ),
+            Type::Flags(f) => Plan::Flags(f.names().map(|n| (n.to_owned(), cstring(&js_name(n)))).collect()),
+            Type::Own(_) | Type::Borrow(_) => return Err("resources are not supported in app interfaces yet".into()),
+            _ => return Err("futures, streams, maps and fixed-length lists are not supported in app interfaces".into()),
+        })
+    }
+}
+
+/// One function of an app interface.
+pub struct FnPlan {
+    /// The versioned interface id, as the component names it.
+    pub iface: String,
+    /// The WIT function name.
+    pub name: String,
+    /// Parameters: WIT name, JS name (the path's root), type.
+    pub params: Vec<(String, String, Plan)>,
+    pub result: Option<Plan>,
+}
+
+impl FnPlan {
+    fn of(iface: &str, name: &str, f: &ComponentFunc) -> Result<FnPlan, String> {
+        let params = f.params().map(|(n, t)| Ok((n.to_owned(), js_name(n), Plan::of(&t, false)?))).collect::<Result<Vec<_>, String>>();
+        let params = params.map_err(|e| format!("{iface}#{name}: {e}"))?;
+        let mut results = f.results();
+        let result = results.next().map(|t| Plan::of(&t, false)).transpose().map_err(|e| format!("{iface}#{name}: {e}"))?;
+        Ok(FnPlan { iface: iface.to_owned(), name: name.to_owned(), params, result })
+    }
+}
+
+/// The app-interface functions of a component's imports or exports, in a stable order (interfaces as the
+/// component lists them, functions in declaration order): the index the JS side and the addon share.
+fn functions<'a>(items: impl Iterator<Item = (&'a str, ComponentExtern<'a>)>) -> Result<Vec<Arc<FnPlan>>, String> {
+    let engine = crate::engine::engine();
+    let mut out = Vec::new();
+    for (iface, item) in items {
+        if !is_app(iface) {
+            continue;
+        }
+        match item.ty {
+            ComponentItem::ComponentInstance(inst) => {
+                for (name, item) in inst.exports(engine) {
+                    match item.ty {
+                        ComponentItem::ComponentFunc(f) => out.push(Arc::new(FnPlan::of(iface, name, &f)?)),
+                        ComponentItem::Type(_) => {}
+                        ComponentItem::Resource(_) => return Err(format!("{iface}: resources are not supported in app interfaces yet")),
+                        _ => return Err(format!("{iface}#{name}: only functions and types are supported in app interfaces")),
+                    }
+                }
+            }
+            ComponentItem::ComponentFunc(_) => return Err(format!("{iface}: a freestanding function; app functions must be in an interface")),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The app interfaces a component imports and exports.
+pub struct AppSurface {
+    pub imports: Vec<Arc<FnPlan>>,
+    pub exports: Vec<Arc<FnPlan>>,
+}
+
+impl AppSurface {
+    pub fn of(component: &Component) -> Result<AppSurface, String> {
+        let engine = crate::engine::engine();
+        let ty = component.component_type();
+        let imports = functions(ty.imports(engine))?;
+        let exports = functions(ty.exports(engine))?;
+        Ok(AppSurface { imports, exports })
+    }
+}
+
+/// Define every imported app function in `linker` (a clone of the shared one, for this component alone).
+pub fn link(linker: &mut Linker<StoreData>, imports: &[Arc<FnPlan>]) -> wasmtime::Result<()> {
+    let mut at = 0;
+    while at < imports.len() {
+        let iface = imports[at].iface.clone();
+        let mut inst = linker.instance(&iface)?;
+        while at < imports.len() && imports[at].iface == iface {
+            let plan = imports[at].clone();
+            let index = at as u32;
+            inst.func_new(&plan.name.clone(), move |mut store, _ty, params, results| call_host(&mut store, index, &plan, params, results))?;
+            at += 1;
+        }
+    }
+    Ok(())
+}
+
+// ── the bridge to JS
+
+/// The arguments of one call on the call thread, converted to JS on the JS thread.
+pub struct IfaceJob {
+    index: u32,
+    ticket: u32,
+    args: Vec<Val>,
+    plan: Arc<FnPlan>,
+}
+
+/// `(index, args, ticket)` as the dispatcher's three JS arguments.
+pub struct IfaceJsArgs(sys::napi_value, sys::napi_value, sys::napi_value);
+
+impl napi::bindgen_prelude::JsValuesTupleIntoVec for IfaceJsArgs {
+    fn into_vec(self, _env: sys::napi_env) -> napi::Result<Vec<sys::napi_value>> {
+        Ok(vec![self.0, self.1, self.2])
+    }
+}
+
+pub type IfaceTsfn = ThreadsafeFunction<IfaceJob, Unknown<'static>, IfaceJsArgs, Status, false, true>;
+
+/// The instance's interface dispatcher, for both routes.
+pub struct IfaceBridge {
+    direct: FunctionRef<Unknown<'static>, Unknown<'static>>,
+    threaded: IfaceTsfn,
+}
+
+impl IfaceBridge {
+    pub fn new(dispatcher: &napi::bindgen_prelude::Function<'_, Unknown<'static>, Unknown<'static>>) -> napi::Result<IfaceBridge> {
+        let direct = dispatcher.create_ref()?;
+        let threaded = dispatcher
+            .build_threadsafe_function::<IfaceJob>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build_callback(|cx: ThreadsafeCallContext<IfaceJob>| {
+                let env = cx.env.raw();
+                let job = cx.value;
+                // A value that cannot be made in JS (out of memory) reaches the dispatcher as undefined arguments; the
+                // guest's argument values were already checked by wasmtime.
+                let args = unsafe { args_to_js(env, &job.args, &job.plan) }.unwrap_or(ptr::null_mut());
+                unsafe {
+                    let mut index = ptr::null_mut();
+                    let mut ticket = ptr::null_mut();
+                    sys::napi_create_uint32(env, job.index, &mut index);
+                    sys::napi_create_uint32(env, job.ticket, &mut ticket);
+                    Ok(IfaceJsArgs(index, args, ticket))
+                }
+            })?;
+        Ok(IfaceBridge { direct, threaded })
+    }
+}
+
+// Both parts are only used on the thread they belong to: the reference on the JS thread (Route::Direct), the
+// thread-safe function from anywhere.
+unsafe impl Send for IfaceBridge {}
+unsafe impl Sync for IfaceBridge {}
+
+/// Why an interface call failed, for `fault.rs`.
+#[derive(Debug)]
+pub enum IfaceFault {
+    /// A value (from the host when `host`, else from the guest) that does not fit its type.
+    Value { host: bool, iface: String, func: String, path: String, problem: String },
+}
+
+impl std::fmt::Display for IfaceFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IfaceFault::Value { iface, func, path, problem, .. } => write!(f, "{iface}#{func}: {path}: {problem}"),
+        }
+    }
+}
+impl std::error::Error for IfaceFault {}
+
+impl IfaceFault {
+    /// The detail `fault.rs` hands to JS: iface, fn, path, problem separated by U+001F.
+    pub fn detail(&self) -> String {
+        match self {
+            IfaceFault::Value { iface, func, path, problem, .. } => format!("{iface}\u{1f}{func}\u{1f}{path}\u{1f}{problem}"),
+        }
+    }
+}
+
+/// A JS value at `path` that does not fit: (path, problem).
+type Misfit = (String, String);
+
+/// An answer from the JS side to an asynchronous call: the result (None: the function returns nothing), or why not.
+enum Answer {
+    Value(Option<Val>),
+    Threw,
+    Misfit(Misfit),
+}
+
+struct Waiting {
+    tx: mpsc::SyncSender<Answer>,
+    plan: Arc<FnPlan>,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(1);
+
+fn waiting() -> &'static Mutex<HashMap<u32, Waiting>> {
+    static WAITING: OnceLock<Mutex<HashMap<u32, Waiting>>> = OnceLock::new();
+    WAITING.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// One outstanding interface call of a call thread; withdrawn when dropped.
+struct Ticket {
+    id: u32,
+    rx: mpsc::Receiver<Answer>,
+}
+
+impl Ticket {
+    fn take(plan: Arc<FnPlan>) -> Ticket {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let mut map = waiting().lock().unwrap_or_else(|e| e.into_inner());
+        let id = loop {
+            let id = NEXT.fetch_add(1, Ordering::Relaxed);
+            if id != 0 && !map.contains_key(&id) {
+                break id;
+            }
+        };
+        map.insert(id, Waiting { tx, plan });
+        Ticket { id, rx }
+    }
+
+    fn wait(&self, stop: &AtomicBool, deadline: Option<Instant>) -> Result<Answer, NoAnswer> {
+        const SLICE: Duration = Duration::from_millis(20);
+        loop {
+            let wait = match deadline {
+                Some(at) => at.saturating_duration_since(Instant::now()).clamp(Duration::from_millis(1), SLICE),
+                None => SLICE,
+            };
+            match self.rx.recv_timeout(wait) {
+                Ok(answer) => return Ok(answer),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(NoAnswer::Stopped),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(NoAnswer::Stopped);
+                    }
+                    if deadline.is_some_and(|at| Instant::now() >= at) {
+                        return Err(NoAnswer::Deadline);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        waiting().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+    }
+}
+
+/// Hand the answer of interface call `ticket` to the call thread waiting for it: `ok` with the implementation's
+/// value (converted here, by the function's result type), or not ok when it threw or its Promise rejected (the JS
+/// side keeps the error). Returns false when nobody waits any more (the call ended: disposed, past its deadline).
+#[napi]
+pub fn complete_interface_call(ticket: u32, ok: bool, value: Unknown) -> bool {
+    let Some(w) = waiting().lock().unwrap_or_else(|e| e.into_inner()).remove(&ticket) else {
+        return false;
+    };
+    let answer = if !ok {
+        Answer::Threw
+    } else {
+        match &w.plan.result {
+            None => Answer::Value(None),
+            Some(plan) => {
+                let mut path = String::from("result");
+                match unsafe { from_js(value.value().env, value.raw(), plan, &mut path) } {
+                    Ok(v) => Answer::Value(Some(v)),
+                    Err(problem) => Answer::Misfit((path, problem)),
+                }
+            }
+        }
+    };
+    w.tx.try_send(answer).is_ok()
+}
+
+/// Bytes of strings and lists in `vals`, for fuel (1 unit per 64 bytes copied, as the other host calls).
+fn val_bytes(v: &Val) -> usize {
+    match v {
+        Val::String(s) => s.len(),
+        Val::List(items) | Val::Tuple(items) => items.iter().map(|i| if let Val::U8(_) = i { 1 } else { val_bytes(i) }).sum(),
+        Val::Record(fields) => fields.iter().map(|(_, v)| val_bytes(v)).sum(),
+        Val::Variant(_, Some(v)) | Val::Option(Some(v)) | Val::Result(Ok(Some(v)) | Err(Some(v))) => val_bytes(v),
+        _ => 0,
+    }
+}
+
+/// The host function of one imported app function.
+fn call_host(store: &mut StoreContextMut<'_, StoreData>, index: u32, plan: &Arc<FnPlan>, params: &[Val], results: &mut [Val]) -> wasmtime::Result<()> {
+    charge(store, cost(params.iter().map(val_bytes).sum()))?;
+    let route = store.data().host.route;
+    let answer = {
+        let data = store.data();
+        let Some(bridge) = data.iface.as_ref() else {
+            return Err(HostCallFailed("the instance has no interface dispatcher".into()).into());
+        };
+        match route {
+            Route::Direct(env) => unsafe { call_direct(env, bridge, index, plan, params) }?,
+            Route::Threaded(deadline) => {
+                let ticket = Ticket::take(plan.clone());
+                let job = IfaceJob { index, ticket: ticket.id, args: params.to_vec(), plan: plan.clone() };
+                let status = bridge.threaded.call(job, ThreadsafeFunctionCallMode::Blocking);
+                if status != Status::Ok {
+                    return Err(HostCallFailed(format!("the JS thread is not accepting calls ({status})")).into());
+                }
+                match ticket.wait(&data.stop, deadline) {
+                    Ok(answer) => answer,
+                    Err(NoAnswer::Stopped) => return Err(Stopped.into()),
+                    Err(NoAnswer::Deadline) => return Err(HostCallTimedOut.into()),
+                }
+            }
+        }
+    };
+    match answer {
+        Answer::Threw => Err(HostCallFailed("the host function threw".into()).into()),
+        Answer::Misfit((path, problem)) => {
+            Err(IfaceFault::Value { host: true, iface: plan.iface.clone(), func: plan.name.clone(), path, problem }.into())
+        }
+        Answer::Value(v) => {
+            if let (Some(v), Some(slot)) = (v, results.first_mut()) {
+                charge(store, crate::host::byte_fuel(val_bytes(&v)))?;
+                *slot = v;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Call the dispatcher on the JS thread, in a handle scope of its own (a guest may call millions of times within
+/// one napi call).
+unsafe fn call_direct(raw_env: sys::napi_env, bridge: &IfaceBridge, index: u32, plan: &FnPlan, params: &[Val]) -> wasmtime::Result<Answer> {
+    let env = Env::from_raw(raw_env);
+    let f = bridge.direct.borrow_back(&env).map_err(|e| HostCallFailed(e.reason.clone()))?;
+    let mut scope = ptr::null_mut();
+    sys::napi_open_handle_scope(raw_env, &mut scope);
+    let out = (|| -> wasmtime::Result<Answer> {
+        let args = args_to_js(raw_env, params, plan).map_err(|e| HostCallFailed(format!("could not make the arguments in JS: {e}")))?;
+        let mut argv = [ptr::null_mut(); 3];
+        sys::napi_create_uint32(raw_env, index, &mut argv[0]);
+        argv[1] = args;
+        sys::napi_create_uint32(raw_env, 0, &mut argv[2]);
+        let mut recv = ptr::null_mut();
+        sys::napi_get_undefined(raw_env, &mut recv);
+        let mut ret = ptr::null_mut();
+        let st = sys::napi_call_function(raw_env, recv, f.raw(), 3, argv.as_ptr(), &mut ret);
+        if st != sys::Status::napi_ok {
+            // The dispatcher catches what implementations throw; clear anything that escaped it.
+            let mut pending = false;
+            sys::napi_is_exception_pending(raw_env, &mut pending);
+            if pending {
+                let mut e = ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(raw_env, &mut e);
+            }
+            return Ok(Answer::Threw);
+        }
+        if type_of(raw_env, ret) == sys::ValueType::napi_symbol {
+            return Ok(Answer::Threw);
+        }
+        Ok(match &plan.result {
+            None => Answer::Value(None),
+            Some(p) => {
+                let mut path = String::from("result");
+                match from_js(raw_env, ret, p, &mut path) {
+                    Ok(v) => Answer::Value(Some(v)),
+                    Err(problem) => Answer::Misfit((path, problem)),
+                }
+            }
+        })
+    })();
+    sys::napi_close_handle_scope(raw_env, scope);
+    out
+}
+
+// ── Val ↔ JS
+
+macro_rules! ok {
+    ($e:expr) => {
+        if $e != sys::Status::napi_ok {
+            return Err("a node-api call failed".to_owned());
+        }
+    };
+}
+
+unsafe fn type_of(env: sys::napi_env, v: sys::napi_value) -> i32 {
+    let mut t = 0;
+    if sys::napi_typeof(env, v, &mut t) != sys::Status::napi_ok {
+        return -1;
+    }
+    t
+}
+
+/// The arguments as one JS array.
+pub unsafe fn args_to_js(env: sys::napi_env, params: &[Val], plan: &FnPlan) -> Result<sys::napi_value, String> {
+    let mut arr = ptr::null_mut();
+    ok!(sys::napi_create_array_with_length(env, params.len(), &mut arr));
+    for (i, (v, (_, _, p))) in params.iter().zip(&plan.params).enumerate() {
+        let js = to_js(env, v, p)?;
+        ok!(sys::napi_set_element(env, arr, i as u32, js));
+    }
+    Ok(arr)
+}
+
+unsafe fn str_js(env: sys::napi_env, s: &str) -> Result<sys::napi_value, String> {
+    let mut out = ptr::null_mut();
+    ok!(sys::napi_create_string_utf8(env, s.as_ptr().cast(), s.len() as isize, &mut out));
+    Ok(out)
+}
+
+unsafe fn tagged(env: sys::napi_env, tag: &str, val: Option<sys::napi_value>) -> Result<sys::napi_value, String> {
+    let mut obj = ptr::null_mut();
+    ok!(sys::napi_create_object(env, &mut obj));
+    ok!(sys::napi_set_named_property(env, obj, c"tag".as_ptr(), str_js(env, tag)?));
+    if let Some(v) = val {
+        ok!(sys::napi_set_named_property(env, obj, c"val".as_ptr(), v));
+    }
+    Ok(obj)
+}
+
+/// A value the guest gave (already checked by wasmtime's lifting) as a JS value.
+pub unsafe fn to_js(env: sys::napi_env, v: &Val, plan: &Plan) -> Result<sys::napi_value, String> {
+    let mut out = ptr::null_mut();
+    match (v, plan) {
+        (Val::Bool(b), _) => ok!(sys::napi_get_boolean(env, *b, &mut out)),
+        (Val::U8(n), _) => ok!(sys::napi_create_uint32(env, u32::from(*n), &mut out)),
+        (Val::U16(n), _) => ok!(sys::napi_create_uint32(env, u32::from(*n), &mut out)),
+        (Val::U32(n), _) => ok!(sys::napi_create_uint32(env, *n, &mut out)),
+        (Val::S8(n), _) => ok!(sys::napi_create_int32(env, i32::from(*n), &mut out)),
+        (Val::S16(n), _) => ok!(sys::napi_create_int32(env, i32::from(*n), &mut out)),
+        (Val::S32(n), _) => ok!(sys::napi_create_int32(env, *n, &mut out)),
+        (Val::U64(n), _) => ok!(sys::napi_create_bigint_uint64(env, *n, &mut out)),
+        (Val::S64(n), _) => ok!(sys::napi_create_bigint_int64(env, *n, &mut out)),
+        (Val::Float32(n), _) => ok!(sys::napi_create_double(env, f64::from(*n), &mut out)),
+        (Val::Float64(n), _) => ok!(sys::napi_create_double(env, *n, &mut out)),
+        (Val::Char(c), _) => return str_js(env, c.encode_utf8(&mut [0; 4])),
+        (Val::String(s), _) => return str_js(env, s),
+        (Val::List(items), Plan::Bytes) => {
+            let mut data = ptr::null_mut();
+            let mut ab = ptr::null_mut();
+            ok!(sys::napi_create_arraybuffer(env, items.len(), &mut data, &mut ab));
+            let bytes = data.cast::<u8>();
+            for (i, item) in items.iter().enumerate() {
+                if let Val::U8(b) = item {
+                    *bytes.add(i) = *b;
+                }
+            }
+            ok!(sys::napi_create_typedarray(env, sys::TypedarrayType::uint8_array, items.len(), ab, 0, &mut out));
+        }
+        (Val::List(items), Plan::List(p)) => {
+            ok!(sys::napi_create_array_with_length(env, items.len(), &mut out));
+            for (i, item) in items.iter().enumerate() {
+                ok!(sys::napi_set_element(env, out, i as u32, to_js(env, item, p)?));
+            }
+        }
+        (Val::Tuple(items), Plan::Tuple(ps)) => {
+            ok!(sys::napi_create_array_with_length(env, items.len(), &mut out));
+            for (i, (item, p)) in items.iter().zip(ps).enumerate() {
+                ok!(sys::napi_set_element(env, out, i as u32, to_js(env, item, p)?));
+            }
+        }
+        (Val::Record(fields), Plan::Record(ps)) => {
+            ok!(sys::napi_create_object(env, &mut out));
+            for ((_, item), (_, js, p)) in fields.iter().zip(ps) {
+                ok!(sys::napi_set_named_property(env, out, js.as_ptr(), to_js(env, item, p)?));
+            }
+        }
+        (Val::Variant(case, payload), Plan::Variant(cases)) => {
+            let p = cases.iter().find(|(n, _)| n == case).and_then(|(_, p)| p.as_ref());
+            let val = match (payload, p) {
+                (Some(v), Some(p)) => Some(to_js(env, v, p)?),
+                _ => None,
+            };
+            return tagged(env, case, val);
+        }
+        (Val::Enum(case), _) => return str_js(env, case),
+        (Val::Option(o), Plan::Option(p, nested)) => {
+            return match (o, nested) {
+                (None, false) => {
+                    ok!(sys::napi_get_undefined(env, &mut out));
+                    Ok(out)
+                }
+                (Some(v), false) => to_js(env, v, p),
+                (None, true) => tagged(env, "none", None),
+                (Some(v), true) => tagged(env, "some", Some(to_js(env, v, p)?)),
+            };
+        }
+        (Val::Result(r), Plan::Result(okp, errp)) => {
+            let (tag, v, p) = match r {
+                Ok(v) => ("ok", v, okp),
+                Err(v) => ("err", v, errp),
+            };
+            let val = match (v, p) {
+                (Some(v), Some(p)) => Some(to_js(env, v, p)?),
+                _ => None,
+            };
+            return tagged(env, tag, val);
+        }
+        (Val::Flags(set), Plan::Flags(names)) => {
+            ok!(sys::napi_create_object(env, &mut out));
+            for (wit, js) in names {
+                let mut b = ptr::null_mut();
+                ok!(sys::napi_get_boolean(env, set.iter().any(|s| s == wit), &mut b));
+                ok!(sys::napi_set_named_property(env, out, js.as_ptr(), b));
+            }
+        }
+        _ => return Err("a value of an unsupported kind".to_owned()),
+    }
+    Ok(out)
+}
+
+fn kind_name(t: i32) -> &'static str {
+    use sys::ValueType as V;
+    match t {
+        V::napi_undefined => "undefined",
+        V::napi_null => "null",
+        V::napi_boolean => "a boolean",
+        V::napi_number => "a number",
+        V::napi_string => "a string",
+        V::napi_symbol => "a symbol",
+        V::napi_object => "an object",
+        V::napi_function => "a function",
+        V::napi_bigint => "a bigint",
+        _ => "an unknown value",
+    }
+}
+
+unsafe fn expect(env: sys::napi_env, v: sys::napi_value, want: i32, what: &str) -> Result<(), String> {
+    let t = type_of(env, v);
+    if t == want {
+        Ok(())
+    } else {
+        Err(format!("expected {what}, got {}", kind_name(t)))
+    }
+}
+
+unsafe fn number(env: sys::napi_env, v: sys::napi_value, what: &str) -> Result<f64, String> {
+    expect(env, v, sys::ValueType::napi_number, what)?;
+    let mut n = 0.0;
+    ok!(sys::napi_get_value_double(env, v, &mut n));
+    Ok(n)
+}
+
+unsafe fn int(env: sys::napi_env, v: sys::napi_value, min: f64, max: f64, what: &str) -> Result<f64, String> {
+    let n = number(env, v, what)?;
+    if n.fract() != 0.0 || !(min..=max).contains(&n) {
+        return Err(format!("expected {what}, got {n}"));
+    }
+    Ok(n)
+}
+
+unsafe fn string(env: sys::napi_env, v: sys::napi_value) -> Result<String, String> {
+    expect(env, v, sys::ValueType::napi_string, "a string")?;
+    let mut len = 0usize;
+    ok!(sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len));
+    let mut buf = vec![0u8; len + 1];
+    let mut got = 0usize;
+    ok!(sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut got));
+    buf.truncate(got);
+    // V8 writes lone surrogates as U+FFFD, so this is valid UTF-8.
+    String::from_utf8(buf).map_err(|_| "a string that is not valid Unicode".to_owned())
+}
+
+unsafe fn property(env: sys::napi_env, obj: sys::napi_value, name: &std::ffi::CStr) -> Result<sys::napi_value, String> {
+    let mut out = ptr::null_mut();
+    ok!(sys::napi_get_named_property(env, obj, name.as_ptr(), &mut out));
+    Ok(out)
+}
+
+unsafe fn object(env: sys::napi_env, v: sys::napi_value, what: &str) -> Result<(), String> {
+    expect(env, v, sys::ValueType::napi_object, what)
+}
+
+/// `{tag, val}`: the tag, and val's value.
+unsafe fn tag_of(env: sys::napi_env, v: sys::napi_value, what: &str) -> Result<(String, sys::napi_value), String> {
+    object(env, v, what)?;
+    let tag = property(env, v, c"tag")?;
+    if type_of(env, tag) != sys::ValueType::napi_string {
+        return Err(format!("expected {what}, got an object without a string tag"));
+    }
+    Ok((string(env, tag)?, property(env, v, c"val")?))
+}
+
+/// A JS value as a `Val` of `plan`'s type; on a misfit, `path` is where (extended in place) and the error says what.
+pub unsafe fn from_js(env: sys::napi_env, v: sys::napi_value, plan: &Plan, path: &mut String) -> Result<Val, String> {
+    Ok(match plan {
+        Plan::Bool => {
+            expect(env, v, sys::ValueType::napi_boolean, "a boolean")?;
+            let mut b = false;
+            ok!(sys::napi_get_value_bool(env, v, &mut b));
+            Val::Bool(b)
+        }
+        Plan::U8 => Val::U8(int(env, v, 0.0, 255.0, "a u8 (an integer 0..=255)")? as u8),
+        Plan::U16 => Val::U16(int(env, v, 0.0, 65535.0, "a u16 (an integer 0..=65535)")? as u16),
+        Plan::U32 => Val::U32(int(env, v, 0.0, 4294967295.0, "a u32 (an integer 0..=4294967295)")? as u32),
+        Plan::S8 => Val::S8(int(env, v, -128.0, 127.0, "an s8 (an integer -128..=127)")? as i8),
+        Plan::S16 => Val::S16(int(env, v, -32768.0, 32767.0, "an s16 (an integer -32768..=32767)")? as i16),
+        Plan::S32 => Val::S32(int(env, v, -2147483648.0, 2147483647.0, "an s32 (an integer -2147483648..=2147483647)")? as i32),
+        Plan::U64 => {
+            expect(env, v, sys::ValueType::napi_bigint, "a u64 (a bigint)")?;
+            let (mut n, mut lossless) = (0u64, false);
+            ok!(sys::napi_get_value_bigint_uint64(env, v, &mut n, &mut lossless));
+            if !lossless {
+                return Err("expected a u64 (a bigint 0..2^64), got one out of range".into());
+            }
+            Val::U64(n)
+        }
+        Plan::S64 => {
+            expect(env, v, sys::ValueType::napi_bigint, "an s64 (a bigint)")?;
+            let (mut n, mut lossless) = (0i64, false);
+            ok!(sys::napi_get_value_bigint_int64(env, v, &mut n, &mut lossless));
+            if !lossless {
+                return Err("expected an s64 (a bigint -2^63..2^63), got one out of range".into());
+            }
+            Val::S64(n)
+        }
+        Plan::F32 => Val::Float32(number(env, v, "an f32 (a number)")? as f32),
+        Plan::F64 => Val::Float64(number(env, v, "an f64 (a number)")?),
+        Plan::Char => {
+            let s = string(env, v).map_err(|_| format!("expected a char (a one-character string), got {}", kind_name(type_of(env, v))))?;
+            let mut cs = s.chars();
+            match (cs.next(), cs.next()) {
+                (Some(c), None) => Val::Char(c),
+                _ => return Err(format!("expected a char (one Unicode scalar value), got a string of {} characters", s.chars().count())),
+            }
+        }
+        Plan::String => Val::String(string(env, v)?),
+        Plan::Bytes => {
+            let mut is = false;
+            ok!(sys::napi_is_typedarray(env, v, &mut is));
+            if !is {
+                return Err(format!("expected a list<u8> (a Uint8Array), got {}", kind_name(type_of(env, v))));
+            }
+            let (mut ty, mut len, mut data, mut ab, mut off) = (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
+            ok!(sys::napi_get_typedarray_info(env, v, &mut ty, &mut len, &mut data, &mut ab, &mut off));
+            if ty != sys::TypedarrayType::uint8_array {
+                return Err("expected a list<u8> (a Uint8Array), got another typed array".into());
+            }
+            let bytes = if len == 0 { &[][..] } else { std::slice::from_raw_parts(data.cast::<u8>(), len) };
+            Val::List(bytes.iter().map(|b| Val::U8(*b)).collect())
+        }
+        Plan::List(p) => {
+            let mut is = false;
+            ok!(sys::napi_is_array(env, v, &mut is));
+            if !is {
+                return Err(format!("expected a list (an array), got {}", kind_name(type_of(env, v))));
+            }
+            let mut len = 0u32;
+            ok!(sys::napi_get_array_length(env, v, &mut len));
+            let mut out = Vec::with_capacity(len as usize);
+            let base = path.len();
+            for i in 0..len {
+                let mut item = ptr::null_mut();
+                ok!(sys::napi_get_element(env, v, i, &mut item));
+                path.push_str(&format!("[{i}]"));
+                out.push(from_js(env, item, p, path)?);
+                path.truncate(base);
+            }
+            Val::List(out)
+        }
+        Plan::Tuple(ps) => {
+            let mut is = false;
+            ok!(sys::napi_is_array(env, v, &mut is));
+            let mut len = 0u32;
+            if is {
+                ok!(sys::napi_get_array_length(env, v, &mut len));
+            }
+            if !is || len as usize != ps.len() {
+                return Err(format!("expected a tuple (an array of {})", ps.len()));
+            }
+            let base = path.len();
+            let mut out = Vec::with_capacity(ps.len());
+            for (i, p) in ps.iter().enumerate() {
+                let mut item = ptr::null_mut();
+                ok!(sys::napi_get_element(env, v, i as u32, &mut item));
+                path.push_str(&format!("[{i}]"));
+                out.push(from_js(env, item, p, path)?);
+                path.truncate(base);
+            }
+            Val::Tuple(out)
+        }
+        Plan::Record(fields) => {
+            object(env, v, "a record (an object)")?;
+            let base = path.len();
+            let mut out = Vec::with_capacity(fields.len());
+            for (wit, js, p) in fields {
+                let item = property(env, v, js)?;
+                path.push('.');
+                path.push_str(js.to_str().unwrap_or(wit));
+                out.push((wit.clone(), from_js(env, item, p, path)?));
+                path.truncate(base);
+            }
+            Val::Record(out)
+        }
+        Plan::Variant(cases) => {
+            let (tag, val) = tag_of(env, v, "a variant ({ tag, val })")?;
+            let Some((name, p)) = cases.iter().find(|(n, _)| *n == tag) else {
+                return Err(format!("unknown case {tag:?} (cases: {})", cases.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")));
+            };
+            let payload = match p {
+                Some(p) => {
+                    path.push_str(".val");
+                    let got = from_js(env, val, p, path)?;
+                    path.truncate(path.len() - 4);
+                    Some(Box::new(got))
+                }
+                None => None,
+            };
+            Val::Variant(name.clone(), payload)
+        }
+        Plan::Enum(cases) => {
+            let s = string(env, v).map_err(|_| format!("expected an enum case (a string), got {}", kind_name(type_of(env, v))))?;
+            if !cases.contains(&s) {
+                return Err(format!("unknown case {s:?} (cases: {})", cases.join(", ")));
+            }
+            Val::Enum(s)
+        }
+        Plan::Option(p, nested) => {
+            if *nested {
+                let (tag, val) = tag_of(env, v, "an inner option ({ tag: \"some\", val } or { tag: \"none\" })")?;
+                match tag.as_str() {
+                    "none" => Val::Option(None),
+                    "some" => {
+                        path.push_str(".val");
+                        let got = from_js(env, val, p, path)?;
+                        path.truncate(path.len() - 4);
+                        Val::Option(Some(Box::new(got)))
+                    }
+                    _ => return Err(format!("unknown option tag {tag:?} (some, none)")),
+                }
+            } else {
+                let t = type_of(env, v);
+                if t == sys::ValueType::napi_undefined || t == sys::ValueType::napi_null {
+                    Val::Option(None)
+                } else {
+                    Val::Option(Some(Box::new(from_js(env, v, p, path)?)))
+                }
+            }
+        }
+        Plan::Result(okp, errp) => {
+            let (tag, val) = tag_of(env, v, "a result ({ tag: \"ok\" | \"err\", val })")?;
+            let p = match tag.as_str() {
+                "ok" => okp,
+                "err" => errp,
+                _ => return Err(format!("unknown result tag {tag:?} (ok, err)")),
+            };
+            let payload = match p {
+                Some(p) => {
+                    path.push_str(".val");
+                    let got = from_js(env, val, p, path)?;
+                    path.truncate(path.len() - 4);
+                    Some(Box::new(got))
+                }
+                None => None,
+            };
+            Val::Result(if tag == "ok" { Ok(payload) } else { Err(payload) })
+        }
+        Plan::Flags(names) => {
+            object(env, v, "flags (an object of booleans)")?;
+            let mut set = Vec::new();
+            for (wit, js) in names {
+                let f = property(env, v, js)?;
+                match type_of(env, f) {
+                    t if t == sys::ValueType::napi_undefined => {}
+                    t if t == sys::ValueType::napi_boolean => {
+                        let mut b = false;
+                        ok!(sys::napi_get_value_bool(env, f, &mut b));
+                        if b {
+                            set.push(wit.clone());
+                        }
+                    }
+                    t => return Err(format!("flag {}: expected a boolean, got {}", js.to_str().unwrap_or(wit), kind_name(t))),
+                }
+            }
+            Val::Flags(set)
+        }
+    })
+}
+
+/// The JS arguments of a typed export call (an array), checked and converted by the function's parameter types
+/// on the JS thread, before the guest runs.
+pub unsafe fn args_from_js(env: sys::napi_env, args: sys::napi_value, plan: &FnPlan) -> Result<Vec<Val>, IfaceFault> {
+    let misfit = |path: String, problem: String| IfaceFault::Value { host: true, iface: plan.iface.clone(), func: plan.name.clone(), path, problem };
+    let mut is = false;
+    sys::napi_is_array(env, args, &mut is);
+    let mut len = 0u32;
+    if is {
+        sys::napi_get_array_length(env, args, &mut len);
+    }
+    if !is || len as usize != plan.params.len() {
+        return Err(misfit(String::new(), format!("expected {} argument(s), got {}", plan.params.len(), len)));
+    }
+    let mut out = Vec::with_capacity(plan.params.len());
+    for (i, (_, js, p)) in plan.params.iter().enumerate() {
+        let mut item = ptr::null_mut();
+        sys::napi_get_element(env, args, i as u32, &mut item);
+        let mut path = js.clone();
+        match from_js(env, item, p, &mut path) {
+            Ok(v) => out.push(v),
+            Err(problem) => return Err(misfit(path, problem)),
+        }
+    }
+    Ok(out)
+}
+
+/// A placeholder of the right shape for a result slot (`Func::call` overwrites it).
+pub fn result_slots(plan: &FnPlan) -> Vec<Val> {
+    if plan.result.is_some() {
+        vec![Val::Bool(false)]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A typed export's result, made into a JS value on the JS thread (undefined when the function returns nothing).
+pub struct ExportValue(pub Option<Val>, pub Arc<FnPlan>);
+
+impl napi::bindgen_prelude::ToNapiValue for ExportValue {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        match (&val.0, &val.1.result) {
+            (Some(v), Some(p)) => to_js(env, v, p).map_err(napi::Error::from_reason),
+            _ => {
+                let mut out = ptr::null_mut();
+                sys::napi_get_undefined(env, &mut out);
+                Ok(out)
+            }
+        }
+    }
+}
+
+impl napi::bindgen_prelude::TypeName for ExportValue {
+    fn type_name() -> &'static str {
+        "unknown"
+    }
+    fn value_type() -> napi::ValueType {
+        napi::ValueType::Unknown
+    }
+}
