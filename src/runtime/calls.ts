@@ -8,8 +8,8 @@
  */
 import { InterceptorFailed, PlughostError } from "../contract/errors.js";
 
-/** What kind of call a context describes. */
-export type CallKind = "invoke" | "hook" | "dispatch" | "host-call" | "message";
+/** What kind of call a context describes ("export": a typed export call, `handle.call` or an import wired to it). */
+export type CallKind = "invoke" | "hook" | "dispatch" | "host-call" | "message" | "export";
 
 /** One call through the pipeline. */
 export interface CallContext {

@@ -20,6 +20,7 @@ import {
   PluginAlreadyLoaded,
   PluginHasDependents,
   DependencyConflictError,
+  InterfaceUnavailable,
   PluginNotFound,
   PluginNotRunning,
   PluginUnmounted,
@@ -106,6 +107,9 @@ import { newHookSink, type HookSink, type SinkHookCall } from "../hooks/sink.js"
 import { defaultDataDir, HostState, openHostStateBackend, type PluginStateHandle, type StateOptions } from "../state/host-state.js";
 import { stateQuota } from "../state/store.js";
 import type { HookDeclaration } from "../plugin/manifest.js";
+import { InterfaceProviders, type InterfaceCallStats, type ProvideOptions } from "../interfaces/provider.js";
+import { bindPluginInterfaces, findExport, NO_INTERFACES, orderForWiring, type PluginInterfaces, type WiringHost } from "../interfaces/wiring.js";
+import type { InterfaceFunction, InterfaceImplementation, WitPackage } from "../interfaces/types.js";
 
 // Limits, grants, trust, events policy and recovery are computed in policy.ts (defaults: docs/fuel-and-memory.md).
 export { DEFAULT_LIMITS, DEFAULT_RECOVERY, type RecoveryPolicy } from "./policy.js";
@@ -369,6 +373,8 @@ class Entry {
   disabled: string | undefined;
   /** A hook chain's direct path handed a faulted call to its ordinary path to re-issue (strategy "retry"). */
   retryHanded = false;
+  /** Its app-defined interfaces: imports bound, typed exports (interfaces/wiring.ts); set when prepared. */
+  ifaces: PluginInterfaces = NO_INTERFACES;
   /** The manifest's hook entries that declare a policy, by event (undefined: none; the hook chain's fast path reads it). */
   readonly hookPolicies: ReadonlyMap<string, HookDeclaration> | undefined;
   /**
@@ -519,6 +525,32 @@ export class PluginHandle {
     } finally {
       restoreDelivery(previous);
     }
+  }
+
+  /**
+   * Call a typed export of the plugin (docs/host-interfaces.md): `iface` versioned or not (`"acme:app/mirror"`),
+   * `fn` the function's camelCase or WIT name (`"echoItem"` / `"echo-item"`), `args` JS values as types.ts describes.
+   * Runs as any call does (serialized, limits, interceptors, faults recorded and the instance restarted).
+   * @throws {@link InterfaceUnavailable} "missing" (not exported, or its types unknown) or "unknown-function".
+   * @throws {@link InterfaceValueError} when an argument does not fit its type (the instance is fine).
+   * @throws {@link InstanceFault} when the guest faults (an `AbiViolation` for a bad result); as `invoke` otherwise.
+   * @example
+   *   const total = await registry.get("c-cart").call("acme:app/checkout", "total", [{ id: 1n, name: "a", tags: [], weight: 1 }]);
+   */
+  call(iface: string, fn: string, ...args: unknown[]): Promise<unknown> {
+    return this.#registry._callTyped(this.#entry.name, iface, fn, args);
+  }
+
+  /**
+   * Synchronous `call` for engines with a synchronous path (in-process v8; wasmtime on the JS thread when idle).
+   * @throws {@link PluginNotRunning} when the plugin is not active or has no synchronous path; otherwise as `call`.
+   */
+  callSync(iface: string, fn: string, ...args: unknown[]): unknown {
+    const entry = this.#entry;
+    const instance = entry.instance;
+    if (entry.state !== "active" || !instance?.callExportSync || entry.restarting) throw notRunning(entry);
+    const found = findExport(entry.name, entry.ifaces, iface, fn);
+    return this.#registry._exportSync(entry, instance, found.entry.id, found.fn, found.entry.labels.get(found.fn)!, args);
   }
 }
 
@@ -680,6 +712,10 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #contextFromFile = new Map<string, unknown>();
   /** Persistent state and the hand-off (src/state/host-state.ts); the backend opens on first need. */
   readonly #state: HostState;
+  /** App-defined interfaces: the host's WIT packages and implementations (src/interfaces/provider.ts). */
+  readonly #ifaces = new InterfaceProviders();
+  /** The manifests of the `loadAll` batch loading now, for wiring cycles among them. */
+  readonly #wiringBatch = new Map<string, Manifest>();
   #snapshotTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: RegistryOptions = {}) {
@@ -711,6 +747,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     });
     for (const [key, d] of Object.entries(options.context ?? {})) this.#contextFromFile.set(key, structuredClone(d.value));
     this.#state.registerMetrics(this.#metrics.registry);
+    this.#ifaces.registerMetrics(this.#metrics.registry);
     const every = options.state?.snapshotEveryMs;
     if (every !== undefined && every > 0) {
       this.#snapshotTimer = setInterval(() => void this.#snapshotAll(), Math.min(every, MAX_TIMER_MS));
@@ -742,6 +779,50 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    */
   get context(): ContextStore {
     return this.#context;
+  }
+
+  // ── app-defined interfaces (docs/host-interfaces.md) ──────────────────
+
+  /**
+   * Define WIT packages of the application: their interfaces can then be provided (`provide`), and plugins' typed
+   * exports of them called with their types. A package defined again at the same version is replaced.
+   * @param witSourceOrPath WIT text, a `.wit` file, or a WIT package directory (with `deps/`).
+   * @throws {@link WitError} when it cannot be read, parsed or resolved.
+   */
+  defineInterfaces(witSourceOrPath: string): WitPackage[] {
+    return this.#ifaces.define(witSourceOrPath);
+  }
+
+  /**
+   * Implement an app interface for plugins that import it (and hold `iface:<ns>:<pkg>/<name>`): `id` versioned, `impl`
+   * one function per WIT function keyed by its camelCase name, taking and returning JS values as types.ts describes.
+   * Each call runs in the calling plugin's current call (`currentCall()`), through the interceptors, and is counted.
+   * Returns a function that removes it (as `unprovide`).
+   * @throws {@link InterfaceUnavailable} "missing" (no WIT defines it: `defineInterfaces` or `options.wit`),
+   *   "unknown-function" (a function missing or extra), "provided-twice".
+   * @example
+   *   registry.defineInterfaces("wit/acme-app");
+   *   registry.provide("acme:app/calc@1.0.0", { add: (a: number, b: number) => a + b });
+   */
+  provide(id: string, impl: InterfaceImplementation, options?: ProvideOptions): () => void {
+    const p = this.#ifaces.provide(id, impl, options);
+    return () => {
+      if (this.#ifaces.provider(p.id) === p) this.#ifaces.unprovide(p.id);
+    };
+  }
+
+  /**
+   * Remove the host's implementation of an interface (versioned or not). Plugins loaded with it get
+   * `InterfaceUnavailable` "missing" from each call until it is provided again and they are reloaded; new loads fail.
+   * Returns whether there was one.
+   */
+  unprovide(id: string): boolean {
+    return this.#ifaces.unprovide(id);
+  }
+
+  /** Calls of app-interface functions by plugin, interface and function (also exported as `plughost_interface_calls_total`). */
+  interfaceMetrics(name?: string): InterfaceCallStats[] {
+    return this.#ifaces.callStats(name);
   }
 
   // ── discovery ──────────────────────────────────────────────────────────
@@ -909,12 +990,20 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const loaded = [...this.#entries.values()].filter((e) => e.state === "active").map((e) => ({ name: e.name, version: e.manifest.version }));
     const plan = await this.#deps.plan(manifests, loaded, options);
     const handles: PluginHandle[] = [];
+    // Exporters before the importers wired to them ([interfaces.from]), within the dependency order.
+    const order = orderForWiring(plan.order);
     // Peers of the batch count as present while it loads (a peer may load after the plugin that names it).
-    for (const m of plan.order) this.#deps.batch.set(m.name, m.version);
+    for (const m of order) {
+      this.#deps.batch.set(m.name, m.version);
+      this.#wiringBatch.set(m.name, m);
+    }
     try {
-      for (const m of plan.order) handles.push(await this.#load(m));
+      for (const m of order) handles.push(await this.#load(m));
     } finally {
-      for (const m of plan.order) if (this.#deps.batch.get(m.name) === m.version) this.#deps.batch.delete(m.name);
+      for (const m of order) {
+        if (this.#deps.batch.get(m.name) === m.version) this.#deps.batch.delete(m.name);
+        if (this.#wiringBatch.get(m.name) === m) this.#wiringBatch.delete(m.name);
+      }
     }
     return handles;
   }
@@ -1008,6 +1097,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       requireDeadlines: o.requireDeadlines,
       deadlineMs: entry.limits.deadlineMs,
     });
+    // App interfaces: granted, provided (the host or a loaded plugin), versions compatible, no wiring cycle.
+    const canWait = entry.engine !== "native" && !(entry.engine === "v8" && entry.isolation !== "worker");
+    entry.ifaces = bindPluginInterfaces(m, entry.entryBytes, entry.capabilities, canWait, this.#wiringHost(entry));
   }
 
   /** compile + instantiate with scoped imports (engine-specific). */
@@ -1076,6 +1168,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       ...(this.#coreDumpDir ? { coreDumpDir: this.#coreDumpDir } : {}),
       isolation: entry.isolation ?? "in-process",
       trust: entry.trust,
+      ...(entry.ifaces.bindings ? { interfaces: entry.ifaces.bindings } : {}),
       onViolation: (kind, detail) => {
         if (FAULT_KINDS.has(kind)) stopped.reported = true;
         this.recordViolation(m.name, kind, detail);
@@ -1352,7 +1445,14 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   /** The loaded plugins as a dependency graph. */
   #graph(): { name: string; version: string; dependencies: Manifest["dependencies"] }[] {
-    return [...this.#entries.values()].filter((e) => e.state !== "unloaded").map((e) => ({ name: e.name, version: e.manifest.version, dependencies: e.manifest.dependencies }));
+    return [...this.#entries.values()]
+      .filter((e) => e.state !== "unloaded")
+      .map((e) => ({
+        name: e.name,
+        version: e.manifest.version,
+        // An importer wired to another plugin's export depends on it as on a required dependency.
+        dependencies: e.ifaces.wiredTo.size === 0 ? e.manifest.dependencies : [...e.manifest.dependencies, ...[...new Set(e.ifaces.wiredTo.values())].map((name) => ({ name, range: "*", optional: false }))],
+      }));
   }
 
   /** The version of `name` that satisfies dependencies now: active (or suspended), or in a `loadAll` batch. */
@@ -1981,6 +2081,113 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       throw new InterceptorFailed(event, kind, `no interceptor called next() before its first await, and the sync path cannot wait: use invoke()/hook()`, { plugin: entry.name });
     }
     return r.value;
+  }
+
+  // ── typed exports and app-interface calls ──────────────────────────────
+
+  /** What wiring (interfaces/wiring.ts) needs of the registry, for one plugin being prepared. */
+  #wiringHost(entry: Entry): WiringHost {
+    return {
+      providers: this.#ifaces,
+      manifestOf: (name) => this.#wiringBatch.get(name) ?? this.#entries.get(name)?.manifest,
+      activeInterfaces: (name) => {
+        const e = this.#entries.get(name);
+        return e && (e.state === "active" || e.state === "suspended") ? e.ifaces : undefined;
+      },
+      run: (hostCall, fn, self, args) => this.#ifaceHostCall(entry, hostCall, fn, self, args),
+      callWired: (exporter, iface, fn, label, args) => this.#callWired(entry, exporter, iface, fn, label, args),
+    };
+  }
+
+  /** A host implementation's call for `entry`'s guest: in the guest's call when it has a context; through the interceptors when any. */
+  #ifaceHostCall(entry: Entry, hostCall: string, fn: InterfaceFunction, self: unknown, args: unknown[]): unknown {
+    const f = fn as (...a: unknown[]) => unknown;
+    if (this.#calls.empty) {
+      const parent = (currentDelivery() ?? entry.callDelivery ?? deepest(entry.inFlight)).call;
+      return parent === undefined ? f.apply(self, args) : withCall(parent, () => f.apply(self, args));
+    }
+    return this.#hostCall(entry, hostCall, () => f.apply(self, args));
+  }
+
+  /**
+   * An importer's call of the plugin its import is wired to: on the JS thread when the exporter can take it now (a
+   * value), else queued as any call (a Promise, for importers that can wait). No cycle exists (refused at load), so the
+   * exporter is never mid-call on this stack.
+   */
+  #callWired(importer: Entry, exporter: string, iface: string, fn: string, label: string, args: unknown[]): unknown {
+    const target = this.#entries.get(exporter);
+    if (!target || (target.state !== "active" && target.state !== "suspended")) {
+      throw new InterfaceUnavailable(iface, "missing", `plugin "${exporter}", which plugin "${importer.name}" imports it from, is not running${target ? ` (${target.state})` : ""}`, { plugin: importer.name });
+    }
+    const instance = target.instance;
+    if (target.active && instance?.callExportSync && !target.restarting && (instance.inline || target.pending === 0)) {
+      return this._exportSync(target, instance, iface, fn, label, args);
+    }
+    const parent = (currentDelivery() ?? importer.callDelivery ?? deepest(importer.inFlight)).call;
+    return this.#export(target, iface, fn, label, args, undefined, parent === undefined ? HOST_ORIGIN : { hop: 0, chain: undefined, parent });
+  }
+
+  /** @internal `handle.call`: find the export, then call it through the pipeline. */
+  _callTyped(name: string, iface: string, fn: string, args: unknown[]): Promise<unknown> {
+    try {
+      const entry = this.#get(name);
+      if (this.#mustActivate(entry)) return this.#activateNamed(name, `call:${iface}#${fn}`).then((err) => (err ? Promise.reject(err) : this._callTyped(name, iface, fn, args)));
+      const found = findExport(entry.name, entry.ifaces, iface, fn);
+      const label = found.entry.labels.get(found.fn)!;
+      return this.#export(entry, found.entry.id, found.fn, label, args, undefined, hostDelivery(label, "event", EMPTY, name, undefined));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** A typed export call through the pipeline (see `#event`). */
+  #export(entry: Entry, iface: string, fn: string, label: string, args: readonly unknown[], hostContext: unknown, delivery: Delivery): Promise<unknown> {
+    if (this.#calls.empty && hostContext === undefined && delivery.parent === undefined) return this.#callExport(entry, iface, fn, label, args, delivery);
+    const ctx = this.#calls.context(entry.name, label, "export", deadlineOf(entry), delivery.parent, hostContext);
+    const within = inCall(delivery, ctx);
+    if (this.#calls.empty) return this.#callExport(entry, iface, fn, label, args, within);
+    return this.#calls.run(ctx, () => this.#callExport(entry, iface, fn, label, args, within), anyOutcome);
+  }
+
+  async #callExport(entry: Entry, iface: string, fn: string, label: string, args: readonly unknown[], delivery: Delivery): Promise<unknown> {
+    while (entry.restarting) await entry.restarting;
+    const instance = entry.instance;
+    if (entry.state !== "active" || !instance) throw notRunning(entry);
+    if (!instance.callExport) throw new InterfaceUnavailable(iface, "missing", `the ${entry.engine} engine cannot call typed exports`, { plugin: entry.name });
+    entry.metrics.calls++;
+    const probe = entry.probe;
+    const t0 = probe === undefined ? -1 : probe.begin(label);
+    try {
+      const out = await this.#serial(entry, instance, () => instance.callExport!(iface, fn, args), delivery);
+      if (entry.instance === instance) entry.restartCount = 0;
+      return out;
+    } catch (err) {
+      throw this._callFailed(entry, instance, err, label, delivery.call);
+    } finally {
+      if (t0 >= 0) probe!.end(label, t0);
+    }
+  }
+
+  /** @internal A typed export call on the JS thread (`handle.callSync`, a wired import the exporter can take now). */
+  _exportSync(entry: Entry, instance: EngineInstance, iface: string, fn: string, label: string, args: readonly unknown[]): unknown {
+    entry.metrics.calls++;
+    if (this._observed) return this._observedSync(entry, instance, label, "export", EMPTY, (i) => i.callExportSync!(iface, fn, args));
+    const env = entry.syncEnvelope;
+    env.id = 0;
+    env.event = label;
+    env.kind = "event";
+    env.data = EMPTY;
+    env.metadata = NO_METADATA;
+    const previous = enterDelivery(entry.syncDelivery);
+    try {
+      const out = instance.callExportSync!(iface, fn, args);
+      entry.restartCount = 0;
+      return out;
+    } catch (err) {
+      throw this._callFailed(entry, instance, err, label);
+    } finally {
+      restoreDelivery(previous);
+    }
   }
 
   /**
@@ -3040,6 +3247,9 @@ function deadlineOf(entry: Entry): number | undefined {
 }
 
 const isStatus = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v);
+
+/** A typed export's result has the export's type, checked by the engine: an interceptor's short-circuit is taken as is. */
+const anyOutcome = (_v: unknown): _v is unknown => true;
 
 function isHookOutcome(v: unknown): v is HookOutcome {
   if (typeof v !== "object" || v === null) return false;
