@@ -7,13 +7,14 @@
  * (worker/) receives the result and never compiles it again.
  */
 import path from "node:path";
-import { ContextCreationFailed, FuelExhausted, InvalidPluginBinary, PlughostError, TableLimitExceeded } from "../../contract/errors.js";
+import { ContextCreationFailed, EngineUnavailable, FuelExhausted, InvalidPluginBinary, PlughostError, TableLimitExceeded } from "../../contract/errors.js";
 import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
 import { GuestMemory } from "./guest-memory.js";
 import { compileComponent, type CompiledComponent, type GlueInstantiate, type ModuleLimits } from "./compile.js";
 import { createHostImports, HOST_IMPORT_MODULE, type ImportContext } from "./host-imports.js";
 import { probeArena, V8Instance, type CallMeter, type GuestExports } from "./instance.js";
 import { checkImports, wasiImports } from "./wasi.js";
+import { AppInterfaces, checkAppImports, isAppInterface, usesAppInterfaces } from "./app-interfaces.js";
 import { loadInWorker } from "./worker/host.js";
 import { createLimits, instrumentModule, LimitCapError, type Limits as LimitsRuntime } from "../../instrument/index.js";
 import { readEntry } from "../../plugin/verify.js";
@@ -29,8 +30,19 @@ export const v8Engine: Engine = {
   async load(request: LoadRequest): Promise<EngineInstance> {
     const bytes = request.bytes ?? (await readEntry(request.plugin, request.entryPath));
     const compiled = await compileComponent(bytes, { file: request.entryPath, plugin: request.plugin, cacheDir: request.cacheDir });
-    checkImports(compiled.imports, request.capabilities, request.plugin);
-    if (request.isolation === "worker") return loadInWorker(request, prepareForWorker(compiled, request));
+    // App-defined interfaces are bound by the registry (granted and provided, or wired); the rest by capabilities.
+    checkImports(compiled.imports.filter((i) => !isAppInterface(i)), request.capabilities, request.plugin);
+    checkAppImports(compiled.imports, request);
+    if (request.isolation === "worker") {
+      if (usesAppInterfaces(compiled.imports, request)) {
+        throw new EngineUnavailable(
+          "v8",
+          `plugin ${request.plugin} uses app-defined interfaces, which worker isolation does not support yet; run it in-process (isolation "in-process") or on the wasmtime engine`,
+          { plugin: request.plugin },
+        );
+      }
+      return loadInWorker(request, prepareForWorker(compiled, request));
+    }
     return instantiate(compiled, request);
   },
 };
@@ -149,6 +161,7 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
   const memory = new GuestMemory(plugin);
   const ctx: ImportContext = { plugin, memory, host: request.host, currentExport: "instantiate", realloc: undefined };
   const hostImports = createHostImports(ctx);
+  const app = new AppInterfaces(request);
   const { fuel, fuelLifetime, memoryBytes, tableElements } = request.limits;
   const { metered, instrumented } = instrumentation(request.limits);
   // One fuel counter and one memory ledger for all core modules of this instance.
@@ -185,6 +198,8 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
       // Direct imports instead of jco's trampolines: no per-call task records.
       merged[HOST_IMPORT_MODULE] = { ...(imports[HOST_IMPORT_MODULE] ?? {}), ...hostImports };
     }
+    // App interfaces likewise: canonical-ABI trampolines straight into the guest core.
+    if (isGuest) for (const [mod, fns] of Object.entries(app.coreImports(wanted))) merged[mod] = { ...(imports[mod] ?? {}), ...fns };
     const instance = await WebAssembly.instantiate(module, merged);
     if (isGuest) guest = instance;
     return instance;
@@ -217,6 +232,7 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
       contextGet: unreachableHost,
       contextSet: unreachableHost,
     },
+    ...app.glueStubs(compiled.imports),
     ...(await wasiImports(
       compiled.imports,
       request.capabilities,
@@ -280,6 +296,9 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     postRestore: optional(`cabi_post_${HANDOFF}restore`),
   };
   ctx.realloc = guestExports.realloc;
+  app.guest.memory = mem;
+  app.guest.realloc = guestExports.realloc;
+  app.bindExports(e, compiled.exports);
   const meter: CallMeter | undefined = limits && metered ? limits : undefined;
   // Lifetime fuel, as on wasmtime: what instantiation (start functions) used, then every call, faulted ones included.
   const startupFuel = limits && metered ? limits.callBudget - limits.fuelRemaining() : 0;
@@ -291,7 +310,7 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
   }
   const instance = new V8Instance(plugin, guestExports, memory, ctx, meter, () => {
     guest = undefined;
-  });
+  }, app);
   if (!limits || !metered) return instance;
   return Object.assign(instance, { lifetimeFuel: () => startupFuel + limits.totalFuelUsed });
 }

@@ -19,6 +19,7 @@ import type { EngineInstance, HookOutcome } from "../engine.js";
 import { encodeName, encodeString, type GuestMemory } from "./guest-memory.js";
 import type { ImportContext } from "./host-imports.js";
 import { fillSink, type HookSink } from "../../hooks/sink.js";
+import { interfaceFault, type AppInterfaces } from "./app-interfaces.js";
 
 type Realloc = (ptr: number, oldSize: number, align: number, newSize: number) => number;
 type Fn4 = (a: number, b: number, c: number, d: number) => number;
@@ -152,6 +153,7 @@ export class V8Instance implements EngineInstance {
   readonly #imports: ImportContext;
   readonly #meter: CallMeter | undefined;
   readonly #release: () => void;
+  readonly #app: AppInterfaces | undefined;
   #busy = false;
   #fault: InstanceFault | undefined;
   #lastFuel = 0;
@@ -175,6 +177,7 @@ export class V8Instance implements EngineInstance {
     imports: ImportContext,
     meter: CallMeter | undefined,
     release: () => void,
+    app?: AppInterfaces,
   ) {
     this.#plugin = plugin;
     this.#guest = guest;
@@ -182,6 +185,7 @@ export class V8Instance implements EngineInstance {
     this.#imports = imports;
     this.#meter = meter;
     this.#release = release;
+    this.#app = app;
     // Present only when the guest exports them: the registry tells a plugin of a suspend only then.
     if (guest.onSuspend) this.onSuspend = async () => this.suspendSync();
     if (guest.onResume) this.onResume = async () => this.resumeSync();
@@ -211,6 +215,31 @@ export class V8Instance implements EngineInstance {
   }
   async onHook(eventName: string, data: Uint8Array): Promise<HookOutcome> {
     return this.onHookSync(eventName, data);
+  }
+
+  /** A typed export's function (docs/host-interfaces.md); see `callExportSync`. */
+  async callExport(iface: string, fn: string, args: readonly unknown[]): Promise<unknown> {
+    return this.callExportSync(iface, fn, args);
+  }
+
+  /**
+   * Call `fn` (WIT name or jsName) of typed export `iface` (versioned id, or unversioned) with JS values. Arguments
+   * that do not fit are an `InterfaceValueError` before the guest runs (the instance stays usable); a bad result is
+   * an `AbiViolation` with that error as cause. Runs as every call does (serialized, fuel, faults).
+   */
+  callExportSync(iface: string, fn: string, args: readonly unknown[]): unknown {
+    if (!this.#app) throw new PluginTrap(`${iface}#${fn}`, "the plugin has no typed exports bound", { plugin: this.#plugin });
+    const caller = this.#app.exportCaller(iface, fn);
+    caller.check(args);
+    const name = `${iface}#${fn}`;
+    this.#enter(name);
+    try {
+      const value = caller.unchecked(args);
+      this.#settle();
+      return value;
+    } catch (err) {
+      throw this.#failed(err, name);
+    }
   }
 
   lastCallFuel(): number {
@@ -496,7 +525,9 @@ export class V8Instance implements EngineInstance {
     }
     const details = { plugin: this.#plugin, cause: err };
     let fault: InstanceFault;
-    if (err instanceof InstanceFault) fault = err;
+    const ifaceFault = interfaceFault(err, exportName, this.#plugin);
+    if (ifaceFault) fault = ifaceFault;
+    else if (err instanceof InstanceFault) fault = err;
     else if (err instanceof PlughostError) return err;
     else if (this.#meter?.isFuelSignal(err)) fault = new FuelExhausted(exportName, this.#meter.callBudget, details);
     else if (err instanceof ExitSignal) fault = new PluginExited(exportName, err.exitCode, details);

@@ -1,0 +1,156 @@
+/**
+ * Small helpers the generated canonical-ABI functions call (canonical-abi.ts): guest memory views that survive
+ * `memory.grow`, UTF-8 in and out of guest memory, float/int bit casts, and describing a bad JS value.
+ */
+
+/** What the canonical ABI needs of a guest instance: its memory and allocator (filled in once it is instantiated). */
+export interface GuestAbi {
+  /** The guest's linear memory; undefined until the core instance exists. */
+  memory: WebAssembly.Memory | undefined;
+  /** The guest's `cabi_realloc(old-ptr, old-size, align, new-size) -> ptr`; undefined until instantiated. */
+  realloc: ((oldPtr: number, oldSize: number, align: number, newSize: number) => number) | undefined;
+}
+
+/**
+ * Cached views of a guest's memory. A `memory.grow` (in any call into the guest, `cabi_realloc` included) detaches
+ * them: their length reads 0, which the generated code tests (cheaper than reading `memory.buffer`).
+ */
+export class MemView {
+  u8 = new Uint8Array(0);
+  dv = new DataView(new ArrayBuffer(0));
+  readonly #guest: GuestAbi;
+  constructor(guest: GuestAbi) {
+    this.#guest = guest;
+  }
+  /** Re-create the views from the memory's current buffer; returns the byte view. */
+  refresh(): Uint8Array {
+    const memory = this.#guest.memory;
+    if (!memory) throw new Error("the plugin's linear memory is not available (called before the component was instantiated)");
+    const buffer = memory.buffer;
+    this.u8 = new Uint8Array(buffer);
+    this.dv = new DataView(buffer);
+    return this.u8;
+  }
+}
+
+const views = new WeakMap<GuestAbi, MemView>();
+
+/** The one view holder of a guest, shared by all its generated functions. */
+export function viewOf(guest: GuestAbi): MemView {
+  let v = views.get(guest);
+  if (!v) {
+    v = new MemView(guest);
+    views.set(guest, v);
+  }
+  return v;
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/** Decode `l` bytes at `p` (already bounds-checked) as UTF-8; null when they are not valid UTF-8. */
+export function readStr(u8: Uint8Array, p: number, l: number): string | null {
+  if (l <= 24) {
+    // Short ASCII: a loop is cheaper than a call into the decoder.
+    let s = "";
+    for (let i = 0; i < l; i++) {
+      const c = u8[p + i]!;
+      if (c >= 0x80) return decodeSlow(u8, p, l);
+      s += String.fromCharCode(c);
+    }
+    return s;
+  }
+  return decodeSlow(u8, p, l);
+}
+
+function decodeSlow(u8: Uint8Array, p: number, l: number): string | null {
+  try {
+    return decoder.decode(u8.subarray(p, p + l));
+  } catch {
+    return null;
+  }
+}
+
+/** The UTF-8 byte length of `s`, or -1 when it holds a lone surrogate (not a string of Unicode scalar values). */
+export function utf8Length(s: string): number {
+  const n = s.length;
+  if (n > 256) return (s as unknown as { isWellFormed(): boolean }).isWellFormed() ? Buffer.byteLength(s, "utf8") : -1;
+  let bytes = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdfff) {
+      if (c > 0xdbff || i + 1 >= n) return -1;
+      const d = s.charCodeAt(i + 1);
+      if (d < 0xdc00 || d > 0xdfff) return -1;
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** Write `s` (UTF-8 length `l`, from `utf8Length`) at `p` in guest memory (already bounds-checked). */
+export function writeStr(u8: Uint8Array, p: number, s: string, l: number): void {
+  if (l === s.length && l <= 64) {
+    for (let i = 0; i < l; i++) u8[p + i] = s.charCodeAt(i);
+    return;
+  }
+  encoder.encodeInto(s, u8.subarray(p, p + l));
+}
+
+const f32 = new Float32Array(1);
+const i32 = new Int32Array(f32.buffer);
+const f64 = new Float64Array(1);
+const i64 = new BigInt64Array(f64.buffer);
+
+/** The bits of an i32 as an f32 (a variant payload slot joined to i32). */
+export function i32ToF32(x: number): number {
+  i32[0] = x;
+  return f32[0]!;
+}
+/** The bits of an f32 as an i32. */
+export function f32ToI32(x: number): number {
+  f32[0] = x;
+  return i32[0]!;
+}
+/** The bits of an i64 as an f64. */
+export function i64ToF64(x: bigint): number {
+  i64[0] = x;
+  return f64[0]!;
+}
+/** The bits of an f64 as an i64. */
+export function f64ToI64(x: number): bigint {
+  f64[0] = x;
+  return i64[0]!;
+}
+
+/** A short description of a JS value for an error message. */
+export function describe(x: unknown): string {
+  if (x === undefined) return "undefined (missing)";
+  if (x === null) return "null";
+  switch (typeof x) {
+    case "string":
+      return x.length > 40 ? `a string of ${x.length} characters` : JSON.stringify(x);
+    case "number":
+    case "boolean":
+      return String(x);
+    case "bigint":
+      return `${x}n`;
+    case "function":
+      return "a function";
+    case "symbol":
+      return "a symbol";
+    default:
+      if (Array.isArray(x)) return `an array of ${x.length}`;
+      if (x instanceof Uint8Array) return `a Uint8Array of ${x.length}`;
+      if (typeof (x as { then?: unknown }).then === "function") return "a Promise";
+      return `an object (${(x as object).constructor?.name ?? "no prototype"})`;
+  }
+}
+
+/** True for a Promise or other thenable. */
+export function isThenable(x: unknown): boolean {
+  return x !== null && (typeof x === "object" || typeof x === "function") && typeof (x as { then?: unknown }).then === "function";
+}
