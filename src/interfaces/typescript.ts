@@ -157,7 +157,8 @@ export function interfacesDeclarations(ifaces: readonly WitInterface[]): string 
     out.push(
       `${jsDoc(`${doc}An implementation of \`${id}\` for \`registry.provide\`: a function per WIT function, by its JS name.`, "")}` +
         `export interface ${ifaceNames[k]!.impl} {\n` +
-        fns.map(({ fn, sig }) => `${jsDoc(fn.docs, "  ")}  ${key(jsName(fn.name))}(${sig.params}): ${sig.result} | Promise<${sig.result}>;\n`).join("") +
+        // Properties, not methods: function-typed properties are checked strictly (a method's parameters are bivariant).
+        fns.map(({ fn, sig }) => `${jsDoc(fn.docs, "  ")}  ${key(jsName(fn.name))}: (${sig.params}) => ${sig.result} | Promise<${sig.result}>;\n`).join("") +
         `}\n`,
     );
     out.push(
