@@ -195,6 +195,7 @@ interface i {
   enum e { a, b, }
   flags fl { x, }
   variant v { c(u8), d, }
+  /// Docs above a gate.
   @since(version = 0.2.0)
   g: func(%result: u8);
   @unstable(feature = shiny)
@@ -206,6 +207,7 @@ interface i {
     expect(i.types.get("later")).toEqual({ kind: "record", name: "later", fields: [{ name: "type", type: { kind: "u8" } }, { name: "list", type: str }] });
     expect(i.functions.map((f) => f.name)).toEqual(["f", "g", "interface"]);
     expect(fn(i, "g").params[0]!.name).toBe("result");
+    expect(fn(i, "g").docs).toBe("Docs above a gate.");
     expect(i.types.get("fl")).toEqual({ kind: "flags", name: "fl", flags: ["x"] });
   });
 

@@ -241,6 +241,7 @@ export interface WitFileAst {
 
 class Parser {
   private i = 0;
+  private gateDocs: string | undefined;
   constructor(private readonly toks: Token[], private readonly file: string) {}
 
   private peek(offset = 0): Token {
@@ -301,6 +302,8 @@ class Parser {
   /** Skips feature gates; true when the item they precede is `@unstable` (left out). */
   private gates(): boolean {
     let unstable = false;
+    // Docs written above a gate belong to the item after it.
+    this.gateDocs = this.isPunct("@") ? this.peek().docs : undefined;
     while (this.isPunct("@") && this.peek(1).kind === "id") {
       this.next();
       const gate = this.next();
@@ -412,7 +415,8 @@ class Parser {
   private parseInterface(scope: FileScope): InterfaceAst {
     const kw = this.expectKw("interface");
     const name = this.name("an interface name");
-    const iface: InterfaceAst = { name: name.text, pos: name, ...(kw.docs ? { docs: kw.docs } : {}), scope, types: new Map(), functions: [] };
+    const docs = kw.docs ?? this.gateDocs;
+    const iface: InterfaceAst = { name: name.text, pos: name, ...(docs ? { docs } : {}), scope, types: new Map(), functions: [] };
     const names = new Map<string, Pos>();
     const declare = (n: string, at: Pos): void => {
       const prior = names.get(n);
@@ -529,6 +533,7 @@ class Parser {
 
   private parseFunc(): InterfaceAst["functions"][number] {
     const name = this.next();
+    const docs = name.docs ?? this.gateDocs;
     this.expect(":");
     this.refuseUnsupported();
     const kw = this.peek();
@@ -551,7 +556,7 @@ class Parser {
       result = this.parseType();
     }
     this.expect(";");
-    return { name: name.text, pos: name, ...(name.docs ? { docs: name.docs } : {}), params, ...(result ? { result } : {}) };
+    return { name: name.text, pos: name, ...(docs ? { docs } : {}), params, ...(result ? { result } : {}) };
   }
 
   private parseType(): TypeExpr {
