@@ -1,12 +1,16 @@
 /** plughost new: scaffold a plugin from templates/<lang>. */
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { readScaffoldWorld, scaffoldWorld, WORLD_LANGUAGES } from "./new-world.js";
 import { packageRoot, packageVersion, usageError, type Command } from "./shared.js";
 
 export const newCommand: Command = {
   summary: "scaffold a plugin from a template (c, js, rust, go)",
-  usage: "plughost new <c|js|rust|go> <name> [--dir path]",
-  options: { dir: { type: "string" } },
+  usage: `plughost new <c|js|rust|go> <name> [--dir path] [--world path/to/app.wit[#world]]
+--world scaffolds against an application's WIT world (js, rust): the WIT is copied into wit/, the manifest's
+[interfaces] names it and the world, its capabilities cover each imported interface (iface:<ns>:<pkg>/<name>),
+and the source has a stub for each exported function.`,
+  options: { dir: { type: "string" }, world: { type: "string" } },
   async run(values, positionals) {
     const [lang, name] = positionals;
     if (!lang || !name) throw usageError("new needs a language and a name");
@@ -15,11 +19,26 @@ export const newCommand: Command = {
     if (!existsSync(template)) throw usageError(`no template for "${lang}"; available: ${readdirSync(path.join(packageRoot, "templates")).join(", ")}`);
     const dest = path.resolve((values.dir as string | undefined) ?? name);
     if (existsSync(dest) && readdirSync(dest).length) throw usageError(`${dest} exists and is not empty`);
+    const worldSpec = values.world as string | undefined;
+    if (worldSpec !== undefined && !(WORLD_LANGUAGES as readonly string[]).includes(lang)) {
+      throw usageError(
+        `--world scaffolds ${WORLD_LANGUAGES.join(" and ")} plugins; a ${lang} plugin against an app world is written by hand for now ` +
+          (lang === "go" ? "(canonical-ABI glue with plughost.dev/sdk/cabi: docs/guest-go.md)" : "(docs/host-interfaces.md)"),
+      );
+    }
+    // Read the WIT before writing anything: a bad --world leaves no half-made plugin behind.
+    const world = worldSpec === undefined ? undefined : readScaffoldWorld(worldSpec);
     // Nothing absolute is written: test.mjs and tsconfig.json name the package ("plughost"), and the
     // Rust crate / Go module are found by a path relative to the plugin (into node_modules/plughost
     // when the plugin lives in a project that installs plughost).
     const sdk = path.relative(dest, path.join(packageRoot, "guest-sdks", lang)).split(path.sep).join("/");
     copyTemplate(template, dest, { name, version: packageVersion(), sdk });
+    if (world) {
+      const manifestPath = path.join(dest, "plugin.toml");
+      const { manifest } = scaffoldWorld(lang, dest, name, world, readFileSync(manifestPath, "utf8"));
+      writeFileSync(manifestPath, manifest);
+      console.log(`world: ${world.worldId} (imports ${world.imports.map((i) => i.name).join(", ") || "none"}; exports ${world.exports.map((i) => i.name).join(", ") || "none"})`);
+    }
     const rel = path.relative(process.cwd(), dest) || ".";
     console.log(`created ${dest}\nnext: plughost build ${rel} && node ${path.join(rel, "test.mjs")}`);
     if (lang === "js" && !findPackageUp("@bytecodealliance/componentize-js", packageRoot)) {
