@@ -218,3 +218,13 @@ export {
   signingStatement,
 } from "./plugin/signatures.js";
 export type { SignaturePolicy, SignatureFile, SignatureResult, SignedFields, TrustList } from "./plugin/signatures.js";
+
+/**
+ * App-defined WIT interfaces (docs/host-interfaces.md): parsing and loading WIT, interface versions, and
+ * TypeScript declarations for implementations and typed exports.
+ */
+export { parseWit, resolveInterface } from "./interfaces/wit-parser.js";
+export { loadWit } from "./interfaces/wit-load.js";
+export { interfaceVersionSatisfies, parseInterfaceId, compareVersions } from "./interfaces/semver.js";
+export type { InterfaceIdParts } from "./interfaces/semver.js";
+export { interfaceDeclarations, interfacesDeclarations } from "./interfaces/typescript.js";
