@@ -228,3 +228,7 @@ export { loadWit } from "./interfaces/wit-load.js";
 export { interfaceVersionSatisfies, parseInterfaceId, compareVersions } from "./interfaces/semver.js";
 export type { InterfaceIdParts } from "./interfaces/semver.js";
 export { interfaceDeclarations, interfacesDeclarations } from "./interfaces/typescript.js";
+export type { ProvideOptions, InterfaceCallStats } from "./interfaces/provider.js";
+export { componentNames, appInterfaces } from "./interfaces/component-names.js";
+export type { ComponentNames, ComponentItem, ComponentItemKind } from "./interfaces/component-names.js";
+export type { ManifestInterfaces } from "./plugin/manifest.js";
