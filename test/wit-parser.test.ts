@@ -496,3 +496,42 @@ describe("semver", () => {
     for (const bad of ["acme/kinds", "acme:app", "acme:app/kinds@1.0", "Acme:app/kinds", "acme:app/kinds@", "a:b/c/d"]) expect(parseInterfaceId(bad), bad).toBeUndefined();
   });
 });
+
+describe("parseWit on damaged input", () => {
+  it("every mutation of the fixtures parses or throws a WitError pointing inside the text (never another error)", () => {
+    const sources = [readFileSync(appWit, "utf8"), readFileSync(pluginWit, "utf8")];
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const alphabet = "{}()<>,;:.=/@*_%-> \n\tabcxyz019";
+    let refused = 0;
+    const outside: string[] = [];
+    for (let k = 0; k < 1500; k++) {
+      let s = sources[k % 2]!;
+      for (let m = 0; m <= rnd(3); m++) {
+        const at = rnd(s.length);
+        const op = rnd(3);
+        if (op === 0) s = s.slice(0, at) + s.slice(at + 1 + rnd(5));
+        else if (op === 1) s = s.slice(0, at) + alphabet[rnd(alphabet.length)] + s.slice(at);
+        else {
+          const from = rnd(s.length);
+          s = s.slice(0, at) + s.slice(from, from + rnd(20)) + s.slice(at);
+        }
+      }
+      try {
+        parseWit(s, "m.wit");
+      } catch (err) {
+        if (!(err instanceof WitError)) throw new Error(`a ${String(err)} for:\n${s}`);
+        const line = s.split("\n")[err.line - 1];
+        if (line === undefined || err.column < 1 || err.column > line.length + 1) outside.push(err.message);
+        refused++;
+      }
+    }
+    expect(outside).toEqual([]);
+    // Most damage is caught; some (a changed name, a dropped doc) still parses.
+    expect(refused).toBeGreaterThan(500);
+    expect(refused).toBeLessThan(1500);
+  });
+});
