@@ -155,6 +155,7 @@ impl Live {
                 table_cap: self.store.data().limiter.table_cap().map(|c| c as u64),
                 table_refused: self.store.data().limiter.refused_table,
                 export: export_name,
+                shims: self.store.data().iface.as_ref().map(|b| b.shims.clone()),
             };
             let mut fault = classify(&err, &cx);
             if let (Fault::Trap(reason), Some(dumps), Some(dump)) = (&mut fault, &self.core_dumps, err.downcast_ref::<wasmtime::WasmCoreDump>()) {

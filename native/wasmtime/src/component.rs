@@ -28,6 +28,8 @@ pub struct CompiledInner {
     pres: Mutex<HashMap<u8, PluginPre<StoreData>>>,
     /// Its app-interface functions (iface.rs), or why they cannot be used (a resource, a stream…).
     surface: std::result::Result<AppSurface, String>,
+    /// Which of its imports wit-component shims (iface.rs, to name a bad guest value's import).
+    shims: Arc<crate::iface::ImportShims>,
 }
 
 /// One function of an app interface a component imports or exports.
@@ -62,8 +64,9 @@ pub fn compile<'e>(env: &'e Env, bytes: &[u8], cache_dir: Option<String>, key: O
     instance::spawn("plughost-compile", move || match cache::load(&bytes, cache_dir.as_deref(), key.as_deref()) {
         Ok((component, source)) => {
             let surface = AppSurface::of(&component);
+            let shims = Arc::new(crate::iface::ImportShims::of(&component));
             deferred.resolve(Box::new(move |_| {
-                Ok(NativeComponent { inner: Arc::new(CompiledInner { component, pres: Mutex::new(HashMap::new()), surface }), source })
+                Ok(NativeComponent { inner: Arc::new(CompiledInner { component, pres: Mutex::new(HashMap::new()), surface, shims }), source })
             }))
         }
         Err(f) => deferred.reject(f.to_napi()),
@@ -168,7 +171,7 @@ impl NativeComponent {
         let surface = self.surface()?;
         let (app_imports, app_exports) = (surface.imports.clone(), surface.exports.clone());
         let iface = match (&iface_dispatcher, app_imports.is_empty()) {
-            (Some(f), false) => Some(IfaceBridge::new(f)?),
+            (Some(f), false) => Some(IfaceBridge::new(f, self.inner.shims.clone())?),
             (None, false) => return Err(Fault::Load("the component imports app interfaces and no interface dispatcher was given".into()).to_napi()),
             _ => None,
         };

@@ -84,6 +84,8 @@ pub struct CallContext {
     pub table_refused: bool,
     /// The export that was called (`instantiate` during instantiation).
     pub export: &'static str,
+    /// Which imports the component's glue shims, when it imports app interfaces (iface.rs).
+    pub shims: Option<std::sync::Arc<crate::iface::ImportShims>>,
 }
 
 pub fn classify(err: &wasmtime::Error, cx: &CallContext) -> Fault {
@@ -125,16 +127,17 @@ pub fn classify(err: &wasmtime::Error, cx: &CallContext) -> Fault {
             return Fault::Table(cap);
         }
     }
-    if let Some(detail) = guest_iface_value(err, cx.export) {
+    if let Some(detail) = guest_iface_value(err, cx.export, cx.shims.as_deref()) {
         return Fault::IfaceGuest(detail);
     }
     Fault::Abi(export_abi(err, cx.export))
 }
 
 /// A value the guest passed to an app import, or returned from a typed export, that wasmtime's lifting refused
-/// (invalid UTF-8, a list outside memory, a bad discriminant): which function, from the innermost component glue
-/// frame (wit-component names an import's shim function `indirect-<iface>-<fn>`), else the typed export called.
-fn guest_iface_value(err: &wasmtime::Error, export: &str) -> Option<String> {
+/// (invalid UTF-8, a list outside memory, a bad discriminant): which import, from the shim function wit-component
+/// puts between the guest and an import that needs canonical options (iface.rs `ImportShims`), else the typed export
+/// called (its result).
+fn guest_iface_value(err: &wasmtime::Error, export: &str, shims: Option<&crate::iface::ImportShims>) -> Option<String> {
     let cause = first_line(&err.root_cause().to_string());
     let lifting = ["utf-8", "utf8", "out of bounds", "discriminant", "not aligned", "invalid char", "expected a payload", "did not expect a payload", "invalid flags"]
         .iter()
@@ -142,30 +145,31 @@ fn guest_iface_value(err: &wasmtime::Error, export: &str) -> Option<String> {
     if !lifting || cause.starts_with("realloc return") {
         return None;
     }
-    let frame = err
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name().and_then(|n| n.strip_prefix("indirect-")).map(str::to_owned)));
-    if let Some(name) = frame {
-        if let Some((iface, func)) = split_import(&name) {
-            if crate::iface::is_app(&iface) {
-                return Some(format!("{iface}\u{1f}{func}\u{1f}arguments\u{1f}{cause}"));
+    if let (Some(shims), Some(bt)) = (shims, err.downcast_ref::<wasmtime::WasmBacktrace>()) {
+        let frames = bt.frames();
+        if let (Some(shim), Some(caller)) = (frames.first(), frames.get(1)) {
+            // The shim module imports no functions; the caller's module is the guest's.
+            let guest = caller.module();
+            let named = shim
+                .module()
+                .imports()
+                .all(|i| !matches!(i.ty(), wasmtime::ExternType::Func(_)))
+                .then(|| shims.name(guest.imports().filter(|i| matches!(i.ty(), wasmtime::ExternType::Func(_))).map(|i| (i.module(), i.name())), shim.func_index()))
+                .flatten();
+            if let Some((iface, func)) = named {
+                if crate::iface::is_app(&iface) {
+                    return Some(format!("{iface}\u{1f}{func}\u{1f}arguments\u{1f}{cause}"));
+                }
+                return None;
             }
-            return None;
         }
     }
-    (export == "typed export").then(|| format!("\u{1f}\u{1f}result\u{1f}{cause}"))
+    // Lifting a typed export's result happens after the guest returned: no guest frames. With frames, the value went
+    // to an import this could not name (one lowered without a shim): a plain ABI violation.
+    let in_guest = err.downcast_ref::<wasmtime::WasmBacktrace>().is_some_and(|bt| !bt.frames().is_empty());
+    (export == "typed export" && !in_guest).then(|| format!("\u{1f}\u{1f}result\u{1f}{cause}"))
 }
 
-/// `acme:app/kinds@1.0.0-echo-string` → (`acme:app/kinds@1.0.0`, `echo-string`): the function starts at the first
-/// `-` after the version (unversioned: after the interface name, which is then taken to hold no `-`).
-fn split_import(name: &str) -> Option<(String, String)> {
-    let slash = name.rfind('/')?;
-    let rest = &name[slash..];
-    let at = rest.find('@');
-    let from = at.unwrap_or(0);
-    let dash = rest[from..].find('-')? + from;
-    Some((name[..slash + dash].to_owned(), name[slash + dash + 1..].to_owned()))
-}
 
 /// What wasmtime's canonical-ABI checks found wrong in what the guest
 /// returned or allocated for an export call, said as what the guest did.

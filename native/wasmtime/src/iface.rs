@@ -245,10 +245,12 @@ pub type IfaceTsfn = ThreadsafeFunction<IfaceJob, Unknown<'static>, IfaceJsArgs,
 pub struct IfaceBridge {
     direct: FunctionRef<Unknown<'static>, Unknown<'static>>,
     threaded: IfaceTsfn,
+    /// To name the import a bad guest value was passed to (`fault.rs`).
+    pub shims: Arc<ImportShims>,
 }
 
 impl IfaceBridge {
-    pub fn new(dispatcher: &napi::bindgen_prelude::Function<'_, Unknown<'static>, Unknown<'static>>) -> napi::Result<IfaceBridge> {
+    pub fn new(dispatcher: &napi::bindgen_prelude::Function<'_, Unknown<'static>, Unknown<'static>>, shims: Arc<ImportShims>) -> napi::Result<IfaceBridge> {
         let direct = dispatcher.create_ref()?;
         let threaded = dispatcher
             .build_threadsafe_function::<IfaceJob>()
@@ -268,7 +270,7 @@ impl IfaceBridge {
                     Ok(IfaceJsArgs(index, args, ticket))
                 }
             })?;
-        Ok(IfaceBridge { direct, threaded })
+        Ok(IfaceBridge { direct, threaded, shims })
     }
 }
 
@@ -956,5 +958,81 @@ impl napi::bindgen_prelude::TypeName for ExportValue {
     }
     fn value_type() -> napi::ValueType {
         napi::ValueType::Unknown
+    }
+}
+
+// ── naming the import a bad guest value was passed to
+
+/// Which imported functions wit-component reaches through a shim: those whose lowering needs canonical options
+/// (memory, realloc), by (instance, function). A bad guest value is refused while lifting, before any host function
+/// runs, so the backtrace's innermost frame is the shim function: its index counts the guest module's shimmed imports
+/// in their import order (wit-component's `Shims`), which names the import.
+pub struct ImportShims {
+    needs_options: HashMap<(String, String), bool>,
+}
+
+fn flat(t: &Type) -> usize {
+    match t {
+        Type::String | Type::List(_) => 2,
+        Type::Record(r) => r.fields().map(|f| flat(&f.ty)).sum(),
+        Type::Tuple(t) => t.types().map(|t| flat(&t)).sum(),
+        Type::Variant(v) => 1 + v.cases().map(|c| c.ty.as_ref().map_or(0, flat)).max().unwrap_or(0),
+        Type::Option(o) => 1 + flat(&o.ty()),
+        Type::Result(r) => 1 + r.ok().as_ref().map_or(0, flat).max(r.err().as_ref().map_or(0, flat)),
+        Type::Flags(f) => f.names().len().div_ceil(32),
+        _ => 1,
+    }
+}
+
+fn has_pointers(t: &Type) -> bool {
+    match t {
+        Type::String | Type::List(_) => true,
+        Type::Record(r) => r.fields().any(|f| has_pointers(&f.ty)),
+        Type::Tuple(t) => t.types().any(|t| has_pointers(&t)),
+        Type::Variant(v) => v.cases().any(|c| c.ty.as_ref().is_some_and(has_pointers)),
+        Type::Option(o) => has_pointers(&o.ty()),
+        Type::Result(r) => r.ok().as_ref().is_some_and(has_pointers) || r.err().as_ref().is_some_and(has_pointers),
+        _ => false,
+    }
+}
+
+impl ImportShims {
+    pub fn of(component: &Component) -> ImportShims {
+        let engine = crate::engine::engine();
+        let mut needs_options = HashMap::new();
+        for (iface, item) in component.component_type().imports(engine) {
+            let ComponentItem::ComponentInstance(inst) = item.ty else { continue };
+            for (name, item) in inst.exports(engine) {
+                let ComponentItem::ComponentFunc(f) = item.ty else { continue };
+                let params: Vec<Type> = f.params().map(|(_, t)| t).collect();
+                let results: Vec<Type> = f.results().collect();
+                let needs = params.iter().chain(&results).any(has_pointers)
+                    || params.iter().map(flat).sum::<usize>() > 16
+                    || results.iter().map(flat).sum::<usize>() > 1;
+                needs_options.insert((iface.to_owned(), name.to_owned()), needs);
+            }
+        }
+        ImportShims { needs_options }
+    }
+
+    /// The (interface, function) of shim function `shim` of a guest module importing `imports` (module, name), in
+    /// order; None when it does not resolve to a known import.
+    pub fn name<'a>(&self, imports: impl Iterator<Item = (&'a str, &'a str)>, shim: u32) -> Option<(String, String)> {
+        let mut at = 0u32;
+        for (module, name) in imports {
+            let shimmed = match self.needs_options.get(&(module.to_owned(), name.to_owned())) {
+                Some(needs) => *needs,
+                // The WASI adapter's functions are shimmed too (it is instantiated after the module).
+                None => module == "wasi_snapshot_preview1",
+            };
+            if !shimmed {
+                continue;
+            }
+            if at == shim {
+                return self.needs_options.contains_key(&(module.to_owned(), name.to_owned())).then(|| (module.to_owned(), name.to_owned()));
+            }
+            at += 1;
+        }
+        None
     }
 }
