@@ -224,6 +224,12 @@ describe("plughost new js <name> --world app.wit#mirror-plugin", () => {
     expect(stubs.mirror.echoShape!({ tag: "empty" })).toEqual({ tag: "circle", val: 0 });
   }, 60_000);
 
+  it("passes its own test.mjs (plughost loads it with the app's interfaces provided by stubs and calls it)", () => {
+    const r = run(["test.mjs"], dir);
+    expect(r.status, r.out).toBe(0);
+    expect(r.out).toMatch(/# pass 1/);
+  }, 120_000);
+
   it("refuses a world the WIT does not define, naming the worlds there; and a Go scaffold, pointing at the hand-written route", () => {
     const bad = run([cli, "new", "js", "other", "--world", `${APP_WIT}#no-such`]);
     expect(bad.status).not.toBe(0);

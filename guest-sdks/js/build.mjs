@@ -53,12 +53,17 @@ async function loadComponentize() {
  * its engine turns a u32 of 2^31 or more into a wrong value, and traps on a negative s64. The generated bindings
  * convert with toUint32 (val >>> 0) and toInt64 (BigInt.asIntN); giving the engine the same bits as an int32 and as
  * an unsigned 64-bit BigInt (which it passes correctly) fixes both. Stores into memory (DataView) are unaffected.
+ * The bindings' debug logging calls are removed too (see below).
  */
 export function fixBindings(js) {
   const u32 = /function toUint32\(val\) \{\s*return val >>> 0;\s*\}/;
   const s64 = /function toInt64\(val\) \{\s*const converted = BigInt\(val\)\s*return BigInt\.asIntN\(64, converted\);\s*\}/;
   fixBindings.applied = (u32.test(js) ? 1 : 0) + (s64.test(js) ? 1 : 0);
+  // Each binding also calls _debugLog twice with a fresh object (a no-op without process.env.JCO_DEBUG, which
+  // StarlingMonkey has not): in the guest's interpreter that is most of a small call's cost.
+  const debugCall = /^[ \t]*_debugLog\((?:[^;]|;(?![ \t]*$))*?\);[ \t]*$/gm;
   return js
+    .replace(debugCall, "")
     .replace(u32, "function toUint32(val) {\n  return val | 0; // plughost: the same bits as an int32 (componentize-js mangles u32 >= 2^31)\n}")
     .replace(s64, "function toInt64(val) {\n  return BigInt.asUintN(64, BigInt(val)); // plughost: the same bits, unsigned (componentize-js traps on a negative s64)\n}");
 }
