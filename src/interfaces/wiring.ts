@@ -29,6 +29,18 @@ export interface ExportEntry {
   readonly functions: ReadonlyMap<string, string>;
   /** `${id}#${witName}` by WIT name: the event name calls are recorded under (made once). */
   readonly labels: ReadonlyMap<string, string>;
+  /** The call target by WIT name and by jsName (made once: a lookup allocates nothing). */
+  readonly targets: ReadonlyMap<string, ExportTarget>;
+}
+
+/** One function of a typed export, resolved for a call. */
+export interface ExportTarget {
+  /** The versioned id the component exports. */
+  readonly id: string;
+  /** The WIT function name. */
+  readonly fn: string;
+  /** `${id}#${fn}`. */
+  readonly label: string;
 }
 
 /** A plugin's app interfaces, as bound for its instances (kept on the registry's entry). */
@@ -204,12 +216,16 @@ function wire(plugin: string, id: string, exporter: string, functionsImported: r
 function exportEntry(id: string, iface: WitInterface): ExportEntry {
   const functions = new Map<string, string>();
   const labels = new Map<string, string>();
+  const targets = new Map<string, ExportTarget>();
   for (const f of iface.functions) {
+    const target: ExportTarget = Object.freeze({ id, fn: f.name, label: `${id}#${f.name}` });
     functions.set(f.name, f.name);
     functions.set(jsName(f.name), f.name);
-    labels.set(f.name, `${id}#${f.name}`);
+    labels.set(f.name, target.label);
+    targets.set(f.name, target);
+    targets.set(jsName(f.name), target);
   }
-  return { id, iface, functions, labels };
+  return { id, iface, functions, labels, targets };
 }
 
 /** The packages of the manifest's `[interfaces] wit`, or undefined when it names none. */
@@ -245,7 +261,7 @@ export function wiringCycle(m: Pick<Manifest, "name" | "interfaces">, manifestOf
  * Look up a typed export for `handle.call`: `iface` versioned or not, `fn` jsName or WIT name.
  * @throws {@link InterfaceUnavailable} "missing" (not exported, or its types unknown) or "unknown-function".
  */
-export function findExport(plugin: string, ifaces: PluginInterfaces, iface: string, fn: string): { entry: ExportEntry; fn: string } {
+export function findExport(plugin: string, ifaces: PluginInterfaces, iface: string, fn: string): ExportTarget {
   const entry = ifaces.calls.get(iface);
   if (!entry) {
     const exported = ifaces.exports.find((e) => e === iface || unversionedId(e) === iface);
@@ -258,11 +274,11 @@ export function findExport(plugin: string, ifaces: PluginInterfaces, iface: stri
       { plugin },
     );
   }
-  const witName = entry.functions.get(fn);
-  if (witName === undefined) {
+  const target = entry.targets.get(fn);
+  if (target === undefined) {
     throw new InterfaceUnavailable(entry.id, "unknown-function", `it has no function "${fn}" (it has ${entry.iface.functions.map((f) => jsName(f.name)).join(", ")})`, { plugin });
   }
-  return { entry, fn: witName };
+  return target;
 }
 
 

@@ -108,7 +108,7 @@ import { defaultDataDir, HostState, openHostStateBackend, type PluginStateHandle
 import { stateQuota } from "../state/store.js";
 import type { HookDeclaration } from "../plugin/manifest.js";
 import { InterfaceProviders, type InterfaceCallStats, type ProvideOptions } from "../interfaces/provider.js";
-import { bindPluginInterfaces, findExport, NO_INTERFACES, orderForWiring, type PluginInterfaces, type WiringHost } from "../interfaces/wiring.js";
+import { bindPluginInterfaces, findExport, NO_INTERFACES, orderForWiring, type ExportTarget, type PluginInterfaces, type WiringHost } from "../interfaces/wiring.js";
 import type { InterfaceFunction, InterfaceImplementation, WitPackage } from "../interfaces/types.js";
 
 // Limits, grants, trust, events policy and recovery are computed in policy.ts (defaults: docs/fuel-and-memory.md).
@@ -549,9 +549,22 @@ export class PluginHandle {
     const entry = this.#entry;
     const instance = entry.instance;
     if (entry.state !== "active" || !instance?.callExportSync || entry.restarting) throw notRunning(entry);
-    const found = findExport(entry.name, entry.ifaces, iface, fn);
-    return this.#registry._exportSync(entry, instance, found.entry.id, found.fn, found.entry.labels.get(found.fn)!, args);
+    // The last function called through this handle, kept: a loop calling one function looks nothing up.
+    let t = this.#lastTarget;
+    if (t === undefined || iface !== this.#lastIface || fn !== this.#lastFn || entry.ifaces !== this.#lastIfaces) {
+      t = findExport(entry.name, entry.ifaces, iface, fn);
+      this.#lastIface = iface;
+      this.#lastFn = fn;
+      this.#lastIfaces = entry.ifaces;
+      this.#lastTarget = t;
+    }
+    return this.#registry._exportSync(entry, instance, t.id, t.fn, t.label, args);
   }
+
+  #lastIface = "";
+  #lastFn = "";
+  #lastIfaces: PluginInterfaces | undefined;
+  #lastTarget: ExportTarget | undefined;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -2132,9 +2145,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     try {
       const entry = this.#get(name);
       if (this.#mustActivate(entry)) return this.#activateNamed(name, `call:${iface}#${fn}`).then((err) => (err ? Promise.reject(err) : this._callTyped(name, iface, fn, args)));
-      const found = findExport(entry.name, entry.ifaces, iface, fn);
-      const label = found.entry.labels.get(found.fn)!;
-      return this.#export(entry, found.entry.id, found.fn, label, args, undefined, hostDelivery(label, "event", EMPTY, name, undefined));
+      const t = findExport(entry.name, entry.ifaces, iface, fn);
+      return this.#export(entry, t.id, t.fn, t.label, args, undefined, hostDelivery(t.label, "event", EMPTY, name, undefined));
     } catch (err) {
       return Promise.reject(err);
     }
