@@ -50,7 +50,7 @@ const encoder = new TextEncoder();
 
 /** Decode `l` bytes at `p` (already bounds-checked) as UTF-8; null when they are not valid UTF-8. */
 export function readStr(u8: Uint8Array, p: number, l: number): string | null {
-  if (l <= 24) {
+  if (l <= 16) {
     // Short ASCII: a loop is cheaper than a call into the decoder.
     let s = "";
     for (let i = 0; i < l; i++) {
@@ -73,27 +73,13 @@ function decodeSlow(u8: Uint8Array, p: number, l: number): string | null {
 
 /** The UTF-8 byte length of `s`, or -1 when it holds a lone surrogate (not a string of Unicode scalar values). */
 export function utf8Length(s: string): number {
-  const n = s.length;
-  if (n > 256) return (s as unknown as { isWellFormed(): boolean }).isWellFormed() ? Buffer.byteLength(s, "utf8") : -1;
-  let bytes = 0;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdfff) {
-      if (c > 0xdbff || i + 1 >= n) return -1;
-      const d = s.charCodeAt(i + 1);
-      if (d < 0xdc00 || d > 0xdfff) return -1;
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
+  // Two builtins beat a JS loop over the characters from a few characters up.
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed() ? Buffer.byteLength(s, "utf8") : -1;
 }
 
 /** Write `s` (UTF-8 length `l`, from `utf8Length`) at `p` in guest memory (already bounds-checked). */
 export function writeStr(u8: Uint8Array, p: number, s: string, l: number): void {
-  if (l === s.length && l <= 64) {
+  if (l === s.length && l <= 32) {
     for (let i = 0; i < l; i++) u8[p + i] = s.charCodeAt(i);
     return;
   }
