@@ -75,7 +75,7 @@ export function scaffoldWorld(lang: string, dest: string, name: string, w: Scaff
   const table = `[interfaces]\n# The app's WIT (copied from ${path.basename(w.wit)}) and the world this plugin is built against.\nwit = "wit"\nworld = "${w.world.name}"\n`;
   const firstTable = withCaps.search(/^\[/m);
   const out = firstTable < 0 ? `${withCaps.trimEnd()}\n\n${table}` : `${withCaps.slice(0, firstTable)}${table}\n${withCaps.slice(firstTable)}`;
-  const files = { ...(lang === "js" ? jsFiles(name, w) : rustFiles(name, w, dest)), "test.mjs": testFile(name, w, caps) };
+  const files = { ...(lang === "js" ? jsFiles(name, w) : rustFiles(name, w, dest)), "test.mjs": testFile(name, w, caps, lang === "js") };
   for (const [rel, text] of Object.entries(files)) writeFileSync(path.join(dest, rel), text);
   return { manifest: out, files };
 }
@@ -316,18 +316,21 @@ function hostZero(t: WitType | undefined): string {
   return jsZero(t, false);
 }
 
-function testFile(name: string, w: ScaffoldWorld, grants: readonly string[]): string {
+/** `callStub`: the stubs return zero values (JS), so the test calls one; Rust's `todo!()` stubs would trap. */
+function testFile(name: string, w: ScaffoldWorld, grants: readonly string[], callStub: boolean): string {
   const provides = w.imports.map((i) => {
     const fns = i.functions.map((f) => `      ${jsName(f.name)}: () => (${hostZero(f.result)}),`);
     return `    registry.provide(${JSON.stringify(interfaceId(i))}, {\n${fns.join("\n")}\n    });`;
   });
   const first = w.exports.flatMap((i) => i.functions.slice(0, 1).map((f) => ({ i, f })))[0];
-  const call = first
-    ? [
-        `    // Each export is a stub: fill it in, then check what it answers here.`,
-        `    await plugin.call(${JSON.stringify(unversionedId(interfaceId(first.i)))}, ${JSON.stringify(first.f.name)}${first.f.params.map((p) => `, ${hostZero(p.type)}`).join("")});`,
-      ]
-    : [];
+  const call = !first
+    ? []
+    : !callStub
+      ? [`    // Each export is a todo!() stub: fill it in, then call it here, e.g. plugin.call(${JSON.stringify(unversionedId(interfaceId(first.i)))}, ${JSON.stringify(first.f.name)}, …).`]
+      : [
+          `    // Each export is a stub: fill it in, then check what it answers here.`,
+          `    await plugin.call(${JSON.stringify(unversionedId(interfaceId(first.i)))}, ${JSON.stringify(first.f.name)}${first.f.params.map((p) => `, ${hostZero(p.type)}`).join("")});`,
+        ];
   return [
     "// Loads the built plugin.wasm in plughost with the app's interfaces (wit/) provided by stubs, and calls it.",
     "// Run: node test.mjs (after building with `plughost build .`).",
