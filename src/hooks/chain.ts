@@ -246,7 +246,8 @@ export class HookChains<P> {
       const hostHooks = this.#hostHooks.get(event);
       const parent = currentDelivery()?.envelope;
       const metadata = options?.metadata === undefined ? undefined : mergeMetadata(parent?.metadata, options.metadata);
-      const failClosed = onErrorFor(this.#clamps, event, undefined) === "fail";
+      // onErrorFor(clamps, event, undefined) === "fail", without the set lookup when the default already fails closed.
+      const failClosed = this.#clamps.defaultOnError === "fail" || failOpenForbidden(this.#clamps, event);
       const run: DirectRun = { event, data, errors: [], failClosed, stop: undefined, parent, metadata, epoch: host.epoch() };
 
       // The fast path: plugin hooks only, nothing watching, each called synchronously while it can be.
