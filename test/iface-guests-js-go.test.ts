@@ -243,3 +243,30 @@ describe("plughost new js <name> --world app.wit#mirror-plugin", () => {
     expect(go.out).toMatch(/plughost\.dev\/sdk\/cabi: docs\/guest-go\.md/);
   });
 });
+
+describe("plughost new rust <name> --world app.wit#mirror-plugin", () => {
+  let tmp: string;
+  beforeAll(() => {
+    tmp = mkdtempSync(path.join(tmpdir(), "plughost-new-world-rust-"));
+  });
+  afterAll(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it("scaffolds wit-bindgen's generate! with a todo!() stub per exported function, which builds into a component exporting mirror", async () => {
+    const dir = path.join(tmp, "rmirror");
+    const made = spawnSync(process.execPath, [cli, "new", "rust", "rmirror", "--dir", dir, "--world", `${APP_WIT}#mirror-plugin`], { encoding: "utf8" });
+    expect(made.status, made.stderr).toBe(0);
+    const lib = readFileSync(path.join(dir, "src", "lib.rs"), "utf8");
+    expect(lib).toContain('world: "mirror-plugin"');
+    expect([...lib.matchAll(/^ {4}fn ([a-z_]+)\(/gm)].map((m) => m[1])).toEqual(["init", "echo_scalars", "echo_string", "echo_bytes", "echo_item", "echo_items", "echo_shape", "echo_color", "echo_perms", "echo_maybe", "echo_outcome", "echo_pair", "many_args", "add_loop", "item_loop", "touch"]);
+    expect(readFileSync(path.join(dir, "Cargo.toml"), "utf8")).toMatch(/^wit-bindgen = /m);
+    const built = spawnSync(process.execPath, [cli, "build", dir], { encoding: "utf8", timeout: 300_000 });
+    expect(built.status, `${built.stdout}${built.stderr}`).toBe(0);
+    const w = await worldOf(path.join(dir, "plugin.wasm"));
+    // The Rust SDK exports its optional interfaces with default handlers.
+    expect(w.exports).toEqual(["acme:app/mirror@1.0.0", "plughost:plugin/config-watch@0.1.0", "plughost:plugin/guest@0.1.0", "plughost:plugin/handoff@0.1.0", "plughost:plugin/lifecycle@0.1.0"]);
+    // The stubs call nothing, so the build keeps only what the bindings themselves use of the imports.
+    expect(w.imports.filter((i) => !i.startsWith("plughost:")).every((i) => APP_IMPORTS.includes(i))).toBe(true);
+  }, 300_000);
+});
