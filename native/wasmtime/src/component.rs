@@ -167,11 +167,18 @@ impl NativeComponent {
         dispatcher: Function<HostArgs, HostReply>,
         state: Float64Array,
         iface_dispatcher: Option<Function<Unknown<'static>, Unknown<'static>>>,
+        iface_direct: Option<Vec<Function<Unknown<'static>, Unknown<'static>>>>,
     ) -> Result<Object<'e>> {
         let surface = self.surface()?;
         let (app_imports, app_exports) = (surface.imports.clone(), surface.exports.clone());
         let iface = match (&iface_dispatcher, app_imports.is_empty()) {
-            (Some(f), false) => Some(IfaceBridge::new(f, self.inner.shims.clone())?),
+            (Some(f), false) => {
+                let direct = iface_direct.unwrap_or_default();
+                if direct.len() != app_imports.len() {
+                    return Err(Fault::Load(format!("{} direct interface dispatchers for {} imported functions", direct.len(), app_imports.len())).to_napi());
+                }
+                Some(IfaceBridge::new(f, &direct, self.inner.shims.clone())?)
+            }
             (None, false) => return Err(Fault::Load("the component imports app interfaces and no interface dispatcher was given".into()).to_napi()),
             _ => None,
         };

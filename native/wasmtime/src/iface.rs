@@ -241,17 +241,22 @@ impl napi::bindgen_prelude::JsValuesTupleIntoVec for IfaceJsArgs {
 
 pub type IfaceTsfn = ThreadsafeFunction<IfaceJob, Unknown<'static>, IfaceJsArgs, Status, false, true>;
 
-/// The instance's interface dispatcher, for both routes.
+/// The instance's interface dispatchers: one JS function per imported function for the JS thread (called with the
+/// arguments as they are, answering by returning), and one for the call thread.
 pub struct IfaceBridge {
-    direct: FunctionRef<Unknown<'static>, Unknown<'static>>,
+    direct: Vec<FunctionRef<Unknown<'static>, Unknown<'static>>>,
     threaded: IfaceTsfn,
     /// To name the import a bad guest value was passed to (`fault.rs`).
     pub shims: Arc<ImportShims>,
 }
 
 impl IfaceBridge {
-    pub fn new(dispatcher: &napi::bindgen_prelude::Function<'_, Unknown<'static>, Unknown<'static>>, shims: Arc<ImportShims>) -> napi::Result<IfaceBridge> {
-        let direct = dispatcher.create_ref()?;
+    pub fn new(
+        dispatcher: &napi::bindgen_prelude::Function<'_, Unknown<'static>, Unknown<'static>>,
+        direct: &[napi::bindgen_prelude::Function<'_, Unknown<'static>, Unknown<'static>>],
+        shims: Arc<ImportShims>,
+    ) -> napi::Result<IfaceBridge> {
+        let direct = direct.iter().map(|f| f.create_ref()).collect::<napi::Result<Vec<_>>>()?;
         let threaded = dispatcher
             .build_threadsafe_function::<IfaceJob>()
             .weak::<true>()
@@ -452,23 +457,33 @@ fn call_host(store: &mut StoreContextMut<'_, StoreData>, index: u32, plan: &Arc<
     }
 }
 
-/// Call the dispatcher on the JS thread, in a handle scope of its own (a guest may call millions of times within
-/// one napi call).
+/// Call the function's own dispatcher on the JS thread with the arguments as JS arguments, in a handle scope of its
+/// own (a guest may call millions of times within one napi call).
 unsafe fn call_direct(raw_env: sys::napi_env, bridge: &IfaceBridge, index: u32, plan: &FnPlan, params: &[Val]) -> wasmtime::Result<Answer> {
     let env = Env::from_raw(raw_env);
-    let f = bridge.direct.borrow_back(&env).map_err(|e| HostCallFailed(e.reason.clone()))?;
+    let Some(f) = bridge.direct.get(index as usize) else {
+        return Err(HostCallFailed(format!("no dispatcher for import {index}")).into());
+    };
+    let f = f.borrow_back(&env).map_err(|e| HostCallFailed(e.reason.clone()))?;
     let mut scope = ptr::null_mut();
     sys::napi_open_handle_scope(raw_env, &mut scope);
     let out = (|| -> wasmtime::Result<Answer> {
-        let args = args_to_js(raw_env, params, plan).map_err(|e| HostCallFailed(format!("could not make the arguments in JS: {e}")))?;
-        let mut argv = [ptr::null_mut(); 3];
-        sys::napi_create_uint32(raw_env, index, &mut argv[0]);
-        argv[1] = args;
-        sys::napi_create_uint32(raw_env, 0, &mut argv[2]);
+        const INLINE: usize = 8;
+        let mut inline = [ptr::null_mut(); INLINE];
+        let mut spilled = Vec::new();
+        let argv: &mut [sys::napi_value] = if params.len() <= INLINE {
+            &mut inline[..params.len()]
+        } else {
+            spilled.resize(params.len(), ptr::null_mut());
+            &mut spilled
+        };
+        for ((slot, v), (_, _, p)) in argv.iter_mut().zip(params).zip(&plan.params) {
+            *slot = to_js(raw_env, v, p).map_err(|e| HostCallFailed(format!("could not make the arguments in JS: {e}")))?;
+        }
         let mut recv = ptr::null_mut();
         sys::napi_get_undefined(raw_env, &mut recv);
         let mut ret = ptr::null_mut();
-        let st = sys::napi_call_function(raw_env, recv, f.raw(), 3, argv.as_ptr(), &mut ret);
+        let st = sys::napi_call_function(raw_env, recv, f.raw(), argv.len(), argv.as_ptr(), &mut ret);
         if st != sys::Status::napi_ok {
             // The dispatcher catches what implementations throw; clear anything that escaped it.
             let mut pending = false;

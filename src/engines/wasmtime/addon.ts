@@ -100,11 +100,12 @@ export interface NativeAppFunction {
 }
 
 /**
- * The JS end of every app-interface import (native/wasmtime/src/iface.rs): `index` in `appImports()` order, `args` the
- * guest's arguments as JS values, `ticket` 0 on the JS thread (answer by returning; a symbol means it failed) or the
- * call thread's ticket (answer through `completeInterfaceCall`).
+ * The JS end of app-interface imports on the call thread (native/wasmtime/src/iface.rs): `index` in `appImports()`
+ * order, `args` the guest's arguments as JS values, `ticket` the waiting call's (answer through `completeInterfaceCall`).
  */
 export type InterfaceDispatcher = (index: number, args: unknown[], ticket: number) => unknown;
+/** The JS end of one imported function on the JS thread: the guest's arguments as arguments; answers by returning (a symbol: it failed). */
+export type DirectInterfaceFunction = (...args: unknown[]) => unknown;
 
 /** Hands an app-interface call's answer to the call thread waiting for `ticket`; false when nobody waits any more. */
 export type CompleteInterfaceCall = (ticket: number, ok: boolean, value: unknown) => boolean;
@@ -114,7 +115,13 @@ export interface NativeComponent {
   readonly source: string;
   imports(): string[];
   exports(): string[];
-  instantiate(options: NativeInstantiateOptions, dispatcher: HostDispatcher, state: Float64Array, ifaceDispatcher?: InterfaceDispatcher | null): Promise<NativeInstance>;
+  instantiate(
+    options: NativeInstantiateOptions,
+    dispatcher: HostDispatcher,
+    state: Float64Array,
+    ifaceDispatcher?: InterfaceDispatcher | null,
+    ifaceDirect?: DirectInterfaceFunction[] | null,
+  ): Promise<NativeInstance>;
   /** The app-interface functions the component imports, in the dispatcher's index order (absent: an older addon). */
   appImports?(): NativeAppFunction[];
   /** The app-interface functions the component exports, in `callExport`'s index order. */

@@ -10,7 +10,7 @@
  */
 import { InterfaceUnavailable } from "../../contract/errors.js";
 import { unversionedId, type InterfaceBindings } from "../../interfaces/types.js";
-import type { CompleteInterfaceCall, InterfaceDispatcher, NativeAppFunction, NativeComponent } from "./addon.js";
+import type { CompleteInterfaceCall, DirectInterfaceFunction, InterfaceDispatcher, NativeAppFunction, NativeComponent } from "./addon.js";
 import { mapNativeError } from "./errors.js";
 import type { HostBridge } from "./host.js";
 
@@ -32,18 +32,24 @@ export function appSurface(component: NativeComponent, plugin: string, file: str
   }
 }
 
+/** The two ends the addon calls: one per imported function on the JS thread, one shared on the call thread. */
+export interface ImportDispatchers {
+  direct: DirectInterfaceFunction[];
+  threaded: InterfaceDispatcher;
+}
+
 /**
- * The dispatcher for a component's app imports, bound to the functions `interfaces` gives (by the versioned id the
+ * The dispatchers for a component's app imports, bound to the functions `interfaces` gives (by the versioned id the
  * component imports); undefined when it imports none. Throws `InterfaceUnavailable` ("missing", or
  * "unknown-function" when the binding lacks one of the component's functions) before anything is instantiated.
  */
-export function importDispatcher(
+export function importDispatchers(
   imports: readonly NativeAppFunction[],
   interfaces: InterfaceBindings | undefined,
   plugin: string,
   bridge: HostBridge,
   complete: CompleteInterfaceCall | undefined,
-): InterfaceDispatcher | undefined {
+): ImportDispatchers | undefined {
   if (imports.length === 0) return undefined;
   const fns: ((args: unknown[]) => unknown)[] = [];
   const names: string[] = [];
@@ -68,22 +74,35 @@ export function importDispatcher(
   }
   if (!complete) throw new InterfaceUnavailable(imports[0]!.iface, "missing", "this wasmtime addon predates app interfaces; rebuild it (node scripts/setup.mjs wasmtime)", { plugin });
 
-  return (index, args, ticket) => {
+  const refuseAsync = (index: number, out: PromiseLike<unknown>): symbol => {
+    Promise.resolve(out).then(ignore, ignore);
+    const [iface, fn] = names[index]!.split("#") as [string, string];
+    bridge.thrown ??= new InterfaceUnavailable(
+      iface,
+      "async",
+      `its ${fn} returned a Promise during a synchronous call of plugin ${plugin}, which cannot wait on the JS thread; call the plugin asynchronously (its calls then wait off the JS thread), or implement ${fn} synchronously`,
+      { plugin },
+    );
+    return FAILED;
+  };
+  // On the JS thread: the guest's arguments as they came; what the implementation returns is the answer.
+  const direct = fns.map((fn, index): DirectInterfaceFunction => (...args) => {
+    bridge.depth++;
+    try {
+      const out = fn(args);
+      return isThenable(out) ? refuseAsync(index, out) : out;
+    } catch (err) {
+      bridge.thrown ??= err;
+      return FAILED;
+    } finally {
+      bridge.depth--;
+    }
+  });
+  // On the call thread, which waits for `complete`: a Promise is awaited here.
+  const threaded: InterfaceDispatcher = (index, args, ticket) => {
     bridge.depth++;
     try {
       const out = fns[index]!(args);
-      if (ticket === 0) {
-        if (!isThenable(out)) return out;
-        Promise.resolve(out).then(ignore, ignore);
-        const [iface, fn] = names[index]!.split("#") as [string, string];
-        bridge.thrown ??= new InterfaceUnavailable(
-          iface,
-          "async",
-          `its ${fn} returned a Promise during a synchronous call of plugin ${plugin}, which cannot wait on the JS thread; call the plugin asynchronously (its calls then wait off the JS thread), or implement ${fn} synchronously`,
-          { plugin },
-        );
-        return FAILED;
-      }
       if (isThenable(out)) {
         out.then(
           (v) => complete(ticket, true, v),
@@ -95,43 +114,45 @@ export function importDispatcher(
       } else {
         complete(ticket, true, out);
       }
-      return undefined;
     } catch (err) {
       bridge.thrown ??= err;
-      if (ticket !== 0) complete(ticket, false, undefined);
-      return FAILED;
+      complete(ticket, false, undefined);
     } finally {
       bridge.depth--;
     }
+    return undefined;
   };
+  return { direct, threaded };
 }
 
 /** The typed exports of one instance: `iface` (versioned, or unversioned) and WIT function name → the addon's index. */
 export class ExportIndex {
-  readonly #byName = new Map<string, number>();
+  /** Interface id (versioned and unversioned) → WIT function name → index; two lookups, no key built per call. */
+  readonly #byIface = new Map<string, Map<string, number>>();
 
   constructor(exports: readonly NativeAppFunction[]) {
     exports.forEach(({ iface, name }, i) => {
-      this.#byName.set(`${iface}#${name}`, i);
-      const bare = `${unversionedId(iface)}#${name}`;
-      if (!this.#byName.has(bare)) this.#byName.set(bare, i);
+      for (const id of [iface, unversionedId(iface)]) {
+        let fns = this.#byIface.get(id);
+        if (!fns) this.#byIface.set(id, (fns = new Map()));
+        if (!fns.has(name)) fns.set(name, i);
+      }
     });
   }
 
   /** The index of `iface`'s `fn`; throws `InterfaceUnavailable` when the plugin does not export it. */
   find(iface: string, fn: string, plugin: string): number {
-    const i = this.#byName.get(`${iface}#${fn}`);
+    const fns = this.#byIface.get(iface);
+    const i = fns?.get(fn);
     if (i !== undefined) return i;
-    const exported = [...this.#byName.keys()].some((k) => k.startsWith(`${iface}#`));
-    throw exported
+    throw fns
       ? new InterfaceUnavailable(iface, "unknown-function", `plugin ${plugin} exports it without a function ${fn}`, { plugin })
       : new InterfaceUnavailable(iface, "missing", `plugin ${plugin} does not export it`, { plugin });
   }
 
   /** Whether the plugin exports interface `id` (versioned or unversioned). */
   has(id: string): boolean {
-    for (const k of this.#byName.keys()) if (k.startsWith(`${id}#`)) return true;
-    return false;
+    return this.#byIface.has(id);
   }
 }
 

@@ -16,7 +16,7 @@ import { loadAddon, STATE_CELLS, type NativeComponent, type WasmtimeAddon } from
 import { checkImports, wasiGrant } from "./capabilities.js";
 import { mapNativeError } from "./errors.js";
 import { HostBridge, stateMembers } from "./host.js";
-import { appSurface, checkExpectedExports, ExportIndex, importDispatcher } from "./app-interfaces.js";
+import { appSurface, checkExpectedExports, ExportIndex, importDispatchers } from "./app-interfaces.js";
 import { isAppInterface } from "./capabilities.js";
 import { WasmtimeInstance } from "./instance.js";
 import { readEntry } from "../../plugin/verify.js";
@@ -50,7 +50,7 @@ export const wasmtimeEngine: Engine = {
 
     const { limits } = request;
     const bridge = new HostBridge(request.host, addon.completeRequest);
-    const ifaceDispatcher = importDispatcher(app.imports, request.interfaces, request.plugin, bridge, addon.completeInterfaceCall);
+    const ifaceDispatchers = importDispatchers(app.imports, request.interfaces, request.plugin, bridge, addon.completeInterfaceCall);
     // Its own ArrayBuffer: off the V8 heap, so the addon can keep a pointer.
     const state = new Float64Array(new ArrayBuffer(STATE_CELLS * 8));
     let native;
@@ -69,7 +69,8 @@ export const wasmtimeEngine: Engine = {
         },
         bridge.dispatch,
         state,
-        ifaceDispatcher ?? null,
+        ifaceDispatchers?.threaded ?? null,
+        ifaceDispatchers?.direct ?? null,
       );
     } catch (err) {
       throw mapNativeError(err, { ...scope, hostError: bridge.takeThrown() });

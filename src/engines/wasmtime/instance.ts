@@ -103,15 +103,15 @@ export class WasmtimeInstance implements EngineInstance {
   /** `callExport` on the JS thread: its app imports must answer synchronously (a Promise fails the call). */
   callExportSync(iface: string, fn: string, args: readonly unknown[]): unknown {
     const index = this.#exportIndex(iface, fn);
-    const name = `${iface}#${fn}`;
-    this.#enterSync(name);
+    this.#enterSync(fn);
     let out: unknown;
     try {
       out = this.#o.native.callExportSync!(index, args);
     } catch (err) {
-      throw this.#fail(err, name, { iface, fn });
+      throw this.#fail(err, `${iface}#${fn}`, { iface, fn });
     }
-    this.#drain();
+    const s = this.#o.state;
+    if (s[STATE_PENDING_LOG] !== 0 || s[STATE_PENDING_VIOLATIONS] !== 0) this.#drain();
     return out;
   }
 
