@@ -50,8 +50,8 @@ const encoder = new TextEncoder();
 
 /** Decode `l` bytes at `p` (already bounds-checked) as UTF-8; null when they are not valid UTF-8. */
 export function readStr(u8: Uint8Array, p: number, l: number): string | null {
-  if (l <= 16) {
-    // Short ASCII: a loop is cheaper than a call into the decoder.
+  if (l <= 8) {
+    // Very short ASCII: a loop is cheaper than a call into the decoder (one character strings are cached).
     let s = "";
     for (let i = 0; i < l; i++) {
       const c = u8[p + i]!;

@@ -243,7 +243,7 @@ function liftFlat(g: Gen, t: WitType, r: Reader, path: Expr, tagged: boolean): E
     case "u64":
       return `BigInt.asUintN(64, ${r.next("i64")})`;
     case "s64":
-      return `BigInt.asIntN(64, ${r.next("i64")})`;
+      return r.next("i64"); // core i64 values reach JS as signed bigints already
     case "f32":
       return r.next("f32");
     case "f64":
@@ -396,8 +396,9 @@ const INT_CHECK: Partial<Record<WitType["kind"], [string, string]>> = {
   s8: ["((V << 24) >> 24) !== V", "s8 (an integer -128..127)"],
   s16: ["((V << 16) >> 16) !== V", "s16 (an integer -32768..32767)"],
   s32: ["(V | 0) !== V", "s32 (an integer -2147483648..2147483647)"],
-  u64: ['typeof V !== "bigint" || BigInt.asUintN(64, V) !== V', "u64 (a bigint 0n..2n**64n-1n)"],
-  s64: ['typeof V !== "bigint" || BigInt.asIntN(64, V) !== V', "s64 (a bigint -2n**63n..2n**63n-1n)"],
+  // Comparisons with constants: no BigInt is allocated.
+  u64: ['typeof V !== "bigint" || V < 0n || V > 0xffffffffffffffffn', "u64 (a bigint 0n..2n**64n-1n)"],
+  s64: ['typeof V !== "bigint" || V < -0x8000000000000000n || V > 0x7fffffffffffffffn', "s64 (a bigint -2n**63n..2n**63n-1n)"],
   f32: ['typeof V !== "number"', "f32 (a number)"],
   f64: ['typeof V !== "number"', "f64 (a number)"],
   bool: ['typeof V !== "boolean"', "bool (true or false)"],
