@@ -203,6 +203,26 @@ describe.each(["rust-mirror", "go-mirror", "js-mirror"])("%s on v8", (name) => {
   });
 });
 
+describe("typed exports under the call machinery", () => {
+  it("are metered: fuel is counted per call, and a loop past the budget is FuelExhausted (the instance is discarded)", async () => {
+    const p = await load("rust-mirror", hostSide().interfaces, { limits: { fuel: 2_000_000 } });
+    expect(p.callExportSync!(MIRROR, "add-loop", [10])).toBe(55n);
+    const small = p.lastCallFuel!();
+    expect(small).toBeGreaterThan(0);
+    p.callExportSync!(MIRROR, "add-loop", [1000]);
+    expect(p.lastCallFuel!()).toBeGreaterThan(small);
+    const err = await p.callExport!(MIRROR, "add-loop", [10_000_000]).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "E_FUEL_EXHAUSTED" });
+    await expect(p.callExport!(MIRROR, "touch", ["x"])).rejects.toBeInstanceOf(InstanceFault);
+  });
+
+  it("a plugin that only exports (rust-pricing): quote.price(order) = id × 100 + the name's byte length", async () => {
+    const p = await load("rust-pricing", { imports: new Map(), exports: new Map([["acme:app/quote@1.0.0", I("quote")]]) });
+    expect(await p.callExport!("acme:app/quote@1.0.0", "price", [item(7n, "wïdget", [], 1)])).toBe(707n);
+    expect(p.callExportSync!("acme:app/quote", "price", [item(0n, "", ["x"], 0)])).toBe(0n);
+  });
+});
+
 describe("loading", () => {
   it("a component importing an app interface nobody bound fails to load: InterfaceUnavailable missing, naming it", async () => {
     const { interfaces } = hostSide();
