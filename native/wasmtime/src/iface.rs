@@ -309,14 +309,12 @@ impl IfaceFault {
     }
 }
 
-/// A JS value at `path` that does not fit: (path, problem).
-type Misfit = (String, String);
 
 /// An answer from the JS side to an asynchronous call: the result (None: the function returns nothing), or why not.
 enum Answer {
     Value(Option<Val>),
     Threw,
-    Misfit(Misfit),
+    Misfit((String, String)),
 }
 
 struct Waiting {
@@ -394,10 +392,9 @@ pub fn complete_interface_call(ticket: u32, ok: bool, value: Unknown) -> bool {
         match &w.plan.result {
             None => Answer::Value(None),
             Some(plan) => {
-                let mut path = String::from("result");
-                match unsafe { from_js(value.value().env, value.raw(), plan, &mut path) } {
+                match unsafe { from_js(value.value().env, value.raw(), plan) } {
                     Ok(v) => Answer::Value(Some(v)),
-                    Err(problem) => Answer::Misfit((path, problem)),
+                    Err(m) => Answer::Misfit((format!("result{}", m.path), m.problem)),
                 }
             }
         }
@@ -500,10 +497,9 @@ unsafe fn call_direct(raw_env: sys::napi_env, bridge: &IfaceBridge, index: u32, 
         Ok(match &plan.result {
             None => Answer::Value(None),
             Some(p) => {
-                let mut path = String::from("result");
-                match from_js(raw_env, ret, p, &mut path) {
+                match from_js(raw_env, ret, p) {
                     Ok(v) => Answer::Value(Some(v)),
-                    Err(problem) => Answer::Misfit((path, problem)),
+                    Err(m) => Answer::Misfit((format!("result{}", m.path), m.problem)),
                 }
             }
         })
@@ -517,7 +513,7 @@ unsafe fn call_direct(raw_env: sys::napi_env, bridge: &IfaceBridge, index: u32, 
 macro_rules! ok {
     ($e:expr) => {
         if $e != sys::Status::napi_ok {
-            return Err("a node-api call failed".to_owned());
+            return Err("a node-api call failed".to_owned().into());
         }
     };
 }
@@ -720,8 +716,34 @@ unsafe fn tag_of(env: sys::napi_env, v: sys::napi_value, what: &str) -> Result<(
     Ok((string(env, tag)?, property(env, v, c"val")?))
 }
 
-/// A JS value as a `Val` of `plan`'s type; on a misfit, `path` is where (extended in place) and the error says what.
-pub unsafe fn from_js(env: sys::napi_env, v: sys::napi_value, plan: &Plan, path: &mut String) -> Result<Val, String> {
+/// Where a misfit is, below the value given (`.name`, `[2]`, built only on the way out of an error), and what it is.
+pub struct Misfit {
+    pub path: String,
+    pub problem: String,
+}
+
+impl From<&str> for Misfit {
+    fn from(problem: &str) -> Misfit {
+        Misfit { path: String::new(), problem: problem.to_owned() }
+    }
+}
+
+impl From<String> for Misfit {
+    fn from(problem: String) -> Misfit {
+        Misfit { path: String::new(), problem }
+    }
+}
+
+/// Prefix a misfit's path with `segment` (the value it was found in).
+fn under<T>(r: Result<T, Misfit>, segment: impl FnOnce() -> String) -> Result<T, Misfit> {
+    r.map_err(|mut m| {
+        m.path.insert_str(0, &segment());
+        m
+    })
+}
+
+/// A JS value as a `Val` of `plan`'s type; a misfit says where below `v` and what.
+pub unsafe fn from_js(env: sys::napi_env, v: sys::napi_value, plan: &Plan) -> Result<Val, Misfit> {
     Ok(match plan {
         Plan::Bool => {
             expect(env, v, sys::ValueType::napi_boolean, "a boolean")?;
@@ -756,11 +778,11 @@ pub unsafe fn from_js(env: sys::napi_env, v: sys::napi_value, plan: &Plan, path:
         Plan::F32 => Val::Float32(number(env, v, "an f32 (a number)")? as f32),
         Plan::F64 => Val::Float64(number(env, v, "an f64 (a number)")?),
         Plan::Char => {
-            let s = string(env, v).map_err(|_| format!("expected a char (a one-character string), got {}", kind_name(type_of(env, v))))?;
+            let s = string(env, v).map_err(|_| -> Misfit { format!("expected a char (a one-character string), got {}", kind_name(type_of(env, v))).into() })?;
             let mut cs = s.chars();
             match (cs.next(), cs.next()) {
                 (Some(c), None) => Val::Char(c),
-                _ => return Err(format!("expected a char (one Unicode scalar value), got a string of {} characters", s.chars().count())),
+                _ => return Err(format!("expected a char (one Unicode scalar value), got a string of {} characters", s.chars().count()).into()),
             }
         }
         Plan::String => Val::String(string(env, v)?),
@@ -768,7 +790,7 @@ pub unsafe fn from_js(env: sys::napi_env, v: sys::napi_value, plan: &Plan, path:
             let mut is = false;
             ok!(sys::napi_is_typedarray(env, v, &mut is));
             if !is {
-                return Err(format!("expected a list<u8> (a Uint8Array), got {}", kind_name(type_of(env, v))));
+                return Err(format!("expected a list<u8> (a Uint8Array), got {}", kind_name(type_of(env, v))).into());
             }
             let (mut ty, mut len, mut data, mut ab, mut off) = (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
             ok!(sys::napi_get_typedarray_info(env, v, &mut ty, &mut len, &mut data, &mut ab, &mut off));
@@ -782,18 +804,15 @@ pub unsafe fn from_js(env: sys::napi_env, v: sys::napi_value, plan: &Plan, path:
             let mut is = false;
             ok!(sys::napi_is_array(env, v, &mut is));
             if !is {
-                return Err(format!("expected a list (an array), got {}", kind_name(type_of(env, v))));
+                return Err(format!("expected a list (an array), got {}", kind_name(type_of(env, v))).into());
             }
             let mut len = 0u32;
             ok!(sys::napi_get_array_length(env, v, &mut len));
             let mut out = Vec::with_capacity(len as usize);
-            let base = path.len();
             for i in 0..len {
                 let mut item = ptr::null_mut();
                 ok!(sys::napi_get_element(env, v, i, &mut item));
-                path.push_str(&format!("[{i}]"));
-                out.push(from_js(env, item, p, path)?);
-                path.truncate(base);
+                out.push(under(from_js(env, item, p), || format!("[{i}]"))?);
             }
             Val::List(out)
         }
@@ -805,52 +824,42 @@ pub unsafe fn from_js(env: sys::napi_env, v: sys::napi_value, plan: &Plan, path:
                 ok!(sys::napi_get_array_length(env, v, &mut len));
             }
             if !is || len as usize != ps.len() {
-                return Err(format!("expected a tuple (an array of {})", ps.len()));
+                return Err(format!("expected a tuple (an array of {})", ps.len()).into());
             }
-            let base = path.len();
             let mut out = Vec::with_capacity(ps.len());
             for (i, p) in ps.iter().enumerate() {
                 let mut item = ptr::null_mut();
                 ok!(sys::napi_get_element(env, v, i as u32, &mut item));
-                path.push_str(&format!("[{i}]"));
-                out.push(from_js(env, item, p, path)?);
-                path.truncate(base);
+                out.push(under(from_js(env, item, p), || format!("[{i}]"))?);
             }
             Val::Tuple(out)
         }
         Plan::Record(fields) => {
             object(env, v, "a record (an object)")?;
-            let base = path.len();
             let mut out = Vec::with_capacity(fields.len());
             for (wit, js, p) in fields {
                 let item = property(env, v, js)?;
-                path.push('.');
-                path.push_str(js.to_str().unwrap_or(wit));
-                out.push((wit.clone(), from_js(env, item, p, path)?));
-                path.truncate(base);
+                out.push((wit.clone(), under(from_js(env, item, p), || format!(".{}", js.to_str().unwrap_or(wit)))?));
             }
             Val::Record(out)
         }
         Plan::Variant(cases) => {
             let (tag, val) = tag_of(env, v, "a variant ({ tag, val })")?;
             let Some((name, p)) = cases.iter().find(|(n, _)| *n == tag) else {
-                return Err(format!("unknown case {tag:?} (cases: {})", cases.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")));
+                return Err(format!("unknown case {tag:?} (cases: {})", cases.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")).into());
             };
             let payload = match p {
                 Some(p) => {
-                    path.push_str(".val");
-                    let got = from_js(env, val, p, path)?;
-                    path.truncate(path.len() - 4);
-                    Some(Box::new(got))
+                    Some(Box::new(under(from_js(env, val, p), || ".val".to_owned())?))
                 }
                 None => None,
             };
             Val::Variant(name.clone(), payload)
         }
         Plan::Enum(cases) => {
-            let s = string(env, v).map_err(|_| format!("expected an enum case (a string), got {}", kind_name(type_of(env, v))))?;
+            let s = string(env, v).map_err(|_| -> Misfit { format!("expected an enum case (a string), got {}", kind_name(type_of(env, v))).into() })?;
             if !cases.contains(&s) {
-                return Err(format!("unknown case {s:?} (cases: {})", cases.join(", ")));
+                return Err(format!("unknown case {s:?} (cases: {})", cases.join(", ")).into());
             }
             Val::Enum(s)
         }
@@ -860,19 +869,16 @@ pub unsafe fn from_js(env: sys::napi_env, v: sys::napi_value, plan: &Plan, path:
                 match tag.as_str() {
                     "none" => Val::Option(None),
                     "some" => {
-                        path.push_str(".val");
-                        let got = from_js(env, val, p, path)?;
-                        path.truncate(path.len() - 4);
-                        Val::Option(Some(Box::new(got)))
+                        Val::Option(Some(Box::new(under(from_js(env, val, p), || ".val".to_owned())?)))
                     }
-                    _ => return Err(format!("unknown option tag {tag:?} (some, none)")),
+                    _ => return Err(format!("unknown option tag {tag:?} (some, none)").into()),
                 }
             } else {
                 let t = type_of(env, v);
                 if t == sys::ValueType::napi_undefined || t == sys::ValueType::napi_null {
                     Val::Option(None)
                 } else {
-                    Val::Option(Some(Box::new(from_js(env, v, p, path)?)))
+                    Val::Option(Some(Box::new(from_js(env, v, p)?)))
                 }
             }
         }
@@ -881,14 +887,11 @@ pub unsafe fn from_js(env: sys::napi_env, v: sys::napi_value, plan: &Plan, path:
             let p = match tag.as_str() {
                 "ok" => okp,
                 "err" => errp,
-                _ => return Err(format!("unknown result tag {tag:?} (ok, err)")),
+                _ => return Err(format!("unknown result tag {tag:?} (ok, err)").into()),
             };
             let payload = match p {
                 Some(p) => {
-                    path.push_str(".val");
-                    let got = from_js(env, val, p, path)?;
-                    path.truncate(path.len() - 4);
-                    Some(Box::new(got))
+                    Some(Box::new(under(from_js(env, val, p), || ".val".to_owned())?))
                 }
                 None => None,
             };
@@ -908,7 +911,7 @@ pub unsafe fn from_js(env: sys::napi_env, v: sys::napi_value, plan: &Plan, path:
                             set.push(wit.clone());
                         }
                     }
-                    t => return Err(format!("flag {}: expected a boolean, got {}", js.to_str().unwrap_or(wit), kind_name(t))),
+                    t => return Err(format!("flag {}: expected a boolean, got {}", js.to_str().unwrap_or(wit), kind_name(t)).into()),
                 }
             }
             Val::Flags(set)
@@ -933,10 +936,9 @@ pub unsafe fn args_from_js(env: sys::napi_env, args: sys::napi_value, plan: &FnP
     for (i, (_, js, p)) in plan.params.iter().enumerate() {
         let mut item = ptr::null_mut();
         sys::napi_get_element(env, args, i as u32, &mut item);
-        let mut path = js.clone();
-        match from_js(env, item, p, &mut path) {
+        match from_js(env, item, p) {
             Ok(v) => out.push(v),
-            Err(problem) => return Err(misfit(path, problem)),
+            Err(m) => return Err(misfit(format!("{js}{}", m.path), m.problem)),
         }
     }
     Ok(out)
