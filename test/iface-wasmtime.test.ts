@@ -70,12 +70,18 @@ afterEach(async () => {
   for (const i of open.splice(0)) await i.dispose();
 });
 
-async function load(file: string, interfaces: InterfaceBindings | undefined, limits: Limits = {}, plugin = path.basename(path.dirname(file))): Promise<EngineInstance> {
+async function load(
+  file: string,
+  interfaces: InterfaceBindings | undefined,
+  limits: Limits = {},
+  plugin = path.basename(path.dirname(file)),
+  capabilities: string[] = [],
+): Promise<EngineInstance> {
   const instance = await wasmtimeEngine.load({
     plugin,
     entryPath: file,
     bytes: new Uint8Array(readFileSync(file)),
-    capabilities: [],
+    capabilities,
     limits,
     host: new RecordingHost(),
     ...(interfaces ? { interfaces } : {}),
@@ -281,11 +287,38 @@ describe("wasmtime app interfaces: rust-mirror (every kind of value, both paths)
   });
 });
 
+describe("wasmtime app interfaces: go-mirror (Go, another guest toolchain's lowering)", () => {
+  for (const p of PATHS) {
+    it(`${p}: every mirror echo round-trips, many-args and add-loop reach the host`, async () => {
+      const seen: unknown[][] = [];
+      // Go's runtime imports clocks and random.
+      const i = await load(fixture("go-mirror"), bindings({ [KINDS]: kindsHost(seen), [CALC]: calcHost() }), {}, "go-mirror", ["clock", "random"]);
+      for (const [fn, value] of SAMPLES) {
+        seen.length = 0;
+        expect(await call(i, p, MIRROR, fn, [value]), fn).toEqual(value);
+        expect(seen, fn).toEqual([[fn, value]]);
+      }
+      expect(await call(i, p, MIRROR, "many-args", [])).toBe(99n);
+      expect(await call(i, p, MIRROR, "add-loop", [100])).toBe(5050n);
+    });
+  }
+});
+
 describe("wasmtime typed exports: rust-pricing", () => {
   it("quote.price answers id × 100 + the name's byte length, on both paths, with no app imports", async () => {
     const i = await load(fixture("rust-pricing"), bindings({}, [QUOTE]));
     expect(await i.callExport!(QUOTE, "price", [{ id: 3n, name: "abcd", tags: [], weight: 1 }])).toBe(304n);
     expect(i.callExportSync!(QUOTE, "price", [{ id: 2n ** 40n, name: "é", tags: ["x"], weight: 0 }])).toBe(2n ** 40n * 100n + 2n);
+  });
+
+  it("an import implemented by another plugin's typed export (as the registry wires them) works on the asynchronous path", async () => {
+    const pricing = await load(fixture("rust-pricing"), bindings({}, [QUOTE]));
+    // mirror's kinds.echo-string answers with the price of an item named by the string, from the pricing plugin's
+    // own call thread: two instances' threads and the JS thread, none waiting on another's.
+    const viaPricing: Fn = async ([s]) => String(await pricing.callExport!(QUOTE, "price", [{ id: 5n, name: s, tags: [], weight: 0 }]));
+    const mirror = await load(fixture("rust-mirror"), bindings({ [KINDS]: kindsHost([], { "echo-string": viaPricing }), [CALC]: calcHost() }));
+    expect(await mirror.callExport!(MIRROR, "echo-string", ["abc"])).toBe("503");
+    expect(await Promise.all([mirror.callExport!(MIRROR, "echo-string", [""]), pricing.callExport!(QUOTE, "price", [ITEM])])).toEqual(["500", 710n]);
   });
 });
 
