@@ -53,11 +53,16 @@ for (const s of submissions) {
 
 // 5. The typed export called by the host directly: a record in, a list of records out.
 const validator = registry.get("validator-rust");
-const problems = await validator.call("acme:forms/validate", "check", { form: "signup", fields: [{ name: "name", value: "Bob" }, { name: "email", value: "bob@@example.org" }] });
-console.log(`\nvalidator-rust check(...) → ${JSON.stringify(problems)}`);
+const bob = { form: "signup", fields: [{ name: "name", value: "Bob" }, { name: "email", value: "bob@@example.org" }] };
+const problems = await validator.call("acme:forms/validate", "check", bob);
+console.log(`\nvalidator-rust check(${JSON.stringify(bob)})\n  → ${JSON.stringify(problems)}`);
 
 console.log(`\nstore: ${kept.size} kept`);
 for (const [id, s] of kept) console.log(`  #${id} ${s.form}: ${s.fields.map((f) => `${f.name}=${JSON.stringify(f.value)}`).join(", ")}`);
+
+// Every call across an app interface is counted, by caller, interface and function.
+console.log("\ninterface calls:");
+for (const m of registry.interfaceMetrics().filter((m) => m.calls > 0)) console.log(`  ${m.plugin} → ${m.iface} ${m.fn}: ${m.calls} (${m.errors} failed)`);
 
 await registry.unloadAll();
 console.log(`\nunloaded: ${registry.list().map((p) => `${p.name}=${p.state}`).join(", ")}`);
