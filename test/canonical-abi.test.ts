@@ -509,7 +509,7 @@ describe("a JS value that does not fit is an InterfaceValueError from the host",
       }
       expect(err, name).toBeInstanceOf(InterfaceUnavailable);
       expect((err as InterfaceUnavailable).reason).toBe("async");
-      expect((err as Error).message).toMatch(/cannot wait for one; use the wasmtime engine or make/);
+      expect((err as Error).message).toMatch(/cannot wait for one; run the plugin with worker isolation or on the wasmtime engine, or make/);
     }
   });
 });

@@ -10,7 +10,6 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { componentEmbed, componentNew, parse } from "../vendor/jco/index.js";
 import {
   AbiViolation,
-  EngineUnavailable,
   InstanceFault,
   InterfaceUnavailable,
   InterfaceValueError,
@@ -81,6 +80,8 @@ function capabilitiesOf(dir: string): string[] {
 
 async function load(name: string, interfaces: InterfaceBindings | undefined, extra: Partial<LoadRequest> = {}, bytes?: Uint8Array): Promise<EngineInstance> {
   const dir = path.join(root, "test/fixtures/iface", name);
+  // The C probe plugin exports the probes beside mirror.
+  if (name === "c-probe" && interfaces) interfaces = { ...interfaces, exports: new Map([...interfaces.exports, ["acme:app/probe@1.0.0", I("probe")]]) };
   const instance = await v8Engine.load({
     plugin: name,
     entryPath: path.join(dir, "plugin.wasm"),
@@ -123,7 +124,7 @@ const ECHOES: [string, unknown][] = [
   ["echo-pair", [4294967295, "max"]],
 ];
 
-describe.each(["rust-mirror", "go-mirror", "js-mirror"])("%s on v8", (name) => {
+describe.each(["c-probe", "rust-mirror", "go-mirror", "js-mirror"])("%s on v8", (name) => {
   it("every echo crosses host → guest → host → guest → host unchanged", async () => {
     const { seen, interfaces } = hostSide();
     const p = await load(name, interfaces);
@@ -175,7 +176,7 @@ describe.each(["rust-mirror", "go-mirror", "js-mirror"])("%s on v8", (name) => {
     const cause = (err as PluginTrap).cause;
     expect(cause).toBeInstanceOf(InterfaceUnavailable);
     expect((cause as InterfaceUnavailable).reason).toBe("async");
-    expect((cause as Error).message).toMatch(/use the wasmtime engine or make add synchronous/);
+    expect((cause as Error).message).toMatch(/run the plugin with worker isolation or on the wasmtime engine, or make add synchronous/);
   });
 
   it("a host result that does not fit is PluginTrap with a host-side InterfaceValueError naming the place", async () => {
@@ -223,6 +224,63 @@ describe("typed exports under the call machinery", () => {
   });
 });
 
+describe.each(["rust-mirror", "c-probe"])("%s with worker isolation: interface calls cross to the host thread", (name) => {
+  const inWorker = { isolation: "worker" as const };
+
+  it("echoes, spilled parameters and loops work as in process", async () => {
+    const { seen, interfaces } = hostSide();
+    const p = await load(name, interfaces, inWorker);
+    for (const [fn, value] of ECHOES) expect(await p.callExport!(MIRROR, fn, [value]), fn).toEqual(value);
+    seen.length = 0;
+    expect(await p.callExport!(MIRROR, "many-args", [])).toBe(17017n);
+    expect(seen).toEqual([["many-args", [1, 2n, 3.5, 4.25, "five", [6, 7], true, -8, 9, "blue-ish", 11, 12, 13, 14, 15, 16, 17]]]);
+    expect(await p.callExport!(MIRROR, "add-loop", [50])).toBe(1275n);
+  });
+
+  it("an async implementation is awaited: the worker waits, the host thread does not", async () => {
+    const { interfaces } = hostSide({
+      add: async (a: number, b: number) => {
+        await new Promise((r) => setTimeout(r, 1));
+        return a + b;
+      },
+      echoString: async (s: string) => s.toUpperCase(),
+    });
+    const p = await load(name, interfaces, inWorker);
+    expect(await p.callExport!(MIRROR, "add-loop", [5])).toBe(15n);
+    expect(await p.callExport!(MIRROR, "echo-string", ["quiet"])).toBe("QUIET");
+  });
+
+  it("a throwing or rejecting implementation ends the call in PluginTrap naming what it threw; a bad result too", async () => {
+    const { interfaces } = hostSide({
+      echoString: () => {
+        throw new RangeError("store offline");
+      },
+      echoBytes: async () => {
+        throw new Error("rejected");
+      },
+      echoColor: () => "purple",
+    });
+    for (const [fn, arg, problem] of [
+      ["echo-string", "x", /store offline/],
+      ["echo-bytes", new Uint8Array(1), /rejected/],
+      ["echo-color", "red", /one of red, green, blue-ish/],
+    ] as const) {
+      const p = await load(name, interfaces, inWorker);
+      const err = await p.callExport!(MIRROR, fn, [arg]).catch((e: unknown) => e);
+      expect(err, fn).toBeInstanceOf(PluginTrap);
+      expect(((err as PluginTrap).cause as Error).message, fn).toMatch(problem);
+    }
+  });
+
+  it("bad export arguments fail in the worker before the guest runs; the instance stays usable", async () => {
+    const p = await load(name, hostSide().interfaces, inWorker);
+    const err = await p.callExport!(MIRROR, "echo-item", [{ id: 1, name: "n", tags: [], weight: 1 }]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InterfaceValueError);
+    expect({ side: (err as InterfaceValueError).side, path: (err as InterfaceValueError).path }).toEqual({ side: "host", path: "v.id" });
+    expect(await p.callExport!(MIRROR, "touch", ["four"])).toBe(4);
+  });
+});
+
 describe("loading", () => {
   it("a component importing an app interface nobody bound fails to load: InterfaceUnavailable missing, naming it", async () => {
     const { interfaces } = hostSide();
@@ -241,11 +299,6 @@ describe("loading", () => {
     await expect(load("rust-mirror", expectsQuote)).rejects.toMatchObject({ code: "E_INTERFACE_UNAVAILABLE", reason: "missing", iface: "acme:app/quote@1.0.0" });
   });
 
-  it("worker isolation refuses a plugin that uses app interfaces, saying what to do", async () => {
-    const err = await load("rust-mirror", hostSide().interfaces, { isolation: "worker" }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(EngineUnavailable);
-    expect((err as Error).message).toMatch(/worker isolation does not support yet; run it in-process .* or on the wasmtime engine/);
-  });
 });
 
 // ── a component that breaks the ABI on purpose, made here from a hand-written core module ──
@@ -300,22 +353,50 @@ describe("a guest that breaks the canonical ABI (a component from a hand-written
     const { interfaces } = hostSide();
     return { imports: interfaces.imports, exports: new Map([["acme:app/probe@1.0.0", I("probe")]]) };
   };
-  const loadProbe = () => load("wat-probe", probeBindings(), { entryPath: path.join(root, "test/fixtures/iface/wat-probe.wasm") }, bytes);
+  const loadProbe = (isolation: "in-process" | "worker") =>
+    load("wat-probe", probeBindings(), { entryPath: path.join(root, "test/fixtures/iface/wat-probe.wasm"), isolation }, bytes);
 
   it.each([
-    ["bad-utf8", "v", /string is not valid UTF-8/],
-    ["bad-bounds", "v", /list of 100000 at 65000 \(100000 bytes\) is outside the plugin's 65536-byte memory/],
-    ["bad-discriminant", "v", /discriminant 7 is not a case of variant shape/],
-  ])("%s: AbiViolation with a guest-side InterfaceValueError; the host survives and a new instance works", async (probe, where, problem) => {
-    const p = await loadProbe();
+    ["bad-utf8", /string is not valid UTF-8/],
+    ["bad-bounds", /list of 100000 at 65000 \(100000 bytes\) is outside the plugin's 65536-byte memory/],
+    ["bad-discriminant", /discriminant 7 is not a case of variant shape/],
+  ] as const)("%s: AbiViolation with a guest-side InterfaceValueError; the host survives and a new instance works", async (probe, problem) => {
+    for (const isolation of ["in-process", "worker"] as const) {
+      const p = await loadProbe(isolation);
+      const err = await p.callExport!("acme:app/probe@1.0.0", probe, []).catch((e: unknown) => e);
+      expect(err, isolation).toBeInstanceOf(AbiViolation);
+      const cause = (err as AbiViolation).cause as InterfaceValueError;
+      if (isolation === "in-process") {
+        expect(cause).toBeInstanceOf(InterfaceValueError);
+        expect({ side: cause.side, path: cause.path, iface: cause.iface }).toEqual({ side: "guest", path: "v", iface: "acme:app/kinds@1.0.0" });
+      } else {
+        expect(cause.name).toBe("InterfaceValueError"); // a worker's cause crosses as its name and message
+      }
+      expect(cause.message, isolation).toMatch(problem);
+      await expect(p.onEvent("e", new Uint8Array(1))).rejects.toBeInstanceOf(AbiViolation); // the instance is faulted
+      const next = await loadProbe(isolation);
+      expect(await next.onEvent("four", new Uint8Array(3))).toBe(7); // calc.add(4, 3) from a plughost callback
+    }
+  });
+});
+
+describe("c-probe (C, wit-bindgen c) breaks the canonical ABI through its bindings' raw imports", () => {
+  it.each([
+    ["bad-utf8", /string is not valid UTF-8/],
+    ["bad-bounds", /list of 1000 at 4294967280 .* is outside the plugin's \d+-byte memory/],
+    ["bad-discriminant", /discriminant 7 is not a case of variant shape/],
+  ])("%s: AbiViolation with a guest-side InterfaceValueError; the next instance's calls work", async (probe, problem) => {
+    const { seen, interfaces } = hostSide();
+    const p = await load("c-probe", interfaces);
     const err = await p.callExport!("acme:app/probe@1.0.0", probe, []).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AbiViolation);
     const cause = (err as AbiViolation).cause as InterfaceValueError;
     expect(cause).toBeInstanceOf(InterfaceValueError);
-    expect({ side: cause.side, path: cause.path, iface: cause.iface }).toEqual({ side: "guest", path: where, iface: "acme:app/kinds@1.0.0" });
+    expect({ side: cause.side, path: cause.path }).toEqual({ side: "guest", path: "v" });
     expect(cause.message).toMatch(problem);
-    await expect(p.onEvent("e", new Uint8Array(1))).rejects.toBeInstanceOf(AbiViolation); // the instance is faulted
-    const next = await loadProbe();
-    expect(await next.onEvent("four", new Uint8Array(3))).toBe(7); // calc.add(4, 3) from a plughost callback
+    expect(seen).toEqual([]); // the host implementation never saw the bad value
+    await expect(p.callExport!(MIRROR, "touch", ["x"])).rejects.toBeInstanceOf(AbiViolation);
+    const next = await load("c-probe", hostSide().interfaces);
+    expect(await next.callExport!(MIRROR, "echo-item", [item(3n, "three", ["t"], 3)])).toEqual(item(3n, "three", ["t"], 3));
   });
 });

@@ -780,7 +780,7 @@ export function hostImportTrampoline(iface: WitInterface, fn: WitFunction, call:
       new InterfaceUnavailable(
         id,
         "async",
-        `the implementation of ${fn.name} returned a Promise, but a plugin on the in-process v8 engine cannot wait for one; use the wasmtime engine or make ${jsName(fn.name)} synchronous`,
+        `the implementation of ${fn.name} returned a Promise, but a plugin on the in-process v8 engine cannot wait for one; run the plugin with worker isolation or on the wasmtime engine, or make ${jsName(fn.name)} synchronous`,
       ),
     "async",
   );

@@ -158,11 +158,6 @@ export class AppInterfaces {
   }
 }
 
-/** The imports and exports a component uses of app interfaces, for a worker-isolation refusal or a summary. */
-export function usesAppInterfaces(imports: readonly string[], request: LoadRequest): boolean {
-  return imports.some(isAppInterface) || (request.interfaces?.exports.size ?? 0) > 0;
-}
-
 /**
  * The fault that ends a guest call which failed in an app interface: a bad guest value → `AbiViolation`, a bad host
  * value, a throwing implementation or a Promise on in-process v8 → `PluginTrap`; each with the error as cause.

@@ -7,14 +7,14 @@
  * (worker/) receives the result and never compiles it again.
  */
 import path from "node:path";
-import { ContextCreationFailed, EngineUnavailable, FuelExhausted, InvalidPluginBinary, PlughostError, TableLimitExceeded } from "../../contract/errors.js";
+import { ContextCreationFailed, FuelExhausted, InvalidPluginBinary, PlughostError, TableLimitExceeded } from "../../contract/errors.js";
 import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
 import { GuestMemory } from "./guest-memory.js";
 import { compileComponent, type CompiledComponent, type GlueInstantiate, type ModuleLimits } from "./compile.js";
 import { createHostImports, HOST_IMPORT_MODULE, type ImportContext } from "./host-imports.js";
 import { probeArena, V8Instance, type CallMeter, type GuestExports } from "./instance.js";
 import { checkImports, wasiImports } from "./wasi.js";
-import { AppInterfaces, checkAppImports, isAppInterface, usesAppInterfaces } from "./app-interfaces.js";
+import { AppInterfaces, checkAppImports, isAppInterface } from "./app-interfaces.js";
 import { loadInWorker } from "./worker/host.js";
 import { createLimits, instrumentModule, LimitCapError, type Limits as LimitsRuntime } from "../../instrument/index.js";
 import { readEntry } from "../../plugin/verify.js";
@@ -33,16 +33,8 @@ export const v8Engine: Engine = {
     // App-defined interfaces are bound by the registry (granted and provided, or wired); the rest by capabilities.
     checkImports(compiled.imports.filter((i) => !isAppInterface(i)), request.capabilities, request.plugin);
     checkAppImports(compiled.imports, request);
-    if (request.isolation === "worker") {
-      if (usesAppInterfaces(compiled.imports, request)) {
-        throw new EngineUnavailable(
-          "v8",
-          `plugin ${request.plugin} uses app-defined interfaces, which worker isolation does not support yet; run it in-process (isolation "in-process") or on the wasmtime engine`,
-          { plugin: request.plugin },
-        );
-      }
-      return loadInWorker(request, prepareForWorker(compiled, request));
-    }
+    // In a worker, app interface calls cross to the host thread (worker/host.ts HOST_CALL.IFACE), where a Promise may be awaited.
+    if (request.isolation === "worker") return loadInWorker(request, prepareForWorker(compiled, request));
     return instantiate(compiled, request);
   },
 };

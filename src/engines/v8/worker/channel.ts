@@ -66,6 +66,8 @@ export const OP = {
   SNAPSHOT: 11,
   /** handoff.restore: the payload is the snapshot. */
   RESTORE: 12,
+  /** A typed export (docs/host-interfaces.md): the payload is v8.serialize([iface, fn, args]); answered with RESP.BYTES, v8.serialize(value). */
+  CALL_EXPORT: 13,
 } as const;
 /** RESP.LOADED's arg: bits for the optional exports the guest has (lifecycle, config-watch, handoff). */
 export const LOADED_FLAGS = { ON_SUSPEND: 1, ON_RESUME: 2, ON_CONFIG_CHANGED: 4, HANDOFF: 8 } as const;
@@ -119,6 +121,11 @@ export const HOST_CALL = {
   CONTEXT_GET: 17,
   /** The key length-prefixed, then the JSON. */
   CONTEXT_SET: 18,
+  /**
+   * An app-defined interface function (docs/host-interfaces.md): v8.serialize([id, fn, args]). Code 0 and
+   * v8.serialize(value), or code 1 and the error as JSON (errors.ts). The host may await a Promise meanwhile.
+   */
+  IFACE: 19,
 } as const;
 
 const WRAP = 0;
@@ -331,6 +338,11 @@ export interface WorkerSetup {
   bounds: { maxMessageBytes: number; maxLogBytes: number; callCost: number };
   /** Record call start times (only when a deadline is in force). */
   timeCalls: boolean;
+  /** App-defined interfaces: each import's id, interface and function names (called through HOST_CALL.IFACE), and the typed exports. */
+  interfaces?: {
+    imports: [string, import("../../../interfaces/types.js").WitInterface, string[]][];
+    exports: [string, import("../../../interfaces/types.js").WitInterface][];
+  };
   channel: SharedArrayBuffer;
   bell: SharedArrayBuffer;
   /** Big request payloads (host → worker). */

@@ -16,6 +16,8 @@
  * deadline timer bounds it as well.
  */
 import { Session } from "node:inspector";
+import { deserialize, serialize } from "node:v8";
+import type { ImportBinding, InterfaceBindings } from "../../../interfaces/types.js";
 import { receiveMessageOnPort, workerData } from "node:worker_threads";
 import {
   LOG_LEVELS,
@@ -286,7 +288,7 @@ function onViolation(kind: ViolationKind, detail: string): void {
 // ── serving calls ────────────────────────────────────────────────────────
 
 type SyncInstance = EngineInstance &
-  Pick<V8Instance, "initSync" | "teardownSync" | "onEventSync" | "onHookSync" | "suspendSync" | "resumeSync" | "configChangedSync" | "snapshotSync" | "restoreSync">;
+  Pick<V8Instance, "initSync" | "teardownSync" | "onEventSync" | "onHookSync" | "suspendSync" | "resumeSync" | "configChangedSync" | "snapshotSync" | "restoreSync" | "callExportSync">;
 
 const names = new Map<number, string>();
 
@@ -350,6 +352,10 @@ function serve(instance: SyncInstance): never {
       else if (op === OP.CONFIG_CHANGED) status = instance.configChangedSync(decodeUtf8(takePayload()));
       else if (op === OP.SNAPSHOT) answer = instance.snapshotSync();
       else if (op === OP.RESTORE) status = instance.restoreSync(takePayload().slice());
+      else if (op === OP.CALL_EXPORT) {
+        const [iface, fn, args] = deserialize(takePayload()) as [string, string, unknown[]];
+        answer = serialize(instance.callExportSync(iface, fn, args));
+      }
       else throw new PluginTrap("dispatch", `unknown request op ${op}`, { plugin: setup.plugin });
     } catch (err) {
       failed = true;
@@ -514,6 +520,33 @@ function timeInstantiation(): () => void {
   };
 }
 
+/**
+ * An app interface function as the worker's trampolines call it: the JS arguments cross to the host thread, which
+ * runs the bound function (awaiting a Promise: this thread waits) and sends its value back.
+ */
+function ifaceCall(id: string, fn: string, args: unknown[]): unknown {
+  const r = hostCall(HOST_CALL.IFACE, serialize([id, fn, args]));
+  const bytes = r.bytes ?? new Uint8Array(0);
+  if (r.code === 0) return deserialize(bytes);
+  let failure: { name?: string; message?: string } = {};
+  try {
+    failure = JSON.parse(decodeUtf8(bytes)) as { name?: string; message?: string };
+  } catch {
+    // an unreadable error: reported as such below
+  }
+  // The trampoline wraps it: the guest's call ends in a PluginTrap with this as cause.
+  throw Object.assign(new Error(failure.message ?? "the host's implementation failed"), { name: failure.name ?? "Error" });
+}
+
+function interfaceBindings(): InterfaceBindings | undefined {
+  const s = setup.interfaces;
+  if (!s) return undefined;
+  const imports = new Map<string, ImportBinding>(
+    s.imports.map(([id, iface, fns]) => [id, { iface, importedAs: id, functions: new Map(fns.map((fn) => [fn, (args: unknown[]) => ifaceCall(id, fn, args)])) }]),
+  );
+  return { imports, exports: new Map(s.exports) };
+}
+
 async function main(): Promise<void> {
   let instance: EngineInstance;
   const untime = setup.timeCalls ? timeInstantiation() : undefined;
@@ -525,6 +558,7 @@ async function main(): Promise<void> {
       limits: setup.limits,
       host,
       onViolation,
+      interfaces: interfaceBindings(),
     });
   } catch (err) {
     respondError(0, err);

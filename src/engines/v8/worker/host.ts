@@ -16,12 +16,17 @@
  * fails the load with DeadlineExceeded (export `instantiate`, as on wasmtime).
  */
 import { existsSync } from "node:fs";
+import { deserialize, serialize } from "node:v8";
+import { isThenable } from "../../../interfaces/abi-runtime.js";
+import type { InterfaceBindings, WitInterface } from "../../../interfaces/types.js";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import {
   ContextCreationFailed,
   DeadlineExceeded,
+  InterfaceUnavailable,
+  InterfaceValueError,
   isInstanceFault,
   PluginCrashed,
   PluginTrap,
@@ -61,7 +66,7 @@ import {
   type RingWriter,
   type WorkerSetup,
 } from "./channel.js";
-import { reviveError, type SerializedError } from "./errors.js";
+import { reviveError, serializeError, type SerializedError } from "./errors.js";
 import { CONTEXT_ERRORS, MESSAGE_ERRORS, METRIC_ERRORS, METRIC_KINDS, REGISTER_ERRORS, REQUEST_ERRORS, STATE_ERRORS } from "../../../contract/abi.js";
 import type { PreparedComponent } from "../engine.js";
 import { hostCallBounds } from "../../../runtime/host-calls.js";
@@ -296,6 +301,7 @@ export class WorkerInstance implements EngineInstance {
   readonly ordered = true;
   readonly #plugin: string;
   readonly #host: HostCalls;
+  readonly #interfaces: InterfaceBindings | undefined;
   readonly #onViolation: LoadRequest["onViolation"];
   readonly #deadlineMs: number | undefined;
   readonly #views: ChannelViews;
@@ -328,6 +334,7 @@ export class WorkerInstance implements EngineInstance {
   private constructor(request: LoadRequest) {
     this.#plugin = request.plugin;
     this.#host = request.host;
+    this.#interfaces = request.interfaces;
     this.#onViolation = request.onViolation;
     this.#deadlineMs = request.limits.deadlineMs;
     const buffer = ChannelViews.allocate();
@@ -356,6 +363,14 @@ export class WorkerInstance implements EngineInstance {
       limits: { fuel, fuelLifetime, memoryBytes, tableElements },
       bounds: hostCallBounds(request.host),
       timeCalls: request.limits.deadlineMs !== undefined,
+      ...(request.interfaces
+        ? {
+            interfaces: {
+              imports: [...request.interfaces.imports].map(([id, b]): [string, WitInterface, string[]] => [id, b.iface, [...b.functions.keys()]]),
+              exports: [...request.interfaces.exports],
+            },
+          }
+        : {}),
       channel: instance.#views.buffer,
       bell: instance.#pump.bellBuffer,
       requestPort,
@@ -368,6 +383,19 @@ export class WorkerInstance implements EngineInstance {
       instance.#spawn(setup);
       // The worker tells which optional lifecycle exports the guest has: only those become methods.
       const flags = await loaded;
+      if (request.interfaces && request.interfaces.exports.size > 0) {
+        instance.callExport = (iface, fn, args) => {
+          let payload: Uint8Array;
+          try {
+            payload = serialize([iface, fn, args]);
+          } catch (err) {
+            return Promise.reject(
+              new InterfaceValueError(iface, fn, "", "host", `the arguments cannot be copied to the plugin's worker: ${(err as Error).message}`, { plugin: request.plugin }),
+            );
+          }
+          return instance.#call<Uint8Array>(OP.CALL_EXPORT, 0, payload, `${iface}#${fn}`).then((bytes) => deserialize(bytes));
+        };
+      }
       if (flags & LOADED_FLAGS.ON_SUSPEND) instance.onSuspend = () => instance.#call<number>(OP.SUSPEND, 0, EMPTY, EXPORTS.onSuspend);
       if (flags & LOADED_FLAGS.ON_RESUME) instance.onResume = () => instance.#call<number>(OP.RESUME, 0, EMPTY, EXPORTS.onResume);
       if (flags & LOADED_FLAGS.ON_CONFIG_CHANGED) {
@@ -433,6 +461,9 @@ export class WorkerInstance implements EngineInstance {
   onConfigChanged?: (configJson: string) => Promise<number>;
   snapshot?: () => Promise<Uint8Array>;
   restore?: (data: Uint8Array) => Promise<number>;
+
+  /** A typed export (set when the host expects typed exports): runs in the worker as every call does. */
+  callExport?: (iface: string, fn: string, args: readonly unknown[]) => Promise<unknown>;
 
   onEvent(eventName: string, data: Uint8Array): Promise<number> {
     return this.#call<number>(OP.EVENT, this.#nameId(eventName), data, EXPORTS.onEvent);
@@ -681,6 +712,7 @@ export class WorkerInstance implements EngineInstance {
     let value = 0;
     let reply: Uint8Array | undefined;
     if (which === HOST_CALL.REQUEST) return this.#request(payload);
+    if (which === HOST_CALL.IFACE) return this.#iface(payload);
     try {
       if (which === HOST_CALL.REGISTER) {
         code = REGISTER_OUTCOMES.indexOf(host.registerCallback(decodeUtf8(payload)));
@@ -840,6 +872,39 @@ export class WorkerInstance implements EngineInstance {
       else this.#reply(1 + Math.max(0, REQUEST_ERRORS.indexOf(outcome.error)), 0, undefined);
     };
     if (pending instanceof Promise) pending.then(settle, () => settle({ ok: false, error: "failed" }));
+    else settle(pending);
+  }
+
+  /**
+   * HOST_CALL.IFACE: run the bound app interface function; a Promise is awaited (the worker waits), then the value (or
+   * the error) goes back. The worker's trampoline checks and lowers the value.
+   */
+  #iface(payload: Uint8Array): void {
+    const fail = (err: unknown) => {
+      if (!this.#disposed && !this.#fault) this.#reply(1, 0, encodeUtf8(JSON.stringify(serializeError(err))));
+    };
+    const settle = (value: unknown) => {
+      if (this.#disposed || this.#fault) return;
+      let bytes: Uint8Array;
+      try {
+        bytes = serialize(value);
+      } catch (err) {
+        fail(new Error(`the implementation returned a value that cannot be copied to the plugin's worker: ${(err as Error).message}`));
+        return;
+      }
+      this.#reply(0, 0, bytes);
+    };
+    let pending: unknown;
+    try {
+      const [id, fn, args] = deserialize(payload) as [string, string, unknown[]];
+      const call = this.#interfaces?.imports.get(id)?.functions.get(fn);
+      if (!call) throw new InterfaceUnavailable(id, "unknown-function", `no function ${fn} is bound for plugin ${this.#plugin}`, { plugin: this.#plugin });
+      pending = call(args);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    if (isThenable(pending)) (pending as Promise<unknown>).then(settle, fail);
     else settle(pending);
   }
 
