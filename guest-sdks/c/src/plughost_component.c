@@ -53,9 +53,18 @@ static int heap_mode;
 
 static inline int in_arena(const void *p) { return (const char *)p >= arena && (const char *)p < arena + ARENA_SIZE; }
 
+/* A plugin with app-defined interfaces (PLUGHOST_NO_ARENA, set by the build when it links wit-bindgen's bindings)
+ * never uses the arena: the arguments of its app exports and the results of its app imports belong to the plugin
+ * until it frees them with the bindings' *_free functions (free()), and may outlive the call. */
+#ifdef PLUGHOST_NO_ARENA
+#define ARENA_ENABLED 0
+#else
+#define ARENA_ENABLED 1
+#endif
+
 __attribute__((export_name("cabi_realloc"))) void *cabi_realloc(void *ptr, size_t old_size, size_t align, size_t new_size) {
   if (new_size == 0) return (void *)align;
-  if (!ptr && !heap_mode) {
+  if (ARENA_ENABLED && !ptr && !heap_mode) {
     size_t start = (arena_top + 15) & ~(size_t)15; /* 16 covers every canonical ABI alignment */
     if (new_size < ARENA_SIZE && start + new_size + 1 <= ARENA_SIZE) {
       arena_top = start + new_size + 1;
@@ -80,6 +89,7 @@ __attribute__((export_name("cabi_realloc"))) void *cabi_realloc(void *ptr, size_
  * { layout version (1), arena address, arena size, address of arena_top }. The host places each argument as
  * cabi_realloc would (16-byte aligned, one zeroed spare byte) and stores the new top; a host that does not know
  * this export never calls it. */
+#ifndef PLUGHOST_NO_ARENA
 static uint32_t arena_layout[4];
 /* Weak: a test plugin may replace it with one that lies (the host must not trust it). */
 __attribute__((weak, export_name("plughost-c-sdk-arena"))) uint32_t *ph_arena_layout(void) {
@@ -89,6 +99,7 @@ __attribute__((weak, export_name("plughost-c-sdk-arena"))) uint32_t *ph_arena_la
   arena_layout[3] = (uint32_t)(uintptr_t)&arena_top;
   return arena_layout;
 }
+#endif
 
 /* Zero-length strings and lists arrive with a dangling pointer: never free those. */
 static inline void free_arg(void *p, size_t len) {
