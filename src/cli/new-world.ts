@@ -2,11 +2,13 @@
  * `plughost new <lang> <name> --world app.wit[#world]`: the files of a plugin built against an application's WIT
  * world (docs/host-interfaces.md). The plugin gets a copy of the app's WIT (`wit/`), a manifest whose `[interfaces]`
  * names it and the world and whose capabilities cover each imported interface, and a source with a stub for every
- * exported function in the language's binding conventions (JS: componentize-js's; Rust: wit-bindgen's).
+ * exported function in the language's binding conventions (JS: componentize-js's; Rust: wit-bindgen's; Go: glue generated
+ * by interfaces/go-glue.ts).
  */
-import { cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { loadWit } from "../interfaces/wit-load.js";
+import { generateGoGlue } from "../interfaces/go-glue.js";
 import { interfaceId, jsName, unversionedId } from "../interfaces/types.js";
 import type { WitFunction, WitInterface, WitPackage, WitType, WitWorld } from "../interfaces/types.js";
 import { usageError } from "./shared.js";
@@ -53,7 +55,7 @@ export function readScaffoldWorld(spec: string): ScaffoldWorld {
 }
 
 /** The scaffold languages that can target an app world, and why the others cannot yet. */
-export const WORLD_LANGUAGES = ["js", "rust"] as const;
+export const WORLD_LANGUAGES = ["js", "rust", "go"] as const;
 
 /**
  * Add the app-world files to a plugin scaffolded from its template in `dest`: `wit/` (the WIT copied), the
@@ -75,7 +77,9 @@ export function scaffoldWorld(lang: string, dest: string, name: string, w: Scaff
   const table = `[interfaces]\n# The app's WIT (copied from ${path.basename(w.wit)}) and the world this plugin is built against.\nwit = "wit"\nworld = "${w.world.name}"\n`;
   const firstTable = withCaps.search(/^\[/m);
   const out = firstTable < 0 ? `${withCaps.trimEnd()}\n\n${table}` : `${withCaps.slice(0, firstTable)}${table}\n${withCaps.slice(firstTable)}`;
-  const files = { ...(lang === "js" ? jsFiles(name, w) : rustFiles(name, w, dest)), "test.mjs": testFile(name, w, caps, lang === "js") };
+  const own = lang === "js" ? jsFiles(name, w) : lang === "go" ? goFiles(name, w, dest) : rustFiles(name, w, dest);
+  // Stubs that return zero values (JS, Go) can be called by test.mjs; Rust's todo!() would trap.
+  const files = { ...own, "test.mjs": testFile(name, w, caps, lang !== "rust") };
   for (const [rel, text] of Object.entries(files)) writeFileSync(path.join(dest, rel), text);
   return { manifest: out, files };
 }
@@ -301,6 +305,45 @@ function rustFiles(name: string, w: ScaffoldWorld, dest: string): Record<string,
     "",
   ].join("\n");
   return { "src/lib.rs": lib, "Cargo.toml": cargo };
+}
+
+// ---- Go (generated canonical-ABI glue on plughost.dev/sdk/cabi) ----
+
+function goFiles(name: string, w: ScaffoldWorld, dest: string): Record<string, string> {
+  const glue = generateGoGlue(w);
+  // The template's unit test exercises its greet hook, which an app-world plugin does not have.
+  rmSync(path.join(dest, "main_test.go"), { force: true });
+  const impls = glue.exports.map((e) => {
+    const type = `${jsName(e.iface.name)}Impl`;
+    const methods = e.methods.map((m) => `${docLines(m.fn.docs, "")}func (${type}) ${m.signature} {\n\t// TODO: ${e.iface.name}.${m.fn.name}\n${m.zero ? `\treturn ${m.zero}\n` : ""}}`);
+    return { e, type, text: `// ${type} implements ${interfaceId(e.iface)} (${e.goInterface}): each method is a stub returning a zero value.\ntype ${type} struct{}\n\n${methods.join("\n\n")}\n` };
+  });
+  const imports = glue.imports.map((i) => `${i.variable} (${interfaceId(i.iface)})`);
+  const main = [
+    "//go:build wasip1",
+    "",
+    `// ${name}: a plughost plugin against the app world ${w.worldId} (wit/).`,
+    "// Build: `plughost build .` (writes plugin.wasm). Test: `node test.mjs`.",
+    "// app_world.go is the world's glue, generated from wit/ (do not edit it): the app's types, the host's",
+    `// interfaces (${imports.join(", ") || "none imported"}) and the Go interfaces this plugin implements.`,
+    "package main",
+    "",
+    'import plughost "plughost.dev/sdk"',
+    "",
+    "func init() {",
+    "\tplughost.Init(func(apiVersion, config string) int32 {",
+    `\t\tplughost.Log(plughost.Info, "${name} ready (api "+apiVersion+")")`,
+    "\t\treturn 0",
+    "\t})",
+    ...impls.map(({ e, type }) => `\t${e.variable} = ${type}{}`),
+    "}",
+    "",
+    ...impls.map((i) => i.text),
+    "// main is never called: the plugin is a WASI reactor, started by init().",
+    "func main() {}",
+    "",
+  ].join("\n");
+  return { "app_world.go": glue.source, "main.go": main };
 }
 
 // ---- test.mjs: load the plugin with the app's interfaces provided by zero-returning stubs ----

@@ -7,7 +7,7 @@ import { packageRoot, packageVersion, usageError, type Command } from "./shared.
 export const newCommand: Command = {
   summary: "scaffold a plugin from a template (c, js, rust, go)",
   usage: `plughost new <c|js|rust|go> <name> [--dir path] [--world path/to/app.wit[#world]]
---world scaffolds against an application's WIT world (js, rust): the WIT is copied into wit/, the manifest's
+--world scaffolds against an application's WIT world (js, rust, go): the WIT is copied into wit/, the manifest's
 [interfaces] names it and the world, its capabilities cover each imported interface (iface:<ns>:<pkg>/<name>),
 and the source has a stub for each exported function.`,
   options: { dir: { type: "string" }, world: { type: "string" } },
