@@ -58,11 +58,15 @@ const problems = await validator.call("acme:forms/validate", "check", bob);
 console.log(`\nvalidator-rust check(${JSON.stringify(bob)})\n  → ${JSON.stringify(problems)}`);
 
 console.log(`\nstore: ${kept.size} kept`);
-for (const [id, s] of kept) console.log(`  #${id} ${s.form}: ${s.fields.map((f) => `${f.name}=${JSON.stringify(f.value)}`).join(", ")}`);
+for (const [id, s] of kept) {
+  console.log(`  #${id} ${s.form}: ${s.fields.map((f) => `${f.name}=${JSON.stringify(f.value)}`).join(", ")}`);
+}
 
 // Every call across an app interface is counted, by caller, interface and function.
 console.log("\ninterface calls:");
-for (const m of registry.interfaceMetrics().filter((m) => m.calls > 0)) console.log(`  ${m.plugin} → ${m.iface} ${m.fn}: ${m.calls} (${m.errors} failed)`);
+for (const m of registry.interfaceMetrics()) {
+  if (m.calls > 0) console.log(`  ${m.plugin} → ${m.iface} ${m.fn}: ${m.calls} (${m.errors} failed)`);
+}
 
 await registry.unloadAll();
 console.log(`\nunloaded: ${registry.list().map((p) => `${p.name}=${p.state}`).join(", ")}`);
