@@ -230,7 +230,7 @@ describe("plughost new js <name> --world app.wit#mirror-plugin", () => {
     expect(r.out).toMatch(/# pass 1/);
   }, 120_000);
 
-  it("refuses a world the WIT does not define, naming the worlds there; and a Go scaffold, pointing at the hand-written route", () => {
+  it("refuses a world the WIT does not define, naming the worlds there", () => {
     const bad = run([cli, "new", "js", "other", "--world", `${APP_WIT}#no-such`]);
     expect(bad.status).not.toBe(0);
     expect(bad.out).toMatch(/no world "no-such".*mirror-plugin, probe-plugin, pricing-plugin, cart-plugin, loop-plugin/);
@@ -238,9 +238,7 @@ describe("plughost new js <name> --world app.wit#mirror-plugin", () => {
     const many = run([cli, "new", "js", "other", "--world", APP_WIT]);
     expect(many.status).not.toBe(0);
     expect(many.out).toMatch(/name one as --world .*#<world>/);
-    const go = run([cli, "new", "go", "other", "--world", `${APP_WIT}#mirror-plugin`]);
-    expect(go.status).not.toBe(0);
-    expect(go.out).toMatch(/plughost\.dev\/sdk\/cabi: docs\/guest-go\.md/);
+    // Go and C scaffolds against a world: test/new-world-go-c.test.ts.
   });
 });
 
