@@ -237,6 +237,15 @@ describe.each(["rust-mirror", "c-probe"])("%s with worker isolation: interface c
     expect(await p.callExport!(MIRROR, "add-loop", [50])).toBe(1275n);
   });
 
+  it("each interface call from a worker is paid for in fuel as a host call is (a round trip between threads)", async () => {
+    const p = await load(name, hostSide().interfaces, { ...inWorker, limits: { fuel: 50_000_000 } });
+    await p.callExport!(MIRROR, "add-loop", [0]);
+    const none = p.lastCallFuel!();
+    await p.callExport!(MIRROR, "add-loop", [100]);
+    expect(p.lastCallFuel!() - none).toBeGreaterThanOrEqual(100 * 1000);
+    await expect(p.callExport!(MIRROR, "add-loop", [100_000])).rejects.toMatchObject({ code: "E_FUEL_EXHAUSTED" });
+  });
+
   it("an async implementation is awaited: the worker waits, the host thread does not", async () => {
     const { interfaces } = hostSide({
       add: async (a: number, b: number) => {

@@ -52,8 +52,19 @@ export class AppInterfaces {
   /** Typed export callers, by versioned and unversioned id, then by WIT name and jsName. */
   readonly #exports = new Map<string, Map<string, ExportCaller>>();
 
-  constructor(request: LoadRequest) {
+  /** Bills the running call for each interface call (fuel), when the instance is metered. */
+  readonly #charge: ((units: number) => void) | undefined;
+  readonly #callCost: number;
+
+  /**
+   * `charge`: the instance's fuel meter, when metered; each interface call then costs `callCost` units (as a plughost
+   * host call does: more from a worker, where each is a round trip between threads), so a cheap loop of calls cannot
+   * buy unbounded host time.
+   */
+  constructor(request: LoadRequest, charge?: (units: number) => void, callCost = 1) {
     this.#request = request;
+    this.#charge = charge;
+    this.#callCost = callCost;
   }
 
   /** jco's glue destructures these (by unversioned id and jsName); the guest core never reaches them. */
@@ -101,8 +112,11 @@ export class AppInterfaces {
     if (!b) return undefined;
     mod = {};
     for (const fn of b.iface.functions) {
-      const call = b.functions.get(fn.name);
-      if (!call) continue;
+      const bound = b.functions.get(fn.name);
+      if (!bound) continue;
+      const charge = this.#charge;
+      const cost = this.#callCost;
+      const call = charge ? (args: unknown[]) => (charge(cost), bound(args)) : bound;
       mod[fn.name] = hostImportTrampoline(b.iface, fn, call, this.guest);
     }
     this.#modules.set(module, mod);

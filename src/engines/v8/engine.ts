@@ -12,6 +12,7 @@ import type { Engine, EngineInstance, LoadRequest } from "../engine.js";
 import { GuestMemory } from "./guest-memory.js";
 import { compileComponent, type CompiledComponent, type GlueInstantiate, type ModuleLimits } from "./compile.js";
 import { createHostImports, HOST_IMPORT_MODULE, type ImportContext } from "./host-imports.js";
+import { hostCallBounds } from "../../runtime/host-calls.js";
 import { probeArena, V8Instance, type CallMeter, type GuestExports } from "./instance.js";
 import { checkImports, wasiImports } from "./wasi.js";
 import { AppInterfaces, checkAppImports, isAppInterface } from "./app-interfaces.js";
@@ -153,7 +154,6 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
   const memory = new GuestMemory(plugin);
   const ctx: ImportContext = { plugin, memory, host: request.host, currentExport: "instantiate", realloc: undefined };
   const hostImports = createHostImports(ctx);
-  const app = new AppInterfaces(request);
   const { fuel, fuelLifetime, memoryBytes, tableElements } = request.limits;
   const { metered, instrumented } = instrumentation(request.limits);
   // One fuel counter and one memory ledger for all core modules of this instance.
@@ -170,6 +170,8 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     : undefined;
   // Host calls charge their work to the running call's fuel.
   if (limits && metered) ctx.limits = limits;
+  // Metered instances pay for each app interface call as for a plughost host call.
+  const app = new AppInterfaces(request, limits && metered ? (units) => limits.charge(units) : undefined, hostCallBounds(request.host).callCost);
   const rewrites = new Map<WebAssembly.Module, ModuleLimits>();
   let guest: WebAssembly.Instance | undefined;
 

@@ -20,6 +20,7 @@ import { encodeName, encodeString, type GuestMemory } from "./guest-memory.js";
 import type { ImportContext } from "./host-imports.js";
 import { fillSink, type HookSink } from "../../hooks/sink.js";
 import { interfaceFault, type AppInterfaces } from "./app-interfaces.js";
+import { HostImplementationError } from "../../interfaces/canonical-abi.js";
 
 type Realloc = (ptr: number, oldSize: number, align: number, newSize: number) => number;
 type Fn4 = (a: number, b: number, c: number, d: number) => number;
@@ -609,6 +610,8 @@ export class V8Instance implements EngineInstance {
         // already failing
       }
     }
+    // Fuel that ran out while an interface call was being paid for: the fuel fault, not the implementation's.
+    if (err instanceof HostImplementationError && this.#meter?.isFuelSignal(err.cause)) err = err.cause;
     const details = { plugin: this.#plugin, cause: err };
     let fault: InstanceFault;
     const ifaceFault = interfaceFault(err, exportName, this.#plugin);
