@@ -61,7 +61,7 @@ export async function ensureCBindgen({ quiet = false } = {}) {
  * component-type object: the build embeds the combined world itself. The generator: $PLUGHOST_WIT_BINDGEN (a
  * wit-bindgen CLI), else guest-sdks/c/bindgen (built on first use), which runs the same generator with the same options.
  */
-async function generateBindings(appWorld, outDir) {
+export async function generateBindings(appWorld, outDir) {
   const cli = process.env.PLUGHOST_WIT_BINDGEN;
   const [cmd, args] = cli
     ? [cli, ["c", appWorld.wit, "--world", appWorld.world, "--out-dir", outDir, "--no-object-file"]]
