@@ -304,6 +304,70 @@ describe("wasmtime app interfaces: go-mirror (Go, another guest toolchain's lowe
   }
 });
 
+describe("wasmtime app interfaces: c-probe (C, wit-bindgen c)", () => {
+  const file = fixture("c-probe");
+
+  for (const p of PATHS) {
+    it(`${p}: every mirror echo round-trips, many-args and add-loop reach the host`, async () => {
+      const seen: unknown[][] = [];
+      const i = await load(file, bindings({ [KINDS]: kindsHost(seen), [CALC]: calcHost() }));
+      for (const [fn, value] of SAMPLES) {
+        seen.length = 0;
+        expect(await call(i, p, MIRROR, fn, [value]), fn).toEqual(value);
+        expect(seen, fn).toEqual([[fn, value]]);
+      }
+      seen.length = 0;
+      expect(await call(i, p, MIRROR, "many-args", [])).toBe(99n);
+      expect(seen).toEqual([["many-args", 1, 2n, 3.5, 4.25, "five", [6, 7], true, -8, 9, "blue-ish", 11, 12, 13, 14, 15, 16, 17]]);
+      expect(await call(i, p, MIRROR, "add-loop", [100])).toBe(5050n);
+    });
+
+    it(`${p}: each probe ends in an AbiViolation (cause: InterfaceValueError, guest side, naming the import); the host is never asked; a restarted instance works`, async () => {
+      const probes: [string, string, RegExp][] = [
+        ["bad-utf8", "echo-string", /utf-?8/i],
+        ["bad-bounds", "echo-bytes", /out of bounds/],
+        ["bad-discriminant", "echo-shape", /discriminant/],
+      ];
+      for (const [probe, fn, problem] of probes) {
+        const seen: unknown[][] = [];
+        const i = await load(file, bindings({ [KINDS]: kindsHost(seen), [CALC]: calcHost() }));
+        const err = await failure(() => call(i, p, "acme:app/probe@1.0.0", probe, []));
+        expect(err, probe).toBeInstanceOf(AbiViolation);
+        const cause = err.cause as InterfaceValueError;
+        expect(cause, probe).toBeInstanceOf(InterfaceValueError);
+        expect([cause.iface, cause.fn, cause.side], probe).toEqual([KINDS, fn, "guest"]);
+        expect(cause.message, probe).toMatch(problem);
+        expect(seen, probe).toEqual([]);
+        expect(await failure(() => call(i, p, MIRROR, "echo-string", ["x"]))).toBe(err);
+        const fresh = await load(file, bindings({ [KINDS]: kindsHost([]), [CALC]: calcHost() }));
+        expect(await call(fresh, p, MIRROR, "echo-string", ["after"])).toBe("after");
+      }
+    });
+  }
+});
+
+describe("wasmtime typed exports wired between plugins: c-cart imports quote from rust-pricing", () => {
+  it("checkout.total sums quote.price over the items, the import answered by the pricing plugin's export (async path)", async () => {
+    const pricing = await load(fixture("rust-pricing"), bindings({}, [QUOTE]));
+    // As the registry wires [interfaces.from]: the import's function calls the exporting plugin's instance.
+    const quote = { price: ([order]: unknown[]) => pricing.callExport!(QUOTE, "price", [order]) };
+    const cart = await load(fixture("c-cart"), bindings({ [QUOTE]: quote, [KINDS]: kindsHost([]) }, ["acme:app/checkout@1.0.0"]));
+    const items = [ITEM, { id: 1n, name: "ab", tags: [], weight: 0 }, { id: 0n, name: "", tags: ["t"], weight: 9 }];
+    expect(await cart.callExport!("acme:app/checkout@1.0.0", "total", [items])).toBe(710n + 102n + 0n);
+    expect(await cart.callExport!("acme:app/checkout@1.0.0", "total", [[]])).toBe(0n);
+    // On the JS thread the pricing plugin's asynchronous export is a Promise: refused, as any async implementation.
+    const err = await failure(() => cart.callExportSync!("acme:app/checkout@1.0.0", "total", [items]));
+    expect((err.cause as InterfaceUnavailable).reason).toBe("async");
+  });
+
+  it("wired through the pricing plugin's synchronous export, the JS-thread path works too", async () => {
+    const pricing = await load(fixture("rust-pricing"), bindings({}, [QUOTE]));
+    const quote = { price: ([order]: unknown[]) => pricing.callExportSync!(QUOTE, "price", [order]) };
+    const cart = await load(fixture("c-cart"), bindings({ [QUOTE]: quote, [KINDS]: kindsHost([]) }));
+    expect(cart.callExportSync!("acme:app/checkout@1.0.0", "total", [[ITEM, ITEM]])).toBe(1420n);
+  });
+});
+
 describe("wasmtime typed exports: rust-pricing", () => {
   it("quote.price answers id × 100 + the name's byte length, on both paths, with no app imports", async () => {
     const i = await load(fixture("rust-pricing"), bindings({}, [QUOTE]));

@@ -461,10 +461,11 @@ unsafe fn call_direct(raw_env: sys::napi_env, bridge: &IfaceBridge, index: u32, 
     let Some(f) = bridge.direct.get(index as usize) else {
         return Err(HostCallFailed(format!("no dispatcher for import {index}")).into());
     };
-    let f = f.borrow_back(&env).map_err(|e| HostCallFailed(e.reason.clone()))?;
     let mut scope = ptr::null_mut();
     sys::napi_open_handle_scope(raw_env, &mut scope);
     let out = (|| -> wasmtime::Result<Answer> {
+        // Inside the scope: the function's handle is one of this call's.
+        let f = f.borrow_back(&env).map_err(|e| HostCallFailed(e.reason.clone()))?;
         const INLINE: usize = 8;
         let mut inline = [ptr::null_mut(); INLINE];
         let mut spilled = Vec::new();
