@@ -73,7 +73,13 @@ function decodeSlow(u8: Uint8Array, p: number, l: number): string | null {
 
 /** The UTF-8 byte length of `s`, or -1 when it holds a lone surrogate (not a string of Unicode scalar values). */
 export function utf8Length(s: string): number {
-  // Two builtins beat a JS loop over the characters from a few characters up.
+  const n = s.length;
+  if (n <= 16) {
+    // Short ASCII (most keys, tags and names): a loop beats two builtin calls; past ~16 characters they win.
+    let i = 0;
+    while (i < n && s.charCodeAt(i) < 0x80) i++;
+    if (i === n) return n;
+  }
   return (s as unknown as { isWellFormed(): boolean }).isWellFormed() ? Buffer.byteLength(s, "utf8") : -1;
 }
 
