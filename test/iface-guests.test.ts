@@ -11,6 +11,7 @@ import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parse as parseToml } from "smol-toml";
 import { componentWit, transpileBytes } from "../vendor/jco/index.js";
+import { loadManifest } from "../src/plugin/manifest.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const APP_WIT = path.join(root, "test", "fixtures", "wit", "acme-app");
@@ -23,12 +24,12 @@ const QUOTE = "acme:app/quote@1.0.0";
 const CHECKOUT = "acme:app/checkout@1.0.0";
 
 /** Each fixture's app imports and exports (an exported interface that uses kinds' types imports kinds for them). */
-const FIXTURES: Record<string, { imports: string[]; exports: string[] }> = {
+const FIXTURES: Record<string, { imports: string[]; exports: string[]; from?: Record<string, string> }> = {
   "c-probe": { imports: [CALC, KINDS], exports: [MIRROR, PROBE] },
   "rust-mirror": { imports: [CALC, KINDS], exports: [MIRROR] },
   "rust-pricing": { imports: [KINDS], exports: [QUOTE] },
-  "c-cart": { imports: [KINDS, QUOTE], exports: [CHECKOUT] },
-  "c-loop": { imports: [CHECKOUT, KINDS], exports: [QUOTE] },
+  "c-cart": { imports: [KINDS, QUOTE], exports: [CHECKOUT], from: { "acme:app/quote": "rust-pricing" } },
+  "c-loop": { imports: [CHECKOUT, KINDS], exports: [QUOTE], from: { "acme:app/checkout": "c-cart" } },
 };
 
 function fixtureDir(name: string): string {
@@ -64,7 +65,7 @@ describe.each(Object.keys(FIXTURES))("test/fixtures/iface/%s", (name) => {
     expect(world.imports.filter((i) => i.startsWith("wasi:"))).toEqual([]);
   });
 
-  it("has a manifest named after its directory that asks for each app interface it imports", () => {
+  it("has a manifest named after its directory that asks for each app interface it imports", async () => {
     const toml = parseToml(readFileSync(path.join(fixtureDir(name), "plugin.toml"), "utf8")) as {
       name: string; entry: string; "api-version": string; capabilities: string[]; interfaces?: { from?: Record<string, string> };
     };
@@ -72,6 +73,10 @@ describe.each(Object.keys(FIXTURES))("test/fixtures/iface/%s", (name) => {
     expect(toml.entry).toBe("plugin.wasm");
     expect(toml["api-version"]).toBe("^0.1.0");
     expect([...toml.capabilities].sort()).toEqual(expected.imports.map((i) => `iface:${unversioned(i)}`).sort());
+    expect(toml.interfaces?.from).toEqual(expected.from);
+    // The registry's own manifest check accepts it.
+    const loaded = (await loadManifest(fixtureDir(name))) as { name: string };
+    expect(loaded.name).toBe(name);
   });
 });
 
