@@ -17,6 +17,7 @@ import { wasmtimeEngine } from "../src/engines/wasmtime/engine.js";
 import {
   AbiViolation,
   DeadlineExceeded,
+  FuelExhausted,
   InterfaceUnavailable,
   InterfaceValueError,
   PlughostError,
@@ -243,6 +244,16 @@ describe("wasmtime app interfaces: rust-mirror (every kind of value, both paths)
     const cause = err.cause as InterfaceUnavailable;
     expect(cause).toBeInstanceOf(InterfaceUnavailable);
     expect([cause.iface, cause.reason]).toEqual([KINDS, "async"]);
+  });
+
+  it("typed exports and the app imports they make run under the plugin's fuel budget", async () => {
+    const i = await load(file, bindings({ [KINDS]: kindsHost([]), [CALC]: calcHost() }), { fuel: 200_000 });
+    expect(await i.callExport!(MIRROR, "add-loop", [10])).toBe(55n);
+    const small = i.lastCallFuel!();
+    expect(small).toBeGreaterThan(0);
+    // Each call to the host costs the guest at least one unit besides its own code: a long loop runs out.
+    const err = await failure(() => i.callExport!(MIRROR, "add-loop", [1_000_000]));
+    expect(err).toBeInstanceOf(FuelExhausted);
   });
 
   it("an implementation's Promise that never settles ends at the call's deadline", async () => {
