@@ -380,42 +380,57 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
     }
   }
 
-  /** The wildcard route's handler: match, rate-limit, authenticate, validate, call the plugin's hook, answer. */
-  async handle(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+  /**
+   * The wildcard route's handler: match, rate-limit, authenticate, validate, call the plugin's hook, answer.
+   * Synchronous (no promise) when the endpoint has no rate limit and the plugin's hook runs on the synchronous path:
+   * an async handler costs a promise and a microtask turn per request, which fastify would wait for.
+   */
+  handle(req: FastifyRequest, reply: FastifyReply): Promise<void> | undefined {
     const plugin = (req.params as { plugin: string }).plugin;
     const q = req.url.indexOf("?");
     const fullPath = q < 0 ? req.url : req.url.slice(0, q);
     const base = `${PLUGIN_PREFIX}/${plugin}`;
     const mounted = this.#mounted.get(plugin);
-    if (!mounted || !fullPath.startsWith(base)) return refuse(reply, { status: 404, code: "E_NOT_FOUND", message: `no endpoint ${req.method} ${fullPath}` });
+    if (!mounted || !fullPath.startsWith(base)) return refused(reply, { status: 404, code: "E_NOT_FOUND", message: `no endpoint ${req.method} ${fullPath}` });
     let found: Match;
     try {
       found = this.#match(mounted, req.method, fullPath.slice(base.length) || "/");
       // HEAD is served by a GET endpoint when none is declared for it (Node sends the headers, not the body).
       if (!found.route && req.method === "HEAD") found = this.#match(mounted, "GET", fullPath.slice(base.length) || "/");
     } catch {
-      return refuse(reply, { status: 400, code: "E_BAD_REQUEST", message: "the path holds a malformed %-escape" });
+      return refused(reply, { status: 400, code: "E_BAD_REQUEST", message: "the path holds a malformed %-escape" });
     }
     const route = found.route;
     if (!route) {
-      if (found.allowed.length > 0) return refuse(reply, { status: 405, code: "E_METHOD_NOT_ALLOWED", message: `${req.method} is not served at ${fullPath}`, headers: { allow: found.allowed.join(", ") } });
-      return refuse(reply, { status: 404, code: "E_NOT_FOUND", message: `no endpoint ${req.method} ${fullPath}` });
+      if (found.allowed.length > 0) return refused(reply, { status: 405, code: "E_METHOD_NOT_ALLOWED", message: `${req.method} is not served at ${fullPath}`, headers: { allow: found.allowed.join(", ") } });
+      return refused(reply, { status: 404, code: "E_NOT_FOUND", message: `no endpoint ${req.method} ${fullPath}` });
     }
-    if (route.limiter) await route.limiter(req, reply);
+    if (route.limiter) {
+      const limiter = route.limiter;
+      return (async () => {
+        await limiter(req, reply);
+        await this.#serve(req, reply, mounted, plugin, fullPath, route, found.params);
+      })();
+    }
+    return this.#serve(req, reply, mounted, plugin, fullPath, route, found.params);
+  }
+
+  /** `handle` past the rate limit: authenticate, validate, call, answer; a promise only when the call is asynchronous. */
+  #serve(req: FastifyRequest, reply: FastifyReply, mounted: Mounted, plugin: string, fullPath: string, route: Route, params: Record<string, string>): Promise<void> | undefined {
     if (route.needsToken) {
       const principal = this.#options.tokens.authenticate(req.headers.authorization);
-      if (!principal) return refuse(reply, { status: 401, code: "E_UNAUTHORIZED", message: "this endpoint needs a bearer token", headers: { "www-authenticate": "Bearer" } });
-      if (!hasRole(principal, route.decl.auth.roles)) return refuse(reply, { status: 403, code: "E_FORBIDDEN", message: `this endpoint needs one of the roles ${route.decl.auth.roles.join(", ")}` });
+      if (!principal) return refused(reply, { status: 401, code: "E_UNAUTHORIZED", message: "this endpoint needs a bearer token", headers: { "www-authenticate": "Bearer" } });
+      if (!hasRole(principal, route.decl.auth.roles)) return refused(reply, { status: 403, code: "E_FORBIDDEN", message: `this endpoint needs one of the roles ${route.decl.auth.roles.join(", ")}` });
     }
     const query = (req.query ?? {}) as Record<string, string | string[]>;
     const v = route.validate;
     if (v.params) {
-      const bad = invalid(v.params, coerce(found.params, route.coerce.params), "params");
-      if (bad) return refuse(reply, bad);
+      const bad = invalid(v.params, coerce(params, route.coerce.params), "params");
+      if (bad) return refused(reply, bad);
     }
     if (v.query) {
       const bad = invalid(v.query, coerce(query, route.coerce.query), "query");
-      if (bad) return refuse(reply, bad);
+      if (bad) return refused(reply, bad);
     }
     const body = Buffer.isBuffer(req.body) ? req.body : EMPTY;
     if (v.body) {
@@ -423,17 +438,17 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
       try {
         parsed = body.length === 0 ? undefined : JSON.parse(body.toString("utf8"));
       } catch {
-        return refuse(reply, { status: 400, code: "E_BAD_REQUEST", message: "the body is not JSON; this endpoint validates a JSON body" });
+        return refused(reply, { status: 400, code: "E_BAD_REQUEST", message: "the body is not JSON; this endpoint validates a JSON body" });
       }
-      if (parsed === undefined) return refuse(reply, { status: 400, code: "E_BAD_REQUEST", message: "this endpoint needs a JSON body" });
+      if (parsed === undefined) return refused(reply, { status: 400, code: "E_BAD_REQUEST", message: "this endpoint needs a JSON body" });
       const bad = invalid(v.body, parsed, "body");
-      if (bad) return refuse(reply, bad);
+      if (bad) return refused(reply, bad);
     }
     const head: RequestHead = {
       method: req.method,
       path: fullPath,
       route: route.decl.path,
-      params: found.params,
+      params,
       query,
       // Most requests carry none of the secret headers: their headers then go into the head as they are (only
       // serialized below), not copied.
@@ -445,35 +460,49 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
     // message and request it makes while answering carries it (docs/context.md).
     const context = { requestId: req.id };
     reply.header("x-request-id", req.id);
-    let outcome: HookOutcome;
+    let outcome: HookOutcome | undefined;
     try {
-      outcome =
-        this.#callSync(mounted, plugin, route.decl.handler, envelope, { context }) ??
-        (await this.#registry.hook(plugin, route.decl.handler, envelope, {
-          context,
-          hostContext: { http: { method: req.method, path: fullPath, route: route.decl.path, requestId: req.id, traceparent: req.headers.traceparent, tracestate: req.headers.tracestate } },
-        }));
+      outcome = this.#callSync(mounted, plugin, route.decl.handler, envelope, { context });
     } catch (err) {
-      const status = statusOfError(err);
-      const e = err instanceof PlughostError ? err : undefined;
-      return refuse(reply, { status, code: e?.code ?? "E_FAILED", message: err instanceof Error ? err.message : String(err) });
+      return failed(reply, err);
     }
-    if (!outcome.ok) {
-      // A hook's own status 400-599 is the answer's; any other failure is the plugin's error.
-      const status = outcome.status >= 400 && outcome.status <= 599 ? outcome.status : 500;
-      return refuse(reply, { status, code: "E_PLUGIN_STATUS", message: `plugin "${plugin}" answered status ${outcome.status}` });
-    }
-    let answer;
-    try {
-      answer = decodeResponse(plugin, outcome.data);
-    } catch (err) {
-      return refuse(reply, { status: 502, code: (err as PlughostError).code, message: (err as Error).message });
-    }
-    reply.code(answer.status);
-    for (const name in answer.headers) reply.header(name, answer.headers[name]);
-    if (answer.headers["content-type"] === undefined) reply.header("content-type", "application/octet-stream");
-    return reply.send(Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength));
+    if (outcome !== undefined) return answer(reply, plugin, outcome);
+    return this.#registry
+      .hook(plugin, route.decl.handler, envelope, {
+        context,
+        hostContext: { http: { method: req.method, path: fullPath, route: route.decl.path, requestId: req.id, traceparent: req.headers.traceparent, tracestate: req.headers.tracestate } },
+      })
+      .then(
+        (o) => answer(reply, plugin, o),
+        (err: unknown) => failed(reply, err),
+      );
   }
+}
+
+/** The answer for a hook call that threw: its status (`statusOfError`) and the error's code and message. */
+function failed(reply: FastifyReply, err: unknown): undefined {
+  const e = err instanceof PlughostError ? err : undefined;
+  return refused(reply, { status: statusOfError(err), code: e?.code ?? "E_FAILED", message: err instanceof Error ? err.message : String(err) });
+}
+
+/** Send the plugin's answer: its status, headers and body (a failed hook's status 400-599, else 500; a bad envelope 502). */
+function answer(reply: FastifyReply, plugin: string, outcome: HookOutcome): undefined {
+  if (!outcome.ok) {
+    // A hook's own status 400-599 is the answer's; any other failure is the plugin's error.
+    const status = outcome.status >= 400 && outcome.status <= 599 ? outcome.status : 500;
+    return refused(reply, { status, code: "E_PLUGIN_STATUS", message: `plugin "${plugin}" answered status ${outcome.status}` });
+  }
+  let res;
+  try {
+    res = decodeResponse(plugin, outcome.data);
+  } catch (err) {
+    return refused(reply, { status: 502, code: (err as PlughostError).code, message: (err as Error).message });
+  }
+  reply.code(res.status);
+  for (const name in res.headers) reply.header(name, res.headers[name]);
+  if (res.headers["content-type"] === undefined) reply.header("content-type", "application/octet-stream");
+  reply.send(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));
+  return undefined;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -493,8 +522,10 @@ function invalid(validate: ValidateFunction, data: unknown, part: "body" | "quer
   };
 }
 
-function refuse(reply: FastifyReply, r: Refusal): FastifyReply {
+/** Send a refusal; undefined, what a synchronous handler that has answered returns. */
+function refused(reply: FastifyReply, r: Refusal): undefined {
   reply.code(r.status);
   if (r.headers) for (const [k, v] of Object.entries(r.headers)) reply.header(k, v);
-  return reply.send({ error: r.code, message: r.message, ...(r.problems ? { problems: r.problems } : {}) });
+  reply.send({ error: r.code, message: r.message, ...(r.problems ? { problems: r.problems } : {}) });
+  return undefined;
 }
