@@ -25,6 +25,8 @@ beforeAll(() => {
   // test.mjs files import "plughost": resolve it to this checkout.
   mkdirSync(path.join(tmp, "node_modules"));
   symlinkSync(root, path.join(tmp, "node_modules", "plughost"));
+  mkdirSync(path.join(tmp, "edge-wit"));
+  writeFileSync(path.join(tmp, "edge-wit", "edge.wit"), EDGE_WIT);
 });
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
@@ -253,9 +255,7 @@ describe("generated Go glue: an edge world through the registry on v8", () => {
   let registry: PluginRegistry;
   const seen: [string, unknown[]][] = [];
   beforeAll(async () => {
-    mkdirSync(path.join(tmp, "edge-wit"));
     const wit = path.join(tmp, "edge-wit", "edge.wit");
-    writeFileSync(wit, EDGE_WIT);
     // main.go from the generated API: each method passes its arguments to the host's function of the same name.
     const dir = goPlugin("gen-edge", wit, "edge-plugin", ["iface:test:edge/host"], (api) => {
       const host = api.imports[0]!.variable;
@@ -373,4 +373,97 @@ describe("plughost new go <name> --world app.wit#mirror-plugin", () => {
       await registry.unloadAll();
     }
   }, 300_000);
+});
+
+// ---- plughost new c --world ----
+
+/** clang's warnings for a scaffolded plugin.c (-Wall -Wextra, as the build compiles it) against the world's bindings. */
+async function cWarnings(dir: string, world: string): Promise<string> {
+  const { generateBindings, findClang } = (await import("../guest-sdks/c/build.mjs")) as unknown as {
+    generateBindings: (w: { wit: string; world: string }, out: string) => Promise<string[]>;
+    findClang: () => string;
+  };
+  const out = mkdtempSync(path.join(tmp, "cbind-"));
+  await generateBindings({ wit: path.join(dir, "wit"), world }, out);
+  const r = spawnSync(findClang(), ["--target=wasm32-wasi", "-fsyntax-only", "-Wall", "-Wextra", "-DPLUGHOST_NO_ARENA", "-I", out, "-I", path.join(root, "guest-sdks", "c", "include"), path.join(dir, "plugin.c")], { encoding: "utf8" });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stderr;
+}
+
+describe("plughost new c <name> --world app.wit#mirror-plugin", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = path.join(tmp, "cmirror");
+  });
+
+  it("scaffolds plugin.c with a stub of wit-bindgen's exact prototype per exported function, freeing the arguments it owns", () => {
+    const r = run([cli, "new", "c", "cmirror", "--world", `${APP_WIT}#mirror-plugin`], tmp);
+    expect(r.status, r.out).toBe(0);
+    const manifest = readFileSync(path.join(dir, "plugin.toml"), "utf8");
+    expect(manifest).toContain('capabilities = ["iface:acme:app/calc", "iface:acme:app/kinds"]');
+    expect(manifest).toMatch(/\[interfaces\]\n(#.*\n)?wit = "wit"\nworld = "mirror-plugin"/);
+    const src = readFileSync(path.join(dir, "plugin.c"), "utf8");
+    expect(src).toContain('#include "mirror_plugin.h"');
+    expect([...src.matchAll(/^\S.* (exports_acme_app_mirror_\w+)\(/gm)].map((m) => m[1])).toEqual(
+      ["echo_scalars", "echo_string", "echo_bytes", "echo_item", "echo_items", "echo_shape", "echo_color", "echo_perms", "echo_maybe", "echo_outcome", "echo_pair", "many_args", "add_loop", "item_loop", "touch"].map((f) => `exports_acme_app_mirror_${f}`),
+    );
+    expect(src).toContain("bool exports_acme_app_mirror_echo_maybe(mirror_plugin_string_t *maybe_v, mirror_plugin_string_t *ret) {");
+    expect(src).toContain("if (maybe_v) mirror_plugin_string_free(maybe_v);");
+    expect(src).toContain("exports_acme_app_mirror_item_free(v);");
+  }, 300_000);
+
+  it("compiles without a warning (-Wall -Wextra), builds with plughost build and passes its own test.mjs", async () => {
+    expect(await cWarnings(dir, "mirror-plugin")).toBe("");
+    const b = run([cli, "build", dir], tmp);
+    expect(b.status, b.out).toBe(0);
+    const t = run(["test.mjs"], dir);
+    expect(t.status, t.out).toBe(0);
+    expect(t.out).toMatch(/# pass 1/);
+  }, 300_000);
+
+  it("stubs filled in answer through the registry", async () => {
+    const src = readFileSync(path.join(dir, "plugin.c"), "utf8")
+      .replace(/(uint64_t exports_acme_app_mirror_add_loop\(uint32_t n\) \{\n)[^}]*\}/, "$1  return acme_app_calc_add(n, 40);\n}")
+      .replace(/(void exports_acme_app_mirror_echo_string\(mirror_plugin_string_t \*v, mirror_plugin_string_t \*ret\) \{\n)[^}]*\}/, "$1  acme_app_kinds_echo_string(v, ret);\n  mirror_plugin_string_free(v);\n}");
+    writeFileSync(path.join(dir, "plugin.c"), src);
+    const b = run([cli, "build", dir], tmp);
+    expect(b.status, b.out).toBe(0);
+    const registry = new PluginRegistry({ logger: silentLogger(), engine: "v8", cacheDir: false, grants: { "*": ["iface:acme:app/*"] } });
+    try {
+      registry.defineInterfaces(path.join(dir, "wit"));
+      registry.provide("acme:app/calc@1.0.0", { add: (a: number, b2: number) => a + b2 });
+      registry.provide("acme:app/kinds@1.0.0", { ...Object.fromEntries([...new Set(ECHOES.map(([fn]) => jsName(fn))), "manyArgs"].map((k) => [k, (v: unknown) => v])), echoString: (s: string) => `${s}!` });
+      const h = await registry.load(dir);
+      expect(await h.call("acme:app/mirror", "addLoop", 2)).toBe(42n);
+      expect(await h.call("acme:app/mirror", "echoString", "héllo")).toBe("héllo!");
+      expect(await h.call("acme:app/mirror", "echoMaybe", "x")).toBeUndefined();
+      expect(await h.call("acme:app/mirror", "echoOutcome", { tag: "ok", val: item(1n, "a", [], 1) })).toEqual({ tag: "err", val: "" });
+    } finally {
+      await registry.unloadAll();
+    }
+  }, 300_000);
+
+  it("the edge world's stubs (no-parameter and no-result functions, bare results, flags, tuples) compile cleanly, build and load too", async () => {
+    const d = path.join(tmp, "cedge");
+    const r = run([cli, "new", "c", "cedge", "--world", `${path.join(tmp, "edge-wit", "edge.wit")}#edge-plugin`], tmp);
+    expect(r.status, r.out).toBe(0);
+    expect(readFileSync(path.join(d, "plugin.c"), "utf8")).toContain("void exports_test_edge_edge_mirror_noop(void) {");
+    expect(await cWarnings(d, "edge-plugin")).toBe("");
+    const b = run([cli, "build", d], tmp);
+    expect(b.status, b.out).toBe(0);
+    const t = run(["test.mjs"], d);
+    expect(t.status, t.out).toBe(0);
+  }, 300_000);
+
+  it("a missing bindings generator fails the scaffold with what to do, leaving nothing behind", () => {
+    const r = spawnSync(process.execPath, [cli, "new", "c", "cnogen", "--world", `${APP_WIT}#mirror-plugin`], {
+      cwd: tmp,
+      encoding: "utf8",
+      env: { ...process.env, PLUGHOST_WIT_BINDGEN: path.join(tmp, "no-such-wit-bindgen") },
+    });
+    expect(r.status).not.toBe(0);
+    expect(`${r.stdout}${r.stderr}`).toMatch(/no-such-wit-bindgen/);
+    expect(`${r.stdout}${r.stderr}`).toMatch(/PLUGHOST_WIT_BINDGEN/);
+    expect(existsSync(path.join(tmp, "cnogen"))).toBe(false);
+  });
 });

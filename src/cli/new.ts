@@ -1,5 +1,5 @@
 /** plughost new: scaffold a plugin from templates/<lang>. */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { readScaffoldWorld, scaffoldWorld, WORLD_LANGUAGES } from "./new-world.js";
 import { packageRoot, packageVersion, usageError, type Command } from "./shared.js";
@@ -7,7 +7,7 @@ import { packageRoot, packageVersion, usageError, type Command } from "./shared.
 export const newCommand: Command = {
   summary: "scaffold a plugin from a template (c, js, rust, go)",
   usage: `plughost new <c|js|rust|go> <name> [--dir path] [--world path/to/app.wit[#world]]
---world scaffolds against an application's WIT world (js, rust, go): the WIT is copied into wit/, the manifest's
+--world scaffolds against an application's WIT world (any of the four): the WIT is copied into wit/, the manifest's
 [interfaces] names it and the world, its capabilities cover each imported interface (iface:<ns>:<pkg>/<name>),
 and the source has a stub for each exported function.`,
   options: { dir: { type: "string" }, world: { type: "string" } },
@@ -21,10 +21,7 @@ and the source has a stub for each exported function.`,
     if (existsSync(dest) && readdirSync(dest).length) throw usageError(`${dest} exists and is not empty`);
     const worldSpec = values.world as string | undefined;
     if (worldSpec !== undefined && !(WORLD_LANGUAGES as readonly string[]).includes(lang)) {
-      throw usageError(
-        `--world scaffolds ${WORLD_LANGUAGES.join(" and ")} plugins; a ${lang} plugin against an app world is written by hand for now ` +
-          (lang === "go" ? "(canonical-ABI glue with plughost.dev/sdk/cabi: docs/guest-go.md)" : "(docs/host-interfaces.md)"),
-      );
+      throw usageError(`--world scaffolds ${WORLD_LANGUAGES.join(", ")} plugins, not ${lang}`);
     }
     // Read the WIT before writing anything: a bad --world leaves no half-made plugin behind.
     const world = worldSpec === undefined ? undefined : readScaffoldWorld(worldSpec);
@@ -35,8 +32,14 @@ and the source has a stub for each exported function.`,
     copyTemplate(template, dest, { name, version: packageVersion(), sdk });
     if (world) {
       const manifestPath = path.join(dest, "plugin.toml");
-      const { manifest } = scaffoldWorld(lang, dest, name, world, readFileSync(manifestPath, "utf8"));
-      writeFileSync(manifestPath, manifest);
+      try {
+        const { manifest } = await scaffoldWorld(lang, dest, name, world, readFileSync(manifestPath, "utf8"));
+        writeFileSync(manifestPath, manifest);
+      } catch (e) {
+        // (A C scaffold runs the bindings generator, which may be missing.) Leave no half-made plugin behind.
+        rmSync(dest, { recursive: true, force: true });
+        throw e;
+      }
       console.log(`world: ${world.worldId} (imports ${world.imports.map((i) => i.name).join(", ") || "none"}; exports ${world.exports.map((i) => i.name).join(", ") || "none"})`);
     }
     const rel = path.relative(process.cwd(), dest) || ".";
