@@ -427,7 +427,7 @@ function check(g: Gen, t: WitType, e: Expr, path: Expr, tagged: boolean): void {
       return;
     case "string":
       g.emit(`if (typeof ${v} !== "string") ${fail(path, "a string", v)}`);
-      if (g.strictStrings) g.emit(`if (UL(${v}) < 0) throw Eh(${path}, "string holds a lone surrogate (not valid Unicode)");`);
+      if (g.strictStrings) g.emit(`if (!${v}.isWellFormed()) throw Eh(${path}, "string holds a lone surrogate (not valid Unicode)");`);
       return;
     case "list": {
       if (t.element.kind === "u8") {

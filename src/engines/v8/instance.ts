@@ -20,7 +20,7 @@ import { encodeName, encodeString, type GuestMemory } from "./guest-memory.js";
 import type { ImportContext } from "./host-imports.js";
 import { fillSink, type HookSink } from "../../hooks/sink.js";
 import { interfaceFault, type AppInterfaces } from "./app-interfaces.js";
-import { HostImplementationError } from "../../interfaces/canonical-abi.js";
+import { HostImplementationError, type ExportCaller } from "../../interfaces/canonical-abi.js";
 
 type Realloc = (ptr: number, oldSize: number, align: number, newSize: number) => number;
 type Fn4 = (a: number, b: number, c: number, d: number) => number;
@@ -155,6 +155,9 @@ export class V8Instance implements EngineInstance {
   readonly #meter: CallMeter | undefined;
   readonly #release: () => void;
   readonly #app: AppInterfaces | undefined;
+  #lastIface = "";
+  #lastFn = "";
+  #lastCaller: ExportCaller | undefined;
   #busy = false;
   #fault: InstanceFault | undefined;
   #lastFuel = 0;
@@ -232,7 +235,14 @@ export class V8Instance implements EngineInstance {
    */
   callExportSync(iface: string, fn: string, args: readonly unknown[]): unknown {
     if (!this.#app) throw new PluginTrap(`${iface}#${fn}`, "the plugin has no typed exports bound", { plugin: this.#plugin });
-    const caller = this.#app.exportCaller(iface, fn);
+    // The last function called, kept: a loop calling one function looks nothing up.
+    let caller = this.#lastCaller;
+    if (caller === undefined || iface !== this.#lastIface || fn !== this.#lastFn) {
+      caller = this.#app.exportCaller(iface, fn);
+      this.#lastIface = iface;
+      this.#lastFn = fn;
+      this.#lastCaller = caller;
+    }
     caller.check(args);
     const name = `${iface}#${fn}`;
     this.#enter(name);
