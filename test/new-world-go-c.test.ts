@@ -375,6 +375,27 @@ describe("plughost new go <name> --world app.wit#mirror-plugin", () => {
   }, 300_000);
 });
 
+describe("plughost glue go [dir]", () => {
+  it("regenerates app_world.go from plugin.toml's [interfaces] (before a build), following a changed WIT", () => {
+    const dir = path.join(tmp, "glue-go");
+    expect(run([cli, "new", "go", "glue-go", "--world", `${APP_WIT}#mirror-plugin`], tmp).status).toBe(0);
+    const glue = path.join(dir, "app_world.go");
+    const first = readFileSync(glue, "utf8");
+    rmSync(glue);
+    const r = run([cli, "glue", "go", dir], tmp);
+    expect(r.status, r.out).toBe(0);
+    expect(readFileSync(glue, "utf8")).toBe(first);
+    const wit = path.join(dir, "wit", "app.wit");
+    writeFileSync(wit, readFileSync(wit, "utf8").replace("  touch: func(s: string) -> u32;", "  touch: func(s: string) -> u32;\n  shout: func(s: string) -> string;"));
+    expect(run([cli, "glue", "go", dir, "--out", "other.go"], tmp).status).toBe(0);
+    expect(readFileSync(path.join(dir, "other.go"), "utf8")).toMatch(/\tShout\(s string\) string\n/);
+    expect(readFileSync(path.join(dir, "other.go"), "utf8")).toContain("//go:wasmexport acme:app/mirror@1.0.0#shout");
+    const bad = run([cli, "glue", "go", tmp], tmp);
+    expect(bad.status).not.toBe(0);
+    expect(bad.out).toMatch(/has no plugin\.toml or plugin\.json: pass --wit and --world/);
+  });
+});
+
 // ---- plughost new c --world ----
 
 /** clang's warnings for a scaffolded plugin.c (-Wall -Wextra, as the build compiles it) against the world's bindings. */

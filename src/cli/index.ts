@@ -23,6 +23,7 @@ import { buildCommand } from "./build.js";
 import { serveCommand } from "./serve.js";
 import { profileCommand } from "./profile.js";
 import { typesCommand } from "./types.js";
+import { glueCommand } from "./glue.js";
 
 export { packageVersion } from "./shared.js";
 
@@ -38,6 +39,7 @@ const commands: Record<string, Command> = {
   serve: serveCommand,
   profile: profileCommand,
   types: typesCommand,
+  glue: glueCommand,
 };
 
 function help(): string {

@@ -575,7 +575,7 @@ export function generateGoGlue(world: GoGlueWorld, options: GoGlueOptions = {}):
     "//",
     "// Canonical-ABI glue on plughost.dev/sdk/cabi (docs/guest-go.md): the world's imported interfaces as values",
     "// whose methods call the host, and its exported interfaces as Go interfaces the plugin implements and sets in",
-    "// init(). Regenerate it when the WIT changes.",
+    "// init(). Regenerate it when the WIT changes: plughost glue go .",
     "",
     `package ${options.packageName ?? "main"}`,
     "",
