@@ -194,7 +194,7 @@ export class InterfaceProviders {
         stats.calls++;
         if (p.removed) {
           stats.errors++;
-          throw new InterfaceUnavailable(importedAs, "missing", `the host no longer provides it (unprovide); provide it again and restart plugin "${plugin}"`, { plugin });
+          throw new InterfaceUnavailable(importedAs, "missing", `the host no longer provides it (unprovide); provide it again and reload plugin "${plugin}" (registry.reload), which binds its imports anew`, { plugin });
         }
         let out: unknown;
         try {
@@ -209,7 +209,7 @@ export class InterfaceProviders {
           throw new InterfaceUnavailable(
             importedAs,
             "async",
-            `the implementation of "${jsName(name)}" returned a Promise, and plugin "${plugin}" runs on the host's thread (in-process v8), which cannot wait for it; make it synchronous, or run the plugin on wasmtime`,
+            `the implementation of "${jsName(name)}" returned a Promise, and plugin "${plugin}" runs on the host's thread (in-process v8), which cannot wait for it; make it synchronous, or run the plugin on wasmtime or with worker isolation, where the call waits for it`,
             { plugin },
           );
         }
