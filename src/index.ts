@@ -232,3 +232,17 @@ export type { ProvideOptions, InterfaceCallStats } from "./interfaces/provider.j
 export { componentNames, appInterfaces } from "./interfaces/component-names.js";
 export type { ComponentNames, ComponentItem, ComponentItemKind } from "./interfaces/component-names.js";
 export type { ManifestInterfaces } from "./plugin/manifest.js";
+export { interfaceId, unversionedId, jsName } from "./interfaces/types.js";
+export type {
+  InterfaceFunction,
+  InterfaceImplementation,
+  WitCase,
+  WitField,
+  WitFunction,
+  WitInterface,
+  WitPackage,
+  WitParam,
+  WitPrimitive,
+  WitType,
+  WitWorld,
+} from "./interfaces/types.js";

@@ -817,8 +817,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    *   registry.defineInterfaces("wit/acme-app");
    *   registry.provide("acme:app/calc@1.0.0", { add: (a: number, b: number) => a + b });
    */
-  provide(id: string, impl: InterfaceImplementation, options?: ProvideOptions): () => void {
-    const p = this.#ifaces.provide(id, impl, options);
+  provide<I extends { readonly [K in keyof I]: InterfaceFunction }>(id: string, impl: I, options?: ProvideOptions): () => void {
+    // Generic so that an interface type (what `plughost types` declares) is accepted: it has no index signature.
+    const p = this.#ifaces.provide(id, impl as InterfaceImplementation, options);
     return () => {
       if (this.#ifaces.provider(p.id) === p) this.#ifaces.unprovide(p.id);
     };
