@@ -513,3 +513,78 @@ describe("a JS value that does not fit is an InterfaceValueError from the host",
     }
   });
 });
+
+// ── string fast paths (short ASCII by a loop or one copy, the rest by the strict decoder/encoder) ──
+
+describe("strings of every length class cross both ways with their checks", () => {
+  const memory = new WebAssembly.Memory({ initial: 1 });
+  let next = 4096;
+  // A bump allocator standing in for cabi_realloc; records what the host asked for.
+  const asked: number[] = [];
+  const guest: GuestAbi = {
+    memory,
+    realloc: (_p, _o, align, size) => {
+      asked.push(size);
+      next = Math.ceil(next / align) * align;
+      const at = next;
+      next += size;
+      if (next > 60000) next = 4096;
+      return at;
+    },
+  };
+  const u8 = new Uint8Array(memory.buffer);
+  const dv = new DataView(memory.buffer);
+  const enc = new TextEncoder();
+  // Lengths around each threshold: the 8-byte loop, the 16/32-byte store loops, the 64-byte ASCII copy.
+  const LENGTHS = [0, 1, 7, 8, 9, 12, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 300];
+  const samples = LENGTHS.flatMap((n) => [
+    "k".repeat(n),
+    // Non-ASCII at the end, in the middle and at the start: 2-, 3- and 4-byte sequences.
+    n > 1 ? "a".repeat(n - 1) + "é" : "é",
+    n > 2 ? "b".repeat(n >> 1) + "€" + "c".repeat(n - (n >> 1) - 1) : "€",
+    n > 2 ? "😀" + "d".repeat(n - 2) : "😀",
+  ]);
+
+  it("a guest's string reaches the host as written, and the host's is written back byte for byte", () => {
+    let seen: unknown;
+    const t = hostImportTrampoline(kinds, fnOf(kinds, "echo-string"), (args) => (seen = args[0]), guest) as (p: number, l: number, ret: number) => void;
+    for (const s of samples) {
+      const bytes = enc.encode(s);
+      u8.set(bytes, 1000);
+      asked.length = 0;
+      t(1000, bytes.length, 8);
+      expect(seen, JSON.stringify(s)).toBe(s);
+      const p = dv.getUint32(8, true);
+      const l = dv.getUint32(12, true);
+      expect(l).toBe(bytes.length);
+      expect(u8.slice(p, p + l)).toEqual(bytes);
+      // One allocation of the exact length; none for the empty string (its pointer is the alignment, 1).
+      expect(asked).toEqual(bytes.length ? [bytes.length] : []);
+      if (!bytes.length) expect(p).toBe(1);
+    }
+  });
+
+  it("invalid UTF-8 is refused at every length, wherever the bad byte is", () => {
+    const t = hostImportTrampoline(kinds, fnOf(kinds, "echo-string"), () => "", guest) as (p: number, l: number, ret: number) => void;
+    for (const n of LENGTHS.filter((x) => x > 0)) {
+      for (const at of new Set([0, n >> 1, n - 1])) {
+        for (const bad of [[0x80], [0xff], [0xc3], [0xed, 0xa0, 0x80]]) {
+          // ASCII around a stray continuation byte, an impossible byte, a truncated sequence or an encoded surrogate.
+          const bytes = new Uint8Array(n + bad.length - 1).fill(0x61);
+          bytes.set(bad, at);
+          u8.set(bytes, 2000);
+          expectValueError(() => t(2000, bytes.length, 8), "guest", "v", /not valid UTF-8/);
+        }
+      }
+    }
+  });
+
+  it("a host string with a lone surrogate is refused at every length", () => {
+    for (const n of [1, 8, 9, 16, 17, 64, 65, 200]) {
+      for (const s of ["\uD800" + "a".repeat(n - 1), "a".repeat(n - 1) + "\uDC00"]) {
+        const t = hostImportTrampoline(kinds, fnOf(kinds, "echo-string"), () => s, guest) as (p: number, l: number, ret: number) => void;
+        expectValueError(() => t(0, 0, 8), "host", "result", /lone surrogate/);
+      }
+    }
+  });
+});

@@ -48,8 +48,19 @@ export function viewOf(guest: GuestAbi): MemView {
 const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
-/** Decode `l` bytes at `p` (already bounds-checked) as UTF-8; null when they are not valid UTF-8. */
-export function readStr(u8: Uint8Array, p: number, l: number): string | null {
+/** Node's Buffer methods this file uses on a plain Uint8Array (no subarray, one native call); undefined off Node. */
+const nodeBuffer = Buffer.prototype as unknown as {
+  latin1Slice?: (this: Uint8Array, start: number, end: number) => string;
+  latin1Write?: (this: Uint8Array, s: string, offset: number, length: number) => number;
+};
+const latin1Slice = nodeBuffer.latin1Slice;
+const latin1Write = nodeBuffer.latin1Write;
+
+/** Strings up to this many bytes take the ASCII fast paths; longer ones go to the decoder. */
+const SHORT = 64;
+
+/** Decode `l` bytes at `p` (already bounds-checked; `dv` views the same memory) as UTF-8; null when not valid UTF-8. */
+export function readStr(u8: Uint8Array, dv: DataView, p: number, l: number): string | null {
   if (l <= 8) {
     // Very short ASCII: a loop is cheaper than a call into the decoder (one character strings are cached).
     let s = "";
@@ -59,6 +70,16 @@ export function readStr(u8: Uint8Array, p: number, l: number): string | null {
       s += String.fromCharCode(c);
     }
     return s;
+  }
+  if (l <= SHORT && latin1Slice !== undefined) {
+    // Short ASCII (names, keys, ids): checked four bytes at a time, then one native copy. Bytes under 0x80 read the
+    // same in Latin-1 and UTF-8, and ASCII is valid UTF-8 by construction; anything else goes to the strict decoder.
+    let or = 0;
+    let i = p;
+    const e = p + l;
+    for (; i + 4 <= e; i += 4) or |= dv.getUint32(i, true);
+    for (; i < e; i++) or |= u8[i]!;
+    if ((or & 0x80808080) === 0) return latin1Slice.call(u8, p, e);
   }
   return decodeSlow(u8, p, l);
 }
@@ -74,20 +95,32 @@ function decodeSlow(u8: Uint8Array, p: number, l: number): string | null {
 /** The UTF-8 byte length of `s`, or -1 when it holds a lone surrogate (not a string of Unicode scalar values). */
 export function utf8Length(s: string): number {
   const n = s.length;
-  if (n <= 16) {
-    // Short ASCII (most keys, tags and names): a loop beats two builtin calls; past ~16 characters they win.
+  if (n <= 8) {
+    // A tag or key of a few ASCII characters: a loop beats a call.
     let i = 0;
     while (i < n && s.charCodeAt(i) < 0x80) i++;
     if (i === n) return n;
   }
-  return (s as unknown as { isWellFormed(): boolean }).isWellFormed() ? Buffer.byteLength(s, "utf8") : -1;
+  // Node's byte length is a fast call; it equals the length only for ASCII (any other character takes 2-4 bytes, a
+  // lone surrogate 3), so only a longer result needs the well-formedness check.
+  const b = Buffer.byteLength(s, "utf8");
+  if (b === n) return b;
+  return (s as unknown as { isWellFormed(): boolean }).isWellFormed() ? b : -1;
 }
 
 /** Write `s` (UTF-8 length `l`, from `utf8Length`) at `p` in guest memory (already bounds-checked). */
 export function writeStr(u8: Uint8Array, p: number, s: string, l: number): void {
-  if (l === s.length && l <= 32) {
-    for (let i = 0; i < l; i++) u8[p + i] = s.charCodeAt(i);
-    return;
+  if (l === s.length) {
+    // ASCII (its UTF-8 length equals its length): byte stores for a few characters, else one Latin-1 copy (the same
+    // bytes for characters under 0x80), cheaper than the encoder's call and subarray.
+    if (l > 16 && latin1Write !== undefined) {
+      latin1Write.call(u8, s, p, l);
+      return;
+    }
+    if (l <= 32) {
+      for (let i = 0; i < l; i++) u8[p + i] = s.charCodeAt(i);
+      return;
+    }
   }
   encoder.encodeInto(s, u8.subarray(p, p + l));
 }

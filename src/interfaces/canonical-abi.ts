@@ -157,7 +157,7 @@ function charCheck(g: Gen, c: string, path: Expr): void {
 function liftStringAt(g: Gen, p: string, l: string, path: Expr): Expr {
   g.emit(`if (${p} + ${l} > u8.length) throw Eg(${path}, "string [" + ${p} + ", " + (${p} + ${l}) + ") is outside the plugin's " + u8.length + "-byte memory");`);
   const s = g.fresh("s");
-  g.emit(`const ${s} = RS(u8, ${p}, ${l});`);
+  g.emit(`const ${s} = RS(u8, dv, ${p}, ${l});`);
   g.emit(`if (${s} === null) throw Eg(${path}, "string is not valid UTF-8");`);
   return s;
 }
@@ -240,8 +240,11 @@ function liftFlat(g: Gen, t: WitType, r: Reader, path: Expr, tagged: boolean): E
       return `((${r.next("i32")} << 16) >> 16)`;
     case "s32":
       return `(${r.next("i32")} | 0)`;
-    case "u64":
-      return `BigInt.asUintN(64, ${r.next("i64")})`;
+    case "u64": {
+      // Core i64 values arrive signed: only a negative one (>= 2^63 as u64) needs the conversion (a new BigInt).
+      const x = g.bind(r.next("i64"), "b");
+      return `(${x} < 0n ? BigInt.asUintN(64, ${x}) : ${x})`;
+    }
     case "s64":
       return r.next("i64"); // core i64 values reach JS as signed bigints already
     case "f32":
