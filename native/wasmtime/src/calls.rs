@@ -139,7 +139,15 @@ impl Live {
         self.store.data_mut().ticks_left = total - first;
         self.store.set_epoch_deadline(first);
 
+        // Interface calls on the JS thread share one handle scope per export call (iface.rs `CallScope`).
+        let direct = matches!(route, Route::Direct(_));
+        if let (true, Some(b)) = (direct, self.store.data().iface.as_ref()) {
+            b.scope.begin();
+        }
         let result = f(&mut self.store, self.plugin.as_ref(), self.on_hook);
+        if let (true, Some(b)) = (direct, self.store.data().iface.as_ref()) {
+            b.scope.end();
+        }
 
         let left = self.store.get_fuel().unwrap_or(0);
         let used = budget.fuel.saturating_sub(left);

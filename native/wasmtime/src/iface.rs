@@ -28,6 +28,7 @@ use napi::sys;
 use napi::threadsafe_function::{ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsValue, Status};
 use napi_derive::napi;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::ptr;
@@ -213,11 +214,280 @@ pub fn link(linker: &mut Linker<StoreData>, imports: &[Arc<FnPlan>]) -> wasmtime
         while at < imports.len() && imports[at].iface == iface {
             let plan = imports[at].clone();
             let index = at as u32;
-            inst.func_new(&plan.name.clone(), move |mut store, _ty, params, results| call_host(&mut store, index, &plan, params, results))?;
+            // Flat scalar signatures get a typed host function: wasmtime then lifts and lowers them without `Val`
+            // vectors or dynamic type checks (about half of a call's cost).
+            if !typed::link(&mut inst, index, &plan)? {
+                inst.func_new(&plan.name.clone(), move |mut store, _ty, params, results| call_host(&mut store, index, &plan, params, results))?;
+            }
             at += 1;
         }
     }
     Ok(())
+}
+
+/// Typed host functions for signatures of flat scalars (u32, s32, u64, s64, f32, f64, bool): up to two parameters of
+/// any of them, or three or four of one, and no result or one. Each is chosen at link time from the import's
+/// type; the values still cross through `call_host`, as `Val`s on the stack (scalars allocate nothing).
+mod typed {
+    use super::{call_host, direct_enter, direct_invoke, finish, misfit_answer, FnPlan, Plan};
+    use crate::host::{charge, HostCallFailed, Route};
+    use crate::store::StoreData;
+    use napi::sys;
+    use std::ptr;
+    use std::sync::Arc;
+    use wasmtime::component::{ComponentNamedList, LinkerInstance, Lower, Val};
+    use wasmtime::StoreContextMut;
+
+    /// A scalar: its `Val`, its JS value, and its reading of a JS value of the right type and range (None: any other
+    /// value, looked at closer by `from_js`, which says what is wrong).
+    pub trait Scalar: wasmtime::component::ComponentType + wasmtime::component::Lift + Lower + Copy + Send + Sync + 'static {
+        fn val(self) -> Val;
+        fn of(v: &Val) -> Option<Self>;
+        unsafe fn js(self, env: sys::napi_env) -> sys::napi_value;
+        unsafe fn read(env: sys::napi_env, v: sys::napi_value) -> Option<Self>;
+    }
+
+    unsafe fn double(env: sys::napi_env, v: sys::napi_value) -> Option<f64> {
+        // Refuses a non-number itself: no napi_typeof needed.
+        let mut n = 0.0;
+        (sys::napi_get_value_double(env, v, &mut n) == sys::Status::napi_ok).then_some(n)
+    }
+
+    macro_rules! scalar {
+        ($t:ty, $v:ident, |$env:ident, $x:ident| $js:expr, |$renv:ident, $rv:ident| $read:expr) => {
+            impl Scalar for $t {
+                fn val(self) -> Val {
+                    Val::$v(self)
+                }
+                fn of(v: &Val) -> Option<Self> {
+                    if let Val::$v(x) = v { Some(*x) } else { None }
+                }
+                #[inline]
+                unsafe fn js(self, $env: sys::napi_env) -> sys::napi_value {
+                    let $x = self;
+                    let mut out = ptr::null_mut();
+                    $js(&mut out);
+                    out
+                }
+                #[inline]
+                unsafe fn read($renv: sys::napi_env, $rv: sys::napi_value) -> Option<Self> {
+                    $read
+                }
+            }
+        };
+    }
+    scalar!(u32, U32, |env, x| |o| sys::napi_create_uint32(env, x, o), |env, v| double(env, v)
+        .and_then(|n| (n >= 0.0 && n <= 4294967295.0 && (n as u32) as f64 == n).then_some(n as u32)));
+    scalar!(i32, S32, |env, x| |o| sys::napi_create_int32(env, x, o), |env, v| double(env, v)
+        .and_then(|n| (n >= -2147483648.0 && n <= 2147483647.0 && (n as i32) as f64 == n).then_some(n as i32)));
+    scalar!(f32, Float32, |env, x| |o| sys::napi_create_double(env, f64::from(x), o), |env, v| double(env, v).map(|n| n as f32));
+    scalar!(f64, Float64, |env, x| |o| sys::napi_create_double(env, x, o), |env, v| double(env, v));
+    scalar!(bool, Bool, |env, x| |o| sys::napi_get_boolean(env, x, o), |env, v| {
+        let mut b = false;
+        (sys::napi_get_value_bool(env, v, &mut b) == sys::Status::napi_ok).then_some(b)
+    });
+    scalar!(u64, U64, |env, x| |o| sys::napi_create_bigint_uint64(env, x, o), |env, v| {
+        let (mut n, mut lossless) = (0u64, false);
+        (sys::napi_get_value_bigint_uint64(env, v, &mut n, &mut lossless) == sys::Status::napi_ok && lossless).then_some(n)
+    });
+    scalar!(i64, S64, |env, x| |o| sys::napi_create_bigint_int64(env, x, o), |env, v| {
+        let (mut n, mut lossless) = (0i64, false);
+        (sys::napi_get_value_bigint_int64(env, v, &mut n, &mut lossless) == sys::Status::napi_ok && lossless).then_some(n)
+    });
+
+    /// What a function returns: nothing, or one scalar.
+    pub trait Ret: 'static {
+        type Out: ComponentNamedList + Lower + Send + Sync + 'static;
+        fn out(v: Option<&Val>) -> Option<Self::Out>;
+        /// The JS result read as `Out`; None: not a fitting value (or, for no result, the failure symbol).
+        unsafe fn read(env: sys::napi_env, v: sys::napi_value) -> Option<Self::Out>;
+    }
+    impl Ret for () {
+        type Out = ();
+        fn out(_: Option<&Val>) -> Option<()> {
+            Some(())
+        }
+        unsafe fn read(env: sys::napi_env, v: sys::napi_value) -> Option<()> {
+            (super::type_of(env, v) != sys::ValueType::napi_symbol).then_some(())
+        }
+    }
+    impl<T: Scalar> Ret for T {
+        type Out = (T,);
+        fn out(v: Option<&Val>) -> Option<(T,)> {
+            v.and_then(T::of).map(|x| (x,))
+        }
+        unsafe fn read(env: sys::napi_env, v: sys::napi_value) -> Option<(T,)> {
+            T::read(env, v).map(|x| (x,))
+        }
+    }
+
+    /// One call. On the JS thread the arguments are made straight into JS values (`argv`, in the export call's
+    /// handle scope) and the result read back without `Val`s; elsewhere (the call thread, or no shared scope) it
+    /// goes the generic way, `call_host`, with the parameters as `Val`s.
+    fn call<R: Ret, const N: usize>(
+        store: &mut StoreContextMut<'_, StoreData>,
+        index: u32,
+        plan: &Arc<FnPlan>,
+        argv: impl FnOnce(sys::napi_env) -> [sys::napi_value; N],
+        vals: impl FnOnce() -> [Val; N],
+    ) -> wasmtime::Result<R::Out> {
+        if let Route::Direct(env) = store.data().host.route {
+            // Scalars copy no bytes: the call's 1 unit of fuel, as `call_host` charges.
+            charge(store, 1)?;
+            let Some(bridge) = store.data().iface.as_ref() else {
+                return Err(HostCallFailed("the instance has no interface dispatcher".into()).into());
+            };
+            if let Some((f, recv)) = unsafe { direct_enter(env, bridge, index) }? {
+                let args = argv(env);
+                let Some(ret) = (unsafe { direct_invoke(env, f, recv, &args) }) else {
+                    return Err(HostCallFailed("the host function threw".into()).into());
+                };
+                if let Some(out) = unsafe { R::read(env, ret) } {
+                    return Ok(out);
+                }
+                let mut slot = [Val::Bool(false)];
+                let results: &mut [Val] = if plan.result.is_some() { &mut slot } else { &mut [] };
+                finish(plan, unsafe { misfit_answer(env, ret, plan) }, results)?;
+                return R::out(results.first()).ok_or_else(|| wasmtime::format_err!("{}#{}: the result has the wrong type", plan.iface, plan.name));
+            }
+        }
+        let mut slot = [Val::Bool(false)];
+        let results: &mut [Val] = if plan.result.is_some() { &mut slot } else { &mut [] };
+        call_host(store, index, plan, &vals(), results)?;
+        // call_host fills the slot with a value of the result's type (from_js by the plan).
+        R::out(results.first()).ok_or_else(|| wasmtime::format_err!("{}#{}: the result has the wrong type", plan.iface, plan.name))
+    }
+
+    type Inst<'a, 'b> = LinkerInstance<'a, StoreData>;
+
+    fn wrap0<R: Ret>(inst: &mut Inst, index: u32, plan: Arc<FnPlan>) -> wasmtime::Result<()> {
+        let name = plan.name.clone();
+        inst.func_wrap(&name, move |mut s: StoreContextMut<'_, StoreData>, (): ()| call::<R, 0>(&mut s, index, &plan, |_| [], || []))
+    }
+    fn wrap1<A: Scalar, R: Ret>(inst: &mut Inst, index: u32, plan: Arc<FnPlan>) -> wasmtime::Result<()> {
+        let name = plan.name.clone();
+        inst.func_wrap(&name, move |mut s: StoreContextMut<'_, StoreData>, (a,): (A,)| {
+            call::<R, 1>(&mut s, index, &plan, |env| unsafe { [a.js(env)] }, || [a.val()])
+        })
+    }
+    fn wrap2<A: Scalar, B: Scalar, R: Ret>(inst: &mut Inst, index: u32, plan: Arc<FnPlan>) -> wasmtime::Result<()> {
+        let name = plan.name.clone();
+        inst.func_wrap(&name, move |mut s: StoreContextMut<'_, StoreData>, (a, b): (A, B)| {
+            call::<R, 2>(&mut s, index, &plan, |env| unsafe { [a.js(env), b.js(env)] }, || [a.val(), b.val()])
+        })
+    }
+    fn wrap3<A: Scalar, R: Ret>(inst: &mut Inst, index: u32, plan: Arc<FnPlan>) -> wasmtime::Result<()> {
+        let name = plan.name.clone();
+        inst.func_wrap(&name, move |mut s: StoreContextMut<'_, StoreData>, (a, b, c): (A, A, A)| {
+            call::<R, 3>(&mut s, index, &plan, |env| unsafe { [a.js(env), b.js(env), c.js(env)] }, || [a.val(), b.val(), c.val()])
+        })
+    }
+    fn wrap4<A: Scalar, R: Ret>(inst: &mut Inst, index: u32, plan: Arc<FnPlan>) -> wasmtime::Result<()> {
+        let name = plan.name.clone();
+        inst.func_wrap(&name, move |mut s: StoreContextMut<'_, StoreData>, (a, b, c, d): (A, A, A, A)| {
+            call::<R, 4>(&mut s, index, &plan, |env| unsafe { [a.js(env), b.js(env), c.js(env), d.js(env)] }, || [a.val(), b.val(), c.val(), d.val()])
+        })
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum K {
+        U32,
+        S32,
+        U64,
+        S64,
+        F32,
+        F64,
+        Bool,
+    }
+
+    fn kind(p: &Plan) -> Option<K> {
+        Some(match p {
+            Plan::U32 => K::U32,
+            Plan::S32 => K::S32,
+            Plan::U64 => K::U64,
+            Plan::S64 => K::S64,
+            Plan::F32 => K::F32,
+            Plan::F64 => K::F64,
+            Plan::Bool => K::Bool,
+            _ => return None,
+        })
+    }
+
+    /// `$go::<T, ...>` with the scalar type of kind `$k` spliced in as the next type argument.
+    macro_rules! by_kind {
+        ($k:expr, $go:ident, [$($pre:ty),*], $($arg:expr),*) => {
+            match $k {
+                K::U32 => $go::<$($pre,)* u32>($($arg),*),
+                K::S32 => $go::<$($pre,)* i32>($($arg),*),
+                K::U64 => $go::<$($pre,)* u64>($($arg),*),
+                K::S64 => $go::<$($pre,)* i64>($($arg),*),
+                K::F32 => $go::<$($pre,)* f32>($($arg),*),
+                K::F64 => $go::<$($pre,)* f64>($($arg),*),
+                K::Bool => $go::<$($pre,)* bool>($($arg),*),
+            }
+        };
+    }
+
+    /// The result's kind (None: no result) and the parameters' kinds.
+    struct Sig {
+        ret: Option<K>,
+        params: Vec<K>,
+    }
+
+    fn ret0<R: Ret>(inst: &mut Inst, index: u32, plan: Arc<FnPlan>, _: &Sig) -> wasmtime::Result<()> {
+        wrap0::<R>(inst, index, plan)
+    }
+    fn ret1<R: Ret, A: Scalar>(inst: &mut Inst, index: u32, plan: Arc<FnPlan>, _: &Sig) -> wasmtime::Result<()> {
+        wrap1::<A, R>(inst, index, plan)
+    }
+    fn ret2b<R: Ret, A: Scalar, B: Scalar>(inst: &mut Inst, index: u32, plan: Arc<FnPlan>, _: &Sig) -> wasmtime::Result<()> {
+        wrap2::<A, B, R>(inst, index, plan)
+    }
+    fn ret2<R: Ret, A: Scalar>(inst: &mut Inst, index: u32, plan: Arc<FnPlan>, sig: &Sig) -> wasmtime::Result<()> {
+        by_kind!(sig.params[1], ret2b, [R, A], inst, index, plan, sig)
+    }
+    fn ret3<R: Ret, A: Scalar>(inst: &mut Inst, index: u32, plan: Arc<FnPlan>, _: &Sig) -> wasmtime::Result<()> {
+        wrap3::<A, R>(inst, index, plan)
+    }
+    fn ret4<R: Ret, A: Scalar>(inst: &mut Inst, index: u32, plan: Arc<FnPlan>, _: &Sig) -> wasmtime::Result<()> {
+        wrap4::<A, R>(inst, index, plan)
+    }
+    fn with_ret<R: Ret>(inst: &mut Inst, index: u32, plan: Arc<FnPlan>, sig: &Sig) -> wasmtime::Result<()> {
+        match sig.params.len() {
+            0 => ret0::<R>(inst, index, plan, sig),
+            1 => by_kind!(sig.params[0], ret1, [R], inst, index, plan, sig),
+            2 => by_kind!(sig.params[0], ret2, [R], inst, index, plan, sig),
+            3 => by_kind!(sig.params[0], ret3, [R], inst, index, plan, sig),
+            _ => by_kind!(sig.params[0], ret4, [R], inst, index, plan, sig),
+        }
+    }
+
+    /// Define `plan`'s function typed when its signature is one of the flat ones; false when it is not.
+    pub fn link(inst: &mut Inst, index: u32, plan: &Arc<FnPlan>) -> wasmtime::Result<bool> {
+        let Some(params) = plan.params.iter().map(|(_, _, p)| kind(p)).collect::<Option<Vec<K>>>() else { return Ok(false) };
+        let ret = match &plan.result {
+            None => None,
+            Some(p) => match kind(p) {
+                Some(k) => Some(k),
+                None => return Ok(false),
+            },
+        };
+        let fits = match params.len() {
+            0..=2 => true,
+            3 | 4 => params.iter().all(|k| *k == params[0]),
+            _ => false,
+        };
+        if !fits {
+            return Ok(false);
+        }
+        let sig = Sig { ret, params };
+        let plan = plan.clone();
+        match sig.ret {
+            None => with_ret::<()>(inst, index, plan, &sig)?,
+            Some(k) => by_kind!(k, with_ret, [], inst, index, plan, &sig)?,
+        }
+        Ok(true)
+    }
 }
 
 // ── the bridge to JS
@@ -248,6 +518,8 @@ pub struct IfaceBridge {
     threaded: IfaceTsfn,
     /// To name the import a bad guest value was passed to (`fault.rs`).
     pub shims: Arc<ImportShims>,
+    /// The handle scope of the current synchronous export call's interface calls.
+    pub scope: CallScope,
 }
 
 impl IfaceBridge {
@@ -275,7 +547,8 @@ impl IfaceBridge {
                     Ok(IfaceJsArgs(index, args, ticket))
                 }
             })?;
-        Ok(IfaceBridge { direct, threaded, shims })
+        let scope = CallScope::new(direct.len());
+        Ok(IfaceBridge { direct, threaded, shims, scope })
     }
 }
 
@@ -439,6 +712,14 @@ fn call_host(store: &mut StoreContextMut<'_, StoreData>, index: u32, plan: &Arc<
             }
         }
     };
+    if let Answer::Value(Some(v)) = &answer {
+        charge(store, crate::host::byte_fuel(val_bytes(v)))?;
+    }
+    finish(plan, answer, results)
+}
+
+/// The answer into the result slot, or the guest call's error.
+fn finish(plan: &FnPlan, answer: Answer, results: &mut [Val]) -> wasmtime::Result<()> {
     match answer {
         Answer::Threw => Err(HostCallFailed("the host function threw".into()).into()),
         Answer::Misfit((path, problem)) => {
@@ -446,11 +727,134 @@ fn call_host(store: &mut StoreContextMut<'_, StoreData>, index: u32, plan: &Arc<
         }
         Answer::Value(v) => {
             if let (Some(v), Some(slot)) = (v, results.first_mut()) {
-                charge(store, crate::host::byte_fuel(val_bytes(&v)))?;
                 *slot = v;
             }
             Ok(())
         }
+    }
+}
+
+/// A handle scope kept open across the interface calls of one synchronous export call, renewed every `RENEW` calls
+/// and closed when the export call ends (`end`): opening one per call costs an allocation, and the dispatchers'
+/// handles and `undefined` can then be looked up once per scope. Used only on the JS thread, and only between
+/// `begin` and `end` (calls.rs `run`), so scopes stay nested in the export call's own.
+pub struct CallScope {
+    active: Cell<bool>,
+    env: Cell<sys::napi_env>,
+    scope: Cell<sys::napi_handle_scope>,
+    uses: Cell<u32>,
+    undefined: Cell<sys::napi_value>,
+    /// The dispatchers' handles in the current scope, by import index (null: not looked up yet).
+    fns: Vec<Cell<sys::napi_value>>,
+}
+
+/// Calls per scope: bounds the handles a long guest loop holds (three per call).
+const RENEW: u32 = 256;
+
+impl CallScope {
+    fn new(n: usize) -> CallScope {
+        CallScope {
+            active: Cell::new(false),
+            env: Cell::new(ptr::null_mut()),
+            scope: Cell::new(ptr::null_mut()),
+            uses: Cell::new(0),
+            undefined: Cell::new(ptr::null_mut()),
+            fns: (0..n).map(|_| Cell::new(ptr::null_mut())).collect(),
+        }
+    }
+
+    /// An export call starts on the JS thread.
+    pub fn begin(&self) {
+        self.active.set(true);
+    }
+
+    /// The export call ended: close the scope if one is open.
+    pub fn end(&self) {
+        self.active.set(false);
+        self.close();
+    }
+
+    fn close(&self) {
+        let scope = self.scope.replace(ptr::null_mut());
+        if !scope.is_null() {
+            unsafe { sys::napi_close_handle_scope(self.env.get(), scope) };
+        }
+    }
+
+    /// The open scope (opened or renewed as needed); false when none can be used (outside begin/end).
+    unsafe fn enter(&self, env: sys::napi_env) -> bool {
+        if !self.active.get() {
+            return false;
+        }
+        if self.scope.get().is_null() || self.uses.get() >= RENEW {
+            self.close();
+            let mut scope = ptr::null_mut();
+            if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
+                return false;
+            }
+            self.env.set(env);
+            self.scope.set(scope);
+            self.uses.set(0);
+            for f in &self.fns {
+                f.set(ptr::null_mut());
+            }
+            let mut undefined = ptr::null_mut();
+            sys::napi_get_undefined(env, &mut undefined);
+            self.undefined.set(undefined);
+        }
+        self.uses.set(self.uses.get() + 1);
+        true
+    }
+}
+
+/// The dispatcher of import `index` and the receiver, in the export call's shared handle scope (`CallScope`); None
+/// when there is none to share (the caller then goes the generic way).
+unsafe fn direct_enter(env: sys::napi_env, bridge: &IfaceBridge, index: u32) -> wasmtime::Result<Option<(sys::napi_value, sys::napi_value)>> {
+    let cs = &bridge.scope;
+    if !cs.enter(env) {
+        return Ok(None);
+    }
+    let (Some(slot), Some(r)) = (cs.fns.get(index as usize), bridge.direct.get(index as usize)) else {
+        return Err(HostCallFailed(format!("no dispatcher for import {index}")).into());
+    };
+    let mut f = slot.get();
+    if f.is_null() {
+        f = r.borrow_back(&Env::from_raw(env)).map_err(|e| HostCallFailed(e.reason.clone()))?.raw();
+        slot.set(f);
+    }
+    Ok(Some((f, cs.undefined.get())))
+}
+
+/// Call `f`; None when it threw (the dispatcher catches what implementations throw; anything that escaped it is
+/// cleared here).
+#[inline]
+unsafe fn direct_invoke(env: sys::napi_env, f: sys::napi_value, recv: sys::napi_value, argv: &[sys::napi_value]) -> Option<sys::napi_value> {
+    let mut ret = ptr::null_mut();
+    if sys::napi_call_function(env, recv, f, argv.len(), argv.as_ptr(), &mut ret) == sys::Status::napi_ok {
+        return Some(ret);
+    }
+    let mut pending = false;
+    sys::napi_is_exception_pending(env, &mut pending);
+    if pending {
+        let mut e = ptr::null_mut();
+        sys::napi_get_and_clear_last_exception(env, &mut e);
+    }
+    None
+}
+
+/// The answer of a dispatcher's result that did not read as the result type at once: the failure symbol, a value
+/// that does not fit (what is wrong with it), or one that fits after all.
+#[cold]
+unsafe fn misfit_answer(env: sys::napi_env, ret: sys::napi_value, plan: &FnPlan) -> Answer {
+    if type_of(env, ret) == sys::ValueType::napi_symbol {
+        return Answer::Threw;
+    }
+    match &plan.result {
+        None => Answer::Value(None),
+        Some(p) => match from_js(env, ret, p) {
+            Ok(v) => Answer::Value(Some(v)),
+            Err(m) => Answer::Misfit((format!("result{}", m.path), m.problem)),
+        },
     }
 }
 
