@@ -1,11 +1,11 @@
 // App-defined WIT interfaces on the v8 engine (docs/host-interfaces.md). Each figure is the median over ROUNDS rounds
 // (the min–max over rounds printed beside it); the keys measure what issue 15 names, through the registry:
 // - host_iface_call_ns: a mirror guest calls calc.add(u32, u32) -> u32, provided with registry.provide (the registry's
-//   bound function around the implementation included), in a loop (mirror.add-loop, n = 100,000), per call: a loop of n
-//   calls against a loop of none. host_iface_call_engine_ns: the same with a bare function bound at the engine (as
+//   bound function around the implementation included), in a loop (mirror.add-loop, n = 20,000), per call: a loop of n
+//   calls against a loop of none (medians of 25 runs each). host_iface_call_engine_ns: the same with a bare function bound at the engine (as
 //   bench/interfaces-wasmtime.mjs does), the floor the registry adds to.
 // - host_iface_record_ns: kinds.echo-item (registry.provide) with a 4-field record (a 32-byte name, two tags) in and
-//   out, per call (mirror.item-loop); host_iface_record_engine_ns: bare at the engine.
+//   out, per call (mirror.item-loop, n = 4,000); host_iface_record_engine_ns: bare at the engine.
 // - typed_export_call_ns: the host calls mirror.touch(string) through handle.callSync; v8_dispatch_hook_same_run_ns is
 //   v8_dispatch_hook_ns measured in the same rounds the way bench/spine.mjs does (hookSync on the C bench plugin, the
 //   registry's defaults), and typed_export_vs_hook the median of the rounds' ratios (goal ≤ 1.5).
@@ -25,10 +25,9 @@ const GUESTS = ["c-probe", "rust-mirror"].map((n) => path.join(root, "test/fixtu
 const ROUNDS = 5;
 const KINDS = ["echo-scalars", "echo-string", "echo-bytes", "echo-item", "echo-items", "echo-shape", "echo-color", "echo-perms", "echo-maybe", "echo-outcome", "echo-pair"];
 
-/** Median ms of `fn()` over `runs` runs after two warm-ups. */
+/** Median ms of `fn()` over `runs` runs after five warm-ups (short runs: a loaded machine preempts fewer of them). */
 function timeMs(fn, runs) {
-  fn();
-  fn();
+  for (let i = 0; i < 5; i++) fn();
   const xs = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
@@ -70,8 +69,8 @@ async function engineFigures(dir, app) {
     const s = "a string argument";
     const out = { add: [], record: [], touch: [] };
     for (let r = 0; r < ROUNDS; r++) {
-      out.add.push(perCall((n) => inst.callExportSync(MIRROR, "add-loop", [n]), 100_000, 9));
-      out.record.push(perCall((n) => inst.callExportSync(MIRROR, "item-loop", [item, n]), 50_000, 9));
+      out.add.push(perCall((n) => inst.callExportSync(MIRROR, "add-loop", [n]), 20_000, 25));
+      out.record.push(perCall((n) => inst.callExportSync(MIRROR, "item-loop", [item, n]), 4_000, 25));
       out.touch.push(timePerCall(() => inst.callExportSync(MIRROR, "touch", [s]), { batch: 20_000, batches: 15 }));
     }
     return out;
@@ -96,8 +95,8 @@ async function registryFigures(dir) {
     const opts = { batch: 20_000, batches: 15 };
     const out = { add: [], record: [], touch: [], hook: [], ratio: [] };
     for (let r = 0; r < ROUNDS; r++) {
-      out.add.push(perCall((n) => mirror.callSync("acme:app/mirror", "addLoop", n), 100_000, 9));
-      out.record.push(perCall((n) => mirror.callSync("acme:app/mirror", "itemLoop", item, n), 50_000, 9));
+      out.add.push(perCall((n) => mirror.callSync("acme:app/mirror", "addLoop", n), 20_000, 25));
+      out.record.push(perCall((n) => mirror.callSync("acme:app/mirror", "itemLoop", item, n), 4_000, 25));
       const t1 = timePerCall(() => mirror.callSync("acme:app/mirror", "touch", s), opts);
       const h1 = timePerCall(() => bench.hookSync("echo", data), opts);
       const t2 = timePerCall(() => mirror.callSync("acme:app/mirror", "touch", s), opts);

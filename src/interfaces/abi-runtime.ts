@@ -111,14 +111,14 @@ export function utf8Length(s: string): number {
 /** Write `s` (UTF-8 length `l`, from `utf8Length`) at `p` in guest memory (already bounds-checked). */
 export function writeStr(u8: Uint8Array, p: number, s: string, l: number): void {
   if (l === s.length) {
-    // ASCII (its UTF-8 length equals its length): byte stores for a few characters, else one Latin-1 copy (the same
-    // bytes for characters under 0x80), cheaper than the encoder's call and subarray.
-    if (l > 16 && latin1Write !== undefined) {
-      latin1Write.call(u8, s, p, l);
-      return;
-    }
+    // ASCII (its UTF-8 length equals its length): byte stores up to ~32 characters, else one Latin-1 copy (the
+    // same bytes for characters under 0x80), both cheaper than the encoder's call and subarray.
     if (l <= 32) {
       for (let i = 0; i < l; i++) u8[p + i] = s.charCodeAt(i);
+      return;
+    }
+    if (latin1Write !== undefined) {
+      latin1Write.call(u8, s, p, l);
       return;
     }
   }

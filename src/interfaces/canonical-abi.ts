@@ -752,9 +752,18 @@ function prologue(body: string): string {
   return lines.join("\n");
 }
 
+let compiled = 0;
+
+/**
+ * Compile one generated function. Its source names it uniquely (a sourceURL, which also labels it in profiles): V8
+ * caches `new Function` by source, and functions from one cached source share their type feedback, so the same
+ * trampoline of two plugin instances (each closing over its own memory, allocator and host function) would turn
+ * polymorphic and lose its inlining; unique sources keep each instance's code specialised.
+ */
 function compile<T>(g: Gen, rt: unknown[], fnSource: string): T {
   const names = [...RUNTIME_NAMES, ...g.names];
-  const factory = new Function(...names, `"use strict";\n${fnSource}`) as (...values: unknown[]) => T;
+  const url = `plughost-abi/${++compiled}/${safeName(fnSource.slice(16, fnSource.indexOf("(")))}.js`;
+  const factory = new Function(...names, `"use strict";\n${fnSource}\n//# sourceURL=${url}`) as (...values: unknown[]) => T;
   return factory(...rt, ...g.values);
 }
 
