@@ -61,16 +61,22 @@ const SHORT = 64;
 
 /** Decode `l` bytes at `p` (already bounds-checked; `dv` views the same memory) as UTF-8; null when not valid UTF-8. */
 export function readStr(u8: Uint8Array, dv: DataView, p: number, l: number): string | null {
-  if (l <= 8) {
-    // Very short ASCII: a loop is cheaper than a call into the decoder (one character strings are cached).
-    let s = "";
-    for (let i = 0; i < l; i++) {
-      const c = u8[p + i]!;
-      if (c >= 0x80) return decodeSlow(u8, p, l);
-      s += String.fromCharCode(c);
-    }
-    return s;
+  // Kept tiny so V8 inlines it into the generated trampolines; the loops live in the two helpers.
+  return l <= 8 ? readShort(u8, p, l) : readLonger(u8, dv, p, l);
+}
+
+/** Up to 8 bytes: a loop is cheaper than a call into the decoder (one-character strings come from V8's cache). */
+function readShort(u8: Uint8Array, p: number, l: number): string | null {
+  let s = "";
+  for (let i = 0; i < l; i++) {
+    const c = u8[p + i]!;
+    if (c >= 0x80) return decodeSlow(u8, p, l);
+    s += String.fromCharCode(c);
   }
+  return s;
+}
+
+function readLonger(u8: Uint8Array, dv: DataView, p: number, l: number): string | null {
   if (l <= SHORT && latin1Slice !== undefined) {
     // Short ASCII (names, keys, ids): checked four bytes at a time, then one native copy. Bytes under 0x80 read the
     // same in Latin-1 and UTF-8, and ASCII is valid UTF-8 by construction; anything else goes to the strict decoder.
