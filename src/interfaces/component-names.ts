@@ -110,13 +110,17 @@ class Reader {
  *   componentNames(bytes).imports.map((i) => i.name); // ["acme:app/calc@1.0.0", "plughost:plugin/host@0.1.0"]
  */
 export function componentNames(bytes: Uint8Array, file = "<component>", details: ErrorDetails = {}): ComponentNames {
-  const fail = (why: string): never => {
-    throw new InvalidPluginBinary(file, `cannot read the component's imports and exports: ${why}; rebuild the plugin as a Wasm component`, details);
+  // The same words as the engines' own checks (engines/v8/compile.ts), whichever reads the bytes first.
+  const refuse = (what: string): never => {
+    throw new InvalidPluginBinary(file, what, details);
   };
+  const fail = (why: string): never => refuse(`not a valid component: ${why}; rebuild the plugin as a Wasm component`);
   if (!(bytes instanceof Uint8Array)) fail("the entry is not bytes");
-  if (bytes.length < 8 || PREAMBLE.some((b, i) => bytes[i] !== b)) fail("it does not start with the Wasm magic number");
+  if (bytes.length < 8 || PREAMBLE.some((b, i) => bytes[i] !== b)) refuse("not a WebAssembly binary (no \\0asm header); the entry must be a .wasm component");
   // Version 0x0d, layer 1: a component. Layer 0 is a core module, which has no component imports.
-  if (bytes[6] !== 0x01 || bytes[7] !== 0x00) fail(bytes[6] === 0x00 && bytes[7] === 0x00 ? "it is a core Wasm module, not a component" : "its layer field is not a component's");
+  if (bytes[6] === 0x00 && bytes[7] === 0x00)
+    refuse("is a core WebAssembly module, not a component; wrap it with `wasm-tools component new` (the SDK build scripts do this)");
+  if (bytes[6] !== 0x01 || bytes[7] !== 0x00) fail("its layer field is not a component's");
   const imports: ComponentItem[] = [];
   const exports: ComponentItem[] = [];
   // The component-level type index space, as far as it matters here: an instance type's function names, else undefined.
