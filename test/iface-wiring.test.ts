@@ -84,7 +84,7 @@ describe("componentNames", () => {
     const core = new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
     for (const [bytes, why] of [
       [new Uint8Array(0), /not a WebAssembly binary/],
-      [new TextEncoder().encode("#!/bin/sh\necho hi\n"), /magic/],
+      [new TextEncoder().encode("#!/bin/sh\necho hi\n"), /not a WebAssembly binary/],
       [core, /core WebAssembly module, not a component/],
       [new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x02, 0x00]), /layer/],
     ] as const) {
