@@ -3,7 +3,7 @@
 // the excluding with negated globs (a root .npmignore cannot take away what `files` lists). A binary meant to
 // ship (for example a prebuilt adapter) must be named in INTENDED_BINARIES and re-included in `files`.
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { PARTS } from "../scripts/pack-platform.mjs";
@@ -65,6 +65,26 @@ describe("the main package's contents (npm pack --dry-run)", () => {
       expect(shipped).toContain(`templates/${lang}/plugin.toml`);
       expect(shipped).toContain(`guest-sdks/${lang}/build.mjs`);
     }
+  });
+
+  it("app interfaces: every interfaces module compiled, the CLI's types/glue/new --world, the app-world helpers the guest builds use", () => {
+    const modules = readdirSync(path.join(root, "src", "interfaces")).filter((f) => f.endsWith(".ts")).map((f) => f.slice(0, -3));
+    expect(modules).toEqual(expect.arrayContaining(["wit-parser", "wit-load", "provider", "wiring", "canonical-abi", "typescript", "go-glue"]));
+    for (const m of modules) for (const ext of [".js", ".d.ts"]) expect(shipped).toContain(`dist/interfaces/${m}${ext}`);
+    for (const f of ["dist/cli/types.js", "dist/cli/glue.js", "dist/cli/new-world.js", "dist/engines/v8/app-interfaces.js", "dist/engines/wasmtime/app-interfaces.js"]) {
+      expect(shipped).toContain(f);
+    }
+    // app-world.mjs (world resolution for every SDK's build), wit-bindgen's C generator as sources (built on first
+    // use into the build cache, never into the package), and the Go glue's canonical-ABI package.
+    for (const f of ["guest-sdks/app-world.mjs", "guest-sdks/c/bindgen/Cargo.toml", "guest-sdks/c/bindgen/Cargo.lock", "guest-sdks/c/bindgen/src/main.rs", "guest-sdks/go/cabi/cabi.go"]) {
+      expect(shipped).toContain(f);
+    }
+    expect([...shipped].filter((f) => f.startsWith("guest-sdks/c/bindgen/")).sort()).toEqual(["guest-sdks/c/bindgen/Cargo.lock", "guest-sdks/c/bindgen/Cargo.toml", "guest-sdks/c/bindgen/src/main.rs"]);
+  });
+
+  it("no stale build output: every compiled file in dist/ has its source in src/ (else: rm -rf dist && npm run build)", () => {
+    const stale = [...shipped].filter((f) => f.startsWith("dist/") && f.endsWith(".js") && !existsSync(path.join(root, "src", f.slice("dist/".length).replace(/\.js$/, ".ts"))));
+    expect(stale).toEqual([]);
   });
 });
 

@@ -1,7 +1,8 @@
 // The native parts as a user gets them: the main package and this platform's per-platform packages
 // (scripts/pack-platform.mjs) installed into a fresh project in a 0700 temporary directory by `npm ci --offline`
 // with no network at all, then the wasmtime engine, the CLI on it, a trusted and a sandboxed native plugin (as
-// root and as an ordinary user), the error when a platform package is missing, and a strict TypeScript app.
+// root and as an ordinary user), the error when a platform package is missing, a strict TypeScript app, and app
+// interfaces (WIT) on both engines.
 import { spawnSync, type SpawnSyncOptions } from "node:child_process";
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -33,10 +34,10 @@ function sh(cmd: string, args: string[], cwd = project, options: SpawnSyncOption
 }
 
 /** Runs `source` as an ES module of the project (so `plughost` resolves to the installed package); returns its last stdout line as JSON. */
-function runApp<T>(name: string, source: string, options: SpawnSyncOptions = {}): T {
+function runApp<T>(name: string, source: string, options: SpawnSyncOptions = {}, args: string[] = []): T {
   const file = path.join(project, name);
   writeFileSync(file, source, { mode: 0o644 });
-  const r = sh(process.execPath, [file], project, options);
+  const r = sh(process.execPath, [file, ...args], project, options);
   expect(r.status, r.out).toBe(0);
   return JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
 }
@@ -72,10 +73,48 @@ beforeAll(async () => {
   for (const trust of ["trusted", "untrusted"]) {
     plugin(`native-${trust}`, `name = "native-${trust}"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "basic.so"\ntrust = "${trust}"\n`, basic, "basic.so");
   }
+  // The test application's WIT and a Rust plugin built against it (app interfaces, below).
+  mkdirSync(path.join(project, "wit"));
+  copyFileSync(path.join(root, "test", "fixtures", "wit", "acme-app", "app.wit"), path.join(project, "wit", "app.wit"));
+  const mirror = path.join(root, "test", "fixtures", "iface", "rust-mirror");
+  plugin("rust-mirror", readFileSync(path.join(mirror, "plugin.toml"), "utf8"), path.join(mirror, "plugin.wasm"), "plugin.wasm");
 }, 600_000);
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
+
+/** A strict TypeScript app typed by `plughost types` (ts-app/generated/app.ts): provides calc and kinds, calls the Rust mirror on wasmtime. */
+const IFACE_TS_APP = `import { InterfaceValueError, PluginRegistry, type InterfaceImplementation, type WitPackage } from "plughost";
+import type { CalcImplementation, Item, KindsImplementation, MirrorExports } from "./generated/app.js";
+
+const registry = new PluginRegistry({ engine: "wasmtime", cacheDir: false, grants: { "*": ["iface:acme:app/*"] } });
+const packages: WitPackage[] = registry.defineInterfaces("../wit");
+const calc: CalcImplementation = { add: (a, b) => (a + b) >>> 0 };
+const same = <T>(v: T): T => v;
+const kinds: KindsImplementation = {
+  echoScalars: same, echoString: same, echoBytes: same, echoItem: same, echoItems: same, echoShape: same,
+  echoColor: same, echoPerms: same, echoMaybe: same, echoOutcome: same, echoPair: same,
+  manyArgs: (a, b) => BigInt(a) + b,
+};
+const plain: InterfaceImplementation = { add: (a: number, b: number) => a + b };
+registry.provide("acme:app/calc@1.0.0", calc);
+registry.provide("acme:app/kinds@1.0.0", kinds);
+const handle = await registry.load("../plugins/rust-mirror");
+const mirror: Pick<MirrorExports, "echoItem" | "addLoop"> = {
+  echoItem: (v) => handle.call("acme:app/mirror", "echoItem", v) as Promise<Item>,
+  addLoop: (n) => handle.call("acme:app/mirror", "addLoop", n) as Promise<bigint>,
+};
+const back: Item = await mirror.echoItem({ id: 2n ** 64n - 1n, name: "tš", tags: ["x", ""], weight: -0.5 });
+const sum: bigint = await mirror.addLoop(4);
+let code = "";
+try {
+  await handle.call("acme:app/mirror", "echoItem", { id: 1, name: "n", tags: [], weight: 0 });
+} catch (err) {
+  if (err instanceof InterfaceValueError) code = \`\${err.code} \${err.side} \${err.path}\`;
+}
+await registry.unloadAll();
+console.log(JSON.stringify({ packages: packages.map((p) => p.name), back: { ...back, id: String(back.id) }, sum: String(sum), code, plain: Object.keys(plain) }));
+`;
 
 describe("the per-platform packages", () => {
   it("install as plughost's optional dependencies, with os/cpu/libc, the helper executable, and nothing native in the main tarball", () => {
@@ -242,12 +281,16 @@ console.log(JSON.stringify({ codes }));`,
     }
   }, 60_000);
 
-  it("a strict TypeScript app that imports the public API type-checks (tsc --strict --noEmit) and runs", () => {
+  it("a strict TypeScript app that imports the public API type-checks (tsc --strict --noEmit) and runs; so does one typed by plughost types", () => {
     const app = path.join(project, "ts-app");
     mkdirSync(app, { recursive: true });
+    // App interfaces: declarations generated from the app's WIT type the implementations (one tsc run for both apps).
+    const gen = sh("npx", ["--no-install", "plughost", "types", "../wit", "acme:app/calc", "acme:app/kinds", "acme:app/mirror", "--out", "generated/app.ts"], app);
+    expect(gen.status, gen.out).toBe(0);
+    writeFileSync(path.join(app, "iface.ts"), IFACE_TS_APP);
     writeFileSync(
       path.join(app, "tsconfig.json"),
-      JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, types: ["node"], outDir: "out" }, files: ["main.ts"] }),
+      JSON.stringify({ compilerOptions: { target: "ES2022", module: "NodeNext", moduleResolution: "NodeNext", strict: true, types: ["node"], outDir: "out" }, files: ["main.ts", "iface.ts"] }),
     );
     writeFileSync(path.join(app, "package.json"), JSON.stringify({ type: "module" }));
     writeFileSync(
@@ -275,14 +318,111 @@ console.log(JSON.stringify({ names: handles.map((h) => h.name), status, hooked: 
     const check = sh(process.execPath, [tsc, "--strict", "--noEmit", "-p", "."], app);
     expect(check.status, check.out).toBe(0);
     // strictness is real: a wrong type is refused
-    writeFileSync(path.join(app, "bad.ts"), 'import { PluginRegistry } from "plughost";\nexport const n: number = new PluginRegistry().load("x");\n');
+    // (and an implementation returning the wrong type, or a provided member that is not a function)
+    writeFileSync(
+      path.join(app, "bad.ts"),
+      'import { PluginRegistry } from "plughost";\nexport const n: number = new PluginRegistry().load("x");\n' +
+        'import type { CalcImplementation } from "./generated/app.js";\nexport const calc: CalcImplementation = { add: (a, b) => String(a + b) };\n' +
+        'new PluginRegistry().provide("acme:app/calc@1.0.0", { add: 1 });\n',
+    );
     const bad = sh(process.execPath, [tsc, "--strict", "--noEmit", "--module", "NodeNext", "--moduleResolution", "NodeNext", "--types", "node", "bad.ts"], app);
     expect(bad.status).not.toBe(0);
     expect(bad.out).toMatch(/bad\.ts\(2,14\): error TS2322/);
+    expect(bad.out).toMatch(/bad\.ts\(4,\d+\): error TS2322: Type 'string' is not assignable to type 'number \| Promise<number>'/);
+    expect(bad.out).toMatch(/bad\.ts\(5,\d+\): error TS2322: Type 'number' is not assignable to type 'InterfaceFunction'/);
     const build = sh(process.execPath, [tsc, "-p", "."], app);
     expect(build.status, build.out).toBe(0);
     const run = sh(process.execPath, [path.join("out", "main.js")], app);
     expect(run.status, run.out).toBe(0);
     expect(JSON.parse(run.stdout.trim().split("\n").pop()!)).toEqual({ names: ["bench", "native-trusted"], status: 15, hooked: "TS", code: expect.stringMatching(/^E_/), violations: 0 });
+    const iface = sh(process.execPath, [path.join("out", "iface.js")], app);
+    expect(iface.status, iface.out).toBe(0);
+    expect(JSON.parse(iface.stdout.trim().split("\n").pop()!)).toEqual({
+      packages: ["acme:app"],
+      back: { id: String(2n ** 64n - 1n), name: "tš", tags: ["x", ""], weight: -0.5 },
+      sum: "10",
+      code: "E_INTERFACE_VALUE host v.id",
+      plain: ["add"],
+    });
   }, 120_000);
+});
+
+// App-defined WIT interfaces (docs/host-interfaces.md) as a user of the installed package has them: `plughost types`
+// through npx, a JS app providing kinds/calc to a Rust mirror plugin on each engine, and a Go plugin scaffolded and
+// built against the app world from node_modules/plughost. (The strict TypeScript app typed by `plughost types` is
+// part of the TypeScript test above: one tsc run for both apps.)
+describe("app interfaces from the installed package", () => {
+  const wit = () => path.join(project, "wit");
+
+  it("npx plughost types <wit dir> prints the declarations of every interface", () => {
+    const r = sh("npx", ["--no-install", "plughost", "types", wit()]);
+    expect(r.status, r.out).toBe(0);
+    expect(r.stdout).toMatch(/^\/\/ Generated by `plughost types` from acme:app\/calc@1\.0\.0, acme:app\/kinds@1\.0\.0, acme:app\/mirror@1\.0\.0/);
+    expect(r.stdout).toContain("export interface Item {\n  id: bigint;\n  name: string;\n  tags: Array<string>;\n  weight: number;\n}");
+    expect(r.stdout).toContain('export type Color = "red" | "green" | "blue-ish";');
+    for (const n of ["Calc", "Kinds", "Mirror", "Quote", "Checkout", "Probe"]) {
+      expect(r.stdout).toContain(`export interface ${n}Implementation {`);
+      expect(r.stdout).toContain(`export interface ${n}Exports {`);
+    }
+  }, 60_000);
+
+  const jsApp = `
+import { readFileSync } from "node:fs";
+import { PluginRegistry } from "plughost";
+const [engine, isolation] = process.argv.slice(2);
+const registry = new PluginRegistry({ engine, ...(engine === "v8" ? { isolation } : {}), cacheDir: false, grants: { "*": ["iface:acme:app/*"] } });
+registry.defineInterfaces("wit");
+registry.provide("acme:app/calc@1.0.0", { add: (a, b) => a + b });
+const seen = [];
+const echo = (fn) => (v) => (seen.push([fn, v]), v);
+const kinds = ["echoScalars", "echoString", "echoBytes", "echoItem", "echoItems", "echoShape", "echoColor", "echoPerms", "echoMaybe", "echoOutcome", "echoPair"];
+registry.provide("acme:app/kinds@1.0.0", { ...Object.fromEntries(kinds.map((f) => [f, echo(f)])), manyArgs: () => 0n });
+const handle = await registry.load("plugins/rust-mirror");
+const item = { id: 2n ** 63n + 5n, name: "widgét 😀", tags: ["a", ""], weight: 2.5 };
+const back = await registry.get("rust-mirror").call("acme:app/mirror", "echoItem", item);
+const sum = await handle.call("acme:app/mirror", "add-loop", 10);
+const calls = registry.interfaceMetrics("rust-mirror").filter((s) => s.calls > 0).map((s) => \`\${s.iface} \${s.fn} \${s.calls}\`);
+const mapped = readFileSync("/proc/self/maps", "utf8").split("\\n").map((l) => l.split(/\\s+/)[5]).filter((f) => f && f.endsWith(".node"));
+await registry.unloadAll();
+const str = (v) => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? \`\${x}n\` : x));
+console.log(JSON.stringify({ back: str(back), sent: str(item), seen: str(seen), sum: String(sum), calls, mapped: [...new Set(mapped)] }));
+`;
+
+  it.each([
+    ["v8", "in-process"],
+    ["v8", "worker"],
+    ["wasmtime", "in-process"],
+  ])("a JS app provides kinds and calc and calls the Rust mirror's echoItem on %s (%s)", (engine, isolation) => {
+    const r = runApp<{ back: string; sent: string; seen: string; sum: string; calls: string[]; mapped: string[] }>("iface-app.mjs", jsApp, {}, [engine, isolation]);
+    expect(r.back).toBe(r.sent);
+    expect(r.seen).toBe(JSON.stringify([["echoItem", JSON.parse(r.sent)]]));
+    expect(r.sum).toBe("55");
+    expect(r.calls).toEqual(["acme:app/calc@1.0.0 add 10", "acme:app/kinds@1.0.0 echo-item 1"]);
+    if (engine === "wasmtime") expect(r.mapped).toEqual([path.join(project, "node_modules", wasmtimePackage, "plughost-wasmtime.node")]);
+    else expect(r.mapped).toEqual([]);
+  }, 60_000);
+
+  it("plughost new go --world scaffolds against node_modules/plughost, builds, passes its own test; plughost glue go regenerates the same glue", () => {
+    const goEnv = { env: { ...env, GOTOOLCHAIN: "local", GOPROXY: "off" } };
+    const plugins = path.join(project, "plugins");
+    const made = sh("npx", ["--no-install", "plughost", "new", "go", "go-world", "--world", `${path.join(wit(), "app.wit")}#mirror-plugin`], plugins, goEnv);
+    expect(made.status, made.out).toBe(0);
+    const dir = path.join(plugins, "go-world");
+    for (const f of ["go.mod", "go.work", "plugin.toml", "app_world.go", "main.go", "test.mjs"]) {
+      expect(readFileSync(path.join(dir, f), "utf8"), f).not.toContain(tmp);
+    }
+    expect(readFileSync(path.join(dir, "go.work"), "utf8")).toContain("../../node_modules/plughost/guest-sdks/go");
+    const glue = readFileSync(path.join(dir, "app_world.go"), "utf8");
+    rmSync(path.join(dir, "app_world.go"));
+    const regen = sh("npx", ["--no-install", "plughost", "glue", "go", dir], project, goEnv);
+    expect(regen.status, regen.out).toBe(0);
+    expect(readFileSync(path.join(dir, "app_world.go"), "utf8")).toBe(glue);
+    const build = sh("npx", ["--no-install", "plughost", "build", dir], project, goEnv);
+    expect(build.status, build.out).toBe(0);
+    expect(build.out).toContain("imports acme:app/kinds@1.0.0");
+    const test = sh(process.execPath, ["--test", path.join(dir, "test.mjs")], project, goEnv);
+    expect(test.status, test.out).toBe(0);
+    expect(test.stdout).toMatch(/# pass [1-9]/);
+    expect(test.stdout).toMatch(/# fail 0/);
+  }, 180_000);
 });
