@@ -234,6 +234,8 @@ export type { ComponentNames, ComponentItem, ComponentItemKind } from "./interfa
 export type { ManifestInterfaces } from "./plugin/manifest.js";
 export { interfaceId, unversionedId, jsName } from "./interfaces/types.js";
 export type {
+  ImportBinding,
+  InterfaceBindings,
   InterfaceFunction,
   InterfaceImplementation,
   WitCase,
