@@ -107,7 +107,7 @@ class Reader {
  * @throws {@link InvalidPluginBinary} when the bytes are not a component (a core module, another format), or its
  *   sections are truncated, over-long, or hold malformed names.
  * @example
- *   componentNames(bytes).imports.map((i) => i.name); // ["acme:app/calc@1.0.0", "plughost:plugin/host@0.1.0"]
+ *   componentNames(bytes).imports.map((i) => i.name); // ["acme:app/calc@1.0.0", "plughost:plugin/host@<API version>"]
  */
 export function componentNames(bytes: Uint8Array, file = "<component>", details: ErrorDetails = {}): ComponentNames {
   // The same words as the engines' own checks (engines/v8/compile.ts), whichever reads the bytes first.
