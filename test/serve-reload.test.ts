@@ -54,13 +54,17 @@ describe("reload under load", () => {
       }
     };
     const clients = [client(0), client(1), client(2), client(3)];
-    await new Promise((r) => setTimeout(r, 100));
+    // Requests answered before the reload starts (waited for, not timed: a loaded machine may take long to connect).
+    const answered = async (n: number) => {
+      while (results.length < n) await new Promise((r) => setTimeout(r, 10));
+    };
+    await answered(8);
     const before = results.length;
     const reloaded = await fetch(`${url}/admin/api/plugins/http-echo/reload`, { method: "POST", headers: { authorization: `Bearer ${ADMIN}` } });
     expect(reloaded.status).toBe(200);
     expect(((await reloaded.json()) as { version: string }).version).toBe("2.0.0");
     const during = results.length;
-    await new Promise((r) => setTimeout(r, 100));
+    await answered(during + 8);
     reloading = false;
     await Promise.all(clients);
 
