@@ -644,3 +644,71 @@ export class InterfaceUnavailable extends PlughostError {
     this.reason = reason;
   }
 }
+
+// ── packages, catalogs, trust (docs/catalog.md) ─────────────────────────────
+
+/**
+ * A package file (`.plughost`) or an OCI artifact that cannot be read as a plugin package: not the format, a file
+ * missing or listed twice, a path that escapes the package, sizes past the reader's bounds. `file` names the package
+ * (or `oci://…` reference). Code `E_PACKAGE_INVALID`.
+ */
+export class PackageError extends PlughostError {
+  /** The package file or reference concerned. */
+  readonly file: string;
+  constructor(file: string, problem: string, details: ErrorDetails = {}) {
+    super("E_PACKAGE_INVALID", `${file}: ${problem}`, details);
+    this.file = file;
+  }
+}
+
+/**
+ * A package refused by verification on install or load. `reason`:
+ * - "digest": a file's or blob's sha256 differs from the one the package (or registry manifest) names (a swapped layer);
+ * - "unsigned": no signature, and the host or `--require-signature` requires one;
+ * - "bad-signature": the signature does not verify over the package statement;
+ * - "unknown-key": signed by a key not in the trust list;
+ * - "revoked-key": signed by a key the trust list revoked (the message names the key and the revocation date);
+ * - "wrong-plugin": the signature names another plugin than the package;
+ * - "wrong-version": the signature or package names another version than the tag or lockfile asked for (a replay);
+ * - "trust-level": the signer's trust level is below what the policy requires for a capability the plugin asks for.
+ * It is a `VerificationError` (code `E_VERIFICATION_FAILED`), as the load path's signature checks are.
+ */
+export class PackageVerificationError extends VerificationError {
+  readonly reason: "digest" | "unsigned" | "bad-signature" | "unknown-key" | "revoked-key" | "wrong-plugin" | "wrong-version" | "trust-level";
+  constructor(reason: PackageVerificationError["reason"], message: string, details: ErrorDetails = {}) {
+    super(message, details);
+    this.reason = reason;
+  }
+}
+
+/**
+ * A catalog that cannot do what was asked. `reason`: "not-found" (no such plugin or version, or no version in the
+ * range), "unreachable" (connection refused, DNS, timeout), "auth" (401/403 after trying the credentials given),
+ * "protocol" (an answer the OCI distribution spec does not allow, or a malformed index), "conflict" (publishing a
+ * version that exists with other bytes), "io" (the directory catalog or the plugin directory cannot be written).
+ * `catalog` names the catalog (directory path or registry URL). Code `E_CATALOG`.
+ */
+export class CatalogError extends PlughostError {
+  readonly reason: "not-found" | "unreachable" | "auth" | "protocol" | "conflict" | "io";
+  readonly catalog: string;
+  constructor(catalog: string, reason: CatalogError["reason"], message: string, details: ErrorDetails = {}) {
+    super("E_CATALOG", `${catalog}: ${message}`, details);
+    this.catalog = catalog;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A trust list that cannot be opened or used: a wrong key or a tampered encrypted file ("decrypt": AES-256-GCM's
+ * tag does not verify, which cannot tell the two apart), a missing key ("no-key"), or a file that is not a trust list
+ * ("format"). `file` names the trust list file. Code `E_TRUST_LIST`.
+ */
+export class TrustListError extends PlughostError {
+  readonly reason: "decrypt" | "no-key" | "format";
+  readonly file: string;
+  constructor(file: string, reason: TrustListError["reason"], message: string, details: ErrorDetails = {}) {
+    super("E_TRUST_LIST", `${file}: ${message}`, details);
+    this.file = file;
+    this.reason = reason;
+  }
+}

@@ -120,6 +120,16 @@ export interface Manifest {
   author?: string;
   /** Its licence (an SPDX expression). */
   license?: string;
+  /** Its authors (`authors = ["Name <mail>"]`; a lone `author` is read as one). */
+  authors?: string[];
+  /** Its home page (an http(s) URL). */
+  homepage?: string;
+  /** Its source repository (a URL). */
+  repository?: string;
+  /** Search keywords (lower case; `search --tag` matches them). */
+  keywords?: string[];
+  /** Catalogue categories (`search --category` matches them). */
+  categories?: string[];
   /** Wasm component (default) or native library. */
   kind: PluginKind;
   /** As written in the manifest (relative). */

@@ -39,7 +39,16 @@ export interface TrustList {
   readonly keys: ReadonlyMap<string, KeyObject>;
   /** Plugin name → the key ids allowed to sign it. */
   readonly pins: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Key id → the signer's trust level (docs/signatures.md); a key given as a bare string is "verified". */
+  readonly levels?: ReadonlyMap<string, KeyTrustLevel>;
+  /** Key id → when (ISO 8601 date) and why it was revoked: a revoked key verifies nothing. */
+  readonly revoked?: ReadonlyMap<string, { readonly date: string; readonly reason?: string }>;
+  /** Capability pattern (as in grants, `*` wildcards) → the lowest signer level that may be granted it. */
+  readonly requirements?: ReadonlyMap<string, KeyTrustLevel>;
 }
+
+/** A signer's trust level, highest first: "verified" > "community" > "local" (an unsigned plugin counts as "local"). */
+export type KeyTrustLevel = "verified" | "community" | "local";
 
 /** The detached signature file. Every field but `signature` is the signed statement, in clear for diagnostics. */
 export interface SignatureFile {
