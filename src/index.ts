@@ -217,7 +217,20 @@ export {
   publicKeyToBase64,
   signingStatement,
 } from "./plugin/signatures.js";
-export type { SignaturePolicy, SignatureFile, SignatureResult, SignedFields, TrustList } from "./plugin/signatures.js";
+export type { SignaturePolicy, SignatureFile, SignatureResult, SignedFields, TrustList, KeyTrustLevel, TrustedKeyEntry } from "./plugin/signatures.js";
+export {
+  TRUST_LEVELS,
+  NATIVE_TRUSTED_CAPABILITY,
+  isTrustLevel,
+  compareTrustLevels,
+  capabilityPatternsOverlap,
+  requestedCapabilities,
+  trustLevelShortfalls,
+  checkTrustLevel,
+  signerStatus,
+  revokedKeyMessage,
+} from "./trust/index.js";
+export type { TrustLevelShortfall, SignerStatus } from "./trust/index.js";
 
 /**
  * App-defined WIT interfaces (docs/host-interfaces.md): parsing and loading WIT, interface versions, and

@@ -13,6 +13,7 @@ import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import { VerificationError, type ManifestProblem } from "../contract/errors.js";
 import { loadManifest, parseManifest, type Manifest } from "./manifest.js";
+import { keyEntryProblems, requirementProblems, revokedKeyMessage, signerStatus } from "../trust/levels.js";
 import { MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, readRegularFile, UnsafeFileError } from "./safe-read.js";
 import { readEntry, verifyIntegrity } from "./verify.js";
 
@@ -25,17 +26,37 @@ export const SIGNATURE_FORMAT = "plughost-signature-v1";
 export interface SignaturePolicy {
   /** Refuse plugins that are not signed by a trusted key. Default false: unsigned plugins load, signed ones are still verified. */
   require?: boolean;
-  /** Key id → Ed25519 public key: base64 of its 32 raw bytes (what `plughost keygen` prints). */
-  keys: Record<string, string>;
+  /**
+   * Key id → Ed25519 public key: base64 of its 32 raw bytes (what `plughost keygen` prints), a "verified" key; or
+   * a {@link TrustedKeyEntry} with its level, or its revocation.
+   */
+  keys: Record<string, string | TrustedKeyEntry>;
   /** Plugin name → the key ids allowed to sign it. A pinned plugin must be signed, whatever `require` says. */
   pins?: Record<string, readonly string[]>;
+  /**
+   * Capability pattern (`*` wildcards; `native:trusted` for a native plugin run in the host process) → the lowest
+   * signer level that may ask for it, e.g. `{ "net:outbound:*": "verified" }`. Unsigned plugins are "local". Default none.
+   */
+  requirements?: Record<string, KeyTrustLevel>;
+}
+
+/** A trust list key with its level or revocation (docs/signatures.md). */
+export interface TrustedKeyEntry {
+  /** The Ed25519 public key: base64 of its 32 raw bytes. */
+  key: string;
+  /** How far the host trusts this signer (default "verified"). */
+  level?: KeyTrustLevel;
+  /** When it was revoked (ISO 8601 date): from then on it verifies nothing, whatever it signed before. */
+  revoked?: string;
+  /** Why it was revoked (shown in refusals). */
+  reason?: string;
 }
 
 /** A checked trust list, ready for verification (made by `compileTrustList`). */
 export interface TrustList {
   /** Refuse unsigned plugins. */
   readonly require: boolean;
-  /** Key id → public key. */
+  /** Key id → public key, for keys that are not revoked (revoked ones are only in `revoked`). */
   readonly keys: ReadonlyMap<string, KeyObject>;
   /** Plugin name → the key ids allowed to sign it. */
   readonly pins: ReadonlyMap<string, ReadonlySet<string>>;
@@ -149,7 +170,7 @@ export function trustListProblems(policy: unknown, base = "/signatures"): Manife
   const out: ManifestProblem[] = [];
   if (!isRecord(policy)) return [{ pointer: base, message: "must be an object with keys (and optionally require, pins)" }];
   for (const k of Object.keys(policy)) {
-    if (!["require", "keys", "pins"].includes(k)) out.push({ pointer: `${base}/${k}`, message: `unknown key ${JSON.stringify(k)}; allowed keys are require, keys, pins` });
+    if (!["require", "keys", "pins", "requirements"].includes(k)) out.push({ pointer: `${base}/${k}`, message: `unknown key ${JSON.stringify(k)}; allowed keys are require, keys, pins, requirements` });
   }
   if (policy.require !== undefined && typeof policy.require !== "boolean") out.push({ pointer: `${base}/require`, message: "must be true or false" });
   const keys = policy.keys;
@@ -158,12 +179,16 @@ export function trustListProblems(policy: unknown, base = "/signatures"): Manife
     for (const [id, value] of Object.entries(keys)) {
       const at = `${base}/keys/${id.replace(/~/g, "~0").replace(/\//g, "~1")}`;
       if (!KEY_ID_PATTERN.test(id)) out.push({ pointer: at, message: "is not a valid key id (letters, digits, . _ -; at most 64)" });
-      if (typeof value !== "string") out.push({ pointer: at, message: "must be a string: base64 of the 32 raw public key bytes" });
+      const entry = isRecord(value) ? value : undefined;
+      if (entry) out.push(...keyEntryProblems(entry, at));
+      const b64 = entry ? entry.key : value;
+      const where = entry ? `${at}/key` : at;
+      if (typeof b64 !== "string") out.push({ pointer: where, message: entry ? "must be a string: base64 of the 32 raw public key bytes" : "must be a string (base64 of the 32 raw public key bytes) or { key, level?, revoked?, reason? }" });
       else {
         try {
-          publicKeyFromBase64(value);
+          publicKeyFromBase64(b64);
         } catch (err) {
-          out.push({ pointer: at, message: (err as Error).message });
+          out.push({ pointer: where, message: (err as Error).message });
         }
       }
     }
@@ -186,21 +211,36 @@ export function trustListProblems(policy: unknown, base = "/signatures"): Manife
       }
     }
   }
+  if (policy.requirements !== undefined) out.push(...requirementProblems(policy.requirements, `${base}/requirements`));
   return out;
 }
 
 /**
- * Check and compile a trust list (the registry does this for its `signatures` option).
- * @throws {@link VerificationError} listing every problem (bad key ids or keys, pins naming unknown keys, unknown fields).
+ * Check and compile a trust list (the registry does this for its `signatures` option): fills `levels` (a bare key
+ * is "verified"), `revoked` (revoked keys are left out of `keys`) and `requirements`.
+ * @throws {@link VerificationError} listing every problem (bad key ids or keys, pins naming unknown keys, bad levels,
+ *   revocation dates or requirement patterns, unknown fields).
  */
 export function compileTrustList(policy: SignaturePolicy): TrustList {
   const problems = trustListProblems(policy, "signatures");
   if (problems.length > 0) {
     throw new VerificationError(`invalid trust list: ${problems.map((p) => `${p.pointer}: ${p.message}`).join("; ")}`);
   }
-  const keys = new Map(Object.entries(policy.keys).map(([id, b64]) => [id, publicKeyFromBase64(b64)] as const));
+  const keys = new Map<string, KeyObject>();
+  const levels = new Map<string, KeyTrustLevel>();
+  const revoked = new Map<string, { date: string; reason?: string }>();
+  for (const [id, value] of Object.entries(policy.keys)) {
+    const entry: TrustedKeyEntry = typeof value === "string" ? { key: value } : value;
+    if (entry.revoked !== undefined) {
+      revoked.set(id, { date: entry.revoked, ...(entry.reason !== undefined ? { reason: entry.reason } : {}) });
+      continue; // kept out of keys, so a check that forgets revocation still refuses it
+    }
+    keys.set(id, publicKeyFromBase64(entry.key));
+    levels.set(id, entry.level ?? "verified");
+  }
   const pins = new Map(Object.entries(policy.pins ?? {}).map(([name, ids]) => [name, new Set(ids)] as const));
-  return { require: policy.require ?? false, keys, pins };
+  const requirements = new Map(Object.entries(policy.requirements ?? {}));
+  return { require: policy.require ?? false, keys, pins, levels, revoked, requirements };
 }
 
 // ── signing ─────────────────────────────────────────────────────────────────
@@ -284,6 +324,8 @@ export interface SignatureResult {
   signed: boolean;
   /** The key id that signed it. */
   key?: string;
+  /** The signer's trust level, when signed. */
+  level?: KeyTrustLevel;
 }
 
 /**
@@ -317,8 +359,10 @@ export async function verifySignature(m: Manifest, trust: TrustList, entryBytes?
   const sig = parseSignatureFile(raw.toString("utf8"));
   if (typeof sig === "string") return fail(sigPath, `is not a valid plughost signature file: ${sig}; re-sign with plughost sign`);
 
-  const key = trust.keys.get(sig.key);
-  if (!key) return fail(sigPath, `is signed with key "${sig.key}", which is not in the trust list; add its public key under signatures.keys if you trust it`);
+  const signer = signerStatus(trust, sig.key);
+  if (signer.status === "revoked") return fail(sigPath, revokedKeyMessage(sig.key, signer));
+  if (signer.status === "unknown") return fail(sigPath, `is signed with key "${sig.key}", which is not in the trust list; add its public key under signatures.keys if you trust it`);
+  const key = signer.key;
   if (pinned && !pinned.has(sig.key)) return fail(sigPath, `is signed with key "${sig.key}", but ${m.name} is pinned to key ${[...pinned].join(", ")}; re-sign it with one of those`);
   if (!verify(null, signingStatement(sig), key, Buffer.from(sig.signature, "base64"))) {
     return fail(sigPath, `bad signature: it does not verify with key "${sig.key}" (the signature file was altered, or made with another key); re-sign the plugin`);
@@ -341,5 +385,5 @@ export async function verifySignature(m: Manifest, trust: TrustList, entryBytes?
   if (JSON.stringify(parseManifest(now.manifestText, m.file, { checkEntry: false, configSchema: "defer" })) !== JSON.stringify(m)) {
     return fail(m.file, "changed while the plugin was loading; load it again");
   }
-  return { signed: true, key: sig.key };
+  return { signed: true, key: sig.key, level: signer.level };
 }

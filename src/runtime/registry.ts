@@ -78,6 +78,7 @@ import { fallbackOf, retriesCall, withInitRetries } from "./recovery.js";
 import { LazyPlugins, type ActivationRecord } from "./activation.js";
 import { checkLoadDependencies, Dependencies, dependentsOf, rejectingPlugins, reloadConflict, type DependencyOptions, type LoadAllOptions, type UnloadOptions } from "./dependencies.js";
 import { compileTrustList, verifySignature, type SignaturePolicy, type TrustList } from "../plugin/signatures.js";
+import { checkTrustLevel, requestedCapabilities } from "../trust/levels.js";
 import { readEntry, verifyIntegrity } from "../plugin/verify.js";
 import { HOST_WIT_VERSION } from "../contract/version.js";
 import type { EventPolicy } from "../plugin/capabilities.js";
@@ -1082,7 +1083,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     const m = entry.manifest;
     entry.entryBytes = await readEntry(m.name, m.entryPath, m.dir);
     await verifyIntegrity(m, entry.entryBytes);
-    if (this.#trust) await verifySignature(m, this.#trust, entry.entryBytes);
+    if (this.#trust) {
+      const signed = await verifySignature(m, this.#trust, entry.entryBytes);
+      // The install rule again: a plugin copied in by hand gets no more than its signer's level allows.
+      checkTrustLevel(this.#trust, signed.level ?? "local", requestedCapabilities(m), m.name);
+    }
     checkConfigSchema(m); // plugin-supplied schema: only once the signature holds
     checkApiVersion(m, HOST_WIT_VERSION);
     checkLoadDependencies(m, (name) => this.#presentVersion(name), this.#deps.accepted);

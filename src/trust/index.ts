@@ -1,0 +1,5 @@
+/**
+ * Trust (docs/signatures.md): signer levels and what they allow, revocation, and the trust list file (optionally
+ * encrypted at rest).
+ */
+export * from "./levels.js";
