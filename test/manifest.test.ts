@@ -34,6 +34,7 @@ describe("valid manifests", () => {
       apiVersion: "^0.1",
       description: "Says hello",
       author: "Ada <ada@example.com>",
+      authors: ["Ada <ada@example.com>"],
       license: "Apache-2.0",
       kind: "component",
       entry: "hello.wasm",

@@ -22,6 +22,7 @@ import { ManifestError, type ManifestProblem } from "../contract/errors.js";
 import { isWithin, MAX_MANIFEST_BYTES, readRegularFile, UnsafeFileError } from "./safe-read.js";
 import type { Limits, Isolation, TrustLevel } from "../engines/engine.js";
 import { CapabilityError, parseCapability, formatCapability } from "./capabilities.js";
+import { catalogueSemanticProblems, normalizeCatalogueMetadata } from "./metadata.js";
 
 // ajv is CommonJS; under NodeNext its classes sit on `.default`.
 const Ajv2020 = Ajv2020Module.default;
@@ -847,6 +848,7 @@ function semanticProblems(doc: Record<string, unknown>, dir: string, format: Syn
     }
   }
 
+  problems.push(...catalogueSemanticProblems(doc, clean));
   problems.push(...endpointProblems(doc, clean, checkConfig));
   if (checkConfig) problems.push(...configProblems(doc.config, format, clean));
   return problems;
@@ -1182,10 +1184,11 @@ function normalize(doc: Record<string, unknown>, file: string, dir: string, entr
   if (extra === "allow" || extra === "refuse" || extra === "remove") manifest.config.additionalProperties = extra;
   const endpoints = toEndpoints(doc.api);
   if (endpoints.length > 0) manifest.api = { endpoints };
-  for (const k of ["description", "author", "license", "integrity"] as const) {
+  for (const k of ["author", "integrity"] as const) {
     const v = str(k);
     if (v !== undefined) manifest[k] = v;
   }
+  Object.assign(manifest, normalizeCatalogueMetadata(doc));
   const recovery = toRecovery(doc.recovery);
   if (recovery) manifest.recovery = recovery;
   if (isRecord(doc.interfaces)) {
