@@ -80,6 +80,9 @@ export { PLUGIN_STATES, SEED_000_STATE, canTransition } from "./runtime/lifecycl
 export type { PluginState } from "./runtime/lifecycle.js";
 export { loadManifest, parseManifest, checkConfigSchema, MANIFEST_FILES, MANIFEST_SCHEMA_PATH, MANIFEST_BOUNDS } from "./plugin/manifest.js";
 export { MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, MAX_ENTRY_BYTES } from "./plugin/safe-read.js";
+// Catalogue metadata in the manifest (docs/manifest.md, "Catalogue metadata").
+export { CATALOGUE_BOUNDS, CATALOGUE_KEYS, spdxLicenseProblem, catalogueUrlProblem, catalogueMetadataProblems, catalogueMetadataOf, formatCatalogueMetadata } from "./plugin/metadata.js";
+export type { CatalogueMetadata } from "./plugin/metadata.js";
 export type { Dependency, HookDeclaration, Manifest, ManifestConfig, ManifestOptions, PluginKind } from "./plugin/manifest.js";
 export { effectiveCapabilities, parseCapability, CapabilityError } from "./plugin/capabilities.js";
 export type { Capability, EventPolicy, FsPreopen, ParseOptions } from "./plugin/capabilities.js";
