@@ -69,6 +69,7 @@ import { emptyMetrics, type PluginMetrics } from "./metrics.js";
 import { effectiveCapabilities } from "../plugin/capabilities.js";
 import { defaultCacheDir } from "./cache-dir.js";
 import { checkProtectedGrants, protectedPaths } from "../plugin/protected-paths.js";
+import { isPackagePath, materializePackage } from "../package/load.js";
 import { PluginConfigs, type ConfigHostOptions, type ConfigRefusal, type ConfigTarget, type ConfigUpdate, type PluginConfigView } from "../config/live.js";
 import type { ResolvedConfig } from "../config/resolve.js";
 import { redactingHostCalls } from "../config/redact-host.js";
@@ -962,10 +963,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   // ── loading ────────────────────────────────────────────────────────────
 
   /**
-   * Load one plugin from a manifest file or a plugin directory, and initialise it.
+   * Load one plugin from a manifest file, a plugin directory or a package file (`.plughost`: verified against the trust
+   * list, extracted into the cache directory's `packages/`, then loaded from there), and initialise it.
    * On failure nothing is left running and the error says which step failed.
    *
    * @throws {@link ManifestError} for a missing or invalid manifest (or config schema).
+   * @throws {@link PackageError} / {@link PackageVerificationError} for a package file that is not one or fails verification.
    * @throws {@link PluginAlreadyLoaded} when a plugin of that name is loaded.
    * @throws {@link VerificationError} when the integrity or signature check fails.
    * @throws {@link ApiVersionMismatch} when the plugin needs another API version.
@@ -979,7 +982,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * @throws {@link CacheUnsafe} when the compile cache directory is not private to this user.
    */
   async load(pathOrDir: string): Promise<PluginHandle> {
-    const manifest = await loadManifest(pathOrDir, { configSchema: "defer" });
+    // A package file (.plughost) is verified and extracted into the cache, then loaded as a directory.
+    const dir = isPackagePath(pathOrDir) ? await materializePackage(pathOrDir, this.#cacheDir, this.#trust) : pathOrDir;
+    const manifest = await loadManifest(dir, { configSchema: "defer" });
     return this.#load(manifest);
   }
 
@@ -1001,7 +1006,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
    * @throws {@link DependencyConflictError} when a conflict is left unsettled (see `resolveDependencies`).
    */
   async loadAll(pathsOrDirs: readonly string[], options?: LoadAllOptions): Promise<PluginHandle[]> {
-    const manifests = await Promise.all(pathsOrDirs.map((p) => loadManifest(p, { configSchema: "defer" })));
+    const dirs = await Promise.all(pathsOrDirs.map((p) => (isPackagePath(p) ? materializePackage(p, this.#cacheDir, this.#trust) : p)));
+    const manifests = await Promise.all(dirs.map((p) => loadManifest(p, { configSchema: "defer" })));
     const loaded = [...this.#entries.values()].filter((e) => e.state === "active").map((e) => ({ name: e.name, version: e.manifest.version }));
     const plan = await this.#deps.plan(manifests, loaded, options);
     const handles: PluginHandle[] = [];

@@ -1,0 +1,66 @@
+/**
+ * Loading a package file directly (`registry.load("x-1.2.0.plughost")`): the package is read, verified against the
+ * registry's trust list, and its plugin files extracted once into the registry's cache directory under
+ * `packages/<digest>/`, which the registry then loads as a plugin directory (its own signature checks run there too).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { openCache } from "../runtime/cache-dir.js";
+import type { TrustList } from "../plugin/signatures.js";
+import { sha256 } from "../plugin/signatures.js";
+import { extractPackage } from "./extract.js";
+import { readPackageFile } from "./read.js";
+import { verifyPackage } from "./sign.js";
+import { PACKAGE_EXTENSION, type PluginPackage } from "./types.js";
+
+/** Whether `pathOrDir` names a package file (by its extension) rather than a plugin directory or manifest. Never throws. */
+export function isPackagePath(pathOrDir: string): boolean {
+  return pathOrDir.endsWith(PACKAGE_EXTENSION);
+}
+
+/** Whether `dir` holds exactly the package's files with their digests (an earlier extraction, intact). */
+async function extractedIntact(pkg: PluginPackage, dir: string): Promise<boolean> {
+  for (const f of pkg.metadata.files) {
+    try {
+      const target = path.join(dir, ...f.path.split("/"));
+      if (!(await stat(target)).isFile()) return false;
+      if (sha256(await readFile(target)) !== f.sha256) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Read and verify the package `file`, extract it (once per digest) and return the plugin directory to load.
+ * @param cacheDir the registry's cache directory; undefined extracts into a fresh temporary directory instead.
+ * @throws {@link PackageError} / {@link PackageVerificationError} as `readPackageFile` and `verifyPackage` do.
+ * @throws {@link CacheUnsafe} when the cache directory is not private to this user.
+ */
+export async function materializePackage(file: string, cacheDir: string | undefined, trust: TrustList | undefined): Promise<string> {
+  const pkg = await readPackageFile(path.resolve(file));
+  verifyPackage(pkg, trust, { file });
+  const root = cacheDir !== undefined ? openCache(cacheDir, pkg.metadata.name)?.dir : undefined;
+  if (root === undefined) {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "plughost-package-"));
+    await extractPackage(pkg, path.join(dir, "plugin"));
+    return path.join(dir, "plugin");
+  }
+  const target = path.join(root, "packages", pkg.digest.slice("sha256-".length));
+  if (await extractedIntact(pkg, target)) return target;
+  // Extract beside it, then rename into place: a reader never sees a half-written directory.
+  const temp = `${target}.tmp-${randomBytes(6).toString("hex")}`;
+  await extractPackage(pkg, temp);
+  await rm(target, { recursive: true, force: true });
+  try {
+    await rename(temp, target);
+  } catch (err) {
+    await rm(temp, { recursive: true, force: true });
+    // Another load extracted the same package meanwhile: use it if intact.
+    if (!(await extractedIntact(pkg, target))) throw err;
+  }
+  return target;
+}
