@@ -3,6 +3,7 @@ import path from "node:path";
 import { capabilityNeeded } from "../plugin/capability-imports.js";
 import { InvalidPluginBinary } from "../contract/errors.js";
 import { loadManifest } from "../plugin/manifest.js";
+import { catalogueMetadataOf, formatCatalogueMetadata } from "../plugin/metadata.js";
 import { MAX_ENTRY_BYTES, readRegularFile } from "../plugin/safe-read.js";
 import { jsonOption, usageError, type Command } from "./shared.js";
 
@@ -18,7 +19,7 @@ export const inspectCommand: Command = {
     if (!target.endsWith(".wasm")) {
       const m = await loadManifest(wasmPath);
       wasmPath = m.entryPath;
-      manifestInfo = { name: m.name, version: m.version, apiVersion: m.apiVersion, capabilities: m.capabilities, hooks: m.hooks };
+      manifestInfo = { name: m.name, version: m.version, apiVersion: m.apiVersion, ...catalogueMetadataOf(m), capabilities: m.capabilities, hooks: m.hooks };
     }
     const bytes = await readRegularFile(wasmPath, { maxBytes: MAX_ENTRY_BYTES, what: "the component" }).catch((err: unknown) => {
       throw new InvalidPluginBinary(wasmPath, err instanceof Error ? err.message : String(err));
@@ -34,6 +35,7 @@ export const inspectCommand: Command = {
     if (values.json) console.log(JSON.stringify(report, null, 2));
     else {
       console.log(`${wasmPath} (${bytes.length} bytes)`);
+      if (manifestInfo) for (const line of formatCatalogueMetadata(manifestInfo)) console.log(line);
       console.log(`exports: ${compiled.exports.join(", ")}`);
       console.log(`imports: ${compiled.imports.join(", ")}`);
       console.log(`capabilities needed: ${needs.join(", ") || "(none)"}`);
