@@ -264,3 +264,32 @@ export type {
   WitType,
   WitWorld,
 } from "./interfaces/types.js";
+// Plugin packages (.plughost files, docs/catalog.md "Package format").
+export {
+  packPlugin,
+  writePackage,
+  packageDigest,
+  readPackage,
+  readPackageFile,
+  packageFromParts,
+  PACKAGE_BOUNDS,
+  signPackage,
+  verifyPackage,
+  packageStatement,
+  extractPackage,
+  PACKAGE_FORMAT,
+  PACKAGE_SIGNATURE_FORMAT,
+  PACKAGE_EXTENSION,
+  PACKAGE_METADATA_FILE,
+  PACKAGE_SIGNATURE_FILE,
+} from "./package/index.js";
+export type {
+  PackOptions,
+  VerifyPackageOptions,
+  PackageMetadata,
+  PackageSignature,
+  PackageFileInfo,
+  PackageDependency,
+  PluginPackage,
+  PackageVerification,
+} from "./package/index.js";
