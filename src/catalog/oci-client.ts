@@ -61,6 +61,8 @@ export interface OciClientOptions {
   credentials?: CatalogCredentials;
   /** Per-request timeout, ms. Default 30,000. */
   timeoutMs?: number;
+  /** Entries asked for per page of tags or repositories (`n`). Default 1000. */
+  pageSize?: number;
 }
 
 /** `sha256:<hex>` of some bytes, as OCI spells digests. */
@@ -104,6 +106,7 @@ export class OciClient {
   readonly name: string;
   private readonly credentials: CatalogCredentials;
   private readonly timeoutMs: number;
+  private readonly pageSize: number;
   // The Authorization header that last worked, per token scope ("" for basic or a ready token, which serve every scope).
   private readonly authorizations = new Map<string, string>();
 
@@ -112,6 +115,7 @@ export class OciClient {
     this.name = options.name ?? this.baseUrl;
     this.credentials = options.credentials ?? {};
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.pageSize = options.pageSize ?? 1000;
     if (this.credentials.token !== undefined) this.authorizations.set("", `Bearer ${this.credentials.token}`);
   }
 
@@ -214,12 +218,12 @@ export class OciClient {
   /** Every tag of a repository (all pages), in the registry's order. `not-found` when the repository does not exist. */
   async listTags(repo: string): Promise<string[]> {
     this.checkNames(repo);
-    return this.paginate(`/v2/${repo}/tags/list?n=1000`, pull(repo), "tags", `list the tags of ${repo}`);
+    return this.paginate(`/v2/${repo}/tags/list?n=${this.pageSize}`, pull(repo), "tags", `list the tags of ${repo}`);
   }
 
   /** Every repository of the registry (`GET /v2/_catalog`, all pages). */
   async listRepositories(): Promise<string[]> {
-    return this.paginate("/v2/_catalog?n=1000", "registry:catalog:*", "repositories", "list the registry's repositories");
+    return this.paginate(`/v2/_catalog?n=${this.pageSize}`, "registry:catalog:*", "repositories", "list the registry's repositories");
   }
 
   private async paginate(first: string, scope: string, field: "tags" | "repositories", what: string): Promise<string[]> {
