@@ -79,7 +79,7 @@ describe("Ed25519 signatures", () => {
     expect(hello.state).toBe("active");
     const out = await hello.hook("greet", enc("signed"));
     expect(out.ok && dec(out.data)).toBe("hello, signed!");
-    expect(await verifySignature(await loadManifest(dir), compileTrustList(trusting()))).toEqual({ signed: true, key: "acme" });
+    expect(await verifySignature(await loadManifest(dir), compileTrustList(trusting()))).toEqual({ signed: true, key: "acme", level: "verified" });
   });
 
   it("refuses changed entry bytes before compiling them", async () => {

@@ -13,7 +13,9 @@ import { PlughostError, type ManifestProblem } from "../contract/errors.js";
 import type { Isolation, Limits } from "../engines/engine.js";
 import { CapabilityError, formatCapability, parseCapability, type EventPolicy } from "../plugin/capabilities.js";
 import { describeValue, formatOf, joinPointer, MAX_MEMORY_BYTES, newAjv, parseByteSize, parseDocument, schemaProblems } from "../plugin/manifest.js";
-import { trustListProblems, type SignaturePolicy } from "../plugin/signatures.js";
+import type { SignaturePolicy } from "../plugin/signatures.js";
+import { isTrustListReference, resolveTrustListReference, signaturesSectionProblems, type TrustListReference } from "../trust/host.js";
+import { loadTrustList } from "../trust/store.js";
 import {
   DEFAULT_EVENT_POLICY,
   DEFAULT_RECOVERY,
@@ -163,8 +165,8 @@ export interface HostConfigInput {
   context?: Record<string, ContextKeyDefinition>;
   /** The host's log level (default info). */
   logLevel?: LogLevelName;
-  /** The Ed25519 trust list and policy (docs/signatures.md). */
-  signatures?: SignaturePolicy;
+  /** The Ed25519 trust list and policy (docs/signatures.md), or `{ file, keyFile? }`: a trust list file, maybe encrypted. */
+  signatures?: SignaturePolicy | TrustListReference;
   /** Native plugins approved to run in the host process (`trust = "trusted"` in their manifest). */
   trustedNative?: string[];
   /** Enforce every plugin's deadline (v8 in a worker; trusted native plugins refused). */
@@ -209,8 +211,10 @@ export interface HostConfig {
   context?: Record<string, ContextKeyDefinition>;
   /** The host's log level (default info). */
   logLevel: LogLevelName;
-  /** The Ed25519 trust list and policy (docs/signatures.md). */
+  /** The Ed25519 trust list and policy (docs/signatures.md); from `signaturesFile` once `loadHostConfig` has read it. */
   signatures?: SignaturePolicy;
+  /** The trust list file named by `signatures.file` (paths absolute); `loadHostConfig` reads it into `signatures`. */
+  signaturesFile?: TrustListReference;
   /** Native plugins approved to run in the host process. */
   trustedNative: string[];
   /** Enforce every plugin's deadline (v8 in a worker; trusted native plugins refused). */
@@ -323,7 +327,7 @@ export function validateHostConfig(obj: unknown, source = "host config", options
     problems.push({ pointer: "/serve/bodyLimit", message: `must be a whole number of bytes from 1 to 1GiB, got ${describeValue(bodyLimit)}` });
   }
   // Keys must decode and pins must name listed keys.
-  if (obj.signatures !== undefined) problems.push(...trustListProblems(obj.signatures, "/signatures").filter((p) => ![...bad].some((b) => p.pointer.startsWith(b))));
+  if (obj.signatures !== undefined) problems.push(...signaturesSectionProblems(obj.signatures, "/signatures").filter((p) => ![...bad].some((b) => p.pointer.startsWith(b))));
   problems.push(...contextSectionProblems(obj.context, "/context", bad));
   if (problems.length > 0) throw new HostConfigError(source, problems);
 
@@ -355,7 +359,8 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   if (input.state !== undefined) config.state = { ...input.state };
   if (input.environment !== undefined) config.environment = input.environment;
   if (input.configValidation !== undefined) config.configValidation = input.configValidation;
-  if (input.signatures !== undefined) config.signatures = structuredClone(input.signatures);
+  if (isTrustListReference(input.signatures)) config.signaturesFile = resolveTrustListReference(input.signatures, baseDir);
+  else if (input.signatures !== undefined) config.signatures = structuredClone(input.signatures);
   if (input.context !== undefined) config.context = structuredClone(input.context);
   if (input.serve !== undefined) config.serve = serveConfig(input.serve);
   if (input.hooks !== undefined) config.hooks = structuredClone(input.hooks);
@@ -390,6 +395,7 @@ function serveConfig(input: ServeConfigInput | undefined): ServeConfig {
  *   neither or both files, the file type is not .json or .toml, or the
  *   document does not parse or validate. A file that exists but cannot be
  *   read rejects with Node's fs error.
+ * @throws {@link TrustListError} when `signatures.file` cannot be read, decrypted (wrong key, changed file) or is invalid.
  * @example
  *   const registry = new PluginRegistry(registryOptionsFrom(await loadHostConfig(".")));
  */
@@ -411,7 +417,9 @@ export async function loadHostConfig(pathOrDir: string): Promise<HostConfig> {
   const parsed = parseDocument(await readFile(file, "utf8"), format);
   if (parsed.problems.length > 0) throw new HostConfigError(file, parsed.problems);
   // TOML tables have no prototype; plain objects keep the rest of plughost simple.
-  return validateHostConfig(structuredClone(parsed.value), file, { baseDir: path.dirname(file) });
+  const config = validateHostConfig(structuredClone(parsed.value), file, { baseDir: path.dirname(file) });
+  if (config.signaturesFile) config.signatures = await loadTrustList(config.signaturesFile.file, config.signaturesFile.keyFile !== undefined ? { keyFile: config.signaturesFile.keyFile } : {});
+  return config;
 }
 
 /** The capabilities granted to `plugin`: the list, or its entry plus the "*" entry (policy.ts). Never throws. */
@@ -427,9 +435,14 @@ export function configOverridesFor(hostConfig: Pick<HostConfig, "config">, plugi
 /**
  * The registry options a host config stands for: what the CLI runs with, and
  * what an embedder with a config file passes to `new PluginRegistry(...)`
- * (spread its own options, such as `logger`, over it). Never throws.
+ * (spread its own options, such as `logger`, over it).
+ * @throws {@link HostConfigError} when `signatures.file` was not read (a config from `validateHostConfig` rather than
+ *   `loadHostConfig`): running without the trust list it names would skip signature checks.
  */
 export function registryOptionsFrom(c: HostConfig): RegistryOptions {
+  if (c.signaturesFile && !c.signatures) {
+    throw new HostConfigError(c.source, [{ pointer: "/signatures/file", message: `${c.signaturesFile.file} was not read; load the config with loadHostConfig, or set signatures from loadTrustList` }]);
+  }
   return {
     grants: c.grants,
     defaultLimits: c.defaultLimits,

@@ -3,3 +3,6 @@
  * encrypted at rest).
  */
 export * from "./levels.js";
+export * from "./crypto.js";
+export * from "./store.js";
+export * from "./host.js";
