@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The plughost command line: run, inspect, validate, new, conformance, keygen, sign, build, serve, profile, types.
+ * The plughost command line: run, inspect, validate, new, conformance, keygen, sign, build, serve, profile, types, pack, unpack.
  * Every command has --help; data output has --json. This module parses the command line and
  * dispatches to the command's module (one per command, in this folder); it is the package's bin.
  */
@@ -24,6 +24,8 @@ import { serveCommand } from "./serve.js";
 import { profileCommand } from "./profile.js";
 import { typesCommand } from "./types.js";
 import { glueCommand } from "./glue.js";
+import { packCommand } from "./pack.js";
+import { unpackCommand } from "./unpack.js";
 
 export { packageVersion } from "./shared.js";
 
@@ -40,6 +42,8 @@ const commands: Record<string, Command> = {
   profile: profileCommand,
   types: typesCommand,
   glue: glueCommand,
+  pack: packCommand,
+  unpack: unpackCommand,
 };
 
 function help(): string {

@@ -6,14 +6,16 @@ import { loadManifest } from "../plugin/manifest.js";
 import { catalogueMetadataOf, formatCatalogueMetadata } from "../plugin/metadata.js";
 import { MAX_ENTRY_BYTES, readRegularFile } from "../plugin/safe-read.js";
 import { jsonOption, usageError, type Command } from "./shared.js";
+import { inspectPackage } from "./pack.js";
 
 export const inspectCommand: Command = {
   summary: "show a component's world, imports, exports, needed capabilities and sizes",
-  usage: "plughost inspect <component.wasm|manifest|dir> [--json]",
-  options: { ...jsonOption },
+  usage: "plughost inspect <component.wasm|manifest|dir|package.plughost> [--json] [--config file (a package's trust list)]",
+  options: { ...jsonOption, config: { type: "string" } },
   async run(values, positionals) {
     const target = positionals[0];
-    if (!target) throw usageError("inspect needs a component, manifest or plugin directory");
+    if (!target) throw usageError("inspect needs a component, manifest, plugin directory or package file");
+    if (target.endsWith(".plughost")) return inspectPackage(path.resolve(target), values.json === true, values.config as string | undefined);
     let wasmPath = path.resolve(target);
     let manifestInfo: Record<string, unknown> | undefined;
     if (!target.endsWith(".wasm")) {
