@@ -234,6 +234,20 @@ export {
   revokedKeyMessage,
 } from "./trust/index.js";
 export type { TrustLevelShortfall, SignerStatus } from "./trust/index.js";
+export {
+  loadTrustList,
+  saveTrustList,
+  openTrustList,
+  resolveTrustKey,
+  generateTrustKey,
+  encryptTrustList,
+  decryptTrustList,
+  isEncryptedTrustList,
+  ENCRYPTED_TRUST_LIST_FORMAT,
+  TRUST_KEY_ENV,
+  MAX_TRUST_LIST_BYTES,
+} from "./trust/index.js";
+export type { TrustListKeyOptions, LoadTrustListOptions, OpenTrustListOptions, OpenedTrustList, TrustListReference } from "./trust/index.js";
 
 /**
  * App-defined WIT interfaces (docs/host-interfaces.md): parsing and loading WIT, interface versions, and
