@@ -155,12 +155,21 @@ export class PluginDirLayout {
     }
   }
 
-  /** Remove store entries no longer in `keep` (earlier versions, leftovers of interrupted installs). Best effort. */
+  /**
+   * Remove store entries no longer in `keep` (earlier versions, leftovers of interrupted installs). An entry a link
+   * still points to stays whatever `keep` says (an install killed between its switch and its lockfile). Best effort.
+   */
   async collect(keep: ReadonlySet<string>): Promise<string[]> {
     const names = await readdir(this.store).catch(() => [] as string[]);
+    const linked = new Set<string>();
+    for (const e of await readdir(this.dir, { withFileTypes: true }).catch(() => [])) {
+      if (!e.isSymbolicLink()) continue;
+      const id = await this.installedId(e.name);
+      if (id !== undefined) linked.add(id);
+    }
     const removed: string[] = [];
     for (const id of names) {
-      if (keep.has(id)) continue;
+      if (keep.has(id) || linked.has(id)) continue;
       await rm(path.join(this.store, id), { recursive: true, force: true }).then(() => removed.push(id), () => undefined);
     }
     return removed;
