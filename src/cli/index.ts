@@ -26,6 +26,7 @@ import { typesCommand } from "./types.js";
 import { glueCommand } from "./glue.js";
 import { packCommand } from "./pack.js";
 import { unpackCommand } from "./unpack.js";
+import { publishCommand, searchCommand, versionsCommand } from "./catalog.js";
 
 export { packageVersion } from "./shared.js";
 
@@ -44,6 +45,9 @@ const commands: Record<string, Command> = {
   glue: glueCommand,
   pack: packCommand,
   unpack: unpackCommand,
+  publish: publishCommand,
+  search: searchCommand,
+  versions: versionsCommand,
 };
 
 function help(): string {
