@@ -117,7 +117,7 @@ export interface Manifest {
   apiVersion: string;
   /** One line on what the plugin does. */
   description?: string;
-  /** Who wrote it. */
+  /** The older single-author key, as written (`authors` holds it too; a manifest may not give both). */
   author?: string;
   /** Its licence (an SPDX expression). */
   license?: string;
