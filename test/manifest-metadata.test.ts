@@ -3,7 +3,7 @@
 // categories — parsed, validated by the schema and by the checks it cannot express, shown by inspect.
 import { spawnSync } from "node:child_process";
 import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ManifestError } from "../src/contract/errors.js";
@@ -338,6 +338,16 @@ describe("examples and inspect", () => {
       expect(m.keywords?.length, file).toBeGreaterThan(0);
       expect(m.categories?.length, file).toBeGreaterThan(0);
       expect(m.description, file).toBeTruthy();
+    }
+  });
+
+  it("the plughost new templates' commented catalogue lines make a valid manifest once uncommented", () => {
+    for (const lang of ["c", "go", "js", "rust"]) {
+      const template = readFileSync(path.join(root, "templates", lang, "plugin.toml"), "utf8");
+      const uncommented = template.replace(/\{\{name\}\}/g, "my-plugin").replace(/^# ((?:authors|license|homepage|repository|keywords|categories) = .*)$/gm, "$1");
+      expect(uncommented, lang).not.toBe(template);
+      const m = parseManifest(uncommented, path.join(root, "virtual", lang, "plugin.toml"), { checkEntry: false, configSchema: "defer" });
+      expect(Object.keys(catalogueMetadataOf(m)).sort(), lang).toEqual([...CATALOGUE_KEYS].sort());
     }
   });
 
