@@ -27,6 +27,7 @@ import { glueCommand } from "./glue.js";
 import { packCommand } from "./pack.js";
 import { unpackCommand } from "./unpack.js";
 import { publishCommand, searchCommand, versionsCommand } from "./catalog.js";
+import { trustCommand } from "./trust.js";
 
 export { packageVersion } from "./shared.js";
 
@@ -48,6 +49,7 @@ const commands: Record<string, Command> = {
   publish: publishCommand,
   search: searchCommand,
   versions: versionsCommand,
+  trust: trustCommand,
 };
 
 function help(): string {

@@ -6,3 +6,4 @@ export * from "./levels.js";
 export * from "./crypto.js";
 export * from "./store.js";
 export * from "./host.js";
+export * from "./edit.js";
