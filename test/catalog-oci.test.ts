@@ -364,6 +364,28 @@ describe("OCI catalog with basic auth", () => {
   });
 });
 
+describe("OCI catalog with bearer tokens", () => {
+  let reg: OciRegistry;
+  beforeAll(async () => {
+    reg = await startOciRegistry({ token: true, users: { ci: "ci-pass" } });
+  });
+  afterAll(async () => {
+    await reg?.close();
+  });
+
+  it("publishes, searches, lists and fetches through the token realm; wrong credentials are refused", async () => {
+    const catalog = new OciCatalog(reg.location, { credentials: { username: "ci", password: "ci-pass" } });
+    const pkg = await helloAt("0.5.0", { sign: true });
+    await catalog.publish(pkg);
+    expect((await catalog.search({ category: "examples" })).map((e) => `${e.name}@${e.version}`)).toEqual(["hello-c@0.5.0"]);
+    expect((await catalog.versions("hello-c")).map((e) => e.signed)).toEqual([true]);
+    expect((await catalog.fetch("hello-c", "0.5.0")).package.digest).toBe(pkg.digest);
+    expect(reg.tokenRequests.some((r) => r.scope.includes("repository:plughost/hello-c:pull,push"))).toBe(true);
+    const err = await failure(new OciCatalog(reg.location, { credentials: { username: "ci", password: "stale" } }).fetch("hello-c", "0.5.0"));
+    expect((err as CatalogError).reason).toBe("auth");
+  });
+});
+
 describe("OCI catalog locations", () => {
   it("maps oci:// to HTTPS, except on loopback, and keeps the prefix", () => {
     expect(parseOciLocation("oci://registry.example.com/acme/plugins")).toEqual({ baseUrl: "https://registry.example.com", host: "registry.example.com", prefix: "acme/plugins" });

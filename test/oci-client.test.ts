@@ -196,6 +196,56 @@ describe("OCI client with basic auth", () => {
   });
 });
 
+describe("OCI client with bearer tokens", () => {
+  let reg: OciRegistry;
+  const bob = { username: "bob", password: "token pass" };
+  beforeAll(async () => {
+    reg = await startOciRegistry({ token: true, users: { bob: bob.password } });
+  });
+  afterAll(async () => {
+    await reg?.close();
+  });
+
+  it("exchanges credentials at the token realm for the scope the registry asks, and reuses the token", async () => {
+    const client = new OciClient({ baseUrl: reg.httpUrl, credentials: bob });
+    const { digest, layer } = await pushImage(client, "tok/app", "1.0.0", "bearer component");
+    expect((await client.getManifest("tok/app", "1.0.0")).digest).toBe(digest);
+    expect(Buffer.from(await client.getBlob("tok/app", layer, 100)).toString()).toBe("bearer component");
+    expect(await client.listRepositories()).toContain("tok/app");
+    const scopes = reg.tokenRequests.map((r) => r.scope.join(" "));
+    expect(scopes).toContain("repository:tok/app:pull,push");
+    expect(scopes).toContain("registry:catalog:*");
+    // One token per scope: pushing two blobs, a manifest and reading them back asked for each scope once.
+    expect(scopes.filter((s) => s === "repository:tok/app:pull,push")).toHaveLength(1);
+    expect(reg.tokenRequests.every((r) => r.user === "bob" && r.granted)).toBe(true);
+  });
+
+  it("uses a ready bearer token as given", async () => {
+    const challenge = parseChallenge((await fetch(`${reg.httpUrl}/v2/`)).headers.get("www-authenticate") ?? "");
+    const realm = new URL(challenge!.params.realm!);
+    realm.searchParams.set("service", "plughost-test-registry");
+    realm.searchParams.set("scope", "repository:tok/app:pull");
+    const res = await fetch(realm, { headers: { authorization: `Basic ${Buffer.from(`${bob.username}:${bob.password}`).toString("base64")}` } });
+    const { token } = (await res.json()) as { token: string };
+    const client = new OciClient({ baseUrl: reg.httpUrl, credentials: { token } });
+    expect(await client.listTags("tok/app")).toEqual(["1.0.0"]);
+    // The token grants pull only: a push is refused, not retried with other credentials.
+    const err = await client.pushBlob("tok/app", enc.encode("not allowed")).catch((e: unknown) => e);
+    expect((err as CatalogError).reason).toBe("auth");
+    const forged = await new OciClient({ baseUrl: reg.httpUrl, credentials: { token: `${token.slice(0, -4)}AAAA` } }).listTags("tok/app").catch((e: unknown) => e);
+    expect((forged as CatalogError).reason).toBe("auth");
+  });
+
+  it("refuses when the token service refuses the credentials, or none are given", async () => {
+    const wrong = await new OciClient({ baseUrl: reg.httpUrl, credentials: { username: "bob", password: "nope" } }).listTags("tok/app").catch((e: unknown) => e);
+    expect(wrong).toBeInstanceOf(CatalogError);
+    expect((wrong as CatalogError).reason).toBe("auth");
+    expect((wrong as Error).message).toMatch(/token service .* refused the credentials/);
+    const none = await new OciClient({ baseUrl: reg.httpUrl }).listTags("tok/app").catch((e: unknown) => e);
+    expect((none as CatalogError).reason).toBe("auth");
+  });
+});
+
 describe("WWW-Authenticate challenges", () => {
   it("parses bearer challenges whose scope holds commas", () => {
     expect(parseChallenge('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"')).toEqual({

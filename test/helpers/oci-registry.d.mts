@@ -12,12 +12,16 @@ export interface OciRegistry extends ServerHandle {
   readonly location: string;
   /** The registry's storage root (a swapped blob can be written here). */
   readonly storageDir: string;
+  /** With `token`: every request the token service answered (who asked, for which scopes, whether it granted them). */
+  readonly tokenRequests: ReadonlyArray<{ user: string | null; scope: string[]; granted: boolean }>;
 }
 
 export function startOciRegistry(options?: {
   port?: number;
-  /** User name → password: turns on htpasswd basic auth. */
+  /** User name → password: turns on htpasswd basic auth (or, with `token`, who gets tokens). */
   users?: Record<string, string>;
+  /** Bearer-token auth through a token service on 127.0.0.1 (needs openssl for its certificate). */
+  token?: boolean;
   /** Repository prefix of `location` (default `plughost`). */
   prefix?: string;
 }): Promise<OciRegistry>;
