@@ -28,6 +28,7 @@ import { packCommand } from "./pack.js";
 import { unpackCommand } from "./unpack.js";
 import { publishCommand, searchCommand, versionsCommand } from "./catalog.js";
 import { trustCommand } from "./trust.js";
+import { installCommand, outdatedCommand, uninstallCommand, updateCommand } from "./install.js";
 
 export { packageVersion } from "./shared.js";
 
@@ -50,6 +51,10 @@ const commands: Record<string, Command> = {
   search: searchCommand,
   versions: versionsCommand,
   trust: trustCommand,
+  install: installCommand,
+  update: updateCommand,
+  uninstall: uninstallCommand,
+  outdated: outdatedCommand,
 };
 
 function help(): string {
