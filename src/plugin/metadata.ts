@@ -128,7 +128,7 @@ export function catalogueUrlProblem(value: string, key: "homepage" | "repository
   return undefined;
 }
 
-/** Where a metadata check reports: the key (and item) and whether the schema already reported that place. */
+/** Whether a place (a JSON pointer) is left to these checks: false where the schema already reported it. */
 type Clean = (pointer: string) => boolean;
 
 /**
