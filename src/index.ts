@@ -306,4 +306,11 @@ export type {
   PackageDependency,
   PluginPackage,
   PackageVerification,
+  TarBounds,
 } from "./package/index.js";
+// Installing from catalogs (docs/catalog.md "Installing, updating and removing plugins", "The lockfile").
+export { Installer } from "./catalog/install.js";
+export type { InstallerOptions, InstallProgress, InstalledPlugin, InstallResult, OutdatedPlugin } from "./catalog/install.js";
+export { LOCKFILE_NAME, readLockfile, writeLockfile, parseLockfile, formatLockfile, emptyLockfile } from "./catalog/lockfile.js";
+export { parseInstallSpec, pickVersion, updateRange, planInstall } from "./catalog/resolve.js";
+export type { InstallSpec, PlannedPlugin, PlanOptions, PlanRequest } from "./catalog/resolve.js";
