@@ -8,3 +8,4 @@ export { writePackage, packageDigest } from "./layout.js";
 export { readPackage, readPackageFile, packageFromParts, PACKAGE_BOUNDS } from "./read.js";
 export { signPackage, verifyPackage, packageStatement, type VerifyPackageOptions } from "./sign.js";
 export { extractPackage } from "./extract.js";
+export type { TarBounds } from "./tar.js";
