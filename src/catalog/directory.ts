@@ -76,6 +76,7 @@ export class DirectoryCatalog implements Catalog {
     return path.join(this.dir, name, `${name}-${version}${PACKAGE_EXTENSION}`);
   }
 
+  /** The newest version (a release over a newer prerelease) of every plugin that matches, sorted by name. */
   async search(query: SearchQuery = {}): Promise<CatalogEntry[]> {
     const index = await this.#readIndex();
     const text = query.text?.toLowerCase();
@@ -93,6 +94,7 @@ export class DirectoryCatalog implements Catalog {
     return out;
   }
 
+  /** Every version of `name`, oldest first; a `CatalogError` "not-found" when there is none. */
   async versions(name: string): Promise<CatalogEntry[]> {
     const versions = (await this.#readIndex()).plugins[name];
     if (!NAME.test(name) || !versions || Object.keys(versions).length === 0) {
@@ -101,6 +103,7 @@ export class DirectoryCatalog implements Catalog {
     return Object.keys(versions).sort(semver.compare).map((v) => entryOf(versions[v]!));
   }
 
+  /** One version's package: the file's digest checked against the index, the package read strictly, its name and version checked. */
   async fetch(name: string, version: string): Promise<FetchedPackage> {
     const known = (await this.#readIndex()).plugins[name];
     const entry = NAME.test(name) && semver.valid(version) === version ? known?.[version] : undefined;
@@ -129,6 +132,7 @@ export class DirectoryCatalog implements Catalog {
     return { package: pkg, digest };
   }
 
+  /** Stores the package and lists it in the index (the same bytes again: a no-op; other bytes: a "conflict"). */
   async publish(pkg: PluginPackage): Promise<CatalogEntry> {
     const { name, version } = pkg.metadata;
     const label = `${name}@${version}`;

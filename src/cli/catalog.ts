@@ -30,6 +30,7 @@ export async function catalogFrom(values: Record<string, unknown>, command: stri
   return openCatalog(location, credentials ? { credentials } : {});
 }
 
+/** `plughost publish`. */
 export const publishCommand: Command = {
   summary: "publish a plugin package (or pack and publish a plugin directory) to a catalog",
   usage: `plughost publish <package.plughost|plugin dir> --catalog <dir|oci://host[:port]/prefix> [--key k] [--key-id id] [--json]
@@ -80,6 +81,7 @@ export function formatEntries(entries: readonly CatalogEntry[]): string {
     .join("\n");
 }
 
+/** `plughost search`. */
 export const searchCommand: Command = {
   summary: "search a catalog: plugins whose name, description or keywords match, newest version of each",
   usage: `plughost search [text] --catalog <dir|oci://host[:port]/prefix> [--category c] [--tag keyword] [--json]
@@ -100,6 +102,7 @@ Without any, lists every plugin. Shows each plugin's newest version (a release o
   },
 };
 
+/** `plughost versions`. */
 export const versionsCommand: Command = {
   summary: "list every published version of a plugin in a catalog, oldest first",
   usage: `plughost versions <name> --catalog <dir|oci://host[:port]/prefix> [--json]
