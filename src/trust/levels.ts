@@ -84,8 +84,8 @@ export function trustLevelShortfalls(trust: TrustList | undefined, level: KeyTru
  * Refuse a plugin whose signer's `level` is below what the trust list's `requirements` ask for a capability it
  * asks for (unsigned plugins count as "local"). Used on install and in the registry's load path.
  *
- * @throws {@link PackageVerificationError} with reason "trust-level", naming the plugin, every capability refused,
- *   the level it has and the level required.
+ * @throws {@link PackageVerificationError} with reason "trust-level" and `plugin` set (the message starts `[plugin]`),
+ *   naming every capability refused, the level it has and the level required.
  * @example
  *   // requirements: { "net:outbound:*": "verified" }
  *   checkTrustLevel(trust, "community", ["net:outbound:api.example.com:443"], "fetcher"); // throws
@@ -96,7 +96,7 @@ export function checkTrustLevel(trust: TrustList | undefined, level: KeyTrustLev
   const what = short.map((s) => `${s.capability} needs "${s.required}" (requirement ${s.pattern})`).join("; ");
   throw new PackageVerificationError(
     "trust-level",
-    `${plugin}: its signer's trust level is "${level}"${level === "local" ? " (unsigned, or signed by a local key)" : ""}, too low for what it asks: ${what}. ` +
+    `its signer's trust level is "${level}"${level === "local" ? " (unsigned, or signed by a local key)" : ""}, too low for what it asks: ${what}. ` +
       `Have it signed by a key the trust list holds at that level, or remove the capability from its manifest`,
     { plugin },
   );
