@@ -137,6 +137,16 @@ describe("directory catalog: publish, versions, search, fetch", () => {
     expect(await catalog.fetch("hello-c", "1.1.0/../../x").catch((e: unknown) => e)).toMatchObject({ reason: "not-found" });
   });
 
+  it("a version with build metadata is published and fetched under its full name", async () => {
+    const catalog = new DirectoryCatalog(path.join(tempDir(), "catalog"));
+    const built = await helloPackage("1.3.0+build.7");
+    await catalog.publish(built);
+    expect(existsSync(catalog.packageFile("hello-c", "1.3.0+build.7"))).toBe(true);
+    expect((await catalog.versions("hello-c")).map((e) => e.version)).toEqual(["1.3.0+build.7"]);
+    expect((await catalog.fetch("hello-c", "1.3.0+build.7")).digest).toBe(built.digest);
+    expect(await catalog.fetch("hello-c", "v1.3.0+build.7").catch((e: unknown) => e)).toMatchObject({ reason: "not-found" });
+  });
+
   it("publishing the same bytes again is a no-op; other bytes under a published version are a conflict, the first kept", async () => {
     const catalog = new DirectoryCatalog(path.join(tempDir(), "catalog"));
     const first = await catalog.publish(hello100);

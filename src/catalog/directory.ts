@@ -52,6 +52,11 @@ function newest(versions: readonly string[]): string | undefined {
   return sorted.find((v) => semver.prerelease(v) === null) ?? sorted[0];
 }
 
+/** A strict semantic version as written (no `v`, no spaces; build metadata allowed): safe in a file name. */
+function isVersion(v: string): boolean {
+  return /^[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/.test(v) && semver.valid(v) !== null;
+}
+
 function isStringArray(x: unknown): x is string[] {
   return Array.isArray(x) && x.every((s) => typeof s === "string");
 }
@@ -106,7 +111,7 @@ export class DirectoryCatalog implements Catalog {
   /** One version's package: the file's digest checked against the index, the package read strictly, its name and version checked. */
   async fetch(name: string, version: string): Promise<FetchedPackage> {
     const known = (await this.#readIndex()).plugins[name];
-    const entry = NAME.test(name) && semver.valid(version) === version ? known?.[version] : undefined;
+    const entry = NAME.test(name) && isVersion(version) ? known?.[version] : undefined;
     if (!entry) {
       const have = known ? Object.keys(known).sort(semver.compare).join(", ") : "";
       throw new CatalogError(this.location, "not-found", `no version ${version} of "${name}" in this catalog${have ? ` (it has ${have})` : ""}`, { plugin: name });
@@ -137,7 +142,7 @@ export class DirectoryCatalog implements Catalog {
     const { name, version } = pkg.metadata;
     const label = `${name}@${version}`;
     if (!NAME.test(name)) throw new PackageError(label, `"${name}" is not a valid plugin name (lowercase a-z, 0-9, . _ -, at most 64)`, { plugin: name });
-    if (semver.valid(version) !== version) throw new PackageError(label, `"${version}" is not a semantic version (like 1.2.3)`, { plugin: name });
+    if (!isVersion(version)) throw new PackageError(label, `"${version}" is not a semantic version (like 1.2.3)`, { plugin: name });
     const bytes = writePackage(pkg);
     // Re-read what will be stored: a package put together in memory gets the same checks as a file from disk.
     readPackage(bytes, label);
@@ -309,7 +314,7 @@ export function parseIndex(text: string, file: string, catalog: string): Directo
     if (!versions || typeof versions !== "object" || Array.isArray(versions)) throw bad(`plugins.${name} is not an object`);
     for (const [version, e] of Object.entries(versions)) {
       const at = `plugins.${name}.${version}`;
-      if (semver.valid(version) !== version) throw bad(`${at}: "${version}" is not a semantic version`);
+      if (!isVersion(version)) throw bad(`${at}: "${version}" is not a semantic version`);
       if (!e || typeof e !== "object") throw bad(`${at} is not an object`);
       if (e.name !== name || e.version !== version) throw bad(`${at} names ${e.name}@${e.version}`);
       if (typeof e.digest !== "string" || !DIGEST.test(e.digest)) throw bad(`${at}.digest is not sha256-<64 hex>`);
