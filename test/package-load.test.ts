@@ -7,6 +7,7 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   PackageError,
+  packageFromParts,
   packPlugin,
   PackageVerificationError,
   PluginRegistry,
@@ -15,7 +16,8 @@ import {
   writePackage,
   type SignaturePolicy,
 } from "../src/index.js";
-import { dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
+import { serializeMetadata } from "../src/package/metadata.js";
+import { dec, enc, pluginDir, root, silentLogger } from "./helpers/plugins.js";
 
 const HELLO = "examples/c/hello";
 const newKey = (): { privateKey: KeyObject; publicKey: string } => {
@@ -115,5 +117,26 @@ describe("registry.load(<package file>)", () => {
   it("loadAll takes package files beside plugin directories", async () => {
     const [hello] = await newRegistry(path.join(tempDir(), "cache")).loadAll([await helloPackage()]);
     expect(hello?.name).toBe("hello-c");
+  });
+
+  it("packs and loads a native plugin, recording its platform, and refuses one built for another platform", async () => {
+    const native = path.join(root, "examples", "native", "legacy-hello");
+    const pkg = await packPlugin(native);
+    expect(pkg.metadata).toMatchObject({ kind: "native", entry: "legacy-hello.so", platform: `${process.platform}-${process.arch}` });
+    const file = path.join(tempDir(), "legacy-hello-0.1.0.plughost");
+    writeFileSync(file, writePackage(pkg));
+    const r = newRegistry(path.join(tempDir(), "cache"));
+    const handle = await r.load(file);
+    expect(handle.state).toBe("active");
+    expect(await r.dispatch("greet", enc("all"))).toEqual([{ plugin: "legacy-hello", status: 0 }]);
+    await r.unload("legacy-hello");
+
+    const elsewhere = process.arch === "s390x" ? "linux-x64" : "linux-s390x";
+    const foreign = packageFromParts(serializeMetadata({ ...pkg.metadata, platform: elsewhere }), pkg.files);
+    const foreignFile = path.join(tempDir(), "foreign.plughost");
+    writeFileSync(foreignFile, writePackage(foreign));
+    const err = await r.load(foreignFile).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(PackageError);
+    expect((err as Error).message).toMatch(new RegExp(`built for ${elsewhere}, and this host is ${process.platform}-${process.arch}`));
   });
 });

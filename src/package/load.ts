@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { PackageError } from "../contract/errors.js";
 import { openCache } from "../runtime/cache-dir.js";
 import type { TrustList } from "../plugin/signatures.js";
 import { sha256 } from "../plugin/signatures.js";
@@ -18,6 +19,16 @@ import { PACKAGE_EXTENSION, type PluginPackage } from "./types.js";
 /** Whether `pathOrDir` names a package file (by its extension) rather than a plugin directory or manifest. Never throws. */
 export function isPackagePath(pathOrDir: string): boolean {
   return pathOrDir.endsWith(PACKAGE_EXTENSION);
+}
+
+/**
+ * Why a native package cannot run on this host (its library was built for another platform), or undefined when it
+ * can (or is a component, which runs anywhere). Never throws.
+ */
+export function platformProblem(pkg: PluginPackage): string | undefined {
+  const here = `${process.platform}-${process.arch}`;
+  if (pkg.metadata.kind !== "native" || pkg.metadata.platform === undefined || pkg.metadata.platform === here) return undefined;
+  return `its native library was built for ${pkg.metadata.platform}, and this host is ${here}; get the package built for ${here}`;
 }
 
 /** Whether `dir` holds exactly the package's files with their digests (an earlier extraction, intact). */
@@ -37,12 +48,15 @@ async function extractedIntact(pkg: PluginPackage, dir: string): Promise<boolean
 /**
  * Read and verify the package `file`, extract it (once per digest) and return the plugin directory to load.
  * @param cacheDir the registry's cache directory; undefined extracts into a fresh temporary directory instead.
- * @throws {@link PackageError} / {@link PackageVerificationError} as `readPackageFile` and `verifyPackage` do.
+ * @throws {@link PackageError} / {@link PackageVerificationError} as `readPackageFile` and `verifyPackage` do, and a
+ *   `PackageError` for a native package built for another platform.
  * @throws {@link CacheUnsafe} when the cache directory is not private to this user.
  */
 export async function materializePackage(file: string, cacheDir: string | undefined, trust: TrustList | undefined): Promise<string> {
   const pkg = await readPackageFile(path.resolve(file));
   verifyPackage(pkg, trust, { file });
+  const wrongPlatform = platformProblem(pkg);
+  if (wrongPlatform) throw new PackageError(file, wrongPlatform, { plugin: pkg.metadata.name });
   const root = cacheDir !== undefined ? openCache(cacheDir, pkg.metadata.name)?.dir : undefined;
   if (root === undefined) {
     const dir = await mkdtemp(path.join(os.tmpdir(), "plughost-package-"));
