@@ -63,6 +63,9 @@ export function updateRange(version: string, major = false): string {
   return `>=${v.version} <${ceiling}`;
 }
 
+// Who asks for a requested plugin, in conflict messages.
+const USER = "the install request";
+
 /** A plugin in the plan: installed already (kept), or fetched from the catalog (to install). */
 export interface PlannedPlugin {
   name: string;
@@ -112,7 +115,7 @@ export async function planInstall(
   const queue = [...userRanges.keys()];
 
   const requirements = (name: string): DependencyRequirement[] => {
-    const out: DependencyRequirement[] = (userRanges.get(name) ?? []).map((range) => ({ plugin: "the install request", version: "", range, kind: "required" }));
+    const out: DependencyRequirement[] = (userRanges.get(name) ?? []).map((range) => ({ plugin: USER, version: "", range, kind: "required" }));
     for (const p of chosen.values()) {
       for (const d of p.dependencies) {
         if (d.name === name) out.push({ plugin: p.name, version: p.version, range: d.range, kind: d.peer ? "peer" : d.optional ? "optional" : "required" });
@@ -140,6 +143,10 @@ export async function planInstall(
       const candidates = [...entries].sort((a, b) => semver.rcompare(a.version, b.version)).map((e) => ({ version: e.version, loaded: e.version === current?.version }));
       throw new DependencyConflictError(strategy, [{ dependency: name, requirements: reqs, candidates }], remedy);
     };
+    if (!pick && reqs.every((r) => r.plugin === USER)) {
+      const have = entries.map((e) => e.version).join(", ");
+      throw new CatalogError(catalog.location, "not-found", `no version of ${name} matches ${ranges.join(" and ")} (it has ${have || "none"}); ask for one of those`, { plugin: name });
+    }
     if (!pick) return conflict(`no version of ${name} in ${catalog.location} satisfies every range; widen a range, publish a matching version, or install the plugins that ask for it at other versions`);
     if (strategy === "strict" && current && !picked.has(name) && !userRanges.has(name) && pick.version !== current.version) {
       return conflict(`the strict strategy does not move an installed dependency; update ${name} yourself (plughost update ${name}) or use the latest strategy`);
