@@ -246,6 +246,9 @@ export {
   ENCRYPTED_TRUST_LIST_FORMAT,
   TRUST_KEY_ENV,
   MAX_TRUST_LIST_BYTES,
+  addTrustedKey,
+  revokeTrustedKey,
+  setTrustRequirement,
 } from "./trust/index.js";
 export type { TrustListKeyOptions, LoadTrustListOptions, OpenTrustListOptions, OpenedTrustList, TrustListReference } from "./trust/index.js";
 
@@ -308,6 +311,10 @@ export type {
   PackageVerification,
   TarBounds,
 } from "./package/index.js";
+// Catalogs (docs/catalog.md "Catalogs", "Directory catalog").
+export { openCatalog, isRegistryLocation, DirectoryCatalog, DIRECTORY_INDEX_FILE } from "./catalog/index.js";
+export type { DirectoryCatalogOptions, DirectoryIndex, DirectoryIndexEntry } from "./catalog/index.js";
+export type { Catalog, CatalogCredentials, CatalogEntry, CatalogOptions, FetchedPackage, LockEntry, Lockfile, SearchQuery } from "./catalog/types.js";
 // Installing from catalogs (docs/catalog.md "Installing, updating and removing plugins", "The lockfile").
 export { Installer } from "./catalog/install.js";
 export type { InstallerOptions, InstallProgress, InstalledPlugin, InstallResult, OutdatedPlugin } from "./catalog/install.js";
