@@ -9,3 +9,4 @@ export { readPackage, readPackageFile, packageFromParts, PACKAGE_BOUNDS } from "
 export { signPackage, verifyPackage, packageStatement, type VerifyPackageOptions } from "./sign.js";
 export { extractPackage } from "./extract.js";
 export type { TarBounds } from "./tar.js";
+export { isPackagePath, materializePackage, platformProblem } from "./load.js";

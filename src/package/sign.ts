@@ -4,7 +4,7 @@
  * whole package, and a signature cannot be moved to another plugin or replayed under another version.
  */
 import { sign, verify, type KeyObject } from "node:crypto";
-import { PackageVerificationError } from "../contract/errors.js";
+import { PackageError, PackageVerificationError } from "../contract/errors.js";
 import { formatOf, parseDocument } from "../plugin/manifest.js";
 import { KEY_ID_PATTERN, sha256, type TrustList } from "../plugin/signatures.js";
 import { checkTrustLevel, requestedCapabilities, revokedKeyMessage, signerStatus } from "../trust/levels.js";
@@ -64,7 +64,7 @@ function packagedCapabilities(pkg: PluginPackage, file: string): string[] {
   }
   if (typeof doc !== "object" || doc === null) {
     // Refuse rather than guess: the load would fail on this manifest anyway.
-    throw new PackageVerificationError("digest", `${file}: its ${pkg.metadata.manifest} cannot be read as a manifest; pack the plugin again`, { plugin });
+    throw new PackageError(file, `its ${pkg.metadata.manifest} cannot be read as a manifest; pack the plugin again`, { plugin });
   }
   const d = doc as Record<string, unknown>;
   const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
@@ -86,7 +86,7 @@ function packagedCapabilities(pkg: PluginPackage, file: string): string[] {
  *   and a signed one is only checked for consistency (there is no key to verify it with) unless `requireSignature`.
  * @throws {@link PackageVerificationError} with the reason (digest, unsigned, bad-signature, unknown-key, revoked-key,
  *   wrong-plugin, wrong-version, trust-level), naming the plugin and what to do.
- * @throws {@link PackageError} when the metadata bytes are not valid metadata.
+ * @throws {@link PackageError} when the metadata bytes are not valid metadata, or the packaged manifest is not TOML/JSON.
  * @example
  *   const pkg = await readPackageFile("hello-c-0.1.0.plughost");
  *   const { signed, key, level } = verifyPackage(pkg, compileTrustList(policy), { requireSignature: true, expectName: "hello-c" });
