@@ -15,6 +15,7 @@ import { compileTrustList, publicKeyToBase64 } from "../src/plugin/signatures.js
 import { catalogCredentialsFromEnv, OciCatalog, parseOciLocation } from "../src/catalog/oci.js";
 import { OciClient, ociDigest, type OciImageManifest } from "../src/catalog/oci-client.js";
 import {
+  ASSET_MEDIA_TYPE,
   METADATA_MEDIA_TYPE,
   NATIVE_MEDIA_TYPE,
   packageToArtifact,
@@ -185,6 +186,23 @@ describe("OCI catalog: publish, search, versions, fetch", () => {
     const err = await failure(catalog.fetch("not-a-plugin", "1.0.0"));
     expect(err).toBeInstanceOf(PackageError);
     expect(err.message).toMatch(/is not a plughost plugin/);
+  });
+  it("stores other packaged files (a config schema) as titled asset layers and fetches them back", async () => {
+    const dir = mkdtempSync(path.join(work, "hello-schema-"));
+    cpSync(path.join(root, "examples/c/hello"), dir, { recursive: true });
+    const toml = path.join(dir, "plugin.toml");
+    writeFileSync(toml, readFileSync(toml, "utf8").replace(/^version = ".*"$/m, 'version = "3.0.0"') + '\n[config]\nschema = "config.schema.json"\n');
+    const schema = JSON.stringify({ type: "object", properties: { greeting: { type: "string" } } });
+    writeFileSync(path.join(dir, "config.schema.json"), schema);
+    const pkg = await packPlugin(dir, { created });
+    expect([...pkg.files.keys()]).toContain("config.schema.json");
+    await catalog.publish(pkg);
+    const { manifest } = await client.getManifest("plughost/hello-c", "3.0.0");
+    const layer = manifest.layers.find((l) => l.annotations?.["org.opencontainers.image.title"] === "config.schema.json");
+    expect(layer?.mediaType).toBe(ASSET_MEDIA_TYPE);
+    const fetched = await catalog.fetch("hello-c", "3.0.0");
+    expect(Buffer.from(fetched.package.files.get("config.schema.json")!).toString()).toBe(schema);
+    expect(fetched.package.digest).toBe(pkg.digest);
   });
 });
 
