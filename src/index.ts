@@ -315,6 +315,13 @@ export type {
 export { openCatalog, isRegistryLocation, DirectoryCatalog, DIRECTORY_INDEX_FILE } from "./catalog/index.js";
 export type { DirectoryCatalogOptions, DirectoryIndex, DirectoryIndexEntry } from "./catalog/index.js";
 export type { Catalog, CatalogCredentials, CatalogEntry, CatalogOptions, FetchedPackage, LockEntry, Lockfile, SearchQuery } from "./catalog/types.js";
+// The OCI registry catalog (docs/catalog.md "OCI registry").
+export { OciCatalog, parseOciLocation, catalogCredentialsFromEnv } from "./catalog/oci.js";
+export type { OciLocation } from "./catalog/oci.js";
+export { OciClient, ociDigest, OCI_MANIFEST_MEDIA_TYPE } from "./catalog/oci-client.js";
+export type { OciClientOptions, OciDescriptor, OciImageManifest, FetchedManifest } from "./catalog/oci-client.js";
+export { packageToArtifact, PLUGIN_ARTIFACT_TYPE } from "./catalog/oci-artifact.js";
+export type { PackageArtifact } from "./catalog/oci-artifact.js";
 // Installing from catalogs (docs/catalog.md "Installing, updating and removing plugins", "The lockfile").
 export { Installer } from "./catalog/install.js";
 export type { InstallerOptions, InstallProgress, InstalledPlugin, InstallResult, OutdatedPlugin } from "./catalog/install.js";
