@@ -375,13 +375,19 @@ describe("extracting", () => {
     expect((err as Error).message).toMatch(/is not empty/);
   });
 
-  it("refuses a package object whose paths would escape the directory, writing nothing", async () => {
+  it("refuses a package object whose paths would escape the directory, leaving nothing written", async () => {
     const pkg = await packPlugin(pluginDir(HELLO));
     const evil: PluginPackage = { ...pkg, files: new Map([["../escape.txt", new Uint8Array(1)]]) };
     const base = tempDir();
     const dir = path.join(base, "target");
     mkdirSync(dir);
     await expect(extractPackage(evil, dir)).rejects.toThrow(/climbs out/);
+    expect(readdirSync(base)).toEqual(["target"]);
+    // A good file first, then the bad one: what was written is taken back, in a given dir and in one made for it.
+    const mixed: PluginPackage = { ...pkg, files: new Map([["a.txt", new Uint8Array(1)], ["../escape.txt", new Uint8Array(1)]]) };
+    await expect(extractPackage(mixed, dir)).rejects.toThrow(/climbs out/);
+    expect(readdirSync(dir)).toEqual([]);
+    await expect(extractPackage(mixed, path.join(base, "new", "deeper"))).rejects.toThrow(/climbs out/);
     expect(readdirSync(base)).toEqual(["target"]);
   });
 });

@@ -2,7 +2,7 @@
  * Writing a package's plugin files into a directory (`plughost unpack`, installs, loading a package file). The
  * directory must be new or empty, so nothing already there is overwritten or mixed in.
  */
-import { mkdir, open, readdir } from "node:fs/promises";
+import { mkdir, open, readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { PackageError } from "../contract/errors.js";
 import { isWithin } from "../plugin/safe-read.js";
@@ -14,7 +14,8 @@ import type { PluginPackage } from "./types.js";
  * directories the paths need. The package is not verified here: call `verifyPackage` first.
  *
  * @throws {@link PackageError} naming `dir` when it is not empty or not a directory, or a path would land outside it
- *   (also through a link created meanwhile: files are opened with O_EXCL, never followed).
+ *   (also through a link created meanwhile: files are opened with O_EXCL, never followed). On failure nothing is
+ *   left: a directory this call created is removed, an empty one given is emptied again.
  * @example
  *   const pkg = await readPackageFile("hello-c-0.1.0.plughost");
  *   verifyPackage(pkg, trust);
@@ -23,14 +24,27 @@ import type { PluginPackage } from "./types.js";
 export async function extractPackage(pkg: PluginPackage, dir: string): Promise<void> {
   const root = path.resolve(dir);
   const plugin = pkg.metadata.name;
+  let created: string | undefined;
   try {
-    await mkdir(root, { recursive: true });
+    created = await mkdir(root, { recursive: true });
     const present = await readdir(root);
     if (present.length > 0) throw new PackageError(root, `is not empty (${present.slice(0, 3).join(", ")}${present.length > 3 ? ", …" : ""}); unpack into a new or empty directory`, { plugin });
   } catch (err) {
     if (err instanceof PackageError) throw err;
     throw new PackageError(root, `cannot be used as the target directory: ${(err as Error).message}`, { plugin, cause: err });
   }
+  try {
+    await writeFiles(pkg, root);
+  } catch (err) {
+    // Leave no half-extracted plugin behind in a directory this call made (its first created ancestor included).
+    if (created !== undefined) await rm(created, { recursive: true, force: true });
+    else for (const name of await readdir(root).catch(() => [])) await rm(path.join(root, name), { recursive: true, force: true }); // it was empty
+    throw err;
+  }
+}
+
+async function writeFiles(pkg: PluginPackage, root: string): Promise<void> {
+  const plugin = pkg.metadata.name;
   for (const [rel, bytes] of pkg.files) {
     const why = unsafePathReason(rel);
     const target = path.join(root, ...rel.split("/"));
