@@ -73,7 +73,7 @@ describe("the installed CLI (npm's bin symlink, npx)", () => {
     expect(JSON.parse(viaNpx.stdout)).toMatchObject({ version: repoPackage.version });
     // Every command the top-level help lists has a help of its own, through the installed bin.
     const commands = [...help.stdout.split("commands:")[1]!.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]!);
-    expect(commands).toEqual(["run", "inspect", "validate", "new", "conformance", "keygen", "sign", "build", "serve", "profile", "types", "glue"]);
+    expect(commands).toEqual(["run", "inspect", "validate", "new", "conformance", "keygen", "sign", "build", "serve", "profile", "types", "glue", "pack", "unpack", "publish", "search", "versions", "trust", "install", "update", "uninstall", "outdated"]);
     for (const command of commands) {
       const sub = plughost([command, "--help"]);
       expect(sub.status, `${command} --help: ${sub.out}`).toBe(0);
