@@ -269,7 +269,7 @@ describe("OCI catalog: tampered registry content is refused", () => {
     const file = blobFile(reg, ociDigest(v1.files.get("plugin.wasm")!));
     const genuine = readFileSync(file);
     const swapped = Buffer.from(genuine);
-    swapped[swapped.length - 10] ^= 0xff;
+    swapped[swapped.length - 10] = swapped[swapped.length - 10]! ^ 0xff;
     writeFileSync(file, swapped);
     try {
       const err = await failure(catalog.fetch("hello-c", "1.0.0"));
