@@ -173,6 +173,33 @@ describe("Installer with a directory catalog", () => {
     await expect(installer.uninstall("lib")).rejects.toThrow(/lib is not installed here/);
   });
 
+  it("moves an installed dependency under the latest strategy, refuses to under strict and manual", async () => {
+    const { catalog } = await catalogWith([
+      { name: "lib", version: "1.0.0", example: "transform" },
+      { name: "lib", version: "1.2.0", example: "transform" },
+      { name: "app", version: "1.0.0", dependencies: { lib: "^1.2.0" } },
+    ]);
+    for (const strategy of ["strict", "manual"] as const) {
+      const pluginDir = tempDir();
+      const installer = new Installer({ pluginDir, catalog, signatures: signer.policy, strategy });
+      await installer.install("lib@1.0.0");
+      const before = snapshot(pluginDir);
+      const err = await installer.install("app").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DependencyConflictError);
+      expect((err as DependencyConflictError).strategy).toBe(strategy);
+      expect((err as Error).message).toMatch(new RegExp(`app needs lib \\^1\\.2\\.0.*the ${strategy} strategy does not move an installed dependency; choose its version yourself \\(plughost install lib@1\\.2\\.0`));
+      expect(snapshot(pluginDir)).toEqual(before);
+      // Choosing it by hand settles it.
+      await installer.install("lib@1.2.0");
+      expect((await installer.install("app")).installed.map((p) => p.name)).toEqual(["app"]);
+    }
+    const pluginDir = tempDir();
+    const latest = new Installer({ pluginDir, catalog, signatures: signer.policy });
+    await latest.install("lib@1.0.0");
+    const r = await latest.install("app");
+    expect(r.installed.map((p) => `${p.name}@${p.previous ?? "-"}->${p.version}`)).toEqual(["lib@1.0.0->1.2.0", "app@-->1.0.0"]);
+  });
+
   it("updates within the compatible range, refuses to cross a major without major, and outdated says so", async () => {
     const { catalog } = await catalogWith([{ name: "greeter", version: "1.0.0" }]);
     const pluginDir = tempDir();

@@ -9,7 +9,7 @@
  */
 import { loadManifest } from "../plugin/manifest.js";
 import { compileTrustList, type SignaturePolicy, type TrustList } from "../plugin/signatures.js";
-import { resolveLoadOrder } from "../plugin/resolve.js";
+import { resolveLoadOrder, type DependencyStrategy } from "../plugin/resolve.js";
 import { CatalogError, PackageVerificationError, ResolutionError } from "../contract/errors.js";
 import { extractPackage } from "../package/extract.js";
 import { verifyPackage } from "../package/sign.js";
@@ -32,8 +32,11 @@ export interface InstallerOptions {
   requireSignature?: boolean;
   /** The lockfile (default `<pluginDir>/plughost.lock.json`). */
   lockfile?: string;
-  /** How dependencies already installed are treated: `latest` (default) moves them when a range asks, `strict` refuses. */
-  strategy?: "latest" | "strict";
+  /**
+   * The dependency strategy (the host config's `dependencies.strategy`): `latest` (default) moves an installed
+   * dependency when a new range asks; `strict` and `manual` refuse with a conflict and leave the choice to you.
+   */
+  strategy?: DependencyStrategy;
   /** Told of each phase (e.g. to show progress); awaited, so the install waits for it. */
   onProgress?: (event: InstallProgress) => void | Promise<void>;
 }
@@ -107,7 +110,7 @@ export class Installer {
   readonly #requireSignature: boolean;
   readonly #layout: PluginDirLayout;
   readonly #lockfile: string;
-  readonly #strategy: "latest" | "strict";
+  readonly #strategy: DependencyStrategy;
   readonly #progress: InstallerOptions["onProgress"];
 
   /** @throws {@link VerificationError} when `signatures` is not a valid trust list. */

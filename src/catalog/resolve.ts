@@ -6,7 +6,7 @@
 import semver from "semver";
 import { CatalogError, DependencyConflictError } from "../contract/errors.js";
 import type { Dependency } from "../plugin/manifest.js";
-import type { DependencyRequirement } from "../plugin/resolve.js";
+import type { DependencyRequirement, DependencyStrategy } from "../plugin/resolve.js";
 import type { Catalog, CatalogEntry, FetchedPackage } from "./types.js";
 
 const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -79,10 +79,12 @@ export interface PlannedPlugin {
 /** Options of `planInstall`. */
 export interface PlanOptions {
   /**
-   * `latest` (default): a dependency whose installed version no longer satisfies every range is moved to the
-   * highest version that does. `strict`: installed dependencies are never moved; a range they fail is a conflict.
+   * The dependency strategy (docs/lifecycle.md). `latest` (default): a dependency whose installed version no longer
+   * satisfies every range is moved to the highest version that does. `strict`, and `manual` (the host chooses):
+   * installed dependencies are never moved by another plugin's install; a range they fail is a conflict, settled by
+   * installing or updating the dependency itself.
    */
-  strategy?: "latest" | "strict";
+  strategy?: DependencyStrategy;
 }
 
 /** One thing asked of the plan: a plugin and a range; `user` requests are re-picked even when installed. */
@@ -148,8 +150,8 @@ export async function planInstall(
       throw new CatalogError(catalog.location, "not-found", `no version of ${name} matches ${ranges.join(" and ")} (it has ${have || "none"}); ask for one of those`, { plugin: name });
     }
     if (!pick) return conflict(`no version of ${name} in ${catalog.location} satisfies every range; widen a range, publish a matching version, or install the plugins that ask for it at other versions`);
-    if (strategy === "strict" && current && !picked.has(name) && !userRanges.has(name) && pick.version !== current.version) {
-      return conflict(`the strict strategy does not move an installed dependency; update ${name} yourself (plughost update ${name}) or use the latest strategy`);
+    if (strategy !== "latest" && current && !picked.has(name) && !userRanges.has(name) && pick.version !== current.version) {
+      return conflict(`the ${strategy} strategy does not move an installed dependency; choose its version yourself (plughost install ${name}@${pick.version}, or plughost update ${name}), or use the latest strategy`);
     }
     picked.add(name);
     // The installed version, when it is the pick, stays as it is (no download).

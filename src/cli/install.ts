@@ -21,7 +21,8 @@ const common = {
 const where = `The plugin directory is --dir, else the host config's first pluginDirs (--config, or plughost.config.* here).
 Packages are verified against the host config's trust list (signatures) before anything is written;
 --require-signature (or signatures.require) refuses unsigned ones. The catalog is --catalog, else
-PLUGHOST_CATALOG, else the one the lockfile's plugins came from.`;
+PLUGHOST_CATALOG, else the one the lockfile's plugins came from. The host config's dependencies.strategy
+decides whether an installed dependency may be moved to fit a new plugin (latest, the default) or not (strict, manual).`;
 
 /** The installer a command works with, from its options and the host config. */
 async function installerFrom(values: Record<string, unknown>, command: string): Promise<Installer> {
@@ -46,6 +47,7 @@ async function installerFrom(values: Record<string, unknown>, command: string): 
     catalog,
     ...(config?.signatures ? { signatures: config.signatures } : {}),
     ...(values["require-signature"] ? { requireSignature: true } : {}),
+    ...(config?.dependencies ? { strategy: config.dependencies.strategy } : {}),
   });
 }
 
