@@ -95,7 +95,7 @@ export async function openTrustList(file: string, options: OpenTrustListOptions 
   const key = await resolveTrustKey(file, options);
   const encrypted = isEncryptedTrustList(bytes);
   if (encrypted && !key) {
-    throw new TrustListError(file, "no-key", `is encrypted and no key was given; set ${TRUST_KEY_ENV} (base64 or hex of 32 bytes) or signatures.keyFile in the host config`);
+    throw new TrustListError(file, "no-key", `is encrypted and no key was given; set ${TRUST_KEY_ENV} (base64 or hex of 32 bytes), or name its key file (signatures.keyFile in the host config; --key-file for plughost trust)`);
   }
   if (!key || (!encrypted && options.allowPlain)) return { policy: parsePolicy(bytes.toString("utf8"), file), encrypted: false };
   return { policy: parsePolicy(decryptTrustList(bytes, key, file).toString("utf8"), file), encrypted: true };
