@@ -194,6 +194,7 @@ describe("directory catalog: a tampered catalog is refused", () => {
     const indexFile = path.join(catalog.dir, "index.json");
     const index = JSON.parse(readFileSync(indexFile, "utf8"));
     index.plugins["hello-c"]["1.10.0"].digest = hello100.digest;
+    index.plugins["hello-c"]["1.10.0"].size = writePackage(hello100).byteLength;
     writeFileSync(indexFile, JSON.stringify(index));
     const err = await catalog.fetch("hello-c", "1.10.0").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PackageVerificationError);
@@ -207,8 +208,22 @@ describe("directory catalog: a tampered catalog is refused", () => {
     const indexFile = path.join(catalog.dir, "index.json");
     const index = JSON.parse(readFileSync(indexFile, "utf8"));
     index.plugins["hello-c"]["1.0.0"].digest = transform030.digest;
+    index.plugins["hello-c"]["1.0.0"].size = writePackage(transform030).byteLength;
     writeFileSync(indexFile, JSON.stringify(index));
     expect(await catalog.fetch("hello-c", "1.0.0").catch((e: unknown) => e)).toMatchObject({ reason: "wrong-plugin" });
+  });
+
+  it("a file grown past what the index published is refused by size, without reading it whole", async () => {
+    const catalog = await catalogWithAll();
+    const file = catalog.packageFile("hello-c", "1.0.0");
+    const published = readFileSync(file).byteLength;
+    writeFileSync(file, Buffer.concat([readFileSync(file), Buffer.alloc(64 * 1024 * 1024)]));
+    const err = await catalog.fetch("hello-c", "1.0.0").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PackageVerificationError);
+    expect(err).toMatchObject({ reason: "digest" });
+    expect((err as Error).message).toContain(`larger than the ${published} bytes`);
+    writeFileSync(file, "");
+    expect(await catalog.fetch("hello-c", "1.0.0").catch((e: unknown) => (e as Error).message)).toContain(`0 bytes, not the ${published} bytes`);
   });
 
   it("a missing package file is an io error naming it", async () => {
@@ -223,7 +238,9 @@ describe("directory catalog: a tampered catalog is refused", () => {
     const catalog = await catalogWithAll();
     const indexFile = path.join(catalog.dir, "index.json");
     for (const bad of ["{", '{"catalogVersion":2,"plugins":{}}', '{"catalogVersion":1,"plugins":{"../x":{}}}',
-      JSON.stringify({ catalogVersion: 1, plugins: { x: { "1.0.0": { name: "x", version: "1.0.0", digest: "md5-1", signed: false, keywords: [], categories: [] } } } })]) {
+      JSON.stringify({ catalogVersion: 1, plugins: { x: { "1.0.0": { name: "x", version: "1.0.0", digest: "md5-1", signed: false, keywords: [], categories: [] } } } }),
+      JSON.stringify({ catalogVersion: 1, plugins: { x: { "1.0.0": { name: "x", version: "1.0.0", digest: hello100.digest, signed: false, keywords: [], categories: [], size: -1, published: "" } } } }),
+      JSON.stringify({ catalogVersion: 1, plugins: { x: { "../../1.0.0": {} } } })]) {
       writeFileSync(indexFile, bad);
       const err = await catalog.search().catch((e: unknown) => e);
       expect(err, bad).toBeInstanceOf(CatalogError);

@@ -6,12 +6,12 @@
  * other's versions and a reader never sees half a file.
  */
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import semver from "semver";
 import { CatalogError, PackageError, PackageVerificationError, PlughostError } from "../contract/errors.js";
 import { PACKAGE_EXTENSION, type PluginPackage } from "../package/types.js";
-import { readPackage, writePackage } from "../package/index.js";
+import { PACKAGE_BOUNDS, readPackage, writePackage } from "../package/index.js";
 import { syncDir, writeFileAtomic, writeTemp } from "./atomic-file.js";
 import { LockTimeout, withLock } from "./lock.js";
 import type { Catalog, CatalogEntry, FetchedPackage, SearchQuery } from "./types.js";
@@ -50,6 +50,26 @@ const sha256 = (bytes: Uint8Array) => "sha256-" + createHash("sha256").update(by
 function newest(versions: readonly string[]): string | undefined {
   const sorted = [...versions].sort(semver.rcompare);
   return sorted.find((v) => semver.prerelease(v) === null) ?? sorted[0];
+}
+
+/** The largest package file a catalog lists: the reader's bounds plus headers, metadata and signature. */
+export const MAX_PACKAGE_FILE_BYTES = PACKAGE_BOUNDS.maxTotalBytes + PACKAGE_BOUNDS.maxMetadataBytes + PACKAGE_BOUNDS.maxSignatureBytes + (PACKAGE_BOUNDS.maxEntries + 8) * 1024;
+
+/** Up to `limit` bytes of `file` (fewer when it is shorter). */
+async function readAtMost(file: string, limit: number): Promise<Uint8Array> {
+  const fh = await open(file, "r");
+  try {
+    const buf = Buffer.allocUnsafe(limit);
+    let n = 0;
+    while (n < limit) {
+      const { bytesRead } = await fh.read(buf, n, limit - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return buf.subarray(0, n);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** A strict semantic version as written (no `v`, no spaces; build metadata allowed): safe in a file name. */
@@ -119,9 +139,13 @@ export class DirectoryCatalog implements Catalog {
     const file = this.packageFile(name, version);
     let bytes: Uint8Array;
     try {
-      bytes = await readFile(file);
+      bytes = await readAtMost(file, entry.size + 1);
     } catch (err) {
       throw new CatalogError(this.location, "io", `the index lists ${name}@${version} but its package file ${file} cannot be read (${(err as Error).message}); publish it again`, { plugin: name, cause: err });
+    }
+    // Read no more than the index published (a file swapped for a huge one is not loaded into memory).
+    if (bytes.byteLength !== entry.size) {
+      throw new PackageVerificationError("digest", `${file} is ${bytes.byteLength > entry.size ? "larger than" : `${bytes.byteLength} bytes, not`} the ${entry.size} bytes the catalog index published: the file was changed or replaced after publishing; do not install it, publish the package again`, { plugin: name });
     }
     const digest = sha256(bytes);
     if (digest !== entry.digest) {
@@ -319,6 +343,8 @@ export function parseIndex(text: string, file: string, catalog: string): Directo
       if (e.name !== name || e.version !== version) throw bad(`${at} names ${e.name}@${e.version}`);
       if (typeof e.digest !== "string" || !DIGEST.test(e.digest)) throw bad(`${at}.digest is not sha256-<64 hex>`);
       if (typeof e.signed !== "boolean") throw bad(`${at}.signed is not a boolean`);
+      if (!Number.isSafeInteger(e.size) || e.size < 0 || e.size > MAX_PACKAGE_FILE_BYTES) throw bad(`${at}.size is not a package size (0 to ${MAX_PACKAGE_FILE_BYTES} bytes)`);
+      if (typeof e.published !== "string") throw bad(`${at}.published is not a string`);
       if (!isStringArray(e.keywords) || !isStringArray(e.categories)) throw bad(`${at}: keywords and categories must be string arrays`);
       if (e.description !== undefined && typeof e.description !== "string") throw bad(`${at}.description is not a string`);
       if (e.license !== undefined && typeof e.license !== "string") throw bad(`${at}.license is not a string`);
