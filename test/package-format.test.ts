@@ -277,6 +277,36 @@ describe("reading", () => {
     ];
     for (const [bytes, message] of structural) expect(refusedWith(() => readPackage(bytes, "p"), PackageError).message).toMatch(message);
   });
+  it("answers any damaged package with a typed error, never another exception (1000 seeded corruptions)", async () => {
+    const good = writePackage(await packPlugin(pluginDir(HELLO), { key: acme.privateKey, keyId: "acme" }));
+    let seed = 18;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31; // a fixed LCG: the same corruptions every run
+      return seed % n;
+    };
+    const outcomes = { read: 0, package: 0, digest: 0 };
+    for (let i = 0; i < 1000; i++) {
+      let bytes = Uint8Array.from(good);
+      const kind = i % 3;
+      // Flip bytes in the headers and JSON (the first 3 KiB), anywhere, or cut the file short.
+      if (kind === 0) for (let k = 0; k <= rand(3); k++) bytes[rand(3072)] ^= 1 + rand(255);
+      else if (kind === 1) bytes[rand(bytes.length)] ^= 1 + rand(255);
+      else bytes = bytes.subarray(0, rand(bytes.length));
+      try {
+        const pkg = readPackage(bytes, "fuzz.plughost");
+        verifyPackage(pkg, trust());
+        outcomes.read++;
+      } catch (err) {
+        if (err instanceof PackageVerificationError) outcomes.digest++;
+        else if (err instanceof PackageError) outcomes.package++;
+        else throw new Error(`corruption ${i} (kind ${kind}) threw ${String(err)}`);
+      }
+    }
+    // Flips in padding or the end blocks are refused too (the layout is canonical), so nearly nothing reads.
+    expect(outcomes.package).toBeGreaterThan(300);
+    expect(outcomes.digest).toBeGreaterThan(50);
+    expect(outcomes.read).toBe(0);
+  });
 });
 
 describe("verification", () => {
