@@ -297,6 +297,39 @@ describe("directory catalog: concurrent publishers", () => {
     expect(existsSync(path.join(catalogDir, DIRECTORY_LOCK_FILE))).toBe(false);
   });
 
+  it("a publisher SIGKILLed at random points leaves a readable catalog whose every listed version fetches, and the next publish works", async () => {
+    const catalogDir = path.join(tempDir(), "catalog");
+    const pkgDir = tempDir();
+    // Twelve real packages (hello-c 3.0.0 … 3.0.11), published in a loop by the child until it is killed.
+    const versions = Array.from({ length: 12 }, (_, i) => `3.0.${i}`);
+    const packages = await Promise.all(versions.map((v) => helloPackage(v)));
+    packages.forEach((p, i) => writeFileSync(path.join(pkgDir, `p${i}.plughost`), writePackage(p)));
+    const script = `
+      const { DirectoryCatalog } = await import(${JSON.stringify(path.join(root, "dist/catalog/directory.js"))});
+      const { readPackageFile } = await import(${JSON.stringify(path.join(root, "dist/package/index.js"))});
+      const pkgs = [];
+      for (let i = 0; i < ${versions.length}; i++) pkgs.push(await readPackageFile(${JSON.stringify(pkgDir)} + "/p" + i + ".plughost"));
+      const catalog = new DirectoryCatalog(${JSON.stringify(catalogDir)});
+      process.stdout.write("ready\\n");
+      for (;;) for (const p of pkgs) await catalog.publish(p);
+    `;
+    const catalog = new DirectoryCatalog(catalogDir, { lockTimeoutMs: 5_000 });
+    for (let round = 0; round < 6; round++) {
+      const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+      await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()));
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 60));
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await exited;
+      const listed = existsSync(path.join(catalogDir, "index.json")) ? await catalog.versions("hello-c").catch(() => []) : [];
+      for (const e of listed) expect((await catalog.fetch("hello-c", e.version)).digest, e.version).toBe(packages[versions.indexOf(e.version)]!.digest);
+      // The killed publisher's lock (if it held one) is broken; this publish lands.
+      await catalog.publish(packages[round]!);
+      expect((await catalog.versions("hello-c")).map((e) => e.version)).toContain(versions[round]);
+    }
+    expect(existsSync(path.join(catalogDir, DIRECTORY_LOCK_FILE))).toBe(false);
+  }, 60_000);
+
   it("publishes in one process at once: all land", async () => {
     const catalog = new DirectoryCatalog(path.join(tempDir(), "catalog"));
     await Promise.all([hello100, hello110, hello1100, hello200rc, transform030].map((p) => catalog.publish(p)));
