@@ -4,7 +4,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DirectoryCatalog } from "../src/catalog/directory.js";
@@ -268,6 +268,20 @@ describe("Installer with a directory catalog", () => {
     expect((err as PackageVerificationError).reason).toBe("digest");
     expect((err as Error).message).toMatch(/pins sha256-0{64}/);
     expect(snapshot(tampered)).toEqual(before);
+  });
+
+  it("installs again a plugin whose link was removed by hand", async () => {
+    const { catalog } = await catalogWith([{ name: "greeter", version: "1.0.0" }]);
+    const pluginDir = tempDir();
+    const installer = new Installer({ pluginDir, catalog, signatures: signer.policy });
+    await installer.install("greeter");
+    const before = snapshot(pluginDir);
+    rmSync(path.join(pluginDir, "greeter"));
+    expect((await installer.install("greeter")).installed.map((p) => p.version)).toEqual(["1.0.0"]);
+    expect(snapshot(pluginDir)).toEqual(before);
+    rmSync(path.join(pluginDir, "greeter"));
+    expect((await installer.installLocked()).installed.map((p) => p.version)).toEqual(["1.0.0"]);
+    expect(snapshot(pluginDir)).toEqual(before);
   });
 
   it("never overwrites a plugin directory it did not install", async () => {

@@ -266,15 +266,19 @@ export class Installer {
     });
   }
 
-  /** The installed plugins with their manifests' dependencies (a plugin whose manifest cannot be read asks nothing). */
+  /**
+   * The installed plugins with their manifests' dependencies (a plugin whose manifest cannot be read asks nothing).
+   * One whose link is gone or points elsewhere than the lockfile says is `missing`: installed again when asked for.
+   */
   async #installed(lock: Lockfile): Promise<Map<string, PlannedPlugin>> {
     const out = new Map<string, PlannedPlugin>();
     for (const [name, e] of Object.entries(lock.plugins)) {
+      const missing = (await this.#layout.installedId(name)) !== storeId(name, e.version, e.digest);
       const dependencies = await loadManifest(this.#layout.link(name), { checkEntry: false, configSchema: "defer" }).then(
         (m) => m.dependencies,
         () => [],
       );
-      out.set(name, { name, version: e.version, dependencies });
+      out.set(name, { name, version: e.version, dependencies, ...(missing ? { missing } : {}) });
     }
     return out;
   }

@@ -74,6 +74,8 @@ export interface PlannedPlugin {
   dependencies: readonly Dependency[];
   /** The fetched package when it is to be installed; absent when the installed version is kept. */
   fetched?: FetchedPackage;
+  /** Listed as installed, but its files are not in place (removed by hand): installed again when asked for. */
+  missing?: boolean;
 }
 
 /** Options of `planInstall`. */
@@ -135,7 +137,7 @@ export async function planInstall(
     const ranges = reqs.map((r) => r.range);
     const current = chosen.get(name);
     const mustPick = userRanges.has(name) && !picked.has(name);
-    if (current && !mustPick && satisfiesAll(current.version, ranges)) continue;
+    if (current && !current.missing && !mustPick && satisfiesAll(current.version, ranges)) continue;
     if (!current && !reqs.some((r) => r.kind !== "optional")) continue; // only optional asks: not installed for them
     let list = versionsOf.get(name);
     if (!list) versionsOf.set(name, (list = catalog.versions(name)));
@@ -155,7 +157,7 @@ export async function planInstall(
     }
     picked.add(name);
     // The installed version, when it is the pick, stays as it is (no download).
-    if (current && current.version === pick.version) continue;
+    if (current && !current.missing && current.version === pick.version) continue;
     const fetched = await catalog.fetch(name, pick.version);
     const dependencies = fetched.package.metadata.dependencies.map((d) => ({ name: d.name, range: d.version, optional: d.optional === true, ...(d.peer ? { peer: true } : {}) }));
     chosen.set(name, { name, version: pick.version, dependencies, fetched });
