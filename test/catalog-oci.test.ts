@@ -275,7 +275,8 @@ describe("OCI catalog: tampered registry content is refused", () => {
       const err = await failure(catalog.fetch("hello-c", "1.0.0"));
       expect(err).toBeInstanceOf(PackageVerificationError);
       expect((err as PackageVerificationError).reason).toBe("digest");
-      expect(err.message).toMatch(/swapped or damaged/);
+      expect((err as PackageVerificationError).plugin).toBe("hello-c");
+      expect(err.message).toMatch(/fetch hello-c 1\.0\.0: .*swapped or damaged/);
     } finally {
       writeFileSync(file, genuine);
     }
@@ -371,7 +372,12 @@ describe("OCI catalog with basic auth", () => {
         const err = await failure(call());
         expect(err).toBeInstanceOf(CatalogError);
         expect((err as CatalogError).reason).toBe("auth");
+        expect((err as CatalogError).catalog).toBe(reg.location);
       }
+      // Errors about one plugin name it and what was being done.
+      const err = await failure(catalog.fetch("hello-c", "0.3.0"));
+      expect((err as CatalogError).plugin).toBe("hello-c");
+      expect(err.message).toMatch(/^\[hello-c\] oci:\/\/.*: fetch hello-c 0\.3\.0: /);
     }
   });
 

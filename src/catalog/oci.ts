@@ -116,6 +116,19 @@ export class OciCatalog implements Catalog {
   }
 
   async versions(name: string): Promise<CatalogEntry[]> {
+    return this.about(name, `list the versions of ${name}`, () => this.listVersions(name));
+  }
+
+  async fetch(name: string, version: string): Promise<FetchedPackage> {
+    return this.about(name, `fetch ${name} ${version}`, () => this.fetchPackage(name, version));
+  }
+
+  async publish(pkg: PluginPackage): Promise<CatalogEntry> {
+    const { name, version } = pkg.metadata;
+    return this.about(name, `publish ${name} ${version}`, () => this.publishPackage(pkg));
+  }
+
+  private async listVersions(name: string): Promise<CatalogEntry[]> {
     const versions = await this.tagVersions(name).catch((e: unknown) => {
       if (e instanceof CatalogError && e.reason === "not-found") throw this.notFound(name, `plugin ${name} is not in this catalog`, e);
       throw e;
@@ -125,7 +138,7 @@ export class OciCatalog implements Catalog {
     return entries;
   }
 
-  async fetch(name: string, version: string): Promise<FetchedPackage> {
+  private async fetchPackage(name: string, version: string): Promise<FetchedPackage> {
     const repo = this.repository(name);
     const tag = versionToTag(version);
     const ref = `${this.location}/${name}:${tag}`;
@@ -144,7 +157,7 @@ export class OciCatalog implements Catalog {
     return { package: pkg, digest: toPackageDigest(got.digest) };
   }
 
-  async publish(pkg: PluginPackage): Promise<CatalogEntry> {
+  private async publishPackage(pkg: PluginPackage): Promise<CatalogEntry> {
     const { name, version } = pkg.metadata;
     const repo = this.repository(name);
     const tag = versionToTag(version);
@@ -172,6 +185,22 @@ export class OciCatalog implements Catalog {
     const got = await this.client.getManifest(this.repository(name), versionToTag(version));
     if (!isPluginArtifact(got.manifest)) return undefined;
     return artifactEntry(name, version, got.manifest, got.digest);
+  }
+
+  // The client's errors know the registry, not the plugin: name it (and what was being done) for the caller.
+  private async about<T>(name: string, what: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (e) {
+      if (e instanceof CatalogError && e.plugin === undefined) {
+        const bare = e.message.startsWith(`${e.catalog}: `) ? e.message.slice(e.catalog.length + 2) : e.message;
+        throw new CatalogError(e.catalog, e.reason, `${what}: ${bare}`, { plugin: name, cause: e });
+      }
+      if (e instanceof PackageVerificationError && e.plugin === undefined) {
+        throw new PackageVerificationError(e.reason, `${what}: ${e.message}`, { plugin: name, cause: e });
+      }
+      throw e;
+    }
   }
 
   private notFound(name: string, message: string, cause?: unknown): CatalogError {
