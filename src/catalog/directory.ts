@@ -14,6 +14,7 @@ import { PACKAGE_EXTENSION, type PluginPackage } from "../package/types.js";
 import { PACKAGE_BOUNDS, readPackage, writePackage } from "../package/index.js";
 import { syncDir, writeFileAtomic, writeTemp } from "./atomic-file.js";
 import { LockTimeout, withLock } from "./lock.js";
+import { currentVersion, matchesQuery } from "./query.js";
 import type { Catalog, CatalogEntry, FetchedPackage, SearchQuery } from "./types.js";
 
 /** The index file's name in a directory catalog. */
@@ -45,12 +46,6 @@ export interface DirectoryCatalogOptions {
 }
 
 const sha256 = (bytes: Uint8Array) => "sha256-" + createHash("sha256").update(bytes).digest("hex");
-
-/** Newest first; a release wins over a newer prerelease (what `search` shows as the current version). */
-function newest(versions: readonly string[]): string | undefined {
-  const sorted = [...versions].sort(semver.rcompare);
-  return sorted.find((v) => semver.prerelease(v) === null) ?? sorted[0];
-}
 
 /** The largest package file a catalog lists: the reader's bounds plus headers, metadata and signature. */
 export const MAX_PACKAGE_FILE_BYTES = PACKAGE_BOUNDS.maxTotalBytes + PACKAGE_BOUNDS.maxMetadataBytes + PACKAGE_BOUNDS.maxSignatureBytes + (PACKAGE_BOUNDS.maxEntries + 8) * 1024;
@@ -104,17 +99,12 @@ export class DirectoryCatalog implements Catalog {
   /** The newest version (a release over a newer prerelease) of every plugin that matches, sorted by name. */
   async search(query: SearchQuery = {}): Promise<CatalogEntry[]> {
     const index = await this.#readIndex();
-    const text = query.text?.toLowerCase();
     const out: CatalogEntry[] = [];
     for (const name of Object.keys(index.plugins).sort()) {
       const versions = index.plugins[name]!;
-      const current = newest(Object.keys(versions));
+      const current = currentVersion(Object.keys(versions));
       const e = current === undefined ? undefined : versions[current];
-      if (!e) continue;
-      if (text && !(e.name.includes(text) || e.description?.toLowerCase().includes(text) || e.keywords.some((k) => k.toLowerCase().includes(text)))) continue;
-      if (query.category && !e.categories.includes(query.category)) continue;
-      if (query.tag && !e.keywords.includes(query.tag)) continue;
-      out.push(entryOf(e));
+      if (e && matchesQuery(e, query)) out.push(entryOf(e));
     }
     return out;
   }
