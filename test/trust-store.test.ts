@@ -1,6 +1,7 @@
 // The trust list file (docs/signatures.md): plain or AES-256-GCM encrypted at rest, the key from the option, a key
 // file or PLUGHOST_TRUST_KEY; round trip, a wrong key, every flipped byte, a truncated file, a plain file swapped in
 // for the encrypted one, a missing key; and the host config's signatures.file, loading a real signed plugin.
+import { spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -159,6 +160,12 @@ describe("trust list file", () => {
     writeFileSync(g, encryptTrustList(Buffer.from(JSON.stringify({ keys: {}, extra: 1 })), KEY));
     expect((await failure(loadTrustList(g, { key: KEY }))).message).toContain('unknown key "extra"');
     expect((await failure(loadTrustList(path.join(tmp, "absent.json"), { env: {} }))).message).toContain("does not exist");
+    // A FIFO (no writer) or a device is refused at once, never read or waited on.
+    const fifo = path.join(tmp, `fifo-${n++}`);
+    expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+    expect((await failure(loadTrustList(fifo, { env: {} }))).message).toContain("not a regular file");
+    expect((await failure(loadTrustList("/dev/zero", { env: {} }))).reason).toBe("format");
+    expect((await failure(loadTrustList(f, { keyFile: "/dev/urandom" }))).reason).toBe("no-key");
 
     const h = file("never");
     const notWritten = await failure(saveTrustList(h, { keys: { "bad id!": pub } }, { key: KEY }));
