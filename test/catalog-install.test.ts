@@ -4,7 +4,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { DirectoryCatalog } from "../src/catalog/directory.js";
@@ -117,12 +117,22 @@ describe("Installer with a directory catalog", () => {
     expect(registry.get("greeter").version).toBe("1.4.0");
     expect(await greet(registry, "greeter", "installer")).toBe("hello, installer!");
 
-    // Installing again changes nothing.
+    // Installing again changes nothing, not even the lockfile's modification time.
     const before = snapshot(pluginDir);
+    const lockTime = statSync(path.join(pluginDir, LOCKFILE_NAME)).mtimeMs;
+    await new Promise((r) => setTimeout(r, 20));
     const again = await installer.install("greeter@^1");
     expect(again.installed).toEqual([]);
     expect(again.unchanged).toEqual([{ name: "greeter", version: "1.4.0" }]);
     expect(snapshot(pluginDir)).toEqual(before);
+    expect(statSync(path.join(pluginDir, LOCKFILE_NAME)).mtimeMs).toBe(lockTime);
+
+    // Without a trust list nothing is verified against keys: the result says unsigned, the lockfile still names the
+    // key the package's signature names (the same lockfile on every host).
+    const bare = tempDir();
+    const unverified = await new Installer({ pluginDir: bare, catalog }).install("greeter@^1");
+    expect(unverified.installed.map((p) => [p.version, p.key])).toEqual([["1.4.0", undefined]]);
+    expect(readFileSync(path.join(bare, LOCKFILE_NAME), "utf8")).toBe(readFileSync(path.join(pluginDir, LOCKFILE_NAME), "utf8"));
   });
 
   it("resolves dependencies from the catalog (highest in range, kept when installed), records them, and guards uninstall", async () => {

@@ -14,10 +14,11 @@ import { CatalogError, PackageVerificationError, ResolutionError } from "../cont
 import { extractPackage } from "../package/extract.js";
 import { verifyPackage } from "../package/sign.js";
 import type { PackageVerification } from "../package/types.js";
-import { LOCKFILE_NAME, readLockfile, writeLockfile } from "./lockfile.js";
+import { formatLockfile, LOCKFILE_NAME, readLockfile, writeLockfile } from "./lockfile.js";
 import { PluginDirLayout, storeId } from "./plugin-dir.js";
 import { parseInstallSpec, pickVersion, planInstall, updateRange, type PlannedPlugin, type PlanRequest } from "./resolve.js";
 import type { Catalog, LockEntry, Lockfile } from "./types.js";
+import { lstat } from "node:fs/promises";
 import path from "node:path";
 
 /** Options of `new Installer(...)`. */
@@ -333,7 +334,9 @@ export class Installer {
       await this.#progress?.({ stage: "switched", plugin: p.name, version: p.version });
       const v = verified.get(p.name);
       const entry = next.plugins[p.name]!;
-      if (v?.signed && v.key) entry.key = v.key;
+      // The key the package's signature names, verified or not (no trust list): the same lockfile on every host.
+      const signedBy = fetched.package.signature?.key;
+      if (signedBy !== undefined) entry.key = signedBy;
       else delete entry.key;
       const previous = before.plugins[p.name]?.version;
       done.push({
@@ -346,7 +349,8 @@ export class Installer {
         path: this.#layout.link(p.name),
       });
     }
-    await writeLockfile(this.#lockfile, next);
+    // Nothing changed, nothing written: a lockfile under version control stays untouched.
+    if (formatLockfile(next) !== formatLockfile(before) || !(await exists(this.#lockfile))) await writeLockfile(this.#lockfile, next);
     await this.#progress?.({ stage: "locked" });
     await this.#layout.collect(this.#keep(next.plugins));
     return done;
@@ -356,4 +360,12 @@ export class Installer {
   #keep(plugins: Readonly<Record<string, LockEntry>>): Set<string> {
     return new Set(Object.entries(plugins).map(([n, e]) => storeId(n, e.version, e.digest)));
   }
+}
+
+/** Whether a path exists. */
+async function exists(file: string): Promise<boolean> {
+  return lstat(file).then(
+    () => true,
+    () => false,
+  );
 }
