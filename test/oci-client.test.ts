@@ -3,6 +3,8 @@
 // digest, basic auth accepted and refused, a dead registry reported as unreachable.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { CatalogError, PackageVerificationError } from "../src/contract/errors.js";
 import { isRepositoryName, isTag, OCI_MANIFEST_MEDIA_TYPE, OciClient, ociDigest, parseChallenge, type OciImageManifest } from "../src/catalog/oci-client.js";
@@ -243,6 +245,125 @@ describe("OCI client with bearer tokens", () => {
     expect((wrong as Error).message).toMatch(/token service .* refused the credentials/);
     const none = await new OciClient({ baseUrl: reg.httpUrl }).listTags("tok/app").catch((e: unknown) => e);
     expect((none as CatalogError).reason).toBe("auth");
+  });
+});
+
+// A server that answers what a broken or hostile registry might: each path's handler says how.
+async function hostile(handlers: Record<string, (req: http.IncomingMessage, res: http.ServerResponse) => void>): Promise<{ url: string; seen: string[]; close: () => Promise<void> }> {
+  const seen: string[] = [];
+  const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url} ${req.headers.authorization ?? "-"}`);
+    const handler = Object.entries(handlers).find(([prefix]) => (req.url ?? "").startsWith(prefix))?.[1];
+    if (handler) handler(req, res);
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+describe("OCI client against answers the API does not allow", () => {
+  const digest = ociDigest(enc.encode("x"));
+
+  it("refuses an oversized manifest, a non-manifest and a blob longer than its descriptor", async () => {
+    const srv = await hostile({
+      "/v2/big/manifests/": (_q, res) => res.writeHead(200, { "content-type": OCI_MANIFEST_MEDIA_TYPE }).end(Buffer.alloc(4 * 1024 * 1024 + 1, 0x20)),
+      "/v2/html/manifests/": (_q, res) => res.writeHead(200, { "content-type": "text/html" }).end("<html>login</html>"),
+      "/v2/shape/manifests/": (_q, res) => res.writeHead(200).end(JSON.stringify({ schemaVersion: 2, config: { digest: "md5:x" }, layers: "no" })),
+      "/v2/long/blobs/": (_q, res) => {
+        // Streamed without a length: the bound is enforced while reading.
+        res.writeHead(200);
+        res.write(Buffer.alloc(600));
+        res.end(Buffer.alloc(600));
+      },
+    });
+    try {
+      const client = new OciClient({ baseUrl: srv.url });
+      const big = await client.getManifest("big", "1.0.0").catch((e: unknown) => e);
+      expect((big as CatalogError).reason).toBe("protocol");
+      expect((big as Error).message).toMatch(/more than a registry may send/);
+      for (const repo of ["html", "shape"]) {
+        const err = await client.getManifest(repo, "1.0.0").catch((e: unknown) => e);
+        expect((err as CatalogError).reason, repo).toBe("protocol");
+        expect((err as Error).message).toMatch(/is not an OCI image manifest/);
+      }
+      const long = await client.getBlob("long", digest, 1000).catch((e: unknown) => e);
+      expect(long).toBeInstanceOf(PackageVerificationError);
+      expect((long as PackageVerificationError).reason).toBe("digest");
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("refuses an upload without a Location, and never follows one to another origin with the credentials", async () => {
+    const elsewhere = await hostile({ "/": (_q, res) => res.writeHead(201).end() });
+    const srv = await hostile({
+      "/v2/noloc/blobs/uploads/": (_q, res) => res.writeHead(202).end(),
+      "/v2/away/blobs/uploads/": (_q, res) => res.writeHead(202, { location: `${elsewhere.url}/steal` }).end(),
+      "/v2/": (req, res) => {
+        if (req.headers.authorization) res.writeHead(404).end();
+        else res.writeHead(401, { "www-authenticate": 'Basic realm="r"' }).end();
+      },
+    });
+    try {
+      const client = new OciClient({ baseUrl: srv.url, credentials: { username: "u", password: "p" } });
+      const noloc = await client.pushBlob("noloc", enc.encode("x")).catch((e: unknown) => e);
+      expect((noloc as CatalogError).reason).toBe("protocol");
+      expect((noloc as Error).message).toMatch(/without a Location/);
+      const away = await client.pushBlob("away", enc.encode("x")).catch((e: unknown) => e);
+      expect((away as CatalogError).reason).toBe("protocol");
+      expect((away as Error).message).toMatch(/another origin/);
+      expect(elsewhere.seen).toEqual([]);
+    } finally {
+      await srv.close();
+      await elsewhere.close();
+    }
+  });
+
+  it("refuses malformed tag lists, reports server errors with the registry's codes, and gives up on a silent server", async () => {
+    const srv = await hostile({
+      "/v2/badtags/tags/list": (_q, res) => res.writeHead(200).end(JSON.stringify({ name: "badtags", tags: [1, 2] })),
+      "/v2/nulltags/tags/list": (_q, res) => res.writeHead(200).end(JSON.stringify({ name: "nulltags", tags: null })),
+      "/v2/broken/tags/list": (_q, res) => res.writeHead(500).end(JSON.stringify({ errors: [{ code: "UNKNOWN", message: "disk on fire" }] })),
+      "/v2/silent/": () => {
+        // Never answers.
+      },
+    });
+    try {
+      const client = new OciClient({ baseUrl: srv.url, timeoutMs: 500 });
+      expect(((await client.listTags("badtags").catch((e: unknown) => e)) as CatalogError).reason).toBe("protocol");
+      expect(await client.listTags("nulltags")).toEqual([]);
+      const broken = await client.listTags("broken").catch((e: unknown) => e);
+      expect((broken as CatalogError).reason).toBe("protocol");
+      expect((broken as Error).message).toMatch(/answered 500 \(UNKNOWN: disk on fire\)/);
+      const silent = await client.listTags("silent").catch((e: unknown) => e);
+      expect((silent as CatalogError).reason).toBe("unreachable");
+      expect((silent as Error).message).toMatch(/no answer in 500 ms/);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it("refuses challenges it cannot answer", async () => {
+    const srv = await hostile({
+      "/v2/negotiate/": (_q, res) => res.writeHead(401, { "www-authenticate": "Negotiate" }).end(),
+      "/v2/ftp/": (_q, res) => res.writeHead(401, { "www-authenticate": 'Bearer realm="ftp://t/token",service="s"' }).end(),
+      "/v2/bare/": (_q, res) => res.writeHead(401).end(),
+    });
+    try {
+      const client = new OciClient({ baseUrl: srv.url, credentials: { username: "u", password: "p" } });
+      const messages: Record<string, RegExp> = { negotiate: /"negotiate" authentication/, ftp: /no http\(s\) token realm/, bare: /without a usable WWW-Authenticate/ };
+      for (const [repo, message] of Object.entries(messages)) {
+        const err = await client.listTags(repo).catch((e: unknown) => e);
+        expect((err as CatalogError).reason, repo).toBe("auth");
+        expect((err as Error).message).toMatch(message);
+      }
+    } finally {
+      await srv.close();
+    }
   });
 });
 

@@ -140,7 +140,8 @@ export class OciClient {
     this.checkNames(repo, digest);
     const res = await this.request("GET", `/v2/${repo}/blobs/${digest}`, { scope: pull(repo) });
     await this.expect(res, [200], `get blob ${digest} from ${repo}`);
-    const bytes = await this.readBody(res, maxBytes, `blob ${digest} of ${repo}`);
+    // More bytes than the descriptor says is other content than the digest names.
+    const bytes = await this.readBody(res, maxBytes, `blob ${digest} of ${repo}`, true);
     const actual = ociDigest(bytes);
     if (actual !== digest) {
       throw new PackageVerificationError("digest", `${this.name}: blob ${digest} of ${repo} arrived with digest ${actual}: the registry's content was swapped or damaged; do not use it`);
@@ -347,12 +348,19 @@ export class OciClient {
     throw new CatalogError(this.name, "protocol", `${what}: the registry answered ${res.status}${suffix}`);
   }
 
-  // The body, refused past `max` bytes (announced or streamed).
-  private async readBody(res: Response, max: number, what: string): Promise<Uint8Array> {
+  // The body, refused past `max` bytes (announced or streamed): as a swapped content ("digest") for a blob whose
+  // descriptor gave its size, else as an answer the API does not allow.
+  private async readBody(res: Response, max: number, what: string, sized = false): Promise<Uint8Array> {
+    const tooBig = (size?: number) => {
+      const is = size === undefined ? `longer than ${max} bytes` : `${size} bytes, more than ${max}`;
+      return sized
+        ? new PackageVerificationError("digest", `${this.name}: ${what} is ${is} (its descriptor's size); the registry's content was swapped or damaged: do not use it`)
+        : this.protocol(`${what} is ${is}, more than a registry may send`);
+    };
     const announced = Number(res.headers.get("content-length") ?? "NaN");
     if (announced > max) {
       await res.body?.cancel();
-      throw new PackageVerificationError("digest", `${this.name}: ${what} is ${announced} bytes, more than the ${max} expected`);
+      throw tooBig(announced);
     }
     if (!res.body) return new Uint8Array(0);
     const chunks: Uint8Array[] = [];
@@ -369,7 +377,7 @@ export class OciClient {
       total += chunk.value.byteLength;
       if (total > max) {
         await reader.cancel();
-        throw new PackageVerificationError("digest", `${this.name}: ${what} is more than the ${max} bytes expected`);
+        throw tooBig();
       }
       chunks.push(chunk.value);
     }
