@@ -13,10 +13,11 @@ import { LOCKFILE_NAME, parseLockfile, readLockfile } from "../src/catalog/lockf
 import { parseInstallSpec, pickVersion, updateRange } from "../src/catalog/resolve.js";
 import type { Catalog, CatalogEntry, FetchedPackage } from "../src/catalog/types.js";
 import { CatalogError, DependencyConflictError, PackageError, PackageVerificationError, ResolutionError } from "../src/contract/errors.js";
-import { writePackage } from "../src/package/index.js";
+import { packageFromParts, packPlugin, writePackage } from "../src/package/index.js";
+import { serializeMetadata } from "../src/package/metadata.js";
 import { PluginRegistry } from "../src/runtime/registry.js";
 import { makePackage, makePluginDir, signingKey, snapshot, tempDir } from "./helpers/install-fixtures.js";
-import { dec, enc, silentLogger } from "./helpers/plugins.js";
+import { dec, enc, root, silentLogger } from "./helpers/plugins.js";
 
 const registries: PluginRegistry[] = [];
 afterEach(async () => {
@@ -292,6 +293,29 @@ describe("Installer with a directory catalog", () => {
     rmSync(path.join(pluginDir, "greeter"));
     expect((await installer.installLocked()).installed.map((p) => p.version)).toEqual(["1.0.0"]);
     expect(snapshot(pluginDir)).toEqual(before);
+  });
+
+  it("installs a native plugin built for this platform, and refuses one built for another before writing", async () => {
+    const native = await packPlugin(path.join(root, "examples", "native", "legacy-hello"), { created: new Date("2026-01-01T00:00:00Z") });
+    const elsewhere = process.arch === "x64" ? "linux-riscv64" : "linux-x64";
+    const foreign = packageFromParts(serializeMetadata({ ...native.metadata, version: "0.1.1", platform: elsewhere }), native.files);
+    const dir = tempDir("plughost-catalog-");
+    const catalog = new DirectoryCatalog(dir);
+    await catalog.publish(native);
+    await catalog.publish(foreign);
+    const pluginDir = tempDir();
+    const installer = new Installer({ pluginDir, catalog });
+    await installer.install("legacy-hello@0.1.0");
+    const before = snapshot(pluginDir);
+    const err = await installer.update("legacy-hello").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PackageError);
+    expect((err as Error).message).toMatch(new RegExp(`legacy-hello@0\\.1\\.1: its native library was built for ${elsewhere}, and this host is ${process.platform}-${process.arch}`));
+    expect(snapshot(pluginDir)).toEqual(before);
+    const registry = new PluginRegistry({ logger: silentLogger(), cacheDir: false, pluginDirs: [pluginDir] });
+    registries.push(registry);
+    await registry.discoverPluginDirs();
+    await registry.loadByName("legacy-hello");
+    expect(await registry.dispatch("greet", enc("native"))).toEqual([{ plugin: "legacy-hello", status: 0 }]);
   });
 
   it("never overwrites a plugin directory it did not install", async () => {

@@ -10,8 +10,9 @@
 import { loadManifest } from "../plugin/manifest.js";
 import { compileTrustList, type SignaturePolicy, type TrustList } from "../plugin/signatures.js";
 import { resolveLoadOrder, type DependencyStrategy } from "../plugin/resolve.js";
-import { CatalogError, PackageVerificationError, ResolutionError } from "../contract/errors.js";
+import { CatalogError, PackageError, PackageVerificationError, ResolutionError } from "../contract/errors.js";
 import { extractPackage } from "../package/extract.js";
+import { platformProblem } from "../package/load.js";
 import { verifyPackage } from "../package/sign.js";
 import type { PackageVerification } from "../package/types.js";
 import { formatLockfile, LOCKFILE_NAME, readLockfile, writeLockfile } from "./lockfile.js";
@@ -316,6 +317,9 @@ export class Installer {
         expectVersion: p.version,
         file: `${this.#catalog.location} ${p.name}@${p.version}`,
       });
+      // A native library for another platform would install fine and fail at every load: refuse it now.
+      const wrongPlatform = platformProblem(p.fetched!.package);
+      if (wrongPlatform) throw new PackageError(`${this.#catalog.location} ${p.name}@${p.version}`, wrongPlatform, { plugin: p.name });
       out.set(p.name, v);
     }
     return out;
