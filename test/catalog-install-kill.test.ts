@@ -11,6 +11,7 @@ import { DirectoryCatalog } from "../src/catalog/directory.js";
 import { Installer } from "../src/catalog/install.js";
 import { LOCKFILE_NAME, readLockfile } from "../src/catalog/lockfile.js";
 import { PluginRegistry } from "../src/runtime/registry.js";
+import { CatalogError } from "../src/contract/errors.js";
 import { makePackage, signingKey, tempDir } from "./helpers/install-fixtures.js";
 import { dec, enc, root, silentLogger } from "./helpers/plugins.js";
 
@@ -106,6 +107,20 @@ describe("an install killed midway (SIGKILL of the installing process)", () => {
       ]);
     });
   }
+
+  it("while one install runs, another in the same plugin directory is refused naming it, and the directory is left to it", async () => {
+    const { pluginDir, installer } = await withPrevious();
+    const run = runChild(pluginDir, "greeter@1.1.0", "staged", (lines) => lines.some((l) => l.startsWith("staged")));
+    await run.reached;
+    const err = await installer.install("greeter@1.0.0").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CatalogError);
+    expect((err as CatalogError).reason).toBe("conflict");
+    expect((err as Error).message).toContain(`another install (pid ${run.process.pid}) is running`);
+    run.process.kill("SIGKILL");
+    await run.exited;
+    // Once it is gone, its lock is taken over.
+    expect((await installer.install("greeter@1.1.0")).installed.map((p) => p.name)).toEqual(["lib", "greeter"]);
+  });
 
   it("at random moments, every time leaves a loadable whole version", async () => {
     // How long a whole install takes in a child, to spread the kills over it.
