@@ -92,6 +92,8 @@ describe("plughost trust", () => {
     ok(["trust", "encrypt", "--file", "plain.json", "--key-file", "trust.key"]);
     expect(isEncryptedTrustList(readFileSync(path.join(work, "plain.json")))).toBe(true);
     expect(JSON.parse(ok(["trust", "list", "--config", config, "--json"])).keys).toEqual(plain.keys);
+    writeFileSync(path.join(work, "host.toml"), '[signatures]\nfile = "plain.json"\nkeyFile = "trust.key"\n');
+    expect(JSON.parse(ok(["trust", "list", "--config", path.join(work, "host.toml"), "--json"])).keys).toEqual(plain.keys);
   });
 
   it("refuses edits that would lose or fake trust, with the reason", () => {

@@ -12,12 +12,12 @@ const USAGE = `plughost trust <action> [options]
   encrypt                                encrypt the file at rest (AES-256-GCM) [--out file]
   decrypt                                write it as plain JSON [--out file] (default: print it)
   keygen --out <key file>                a fresh 32-byte key (base64, mode 0600) for encrypt
-The trust list is --file <file>, or the signatures.file of --config <host config>. Its key (for an encrypted
+The trust list is --file <file>, or the signatures.file of --config <host config .json or .toml>. Its key (for an encrypted
 file) is --key-file <file>, the host config's signatures.keyFile, or PLUGHOST_TRUST_KEY (base64 or hex of 32
 bytes). A file that does not exist yet is created by add and require (encrypted when a key is given).`;
 
 /** The trust list file and key file the options name. */
-function target(values: Record<string, unknown>): { file: string; keyFile?: string } {
+async function target(values: Record<string, unknown>): Promise<{ file: string; keyFile?: string }> {
   const keyFile = values["key-file"] as string | undefined;
   const file = values.file as string | undefined;
   if (file) return { file: path.resolve(file), ...(keyFile ? { keyFile: path.resolve(keyFile) } : {}) };
@@ -26,19 +26,14 @@ function target(values: Record<string, unknown>): { file: string; keyFile?: stri
   return fromHostConfig(path.resolve(config), keyFile);
 }
 
-/** signatures.file / keyFile of a host config, without reading the trust list itself (it may not decrypt yet). */
-function fromHostConfig(config: string, keyFile: string | undefined): { file: string; keyFile?: string } {
-  const text = readFileSync(config, "utf8");
-  let doc: unknown;
-  if (config.endsWith(".toml")) {
-    throw usageError(`read signatures.file of ${config} yourself and pass --file (--config reads .json host configs)`);
-  }
-  try {
-    doc = JSON.parse(text);
-  } catch (err) {
-    throw usageError(`${config} is not JSON: ${(err as Error).message}`);
-  }
-  const sig = (doc as { signatures?: { file?: unknown; keyFile?: unknown } } | null)?.signatures;
+/** signatures.file / keyFile of a host config (.json or .toml), without reading the trust list (it may not decrypt yet). */
+async function fromHostConfig(config: string, keyFile: string | undefined): Promise<{ file: string; keyFile?: string }> {
+  const { formatOf, parseDocument } = await import("../plugin/manifest.js");
+  const format = formatOf(config);
+  if (!format) throw usageError(`${config}: a host config is .json or .toml`);
+  const parsed = parseDocument(readFileSync(config, "utf8"), format);
+  if (parsed.problems.length > 0) throw usageError(`${config}: ${parsed.problems.map((p) => `${p.pointer || "/"}: ${p.message}`).join("; ")}`);
+  const sig = (parsed.value as { signatures?: { file?: unknown; keyFile?: unknown } } | undefined)?.signatures;
   if (typeof sig?.file !== "string") throw usageError(`${config} has no signatures.file; pass --file`);
   const base = path.dirname(config);
   const k = keyFile ? path.resolve(keyFile) : typeof sig.keyFile === "string" ? path.resolve(base, sig.keyFile) : undefined;
@@ -86,7 +81,7 @@ export const trustCommand: Command = {
     if (!action || !["list", "add", "revoke", "require", "encrypt", "decrypt"].includes(action)) {
       throw usageError(action ? `unknown action "${action}"` : "trust needs an action");
     }
-    const t = target(values);
+    const t = await target(values);
     const keyOptions = t.keyFile ? { keyFile: t.keyFile } : {};
     // Creating a file: encrypted when a key is at hand (an option, the config's key file, or the environment).
     const key = await store.resolveTrustKey(t.file, keyOptions);
