@@ -122,23 +122,30 @@ describe("an install killed midway (SIGKILL of the installing process)", () => {
     expect((await installer.install("greeter@1.1.0")).installed.map((p) => p.name)).toEqual(["lib", "greeter"]);
   });
 
-  it("at random moments, every time leaves a loadable whole version", async () => {
-    // How long a whole install takes in a child, to spread the kills over it.
+  it("at moments spread over the writing phase, every time leaves a loadable whole version", async () => {
+    // How long the writing phase (after versions are settled and packages fetched) takes in a child.
     const first = await withPrevious();
     const full = runChild(first.pluginDir, "greeter@1.1.0", undefined, (lines) => lines.includes("done"));
-    const started = performance.now();
+    let planned = 0;
+    full.process.stdout!.once("data", () => (planned = performance.now()));
     await full.reached;
+    const span = Math.max(2, performance.now() - planned);
     await full.exited;
-    const span = performance.now() - started;
     expect((await hostView(first.pluginDir)).versions).toEqual({ greeter: "1.1.0", lib: "1.1.0" });
-    for (let i = 0; i < 6; i++) {
+    const states = new Map<string, number>();
+    for (let i = 0; i < 8; i++) {
       const { pluginDir, installer } = await withPrevious();
-      const run = runChild(pluginDir, "greeter@1.1.0", undefined, () => false);
-      await new Promise((r) => setTimeout(r, (span * (i + 0.5)) / 6));
+      const run = runChild(pluginDir, "greeter@1.1.0", undefined, (lines) => lines.some((l) => l.startsWith("planned")));
+      await run.reached;
+      // Kill at a moment spread over [0, 1.2 x the phase]: some before any write, some between renames, some after.
+      const delay = (span * 1.2 * i) / 7;
+      if (delay >= 1) await new Promise((r) => setTimeout(r, delay));
       run.process.kill("SIGKILL");
       await run.exited;
       const view = await hostView(pluginDir);
-      expect(["1.0.0/1.0.0", "1.0.0/1.1.0", "1.1.0/1.1.0"]).toContain(`${view.versions.greeter}/${view.versions.lib}`);
+      const state = `${view.versions.greeter}/${view.versions.lib}`;
+      states.set(state, (states.get(state) ?? 0) + 1);
+      expect(["1.0.0/1.0.0", "1.0.0/1.1.0", "1.1.0/1.1.0"]).toContain(state);
       expect(view.greeting).toBe("hello, host!");
       // Every link resolves to a complete store entry.
       for (const name of ["greeter", "lib"]) expect(readlinkSync(path.join(pluginDir, name))).toMatch(new RegExp(`^\\.plughost/store/${name}@1\\.[01]\\.0-[0-9a-f]{12}$`));
@@ -149,5 +156,6 @@ describe("an install killed midway (SIGKILL of the installing process)", () => {
       await installer.install("greeter@1.1.0");
       expect((await hostView(pluginDir)).versions).toEqual({ greeter: "1.1.0", lib: "1.1.0" });
     }
+    if (process.env.PLUGHOST_TEST_VERBOSE) console.log(`writing phase ${span.toFixed(1)} ms; states after the kills:`, Object.fromEntries(states));
   });
 });
