@@ -161,6 +161,22 @@ describe("directory catalog: publish, versions, search, fetch", () => {
     expect(readdirSync(path.join(catalog.dir, "hello-c"))).toEqual(["hello-c-1.0.0.plughost"]);
   });
 
+  it("publishing the same bytes again restores a stored file that was deleted or damaged", async () => {
+    const catalog = new DirectoryCatalog(path.join(tempDir(), "catalog"));
+    await catalog.publish(hello100);
+    const file = catalog.packageFile("hello-c", "1.0.0");
+    rmSync(file);
+    expect(await catalog.fetch("hello-c", "1.0.0").catch((e: unknown) => e)).toMatchObject({ reason: "io" });
+    await catalog.publish(hello100);
+    expect((await catalog.fetch("hello-c", "1.0.0")).digest).toBe(hello100.digest);
+    const bytes = readFileSync(file);
+    bytes[100] ^= 1;
+    writeFileSync(file, bytes);
+    await catalog.publish(hello100);
+    expect((await catalog.fetch("hello-c", "1.0.0")).digest).toBe(hello100.digest);
+    expect(readdirSync(path.join(catalog.dir, "hello-c"))).toEqual(["hello-c-1.0.0.plughost"]);
+  });
+
   it("refuses to publish a package whose files do not match its metadata, writing nothing", async () => {
     const catalog = new DirectoryCatalog(path.join(tempDir(), "catalog"));
     const files = new Map(hello100.files);

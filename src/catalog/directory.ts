@@ -184,7 +184,17 @@ export class DirectoryCatalog implements Catalog {
         const index = await this.#readIndex();
         const existing = index.plugins[name]?.[version];
         if (existing) {
-          if (existing.digest === digest) return entryOf(existing);
+          if (existing.digest === digest) {
+            // Same bytes: a no-op, except that a stored file lost or damaged since is put back from them.
+            const stored = await readFile(file).then(sha256, () => undefined);
+            if (stored !== digest) {
+              await this.#io(`write ${file}`, async () => {
+                await rename(temp, file);
+                await syncDir(path.dirname(file));
+              }, name);
+            }
+            return entryOf(existing);
+          }
           throw new CatalogError(this.location, "conflict", `${label} is already published with other bytes (${existing.digest}, this package is ${digest}); a published version never changes: bump the version and publish again`, { plugin: name });
         }
         await this.#io(`write ${file}`, async () => {
