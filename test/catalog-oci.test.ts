@@ -204,6 +204,15 @@ describe("OCI catalog: publish, search, versions, fetch", () => {
     expect(Buffer.from(fetched.package.files.get("config.schema.json")!).toString()).toBe(schema);
     expect(fetched.package.digest).toBe(pkg.digest);
   });
+  it("shows the highest release in search, a prerelease only when a plugin has nothing else", async () => {
+    await catalog.publish(await helloAt("4.0.0-beta.1"));
+    expect((await catalog.search({ text: "hello-c" })).map((e) => e.version)).toEqual(["3.0.0"]);
+    expect((await catalog.versions("hello-c")).map((e) => e.version).slice(-2)).toEqual(["3.0.0", "4.0.0-beta.1"]);
+    const pre = new OciCatalog(`oci://${reg.host}/prerelease`);
+    await pre.publish(await helloAt("0.9.0-alpha.1"));
+    await pre.publish(await helloAt("0.9.0-alpha.2"));
+    expect((await pre.search()).map((e) => `${e.name}@${e.version}`)).toEqual(["hello-c@0.9.0-alpha.2"]);
+  });
 });
 
 describe("OCI catalog: signed packages", () => {

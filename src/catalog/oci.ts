@@ -9,6 +9,7 @@ import { packageFromParts } from "../package/read.js";
 import type { PluginPackage } from "../package/types.js";
 import { artifactEntry, artifactParts, isPluginArtifact, packageToArtifact, tagToVersion, toPackageDigest, versionToTag } from "./oci-artifact.js";
 import { isRepositoryName, OciClient, ociDigest, type OciDescriptor } from "./oci-client.js";
+import { currentVersion, matchesQuery } from "./query.js";
 import type { Catalog, CatalogCredentials, CatalogEntry, CatalogOptions, FetchedPackage, SearchQuery } from "./types.js";
 
 // Registry requests in flight at once for one catalog call (blob downloads, manifests of many versions).
@@ -62,7 +63,7 @@ export function catalogCredentialsFromEnv(env: NodeJS.ProcessEnv = process.env):
 /**
  * A catalog in an OCI registry. Credentials come from `options.credentials`, else from the environment
  * ({@link catalogCredentialsFromEnv}). Search lists the registry's repositories under the prefix (`/v2/_catalog`)
- * and reads the newest version's manifest of each; a registry that disables `_catalog` can still serve
+ * and reads the current version's manifest of each (the highest release; a prerelease only when there is no release); a registry that disables `_catalog` can still serve
  * `versions`, `fetch` and `publish`.
  *
  * @example
@@ -107,11 +108,11 @@ export class OciCatalog implements Catalog {
         if (e instanceof CatalogError && e.reason === "not-found") return [] as string[];
         throw e;
       });
-      const version = versions.at(-1);
+      const version = currentVersion(versions);
       return version === undefined ? undefined : this.entry(name, version);
     });
     return newest
-      .filter((e): e is CatalogEntry => e !== undefined && matches(e, query))
+      .filter((e): e is CatalogEntry => e !== undefined && matchesQuery(e, query))
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -218,17 +219,6 @@ function checkIdentity(pkg: PluginPackage, name: string, version: string, ref: s
   if (m.version !== version) {
     throw new PackageVerificationError("wrong-version", `${ref}: the package tagged ${version} is version ${m.version} (a replay of another version); do not install it`, { plugin: name });
   }
-}
-
-function matches(e: CatalogEntry, q: SearchQuery): boolean {
-  if (q.category !== undefined && !e.categories.includes(q.category)) return false;
-  if (q.tag !== undefined && !e.keywords.includes(q.tag)) return false;
-  if (q.text !== undefined && q.text !== "") {
-    const t = q.text.toLowerCase();
-    const hay = [e.name, e.description ?? "", ...e.keywords].map((s) => s.toLowerCase());
-    if (!hay.some((s) => s.includes(t))) return false;
-  }
-  return true;
 }
 
 // map with at most `limit` calls in flight; results in input order.
