@@ -3,7 +3,7 @@
 // for the encrypted one, a missing key; and the host config's signatures.file, loading a real signed plugin.
 import { spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -85,6 +85,16 @@ describe("trust list file", () => {
     const g = file();
     await saveTrustList(g, POLICY, { key: KEY });
     expect(readFileSync(g).equals(bytes)).toBe(false);
+  });
+
+  it("concurrent saves never leave a torn file: it always decrypts to one whole list, and no temporary file stays", async () => {
+    const dir = mkdtempSync(path.join(tmp, "race-"));
+    const f = path.join(dir, "trust.list");
+    const lists = Array.from({ length: 16 }, (_, i): SignaturePolicy => ({ keys: { [`k${i}`]: i % 2 ? pub : other } }));
+    await Promise.all(lists.map((l) => saveTrustList(f, l, { key: KEY })));
+    const got = await loadTrustList(f, { key: KEY });
+    expect(lists).toContainEqual(got);
+    expect(readdirSync(dir)).toEqual(["trust.list"]);
   });
 
   it("a plain file round-trips without a key", async () => {
