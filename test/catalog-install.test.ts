@@ -164,6 +164,12 @@ describe("Installer with a directory catalog", () => {
     expect((err as Error).message).toMatch(/app needs lib \^1\.0\.0/);
     expect((err as Error).message).toMatch(/greedy needs lib \^2\.0\.0/);
     expect(snapshot(pluginDir)).toEqual(before);
+    // Asking for lib 2 directly: the dependents' ranges still hold.
+    const direct = await installer.install("lib@^2").catch((e: unknown) => e);
+    expect(direct).toBeInstanceOf(DependencyConflictError);
+    expect((direct as DependencyConflictError).plugin).toBe("app");
+    expect((direct as Error).message).toMatch(/app needs lib \^1\.0\.0, other needs lib \^1\.0\.0, the install request needs lib \^2; available: 2\.0\.0, 1\.2\.0 \(loaded\), 1\.0\.0/);
+    expect(snapshot(pluginDir)).toEqual(before);
 
     const registry = await hostOf(pluginDir);
     expect(registry.list().map((p) => `${p.name}@${p.version}`).sort()).toEqual(["app@1.0.0", "lib@1.2.0", "other@1.0.0"]);

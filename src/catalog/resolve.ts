@@ -118,13 +118,15 @@ export async function planInstall(
   const versionsOf = new Map<string, Promise<CatalogEntry[]>>();
   const queue = [...userRanges.keys()];
 
+  // Plugins' ranges first, the request's last: a conflict error names its first requirement's plugin.
   const requirements = (name: string): DependencyRequirement[] => {
-    const out: DependencyRequirement[] = (userRanges.get(name) ?? []).map((range) => ({ plugin: USER, version: "", range, kind: "required" }));
+    const out: DependencyRequirement[] = [];
     for (const p of chosen.values()) {
       for (const d of p.dependencies) {
         if (d.name === name) out.push({ plugin: p.name, version: p.version, range: d.range, kind: d.peer ? "peer" : d.optional ? "optional" : "required" });
       }
     }
+    for (const range of userRanges.get(name) ?? []) out.push({ plugin: USER, version: "", range, kind: "required" });
     return out;
   };
 
