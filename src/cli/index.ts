@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The plughost command line: run, inspect, validate, new, conformance, keygen, sign, build, serve, profile, types, pack, unpack, publish, search, versions.
+ * The plughost command line: run, inspect, validate, new, conformance, keygen, sign, build, serve, profile, types, pack, unpack, publish, search, versions, trust, install, update, uninstall, outdated.
  * Every command has --help; data output has --json. This module parses the command line and
  * dispatches to the command's module (one per command, in this folder); it is the package's bin.
  */
