@@ -105,7 +105,7 @@ describe("Installer with an OCI registry catalog", () => {
     expect(dec((await registry.runHook("transform", enc("oci"))).data)).toBe("OCI");
   });
 
-  it("refuses a swapped blob and an older version pushed under a newer tag, writing nothing", async () => {
+  it("refuses a swapped blob, an older version pushed under a newer tag and a signature moved from another plugin, writing nothing", async () => {
     const pluginDir = tempDir();
     const installer = installerFor(pluginDir);
     await installer.install("greeter@1.0.0");
@@ -139,6 +139,19 @@ describe("Installer with an OCI registry catalog", () => {
     expect(replay).toBeInstanceOf(PackageVerificationError);
     expect((replay as PackageVerificationError).reason).toBe("wrong-version");
     expect(snapshot(pluginDir)).toEqual(before);
+
+    // 1.4.0 whose package signature was made for another plugin (moved over from its package).
+    const v14 = await makePackage({ name: "greeter", version: "1.4.0", signer });
+    const intruder = await makePackage({ name: "intruder", version: "1.4.0", signer });
+    const moved = packageToArtifact({ ...v14, signature: intruder.signature! });
+    for (const b of moved.blobs.values()) await client.pushBlob(repo, b);
+    await client.putManifest(repo, versionToTag("1.4.0"), new TextEncoder().encode(JSON.stringify(moved.manifest)));
+    const wrongPlugin = await installer.install("greeter@1.4.0").catch((e: unknown) => e);
+    expect(wrongPlugin).toBeInstanceOf(PackageVerificationError);
+    expect((wrongPlugin as PackageVerificationError).reason).toBe("wrong-plugin");
+    expect((wrongPlugin as Error).message).toMatch(/made for plugin intruder/);
+    expect(snapshot(pluginDir)).toEqual(before);
+
     // The installed version still loads.
     expect((await hostOf(pluginDir)).get("greeter").version).toBe("1.0.0");
   });
