@@ -115,7 +115,7 @@ describe("an install killed midway (SIGKILL of the installing process)", () => {
     const err = await installer.install("greeter@1.0.0").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CatalogError);
     expect((err as CatalogError).reason).toBe("conflict");
-    expect((err as Error).message).toContain(`another install (pid ${run.process.pid}) is running`);
+    expect((err as Error).message).toContain(`another install (process ${run.process.pid} on `);
     run.process.kill("SIGKILL");
     await run.exited;
     // Once it is gone, its lock is taken over.

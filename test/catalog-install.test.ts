@@ -4,6 +4,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { hostname } from "node:os";
 import { cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -339,19 +340,32 @@ describe("Installer with a directory catalog", () => {
     for (const [p, v] of Object.entries(before)) expect(after[p]).toBe(v);
   });
 
-  it("takes over the lock of a killed install, and refuses while a live one holds it", async () => {
+  it("breaks the lock of a killed install, refuses while a live one holds it, or waits for it with lockWaitMs", async () => {
     const { catalog } = await catalogWith([{ name: "greeter", version: "1.0.0" }]);
     const pluginDir = tempDir();
+    const lockFile = path.join(pluginDir, ".plughost-install.lock");
+    const holder = (pid: number) => JSON.stringify({ pid, host: hostname(), time: Date.now() });
     const dead = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
-    writeFileSync(path.join(pluginDir, ".plughost-install.lock"), dead.stdout);
+    writeFileSync(lockFile, holder(Number(dead.stdout)));
+    // The killed install's half-extracted download is cleared too.
+    mkdirSync(path.join(pluginDir, ".plughost", "tmp", "x-killed", "plugin"), { recursive: true });
     const installer = new Installer({ pluginDir, catalog, signatures: signer.policy });
     await installer.install("greeter");
+    expect(existsSync(path.join(pluginDir, ".plughost", "tmp"))).toBe(false);
+    expect(existsSync(lockFile)).toBe(false);
+
     // A live holder: this very process, as a second install running at the same time would be.
-    writeFileSync(path.join(pluginDir, ".plughost-install.lock"), String(process.pid));
+    writeFileSync(lockFile, holder(process.pid));
     const err = await installer.uninstall("greeter").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CatalogError);
     expect((err as CatalogError).reason).toBe("conflict");
-    expect((err as Error).message).toMatch(new RegExp(`another install \\(pid ${process.pid}\\)`));
+    expect((err as Error).message).toMatch(new RegExp(`another install \\(process ${process.pid} on ${hostname()} since [0-9T:.-]+Z\\) is running in this plugin directory`));
+    expect((await installer.list()).plugins.greeter).toBeDefined();
+
+    // With lockWaitMs the installer waits for the holder to finish.
+    setTimeout(() => rmSync(lockFile), 150);
+    const patient = new Installer({ pluginDir, catalog, signatures: signer.policy, lockWaitMs: 10_000 });
+    expect(await patient.uninstall("greeter")).toEqual({ name: "greeter", version: "1.0.0" });
   });
 });
 

@@ -39,6 +39,8 @@ export interface InstallerOptions {
    * dependency when a new range asks; `strict` and `manual` refuse with a conflict and leave the choice to you.
    */
   strategy?: DependencyStrategy;
+  /** How long to wait for another install in the same plugin directory to finish, ms. Default 0: refuse at once. */
+  lockWaitMs?: number;
   /** Told of each phase (e.g. to show progress); awaited, so the install waits for it. */
   onProgress?: (event: InstallProgress) => void | Promise<void>;
 }
@@ -99,7 +101,7 @@ function isTrustList(s: SignaturePolicy | TrustList): s is TrustList {
 
 /**
  * Installs plugins from a catalog into a plugin directory, atomically and verified, pinned in a lockfile.
- * One operation at a time per plugin directory (a lock file; a killed install's lock is taken over).
+ * One operation at a time per plugin directory (a lock file; a killed install's lock is broken).
  * @example
  *   const installer = new Installer({ pluginDir: "plugins", catalog: openCatalog("./catalog"), signatures: policy });
  *   await installer.install("hello-c@^0.1");
@@ -114,6 +116,7 @@ export class Installer {
   readonly #lockfile: string;
   readonly #strategy: DependencyStrategy;
   readonly #progress: InstallerOptions["onProgress"];
+  readonly #lockWaitMs: number;
 
   /** @throws {@link VerificationError} when `signatures` is not a valid trust list. */
   constructor(options: InstallerOptions) {
@@ -124,6 +127,7 @@ export class Installer {
     this.#lockfile = path.resolve(options.lockfile ?? path.join(this.#layout.dir, LOCKFILE_NAME));
     this.#strategy = options.strategy ?? "latest";
     this.#progress = options.onProgress;
+    this.#lockWaitMs = options.lockWaitMs ?? 0;
   }
 
   /** The plugin directory (absolute). */
@@ -253,12 +257,7 @@ export class Installer {
 
   /** Run `fn` holding the directory's install lock, with the lockfile as it is now. */
   async #locked<T>(fn: (lock: Lockfile) => Promise<T>): Promise<T> {
-    const release = await this.#layout.lock();
-    try {
-      return await fn(await readLockfile(this.#lockfile));
-    } finally {
-      await release();
-    }
+    return this.#layout.locked(async () => fn(await readLockfile(this.#lockfile)), this.#lockWaitMs);
   }
 
   #notInstalled(name: string, lock: Lockfile): CatalogError {

@@ -3,13 +3,14 @@
  * - `<dir>/.plughost/store/<name>@<version>-<digest12>/`: an installed version's files, written once, never changed;
  * - `<dir>/<name>`: a symbolic link to its store entry, replaced in one `rename` (the atomic switch);
  * - `<dir>/.plughost/tmp/`: downloads being extracted (emptied by the next install: a killed one leaves them);
- * - `<dir>/.plughost-install.lock`: held while an install runs (its pid; a dead holder's lock is taken over).
+ * - `<dir>/.plughost-install.lock`: held while an install runs (pid, host, time; a dead holder's lock is broken).
  * The registry's directory scan skips dot entries and follows links, so it sees each plugin once, at its link.
  */
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, mkdtemp, open, readdir, readFile, readlink, rename, rm, symlink, unlink } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readdir, readlink, rename, rm, symlink, unlink } from "node:fs/promises";
 import path from "node:path";
-import { CatalogError } from "../contract/errors.js";
+import { CatalogError, PlughostError } from "../contract/errors.js";
+import { LockTimeout, withLock } from "./lock.js";
 
 const STATE_DIR = ".plughost";
 const LOCK_FILE = ".plughost-install.lock";
@@ -49,37 +50,41 @@ export class PluginDirLayout {
   }
 
   /**
-   * Take the install lock; a lock whose process is gone (a killed install) is taken over, and that install's
-   * half-extracted downloads are removed. Returns the release function.
-   * @throws {@link CatalogError} `conflict` when another live install holds it; `io` when it cannot be created.
+   * Run `fn` holding the install lock (`withLock`: created exclusively, holding pid, host and time; the lock of a
+   * process that is gone, a killed install, is broken without stealing a fresh one). The half-extracted downloads of
+   * a killed install are removed once the lock is held, and this run's when it ends.
+   * @throws {@link CatalogError} `conflict` when another live install holds it past `waitMs`; `io` when it cannot be created.
    */
-  async lock(): Promise<() => Promise<void>> {
+  async locked<T>(fn: () => Promise<T>, waitMs: number): Promise<T> {
     const file = path.join(this.dir, LOCK_FILE);
     try {
       await mkdir(this.dir, { recursive: true });
     } catch (err) {
       this.#io(`create ${this.dir}`, err);
     }
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const fh = await open(file, "wx", 0o644);
-        await fh.writeFile(String(process.pid));
-        await fh.close();
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST" || attempt > 2) this.#io(`take the install lock ${file}`, err);
-        const holder = Number.parseInt(await readFile(file, "utf8").catch(() => ""), 10);
-        if (Number.isInteger(holder) && holder > 0 && (holder === process.pid || isAlive(holder))) {
-          throw new CatalogError(this.dir, "conflict", `another install (pid ${holder}) is running in this plugin directory; wait for it, or delete ${file} if that process is not plughost`);
-        }
-        await rm(file, { force: true }); // its holder is gone
+    try {
+      // An install holds it for as long as downloads take: only a dead holder, or a day, makes it stale.
+      return await withLock(
+        file,
+        async () => {
+          await rm(this.tmp, { recursive: true, force: true });
+          try {
+            return await fn();
+          } finally {
+            await rm(this.tmp, { recursive: true, force: true }).catch(() => undefined);
+          }
+        },
+        { timeoutMs: waitMs, staleMs: 24 * 3600_000 },
+      );
+    } catch (err) {
+      if (err instanceof LockTimeout) {
+        throw new CatalogError(this.dir, "conflict", `another install (${err.holder}) is running in this plugin directory; wait for it, or delete ${file} if that process is not plughost`, { cause: err });
       }
+      if (err instanceof PlughostError) throw err;
+      // A file-system failure (the lock or the directory cannot be written) becomes the typed error.
+      if (typeof (err as NodeJS.ErrnoException).code === "string") this.#io(`write in ${this.dir}`, err);
+      throw err;
     }
-    await rm(this.tmp, { recursive: true, force: true }).catch(() => undefined);
-    return async () => {
-      await rm(this.tmp, { recursive: true, force: true }).catch(() => undefined);
-      await rm(file, { force: true });
-    };
   }
 
   /**
@@ -173,15 +178,5 @@ export class PluginDirLayout {
       await rm(path.join(this.store, id), { recursive: true, force: true }).then(() => removed.push(id), () => undefined);
     }
     return removed;
-  }
-}
-
-/** Whether a process exists (EPERM: it exists, owned by someone else). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
