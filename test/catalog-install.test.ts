@@ -245,6 +245,19 @@ describe("Installer with a directory catalog", () => {
     await expect(installer.update("nothing-here")).rejects.toThrow(CatalogError);
   });
 
+  it("a prerelease installed on purpose is not reported outdated by an older release", async () => {
+    const { catalog } = await catalogWith([
+      { name: "edge", version: "1.0.0" },
+      { name: "edge", version: "2.0.0-beta.1" },
+    ]);
+    const installer = new Installer({ pluginDir: tempDir(), catalog, signatures: signer.policy });
+    expect((await installer.install("edge@2.0.0-beta.1")).installed.map((p) => p.version)).toEqual(["2.0.0-beta.1"]);
+    expect(await installer.outdated()).toEqual([]);
+    await catalog.publish(await makePackage({ name: "edge", version: "2.0.0", signer }));
+    expect(await installer.outdated()).toEqual([{ name: "edge", current: "2.0.0-beta.1", wanted: "2.0.0", latest: "2.0.0" }]);
+    expect((await installer.update("edge")).installed.map((p) => p.version)).toEqual(["2.0.0"]);
+  });
+
   it("0.x updates stay within the minor", async () => {
     const { catalog } = await catalogWith([{ name: "young", version: "0.1.0" }]);
     const pluginDir = tempDir();
@@ -269,7 +282,7 @@ describe("Installer with a directory catalog", () => {
     await catalog.publish(await makePackage({ name: "lib", version: "1.1.0", example: "transform", signer }));
     const installer = new Installer({ pluginDir: fresh, catalog: new DirectoryCatalog(catalog.dir), signatures: signer.policy, requireSignature: true });
     const r = await installer.installLocked();
-    expect(r.installed.map((p) => `${p.name}@${p.version}`).sort()).toEqual(["app@1.3.0", "lib@1.0.0"]);
+    expect(r.installed.map((p) => `${p.name}@${p.version}`)).toEqual(["lib@1.0.0", "app@1.3.0"]); // dependencies first
     expect(readFileSync(path.join(fresh, LOCKFILE_NAME), "utf8")).toBe(readFileSync(path.join(first, LOCKFILE_NAME), "utf8"));
     expect(snapshot(fresh)).toEqual(snapshot(first));
     // Already there: nothing to do.

@@ -20,6 +20,7 @@ import { PluginDirLayout, storeId } from "./plugin-dir.js";
 import { parseInstallSpec, pickVersion, planInstall, updateRange, type PlannedPlugin, type PlanRequest } from "./resolve.js";
 import type { Catalog, LockEntry, Lockfile } from "./types.js";
 import { lstat } from "node:fs/promises";
+import semver from "semver";
 import path from "node:path";
 
 /** Options of `new Installer(...)`. */
@@ -214,7 +215,9 @@ export class Installer {
       });
       const asked = [...installed.values()].flatMap((p) => p.dependencies.filter((d) => d.name === name).map((d) => d.range));
       const wanted = pickVersion(versions, [updateRange(entry.version), ...asked])?.version ?? entry.version;
-      const latest = pickVersion(versions, ["*"])?.version ?? entry.version;
+      // A catalog whose newest release is older than what is installed (a prerelease, an unpublished version) is not news.
+      const newest = pickVersion(versions, ["*"])?.version;
+      const latest = newest !== undefined && semver.gt(newest, entry.version) ? newest : entry.version;
       if (wanted !== entry.version || latest !== entry.version) out.push({ name, current: entry.version, wanted, latest });
     }
     return out;
@@ -230,7 +233,8 @@ export class Installer {
     return this.#locked(async (lock) => {
       const todo: PlannedPlugin[] = [];
       const unchanged: InstallResult["unchanged"] = [];
-      for (const [name, entry] of Object.entries(lock.plugins).sort(([a], [b]) => (a < b ? -1 : 1))) {
+      for (const name of dependenciesFirst(lock)) {
+        const entry = lock.plugins[name]!;
         const id = storeId(name, entry.version, entry.digest);
         if ((await this.#layout.installedId(name)) === id && (await this.#layout.hasStored(id))) {
           unchanged.push({ name, version: entry.version });
@@ -371,4 +375,18 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** The lockfile's plugins, each after the dependencies it records (by name otherwise; a cycle is cut where met). */
+function dependenciesFirst(lock: Lockfile): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string): void => {
+    if (seen.has(name) || !lock.plugins[name]) return;
+    seen.add(name);
+    for (const d of [...(lock.plugins[name]!.dependencies ?? [])].sort()) visit(d);
+    out.push(name);
+  };
+  for (const name of Object.keys(lock.plugins).sort()) visit(name);
+  return out;
 }
