@@ -6,19 +6,16 @@
  */
 import { stat } from "node:fs/promises";
 import path from "node:path";
+import { catalogCredentialsFromEnv } from "../catalog/oci.js";
 import type { Catalog, CatalogCredentials, CatalogEntry } from "../catalog/types.js";
 import { jsonOption, usageError, type Command } from "./shared.js";
 
 /** The `--catalog` option, shared by the catalog and install commands. */
 export const catalogOption = { catalog: { type: "string" as const, description: "catalog directory or registry URL" } };
 
-/** Registry credentials from the environment, if any are set. */
+/** Registry credentials from the environment, if any are set (the OCI catalog's own rule). */
 export function catalogCredentials(env: NodeJS.ProcessEnv = process.env): CatalogCredentials | undefined {
-  const c: CatalogCredentials = {};
-  if (env.PLUGHOST_CATALOG_USERNAME) c.username = env.PLUGHOST_CATALOG_USERNAME;
-  if (env.PLUGHOST_CATALOG_PASSWORD) c.password = env.PLUGHOST_CATALOG_PASSWORD;
-  if (env.PLUGHOST_CATALOG_TOKEN) c.token = env.PLUGHOST_CATALOG_TOKEN;
-  return Object.keys(c).length ? c : undefined;
+  return catalogCredentialsFromEnv(env);
 }
 
 /** The catalog a command names: `--catalog`, else `PLUGHOST_CATALOG`; a usage error when neither is given. */
