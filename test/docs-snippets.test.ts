@@ -64,7 +64,7 @@ describe("runnable code blocks in README.md and docs/", () => {
   it("the marked blocks are the expected ones (a removed marker is noticed)", () => {
     const perFile: Record<string, number> = {};
     for (const s of snippets) perFile[s.file] = (perFile[s.file] ?? 0) + 1;
-    expect(perFile).toEqual({ "README.md": 5, "docs/config.md": 1, "docs/context.md": 1, "docs/engine-wasmtime.md": 2, "docs/guest-c.md": 1, "docs/hooks.md": 1, "docs/host-interfaces.md": 5, "docs/lifecycle.md": 1, "docs/messaging.md": 1, "docs/native-plugins.md": 1, "docs/observability.md": 1, "docs/serve.md": 1, "docs/signatures.md": 1, "docs/state.md": 1 });
+    expect(perFile).toEqual({ "README.md": 5, "docs/catalog.md": 1, "docs/config.md": 1, "docs/context.md": 1, "docs/engine-wasmtime.md": 2, "docs/guest-c.md": 1, "docs/hooks.md": 1, "docs/host-interfaces.md": 5, "docs/lifecycle.md": 1, "docs/messaging.md": 1, "docs/native-plugins.md": 1, "docs/observability.md": 1, "docs/serve.md": 1, "docs/signatures.md": 1, "docs/state.md": 1 });
     expect(snippets.every((s) => s.lang === "js"), "only `js runnable` is supported").toBe(true);
   });
 

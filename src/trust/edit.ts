@@ -41,7 +41,7 @@ export function addTrustedKey(policy: SignaturePolicy, file: string, id: string,
 /**
  * Revoke a key: it stays listed with the date (and reason), verifies nothing from then on, and every plugin it signed
  * is refused naming it and the date.
- * @param date ISO 8601 date; default today (UTC).
+ * @param options `date`: ISO 8601 date, default today (UTC); `reason`: why, shown in refusals.
  * @throws {@link TrustListError} "format" when the id is not listed, is already revoked, or the date or reason is invalid.
  */
 export function revokeTrustedKey(policy: SignaturePolicy, file: string, id: string, options: { date?: string; reason?: string } = {}): SignaturePolicy {
