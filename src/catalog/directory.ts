@@ -33,6 +33,23 @@ export interface DirectoryIndexEntry extends CatalogEntry {
   published: string;
 }
 
+/** The index entry of a package stored as `bytes`. */
+function indexEntry(pkg: PluginPackage, bytes: Uint8Array, digest: string, published: string): DirectoryIndexEntry {
+  const m = pkg.metadata;
+  return {
+    name: m.name,
+    version: m.version,
+    ...(m.description !== undefined ? { description: m.description } : {}),
+    ...(m.license !== undefined ? { license: m.license } : {}),
+    keywords: [...m.keywords],
+    categories: [...m.categories],
+    digest,
+    signed: pkg.signature !== undefined,
+    size: bytes.byteLength,
+    published,
+  };
+}
+
 /** `index.json`: plugin name → version → entry. Written with names and versions sorted. */
 export interface DirectoryIndex {
   catalogVersion: 1;
@@ -161,19 +178,7 @@ export class DirectoryCatalog implements Catalog {
     // Re-read what will be stored: a package put together in memory gets the same checks as a file from disk.
     readPackage(bytes, label);
     const digest = sha256(bytes);
-    const m = pkg.metadata;
-    const entry: DirectoryIndexEntry = {
-      name,
-      version,
-      ...(m.description !== undefined ? { description: m.description } : {}),
-      ...(m.license !== undefined ? { license: m.license } : {}),
-      keywords: [...m.keywords],
-      categories: [...m.categories],
-      digest,
-      signed: pkg.signature !== undefined,
-      size: bytes.byteLength,
-      published: new Date().toISOString(),
-    };
+    const entry = indexEntry(pkg, bytes, digest, new Date().toISOString());
     const file = this.packageFile(name, version);
     const temp = await this.#io(`write ${file}`, async () => {
       await mkdir(path.dirname(file), { recursive: true });
@@ -230,19 +235,7 @@ export class DirectoryCatalog implements Catalog {
             const { name, version } = pkg.metadata;
             if (name !== d.name || file !== this.packageFile(name, version)) throw new Error(`holds ${name}@${version}, which belongs at ${this.packageFile(name, version)}`);
             const published = (await stat(file)).mtime.toISOString();
-            const m = pkg.metadata;
-            (index.plugins[name] ??= {})[version] = {
-              name,
-              version,
-              ...(m.description !== undefined ? { description: m.description } : {}),
-              ...(m.license !== undefined ? { license: m.license } : {}),
-              keywords: [...m.keywords],
-              categories: [...m.categories],
-              digest: sha256(bytes),
-              signed: pkg.signature !== undefined,
-              size: bytes.byteLength,
-              published,
-            };
+            (index.plugins[name] ??= {})[version] = indexEntry(pkg, bytes, sha256(bytes), published);
           } catch (err) {
             refused.push({ file, error: err instanceof Error ? err.message : String(err) });
           }
