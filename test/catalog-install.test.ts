@@ -460,6 +460,8 @@ describe("tampering at install: refused with a typed error, nothing written to t
     expect(err.message).toMatch(/not signed/);
     // The host policy's require says the same without the option.
     await refused(new Installer({ pluginDir, catalog, signatures: { ...signer.policy, require: true } }), pluginDir, "greeter@1.1.0", "unsigned");
+    // requireSignature: false does not lift the host policy's require.
+    await refused(new Installer({ pluginDir, catalog, signatures: { ...signer.policy, require: true }, requireSignature: false }), pluginDir, "greeter@1.1.0", "unsigned");
 
     const stranger = signingKey("stranger");
     await catalog.publish(await makePackage({ name: "greeter", version: "1.2.0", signer: stranger }));

@@ -352,6 +352,8 @@ describe("verification", () => {
     const unsigned = await packPlugin(pluginDir(HELLO));
     expect(refusedWith(() => verifyPackage(unsigned, trust(), { requireSignature: true }), PackageVerificationError).reason).toBe("unsigned");
     expect(refusedWith(() => verifyPackage(unsigned, trust({ require: true })), PackageVerificationError).reason).toBe("unsigned");
+    // requireSignature: false cannot lift the trust list's require.
+    expect(refusedWith(() => verifyPackage(unsigned, trust({ require: true }), { requireSignature: false }), PackageVerificationError).reason).toBe("unsigned");
     expect(refusedWith(() => verifyPackage(unsigned, undefined, { requireSignature: true }), PackageVerificationError).reason).toBe("unsigned");
     expect(refusedWith(() => verifyPackage(unsigned, trust({ pins: { "hello-c": ["acme"] } })), PackageVerificationError).reason).toBe("unsigned");
 

@@ -31,7 +31,7 @@ export interface InstallerOptions {
   catalog: Catalog;
   /** The trust list packages are verified against (the host config's `signatures`). */
   signatures?: SignaturePolicy | TrustList;
-  /** Refuse unsigned packages (default: the trust list's `require`). */
+  /** Refuse unsigned packages even when the trust list does not `require` them (it cannot lift the list's `require`). */
   requireSignature?: boolean;
   /** The lockfile (default `<pluginDir>/plughost.lock.json`). */
   lockfile?: string;
@@ -123,7 +123,7 @@ export class Installer {
   constructor(options: InstallerOptions) {
     this.#catalog = options.catalog;
     this.#trust = options.signatures === undefined ? undefined : isTrustList(options.signatures) ? options.signatures : compileTrustList(options.signatures);
-    this.#requireSignature = options.requireSignature ?? this.#trust?.require ?? false;
+    this.#requireSignature = options.requireSignature === true || this.#trust?.require === true;
     this.#layout = new PluginDirLayout(options.pluginDir);
     this.#lockfile = path.resolve(options.lockfile ?? path.join(this.#layout.dir, LOCKFILE_NAME));
     this.#strategy = options.strategy ?? "latest";

@@ -41,7 +41,7 @@ export function signPackage(pkg: PluginPackage, key: KeyObject, keyId: string): 
 
 /** Options of {@link verifyPackage}. */
 export interface VerifyPackageOptions {
-  /** Refuse an unsigned package (default: the trust list's `require`). */
+  /** Refuse an unsigned package even when the trust list does not `require` one (it cannot lift the list's `require`). */
   requireSignature?: boolean;
   /** The plugin name the caller asked for: another one in the package is "wrong-plugin". */
   expectName?: string;
@@ -114,7 +114,8 @@ export function verifyPackage(pkg: PluginPackage, trust: TrustList | undefined, 
     refuse("wrong-version", `holds ${metadata.name}@${metadata.version}, not version ${options.expectVersion} as asked (an older package replayed under a newer version?); refuse it and report it to the catalog's owner`);
   }
 
-  const required = options.requireSignature ?? trust?.require ?? false;
+  // The caller may add the requirement, never lift the trust list's (a `false` here is no way around host policy).
+  const required = options.requireSignature === true || trust?.require === true;
   const pinned = trust?.pins.get(plugin);
   const sig = pkg.signature;
   const capabilities = packagedCapabilities(pkg, where);
