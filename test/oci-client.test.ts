@@ -1,7 +1,7 @@
 // The OCI distribution client against a real registry (Debian's docker-registry on loopback): blobs and manifests
 // pushed and pulled, tags and the repository catalog paginated, content swapped in the registry's storage refused by
 // digest, basic auth accepted and refused, a dead registry reported as unreachable.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -363,6 +363,26 @@ describe("OCI client against answers the API does not allow", () => {
       }
     } finally {
       await srv.close();
+    }
+  });
+});
+
+describe("credentials and the token realm", () => {
+  it("never sends credentials to a plain-http token realm named by an https registry", async () => {
+    const calls: string[] = [];
+    vi.stubGlobal("fetch", async (url: string | URL) => {
+      calls.push(String(url));
+      return new Response(null, { status: 401, headers: { "www-authenticate": 'Bearer realm="http://auth.example/token",service="reg"' } });
+    });
+    try {
+      const client = new OciClient({ baseUrl: "https://registry.example", credentials: { username: "u", password: "secret-pw" } });
+      const err = await client.listTags("app").catch((e: unknown) => e);
+      expect((err as CatalogError).reason).toBe("auth");
+      expect((err as Error).message).toMatch(/plain-http token realm/);
+      expect((err as Error).message).not.toMatch(/secret-pw/);
+      expect(calls.every((u) => u.startsWith("https://registry.example/"))).toBe(true);
+    } finally {
+      vi.unstubAllGlobals();
     }
   });
 });

@@ -300,6 +300,10 @@ export class OciClient {
     const realm = challenge.params.realm;
     if (!realm || !/^https?:\/\//.test(realm)) throw this.auth("the registry's bearer challenge names no http(s) token realm");
     const url = new URL(realm);
+    // The credentials go to the realm: never in clear text when the registry itself is reached over TLS.
+    if (url.protocol === "http:" && new URL(this.baseUrl).protocol === "https:") {
+      throw this.auth(`the registry's bearer challenge names a plain-http token realm (${url.origin}); the credentials would travel unencrypted, so they are not sent: fix the registry's token realm to https`);
+    }
     if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
     if (challenge.params.scope) url.searchParams.set("scope", challenge.params.scope);
     const headers: Record<string, string> = {};
