@@ -39,7 +39,9 @@ async function installerFrom(values: Record<string, unknown>, command: string): 
     }
     location = used[0]!;
   }
-  const { openCatalog } = await import("../catalog/index.js");
+  const { openCatalog, isRegistryLocation } = await import("../catalog/index.js");
+  // A directory catalog is recorded absolute in the lockfile, so the next install finds it from any working directory.
+  if (!isRegistryLocation(location) && !location.startsWith("file:")) location = path.resolve(location);
   const credentials = catalogCredentials();
   const catalog: Catalog = openCatalog(location, credentials ? { credentials } : {});
   return new Installer({
