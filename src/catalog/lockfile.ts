@@ -4,19 +4,16 @@
  * reproduce the directory byte for byte on another host. Written atomically (temp file, fsync, rename): a reader sees
  * the old file or the new one, never half of one.
  */
-import { randomBytes } from "node:crypto";
-import { open, readFile, rename, rm } from "node:fs/promises";
-import path from "node:path";
+import { readFile } from "node:fs/promises";
 import semver from "semver";
 import { PackageError } from "../contract/errors.js";
+import { DIGEST_PATTERN, KEY_ID_PATTERN, PLUGIN_NAME_PATTERN } from "../plugin/signatures.js";
+import { writeFileAtomic } from "./atomic-file.js";
 import type { LockEntry, Lockfile } from "./types.js";
 
 /** The lockfile's name inside the plugin directory. */
 export const LOCKFILE_NAME = "plughost.lock.json";
 
-const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const DIGEST = /^sha256-[0-9a-f]{64}$/;
-const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 // A lockfile lists installed plugins; a few MiB is far beyond any real one.
 const MAX_LOCKFILE_BYTES = 4 * 1024 * 1024;
 
@@ -31,14 +28,14 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 /** The first problem with one entry, or undefined. */
 function entryProblem(name: string, e: unknown): string | undefined {
-  if (!NAME.test(name)) return `"${name}" is not a plugin name`;
+  if (!PLUGIN_NAME_PATTERN.test(name)) return `"${name}" is not a plugin name`;
   if (!isRecord(e)) return `${name}: must be an object`;
   for (const k of Object.keys(e)) if (!["version", "digest", "catalog", "key", "dependencies"].includes(k)) return `${name}: unknown field "${k}"`;
   if (typeof e.version !== "string" || !semver.valid(e.version)) return `${name}: version must be a semver version`;
-  if (typeof e.digest !== "string" || !DIGEST.test(e.digest)) return `${name}: digest must be sha256-<64 hex>`;
+  if (typeof e.digest !== "string" || !DIGEST_PATTERN.test(e.digest)) return `${name}: digest must be sha256-<64 hex>`;
   if (typeof e.catalog !== "string" || e.catalog.length === 0) return `${name}: catalog must be a non-empty string`;
-  if (e.key !== undefined && (typeof e.key !== "string" || !KEY_ID.test(e.key))) return `${name}: key must be a key id`;
-  if (e.dependencies !== undefined && (!Array.isArray(e.dependencies) || !e.dependencies.every((d) => typeof d === "string" && NAME.test(d)))) {
+  if (e.key !== undefined && (typeof e.key !== "string" || !KEY_ID_PATTERN.test(e.key))) return `${name}: key must be a key id`;
+  if (e.dependencies !== undefined && (!Array.isArray(e.dependencies) || !e.dependencies.every((d) => typeof d === "string" && PLUGIN_NAME_PATTERN.test(d)))) {
     return `${name}: dependencies must be a list of plugin names`;
   }
   return undefined;
@@ -109,18 +106,9 @@ export function formatLockfile(lock: Lockfile): string {
  * @throws {@link PackageError} when it cannot be written (the old file is then unchanged).
  */
 export async function writeLockfile(file: string, lock: Lockfile): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   try {
-    const fh = await open(tmp, "wx", 0o644);
-    try {
-      await fh.writeFile(formatLockfile(lock));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
+    await writeFileAtomic(file, formatLockfile(lock));
   } catch (err) {
-    await rm(tmp, { force: true });
     throw new PackageError(file, `cannot be written (${(err as Error).message}); the previous lockfile is unchanged`, { cause: err });
   }
 }

@@ -6,10 +6,10 @@
 import semver from "semver";
 import { CatalogError, DependencyConflictError } from "../contract/errors.js";
 import type { Dependency } from "../plugin/manifest.js";
+import { PLUGIN_NAME_PATTERN } from "../plugin/signatures.js";
 import type { DependencyRequirement, DependencyStrategy } from "../plugin/resolve.js";
 import type { Catalog, CatalogEntry, FetchedPackage } from "./types.js";
 
-const NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
 /** A parsed install spec. */
 export interface InstallSpec {
@@ -27,7 +27,7 @@ export function parseInstallSpec(spec: string, catalog: string): InstallSpec {
   const at = spec.indexOf("@");
   const name = at < 0 ? spec : spec.slice(0, at);
   const range = at < 0 ? "*" : spec.slice(at + 1).trim();
-  if (!NAME.test(name)) {
+  if (!PLUGIN_NAME_PATTERN.test(name)) {
     throw new CatalogError(catalog, "not-found", `"${spec}" does not name a plugin: use <name> or <name>@<semver range> (names: lower-case letters, digits, . _ -)`);
   }
   if (range === "" || semver.validRange(range) === null) {

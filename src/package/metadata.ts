@@ -4,7 +4,7 @@
  */
 import { PackageError } from "../contract/errors.js";
 import { MANIFEST_FILES } from "../plugin/manifest.js";
-import { KEY_ID_PATTERN } from "../plugin/signatures.js";
+import { DIGEST_PATTERN, KEY_ID_PATTERN, PLUGIN_NAME_PATTERN, SIGNATURE_PATTERN, VERSION_PATTERN } from "../plugin/signatures.js";
 import { unsafePathReason } from "./tar.js";
 import {
   PACKAGE_FORMAT,
@@ -17,11 +17,6 @@ import {
   type PackageSignature,
 } from "./types.js";
 
-/** A plugin name, as manifests allow it. */
-export const PACKAGE_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const VERSION_PATTERN = /^[0-9A-Za-z.+-]{1,128}$/;
-const DIGEST_PATTERN = /^sha256-[0-9a-f]{64}$/;
-const SIGNATURE_PATTERN = /^[A-Za-z0-9+/]{86}==$/;
 const CREATED_PATTERN = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
 
 const encoder = new TextEncoder();
@@ -112,7 +107,7 @@ export function parseMetadata(bytes: Uint8Array, file: string): PackageMetadata 
     if (why) bad(field, `names a path that ${why}`);
     return p;
   };
-  const name = str("name", PACKAGE_NAME_PATTERN) as string;
+  const name = str("name", PLUGIN_NAME_PATTERN) as string;
   const version = str("version", VERSION_PATTERN) as string;
   const kind = doc.kind;
   if (kind !== "component" && kind !== "native") bad("kind", 'must be "component" or "native"');
@@ -123,7 +118,7 @@ export function parseMetadata(bytes: Uint8Array, file: string): PackageMetadata 
   if (!Array.isArray(doc.dependencies) || doc.dependencies.length > 1024) bad("dependencies", "must be a list");
   const dependencies: PackageDependency[] = (doc.dependencies as unknown[]).map((d, i) => {
     if (!isRecord(d) || unknownFields(d, ["name", "version", "optional", "peer"]).length) return bad(`dependencies/${i}`, "must be { name, version, optional?, peer? }");
-    if (typeof d.name !== "string" || !PACKAGE_NAME_PATTERN.test(d.name)) return bad(`dependencies/${i}/name`, "is not a plugin name");
+    if (typeof d.name !== "string" || !PLUGIN_NAME_PATTERN.test(d.name)) return bad(`dependencies/${i}/name`, "is not a plugin name");
     if (typeof d.version !== "string" || d.version.length > 256) return bad(`dependencies/${i}/version`, "must be a semver range");
     if (d.optional !== undefined && typeof d.optional !== "boolean") return bad(`dependencies/${i}/optional`, "must be true or false");
     if (d.peer !== undefined && typeof d.peer !== "boolean") return bad(`dependencies/${i}/peer`, "must be true or false");
@@ -194,7 +189,7 @@ export function parseSignature(bytes: Uint8Array, file: string): PackageSignatur
   const checks: [keyof PackageSignature, RegExp | string][] = [
     ["format", PACKAGE_SIGNATURE_FORMAT],
     ["key", KEY_ID_PATTERN],
-    ["name", PACKAGE_NAME_PATTERN],
+    ["name", PLUGIN_NAME_PATTERN],
     ["version", VERSION_PATTERN],
     ["metadata", DIGEST_PATTERN],
     ["signature", SIGNATURE_PATTERN],

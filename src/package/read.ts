@@ -4,9 +4,9 @@
  * file is the one the metadata names (a `PackageVerificationError` "digest"); none checks the signature, which is
  * `verifyPackage`'s job.
  */
-import { createHash } from "node:crypto";
 import { PackageError, PackageVerificationError } from "../contract/errors.js";
 import { readRegularFile, UnsafeFileError } from "../plugin/safe-read.js";
+import { sha256 } from "../plugin/signatures.js";
 import { packageDigest } from "./layout.js";
 import { parseMetadata, parseSignature, serializeSignature } from "./metadata.js";
 import { readTar, type TarBounds } from "./tar.js";
@@ -20,10 +20,6 @@ export const PACKAGE_BOUNDS: Readonly<TarBounds & { maxMetadataBytes: number; ma
   maxMetadataBytes: 1024 * 1024,
   maxSignatureBytes: 64 * 1024,
 });
-
-function sha256(bytes: Uint8Array): string {
-  return "sha256-" + createHash("sha256").update(bytes).digest("hex");
-}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(Buffer.from(b.buffer, b.byteOffset, b.length));

@@ -92,18 +92,24 @@ export interface SignatureFile {
 /** The fields of a signature file that the signature covers. */
 export type SignedFields = Pick<SignatureFile, "name" | "version" | "manifest" | "entry">;
 
+/** A key id as trust lists, signatures and lockfiles name keys: letters, digits, `.`, `_`, `-`; at most 64. */
 export const KEY_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const PUBLIC_KEY_PATTERN = /^[A-Za-z0-9+/]{43}=$/; // 32 bytes
-const SIGNATURE_PATTERN = /^[A-Za-z0-9+/]{86}==$/; // 64 bytes
-const DIGEST_PATTERN = /^sha256-[0-9a-f]{64}$/;
-const PLUGIN_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-const VERSION_PATTERN = /^[0-9A-Za-z.+-]{1,128}$/;
+/** base64 of a 64-byte Ed25519 signature (in `plugin.sig` and `package.sig`). */
+export const SIGNATURE_PATTERN = /^[A-Za-z0-9+/]{86}==$/;
+/** A digest as plughost writes it: `sha256-<64 lower-case hex>` (what {@link sha256} returns). */
+export const DIGEST_PATTERN = /^sha256-[0-9a-f]{64}$/;
+/** A plugin name (manifests, signatures, packages, catalogs, lockfiles): lower-case letters, digits, `.`, `_`, `-`; at most 64. */
+export const PLUGIN_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** The characters a signed version may hold (semver's, at most 128); semver validity is checked elsewhere. */
+export const VERSION_PATTERN = /^[0-9A-Za-z.+-]{1,128}$/;
 
 /** The exact bytes that are signed: a domain-separated, line-per-field statement. Never throws. */
 export function signingStatement(f: SignedFields): Buffer {
   return Buffer.from(`${SIGNATURE_FORMAT}\nname ${f.name}\nversion ${f.version}\nmanifest ${f.manifest}\nentry ${f.entry}\n`, "utf8");
 }
 
+/** `sha256-<hex>` of some bytes: how signatures, packages, catalogs and lockfiles write digests. Never throws. */
 export function sha256(bytes: Uint8Array): string {
   return "sha256-" + createHash("sha256").update(bytes).digest("hex");
 }
