@@ -461,6 +461,32 @@ export class CpuBudgetExceeded extends InstanceFault {
   }
 }
 
+/**
+ * A plugin went past one of its resource limits (`resource`: "open-files", "connections", "fs-write-bytes",
+ * "cpu-seconds", "processes", "memory"), with the figures. Thrown when the breach ended the instance (a sandboxed
+ * native plugin's helper killed by RLIMIT_CPU or its cgroup); a breach the plugin survives (an open refused with
+ * EMFILE) is recorded as a violation of kind "quota" naming the same figures. Code `E_RESOURCE_LIMIT`.
+ */
+export class ResourceLimitExceeded extends InstanceFault {
+  /** Which limit: the manifest's `[limits]` key or the sandbox measure. */
+  readonly resource: string;
+  /** What the plugin used (or asked for) when it was stopped, in the limit's unit. */
+  readonly used: number;
+  /** The limit, in the same unit. */
+  readonly limit: number;
+  constructor(exportName: string, resource: string, used: number, limit: number, details: ErrorDetails = {}) {
+    super(
+      "E_RESOURCE_LIMIT",
+      exportName,
+      `went past its ${resource} limit (used ${used}, limit ${limit}); raise the limit if the plugin needs more, or fix the plugin`,
+      details,
+    );
+    this.resource = resource;
+    this.used = used;
+    this.limit = limit;
+  }
+}
+
 /** The guest's tables would hold more elements than its cap, summed over all its tables (`limits.tableElements`). Code `E_TABLE_LIMIT`. */
 export class TableLimitExceeded extends InstanceFault {
   /** The cap in table elements. */

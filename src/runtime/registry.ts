@@ -41,6 +41,7 @@ import type {
   MessageOutcome,
   TrustLevel,
   ViolationKind,
+  ResourceUsage,
 } from "../engines/engine.js";
 import { getEngine } from "../engines/index.js";
 import { eventNameProblem } from "../contract/event-names.js";
@@ -1194,9 +1195,9 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       isolation: entry.isolation ?? "in-process",
       trust: entry.trust,
       ...(entry.ifaces.bindings ? { interfaces: entry.ifaces.bindings } : {}),
-      onViolation: (kind, detail) => {
+      onViolation: (kind, detail, usage) => {
         if (FAULT_KINDS.has(kind)) stopped.reported = true;
-        this.recordViolation(m.name, kind, detail);
+        this.recordViolation(m.name, kind, detail, usage);
       },
     });
     this.#stopReported.set(instance, stopped);
@@ -1958,13 +1959,14 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /**
    * Record a violation and emit the `violation` event; returns true when it
    * pushed the plugin over its threshold (it is then unloaded and `unmounted` emitted).
+   * `usage`: a resource limit's figures (kind "resource"), carried on the event as `resource`, `used`, `limit`.
    * @throws {@link PluginNotFound} when no plugin of that name is tracked.
    */
-  recordViolation(name: string, kind: ViolationKind, detail: string): boolean {
+  recordViolation(name: string, kind: ViolationKind, detail: string, usage?: ResourceUsage): boolean {
     const entry = this.#get(name);
-    const unmount = entry.violations.record(kind, detail);
-    if (entry.violations.behavior.logViolations) entry.logger.warn({ violation: kind, count: entry.violations.count }, detail);
-    this.emit("violation", { plugin: name, kind, detail, count: entry.violations.count });
+    const unmount = entry.violations.record(kind, detail, usage);
+    if (entry.violations.behavior.logViolations) entry.logger.warn({ violation: kind, count: entry.violations.count, ...usage }, detail);
+    this.emit("violation", { plugin: name, kind, detail, count: entry.violations.count, ...usage });
     // Once: later violations during the same teardown must not unmount (and announce it) again.
     if (unmount && entry.state !== "unloaded" && entry.state !== "unloading" && !entry.stopping) {
       const count = entry.violations.count;
@@ -3354,6 +3356,8 @@ function faultKind(error: InstanceFault): ViolationKind {
       return "memory";
     case "E_PLUGIN_CRASHED":
       return "crash";
+    case "E_RESOURCE_LIMIT": // open files, connections, bytes written, CPU seconds, processes
+      return "quota";
     default:
       return "trap";
   }
