@@ -70,6 +70,8 @@ export type {
   RegisterOutcome,
   TrustLevel,
   ViolationKind,
+  ResourceName,
+  ResourceUsage,
 } from "./engines/engine.js";
 // The WIT enums' cases, in code order (generated from wit/plugin.wit).
 export { LOG_LEVELS } from "./engines/engine.js";

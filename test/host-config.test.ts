@@ -218,7 +218,7 @@ describe("loadHostConfig", () => {
 
 describe("effectiveLimits (the registry's rule, policy.ts)", () => {
   const host = { defaultLimits: { fuel: 1000, deadlineMs: 50 }, maxLimits: { fuel: 5000, memoryBytes: 1 << 20 } };
-  const builtIn = { tableElements: 1_000_000, initDeadlineMs: 10_000, unloadGraceMs: 2_000, stateBytes: 10 * 1024 * 1024, stateKeys: 10_000 };
+  const builtIn = { tableElements: 1_000_000, initDeadlineMs: 10_000, unloadGraceMs: 2_000, stateBytes: 10 * 1024 * 1024, stateKeys: 10_000, openFiles: 256, connections: 64, fsWriteBytes: 1024 ** 3 };
 
   it("takes the manifest's request, falling back to the host default over the built-in defaults", () => {
     // tableElements 10 lowers the built-in default; memory falls back to the default, capped by the max.

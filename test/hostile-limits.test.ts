@@ -184,7 +184,7 @@ describe.each([...V8_MODES, ["wasmtime", WASMTIME] as const])("table.grow bombs,
 });
 
 describe("finite default limits", () => {
-  it("are fuel 1e9 per call, 256 MiB, 1,000,000 table elements, 10 s deadline and init deadline, 2 s unload grace, 10 MiB / 10,000 keys of state", () => {
+  it("are fuel 1e9 per call, 256 MiB, 1,000,000 table elements, 10 s deadline and init deadline, 2 s unload grace, 10 MiB / 10,000 keys of state, 256 open files, 64 connections, 1 GiB written per fs:write directory", () => {
     expect(DEFAULT_LIMITS).toEqual({
       fuel: 1_000_000_000,
       memoryBytes: 256 * MiB,
@@ -194,6 +194,9 @@ describe("finite default limits", () => {
       unloadGraceMs: 2_000,
       stateBytes: 10 * MiB,
       stateKeys: 10_000,
+      openFiles: 256,
+      connections: 64,
+      fsWriteBytes: 1024 * MiB,
     });
   });
 

@@ -139,6 +139,12 @@ export interface Limits {
   stateBytes?: number;
   /** Quota on the plugin's persistent state, in keys (manifest `[limits] state-keys`). */
   stateKeys?: number;
+  /** Files and directories a Wasm plugin instance may hold open at once through WASI, preopens excluded (manifest `[limits] open-files`). */
+  openFiles?: number;
+  /** Sockets a Wasm plugin instance may hold open at once through WASI, TCP and UDP (manifest `[limits] connections`). */
+  connections?: number;
+  /** Bytes a Wasm plugin instance may write into each `fs:write` directory, counted per directory (manifest `[limits] fs-write-bytes`). */
+  fsWriteBytes?: number;
 }
 
 /** Where a Wasm plugin runs: on the host's thread, or in a worker thread (where a deadline can stop a call). */
@@ -173,7 +179,7 @@ export interface LoadRequest {
    * when it stopped the instance itself (kinds fuel, deadline, crash, trap: e.g. the native sandbox killing a
    * helper between calls). After such a report the registry does not record the fault a call then gets again.
    */
-  onViolation?: (kind: ViolationKind, detail: string) => void;
+  onViolation?: (kind: ViolationKind, detail: string, usage?: ResourceUsage) => void;
   /**
    * The app-defined interfaces this plugin imports (bound by the registry: provided by the host or exported by another
    * plugin) and the typed exports the host expects it to have (docs/host-interfaces.md). Absent: none. An engine
@@ -183,7 +189,23 @@ export interface LoadRequest {
 }
 
 /** The kinds of rule a plugin can break: a limit (fuel, memory, deadline, its state quota), a denied capability, a trap, a crash. */
-export type ViolationKind = "fuel" | "memory" | "deadline" | "capability" | "trap" | "crash" | "quota";
+export type ViolationKind = "fuel" | "memory" | "deadline" | "capability" | "trap" | "crash" | "quota" | "resource";
+
+/** A resource a plugin holds or uses, counted against one of its limits (violation kind "resource"). */
+export type ResourceName = "open-files" | "connections" | "fs-write-bytes";
+
+/**
+ * The figures of a resource-limit breach: which resource, how much the plugin would have used with the refused
+ * operation, and its limit (`used > limit`).
+ */
+export interface ResourceUsage {
+  /** The resource: `open-files` (`limits.openFiles`), `connections` (`limits.connections`), `fs-write-bytes` (`limits.fsWriteBytes`). */
+  resource: ResourceName;
+  /** What the plugin would have held or used, had the operation been allowed. */
+  used: number;
+  /** The plugin's limit on it. */
+  limit: number;
+}
 
 /** What a hook returned: ok with the (possibly changed) data, or a non-zero status that stops the chain. */
 export type HookOutcome = { ok: true; data: Uint8Array } | { ok: false; status: number };

@@ -1013,6 +1013,10 @@ function toLimits(raw: Record<string, unknown> | undefined): Limits {
   const state = parseByteSize(raw.state);
   if (state !== undefined) limits.stateBytes = state;
   if (typeof raw["state-keys"] === "number") limits.stateKeys = raw["state-keys"];
+  if (typeof raw["open-files"] === "number") limits.openFiles = raw["open-files"];
+  if (typeof raw.connections === "number") limits.connections = raw.connections;
+  const fsWrite = parseByteSize(raw["fs-write-bytes"]);
+  if (fsWrite !== undefined) limits.fsWriteBytes = fsWrite;
   return limits;
 }
 

@@ -59,7 +59,11 @@ export class HostConfigError extends PlughostError {
 export type LogLevelName = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
 
 /** Limits as written: `memoryBytes` and `stateBytes` may also be a size string like "16MiB". */
-export type LimitsInput = Omit<Limits, "memoryBytes" | "stateBytes"> & { memoryBytes?: number | string; stateBytes?: number | string };
+export type LimitsInput = Omit<Limits, "memoryBytes" | "stateBytes" | "fsWriteBytes"> & {
+  memoryBytes?: number | string;
+  stateBytes?: number | string;
+  fsWriteBytes?: number | string;
+};
 
 /** The host config's `policy` section: violations, events and recovery. */
 export interface HostPolicy {
@@ -249,7 +253,7 @@ function toLimits(raw: LimitsInput | "unlimited" | undefined): Limits {
   const out: Limits = {};
   if (!raw || raw === "unlimited") return out;
   for (const key of LIMIT_KEYS) {
-    const v = key === "memoryBytes" || key === "stateBytes" ? parseByteSize(raw[key]) : raw[key];
+    const v = key === "memoryBytes" || key === "stateBytes" || key === "fsWriteBytes" ? parseByteSize(raw[key]) : raw[key];
     if (typeof v === "number") out[key] = v;
   }
   return out;

@@ -28,10 +28,14 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   // Persistent state (docs/state.md): finite, so a plugin cannot fill the host's disk by accident.
   stateBytes: 10 * 1024 * 1024,
   stateKeys: 10_000,
+  // WASI resources (docs/capabilities.md "Resource limits"): host fds, sockets and disk a plugin can take.
+  openFiles: 256,
+  connections: 64,
+  fsWriteBytes: 1024 * 1024 * 1024,
 });
 
 /** Every field of `Limits`, in one order for loops over them. */
-export const LIMIT_KEYS = ["fuel", "fuelLifetime", "memoryBytes", "deadlineMs", "tableElements", "initDeadlineMs", "unloadGraceMs", "stateBytes", "stateKeys"] as const;
+export const LIMIT_KEYS = ["fuel", "fuelLifetime", "memoryBytes", "deadlineMs", "tableElements", "initDeadlineMs", "unloadGraceMs", "stateBytes", "stateKeys", "openFiles", "connections", "fsWriteBytes"] as const;
 
 /** The host's side of a plugin's limits: its defaults and its ceilings (registry options of the same names). */
 export interface LimitPolicy {

@@ -3,7 +3,7 @@
  * capability is recorded; past a threshold the plugin is unloaded according
  * to its unmount behaviour.
  */
-import type { ViolationKind } from "../engines/engine.js";
+import type { ResourceName, ResourceUsage, ViolationKind } from "../engines/engine.js";
 
 /** What happens when a plugin breaks a rule (registry option `unmountBehavior`; default: both true). */
 export interface UnmountBehavior {
@@ -30,6 +30,12 @@ export interface Violation {
   detail: string;
   /** The plugin's violations so far, this one included. */
   count: number;
+  /** Kind "resource": which resource limit was reached (`open-files`, `connections`, `fs-write-bytes`). */
+  resource?: ResourceName;
+  /** Kind "resource": what the plugin would have held or used with the refused operation. */
+  used?: number;
+  /** Kind "resource": the plugin's limit. */
+  limit?: number;
 }
 
 /** One violation as the registry keeps it (`registry.violations(name)`: the most recent 32). */
@@ -40,6 +46,8 @@ export interface ViolationRecord {
   detail: string;
   /** When it was recorded, in `Date.now()` milliseconds. */
   at: number;
+  /** Kind "resource": the resource, what would have been used and the limit. */
+  usage?: ResourceUsage;
 }
 
 /** Violations after which a plugin is unmounted when nothing else is configured (seed 002). */
@@ -64,10 +72,10 @@ export class ViolationTracker {
   }
 
   /** Record one violation; true when the plugin should now be unmounted. */
-  record(kind: ViolationKind, detail: string): boolean {
+  record(kind: ViolationKind, detail: string, usage?: ResourceUsage): boolean {
     this.#count++;
     this.#byKind.set(kind, (this.#byKind.get(kind) ?? 0) + 1);
-    this.#recent.push({ kind, detail, at: Date.now() });
+    this.#recent.push(usage ? { kind, detail, at: Date.now(), usage: { ...usage } } : { kind, detail, at: Date.now() });
     if (this.#recent.length > KEEP_RECENT) this.#recent.shift();
     return this.behavior.autoUnmount && this.#count >= this.threshold;
   }
