@@ -494,6 +494,15 @@ export class WorkerInstance implements EngineInstance {
     return this.#views.f64[F64.LIFETIME_FUEL]!;
   }
 
+  /**
+   * The thread running this instance, while one runs. Only for fault injection
+   * (test/fault-worker.test.ts ends it from outside, as a crash would).
+   * @internal
+   */
+  get thread(): Worker | undefined {
+    return this.#worker;
+  }
+
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
