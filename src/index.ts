@@ -71,6 +71,7 @@ export type {
   TrustLevel,
   ViolationKind,
   ResourceName,
+  NativeResourceName,
   ResourceUsage,
 } from "./engines/engine.js";
 // The WIT enums' cases, in code order (generated from wit/plugin.wit).

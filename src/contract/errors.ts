@@ -465,7 +465,7 @@ export class CpuBudgetExceeded extends InstanceFault {
  * A plugin went past one of its resource limits (`resource`: "open-files", "connections", "fs-write-bytes",
  * "cpu-seconds", "processes", "memory"), with the figures. Thrown when the breach ended the instance (a sandboxed
  * native plugin's helper killed by RLIMIT_CPU or its cgroup); a breach the plugin survives (an open refused with
- * EMFILE) is recorded as a violation of kind "quota" naming the same figures. Code `E_RESOURCE_LIMIT`.
+ * EMFILE) is recorded as a violation of kind "resource" with the same figures. Code `E_RESOURCE_LIMIT`.
  */
 export class ResourceLimitExceeded extends InstanceFault {
   /** Which limit: the manifest's `[limits]` key or the sandbox measure. */

@@ -192,7 +192,13 @@ export interface LoadRequest {
 export type ViolationKind = "fuel" | "memory" | "deadline" | "capability" | "trap" | "crash" | "quota" | "resource";
 
 /** A resource a plugin holds or uses, counted against one of its limits (violation kind "resource"). */
-export type ResourceName = "open-files" | "connections" | "fs-write-bytes";
+export type ResourceName = "open-files" | "connections" | "fs-write-bytes" | NativeResourceName;
+
+/**
+ * Resources only a sandboxed native plugin's helper has limits on (docs/native-plugins.md): CPU seconds over its
+ * lifetime (RLIMIT_CPU or the cgroup), memory (its cgroup's memory.max), processes and threads (pids.max).
+ */
+export type NativeResourceName = "cpu-seconds" | "memory" | "processes";
 
 /**
  * The figures of a resource-limit breach: which resource, how much the plugin would have used with the refused

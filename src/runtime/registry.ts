@@ -3357,7 +3357,7 @@ function faultKind(error: InstanceFault): ViolationKind {
     case "E_PLUGIN_CRASHED":
       return "crash";
     case "E_RESOURCE_LIMIT": // open files, connections, bytes written, CPU seconds, processes
-      return "quota";
+      return "resource";
     default:
       return "trap";
   }
