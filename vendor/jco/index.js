@@ -64,6 +64,20 @@ async function loadTool(name) {
 let bindgen;
 let tools;
 
+/**
+ * Run `call` on a loaded tool. A trap (a Rust panic in the tool, e.g. on a malformed component) leaves its
+ * component instance unusable: every later call would fail with "cannot enter component instance", so one bad
+ * plugin would break every load after it. The instance is dropped (`drop`) so the next call loads a fresh one.
+ */
+function poisonGuard(loaded, drop, call) {
+  try {
+    return call();
+  } catch (err) {
+    if (err instanceof WebAssembly.RuntimeError) drop(loaded);
+    throw err;
+  }
+}
+
 /** wasm-tools, compiled on first use and shared afterwards. */
 export async function wasmTools() {
   tools ??= loadTool("wasm-tools").then(
@@ -86,11 +100,12 @@ export async function transpileBytes(component, opts = {}) {
     bindgen = undefined; // a failed load is retried by the next caller
     throw err;
   });
-  const { generate } = await bindgen;
+  const loaded = bindgen;
+  const { generate } = await loaded;
   // As jco: with an instantiation mode the caller supplies the imports, so WASI is not mapped to preview2-shim.
   const shim = opts.wasiShim !== false && !opts.instantiation;
   const map = shim ? { ...WASI_SHIMS, ...(opts.map ?? {}) } : { ...(opts.map ?? {}) };
-  const generated = generate(component, {
+  const generated = poisonGuard(loaded, () => (bindgen === loaded ? (bindgen = undefined) : undefined), () => generate(component, {
     name: opts.name ?? "component",
     map: Object.entries(map),
     instantiation: opts.instantiation ? { tag: opts.instantiation } : undefined,
@@ -113,22 +128,29 @@ export async function transpileBytes(component, opts = {}) {
     enumValuesScreamingSnakeCase: false,
     idlImports: false,
     asmjs: false,
-  });
+  }));
   return { files: Object.fromEntries(generated.files), imports: generated.imports, exports: generated.exports };
 }
 
+/** Call a wasm-tools function; a trap drops the instance (see `poisonGuard`). */
+async function withTools(call) {
+  const loaded = wasmTools();
+  const t = await loaded;
+  return poisonGuard(loaded, () => (tools === loaded ? (tools = undefined) : undefined), () => call(t));
+}
+
 export async function componentNew(bytes, adapters) {
-  return (await wasmTools()).componentNew(bytes, adapters);
+  return withTools((t) => t.componentNew(bytes, adapters));
 }
 export async function componentEmbed(opts) {
-  return (await wasmTools()).componentEmbed(opts);
+  return withTools((t) => t.componentEmbed(opts));
 }
 export async function componentWit(bytes) {
-  return (await wasmTools()).componentWit(bytes);
+  return withTools((t) => t.componentWit(bytes));
 }
 export async function parse(wat) {
-  return (await wasmTools()).parse(wat);
+  return withTools((t) => t.parse(wat));
 }
 export async function print(bytes) {
-  return (await wasmTools()).print(bytes);
+  return withTools((t) => t.print(bytes));
 }
