@@ -14,7 +14,10 @@
 // once fixed, keep it as test/fuzz/regressions/<name>/<short-name>.
 //
 // A target that must run asynchronously (returns a promise) says so in its source
-// with `export const fuzzMode = "async";`; the others run in the faster sync mode.
+// with `export const fuzzMode = "async";`; the others run in the faster sync mode. A target
+// may turn off one of Jazzer's bug detectors (path-traversal, command-injection,
+// prototype-pollution) with `export const disableBugDetectors = ["..."];` and a comment
+// saying why that input is trusted.
 //
 // Writes fuzz_execs_<name> (hyphens as underscores) for each target and fuzz_crashes
 // (total findings) to bench/results/latest.json. Exits 1 when any target had a finding.
@@ -65,7 +68,9 @@ export function execsKey(target) {
 
 function runTarget(name, opts) {
   const targetFile = path.join(targetsDir, `${name}.fuzz.mjs`);
-  const asyncMode = /export\s+const\s+fuzzMode\s*=\s*["']async["']/.test(readFileSync(targetFile, "utf8"));
+  const source = readFileSync(targetFile, "utf8");
+  const asyncMode = /export\s+const\s+fuzzMode\s*=\s*["']async["']/.test(source);
+  const disabled = [...(/export\s+const\s+disableBugDetectors\s*=\s*\[([^\]]*)\]/.exec(source)?.[1] ?? "").matchAll(/["']([\w-]+)["']/g)].map((m) => m[1]);
   const work = path.join(root, ".cache", "fuzz", name, "corpus");
   const findings = path.join(root, ".cache", "fuzz", "findings", name);
   const seeds = path.join(root, "test", "fuzz", "corpus", name);
@@ -78,6 +83,7 @@ function runTarget(name, opts) {
     work, // first corpus directory: new inputs land here, never in the checked-in seeds
     ...(existsSync(seeds) ? [seeds] : []),
     ...(asyncMode ? [] : ["--sync"]),
+    ...disabled.flatMap((d) => ["--disable_bug_detectors", d]),
     `--timeout=${opts.timeoutMs}`,
     "--",
     `-max_total_time=${opts.seconds}`,
