@@ -27,6 +27,7 @@ import {
   PlughostError,
   RequestFailed,
   ResolutionError,
+  ResourceLimitExceeded,
   ServiceNameTaken,
   TeardownFailed,
   type InstanceFault,
@@ -41,6 +42,7 @@ import type {
   MessageOutcome,
   TrustLevel,
   ViolationKind,
+  ResourceName,
   ResourceUsage,
 } from "../engines/engine.js";
 import { getEngine } from "../engines/index.js";
@@ -2819,7 +2821,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     void broken?.dispose().catch((err: unknown) => logCleanupFailure(entry, err));
     // Counted once: an engine that stopped the instance (e.g. between calls) already recorded the violation.
     const reported = broken !== undefined && this.#stopReported.get(broken)?.reported === true;
-    const unmounting = !reported && this.recordViolation(entry.name, kind, error.message);
+    const usage = error instanceof ResourceLimitExceeded ? resourceUsage(error) : undefined; // the figures travel with it
+    const unmounting = !reported && this.recordViolation(entry.name, kind, error.message, usage);
     // A suspended plugin is recovered too (a fault in on-suspend, or in a call in flight at the suspend), and stays suspended.
     if (unmounting || entry.stopping || (entry.state !== "active" && entry.state !== "suspended")) return;
     const suspended = entry.state === "suspended";
@@ -3343,6 +3346,10 @@ function checkEventName(event: string): void {
   const problem = eventNameProblem(event);
   if (problem) throw new InvalidCallbackName(event, problem);
   lastValidEvent = event;
+}
+
+function resourceUsage(error: ResourceLimitExceeded): ResourceUsage {
+  return { resource: error.resource as ResourceName, used: error.used, limit: error.limit };
 }
 
 function faultKind(error: InstanceFault): ViolationKind {

@@ -860,7 +860,8 @@ static uint64_t arg_u64(const char *s) { return strtoull(s, NULL, 10); }
 int main(int argc, char **argv) {
   PhLimits lim = {0, 0, 0, 0, 0};
   int use_ns = 1, use_seccomp = 1, use_shm = 0;
-  const char *path = NULL;
+  const char *path = NULL, *profile = NULL, *cgroup = NULL;
+  char *deny_csv = NULL;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     int more = i + 1 < argc;
@@ -870,6 +871,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(a, "--fsize") && more) lim.fsize_bytes = arg_u64(argv[++i]);
     else if (!strcmp(a, "--nproc") && more) lim.nproc = arg_u64(argv[++i]);
     else if (!strcmp(a, "--spin-us") && more) spin_ns = arg_u64(argv[++i]) * 1000u;
+    else if (!strcmp(a, "--seccomp-profile") && more) profile = argv[++i];
+    else if (!strcmp(a, "--seccomp-deny") && more) deny_csv = argv[++i];
+    else if (!strcmp(a, "--cgroup") && more) cgroup = argv[++i];
     else if (!strcmp(a, "--shm")) use_shm = 1;
     else if (!strcmp(a, "--no-namespaces")) use_ns = 0;
     else if (!strcmp(a, "--no-seccomp")) use_seccomp = 0;
@@ -907,6 +911,14 @@ int main(int argc, char **argv) {
   }
 
   unsigned flags = 0;
+  {
+    const char *why = ph_seccomp_profile(profile, deny_csv);
+    if (why) fail(PH_FAIL_SANDBOX, why, PH_EXIT_SANDBOX);
+  }
+  if (cgroup) { /* before the namespaces: the namespaced child and its threads inherit it */
+    flags |= ph_join_cgroup(cgroup);
+    if (!(flags & PH_SB_CGROUP)) fail(PH_FAIL_SANDBOX, "cannot join the cgroup the host made for this plugin", PH_EXIT_SANDBOX);
+  }
   int report_fd = fcntl(PH_REPORT_FD, F_GETFD) >= 0; /* the host's channel for the violation supervisor */
   if (report_fd && use_ns && use_seccomp) ph_supervisor_setup(PH_REPORT_FD, shm ? &shm->state : NULL);
   if (use_ns) flags |= ph_enter_namespaces(); /* may fork: below runs in the namespaced child */

@@ -99,6 +99,7 @@ enum {
   PH_SB_ROOT = 1u << 11, /* a private root: only the library and the libraries it links */
   PH_SB_OWN_UID = 1u << 12, /* root: the plugin runs as a uid of this helper alone */
   PH_SB_SUPERVISED = 1u << 13, /* denials are answered and reported by init, on fd 7 */
+  PH_SB_CGROUP = 1u << 14, /* the helper joined the cgroup v2 group the host made (memory, pids, cpu) */
   PH_HAS_NAME = 1u << 16,
   PH_HAS_VERSION = 1u << 17,
   PH_HAS_API = 1u << 18,

@@ -365,6 +365,13 @@ unsigned ph_drop_privileges(uid_t uid) {
   return got;
 }
 
+unsigned ph_join_cgroup(const char *dir) {
+  char path[4096];
+  if (snprintf(path, sizeof path, "%s/cgroup.procs", dir) >= (int)sizeof path) return 0;
+  /* "0": the writer moves itself; the namespaced child and its threads inherit it. */
+  return write_file(path, "0") == 0 ? PH_SB_CGROUP : 0;
+}
+
 unsigned ph_set_rlimits(const PhLimits *l) {
   struct rlimit r;
   int ok = 1;
@@ -406,6 +413,10 @@ unsigned ph_set_rlimits(const PhLimits *l) {
 #define A_ENOSYS (SECCOMP_RET_ERRNO | ENOSYS)
 #define A_ENOTTY (SECCOMP_RET_ERRNO | ENOTTY)
 #define A_NOTIFY SECCOMP_RET_USER_NOTIF /* supervised: init answers, counts and reports */
+/* A denial made while the caller may block SIGSYS (glibc's pthread_create
+ * blocks every signal around clone; a trap then kills the process): a plain
+ * EPERM when unsupervised, reported by init when supervised. */
+#define A_DENY_QUIET (SECCOMP_RET_ERRNO | EPERM)
 
 typedef struct {
   int nr;
@@ -474,13 +485,67 @@ static int supervised_rules(int self_pid, Rule *out, size_t cap) {
   int n = count_rules(2, self_pid, out, cap);
   for (int i = 0; i < n; i++) {
     Rule *r = &out[i];
-    if (r->action == A_DENY) r->action = A_NOTIFY;
+    if (r->action == A_DENY || r->action == A_DENY_QUIET) r->action = A_NOTIFY;
     if (r->other == A_DENY) r->other = A_NOTIFY;
   }
   return n;
 }
 
+/* The profile (see ph_seccomp_profile): syscalls of the basic allow-list made
+ * denials, by the strict profile or by the host's own list. */
+#define PH_DENY_MAX 64
+static const char *extra_deny[PH_DENY_MAX];
+static int extra_deny_n;
+/* strict: no new threads, no new fds, no facts about the machine. */
+static const char *const STRICT[] = {"clone", "dup", "dup2", "dup3", "pipe", "pipe2", "eventfd2",
+                                     "epoll_create1", "epoll_ctl", "epoll_pwait", "epoll_wait", "uname", "sysinfo",
+                                     "sched_getaffinity", "getrusage", "times", "membarrier", "getcwd"};
+/* What the helper itself needs after the filter is in place (its loop, dlopen, crash reports): never denied. */
+static const char *const NEEDED[] = {"read", "write", "readv", "writev", "close", "fstat", "newfstatat", "lseek", "pread64",
+                                     "mmap", "munmap", "mprotect", "brk", "madvise", "mremap", "futex", "exit",
+                                     "exit_group", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack",
+                                     "poll", "ppoll", "clock_gettime", "clock_nanosleep", "nanosleep", "seccomp",
+                                     "openat", "open", "getpid", "gettid", "tgkill", "kill", "set_robust_list", "rseq",
+                                     "set_tid_address", "prlimit64", "getrandom",
+                                     "prctl" /* a later filter's no_new_privs */};
+
+static int in_list(const char *name, const char *const *list, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!strcmp(list[i], name)) return 1;
+  return 0;
+}
+
+static int known_rule(const char *name) {
+  for (size_t i = 0; i < sizeof BASE / sizeof BASE[0]; i++)
+    if (!strcmp(BASE[i].name, name)) return 1;
+  return 0; /* path metadata (META1) is denied to plugin code already */
+}
+
+const char *ph_seccomp_profile(const char *profile, char *deny_csv) {
+  int strict = 0;
+  if (profile && !strcmp(profile, "strict")) strict = 1;
+  else if (profile && strcmp(profile, "basic")) return "unknown seccomp profile (basic or strict)";
+  if (strict)
+    for (size_t i = 0; i < sizeof STRICT / sizeof STRICT[0]; i++) extra_deny[extra_deny_n++] = STRICT[i];
+  for (char *save = NULL, *t = deny_csv ? strtok_r(deny_csv, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+    if (in_list(t, NEEDED, sizeof NEEDED / sizeof NEEDED[0])) return "--seccomp-deny names a syscall the helper needs";
+    if (!known_rule(t)) return "--seccomp-deny names a syscall the basic profile does not list";
+    if (extra_deny_n >= PH_DENY_MAX) return "--seccomp-deny lists too many syscalls";
+    extra_deny[extra_deny_n++] = t;
+  }
+  return NULL;
+}
+
+static int count_rules_(int phase, int self_pid, Rule *out, size_t cap);
 static int count_rules(int phase, int self_pid, Rule *out, size_t cap) {
+  int n = count_rules_(phase, self_pid, out, cap);
+  for (int i = 0; i < n; i++)
+    if (in_list(out[i].name, extra_deny, (size_t)extra_deny_n))
+      out[i] = (Rule){out[i].nr, out[i].name, out[i].nr == __NR_clone ? A_DENY_QUIET : A_DENY, -1, 0, 0, 0};
+  return n;
+}
+
+static int count_rules_(int phase, int self_pid, Rule *out, size_t cap) {
   size_t n = 0;
   for (size_t i = 0; i < sizeof BASE / sizeof BASE[0] && n < cap; i++) {
     Rule r = BASE[i];

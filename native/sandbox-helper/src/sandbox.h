@@ -29,6 +29,13 @@ unsigned ph_private_root(int so_fd);
  * only its threads). Otherwise: drop the capabilities a user namespace gave. */
 unsigned ph_drop_privileges(uid_t uid);
 unsigned ph_set_rlimits(const PhLimits *limits);
+/* Move this process into the cgroup v2 directory `dir` (the host made it and
+ * set its memory.max, pids.max, cpu.max); PH_SB_CGROUP or 0. */
+unsigned ph_join_cgroup(const char *dir);
+/* The seccomp profile: "basic" (NULL too) or "strict", narrowed further by
+ * deny_csv (comma-separated syscall names of the basic list; modified in
+ * place and kept). Call before any filter is loaded; NULL or why not. */
+const char *ph_seccomp_profile(const char *profile, char *deny_csv);
 unsigned ph_no_new_privs(void);
 /* Phase 1: allow read-only opens (the loader maps the plugin). Phase 2: no opens. */
 unsigned ph_seccomp_load(int phase);

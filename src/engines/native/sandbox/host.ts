@@ -19,6 +19,7 @@ import {
   CpuBudgetExceeded,
   DeadlineExceeded,
   EngineUnavailable,
+  ResourceLimitExceeded,
   InvalidPluginBinary,
   InvocationFailed,
   PlughostError,
@@ -78,6 +79,7 @@ import {
   requestStatus,
 } from "../shared.js";
 import { SLOT_DATA_MAX, SharedSlot } from "./slot.js";
+import { HelperCgroup, nofileLimit, openFds, resourceControl, seccompArgs, type ResourceControl, type SeccompProfile } from "./resources.js";
 
 /** Knobs for the helper's sandbox; defaults suit a small event handler. */
 export interface SandboxOptions {
@@ -86,7 +88,10 @@ export interface SandboxOptions {
   addressSpaceBytes?: number;
   /** RLIMIT_CPU over the helper's lifetime, in seconds. Default 600. */
   cpuSeconds?: number;
-  /** RLIMIT_NOFILE. Default 32. */
+  /**
+   * RLIMIT_NOFILE: file descriptors of the plugin's process, the helper's own (about 8) included. Default 32, or
+   * fewer when the plugin's `limits.openFiles` + 8 is lower. Reaching it is a violation of kind "resource".
+   */
   openFiles?: number;
   /**
    * RLIMIT_NPROC: threads the plugin may have. As root each helper runs as a
@@ -107,6 +112,16 @@ export interface SandboxOptions {
   namespaces?: boolean;
   /** Load the seccomp filter (default true). */
   seccomp?: boolean;
+  /** Which seccomp filter: "basic" (default), "strict", or a profile narrowed by the host's own list (see SeccompProfile). */
+  seccompProfile?: SeccompProfile;
+  /**
+   * Where memory, CPU and processes are bounded: "auto" (default: a cgroup v2 group per helper when the host's own
+   * cgroup delegates memory, pids and cpu, else the rlimits alone), a delegated cgroup v2 directory (required: the
+   * plugin does not load without it), or false (rlimits only). `HelperInfo.resourceControl` says which took effect.
+   */
+  cgroup?: string | false;
+  /** With a cgroup: the CPU the helper may use, in percent of one core (cpu.max). Default 100. */
+  cpuPercent?: number;
   /**
    * Microseconds the helper polls for the next request before it blocks.
    * Trades a little CPU after each call for lower one-at-a-time latency.
@@ -133,6 +148,8 @@ export interface SandboxOptions {
 }
 
 const MiB = 1 << 20;
+/** Descriptors the helper holds itself (stdio, the protocol pipes, the slot, the report pipe): counted by RLIMIT_NOFILE too. */
+const HELPER_FDS = 8;
 /**
  * Capabilities a sandboxed native plugin can hold: the sandbox has no files, network or env to offer; the state
  * store and the context are the host's, reached over the protocol.
@@ -164,6 +181,8 @@ const IDLE_CPU_REFILL = 0.1;
 
 export interface HelperInfo {
   measures: SandboxMeasure[];
+  /** Where memory, CPU and processes are bounded: a cgroup of the helper's own, or the rlimits alone (and why). */
+  resourceControl: ResourceControl;
   name?: string;
   version?: string;
   apiVersion?: number;
@@ -270,13 +289,21 @@ export class SandboxClient {
     if (!helper) throw nativeUnavailable("helper");
     if (!existsSync(helper)) throw new EngineUnavailable("native", `the sandbox helper ${helper} does not exist`);
     const as = options.addressSpaceBytes ?? (request.limits.memoryBytes ?? 256 * MiB) + 64 * MiB;
+    const cpuSeconds = options.cpuSeconds ?? 600;
+    const processes = options.processes ?? 256;
+    const manifestFds = request.limits.openFiles === undefined ? Infinity : request.limits.openFiles + HELPER_FDS;
+    const nofile = options.openFiles ?? Math.min(32, manifestFds);
     const args = [
       "--as", String(as),
-      "--cpu", String(options.cpuSeconds ?? 600),
-      "--nofile", String(options.openFiles ?? 32),
-      "--nproc", String(options.processes ?? 256),
+      "--cpu", String(cpuSeconds),
+      "--nofile", String(nofile),
+      "--nproc", String(processes),
       "--fsize", "0",
+      ...seccompArgs(options.seccompProfile, request.plugin),
     ];
+    const control = resourceControl(options.cgroup, request.plugin);
+    const cgroup = control.parent ? new HelperCgroup(control.parent, { memoryBytes: as, processes, cpuPercent: options.cpuPercent ?? 100 }, request.plugin) : undefined;
+    if (cgroup) args.push("--cgroup", cgroup.dir);
     const idleCpuMs = options.idleCpuMs ?? 2000;
     if (!(idleCpuMs >= 0)) throw new RangeError(`sandbox.idleCpuMs must be a number of milliseconds >= 0 (or Infinity), not ${idleCpuMs}`);
     const slot = options.sharedMemory === false ? undefined : SharedSlot.open();
@@ -293,12 +320,16 @@ export class SandboxClient {
       child = spawn(helper, args, { stdio: ["ignore", "pipe", "pipe", "pipe", "pipe", ...extra, "pipe"], detached: true, env: {} });
     } catch (err) {
       slot?.close();
+      cgroup?.remove();
       throw new ContextCreationFailed(`cannot spawn the sandbox helper: ${(err as Error).message}`, { plugin: request.plugin, cause: err });
     } finally {
       slot?.spawned(); // the helper has its copies (or never will)
     }
     const client = new SandboxClient(request, child, slot, Math.round((options.hostSpinMicros ?? 50) * 1000));
     client.#reapMs = options.reapTimeoutMs ?? 2000;
+    client.#control = control;
+    client.#cgroup = cgroup;
+    client.#limits = { nofile, cpuSeconds };
     client.#idleBudgetMs = client.#idleAllowanceMs = idleCpuMs;
     client.#perCallMs = spinMicros / 1000 + 0.05;
     const info = await new Promise<HelperInfo>((resolve, reject) => {
@@ -852,7 +883,7 @@ export class SandboxClient {
     const [name, o1] = cstr(body, 8);
     const [version] = cstr(body, o1);
     // The measures are the ones the SANDBOX frame reported before plugin code ran, not READY's (a constructor could write one).
-    const info: HelperInfo = { measures: this.#measures, pid: this.pid };
+    const info: HelperInfo = { measures: this.#measures, resourceControl: this.#control, pid: this.pid };
     if (flags & HAS_NAME) info.name = name;
     if (flags & HAS_VERSION) info.version = version;
     if (flags & HAS_API) info.apiVersion = body.readUInt32LE(4);
@@ -890,6 +921,11 @@ export class SandboxClient {
 
   #idleBudgetMs = 2000;
   #idleAllowanceMs = 2000;
+  #control: ResourceControl = { kind: "rlimits" };
+  #cgroup: HelperCgroup | undefined;
+  #limits = { nofile: 32, cpuSeconds: 600 };
+  #atFdLimit = false;
+  #fdPids: number[] = [];
   #idleUsedMs = 0;
   /** CPU the helper may spend after each call polling for the next (its --spin-us), plus slack. */
   #perCallMs = 0.05;
@@ -907,10 +943,12 @@ export class SandboxClient {
 
   #startCpuWatch(): void {
     const root = this.#child.pid;
-    if (root === undefined || !Number.isFinite(this.#idleBudgetMs)) return; // Infinity: not watched
+    if (root === undefined) return; // Infinity: CPU not watched, but open files still are
     void helperProcesses(root).then((pids) => {
       if (this.#closing || this.#fault) return;
       this.#cpuPids = pids;
+      // The plugin's process is the one the rlimits were set in: the helper's relay and init hold other descriptors.
+      this.#fdPids = pids.filter((pid) => nofileLimit(pid) === this.#limits.nofile);
       this.#cpuTimer = setInterval(() => void this.#sampleCpu(), CPU_SAMPLE_MS);
       this.#cpuTimer.unref();
     });
@@ -921,7 +959,30 @@ export class SandboxClient {
     this.#cpuTimer = undefined;
   }
 
+  /**
+   * RLIMIT_NOFILE refuses the plugin's next open (EMFILE) without the host hearing of it, so the host counts the
+   * descriptors its processes hold: one "resource" violation each time one of them reaches the limit.
+   */
+  #sampleFds(): void {
+    let held = 0;
+    for (const pid of this.#fdPids) held = Math.max(held, openFds(pid) ?? 0);
+    const limit = this.#limits.nofile;
+    if (held < limit) {
+      this.#atFdLimit = false;
+      return;
+    }
+    if (this.#atFdLimit) return;
+    this.#atFdLimit = true;
+    this.#request.onViolation?.(
+      "resource",
+      `holds ${held} file descriptors, its limit (RLIMIT_NOFILE ${limit}, the helper's own included): further opens fail with EMFILE`,
+      { resource: "open-files", used: held, limit },
+    );
+  }
+
   async #sampleCpu(): Promise<void> {
+    if (!this.#closing && !this.#fault) this.#sampleFds();
+    if (!Number.isFinite(this.#idleBudgetMs)) return;
     const cpuMs = await processCpuMs(this.#cpuPids);
     if (cpuMs === undefined || this.#closing || this.#fault) return;
     const now = performance.now();
@@ -948,6 +1009,7 @@ export class SandboxClient {
 
   #onClose(code: number | null, signal: NodeJS.Signals | null): void {
     this.#stopCpuWatch();
+    this.#resourceBreach(signal);
     if (this.#timer) clearTimeout(this.#timer);
     this.#slot?.close(); // the helper is gone: nothing can answer in it any more
     this.#slot = undefined;
@@ -963,6 +1025,27 @@ export class SandboxClient {
     const err = new PluginCrashed(p?.label ?? "idle", signal, code, { plugin: this.#plugin });
     if (!p && !this.#closing) this.#request.onViolation?.("crash", err.message);
     this.#fail(err);
+  }
+
+  /**
+   * The helper ended: was it a resource limit? SIGXCPU is RLIMIT_CPU's (the helper's lifetime CPU seconds); an OOM
+   * kill inside its cgroup is memory.max's. Either becomes the fault (ResourceLimitExceeded) and a "resource"
+   * violation; the cgroup is removed.
+   */
+  #resourceBreach(signal: NodeJS.Signals | null): void {
+    const cg = this.#cgroup?.breach();
+    this.#cgroup?.remove();
+    this.#cgroup = undefined;
+    if (this.#fault || (this.#closing && this.#head === this.#queue.length)) return;
+    const label = this.#queue[this.#head]?.label ?? "idle";
+    let usage: { resource: "cpu-seconds" | "memory"; used: number; limit: number } | undefined;
+    // With a pid namespace the helper dies as the plugin's process did (reproduce() in sandbox.c).
+    if (signal === "SIGXCPU") usage = { resource: "cpu-seconds", used: this.#limits.cpuSeconds, limit: this.#limits.cpuSeconds };
+    else if (cg) usage = cg;
+    if (!usage) return;
+    this.#fault = new ResourceLimitExceeded(label, usage.resource, usage.used, usage.limit, { plugin: this.#plugin });
+    // A call in flight gets the fault (the registry records it, figures included); idle, nobody would: report it.
+    if (label === "idle") this.#request.onViolation?.("resource", `${this.#fault.message}; the helper was killed`, usage);
   }
 
   /** Reject everything pending (and every later call) with `err`. */

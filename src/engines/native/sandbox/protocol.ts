@@ -102,6 +102,8 @@ export const SANDBOX_FLAGS = {
   "own-uid": 1 << 12,
   /** Denied syscalls are answered and reported by the namespace's init (fd 7), not by the plugin's process. */
   "violation-supervisor": 1 << 13,
+  /** The helper runs in a cgroup v2 group of its own (memory.max, pids.max, cpu.max), made by the host. */
+  cgroup: 1 << 14,
 } as const;
 export type SandboxMeasure = keyof typeof SANDBOX_FLAGS;
 
