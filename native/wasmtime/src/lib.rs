@@ -19,12 +19,14 @@
 //! * `profile`   sampling a guest with wasmtime's guest profiler
 //! * `requests`  requests from the call thread, answered later by the JS thread
 //! * `state`     the `state-*` and `context-*` host functions
+//! * `core_run`  a bare core module run with fuel (the differential check)
 
 mod abi;
 mod cache;
 mod calls;
 mod component;
 mod contract;
+mod core_run;
 mod engine;
 mod fast_path;
 mod fault;
