@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 // @ts-expect-error: a plain ES module without types (bench/ is not compiled)
-import { BUDGET, HOST_ENTRY_FUEL, check, compare, runThreeWays } from "../bench/differential.mjs";
+import { BUDGET, HOST_ENTRY_FUEL, check, compare, compareExhaustion, runThreeWays } from "../bench/differential.mjs";
 
 interface Call { export: string; outcome: string; values?: string[]; trap?: string; fuel?: number; params?: string[] }
 interface Way { instantiated: boolean; error?: string; calls: Call[] }
@@ -96,4 +96,26 @@ describe("differential live run", () => {
     expect(figures.fuelInexact).toBe(0);
     expect(BUDGET).toBeGreaterThan(1_000_000);
   }, 120_000);
+});
+
+describe("differential exhaustion pass", () => {
+  it("a call out of fuel on both engines agrees; one that ran out on one side far under the budget is flagged", () => {
+    // Call "1" needs 67 units: at 30 both engines stop it at a check.
+    const both = runThreeWays(fixture("ok-call-fuel-281.wasm"), { budget: 30, plain: false }) as Ways;
+    expect(both.ref.calls[1]).toMatchObject({ outcome: "trap", trap: "OutOfFuel" });
+    expect(both.inst.calls[1]).toMatchObject({ outcome: "trap", trap: "fuel" });
+    expect(compareExhaustion(both, 30)).toEqual({ divergences: [], exhausted: 1, overrun: 0 });
+    const doctored = structuredClone(both);
+    doctored.inst.calls[1] = { export: "1", outcome: "ok", values: [], fuel: 5 };
+    expect(compareExhaustion(doctored, 30).divergences).toEqual([{ export: "1", what: "budget 30: v8-instrumented ok; wasmtime fuel (the other used 5)" }]);
+  });
+
+  it("open: at 40 units wasmtime lets call \"1\" finish past its budget (no check in its straight-line tail) where V8 reports out of fuel", () => {
+    // The addon reads the fuel left back saturated at 0, so it reports exactly the budget used. Counted apart as
+    // differential_wasmtime_overrun (docs/security.md, differential checks): not a semantic divergence, and not hidden.
+    const w = runThreeWays(fixture("ok-call-fuel-281.wasm"), { budget: 40, plain: false }) as Ways;
+    expect(w.ref.calls[1]).toMatchObject({ outcome: "ok", fuel: 40 });
+    expect(w.inst.calls[1]).toMatchObject({ outcome: "trap", trap: "fuel", fuel: 67 });
+    expect(compareExhaustion(w, 40)).toEqual({ divergences: [], exhausted: 1, overrun: 1 });
+  });
 });

@@ -31,7 +31,7 @@ fn bytes_for(seed: u64, len: usize) -> Vec<u8> {
 /// no imports (the module must instantiate alone), everything exported (so
 /// the check can call every function), NaNs canonicalized (NaN bit patterns
 /// are nondeterministic by the spec, not a divergence).
-fn config() -> Config {
+fn config(seed: u64) -> Config {
     let mut c = Config::default();
     c.max_imports = 0;
     c.export_everything = true;
@@ -53,7 +53,9 @@ fn config() -> Config {
     c.custom_page_sizes_enabled = false;
     c.custom_descriptors_enabled = false;
     c.compact_imports_enabled = false;
-    c.simd_enabled = true;
+    // JS cannot pass or take a v128, so an export with one in its signature is skipped: one module in five has no
+    // SIMD, so its exports all get called.
+    c.simd_enabled = seed % 5 != 4;
     c.tail_call_enabled = true;
     c.bulk_memory_enabled = true;
     // externref needs wasmtime's `gc` feature, which the addon is built without (so plugins cannot use it either).
@@ -77,7 +79,7 @@ fn main() {
     for seed in first..first + count {
         let data = bytes_for(seed, 2048 + (seed % 7) as usize * 1024);
         let mut u = Unstructured::new(&data);
-        let mut module = match Module::new(config(), &mut u) {
+        let mut module = match Module::new(config(seed), &mut u) {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("seed {seed}: {e}");
