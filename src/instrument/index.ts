@@ -4,7 +4,7 @@
  * limiter). See docs/fuel-and-memory.md for the runtime contract.
  */
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { cacheMac, macMatches, openCache, warnCacheRebuilt } from "../runtime/cache-dir.js";
@@ -128,10 +128,20 @@ function writeDiskCache(dir: string, r: InstrumentResult): void {
     const { bytes, ...meta } = r;
     // Write then rename, so a concurrent reader never sees half a file.
     const tmp = `.${process.pid}.${Math.random().toString(36).slice(2)}`;
-    writeFileSync(path.join(dir, `${r.key}.wasm${tmp}`), bytes, { mode: 0o600 });
-    renameSync(path.join(dir, `${r.key}.wasm${tmp}`), path.join(dir, `${r.key}.wasm`));
-    writeFileSync(path.join(dir, `${r.key}.json${tmp}`), JSON.stringify({ ...meta, mac: seal(cacheKey, meta, bytes).toString("hex") }), { mode: 0o600 });
-    renameSync(path.join(dir, `${r.key}.json${tmp}`), path.join(dir, `${r.key}.json`));
+    for (const [file, data] of [
+      [`${r.key}.wasm`, bytes],
+      [`${r.key}.json`, JSON.stringify({ ...meta, mac: seal(cacheKey, meta, bytes).toString("hex") })],
+    ] as const) {
+      const part = path.join(dir, file + tmp);
+      try {
+        writeFileSync(part, data, { mode: 0o600 });
+        renameSync(part, path.join(dir, file));
+      } catch (err) {
+        // A full disk leaves a partial file: remove it, or it keeps the space.
+        rmSync(part, { force: true });
+        throw err;
+      }
+    }
   } catch {
     // The cache is an optimisation; a read-only or full disk must not fail the load.
   }

@@ -192,23 +192,28 @@ async function readGlue(dir: string, hash: string, key: Buffer): Promise<GlueFil
     // unreadable or malformed: the same as a bad seal
   }
   warnCacheRebuilt("v8 glue", dir);
-  await rm(dir, { recursive: true, force: true });
+  // On a read-only cache the damaged entry stays; it is rebuilt in memory each time and never trusted.
+  await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   return undefined;
 }
 
+/**
+ * Best effort: the cache is an optimisation, so a read-only or full disk (EROFS, ENOSPC, EDQUOT, …) costs the
+ * next load a transpile, never this load; whatever was half written is removed.
+ */
 async function writeGlue(dir: string, hash: string, glue: GlueFiles, key: Buffer): Promise<void> {
   // Write to a temporary directory and rename, so a crash never leaves a half-written entry.
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
-  await mkdir(tmp, { recursive: true, mode: 0o700 });
-  const names = [...glue.files.keys()].sort();
-  for (const name of names) await writeFile(path.join(tmp, name), glue.files.get(name)!, { mode: 0o600 });
-  const meta: GlueMeta = { imports: glue.imports, exports: glue.exports, files: names, mac: sealGlue(key, hash, glue, names).toString("hex") };
-  await writeFile(path.join(tmp, "meta.json"), JSON.stringify(meta), { mode: 0o600 });
   try {
+    await mkdir(tmp, { recursive: true, mode: 0o700 });
+    const names = [...glue.files.keys()].sort();
+    for (const name of names) await writeFile(path.join(tmp, name), glue.files.get(name)!, { mode: 0o600 });
+    const meta: GlueMeta = { imports: glue.imports, exports: glue.exports, files: names, mac: sealGlue(key, hash, glue, names).toString("hex") };
+    await writeFile(path.join(tmp, "meta.json"), JSON.stringify(meta), { mode: 0o600 });
+    // A failed rename: another process won the race (its entry is equivalent, and verified when read) or the disk refused.
     await rename(tmp, dir);
   } catch {
-    // Another process won the race; its entry is equivalent (and verified when read).
-    await rm(tmp, { recursive: true, force: true });
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
