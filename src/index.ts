@@ -55,6 +55,9 @@ export type { HookContext, HookResult, HostHookFn, HostHookOptions, ObserverFail
 export type { HotReloadOptions, HotReloadEvents } from "./runtime/hot-reload.js";
 export type { RegistryOptions, RecoveryPolicy, PluginInfo, DispatchResult, HookChainResult, RegistryEvents } from "./runtime/registry.js";
 export * from "./contract/errors.js";
+// The native sandbox's options and resource model (docs/native-plugins.md); types only: the engine loads lazily.
+export type { SandboxOptions, HelperInfo } from "./engines/native/sandbox/host.js";
+export type { SeccompProfile, ResourceControl } from "./engines/native/sandbox/resources.js";
 export type {
   Engine,
   EngineInstance,

@@ -3,14 +3,16 @@
 // CPU-seconds limit as a typed fault, and the seccomp profiles basic, strict
 // and the host's own list, on the libseccomp and the raw-BPF helper, with and
 // without the violation supervisor. Real helpers, a real plugin (resources.c).
-import { readFileSync, readdirSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { pino } from "pino";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { PluginRegistry } from "../src/runtime/registry.js";
 import { createNativeEngine, type NativeSandboxInstance, type SandboxOptions } from "../src/engines/native/engine.js";
 import type { EngineInstance, LoadRequest, ResourceUsage, ViolationKind } from "../src/engines/engine.js";
 import { ContextCreationFailed, ResourceLimitExceeded } from "../src/contract/errors.js";
-import { bytes, recordingHost, request, root, until } from "./native-helpers.js";
+import { bytes, fixture, recordingHost, request, root, until } from "./native-helpers.js";
 
 const live: EngineInstance[] = [];
 afterEach(async () => {
@@ -185,5 +187,51 @@ describe("seccomp profile refused", () => {
     expect(err).toBeInstanceOf(ContextCreationFailed);
     expect((err as ContextCreationFailed).plugin).toBe("resources");
     expect((err as Error).message).toMatch(why);
+  });
+});
+
+describe("through the registry", () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  function pluginDir(name: string, extra = ""): string {
+    const dir = mkdtempSync(path.join(tmpdir(), `plughost-resources-${name}-`));
+    dirs.push(dir);
+    copyFileSync(fixture("resources"), path.join(dir, "resources.so"));
+    writeFileSync(
+      path.join(dir, "plugin.toml"),
+      `name = "${name}"\nversion = "1.0.0"\napi-version = "^0.1.0"\nkind = "native"\nentry = "resources.so"\ntrust = "untrusted"\n${extra}`,
+    );
+    return dir;
+  }
+
+  it("nativeSandbox selects the profile; [limits] open-files bounds the descriptors; both are recorded violations", async () => {
+    const registry = new PluginRegistry({ logger: pino({ level: "silent" }), cacheDir: false, nativeSandbox: { seccompProfile: { deny: ["uname"] } } });
+    try {
+      const h = await registry.load(pluginDir("res-reg", "[limits]\nopen-files = 4\n"));
+      expect(await h.invoke("uname", bytes(""))).toBe(-EPERM);
+      expect(await h.invoke("dup-many", bytes(""))).toBeGreaterThan(0);
+      expect(await h.invoke("ping", bytes(""))).toBe(7);
+      await until(() => registry.violations("res-reg").length >= 2, 3000);
+      const records = registry.violations("res-reg");
+      expect(records.map((r) => r.kind).sort()).toEqual(["capability", "resource"]);
+      expect(records.find((r) => r.kind === "resource")!.usage).toMatchObject({ resource: "open-files", limit: 12 });
+    } finally {
+      await registry.unloadAll();
+    }
+  });
+
+  it("a CPU-seconds kill is a resource violation with its figures, and the plugin is restarted", async () => {
+    const registry = new PluginRegistry({ logger: pino({ level: "silent" }), cacheDir: false, nativeSandbox: { cpuSeconds: 1, idleCpuMs: Infinity } });
+    try {
+      const h = await registry.load(pluginDir("res-cpu"));
+      const err = await h.invoke("spin", bytes("")).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ResourceLimitExceeded);
+      const v = registry.violations("res-cpu");
+      expect(v.map((r) => [r.kind, r.usage])).toEqual([["resource", { resource: "cpu-seconds", used: 1, limit: 1 }]]);
+      await until(() => registry.info("res-cpu")?.state === "active", 5000);
+      expect(await h.invoke("ping", bytes(""))).toBe(7);
+    } finally {
+      await registry.unloadAll();
+    }
   });
 });

@@ -1,6 +1,7 @@
 /** Engine lookup by name. Optional engines load lazily, so a missing addon only matters when it is asked for. */
 import { EngineUnavailable } from "../contract/errors.js";
 import type { Engine, EngineName } from "./engine.js";
+import type { SandboxOptions } from "./native/sandbox/host.js";
 import { v8Engine } from "./v8/engine.js";
 
 // Resolved at run time: these modules (and their addons) are optional.
@@ -37,4 +38,18 @@ export function getEngine(name: EngineName): Promise<Engine> {
     loaded.set(name, engine);
   }
   return engine;
+}
+
+/**
+ * A native engine with these sandbox options (the registry's `nativeSandbox`), loaded like `getEngine("native")`:
+ * rejects with `EngineUnavailable` when the native part is missing.
+ */
+export async function nativeEngineWith(sandbox: SandboxOptions): Promise<Engine> {
+  try {
+    const mod = (await import(sibling("native/engine.js"))) as { createNativeEngine(o: { sandbox: SandboxOptions }): Engine };
+    return mod.createNativeEngine({ sandbox });
+  } catch (err) {
+    if (err instanceof EngineUnavailable) throw err;
+    throw new EngineUnavailable("native", (err as Error).message ?? String(err), { cause: err });
+  }
 }

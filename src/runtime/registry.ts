@@ -33,6 +33,7 @@ import {
   type InstanceFault,
 } from "../contract/errors.js";
 import type {
+  Engine,
   EngineInstance,
   EngineName,
   HookOutcome,
@@ -45,7 +46,8 @@ import type {
   ResourceName,
   ResourceUsage,
 } from "../engines/engine.js";
-import { getEngine } from "../engines/index.js";
+import { getEngine, nativeEngineWith } from "../engines/index.js";
+import type { SandboxOptions } from "../engines/native/sandbox/host.js";
 import { eventNameProblem } from "../contract/event-names.js";
 import { createHostCalls, DEFAULT_HOST_CALL_OPTIONS, type HostCallOptions } from "./host-calls.js";
 import {
@@ -159,6 +161,12 @@ export interface RegistryOptions extends ConfigHostOptions {
    * a manifest that asks without approval is refused (`TrustNotApproved`).
    */
   trustedNative?: TrustedNative;
+  /**
+   * The sandbox of untrusted native plugins (docs/native-plugins.md): its seccomp profile (`seccompProfile`:
+   * "basic", "strict" or the host's own deny list), cgroup ("auto", a delegated directory, or false for rlimits
+   * alone), rlimits and helper knobs. Default: the native engine's defaults.
+   */
+  nativeSandbox?: SandboxOptions;
   /** "open" (default): any plugin may subscribe to and publish any event; "strict": only under covering events:* capabilities. */
   events?: EventPolicy;
   /**
@@ -699,6 +707,8 @@ export interface RegistryEvents {
  */
 export class PluginRegistry extends EventEmitter<RegistryEvents> {
   readonly #options: RegistryOptions;
+  /** The native engine made with `nativeSandbox` (only when it is given). */
+  #nativeEngine: Promise<Engine> | undefined;
   readonly #entries = new Map<string, Entry>();
   readonly #subscribers = new Map<string, Entry[]>();
   readonly #logger: Logger;
@@ -1133,7 +1143,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /** compile + instantiate with scoped imports (engine-specific). */
   async #instantiate(entry: Entry): Promise<EngineInstance> {
     const m = entry.manifest;
-    const engine = await getEngine(entry.engine);
+    const sandbox = this.#options.nativeSandbox;
+    const engine = entry.engine === "native" && sandbox ? await (this.#nativeEngine ??= nativeEngineWith(sandbox)) : await getEngine(entry.engine);
     const hostCalls = createHostCalls(
       {
         name: m.name,
