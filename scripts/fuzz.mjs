@@ -9,7 +9,8 @@
 // only PlughostError escape; anything else it throws, a hang past --timeout, or a
 // crash of the process is a finding. Each target starts from its checked-in seed
 // corpus test/fuzz/corpus/<name>/ plus the inputs earlier local runs found
-// (.cache/fuzz/<name>/corpus, git-ignored). A finding's input is saved to
+// (.cache/fuzz/<name>/corpus, git-ignored), with the libFuzzer dictionary
+// test/fuzz/dict/<name>.dict when there is one (the format's keywords). A finding's input is saved to
 // .cache/fuzz/findings/<name>/ and printed (base64) so a CI log alone reproduces it;
 // once fixed, keep it as test/fuzz/regressions/<name>/<short-name>.
 //
@@ -74,6 +75,7 @@ function runTarget(name, opts) {
   const work = path.join(root, ".cache", "fuzz", name, "corpus");
   const findings = path.join(root, ".cache", "fuzz", "findings", name);
   const seeds = path.join(root, "test", "fuzz", "corpus", name);
+  const dict = path.join(root, "test", "fuzz", "dict", `${name}.dict`);
   mkdirSync(work, { recursive: true });
   mkdirSync(findings, { recursive: true });
   const before = new Set(readdirSync(findings));
@@ -91,6 +93,7 @@ function runTarget(name, opts) {
     `-artifact_prefix=${findings}${path.sep}`,
     "-rss_limit_mb=3072",
     "-max_len=65536",
+    ...(existsSync(dict) ? [`-dict=${dict}`] : []),
   ];
   const t0 = Date.now();
   return new Promise((resolve) => {
