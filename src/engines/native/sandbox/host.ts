@@ -179,7 +179,9 @@ const DENIED_MESSAGE = messageCode({ ok: false, error: "denied" });
 const ACK = Buffer.from([1]);
 const IDLE_CPU_REFILL = 0.1;
 
+/** What a sandboxed native plugin's helper reported at start-up (`instance.info`). */
 export interface HelperInfo {
+  /** The sandbox measures in force, from the helper's first frame (sent before any plugin code ran). */
   measures: SandboxMeasure[];
   /** Where memory, CPU and processes are bounded: a cgroup of the helper's own, or the rlimits alone (and why). */
   resourceControl: ResourceControl;
