@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { describe, expect, it } from "vitest";
+import { PlughostError as PlughostErrorClass } from "../src/contract/errors.js";
 
 const fuzzDir = path.resolve(import.meta.dirname, "fuzz");
 const targetsDir = path.join(fuzzDir, "targets");
@@ -97,3 +98,74 @@ for (const target of targets) {
     }
   });
 }
+
+// The manifest targets found that strings of a plugin's config and endpoint schemas reach
+// `new Function` (Jazzer's remote-code-execution canary): ajv compiles JSON Schema to code.
+// The targets turn that detector off because ajv 8 quotes every schema-derived string as
+// data; this checks that claim with real injection attempts in every place a schema
+// string can go, through parseManifest (the path a hostile plugin's manifest takes).
+describe("a plugin's schema strings stay data in ajv's generated validators", () => {
+  const sentinel = "__plughostSchemaInjection";
+  const payloads = [
+    `x"]);globalThis.${sentinel}=1;(["`,
+    `x']);globalThis.${sentinel}=1;(['`,
+    "x`+(globalThis." + sentinel + "=1)+`",
+    "${globalThis." + sentinel + "=1}",
+    `*/globalThis.${sentinel}=1;/*`,
+    `x\u2028globalThis.${sentinel}=1;//`,
+    `x\\"]);globalThis.${sentinel}=1;//`,
+    `constructor`,
+    `__proto__`,
+  ];
+
+  it("compiles and runs schemas built from injection payloads without running them", async () => {
+    const { parseManifest } = await import("../src/plugin/manifest.js");
+    const { compileUserSchema } = await import("../src/plugin/manifest.js");
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(path.join(tmpdir(), "plughost-schema-inj-"));
+    try {
+      for (const p of payloads) {
+        const schema = {
+          type: "object",
+          title: p,
+          description: p,
+          $comment: p,
+          required: [p],
+          properties: { [p]: { type: "string", enum: [p, "ok"], default: p, pattern: `^${p.replace(/[^A-Za-z0-9]/g, "")}` }, other: { const: p } },
+          propertyNames: { maxLength: 200 },
+          dependentRequired: { [p]: ["other"] },
+        };
+        const manifest = {
+          name: "inj",
+          version: "1.0.0",
+          "api-version": "^0.1.0",
+          entry: "plugin.wasm",
+          capabilities: ["http:serve"],
+          config: { schema, defaults: { [p]: p, other: p } },
+          api: { endpoints: [{ method: "POST", path: "/x", handler: "h", schema: { body: schema, query: { type: "object", properties: { [p]: { type: "string" } } } } }] },
+        };
+        const outcome = (() => {
+          try {
+            parseManifest(JSON.stringify(manifest), path.join(dir, "plugin.json"), { checkEntry: false });
+            return "parsed";
+          } catch (err) {
+            return err instanceof PlughostErrorClass ? "typed" : err;
+          }
+        })();
+        expect(["parsed", "typed"], String(p)).toContain(outcome);
+        // The generated validator runs, and treats the payload as the property name it is.
+        // (Not for names every object inherits: ajv's `required` sees Object.prototype's.)
+        const validate = compileUserSchema({ type: "object", required: [p], properties: { [p]: { const: p } } });
+        if (p !== "__proto__" && p !== "constructor") {
+          expect(validate({ [p]: p }), p).toBe(true);
+          expect(validate({ [p]: "other" }), p).toBe(false);
+          expect(validate({}), p).toBe(false);
+        }
+        expect((globalThis as Record<string, unknown>)[sentinel], p).toBeUndefined();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
