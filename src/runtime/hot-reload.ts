@@ -5,6 +5,7 @@
  * as a `reload-failed` event carrying a typed PlughostError.
  */
 import { EventEmitter } from "node:events";
+import { statSync } from "node:fs";
 import path from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import { InvocationFailed, PlughostError } from "../contract/errors.js";
@@ -35,6 +36,30 @@ interface Watched {
   running: Promise<void> | undefined;
   again: boolean;
   lastFile: string;
+  /** The files the last reload read and their stat fingerprint just before it read them. */
+  read: { files: string[]; print: string } | undefined;
+  check: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Without awaitWriteFinish, chokidar drops a second "change" of a file within 50 ms of the last one it
+ * reported (its change throttle). A reload that read the files before such a change would miss it for
+ * good, so once past that window each reload checks the files it read and reloads again if they changed.
+ */
+const CHANGE_THROTTLE_MS = 60;
+
+/** Inode, size and times of each file ("-" when missing): a rename over the file or a rewrite changes it. */
+function fingerprint(files: readonly string[]): string {
+  return files
+    .map((f) => {
+      try {
+        const s = statSync(f);
+        return `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+      } catch {
+        return "-";
+      }
+    })
+    .join("|");
 }
 
 /**
@@ -86,7 +111,7 @@ export class HotReloader extends EventEmitter<HotReloadEvents> {
       if (this.#byDir.has(dir)) continue;
       const owner = loaded.find((p) => path.dirname(this.#registry.get(p.name).manifest.file) === dir);
       if (!owner) throw new PlughostError("E_PLUGIN_NOT_FOUND", `no loaded plugin has its manifest in ${dir}`);
-      this.#byDir.set(dir, { plugin: owner.name, dir, timer: undefined, running: undefined, again: false, lastFile: "" });
+      this.#byDir.set(dir, { plugin: owner.name, dir, timer: undefined, running: undefined, again: false, lastFile: "", read: undefined, check: undefined });
       added.push(dir);
     }
     if (!added.length) return;
@@ -110,7 +135,10 @@ export class HotReloader extends EventEmitter<HotReloadEvents> {
   /** Stop watching; a reload already running finishes. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const w of this.#byDir.values()) clearTimeout(w.timer);
+    for (const w of this.#byDir.values()) {
+      clearTimeout(w.timer);
+      clearTimeout(w.check);
+    }
     await this.#watcher?.close();
     await Promise.all([...this.#byDir.values()].map((w) => w.running?.catch(() => undefined)));
     this.#byDir.clear();
@@ -140,13 +168,39 @@ export class HotReloader extends EventEmitter<HotReloadEvents> {
       w.again = true; // one more reload once this one settles
       return;
     }
+    clearTimeout(w.check);
+    w.check = undefined;
+    w.read = this.#readFingerprint(w);
     w.running = this.#reload(w).finally(() => {
       w.running = undefined;
       if (w.again && !this.#closed) {
         w.again = false;
         this.#fire(w);
+      } else {
+        w.check = setTimeout(() => this.#recheck(w), CHANGE_THROTTLE_MS);
+        w.check.unref();
       }
     });
+  }
+
+  /** The plugin's manifest and entry as they are before a reload reads them. */
+  #readFingerprint(w: Watched): Watched["read"] {
+    let files: string[];
+    try {
+      const m = this.#registry.get(w.plugin).manifest;
+      files = [m.file, m.entryPath];
+    } catch {
+      return undefined; // not loaded any more: nothing to compare with
+    }
+    return { files, print: fingerprint(files) };
+  }
+
+  /** A change chokidar did not report (see CHANGE_THROTTLE_MS) gets its reload. */
+  #recheck(w: Watched): void {
+    w.check = undefined;
+    if (this.#closed || w.timer || w.running || !w.read) return;
+    if (fingerprint(w.read.files) === w.read.print) return;
+    this.#fire(w);
   }
 
   async #reload(w: Watched): Promise<void> {

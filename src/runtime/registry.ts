@@ -358,8 +358,14 @@ class Entry {
   restarting: Promise<void> | undefined;
   /** Restarts since the last call that succeeded: `recovery.maxRetries` bounds consecutive faults, not a lifetime's. */
   restartCount = 0;
-  /** The entry a reload swapped in for this one: a dispatch that began before the swap calls that one instead. */
-  replacedBy: Entry | undefined;
+  /**
+   * Set when a reload swapped another entry in for this one: a dispatch that began before the swap calls
+   * `replacedBy.entry` instead. The box is shared by every entry the plugin's reloads retired and always holds the
+   * newest, so a retired entry (a handle kept from before) keeps only that one alive, not each one between.
+   */
+  replacedBy: { entry: Entry } | undefined;
+  /** The box this entry's retired predecessors point at (holds this entry while it is the newest). */
+  successors: { entry: Entry } | undefined;
   /** Set while the plugin is being torn down: a second unload (e.g. one more violation past the threshold) joins it. */
   stopping: Promise<void> | undefined;
   pendingMessages = 0;
@@ -631,9 +637,7 @@ function logCleanupFailure(entry: Entry, err: unknown): void {
 
 /** The entry calls for `entry`'s plugin go to now: a reload's replacement, or `entry` itself. */
 function latest(entry: Entry): Entry {
-  let e = entry;
-  while (e.replacedBy) e = e.replacedBy;
-  return e;
+  return entry.replacedBy?.entry ?? entry;
 }
 
 /** Violation kinds an engine reports only when it stopped the instance (the same kinds a fault is recorded as). */
@@ -1318,7 +1322,11 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     next.metrics.loadMs = performance.now() - started;
     this.#metrics.loaded(name, next.metrics.loadMs);
     old.quiet = true;
-    old.replacedBy = next; // a dispatch that listed the old entry calls the new one
+    // A dispatch that listed the old entry (or any entry retired before it) calls the new one.
+    const box = old.successors ?? { entry: next };
+    box.entry = next;
+    old.replacedBy = box;
+    next.successors = box;
     this.#unsubscribeAll(old);
     this.#entries.set(name, next);
     next.quiet = false;
