@@ -4,6 +4,7 @@
 // either answers its right result or rejects with a typed PlughostError; the
 // registry restarts the plugin and the next call answers correctly; no thread
 // is left behind.
+import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { PluginCrashed, PlughostError, PluginRegistry } from "../src/index.js";
 import { liveWorkerCount, workersByPlugin } from "../src/engines/v8/worker/host.js";
@@ -32,7 +33,7 @@ afterEach(async () => {
 
 const newRegistry = () => {
   const r = new PluginRegistry({
-    logger: silentLogger(),
+    logger: process.env.FI_DEBUG ? pino({ level: "error" }) : silentLogger(),
     cacheDir: false,
     isolation: "worker",
     // Every kill is a fault on purpose: neither the threshold nor the restart budget may end the run.
@@ -65,9 +66,15 @@ async function outcome(p: Promise<number>): Promise<number | PlughostError> {
   }
 }
 
-/** Calls until one answers `want` (a restart may still be on its way); fails past the timeout. */
-async function answersAgain(call: () => Promise<number>, want: number): Promise<void> {
-  await vi.waitFor(async () => expect(await outcome(call())).toBe(want), { timeout: 10_000, interval: 20 });
+/** Calls until one answers `want` (a restart may still be on its way); fails past the timeout, saying why. */
+async function answersAgain(r: PluginRegistry, name: string, call: () => Promise<number>, want: number): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      const info = r.info(name);
+      expect(await outcome(call()), `${name} is ${info.state}${info.disabledReason ? ` (${info.disabledReason})` : ""}`).toBe(want);
+    },
+    { timeout: 10_000, interval: 20 },
+  );
 }
 
 describe("a worker thread ended at random points of a call", () => {
@@ -97,7 +104,7 @@ describe("a worker thread ended at random points of a call", () => {
       } else {
         expect(result).toBe(7);
       }
-      await answersAgain(() => slow.invoke("x", Uint8Array.of(1)), 7);
+      await answersAgain(r, "slow", () => slow.invoke("x", Uint8Array.of(1)), 7);
     }
     expect(killed).toBeGreaterThan(10);
     // Kills landed inside calls, and every one was a typed fault the registry recorded and recovered from.
@@ -116,12 +123,17 @@ describe("a worker thread ended at random points of a call", () => {
     const other = await r.load(copyPlugin(PROBE, (t) => t.replace(/^name = .*$/m, 'name = "bystander"')));
     let faulted = 0;
     for (let round = 0; round < 8; round++) {
-      await answersAgain(() => probe.invoke("len", enc("abc")), 3);
-      // The counter starts again with every new worker: read where it stands, then pipeline 200 counts.
+      await answersAgain(r, "probe", () => probe.invoke("len", enc("abc")), 3);
+      // The counter starts again with every new worker: read where it stands, then pipeline the counts.
       const base = await probe.invoke("count");
-      const calls = Array.from({ length: 200 }, () => outcome(probe.invoke("count")));
-      await new Promise((resolve) => setTimeout(resolve, rnd() * 4));
-      killWorker("probe");
+      // The host thread pumps answers while calls are due, so a timer would fire only after them: the kill comes
+      // in the same turn, after a random number of the 2,000 calls were issued (the worker is already answering).
+      const at = Math.floor(rnd() * 2000);
+      const calls: Promise<number | PlughostError>[] = [];
+      for (let i = 0; i < 2000; i++) {
+        if (i === at) killWorker("probe");
+        calls.push(outcome(probe.invoke("count")));
+      }
       const results = await Promise.all(calls);
       // No wrong result: the answers that came are base+1, base+2, … in order; after the first failure none succeeds
       // on the dead thread (a later success would come from the restarted instance and count from 1).
@@ -142,8 +154,41 @@ describe("a worker thread ended at random points of a call", () => {
       expect(await other.invoke("len", enc("still"))).toBe(5);
     }
     expect(faulted, "no kill landed inside a pipeline").toBeGreaterThan(0);
-    await answersAgain(() => probe.invoke("len", enc("after")), 5);
+    await answersAgain(r, "probe", () => probe.invoke("len", enc("after")), 5);
     expect(r.info("probe").state).toBe("active");
+    await r.unloadAll();
+    await vi.waitFor(() => expect(liveWorkerCount()).toBe(0), { timeout: 5000 });
+  });
+
+  it("a worker ended again while the restart loads it: the plugin is disabled with the reason, typed, and enable() brings it back", async () => {
+    const r = newRegistry();
+    const probe = await r.load(pluginDir(PROBE));
+    expect(await probe.invoke("count")).toBe(1);
+    const first = [...(workersByPlugin.get("probe") ?? [])][0]!;
+    const disabled = new Promise<{ reason: string }>((resolve) => r.once("disabled", resolve));
+    // As soon as the restart has spawned its worker, end that one too.
+    r.once("fault", () => {
+      const poll = setInterval(() => {
+        for (const inst of workersByPlugin.get("probe") ?? []) {
+          if (inst !== first && inst.thread) {
+            clearInterval(poll);
+            void inst.thread.terminate();
+          }
+        }
+      }, 0);
+    });
+    void first.thread!.terminate();
+    const err = await outcome(probe.invoke("count"));
+    expect(err).toBeInstanceOf(PluginCrashed);
+    const { reason } = await disabled;
+    expect(reason).toMatch(/^restart failed: .*\[probe\].*(worker thread exited|crashed)/);
+    expect(r.info("probe")).toMatchObject({ state: "error", disabledReason: reason });
+    // Calls meanwhile are refused, typed, naming the plugin.
+    const refused = await outcome(probe.invoke("count"));
+    expect(refused).toBeInstanceOf(PlughostError);
+    expect((refused as PlughostError).plugin).toBe("probe");
+    await r.enable("probe");
+    expect(await probe.invoke("count")).toBe(1);
     await r.unloadAll();
     await vi.waitFor(() => expect(liveWorkerCount()).toBe(0), { timeout: 5000 });
   });

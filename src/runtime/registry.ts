@@ -2860,7 +2860,12 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       .finally(() => {
         entry.restarting = undefined;
       });
-    entry.restarting.catch(() => undefined);
+    // A failed restart leaves the plugin disabled: say why (info().disabledReason, the "disabled" event), as enable() does.
+    entry.restarting.catch((err: unknown) => {
+      if (entry.stopping || entry.state !== "error") return;
+      entry.disabled = `restart failed: ${(err as Error)?.message ?? String(err)}`;
+      this.emit("disabled", { plugin: entry.name, reason: entry.disabled });
+    });
   }
 
   /** Discard the faulted instance and re-instantiate: the plugin's state is lost, as documented. */
