@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CacheUnsafe, FuelExhausted, PluginRegistry, type RegistryOptions } from "../src/index.js";
+import { CacheUnsafe, FuelExhausted, packPlugin, PluginRegistry, writePackage, type RegistryOptions } from "../src/index.js";
 import { clearCompileCache } from "../src/engines/v8/compile.js";
 import { clearInstrumentCache } from "../src/instrument/index.js";
 import { pluginDir, root, silentLogger } from "./helpers/plugins.js";
@@ -291,5 +291,51 @@ describe("a full disk under the cache (a tmpfs of a few KiB)", () => {
     const out = await r.runHook("greet", new TextEncoder().encode("you"));
     expect(new TextDecoder().decode(out.data)).toBe("hello, you!");
     expect(existsSync(path.join(dir, "cache.key"))).toBe(true);
+  });
+});
+
+describe("a package file loaded through a read-only or full cache (extracted into <cacheDir>/packages)", () => {
+  const helloPackage = async (): Promise<string> => {
+    const file = path.join(fresh("package"), "hello-c-0.1.0.plughost");
+    writeFileSync(file, writePackage(await packPlugin(pluginDir(HELLO), {})));
+    return file;
+  };
+  const greets = async (cacheDir: string, file: string) => {
+    const h = await newRegistry({ cacheDir }).load(file);
+    const out = await h.hook("greet", new TextEncoder().encode("pkg"));
+    expect(out.ok && new TextDecoder().decode(out.data)).toBe("hello, pkg!");
+  };
+
+  it("a full cache: the package is extracted elsewhere, loads and answers; nothing half-extracted is left", async () => {
+    const file = await helloPackage();
+    const dir = tmpfs("pkg-full", "16k");
+    cold();
+    await greets(dir, file);
+    const left = existsSync(path.join(dir, "packages")) ? readdirSync(path.join(dir, "packages")) : [];
+    expect(left, "a half-extracted package was left in the full cache").toEqual([]);
+  });
+
+  it("a read-only cache: the package loads and answers", async () => {
+    const file = await helloPackage();
+    const dir = tmpfs("pkg-ro", "1m");
+    cold();
+    await greets(dir, file); // populates the key (and what fits)
+    remountReadOnly(dir);
+    const fresh2 = await helloPackage();
+    writeFileSync(fresh2, readFileSync(file)); // the same package: its extraction is reused
+    cold();
+    await greets(dir, fresh2);
+  });
+
+  it("a read-only cache holding a damaged extraction: it is not loaded; the package loads from a fresh extraction and answers", async () => {
+    const file = await helloPackage();
+    const dir = tmpfs("pkg-ro-damaged", "1m");
+    cold();
+    await greets(dir, file);
+    const [digest] = readdirSync(path.join(dir, "packages"));
+    writeFileSync(path.join(dir, "packages", digest!, "plugin.wasm"), "not the plugin");
+    remountReadOnly(dir);
+    cold();
+    await greets(dir, file);
   });
 });

@@ -58,23 +58,33 @@ export async function materializePackage(file: string, cacheDir: string | undefi
   const wrongPlatform = platformProblem(pkg);
   if (wrongPlatform) throw new PackageError(file, wrongPlatform, { plugin: pkg.metadata.name });
   const root = cacheDir !== undefined ? openCache(cacheDir, pkg.metadata.name)?.dir : undefined;
-  if (root === undefined) {
-    const dir = await mkdtemp(path.join(os.tmpdir(), "plughost-package-"));
-    await extractPackage(pkg, path.join(dir, "plugin"));
-    return path.join(dir, "plugin");
-  }
+  if (root === undefined) return extractToTemp(pkg);
   const target = path.join(root, "packages", pkg.digest.slice("sha256-".length));
   if (await extractedIntact(pkg, target)) return target;
   // Extract beside it, then rename into place: a reader never sees a half-written directory.
   const temp = `${target}.tmp-${randomBytes(6).toString("hex")}`;
-  await extractPackage(pkg, temp);
-  await rm(target, { recursive: true, force: true });
+  try {
+    await extractPackage(pkg, temp);
+  } catch {
+    // A read-only or full cache: it is only an optimisation, so extract where a cache-less load does
+    // (a package that cannot be extracted at all fails there too, with its own error).
+    await rm(temp, { recursive: true, force: true }).catch(() => undefined);
+    return extractToTemp(pkg);
+  }
+  await rm(target, { recursive: true, force: true }).catch(() => undefined);
   try {
     await rename(temp, target);
-  } catch (err) {
-    await rm(temp, { recursive: true, force: true });
-    // Another load extracted the same package meanwhile: use it if intact.
-    if (!(await extractedIntact(pkg, target))) throw err;
+  } catch {
+    await rm(temp, { recursive: true, force: true }).catch(() => undefined);
+    // Another load extracted the same package meanwhile: use it if intact; otherwise the cache is not usable now.
+    if (!(await extractedIntact(pkg, target))) return extractToTemp(pkg);
   }
   return target;
+}
+
+/** Extract into a fresh private temporary directory (no cache, or one that cannot be written). */
+async function extractToTemp(pkg: PluginPackage): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), "plughost-package-"));
+  await extractPackage(pkg, path.join(dir, "plugin"));
+  return path.join(dir, "plugin");
 }
