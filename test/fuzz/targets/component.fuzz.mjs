@@ -82,6 +82,9 @@ async function stillLoads() {
   }
 }
 
+/** Loading is asynchronous (the transpiler, the glue's import, instantiation). */
+export const fuzzMode = "async";
+
 /** @param {Buffer} data */
 export async function fuzz(data) {
   const bytes = component(data);
