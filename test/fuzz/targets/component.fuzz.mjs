@@ -76,11 +76,15 @@ async function stillLoads() {
     if (status !== 0) throw new Error(`example init returned ${status}`);
   } catch (err) {
     // Not a PlughostError on purpose: a typed error here is still a finding (the host is broken, not the input).
-    throw new Error(`the loader is broken after a tool trapped on the previous input: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(`the unmutated example component does not load (after a tool trapped, the loader must recover): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   } finally {
     await instance?.dispose();
   }
 }
+
+// Warm up once: the transpiler loads on first use (seconds), which should not count against one input's time. The
+// unmutated example must load and run, or the target tests nothing.
+await stillLoads();
 
 /** Loading is asynchronous (the transpiler, the glue's import, instantiation). */
 export const fuzzMode = "async";
