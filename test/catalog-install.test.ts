@@ -318,7 +318,12 @@ describe("Installer with a directory catalog", () => {
   it("installs a native plugin built for this platform, and refuses one built for another before writing", async () => {
     const native = await packPlugin(path.join(root, "examples", "native", "legacy-hello"), { created: new Date("2026-01-01T00:00:00Z") });
     const elsewhere = process.arch === "x64" ? "linux-riscv64" : "linux-x64";
-    const foreign = packageFromParts(serializeMetadata({ ...native.metadata, version: "0.1.1", platform: elsewhere }), native.files);
+    // 0.1.1, packed from a copy whose manifest says so (metadata and manifest agree), built "for" another platform.
+    const next = tempDir();
+    cpSync(path.join(root, "examples", "native", "legacy-hello"), next, { recursive: true });
+    writeFileSync(path.join(next, "plugin.toml"), readFileSync(path.join(next, "plugin.toml"), "utf8").replace('version = "0.1.0"', 'version = "0.1.1"'));
+    const packed = await packPlugin(next, { created: new Date("2026-01-01T00:00:00Z") });
+    const foreign = packageFromParts(serializeMetadata({ ...packed.metadata, platform: elsewhere }), packed.files);
     const dir = tempDir("plughost-catalog-");
     const catalog = new DirectoryCatalog(dir);
     await catalog.publish(native);

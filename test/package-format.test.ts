@@ -330,6 +330,20 @@ describe("verification", () => {
     expect(refusedWith(() => verifyPackage(echo, trust(), { expectName: "hello-c" }), PackageVerificationError).reason).toBe("wrong-plugin");
   });
 
+  it("refuses signed metadata that names another plugin or version than the packaged manifest (the one that loads)", async () => {
+    const hello = await packPlugin(pluginDir(HELLO));
+    // Genuinely signed by a trusted key, but the metadata says "payments" while plugin.toml says hello-c: pins and the
+    // link would go by one name, the registry would load the other.
+    const renamed = signPackage(packageFromParts(serializeMetadata({ ...hello.metadata, name: "payments" }), hello.files), acme.privateKey, "acme");
+    const err = refusedWith(() => verifyPackage(renamed, trust(), { expectName: "payments" }), PackageVerificationError);
+    expect(err.reason).toBe("wrong-plugin");
+    expect(err.message).toMatch(/names plugin "hello-c", its package metadata payments/);
+    const bumped = signPackage(packageFromParts(serializeMetadata({ ...hello.metadata, version: "9.0.0" }), hello.files), acme.privateKey, "acme");
+    expect(refusedWith(() => verifyPackage(bumped, trust(), { expectVersion: "9.0.0" }), PackageVerificationError).reason).toBe("wrong-version");
+    const native = signPackage(packageFromParts(serializeMetadata({ ...hello.metadata, kind: "native" }), hello.files), acme.privateKey, "acme");
+    expect(refusedWith(() => verifyPackage(native, trust()), PackageError).message).toMatch(/is a component plugin, its package metadata says native/);
+  });
+
   it("refuses a version replay: an old package under a newer version, or its signature moved onto newer metadata (wrong-version)", async () => {
     const old = await packPlugin(pluginDir(HELLO), { key: acme.privateKey, keyId: "acme" });
     const err = refusedWith(() => verifyPackage(old, trust(), { expectVersion: "0.2.0" }), PackageVerificationError);

@@ -51,8 +51,17 @@ export interface VerifyPackageOptions {
   file?: string;
 }
 
-/** The capabilities the packaged manifest asks for (for trust-level requirements), read without touching the disk. */
-function packagedCapabilities(pkg: PluginPackage, file: string): string[] {
+/** What verification needs of the packaged manifest: who it says it is, and what it asks for. */
+interface PackagedManifest {
+  name: unknown;
+  version: unknown;
+  kind: "component" | "native";
+  /** For trust-level requirements. */
+  capabilities: string[];
+}
+
+/** The packaged manifest's identity and capabilities, read without touching the disk. */
+function packagedManifest(pkg: PluginPackage, file: string): PackagedManifest {
   const bytes = pkg.files.get(pkg.metadata.manifest);
   const format = formatOf(pkg.metadata.manifest);
   const plugin = pkg.metadata.name;
@@ -68,12 +77,18 @@ function packagedCapabilities(pkg: PluginPackage, file: string): string[] {
   }
   const d = doc as Record<string, unknown>;
   const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
-  return requestedCapabilities({
-    kind: d.kind === "native" ? "native" : "component",
-    capabilities: strings(d.capabilities),
-    optionalCapabilities: strings(d["optional-capabilities"]),
-    trust: d.trust === "trusted" ? "trusted" : "untrusted",
-  });
+  const kind = d.kind === "native" ? "native" : "component";
+  return {
+    name: d.name,
+    version: d.version,
+    kind,
+    capabilities: requestedCapabilities({
+      kind,
+      capabilities: strings(d.capabilities),
+      optionalCapabilities: strings(d["optional-capabilities"]),
+      trust: d.trust === "trusted" ? "trusted" : "untrusted",
+    }),
+  };
 }
 
 /**
@@ -86,7 +101,9 @@ function packagedCapabilities(pkg: PluginPackage, file: string): string[] {
  *   and a signed one is only checked for consistency (there is no key to verify it with) unless `requireSignature`.
  * @throws {@link PackageVerificationError} with the reason (digest, unsigned, bad-signature, unknown-key, revoked-key,
  *   wrong-plugin, wrong-version, trust-level), naming the plugin and what to do.
- * @throws {@link PackageError} when the metadata bytes are not valid metadata, or the packaged manifest is not TOML/JSON.
+ * @throws {@link PackageError} when the metadata bytes are not valid metadata, the packaged manifest is not TOML/JSON,
+ *   or its kind differs from the metadata's. (A manifest naming another plugin or version than the metadata is
+ *   "wrong-plugin" / "wrong-version".)
  * @example
  *   const pkg = await readPackageFile("hello-c-0.1.0.plughost");
  *   const { signed, key, level } = verifyPackage(pkg, compileTrustList(policy), { requireSignature: true, expectName: "hello-c" });
@@ -118,10 +135,19 @@ export function verifyPackage(pkg: PluginPackage, trust: TrustList | undefined, 
   const required = options.requireSignature === true || trust?.require === true;
   const pinned = trust?.pins.get(plugin);
   const sig = pkg.signature;
-  const capabilities = packagedCapabilities(pkg, where);
+  const manifest = packagedManifest(pkg, where);
+  // The plugin that loads is the one its manifest names: the metadata must name the same one (pins, the link's name
+  // and the lockfile go by the metadata's name). Checked once the signature's own findings are in.
+  const sameIdentity = (): void => {
+    if (manifest.name !== metadata.name) refuse("wrong-plugin", `its ${metadata.manifest} names plugin ${JSON.stringify(manifest.name)}, its package metadata ${metadata.name}: not a package plughost pack made; do not install it`);
+    if (manifest.version !== metadata.version) refuse("wrong-version", `its ${metadata.manifest} names version ${JSON.stringify(manifest.version)}, its package metadata ${metadata.version}: not a package plughost pack made; do not install it`);
+    if (manifest.kind !== metadata.kind) throw new PackageError(where, `its ${metadata.manifest} is a ${manifest.kind} plugin, its package metadata says ${metadata.kind}: not a package plughost pack made; do not install it`, { plugin });
+  };
+  const capabilities = manifest.capabilities;
   if (!sig) {
     if (required) refuse("unsigned", "is not signed, and a signature is required; get a signed package, or sign it with plughost pack --key");
     if (pinned) refuse("unsigned", `is not signed, and ${plugin} is pinned to key ${[...pinned].join(", ")}; get a package signed with that key`);
+    sameIdentity();
     checkTrustLevel(trust, "local", capabilities, plugin);
     return { signed: false, level: "local" };
   }
@@ -142,6 +168,7 @@ export function verifyPackage(pkg: PluginPackage, trust: TrustList | undefined, 
   if (sig.name !== metadata.name) refuse("wrong-plugin", `its signature (key "${sig.key}") was made for plugin ${sig.name}, not ${metadata.name}: a signature moved from another package`);
   if (sig.version !== metadata.version) refuse("wrong-version", `its signature (key "${sig.key}") was made for version ${sig.version}, not ${metadata.version}: a package replayed under another version`);
   if (sig.metadata !== sha256(pkg.metadataBytes)) refuse("digest", `plughost-package.json changed after signing (it is ${sha256(pkg.metadataBytes)}, the signature covers ${sig.metadata}); fetch the package again`);
+  sameIdentity();
   if (!trust) return { signed: false, key: sig.key };
   const status = signerStatus(trust, sig.key);
   const level = status.status === "trusted" ? status.level : "local";
