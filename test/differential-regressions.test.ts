@@ -6,6 +6,8 @@ import { describe, expect, it } from "vitest";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { FuelExhausted } from "../src/contract/errors.js";
+import { fixtures as wasmtimeFixtures, load as loadWasmtime } from "./fixtures/wasmtime/helpers.js";
 // @ts-expect-error: a plain ES module without types (bench/ is not compiled)
 import { BUDGET, HOST_ENTRY_FUEL, check, compare, compareExhaustion, runThreeWays } from "../bench/differential.mjs";
 
@@ -118,4 +120,30 @@ describe("differential exhaustion pass", () => {
     expect(w.inst.calls[1]).toMatchObject({ outcome: "trap", trap: "fuel", fuel: 67 });
     expect(compareExhaustion(w, 40)).toEqual({ divergences: [], exhausted: 1, overrun: 1 });
   });
+});
+
+describe("wasmtime engine: a call that finishes past its budget between checks", () => {
+  // The differential check's exhaustion pass found that wasmtime, which checks fuel only at loop headers and function
+  // entries, let such a call return normally (reporting exactly the budget) where v8 reports FuelExhausted. The addon
+  // now gives each call one spare unit and treats 0 left as out of fuel (native/wasmtime/src/calls.rs).
+  it("is FuelExhausted at one unit under its cost, and runs at exactly its cost", async () => {
+    await wasmtimeFixtures();
+    const probe = await loadWasmtime("plugin", { limits: { fuel: 10_000_000 } });
+    await probe.instance.onEvent("sum", new Uint8Array(1000));
+    const cost = probe.instance.lastCallFuel!();
+    await probe.instance.dispose();
+    expect(cost).toBeGreaterThan(16_000);
+
+    const exact = await loadWasmtime("plugin", { limits: { fuel: cost } });
+    await exact.instance.onEvent("sum", new Uint8Array(1000));
+    expect(exact.instance.lastCallFuel!()).toBe(cost);
+    await exact.instance.dispose();
+
+    const under = await loadWasmtime("plugin", { limits: { fuel: cost - 1 } });
+    const err = await under.instance.onEvent("sum", new Uint8Array(1000)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FuelExhausted);
+    expect((err as FuelExhausted).budget).toBe(cost - 1);
+    expect(under.instance.lastCallFuel!()).toBe(cost - 1);
+    await under.instance.dispose();
+  }, 60_000);
 });

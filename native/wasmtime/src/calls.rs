@@ -129,8 +129,14 @@ impl Live {
         self.store.data_mut().limiter.refused_memory = false;
         self.store.data_mut().limiter.refused_table = false;
         // Fuel and the deadline are set per call; setting them cannot fail
-        // while fuel metering is on.
-        let _ = self.store.set_fuel(budget.fuel);
+        // while fuel metering is on. One unit more than the budget: wasmtime
+        // checks fuel only at loop headers and function entries and reads the
+        // fuel left back saturated at 0, so a call whose straight-line tail ran
+        // past the budget would return normally and report exactly the budget.
+        // With the spare unit, 0 left means it used more than its budget: out
+        // of fuel, as on v8 (the instrumenter's `endCall`). Found by the
+        // differential check (bench/differential.mjs).
+        let _ = self.store.set_fuel(budget.fuel.saturating_add(1));
         // The deadline is handed out in slices so that the stop flag is seen
         // within CHECK_TICKS ms (`store::epoch_check`).
         let total = deadline_ticks(self.deadline_ms);
@@ -150,7 +156,11 @@ impl Live {
         }
 
         let left = self.store.get_fuel().unwrap_or(0);
-        let used = budget.fuel.saturating_sub(left);
+        let used = budget.fuel.saturating_add(1).saturating_sub(left).min(budget.fuel);
+        let result = match result {
+            Ok(_) if left == 0 => Err(wasmtime::Error::from(wasmtime::Trap::OutOfFuel)),
+            r => r,
+        };
         self.fuel.record(used.saturating_sub(self.store.data().host.glue_fuel));
         self.publish(state);
 
