@@ -97,8 +97,15 @@ async function outcome(p: Promise<number>): Promise<number | PlughostError> {
   }
 }
 
-async function answersAgain(call: () => Promise<number>, want: number): Promise<void> {
-  await vi.waitFor(async () => expect(await outcome(call())).toBe(want), { timeout: 15_000, interval: 20 });
+/** Calls until one answers `want` (a restart may still be on its way); fails past the timeout, saying why. */
+async function answersAgain(r: PluginRegistry, name: string, call: () => Promise<number>, want: number): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      const info = r.info(name);
+      expect(await outcome(call()), `${name} is ${info.state}${info.disabledReason ? ` (${info.disabledReason})` : ""}`).toBe(want);
+    },
+    { timeout: 15_000, interval: 20 },
+  );
 }
 
 /** What basic.so's `sum` answers: the byte sum, masked to a positive int32. */
@@ -134,7 +141,7 @@ describe("the sandbox helper killed at random points of a call", () => {
         expect(result).toBe(sumOf(data));
       }
       const check = Uint8Array.of(round, 1, 2, 3);
-      await answersAgain(() => summer.invoke("sum", check), sumOf(check));
+      await answersAgain(r, "summer", () => summer.invoke("sum", check), sumOf(check));
       expect(await neighbour.invoke("echo", bytes("still here"))).toBe(10);
     }
     expect(failed, "no kill landed inside a call").toBeGreaterThan(0);
@@ -153,12 +160,16 @@ describe("the sandbox helper killed at random points of a call", () => {
     const counter = await r.load(dir);
     let faulted = 0;
     for (let round = 0; round < 10; round++) {
-      await answersAgain(() => counter.invoke("echo", bytes("abc")), 3);
+      await answersAgain(r, "counter", () => counter.invoke("echo", bytes("abc")), 3);
       const base = await counter.invoke("counter", bytes(""));
-      const calls = Array.from({ length: 3000 }, () => outcome(counter.invoke("counter", bytes(""))));
-      // Pipelined calls take about a microsecond each: the kill comes after 0–3 turns of the event loop.
-      for (let turns = Math.floor(rnd() * 4); turns > 0; turns--) await new Promise((resolve) => setImmediate(resolve));
-      killHelpers(lib);
+      // Pipelined calls take about a microsecond each: the kill comes in the same turn, after a random number of the
+      // 3,000 calls were issued (the helper is already answering the first ones).
+      const at = Math.floor(rnd() * 3000);
+      const calls: Promise<number | PlughostError>[] = [];
+      for (let i = 0; i < 3000; i++) {
+        if (i === at) killHelpers(lib);
+        calls.push(outcome(counter.invoke("counter", bytes(""))));
+      }
       let next = base + 1;
       let afterFault = false;
       for (const res of await Promise.all(calls)) {
@@ -177,8 +188,55 @@ describe("the sandbox helper killed at random points of a call", () => {
       }
     }
     expect(faulted, "no kill landed inside a pipeline").toBeGreaterThan(0);
-    await answersAgain(() => counter.invoke("echo", bytes("after")), 5);
+    await answersAgain(r, "counter", () => counter.invoke("echo", bytes("after")), 5);
     expect(r.info("counter").state).toBe("active");
+    await r.unloadAll();
+    await vi.waitFor(() => expect(helpers(lib)).toHaveLength(0), { timeout: 5000 });
+  });
+
+  it("a helper killed again while the restart starts it: the plugin is disabled with the reason, and enable() brings it back", async () => {
+    const r = newRegistry();
+    const { dir, lib } = pluginDir("twice");
+    const twice = await r.load(dir);
+    expect(await twice.invoke("counter", bytes(""))).toBe(1);
+    const [first] = helpers(lib, true);
+    const disabled = new Promise<{ reason: string }>((resolve) => r.once("disabled", resolve));
+    // After each fault, kill every new helper as soon as it shows up, until one dies while the restart starts it
+    // (a kill that comes after a restart completed is just another fault, and the next restart is tried).
+    const killed = new Set<number>([first!]);
+    let done = false;
+    void disabled.then(() => (done = true));
+    const poll = setInterval(() => {
+      if (done) return clearInterval(poll);
+      for (const pid of helpers(lib, true)) {
+        if (!killed.has(pid)) {
+          killed.add(pid);
+          process.kill(pid, "SIGKILL");
+        }
+      }
+    }, 0);
+    process.kill(first!, "SIGKILL");
+    // Calls meanwhile: the plugin's own process may answer a last one (right) before the host sees its helper gone;
+    // after that they are typed faults or refusals, never a wrong count.
+    let seen = 1;
+    for (let i = 0; i < 200 && !done; i++) {
+      const res = await outcome(twice.invoke("counter", bytes("")));
+      if (typeof res === "number") {
+        expect(res === seen + 1 || res === 1, `counter answered ${res} after ${seen}`).toBe(true);
+        seen = res;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const { reason } = await disabled;
+    clearInterval(poll);
+    expect(killed.size).toBeGreaterThan(1);
+    expect(reason).toMatch(/^restart failed: .*\[twice\]/);
+    expect(r.info("twice")).toMatchObject({ state: "error", disabledReason: reason });
+    const refused = await outcome(twice.invoke("counter", bytes("")));
+    expect(refused).toBeInstanceOf(PlughostError);
+    expect((refused as PlughostError).plugin).toBe("twice");
+    await r.enable("twice");
+    expect(await twice.invoke("counter", bytes(""))).toBe(1);
     await r.unloadAll();
     await vi.waitFor(() => expect(helpers(lib)).toHaveLength(0), { timeout: 5000 });
   });
@@ -194,7 +252,7 @@ describe("the sandbox helper killed at random points of a call", () => {
       const first = await outcome(idle.invoke("echo", bytes("12345")));
       if (first instanceof PlughostError) expect(first).toBeInstanceOf(PluginCrashed);
       else expect(first).toBe(5);
-      await answersAgain(() => idle.invoke("echo", bytes("123456")), 6);
+      await answersAgain(r, "idle", () => idle.invoke("echo", bytes("123456")), 6);
     }
     await r.unloadAll();
     await vi.waitFor(() => expect(helpers(lib)).toHaveLength(0), { timeout: 5000 });

@@ -166,21 +166,25 @@ describe("a worker thread ended at random points of a call", () => {
     expect(await probe.invoke("count")).toBe(1);
     const first = [...(workersByPlugin.get("probe") ?? [])][0]!;
     const disabled = new Promise<{ reason: string }>((resolve) => r.once("disabled", resolve));
-    // As soon as the restart has spawned its worker, end that one too.
-    r.once("fault", () => {
-      const poll = setInterval(() => {
-        for (const inst of workersByPlugin.get("probe") ?? []) {
-          if (inst !== first && inst.thread) {
-            clearInterval(poll);
-            void inst.thread.terminate();
-          }
+    // End every new worker as soon as it shows up, until one dies while the restart loads it (a kill that comes
+    // after a restart completed is just another fault, and the next restart is tried).
+    const killed = new Set([first]);
+    let done = false;
+    void disabled.then(() => (done = true));
+    const poll = setInterval(() => {
+      if (done) return clearInterval(poll);
+      for (const inst of workersByPlugin.get("probe") ?? []) {
+        if (!killed.has(inst) && inst.thread) {
+          killed.add(inst);
+          void inst.thread.terminate();
         }
-      }, 0);
-    });
+      }
+    }, 0);
     void first.thread!.terminate();
     const err = await outcome(probe.invoke("count"));
     expect(err).toBeInstanceOf(PluginCrashed);
     const { reason } = await disabled;
+    clearInterval(poll);
     expect(reason).toMatch(/^restart failed: .*\[probe\].*(worker thread exited|crashed)/);
     expect(r.info("probe")).toMatchObject({ state: "error", disabledReason: reason });
     // Calls meanwhile are refused, typed, naming the plugin.
