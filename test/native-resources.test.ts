@@ -119,14 +119,12 @@ describe("open files", () => {
 describe("CPU seconds", () => {
   it("RLIMIT_CPU ends a call that burns CPU with ResourceLimitExceeded(cpu-seconds), figures included", async () => {
     const { inst } = await start({ cpuSeconds: 1, idleCpuMs: Infinity });
-    const t0 = Date.now();
     const err = await call(inst, "spin").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ResourceLimitExceeded);
     const r = err as ResourceLimitExceeded;
     expect([r.resource, r.used, r.limit, r.code, r.plugin, r.export]).toEqual(["cpu-seconds", 1, 1, "E_RESOURCE_LIMIT", "resources", "spin"]);
-    expect(Date.now() - t0).toBeLessThan(8000);
     await expect(call(inst, "ping")).rejects.toBeInstanceOf(ResourceLimitExceeded); // the instance is finished
-  });
+  }); // no wall-time bound: one CPU-second takes longer on a loaded machine
 });
 
 const helpers = [
