@@ -197,6 +197,11 @@ impl Live {
         if let Some(pending) = data.host.log.settle() {
             state.set(STATE_PENDING_LOG, pending as f64);
         }
+        // Quota refusals the file streams saw during the call (wasi.rs `QuotaStream`).
+        let streamed: Vec<crate::limits::Violation> = data.ledger.quota.pending.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+        for v in streamed {
+            crate::wasi::Ledgered::resource_denied(data, v);
+        }
         let v = &data.limiter;
         state.set(STATE_MEMORY_BYTES, v.memory_total() as f64);
         if !v.violations.is_empty() || v.dropped_violations > 0 {

@@ -90,6 +90,10 @@ pub struct InstantiateOptions {
     pub memory_bytes: Option<f64>,
     pub table_elements: Option<f64>,
     pub deadline_ms: Option<f64>,
+    /// `limits.openFiles`, `limits.connections`, `limits.fsWriteBytes` (wasi.rs `ResourceLedger`).
+    pub open_files: Option<f64>,
+    pub connections: Option<f64>,
+    pub fs_write_bytes: Option<f64>,
     pub stdio: bool,
     pub clock: bool,
     pub random: bool,
@@ -194,6 +198,9 @@ impl NativeComponent {
             fuel_lifetime: count(options.fuel_lifetime),
             memory_bytes: count(options.memory_bytes),
             table_elements: count(options.table_elements),
+            open_files: count(options.open_files),
+            connections: count(options.connections),
+            fs_write_bytes: count(options.fs_write_bytes),
             deadline_ms: options.deadline_ms.filter(|x| x.is_finite() && *x >= 0.0),
         };
         let grant = WasiGrant {

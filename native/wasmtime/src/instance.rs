@@ -180,6 +180,10 @@ pub struct LogDrain {
 pub struct ViolationEntry {
     pub kind: String,
     pub detail: String,
+    /// Kind "resource": the resource (`open-files`, `connections`, `fs-write-bytes`), used and limit.
+    pub resource: Option<String>,
+    pub used: Option<f64>,
+    pub limit: Option<f64>,
 }
 
 pub enum Call {
@@ -506,9 +510,21 @@ impl NativeInstance {
         let got = with_live(&self.live, |live| {
             let limiter = &mut live.store.data_mut().limiter;
             let mut out: Vec<ViolationEntry> =
-                limiter.violations.drain(..).map(|v| ViolationEntry { kind: v.kind.to_owned(), detail: v.detail }).collect();
+                limiter.violations.drain(..).map(|v| ViolationEntry {
+                    kind: v.kind.to_owned(),
+                    detail: v.detail,
+                    resource: v.usage.map(|u| u.0.to_owned()),
+                    used: v.usage.map(|u| u.1 as f64),
+                    limit: v.usage.map(|u| u.2 as f64),
+                }).collect();
             if limiter.dropped_violations > 0 {
-                out.push(ViolationEntry { kind: "memory".into(), detail: format!("{} more violations not recorded", limiter.dropped_violations) });
+                out.push(ViolationEntry {
+                    kind: "memory".into(),
+                    detail: format!("{} more violations not recorded", limiter.dropped_violations),
+                    resource: None,
+                    used: None,
+                    limit: None,
+                });
                 limiter.dropped_violations = 0;
             }
             Ok(out)

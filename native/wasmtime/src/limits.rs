@@ -13,6 +13,9 @@ use wasmtime::ResourceLimiter;
 /// Limits as the host passes them (numbers from JS).
 #[derive(Clone, Debug, Default)]
 pub struct LimitSpec {
+    pub open_files: Option<u64>,
+    pub connections: Option<u64>,
+    pub fs_write_bytes: Option<u64>,
     pub fuel: Option<u64>,
     pub fuel_lifetime: Option<u64>,
     pub memory_bytes: Option<u64>,
@@ -66,6 +69,8 @@ impl FuelAccount {
 pub struct Violation {
     pub kind: &'static str,
     pub detail: String,
+    /// Kind "resource": (resource, used, limit).
+    pub usage: Option<(&'static str, u64, u64)>,
 }
 
 /// Bounds the pending-violation list: a guest retrying a refused grow in a
@@ -113,7 +118,7 @@ impl Limiter {
 
     fn violate(&mut self, kind: &'static str, detail: String) {
         if self.violations.len() < MAX_PENDING_VIOLATIONS {
-            self.violations.push(Violation { kind, detail });
+            self.violations.push(Violation { kind, detail, usage: None });
         } else {
             self.dropped_violations += 1;
         }

@@ -32,6 +32,8 @@ pub struct StoreData {
     pub profile: Arc<ProfileSlot>,
     /// The JS dispatcher of the app interfaces the component imports (iface.rs); None when it imports none.
     pub iface: Option<crate::iface::IfaceBridge>,
+    /// Open files, sockets and bytes written against the plugin's limits.
+    pub ledger: wasi::ResourceLedger,
 }
 
 /// How often (in epoch ticks) a running call checks the stop flag and its deadline.
@@ -165,6 +167,7 @@ pub fn new_data(
         ticks_left: 0,
         profile,
         iface,
+        ledger: wasi::ResourceLedger::new(grant, limits),
     })
 }
 

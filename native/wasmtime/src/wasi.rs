@@ -268,7 +268,7 @@ impl lookup::HostResolveAddressStream for GuardedLookup<'_> {
 /// too: without `stdio` the context holds closed streams (`build_ctx`), the
 /// shared table's `inertWithoutGrant`, because the preview1 adapter imports
 /// stderr even in plugins that never print.
-pub fn add_to_linker<T: NetGuarded + FsGuarded + 'static>(linker: &mut Linker<T>, grant: &WasiGrant) -> wasmtime::Result<()> {
+pub fn add_to_linker<T: NetGuarded + FsGuarded + Ledgered + 'static>(linker: &mut Linker<T>, grant: &WasiGrant) -> wasmtime::Result<()> {
     let l = linker;
     wasmtime_wasi_io::bindings::wasi::io::error::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
     p2::sync::io::poll::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
@@ -307,7 +307,292 @@ pub fn add_to_linker<T: NetGuarded + FsGuarded + 'static>(linker: &mut Linker<T>
         p2::sync::sockets::tcp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
         p2::sync::sockets::udp::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
         p2::sync::sockets::udp_create_socket::add_to_linker::<T, WasiSockets>(l, T::sockets)?;
+        add_socket_guard(l)?;
     }
+    Ok(())
+}
+
+// ------------------------------------------------------------------ resources
+
+/// What a plugin instance holds at once, counted against its limits.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Held {
+    File,
+    Socket,
+}
+
+/// The instance's WASI resource limits (`limits.openFiles`, `connections`,
+/// `fsWriteBytes`) and what it holds: the handles it opened, checked against
+/// the table (a handle the guest dropped is gone from it), and the bytes
+/// written under each writable grant. The same rules as the v8 engine's
+/// `ResourceLedger` (src/engines/v8/wasi.ts).
+pub struct ResourceLedger {
+    open_files: Option<u64>,
+    connections: Option<u64>,
+    files: HashSet<u32>,
+    sockets: HashSet<u32>,
+    pub quota: Arc<Quota>,
+}
+
+/// The bytes written under each writable grant, shared with the file
+/// streams (which live in the table, away from the store).
+pub struct Quota {
+    limit: Option<u64>,
+    /// Real paths of the writable grants, deepest first.
+    roots: Vec<PathBuf>,
+    written: Mutex<HashMap<usize, u64>>,
+    /// Refusals seen by streams, moved to the limiter's violations after each call.
+    pub pending: Mutex<Vec<Violation>>,
+}
+
+impl ResourceLedger {
+    pub fn new(grant: &WasiGrant, limits: &crate::limits::LimitSpec) -> ResourceLedger {
+        let mut roots: Vec<PathBuf> = grant.dirs.iter().filter(|(_, w)| *w).filter_map(|(d, _)| std::fs::canonicalize(d).ok()).collect();
+        roots.sort_by_key(|r| std::cmp::Reverse(r.components().count()));
+        ResourceLedger {
+            open_files: limits.open_files,
+            connections: limits.connections,
+            files: HashSet::new(),
+            sockets: HashSet::new(),
+            quota: Arc::new(Quota { limit: limits.fs_write_bytes, roots, written: Mutex::default(), pending: Mutex::default() }),
+        }
+    }
+}
+
+impl Quota {
+    /// The writable grant a file lies under (by its real path), if any.
+    fn root_of(&self, file: &std::fs::File) -> Option<usize> {
+        let real = real_path(file)?;
+        self.roots.iter().position(|r| real.starts_with(r))
+    }
+
+    /// Count `bytes` written under `root`; false (and a pending violation) past the quota.
+    fn charge(&self, root: Option<usize>, bytes: u64, what: &str) -> bool {
+        let (Some(limit), Some(root)) = (self.limit, root) else { return true };
+        if bytes == 0 {
+            return true;
+        }
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let used = written.get(&root).copied().unwrap_or(0).saturating_add(bytes);
+        if used > limit {
+            let dir = self.roots[root].display();
+            let detail = format!("{what} under {dir}: would write {used} bytes there, past the quota of {limit} (limits.fsWriteBytes)");
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.len() < MAX_PENDING_VIOLATIONS {
+                pending.push(Violation { kind: "resource", detail, usage: Some(("fs-write-bytes", used, limit)) });
+            }
+            return false;
+        }
+        written.insert(root, used);
+        true
+    }
+}
+
+/// What the store must give the resource limits.
+pub trait Ledgered: WasiView {
+    /// Ok when one more `kind` may be held; Err((used, limit)) past the limit.
+    fn hold_check(&mut self, kind: Held) -> Result<(), (u64, u64)>;
+    fn hold_add(&mut self, kind: Held, rep: u32);
+    fn quota(&self) -> Arc<Quota>;
+    fn resource_denied(&mut self, v: Violation);
+}
+
+impl Ledgered for crate::store::StoreData {
+    fn hold_check(&mut self, kind: Held) -> Result<(), (u64, u64)> {
+        let table = &mut self.table;
+        let l = &mut self.ledger;
+        let (limit, set) = match kind {
+            Held::File => (l.open_files, &mut l.files),
+            Held::Socket => (l.connections, &mut l.sockets),
+        };
+        let Some(limit) = limit else { return Ok(()) };
+        // A handle the guest dropped is gone from the table, or holds something else now.
+        set.retain(|rep| {
+            table.get_any_mut(*rep).is_ok_and(|a| match kind {
+                Held::File => a.is::<Descriptor>(),
+                Held::Socket => a.is::<wasmtime_wasi::p2::TcpSocket>() || a.is::<wasmtime_wasi::p2::UdpSocket>(),
+            })
+        });
+        let used = set.len() as u64 + 1;
+        if used > limit { Err((used, limit)) } else { Ok(()) }
+    }
+    fn hold_add(&mut self, kind: Held, rep: u32) {
+        match kind {
+            Held::File if self.ledger.open_files.is_some() => self.ledger.files.insert(rep),
+            Held::Socket if self.ledger.connections.is_some() => self.ledger.sockets.insert(rep),
+            _ => false,
+        };
+    }
+    fn quota(&self) -> Arc<Quota> {
+        self.ledger.quota.clone()
+    }
+    fn resource_denied(&mut self, v: Violation) {
+        let l = &mut self.limiter;
+        if l.violations.len() < MAX_PENDING_VIOLATIONS {
+            l.violations.push(v);
+        } else {
+            l.dropped_violations += 1;
+        }
+    }
+}
+
+/// Refuse one more held resource past its limit, with a "resource" violation.
+fn hold<T: Ledgered>(store: &mut StoreContextMut<'_, T>, kind: Held, what: &str) -> Result<(), (u64, u64)> {
+    let d = store.data_mut();
+    d.hold_check(kind).inspect_err(|&(used, limit)| {
+        let (resource, noun, field) = match kind {
+            Held::File => ("open-files", "open files", "limits.openFiles"),
+            Held::Socket => ("connections", "sockets", "limits.connections"),
+        };
+        let detail = format!("{what}: would hold {used} {noun}, past the limit of {limit} ({field})");
+        d.resource_denied(Violation { kind: "resource", detail, usage: Some((resource, used, limit)) });
+    })
+}
+
+const TCP_CREATE: &str = "wasi:sockets/tcp-create-socket@0.2.12";
+const UDP_CREATE: &str = "wasi:sockets/udp-create-socket@0.2.12";
+
+/// Count the sockets a plugin creates against `limits.connections`
+/// (`new-socket-limit` past it), over wasmtime-wasi's create functions.
+fn add_socket_guard<T: Ledgered + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
+    use p2::sockets::network::{ErrorCode, IpAddressFamily};
+    use p2::sockets::tcp_create_socket::Host as TcpCreate;
+    use p2::sync::sockets::udp_create_socket::Host as UdpCreate;
+    l.allow_shadowing(true);
+    let result = (|| -> wasmtime::Result<()> {
+        l.instance(TCP_CREATE)?.func_wrap("create-tcp-socket", |mut s: StoreContextMut<'_, T>, (family,): (IpAddressFamily,)| {
+            if hold(&mut s, Held::Socket, "create a TCP socket").is_err() {
+                return Ok((Err(ErrorCode::NewSocketLimit),));
+            }
+            let mut view = WasiSocketsView::sockets(s.data_mut());
+            let r = match TcpCreate::create_tcp_socket(&mut view, family) {
+                Ok(sock) => Ok(sock),
+                Err(e) => Err(network::Host::convert_error_code(&mut view, e)?),
+            };
+            if let Ok(sock) = &r {
+                s.data_mut().hold_add(Held::Socket, sock.rep());
+            }
+            Ok((r,))
+        })?;
+        l.instance(UDP_CREATE)?.func_wrap("create-udp-socket", |mut s: StoreContextMut<'_, T>, (family,): (IpAddressFamily,)| {
+            if hold(&mut s, Held::Socket, "create a UDP socket").is_err() {
+                return Ok((Err(ErrorCode::NewSocketLimit),));
+            }
+            let mut view = WasiSocketsView::sockets(s.data_mut());
+            let r = match UdpCreate::create_udp_socket(&mut view, family) {
+                Ok(sock) => Ok(sock),
+                Err(e) => Err(network::Host::convert_error_code(&mut view, e)?),
+            };
+            if let Ok(sock) = &r {
+                s.data_mut().hold_add(Held::Socket, sock.rep());
+            }
+            Ok((r,))
+        })?;
+        Ok(())
+    })();
+    l.allow_shadowing(false);
+    result
+}
+
+/// A file's output stream under a writable grant: each write is counted
+/// against the grant's quota first; past it the write fails
+/// (`last-operation-failed`, which `filesystem-error-code` reads as `quota`).
+struct QuotaStream {
+    inner: wasmtime_wasi::p2::DynOutputStream,
+    quota: Arc<Quota>,
+    root: Option<usize>,
+}
+
+impl QuotaStream {
+    fn charge(&self, bytes: usize, what: &str) -> wasmtime_wasi::p2::StreamResult<()> {
+        if self.quota.charge(self.root, bytes as u64, what) {
+            Ok(())
+        } else {
+            Err(wasmtime_wasi::p2::StreamError::LastOperationFailed(wasmtime::Error::new(QuotaExceeded)))
+        }
+    }
+}
+
+/// A stream write refused for the quota: `filesystem-error-code` answers `quota` for it (see `shadow_fs`).
+#[derive(Debug)]
+struct QuotaExceeded;
+
+impl std::fmt::Display for QuotaExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("fs:write quota exceeded (limits.fsWriteBytes)")
+    }
+}
+impl std::error::Error for QuotaExceeded {}
+
+type BoxFuture<'a, R> = std::pin::Pin<Box<dyn std::future::Future<Output = R> + Send + 'a>>;
+
+// async_trait's desugaring, written out (the crate is not a dependency here).
+impl wasmtime_wasi::p2::Pollable for QuotaStream {
+    fn ready<'a, 'b>(&'a mut self) -> BoxFuture<'b, ()>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        self.inner.ready()
+    }
+}
+
+impl wasmtime_wasi::p2::OutputStream for QuotaStream {
+    fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.charge(bytes.len(), "write")?;
+        self.inner.write(bytes)
+    }
+    fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.inner.flush()
+    }
+    fn check_write(&mut self) -> wasmtime_wasi::p2::StreamResult<usize> {
+        self.inner.check_write()
+    }
+    fn blocking_write_and_flush<'a, 'b>(&'a mut self, bytes: bytes::Bytes) -> BoxFuture<'b, wasmtime_wasi::p2::StreamResult<()>>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        Box::pin(async move {
+            self.charge(bytes.len(), "write")?;
+            self.inner.blocking_write_and_flush(bytes).await
+        })
+    }
+    fn write_zeroes(&mut self, nelem: usize) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.charge(nelem, "write-zeroes")?;
+        self.inner.write_zeroes(nelem)
+    }
+    fn write_ready<'a, 'b>(&'a mut self) -> BoxFuture<'b, wasmtime_wasi::p2::StreamResult<usize>>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        self.inner.write_ready()
+    }
+    fn cancel<'a, 'b>(&'a mut self) -> BoxFuture<'b, ()>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        self.inner.cancel()
+    }
+}
+
+/// The grant a file descriptor lies under, for the quota.
+fn file_root<T: Ledgered>(store: &mut StoreContextMut<'_, T>, fd: &Resource<Descriptor>) -> Option<usize> {
+    let quota = store.data().quota();
+    match store.data_mut().ctx().table.get(fd) {
+        Ok(Descriptor::File(f)) => quota.root_of(&f.file),
+        _ => None,
+    }
+}
+
+/// Wrap a file stream just made in a `QuotaStream`.
+fn meter_stream<T: Ledgered>(store: &mut StoreContextMut<'_, T>, stream: &Resource<wasmtime_wasi::p2::DynOutputStream>, root: Option<usize>) -> wasmtime::Result<()> {
+    let quota = store.data().quota();
+    let slot = store.data_mut().ctx().table.get_mut(stream)?;
+    let inner = std::mem::replace(slot, Box::new(ClosedOutputStream));
+    *slot = Box::new(QuotaStream { inner, quota, root });
     Ok(())
 }
 
@@ -341,7 +626,7 @@ impl FsGuarded for crate::store::StoreData {
     fn fs_denied(&mut self, detail: String) {
         let l = &mut self.limiter;
         if l.violations.len() < MAX_PENDING_VIOLATIONS {
-            l.violations.push(Violation { kind: "capability", detail });
+            l.violations.push(Violation { kind: "capability", detail, usage: None });
         } else {
             l.dropped_violations += 1;
         }
@@ -490,7 +775,7 @@ fn need_write<T: FsGuarded>(store: &mut StoreContextMut<'_, T>, info: &Option<Di
 /// Replace the path-taking `descriptor` methods with guarded ones that call
 /// wasmtime-wasi's after the checks. Functions with `StoreContextMut` (not the
 /// bindings' `&mut T` getters) so that they can spend the store's fuel.
-fn add_fs_guard<T: FsGuarded + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
+fn add_fs_guard<T: FsGuarded + Ledgered + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
     l.allow_shadowing(true);
     let result = shadow_fs(&mut l.instance(FS_TYPES)?);
     l.allow_shadowing(false);
@@ -499,14 +784,76 @@ fn add_fs_guard<T: FsGuarded + 'static>(l: &mut Linker<T>) -> wasmtime::Result<(
 
 type Fd = Resource<Descriptor>;
 
-fn shadow_fs<T: FsGuarded + 'static>(inst: &mut LinkerInstance<'_, T>) -> wasmtime::Result<()> {
+fn shadow_fs<T: FsGuarded + Ledgered + 'static>(inst: &mut LinkerInstance<'_, T>) -> wasmtime::Result<()> {
     use fs::HostDescriptor as D;
+    use wasmtime::AsContextMut;
     inst.func_wrap("[method]descriptor.open-at", |mut s: StoreContextMut<'_, T>, (fd, pf, path, of, df): (Fd, fs::PathFlags, String, fs::OpenFlags, fs::DescriptorFlags)| {
         let checked = pay(&mut s, &[path.as_str()]).and_then(|()| {
             let info = if is_write(of, df) { dir_info(&mut s, &fd) } else { None };
-            need_write(&mut s, &info, format!("open \"{path}\" for writing"))
+            need_write(&mut s, &info, format!("open \"{path}\" for writing"))?;
+            // Past limits.openFiles: insufficient-memory (ENOMEM), as on the v8 engine.
+            hold(&mut s, Held::File, &format!("open \"{path}\"")).map_err(|_| Refusal::Code(fs::ErrorCode::InsufficientMemory))
         });
-        answer(s, checked, |v| D::open_at(v, fd, pf, path, of, df))
+        let r = answer(s.as_context_mut(), checked, |v| D::open_at(v, fd, pf, path, of, df))?;
+        if let (Ok(child),) = &r {
+            s.data_mut().hold_add(Held::File, child.rep());
+        }
+        Ok(r)
+    })?;
+    // wasmtime-wasi maps no errno to `quota`: a QuotaStream refusal is answered here, the rest delegated.
+    inst.func_wrap("filesystem-error-code", |mut s: StoreContextMut<'_, T>, (err,): (Resource<wasmtime::Error>,)| {
+        if s.data_mut().ctx().table.get(&err)?.downcast_ref::<QuotaExceeded>().is_some() {
+            return Ok((Some(fs::ErrorCode::Quota),));
+        }
+        let data = s.data_mut();
+        let mut view = wasmtime_wasi::filesystem::WasiFilesystemView::filesystem(data);
+        Ok((fs::Host::filesystem_error_code(&mut view, err)?,))
+    })?;
+    // Bytes written under a writable grant count against its quota first (limits.fsWriteBytes).
+    inst.func_wrap("[method]descriptor.write", |mut s: StoreContextMut<'_, T>, (fd, buf, offset): (Fd, Vec<u8>, u64)| {
+        let root = file_root(&mut s, &fd);
+        let quota = s.data().quota();
+        if !quota.charge(root, buf.len() as u64, "write") {
+            let pending: Vec<Violation> = quota.pending.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+            for v in pending {
+                s.data_mut().resource_denied(v);
+            }
+            return Ok((Err(fs::ErrorCode::Quota),));
+        }
+        answer(s, Ok(()), |v| D::write(v, fd, buf, offset))
+    })?;
+    inst.func_wrap("[method]descriptor.set-size", |mut s: StoreContextMut<'_, T>, (fd, size): (Fd, u64)| {
+        let root = file_root(&mut s, &fd);
+        let current = match s.data_mut().ctx().table.get(&fd) {
+            Ok(Descriptor::File(f)) => f.file.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        };
+        let quota = s.data().quota();
+        // Growing a file reserves space: counted as written.
+        if !quota.charge(root, size.saturating_sub(current), "set-size") {
+            let pending: Vec<Violation> = quota.pending.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+            for v in pending {
+                s.data_mut().resource_denied(v);
+            }
+            return Ok((Err(fs::ErrorCode::Quota),));
+        }
+        answer(s, Ok(()), |v| D::set_size(v, fd, size))
+    })?;
+    inst.func_wrap("[method]descriptor.write-via-stream", |mut s: StoreContextMut<'_, T>, (fd, offset): (Fd, u64)| {
+        let root = file_root(&mut s, &fd);
+        let r = answer(s.as_context_mut(), Ok(()), |v| D::write_via_stream(v, fd, offset))?;
+        if let (Ok(stream),) = &r {
+            meter_stream(&mut s, stream, root)?;
+        }
+        Ok(r)
+    })?;
+    inst.func_wrap("[method]descriptor.append-via-stream", |mut s: StoreContextMut<'_, T>, (fd,): (Fd,)| {
+        let root = file_root(&mut s, &fd);
+        let r = answer(s.as_context_mut(), Ok(()), |v| D::append_via_stream(v, fd))?;
+        if let (Ok(stream),) = &r {
+            meter_stream(&mut s, stream, root)?;
+        }
+        Ok(r)
     })?;
     inst.func_wrap("[method]descriptor.stat-at", |mut s: StoreContextMut<'_, T>, (fd, pf, path): (Fd, fs::PathFlags, String)| {
         let checked = pay(&mut s, &[path.as_str()]);

@@ -234,6 +234,12 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
       path.dirname(request.entryPath),
       (detail) => request.onViolation?.("capability", detail),
       limits, // WASI path resolution is billed to the call's fuel
+      {
+        openFiles: request.limits.openFiles,
+        connections: request.limits.connections,
+        fsWriteBytes: request.limits.fsWriteBytes,
+        onExceeded: (usage, detail) => request.onViolation?.("resource", detail, usage),
+      },
     )),
   };
 

@@ -11,6 +11,10 @@
  *   violation; every path is bounded (`MAX_PATH_BYTES`, `MAX_PATH_SEGMENTS`)
  *   and paid for in fuel (`FUEL_PER_SEGMENT`);
  * - sockets: connections only to `net:outbound:<host:port>` peers, no listening;
+ * - resources (`WasiResourceLimits`): at most `openFiles` descriptors and
+ *   directory streams and `connections` sockets held at once, and at most
+ *   `fsWriteBytes` written into each `fs:write` directory; past one the guest
+ *   gets an error code and the host a "resource" violation with used/limit;
  * - stdio goes to the plugin's logger (closed without `stdio`), stdin is empty,
  *   `exit` becomes an error, and the host's cwd is not shown.
  */
@@ -18,7 +22,7 @@ import { lstatSync, readlinkSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { netAllowed } from "../../plugin/capabilities.js";
 import { checkImports as checkImportsAgainstTable, grantedDirs, grantedEnvironment, importRule } from "../../plugin/capability-imports.js";
-import type { HostCalls } from "../engine.js";
+import type { HostCalls, ResourceUsage } from "../engine.js";
 import { ExitSignal } from "./instance.js";
 
 /** Check every import against the effective capabilities before instantiating. */
@@ -53,6 +57,78 @@ export const MAX_PATH_SEGMENTS = 256;
 /** Fuel charged per segment of a path the host resolves for the guest. */
 export const FUEL_PER_SEGMENT = 100;
 
+/**
+ * A plugin instance's WASI resource limits (`Limits.openFiles`, `connections`, `fsWriteBytes`; undefined: none)
+ * and where a refusal is reported.
+ */
+export interface WasiResourceLimits {
+  /** Descriptors (files and directories opened with open-at, preopens excluded) and directory streams held at once. */
+  openFiles?: number | undefined;
+  /** TCP and UDP sockets held at once. */
+  connections?: number | undefined;
+  /** Bytes written into each `fs:write` directory over the instance's life (writes, streams, set-size growth). */
+  fsWriteBytes?: number | undefined;
+  /** Told about each refusal, with the figures. */
+  onExceeded?: ((usage: ResourceUsage, detail: string) => void) | undefined;
+}
+
+/** Counts what one instance holds; a refusal reports the figures and answers the guest `code`. */
+class ResourceLedger {
+  openFiles = 0;
+  connections = 0;
+  readonly written = new Map<string, number>();
+  constructor(readonly limits: WasiResourceLimits) {}
+
+  /** Take one more of a held resource, or refuse with `code`. */
+  take(resource: "open-files" | "connections", what: string, code: string): void {
+    const limit = resource === "open-files" ? this.limits.openFiles : this.limits.connections;
+    const held = resource === "open-files" ? this.openFiles : this.connections;
+    if (limit !== undefined && held + 1 > limit) this.refuse({ resource, used: held + 1, limit }, what, code);
+    if (resource === "open-files") this.openFiles++;
+    else this.connections++;
+  }
+
+  /** Give one back when `obj` is disposed (the guest dropped it), exactly once. */
+  releaseOnDispose(obj: unknown, resource: "open-files" | "connections"): void {
+    if (typeof obj !== "object" || obj === null) return;
+    const dispose = (Object.getPrototypeOf(obj) as Record<symbol, Method | undefined>)[DISPOSE];
+    let released = false;
+    (obj as Record<symbol, unknown>)[DISPOSE] = () => {
+      if (!released) {
+        released = true;
+        if (resource === "open-files") this.openFiles--;
+        else this.connections--;
+      }
+      dispose?.call(obj);
+    };
+  }
+
+  /** Account `bytes` written under `root`, or refuse before any of them is written. */
+  write(root: string, bytes: number, what: string, onRefuse: () => never): void {
+    const limit = this.limits.fsWriteBytes;
+    if (bytes <= 0) return;
+    const used = (this.written.get(root) ?? 0) + bytes;
+    if (limit !== undefined && used > limit) {
+      this.report({ resource: "fs-write-bytes", used, limit }, `${what} under ${root}: would write ${used} bytes there, past the quota of ${limit} (limits.fsWriteBytes)`);
+      onRefuse();
+    }
+    this.written.set(root, used);
+  }
+
+  refuse(usage: ResourceUsage, what: string, code: string): never {
+    const name = usage.resource === "open-files" ? "limits.openFiles" : "limits.connections";
+    this.report(usage, `${what}: would hold ${usage.used} ${usage.resource === "open-files" ? "open files" : "sockets"}, past the limit of ${usage.limit} (${name})`);
+    throw code;
+  }
+
+  report(usage: ResourceUsage, detail: string): void {
+    this.limits.onExceeded?.(usage, detail);
+  }
+}
+
+// The shim's disposal key (jco's glue calls it when the guest drops a handle).
+const DISPOSE: symbol = (Symbol as { dispose?: symbol }).dispose ?? Symbol.for("dispose");
+
 /** Build the WASI part of the import object for one plugin instance. */
 export async function wasiImports(
   imports: readonly string[],
@@ -61,6 +137,7 @@ export async function wasiImports(
   manifestDir: string,
   onDenied: DeniedHandler = () => undefined,
   meter?: HostMeter,
+  resourceLimits: WasiResourceLimits = {},
 ): Promise<Record<string, unknown>> {
   const wanted = imports.filter((i) => i.startsWith("wasi:"));
   if (wanted.length === 0) return {};
@@ -159,8 +236,10 @@ export async function wasiImports(
   }
   const stdin = new EmptyInputStream();
 
-  const fs = dirs.length > 0 ? guardFilesystem(all, dirs, onDenied, meter) : undefined;
-  const net = capabilities.some((c) => c.startsWith("net:outbound:")) ? guardSockets(all, capabilities, onDenied) : undefined;
+  const ledger = new ResourceLedger(resourceLimits);
+  const quotaError = (io as unknown as { error: { Error: new (payload: unknown) => object } }).error.Error;
+  const fs = dirs.length > 0 ? guardFilesystem(all, dirs, onDenied, meter, ledger, quotaError) : undefined;
+  const net = capabilities.some((c) => c.startsWith("net:outbound:")) ? guardSockets(all, capabilities, onDenied, ledger) : undefined;
 
   const out: Record<string, unknown> = {};
   for (const iface of wanted) {
@@ -212,16 +291,19 @@ const BLOCKING_WRITE_LIMIT = 4096;
  * 0.26 answers with `process.exit(1)`: the whole host. Check those here and
  * trap the plugin instead.
  */
-function guardOutputStream(stream: unknown): void {
+function guardOutputStream(stream: unknown, charge?: (what: string, bytes: number) => void): void {
   if (typeof stream !== "object" || stream === null) return;
   const proto = Object.getPrototypeOf(stream) as Record<string, Method>;
   const own = stream as OutputStreamLike;
   const call = (name: string, ...args: unknown[]) => (proto[name] as Method).apply(stream, args);
   const capacity = (): number => Number(call("checkWrite") as bigint);
   const within = (what: string, n: number, blocking: boolean): void => {
-    if (blocking && n <= BLOCKING_WRITE_LIMIT) return;
-    const cap = capacity();
-    if (n > cap) throw new WasiTrap(`${what} of ${n} bytes is more than check-write permits (${cap})`);
+    if (!(blocking && n <= BLOCKING_WRITE_LIMIT)) {
+      const cap = capacity();
+      if (n > cap) throw new WasiTrap(`${what} of ${n} bytes is more than check-write permits (${cap})`);
+    }
+    // A file stream under fs:write: counted against the directory's quota before the bytes are written.
+    charge?.(what, n);
   };
   own.write = (buf: Uint8Array) => (within("write", buf.byteLength, false), call("write", buf));
   own.blockingWriteAndFlush = (buf: Uint8Array) => (within("blocking-write-and-flush", buf.byteLength, true), call("blockingWriteAndFlush", buf));
@@ -391,6 +473,8 @@ function guardFilesystem(
   dirs: readonly { dir: string; write: boolean }[],
   onDenied: DeniedHandler,
   meter: HostMeter | undefined,
+  ledger: ResourceLedger,
+  IoError: new (payload: unknown) => object,
 ): Record<string, unknown> {
   const states = new WeakMap<object, DescriptorState>();
   const realDir = (dir: string): string => {
@@ -446,9 +530,19 @@ function guardFilesystem(
         const [flags, p, open, dflags] = a as [PathFlags, string, OpenFlags, DescriptorFlags];
         const at = resolve(st, `open "${p}"`, p, !!flags.symlinkFollow);
         if (dflags.write || dflags.mutateDirectory || open.create || open.truncate) needWrite(st, `open "${p}" for writing`);
-        const child = openAt.apply(this, a);
+        ledger.take("open-files", `open "${p}" under ${st.root}`, "insufficient-memory");
+        let child: unknown;
+        try {
+          child = openAt.apply(this, a);
+        } catch (err) {
+          ledger.openFiles--;
+          throw err;
+        }
         // A descriptor opened here stays in this tree, with this grant.
-        if (child && typeof child === "object") guard(child, { root: st.root, at: realDir(at), write: st.write });
+        if (child && typeof child === "object") {
+          guard(child, { root: st.root, at: realDir(at), write: st.write });
+          ledger.releaseOnDispose(child, "open-files");
+        } else ledger.openFiles--;
         return child;
       };
     }
@@ -496,12 +590,42 @@ function guardFilesystem(
       const why = linkTargetOf(source);
       if (why) refuse(st, `rename "${String(from)}" to "${String(p)}"`, "not-permitted", `its source is a ${why}`);
     });
-    for (const name of ["write", "setSize", "setTimes"]) wrap(name, () => needWrite(st, name));
+    // Bytes written into an fs:write tree count against its quota before they are written.
+    const quotaExceeded = (): never => {
+      throw "quota";
+    };
+    wrap("write", (args) => {
+      needWrite(st, "write");
+      const buf = args[0];
+      if (buf instanceof Uint8Array) ledger.write(st.root, buf.byteLength, "write", quotaExceeded);
+    });
+    wrap("setSize", (args) => {
+      needWrite(st, "setSize");
+      const size = typeof args[0] === "bigint" ? Number(args[0]) : 0;
+      const stat = proto.stat;
+      let current = 0;
+      try {
+        current = typeof stat === "function" ? Number((stat.call(desc) as { size: bigint }).size) : 0;
+      } catch {
+        current = 0;
+      }
+      // Growing a file reserves space: counted as written.
+      ledger.write(st.root, size - current, "set-size", quotaExceeded);
+    });
+    wrap("setTimes", () => needWrite(st, "setTimes"));
+    wrap("readDirectory", () => ledger.take("open-files", `read directory under ${st.root}`, "insufficient-memory"), (stream) =>
+      ledger.releaseOnDispose(stream, "open-files"),
+    );
     // The shim allocates the whole length asked for before reading: a short read is legal, so cap it.
     wrap("read", (args) => {
       if (typeof args[0] === "bigint" && args[0] > MAX_READ) args[0] = MAX_READ;
     });
-    for (const name of ["writeViaStream", "appendViaStream"]) wrap(name, () => needWrite(st, name), guardOutputStream);
+    // The stream's write fails with last-operation-failed (filesystem-error-code: quota) past the quota.
+    const chargeStream = (what: string, bytes: number): void =>
+      ledger.write(st.root, bytes, what, () => {
+        throw { tag: "last-operation-failed", val: new IoError({ code: "EDQUOT", message: "fs:write quota exceeded" }) };
+      });
+    for (const name of ["writeViaStream", "appendViaStream"]) wrap(name, () => needWrite(st, name), (stream) => guardOutputStream(stream, chargeStream));
     wrap("readViaStream", () => undefined, capSkips);
     if (!st.write) {
       const getFlags = own.getFlags as (() => DescriptorFlags | undefined) | undefined;
@@ -538,7 +662,12 @@ const isUnspecified = (a: SocketAddress): boolean => a.val.port === 0 && a.val.a
  * resolved them to), name lookups only of granted hosts, binds only to the
  * wildcard address (as before a connect), and no listening.
  */
-function guardSockets(all: Record<string, Record<string, unknown>>, capabilities: readonly string[], onDenied: DeniedHandler): Record<string, unknown> {
+function guardSockets(
+  all: Record<string, Record<string, unknown>>,
+  capabilities: readonly string[],
+  onDenied: DeniedHandler,
+  ledger: ResourceLedger,
+): Record<string, unknown> {
   const grants = capabilities.filter((c) => c.startsWith("net:outbound:"));
   const namesOf = new Map<string, Set<string>>(); // resolved address -> host names
   const peerAllowed = (addr: SocketAddress): boolean => {
@@ -576,7 +705,15 @@ function guardSockets(all: Record<string, Record<string, unknown>>, capabilities
   return {
     "wasi:sockets/tcp-create-socket": {
       createTcpSocket(family: string) {
-        const socket = tcpCreate.createTcpSocket(family);
+        ledger.take("connections", "create a TCP socket", "new-socket-limit");
+        let socket: unknown;
+        try {
+          socket = tcpCreate.createTcpSocket(family);
+        } catch (err) {
+          ledger.connections--;
+          throw err;
+        }
+        ledger.releaseOnDispose(socket, "connections");
         patch(socket, "startBind", bindCheck);
         patch(socket, "startConnect", ([, remote]) => connectCheck(remote));
         patch(socket, "startListen", () => deny("listen for connections"));
@@ -586,7 +723,15 @@ function guardSockets(all: Record<string, Record<string, unknown>>, capabilities
     },
     "wasi:sockets/udp-create-socket": {
       createUdpSocket(family: string) {
-        const socket = udpCreate.createUdpSocket(family);
+        ledger.take("connections", "create a UDP socket", "new-socket-limit");
+        let socket: unknown;
+        try {
+          socket = udpCreate.createUdpSocket(family);
+        } catch (err) {
+          ledger.connections--;
+          throw err;
+        }
+        ledger.releaseOnDispose(socket, "connections");
         patch(socket, "startBind", bindCheck);
         patch(
           socket,

@@ -15,6 +15,10 @@ export interface NativeInstantiateOptions {
   memoryBytes?: number;
   tableElements?: number;
   deadlineMs?: number;
+  /** WASI resource limits (native/wasmtime/src/wasi.rs `ResourceLedger`). */
+  openFiles?: number;
+  connections?: number;
+  fsWriteBytes?: number;
   stdio: boolean;
   clock: boolean;
   random: boolean;
@@ -66,7 +70,7 @@ export interface NativeInstance {
   onHookSync(eventName: string, data: Uint8Array): Uint8Array | number;
   /** Buffered entries, and how many were dropped because the per-call buffer was full. */
   takeLog(): { entries: { level: number; message: string }[]; dropped: number };
-  takeViolations(): { kind: string; detail: string }[];
+  takeViolations(): { kind: string; detail: string; resource?: string | null; used?: number | null; limit?: number | null }[];
   /** Ends the instance at once, even mid-call: pending calls reject with `PWT:disposed`. */
   dispose(): void;
   /**

@@ -13,7 +13,7 @@
  * it did not produce. `dispose()` ends the instance even mid-call and does not
  * wait: the running and queued calls reject with a `PluginTrap`.
  */
-import { LOG_LEVELS, type EngineInstance, type HookOutcome, type HostCalls, type ViolationKind } from "../engine.js";
+import { LOG_LEVELS, type EngineInstance, type HookOutcome, type HostCalls, type ViolationKind, type ResourceName, type ResourceUsage } from "../engine.js";
 import { InterfaceUnavailable, isInstanceFault, PlughostError, PluginNotRunning, PluginTrap, ReentrancyError, type InstanceFault } from "../../contract/errors.js";
 import {
   STATE_LAST_FUEL,
@@ -35,12 +35,13 @@ export interface WasmtimeInstanceOptions {
   state: Float64Array;
   bridge: HostBridge;
   host: HostCalls;
-  onViolation: ((kind: ViolationKind, detail: string) => void) | undefined;
+  onViolation: ((kind: ViolationKind, detail: string, usage?: ResourceUsage) => void) | undefined;
   /** The component's typed exports (app-interfaces.ts); absent: none. */
   exports?: ExportIndex;
 }
 
-const VIOLATION_KINDS = new Set<ViolationKind>(["fuel", "memory", "deadline", "capability", "trap", "crash"]);
+const VIOLATION_KINDS = new Set<ViolationKind>(["fuel", "memory", "deadline", "capability", "trap", "crash", "resource"]);
+const RESOURCES = new Set<string>(["open-files", "connections", "fs-write-bytes"]);
 
 /** Live wasmtime instances by plugin name, for the profiler (src/observability/profile.ts) to find. */
 export const wasmtimeByPlugin = new Map<string, Set<WasmtimeInstance>>();
@@ -303,7 +304,12 @@ export class WasmtimeInstance implements EngineInstance {
     }
     if (state[STATE_PENDING_VIOLATIONS] !== 0) {
       for (const v of native.takeViolations()) {
-        onViolation?.(VIOLATION_KINDS.has(v.kind as ViolationKind) ? (v.kind as ViolationKind) : "memory", v.detail);
+        const kind = VIOLATION_KINDS.has(v.kind as ViolationKind) ? (v.kind as ViolationKind) : "memory";
+        const usage =
+          kind === "resource" && v.resource && RESOURCES.has(v.resource) && typeof v.used === "number" && typeof v.limit === "number"
+            ? { resource: v.resource as ResourceName, used: v.used, limit: v.limit }
+            : undefined;
+        onViolation?.(kind, v.detail, usage);
       }
     }
   }

@@ -333,7 +333,7 @@ export interface WorkerSetup {
   /** Compiled, instrumented and verified on the host: the worker never compiles (nor reads the cache). */
   component: import("../engine.js").PreparedComponent;
   capabilities: readonly string[];
-  limits: { fuel?: number; fuelLifetime?: number; memoryBytes?: number; tableElements?: number };
+  limits: { fuel?: number; fuelLifetime?: number; memoryBytes?: number; tableElements?: number; openFiles?: number; connections?: number; fsWriteBytes?: number };
   /** The host calls' bounds, checked in the worker before anything is copied out of the guest. */
   bounds: { maxMessageBytes: number; maxLogBytes: number; callCost: number };
   /** Record call start times (only when a deadline is in force). */

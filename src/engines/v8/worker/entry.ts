@@ -31,6 +31,7 @@ import {
   type RegisterOutcome,
   type StateOutcome,
   type ViolationKind,
+  type ResourceUsage,
 } from "../../engine.js";
 import { PluginTrap } from "../../../contract/errors.js";
 import {
@@ -68,7 +69,7 @@ const IDLE_SPIN_MS = 0.1;
 
 const REGISTER_OUTCOMES: readonly RegisterOutcome[] = ["ok", ...REGISTER_ERRORS];
 const MESSAGE_FAILURES: readonly MessageFailure[] = MESSAGE_ERRORS;
-const VIOLATION_KINDS: readonly ViolationKind[] = ["fuel", "memory", "deadline", "capability", "trap", "crash"];
+const VIOLATION_KINDS: readonly ViolationKind[] = ["fuel", "memory", "deadline", "capability", "trap", "crash", "quota", "resource"];
 
 // ── writing to the host ─────────────────────────────────────────────────
 
@@ -281,8 +282,10 @@ function contextAnswer<T>(r: { code: number }, value: T): ContextOutcome<T> {
   return r.code === 0 ? { ok: true, value } : { ok: false, error: CONTEXT_ERRORS[r.code - 1] ?? "denied" };
 }
 
-function onViolation(kind: ViolationKind, detail: string): void {
-  respond(RESP.VIOLATION, 0, VIOLATION_KINDS.indexOf(kind), encodeUtf8(detail));
+function onViolation(kind: ViolationKind, detail: string, usage?: ResourceUsage): void {
+  // A resource breach's figures travel after a NUL (a detail never holds one: it is made here, not by the guest).
+  const text = usage ? `${detail.replaceAll("\0", "")}\0${JSON.stringify(usage)}` : detail;
+  respond(RESP.VIOLATION, 0, VIOLATION_KINDS.indexOf(kind), encodeUtf8(text));
 }
 
 // ── serving calls ────────────────────────────────────────────────────────

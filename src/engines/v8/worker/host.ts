@@ -46,6 +46,7 @@ import {
   type StateError,
   type StateOutcome,
   type ViolationKind,
+  type ResourceUsage,
 } from "../../engine.js";
 import {
   BELL,
@@ -87,7 +88,7 @@ const EXPORTS = {
 
 const REGISTER_OUTCOMES: readonly RegisterOutcome[] = ["ok", ...REGISTER_ERRORS];
 const MESSAGE_FAILURES: readonly MessageFailure[] = MESSAGE_ERRORS;
-const VIOLATION_KINDS: readonly ViolationKind[] = ["fuel", "memory", "deadline", "capability", "trap", "crash"];
+const VIOLATION_KINDS: readonly ViolationKind[] = ["fuel", "memory", "deadline", "capability", "trap", "crash", "quota", "resource"];
 /** Interned event names per worker before the table is reset. */
 const MAX_NAMES = 4096;
 
@@ -354,13 +355,13 @@ export class WorkerInstance implements EngineInstance {
   static async start(request: LoadRequest, component: PreparedComponent): Promise<WorkerInstance> {
     const instance = new WorkerInstance(request);
     const [requestPort, responsePort, replyPort] = instance.#channelPorts as [MessagePort, MessagePort, MessagePort];
-    const { fuel, fuelLifetime, memoryBytes, tableElements } = request.limits;
+    const { fuel, fuelLifetime, memoryBytes, tableElements, openFiles, connections, fsWriteBytes } = request.limits;
     const setup: WorkerSetup = {
       plugin: request.plugin,
       entryPath: request.entryPath,
       component,
       capabilities: request.capabilities,
-      limits: { fuel, fuelLifetime, memoryBytes, tableElements },
+      limits: { fuel, fuelLifetime, memoryBytes, tableElements, openFiles, connections, fsWriteBytes },
       bounds: hostCallBounds(request.host),
       timeCalls: request.limits.deadlineMs !== undefined,
       ...(request.interfaces
@@ -604,6 +605,20 @@ export class WorkerInstance implements EngineInstance {
     return this.#responses.pending();
   }
 
+  /** A violation from the worker; a resource breach carries its figures after a NUL (entry.ts `onViolation`). */
+  #violation(kind: ViolationKind, text: string): void {
+    const nul = text.indexOf("\0");
+    if (nul < 0 || kind !== "resource") return void this.#onViolation?.(kind, text);
+    let usage: ResourceUsage | undefined;
+    try {
+      const u = JSON.parse(text.slice(nul + 1)) as Partial<ResourceUsage>;
+      if (typeof u.resource === "string" && typeof u.used === "number" && typeof u.limit === "number") usage = { resource: u.resource, used: u.used, limit: u.limit };
+    } catch {
+      usage = undefined;
+    }
+    this.#onViolation?.(kind, text.slice(0, nul), usage);
+  }
+
   /** Handle every record the worker has published; returns how many calls completed. */
   drain(): number {
     const r = this.#responses;
@@ -612,7 +627,7 @@ export class WorkerInstance implements EngineInstance {
       const kind = r.kind;
       if (kind === RESP.LOG) this.#log(r.arg, this.#payload(r));
       else if (kind === RESP.HOST_CALL) this.#hostCall(r.arg, this.#payload(r));
-      else if (kind === RESP.VIOLATION) this.#onViolation?.(VIOLATION_KINDS[r.arg] ?? "trap", decodeUtf8(this.#payload(r)));
+      else if (kind === RESP.VIOLATION) this.#violation(VIOLATION_KINDS[r.arg] ?? "trap", decodeUtf8(this.#payload(r)));
       else {
         this.#complete(kind, r);
         completed++;
