@@ -99,7 +99,18 @@ function fdTargets() {
   return out;
 }
 
-function sample(cycle) {
+/** Prints the fds a sample has beyond the previous one's (by what they point at), so a leak names itself. */
+function fdWatcher(label) {
+  let prev = { fds: Infinity, targets: [] };
+  return (s) => {
+    const targets = fdTargets();
+    if (s.fds > prev.fds) console.log(`  ${label}: cycle ${s.cycle}: ${s.fds - prev.fds} more fds: ${targets.filter((f) => !prev.targets.includes(f)).join(", ")}`);
+    prev = { fds: s.fds, targets };
+  };
+}
+
+async function sample(cycle) {
+  await sleep(20); // let close callbacks queued by the last unload run: a sample sees settled state
   gc();
   gc(); // the second one collects what the first one's finalizers released
   const m = process.memoryUsage();
@@ -135,10 +146,14 @@ function slope(points) {
   return den === 0 ? 0 : num / den;
 }
 
-/** Growth after warm-up: the median of the first K samples past it against the median of the last K. */
+/**
+ * Growth after warm-up: the median of the first quarter of the samples past it against the median of the last
+ * quarter (RSS moves by tens of MB between two samples as allocators keep or return pages; medians of a quarter
+ * of ~30 samples are stable where single samples are not).
+ */
 function growth(samples, warm) {
   const after = samples.filter((s) => s.cycle >= warm);
-  const k = Math.max(1, Math.min(3, after.length >> 2));
+  const k = Math.max(1, after.length >> 2);
   const first = after.slice(0, k);
   const last = after.slice(-k);
   const pct = (key) => ((median(last.map((s) => s[key])) - median(first.map((s) => s[key]))) / median(first.map((s) => s[key]))) * 100;
@@ -184,7 +199,8 @@ async function callOnce(registry, name, who, expectText) {
 /** `n` cycles of load → one call → unload, sampled about 40 times. */
 async function cycles(registry, label, dir, n, { expectText = true } = {}) {
   const every = Math.max(1, Math.floor(n / 40));
-  const samples = [sample(0)];
+  const samples = [await sample(0)];
+  const watchFds = fdWatcher(label);
   const t0 = performance.now();
   let last = t0;
   for (let i = 1; i <= n; i++) {
@@ -192,7 +208,8 @@ async function cycles(registry, label, dir, n, { expectText = true } = {}) {
     await callOnce(registry, h.name, `c${i}`, expectText);
     await registry.unload(h.name);
     if (i % every === 0 || i === n) {
-      samples.push(sample(i));
+      samples.push(await sample(i));
+      watchFds(samples[samples.length - 1]);
       if (performance.now() - last > 10_000) {
         last = performance.now();
         const s = samples[samples.length - 1];
@@ -240,7 +257,8 @@ async function reloads(registry, work, n, { concurrency = 4, pauseMs = 1 } = {})
     console.error(`  reload failed: ${e.error.code} ${e.error.message}`);
   });
   const every = Math.max(1, Math.floor(n / 40));
-  const samples = [sample(0)];
+  const samples = [await sample(0)];
+  const watchFds = fdWatcher(label);
   const t0 = performance.now();
   let last = t0;
   try {
@@ -262,7 +280,8 @@ async function reloads(registry, work, n, { concurrency = 4, pauseMs = 1 } = {})
       await done;
       if (registry.get(name).version !== version) throw new Error(`after reload ${i} the plugin runs ${registry.get(name).version}`);
       if (i % every === 0 || i === n) {
-        samples.push(sample(i));
+        samples.push(await sample(i));
+      watchFds(samples[samples.length - 1]);
         if (performance.now() - last > 10_000) {
           last = performance.now();
           const s = samples[samples.length - 1];
@@ -312,7 +331,7 @@ async function main() {
       if (phase === "reload") await reloads(registry, work, 3);
       else await cycles(registry, phase, dirs[phase](), 3, { expectText: phase !== "native" });
     }
-    start = sample(0);
+    start = await sample(0);
     startFds = fdTargets();
     for (const [phase, n] of plan) {
       console.log(`── ${phase}: ${n} ${phase === "reload" ? "hot reloads under load" : "load/unload cycles"}`);
@@ -330,7 +349,7 @@ async function main() {
     await registry.close?.();
     rmSync(work, { recursive: true, force: true });
   }
-  const end = sample(0);
+  const end = await sample(0);
   const endFds = fdTargets();
   if (end.fds > start.fds) console.log(`  open at the end and not at the start:\n    ${endFds.filter((f) => !startFds.includes(f)).join("\n    ")}`);
   const phases = Object.values(results);
