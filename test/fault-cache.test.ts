@@ -277,6 +277,26 @@ describe("a full disk under the cache (a tmpfs of a few KiB)", () => {
     expect(leftovers, "temporary files left on the full disk").toBe("");
   });
 
+  it("a disk with no room even for the key: loads without a disk cache, says so, and leaves no partial key file", async () => {
+    const dir = tmpfs("full-no-key", "64k");
+    // Fill it: a file as large as the tmpfs allows.
+    try {
+      execFileSync("dd", ["if=/dev/zero", `of=${path.join(dir, "filler")}`, "bs=4k", "count=64"], { stdio: "ignore" });
+    } catch {
+      // dd fails once the disk is full, which is the point
+    }
+    cold();
+    const { warnings } = await withWarnings(async () => {
+      const r = newRegistry({ cacheDir: dir, defaultLimits: { fuel: 5_000_000 } });
+      const h = await r.load(pluginDir(PROBE));
+      expect(await h.invoke("ok")).toBe(42);
+      await expect(h.invoke("spin")).rejects.toBeInstanceOf(FuelExhausted);
+    });
+    expect(warnings.some((w) => w.code === "PLUGHOST_CACHE_UNUSABLE" && w.message.includes(dir))).toBe(true);
+    const partial = execFileSync("find", [dir, "-name", ".cache.key.*", "-o", "-type", "f", "-size", "-32c", "-name", "cache.key"], { encoding: "utf8" }).trim();
+    expect(partial, "a partial key file was left").toBe("");
+  });
+
   it("a disk that fills up while an entry is written: a later load on a disk with room again rebuilds and answers", async () => {
     const dir = tmpfs("full-then-room", "16k");
     cold();

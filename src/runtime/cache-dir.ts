@@ -112,10 +112,14 @@ function readOrCreateKey(dir: string, unsafe: (problem: string, at?: string) => 
     const tmp = path.join(dir, `.${CACHE_KEY_FILE}.${process.pid}.${randomBytes(6).toString("hex")}`);
     const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0), 0o600);
     try {
-      writeSync(fd, randomBytes(KEY_BYTES));
-    } finally {
+      if (writeSync(fd, randomBytes(KEY_BYTES)) !== KEY_BYTES) throw new Error(`short write of ${tmp}`);
+    } catch (err) {
+      // A full disk: leave no partial key behind (the cache is then not used).
       closeSync(fd);
+      unlinkSync(tmp);
+      throw err;
     }
+    closeSync(fd);
     try {
       linkSync(tmp, file);
     } catch (err) {
