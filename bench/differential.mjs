@@ -18,7 +18,7 @@
 //   node bench/differential.mjs [--ci] [--modules N] [--seed S] [--save DIR]
 // --ci runs 2,000 modules; the default is 10,000. Writes differential_modules, differential_calls,
 // differential_divergences, differential_fuel_inexact, differential_inconclusive, differential_trap_overcharged,
-// differential_fuel_exhausted, differential_wasmtime_overrun to bench/results/latest.json and
+// differential_fuel_exhausted to bench/results/latest.json and
 // exits non-zero on any divergence; --save DIR keeps each divergent module as DIR/<seed>.wasm.
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
@@ -228,15 +228,13 @@ export const TIGHT_BUDGET = 2_000;
 
 /**
  * The exhaustion pass: V8 instrumented against wasmtime with `budget` per call. Both must agree call by call up to
- * the first call that runs out on either; there, the other may differ only if the call needed at least 90 % of the
- * budget (each engine checks at loop headers and function entries, and V8 charges a segment at its start, so the
- * two stop at slightly different points: the ±10 % rule). Later calls are not compared (the states part).
+ * the first call that runs out on either; there, the other must run out too, or trap otherwise. Later calls are not
+ * compared (the states part).
  */
 export function compareExhaustion({ ref, inst }, budget = TIGHT_BUDGET) {
   const divergences = [];
   let exhausted = 0;
-  let overrun = 0;
-  if (!ref.instantiated || !inst.instantiated) return { divergences, exhausted, overrun };
+  if (!ref.instantiated || !inst.instantiated) return { divergences, exhausted };
   const live = ref.calls.filter((c) => c.outcome !== "skipped");
   for (let i = 0; i < live.length; i++) {
     const r = live[i];
@@ -249,27 +247,21 @@ export function compareExhaustion({ ref, inst }, budget = TIGHT_BUDGET) {
       continue;
     }
     exhausted++;
-    // wasmtime checks fuel only at loop headers and function entries, and the addon (calls.rs) reads the fuel left
-    // back saturated at 0: a call whose straight-line tail runs past the budget returns ok there, "using" exactly
-    // the budget, where V8's endCall reports it as out of fuel. Counted apart (open: docs/security.md).
-    if (rKind === "ok" && mKind === "fuel" && r.fuel - HOST_ENTRY_FUEL >= budget - HOST_ENTRY_FUEL) {
-      overrun++;
-      break;
-    }
-    if (rKind !== mKind) {
-      // What the side that did not run out used: wasmtime's figure less its entry unit, or V8's.
+    // A call that returned on one side used at most the budget there, and completed calls cost the same on both:
+    // the other must not run out. A call that trapped otherwise on one side may run out first on the other (V8
+    // charges a segment at its start, before the operator that traps).
+    if (rKind !== mKind && (rKind === "ok" || mKind === "ok")) {
       const used = rKind === "fuel" ? m.fuel : r.fuel - HOST_ENTRY_FUEL;
-      const exact = (rKind === "fuel" ? mKind : rKind) === "ok";
-      if (!exact || used < 0.9 * budget) divergences.push({ export: r.export, what: `budget ${budget}: v8-instrumented ${mKind}; wasmtime ${rKind} (the other used ${used})` });
+      divergences.push({ export: r.export, what: `budget ${budget}: v8-instrumented ${mKind}; wasmtime ${rKind} (the other used ${used})` });
     }
     break;
   }
-  return { divergences, exhausted, overrun };
+  return { divergences, exhausted };
 }
 
 /** Generate and check `modules` modules from `seed`; returns the figures and the divergent modules. */
 export function check({ modules, seed = 1, log = () => {} }) {
-  const figures = { modules: 0, calls: 0, divergences: 0, fuelInexact: 0, overcharged: 0, inconclusive: 0, refused: 0, exhausted: 0, overrun: 0 };
+  const figures = { modules: 0, calls: 0, divergences: 0, fuelInexact: 0, overcharged: 0, inconclusive: 0, refused: 0, exhausted: 0 };
   const divergent = [];
   const chunk = 500;
   for (let s = seed; s < seed + modules; s += chunk) {
@@ -279,7 +271,6 @@ export function check({ modules, seed = 1, log = () => {} }) {
       const e = compareExhaustion(runThreeWays(bytes, { budget: TIGHT_BUDGET, plain: false }));
       c.divergences.push(...e.divergences);
       figures.exhausted += e.exhausted;
-      figures.overrun += e.overrun;
       figures.modules++;
       figures.calls += c.calls;
       figures.fuelInexact += c.fuelInexact;
@@ -305,7 +296,6 @@ function keys(f) {
     differential_inconclusive: f.inconclusive,
     differential_trap_overcharged: f.overcharged,
     differential_fuel_exhausted: f.exhausted,
-    differential_wasmtime_overrun: f.overrun,
   };
 }
 
@@ -326,7 +316,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const { figures, divergent } = check({ modules, seed, log: console.log });
   const secs = (performance.now() - t0) / 1000;
   console.log(`differential: ${figures.modules} modules, ${figures.calls} calls compared, ${figures.divergences} divergent modules, ` +
-    `${figures.fuelInexact} inexact fuel figures, ${figures.overcharged} trapping calls over-charged by V8's segment rule, ${figures.inconclusive} inconclusive (stack), ${figures.exhausted} calls out of fuel at ${TIGHT_BUDGET} units compared (${figures.overrun} of them finished past the budget on wasmtime), ${figures.refused} refused by wasmtime at instantiation; ${secs.toFixed(1)} s`);
+    `${figures.fuelInexact} inexact fuel figures, ${figures.overcharged} trapping calls over-charged by V8's segment rule, ${figures.inconclusive} inconclusive (stack), ${figures.exhausted} calls out of fuel at ${TIGHT_BUDGET} units compared, ${figures.refused} refused by wasmtime at instantiation; ${secs.toFixed(1)} s`);
   if (save) {
     mkdirSync(save, { recursive: true });
     for (const d of divergent) writeFileSync(path.join(save, `${d.seed}.wasm`), d.bytes);
