@@ -56,7 +56,8 @@ function descendants(pid: number): number[] {
   return out;
 }
 
-function resources() {
+async function resources() {
+  await new Promise((r) => setTimeout(r, 20)); // close callbacks queued by the last unload run first
   gc();
   const m = process.memoryUsage();
   return {
@@ -98,13 +99,13 @@ describe("short soak", () => {
     ];
     // Warm-up: the first load of each kind creates what lives as long as the process (libuv's pool, compiled code).
     for (const [dir, , text] of kinds) for (let i = 0; i < 3; i++) await cycle(registry, dir, `w${i}`, text);
-    const before = resources();
-    const seen: ReturnType<typeof resources>[] = [];
+    const before = await resources();
+    const seen: Awaited<ReturnType<typeof resources>>[] = [];
     for (const [dir, n, text] of kinds) {
       for (let i = 0; i < n; i++) await cycle(registry, dir, `c${i}`, text);
-      seen.push(resources());
+      seen.push(await resources());
     }
-    const after = resources();
+    const after = await resources();
     expect(after.fds).toBe(before.fds);
     expect(after.threads).toBe(before.threads);
     expect(after.processes).toBe(0);
@@ -145,9 +146,9 @@ describe("short soak", () => {
     const clients = [client(0), client(1)];
     try {
       for (let i = 0; i < 60; i++) await reloadOnce(i); // warm-up: V8 compiles and optimizes the load path's code
-      const before = resources();
+      const before = await resources();
       for (let i = 60; i < 260; i++) await reloadOnce(i);
-      const after = resources();
+      const after = await resources();
       expect(after.fds).toBe(before.fds);
       expect(after.threads).toBe(before.threads);
       // `handle` (from before the reloads) is still held: it may keep its own retired entry, not the 260 since
