@@ -361,6 +361,7 @@ async function main() {
     soak_thread_growth: max("threadGrowth"),
     soak_process_growth: Math.max(max("processGrowth"), end.processes - start.processes),
     soak_seconds: round((performance.now() - started) / 1000),
+    soak_ci: opts.ci ? 1 : 0, // 1: the shortened --ci counts produced these figures
   };
   for (const [phase, r] of Object.entries(results)) {
     out[`soak_${phase}_cycles`] = r.cycles;
