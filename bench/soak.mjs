@@ -258,7 +258,7 @@ async function reloads(registry, work, n, { concurrency = 4, pauseMs = 1 } = {})
   });
   const every = Math.max(1, Math.floor(n / 40));
   const samples = [await sample(0)];
-  const watchFds = fdWatcher(label);
+  const watchFds = fdWatcher("reload");
   const t0 = performance.now();
   let last = t0;
   try {
