@@ -33,7 +33,7 @@ beforeAll(() => {
   // The package ships dist/: compile it from the sources under test.
   const tsc = spawnSync(process.execPath, [path.join(root, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.json"], { cwd: root, encoding: "utf8" });
   if (tsc.status !== 0) throw new Error(`tsc failed:\n${tsc.stdout}${tsc.stderr}`);
-  const r = spawnSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: root, encoding: "utf8", env: { ...process.env, npm_config_update_notifier: "false" } });
+  const r = spawnSync("npm", ["pack", "--dry-run", "--json"], { cwd: root, encoding: "utf8", env: { ...process.env, npm_config_update_notifier: "false" } });
   if (r.status !== 0) throw new Error(`npm pack --dry-run failed:\n${r.stdout}${r.stderr}`);
   pack = (JSON.parse(r.stdout) as PackResult[])[0]!;
   shipped = new Set(pack.files.map((f) => f.path));

@@ -19,7 +19,7 @@ function sh(cmd, args, cwd) {
 
 /** `npm pack` of the repository into `dir`; returns the tarball's path. */
 export function packRepository(dir) {
-  const out = sh("npm", ["pack", "--silent", "--ignore-scripts", "--pack-destination", dir], root);
+  const out = sh("npm", ["pack", "--silent", "--pack-destination", dir], root);
   return path.join(dir, out.trim().split("\n").pop());
 }
 
