@@ -235,22 +235,6 @@ async function reloads(registry, work, n, { concurrency = 4, pauseMs = 1 } = {})
   const manifest = path.join(dir, "plugin.toml");
   const text = readFileSync(manifest, "utf8");
 
-  let stop = false;
-  let requests = 0;
-  const failures = [];
-  const client = async (c) => {
-    for (let i = 0; !stop; i++) {
-      try {
-        await callOnce(registry, name, `r${c}-${i}`, true);
-        requests++;
-      } catch (err) {
-        failures.push(err);
-      }
-      await sleep(pauseMs);
-    }
-  };
-  const clients = Array.from({ length: concurrency }, (_, c) => client(c));
-
   let reloadFailures = 0;
   reloader.on("reload-failed", (e) => {
     reloadFailures++;
@@ -259,6 +243,25 @@ async function reloads(registry, work, n, { concurrency = 4, pauseMs = 1 } = {})
   const every = Math.max(1, Math.floor(n / 40));
   const samples = [await sample(0)];
   const watchFds = fdWatcher("reload");
+
+  let stop = false;
+  let requests = 0;
+  let failed = 0;
+  const firstFailures = []; // a few, for the report: the count is what is checked
+  const client = async (c) => {
+    // Bounded in time too (n seconds, at least 30), so a client never outlives a soak that failed.
+    for (let i = 0, until = performance.now() + Math.max(30_000, n * 1_000); !stop && performance.now() < until; i++) {
+      try {
+        await callOnce(registry, name, `r${c}-${i}`, true);
+        requests++;
+      } catch (err) {
+        failed++;
+        if (firstFailures.length < 3) firstFailures.push(err);
+      }
+      await sleep(pauseMs);
+    }
+  };
+  const clients = Array.from({ length: concurrency }, (_, c) => client(c));
   const t0 = performance.now();
   let last = t0;
   try {
@@ -297,8 +300,8 @@ async function reloads(registry, work, n, { concurrency = 4, pauseMs = 1 } = {})
   const ms = performance.now() - t0;
   if (registry.get(name).version !== `0.2.${n}`) throw new Error(`after ${n} reloads the plugin runs ${registry.get(name).version}`);
   await registry.unload(name);
-  for (const f of failures.slice(0, 3)) console.error(`  request failed: ${f?.stack ?? f}`);
-  return { ...growth(samples, Math.floor(n / 5)), cycles: n, msPerCycle: ms / n, requests, failedRequests: failures.length + reloadFailures };
+  for (const f of firstFailures) console.error(`  request failed: ${f?.stack ?? f}`);
+  return { ...growth(samples, Math.floor(n / 5)), cycles: n, msPerCycle: ms / n, requests, failedRequests: failed + reloadFailures };
 }
 
 // ── main ─────────────────────────────────────────────────────────────────
@@ -412,4 +415,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     console.error(`soak failed: ${err?.stack ?? err}`);
     process.exitCode = 1;
   }
+  // A failed phase may leave a plugin or a watcher behind: CI must not wait on them.
+  process.exit(process.exitCode ?? 0);
 }
