@@ -387,6 +387,15 @@ describe("Installer with a directory catalog", () => {
   });
 });
 
+describe("reserved names", () => {
+  it("refuses a plugin named like the lockfile, before writing anything", async () => {
+    const { catalog } = await catalogWith([{ name: LOCKFILE_NAME, version: "1.0.0" }]);
+    const pluginDir = tempDir();
+    await expect(new Installer({ pluginDir, catalog, signatures: signer.policy }).install(LOCKFILE_NAME)).rejects.toThrow(new RegExp(`${LOCKFILE_NAME.replace(/\./g, "\\.")}: it would collide with the lockfile`));
+    expect(existsSync(path.join(pluginDir, LOCKFILE_NAME))).toBe(false);
+  });
+});
+
 describe("tampering at install: refused with a typed error, nothing written to the plugin directory", () => {
   /** A plugin dir with greeter@1.0.0 installed, and the catalog. */
   async function installedBase() {

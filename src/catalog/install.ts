@@ -296,6 +296,9 @@ export class Installer {
     // The whole resulting set must load: every required dependency present and in range, no cycle.
     const order = resolveLoadOrder([...plan.values()].map((p) => ({ ...p, dependencies: [...p.dependencies], file: p.fetched ? `${this.#catalog.location} ${p.name}@${p.version}` : this.#layout.link(p.name) })));
     const todo = order.map((p) => plan.get(p.name)!).filter((p) => p.fetched !== undefined);
+    // The plugin's link would be `<pluginDir>/<name>`: this name is the lockfile's own path there.
+    const clash = todo.find((p) => p.name === LOCKFILE_NAME);
+    if (clash) throw new CatalogError(this.#catalog.location, "conflict", `cannot install a plugin named ${LOCKFILE_NAME}: it would collide with the lockfile in ${this.#layout.dir}`, { plugin: clash.name });
     const verified = this.#verifyAll(todo);
     await this.#progress?.({ stage: "verified" });
     const unchanged = requests.filter((r) => !todo.some((p) => p.name === r.name)).map((r) => ({ name: r.name, version: plan.get(r.name)!.version }));
