@@ -1,12 +1,13 @@
 /**
- * Packing a plugin directory into a package (`plughost pack`): the manifest, the entry, the declared assets (the config
- * schema file and the interfaces' WIT) and `plugin.sig`, with metadata listing the sha256 of every file.
+ * Packing a plugin directory into a package (`plughost pack`): the manifest, the entry, the config schema file, the
+ * interfaces' WIT, the files the manifest's `assets` patterns match and `plugin.sig`, with metadata listing the sha256 of every file.
  */
 import { readFileSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { sign, type KeyObject } from "node:crypto";
 import { PackageError } from "../contract/errors.js";
+import { matchAssets } from "../plugin/assets.js";
 import { loadManifest, type Manifest } from "../plugin/manifest.js";
 import { isWithin, MAX_ENTRY_BYTES, MAX_MANIFEST_BYTES, readRegularFile, UnsafeFileError } from "../plugin/safe-read.js";
 import { KEY_ID_PATTERN, sha256, SIGNATURE_FILE, SIGNATURE_FORMAT, signingStatement, type SignatureFile } from "../plugin/signatures.js";
@@ -38,9 +39,10 @@ function plughostVersion(): string {
   return ownVersion ?? "unknown";
 }
 
-/** The files a plugin consists of, as absolute paths: manifest, entry, config schema file, interfaces' WIT, plugin.sig. */
+/** The files a plugin consists of, as absolute paths: manifest, entry, config schema file, interfaces' WIT, assets, plugin.sig. */
 async function pluginFiles(m: Manifest, withSignature: boolean): Promise<string[]> {
   const out = new Set<string>([m.file, m.entryPath]);
+  for (const a of await matchAssets(m, m.assets ?? [])) out.add(a);
   if (m.config.schemaFile) out.add(m.config.schemaFile);
   const wit = m.interfaces?.wit;
   if (wit) {
@@ -75,9 +77,9 @@ function createdTime(options: PackOptions, mtimes: number[]): Date {
  * bytes. With `key`, both the plugin (`plugin.sig`, as `signPlugin` makes it, written into the package only) and the
  * package (`package.sig`) are signed.
  *
- * @throws {@link ManifestError} when the manifest does not load.
+ * @throws {@link ManifestError} when the manifest does not load, or an `assets` pattern matches no file.
  * @throws {@link PackageError} naming the plugin directory when a file lies outside it, is not a regular file, or is
- *   too large, when the key id is invalid, or when `key` is given without `keyId`.
+ *   too large (naming the file when an asset is a link or not a regular file), when the key id is invalid, or when `key` is given without `keyId`.
  * @example
  *   const pkg = await packPlugin("examples/c/hello", { key: await readPrivateKey("release.key"), keyId: "release" });
  *   await writeFile(`${pkg.metadata.name}-${pkg.metadata.version}.plughost`, writePackage(pkg));

@@ -19,6 +19,7 @@ import semver from "semver";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { RE2JS } from "re2js";
 import { ManifestError, type ManifestProblem } from "../contract/errors.js";
+import { assetProblems } from "./assets.js";
 import { isWithin, MAX_MANIFEST_BYTES, readRegularFile, UnsafeFileError } from "./safe-read.js";
 import type { Limits, Isolation, TrustLevel } from "../engines/engine.js";
 import { CapabilityError, parseCapability, formatCapability } from "./capabilities.js";
@@ -165,6 +166,8 @@ export interface Manifest {
   api?: { endpoints: EndpointDeclaration[] };
   /** Its `[interfaces]` table (app-defined WIT interfaces, docs/host-interfaces.md); absent when the manifest has none. */
   interfaces?: ManifestInterfaces;
+  /** Its `assets` patterns, as written (relative paths or globs; matched only by `plughost pack`). */
+  assets?: string[];
   /** Absolute path of the manifest file. */
   file: string;
   /** Absolute directory of the manifest file. */
@@ -848,6 +851,7 @@ function semanticProblems(doc: Record<string, unknown>, dir: string, format: Syn
     }
   }
 
+  if (clean("/assets")) problems.push(...assetProblems(doc.assets));
   problems.push(...catalogueSemanticProblems(doc, clean));
   problems.push(...endpointProblems(doc, clean, checkConfig));
   if (checkConfig) problems.push(...configProblems(doc.config, format, clean));
@@ -1202,6 +1206,7 @@ function normalize(doc: Record<string, unknown>, file: string, dir: string, entr
     if (typeof i.world === "string") ifaces.world = i.world;
     manifest.interfaces = ifaces;
   }
+  if (Array.isArray(doc.assets)) manifest.assets = [...(doc.assets as string[])];
   const activation = doc.activation as string[] | undefined;
   if (activation && activation.length > 0) manifest.activation = [...new Set(activation.map((a) => a.slice("on-event:".length)))];
   if (doc.engine !== undefined) manifest.engine = doc.engine as "v8" | "wasmtime";
