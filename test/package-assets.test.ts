@@ -85,7 +85,7 @@ describe("the assets key in a manifest", () => {
   it("refuses a non-list, an empty pattern and too many patterns by the schema", async () => {
     await refused(() => loadManifest(helloWithAssets('"data/table.json"')), ManifestError);
     const empty = await refused(() => loadManifest(helloWithAssets('[""]')), ManifestError);
-    expect(empty.problems[0]?.pointer).toBe("/assets/0");
+    expect(empty.problems.map((p) => p.pointer)).toEqual(["/assets/0"]);
     const many = JSON.stringify(Array.from({ length: 257 }, (_, i) => `f${i}`));
     const tooMany = await refused(() => loadManifest(helloWithAssets(many)), ManifestError);
     expect(tooMany.problems[0]?.pointer).toBe("/assets");

@@ -31,12 +31,15 @@ export function assetPatternProblem(pattern: string): string | undefined {
   return undefined;
 }
 
-/** Problems of a manifest's `assets` value (already an array of strings per the schema), with pointers under /assets. */
-export function assetProblems(assets: unknown): ManifestProblem[] {
+/**
+ * Problems of a manifest's `assets` value, with pointers under /assets. `clean` says whether the schema passed a
+ * pointer (a pattern the schema already refused is not reported twice).
+ */
+export function assetProblems(assets: unknown, clean: (pointer: string) => boolean = () => true): ManifestProblem[] {
   if (!Array.isArray(assets)) return [];
   const problems: ManifestProblem[] = [];
   assets.forEach((p: unknown, i) => {
-    if (typeof p !== "string") return;
+    if (typeof p !== "string" || !clean(`/assets/${i}`)) return;
     const why = assetPatternProblem(p);
     if (why) problems.push({ pointer: `/assets/${i}`, message: why });
   });

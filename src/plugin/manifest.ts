@@ -851,7 +851,7 @@ function semanticProblems(doc: Record<string, unknown>, dir: string, format: Syn
     }
   }
 
-  if (clean("/assets")) problems.push(...assetProblems(doc.assets));
+  if (clean("/assets")) problems.push(...assetProblems(doc.assets, clean));
   problems.push(...catalogueSemanticProblems(doc, clean));
   problems.push(...endpointProblems(doc, clean, checkConfig));
   if (checkConfig) problems.push(...configProblems(doc.config, format, clean));
