@@ -151,6 +151,10 @@ describe("license: an SPDX expression", () => {
     expect(problemAt(`license = ${JSON.stringify(long)}`, "/license")).toMatch(/SPDX license expression of at most 256 characters/);
   });
 
+  it("refuses a description that is not a string, saying so plainly", () => {
+    expect(problemAt("description = 7", "/description")).toBe("must be a string, got 7");
+  });
+
   it("refuses a non-string licence in the schema's words", () => {
     expect(problemAt("license = 3", "/license")).toMatch(/must be an SPDX license expression/);
   });
@@ -226,7 +230,6 @@ describe("description and authors", () => {
     ['description = "two\\nlines"', "/description"],
     ['description = ""', "/description"],
     [`description = "${"d".repeat(513)}"`, "/description"],
-    ["description = 7", "/description"],
     ['authors = ["Ada\\u0000"]', "/authors/0"],
     [`authors = ["${"a".repeat(257)}"]`, "/authors/0"],
     ['author = ""', "/author"],

@@ -259,6 +259,7 @@ export function newAjv(draft: "2020-12" | "draft-07", extra: AjvOptions = {}): A
   const ajv = draft === "2020-12" ? new Ajv2020(options) : new AjvDraft7(options);
   // Annotations carrying plughost's wording; validators other than plughost ignore them.
   ajv.addKeyword({ keyword: "x-expected", schemaType: "string" });
+  ajv.addKeyword({ keyword: "x-plain-type", schemaType: "boolean" });
   ajv.addKeyword({ keyword: "x-error", schemaType: "string" });
   return ajv;
 }
@@ -386,7 +387,8 @@ export function schemaProblems(errors: readonly ErrorObject[], format: SyntaxFor
       raw.push({ pointer, message: ps["x-error"], annotated: true });
       continue;
     }
-    if (typeof ps["x-expected"] === "string") {
+    // x-plain-type: a value of the wrong type is told so plainly ("must be a string, got 42"), x-expected words the rest.
+    if (typeof ps["x-expected"] === "string" && !(e.keyword === "type" && ps["x-plain-type"] === true)) {
       raw.push({ pointer, message: `must be ${ps["x-expected"]}, got ${shown}`, annotated: true });
       continue;
     }
