@@ -413,7 +413,9 @@ describe("OCI catalog with bearer tokens", () => {
     expect((await catalog.search({ category: "examples" })).map((e) => `${e.name}@${e.version}`)).toEqual(["hello-c@0.5.0"]);
     expect((await catalog.versions("hello-c")).map((e) => e.signed)).toEqual([true]);
     expect((await catalog.fetch("hello-c", "0.5.0")).package.digest).toBe(pkg.digest);
-    expect(reg.tokenRequests.some((r) => r.scope.includes("repository:plughost/hello-c:pull,push"))).toBe(true);
+    // The registry lists a scope's actions in no fixed order ("push,pull" or "pull,push"): compare them sorted.
+    const sorted = (scope: string) => scope.replace(/:([a-z*,]+)$/, (_, actions: string) => `:${actions.split(",").sort().join(",")}`);
+    expect(reg.tokenRequests.some((r) => r.scope.map(sorted).includes("repository:plughost/hello-c:pull,push"))).toBe(true);
     const err = await failure(new OciCatalog(reg.location, { credentials: { username: "ci", password: "stale" } }).fetch("hello-c", "0.5.0"));
     expect((err as CatalogError).reason).toBe("auth");
   });

@@ -214,7 +214,9 @@ describe("OCI client with bearer tokens", () => {
     expect((await client.getManifest("tok/app", "1.0.0")).digest).toBe(digest);
     expect(Buffer.from(await client.getBlob("tok/app", layer, 100)).toString()).toBe("bearer component");
     expect(await client.listRepositories()).toContain("tok/app");
-    const scopes = reg.tokenRequests.map((r) => r.scope.join(" "));
+    // The registry lists a scope's actions in no fixed order ("push,pull" or "pull,push"): compare them sorted.
+    const sorted = (scope: string) => scope.replace(/:([a-z*,]+)$/, (_, actions: string) => `:${actions.split(",").sort().join(",")}`);
+    const scopes = reg.tokenRequests.map((r) => r.scope.map(sorted).join(" "));
     expect(scopes).toContain("repository:tok/app:pull,push");
     expect(scopes).toContain("registry:catalog:*");
     // One token per scope: pushing two blobs, a manifest and reading them back asked for each scope once.
