@@ -29,6 +29,7 @@ import { runInNewContext } from "node:vm";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { HotReloader, PluginRegistry } from "../dist/index.js";
+import { descendants } from "../test/helpers/processes.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -57,34 +58,6 @@ function parseArgs(argv) {
 // ── sampling ─────────────────────────────────────────────────────────────
 
 const count = (dir) => readdirSync(dir).length;
-
-/** Every process below `pid` (sandbox helpers and whatever they started), zombies included. */
-function descendants(pid) {
-  const out = [];
-  const stack = [pid];
-  while (stack.length) {
-    const p = stack.pop();
-    let tasks;
-    try {
-      tasks = readdirSync(`/proc/${p}/task`);
-    } catch {
-      continue; // gone meanwhile
-    }
-    for (const t of tasks) {
-      let kids = "";
-      try {
-        kids = readFileSync(`/proc/${p}/task/${t}/children`, "utf8");
-      } catch {
-        continue;
-      }
-      for (const k of kids.split(" ").filter(Boolean)) {
-        out.push(Number(k));
-        stack.push(Number(k));
-      }
-    }
-  }
-  return out;
-}
 
 /** What each open fd points at (a path, "socket:[…]", "anon_inode:[eventfd]", …), to name the ones left open. */
 function fdTargets() {

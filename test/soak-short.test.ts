@@ -8,6 +8,7 @@ import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { HotReloader, PluginRegistry } from "../src/index.js";
 import { copyPlugin, dec, enc, root, silentLogger } from "./helpers/plugins.js";
+import { descendants } from "./helpers/processes.mjs";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -28,33 +29,6 @@ const gc = (): void => {
   f!();
 };
 
-/** Processes below this one (sandbox helpers and what they started), zombies included. */
-function descendants(pid: number): number[] {
-  const out: number[] = [];
-  const stack = [pid];
-  while (stack.length) {
-    const p = stack.pop()!;
-    let tasks: string[] = [];
-    try {
-      tasks = readdirSync(`/proc/${p}/task`);
-    } catch {
-      continue; // exited meanwhile
-    }
-    for (const t of tasks) {
-      let kids = "";
-      try {
-        kids = readFileSync(`/proc/${p}/task/${t}/children`, "utf8");
-      } catch {
-        continue;
-      }
-      for (const k of kids.split(" ").filter(Boolean)) {
-        out.push(Number(k));
-        stack.push(Number(k));
-      }
-    }
-  }
-  return out;
-}
 
 async function resources() {
   await new Promise((r) => setTimeout(r, 20)); // close callbacks queued by the last unload run first

@@ -1,0 +1,2 @@
+/** Every process below `pid` (sandbox helpers and whatever they started), zombies included. */
+export function descendants(pid: number): number[];
