@@ -29,3 +29,35 @@ export function timePerCall(fn, { batch = 200_000, batches = 9 } = {}) {
   }
   return median(samples);
 }
+
+/** min, median and max of samples: every figure is printed with its spread. */
+export function spread(xs) {
+  return { min: Math.min(...xs), median: median(xs), max: Math.max(...xs), n: xs.length };
+}
+
+/** Per-call ns samples of `fn` (one per batch), for figures printed with their spread. */
+export function samplesPerCall(fn, { batch = 200_000, batches = 9 } = {}) {
+  for (let i = 0; i < batch; i++) fn();
+  const samples = [];
+  for (let b = 0; b < batches; b++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < batch; i++) fn();
+    samples.push(Number(process.hrtime.bigint() - t0) / batch);
+  }
+  return samples;
+}
+
+/** The 1-minute load average and core count: a figure taken on a busy machine says so. */
+export async function loadNote() {
+  const os = await import("node:os");
+  return `load average ${os.loadavg()[0].toFixed(2)} on ${os.availableParallelism?.() ?? os.cpus().length} cores`;
+}
+
+/** One line: name, median, [min–max] over n rounds, goal; returns the median. */
+export function report(name, xs, { unit = "ns", goal = "", digits } = {}) {
+  const s = spread(xs);
+  const d = digits ?? (unit === "ns" ? 0 : unit === "x" ? 2 : 1);
+  const f = (v) => v.toFixed(d);
+  console.log(`  ${name.padEnd(34)} ${f(s.median).padStart(10)} ${unit}  [${f(s.min)}–${f(s.max)}, n=${s.n}]${goal ? `  goal ${goal}` : ""}`);
+  return s.median;
+}
