@@ -68,7 +68,7 @@ import { CallPipeline, currentCall, withCall, withContextMetadata, type CallCont
 import { ContextStore, type ContextKeyDefinition } from "../context/store.js";
 import { applyContextSection, type ContextChange } from "../context/config.js";
 import { Lifecycle, type PluginState } from "./lifecycle.js";
-import { createLogger, type Logger } from "./logger.js";
+import { checkLogger, createLogger, type Logger } from "./logger.js";
 import { checkConfigSchema, loadManifest, MANIFEST_FILES, type Manifest } from "../plugin/manifest.js";
 import { emptyMetrics, type PluginMetrics } from "./metrics.js";
 import { effectiveCapabilities } from "../plugin/capabilities.js";
@@ -753,7 +753,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   constructor(options: RegistryOptions = {}) {
     super();
     this.#options = options;
-    this.#logger = options.logger ?? createLogger(options.logLevel);
+    this.#logger = options.logger !== undefined ? checkLogger(options.logger) : createLogger(options.logLevel);
     this.#hostCallOptions = { ...DEFAULT_HOST_CALL_OPTIONS, ...options.hostCalls };
     this.#router = new MessageRouter(this.#routerHost());
     this.#recovery = recoveryPolicy(options.recovery);
