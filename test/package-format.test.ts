@@ -402,6 +402,18 @@ describe("verification", () => {
     expect(refusedWith(() => verifyPackage(unsigned, community), PackageVerificationError).reason).toBe("trust-level");
   });
 
+  it("checks requirements against capabilities as the load will see them: a relative fs dir resolved against baseDir", async () => {
+    const dir = copyPlugin(HELLO, (t) => t.replace('kind = "component"', 'kind = "component"\ncapabilities = ["fs:write:data"]'));
+    dirs.push(dir);
+    const pkg = await packPlugin(dir, { key: acme.privateKey, keyId: "acme" });
+    const community = compileTrustList({ keys: { acme: { key: acme.publicKey, level: "community" } }, requirements: { "fs:write:/srv/plugins/*": "verified" } });
+    const err = refusedWith(() => verifyPackage(pkg, community, { baseDir: "/srv/plugins/hello" }), PackageVerificationError);
+    expect(err.reason).toBe("trust-level");
+    expect(err.message).toMatch(/fs:write:\/srv\/plugins\/hello\/data needs "verified"/);
+    // Installed elsewhere, the requirement does not apply.
+    expect(verifyPackage(pkg, community, { baseDir: "/opt/other/hello" }).level).toBe("community");
+  });
+
   it("re-checks the files of a package object changed after reading (digest)", async () => {
     const pkg = await packPlugin(pluginDir(HELLO), { key: acme.privateKey, keyId: "acme" });
     const swapped: PluginPackage = { ...pkg, files: new Map(pkg.files).set("plugin.toml", new TextEncoder().encode('name = "x"\n')) };

@@ -322,6 +322,8 @@ export class Installer {
         expectName: p.name,
         expectVersion: p.version,
         file: `${this.#catalog.location} ${p.name}@${p.version}`,
+        // Where the registry will load its manifest from: relative fs: grants resolve there, at install as at load.
+        baseDir: path.dirname(path.join(this.#layout.link(p.name), p.fetched!.package.metadata.manifest)),
       });
       // A native library for another platform would install fine and fail at every load: refuse it now.
       const wrongPlatform = platformProblem(p.fetched!.package);

@@ -5,6 +5,7 @@
  */
 import { sign, verify, type KeyObject } from "node:crypto";
 import { PackageError, PackageVerificationError } from "../contract/errors.js";
+import { formatCapability, parseCapability } from "../plugin/capabilities.js";
 import { formatOf, parseDocument } from "../plugin/manifest.js";
 import { KEY_ID_PATTERN, sha256, type TrustList } from "../plugin/signatures.js";
 import { checkTrustLevel, requestedCapabilities, revokedKeyMessage, signerStatus } from "../trust/levels.js";
@@ -49,6 +50,12 @@ export interface VerifyPackageOptions {
   expectVersion?: string;
   /** Names the package in messages (default: name@version). */
   file?: string;
+  /**
+   * The directory the packaged manifest will be loaded from (an installer knows it): relative `fs:` capabilities are
+   * resolved against it before the trust-level requirements are checked, as the load will resolve them. Without it,
+   * capabilities are still put in canonical form, and a relative `fs:` one is checked as written.
+   */
+  baseDir?: string;
 }
 
 /** What verification needs of the packaged manifest: who it says it is, and what it asks for. */
@@ -60,8 +67,20 @@ interface PackagedManifest {
   capabilities: string[];
 }
 
+/**
+ * A capability as the load will see it (`fs:` dirs resolved, hosts in canonical form), so a requirement is checked against the
+ * same string at install and at load. One that does not parse stays as written: the load refuses it with its own error.
+ */
+function canonical(capability: string, baseDir: string | undefined): string {
+  try {
+    return formatCapability(parseCapability(capability, baseDir === undefined ? {} : { baseDir }));
+  } catch {
+    return capability;
+  }
+}
+
 /** The packaged manifest's identity and capabilities, read without touching the disk. */
-function packagedManifest(pkg: PluginPackage, file: string): PackagedManifest {
+function packagedManifest(pkg: PluginPackage, file: string, baseDir: string | undefined): PackagedManifest {
   const bytes = pkg.files.get(pkg.metadata.manifest);
   const format = formatOf(pkg.metadata.manifest);
   const plugin = pkg.metadata.name;
@@ -84,8 +103,8 @@ function packagedManifest(pkg: PluginPackage, file: string): PackagedManifest {
     kind,
     capabilities: requestedCapabilities({
       kind,
-      capabilities: strings(d.capabilities),
-      optionalCapabilities: strings(d["optional-capabilities"]),
+      capabilities: strings(d.capabilities).map((c) => canonical(c, baseDir)),
+      optionalCapabilities: strings(d["optional-capabilities"]).map((c) => canonical(c, baseDir)),
       trust: d.trust === "trusted" ? "trusted" : "untrusted",
     }),
   };
@@ -135,7 +154,7 @@ export function verifyPackage(pkg: PluginPackage, trust: TrustList | undefined, 
   const required = options.requireSignature === true || trust?.require === true;
   const pinned = trust?.pins.get(plugin);
   const sig = pkg.signature;
-  const manifest = packagedManifest(pkg, where);
+  const manifest = packagedManifest(pkg, where, options.baseDir);
   // The plugin that loads is the one its manifest names: the metadata must name the same one (pins, the link's name
   // and the lockfile go by the metadata's name). Checked once the signature's own findings are in.
   const sameIdentity = (): void => {
