@@ -10,6 +10,7 @@ import {
   HOST_CONFIG_SCHEMA_PATH,
   HostConfigError,
   loadHostConfig,
+  registryOptionsFrom,
   validateHostConfig,
 } from "../src/runtime/host-config.js";
 import type { ManifestProblem } from "../src/contract/errors.js";
@@ -204,6 +205,7 @@ describe("loadHostConfig", () => {
         "isolation",
         "logLevel",
         "maxLimits",
+        "nativeSandbox",
         "pluginDirs",
         "policy",
         "requireDeadlines",
@@ -245,5 +247,33 @@ describe("effectiveLimits (the registry's rule, policy.ts)", () => {
     expect(effectiveLimits({})).toEqual(DEFAULT_LIMITS);
     expect(effectiveLimits({ fuel: 7 })).toEqual({ ...DEFAULT_LIMITS, fuel: 7 });
     expect(effectiveLimits({}, { defaultLimits: "unlimited" })).toEqual({});
+  });
+});
+
+describe("nativeSandbox section", () => {
+  it("maps to the registry's nativeSandbox option: sizes parsed, a cgroup directory resolved against the config's directory", () => {
+    const cfg = validateHostConfig(
+      { nativeSandbox: { addressSpaceBytes: "512MiB", openFiles: 24, seccompProfile: { base: "strict", deny: ["ptrace"] }, cgroup: "cg/plugins", cpuPercent: 50 } },
+      "x",
+      { baseDir: "/etc/plughost" },
+    );
+    expect(registryOptionsFrom(cfg).nativeSandbox).toEqual({
+      addressSpaceBytes: 512 * 1024 ** 2,
+      openFiles: 24,
+      seccompProfile: { base: "strict", deny: ["ptrace"] },
+      cgroup: "/etc/plughost/cg/plugins",
+      cpuPercent: 50,
+    });
+    expect(registryOptionsFrom(validateHostConfig({ nativeSandbox: { cgroup: "auto" } }, "x")).nativeSandbox).toEqual({ cgroup: "auto" });
+    expect(registryOptionsFrom(validateHostConfig({ nativeSandbox: { cgroup: false } }, "x")).nativeSandbox).toEqual({ cgroup: false });
+    expect(registryOptionsFrom(validateHostConfig({}, "x")).nativeSandbox).toBeUndefined();
+  });
+
+  it("refuses a bad section with the pointer of each bad field", () => {
+    const found = problems({ nativeSandbox: { addressSpaceBytes: "lots", seccompProfile: "paranoid", cgroup: true, openFiles: 2, bogus: 1 } });
+    const pointers = found.map((p) => p.pointer);
+    expect(pointers).toEqual(expect.arrayContaining(["/nativeSandbox/addressSpaceBytes", "/nativeSandbox/seccompProfile", "/nativeSandbox/cgroup", "/nativeSandbox/openFiles"]));
+    expect(found.some((p) => /bogus/.test(p.pointer + p.message))).toBe(true);
+    expect(found.find((p) => p.pointer === "/nativeSandbox/addressSpaceBytes")?.message).toMatch(/at least 16MiB .* got "lots"/);
   });
 });

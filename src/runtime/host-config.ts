@@ -30,6 +30,7 @@ import type { HookClamps } from "../hooks/policy.js";
 import type { DependencyStrategy } from "../plugin/resolve.js";
 import type { StateOptions } from "../state/host-state.js";
 import type { ContextKeyDefinition } from "../context/store.js";
+import type { SandboxOptions } from "../engines/native/sandbox/host.js";
 import { contextSectionProblems } from "../context/config.js";
 
 export type { RecoveryPolicy, RecoveryStrategy };
@@ -181,7 +182,12 @@ export interface HostConfigInput {
   hooks?: HookClamps;
   /** How `loadAll` and `reload` settle dependency versions (docs/lifecycle.md). */
   dependencies?: { strategy?: DependencyStrategy };
+  /** The helper process of sandboxed native plugins: rlimits, cgroup, seccomp profile (docs/native-plugins.md). */
+  nativeSandbox?: NativeSandboxInput;
 }
+
+/** The host config's `nativeSandbox` section: `SandboxOptions` as a file can write them (`addressSpaceBytes` may be a size string). */
+export type NativeSandboxInput = Omit<SandboxOptions, "helperPath" | "addressSpaceBytes"> & { addressSpaceBytes?: number | string };
 
 /** The validated, normalized host config: defaults filled, paths absolute. */
 export interface HostConfig {
@@ -229,6 +235,8 @@ export interface HostConfig {
   hooks?: HookClamps;
   /** The dependency strategy, when the file sets one (docs/lifecycle.md). */
   dependencies?: { strategy: DependencyStrategy };
+  /** Options of the native plugins' sandbox helper, when the file sets any (sizes in bytes). */
+  nativeSandbox?: SandboxOptions;
   /** Where it came from (file path or caller-given name), for messages. */
   source: string;
   /** What relative paths were resolved against. */
@@ -330,6 +338,13 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   if (bodyLimit !== undefined && !bad.has("/serve/bodyLimit") && !((parseByteSize(bodyLimit) ?? Infinity) <= 1024 ** 3)) {
     problems.push({ pointer: "/serve/bodyLimit", message: `must be a whole number of bytes from 1 to 1GiB, got ${describeValue(bodyLimit)}` });
   }
+  const addressSpace = isRecord(obj.nativeSandbox) ? obj.nativeSandbox.addressSpaceBytes : undefined;
+  if (addressSpace !== undefined && !bad.has("/nativeSandbox/addressSpaceBytes")) {
+    const n = parseByteSize(addressSpace);
+    if (n === undefined || !(n >= 16 * 1024 ** 2) || !Number.isSafeInteger(n)) {
+      problems.push({ pointer: "/nativeSandbox/addressSpaceBytes", message: `must be a whole number of bytes of at least 16MiB (or a size string such as "512MiB"), got ${describeValue(addressSpace)}` });
+    }
+  }
   // Keys must decode and pins must name listed keys.
   if (obj.signatures !== undefined) problems.push(...signaturesSectionProblems(obj.signatures, "/signatures").filter((p) => ![...bad].some((b) => p.pointer.startsWith(b))));
   problems.push(...contextSectionProblems(obj.context, "/context", bad));
@@ -369,6 +384,11 @@ export function validateHostConfig(obj: unknown, source = "host config", options
   if (input.serve !== undefined) config.serve = serveConfig(input.serve);
   if (input.hooks !== undefined) config.hooks = structuredClone(input.hooks);
   if (input.dependencies?.strategy !== undefined) config.dependencies = { strategy: input.dependencies.strategy };
+  if (input.nativeSandbox !== undefined) {
+    const { addressSpaceBytes, ...rest } = structuredClone(input.nativeSandbox);
+    config.nativeSandbox = { ...rest, ...(addressSpaceBytes !== undefined ? { addressSpaceBytes: parseByteSize(addressSpaceBytes) as number } : {}) };
+    if (typeof rest.cgroup === "string" && rest.cgroup !== "auto") config.nativeSandbox.cgroup = path.resolve(baseDir, rest.cgroup);
+  }
   return config;
 }
 
@@ -471,5 +491,6 @@ export function registryOptionsFrom(c: HostConfig): RegistryOptions {
     ...(c.context ? { context: c.context } : {}),
     ...(c.hooks ? { hooks: c.hooks } : {}),
     ...(c.dependencies ? { dependencies: { strategy: c.dependencies.strategy } } : {}),
+    ...(c.nativeSandbox ? { nativeSandbox: { ...c.nativeSandbox } } : {}),
   };
 }
