@@ -50,13 +50,16 @@ export function envSettings(
   options: { otherPlugins?: readonly string[]; lenient: boolean },
 ): { settings: EnvSetting[]; problems: ConfigProblem[] } {
   const prefix = `PLUGHOST_${escapeEnvName(plugin)}_`;
+  const settings: EnvSetting[] = [];
+  const problems: ConfigProblem[] = [];
+  const candidates = Object.keys(env).filter((n) => n.startsWith(prefix) && env[n] !== undefined);
+  if (candidates.length === 0) return { settings, problems };
+  // Only now the other plugins' prefixes: escaping every loaded plugin's name for each load made loading n plugins O(n²).
   const longer = (options.otherPlugins ?? [])
     .map((p) => `PLUGHOST_${escapeEnvName(p)}_`)
     .filter((p) => p.length > prefix.length && p.startsWith(prefix));
-  const settings: EnvSetting[] = [];
-  const problems: ConfigProblem[] = [];
-  const names = Object.keys(env)
-    .filter((n) => n.startsWith(prefix) && env[n] !== undefined && !longer.some((p) => n.startsWith(p)))
+  const names = candidates
+    .filter((n) => !longer.some((p) => n.startsWith(p)))
     .map((n) => ({ n, segments: n.slice(prefix.length).split("__") }))
     .sort((a, b) => a.segments.length - b.segments.length || (a.n < b.n ? -1 : a.n > b.n ? 1 : 0));
   for (const { n, segments } of names) {
