@@ -1121,7 +1121,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     entry.grants = grantsFor(o.grants, m.name);
     entry.capabilities = effectiveCapabilities(m.capabilities, m.optionalCapabilities, entry.grants, m.name);
     // No plugin may reach the compile cache or plughost's own files.
-    checkProtectedGrants(entry.capabilities, protectedPaths(this.#cacheDir, this.#state.dataDir), m.name);
+    // Only fs grants can reach them (the list costs a few realpath calls: not paid by plugins without one).
+    if (entry.capabilities.some(isFsCapability)) checkProtectedGrants(entry.capabilities, protectedPaths(this.#cacheDir, this.#state.dataDir), m.name);
     entry.resolvedConfig = this.#configs.resolve(m, [...this.#entries.keys()]);
     entry.config = entry.resolvedConfig.value;
     entry.limits = effectiveLimits(m.limits, o, (field, requested, max) =>
@@ -2899,11 +2900,16 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
 
   #subscribe(entry: Entry, event: string): void {
     if (entry.quiet) return; // a staged reload subscribes at the swap
-    const list = this.#subscribers.get(event) ?? [];
-    if (!list.includes(entry)) list.push(entry);
-    // Highest priority first; ties keep registration order (sort is stable).
-    list.sort((a, b) => hookPriority(b, event) - hookPriority(a, event));
-    this.#subscribers.set(event, list);
+    let list = this.#subscribers.get(event);
+    if (!list) this.#subscribers.set(event, (list = []));
+    if (list.includes(entry)) return;
+    // Highest priority first; ties keep registration order: the list is kept sorted, so the new subscriber goes
+    // after every one of its priority or higher (found from the end: one step when all share a priority). Sorting
+    // the whole list on each subscribe made loading n plugins O(n² log n).
+    const p = hookPriority(entry, event);
+    let at = list.length;
+    while (at > 0 && hookPriority(list[at - 1]!, event) < p) at--;
+    list.splice(at, 0, entry);
   }
 
   /** Drop `entry` from the events it no longer has a callback for. */
@@ -3356,6 +3362,11 @@ function finishes(work: Promise<unknown>, ms: number | undefined): Promise<boole
       },
     );
   });
+}
+
+/** Whether a capability is an fs grant (`parseCapability`'s kind "fs": the text before the first colon). */
+function isFsCapability(text: string): boolean {
+  return text === "fs" || text.startsWith("fs:");
 }
 
 function hookPriority(entry: Entry, event: string): number {
