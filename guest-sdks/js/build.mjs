@@ -62,10 +62,87 @@ export function fixBindings(js) {
   // Each binding also calls _debugLog twice with a fresh object (a no-op without process.env.JCO_DEBUG, which
   // StarlingMonkey has not): in the guest's interpreter that is most of a small call's cost.
   const debugCall = /^[ \t]*_debugLog\((?:[^;]|;(?![ \t]*$))*?\);[ \t]*$/gm;
-  return js
+  return syncExports(js)
     .replace(debugCall, "")
     .replace(u32, "function toUint32(val) {\n  return val | 0; // plughost: the same bits as an int32 (componentize-js mangles u32 >= 2^31)\n}")
     .replace(s64, "function toInt64(val) {\n  return BigInt.asUintN(64, BigInt(val)); // plughost: the same bits, unsigned (componentize-js traps on a negative s64)\n}");
+}
+
+// Helpers the rewritten exports (syncExports) use, prepended to the bindings.
+const SYNC_HELPERS = `
+// plughost (guest-sdks/js/build.mjs syncExports): exports answer through an already-settled promise.
+function __plughostThenable(v) {
+  return v !== null && (typeof v === "object" || typeof v === "function") && typeof v.then === "function";
+}
+const __plughostSettled = [];
+let __plughostSettledUndefined;
+function __plughostDone(v) {
+  if (v === undefined) return (__plughostSettledUndefined ??= Promise.resolve(undefined));
+  if (typeof v === "number" && (v | 0) === v && v >= -128 && v < 1024) return (__plughostSettled[v + 128] ??= Promise.resolve(v | 0));
+  return Promise.resolve(v);
+}
+`;
+
+/**
+ * componentize-js 0.23 makes every export an `async function` that awaits the plugin's handler, and its engine
+ * then drives the event loop until that promise settles: a generator, two promises (each capturing a stack),
+ * a reaction job and a resume per call, most of a small call's cost in the guest's interpreter. The engine only
+ * needs a settled promise, so each export whose single `await` has one of the two shapes the bindings generator
+ * emits is rewritten to call the handler directly and return an already-settled promise (cached for small ints
+ * and undefined: settled promises keep no reactions). A handler that returns a thenable still gets the original
+ * semantics: the rest of the export runs in a `.then` (errors in it, or a rejection, reject the promise as before).
+ * Anything else is left as generated.
+ */
+export function syncExports(js) {
+  let rewritten = 0;
+  const out = js.replace(/^async function (export_[\w$]+)\(([^)]*)\) \{\n([\s\S]*?)\n\}\n/gm, (whole, name, params, body) => {
+    const sync = syncBody(body);
+    if (sync === undefined) return whole;
+    rewritten++;
+    return `function ${name}(${params}) {\n${sync}\n}\n`;
+  });
+  syncExports.rewritten = rewritten;
+  return rewritten ? SYNC_HELPERS + out : js;
+}
+
+/** `return x;` → `return __plughostDone(x);` in straight-line code (no nested functions). */
+function settleReturns(code) {
+  return code.replace(/\breturn\b([^;]*);/g, (_, e) => `return __plughostDone(${e.trim() || "undefined"});`);
+}
+
+const NESTED_FUNCTION = /\bfunction\b|=>|\bawait\b|\byield\b|`/;
+
+function syncBody(body) {
+  if ((body.match(/\bawait\b/g) ?? []).length !== 1) return undefined;
+  // Shape 1: `  ret = await handler(args);` as a statement of the function body.
+  const a = /^  ([\w$]+) = await ([^;\n]+);$/m.exec(body);
+  if (a) {
+    const [line, target, call] = a;
+    const pre = body.slice(0, a.index);
+    const post = body.slice(a.index + line.length);
+    if (NESTED_FUNCTION.test(post) || NESTED_FUNCTION.test(call)) return undefined;
+    return (
+      `${pre}  ${target} = ${call};\n` +
+      `  if (__plughostThenable(${target})) return ${target}.then((__plughostV) => {\n  ${target} = __plughostV;${post}\n  });` +
+      `${settleReturns(post)}\n  return __plughostDone(undefined);`
+    );
+  }
+  // Shape 2: the await is the first statement of a try whose catch turns a throw into a value.
+  const b = /^  try \{\n    const ([\w$]+) = await ([^;\n]+);\n([\s\S]*?)\n  \} catch \(([\w$]+)\) \{\n([\s\S]*?)\n  \}\n/m.exec(body);
+  if (b) {
+    const [block, held, call, rest, err, handler] = b;
+    const pre = body.slice(0, b.index);
+    const post = body.slice(b.index + block.length);
+    if ([call, rest, handler, post].some((c) => NESTED_FUNCTION.test(c)) || /\breturn\b/.test(rest + handler)) return undefined;
+    return (
+      `${pre}  let __plughostPending;\n` +
+      `  try {\n    const ${held} = ${call};\n    if (__plughostThenable(${held})) __plughostPending = ${held};\n    else {\n${rest}\n    }\n` +
+      `  } catch (${err}) {\n${handler}\n  }\n` +
+      `  if (__plughostPending !== undefined) return __plughostPending.then((${held}) => {\n    try {\n${rest}\n    } catch (${err}) {\n${handler}\n    }\n  }, (${err}) => {\n${handler}\n  }).then(() => {\n${post}\n  });\n` +
+      `${settleReturns(post)}\n  return __plughostDone(undefined);`
+    );
+  }
+  return undefined;
 }
 
 /** The plugin's entry source, relative to `dir`. */

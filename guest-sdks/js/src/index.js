@@ -267,11 +267,15 @@ function status(v, fallback) {
   return v | 0;
 }
 
+// The `data` a handler gets is made by the bindings, in another realm than the plugin's code: `instanceof
+// Uint8Array` is false for it (and for `data.map(...)`), so returning it from onHook was an error, not bytes.
+const isBytes = (v) => v instanceof Uint8Array || (ArrayBuffer.isView(v) && Object.prototype.toString.call(v) === "[object Uint8Array]");
+
 // The tagged form is what componentize-js lowers without a throw (throwing an
 // `err` costs microseconds, returning `{tag, val}` does not).
 function hookResult(r) {
   if (r === undefined || r === null) return { tag: "err", val: UNHANDLED };
-  if (r instanceof Uint8Array || typeof r === "string") return { tag: "ok", val: bytes(r) };
+  if (isBytes(r) || typeof r === "string") return { tag: "ok", val: bytes(r) };
   if (typeof r === "object") {
     if ("err" in r) return { tag: "err", val: r.err | 0 };
     if ("ok" in r) return { tag: "ok", val: bytes(r.ok) };
@@ -281,7 +285,10 @@ function hookResult(r) {
 }
 
 const isThenable = (v) => v !== null && typeof v === "object" && typeof v.then === "function";
+// `f` is one of the module-level functions below, not a closure made per call: the guest's interpreter pays for
+// every allocation (and the garbage collections they bring) on each event.
 const map = (v, f) => (isThenable(v) ? v.then(f) : f(v));
+const statusOr0 = (v) => status(v, 0);
 
 /**
  * The optional `lifecycle` interface: the host tells the plugin it suspended and resumed it. Use it as
@@ -291,10 +298,10 @@ const map = (v, f) => (isThenable(v) ? v.then(f) : f(v));
 export function defineLifecycle(def) {
   return {
     onSuspend() {
-      return def.onSuspend ? map(def.onSuspend(), (v) => status(v, 0)) : 0;
+      return def.onSuspend ? map(def.onSuspend(), statusOr0) : 0;
     },
     onResume() {
-      return def.onResume ? map(def.onResume(), (v) => status(v, 0)) : 0;
+      return def.onResume ? map(def.onResume(), statusOr0) : 0;
     },
   };
 }
@@ -308,7 +315,7 @@ export function defineLifecycle(def) {
 export function defineConfigWatch(def) {
   return {
     onConfigChanged(config) {
-      return def.onConfigChanged ? map(def.onConfigChanged(config), (v) => status(v, 0)) : 1;
+      return def.onConfigChanged ? map(def.onConfigChanged(config), statusOr0) : 1;
     },
   };
 }
@@ -324,7 +331,7 @@ export function defineHandoff(def) {
       return def.snapshot ? map(def.snapshot(), (v) => (v === undefined || v === null ? new Uint8Array() : bytes(v))) : new Uint8Array();
     },
     restore(data) {
-      return def.restore ? map(def.restore(data), (v) => status(v, 0)) : 0;
+      return def.restore ? map(def.restore(data), statusOr0) : 0;
     },
   };
 }
@@ -336,13 +343,16 @@ export function defineHandoff(def) {
 export function definePlugin(def) {
   return {
     init(apiVersion, config) {
-      return def.init ? map(def.init(apiVersion, config), (v) => status(v, 0)) : 0;
+      return def.init ? map(def.init(apiVersion, config), statusOr0) : 0;
     },
     teardown() {
-      return def.teardown ? map(def.teardown(), (v) => status(v, 0)) : 0;
+      return def.teardown ? map(def.teardown(), statusOr0) : 0;
     },
     onEvent(name, data) {
-      return def.onEvent ? map(def.onEvent(name, data), (v) => status(v, 0)) : UNHANDLED;
+      if (!def.onEvent) return UNHANDLED;
+      const v = def.onEvent(name, data);
+      // The common answer, a number, without a call: the interpreter makes each one cost.
+      return typeof v === "number" ? v | 0 : map(v, statusOr0);
     },
     onHook(name, data) {
       return def.onHook ? map(def.onHook(name, data), hookResult) : { tag: "err", val: UNHANDLED };
