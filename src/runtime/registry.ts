@@ -5,6 +5,7 @@
  * resolve → compile and instantiate (the engine) → init → active; calls go
  * through `invoke` / `dispatch` / `runHook`; `unload` tears down.
  */
+import { createHash } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { statSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
@@ -1104,7 +1105,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   /** manifest → verify → resolve: everything that does not need the engine. */
   async #prepare(entry: Entry): Promise<void> {
     const m = entry.manifest;
-    entry.entryBytes = await readEntry(m.name, m.entryPath, m.dir);
+    entry.entryBytes = sharedEntryBytes(await readEntry(m.name, m.entryPath, m.dir));
     await verifyIntegrity(m, entry.entryBytes);
     if (this.#trust) {
       const signed = await verifySignature(m, this.#trust, entry.entryBytes);
@@ -1250,6 +1251,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     bankFuel(entry);
     await entry.instance?.dispose().catch((err: unknown) => logCleanupFailure(entry, err));
     entry.instance = undefined;
+    entry.entryBytes = undefined; // a later load reads and verifies the file again
     entry.lifecycle.to("unloading");
     entry.lifecycle.to("unloaded");
   }
@@ -1603,6 +1605,8 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       failure ??= asPlughostError(err, entry.name);
     }
     entry.instance = undefined;
+    // An unloaded plugin's entry stays for its metrics; its code does not (a later load reads and verifies it again).
+    entry.entryBytes = undefined;
     entry.lifecycle.to("unloaded");
     if (killed) this.recordViolation(entry.name, "deadline", killed.message);
     if (failure) throw failure;
@@ -3362,6 +3366,27 @@ function finishes(work: Promise<unknown>, ms: number | undefined): Promise<boole
       },
     );
   });
+}
+
+/**
+ * Entry files by content, weakly: plugins loaded from identical files share one copy of the bytes each keeps for its
+ * restarts (a thousand copies of a C plugin held a thousand 18 KB buffers). Entries up to 1 MiB: a larger one would
+ * pay more for the hash than it saves, and is rarely loaded many times.
+ */
+const entryBytesByDigest = new Map<string, WeakRef<Uint8Array>>();
+const entryBytesGone = new FinalizationRegistry<string>((key) => {
+  if (entryBytesByDigest.get(key)?.deref() === undefined) entryBytesByDigest.delete(key);
+});
+const SHARED_ENTRY_MAX_BYTES = 1 << 20;
+
+function sharedEntryBytes(bytes: Uint8Array): Uint8Array {
+  if (bytes.byteLength > SHARED_ENTRY_MAX_BYTES) return bytes;
+  const key = createHash("sha256").update(bytes).digest("base64");
+  const known = entryBytesByDigest.get(key)?.deref();
+  if (known !== undefined && Buffer.compare(known, bytes) === 0) return known;
+  entryBytesByDigest.set(key, new WeakRef(bytes));
+  entryBytesGone.register(bytes, key);
+  return bytes;
 }
 
 /** Whether a capability is an fs grant (`parseCapability`'s kind "fs": the text before the first colon). */
