@@ -96,10 +96,10 @@ function __plughostDone(v) {
 export function syncExports(js) {
   let rewritten = 0;
   const out = js.replace(/^async function (export_[\w$]+)\(([^)]*)\) \{\n([\s\S]*?)\n\}\n/gm, (whole, name, params, body) => {
-    const sync = syncBody(body);
+    const sync = syncBody(name, params, body);
     if (sync === undefined) return whole;
     rewritten++;
-    return `function ${name}(${params}) {\n${sync}\n}\n`;
+    return `function ${name}(${params}) {\n${sync.body}\n}\n${sync.extra}`;
   });
   syncExports.rewritten = rewritten;
   return rewritten ? SYNC_HELPERS + out : js;
@@ -112,8 +112,24 @@ function settleReturns(code) {
 
 const NESTED_FUNCTION = /\bfunction\b|=>|\bawait\b|\byield\b|`/;
 
-function syncBody(body) {
+/** Names `code` declares with var/let/const, and those declared without a value (`let ret;`). */
+function declared(code) {
+  const all = new Set([...code.matchAll(/\b(?:var|let|const)\s+([\w$]+)/g)].map((m) => m[1]));
+  const bare = new Set([...code.matchAll(/^\s*let ([\w$]+);$/gm)].map((m) => m[1]));
+  return { all, bare };
+}
+
+const uses = (code, id) => new RegExp(`(?<![\\w$.])${id.replace(/\$/g, "\\$")}(?![\\w$])`).test(code);
+
+/**
+ * The rewritten body, and the functions its thenable path continues in. Those take the export's parameters
+ * (bound only when a thenable comes back), so the export itself closes over nothing: a closure in it, even one
+ * never made, would give each call a scope object and slow every name lookup the interpreter does in it.
+ */
+function syncBody(name, params, body) {
   if ((body.match(/\bawait\b/g) ?? []).length !== 1) return undefined;
+  const bound = `.bind(null${params.trim() ? `, ${params}` : ""})`;
+  const withParam = (p) => (params.trim() ? `${params}, ${p}` : p);
   // Shape 1: `  ret = await handler(args);` as a statement of the function body.
   const a = /^  ([\w$]+) = await ([^;\n]+);$/m.exec(body);
   if (a) {
@@ -121,11 +137,14 @@ function syncBody(body) {
     const pre = body.slice(0, a.index);
     const post = body.slice(a.index + line.length);
     if (NESTED_FUNCTION.test(post) || NESTED_FUNCTION.test(call)) return undefined;
-    return (
-      `${pre}  ${target} = ${call};\n` +
-      `  if (__plughostThenable(${target})) return ${target}.then((__plughostV) => {\n  ${target} = __plughostV;${post}\n  });` +
-      `${settleReturns(post)}\n  return __plughostDone(undefined);`
-    );
+    const d = declared(pre);
+    // The continuation sees the parameters and the result; anything else of the export's stays out of reach.
+    if (!d.bare.has(target) || [...d.all].some((id) => id !== target && uses(post, id))) return undefined;
+    const then = `${name}$plughostThen`;
+    return {
+      body: `${pre}  ${target} = ${call};\n  if (__plughostThenable(${target})) return ${target}.then(${then}${bound});${settleReturns(post)}\n  return __plughostDone(undefined);`,
+      extra: `function ${then}(${withParam("__plughostV")}) {\n  let ${target} = __plughostV;${post}\n}\n`,
+    };
   }
   // Shape 2: the await is the first statement of a try whose catch turns a throw into a value.
   const b = /^  try \{\n    const ([\w$]+) = await ([^;\n]+);\n([\s\S]*?)\n  \} catch \(([\w$]+)\) \{\n([\s\S]*?)\n  \}\n/m.exec(body);
@@ -134,13 +153,25 @@ function syncBody(body) {
     const pre = body.slice(0, b.index);
     const post = body.slice(b.index + block.length);
     if ([call, rest, handler, post].some((c) => NESTED_FUNCTION.test(c)) || /\breturn\b/.test(rest + handler)) return undefined;
-    return (
-      `${pre}  let __plughostPending;\n` +
-      `  try {\n    const ${held} = ${call};\n    if (__plughostThenable(${held})) __plughostPending = ${held};\n    else {\n${rest}\n    }\n` +
-      `  } catch (${err}) {\n${handler}\n  }\n` +
-      `  if (__plughostPending !== undefined) return __plughostPending.then((${held}) => {\n    try {\n${rest}\n    } catch (${err}) {\n${handler}\n    }\n  }, (${err}) => {\n${handler}\n  }).then(() => {\n${post}\n  });\n` +
-      `${settleReturns(post)}\n  return __plughostDone(undefined);`
-    );
+    const d = declared(pre);
+    const after = rest + handler + post;
+    // Result holders (`let ret;`) are declared again in the continuations; any other local of the export: left as generated.
+    if ([...d.all].some((id) => !d.bare.has(id) && uses(after, id))) return undefined;
+    const holders = [...d.bare].filter((id) => uses(after, id));
+    const decl = holders.length ? `  let ${holders.join(", ")};\n` : "";
+    const ok = `${name}$plughostOk`;
+    const fail = `${name}$plughostErr`;
+    return {
+      body:
+        `${pre}  let __plughostPending;\n` +
+        `  try {\n    const ${held} = ${call};\n    if (__plughostThenable(${held})) __plughostPending = ${held};\n    else {\n${rest}\n    }\n` +
+        `  } catch (${err}) {\n${handler}\n  }\n` +
+        `  if (__plughostPending !== undefined) return __plughostPending.then(${ok}${bound}, ${fail}${bound});\n` +
+        `${settleReturns(post)}\n  return __plughostDone(undefined);`,
+      extra:
+        `function ${ok}(${withParam(held)}) {\n${decl}  try {\n${rest}\n  } catch (${err}) {\n${handler}\n  }\n${post}\n}\n` +
+        `function ${fail}(${withParam(err)}) {\n${decl}${handler}\n${post}\n}\n`,
+    };
   }
   return undefined;
 }
