@@ -326,12 +326,22 @@ export function resolveLoadOrder<M extends Resolvable>(manifests: readonly M[], 
   }
   if (problems.length > 0) throw new ResolutionError(problems.join("; "), firstPlugin !== undefined ? { plugin: firstPlugin } : {});
 
-  // Kahn's algorithm, always taking the smallest ready name.
+  // Kahn's algorithm, always taking the smallest ready name: the ready names in a min-heap, and each name's
+  // dependents indexed, so that ordering n plugins is O(n log n) (a scan of every waiting plugin per step was O(n²)).
   const waiting = new Map([...edges].map(([name, deps]) => [name, new Set(deps)]));
+  const dependents = new Map<string, string[]>();
+  const ready = new NameHeap();
+  for (const [name, deps] of waiting) {
+    if (deps.size === 0) ready.push(name);
+    for (const d of deps) {
+      const list = dependents.get(d);
+      if (list) list.push(name);
+      else dependents.set(d, [name]);
+    }
+  }
   const order: M[] = [];
   while (waiting.size > 0) {
-    const ready = [...waiting].filter(([, deps]) => deps.size === 0).map(([name]) => name).sort();
-    const next = ready[0];
+    const next = ready.pop();
     if (next === undefined) {
       const cycle = findCycle(waiting);
       throw new ResolutionError(`dependency cycle: ${cycle.join(" -> ")}; remove one of these dependencies to break it (optional ones count: a present optional dependency loads first)`, {
@@ -339,10 +349,48 @@ export function resolveLoadOrder<M extends Resolvable>(manifests: readonly M[], 
       });
     }
     waiting.delete(next);
-    for (const deps of waiting.values()) deps.delete(next);
+    for (const name of dependents.get(next) ?? []) {
+      const deps = waiting.get(name);
+      if (deps?.delete(next) && deps.size === 0) ready.push(name);
+    }
     order.push(byName.get(next) as M);
   }
   return order;
+}
+
+/** A min-heap of names, in the order `Array.prototype.sort` gives strings (UTF-16 code units). */
+class NameHeap {
+  readonly #a: string[] = [];
+
+  push(name: string): void {
+    const a = this.#a;
+    let i = a.push(name) - 1;
+    while (i > 0) {
+      const up = (i - 1) >> 1;
+      if (!(a[i]! < a[up]!)) break;
+      [a[i], a[up]] = [a[up]!, a[i]!];
+      i = up;
+    }
+  }
+
+  pop(): string | undefined {
+    const a = this.#a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    a[0] = last;
+    for (let i = 0; ; ) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && a[l]! < a[m]!) m = l;
+      if (r < a.length && a[r]! < a[m]!) m = r;
+      if (m === i) break;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
+    }
+    return top;
+  }
 }
 
 /** A cycle among the plugins left waiting, as a closed path (first name repeated last). */
