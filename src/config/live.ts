@@ -110,7 +110,8 @@ export class PluginConfigs {
       ...(o.secrets ? { secrets: o.secrets } : {}),
       ...(o.configValidation ? { validation: o.configValidation } : {}),
       env: this.#env,
-      otherPlugins: otherPlugins.filter((n) => n !== name),
+      // Its own name may stay: env-vars.ts counts only prefixes longer than the plugin's own (no copy per load).
+      otherPlugins,
     };
   }
 
