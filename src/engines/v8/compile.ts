@@ -138,22 +138,142 @@ export function patchGlue(js: Uint8Array): Uint8Array {
 
 async function transpile(bytes: Uint8Array, options: { file: string; plugin: string }): Promise<GlueFiles> {
   const { transpileBytes } = await import("../../../vendor/jco/index.js");
+  const run = (component: Uint8Array) =>
+    transpileBytes(component, { name: "plugin", instantiation: "async", emitTypescriptDeclarations: false, base64Cutoff: Number.MAX_SAFE_INTEGER });
+  const stubbed = stubLargeModules(bytes);
+  if (stubbed) {
+    // V8 validates the code jco no longer reads, on its own threads while jco runs on this one; a module it refuses
+    // goes through jco whole, below, which says what is wrong.
+    const valid = Promise.all(stubbed.modules.map((m) => WebAssembly.compile(m.original as Uint8Array<ArrayBuffer>))).then(() => true, () => false);
+    try {
+      const result = await run(stubbed.component);
+      if (!(await valid)) throw new Error("a core module does not validate");
+      const files = glueFiles(result.files);
+      // jco emits each embedded core module unchanged; put the real ones back where the stubs came out.
+      const outputs = [...files].filter(([name]) => name.endsWith(".wasm"));
+      const restored = stubbed.modules.every((m) => {
+        const hit = outputs.find(([, data]) => Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(m.stub));
+        if (hit) files.set(hit[0], m.original);
+        return hit !== undefined;
+      });
+      if (restored) return { files, imports: result.imports, exports: result.exports.map(([name]) => name) };
+    } catch {
+      // invalid, or anything unexpected: the whole component through jco, below
+    }
+    await valid;
+  }
   let result;
   try {
-    result = await transpileBytes(bytes, {
-      name: "plugin",
-      instantiation: "async",
-      emitTypescriptDeclarations: false,
-      base64Cutoff: Number.MAX_SAFE_INTEGER,
-    });
+    result = await run(bytes);
   } catch (err) {
     throw new InvalidPluginBinary(options.file, `not a valid component: ${errorText(err)}`, { plugin: options.plugin, cause: err });
   }
+  return { files: glueFiles(result.files), imports: result.imports, exports: result.exports.map(([name]) => name) };
+}
+
+function glueFiles(all: Record<string, Uint8Array>): Map<string, Uint8Array> {
   const files = new Map<string, Uint8Array>();
-  for (const [name, data] of Object.entries(result.files)) {
+  for (const [name, data] of Object.entries(all)) {
     if (name === "plugin.js" || name.endsWith(".wasm")) files.set(name, data);
   }
-  return { files, imports: result.imports, exports: result.exports.map(([name]) => name) };
+  return files;
+}
+
+/** Top-level core modules at least this big are transpiled as stubs (`stubLargeModules`). */
+const STUB_MIN_BYTES = 1 << 20;
+
+interface StubbedModule {
+  stub: Buffer;
+  original: Uint8Array;
+}
+
+/** Unsigned LEB128 at `at`: [value, next offset]; throws past the end. */
+function readLeb(b: Uint8Array, at: number): [number, number] {
+  let value = 0;
+  for (let shift = 0; shift < 35; shift += 7) {
+    if (at >= b.length) throw new RangeError("truncated LEB128");
+    const byte = b[at++]!;
+    value += (byte & 0x7f) * 2 ** shift;
+    if (byte < 0x80) return [value, at];
+  }
+  throw new RangeError("LEB128 too long");
+}
+
+function leb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let byte = n % 128;
+    n = Math.floor(n / 128);
+    if (n > 0) byte |= 0x80;
+    out.push(byte);
+  } while (n > 0);
+  return out;
+}
+
+/**
+ * jco reads (parses and validates) every byte of a component to generate its glue, though the glue depends only on
+ * the core modules' imports and exports, not their code: for a componentize-js plugin (a 12 MB StarlingMonkey
+ * module) that is ~0.7 s of a cold load. This gives the component with each large top-level core module replaced
+ * by a stub with the same types, imports, functions, tables, memories, globals, exports, start and elements, whose
+ * function bodies are `unreachable` and which has no data or custom sections; the stub glue is then used with the
+ * real modules. Undefined when there is no large module, or the bytes do not parse as expected.
+ */
+export function stubLargeModules(bytes: Uint8Array): { component: Uint8Array; modules: StubbedModule[] } | undefined {
+  try {
+    const parts: Uint8Array[] = [bytes.subarray(0, 8)];
+    const modules: StubbedModule[] = [];
+    let at = 8;
+    while (at < bytes.length) {
+      const id = bytes[at]!;
+      const [size, body] = readLeb(bytes, at + 1);
+      const end = body + size;
+      if (end > bytes.length) return undefined;
+      if (id === 1 && size >= STUB_MIN_BYTES) {
+        const original = bytes.subarray(body, end);
+        const stub = stubModule(original);
+        if (!stub) return undefined;
+        modules.push({ stub, original });
+        parts.push(Uint8Array.from([1, ...leb(stub.length)]), stub);
+      } else {
+        parts.push(bytes.subarray(at, end));
+      }
+      at = end;
+    }
+    if (modules.length === 0) return undefined;
+    return { component: new Uint8Array(Buffer.concat(parts)), modules };
+  } catch {
+    return undefined;
+  }
+}
+
+const CUSTOM = 0;
+const CODE = 10;
+const DATA = 11;
+const DATA_COUNT = 12;
+/** A function body (its size, then: no locals, `unreachable`, `end`). */
+const STUB_BODY = [3, 0x00, 0x00, 0x0b];
+
+function stubModule(m: Uint8Array): Buffer | undefined {
+  if (m.length < 8 || m[0] !== 0 || m[1] !== 0x61 || m[2] !== 0x73 || m[3] !== 0x6d || m[4] !== 1) return undefined;
+  const parts: Uint8Array[] = [m.subarray(0, 8)];
+  let at = 8;
+  while (at < m.length) {
+    const id = m[at]!;
+    const [size, body] = readLeb(m, at + 1);
+    const end = body + size;
+    if (end > m.length) return undefined;
+    if (id === CODE) {
+      const [count] = readLeb(m, body);
+      const head = leb(count);
+      const bodies = new Uint8Array(count * STUB_BODY.length);
+      for (let i = 0; i < count; i++) bodies.set(STUB_BODY, i * STUB_BODY.length);
+      parts.push(Uint8Array.from([CODE, ...leb(head.length + bodies.length), ...head]), bodies);
+    } else if (id !== CUSTOM && id !== DATA && id !== DATA_COUNT) {
+      parts.push(m.subarray(at, end));
+    }
+    at = end;
+  }
+  return Buffer.concat(parts);
 }
 
 /** The component must export `plughost:plugin/guest` at a compatible version. */
