@@ -62,11 +62,29 @@ pub struct Control {
     next_id: AtomicU64,
     /// Set by the call thread once it has dropped the store and is about to end.
     finished: (Mutex<bool>, Condvar),
+    /// The call ring (ring.rs), once the JS side opened it.
+    pub ring: std::sync::OnceLock<crate::ring::Ring>,
+    /// The call thread, to unpark it when work arrives.
+    thread: std::sync::OnceLock<std::thread::Thread>,
 }
 
 impl Control {
     pub fn new(stop: Arc<AtomicBool>) -> Control {
-        Control { stop, pending: Mutex::new(Vec::new()), next_id: AtomicU64::new(0), finished: (Mutex::new(false), Condvar::new()) }
+        Control {
+            stop,
+            pending: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+            finished: (Mutex::new(false), Condvar::new()),
+            ring: std::sync::OnceLock::new(),
+            thread: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Wake the call thread if it parked (a no-op token otherwise, so a wake-up is never lost).
+    pub fn unpark(&self) {
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
     }
 
     fn finish(&self) {
@@ -117,20 +135,92 @@ pub struct Job {
     call: Call,
 }
 
-/// The instance's call thread: runs jobs until the instance is disposed or
-/// dropped, then drops the store (here, not on the JS thread).
+/// How long an idle call thread spins for the next call before it parks
+/// (back-to-back calls then skip the futex), when spinning is allowed.
+const IDLE_SPIN: Duration = Duration::from_micros(100);
+
+/// The instance's call thread: runs ring calls and jobs until the instance is
+/// disposed or dropped, then drops the store (here, not on the JS thread).
+/// The JS side never has ring calls and jobs in flight at once (its queue
+/// orders them), so taking each source in turn keeps the calls in order.
 pub fn serve(jobs: mpsc::Receiver<Job>, live: Arc<Mutex<Option<Live>>>, control: Arc<Control>, state: Arc<StateArray>) {
-    while let Ok(job) = jobs.recv() {
-        let result = if control.stopped() {
-            Err(Fault::Disposed)
-        } else {
-            with_live(&live, |l| run_call(l, Route::Threaded(None), state.cell, &job.call))
-        };
-        control.settle(job.id, result);
+    let _ = control.thread.set(std::thread::current());
+    let mut next: u32 = 0;
+    let mut names: Vec<Arc<str>> = Vec::new();
+    let mut idle_since: Option<std::time::Instant> = None;
+    let mut claim: Option<crate::ring::SpinClaim> = None;
+    'serve: loop {
         if control.stopped() {
             break;
         }
+        let mut worked = false;
+        if let Some(ring) = control.ring.get() {
+            let mut submitted = ring.submitted();
+            while next != submitted {
+                if control.stopped() {
+                    break 'serve;
+                }
+                let call = ring.take(next, &mut names);
+                let result = with_live(&live, |l| {
+                    l.run("on-event", Route::Threaded(None), state.cell, |store, plugin, _| {
+                        plugin.expect("instantiated").plughost_plugin_guest().call_on_event(store, &call.name, &call.data)
+                    })
+                });
+                ring.complete(call.seq, result.map_err(|f| f.to_napi().reason));
+                next = next.wrapping_add(1);
+                if next == submitted {
+                    submitted = ring.submitted();
+                }
+                worked = true;
+            }
+        }
+        match jobs.try_recv() {
+            Ok(job) => {
+                let result = if control.stopped() {
+                    Err(Fault::Disposed)
+                } else {
+                    with_live(&live, |l| run_call(l, Route::Threaded(None), state.cell, &job.call))
+                };
+                control.settle(job.id, result);
+                worked = true;
+            }
+            Err(mpsc::TryRecvError::Disconnected) => break,
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        if worked {
+            idle_since = None;
+            continue;
+        }
+        let now = std::time::Instant::now();
+        if now.duration_since(*idle_since.get_or_insert(now)) < IDLE_SPIN {
+            if claim.is_none() {
+                claim = crate::ring::SpinClaim::try_take();
+            }
+            if claim.is_some() {
+                // A few pauses only: one costs up to ~140 cycles on recent x86.
+                for _ in 0..4 {
+                    std::hint::spin_loop();
+                }
+                continue;
+            }
+        }
+        claim = None;
+        idle_since = None;
+        // Park: flag it, then look once more (the JS side writes SUBMIT, then reads the flag).
+        let ring = control.ring.get();
+        if let Some(r) = ring {
+            r.set_parked(true);
+            if r.submitted() != next {
+                r.set_parked(false);
+                continue;
+            }
+        }
+        std::thread::park();
+        if let Some(r) = ring {
+            r.set_parked(false);
+        }
     }
+    drop(claim);
     let store = live.lock().unwrap_or_else(|e| e.into_inner()).take();
     drop(store);
     control.finish();
@@ -296,6 +386,7 @@ impl NativeInstance {
         if jobs.send(Job { id, call }).is_err() {
             self.control.settle(id, Err(Fault::Disposed));
         }
+        self.control.unpark();
         Ok(promise)
     }
 }
@@ -496,8 +587,9 @@ impl NativeInstance {
     /// how many were dropped because the per-call buffer was full.
     #[napi]
     pub fn take_log(&self) -> LogDrain {
-        let (entries, dropped) = self.log.lock().take();
+        // Clear the flag first: a call thread that logs meanwhile sets it again (calls run while ring calls are in flight).
         self.state.cell.set(crate::calls::STATE_PENDING_LOG, 0.0);
+        let (entries, dropped) = self.log.lock().take();
         LogDrain {
             entries: entries.into_iter().map(|(level, message)| LogEntry { level: u32::from(level), message }).collect(),
             dropped: dropped as f64,
@@ -507,7 +599,11 @@ impl NativeInstance {
     /// Limit breaches that did not fail a call, since the last drain.
     #[napi]
     pub fn take_violations(&self) -> Vec<ViolationEntry> {
+        // The flag is cleared under the instance's lock, which the call thread holds while it publishes; while a
+        // call runs (busy) it stays set and the next drain takes them.
+        let state = self.state.cell;
         let got = with_live(&self.live, |live| {
+            state.set(crate::calls::STATE_PENDING_VIOLATIONS, 0.0);
             let limiter = &mut live.store.data_mut().limiter;
             let mut out: Vec<ViolationEntry> =
                 limiter.violations.drain(..).map(|v| ViolationEntry {
@@ -529,8 +625,60 @@ impl NativeInstance {
             }
             Ok(out)
         });
-        self.state.cell.set(crate::calls::STATE_PENDING_VIOLATIONS, 0.0);
+        if matches!(got, Err(Fault::Disposed)) {
+            self.state.cell.set(crate::calls::STATE_PENDING_VIOLATIONS, 0.0);
+        }
         got.unwrap_or_default()
+    }
+
+    // ── the call ring (ring.rs)
+
+    /// Open the instance's call ring: an ArrayBuffer shared with the call thread (layout in ring.rs). `wake` is
+    /// called (no arguments) when answers are ready and the JS side had set JS_WAITING. Once per instance.
+    #[napi(ts_return_type = "ArrayBuffer")]
+    pub fn open_ring(&self, env: Env, wake: napi::bindgen_prelude::Function<(), Unknown<'static>>) -> Result<Unknown<'_>> {
+        let (ring, buf) = crate::ring::Ring::create(&env, wake)?;
+        if self.control.ring.set(ring).is_err() {
+            return Err(napi::Error::from_reason("PWT:load:0:the call ring is already open"));
+        }
+        // The thread may have parked before the ring existed (so without its PARKED flag): let it look.
+        self.control.unpark();
+        Ok(unsafe { Unknown::from_raw_unchecked(env.raw(), buf) })
+    }
+
+    /// Intern an event name for ring calls: its id, or -1 when the instance has too many names (use `onEvent`).
+    #[napi]
+    pub fn ring_name(&self, name: String) -> i32 {
+        self.control.ring.get().map_or(-1, |r| r.intern(name))
+    }
+
+    /// Data for the next ring slot submitted with OP_STASHED (too long to fit inline).
+    #[napi]
+    pub fn ring_stash(&self, data: &[u8]) {
+        if let Some(r) = self.control.ring.get() {
+            r.stash(data.to_vec());
+        }
+    }
+
+    /// The reason (`PWT:…`) of the next ring call answered with a fault.
+    #[napi]
+    pub fn ring_error(&self) -> Option<String> {
+        self.control.ring.get().and_then(|r| r.take_error())
+    }
+
+    /// Wake the call thread (it set PARKED).
+    #[napi]
+    pub fn ring_wake(&self) {
+        self.control.unpark();
+    }
+
+    /// Keep the event loop alive while ring calls are in flight and the JS side sleeps (or stop keeping it).
+    #[napi]
+    pub fn ring_refer(&self, env: Env, on: bool) -> Result<()> {
+        match self.control.ring.get() {
+            Some(r) => r.refer(&env, on),
+            None => Ok(()),
+        }
     }
 
     /// End the instance, even mid-call: stop the running call, reject the
@@ -541,6 +689,7 @@ impl NativeInstance {
     pub fn dispose(&self) -> Result<()> {
         self.control.stop.store(true, Ordering::SeqCst);
         drop(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take());
+        self.control.unpark();
         self.control.abandon_all();
         self.control.wait_finished(Duration::from_millis(250));
         Ok(())

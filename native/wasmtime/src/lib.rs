@@ -18,6 +18,7 @@
 //! * `fast_path` the synchronous status call as a bare node-api function
 //! * `profile`   sampling a guest with wasmtime's guest profiler
 //! * `requests`  requests from the call thread, answered later by the JS thread
+//! * `ring`      the call ring: async status calls through shared memory
 //! * `state`     the `state-*` and `context-*` host functions
 //! * `core_run`  a bare core module run with fuel (the differential check)
 
@@ -37,6 +38,7 @@ mod limits;
 mod output;
 mod profile;
 mod requests;
+mod ring;
 mod state;
 mod store;
 mod wasi;
@@ -66,4 +68,10 @@ pub fn engine_info() -> EngineInfo {
 #[napi]
 pub fn use_pooling_allocator(enable: bool) -> bool {
     engine::request_pooling(enable)
+}
+
+/// Whether idle call threads may spin for their next ring call (the JS side's pump: busy threads fit on the cores).
+#[napi]
+pub fn set_ring_spin(ok: bool) {
+    ring::SPIN_OK.store(ok, std::sync::atomic::Ordering::Relaxed);
 }

@@ -8,6 +8,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { EngineUnavailable } from "../../contract/errors.js";
 import { locatePart, partUnavailable, type Located } from "../native/shared.js";
+import { useRingSpin, type RingNative } from "./ring.js";
 
 export interface NativeInstantiateOptions {
   fuel?: number;
@@ -46,7 +47,7 @@ export type HostDispatcher = (op: number, a: string, b: string, data: Uint8Array
  */
 export type CompleteRequest = (ticket: number, code: number, answer: Uint8Array | null) => boolean;
 
-export interface NativeInstance {
+export interface NativeInstance extends Partial<RingNative> {
   init(apiVersion: string, config: string): Promise<number>;
   teardown(): Promise<number>;
   onEvent(eventName: string, data: Uint8Array): Promise<number>;
@@ -140,6 +141,8 @@ export interface WasmtimeAddon {
   completeRequest: CompleteRequest;
   /** Absent on an addon built before app interfaces. */
   completeInterfaceCall?: CompleteInterfaceCall;
+  /** Whether idle call threads may spin for their next ring call (ring.ts); absent on an addon built before rings. */
+  setRingSpin?(ok: boolean): void;
 }
 
 /** Cells of the state array shared with the addon (native/wasmtime/src/calls.rs). */
@@ -201,6 +204,8 @@ export function loadAddon(): WasmtimeAddon {
     const addon = createRequire(import.meta.url)(file) as WasmtimeAddon;
     // Must happen before the engine is first used (docs/engine-wasmtime.md).
     if (process.env.PLUGHOST_WASMTIME_POOLING === "1") addon.usePoolingAllocator(true);
+    const setRingSpin = addon.setRingSpin;
+    if (typeof setRingSpin === "function") useRingSpin((ok) => setRingSpin.call(addon, ok));
     cached = addon;
   } catch (err) {
     throw new EngineUnavailable("wasmtime", `the addon ${file} failed to load: ${(err as Error).message}`, { cause: err });

@@ -26,6 +26,7 @@ import {
 import { mapNativeError } from "./errors.js";
 import type { HostBridge } from "./host.js";
 import type { ExportIndex } from "./app-interfaces.js";
+import { CallRing, type RingNative } from "./ring.js";
 
 export interface WasmtimeInstanceOptions {
   plugin: string;
@@ -59,6 +60,10 @@ export class WasmtimeInstance implements EngineInstance {
   #queue: Promise<unknown> = Promise.resolve();
   /** Async calls queued or running. */
   #pending = 0;
+  /** Calls on the promise path (`#async`) queued or running; ring calls wait for them, and they for ring calls. */
+  #chained = 0;
+  /** The call ring for `onEvent` (ring.ts), opened on the first asynchronous status call; null: the addon has none. */
+  #ring: CallRing | null | undefined;
   #disposed = false;
   /** The fault that ended the instance; later calls fail with it without running. */
   #fault: InstanceFault | undefined;
@@ -145,7 +150,38 @@ export class WasmtimeInstance implements EngineInstance {
   }
 
   onEvent(eventName: string, data: Uint8Array): Promise<number> {
+    // The ring (no node-api call or thread-safe function per call) while no promise-path call is queued, so the
+    // calls still run in the order they were made.
+    if (this.#chained === 0 && !this.#disposed && this.#fault === undefined && this.#o.bridge.depth === 0) {
+      const ring = this.#ring === undefined ? this.#openRing() : this.#ring;
+      const p = ring?.call(eventName, data);
+      if (p !== undefined) {
+        this.#pending++;
+        return p;
+      }
+    }
     return this.#async("on-event", () => this.#o.native.onEvent(eventName, data));
+  }
+
+  #openRing(): CallRing | null {
+    const native = this.#o.native;
+    if (typeof native.openRing !== "function") return (this.#ring = null);
+    const settled = () => {
+      this.#pending--;
+    };
+    return (this.#ring = new CallRing(native as RingNative, {
+      beforeBatch: () => this.#drain(),
+      ok: (resolve, status) => {
+        settled();
+        resolve(status);
+      },
+      fault: (reject, reason) => {
+        settled();
+        // Queued behind a call that faulted (the addon answers `poisoned` without running it), as on the promise path.
+        if (this.#fault) reject(this.#fault);
+        else reject(this.#fail(new Error(reason), "on-event"));
+      },
+    }));
   }
 
   async onHook(eventName: string, data: Uint8Array): Promise<HookOutcome> {
@@ -196,6 +232,10 @@ export class WasmtimeInstance implements EngineInstance {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#o.native.dispose();
+    this.#ring?.close(() => {
+      this.#pending--;
+      return this.#disposedDuring("on-event");
+    });
     const live = wasmtimeByPlugin.get(this.#o.plugin);
     live?.delete(this);
     if (live?.size === 0) wasmtimeByPlugin.delete(this.#o.plugin);
@@ -260,6 +300,8 @@ export class WasmtimeInstance implements EngineInstance {
     if (this.#fault) return Promise.reject(this.#fault);
     if (bridge.depth > 0) return Promise.reject(new ReentrancyError(exportName, { plugin }));
     this.#pending++;
+    // The first promise-path call after ring calls waits for them, so that calls run in the order they were made.
+    if (this.#chained++ === 0 && this.#ring && this.#ring.outstanding > 0) this.#queue = this.#ring.idle();
     const run = this.#queue.then(async () => {
       try {
         // Queued behind a call that faulted or was disposed: this one never runs.
@@ -272,6 +314,7 @@ export class WasmtimeInstance implements EngineInstance {
         throw this.#fail(err, exportName, typed);
       } finally {
         this.#pending--;
+        this.#chained--;
       }
     });
     this.#queue = run.catch(() => undefined);
