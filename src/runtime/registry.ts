@@ -60,6 +60,7 @@ import {
   type Delivery,
   type MessageChain,
 } from "./message-chain.js";
+import { CallbackSet } from "./callback-set.js";
 import { envelope, mergeMetadata, messageId, NO_METADATA, toMessageInfo, type Envelope } from "../messaging/envelope.js";
 import { Subscriptions, type EventStream, type EventStreamOptions, type Subscriber } from "../messaging/subscriptions.js";
 import type { Transport } from "../messaging/transport.js";
@@ -338,7 +339,7 @@ class Entry {
   /** `manifest.name`, kept here: read on every call. */
   readonly name: string;
   readonly lifecycle: Lifecycle;
-  readonly callbacks = new Set<string>();
+  readonly callbacks = new CallbackSet();
   readonly metrics: PluginMetrics = emptyMetrics();
   readonly violations: ViolationTracker;
   instance: EngineInstance | undefined;

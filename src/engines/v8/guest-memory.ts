@@ -41,7 +41,9 @@ export class GuestMemory {
   }
 
   dv(): DataView {
-    if (this.#dv.byteLength === 0) this.#refresh();
+    // The byte view goes with it (both are made from one buffer): its length is a field load, a DataView's
+    // byteLength a builtin call.
+    if (this.#u8.length === 0) this.#refresh();
     return this.#dv;
   }
 
