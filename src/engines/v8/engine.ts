@@ -194,7 +194,9 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
     }
     // App interfaces likewise: canonical-ABI trampolines straight into the guest core.
     if (isGuest) for (const [mod, fns] of Object.entries(app.coreImports(wanted))) merged[mod] = { ...(imports[mod] ?? {}), ...fns };
-    const instance = await WebAssembly.instantiate(module, merged);
+    // Synchronously: the module is compiled already, and the asynchronous form only adds a task (an event-loop
+    // turn) per core module to the load; start functions run on this thread either way.
+    const instance = new WebAssembly.Instance(module, merged);
     if (isGuest) guest = instance;
     return instance;
   };
