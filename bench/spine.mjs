@@ -7,14 +7,14 @@ import { pino } from "pino";
 import { PluginRegistry } from "../dist/index.js";
 import { v8Engine } from "../dist/engines/v8/engine.js";
 import { clearCompileCache } from "../dist/engines/v8/compile.js";
-import { median, silentHost, timePerCall } from "./stats.mjs";
+import { loadNote, median, report, samplesPerCall, silentHost } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = path.join(root, "test/fixtures/c/bench");
 const NATIVE_SO = path.join(root, "test/fixtures/native/build/basic.so");
 
-/** A raw V8 wasm call that copies 16 bytes in and checksums them: the floor. */
-async function floor() {
+/** Per-batch ns of a raw V8 wasm call that copies 16 bytes in and checksums them: the floor. */
+async function floorSamples() {
   const { parse } = await import("@bytecodealliance/jco-transpile/wasm-tools");
   const bytes = await parse(`(module (memory (export "memory") 1)
     (func (export "sum") (param $p i32) (param $n i32) (result i32) (local $s i32)
@@ -29,7 +29,7 @@ async function floor() {
   const { memory, sum } = instance.exports;
   const data = new Uint8Array(16).fill(7);
   let view = new Uint8Array(memory.buffer);
-  return timePerCall(() => {
+  return samplesPerCall(() => {
     if (view.length === 0) view = new Uint8Array(memory.buffer);
     view.set(data, 1024);
     return sum(1024, 16);
@@ -37,11 +37,10 @@ async function floor() {
 }
 
 /**
- * Median time of one `registry.dispatch` to `n` copies of a C plugin, all registered for one event: the bench
+ * Per-batch times (ns) of one `registry.dispatch` to `n` copies of a C plugin, all registered for one event: the bench
  * component (`form: "component"`, on the v8 engine with the registry's options) or test/fixtures/native's
  * basic.so loaded trusted (`form: "native"`, in process).
  */
-const spreads = new Map();
 async function fanout(logger, n, { form = "component", options = {} } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), "plughost-bench-fanout-"));
   const names = Array.from({ length: n }, (_, i) => `bench-${i}`);
@@ -73,16 +72,14 @@ async function fanout(logger, n, { form = "component", options = {} } = {}) {
       for (let i = 0; i < N; i++) await registry.dispatch(event, data);
       samples.push(Number(process.hrtime.bigint() - t0) / N);
     }
-    samples.sort((a, b) => a - b);
-    spreads.set(`${form}${options.defaultLimits ? "/unlimited" : ""}`, [samples[0], samples[samples.length - 1]]);
-    return median(samples);
+    return samples;
   } finally {
     await registry.unloadAll();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** Median ns of `invokeSync` and `hookSync` on the bench plugin in a registry made with `options`. */
+/** Per-batch ns samples of `invokeSync` and `hookSync` on the bench plugin in a registry made with `options`. */
 async function direct(logger, options) {
   const registry = new PluginRegistry({ logger, cacheDir: false, ...options });
   try {
@@ -94,11 +91,12 @@ async function direct(logger, options) {
       // compiled worse (one in three runs came out 1.5-2x slower, the second measurement never did).
       ...(() => {
         const opts = { batch: 20_000, batches: 31 };
-        const s1 = timePerCall(() => plugin.invokeSync("status", data), opts);
-        const h1 = timePerCall(() => plugin.hookSync("echo", data), opts);
-        const s2 = timePerCall(() => plugin.invokeSync("status", data), opts);
-        const h2 = timePerCall(() => plugin.hookSync("echo", data), opts);
-        return { status: Math.min(s1, s2), hook: Math.min(h1, h2) };
+        const s1 = samplesPerCall(() => plugin.invokeSync("status", data), opts);
+        const h1 = samplesPerCall(() => plugin.hookSync("echo", data), opts);
+        const s2 = samplesPerCall(() => plugin.invokeSync("status", data), opts);
+        const h2 = samplesPerCall(() => plugin.hookSync("echo", data), opts);
+        const lower = (a, b) => (median(a) <= median(b) ? a : b);
+        return { status: lower(s1, s2), hook: lower(h1, h2) };
       })(),
     };
   } finally {
@@ -108,18 +106,16 @@ async function direct(logger, options) {
 
 export async function run() {
   const logger = pino({ level: "silent" });
-  const floor_ns = await floor();
+  const floor = await floorSamples();
 
   // The registry's defaults (metered: fuel, memory and table caps), and the same with `defaultLimits: "unlimited"`,
   // which is what a registry without limits ran before the defaults became finite (issue 12's before figures).
   const metered = await direct(logger, {});
   const unmetered = await direct(logger, { defaultLimits: "unlimited" });
-  const v8_dispatch_status_ns = metered.status;
-  const v8_dispatch_hook_ns = metered.hook;
   const registry = new PluginRegistry({ logger, cacheDir: false });
   const plugin = await registry.load(BENCH);
   const data = new Uint8Array(16).fill(7);
-  const v8_dispatch_async_ns = await (async () => {
+  const asyncSamples = await (async () => {
     const N = 200_000;
     const samples = [];
     for (let r = 0; r < 5; r++) {
@@ -127,16 +123,16 @@ export async function run() {
       for (let i = 0; i < N; i++) await plugin.invoke("status", data);
       samples.push(((performance.now() - t0) * 1e6) / N);
     }
-    return median(samples);
+    return samples;
   })();
   await registry.unloadAll();
 
   // One dispatch to 100 C plugins registered for one event (issue 12's fan-out figure): the whole dispatch, not per plugin.
-  const dispatch_fanout_100_ns = await fanout(logger, 100);
-  const dispatch_fanout_100_unmetered_ns = await fanout(logger, 100, { options: { defaultLimits: "unlimited" } });
-  const dispatch_fanout_100_native_ns = await fanout(logger, 100, { form: "native" });
+  const fan = await fanout(logger, 100);
+  const fanUnmetered = await fanout(logger, 100, { options: { defaultLimits: "unlimited" } });
+  const fanNative = await fanout(logger, 100, { form: "native" });
 
-  // Manifest to active, with an empty disk cache and empty in-memory caches.
+  // Manifest to active, with an empty disk cache and empty in-memory caches; then again with the disk cache warm.
   const cold = [];
   const cached = [];
   for (let i = 0; i < 5; i++) {
@@ -164,26 +160,22 @@ export async function run() {
     await x.dispose();
   }
 
+  console.log(`spine (median [min–max] over batches or rounds; ${await loadNote()}):`);
+  const floor_ns = report("floor_ns (raw V8 call, 16 B)", floor);
+  const ratio = (xs) => `${(median(xs) / floor_ns).toFixed(1)}× floor`;
   const results = {
     floor_ns,
-    v8_dispatch_status_ns,
-    v8_dispatch_hook_ns,
-    v8_dispatch_status_unmetered_ns: unmetered.status,
-    v8_dispatch_hook_unmetered_ns: unmetered.hook,
-    v8_dispatch_async_ns,
-    dispatch_fanout_100_ns,
-    dispatch_fanout_100_unmetered_ns,
-    dispatch_fanout_100_native_ns,
-    load_cold_ms: median(cold),
-    load_cached_ms: median(cached),
-    instantiate_ms: median(inst),
+    v8_dispatch_status_ns: report("v8_dispatch_status_ns", metered.status, { goal: `≤ 75 (${ratio(metered.status)})` }),
+    v8_dispatch_hook_ns: report("v8_dispatch_hook_ns", metered.hook, { goal: `≤ 250 (${ratio(metered.hook)})` }),
+    v8_dispatch_status_unmetered_ns: report("v8_dispatch_status_unmetered_ns", unmetered.status),
+    v8_dispatch_hook_unmetered_ns: report("v8_dispatch_hook_unmetered_ns", unmetered.hook),
+    v8_dispatch_async_ns: report("v8_dispatch_async_ns", asyncSamples),
+    dispatch_fanout_100_ns: report("dispatch_fanout_100_ns", fan, { goal: "≤ 30000" }),
+    dispatch_fanout_100_unmetered_ns: report("dispatch_fanout_100_unmetered_ns", fanUnmetered),
+    dispatch_fanout_100_native_ns: report("dispatch_fanout_100_native_ns", fanNative),
+    load_cold_ms: report("load_cold_ms", cold, { unit: "ms", digits: 1 }),
+    load_cached_ms: report("load_cached_ms", cached, { unit: "ms", digits: 2, goal: "≤ 2" }),
+    instantiate_ms: report("instantiate_ms", inst, { unit: "ms", digits: 2 }),
   };
-  console.log("spine (medians):");
-  for (const [k, v] of Object.entries(results)) {
-    const ratio = k.endsWith("_ns") && k !== "floor_ns" ? `  (${(v / floor_ns).toFixed(1)}× floor)` : "";
-    console.log(`  ${k.padEnd(34)} ${v.toFixed(k.endsWith("_ms") ? 2 : 1)}${ratio}`);
-  }
-  for (const [k, [lo, hi]] of spreads) console.log(`  fan-out ${k}: batches ${Math.round(lo)}–${Math.round(hi)} ns`);
-  console.log("  goals: v8_dispatch_status_ns ≤ 150, v8_dispatch_hook_ns ≤ 250, dispatch_fanout_100_ns ≤ 30000");
   return results;
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { PluginRegistry } from "../dist/index.js";
 import { v8Engine } from "../dist/engines/v8/engine.js";
-import { median, silentHost } from "./stats.mjs";
+import { loadNote, report, silentHost } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = path.join(root, "test/fixtures/c/bench");
@@ -18,7 +18,7 @@ const ROUNDS = 7;
 
 const host = silentHost();
 
-/** Median ns per awaited call over ROUNDS rounds of n sequential calls. */
+/** Per-round ns per awaited call, ROUNDS rounds of n sequential calls. */
 async function sequentialNs(call, n) {
   for (let i = 0; i < n; i++) await call();
   const samples = [];
@@ -27,7 +27,7 @@ async function sequentialNs(call, n) {
     for (let i = 0; i < n; i++) await call();
     samples.push(Number(process.hrtime.bigint() - t0) / n);
   }
-  return median(samples);
+  return samples;
 }
 
 /** Calls per second with `inFlight` calls outstanding on each target (a function making one call), spread over the targets. */
@@ -98,13 +98,13 @@ export async function run() {
   const data = new Uint8Array(16).fill(7);
   try {
     // Sequential 16-byte status calls through the registry, in process and in a worker.
-    const inproc = new PluginRegistry({ logger, cacheDir });
+    const inprocRegistry = new PluginRegistry({ logger, cacheDir });
     const worker = new PluginRegistry({ logger, cacheDir, isolation: "worker" });
-    const p = await inproc.load(BENCH);
+    const p = await inprocRegistry.load(BENCH);
     const w = await worker.load(BENCH);
-    const inproc_dispatch_async_ns = await sequentialNs(() => p.invoke("status", data), 200_000);
-    const worker_dispatch_ns = await sequentialNs(() => w.invoke("status", data), 100_000);
-    await inproc.unloadAll();
+    const inproc = await sequentialNs(() => p.invoke("status", data), 200_000);
+    const seq = await sequentialNs(() => w.invoke("status", data), 100_000);
+    await inprocRegistry.unloadAll();
     await worker.unloadAll();
 
     // Pipelined through the registry: two worker plugins (one per registry, same component), calls in flight on each.
@@ -114,14 +114,14 @@ export async function run() {
     await pipelined(targets, 200_000, 256);
     const rates = [];
     for (let r = 0; r < ROUNDS; r++) rates.push(await pipelined(targets, 1_000_000, 256));
-    const worker_pipelined_calls_per_s = median(rates);
     for (const r of regs) await r.unloadAll();
 
     // Engine level: one instance, no registry bookkeeping.
     const a = await v8Engine.load({ plugin: "bench", entryPath: path.join(BENCH, "plugin.wasm"), capabilities: [], limits: {}, host, cacheDir, isolation: "worker" });
     await a.init("0.1.0", "{}");
-    const worker_engine_dispatch_ns = await sequentialNs(() => a.onEvent("status", data), 100_000);
-    const engineRate = await pipelined([() => a.onEvent("status", data)], 1_000_000, 256);
+    const engineSeq = await sequentialNs(() => a.onEvent("status", data), 100_000);
+    const engineRates = [];
+    for (let r = 0; r < 3; r++) engineRates.push(await pipelined([() => a.onEvent("status", data)], 1_000_000, 256));
     await a.dispose();
 
     const lags = [];
@@ -130,17 +130,16 @@ export async function run() {
       last = await lagDuringRunaway(cacheDir, logger);
       lags.push(last.p99);
     }
-    const event_loop_lag_p99_ms = median(lags);
 
-    const results = { worker_dispatch_ns, worker_pipelined_calls_per_s, event_loop_lag_p99_ms };
-    console.log(`worker isolation (medians of ${ROUNDS} rounds; lag: median of 3 runs of 2.5 s):`);
-    console.log(`  in-process baseline, registry invoke (await)  ${inproc_dispatch_async_ns.toFixed(0)} ns`);
-    console.log(`  worker_dispatch_ns, registry invoke (await)   ${worker_dispatch_ns.toFixed(0)} ns   goal ≤ 5000`);
-    console.log(`  worker engine-level onEvent (await)           ${worker_engine_dispatch_ns.toFixed(0)} ns`);
-    console.log(`  worker engine-level pipelined (1 worker)      ${engineRate.toFixed(0)} calls/s`);
-    console.log(`  worker_pipelined_calls_per_s (2 workers, registry invoke)  ${worker_pipelined_calls_per_s.toFixed(0)}   goal ≥ 1000000  (rounds: ${rates.map((x) => (x / 1e6).toFixed(2)).join(", ")} M/s)`);
-    console.log(`  event_loop_lag_p99_ms                         ${event_loop_lag_p99_ms.toFixed(2)}   goal ≤ 20  (runs: ${lags.map((x) => x.toFixed(2)).join(", ")}; last run: max ${last.max.toFixed(1)} ms, ${last.kills} deadline kills, ${last.answered} calls answered)`);
-    return results;
+    console.log(`worker isolation (median [min–max]: ${ROUNDS} rounds; lag: 3 runs of 2.5 s; ${await loadNote()}):`);
+    report("in-process baseline, invoke (await)", inproc);
+    const worker_dispatch_ns = report("worker_dispatch_ns, invoke (await)", seq, { goal: "≤ 1500" });
+    report("worker engine-level onEvent (await)", engineSeq);
+    report("worker engine-level pipelined (1 worker)", engineRates, { unit: "calls/s", digits: 0 });
+    const worker_pipelined_calls_per_s = report("worker_pipelined_calls_per_s (2 workers)", rates, { unit: "calls/s", digits: 0, goal: "≥ 1000000" });
+    const event_loop_lag_p99_ms = report("event_loop_lag_p99_ms", lags, { unit: "ms", digits: 2, goal: "≤ 20" });
+    console.log(`  last lag run: max ${last.max.toFixed(1)} ms, ${last.kills} deadline kills, ${last.answered} calls answered`);
+    return { worker_dispatch_ns, worker_pipelined_calls_per_s, event_loop_lag_p99_ms };
   } finally {
     rmSync(cacheDir, { recursive: true, force: true });
   }
