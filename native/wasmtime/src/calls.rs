@@ -198,7 +198,11 @@ impl Live {
             state.set(STATE_PENDING_LOG, pending as f64);
         }
         // Quota refusals the file streams saw during the call (wasi.rs `QuotaStream`).
-        let streamed: Vec<crate::limits::Violation> = data.ledger.quota.pending.lock().unwrap_or_else(|e| e.into_inner()).drain(..).collect();
+        // Nearly always empty: look before collecting (this runs after every call).
+        let streamed: Vec<crate::limits::Violation> = {
+            let mut pending = data.ledger.quota.pending.lock().unwrap_or_else(|e| e.into_inner());
+            if pending.is_empty() { Vec::new() } else { pending.drain(..).collect() }
+        };
         for v in streamed {
             crate::wasi::Ledgered::resource_denied(data, v);
         }
