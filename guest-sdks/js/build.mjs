@@ -71,9 +71,6 @@ export function fixBindings(js) {
 // Helpers the rewritten exports (syncExports) use, prepended to the bindings.
 const SYNC_HELPERS = `
 // plughost (guest-sdks/js/build.mjs syncExports): exports answer through an already-settled promise.
-function __plughostThenable(v) {
-  return v !== null && (typeof v === "object" || typeof v === "function") && typeof v.then === "function";
-}
 const __plughostSettled = [];
 let __plughostSettledUndefined;
 function __plughostDone(v) {
@@ -95,8 +92,10 @@ function __plughostDone(v) {
  */
 export function syncExports(js) {
   let rewritten = 0;
+  // `return toInt32(x)` is settled inline (no call) where toInt32 is the bindings' plain `val >> 0`.
+  const int32 = /function toInt32\(val\) \{\s*return val >> 0;\s*\}/.test(js);
   const out = js.replace(/^async function (export_[\w$]+)\(([^)]*)\) \{\n([\s\S]*?)\n\}\n/gm, (whole, name, params, body) => {
-    const sync = syncBody(name, params, body);
+    const sync = syncBody(name, params, body, int32);
     if (sync === undefined) return whole;
     rewritten++;
     return `function ${name}(${params}) {\n${sync.body}\n}\n${sync.extra}`;
@@ -105,10 +104,21 @@ export function syncExports(js) {
   return rewritten ? SYNC_HELPERS + out : js;
 }
 
-/** `return x;` → `return __plughostDone(x);` in straight-line code (no nested functions). */
-function settleReturns(code) {
-  return code.replace(/\breturn\b([^;]*);/g, (_, e) => `return __plughostDone(${e.trim() || "undefined"});`);
+/**
+ * `return x;` → `return __plughostDone(x);` in straight-line code (no nested functions); with `int32`,
+ * `return toInt32(v);` looks the settled promise up inline. Each call the interpreter makes costs more than the
+ * work of these helpers.
+ */
+function settleReturns(code, int32) {
+  return code.replace(/\breturn\b([^;]*);/g, (_, e) => {
+    const v = int32 ? /^\s*toInt32\(([\w$]+)\)\s*$/.exec(e)?.[1] : undefined;
+    if (v) return `return __plughostSettled[(${v} >> 0) + 128] ?? __plughostDone(${v} >> 0);`;
+    return `return __plughostDone(${e.trim() || "undefined"});`;
+  });
 }
+
+/** `await`'s test for a thenable, inline. */
+const thenable = (v) => `${v} !== null && (typeof ${v} === "object" || typeof ${v} === "function") && typeof ${v}.then === "function"`;
 
 const NESTED_FUNCTION = /\bfunction\b|=>|\bawait\b|\byield\b|`/;
 
@@ -126,7 +136,7 @@ const uses = (code, id) => new RegExp(`(?<![\\w$.])${id.replace(/\$/g, "\\$")}(?
  * (bound only when a thenable comes back), so the export itself closes over nothing: a closure in it, even one
  * never made, would give each call a scope object and slow every name lookup the interpreter does in it.
  */
-function syncBody(name, params, body) {
+function syncBody(name, params, body, int32) {
   if ((body.match(/\bawait\b/g) ?? []).length !== 1) return undefined;
   const bound = `.bind(null${params.trim() ? `, ${params}` : ""})`;
   const withParam = (p) => (params.trim() ? `${params}, ${p}` : p);
@@ -142,7 +152,7 @@ function syncBody(name, params, body) {
     if (!d.bare.has(target) || [...d.all].some((id) => id !== target && uses(post, id))) return undefined;
     const then = `${name}$plughostThen`;
     return {
-      body: `${pre}  ${target} = ${call};\n  if (__plughostThenable(${target})) return ${target}.then(${then}${bound});${settleReturns(post)}\n  return __plughostDone(undefined);`,
+      body: `${pre}  ${target} = ${call};\n  if (${thenable(target)}) return ${target}.then(${then}${bound});${settleReturns(post, int32)}\n  return __plughostDone(undefined);`,
       extra: `function ${then}(${withParam("__plughostV")}) {\n  let ${target} = __plughostV;${post}\n}\n`,
     };
   }
@@ -164,10 +174,10 @@ function syncBody(name, params, body) {
     return {
       body:
         `${pre}  let __plughostPending;\n` +
-        `  try {\n    const ${held} = ${call};\n    if (__plughostThenable(${held})) __plughostPending = ${held};\n    else {\n${rest}\n    }\n` +
+        `  try {\n    const ${held} = ${call};\n    if (${thenable(held)}) __plughostPending = ${held};\n    else {\n${rest}\n    }\n` +
         `  } catch (${err}) {\n${handler}\n  }\n` +
         `  if (__plughostPending !== undefined) return __plughostPending.then(${ok}${bound}, ${fail}${bound});\n` +
-        `${settleReturns(post)}\n  return __plughostDone(undefined);`,
+        `${settleReturns(post, int32)}\n  return __plughostDone(undefined);`,
       extra:
         `function ${ok}(${withParam(held)}) {\n${decl}  try {\n${rest}\n  } catch (${err}) {\n${handler}\n  }\n${post}\n}\n` +
         `function ${fail}(${withParam(err)}) {\n${decl}${handler}\n${post}\n}\n`,
