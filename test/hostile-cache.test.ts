@@ -92,6 +92,7 @@ describe.each(["in-process", "worker"] as const)("hostile compile cache on v8 (%
       const r = newRegistry({ cacheDir: victim, isolation });
       await r.load(pluginDir(PROBE));
       expect(await r.invoke("probe", "ok")).toBe(42);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
     } finally {
       process.off("warning", onWarning);
     }
@@ -240,6 +241,8 @@ describe.each(["v8", "wasmtime"] as const)("cache directory checks on %s", (engi
       const r = newRegistry({ cacheDir: path.join(file, "cache"), engine });
       await r.load(pluginDir(PROBE));
       expect(await r.invoke("probe", "ok")).toBe(42);
+      // process.emitWarning emits on the next tick: a load that needs no I/O turn finishes before it.
+      await new Promise((resolve) => setImmediate(resolve));
     } finally {
       process.off("warning", onWarning);
     }

@@ -4,6 +4,7 @@
  * content hash, in memory and on disk.
  */
 import { createHash } from "node:crypto";
+import { readFileSync, statSync } from "node:fs";
 import { mkdir, readFile, writeFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { cacheMac, macMatches, openCache, warnCacheRebuilt, type CacheRoot } from "../../runtime/cache-dir.js";
@@ -307,13 +308,23 @@ function sealGlue(key: Buffer, hash: string, glue: GlueFiles, names: readonly st
 }
 
 /**
+ * A cache file: small ones with one synchronous read (a pool round trip per step costs more), large ones
+ * asynchronously. Anything but a regular file (a FIFO would block the read) is refused as damaged.
+ */
+async function readCached(file: string): Promise<Buffer> {
+  const info = statSync(file);
+  if (!info.isFile()) throw new Error(`${file} is not a regular file`);
+  return info.size <= 1024 * 1024 ? readFileSync(file) : readFile(file);
+}
+
+/**
  * The cached glue, when its seal verifies; otherwise undefined. An entry that
  * exists but does not verify is removed (and reported) so it is rebuilt.
  */
 async function readGlue(dir: string, hash: string, key: Buffer): Promise<GlueFiles | undefined> {
   let text: string;
   try {
-    text = await readFile(path.join(dir, "meta.json"), "utf8");
+    text = (await readCached(path.join(dir, "meta.json"))).toString("utf8");
   } catch {
     return undefined; // not cached yet
   }
@@ -324,7 +335,7 @@ async function readGlue(dir: string, hash: string, key: Buffer): Promise<GlueFil
       throw new Error("bad file list");
     }
     const files = new Map<string, Uint8Array>();
-    for (const name of names) files.set(name, new Uint8Array(await readFile(path.join(dir, name))));
+    for (const name of names) files.set(name, new Uint8Array(await readCached(path.join(dir, name))));
     const glue = { files, imports: meta.imports, exports: meta.exports };
     if (macMatches(meta.mac, sealGlue(key, hash, glue, names))) return glue;
   } catch {
