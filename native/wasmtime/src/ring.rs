@@ -21,7 +21,6 @@
 use napi::bindgen_prelude::{Function, Unknown};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{sys, Env, Status};
-use std::alloc::Layout;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,7 +33,7 @@ pub const H_JS_WAITING: usize = 48;
 pub const HEADER_BYTES: usize = 256;
 /// Slots: a power of two, so that u32 sequence numbers wrap onto them.
 pub const SLOTS: usize = 256;
-pub const SLOT_BYTES: usize = 128;
+pub const SLOT_BYTES: usize = 64;
 /// Slot words: op, name id, data length, status (out), outcome (out); the data from byte 32.
 const S_OP: usize = 0;
 const S_NAME: usize = 1;
@@ -82,7 +81,8 @@ impl Drop for SpinClaim {
     }
 }
 
-/// The ring's bytes, 64-byte aligned, zeroed (pages are touched only as slots are used).
+/// The ring's bytes: an anonymous mapping of their own, so pages cost memory only once a slot on them is used
+/// (an instance that makes a few calls touches two pages, not the whole ring).
 pub struct RingMem {
     ptr: *mut u8,
 }
@@ -92,15 +92,51 @@ pub struct RingMem {
 unsafe impl Send for RingMem {}
 unsafe impl Sync for RingMem {}
 
-const LAYOUT: Layout = match Layout::from_size_align(BYTES, 64) {
-    Ok(l) => l,
-    Err(_) => panic!("ring layout"),
-};
+#[cfg(unix)]
+mod pages {
+    use std::ffi::c_void;
+    extern "C" {
+        fn mmap(addr: *mut c_void, len: usize, prot: i32, flags: i32, fd: i32, off: i64) -> *mut c_void;
+        fn munmap(addr: *mut c_void, len: usize) -> i32;
+    }
+    const PROT_READ_WRITE: i32 = 0x1 | 0x2;
+    const MAP_PRIVATE: i32 = 0x02;
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+    const MAP_ANONYMOUS: i32 = 0x1000;
+    #[cfg(not(any(target_os = "macos", target_os = "ios", target_os = "freebsd")))]
+    const MAP_ANONYMOUS: i32 = 0x20;
+
+    /// Zeroed pages (page-aligned), or null.
+    pub fn map(len: usize) -> *mut u8 {
+        // SAFETY: a fresh private anonymous mapping; no existing memory is touched.
+        let p = unsafe { mmap(std::ptr::null_mut(), len, PROT_READ_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) };
+        if p as isize == -1 { std::ptr::null_mut() } else { p.cast() }
+    }
+    pub fn unmap(p: *mut u8, len: usize) {
+        // SAFETY: `p` came from `map(len)` and is unmapped once.
+        unsafe { munmap(p.cast(), len) };
+    }
+}
+
+#[cfg(not(unix))]
+mod pages {
+    const LAYOUT: std::alloc::Layout = match std::alloc::Layout::from_size_align(super::BYTES, 64) {
+        Ok(l) => l,
+        Err(_) => panic!("ring layout"),
+    };
+    pub fn map(_len: usize) -> *mut u8 {
+        // SAFETY: LAYOUT has a non-zero size.
+        unsafe { std::alloc::alloc_zeroed(LAYOUT) }
+    }
+    pub fn unmap(p: *mut u8, _len: usize) {
+        // SAFETY: allocated with LAYOUT in `map`.
+        unsafe { std::alloc::dealloc(p, LAYOUT) }
+    }
+}
 
 impl RingMem {
     fn new() -> Option<RingMem> {
-        // SAFETY: LAYOUT has a non-zero size.
-        let ptr = unsafe { std::alloc::alloc_zeroed(LAYOUT) };
+        let ptr = pages::map(BYTES);
         (!ptr.is_null()).then_some(RingMem { ptr })
     }
     fn word(&self, i: usize) -> &AtomicI32 {
@@ -121,8 +157,7 @@ impl RingMem {
 
 impl Drop for RingMem {
     fn drop(&mut self) {
-        // SAFETY: allocated with LAYOUT in `new`.
-        unsafe { std::alloc::dealloc(self.ptr, LAYOUT) }
+        pages::unmap(self.ptr, BYTES);
     }
 }
 

@@ -21,7 +21,7 @@ const H_PARKED = 32;
 const H_JS_WAITING = 48;
 const HEADER_BYTES = 256;
 const SLOTS = 256;
-const SLOT_BYTES = 128;
+const SLOT_BYTES = 64;
 const S_OP = 0;
 const S_NAME = 1;
 const S_LEN = 2;
@@ -77,8 +77,9 @@ export class CallRing {
   readonly #i32: Int32Array;
   readonly #u8: Uint8Array;
   readonly #names = new Map<string, number>();
-  readonly #resolve: ((status: number) => void)[] = new Array(SLOTS);
-  readonly #reject: ((err: unknown) => void)[] = new Array(SLOTS);
+  // Grown as slots are first used (an instance that makes a few calls keeps them small).
+  readonly #resolve: ((status: number) => void)[] = [];
+  readonly #reject: ((err: unknown) => void)[] = [];
   readonly #backlog: Backlogged[] = [];
   /** Calls submitted / answered (wrapping int32 counters, as the header's). */
   #submitted = 0;
