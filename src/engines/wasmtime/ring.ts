@@ -68,6 +68,12 @@ const HOST_SPIN_MS = 0.02;
  * slower still on a loaded machine, so a short spin that sometimes catches the answer keeps paying.
  */
 const HOST_SPIN_LOW_MS = 0.003;
+/**
+ * Spinning stops (here and on the call threads) only when it nearly never pays: on an oversubscribed machine the
+ * spinning threads then take the CPU from the ones they wait for. It is tried again after SPIN_RETRY_MS.
+ */
+const SPIN_PAUSE_BELOW = 0.25;
+const SPIN_RETRY_MS = 100;
 /** Longest run of back-to-back microtask drains before yielding to the event loop (timers, host calls). */
 const MAX_MICROTASK_STREAK_MS = 1;
 
@@ -259,6 +265,7 @@ class RingPump {
   #spinOk = true;
   /** Recent share of spins that caught the answer (exponential average). */
   #spinScore = 1;
+  #spinPausedUntil = 0;
   #scheduled = false;
   #sleeping = false;
   #streakStart = 0;
@@ -278,9 +285,9 @@ class RingPump {
     this.#updateSpin();
   }
 
-  /** Idle call threads may spin while busy call threads and this one fit on the cores. */
+  /** Idle call threads may spin while busy call threads and this one fit on the cores and spinning pays. */
   #updateSpin(): void {
-    const ok = this.#active.size + 1 <= this.#cores;
+    const ok = this.#active.size + 1 <= this.#cores && this.#spinPausedUntil === 0;
     if (ok !== this.#spinOk) {
       this.#spinOk = ok;
       this.#setSpin(ok);
@@ -323,15 +330,25 @@ class RingPump {
   /**
    * Spinning wins on a machine with idle cores (an answer in ~1-2 µs instead of a
    * wake-up through the event loop), and loses on an oversubscribed one. Score
-   * each spin; spin less while it mostly fails.
+   * each spin; spin less while it mostly fails, and not at all while it nearly
+   * never pays.
    */
   #spinResult(hit: boolean): void {
-    this.#spinScore += hit ? (1 - this.#spinScore) / 16 : -this.#spinScore / 16;
+    this.#spinScore += hit ? (1 - this.#spinScore) / 32 : -this.#spinScore / 32;
+    if (!hit && this.#spinScore < SPIN_PAUSE_BELOW) {
+      this.#spinPausedUntil = performance.now() + SPIN_RETRY_MS;
+      this.#updateSpin();
+    }
   }
 
   readonly #run = (): void => {
     this.#scheduled = false;
     const started = performance.now();
+    if (this.#spinPausedUntil !== 0 && started >= this.#spinPausedUntil) {
+      this.#spinPausedUntil = 0;
+      this.#spinScore = 0.5;
+      this.#updateSpin();
+    }
     const spinning = this.#spinOk;
     const budget = this.#spinScore >= 0.5 ? HOST_SPIN_MS : HOST_SPIN_LOW_MS;
     for (;;) {
