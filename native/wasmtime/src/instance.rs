@@ -6,7 +6,9 @@
 //! host's file I/O needs, and the process must be able to exit while a guest
 //! spins (libuv joins its pool at exit; these threads are detached). Each
 //! call answers through a promise (`JsDeferred`), whose thread-safe function
-//! keeps the event loop alive only while the call is pending.
+//! keeps the event loop alive only while the call is pending. Status calls
+//! (`onEvent`) come instead through the instance's call ring (ring.rs), which
+//! the same thread serves.
 //!
 //! `dispose()` ends the instance even mid-call: it sets the store's stop flag
 //! (the running call traps at its next epoch check, within CHECK_TICKS ms),

@@ -3,8 +3,11 @@
  *
  * Asynchronous calls run on the instance's own thread in the addon (never on
  * libuv's pool, which the host's I/O needs), so the event loop stays free and
- * different plugins run in parallel; they are queued one after the other. The
- * synchronous fast path runs on the JS thread. A call made while the instance
+ * different plugins run in parallel; they are queued one after the other.
+ * `onEvent` goes through the instance's call ring (ring.ts): shared memory the
+ * call thread reads, with no node-api call or thread-safe function per call;
+ * the other asynchronous calls go through the addon's promises, ordered with
+ * the ring's. The synchronous fast path runs on the JS thread. A call made while the instance
  * is inside one of its own host functions, or a synchronous call while an
  * asynchronous one is queued or running, is a `ReentrancyError`.
  *
