@@ -91,6 +91,8 @@ export function compileComponent(
 
 interface GlueFiles {
   files: Map<string, Uint8Array>;
+  /** Files that are core modules embedded in the component, by [offset, length]: the cache keeps only these numbers. */
+  refs?: Map<string, [number, number]>;
   imports: string[];
   exports: string[];
 }
@@ -102,7 +104,7 @@ async function compileUncached(
   options: { file: string; plugin: string },
 ): Promise<CompiledComponent> {
   const dir = cache ? path.join(cache.dir, "v8", hash) : undefined;
-  const cached = cache && dir ? await readGlue(dir, hash, cache.key) : undefined;
+  const cached = cache && dir ? await readGlue(dir, hash, cache.key, bytes) : undefined;
   const glue = cached ?? (await transpile(bytes, options));
   checkWorld(glue.exports, options);
   if (cache && dir && !cached) await writeGlue(dir, hash, glue, cache.key);
@@ -112,7 +114,7 @@ async function compileUncached(
   const js = patchGlue(raw);
   // Import the verified bytes themselves, never a path: a file could change
   // between the check and the import.
-  const url = `data:text/javascript;base64,${Buffer.from(js).toString("base64")}`;
+  const url = `data:text/javascript;base64,${Buffer.from(js.buffer, js.byteOffset, js.byteLength).toString("base64")}`; // a view: no copy of the glue
   const mod = (await import(url)) as { instantiate: GlueInstantiate };
   const coreBytes = new Map<string, Uint8Array>();
   for (const [name, data] of glue.files) if (name.endsWith(".wasm")) coreBytes.set(name, data);
@@ -167,12 +169,16 @@ async function transpile(bytes: Uint8Array, options: { file: string; plugin: str
       const files = glueFiles(result.files);
       // jco emits each embedded core module unchanged; put the real ones back where the stubs came out.
       const outputs = [...files].filter(([name]) => name.endsWith(".wasm"));
+      const refs = new Map<string, [number, number]>();
       const restored = stubbed.modules.every((m) => {
         const hit = outputs.find(([, data]) => Buffer.from(data.buffer, data.byteOffset, data.byteLength).equals(m.stub));
-        if (hit) files.set(hit[0], m.original);
+        if (hit) {
+          files.set(hit[0], m.original);
+          refs.set(hit[0], [m.original.byteOffset - bytes.byteOffset, m.original.byteLength]);
+        }
         return hit !== undefined;
       });
-      if (restored) return { files, imports: result.imports, exports: result.exports.map(([name]) => name) };
+      if (restored) return { files, refs, imports: result.imports, exports: result.exports.map(([name]) => name) };
     } catch {
       // invalid, or anything unexpected: the whole component through jco, below
     }
@@ -312,14 +318,34 @@ interface GlueMeta {
   imports: string[];
   exports: string[];
   files: string[];
+  /** Large core modules read from the component itself (its bytes hash to the entry's name): name → [offset, length]. */
+  refs?: Record<string, [number, number]>;
   mac: string;
 }
 
-/** The seal covers the component hash, the metadata and every file, in order. */
+/**
+ * The seal covers the component hash, the metadata (with the refs, when there are any) and every stored file, in
+ * order. A referenced module is covered by the hash: it is read from the component bytes that hashed to it.
+ */
 function sealGlue(key: Buffer, hash: string, glue: GlueFiles, names: readonly string[]): Buffer {
-  const parts: (string | Uint8Array)[] = [hash, JSON.stringify([glue.imports, glue.exports, names])];
+  const refs = glue.refs?.size ? [Object.fromEntries(glue.refs)] : [];
+  const parts: (string | Uint8Array)[] = [hash, JSON.stringify([glue.imports, glue.exports, names, ...refs])];
   for (const name of names) parts.push(glue.files.get(name)!);
   return cacheMac(key, GLUE_SEAL, parts);
+}
+
+/** The meta's refs, checked against the component (`length` bytes) and the stored file names; throws when malformed. */
+function readRefs(meta: GlueMeta, names: readonly string[], length: number): Map<string, [number, number]> | undefined {
+  if (meta.refs === undefined) return undefined;
+  if (meta.refs === null || typeof meta.refs !== "object") throw new Error("bad refs");
+  const refs = new Map<string, [number, number]>();
+  for (const [name, at] of Object.entries(meta.refs)) {
+    const ok = GLUE_FILE.test(name) && name !== "plugin.js" && !names.includes(name) && Array.isArray(at) && at.length === 2;
+    const [off, len] = ok ? at : [-1, -1];
+    if (!Number.isSafeInteger(off) || !Number.isSafeInteger(len) || off < 8 || len < 8 || off + len > length) throw new Error("bad ref");
+    refs.set(name, [off, len]);
+  }
+  return refs;
 }
 
 /**
@@ -336,7 +362,7 @@ async function readCached(file: string): Promise<Buffer> {
  * The cached glue, when its seal verifies; otherwise undefined. An entry that
  * exists but does not verify is removed (and reported) so it is rebuilt.
  */
-async function readGlue(dir: string, hash: string, key: Buffer): Promise<GlueFiles | undefined> {
+async function readGlue(dir: string, hash: string, key: Buffer, bytes: Uint8Array): Promise<GlueFiles | undefined> {
   let text: string;
   try {
     text = (await readCached(path.join(dir, "meta.json"))).toString("utf8");
@@ -349,10 +375,14 @@ async function readGlue(dir: string, hash: string, key: Buffer): Promise<GlueFil
     if (!Array.isArray(names) || !names.includes("plugin.js") || !names.every((n) => typeof n === "string" && GLUE_FILE.test(n))) {
       throw new Error("bad file list");
     }
+    const refs = readRefs(meta, names, bytes.length);
     const files = new Map<string, Uint8Array>();
     for (const name of names) files.set(name, new Uint8Array(await readCached(path.join(dir, name))));
-    const glue = { files, imports: meta.imports, exports: meta.exports };
-    if (macMatches(meta.mac, sealGlue(key, hash, glue, names))) return glue;
+    const glue: GlueFiles = { files, imports: meta.imports, exports: meta.exports, ...(refs ? { refs } : {}) };
+    if (macMatches(meta.mac, sealGlue(key, hash, glue, names))) {
+      for (const [name, [off, len]] of refs ?? []) files.set(name, bytes.subarray(off, off + len));
+      return glue;
+    }
   } catch {
     // unreadable or malformed: the same as a bad seal
   }
@@ -371,9 +401,16 @@ async function writeGlue(dir: string, hash: string, glue: GlueFiles, key: Buffer
   const tmp = `${dir}.tmp-${process.pid}-${Date.now()}`;
   try {
     await mkdir(tmp, { recursive: true, mode: 0o700 });
-    const names = [...glue.files.keys()].sort();
+    // Large embedded core modules are not copied: the component holds them, at the offsets the meta records.
+    const names = [...glue.files.keys()].filter((n) => !glue.refs?.has(n)).sort();
     for (const name of names) await writeFile(path.join(tmp, name), glue.files.get(name)!, { mode: 0o600 });
-    const meta: GlueMeta = { imports: glue.imports, exports: glue.exports, files: names, mac: sealGlue(key, hash, glue, names).toString("hex") };
+    const meta: GlueMeta = {
+      imports: glue.imports,
+      exports: glue.exports,
+      files: names,
+      ...(glue.refs?.size ? { refs: Object.fromEntries(glue.refs) } : {}),
+      mac: sealGlue(key, hash, glue, names).toString("hex"),
+    };
     await writeFile(path.join(tmp, "meta.json"), JSON.stringify(meta), { mode: 0o600 });
     // A failed rename: another process won the race (its entry is equivalent, and verified when read) or the disk refused.
     await rename(tmp, dir);
