@@ -2,7 +2,8 @@
 // that module's code stubbed out, then given the real module. The glue must be exactly what jco makes of the whole
 // component, the core modules exactly the embedded ones, and a module V8 refuses must still be an invalid binary.
 import { describe, it, expect } from "vitest";
-import { readFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { clearCompileCache, compileComponent, patchGlue, stubLargeModules } from "../src/engines/v8/compile.js";
@@ -88,5 +89,42 @@ describe("transpiling a component with a large core module", () => {
     const err = await compileComponent(bad, { file: "bad.wasm", plugin: "bad-js" }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidPluginBinary);
     expect((err as Error).message).toMatch(/not a valid component/);
+  }, 60_000);
+
+  it("caches the glue without a copy of the large module, and reads it back from the component", async () => {
+    const bytes = hello();
+    const cacheDir = mkdtempSync(path.join(tmpdir(), "plughost-stub-cache-"));
+    try {
+      clearCompileCache();
+      const first = await compileComponent(bytes, { file: HELLO, plugin: "hello-js", cacheDir });
+      const entry = path.join(cacheDir, "v8", first.hash);
+      const sizes = readdirSync(entry).map((f) => statSync(path.join(entry, f)).size);
+      expect(Math.max(...sizes)).toBeLessThan(1 << 20);
+      const meta = JSON.parse(readFileSync(path.join(entry, "meta.json"), "utf8")) as { refs: Record<string, [number, number]> };
+      expect(Object.keys(meta.refs)).toHaveLength(1);
+
+      clearCompileCache();
+      const again = await compileComponent(bytes, { file: HELLO, plugin: "hello-js", cacheDir });
+      expect(again.glueUrl).toBe(first.glueUrl);
+      for (const [name, data] of first.coreBytes) expect(Buffer.from(again.coreBytes.get(name)!).equals(Buffer.from(data)), name).toBe(true);
+
+      // A ref moved by someone without the cache key does not verify: the entry is rebuilt, the modules are right.
+      const [name, [off, len]] = Object.entries(meta.refs)[0]!;
+      writeFileSync(path.join(entry, "meta.json"), JSON.stringify({ ...meta, refs: { [name]: [off + 1, len - 1] } }));
+      const warnings: string[] = [];
+      const onWarning = (w: Error) => warnings.push(w.message);
+      process.on("warning", onWarning);
+      clearCompileCache();
+      try {
+        const rebuilt = await compileComponent(bytes, { file: HELLO, plugin: "hello-js", cacheDir });
+        expect(Buffer.from(rebuilt.coreBytes.get(name)!).equals(Buffer.from(first.coreBytes.get(name)!))).toBe(true);
+        await new Promise((r) => setImmediate(r));
+      } finally {
+        process.off("warning", onWarning);
+      }
+      expect(warnings.some((w) => w.includes(entry))).toBe(true);
+    } finally {
+      rmSync(cacheDir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
