@@ -266,6 +266,8 @@ class RingPump {
   /** Recent share of spins that caught the answer (exponential average). */
   #spinScore = 1;
   #spinPausedUntil = 0;
+  /** The run about to start was woken by a call thread: what it finds was not caught by spinning. */
+  #afterWake = false;
   #scheduled = false;
   #sleeping = false;
   #streakStart = 0;
@@ -309,6 +311,7 @@ class RingPump {
     if (this.#scheduled) return;
     this.#streakStart = performance.now();
     this.#scheduled = true;
+    this.#afterWake = true;
     this.#run();
   }
 
@@ -350,12 +353,14 @@ class RingPump {
       this.#updateSpin();
     }
     const spinning = this.#spinOk;
+    let scoring = spinning && !this.#afterWake;
+    this.#afterWake = false;
     const budget = this.#spinScore >= 0.5 ? HOST_SPIN_MS : HOST_SPIN_LOW_MS;
     for (;;) {
       let delivered = 0;
       for (const r of this.#active) delivered += r.drain();
       // Scored before the idle check: a lone caller's answer empties the set.
-      if (delivered > 0 && spinning) this.#spinResult(true);
+      if (delivered > 0 && scoring) this.#spinResult(true);
       if (this.#active.size === 0) return;
       if (delivered > 0) {
         // Let the callers' reactions run (they may submit more calls), then come back.
@@ -368,6 +373,7 @@ class RingPump {
         for (const r of this.#active) if (r.takeWoke()) woken = true;
         // A parked call thread's answer misses any spin: score only waits on a spinning thread.
         if (spinning && !woken) this.#spinResult(false);
+        scoring = false;
         break;
       }
     }
