@@ -156,6 +156,7 @@ export {
   instrumentFuel,
   instrumentModule,
   clearInstrumentCache,
+  instrumentCacheWritten,
   createLimits,
   Limits as FuelLimits,
   FuelSignal,

@@ -5,9 +5,10 @@
  */
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { cacheMac, macMatches, openCache, warnCacheRebuilt } from "../runtime/cache-dir.js";
+import { cacheMac, cacheMacAsync, cacheMacInput, macMatches, openCache, warnCacheRebuilt } from "../runtime/cache-dir.js";
 import { InstrumentError } from "./errors.js";
 import { rewriteModule } from "./rewrite.js";
 import type { InstrumentOptions, InstrumentResult } from "./types.js";
@@ -48,7 +49,10 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions =
   if (!result) {
     const r = rewriteModule(bytes, { fuel, memoryBytes: options.memoryBytes, tableElements: options.tableElements, label, plugin: options.plugin });
     result = { key, ...r };
-    if (options.cacheDir) writeDiskCache(options.cacheDir, result);
+    if (options.cacheDir) {
+      if (options.cacheWrite === "background") writeDiskCacheInBackground(options.cacheDir, result);
+      else writeDiskCache(options.cacheDir, result);
+    }
   }
   if (useMemory) {
     memoryCache.set(key, result);
@@ -121,6 +125,17 @@ function readDiskCache(dir: string, key: string): InstrumentResult | undefined {
   return undefined;
 }
 
+const pendingWrites = new Set<Promise<void>>();
+
+/**
+ * Resolves once every disk cache entry started with `cacheWrite: "background"` is written (or given up on). The v8
+ * engine has entries sealed and written on libuv's thread pool while its load goes on (a JS plugin's is 16.7 MB,
+ * ~100 ms of a cold load written synchronously) and awaits this at the end, so a loaded plugin's entry is on disk.
+ */
+export function instrumentCacheWritten(): Promise<void> {
+  return pendingWrites.size === 0 ? Promise.resolve() : Promise.all(pendingWrites).then(() => undefined);
+}
+
 function writeDiskCache(dir: string, r: InstrumentResult): void {
   try {
     const cacheKey = openCache(dir)?.key;
@@ -144,5 +159,39 @@ function writeDiskCache(dir: string, r: InstrumentResult): void {
     }
   } catch {
     // The cache is an optimisation; a read-only or full disk must not fail the load.
+  }
+}
+
+function writeDiskCacheInBackground(dir: string, r: InstrumentResult): void {
+  const pending = writeDiskCacheAsync(dir, r).catch(() => {
+    // The cache is an optimisation; a read-only or full disk must not fail the load.
+  });
+  pendingWrites.add(pending);
+  void pending.finally(() => pendingWrites.delete(pending));
+}
+
+async function writeDiskCacheAsync(dir: string, r: InstrumentResult): Promise<void> {
+  const cacheKey = openCache(dir)?.key;
+  if (!cacheKey) return;
+  const { bytes, ...meta } = r;
+  // Sealed and written from one snapshot, taken now: the file holds exactly the bytes the seal covers.
+  const input = cacheMacInput(SEAL, [JSON.stringify(meta), bytes]);
+  const snapshot = input.subarray(input.length - bytes.length);
+  const mac = await cacheMacAsync(cacheKey, input);
+  // Write then rename, so a concurrent reader never sees half a file; the module before its meta, which names it.
+  const tmp = `.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  for (const [file, data] of [
+    [`${r.key}.wasm`, snapshot],
+    [`${r.key}.json`, JSON.stringify({ ...meta, mac: mac.toString("hex") })],
+  ] as const) {
+    const part = path.join(dir, file + tmp);
+    try {
+      await writeFile(part, data, { mode: 0o600 });
+      await rename(part, path.join(dir, file));
+    } catch (err) {
+      // A full disk leaves a partial file: remove it, or it keeps the space.
+      await rm(part, { force: true });
+      throw err;
+    }
   }
 }

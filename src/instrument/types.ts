@@ -13,6 +13,11 @@ export interface InstrumentOptions {
   tableElements?: number;
   /** Directory for the on-disk cache of instrumented modules (created on demand). */
   cacheDir?: string;
+  /**
+   * Write a new `cacheDir` entry before returning (default), or in the background: sealed and written on libuv's
+   * thread pool, never visible half-written, awaitable with `instrumentCacheWritten()`; a failed write is dropped.
+   */
+  cacheWrite?: "now" | "background";
   /** Use the in-process cache (default true). */
   memoryCache?: boolean;
   /** Name used in error messages (e.g. "plugin.wasm#core2"). */

@@ -5,7 +5,7 @@
  * cached `.cwasm` files are native code, so a file in the cache is trusted
  * only when its seal verifies on the bytes actually used.
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual, webcrypto } from "node:crypto";
 import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readSync, realpathSync, unlinkSync, writeSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -166,6 +166,27 @@ export function cacheMac(key: Buffer, label: string, parts: readonly (Uint8Array
     h.update(len).update(bytes);
   }
   return h.digest();
+}
+
+/** The exact bytes `cacheMac` authenticates, as one buffer (a copy: a snapshot of the parts as they are now). */
+export function cacheMacInput(label: string, parts: readonly (Uint8Array | string)[]): Buffer {
+  const chunks: Uint8Array[] = [Buffer.from(`${label}\0`, "utf8")];
+  for (const part of parts) {
+    const bytes = typeof part === "string" ? Buffer.from(part, "utf8") : part;
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(bytes.length));
+    chunks.push(len, bytes);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * `cacheMac` of a `cacheMacInput`, computed on libuv's thread pool (WebCrypto's HMAC runs there), for seals of large
+ * artefacts written while a load goes on: the same input, the same MAC.
+ */
+export async function cacheMacAsync(key: Buffer, input: Uint8Array): Promise<Buffer> {
+  const hmacKey = await webcrypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return Buffer.from(await webcrypto.subtle.sign("HMAC", hmacKey, input));
 }
 
 /** Constant-time comparison of a stored seal (hex) with the one computed. */

@@ -17,7 +17,7 @@ import { probeArena, V8Instance, type CallMeter, type GuestExports } from "./ins
 import { checkImports, wasiImports } from "./wasi.js";
 import { AppInterfaces, checkAppImports, isAppInterface } from "./app-interfaces.js";
 import { loadInWorker } from "./worker/host.js";
-import { createLimits, instrumentModule, LimitCapError, type Limits as LimitsRuntime } from "../../instrument/index.js";
+import { createLimits, instrumentCacheWritten, instrumentModule, LimitCapError, type Limits as LimitsRuntime } from "../../instrument/index.js";
 import { readEntry } from "../../plugin/verify.js";
 import { API_VERSION, WIT_PACKAGE } from "../../contract/abi.js";
 
@@ -35,8 +35,9 @@ export const v8Engine: Engine = {
     checkImports(compiled.imports.filter((i) => !isAppInterface(i)), request.capabilities, request.plugin);
     checkAppImports(compiled.imports, request);
     // In a worker, app interface calls cross to the host thread (worker/host.ts HOST_CALL.IFACE), where a Promise may be awaited.
-    if (request.isolation === "worker") return loadInWorker(request, prepareForWorker(compiled, request));
-    return instantiate(compiled, request);
+    const instance = request.isolation === "worker" ? await loadInWorker(request, prepareForWorker(compiled, request)) : await instantiate(compiled, request);
+    await instrumentCacheWritten(); // written on the thread pool meanwhile; on disk once the plugin is loaded
+    return instance;
   },
 };
 
@@ -89,7 +90,7 @@ function coreModule(compiled: CompiledComponent, name: string, request: LoadRequ
       tableElements,
       label: `${request.entryPath}#${name}`,
       plugin: request.plugin,
-      ...(request.cacheDir ? { cacheDir: path.join(request.cacheDir, "instrumented") } : {}),
+      ...(request.cacheDir ? { cacheDir: path.join(request.cacheDir, "instrumented"), cacheWrite: "background" as const } : {}),
     });
     mod = new WebAssembly.Module(result.bytes as Uint8Array<ArrayBuffer>);
     const { bytes: _rewritten, ...meta } = result;
