@@ -7,9 +7,13 @@ import { createHash } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import { mkdir, readFile, writeFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
 import { cacheMac, macMatches, openCache, warnCacheRebuilt, type CacheRoot } from "../../runtime/cache-dir.js";
 import { InvalidPluginBinary } from "../../contract/errors.js";
 import { checkBuiltApiVersion } from "../../contract/version.js";
+import type { TranspileOptions, TranspileResult } from "../../../vendor/jco/index.js";
+import type { JcoJob, JcoReply } from "./jco-worker.js";
 
 /** The `instantiate` function jco generates in instantiation mode. */
 export type GlueInstantiate = (
@@ -72,10 +76,7 @@ export function contentHash(bytes: Uint8Array): string {
  * in `<cacheDir>/v8/<hash>/`, sealed with the cache's key (cache-dir.ts) and
  * verified on every read; it is safe to delete.
  */
-export function compileComponent(
-  bytes: Uint8Array,
-  options: { file: string; plugin: string; cacheDir?: string | undefined },
-): Promise<CompiledComponent> {
+export function compileComponent(bytes: Uint8Array, options: CompileOptions): Promise<CompiledComponent> {
   checkComponentHeader(bytes, options.file, options.plugin);
   // An unsafe cache directory fails every load that names it, cached in memory or not.
   const cache = options.cacheDir ? openCache(options.cacheDir, options.plugin) : undefined;
@@ -89,6 +90,18 @@ export function compileComponent(
   return pending;
 }
 
+export interface CompileOptions {
+  file: string;
+  plugin: string;
+  cacheDir?: string | undefined;
+  /**
+   * Work for the host thread while jco transpiles a component with large core modules on a worker thread: called
+   * with those modules' bytes (the v8 engine instruments them then; their compiled glue asks for them later).
+   * Called only when the component is transpiled; an exception from it is ignored.
+   */
+  whileTranspiling?: ((largeModules: readonly Uint8Array[]) => void) | undefined;
+}
+
 interface GlueFiles {
   files: Map<string, Uint8Array>;
   /** Files that are core modules embedded in the component, by [offset, length]: the cache keeps only these numbers. */
@@ -97,12 +110,7 @@ interface GlueFiles {
   exports: string[];
 }
 
-async function compileUncached(
-  bytes: Uint8Array,
-  hash: string,
-  cache: CacheRoot | undefined,
-  options: { file: string; plugin: string },
-): Promise<CompiledComponent> {
+async function compileUncached(bytes: Uint8Array, hash: string, cache: CacheRoot | undefined, options: CompileOptions): Promise<CompiledComponent> {
   const dir = cache ? path.join(cache.dir, "v8", hash) : undefined;
   const cached = cache && dir ? await readGlue(dir, hash, cache.key, bytes) : undefined;
   const glue = cached ?? (await transpile(bytes, options));
@@ -154,17 +162,28 @@ const PROMISING_SHIM_FUNCTION = Buffer.from(
   `\n// plughost (compile.ts patchGlue)\nfunction __plughostPromising(f) { return typeof WebAssembly.promising === "function" ? WebAssembly["promising"](f) : f; }\n`,
 );
 
-async function transpile(bytes: Uint8Array, options: { file: string; plugin: string }): Promise<GlueFiles> {
+const TRANSPILE_OPTIONS: TranspileOptions = { name: "plugin", instantiation: "async", emitTypescriptDeclarations: false, base64Cutoff: Number.MAX_SAFE_INTEGER };
+
+async function transpile(bytes: Uint8Array, options: CompileOptions): Promise<GlueFiles> {
   const { transpileBytes } = await import("../../../vendor/jco/index.js");
-  const run = (component: Uint8Array) =>
-    transpileBytes(component, { name: "plugin", instantiation: "async", emitTypescriptDeclarations: false, base64Cutoff: Number.MAX_SAFE_INTEGER });
+  const run = (component: Uint8Array) => transpileBytes(component, TRANSPILE_OPTIONS);
   const stubbed = stubLargeModules(bytes);
   if (stubbed) {
     // V8 validates the code jco no longer reads, on its own threads while jco runs on this one; a module it refuses
     // goes through jco whole, below, which says what is wrong.
     const valid = Promise.all(stubbed.modules.map((m) => WebAssembly.compile(m.original as Uint8Array<ArrayBuffer>))).then(() => true, () => false);
+    // jco on a worker thread, while this one does the caller's work on the large modules (instrumenting them).
+    const offThread = options.whileTranspiling ? transpileOffThread(stubbed.component) : undefined;
+    if (offThread) {
+      try {
+        options.whileTranspiling!(stubbed.modules.map((m) => m.original));
+      } catch {
+        // the caller meets the same problem again when it needs the module, and reports it then
+      }
+    }
+    const stubResult = offThread ? offThread.catch((err: unknown) => (err instanceof JcoWorkerGone ? run(stubbed.component) : Promise.reject(err))) : run(stubbed.component);
     try {
-      const result = await run(stubbed.component);
+      const result = await stubResult;
       if (!(await valid)) throw new Error("a core module does not validate");
       const files = glueFiles(result.files);
       // jco emits each embedded core module unchanged; put the real ones back where the stubs came out.
@@ -191,6 +210,65 @@ async function transpile(bytes: Uint8Array, options: { file: string; plugin: str
     throw new InvalidPluginBinary(options.file, `not a valid component: ${errorText(err)}`, { plugin: options.plugin, cause: err });
   }
   return { files: glueFiles(result.files), imports: result.imports, exports: result.exports.map(([name]) => name) };
+}
+
+/** The jco worker stopped (or never started): its job runs on this thread instead. */
+class JcoWorkerGone extends Error {}
+
+/** A worker thread for jco, kept while used (jco's own start-up is paid once), ended after `JCO_WORKER_IDLE_MS`. */
+interface JcoWorker {
+  worker: Worker;
+  jobs: Map<number, { resolve: (r: TranspileResult) => void; reject: (err: Error) => void }>;
+  idle?: NodeJS.Timeout | undefined;
+}
+
+const JCO_WORKER_IDLE_MS = 10_000;
+let jcoWorker: JcoWorker | undefined;
+let nextJob = 0;
+
+/** From `dist/` the worker is a sibling file; from the TypeScript sources (vitest), the built copy in `dist/`. */
+function jcoWorkerPath(): string {
+  const here = import.meta.url;
+  return fileURLToPath(here.endsWith(".ts") ? new URL("../../../dist/engines/v8/jco-worker.js", here) : new URL("./jco-worker.js", here));
+}
+
+function startJcoWorker(): JcoWorker {
+  const w: JcoWorker = { worker: new Worker(jcoWorkerPath()), jobs: new Map() };
+  const gone = (why: string) => {
+    if (jcoWorker === w) jcoWorker = undefined;
+    clearTimeout(w.idle);
+    for (const job of w.jobs.values()) job.reject(new JcoWorkerGone(why));
+    w.jobs.clear();
+  };
+  w.worker.on("message", (reply: JcoReply) => {
+    const job = w.jobs.get(reply.id);
+    if (!job) return;
+    w.jobs.delete(reply.id);
+    if ("result" in reply) job.resolve(reply.result);
+    else job.reject(new Error(reply.error));
+    if (w.jobs.size === 0) {
+      w.worker.unref();
+      w.idle = setTimeout(() => void w.worker.terminate(), JCO_WORKER_IDLE_MS).unref();
+    }
+  });
+  w.worker.on("error", (err) => gone(err.message));
+  w.worker.on("exit", (code) => gone(`exited with code ${code}`));
+  return w;
+}
+
+function transpileOffThread(component: Uint8Array): Promise<TranspileResult> {
+  try {
+    const w = (jcoWorker ??= startJcoWorker());
+    clearTimeout(w.idle);
+    w.worker.ref();
+    const id = nextJob++;
+    return new Promise<TranspileResult>((resolve, reject) => {
+      w.jobs.set(id, { resolve, reject });
+      w.worker.postMessage({ id, component, options: TRANSPILE_OPTIONS } satisfies JcoJob);
+    });
+  } catch (err) {
+    return Promise.reject(new JcoWorkerGone(errorText(err)));
+  }
 }
 
 function glueFiles(all: Record<string, Uint8Array>): Map<string, Uint8Array> {
@@ -299,7 +377,7 @@ function stubModule(m: Uint8Array): Buffer | undefined {
 }
 
 /** The component must export `plughost:plugin/guest` at a compatible version. */
-function checkWorld(exports: readonly string[], options: { file: string; plugin: string }): void {
+function checkWorld(exports: readonly string[], options: CompileOptions): void {
   const guest = exports.find((e) => e.startsWith(GUEST_INTERFACE + "@"));
   if (!guest) {
     throw new InvalidPluginBinary(

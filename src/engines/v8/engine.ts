@@ -17,7 +17,7 @@ import { probeArena, V8Instance, type CallMeter, type GuestExports } from "./ins
 import { checkImports, wasiImports } from "./wasi.js";
 import { AppInterfaces, checkAppImports, isAppInterface } from "./app-interfaces.js";
 import { loadInWorker } from "./worker/host.js";
-import { createLimits, instrumentCacheWritten, instrumentModule, LimitCapError, type Limits as LimitsRuntime } from "../../instrument/index.js";
+import { createLimits, instrumentCacheWritten, instrumentModule, LimitCapError, type InstrumentOptions, type Limits as LimitsRuntime } from "../../instrument/index.js";
 import { readEntry } from "../../plugin/verify.js";
 import { API_VERSION, WIT_PACKAGE } from "../../contract/abi.js";
 
@@ -30,7 +30,14 @@ export const v8Engine: Engine = {
   name: "v8",
   async load(request: LoadRequest): Promise<EngineInstance> {
     const bytes = request.bytes ?? (await readEntry(request.plugin, request.entryPath));
-    const compiled = await compileComponent(bytes, { file: request.entryPath, plugin: request.plugin, cacheDir: request.cacheDir });
+    const { instrumented } = instrumentation(request.limits);
+    const compiled = await compileComponent(bytes, {
+      file: request.entryPath,
+      plugin: request.plugin,
+      cacheDir: request.cacheDir,
+      // Instrumented while jco runs on another thread: coreModule() below then finds them in the instrumenter's cache.
+      whileTranspiling: instrumented ? (modules) => modules.forEach((m) => instrumentModule(m, instrumentOptions(request, "large core module"))) : undefined,
+    });
     // App-defined interfaces are bound by the registry (granted and provided, or wired); the rest by capabilities.
     checkImports(compiled.imports.filter((i) => !isAppInterface(i)), request.capabilities, request.plugin);
     checkAppImports(compiled.imports, request);
@@ -74,24 +81,29 @@ function instrumentation(limits: LoadRequest["limits"]): { metered: boolean; ins
   return { metered, instrumented, key: instrumented ? `fuel=${metered}|mem=${memoryBytes ?? ""}|tab=${tableElements ?? ""}` : "" };
 }
 
+/** How the instrumenter rewrites the core module `name` for these limits. */
+function instrumentOptions(request: LoadRequest, name: string): InstrumentOptions {
+  const { memoryBytes, tableElements } = request.limits;
+  return {
+    fuel: instrumentation(request.limits).metered,
+    memoryBytes,
+    tableElements,
+    label: `${request.entryPath}#${name}`,
+    plugin: request.plugin,
+    ...(request.cacheDir ? { cacheDir: path.join(request.cacheDir, "instrumented"), cacheWrite: "background" as const } : {}),
+  };
+}
+
 /** Core module `name`, compiled (and instrumented when the limits need it) once per component and limits. */
 function coreModule(compiled: CompiledComponent, name: string, request: LoadRequest): WebAssembly.Module {
-  const { metered, instrumented, key } = instrumentation(request.limits);
+  const { instrumented, key } = instrumentation(request.limits);
   const cacheKey = `${name}|${key}`;
   let mod = compiled.modules.get(cacheKey);
   if (mod) return mod;
   const raw = compiled.coreBytes.get(name);
   if (!raw) throw new InvalidPluginBinary(request.entryPath, `jco glue asked for a missing core module ${name}`, { plugin: request.plugin });
   if (instrumented) {
-    const { memoryBytes, tableElements } = request.limits;
-    const result = instrumentModule(raw, {
-      fuel: metered,
-      memoryBytes,
-      tableElements,
-      label: `${request.entryPath}#${name}`,
-      plugin: request.plugin,
-      ...(request.cacheDir ? { cacheDir: path.join(request.cacheDir, "instrumented"), cacheWrite: "background" as const } : {}),
-    });
+    const result = instrumentModule(raw, instrumentOptions(request, name));
     mod = new WebAssembly.Module(result.bytes as Uint8Array<ArrayBuffer>);
     const { bytes: _rewritten, ...meta } = result;
     compiled.rewrites.set(mod, meta);
