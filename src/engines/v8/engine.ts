@@ -30,14 +30,25 @@ export const v8Engine: Engine = {
   name: "v8",
   async load(request: LoadRequest): Promise<EngineInstance> {
     const bytes = request.bytes ?? (await readEntry(request.plugin, request.entryPath));
-    const { instrumented } = instrumentation(request.limits);
+    const { instrumented, key } = instrumentation(request.limits);
+    // Large core modules are instrumented while jco runs on another thread, and compiled by V8 on its own threads.
+    const early = new Map<Uint8Array, Promise<[WebAssembly.Module, ModuleLimits]>>();
     const compiled = await compileComponent(bytes, {
       file: request.entryPath,
       plugin: request.plugin,
       cacheDir: request.cacheDir,
-      // Instrumented while jco runs on another thread: coreModule() below then finds them in the instrumenter's cache.
-      whileTranspiling: instrumented ? (modules) => modules.forEach((m) => instrumentModule(m, instrumentOptions(request, "large core module"))) : undefined,
+      whileTranspiling: instrumented ? (modules) => modules.forEach((m) => early.set(m, compileEarly(m, request))) : undefined,
     });
+    for (const [name, raw] of compiled.coreBytes) {
+      const pending = early.get(raw);
+      const at = `${name}|${key}`;
+      if (!pending || compiled.modules.has(at)) continue;
+      const done = await pending.catch(() => undefined); // a failure is met again, and reported, by coreModule()
+      if (done && !compiled.modules.has(at)) {
+        compiled.modules.set(at, done[0]);
+        compiled.rewrites.set(done[0], done[1]);
+      }
+    }
     // App-defined interfaces are bound by the registry (granted and provided, or wired); the rest by capabilities.
     checkImports(compiled.imports.filter((i) => !isAppInterface(i)), request.capabilities, request.plugin);
     checkAppImports(compiled.imports, request);
@@ -79,6 +90,14 @@ function instrumentation(limits: LoadRequest["limits"]): { metered: boolean; ins
   const metered = fuel !== undefined || fuelLifetime !== undefined;
   const instrumented = metered || memoryBytes !== undefined || tableElements !== undefined;
   return { metered, instrumented, key: instrumented ? `fuel=${metered}|mem=${memoryBytes ?? ""}|tab=${tableElements ?? ""}` : "" };
+}
+
+/** A large core module instrumented now and compiled on V8's threads (what coreModule() would do, earlier). */
+function compileEarly(raw: Uint8Array, request: LoadRequest): Promise<[WebAssembly.Module, ModuleLimits]> {
+  const { bytes, ...meta } = instrumentModule(raw, instrumentOptions(request, "core module"));
+  const pending = WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>).then((mod): [WebAssembly.Module, ModuleLimits] => [mod, meta]);
+  pending.catch(() => undefined); // awaited only when the component compiles
+  return pending;
 }
 
 /** How the instrumenter rewrites the core module `name` for these limits. */
