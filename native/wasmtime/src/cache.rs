@@ -46,7 +46,8 @@ impl Source {
     }
 }
 
-pub fn load(bytes: &[u8], cache_dir: Option<&Path>, key: Option<&[u8]>) -> Result<(Component, Source), Fault> {
+/// The compiled component, where it came from, and the sha256 of `bytes` (callers key per-component state by it).
+pub fn load(bytes: &[u8], cache_dir: Option<&Path>, key: Option<&[u8]>) -> Result<(Component, Source, [u8; 32]), Fault> {
     let digest: [u8; 32] = Sha256::digest(bytes).into();
     let memory = MEMORY.get_or_init(|| Mutex::new(HashMap::new()));
     // No key, no disk cache: an unsealed artifact is never trusted.
@@ -63,7 +64,7 @@ pub fn load(bytes: &[u8], cache_dir: Option<&Path>, key: Option<&[u8]>) -> Resul
         if let Some((f, name, key)) = disk.as_ref().filter(|(f, _, _)| !f.exists()) {
             let _ = store(&c, f, name, key);
         }
-        return Ok((c, Source::Memory));
+        return Ok((c, Source::Memory, digest));
     }
     let mut loaded = None;
     let mut rejected = false;
@@ -101,7 +102,7 @@ pub fn load(bytes: &[u8], cache_dir: Option<&Path>, key: Option<&[u8]>) -> Resul
         map.clear();
     }
     map.insert(digest, component.clone());
-    Ok((component, source))
+    Ok((component, source, digest))
 }
 
 fn compile(bytes: &[u8]) -> Result<Component, Fault> {

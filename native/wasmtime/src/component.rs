@@ -62,17 +62,38 @@ pub fn compile<'e>(env: &'e Env, bytes: &[u8], cache_dir: Option<String>, key: O
     let cache_dir = cache_dir.map(PathBuf::from);
     let key = key.map(|k| k.to_vec());
     instance::spawn("plughost-compile", move || match cache::load(&bytes, cache_dir.as_deref(), key.as_deref()) {
-        Ok((component, source)) => {
-            let surface = AppSurface::of(&component);
-            let shims = Arc::new(crate::iface::ImportShims::of(&component));
-            deferred.resolve(Box::new(move |_| {
-                Ok(NativeComponent { inner: Arc::new(CompiledInner { component, pres: Mutex::new(HashMap::new()), surface, shims }), source })
-            }))
+        Ok((component, source, digest)) => {
+            let inner = shared_inner(component, digest);
+            deferred.resolve(Box::new(move |_| Ok(NativeComponent { inner, source })))
         }
         Err(f) => deferred.reject(f.to_napi()),
     })
     .map_err(thread_failed)?;
     Ok(promise)
+}
+
+/// Per-component state shared by every load of the same bytes while one of them is alive, by sha256: the linked
+/// `InstancePre`s, the app surface and the shim table are the same for every copy, and building them per load cost
+/// each extra instance of a plugin tens of KiB. Only immutable, per-component data is shared; each instance still
+/// gets its own store, instance and linear memory.
+static INNERS: std::sync::OnceLock<Mutex<HashMap<[u8; 32], std::sync::Weak<CompiledInner>>>> = std::sync::OnceLock::new();
+
+fn shared_inner(component: Component, digest: [u8; 32]) -> Arc<CompiledInner> {
+    let inners = INNERS.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(inner) = inners.lock().unwrap_or_else(|e| e.into_inner()).get(&digest).and_then(std::sync::Weak::upgrade) {
+        return inner;
+    }
+    // Built outside the lock: two first loads of the same bytes may both build, and the later one is kept.
+    let surface = AppSurface::of(&component);
+    let shims = Arc::new(crate::iface::ImportShims::of(&component));
+    let inner = Arc::new(CompiledInner { component, pres: Mutex::new(HashMap::new()), surface, shims });
+    let mut map = inners.lock().unwrap_or_else(|e| e.into_inner());
+    // Dead entries go when the map would grow, so it stays as large as the set of live components.
+    if map.len() >= 64 {
+        map.retain(|_, w| w.strong_count() > 0);
+    }
+    map.insert(digest, Arc::downgrade(&inner));
+    inner
 }
 
 /// A granted directory.
