@@ -2341,8 +2341,96 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     return state === "ran" ? (value as T) : inParent();
   }
 
-  /** One plugin's callback, on the entry itself (dispatch and message delivery come here, not through `invoke`). */
-  async #callEvent(entry: Entry, event: string, data: Uint8Array, delivery: Delivery, retried = false): Promise<number> {
+  /**
+   * One plugin's callback, on the entry itself (dispatch and message delivery come here, not through `invoke`).
+   * The usual call (no stand-in, no restart under way, not one strategy "retry" may re-issue) is issued without an
+   * async frame: an inline instance's call runs in the queue's turn and settles the promise the caller gets (one
+   * promise, two microtask turns); an ordered instance's (a worker's) promise gets one `then`. Same checks, metrics,
+   * ambient delivery and fault handling as `#callEventFull`, in the same order.
+   */
+  #callEvent(entry: Entry, event: string, data: Uint8Array, delivery: Delivery, retried = false): Promise<number> {
+    // A call strategy "retry" may re-issue waits for the restart outside the queue: the full path.
+    const retryable = entry.recovery !== undefined && retriesCall(entry.recovery, event);
+    if (retried || retryable || entry.restarting !== undefined || (entry.standIn !== undefined && this.#failed(entry))) return this.#callEventFull(entry, event, data, delivery, retried);
+    let instance: EngineInstance;
+    try {
+      instance = this.#readyNow(entry, event);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    entry.metrics.calls++;
+    const probe = entry.probe;
+    const t0 = probe === undefined ? -1 : probe.begin(event);
+    if (instance.inline && instance.onEventSync !== undefined && !instance.ordered) {
+      // As `#serial`: after the calls queued before it, with the delivery held on the entry and ambient while it runs.
+      const start = (): number | Promise<number> => {
+        entry.callDelivery = delivery;
+        const previous = enterDelivery(delivery);
+        let status: number;
+        try {
+          status = instance.onEventSync!(event, data);
+        } catch (err) {
+          restoreDelivery(previous);
+          this.#eventDone(entry, delivery);
+          return this.#eventFailed(entry, instance, err, event, delivery, probe, t0);
+        }
+        restoreDelivery(previous);
+        this.#eventDone(entry, delivery);
+        if (entry.instance === instance) entry.restartCount = 0;
+        if (t0 >= 0) probe!.end(event, t0);
+        return status;
+      };
+      entry.pending++;
+      // The queue may hold a rejected call: the next call's `then(start, start)` runs after it all the same.
+      const run = entry.queue.then(start, start);
+      entry.queue = run;
+      return run;
+    }
+    let run: Promise<number>;
+    if (instance.ordered && delivery.hop === 0) {
+      // `#serial`'s ordered case for a call the host made, without its closures.
+      const previous = enterDelivery(delivery);
+      try {
+        run = instance.onEvent(event, data);
+      } catch (err) {
+        run = Promise.reject(err);
+      } finally {
+        restoreDelivery(previous);
+      }
+    } else {
+      try {
+        run = this.#serial(entry, instance, () => instance.onEvent(event, data), delivery);
+      } catch (err) {
+        run = Promise.reject(err);
+      }
+    }
+    const failed = (err: unknown): Promise<number> => this.#eventFailed(entry, instance, err, event, delivery, probe, t0);
+    // A success has nothing to do unless a retry series is to be ended or the call is timed.
+    if (t0 < 0 && entry.restartCount === 0) return run.then(undefined, failed);
+    return run.then((status) => {
+      if (entry.instance === instance) entry.restartCount = 0;
+      if (t0 >= 0) probe!.end(event, t0);
+      return status;
+    }, failed);
+  }
+
+  /** A queued inline call is over (`#serial`'s `finish`). */
+  #eventDone(entry: Entry, delivery: Delivery): void {
+    entry.pending--;
+    if (entry.callDelivery === delivery) entry.callDelivery = undefined;
+  }
+
+  /** `#callEvent`'s failure, classified and attributed (the calls strategy "retry" may re-issue take `#callEventFull`). */
+  #eventFailed(entry: Entry, instance: EngineInstance, err: unknown, event: string, delivery: Delivery, probe: PluginProbe | undefined, t0: number): never {
+    try {
+      throw this._callFailed(entry, instance, err, event, delivery.call);
+    } finally {
+      if (t0 >= 0) probe!.end(event, t0);
+    }
+  }
+
+  /** `#callEvent` for a call that may wait (a restart under way), go to a stand-in, or be a retry. */
+  async #callEventFull(entry: Entry, event: string, data: Uint8Array, delivery: Delivery, retried = false): Promise<number> {
     if (entry.standIn !== undefined && this.#failed(entry)) {
       const standIn = this.#standIn(entry, event);
       if (standIn) return this.#callEvent(standIn, event, data, delivery);
@@ -2358,7 +2446,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     } catch (err) {
       const error = this._callFailed(entry, instance, err, event, delivery.call);
       // Strategy "retry": an idempotent call is issued once more, on the fresh instance.
-      if (!retried && this.#retries(entry, error, event)) return this.#callEvent(entry, event, data, delivery, true);
+      if (!retried && this.#retries(entry, error, event)) return this.#callEventFull(entry, event, data, delivery, true);
       throw error;
     } finally {
       if (t0 >= 0) probe!.end(event, t0);
