@@ -256,7 +256,9 @@ impl NativeComponent {
         instance::spawn("plughost-call", move || {
             let stop = Arc::new(AtomicBool::new(false));
             let profile = Arc::new(crate::profile::ProfileSlot::new(inner.component.clone()));
-            let built = (|| -> std::result::Result<Live, Fault> {
+            // Called through a box so that instantiation's frames are not inlined into this one, which stays on
+            // the stack below `serve` for the thread's life (an idle instance then holds fewer stack pages).
+            let build: Box<dyn FnOnce() -> std::result::Result<Live, Fault> + '_> = Box::new(|| -> std::result::Result<Live, Fault> {
                 let pre = store::instance_pre(&inner.component, &grant, &app_imports, &inner.pres)?;
                 let data = store::new_data(&grant, &limits, bridge, stop.clone(), profile.clone(), iface)?;
                 let mut live = Live::new(store::new_store(data), &limits);
@@ -280,7 +282,8 @@ impl NativeComponent {
                 live.on_resume = resume;
                 (live.on_config_changed, live.snapshot, live.restore, live.exports) = optional;
                 Ok(live)
-            })();
+            });
+            let built = std::hint::black_box(build)();
             match built {
                 Err(f) => deferred.reject(f.to_napi()),
                 Ok(live) => {

@@ -52,9 +52,52 @@ type Resolver<T> = Box<dyn FnOnce(Env) -> Result<T> + Send>;
 type Deferred = JsDeferred<JsOut, Resolver<JsOut>>;
 
 /// Spawn a thread of plughost's own (8 MiB of stack, as libuv's workers had).
+/// Stack size of plughost's threads: wasmtime runs guest code on the calling thread's stack (up to its
+/// `max_wasm_stack`, 512 KiB by default) with host frames around it.
+const THREAD_STACK: usize = 8 << 20;
+
 pub fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
-    std::thread::Builder::new().name(name.into()).stack_size(8 << 20).spawn(f).map(drop)
+    std::thread::Builder::new().name(name.into()).stack_size(THREAD_STACK).spawn(f).map(drop)
 }
+
+/// How long a call thread stays idle before it gives back the stack pages its calls touched. Touching them again
+/// costs the next call a few µs, small beside an idle spell this long.
+const TRIM_AFTER: Duration = Duration::from_millis(10);
+
+/// Give back (to the kernel) the pages of this thread's stack below the current frame, as glibc does for a thread
+/// that ends: an idle call thread then holds only the pages of its serve loop, not those of the deepest call or of
+/// instantiation. They read as zeros when touched again. Only for threads from `spawn` (a THREAD_STACK stack),
+/// called from a frame near its top: the range stays inside the stack whatever the frame depth.
+#[cfg(target_os = "linux")]
+#[inline(never)] // its own small frame: the margin below it only has to hold madvise's
+fn trim_stack() {
+    use std::ffi::c_void;
+    extern "C" {
+        fn madvise(addr: *mut c_void, len: usize, advice: i32) -> i32;
+        fn sysconf(name: i32) -> i64;
+    }
+    const MADV_DONTNEED: i32 = 4;
+    const SC_PAGESIZE: i32 = 30;
+    // A window well inside the stack: guest code may use max_wasm_stack (512 KiB) plus host frames.
+    const WINDOW: usize = THREAD_STACK / 8;
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { sysconf(SC_PAGESIZE) }).unwrap_or(4096).max(4096);
+    let marker = 0u8;
+    let sp = std::hint::black_box(&marker) as *const u8 as usize;
+    // 1 KiB of margin below this frame: madvise's own frame (and the x86-64 red zone) live there.
+    let top = sp.saturating_sub(1024) & !(page - 1);
+    let low = top.saturating_sub(WINDOW);
+    if low == 0 {
+        return;
+    }
+    // SAFETY: [low, top) lies in this thread's own stack below every live frame (this function is called from
+    // `serve`, whose frame is within a few KiB of the top of a THREAD_STACK stack); nothing there is in use, and
+    // MADV_DONTNEED on private anonymous memory only drops its contents. A failure leaves the pages as they are.
+    unsafe { madvise(low as *mut c_void, top - low, MADV_DONTNEED) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn trim_stack() {}
 
 /// What the JS side and the call thread share.
 pub struct Control {
@@ -151,6 +194,8 @@ pub fn serve(jobs: mpsc::Receiver<Job>, live: Arc<Mutex<Option<Live>>>, control:
     let mut names: Vec<Arc<str>> = Vec::new();
     let mut idle_since: Option<std::time::Instant> = None;
     let mut claim: Option<crate::ring::SpinClaim> = None;
+    // Calls (or instantiation) touched stack pages that `trim_stack` has not given back yet.
+    let mut touched = true;
     'serve: loop {
         if control.stopped() {
             break;
@@ -191,6 +236,7 @@ pub fn serve(jobs: mpsc::Receiver<Job>, live: Arc<Mutex<Option<Live>>>, control:
         }
         if worked {
             idle_since = None;
+            touched = true;
             continue;
         }
         let now = std::time::Instant::now();
@@ -217,7 +263,17 @@ pub fn serve(jobs: mpsc::Receiver<Job>, live: Arc<Mutex<Option<Live>>>, control:
                 continue;
             }
         }
-        std::thread::park();
+        if touched {
+            // Idle for TRIM_AFTER with nothing submitted: give the stack pages back, then park for good.
+            let t0 = std::time::Instant::now();
+            std::thread::park_timeout(TRIM_AFTER);
+            if t0.elapsed() >= TRIM_AFTER && ring.is_none_or(|r| r.submitted() == next) {
+                trim_stack();
+                touched = false;
+            }
+        } else {
+            std::thread::park();
+        }
         if let Some(r) = ring {
             r.set_parked(false);
         }
