@@ -190,7 +190,7 @@ export { loadHostConfig, validateHostConfig, effectiveLimits, grantsFor, registr
 // The host's policy: limits, grants, trust, events, recovery, where a v8 plugin runs (defaults: docs/fuel-and-memory.md).
 export { TrustNotApproved, PolicyInvalid, DeadlineUnenforceable, recoveryPolicy } from "./runtime/policy.js";
 export type { TrustedNative, Grants, LimitPolicy } from "./runtime/policy.js";
-export type { HostConfig, HostConfigInput, HostPolicy, LimitsInput, LogLevelName, ValidateHostConfigOptions, ServeConfig, ServeConfigInput, ServeTokenInput } from "./runtime/host-config.js";
+export type { HostConfig, HostConfigInput, HostPolicy, LimitsInput, LogLevelName, NativeSandboxInput, ValidateHostConfigOptions, ServeConfig, ServeConfigInput, ServeTokenInput } from "./runtime/host-config.js";
 /**
  * `plughost serve` as a library (docs/serve.md): a fastify server over a registry with the admin API and page,
  * `/metrics`, `/healthz`, `/readyz`, and the plugins' `[[api.endpoints]]` under `/plugins/<name>/`, which follow
