@@ -41,8 +41,21 @@ process.once("SIGTERM", () => app.close().then(() => process.exit(0)));
 // generator preempting a server in its write shows up as server time, more for the slower of the two.
 const CPUS = availableParallelism();
 const PIN = CPUS >= 2 && spawnSync("taskset", ["-p", String(process.pid)], { stdio: "ignore" }).status === 0;
-// This process and every thread it has now (the load generator runs on the main thread).
-if (PIN) spawnSync("taskset", ["-a", "-p", "-c", "0", String(process.pid)], { stdio: "ignore" });
+
+/**
+ * Pin this process and every thread it has now (the load generator runs on the main thread) to CPU 0; returns a
+ * function that gives them back the affinity they had. bench/run.mjs runs every area in this one process, so an area
+ * left pinned would run all later areas on one core (the worker's spin, the parallel speed-up, jco on its thread).
+ */
+function pinLoadGenerator() {
+  if (!PIN) return () => {};
+  const before = /affinity mask:\s*([0-9a-f,]+)/i.exec(spawnSync("taskset", ["-p", String(process.pid)], { encoding: "utf8" }).stdout ?? "")?.[1];
+  spawnSync("taskset", ["-a", "-p", "-c", "0", String(process.pid)], { stdio: "ignore" });
+  return () => {
+    const mask = before ?? ((1n << BigInt(CPUS)) - 1n).toString(16);
+    spawnSync("taskset", ["-a", "-p", mask, String(process.pid)], { stdio: "ignore" });
+  };
+}
 
 /** Start a server child; resolves to its base URL and a stop function. */
 function start(args) {
@@ -79,6 +92,15 @@ async function round(url) {
 }
 
 export async function run() {
+  const unpin = pinLoadGenerator();
+  try {
+    return await measure();
+  } finally {
+    unpin();
+  }
+}
+
+async function measure() {
   const endpoint = await start([path.join(root, "dist/cli/index.js"), "serve", ECHO, "--grant", "http:serve", "--port", "0", "--json"]);
   const bare = await start(["--input-type=module", "-e", BARE]);
   const endpointUrl = `${endpoint.url}/plugins/http-echo/echo`;
