@@ -19,15 +19,8 @@ export function median(xs) {
 }
 
 /** Median ns per call of `fn`, over several timed batches after a warm-up. */
-export function timePerCall(fn, { batch = 200_000, batches = 9 } = {}) {
-  for (let i = 0; i < batch; i++) fn();
-  const samples = [];
-  for (let b = 0; b < batches; b++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < batch; i++) fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / batch);
-  }
-  return median(samples);
+export function timePerCall(fn, options = {}) {
+  return median(samplesPerCall(fn, options));
 }
 
 /** min, median and max of samples: every figure is printed with its spread. */
