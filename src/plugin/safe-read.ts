@@ -61,6 +61,23 @@ export function isWithin(outer: string, inner: string): boolean {
  */
 const SYNC_READ_BYTES = 1024 * 1024;
 
+/** Both read paths end so: the bytes read must be the size fstat gave, with nothing after them. */
+function checkWhole(what: string, got: number, size: number, extra: number): void {
+  if (got !== size || extra !== 0) {
+    throw new UnsafeFileError(
+      "not-regular",
+      `${what} changed size while being read, or is a special file whose size is not its content (fstat said ${size} bytes); plughost reads only stable regular files`,
+    );
+  }
+}
+
+/** A read failure as the UnsafeFileError the callers expect (one already typed passes through). */
+function asUnsafe(err: unknown, what: string): UnsafeFileError {
+  if (err instanceof UnsafeFileError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  return new UnsafeFileError("unreadable", `${what} cannot be read (${code ?? (err as Error).message})`, code);
+}
+
 /**
  * Read a regular file of at most `maxBytes` bytes. Throws `UnsafeFileError`
  * (reason missing, not-regular, too-large, outside, unreadable); never blocks
@@ -116,17 +133,10 @@ function readSmallFileSync(file: string, options: SafeReadOptions): Buffer | und
     } catch {
       extra = 1;
     }
-    if (got !== info.size || extra !== 0) {
-      throw new UnsafeFileError(
-        "not-regular",
-        `${what} changed size while being read, or is a special file whose size is not its content (fstat said ${info.size} bytes); plughost reads only stable regular files`,
-      );
-    }
+    checkWhole(what, got, info.size, extra);
     return buf;
   } catch (err) {
-    if (err instanceof UnsafeFileError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UnsafeFileError("unreadable", `${what} cannot be read (${code ?? (err as Error).message})`, code);
+    throw asUnsafe(err, what);
   } finally {
     try {
       closeSync(fd);
@@ -174,17 +184,10 @@ async function readLargeFile(file: string, options: SafeReadOptions): Promise<Bu
     }
     // procfs files may refuse a 1-byte read (pagemap: EINVAL): that too is not a plain file.
     const extra = await fh.read(Buffer.alloc(1), 0, 1, got).then((r) => r.bytesRead, () => 1);
-    if (got !== info.size || extra !== 0) {
-      throw new UnsafeFileError(
-        "not-regular",
-        `${what} changed size while being read, or is a special file whose size is not its content (fstat said ${info.size} bytes); plughost reads only stable regular files`,
-      );
-    }
+    checkWhole(what, got, info.size, extra);
     return buf;
   } catch (err) {
-    if (err instanceof UnsafeFileError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UnsafeFileError("unreadable", `${what} cannot be read (${code ?? (err as Error).message})`, code);
+    throw asUnsafe(err, what);
   } finally {
     await fh.close().catch(() => undefined);
   }
