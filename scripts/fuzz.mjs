@@ -30,6 +30,8 @@ import { fileURLToPath } from "node:url";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const targetsDir = path.join(root, "test", "fuzz", "targets");
 const jazzerCli = path.join(root, "node_modules", "@jazzer.js", "core", "dist", "cli.js");
+/** How long a target may take to start (load, instrument, read its corpus) before the watchdog calls it wedged. */
+const STARTUP_MS = 10 * 60_000;
 
 function parseArgs(argv) {
   const opts = { seconds: 60, targets: [], timeoutMs: 10_000, ci: false };
@@ -102,31 +104,52 @@ function runTarget(name, opts) {
     // is still libFuzzer's (with its input saved).
     const child = spawn(process.execPath, ["--disable-wasm-trap-handler", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
+    let startedAt = 0; // when libFuzzer began running inputs (its INITED line)
+    let watchdog;
+    let killedByWatchdog = false;
+    // Jazzer's own timeout catches a slow input; the watchdog catches a wedged process (e.g. an async target whose
+    // promise never settles). It is armed twice: first for start-up (loading and instrumenting the target, which a
+    // busy machine can stretch to minutes), then, once inputs run, for the run's time plus slack. One timer for both
+    // once killed a healthy run on a slow machine while libFuzzer was printing its final report.
+    const arm = (ms) => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        killedByWatchdog = true;
+        child.kill("SIGKILL");
+      }, ms);
+    };
     const keep = (chunk) => {
       out += chunk;
+      if (!startedAt && /#\d+\s+INITED/.test(out.slice(-(String(chunk).length + 64)))) {
+        startedAt = Date.now();
+        arm((opts.seconds + 60) * 1000 + opts.timeoutMs);
+      }
       // libFuzzer prints a status line per new input: keep only the tail in memory.
       if (out.length > 1_000_000) out = out.slice(-200_000);
     };
     child.stdout.on("data", keep);
     child.stderr.on("data", keep);
-    // Jazzer's own timeout catches a slow input; this catches a wedged process (e.g. an
-    // async target whose promise never settles): the run's time plus startup and slack.
-    const watchdog = setTimeout(() => child.kill("SIGKILL"), (opts.seconds + 120) * 1000 + opts.timeoutMs);
+    arm(STARTUP_MS + (opts.seconds + 60) * 1000 + opts.timeoutMs);
     child.on("close", (code, signal) => {
       clearTimeout(watchdog);
-      const execs = Number(/stat::number_of_executed_units:\s*(\d+)/.exec(out)?.[1] ?? /Done (\d+) runs/.exec(out)?.[1] ?? 0);
       const saved = readdirSync(findings).filter((f) => !before.has(f));
+      // libFuzzer's "DONE" status line ends its loop: every input after it has run and passed.
+      const done = /^#(\d+)\s+DONE\b/m.exec(out);
+      const execs = Number(/stat::number_of_executed_units:\s*(\d+)/.exec(out)?.[1] ?? /Done (\d+) runs/.exec(out)?.[1] ?? done?.[1] ?? 0);
       // In async mode Jazzer ends libFuzzer from its own thread; with the Wasm transpiler's threads alive Node then
-      // aborts on exit. After libFuzzer's "Done N runs" with no input saved, that abort is the end of a clean run.
-      const abortAfterDone = (signal === "SIGABRT" || code === 134) && /^Done \d+ runs/m.test(out) && saved.length === 0;
-      const finding = !abortAfterDone && (code !== 0 || signal !== null || saved.length > 0);
-      resolve({ name, execs, code, signal, saved: saved.map((f) => path.join(findings, f)), finding, out, ms: Date.now() - t0 });
+      // aborts on exit. After libFuzzer's loop has ended with no input saved, such an end is that of a clean run:
+      // the inputs all ran; what failed is the process's exit, which no input caused.
+      const diedAfterDone = (code !== 0 || signal !== null) && done !== null && saved.length === 0;
+      const finding = !diedAfterDone && (code !== 0 || signal !== null || saved.length > 0);
+      const ms = Date.now() - t0;
+      resolve({ name, execs, code, signal, saved: saved.map((f) => path.join(findings, f)), finding, diedAfterDone, killedByWatchdog, out, ms, startupMs: startedAt ? startedAt - t0 : ms });
     });
   });
 }
 
 function describeFinding(r) {
-  const lines = [`\n✗ ${r.name}: finding (exit ${r.code ?? r.signal})`];
+  const how = r.killedByWatchdog ? `killed by the watchdog after ${(r.ms / 1000).toFixed(0)} s (${r.startupMs === r.ms ? "never started running inputs" : "wedged while running inputs"})` : `exit ${r.code ?? r.signal}`;
+  const lines = [`\n✗ ${r.name}: finding (${how}; ${r.execs} executions)`];
   // The finding's report: Jazzer prints the error and its stack before the crash input.
   const idx = r.out.search(/==\d+== |Uncaught Exception|ERROR:|Timeout|Segmentation/);
   lines.push(r.out.slice(idx >= 0 ? idx : Math.max(0, r.out.length - 4000)).slice(0, 6000).trimEnd());
@@ -173,7 +196,8 @@ async function main() {
       crashes += 1;
       console.error(`\n✗ ${name}: ran no input\n${r.out.slice(-4000)}`);
     } else {
-      console.log(`✓ ${name}: ${r.execs} executions in ${(r.ms / 1000).toFixed(1)} s, no finding`);
+      console.log(`✓ ${name}: ${r.execs} executions in ${(r.ms / 1000).toFixed(1)} s (start-up ${(r.startupMs / 1000).toFixed(1)} s), no finding`);
+      if (r.diedAfterDone) console.log(`  (its process then ended with ${r.signal ?? `exit ${r.code}`} after libFuzzer's loop had finished, no input saved: not a finding)`);
     }
   }
   keys.fuzz_crashes = crashes;
