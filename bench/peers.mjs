@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { pino } from "pino";
 import { PluginRegistry } from "../dist/index.js";
-import { loadNote, median, report, spread } from "./stats.mjs";
+import { loadNote, median, rawV8Floor, report, spread } from "./stats.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
@@ -90,27 +90,7 @@ export async function loadPeers(data = INPUT, { worker = true } = {}) {
     contenders.jco = { call: () => guest.onEvent("status", data), async: false, meters: "none (stock glue)" };
 
     // Raw V8: bench/spine.mjs' floor, a core module that sums n bytes at p.
-    const floorWasm = await parse(`(module (memory (export "memory") 1)
-      (func (export "sum") (param $p i32) (param $n i32) (result i32) (local $s i32)
-        (block $done (loop $l
-          (br_if $done (i32.eqz (local.get $n)))
-          (local.set $s (i32.add (local.get $s) (i32.load8_u (local.get $p))))
-          (local.set $p (i32.add (local.get $p) (i32.const 1)))
-          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-          (br $l)))
-        (i32.and (local.get $s) (i32.const 0x7fffffff))))`);
-    const { instance } = await WebAssembly.instantiate(floorWasm);
-    const { memory, sum } = instance.exports;
-    let view = new Uint8Array(memory.buffer);
-    contenders.raw = {
-      call: () => {
-        if (view.length === 0) view = new Uint8Array(memory.buffer);
-        view.set(data, 1024);
-        return sum(1024, data.length);
-      },
-      async: false,
-      meters: "none",
-    };
+    contenders.raw = { call: await rawV8Floor(data), async: false, meters: "none" };
 
     if (worker) {
       const w = new PluginRegistry({ logger, cacheDir: false, isolation: "worker" });

@@ -7,7 +7,7 @@ import { pino } from "pino";
 import { PluginRegistry } from "../dist/index.js";
 import { v8Engine } from "../dist/engines/v8/engine.js";
 import { clearCompileCache } from "../dist/engines/v8/compile.js";
-import { loadNote, median, report, samplesPerCall, silentHost } from "./stats.mjs";
+import { loadNote, median, rawV8Floor, report, samplesPerCall, silentHost } from "./stats.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const BENCH = path.join(root, "test/fixtures/c/bench");
@@ -15,25 +15,7 @@ const NATIVE_SO = path.join(root, "test/fixtures/native/build/basic.so");
 
 /** Per-batch ns of a raw V8 wasm call that copies 16 bytes in and checksums them: the floor. */
 async function floorSamples() {
-  const { parse } = await import("@bytecodealliance/jco-transpile/wasm-tools");
-  const bytes = await parse(`(module (memory (export "memory") 1)
-    (func (export "sum") (param $p i32) (param $n i32) (result i32) (local $s i32)
-      (block $done (loop $l
-        (br_if $done (i32.eqz (local.get $n)))
-        (local.set $s (i32.add (local.get $s) (i32.load8_u (local.get $p))))
-        (local.set $p (i32.add (local.get $p) (i32.const 1)))
-        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-        (br $l)))
-      (local.get $s)))`);
-  const { instance } = await WebAssembly.instantiate(bytes);
-  const { memory, sum } = instance.exports;
-  const data = new Uint8Array(16).fill(7);
-  let view = new Uint8Array(memory.buffer);
-  return samplesPerCall(() => {
-    if (view.length === 0) view = new Uint8Array(memory.buffer);
-    view.set(data, 1024);
-    return sum(1024, 16);
-  });
+  return samplesPerCall(await rawV8Floor(new Uint8Array(16).fill(7)));
 }
 
 /**

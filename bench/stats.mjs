@@ -40,6 +40,32 @@ export function samplesPerCall(fn, { batch = 200_000, batches = 9 } = {}) {
   return samples;
 }
 
+/**
+ * The raw V8 floor: a core module called directly, no component glue, no metering. The call copies `data` into its
+ * memory and sums the bytes (masked to a non-negative i32). bench/spine.mjs times it as `floor_ns`, bench/peers.mjs
+ * as `peer_raw_v8_ns`.
+ */
+export async function rawV8Floor(data) {
+  const { parse } = await import("@bytecodealliance/jco-transpile/wasm-tools");
+  const bytes = await parse(`(module (memory (export "memory") 1)
+    (func (export "sum") (param $p i32) (param $n i32) (result i32) (local $s i32)
+      (block $done (loop $l
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $s (i32.add (local.get $s) (i32.load8_u (local.get $p))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $l)))
+      (i32.and (local.get $s) (i32.const 0x7fffffff))))`);
+  const { instance } = await WebAssembly.instantiate(bytes);
+  const { memory, sum } = instance.exports;
+  let view = new Uint8Array(memory.buffer);
+  return () => {
+    if (view.length === 0) view = new Uint8Array(memory.buffer);
+    view.set(data, 1024);
+    return sum(1024, data.length);
+  };
+}
+
 /** The 1-minute load average and core count: a figure taken on a busy machine says so. */
 export async function loadNote() {
   const os = await import("node:os");
