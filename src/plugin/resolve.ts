@@ -263,8 +263,13 @@ export type Resolvable = Pick<Manifest, "name" | "version" | "dependencies" | "f
  * @throws {@link ApiVersionMismatch} when the range does not accept the host's version (or is not a valid range).
  */
 export function checkApiVersion(manifest: Pick<Manifest, "name" | "apiVersion">, hostVersion: string = HOST_WIT_VERSION): void {
+  if (manifest.apiVersion === lastAccepted.range && hostVersion === lastAccepted.host) return;
   checkApiRange(manifest.name, manifest.apiVersion, hostVersion);
+  lastAccepted = { range: manifest.apiVersion, host: hostVersion };
 }
+
+/** The last range accepted, and for which host version: most loads name the same one, and semver parses it each time. */
+let lastAccepted: { range?: string; host?: string } = {};
 
 function satisfies(version: string, range: string): boolean {
   return semver.valid(version) !== null && semver.satisfies(version, range, { includePrerelease: true });
