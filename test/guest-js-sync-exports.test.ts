@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
-import { syncExports } from "../guest-sdks/js/build.mjs";
+import { syncExports, directOnEvent } from "../guest-sdks/js/build.mjs";
 import { PluginRegistry } from "../src/index.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -156,6 +156,47 @@ describe("syncExports (the bindings rewrite)", () => {
   });
 });
 
+describe("directOnEvent (on-event calls the SDK definition's handler)", () => {
+  const withBind = (src: string) => `${src}\nreturn { ev: export_guest_0_1_0$onEvent, bindExports };`;
+  type Direct = { ev: (n: string, d: unknown) => Promise<unknown>; bindExports(iface: object): void };
+  const source = BINDINGS + "function bindExports(__iface) {\n  guestOnEvent = __iface.onEvent;\n}\n";
+  const rewrittenSource = directOnEvent(syncExports(source));
+
+  it("rewrites only bindings the sync rewrite settled, and leaves a guest without the SDK's definition as generated", async () => {
+    expect(rewrittenSource).toMatch(/guestOnEvent\$plughostDef\.onEvent\(result0, result1\)/);
+    expect(directOnEvent(BINDINGS)).toBe(BINDINGS); // no bindExports: nothing to bind
+    const b = new Function(withBind(rewrittenSource))() as Direct;
+    const generated = new Function(withBind(syncExports(source)))() as Direct;
+    const plain = { onEvent: (_n: string, d: number) => (d > 1 ? true : undefined) };
+    b.bindExports(plain);
+    generated.bindExports(plain);
+    for (const d of [1, 2]) expect(await b.ev("e", d)).toBe(await generated.ev("e", d));
+  });
+
+  it("maps a result that is not a number as the SDK's wrapper does, keeps `this`, and calls the handler once", async () => {
+    const b = new Function(withBind(rewrittenSource))() as Direct;
+    let calls = 0;
+    const def = {
+      marker: 40,
+      onEvent(this: { marker: number }, _n: string, d: unknown) {
+        calls++;
+        return d === "this" ? this.marker + 2 : d;
+      },
+    };
+    const mapped = (v: unknown) => (v === undefined || v === null ? 0 : typeof v === "boolean" ? (v ? 0 : 1) : Number(v) | 0);
+    const iface = Object.defineProperties({ onEvent: () => { throw new Error("the wrapper is not called"); } }, {
+      __plughostDef: { value: def },
+      __plughostStatus: { value: (v: unknown) => (v !== null && typeof v === "object" && "then" in v ? (v as Promise<unknown>).then(mapped) : mapped(v)) },
+    });
+    b.bindExports(iface);
+    for (const [d, want] of [[7, 7], [true, 0], [false, 1], [undefined, 0], ["this", 42], [Promise.resolve(true), 0]] as const) {
+      calls = 0;
+      expect(await b.ev("e", d)).toBe(want);
+      expect(calls).toBe(1);
+    }
+  });
+});
+
 describe("a JS plugin with async handlers, built with the rewrite", () => {
   let dir: string;
   let registry: PluginRegistry;
@@ -170,12 +211,17 @@ let calls = 0;
 export const guest = definePlugin({
   async init() {
     await null;
-    for (const e of ["sync", "async", "later", "reject", "throw", "anything", "status", "err"]) registerCallback(e);
+    for (const e of ["sync", "async", "later", "reject", "throw", "anything", "status", "err", "yes", "no", "nothing", "this"]) registerCallback(e);
     return 0;
   },
+  marker: 40,
   onEvent(name, data) {
     calls++;
     if (name === "sync") return data.length;
+    if (name === "yes") return true;
+    if (name === "no") return false;
+    if (name === "nothing") return undefined;
+    if (name === "this") return this.marker + 2;
     if (name === "async") return Promise.resolve(data.length + 1000);
     if (name === "later") return (async () => { await null; await null; return calls; })();
     if (name === "reject") return Promise.reject(new Error("rejected on purpose"));
@@ -210,6 +256,8 @@ export const guest = definePlugin({
     expect(p.invokeSync("sync", data)).toBe(3);
     expect(p.invokeSync("async", data)).toBe(1003);
     expect(p.invokeSync("later", data)).toBe(3);
+    // Results that are not numbers are mapped as the SDK documents; the handler is called as a method of the definition.
+    expect([p.invokeSync("yes", data), p.invokeSync("no", data), p.invokeSync("nothing", data), p.invokeSync("this", data)]).toEqual([0, 1, 0, 42]);
     expect(await p.invoke("sync", data)).toBe(3);
     expect(await p.hook("anything", data)).toEqual({ ok: true, data: new Uint8Array([2, 3, 4]) });
     expect(await p.hook("status", data)).toEqual({ ok: false, status: 7 });
