@@ -184,6 +184,13 @@ function iters(l: Loaded): number {
 }
 
 describe("fuel exhaustion", () => {
+  it("refuses a module that imports the fuel counter itself (it could refill it)", () => {
+    // Exception handling keeps the counter in the global: accepted, this loop refilled it and never ran out.
+    const refill = wat(`(module (import "${LIMITS_MODULE}" "fuel" (global $f (mut i64)))
+      (func (export "spin") (loop $l (global.set $f (i64.const 1000000)) (try (do (nop)) (catch_all)) (br $l))))`);
+    expect(() => instrumentModule(refill, { fuel: true })).toThrow(InstrumentError);
+    expect(() => instrumentModule(refill, { fuel: true })).toThrow(/reserved for the instrumenter/);
+  });
   it("stops an infinite loop, and the engine maps it to FuelExhausted", () => {
     const l = load(RUNAWAY, { fuel: 10_000 });
     expect(() => callMapped(l, "spin")).toThrow(FuelExhausted);

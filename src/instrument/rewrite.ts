@@ -324,8 +324,11 @@ class Rewriter {
     this.p = s.start;
     const n = this.u32();
     for (let i = 0; i < n; i++) {
+      const at = this.p;
       const module = this.readName();
       const name = this.readName();
+      // The fuel counter is the rewriter's to import: a module naming it itself could set its own fuel.
+      if (module === LIMITS_MODULE) this.fail(at, `imports from "${LIMITS_MODULE}" are reserved for the instrumenter`);
       const kind = this.u8();
       switch (kind) {
         case 0: this.u32(); this.nImpF++; break;
