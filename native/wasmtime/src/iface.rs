@@ -21,7 +21,7 @@
 //! violation, naming the import from the backtrace when it can.
 
 use crate::host::{charge, cost, HostCallFailed, HostCallTimedOut, Route};
-use crate::requests::NoAnswer;
+use crate::requests::{NoAnswer, Tickets};
 use crate::store::{StoreData, Stopped};
 use napi::bindgen_prelude::{FunctionRef, Unknown};
 use napi::sys;
@@ -32,9 +32,8 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 use wasmtime::component::types::{ComponentExtern, ComponentFunc, ComponentItem, Type};
 use wasmtime::component::{Component, Linker, Val};
 use wasmtime::StoreContextMut;
@@ -595,68 +594,15 @@ struct Waiting {
     plan: Arc<FnPlan>,
 }
 
-static NEXT: AtomicU32 = AtomicU32::new(1);
-
-fn waiting() -> &'static Mutex<HashMap<u32, Waiting>> {
-    static WAITING: OnceLock<Mutex<HashMap<u32, Waiting>>> = OnceLock::new();
-    WAITING.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// One outstanding interface call of a call thread; withdrawn when dropped.
-struct Ticket {
-    id: u32,
-    rx: mpsc::Receiver<Answer>,
-}
-
-impl Ticket {
-    fn take(plan: Arc<FnPlan>) -> Ticket {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let mut map = waiting().lock().unwrap_or_else(|e| e.into_inner());
-        let id = loop {
-            let id = NEXT.fetch_add(1, Ordering::Relaxed);
-            if id != 0 && !map.contains_key(&id) {
-                break id;
-            }
-        };
-        map.insert(id, Waiting { tx, plan });
-        Ticket { id, rx }
-    }
-
-    fn wait(&self, stop: &AtomicBool, deadline: Option<Instant>) -> Result<Answer, NoAnswer> {
-        const SLICE: Duration = Duration::from_millis(20);
-        loop {
-            let wait = match deadline {
-                Some(at) => at.saturating_duration_since(Instant::now()).clamp(Duration::from_millis(1), SLICE),
-                None => SLICE,
-            };
-            match self.rx.recv_timeout(wait) {
-                Ok(answer) => return Ok(answer),
-                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(NoAnswer::Stopped),
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    if stop.load(Ordering::Relaxed) {
-                        return Err(NoAnswer::Stopped);
-                    }
-                    if deadline.is_some_and(|at| Instant::now() >= at) {
-                        return Err(NoAnswer::Deadline);
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        waiting().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
-    }
-}
+/// Interface calls of call threads waiting for their answer (requests.rs's table, with the plan to convert it by).
+static CALLS: Tickets<Waiting> = Tickets::new();
 
 /// Hand the answer of interface call `ticket` to the call thread waiting for it: `ok` with the implementation's
 /// value (converted here, by the function's result type), or not ok when it threw or its Promise rejected (the JS
 /// side keeps the error). Returns false when nobody waits any more (the call ended: disposed, past its deadline).
 #[napi]
 pub fn complete_interface_call(ticket: u32, ok: bool, value: Unknown) -> bool {
-    let Some(w) = waiting().lock().unwrap_or_else(|e| e.into_inner()).remove(&ticket) else {
+    let Some(w) = CALLS.remove(ticket) else {
         return false;
     };
     let answer = if !ok {
@@ -698,13 +644,13 @@ fn call_host(store: &mut StoreContextMut<'_, StoreData>, index: u32, plan: &Arc<
         match route {
             Route::Direct(env) => unsafe { call_direct(env, bridge, index, plan, params) }?,
             Route::Threaded(deadline) => {
-                let ticket = Ticket::take(plan.clone());
+                let ticket = CALLS.take(|tx| Waiting { tx, plan: plan.clone() });
                 let job = IfaceJob { index, ticket: ticket.id, args: params.to_vec(), plan: plan.clone() };
                 let status = bridge.threaded.call(job, ThreadsafeFunctionCallMode::Blocking);
                 if status != Status::Ok {
                     return Err(HostCallFailed(format!("the JS thread is not accepting calls ({status})")).into());
                 }
-                match ticket.wait(&data.stop, deadline) {
+                match ticket.wait(&data.stop, deadline, Duration::from_millis(20)) {
                     Ok(answer) => answer,
                     Err(NoAnswer::Stopped) => return Err(Stopped.into()),
                     Err(NoAnswer::Deadline) => return Err(HostCallTimedOut.into()),

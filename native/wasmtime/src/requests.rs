@@ -16,7 +16,7 @@ use napi_derive::napi;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// An answer as the JS side hands it over: the bytes, or a `request-error` code.
@@ -24,15 +24,46 @@ pub type Answer = Result<Vec<u8>, u32>;
 
 static NEXT: AtomicU32 = AtomicU32::new(1);
 
-fn waiting() -> &'static Mutex<HashMap<u32, mpsc::SyncSender<Answer>>> {
-    static WAITING: OnceLock<Mutex<HashMap<u32, mpsc::SyncSender<Answer>>>> = OnceLock::new();
-    WAITING.get_or_init(|| Mutex::new(HashMap::new()))
+/// Outstanding calls of call threads waiting for the JS thread, by ticket: `W` is what the answering side needs
+/// (at least the sender of the answer). Shared by requests (here) and app-interface calls (iface.rs).
+pub struct Tickets<W>(OnceLock<Mutex<HashMap<u32, W>>>);
+
+impl<W> Tickets<W> {
+    pub const fn new() -> Tickets<W> {
+        Tickets(OnceLock::new())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<u32, W>> {
+        self.0.get_or_init(|| Mutex::new(HashMap::new())).lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new ticket (never 0: 0 tells the dispatcher the call is synchronous), its entry made from the answer's sender.
+    pub fn take<A>(&'static self, entry: impl FnOnce(mpsc::SyncSender<A>) -> W) -> Ticket<A, W> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let mut map = self.lock();
+        let id = loop {
+            let id = NEXT.fetch_add(1, Ordering::Relaxed);
+            if id != 0 && !map.contains_key(&id) {
+                break id;
+            }
+        };
+        map.insert(id, entry(tx));
+        Ticket { id, rx, table: self }
+    }
+
+    /// The entry of `ticket`, withdrawn; None when nobody waits any more.
+    pub fn remove(&self, ticket: u32) -> Option<W> {
+        self.lock().remove(&ticket)
+    }
 }
 
-/// One outstanding request of a call thread; withdrawn when dropped.
-pub struct Ticket {
+static REQUESTS: Tickets<mpsc::SyncSender<Answer>> = Tickets::new();
+
+/// One outstanding call of a call thread; withdrawn when dropped.
+pub struct Ticket<A = Answer, W: 'static = mpsc::SyncSender<Answer>> {
     pub id: u32,
-    rx: mpsc::Receiver<Answer>,
+    rx: mpsc::Receiver<A>,
+    table: &'static Tickets<W>,
 }
 
 /// Why a wait ended without an answer.
@@ -42,22 +73,15 @@ pub enum NoAnswer {
 }
 
 impl Ticket {
-    /// A new ticket (never 0: 0 tells the dispatcher the call is synchronous).
+    /// A new request ticket.
     pub fn take() -> Ticket {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let mut map = waiting().lock().unwrap_or_else(|e| e.into_inner());
-        let id = loop {
-            let id = NEXT.fetch_add(1, Ordering::Relaxed);
-            if id != 0 && !map.contains_key(&id) {
-                break id;
-            }
-        };
-        map.insert(id, tx);
-        Ticket { id, rx }
+        REQUESTS.take(|tx| tx)
     }
+}
 
+impl<A, W> Ticket<A, W> {
     /// Wait for the answer, looking at `stop` and `deadline` every `slice`.
-    pub fn wait(&self, stop: &AtomicBool, deadline: Option<Instant>, slice: Duration) -> Result<Answer, NoAnswer> {
+    pub fn wait(&self, stop: &AtomicBool, deadline: Option<Instant>, slice: Duration) -> Result<A, NoAnswer> {
         loop {
             let wait = match deadline {
                 Some(at) => at.saturating_duration_since(Instant::now()).clamp(Duration::from_millis(1), slice),
@@ -65,7 +89,7 @@ impl Ticket {
             };
             match self.rx.recv_timeout(wait) {
                 Ok(answer) => return Ok(answer),
-                // Only `completeRequest` sends, and the sender lives in the table until then.
+                // Only the completing side sends, and the sender lives in the table until then.
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Err(NoAnswer::Stopped),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if stop.load(Ordering::Relaxed) {
@@ -80,9 +104,9 @@ impl Ticket {
     }
 }
 
-impl Drop for Ticket {
+impl<A, W> Drop for Ticket<A, W> {
     fn drop(&mut self) {
-        waiting().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        self.table.remove(self.id);
     }
 }
 
@@ -92,7 +116,7 @@ impl Drop for Ticket {
 /// deadline), and the answer is dropped.
 #[napi]
 pub fn complete_request(ticket: u32, code: i32, answer: Option<Uint8Array>) -> bool {
-    let Some(tx) = waiting().lock().unwrap_or_else(|e| e.into_inner()).remove(&ticket) else {
+    let Some(tx) = REQUESTS.remove(ticket) else {
         return false;
     };
     let answer = match u32::try_from(code) {
