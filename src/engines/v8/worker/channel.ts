@@ -9,26 +9,32 @@
  * message is always there when the reader sees the record.
  */
 
-/** Int32 cells of the control block. */
+/**
+ * Int32 cells of the control block, grouped by the thread that writes them on
+ * separate 64-byte cache lines: while one side spins on the other's cells, a
+ * store to its own does not take the line away from the reader.
+ */
 export const CTL = {
+  // Written by the host thread.
   REQ_HEAD: 0,
-  REQ_TAIL: 1,
+  RESP_TAIL: 1,
+  // Written by the worker, read by the spinning host.
+  REQ_TAIL: 16,
+  RESP_HEAD: 17,
   /** The worker is (about to be) blocked in Atomics.wait on REQ_HEAD. */
-  WORKER_SLEEPING: 2,
-  RESP_HEAD: 3,
-  RESP_TAIL: 4,
+  WORKER_SLEEPING: 18,
   /** The worker waits for the host to free response-ring space. */
-  RESP_WRITER_WAITING: 5,
-  /** 1 while the worker runs a call (for deadlines); 0 between calls. */
-  RUNNING: 6,
+  RESP_WRITER_WAITING: 19,
+  /** 1 while the worker runs a call (for deadlines); 0 between calls. Alone: stored twice per timed call, read by the deadline timer. */
+  RUNNING: 32,
   /** 0: no reply; 1: the host wrote a host-call reply. */
-  REPLY_STATE: 7,
-  REPLY_CODE: 8,
-  REPLY_VALUE: 9,
+  REPLY_STATE: 48,
+  REPLY_CODE: 49,
+  REPLY_VALUE: 50,
   /** Reply payload length in the reply area, or -1 when it came over the reply port. */
-  REPLY_LEN: 10,
+  REPLY_LEN: 51,
 } as const;
-const CTL_CELLS = 16;
+const CTL_CELLS = 64;
 
 /** Float64 cells, after the control block. */
 export const F64 = {
@@ -197,6 +203,8 @@ export class RingWriter {
   readonly #mask = RING_BYTES - 1;
   /** Next write position (published or not). */
   #head: number;
+  /** The reader's position as last read: reloaded only when it says the ring is full, so a write touches no line the reader writes. */
+  #tail: number;
 
   constructor(buffer: SharedArrayBuffer, offset: number, ctl: Int32Array, headCell: number, tailCell: number) {
     this.u8 = new Uint8Array(buffer, offset, RING_BYTES);
@@ -205,6 +213,15 @@ export class RingWriter {
     this.#headCell = headCell;
     this.#tailCell = tailCell;
     this.#head = Atomics.load(ctl, headCell);
+    this.#tail = Atomics.load(ctl, tailCell);
+  }
+
+  /** Bytes in use, by the cached reader position unless that shows no room for `need`. */
+  #used(need: number): number {
+    const used = (this.#head - this.#tail) | 0;
+    if (used + need <= RING_BYTES) return used;
+    this.#tail = Atomics.load(this.#ctl, this.#tailCell);
+    return (this.#head - this.#tail) | 0;
   }
 
   /** Largest payload a record can carry inline. */
@@ -219,9 +236,8 @@ export class RingWriter {
     const size = RECORD_HEADER + padded(len);
     let pos = this.#head & this.#mask;
     const room = RING_BYTES - pos;
-    const used = (this.#head - Atomics.load(this.#ctl, this.#tailCell)) | 0;
     const need = size > room ? size + room : size;
-    if (used + need > RING_BYTES) return -1;
+    if (this.#used(need) + need > RING_BYTES) return -1;
     if (size > room) {
       const w = pos >> 2;
       this.#i32[w] = room - RECORD_HEADER;
@@ -247,8 +263,8 @@ export class RingWriter {
   fits(len: number): boolean {
     const size = RECORD_HEADER + padded(len);
     const room = RING_BYTES - (this.#head & this.#mask);
-    const used = (this.#head - Atomics.load(this.#ctl, this.#tailCell)) | 0;
-    return used + (size > room ? size + room : size) <= RING_BYTES;
+    const need = size > room ? size + room : size;
+    return this.#used(need) + need <= RING_BYTES;
   }
 }
 

@@ -364,8 +364,9 @@ function serve(instance: SyncInstance): never {
       failed = true;
       failure = err;
     }
-    requests.advance();
     finishCall(instance);
+    // Handed back just before the answer is published: both cells share a cache line, which then crosses once.
+    requests.advance();
     if (failed) respondError(id, failure);
     else if (answer !== undefined) respond(RESP.BYTES, id, 0, answer, true);
     else if (hook === undefined) respond(RESP.STATUS, id, status);
