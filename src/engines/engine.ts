@@ -228,6 +228,11 @@ export interface EngineInstance {
   teardown(): Promise<number>;
   /** Deliver an event to the guest's callback; resolves to its status. */
   onEvent(eventName: string, data: Uint8Array): Promise<number>;
+  /**
+   * Optional: `onEvent(eventName, data).then(undefined, onRejected)` with one promise per call instead of two; a
+   * failure is handled in the same microtask turn, a success settles one turn sooner (the worker engine has it).
+   */
+  onEventCatch?(eventName: string, data: Uint8Array, onRejected: (err: unknown) => number): Promise<number>;
   /** Run the guest's hook on `data`. */
   onHook(eventName: string, data: Uint8Array): Promise<HookOutcome>;
   /**

@@ -2386,11 +2386,16 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       entry.queue = run;
       return run;
     }
+    const failed = (err: unknown): never => this.#eventFailed(entry, instance, err, event, delivery, probe, t0);
+    // A success has nothing to do unless a retry series is to be ended or the call is timed.
+    const plain = t0 < 0 && entry.restartCount === 0;
     let run: Promise<number>;
     if (instance.ordered && delivery.hop === 0) {
       // `#serial`'s ordered case for a call the host made, without its closures.
       const previous = enterDelivery(delivery);
       try {
+        // The engine settles the caller's promise itself (one promise per call, not a `then` on the engine's).
+        if (plain && instance.onEventCatch !== undefined) return instance.onEventCatch(event, data, failed);
         run = instance.onEvent(event, data);
       } catch (err) {
         run = Promise.reject(err);
@@ -2404,9 +2409,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
         run = Promise.reject(err);
       }
     }
-    const failed = (err: unknown): Promise<number> => this.#eventFailed(entry, instance, err, event, delivery, probe, t0);
-    // A success has nothing to do unless a retry series is to be ended or the call is timed.
-    if (t0 < 0 && entry.restartCount === 0) return run.then(undefined, failed);
+    if (plain) return run.then(undefined, failed);
     return run.then((status) => {
       if (entry.instance === instance) entry.restartCount = 0;
       if (t0 >= 0) probe!.end(event, t0);

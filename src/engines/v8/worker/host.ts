@@ -470,6 +470,11 @@ export class WorkerInstance implements EngineInstance {
     return this.#call<number>(OP.EVENT, this.#nameId(eventName), data, EXPORTS.onEvent);
   }
 
+  /** `onEvent(...).then(undefined, onRejected)` with one promise: the registry's awaited call takes this. */
+  onEventCatch(eventName: string, data: Uint8Array, onRejected: (err: unknown) => number): Promise<number> {
+    return this.#call<number>(OP.EVENT, this.#nameId(eventName), data, EXPORTS.onEvent, onRejected);
+  }
+
   onHook(eventName: string, data: Uint8Array): Promise<HookOutcome> {
     return this.#call<HookOutcome>(OP.HOOK, this.#nameId(eventName), data, EXPORTS.onHook);
   }
@@ -520,20 +525,21 @@ export class WorkerInstance implements EngineInstance {
 
   // ── submitting calls ──
 
-  #call<T>(op: number, arg: number, payload: Uint8Array, exportName: string): Promise<T> {
-    if (this.#fault) return Promise.reject(this.#fault);
+  /** A call; with `onRejected`, its promise settles as `.then(undefined, onRejected)` would (in the same microtask turn). */
+  #call<T>(op: number, arg: number, payload: Uint8Array, exportName: string, onRejected?: (err: unknown) => T): Promise<T> {
+    if (this.#fault) return onRejected === undefined ? Promise.reject(this.#fault) : Promise.reject(this.#fault).then(undefined, onRejected);
     const id = this.#nextId++ | 0;
-    const promise = this.#expect<T>(exportName);
+    const promise = this.#expect<T>(exportName, onRejected);
     this.#enqueue(op, id, arg, payload);
     return promise;
   }
 
   /** Register the next answer's promise (answers come back in submission order). */
-  #expect<T>(exportName: string): Promise<T> {
+  #expect<T>(exportName: string, onRejected?: (err: unknown) => T): Promise<T> {
     const idle = this.#head === this.#resolvers.length;
     const promise = new Promise<T>((resolve, reject) => {
       this.#resolvers.push(resolve as (value: never) => void);
-      this.#rejecters.push(reject);
+      this.#rejecters.push(onRejected === undefined ? reject : (err) => queueMicrotask(() => settleCaught(resolve, reject, onRejected, err)));
     });
     this.#exportsInFlight.push(exportName);
     this.#deliveries.push(currentDelivery());
@@ -1026,6 +1032,18 @@ export class WorkerInstance implements EngineInstance {
       : new PluginCrashed(exportName, null, code, { plugin: this.#plugin, cause });
     this.#failAll(this.#fault);
   }
+}
+
+/** What a rejection reaction does: its handler's value resolves, what it throws rejects. */
+function settleCaught<T>(resolve: (value: T) => void, reject: (err: unknown) => void, onRejected: (err: unknown) => T, err: unknown): void {
+  let value: T;
+  try {
+    value = onRejected(err);
+  } catch (thrown) {
+    reject(thrown);
+    return;
+  }
+  resolve(value);
 }
 
 /** Split [u32 len][bytes]×count + tail, copying out of the ring (a payload that came over the port is already ours). */
