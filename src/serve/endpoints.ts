@@ -17,7 +17,7 @@ import { compileUserSchema, endpointSchemaProblems, schemaProblems, type Endpoin
 import type { PluginHandle, PluginRegistry, SyncCallOptions } from "../runtime/registry.js";
 import type { PluginState } from "../runtime/lifecycle.js";
 import { hasRole, type TokenSet } from "./auth.js";
-import { decodeResponse, encodeRequest, visibleHeaders, type RequestHead } from "./envelope.js";
+import { decodeResponse, envelopeOf, visibleHeaders, type RequestHead } from "./envelope.js";
 
 /** The capability a plugin needs (declared and granted) to serve endpoints. */
 export const HTTP_SERVE = "http:serve";
@@ -76,6 +76,8 @@ interface Route {
   coerce: { query: Record<string, string>; params: Record<string, string> };
   limiter?: Limiter;
   needsToken: boolean;
+  /** The head JSON's start up to `"query":` for the last method and path a literal request had (see `headJson`). */
+  head?: { method: string; path: string; json: string };
 }
 
 interface Mounted {
@@ -88,6 +90,8 @@ interface Mounted {
    * literal segments), so the lookup gives what `#match` would.
    */
   literal: Map<string, Route>;
+  /** `/plugins/<name>`, the prefix of its requests' paths. */
+  base: string;
   /** The plugin's handle for synchronous calls, while it is the active version. */
   handle?: PluginHandle;
   /** Whether the plugin's hook is called synchronously anyway (v8 in-process, trusted native): the sync path is the same call. */
@@ -261,7 +265,7 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
       // The first of two identical declarations answers, as in `#match`.
       if (!r.rest && r.segments.every((s) => typeof s === "string") && !literal.has(key)) literal.set(key, r);
     }
-    this.#mounted.set(name, { manifest, capabilities, routes, literal, sync });
+    this.#mounted.set(name, { manifest, capabilities, routes, literal, base: `${PLUGIN_PREFIX}/${name}`, sync });
     this.emit("changed", { plugin: name, endpoints: this.list(name) });
   }
 
@@ -389,8 +393,8 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
     const plugin = (req.params as { plugin: string }).plugin;
     const q = req.url.indexOf("?");
     const fullPath = q < 0 ? req.url : req.url.slice(0, q);
-    const base = `${PLUGIN_PREFIX}/${plugin}`;
     const mounted = this.#mounted.get(plugin);
+    const base = mounted?.base ?? "";
     if (!mounted || !fullPath.startsWith(base)) return refused(reply, { status: 404, code: "E_NOT_FOUND", message: `no endpoint ${req.method} ${fullPath}` });
     let found: Match;
     try {
@@ -444,18 +448,10 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
       const bad = invalid(v.body, parsed, "body");
       if (bad) return refused(reply, bad);
     }
-    const head: RequestHead = {
-      method: req.method,
-      path: fullPath,
-      route: route.decl.path,
-      params,
-      query,
-      // Most requests carry none of the secret headers: their headers then go into the head as they are (only
-      // serialized below), not copied.
-      headers: req.headers.authorization === undefined && req.headers.cookie === undefined && req.headers["proxy-authorization"] === undefined ? (req.headers as RequestHead["headers"]) : visibleHeaders(req.headers),
-      remote: req.ip,
-    };
-    const envelope = encodeRequest(head, body);
+    // Most requests carry none of the secret headers: their headers then go into the head as they are (only
+    // serialized), not copied.
+    const headers = req.headers.authorization === undefined && req.headers.cookie === undefined && req.headers["proxy-authorization"] === undefined ? (req.headers as RequestHead["headers"]) : visibleHeaders(req.headers);
+    const envelope = envelopeOf(headJson(route, req.method, fullPath, params, req.url.length === fullPath.length ? undefined : query, headers, req.ip), body);
     // The request's id is the call's request-id metadata: the plugin reads it as the context key request.id, and every
     // message and request it makes while answering carries it (docs/context.md).
     const context = { requestId: req.id };
@@ -479,6 +475,32 @@ export class EndpointTable extends EventEmitter<EndpointTableEvents> {
   }
 }
 
+/** The last `remote` of a request head and its JSON: a keep-alive connection's requests all have the same. */
+let lastRemote = "";
+let lastRemoteJson = '""';
+
+/**
+ * The request head's JSON: what `JSON.stringify` gives for a `RequestHead` of these fields (`query` undefined: the
+ * URL has no query string, `{}`). A literal endpoint's method, path, route and params are the same request after
+ * request: their JSON is made once and kept on the route, so a request serializes only its query, headers and remote.
+ */
+function headJson(route: Route, method: string, path: string, params: Record<string, string>, query: RequestHead["query"] | undefined, headers: RequestHead["headers"], remote: string | undefined): string {
+  // A closed socket has no address: the field is left out, as JSON.stringify leaves out undefined.
+  if (typeof remote !== "string") return JSON.stringify({ method, path, route: route.decl.path, params, query: query ?? {}, headers, remote });
+  let start: string;
+  const kept = route.head;
+  if (params === NO_PARAMS && kept !== undefined && kept.method === method && kept.path === path) start = kept.json;
+  else {
+    start = `${JSON.stringify({ method, path, route: route.decl.path, params }).slice(0, -1)},"query":`;
+    if (params === NO_PARAMS) route.head = { method, path, json: start };
+  }
+  if (remote !== lastRemote) {
+    lastRemoteJson = JSON.stringify(remote);
+    lastRemote = remote;
+  }
+  return `${start}${query === undefined ? "{}" : JSON.stringify(query)},"headers":${JSON.stringify(headers)},"remote":${lastRemoteJson}}`;
+}
+
 /** The answer for a hook call that threw: its status (`statusOfError`) and the error's code and message. */
 function failed(reply: FastifyReply, err: unknown): undefined {
   const e = err instanceof PlughostError ? err : undefined;
@@ -498,10 +520,11 @@ function answer(reply: FastifyReply, plugin: string, outcome: HookOutcome): unde
   } catch (err) {
     return refused(reply, { status: 502, code: (err as PlughostError).code, message: (err as Error).message });
   }
-  reply.code(res.status);
+  if (res.status !== 200) reply.code(res.status);
   for (const name in res.headers) reply.header(name, res.headers[name]);
   if (res.headers["content-type"] === undefined) reply.header("content-type", "application/octet-stream");
-  reply.send(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));
+  const body = res.body;
+  reply.send(Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
   return undefined;
 }
 

@@ -59,8 +59,12 @@ export function visibleHeaders(headers: Readonly<Record<string, string | string[
 
 /** The request envelope: head length, head JSON, body. Never throws. */
 export function encodeRequest(head: RequestHead, body: Uint8Array): Uint8Array {
+  return envelopeOf(JSON.stringify(head), body);
+}
+
+/** The envelope of a head already in JSON (what `encodeRequest` writes). Never throws. */
+export function envelopeOf(json: string, body: Uint8Array): Uint8Array {
   // The head's JSON is written straight into the envelope (no intermediate buffer of it).
-  const json = JSON.stringify(head);
   const n = Buffer.byteLength(json, "utf8");
   const out = Buffer.allocUnsafe(4 + n + body.length);
   out.writeUInt32LE(n, 0);
@@ -79,7 +83,8 @@ export function decodeResponse(plugin: string, bytes: Uint8Array): ResponseEnvel
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headLength = buf.readUInt32LE(0);
   if (headLength > bytes.length - 4) throw new BadPluginResponse(plugin, `a head length of ${headLength} bytes past the end of its ${bytes.length}`);
-  const body = bytes.subarray(4 + headLength);
+  // A Buffer view, so the server sends it as it is.
+  const body = buf.subarray(4 + headLength);
   if (headLength === 0) return { status: 200, headers: {}, body };
   let head: unknown;
   try {
