@@ -13,6 +13,7 @@
  * call thread is woken with `ringWake()` only when it set PARKED.
  */
 import { availableParallelism } from "node:os";
+import { SpinScore } from "../spin-score.js";
 
 /** Layout (mirrors native/wasmtime/src/ring.rs; i32 indices for the header, bytes for slots). */
 const H_SUBMIT = 0;
@@ -68,12 +69,6 @@ const HOST_SPIN_MS = 0.02;
  * slower still on a loaded machine, so a short spin that sometimes catches the answer keeps paying.
  */
 const HOST_SPIN_LOW_MS = 0.003;
-/**
- * Spinning stops (here and on the call threads) only when it nearly never pays: on an oversubscribed machine the
- * spinning threads then take the CPU from the ones they wait for. It is tried again after SPIN_RETRY_MS.
- */
-const SPIN_PAUSE_BELOW = 0.25;
-const SPIN_RETRY_MS = 100;
 /** Longest run of back-to-back microtask drains before yielding to the event loop (timers, host calls). */
 const MAX_MICROTASK_STREAK_MS = 1;
 
@@ -263,9 +258,11 @@ class RingPump {
   readonly #active = new Set<CallRing>();
   readonly #cores = availableParallelism();
   #spinOk = true;
-  /** Recent share of spins that caught the answer (exponential average). */
-  #spinScore = 1;
-  #spinPausedUntil = 0;
+  /**
+   * Spinning stops (here and on the call threads) only when it nearly never pays: on an oversubscribed machine the
+   * spinning threads then take the CPU from the ones they wait for.
+   */
+  readonly #spin = new SpinScore(32, 0.25, 0.5);
   /** The run about to start was woken by a call thread: what it finds was not caught by spinning. */
   #afterWake = false;
   #scheduled = false;
@@ -289,7 +286,7 @@ class RingPump {
 
   /** Idle call threads may spin while busy call threads and this one fit on the cores and spinning pays. */
   #updateSpin(): void {
-    const ok = this.#active.size + 1 <= this.#cores && this.#spinPausedUntil === 0;
+    const ok = this.#active.size + 1 <= this.#cores && !this.#spin.paused;
     if (ok !== this.#spinOk) {
       this.#spinOk = ok;
       this.#setSpin(ok);
@@ -330,32 +327,19 @@ class RingPump {
     this.#run();
   };
 
-  /**
-   * Spinning wins on a machine with idle cores (an answer in ~1-2 µs instead of a
-   * wake-up through the event loop), and loses on an oversubscribed one. Score
-   * each spin; spin less while it mostly fails, and not at all while it nearly
-   * never pays.
-   */
+  /** Score each spin; spin less while it mostly fails (HOST_SPIN_LOW_MS), not at all while it nearly never pays. */
   #spinResult(hit: boolean): void {
-    this.#spinScore += hit ? (1 - this.#spinScore) / 32 : -this.#spinScore / 32;
-    if (!hit && this.#spinScore < SPIN_PAUSE_BELOW) {
-      this.#spinPausedUntil = performance.now() + SPIN_RETRY_MS;
-      this.#updateSpin();
-    }
+    if (this.#spin.result(hit)) this.#updateSpin();
   }
 
   readonly #run = (): void => {
     this.#scheduled = false;
     const started = performance.now();
-    if (this.#spinPausedUntil !== 0 && started >= this.#spinPausedUntil) {
-      this.#spinPausedUntil = 0;
-      this.#spinScore = 0.5;
-      this.#updateSpin();
-    }
+    if (this.#spin.resume(started)) this.#updateSpin();
     const spinning = this.#spinOk;
     let scoring = spinning && !this.#afterWake;
     this.#afterWake = false;
-    const budget = this.#spinScore >= 0.5 ? HOST_SPIN_MS : HOST_SPIN_LOW_MS;
+    const budget = this.#spin.score >= 0.5 ? HOST_SPIN_MS : HOST_SPIN_LOW_MS;
     for (;;) {
       let delivered = 0;
       for (const r of this.#active) delivered += r.drain();

@@ -20,6 +20,7 @@ import { deserialize, serialize } from "node:v8";
 import { isThenable } from "../../../interfaces/abi-runtime.js";
 import type { InterfaceBindings, WitInterface } from "../../../interfaces/types.js";
 import { availableParallelism } from "node:os";
+import { SpinScore } from "../../spin-score.js";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import {
@@ -129,8 +130,6 @@ const HOST_SPIN_MS = 0.02;
 const HOST_BLOCK_MS = 0.1;
 /** Longest run of back-to-back microtask drains before yielding to the event loop. */
 const MAX_MICROTASK_STREAK_MS = 1;
-/** After spinning stopped paying (most answers came only after the futex wait), how long until it is tried again. */
-const SPIN_RETRY_MS = 100;
 
 class Pump {
   readonly bellBuffer = new SharedArrayBuffer(16);
@@ -139,9 +138,8 @@ class Pump {
   readonly #cores = availableParallelism();
   /** Mirrors the shared SPIN_OK cell: busy threads fit on the cores and spinning is not paused. */
   #spinOk = true;
-  /** Recent share of waits that spinning answered (exponential average); on a loaded machine it drops. */
-  #spinScore = 1;
-  #spinPausedUntil = 0;
+  /** Paused while most answers come only after the futex wait (a loaded machine). */
+  readonly #spin = new SpinScore(16, 0.5, 0.75);
   #scheduled = false;
   #sleeping = false;
   #generation = 0;
@@ -162,7 +160,7 @@ class Pump {
   }
 
   #updateSpin(): void {
-    const ok = this.#active.size + 1 <= this.#cores && this.#spinPausedUntil === 0;
+    const ok = this.#active.size + 1 <= this.#cores && !this.#spin.paused;
     if (ok !== this.#spinOk) {
       this.#spinOk = ok;
       Atomics.store(this.#bell, BELL.SPIN_OK, ok ? 1 : 0);
@@ -192,27 +190,14 @@ class Pump {
     this.#run();
   };
 
-  /**
-   * Spinning wins on a machine with idle cores (an answer in ~1-2 µs instead of a
-   * futex wake-up), and loses on an oversubscribed one, where it only delays the
-   * thread it waits for. Score each wait; pause spinning while it mostly fails.
-   */
   #spinResult(hit: boolean): void {
-    this.#spinScore += hit ? (1 - this.#spinScore) / 16 : -this.#spinScore / 16;
-    if (!hit && this.#spinScore < 0.5) {
-      this.#spinPausedUntil = performance.now() + SPIN_RETRY_MS;
-      this.#updateSpin();
-    }
+    if (this.#spin.result(hit)) this.#updateSpin();
   }
 
   readonly #run = (): void => {
     this.#scheduled = false;
     const started = performance.now();
-    if (this.#spinPausedUntil !== 0 && started >= this.#spinPausedUntil) {
-      this.#spinPausedUntil = 0;
-      this.#spinScore = 0.75;
-      this.#updateSpin();
-    }
+    if (this.#spin.resume(started)) this.#updateSpin();
     const spinning = this.#spinOk;
     let blocked = false;
     for (;;) {
