@@ -284,8 +284,10 @@ describe("plughost new: scaffolds that can be committed", () => {
   it("rust: no absolute path (the crate by a path into node_modules/plughost); cargo test runs real tests", () => {
     const dir = scaffold("rust", "rust-plugin");
     expect(readFileSync(path.join(dir, "Cargo.toml"), "utf8")).toContain('plughost = { path = "../node_modules/plughost/guest-sdks/rust" }');
-    // A target directory kept between runs (the plugin's own would be rebuilt from nothing each time).
-    const t = sh("cargo", ["test", "--offline"], dir, { env: { ...env, CARGO_TARGET_DIR: path.join(root, ".cache", "rust-host-target") } });
+    // A target directory kept between runs (the plugin's own would be rebuilt from nothing each time), and the
+    // registry cache the set-up filled for the SDK's crates (offline; ~/.cargo need not hold them).
+    const cargoEnv = { CARGO_TARGET_DIR: path.join(root, ".cache", "rust-host-target"), CARGO_HOME: path.join(root, ".cache", "toolchains", "cargo-home") };
+    const t = sh("cargo", ["test", "--offline"], dir, { env: { ...env, ...cargoEnv } });
     expect(t.status, t.out).toBe(0);
     expect(t.out).toMatch(/test result: ok\. 2 passed; 0 failed/);
     // The installed build, with the toolchain the set-up unpacked (a user's first build fetches it into

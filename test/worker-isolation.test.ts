@@ -61,6 +61,19 @@ async function settledThreads(target: number): Promise<number> {
   return osThreads();
 }
 
+/** The OS thread count once it has held still for 200 ms (a worker terminated just before is joined a moment later), or after 5 s. */
+async function steadyThreads(): Promise<number> {
+  const until = Date.now() + 5_000;
+  let n = osThreads();
+  let since = Date.now();
+  while (Date.now() - since < 200 && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 20));
+    const m = osThreads();
+    if (m !== n) [n, since] = [m, Date.now()];
+  }
+  return n;
+}
+
 /** Fuel past the default (1e9 units can run out in 0.2-0.5 s of spinning): in deadline tests the deadline must end the spin. */
 const DEADLINE_ONLY_FUEL = 1e15;
 
@@ -365,7 +378,8 @@ describe("isolation: worker on the v8 engine", () => {
     await compileComponent(new Uint8Array(readFileSync(entry)), { file: entry, plugin: "hostile-start", cacheDir });
     expect(await other.invoke("count")).toBe(1);
     const workersBefore = liveWorkerCount();
-    const threadsBefore = osThreads();
+    // The warm-up's worker thread may still be exiting: count once the number holds still.
+    const threadsBefore = await steadyThreads();
 
     const started = performance.now();
     let settled = false;
