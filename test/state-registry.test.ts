@@ -10,7 +10,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { CapabilityDenied, HostConfigError, PluginRegistry, registryOptionsFrom, validateHostConfig, type RegistryOptions, type Violation } from "../src/index.js";
 import { STATE_ERROR_CODE } from "../src/contract/abi.js";
-import { StateUnavailable } from "../src/state/host-state.js";
+import { HostState, openHostStateBackend, StateUnavailable } from "../src/state/host-state.js";
+import type { EngineInstance } from "../src/engines/engine.js";
 import { copyPlugin, dec, enc, silentLogger } from "./helpers/plugins.js";
 import { startRedisServer, type RedisServer } from "./helpers/redis-server.mjs";
 
@@ -253,7 +254,7 @@ describe.each(backends)("state on %s (v8)", (_backend, storage) => {
 });
 
 describe("the state backend on a host", () => {
-  it("is opened only when a plugin with state loads or registry.state() is used", async () => {
+  it("is opened only when registry.state() is used or a plugin with state first needs it, not by loading one", async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), "plughost-state-"));
     const r = new PluginRegistry({ logger: silentLogger(), cacheDir: false, dataDir, grants: ["clock"] });
     open.push(r);
@@ -261,6 +262,51 @@ describe("the state backend on a host", () => {
     expect(existsSync(path.join(dataDir, "state.db"))).toBe(false);
     expect(r.state("anyone").keys()).toEqual([]);
     expect(existsSync(path.join(dataDir, "state.db"))).toBe(true);
+
+    // A plugin holding state (with a restore export) loads on a fresh dataDir without a database: none holds a snapshot.
+    const fresh = mkdtempSync(path.join(tmpdir(), "plughost-state-"));
+    const s = new PluginRegistry({ logger: silentLogger(), cacheDir: false, dataDir: fresh, grants: GRANTS });
+    open.push(s);
+    await s.load(plugin("state-counter"));
+    expect(existsSync(path.join(fresh, "state.db"))).toBe(false);
+    expect(await s.hook("state-counter", "count").then((o) => o.ok && dec(o.data))).toBe("1"); // its first state call opens it
+    expect(existsSync(path.join(fresh, "state.db"))).toBe(true);
+  });
+
+  it("a hand-off on a fresh dataDir opens nothing for an empty snapshot, nor to find no snapshot; one with data opens it", async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), "plughost-state-"));
+    let opened = 0;
+    const state = new HostState(dataDir, {}, silentLogger(), (o) => (opened++, openHostStateBackend(o)));
+    let restored: Uint8Array | undefined;
+    let snapshot = new Uint8Array();
+    const instance = {
+      snapshot: async () => snapshot,
+      restore: async (data: Uint8Array) => ((restored = data), 0),
+    } as unknown as EngineInstance;
+    const serial = (run: () => Promise<Uint8Array>) => run();
+    state.prepare("p");
+    await state.restore("p", instance, silentLogger());
+    expect(await state.save("p", instance, serial, silentLogger(), "the unload", 1024)).toBe(true); // empty: nothing to remove
+    expect(opened).toBe(0);
+    expect(existsSync(path.join(dataDir, "state.db"))).toBe(false);
+    state.close(); // opens nothing to close
+    expect(opened).toBe(0);
+
+    const next = new HostState(dataDir, {}, silentLogger(), (o) => (opened++, openHostStateBackend(o)));
+    snapshot = enc("7");
+    expect(await next.save("p", instance, serial, silentLogger(), "the unload", 1024)).toBe(true);
+    expect(opened).toBe(1);
+    next.close();
+    // A later host finds the file and reads the snapshot; an empty one then removes it.
+    const later = new HostState(dataDir, {}, silentLogger(), (o) => (opened++, openHostStateBackend(o)));
+    await later.restore("p", instance, silentLogger());
+    expect(opened).toBe(2);
+    expect(dec(restored!)).toBe("7");
+    snapshot = new Uint8Array();
+    expect(await later.save("p", instance, serial, silentLogger(), "the unload", 1024)).toBe(true);
+    expect(later.handle("p").snapshot()).toBeUndefined();
+    expect(later.handoffStats("p")).toEqual({ snapshots: 1, restores: 1, snapshotFailures: 0, restoreFailures: 0 });
+    later.close();
   });
 
   it("a host holds its state.db while it runs (locking exclusive): a second host on the dataDir is refused until it closes; locking shared lets both in", async () => {

@@ -4,7 +4,7 @@
  * wipe a plugin's state; and the hand-off, which stores an instance's `snapshot` and gives it to the next
  * instance's `restore`. Hand-off failures are logged and counted, never fatal.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Logger } from "pino";
@@ -200,15 +200,26 @@ export class HostState {
   }
 
   /**
-   * Open the backend for a plugin that holds `state` as it loads, so a broken backend shows in the log at load;
-   * the plugin loads either way (its calls answer `unavailable` until the backend opens). Never throws.
+   * A plugin that holds `state` is loading: its usage is reported in the metrics from now on. The backend is not
+   * opened here but on the plugin's first state call (or hand-off that has something to read or store), so a load
+   * pays no database open; a backend that cannot be opened is logged then, and the call answers `unavailable`.
+   * Never throws.
    */
   prepare(plugin: string): void {
     this.#plugins.add(plugin);
+  }
+
+  /**
+   * True when nothing can be stored yet, so reading a snapshot or removing one needs no open: the backend is not
+   * open and the SQLite file does not exist (a fresh dataDir). Any other answer from the file system (it exists, or
+   * cannot be looked at) is false, and the caller opens the backend as before.
+   */
+  #nothingStored(): boolean {
+    if (this.#backend !== undefined || (this.options.backend ?? "sqlite") !== "sqlite") return false;
     try {
-      this.backend();
+      return statSync(path.join(this.dataDir, "state.db"), { throwIfNoEntry: false }) === undefined;
     } catch {
-      // Logged by backend(); the calls answer `unavailable`.
+      return false;
     }
   }
 
@@ -316,7 +327,8 @@ export class HostState {
       return false;
     }
     try {
-      this.backend().putSnapshot(plugin, data);
+      // An empty snapshot removes the stored one: there is none before the file exists, so nothing is opened for it.
+      if (data.length !== 0 || !this.#nothingStored()) this.backend().putSnapshot(plugin, data);
       this.#count(plugin).snapshot++;
       return true;
     } catch (err) {
@@ -332,6 +344,8 @@ export class HostState {
   async restore(plugin: string, instance: EngineInstance, logger: Logger): Promise<void> {
     const give = instance.restore;
     if (!give) return;
+    // A fresh dataDir holds no snapshot: a load opens no database to find that out.
+    if (this.#nothingStored()) return;
     let data: Uint8Array | undefined;
     try {
       data = this.backend().getSnapshot(plugin);
