@@ -87,6 +87,31 @@ describe.each(modes)("requests between C plugins (%s)", (_mode, options) => {
     expect(Number(inner.parent)).toBeGreaterThan(Number(outer.id));
     expect(Number(inner.id)).toBeGreaterThan(Number(inner.parent));
   });
+
+  it("gives each synchronous answer its own bytes, whatever their size, nested answers included", async () => {
+    // A guest's synchronous request has its answer written into one reused buffer (messaging/router.ts): short,
+    // long (it grows) and over its 64 KiB cap (a copy), one after another and nested, each arrives intact.
+    const r = make(options);
+    const caller = await load(r, CALLER, "caller");
+    const a = await load(r, RESPONDER, "a");
+    await load(r, RESPONDER, "b");
+    await load(r, RESPONDER, "c");
+    const text = (n: number, seed: number) => Array.from({ length: n }, (_, i) => String.fromCharCode(97 + ((i * 7 + seed) % 26))).join("");
+    const reversed = (s: string) => [...s].reverse().join("");
+    for (const [n, seed] of [[3, 1], [100, 2], [256, 3], [5, 4], [5000, 5], [70_000, 6], [257, 7], [16, 8]] as const) {
+      const payload = text(n, seed);
+      // "reverse" answers up to 256 bytes (the fixture's buffer); "echo" any size.
+      const event = n <= 256 ? "reverse" : "echo";
+      const expected = n <= 256 ? reversed(payload) : payload;
+      expect(await caller.hook("ask", ask("a", event, payload))).toEqual({ ok: true, data: enc(expected) });
+      expect(await caller.hook("ask", ask("c", "echo", payload))).toEqual({ ok: true, data: enc(payload) });
+      // a asks b, which asks c while a waits: c's answer is read by b before b's own answer is written (the fixture's
+      // relay answers up to 8 KiB).
+      if (n > 8000) continue;
+      const nested = (await a.hook("relay", relay("b", "relay", `c\n${event}\n${payload}`))) as { ok: true; data: Uint8Array };
+      expect(dec(nested.data)).toBe(`ok:ok:${expected}`);
+    }
+  });
 });
 
 describe("envelopes of the host's calls and faults while answering", () => {

@@ -36,12 +36,13 @@ export function chainProblem(waiting: readonly string[], from: string | undefine
 
 /**
  * How long a request waits, in ms: `timeoutMs` (0: `defaultRequestTimeoutMs`), at most `maxRequestTimeoutMs`, and
- * no later than the caller's own `deadline` (`Date.now()` ms) when it has one. At least 1.
+ * no later than the caller's own `deadline` (`Date.now()` ms) when it has one. At least 1. `now`: the caller's
+ * clock reading, if it has one (else the clock is read when a deadline needs it).
  */
-export function requestTimeout(timeoutMs: number, o: Pick<HostCallOptions, "defaultRequestTimeoutMs" | "maxRequestTimeoutMs">, deadline: number | undefined): number {
+export function requestTimeout(timeoutMs: number, o: Pick<HostCallOptions, "defaultRequestTimeoutMs" | "maxRequestTimeoutMs">, deadline: number | undefined, now?: number): number {
   let ms = timeoutMs > 0 ? timeoutMs : o.defaultRequestTimeoutMs;
   ms = Math.min(ms, o.maxRequestTimeoutMs);
-  if (deadline !== undefined) ms = Math.min(ms, deadline - Date.now());
+  if (deadline !== undefined) ms = Math.min(ms, deadline - (now ?? Date.now()));
   return Math.max(1, Math.floor(ms));
 }
 

@@ -20,6 +20,7 @@ import type { Logger } from "../runtime/logger.js";
 import type { Entry, RegistryOptions } from "../runtime/registry.js";
 import type { PluginState } from "../runtime/lifecycle.js";
 import { envelope, mergeMetadata, toMessage, type Envelope } from "./envelope.js";
+import { newHookSink, type HookSink, type SinkHookCall } from "../hooks/sink.js";
 import { answerWithin, chainProblem, refused, requestTimeout, type Answer, type RequestOptions, type ServiceHandler } from "./requests.js";
 import type { Subscriptions } from "./subscriptions.js";
 import type { Transport, TransportSink, WireMessage } from "./transport.js";
@@ -78,6 +79,12 @@ export class MessageRouter {
   #transportUp = false;
   /** This host's identity on a transport. */
   hostId = "";
+  /**
+   * Where an idle v8 target's answer to a guest's `request-sync` is written (hooks/sink.ts): the answer is read and
+   * copied into the asker at once, before any other request can be answered, so one buffer serves them all.
+   */
+  readonly #answerSink: HookSink = newHookSink();
+  #lastAlone: readonly string[] | undefined;
 
   constructor(host: RouterHost) {
     this.#host = host;
@@ -129,9 +136,10 @@ export class MessageRouter {
     // caller's own deadline bounds the wait: a nested request's, the call's, else the plugin's whole limit.
     let deadline: number | undefined;
     if (!sync) {
+      const now = Date.now(); // one clock read (a slow call on some hosts)
       const deadlineMs = from?.limits.deadlineMs;
-      const callerDeadline = within.deadline ?? within.call?.deadline ?? (deadlineMs === undefined ? undefined : Date.now() + deadlineMs);
-      deadline = Date.now() + requestTimeout(timeoutMs, this.#host.options, callerDeadline);
+      const callerDeadline = within.deadline ?? within.call?.deadline ?? (deadlineMs === undefined ? undefined : now + deadlineMs);
+      deadline = now + requestTimeout(timeoutMs, this.#host.options, callerDeadline, now);
     }
     const parent = within.envelope;
     const env = envelope(event, "request", data, to, from?.name, parent, metadata === undefined ? undefined : mergeMetadata(parent?.metadata, metadata));
@@ -140,9 +148,16 @@ export class MessageRouter {
       chain: within.chain,
       parent: within.call,
       envelope: env,
-      requests: from === undefined ? waiting : waiting.length === 0 ? [from.name] : [...waiting, from.name],
+      requests: from === undefined ? waiting : waiting.length === 0 ? this.#alone(from.name) : [...waiting, from.name],
       deadline,
     };
+  }
+
+  /** The request chain of `name` asking outside any request, frozen; the last one is kept (a guest asks again and again). */
+  #alone(name: string): readonly string[] {
+    const last = this.#lastAlone;
+    if (last !== undefined && last[0] === name) return last;
+    return (this.#lastAlone = Object.freeze([name]));
   }
 
   /** `requestSync` of `from`'s guest: answered now by a target that can answer on this thread, else `would-block`. */
@@ -159,11 +174,14 @@ export class MessageRouter {
     const instance = t.instance;
     // Any idle instance with a synchronous hook answers: in-process v8, trusted native, wasmtime's sync caller.
     if (!instance?.onHookSync || t.pending !== 0 || t.restarting !== undefined || !t.active) return refused("would-block");
-    return this.#answerSync(t, instance, event, data, d);
+    return this.#answerSync(t, instance, event, data, d, this.#answerSink);
   }
 
-  /** The target's hook, called on this thread now as the request `d`'s delivery. */
-  #answerSync(t: Entry, instance: EngineInstance, event: string, data: Uint8Array, d: Delivery): Answer {
+  /**
+   * The target's hook, called on this thread now as the request `d`'s delivery. With `sink` (a guest's synchronous
+   * request, whose answer is copied out before the next request), an engine that can writes the answer into it.
+   */
+  #answerSync(t: Entry, instance: EngineInstance, event: string, data: Uint8Array, d: Delivery, sink: HookSink | undefined): Answer {
     t.metrics.calls++;
     const probe = t.probe;
     const t0 = probe === undefined ? -1 : probe.begin(event);
@@ -182,7 +200,8 @@ export class MessageRouter {
       } else {
         const previous = enterDelivery(d);
         try {
-          outcome = instance.onHookSync!(event, data);
+          const into = sink === undefined ? undefined : (instance as Partial<SinkHookCall>).onHookSyncInto;
+          outcome = into === undefined ? instance.onHookSync!(event, data) : into.call(instance, event, data, sink!);
         } finally {
           restoreDelivery(previous);
         }
@@ -218,21 +237,22 @@ export class MessageRouter {
    * Never rejects.
    */
   #route(d: Delivery, to: string, event: string, data: Uint8Array, hostContext: unknown, forward: boolean): Promise<Answer> {
-    const ms = d.deadline! - Date.now();
+    // What is left of the wait is read from the clock only where a wait is armed: an answer given at once needs none.
     const service = this.services.get(to);
-    if (service) return answerWithin(this.#serviceAsync(service, d), ms);
+    if (service) return answerWithin(this.#serviceAsync(service, d), d.deadline! - Date.now());
     const t = this.#host.standInFor(this.#host.entries.get(to), event);
     if (t !== undefined && this.#host.mustActivate(t)) {
+      const ms = d.deadline! - Date.now();
       return answerWithin(this.#host.activate(to, "request").then(() => this.#route(d, to, event, data, hostContext, forward)), ms);
     }
-    if ((t === undefined || t.state === "unloaded") && forward && this.#transport !== undefined) return this.#requestRemote(d, ms); // not served here
+    if ((t === undefined || t.state === "unloaded") && forward && this.#transport !== undefined) return this.#requestRemote(d, d.deadline! - Date.now()); // not served here
     if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return Promise.resolve(refused("unknown-target"));
     if (t.restarting === undefined && !t.callbacks.has(event)) return Promise.resolve(refused("not-handled"));
     // An idle inline target answers at once when no call runs on this thread (the host's own request, one from
     // another host): no queue turn and no timer, and the same outcome (such a call runs to its end anyway).
     const instance = t.instance;
     if (instance?.inline && instance.onHookSync && t.pending === 0 && t.restarting === undefined && t.active && hostContext === undefined && !this.#host.intercepted() && currentDelivery() === undefined) {
-      return Promise.resolve(this.#answerSync(t, instance, event, data, d));
+      return Promise.resolve(this.#answerSync(t, instance, event, data, d, undefined)); // the answer is the caller's: no sink
     }
     let work: Promise<Answer>;
     try {
@@ -243,7 +263,7 @@ export class MessageRouter {
     } catch (err) {
       work = Promise.resolve(this.#failedAnswer(t, event, err));
     }
-    return answerWithin(work, ms);
+    return answerWithin(work, d.deadline! - Date.now());
   }
 
   /** Why a target's call for a request failed: gone, no longer handling the event, or a failure (recorded already). */
