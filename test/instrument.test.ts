@@ -365,6 +365,229 @@ describe("fuel through calls: same counts on every path into a function", () => 
   });
 });
 
+// A table the module defines, does not export and never changes gets a threaded twin: call_indirect on it passes the
+// fuel as a direct call does instead of going through the callee's entry wrapper. Each module below is built twice,
+// with the table private (the twin path) and exported (the wrapper path); counts, results and traps must agree.
+function tableVariants(src: (tableExport: string) => string, features = ["--enable-all"]): { twin: Uint8Array; wrapper: Uint8Array } {
+  return { twin: wat(src(""), features), wrapper: wat(src(`(export "tab")`), features) };
+}
+
+/** The tables of the instrumented module and the table each call_indirect names. */
+function instrumentedTables(bytes: Uint8Array, opts: { tableElements?: number } = {}): { tables: number; indirectTables: string[] } {
+  const r = instrumentModule(bytes, { fuel: true, memoryCache: false, ...opts });
+  const f = path.join(tmp, `m${n++}.out.wasm`);
+  writeFileSync(f, r.bytes);
+  const text = execFileSync("wasm2wat", ["--enable-all", f], { encoding: "utf8" });
+  return {
+    tables: (text.match(/^\s*\(table /gm) ?? []).length,
+    indirectTables: [...text.matchAll(/call_indirect(?: (\d+))? \(type/g)].map((m) => m[1] ?? "0"),
+  };
+}
+
+function trapOf(fn: () => unknown): string {
+  try { fn(); } catch (e) { return e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e); }
+  return "no trap";
+}
+
+const TWIN = tableVariants((tableExport) => `
+(module
+  (type $ii (func (param i32) (result i32)))
+  (type $ii2 (func (param i32) (result i32))) ;; equal to $ii
+  (type $v (func))
+  (type $i64 (func (param i64) (result i64)))
+  (import "env" "host" (func $host (param i32) (result i32)))
+  (memory 1)
+  (table $t ${tableExport} 9 funcref)
+  (elem (table $t) (i32.const 0) func $dbl $host $ind)
+  (elem (table $t) (i32.const 4) funcref (ref.func $inc) (ref.null func) (ref.func $noop))
+  (elem (table $t) (i32.const 7) func $thrower $sum)
+  (tag $e)
+  (global $iters (export "iters") (mut i32) (i32.const 0))
+  (func $dbl (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+  (func $inc (type $ii2) (i32.add (local.get 0) (i32.const 1)))
+  (func $noop)
+  (func $ind (global.set $iters (i32.add (global.get $iters) (i32.const 1))) (call_indirect (type $v) (i32.const 2)))
+  (func $thrower (param i32) (result i32) (if (local.get 0) (then (throw $e))) (local.get 0))
+  (func $sum (param $n i32) (result i32) (local $s i32)
+    (block $done (loop $l
+      (br_if $done (i32.eqz (local.get $n)))
+      (local.set $s (i32.add (local.get $s) (call_indirect (type $ii) (local.get $n) (i32.const 4))))
+      (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+      (br $l)))
+    (local.get $s))
+  (func (export "call") (param $i i32) (param $x i32) (result i32) (call_indirect (type $ii) (local.get $x) (local.get $i)))
+  (func (export "call2") (param $i i32) (param $x i32) (result i32) (call_indirect (type $ii2) (local.get $x) (local.get $i)))
+  (func (export "callv") (param $i i32) (call_indirect (type $v) (local.get $i)))
+  (func (export "call64") (param $i i32) (result i64) (call_indirect (type $i64) (i64.const 1) (local.get $i)))
+  (func (export "ind_rec") (call_indirect (type $v) (i32.const 2)))
+  (func (export "then_oob") (param $i i32) (result i32) (drop (call_indirect (type $ii) (i32.const 1) (local.get $i))) (i32.load (i32.const 70000)))
+  (func (export "catcher") (param i32) (result i32)
+    (try (result i32) (do (call_indirect (type $ii) (local.get 0) (i32.const 7))) (catch $e (i32.const 100))))
+)`);
+
+describe("call_indirect on a private, immutable table: the threaded twin", () => {
+  const env = { env: { host: (x: number) => x + 1000 } };
+  it("a private table gets a twin that every call_indirect names; an exported one keeps the wrapper path", () => {
+    expect(instrumentedTables(TWIN.twin)).toEqual({ tables: 2, indirectTables: Array(9).fill("1") });
+    expect(instrumentedTables(TWIN.wrapper)).toEqual({ tables: 1, indirectTables: Array(9).fill("0") });
+    // With a table cap too (the table section is rewritten then).
+    expect(instrumentedTables(TWIN.twin, { tableElements: 100 }).tables).toBe(2);
+  });
+  it("charges the same fuel as the wrapper path, to defined and imported functions, equal types included", () => {
+    const a = load(TWIN.twin, { fuel: 1e9 }, env), b = load(TWIN.wrapper, { fuel: 1e9 }, env);
+    const calls: [string, ...unknown[]][] = [["call", 0, 5], ["call", 1, 5], ["call", 4, 5], ["call2", 0, 5], ["call2", 4, 9], ["callv", 6], ["call", 8, 10], ["catcher", 0], ["catcher", 1]];
+    for (const [name, ...args] of calls) expect(a.call(name, ...args)).toEqual(b.call(name, ...args));
+    expect(a.call("call", 0, 5)).toEqual({ value: 10, fuel: 6 });
+    expect(a.call("call", 1, 5)).toEqual({ value: 1005, fuel: 3 });
+    expect(a.call("call", 8, 10)).toEqual(b.call("call", 8, 10));
+    expect(a.call("catcher", 1)).toEqual({ value: 100, fuel: 9 });
+  });
+  it("out-of-bounds, null and signature-mismatch calls trap as uninstrumented, and report the same fuel", () => {
+    const plain = new WebAssembly.Instance(new WebAssembly.Module(TWIN.twin), env).exports as Record<string, Fn>;
+    const a = load(TWIN.twin, { fuel: 1e9 }, env), b = load(TWIN.wrapper, { fuel: 1e9 }, env);
+    const cases: [string, ...unknown[]][] = [
+      ["call", 9, 1], ["call", 1000, 1], ["call", -1, 1], // out of bounds
+      ["call", 5, 1], ["callv", 5], ["call", 3, 1], // null: filled by an expression, never filled
+      ["callv", 0], ["call", 2, 1], ["call", 6, 1], ["call64", 0], ["call64", 1], // signature mismatch, imports too
+      ["then_oob", 0], // a trap after the call: the global holds what the callee left
+    ];
+    for (const [name, ...args] of cases) {
+      const want = trapOf(() => plain[name]!(...args));
+      expect(want).toMatch(/RuntimeError/);
+      for (const l of [a, b]) {
+        l.limits.beginCall();
+        let err: unknown;
+        try { (l.exports[name] as Fn)(...args); } catch (e) { err = e; }
+        expect(trapOf(() => { throw err; }), `${name}(${args})`).toBe(want);
+        expect(l.limits.abortCall(err)).toBe(false);
+      }
+      expect(a.limits.lastCallFuel, `${name}(${args})`).toBe(b.limits.lastCallFuel);
+    }
+  });
+  it("recursion through the twin runs out of fuel, not stack, at the same depth", () => {
+    const a = load(TWIN.twin, { fuel: 3_000 }, env), b = load(TWIN.wrapper, { fuel: 3_000 }, env);
+    expect(() => callMapped(a, "ind_rec")).toThrow(FuelExhausted);
+    expect(() => callMapped(b, "ind_rec")).toThrow(FuelExhausted);
+    expect(iters(a)).toBe(iters(b));
+    expect(iters(a)).toBeGreaterThan(450);
+  });
+  it("runs out at the same operator as the wrapper path, on every budget", () => {
+    for (let budget = 1; budget <= 60; budget++) {
+      const a = load(TWIN.twin, { fuel: budget }, env), b = load(TWIN.wrapper, { fuel: budget }, env);
+      const ra = trapOf(() => callMapped(a, "call", 8, 3)), rb = trapOf(() => callMapped(b, "call", 8, 3));
+      expect(ra, `budget ${budget}`).toBe(rb);
+    }
+  });
+});
+
+describe("tables that keep the wrapper path", () => {
+  const mutators: [string, string][] = [
+    ["table.set", "(table.set $t (i32.const 1) (ref.null func))"],
+    ["table.grow", "(drop (table.grow $t (ref.null func) (i32.const 1)))"],
+    ["table.fill", "(table.fill $t (i32.const 1) (ref.null func) (i32.const 1))"],
+    ["table.copy into it", "(table.copy $t $t (i32.const 1) (i32.const 0) (i32.const 1))"],
+    ["table.init", "(table.init $t $p (i32.const 1) (i32.const 0) (i32.const 1))"],
+  ];
+  for (const [what, op] of mutators) {
+    it(`a table changed by ${what} (after the calls, so the module is redone) keeps the wrapper path and its counts`, () => {
+      const src = `(module
+        (type $ii (func (param i32) (result i32)))
+        (table $t 2 10 funcref)
+        (elem (table $t) (i32.const 0) func $dbl)
+        (elem $p func $dbl)
+        (func $dbl (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+        (func (export "call") (param $i i32) (param $x i32) (result i32) (call_indirect (type $ii) (local.get $x) (local.get $i)))
+        (func (export "mutate") ${op}))`;
+      const bytes = wat(src);
+      expect(instrumentedTables(bytes)).toEqual({ tables: 1, indirectTables: ["0"] });
+      const l = load(bytes, { fuel: 1e9 });
+      expect(l.call("call", 0, 5)).toEqual({ value: 10, fuel: 6 });
+      l.call("mutate");
+      expect(l.call("call", 0, 5)).toEqual({ value: 10, fuel: 6 });
+    });
+  }
+  it("an imported table keeps the wrapper path", () => {
+    const bytes = wat(`(module (import "env" "tab" (table $t 2 funcref))
+      (type $ii (func (param i32) (result i32)))
+      (elem (table $t) (i32.const 0) func $dbl)
+      (func $dbl (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+      (func (export "call") (param $i i32) (param $x i32) (result i32) (call_indirect (type $ii) (local.get $x) (local.get $i))))`);
+    expect(instrumentedTables(bytes)).toEqual({ tables: 0, indirectTables: ["0"] }); // none defined
+  });
+  // Written by hand: wabt accepts neither a global.get element nor rec groups.
+  const head = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+  const rest = [
+    0x03, 0x03, 0x02, 0x00, 0x01, // functions $dbl (type 0), call (type 1)
+    0x04, 0x04, 0x01, 0x70, 0x00, 0x02, // (table 2 funcref)
+    0x07, 0x08, 0x01, 0x04, 0x63, 0x61, 0x6c, 0x6c, 0x00, 0x01, // (export "call" (func 1))
+  ];
+  const code = [0x0a, 0x13, 0x02, 0x07, 0x00, 0x20, 0x00, 0x41, 0x02, 0x6c, 0x0b, 0x09, 0x00, 0x20, 0x01, 0x20, 0x00, 0x11, 0x00, 0x00, 0x0b];
+  const funcTypes = [0x60, 0x01, 0x7f, 0x01, 0x7f, 0x60, 0x02, 0x7f, 0x7f, 0x01, 0x7f]; // (i32) -> i32, (i32 i32) -> i32
+  const tableCount = (bytes: Uint8Array): number => {
+    let p = 8;
+    while (p < bytes.length) {
+      const id = bytes[p]!;
+      let size = 0, shift = 0, c: number;
+      p++;
+      do { c = bytes[p++]!; size |= (c & 0x7f) << shift; shift += 7; } while (c & 0x80);
+      if (id === 4) return bytes[p]!;
+      p += size;
+    }
+    return 0;
+  };
+  it("a table filled from a global keeps the wrapper path", () => {
+    const bytes = new Uint8Array([...head,
+      0x01, 0x0c, 0x02, ...funcTypes,
+      0x02, 0x0a, 0x01, 0x03, 0x65, 0x6e, 0x76, 0x01, 0x67, 0x03, 0x70, 0x00, // (import "env" "g" (global funcref))
+      ...rest,
+      0x09, 0x09, 0x01, 0x04, 0x41, 0x00, 0x0b, 0x01, 0x23, 0x00, 0x0b, // (elem (i32.const 0) funcref (global.get 0))
+      ...code]);
+    new WebAssembly.Module(bytes);
+    const r = instrumentModule(bytes, { fuel: true, memoryCache: false });
+    expect(tableCount(r.bytes)).toBe(1);
+    const g = new WebAssembly.Global({ value: "anyfunc" }, null);
+    const limits = createLimits({ fuel: 1e9 });
+    limits.admitModule(r);
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(r.bytes), { env: { g }, ...limits.imports });
+    limits.beginCall();
+    expect(() => (inst.exports.call as Fn)(0, 5)).toThrow(WebAssembly.RuntimeError);
+  });
+  it("a module with rec groups or subtypes keeps the wrapper path (their types are not compared by structure)", () => {
+    const elem = [0x09, 0x07, 0x01, 0x00, 0x41, 0x00, 0x0b, 0x01, 0x00]; // (elem (i32.const 0) func 0)
+    const rec = new Uint8Array([...head, 0x01, 0x10, 0x01, 0x4e, 0x03, ...funcTypes, 0x5f, 0x00, ...rest, ...elem, ...code]);
+    const sub = new Uint8Array([...head, 0x01, 0x0e, 0x02, 0x50, 0x00, ...funcTypes.slice(0, 5), ...funcTypes.slice(5), ...rest, ...elem, ...code]);
+    const plain = new Uint8Array([...head, 0x01, 0x0c, 0x02, ...funcTypes, ...rest, ...elem, ...code]);
+    expect(tableCount(instrumentModule(plain, { fuel: true, memoryCache: false }).bytes)).toBe(2);
+    for (const bytes of [rec, sub]) expect(tableCount(instrumentModule(bytes, { fuel: true, memoryCache: false }).bytes)).toBe(1);
+  });
+});
+
+describe("return_call_indirect through a twin stays threaded", () => {
+  const TAIL = tableVariants((tableExport) => `
+  (module
+    (type $t (func (param i32) (result i32)))
+    (table ${tableExport} 2 funcref)
+    (elem (i32.const 0) $f $spin)
+    (func $f (export "f") (param i32) (result i32)
+      (if (result i32) (i32.eqz (local.get 0))
+        (then (i32.const 7))
+        (else (return_call_indirect (type $t) (i32.sub (local.get 0) (i32.const 1)) (i32.const 0)))))
+    (func $spin (export "spin") (param i32) (result i32)
+      (return_call_indirect (type $t) (local.get 0) (i32.const 1))))`, ["--enable-tail-call"]);
+  it("counts the same as the unthreaded module: 8 per level + 4", () => {
+    expect(instrumentedTables(TAIL.twin).tables).toBe(2);
+    const a = load(TAIL.twin, { fuel: 1e9 }), b = load(TAIL.wrapper, { fuel: 1e9 });
+    for (const k of [0, 1, 1000, 100_000]) {
+      expect(a.call("f", k)).toEqual({ value: 7, fuel: 8 * k + 4 });
+      expect(b.call("f", k)).toEqual({ value: 7, fuel: 8 * k + 4 });
+    }
+  });
+  it("an endless indirect tail loop runs out of fuel", () => {
+    const l = load(TAIL.twin, { fuel: 100_000 });
+    expect(() => callMapped(l, "spin", 0)).toThrow(FuelExhausted);
+  });
+});
+
 describe("the name section follows the renumbering", () => {
   it("local names skip the fuel parameter; function names stay with their functions", () => {
     const src = `(module (func $sum (export "sum") (param $n i32) (param $acc i32) (result i32) (local $tmp i32)

@@ -18,7 +18,7 @@ export { createLimits, FuelSignal, Limits, type LimitsImports, type LimitsOption
 export { LIMITS_MODULE, type InstrumentOptions, type InstrumentResult, type MemoryInfo, type TableInfo } from "./types.js";
 
 // Bump when the output for the same input and options changes.
-const FORMAT = "plughost-instrument-4"; // 2: fuel threaded through calls; 3: table.grow through the host's ledger; 4: "plughost:limits" imports refused
+const FORMAT = "plughost-instrument-5"; // 2: fuel threaded through calls; 3: table.grow through the host's ledger; 4: "plughost:limits" imports refused; 5: threaded twins of private immutable tables
 const MEMORY_CACHE_ENTRIES = 64;
 const memoryCache = new Map<string, InstrumentResult>();
 

@@ -49,16 +49,29 @@ const NEED_UNTHREADED = Symbol("need-unthreaded");
 const MAX_PARAMS = 1000; // V8's limits on a function type
 const MAX_RESULTS = 1000;
 const MAX_FUNCTIONS = 1_000_000;
+// A threaded twin of a table costs V8 as much memory as the table: only small ones get one (StarlingMonkey's has 7,707).
+const MAX_TWIN_TABLE = 65_536;
+
+/** Thrown when code mutates a table planned to have a threaded twin; the module is redone without that twin. */
+class TableMutated {
+  constructor(readonly table: number) {}
+}
 
 export function rewriteModule(input: Uint8Array, opts: RewriteOptions): RewriteOutput {
-  try {
-    return new Rewriter(input, opts, true).run();
-  } catch (e) {
-    if (e !== NEED_UNTHREADED) throw e;
-    // Tail calls that cannot carry the fuel along (to imports, indirect), or
-    // a function at V8's locals limit: meter the module without threading.
-    return new Rewriter(input, opts, false).run();
+  const noTwin = new Set<number>();
+  for (;;) {
+    try {
+      return new Rewriter(input, opts, true, noTwin).run();
+    } catch (e) {
+      if (e instanceof TableMutated) { noTwin.add(e.table); continue; }
+      if (e !== NEED_UNTHREADED) throw e;
+      break;
+    }
   }
+  // Tail calls that cannot carry the fuel along (to imports, indirect through
+  // a table without a twin), or a function at V8's locals limit: meter the
+  // module without threading.
+  return new Rewriter(input, opts, false, noTwin).run();
 }
 
 class Rewriter {
@@ -114,6 +127,27 @@ class Rewriter {
   wrapped: number[] = []; // defined functions with a wrapper, in wrapper order
   threadedType: number[] = []; // by type index: the threaded type index
   blockType: (number[] | undefined)[] = []; // by type index: block type of the body's result block
+  // Threaded twins of tables. A table the module defines, does not export and
+  // never changes after instantiation (no table.set/grow/fill/init/copy into
+  // it; its active segments hold only functions and nulls) gets a twin: the
+  // same slots holding the threaded functions, imports through a thunk of
+  // the threaded type. A call_indirect on the table becomes one on its twin
+  // with the threaded type, passing the fuel as a direct call does, instead
+  // of going through the callee's entry wrapper. Types that are equal map to
+  // equal threaded types and unequal ones to unequal ones, so a signature
+  // check fails exactly when it did; the twin has the table's size and nulls,
+  // so out-of-bounds and null traps are the same too.
+  readonly noTwin: ReadonlySet<number>;
+  plainTypes = true; // every type a final function type outside any rec group
+  impFuncTypes: number[] = [];
+  tableExported: boolean[] = [];
+  tableHasInit: boolean[] = [];
+  twinOk: boolean[] = []; // by table: its active segments can be mirrored
+  twinOf = new Int32Array(0); // by table: the twin's table index or -1
+  twinTables: number[] = []; // tables with a twin, in twin order
+  thunkOf = new Map<number, number>(); // imported function -> its threaded thunk
+  thunked: number[] = []; // imported functions with a thunk, in thunk order
+  twinSegments = 0; // element segments added to fill the twins
 
   // Reused across bodies: the control stack and the prefix being built.
   scratch = new Uint8Array(64);
@@ -122,10 +156,11 @@ class Rewriter {
   // Encoded indices used in the inserted sequences.
   encG: number[] = [];
 
-  constructor(input: Uint8Array, opts: RewriteOptions, allowThreading: boolean) {
+  constructor(input: Uint8Array, opts: RewriteOptions, allowThreading: boolean, noTwin: ReadonlySet<number>) {
     this.b = input;
     this.o = opts;
     this.allowThreading = allowThreading;
+    this.noTwin = noTwin;
     // Fuel adds about a third to the code: size the buffer so it never has to grow.
     this.out = new ByteWriter(input.length + (input.length >> 1) + 1024);
   }
@@ -245,6 +280,7 @@ class Rewriter {
     for (let i = 0; i < n; i++) {
       const form = this.u8();
       if (form === 0x4e) {
+        this.plainTypes = false;
         const m = this.u32();
         for (let j = 0; j < m; j++) this.scanSubType(this.u8());
       } else {
@@ -256,6 +292,7 @@ class Rewriter {
 
   scanSubType(form: number): void {
     if (form === 0x50 || form === 0x4f) {
+      this.plainTypes = false;
       const m = this.u32();
       for (let j = 0; j < m; j++) this.u32();
       form = this.u8();
@@ -273,10 +310,12 @@ class Rewriter {
       this.funcResultsAt.push(ra);
       this.funcTypeEnd.push(this.p);
     } else if (form === 0x5f) {
+      this.plainTypes = false;
       const nf = this.u32();
       for (let k = 0; k < nf; k++) { this.skipStorageType(); this.u8(); }
       this.notFuncType();
     } else if (form === 0x5e) {
+      this.plainTypes = false;
       this.skipStorageType();
       this.u8();
       this.notFuncType();
@@ -331,11 +370,12 @@ class Rewriter {
       if (module === LIMITS_MODULE) this.fail(at, `imports from "${LIMITS_MODULE}" are reserved for the instrumenter`);
       const kind = this.u8();
       switch (kind) {
-        case 0: this.u32(); this.nImpF++; break;
+        case 0: this.impFuncTypes.push(this.u32()); this.nImpF++; break;
         case 1: {
           const rt = this.readRefType();
           const l = this.readLimits("table");
           this.tableRefTypes.push(rt);
+          this.tableHasInit.push(false);
           this.tables.push({ index: this.tables.length, imported: true, module, name, minimum: l.min, ...(l.max !== undefined ? { maximum: l.max } : {}) });
           break;
         }
@@ -376,8 +416,11 @@ class Rewriter {
     if (d >= 0 && d < this.referenced.length) this.referenced[d] = 1;
   }
 
-  /** Functions referenced by exports, elements, globals and the start section. */
+  /** Functions referenced by exports, elements, globals and the start section; which tables can have a twin. */
   scanRefs(): void {
+    const nT = this.tables.length;
+    this.tableExported = new Array<boolean>(nT).fill(false);
+    this.twinOk = new Array<boolean>(nT).fill(true);
     const gs = this.section(6);
     if (gs) {
       this.p = gs.start;
@@ -393,6 +436,7 @@ class Rewriter {
         const kind = this.u8();
         const idx = this.u32();
         if (kind === 0) this.markRef(idx);
+        else if (kind === 1 && idx < nT) this.tableExported[idx] = true;
       }
     }
     const ss = this.section(8);
@@ -404,17 +448,41 @@ class Rewriter {
       for (let i = 0; i < n; i++) {
         const flags = this.u32();
         if (flags > 7) this.fail(this.p, `unknown element segment flags ${flags}`);
-        if (flags === 2 || flags === 6) this.u32();
-        if ((flags & 1) === 0) this.constExpr(null);
+        const t = flags === 2 || flags === 6 ? this.u32() : 0;
+        const active = (flags & 1) === 0;
+        if (active) this.constExpr(null);
         const exprs = (flags & 4) !== 0;
-        if (flags & 3) { if (exprs) this.skipValType(); else this.u8(); }
+        if (flags & 3) { if (exprs) this.skipValType(); else if (this.u8() !== 0) this.twinOk[t] = false; }
         const m = this.u32();
         for (let j = 0; j < m; j++) {
-          if (exprs) this.constExpr(null);
-          else this.markRef(this.u32());
+          if (exprs) {
+            if (active && this.elemExprFunc() === -2) this.twinOk[t] = false;
+            this.constExpr(null);
+          } else {
+            this.markRef(this.u32());
+          }
         }
       }
     }
+  }
+
+  /**
+   * The element expression at `p`, left unread: its function for `ref.func f`, -1 for `ref.null`, -2 for anything
+   * else (a `global.get` cannot be mirrored: the global holds the original reference).
+   */
+  elemExprFunc(): number {
+    const at = this.p;
+    let r = -2;
+    const op = this.u8();
+    if (op === 0xd2) {
+      const f = this.u32();
+      if (this.u8() === 0x0b) r = f;
+    } else if (op === 0xd0) {
+      this.skipLeb(5);
+      if (this.u8() === 0x0b) r = -1;
+    }
+    this.p = at;
+    return r;
   }
 
   // ── plan ───────────────────────────────────────────────────────────────────
@@ -468,17 +536,10 @@ class Rewriter {
     const b = this.b;
     for (const t of this.definedFuncTypes) {
       if (this.threadedType[t] !== undefined) continue;
-      this.p = this.funcParamsAt[t]!;
-      const np = this.u32();
-      const ps = this.p;
-      const ra = this.funcResultsAt[t]!;
-      this.p = ra;
+      this.p = this.funcResultsAt[t]!;
       const nr = this.u32();
-      const rs = this.p;
-      const re = this.funcTypeEnd[t]!;
-      const params = Array.from(b.subarray(ps, ra));
-      const results = Array.from(b.subarray(rs, re));
-      this.threadedType[t] = addType([0x60, ...encodeU32(np + 1), ...params, 0x7e, ...encodeU32(nr + 1), ...results, 0x7e]);
+      const results = Array.from(b.subarray(this.p, this.funcTypeEnd[t]!));
+      this.threadType(t, addType);
       if (nr === 0) this.blockType[t] = [0x40];
       else if (nr === 1) this.blockType[t] = results;
       else this.blockType[t] = encodeS32(addType([0x60, 0x00, ...encodeU32(nr), ...results]));
@@ -488,6 +549,90 @@ class Rewriter {
     for (let d = 0; d < nDef; d++) {
       if (this.referenced[d]) { this.wrapperOf[d] = w++; this.wrapped.push(d); }
     }
+    this.planTwins(w, addType);
+  }
+
+  /** Adds the threaded type of function type `t`: one more i64 parameter and result, the fuel. */
+  threadType(t: number, addType: (t: number[]) => number): void {
+    const b = this.b;
+    this.p = this.funcParamsAt[t]!;
+    const np = this.u32();
+    const ps = this.p;
+    const ra = this.funcResultsAt[t]!;
+    this.p = ra;
+    const nr = this.u32();
+    const rs = this.p;
+    const re = this.funcTypeEnd[t]!;
+    this.threadedType[t] = addType([0x60, ...encodeU32(np + 1), ...Array.from(b.subarray(ps, ra)), 0x7e, ...encodeU32(nr + 1), ...Array.from(b.subarray(rs, re)), 0x7e]);
+  }
+
+  /** A function type whose threaded type stays within V8's limits. */
+  threadable(t: number | undefined): t is number {
+    if (t === undefined) return false;
+    const np = this.funcParamCount[t];
+    return np !== undefined && np >= 0 && np + 1 <= MAX_PARAMS && this.funcResultCount[t]! + 1 <= MAX_RESULTS;
+  }
+
+  /** Which tables get a threaded twin (see `noTwin`), the thunks their imported functions need, and the types. */
+  planTwins(firstThunk: number, addType: (t: number[]) => number): void {
+    const nT = this.tables.length;
+    this.twinOf = new Int32Array(nT).fill(-1);
+    if (!this.plainTypes) return; // subtyping or rec groups: keep V8's own signature check on the original types
+    const want: number[] = [];
+    for (let t = 0; t < nT; t++) {
+      const rt = this.tableRefTypes[t]!;
+      if (this.tables[t]!.imported || this.tableExported[t] || this.tableHasInit[t] || !this.twinOk[t] || this.noTwin.has(t)) continue;
+      if (rt.length !== 1 || rt[0] !== 0x70 || this.tables[t]!.minimum > MAX_TWIN_TABLE) continue;
+      want.push(t);
+    }
+    if (want.length === 0) return;
+    // The imported functions in the twins' slots, each reached through a thunk of the threaded type.
+    const thunked: number[] = [];
+    const seen = new Set<number>();
+    let ok = true;
+    this.forTwinSegments(new Set(want), (_t, _at, slots) => {
+      for (const f of slots) {
+        if (f < 0 || f >= this.nImpF || seen.has(f)) continue;
+        seen.add(f);
+        thunked.push(f);
+        if (!this.threadable(this.impFuncTypes[f])) ok = false;
+      }
+    });
+    if (!ok || firstThunk + thunked.length > MAX_FUNCTIONS) return;
+    for (let k = 0; k < thunked.length; k++) this.thunkOf.set(thunked[k]!, firstThunk + k);
+    this.thunked = thunked;
+    for (const t of want) { this.twinOf[t] = nT + this.twinTables.length; this.twinTables.push(t); }
+    this.forTwinSegments(new Set(want), () => { this.twinSegments++; });
+    // Every function type a call_indirect may name gets its threaded type.
+    for (let t = 0; t < this.typeCount; t++) if (this.threadedType[t] === undefined && this.threadable(t)) this.threadType(t, addType);
+  }
+
+  /**
+   * Calls `each` for every active segment on one of `tables`, in order, with the input offset of its offset
+   * expression and its slots: function indices, -1 for a null.
+   */
+  forTwinSegments(tables: ReadonlySet<number>, each: (t: number, offsetAt: number, slots: number[]) => void): void {
+    const es = this.section(9);
+    if (!es) return;
+    const save = this.p;
+    this.p = es.start;
+    const n = this.u32();
+    for (let i = 0; i < n; i++) {
+      const flags = this.u32();
+      const t = flags === 2 || flags === 6 ? this.u32() : 0;
+      const active = (flags & 1) === 0;
+      const offsetAt = this.p;
+      if (active) this.constExpr(null);
+      const exprs = (flags & 4) !== 0;
+      if (flags & 3) { if (exprs) this.skipValType(); else this.u8(); }
+      const m = this.u32();
+      const slots: number[] = [];
+      for (let j = 0; j < m; j++) {
+        if (exprs) { slots.push(this.elemExprFunc()); this.constExpr(null); } else slots.push(this.u32());
+      }
+      if (active && tables.has(t)) each(t, offsetAt, slots);
+    }
+    this.p = save;
   }
 
   /** A function index in a direct call: defined functions move up past the added imports. */
@@ -549,7 +694,7 @@ class Rewriter {
         case 1: this.writeSection(1, () => this.writeTypes(s)); typeDone = true; break;
         case 2: this.writeSection(2, () => this.writeImports(s)); importDone = true; break;
         case 3: this.writeSection(3, () => this.writeFunctions(s)); break;
-        case 4: if (this.o.tableElements !== undefined) this.writeSection(4, () => this.writeTables(s), s); else this.copySection(s); break;
+        case 4: if (this.o.tableElements !== undefined || this.twinTables.length > 0) this.writeSection(4, () => this.writeTables(s), s); else this.copySection(s); break;
         case 5: if (this.o.memoryBytes !== undefined) this.writeSection(5, () => this.writeMemories(s), s); else this.copySection(s); break;
         case 6: if (changed) this.writeSection(6, () => this.writeGlobals(s), s); else this.copySection(s); break;
         case 7: if (changed) this.writeSection(7, () => this.writeExports(s), s); else this.copySection(s); break;
@@ -593,6 +738,7 @@ class Rewriter {
       }
       const rt = this.readRefType();
       this.tableRefTypes.push(rt);
+      this.tableHasInit.push(hasInit);
       const l = this.readLimits("table");
       if (l.min > MAX_TABLE_INIT) this.fail(l.at, `table minimum ${l.min} exceeds ${MAX_TABLE_INIT}`);
       this.tables.push({ index: this.tables.length, imported: false, minimum: l.min, ...(l.max !== undefined ? { maximum: l.max } : {}) });
@@ -649,7 +795,7 @@ class Rewriter {
     const out = this.out;
     this.p = s.start;
     const n = this.u32();
-    out.u32(n + this.memHelper.length + this.tableHelper.length + this.wrapped.length);
+    out.u32(n + this.memHelper.length + this.tableHelper.length + this.wrapped.length + this.thunked.length);
     if (this.threaded) {
       for (let i = 0; i < n; i++) out.u32(this.threadedType[this.u32()]!);
     } else {
@@ -659,6 +805,7 @@ class Rewriter {
     for (let m = 0; m < this.memHelper.length; m++) out.u32(this.tyI32I32);
     for (let t = 0; t < this.tableHelper.length; t++) out.u32(this.tyTableGrow[t]!);
     for (const d of this.wrapped) out.u32(this.definedFuncTypes[d]!);
+    for (const f of this.thunked) out.u32(this.threadedType[this.impFuncTypes[f]!]!);
   }
 
   writeLimits(kind: "memory" | "table", index: number, cap: number): void {
@@ -694,16 +841,26 @@ class Rewriter {
     const out = this.out;
     this.p = s.start;
     const n = this.u32();
-    out.u32(n);
-    const cap = this.o.tableElements!;
-    const firstDefined = this.tables.length - n;
-    for (let i = 0; i < n; i++) {
-      let hasInit = false;
-      if (this.b[this.p] === 0x40) { out.byte(0x40); out.byte(0x00); this.p += 2; hasInit = true; }
-      const rt = this.readRefType();
-      out.bytes(rt);
-      this.writeLimits("table", firstDefined + i, cap);
-      if (hasInit) this.constExpr(out);
+    out.u32(n + this.twinTables.length);
+    const cap = this.o.tableElements;
+    if (cap === undefined) {
+      out.copy(this.b, this.p, s.end);
+      this.p = s.end;
+    } else {
+      const firstDefined = this.tables.length - n;
+      for (let i = 0; i < n; i++) {
+        let hasInit = false;
+        if (this.b[this.p] === 0x40) { out.byte(0x40); out.byte(0x00); this.p += 2; hasInit = true; }
+        const rt = this.readRefType();
+        out.bytes(rt);
+        this.writeLimits("table", firstDefined + i, cap);
+        if (hasInit) this.constExpr(out);
+      }
+    }
+    // A twin never grows: its table never does (no table.grow, not exported).
+    for (const t of this.twinTables) {
+      const m = this.tables[t]!.minimum;
+      out.byte(0x70); out.byte(0x01); out.u32(m); out.u32(m);
     }
   }
 
@@ -740,7 +897,7 @@ class Rewriter {
     const out = this.out;
     this.p = s.start;
     const n = this.u32();
-    out.u32(n);
+    out.u32(n + this.twinSegments);
     for (let i = 0; i < n; i++) {
       const flags = this.u32();
       out.u32(flags);
@@ -760,6 +917,31 @@ class Rewriter {
         else out.u32(this.remapRef(this.u32()));
       }
     }
+    // The twins' segments, after all of the module's: one traps exactly when its original did, which ran first.
+    if (this.twinSegments > 0) this.forTwinSegments(new Set(this.twinTables), (t, offsetAt, slots) => this.writeTwinSegment(t, offsetAt, slots));
+  }
+
+  writeTwinSegment(t: number, offsetAt: number, slots: number[]): void {
+    const out = this.out;
+    const nulls = slots.includes(-1);
+    out.u32(nulls ? 6 : 2); // active, explicit table; expressions when there are nulls
+    out.u32(this.twinOf[t]!);
+    const save = this.p;
+    this.p = offsetAt;
+    this.constExpr(out);
+    this.p = save;
+    out.byte(nulls ? 0x70 : 0x00);
+    out.u32(slots.length);
+    for (const f of slots) {
+      if (!nulls) { out.u32(this.twinFunc(f)); continue; }
+      if (f < 0) { out.byte(0xd0); out.byte(0x70); } else { out.byte(0xd2); out.u32(this.twinFunc(f)); }
+      out.byte(0x0b);
+    }
+  }
+
+  /** What a twin table holds for function `f`: the threaded function, or an import's thunk. */
+  twinFunc(f: number): number {
+    return f < this.nImpF ? this.thunkOf.get(f)! : this.remapF(f);
   }
 
   writeData(s: Section): void {
@@ -884,7 +1066,7 @@ class Rewriter {
     const out = this.out;
     this.p = s.start;
     const n = this.u32();
-    out.u32(n + this.memHelper.length + this.tableHelper.length + this.wrapped.length);
+    out.u32(n + this.memHelper.length + this.tableHelper.length + this.wrapped.length + this.thunked.length);
     for (let i = 0; i < n; i++) {
       const size = this.u32();
       const start = this.p;
@@ -922,6 +1104,7 @@ class Rewriter {
     for (let m = 0; m < this.memHelper.length; m++) this.writeMemHelper(m);
     for (let t = 0; t < this.tableHelper.length; t++) this.writeTableHelper(t);
     for (const d of this.wrapped) this.writeWrapper(d);
+    for (const f of this.thunked) this.writeThunk(f);
   }
 
   /** Entry wrapper of a threaded function: the original type, fuel from and back to the global. */
@@ -934,6 +1117,20 @@ class Rewriter {
     out.byte(0x23); out.bytes(this.encG);
     out.byte(0x10); out.u32(this.nImpF + this.kF + d);
     out.byte(0x24); out.bytes(this.encG);
+    out.byte(0x0b);
+    out.patch5(at, out.len - at - 5);
+  }
+
+  /** Thunk of an imported function in a twin table: the threaded type, fuel to and back from the global. */
+  writeThunk(f: number): void {
+    const out = this.out;
+    const np = this.funcParamCount[this.impFuncTypes[f]!]!;
+    const at = out.reserve5();
+    out.byte(0); // no locals
+    out.byte(0x20); out.u32(np); out.byte(0x24); out.bytes(this.encG);
+    for (let i = 0; i < np; i++) { out.byte(0x20); out.u32(i); }
+    out.byte(0x10); out.u32(f);
+    out.byte(0x23); out.bytes(this.encG);
     out.byte(0x0b);
     out.patch5(at, out.len - at - 5);
   }
@@ -987,6 +1184,35 @@ class Rewriter {
   bodyLocal = false;
   bodyExtra = false;
   bodyThreaded = false;
+  // Threaded: the locals declaration as written (input from declFrom to declEnd after the count, output at declOut),
+  // and the i32 scratch local added for the twin calls (null until the body has one).
+  declOut = 0;
+  declStart = 0;
+  declFrom = 0;
+  declEnd = 0;
+  nDecl = 0;
+  nLocals = 0;
+  encS: number[] | null = null;
+
+  /**
+   * Threaded: declare one more i32 local, for the table index of a twin call (the fuel goes under it), in the
+   * declaration already written. Returns false at V8's locals limit.
+   */
+  scratchLocal(): boolean {
+    if (this.encS) return true;
+    if (this.nLocals + 2 > MAX_LOCALS) return false;
+    const out = this.out;
+    const decl = [...encodeU32(this.nDecl + 1), ...this.b.subarray(this.declFrom, this.declEnd), 0x01, 0x7f];
+    const old = this.declEnd - this.declStart;
+    const delta = decl.length - old;
+    out.insert(this.declOut + old, new Uint8Array(delta), delta);
+    out.buf.set(decl, this.declOut);
+    // Output offsets past the declaration move with it.
+    this.segOut += delta;
+    if (this.entryAt >= 0) this.entryAt += delta;
+    this.encS = encodeU32(this.nLocals + 1);
+    return true;
+  }
 
   // Input offsets of one-byte local indices to copy as index + 1 (threaded
   // bodies shift the declared locals): patched after the copy, so the copy
@@ -1158,6 +1384,13 @@ class Rewriter {
     }
     if (total > MAX_LOCALS) this.fail(declStart, "too many locals");
     let extra: boolean;
+    this.declOut = out.len;
+    this.declStart = declStart;
+    this.declFrom = declsFrom;
+    this.declEnd = this.p;
+    this.nDecl = nDecl;
+    this.nLocals = total;
+    this.encS = null;
     if (threaded) {
       // The fuel parameter shifts the declared locals up by one.
       if (total + 1 > MAX_LOCALS) throw NEED_UNTHREADED;
@@ -1424,17 +1657,38 @@ class Rewriter {
           }
           break;
         }
-        case 0x11: case 0x13: // call_indirect, return_call_indirect
-          if (threaded && op === 0x13) throw NEED_UNTHREADED;
-          this.skipLeb(5); this.skipLeb(5);
+        case 0x11: case 0x13: { // call_indirect, return_call_indirect
+          const x = this.u32();
+          const t = this.u32();
           this.segCost++;
           if (loops === 0) callsOutsideLoops = true;
+          const twin = threaded && t < this.twinOf.length ? this.twinOf[t]! : -1;
+          const tx = this.threadedType[x];
+          if (twin >= 0 && tx !== undefined) {
+            this.flush(at);
+            if (this.scratchLocal()) {
+              // As a direct call: the fuel goes in under the table index and comes back on top of the results.
+              const S = this.encS!;
+              out.byte(0x21); out.bytes(S);
+              // Stored before and after too, so the global reads as it did through the entry wrapper (what a trap reports).
+              if (op === 0x11) this.sync();
+              this.pushFuel();
+              out.byte(0x20); out.bytes(S);
+              out.byte(op); out.u32(tx); out.u32(twin);
+              this.pending = this.p;
+              if (op === 0x13) { this.endSeg(); break; }
+              if (local) { out.byte(0x22); out.bytes(this.encF); out.byte(0x24); out.bytes(this.encG); } else this.popFuel();
+              break;
+            }
+          }
+          if (threaded && op === 0x13) throw NEED_UNTHREADED;
           if (local) {
             this.flush(at); this.sync(); this.flush(this.p);
             if (op === 0x11) this.reload();
           }
           if (op === 0x13 && fuel) { this.endSegAt(this.p); }
           break;
+        }
         case 0x14: case 0x15: // call_ref, return_call_ref
           if (threaded && op === 0x15) throw NEED_UNTHREADED;
           this.skipLeb(5);
@@ -1454,7 +1708,8 @@ class Rewriter {
           this.segCost++;
           break;
         }
-        case 0x25: case 0x26: this.skipLeb(5); this.segCost++; break;
+        case 0x25: this.skipLeb(5); this.segCost++; break; // table.get
+        case 0x26: this.mutates(this.u32()); this.segCost++; break; // table.set
         case 0x23: case 0x24: {
           const g = this.u32();
           this.segCost++;
@@ -1506,11 +1761,12 @@ class Rewriter {
             case 9: this.skipLeb(5); break; // data.drop
             case 10: this.skipLeb(5); this.skipLeb(5); break; // memory.copy
             case 11: this.skipLeb(5); break; // memory.fill
-            case 12: this.skipLeb(5); this.skipLeb(5); break; // table.init
+            case 12: this.skipLeb(5); this.mutates(this.u32()); break; // table.init
             case 13: this.skipLeb(5); break; // elem.drop
-            case 14: this.skipLeb(5); this.skipLeb(5); break; // table.copy
+            case 14: this.mutates(this.u32()); this.skipLeb(5); break; // table.copy (to, from)
             case 15: { // table.grow
               const t = this.u32();
+              this.mutates(t);
               if (tabHelper) {
                 const h = tabHelper[t];
                 if (h === undefined) this.fail(at, `table.grow of unknown table ${t}`);
@@ -1521,7 +1777,8 @@ class Rewriter {
               }
               break;
             }
-            case 16: case 17: this.skipLeb(5); break; // table.size, table.fill
+            case 16: this.skipLeb(5); break; // table.size
+            case 17: this.mutates(this.u32()); break; // table.fill
             default: this.fail(at, `unknown opcode 0xfc ${sub}`);
           }
           break;
@@ -1549,6 +1806,11 @@ class Rewriter {
       }
       if (this.p > end) this.fail(at, "instruction runs past the end of the function body");
     }
+  }
+
+  /** Code changes table `t` after instantiation: it cannot have a twin, so the module is redone without one. */
+  mutates(t: number): void {
+    if (t < this.twinOf.length && this.twinOf[t]! >= 0) throw new TableMutated(t);
   }
 
   /** Push a control frame; returns the new depth (the arrays may be replaced when they grow). */
