@@ -147,6 +147,18 @@ describe("componentNames", () => {
     refuse([0x0a, 0x06, 0x01, 0x00, 0x01, 0x61, 0x09, 0x00], /kind 0x9/);
     refuse([0x0b, 0x08, 0x01, 0x00, 0x01, 0x61, 0x05, 0x00, 0x00, 0x00], /bytes after its last item/);
   });
+
+  it("reads names in UTF-8: ASCII, multi-byte, and ASCII that turns multi-byte part-way", () => {
+    const header = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+    const importName = (name: number[]) => {
+      const body = [0x01, 0x00, name.length, ...name, 0x05, 0x00]; // one import: an instance of type 0
+      return componentNames(new Uint8Array([...header, 0x0a, body.length, ...body])).imports[0]!.name;
+    };
+    expect(importName([0x61, 0x3a, 0x62, 0x2f, 0x63])).toBe("a:b/c");
+    expect(importName([0xc3, 0xa9])).toBe("é");
+    expect(importName([0x61, 0x62, 0xe2, 0x82, 0xac])).toBe("ab€");
+    expect(importName([0x7f])).toBe("\x7f");
+  });
 });
 
 describe("the iface capability", () => {

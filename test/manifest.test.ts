@@ -1,10 +1,10 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { ManifestError } from "../src/contract/errors.js";
-import { loadManifest, loadManifestSchema, MANIFEST_FILES, MANIFEST_SCHEMA_PATH, parseByteSize, parseManifest, suggestKey } from "../src/plugin/manifest.js";
+import { clearManifestCache, loadManifest, loadManifestSchema, MANIFEST_FILES, MANIFEST_SCHEMA_PATH, parseByteSize, parseManifest, suggestKey } from "../src/plugin/manifest.js";
 
 const FIXTURES = fileURLToPath(new URL("./fixtures/manifests/", import.meta.url));
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -245,5 +245,77 @@ describe("helpers", () => {
     expect(suggestKey("api_version", keys)).toBe("api-version");
     expect(suggestKey("deadline-sm", keys)).toBe("deadline-ms");
     expect(suggestKey("permissions", keys)).toBeUndefined();
+  });
+});
+
+describe("a manifest parsed again", () => {
+  /** A plugin directory with a manifest naming `entry` (the file is created unless told not to). */
+  function plugin(entry = "plugin.wasm", extra = ""): string {
+    const dir = mkdtempSync(path.join(tmpdir(), "plughost-manifest-"));
+    temps.push(dir);
+    writeFileSync(path.join(dir, "plugin.toml"), `name = "again"\nversion = "1.0.0"\napi-version = "^0.1.0"\nentry = "${entry}"\ncapabilities = ["clock"]\n${extra}`);
+    mkdirSync(path.dirname(path.join(dir, entry)), { recursive: true });
+    writeFileSync(path.join(dir, entry), "\0asm");
+    return dir;
+  }
+
+  it("gives each caller its own copy", async () => {
+    const dir = plugin();
+    const a = await loadManifest(dir);
+    a.capabilities.push("random");
+    a.config.defaults.x = 1;
+    const b = await loadManifest(dir);
+    expect(b).not.toBe(a);
+    expect(b.capabilities).toEqual(["clock"]);
+    expect(b.config.defaults).toEqual({});
+    clearManifestCache();
+    expect(await loadManifest(dir)).toEqual(b);
+  });
+
+  it("checks the entry file every time: gone, a directory, a link out of the directory", async () => {
+    for (const entry of ["plugin.wasm", "build/out/plugin.wasm"]) {
+      const dir = plugin(entry);
+      const file = path.join(dir, entry);
+      await loadManifest(dir);
+      renameSync(file, `${file}.away`);
+      await expect(loadManifest(dir)).rejects.toThrow(/\/entry: entry file .* does not exist; build the plugin first/);
+      mkdirSync(file);
+      await expect(loadManifest(dir)).rejects.toThrow(/\/entry: entry .* is not a file/);
+      rmSync(file, { recursive: true });
+      const outside = path.join(mkdtempSync(path.join(tmpdir(), "plughost-manifest-")), "plugin.wasm");
+      writeFileSync(outside, "\0asm");
+      symlinkSync(outside, file);
+      await expect(loadManifest(dir)).rejects.toThrow(/resolves to .*, outside the plugin's directory/);
+      rmSync(file);
+      // A link that stays inside the directory is fine, as before.
+      symlinkSync(`${file}.away`, file);
+      expect((await loadManifest(dir)).entryPath).toBe(file);
+      // A directory on the way that links out is refused too.
+      if (entry.includes("/")) {
+        rmSync(path.join(dir, "build"), { recursive: true });
+        symlinkSync(path.dirname(path.dirname(outside)), path.join(dir, "build"));
+        mkdirSync(path.join(path.dirname(path.dirname(outside)), "out"), { recursive: true });
+        writeFileSync(path.join(path.dirname(path.dirname(outside)), "out", "plugin.wasm"), "\0asm");
+        await expect(loadManifest(dir)).rejects.toThrow(/resolves to .*, outside the plugin's directory/);
+      }
+    }
+  });
+
+  it("reads a config schema file again each time (it is not in the manifest's text)", async () => {
+    const dir = plugin("plugin.wasm", '[config]\nschema = "schema.json"\n');
+    writeFileSync(path.join(dir, "schema.json"), JSON.stringify({ type: "object", properties: { a: { type: "string" } } }));
+    expect((await loadManifest(dir)).config.schema).toEqual({ type: "object", properties: { a: { type: "string" } } });
+    writeFileSync(path.join(dir, "schema.json"), JSON.stringify({ type: "object", properties: { b: { type: "number" } } }));
+    expect((await loadManifest(dir)).config.schema).toEqual({ type: "object", properties: { b: { type: "number" } } });
+  });
+
+  it("is parsed again when its text or its options change", async () => {
+    const dir = plugin();
+    expect((await loadManifest(dir)).version).toBe("1.0.0");
+    writeFileSync(path.join(dir, "plugin.toml"), readFileSync(path.join(dir, "plugin.toml"), "utf8").replace('version = "1.0.0"', 'version = "1.0.1"'));
+    expect((await loadManifest(dir)).version).toBe("1.0.1");
+    writeFileSync(path.join(dir, "plugin.toml"), readFileSync(path.join(dir, "plugin.toml"), "utf8").replace('version = "1.0.1"', 'version = "one"'));
+    await expect(loadManifest(dir)).rejects.toThrow(ManifestError);
+    await expect(loadManifest(dir, { configSchema: "defer" })).rejects.toThrow(ManifestError);
   });
 });

@@ -89,10 +89,23 @@ class Reader {
     const len = this.u32(`${what}'s length`);
     if (len > COMPONENT_NAME_BOUNDS.nameBytes) this.fail(`${what} is ${len} bytes long (at most ${COMPONENT_NAME_BOUNDS.nameBytes})`);
     if (len > this.end - this.pos) this.fail(`truncated: ${what} (${len} bytes) runs past the end of its section`);
-    const raw = this.bytes.subarray(this.pos, this.pos + len);
+    const start = this.pos;
     this.pos += len;
+    // ASCII, which toolchains write, reads the same as UTF-8: built here, without a view and a decoder call, whose
+    // fixed costs were most of the parse (a load reads every name of the component's types).
+    const b = this.bytes;
+    let text = "";
+    for (let i = start; i < start + len; i++) {
+      const c = b[i]!;
+      if (c > 0x7f) {
+        text = "";
+        break;
+      }
+      text += String.fromCharCode(c);
+    }
+    if (text.length === len) return text;
     try {
-      return utf8.decode(raw);
+      return utf8.decode(b.subarray(start, start + len));
     } catch {
       return this.fail(`${what} is not valid UTF-8`);
     }

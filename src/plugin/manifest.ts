@@ -8,7 +8,7 @@
  * plugin config reuse: turning ajv errors into plain-words problems with
  * JSON pointers, and compiling user-supplied schemas.
  */
-import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readFileSync, realpathSync, statSync, type Stats } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import Ajv2020Module from "ajv/dist/2020.js";
@@ -1087,6 +1087,78 @@ function priorityOf(p: unknown): number {
  */
 export function parseManifest(text: string, file: string, options: ManifestOptions = {}): Manifest {
   const abs = path.resolve(file);
+  const checkEntry = options.checkEntry ?? true;
+  // The same text at the same path parses to the same manifest: only the entry file is looked at again.
+  const key = `${options.configSchema ?? "check"}\0${abs}\0${text}`;
+  const known = parsedManifests.get(key);
+  if (known !== undefined) {
+    parsedManifests.delete(key); // refresh its place in the LRU order
+    parsedManifests.set(key, known);
+    if (checkEntry && known.entry !== "") {
+      const problem = entryProblem(known.entryPath, known.dir, known.kind);
+      if (problem) throw new ManifestError(abs, [problem], { plugin: known.name });
+    }
+    return structuredClone(known);
+  }
+  const manifest = parseUncached(text, abs, options);
+  // A schema read from another file is not in the text, so such a manifest is parsed again each time.
+  if (manifest.config.schemaFile === undefined && text.length <= PARSED_MANIFEST_MAX_CHARS) {
+    parsedManifests.set(key, structuredClone(manifest));
+    if (parsedManifests.size > PARSED_MANIFESTS) parsedManifests.delete(parsedManifests.keys().next().value!);
+  }
+  return manifest;
+}
+
+/**
+ * Manifests parsed before, by options, path and text, the most recently used last: a plugin loaded again (a reload,
+ * a restart, another registry) skips the parse, the schema and the semantic checks, whose outcome depends on nothing
+ * else. Each caller gets its own copy. Bounded in entries and in the text each key holds.
+ */
+const parsedManifests = new Map<string, Manifest>();
+const PARSED_MANIFESTS = 256;
+const PARSED_MANIFEST_MAX_CHARS = 16 * 1024;
+
+/** Forget the manifests parsed so far (tests and benchmarks that measure a first parse). */
+export function clearManifestCache(): void {
+  parsedManifests.clear();
+}
+
+/**
+ * Why the entry file cannot be used: it does not exist, is not a file, or resolves outside the plugin's directory.
+ * An entry below `dir` none of whose path components below it is a symbolic link resolves inside it: one lstat per
+ * component says so (one for `plugin.wasm`), where the general check is two realpath walks.
+ */
+function entryProblem(entryPath: string, dir: string, kind: PluginKind): ManifestProblem | undefined {
+  const rel = path.relative(dir, entryPath);
+  if (rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel)) {
+    const parts = rel.split(path.sep);
+    let at = dir;
+    let info: Stats | undefined;
+    try {
+      for (const part of parts) {
+        at = path.join(at, part);
+        info = lstatSync(at, { throwIfNoEntry: false });
+        if (info === undefined || info.isSymbolicLink()) break;
+      }
+    } catch {
+      info = undefined; // ENOTDIR and the like: the general check below says what is wrong
+    }
+    if (info !== undefined && at === entryPath && !info.isSymbolicLink()) {
+      return info.isFile() ? undefined : { pointer: "/entry", message: `entry ${entryPath} is not a file; point it at the built ${kind === "native" ? "library" : ".wasm component"}` };
+    }
+  }
+  if (!existsSync(entryPath)) {
+    return { pointer: "/entry", message: `entry file ${entryPath} does not exist; build the plugin first (or fix the path, which is relative to ${dir})` };
+  } else if (!statSync(entryPath).isFile()) {
+    return { pointer: "/entry", message: `entry ${entryPath} is not a file; point it at the built ${kind === "native" ? "library" : ".wasm component"}` };
+  } else if (!isWithin(realpathSync.native(dir), realpathSync.native(entryPath))) {
+    // .native: one realpath(3) call, where the JS walk lstat()s every component (per load, per plugin).
+    return { pointer: "/entry", message: `entry ${entryPath} resolves to ${realpathSync(entryPath)}, outside the plugin's directory; a signature or package covers only what is inside it, so keep the entry there (not a link out)` };
+  }
+  return undefined;
+}
+
+function parseUncached(text: string, abs: string, options: ManifestOptions): Manifest {
   const dir = path.dirname(abs);
   const format = formatOf(abs);
   if (!format) {
@@ -1117,14 +1189,8 @@ export function parseManifest(text: string, file: string, options: ManifestOptio
   const entry = typeof doc.entry === "string" ? doc.entry : "";
   const entryPath = path.resolve(dir, entry);
   if ((options.checkEntry ?? true) && entry !== "" && !problems.some((p) => p.pointer === "/entry")) {
-    if (!existsSync(entryPath)) {
-      problems.push({ pointer: "/entry", message: `entry file ${entryPath} does not exist; build the plugin first (or fix the path, which is relative to ${dir})` });
-    } else if (!statSync(entryPath).isFile()) {
-      problems.push({ pointer: "/entry", message: `entry ${entryPath} is not a file; point it at the built ${doc.kind === "native" ? "library" : ".wasm component"}` });
-    } else if (!isWithin(realpathSync.native(dir), realpathSync.native(entryPath))) {
-      // .native: one realpath(3) call, where the JS walk lstat()s every component (per load, per plugin).
-      problems.push({ pointer: "/entry", message: `entry ${entryPath} resolves to ${realpathSync(entryPath)}, outside the plugin's directory; a signature or package covers only what is inside it, so keep the entry there (not a link out)` });
-    }
+    const problem = entryProblem(entryPath, dir, doc.kind === "native" ? "native" : "component");
+    if (problem) problems.push(problem);
   }
 
   const name = typeof doc.name === "string" ? doc.name : undefined;

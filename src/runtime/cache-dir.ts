@@ -6,7 +6,7 @@
  * only when its seal verifies on the bytes actually used.
  */
 import { createHmac, randomBytes, timingSafeEqual, webcrypto } from "node:crypto";
-import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readSync, realpathSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readSync, realpathSync, unlinkSync, writeSync, type Stats } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { CacheUnsafe } from "../contract/errors.js";
@@ -56,21 +56,25 @@ export function openCache(dir: string, plugin?: string): CacheRoot | undefined {
   const unsafe = (problem: string, at = resolved): never => {
     throw new CacheUnsafe(dir, at, problem, plugin !== undefined ? { plugin } : {});
   };
-  try {
-    mkdirSync(resolved, { recursive: true, mode: 0o700 });
-  } catch (err) {
-    return cannotUse(resolved, err);
+  // A directory that is there already needs no mkdir (every load opens the cache: a syscall saved each time).
+  let st = lstatExisting(resolved);
+  if (st === undefined || !st.isDirectory()) {
+    try {
+      mkdirSync(resolved, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      return cannotUse(resolved, err);
+    }
+    st = lstatSync(resolved);
   }
-  const st = lstatSync(resolved);
   if (st.isSymbolicLink()) unsafe("is a symbolic link");
   if (!st.isDirectory()) unsafe("is not a directory");
   const uid = process.getuid?.();
+  const real = realpathSync(resolved);
   if (uid !== undefined) {
     if (st.uid !== uid) unsafe(`is owned by uid ${st.uid}, not by the user running the host (uid ${uid})`);
     if (st.mode & 0o022) unsafe(`is writable by other users (mode ${(st.mode & 0o7777).toString(8)})`);
     // Every directory above it must be ours or root's, and not open to others
     // unless sticky (like /tmp), or someone else could swap the cache out.
-    const real = realpathSync(resolved);
     for (let p = path.dirname(real); ; p = path.dirname(p)) {
       const a = lstatSync(p);
       if (a.uid !== uid && a.uid !== 0) unsafe(`lies in ${p}, which is owned by uid ${a.uid}`, p);
@@ -78,7 +82,6 @@ export function openCache(dir: string, plugin?: string): CacheRoot | undefined {
       if (p === path.dirname(p)) break;
     }
   }
-  const real = realpathSync(resolved);
   let key = keys.get(real);
   if (!key) {
     try {
@@ -90,6 +93,15 @@ export function openCache(dir: string, plugin?: string): CacheRoot | undefined {
     keys.set(real, key);
   }
   return { dir: real, key };
+}
+
+/** `lstat` of `p`, or undefined when it cannot be looked at (missing, or a parent that is not a directory). */
+function lstatExisting(p: string): Stats | undefined {
+  try {
+    return lstatSync(p, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
 }
 
 function cannotUse(dir: string, err: unknown): undefined {
@@ -159,10 +171,12 @@ function readKey(file: string, unsafe: (problem: string, at?: string) => never):
  */
 export function cacheMac(key: Buffer, label: string, parts: readonly (Uint8Array | string)[]): Buffer {
   const h = createHmac("sha256", key).update(label).update("\0");
+  // update() copies its input into the hash state, so one length buffer serves every part.
+  const len = Buffer.alloc(8);
   for (const part of parts) {
     const bytes = typeof part === "string" ? Buffer.from(part, "utf8") : part;
-    const len = Buffer.alloc(8);
-    len.writeBigUInt64LE(BigInt(bytes.length));
+    len.writeUInt32LE(bytes.length >>> 0, 0);
+    len.writeUInt32LE(Math.floor(bytes.length / 2 ** 32), 4);
     h.update(len).update(bytes);
   }
   return h.digest();
