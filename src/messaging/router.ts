@@ -84,7 +84,7 @@ export class MessageRouter {
    * copied into the asker at once, before any other request can be answered, so one buffer serves them all.
    */
   readonly #answerSink: HookSink = newHookSink();
-  #lastAlone: readonly string[] | undefined;
+  #lastAlone: readonly string[] = NO_REQUESTS;
 
   constructor(host: RouterHost) {
     this.#host = host;
@@ -156,7 +156,7 @@ export class MessageRouter {
   /** The request chain of `name` asking outside any request, frozen; the last one is kept (a guest asks again and again). */
   #alone(name: string): readonly string[] {
     const last = this.#lastAlone;
-    if (last !== undefined && last[0] === name) return last;
+    if (last.length === 1 && last[0] === name) return last;
     return (this.#lastAlone = Object.freeze([name]));
   }
 
@@ -168,8 +168,9 @@ export class MessageRouter {
     if (service) return this.#serviceSync(service, d);
     const t = this.#host.standInFor(this.#host.entries.get(to), event);
     if (t !== undefined && this.#host.mustActivate(t)) return refused("would-block"); // a lazy target: activating it takes a wait
-    if ((t === undefined || t.state === "unloaded") && this.#transport !== undefined) return refused("would-block"); // maybe on another host: only a wait tells
-    if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return refused("unknown-target");
+    if (this.#transport !== undefined && (t === undefined || t.state === "unloaded")) return refused("would-block"); // maybe on another host: only a wait tells
+    // `active` is `state === "active"` kept as a field (the state is a getter).
+    if (t === undefined || t.quiet || (!t.active && t.restarting === undefined)) return refused("unknown-target");
     if (t.restarting === undefined && !t.callbacks.has(event)) return refused("not-handled");
     const instance = t.instance;
     // Any idle instance with a synchronous hook answers: in-process v8, trusted native, wasmtime's sync caller.
@@ -245,8 +246,8 @@ export class MessageRouter {
       const ms = d.deadline! - Date.now();
       return answerWithin(this.#host.activate(to, "request").then(() => this.#route(d, to, event, data, hostContext, forward)), ms);
     }
-    if ((t === undefined || t.state === "unloaded") && forward && this.#transport !== undefined) return this.#requestRemote(d, d.deadline! - Date.now()); // not served here
-    if (t === undefined || t.quiet || (t.state !== "active" && t.restarting === undefined)) return Promise.resolve(refused("unknown-target"));
+    if (forward && this.#transport !== undefined && (t === undefined || t.state === "unloaded")) return this.#requestRemote(d, d.deadline! - Date.now()); // not served here
+    if (t === undefined || t.quiet || (!t.active && t.restarting === undefined)) return Promise.resolve(refused("unknown-target"));
     if (t.restarting === undefined && !t.callbacks.has(event)) return Promise.resolve(refused("not-handled"));
     // An idle inline target answers at once when no call runs on this thread (the host's own request, one from
     // another host): no queue turn and no timer, and the same outcome (such a call runs to its end anyway).
