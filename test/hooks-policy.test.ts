@@ -241,6 +241,32 @@ describe("host hooks (registry.addHook)", () => {
     expect(dec((await registry.runHook("tag", enc("x"))).data)).toBe("xCahbn");
   });
 
+  it("plugin hooks between host hooks run in order, once each, a run of them at a time; one that stops the chain stops it there", async () => {
+    newRegistry();
+    await registry.load(hookCopy("p1", "a", hooksToml("tag", { priority: 900 }) + hooksToml("reject", { priority: 900, async: true })));
+    await registry.load(hookCopy("p2", "b", hooksToml("tag", { priority: 800, "timeout-ms": 5000 }) + hooksToml("reject", { priority: 800 })));
+    await registry.load(hookCopy("p3", "c", hooksToml("tag", { priority: 700 }) + hooksToml("reject", { priority: 700 })));
+    await registry.load(hookCopy("p4", "d", hooksToml("tag", { priority: 400 }) + hooksToml("reject", { priority: 400 })));
+    await registry.load(hookCopy("p5", "e", hooksToml("tag", { priority: 300 }) + hooksToml("reject", { priority: 300 })));
+    const append = (c: string) => (data: Uint8Array) => Uint8Array.from([...data, c.charCodeAt(0)]);
+    registry.addHook("tag", append("H"), { priority: 500 });
+    registry.addHook("tag", append("L"), { priority: 10 });
+    // p1, p2 (a policy: the pipeline) and p3, then H, then p4 and p5 in one direct run, then L; twice, each its own result.
+    const first = await registry.runHook("tag", enc("x"));
+    const second = await registry.runHook("tag", enc("y"));
+    expect([dec(first.data), dec(second.data)]).toEqual(["xabcHdeL", "yabcHdeL"]);
+    // p1 observes "reject"; p2 stops the chain: p3…p5 and the host hook after them are not called, the observer is.
+    const seen: string[] = [];
+    registry.addHook("reject", () => void seen.push("before"), { priority: 950 });
+    registry.addHook("reject", () => void seen.push("after"), { priority: 500 });
+    const stopped = await registry.runHook("reject", enc("z"));
+    expect(stopped).toMatchObject({ ok: false, status: 7, stoppedBy: "p2" });
+    await registry.settleHookObservers();
+    expect(seen).toEqual(["before"]);
+    expect(registry.hookObservers().find((o) => o.hook === "p1")).toMatchObject({ event: "reject", runs: 1 });
+    for (const name of ["p3", "p4", "p5"]) expect(registry.get(name)!.metrics.calls).toBe(registry.get("p1")!.metrics.calls - 1);
+  });
+
   it("share the chain's state, execution id and start time; undefined passes the data on; a HookOutcome can stop the chain", async () => {
     newRegistry();
     await registry.load(hookCopy("mid", "m", hooksToml("tag", { priority: 100 })));

@@ -297,17 +297,31 @@ export class HookChains<P> {
     const steps = plan(plugins, hostHooks ?? [], (p) => host.priorityOf(p, event));
     let state: Map<string, unknown> | undefined;
     const observers: Step<P>[] = [];
-    // Host hooks do not stop plugin hooks without a policy from being called synchronously, one at a time.
+    // Host hooks do not stop plugin hooks without a policy from being called synchronously.
     const direct = watch === undefined && host.canRunDirect(hostContext);
     let at = 0;
     for (; at < steps.length; at++) {
-      const step = steps[at]!;
+      let step = steps[at]!;
       if (step.kind === "plugin") {
-        if (direct && host.runDirect([step.plugin], 0, run) === 1) {
-          if (run.stop !== undefined) break;
-          continue;
+        if (direct) {
+          // The plugin steps up to the next host hook, in one direct run (one set-up and one copy of the data out,
+          // not one per plugin); it stops at the first plugin that needs the pipeline, which the code below calls.
+          let end = at + 1;
+          while (end < steps.length && steps[end]!.kind === "plugin") end++;
+          const segment = pluginsOf(steps, at, end);
+          const ran = host.runDirect(segment, 0, run);
+          if (run.stop !== undefined) {
+            at += ran - 1;
+            break;
+          }
+          if (ran === segment.length) {
+            at = end - 1;
+            continue;
+          }
+          at += ran;
+          step = steps[at]!;
         }
-        const p = host.latest(step.plugin);
+        const p = host.latest((step as { plugin: P }).plugin);
         const policy = this.policyOf(p, event);
         if (policy.async) {
           observers.push({ kind: "plugin", plugin: p });
@@ -452,6 +466,13 @@ function plan<P>(plugins: readonly P[], hostHooks: readonly HostHook[], priority
     out.push({ kind: "plugin", plugin: p });
   }
   while (h < hostHooks.length) out.push({ kind: "host", host: hostHooks[h++]! });
+  return out;
+}
+
+/** The plugins of `steps[from…to)`, all plugin steps. */
+function pluginsOf<P>(steps: readonly Step<P>[], from: number, to: number): P[] {
+  const out = new Array<P>(to - from);
+  for (let i = from; i < to; i++) out[i - from] = (steps[i] as { plugin: P }).plugin;
   return out;
 }
 
