@@ -2183,14 +2183,18 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     };
   }
 
-  /** A host implementation's call for `entry`'s guest: in the guest's call when it has a context; through the interceptors when any. */
+  /**
+   * A host implementation's call for `entry`'s guest: in the guest's call when it has a context; through the
+   * interceptors when any. Its thunks are made by `applier`: a closure written here would make every call allocate
+   * (the variables it captures), even a call that never makes it.
+   */
   #ifaceHostCall(entry: Entry, hostCall: string, fn: InterfaceFunction, self: unknown, args: unknown[]): unknown {
     const f = fn as (...a: unknown[]) => unknown;
     if (this.#calls.empty) {
       const parent = (currentDelivery() ?? entry.callDelivery ?? deepest(entry.inFlight)).call;
-      return parent === undefined ? f.apply(self, args) : withCall(parent, () => f.apply(self, args));
+      return parent === undefined ? f.apply(self, args) : withCall(parent, applier(f, self, args));
     }
-    return this.#hostCall(entry, hostCall, () => f.apply(self, args));
+    return this.#hostCall(entry, hostCall, applier(f, self, args));
   }
 
   /**
@@ -3457,6 +3461,11 @@ function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
       resolve();
     });
   });
+}
+
+/** `f.apply(self, args)` as a thunk, made outside its caller so the caller's own frame captures nothing. */
+function applier(f: (...a: unknown[]) => unknown, self: unknown, args: unknown[]): () => unknown {
+  return () => f.apply(self, args);
 }
 
 /** The delivery with the highest hop (the host's own calls when there is none). */

@@ -85,19 +85,37 @@ export function importDispatchers(
     );
     return FAILED;
   };
-  // On the JS thread: the guest's arguments as they came; what the implementation returns is the answer.
-  const direct = fns.map((fn, index): DirectInterfaceFunction => (...args) => {
-    bridge.depth++;
-    try {
-      const out = fn(args);
-      return isThenable(out) ? refuseAsync(index, out) : out;
-    } catch (err) {
-      bridge.thrown ??= err;
-      return FAILED;
-    } finally {
-      bridge.depth--;
-    }
-  });
+  // On the JS thread: the guest's arguments as they came, made into the array the binding takes; what the
+  // implementation returns is the answer. Read by index from `arguments`, with a literal for each usual arity: with a
+  // rest parameter, a registry-provided add(u32, u32) took a quarter longer per call (CPU time, A/B).
+  const direct = fns.map(
+    (fn, index): DirectInterfaceFunction =>
+      function (): unknown {
+        const n = arguments.length;
+        const args: unknown[] =
+          n === 2
+            ? [arguments[0], arguments[1]]
+            : n === 1
+              ? [arguments[0]]
+              : n === 0
+                ? []
+                : n === 3
+                  ? [arguments[0], arguments[1], arguments[2]]
+                  : n === 4
+                    ? [arguments[0], arguments[1], arguments[2], arguments[3]]
+                    : Array.from(arguments);
+        bridge.depth++;
+        try {
+          const out = fn(args);
+          return isThenable(out) ? refuseAsync(index, out) : out;
+        } catch (err) {
+          bridge.thrown ??= err;
+          return FAILED;
+        } finally {
+          bridge.depth--;
+        }
+      },
+  );
   // On the call thread, which waits for `complete`: a Promise is awaited here.
   const threaded: InterfaceDispatcher = (index, args, ticket) => {
     bridge.depth++;
