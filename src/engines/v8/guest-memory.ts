@@ -11,6 +11,7 @@ export class GuestMemory {
   #memory: WebAssembly.Memory | undefined;
   #u8 = new Uint8Array(0);
   #dv = new DataView(new ArrayBuffer(0));
+  #shared = false;
   readonly plugin: string;
 
   constructor(plugin: string) {
@@ -19,11 +20,15 @@ export class GuestMemory {
 
   /** Bytes of the attached memory now (0 before attach). */
   get byteLength(): number {
-    return this.#memory?.buffer.byteLength ?? 0;
+    if (this.#memory === undefined) return 0;
+    // A grow detaches a non-shared memory's buffer (the cached view's length, a field, is then 0 and u8() re-reads
+    // it), so that length is current; reading memory.buffer is a builtin call. A shared memory's buffer stays attached.
+    return this.#shared ? this.#memory.buffer.byteLength : this.u8().length;
   }
 
   attach(memory: WebAssembly.Memory): void {
     this.#memory = memory;
+    this.#shared = memory.buffer instanceof SharedArrayBuffer;
     this.#refresh();
   }
 

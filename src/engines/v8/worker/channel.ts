@@ -21,7 +21,7 @@ export const CTL = {
   // Written by the worker, read by the spinning host.
   REQ_TAIL: 16,
   RESP_HEAD: 17,
-  /** The worker is (about to be) blocked in Atomics.wait on REQ_HEAD. */
+  /** The worker is (about to be) blocked in Atomics.wait on REQ_HEAD; the host's first wake-up clears it. */
   WORKER_SLEEPING: 18,
   /** The worker waits for the host to free response-ring space. */
   RESP_WRITER_WAITING: 19,
@@ -51,7 +51,8 @@ const F64_CELLS = 4;
  * The process-wide cells: the doorbell every worker rings when the host thread
  * sleeps, and whether spinning pays (1 while the busy workers plus the host
  * thread fit on the machine's cores; spinning on an oversubscribed machine only
- * steals the CPU from the thread being waited for).
+ * steals the CPU from the thread being waited for). HOST_SLEEPING is set by the
+ * host before it waits and cleared by the first worker that rings.
  */
 export const BELL = { DOORBELL: 0, HOST_SLEEPING: 1, SPIN_OK: 2 } as const;
 

@@ -64,6 +64,9 @@ const bell = new Int32Array(setup.bell);
 const requests = views.requestReader();
 const responses = views.responseWriter();
 
+/** This thread's clock origin (epoch ms): call start stamps are epoch times, and reading the getter cost as much as now(). */
+const timeOrigin = performance.timeOrigin;
+
 /** How long an idle worker spins before sleeping: keeps back-to-back calls off the futex path. */
 const IDLE_SPIN_MS = 0.1;
 
@@ -87,9 +90,12 @@ function reserve(writer: RingWriter, kind: number, id: number, arg: number, len:
   return at;
 }
 
-/** Wake the host thread if it sleeps on the process-wide doorbell. */
+/**
+ * Wake the host thread if it sleeps on the process-wide doorbell. The first ring clears the flag, so the records
+ * published until the host is up ring no more (a notify each): awake, it drains every worker before it sleeps again.
+ */
 function ring(): void {
-  if (Atomics.load(bell, BELL.HOST_SLEEPING) !== 0) {
+  if (Atomics.load(bell, BELL.HOST_SLEEPING) !== 0 && Atomics.exchange(bell, BELL.HOST_SLEEPING, 0) !== 0) {
     Atomics.add(bell, BELL.DOORBELL, 1);
     Atomics.notify(bell, BELL.DOORBELL);
   }
@@ -125,9 +131,14 @@ function respondError(id: number, err: unknown): void {
 function hostCall(which: number, payload: Uint8Array): { code: number; value: number; bytes: Uint8Array | undefined } {
   Atomics.store(ctl, CTL.REPLY_STATE, 0);
   respond(RESP.HOST_CALL, 0, which, payload, true);
-  const until = Atomics.load(bell, BELL.SPIN_OK) !== 0 ? performance.now() + IDLE_SPIN_MS : 0;
+  let until = Atomics.load(bell, BELL.SPIN_OK) !== 0 ? performance.now() + IDLE_SPIN_MS : 0;
+  let n = 0;
   while (Atomics.load(ctl, CTL.REPLY_STATE) === 0) {
-    if (performance.now() > until) Atomics.wait(ctl, CTL.REPLY_STATE, 0, 50);
+    // The clock is read every 64th round of the spin (a reading cost more than a round); once spent, each round waits.
+    if (until === 0 || ((++n & 63) === 0 && performance.now() > until)) {
+      until = 0;
+      Atomics.wait(ctl, CTL.REPLY_STATE, 0, 50);
+    }
   }
   const code = Atomics.load(ctl, CTL.REPLY_CODE);
   const value = Atomics.load(ctl, CTL.REPLY_VALUE);
@@ -294,6 +305,8 @@ type SyncInstance = EngineInstance &
   Pick<V8Instance, "initSync" | "teardownSync" | "onEventSync" | "onHookSync" | "suspendSync" | "resumeSync" | "configChangedSync" | "snapshotSync" | "restoreSync" | "callExportSync">;
 
 const names = new Map<number, string>();
+/** A deadline is in force: calls are stamped for the host's deadline timer. */
+const timeCalls = setup.timeCalls;
 
 function takePayload(): Uint8Array {
   if (requests.len === OVERFLOW) return (receiveMessageOnPort(setup.requestPort)?.message as Uint8Array | undefined) ?? new Uint8Array(0);
@@ -308,7 +321,6 @@ function eventName(id: number): string {
 }
 
 function serve(instance: SyncInstance): never {
-  const timeCalls = setup.timeCalls;
   const f64 = views.f64;
   for (;;) {
     if (!requests.next()) {
@@ -334,7 +346,7 @@ function serve(instance: SyncInstance): never {
       continue;
     }
     if (timeCalls) {
-      f64[F64.STARTED_AT] = performance.timeOrigin + performance.now();
+      f64[F64.STARTED_AT] = timeOrigin + performance.now();
       Atomics.store(ctl, CTL.RUNNING, 1);
     }
     // The payload is a view into the ring: the record is handed back only after the call.
@@ -423,7 +435,8 @@ function profileOp(interval: number): Uint8Array {
 }
 
 function finishCall(instance: SyncInstance): void {
-  if (setup.timeCalls) Atomics.store(ctl, CTL.RUNNING, 0);
+  if (timeCalls) Atomics.store(ctl, CTL.RUNNING, 0);
+  // Field reads, no crossing into Wasm: the figures the meter kept at endCall, and memory as GuestMemory's cached view's length.
   if (lastFuel) views.f64[F64.LAST_FUEL] = lastFuel.call(instance);
   if (lifetimeFuel) views.f64[F64.LIFETIME_FUEL] = lifetimeFuel.call(instance);
   views.f64[F64.MEMORY_BYTES] = instance.memoryBytes?.() ?? 0;
@@ -479,7 +492,7 @@ function timeInstantiation(): () => void {
   const enter = (module: unknown): boolean => {
     if (module instanceof Module && withoutStart.has(module)) return false;
     if (depth++ === 0) {
-      views.f64[F64.STARTED_AT] = performance.timeOrigin + performance.now();
+      views.f64[F64.STARTED_AT] = timeOrigin + performance.now();
       Atomics.store(ctl, CTL.RUNNING, 1);
     }
     return true;
@@ -553,7 +566,7 @@ function interfaceBindings(): InterfaceBindings | undefined {
 
 async function main(): Promise<void> {
   let instance: EngineInstance;
-  const untime = setup.timeCalls ? timeInstantiation() : undefined;
+  const untime = timeCalls ? timeInstantiation() : undefined;
   try {
     instance = await instantiatePrepared(setup.component, {
       plugin: setup.plugin,

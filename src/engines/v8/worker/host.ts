@@ -134,7 +134,14 @@ const MAX_MICROTASK_STREAK_MS = 1;
 class Pump {
   readonly bellBuffer = new SharedArrayBuffer(16);
   readonly #bell = new Int32Array(this.bellBuffer);
-  readonly #active = new Set<WorkerInstance>();
+  /**
+   * The instances drained: every one with calls in flight, and those gone idle since the last sweep. An array the
+   * spin walks by index (a Set's iterator cost more than the drain); an instance leaves it at a sweep, not per call.
+   */
+  readonly #listed: WorkerInstance[] = [];
+  /** Instances with calls in flight: the busy threads counted against the cores. */
+  #busy = 0;
+  #sweepPending = false;
   readonly #cores = availableParallelism();
   /** Mirrors the shared SPIN_OK cell: busy threads fit on the cores and spinning is not paused. */
   #spinOk = true;
@@ -144,23 +151,59 @@ class Pump {
   #sleeping = false;
   #generation = 0;
   #streakStart = 0;
+  /** The next run starts a streak (after the event loop had a turn). */
+  #fresh = true;
 
   constructor() {
     Atomics.store(this.#bell, BELL.SPIN_OK, 1);
   }
 
-  /** An instance has calls in flight (or no longer has): it is drained, and counts as a busy thread. */
+  /** An instance's calls in flight went from none to some: it is drained, and counts as a busy thread. */
   enter(w: WorkerInstance): void {
-    this.#active.add(w);
-    this.#updateSpin();
-  }
-  leave(w: WorkerInstance): void {
-    this.#active.delete(w);
+    if (!w.listed) {
+      w.listed = true;
+      this.#listed.push(w);
+    }
+    this.#busy++;
     this.#updateSpin();
   }
 
+  /** ... and back to none: it stays listed (and its thread referenced) until the sweep, so a next call toggles nothing. */
+  leave(): void {
+    this.#busy--;
+    this.#updateSpin();
+    if (this.#sweepPending) return;
+    this.#sweepPending = true;
+    setImmediate(this.#sweep);
+  }
+
+  /** A disposed or faulted instance is not drained again. */
+  drop(w: WorkerInstance): void {
+    if (!w.listed) return;
+    w.listed = false;
+    const list = this.#listed;
+    const i = list.indexOf(w);
+    const last = list.pop()!;
+    if (i >= 0 && i < list.length) list[i] = last;
+  }
+
+  /** Once the event loop has had a turn: instances still idle are unlisted and stop keeping the process alive. */
+  readonly #sweep = (): void => {
+    this.#sweepPending = false;
+    // The event loop had its turn: a call made from now on starts a new streak (no detour through setImmediate).
+    this.#fresh = true;
+    const list = this.#listed;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const w = list[i]!;
+      if (!w.sweep()) continue;
+      w.listed = false;
+      const last = list.pop()!;
+      if (i < list.length) list[i] = last;
+    }
+  };
+
   #updateSpin(): void {
-    const ok = this.#active.size + 1 <= this.#cores && !this.#spin.paused;
+    const ok = this.#busy + 1 <= this.#cores && !this.#spin.paused;
     if (ok !== this.#spinOk) {
       this.#spinOk = ok;
       Atomics.store(this.#bell, BELL.SPIN_OK, ok ? 1 : 0);
@@ -172,47 +215,55 @@ class Pump {
     if (this.#sleeping) this.#wakeSelf();
     if (this.#scheduled) return;
     this.#scheduled = true;
-    this.#continue();
+    queueMicrotask(this.#run);
   }
-
-  /**
-   * Run the pump again: as a microtask while the current streak is short, else
-   * after the event loop had a turn. So even a caller awaiting worker calls in a
-   * tight loop cannot starve timers (deadlines among them) for more than ~1 ms.
-   */
-  #continue(): void {
-    if (performance.now() - this.#streakStart > MAX_MICROTASK_STREAK_MS) setImmediate(this.#runFresh);
-    else queueMicrotask(this.#run);
-  }
-
-  readonly #runFresh = (): void => {
-    this.#streakStart = performance.now();
-    this.#run();
-  };
 
   #spinResult(hit: boolean): void {
     if (this.#spin.result(hit)) this.#updateSpin();
   }
 
+  /** Every listed instance drained once; how many calls completed. */
+  #drainAll(): number {
+    const list = this.#listed;
+    let delivered = 0;
+    for (let i = 0; i < list.length; i++) delivered += list[i]!.drain();
+    return delivered;
+  }
+
+  /**
+   * Runs as a microtask while the current streak is short, else after the event loop had a turn: so even a caller
+   * awaiting worker calls in a tight loop cannot starve timers (deadlines among them) for more than ~1 ms. The
+   * streak is judged by the clock reading the run takes anyway.
+   */
   readonly #run = (): void => {
-    this.#scheduled = false;
     const started = performance.now();
+    if (this.#fresh) {
+      this.#fresh = false;
+      this.#streakStart = started;
+    } else if (started - this.#streakStart > MAX_MICROTASK_STREAK_MS) {
+      // Still scheduled: kicks meanwhile queue nothing more.
+      this.#fresh = true;
+      setImmediate(this.#run);
+      return;
+    }
+    this.#scheduled = false;
     if (this.#spin.resume(started)) this.#updateSpin();
     const spinning = this.#spinOk;
     let blocked = false;
+    let spins = 0;
     for (;;) {
-      let delivered = 0;
-      for (const w of this.#active) delivered += w.drain();
+      const delivered = this.#drainAll();
       if (delivered > 0 && spinning && !blocked) this.#spinResult(true);
-      if (this.#active.size === 0) return;
+      if (this.#busy === 0) return;
       if (delivered > 0) {
         // Let the callers' reactions run (they may submit more calls), then come back.
         this.#scheduled = true;
-        this.#continue();
+        queueMicrotask(this.#run);
         return;
       }
       if (blocked) break;
-      if (!spinning || performance.now() - started > HOST_SPIN_MS) {
+      // The clock is read every 16th round: a round is a few loads, a clock reading cost more than one.
+      if (!spinning || ((++spins & 15) === 0 && performance.now() - started > HOST_SPIN_MS)) {
         if (spinning) this.#spinResult(false);
         this.#blockBriefly();
         blocked = true;
@@ -221,13 +272,17 @@ class Pump {
     this.#sleep();
   };
 
+  #anyWork(): boolean {
+    const list = this.#listed;
+    for (let i = 0; i < list.length; i++) if (list[i]!.hasWork()) return true;
+    return false;
+  }
+
   /** A short blocking wait on the doorbell: a worker that answers rings it. */
   #blockBriefly(): void {
     Atomics.store(this.#bell, BELL.HOST_SLEEPING, 1);
     const seen = Atomics.load(this.#bell, BELL.DOORBELL);
-    let idle = true;
-    for (const w of this.#active) if (w.hasWork()) idle = false;
-    if (idle) Atomics.wait(this.#bell, BELL.DOORBELL, seen, HOST_BLOCK_MS);
+    if (!this.#anyWork()) Atomics.wait(this.#bell, BELL.DOORBELL, seen, HOST_BLOCK_MS);
     Atomics.store(this.#bell, BELL.HOST_SLEEPING, 0);
   }
 
@@ -236,18 +291,16 @@ class Pump {
     this.#sleeping = true;
     Atomics.store(this.#bell, BELL.HOST_SLEEPING, 1);
     const seen = Atomics.load(this.#bell, BELL.DOORBELL);
-    for (const w of this.#active) {
-      if (w.hasWork()) {
-        this.#wakeSelf();
-        this.kick();
-        return;
-      }
+    if (this.#anyWork()) {
+      this.#wakeSelf();
+      this.kick();
+      return;
     }
     const resume = () => {
       if (generation !== this.#generation) return;
       this.#sleeping = false;
       Atomics.store(this.#bell, BELL.HOST_SLEEPING, 0);
-      this.#streakStart = performance.now();
+      this.#fresh = true;
       this.#run();
     };
     const wait = atomics.waitAsync(this.#bell, BELL.DOORBELL, seen);
@@ -316,6 +369,12 @@ export class WorkerInstance implements EngineInstance {
   #fault: PlughostError | undefined;
   #disposed = false;
   #timer: NodeJS.Timeout | undefined;
+  /** Calls in flight (busy for the pump, the worker referenced). */
+  #inFlight = false;
+  /** Whether the worker thread keeps the host process alive: from its start, until a sweep finds the instance idle. */
+  #referenced = true;
+  /** In the pump's list of drained instances (the pump's field). @internal */
+  listed = false;
 
   private constructor(request: LoadRequest) {
     this.#plugin = request.plugin;
@@ -571,7 +630,8 @@ export class WorkerInstance implements EngineInstance {
 
   #wakeWorker(): void {
     const ctl = this.#views.ctl;
-    if (Atomics.load(ctl, CTL.WORKER_SLEEPING) !== 0) Atomics.notify(ctl, CTL.REQ_HEAD, 1);
+    // The first wake clears the flag: requests published until the worker is up notify no more (it reads them all before it sleeps again).
+    if (Atomics.load(ctl, CTL.WORKER_SLEEPING) !== 0 && Atomics.exchange(ctl, CTL.WORKER_SLEEPING, 0) !== 0) Atomics.notify(ctl, CTL.REQ_HEAD, 1);
   }
 
   /** Event names cross once, as numbered definitions; calls then carry the number. */
@@ -614,7 +674,9 @@ export class WorkerInstance implements EngineInstance {
   drain(): number {
     const r = this.#responses;
     let completed = 0;
+    let read = 0;
     while (r.next()) {
+      read++;
       const kind = r.kind;
       if (kind === RESP.LOG) this.#log(r.arg, this.#payload(r));
       else if (kind === RESP.HOST_CALL) this.#hostCall(r.arg, this.#payload(r));
@@ -625,8 +687,8 @@ export class WorkerInstance implements EngineInstance {
       }
       r.advance();
     }
-    const ctl = this.#views.ctl;
-    if (Atomics.load(ctl, CTL.RESP_WRITER_WAITING) !== 0) Atomics.notify(ctl, CTL.RESP_TAIL, 1);
+    // A writer waiting for room sets its flag before it looks at the room: only a drain that freed some must look (not each spin round).
+    if (read > 0 && Atomics.load(this.#views.ctl, CTL.RESP_WRITER_WAITING) !== 0) Atomics.notify(this.#views.ctl, CTL.RESP_TAIL, 1);
     if (this.#backlog.length) this.#flushBacklog();
     return completed;
   }
@@ -944,15 +1006,39 @@ export class WorkerInstance implements EngineInstance {
   // ── busy / idle, deadlines, faults ──
 
   #busy(): void {
+    if (this.#inFlight) return;
+    this.#inFlight = true;
     this.#pump.enter(this);
-    this.#worker?.ref();
+    // A call in flight keeps the host process alive until it is answered.
+    if (!this.#referenced) {
+      this.#referenced = true;
+      this.#worker?.ref();
+    }
     this.#armDeadline(this.#deadlineMs ?? 0);
   }
 
   #idle(): void {
-    this.#pump.leave(this);
-    // An idle worker must not keep the host process alive.
+    if (!this.#inFlight) return;
+    this.#inFlight = false;
+    // The thread is let go at the pump's sweep, once the event loop had a turn: back-to-back calls toggle nothing.
+    this.#pump.leave();
+  }
+
+  #unref(): void {
+    if (!this.#referenced) return;
+    this.#referenced = false;
     this.#worker?.unref();
+  }
+
+  /**
+   * The pump's sweep (after the event loop had a turn since this instance went idle): still idle, its thread stops
+   * keeping the host process alive, and it is no longer drained. False while a call is in flight again.
+   * @internal
+   */
+  sweep(): boolean {
+    if (this.#inFlight) return false;
+    this.#unref();
+    return true;
   }
 
   #armDeadline(ms: number): void {
@@ -994,6 +1080,9 @@ export class WorkerInstance implements EngineInstance {
     this.#backlog.length = 0;
     for (const reject of rejecters) reject(err);
     this.#idle();
+    // Not drained again, and let go at once (an idle worker must not keep the host process alive).
+    this.#pump.drop(this);
+    this.#unref();
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
   }
