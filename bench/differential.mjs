@@ -14,18 +14,26 @@
 // instrumenter adds a parameter), and the module's later calls are not compared.
 // A second pass (compareExhaustion) runs V8 instrumented and wasmtime again with 2,000 units a call, so that many
 // calls run out, and compares where they do.
+// wasm-smith exports every table, and an exported table never gets the instrumenter's threaded twin: one wasm-smith
+// module in four runs with its table exports removed, and bench/differential-tables.mjs adds modules with a private
+// funcref table, immutable (the twin path) or changed by code (redone without the twin), whose call_indirect sites
+// hit valid entries, nulls, out-of-bounds indexes and signature mismatches. A module took the twin path when its
+// instrumented form has more tables than it had.
 //
-//   node bench/differential.mjs [--ci] [--modules N] [--seed S] [--save DIR]
-// --ci runs 2,000 modules; the default is 10,000. Writes differential_modules, differential_calls,
+//   node bench/differential.mjs [--ci] [--modules N] [--tables N] [--seed S] [--save DIR]
+// --ci runs 2,000 wasm-smith modules and 600 table modules; the default is 10,000 and 3,000. Writes
+// differential_modules, differential_table_modules, differential_twin_modules, differential_calls,
 // differential_divergences, differential_fuel_inexact, differential_inconclusive, differential_trap_overcharged,
 // differential_fuel_exhausted to bench/results/latest.json and
-// exits non-zero on any divergence; --save DIR keeps each divergent module as DIR/<seed>.wasm.
+// exits non-zero on any divergence; --save DIR keeps each divergent module as DIR/<seed>.wasm (table modules as
+// DIR/table-<seed>.wasm).
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { instrumentModule, createLimits } from "../dist/instrument/index.js";
+import { stripTableExports, tableCount, tableModule } from "./differential-tables.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const GENERATOR = path.join(root, "native", "wasm-smith-gen", "target", "release", "wasm-smith-gen");
@@ -133,6 +141,8 @@ export function runThreeWays(bytes, { budget = BUDGET, plain: withPlain = true }
   let instInst;
   try {
     const r = instrumentModule(bytes, { fuel: true, memoryBytes: 1 << 30, tableElements: 10_000_000, memoryCache: false });
+    // The twins are tables added after the module's own.
+    ways.inst.twins = tableCount(r.bytes) - tableCount(bytes);
     limits.admitModule(r, "differential");
     instInst = new WebAssembly.Instance(new WebAssembly.Module(r.bytes), { ...limits.imports });
     ways.inst.instantiated = true;
@@ -259,37 +269,51 @@ export function compareExhaustion({ ref, inst }, budget = TIGHT_BUDGET) {
   return { divergences, exhausted };
 }
 
-/** Generate and check `modules` modules from `seed`; returns the figures and the divergent modules. */
-export function check({ modules, seed = 1, log = () => {} }) {
-  const figures = { modules: 0, calls: 0, divergences: 0, fuelInexact: 0, overcharged: 0, inconclusive: 0, refused: 0, exhausted: 0 };
+/**
+ * Generate and check `modules` wasm-smith modules and `tables` table modules from `seed`; returns the figures and the
+ * divergent modules.
+ */
+export function check({ modules, tables = Math.round(modules * 0.3), seed = 1, log = () => {} }) {
+  const figures = { modules: 0, tableModules: 0, privateTables: 0, twins: 0, tableTwins: 0, calls: 0, divergences: 0, fuelInexact: 0, overcharged: 0, inconclusive: 0, refused: 0, exhausted: 0 };
   const divergent = [];
   const chunk = 500;
+  const checkOne = (ms, bytes, table) => {
+    const ways = runThreeWays(bytes);
+    const c = compare(ways);
+    const e = compareExhaustion(runThreeWays(bytes, { budget: TIGHT_BUDGET, plain: false }));
+    c.divergences.push(...e.divergences);
+    figures.exhausted += e.exhausted;
+    if (table) figures.tableModules++;
+    else figures.modules++;
+    if (ways.inst.twins > 0) { figures.twins++; if (table) figures.tableTwins++; }
+    figures.calls += c.calls;
+    figures.fuelInexact += c.fuelInexact;
+    figures.overcharged += c.overcharged;
+    if (c.inconclusive) figures.inconclusive++;
+    if (!ways.ref.instantiated) figures.refused++;
+    if (c.divergences.length) {
+      figures.divergences++;
+      divergent.push({ seed: ms, table, bytes, divergences: c.divergences });
+      log(`${table ? "table module" : "seed"} ${ms}: ${c.divergences.map((d) => `${d.export}: ${d.what}`).join("; ")}`);
+    }
+  };
   for (let s = seed; s < seed + modules; s += chunk) {
     for (const { seed: ms, bytes } of generate(s, Math.min(chunk, seed + modules - s))) {
-      const ways = runThreeWays(bytes);
-      const c = compare(ways);
-      const e = compareExhaustion(runThreeWays(bytes, { budget: TIGHT_BUDGET, plain: false }));
-      c.divergences.push(...e.divergences);
-      figures.exhausted += e.exhausted;
-      figures.modules++;
-      figures.calls += c.calls;
-      figures.fuelInexact += c.fuelInexact;
-      figures.overcharged += c.overcharged;
-      if (c.inconclusive) figures.inconclusive++;
-      if (!ways.ref.instantiated) figures.refused++;
-      if (c.divergences.length) {
-        figures.divergences++;
-        divergent.push({ seed: ms, bytes, divergences: c.divergences });
-        log(`seed ${ms}: ${c.divergences.map((d) => `${d.export}: ${d.what}`).join("; ")}`);
-      }
+      // One in four without its table exports: private tables, so the twin path (or its refusal) runs.
+      const stripped = ms % 4 === 3 ? stripTableExports(bytes) : null;
+      if (stripped) figures.privateTables++;
+      checkOne(ms, stripped ?? bytes, false);
     }
   }
+  for (let s = seed; s < seed + tables; s++) checkOne(s, tableModule(s).bytes, true);
   return { figures, divergent };
 }
 
 function keys(f) {
   return {
     differential_modules: f.modules,
+    differential_table_modules: f.tableModules,
+    differential_twin_modules: f.twins,
     differential_calls: f.calls,
     differential_divergences: f.divergences,
     differential_fuel_inexact: f.fuelInexact,
@@ -301,7 +325,7 @@ function keys(f) {
 
 /** bench/run.mjs entry: the CI-sized run. */
 export async function run() {
-  const { figures } = check({ modules: 2000, log: console.log });
+  const { figures } = check({ modules: 2000, tables: 600, log: console.log });
   console.log(figures);
   return keys(figures);
 }
@@ -310,16 +334,18 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const argv = process.argv.slice(2);
   const opt = (name) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
   const modules = Number(opt("--modules") ?? (argv.includes("--ci") ? 2000 : 10_000));
+  const tables = Number(opt("--tables") ?? (argv.includes("--ci") ? 600 : 3000));
   const seed = Number(opt("--seed") ?? 1);
   const save = opt("--save");
   const t0 = performance.now();
-  const { figures, divergent } = check({ modules, seed, log: console.log });
+  const { figures, divergent } = check({ modules, tables, seed, log: console.log });
   const secs = (performance.now() - t0) / 1000;
-  console.log(`differential: ${figures.modules} modules, ${figures.calls} calls compared, ${figures.divergences} divergent modules, ` +
+  console.log(`differential: ${figures.modules} wasm-smith modules (${figures.privateTables} with their table exports removed), ` +
+    `${figures.tableModules} table modules, ${figures.twins} modules instrumented with a threaded twin table (${figures.tableTwins} of them table modules), ${figures.calls} calls compared, ${figures.divergences} divergent modules, ` +
     `${figures.fuelInexact} inexact fuel figures, ${figures.overcharged} trapping calls over-charged by V8's segment rule, ${figures.inconclusive} inconclusive (stack), ${figures.exhausted} calls out of fuel at ${TIGHT_BUDGET} units compared, ${figures.refused} refused by wasmtime at instantiation; ${secs.toFixed(1)} s`);
   if (save) {
     mkdirSync(save, { recursive: true });
-    for (const d of divergent) writeFileSync(path.join(save, `${d.seed}.wasm`), d.bytes);
+    for (const d of divergent) writeFileSync(path.join(save, `${d.table ? "table-" : ""}${d.seed}.wasm`), d.bytes);
   }
   const latest = path.join(root, "bench", "results", "latest.json");
   const results = existsSync(latest) ? JSON.parse(readFileSync(latest, "utf8")) : {};
