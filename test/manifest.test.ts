@@ -318,4 +318,28 @@ describe("a manifest parsed again", () => {
     await expect(loadManifest(dir)).rejects.toThrow(ManifestError);
     await expect(loadManifest(dir, { configSchema: "defer" })).rejects.toThrow(ManifestError);
   });
+
+  it("keeps one parse per path: a manifest rewritten again and again does not pile up versions", async () => {
+    const dir = plugin();
+    const file = path.join(dir, "plugin.toml");
+    const base = readFileSync(file, "utf8");
+    // Text near the cached size limit (16 Ki chars): 256 versions kept would hold over 3 MiB.
+    const pad = `# ${"x".repeat(12_000)}\n`;
+    const rewrite = (i: number) => writeFileSync(file, base.replace('version = "1.0.0"', `version = "1.0.${i}"`) + pad);
+    const gc = (globalThis as { gc?: () => void }).gc;
+    expect(gc, "run vitest with --expose-gc (vitest.config.ts does)").toBeTypeOf("function");
+    for (let i = 0; i < 50; i++) rewrite(i), await loadManifest(dir); // warm-up
+    clearManifestCache();
+    gc!();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 300; i < 600; i++) {
+      rewrite(i);
+      expect((await loadManifest(dir)).version).toBe(`1.0.${i}`);
+    }
+    gc!();
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(2 ** 20);
+    // Going back to an earlier text parses it again, to what it says.
+    rewrite(7);
+    expect((await loadManifest(dir)).version).toBe("1.0.7");
+  });
 });

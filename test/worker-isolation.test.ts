@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
@@ -48,30 +48,20 @@ const workerCopy = (rel: string, name?: string) =>
     return renamed.replace(/^(version = .*)$/m, `$1\nisolation = "worker"`);
   });
 
-/** OS threads of this process (Linux): a worker that is not torn down keeps one. */
-function osThreads(): number {
-  const m = /^Threads:\s+(\d+)$/m.exec(readFileSync("/proc/self/status", "utf8"));
-  return m ? Number(m[1]) : NaN;
+/** This process's OS threads by id (Linux). Threads started by earlier tests (a runtime's idle pool) may exit at any time, so checks follow ids, not counts. */
+function threadIds(): Set<number> {
+  return new Set(readdirSync("/proc/self/task").map(Number));
 }
 
-/** The OS thread count once it reaches `target`, or whatever it is after 5 s. */
-async function settledThreads(target: number): Promise<number> {
+/** Which of `ids` are still running once they have all exited, or after 5 s (a terminated worker's thread is joined a moment after `terminate()` settles). */
+async function lingering(ids: number[]): Promise<number[]> {
   const until = Date.now() + 5_000;
-  while (osThreads() !== target && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  return osThreads();
-}
-
-/** The OS thread count once it has held still for 200 ms (a worker terminated just before is joined a moment later), or after 5 s. */
-async function steadyThreads(): Promise<number> {
-  const until = Date.now() + 5_000;
-  let n = osThreads();
-  let since = Date.now();
-  while (Date.now() - since < 200 && Date.now() < until) {
+  let left = ids.filter((t) => threadIds().has(t));
+  while (left.length > 0 && Date.now() < until) {
     await new Promise((r) => setTimeout(r, 20));
-    const m = osThreads();
-    if (m !== n) [n, since] = [m, Date.now()];
+    left = left.filter((t) => threadIds().has(t));
   }
-  return n;
+  return left;
 }
 
 /** Fuel past the default (1e9 units can run out in 0.2-0.5 s of spinning): in deadline tests the deadline must end the spin. */
@@ -378,8 +368,7 @@ describe("isolation: worker on the v8 engine", () => {
     await compileComponent(new Uint8Array(readFileSync(entry)), { file: entry, plugin: "hostile-start", cacheDir });
     expect(await other.invoke("count")).toBe(1);
     const workersBefore = liveWorkerCount();
-    // The warm-up's worker thread may still be exiting: count once the number holds still.
-    const threadsBefore = await steadyThreads();
+    const threadsBefore = threadIds();
 
     const started = performance.now();
     let settled = false;
@@ -410,7 +399,7 @@ describe("isolation: worker on the v8 engine", () => {
 
     // Nothing is left behind: the thread has exited by the time the load rejects.
     expect(liveWorkerCount()).toBe(workersBefore);
-    expect(osThreads()).toBe(threadsBefore);
+    expect([...threadIds()].filter((t) => !threadsBefore.has(t))).toEqual([]);
     expect(registry.isLoaded("hostile-start")).toBe(false);
     expect(registry.info("hostile-start").state).toBe("unloaded");
     // The other worker plugin is the same instance, state intact.
@@ -456,19 +445,21 @@ describe("isolation: worker on the v8 engine", () => {
     await warm.load(pluginDir(PROBE));
     await warm.unloadAll();
     const workersBefore = liveWorkerCount();
-    const threadsBefore = osThreads();
+    const threadsBefore = threadIds();
 
     const registry = newRegistry({ isolation: "worker" });
     await registry.load(pluginDir(PROBE));
     await registry.load(workerCopy(BENCH, "bench-w"));
     expect(liveWorkerCount()).toBe(workersBefore + 2);
-    expect(osThreads()).toBeGreaterThanOrEqual(threadsBefore + 2);
+    // Each worker runs on an OS thread of its own.
+    const started = [...threadIds()].filter((t) => !threadsBefore.has(t));
+    expect(started.length).toBeGreaterThanOrEqual(2);
     await registry.unload("probe");
     expect(liveWorkerCount()).toBe(workersBefore + 1);
     await registry.unloadAll();
     expect(liveWorkerCount()).toBe(workersBefore);
     // terminate() settles when the worker's isolate has stopped; its OS thread is joined a moment later, so wait
-    // (bounded) for the count to come back rather than sample it once on a loaded machine.
-    expect(await settledThreads(threadsBefore)).toBe(threadsBefore);
+    // (bounded) for those threads to exit rather than sample once on a loaded machine.
+    expect(await lingering(started)).toEqual([]);
   });
 });

@@ -1089,32 +1089,37 @@ export function parseManifest(text: string, file: string, options: ManifestOptio
   const abs = path.resolve(file);
   const checkEntry = options.checkEntry ?? true;
   // The same text at the same path parses to the same manifest: only the entry file is looked at again.
-  const key = `${options.configSchema ?? "check"}\0${abs}\0${text}`;
+  const key = `${options.configSchema ?? "check"}\0${abs}`;
   const known = parsedManifests.get(key);
-  if (known !== undefined) {
+  if (known !== undefined && known.text === text) {
     parsedManifests.delete(key); // refresh its place in the LRU order
     parsedManifests.set(key, known);
-    if (checkEntry && known.entry !== "") {
-      const problem = entryProblem(known.entryPath, known.dir, known.kind);
-      if (problem) throw new ManifestError(abs, [problem], { plugin: known.name });
+    const m = known.manifest;
+    if (checkEntry && m.entry !== "") {
+      const problem = entryProblem(m.entryPath, m.dir, m.kind);
+      if (problem) throw new ManifestError(abs, [problem], { plugin: m.name });
     }
-    return structuredClone(known);
+    return structuredClone(m);
   }
   const manifest = parseUncached(text, abs, options);
   // A schema read from another file is not in the text, so such a manifest is parsed again each time.
   if (manifest.config.schemaFile === undefined && text.length <= PARSED_MANIFEST_MAX_CHARS) {
-    parsedManifests.set(key, structuredClone(manifest));
+    parsedManifests.delete(key);
+    parsedManifests.set(key, { text, manifest: structuredClone(manifest) });
     if (parsedManifests.size > PARSED_MANIFESTS) parsedManifests.delete(parsedManifests.keys().next().value!);
+  } else {
+    parsedManifests.delete(key);
   }
   return manifest;
 }
 
 /**
- * Manifests parsed before, by options, path and text, the most recently used last: a plugin loaded again (a reload,
- * a restart, another registry) skips the parse, the schema and the semantic checks, whose outcome depends on nothing
- * else. Each caller gets its own copy. Bounded in entries and in the text each key holds.
+ * The last manifest parsed at each path (by options and path), with its text, the most recently used last: a plugin
+ * loaded again unchanged (a reload, a restart, another registry) skips the parse, the schema and the semantic checks,
+ * whose outcome depends on nothing else. One entry per path, so a manifest edited again and again replaces its entry
+ * rather than adding one per version. Each caller gets its own copy. Bounded in entries and in the text each holds.
  */
-const parsedManifests = new Map<string, Manifest>();
+const parsedManifests = new Map<string, { text: string; manifest: Manifest }>();
 const PARSED_MANIFESTS = 256;
 const PARSED_MANIFEST_MAX_CHARS = 16 * 1024;
 
