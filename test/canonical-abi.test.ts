@@ -521,10 +521,14 @@ describe("strings of every length class cross both ways with their checks", () =
   let next = 4096;
   // A bump allocator standing in for cabi_realloc; records what the host asked for.
   const asked: number[] = [];
+  // The blocks the host asked to grow: (old pointer, old size).
+  const grown: [number, number][] = [];
+  let firstAt = 0;
   const guest: GuestAbi = {
     memory,
-    realloc: (_p, _o, align, size) => {
+    realloc: (p, o, align, size) => {
       asked.push(size);
+      if (p !== 0) grown.push([p, o]);
       next = Math.ceil(next / align) * align;
       const at = next;
       next += size;
@@ -552,14 +556,19 @@ describe("strings of every length class cross both ways with their checks", () =
       const bytes = enc.encode(s);
       u8.set(bytes, 1000);
       asked.length = 0;
+      grown.length = 0;
+      firstAt = next;
       t(1000, bytes.length, 8);
       expect(seen, JSON.stringify(s)).toBe(s);
       const p = dv.getUint32(8, true);
       const l = dv.getUint32(12, true);
       expect(l).toBe(bytes.length);
       expect(u8.slice(p, p + l)).toEqual(bytes);
-      // One allocation of the exact length; none for the empty string (its pointer is the alignment, 1).
-      expect(asked).toEqual(bytes.length ? [bytes.length] : []);
+      // One allocation of the exact length; none for the empty string (its pointer is the alignment, 1). A short
+      // string is written as ASCII first: one that is not gets its block grown to its UTF-8 length.
+      const ascii = bytes.length === s.length;
+      expect(asked).toEqual(!bytes.length ? [] : ascii || s.length > 64 ? [bytes.length] : [s.length, bytes.length]);
+      if (!ascii && s.length <= 64) expect(grown).toEqual([[firstAt, s.length]]);
       if (!bytes.length) expect(p).toBe(1);
     }
   });

@@ -131,6 +131,19 @@ export function writeStr(u8: Uint8Array, p: number, s: string, l: number): void 
   encoder.encodeInto(s, u8.subarray(p, p + l));
 }
 
+/**
+ * Write `s` (`n` characters, room for `n` bytes at `p`, bounds-checked) as ASCII; false at its first character
+ * that is not ASCII (the bytes written so far are then to be written again).
+ */
+export function writeAscii(u8: Uint8Array, p: number, s: string, n: number): boolean {
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return false;
+    u8[p + i] = c;
+  }
+  return true;
+}
+
 const f32 = new Float32Array(1);
 const i32 = new Int32Array(f32.buffer);
 const f64 = new Float64Array(1);

@@ -21,7 +21,7 @@
  */
 import { InterfaceUnavailable, InterfaceValueError } from "../contract/errors.js";
 import { fieldOffsets, flatSignature, layoutOf, variantLayout, type CoreType } from "./abi-layout.js";
-import { describe, f32ToI32, f64ToI64, i32ToF32, i64ToF64, isThenable, readStr, utf8Length, viewOf, writeStr, type GuestAbi } from "./abi-runtime.js";
+import { describe, f32ToI32, f64ToI64, i32ToF32, i64ToF64, isThenable, readStr, utf8Length, viewOf, writeAscii, writeStr, type GuestAbi } from "./abi-runtime.js";
 import { interfaceId, jsName, type WitFunction, type WitInterface, type WitType } from "./types.js";
 
 export { MAX_FLAT_PARAMS, MAX_FLAT_RESULTS, layoutOf, flatSignature, coreSignature, type CoreType, type Layout } from "./abi-layout.js";
@@ -508,18 +508,40 @@ function alloc(g: Gen, size: Expr, align: number, path: Expr, into?: string): st
   return p;
 }
 
+/**
+ * Lower a string. A short one is first taken for ASCII: a block of its length is allocated and written a character
+ * at a time, which finds out whether it is ASCII on the way (no separate pass to measure it). At the first other
+ * character the block is reallocated to the UTF-8 length and written again.
+ */
 function lowerString(g: Gen, v: string, path: Expr): [string, string] {
   const l = g.fresh("l");
   const p = g.fresh("p");
-  g.emit(`const ${l} = UL(${v});`);
-  if (!g.strictStrings) g.emit(`if (${l} < 0) throw Eh(${path}, "string holds a lone surrogate (not valid Unicode)");`);
-  g.emit(`let ${p} = 1;`);
-  g.emit(`if (${l} > 0) {`);
+  const measure = (): void => {
+    g.emit(`${l} = UL(${v});`);
+    if (!g.strictStrings) g.emit(`if (${l} < 0) throw Eh(${path}, "string holds a lone surrogate (not valid Unicode)");`);
+  };
+  g.emit(`let ${l} = ${v}.length, ${p} = 1;`);
+  g.emit(`if (${l} > ${ASCII_FIRST}) {`);
+  measure();
   alloc(g, l, 1, path, p);
   g.emit(`WS(u8, ${p}, ${v}, ${l});`);
+  g.emit(`} else if (${l} > 0) {`);
+  alloc(g, l, 1, path, p);
+  g.emit(`if (!WA(u8, ${p}, ${v}, ${l})) {`);
+  const n = g.fresh("n");
+  g.emit(`const ${n} = ${l};`);
+  measure();
+  g.emit(`${p} = R(${p}, ${n}, 1, ${l}) >>> 0;`);
+  g.emit(REFRESH);
+  g.emit(`if (${p} + ${l} > u8.length) throw Eg(${path}, "cabi_realloc returned " + ${p} + ", not a block of " + ${l} + " bytes inside the plugin's memory");`);
+  g.emit(`WS(u8, ${p}, ${v}, ${l});`);
+  g.emit("}");
   g.emit("}");
   return [p, l];
 }
+
+/** Strings up to this many characters are lowered as ASCII first (`lowerString`). */
+const ASCII_FIRST = 64;
 
 function lowerList(g: Gen, elem: WitType, v: string, path: Expr): [string, string] {
   const el = layoutOf(elem);
@@ -727,7 +749,7 @@ function store(g: Gen, t: WitType, e: Expr, addr: Expr, path: Expr, tagged: bool
 
 // ── assembling functions ──
 
-const RUNTIME_NAMES = ["V", "G", "Eg", "Eh", "RS", "UL", "WS", "I2F", "F2I", "L2D", "D2L", "DESC", "ISCHAR", "ISTHEN", "NOREALLOC"] as const;
+const RUNTIME_NAMES = ["V", "G", "Eg", "Eh", "RS", "UL", "WS", "WA", "I2F", "F2I", "L2D", "D2L", "DESC", "ISCHAR", "ISTHEN", "NOREALLOC"] as const;
 
 function isChar(s: string): boolean {
   const cp = s.codePointAt(0);
@@ -741,7 +763,7 @@ function runtime(ifaceId: string, fnName: string, guest: GuestAbi): unknown[] {
   const noRealloc = () => {
     throw new InterfaceValueError(ifaceId, fnName, "", "guest", "the plugin exports no cabi_realloc, which lowering this value needs");
   };
-  return [viewOf(guest), guest, eg, eh, readStr, utf8Length, writeStr, i32ToF32, f32ToI32, i64ToF64, f64ToI64, describe, isChar, isThenable, noRealloc];
+  return [viewOf(guest), guest, eg, eh, readStr, utf8Length, writeStr, writeAscii, i32ToF32, f32ToI32, i64ToF64, f64ToI64, describe, isChar, isThenable, noRealloc];
 }
 
 /** The prologue a body needs: memory views and the allocator, when it uses them. */
