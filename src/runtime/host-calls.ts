@@ -160,6 +160,15 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
     return false;
   };
 
+  // The last event name found valid: a plugin emits or asks under the same few names, so the check runs once each.
+  let validName = "";
+  const badName = (name: string): boolean => {
+    if (name === validName) return false;
+    if (eventNameProblem(name) !== undefined) return true;
+    validName = name;
+    return false;
+  };
+
   const calls: BoundedHostCalls = {
     bounds: boundsOf(options),
 
@@ -185,7 +194,7 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
     },
 
     registerCallback(eventName: string): RegisterOutcome {
-      if (eventNameProblem(eventName)) return "invalid-name";
+      if (badName(eventName)) return "invalid-name";
       if (target.callbacks.has(eventName)) return "ok";
       if (target.callbacks.size >= options.maxCallbacks) return "limit-reached";
       if (!eventAllowed(target.capabilities, "subscribe", eventName, events)) {
@@ -198,7 +207,7 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
     },
 
     emit(eventName: string, data: Uint8Array): MessageOutcome<number> {
-      if (eventNameProblem(eventName)) return { ok: false, error: "invalid-name" };
+      if (badName(eventName)) return { ok: false, error: "invalid-name" };
       if (data.length > options.maxMessageBytes) return { ok: false, error: "too-large" };
       if (!eventAllowed(target.capabilities, "publish", eventName, events)) {
         target.onDenied(`events:publish:${eventName}`, `emit("${eventName}")`);
@@ -208,7 +217,7 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
     },
 
     send(to: string, eventName: string, data: Uint8Array): MessageOutcome<undefined> {
-      if (eventNameProblem(eventName)) return { ok: false, error: "invalid-name" };
+      if (badName(eventName)) return { ok: false, error: "invalid-name" };
       if (data.length > options.maxMessageBytes) return { ok: false, error: "too-large" };
       if (!eventAllowed(target.capabilities, "publish", eventName, events)) {
         target.onDenied(`events:publish:${eventName}`, `send("${to}", "${eventName}")`);
@@ -233,7 +242,7 @@ export function createHostCalls(target: HostCallTarget, options: HostCallOptions
   };
   // A refusal the host calls decide themselves (the same checks as emit/send), or undefined to route the request.
   const refuse = (to: string, eventName: string, data: Uint8Array): RequestOutcome | undefined => {
-    if (eventNameProblem(eventName)) return { ok: false, error: "invalid-name" };
+    if (badName(eventName)) return { ok: false, error: "invalid-name" };
     if (data.length > options.maxMessageBytes) return { ok: false, error: "too-large" };
     if (!eventAllowed(target.capabilities, "publish", eventName, events)) {
       target.onDenied(`events:publish:${eventName}`, `request("${to}", "${eventName}")`);
