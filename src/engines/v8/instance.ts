@@ -164,6 +164,8 @@ export class V8Instance implements EngineInstance {
   #lastIface = "";
   #lastFn = "";
   #lastCaller: ExportCaller | undefined;
+  /** `${#lastIface}#${#lastFn}`, the export's name in errors and the call's current export (made once, not per call). */
+  #lastExportName = "";
   #busy = false;
   #fault: InstanceFault | undefined;
   #lastFuel = 0;
@@ -248,9 +250,10 @@ export class V8Instance implements EngineInstance {
       this.#lastIface = iface;
       this.#lastFn = fn;
       this.#lastCaller = caller;
+      this.#lastExportName = `${iface}#${fn}`;
     }
     caller.check(args);
-    const name = `${iface}#${fn}`;
+    const name = this.#lastExportName;
     this.#enter(name);
     try {
       const value = caller.unchecked(args);
