@@ -12,7 +12,7 @@ import { v8Engine } from "../src/engines/v8/engine.js";
 import { wasmtimeEngine } from "../src/engines/wasmtime/engine.js";
 import { nativeEngine } from "../src/engines/native/engine.js";
 import type { Engine, EngineInstance, LoadRequest } from "../src/engines/engine.js";
-import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
+import { copyPlugin, dec, enc, pluginDir, silentHost, silentLogger } from "./helpers/plugins.js";
 import { fixture } from "./native-helpers.js";
 
 const TOLD = "test/fixtures/c/suspend-resume";
@@ -167,14 +167,7 @@ async function until(ok: () => boolean, ms = 5000): Promise<void> {
 
 /** Engine level: onSuspend / onResume exist exactly when the plugin exports them. */
 describe("EngineInstance.onSuspend / onResume", () => {
-  const host = {
-    log: () => undefined,
-    registerCallback: () => "ok" as const,
-    emit: () => ({ ok: true as const, value: 0 }),
-    send: () => ({ ok: true as const, value: undefined }),
-    getConfig: () => "{}",
-    getConfigValue: () => undefined,
-  };
+  const host = silentHost();
   const load = (engine: Engine, plugin: string, entryPath: string, extra: Partial<LoadRequest> = {}): Promise<EngineInstance> =>
     engine.load({ plugin, entryPath, capabilities: [], limits: {}, host, ...extra });
   const cases: [string, () => Promise<EngineInstance>, () => Promise<EngineInstance>][] = [

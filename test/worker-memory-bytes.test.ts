@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { v8Engine } from "../src/engines/v8/engine.js";
 import type { EngineInstance } from "../src/engines/engine.js";
-import { pluginDir } from "./helpers/plugins.js";
+import { pluginDir, silentHost } from "./helpers/plugins.js";
 
 // memoryBytes follows the guest's memory as it grows, in process (the cached view's length) and from a worker (the
 // figure the worker publishes after each call): both read the same after the same calls.
@@ -12,14 +12,7 @@ const PROBE = path.join(pluginDir("test/fixtures/c/probe"), "plugin.wasm");
 const cacheDir = mkdtempSync(path.join(tmpdir(), "plughost-memory-bytes-"));
 afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
-const host = {
-  log() {},
-  registerCallback: () => "ok" as const,
-  emit: () => ({ ok: true as const, value: 0 }),
-  send: () => ({ ok: true as const, value: undefined }),
-  getConfig: () => "{}",
-  getConfigValue: () => undefined,
-};
+const host = silentHost();
 
 const load = async (isolation: "worker" | undefined): Promise<EngineInstance> => {
   const i = await v8Engine.load({ plugin: "probe", entryPath: PROBE, capabilities: [], limits: { fuel: 1e9, memoryBytes: 64 << 20 }, host, cacheDir, ...(isolation ? { isolation } : {}) });

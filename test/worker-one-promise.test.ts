@@ -4,21 +4,14 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { PluginRegistry, PluginTrap } from "../src/index.js";
 import { v8Engine } from "../src/engines/v8/engine.js";
-import { pluginDir, silentLogger } from "./helpers/plugins.js";
+import { pluginDir, silentHost, silentLogger } from "./helpers/plugins.js";
 
 // A worker's onEventCatch settles its own promise as `onEvent(...).then(undefined, onRejected)` would (the registry's awaited call).
 const PROBE = "test/fixtures/c/probe";
 const cacheDir = mkdtempSync(path.join(tmpdir(), "plughost-worker-catch-"));
 afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
-const host = {
-  log() {},
-  registerCallback: () => "ok" as const,
-  emit: () => ({ ok: true as const, value: 0 }),
-  send: () => ({ ok: true as const, value: undefined }),
-  getConfig: () => "{}",
-  getConfigValue: () => undefined,
-};
+const host = silentHost();
 
 describe("worker onEventCatch", () => {
   it("resolves with the status, with the handler's value on a failure, rejects with what it throws; queued and later calls reach the handler", async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
+import type { HostCalls } from "../../src/engines/engine.js";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -17,6 +18,18 @@ export function pluginDir(rel: string): string {
 }
 
 export const silentLogger = () => pino({ level: "silent" });
+
+/** Host calls that accept everything and keep nothing: for tests that load a plugin on an engine directly. */
+export function silentHost(): HostCalls {
+  return {
+    log() {},
+    registerCallback: () => "ok",
+    emit: () => ({ ok: true, value: 0 }),
+    send: () => ({ ok: true, value: undefined }),
+    getConfig: () => "{}",
+    getConfigValue: () => undefined,
+  };
+}
 
 export const enc = (s: string) => new TextEncoder().encode(s);
 export const dec = (b: Uint8Array) => new TextDecoder().decode(b);
