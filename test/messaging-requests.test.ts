@@ -3,7 +3,7 @@
 // the message envelope (ids, parents, sources, metadata) as the guests read it with current-message.
 // Fixtures: test/fixtures/c/request-responder (this part) and test/fixtures/c/request-caller.
 import { afterEach, describe, expect, it } from "vitest";
-import { PluginRegistry, RequestFailed, ServiceNameTaken, type Message, type PluginHandle } from "../src/index.js";
+import { InterceptorFailed, PluginRegistry, RequestFailed, ServiceNameTaken, type Message, type PluginHandle } from "../src/index.js";
 import { REQUEST_ERROR_CODE, MESSAGE_KIND_CODE, type RequestError } from "../src/contract/abi.js";
 import { copyPlugin, dec, enc, silentLogger } from "./helpers/plugins.js";
 
@@ -196,6 +196,64 @@ describe("envelopes of the host's calls and faults while answering", () => {
     const answer = calls.find((c) => c.plugin === "resp" && c.kind === "hook")!;
     expect(hostCall).toMatchObject({ plugin: "a", parentCallId: outer.callId });
     expect(answer).toMatchObject({ event: "echo", parentCallId: outer.callId });
+  });
+});
+
+describe("request data lent by the engine for the call", () => {
+  // In-process v8 hands requestSync a guest's request bytes in a buffer it reuses (engines/v8/host-imports.ts):
+  // whatever may outlive the call gets its own copy.
+  it("a host service keeps the data of each request it was given", async () => {
+    const r = make();
+    const caller = await load(r, CALLER, "caller");
+    const kept: Uint8Array[] = [];
+    r.addService("keep", (m) => {
+      kept.push(m.data);
+      return enc("ok");
+    });
+    // Same length: the engine's buffer is reused as is.
+    expect(await caller.hook("ask", ask("keep", "note", "first1"))).toEqual({ ok: true, data: enc("ok") });
+    expect(await caller.hook("ask", ask("keep", "note", "secnd2"))).toEqual({ ok: true, data: enc("ok") });
+    expect(kept.map(dec)).toEqual(["first1", "secnd2"]);
+  });
+
+  it("a host-call interceptor's next() after an await gets the request's outcome; the request is not made again", async () => {
+    const r = make();
+    const caller = await load(r, CALLER, "caller");
+    let asked = 0;
+    r.addService("count", (m) => enc(`n${++asked}:${dec(m.data)}`));
+    const late: Promise<unknown>[] = [];
+    r.use(async (ctx, next) => {
+      if (ctx.kind !== "host-call" || ctx.event !== "request") return next();
+      await Promise.resolve();
+      const p = next();
+      late.push(p);
+      return p;
+    });
+    // The host call runs without the interceptor (it cannot wait on the host's thread), once.
+    expect(await caller.hook("ask", ask("count", "x", "abc"))).toEqual({ ok: true, data: enc("n1:abc") });
+    expect(late).toHaveLength(1);
+    const outcome = await late[0];
+    expect(outcome).toMatchObject({ ok: true });
+    expect(dec((outcome as { value: Uint8Array }).value)).toBe("n1:abc");
+    expect(asked).toBe(1);
+  });
+
+  it("a hook interceptor's next() after an await fails the synchronous request, and does not run the hook late", async () => {
+    const r = make();
+    const caller = await load(r, CALLER, "caller");
+    await load(r, RESPONDER, "resp");
+    const late: Promise<unknown>[] = [];
+    r.use(async (ctx, next) => {
+      if (ctx.kind !== "hook" || ctx.plugin !== "resp") return next();
+      await Promise.resolve();
+      const p = next();
+      late.push(p);
+      return p;
+    });
+    expect(await caller.hook("ask", ask("resp", "echo", "hi"))).toEqual({ ok: false, status: err("failed") });
+    expect(late).toHaveLength(1);
+    await expect(late[0]).rejects.toBeInstanceOf(InterceptorFailed);
+    await expect(late[0]).rejects.toThrow(/the hook was not run/);
   });
 });
 

@@ -90,6 +90,7 @@ export interface HostCalls {
   /**
    * `request` from a guest running on the host's thread (in-process v8, a trusted native plugin, a synchronous
    * wasmtime call): answered at once when the target can answer on this thread, otherwise `would-block`.
+   * `data` is lent for the call: an engine may reuse its bytes once this returns, so whatever keeps them copies them.
    * Absent: the engines answer `unknown-target`.
    */
   requestSync?(target: string, eventName: string, data: Uint8Array, timeoutMs: number): RequestOutcome;

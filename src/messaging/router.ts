@@ -161,10 +161,13 @@ export class MessageRouter {
   }
 
   /** `requestSync` of `from`'s guest: answered now by a target that can answer on this thread, else `would-block`. */
-  requestSync(from: Entry, to: string, event: string, data: Uint8Array, timeoutMs: number): RequestOutcome {
+  requestSync(from: Entry, to: string, event: string, lent: Uint8Array, timeoutMs: number): RequestOutcome {
+    // `lent` is the engine's until this returns (engine.ts): a host service may keep its message, and an interceptor
+    // may hold the call, so those get a copy; a plugin's hook copies the bytes into its guest before returning.
+    const service = this.services.get(to);
+    const data = service !== undefined || this.#host.intercepted() ? lent.slice() : lent;
     const d = this.#requestDelivery(from, this.#host.within(from), to, event, data, timeoutMs, undefined, true);
     if (typeof d === "string") return refused(d);
-    const service = this.services.get(to);
     if (service) return this.#serviceSync(service, d);
     const t = this.#host.standInFor(this.#host.entries.get(to), event);
     if (t !== undefined && this.#host.mustActivate(t)) return refused("would-block"); // a lazy target: activating it takes a wait
@@ -192,7 +195,14 @@ export class MessageRouter {
       if (this.#host.intercepted()) {
         const c = (ctx = this.#host.calls.context(t.name, event, "hook", this.#host.deadlineOf(t), d.parent, undefined));
         const within = this.#host.inCall(d, c);
-        const r = this.#host.calls.runSync(c, () => withDelivery(within, () => instance.onHookSync!(event, data)), (err) => this.#host.lateInterceptorError(t, c, err));
+        // A next() after an await comes when the request has been answered already: the hook is not run then.
+        let answered = false;
+        const hook = (): HookOutcome => {
+          if (answered) throw new InterceptorFailed(event, "hook", "next() was called after an await, once the synchronous request had been answered; the hook was not run", { plugin: t.name });
+          return withDelivery(within, () => instance.onHookSync!(event, data));
+        };
+        const r = this.#host.calls.runSync(c, hook, (err) => this.#host.lateInterceptorError(t, c, err));
+        answered = true;
         if (!r.ran) {
           const cause = new InterceptorFailed(event, "hook", "no interceptor called next() before its first await, and a synchronous request cannot wait", { plugin: t.name });
           return { ok: false, error: "failed", cause };

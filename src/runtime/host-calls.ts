@@ -107,7 +107,8 @@ export interface HostCallTarget {
   onDenied(capability: string, detail: string): void;
   /**
    * A `request` the host calls checked (name, size, `events:publish`), from a guest on the host's thread: answered
-   * now or `would-block`. Absent: the host calls have no `requestSync` (engines answer `unknown-target`).
+   * now or `would-block`. `data` is lent for the call (engine.ts). Absent: the host calls have no `requestSync`
+   * (engines answer `unknown-target`).
    */
   requestSync?(target: string, eventName: string, data: Uint8Array, timeoutMs: number): RequestOutcome;
   /** A checked `request` from a guest whose engine can wait. Absent: no `request`. */

@@ -2326,13 +2326,20 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
     // logged, and the host call runs anyway if none ran it.
     let state = "pending" as "pending" | "ran" | "threw"; // set inside inParent, which TS does not follow
     let value: T | undefined;
+    let thrown: unknown;
+    // Runs once: an interceptor that calls next() only after an await has had the call run without it (below), and
+    // its late next() gets that outcome. Running it again would repeat the guest's request or emit, with arguments
+    // the engine may have reused since (a request's data is lent for the call).
     const inParent = (): T => {
+      if (state === "ran") return value as T;
+      if (state === "threw") throw thrown;
       try {
         value = withCall(parent, run);
         state = "ran";
         return value;
       } catch (err) {
         state = "threw";
+        thrown = err;
         throw err;
       }
     };

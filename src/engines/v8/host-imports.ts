@@ -92,12 +92,18 @@ export const STATE_CALL_COST = 1000;
  */
 export const STATE_BOUNDS = { key: 256, value: 1024 * 1024, contextKey: 64, contextValue: 1024 * 1024 } as const;
 
+/** Request data up to this many bytes is lent from a reused buffer (lendOut). */
+const LENT_MAX = 64;
+
 /** A `list<string>` read with bounds: the strings, or why it was refused unread. */
 type StrList = { ok: true; items: string[]; bytes: number } | { ok: false; tooMany: boolean; bytes: number };
 
 
 export function createHostImports(ctx: ImportContext): Record<string, (...args: number[]) => void> {
   const { memory, host } = ctx;
+  // lendOut's buffer; declared before the import object is returned (the functions below are hoisted, these are not).
+  const lentBuf = new Uint8Array(LENT_MAX);
+  let lent = lentBuf.subarray(0, 0);
   const bounds = hostCallBounds(host);
   const charge = (units: number) => ctx.limits?.charge(units);
   const cost = (bytes: number) => copyCost(bytes, bounds.callCost);
@@ -317,7 +323,7 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
       charge(cost(t + (nameLen >>> 0) + (dataLen >>> 0)) + MESSAGE_COST);
       const target = lastTarget(tPtr, tLen, "request target");
       const eventName = lastEvent(namePtr, nameLen, "event name");
-      const data = copyOut(dataPtr, dataLen, "request data");
+      const data = lendOut(dataPtr, dataLen, "request data");
       writeRequest(ret, askHost(target, eventName, data, timeoutMs >>> 0));
     },
 
@@ -611,16 +617,20 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
     };
   }
 
-  /** A copy of guest bytes; small ones by a loop (slicing a view of a large memory costs more). */
-  function copyOut(ptr: number, len: number, what: string): Uint8Array {
+  /**
+   * Guest bytes for a synchronous request, lent: up to 64 of them in a buffer this instance reuses (a fresh array per
+   * request costs as much as the rest of the copy), more as a copy. `requestSync` may read them only until it
+   * returns (HostCalls.requestSync); the router copies what may outlive the call.
+   */
+  function lendOut(ptr: number, len: number, what: string): Uint8Array {
     const n = len >>> 0;
-    if (n > 64) return bytes(ptr, len, what);
+    if (n > LENT_MAX) return bytes(ptr, len, what);
     memory.check(ptr, len, what, ctx.currentExport);
     const u8 = memory.u8();
     const p = ptr >>> 0;
-    const out = new Uint8Array(n);
-    for (let i = 0; i < n; i++) out[i] = u8[p + i]!;
-    return out;
+    if (lent.length !== n) lent = lentBuf.subarray(0, n);
+    for (let i = 0; i < n; i++) lent[i] = u8[p + i]!;
+    return lent;
   }
 
   /** `requestSync` (the guest waits on this thread; a worker's host object blocks on the host thread's answer). */
@@ -666,9 +676,15 @@ export function createHostImports(ctx: ImportContext): Record<string, (...args: 
     } finally {
       inRealloc = false;
     }
-    memory.checkAlign(ptr, align, `cabi_realloc result for the ${what}`, ctx.currentExport);
-    memory.check(ptr, data.length, `cabi_realloc result for the ${what}`, ctx.currentExport);
-    memory.u8().set(data, ptr);
+    const u8 = memory.u8();
+    const n = data.length;
+    // The checks that name the failure (and build its text) run only when a bound fails.
+    if ((ptr & (align - 1)) !== 0 || ptr + n > u8.length) {
+      memory.checkAlign(ptr, align, `cabi_realloc result for the ${what}`, ctx.currentExport);
+      memory.check(ptr, n, `cabi_realloc result for the ${what}`, ctx.currentExport);
+    }
+    if (n > 64) u8.set(data, ptr);
+    else for (let i = 0; i < n; i++) u8[ptr + i] = data[i]!; // a short copy costs less than a call to set
     return ptr;
   }
 
