@@ -6,7 +6,7 @@ import { describe, it, expect } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as watToComponent } from "@bytecodealliance/jco";
-import { appInterfaces, componentNames, COMPONENT_NAME_BOUNDS } from "../src/interfaces/component-names.js";
+import { appInterfaces, componentAppInterfaces, componentNames, COMPONENT_NAME_BOUNDS, isAppInterface } from "../src/interfaces/component-names.js";
 import { InterfaceProviders } from "../src/interfaces/provider.js";
 import { orderForWiring, wiringCycle } from "../src/interfaces/wiring.js";
 import { covers, effectiveCapabilities, ifaceAllowed, parseCapability } from "../src/plugin/capabilities.js";
@@ -78,6 +78,30 @@ describe("componentNames", () => {
     // rust-pricing's quote uses kinds.{item}: kinds comes in as types only.
     const pricing = componentNames(readFileSync(path.join(ROOT, "test/fixtures/iface/rust-pricing/plugin.wasm")));
     expect(pricing.imports.find((i) => i.name === "acme:app/kinds@1.0.0")?.functions).toEqual([]);
+  });
+
+  it("componentAppInterfaces gives what appInterfaces(componentNames) gives, reading types only for app-like imports", async () => {
+    const files = [
+      "test/fixtures/iface/rust-mirror/plugin.wasm",
+      "test/fixtures/iface/rust-pricing/plugin.wasm",
+      "test/fixtures/iface/go-mirror/plugin.wasm",
+      "test/fixtures/c/probe/plugin.wasm",
+      "test/fixtures/c/bench/plugin.wasm",
+    ];
+    const all: Uint8Array[] = [await built(), ...files.map((f) => new Uint8Array(readFileSync(path.join(ROOT, f))))];
+    for (const bytes of all) {
+      const full = componentNames(bytes);
+      const fast = componentAppInterfaces(bytes);
+      expect({ imports: fast.imports, exports: fast.exports }).toEqual(appInterfaces(full));
+      expect(fast.names.imports.map((i) => i.name)).toEqual(full.imports.map((i) => i.name));
+      expect(fast.names.exports).toEqual(full.exports);
+      // With an app-like import the functions are read (a types-only import is told apart by them).
+      if (full.imports.some(isAppInterface)) expect(fast.names.imports).toEqual(full.imports);
+    }
+    // Without one, the type section is not read: a component of plughost's world is only its import and export names.
+    const probe = componentAppInterfaces(all[4]!);
+    expect(probe.names.imports.every((i) => i.functions === undefined)).toBe(true);
+    expect(probe).toMatchObject({ imports: [], exports: [] });
   });
 
   it("refuses what is not a component with InvalidPluginBinary naming the file", () => {

@@ -123,6 +123,24 @@ class Reader {
  *   componentNames(bytes).imports.map((i) => i.name); // ["acme:app/calc@1.0.0", "plughost:plugin/host@<API version>"]
  */
 export function componentNames(bytes: Uint8Array, file = "<component>", details: ErrorDetails = {}): ComponentNames {
+  return readNames(bytes, file, details, true);
+}
+
+/**
+ * The component's names and `appInterfaces` of them, reading the type sections only when the component imports an
+ * instance named like an app interface (its functions tell whether it is one to provide, and are in `names` then).
+ * Most plugins import only plughost's and WASI's interfaces, and the types are most of a component's names: a load
+ * reads them only when they matter.
+ * @throws {@link InvalidPluginBinary} as `componentNames` does, for the sections it reads.
+ */
+export function componentAppInterfaces(bytes: Uint8Array, file = "<component>", details: ErrorDetails = {}): { names: ComponentNames; imports: string[]; exports: string[] } {
+  const first = readNames(bytes, file, details, false);
+  const names = first.imports.some(isAppInterface) ? readNames(bytes, file, details, true) : first;
+  return { names, ...appInterfaces(names) };
+}
+
+/** `componentNames`; without `withTypes` the type and alias sections are skipped and no import has `functions`. */
+function readNames(bytes: Uint8Array, file: string, details: ErrorDetails, withTypes: boolean): ComponentNames {
   // The same words as the engines' own checks (engines/v8/compile.ts), whichever reads the bytes first.
   const refuse = (what: string): never => {
     throw new InvalidPluginBinary(file, what, details);
@@ -163,7 +181,7 @@ export function componentNames(bytes: Uint8Array, file = "<component>", details:
         }
       }
       if (r.pos !== end) fail(`section ${id} has ${end - r.pos} bytes after its last item`);
-    } else if (id === SECTION_TYPE || id === SECTION_ALIAS) {
+    } else if (withTypes && (id === SECTION_TYPE || id === SECTION_ALIAS)) {
       readTypeSpace(new Reader(bytes, top.pos, end, fail), id, types);
     }
     top.pos = end;

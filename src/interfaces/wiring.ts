@@ -13,7 +13,7 @@
 import { CapabilityDenied, InterfaceUnavailable, type ErrorDetails } from "../contract/errors.js";
 import type { Manifest } from "../plugin/manifest.js";
 import { ifaceAllowed } from "../plugin/capabilities.js";
-import { appInterfaces, componentNames } from "./component-names.js";
+import { componentAppInterfaces } from "./component-names.js";
 import { InterfaceProviders, versionOf, type InterfaceCallRunner } from "./provider.js";
 import { interfaceVersionSatisfies } from "./semver.js";
 import { interfaceId, jsName, unversionedId, type ImportBinding, type InterfaceBindings, type WitInterface, type WitPackage } from "./types.js";
@@ -96,8 +96,7 @@ export function bindPluginInterfaces(
 ): PluginInterfaces {
   if (m.kind === "native") return NO_INTERFACES;
   const details: ErrorDetails = { plugin: m.name };
-  const names = componentNames(bytes, m.entryPath, details);
-  const { imports, exports } = appInterfaces(names);
+  const { names, imports, exports } = componentAppInterfaces(bytes, m.entryPath, details);
   const from = m.interfaces?.from ?? {};
   if (imports.length === 0 && exports.length === 0) {
     const stray = Object.keys(from);
