@@ -161,11 +161,21 @@ describe("interceptors (v8 in-process)", () => {
     expect(r.seen.map((s) => `${s.ctx.kind}:${s.ctx.event}`)).toEqual(["invoke:ok", "hook:ok", "hook:ok"]);
     remove();
     // One that waits before calling next() cannot run on the sync path: a typed error, not a silent skip.
-    registry.use(async (_ctx, next) => {
+    const late: Promise<unknown>[] = [];
+    const removeLate = registry.use(async (_ctx, next) => {
       await Promise.resolve();
-      return next();
+      const p = next();
+      late.push(p);
+      return p;
     });
     expect(() => handle.invokeSync("ok")).toThrow(InterceptorFailed);
+    // Its late next() does not run the call the caller was told had failed ("count" counts the guest's runs).
+    expect(() => handle.invokeSync("count")).toThrow(InterceptorFailed);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(late).toHaveLength(2);
+    for (const p of late) await expect(p).rejects.toThrow(/the call was not run/);
+    removeLate();
+    expect(handle.invokeSync("count")).toBe(1);
   });
 });
 
