@@ -253,7 +253,7 @@ describe("request data lent by the engine for the call", () => {
     expect(await caller.hook("ask", ask("resp", "echo", "hi"))).toEqual({ ok: false, status: err("failed") });
     expect(late).toHaveLength(1);
     await expect(late[0]).rejects.toBeInstanceOf(InterceptorFailed);
-    await expect(late[0]).rejects.toThrow(/the hook was not run/);
+    await expect(late[0]).rejects.toThrow(/the call was not run/);
   });
 });
 

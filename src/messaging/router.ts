@@ -195,14 +195,7 @@ export class MessageRouter {
       if (this.#host.intercepted()) {
         const c = (ctx = this.#host.calls.context(t.name, event, "hook", this.#host.deadlineOf(t), d.parent, undefined));
         const within = this.#host.inCall(d, c);
-        // A next() after an await comes when the request has been answered already: the hook is not run then.
-        let answered = false;
-        const hook = (): HookOutcome => {
-          if (answered) throw new InterceptorFailed(event, "hook", "next() was called after an await, once the synchronous request had been answered; the hook was not run", { plugin: t.name });
-          return withDelivery(within, () => instance.onHookSync!(event, data));
-        };
-        const r = this.#host.calls.runSync(c, hook, (err) => this.#host.lateInterceptorError(t, c, err));
-        answered = true;
+        const r = this.#host.calls.runSync(c, () => withDelivery(within, () => instance.onHookSync!(event, data)), (err) => this.#host.lateInterceptorError(t, c, err));
         if (!r.ran) {
           const cause = new InterceptorFailed(event, "hook", "no interceptor called next() before its first await, and a synchronous request cannot wait", { plugin: t.name });
           return { ok: false, error: "failed", cause };

@@ -170,15 +170,25 @@ export class CallPipeline {
    * `next()` synchronously (the caller decides: a host call runs anyway, a
    * sync invoke fails). An interceptor's synchronous throw fails the call;
    * a later rejection is reported to `onLateError`.
+   *
+   * A `next()` called after that (past an `await`) comes when the caller has
+   * gone on without the call: with `late` "refuse" it rejects with
+   * `InterceptorFailed` and the call is not run (its caller was told it
+   * failed, and its arguments may have been reused); with "run" (a host call,
+   * which the caller then ran itself) `call` gives it that outcome.
    */
-  runSync<T>(ctx: CallContext, call: () => T, onLateError: (err: unknown) => void): { ran: true; value: T } | { ran: false } {
+  runSync<T>(ctx: CallContext, call: () => T, onLateError: (err: unknown) => void, late: "refuse" | "run" = "refuse"): { ran: true; value: T } | { ran: false } {
     const chain = this.#interceptors;
     let ran = false;
+    let settled = false;
     let failed = false;
     let value: T | undefined;
     let error: unknown;
     const step = (i: number): Promise<unknown> => {
       if (i === chain.length) {
+        if (!ran && settled && late === "refuse") {
+          return Promise.reject(new InterceptorFailed(ctx.event, ctx.kind, "next() was called after an await, once the synchronous call had gone on without it; the call was not run", { plugin: ctx.plugin }));
+        }
         if (!ran) {
           ran = true;
           try {
@@ -195,7 +205,9 @@ export class CallPipeline {
     let outer: Promise<unknown>;
     try {
       outer = step(0);
+      settled = true;
     } catch (err) {
+      settled = true;
       if (failed && err === error) throw err; // the call's own error, rethrown by an interceptor
       throw err instanceof PlughostError ? err : new InterceptorFailed(ctx.event, ctx.kind, errorText(err), { plugin: ctx.plugin, cause: err });
     }

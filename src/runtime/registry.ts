@@ -2160,14 +2160,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
   _syncCall<T>(entry: Entry, ctx: CallContext, call: () => T, env?: Envelope): T {
     const { event, kind } = ctx;
     const delivery: Delivery = { hop: 0, chain: undefined, call: ctx, envelope: env };
-    // A next() after an await comes when the caller has been told the call failed: the call is not run then.
-    let settled = false;
-    const run = (): T => {
-      if (settled) throw new InterceptorFailed(event, kind, "next() was called after an await, once the synchronous call had failed for its caller; the call was not run", { plugin: entry.name });
-      return withDelivery(delivery, call);
-    };
-    const r = this.#calls.runSync(ctx, run, (err) => lateInterceptorError(entry, ctx, err));
-    settled = true;
+    const r = this.#calls.runSync(ctx, () => withDelivery(delivery, call), (err) => lateInterceptorError(entry, ctx, err));
     if (!r.ran) {
       throw new InterceptorFailed(event, kind, `no interceptor called next() before its first await, and the sync path cannot wait: use invoke()/hook()`, { plugin: entry.name });
     }
@@ -2351,7 +2344,7 @@ export class PluginRegistry extends EventEmitter<RegistryEvents> {
       }
     };
     try {
-      this.#calls.runSync(ctx, inParent, (err) => lateInterceptorError(entry, ctx, err));
+      this.#calls.runSync(ctx, inParent, (err) => lateInterceptorError(entry, ctx, err), "run");
     } catch (err) {
       if (state === "threw") throw err;
       lateInterceptorError(entry, ctx, err);
