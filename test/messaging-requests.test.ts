@@ -3,7 +3,7 @@
 // the message envelope (ids, parents, sources, metadata) as the guests read it with current-message.
 // Fixtures: test/fixtures/c/request-responder (this part) and test/fixtures/c/request-caller.
 import { afterEach, describe, expect, it } from "vitest";
-import { InterceptorFailed, PluginRegistry, RequestFailed, ServiceNameTaken, type Message, type PluginHandle } from "../src/index.js";
+import { InterceptorFailed, PluginRegistry, RequestFailed, ServiceNameTaken, type CallContext, type Message, type PluginHandle } from "../src/index.js";
 import { REQUEST_ERROR_CODE, MESSAGE_KIND_CODE, type RequestError } from "../src/contract/abi.js";
 import { copyPlugin, dec, enc, silentLogger } from "./helpers/plugins.js";
 
@@ -199,6 +199,19 @@ describe("envelopes of the host's calls and faults while answering", () => {
   });
 });
 
+/** An interceptor that calls next() only after an await for the calls `matches` picks; what those next() return. */
+function lateNext(r: PluginRegistry, matches: (ctx: CallContext) => boolean): Promise<unknown>[] {
+  const late: Promise<unknown>[] = [];
+  r.use(async (ctx, next) => {
+    if (!matches(ctx)) return next();
+    await Promise.resolve();
+    const p = next();
+    late.push(p);
+    return p;
+  });
+  return late;
+}
+
 describe("request data lent by the engine for the call", () => {
   // In-process v8 hands requestSync a guest's request bytes in a buffer it reuses (engines/v8/host-imports.ts):
   // whatever may outlive the call gets its own copy.
@@ -221,14 +234,7 @@ describe("request data lent by the engine for the call", () => {
     const caller = await load(r, CALLER, "caller");
     let asked = 0;
     r.addService("count", (m) => enc(`n${++asked}:${dec(m.data)}`));
-    const late: Promise<unknown>[] = [];
-    r.use(async (ctx, next) => {
-      if (ctx.kind !== "host-call" || ctx.event !== "request") return next();
-      await Promise.resolve();
-      const p = next();
-      late.push(p);
-      return p;
-    });
+    const late = lateNext(r, (ctx) => ctx.kind === "host-call" && ctx.event === "request");
     // The host call runs without the interceptor (it cannot wait on the host's thread), once.
     expect(await caller.hook("ask", ask("count", "x", "abc"))).toEqual({ ok: true, data: enc("n1:abc") });
     expect(late).toHaveLength(1);
@@ -242,14 +248,7 @@ describe("request data lent by the engine for the call", () => {
     const r = make();
     const caller = await load(r, CALLER, "caller");
     await load(r, RESPONDER, "resp");
-    const late: Promise<unknown>[] = [];
-    r.use(async (ctx, next) => {
-      if (ctx.kind !== "hook" || ctx.plugin !== "resp") return next();
-      await Promise.resolve();
-      const p = next();
-      late.push(p);
-      return p;
-    });
+    const late = lateNext(r, (ctx) => ctx.kind === "hook" && ctx.plugin === "resp");
     expect(await caller.hook("ask", ask("resp", "echo", "hi"))).toEqual({ ok: false, status: err("failed") });
     expect(late).toHaveLength(1);
     await expect(late[0]).rejects.toBeInstanceOf(InterceptorFailed);
