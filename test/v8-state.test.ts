@@ -17,7 +17,7 @@ import { createHostImports, STATE_CALL_COST, type ImportContext } from "../src/e
 import { GuestMemory } from "../src/engines/v8/guest-memory.js";
 import { SqliteStateBackend } from "../src/state/sqlite.js";
 import { pluginStateCalls } from "../src/state/store.js";
-import { dec, enc, pluginDir } from "./helpers/plugins.js";
+import { dec, enc, pluginDir, silentHost } from "./helpers/plugins.js";
 
 const COUNTER = "test/fixtures/c/state-counter";
 const HOSTILE = "test/fixtures/c/state-hostile";
@@ -38,14 +38,7 @@ function mapHost(options: { fail?: StateError; contextFail?: ContextError; omit?
   };
   const same = (a: Uint8Array | undefined, b: Uint8Array | undefined) =>
     a === undefined || b === undefined ? a === b : a.length === b.length && a.every((x, i) => x === b[i]);
-  const base: HostCalls = {
-    log() {},
-    registerCallback: () => "ok",
-    emit: () => ({ ok: true, value: 0 }),
-    send: () => ({ ok: true, value: undefined }),
-    getConfig: () => "{}",
-    getConfigValue: () => undefined,
-  };
+  const base: HostCalls = silentHost();
   if (options.omit) return { host: base, store, context, calls };
   const host: HostCalls = {
     ...base,

@@ -17,7 +17,7 @@ import {
 import { v8Engine } from "../src/engines/v8/engine.js";
 import { compileComponent } from "../src/engines/v8/compile.js";
 import { liveWorkerCount } from "../src/engines/v8/worker/host.js";
-import { copyPlugin, dec, enc, pluginDir, silentLogger } from "./helpers/plugins.js";
+import { copyPlugin, dec, enc, pluginDir, silentHost, silentLogger } from "./helpers/plugins.js";
 
 const PROBE = "test/fixtures/c/probe";
 const BENCH = "test/fixtures/c/bench";
@@ -327,14 +327,7 @@ describe("isolation: worker on the v8 engine", () => {
   });
 
   it("pipelines many calls into one worker and answers them in order", async () => {
-    const host: HostCalls = {
-      log() {},
-      registerCallback: () => "ok",
-      emit: () => ({ ok: true, value: 0 }),
-      send: () => ({ ok: true, value: undefined }),
-      getConfig: () => "{}",
-      getConfigValue: () => undefined,
-    };
+    const host: HostCalls = silentHost();
     const load = (rel: string, plugin: string) =>
       v8Engine.load({ plugin, entryPath: path.join(pluginDir(rel), "plugin.wasm"), capabilities: [], limits: {}, host, cacheDir, isolation: "worker" });
     const probe = await load(PROBE, "probe");
