@@ -761,3 +761,104 @@ describe("bad input gives a typed error, never a corrupt module", () => {
     expect(() => instrumentModule(COUNTS, { memoryBytes: -1 })).toThrow(InstrumentError);
   });
 });
+
+describe("fuel entries: an export's call and its fuel settlement in one call into Wasm", () => {
+  const ENTRY = "plughost-fuel-entry:";
+  // `sum` loops n times (12 per iteration + 4); `overrun` has no check point inside its 200-operator body;
+  // `viaTail` forces the unthreaded rewrite (a tail call to an import cannot carry the fuel along).
+  const src = (tail: boolean) => `(module
+    (import "env" "imp" (func $imp (param i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "sum") (param $n i32) (result i32) (local $acc i32)
+      (block $done (loop $l
+        (br_if $done (i32.eqz (local.get $n)))
+        (local.set $acc (i32.add (local.get $acc) (local.get $n)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br $l)))
+      (local.get $acc))
+    (func (export "spin") (loop $l (br $l)))
+    (func (export "overrun") (result i32)
+      (block $b (br_if $b (i32.const 1)))
+      ${"(drop (i32.const 1))".repeat(200)}
+      (i32.const 0))
+    ${tail ? `(func (export "viaTail") (param i32) (result i32) (return_call $imp (local.get 0)))` : ""}
+    (func (export "${ENTRY}taken") (param i32 i32 f64 i32) (result i32) (i32.const 7))
+    (func (export "taken") (param i32) (result i32) (local.get 0)))`;
+  const imports = { env: { imp: (x: number) => x } };
+
+  function withEntries(bytes: Uint8Array, opts: LimitsOptions, entries: string[]) {
+    const r = instrumentModule(bytes, { fuel: true, fuelEntries: entries, memoryCache: false });
+    const limits = createLimits(opts);
+    limits.admitModule(r);
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(r.bytes), { ...imports, ...limits.imports });
+    const e = inst.exports as Record<string, Fn> & { memory: WebAssembly.Memory };
+    /** A call through the entry, as V8Instance's arena path makes it: fuel left stored at address 64. */
+    const viaEntry = (name: string, prebilled: number, ...args: number[]) => {
+      const counter = limits.enterCall(prebilled);
+      const value = e[`${ENTRY}${name}`]!(...args, counter, 64);
+      return { value, fuel: limits.leaveCall(new DataView(e.memory.buffer).getFloat64(64, true)) };
+    };
+    return { r, limits, e, viaEntry };
+  }
+
+  for (const tail of [false, true]) {
+    it(`charges what beginCall/endCall charge, prebilled fuel included (${tail ? "unthreaded" : "threaded"} rewrite)`, () => {
+      const bytes = wat(src(tail));
+      const plain = load(bytes, { fuel: 100_000 }, imports);
+      const { e, viaEntry } = withEntries(bytes, { fuel: 100_000 }, ["sum", "missing", "memory"]);
+      expect(Object.keys(e).filter((k) => k.startsWith(ENTRY)).sort()).toEqual([`${ENTRY}sum`, `${ENTRY}taken`]);
+      for (const n of [0, 1, 3, 100]) {
+        const want = plain.call("sum", n);
+        expect(want.value).toBe((n * (n + 1)) / 2);
+        expect(viaEntry("sum", 0, n)).toEqual(want);
+        expect(viaEntry("sum", 9, n)).toEqual({ value: want.value, fuel: want.fuel + 9 });
+        // Calls through the entry and through beginCall/endCall mix: each arms the counter for itself.
+        expect(plain.call("sum", n)).toEqual(want);
+      }
+    });
+  }
+
+  it("arms the counter: a runaway call through the entry runs out of fuel and maps to FuelExhausted", () => {
+    const { limits, e } = withEntries(wat(src(false)), { fuel: 1_000 }, ["spin"]);
+    let err: unknown;
+    try { e[`${ENTRY}spin`]!(limits.enterCall(0), 64); } catch (x) { err = x; }
+    expect(err).toBeInstanceOf(WebAssembly.RuntimeError);
+    expect(limits.abortCall(err)).toBe(true);
+    expect(limits.exhausted).toBe(true);
+    // The next call starts with a fresh budget again.
+    limits.beginCall();
+    expect(limits.endCall()).toBe(0);
+  });
+
+  it("a call that overran its budget between check points fails at leaveCall", () => {
+    const { limits, viaEntry } = withEntries(wat(src(false)), { fuel: 50 }, ["overrun"]);
+    let err: unknown;
+    try { viaEntry("overrun", 0); } catch (x) { err = x; }
+    expect(err).toBeInstanceOf(FuelSignal);
+    expect((err as FuelSignal).used).toBe(203);
+    expect(limits.isFuelSignal(err)).toBe(true);
+  });
+
+  it("a lifetime budget spans calls through the entry", () => {
+    const bytes = wat(src(false));
+    const cost = load(bytes, { fuel: 1000 }, imports).call("sum", 3).fuel;
+    const { limits, viaEntry } = withEntries(bytes, { fuel: 1000, fuelLifetime: 2 * cost + cost / 2 }, ["sum"]);
+    expect(viaEntry("sum", 0, 3)).toEqual({ value: 6, fuel: cost });
+    expect(viaEntry("sum", 0, 3)).toEqual({ value: 6, fuel: cost });
+    expect(limits.lifetimeRemaining).toBe(cost / 2);
+    expect(() => viaEntry("sum", 0, 3)).toThrow(WebAssembly.RuntimeError);
+  });
+
+  it("no entry: unmetered modules, modules without memory, and names already exported", () => {
+    const bytes = wat(src(false));
+    const unmetered = instrumentModule(bytes, { fuel: false, memoryBytes: 1 << 20, fuelEntries: ["sum"], memoryCache: false });
+    expect(WebAssembly.Module.exports(new WebAssembly.Module(unmetered.bytes)).map((x) => x.name)).not.toContain(`${ENTRY}sum`);
+    const noMemory = instrumentModule(wat(`(module (func (export "f") (result i32) (i32.const 1)))`), { fuel: true, fuelEntries: ["f"], memoryCache: false });
+    expect(WebAssembly.Module.exports(new WebAssembly.Module(noMemory.bytes)).map((x) => x.name)).toEqual(["f"]);
+    // `taken`'s entry name is the module's own export: it keeps it, with its own behaviour.
+    const { e } = withEntries(bytes, { fuel: 1000 }, ["taken"]);
+    expect(e[`${ENTRY}taken`]!(1, 2, 3, 4)).toBe(7);
+    // The options that shape the output key the cache: the same bytes without entries are another entry.
+    expect(instrumentModule(bytes, { fuel: true, fuelEntries: ["sum"] }).key).not.toBe(instrumentModule(bytes, { fuel: true }).key);
+  });
+});

@@ -18,7 +18,7 @@ export { createLimits, FuelSignal, Limits, type LimitsImports, type LimitsOption
 export { LIMITS_MODULE, type InstrumentOptions, type InstrumentResult, type MemoryInfo, type TableInfo } from "./types.js";
 
 // Bump when the output for the same input and options changes.
-const FORMAT = "plughost-instrument-5"; // 2: fuel threaded through calls; 3: table.grow through the host's ledger; 4: "plughost:limits" imports refused; 5: threaded twins of private immutable tables
+const FORMAT = "plughost-instrument-6"; // 2: fuel threaded through calls; 3: table.grow through the host's ledger; 4: "plughost:limits" imports refused; 5: threaded twins of private immutable tables; 6: fuel entries
 const MEMORY_CACHE_ENTRIES = 64;
 const memoryCache = new Map<string, InstrumentResult>();
 
@@ -33,7 +33,8 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions =
   checkCap("memoryBytes", options.memoryBytes, label);
   checkCap("tableElements", options.tableElements, label);
   const h = createHash("sha256");
-  h.update(`${FORMAT}\0${rewriterDigest()}\0${fuel ? 1 : 0}\0${options.memoryBytes ?? ""}\0${options.tableElements ?? ""}\0`);
+  const entries = fuel && options.fuelEntries?.length ? [...options.fuelEntries] : undefined;
+  h.update(`${FORMAT}\0${rewriterDigest()}\0${fuel ? 1 : 0}\0${options.memoryBytes ?? ""}\0${options.tableElements ?? ""}\0${entries ? JSON.stringify(entries) : ""}\0`);
   h.update(bytes);
   const key = h.digest("hex");
   const useMemory = options.memoryCache ?? true;
@@ -47,7 +48,7 @@ export function instrumentModule(bytes: Uint8Array, options: InstrumentOptions =
   }
   let result: InstrumentResult | undefined = options.cacheDir ? readDiskCache(options.cacheDir, key) : undefined;
   if (!result) {
-    const r = rewriteModule(bytes, { fuel, memoryBytes: options.memoryBytes, tableElements: options.tableElements, label, plugin: options.plugin });
+    const r = rewriteModule(bytes, { fuel, memoryBytes: options.memoryBytes, tableElements: options.tableElements, label, plugin: options.plugin, fuelEntries: entries });
     result = { key, ...r };
     if (options.cacheDir) {
       if (options.cacheWrite === "background") writeDiskCacheInBackground(options.cacheDir, result);

@@ -199,6 +199,33 @@ export class Limits {
       this.#set(this.#armedBudget - this.#armPrebill);
     }
     this.#armed = true;
+    return this.#settle(left);
+  }
+
+  /**
+   * `beginCall()` for a call that arms the counter itself (an instrumenter fuel entry): the same budget, and the
+   * value to arm the counter with is returned instead of set. End such a call with `leaveCall`.
+   */
+  enterCall(prebilled = 0): number {
+    this.#armed = false;
+    let b = this.#defaultCallBudget;
+    if (this.#lifetimeLeft !== Number.POSITIVE_INFINITY) b = clampBudget(Math.min(this.#defaultBudget, this.#lifetimeLeft));
+    this.#budget = b;
+    this.#exhausted = false;
+    return b - prebilled;
+  }
+
+  /**
+   * `endCall()` for a call started with `enterCall`, given the fuel the counter held when it returned (what the
+   * fuel entry stored). The counter is left as it is: the next `beginCall` sets it.
+   */
+  leaveCall(left: number): number {
+    if (this.#lifetimeLeft !== Number.POSITIVE_INFINITY) this.#lifetimeLeft = Math.max(0, this.#lifetimeLeft - (this.#budget - left));
+    return this.#settle(left);
+  }
+
+  /** A call's end, once `left` is known: its fuel used, and a violation when it went past its budget. */
+  #settle(left: number): number {
     this.#lastLeft = left;
     const used = this.#budget - left;
     this.#lastUsed = used;

@@ -6,7 +6,7 @@
  */
 import { ByteWriter, encodeName, encodeS32, encodeU32 } from "./byte-writer.js";
 import { InstrumentError, LimitCapError } from "./errors.js";
-import { LIMITS_MODULE, type InstrumentResult, type MemoryInfo, type TableInfo } from "./types.js";
+import { FUEL_ENTRY_PREFIX, LIMITS_MODULE, type InstrumentResult, type MemoryInfo, type TableInfo } from "./types.js";
 
 export interface RewriteOptions {
   fuel: boolean;
@@ -15,6 +15,8 @@ export interface RewriteOptions {
   label: string;
   /** The plugin, named in errors. */
   plugin?: string | undefined;
+  /** Exported functions that get a fuel entry (`FUEL_ENTRY_PREFIX` + name; see `InstrumentOptions.fuelEntries`). */
+  fuelEntries?: readonly string[] | undefined;
 }
 
 /** `InstrumentResult` without the cache key, which the caller adds. */
@@ -126,6 +128,9 @@ class Rewriter {
   wrapperOf = new Int32Array(0); // by defined function: wrapper index or -1
   wrapped: number[] = []; // defined functions with a wrapper, in wrapper order
   threadedType: number[] = []; // by type index: the threaded type index
+  // Fuel entries: an export's twin taking the counter's start value and an address, storing what is left there.
+  entries: { func: number; type: number; name: string }[] = [];
+  firstEntry = 0;
   blockType: (number[] | undefined)[] = []; // by type index: block type of the body's result block
   // Threaded twins of tables. A table the module defines, does not export and
   // never changes after instantiation (no table.set/grow/fill/init/copy into
@@ -519,6 +524,45 @@ class Rewriter {
     if (this.needTab) for (let t = 0; t < this.tables.length; t++) this.tableHelper.push(h++);
     this.encG = encodeU32(this.fuelGlobal);
     this.planThreading(h, addType);
+    this.planEntries(h + this.wrapped.length + this.thunked.length, addType);
+  }
+
+  /**
+   * The fuel entries `o.fuelEntries` asks for: one per exported defined function of that name, when the module is
+   * metered and has a (32-bit) memory 0 to store the fuel left in. A name already exported is left alone.
+   */
+  planEntries(first: number, addType: (t: number[]) => number): void {
+    const want = this.o.fuelEntries;
+    const es = this.section(7);
+    if (!this.needFuel || !want || want.length === 0 || this.memories.length === 0 || !es) return;
+    const save = this.p;
+    this.p = es.start;
+    const n = this.u32();
+    const names = new Set<string>();
+    const found: { func: number; name: string }[] = [];
+    for (let i = 0; i < n; i++) {
+      const name = this.readName();
+      const kind = this.u8();
+      const idx = this.u32();
+      names.add(name);
+      if (kind === 0 && idx >= this.nImpF && want.includes(name)) found.push({ func: idx, name });
+    }
+    this.p = save;
+    const b = this.b;
+    for (const { func, name } of found) {
+      const t = this.definedFuncTypes[func - this.nImpF];
+      if (t === undefined) continue;
+      const np = this.funcParamCount[t];
+      if (np === undefined || np < 0 || np + 2 > MAX_PARAMS || names.has(FUEL_ENTRY_PREFIX + name)) continue;
+      this.p = this.funcParamsAt[t]!;
+      this.u32();
+      const ps = this.p;
+      const ra = this.funcResultsAt[t]!;
+      const type = addType([0x60, ...encodeU32(np + 2), ...Array.from(b.subarray(ps, ra)), 0x7c, 0x7f, ...Array.from(b.subarray(ra, this.funcTypeEnd[t]!))]);
+      this.entries.push({ func, type, name: FUEL_ENTRY_PREFIX + name });
+    }
+    this.p = save;
+    this.firstEntry = first;
   }
 
   planThreading(firstWrapper: number, addType: (t: number[]) => number): void {
@@ -795,7 +839,7 @@ class Rewriter {
     const out = this.out;
     this.p = s.start;
     const n = this.u32();
-    out.u32(n + this.memHelper.length + this.tableHelper.length + this.wrapped.length + this.thunked.length);
+    out.u32(n + this.memHelper.length + this.tableHelper.length + this.wrapped.length + this.thunked.length + this.entries.length);
     if (this.threaded) {
       for (let i = 0; i < n; i++) out.u32(this.threadedType[this.u32()]!);
     } else {
@@ -806,6 +850,7 @@ class Rewriter {
     for (let t = 0; t < this.tableHelper.length; t++) out.u32(this.tyTableGrow[t]!);
     for (const d of this.wrapped) out.u32(this.definedFuncTypes[d]!);
     for (const f of this.thunked) out.u32(this.threadedType[this.impFuncTypes[f]!]!);
+    for (const e of this.entries) out.u32(e.type);
   }
 
   writeLimits(kind: "memory" | "table", index: number, cap: number): void {
@@ -882,7 +927,7 @@ class Rewriter {
     const out = this.out;
     this.p = s.start;
     const n = this.u32();
-    out.u32(n);
+    out.u32(n + this.entries.length);
     for (let i = 0; i < n; i++) {
       const t = this.p;
       this.skipName();
@@ -891,6 +936,11 @@ class Rewriter {
       const idx = this.u32();
       out.u32(kind === 0 ? this.remapRef(idx) : kind === 3 ? this.remapG(idx) : idx);
     }
+    this.entries.forEach((e, k) => {
+      out.bytes(encodeName(e.name));
+      out.byte(0);
+      out.u32(this.firstEntry + k);
+    });
   }
 
   writeElements(s: Section): void {
@@ -1066,7 +1116,7 @@ class Rewriter {
     const out = this.out;
     this.p = s.start;
     const n = this.u32();
-    out.u32(n + this.memHelper.length + this.tableHelper.length + this.wrapped.length + this.thunked.length);
+    out.u32(n + this.memHelper.length + this.tableHelper.length + this.wrapped.length + this.thunked.length + this.entries.length);
     for (let i = 0; i < n; i++) {
       const size = this.u32();
       const start = this.p;
@@ -1105,6 +1155,28 @@ class Rewriter {
     for (let t = 0; t < this.tableHelper.length; t++) this.writeTableHelper(t);
     for (const d of this.wrapped) this.writeWrapper(d);
     for (const f of this.thunked) this.writeThunk(f);
+    for (const e of this.entries) this.writeEntry(e.func);
+  }
+
+  /**
+   * Fuel entry of export `func`: its parameters, then the counter's start value (f64) and an address. It arms the
+   * counter, calls the export (its entry wrapper when threaded), and stores the fuel left at the address as an f64
+   * (memory 0), so the host reads it with a DataView instead of a second call into Wasm. The guest has returned
+   * before the store: it cannot change what the host reads.
+   */
+  writeEntry(func: number): void {
+    const out = this.out;
+    const np = this.funcParamCount[this.definedFuncTypes[func - this.nImpF]!]!;
+    const at = out.reserve5();
+    out.byte(0); // no locals
+    out.byte(0x20); out.u32(np); out.bytes([0xfc, 0x06]); out.byte(0x24); out.bytes(this.encG); // i64.trunc_sat_f64_s, global.set
+    for (let i = 0; i < np; i++) { out.byte(0x20); out.u32(i); }
+    out.byte(0x10); out.u32(this.remapRef(func));
+    out.byte(0x20); out.u32(np + 1);
+    out.byte(0x23); out.bytes(this.encG); out.byte(0xb9); // f64.convert_i64_s
+    out.bytes([0x39, 0x03, 0x00]); // f64.store align=8 offset=0
+    out.byte(0x0b);
+    out.patch5(at, out.len - at - 5);
   }
 
   /** Entry wrapper of a threaded function: the original type, fuel from and back to the global. */

@@ -3,6 +3,9 @@
 /** The module name every instrumented core module imports its limits from. */
 export const LIMITS_MODULE = "plughost:limits";
 
+/** What a fuel entry's export name starts with (`InstrumentOptions.fuelEntries`); the rest is the export it enters. */
+export const FUEL_ENTRY_PREFIX = "plughost-fuel-entry:";
+
 /** Options of `instrumentModule` and `instrumentFuel`. */
 export interface InstrumentOptions {
   /** Insert fuel metering (default true). */
@@ -24,6 +27,13 @@ export interface InstrumentOptions {
   label?: string;
   /** The plugin, named in errors (not part of the cache key). */
   plugin?: string;
+  /**
+   * Exports that get a fuel entry when the module is metered: an export named `plughost-fuel-entry:<name>` taking
+   * the export's parameters, then the fuel counter's start value (f64) and an address in memory 0. It arms the
+   * counter, calls `<name>`, and stores the fuel left at the address (an f64), so a call and its fuel settlement
+   * are one call into Wasm. Exports that are not defined functions, or whose entry name is taken, get none.
+   */
+  fuelEntries?: readonly string[];
 }
 
 /** One memory of an instrumented module, as `InstrumentResult.memories` lists it. */

@@ -18,10 +18,12 @@ import { checkImports, wasiImports } from "./wasi.js";
 import { AppInterfaces, checkAppImports, isAppInterface } from "./app-interfaces.js";
 import { loadInWorker } from "./worker/host.js";
 import { createLimits, instrumentCacheWritten, instrumentModule, LimitCapError, type InstrumentOptions, type Limits as LimitsRuntime } from "../../instrument/index.js";
+import { FUEL_ENTRY_PREFIX } from "../../instrument/types.js";
 import { readEntry } from "../../plugin/verify.js";
 import { API_VERSION, WIT_PACKAGE } from "../../contract/abi.js";
 
 const GUEST = `${WIT_PACKAGE}/guest@${API_VERSION}#`;
+const FUEL_ENTRIES: readonly string[] = [`${GUEST}on-event`];
 const LIFECYCLE = `${WIT_PACKAGE}/lifecycle@${API_VERSION}#`;
 const CONFIG_WATCH = `${WIT_PACKAGE}/config-watch@${API_VERSION}#`;
 const HANDOFF = `${WIT_PACKAGE}/handoff@${API_VERSION}#`;
@@ -109,6 +111,8 @@ function instrumentOptions(request: LoadRequest, name: string): InstrumentOption
     tableElements,
     label: `${request.entryPath}#${name}`,
     plugin: request.plugin,
+    // on-event's call and its fuel settlement in one call into Wasm (V8Instance's arena path).
+    fuelEntries: FUEL_ENTRIES,
     ...(request.cacheDir ? { cacheDir: path.join(request.cacheDir, "instrumented"), cacheWrite: "background" as const } : {}),
   };
 }
@@ -334,6 +338,8 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
   app.guest.realloc = guestExports.realloc;
   app.bindExports(e, compiled.exports);
   const meter: CallMeter | undefined = limits && metered ? limits : undefined;
+  // Only without a post-return: the entry's stored fuel would miss what post-return uses.
+  if (meter && !guestExports.postOnEvent) guestExports.onEventFuel = optional(`${FUEL_ENTRY_PREFIX}${GUEST}on-event`);
   // Lifetime fuel, as on wasmtime: what instantiation (start functions) used, then every call, faulted ones included.
   const startupFuel = limits && metered ? limits.callBudget - limits.fuelRemaining() : 0;
   try {

@@ -24,6 +24,8 @@ import { HostImplementationError, type ExportCaller } from "../../interfaces/can
 
 type Realloc = (ptr: number, oldSize: number, align: number, newSize: number) => number;
 type Fn4 = (a: number, b: number, c: number, d: number) => number;
+/** An instrumenter fuel entry of a `Fn4` export: its arguments, the counter's start value, where to store what is left. */
+type FuelEntry4 = (a: number, b: number, c: number, d: number, counter: number, leftAt: number) => number;
 
 /** The guest core module's exports that the call path uses. */
 export interface GuestExports {
@@ -39,6 +41,11 @@ export interface GuestExports {
   postOnHook: PostReturn | undefined;
   /** The C SDK's argument arena, when the guest offers it (see `probeArena`). */
   arena?: Arena | undefined;
+  /**
+   * `onEvent`'s fuel entry (`InstrumentOptions.fuelEntries`), on a metered instance whose on-event has no
+   * post-return: the arena path calls it instead, and reads the fuel left from the arena's base, dead after the call.
+   */
+  onEventFuel?: FuelEntry4 | undefined;
   /** The optional `lifecycle` exports (on-suspend, on-resume) and their post-returns, when the guest exports them. */
   onSuspend?: (() => number) | undefined;
   onResume?: (() => number) | undefined;
@@ -109,6 +116,10 @@ export interface CallMeter {
   armPrebill(units: number): void;
   /** Fuel used by the call just finished. */
   endCall(): number;
+  /** `beginCall()` for a call through a fuel entry: returns what to arm the counter with. */
+  enterCall(prebilled?: number): number;
+  /** `endCall()` for a call through a fuel entry, given the fuel it stored as left. */
+  leaveCall(left: number): number;
   isFuelSignal(err: unknown): boolean;
   readonly callBudget: number;
 }
@@ -459,7 +470,15 @@ export class V8Instance implements EngineInstance {
     this.#busy = true;
     this.#imports.currentExport = name;
     const meter = this.#meter;
-    if (meter !== undefined) meter.beginCall(undefined, arena.reallocFuel * ((nl > 0 ? 1 : 0) + (dl > 0 ? 1 : 0)));
+    const guest = this.#guest;
+    // A metered call through the fuel entry arms and reads the counter inside that one call into Wasm.
+    const entry = meter !== undefined ? guest.onEventFuel : undefined;
+    let counter = 0;
+    if (meter !== undefined) {
+      const prebilled = arena.reallocFuel * ((nl > 0 ? 1 : 0) + (dl > 0 ? 1 : 0));
+      if (entry !== undefined) counter = meter.enterCall(prebilled);
+      else meter.beginCall(undefined, prebilled);
+    }
     if (guestActivity.active) guestEnter(this.#plugin);
     try {
       // #lowerArgs' arena case: each argument 16-byte aligned and followed by a zero byte, then the new top.
@@ -484,8 +503,17 @@ export class V8Instance implements EngineInstance {
         top = at + dl + 1;
       }
       dv.setUint32(arena.topAddr, top, true);
-      const guest = this.#guest;
-      const status = guest.onEvent(np, nl, dp, dl);
+      let status: number;
+      if (entry !== undefined) {
+        status = entry(np, nl, dp, dl, counter, base);
+        // The arena is dead once the call returned; memory may have grown (a new view) during it.
+        const left = memory.dv().getFloat64(base, true);
+        this.#busy = false;
+        if (guestActivity.active) guestExit();
+        this.#lastFuel = meter!.leaveCall(left);
+        return status;
+      }
+      status = guest.onEvent(np, nl, dp, dl);
       // C and Rust guests define no post-return for a status result; componentize-js guests do.
       if (guest.postOnEvent !== undefined) guest.postOnEvent(status);
       // #settle
