@@ -58,6 +58,20 @@ describe.each(MODES)("the C SDK's argument arena ($name)", ({ options }) => {
     expect(r.metrics("arena-honest").fuelUsed).toBeGreaterThan(0);
   });
 
+  it("a hook chain's step costs the same fuel through the arena as through cabi_realloc, and passes its input on intact", async () => {
+    const r = newRegistry(options);
+    await r.load(pluginDir("test/fixtures/c/arena-honest"));
+    await r.load(pluginDir("test/fixtures/c/arena-liar"));
+    for (const data of [new Uint8Array(0), enc("x"), new Uint8Array(16).fill(5), new Uint8Array(200).map((_, i) => i), new Uint8Array(3000).fill(9)]) {
+      // Both pass their input through: the honest one from its arena, where the host placed it.
+      const outcome = await r.runHook("pass", data);
+      expect(outcome.ok && Buffer.from(outcome.data).equals(Buffer.from(data))).toBe(true);
+      const arenaFuel = r.metrics("arena-honest").lastCallFuel;
+      expect(arenaFuel).toBeGreaterThan(0);
+      expect(arenaFuel).toBe(r.metrics("arena-liar").lastCallFuel);
+    }
+  });
+
   it("a layout that points outside the guest's memory is ignored: the plugin loads and answers", async () => {
     const r = newRegistry(options);
     const p = await r.load(pluginDir("test/fixtures/c/arena-liar"));

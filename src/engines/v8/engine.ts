@@ -23,7 +23,7 @@ import { readEntry } from "../../plugin/verify.js";
 import { API_VERSION, WIT_PACKAGE } from "../../contract/abi.js";
 
 const GUEST = `${WIT_PACKAGE}/guest@${API_VERSION}#`;
-const FUEL_ENTRIES: readonly string[] = [`${GUEST}on-event`];
+const FUEL_ENTRIES: readonly string[] = [`${GUEST}on-event`, `${GUEST}on-hook`];
 const LIFECYCLE = `${WIT_PACKAGE}/lifecycle@${API_VERSION}#`;
 const CONFIG_WATCH = `${WIT_PACKAGE}/config-watch@${API_VERSION}#`;
 const HANDOFF = `${WIT_PACKAGE}/handoff@${API_VERSION}#`;
@@ -111,7 +111,7 @@ function instrumentOptions(request: LoadRequest, name: string): InstrumentOption
     tableElements,
     label: `${request.entryPath}#${name}`,
     plugin: request.plugin,
-    // on-event's call and its fuel settlement in one call into Wasm (V8Instance's arena path).
+    // on-event's and on-hook's call and fuel settlement in one call into Wasm (V8Instance's arena path).
     fuelEntries: FUEL_ENTRIES,
     ...(request.cacheDir ? { cacheDir: path.join(request.cacheDir, "instrumented"), cacheWrite: "background" as const } : {}),
   };
@@ -340,6 +340,7 @@ async function instantiate(compiled: CompiledComponent, request: LoadRequest): P
   const meter: CallMeter | undefined = limits && metered ? limits : undefined;
   // Only without a post-return: the entry's stored fuel would miss what post-return uses.
   if (meter && !guestExports.postOnEvent) guestExports.onEventFuel = optional(`${FUEL_ENTRY_PREFIX}${GUEST}on-event`);
+  if (meter && !guestExports.postOnHook) guestExports.onHookFuel = optional(`${FUEL_ENTRY_PREFIX}${GUEST}on-hook`);
   // Lifetime fuel, as on wasmtime: what instantiation (start functions) used, then every call, faulted ones included.
   const startupFuel = limits && metered ? limits.callBudget - limits.fuelRemaining() : 0;
   try {

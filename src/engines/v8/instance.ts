@@ -42,10 +42,11 @@ export interface GuestExports {
   /** The C SDK's argument arena, when the guest offers it (see `probeArena`). */
   arena?: Arena | undefined;
   /**
-   * `onEvent`'s fuel entry (`InstrumentOptions.fuelEntries`), on a metered instance whose on-event has no
-   * post-return: the arena path calls it instead, and reads the fuel left from the arena's base, dead after the call.
+   * `onEvent`'s and `onHook`'s fuel entries (`InstrumentOptions.fuelEntries`), on a metered instance, each where its
+   * export has no post-return: the arena path calls them instead, and reads the fuel left from `Arena.scratch`.
    */
   onEventFuel?: FuelEntry4 | undefined;
+  onHookFuel?: FuelEntry4 | undefined;
   /** The optional `lifecycle` exports (on-suspend, on-resume) and their post-returns, when the guest exports them. */
   onSuspend?: (() => number) | undefined;
   onResume?: (() => number) | undefined;
@@ -75,6 +76,12 @@ export interface Arena {
   topAddr: number;
   /** Fuel `cabi_realloc` costs on the arena path: billed for each argument placed, as if the guest had run it. */
   reallocFuel: number;
+  /**
+   * Where a fuel entry stores the fuel left: the layout record's first 8 bytes, which nothing reads once the host has
+   * (the SDK writes the record afresh whenever it is asked for it). Not the arena: a hook's output may be the input
+   * passed through from there.
+   */
+  scratch: number;
 }
 
 type PostReturn = (ret: number) => void;
@@ -107,7 +114,7 @@ export function probeArena(exports: Record<string, unknown>, memory: GuestMemory
     memory.dv().setUint32(topAddr, top, true); // give the probe's byte back
     meter.armPrebill(2 * reallocFuel); // on-event and on-hook place two arguments
   }
-  return { base, size, topAddr, reallocFuel };
+  return { base, size, topAddr, reallocFuel, scratch: at };
 }
 
 /** Per-call metering (fuel), supplied when limits are in force: the instance's `Limits`. */
@@ -505,9 +512,9 @@ export class V8Instance implements EngineInstance {
       dv.setUint32(arena.topAddr, top, true);
       let status: number;
       if (entry !== undefined) {
-        status = entry(np, nl, dp, dl, counter, base);
-        // The arena is dead once the call returned; memory may have grown (a new view) during it.
-        const left = memory.dv().getFloat64(base, true);
+        status = entry(np, nl, dp, dl, counter, arena.scratch);
+        // Memory may have grown (a new view) during the call.
+        const left = memory.dv().getFloat64(arena.scratch, true);
         this.#busy = false;
         if (guestActivity.active) guestExit();
         this.#lastFuel = meter!.leaveCall(left);
@@ -537,7 +544,15 @@ export class V8Instance implements EngineInstance {
     this.#busy = true;
     this.#imports.currentExport = name;
     const meter = this.#meter;
-    if (meter !== undefined) meter.beginCall(undefined, arena.reallocFuel * ((nl > 0 ? 1 : 0) + (dl > 0 ? 1 : 0)));
+    const guest = this.#guest;
+    // As #eventIntoArena: a metered call through the fuel entry arms and reads the counter inside its one call.
+    const entry = meter !== undefined ? guest.onHookFuel : undefined;
+    let counter = 0;
+    if (meter !== undefined) {
+      const prebilled = arena.reallocFuel * ((nl > 0 ? 1 : 0) + (dl > 0 ? 1 : 0));
+      if (entry !== undefined) counter = meter.enterCall(prebilled);
+      else meter.beginCall(undefined, prebilled);
+    }
     if (guestActivity.active) guestEnter(this.#plugin);
     try {
       // #lowerArgs' arena case: each argument 16-byte aligned and followed by a zero byte, then the new top.
@@ -563,10 +578,13 @@ export class V8Instance implements EngineInstance {
         top = at + dl + 1;
       }
       dv.setUint32(arena.topAddr, top, true);
-      const ret = this.#guest.onHook(np, nl, dp, dl) >>> 0;
+      const ret = (entry !== undefined ? entry(np, nl, dp, dl, counter, arena.scratch) : guest.onHook(np, nl, dp, dl)) >>> 0;
       // A memory.grow during the call detached the views: u8() and dv() renew them.
       u8 = memory.u8();
       dv = memory.dv();
+      // Read now, settled at the end: a bad result fails the call first, and #failed then settles it from the counter,
+      // which holds the same figure.
+      const left = entry !== undefined ? dv.getFloat64(arena.scratch, true) : 0;
       // result<list<u8>, s32>: u8 discriminant at 0, payload at 4. The checks that throw run only when a bound fails.
       if ((ret & 3) !== 0 || ret + 12 > u8.length) {
         memory.checkAlign(ret, 4, "return area", name);
@@ -586,11 +604,11 @@ export class V8Instance implements EngineInstance {
       } else {
         throw new AbiViolation(name, `result discriminant ${tag} is neither ok (0) nor err (1)`, { plugin: this.#plugin });
       }
-      this.#guest.postOnHook?.(ret);
+      guest.postOnHook?.(ret);
       // #settle
       this.#busy = false;
       if (guestActivity.active) guestExit();
-      if (meter !== undefined) this.#lastFuel = meter.endCall();
+      if (meter !== undefined) this.#lastFuel = entry !== undefined ? meter.leaveCall(left) : meter.endCall();
       return outcome;
     } catch (err) {
       throw this.#failed(err, name);
